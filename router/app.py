@@ -1,0 +1,327 @@
+"""The HTTP edge: the ASGI app, its endpoints, and the one mapping of errors to OpenAI's JSON.
+
+`create_app(settings)` wires every part from one Settings object; nothing here reads global
+state. Handlers authenticate first and parse second, so an unauthenticated caller learns nothing
+about the request's validity, and no request reaches a backend before both pass.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
+
+from router.auth import Authenticator, KeyAuthenticator, KeyStore, Principal
+from router.backends.base import ChunkStream
+from router.backends.http import HttpClient
+from router.errors import InvalidRequest, PayloadTooLarge, TurnoutError, UpstreamError
+from router.gateway import Gateway, Plan
+from router.metrics import Metrics
+from router.schema import ChatRequest, parse_chat_request
+from router.settings import Settings, make_offline
+from router.usage import UsageRecord, UsageRecorder
+
+log = logging.getLogger("turnout.app")
+
+
+@dataclass
+class Services:
+    settings: Settings
+    gateway: Gateway
+    auth: Authenticator
+    usage: UsageRecorder | None
+    metrics: Metrics
+    pool: Any
+    listener: Any = None  # the connection that LISTENs for key changes
+
+
+def _services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+def error_response(error: TurnoutError, extra_headers: dict[str, str] | None = None) -> Response:
+    headers = {**error.headers(), **(extra_headers or {})}
+    return Response(error.to_openai_body(), status_code=error.status_code, headers=headers, media_type="application/json")
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"The request body is over the gateway's limit of {limit} bytes.")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"The request body is over the gateway's limit of {limit} bytes.")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+@dataclass
+class Exchange:
+    """One chat request's bookkeeping, from arrival to the usage ledger."""
+
+    services: Services
+    principal: Principal
+    request: ChatRequest
+    started: float
+    route: str | None = None
+    backend: str | None = None
+
+    def headers(self, overhead_ms: float, attempts: int) -> dict[str, str]:
+        return {
+            "x-turnout-backend": self.backend or "",
+            "x-turnout-route": self.route or "",
+            "x-turnout-overhead-ms": f"{overhead_ms:.3f}",
+            "x-turnout-attempts": str(attempts),
+        }
+
+    def finish(self, status: int, prompt: int, completion: int, overhead_ms: float, error: str | None = None) -> None:
+        services = self.services
+        cost = 0.0
+        spec = services.gateway.runtime.loaded.policy.backends.get(self.backend or "")
+        if spec is not None:
+            cost = spec.price.cost(prompt, completion)
+        services.metrics.observe(self.route or "", self.backend or "", status, overhead_ms, prompt, completion)
+        if services.usage is not None:
+            services.usage.record(
+                UsageRecord(
+                    ts=datetime.now(UTC),
+                    key_id=self.principal.key_id,
+                    route=self.route,
+                    backend=self.backend,
+                    model=self.request.model,
+                    stream=bool(self.request.stream),
+                    status=status,
+                    prompt_tokens=prompt,
+                    completion_tokens=completion,
+                    cost_usd=cost,
+                    latency_ms=(time.perf_counter() - self.started) * 1000,
+                    overhead_ms=overhead_ms,
+                    error=error,
+                )
+            )
+
+
+async def chat_completions(request: Request) -> Response:
+    started = time.perf_counter()
+    services = _services(request)
+    principal = await services.auth.authenticate(request.headers)
+    body = await read_body(request, services.settings.max_body_bytes)
+    chat = parse_chat_request(body)
+    exchange = Exchange(services, principal, chat, started)
+    try:
+        plan = services.gateway.plan(chat, principal)
+        exchange.route = plan.route
+        if chat.stream:
+            return await _stream(exchange, plan)
+        outcome = await services.gateway.complete(plan, chat)
+    except TurnoutError as error:
+        exchange.backend = getattr(error, "backend", None)
+        overhead = (time.perf_counter() - started) * 1000
+        exchange.finish(error.status_code, 0, 0, overhead, error.message)
+        return error_response(error, {"x-turnout-route": exchange.route or ""})
+    completion = outcome.result
+    exchange.backend = outcome.backend.name
+    overhead = (time.perf_counter() - started - outcome.failed_s - completion.upstream_s) * 1000
+    usage = completion.usage
+    exchange.finish(200, usage.prompt_tokens, usage.completion_tokens, overhead)
+    return Response(
+        completion.body,
+        media_type="application/json",
+        headers=exchange.headers(overhead, len(outcome.attempts) + 1),
+    )
+
+
+async def _stream(exchange: Exchange, plan: Plan) -> Response:
+    outcome = await exchange.services.gateway.open_stream(plan, exchange.request)
+    stream, first = outcome.result
+    exchange.backend = outcome.backend.name
+    overhead = (time.perf_counter() - exchange.started - outcome.failed_s - stream.upstream_s) * 1000
+    return RelayResponse(exchange, stream, first, exchange.headers(overhead, len(outcome.attempts) + 1), overhead)  # type: ignore[return-value]
+
+
+class RelayResponse:
+    """Streams SSE events as the upstream sends them; stops reading upstream when the client leaves.
+
+    A failure after the first event cannot change the status any more: it becomes an OpenAI error
+    event and the stream ends without [DONE], so no client mistakes a broken answer for a whole one.
+    """
+
+    def __init__(self, exchange: Exchange, stream: ChunkStream, first: bytes, headers: dict[str, str], overhead: float):
+        self.exchange = exchange
+        self.stream = stream
+        self.first = first
+        self.headers = headers
+        self.overhead = overhead
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        raw_headers = [(b"content-type", b"text/event-stream; charset=utf-8"), (b"cache-control", b"no-cache")]
+        raw_headers += [(k.encode(), v.encode()) for k, v in self.headers.items()]
+        await send({"type": "http.response.start", "status": 200, "headers": raw_headers})
+        relay = asyncio.ensure_future(self._relay(send))
+        watcher = asyncio.ensure_future(_wait_disconnect(receive))
+        done, _ = await asyncio.wait({relay, watcher}, return_when=asyncio.FIRST_COMPLETED)
+        if relay not in done:
+            relay.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await relay
+        watcher.cancel()
+        if relay.done() and not relay.cancelled() and relay.exception() is None:
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+    async def _relay(self, send: Send) -> None:
+        status, error_text = 499, "client disconnected"
+        try:
+            await send({"type": "http.response.body", "body": self.first, "more_body": True})
+            async for event in self.stream:
+                await send({"type": "http.response.body", "body": event, "more_body": True})
+            status, error_text = 200, None
+        except UpstreamError as error:
+            status, error_text = 502, error.message
+            event = {"error": {"message": error.message, "type": error.type, "param": None, "code": "stream_interrupted"}}
+            await send({"type": "http.response.body", "body": b"data: " + orjson.dumps(event) + b"\n\n", "more_body": True})
+        finally:
+            await self.stream.aclose()
+            usage = self.stream.usage
+            self.exchange.finish(status, usage.prompt_tokens, usage.completion_tokens, self.overhead, error_text)
+
+
+async def _wait_disconnect(receive: Receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
+async def list_models(request: Request) -> Response:
+    services = _services(request)
+    principal = await services.auth.authenticate(request.headers)
+    data = [{"id": name, "object": "model", "created": 0, "owned_by": owner} for name, owner in services.gateway.models_for(principal)]
+    return Response(orjson.dumps({"object": "list", "data": data}), media_type="application/json")
+
+
+async def healthz(request: Request) -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+async def readyz(request: Request) -> Response:
+    services = _services(request)
+    gateway = services.gateway
+    runtime = gateway.runtime
+    database = "ok"
+    try:
+        async with asyncio.timeout(2):
+            await services.pool.fetchval("SELECT 1")
+    except Exception as error:
+        database = f"unavailable: {type(error).__name__}"
+    backends = {
+        name: {
+            "ready": name in runtime.backends.ready,
+            "reason": runtime.backends.unavailable.get(name),
+            "circuit": gateway.breakers.by_name[name].state.value if name in gateway.breakers.by_name else "closed",
+        }
+        for name in runtime.loaded.policy.backends
+    }
+    ready = database == "ok" and bool(runtime.backends.ready)
+    body = {
+        "status": "ready" if ready else "not ready",
+        "database": database,
+        "policy": {"path": str(runtime.loaded.path), "version": runtime.loaded.version, "error": gateway.policy_error},
+        "backends": backends,
+    }
+    return JSONResponse(body, status_code=200 if ready else 503)
+
+
+async def metrics(request: Request) -> Response:
+    return PlainTextResponse(_services(request).metrics.render(), media_type="text/plain; version=0.0.4")
+
+
+async def _turnout_error(request: Request, error: Exception) -> Response:
+    assert isinstance(error, TurnoutError)
+    return error_response(error)
+
+
+async def _http_error(request: Request, error: Exception) -> Response:
+    assert isinstance(error, HTTPException)
+    wrapped = InvalidRequest(f"{request.method} {request.url.path}: {error.detail}")
+    wrapped.status_code = error.status_code
+    return error_response(wrapped)
+
+
+async def _unexpected(request: Request, error: Exception) -> Response:
+    log.exception("unexpected error on %s", request.url.path)
+    return error_response(TurnoutError("The gateway failed unexpectedly; the error is in its log."))
+
+
+async def start_services(settings: Settings) -> Services:
+    import asyncpg
+
+    from router.db import KEYS_CHANNEL, database_url, migrate
+
+    make_offline()
+    http = HttpClient()
+    gateway = Gateway(settings, http)
+    url = await asyncio.to_thread(database_url, settings)
+    pool = await asyncpg.create_pool(url, min_size=1, max_size=8)
+    async with pool.acquire() as connection:
+        await migrate(connection)
+    store = KeyStore(pool)
+    admin = settings.admin_key.get_secret_value() if settings.admin_key else None
+    auth = KeyAuthenticator(store, admin, settings.key_cache_seconds)
+    listener = await pool.acquire()
+    await listener.add_listener(KEYS_CHANNEL, auth.invalidate)
+    if admin is None and await store.count_active() == 0:
+        key_id, key = await store.create("bootstrap")
+        log.warning("no API key existed, so one was created (%s); it is shown only now: %s", key_id, key)
+    usage = UsageRecorder(pool, settings.usage_flush_seconds, settings.usage_batch_size)
+    usage.start()
+    return Services(settings, gateway, auth, usage, Metrics(), pool, listener)
+
+
+async def stop_services(services: Services) -> None:
+    if services.usage is not None:
+        await services.usage.aclose()
+    if services.listener is not None:
+        await services.pool.release(services.listener)
+    await services.pool.close()
+    await services.gateway.http.aclose()
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    settings = settings or Settings()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        services = await start_services(settings)
+        app.state.services = services
+        watcher = asyncio.get_running_loop().create_task(services.gateway.watch_policy())
+        try:
+            yield
+        finally:
+            watcher.cancel()
+            await stop_services(services)
+
+    routes = [
+        Route("/v1/chat/completions", chat_completions, methods=["POST"]),
+        Route("/chat/completions", chat_completions, methods=["POST"]),
+        Route("/v1/models", list_models, methods=["GET"]),
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/readyz", readyz, methods=["GET"]),
+        Route("/metrics", metrics, methods=["GET"]),
+    ]
+    handlers = {TurnoutError: _turnout_error, HTTPException: _http_error, Exception: _unexpected}
+    return Starlette(routes=routes, lifespan=lifespan, exception_handlers=handlers)  # type: ignore[arg-type]

@@ -1,0 +1,115 @@
+"""Anthropic Messages I/O: one POST to /v1/messages, translated by router.backends.anthropic_wire.
+
+This class only moves bytes; every mapping decision lives in the pure wire module.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from router.backends import anthropic_wire as wire
+from router.backends.base import SSE_DONE, Completion, Deadline, Usage, sse_event, timed_read
+from router.backends.http import HttpClient, post, read_body
+from router.errors import UpstreamError
+from router.policy import BackendSpec, Timeouts
+from router.schema import ChatRequest
+
+
+class AnthropicStream:
+    def __init__(self, backend: str, response: Any, deadline: Deadline, include_usage: bool, counter: list[float]):
+        self._backend = backend
+        self._response = response
+        self._deadline = deadline
+        self._counter = counter
+        self._translator = wire.StreamTranslator(include_usage)
+        self._pending: list[bytes] = []
+        self._closed = False
+        self._sent_done = False
+        self.usage = Usage()
+
+    @property
+    def upstream_s(self) -> float:
+        return self._counter[0]
+
+    def __aiter__(self) -> AnthropicStream:
+        return self
+
+    async def __anext__(self) -> bytes:
+        while not self._pending:
+            if self._translator.finished:
+                if self._sent_done:
+                    raise StopAsyncIteration
+                self._sent_done = True
+                await self.aclose()
+                return SSE_DONE
+            await self._read_event()
+        return self._pending.pop(0)
+
+    async def _read_event(self) -> None:
+        event = ""
+        while True:
+            line = await timed_read(self._response.content, self._deadline, self._backend, self._counter)
+            if not line:
+                await self.aclose()
+                raise UpstreamError(f"{self._backend} ended its stream before message_stop", backend=self._backend)
+            if line.startswith(b"event:"):
+                event = line[6:].strip().decode()
+            elif line.startswith(b"data:"):
+                data = orjson.loads(line[5:].strip())
+                if event == "error" or data.get("type") == "error":
+                    await self.aclose()
+                    message = (data.get("error") or {}).get("message", "error event")
+                    raise UpstreamError(f"{self._backend} failed mid-stream: {message}", backend=self._backend)
+                chunks = self._translator.feed(event or data.get("type", ""), data)
+                usage = self._translator.usage
+                self.usage = Usage(usage["prompt_tokens"], usage["completion_tokens"])
+                self._pending.extend(sse_event(chunk) for chunk in chunks)
+                return
+
+    async def aclose(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._response.release()
+
+
+class AnthropicBackend:
+    def __init__(self, name: str, spec: BackendSpec, base_url: str, api_key: str | None, http: HttpClient):
+        self.name = name
+        self.spec = spec
+        base = base_url.rstrip("/")
+        self.url = base + ("/messages" if base.endswith("/v1") else "/v1/messages")
+        self.headers = {
+            "content-type": "application/json",
+            "anthropic-version": wire.API_VERSION,
+            "accept-encoding": "identity",
+        }
+        if api_key:
+            self.headers["x-api-key"] = api_key
+        self._http = http
+
+    def _payload(self, request: ChatRequest, stream: bool) -> bytes:
+        body = wire.to_wire(request, self.spec.model, stream=stream, max_output_tokens=self.spec.max_output_tokens)
+        return orjson.dumps(body)
+
+    async def complete(self, request: ChatRequest, timeouts: Timeouts) -> Completion:
+        counter = [0.0]
+        payload = self._payload(request, stream=False)
+        response, deadline = await post(self._http, self.name, self.url, payload, self.headers, timeouts, counter)
+        raw = await read_body(response, deadline, self.name, counter)
+        try:
+            result = wire.from_wire(orjson.loads(raw))
+        except (orjson.JSONDecodeError, AttributeError, TypeError):
+            raise UpstreamError(f"{self.name} answered with a body that is not a Message", backend=self.name) from None
+        usage = Usage(result["usage"]["prompt_tokens"], result["usage"]["completion_tokens"])
+        return Completion(body=orjson.dumps(result), usage=usage, upstream_s=counter[0])
+
+    async def stream(self, request: ChatRequest, timeouts: Timeouts) -> AnthropicStream:
+        counter = [0.0]
+        payload = self._payload(request, stream=True)
+        response, deadline = await post(self._http, self.name, self.url, payload, self.headers, timeouts, counter)
+        return AnthropicStream(self.name, response, deadline, request.wants_usage_chunk, counter)
+
+    async def aclose(self) -> None:
+        return None

@@ -1,0 +1,137 @@
+"""The `Backend` seam: one object per policy backend that turns a ChatRequest into OpenAI-format bytes.
+
+Contract, for every implementation:
+- `complete` returns the whole chat.completion as OpenAI JSON bytes, with usage.
+- `stream` returns once the upstream accepted the request (headers read); iterating it yields
+  OpenAI SSE events (`data: {...}\\n\\n`), the last being `data: [DONE]\\n\\n`. An upstream that
+  ends without finishing raises `UpstreamError` from the iterator, never a silent stop.
+- Every failure is an `UpstreamError` subclass (router.errors); no httpx/aiohttp/litellm
+  exception escapes. Time spent waiting on the upstream is added to `upstream_s`.
+- A backend never retries or falls back itself: that is router.resilience's job.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import orjson
+
+from router.errors import UpstreamError, UpstreamStatus, UpstreamTimeout
+from router.policy import BackendSpec, Timeouts
+from router.schema import ChatRequest
+
+
+@dataclass(slots=True)
+class Usage:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    @classmethod
+    def from_openai(cls, usage: dict[str, Any] | None) -> Usage:
+        if not usage:
+            return cls()
+        return cls(int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0))
+
+
+@dataclass(slots=True)
+class Completion:
+    body: bytes
+    usage: Usage
+    upstream_s: float
+
+
+class ChunkStream(Protocol):
+    usage: Usage
+    upstream_s: float
+
+    def __aiter__(self) -> AsyncIterator[bytes]: ...
+
+    async def __anext__(self) -> bytes: ...
+
+    async def aclose(self) -> None: ...
+
+
+class Backend(Protocol):
+    name: str
+    spec: BackendSpec
+
+    async def complete(self, request: ChatRequest, timeouts: Timeouts) -> Completion: ...
+
+    async def stream(self, request: ChatRequest, timeouts: Timeouts) -> ChunkStream: ...
+
+    async def aclose(self) -> None: ...
+
+
+def retry_after_seconds(headers: Any) -> float | None:
+    """Retry-After as seconds: `retry-after-ms`, delta-seconds, or an HTTP date."""
+    millis = headers.get("retry-after-ms")
+    if millis:
+        try:
+            return max(0.0, float(millis) / 1000)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        parsed = email.utils.parsedate_to_datetime(value) if value else None
+        return max(0.0, parsed.timestamp() - time.time()) if parsed else None
+
+
+def error_message(body: bytes) -> tuple[str, str | None]:
+    """The message and type from an OpenAI- or Anthropic-shaped error body (or the raw text)."""
+    try:
+        payload = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return body[:300].decode("utf-8", "replace").strip() or "no body", None
+    error = payload.get("error") if isinstance(payload, dict) else None
+    if isinstance(error, dict):
+        return str(error.get("message") or error), error.get("type")
+    return str(payload)[:300], None
+
+
+def upstream_status(backend: str, status: int, headers: Any, body: bytes) -> UpstreamStatus:
+    message, kind = error_message(body)
+    return UpstreamStatus(backend, status, message, retry_after=retry_after_seconds(headers), error_type=kind)
+
+
+def sse_event(payload: dict[str, Any]) -> bytes:
+    return b"data: " + orjson.dumps(payload) + b"\n\n"
+
+
+SSE_DONE = b"data: [DONE]\n\n"
+
+
+class Deadline:
+    """The total time budget of one upstream exchange; each read waits at most `idle_s` more."""
+
+    __slots__ = ("at", "idle_s")
+
+    def __init__(self, total_s: float, idle_s: float) -> None:
+        self.at = time.monotonic() + total_s
+        self.idle_s = idle_s
+
+    def next_wait(self) -> float:
+        return max(0.0, min(self.idle_s, self.at - time.monotonic()))
+
+
+async def timed_read(reader: Any, deadline: Deadline, backend: str, counter: list[float]) -> bytes:
+    """readline() from an aiohttp StreamReader within the deadline; adds the wait to counter[0]."""
+    started = time.perf_counter()
+    try:
+        async with asyncio.timeout(deadline.next_wait()):
+            line: bytes = await reader.readline()
+            return line
+    except TimeoutError:
+        raise UpstreamTimeout(f"{backend} stopped sending (stream timed out)", backend=backend) from None
+    except Exception as error:  # aiohttp payload/connection errors, translated here only
+        raise UpstreamError(f"{backend} stream broke: {error!r}", backend=backend) from None
+    finally:
+        counter[0] += time.perf_counter() - started

@@ -1,0 +1,115 @@
+"""OpenAI chat-completions wire: OpenAI itself, vLLM, and every OpenAI-compatible server.
+
+The hot path: the request is re-serialised once (the upstream model name replaces ours), the
+answer is relayed as the upstream's own bytes. Streams are read line by line and passed through;
+only chunks that carry usage are parsed. This adapter must never retry or fall back.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from router.backends.base import SSE_DONE, Completion, Deadline, Usage, timed_read
+from router.backends.http import HttpClient, post, read_body
+from router.errors import UpstreamError
+from router.policy import BackendSpec, Timeouts
+from router.schema import ChatRequest
+
+
+def to_wire(request: ChatRequest, model: str, *, stream: bool) -> dict[str, Any]:
+    """The upstream body: the caller's parameters as sent, our backend name swapped for the model."""
+    body = request.model_dump(exclude_unset=True)
+    body["model"] = model
+    if stream:
+        body["stream"] = True
+        # usage is always asked for, for the ledger; it is dropped again if the caller did not ask
+        body["stream_options"] = {**(body.get("stream_options") or {}), "include_usage": True}
+    else:
+        body.pop("stream", None)
+        body.pop("stream_options", None)
+    return body
+
+
+class OpenAIStream:
+    """Relays an upstream SSE stream; ends with [DONE] or raises UpstreamError."""
+
+    def __init__(self, backend: str, response: Any, deadline: Deadline, keep_usage_chunk: bool, counter: list[float]):
+        self._backend = backend
+        self._response = response
+        self._deadline = deadline
+        self._keep_usage_chunk = keep_usage_chunk
+        self._counter = counter
+        self._done = False
+        self.usage = Usage()
+
+    @property
+    def upstream_s(self) -> float:
+        return self._counter[0]
+
+    def __aiter__(self) -> OpenAIStream:
+        return self
+
+    async def __anext__(self) -> bytes:
+        while not self._done:
+            line = await timed_read(self._response.content, self._deadline, self._backend, self._counter)
+            if not line:
+                await self.aclose()
+                raise UpstreamError(f"{self._backend} ended its stream before finishing", backend=self._backend)
+            if not line.startswith(b"data:"):
+                continue  # blank separators, comments, event names
+            data = line[5:].strip()
+            if data == b"[DONE]":
+                await self.aclose()
+                return SSE_DONE
+            if b'"usage"' in data or b'"error"' in data:
+                chunk = orjson.loads(data)
+                if chunk.get("error"):
+                    await self.aclose()
+                    message = chunk["error"].get("message", "error event") if isinstance(chunk["error"], dict) else chunk["error"]
+                    raise UpstreamError(f"{self._backend} failed mid-stream: {message}", backend=self._backend)
+                if chunk.get("usage"):
+                    self.usage = Usage.from_openai(chunk["usage"])
+                    if not chunk.get("choices") and not self._keep_usage_chunk:
+                        continue
+            return b"data: " + data + b"\n\n"
+        raise StopAsyncIteration
+
+    async def aclose(self) -> None:
+        if not self._done:
+            self._done = True
+            self._response.release()
+
+
+class OpenAIBackend:
+    def __init__(self, name: str, spec: BackendSpec, base_url: str, api_key: str | None, http: HttpClient):
+        self.name = name
+        self.spec = spec
+        self.url = base_url.rstrip("/") + "/chat/completions"
+        self.headers = {"content-type": "application/json", "accept-encoding": "identity"}
+        if api_key:
+            self.headers["authorization"] = f"Bearer {api_key}"
+        self._http = http
+
+    async def complete(self, request: ChatRequest, timeouts: Timeouts) -> Completion:
+        counter = [0.0]
+        payload = orjson.dumps(to_wire(request, self.spec.model, stream=False))
+        response, deadline = await post(self._http, self.name, self.url, payload, self.headers, timeouts, counter)
+        body = await read_body(response, deadline, self.name, counter)
+        try:
+            parsed = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            raise UpstreamError(f"{self.name} answered with a body that is not JSON", backend=self.name) from None
+        if not isinstance(parsed, dict) or "choices" not in parsed:
+            raise UpstreamError(f"{self.name} answered without choices", backend=self.name)
+        return Completion(body=body, usage=Usage.from_openai(parsed.get("usage")), upstream_s=counter[0])
+
+    async def stream(self, request: ChatRequest, timeouts: Timeouts) -> OpenAIStream:
+        counter = [0.0]
+        payload = orjson.dumps(to_wire(request, self.spec.model, stream=True))
+        response, deadline = await post(self._http, self.name, self.url, payload, self.headers, timeouts, counter)
+        return OpenAIStream(self.name, response, deadline, request.wants_usage_chunk, counter)
+
+    async def aclose(self) -> None:
+        return None

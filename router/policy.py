@@ -1,0 +1,211 @@
+"""Routing policy: YAML under policies/ validated into typed models.
+
+Unknown keys, bad types and dangling references are a `PolicyError` naming the file, the line and
+the key. This module reads files and builds models; it must never open a network connection or
+hold secrets (a policy names the *variable* that holds a key, never the key).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from router.errors import PolicyError
+
+Loc = tuple[str | int, ...]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Capability(StrEnum):
+    chat = "chat"
+    tools = "tools"
+    json = "json"
+    vision = "vision"
+    code = "code"
+    math = "math"
+    reasoning = "reasoning"
+    writing = "writing"
+    long_context = "long_context"
+
+
+class Price(_Model):
+    input_per_mtok: Annotated[float, Field(ge=0)] = 0.0
+    output_per_mtok: Annotated[float, Field(ge=0)] = 0.0
+
+    def cost(self, prompt_tokens: int, completion_tokens: int) -> float:
+        return (prompt_tokens * self.input_per_mtok + completion_tokens * self.output_per_mtok) / 1e6
+
+
+class Timeouts(_Model):
+    connect_s: Annotated[float, Field(gt=0)] = 5.0
+    first_byte_s: Annotated[float, Field(gt=0)] = 60.0
+    total_s: Annotated[float, Field(gt=0)] = 600.0
+
+
+class Retries(_Model):
+    attempts: Annotated[int, Field(ge=0, le=10)] = 2
+    backoff_s: Annotated[float, Field(ge=0)] = 0.25
+    max_backoff_s: Annotated[float, Field(ge=0)] = 8.0
+    max_retry_after_s: Annotated[float, Field(ge=0)] = 20.0
+
+
+class Circuit(_Model):
+    failures: Annotated[int, Field(ge=1)] = 5
+    cooldown_s: Annotated[float, Field(gt=0)] = 30.0
+
+
+class LatencyPrior(_Model):
+    ttft_ms: Annotated[float, Field(ge=0)] = 500.0
+    ms_per_token: Annotated[float, Field(ge=0)] = 20.0
+
+
+class BackendSpec(_Model):
+    provider: Annotated[str, Field(min_length=1)]
+    model: Annotated[str, Field(min_length=1)]
+    base_url: str | None = None
+    api_key_env: str | None = None
+    data: Literal["external", "private"]
+    price: Price = Price()
+    context_window: Annotated[int, Field(ge=1)] = 8192
+    max_output_tokens: Annotated[int, Field(ge=1)] | None = None
+    capabilities: list[Capability] = []
+    latency: LatencyPrior = LatencyPrior()
+    timeouts: Timeouts | None = None
+    retries: Retries | None = None
+    circuit: Circuit | None = None
+    fallbacks: list[str] = []
+
+
+class Route(_Model):
+    name: Annotated[str, Field(min_length=1)]
+    description: str | None = None
+    backends: Annotated[list[str], Field(min_length=1)]
+
+
+class Defaults(_Model):
+    route: str
+    timeouts: Timeouts = Timeouts()
+    retries: Retries = Retries()
+    circuit: Circuit = Circuit()
+
+
+class Policy(_Model):
+    version: Literal[1] = 1
+    description: str | None = None
+    defaults: Defaults
+    backends: Annotated[dict[str, BackendSpec], Field(min_length=1)]
+    routes: Annotated[list[Route], Field(min_length=1)]
+
+    def route(self, name: str) -> Route:
+        return next(route for route in self.routes if route.name == name)
+
+    def timeouts(self, backend: str) -> Timeouts:
+        return self.backends[backend].timeouts or self.defaults.timeouts
+
+    def retries(self, backend: str) -> Retries:
+        return self.backends[backend].retries or self.defaults.retries
+
+    def circuit(self, backend: str) -> Circuit:
+        return self.backends[backend].circuit or self.defaults.circuit
+
+
+class LoadedPolicy(BaseModel):
+    """A validated policy with where it came from; `version` is a digest of the file's bytes."""
+
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+
+    policy: Policy
+    path: Path
+    version: str
+
+
+def _dangling(policy: Policy) -> list[tuple[Loc, str]]:
+    problems: list[tuple[Loc, str]] = []
+    known = set(policy.backends)
+    route_names: set[str] = set()
+    for i, route in enumerate(policy.routes):
+        if route.name in route_names:
+            problems.append((("routes", i, "name"), f"route name '{route.name}' is used twice"))
+        route_names.add(route.name)
+        for j, backend in enumerate(route.backends):
+            if backend not in known:
+                problems.append((("routes", i, "backends", j), f"route '{route.name}' names unknown backend '{backend}'"))
+    for name, spec in policy.backends.items():
+        for j, backend in enumerate(spec.fallbacks):
+            if backend not in known:
+                problems.append((("backends", name, "fallbacks", j), f"unknown fallback backend '{backend}'"))
+    if policy.defaults.route not in route_names:
+        problems.append((("defaults", "route"), f"default route '{policy.defaults.route}' is not a route"))
+    return problems
+
+
+def _line_of(node: yaml.Node | None, loc: Loc) -> int | None:
+    """1-based line of the YAML node at `loc`, or of the deepest ancestor that exists."""
+    line = node.start_mark.line + 1 if node is not None else None
+    for part in loc:
+        if isinstance(node, yaml.MappingNode):
+            match = next(((k, v) for k, v in node.value if k.value == part), None)
+            if match is None:
+                break
+            node = match[1] if part != loc[-1] else match[0]
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            node = node.value[part]
+        else:
+            break
+        line = node.start_mark.line + 1
+    return line
+
+
+def _error(path: Path, node: yaml.Node | None, loc: Loc, message: str) -> str:
+    line = _line_of(node, loc)
+    key = ".".join(str(part) for part in loc) or "(top level)"
+    return f"{path}:{line or 1}: {key}: {message}"
+
+
+def parse_policy(text: str, path: Path) -> Policy:
+    """Validate policy YAML text; raise PolicyError listing every problem as `file:line: key: why`."""
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data: Any = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else 1
+        raise PolicyError(f"{path}:{line}: not valid YAML: {getattr(error, 'problem', error)}") from None
+    if not isinstance(data, dict):
+        raise PolicyError(f"{path}:1: a policy must be a YAML mapping with backends, routes and defaults")
+    try:
+        policy = Policy.model_validate(data)
+    except ValidationError as error:
+        lines = [
+            _error(path, node, tuple(e["loc"]), _reason(e)) for e in error.errors(include_url=False)
+        ]
+        raise PolicyError("\n".join(lines)) from None
+    problems = _dangling(policy)
+    if problems:
+        raise PolicyError("\n".join(_error(path, node, loc, why) for loc, why in problems))
+    return policy
+
+
+def _reason(error: Any) -> str:
+    if error["type"] == "extra_forbidden":
+        return "unknown key"
+    if error["type"] == "missing":
+        return "required key is missing"
+    return str(error["msg"])
+
+
+def load_policy(path: Path) -> LoadedPolicy:
+    try:
+        raw = path.read_bytes()
+    except OSError as error:
+        raise PolicyError(f"{path}: cannot read policy: {error.strerror}") from None
+    policy = parse_policy(raw.decode("utf-8", errors="replace"), path)
+    return LoadedPolicy(policy=policy, path=path, version=hashlib.sha256(raw).hexdigest()[:12])

@@ -1,0 +1,66 @@
+"""One settings object, read from the environment once and passed down; no module reads env itself.
+
+Secrets are `SecretStr` so that printing a Settings never shows a key. Provider credentials keep
+their conventional names (OPENAI_API_KEY, ANTHROPIC_BASE_URL, VLLM_BASE_URL, ...); everything of
+turnout's own is `TURNOUT_*`.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+OFFLINE_ENV = {
+    "HF_HUB_OFFLINE": "1",
+    "TRANSFORMERS_OFFLINE": "1",
+    "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+}
+
+
+def make_offline() -> None:
+    """Nothing may download at run time: hubs offline, litellm's price map local, tiktoken's BPE
+    files from litellm's bundled copy unless the operator points TIKTOKEN_CACHE_DIR elsewhere."""
+    for name, value in OFFLINE_ENV.items():
+        os.environ.setdefault(name, value)
+    if "TIKTOKEN_CACHE_DIR" not in os.environ:
+        from importlib.util import find_spec
+
+        spec = find_spec("litellm")
+        if spec is not None and spec.origin:
+            bundled = Path(spec.origin).parent / "litellm_core_utils" / "tokenizers"
+            if bundled.is_dir():
+                os.environ["TIKTOKEN_CACHE_DIR"] = str(bundled)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="TURNOUT_", extra="ignore", populate_by_name=True)
+
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=1, le=65535)
+    policy: Path = Path("policies/default.yaml")
+    home: Path = Field(Path(".turnout"), description="state folder: embedded Postgres data, caches")
+    database_url: SecretStr | None = Field(None, description="Postgres URL; unset = embedded Postgres")
+    admin_key: SecretStr | None = None
+    max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024)
+    usage_flush_seconds: float = Field(1.0, gt=0)
+    usage_batch_size: int = Field(500, ge=1)
+    key_cache_seconds: float = Field(30.0, ge=0)
+    policy_reload_seconds: float = Field(1.0, gt=0)
+    log_level: str = "info"
+
+    openai_api_key: SecretStr | None = Field(None, validation_alias=AliasChoices("OPENAI_API_KEY"))
+    openai_base_url: str = Field(
+        "https://api.openai.com/v1", validation_alias=AliasChoices("OPENAI_BASE_URL")
+    )
+    anthropic_api_key: SecretStr | None = Field(None, validation_alias=AliasChoices("ANTHROPIC_API_KEY"))
+    anthropic_base_url: str = Field(
+        "https://api.anthropic.com", validation_alias=AliasChoices("ANTHROPIC_BASE_URL")
+    )
+    vllm_base_url: str = Field("http://127.0.0.1:8000/v1", validation_alias=AliasChoices("VLLM_BASE_URL"))
+    vllm_api_key: SecretStr | None = Field(None, validation_alias=AliasChoices("VLLM_API_KEY"))
+
+    def pg_data_dir(self) -> Path:
+        return self.home.resolve() / "pgdata"

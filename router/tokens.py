@@ -1,0 +1,48 @@
+"""Prompt size in tokens, cheaply: a byte count bounds the token count from above, so tiktoken
+runs only when that bound does not already fit the smallest context window in play.
+
+tiktoken's BPE file is read from TIKTOKEN_CACHE_DIR (router.settings.make_offline points it at
+litellm's bundled copy); this module must never download one.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+import orjson
+
+from router.schema import ChatRequest
+
+PER_MESSAGE_OVERHEAD = 4  # role and separators, as OpenAI counts them
+
+
+@lru_cache(maxsize=1)
+def _encoding() -> Any:
+    import tiktoken
+
+    return tiktoken.get_encoding("o200k_base")
+
+
+def _texts(request: ChatRequest) -> list[str]:
+    texts = [message.text() for message in request.messages]
+    for message in request.messages:
+        for call in message.tool_calls or []:
+            texts.append(call.function.name + call.function.arguments)
+    if request.tools:
+        texts.append(orjson.dumps([tool.model_dump(exclude_none=True) for tool in request.tools]).decode())
+    return texts
+
+
+def upper_bound(request: ChatRequest) -> int:
+    """At most one token per UTF-8 byte, plus the per-message framing."""
+    texts = _texts(request)
+    return sum(len(text.encode()) for text in texts) + PER_MESSAGE_OVERHEAD * len(request.messages)
+
+
+def count(request: ChatRequest) -> int:
+    encoding = _encoding()
+    texts = _texts(request)
+    return sum(len(encoding.encode(text, disallowed_special=())) for text in texts) + PER_MESSAGE_OVERHEAD * len(
+        request.messages
+    )
