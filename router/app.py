@@ -296,6 +296,9 @@ async def stop_services(services: Services) -> None:
     if services.usage is not None:
         await services.usage.aclose()
     if services.listener is not None:
+        from router.db import KEYS_CHANNEL
+
+        await services.listener.remove_listener(KEYS_CHANNEL, services.auth.invalidate)  # type: ignore[attr-defined]
         await services.pool.release(services.listener)
     await services.pool.close()
     await services.gateway.http.aclose()

@@ -207,9 +207,10 @@ class Emulator:
     def _authorized(self, request: web.Request) -> bool:
         if self.api_key is None:
             return True
-        if self.wire == "openai":
-            return request.headers.get("authorization") == f"Bearer {self.api_key}"
-        return request.headers.get("x-api-key") == self.api_key
+        # Anthropic takes x-api-key, and (its SDK 2.x sends this) a Bearer token
+        if request.headers.get("authorization") == f"Bearer {self.api_key}":
+            return True
+        return self.wire == "anthropic" and request.headers.get("x-api-key") == self.api_key
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         self.script.requests += 1

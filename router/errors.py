@@ -105,6 +105,9 @@ class UpstreamError(TurnoutError):
         self.retryable = retryable
         self.retry_after = retry_after
 
+    def headers(self) -> dict[str, str]:
+        return {"retry-after": str(max(1, round(self.retry_after)))} if self.retry_after else {}
+
 
 class UpstreamStatus(UpstreamError):
     """The backend answered with an HTTP error. Client errors (400, 404, 422) are the caller's to fix

@@ -49,19 +49,22 @@ async def post(
     timeouts: Timeouts,
     counter: list[float],
 ) -> tuple[aiohttp.ClientResponse, Deadline]:
-    """POST and wait for response headers within connect + first-byte; raise UpstreamError on 4xx/5xx.
+    """POST and wait for the response headers; raise UpstreamError on 4xx/5xx.
+
+    `connect_s` bounds the TCP connect, `first_byte_s` any silence from the upstream once the
+    request is sent (before the headers and between body reads), `total_s` the whole exchange.
 
     Returns the open response (the caller releases it) and the exchange's deadline.
     """
     deadline = Deadline(timeouts.total_s, timeouts.first_byte_s)
     started = time.perf_counter()
     try:
-        async with asyncio.timeout(min(timeouts.connect_s + timeouts.first_byte_s, timeouts.total_s)):
+        async with asyncio.timeout(timeouts.total_s):
             response = await client.session().post(
                 url,
                 data=payload,
                 headers=headers,
-                timeout=aiohttp.ClientTimeout(sock_connect=timeouts.connect_s),
+                timeout=aiohttp.ClientTimeout(sock_connect=timeouts.connect_s, sock_read=timeouts.first_byte_s),
             )
             if response.status >= 400:
                 body = await response.content.read(MAX_ERROR_BODY)

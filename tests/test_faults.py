@@ -1,0 +1,138 @@
+"""Faults played by the emulators over real HTTP: retries, Retry-After, fallback, timeouts, breaker,
+and streams that break before or after their first byte."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+import openai
+import pytest
+
+pytestmark = pytest.mark.integration
+
+HELLO = [{"role": "user", "content": "hello"}]
+
+
+def test_429_with_retry_after_is_retried_on_the_same_backend(gateway, emulators):
+    emulators.anthropic.fault("status", status=429, retry_after=0.4)
+    started = time.monotonic()
+    raw = gateway.client().chat.completions.with_raw_response.create(model="haiku", messages=HELLO)
+    assert time.monotonic() - started >= 0.4
+    assert raw.headers["x-turnout-backend"] == "haiku" and raw.headers["x-turnout-attempts"] == "2"
+    assert emulators.anthropic.script.requests == 2
+
+
+def test_retry_after_beyond_the_cap_goes_to_the_client_as_429(gateway, emulators):
+    emulators.openai.fault("status", status=429, retry_after=30)
+    with pytest.raises(openai.RateLimitError) as caught:
+        gateway.client().chat.completions.create(model="gpt-4", messages=HELLO)
+    assert caught.value.response.headers["retry-after"] == "30"
+    assert emulators.openai.script.requests == 1
+
+
+def test_5xx_on_every_attempt_falls_back_to_the_next_backend(gateway, emulators):
+    emulators.anthropic.fault("status", status=500)
+    emulators.anthropic.fault("status", status=529)
+    raw = gateway.client().chat.completions.with_raw_response.create(model="auto", messages=HELLO)
+    assert raw.headers["x-turnout-backend"] == "llama" and raw.headers["x-turnout-route"] == "default"
+    assert raw.headers["x-turnout-attempts"] == "3"
+    assert emulators.anthropic.script.requests == 2 and emulators.vllm.script.requests == 1
+
+
+def test_connection_dropped_before_answer_falls_back(gateway, emulators):
+    emulators.openai.fault("drop_before")
+    emulators.openai.fault("drop_before")
+    raw = gateway.client().chat.completions.with_raw_response.create(model="gpt-4-ha", messages=HELLO)
+    assert raw.headers["x-turnout-backend"] == "llama"
+
+
+def test_first_byte_timeout_falls_back(gateway, emulators):
+    emulators.anthropic.fault("hang", seconds=3)
+    emulators.anthropic.fault("hang", seconds=3)
+    started = time.monotonic()
+    raw = gateway.client().chat.completions.with_raw_response.create(model="auto", messages=HELLO)
+    assert raw.headers["x-turnout-backend"] == "llama"
+    assert time.monotonic() - started < 4.5  # two 1.5 s first-byte timeouts, not two 3 s hangs
+
+
+def test_every_backend_failing_is_a_502_in_openai_shape(gateway, emulators):
+    for _ in range(2):
+        emulators.anthropic.fault("status", status=500)
+        emulators.vllm.fault("status", status=503)
+    response = httpx.post(
+        gateway.base_url + "/v1/chat/completions",
+        headers={"authorization": f"Bearer {gateway.admin_key}"},
+        json={"model": "auto", "messages": HELLO},
+        timeout=20,
+    )
+    assert response.status_code == 502
+    error = response.json()["error"]
+    assert error["type"] == "upstream_error" and "haiku" in error["message"] and "llama" in error["message"]
+
+
+def test_upstream_timeout_with_nothing_left_is_504(gateway, emulators):
+    emulators.openai.fault("hang", seconds=3)
+    emulators.openai.fault("hang", seconds=3)
+    with pytest.raises(openai.APIStatusError) as caught:
+        gateway.client().chat.completions.create(model="gpt-4", messages=HELLO)
+    assert caught.value.status_code == 504
+
+
+def test_upstream_caller_error_is_returned_without_fallback(gateway, emulators):
+    emulators.openai.fault("status", status=400)
+    with pytest.raises(openai.BadRequestError):
+        gateway.client().chat.completions.create(model="gpt-4-ha", messages=HELLO)
+    assert emulators.vllm.script.requests == 0
+
+
+def test_circuit_opens_skips_the_backend_then_probes_after_cooldown(gateway, emulators):
+    client = gateway.client()
+    for _ in range(3):  # one retry each: the second request's first failure is the third, and opens it
+        emulators.openai.fault("status", status=500)
+    for _ in range(2):
+        assert client.chat.completions.with_raw_response.create(model="gpt-4-ha", messages=HELLO).headers["x-turnout-backend"] == "llama"
+    failed_calls = emulators.openai.script.requests
+    assert failed_calls == 3
+    raw = client.chat.completions.with_raw_response.create(model="gpt-4-ha", messages=HELLO)
+    assert raw.headers["x-turnout-backend"] == "llama" and emulators.openai.script.requests == failed_calls
+    ready = httpx.get(gateway.base_url + "/readyz").json()
+    assert ready["backends"]["gpt-4-ha"]["circuit"] == "open"
+    time.sleep(1.1)  # the test policy's cooldown
+    raw = client.chat.completions.with_raw_response.create(model="gpt-4-ha", messages=HELLO)
+    assert raw.headers["x-turnout-backend"] == "gpt-4-ha"
+    assert httpx.get(gateway.base_url + "/readyz").json()["backends"]["gpt-4-ha"]["circuit"] == "closed"
+
+
+def test_stream_failing_before_first_byte_falls_back(gateway, emulators):
+    emulators.anthropic.fault("status", status=500)
+    emulators.anthropic.fault("drop_before")
+    with gateway.client().chat.completions.with_streaming_response.create(model="auto", messages=HELLO, stream=True) as response:
+        assert response.headers["x-turnout-backend"] == "llama"
+        text = "".join(c.choices[0].delta.content or "" for c in response.parse() if c.choices)
+    assert text.endswith("hello")
+
+
+@pytest.mark.parametrize("model,emulator", [("gpt-4", "openai"), ("claude", "anthropic")])
+def test_stream_broken_mid_way_ends_with_an_error_event(gateway, emulators, model, emulator):
+    getattr(emulators, emulator).fault("drop_mid_stream", after_chunks=4)
+    received = []
+    with pytest.raises(openai.APIError) as caught:
+        for chunk in gateway.client().chat.completions.create(model=model, messages=HELLO, stream=True):
+            received.append(chunk)
+    assert received, "the first chunks were relayed before the break"
+    assert "stream" in str(caught.value.message)
+
+
+def test_mid_stream_break_never_ends_with_done(gateway, emulators):
+    emulators.vllm.fault("drop_mid_stream", after_chunks=3)
+    with httpx.stream(
+        "POST",
+        gateway.base_url + "/v1/chat/completions",
+        headers={"authorization": f"Bearer {gateway.admin_key}"},
+        json={"model": "llama", "messages": HELLO, "stream": True},
+        timeout=20,
+    ) as response:
+        body = response.read().decode()
+    assert response.status_code == 200
+    assert "[DONE]" not in body and '"code":"stream_interrupted"' in body

@@ -1,0 +1,124 @@
+"""API keys end to end: the CLI creates, lists and revokes them in Postgres; the gateway honours that."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+import httpx
+import openai
+import pytest
+
+pytestmark = pytest.mark.integration
+
+
+def turnout(pg_url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "TURNOUT_DATABASE_URL": pg_url}
+    return subprocess.run([sys.executable, "-m", "router.cli", *args], env=env, capture_output=True, text=True, timeout=120)
+
+
+def test_created_key_works_until_revoked(gateway, emulators, pg_url):
+    created = turnout(pg_url, "keys", "create", "--name", "ci-team", "--json")
+    assert created.returncode == 0, created.stderr
+    key = json.loads(created.stdout)
+    assert key["key"].startswith("tnt_") and key["name"] == "ci-team"
+
+    client = gateway.client(key=key["key"])
+    answer = client.chat.completions.create(model="llama", messages=[{"role": "user", "content": "hi"}])
+    assert answer.choices[0].message.content
+
+    listing = turnout(pg_url, "keys", "list", "--json")
+    rows = {row["id"]: row for row in json.loads(listing.stdout)}
+    assert rows[key["id"]]["revoked_at"] is None
+    assert key["key"] not in listing.stdout, "a listing must never show a key"
+    table = turnout(pg_url, "keys", "list").stdout
+    assert key["id"] in table and "active" in table
+
+    revoked = turnout(pg_url, "keys", "revoke", key["id"])
+    assert revoked.returncode == 0 and key["id"] in revoked.stdout
+    deadline = time.monotonic() + 5  # NOTIFY drops the gateway's cache at once; allow for the hop
+    while time.monotonic() < deadline:
+        try:
+            client.models.list()
+        except openai.AuthenticationError:
+            break
+        time.sleep(0.1)
+    else:
+        pytest.fail("revoked key still accepted after 5 s")
+    calls = emulators.vllm.script.requests
+    with pytest.raises(openai.AuthenticationError):
+        client.chat.completions.create(model="llama", messages=[{"role": "user", "content": "hi"}])
+    assert emulators.vllm.script.requests == calls
+
+    again = turnout(pg_url, "keys", "revoke", key["id"])
+    assert again.returncode == 1 and "no active key" in again.stderr
+
+
+def test_key_limited_to_models(gateway, emulators, pg_url):
+    created = json.loads(turnout(pg_url, "keys", "create", "--name", "llama-only", "--allow", "llama", "--json").stdout)
+    client = gateway.client(key=created["key"])
+    assert [m.id for m in client.models.list()] == ["auto", "llama"]
+    with pytest.raises(openai.PermissionDeniedError):
+        client.chat.completions.create(model="gpt-4", messages=[{"role": "user", "content": "hi"}])
+    raw = client.chat.completions.with_raw_response.create(model="auto", messages=[{"role": "user", "content": "hi"}])
+    assert raw.headers["x-turnout-backend"] == "llama"  # haiku is first on the route but not allowed
+    assert emulators.openai.script.requests == 0 and emulators.anthropic.script.requests == 0
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"authorization": "Basic abc"},
+        {"authorization": "Bearer"},
+        {"authorization": "Bearer not-a-turnout-key"},
+        {"x-api-key": "tnt_" + "A" * 43},
+    ],
+    ids=["missing", "wrong-scheme", "empty", "malformed", "unknown"],
+)
+def test_bad_keys_get_401_and_reach_no_backend(gateway, emulators, headers):
+    response = httpx.post(
+        gateway.base_url + "/v1/chat/completions",
+        headers=headers,
+        json={"model": "llama", "messages": [{"role": "user", "content": "hi"}]},
+    )
+    assert response.status_code == 401
+    assert response.json()["error"]["type"] == "authentication_error"
+    assert emulators.vllm.script.requests == 0
+
+
+def test_x_api_key_header_is_accepted(gateway, emulators):
+    response = httpx.get(gateway.base_url + "/v1/models", headers={"x-api-key": gateway.admin_key})
+    assert response.status_code == 200 and response.json()["object"] == "list"
+
+
+def test_keys_are_stored_hashed(pg_url):
+    created = json.loads(turnout(pg_url, "keys", "create", "--name", "hash-check", "--json").stdout)
+    import asyncpg
+
+    from router.auth import hash_key
+    from tests.conftest import run
+
+    async def stored():
+        connection = await asyncpg.connect(pg_url)
+        try:
+            return await connection.fetchrow("SELECT * FROM turnout_keys WHERE id = $1", created["id"])
+        finally:
+            await connection.close()
+
+    row = run(stored())
+    assert row["key_hash"] == hash_key(created["key"])
+    assert created["key"] not in " ".join(str(value) for value in row.values())
+
+
+def test_cli_errors_are_one_line(pg_url, tmp_path):
+    missing = turnout(pg_url, "keys", "create")
+    assert missing.returncode != 0 and "--name" in missing.stderr
+    bad_policy = tmp_path / "bad.yaml"
+    bad_policy.write_text("version: 1\nbackends: {}\n")
+    served = turnout(pg_url, "serve", "--policy", str(bad_policy), "--port", "1")
+    assert served.returncode == 2
+    assert served.stderr.startswith("turnout: ") and str(bad_policy) in served.stderr

@@ -1,0 +1,127 @@
+"""Small pure parts: request schema, policy validation, circuit breaker, Retry-After, backend registry."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from router.backends import build_backends
+from router.backends.base import retry_after_seconds
+from router.backends.http import HttpClient
+from router.errors import InvalidRequest, NoBackendAvailable, PolicyError
+from router.gateway import Gateway
+from router.auth import Principal
+from router.policy import Circuit, load_policy, parse_policy
+from router.resilience import CircuitBreaker, CircuitState
+from router.schema import parse_chat_request
+from router.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "policies").glob("*.yaml")), ids=lambda p: p.name)
+def test_every_shipped_policy_loads(path):
+    loaded = load_policy(path)
+    assert loaded.policy.routes and len(loaded.version) == 12
+
+
+def test_default_policy_declares_the_four_backends():
+    policy = load_policy(ROOT / "policies" / "default.yaml").policy
+    providers = {name: spec.provider for name, spec in policy.backends.items()}
+    assert providers == {"gpt-4": "openai", "claude": "anthropic", "haiku": "anthropic", "llama": "vllm"}
+    assert policy.backends["llama"].data == "private"
+
+
+POLICY = """\
+version: 1
+defaults:
+  route: main
+backends:
+  a:
+    provider: openai
+    model: m
+    data: external
+routes:
+  - name: main
+    backends: [a]
+"""
+
+
+def test_unknown_key_is_reported_with_file_and_line():
+    text = POLICY.replace("    data: external\n", "    data: external\n    colour: blue\n")
+    with pytest.raises(PolicyError) as caught:
+        parse_policy(text, Path("p.yaml"))
+    assert caught.value.message == "p.yaml:9: backends.a.colour: unknown key"
+
+
+def test_bad_type_and_dangling_reference_are_reported_with_lines():
+    with pytest.raises(PolicyError, match=r"p.yaml:8: backends.a.data: Input should be 'external' or 'private'"):
+        parse_policy(POLICY.replace("data: external", "data: public"), Path("p.yaml"))
+    with pytest.raises(PolicyError, match=r"p.yaml:11: routes.0.backends.0: route 'main' names unknown backend 'b'"):
+        parse_policy(POLICY.replace("backends: [a]", "backends: [b]"), Path("p.yaml"))
+    with pytest.raises(PolicyError, match=r"p.yaml:3: defaults.route: default route 'other'"):
+        parse_policy(POLICY.replace("route: main", "route: other"), Path("p.yaml"))
+    with pytest.raises(PolicyError, match=r"p.yaml:\d+: not valid YAML"):
+        parse_policy("backends: [a\n", Path("p.yaml"))
+
+
+def test_request_schema_names_the_field():
+    with pytest.raises(InvalidRequest) as caught:
+        parse_chat_request(b'{"model": "auto", "messages": [{"role": "user", "content": "x"}], "top_p": 3}')
+    assert caught.value.param == "top_p"
+    request = parse_chat_request(
+        b'{"model": "auto", "messages": [{"role": "user", "content": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]}], "max_tokens": 5}'
+    )
+    assert request.messages[0].text() == "ab" and request.output_limit == 5
+
+
+def test_circuit_breaker_opens_probes_once_and_closes():
+    now = [0.0]
+    breaker = CircuitBreaker(Circuit(failures=2, cooldown_s=10), clock=lambda: now[0])
+    breaker.failure()
+    assert breaker.allow()
+    breaker.failure()
+    assert breaker.state is CircuitState.open and not breaker.allow()
+    now[0] = 10.0
+    assert breaker.allow() and not breaker.allow()  # exactly one probe
+    breaker.failure()
+    assert breaker.state is CircuitState.open and not breaker.allow()
+    now[0] = 20.0
+    assert breaker.allow()
+    breaker.success()
+    assert breaker.state is CircuitState.closed and breaker.allow()
+
+
+def test_retry_after_forms():
+    assert retry_after_seconds({"retry-after": "3"}) == 3.0
+    assert retry_after_seconds({"retry-after-ms": "250"}) == 0.25
+    assert retry_after_seconds({"retry-after": "Wed, 21 Oct 2015 07:28:00 GMT"}) == 0.0
+    assert retry_after_seconds({}) is None
+
+
+def test_backends_without_keys_are_left_out_and_routing_says_why(tmp_path, monkeypatch):
+    for name in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    settings = Settings(policy=ROOT / "policies" / "default.yaml", home=tmp_path)
+    built = build_backends(load_policy(settings.policy).policy, settings, HttpClient())
+    assert set(built.ready) == {"llama"}
+    assert built.unavailable == {"gpt-4": "missing OPENAI_API_KEY", "claude": "missing ANTHROPIC_API_KEY", "haiku": "missing ANTHROPIC_API_KEY"}
+    gateway = Gateway(settings, HttpClient())
+    request = parse_chat_request(b'{"model": "gpt-4", "messages": [{"role": "user", "content": "x"}]}')
+    with pytest.raises(NoBackendAvailable, match="gpt-4: missing OPENAI_API_KEY") as caught:
+        gateway.plan(request, Principal("k", "k"))
+    assert caught.value.status_code == 503
+
+
+def test_bad_policy_edit_keeps_the_last_good_policy(tmp_path):
+    path = tmp_path / "policy.yaml"
+    path.write_text(POLICY.replace("provider: openai", "provider: vllm"))
+    gateway = Gateway(Settings(policy=path, home=tmp_path), HttpClient())
+    version = gateway.runtime.loaded.version
+    path.write_text(POLICY.replace("routes:", "routez:"))
+    assert gateway.reload_if_changed() is False
+    assert gateway.runtime.loaded.version == version and "routez: unknown key" in (gateway.policy_error or "")
+    path.write_text(POLICY.replace("provider: openai", "provider: vllm").replace("model: m", "model: m2"))
+    assert gateway.reload_if_changed() is True
+    assert gateway.policy_error is None and gateway.runtime.loaded.policy.backends["a"].model == "m2"
