@@ -55,7 +55,9 @@ def _services(request: Request) -> Services:
 
 def error_response(error: TurnoutError, extra_headers: dict[str, str] | None = None) -> Response:
     headers = {**error.headers(), **(extra_headers or {})}
-    return Response(error.to_openai_body(), status_code=error.status_code, headers=headers, media_type="application/json")
+    return Response(
+        error.to_openai_body(), status_code=error.status_code, headers=headers, media_type="application/json"
+    )
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -91,13 +93,17 @@ class Exchange:
             "x-turnout-attempts": str(attempts),
         }
 
-    def finish(self, status: int, prompt: int, completion: int, overhead_ms: float, error: str | None = None) -> None:
+    def finish(
+        self, status: int, prompt: int, completion: int, overhead_ms: float, error: str | None = None
+    ) -> None:
         services = self.services
         cost = 0.0
         spec = services.gateway.runtime.loaded.policy.backends.get(self.backend or "")
         if spec is not None:
             cost = spec.price.cost(prompt, completion)
-        services.metrics.observe(self.route or "", self.backend or "", status, overhead_ms, prompt, completion)
+        services.metrics.observe(
+            self.route or "", self.backend or "", status, overhead_ms, prompt, completion
+        )
         if services.usage is not None:
             services.usage.record(
                 UsageRecord(
@@ -153,7 +159,9 @@ async def _stream(exchange: Exchange, plan: Plan) -> Response:
     stream, first = outcome.result
     exchange.backend = outcome.backend.name
     overhead = (time.perf_counter() - exchange.started - outcome.failed_s - stream.upstream_s) * 1000
-    return RelayResponse(exchange, stream, first, exchange.headers(overhead, len(outcome.attempts) + 1), overhead)  # type: ignore[return-value]
+    return RelayResponse(
+        exchange, stream, first, exchange.headers(overhead, len(outcome.attempts) + 1), overhead
+    )  # type: ignore[return-value]
 
 
 class RelayResponse:
@@ -163,7 +171,9 @@ class RelayResponse:
     event and the stream ends without [DONE], so no client mistakes a broken answer for a whole one.
     """
 
-    def __init__(self, exchange: Exchange, stream: ChunkStream, first: bytes, headers: dict[str, str], overhead: float):
+    def __init__(
+        self, exchange: Exchange, stream: ChunkStream, first: bytes, headers: dict[str, str], overhead: float
+    ):
         self.exchange = exchange
         self.stream = stream
         self.first = first
@@ -171,7 +181,10 @@ class RelayResponse:
         self.overhead = overhead
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        raw_headers = [(b"content-type", b"text/event-stream; charset=utf-8"), (b"cache-control", b"no-cache")]
+        raw_headers = [
+            (b"content-type", b"text/event-stream; charset=utf-8"),
+            (b"cache-control", b"no-cache"),
+        ]
         raw_headers += [(k.encode(), v.encode()) for k, v in self.headers.items()]
         await send({"type": "http.response.start", "status": 200, "headers": raw_headers})
         relay = asyncio.ensure_future(self._relay(send))
@@ -186,7 +199,8 @@ class RelayResponse:
             await send({"type": "http.response.body", "body": b"", "more_body": False})
 
     async def _relay(self, send: Send) -> None:
-        status, error_text = 499, "client disconnected"
+        status: int = 499
+        error_text: str | None = "client disconnected"
         try:
             await send({"type": "http.response.body", "body": self.first, "more_body": True})
             async for event in self.stream:
@@ -194,12 +208,27 @@ class RelayResponse:
             status, error_text = 200, None
         except UpstreamError as error:
             status, error_text = 502, error.message
-            event = {"error": {"message": error.message, "type": error.type, "param": None, "code": "stream_interrupted"}}
-            await send({"type": "http.response.body", "body": b"data: " + orjson.dumps(event) + b"\n\n", "more_body": True})
+            payload = {
+                "error": {
+                    "message": error.message,
+                    "type": error.type,
+                    "param": None,
+                    "code": "stream_interrupted",
+                }
+            }
+            await send(
+                {
+                    "type": "http.response.body",
+                    "body": b"data: " + orjson.dumps(payload) + b"\n\n",
+                    "more_body": True,
+                }
+            )
         finally:
             await self.stream.aclose()
             usage = self.stream.usage
-            self.exchange.finish(status, usage.prompt_tokens, usage.completion_tokens, self.overhead, error_text)
+            self.exchange.finish(
+                status, usage.prompt_tokens, usage.completion_tokens, self.overhead, error_text
+            )
 
 
 async def _wait_disconnect(receive: Receive) -> None:
@@ -210,7 +239,10 @@ async def _wait_disconnect(receive: Receive) -> None:
 async def list_models(request: Request) -> Response:
     services = _services(request)
     principal = await services.auth.authenticate(request.headers)
-    data = [{"id": name, "object": "model", "created": 0, "owned_by": owner} for name, owner in services.gateway.models_for(principal)]
+    data = [
+        {"id": name, "object": "model", "created": 0, "owned_by": owner}
+        for name, owner in services.gateway.models_for(principal)
+    ]
     return Response(orjson.dumps({"object": "list", "data": data}), media_type="application/json")
 
 
@@ -232,7 +264,9 @@ async def readyz(request: Request) -> Response:
         name: {
             "ready": name in runtime.backends.ready,
             "reason": runtime.backends.unavailable.get(name),
-            "circuit": gateway.breakers.by_name[name].state.value if name in gateway.breakers.by_name else "closed",
+            "circuit": gateway.breakers.by_name[name].state.value
+            if name in gateway.breakers.by_name
+            else "closed",
         }
         for name in runtime.loaded.policy.backends
     }
@@ -240,7 +274,11 @@ async def readyz(request: Request) -> Response:
     body = {
         "status": "ready" if ready else "not ready",
         "database": database,
-        "policy": {"path": str(runtime.loaded.path), "version": runtime.loaded.version, "error": gateway.policy_error},
+        "policy": {
+            "path": str(runtime.loaded.path),
+            "version": runtime.loaded.version,
+            "error": gateway.policy_error,
+        },
         "backends": backends,
     }
     return JSONResponse(body, status_code=200 if ready else 503)
@@ -327,4 +365,4 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/metrics", metrics, methods=["GET"]),
     ]
     handlers = {TurnoutError: _turnout_error, HTTPException: _http_error, Exception: _unexpected}
-    return Starlette(routes=routes, lifespan=lifespan, exception_handlers=handlers)  # type: ignore[arg-type]
+    return Starlette(routes=routes, lifespan=lifespan, exception_handlers=handlers)

@@ -103,7 +103,8 @@ class KeyStore:
 
     async def find(self, key_hash: str) -> Principal | None:
         row = await self.pool.fetchrow(
-            "SELECT id, name, allowed_models FROM turnout_keys WHERE key_hash = $1 AND revoked_at IS NULL", key_hash
+            "SELECT id, name, allowed_models FROM turnout_keys WHERE key_hash = $1 AND revoked_at IS NULL",
+            key_hash,
         )
         if row is None:
             return None
@@ -129,7 +130,9 @@ class KeyAuthenticator:
         if self._admin_hash is not None and hmac.compare_digest(digest, self._admin_hash):
             return Principal("admin", "admin", admin=True)
         if not KEY_PATTERN.match(key):
-            raise AuthenticationFailed("Malformed API key: turnout keys look like 'tnt_' followed by 43 characters.")
+            raise AuthenticationFailed(
+                "Malformed API key: turnout keys look like 'tnt_' followed by 43 characters."
+            )
         now = time.monotonic()
         cached = self._cache.get(digest)
         if cached is not None and now - cached[0] < self._cache_seconds:

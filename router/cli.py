@@ -67,7 +67,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
         "timeout_graceful_shutdown": 10,
     }
     if args.workers > 1:
-        os.environ.update({"TURNOUT_HOST": settings.host, "TURNOUT_PORT": str(settings.port), "TURNOUT_POLICY": str(settings.policy)})
+        os.environ.update(
+            {
+                "TURNOUT_HOST": settings.host,
+                "TURNOUT_PORT": str(settings.port),
+                "TURNOUT_POLICY": str(settings.policy),
+            }
+        )
         uvicorn.run("router.app:create_app", factory=True, workers=args.workers, **config)
     else:
         from router.app import create_app
@@ -96,7 +102,11 @@ def cmd_keys(args: argparse.Namespace) -> int:
     if args.keys_command == "create":
         key_id, key = asyncio.run(_with_store(lambda store: store.create(args.name, args.allow or None)))
         if args.json:
-            print(json.dumps({"id": key_id, "name": args.name, "key": key, "allowed_models": args.allow or None}))
+            print(
+                json.dumps(
+                    {"id": key_id, "name": args.name, "key": key, "allowed_models": args.allow or None}
+                )
+            )
         else:
             print(f"created {key_id} ({args.name}); the key is shown only once:\n{key}")
         return 0
@@ -115,7 +125,9 @@ def cmd_keys(args: argparse.Namespace) -> int:
         status = "revoked" if row["revoked_at"] else "active"
         models = ",".join(row["allowed_models"] or []) or "*"
         created = row["created_at"].strftime("%Y-%m-%d %H:%M:%S")
-        print(f"{row['id']:<18} {row['name'][:20]:<20} {row['prefix']:<12} {created:<20} {status:<8} {models}")
+        print(
+            f"{row['id']:<18} {row['name'][:20]:<20} {row['prefix']:<12} {created:<20} {status:<8} {models}"
+        )
     return 0
 
 
@@ -141,7 +153,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def parser() -> argparse.ArgumentParser:
-    root = argparse.ArgumentParser(prog="turnout", description="An OpenAI-compatible LLM gateway that routes each query.")
+    root = argparse.ArgumentParser(
+        prog="turnout", description="An OpenAI-compatible LLM gateway that routes each query."
+    )
     verbs = root.add_subparsers(dest="command", required=True)
 
     serve = verbs.add_parser("serve", help="run the gateway")
@@ -149,14 +163,18 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int)
     serve.add_argument("--policy", type=Path)
     serve.add_argument("--workers", type=int, default=1)
-    serve.add_argument("--emulators", action="store_true", help="answer from loopback provider emulators (no keys needed)")
+    serve.add_argument(
+        "--emulators", action="store_true", help="answer from loopback provider emulators (no keys needed)"
+    )
     serve.set_defaults(func=cmd_serve)
 
     keys = verbs.add_parser("keys", help="create, list and revoke API keys")
     key_verbs = keys.add_subparsers(dest="keys_command", required=True)
     create = key_verbs.add_parser("create", help="create a key and print it once")
     create.add_argument("--name", required=True)
-    create.add_argument("--allow", action="append", metavar="MODEL", help="limit the key to this model (repeatable)")
+    create.add_argument(
+        "--allow", action="append", metavar="MODEL", help="limit the key to this model (repeatable)"
+    )
     create.add_argument("--json", action="store_true")
     listing = key_verbs.add_parser("list", help="list keys (never the keys themselves)")
     listing.add_argument("--json", action="store_true")
@@ -172,7 +190,9 @@ def parser() -> argparse.ArgumentParser:
     emulate.add_argument("--token-ms", type=float, default=0.0)
     emulate.set_defaults(func=cmd_emulate)
 
-    bench = verbs.add_parser("bench", help="benchmarks that print ratios against a baseline from the same run")
+    bench = verbs.add_parser(
+        "bench", help="benchmarks that print ratios against a baseline from the same run"
+    )
     bench.add_argument("suite", choices=["gateway"])
     bench.add_argument("--requests", type=int, default=400, help="requests per cell of the latency table")
     bench.add_argument("--think-ms", type=float, default=20.0)
@@ -198,7 +218,12 @@ def main(argv: list[str] | None = None) -> int:
         from pydantic import ValidationError
 
         if isinstance(error, ValidationError | OSError):
-            print(f"turnout: {error}".splitlines()[0] if isinstance(error, OSError) else f"turnout: bad setting: {error}", file=sys.stderr)
+            print(
+                f"turnout: {error}".splitlines()[0]
+                if isinstance(error, OSError)
+                else f"turnout: bad setting: {error}",
+                file=sys.stderr,
+            )
             return 2
         raise
 

@@ -60,7 +60,9 @@ def _text(content: Any) -> str:
     if isinstance(content, str):
         return content
     if isinstance(content, list):
-        return " ".join(str(part.get("text") or part.get("content") or "") for part in content if isinstance(part, dict))
+        return " ".join(
+            str(part.get("text") or part.get("content") or "") for part in content if isinstance(part, dict)
+        )
     return ""
 
 
@@ -103,7 +105,9 @@ def chosen_tool(body: dict[str, Any], wire: WireProtocol) -> dict[str, Any] | No
 class Emulator:
     """One provider emulator on 127.0.0.1; `await start()` in a loop, or `start_in_thread()`."""
 
-    def __init__(self, wire: WireProtocol, api_key: str | None = None, think_ms: float = 0.0, token_ms: float = 0.0):
+    def __init__(
+        self, wire: WireProtocol, api_key: str | None = None, think_ms: float = 0.0, token_ms: float = 0.0
+    ):
         self.wire = wire
         self.api_key = api_key
         self.script = Script(think_ms=think_ms, token_ms=token_ms)
@@ -193,7 +197,9 @@ class Emulator:
         return web.json_response({"cleared": True})
 
     async def _models(self, request: web.Request) -> web.Response:
-        return web.json_response({"object": "list", "data": [{"id": "emulated", "object": "model", "owned_by": "emulator"}]})
+        return web.json_response(
+            {"object": "list", "data": [{"id": "emulated", "object": "model", "owned_by": "emulator"}]}
+        )
 
     # ---- the protocol ----------------------------------------------------------------------
     def _error(self, status: int, message: str, kind: str, retry_after: float | None = None) -> web.Response:
@@ -202,7 +208,9 @@ class Emulator:
         else:
             body = {"type": "error", "error": {"type": kind, "message": message}}
         headers = {"retry-after": f"{retry_after:g}"} if retry_after is not None else {}
-        return web.Response(body=orjson.dumps(body), status=status, headers=headers, content_type="application/json")
+        return web.Response(
+            body=orjson.dumps(body), status=status, headers=headers, content_type="application/json"
+        )
 
     def _authorized(self, request: web.Request) -> bool:
         if self.api_key is None:
@@ -219,7 +227,9 @@ class Emulator:
         try:
             body = orjson.loads(await request.read())
         except orjson.JSONDecodeError:
-            return self._error(400, "We could not parse the JSON body of your request.", "invalid_request_error")
+            return self._error(
+                400, "We could not parse the JSON body of your request.", "invalid_request_error"
+            )
         self.script.received.append(body)
         problem = self._invalid(request, body)
         if problem:
@@ -234,7 +244,11 @@ class Emulator:
         drop_after = fault.after_chunks if fault is not None else None
         if body.get("stream"):
             return await self._stream(request, body, model, words, tool, drop_after)
-        payload = self._openai_body(body, model, words, tool) if self.wire == "openai" else self._anthropic_body(body, model, words, tool)
+        payload = (
+            self._openai_body(body, model, words, tool)
+            if self.wire == "openai"
+            else self._anthropic_body(body, model, words, tool)
+        )
         return web.Response(body=orjson.dumps(payload), content_type="application/json")
 
     def _invalid(self, request: web.Request, body: dict[str, Any]) -> str | None:
@@ -269,13 +283,23 @@ class Emulator:
     def _next_id(self) -> str:
         return f"{next(self._ids):08d}"
 
-    def _openai_body(self, body: dict[str, Any], model: str, words: list[str], tool: dict[str, Any] | None) -> dict[str, Any]:
+    def _openai_body(
+        self, body: dict[str, Any], model: str, words: list[str], tool: dict[str, Any] | None
+    ) -> dict[str, Any]:
         message: dict[str, Any] = {"role": "assistant", "content": " ".join(words), "refusal": None}
-        finish = "length" if len(words) >= (body.get("max_completion_tokens") or body.get("max_tokens") or 10**9) else "stop"
+        finish = (
+            "length"
+            if len(words) >= (body.get("max_completion_tokens") or body.get("max_tokens") or 10**9)
+            else "stop"
+        )
         if tool is not None:
             message["content"] = None
             message["tool_calls"] = [
-                {"id": "call_" + self._next_id(), "type": "function", "function": {"name": tool["name"], "arguments": orjson.dumps(tool["input"]).decode()}}
+                {
+                    "id": "call_" + self._next_id(),
+                    "type": "function",
+                    "function": {"name": tool["name"], "arguments": orjson.dumps(tool["input"]).decode()},
+                }
             ]
             finish = "tool_calls"
         completion = 8 if tool is not None else len(words)
@@ -285,14 +309,27 @@ class Emulator:
             "created": int(time.time()),
             "model": model,
             "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": finish}],
-            "usage": {"prompt_tokens": prompt_tokens(body), "completion_tokens": completion, "total_tokens": prompt_tokens(body) + completion},
+            "usage": {
+                "prompt_tokens": prompt_tokens(body),
+                "completion_tokens": completion,
+                "total_tokens": prompt_tokens(body) + completion,
+            },
         }
 
-    def _anthropic_body(self, body: dict[str, Any], model: str, words: list[str], tool: dict[str, Any] | None) -> dict[str, Any]:
+    def _anthropic_body(
+        self, body: dict[str, Any], model: str, words: list[str], tool: dict[str, Any] | None
+    ) -> dict[str, Any]:
         content: list[dict[str, Any]] = [{"type": "text", "text": " ".join(words)}]
         stop = "max_tokens" if len(words) >= body["max_tokens"] else "end_turn"
         if tool is not None:
-            content = [{"type": "tool_use", "id": "toolu_" + self._next_id(), "name": tool["name"], "input": tool["input"]}]
+            content = [
+                {
+                    "type": "tool_use",
+                    "id": "toolu_" + self._next_id(),
+                    "name": tool["name"],
+                    "input": tool["input"],
+                }
+            ]
             stop = "tool_use"
         return {
             "id": "msg_" + self._next_id(),
@@ -306,11 +343,23 @@ class Emulator:
         }
 
     async def _stream(
-        self, request: web.Request, body: dict[str, Any], model: str, words: list[str], tool: dict[str, Any] | None, drop_after: int | None
+        self,
+        request: web.Request,
+        body: dict[str, Any],
+        model: str,
+        words: list[str],
+        tool: dict[str, Any] | None,
+        drop_after: int | None,
     ) -> web.StreamResponse:
-        response = web.StreamResponse(headers={"content-type": "text/event-stream", "cache-control": "no-cache"})
+        response = web.StreamResponse(
+            headers={"content-type": "text/event-stream", "cache-control": "no-cache"}
+        )
         await response.prepare(request)
-        events = self._openai_events(body, model, words, tool) if self.wire == "openai" else self._anthropic_events(body, model, words, tool)
+        events = (
+            self._openai_events(body, model, words, tool)
+            if self.wire == "openai"
+            else self._anthropic_events(body, model, words, tool)
+        )
         for sent, event in enumerate(events):
             if drop_after is not None and sent >= drop_after:
                 if request.transport is not None:
@@ -322,13 +371,18 @@ class Emulator:
         await response.write_eof()
         return response
 
-    def _openai_events(self, body: dict[str, Any], model: str, words: list[str], tool: dict[str, Any] | None) -> list[bytes]:
+    def _openai_events(
+        self, body: dict[str, Any], model: str, words: list[str], tool: dict[str, Any] | None
+    ) -> list[bytes]:
         ident, created = "chatcmpl-" + self._next_id(), int(time.time())
         include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
 
         def chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
             payload: dict[str, Any] = {
-                "id": ident, "object": "chat.completion.chunk", "created": created, "model": model,
+                "id": ident,
+                "object": "chat.completion.chunk",
+                "created": created,
+                "model": model,
                 "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
             }
             if include_usage:
@@ -339,7 +393,12 @@ class Emulator:
         if tool is not None:
             arguments = orjson.dumps(tool["input"]).decode()
             half = len(arguments) // 2
-            call = {"index": 0, "id": "call_" + self._next_id(), "type": "function", "function": {"name": tool["name"], "arguments": ""}}
+            call = {
+                "index": 0,
+                "id": "call_" + self._next_id(),
+                "type": "function",
+                "function": {"name": tool["name"], "arguments": ""},
+            }
             events.append(chunk({"tool_calls": [call]}))
             for piece in (arguments[:half], arguments[half:]):
                 events.append(chunk({"tool_calls": [{"index": 0, "function": {"arguments": piece}}]}))
@@ -350,19 +409,38 @@ class Emulator:
             events.append(chunk({}, "stop"))
             completion = len(words)
         if include_usage:
-            usage = {"prompt_tokens": prompt_tokens(body), "completion_tokens": completion, "total_tokens": prompt_tokens(body) + completion}
-            final = {"id": ident, "object": "chat.completion.chunk", "created": created, "model": model, "choices": [], "usage": usage}
+            usage = {
+                "prompt_tokens": prompt_tokens(body),
+                "completion_tokens": completion,
+                "total_tokens": prompt_tokens(body) + completion,
+            }
+            final = {
+                "id": ident,
+                "object": "chat.completion.chunk",
+                "created": created,
+                "model": model,
+                "choices": [],
+                "usage": usage,
+            }
             events.append(b"data: " + orjson.dumps(final) + b"\n\n")
         events.append(b"data: [DONE]\n\n")
         return events
 
-    def _anthropic_events(self, body: dict[str, Any], model: str, words: list[str], tool: dict[str, Any] | None) -> list[bytes]:
+    def _anthropic_events(
+        self, body: dict[str, Any], model: str, words: list[str], tool: dict[str, Any] | None
+    ) -> list[bytes]:
         def event(name: str, data: dict[str, Any]) -> bytes:
             return f"event: {name}\n".encode() + b"data: " + orjson.dumps({"type": name, **data}) + b"\n\n"
 
-        message = {
-            "id": "msg_" + self._next_id(), "type": "message", "role": "assistant", "model": model, "content": [],
-            "stop_reason": None, "stop_sequence": None, "usage": {"input_tokens": prompt_tokens(body), "output_tokens": 1},
+        message: dict[str, Any] = {
+            "id": "msg_" + self._next_id(),
+            "type": "message",
+            "role": "assistant",
+            "model": model,
+            "content": [],
+            "stop_reason": None,
+            "stop_sequence": None,
+            "usage": {"input_tokens": prompt_tokens(body), "output_tokens": 1},
         }
         events = [event("message_start", {"message": message}), event("ping", {})]
         if tool is not None:
@@ -371,15 +449,32 @@ class Emulator:
             arguments = orjson.dumps(tool["input"]).decode()
             half = len(arguments) // 2
             for piece in (arguments[:half], arguments[half:]):
-                events.append(event("content_block_delta", {"index": 0, "delta": {"type": "input_json_delta", "partial_json": piece}}))
+                events.append(
+                    event(
+                        "content_block_delta",
+                        {"index": 0, "delta": {"type": "input_json_delta", "partial_json": piece}},
+                    )
+                )
             stop, output = "tool_use", 8
         else:
-            events.append(event("content_block_start", {"index": 0, "content_block": {"type": "text", "text": ""}}))
+            events.append(
+                event("content_block_start", {"index": 0, "content_block": {"type": "text", "text": ""}})
+            )
             for i, word in enumerate(words):
-                events.append(event("content_block_delta", {"index": 0, "delta": {"type": "text_delta", "text": (" " if i else "") + word}}))
+                events.append(
+                    event(
+                        "content_block_delta",
+                        {"index": 0, "delta": {"type": "text_delta", "text": (" " if i else "") + word}},
+                    )
+                )
             stop, output = ("max_tokens" if len(words) >= body["max_tokens"] else "end_turn"), len(words)
         events.append(event("content_block_stop", {"index": 0}))
-        events.append(event("message_delta", {"delta": {"stop_reason": stop, "stop_sequence": None}, "usage": {"output_tokens": output}}))
+        events.append(
+            event(
+                "message_delta",
+                {"delta": {"stop_reason": stop, "stop_sequence": None}, "usage": {"output_tokens": output}},
+            )
+        )
         events.append(event("message_stop", {}))
         return events
 

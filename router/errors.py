@@ -99,7 +99,9 @@ class UpstreamError(TurnoutError):
     status_code = 502
     type = "upstream_error"
 
-    def __init__(self, message: str, *, backend: str, retryable: bool = True, retry_after: float | None = None):
+    def __init__(
+        self, message: str, *, backend: str, retryable: bool = True, retry_after: float | None = None
+    ):
         super().__init__(message)
         self.backend = backend
         self.retryable = retryable

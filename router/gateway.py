@@ -83,7 +83,11 @@ class Gateway:
             loaded = load_policy(Path(self.settings.policy))
         except PolicyError as error:
             self.policy_error = error.message
-            log.error("policy edit rejected, still running version %s:\n%s", self.runtime.loaded.version, error.message)
+            log.error(
+                "policy edit rejected, still running version %s:\n%s",
+                self.runtime.loaded.version,
+                error.message,
+            )
             return False
         self.policy_error = None
         if loaded.version != self.runtime.loaded.version:
@@ -126,10 +130,14 @@ class Gateway:
             names = [name for name in names if principal.may_use(name)]
         else:
             known = ", ".join([AUTO, *policy.backends])
-            raise ModelNotFound(f"The model '{request.model}' does not exist. Use one of: {known}.", param="model")
+            raise ModelNotFound(
+                f"The model '{request.model}' does not exist. Use one of: {known}.", param="model"
+            )
         backends = [runtime.backends.ready[name] for name in names if name in runtime.backends.ready]
         if not backends:
-            reasons = "; ".join(f"{name}: {runtime.backends.unavailable.get(name, 'not ready')}" for name in names)
+            reasons = "; ".join(
+                f"{name}: {runtime.backends.unavailable.get(name, 'not ready')}" for name in names
+            )
             raise NoBackendAvailable(f"No backend is configured for this request ({reasons}).")
         return Plan(runtime, route, fit_context(request, backends))
 
@@ -153,7 +161,9 @@ class Gateway:
                     first = await stream.__anext__()
             except TimeoutError:
                 await stream.aclose()
-                raise UpstreamTimeout(f"{backend.name} sent no first token in time", backend=backend.name) from None
+                raise UpstreamTimeout(
+                    f"{backend.name} sent no first token in time", backend=backend.name
+                ) from None
             except StopAsyncIteration:
                 await stream.aclose()
                 raise UpstreamError(f"{backend.name} sent an empty stream", backend=backend.name) from None

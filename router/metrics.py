@@ -19,7 +19,9 @@ class Metrics:
         self.overhead_counts = [0] * (len(BUCKETS_MS) + 1)
         self.overhead_sum = 0.0
 
-    def observe(self, route: str, backend: str, status: int, overhead_ms: float, prompt: int, completion: int) -> None:
+    def observe(
+        self, route: str, backend: str, status: int, overhead_ms: float, prompt: int, completion: int
+    ) -> None:
         self.requests[(route, backend, status)] += 1
         self.tokens[(backend, "prompt")] += prompt
         self.tokens[(backend, "completion")] += completion
@@ -32,8 +34,13 @@ class Metrics:
             "# TYPE turnout_requests_total counter",
         ]
         for (route, backend, status), value in sorted(self.requests.items()):
-            lines.append(f'turnout_requests_total{{route="{route}",backend="{backend}",status="{status}"}} {value}')
-        lines += ["# HELP turnout_tokens_total Tokens by backend and kind.", "# TYPE turnout_tokens_total counter"]
+            lines.append(
+                f'turnout_requests_total{{route="{route}",backend="{backend}",status="{status}"}} {value}'
+            )
+        lines += [
+            "# HELP turnout_tokens_total Tokens by backend and kind.",
+            "# TYPE turnout_tokens_total counter",
+        ]
         for (backend, kind), value in sorted(self.tokens.items()):
             lines.append(f'turnout_tokens_total{{backend="{backend}",kind="{kind}"}} {value}')
         lines += [

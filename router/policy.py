@@ -137,7 +137,9 @@ def _dangling(policy: Policy) -> list[tuple[Loc, str]]:
         route_names.add(route.name)
         for j, backend in enumerate(route.backends):
             if backend not in known:
-                problems.append((("routes", i, "backends", j), f"route '{route.name}' names unknown backend '{backend}'"))
+                problems.append(
+                    (("routes", i, "backends", j), f"route '{route.name}' names unknown backend '{backend}'")
+                )
     for name, spec in policy.backends.items():
         for j, backend in enumerate(spec.fallbacks):
             if backend not in known:
@@ -184,9 +186,7 @@ def parse_policy(text: str, path: Path) -> Policy:
     try:
         policy = Policy.model_validate(data)
     except ValidationError as error:
-        lines = [
-            _error(path, node, tuple(e["loc"]), _reason(e)) for e in error.errors(include_url=False)
-        ]
+        lines = [_error(path, node, tuple(e["loc"]), _reason(e)) for e in error.errors(include_url=False)]
         raise PolicyError("\n".join(lines)) from None
     problems = _dangling(policy)
     if problems:

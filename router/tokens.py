@@ -43,6 +43,6 @@ def upper_bound(request: ChatRequest) -> int:
 def count(request: ChatRequest) -> int:
     encoding = _encoding()
     texts = _texts(request)
-    return sum(len(encoding.encode(text, disallowed_special=())) for text in texts) + PER_MESSAGE_OVERHEAD * len(
-        request.messages
-    )
+    return sum(
+        len(encoding.encode(text, disallowed_special=())) for text in texts
+    ) + PER_MESSAGE_OVERHEAD * len(request.messages)

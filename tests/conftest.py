@@ -82,7 +82,11 @@ class Emulators:
 def emulators_session() -> Iterator[Emulators]:
     from router.emulators import Emulator
 
-    emus = Emulators(Emulator("openai", api_key="sk-openai-test"), Emulator("anthropic", api_key="sk-ant-test"), Emulator("openai"))
+    emus = Emulators(
+        Emulator("openai", api_key="sk-openai-test"),
+        Emulator("anthropic", api_key="sk-ant-test"),
+        Emulator("openai"),
+    )
     for emulator in (emus.openai, emus.anthropic, emus.vllm):
         emulator.start_in_thread()
     yield emus
@@ -101,7 +105,12 @@ def test_policy(emus: Emulators, path: Path) -> Path:
     """The default policy with short timeouts, plus a litellm-routed backend and a fallback pair."""
     policy = yaml.safe_load((ROOT / "policies" / "default.yaml").read_text())
     policy["defaults"]["timeouts"] = {"connect_s": 1, "first_byte_s": 1.5, "total_s": 5}
-    policy["defaults"]["retries"] = {"attempts": 1, "backoff_s": 0.01, "max_backoff_s": 0.05, "max_retry_after_s": 1.5}
+    policy["defaults"]["retries"] = {
+        "attempts": 1,
+        "backoff_s": 0.01,
+        "max_backoff_s": 0.05,
+        "max_retry_after_s": 1.5,
+    }
     policy["defaults"]["circuit"] = {"failures": 3, "cooldown_s": 1.0}
     policy["backends"]["mistral"] = {
         "provider": "mistral",
@@ -131,7 +140,13 @@ class RunningGateway:
     def client(self, key: str | None = None, **options: Any) -> Any:
         import openai
 
-        return openai.OpenAI(base_url=self.base_url + "/v1", api_key=key or self.admin_key, max_retries=0, timeout=20, **options)
+        return openai.OpenAI(
+            base_url=self.base_url + "/v1",
+            api_key=key or self.admin_key,
+            max_retries=0,
+            timeout=20,
+            **options,
+        )
 
 
 def free_port() -> int:
@@ -143,7 +158,9 @@ def free_port() -> int:
 def serve_in_thread(app: Any, port: int) -> Any:
     import uvicorn
 
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, loop="asyncio", log_level="warning", lifespan="on")
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, loop="asyncio", log_level="warning", lifespan="on"
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="gateway", daemon=True)
     thread.start()
@@ -156,7 +173,9 @@ def serve_in_thread(app: Any, port: int) -> Any:
 
 
 @pytest.fixture(scope="session")
-def gateway(pg_url: str, emulators_session: Emulators, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningGateway]:
+def gateway(
+    pg_url: str, emulators_session: Emulators, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RunningGateway]:
     from router.app import create_app
     from router.settings import Settings
 

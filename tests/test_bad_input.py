@@ -33,7 +33,11 @@ def post(gateway, body, **headers):
         ({"model": "auto", "messages": HI, "n": "two"}, 400, "'n'"),
         ({"model": "auto", "messages": [{"role": "wizard", "content": "x"}]}, 400, "role"),
         ({"model": "auto", "messages": HI, "stop": ["a", "b", "c", "d", "e"]}, 400, "stop"),
-        ({"model": "auto", "messages": HI, "frobnicate": True}, 400, "Unrecognized request argument supplied: frobnicate"),
+        (
+            {"model": "auto", "messages": HI, "frobnicate": True},
+            400,
+            "Unrecognized request argument supplied: frobnicate",
+        ),
         ({"model": "auto", "messages": HI, "tool_choice": "sometimes"}, 400, "tool_choice"),
         ({"model": "gpt-5", "messages": HI}, 404, "does not exist"),
         ({"model": "tiny", "messages": [{"role": "user", "content": "word " * 100}]}, 400, "context window"),
@@ -50,7 +54,10 @@ def test_bad_requests(gateway, emulators, body, status, needle):
 
 
 def test_body_over_the_limit_is_413(gateway, emulators):
-    big = {"model": "auto", "messages": [{"role": "user", "content": "x" * (gateway.settings.max_body_bytes + 10)}]}
+    big = {
+        "model": "auto",
+        "messages": [{"role": "user", "content": "x" * (gateway.settings.max_body_bytes + 10)}],
+    }
     response = post(gateway, big)
     assert response.status_code == 413 and response.json()["error"]["code"] == "request_too_large"
     assert emulators.anthropic.script.requests == 0

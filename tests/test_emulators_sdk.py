@@ -8,23 +8,33 @@ import pytest
 
 pytestmark = pytest.mark.integration
 
-TOOL = {"name": "lookup", "description": "look up", "input_schema": {"type": "object", "properties": {"q": {"type": "string"}}}}
+TOOL = {
+    "name": "lookup",
+    "description": "look up",
+    "input_schema": {"type": "object", "properties": {"q": {"type": "string"}}},
+}
 
 
 def test_anthropic_sdk_messages(emulators):
     client = anthropic.Anthropic(base_url=emulators.anthropic.base_url, api_key="sk-ant-test", max_retries=0)
-    message = client.messages.create(model="claude-x", max_tokens=50, system="s", messages=[{"role": "user", "content": "ping pong"}])
+    message = client.messages.create(
+        model="claude-x", max_tokens=50, system="s", messages=[{"role": "user", "content": "ping pong"}]
+    )
     assert message.content[0].text.endswith("ping pong") and message.stop_reason == "end_turn"
     assert message.usage.output_tokens == len(message.content[0].text.split())
 
 
 def test_anthropic_sdk_streaming_and_tool_use(emulators):
     client = anthropic.Anthropic(base_url=emulators.anthropic.base_url, api_key="sk-ant-test", max_retries=0)
-    with client.messages.stream(model="claude-x", max_tokens=50, messages=[{"role": "user", "content": "streamed words"}]) as stream:
+    with client.messages.stream(
+        model="claude-x", max_tokens=50, messages=[{"role": "user", "content": "streamed words"}]
+    ) as stream:
         text = "".join(stream.text_stream)
         final = stream.get_final_message()
     assert text.endswith("streamed words") and final.stop_reason == "end_turn"
-    with client.messages.stream(model="claude-x", max_tokens=50, tools=[TOOL], messages=[{"role": "user", "content": "find"}]) as stream:
+    with client.messages.stream(
+        model="claude-x", max_tokens=50, tools=[TOOL], messages=[{"role": "user", "content": "find"}]
+    ) as stream:
         final = stream.get_final_message()
     assert final.stop_reason == "tool_use" and final.content[0].input == {"q": "emulated"}
 
@@ -36,14 +46,23 @@ def test_anthropic_sdk_sees_errors_as_its_own_classes(emulators):
         client.messages.create(model="m", max_tokens=5, messages=[{"role": "user", "content": "x"}])
     assert caught.value.response.headers["retry-after"] == "1"
     with pytest.raises(anthropic.AuthenticationError):
-        anthropic.Anthropic(base_url=emulators.anthropic.base_url, api_key="wrong", max_retries=0).messages.create(
-            model="m", max_tokens=5, messages=[{"role": "user", "content": "x"}]
-        )
+        anthropic.Anthropic(
+            base_url=emulators.anthropic.base_url, api_key="wrong", max_retries=0
+        ).messages.create(model="m", max_tokens=5, messages=[{"role": "user", "content": "x"}])
     with pytest.raises(anthropic.BadRequestError, match="alternate"):
-        client.messages.create(model="m", max_tokens=5, messages=[{"role": "user", "content": "x"}, {"role": "user", "content": "y"}])
+        client.messages.create(
+            model="m",
+            max_tokens=5,
+            messages=[{"role": "user", "content": "x"}, {"role": "user", "content": "y"}],
+        )
     emulators.anthropic.fault("drop_mid_stream", after_chunks=3)
     # the SDK surfaces a connection cut mid-body as its transport's protocol error
-    with pytest.raises(Exception, match="incomplete|closed|onnection"), client.messages.stream(model="m", max_tokens=20, messages=[{"role": "user", "content": "x"}]) as stream:
+    with (
+        pytest.raises(Exception, match=r"incomplete|closed|onnection"),
+        client.messages.stream(
+            model="m", max_tokens=20, messages=[{"role": "user", "content": "x"}]
+        ) as stream,
+    ):
         list(stream.text_stream)
 
 

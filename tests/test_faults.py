@@ -91,7 +91,12 @@ def test_circuit_opens_skips_the_backend_then_probes_after_cooldown(gateway, emu
     for _ in range(3):  # one retry each: the second request's first failure is the third, and opens it
         emulators.openai.fault("status", status=500)
     for _ in range(2):
-        assert client.chat.completions.with_raw_response.create(model="gpt-4-ha", messages=HELLO).headers["x-turnout-backend"] == "llama"
+        assert (
+            client.chat.completions.with_raw_response.create(model="gpt-4-ha", messages=HELLO).headers[
+                "x-turnout-backend"
+            ]
+            == "llama"
+        )
     failed_calls = emulators.openai.script.requests
     assert failed_calls == 3
     raw = client.chat.completions.with_raw_response.create(model="gpt-4-ha", messages=HELLO)
@@ -107,7 +112,9 @@ def test_circuit_opens_skips_the_backend_then_probes_after_cooldown(gateway, emu
 def test_stream_failing_before_first_byte_falls_back(gateway, emulators):
     emulators.anthropic.fault("status", status=500)
     emulators.anthropic.fault("drop_before")
-    with gateway.client().chat.completions.with_streaming_response.create(model="auto", messages=HELLO, stream=True) as response:
+    with gateway.client().chat.completions.with_streaming_response.create(
+        model="auto", messages=HELLO, stream=True
+    ) as response:
         assert response.headers["x-turnout-backend"] == "llama"
         text = "".join(c.choices[0].delta.content or "" for c in response.parse() if c.choices)
     assert text.endswith("hello")

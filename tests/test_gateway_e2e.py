@@ -16,7 +16,11 @@ WEATHER_TOOL = {
     "function": {
         "name": "get_weather",
         "description": "Weather for a city",
-        "parameters": {"type": "object", "properties": {"city": {"type": "string"}, "days": {"type": "integer"}}, "required": ["city"]},
+        "parameters": {
+            "type": "object",
+            "properties": {"city": {"type": "string"}, "days": {"type": "integer"}},
+            "required": ["city"],
+        },
     },
 }
 
@@ -25,7 +29,10 @@ WEATHER_TOOL = {
 def test_non_streaming_answer_from_each_backend(gateway, emulators, model):
     raw = gateway.client().chat.completions.with_raw_response.create(
         model=model,
-        messages=[{"role": "system", "content": "Be brief."}, {"role": "user", "content": "hello from the test"}],
+        messages=[
+            {"role": "system", "content": "Be brief."},
+            {"role": "user", "content": "hello from the test"},
+        ],
         max_tokens=50,
         temperature=0.3,
     )
@@ -56,7 +63,11 @@ def test_streaming_answer_from_each_backend_with_usage(gateway, emulators, model
 
 
 def test_stream_without_include_usage_has_no_usage_chunk(gateway, emulators):
-    chunks = list(gateway.client().chat.completions.create(model="gpt-4", messages=[{"role": "user", "content": "hi"}], stream=True))
+    chunks = list(
+        gateway.client().chat.completions.create(
+            model="gpt-4", messages=[{"role": "user", "content": "hi"}], stream=True
+        )
+    )
     assert all(chunk.choices for chunk in chunks)
     # the gateway still asked upstream for usage, for the ledger
     assert emulators.openai.received[-1]["stream_options"] == {"include_usage": True}
@@ -66,12 +77,17 @@ def test_stream_without_include_usage_has_no_usage_chunk(gateway, emulators):
 def test_tool_call_round_trip(gateway, emulators, model):
     client = gateway.client()
     messages = [{"role": "user", "content": "weather in Paris?"}]
-    first = client.chat.completions.create(model=model, messages=messages, tools=[WEATHER_TOOL], tool_choice="auto")
+    first = client.chat.completions.create(
+        model=model, messages=messages, tools=[WEATHER_TOOL], tool_choice="auto"
+    )
     call = first.choices[0].message.tool_calls[0]
     assert first.choices[0].finish_reason == "tool_calls"
     assert call.function.name == "get_weather"
     assert json.loads(call.function.arguments) == {"city": "emulated", "days": 1}
-    messages += [first.choices[0].message.model_dump(exclude_none=True), {"role": "tool", "tool_call_id": call.id, "content": "sunny, 21C"}]
+    messages += [
+        first.choices[0].message.model_dump(exclude_none=True),
+        {"role": "tool", "tool_call_id": call.id, "content": "sunny, 21C"},
+    ]
     second = client.chat.completions.create(model=model, messages=messages, tools=[WEATHER_TOOL])
     assert second.choices[0].message.content.endswith("sunny, 21C")
 
@@ -145,11 +161,17 @@ def test_health_and_readiness(gateway):
 
 def test_litellm_backend_answers_streamed_and_not(gateway, emulators):
     client = gateway.client()
-    raw = client.chat.completions.with_raw_response.create(model="mistral", messages=[{"role": "user", "content": "via litellm"}])
+    raw = client.chat.completions.with_raw_response.create(
+        model="mistral", messages=[{"role": "user", "content": "via litellm"}]
+    )
     assert raw.headers["x-turnout-backend"] == "mistral"
     assert raw.parse().choices[0].message.content.endswith("via litellm")
     assert emulators.openai.received[-1]["model"] == "mistral-small-latest"
-    chunks = list(client.chat.completions.create(model="mistral", messages=[{"role": "user", "content": "streamed"}], stream=True))
+    chunks = list(
+        client.chat.completions.create(
+            model="mistral", messages=[{"role": "user", "content": "streamed"}], stream=True
+        )
+    )
     assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices).endswith("streamed")
 
 

@@ -17,7 +17,9 @@ pytestmark = pytest.mark.integration
 
 def turnout(pg_url: str, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "TURNOUT_DATABASE_URL": pg_url}
-    return subprocess.run([sys.executable, "-m", "router.cli", *args], env=env, capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "router.cli", *args], env=env, capture_output=True, text=True, timeout=120
+    )
 
 
 def test_created_key_works_until_revoked(gateway, emulators, pg_url):
@@ -58,12 +60,16 @@ def test_created_key_works_until_revoked(gateway, emulators, pg_url):
 
 
 def test_key_limited_to_models(gateway, emulators, pg_url):
-    created = json.loads(turnout(pg_url, "keys", "create", "--name", "llama-only", "--allow", "llama", "--json").stdout)
+    created = json.loads(
+        turnout(pg_url, "keys", "create", "--name", "llama-only", "--allow", "llama", "--json").stdout
+    )
     client = gateway.client(key=created["key"])
     assert [m.id for m in client.models.list()] == ["auto", "llama"]
     with pytest.raises(openai.PermissionDeniedError):
         client.chat.completions.create(model="gpt-4", messages=[{"role": "user", "content": "hi"}])
-    raw = client.chat.completions.with_raw_response.create(model="auto", messages=[{"role": "user", "content": "hi"}])
+    raw = client.chat.completions.with_raw_response.create(
+        model="auto", messages=[{"role": "user", "content": "hi"}]
+    )
     assert raw.headers["x-turnout-backend"] == "llama"  # haiku is first on the route but not allowed
     assert emulators.openai.script.requests == 0 and emulators.anthropic.script.requests == 0
 

@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 
+from router.auth import Principal
 from router.backends import build_backends
 from router.backends.base import retry_after_seconds
 from router.backends.http import HttpClient
 from router.errors import InvalidRequest, NoBackendAvailable, PolicyError
 from router.gateway import Gateway
-from router.auth import Principal
 from router.policy import Circuit, load_policy, parse_policy
 from router.resilience import CircuitBreaker, CircuitState
 from router.schema import parse_chat_request
@@ -56,9 +56,13 @@ def test_unknown_key_is_reported_with_file_and_line():
 
 
 def test_bad_type_and_dangling_reference_are_reported_with_lines():
-    with pytest.raises(PolicyError, match=r"p.yaml:8: backends.a.data: Input should be 'external' or 'private'"):
+    with pytest.raises(
+        PolicyError, match=r"p.yaml:8: backends.a.data: Input should be 'external' or 'private'"
+    ):
         parse_policy(POLICY.replace("data: external", "data: public"), Path("p.yaml"))
-    with pytest.raises(PolicyError, match=r"p.yaml:11: routes.0.backends.0: route 'main' names unknown backend 'b'"):
+    with pytest.raises(
+        PolicyError, match=r"p.yaml:11: routes.0.backends.0: route 'main' names unknown backend 'b'"
+    ):
         parse_policy(POLICY.replace("backends: [a]", "backends: [b]"), Path("p.yaml"))
     with pytest.raises(PolicyError, match=r"p.yaml:3: defaults.route: default route 'other'"):
         parse_policy(POLICY.replace("route: main", "route: other"), Path("p.yaml"))
@@ -106,7 +110,11 @@ def test_backends_without_keys_are_left_out_and_routing_says_why(tmp_path, monke
     settings = Settings(policy=ROOT / "policies" / "default.yaml", home=tmp_path)
     built = build_backends(load_policy(settings.policy).policy, settings, HttpClient())
     assert set(built.ready) == {"llama"}
-    assert built.unavailable == {"gpt-4": "missing OPENAI_API_KEY", "claude": "missing ANTHROPIC_API_KEY", "haiku": "missing ANTHROPIC_API_KEY"}
+    assert built.unavailable == {
+        "gpt-4": "missing OPENAI_API_KEY",
+        "claude": "missing ANTHROPIC_API_KEY",
+        "haiku": "missing ANTHROPIC_API_KEY",
+    }
     gateway = Gateway(settings, HttpClient())
     request = parse_chat_request(b'{"model": "gpt-4", "messages": [{"role": "user", "content": "x"}]}')
     with pytest.raises(NoBackendAvailable, match="gpt-4: missing OPENAI_API_KEY") as caught:

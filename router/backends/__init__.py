@@ -67,7 +67,9 @@ def build_backend(name: str, spec: BackendSpec, settings: Settings, http: HttpCl
         return LiteLLMBackend(name, spec, spec.base_url, api_key)
     if provider.key_required and not api_key:
         raise ValueError(f"missing {key_env}")
-    base_url = spec.base_url or (getattr(settings, provider.default_base_url) if provider.default_base_url else None)
+    base_url = spec.base_url or (
+        getattr(settings, provider.default_base_url) if provider.default_base_url else None
+    )
     if not base_url:
         raise ValueError("missing base_url")
     if provider.protocol == "anthropic":

@@ -18,7 +18,9 @@ from router.schema import ChatRequest
 
 
 class AnthropicStream:
-    def __init__(self, backend: str, response: Any, deadline: Deadline, include_usage: bool, counter: list[float]):
+    def __init__(
+        self, backend: str, response: Any, deadline: Deadline, include_usage: bool, counter: list[float]
+    ):
         self._backend = backend
         self._response = response
         self._deadline = deadline
@@ -53,7 +55,9 @@ class AnthropicStream:
             line = await timed_read(self._response.content, self._deadline, self._backend, self._counter)
             if not line:
                 await self.aclose()
-                raise UpstreamError(f"{self._backend} ended its stream before message_stop", backend=self._backend)
+                raise UpstreamError(
+                    f"{self._backend} ended its stream before message_stop", backend=self._backend
+                )
             if line.startswith(b"event:"):
                 event = line[6:].strip().decode()
             elif line.startswith(b"data:"):
@@ -61,7 +65,9 @@ class AnthropicStream:
                 if event == "error" or data.get("type") == "error":
                     await self.aclose()
                     message = (data.get("error") or {}).get("message", "error event")
-                    raise UpstreamError(f"{self._backend} failed mid-stream: {message}", backend=self._backend)
+                    raise UpstreamError(
+                        f"{self._backend} failed mid-stream: {message}", backend=self._backend
+                    )
                 chunks = self._translator.feed(event or data.get("type", ""), data)
                 usage = self._translator.usage
                 self.usage = Usage(usage["prompt_tokens"], usage["completion_tokens"])
@@ -90,25 +96,33 @@ class AnthropicBackend:
         self._http = http
 
     def _payload(self, request: ChatRequest, stream: bool) -> bytes:
-        body = wire.to_wire(request, self.spec.model, stream=stream, max_output_tokens=self.spec.max_output_tokens)
+        body = wire.to_wire(
+            request, self.spec.model, stream=stream, max_output_tokens=self.spec.max_output_tokens
+        )
         return orjson.dumps(body)
 
     async def complete(self, request: ChatRequest, timeouts: Timeouts) -> Completion:
         counter = [0.0]
         payload = self._payload(request, stream=False)
-        response, deadline = await post(self._http, self.name, self.url, payload, self.headers, timeouts, counter)
+        response, deadline = await post(
+            self._http, self.name, self.url, payload, self.headers, timeouts, counter
+        )
         raw = await read_body(response, deadline, self.name, counter)
         try:
             result = wire.from_wire(orjson.loads(raw))
         except (orjson.JSONDecodeError, AttributeError, TypeError):
-            raise UpstreamError(f"{self.name} answered with a body that is not a Message", backend=self.name) from None
+            raise UpstreamError(
+                f"{self.name} answered with a body that is not a Message", backend=self.name
+            ) from None
         usage = Usage(result["usage"]["prompt_tokens"], result["usage"]["completion_tokens"])
         return Completion(body=orjson.dumps(result), usage=usage, upstream_s=counter[0])
 
     async def stream(self, request: ChatRequest, timeouts: Timeouts) -> AnthropicStream:
         counter = [0.0]
         payload = self._payload(request, stream=True)
-        response, deadline = await post(self._http, self.name, self.url, payload, self.headers, timeouts, counter)
+        response, deadline = await post(
+            self._http, self.name, self.url, payload, self.headers, timeouts, counter
+        )
         return AnthropicStream(self.name, response, deadline, request.wants_usage_chunk, counter)
 
     async def aclose(self) -> None:

@@ -52,7 +52,9 @@ def _content_blocks(message: Message) -> list[dict[str, Any]]:
         elif part.type == "image_url":
             blocks.append(_image_block(part.model_dump()))
         elif part.type != "text":
-            raise InvalidRequest(f"Content parts of type '{part.type}' are not supported by Anthropic backends.")
+            raise InvalidRequest(
+                f"Content parts of type '{part.type}' are not supported by Anthropic backends."
+            )
     return blocks
 
 
@@ -79,7 +81,11 @@ def _turns(messages: list[Message]) -> tuple[list[str], list[dict[str, Any]]]:
         if message.role in ("tool", "function"):
             role = "user"
             blocks: list[dict[str, Any]] = [
-                {"type": "tool_result", "tool_use_id": message.tool_call_id or message.name or "", "content": message.text()}
+                {
+                    "type": "tool_result",
+                    "tool_use_id": message.tool_call_id or message.name or "",
+                    "content": message.text(),
+                }
             ]
         elif message.role == "assistant":
             role = "assistant"
@@ -115,16 +121,22 @@ def _format_instruction(request: ChatRequest) -> str | None:
         return None
     if fmt.type == "json_schema" and fmt.json_schema:
         schema = orjson.dumps(fmt.json_schema.get("schema", fmt.json_schema)).decode()
-        return f"Respond with a single JSON object that conforms to this JSON schema, and nothing else: {schema}"
+        return (
+            f"Respond with a single JSON object that conforms to this JSON schema, and nothing else: {schema}"
+        )
     return "Respond with a single valid JSON object, and nothing else."
 
 
-def to_wire(request: ChatRequest, model: str, *, stream: bool, max_output_tokens: int | None) -> dict[str, Any]:
+def to_wire(
+    request: ChatRequest, model: str, *, stream: bool, max_output_tokens: int | None
+) -> dict[str, Any]:
     if request.n is not None and request.n > 1:
         raise InvalidRequest("n > 1 is not supported by Anthropic backends.", param="n")
     system, turns = _turns(request.messages)
     if not turns:
-        raise InvalidRequest("Anthropic backends need at least one user or assistant message.", param="messages")
+        raise InvalidRequest(
+            "Anthropic backends need at least one user or assistant message.", param="messages"
+        )
     instruction = _format_instruction(request)
     if instruction:
         system.append(instruction)

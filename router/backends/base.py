@@ -47,7 +47,9 @@ class Completion:
 
 class ChunkStream(Protocol):
     usage: Usage
-    upstream_s: float
+
+    @property
+    def upstream_s(self) -> float: ...
 
     def __aiter__(self) -> AsyncIterator[bytes]: ...
 

@@ -64,7 +64,9 @@ async def post(
                 url,
                 data=payload,
                 headers=headers,
-                timeout=aiohttp.ClientTimeout(sock_connect=timeouts.connect_s, sock_read=timeouts.first_byte_s),
+                timeout=aiohttp.ClientTimeout(
+                    sock_connect=timeouts.connect_s, sock_read=timeouts.first_byte_s
+                ),
             )
             if response.status >= 400:
                 body = await response.content.read(MAX_ERROR_BODY)
@@ -79,7 +81,9 @@ async def post(
     return response, deadline
 
 
-async def read_body(response: aiohttp.ClientResponse, deadline: Deadline, backend: str, counter: list[float]) -> bytes:
+async def read_body(
+    response: aiohttp.ClientResponse, deadline: Deadline, backend: str, counter: list[float]
+) -> bytes:
     started = time.perf_counter()
     try:
         async with asyncio.timeout(max(0.0, deadline.at - time.monotonic())):

@@ -52,7 +52,11 @@ class LiteLLMStream:
         self._keep_usage_chunk = keep_usage_chunk
         self._done = False
         self.usage = Usage()
-        self.upstream_s = upstream_s
+        self._upstream_s = upstream_s
+
+    @property
+    def upstream_s(self) -> float:
+        return self._upstream_s
 
     def __aiter__(self) -> LiteLLMStream:
         return self
@@ -69,7 +73,7 @@ class LiteLLMStream:
                 self._done = True
                 raise _translate(self._backend, error) from None
             finally:
-                self.upstream_s += time.perf_counter() - started
+                self._upstream_s += time.perf_counter() - started
             payload = chunk.model_dump(exclude_none=True)
             if payload.get("usage"):
                 self.usage = Usage.from_openai(payload["usage"])
@@ -94,7 +98,9 @@ class LiteLLMBackend:
 
     def _kwargs(self, request: ChatRequest, timeouts: Timeouts, stream: bool) -> dict[str, Any]:
         params = request.model_dump(exclude_unset=True, exclude={"model", "stream", "stream_options"})
-        params.update(model=litellm_model(self.spec), timeout=timeouts.total_s, max_retries=0, drop_params=True)
+        params.update(
+            model=litellm_model(self.spec), timeout=timeouts.total_s, max_retries=0, drop_params=True
+        )
         if self._base_url:
             params["api_base"] = self._base_url
         if self._api_key:
@@ -112,7 +118,9 @@ class LiteLLMBackend:
         except Exception as error:
             raise _translate(self.name, error) from None
         payload = response.model_dump(exclude_none=True)
-        return Completion(orjson.dumps(payload), Usage.from_openai(payload.get("usage")), time.perf_counter() - started)
+        return Completion(
+            orjson.dumps(payload), Usage.from_openai(payload.get("usage")), time.perf_counter() - started
+        )
 
     async def stream(self, request: ChatRequest, timeouts: Timeouts) -> LiteLLMStream:
         import litellm

@@ -35,7 +35,9 @@ def to_wire(request: ChatRequest, model: str, *, stream: bool) -> dict[str, Any]
 class OpenAIStream:
     """Relays an upstream SSE stream; ends with [DONE] or raises UpstreamError."""
 
-    def __init__(self, backend: str, response: Any, deadline: Deadline, keep_usage_chunk: bool, counter: list[float]):
+    def __init__(
+        self, backend: str, response: Any, deadline: Deadline, keep_usage_chunk: bool, counter: list[float]
+    ):
         self._backend = backend
         self._response = response
         self._deadline = deadline
@@ -56,7 +58,9 @@ class OpenAIStream:
             line = await timed_read(self._response.content, self._deadline, self._backend, self._counter)
             if not line:
                 await self.aclose()
-                raise UpstreamError(f"{self._backend} ended its stream before finishing", backend=self._backend)
+                raise UpstreamError(
+                    f"{self._backend} ended its stream before finishing", backend=self._backend
+                )
             if not line.startswith(b"data:"):
                 continue  # blank separators, comments, event names
             data = line[5:].strip()
@@ -67,8 +71,14 @@ class OpenAIStream:
                 chunk = orjson.loads(data)
                 if chunk.get("error"):
                     await self.aclose()
-                    message = chunk["error"].get("message", "error event") if isinstance(chunk["error"], dict) else chunk["error"]
-                    raise UpstreamError(f"{self._backend} failed mid-stream: {message}", backend=self._backend)
+                    message = (
+                        chunk["error"].get("message", "error event")
+                        if isinstance(chunk["error"], dict)
+                        else chunk["error"]
+                    )
+                    raise UpstreamError(
+                        f"{self._backend} failed mid-stream: {message}", backend=self._backend
+                    )
                 if chunk.get("usage"):
                     self.usage = Usage.from_openai(chunk["usage"])
                     if not chunk.get("choices") and not self._keep_usage_chunk:
@@ -95,12 +105,16 @@ class OpenAIBackend:
     async def complete(self, request: ChatRequest, timeouts: Timeouts) -> Completion:
         counter = [0.0]
         payload = orjson.dumps(to_wire(request, self.spec.model, stream=False))
-        response, deadline = await post(self._http, self.name, self.url, payload, self.headers, timeouts, counter)
+        response, deadline = await post(
+            self._http, self.name, self.url, payload, self.headers, timeouts, counter
+        )
         body = await read_body(response, deadline, self.name, counter)
         try:
             parsed = orjson.loads(body)
         except orjson.JSONDecodeError:
-            raise UpstreamError(f"{self.name} answered with a body that is not JSON", backend=self.name) from None
+            raise UpstreamError(
+                f"{self.name} answered with a body that is not JSON", backend=self.name
+            ) from None
         if not isinstance(parsed, dict) or "choices" not in parsed:
             raise UpstreamError(f"{self.name} answered without choices", backend=self.name)
         return Completion(body=body, usage=Usage.from_openai(parsed.get("usage")), upstream_s=counter[0])
@@ -108,7 +122,9 @@ class OpenAIBackend:
     async def stream(self, request: ChatRequest, timeouts: Timeouts) -> OpenAIStream:
         counter = [0.0]
         payload = orjson.dumps(to_wire(request, self.spec.model, stream=True))
-        response, deadline = await post(self._http, self.name, self.url, payload, self.headers, timeouts, counter)
+        response, deadline = await post(
+            self._http, self.name, self.url, payload, self.headers, timeouts, counter
+        )
         return OpenAIStream(self.name, response, deadline, request.wants_usage_chunk, counter)
 
     async def aclose(self) -> None:

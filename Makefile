@@ -1,0 +1,60 @@
+# turnout: every task a user or CI runs. `make run` serves the gateway, `make test` runs the suite;
+# both create .venv and install what they need first.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export LITELLM_LOCAL_MODEL_COST_MAP := True
+
+.PHONY: install system-deps run demo test test-fast lint format bench compose-check clean
+
+$(STAMP):
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	rm -f $(VENV)/.installed-* && touch $(STAMP)
+
+install: $(STAMP)
+
+# Debian packages the tests use: docker-compose v1 validates docker-compose.yml (no engine needed).
+system-deps:
+	@if ! command -v docker-compose >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    (apt-get install -y -qq docker-compose >/dev/null 2>&1 || \
+	     (apt-get update -qq && apt-get install -y -qq docker-compose >/dev/null)) ; \
+	  else echo "note: install docker-compose (apt-get install docker-compose) to validate docker-compose.yml"; fi; \
+	fi
+
+run: install
+	$(BIN)/turnout serve
+
+demo: install
+	$(BIN)/turnout serve --emulators
+
+test: install system-deps
+	$(BIN)/pytest
+
+test-fast: install
+	$(BIN)/pytest -m "not slow"
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy router rag ingest
+
+format: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+bench: install
+	$(BIN)/turnout bench gateway
+
+compose-check: system-deps
+	TURNOUT_ADMIN_KEY=check docker-compose -f docker-compose.yml config --quiet
+	TURNOUT_ADMIN_KEY=check docker-compose -f docker-compose.yml --profile gpu config --quiet
+
+clean:
+	rm -rf $(VENV) .turnout .pytest_cache .mypy_cache .ruff_cache
