@@ -1,0 +1,260 @@
+"""`turnout bench gateway`: the gateway's overhead and throughput, against a baseline from the same run.
+
+Three processes on loopback: provider emulators (20 ms think time by default), the gateway, and
+this load generator. Every cell is measured twice, straight to the emulator and through the
+gateway, so the overhead is a difference within one run, never an absolute claim. LiteLLM's proxy
+is measured the same way when it is installed. Every loop is bounded in requests and in seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import orjson
+
+CELL_DEADLINE_S = 120.0
+BENCH_KEY = "bench-admin-key"
+PROMPT = [{"role": "user", "content": "Summarise the benefits of a gateway in front of several language models."}]
+
+
+@dataclass
+class Target:
+    name: str
+    url: str
+    headers: dict[str, str]
+    body: dict[str, Any]
+
+
+@dataclass
+class Sample:
+    latencies: list[float]
+    errors: int
+    seconds: float
+
+    def pct(self, q: float) -> float:
+        ordered = sorted(self.latencies)
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000 if ordered else float("nan")
+
+    @property
+    def rate(self) -> float:
+        return len(self.latencies) / self.seconds if self.seconds else 0.0
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+async def load(target: Target, requests: int, concurrency: int, stream: bool, deadline_s: float = CELL_DEADLINE_S) -> Sample:
+    """`requests` calls from `concurrency` workers, stopping early at the deadline."""
+    body = orjson.dumps({**target.body, "stream": stream})
+    latencies: list[float] = []
+    errors = 0
+    remaining = requests
+    stop_at = time.monotonic() + deadline_s
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(connector=connector) as session:
+
+        async def worker() -> None:
+            nonlocal remaining, errors
+            while remaining > 0 and time.monotonic() < stop_at:
+                remaining -= 1
+                started = time.perf_counter()
+                try:
+                    async with session.post(target.url, data=body, headers=target.headers) as response:
+                        await response.read()
+                        ok = response.status == 200
+                except aiohttp.ClientError:
+                    ok = False
+                if ok:
+                    latencies.append(time.perf_counter() - started)
+                else:
+                    errors += 1
+
+        began = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        return Sample(latencies, errors, time.perf_counter() - began)
+
+
+@contextlib.contextmanager
+def process(args: list[str], env: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]:
+    proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        yield proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def wait_http(url: str, proc: subprocess.Popen[bytes], timeout_s: float = 90) -> None:
+    import urllib.request
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{url}: process exited: {proc.stderr.read().decode()[-2000:] if proc.stderr else ''}")
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"{url} did not come up in {timeout_s} s")
+
+
+def rss_mb(pid: int) -> float:
+    import psutil
+
+    return float(psutil.Process(pid).memory_info().rss) / 2**20
+
+
+def litellm_proxy_available() -> bool:
+    from importlib.util import find_spec
+
+    return find_spec("litellm") is not None and find_spec("fastapi") is not None and find_spec("backoff") is not None
+
+
+def row(label: str, direct: Sample, via: Sample) -> str:
+    over50, over99 = via.pct(0.50) - direct.pct(0.50), via.pct(0.99) - direct.pct(0.99)
+    return (
+        f"| {label} | {direct.pct(0.5):7.2f} | {via.pct(0.5):7.2f} | {over50:6.2f} | {direct.pct(0.99):7.2f} | "
+        f"{via.pct(0.99):7.2f} | {over99:6.2f} | {via.rate:7.1f} | {via.errors} |"
+    )
+
+
+def run_gateway_bench(args: argparse.Namespace) -> int:
+    return asyncio.run(_bench(args))
+
+
+async def _bench(args: argparse.Namespace) -> int:
+    concurrencies = [int(c) for c in args.concurrency.split(",")]
+    memory_marks = [int(m) for m in args.memory_requests.split(",")]
+    home = Path(tempfile.mkdtemp(prefix="turnout-bench-"))
+    ports = {"openai": free_port(), "anthropic": free_port(), "gateway": free_port()}
+    env = {**os.environ, "TURNOUT_LOG_LEVEL": "warning"}
+    cli = [sys.executable, "-m", "router.cli"]
+    think = str(args.think_ms)
+    with (
+        process([*cli, "emulate", "openai", "--port", str(ports["openai"]), "--think-ms", think], env) as openai_emu,
+        process([*cli, "emulate", "anthropic", "--port", str(ports["anthropic"]), "--think-ms", think], env) as anthropic_emu,
+    ):
+        wait_http(f"http://127.0.0.1:{ports['openai']}/v1/models", openai_emu)
+        wait_http(f"http://127.0.0.1:{ports['anthropic']}/v1/models", anthropic_emu)
+        gateway_env = {
+            **env,
+            "TURNOUT_HOME": str(home),
+            "TURNOUT_ADMIN_KEY": BENCH_KEY,
+            "TURNOUT_PORT": str(ports["gateway"]),
+            "OPENAI_API_KEY": "bench",
+            "OPENAI_BASE_URL": f"http://127.0.0.1:{ports['openai']}/v1",
+            "ANTHROPIC_API_KEY": "bench",
+            "ANTHROPIC_BASE_URL": f"http://127.0.0.1:{ports['anthropic']}",
+        }
+        with process([*cli, "serve"], gateway_env) as gateway:
+            wait_http(f"http://127.0.0.1:{ports['gateway']}/healthz", gateway)
+            targets = _targets(ports)
+            print(f"# turnout bench gateway — {time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores, emulator think time {args.think_ms:g} ms")
+            print(f"# {args.requests} requests per cell; latencies in ms; overhead = via − direct\n")
+            print("| cell | direct p50 | via p50 | +p50 | direct p99 | via p99 | +p99 | via req/s | errors |")
+            print("|---|---|---|---|---|---|---|---|---|")
+            for wire in ("openai", "anthropic"):
+                direct_target, gateway_target = targets[wire], targets[f"gateway-{wire}"]
+                for stream in (False, True):
+                    for concurrency in concurrencies:
+                        await load(gateway_target, 20, concurrency, stream)  # warm-up
+                        direct = await load(direct_target, args.requests, concurrency, stream)
+                        via = await load(gateway_target, args.requests, concurrency, stream)
+                        label = f"{wire} {'stream' if stream else 'json'} c={concurrency}"
+                        print(row(label, direct, via), flush=True)
+            await _saturation(targets, args)
+            if not args.no_litellm:
+                await _litellm(ports, args, env, home)
+            await _memory(targets["gateway-openai"], gateway.pid, memory_marks)
+    return 0
+
+
+def _targets(ports: dict[str, int]) -> dict[str, Target]:
+    gateway = f"http://127.0.0.1:{ports['gateway']}/v1/chat/completions"
+    auth = {"authorization": f"Bearer {BENCH_KEY}", "content-type": "application/json"}
+    return {
+        "openai": Target("openai", f"http://127.0.0.1:{ports['openai']}/v1/chat/completions", {"authorization": "Bearer bench"}, {"model": "gpt-4o", "messages": PROMPT}),
+        "anthropic": Target(
+            "anthropic",
+            f"http://127.0.0.1:{ports['anthropic']}/v1/messages",
+            {"x-api-key": "bench", "anthropic-version": "2023-06-01"},
+            {"model": "claude-sonnet-4-5", "max_tokens": 1024, "messages": PROMPT},
+        ),
+        "gateway-openai": Target("gateway", gateway, auth, {"model": "gpt-4", "messages": PROMPT}),
+        "gateway-anthropic": Target("gateway", gateway, auth, {"model": "claude", "messages": PROMPT}),
+    }
+
+
+async def _saturation(targets: dict[str, Target], args: argparse.Namespace) -> None:
+    print("\n| saturation (json, c=64, ≤ 20 s) | req/s | p50 ms | errors |\n|---|---|---|---|")
+    for name in ("openai", "gateway-openai"):
+        sample = await load(targets[name], 4000, 64, False, deadline_s=20)
+        label = "emulator alone" if name == "openai" else "through turnout"
+        print(f"| {label} | {sample.rate:.1f} | {sample.pct(0.5):.2f} | {sample.errors} |", flush=True)
+
+
+async def _litellm(ports: dict[str, int], args: argparse.Namespace, env: dict[str, str], home: Path) -> None:
+    if not litellm_proxy_available():
+        print("\nLiteLLM proxy: not installed (pip install 'litellm[proxy]'), skipped.")
+        return
+    port = free_port()
+    config = home / "litellm.yaml"
+    config.write_text(
+        "model_list:\n  - model_name: gpt-4\n    litellm_params:\n      model: openai/gpt-4o\n"
+        f"      api_base: http://127.0.0.1:{ports['openai']}/v1\n      api_key: bench\n"
+    )
+    exe = Path(sys.executable).with_name("litellm")
+    with process([str(exe), "--config", str(config), "--port", str(port), "--num_workers", "1"], env) as proxy:
+        try:
+            wait_http(f"http://127.0.0.1:{port}/health/liveliness", proxy, timeout_s=120)
+        except RuntimeError as error:
+            print(f"\nLiteLLM proxy: did not start ({str(error)[:200]}), skipped.")
+            return
+        target = Target("litellm", f"http://127.0.0.1:{port}/v1/chat/completions", {"authorization": "Bearer bench"}, {"model": "gpt-4", "messages": PROMPT})
+        direct_target = Target("openai", f"http://127.0.0.1:{ports['openai']}/v1/chat/completions", {"authorization": "Bearer bench"}, {"model": "gpt-4o", "messages": PROMPT})
+        print("\n| LiteLLM proxy (1 worker), same emulator | direct p50 | via p50 | +p50 | direct p99 | via p99 | +p99 | via req/s | errors |")
+        print("|---|---|---|---|---|---|---|---|---|")
+        for stream in (False, True):
+            for concurrency in (1, 16):
+                await load(target, 20, concurrency, stream)
+                direct = await load(direct_target, args.requests, concurrency, stream)
+                via = await load(target, args.requests, concurrency, stream)
+                print(row(f"litellm {'stream' if stream else 'json'} c={concurrency}", direct, via), flush=True)
+        sample = await load(target, 4000, 64, False, deadline_s=20)
+        print(f"\nLiteLLM proxy saturation (json, c=64): {sample.rate:.1f} req/s, {sample.errors} errors")
+
+
+async def _memory(target: Target, pid: int, marks: list[int]) -> None:
+    baseline = rss_mb(pid)
+    done = 0
+    readings = []
+    for mark in marks:
+        sample = await load(target, mark - done, 16, False, deadline_s=300)
+        done += len(sample.latencies) + sample.errors
+        readings.append((done, rss_mb(pid)))
+    print(f"\n| gateway memory | RSS MB |\n|---|---|\n| after warm-up | {baseline:.1f} |")
+    for count, mb in readings:
+        print(f"| after {count} requests | {mb:.1f} |")
+    if len(readings) >= 2:
+        growth = (readings[-1][1] - readings[0][1]) / readings[0][1] * 100
+        print(f"\ngrowth from {readings[0][0]} to {readings[-1][0]} requests: {growth:+.1f}% (budget ≤ 10%)")
