@@ -26,8 +26,12 @@ import aiohttp
 import orjson
 
 CELL_DEADLINE_S = 120.0
+SATURATION_CLIENTS = 256
 BENCH_KEY = "bench-admin-key"
-PROMPT = [{"role": "user", "content": "Summarise the benefits of a gateway in front of several language models."}]
+LITELLM_KEY = "sk-bench-" + "0" * 32
+PROMPT = [
+    {"role": "user", "content": "Summarise the benefits of a gateway in front of several language models."}
+]
 
 
 @dataclass
@@ -59,7 +63,9 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-async def load(target: Target, requests: int, concurrency: int, stream: bool, deadline_s: float = CELL_DEADLINE_S) -> Sample:
+async def load(
+    target: Target, requests: int, concurrency: int, stream: bool, deadline_s: float = CELL_DEADLINE_S
+) -> Sample:
     """`requests` calls from `concurrency` workers, stopping early at the deadline."""
     body = orjson.dumps({**target.body, "stream": stream})
     latencies: list[float] = []
@@ -90,6 +96,21 @@ async def load(target: Target, requests: int, concurrency: int, stream: bool, de
         return Sample(latencies, errors, time.perf_counter() - began)
 
 
+async def paired(
+    direct: Target, via: Target, requests: int, concurrency: int, stream: bool
+) -> tuple[Sample, Sample]:
+    """Direct and via samples taken in alternating rounds, so drift on a busy machine hits both alike."""
+    rounds = 4
+    direct_all, via_all = Sample([], 0, 0.0), Sample([], 0, 0.0)
+    for _ in range(rounds):
+        for target, total in ((direct, direct_all), (via, via_all)):
+            sample = await load(target, max(1, requests // rounds), concurrency, stream)
+            total.latencies += sample.latencies
+            total.errors += sample.errors
+            total.seconds += sample.seconds
+    return direct_all, via_all
+
+
 @contextlib.contextmanager
 def process(args: list[str], env: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]:
     proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -109,7 +130,9 @@ def wait_http(url: str, proc: subprocess.Popen[bytes], timeout_s: float = 90) ->
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"{url}: process exited: {proc.stderr.read().decode()[-2000:] if proc.stderr else ''}")
+            raise RuntimeError(
+                f"{url}: process exited: {proc.stderr.read().decode()[-2000:] if proc.stderr else ''}"
+            )
         try:
             with urllib.request.urlopen(url, timeout=2):
                 return
@@ -124,10 +147,16 @@ def rss_mb(pid: int) -> float:
     return float(psutil.Process(pid).memory_info().rss) / 2**20
 
 
-def litellm_proxy_available() -> bool:
+def litellm_proxy(args: argparse.Namespace) -> Path | None:
+    """The `litellm` proxy executable: --litellm, else this environment's when its extras are installed."""
+    if args.litellm:
+        return Path(args.litellm) if Path(args.litellm).exists() else None
     from importlib.util import find_spec
 
-    return find_spec("litellm") is not None and find_spec("fastapi") is not None and find_spec("backoff") is not None
+    if find_spec("litellm") is None or find_spec("fastapi") is None or find_spec("backoff") is None:
+        return None
+    exe = Path(sys.executable).with_name("litellm")
+    return exe if exe.exists() else None
 
 
 def row(label: str, direct: Sample, via: Sample) -> str:
@@ -151,8 +180,12 @@ async def _bench(args: argparse.Namespace) -> int:
     cli = [sys.executable, "-m", "router.cli"]
     think = str(args.think_ms)
     with (
-        process([*cli, "emulate", "openai", "--port", str(ports["openai"]), "--think-ms", think], env) as openai_emu,
-        process([*cli, "emulate", "anthropic", "--port", str(ports["anthropic"]), "--think-ms", think], env) as anthropic_emu,
+        process(
+            [*cli, "emulate", "openai", "--port", str(ports["openai"]), "--think-ms", think], env
+        ) as openai_emu,
+        process(
+            [*cli, "emulate", "anthropic", "--port", str(ports["anthropic"]), "--think-ms", think], env
+        ) as anthropic_emu,
     ):
         wait_http(f"http://127.0.0.1:{ports['openai']}/v1/models", openai_emu)
         wait_http(f"http://127.0.0.1:{ports['anthropic']}/v1/models", anthropic_emu)
@@ -169,8 +202,10 @@ async def _bench(args: argparse.Namespace) -> int:
         with process([*cli, "serve"], gateway_env) as gateway:
             wait_http(f"http://127.0.0.1:{ports['gateway']}/healthz", gateway)
             targets = _targets(ports)
-            print(f"# turnout bench gateway — {time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores, emulator think time {args.think_ms:g} ms")
-            print(f"# {args.requests} requests per cell; latencies in ms; overhead = via − direct\n")
+            print(
+                f"# turnout bench gateway — {time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores, emulator think time {args.think_ms:g} ms"
+            )
+            print(f"# {args.requests} requests per cell; latencies in ms; overhead = via - direct\n")
             print("| cell | direct p50 | via p50 | +p50 | direct p99 | via p99 | +p99 | via req/s | errors |")
             print("|---|---|---|---|---|---|---|---|---|")
             for wire in ("openai", "anthropic"):
@@ -178,8 +213,9 @@ async def _bench(args: argparse.Namespace) -> int:
                 for stream in (False, True):
                     for concurrency in concurrencies:
                         await load(gateway_target, 20, concurrency, stream)  # warm-up
-                        direct = await load(direct_target, args.requests, concurrency, stream)
-                        via = await load(gateway_target, args.requests, concurrency, stream)
+                        direct, via = await paired(
+                            direct_target, gateway_target, args.requests, concurrency, stream
+                        )
                         label = f"{wire} {'stream' if stream else 'json'} c={concurrency}"
                         print(row(label, direct, via), flush=True)
             await _saturation(targets, args)
@@ -193,7 +229,12 @@ def _targets(ports: dict[str, int]) -> dict[str, Target]:
     gateway = f"http://127.0.0.1:{ports['gateway']}/v1/chat/completions"
     auth = {"authorization": f"Bearer {BENCH_KEY}", "content-type": "application/json"}
     return {
-        "openai": Target("openai", f"http://127.0.0.1:{ports['openai']}/v1/chat/completions", {"authorization": "Bearer bench"}, {"model": "gpt-4o", "messages": PROMPT}),
+        "openai": Target(
+            "openai",
+            f"http://127.0.0.1:{ports['openai']}/v1/chat/completions",
+            {"authorization": "Bearer bench"},
+            {"model": "gpt-4o", "messages": PROMPT},
+        ),
         "anthropic": Target(
             "anthropic",
             f"http://127.0.0.1:{ports['anthropic']}/v1/messages",
@@ -206,42 +247,64 @@ def _targets(ports: dict[str, int]) -> dict[str, Target]:
 
 
 async def _saturation(targets: dict[str, Target], args: argparse.Namespace) -> None:
-    print("\n| saturation (json, c=64, ≤ 20 s) | req/s | p50 ms | errors |\n|---|---|---|---|")
+    print(
+        f"\n| saturation (json, c={SATURATION_CLIENTS}, ≤ 20 s) | req/s | p50 ms | errors |\n|---|---|---|---|"
+    )
     for name in ("openai", "gateway-openai"):
-        sample = await load(targets[name], 4000, 64, False, deadline_s=20)
+        sample = await load(
+            targets[name], 20_000, SATURATION_CLIENTS, False, deadline_s=args.saturation_seconds
+        )
         label = "emulator alone" if name == "openai" else "through turnout"
         print(f"| {label} | {sample.rate:.1f} | {sample.pct(0.5):.2f} | {sample.errors} |", flush=True)
 
 
 async def _litellm(ports: dict[str, int], args: argparse.Namespace, env: dict[str, str], home: Path) -> None:
-    if not litellm_proxy_available():
-        print("\nLiteLLM proxy: not installed (pip install 'litellm[proxy]'), skipped.")
+    exe = litellm_proxy(args)
+    if exe is None:
+        print("\nLiteLLM proxy: not installed (pip install 'litellm[proxy]', or --litellm PATH), skipped.")
         return
     port = free_port()
     config = home / "litellm.yaml"
     config.write_text(
+        f"general_settings:\n  master_key: {LITELLM_KEY}\n"
         "model_list:\n  - model_name: gpt-4\n    litellm_params:\n      model: openai/gpt-4o\n"
         f"      api_base: http://127.0.0.1:{ports['openai']}/v1\n      api_key: bench\n"
     )
-    exe = Path(sys.executable).with_name("litellm")
-    with process([str(exe), "--config", str(config), "--port", str(port), "--num_workers", "1"], env) as proxy:
+    with process(
+        [str(exe), "--config", str(config), "--port", str(port), "--num_workers", "1"], env
+    ) as proxy:
         try:
             wait_http(f"http://127.0.0.1:{port}/health/liveliness", proxy, timeout_s=120)
         except RuntimeError as error:
-            print(f"\nLiteLLM proxy: did not start ({str(error)[:200]}), skipped.")
+            print(f"\nLiteLLM proxy: did not start (...{str(error)[-300:]}), skipped.")
             return
-        target = Target("litellm", f"http://127.0.0.1:{port}/v1/chat/completions", {"authorization": "Bearer bench"}, {"model": "gpt-4", "messages": PROMPT})
-        direct_target = Target("openai", f"http://127.0.0.1:{ports['openai']}/v1/chat/completions", {"authorization": "Bearer bench"}, {"model": "gpt-4o", "messages": PROMPT})
-        print("\n| LiteLLM proxy (1 worker), same emulator | direct p50 | via p50 | +p50 | direct p99 | via p99 | +p99 | via req/s | errors |")
+        target = Target(
+            "litellm",
+            f"http://127.0.0.1:{port}/v1/chat/completions",
+            {"authorization": f"Bearer {LITELLM_KEY}"},
+            {"model": "gpt-4", "messages": PROMPT},
+        )
+        direct_target = Target(
+            "openai",
+            f"http://127.0.0.1:{ports['openai']}/v1/chat/completions",
+            {"authorization": "Bearer bench"},
+            {"model": "gpt-4o", "messages": PROMPT},
+        )
+        print(
+            "\n| LiteLLM proxy (1 worker), same emulator | direct p50 | via p50 | +p50 | direct p99 | via p99 | +p99 | via req/s | errors |"
+        )
         print("|---|---|---|---|---|---|---|---|---|")
         for stream in (False, True):
             for concurrency in (1, 16):
                 await load(target, 20, concurrency, stream)
-                direct = await load(direct_target, args.requests, concurrency, stream)
-                via = await load(target, args.requests, concurrency, stream)
-                print(row(f"litellm {'stream' if stream else 'json'} c={concurrency}", direct, via), flush=True)
-        sample = await load(target, 4000, 64, False, deadline_s=20)
-        print(f"\nLiteLLM proxy saturation (json, c=64): {sample.rate:.1f} req/s, {sample.errors} errors")
+                direct, via = await paired(direct_target, target, args.requests, concurrency, stream)
+                print(
+                    row(f"litellm {'stream' if stream else 'json'} c={concurrency}", direct, via), flush=True
+                )
+        sample = await load(target, 20_000, SATURATION_CLIENTS, False, deadline_s=args.saturation_seconds)
+        print(
+            f"\nLiteLLM proxy saturation (json, c={SATURATION_CLIENTS}): {sample.rate:.1f} req/s, {sample.errors} errors"
+        )
 
 
 async def _memory(target: Target, pid: int, marks: list[int]) -> None:

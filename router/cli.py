@@ -198,7 +198,11 @@ def parser() -> argparse.ArgumentParser:
     bench.add_argument("--think-ms", type=float, default=20.0)
     bench.add_argument("--concurrency", default="1,4,16")
     bench.add_argument("--memory-requests", default="1000,10000")
+    bench.add_argument("--saturation-seconds", type=float, default=20.0)
     bench.add_argument("--no-litellm", action="store_true", help="skip LiteLLM's proxy even when installed")
+    bench.add_argument(
+        "--litellm", metavar="PATH", help="a `litellm` proxy executable (e.g. from another venv)"
+    )
     bench.set_defaults(func=cmd_bench)
     return root
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from dataclasses import astuple, dataclass, fields
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
@@ -35,6 +35,11 @@ class UsageRecord:
 
 
 COLUMNS = [f.name for f in fields(UsageRecord)]
+
+
+def _row(record: UsageRecord) -> tuple[object, ...]:
+    # dataclasses.astuple deep-copies every field: ~90 us a record, on the event loop
+    return tuple(getattr(record, name) for name in COLUMNS)
 
 
 class UsageRecorder:
@@ -72,7 +77,7 @@ class UsageRecorder:
             batch = [self._buffer.popleft() for _ in range(min(self._batch_size, len(self._buffer)))]
             try:
                 await self._pool.copy_records_to_table(
-                    "turnout_usage", records=[astuple(r) for r in batch], columns=COLUMNS
+                    "turnout_usage", records=[_row(r) for r in batch], columns=COLUMNS
                 )
             except Exception as error:  # keep serving; retry on the next tick
                 log.warning("usage ledger write failed (%s); %d records kept for retry", error, len(batch))

@@ -50,7 +50,10 @@ def test_gateway_environment_is_what_the_settings_read():
     providers = {name for name in environment if not name.startswith("TURNOUT_")}
     assert providers == {name.upper() for name, field in fields.items() if field.validation_alias}
     assert environment["VLLM_BASE_URL"] == "http://vllm:8000/v1"
-    assert environment["TURNOUT_DATABASE_URL"].startswith("postgresql://") and "@postgres:5432/" in environment["TURNOUT_DATABASE_URL"]
+    assert (
+        environment["TURNOUT_DATABASE_URL"].startswith("postgresql://")
+        and "@postgres:5432/" in environment["TURNOUT_DATABASE_URL"]
+    )
 
 
 def test_prometheus_scrapes_the_gateway_port():
@@ -63,6 +66,10 @@ def test_prometheus_scrapes_the_gateway_port():
 def test_compose_refuses_to_start_without_an_admin_key():
     env = {k: v for k, v in os.environ.items() if k != "TURNOUT_ADMIN_KEY"}
     result = subprocess.run(
-        ["docker-compose", "-f", str(ROOT / "docker-compose.yml"), "config"], env=env, capture_output=True, text=True, timeout=60
+        ["docker-compose", "-f", str(ROOT / "docker-compose.yml"), "config"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode != 0 and "TURNOUT_ADMIN_KEY" in result.stderr

@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 
 from router.backends import anthropic_wire as wire
-from router.backends.base import SSE_DONE, Completion, Deadline, Usage, sse_event, timed_read
+from router.backends.base import SSE_DONE, Completion, Deadline, SSEReader, Usage, sse_data, sse_event
 from router.backends.http import HttpClient, post, read_body
 from router.errors import UpstreamError
 from router.policy import BackendSpec, Timeouts
@@ -23,10 +23,9 @@ class AnthropicStream:
     ):
         self._backend = backend
         self._response = response
-        self._deadline = deadline
+        self._reader = SSEReader(response, deadline, backend, counter)
         self._counter = counter
         self._translator = wire.StreamTranslator(include_usage)
-        self._pending: list[bytes] = []
         self._closed = False
         self._sent_done = False
         self.usage = Usage()
@@ -39,40 +38,44 @@ class AnthropicStream:
         return self
 
     async def __anext__(self) -> bytes:
-        while not self._pending:
+        while True:
             if self._translator.finished:
                 if self._sent_done:
                     raise StopAsyncIteration
                 self._sent_done = True
                 await self.aclose()
                 return SSE_DONE
-            await self._read_event()
-        return self._pending.pop(0)
-
-    async def _read_event(self) -> None:
-        event = ""
-        while True:
-            line = await timed_read(self._response.content, self._deadline, self._backend, self._counter)
-            if not line:
+            block = await self._reader.next_block()
+            if not block:
                 await self.aclose()
                 raise UpstreamError(
                     f"{self._backend} ended its stream before message_stop", backend=self._backend
                 )
-            if line.startswith(b"event:"):
-                event = line[6:].strip().decode()
-            elif line.startswith(b"data:"):
-                data = orjson.loads(line[5:].strip())
-                if event == "error" or data.get("type") == "error":
-                    await self.aclose()
-                    message = (data.get("error") or {}).get("message", "error event")
-                    raise UpstreamError(
-                        f"{self._backend} failed mid-stream: {message}", backend=self._backend
-                    )
-                chunks = self._translator.feed(event or data.get("type", ""), data)
-                usage = self._translator.usage
-                self.usage = Usage(usage["prompt_tokens"], usage["completion_tokens"])
-                self._pending.extend(sse_event(chunk) for chunk in chunks)
-                return
+            out = self._translate(block)
+            if out:
+                return out
+
+    def _translate(self, block: bytes) -> bytes:
+        out: list[bytes] = []
+        for event in block.split(b"\n\n"):
+            data = sse_data(event)
+            if data is None:
+                continue
+            payload = orjson.loads(data)
+            kind = payload.get("type", "")
+            if kind == "error":
+                self._closed = True
+                self._response.release()
+                message = (payload.get("error") or {}).get("message", "error event")
+                raise UpstreamError(f"{self._backend} failed mid-stream: {message}", backend=self._backend)
+            out.extend(sse_event(chunk) for chunk in self._translator.feed(kind, payload))
+            if self._translator.finished:
+                out.append(SSE_DONE)
+                self._sent_done = True
+                break
+        usage = self._translator.usage
+        self.usage = Usage(usage["prompt_tokens"], usage["completion_tokens"])
+        return b"".join(out)
 
     async def aclose(self) -> None:
         if not self._closed:

@@ -11,7 +11,7 @@ from typing import Any
 
 import orjson
 
-from router.backends.base import SSE_DONE, Completion, Deadline, Usage, timed_read
+from router.backends.base import SSE_DONE, Completion, Deadline, SSEReader, Usage, sse_data
 from router.backends.http import HttpClient, post, read_body
 from router.errors import UpstreamError
 from router.policy import BackendSpec, Timeouts
@@ -33,14 +33,18 @@ def to_wire(request: ChatRequest, model: str, *, stream: bool) -> dict[str, Any]
 
 
 class OpenAIStream:
-    """Relays an upstream SSE stream; ends with [DONE] or raises UpstreamError."""
+    """Relays an upstream SSE stream; ends with [DONE] or raises UpstreamError.
+
+    A block of events that carries no usage, error or [DONE] is relayed as the upstream's bytes;
+    only the rare block with one of those is taken apart event by event.
+    """
 
     def __init__(
         self, backend: str, response: Any, deadline: Deadline, keep_usage_chunk: bool, counter: list[float]
     ):
         self._backend = backend
         self._response = response
-        self._deadline = deadline
+        self._reader = SSEReader(response, deadline, backend, counter)
         self._keep_usage_chunk = keep_usage_chunk
         self._counter = counter
         self._done = False
@@ -55,36 +59,43 @@ class OpenAIStream:
 
     async def __anext__(self) -> bytes:
         while not self._done:
-            line = await timed_read(self._response.content, self._deadline, self._backend, self._counter)
-            if not line:
+            block = await self._reader.next_block()
+            if not block:
                 await self.aclose()
                 raise UpstreamError(
                     f"{self._backend} ended its stream before finishing", backend=self._backend
                 )
-            if not line.startswith(b"data:"):
-                continue  # blank separators, comments, event names
-            data = line[5:].strip()
-            if data == b"[DONE]":
-                await self.aclose()
-                return SSE_DONE
-            if b'"usage"' in data or b'"error"' in data:
-                chunk = orjson.loads(data)
-                if chunk.get("error"):
-                    await self.aclose()
-                    message = (
-                        chunk["error"].get("message", "error event")
-                        if isinstance(chunk["error"], dict)
-                        else chunk["error"]
-                    )
-                    raise UpstreamError(
-                        f"{self._backend} failed mid-stream: {message}", backend=self._backend
-                    )
-                if chunk.get("usage"):
-                    self.usage = Usage.from_openai(chunk["usage"])
-                    if not chunk.get("choices") and not self._keep_usage_chunk:
-                        continue
-            return b"data: " + data + b"\n\n"
+            if b"[DONE]" not in block and b'"usage"' not in block and b'"error"' not in block:
+                return block
+            out = self._inspect(block)
+            if out:
+                return out
         raise StopAsyncIteration
+
+    def _inspect(self, block: bytes) -> bytes:
+        out: list[bytes] = []
+        for event in block.split(b"\n\n"):
+            data = sse_data(event)
+            if data is None:
+                continue
+            if data == b"[DONE]":
+                self._done = True
+                self._response.release()
+                out.append(SSE_DONE)
+                break
+            chunk = orjson.loads(data)
+            error = chunk.get("error")
+            if error:
+                self._done = True
+                self._response.release()
+                message = error.get("message", "error event") if isinstance(error, dict) else error
+                raise UpstreamError(f"{self._backend} failed mid-stream: {message}", backend=self._backend)
+            if chunk.get("usage"):
+                self.usage = Usage.from_openai(chunk["usage"])
+                if not chunk.get("choices") and not self._keep_usage_chunk:
+                    continue
+            out.append(b"data: " + data + b"\n\n")
+        return b"".join(out)
 
     async def aclose(self) -> None:
         if not self._done:

@@ -1,0 +1,43 @@
+"""`turnout bench gateway` runs end to end and prints its tables (figures are not asserted)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+pytestmark = [pytest.mark.slow, pytest.mark.integration]
+
+
+def test_bench_gateway_prints_its_tables(tmp_path):
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "router.cli",
+            "bench",
+            "gateway",
+            "--requests",
+            "8",
+            "--concurrency",
+            "1,2",
+            "--memory-requests",
+            "20,40",
+            "--saturation-seconds",
+            "2",
+            "--no-litellm",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "TMPDIR": str(tmp_path)},
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    out = result.stdout
+    for cell in ("openai json c=1", "openai stream c=2", "anthropic json c=2", "anthropic stream c=1"):
+        line = next(line for line in out.splitlines() if line.startswith(f"| {cell} |"))
+        assert line.rstrip().endswith("| 0 |"), line  # no errors through the gateway
+    assert "emulator alone" in out and "through turnout" in out
+    assert "after 40 requests" in out and "growth from 20 to 40 requests" in out
