@@ -248,7 +248,7 @@ def _targets(ports: dict[str, int]) -> dict[str, Target]:
 
 async def _saturation(targets: dict[str, Target], args: argparse.Namespace) -> None:
     print(
-        f"\n| saturation (json, c={SATURATION_CLIENTS}, ≤ 20 s) | req/s | p50 ms | errors |\n|---|---|---|---|"
+        f"\n| saturation (json, c={SATURATION_CLIENTS}, ≤ {args.saturation_seconds:g} s) | req/s | p50 ms | errors |\n|---|---|---|---|"
     )
     for name in ("openai", "gateway-openai"):
         sample = await load(
