@@ -143,3 +143,47 @@ def test_mid_stream_break_never_ends_with_done(gateway, emulators):
         body = response.read().decode()
     assert response.status_code == 200
     assert "[DONE]" not in body and '"code":"stream_interrupted"' in body
+
+
+def test_connection_refused_falls_back(gateway, emulators):
+    raw = gateway.client().chat.completions.with_raw_response.create(model="refused", messages=HELLO)
+    assert raw.headers["x-turnout-backend"] == "llama" and raw.headers["x-turnout-attempts"] == "3"
+
+
+def test_backend_without_its_key_is_a_503(gateway, emulators):
+    with pytest.raises(openai.InternalServerError) as caught:
+        gateway.client().chat.completions.create(model="keyless", messages=HELLO)
+    assert caught.value.status_code == 503 and "TURNOUT_TEST_UNSET_KEY" in caught.value.message
+    assert httpx.get(gateway.base_url + "/readyz").json()["backends"]["keyless"]["ready"] is False
+    assert emulators.openai.script.requests == 0
+
+
+def test_client_leaving_mid_stream_is_recorded_as_499(gateway, emulators):
+    import asyncpg
+
+    from tests.conftest import run
+
+    emulators.vllm.script.token_ms = 200  # a slow stream the client abandons
+    try:
+        with httpx.stream(
+            "POST",
+            gateway.base_url + "/v1/chat/completions",
+            headers={"authorization": f"Bearer {gateway.admin_key}"},
+            json={"model": "llama", "messages": [{"role": "user", "content": "leave early please"}], "stream": True, "user": "leaver"},
+            timeout=20,
+        ) as response:
+            next(response.iter_bytes())
+    finally:
+        emulators.vllm.script.token_ms = 0
+
+    async def statuses():
+        connection = await asyncpg.connect(gateway.settings.database_url.get_secret_value())
+        try:
+            return [row["status"] for row in await connection.fetch("SELECT status FROM turnout_usage WHERE backend = 'llama' AND stream ORDER BY id DESC LIMIT 1")]
+        finally:
+            await connection.close()
+
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and run(statuses()) != [499]:
+        time.sleep(0.2)
+    assert run(statuses()) == [499]
