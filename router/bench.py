@@ -47,6 +47,7 @@ class Sample:
     latencies: list[float]
     errors: int
     seconds: float
+    cpu_s: float = 0.0
 
     def pct(self, q: float) -> float:
         ordered = sorted(self.latencies)
@@ -97,18 +98,32 @@ async def load(
 
 
 async def paired(
-    direct: Target, via: Target, requests: int, concurrency: int, stream: bool
+    direct: Target, via: Target, requests: int, concurrency: int, stream: bool, via_pid: int
 ) -> tuple[Sample, Sample]:
-    """Direct and via samples taken in alternating rounds, so drift on a busy machine hits both alike."""
+    """Direct and via samples taken in alternating rounds, so drift on a busy machine hits both alike.
+
+    The via sample also carries the CPU time its server process spent per request: a figure that,
+    unlike latency differences, does not depend on what else the two cores were doing.
+    """
     rounds = 4
     direct_all, via_all = Sample([], 0, 0.0), Sample([], 0, 0.0)
     for _ in range(rounds):
         for target, total in ((direct, direct_all), (via, via_all)):
+            cpu_before = cpu_seconds(via_pid)
             sample = await load(target, max(1, requests // rounds), concurrency, stream)
+            if total is via_all:
+                total.cpu_s += cpu_seconds(via_pid) - cpu_before
             total.latencies += sample.latencies
             total.errors += sample.errors
             total.seconds += sample.seconds
     return direct_all, via_all
+
+
+def cpu_seconds(pid: int) -> float:
+    import psutil
+
+    times = psutil.Process(pid).cpu_times()
+    return float(times.user + times.system)
 
 
 @contextlib.contextmanager
@@ -161,9 +176,10 @@ def litellm_proxy(args: argparse.Namespace) -> Path | None:
 
 def row(label: str, direct: Sample, via: Sample) -> str:
     over50, over99 = via.pct(0.50) - direct.pct(0.50), via.pct(0.99) - direct.pct(0.99)
+    cpu_ms = via.cpu_s / max(1, len(via.latencies)) * 1000
     return (
         f"| {label} | {direct.pct(0.5):7.2f} | {via.pct(0.5):7.2f} | {over50:6.2f} | {direct.pct(0.99):7.2f} | "
-        f"{via.pct(0.99):7.2f} | {over99:6.2f} | {via.rate:7.1f} | {via.errors} |"
+        f"{via.pct(0.99):7.2f} | {over99:6.2f} | {via.rate:7.1f} | {cpu_ms:5.2f} | {via.errors} |"
     )
 
 
@@ -206,15 +222,17 @@ async def _bench(args: argparse.Namespace) -> int:
                 f"# turnout bench gateway — {time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores, emulator think time {args.think_ms:g} ms"
             )
             print(f"# {args.requests} requests per cell; latencies in ms; overhead = via - direct\n")
-            print("| cell | direct p50 | via p50 | +p50 | direct p99 | via p99 | +p99 | via req/s | errors |")
-            print("|---|---|---|---|---|---|---|---|---|")
+            print(
+                "| cell | direct p50 | via p50 | +p50 | direct p99 | via p99 | +p99 | via req/s | CPU ms/req | errors |"
+            )
+            print("|---|---|---|---|---|---|---|---|---|---|")
             for wire in ("openai", "anthropic"):
                 direct_target, gateway_target = targets[wire], targets[f"gateway-{wire}"]
                 for stream in (False, True):
                     for concurrency in concurrencies:
                         await load(gateway_target, 20, concurrency, stream)  # warm-up
                         direct, via = await paired(
-                            direct_target, gateway_target, args.requests, concurrency, stream
+                            direct_target, gateway_target, args.requests, concurrency, stream, gateway.pid
                         )
                         label = f"{wire} {'stream' if stream else 'json'} c={concurrency}"
                         print(row(label, direct, via), flush=True)
@@ -291,13 +309,15 @@ async def _litellm(ports: dict[str, int], args: argparse.Namespace, env: dict[st
             {"model": "gpt-4o", "messages": PROMPT},
         )
         print(
-            "\n| LiteLLM proxy (1 worker), same emulator | direct p50 | via p50 | +p50 | direct p99 | via p99 | +p99 | via req/s | errors |"
+            "\n| LiteLLM proxy (1 worker), same emulator | direct p50 | via p50 | +p50 | direct p99 | via p99 | +p99 | via req/s | CPU ms/req | errors |"
         )
-        print("|---|---|---|---|---|---|---|---|---|")
+        print("|---|---|---|---|---|---|---|---|---|---|")
         for stream in (False, True):
             for concurrency in (1, 16):
                 await load(target, 20, concurrency, stream)
-                direct, via = await paired(direct_target, target, args.requests, concurrency, stream)
+                direct, via = await paired(
+                    direct_target, target, args.requests, concurrency, stream, proxy.pid
+                )
                 print(
                     row(f"litellm {'stream' if stream else 'json'} c={concurrency}", direct, via), flush=True
                 )

@@ -123,7 +123,11 @@ def test_policy(emus: Emulators, path: Path) -> Path:
     policy["backends"]["gpt-4-ha"] = {**policy["backends"]["gpt-4"], "fallbacks": ["llama"]}
     policy["backends"]["tiny"] = {**policy["backends"]["llama"], "context_window": 64}
     # nothing listens on port 9 of loopback: connection refused, then the fallback
-    policy["backends"]["refused"] = {**policy["backends"]["llama"], "base_url": "http://127.0.0.1:9/v1", "fallbacks": ["llama"]}
+    policy["backends"]["refused"] = {
+        **policy["backends"]["llama"],
+        "base_url": "http://127.0.0.1:9/v1",
+        "fallbacks": ["llama"],
+    }
     policy["backends"]["keyless"] = {**policy["backends"]["gpt-4"], "api_key_env": "TURNOUT_TEST_UNSET_KEY"}
     path.write_text(yaml.safe_dump(policy, sort_keys=False))
     return path

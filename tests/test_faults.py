@@ -169,7 +169,12 @@ def test_client_leaving_mid_stream_is_recorded_as_499(gateway, emulators):
             "POST",
             gateway.base_url + "/v1/chat/completions",
             headers={"authorization": f"Bearer {gateway.admin_key}"},
-            json={"model": "llama", "messages": [{"role": "user", "content": "leave early please"}], "stream": True, "user": "leaver"},
+            json={
+                "model": "llama",
+                "messages": [{"role": "user", "content": "leave early please"}],
+                "stream": True,
+                "user": "leaver",
+            },
             timeout=20,
         ) as response:
             next(response.iter_bytes())
@@ -179,7 +184,12 @@ def test_client_leaving_mid_stream_is_recorded_as_499(gateway, emulators):
     async def statuses():
         connection = await asyncpg.connect(gateway.settings.database_url.get_secret_value())
         try:
-            return [row["status"] for row in await connection.fetch("SELECT status FROM turnout_usage WHERE backend = 'llama' AND stream ORDER BY id DESC LIMIT 1")]
+            return [
+                row["status"]
+                for row in await connection.fetch(
+                    "SELECT status FROM turnout_usage WHERE backend = 'llama' AND stream ORDER BY id DESC LIMIT 1"
+                )
+            ]
         finally:
             await connection.close()
 
