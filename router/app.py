@@ -27,11 +27,14 @@ from starlette.types import Receive, Scope, Send
 from router.auth import Authenticator, KeyAuthenticator, KeyStore, Principal
 from router.backends.base import ChunkStream
 from router.backends.http import HttpClient
-from router.errors import InvalidRequest, PayloadTooLarge, TurnoutError, UpstreamError
+from router.errors import InvalidRequest, PayloadTooLarge, PermissionDenied, TurnoutError, UpstreamError
 from router.gateway import Gateway, Plan
 from router.metrics import Metrics
+from router.redaction import restore_completion
+from router.routing import explain
 from router.schema import ChatRequest, parse_chat_request
 from router.settings import Settings, make_offline
+from router.signals.collect import LATENCY_HEADER
 from router.usage import UsageRecord, UsageRecorder
 
 log = logging.getLogger("turnout.app")
@@ -84,11 +87,13 @@ class Exchange:
     started: float
     route: str | None = None
     backend: str | None = None
+    sensitive: str = "none"
 
     def headers(self, overhead_ms: float, attempts: int) -> dict[str, str]:
         return {
             "x-turnout-backend": self.backend or "",
             "x-turnout-route": self.route or "",
+            "x-turnout-sensitive": self.sensitive,
             "x-turnout-overhead-ms": f"{overhead_ms:.3f}",
             "x-turnout-attempts": str(attempts),
         }
@@ -100,7 +105,7 @@ class Exchange:
         cost = 0.0
         spec = services.gateway.runtime.loaded.policy.backends.get(self.backend or "")
         if spec is not None:
-            cost = spec.price.cost(prompt, completion)
+            cost = spec.unit_price.cost(prompt, completion)
         services.metrics.observe(
             self.route or "", self.backend or "", status, overhead_ms, prompt, completion
         )
@@ -132,11 +137,12 @@ async def chat_completions(request: Request) -> Response:
     chat = parse_chat_request(body)
     exchange = Exchange(services, principal, chat, started)
     try:
-        plan = services.gateway.plan(chat, principal)
+        plan = services.gateway.plan(chat, principal, request.headers.get(LATENCY_HEADER))
         exchange.route = plan.route
+        exchange.sensitive = plan.decision.action
         if chat.stream:
             return await _stream(exchange, plan)
-        outcome = await services.gateway.complete(plan, chat)
+        outcome = await services.gateway.complete(plan)
     except TurnoutError as error:
         exchange.backend = getattr(error, "backend", None)
         overhead = (time.perf_counter() - started) * 1000
@@ -144,18 +150,20 @@ async def chat_completions(request: Request) -> Response:
         return error_response(error, {"x-turnout-route": exchange.route or ""})
     completion = outcome.result
     exchange.backend = outcome.backend.name
+    body = completion.body if plan.redactor is None else restore_completion(completion.body, plan.redactor)
     overhead = (time.perf_counter() - started - outcome.failed_s - completion.upstream_s) * 1000
     usage = completion.usage
+    services.gateway.observe_latency(exchange.backend, None, completion.upstream_s, usage.completion_tokens)
     exchange.finish(200, usage.prompt_tokens, usage.completion_tokens, overhead)
     return Response(
-        completion.body,
+        body,
         media_type="application/json",
         headers=exchange.headers(overhead, len(outcome.attempts) + 1),
     )
 
 
 async def _stream(exchange: Exchange, plan: Plan) -> Response:
-    outcome = await exchange.services.gateway.open_stream(plan, exchange.request)
+    outcome = await exchange.services.gateway.open_stream(plan)
     stream, first = outcome.result
     exchange.backend = outcome.backend.name
     overhead = (time.perf_counter() - exchange.started - outcome.failed_s - stream.upstream_s) * 1000
@@ -201,11 +209,17 @@ class RelayResponse:
     async def _relay(self, send: Send) -> None:
         status: int = 499
         error_text: str | None = "client disconnected"
+        first_s = self.stream.upstream_s
         try:
             await send({"type": "http.response.body", "body": self.first, "more_body": True})
             async for event in self.stream:
                 await send({"type": "http.response.body", "body": event, "more_body": True})
             status, error_text = 200, None
+            usage = self.stream.usage
+            gateway = self.exchange.services.gateway
+            gateway.observe_latency(
+                self.exchange.backend or "", first_s, self.stream.upstream_s, usage.completion_tokens
+            )
         except UpstreamError as error:
             status, error_text = 502, error.message
             payload = {
@@ -234,6 +248,30 @@ class RelayResponse:
 async def _wait_disconnect(receive: Receive) -> None:
     while (await receive())["type"] != "http.disconnect":
         pass
+
+
+async def route_explain(request: Request) -> Response:
+    """Admin only: why a request would go where it goes. Body: a chat request, or {"query": "..."}."""
+    services = _services(request)
+    principal = await services.auth.authenticate(request.headers)
+    if not principal.admin:
+        raise PermissionDenied("Only an admin key may ask for routing explanations.", code="admin_only")
+    raw = await read_body(request, services.settings.max_body_bytes)
+    try:
+        payload = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise InvalidRequest("The request body is not valid JSON.") from None
+    if isinstance(payload, dict) and isinstance(payload.get("query"), str):
+        payload = {
+            "model": payload.get("model", "auto"),
+            "messages": [{"role": "user", "content": payload["query"]}],
+        }
+    chat = parse_chat_request(orjson.dumps(payload))
+    gateway = services.gateway
+    decision = gateway.decide(chat, request.headers.get(LATENCY_HEADER))
+    runtime = gateway.runtime
+    body = explain(decision, runtime.loaded.version, runtime.backends.unavailable)
+    return Response(orjson.dumps(body), media_type="application/json")
 
 
 async def list_models(request: Request) -> Response:
@@ -360,6 +398,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/v1/chat/completions", chat_completions, methods=["POST"]),
         Route("/chat/completions", chat_completions, methods=["POST"]),
         Route("/v1/models", list_models, methods=["GET"]),
+        Route("/v1/route/explain", route_explain, methods=["POST"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),

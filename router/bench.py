@@ -12,6 +12,7 @@ import argparse
 import asyncio
 import contextlib
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -139,6 +140,20 @@ def process(args: list[str], env: dict[str, str]) -> Iterator[subprocess.Popen[b
             proc.kill()
 
 
+def stop_embedded_postgres(home: Path) -> None:
+    """The gateway stops its embedded Postgres on a clean exit; make sure of it after a kill too."""
+    import signal
+
+    from router.db import embedded_data_dir
+    from router.settings import Settings
+
+    pid_file = embedded_data_dir(Settings(home=home)) / "postmaster.pid"
+    try:
+        os.kill(int(pid_file.read_text().split()[0]), signal.SIGINT)  # Postgres' fast shutdown
+    except (OSError, ValueError, IndexError):
+        pass
+
+
 def wait_http(url: str, proc: subprocess.Popen[bytes], timeout_s: float = 90) -> None:
     import urllib.request
 
@@ -215,7 +230,10 @@ async def _bench(args: argparse.Namespace) -> int:
             "ANTHROPIC_API_KEY": "bench",
             "ANTHROPIC_BASE_URL": f"http://127.0.0.1:{ports['anthropic']}",
         }
-        with process([*cli, "serve"], gateway_env) as gateway:
+        with contextlib.ExitStack() as cleanup:
+            cleanup.callback(shutil.rmtree, home, True)  # runs last: callbacks unwind in reverse
+            cleanup.callback(stop_embedded_postgres, home)
+            gateway = cleanup.enter_context(process([*cli, "serve"], gateway_env))
             wait_http(f"http://127.0.0.1:{ports['gateway']}/healthz", gateway)
             targets = _targets(ports)
             print(

@@ -131,6 +131,78 @@ def cmd_keys(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_explain(args: argparse.Namespace) -> int:
+    from router.backends.http import HttpClient
+    from router.gateway import Gateway
+    from router.routing import explain
+    from router.schema import parse_chat_request
+
+    settings = _settings(args)
+    gateway = Gateway(settings, HttpClient())
+    body = {"model": args.model, "messages": [{"role": "user", "content": args.query}]}
+    request = parse_chat_request(json.dumps(body).encode())
+    budget = str(args.latency_budget_ms) if args.latency_budget_ms is not None else None
+    decision = gateway.decide(request, budget)
+    runtime = gateway.runtime
+    report = explain(decision, runtime.loaded.version, runtime.backends.unavailable)
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        print(render_explanation(report, str(runtime.loaded.path), args.query))
+    return 0
+
+
+def render_explanation(report: dict[str, Any], policy_path: str, query: str) -> str:
+    signals = report["signals"]
+    sensitivity, capability, cost = signals["sensitivity"], signals["capability"], signals["cost"]
+    findings = ", ".join(
+        f"{f['type']}{'/' + f['detail'] if f['detail'] else ''} [{f['start']}:{f['end']}] {f['confidence']:.2f}"
+        for f in sensitivity["findings"]
+    )
+    lines = [
+        f"query:        {query[:100]!r}{'...' if len(query) > 100 else ''}",
+        f"policy:       {policy_path} (version {report['policy_version']})",
+        "signals:",
+        f"  sensitivity: {'FLAGGED (' + report['sensitive_action'] + '): ' + findings if sensitivity['flagged'] else 'nothing found'}",
+        f"  capability:  category {capability['category']} ({capability['confidence']}), difficulty {capability['difficulty']}",
+        f"  cost:        {cost['prompt_tokens']} prompt tokens, ~{cost['expected_output_tokens']} output tokens expected",
+        f"  latency:     budget {signals['latency']['budget_ms']:g} ms; needs: {', '.join(signals['needs']) or 'nothing special'}",
+        "routes tried:",
+    ]
+    for trial in report["routes_tried"]:
+        lines.append(
+            f"  {trial['route']}: {'MATCHED' if trial['matched'] else 'no'} ({'; '.join(trial['reasons'])})"
+        )
+    lines.append(f"route:        {report['route']}")
+    lines.append("backends, in the order they would be tried:")
+    for i, candidate in enumerate(report["candidates"], 1):
+        note = "" if candidate["available"] else f"  [unavailable: {candidate['unavailable_because']}]"
+        lines.append(
+            f"  {i}. {candidate['backend']:<10} ~${candidate['estimated_cost_usd']:.6f}  ~{candidate['expected_latency_ms']:.0f} ms{note}"
+        )
+    lines += [f"  excluded {name}: {why}" for name, why in report["excluded"].items()]
+    lines += [f"note: {note}" for note in report["notes"]]
+    return "\n".join(lines)
+
+
+def cmd_policy(args: argparse.Namespace) -> int:
+    from router.policy import load_policy
+
+    failed = 0
+    for path in args.paths:
+        try:
+            loaded = load_policy(path)
+        except PolicyError as error:
+            failed += 1
+            print(error.message, file=sys.stderr)
+            continue
+        policy = loaded.policy
+        print(
+            f"{path}: ok (version {loaded.version}; {len(policy.backends)} backends, {len(policy.routes)} routes)"
+        )
+    return 1 if failed else 0
+
+
 def cmd_emulate(args: argparse.Namespace) -> int:
     from router.emulators import Emulator
 
@@ -183,6 +255,20 @@ def parser() -> argparse.ArgumentParser:
     revoke = key_verbs.add_parser("revoke", help="revoke a key by id")
     revoke.add_argument("id")
     keys.set_defaults(func=cmd_keys)
+
+    explain_verb = verbs.add_parser("explain", help="show why a query would go where it goes")
+    explain_verb.add_argument("query")
+    explain_verb.add_argument("--policy", type=Path)
+    explain_verb.add_argument("--model", default="auto", help="as the request's model field (default auto)")
+    explain_verb.add_argument("--latency-budget-ms", type=float)
+    explain_verb.add_argument("--json", action="store_true")
+    explain_verb.set_defaults(func=cmd_explain)
+
+    policy = verbs.add_parser("policy", help="validate routing policies")
+    policy_verbs = policy.add_subparsers(dest="policy_command", required=True)
+    check = policy_verbs.add_parser("check", help="validate policy files; exit 1 listing every error")
+    check.add_argument("paths", nargs="+", type=Path)
+    policy.set_defaults(func=cmd_policy)
 
     emulate = verbs.add_parser("emulate", help="run a provider emulator on loopback")
     emulate.add_argument("wire", choices=["openai", "anthropic"])

@@ -40,6 +40,7 @@ class Script:
     think_ms: float = 0.0  # before the first byte of an answer
     token_ms: float = 0.0  # between streamed chunks
     faults: deque[Fault] = field(default_factory=deque)
+    always: Fault | None = None  # played on every request once the queue is empty
     received: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=10_000))
     requests: int = 0
 
@@ -120,7 +121,11 @@ class Emulator:
     def fault(self, kind: FaultKind, **options: Any) -> None:
         self.script.faults.append(Fault(kind, **options))
 
+    def fail_always(self, kind: FaultKind, **options: Any) -> None:
+        self.script.always = Fault(kind, **options)
+
     def clear(self) -> None:
+        self.script.always = None
         self.script.faults.clear()
         self.script.received.clear()
         self.script.requests = 0
@@ -234,7 +239,7 @@ class Emulator:
         problem = self._invalid(request, body)
         if problem:
             return self._error(400, problem, "invalid_request_error")
-        fault = self.script.faults.popleft() if self.script.faults else None
+        fault = self.script.faults.popleft() if self.script.faults else self.script.always
         if fault is not None and fault.kind != "drop_mid_stream":
             return await self._play(fault, request)
         await asyncio.sleep(self.script.think_ms / 1000)

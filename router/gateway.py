@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,21 +26,24 @@ from router.errors import (
     UpstreamError,
     UpstreamTimeout,
 )
-from router.policy import LoadedPolicy, load_policy
+from router.policy import LoadedPolicy, SensitiveAction, load_policy
+from router.redaction import Redactor, RestoringStream, redact_request
 from router.resilience import Breakers, Outcome, call_with_fallback
+from router.routing import AUTO, Decision, decide
 from router.schema import ChatRequest
 from router.settings import Settings
+from router.signals.capability import CapabilityClassifier
+from router.signals.collect import SignalEngine
+from router.signals.latency import LatencyTracker
 
 log = logging.getLogger("turnout.gateway")
-
-AUTO = "auto"
-EXPLICIT_ROUTE = "explicit"
 
 
 @dataclass(frozen=True)
 class Runtime:
     loaded: LoadedPolicy
     backends: BuiltBackends
+    engine: SignalEngine
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,9 @@ class Plan:
     runtime: Runtime
     route: str
     backends: list[Backend]
+    decision: Decision
+    request: ChatRequest  # as it leaves: redacted under the `redact` rule
+    redactor: Redactor | None = None
 
 
 class Gateway:
@@ -56,6 +61,8 @@ class Gateway:
         self.settings = settings
         self.http = http
         self.breakers = Breakers()
+        self.latency = LatencyTracker()
+        self.classifier = CapabilityClassifier.load()
         self.policy_error: str | None = None
         self.runtime = self._build(load_policy(settings.policy))
         self._stamp = self._file_stamp()
@@ -64,7 +71,7 @@ class Gateway:
         backends = build_backends(loaded.policy, self.settings, self.http)
         for name, reason in backends.unavailable.items():
             log.warning("backend %s is unavailable and will be skipped: %s", name, reason)
-        return Runtime(loaded, backends)
+        return Runtime(loaded, backends, SignalEngine(loaded.policy, self.classifier))
 
     def _file_stamp(self) -> tuple[float, int] | None:
         try:
@@ -114,48 +121,71 @@ class Gateway:
         ]
         return ([(AUTO, "turnout")] if usable else []) + usable
 
-    def plan(self, request: ChatRequest, principal: Principal) -> Plan:
-        runtime = self.runtime
-        policy = runtime.loaded.policy
-        if request.model == AUTO:
-            route = policy.defaults.route
-            names = [name for name in policy.route(route).backends if principal.may_use(name)]
-            if not names:
-                raise PermissionDenied("This API key may not use any backend of the default route.")
-        elif request.model in policy.backends:
-            if not principal.may_use(request.model):
-                raise PermissionDenied(f"This API key may not use model '{request.model}'.", param="model")
-            route = EXPLICIT_ROUTE
-            names = [request.model, *policy.backends[request.model].fallbacks]
-            names = [name for name in names if principal.may_use(name)]
-        else:
+    def decide(self, request: ChatRequest, budget_header: str | None = None) -> Decision:
+        """The policy's decision for a request, without executing it (what explain shows)."""
+        policy = self.runtime.loaded.policy
+        if request.model != AUTO and request.model not in policy.backends:
             known = ", ".join([AUTO, *policy.backends])
             raise ModelNotFound(
                 f"The model '{request.model}' does not exist. Use one of: {known}.", param="model"
             )
+        signals = self.runtime.engine.compute(request, budget_header, capability=True)
+        return decide(policy, signals, request.model, self.latency)
+
+    def observe_latency(self, backend: str, ttft_s: float | None, total_s: float, output_tokens: int) -> None:
+        spec = self.runtime.loaded.policy.backends.get(backend)
+        if spec is not None:
+            ttft_ms = ttft_s * 1000 if ttft_s is not None else None
+            self.latency.observe(
+                backend, spec.latency, ttft_ms=ttft_ms, total_ms=total_s * 1000, output_tokens=output_tokens
+            )
+
+    def plan(self, request: ChatRequest, principal: Principal, budget_header: str | None = None) -> Plan:
+        """Signals, then the policy's decision, then what this key may use and what is configured."""
+        runtime = self.runtime
+        policy = runtime.loaded.policy
+        if request.model != AUTO and request.model not in policy.backends:
+            known = ", ".join([AUTO, *policy.backends])
+            raise ModelNotFound(
+                f"The model '{request.model}' does not exist. Use one of: {known}.", param="model"
+            )
+        if request.model != AUTO and not principal.may_use(request.model):
+            raise PermissionDenied(f"This API key may not use model '{request.model}'.", param="model")
+        signals = runtime.engine.compute(request, budget_header, capability=request.model == AUTO)
+        decision = decide(policy, signals, request.model, self.latency)
+        names = [name for name in decision.backends if principal.may_use(name)]
+        if not names:
+            raise PermissionDenied("This API key may not use any backend this request may go to.")
         backends = [runtime.backends.ready[name] for name in names if name in runtime.backends.ready]
         if not backends:
             reasons = "; ".join(
                 f"{name}: {runtime.backends.unavailable.get(name, 'not ready')}" for name in names
             )
             raise NoBackendAvailable(f"No backend is configured for this request ({reasons}).")
-        return Plan(runtime, route, fit_context(request, backends))
+        redactor = None
+        if decision.action == SensitiveAction.redact.value:
+            request, redactor = redact_request(request, signals.findings)
+        return Plan(runtime, decision.route, fit_context(request, backends), decision, request, redactor)
 
-    async def complete(self, plan: Plan, request: ChatRequest) -> Outcome[Completion]:
+    async def complete(self, plan: Plan) -> Outcome[Completion]:
         policy = plan.runtime.loaded.policy
+        request = plan.request
 
         async def call(backend: Backend) -> Completion:
             return await backend.complete(request, policy.timeouts(backend.name))
 
         return await call_with_fallback(plan.backends, call, policy, self.breakers)
 
-    async def open_stream(self, plan: Plan, request: ChatRequest) -> Outcome[tuple[ChunkStream, bytes]]:
+    async def open_stream(self, plan: Plan) -> Outcome[tuple[ChunkStream, bytes]]:
         """Open a stream and read its first event; a failure before that falls back like any other."""
         policy = plan.runtime.loaded.policy
+        request = plan.request
 
         async def call(backend: Backend) -> tuple[ChunkStream, bytes]:
             timeouts = policy.timeouts(backend.name)
-            stream = await backend.stream(request, timeouts)
+            stream: ChunkStream = await backend.stream(request, timeouts)
+            if plan.redactor is not None:
+                stream = RestoringStream(stream, plan.redactor)
             try:
                 async with asyncio.timeout(timeouts.first_byte_s):
                     first = await stream.__anext__()
@@ -192,7 +222,3 @@ def fit_context(request: ChatRequest, backends: list[Backend]) -> list[Backend]:
             param="messages",
         )
     return fitting
-
-
-def monotonic_ms(since: float) -> float:
-    return (time.perf_counter() - since) * 1000

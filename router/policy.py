@@ -8,12 +8,13 @@ hold secrets (a policy names the *variable* that holds a key, never the key).
 from __future__ import annotations
 
 import hashlib
+import re
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from router.errors import PolicyError
 
@@ -67,13 +68,29 @@ class LatencyPrior(_Model):
     ms_per_token: Annotated[float, Field(ge=0)] = 20.0
 
 
+class GpuCost(_Model):
+    """A self-hosted backend's cost: what its GPUs cost per hour and what they serve per hour."""
+
+    cost_per_hour: Annotated[float, Field(ge=0)]
+    output_tokens_per_hour: Annotated[float, Field(gt=0)]
+    input_tokens_per_hour: Annotated[float, Field(gt=0)] | None = None  # default: 10x the output rate
+
+    def price(self) -> Price:
+        input_rate = self.input_tokens_per_hour or self.output_tokens_per_hour * 10
+        return Price(
+            input_per_mtok=self.cost_per_hour / input_rate * 1e6,
+            output_per_mtok=self.cost_per_hour / self.output_tokens_per_hour * 1e6,
+        )
+
+
 class BackendSpec(_Model):
     provider: Annotated[str, Field(min_length=1)]
     model: Annotated[str, Field(min_length=1)]
     base_url: str | None = None
     api_key_env: str | None = None
     data: Literal["external", "private"]
-    price: Price = Price()
+    price: Price | None = None
+    gpu: GpuCost | None = None
     context_window: Annotated[int, Field(ge=1)] = 8192
     max_output_tokens: Annotated[int, Field(ge=1)] | None = None
     capabilities: list[Capability] = []
@@ -83,15 +100,109 @@ class BackendSpec(_Model):
     circuit: Circuit | None = None
     fallbacks: list[str] = []
 
+    @model_validator(mode="after")
+    def _one_cost(self) -> BackendSpec:
+        if self.price is not None and self.gpu is not None:
+            raise ValueError("give either price or gpu, not both")
+        return self
+
+    @property
+    def unit_price(self) -> Price:
+        """Per-token prices, derived from the GPU's cost for a self-hosted backend."""
+        if self.gpu is not None:
+            return self.gpu.price()
+        return self.price or Price()
+
+
+class Category(StrEnum):
+    code = "code"
+    math = "math"
+    reasoning = "reasoning"
+    writing = "writing"
+    extraction = "extraction"
+    simple_chat = "simple_chat"
+    other = "other"
+
+
+FindingType = Literal[
+    "email",
+    "phone",
+    "credit_card",
+    "iban",
+    "national_id",
+    "ip_address",
+    "street_address",
+    "person",
+    "secret",
+    "term",
+]
+
+
+class Range(_Model):
+    gt: float | None = None
+    gte: float | None = None
+    lt: float | None = None
+    lte: float | None = None
+
+    def holds(self, value: float) -> bool:
+        return (
+            (self.gt is None or value > self.gt)
+            and (self.gte is None or value >= self.gte)
+            and (self.lt is None or value < self.lt)
+            and (self.lte is None or value <= self.lte)
+        )
+
+    def describe(self) -> str:
+        bounds = ((">", self.gt), (">=", self.gte), ("<", self.lt), ("<=", self.lte))
+        return " and ".join(f"{op} {bound:g}" for op, bound in bounds if bound is not None)
+
+
+class Condition(_Model):
+    """Conditions on the request's signals; every key given must hold (AND), `any` holds if one does."""
+
+    sensitive: bool | None = None
+    finding_types: list[FindingType] | None = None
+    category: list[Category] | None = None
+    difficulty: Range | None = None
+    prompt_tokens: Range | None = None
+    latency_budget_ms: Range | None = None
+    has_tools: bool | None = None
+    has_images: bool | None = None
+    any: list[Condition] | None = None
+
+
+class Order(StrEnum):
+    listed = "listed"  # in the order the route lists them
+    cheapest = "cheapest"  # by estimated cost of this request, among backends whose capabilities fit
+    fastest = "fastest"  # by expected latency (live moving averages, starting from the priors)
+
 
 class Route(_Model):
     name: Annotated[str, Field(min_length=1)]
     description: str | None = None
+    when: Condition | None = None  # none: matches every request (a catch-all)
     backends: Annotated[list[str], Field(min_length=1)]
+    order: Order = Order.listed
+
+
+class SensitiveAction(StrEnum):
+    reroute = "reroute"  # only private backends may receive the request
+    redact = "redact"  # findings are replaced by typed placeholders, restored in the answer
+    block = "block"  # the request is refused
+
+
+class Sensitivity(_Model):
+    action: SensitiveAction = SensitiveAction.reroute
+    types: list[FindingType] | None = None  # None: every detector
+    min_confidence: Annotated[float, Field(ge=0, le=1)] = 0.5
+    terms: list[str] = []
+    patterns: list[str] = []
 
 
 class Defaults(_Model):
     route: str
+    latency_budget_ms: Annotated[float, Field(gt=0)] = 60000.0
+    expected_output_tokens: Annotated[int, Field(ge=1)] | None = None  # None: a prior per category
     timeouts: Timeouts = Timeouts()
     retries: Retries = Retries()
     circuit: Circuit = Circuit()
@@ -101,6 +212,7 @@ class Policy(_Model):
     version: Literal[1] = 1
     description: str | None = None
     defaults: Defaults
+    sensitivity: Sensitivity = Sensitivity()
     backends: Annotated[dict[str, BackendSpec], Field(min_length=1)]
     routes: Annotated[list[Route], Field(min_length=1)]
 
@@ -144,6 +256,21 @@ def _dangling(policy: Policy) -> list[tuple[Loc, str]]:
         for j, backend in enumerate(spec.fallbacks):
             if backend not in known:
                 problems.append((("backends", name, "fallbacks", j), f"unknown fallback backend '{backend}'"))
+    catch_all = next((route.name for route in policy.routes if route.when is None), None)
+    if catch_all is not None:
+        first = [route.name for route in policy.routes].index(catch_all)
+        for i, route in enumerate(policy.routes[first + 1 :], start=first + 1):
+            problems.append(
+                (
+                    ("routes", i, "name"),
+                    f"route '{route.name}' is unreachable after catch-all route '{catch_all}'",
+                )
+            )
+    for j, pattern in enumerate(policy.sensitivity.patterns):
+        try:
+            re.compile(pattern)
+        except re.error as error:
+            problems.append((("sensitivity", "patterns", j), f"not a valid regular expression: {error}"))
     if policy.defaults.route not in route_names:
         problems.append((("defaults", "route"), f"default route '{policy.defaults.route}' is not a route"))
     return problems

@@ -12,6 +12,7 @@ import pytest
 pytestmark = pytest.mark.integration
 
 HELLO = [{"role": "user", "content": "hello"}]
+FAST = {"x-turnout-latency-budget-ms": "1000"}  # the default policy's `fast` route: haiku, then llama
 
 
 def test_429_with_retry_after_is_retried_on_the_same_backend(gateway, emulators):
@@ -34,8 +35,8 @@ def test_retry_after_beyond_the_cap_goes_to_the_client_as_429(gateway, emulators
 def test_5xx_on_every_attempt_falls_back_to_the_next_backend(gateway, emulators):
     emulators.anthropic.fault("status", status=500)
     emulators.anthropic.fault("status", status=529)
-    raw = gateway.client().chat.completions.with_raw_response.create(model="auto", messages=HELLO)
-    assert raw.headers["x-turnout-backend"] == "llama" and raw.headers["x-turnout-route"] == "default"
+    raw = gateway.client().chat.completions.with_raw_response.create(model="auto", messages=HELLO, extra_headers=FAST)
+    assert raw.headers["x-turnout-backend"] == "llama" and raw.headers["x-turnout-route"] == "fast"
     assert raw.headers["x-turnout-attempts"] == "3"
     assert emulators.anthropic.script.requests == 2 and emulators.vllm.script.requests == 1
 
@@ -51,7 +52,7 @@ def test_first_byte_timeout_falls_back(gateway, emulators):
     emulators.anthropic.fault("hang", seconds=3)
     emulators.anthropic.fault("hang", seconds=3)
     started = time.monotonic()
-    raw = gateway.client().chat.completions.with_raw_response.create(model="auto", messages=HELLO)
+    raw = gateway.client().chat.completions.with_raw_response.create(model="auto", messages=HELLO, extra_headers=FAST)
     assert raw.headers["x-turnout-backend"] == "llama"
     assert time.monotonic() - started < 4.5  # two 1.5 s first-byte timeouts, not two 3 s hangs
 
@@ -62,7 +63,7 @@ def test_every_backend_failing_is_a_502_in_openai_shape(gateway, emulators):
         emulators.vllm.fault("status", status=503)
     response = httpx.post(
         gateway.base_url + "/v1/chat/completions",
-        headers={"authorization": f"Bearer {gateway.admin_key}"},
+        headers={"authorization": f"Bearer {gateway.admin_key}", **FAST},
         json={"model": "auto", "messages": HELLO},
         timeout=20,
     )
@@ -113,7 +114,7 @@ def test_stream_failing_before_first_byte_falls_back(gateway, emulators):
     emulators.anthropic.fault("status", status=500)
     emulators.anthropic.fault("drop_before")
     with gateway.client().chat.completions.with_streaming_response.create(
-        model="auto", messages=HELLO, stream=True
+        model="auto", messages=HELLO, stream=True, extra_headers=FAST
     ) as response:
         assert response.headers["x-turnout-backend"] == "llama"
         text = "".join(c.choices[0].delta.content or "" for c in response.parse() if c.choices)

@@ -11,6 +11,8 @@ import pytest
 
 pytestmark = pytest.mark.integration
 
+FAST = {"x-turnout-latency-budget-ms": "1000"}  # the default policy's `fast` route: haiku, then llama
+
 WEATHER_TOOL = {
     "type": "function",
     "function": {
@@ -35,6 +37,7 @@ def test_non_streaming_answer_from_each_backend(gateway, emulators, model):
         ],
         max_tokens=50,
         temperature=0.3,
+        extra_headers=FAST,
     )
     completion = raw.parse()
     assert completion.choices[0].message.content.endswith("hello from the test")
@@ -42,7 +45,8 @@ def test_non_streaming_answer_from_each_backend(gateway, emulators, model):
     assert completion.usage.completion_tokens == len(completion.choices[0].message.content.split())
     expected = {"auto": "haiku"}.get(model, model)
     assert raw.headers["x-turnout-backend"] == expected
-    assert raw.headers["x-turnout-route"] == ("default" if model == "auto" else "explicit")
+    assert raw.headers["x-turnout-route"] == ("fast" if model == "auto" else "explicit")
+    assert raw.headers["x-turnout-sensitive"] == "none"
     assert float(raw.headers["x-turnout-overhead-ms"]) >= 0
 
 

@@ -1,0 +1,275 @@
+"""The routing decision: signals + policy → a route and its backends in order, with every reason.
+
+`decide` is pure (no I/O, no clock): the same policy, signals and latency estimates always give
+the same `Decision`, which is what `turnout explain` prints and the gateway executes. The
+sensitive-data rule is applied here, after the route is chosen and to every backend the request
+could reach (fallbacks included), so no later step can send sensitive text outside.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from router.errors import InvalidRequest, NoBackendAvailable
+from router.policy import Condition, Order, Policy, SensitiveAction
+from router.signals.collect import Signals
+from router.signals.latency import LatencyTracker
+
+AUTO = "auto"
+EXPLICIT_ROUTE = "explicit"
+
+
+class SensitiveDataBlocked(InvalidRequest):
+    code = "sensitive_data"
+
+
+@dataclass
+class Trial:
+    route: str
+    matched: bool
+    reasons: list[str]
+
+
+@dataclass
+class Candidate:
+    name: str
+    cost_usd: float
+    expected_ms: float
+
+
+@dataclass
+class Decision:
+    route: str
+    candidates: list[Candidate]
+    excluded: dict[str, str]
+    trials: list[Trial]
+    signals: Signals
+    action: str  # "none", or the policy's sensitive action that applied
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def backends(self) -> list[str]:
+        return [candidate.name for candidate in self.candidates]
+
+
+def _check(ok: bool, text: str) -> tuple[bool, str]:
+    return ok, f"{text}: {'yes' if ok else 'no'}"
+
+
+def evaluate(condition: Condition | None, signals: Signals) -> tuple[bool, list[str]]:
+    """Whether a route's `when` holds, and one line per condition saying why."""
+    if condition is None:
+        return True, ["no conditions (catch-all)"]
+    checks: list[tuple[bool, str]] = []
+    capability = signals.capability
+    if condition.sensitive is not None:
+        checks.append(_check(signals.sensitive == condition.sensitive, f"sensitive is {condition.sensitive}"))
+    if condition.finding_types is not None:
+        found = sorted(signals.finding_types & set(condition.finding_types))
+        checks.append(_check(bool(found), f"findings of type {condition.finding_types} ({found or 'none'})"))
+    if condition.category is not None:
+        category = capability.category if capability else None
+        checks.append(
+            _check(
+                category in condition.category,
+                f"category {category} in {[str(c) for c in condition.category]}",
+            )
+        )
+    if condition.difficulty is not None:
+        difficulty = capability.difficulty if capability else 0.0
+        checks.append(
+            _check(
+                condition.difficulty.holds(difficulty),
+                f"difficulty {difficulty:.2f} {condition.difficulty.describe()}",
+            )
+        )
+    if condition.prompt_tokens is not None:
+        checks.append(
+            _check(
+                condition.prompt_tokens.holds(signals.prompt_tokens),
+                f"prompt_tokens {signals.prompt_tokens} {condition.prompt_tokens.describe()}",
+            )
+        )
+    if condition.latency_budget_ms is not None:
+        budget = signals.latency_budget_ms
+        checks.append(
+            _check(
+                condition.latency_budget_ms.holds(budget),
+                f"latency_budget_ms {budget:g} {condition.latency_budget_ms.describe()}",
+            )
+        )
+    if condition.has_tools is not None:
+        checks.append(
+            _check(signals.needs.tools == condition.has_tools, f"has_tools is {condition.has_tools}")
+        )
+    if condition.has_images is not None:
+        checks.append(
+            _check(signals.needs.vision == condition.has_images, f"has_images is {condition.has_images}")
+        )
+    if condition.any is not None:
+        branches = [evaluate(branch, signals) for branch in condition.any]
+        detail = " | ".join("; ".join(reasons) for _, reasons in branches)
+        checks.append(
+            (
+                any(ok for ok, _ in branches),
+                f"any of [{detail}]: {'yes' if any(ok for ok, _ in branches) else 'no'}",
+            )
+        )
+    return all(ok for ok, _ in checks), [text for _, text in checks]
+
+
+def choose_route(policy: Policy, signals: Signals) -> tuple[str, list[Trial]]:
+    trials = []
+    for route in policy.routes:
+        matched, reasons = evaluate(route.when, signals)
+        trials.append(Trial(route.name, matched, reasons))
+        if matched:
+            return route.name, trials
+    return policy.defaults.route, trials
+
+
+def _candidate(policy: Policy, name: str, signals: Signals, latency: LatencyTracker) -> Candidate:
+    spec = policy.backends[name]
+    cost = spec.unit_price.cost(signals.prompt_tokens, signals.expected_output_tokens)
+    expected = latency.estimate(name, spec.latency).expected_ms(signals.expected_output_tokens)
+    return Candidate(name, cost, expected)
+
+
+def _fits_category(policy: Policy, names: list[str], signals: Signals) -> list[str]:
+    """For `order: cheapest`: keep the backends that declare the query's category, if any does."""
+    category = signals.capability.category if signals.capability else None
+    if category not in ("code", "math", "reasoning", "writing"):
+        return names
+    fitting = [name for name in names if category in policy.backends[name].capabilities]
+    return fitting or names
+
+
+def _hard_filter(policy: Policy, names: list[str], signals: Signals, excluded: dict[str, str]) -> list[str]:
+    kept = []
+    needed = signals.needs.capabilities()
+    reroute = signals.sensitive and policy.sensitivity.action is SensitiveAction.reroute
+    for name in names:
+        spec = policy.backends[name]
+        missing = [cap for cap in needed if spec.capabilities and cap not in spec.capabilities]
+        if reroute and spec.data == "external":
+            excluded[name] = "external backend, and the request carries sensitive data"
+        elif missing:
+            excluded[name] = f"lacks capability {', '.join(missing)}"
+        else:
+            kept.append(name)
+    return kept
+
+
+def _private_route(policy: Policy, signals: Signals) -> list[str]:
+    """Where sensitive text may go when the chosen backends are all external: the private backends
+    of the first route that asks for sensitive requests, else every private backend."""
+    for route in policy.routes:
+        if route.when is not None and route.when.sensitive:
+            private = [name for name in route.backends if policy.backends[name].data == "private"]
+            if private:
+                return private
+    return [name for name, spec in policy.backends.items() if spec.data == "private"]
+
+
+def decide(policy: Policy, signals: Signals, model: str, latency: LatencyTracker) -> Decision:
+    """Choose the route and order its backends; raise when the policy forbids the request."""
+    notes: list[str] = []
+    if model == AUTO:
+        route_name, trials = choose_route(policy, signals)
+        route = policy.route(route_name)
+        names, order = list(route.backends), route.order
+    else:
+        route_name, trials, order = EXPLICIT_ROUTE, [], Order.listed
+        names = [model, *policy.backends[model].fallbacks]
+    action = "none"
+    if signals.sensitive:
+        action = policy.sensitivity.action.value
+        if policy.sensitivity.action is SensitiveAction.block:
+            kinds = ", ".join(sorted(signals.finding_types))
+            raise SensitiveDataBlocked(
+                f"The request carries sensitive data ({kinds}) and this gateway's policy blocks it."
+            )
+    excluded: dict[str, str] = {}
+    if order is Order.cheapest:
+        names = _fits_category(policy, names, signals)
+    kept = _hard_filter(policy, names, signals, excluded)
+    if not kept and signals.sensitive and action == SensitiveAction.reroute.value:
+        rerouted = [name for name in _private_route(policy, signals) if name not in excluded]
+        kept = _hard_filter(policy, rerouted, signals, excluded)
+        notes.append(f"rerouted to private backends {kept} because the request carries sensitive data")
+    if not kept:
+        reasons = "; ".join(f"{name}: {why}" for name, why in excluded.items())
+        raise NoBackendAvailable(f"No backend may take this request ({reasons}).")
+    candidates = [_candidate(policy, name, signals, latency) for name in kept]
+    if order is Order.cheapest:
+        candidates.sort(key=lambda c: c.cost_usd)
+    elif order is Order.fastest:
+        candidates.sort(key=lambda c: c.expected_ms)
+    within = [c for c in candidates if c.expected_ms <= signals.latency_budget_ms]
+    if within and len(within) < len(candidates):
+        notes.append("backends expected to exceed the latency budget moved last")
+        candidates = within + [c for c in candidates if c.expected_ms > signals.latency_budget_ms]
+    return Decision(route_name, candidates, excluded, trials, signals, action, notes)
+
+
+def explain(
+    decision: Decision, policy_version: str, unavailable: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """The decision as JSON: what `turnout explain --json` prints and /v1/route/explain returns."""
+    signals = decision.signals
+    capability = signals.capability
+    return {
+        "route": decision.route,
+        "backends": decision.backends,
+        "candidates": [
+            {
+                "backend": c.name,
+                "estimated_cost_usd": round(c.cost_usd, 8),
+                "expected_latency_ms": round(c.expected_ms, 1),
+                "available": not (unavailable and c.name in unavailable),
+                **(
+                    {"unavailable_because": unavailable[c.name]}
+                    if unavailable and c.name in unavailable
+                    else {}
+                ),
+            }
+            for c in decision.candidates
+        ],
+        "excluded": decision.excluded,
+        "sensitive_action": decision.action,
+        "routes_tried": [
+            {"route": t.route, "matched": t.matched, "reasons": t.reasons} for t in decision.trials
+        ],
+        "notes": decision.notes,
+        "policy_version": policy_version,
+        "signals": {
+            "sensitivity": {
+                "flagged": signals.sensitive,
+                "findings": [
+                    {
+                        "type": f.finding.type,
+                        "start": f.finding.start,
+                        "end": f.finding.end,
+                        "confidence": round(f.finding.confidence, 3),
+                        "detail": f.finding.detail,
+                        "message": f.unit.message,
+                        "part": f.unit.part,
+                    }
+                    for f in signals.findings
+                ],
+            },
+            "capability": {
+                "category": capability.category if capability else None,
+                "confidence": round(capability.confidence, 3) if capability else None,
+                "difficulty": round(capability.difficulty, 3) if capability else None,
+                "scores": {k: round(v, 3) for k, v in capability.scores.items()} if capability else None,
+            },
+            "cost": {
+                "prompt_tokens": signals.prompt_tokens,
+                "expected_output_tokens": signals.expected_output_tokens,
+            },
+            "latency": {"budget_ms": signals.latency_budget_ms},
+            "needs": signals.needs.capabilities(),
+        },
+    }

@@ -1,0 +1,156 @@
+"""Signals, computed once per request: sensitivity, capability, cost inputs, latency budget, needs.
+
+`SignalEngine` holds what is costly to build (the detectors with the policy's terms, the trained
+classifier) and computes a `Signals` for each request. It reads the request only; it must never
+call a backend, and it never logs what it found (findings are prompt text).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from router import tokens
+from router.errors import InvalidRequest
+from router.policy import Policy
+from router.schema import ChatRequest
+from router.signals.sensitivity import Finding, SensitivityDetector
+
+if TYPE_CHECKING:
+    from router.signals.capability import Capability, CapabilityClassifier
+
+LATENCY_HEADER = "x-turnout-latency-budget-ms"
+
+# What a typical answer costs in output tokens, by category, when the caller sets no max_tokens.
+OUTPUT_PRIOR = {
+    "code": 600,
+    "math": 400,
+    "reasoning": 500,
+    "writing": 700,
+    "extraction": 200,
+    "simple_chat": 80,
+    "other": 400,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Unit:
+    """One piece of request text that is scanned and, under `redact`, rewritten on its own."""
+
+    message: int
+    part: str  # "content", "part:<k>" (a content part), "args:<j>" (a tool call's arguments)
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Located:
+    unit: Unit
+    finding: Finding
+
+
+@dataclass(frozen=True)
+class Needs:
+    tools: bool
+    json: bool
+    vision: bool
+
+    def capabilities(self) -> list[str]:
+        return [
+            name
+            for name, needed in (("tools", self.tools), ("json", self.json), ("vision", self.vision))
+            if needed
+        ]
+
+
+@dataclass
+class Signals:
+    findings: list[Located]
+    capability: Capability | None
+    prompt_tokens: int
+    expected_output_tokens: int
+    latency_budget_ms: float
+    needs: Needs
+    query: str = ""
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def sensitive(self) -> bool:
+        return bool(self.findings)
+
+    @property
+    def finding_types(self) -> set[str]:
+        return {located.finding.type for located in self.findings}
+
+
+def text_units(request: ChatRequest) -> list[Unit]:
+    units: list[Unit] = []
+    for i, message in enumerate(request.messages):
+        if isinstance(message.content, str):
+            units.append(Unit(i, "content", message.content))
+        elif message.content:
+            units.extend(
+                Unit(i, f"part:{k}", part.text) for k, part in enumerate(message.content) if part.text
+            )
+        for j, call in enumerate(message.tool_calls or []):
+            units.append(Unit(i, f"args:{j}", call.function.arguments))
+    return units
+
+
+def query_text(request: ChatRequest) -> str:
+    """What the caller is asking now: the last user message, else the last message with text."""
+    for message in reversed(request.messages):
+        if message.role == "user" and message.text():
+            return message.text()
+    return next((m.text() for m in reversed(request.messages) if m.text()), "")
+
+
+def needs_of(request: ChatRequest) -> Needs:
+    vision = any(
+        part.type == "image_url"
+        for m in request.messages
+        if isinstance(m.content, list)
+        for part in m.content
+    )
+    json_mode = request.response_format is not None and request.response_format.type != "text"
+    return Needs(tools=bool(request.tools), json=json_mode, vision=vision)
+
+
+def latency_budget(header: str | None, default_ms: float) -> float:
+    if header is None:
+        return default_ms
+    try:
+        value = float(header)
+    except ValueError:
+        raise InvalidRequest(f"{LATENCY_HEADER} must be a number of milliseconds, not {header!r}.") from None
+    if value <= 0:
+        raise InvalidRequest(f"{LATENCY_HEADER} must be positive.")
+    return value
+
+
+class SignalEngine:
+    def __init__(self, policy: Policy, classifier: CapabilityClassifier) -> None:
+        rule = policy.sensitivity
+        self.policy = policy
+        self.detector = SensitivityDetector(
+            terms=rule.terms, patterns=rule.patterns, types=rule.types, min_confidence=rule.min_confidence
+        )
+        self.classifier = classifier
+
+    def compute(
+        self, request: ChatRequest, budget_header: str | None = None, *, capability: bool = True
+    ) -> Signals:
+        findings = [Located(unit, f) for unit in text_units(request) for f in self.detector.scan(unit.text)]
+        query = query_text(request)
+        classified = self.classifier.classify(query) if capability else None
+        category = classified.category if classified is not None else "other"
+        prior = self.policy.defaults.expected_output_tokens or OUTPUT_PRIOR.get(category, 400)
+        limit = request.output_limit
+        return Signals(
+            findings=findings,
+            capability=classified,
+            prompt_tokens=tokens.count(request),
+            expected_output_tokens=min(prior, limit) if limit else prior,
+            latency_budget_ms=latency_budget(budget_header, self.policy.defaults.latency_budget_ms),
+            needs=needs_of(request),
+            query=query,
+        )

@@ -1,0 +1,110 @@
+"""Sensitivity is a hard gate: personal data and secrets never reach an external backend.
+
+Every sentence of the Presidio synthetic set that carries personal data, and generated secrets of
+every kind the detectors know, go through the running gateway with the default policy: as `auto`,
+with each external model named explicitly, and with the private backend failing. The emulators
+record every request they receive; the external ones must have received none.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import os
+import random
+import string
+
+import httpx
+import pytest
+
+from evals.datasets import DatasetError, resolve
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+# The Presidio entity types the gate is for; quasi-identifiers (places, dates, ages, organisations)
+# alone do not make a sentence personal data (see README, "Sensitivity").
+GATE_TYPES = {
+    "PERSON", "STREET_ADDRESS", "CREDIT_CARD", "PHONE_NUMBER", "EMAIL_ADDRESS",
+    "IBAN_CODE", "US_SSN", "IP_ADDRESS", "US_DRIVER_LICENSE",
+}  # fmt: skip
+
+
+def pii_sentences() -> list[str]:
+    try:
+        path = resolve("presidio-synth-v2", download=False)
+    except DatasetError as error:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(str(error))
+    rows = json.loads(path.read_text())
+    return [row["full_text"] for row in rows if any(span["entity_type"] in GATE_TYPES for span in row["spans"])]
+
+
+def _token(alphabet: str, n: int, rng: random.Random) -> str:
+    return "".join(rng.choice(alphabet) for _ in range(n))
+
+
+def generated_secrets(seed: int = 7) -> list[str]:
+    rng = random.Random(seed)
+    upper_digits = string.ascii_uppercase + string.digits
+    alnum = string.ascii_letters + string.digits
+    header = base64.urlsafe_b64encode(b'{"alg":"HS256","typ":"JWT"}').rstrip(b"=").decode()
+    claims = base64.urlsafe_b64encode(json.dumps({"sub": _token(alnum, 8, rng)}).encode()).rstrip(b"=").decode()
+    pem = "\n".join(_token(alnum + "+/", 64, rng) for _ in range(3))
+    return [
+        f"my aws key is AKIA{_token(upper_digits, 16, rng)}, can you check the IAM policy?",
+        f"export GITHUB_TOKEN=ghp_{_token(alnum, 36, rng)} then run the workflow",
+        f"Slack bot token xoxb-{rng.randint(10**11, 10**12)}-{rng.randint(10**11, 10**12)}-{_token(alnum, 24, rng)} fails",
+        f"why does stripe reject sk_live_{_token(alnum, 24, rng)}?",
+        f"google maps key AIza{_token(alnum + '-_', 35, rng)} quota exceeded",
+        f"use OPENAI_API_KEY=sk-proj-{_token(alnum, 48, rng)} in the config",
+        f"my anthropic key sk-ant-api03-{_token(alnum + '-_', 90, rng)} stopped working",
+        f"-----BEGIN RSA PRIVATE KEY-----\n{pem}\n-----END RSA PRIVATE KEY-----\nwhy won't ssh accept this?",
+        f"decode this token {header}.{claims}.{_token(alnum + '-_', 43, rng)}",
+        f"db password={_token(alnum, 14, rng)} and it still says auth failed",
+        f"connect with postgres://admin:{_token(alnum, 12, rng)}@db.internal:5432/prod please",
+    ]
+
+
+async def _send_all(base_url: str, key: str, texts: list[str], model: str, stream: bool) -> list[int]:
+    limits = httpx.Limits(max_connections=8)
+    async with httpx.AsyncClient(base_url=base_url, timeout=30, limits=limits) as client:
+        semaphore = asyncio.Semaphore(8)
+
+        async def one(text: str) -> int:
+            body = {"model": model, "messages": [{"role": "user", "content": text}], "stream": stream}
+            async with semaphore:
+                response = await client.post("/v1/chat/completions", json=body, headers={"authorization": f"Bearer {key}"})
+                return response.status_code
+
+        return await asyncio.gather(*(one(text) for text in texts))
+
+
+def _leaks(emulators) -> list[str]:
+    received = emulators.openai.received + emulators.anthropic.received
+    return [json.dumps(body["messages"])[:200] for body in received]
+
+
+@pytest.fixture(scope="module")
+def sensitive_texts() -> list[str]:
+    return pii_sentences() + generated_secrets()
+
+
+@pytest.mark.parametrize("model", ["auto", "gpt-4", "claude", "haiku"])
+def test_no_sensitive_text_reaches_an_external_backend(gateway, emulators, sensitive_texts, model):
+    statuses = asyncio.run(_send_all(gateway.base_url, gateway.admin_key, sensitive_texts, model, stream=False))
+    leaks = _leaks(emulators)
+    assert not leaks, f"{len(leaks)} of {len(sensitive_texts)} sensitive requests reached an external backend: {leaks[:5]}"
+    assert statuses.count(200) == len(sensitive_texts)  # the private Llama answered every one
+    assert emulators.vllm.script.requests == len(sensitive_texts)
+
+
+@pytest.mark.parametrize("fault", ["status", "drop_before"])
+def test_private_backend_failing_never_means_falling_back_outside(gateway, emulators, sensitive_texts, fault):
+    emulators.vllm.fail_always(fault, status=503)
+    texts = sensitive_texts
+    for model, stream in (("auto", False), ("gpt-4", True)):
+        statuses = asyncio.run(_send_all(gateway.base_url, gateway.admin_key, texts, model, stream))
+        assert set(statuses) <= {502, 503}, set(statuses)
+    assert not _leaks(emulators)

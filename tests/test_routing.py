@@ -1,0 +1,133 @@
+"""The routing decision, pure: signals and a policy in, a route and ordered backends out."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from router.errors import NoBackendAvailable
+from router.policy import load_policy, parse_policy
+from router.routing import SensitiveDataBlocked, decide, evaluate, explain
+from router.signals.capability import Capability
+from router.signals.collect import Located, Needs, Signals, Unit
+from router.signals.latency import LatencyTracker
+from router.signals.sensitivity import Finding
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT = load_policy(ROOT / "policies" / "default.yaml").policy
+
+
+def signals(category="other", difficulty=0.3, findings=(), budget=30000.0, tools=False, prompt_tokens=50):
+    capability = Capability(category, 0.9, difficulty, {category: 0.9})
+    located = [Located(Unit(0, "content", "x"), Finding(kind, 0, 1, 0.9)) for kind in findings]
+    return Signals(located, capability, prompt_tokens, 300, budget, Needs(tools, False, False))
+
+
+@pytest.mark.parametrize(
+    "case,route,first",
+    [
+        (signals(findings=["email"]), "sensitive", "llama"),
+        (signals("code", 0.8), "hard", "gpt-4"),
+        (signals("math", 0.55), "hard", "gpt-4"),
+        (signals("simple_chat", 0.5), "fast", "haiku"),
+        (signals("writing", 0.1), "fast", "haiku"),
+        (signals("writing", 0.5, budget=1500), "fast", "haiku"),
+        (signals("code", 0.3), "general", "llama"),
+    ],
+)
+def test_default_policy_routes(case, route, first):
+    decision = decide(DEFAULT, case, "auto", LatencyTracker())
+    assert decision.route == route and decision.backends[0] == first
+
+
+def test_cheapest_orders_by_estimated_cost_among_fitting_backends():
+    decision = decide(DEFAULT, signals("writing", 0.5), "auto", LatencyTracker())
+    assert decision.route == "general"
+    costs = [c.cost_usd for c in decision.candidates]
+    assert costs == sorted(costs) and decision.backends[0] == "llama"
+
+
+def test_sensitive_requests_never_get_an_external_backend_even_when_named():
+    for model in ("gpt-4", "claude", "haiku", "auto"):
+        decision = decide(DEFAULT, signals("code", 0.9, findings=["secret"]), model, LatencyTracker())
+        assert all(DEFAULT.backends[name].data == "private" for name in decision.backends), model
+        assert decision.action == "reroute"
+    explicit = decide(DEFAULT, signals(findings=["person"]), "gpt-4", LatencyTracker())
+    assert explicit.backends == ["llama"] and "gpt-4" in explicit.excluded and explicit.notes
+
+
+def test_block_and_no_private_backend():
+    text = (ROOT / "policies" / "default.yaml").read_text()
+    blocking = parse_policy(text.replace("action: reroute", "action: block"), Path("p.yaml"))
+    with pytest.raises(SensitiveDataBlocked):
+        decide(blocking, signals(findings=["iban"]), "auto", LatencyTracker())
+    no_private = parse_policy(text.replace("data: private", "data: external"), Path("p.yaml"))
+    with pytest.raises(NoBackendAvailable, match="sensitive"):
+        decide(no_private, signals(findings=["iban"]), "auto", LatencyTracker())
+
+
+def test_required_capabilities_exclude_backends():
+    text = (ROOT / "policies" / "default.yaml").read_text().replace("capabilities: [chat, tools, json, writing]", "capabilities: [chat]")
+    policy = parse_policy(text, Path("p.yaml"))
+    decision = decide(policy, signals("writing", 0.5, tools=True), "auto", LatencyTracker())
+    assert "llama" not in decision.backends and "tools" in decision.excluded["llama"]
+
+
+def test_latency_budget_moves_slow_backends_last():
+    tracker = LatencyTracker()
+    decision = decide(DEFAULT, signals("code", 0.3, budget=5000), "auto", tracker)
+    assert decision.backends[-1] in ("claude", "gpt-4") or decision.notes
+    slow = tracker.estimate("llama", DEFAULT.backends["llama"].latency)
+    slow.ttft_ms = 60000
+    again = decide(DEFAULT, signals("code", 0.3, budget=5000), "auto", tracker)
+    assert again.backends[-1] == "llama" and any("latency" in note for note in again.notes)
+
+
+def test_latency_tracker_moves_toward_observations():
+    tracker = LatencyTracker()
+    prior = DEFAULT.backends["haiku"].latency
+    for _ in range(30):
+        tracker.observe("haiku", prior, ttft_ms=100.0, total_ms=1100.0, output_tokens=100)
+    estimate = tracker.estimate("haiku", prior)
+    assert abs(estimate.ttft_ms - 100) < 5 and abs(estimate.ms_per_token - 10) < 1
+
+
+def test_condition_reasons_and_explain_json():
+    matched, reasons = evaluate(DEFAULT.route("hard").when, signals("code", 0.8))
+    assert matched and any("difficulty 0.80 >= 0.5" in reason for reason in reasons)
+    report = explain(decide(DEFAULT, signals("code", 0.8, findings=["email"]), "auto", LatencyTracker()), "v1")
+    assert report["route"] == "sensitive" and report["backends"] == ["llama"]
+    assert report["signals"]["sensitivity"]["flagged"] is True
+    assert report["signals"]["sensitivity"]["findings"][0] == {
+        "type": "email", "start": 0, "end": 1, "confidence": 0.9, "detail": "", "message": 0, "part": "content"
+    }
+    assert report["signals"]["capability"]["category"] == "code" and report["signals"]["cost"]["prompt_tokens"] == 50
+    assert [t["route"] for t in report["routes_tried"]] == ["sensitive"]
+
+
+def test_gpu_cost_is_derived_per_token():
+    price = DEFAULT.backends["llama"].unit_price
+    assert price.output_per_mtok == pytest.approx(2.50 / 2_500_000 * 1e6)
+    assert price.input_per_mtok == pytest.approx(2.50 / 25_000_000 * 1e6)
+
+
+def test_policy_errors_for_unreachable_routes_and_bad_patterns():
+    from router.errors import PolicyError
+
+    text = (ROOT / "policies" / "default.yaml").read_text()
+    with pytest.raises(PolicyError, match=r"routes.3.name: route 'general' is unreachable after catch-all route 'fast'"):
+        parse_policy(_unreachable(text), Path("p.yaml"))
+    with pytest.raises(PolicyError, match=r"sensitivity.patterns.0: not a valid regular expression"):
+        parse_policy(text.replace("patterns: []", "patterns: ['(unclosed']"), Path("p.yaml"))
+    with pytest.raises(PolicyError, match=r"routes.1.when.category.0"):
+        parse_policy(text.replace("category: [code, math, reasoning]", "category: [poetry]"), Path("p.yaml"))
+    with pytest.raises(PolicyError, match=r"give either price or gpu"):
+        parse_policy(text.replace("    gpu: {cost_per_hour", "    price: {input_per_mtok: 1}\n    gpu: {cost_per_hour"), Path("p.yaml"))
+
+
+def _unreachable(text: str) -> str:
+    """The default policy with the `fast` route's conditions removed: `general` becomes unreachable."""
+    start = text.index("  - name: fast")
+    end = text.index("  - name: general")
+    return text[:start] + "  - name: fast\n    backends: [haiku, llama]\n\n" + text[end:]
