@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 
 from router.backends.base import ChunkStream, Usage
-from router.schema import ChatRequest
+from router.schema import ChatRequest, ContentPart
 from router.signals.collect import Located
 
 PLACEHOLDER = re.compile(r"\[[A-Z_]+_\d+\]")
@@ -65,10 +65,10 @@ def redact_request(request: ChatRequest, findings: list[Located]) -> tuple[ChatR
             )
         elif part.startswith("part:"):
             k = int(part[5:])
-            parts = list(message.content or [])  # type: ignore[arg-type]
+            parts: list[ContentPart] = list(message.content) if isinstance(message.content, list) else []
             parts[k] = parts[k].model_copy(
                 update={"text": redactor.redact_text(parts[k].text or "", unit_spans)}
-            )  # type: ignore[union-attr]
+            )
             messages[index] = message.model_copy(update={"content": parts})
         else:
             j = int(part[5:])

@@ -35,7 +35,9 @@ def test_retry_after_beyond_the_cap_goes_to_the_client_as_429(gateway, emulators
 def test_5xx_on_every_attempt_falls_back_to_the_next_backend(gateway, emulators):
     emulators.anthropic.fault("status", status=500)
     emulators.anthropic.fault("status", status=529)
-    raw = gateway.client().chat.completions.with_raw_response.create(model="auto", messages=HELLO, extra_headers=FAST)
+    raw = gateway.client().chat.completions.with_raw_response.create(
+        model="auto", messages=HELLO, extra_headers=FAST
+    )
     assert raw.headers["x-turnout-backend"] == "llama" and raw.headers["x-turnout-route"] == "fast"
     assert raw.headers["x-turnout-attempts"] == "3"
     assert emulators.anthropic.script.requests == 2 and emulators.vllm.script.requests == 1
@@ -52,7 +54,9 @@ def test_first_byte_timeout_falls_back(gateway, emulators):
     emulators.anthropic.fault("hang", seconds=3)
     emulators.anthropic.fault("hang", seconds=3)
     started = time.monotonic()
-    raw = gateway.client().chat.completions.with_raw_response.create(model="auto", messages=HELLO, extra_headers=FAST)
+    raw = gateway.client().chat.completions.with_raw_response.create(
+        model="auto", messages=HELLO, extra_headers=FAST
+    )
     assert raw.headers["x-turnout-backend"] == "llama"
     assert time.monotonic() - started < 4.5  # two 1.5 s first-byte timeouts, not two 3 s hangs
 

@@ -68,7 +68,9 @@ def test_key_limited_to_models(gateway, emulators, pg_url):
     with pytest.raises(openai.PermissionDeniedError):
         client.chat.completions.create(model="gpt-4", messages=[{"role": "user", "content": "hi"}])
     raw = client.chat.completions.with_raw_response.create(
-        model="auto", messages=[{"role": "user", "content": "hi"}], extra_headers={"x-turnout-latency-budget-ms": "1000"}
+        model="auto",
+        messages=[{"role": "user", "content": "hi"}],
+        extra_headers={"x-turnout-latency-budget-ms": "1000"},
     )
     assert raw.headers["x-turnout-backend"] == "llama"  # haiku is first on the `fast` route but not allowed
     assert emulators.openai.script.requests == 0 and emulators.anthropic.script.requests == 0

@@ -16,28 +16,42 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def turnout(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "router.cli", *args], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    return subprocess.run(
+        [sys.executable, "-m", "router.cli", *args], capture_output=True, text=True, timeout=120, cwd=ROOT
+    )
 
 
 def test_policy_check_accepts_the_shipped_policies_and_names_errors(tmp_path):
     ok = turnout("policy", "check", *sorted(str(p) for p in (ROOT / "policies").glob("*.yaml")))
     assert ok.returncode == 0 and ok.stdout.count(": ok (version") == 3
     bad = tmp_path / "bad.yaml"
-    bad.write_text((ROOT / "policies" / "default.yaml").read_text().replace("    when: {sensitive: true}", "    when: {sensitiv: true}"))
+    bad.write_text(
+        (ROOT / "policies" / "default.yaml")
+        .read_text()
+        .replace("    when: {sensitive: true}", "    when: {sensitiv: true}")
+    )
     result = turnout("policy", "check", str(bad))
     assert result.returncode == 1
     assert f"{bad}:" in result.stderr and "routes.0.when.sensitiv: unknown key" in result.stderr
 
 
 def test_explain_cli_json_has_the_documented_fields():
-    result = turnout("explain", "My email is ann.lee@example.com, please fix my Python function", "--json")
+    result = turnout("explain", "My email is ann.lee@fastmail.fm, please fix my Python function", "--json")
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["route"] == "sensitive" and report["backends"] == ["llama"]
     finding = report["signals"]["sensitivity"]["findings"][0]
     assert report["signals"]["sensitivity"]["flagged"] is True and finding["type"] == "email"
     assert {"type", "start", "end"} <= set(finding)
-    assert report["signals"]["capability"]["category"] in ("code", "math", "reasoning", "writing", "extraction", "simple_chat", "other")
+    assert report["signals"]["capability"]["category"] in (
+        "code",
+        "math",
+        "reasoning",
+        "writing",
+        "extraction",
+        "simple_chat",
+        "other",
+    )
     assert 0 <= report["signals"]["capability"]["difficulty"] <= 1
     assert report["signals"]["cost"]["prompt_tokens"] > 5
 
@@ -51,22 +65,35 @@ def test_explain_cli_text_lists_every_route_tried():
 
 def test_explain_endpoint_is_admin_only(gateway, pg_url):
     body = {"query": "Card 4111 1111 1111 1111 was charged twice"}
-    admin = httpx.post(gateway.base_url + "/v1/route/explain", json=body, headers={"authorization": f"Bearer {gateway.admin_key}"})
+    admin = httpx.post(
+        gateway.base_url + "/v1/route/explain",
+        json=body,
+        headers={"authorization": f"Bearer {gateway.admin_key}"},
+    )
     assert admin.status_code == 200
     report = admin.json()
-    assert report["route"] == "sensitive" and report["signals"]["sensitivity"]["findings"][0]["type"] == "credit_card"
+    assert (
+        report["route"] == "sensitive"
+        and report["signals"]["sensitivity"]["findings"][0]["type"] == "credit_card"
+    )
     from tests.test_keys import turnout as keys_cli
 
     key = json.loads(keys_cli(pg_url, "keys", "create", "--name", "not-admin", "--json").stdout)["key"]
-    denied = httpx.post(gateway.base_url + "/v1/route/explain", json=body, headers={"authorization": f"Bearer {key}"})
+    denied = httpx.post(
+        gateway.base_url + "/v1/route/explain", json=body, headers={"authorization": f"Bearer {key}"}
+    )
     assert denied.status_code == 403 and denied.json()["error"]["code"] == "admin_only"
 
 
-def _wait_version(gateway, differs_from: str | None = None, error: bool | None = None, timeout: float = 5.0) -> dict:
+def _wait_version(
+    gateway, differs_from: str | None = None, error: bool | None = None, timeout: float = 5.0
+) -> dict:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         policy = httpx.get(gateway.base_url + "/readyz").json()["policy"]
-        if (differs_from is None or policy["version"] != differs_from) and (error is None or bool(policy["error"]) == error):
+        if (differs_from is None or policy["version"] != differs_from) and (
+            error is None or bool(policy["error"]) == error
+        ):
             return policy
         time.sleep(0.1)
     pytest.fail(f"policy state not reached within {timeout} s: {policy}")
@@ -84,7 +111,11 @@ def test_live_reload_keeps_requests_in_flight_and_survives_a_bad_edit(gateway, e
             "POST",
             gateway.base_url + "/v1/chat/completions",
             headers={"authorization": f"Bearer {gateway.admin_key}"},
-            json={"model": "llama", "messages": [{"role": "user", "content": "one two three four five six"}], "stream": True},
+            json={
+                "model": "llama",
+                "messages": [{"role": "user", "content": "one two three four five six"}],
+                "stream": True,
+            },
             timeout=30,
         ) as response:
             results["status"] = response.status_code

@@ -29,9 +29,14 @@ def test_request_is_redacted_consistently_and_restored():
     sent = redacted.messages[0].text()
     assert sent == "Mail [EMAIL_1] or [EMAIL_1], card [CREDIT_CARD_1]"
     assert request.messages[0].text() == text, "the caller's request is not modified"
-    body = orjson.dumps({"choices": [{"message": {"content": "I wrote to [EMAIL_1] about [CREDIT_CARD_1]."}}]})
+    body = orjson.dumps(
+        {"choices": [{"message": {"content": "I wrote to [EMAIL_1] about [CREDIT_CARD_1]."}}]}
+    )
     restored = orjson.loads(restore_completion(body, redactor))
-    assert restored["choices"][0]["message"]["content"] == "I wrote to ann@example.com about 4111 1111 1111 1111."
+    assert (
+        restored["choices"][0]["message"]["content"]
+        == "I wrote to ann@example.com about 4111 1111 1111 1111."
+    )
 
 
 def test_content_parts_and_tool_arguments_are_redacted():
@@ -39,8 +44,20 @@ def test_content_parts_and_tool_arguments_are_redacted():
         {
             "model": "claude",
             "messages": [
-                {"role": "user", "content": [{"type": "text", "text": "hi"}, {"type": "text", "text": "call 555-0100"}]},
-                {"role": "assistant", "tool_calls": [{"id": "t", "type": "function", "function": {"name": "f", "arguments": '{"to": "bob@x.io"}'}}]},
+                {
+                    "role": "user",
+                    "content": [{"type": "text", "text": "hi"}, {"type": "text", "text": "call 555-0100"}],
+                },
+                {
+                    "role": "assistant",
+                    "tool_calls": [
+                        {
+                            "id": "t",
+                            "type": "function",
+                            "function": {"name": "f", "arguments": '{"to": "bob@x.io"}'},
+                        }
+                    ],
+                },
             ],
         }
     )
@@ -73,7 +90,11 @@ class _Chunks:
 
 def _chunk(content=None, finish=None):
     delta = {} if content is None else {"content": content}
-    return b"data: " + orjson.dumps({"choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}) + b"\n\n"
+    return (
+        b"data: "
+        + orjson.dumps({"choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
+        + b"\n\n"
+    )
 
 
 def test_stream_restores_placeholders_split_across_chunks():

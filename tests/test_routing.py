@@ -33,7 +33,8 @@ def signals(category="other", difficulty=0.3, findings=(), budget=30000.0, tools
         (signals("simple_chat", 0.5), "fast", "haiku"),
         (signals("writing", 0.1), "fast", "haiku"),
         (signals("writing", 0.5, budget=1500), "fast", "haiku"),
-        (signals("code", 0.3), "general", "llama"),
+        (signals("code", 0.3), "general", "haiku"),  # the cheapest backend that declares `code`
+        (signals("other", 0.3), "general", "llama"),
     ],
 )
 def test_default_policy_routes(case, route, first):
@@ -68,19 +69,23 @@ def test_block_and_no_private_backend():
 
 
 def test_required_capabilities_exclude_backends():
-    text = (ROOT / "policies" / "default.yaml").read_text().replace("capabilities: [chat, tools, json, writing]", "capabilities: [chat]")
+    text = (
+        (ROOT / "policies" / "default.yaml")
+        .read_text()
+        .replace("capabilities: [chat, tools, json, writing]", "capabilities: [chat]")
+    )
     policy = parse_policy(text, Path("p.yaml"))
-    decision = decide(policy, signals("writing", 0.5, tools=True), "auto", LatencyTracker())
+    decision = decide(policy, signals("other", 0.5, tools=True), "auto", LatencyTracker())
     assert "llama" not in decision.backends and "tools" in decision.excluded["llama"]
 
 
 def test_latency_budget_moves_slow_backends_last():
     tracker = LatencyTracker()
-    decision = decide(DEFAULT, signals("code", 0.3, budget=5000), "auto", tracker)
-    assert decision.backends[-1] in ("claude", "gpt-4") or decision.notes
+    decision = decide(DEFAULT, signals("other", 0.3, budget=20000), "auto", tracker)
+    assert decision.backends[0] == "llama" and not decision.notes
     slow = tracker.estimate("llama", DEFAULT.backends["llama"].latency)
     slow.ttft_ms = 60000
-    again = decide(DEFAULT, signals("code", 0.3, budget=5000), "auto", tracker)
+    again = decide(DEFAULT, signals("other", 0.3, budget=20000), "auto", tracker)
     assert again.backends[-1] == "llama" and any("latency" in note for note in again.notes)
 
 
@@ -96,13 +101,24 @@ def test_latency_tracker_moves_toward_observations():
 def test_condition_reasons_and_explain_json():
     matched, reasons = evaluate(DEFAULT.route("hard").when, signals("code", 0.8))
     assert matched and any("difficulty 0.80 >= 0.5" in reason for reason in reasons)
-    report = explain(decide(DEFAULT, signals("code", 0.8, findings=["email"]), "auto", LatencyTracker()), "v1")
+    report = explain(
+        decide(DEFAULT, signals("code", 0.8, findings=["email"]), "auto", LatencyTracker()), "v1"
+    )
     assert report["route"] == "sensitive" and report["backends"] == ["llama"]
     assert report["signals"]["sensitivity"]["flagged"] is True
     assert report["signals"]["sensitivity"]["findings"][0] == {
-        "type": "email", "start": 0, "end": 1, "confidence": 0.9, "detail": "", "message": 0, "part": "content"
+        "type": "email",
+        "start": 0,
+        "end": 1,
+        "confidence": 0.9,
+        "detail": "",
+        "message": 0,
+        "part": "content",
     }
-    assert report["signals"]["capability"]["category"] == "code" and report["signals"]["cost"]["prompt_tokens"] == 50
+    assert (
+        report["signals"]["capability"]["category"] == "code"
+        and report["signals"]["cost"]["prompt_tokens"] == 50
+    )
     assert [t["route"] for t in report["routes_tried"]] == ["sensitive"]
 
 
@@ -116,14 +132,21 @@ def test_policy_errors_for_unreachable_routes_and_bad_patterns():
     from router.errors import PolicyError
 
     text = (ROOT / "policies" / "default.yaml").read_text()
-    with pytest.raises(PolicyError, match=r"routes.3.name: route 'general' is unreachable after catch-all route 'fast'"):
+    with pytest.raises(
+        PolicyError, match=r"routes.3.name: route 'general' is unreachable after catch-all route 'fast'"
+    ):
         parse_policy(_unreachable(text), Path("p.yaml"))
     with pytest.raises(PolicyError, match=r"sensitivity.patterns.0: not a valid regular expression"):
         parse_policy(text.replace("patterns: []", "patterns: ['(unclosed']"), Path("p.yaml"))
     with pytest.raises(PolicyError, match=r"routes.1.when.category.0"):
         parse_policy(text.replace("category: [code, math, reasoning]", "category: [poetry]"), Path("p.yaml"))
     with pytest.raises(PolicyError, match=r"give either price or gpu"):
-        parse_policy(text.replace("    gpu: {cost_per_hour", "    price: {input_per_mtok: 1}\n    gpu: {cost_per_hour"), Path("p.yaml"))
+        parse_policy(
+            text.replace(
+                "    gpu: {cost_per_hour", "    price: {input_per_mtok: 1}\n    gpu: {cost_per_hour"
+            ),
+            Path("p.yaml"),
+        )
 
 
 def _unreachable(text: str) -> str:

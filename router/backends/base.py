@@ -46,7 +46,8 @@ class Completion:
 
 
 class ChunkStream(Protocol):
-    usage: Usage
+    @property
+    def usage(self) -> Usage: ...
 
     @property
     def upstream_s(self) -> float: ...

@@ -1,0 +1,239 @@
+"""Evaluates router.signals.sensitivity against public PII and benign-prompt datasets.
+
+Run as `python -m evals.pii_eval [--json]`. Recall comes from the Presidio synthetic set, false
+positives from benign prompts (MT-Bench, Arena-Hard v2, GSM8K) and XSTest, latency from scanning
+all of them. Data is read only through evals.datasets.resolve and is never copied into the
+repository; the detector is measured as shipped, with no knowledge of these sentences.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import statistics
+import sys
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from evals.datasets import resolve
+from router.signals.sensitivity import Finding, SensitivityDetector
+
+GATE_TYPES = frozenset(
+    {
+        "PERSON",
+        "STREET_ADDRESS",
+        "CREDIT_CARD",
+        "PHONE_NUMBER",
+        "EMAIL_ADDRESS",
+        "IBAN_CODE",
+        "US_SSN",
+        "IP_ADDRESS",
+        "US_DRIVER_LICENSE",
+    }
+)
+QUASI_TYPES = frozenset(
+    {"GPE", "ORGANIZATION", "DATE_TIME", "AGE", "NRP", "TITLE", "DOMAIN_NAME", "ZIP_CODE"}
+)
+LOOKALIKE_TYPES = ("privacy_public", "privacy_fictional")
+
+
+@dataclass
+class Spans:
+    """Span-level tallies for one entity type (or all of them)."""
+
+    gold: int = 0
+    found: int = 0
+    predicted: int = 0
+    correct: int = 0
+
+    def recall(self) -> float:
+        return self.found / self.gold if self.gold else 0.0
+
+    def precision(self) -> float:
+        return self.correct / self.predicted if self.predicted else 0.0
+
+    def f2(self) -> float:
+        p, r = self.precision(), self.recall()
+        return 5 * p * r / (4 * p + r) if p + r else 0.0
+
+
+@dataclass
+class PresidioResult:
+    positives: int = 0
+    positives_flagged: int = 0
+    quasi: int = 0
+    quasi_flagged: int = 0
+    empty: int = 0
+    empty_flagged: int = 0
+    per_type: dict[str, Spans] = field(default_factory=dict)
+    overall: Spans = field(default_factory=Spans)
+
+
+def _overlaps(finding: Finding, start: int, end: int) -> bool:
+    return finding.start < end and start < finding.end
+
+
+def _score_spans(result: PresidioResult, spans: list[dict[str, Any]], findings: list[Finding]) -> None:
+    gate_spans = [s for s in spans if s["entity_type"] in GATE_TYPES]
+    for span in gate_spans:
+        tally = result.per_type.setdefault(span["entity_type"], Spans())
+        hit = any(_overlaps(f, span["start_position"], span["end_position"]) for f in findings)
+        tally.gold += 1
+        tally.found += hit
+        result.overall.gold += 1
+        result.overall.found += hit
+    for finding in findings:
+        result.overall.predicted += 1
+        result.overall.correct += any(
+            _overlaps(finding, s["start_position"], s["end_position"]) for s in gate_spans
+        )
+
+
+def evaluate_presidio(detector: SensitivityDetector, latencies: list[float]) -> PresidioResult:
+    with open(resolve("presidio-synth-v2"), encoding="utf-8") as handle:
+        records = json.load(handle)
+    result = PresidioResult()
+    for record in records:
+        findings = _timed_scan(detector, record["full_text"], latencies)
+        types = {span["entity_type"] for span in record["spans"]}
+        flagged = bool(findings)
+        if types & GATE_TYPES:
+            result.positives += 1
+            result.positives_flagged += flagged
+        elif types:
+            result.quasi += 1
+            result.quasi_flagged += flagged
+        else:
+            result.empty += 1
+            result.empty_flagged += flagged
+        _score_spans(result, record["spans"], findings)
+    return result
+
+
+def _timed_scan(detector: SensitivityDetector, text: str, latencies: list[float]) -> list[Finding]:
+    started = time.perf_counter()
+    findings = detector.scan(text)
+    latencies.append((time.perf_counter() - started) * 1e6)
+    return findings
+
+
+def _jsonl(name: str) -> list[dict[str, Any]]:
+    with open(resolve(name), encoding="utf-8") as handle:
+        return [json.loads(line) for line in handle if line.strip()]
+
+
+def benign_sets() -> dict[str, list[str]]:
+    with open(resolve("xstest"), encoding="utf-8", newline="") as handle:
+        xstest = list(csv.DictReader(handle))
+    return {
+        "mt-bench": [turn for row in _jsonl("mt-bench") for turn in row["turns"]],
+        "arena-hard-v2": [row["prompt"] for row in _jsonl("arena-hard-v2")],
+        "gsm8k-test": [row["question"] for row in _jsonl("gsm8k-test")],
+        "xstest-lookalike": [row["prompt"] for row in xstest if row["type"] in LOOKALIKE_TYPES],
+        "xstest-rest": [row["prompt"] for row in xstest if row["type"] not in LOOKALIKE_TYPES],
+    }
+
+
+def flag_rates(
+    detector: SensitivityDetector, sets: dict[str, list[str]], latencies: list[float]
+) -> dict[str, dict[str, Any]]:
+    rates: dict[str, dict[str, Any]] = {}
+    for name, texts in sets.items():
+        kinds: Counter[str] = Counter()
+        flagged = 0
+        for text in texts:
+            findings = _timed_scan(detector, text, latencies)
+            flagged += bool(findings)
+            kinds.update({finding.type for finding in findings})
+        rates[name] = {
+            "prompts": len(texts),
+            "flagged": flagged,
+            "rate": flagged / len(texts),
+            "by_type": dict(kinds),
+        }
+    return rates
+
+
+def _percentile(values: Sequence[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
+
+
+def run() -> dict[str, Any]:
+    detector = SensitivityDetector()
+    latencies: list[float] = []
+    presidio = evaluate_presidio(detector, latencies)
+    rates = flag_rates(detector, benign_sets(), latencies)
+    benign = [rates[name] for name in ("mt-bench", "arena-hard-v2", "gsm8k-test")]
+    pooled = sum(r["flagged"] for r in benign) / sum(r["prompts"] for r in benign)
+    return {
+        "presidio": {
+            "sentence_recall": presidio.positives_flagged / presidio.positives,
+            "positives": presidio.positives,
+            "quasi_only_flag_rate": presidio.quasi_flagged / presidio.quasi,
+            "quasi_only": presidio.quasi,
+            "no_entity_flag_rate": presidio.empty_flagged / presidio.empty,
+            "no_entity": presidio.empty,
+            "per_type_recall": {k: round(v.recall(), 3) for k, v in sorted(presidio.per_type.items())},
+            "per_type_count": {k: v.gold for k, v in sorted(presidio.per_type.items())},
+            "span_recall": presidio.overall.recall(),
+            "span_precision": presidio.overall.precision(),
+            "span_f2": presidio.overall.f2(),
+        },
+        "benign": rates,
+        "benign_pooled_fpr": pooled,
+        "latency_us": {
+            "scans": len(latencies),
+            "p50": statistics.median(latencies),
+            "p99": _percentile(latencies, 0.99),
+        },
+    }
+
+
+def _print_report(report: dict[str, Any]) -> None:
+    presidio = report["presidio"]
+    print("Presidio synthetic v2 (recall)")
+    print(
+        f"  sentence recall, gate entities : {presidio['sentence_recall']:.3f}  ({presidio['positives']} sentences; target >= 0.95)"
+    )
+    print(
+        f"  flagged, quasi-identifiers only: {presidio['quasi_only_flag_rate']:.3f}  ({presidio['quasi_only']} sentences)"
+    )
+    print(
+        f"  flagged, no entity             : {presidio['no_entity_flag_rate']:.3f}  ({presidio['no_entity']} sentences)"
+    )
+    print(
+        f"  spans: recall {presidio['span_recall']:.3f}  precision {presidio['span_precision']:.3f}"
+        f"  F2 {presidio['span_f2']:.3f}"
+    )
+    for entity, recall in presidio["per_type_recall"].items():
+        print(f"    {entity:<18} {recall:.3f}  (n={presidio['per_type_count'][entity]})")
+    print("Benign prompts (share flagged)")
+    for name, rate in report["benign"].items():
+        print(f"  {name:<17} {rate['rate']:.3f}  ({rate['flagged']}/{rate['prompts']})  {rate['by_type']}")
+    print(f"  pooled MT-Bench + Arena-Hard + GSM8K: {report['benign_pooled_fpr']:.3f}  (target <= 0.02)")
+    latency = report["latency_us"]
+    print(
+        f"Latency per scan: p50 {latency['p50']:.0f} us, p99 {latency['p99']:.0f} us over {latency['scans']} scans"
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    args = parser.parse_args(argv)
+    report = run()
+    if args.json:
+        json.dump(report, sys.stdout, indent=2)
+        print()
+    else:
+        _print_report(report)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Signals the gateway reads from a request before routing it: latency, sensitivity."""

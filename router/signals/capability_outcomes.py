@@ -1,0 +1,150 @@
+"""RouteLLM's recorded outcomes (GPT-4-1106 vs Mixtral-8x7B) per prompt: the difficulty model's labels.
+
+Training-time and eval-time only (the runtime must never import this). For each benchmark it reads
+the registry's files and yields, per prompt, the quality each model reached (correctness on GSM8K
+and MMLU, the GPT-4 judge's 1-10 score averaged over both turns on MT-Bench), whether the strong
+model was needed, and rough token counts for the dollar estimate. Prompts are split with the shared
+`Split`, and the test side drops the prompts RouteLLM lists as contaminated. This module must never
+write anything or fetch data itself.
+
+Target: the strong model is needed when the weak one fails where the strong one succeeds, that is
+Mixtral wrong and GPT-4 right (GSM8K, MMLU), or GPT-4's mean MT-Bench score at least
+MT_BENCH_MARGIN points above Mixtral's.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from evals.datasets import resolve
+from router.signals.capability_corpus import Split, mmlu_names, read_csv, text_key
+
+STRONG = "gpt-4-1106-preview"
+WEAK = "mistralai/Mixtral-8x7B-Instruct-v0.1"
+MT_BENCH_MARGIN = 1.0
+CHARS_PER_TOKEN = 4.0
+# MMLU answers are one letter; the files hold no responses to measure.
+MMLU_OUTPUT_TOKENS = 1.0
+BENCHMARKS = ("gsm8k", "mmlu", "mt-bench")
+CONTAMINATED = {
+    "gsm8k": "routellm-gsm8k-contaminated",
+    "mmlu": "routellm-mmlu-contaminated",
+    "mt-bench": "routellm-mt-bench-contaminated",
+}
+# The category corpus names these benchmarks' prompts by their source, which sets the test share.
+CORPUS_SOURCE = {"gsm8k": "gsm8k", "mmlu": "routellm-mmlu", "mt-bench": "mt-bench"}
+_ANSWER = re.compile(
+    r"### Assistant A:\n(.*?)(?=\n\n### User:|\n\n<\|The End of Assistant A's Conversation)", re.S
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    text: str  # what the router sees: the prompt, or MT-Bench's first turn
+    benchmark: str
+    strong: float  # quality GPT-4 reached
+    weak: float  # quality Mixtral reached
+    input_tokens: float
+    strong_output_tokens: float
+    weak_output_tokens: float
+
+    @property
+    def strong_needed(self) -> bool:
+        margin = MT_BENCH_MARGIN if self.benchmark == "mt-bench" else 1.0
+        return self.strong - self.weak >= margin
+
+
+def _tokens(text: str) -> float:
+    return len(text) / CHARS_PER_TOKEN
+
+
+def gsm8k_outcomes() -> list[Outcome]:
+    return [
+        Outcome(
+            row["prompt"],
+            "gsm8k",
+            float(row[STRONG] == "True"),
+            float(row[WEAK] == "True"),
+            _tokens(row["prompt"]),
+            _tokens(row[f"{STRONG}_response"]),
+            _tokens(row[f"{WEAK}_response"]),
+        )
+        for row in read_csv(resolve("routellm-gsm8k"))
+    ]
+
+
+def mmlu_outcomes() -> list[Outcome]:
+    outcomes = []
+    for name in mmlu_names():
+        for row in read_csv(resolve(name)):
+            strong, weak = float(row[STRONG] == "True"), float(row[WEAK] == "True")
+            tokens = _tokens(row["prompt"])
+            outcomes.append(
+                Outcome(row["prompt"], "mmlu", strong, weak, tokens, MMLU_OUTPUT_TOKENS, MMLU_OUTPUT_TOKENS)
+            )
+    return outcomes
+
+
+def _answers_tokens(user_prompt: str) -> float:
+    """Output tokens of both turns, read from the judge's copy of the model's conversation."""
+    conversation = user_prompt.split("<|The Start of Assistant A's Conversation with User|>")[-1]
+    return sum(_tokens(answer) for answer in _ANSWER.findall(conversation))
+
+
+def mt_bench_outcomes() -> list[Outcome]:
+    questions = {}
+    with resolve("mt-bench").open(encoding="utf-8") as handle:
+        for line in handle:
+            question = json.loads(line)
+            questions[question["question_id"]] = question["turns"]
+    scores: dict[int, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    answers: dict[int, dict[str, float]] = defaultdict(dict)
+    with resolve("routellm-mt-bench").open(encoding="utf-8") as handle:
+        for line in handle:
+            record = json.loads(line)
+            scores[record["question_id"]][record["model"]].append(float(record["score"]))
+            if record["turn"] == 2:
+                answers[record["question_id"]][record["model"]] = _answers_tokens(record["user_prompt"])
+    outcomes = []
+    for qid, by_model in sorted(scores.items()):
+        turns = questions[qid]
+        # The second turn resends the first exchange, so its input is both questions and one answer.
+        input_tokens = 2 * _tokens(turns[0]) + _tokens(turns[-1]) + answers[qid][STRONG] / 2
+        strong, weak = (sum(by_model[m]) / len(by_model[m]) for m in (STRONG, WEAK))
+        outcomes.append(
+            Outcome(
+                turns[0], "mt-bench", strong, weak, input_tokens, answers[qid][STRONG], answers[qid][WEAK]
+            )
+        )
+    return outcomes
+
+
+LOADERS: dict[str, Callable[[], list[Outcome]]] = {
+    "gsm8k": gsm8k_outcomes,
+    "mmlu": mmlu_outcomes,
+    "mt-bench": mt_bench_outcomes,
+}
+
+
+def contaminated_keys(benchmark: str) -> set[str]:
+    with resolve(CONTAMINATED[benchmark]).open(encoding="utf-8") as handle:
+        return {text_key(json.loads(line)["eval_prompt"]) for line in handle if line.strip()}
+
+
+def split_outcomes(split: Split) -> tuple[list[Outcome], dict[str, list[Outcome]]]:
+    """Training outcomes of every benchmark, and each benchmark's decontaminated held-out outcomes."""
+    train: list[Outcome] = []
+    test: dict[str, list[Outcome]] = {}
+    for benchmark in BENCHMARKS:
+        excluded = contaminated_keys(benchmark)
+        test[benchmark] = []
+        for outcome in LOADERS[benchmark]():
+            if not split.is_held_out(outcome.text, CORPUS_SOURCE[benchmark]):
+                train.append(outcome)
+            elif text_key(outcome.text) not in excluded:
+                test[benchmark].append(outcome)
+    return train, test

@@ -1,0 +1,257 @@
+"""Finds person names in prompt text as far as can be done offline: a gazetteer plus cue phrases.
+
+A name is reported when a cue says a person is meant ("my name is", "Dr.", "Dear", "says", "my son",
+speaker labels, vocatives, lists of names) or when a known first name is followed by a surname-like
+word (router.signals.gazetteer). A lone first name is never enough on its own: arithmetic word
+problems are full of them, and the privacy gate must not send every "Natalia sold 48 clips" to the
+local model; inside such problems even cued single names count only as weak evidence, and so do
+names in requests about fiction or public figures. It must never import faker, and it works on
+word tokens rather than running every pattern over the whole text, to stay cheap per scan.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from itertools import pairwise
+
+from router.signals import name_cues as cues
+from router.signals.findings import Finding
+from router.signals.gazetteer import Gazetteer, gazetteer
+
+_TOKEN = re.compile(r"[^\W\d_]+(?:['\u2019\-][^\W\d_]+)*")
+# Capitalised starts only ([^\W\d_a-z] rejects lowercase at once, which keeps these scans cheap).
+_SPEAKER = re.compile(r"(?m)^[ \t>]*([^\W\d_a-z][\w'\u2019\-]*)[ \t]?:[ \t]*[\"“'\w]")
+_VOCATIVE_END = re.compile(r",\s+([^\W\d_a-z][\w'\u2019\-]*)\s*[!?]")
+_LIST = re.compile(
+    r"(?<!\w)[^\W\d_a-z][\w'\u2019\-]*(?:,\s+[^\W\d_a-z][\w'\u2019\-]*)*,?\s+(?:and|&)\s+[^\W\d_a-z][\w'\u2019\-]*"
+)
+_DIGIT = re.compile(r"\d")
+_MONEY = re.compile(r"[%$€£]")
+_UPPER = re.compile(r"[^\W\d_a-zß-öø-ÿ]")
+_WEAK = 0.45  # below the default threshold: context alone, in a word problem or about public figures
+_Span = tuple[int, int, float, str]  # first token, last token, confidence, detail
+
+
+def _capitalised(word: str) -> bool:
+    """Initial capital and not an acronym (SEO, API): names are written Natalia, not NATALIA."""
+    return word[:1].isupper() and (len(word) == 1 or not word.isupper())
+
+
+@dataclass(slots=True)
+class _Tokens:
+    text: str
+    spans: list[tuple[int, int]]
+    words: list[str]
+    lower: list[str]
+    by_start: dict[int, int]
+
+    @classmethod
+    def of(cls, text: str) -> _Tokens:
+        spans: list[tuple[int, int]] = []
+        words: list[str] = []
+        for match in _TOKEN.finditer(text):
+            spans.append(match.span())
+            words.append(match.group())
+        lower = [word.lower() for word in words]
+        return cls(text, spans, words, lower, {start: index for index, (start, _) in enumerate(spans)})
+
+    def glued(self, index: int) -> bool:
+        """Token index+1 continues a name: one space, or '. ' after an initial."""
+        gap = self.text[self.spans[index][1] : self.spans[index + 1][0]]
+        return gap == " " or (gap in (". ", ".") and len(self.words[index]) == 1)
+
+    def at(self, position: int) -> int | None:
+        while position < len(self.text) and self.text[position] in " \t\"'“":
+            position += 1
+        return self.by_start.get(position)
+
+    def english_share(self, names: Gazetteer) -> float:
+        lower = [word for word in self.words[:80] if word.islower() and word.isalpha()]
+        if len(lower) < 4:
+            return 1.0  # a signature or an address block: too little running text to judge
+        return sum(names.is_english(word) for word in lower) / len(lower)
+
+
+def _extend(tokens: _Tokens, index: int, names: Gazetteer, limit: int = 3) -> int:
+    """The last token of the name starting at index: following initials, particles and surnames."""
+    last = current = index
+    while current + 1 < len(tokens.words) and current - index < limit and tokens.glued(current):
+        word = tokens.words[current + 1]
+        if (len(word) == 1 and word.isupper()) or word in cues.PARTICLES:
+            current += 1
+            continue
+        if not _capitalised(word) or names.is_common(word) or word.lower() in cues.FUNCTION_WORDS:
+            break
+        current += 1
+        last = current
+    return last
+
+
+def _pair_confidence(tokens: _Tokens, index: int, last: int, names: Gazetteer, english: float) -> float:
+    first = tokens.words[index]
+    surnames = [tokens.words[i] for i in range(index + 1, last + 1) if len(tokens.words[i]) > 1]
+    if not surnames:
+        return 0.0
+    listed = any(names.in_last(word) for word in surnames)
+    if names.is_first(first) and listed:
+        return 0.85
+    # Unlisted surnames and unlisted first names count only in English text: elsewhere every
+    # capitalised word is unknown to the English dictionary.
+    if english < 0.8:
+        return 0.0
+    if names.is_first(first):
+        return 0.7
+    if names.is_foreign(first) and (listed or all(names.is_foreign(word) for word in surnames)):
+        return 0.65
+    return 0.0
+
+
+def _full_names(tokens: _Tokens, names: Gazetteer) -> Iterator[_Span]:
+    english: float | None = None
+    index = 0
+    while index < len(tokens.words) - 1:
+        word = tokens.words[index]
+        if (
+            _capitalised(word)
+            and tokens.glued(index)
+            and not word.endswith(("'s", "\u2019s"))
+            and (names.is_first(word) or names.is_foreign(word))
+        ):
+            last = _extend(tokens, index, names)
+            if last > index and not cues.NOT_PERSON_AFTER.match(tokens.text, tokens.spans[last][1]):
+                if english is None:
+                    english = tokens.english_share(names)
+                confidence = _pair_confidence(tokens, index, last, names, english)
+                if confidence:
+                    yield index, last, confidence, "full_name"
+                    index = last
+        index += 1
+
+
+def _qualifies(kind: str, word: str, cue: str, names: Gazetteer, full: bool) -> bool:
+    """Whether the word after a cue of this kind starts a name; full: a name-like pair follows."""
+    if word.lower() in cues.FUNCTION_WORDS or len(word) < 2:
+        return False
+    if full and _capitalised(word):
+        return True
+    if kind == "field":
+        return names.is_known(word) or not names.is_common(word)
+    if not _capitalised(word):
+        return False
+    if kind == "title" or cue.lower().startswith("dear"):
+        return not names.is_common(word) or names.is_known(word)
+    if kind == "relation":
+        return names.is_known(word) or names.is_foreign(word) or names.in_first(word)
+    return names.is_known(word) or names.is_foreign(word)
+
+
+def _cue_matches(tokens: _Tokens) -> Iterator[tuple[str, re.Match[str]]]:
+    for index, word in enumerate(tokens.lower):
+        for kind, pattern in cues.CUES_BY_WORD.get(word, ()):
+            match = pattern.match(tokens.text, tokens.spans[index][0])
+            if match:
+                yield kind, match
+
+
+def _cued(tokens: _Tokens, names: Gazetteer, problem: bool) -> Iterator[_Span]:
+    for kind, match in _cue_matches(tokens):
+        index = tokens.at(match.end())
+        if index is None:
+            continue
+        last = _extend(tokens, index, names)
+        words = tokens.words[index : last + 1]
+        full = last > index and any(names.is_known(w) or names.is_foreign(w) for w in words)
+        if not _qualifies(kind, tokens.words[index], match.group(0), names, full):
+            continue
+        if kind == "intro" and last == index and not names.is_known(tokens.words[index]):
+            continue  # "with Kubernetes": an unknown single word needs a stronger cue
+        weak = last == index and kind != "field" and problem
+        yield index, last, _WEAK if weak else cues.CONFIDENCE[kind], kind
+
+
+def _single(tokens: _Tokens, names: Gazetteer, index: int | None, foreign: bool) -> int | None:
+    """index if its token is a capitalised known name (or, where allowed, a likely foreign one)."""
+    if index is None or not _capitalised(tokens.words[index]):
+        return None
+    word = tokens.words[index]
+    if names.is_known(word) or (foreign and (names.is_foreign(word) or names.in_first(word))):
+        return index
+    return None
+
+
+def _sentence_start(tokens: _Tokens, index: int) -> bool:
+    before = tokens.text[: tokens.spans[index][0]].rstrip(" \t\"'“")
+    return not before or before[-1] in ".!?\n:"
+
+
+def _context_indices(tokens: _Tokens, names: Gazetteer) -> Iterator[int]:
+    """Tokens that context marks as a person: speaker labels, vocatives, X's daughter."""
+    for pattern, foreign in ((_SPEAKER, False), (_VOCATIVE_END, True)):
+        for match in pattern.finditer(tokens.text):
+            found = _single(tokens, names, tokens.by_start.get(match.start(1)), foreign)
+            if found is not None:
+                yield found
+    words, lower = tokens.words, tokens.lower
+    for index in range(len(words) - 1):
+        nxt = lower[index + 1]
+        gap = tokens.text[tokens.spans[index][1] : tokens.spans[index + 1][0]]
+        vocative = gap.startswith(",") and nxt in cues.VOCATIVE_NEXT and _sentence_start(tokens, index)
+        possessive = lower[index].endswith(("'s", "\u2019s")) and nxt in cues.RELATIONS
+        if vocative or possessive:
+            found = _single(tokens, names, index, foreign=True)
+            if found is not None:
+                yield found
+
+
+def _lists(tokens: _Tokens, names: Gazetteer) -> Iterator[int]:
+    """Members of "A, B and C" when all are name-like and at least two are known names."""
+    for match in _LIST.finditer(tokens.text):
+        members = [tokens.by_start.get(match.start() + m.start()) for m in _TOKEN.finditer(match.group(0))]
+        indices = [i for i in members if i is not None and tokens.lower[i] != "and"]
+        words = [tokens.words[i] for i in indices]
+        known = sum(names.is_known(word) for word in words)
+        if known >= min(2, len(words) - 1) and all(names.is_known(w) or names.is_foreign(w) for w in words):
+            yield from indices
+
+
+def _context(tokens: _Tokens, names: Gazetteer, problem: bool) -> Iterator[_Span]:
+    confidence = _WEAK if problem else 0.7
+    for index in _context_indices(tokens, names):
+        yield index, _extend(tokens, index, names), confidence, "context"
+    for index in _lists(tokens, names):
+        yield index, index, _WEAK if problem else 0.6, "name_list"
+
+
+def _word_problem(tokens: _Tokens) -> bool:
+    """An arithmetic exercise ("How many...", numbers with "each", "total", a final question)."""
+    lower = tokens.lower
+    if any(word == "how" and nxt in cues.HOW_WORDS for word, nxt in pairwise(lower)):
+        return True
+    text = tokens.text
+    if _DIGIT.search(text) is None:
+        return False
+    return (
+        text.rstrip().endswith("?")
+        or _MONEY.search(text) is not None
+        or not cues.PROBLEM_WORDS.isdisjoint(lower)
+    )
+
+
+def find_people(text: str) -> Iterator[Finding]:
+    if _UPPER.search(text) is None and "name" not in text.lower():
+        return
+    names = gazetteer()
+    tokens = _Tokens.of(text)
+    problem = _word_problem(tokens)
+    public = not cues.PUBLIC_WORDS.isdisjoint(tokens.lower)
+    for source in (
+        _full_names(tokens, names),
+        _cued(tokens, names, problem),
+        _context(tokens, names, problem),
+    ):
+        for first, last, confidence, detail in source:
+            if public and detail in ("full_name", "intro", "speech", "name_list"):
+                confidence = min(confidence, _WEAK)
+            yield Finding("person", tokens.spans[first][0], tokens.spans[last][1], confidence, detail)

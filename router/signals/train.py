@@ -1,0 +1,239 @@
+"""Retrains the capability signal from public data and writes its one artifact.
+
+Run as `python -m router.signals.train [--out PATH] [--seed N]`. It builds the shared split
+(`capability_corpus.build_split`), fits a class-weighted multinomial logistic regression for the
+category and a logistic regression for difficulty (hashed features plus the category
+probabilities) on the training side only, and writes data/capability.npz. scikit-learn is used here
+and nowhere at run time. This module must never read a held-out prompt into a model, never copy
+data into the repository, and never touch the network itself (datasets come from the registry).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from scipy import sparse
+from sklearn.linear_model import LogisticRegression
+
+from router.signals.capability import CATEGORIES, DEFAULT_ARTIFACT, Weights, save_artifact
+from router.signals.capability_features import (
+    DEFAULT_HASH_BITS,
+    FEATURES_VERSION,
+    featurize,
+    length_cue_names,
+    slots,
+)
+
+# MMLU gives 11k of the 12k difficulty examples; unweighted, it alone would decide what length and
+# numbers mean. With these weights the open-ended benchmarks count (3-fold CV on the training side,
+# AUC of "strong needed" at C=0.5: GSM8K 0.566 → 0.578, MT-Bench 0.869 → 0.881 on only 40 prompts,
+# MMLU 0.654 → 0.648; dropping the category probabilities costs MT-Bench 0.03). Difficulty is thus
+# a ranking score first and only roughly a calibrated probability.
+BENCHMARK_WEIGHT = {"gsm8k": 4.0, "mmlu": 1.0, "mt-bench": 10.0}
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    hash_bits: int = DEFAULT_HASH_BITS
+    # Inverse L2 strengths, chosen by 4-fold (category) and 3-fold (difficulty) cross-validation on the
+    # training side only: category macro-F1 0.878 / 0.887 at C=4 / 16 (0.859 / 0.881 without class
+    # balancing); difficulty AUC about flat for C in 0.1-0.5 and lower at 2.
+    category_c: float = 16.0
+    difficulty_c: float = 0.5
+    max_iter: int = 300
+    balance: bool = True
+    seed: int = 0
+    # Weights whose largest magnitude across all columns is below this are dropped from the artifact.
+    prune_below: float = 2e-3
+
+
+def feature_matrix(texts: Sequence[str], bits: int) -> sparse.csr_matrix:
+    """Rows of hashed features; repeated slots add up, exactly as the runtime's gather-and-sum does."""
+    indptr = [0]
+    indices: list[npt.NDArray[np.int64]] = []
+    values: list[npt.NDArray[np.float32]] = []
+    for text in texts:
+        idx, val = featurize(text, bits)
+        indices.append(idx)
+        values.append(val)
+        indptr.append(indptr[-1] + len(idx))
+    matrix = sparse.csr_matrix(
+        (
+            np.concatenate(values) if values else np.zeros(0, np.float32),
+            np.concatenate(indices) if indices else np.zeros(0, np.int64),
+            np.array(indptr),
+        ),
+        shape=(len(texts), 1 << bits),
+        dtype=np.float64,
+    )
+    matrix.sum_duplicates()
+    return matrix
+
+
+def fit_category(
+    x: sparse.csr_matrix, labels: Sequence[str], settings: Settings
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """(coef (n_categories, dim), bias) in CATEGORIES order; a category never seen gets a very low bias."""
+    present = sorted(set(labels), key=CATEGORIES.index)
+    y = np.array([present.index(label) for label in labels])
+    counts = np.bincount(y, minlength=len(present)).astype(float)
+    # Square-root balancing: fully balanced weights gave the smallest class (writing) so large a bias
+    # that every prompt with few known words fell back to it.
+    class_weight = dict(
+        enumerate(np.sqrt(counts.max() / counts) if settings.balance else np.ones(len(present)))
+    )
+    model = LogisticRegression(
+        C=settings.category_c,
+        class_weight=class_weight,
+        max_iter=settings.max_iter,
+        random_state=settings.seed,
+    )
+    model.fit(x, y)
+    coef = np.zeros((len(CATEGORIES), x.shape[1]))
+    bias = np.full(len(CATEGORIES), -30.0)
+    fitted_coef = model.coef_ if len(present) > 2 else np.vstack([-model.coef_[0] / 2, model.coef_[0] / 2])
+    fitted_bias = (
+        model.intercept_
+        if len(present) > 2
+        else np.array([-model.intercept_[0] / 2, model.intercept_[0] / 2])
+    )
+    for row, label in enumerate(present):
+        coef[CATEGORIES.index(label)] = fitted_coef[row]
+        bias[CATEGORIES.index(label)] = fitted_bias[row]
+    return coef, bias
+
+
+def category_probabilities(
+    x: sparse.csr_matrix, coef: npt.NDArray[np.float64], bias: npt.NDArray[np.float64]
+) -> npt.NDArray[np.float64]:
+    logits = np.asarray(x @ coef.T) + bias
+    logits -= logits.max(axis=1, keepdims=True)
+    exp = np.exp(logits)
+    return np.asarray(exp / exp.sum(axis=1, keepdims=True))
+
+
+def fit_difficulty(
+    x: sparse.csr_matrix,
+    probs: npt.NDArray[np.float64],
+    needed: Sequence[bool],
+    settings: Settings,
+    sample_weight: Sequence[float] | None = None,
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], float]:
+    """(coef on hashed features, coef on category probabilities, bias)."""
+    y = np.asarray(needed, dtype=int)
+    if y.min() == y.max():  # one class only: a constant model at the observed rate
+        rate = min(max(float(y.mean()), 1e-3), 1 - 1e-3)
+        return np.zeros(x.shape[1]), np.zeros(len(CATEGORIES)), float(np.log(rate / (1 - rate)))
+    model = LogisticRegression(
+        C=settings.difficulty_c, max_iter=settings.max_iter, random_state=settings.seed
+    )
+    model.fit(sparse.hstack([x, sparse.csr_matrix(probs)], format="csr"), y, sample_weight=sample_weight)
+    coef = model.coef_[0]
+    return coef[: x.shape[1]], coef[x.shape[1] :], float(model.intercept_[0])
+
+
+def pack(
+    category: tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]],
+    difficulty: tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], float],
+    settings: Settings,
+    meta: dict[str, Any],
+) -> Weights:
+    """One (slots, categories + 1) table; slots whose weights are all near zero are left out."""
+    table = np.hstack([category[0].T, difficulty[0][:, None]])
+    rows = np.flatnonzero(np.abs(table).max(axis=1) >= settings.prune_below)
+    return Weights(
+        hash_bits=settings.hash_bits,
+        rows=rows.astype(np.int64),
+        weights=table[rows].astype(np.float32),
+        cat_bias=category[1].astype(np.float32),
+        diff_bias=difficulty[2],
+        diff_from_category=difficulty[1].astype(np.float32),
+        meta=meta,
+    )
+
+
+def train(
+    category_texts: Sequence[str],
+    category_labels: Sequence[str],
+    difficulty_texts: Sequence[str],
+    difficulty_needed: Sequence[bool],
+    settings: Settings = Settings(),
+    meta: dict[str, Any] | None = None,
+    difficulty_weights: Sequence[float] | None = None,
+) -> Weights:
+    """Both models from in-memory data; the difficulty model sees the category model's probabilities."""
+    x_cat = feature_matrix(category_texts, settings.hash_bits)
+    blind = sparse.diags(np.ones(x_cat.shape[1]), format="csr")
+    blind.data[slots(length_cue_names(), settings.hash_bits)] = 0.0  # a zero column gets a zero weight
+    category = fit_category(x_cat @ blind, category_labels, settings)
+    x_diff = feature_matrix(difficulty_texts, settings.hash_bits)
+    probs = category_probabilities(x_diff, *category)
+    difficulty = fit_difficulty(x_diff, probs, difficulty_needed, settings, difficulty_weights)
+    info = {
+        "features_version": FEATURES_VERSION,
+        "category_counts": dict(sorted(Counter(category_labels).items())),
+        "difficulty_examples": len(difficulty_texts),
+        "difficulty_positive": int(sum(difficulty_needed)),
+        "category_c": settings.category_c,
+        "difficulty_c": settings.difficulty_c,
+        **(meta or {}),
+    }
+    return pack(category, difficulty, settings, info)
+
+
+def train_from_registry(seed: int, settings: Settings) -> Weights:
+    from router.signals.capability_corpus import build_split
+    from router.signals.capability_outcomes import split_outcomes
+
+    split = build_split(seed)
+    outcomes, _held_out = split_outcomes(split)
+    meta = {
+        "split_seed": seed,
+        "difficulty_by_benchmark": dict(sorted(Counter(o.benchmark for o in outcomes).items())),
+        "benchmark_weight": BENCHMARK_WEIGHT,
+    }
+    return train(
+        [e.text for e in split.train],
+        [e.label for e in split.train],
+        [o.text for o in outcomes],
+        [o.strong_needed for o in outcomes],
+        settings,
+        meta,
+        [BENCHMARK_WEIGHT[o.benchmark] for o in outcomes],
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m router.signals.train", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument("--out", type=Path, default=DEFAULT_ARTIFACT, help="artifact to write")
+    parser.add_argument(
+        "--seed", type=int, default=None, help="split seed (default: the corpus's fixed seed)"
+    )
+    args = parser.parse_args(argv)
+    from router.signals.capability_corpus import DEFAULT_SEED
+
+    seed = DEFAULT_SEED if args.seed is None else args.seed
+    started = time.perf_counter()
+    weights = train_from_registry(seed, Settings(seed=seed))
+    save_artifact(args.out, weights)
+    print(
+        f"wrote {args.out} ({args.out.stat().st_size / 1e6:.2f} MB, {len(weights.rows)} slots) "
+        f"in {time.perf_counter() - started:.0f}s; categories {weights.meta['category_counts']}, "
+        f"difficulty {weights.meta['difficulty_by_benchmark']}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,209 @@
+"""The capability signal: the packaged artifact, its guards, hashing stability, training, eval arithmetic.
+
+Fast and offline: the packaged artifact is read as the gateway reads it, training runs on a few
+hand-written prompts in a small hash space, and the split test skips when the public data is not
+in a local mirror or cache (it must never download).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from evals import routing_metrics as rm
+from router.signals.capability import (
+    CATEGORIES,
+    DEFAULT_ARTIFACT,
+    CapabilityArtifactError,
+    CapabilityClassifier,
+    read_artifact,
+    save_artifact,
+)
+from router.signals.capability_features import featurize
+from router.signals.train import Settings, train
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def classifier() -> CapabilityClassifier:
+    return CapabilityClassifier.load()
+
+
+@pytest.mark.parametrize(
+    ("prompt", "category"),
+    [
+        ("Write a Python function that checks whether a number is prime.", "code"),
+        ("A farmer has 12 cows, buys 7 more and then sells 5. How many cows does he have now?", "math"),
+        ("write a poem about autumn", "writing"),
+        ("set an alarm for 7am", "simple_chat"),
+    ],
+)
+def test_packaged_artifact_classifies_obvious_prompts(
+    classifier: CapabilityClassifier, prompt: str, category: str
+) -> None:
+    result = classifier.classify(prompt)
+    assert result.category == category, result.scores
+    assert set(result.scores) == set(CATEGORIES)
+    assert sum(result.scores.values()) == pytest.approx(1.0, abs=1e-5)
+    assert result.confidence == result.scores[category] == max(result.scores.values())
+    assert 0.0 <= result.difficulty <= 1.0
+
+
+def test_difficulty_stays_a_probability_on_odd_input(classifier: CapabilityClassifier) -> None:
+    for text in ("", " ", "{" * 5000, "7" * 20000, "naïve café 数学 ∑∫ 🚀"):
+        result = classifier.classify(text)
+        assert 0.0 <= result.difficulty <= 1.0
+        assert sum(result.scores.values()) == pytest.approx(1.0, abs=1e-5)
+
+
+def _rewrite(source: Path, target: Path, **changes: object) -> Path:
+    with np.load(source, allow_pickle=False) as data:
+        arrays = {name: data[name] for name in data.files}
+    arrays.update({name: np.asarray(value) for name, value in changes.items()})
+    np.savez_compressed(target, **arrays)  # type: ignore[arg-type]
+    return target
+
+
+def test_corrupt_or_missing_artifact_is_refused(tmp_path: Path) -> None:
+    garbage = tmp_path / "garbage.npz"
+    garbage.write_bytes(b"not a zip file at all")
+    with pytest.raises(CapabilityArtifactError, match="not a readable capability artifact"):
+        CapabilityClassifier.load(garbage)
+    truncated = tmp_path / "truncated.npz"
+    truncated.write_bytes(DEFAULT_ARTIFACT.read_bytes()[:5000])
+    with pytest.raises(CapabilityArtifactError):
+        CapabilityClassifier.load(truncated)
+    with pytest.raises(CapabilityArtifactError, match="does not exist"):
+        CapabilityClassifier.load(tmp_path / "absent.npz")
+    other = tmp_path / "other.npz"
+    np.savez(other, something=np.zeros(3))
+    with pytest.raises(CapabilityArtifactError, match="missing"):
+        CapabilityClassifier.load(other)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"features_version": np.int64(999)}, "features_version 999"),
+        ({"format": np.int64(0)}, "format 0"),
+        ({"hash_bits": np.int64(10)}, "hash slots"),
+        ({"categories": np.array(["code", "math"])}, "categories"),
+    ],
+)
+def test_mismatched_artifact_is_refused(tmp_path: Path, change: dict[str, object], message: str) -> None:
+    mismatched = _rewrite(DEFAULT_ARTIFACT, tmp_path / "mismatched.npz", **change)
+    with pytest.raises(CapabilityArtifactError, match=message):
+        CapabilityClassifier.load(mismatched)
+
+
+def test_hashing_is_the_same_in_every_process() -> None:
+    text = "def add(a, b):\n    return a + b  # Sum 2 numbers: {x} == 3?"
+    here = featurize(text)
+    script = (
+        "import json, sys; from router.signals.capability_features import featurize; "
+        "i, v = featurize(sys.argv[1]); print(json.dumps([i.tolist(), v.tolist()]))"
+    )
+    for seed in ("1", "4242"):
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        out = subprocess.run(
+            [sys.executable, "-c", script, text],
+            env=env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        indices, values = json.loads(out.stdout)
+        assert indices == here[0].tolist()
+        assert np.allclose(values, here[1])
+
+
+TINY = {
+    "code": [
+        "write a python function to sort a list",
+        "fix this javascript bug in my loop",
+        "def f(x): return x",
+    ],
+    "math": ["what is 12 plus 30", "solve 3x + 2 = 11 for x", "how many apples are left if 5 of 9 are eaten"],
+    "writing": ["write a poem about the sea", "compose a short story about a fox", "draft a sonnet on rain"],
+    "simple_chat": ["set an alarm for 7am", "what time is it", "turn off the kitchen lights"],
+}
+
+
+def test_tiny_training_run_writes_a_loadable_artifact(tmp_path: Path) -> None:
+    texts = [t for examples in TINY.values() for t in examples]
+    labels = [label for label, examples in TINY.items() for _ in examples]
+    needed = [label in ("code", "math") for label in labels]
+    weights = train(texts, labels, texts, needed, Settings(hash_bits=12, max_iter=200), {"note": "tiny"})
+    path = tmp_path / "tiny.npz"
+    save_artifact(path, weights)
+    loaded = CapabilityClassifier.load(path)
+    assert loaded.hash_bits == 12 and loaded.meta["note"] == "tiny"
+    for text, label in zip(texts, labels, strict=True):
+        assert loaded.classify(text).category == label
+    # Categories absent from training are never predicted.
+    assert loaded.classify("extract the names from this text").category in TINY
+    assert (
+        loaded.classify("solve 3x + 2 = 11 for x").difficulty > loaded.classify("what time is it").difficulty
+    )
+    assert read_artifact(path).rows.max() < 1 << 12
+
+
+def test_training_with_a_single_difficulty_class_still_yields_a_model(tmp_path: Path) -> None:
+    texts = TINY["code"] + TINY["writing"]
+    labels = ["code"] * 3 + ["writing"] * 3
+    weights = train(texts, labels, texts, [False] * 6, Settings(hash_bits=10, max_iter=100))
+    save_artifact(tmp_path / "one.npz", weights)
+    result = CapabilityClassifier.load(tmp_path / "one.npz").classify("write a haiku")
+    assert result.difficulty < 0.01
+
+
+def _replay(strong: list[float], weak: list[float]) -> rm.Replay:
+    return rm.Replay(np.array(strong), np.array(weak), np.full(len(strong), 1.0), np.full(len(strong), 0.0))
+
+
+def test_sweep_oracle_and_random_match_hand_computed_figures() -> None:
+    replay = _replay([1, 1, 1, 0], [0, 1, 1, 0])  # only the first prompt needs the strong model
+    perfect = rm.summary(rm.sweep([0.9, 0.1, 0.2, 0.3], replay), replay)
+    assert perfect["strong_share_at_target"] == 0.25
+    assert perfect["cpt50"] == 0.25 and perfect["dollar_saving_at_target"] == pytest.approx(0.75)
+    assert perfect["apgr"] == pytest.approx(0.875)
+    assert rm.summary(rm.oracle(replay), replay)["apgr"] == pytest.approx(0.875)
+    random = rm.summary(rm.random_router(replay), replay)
+    assert random["apgr"] == pytest.approx(0.5)
+    assert random["cpt80"] == pytest.approx(0.8, abs=1e-3)
+    tied = rm.sweep([0.5, 0.5, 0.5, 0.5], replay)  # one threshold moves all tied prompts together
+    assert tied.shares.tolist() == [0.0, 1.0]
+
+
+def test_category_scores_from_a_confusion_matrix() -> None:
+    matrix = rm.confusion(["a", "a", "b", "b"], ["a", "b", "b", "b"], ["a", "b"])
+    assert matrix.tolist() == [[1, 1], [0, 2]]
+    scores = rm.per_class(matrix, ["a", "b"])
+    assert scores["a"]["precision"] == 1.0 and scores["a"]["recall"] == 0.5
+    assert scores["b"]["f1"] == pytest.approx(0.8)
+
+
+def test_split_is_deterministic_and_held_out_prompts_never_train() -> None:
+    from evals.datasets import DatasetError, names, resolve
+    from router.signals.capability_corpus import build_split, text_key
+
+    needed = ["mt-bench", "vicuna-bench", "arena-hard-v2", "gsm8k-test", "humaneval", "clinc150"]
+    needed += ["semantic-router-domains", "presidio-synth-v2", *names("routellm-mmlu-")]
+    try:
+        for name in needed:
+            resolve(name, download=False)
+    except DatasetError:
+        pytest.skip("the public datasets are not in a local mirror or cache")
+    first, second = build_split(7), build_split(7)
+    assert first.held_out_keys == second.held_out_keys
+    assert not first.held_out_keys & first.train_keys
+    assert not {text_key(e.text) for e in first.train} & first.held_out_keys
+    assert {e.label for e in first.test} == set(CATEGORIES)

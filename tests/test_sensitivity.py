@@ -1,0 +1,364 @@
+"""Behaviour of router.signals.sensitivity: each detector's positives, spans and near misses.
+
+Hand-written examples only (none taken from the evaluation datasets), no network, well under a
+second in all: the detector is built once per module and the gazetteer loads once per process.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import random
+import string
+from itertools import pairwise
+
+import pytest
+
+from router.signals.sensitivity import FINDING_TYPES, Finding, SensitivityDetector
+
+
+@pytest.fixture(scope="module")
+def detector() -> SensitivityDetector:
+    return SensitivityDetector()
+
+
+def found(detector: SensitivityDetector, text: str, kind: str | None = None) -> list[str]:
+    return [text[f.start : f.end] for f in detector.scan(text) if kind is None or f.type == kind]
+
+
+def kinds(detector: SensitivityDetector, text: str) -> set[str]:
+    return {finding.type for finding in detector.scan(text)}
+
+
+# --- contact details ---------------------------------------------------------------------------
+
+
+def test_email_span(detector: SensitivityDetector) -> None:
+    text = "Please reply to maria.lopez+travel@fastmail.fm before Friday."
+    assert found(detector, text, "email") == ["maria.lopez+travel@fastmail.fm"]
+
+
+def test_documentation_email_is_not_personal(detector: SensitivityDetector) -> None:
+    assert found(detector, "Set the sender to someone@example.com in the config.", "email") == []
+
+
+@pytest.mark.parametrize(
+    "number",
+    [
+        "+1 (202) 555-0170",
+        "020 7946 0018",
+        "+45 12 34 56 78",
+        "+44 7700 900123",
+        "(03) 9876 5432",
+        "612-555-0188",
+    ],
+)
+def test_phone_numbers(detector: SensitivityDetector, number: str) -> None:
+    text = f"You can reach me on {number} after six."
+    assert found(detector, text, "phone") == [number]
+
+
+def test_national_phone_after_a_cue(detector: SensitivityDetector) -> None:
+    assert found(detector, "Call my mobile 78 651 450 tonight", "phone") == ["78 651 450"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "The release is dated 2023-10-12 and ships at 10:30.",
+        "Upgrade from version 10.2.4 to 11.0.1 first.",
+        "The house sold for $1 250 000 last year.",
+        "Order 1495-1505 units, then pick items 12 34 56.",
+        "The population grew to 1 200 000 people by 1990.",
+        "Use 0.223016 as the drift and 3.14159 for pi.",
+    ],
+)
+def test_numbers_that_are_not_phones(detector: SensitivityDetector, text: str) -> None:
+    assert found(detector, text, "phone") == []
+
+
+# --- payment and bank --------------------------------------------------------------------------
+
+
+def test_card_with_and_without_separators(detector: SensitivityDetector) -> None:
+    text = "Charge 4539 1488 0343 6467 or 4539148803436467 please."
+    assert found(detector, text, "credit_card") == ["4539 1488 0343 6467", "4539148803436467"]
+
+
+def test_card_failing_luhn_is_ignored(detector: SensitivityDetector) -> None:
+    assert found(detector, "My card is 4539 1488 0343 6468.", "credit_card") == []
+
+
+def test_iban_valid_and_invalid(detector: SensitivityDetector) -> None:
+    text = "Send it to GB82 WEST 1234 5698 7654 32 or DE89370400440532013000."
+    assert found(detector, text, "iban") == ["GB82 WEST 1234 5698 7654 32", "DE89370400440532013000"]
+    assert found(detector, "Send it to GB83 WEST 1234 5698 7654 32.", "iban") == []
+
+
+# --- national identifiers ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "value", "detail"),
+    [
+        ("Employee SSN: 536-22-8714.", "536-22-8714", "us_ssn"),
+        ("my social security number is 536228714", "536228714", "us_ssn"),
+        ("NI number AB123456C on file", "AB123456C", "uk_nino"),
+        ("Her SIN is 046 454 286.", "046 454 286", "ca_sin"),
+        ("DNI 12345678Z, NIE below", "12345678Z", "es_dni"),
+        ("El NIE es X1234567L.", "X1234567L", "es_dni"),
+        ("Codice fiscale RSSMRA85T10A562S allegato", "RSSMRA85T10A562S", "it_codice_fiscale"),
+        ("Numéro de sécurité sociale 1 85 05 78 006 084 91.", "1 85 05 78 006 084 91", "fr_nir"),
+        ("PAN card ABCPE1234F attached", "ABCPE1234F", "in_pan"),
+        ("Aadhaar 2345 6789 0124 for KYC", "2345 6789 0124", "in_aadhaar"),
+        ("My driver's license number is D1234567.", "D1234567", "us_driver_license"),
+        ("passport number 533380006 expires soon", "533380006", "passport"),
+    ],
+)
+def test_national_ids(detector: SensitivityDetector, text: str, value: str, detail: str) -> None:
+    findings = [f for f in detector.scan(text) if f.type == "national_id"]
+    assert [(text[f.start : f.end], f.detail) for f in findings] == [(value, detail)]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Invoice 536228714 was paid.",  # a bare 9-digit number without a cue
+        "SSN 666-12-3456 is not a valid area",
+        "Order 12345678A shipped",  # wrong DNI check letter
+        "The batch 2345 6789 0125 passed QA",  # fails Verhoeff, no cue
+    ],
+)
+def test_identifier_near_misses(detector: SensitivityDetector, text: str) -> None:
+    assert found(detector, text, "national_id") == []
+
+
+# --- network ----------------------------------------------------------------------------------
+
+
+def test_ip_addresses(detector: SensitivityDetector) -> None:
+    text = "Logins came from 81.2.69.160 and 2a00:1450:4001:81c::200e yesterday."
+    assert found(detector, text, "ip_address") == ["81.2.69.160", "2a00:1450:4001:81c::200e"]
+
+
+@pytest.mark.parametrize("text", ["Ping 999.1.1.1 now", "Bump to 1.2.3.4 of the lib", "std::vector<int> v;"])
+def test_ip_near_misses(detector: SensitivityDetector, text: str) -> None:
+    assert found(detector, text, "ip_address") == []
+
+
+# --- street addresses -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "1600 Pennsylvania Avenue",
+        "221B Baker Street",
+        "Hammarvägen 15",
+        "Koskikatu 25",
+        "Hauptstraße 5",
+        "12 rue de la Paix",
+        "Via Roma 10",
+        "Calle Mayor 3",
+        "ul. Słowicza 10",
+    ],
+)
+def test_street_addresses(detector: SensitivityDetector, address: str) -> None:
+    assert address in found(detector, f"The parcel goes to {address}, second floor.", "street_address")
+
+
+def test_units_and_boxes(detector: SensitivityDetector) -> None:
+    spans = found(detector, "Ship to Apt. 4B, or to P.O. Box 1234 if nobody is in.", "street_address")
+    assert spans == ["Apt. 4B", "P.O. Box 1234"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "She bought 5 red apples at 3 pm.",
+        "Windows 11 Pro and Python 3 are installed.",
+        "See chapter 4 section 2.",
+    ],
+)
+def test_addresses_near_misses(detector: SensitivityDetector, text: str) -> None:
+    assert found(detector, text, "street_address") == []
+
+
+# --- people -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "name"),
+    [
+        ("Hello, my name is Ingrid Solberg and I need help.", "Ingrid Solberg"),
+        ("Please forward this to Dr. Okonkwo before noon.", "Okonkwo"),
+        ("Dear Priya, thanks for the notes.", "Priya"),
+        ("Yesterday Jonas Lindqvist signed the lease.", "Jonas Lindqvist"),
+        ("I want to add my son Mateo to the account.", "Mateo"),
+        ("Patient: Helena Marques, 54, reports chest pain.", "Helena Marques"),
+    ],
+)
+def test_people(detector: SensitivityDetector, text: str, name: str) -> None:
+    assert found(detector, text, "person") == [name]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Natalia sold 48 clips in April and half as many in May. How many clips did she sell?",
+        "Mr. Tan bought 3 boxes of pens at $4 each. How much did he spend?",
+        "Tom and Lisa share 12 apples equally. How many does each get?",
+        "Explain the Fourier Transform and the Central Limit Theorem.",
+        "Write a story in the style of Ernest Hemingway about the sea.",
+    ],
+)
+def test_people_near_misses(detector: SensitivityDetector, text: str) -> None:
+    assert found(detector, text, "person") == []
+
+
+# --- secrets ----------------------------------------------------------------------------------
+
+
+def _random(alphabet: str, length: int, rng: random.Random) -> str:
+    return "".join(rng.choice(alphabet) for _ in range(length))
+
+
+def _jwt(rng: random.Random) -> str:
+    def part(payload: dict[str, object]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(payload).encode()).decode().rstrip("=")
+
+    signature = _random(string.ascii_letters + string.digits + "-_", 43, rng)
+    return f"{part({'alg': 'HS256', 'typ': 'JWT'})}.{part({'sub': rng.randint(1, 10**6)})}.{signature}"
+
+
+def generated_secrets(rng: random.Random) -> dict[str, str]:
+    alnum = string.ascii_letters + string.digits
+    upper = string.ascii_uppercase + "234567"
+    pem_body = base64.b64encode(rng.randbytes(96)).decode()
+    return {
+        "aws_access_key": rng.choice(("AKIA", "ASIA")) + _random(upper, 16, rng),
+        "github_token": rng.choice(("ghp_", "gho_")) + _random(alnum, 36, rng),
+        "github_pat": "github_pat_" + _random(alnum, 22, rng) + "_" + _random(alnum, 59, rng),
+        "slack_token": "xoxb-" + _random(string.digits, 12, rng) + "-" + _random(alnum, 24, rng),
+        "stripe_key": rng.choice(("sk_live_", "rk_live_")) + _random(alnum, 24, rng),
+        "google_api_key": "AIza" + _random(alnum + "-_", 35, rng),
+        "openai_key": "sk-proj-" + _random(alnum + "_-", 48, rng),
+        "anthropic_key": "sk-ant-api03-" + _random(alnum + "_-", 93, rng),
+        "jwt": _jwt(rng),
+        "private_key": f"-----BEGIN RSA PRIVATE KEY-----\n{pem_body}\n-----END RSA PRIVATE KEY-----",
+    }
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_generated_secrets_are_all_found(detector: SensitivityDetector, seed: int) -> None:
+    rng = random.Random(seed)
+    for kind, secret in generated_secrets(rng).items():
+        text = f"here is the value you asked for: {secret} (do not share)"
+        spans = found(detector, text, "secret")
+        assert spans == [secret], f"{kind}: {spans}"
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("DB_PASSWORD=Xk9#mQ2!vL7p", "Xk9#mQ2!vL7p"),
+        ('{"api_key": "a8F3kLm92QpZx7Rt"}', "a8F3kLm92QpZx7Rt"),
+        ("export SERVICE_TOKEN=f3A9c1D7e5B2a8C4d6E0f1A2", "f3A9c1D7e5B2a8C4d6E0f1A2"),
+        ("my password is Tr0ub4dor&3", "Tr0ub4dor&3"),
+        ("the card PIN is 4921", "4921"),
+        (
+            "aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYzq8Lp3Vd2Q",
+            "wJalrXUtnFEMI/K7MDENG/bPxRfiCYzq8Lp3Vd2Q",
+        ),
+        (
+            "connect with postgres://app:s3cr3tPw@db.internal:5432/main",
+            "postgres://app:s3cr3tPw@db.internal:5432",
+        ),
+        ("REDIS_URL=redis://:p4ssW0rd9@cache:6379/0", "redis://:p4ssW0rd9@cache:6379"),
+    ],
+)
+def test_assigned_secrets(detector: SensitivityDetector, text: str, value: str) -> None:
+    assert found(detector, text, "secret") == [value]
+
+
+def test_ordinary_code_has_no_secret(detector: SensitivityDetector) -> None:
+    code = """
+import os
+from getpass import getpass
+
+def login(user: str, password: str, token: str | None = None) -> bool:
+    api_key = os.environ["API_KEY"]
+    password = getpass("Password: ")
+    secret_key = settings.SECRET_KEY
+    headers = {"Authorization": f"Bearer {token}"}
+    return check(user, password=password, api_key=api_key)
+"""
+    assert found(detector, code) == []
+
+
+def test_placeholder_values_are_not_secrets(detector: SensitivityDetector) -> None:
+    text = 'Set OPENAI_API_KEY=<your-api-key> and "password": "your_password_here" and sk-xxxxxxxxxxxxxxxxxxxxxxxx'
+    assert found(detector, text, "secret") == []
+
+
+# --- operator configuration -------------------------------------------------------------------
+
+
+def test_terms_are_case_insensitive_whole_words() -> None:
+    detector = SensitivityDetector(terms=["Project Bluebird", "acme"], types={"term"})
+    text = "Status of project bluebird for ACME; not acmeology."
+    assert found(detector, text) == ["project bluebird", "ACME"]
+
+
+def test_patterns_from_the_operator() -> None:
+    detector = SensitivityDetector(patterns=[r"\bTICKET-\d{4}\b"], types={"term"})
+    spans = detector.scan("See TICKET-1234 and TICKET-99.")
+    assert [(f.type, f.detail) for f in spans] == [("term", "pattern")]
+
+
+def test_invalid_pattern_names_it() -> None:
+    with pytest.raises(ValueError, match=r"\(unclosed"):
+        SensitivityDetector(patterns=["(unclosed"])
+
+
+def test_unknown_type_is_rejected() -> None:
+    with pytest.raises(ValueError, match="postcode"):
+        SensitivityDetector(types={"postcode"})
+
+
+def test_types_restrict_detection() -> None:
+    text = "Mail jonas@posteo.de or call +1 (202) 555-0170."
+    assert kinds(SensitivityDetector(types={"email"}), text) == {"email"}
+    assert kinds(SensitivityDetector(types={"phone"}), text) == {"phone"}
+    assert kinds(SensitivityDetector(), text) == {"email", "phone"}
+
+
+def test_min_confidence_filters() -> None:
+    text = "Internal host 192.168.1.20 is down."
+    assert SensitivityDetector().scan(text) == []
+    loose = SensitivityDetector(min_confidence=0.3).scan(text)
+    assert [(f.type, text[f.start : f.end]) for f in loose] == [("ip_address", "192.168.1.20")]
+
+
+def test_findings_sorted_and_non_overlapping(detector: SensitivityDetector) -> None:
+    text = (
+        "Hi, I am Carla Bianchi, card 4539 1488 0343 6467, mail carla.b@posteo.it, "
+        "home Via Roma 10, phone +39 06 6982 1234, IBAN DE89370400440532013000."
+    )
+    findings = detector.scan(text)
+    assert {f.type for f in findings} >= {"person", "credit_card", "email", "street_address", "phone", "iban"}
+    assert findings == sorted(findings, key=lambda f: f.start)
+    for before, after in pairwise(findings):
+        assert before.end <= after.start
+    assert all(f.type in FINDING_TYPES and 0 <= f.confidence <= 1 for f in findings)
+
+
+def test_finding_is_frozen() -> None:
+    finding = Finding("email", 0, 3, 0.9)
+    with pytest.raises(AttributeError):
+        finding.start = 1  # type: ignore[misc]
+
+
+def test_empty_and_plain_text(detector: SensitivityDetector) -> None:
+    assert detector.scan("") == []
+    assert detector.scan("What is the capital of France? Explain briefly.") == []
