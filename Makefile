@@ -9,7 +9,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export LITELLM_LOCAL_MODEL_COST_MAP := True
 
-.PHONY: install system-deps run demo test test-fast lint format bench compose-check clean
+.PHONY: install system-deps run demo test test-fast lint format bench eval train compose-check clean
 
 $(STAMP):
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -50,7 +50,17 @@ format: install
 	$(BIN)/ruff check --fix .
 
 bench: install
+	$(BIN)/turnout bench classify
 	$(BIN)/turnout bench gateway
+
+# Offline evals on the public data (TURNOUT_DATA_DIR, else ../shared/data, else downloaded to a cache).
+eval: install
+	$(BIN)/python -m evals.pii_eval
+	$(BIN)/python -m evals.routing_eval
+
+# Retrain the capability classifier (writes router/signals/data/capability.npz).
+train: install
+	$(BIN)/python -m router.signals.train
 
 compose-check: system-deps
 	TURNOUT_ADMIN_KEY=check docker-compose -f docker-compose.yml config --quiet

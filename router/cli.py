@@ -221,9 +221,9 @@ def cmd_emulate(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from router.bench import run_gateway_bench
+    from router.bench import run_classify_bench, run_gateway_bench
 
-    return run_gateway_bench(args)
+    return run_classify_bench(args) if args.suite == "classify" else run_gateway_bench(args)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -281,7 +281,9 @@ def parser() -> argparse.ArgumentParser:
     bench = verbs.add_parser(
         "bench", help="benchmarks that print ratios against a baseline from the same run"
     )
-    bench.add_argument("suite", choices=["gateway"])
+    bench.add_argument("suite", choices=["gateway", "classify"])
+    bench.add_argument("--queries", type=int, default=1200, help="classify: how many queries")
+    bench.add_argument("--policy", type=Path, help="classify: the policy whose detectors to use")
     bench.add_argument("--requests", type=int, default=400, help="requests per cell of the latency table")
     bench.add_argument("--think-ms", type=float, default=20.0)
     bench.add_argument("--concurrency", default="1,4,16")

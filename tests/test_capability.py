@@ -201,6 +201,10 @@ def test_split_is_deterministic_and_held_out_prompts_never_train() -> None:
         for name in needed:
             resolve(name, download=False)
     except DatasetError:
+        if os.environ.get(
+            "CI"
+        ):  # CI lays ../shared/data beside the checkout: missing data is a failure there
+            raise
         pytest.skip("the public datasets are not in a local mirror or cache")
     first, second = build_split(7), build_split(7)
     assert first.held_out_keys == second.held_out_keys

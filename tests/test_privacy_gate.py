@@ -25,7 +25,7 @@ from evals.datasets import DatasetError, resolve
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 # The Presidio entity types the gate is for; quasi-identifiers (places, dates, ages, organisations)
-# alone do not make a sentence personal data (see README, "Sensitivity").
+# alone do not make a sentence personal data (README, "How well it routes").
 GATE_TYPES = {
     "PERSON", "STREET_ADDRESS", "CREDIT_CARD", "PHONE_NUMBER", "EMAIL_ADDRESS",
     "IBAN_CODE", "US_SSN", "IP_ADDRESS", "US_DRIVER_LICENSE",
