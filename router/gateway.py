@@ -63,6 +63,7 @@ class Gateway:
         self.breakers = Breakers()
         self.latency = LatencyTracker()
         self.classifier = CapabilityClassifier.load()
+        tokens.warm()
         self.policy_error: str | None = None
         self.runtime = self._build(load_policy(settings.policy))
         self._stamp = self._file_stamp()

@@ -133,3 +133,23 @@ def test_bad_policy_edit_keeps_the_last_good_policy(tmp_path):
     path.write_text(POLICY.replace("provider: openai", "provider: vllm").replace("model: m", "model: m2"))
     assert gateway.reload_if_changed() is True
     assert gateway.policy_error is None and gateway.runtime.loaded.policy.backends["a"].model == "m2"
+
+
+def test_dataset_registry_resolves_and_verifies(tmp_path, monkeypatch):
+    from evals.datasets import REGISTRY, DatasetError, resolve
+
+    with pytest.raises(DatasetError, match="unknown dataset"):
+        resolve("no-such-data")
+    dataset = REGISTRY["mt-bench"]
+    mirror = tmp_path / "mirror"
+    (mirror / dataset.local_path).parent.mkdir(parents=True)
+    (mirror / dataset.local_path).write_text("tampered\n")
+    monkeypatch.setenv("TURNOUT_DATA_DIR", str(mirror))
+    with pytest.raises(DatasetError, match="does not match the registered sha256"):
+        resolve("mt-bench", download=False)
+    monkeypatch.setenv("TURNOUT_DATA_DIR", str(tmp_path / "empty"))
+    monkeypatch.setenv("TURNOUT_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr("evals.datasets.REPO_ROOT", tmp_path / "nowhere" / "repo")
+    with pytest.raises(DatasetError, match="not in"):
+        resolve("mt-bench", download=False)
+    assert all(len(d.sha256) == 64 and d.license for d in REGISTRY.values())
