@@ -138,6 +138,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     from router.schema import parse_chat_request
 
     settings = _settings(args)
+    logging.getLogger("turnout.gateway").setLevel(logging.ERROR)  # unavailable backends are in the report
     gateway = Gateway(settings, HttpClient())
     body = {"model": args.model, "messages": [{"role": "user", "content": args.query}]}
     request = parse_chat_request(json.dumps(body).encode())

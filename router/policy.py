@@ -14,9 +14,10 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from router.errors import PolicyError
+from router.signals.findings import FINDING_TYPES
 
 Loc = tuple[str | int, ...]
 
@@ -124,18 +125,13 @@ class Category(StrEnum):
     other = "other"
 
 
-FindingType = Literal[
-    "email",
-    "phone",
-    "credit_card",
-    "iban",
-    "national_id",
-    "ip_address",
-    "street_address",
-    "person",
-    "secret",
-    "term",
-]
+def _known_finding_type(value: str) -> str:
+    if value not in FINDING_TYPES:
+        raise ValueError(f"unknown finding type '{value}'; known: {', '.join(FINDING_TYPES)}")
+    return value
+
+
+FindingType = Annotated[str, AfterValidator(_known_finding_type)]
 
 
 class Range(_Model):
