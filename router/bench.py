@@ -122,10 +122,20 @@ async def paired(
 
 
 def cpu_seconds(pid: int) -> float:
+
+    total = 0.0
+    for proc in _family(pid):
+        times = proc.cpu_times()
+        total += times.user + times.system
+    return total
+
+
+def _family(pid: int) -> list[Any]:
+    """The process and its children: `serve --workers N` is a supervisor with N worker processes."""
     import psutil
 
-    times = psutil.Process(pid).cpu_times()
-    return float(times.user + times.system)
+    root = psutil.Process(pid)
+    return [root, *root.children(recursive=True)]
 
 
 @contextlib.contextmanager
@@ -173,9 +183,8 @@ def wait_http(url: str, proc: subprocess.Popen[bytes], timeout_s: float = 90) ->
 
 
 def rss_mb(pid: int) -> float:
-    import psutil
 
-    return float(psutil.Process(pid).memory_info().rss) / 2**20
+    return float(sum(proc.memory_info().rss for proc in _family(pid))) / 2**20
 
 
 def litellm_proxy(args: argparse.Namespace) -> Path | None:
@@ -210,13 +219,13 @@ async def _bench(args: argparse.Namespace) -> int:
     ports = {"openai": free_port(), "anthropic": free_port(), "gateway": free_port()}
     env = {**os.environ, "TURNOUT_LOG_LEVEL": "warning"}
     cli = [sys.executable, "-m", "router.cli"]
-    think = str(args.think_ms)
+    think = [str(args.think_ms), "--jitter-ms", str(args.jitter_ms)]
     with (
         process(
-            [*cli, "emulate", "openai", "--port", str(ports["openai"]), "--think-ms", think], env
+            [*cli, "emulate", "openai", "--port", str(ports["openai"]), "--think-ms", *think], env
         ) as openai_emu,
         process(
-            [*cli, "emulate", "anthropic", "--port", str(ports["anthropic"]), "--think-ms", think], env
+            [*cli, "emulate", "anthropic", "--port", str(ports["anthropic"]), "--think-ms", *think], env
         ) as anthropic_emu,
     ):
         wait_http(f"http://127.0.0.1:{ports['openai']}/v1/models", openai_emu)
@@ -234,11 +243,12 @@ async def _bench(args: argparse.Namespace) -> int:
         with contextlib.ExitStack() as cleanup:
             cleanup.callback(shutil.rmtree, home, True)  # runs last: callbacks unwind in reverse
             cleanup.callback(stop_embedded_postgres, home)
-            gateway = cleanup.enter_context(process([*cli, "serve"], gateway_env))
+            serve = [*cli, "serve", "--workers", str(args.gateway_workers)]
+            gateway = cleanup.enter_context(process(serve, gateway_env))
             wait_http(f"http://127.0.0.1:{ports['gateway']}/healthz", gateway)
             targets = _targets(ports)
             print(
-                f"# turnout bench gateway — {time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores, emulator think time {args.think_ms:g} ms"
+                f"# turnout bench gateway — {time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores, emulator think time {args.think_ms:g} ± {args.jitter_ms:g} ms"
             )
             print(f"# {args.requests} requests per cell; latencies in ms; overhead = via - direct\n")
             print(

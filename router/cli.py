@@ -208,7 +208,13 @@ def cmd_emulate(args: argparse.Namespace) -> int:
     from router.emulators import Emulator
 
     async def run() -> None:
-        emulator = Emulator(args.wire, api_key=args.api_key, think_ms=args.think_ms, token_ms=args.token_ms)
+        emulator = Emulator(
+            args.wire,
+            api_key=args.api_key,
+            think_ms=args.think_ms,
+            token_ms=args.token_ms,
+            jitter_ms=args.jitter_ms,
+        )
         print(f"{args.wire} emulator at {await emulator.start(args.port)}", flush=True)
         await asyncio.Event().wait()
 
@@ -276,6 +282,9 @@ def parser() -> argparse.ArgumentParser:
     emulate.add_argument("--port", type=int, default=0)
     emulate.add_argument("--api-key")
     emulate.add_argument("--think-ms", type=float, default=0.0)
+    emulate.add_argument(
+        "--jitter-ms", type=float, default=0.0, help="think time varies by up to this either way"
+    )
     emulate.add_argument("--token-ms", type=float, default=0.0)
     emulate.set_defaults(func=cmd_emulate)
 
@@ -287,7 +296,11 @@ def parser() -> argparse.ArgumentParser:
     bench.add_argument("--policy", type=Path, help="classify: the policy whose detectors to use")
     bench.add_argument("--requests", type=int, default=400, help="requests per cell of the latency table")
     bench.add_argument("--think-ms", type=float, default=20.0)
+    bench.add_argument(
+        "--jitter-ms", type=float, default=0.0, help="vary the emulator's think time (0: lockstep)"
+    )
     bench.add_argument("--concurrency", default="1,4,16")
+    bench.add_argument("--gateway-workers", type=int, default=1, help="gateway: uvicorn worker processes")
     bench.add_argument("--memory-requests", default="1000,10000")
     bench.add_argument("--saturation-seconds", type=float, default=20.0)
     bench.add_argument("--no-litellm", action="store_true", help="skip LiteLLM's proxy even when installed")

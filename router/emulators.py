@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import random
 import threading
 import time
 from collections import deque
@@ -38,6 +39,7 @@ class Fault:
 @dataclass
 class Script:
     think_ms: float = 0.0  # before the first byte of an answer
+    jitter_ms: float = 0.0  # think time varies uniformly by up to this much either way
     token_ms: float = 0.0  # between streamed chunks
     faults: deque[Fault] = field(default_factory=deque)
     always: Fault | None = None  # played on every request once the queue is empty
@@ -107,11 +109,16 @@ class Emulator:
     """One provider emulator on 127.0.0.1; `await start()` in a loop, or `start_in_thread()`."""
 
     def __init__(
-        self, wire: WireProtocol, api_key: str | None = None, think_ms: float = 0.0, token_ms: float = 0.0
+        self,
+        wire: WireProtocol,
+        api_key: str | None = None,
+        think_ms: float = 0.0,
+        token_ms: float = 0.0,
+        jitter_ms: float = 0.0,
     ):
         self.wire = wire
         self.api_key = api_key
-        self.script = Script(think_ms=think_ms, token_ms=token_ms)
+        self.script = Script(think_ms=think_ms, token_ms=token_ms, jitter_ms=jitter_ms)
         self._ids = itertools.count(1)
         self._runner: web.AppRunner | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -242,7 +249,10 @@ class Emulator:
         fault = self.script.faults.popleft() if self.script.faults else self.script.always
         if fault is not None and fault.kind != "drop_mid_stream":
             return await self._play(fault, request)
-        await asyncio.sleep(self.script.think_ms / 1000)
+        jitter = (
+            random.uniform(-self.script.jitter_ms, self.script.jitter_ms) if self.script.jitter_ms else 0.0
+        )
+        await asyncio.sleep(max(0.0, self.script.think_ms + jitter) / 1000)
         model = str(body.get("model", "emulated"))
         words = reply_words(body, model)
         tool = chosen_tool(body, self.wire)
