@@ -122,14 +122,18 @@ class Gateway:
         ]
         return ([(AUTO, "turnout")] if usable else []) + usable
 
-    def decide(self, request: ChatRequest, budget_header: str | None = None) -> Decision:
-        """The policy's decision for a request, without executing it (what explain shows)."""
-        policy = self.runtime.loaded.policy
-        if request.model != AUTO and request.model not in policy.backends:
-            known = ", ".join([AUTO, *policy.backends])
+    def _check_model(self, request: ChatRequest) -> None:
+        backends = self.runtime.loaded.policy.backends
+        if request.model != AUTO and request.model not in backends:
+            known = ", ".join([AUTO, *backends])
             raise ModelNotFound(
                 f"The model '{request.model}' does not exist. Use one of: {known}.", param="model"
             )
+
+    def decide(self, request: ChatRequest, budget_header: str | None = None) -> Decision:
+        """The policy's decision for a request, without executing it (what explain shows)."""
+        policy = self.runtime.loaded.policy
+        self._check_model(request)
         signals = self.runtime.engine.compute(request, budget_header, capability=True)
         return decide(policy, signals, request.model, self.latency)
 
@@ -145,11 +149,7 @@ class Gateway:
         """Signals, then the policy's decision, then what this key may use and what is configured."""
         runtime = self.runtime
         policy = runtime.loaded.policy
-        if request.model != AUTO and request.model not in policy.backends:
-            known = ", ".join([AUTO, *policy.backends])
-            raise ModelNotFound(
-                f"The model '{request.model}' does not exist. Use one of: {known}.", param="model"
-            )
+        self._check_model(request)
         if request.model != AUTO and not principal.may_use(request.model):
             raise PermissionDenied(f"This API key may not use model '{request.model}'.", param="model")
         signals = runtime.engine.compute(request, budget_header, capability=request.model == AUTO)
@@ -166,7 +166,8 @@ class Gateway:
         redactor = None
         if decision.action == SensitiveAction.redact.value:
             request, redactor = redact_request(request, signals.findings)
-        return Plan(runtime, decision.route, fit_context(request, backends), decision, request, redactor)
+        fitting = fit_context(signals.prompt_tokens, request.output_limit or 0, backends)
+        return Plan(runtime, decision.route, fitting, decision, request, redactor)
 
     async def complete(self, plan: Plan) -> Outcome[Completion]:
         policy = plan.runtime.loaded.policy
@@ -206,20 +207,15 @@ class Gateway:
         return await call_with_fallback(plan.backends, call, policy, self.breakers)
 
 
-def fit_context(request: ChatRequest, backends: list[Backend]) -> list[Backend]:
+def fit_context(prompt_tokens: int, output_limit: int, backends: list[Backend]) -> list[Backend]:
     """Keep the backends whose context window holds the prompt plus the requested output."""
-    output = request.output_limit or 0
-    smallest = min(backend.spec.context_window for backend in backends)
-    if tokens.upper_bound(request) + output <= smallest:
-        return backends
-    prompt = tokens.count(request)
-    fitting = [backend for backend in backends if prompt + output <= backend.spec.context_window]
+    fitting = [backend for backend in backends if prompt_tokens + output_limit <= backend.spec.context_window]
     if not fitting:
         largest = max(backend.spec.context_window for backend in backends)
         raise ContextWindowExceeded(
-            f"This request has about {prompt} prompt tokens and asks for up to {output} more, over the context "
-            f"window of every backend it may use (largest: {largest} tokens). Shorten the messages or lower "
-            "max_tokens.",
+            f"This request has {prompt_tokens} prompt tokens and asks for up to {output_limit} more, over the "
+            f"context window of every backend it may use (largest: {largest} tokens). Shorten the messages or "
+            "lower max_tokens.",
             param="messages",
         )
     return fitting
