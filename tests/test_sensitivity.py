@@ -184,6 +184,27 @@ def test_addresses_near_misses(detector: SensitivityDetector, text: str) -> None
     assert found(detector, text, "street_address") == []
 
 
+@pytest.mark.parametrize(
+    ("text", "address"),
+    [
+        # a building number before the street, a unit line and a "place postcode" line after it
+        (
+            "Ship to:\n712 48 Holloway Lane\nSuite 9\nMarlow 40215",
+            "712 48 Holloway Lane\nSuite 9\nMarlow 40215",
+        ),
+        ("Send it to 5521 Brennerstraße 14, please.", "5521 Brennerstraße 14"),
+    ],
+)
+def test_address_blocks_are_widened(detector: SensitivityDetector, text: str, address: str) -> None:
+    assert found(detector, text, "street_address") == [address]
+
+
+def test_address_widening_near_misses(detector: SensitivityDetector) -> None:
+    # a count before the street is not glued to it, and a following sentence is not a postcode line
+    text = "In 2019, 12 Holloway Lane was sold.\nPrices rose 15"
+    assert found(detector, text, "street_address") == ["12 Holloway Lane"]
+
+
 # --- people -----------------------------------------------------------------------------------
 
 
@@ -213,6 +234,43 @@ def test_people(detector: SensitivityDetector, text: str, name: str) -> None:
     ],
 )
 def test_people_near_misses(detector: SensitivityDetector, text: str) -> None:
+    assert found(detector, text, "person") == []
+
+
+@pytest.mark.parametrize(
+    ("text", "names"),
+    [
+        # a lone first name as the subject of a person verb, or after "why is ... so"
+        ("Marguerite is from a small firm in Leeds.", ["Marguerite"]),
+        ("Why is Leonora so stubborn about the lease?", ["Leonora"]),
+        # a non-dictionary word at a sentence start, with a person verb and a later he/she
+        ("Kowalczyk began painting young, and her first show sold out.", ["Kowalczyk"]),
+        # all-lowercase text: listed names are read as if capitalised
+        ("please call back gertrude hofstadter tomorrow", ["gertrude hofstadter"]),
+        ("ask mr. pemberton about the overdue rent", ["pemberton"]),
+        # listed names as the subject of people, or introduced by a plural noun for people
+        ("Okonkwo and Haldane were both engineers at the plant.", ["Okonkwo", "Haldane"]),
+        ("Our founders: Brannigan, Okafor and Lindqvist.", ["Brannigan", "Okafor", "Lindqvist"]),
+    ],
+)
+def test_people_without_a_full_name(detector: SensitivityDetector, text: str, names: list[str]) -> None:
+    assert found(detector, text, "person") == names
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Why is Python so slow compared with Rust?",
+        "Kubernetes is from Google originally.",
+        "Red and Blue were the team colours.",
+        "Apple and Google are rivals.",
+        "Contributors: Flask, Django and Pyramid.",
+        "the pipeline is fine but the cache is stale",
+        "Kasimir bought 7 pencils and gave 2 away. How many are left?",
+        "Write a story where Rosalind is brave and she saves the town.",
+    ],
+)
+def test_lone_name_near_misses(detector: SensitivityDetector, text: str) -> None:
     assert found(detector, text, "person") == []
 
 

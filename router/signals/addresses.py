@@ -182,16 +182,40 @@ def _european(text: str) -> Iterator[Finding]:
             yield Finding("street_address", window_start + begin.start(), number.end(), confidence, "street")
 
 
-def find_addresses(text: str) -> Iterator[Finding]:
-    if _DIGIT.search(text) is None:
-        return
+# A number right before a street ("3369 24 Clarke Avenue", "20789 Allika 46"): a building or
+# block number, part of the address. A unit or postcode line right after it continues the block.
+_LEADING_NUMBER = re.compile(r"(?<![\w.,:/\-])\d{1,6}[A-Za-z]?[ \t]+$")
+_TRAILING_LINES = re.compile(
+    r"(?:[ \t]*\n?[ \t>]*(?i:apt|apartment|suite|unit|flat|floor)\.?[ \t]*#?\d{1,5}[A-Za-z]?\b)?"
+    r"(?:[ \t]*,?[ \t]*\n[ \t>]*(?:[^\W\d_][\w'\u2019.\-]*[ \t]?){1,3},?[ \t]*\d{4,6}\b)?"
+)
+
+
+def _widened(text: str, finding: Finding) -> Finding:
+    leading = _LEADING_NUMBER.search(text, max(0, finding.start - 10), finding.start)
+    start = leading.start() if leading else finding.start
+    end = _TRAILING_LINES.match(text, finding.end)
+    stop = end.end() if end and end.end() > finding.end else finding.end
+    if start == finding.start and stop == finding.end:
+        return finding
+    return Finding(finding.type, start, stop, finding.confidence, finding.detail)
+
+
+def _streets(text: str) -> Iterator[Finding]:
     for pattern, confidence in ((_EN_STREET, 0.8), (_WEAK_PREFIXED_STREET, 0.7), (_FRENCH_STREET, 0.75)):
         for match in pattern.finditer(text):
             yield Finding("street_address", match.start(), match.end(), confidence, "street")
+    yield from _european(text)
+
+
+def find_addresses(text: str) -> Iterator[Finding]:
+    if _DIGIT.search(text) is None:
+        return
+    for finding in _streets(text):
+        yield _widened(text, finding)
     lowered = text.lower()
     if any(word in lowered for word in _UNIT_WORDS):
         for match in _UNIT.finditer(text):
             yield Finding("street_address", match.start(), match.end(), 0.7, "unit_or_box")
-    yield from _european(text)
     if any(hint in lowered for hint in _CUE_HINTS) and _ADDRESS_SHAPE.search(text):
         yield from _cued(text)

@@ -134,3 +134,21 @@ NOT_PERSON_AFTER = re.compile(
     r"|Foundation|Museum|Library|Church|Cathedral|Airport|Station|Hall|Bridge|Stadium|Arena|Theat(?:er|re)"
     r"|Club|Park|Street|Avenue|Road|Square|County|City|Times|Post|News|Award|Prize|Center|Centre)\b"
 )
+# Words after a lone first name that make it the subject of a sentence about a person.
+PERSON_VERBS = frozenset(
+    _words("""
+is was has had began begins will would said says told wants wanted thinks thought feels felt lives
+lived works worked seems seemed became
+""")
+)
+QUESTION_AUX = frozenset(_words("is was does did has"))
+DEGREE_WORDS = frozenset(_words("so such always never still really very"))
+PRONOUNS = frozenset(_words("he she him her his hers himself herself"))
+PLURAL_PERSON_VERBS = frozenset(_words("were are have had met founded started both"))
+# Plural nouns for people that may introduce a list of their names after a colon.
+GROUPS_OF_PEOPLE = tuple(
+    _words("""
+founders cofounders co-founders authors members speakers partners guests attendees participants
+winners owners players candidates employees students colleagues parents children
+""")
+)

@@ -30,6 +30,7 @@ _LIST = re.compile(
 _DIGIT = re.compile(r"\d")
 _MONEY = re.compile(r"[%$€£]")
 _UPPER = re.compile(r"[^\W\d_a-zß-öø-ÿ]")
+_HONORIFICS = frozenset(cues.HONORIFICS)
 _WEAK = 0.45  # below the default threshold: context alone, in a word problem or about public figures
 _Span = tuple[int, int, float, str]  # first token, last token, confidence, detail
 
@@ -216,12 +217,73 @@ def _lists(tokens: _Tokens, names: Gazetteer) -> Iterator[int]:
             yield from indices
 
 
+def _subject_lists(tokens: _Tokens, names: Gazetteer) -> Iterator[int]:
+    """ "A and B were ...", "our founders: A, B and C": listed names as the subject of people."""
+    text = tokens.text
+    for match in _LIST.finditer(text):
+        rest = text[match.end() : match.end() + 12].split()
+        before = text[max(0, match.start() - 30) : match.start()].rstrip().lower()
+        subject = (
+            bool(rest)
+            and rest[0] in cues.PLURAL_PERSON_VERBS
+            and _sentence_start(tokens, tokens.by_start.get(match.start(), 0))
+        )
+        introduced = before.endswith(":") and before[:-1].rstrip().endswith(cues.GROUPS_OF_PEOPLE)
+        if not (subject or introduced):
+            continue
+        members = [tokens.by_start.get(match.start() + m.start()) for m in _TOKEN.finditer(match.group(0))]
+        indices = [i for i in members if i is not None and tokens.lower[i] != "and"]
+        words = [tokens.words[i] for i in indices]
+        listed = all(names.in_first(w) or names.in_last(w) or names.is_foreign(w) for w in words)
+        if listed and any(names.is_known(w) or names.is_foreign(w) for w in words):
+            yield from indices
+
+
 def _context(tokens: _Tokens, names: Gazetteer, problem: bool) -> Iterator[_Span]:
     confidence = _WEAK if problem else 0.7
     for index in _context_indices(tokens, names):
         yield index, _extend(tokens, index, names), confidence, "context"
     for index in _lists(tokens, names):
         yield index, index, _WEAK if problem else 0.6, "name_list"
+    for index in _subject_lists(tokens, names):
+        yield index, index, _WEAK if problem else 0.6, "subject_list"
+
+
+def _lone_evidence(tokens: _Tokens, index: int) -> bool:
+    """A verb of a person right after the word, or an auxiliary before it in a question."""
+    lower = tokens.lower
+    after = lower[index + 1] if index + 1 < len(lower) else ""
+    before = lower[index - 1] if index else ""
+    if after in cues.PERSON_VERBS and tokens.glued(index):
+        return True
+    return before in cues.QUESTION_AUX and after in cues.DEGREE_WORDS
+
+
+def _lone(tokens: _Tokens, names: Gazetteer) -> Iterator[_Span]:
+    """A lone first name that acts as a person: "Ana is from ...", "why is Ana so ...".
+
+    With a third-person pronoun later in the text ("... depend on her"), a foreign-looking word in
+    English text also counts ("Kowalczyk began writing ... her first story").
+    """
+    pronoun: bool | None = None
+    english: float | None = None
+    for index, word in enumerate(tokens.words):
+        if not _capitalised(word) or word.endswith(("'s", "\u2019s")) or not _lone_evidence(tokens, index):
+            continue
+        if names.is_first(word):
+            yield index, index, 0.6, "lone_name"
+            continue
+        if not names.is_foreign(word) or not _sentence_start(tokens, index):
+            continue
+        # "X is from ..." alone fits products too (Kubernetes): only for a listed surname.
+        origin = tokens.lower[index + 1 : index + 3] == ["is", "from"] and names.in_last(word)
+        if pronoun is None:
+            pronoun = not cues.PRONOUNS.isdisjoint(tokens.lower[index + 2 :])
+        if pronoun or origin:
+            if english is None:
+                english = tokens.english_share(names)
+            if english >= 0.8:
+                yield index, index, 0.6, "lone_surname"
 
 
 def _word_problem(tokens: _Tokens) -> bool:
@@ -239,10 +301,36 @@ def _word_problem(tokens: _Tokens) -> bool:
     )
 
 
+def _recased(text: str, names: Gazetteer) -> str | None:
+    """An all-lowercase text with its listed names capitalised, offsets unchanged; None if none.
+
+    "follow up with olga krylova" is read as "follow up with Olga Krylova": a listed first name or
+    an honorific also capitalises an initial and a surname after it, so the capitalised rules apply.
+    """
+    chars = list(text)
+    changed = False
+    after_first = False
+    for match in _TOKEN.finditer(text):
+        word = match.group()
+        known = names.is_known(word)
+        initial = after_first and len(word) == 1
+        surname = after_first and (names.is_foreign(word) or names.in_last(word))
+        if known or surname or initial:
+            upper = word[0].upper()
+            if len(upper) == 1:
+                chars[match.start()] = upper
+                changed = True
+        after_first = initial or (len(word) > 1 and (names.is_first(word) or word in _HONORIFICS))
+    return "".join(chars) if changed else None
+
+
 def find_people(text: str) -> Iterator[Finding]:
-    if _UPPER.search(text) is None and "name" not in text.lower():
-        return
     names = gazetteer()
+    if _UPPER.search(text) is None:
+        recased = _recased(text, names)
+        if recased is None and "name" not in text.lower():
+            return
+        text = recased or text
     tokens = _Tokens.of(text)
     problem = _word_problem(tokens)
     public = not cues.PUBLIC_WORDS.isdisjoint(tokens.lower)
@@ -250,8 +338,9 @@ def find_people(text: str) -> Iterator[Finding]:
         _full_names(tokens, names),
         _cued(tokens, names, problem),
         _context(tokens, names, problem),
+        () if problem else _lone(tokens, names),
     ):
         for first, last, confidence, detail in source:
-            if public and detail in ("full_name", "intro", "speech", "name_list"):
+            if public and detail in ("full_name", "intro", "speech", "name_list", "lone_name"):
                 confidence = min(confidence, _WEAK)
             yield Finding("person", tokens.spans[first][0], tokens.spans[last][1], confidence, detail)
