@@ -41,3 +41,17 @@ def test_bench_gateway_prints_its_tables(tmp_path):
         assert line.rstrip().endswith("| 0 |"), line  # no errors through the gateway
     assert "emulator alone" in out and "through turnout" in out
     assert "after 40 requests" in out and "growth from 20 to 40 requests" in out
+
+
+def test_bench_classify_prints_its_table():
+    result = subprocess.run(
+        [sys.executable, "-m", "router.cli", "bench", "classify", "--queries", "60"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    rows = [line for line in result.stdout.splitlines() if line.startswith("| all signals |")]
+    assert rows and "60 queries" in result.stdout
+    p50_ms = float(rows[0].split("|")[2])
+    assert p50_ms > 0
