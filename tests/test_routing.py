@@ -154,3 +154,66 @@ def _unreachable(text: str) -> str:
     start = text.index("  - name: fast")
     end = text.index("  - name: general")
     return text[:start] + "  - name: fast\n    backends: [haiku, llama]\n\n" + text[end:]
+
+
+@pytest.mark.parametrize(
+    "when,case,expected",
+    [
+        ({"finding_types": ["iban"]}, signals(findings=["iban"]), True),
+        ({"finding_types": ["iban"]}, signals(findings=["email"]), False),
+        ({"prompt_tokens": {"gte": 100}}, signals(prompt_tokens=150), True),
+        ({"prompt_tokens": {"gte": 100}}, signals(prompt_tokens=50), False),
+        ({"has_tools": True}, signals(tools=True), True),
+        ({"has_tools": True}, signals(), False),
+        ({"has_images": False}, signals(), True),
+        ({"category": ["math"], "difficulty": {"gt": 0.2, "lte": 0.4}}, signals("math", 0.3), True),
+        ({"category": ["math"], "difficulty": {"gt": 0.2, "lte": 0.4}}, signals("math", 0.5), False),
+        (
+            {"any": [{"category": ["code"]}, {"latency_budget_ms": {"lt": 100}}]},
+            signals("writing", budget=50),
+            True,
+        ),
+        ({"any": [{"category": ["code"]}, {"latency_budget_ms": {"lt": 100}}]}, signals("writing"), False),
+    ],
+)
+def test_every_condition_key(when, case, expected):
+    from router.policy import Condition
+
+    matched, reasons = evaluate(Condition.model_validate(when), case)
+    assert matched is expected and reasons
+
+
+def test_order_fastest_follows_live_latency():
+    text = (ROOT / "policies" / "default.yaml").read_text().replace("order: cheapest", "order: fastest")
+    policy = parse_policy(text, Path("p.yaml"))
+    tracker = LatencyTracker()
+    first = decide(policy, signals("other", 0.3), "auto", tracker).backends
+    expected = sorted(
+        first, key=lambda name: tracker.estimate(name, policy.backends[name].latency).expected_ms(300)
+    )
+    assert first == expected
+    tracker.estimate(first[0], policy.backends[first[0]].latency).ttft_ms = 50_000
+    assert decide(policy, signals("other", 0.3), "auto", tracker).backends[-1] == first[0]
+
+
+def test_redact_policy_plans_a_redacted_request(tmp_path):
+    from router.auth import Principal
+    from router.backends.http import HttpClient
+    from router.gateway import Gateway
+    from router.schema import parse_chat_request
+    from router.settings import Settings
+
+    policy = tmp_path / "policy.yaml"
+    policy.write_text((ROOT / "policies" / "privacy-first.yaml").read_text())
+    settings = Settings(
+        policy=policy, home=tmp_path, anthropic_api_key="k", vllm_base_url="http://127.0.0.1:9/v1"
+    )
+    gateway = Gateway(settings, HttpClient())
+    body = b'{"model": "claude", "messages": [{"role": "user", "content": "Email jonas.berg@fastmail.fm about ACME-123456"}]}'
+    plan = gateway.plan(parse_chat_request(body), Principal("admin", "admin", admin=True))
+    assert plan.decision.action == "redact" and [b.name for b in plan.backends] == ["claude"]
+    sent = plan.request.messages[0].text()
+    assert (
+        "jonas.berg" not in sent and "ACME-123456" not in sent and "[EMAIL_1]" in sent and "[TERM_1]" in sent
+    )
+    assert plan.redactor is not None and plan.redactor.restore(sent).endswith("about ACME-123456")
