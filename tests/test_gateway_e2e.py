@@ -222,3 +222,14 @@ def test_sdk_error_classes(gateway, emulators):
     with pytest.raises(openai.BadRequestError):
         gateway.client().chat.completions.create(model="auto", messages=[])
     assert sum(e.script.requests for e in (emulators.openai, emulators.anthropic, emulators.vllm)) == 0
+
+
+def test_chat_completions_without_the_v1_prefix(gateway, emulators):
+    response = httpx.post(
+        gateway.base_url + "/chat/completions",
+        headers={"authorization": f"Bearer {gateway.admin_key}"},
+        json={"model": "llama", "messages": [{"role": "user", "content": "no prefix"}]},
+    )
+    assert response.status_code == 200 and response.json()["choices"][0]["message"]["content"].endswith(
+        "no prefix"
+    )
