@@ -27,6 +27,7 @@ from starlette.types import Receive, Scope, Send
 from router.auth import Authenticator, KeyAuthenticator, KeyStore, Principal
 from router.backends.base import ChunkStream
 from router.backends.http import HttpClient
+from router.db import Database
 from router.errors import InvalidRequest, PayloadTooLarge, PermissionDenied, TurnoutError, UpstreamError
 from router.gateway import Gateway, Plan
 from router.metrics import Metrics
@@ -49,6 +50,7 @@ class Services:
     metrics: Metrics
     pool: Any
     listener: Any = None  # the connection that LISTENs for key changes
+    database: Database | None = None
 
 
 def _services(request: Request) -> Services:
@@ -346,13 +348,13 @@ async def _unexpected(request: Request, error: Exception) -> Response:
 async def start_services(settings: Settings) -> Services:
     import asyncpg
 
-    from router.db import KEYS_CHANNEL, database_url, migrate
+    from router.db import KEYS_CHANNEL, migrate, open_database
 
     make_offline()
     http = HttpClient()
     gateway = Gateway(settings, http)
-    url = await asyncio.to_thread(database_url, settings)
-    pool = await asyncpg.create_pool(url, min_size=1, max_size=8)
+    database = await asyncio.to_thread(open_database, settings)
+    pool = await asyncpg.create_pool(database.url, min_size=1, max_size=8)
     async with pool.acquire() as connection:
         await migrate(connection)
     store = KeyStore(pool)
@@ -365,7 +367,7 @@ async def start_services(settings: Settings) -> Services:
         log.warning("no API key existed, so one was created (%s); it is shown only now: %s", key_id, key)
     usage = UsageRecorder(pool, settings.usage_flush_seconds, settings.usage_batch_size)
     usage.start()
-    return Services(settings, gateway, auth, usage, Metrics(), pool, listener)
+    return Services(settings, gateway, auth, usage, Metrics(), pool, listener, database)
 
 
 async def stop_services(services: Services) -> None:
@@ -377,6 +379,8 @@ async def stop_services(services: Services) -> None:
         await services.listener.remove_listener(KEYS_CHANNEL, services.auth.invalidate)  # type: ignore[attr-defined]
         await services.pool.release(services.listener)
     await services.pool.close()
+    if services.database is not None:
+        await asyncio.to_thread(services.database.release)
     await services.gateway.http.aclose()
 
 

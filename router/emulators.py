@@ -17,7 +17,7 @@ import random
 import threading
 import time
 from collections import deque
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import orjson
@@ -492,7 +492,3 @@ class Emulator:
         )
         events.append(event("message_stop", {}))
         return events
-
-
-def fault_payload(*faults: Fault) -> bytes:
-    return orjson.dumps([asdict(fault) for fault in faults])

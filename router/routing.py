@@ -63,8 +63,6 @@ def evaluate(condition: Condition | None, signals: Signals) -> tuple[bool, list[
         return True, ["no conditions (catch-all)"]
     checks: list[tuple[bool, str]] = []
     capability = signals.capability
-    if condition.sensitive is not None:
-        checks.append(_check(signals.sensitive == condition.sensitive, f"sensitive is {condition.sensitive}"))
     if condition.finding_types is not None:
         found = sorted(signals.finding_types & set(condition.finding_types))
         checks.append(_check(bool(found), f"findings of type {condition.finding_types} ({found or 'none'})"))
@@ -76,37 +74,28 @@ def evaluate(condition: Condition | None, signals: Signals) -> tuple[bool, list[
                 f"category {category} in {[str(c) for c in condition.category]}",
             )
         )
-    if condition.difficulty is not None:
-        difficulty = capability.difficulty if capability else 0.0
-        checks.append(
-            _check(
-                condition.difficulty.holds(difficulty),
-                f"difficulty {difficulty:.2f} {condition.difficulty.describe()}",
-            )
-        )
-    if condition.prompt_tokens is not None:
-        checks.append(
-            _check(
-                condition.prompt_tokens.holds(signals.prompt_tokens),
-                f"prompt_tokens {signals.prompt_tokens} {condition.prompt_tokens.describe()}",
-            )
-        )
-    if condition.latency_budget_ms is not None:
-        budget = signals.latency_budget_ms
-        checks.append(
-            _check(
-                condition.latency_budget_ms.holds(budget),
-                f"latency_budget_ms {budget:g} {condition.latency_budget_ms.describe()}",
-            )
-        )
-    if condition.has_tools is not None:
-        checks.append(
-            _check(signals.needs.tools == condition.has_tools, f"has_tools is {condition.has_tools}")
-        )
-    if condition.has_images is not None:
-        checks.append(
-            _check(signals.needs.vision == condition.has_images, f"has_images is {condition.has_images}")
-        )
+    difficulty = capability.difficulty if capability else 0.0
+    ranges = (
+        ("difficulty", condition.difficulty, difficulty, f"{difficulty:.2f}"),
+        ("prompt_tokens", condition.prompt_tokens, signals.prompt_tokens, str(signals.prompt_tokens)),
+        (
+            "latency_budget_ms",
+            condition.latency_budget_ms,
+            signals.latency_budget_ms,
+            f"{signals.latency_budget_ms:g}",
+        ),
+    )
+    for name, bounds, value, shown in ranges:
+        if bounds is not None:
+            checks.append(_check(bounds.holds(value), f"{name} {shown} {bounds.describe()}"))
+    flags = (
+        ("sensitive", condition.sensitive, signals.sensitive),
+        ("has_tools", condition.has_tools, signals.needs.tools),
+        ("has_images", condition.has_images, signals.needs.vision),
+    )
+    for name, wanted, actual in flags:
+        if wanted is not None:
+            checks.append(_check(actual == wanted, f"{name} is {wanted}"))
     if condition.any is not None:
         branches = [evaluate(branch, signals) for branch in condition.any]
         detail = " | ".join("; ".join(reasons) for _, reasons in branches)

@@ -218,3 +218,27 @@ def _closed_circuits(request: pytest.FixtureRequest) -> None:
 
 def run(coro: Any) -> Any:
     return asyncio.run(coro)
+
+
+def fetch(url: str, sql: str, *args: Any) -> list[Any]:
+    """Rows from the session's Postgres, over a connection of their own."""
+    import asyncpg
+
+    async def rows() -> list[Any]:
+        connection = await asyncpg.connect(url)
+        try:
+            return list(await connection.fetch(sql, *args))
+        finally:
+            await connection.close()
+
+    return run(rows())
+
+
+def wait_for_rows(url: str, sql: str, ready: Any = bool, timeout_s: float = 10.0) -> list[Any]:
+    """Poll until `ready(rows)`: the usage ledger is written in batches, off the request path."""
+    deadline = time.monotonic() + timeout_s
+    rows = fetch(url, sql)
+    while not ready(rows) and time.monotonic() < deadline:
+        time.sleep(0.1)
+        rows = fetch(url, sql)
+    return rows

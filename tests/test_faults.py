@@ -164,9 +164,6 @@ def test_backend_without_its_key_is_a_503(gateway, emulators):
 
 
 def test_client_leaving_mid_stream_is_recorded_as_499(gateway, emulators):
-    import asyncpg
-
-    from tests.conftest import run
 
     emulators.vllm.script.token_ms = 200  # a slow stream the client abandons
     try:
@@ -186,19 +183,10 @@ def test_client_leaving_mid_stream_is_recorded_as_499(gateway, emulators):
     finally:
         emulators.vllm.script.token_ms = 0
 
-    async def statuses():
-        connection = await asyncpg.connect(gateway.settings.database_url.get_secret_value())
-        try:
-            return [
-                row["status"]
-                for row in await connection.fetch(
-                    "SELECT status FROM turnout_usage WHERE backend = 'llama' AND stream ORDER BY id DESC LIMIT 1"
-                )
-            ]
-        finally:
-            await connection.close()
+    from tests.conftest import wait_for_rows
 
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and run(statuses()) != [499]:
-        time.sleep(0.2)
-    assert run(statuses()) == [499]
+    sql = "SELECT status FROM turnout_usage WHERE backend = 'llama' AND stream ORDER BY id DESC LIMIT 1"
+    rows = wait_for_rows(
+        gateway.settings.database_url.get_secret_value(), sql, lambda r: [x["status"] for x in r] == [499]
+    )
+    assert [row["status"] for row in rows] == [499]

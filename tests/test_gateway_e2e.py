@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 
 import httpx
 import openai
@@ -180,27 +179,15 @@ def test_litellm_backend_answers_streamed_and_not(gateway, emulators):
 
 
 def test_usage_is_recorded_per_key_in_postgres(gateway, emulators):
-    import asyncpg
+    from tests.conftest import fetch, wait_for_rows
 
-    from tests.conftest import run
-
+    url = gateway.settings.database_url.get_secret_value()
+    (before,) = fetch(url, "SELECT coalesce(max(id), 0) AS id FROM turnout_usage")
     client = gateway.client()
     client.chat.completions.create(model="gpt-4", messages=[{"role": "user", "content": "count me please"}])
-
-    async def rows():
-        connection = await asyncpg.connect(gateway.settings.database_url.get_secret_value())
-        try:
-            return await connection.fetch(
-                "SELECT * FROM turnout_usage WHERE key_id = 'admin' AND backend = 'gpt-4' AND stream = false ORDER BY id DESC LIMIT 1"
-            )
-        finally:
-            await connection.close()
-
-    deadline = time.monotonic() + 10
-    found = []
-    while not found and time.monotonic() < deadline:
-        time.sleep(0.2)
-        found = run(rows())
+    # only rows written after this request: earlier tests left gpt-4 rows of their own
+    sql = f"SELECT * FROM turnout_usage WHERE id > {before['id']} AND key_id = 'admin' AND backend = 'gpt-4'"
+    found = wait_for_rows(url, sql)
     assert found, "usage was not written within 10 s"
     row = found[0]
     assert row["status"] == 200 and row["prompt_tokens"] == 7 and row["completion_tokens"] == 7

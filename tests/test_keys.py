@@ -105,19 +105,10 @@ def test_x_api_key_header_is_accepted(gateway, emulators):
 
 def test_keys_are_stored_hashed(pg_url):
     created = json.loads(turnout(pg_url, "keys", "create", "--name", "hash-check", "--json").stdout)
-    import asyncpg
-
     from router.auth import hash_key
-    from tests.conftest import run
+    from tests.conftest import fetch
 
-    async def stored():
-        connection = await asyncpg.connect(pg_url)
-        try:
-            return await connection.fetchrow("SELECT * FROM turnout_keys WHERE id = $1", created["id"])
-        finally:
-            await connection.close()
-
-    row = run(stored())
+    (row,) = fetch(pg_url, "SELECT * FROM turnout_keys WHERE id = $1", created["id"])
     assert row["key_hash"] == hash_key(created["key"])
     assert created["key"] not in " ".join(str(value) for value in row.values())
 
