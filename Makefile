@@ -19,8 +19,15 @@ $(STAMP):
 
 install: $(STAMP)
 
-# Debian packages the tests use: docker-compose v1 validates docker-compose.yml (no engine needed).
+# Debian packages the tests use: docker-compose v1 validates docker-compose.yml (no engine needed);
+# redis-server backs the shared rate limiter (the test session starts its own on a free port).
 system-deps:
+	@if ! command -v redis-server >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    (apt-get install -y -qq redis-server >/dev/null 2>&1 || \
+	     (apt-get update -qq && apt-get install -y -qq redis-server >/dev/null)) ; \
+	  else echo "note: install redis-server (apt-get install redis-server) for the Redis limiter tests"; fi; \
+	fi
 	@if ! command -v docker-compose >/dev/null 2>&1; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    (apt-get install -y -qq docker-compose >/dev/null 2>&1 || \
