@@ -91,7 +91,13 @@ class StoreError(Exception):
 
 
 class VectorStore(Protocol):
-    """One contract, two engines (pgvector, Qdrant); tests/test_store_contract.py runs against both."""
+    """One contract, two engines (pgvector, Qdrant); tests/test_store_contract.py runs against both.
+
+    Every method but `info` raises StoreError for a collection that does not exist (`info` returns
+    None). A collection's revision never decreases, resets included. Writes are checked before
+    anything is stored: the vectors' shape and dimension, chunks belonging to the record's source,
+    unique ids. `url` is for display: passwords and API keys in it are replaced by `***`.
+    """
 
     url: str
 
