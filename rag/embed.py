@@ -87,6 +87,9 @@ class SentenceTransformerEmbedder:
                 os.environ.setdefault("HF_HUB_OFFLINE", "1")
                 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
                 from sentence_transformers import SentenceTransformer
+                from transformers.utils import logging as transformers_logging
+
+                transformers_logging.disable_progress_bar()  # "Loading weights" bars on every start
 
                 model = SentenceTransformer(model_path(self.name), device=self.device)
                 self.max_tokens = int(model.max_seq_length or MAX_PIECES) - 2

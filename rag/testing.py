@@ -24,7 +24,14 @@ class HashEmbedder:
         self.max_tokens = 254
 
     def count_tokens(self, text: str) -> int:
-        return len(_WORD.findall(text))
+        """MiniLM's word pieces when its tokenizer is installed, so that chunks come out the same as
+        with the real embedder; else words."""
+        from rag.embed import wordpiece_tokenizer
+
+        tokenizer = wordpiece_tokenizer()
+        if tokenizer is None:
+            return len(_WORD.findall(text))
+        return len(tokenizer.encode(text, add_special_tokens=False).ids)
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
