@@ -9,7 +9,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export LITELLM_LOCAL_MODEL_COST_MAP := True
 
-.PHONY: install system-deps run demo test test-fast lint format bench eval train compose-check clean
+.PHONY: install system-deps run demo ingest test test-fast lint format bench eval train compose-check clean
 
 $(STAMP):
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,11 +35,19 @@ system-deps:
 	  else echo "note: install docker-compose (apt-get install docker-compose) to validate docker-compose.yml"; fi; \
 	fi
 
+# The main job: ingest the sample documents (incremental: a rerun only touches what changed), then serve.
+DOCS ?= ingest/samples
+
 run: install
+	$(BIN)/turnout ingest $(DOCS)
 	$(BIN)/turnout serve
 
 demo: install
+	$(BIN)/turnout ingest $(DOCS)
 	$(BIN)/turnout serve --emulators
+
+ingest: install
+	$(BIN)/turnout ingest $(DOCS)
 
 test: install system-deps
 	$(BIN)/pytest

@@ -1,0 +1,198 @@
+"""`ingest PATH` as users run it: the real CLI, the real stores (embedded pgvector, Qdrant local mode),
+incremental reruns, bad files, a changed embedder, and a run killed with SIGKILL halfway."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import ROOT, run
+
+SAMPLES = ROOT / "ingest" / "samples"
+INGEST = [sys.executable, "-m", "ingest.cli"]
+ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+
+
+def ingest(*args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*INGEST, *args], capture_output=True, text=True, timeout=timeout, env=ENV, cwd=ROOT, check=False
+    )
+
+
+def summary(result: subprocess.CompletedProcess[str]) -> dict[str, Any]:
+    assert result.stdout, result.stderr
+    payload: dict[str, Any] = json.loads(result.stdout)
+    return payload
+
+
+async def stored(url: str, collection: str) -> tuple[list[Any], dict[str, Any]]:
+    from rag.stores import open_store
+
+    store = await open_store(url)
+    try:
+        return await store.chunks(collection), await store.manifest(collection)
+    finally:
+        await store.close()
+
+
+def identity(chunks: list[Any]) -> list[tuple[str, int, str]]:
+    return sorted((c.source, c.position, c.content_hash) for c in chunks)
+
+
+@pytest.fixture
+def corpus(tmp_path: Path) -> Path:
+    root = tmp_path / "docs"
+    shutil.copytree(SAMPLES, root)
+    return root
+
+
+@pytest.fixture(params=["pgvector", "qdrant"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "pgvector":
+        url: str = request.getfixturevalue("pg_url")
+        return url
+    return f"qdrant+local://{tmp_path / 'qdrant'}"
+
+
+def test_ingest_is_incremental_on_both_stores(corpus: Path, store_url: str) -> None:
+    collection = f"inc-{uuid.uuid4().hex[:8]}"
+    base = ["--store", store_url, "--collection", collection, "--embedder", "hash-64", "--json"]
+    first = ingest(str(corpus), *base)
+    assert first.returncode == 0, first.stderr
+    report = summary(first)
+    assert report["files"]["new"] == 5 and report["files"]["failed"] == 0 and report["chunks"] > 10
+    chunks, manifest = run(stored(store_url, collection))
+    assert len(chunks) == report["chunks"] and set(manifest) == {
+        "README.md",
+        "faq.html",
+        "handbook/expenses.md",
+        "handbook/on-call.md",
+        "runbooks/gateway.rst",
+    }
+    oncall = [c for c in chunks if c.source == "handbook/on-call.md"]
+    assert {c.title for c in oncall} == {"On-call handbook"}
+    assert ("On-call handbook", "Severity levels") in {c.headings for c in oncall}
+    assert all(len(c.content_hash) == 64 for c in chunks)
+
+    again = summary(ingest(str(corpus), *base))
+    assert again["files"]["unchanged"] == 5 and again["chunks"] == 0
+
+    (corpus / "handbook" / "expenses.md").write_text("# Travel\n\nHotels up to 999 EUR per night.\n")
+    (corpus / "faq.html").unlink()
+    (corpus / "new.txt").write_text("A brand new note about the staging cluster.\n")
+    changed = summary(ingest(str(corpus), *base))
+    assert changed["files"] == {"new": 1, "changed": 1, "unchanged": 3, "failed": 0, "deleted": 1}
+    chunks, manifest = run(stored(store_url, collection))
+    sources = {c.source for c in chunks}
+    assert "faq.html" not in sources and "faq.html" not in manifest and "new.txt" in sources
+    expenses = [c.text for c in chunks if c.source == "handbook/expenses.md"]
+    assert expenses == ["Hotels up to 999 EUR per night."]
+    assert len({c.id for c in chunks}) == len(chunks)
+
+    reembedded = summary(ingest(str(corpus), *base[:-3], "--embedder", "hash-32", "--json"))
+    assert reembedded["reembedded"] is True and reembedded["files"]["new"] == 5
+
+
+def test_bad_files_are_reported_and_skipped(corpus: Path, pg_url: str) -> None:
+    (corpus / "binary.md").write_bytes(b"# title\n\x00\x01\x02 binary junk")
+    (corpus / "broken.pdf").write_bytes(b"%PDF-1.7\n1 0 obj << /Type /Catalog")
+    (corpus / "latin1.txt").write_bytes("Caf\xe9 cr\xe8me".encode("latin-1"))
+    (corpus / "big.txt").write_text("word " * 50_000)
+    (corpus / "image.png").write_bytes(b"\x89PNG\r\n\x1a\n")
+    collection = f"bad-{uuid.uuid4().hex[:8]}"
+    result = ingest(
+        str(corpus),
+        *("--store", pg_url, "--collection", collection, "--embedder", "hash-64", "--max-file-mb", "0.1"),
+    )
+    assert result.returncode == 1
+    skipped = [line for line in result.stderr.splitlines() if line.startswith("ingest: skipped ")]
+    assert sorted(line.split()[2].rstrip(":") for line in skipped) == [
+        "big.txt",
+        "binary.md",
+        "broken.pdf",
+        "latin1.txt",
+    ]
+    assert "MB limit" in next(line for line in skipped if "big.txt" in line)
+    assert "4 file(s) skipped" in result.stderr and "1 of unsupported types ignored" in result.stderr
+    chunks, manifest = run(stored(pg_url, collection))
+    assert len(manifest) == 5 and {c.source for c in chunks} == set(manifest)
+
+    latin = ingest(
+        str(corpus / "latin1.txt"),
+        *("--store", pg_url, "--collection", collection + "-l", "--embedder", "hash-64"),
+        *("--encoding", "latin-1", "--json"),
+    )
+    assert latin.returncode == 0 and summary(latin)["files"]["new"] == 1
+    chunks, _ = run(stored(pg_url, collection + "-l"))
+    assert [c.text for c in chunks] == ["Café crème"]
+
+
+def test_cli_errors_are_one_line(tmp_path: Path) -> None:
+    missing = ingest(str(tmp_path / "nope"))
+    assert missing.returncode == 2 and missing.stderr.strip().count("\n") == 0
+    assert "no such file or folder" in missing.stderr
+    bad_store = ingest(str(SAMPLES), "--store", "mongodb://x", "--embedder", "hash-64")
+    assert bad_store.returncode == 2 and "unknown vector store URL" in bad_store.stderr
+    assert "Traceback" not in bad_store.stderr
+    bad_overlap = ingest(str(SAMPLES), "--overlap", "150", "--embedder", "hash-64")
+    assert bad_overlap.returncode == 2 and "--overlap" in bad_overlap.stderr
+
+
+def _big_corpus(root: Path, files: int) -> None:
+    root.mkdir()
+    for i in range(files):
+        sections = "\n\n".join(
+            f"## Section {j}\n\n" + " ".join(f"Item {i}-{j}-{k} covers topic {k * j % 17}." for k in range(30))
+            for j in range(4)
+        )
+        (root / f"doc{i:03d}.md").write_text(f"# Document {i}\n\n{sections}\n")
+
+
+def test_sigkill_halfway_then_rerun_leaves_no_duplicate_and_no_gap(tmp_path: Path, pg_url: str) -> None:
+    """The real embedder, the real store, a real SIGKILL while chunks are being written."""
+    root = tmp_path / "many"
+    _big_corpus(root, 30)
+    collection = f"kill-{uuid.uuid4().hex[:8]}"
+    args = [*INGEST, str(root), "--store", pg_url, "--collection", collection, "--json"]
+    process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV, cwd=ROOT)
+    deadline = time.monotonic() + 120
+    written = 0
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            _, manifest = run(stored(pg_url, collection))
+            written = len(manifest)
+        except Exception:  # the collection is not created yet
+            written = 0
+        if written >= 3:
+            break
+        time.sleep(0.2)
+    assert process.poll() is None, "ingest finished before it could be killed; make the corpus bigger"
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait(10)
+    assert process.returncode == -signal.SIGKILL
+    _, partial = run(stored(pg_url, collection))
+    assert 3 <= len(partial) < 30
+
+    rerun = subprocess.run(args, capture_output=True, text=True, env=ENV, cwd=ROOT, timeout=300, check=False)
+    assert rerun.returncode == 0, rerun.stderr
+    report = summary(rerun)
+    assert report["files"]["unchanged"] >= len(partial) and report["files"]["failed"] == 0
+
+    clean = f"clean-{uuid.uuid4().hex[:8]}"  # what chunks there are does not depend on the embedder
+    fresh = ingest(str(root), "--store", pg_url, "--collection", clean, "--embedder", "hash-64", "--json")
+    assert fresh.returncode == 0, fresh.stderr
+    after_kill, manifest = run(stored(pg_url, collection))
+    reference, _ = run(stored(pg_url, clean))
+    assert len(manifest) == 30
+    assert len({c.id for c in after_kill}) == len(after_kill)
+    assert identity(after_kill) == identity(reference)
