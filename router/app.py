@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -24,6 +25,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
+from rag.types import Filter
 from router.auth import Authenticator, KeyAuthenticator, KeyStore, Principal
 from router.backends.base import ChunkStream
 from router.backends.http import HttpClient
@@ -33,7 +35,7 @@ from router.gateway import Gateway, Plan
 from router.metrics import Metrics
 from router.redaction import restore_completion
 from router.routing import explain
-from router.schema import ChatRequest, parse_chat_request
+from router.schema import ChatRequest, parse_chat_request, parse_retrieve_request
 from router.settings import Settings, make_offline
 from router.signals.collect import LATENCY_HEADER
 from router.usage import UsageRecord, UsageRecorder
@@ -90,15 +92,19 @@ class Exchange:
     route: str | None = None
     backend: str | None = None
     sensitive: str = "none"
+    sources: list[dict[str, Any]] | None = None  # set when the request retrieved (or tried to)
 
     def headers(self, overhead_ms: float, attempts: int) -> dict[str, str]:
-        return {
+        headers = {
             "x-turnout-backend": self.backend or "",
             "x-turnout-route": self.route or "",
             "x-turnout-sensitive": self.sensitive,
             "x-turnout-overhead-ms": f"{overhead_ms:.3f}",
             "x-turnout-attempts": str(attempts),
         }
+        if self.sources is not None:
+            headers[SOURCES_HEADER] = sources_header(self.sources)
+        return headers
 
     def finish(
         self, status: int, prompt: int, completion: int, overhead_ms: float, error: str | None = None
@@ -131,6 +137,31 @@ class Exchange:
             )
 
 
+SOURCES_HEADER = "x-turnout-sources"
+
+
+def sources_header(sources: list[dict[str, Any]]) -> str:
+    """The passages in citation order as compact ASCII JSON: [{"n", "source", "chunk_id"}, ...]."""
+    brief = [{"n": s["n"], "source": s["source"], "chunk_id": s["chunk_id"]} for s in sources]
+    return json.dumps(brief, ensure_ascii=True, separators=(",", ":"))
+
+
+def with_sources(body: bytes, sources: list[dict[str, Any]]) -> bytes:
+    """The upstream's completion with turnout's `turnout.sources` field added."""
+    try:
+        payload = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return body
+    if isinstance(payload, dict):
+        payload["turnout"] = {"sources": sources}
+        return orjson.dumps(payload)
+    return body
+
+
+def _asked_rag(chat: ChatRequest) -> bool:
+    return chat.turnout is not None and chat.turnout.rag is True
+
+
 async def chat_completions(request: Request) -> Response:
     started = time.perf_counter()
     services = _services(request)
@@ -139,9 +170,10 @@ async def chat_completions(request: Request) -> Response:
     chat = parse_chat_request(body)
     exchange = Exchange(services, principal, chat, started)
     try:
-        plan = services.gateway.plan(chat, principal, request.headers.get(LATENCY_HEADER))
+        plan = await services.gateway.plan(chat, principal, request.headers.get(LATENCY_HEADER))
         exchange.route = plan.route
         exchange.sensitive = plan.decision.action
+        exchange.sources = plan.sources if plan.sources or _asked_rag(chat) else None
         if chat.stream:
             return await _stream(exchange, plan)
         outcome = await services.gateway.complete(plan)
@@ -153,6 +185,8 @@ async def chat_completions(request: Request) -> Response:
     completion = outcome.result
     exchange.backend = outcome.backend.name
     body = completion.body if plan.redactor is None else restore_completion(completion.body, plan.redactor)
+    if exchange.sources is not None:
+        body = with_sources(body, exchange.sources)
     overhead = (time.perf_counter() - started - outcome.failed_s - completion.upstream_s) * 1000
     usage = completion.usage
     services.gateway.observe_latency(exchange.backend, None, completion.upstream_s, usage.completion_tokens)
@@ -276,6 +310,38 @@ async def route_explain(request: Request) -> Response:
     return Response(orjson.dumps(body), media_type="application/json")
 
 
+async def retrieve(request: Request) -> Response:
+    """Passages for a query, without a chat completion: what `turnout search` shows."""
+    services = _services(request)
+    await services.auth.authenticate(request.headers)
+    asked = parse_retrieve_request(await read_body(request, services.settings.max_body_bytes))
+    defaults = services.gateway.runtime.loaded.policy.retrieval
+    collection = asked.collection or defaults.collection
+    where = Filter(asked.path_prefix, tuple(asked.tags or ())) if asked.path_prefix or asked.tags else None
+    started = time.perf_counter()
+    hits = await services.gateway.rag.search(
+        collection, asked.query, asked.top_k or defaults.top_k, where, (asked.mode or defaults.mode).value
+    )
+    data = [
+        {
+            "object": "retrieval.passage",
+            "rank": rank,
+            "chunk_id": hit.chunk.id,
+            "score": round(float(hit.score), 6),
+            "source": hit.chunk.source,
+            "title": hit.chunk.title,
+            "headings": list(hit.chunk.headings),
+            "page": hit.chunk.page,
+            "position": hit.chunk.position,
+            "text": hit.chunk.text,
+        }
+        for rank, hit in enumerate(hits, start=1)
+    ]
+    took_ms = (time.perf_counter() - started) * 1000
+    body = {"object": "list", "collection": collection, "data": data, "took_ms": round(took_ms, 3)}
+    return Response(orjson.dumps(body), media_type="application/json")
+
+
 async def list_models(request: Request) -> Response:
     services = _services(request)
     principal = await services.auth.authenticate(request.headers)
@@ -367,10 +433,19 @@ async def start_services(settings: Settings) -> Services:
         log.warning("no API key existed, so one was created (%s); it is shown only now: %s", key_id, key)
     usage = UsageRecorder(pool, settings.usage_flush_seconds, settings.usage_batch_size)
     usage.start()
+    gateway.rag.database_url = database.url
+    if any(route.retrieval is not False for route in gateway.runtime.loaded.policy.routes):
+        services_warm = asyncio.get_running_loop().create_task(gateway.rag.warm())
+        _background.add(services_warm)
+        services_warm.add_done_callback(_background.discard)
     return Services(settings, gateway, auth, usage, Metrics(), pool, listener, database)
 
 
+_background: set[asyncio.Task[None]] = set()
+
+
 async def stop_services(services: Services) -> None:
+    await services.gateway.rag.close()
     if services.usage is not None:
         await services.usage.aclose()
     if services.listener is not None:
@@ -403,6 +478,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/chat/completions", chat_completions, methods=["POST"]),
         Route("/v1/models", list_models, methods=["GET"]),
         Route("/v1/route/explain", route_explain, methods=["POST"]),
+        Route("/v1/retrieve", retrieve, methods=["POST"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),

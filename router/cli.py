@@ -1,4 +1,4 @@
-"""The `turnout` command: serve, keys, emulate, bench.
+"""The `turnout` command: serve, keys, explain, policy, ingest, search, emulate, bench.
 
 Each verb imports what it needs when it runs, so `turnout --help` stays fast. Errors are one line
 on stderr and a non-zero exit; no verb prints a traceback for a user's mistake.
@@ -274,6 +274,23 @@ def parser() -> argparse.ArgumentParser:
     explain_verb.add_argument("--json", action="store_true")
     explain_verb.set_defaults(func=cmd_explain)
 
+    from ingest.cli import add_arguments as ingest_arguments
+
+    ingest_verb = verbs.add_parser("ingest", help="put documents into a vector store (same as `ingest`)")
+    ingest_arguments(ingest_verb)
+    ingest_verb.set_defaults(func=cmd_ingest)
+
+    search = verbs.add_parser("search", help="retrieve passages for a query from a collection")
+    search.add_argument("query")
+    search.add_argument("--collection", help="default: TURNOUT_COLLECTION, else docs")
+    search.add_argument("--store", help="as for ingest (default: TURNOUT_STORE_URL, else the database)")
+    search.add_argument("-k", "--top-k", type=int, default=5)
+    search.add_argument("--mode", choices=["hybrid", "dense", "keyword"], default="hybrid")
+    search.add_argument("--path-prefix", help="only sources under this path")
+    search.add_argument("--tag", action="append", default=[], help="only chunks with this tag (repeatable)")
+    search.add_argument("--json", action="store_true")
+    search.set_defaults(func=cmd_search)
+
     policy = verbs.add_parser("policy", help="validate routing policies")
     policy_verbs = policy.add_subparsers(dest="policy_command", required=True)
     check = policy_verbs.add_parser("check", help="validate policy files; exit 1 listing every error")
@@ -312,6 +329,62 @@ def parser() -> argparse.ArgumentParser:
     )
     bench.set_defaults(func=cmd_bench)
     return root
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from ingest.cli import quiet_libraries, run
+
+    quiet_libraries()
+    return run(args)
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    if not 1 <= args.top_k <= 50:
+        raise TurnoutError("--top-k must be between 1 and 50")
+    settings = Settings()
+    collection = args.collection or settings.collection
+
+    async def search() -> list[Any]:
+        from rag.embed import make_embedder
+        from rag.retrieve import Retriever, SearchMode
+        from rag.types import Filter
+        from router.retrieval import open_configured_store
+
+        where = Filter(args.path_prefix, tuple(args.tag)) if args.path_prefix or args.tag else None
+        async with open_configured_store(settings, args.store) as store:
+            if await store.info(collection) is None:
+                raise TurnoutError(f"collection '{collection}' does not exist; run `ingest PATH` first")
+            retriever = Retriever(store, make_embedder(settings.embedder))
+            hits: list[Any] = await retriever.search(
+                collection, args.query, k=args.top_k, where=where, mode=SearchMode(args.mode)
+            )
+            return hits
+
+    hits = asyncio.run(search())
+    rows = [
+        {
+            "rank": rank,
+            "score": round(float(hit.score), 6),
+            "source": hit.chunk.source,
+            "headings": list(hit.chunk.headings),
+            "page": hit.chunk.page,
+            "chunk_id": hit.chunk.id,
+            "text": hit.chunk.text,
+        }
+        for rank, hit in enumerate(hits, start=1)
+    ]
+    if args.json:
+        print(json.dumps({"collection": collection, "query": args.query, "data": rows}, indent=2))
+        return 0
+    if not rows:
+        print("no passages found", file=sys.stderr)
+    for row in rows:
+        where_in = " › ".join(row["headings"]) or "(top)"
+        page = f" p.{row['page']}" if row["page"] else ""
+        print(f"[{row['rank']}] {row['score']:.4f}  {row['source']}{page}  {where_in}  ({row['chunk_id']})")
+        text = " ".join(str(row["text"]).split())
+        print(f"    {text[:300]}{'...' if len(text) > 300 else ''}")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

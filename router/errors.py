@@ -10,12 +10,14 @@ never inspects provider exceptions itself.
     ├── AuthenticationFailed        (401, authentication_error)   missing/unknown/revoked/malformed key
     ├── PermissionDenied            (403, permission_error)       key may not use that model
     ├── ModelNotFound               (404, code=model_not_found)
+    ├── CollectionNotFound          (404, code=collection_not_found)  retrieval from a collection never ingested
     ├── PayloadTooLarge             (413)
     ├── RateLimited                 (429, rate_limit_exceeded)    carries retry_after
     ├── UpstreamError               (502, upstream_error)         a backend failed; carries backend, retryable
     │   ├── UpstreamStatus          (the backend's own status; 4xx passed back, 429/5xx retryable)
     │   └── UpstreamTimeout         (504)
     ├── NoBackendAvailable          (503)                         nothing configured/closed/left to try
+    ├── RetrievalUnavailable        (503)                         the vector store or the embedder failed
     └── PolicyError                 (500 at the edge, a one-line message in the CLI)
 """
 
@@ -73,6 +75,12 @@ class ModelNotFound(TurnoutError):
     status_code = 404
     type = "invalid_request_error"
     code = "model_not_found"
+
+
+class CollectionNotFound(TurnoutError):
+    status_code = 404
+    type = "invalid_request_error"
+    code = "collection_not_found"
 
 
 class PayloadTooLarge(InvalidRequest):
@@ -150,6 +158,12 @@ class NoBackendAvailable(TurnoutError):
     status_code = 503
     type = "service_unavailable"
     code = "no_backend_available"
+
+
+class RetrievalUnavailable(TurnoutError):
+    status_code = 503
+    type = "api_error"
+    code = "retrieval_unavailable"
 
 
 class PolicyError(TurnoutError):

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from router import tokens
 from router.auth import Principal
@@ -29,6 +30,7 @@ from router.errors import (
 from router.policy import LoadedPolicy, SensitiveAction, load_policy
 from router.redaction import Redactor, RestoringStream, redact_request
 from router.resilience import Breakers, Outcome, call_with_fallback
+from router.retrieval import RagService, query_text, wanted, with_context
 from router.routing import AUTO, Decision, decide
 from router.schema import ChatRequest
 from router.settings import Settings
@@ -52,8 +54,9 @@ class Plan:
     route: str
     backends: list[Backend]
     decision: Decision
-    request: ChatRequest  # as it leaves: redacted under the `redact` rule
+    request: ChatRequest  # as it leaves: redacted under the `redact` rule, with retrieved context
     redactor: Redactor | None = None
+    sources: list[dict[str, Any]] = field(default_factory=list)  # passages in the context, numbered
 
 
 class Gateway:
@@ -65,6 +68,7 @@ class Gateway:
         self.classifier = CapabilityClassifier.load()
         tokens.warm()
         self.policy_error: str | None = None
+        self.rag = RagService(settings)
         self.runtime = self._build(load_policy(settings.policy))
         self._stamp = self._file_stamp()
 
@@ -145,8 +149,11 @@ class Gateway:
                 backend, spec.latency, ttft_ms=ttft_ms, total_ms=total_s * 1000, output_tokens=output_tokens
             )
 
-    def plan(self, request: ChatRequest, principal: Principal, budget_header: str | None = None) -> Plan:
-        """Signals, then the policy's decision, then what this key may use and what is configured."""
+    async def plan(
+        self, request: ChatRequest, principal: Principal, budget_header: str | None = None
+    ) -> Plan:
+        """Signals, the policy's decision, retrieval when the route or the request asks for it (and
+        the decision again if it brought private passages), then what this key may use."""
         runtime = self.runtime
         policy = runtime.loaded.policy
         self._check_model(request)
@@ -154,6 +161,21 @@ class Gateway:
             raise PermissionDenied(f"This API key may not use model '{request.model}'.", param="model")
         signals = runtime.engine.compute(request, budget_header, capability=request.model == AUTO)
         decision = decide(policy, signals, request.model, self.latency)
+        route = next((r for r in policy.routes if r.name == decision.route), None)
+        sources: list[dict[str, Any]] = []
+        want = wanted(request, route if request.model == AUTO else None, policy)
+        if want is not None:
+            retrieved = await self.rag.retrieve(want, query_text(request), policy, tokens.count_text)
+            if retrieved is not None:
+                sources = retrieved.sources
+                request = with_context(request, retrieved.context)
+                signals = replace(
+                    signals,
+                    prompt_tokens=signals.prompt_tokens + retrieved.tokens,
+                    private_context=want.collection if retrieved.private else None,
+                )
+                if retrieved.private:
+                    decision = decide(policy, signals, request.model, self.latency)
         names = [name for name in decision.backends if principal.may_use(name)]
         if not names:
             raise PermissionDenied("This API key may not use any backend this request may go to.")
@@ -167,7 +189,7 @@ class Gateway:
         if decision.action == SensitiveAction.redact.value:
             request, redactor = redact_request(request, signals.findings)
         fitting = fit_context(signals.prompt_tokens, request.output_limit or 0, backends)
-        return Plan(runtime, decision.route, fitting, decision, request, redactor)
+        return Plan(runtime, decision.route, fitting, decision, request, redactor, sources)
 
     async def complete(self, plan: Plan) -> Outcome[Completion]:
         policy = plan.runtime.loaded.policy

@@ -173,12 +173,27 @@ class Order(StrEnum):
     fastest = "fastest"  # by expected latency (live moving averages, starting from the priors)
 
 
+class SearchMode(StrEnum):
+    hybrid = "hybrid"  # dense + BM25, fused by reciprocal rank
+    dense = "dense"
+    keyword = "keyword"
+
+
+class RouteRetrieval(_Model):
+    """Retrieval for one route; unset fields take the policy's `retrieval` defaults."""
+
+    collection: str | None = None
+    top_k: Annotated[int, Field(ge=1, le=50)] | None = None
+    budget_tokens: Annotated[int, Field(ge=50)] | None = None
+
+
 class Route(_Model):
     name: Annotated[str, Field(min_length=1)]
     description: str | None = None
     when: Condition | None = None  # none: matches every request (a catch-all)
     backends: Annotated[list[str], Field(min_length=1)]
     order: Order = Order.listed
+    retrieval: bool | RouteRetrieval = False  # ground answers in a collection (true: the defaults)
 
 
 class SensitiveAction(StrEnum):
@@ -195,6 +210,22 @@ class Sensitivity(_Model):
     patterns: list[str] = []
 
 
+class CollectionSpec(_Model):
+    private: bool = False  # passages reach private backends only; a request that retrieved them is sensitive
+
+
+class Retrieval(_Model):
+    collection: str = "docs"
+    top_k: Annotated[int, Field(ge=1, le=50)] = 5
+    budget_tokens: Annotated[int, Field(ge=50)] = 1500  # context block size, in the gateway's token count
+    mode: SearchMode = SearchMode.hybrid
+    collections: dict[str, CollectionSpec] = {}
+
+    def is_private(self, collection: str) -> bool:
+        spec = self.collections.get(collection)
+        return spec is not None and spec.private
+
+
 class Defaults(_Model):
     route: str
     latency_budget_ms: Annotated[float, Field(gt=0)] = 60000.0
@@ -209,6 +240,7 @@ class Policy(_Model):
     description: str | None = None
     defaults: Defaults
     sensitivity: Sensitivity = Sensitivity()
+    retrieval: Retrieval = Retrieval()
     backends: Annotated[dict[str, BackendSpec], Field(min_length=1)]
     routes: Annotated[list[Route], Field(min_length=1)]
 

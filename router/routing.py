@@ -137,7 +137,9 @@ def _fits_category(policy: Policy, names: list[str], signals: Signals) -> list[s
 def _hard_filter(policy: Policy, names: list[str], signals: Signals, excluded: dict[str, str]) -> list[str]:
     kept = []
     needed = signals.needs.capabilities()
-    reroute = signals.sensitive and policy.sensitivity.action is SensitiveAction.reroute
+    reroute = signals.private_context is not None or (
+        signals.sensitive and policy.sensitivity.action is SensitiveAction.reroute
+    )
     for name in names:
         spec = policy.backends[name]
         missing = [cap for cap in needed if spec.capabilities and cap not in spec.capabilities]
@@ -172,7 +174,10 @@ def decide(policy: Policy, signals: Signals, model: str, latency: LatencyTracker
         route_name, trials, order = EXPLICIT_ROUTE, [], Order.listed
         names = [model, *policy.backends[model].fallbacks]
     action = "none"
-    if signals.sensitive:
+    if signals.private_context is not None:  # passages of a private collection: kept in the building
+        action = SensitiveAction.reroute.value
+        notes.append(f"carries passages of private collection '{signals.private_context}'")
+    elif signals.sensitive:
         action = policy.sensitivity.action.value
         if policy.sensitivity.action is SensitiveAction.block:
             kinds = ", ".join(sorted(signals.finding_types))

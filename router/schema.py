@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, field_validator
 
 from router.errors import InvalidRequest
+from router.policy import SearchMode
 
 Role = Literal["system", "developer", "user", "assistant", "tool", "function"]
 
@@ -88,6 +89,16 @@ class ResponseFormat(_Open):
     json_schema: dict[str, Any] | None = None
 
 
+class TurnoutOptions(_Model):
+    """turnout's own extension of the request body (`"turnout": {...}`); never sent upstream."""
+
+    rag: StrictBool | None = None  # true: retrieve even if the route does not; false: never
+    collection: Annotated[str, Field(min_length=1, max_length=63)] | None = None
+    top_k: Annotated[int, Field(ge=1, le=50)] | None = None
+    path_prefix: str | None = None
+    tags: list[str] | None = None
+
+
 class ChatRequest(_Model):
     model: Annotated[str, Field(min_length=1)]
     messages: Annotated[list[Message], Field(min_length=1)]
@@ -114,6 +125,7 @@ class ChatRequest(_Model):
     store: bool | None = None
     service_tier: str | None = None
     reasoning_effort: Literal["minimal", "low", "medium", "high"] | None = None
+    turnout: TurnoutOptions | None = None
 
     @field_validator("stop")
     @classmethod
@@ -131,6 +143,17 @@ class ChatRequest(_Model):
         return bool(self.stream_options and self.stream_options.include_usage)
 
 
+class RetrieveRequest(_Model):
+    """Body of POST /v1/retrieve."""
+
+    query: Annotated[str, Field(min_length=1, max_length=8192)]
+    collection: Annotated[str, Field(min_length=1, max_length=63)] | None = None
+    top_k: Annotated[int, Field(ge=1, le=50)] | None = None
+    mode: SearchMode | None = None
+    path_prefix: str | None = None
+    tags: list[str] | None = None
+
+
 def _describe(error: ValidationError) -> tuple[str, str | None]:
     first = error.errors(include_url=False)[0]
     kind = first["type"]
@@ -146,6 +169,14 @@ def _describe(error: ValidationError) -> tuple[str, str | None]:
     if kind == "too_short" and param == "messages":
         return "'messages' must contain at least one message.", param
     return f"Invalid value for '{param}': {first['msg']}.", param
+
+
+def parse_retrieve_request(body: bytes) -> RetrieveRequest:
+    try:
+        return RetrieveRequest.model_validate_json(body)
+    except ValidationError as error:
+        message, param = _describe(error)
+        raise InvalidRequest(message, param=param) from None
 
 
 def parse_chat_request(body: bytes) -> ChatRequest:

@@ -51,6 +51,19 @@ class Settings(BaseSettings):
     policy_reload_seconds: float = Field(1.0, gt=0)
     log_level: str = "info"
 
+    store_url: SecretStr | None = Field(
+        None,
+        description="vector store: postgresql://..., qdrant://host:6333, qdrant+local://PATH; unset = the database",
+    )
+    collection: str = Field(
+        "docs", description="collection that ingest writes and retrieval reads by default"
+    )
+    embedder: str = Field("all-MiniLM-L6-v2", description="sentence-transformers model name or path")
+    redis_url: SecretStr | None = Field(
+        None, description="Redis for limits shared by replicas; unset = in-process"
+    )
+    limits_fail_open: bool = Field(True, description="admit requests while Redis is unreachable")
+
     openai_api_key: SecretStr | None = Field(None, validation_alias=AliasChoices("OPENAI_API_KEY"))
     openai_base_url: str = Field(
         "https://api.openai.com/v1", validation_alias=AliasChoices("OPENAI_BASE_URL")

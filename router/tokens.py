@@ -44,3 +44,7 @@ def count(request: ChatRequest) -> int:
     return sum(
         len(encoding.encode(text, disallowed_special=())) for text in texts
     ) + PER_MESSAGE_OVERHEAD * len(request.messages)
+
+
+def count_text(text: str) -> int:
+    return len(_encoding().encode(text, disallowed_special=()))

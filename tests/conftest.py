@@ -129,6 +129,7 @@ def test_policy(emus: Emulators, path: Path) -> Path:
         "fallbacks": ["llama"],
     }
     policy["backends"]["keyless"] = {**policy["backends"]["gpt-4"], "api_key_env": "TURNOUT_TEST_UNSET_KEY"}
+    policy["retrieval"]["collections"]["hr-private"] = {"private": True}
     path.write_text(yaml.safe_dump(policy, sort_keys=False))
     return path
 

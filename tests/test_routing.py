@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -210,7 +211,7 @@ def test_redact_policy_plans_a_redacted_request(tmp_path):
     )
     gateway = Gateway(settings, HttpClient())
     body = b'{"model": "claude", "messages": [{"role": "user", "content": "Email jonas.berg@fastmail.fm about ACME-123456"}]}'
-    plan = gateway.plan(parse_chat_request(body), Principal("admin", "admin", admin=True))
+    plan = asyncio.run(gateway.plan(parse_chat_request(body), Principal("admin", "admin", admin=True)))
     assert plan.decision.action == "redact" and [b.name for b in plan.backends] == ["claude"]
     sent = plan.request.messages[0].text()
     assert (

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -118,7 +119,7 @@ def test_backends_without_keys_are_left_out_and_routing_says_why(tmp_path, monke
     gateway = Gateway(settings, HttpClient())
     request = parse_chat_request(b'{"model": "gpt-4", "messages": [{"role": "user", "content": "x"}]}')
     with pytest.raises(NoBackendAvailable, match="gpt-4: missing OPENAI_API_KEY") as caught:
-        gateway.plan(request, Principal("k", "k"))
+        asyncio.run(gateway.plan(request, Principal("k", "k")))
     assert caught.value.status_code == 503
 
 

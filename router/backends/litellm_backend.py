@@ -97,7 +97,9 @@ class LiteLLMBackend:
         self._api_key = api_key
 
     def _kwargs(self, request: ChatRequest, timeouts: Timeouts, stream: bool) -> dict[str, Any]:
-        params = request.model_dump(exclude_unset=True, exclude={"model", "stream", "stream_options"})
+        params = request.model_dump(
+            exclude_unset=True, exclude={"model", "stream", "stream_options", "turnout"}
+        )
         params.update(
             model=litellm_model(self.spec), timeout=timeouts.total_s, max_retries=0, drop_params=True
         )

@@ -20,7 +20,7 @@ from router.schema import ChatRequest
 
 def to_wire(request: ChatRequest, model: str, *, stream: bool) -> dict[str, Any]:
     """The upstream body: the caller's parameters as sent, our backend name swapped for the model."""
-    body = request.model_dump(exclude_unset=True)
+    body = request.model_dump(exclude_unset=True, exclude={"turnout"})
     body["model"] = model
     if stream:
         body["stream"] = True

@@ -72,10 +72,11 @@ class Signals:
     needs: Needs
     query: str = ""
     notes: list[str] = field(default_factory=list)
+    private_context: str | None = None  # a private collection whose passages the request now carries
 
     @property
     def sensitive(self) -> bool:
-        return bool(self.findings)
+        return bool(self.findings) or self.private_context is not None
 
     @property
     def finding_types(self) -> set[str]:

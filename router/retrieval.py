@@ -1,0 +1,219 @@
+"""Retrieval in the gateway: which store, when a request retrieves, and how passages reach the model.
+
+The store is opened and the embedder loaded on first use (torch costs seconds and ~300 MB), or at
+start-up in the background when the policy turns retrieval on for a route. A route that retrieves
+from a collection that is empty, missing or unreachable still answers, without context, and says so
+in the log and in `x-turnout-sources: []`; a request that asks for retrieval itself gets the error.
+This module never puts a passage of a private collection in a request to an external backend: the
+caller re-decides the route with `private_context` set before anything is sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+from rag.types import Filter, StoreError, VectorStore
+from router.errors import CollectionNotFound, InvalidRequest, RetrievalUnavailable
+from router.policy import Policy, Route, RouteRetrieval
+from router.schema import ChatRequest, Message
+from router.settings import Settings
+
+log = logging.getLogger("turnout.retrieval")
+
+CONTEXT_PREAMBLE = (
+    "Answer from the numbered sources below when they are relevant, and cite them as [n]. "
+    "If they do not contain the answer, say so.\n\n"
+)
+
+
+@contextlib.asynccontextmanager
+async def open_configured_store(
+    settings: Settings, explicit: str | None = None, database_url: str | None = None
+) -> AsyncIterator[VectorStore]:
+    """The store named on the command line, else TURNOUT_STORE_URL, else the database (the one the
+    caller already has open, else the embedded Postgres, started for as long as the block runs)."""
+    from rag.stores import open_store
+    from router.db import Database, open_database
+
+    database: Database | None = None
+    url = explicit or (settings.store_url.get_secret_value() if settings.store_url else None) or database_url
+    if url is None:
+        database = await asyncio.to_thread(open_database, settings)
+        url = database.url
+    store = await open_store(url)
+    try:
+        yield store
+    finally:
+        await store.close()
+        if database is not None:
+            database.release()
+
+
+@dataclass(frozen=True)
+class Wanted:
+    """A retrieval the request will make, and whether the caller asked for it explicitly."""
+
+    collection: str
+    top_k: int
+    budget_tokens: int
+    where: Filter | None
+    explicit: bool
+
+
+def wanted(request: ChatRequest, route: Route | None, policy: Policy) -> Wanted | None:
+    options = request.turnout
+    if options is not None and options.rag is False:
+        return None
+    explicit = options is not None and options.rag is True
+    by_route = route is not None and route.retrieval is not False
+    if not explicit and not by_route:
+        return None
+    defaults = policy.retrieval
+    per_route = route.retrieval if route is not None and isinstance(route.retrieval, RouteRetrieval) else None
+    collection = (
+        (options.collection if options else None)
+        or (per_route.collection if per_route else None)
+        or defaults.collection
+    )
+    top_k = (options.top_k if options else None) or (per_route.top_k if per_route else None) or defaults.top_k
+    budget = (per_route.budget_tokens if per_route else None) or defaults.budget_tokens
+    where = None
+    if options is not None and (options.path_prefix or options.tags):
+        where = Filter(path_prefix=options.path_prefix, tags=tuple(options.tags or ()))
+    return Wanted(collection, top_k, budget, where, explicit)
+
+
+def query_text(request: ChatRequest) -> str:
+    """What to search for: the last user message's text."""
+    for message in reversed(request.messages):
+        if message.role == "user":
+            return message.text().strip()
+    return ""
+
+
+def with_context(request: ChatRequest, context: str) -> ChatRequest:
+    """The request with the context block as a system message ahead of the conversation."""
+    system = Message.model_validate({"role": "system", "content": CONTEXT_PREAMBLE + context})
+    return request.model_copy(update={"messages": [system, *request.messages]})
+
+
+@dataclass(frozen=True)
+class Retrieved:
+    context: str
+    sources: list[dict[str, Any]]
+    tokens: int
+    private: bool
+
+
+class RagService:
+    """The store, the embedder, the query micro-batcher and the retriever, built on first use."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._retriever: Any = None
+        self._store: contextlib.AbstractAsyncContextManager[VectorStore] | None = None
+        self._lock = asyncio.Lock()
+        self.embedder: Any = None
+        self.database_url: str | None = None  # the gateway's own database, the default store
+
+    async def retriever(self) -> Any:
+        if self._retriever is not None:
+            return self._retriever
+        async with self._lock:
+            if self._retriever is None:
+                from rag.embed import MicroBatcher, make_embedder
+                from rag.retrieve import Retriever
+
+                embedder = make_embedder(self.settings.embedder)
+                await asyncio.to_thread(embedder.embed, ["warm up"])
+                manager = open_configured_store(self.settings, database_url=self.database_url)
+                store = await manager.__aenter__()
+                self._store = manager
+                self.embedder = embedder
+                self._retriever = Retriever(store, embedder, batcher=MicroBatcher(embedder))
+        return self._retriever
+
+    async def warm(self) -> None:
+        try:
+            await self.retriever()
+            log.info("retrieval ready (embedder %s)", self.settings.embedder)
+        except Exception as error:
+            log.warning(
+                "retrieval could not start yet: %s", str(error).splitlines()[0] if str(error) else error
+            )
+
+    async def search(
+        self, collection: str, query: str, k: int, where: Filter | None = None, mode: str | None = None
+    ) -> list[Any]:
+        """Hits for a query; CollectionNotFound for a collection nobody ingested, RetrievalUnavailable when the
+        store or the embedder cannot answer."""
+        try:
+            retriever = await self.retriever()
+            info = await retriever.store.info(collection)
+            if info is None:
+                raise CollectionNotFound(
+                    f"The collection '{collection}' does not exist. Run `ingest PATH --collection "
+                    f"{collection}` first.",
+                    param="collection",
+                )
+            kwargs: dict[str, Any] = {"k": k, "where": where}
+            if mode is not None:
+                from rag.retrieve import SearchMode
+
+                kwargs["mode"] = SearchMode(mode)
+            hits: list[Any] = await retriever.search(collection, query, **kwargs)
+            return hits
+        except (StoreError, OSError, ImportError) as error:
+            raise RetrievalUnavailable(f"Retrieval is unavailable: {error}".splitlines()[0]) from None
+
+    async def retrieve(
+        self, wanted: Wanted, query: str, policy: Policy, count_tokens: Any
+    ) -> Retrieved | None:
+        """The context block for a chat request, or None when the route's retrieval found nothing
+        (a request that asked for retrieval itself gets the error instead)."""
+        if not query:
+            if wanted.explicit:
+                raise InvalidRequest("Retrieval needs a user message to search with.", param="messages")
+            return None
+        try:
+            hits = await self.search(wanted.collection, query, wanted.top_k, wanted.where)
+        except (CollectionNotFound, RetrievalUnavailable) as error:
+            if wanted.explicit:
+                raise
+            log.warning("route retrieval skipped: %s", error.message)
+            return None
+        if not hits:
+            return None
+        from rag.retrieve import context_block
+
+        context, sources = context_block(hits, wanted.budget_tokens, count_tokens)
+        if not sources:
+            return None
+        return Retrieved(
+            context=context,
+            sources=[source_json(source) for source in sources],
+            tokens=count_tokens(context),
+            private=policy.retrieval.is_private(wanted.collection),
+        )
+
+    async def close(self) -> None:
+        if self._store is not None:
+            manager, self._store = self._store, None
+            await manager.__aexit__(None, None, None)
+
+
+def source_json(source: Any) -> dict[str, Any]:
+    return {
+        "n": source.n,
+        "chunk_id": source.chunk_id,
+        "source": source.source,
+        "title": source.title,
+        "headings": list(source.headings),
+        "page": source.page,
+        "score": round(float(source.score), 6),
+    }

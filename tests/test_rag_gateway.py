@@ -1,0 +1,217 @@
+"""Grounded answers through the running gateway: `ingest` then chat with retrieval, on pgvector (the
+session gateway's database) and on Qdrant local mode (a second gateway whose routes retrieve), with
+sources in the body and the header, private collections kept on private backends, /v1/retrieve and
+`turnout search`."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import openai
+import pytest
+import yaml
+
+from tests.conftest import ADMIN_KEY, ROOT, Emulators, free_port, run, serve_in_thread
+from tests.conftest import test_policy as make_test_policy
+
+SAMPLES = ROOT / "ingest" / "samples"
+QUESTION = "Who gets paged for a Sev1 outage, and how fast must the bridge open?"
+
+
+async def _ingest(url: str, collection: str, root: Path) -> int:
+    from ingest.pipeline import IngestOptions, Ingestor
+    from rag.embed import SentenceTransformerEmbedder
+    from rag.stores import open_store
+
+    store = await open_store(url)
+    try:
+        report = await Ingestor(store, SentenceTransformerEmbedder(), IngestOptions(collection=collection)).run(root)
+    finally:
+        await store.close()
+    assert report.ok, report.failures
+    return report.chunks
+
+
+@pytest.fixture(scope="module")
+def collections(pg_url: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, int]:
+    private = tmp_path_factory.mktemp("hr")
+    (private / "salaries.md").write_text(
+        "# Salary bands 2026\n\nStaff engineers in Berlin earn between 98,000 and 121,000 EUR. "
+        "Principal engineers earn between 125,000 and 150,000 EUR.\n"
+    )
+    return {
+        "docs": run(_ingest(pg_url, "docs", SAMPLES)),
+        "hr-private": run(_ingest(pg_url, "hr-private", private)),
+    }
+
+
+def _system_text(body: dict[str, Any]) -> str:
+    first = body["messages"][0]
+    assert first["role"] == "system"
+    return str(first["content"])
+
+
+def test_chat_with_retrieval_returns_its_sources(gateway: Any, emulators: Emulators, collections: Any) -> None:
+    raw = gateway.client().chat.completions.with_raw_response.create(
+        model="gpt-4", messages=[{"role": "user", "content": QUESTION}], extra_body={"turnout": {"rag": True}}
+    )
+    header = json.loads(raw.headers["x-turnout-sources"])
+    assert header[0]["source"] == "handbook/on-call.md" and header[0]["n"] == 1
+    body = raw.http_response.json()
+    sources = body["turnout"]["sources"]
+    assert [s["chunk_id"] for s in sources] == [h["chunk_id"] for h in header]
+    assert sources[0]["headings"] and 0 < sources[0]["score"]
+    assert raw.parse().choices[0].message.content
+    sent = emulators.openai.received[-1]
+    assert "turnout" not in sent
+    context = _system_text(sent)
+    assert "[1]" in context and "incident commander" in context
+    assert sent["messages"][-1]["content"] == QUESTION
+
+
+def test_streamed_chat_with_retrieval(gateway: Any, emulators: Emulators, collections: Any) -> None:
+    with gateway.client().chat.completions.with_streaming_response.create(
+        model="claude",
+        messages=[{"role": "user", "content": "What is the hotel limit per night in London?"}],
+        stream=True,
+        extra_body={"turnout": {"rag": True, "top_k": 2}},
+    ) as response:
+        header = json.loads(response.headers["x-turnout-sources"])
+        text = "".join(chunk.choices[0].delta.content or "" for chunk in response.parse() if chunk.choices)
+    assert text and len(header) <= 2 and header[0]["source"] == "handbook/expenses.md"
+    sent = emulators.anthropic.received[-1]
+    assert "250 EUR in London" in sent["system"]
+
+
+def test_private_collection_stays_on_private_backends(
+    gateway: Any, emulators: Emulators, collections: Any
+) -> None:
+    raw = gateway.client().chat.completions.with_raw_response.create(
+        model="gpt-4",
+        messages=[{"role": "user", "content": "What do principal engineers earn?"}],
+        extra_body={"turnout": {"rag": True, "collection": "hr-private"}},
+    )
+    assert raw.headers["x-turnout-backend"] == "llama"
+    assert raw.headers["x-turnout-sensitive"] == "reroute"
+    assert emulators.openai.received == [] and emulators.anthropic.received == []
+    assert "125,000" in _system_text(emulators.vllm.received[-1])
+
+
+def test_retrieval_errors_are_openai_errors(gateway: Any, collections: Any) -> None:
+    client = gateway.client()
+    with pytest.raises(openai.NotFoundError) as missing:
+        client.chat.completions.create(
+            model="gpt-4",
+            messages=[{"role": "user", "content": "hi"}],
+            extra_body={"turnout": {"rag": True, "collection": "never-ingested"}},
+        )
+    assert missing.value.code == "collection_not_found" and "ingest" in missing.value.message
+    with pytest.raises(openai.BadRequestError) as bad:
+        client.chat.completions.create(
+            model="gpt-4", messages=[{"role": "user", "content": "hi"}], extra_body={"turnout": {"rag": "yes"}}
+        )
+    assert "turnout.rag" in bad.value.message
+
+
+def test_retrieve_endpoint(gateway: Any, collections: Any) -> None:
+    import httpx
+
+    headers = {"Authorization": f"Bearer {ADMIN_KEY}"}
+    url = gateway.base_url + "/v1/retrieve"
+    found = httpx.post(url, json={"query": "rotate provider keys", "top_k": 3}, headers=headers).json()
+    assert found["collection"] == "docs" and len(found["data"]) == 3
+    first = found["data"][0]
+    assert first["source"] == "runbooks/gateway.rst" and first["headings"][-1] == "Rotating provider keys"
+    assert first["rank"] == 1 and first["chunk_id"] and "llm-provider-keys" in first["text"]
+    under = httpx.post(url, json={"query": "limits", "path_prefix": "handbook/"}, headers=headers).json()
+    assert under["data"] and all(p["source"].startswith("handbook/") for p in under["data"])
+    bad = httpx.post(url, json={"query": "x", "top_k": 0}, headers=headers)
+    assert bad.status_code == 400 and bad.json()["error"]["param"] == "top_k"
+    assert httpx.post(url, json={"query": "x"}).status_code == 401
+    gone = httpx.post(url, json={"query": "x", "collection": "nope"}, headers=headers)
+    assert gone.status_code == 404 and gone.json()["error"]["code"] == "collection_not_found"
+
+
+def test_turnout_search_cli(pg_url: str, collections: Any) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "router.cli", "search", "expense receipts deadline", "--json", "-k", "2"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+        env={**os.environ, "TURNOUT_STORE_URL": pg_url, "HF_HUB_OFFLINE": "1"},
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    rows = json.loads(result.stdout)["data"]
+    assert len(rows) == 2 and rows[0]["source"] == "handbook/expenses.md"
+    missing = subprocess.run(
+        [sys.executable, "-m", "router.cli", "search", "x", "--collection", "nope", "--store", pg_url],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+        check=False,
+    )
+    assert missing.returncode == 2 and "does not exist" in missing.stderr
+
+
+@pytest.fixture(scope="module")
+def qdrant_gateway(
+    pg_url: str, emulators_session: Emulators, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Any]:
+    """A second gateway whose every route retrieves from a Qdrant collection on disk."""
+    from router.app import create_app
+    from router.settings import Settings
+
+    home = tmp_path_factory.mktemp("qdrant-home")
+    store = f"qdrant+local://{home / 'qdrant'}"
+    run(_ingest(store, "kb", SAMPLES))
+    policy_path = make_test_policy(emulators_session, home / "policy.yaml")
+    policy = yaml.safe_load(policy_path.read_text())
+    for route in policy["routes"]:
+        route["retrieval"] = {"collection": "kb", "top_k": 3}
+    policy_path.write_text(yaml.safe_dump(policy, sort_keys=False))
+    settings = Settings(
+        database_url=pg_url,
+        store_url=store,
+        admin_key=ADMIN_KEY,
+        policy=policy_path,
+        home=home,
+        openai_api_key="sk-openai-test",
+        openai_base_url=emulators_session.openai.base_url,
+        anthropic_api_key="sk-ant-test",
+        anthropic_base_url=emulators_session.anthropic.base_url,
+        vllm_base_url=emulators_session.vllm.base_url,
+    )
+    app = create_app(settings)
+    server, thread = serve_in_thread(app, port := free_port())
+    yield openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key=ADMIN_KEY, max_retries=0, timeout=30)
+    server.should_exit = True
+    thread.join(15)
+
+
+def test_route_retrieval_on_qdrant(qdrant_gateway: Any, emulators: Emulators) -> None:
+    raw = qdrant_gateway.chat.completions.with_raw_response.create(
+        model="auto", messages=[{"role": "user", "content": "How do I get an API key for my team?"}]
+    )
+    sources = json.loads(raw.headers["x-turnout-sources"])
+    assert sources[0]["source"] == "faq.html" and len(sources) <= 3
+    assert raw.http_response.json()["turnout"]["sources"][0]["source"] == "faq.html"
+    received = [*emulators.openai.received, *emulators.anthropic.received, *emulators.vllm.received]
+    assert len(received) == 1
+    sent = received[0]
+    context = sent.get("system") or _system_text(sent)
+    assert "turnout keys create" in str(context)
+    opted_out = qdrant_gateway.chat.completions.with_raw_response.create(
+        model="auto",
+        messages=[{"role": "user", "content": "How do I get an API key for my team?"}],
+        extra_body={"turnout": {"rag": False}},
+    )
+    assert "x-turnout-sources" not in opted_out.headers
