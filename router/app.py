@@ -13,7 +13,7 @@ import json
 import logging
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,12 +26,14 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from rag.types import Filter
-from router.auth import Authenticator, KeyAuthenticator, KeyStore, Principal
+from router.admission import Admissions, Estimate
+from router.auth import Authenticator, KeyAuthenticator, KeyStore, OnBudget, Principal
 from router.backends.base import ChunkStream
 from router.backends.http import HttpClient
 from router.db import Database
 from router.errors import InvalidRequest, PayloadTooLarge, PermissionDenied, TurnoutError, UpstreamError
 from router.gateway import Gateway, Plan
+from router.limits import FailMode, LimitKind, Reservation, make_limiter
 from router.metrics import Metrics
 from router.redaction import restore_completion
 from router.routing import explain
@@ -51,6 +53,7 @@ class Services:
     usage: UsageRecorder | None
     metrics: Metrics
     pool: Any
+    admissions: Admissions
     listener: Any = None  # the connection that LISTENs for key changes
     database: Database | None = None
 
@@ -93,6 +96,9 @@ class Exchange:
     backend: str | None = None
     sensitive: str = "none"
     sources: list[dict[str, Any]] | None = None  # set when the request retrieved (or tried to)
+    rate_headers: dict[str, str] = field(default_factory=dict)  # x-ratelimit-* of the key's limits
+    reservation: Reservation | None = None  # the limiter's, settled with the real usage in finish()
+    prompt_estimate: int = 0  # what a stream that ends without usage is charged for its prompt
 
     def headers(self, overhead_ms: float, attempts: int) -> dict[str, str]:
         headers = {
@@ -104,6 +110,7 @@ class Exchange:
         }
         if self.sources is not None:
             headers[SOURCES_HEADER] = sources_header(self.sources)
+        headers.update(self.rate_headers)
         return headers
 
     def finish(
@@ -114,6 +121,8 @@ class Exchange:
         spec = services.gateway.runtime.loaded.policy.backends.get(self.backend or "")
         if spec is not None:
             cost = spec.unit_price.cost(prompt, completion)
+        services.admissions.settle(self.reservation, prompt + completion, cost)
+        self.reservation = None
         services.metrics.observe(
             self.route or "", self.backend or "", status, overhead_ms, prompt, completion
         )
@@ -122,6 +131,7 @@ class Exchange:
                 UsageRecord(
                     ts=datetime.now(UTC),
                     key_id=self.principal.key_id,
+                    team=self.principal.team,
                     route=self.route,
                     backend=self.backend,
                     model=self.request.model,
@@ -138,6 +148,7 @@ class Exchange:
 
 
 SOURCES_HEADER = "x-turnout-sources"
+BUDGETS = (LimitKind.budget_day, LimitKind.budget_month)
 
 
 def sources_header(sources: list[dict[str, Any]]) -> str:
@@ -174,6 +185,7 @@ async def chat_completions(request: Request) -> Response:
         exchange.route = plan.route
         exchange.sensitive = plan.decision.action
         exchange.sources = plan.sources if plan.sources or _asked_rag(chat) else None
+        plan = await _admit(exchange, plan)
         if chat.stream:
             return await _stream(exchange, plan)
         outcome = await services.gateway.complete(plan)
@@ -181,7 +193,7 @@ async def chat_completions(request: Request) -> Response:
         exchange.backend = getattr(error, "backend", None)
         overhead = (time.perf_counter() - started) * 1000
         exchange.finish(error.status_code, 0, 0, overhead, error.message)
-        return error_response(error, {"x-turnout-route": exchange.route or ""})
+        return error_response(error, {"x-turnout-route": exchange.route or "", **exchange.rate_headers})
     completion = outcome.result
     exchange.backend = outcome.backend.name
     body = completion.body if plan.redactor is None else restore_completion(completion.body, plan.redactor)
@@ -196,6 +208,32 @@ async def chat_completions(request: Request) -> Response:
         media_type="application/json",
         headers=exchange.headers(overhead, len(outcome.attempts) + 1),
     )
+
+
+async def _admit(exchange: Exchange, plan: Plan) -> Plan:
+    """The key's limits and budgets; a key over budget that may downgrade tries the cheapest backend."""
+    services = exchange.services
+    principal = exchange.principal
+    exchange.prompt_estimate = plan.prompt_tokens
+    estimate = Estimate(plan.prompt_tokens + plan.output_tokens, plan.cost(plan.backends[0]))
+    admission = await services.admissions.admit(principal, estimate)
+    if admission is None:
+        return plan
+    if not admission.allowed and admission.reason in BUDGETS and principal.on_budget is OnBudget.downgrade:
+        cheaper = services.gateway.downgrade(plan, principal)
+        if cheaper is not None:
+            estimate = Estimate(estimate.tokens, cheaper.cost(cheaper.backends[0]))
+            admission = await services.admissions.admit(principal, estimate)
+            if admission is not None and admission.allowed:
+                plan = cheaper
+                exchange.route = plan.route
+    if admission is None:
+        return plan
+    exchange.rate_headers = {k: v for k, v in admission.headers.items() if k.startswith("x-ratelimit-")}
+    if not admission.allowed:
+        raise admission.error()
+    exchange.reservation = admission.reservation
+    return plan
 
 
 async def _stream(exchange: Exchange, plan: Plan) -> Response:
@@ -223,6 +261,7 @@ class RelayResponse:
         self.first = first
         self.headers = headers
         self.overhead = overhead
+        self.events = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         raw_headers = [
@@ -248,8 +287,10 @@ class RelayResponse:
         first_s = self.stream.upstream_s
         try:
             await send({"type": "http.response.body", "body": self.first, "more_body": True})
+            self.events += _events(self.first)
             async for event in self.stream:
                 await send({"type": "http.response.body", "body": event, "more_body": True})
+                self.events += _events(event)
             status, error_text = 200, None
             usage = self.stream.usage
             gateway = self.exchange.services.gateway
@@ -276,9 +317,15 @@ class RelayResponse:
         finally:
             await self.stream.aclose()
             usage = self.stream.usage
-            self.exchange.finish(
-                status, usage.prompt_tokens, usage.completion_tokens, self.overhead, error_text
-            )
+            prompt, completion = usage.prompt_tokens, usage.completion_tokens
+            if not completion:  # ended before the upstream's usage: charge what was streamed
+                prompt = prompt or self.exchange.prompt_estimate
+                completion = max(0, self.events - 1)  # one token a delta; the first carries the role
+            self.exchange.finish(status, prompt, completion, self.overhead, error_text)
+
+
+def _events(block: bytes) -> int:
+    return block.count(b"\ndata: ") + block.startswith(b"data: ") - block.count(b"[DONE]")
 
 
 async def _wait_disconnect(receive: Receive) -> None:
@@ -342,6 +389,37 @@ async def retrieve(request: Request) -> Response:
     return Response(orjson.dumps(body), media_type="application/json")
 
 
+async def usage_summary(request: Request) -> Response:
+    """Admin only: the ledger summarised (GET /v1/usage?since=7d&by=route&key=...&team=...)."""
+    from router.usage import GROUPS, baseline_price, parse_since, summarize
+
+    services = _services(request)
+    principal = await services.auth.authenticate(request.headers)
+    if not principal.admin:
+        raise PermissionDenied("Only an admin key may read the usage ledger.", code="admin_only")
+    params = request.query_params
+    by = params.get("by", "route")
+    if by not in GROUPS:
+        raise InvalidRequest(f"Invalid value for 'by': use one of {', '.join(GROUPS)}.", param="by")
+    try:
+        since = parse_since(params.get("since", "7d"))
+    except ValueError as error:
+        raise InvalidRequest(str(error).replace("--since", "since"), param="since") from None
+    if services.usage is not None:
+        await services.usage.flush()  # what this replica has queued counts too
+    baseline = baseline_price(services.gateway.runtime.loaded.policy)
+    summary = await summarize(
+        services.pool,
+        since=since,
+        by=by,
+        key=params.get("key"),
+        team=params.get("team"),
+        baseline=baseline[1] if baseline else None,
+    )
+    summary["baseline_backend"] = baseline[0] if baseline else None
+    return Response(orjson.dumps(summary, default=str), media_type="application/json")
+
+
 async def list_models(request: Request) -> Response:
     services = _services(request)
     principal = await services.auth.authenticate(request.headers)
@@ -391,7 +469,9 @@ async def readyz(request: Request) -> Response:
 
 
 async def metrics(request: Request) -> Response:
-    return PlainTextResponse(_services(request).metrics.render(), media_type="text/plain; version=0.0.4")
+    services = _services(request)
+    text = services.metrics.render() + services.admissions.limiter.stats.render()
+    return PlainTextResponse(text, media_type="text/plain; version=0.0.4")
 
 
 async def _turnout_error(request: Request, error: Exception) -> Response:
@@ -433,12 +513,19 @@ async def start_services(settings: Settings) -> Services:
         log.warning("no API key existed, so one was created (%s); it is shown only now: %s", key_id, key)
     usage = UsageRecorder(pool, settings.usage_flush_seconds, settings.usage_batch_size)
     usage.start()
+    limiter = make_limiter(
+        settings.redis_url.get_secret_value() if settings.redis_url else None,
+        on_failure=FailMode(settings.limits_on_failure),
+        window_s=settings.limits_window_s,
+        timeout_s=settings.limits_redis_timeout_s,
+    )
+    admissions = Admissions(limiter, pool)
     gateway.rag.database_url = database.url
     if any(route.retrieval is not False for route in gateway.runtime.loaded.policy.routes):
         services_warm = asyncio.get_running_loop().create_task(gateway.rag.warm())
         _background.add(services_warm)
         services_warm.add_done_callback(_background.discard)
-    return Services(settings, gateway, auth, usage, Metrics(), pool, listener, database)
+    return Services(settings, gateway, auth, usage, Metrics(), pool, admissions, listener, database)
 
 
 _background: set[asyncio.Task[None]] = set()
@@ -446,6 +533,7 @@ _background: set[asyncio.Task[None]] = set()
 
 async def stop_services(services: Services) -> None:
     await services.gateway.rag.close()
+    await services.admissions.aclose()
     if services.usage is not None:
         await services.usage.aclose()
     if services.listener is not None:
@@ -479,6 +567,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/v1/models", list_models, methods=["GET"]),
         Route("/v1/route/explain", route_explain, methods=["POST"]),
         Route("/v1/retrieve", retrieve, methods=["POST"]),
+        Route("/v1/usage", usage_summary, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),

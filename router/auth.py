@@ -10,17 +10,30 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import re
 import secrets
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from enum import StrEnum
 from typing import Any, Protocol
 
 from router.db import KEYS_CHANNEL
 from router.errors import AuthenticationFailed
+from router.limits import Limits, Scope
 
 KEY_PREFIX = "tnt_"
 KEY_PATTERN = re.compile(r"^tnt_[A-Za-z0-9_-]{43}$")
+
+
+NO_LIMITS = Limits()
+
+
+class OnBudget(StrEnum):
+    """What a key's request gets when a USD budget would be exceeded."""
+
+    refuse = "refuse"  # 429
+    downgrade = "downgrade"  # the cheapest backend the request may use, if that fits the budget
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,9 +42,34 @@ class Principal:
     name: str
     admin: bool = False
     allowed_models: frozenset[str] | None = None  # None: every model
+    team: str | None = None
+    limits: Limits = NO_LIMITS
+    team_limits: Limits = NO_LIMITS
+    on_budget: OnBudget = OnBudget.refuse
 
     def may_use(self, model: str) -> bool:
         return self.admin or self.allowed_models is None or model in self.allowed_models
+
+    def scopes(self) -> list[Scope]:
+        """The limiter scopes of this key's requests: the key, and its team when it has one."""
+        scopes = [Scope(f"key:{self.key_id}", self.limits)] if self.limits != NO_LIMITS else []
+        if self.team is not None and self.team_limits != NO_LIMITS:
+            scopes.append(Scope(f"team:{self.team}", self.team_limits))
+        return scopes
+
+
+LIMIT_FIELDS = ("rpm", "tpm", "concurrent", "usd_day", "usd_month")
+
+
+def limits_from_json(value: Any) -> Limits:
+    data = json.loads(value) if isinstance(value, str) else (value or {})
+    return Limits(**{name: data[name] for name in LIMIT_FIELDS if data.get(name) is not None})
+
+
+def limits_to_json(limits: Limits) -> str:
+    return json.dumps(
+        {name: getattr(limits, name) for name in LIMIT_FIELDS if getattr(limits, name) is not None}
+    )
 
 
 class Authenticator(Protocol):
@@ -70,19 +108,85 @@ class KeyStore:
     def __init__(self, pool: Any) -> None:
         self.pool = pool
 
-    async def create(self, name: str, allowed_models: list[str] | None = None) -> tuple[str, str]:
+    async def create(
+        self,
+        name: str,
+        allowed_models: list[str] | None = None,
+        *,
+        team: str | None = None,
+        limits: Limits = NO_LIMITS,
+        on_budget: OnBudget = OnBudget.refuse,
+    ) -> tuple[str, str]:
         key_id, key = new_key()
         async with self.pool.acquire() as connection, connection.transaction():
             await connection.execute(
-                "INSERT INTO turnout_keys (id, name, key_hash, prefix, allowed_models) VALUES ($1, $2, $3, $4, $5)",
+                "INSERT INTO turnout_keys (id, name, key_hash, prefix, allowed_models, team, limits, on_budget) "
+                "VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8)",
                 key_id,
                 name,
                 hash_key(key),
                 key[: len(KEY_PREFIX) + 6],
                 allowed_models or None,
+                team,
+                limits_to_json(limits),
+                on_budget.value,
             )
             await connection.execute(f"NOTIFY {KEYS_CHANNEL}")
         return key_id, key
+
+    async def update(
+        self,
+        key_id: str,
+        *,
+        limits: dict[str, Any] | None = None,
+        team: str | None = None,
+        clear_team: bool = False,
+        on_budget: OnBudget | None = None,
+        allowed_models: list[str] | None = None,
+    ) -> bool:
+        """Change a live key's limits (None in `limits` removes that limit), team or budget rule."""
+        async with self.pool.acquire() as connection, connection.transaction():
+            row = await connection.fetchrow(
+                "SELECT limits, team, on_budget, allowed_models FROM turnout_keys "
+                "WHERE id = $1 AND revoked_at IS NULL FOR UPDATE",
+                key_id,
+            )
+            if row is None:
+                return False
+            current = limits_from_json(row["limits"])
+            merged = replace(current, **(limits or {})) if limits else current
+            await connection.execute(
+                "UPDATE turnout_keys SET limits = $2::jsonb, team = $3, on_budget = $4, allowed_models = $5 "
+                "WHERE id = $1",
+                key_id,
+                limits_to_json(merged),
+                None if clear_team else (team if team is not None else row["team"]),
+                (on_budget or OnBudget(row["on_budget"])).value,
+                allowed_models if allowed_models is not None else row["allowed_models"],
+            )
+            await connection.execute(f"NOTIFY {KEYS_CHANNEL}")
+        return True
+
+    async def set_team(self, name: str, limits: dict[str, Any]) -> None:
+        async with self.pool.acquire() as connection, connection.transaction():
+            row = await connection.fetchrow(
+                "SELECT limits FROM turnout_teams WHERE name = $1 FOR UPDATE", name
+            )
+            merged = replace(limits_from_json(row["limits"]) if row else NO_LIMITS, **limits)
+            await connection.execute(
+                "INSERT INTO turnout_teams (name, limits) VALUES ($1, $2::jsonb) "
+                "ON CONFLICT (name) DO UPDATE SET limits = EXCLUDED.limits, updated_at = now()",
+                name,
+                limits_to_json(merged),
+            )
+            await connection.execute(f"NOTIFY {KEYS_CHANNEL}")
+
+    async def teams(self) -> list[dict[str, Any]]:
+        rows = await self.pool.fetch(
+            "SELECT t.name, t.limits, t.updated_at, count(k.id) FILTER (WHERE k.revoked_at IS NULL) AS keys "
+            "FROM turnout_teams t LEFT JOIN turnout_keys k ON k.team = t.name GROUP BY t.name ORDER BY t.name"
+        )
+        return [{**dict(row), "limits": json.loads(row["limits"])} for row in rows]
 
     async def revoke(self, key_id: str) -> bool:
         async with self.pool.acquire() as connection, connection.transaction():
@@ -94,22 +198,33 @@ class KeyStore:
 
     async def list(self) -> list[dict[str, Any]]:
         rows = await self.pool.fetch(
-            "SELECT id, name, prefix, allowed_models, created_at, revoked_at FROM turnout_keys ORDER BY created_at"
+            "SELECT id, name, prefix, allowed_models, team, limits, on_budget, created_at, revoked_at "
+            "FROM turnout_keys ORDER BY created_at"
         )
-        return [dict(row) for row in rows]
+        return [{**dict(row), "limits": json.loads(row["limits"])} for row in rows]
 
     async def count_active(self) -> int:
         return int(await self.pool.fetchval("SELECT count(*) FROM turnout_keys WHERE revoked_at IS NULL"))
 
     async def find(self, key_hash: str) -> Principal | None:
         row = await self.pool.fetchrow(
-            "SELECT id, name, allowed_models FROM turnout_keys WHERE key_hash = $1 AND revoked_at IS NULL",
+            "SELECT k.id, k.name, k.allowed_models, k.team, k.limits, k.on_budget, t.limits AS team_limits "
+            "FROM turnout_keys k LEFT JOIN turnout_teams t ON t.name = k.team "
+            "WHERE k.key_hash = $1 AND k.revoked_at IS NULL",
             key_hash,
         )
         if row is None:
             return None
         models = row["allowed_models"]
-        return Principal(row["id"], row["name"], allowed_models=frozenset(models) if models else None)
+        return Principal(
+            row["id"],
+            row["name"],
+            allowed_models=frozenset(models) if models else None,
+            team=row["team"],
+            limits=limits_from_json(row["limits"]),
+            team_limits=limits_from_json(row["team_limits"]),
+            on_budget=OnBudget(row["on_budget"]),
+        )
 
 
 class KeyAuthenticator:

@@ -45,6 +45,17 @@ CREATE TABLE IF NOT EXISTS turnout_usage (
     error             text
 );
 CREATE INDEX IF NOT EXISTS turnout_usage_key_ts ON turnout_usage (key_id, ts);
+CREATE TABLE IF NOT EXISTS turnout_teams (
+    name        text PRIMARY KEY,
+    limits      jsonb NOT NULL DEFAULT '{}',
+    updated_at  timestamptz NOT NULL DEFAULT now()
+);
+ALTER TABLE turnout_keys ADD COLUMN IF NOT EXISTS team text;
+ALTER TABLE turnout_keys ADD COLUMN IF NOT EXISTS limits jsonb NOT NULL DEFAULT '{}';
+ALTER TABLE turnout_keys ADD COLUMN IF NOT EXISTS on_budget text NOT NULL DEFAULT 'refuse';
+ALTER TABLE turnout_usage ADD COLUMN IF NOT EXISTS team text;
+CREATE INDEX IF NOT EXISTS turnout_usage_team_ts ON turnout_usage (team, ts);
+CREATE INDEX IF NOT EXISTS turnout_usage_ts ON turnout_usage (ts);
 """
 
 KEYS_CHANNEL = "turnout_keys"
@@ -100,4 +111,7 @@ def open_database(settings: Settings) -> Database:
 
 
 async def migrate(connection: object) -> None:
-    await connection.execute(SCHEMA)  # type: ignore[attr-defined]
+    """Create or upgrade the schema; serialised so that replicas starting together do not race."""
+    async with connection.transaction():  # type: ignore[attr-defined]
+        await connection.execute("SELECT pg_advisory_xact_lock(7347001)")  # type: ignore[attr-defined]
+        await connection.execute(SCHEMA)  # type: ignore[attr-defined]

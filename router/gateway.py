@@ -57,6 +57,11 @@ class Plan:
     request: ChatRequest  # as it leaves: redacted under the `redact` rule, with retrieved context
     redactor: Redactor | None = None
     sources: list[dict[str, Any]] = field(default_factory=list)  # passages in the context, numbered
+    prompt_tokens: int = 0  # as sent, retrieved context included
+    output_tokens: int = 0  # max_tokens, else the expected output
+
+    def cost(self, backend: Backend) -> float:
+        return backend.spec.unit_price.cost(self.prompt_tokens, self.output_tokens)
 
 
 class Gateway:
@@ -189,7 +194,43 @@ class Gateway:
         if decision.action == SensitiveAction.redact.value:
             request, redactor = redact_request(request, signals.findings)
         fitting = fit_context(signals.prompt_tokens, request.output_limit or 0, backends)
-        return Plan(runtime, decision.route, fitting, decision, request, redactor, sources)
+        output = request.output_limit or signals.expected_output_tokens
+        return Plan(
+            runtime,
+            decision.route,
+            fitting,
+            decision,
+            request,
+            redactor,
+            sources,
+            signals.prompt_tokens,
+            output,
+        )
+
+    def downgrade(self, plan: Plan, principal: Principal) -> Plan | None:
+        """The plan on the cheapest ready backend of the policy's routes that this request may use,
+        if that is cheaper than the plan's first backend (a key over its budget with
+        `on_budget: downgrade`)."""
+        policy = plan.runtime.loaded.policy
+        keep_private = plan.decision.action == SensitiveAction.reroute.value
+        needs = plan.decision.signals.needs.capabilities()
+        routed = {name for route in policy.routes for name in route.backends}
+        candidates = [
+            backend
+            for name, backend in plan.runtime.backends.ready.items()
+            if name in routed
+            and principal.may_use(name)
+            and not (keep_private and backend.spec.data == "external")
+            and all(cap in backend.spec.capabilities for cap in needs if backend.spec.capabilities)
+            and plan.prompt_tokens + (plan.request.output_limit or 0) <= backend.spec.context_window
+            and name in policy.backends
+        ]
+        if not candidates:
+            return None
+        cheapest = min(candidates, key=plan.cost)
+        if plan.cost(cheapest) >= plan.cost(plan.backends[0]):
+            return None
+        return replace(plan, route=f"{plan.route}+downgraded", backends=[cheapest])
 
     async def complete(self, plan: Plan) -> Outcome[Completion]:
         policy = plan.runtime.loaded.policy

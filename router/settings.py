@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -62,7 +63,13 @@ class Settings(BaseSettings):
     redis_url: SecretStr | None = Field(
         None, description="Redis for limits shared by replicas; unset = in-process"
     )
-    limits_fail_open: bool = Field(True, description="admit requests while Redis is unreachable")
+    limits_on_failure: Literal["open", "closed"] = Field(
+        "open", description="while Redis is unreachable: admit every request (open) or refuse (closed)"
+    )
+    limits_window_s: float = Field(60.0, gt=0, description="length of the rpm/tpm windows")
+    limits_redis_timeout_s: float = Field(
+        0.5, gt=0, description="a Redis call slower than this counts as Redis being down"
+    )
 
     openai_api_key: SecretStr | None = Field(None, validation_alias=AliasChoices("OPENAI_API_KEY"))
     openai_base_url: str = Field(

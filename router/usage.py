@@ -1,4 +1,5 @@
-"""The usage ledger's writer: records are queued on the request path and written in batches.
+"""The usage ledger: its writer (records queued on the request path, written in batches) and the
+summaries that `turnout usage` and GET /v1/usage print.
 
 `record` only appends to a bounded buffer; a background task copies batches into turnout_usage
 every `flush_seconds` or `batch_size` records. If Postgres is down, records wait (up to the bound,
@@ -9,10 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections import deque
 from dataclasses import dataclass, fields
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
+
+from router.policy import Policy, Price
 
 log = logging.getLogger("turnout.usage")
 
@@ -32,6 +36,7 @@ class UsageRecord:
     latency_ms: float
     overhead_ms: float
     error: str | None
+    team: str | None = None
 
 
 COLUMNS = [f.name for f in fields(UsageRecord)]
@@ -93,3 +98,96 @@ class UsageRecorder:
             except asyncio.CancelledError:
                 pass
         await self.flush()
+
+
+GROUPS = {"route": "route", "backend": "backend", "key": "key_id", "team": "team", "model": "model"}
+_SINCE = re.compile(r"^(\d+(?:\.\d+)?)([mhdw])$")
+_UNITS = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def parse_since(text: str, now: datetime | None = None) -> datetime:
+    """'7d', '24h', '30m', '2w', or an ISO date/time (UTC when it names no zone)."""
+    now = now or datetime.now(UTC)
+    match = _SINCE.match(text.strip())
+    if match:
+        return now - timedelta(seconds=float(match[1]) * _UNITS[match[2]])
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise ValueError(
+            f"--since {text!r}: use 30m, 24h, 7d, 2w or an ISO date such as 2026-11-01"
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+async def summarize(
+    pool: Any,
+    *,
+    since: datetime,
+    by: str = "route",
+    key: str | None = None,
+    team: str | None = None,
+    baseline: Price | None = None,
+) -> dict[str, Any]:
+    """Requests, tokens, cost and latency per group since a moment, and what the same tokens would
+    have cost on the baseline backend (GPT-4 in the default policy)."""
+    column = GROUPS[by]
+    rows = await pool.fetch(
+        f"""
+        SELECT {column} AS grp, count(*) AS requests,
+               count(*) FILTER (WHERE status >= 400) AS errors,
+               count(*) FILTER (WHERE stream) AS streamed,
+               coalesce(sum(prompt_tokens), 0) AS prompt_tokens,
+               coalesce(sum(completion_tokens), 0) AS completion_tokens,
+               coalesce(sum(cost_usd), 0) AS cost_usd,
+               percentile_cont(0.5) WITHIN GROUP (ORDER BY latency_ms) AS latency_p50_ms,
+               percentile_cont(0.5) WITHIN GROUP (ORDER BY overhead_ms) AS overhead_p50_ms
+        FROM turnout_usage
+        WHERE ts >= $1 AND ($2::text IS NULL OR key_id = $2) AND ($3::text IS NULL OR team = $3)
+        GROUP BY grp ORDER BY cost_usd DESC, requests DESC
+        """,
+        since,
+        key,
+        team,
+    )
+    groups = []
+    for row in rows:
+        item = dict(row)
+        item[by] = item.pop("grp")
+        item["cost_usd"] = round(float(item["cost_usd"]), 6)
+        for name in ("latency_p50_ms", "overhead_p50_ms"):
+            item[name] = round(float(item[name] or 0.0), 3)
+        if baseline is not None:
+            item["baseline_usd"] = round(baseline.cost(item["prompt_tokens"], item["completion_tokens"]), 6)
+        groups.append(item)
+    total_cost = sum(g["cost_usd"] for g in groups)
+    totals: dict[str, Any] = {
+        "requests": sum(g["requests"] for g in groups),
+        "errors": sum(g["errors"] for g in groups),
+        "prompt_tokens": sum(g["prompt_tokens"] for g in groups),
+        "completion_tokens": sum(g["completion_tokens"] for g in groups),
+        "cost_usd": round(total_cost, 6),
+    }
+    if baseline is not None:
+        base = sum(g["baseline_usd"] for g in groups)
+        totals["baseline_usd"] = round(base, 6)
+        totals["saved_usd"] = round(base - total_cost, 6)
+        totals["saved_share"] = round((base - total_cost) / base, 4) if base else 0.0
+    return {
+        "since": since.isoformat(),
+        "by": by,
+        "key": key,
+        "team": team,
+        "groups": groups,
+        "totals": totals,
+    }
+
+
+def baseline_price(policy: Policy, name: str = "gpt-4") -> tuple[str, Price] | None:
+    """The backend that savings are counted against: `gpt-4` when the policy has it, else the dearest."""
+    if name in policy.backends:
+        return name, policy.backends[name].unit_price
+    if not policy.backends:
+        return None
+    dearest = max(policy.backends, key=lambda n: policy.backends[n].unit_price.cost(1000, 1000))
+    return dearest, policy.backends[dearest].unit_price

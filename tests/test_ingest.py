@@ -152,7 +152,8 @@ def _big_corpus(root: Path, files: int) -> None:
     root.mkdir()
     for i in range(files):
         sections = "\n\n".join(
-            f"## Section {j}\n\n" + " ".join(f"Item {i}-{j}-{k} covers topic {k * j % 17}." for k in range(30))
+            f"## Section {j}\n\n"
+            + " ".join(f"Item {i}-{j}-{k} covers topic {k * j % 17}." for k in range(30))
             for j in range(4)
         )
         (root / f"doc{i:03d}.md").write_text(f"# Document {i}\n\n{sections}\n")

@@ -31,7 +31,9 @@ async def _ingest(url: str, collection: str, root: Path) -> int:
 
     store = await open_store(url)
     try:
-        report = await Ingestor(store, SentenceTransformerEmbedder(), IngestOptions(collection=collection)).run(root)
+        report = await Ingestor(
+            store, SentenceTransformerEmbedder(), IngestOptions(collection=collection)
+        ).run(root)
     finally:
         await store.close()
     assert report.ok, report.failures
@@ -57,7 +59,9 @@ def _system_text(body: dict[str, Any]) -> str:
     return str(first["content"])
 
 
-def test_chat_with_retrieval_returns_its_sources(gateway: Any, emulators: Emulators, collections: Any) -> None:
+def test_chat_with_retrieval_returns_its_sources(
+    gateway: Any, emulators: Emulators, collections: Any
+) -> None:
     raw = gateway.client().chat.completions.with_raw_response.create(
         model="gpt-4", messages=[{"role": "user", "content": QUESTION}], extra_body={"turnout": {"rag": True}}
     )
@@ -66,7 +70,7 @@ def test_chat_with_retrieval_returns_its_sources(gateway: Any, emulators: Emulat
     body = raw.http_response.json()
     sources = body["turnout"]["sources"]
     assert [s["chunk_id"] for s in sources] == [h["chunk_id"] for h in header]
-    assert sources[0]["headings"] and 0 < sources[0]["score"]
+    assert sources[0]["headings"] and sources[0]["score"] > 0
     assert raw.parse().choices[0].message.content
     sent = emulators.openai.received[-1]
     assert "turnout" not in sent
@@ -114,7 +118,9 @@ def test_retrieval_errors_are_openai_errors(gateway: Any, collections: Any) -> N
     assert missing.value.code == "collection_not_found" and "ingest" in missing.value.message
     with pytest.raises(openai.BadRequestError) as bad:
         client.chat.completions.create(
-            model="gpt-4", messages=[{"role": "user", "content": "hi"}], extra_body={"turnout": {"rag": "yes"}}
+            model="gpt-4",
+            messages=[{"role": "user", "content": "hi"}],
+            extra_body={"turnout": {"rag": "yes"}},
         )
     assert "turnout.rag" in bad.value.message
 
