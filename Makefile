@@ -68,10 +68,13 @@ bench: install
 	$(BIN)/turnout bench classify
 	$(BIN)/turnout bench gateway
 
-# Offline evals on the public data (TURNOUT_DATA_DIR, else ../shared/data, else downloaded to a cache).
+# Offline eval suites on the public data (TURNOUT_DATA_DIR, else ../shared/data, else downloaded to a
+# cache): each writes evals/runs/<suite>-<time>/ (metrics.json, report.md, plots).
 eval: install
-	$(BIN)/python -m evals.pii_eval
-	$(BIN)/python -m evals.routing_eval
+	$(BIN)/turnout eval evals/suites/routing.yaml
+	$(BIN)/turnout eval evals/suites/pii.yaml
+	$(BIN)/turnout eval evals/suites/retrieval.yaml
+	$(BIN)/turnout eval evals/suites/e2e.yaml
 
 # Retrain the capability classifier (writes router/signals/data/capability.npz).
 train: install

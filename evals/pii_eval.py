@@ -2,7 +2,9 @@
 
 Run as `python -m evals.pii_eval [--json]`. Recall comes from the Presidio synthetic set, false
 positives from benign prompts (MT-Bench, Arena-Hard v2, GSM8K) and XSTest, latency from scanning
-all of them. Data is read only through evals.datasets.resolve and is never copied into the
+all of them. Span recall per entity type counts a gold span found when any finding overlaps it;
+span precision per entity type counts a finding of the matching type (`GOLD_TYPE`) correct when it
+overlaps a gold span of that same type, while the overall span precision accepts any gate entity. Data is read only through evals.datasets.resolve and is never copied into the
 repository; the detector is measured as shipped, with no knowledge of these sentences.
 """
 
@@ -39,6 +41,22 @@ QUASI_TYPES = frozenset(
     {"GPE", "ORGANIZATION", "DATE_TIME", "AGE", "NRP", "TITLE", "DOMAIN_NAME", "ZIP_CODE"}
 )
 LOOKALIKE_TYPES = ("privacy_public", "privacy_fictional")
+# The Presidio entity type a finding claims to be, by (type, detail); "" stands for any detail.
+GOLD_TYPE = {
+    ("person", ""): "PERSON",
+    ("street_address", ""): "STREET_ADDRESS",
+    ("credit_card", ""): "CREDIT_CARD",
+    ("phone", ""): "PHONE_NUMBER",
+    ("email", ""): "EMAIL_ADDRESS",
+    ("iban", ""): "IBAN_CODE",
+    ("ip_address", ""): "IP_ADDRESS",
+    ("national_id", "us_ssn"): "US_SSN",
+    ("national_id", "us_driver_license"): "US_DRIVER_LICENSE",
+}
+
+
+def gold_type(finding: Finding) -> str | None:
+    return GOLD_TYPE.get((finding.type, finding.detail)) or GOLD_TYPE.get((finding.type, ""))
 
 
 @dataclass
@@ -91,11 +109,22 @@ def _score_spans(result: PresidioResult, spans: list[dict[str, Any]], findings: 
         result.overall.correct += any(
             _overlaps(finding, s["start_position"], s["end_position"]) for s in gate_spans
         )
+        claimed = gold_type(finding)
+        if claimed is not None:
+            tally = result.per_type.setdefault(claimed, Spans())
+            tally.predicted += 1
+            tally.correct += any(
+                _overlaps(finding, s["start_position"], s["end_position"])
+                for s in gate_spans
+                if s["entity_type"] == claimed
+            )
 
 
-def evaluate_presidio(detector: SensitivityDetector, latencies: list[float]) -> PresidioResult:
+def evaluate_presidio(
+    detector: SensitivityDetector, latencies: list[float], limit: int | None = None
+) -> PresidioResult:
     with open(resolve("presidio-synth-v2"), encoding="utf-8") as handle:
-        records = json.load(handle)
+        records = json.load(handle)[:limit]
     result = PresidioResult()
     for record in records:
         findings = _timed_scan(detector, record["full_text"], latencies)
@@ -126,16 +155,18 @@ def _jsonl(name: str) -> list[dict[str, Any]]:
         return [json.loads(line) for line in handle if line.strip()]
 
 
-def benign_sets() -> dict[str, list[str]]:
+def benign_sets(limit: int | None = None) -> dict[str, list[str]]:
+    """Prompts without personal data, by set; `limit` keeps the first prompts of each set."""
     with open(resolve("xstest"), encoding="utf-8", newline="") as handle:
         xstest = list(csv.DictReader(handle))
-    return {
+    sets = {
         "mt-bench": [turn for row in _jsonl("mt-bench") for turn in row["turns"]],
         "arena-hard-v2": [row["prompt"] for row in _jsonl("arena-hard-v2")],
         "gsm8k-test": [row["question"] for row in _jsonl("gsm8k-test")],
         "xstest-lookalike": [row["prompt"] for row in xstest if row["type"] in LOOKALIKE_TYPES],
         "xstest-rest": [row["prompt"] for row in xstest if row["type"] not in LOOKALIKE_TYPES],
     }
+    return {name: texts[:limit] for name, texts in sets.items()}
 
 
 def flag_rates(
@@ -152,7 +183,7 @@ def flag_rates(
         rates[name] = {
             "prompts": len(texts),
             "flagged": flagged,
-            "rate": flagged / len(texts),
+            "rate": _share(flagged, len(texts)),
             "by_type": dict(kinds),
         }
     return rates
@@ -163,23 +194,46 @@ def _percentile(values: Sequence[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
 
 
-def run() -> dict[str, Any]:
+def _share(part: int, whole: int) -> float:
+    return part / whole if whole else 0.0
+
+
+def sentence_scores(presidio: PresidioResult) -> dict[str, float]:
+    """Sentence level: a sentence with a gate entity is a positive; one with only quasi-identifiers
+    or no entity is a negative; flagged means any finding."""
+    flagged = presidio.positives_flagged + presidio.quasi_flagged + presidio.empty_flagged
+    tally = Spans(gold=presidio.positives, found=presidio.positives_flagged, predicted=flagged)
+    tally.correct = presidio.positives_flagged
+    return {"recall": tally.recall(), "precision": tally.precision(), "f2": tally.f2()}
+
+
+def run(limit: int | None = None) -> dict[str, Any]:
+    """The figures as a dict; `limit` scores only the first sentences of Presidio and of each benign set."""
     detector = SensitivityDetector()
     latencies: list[float] = []
-    presidio = evaluate_presidio(detector, latencies)
-    rates = flag_rates(detector, benign_sets(), latencies)
+    presidio = evaluate_presidio(detector, latencies, limit)
+    rates = flag_rates(detector, benign_sets(limit), latencies)
     benign = [rates[name] for name in ("mt-bench", "arena-hard-v2", "gsm8k-test")]
-    pooled = sum(r["flagged"] for r in benign) / sum(r["prompts"] for r in benign)
+    pooled = _share(sum(r["flagged"] for r in benign), sum(r["prompts"] for r in benign))
+    sentences = sentence_scores(presidio)
     return {
         "presidio": {
-            "sentence_recall": presidio.positives_flagged / presidio.positives,
+            "sentence_recall": sentences["recall"],
+            "sentence_precision": sentences["precision"],
+            "sentence_f2": sentences["f2"],
             "positives": presidio.positives,
-            "quasi_only_flag_rate": presidio.quasi_flagged / presidio.quasi,
+            "quasi_only_flag_rate": _share(presidio.quasi_flagged, presidio.quasi),
             "quasi_only": presidio.quasi,
-            "no_entity_flag_rate": presidio.empty_flagged / presidio.empty,
+            "no_entity_flag_rate": _share(presidio.empty_flagged, presidio.empty),
             "no_entity": presidio.empty,
-            "per_type_recall": {k: round(v.recall(), 3) for k, v in sorted(presidio.per_type.items())},
-            "per_type_count": {k: v.gold for k, v in sorted(presidio.per_type.items())},
+            "per_type_recall": {
+                k: round(v.recall(), 3) for k, v in sorted(presidio.per_type.items()) if v.gold
+            },
+            "per_type_precision": {
+                k: round(v.precision(), 3) for k, v in sorted(presidio.per_type.items()) if v.predicted
+            },
+            "per_type_f2": {k: round(v.f2(), 3) for k, v in sorted(presidio.per_type.items()) if v.gold},
+            "per_type_count": {k: v.gold for k, v in sorted(presidio.per_type.items()) if v.gold},
             "span_recall": presidio.overall.recall(),
             "span_precision": presidio.overall.precision(),
             "span_f2": presidio.overall.f2(),
@@ -211,7 +265,10 @@ def _print_report(report: dict[str, Any]) -> None:
         f"  F2 {presidio['span_f2']:.3f}"
     )
     for entity, recall in presidio["per_type_recall"].items():
-        print(f"    {entity:<18} {recall:.3f}  (n={presidio['per_type_count'][entity]})")
+        precision = presidio["per_type_precision"].get(entity, 0.0)
+        print(
+            f"    {entity:<18} {recall:.3f}  precision {precision:.3f}  (n={presidio['per_type_count'][entity]})"
+        )
     print("Benign prompts (share flagged)")
     for name, rate in report["benign"].items():
         print(f"  {name:<17} {rate['rate']:.3f}  ({rate['flagged']}/{rate['prompts']})  {rate['by_type']}")

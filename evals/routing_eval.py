@@ -63,9 +63,21 @@ def replay_of(outcomes: Sequence[Outcome]) -> rm.Replay:
     )
 
 
-def difficulty_report(classifier: CapabilityClassifier, outcomes: Sequence[Outcome]) -> dict[str, Any]:
+def router_curves(
+    classifier: CapabilityClassifier, outcomes: Sequence[Outcome]
+) -> tuple[rm.Replay, dict[str, rm.Curve]]:
+    """The replay of these outcomes and the cost-quality curve of ours, random and the oracle."""
     replay = replay_of(outcomes)
     scores = [classifier.classify(o.text).difficulty for o in outcomes]
+    return replay, {
+        "ours": rm.sweep(scores, replay),
+        "random": rm.random_router(replay),
+        "oracle": rm.oracle(replay),
+    }
+
+
+def difficulty_report(classifier: CapabilityClassifier, outcomes: Sequence[Outcome]) -> dict[str, Any]:
+    replay, curves = router_curves(classifier, outcomes)
     needed = np.array([o.strong_needed for o in outcomes])
     return {
         "n": len(outcomes),
@@ -74,11 +86,7 @@ def difficulty_report(classifier: CapabilityClassifier, outcomes: Sequence[Outco
         "mixtral_quality": float(replay.weak.mean()),
         "gpt4_only_dollars_per_1k": float(replay.strong_cost.mean() * 1000),
         "mixtral_only_dollars_per_1k": float(replay.weak_cost.mean() * 1000),
-        "routers": {
-            "ours": rm.summary(rm.sweep(scores, replay), replay),
-            "random": rm.summary(rm.random_router(replay), replay),
-            "oracle": rm.summary(rm.oracle(replay), replay),
-        },
+        "routers": {name: rm.summary(curve, replay) for name, curve in curves.items()},
     }
 
 
@@ -99,11 +107,20 @@ def latency_report(classifier: CapabilityClassifier, texts: Sequence[str]) -> di
     }
 
 
-def run(artifact: Path | None = None) -> dict[str, Any]:
+def held_out_data(
+    artifact: Path | None = None, *, outcomes: bool = True
+) -> tuple[CapabilityClassifier, Split, dict[str, list[Outcome]]]:
+    """The classifier, its held-out split (rebuilt from the artifact's seed) and, unless
+    `outcomes=False`, each benchmark's held-out de-contaminated outcomes."""
     classifier = CapabilityClassifier.load(artifact)
-    seed = int(classifier.meta.get("split_seed", DEFAULT_SEED))
-    split = build_split(seed)
-    _train, held_out = split_outcomes(split)
+    split = build_split(int(classifier.meta.get("split_seed", DEFAULT_SEED)))
+    held_out = split_outcomes(split)[1] if outcomes else {}
+    return classifier, split, held_out
+
+
+def run(artifact: Path | None = None) -> dict[str, Any]:
+    classifier, split, held_out = held_out_data(artifact)
+    seed = split.seed
     texts = [e.text for e in split.test] + [o.text for b in BENCHMARKS for o in held_out[b]]
     return {
         "artifact": str(artifact or DEFAULT_ARTIFACT),

@@ -4,8 +4,10 @@ Pure functions on arrays, no I/O and no model: `sweep` replays recorded per-prom
 strong and a weak model under a threshold on a router's score; `summary` reads off the share of
 strong calls needed for a quality target, APGR and CPT. Definitions follow RouteLLM (Ong et al.,
 2024): PGR = (quality - weak-only) / (strong-only - weak-only), APGR = the area under PGR over the
-share of strong calls (0 → 1), CPT(x) = the smallest share of strong calls reaching PGR ≥ x. This
-module must never decide on a threshold from the data it reports on.
+share of strong calls (0 → 1), CPT(x) = the smallest share of strong calls reaching PGR ≥ x. The
+area under the cost-quality curve is APGR's dollar twin: PGR over the share of the extra dollars
+that strong-only spends above weak-only (0 → 1); random routing scores 0.5 on both. This module
+must never decide on a threshold from the data it reports on.
 """
 
 from __future__ import annotations
@@ -84,13 +86,20 @@ def _share_reaching(curve: Curve, target: float) -> tuple[float, float] | None:
     return float(curve.shares[index]), float(curve.costs[index])
 
 
+def _area(xs: Floats, ys: Floats) -> float:
+    return float(np.sum(np.diff(xs) * (ys[1:] + ys[:-1]) / 2))
+
+
 def summary(curve: Curve, replay: Replay, quality_share: float = 0.95) -> dict[str, float | None]:
     strong_q, weak_q = float(replay.strong.mean()), float(replay.weak.mean())
     gap = strong_q - weak_q
     pgr = (curve.qualities - weak_q) / gap if gap else np.zeros_like(curve.qualities)
     found = _share_reaching(curve, quality_share * strong_q)
     strong_only_cost = float(replay.strong_cost.sum())
-    apgr = float(np.sum(np.diff(curve.shares) * (pgr[1:] + pgr[:-1]) / 2))
+    weak_only_cost = float(replay.weak_cost.sum())
+    extra = strong_only_cost - weak_only_cost
+    apgr = _area(curve.shares, pgr)
+    auc = _area((curve.costs - weak_only_cost) / extra, pgr) if extra > 0 else None
 
     def cpt(level: float) -> float | None:
         index = _first(curve, pgr >= level - 1e-12)
@@ -102,6 +111,7 @@ def summary(curve: Curve, replay: Replay, quality_share: float = 0.95) -> dict[s
         "call_saving_at_target": None if share is None else 1.0 - share,
         "dollar_saving_at_target": None if cost is None else 1.0 - cost / strong_only_cost,
         "apgr": apgr,
+        "auc_cost_quality": auc,
         "cpt50": cpt(0.5),
         "cpt80": cpt(0.8),
     }

@@ -1,0 +1,205 @@
+"""Eval suites: the shipped suites load, the fast suite runs end to end into a run folder, a baseline
+gates regressions (exit 1, naming the metric), and a bad suite is one line naming file, line and key
+(exit 2). The cheap checks run a tiny PII-only suite; the whole fast suite is marked slow."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from evals import e2e, suite
+from evals.datasets import REGISTRY
+from evals.results import Better, Metric
+
+ROOT = Path(__file__).resolve().parents[1]
+SUITES = sorted((ROOT / "evals" / "suites").glob("*.yaml"))
+PII_DATASETS = "[presidio-synth-v2, xstest, mt-bench, arena-hard-v2, gsm8k-test]"
+TINY = f"""\
+version: 1
+name: tiny
+tasks:
+  - id: pii
+    task: pii
+    datasets: {PII_DATASETS}
+    params: {{limit: 60}}
+    metrics:
+      sentence.recall: {{tolerance: 0.01}}
+      "span.*": {{tolerance: 2%}}
+      benign.pooled.flag_rate: {{tolerance: 0.01, max: 0.5}}
+"""
+# Shares, rates and scores that must lie in [0, 1] (APGR, AUC and MT-Bench's quality need not).
+UNIT = (
+    "accuracy",
+    "macro_f1",
+    ".f1",
+    ".f2",
+    ".recall",
+    ".precision",
+    "flag_rate",
+    "share_at_target",
+    "saving_at_target",
+    "recall@3",
+    "mrr@3",
+    "ndcg@10",
+    "_share",
+)
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def metrics_of(run: Path) -> dict[str, float]:
+    record = json.loads((run / "metrics.json").read_text())
+    return {name: m["value"] for name, m in record["metrics"].items()}
+
+
+@pytest.mark.parametrize("path", SUITES, ids=[p.stem for p in SUITES])
+def test_every_shipped_suite_loads(path: Path) -> None:
+    loaded = suite.load_suite(path)
+    assert loaded.suite.name == path.stem
+    assert {"fast", "routing", "pii", "retrieval", "e2e"} <= {p.stem for p in SUITES}
+
+
+@pytest.mark.slow
+def test_fast_suite_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run = tmp_path / "fast"
+    assert suite.main([str(ROOT / "evals" / "suites" / "fast.yaml"), "--out", str(run)]) == 0
+    assert "e2e.sensitive_leaks" in capsys.readouterr().out
+    for name in ("metrics.json", "report.md", "routing-cost_quality.png", "category-confusion.png"):
+        assert (run / name).stat().st_size > 0, name
+    record = json.loads((run / "metrics.json").read_text())
+    assert [t["id"] for t in record["tasks"]] == ["routing", "category", "pii", "retrieval", "e2e"]
+    assert record["started_at"].endswith("Z") and record["regressions"] == [] and record["problems"] == []
+    assert all(record["datasets"][name]["sha256"] == REGISTRY[name].sha256 for name in record["datasets"])
+    values = metrics_of(run)
+    assert len(values) > 100
+    for name, value in values.items():
+        if any(part in name for part in UNIT):
+            assert 0.0 <= value <= 1.0, (name, value)
+    assert values["e2e.sensitive_leaks"] == 0 and values["e2e.errors"] == 0
+    assert values["e2e.queries"] == 100
+    assert 0.5 < values["routing.gsm8k.ours.apgr"] < 1.0
+    assert values["routing.gsm8k.random.auc_cost_quality"] == pytest.approx(0.5, abs=1e-3)
+    assert (
+        values["routing.gsm8k.oracle.strong_share_at_target"]
+        < values["routing.gsm8k.ours.strong_share_at_target"]
+    )
+    report = (run / "report.md").read_text()
+    assert "![routing-cost_quality.png](routing-cost_quality.png)" in report and "## e2e" in report
+
+
+def test_baseline_against_itself_passes_and_a_doctored_one_fails(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    suite_file = write(tmp_path / "tiny.yaml", TINY)
+    first = tmp_path / "first"
+    assert suite.main([str(suite_file), "--out", str(first)]) == 0
+    assert suite.main([str(suite_file), "--out", str(tmp_path / "again"), "--baseline", str(first)]) == 0
+    again = json.loads((tmp_path / "again" / "metrics.json").read_text())
+    assert again["metrics"]["pii.sentence.recall"]["status"] == "ok"
+    capsys.readouterr()
+
+    record = json.loads((first / "metrics.json").read_text())
+    record["metrics"]["pii.sentence.recall"]["value"] += 0.02  # better than this run by more than 0.01
+    write(tmp_path / "doctored.json", json.dumps(record))
+    code = suite.main(
+        [str(suite_file), "--out", str(tmp_path / "third"), "--baseline", str(tmp_path / "doctored.json")]
+    )
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "1 metric(s) regressed" in err and "pii.sentence.recall" in err and "below baseline" in err
+    third = json.loads((tmp_path / "third" / "metrics.json").read_text())
+    assert [r["metric"] for r in third["regressions"]] == ["pii.sentence.recall"]
+
+
+def test_a_bound_fails_without_a_baseline(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    suite_file = write(tmp_path / "tiny.yaml", TINY.replace("{tolerance: 0.01, max: 0.5}", "{max: -1}"))
+    assert suite.main([str(suite_file), "--out", str(tmp_path / "run")]) == 1
+    assert "pii.benign.pooled.flag_rate" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        ("params: {limit: 60}", "params: {limt: 60}", ":7: tasks.0.params.limt: unknown key"),
+        (
+            "params: {limit: 60}",
+            "params: {limit: 2}",
+            ":7: tasks.0.params.limit: Input should be greater than",
+        ),
+        ("task: pii", "task: pi", ":5: tasks.0.task: unknown task 'pi'"),
+        (
+            PII_DATASETS,
+            "[presidio-synth-v2, no-such-set]",
+            ":6: tasks.0.datasets.1: no registered dataset matches",
+        ),
+        (PII_DATASETS, "[presidio-synth-v2]", ":6: tasks.0.datasets: task pii also reads xstest"),
+        ("{tolerance: 0.01}", "{tolerance: lots}", ":9: tasks.0.metrics.sentence.recall.tolerance:"),
+        ("{tolerance: 0.01}", "{}", ":9: tasks.0.metrics.sentence.recall: Value error, a gate needs"),
+        ("name: tiny", "name: tiny\ncolour: red", ":3: colour: unknown key"),
+    ],
+)
+def test_a_bad_suite_names_file_line_and_key(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], old: str, new: str, expected: str
+) -> None:
+    assert old in TINY
+    suite_file = write(tmp_path / "bad.yaml", TINY.replace(old, new))
+    assert suite.main([str(suite_file), "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"turnout eval: {suite_file}{expected}"), err
+    assert err.count("\n") == 1
+    assert not (tmp_path / "run").exists()  # nothing ran
+
+
+def test_a_gate_that_matches_nothing_is_a_suite_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    suite_file = write(tmp_path / "tiny.yaml", TINY.replace("sentence.recall:", "sentence.recal:"))
+    assert suite.main([str(suite_file), "--out", str(tmp_path / "run")]) == 2
+    assert f"{suite_file}:9: tasks.0.metrics.sentence.recal: matches no metric" in capsys.readouterr().err
+
+
+def test_missing_files_are_one_line_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert suite.main([str(tmp_path / "nope.yaml")]) == 2
+    assert "nope.yaml: cannot read suite" in capsys.readouterr().err
+    suite_file = write(tmp_path / "tiny.yaml", TINY)
+    assert suite.main([str(suite_file), "--baseline", str(tmp_path / "no-run")]) == 2
+    assert "cannot read baseline" in capsys.readouterr().err
+    other = tmp_path / "other"
+    other.mkdir()
+    write(other / "metrics.json", json.dumps({"suite": "fast", "metrics": {}}))
+    assert suite.main([str(suite_file), "--baseline", str(other)]) == 2
+    assert "is a run of suite 'fast', not 'tiny'" in capsys.readouterr().err
+
+
+def test_judge_directions_and_tolerances() -> None:
+    gate = suite.Gate(tolerance=0.01)
+    higher, lower = Metric(0.80, Better.HIGHER), Metric(0.80, Better.LOWER)
+    assert suite.judge("t", "t.m", higher, gate, 0.805).status == "ok"
+    assert suite.judge("t", "t.m", higher, gate, 0.82).status == "REGRESSED"
+    assert suite.judge("t", "t.m", higher, gate, 0.78).status == "improved"
+    assert suite.judge("t", "t.m", lower, gate, 0.78).status == "REGRESSED"
+    assert suite.judge("t", "t.m", lower, gate, None).status == "new"
+    relative = suite.Gate(tolerance="50%")
+    assert suite.judge("t", "t.m", Metric(14.0, Better.LOWER), relative, 10.0).status == "ok"
+    assert suite.judge("t", "t.m", Metric(16.0, Better.LOWER), relative, 10.0).status == "REGRESSED"
+    assert suite.judge("t", "t.m", Metric(1.0, Better.LOWER), suite.Gate(max=0), None).why == "above max 0"
+
+
+def test_e2e_sees_what_reached_an_external_emulator() -> None:
+    """The leak check reads the emulators: a 'gateway' that forwards everything is caught."""
+    import openai
+
+    query = e2e.Query("Call Jane Roe at 555-0100 please", "presidio", True, ("Jane Roe", "555-0100"))
+    with e2e.emulators() as emus:
+        leaky = openai.OpenAI(
+            base_url=emus["openai"].base_url, api_key="sk-eval-openai", max_retries=0, timeout=10
+        )
+        outcome = e2e.send(leaky, query, [emus["openai"]])
+        assert outcome.status == 200 and outcome.reached_external
+        assert not e2e.send(leaky, query, [emus["anthropic"]]).reached_external
+        leaky.close()
