@@ -1,0 +1,81 @@
+"""The query micro-batcher: concurrent embeddings become one forward pass, results go to the right
+caller, a failure reaches every waiter; and the packaged MiniLM's single-query fast path equals its
+batched pipeline."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Sequence
+
+import numpy as np
+import pytest
+
+from rag.embed import MicroBatcher, SentenceTransformerEmbedder
+from rag.testing import HashEmbedder
+
+
+class CountingEmbedder(HashEmbedder):
+    def __init__(self) -> None:
+        super().__init__(32, "hash-32")
+        self.calls: list[int] = []
+        self.lock = threading.Lock()
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        with self.lock:
+            self.calls.append(len(texts))
+        return super().embed(texts)
+
+
+def test_concurrent_queries_share_forward_passes() -> None:
+    embedder = CountingEmbedder()
+    texts = [f"question number {i} about topic {i % 7}" for i in range(40)]
+
+    async def main() -> list[np.ndarray]:
+        batcher = MicroBatcher(embedder, max_batch=16, max_wait_ms=5)
+        return list(await asyncio.gather(*(batcher.embed_one(text) for text in texts)))
+
+    vectors = asyncio.run(main())
+    expected = HashEmbedder(32, "hash-32").embed(texts)
+    assert np.allclose(np.stack(vectors), expected)
+    assert sum(embedder.calls) == 40 and max(embedder.calls) <= 16 and len(embedder.calls) <= 4
+
+
+def test_a_lone_query_waits_at_most_the_window() -> None:
+    embedder = CountingEmbedder()
+
+    async def main() -> float:
+        batcher = MicroBatcher(embedder, max_batch=32, max_wait_ms=20)
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        await batcher.embed_one("alone")
+        return loop.time() - started
+
+    assert asyncio.run(main()) < 1.0 and embedder.calls == [1]
+
+
+def test_a_failed_batch_fails_every_waiter() -> None:
+    class Broken(HashEmbedder):
+        def embed(self, texts: Sequence[str]) -> np.ndarray:
+            raise RuntimeError("model crashed")
+
+    async def main() -> list[object]:
+        batcher = MicroBatcher(Broken(), max_batch=8, max_wait_ms=2)
+        return list(
+            await asyncio.gather(*(batcher.embed_one(f"q{i}") for i in range(5)), return_exceptions=True)
+        )
+
+    results = asyncio.run(main())
+    assert len(results) == 5 and all(isinstance(r, RuntimeError) for r in results)
+
+
+@pytest.mark.integration
+def test_minilm_single_query_path_matches_the_batched_pipeline() -> None:
+    embedder = SentenceTransformerEmbedder()
+    texts = ["How do I stream responses with tool use?", "word " * 400]
+    for text in texts:
+        single = embedder.embed([text])
+        batched = embedder.embed([text, "padding partner of another length entirely"])[:1]
+        assert single.shape == (1, 384) and abs(float(np.linalg.norm(single)) - 1.0) < 1e-5
+        assert np.allclose(single, batched, atol=1e-5)
+    assert embedder.count_tokens("unbelievable tokenization") > 2
