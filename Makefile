@@ -66,6 +66,7 @@ format: install
 
 bench: install
 	$(BIN)/turnout bench classify
+	$(BIN)/turnout bench limits
 	$(BIN)/turnout bench gateway
 
 # Offline eval suites on the public data (TURNOUT_DATA_DIR, else ../shared/data, else downloaded to a

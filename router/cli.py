@@ -486,7 +486,11 @@ def parser() -> argparse.ArgumentParser:
     bench = verbs.add_parser(
         "bench", help="benchmarks that print ratios against a baseline from the same run"
     )
-    bench.add_argument("suite", choices=["gateway", "classify"])
+    bench.add_argument(
+        "suite",
+        choices=["gateway", "classify", *DELEGATED_BENCHES],
+        help="limits, ingest and retrieval take their own options: turnout bench ingest --help",
+    )
     bench.add_argument("--queries", type=int, default=1200, help="classify: how many queries")
     bench.add_argument("--policy", type=Path, help="classify: the policy whose detectors to use")
     bench.add_argument("--requests", type=int, default=400, help="requests per cell of the latency table")
@@ -573,8 +577,25 @@ def cmd_search(args: argparse.Namespace) -> int:
     return 0
 
 
+DELEGATED_BENCHES = {"limits": "router.limits_bench", "ingest": "rag.bench", "retrieval": "rag.bench"}
+
+
+def _delegated_bench(argv: list[str]) -> int:
+    """`turnout bench limits|ingest|retrieval ...`: each benchmark module parses its own options."""
+    import importlib
+
+    suite, rest = argv[1], argv[2:]
+    module = importlib.import_module(DELEGATED_BENCHES[suite])
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    code: int = module.main(rest if module.__name__ == "router.limits_bench" else [suite, *rest])
+    return code
+
+
 def main(argv: list[str] | None = None) -> int:
     make_offline()
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) >= 2 and argv[0] == "bench" and argv[1] in DELEGATED_BENCHES:
+        return _delegated_bench(argv)
     args = parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:

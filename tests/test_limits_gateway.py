@@ -342,3 +342,15 @@ def test_limits_hold_across_4_gateways_with_2_workers_each(
         assert max(per_window.values()) <= limit * 1.01, (measure, per_window)
         busy = [used for used in per_window.values() if used >= 0.75 * limit]
         assert len(busy) >= 2, (measure, per_window)  # the burst really did saturate several windows
+
+
+def test_bench_limits_prints_both_limiters_against_their_floors(redis_url: str, tmp_path: Path) -> None:
+    from router.limits_bench import main
+
+    assert main(["--requests", "50", "--redis-url", redis_url, "--out", str(tmp_path)]) == 0
+    result = json.loads((tmp_path / "limits.json").read_text())
+    rows = {row["name"]: row for row in result["rows"]}
+    for name in ("in-process admit p50", "Redis admit p50"):
+        assert rows[name]["value"] > 0 and rows[name]["baseline"] > 0 and rows[name]["ratio"] > 1
+        assert rows[name]["met"] in (True, False)
+    assert "| Redis admit p50 |" in (tmp_path / "limits.md").read_text()

@@ -1,0 +1,174 @@
+"""`turnout bench limits`: what admission adds to a request, in-process and with a local Redis.
+
+Baselines from the same run: for the in-process limiter, an awaited no-op (the floor of any async
+call); for Redis, one PING round trip on the same connection kind (the floor of any Redis call).
+Targets from the issue: admission ≤ 0.3 ms p50 in-process, ≤ 1 ms p50 with a local Redis. When no
+`--redis-url` is given and `redis-server` is installed, one is started on a free loopback port.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from router.benchfmt import BenchResult, Bound, On, Target
+from router.limits import FailMode, MemoryLimiter, bench_admission
+
+IN_PROCESS_TARGET_US = 300.0
+REDIS_TARGET_US = 1000.0
+
+
+def _percentile(samples: list[float], q: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+async def _noop_us(n: int) -> float:
+    async def nothing() -> None:
+        return None
+
+    samples = []
+    for _ in range(n):
+        started = time.perf_counter()
+        await nothing()
+        samples.append((time.perf_counter() - started) * 1e6)
+    return _percentile(samples, 0.5)
+
+
+async def _ping_us(url: str, n: int) -> float:
+    import redis.asyncio as redis
+
+    client = redis.from_url(url)
+    try:
+        samples = []
+        for i in range(n + n // 10):
+            started = time.perf_counter()
+            await client.ping()
+            if i >= n // 10:
+                samples.append((time.perf_counter() - started) * 1e6)
+        return _percentile(samples, 0.5)
+    finally:
+        await client.aclose()
+
+
+@contextlib.contextmanager
+def _redis_server() -> Iterator[str | None]:
+    binary = shutil.which("redis-server")
+    if binary is None:
+        yield None
+        return
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    folder = tempfile.mkdtemp(prefix="turnout-bench-redis-")
+    process = subprocess.Popen(
+        [
+            binary,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            folder,
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                break
+            time.sleep(0.05)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        process.terminate()
+        process.wait(10)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+async def _run(requests: int, redis_url: str | None) -> BenchResult:
+    result = BenchResult("limits", {"requests": requests, "scopes": "key + team, every limit set"})
+    floor = await _noop_us(requests)
+    memory = await bench_admission(MemoryLimiter(), requests)
+    target = Target(Bound.AT_MOST, IN_PROCESS_TARGET_US, On.VALUE)
+    result.add(
+        "in-process admit p50",
+        memory["admit_p50_us"],
+        "µs",
+        baseline=floor,
+        baseline_name="awaited no-op",
+        target=target,
+    )
+    result.add(
+        "in-process admit p99", memory["admit_p99_us"], "µs", baseline=floor, baseline_name="awaited no-op"
+    )
+    result.add(
+        "in-process admit+settle p50",
+        memory["admit_settle_p50_us"],
+        "µs",
+        baseline=floor,
+        baseline_name="awaited no-op",
+    )
+    if redis_url is None:
+        result.notes.append("Redis: not measured (no --redis-url and no redis-server installed)")
+        return result.finish()
+    from router.limits_redis import RedisLimiter
+
+    limiter = RedisLimiter(redis_url, on_failure=FailMode.closed, timeout_s=1.0)
+    try:
+        ping = await _ping_us(redis_url, requests)
+        shared = await bench_admission(limiter, requests)
+    finally:
+        await limiter.close()
+    target = Target(Bound.AT_MOST, REDIS_TARGET_US, On.VALUE)
+    result.add(
+        "Redis admit p50",
+        shared["admit_p50_us"],
+        "µs",
+        baseline=ping,
+        baseline_name="PING round trip",
+        target=target,
+    )
+    result.add(
+        "Redis admit p99", shared["admit_p99_us"], "µs", baseline=ping, baseline_name="PING round trip"
+    )
+    result.add(
+        "Redis admit+settle p50",
+        shared["admit_settle_p50_us"],
+        "µs",
+        baseline=ping,
+        baseline_name="PING round trip",
+    )
+    return result.finish()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="turnout bench limits", description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--redis-url", help="an existing Redis (default: start redis-server on loopback)")
+    parser.add_argument("--out", type=Path, help="write limits.json and limits.md here")
+    args = parser.parse_args(argv)
+    if not 10 <= args.requests <= 1_000_000:
+        parser.error("--requests must be between 10 and 1000000")
+    if args.redis_url:
+        result = asyncio.run(_run(args.requests, args.redis_url))
+    else:
+        with _redis_server() as url:
+            result = asyncio.run(_run(args.requests, url))
+    print(result.to_markdown())
+    if args.out is not None:
+        result.write(args.out)
+    return 0
