@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from router.cli_admin import cmd_keys, cmd_teams, cmd_usage, limit_arguments
 from router.errors import PolicyError, TurnoutError
 from router.settings import Settings, make_offline
 
@@ -79,186 +80,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
         from router.app import create_app
 
         uvicorn.run(create_app(settings), **config)
-    return 0
-
-
-async def _with_store(action: Any) -> Any:
-    import asyncpg
-
-    from router.auth import KeyStore
-    from router.db import migrate, open_database
-
-    database = await asyncio.to_thread(open_database, Settings())
-    try:
-        pool = await asyncpg.create_pool(database.url, min_size=1, max_size=2)
-        try:
-            async with pool.acquire() as connection:
-                await migrate(connection)
-            return await action(KeyStore(pool))
-        finally:
-            await pool.close()
-    finally:
-        database.release()
-
-
-def _limit_changes(args: argparse.Namespace) -> dict[str, Any]:
-    """--rpm/--tpm/--concurrent/--usd-day/--usd-month as given (0 or less: remove that limit)."""
-    changes: dict[str, Any] = {}
-    for name in ("rpm", "tpm", "concurrent", "usd_day", "usd_month"):
-        value = getattr(args, name, None)
-        if value is not None:
-            changes[name] = value if value > 0 else None
-    return changes
-
-
-def _limits_text(limits: dict[str, Any]) -> str:
-    return " ".join(f"{name}={value}" for name, value in limits.items()) or "-"
-
-
-def cmd_keys(args: argparse.Namespace) -> int:
-    from router.auth import OnBudget
-    from router.limits import Limits
-
-    if args.keys_command == "create":
-        limits = Limits(**{k: v for k, v in _limit_changes(args).items() if v is not None})
-        on_budget = OnBudget(args.on_budget)
-
-        async def create(store: Any) -> tuple[str, str]:
-            created: tuple[str, str] = await store.create(
-                args.name, args.allow or None, team=args.team, limits=limits, on_budget=on_budget
-            )
-            return created
-
-        key_id, key = asyncio.run(_with_store(create))
-        if args.json:
-            from router.auth import limits_to_json
-
-            print(
-                json.dumps(
-                    {
-                        "id": key_id,
-                        "name": args.name,
-                        "key": key,
-                        "allowed_models": args.allow or None,
-                        "team": args.team,
-                        "limits": json.loads(limits_to_json(limits)),
-                        "on_budget": on_budget.value,
-                    }
-                )
-            )
-        else:
-            print(f"created {key_id} ({args.name}); the key is shown only once:\n{key}")
-        return 0
-    if args.keys_command == "update":
-        changes = _limit_changes(args)
-        new_rule = OnBudget(args.on_budget) if args.on_budget else None
-
-        async def update(store: Any) -> bool:
-            updated: bool = await store.update(
-                args.id,
-                limits=changes,
-                team=args.team,
-                clear_team=args.no_team,
-                on_budget=new_rule,
-                allowed_models=args.allow,
-            )
-            return updated
-
-        if not asyncio.run(_with_store(update)):
-            print(f"turnout: no active key with id {args.id}", file=sys.stderr)
-            return 1
-        print(f"updated {args.id}")
-        return 0
-    if args.keys_command == "revoke":
-        if not asyncio.run(_with_store(lambda store: store.revoke(args.id))):
-            print(f"turnout: no active key with id {args.id}", file=sys.stderr)
-            return 1
-        print(f"revoked {args.id}")
-        return 0
-    rows = asyncio.run(_with_store(lambda store: store.list()))
-    if args.json:
-        print(json.dumps(rows, default=str))
-        return 0
-    print(
-        f"{'ID':<18} {'NAME':<20} {'PREFIX':<12} {'CREATED':<20} {'STATUS':<8} {'TEAM':<12} {'MODELS':<12} LIMITS"
-    )
-    for row in rows:
-        status = "revoked" if row["revoked_at"] else "active"
-        models = ",".join(row["allowed_models"] or []) or "*"
-        created = row["created_at"].strftime("%Y-%m-%d %H:%M:%S")
-        shown = _limits_text(row["limits"]) + (
-            " on_budget=downgrade" if row["on_budget"] == "downgrade" else ""
-        )
-        print(
-            f"{row['id']:<18} {row['name'][:20]:<20} {row['prefix']:<12} {created:<20} {status:<8} "
-            f"{(row['team'] or '-')[:12]:<12} {models[:12]:<12} {shown}"
-        )
-    return 0
-
-
-def cmd_teams(args: argparse.Namespace) -> int:
-    if args.teams_command == "set":
-        changes = _limit_changes(args)
-        asyncio.run(_with_store(lambda store: store.set_team(args.name, changes)))
-        print(f"team {args.name} updated")
-        return 0
-    rows = asyncio.run(_with_store(lambda store: store.teams()))
-    if args.json:
-        print(json.dumps(rows, default=str))
-        return 0
-    print(f"{'TEAM':<20} {'KEYS':>5}  LIMITS")
-    for row in rows:
-        print(f"{row['name'][:20]:<20} {row['keys']:>5}  {_limits_text(row['limits'])}")
-    return 0
-
-
-def cmd_usage(args: argparse.Namespace) -> int:
-    from router.policy import load_policy
-    from router.usage import baseline_price, parse_since, summarize
-
-    try:
-        since = parse_since(args.since)
-    except ValueError as error:
-        raise TurnoutError(str(error)) from None
-    settings = Settings()
-    baseline = baseline_price(load_policy(args.policy or settings.policy).policy)
-
-    async def query(store: Any) -> dict[str, Any]:
-        summary: dict[str, Any] = await summarize(
-            store.pool,
-            since=since,
-            by=args.by,
-            key=args.key,
-            team=args.team,
-            baseline=baseline[1] if baseline else None,
-        )
-        return summary
-
-    summary = asyncio.run(_with_store(query))
-    summary["baseline_backend"] = baseline[0] if baseline else None
-    if args.json:
-        print(json.dumps(summary, default=str, indent=2))
-        return 0
-    print(f"usage since {summary['since']} by {args.by}")
-    print(
-        f"{args.by.upper():<24} {'REQS':>7} {'ERRS':>5} {'PROMPT':>9} {'OUTPUT':>9} {'COST $':>10} {'P50 MS':>8}"
-    )
-    for group in summary["groups"]:
-        print(
-            f"{str(group[args.by])[:24]:<24} {group['requests']:>7} {group['errors']:>5} "
-            f"{group['prompt_tokens']:>9} {group['completion_tokens']:>9} {group['cost_usd']:>10.4f} "
-            f"{group['latency_p50_ms']:>8.1f}"
-        )
-    totals = summary["totals"]
-    print(
-        f"{'total':<24} {totals['requests']:>7} {totals['errors']:>5} {totals['prompt_tokens']:>9} "
-        f"{totals['completion_tokens']:>9} {totals['cost_usd']:>10.4f}"
-    )
-    if baseline is not None:
-        print(
-            f"all on {baseline[0]}: ${totals['baseline_usd']:.4f}; saved ${totals['saved_usd']:.4f} "
-            f"({totals['saved_share']:.1%})"
-        )
     return 0
 
 
@@ -364,17 +185,6 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return run_classify_bench(args) if args.suite == "classify" else run_gateway_bench(args)
 
 
-def _limit_arguments(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("limits (0 removes one)")
-    group.add_argument("--rpm", type=int, help="requests per minute (per window)")
-    group.add_argument(
-        "--tpm", type=int, help="tokens per minute: prompt + max_tokens reserved, then settled"
-    )
-    group.add_argument("--concurrent", type=int, help="requests in flight at once")
-    group.add_argument("--usd-day", type=float, help="USD budget per UTC day")
-    group.add_argument("--usd-month", type=float, help="USD budget per UTC month")
-
-
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(
         prog="turnout", description="An OpenAI-compatible LLM gateway that routes each query."
@@ -399,12 +209,12 @@ def parser() -> argparse.ArgumentParser:
         "--allow", action="append", metavar="MODEL", help="limit the key to this model (repeatable)"
     )
     create.add_argument("--json", action="store_true")
-    _limit_arguments(create)
+    limit_arguments(create)
     create.add_argument("--team", help="the team this key belongs to (its limits apply too)")
     create.add_argument("--on-budget", choices=["refuse", "downgrade"], default="refuse")
     update = key_verbs.add_parser("update", help="change a key's limits, team, models or budget rule")
     update.add_argument("id")
-    _limit_arguments(update)
+    limit_arguments(update)
     update.add_argument("--team")
     update.add_argument("--no-team", action="store_true", help="take the key out of its team")
     update.add_argument("--on-budget", choices=["refuse", "downgrade"])
@@ -419,7 +229,7 @@ def parser() -> argparse.ArgumentParser:
     team_verbs = teams.add_subparsers(dest="teams_command", required=True)
     team_set = team_verbs.add_parser("set", help="create a team or change its limits")
     team_set.add_argument("name")
-    _limit_arguments(team_set)
+    limit_arguments(team_set)
     team_list = team_verbs.add_parser("list")
     team_list.add_argument("--json", action="store_true")
     teams.set_defaults(func=cmd_teams)
