@@ -123,7 +123,13 @@ def quiet_libraries() -> None:
     """A bad file is reported once, on our one line: pypdf's own warnings about it would repeat it."""
     import logging
 
-    for name in ("pypdf", "sentence_transformers", "transformers", "httpx"):
+    for name in (
+        "pypdf",
+        "sentence_transformers",
+        "sentence_transformers.base.model",
+        "transformers",
+        "httpx",
+    ):
         logging.getLogger(name).setLevel(logging.ERROR)
 
 

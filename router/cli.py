@@ -339,6 +339,9 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
+    from ingest.cli import quiet_libraries
+
+    quiet_libraries()
     if not 1 <= args.top_k <= 50:
         raise TurnoutError("--top-k must be between 1 and 50")
     settings = Settings()

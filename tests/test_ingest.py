@@ -70,10 +70,9 @@ def test_ingest_is_incremental_on_both_stores(corpus: Path, store_url: str) -> N
     first = ingest(str(corpus), *base)
     assert first.returncode == 0, first.stderr
     report = summary(first)
-    assert report["files"]["new"] == 5 and report["files"]["failed"] == 0 and report["chunks"] > 10
+    assert report["files"]["new"] == 4 and report["files"]["failed"] == 0 and report["chunks"] > 10
     chunks, manifest = run(stored(store_url, collection))
     assert len(chunks) == report["chunks"] and set(manifest) == {
-        "README.md",
         "faq.html",
         "handbook/expenses.md",
         "handbook/on-call.md",
@@ -85,13 +84,13 @@ def test_ingest_is_incremental_on_both_stores(corpus: Path, store_url: str) -> N
     assert all(len(c.content_hash) == 64 for c in chunks)
 
     again = summary(ingest(str(corpus), *base))
-    assert again["files"]["unchanged"] == 5 and again["chunks"] == 0
+    assert again["files"]["unchanged"] == 4 and again["chunks"] == 0
 
     (corpus / "handbook" / "expenses.md").write_text("# Travel\n\nHotels up to 999 EUR per night.\n")
     (corpus / "faq.html").unlink()
     (corpus / "new.txt").write_text("A brand new note about the staging cluster.\n")
     changed = summary(ingest(str(corpus), *base))
-    assert changed["files"] == {"new": 1, "changed": 1, "unchanged": 3, "failed": 0, "deleted": 1}
+    assert changed["files"] == {"new": 1, "changed": 1, "unchanged": 2, "failed": 0, "deleted": 1}
     chunks, manifest = run(stored(store_url, collection))
     sources = {c.source for c in chunks}
     assert "faq.html" not in sources and "faq.html" not in manifest and "new.txt" in sources
@@ -100,7 +99,7 @@ def test_ingest_is_incremental_on_both_stores(corpus: Path, store_url: str) -> N
     assert len({c.id for c in chunks}) == len(chunks)
 
     reembedded = summary(ingest(str(corpus), *base[:-3], "--embedder", "hash-32", "--json"))
-    assert reembedded["reembedded"] is True and reembedded["files"]["new"] == 5
+    assert reembedded["reembedded"] is True and reembedded["files"]["new"] == 4
 
 
 def test_bad_files_are_reported_and_skipped(corpus: Path, pg_url: str) -> None:
@@ -125,7 +124,7 @@ def test_bad_files_are_reported_and_skipped(corpus: Path, pg_url: str) -> None:
     assert "MB limit" in next(line for line in skipped if "big.txt" in line)
     assert "4 file(s) skipped" in result.stderr and "1 of unsupported types ignored" in result.stderr
     chunks, manifest = run(stored(pg_url, collection))
-    assert len(manifest) == 5 and {c.source for c in chunks} == set(manifest)
+    assert len(manifest) == 4 and {c.source for c in chunks} == set(manifest)
 
     latin = ingest(
         str(corpus / "latin1.txt"),
