@@ -27,10 +27,10 @@ from router.errors import (
     UpstreamError,
     UpstreamTimeout,
 )
-from router.policy import LoadedPolicy, SensitiveAction, load_policy
+from router.policy import LoadedPolicy, Policy, SensitiveAction, load_policy
 from router.redaction import Redactor, RestoringStream, redact_request
 from router.resilience import Breakers, Outcome, call_with_fallback
-from router.retrieval import RagService, query_text, wanted, with_context
+from router.retrieval import RagService, Retrieved, query_text, wanted, with_context
 from router.routing import AUTO, Decision, decide
 from router.schema import ChatRequest
 from router.settings import Settings
@@ -166,21 +166,15 @@ class Gateway:
             raise PermissionDenied(f"This API key may not use model '{request.model}'.", param="model")
         signals = runtime.engine.compute(request, budget_header, capability=request.model == AUTO)
         decision = decide(policy, signals, request.model, self.latency)
-        route = next((r for r in policy.routes if r.name == decision.route), None)
-        sources: list[dict[str, Any]] = []
-        want = wanted(request, route if request.model == AUTO else None, policy)
-        if want is not None:
-            retrieved = await self.rag.retrieve(want, query_text(request), policy, tokens.count_text)
-            if retrieved is not None:
-                sources = retrieved.sources
-                request = with_context(request, retrieved.context)
-                signals = replace(
-                    signals,
-                    prompt_tokens=signals.prompt_tokens + retrieved.tokens,
-                    private_context=want.collection if retrieved.private else None,
-                )
-                if retrieved.private:
-                    decision = decide(policy, signals, request.model, self.latency)
+        retrieved = await self._retrieve(request, decision, policy)
+        if retrieved is not None:
+            signals = replace(
+                signals,
+                prompt_tokens=signals.prompt_tokens + retrieved.tokens,
+                private_context=retrieved.collection if retrieved.private else None,
+            )
+            if retrieved.private:
+                decision = decide(policy, signals, request.model, self.latency)
         names = [name for name in decision.backends if principal.may_use(name)]
         if not names:
             raise PermissionDenied("This API key may not use any backend this request may go to.")
@@ -191,10 +185,13 @@ class Gateway:
             )
             raise NoBackendAvailable(f"No backend is configured for this request ({reasons}).")
         redactor = None
-        if decision.action == SensitiveAction.redact.value:
+        if decision.action == SensitiveAction.redact.value:  # findings point into the caller's messages
             request, redactor = redact_request(request, signals.findings)
+        if retrieved is not None:  # so the context goes in after redaction
+            request = with_context(request, retrieved.context)
         fitting = fit_context(signals.prompt_tokens, request.output_limit or 0, backends)
         output = request.output_limit or signals.expected_output_tokens
+        sources = retrieved.sources if retrieved is not None else []
         return Plan(
             runtime,
             decision.route,
@@ -206,6 +203,14 @@ class Gateway:
             signals.prompt_tokens,
             output,
         )
+
+    async def _retrieve(self, request: ChatRequest, decision: Decision, policy: Policy) -> Retrieved | None:
+        """Passages when the chosen route (for `auto`) or the request's `turnout.rag` asks for them."""
+        route = next((r for r in policy.routes if r.name == decision.route), None)
+        want = wanted(request, route if request.model == AUTO else None, policy)
+        if want is None:
+            return None
+        return await self.rag.retrieve(want, query_text(request), policy, tokens.count_text)
 
     def downgrade(self, plan: Plan, principal: Principal) -> Plan | None:
         """The plan on the cheapest ready backend of the policy's routes that this request may use,

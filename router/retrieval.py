@@ -104,6 +104,7 @@ def with_context(request: ChatRequest, context: str) -> ChatRequest:
 
 @dataclass(frozen=True)
 class Retrieved:
+    collection: str
     context: str
     sources: list[dict[str, Any]]
     tokens: int
@@ -195,6 +196,7 @@ class RagService:
         if not sources:
             return None
         return Retrieved(
+            collection=wanted.collection,
             context=context,
             sources=[source_json(source) for source in sources],
             tokens=count_tokens(context),

@@ -221,3 +221,62 @@ def test_route_retrieval_on_qdrant(qdrant_gateway: Any, emulators: Emulators) ->
         extra_body={"turnout": {"rag": False}},
     )
     assert "x-turnout-sources" not in opted_out.headers
+
+
+def test_redacted_request_gets_context_after_redaction(tmp_path: Path) -> None:
+    """Under `redact`, findings point into the caller's messages: the context block must not shift them."""
+    from ingest.pipeline import IngestOptions, Ingestor
+    from rag.embed import make_embedder
+    from rag.stores import open_store
+    from router.auth import Principal
+    from router.backends.http import HttpClient
+    from router.gateway import Gateway
+    from router.schema import parse_chat_request
+    from router.settings import Settings
+
+    store_url = f"qdrant+local://{tmp_path / 'qdrant'}"
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "mail.md").write_text("# Mail\n\nSupport mail is answered within one working day.\n")
+
+    async def ingest() -> None:
+        store = await open_store(store_url)
+        try:
+            await Ingestor(store, make_embedder("hash-64"), IngestOptions(collection="docs")).run(docs)
+        finally:
+            await store.close()
+
+    run(ingest())
+    policy = tmp_path / "policy.yaml"
+    policy.write_text((ROOT / "policies" / "privacy-first.yaml").read_text())
+    settings = Settings(
+        policy=policy,
+        home=tmp_path,
+        store_url=store_url,
+        embedder="hash-64",
+        anthropic_api_key="k",
+        vllm_base_url="http://127.0.0.1:9/v1",
+    )
+    gateway = Gateway(settings, HttpClient())
+    body = {
+        "model": "claude",
+        "messages": [
+            {"role": "user", "content": "How fast is support mail answered? I am jonas.berg@fastmail.fm"}
+        ],
+        "turnout": {"rag": True},
+    }
+
+    async def plan() -> Any:
+        try:
+            return await gateway.plan(
+                parse_chat_request(json.dumps(body).encode()), Principal("a", "a", admin=True)
+            )
+        finally:
+            await gateway.rag.close()
+
+    planned = run(plan())
+    assert planned.decision.action == "redact" and planned.sources[0]["source"] == "mail.md"
+    system, user = planned.request.messages
+    assert system.role == "system" and "one working day" in system.text()
+    assert "jonas.berg" not in user.text() and "[EMAIL_1]" in user.text()
+    assert planned.redactor.restore(user.text()).endswith("jonas.berg@fastmail.fm")
