@@ -219,6 +219,7 @@ class BM25Index:
         self.k1, self.b, self.pair_weight = k1, b, pair_weight
         self._text = text
         self.chunks: list[Chunk] = []
+        self._by_id: dict[str, Chunk] | None = None
         self._vocab: dict[str, int] = {}
         self._word_ids = _WordIds(self._vocab)
         self._flat = array("i")  # every chunk's term ids, one after the other
@@ -235,6 +236,12 @@ class BM25Index:
 
     def __len__(self) -> int:
         return len(self.chunks)
+
+    def chunk(self, chunk_id: str) -> Chunk | None:
+        """The indexed chunk with this id (a dict built on first use), or None."""
+        if self._by_id is None or len(self._by_id) != len(self.chunks):
+            self._by_id = {chunk.id: chunk for chunk in self.chunks}
+        return self._by_id.get(chunk_id)
 
     def add(self, chunks: Iterable[Chunk]) -> None:
         lookup, flat, text = self._word_ids.__getitem__, self._flat, self._text

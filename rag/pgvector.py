@@ -274,6 +274,19 @@ class PgVectorStore:
         return {row["source"] for row in rows}
 
     async def search(self, name: str, vector: np.ndarray, k: int, where: Filter | None = None) -> list[Hit]:
+        rows = await self._nearest(name, vector, k, where, SELECT_COLUMNS)
+        return [Hit(to_chunk(row), 1.0 - float(row["distance"])) for row in rows]
+
+    async def search_ids(
+        self, name: str, vector: np.ndarray, k: int, where: Filter | None = None
+    ) -> list[tuple[str, float]]:
+        # the rows' text is most of a search's cost (4.2 ms vs 0.9 ms for 50 of 100k here)
+        rows = await self._nearest(name, vector, k, where, "id")
+        return [(str(row["id"]), 1.0 - float(row["distance"])) for row in rows]
+
+    async def _nearest(
+        self, name: str, vector: np.ndarray, k: int, where: Filter | None, columns: str
+    ) -> list[Any]:
         query = np.asarray(vector, dtype=np.float32)
         if query.ndim != 1:
             raise StoreError(f"a query is one vector, got shape {tuple(query.shape)}")
@@ -282,7 +295,7 @@ class PgVectorStore:
         clause, args = where_clause(where, 3)
         # relaxed_order may return rows slightly out of order: the outer ORDER BY puts them back
         sql = (
-            f"WITH hits AS MATERIALIZED (SELECT {SELECT_COLUMNS}, embedding <=> $1 AS distance "
+            f"WITH hits AS MATERIALIZED (SELECT {columns}, embedding <=> $1 AS distance "
             f"FROM {table_names(name)['table']} {clause} ORDER BY distance LIMIT $2) "
             "SELECT * FROM hits ORDER BY distance"
         )
@@ -293,8 +306,8 @@ class PgVectorStore:
             if where is not None or 2 * k > MAX_EF_SEARCH:
                 # without it HNSW hands over at most ef_search rows, and a filter may leave fewer than k
                 await conn.execute("SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true)")
-            rows = await conn.fetch(sql, query, k, *args)
-        return [Hit(to_chunk(row), 1.0 - float(row["distance"])) for row in rows]
+            rows: list[Any] = await conn.fetch(sql, query, k, *args)
+        return rows
 
     async def chunks(self, name: str, where: Filter | None = None) -> list[Chunk]:
         clause, args = where_clause(where, 1)

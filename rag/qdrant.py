@@ -195,6 +195,12 @@ class QdrantStore:
             raise StoreError(f"a query is one vector, got shape {tuple(query.shape)}")
         return await self._run(self._search, validate_name(name), query, k, where)
 
+    async def search_ids(
+        self, name: str, vector: np.ndarray, k: int, where: Filter | None = None
+    ) -> list[tuple[str, float]]:
+        # a path prefix is matched on the payload here, so the payload comes back anyway
+        return [(hit.chunk.id, hit.score) for hit in await self.search(name, vector, k, where)]
+
     async def chunks(self, name: str, where: Filter | None = None) -> list[Chunk]:
         return await self._run(self._chunks, validate_name(name), where)
 

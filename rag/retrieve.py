@@ -308,15 +308,32 @@ class Retriever:
         embedding = asyncio.ensure_future(self._embed(query)) if mode is not SearchMode.KEYWORD else None
         try:
             keyword: list[Hit] = []
+            index = None
             if mode is not SearchMode.DENSE:  # scored while the query embedding runs in its thread
-                keyword = (await self.keyword_index(collection)).search(query, n, where)
+                index = await self.keyword_index(collection)
+                keyword = index.search(query, n, where)
             dense: list[Hit] = []
             if embedding is not None:
-                dense = await self.store.search(collection, await embedding, n, where)
+                dense = await self._dense(collection, await embedding, n, where, index)
         finally:
             if embedding is not None and not embedding.done():
                 embedding.cancel()
         return dense, keyword
+
+    async def _dense(
+        self, collection: str, vector: np.ndarray, n: int, where: Filter | None, index: BM25Index | None
+    ) -> list[Hit]:
+        """Nearest chunks; with the keyword index at hand, only ids come from the store and the
+        chunks from the index (unless one is newer than the index: then the store's rows)."""
+        if index is None:
+            return await self.store.search(collection, vector, n, where)
+        pairs = await self.store.search_ids(collection, vector, n, where)
+        hits = [
+            Hit(chunk, score) for chunk_id, score in pairs if (chunk := index.chunk(chunk_id)) is not None
+        ]
+        if len(hits) < len(pairs):
+            return await self.store.search(collection, vector, n, where)
+        return hits
 
     async def _embed(self, query: str) -> np.ndarray:
         if self.batcher is not None:

@@ -138,6 +138,12 @@ class VectorStore(Protocol):
         """Nearest chunks by cosine similarity (score: higher is closer), best first."""
         ...
 
+    async def search_ids(
+        self, name: str, vector: np.ndarray, k: int, where: Filter | None = None
+    ) -> list[tuple[str, float]]:
+        """`search` without the payload: (chunk id, score) pairs, for a caller that holds the chunks."""
+        ...
+
     async def chunks(self, name: str, where: Filter | None = None) -> list[Chunk]:
         """Every chunk of the collection (for the keyword index and for checks)."""
         ...

@@ -27,6 +27,9 @@ from typing import Any
 import aiohttp
 import orjson
 
+from router.benchfmt import BenchResult, Bound
+from router.benchfmt import Target as Goal
+
 CELL_DEADLINE_S = 120.0
 SATURATION_CLIENTS = 256
 BENCH_KEY = "bench-admin-key"
@@ -194,11 +197,39 @@ def row(label: str, direct: Sample, via: Sample) -> str:
     )
 
 
+def record(result: BenchResult, label: str, direct: Sample, via: Sample) -> None:
+    """One latency-table cell in the shared format: the via figures against the direct ones."""
+    baseline = "direct to the emulator"
+    for share in (0.5, 0.99):
+        name = f"{label} p{share * 100:g}"
+        result.add(name, via.pct(share), "ms", baseline=direct.pct(share), baseline_name=baseline)
+    result.add(f"{label} req/s", via.rate, "req/s", baseline=direct.rate, baseline_name=baseline)
+    cpu_ms = via.cpu_s / max(1, len(via.latencies)) * 1000
+    result.add(f"{label} server CPU", cpu_ms, "ms/req")
+    result.add(f"{label} errors", float(via.errors), "requests")
+
+
 def run_gateway_bench(args: argparse.Namespace) -> int:
-    return asyncio.run(_bench(args))
+    result = BenchResult(
+        "gateway",
+        {
+            "requests per cell": args.requests,
+            "emulator think ms": f"{args.think_ms:g} ± {args.jitter_ms:g}",
+            "concurrency": args.concurrency,
+            "gateway workers": args.gateway_workers,
+            "memory marks": args.memory_requests,
+            "saturation s": args.saturation_seconds,
+        },
+    )
+    status = asyncio.run(_bench(args, result))
+    out = getattr(args, "out", None)  # `--out DIR`, where the CLI offers it
+    if out is not None:
+        for path in result.finish().write(out):
+            print(f"wrote {path}", file=sys.stderr)
+    return status
 
 
-async def _bench(args: argparse.Namespace) -> int:
+async def _bench(args: argparse.Namespace, result: BenchResult) -> int:
     concurrencies = [int(c) for c in args.concurrency.split(",")]
     memory_marks = [int(m) for m in args.memory_requests.split(",")]
     home = Path(tempfile.mkdtemp(prefix="turnout-bench-"))
@@ -250,10 +281,11 @@ async def _bench(args: argparse.Namespace) -> int:
                         )
                         label = f"{wire} {'stream' if stream else 'json'} c={concurrency}"
                         print(row(label, direct, via), flush=True)
-            await _saturation(targets, args)
+                        record(result, label, direct, via)
+            await _saturation(targets, args, result)
             if not args.no_litellm:
-                await _litellm(ports, args, env, home)
-            await _memory(targets["gateway-openai"], gateway.pid, memory_marks)
+                await _litellm(ports, args, env, home, result)
+            await _memory(targets["gateway-openai"], gateway.pid, memory_marks, result)
     return 0
 
 
@@ -278,22 +310,31 @@ def _targets(ports: dict[str, int]) -> dict[str, Target]:
     }
 
 
-async def _saturation(targets: dict[str, Target], args: argparse.Namespace) -> None:
+async def _saturation(targets: dict[str, Target], args: argparse.Namespace, result: BenchResult) -> None:
     print(
         f"\n| saturation (json, c={SATURATION_CLIENTS}, ≤ {args.saturation_seconds:g} s) | req/s | p50 ms | errors |\n|---|---|---|---|"
     )
+    samples: dict[str, Sample] = {}
     for name in ("openai", "gateway-openai"):
-        sample = await load(
+        sample = samples[name] = await load(
             targets[name], 20_000, SATURATION_CLIENTS, False, deadline_s=args.saturation_seconds
         )
         label = "emulator alone" if name == "openai" else "through turnout"
         print(f"| {label} | {sample.rate:.1f} | {sample.pct(0.5):.2f} | {sample.errors} |", flush=True)
+    alone, via = samples["openai"], samples["gateway-openai"]
+    label = f"saturation json c={SATURATION_CLIENTS}"
+    result.add(f"{label} req/s", via.rate, "req/s", baseline=alone.rate, baseline_name="emulator alone")
+    result.add(f"{label} p50", via.pct(0.5), "ms", baseline=alone.pct(0.5), baseline_name="emulator alone")
+    result.add(f"{label} errors", float(via.errors), "requests")
 
 
-async def _litellm(ports: dict[str, int], args: argparse.Namespace, env: dict[str, str], home: Path) -> None:
+async def _litellm(
+    ports: dict[str, int], args: argparse.Namespace, env: dict[str, str], home: Path, result: BenchResult
+) -> None:
     exe = litellm_proxy(args)
     if exe is None:
         print("\nLiteLLM proxy: not installed (pip install 'litellm[proxy]', or --litellm PATH), skipped.")
+        result.notes.append("LiteLLM proxy: not installed, not measured")
         return
     port = free_port()
     config = home / "litellm.yaml"
@@ -309,6 +350,7 @@ async def _litellm(ports: dict[str, int], args: argparse.Namespace, env: dict[st
             wait_http(f"http://127.0.0.1:{port}/health/liveliness", proxy, timeout_s=120)
         except RuntimeError as error:
             print(f"\nLiteLLM proxy: did not start (...{str(error)[-300:]}), skipped.")
+            result.notes.append("LiteLLM proxy: did not start, not measured")
             return
         target = Target(
             "litellm",
@@ -332,16 +374,17 @@ async def _litellm(ports: dict[str, int], args: argparse.Namespace, env: dict[st
                 direct, via = await paired(
                     direct_target, target, args.requests, concurrency, stream, proxy.pid
                 )
-                print(
-                    row(f"litellm {'stream' if stream else 'json'} c={concurrency}", direct, via), flush=True
-                )
+                label = f"litellm {'stream' if stream else 'json'} c={concurrency}"
+                print(row(label, direct, via), flush=True)
+                record(result, label, direct, via)
         sample = await load(target, 20_000, SATURATION_CLIENTS, False, deadline_s=args.saturation_seconds)
         print(
             f"\nLiteLLM proxy saturation (json, c={SATURATION_CLIENTS}): {sample.rate:.1f} req/s, {sample.errors} errors"
         )
+        result.add(f"litellm saturation json c={SATURATION_CLIENTS} req/s", sample.rate, "req/s")
 
 
-async def _memory(target: Target, pid: int, marks: list[int]) -> None:
+async def _memory(target: Target, pid: int, marks: list[int], result: BenchResult) -> None:
     baseline = rss_mb(pid)
     done = 0
     readings = []
@@ -352,9 +395,20 @@ async def _memory(target: Target, pid: int, marks: list[int]) -> None:
     print(f"\n| gateway memory | RSS MB |\n|---|---|\n| after warm-up | {baseline:.1f} |")
     for count, mb in readings:
         print(f"| after {count} requests | {mb:.1f} |")
+        result.add(
+            f"gateway RSS after {count} requests", mb, "MB", baseline=baseline, baseline_name="after warm-up"
+        )
     if len(readings) >= 2:
         growth = (readings[-1][1] - readings[0][1]) / readings[0][1] * 100
         print(f"\ngrowth from {readings[0][0]} to {readings[-1][0]} requests: {growth:+.1f}% (budget ≤ 10%)")
+        result.add(
+            f"gateway RSS after {readings[-1][0]} requests vs after {readings[0][0]}",
+            readings[-1][1],
+            "MB",
+            baseline=readings[0][1],
+            baseline_name=f"after {readings[0][0]} requests",
+            target=Goal(Bound.AT_MOST, 1.10),
+        )
 
 
 def run_classify_bench(args: argparse.Namespace) -> int:

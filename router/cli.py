@@ -316,6 +316,7 @@ def parser() -> argparse.ArgumentParser:
     bench.add_argument(
         "--litellm", metavar="PATH", help="a `litellm` proxy executable (e.g. from another venv)"
     )
+    bench.add_argument("--out", type=Path, metavar="DIR", help="also write <suite>.json and <suite>.md here")
     bench.set_defaults(func=cmd_bench)
     return root
 

@@ -372,3 +372,38 @@ def test_retriever_over_qdrant_local() -> None:
             await store.close()
 
     run(asyncio.wait_for(main(), 30))
+
+
+def test_retriever_over_pgvector_takes_ids_then_chunks_from_the_index(pg_url: str) -> None:
+    """Dense hits come back as ids and are filled from the keyword index; a chunk newer than the
+    index is fetched whole from the store instead of being dropped."""
+    import uuid
+
+    from rag.stores import open_store
+
+    async def main() -> None:
+        embedder = HashEmbedder(64, "hash-64")
+        store = await open_store(pg_url)
+        collection = f"ids_{uuid.uuid4().hex[:8]}"
+        try:
+            await store.open_collection(collection, embedder.dim, embedder.name)
+            for source, lines in DOCS.items():
+                chunks = [chunk(text, source, i) for i, text in enumerate(lines)]
+                record = FileRecord(source, content_hash("".join(lines)), embedder.name, "test", len(chunks))
+                vectors = embedder.embed([passage_text(c) for c in chunks])
+                await store.replace_source(collection, record, chunks, vectors)
+            retriever = Retriever(store, embedder, revision_check_s=60)
+            dense = await retriever.search(
+                collection, "content_block_delta streaming", k=2, mode=SearchMode.DENSE
+            )
+            hybrid = await retriever.search(collection, "content_block_delta streaming", k=2)
+            assert hybrid[0].chunk == dense[0].chunk and hybrid[0].chunk.text.startswith("Streaming sends")
+            fresh = chunk("Overnight batches are billed at half price.", "guides/batches.md")
+            record = FileRecord(fresh.source, "h", embedder.name, "test", 1)
+            await store.replace_source(collection, record, [fresh], embedder.embed([passage_text(fresh)]))
+            found = await retriever.search(collection, "overnight batches billed half price", k=1)
+            assert found[0].chunk == fresh  # not yet in the keyword index, still found densely
+        finally:
+            await store.close()
+
+    run(asyncio.wait_for(main(), 30))

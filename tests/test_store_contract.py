@@ -172,6 +172,11 @@ class TestStoreContract:
             assert exact[0].chunk.id == target.id and exact[0].score == pytest.approx(1.0, abs=1e-4)
             assert await store.search(name, query, 0) == []
             assert len(await store.search(name, query, 100)) == len(written)
+            pairs = await store.search_ids(name, query, 4)
+            assert [chunk_id for chunk_id, _ in pairs] == [hit.chunk.id for hit in hits]
+            assert [score for _, score in pairs] == pytest.approx(scores, abs=1e-5)
+            tagged = await store.search_ids(name, query, 10, Filter(tags=("nope",)))
+            assert tagged == []
 
         against(store_url, body)
 
