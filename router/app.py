@@ -194,6 +194,10 @@ async def chat_completions(request: Request) -> Response:
         overhead = (time.perf_counter() - started) * 1000
         exchange.finish(error.status_code, 0, 0, overhead, error.message)
         return error_response(error, {"x-turnout-route": exchange.route or "", **exchange.rate_headers})
+    except BaseException as error:  # cancelled, or a bug: the ledger and the limiter still hear of it
+        status = 499 if isinstance(error, asyncio.CancelledError) else 500
+        exchange.finish(status, 0, 0, (time.perf_counter() - started) * 1000, type(error).__name__)
+        raise
     completion = outcome.result
     exchange.backend = outcome.backend.name
     body = completion.body if plan.redactor is None else restore_completion(completion.body, plan.redactor)
