@@ -314,14 +314,19 @@ class TestLimiterContract:
 
         drive(new_limiter(), scenario)
 
-    def test_admission_is_fast(self, backend: str, new_limiter: Callable[..., Limiter]) -> None:
+    def test_admission_bench_measures_every_admission(
+        self, backend: str, new_limiter: Callable[..., Limiter]
+    ) -> None:
+        """Speed itself is `turnout bench limits`' to report, never a timed test's to assert."""
         timings: dict[str, float] = {}
 
         async def scenario(limiter: Limiter) -> None:
-            timings.update(await bench_admission(limiter, n=1000))
+            timings.update(await bench_admission(limiter, n=200))
 
         drive(new_limiter(), scenario)
-        assert timings["admit_p50_us"] <= {"memory": 300, "redis": 1000}[backend], timings
+        assert timings["n"] == 200
+        assert 0 < timings["admit_p50_us"] <= timings["admit_p99_us"]
+        assert timings["admit_p50_us"] <= timings["admit_settle_p50_us"]
 
 
 @pytest.mark.parametrize(
