@@ -19,7 +19,7 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from ingest.parsers import Block, BlockKind, Document
+from ingest.document import Block, BlockKind, Document
 
 CHUNKER_VERSION = "v1"  # recorded in the manifest: bump it whenever the pieces for a file change
 

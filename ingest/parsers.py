@@ -9,56 +9,44 @@ garbage in the index is worse than a skipped file.
 
 from __future__ import annotations
 
-import codecs
 import csv
-import enum
 import io
 import json
 import re
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from functools import partial
-from html.parser import HTMLParser
-from itertools import groupby
 from pathlib import Path
+
+from ingest.document import (
+    Block,
+    BlockKind,
+    Document,
+    LineBlocks,
+    ParseError,
+    Parser,
+    classify_lines,
+    decode_text,
+    one_line,
+    paragraphs,
+)
+from ingest.markup import parse_docx, parse_html, parse_pdf
+
+__all__ = [
+    "MAX_FILE_BYTES",
+    "SUFFIXES",
+    "Block",
+    "BlockKind",
+    "Document",
+    "ParseError",
+    "decode_text",
+    "parse_bytes",
+    "parse_file",
+    "supported",
+]
 
 MAX_FILE_BYTES = 50 * 2**20
 _SNIFF = 8192  # binary detection looks for NUL bytes in this many leading bytes
 _CSV_ROWS = 10  # rows per CSV block (the header is repeated in each) ...
 _CSV_CHARS = 600  # ... or fewer, when the rows are wide
-
-
-class BlockKind(enum.StrEnum):
-    HEADING = "heading"
-    PARAGRAPH = "paragraph"
-    CODE = "code"
-    TABLE = "table"
-    LIST = "list"
-
-
-@dataclass(frozen=True, slots=True)
-class Block:
-    kind: BlockKind
-    text: str
-    level: int = 0  # heading level, 1 outermost
-    page: int | None = None  # 1-based PDF page
-
-
-@dataclass
-class Document:
-    title: str
-    blocks: list[Block]
-    warnings: list[str] = field(default_factory=list)  # parts skipped, e.g. a PDF page that failed
-
-
-class ParseError(Exception):
-    """Why a file was skipped: one line, what is wrong and what to do (the caller adds the path)."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(" ".join(message.split()))
-
-
-Parser = Callable[[bytes, str, str | None], Document]  # (data, fallback title, encoding)
 
 
 def parse_file(path: Path, *, max_bytes: int = MAX_FILE_BYTES, encoding: str | None = None) -> Document:
@@ -86,92 +74,23 @@ def parse_bytes(data: bytes, suffix: str, name: str, *, encoding: str | None = N
     except ParseError:
         raise
     except Exception as exc:  # a library's own failure on a bad file is still just a skipped file
-        raise ParseError(f"could not parse {suffix} file: {_one_line(exc)}; skipped") from exc
+        raise ParseError(f"could not parse {suffix} file: {one_line(exc)}; skipped") from exc
 
 
 def supported(path: Path) -> bool:
     return path.suffix.lower() in SUFFIXES
 
 
-def decode_text(data: bytes, encoding: str | None = None) -> str:
-    """UTF-8 (with or without BOM) or UTF-16 with a BOM, newlines normalised; never a guess."""
-    if encoding:
-        codec, label, tried = encoding, encoding, f"--encoding {encoding}"
-    elif data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        codec, label, tried = "utf-16", "UTF-16", "a UTF-16 BOM"
-    elif b"\x00" in data[:_SNIFF]:
-        raise ParseError(f"binary file (NUL bytes in the first {_SNIFF // 1024} KiB); skipped")
-    else:
-        codec, label, tried = "utf-8-sig", "UTF-8", "tried utf-8, utf-8-sig, utf-16 with BOM"
-    try:
-        text = data.decode(codec)
-    except LookupError as exc:
-        raise ParseError(f"unknown encoding {codec!r}; pass a Python codec name to --encoding") from exc
-    except UnicodeDecodeError as exc:
-        raise ParseError(f"not {label} at byte {exc.start} ({tried}); convert it or pass --encoding") from exc
-    if "\x00" in text[:_SNIFF]:
-        raise ParseError(f"binary file (NUL characters after decoding as {label}); skipped")
-    return text.replace("\r\n", "\n").replace("\r", "\n")
-
-
-def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    return text if len(text) <= 200 else text[:197] + "..."
-
-
 def _size(limit: int) -> str:
     return f"{limit / 2**20:g} MB" if limit >= 2**20 else f"{limit}-byte"
-
-
-# --- shared line-block helpers -----------------------------------------------------------------------
-
-_LIST_ITEM = re.compile(r"^\s*(?:[-*+\u2022]|\d{1,9}[.)]|#\.)\s+")
-_TABLE_RULE = re.compile(r"^\s*(?:\|?\s*:?-{3,}:?\s*(?:\|\s*:?-{3,}:?\s*)+\|?|\+[-=+]+|=+(?:\s+=+)+)\s*$")
-
-
-class _Blocks:
-    """Collects the lines of the current paragraph and classifies it when a blank line ends it."""
-
-    def __init__(self) -> None:
-        self.blocks: list[Block] = []
-        self.lines: list[str] = []
-
-    def flush(self) -> None:
-        text = "\n".join(self.lines).strip()
-        if text:
-            self.blocks.append(Block(_classify(self.lines), text))
-        self.lines = []
-
-    def add(self, kind: BlockKind, text: str, level: int = 0) -> None:
-        self.flush()
-        text = " ".join(text.split()) if kind is BlockKind.HEADING else text.strip("\n").rstrip()
-        if text.strip():
-            self.blocks.append(Block(kind, text, level))
-
-    def first_heading(self, level: int | None = None) -> str | None:
-        for block in self.blocks:
-            if block.kind is BlockKind.HEADING and level in (None, block.level):
-                return block.text
-        return None
-
-
-def _classify(lines: list[str]) -> BlockKind:
-    first = next((line for line in lines if line.strip()), "")
-    if first.lstrip().startswith(("|", "+-", "+=")) or any(_TABLE_RULE.match(line) for line in lines[:3]):
-        return BlockKind.TABLE
-    return BlockKind.LIST if _LIST_ITEM.match(first) else BlockKind.PARAGRAPH
-
-
-def _paragraphs(text: str) -> list[str]:
-    return [part.strip() for part in re.split(r"\n[ \t]*\n", text) if part.strip()]
 
 
 # --- plain text and Markdown -------------------------------------------------------------------------
 
 
 def _parse_text(data: bytes, fallback: str, encoding: str | None) -> Document:
-    out = _Blocks()
-    for part in _paragraphs(decode_text(data, encoding)):
+    out = LineBlocks()
+    for part in paragraphs(decode_text(data, encoding)):
         out.lines = part.split("\n")
         out.flush()
     return Document(fallback, out.blocks)
@@ -187,7 +106,7 @@ _FRONT_TITLE = re.compile(r"""^title:[ \t]*(["']?)(.+?)\1[ \t]*$""", re.MULTILIN
 def _parse_markdown(data: bytes, fallback: str, encoding: str | None) -> Document:
     lines = decode_text(data, encoding).split("\n")
     title, i = _front_matter(lines)
-    out = _Blocks()
+    out = LineBlocks()
     while i < len(lines):
         line, i = lines[i], i + 1
         if (match := _FENCE.match(line)) and not (match[1][0] == "`" and "`" in match[2]):
@@ -199,7 +118,9 @@ def _parse_markdown(data: bytes, fallback: str, encoding: str | None) -> Documen
             out.add(BlockKind.CODE, code)
         elif match := _ATX.match(line):
             out.add(BlockKind.HEADING, match[2] or "", len(match[1]))
-        elif (match := _SETEXT.match(line)) and out.lines and _classify(out.lines) is BlockKind.PARAGRAPH:
+        elif (
+            (match := _SETEXT.match(line)) and out.lines and classify_lines(out.lines) is BlockKind.PARAGRAPH
+        ):
             text, out.lines = " ".join(out.lines), []
             out.add(BlockKind.HEADING, text, 1 if match[1][0] == "=" else 2)
         elif not line.strip() or _SETEXT.match(line) or _BREAK.match(line):
@@ -219,7 +140,7 @@ def _fence_end(lines: list[str], i: int, fence: str) -> int:
     return len(lines)
 
 
-def _after_list(out: _Blocks) -> bool:
+def _after_list(out: LineBlocks) -> bool:
     """Indented lines after a list item continue the item rather than start a code block."""
     return bool(out.blocks) and out.blocks[-1].kind is BlockKind.LIST
 
@@ -244,7 +165,7 @@ _EXPLICIT = re.compile(r"^\s*\.\.(?:\s|$)")
 
 def _parse_rst(data: bytes, fallback: str, encoding: str | None) -> Document:
     lines = decode_text(data, encoding).split("\n")
-    out, i = _Blocks(), 0
+    out, i = LineBlocks(), 0
     styles: dict[tuple[str, bool], int] = {}  # adornment style -> level, in order of first appearance
     while i < len(lines):
         line, after = lines[i], lines[i + 1 : i + 3]
@@ -309,138 +230,6 @@ def _indented(lines: list[str], i: int, base: int, *, skip_options: bool = False
     return "\n".join(line[depth:] for line in body).strip("\n"), i
 
 
-# --- HTML --------------------------------------------------------------------------------------------
-
-_BR, _CELL = "\x00", "\x01"  # <br>/<tr> and <td> in collected text (the page's own are replaced)
-_HTML_SKIP = {"script", "style", "nav", "head", "noscript", "template", "svg"}
-_HTML_BLOCKS = {
-    "p", "div", "section", "article", "main", "header", "footer", "aside", "blockquote", "ul", "ol",
-    "dl", "dt", "dd", "figure", "figcaption", "form", "hr", "body", "li", "caption", "pre", "table",
-    "h1", "h2", "h3", "h4", "h5", "h6",
-}  # fmt: skip
-
-
-class _HTMLBlocks(HTMLParser):
-    """Text between block-level tags becomes one block; the tag that opened it sets the kind."""
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.out, self.title, self.text, self.skip = _Blocks(), "", list[str](), list[str]()
-        self.kind, self.level, self.items, self.in_title = BlockKind.PARAGRAPH, 0, 0, False
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag == "title":
-            self.in_title = True
-        elif tag == "body" and "head" in self.skip:  # a <head> nobody closed
-            self.skip.remove("head")
-        elif tag in _HTML_SKIP:
-            self.skip.append(tag)
-        elif self.kind is BlockKind.TABLE:  # inside a table only rows and cells matter
-            self.text.append(_BR if tag == "tr" else _CELL if tag in ("td", "th") else " ")
-        elif tag == "br":
-            self.text.append(_BR)
-        elif tag in _HTML_BLOCKS:
-            self.end_text()
-            self.items += tag == "li"
-            kinds = {"pre": BlockKind.CODE, "table": BlockKind.TABLE, "li": BlockKind.LIST}
-            self.kind = (
-                BlockKind.HEADING if tag[0] == "h" and tag[1:].isdigit() else kinds.get(tag, self.kind)
-            )
-            self.level = int(tag[1]) if self.kind is BlockKind.HEADING else 0
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag == "title":
-            self.in_title = False
-        elif tag in self.skip:
-            del self.skip[len(self.skip) - 1 - self.skip[::-1].index(tag) :]
-        elif tag in _HTML_BLOCKS and (self.kind is not BlockKind.TABLE or tag == "table"):
-            self.end_text()
-            self.items -= tag == "li" and self.items > 0
-            self.kind, self.level = BlockKind.LIST if self.items else BlockKind.PARAGRAPH, 0
-
-    def handle_data(self, data: str) -> None:
-        if self.in_title:
-            self.title += data
-        elif not self.skip:
-            self.text.append(data.replace(_BR, " ").replace(_CELL, " "))
-
-    def end_text(self) -> None:
-        text, self.text = "".join(self.text), []
-        if self.kind is BlockKind.CODE:
-            self.out.add(self.kind, text.replace(_BR, "\n"))
-            return
-        lines = [[" ".join(cell.split()) for cell in line.split(_CELL)] for line in text.split(_BR)]
-        rows = [" | ".join(cells[1:] if cells[0] == "" and len(cells) > 1 else cells) for cells in lines]
-        self.out.add(self.kind, "\n".join(row for row in rows if row.strip(" |")), self.level)
-
-
-def _parse_html(data: bytes, fallback: str, encoding: str | None) -> Document:
-    parser = _HTMLBlocks()
-    parser.feed(decode_text(data, encoding))
-    parser.close()
-    parser.end_text()
-    title = " ".join(parser.title.split())
-    return Document(title or parser.out.first_heading(1) or fallback, parser.out.blocks)
-
-
-# --- PDF and DOCX ------------------------------------------------------------------------------------
-
-
-def _parse_pdf(data: bytes, fallback: str, encoding: str | None) -> Document:
-    from pypdf import PdfReader
-
-    try:
-        reader = PdfReader(io.BytesIO(data), strict=False)
-        if reader.is_encrypted and not reader.decrypt(""):  # an owner-only password still opens
-            raise ParseError("encrypted PDF (needs a password); decrypt it first; skipped")
-        pages = list(reader.pages)
-        title = str(getattr(reader.metadata, "title", None) or "").strip()
-    except ParseError:
-        raise
-    except Exception as exc:
-        raise ParseError(f"corrupt PDF: {_one_line(exc)}; skipped") from exc
-    doc = Document(title or fallback, [])
-    for number, page in enumerate(pages, start=1):
-        try:
-            text = page.extract_text().replace("\x00", "")
-        except Exception as exc:
-            doc.warnings.append(f"page {number}: text extraction failed ({_one_line(exc)}); page skipped")
-            continue
-        doc.blocks.extend(Block(BlockKind.PARAGRAPH, part, page=number) for part in _paragraphs(text))
-    if pages and not doc.blocks:
-        doc.warnings.append("no extractable text (a scanned PDF?); run OCR on it first")
-    return doc
-
-
-def _parse_docx(data: bytes, fallback: str, encoding: str | None) -> Document:
-    import docx
-    from docx.table import Table
-
-    try:
-        document = docx.Document(io.BytesIO(data))
-        content = list(document.iter_inner_content())
-        title = document.core_properties.title or ""
-    except Exception as exc:
-        raise ParseError(f"corrupt DOCX: {_one_line(exc)}; skipped") from exc
-    out = _Blocks()
-    for item in content:
-        if isinstance(item, Table):
-            # a merged cell repeats across its span in python-docx: keep it once
-            rows = [
-                [text for text, _ in groupby(cell.text.strip() for cell in row.cells)] for row in item.rows
-            ]
-            out.add(BlockKind.TABLE, "\n".join(" | ".join(row) for row in rows if any(row)))
-            continue
-        style = item.style.name if item.style is not None and item.style.name else ""
-        if style == "Title":
-            title = title or item.text.strip()
-        elif match := re.fullmatch(r"Heading ?(\d*)", style):
-            out.add(BlockKind.HEADING, item.text, int(match[1] or 1))
-        else:
-            out.add(BlockKind.LIST if style.startswith("List") else BlockKind.PARAGRAPH, item.text)
-    return Document(title.strip() or out.first_heading(1) or fallback, out.blocks)
-
-
 # --- source code and data ----------------------------------------------------------------------------
 
 _CLOSER = re.compile(r"^(?:[)\]}]|end\b|#endif)")
@@ -448,7 +237,7 @@ _CLOSER = re.compile(r"^(?:[)\]}]|end\b|#endif)")
 
 def _parse_code(data: bytes, fallback: str, encoding: str | None) -> Document:
     """One block per top-level unit: a non-indented line after a blank line starts the next one."""
-    out, blank = _Blocks(), False
+    out, blank = LineBlocks(), False
     unit: list[str] = []
     for line in decode_text(data, encoding).split("\n"):
         if blank and line[:1] not in ("", " ", "\t") and not _CLOSER.match(line):
@@ -466,20 +255,20 @@ def _parse_json(data: bytes, fallback: str, encoding: str | None) -> Document:
         value = json.loads(text)
     except (ValueError, RecursionError) as exc:
         doc = _parse_code(data, fallback, encoding)
-        doc.warnings.append(f"not valid JSON ({_one_line(exc)}); indexed as plain text")
+        doc.warnings.append(f"not valid JSON ({one_line(exc)}); indexed as plain text")
         return doc
     if isinstance(value, dict):
         parts = [f"{json.dumps(key, ensure_ascii=False)}: {_pretty(item)}" for key, item in value.items()]
     else:
         parts = [_pretty(item) for item in value] if isinstance(value, list) else [_pretty(value)]
-    out = _Blocks()
+    out = LineBlocks()
     for part in parts:
         out.add(BlockKind.CODE, part)
     return Document(fallback, out.blocks)
 
 
 def _parse_jsonl(data: bytes, fallback: str, encoding: str | None) -> Document:
-    out = _Blocks()
+    out = LineBlocks()
     for line in decode_text(data, encoding).split("\n"):
         try:
             out.add(BlockKind.CODE, _pretty(json.loads(line)) if line.strip() else "")
@@ -499,12 +288,12 @@ def _parse_csv(data: bytes, fallback: str, encoding: str | None, delimiter: str 
         rows = list(csv.reader(io.StringIO(text), delimiter=delimiter))
     except csv.Error as exc:
         doc = _parse_code(data, fallback, encoding)
-        doc.warnings.append(f"malformed CSV ({_one_line(exc)}); indexed as plain text")
+        doc.warnings.append(f"malformed CSV ({one_line(exc)}); indexed as plain text")
         return doc
     rows = [row for row in rows if any(cell.strip() for cell in row)]
     if not rows:
         return Document(fallback, [])
-    header, out = " | ".join(rows[0]), _Blocks()
+    header, out = " | ".join(rows[0]), LineBlocks()
     group: list[str] = []
     for row in rows[1:]:
         group.append(" | ".join(row))
@@ -528,9 +317,9 @@ SUFFIXES: dict[str, Parser] = {
     **dict.fromkeys((".md", ".markdown", ".mdx"), _parse_markdown),
     **dict.fromkeys((".txt", ".text"), _parse_text),
     ".rst": _parse_rst,
-    **dict.fromkeys((".html", ".htm", ".xhtml"), _parse_html),
-    ".pdf": _parse_pdf,
-    ".docx": _parse_docx,
+    **dict.fromkeys((".html", ".htm", ".xhtml"), parse_html),
+    ".pdf": parse_pdf,
+    ".docx": parse_docx,
     ".json": _parse_json,
     ".jsonl": _parse_jsonl,
     ".csv": _parse_csv,
