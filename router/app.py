@@ -21,67 +21,27 @@ import orjson
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from rag.types import Filter
 from router.admission import Admissions, Estimate
-from router.auth import Authenticator, KeyAuthenticator, KeyStore, OnBudget, Principal
+from router.auth import KeyAuthenticator, KeyStore, OnBudget, Principal
 from router.backends.base import ChunkStream
 from router.backends.http import HttpClient
-from router.db import Database
-from router.errors import InvalidRequest, PayloadTooLarge, PermissionDenied, TurnoutError, UpstreamError
+from router.endpoints import healthz, list_models, metrics, readyz, retrieve, route_explain, usage_summary
+from router.errors import InvalidRequest, TurnoutError, UpstreamError
 from router.gateway import Gateway, Plan
 from router.limits import FailMode, LimitKind, Reservation, make_limiter
 from router.metrics import Metrics
 from router.redaction import restore_completion
-from router.routing import explain
-from router.schema import ChatRequest, parse_chat_request, parse_retrieve_request
+from router.schema import ChatRequest, parse_chat_request
+from router.services import Services, error_response, read_body, services_of
 from router.settings import Settings, make_offline
 from router.signals.collect import LATENCY_HEADER
 from router.usage import UsageRecord, UsageRecorder
 
 log = logging.getLogger("turnout.app")
-
-
-@dataclass
-class Services:
-    settings: Settings
-    gateway: Gateway
-    auth: Authenticator
-    usage: UsageRecorder | None
-    metrics: Metrics
-    pool: Any
-    admissions: Admissions
-    listener: Any = None  # the connection that LISTENs for key changes
-    database: Database | None = None
-
-
-def _services(request: Request) -> Services:
-    services: Services = request.app.state.services
-    return services
-
-
-def error_response(error: TurnoutError, extra_headers: dict[str, str] | None = None) -> Response:
-    headers = {**error.headers(), **(extra_headers or {})}
-    return Response(
-        error.to_openai_body(), status_code=error.status_code, headers=headers, media_type="application/json"
-    )
-
-
-async def read_body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLarge(f"The request body is over the gateway's limit of {limit} bytes.")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge(f"The request body is over the gateway's limit of {limit} bytes.")
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 @dataclass
@@ -175,7 +135,7 @@ def _asked_rag(chat: ChatRequest) -> bool:
 
 async def chat_completions(request: Request) -> Response:
     started = time.perf_counter()
-    services = _services(request)
+    services = services_of(request)
     principal = await services.auth.authenticate(request.headers)
     body = await read_body(request, services.settings.max_body_bytes)
     chat = parse_chat_request(body)
@@ -337,147 +297,6 @@ async def _wait_disconnect(receive: Receive) -> None:
         pass
 
 
-async def route_explain(request: Request) -> Response:
-    """Admin only: why a request would go where it goes. Body: a chat request, or {"query": "..."}."""
-    services = _services(request)
-    principal = await services.auth.authenticate(request.headers)
-    if not principal.admin:
-        raise PermissionDenied("Only an admin key may ask for routing explanations.", code="admin_only")
-    raw = await read_body(request, services.settings.max_body_bytes)
-    try:
-        payload = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        raise InvalidRequest("The request body is not valid JSON.") from None
-    if isinstance(payload, dict) and isinstance(payload.get("query"), str):
-        payload = {
-            "model": payload.get("model", "auto"),
-            "messages": [{"role": "user", "content": payload["query"]}],
-        }
-    chat = parse_chat_request(orjson.dumps(payload))
-    gateway = services.gateway
-    decision = gateway.decide(chat, request.headers.get(LATENCY_HEADER))
-    runtime = gateway.runtime
-    body = explain(decision, runtime.loaded.version, runtime.backends.unavailable)
-    return Response(orjson.dumps(body), media_type="application/json")
-
-
-async def retrieve(request: Request) -> Response:
-    """Passages for a query, without a chat completion: what `turnout search` shows."""
-    services = _services(request)
-    await services.auth.authenticate(request.headers)
-    asked = parse_retrieve_request(await read_body(request, services.settings.max_body_bytes))
-    defaults = services.gateway.runtime.loaded.policy.retrieval
-    collection = asked.collection or defaults.collection
-    where = Filter(asked.path_prefix, tuple(asked.tags or ())) if asked.path_prefix or asked.tags else None
-    started = time.perf_counter()
-    hits = await services.gateway.rag.search(
-        collection, asked.query, asked.top_k or defaults.top_k, where, (asked.mode or defaults.mode).value
-    )
-    data = [
-        {
-            "object": "retrieval.passage",
-            "rank": rank,
-            "chunk_id": hit.chunk.id,
-            "score": round(float(hit.score), 6),
-            "source": hit.chunk.source,
-            "title": hit.chunk.title,
-            "headings": list(hit.chunk.headings),
-            "page": hit.chunk.page,
-            "position": hit.chunk.position,
-            "text": hit.chunk.text,
-        }
-        for rank, hit in enumerate(hits, start=1)
-    ]
-    took_ms = (time.perf_counter() - started) * 1000
-    body = {"object": "list", "collection": collection, "data": data, "took_ms": round(took_ms, 3)}
-    return Response(orjson.dumps(body), media_type="application/json")
-
-
-async def usage_summary(request: Request) -> Response:
-    """Admin only: the ledger summarised (GET /v1/usage?since=7d&by=route&key=...&team=...)."""
-    from router.usage import GROUPS, baseline_price, parse_since, summarize
-
-    services = _services(request)
-    principal = await services.auth.authenticate(request.headers)
-    if not principal.admin:
-        raise PermissionDenied("Only an admin key may read the usage ledger.", code="admin_only")
-    params = request.query_params
-    by = params.get("by", "route")
-    if by not in GROUPS:
-        raise InvalidRequest(f"Invalid value for 'by': use one of {', '.join(GROUPS)}.", param="by")
-    try:
-        since = parse_since(params.get("since", "7d"))
-    except ValueError as error:
-        raise InvalidRequest(str(error).replace("--since", "since"), param="since") from None
-    if services.usage is not None:
-        await services.usage.flush()  # what this replica has queued counts too
-    baseline = baseline_price(services.gateway.runtime.loaded.policy)
-    summary = await summarize(
-        services.pool,
-        since=since,
-        by=by,
-        key=params.get("key"),
-        team=params.get("team"),
-        baseline=baseline[1] if baseline else None,
-    )
-    summary["baseline_backend"] = baseline[0] if baseline else None
-    return Response(orjson.dumps(summary, default=str), media_type="application/json")
-
-
-async def list_models(request: Request) -> Response:
-    services = _services(request)
-    principal = await services.auth.authenticate(request.headers)
-    data = [
-        {"id": name, "object": "model", "created": 0, "owned_by": owner}
-        for name, owner in services.gateway.models_for(principal)
-    ]
-    return Response(orjson.dumps({"object": "list", "data": data}), media_type="application/json")
-
-
-async def healthz(request: Request) -> Response:
-    return JSONResponse({"status": "ok"})
-
-
-async def readyz(request: Request) -> Response:
-    services = _services(request)
-    gateway = services.gateway
-    runtime = gateway.runtime
-    database = "ok"
-    try:
-        async with asyncio.timeout(2):
-            await services.pool.fetchval("SELECT 1")
-    except Exception as error:
-        database = f"unavailable: {type(error).__name__}"
-    backends = {
-        name: {
-            "ready": name in runtime.backends.ready,
-            "reason": runtime.backends.unavailable.get(name),
-            "circuit": gateway.breakers.by_name[name].state.value
-            if name in gateway.breakers.by_name
-            else "closed",
-        }
-        for name in runtime.loaded.policy.backends
-    }
-    ready = database == "ok" and bool(runtime.backends.ready)
-    body = {
-        "status": "ready" if ready else "not ready",
-        "database": database,
-        "policy": {
-            "path": str(runtime.loaded.path),
-            "version": runtime.loaded.version,
-            "error": gateway.policy_error,
-        },
-        "backends": backends,
-    }
-    return JSONResponse(body, status_code=200 if ready else 503)
-
-
-async def metrics(request: Request) -> Response:
-    services = _services(request)
-    text = services.metrics.render() + services.admissions.limiter.stats.render()
-    return PlainTextResponse(text, media_type="text/plain; version=0.0.4")
-
-
 async def _turnout_error(request: Request, error: Exception) -> Response:
     assert isinstance(error, TurnoutError)
     return error_response(error)
@@ -495,7 +314,7 @@ async def _unexpected(request: Request, error: Exception) -> Response:
     return error_response(TurnoutError("The gateway failed unexpectedly; the error is in its log."))
 
 
-async def start_services(settings: Settings) -> Services:
+async def startservices_of(settings: Settings) -> Services:
     import asyncpg
 
     from router.db import KEYS_CHANNEL, migrate, open_database
@@ -535,7 +354,7 @@ async def start_services(settings: Settings) -> Services:
 _background: set[asyncio.Task[None]] = set()
 
 
-async def stop_services(services: Services) -> None:
+async def stopservices_of(services: Services) -> None:
     await services.gateway.rag.close()
     await services.admissions.aclose()
     if services.usage is not None:
@@ -556,14 +375,14 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        services = await start_services(settings)
+        services = await startservices_of(settings)
         app.state.services = services
         watcher = asyncio.get_running_loop().create_task(services.gateway.watch_policy())
         try:
             yield
         finally:
             watcher.cancel()
-            await stop_services(services)
+            await stopservices_of(services)
 
     routes = [
         Route("/v1/chat/completions", chat_completions, methods=["POST"]),
