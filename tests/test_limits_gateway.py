@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -19,7 +21,7 @@ import httpx
 import openai
 import pytest
 
-from tests.conftest import ADMIN_KEY, ROOT, Emulators, free_port, run, wait_for_rows
+from tests.conftest import ADMIN_KEY, ROOT, Emulators, free_port, run, serve_in_thread, wait_for_rows
 from tests.conftest import test_policy as make_test_policy
 
 HELLO = [{"role": "user", "content": "hello there"}]
@@ -354,3 +356,90 @@ def test_bench_limits_prints_both_limiters_against_their_floors(redis_url: str, 
         assert rows[name]["value"] > 0 and rows[name]["baseline"] > 0 and rows[name]["ratio"] > 1
         assert rows[name]["met"] in (True, False)
     assert "| Redis admit p50 |" in (tmp_path / "limits.md").read_text()
+
+
+def _start_redis(port: int) -> subprocess.Popen[bytes]:
+    server = subprocess.Popen(
+        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return server
+        except OSError:
+            time.sleep(0.05)
+    server.kill()
+    raise RuntimeError("redis-server did not start")
+
+
+def _gateway_on(pg_url: str, emus: Emulators, home: Path, **settings: Any) -> tuple[Any, Any, str]:
+    from router.app import create_app
+    from router.settings import Settings
+
+    config = Settings(
+        database_url=pg_url,
+        admin_key=ADMIN_KEY,
+        policy=make_test_policy(emus, home / "policy.yaml"),
+        home=home,
+        vllm_base_url=emus.vllm.base_url,
+        **settings,
+    )
+    server, thread = serve_in_thread(create_app(config), port := free_port())
+    return server, thread, f"http://127.0.0.1:{port}"
+
+
+@pytest.mark.integration
+def test_redis_down_fails_open_or_closed_and_recovers(
+    pg_url: str, emulators_session: Emulators, tmp_path: Path
+) -> None:
+    if shutil.which("redis-server") is None:
+        pytest.skip("redis-server is not installed (make system-deps)")
+    port = free_port()  # nothing listens here yet
+    _, key = run(_create(pg_url, "redis-outage", limits={"rpm": 1}))
+    headers = {"authorization": f"Bearer {key}"}
+    body = {"model": "llama", "messages": HELLO, "max_tokens": 5}
+    opened = _gateway_on(pg_url, emulators_session, tmp_path, redis_url=f"redis://127.0.0.1:{port}/0")
+    (tmp_path / "closed").mkdir()
+    closed = _gateway_on(
+        pg_url,
+        emulators_session,
+        tmp_path / "closed",
+        redis_url=f"redis://127.0.0.1:{port}/0",
+        limits_on_failure="closed",
+    )
+    redis = None
+    try:
+        statuses = [
+            httpx.post(opened[2] + "/v1/chat/completions", json=body, headers=headers).status_code
+            for _ in range(3)
+        ]
+        assert statuses == [200, 200, 200]  # open: admitted without limits while Redis is away
+        text = httpx.get(opened[2] + "/metrics").text
+        assert 'turnout_limiter_store_up{backend="redis"} 0' in text
+        degraded = next(
+            line for line in text.splitlines() if line.startswith("turnout_limiter_degraded_total")
+        )
+        assert int(float(degraded.split()[-1])) >= 3
+        refused = httpx.post(closed[2] + "/v1/chat/completions", json=body, headers=headers)
+        assert refused.status_code == 429 and refused.json()["error"]["code"] == "rate_limit_exceeded"
+
+        redis = _start_redis(port)
+        deadline = time.monotonic() + 10
+        seen: list[int] = []
+        while time.monotonic() < deadline and 429 not in seen:  # back after the short back-off
+            seen.append(
+                httpx.post(opened[2] + "/v1/chat/completions", json=body, headers=headers).status_code
+            )
+            time.sleep(0.2)
+        assert 429 in seen  # rpm=1 holds again
+        assert 'turnout_limiter_store_up{backend="redis"} 1' in httpx.get(opened[2] + "/metrics").text
+    finally:
+        for server, thread, _ in (opened, closed):
+            server.should_exit = True
+            thread.join(15)
+        if redis is not None:
+            redis.terminate()
+            redis.wait(10)
