@@ -44,10 +44,10 @@ from evals import datasets as registry
 from evals import report
 from evals.results import Better, Metric, Params, Row, TaskError
 from evals.tasks import TASKS
+from router.yamldoc import Loc, YamlSyntaxError, compose, reason, where
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 RUNS_DIR = REPO_ROOT / "evals" / "runs"
-Loc = tuple[str | int, ...]
 _PERCENT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*%\s*$")
 
 
@@ -131,40 +131,10 @@ class LoadedSuite:
     node: yaml.Node | None  # the composed YAML, for the line of a key named after the run
 
     def where(self, loc: Loc, why: str) -> str:
-        return _where(self.path, self.node, loc, why)
+        return where(self.path, self.node, loc, why)
 
 
 # ---- loading ----------------------------------------------------------------------------------------
-def _line_of(node: yaml.Node | None, loc: Loc) -> int:
-    """1-based line of the YAML node at `loc`, or of the deepest ancestor that exists."""
-    line = node.start_mark.line + 1 if node is not None else 1
-    for part in loc:
-        if isinstance(node, yaml.MappingNode):
-            match = next(((k, v) for k, v in node.value if k.value == part), None)
-            if match is None:
-                break
-            node = match[1]
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
-            node = node.value[part]
-        else:
-            break
-        line = node.start_mark.line + 1
-    return line
-
-
-def _where(path: Path, node: yaml.Node | None, loc: Loc, why: str) -> str:
-    key = ".".join(str(part) for part in loc) or "(top level)"
-    return f"{path}:{_line_of(node, loc)}: {key}: {why}"
-
-
-def _reason(error: Any) -> str:
-    if error["type"] == "extra_forbidden":
-        return "unknown key"
-    if error["type"] == "missing":
-        return "required key is missing"
-    return str(error["msg"])
-
-
 def _check_task(index: int, entry: TaskEntry) -> tuple[list[tuple[Loc, str]], LoadedTask | None]:
     at: Loc = ("tasks", index)
     task = TASKS.get(entry.task)
@@ -185,7 +155,7 @@ def _check_task(index: int, entry: TaskEntry) -> tuple[list[tuple[Loc, str]], Lo
         params = task.params.model_validate(entry.params)
     except ValidationError as error:
         for e in error.errors(include_url=False):
-            problems.append(((*at, "params", *e["loc"]), _reason(e)))
+            problems.append(((*at, "params", *e["loc"]), reason(e)))
         return problems, None
     return problems, LoadedTask(entry, params, tuple(names))
 
@@ -193,21 +163,16 @@ def _check_task(index: int, entry: TaskEntry) -> tuple[list[tuple[Loc, str]], Lo
 def parse_suite(text: str, path: Path) -> LoadedSuite:
     """Validate suite YAML; SuiteError listing every problem as `file:line: key: why`."""
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data: Any = yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else 1
-        raise SuiteError(f"{path}:{line}: not valid YAML: {getattr(error, 'problem', error)}") from None
+        node, data = compose(text, path)
+    except YamlSyntaxError as error:
+        raise SuiteError(str(error)) from None
     if not isinstance(data, dict):
         raise SuiteError(f"{path}:1: a suite must be a YAML mapping with a name and tasks")
     try:
         suite = Suite.model_validate(data)
     except ValidationError as error:
         raise SuiteError(
-            "; ".join(
-                _where(path, node, tuple(e["loc"]), _reason(e)) for e in error.errors(include_url=False)
-            )
+            "; ".join(where(path, node, tuple(e["loc"]), reason(e)) for e in error.errors(include_url=False))
         ) from None
     problems: list[tuple[Loc, str]] = []
     loaded: list[LoadedTask] = []
@@ -221,7 +186,7 @@ def parse_suite(text: str, path: Path) -> LoadedSuite:
         if task is not None:
             loaded.append(task)
     if problems:
-        raise SuiteError("; ".join(_where(path, node, loc, why) for loc, why in problems))
+        raise SuiteError("; ".join(where(path, node, loc, why) for loc, why in problems))
     digest = hashlib.sha256(text.encode()).hexdigest()
     return LoadedSuite(suite, path, digest, tuple(loaded), node)
 

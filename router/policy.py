@@ -11,15 +11,13 @@ import hashlib
 import re
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
-import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from router.errors import PolicyError
 from router.signals.findings import FINDING_TYPES
-
-Loc = tuple[str | int, ...]
+from router.yamldoc import Loc, YamlSyntaxError, compose, reason, where
 
 
 class _Model(BaseModel):
@@ -304,57 +302,23 @@ def _dangling(policy: Policy) -> list[tuple[Loc, str]]:
     return problems
 
 
-def _line_of(node: yaml.Node | None, loc: Loc) -> int | None:
-    """1-based line of the YAML node at `loc`, or of the deepest ancestor that exists."""
-    line = node.start_mark.line + 1 if node is not None else None
-    for part in loc:
-        if isinstance(node, yaml.MappingNode):
-            match = next(((k, v) for k, v in node.value if k.value == part), None)
-            if match is None:
-                break
-            node = match[1] if part != loc[-1] else match[0]
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
-            node = node.value[part]
-        else:
-            break
-        line = node.start_mark.line + 1
-    return line
-
-
-def _error(path: Path, node: yaml.Node | None, loc: Loc, message: str) -> str:
-    line = _line_of(node, loc)
-    key = ".".join(str(part) for part in loc) or "(top level)"
-    return f"{path}:{line or 1}: {key}: {message}"
-
-
 def parse_policy(text: str, path: Path) -> Policy:
     """Validate policy YAML text; raise PolicyError listing every problem as `file:line: key: why`."""
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data: Any = yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else 1
-        raise PolicyError(f"{path}:{line}: not valid YAML: {getattr(error, 'problem', error)}") from None
+        node, data = compose(text, path)
+    except YamlSyntaxError as error:
+        raise PolicyError(str(error)) from None
     if not isinstance(data, dict):
         raise PolicyError(f"{path}:1: a policy must be a YAML mapping with backends, routes and defaults")
     try:
         policy = Policy.model_validate(data)
     except ValidationError as error:
-        lines = [_error(path, node, tuple(e["loc"]), _reason(e)) for e in error.errors(include_url=False)]
+        lines = [where(path, node, tuple(e["loc"]), reason(e)) for e in error.errors(include_url=False)]
         raise PolicyError("\n".join(lines)) from None
     problems = _dangling(policy)
     if problems:
-        raise PolicyError("\n".join(_error(path, node, loc, why) for loc, why in problems))
+        raise PolicyError("\n".join(where(path, node, loc, why) for loc, why in problems))
     return policy
-
-
-def _reason(error: Any) -> str:
-    if error["type"] == "extra_forbidden":
-        return "unknown key"
-    if error["type"] == "missing":
-        return "required key is missing"
-    return str(error["msg"])
 
 
 def load_policy(path: Path) -> LoadedPolicy:

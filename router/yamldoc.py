@@ -1,0 +1,58 @@
+"""YAML files that users edit (policies, eval suites): parse them keeping the node tree, so that every
+error can name the file, the line and the key (`policies/x.yaml:12: routes.0.when: unknown key`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+Loc = tuple[str | int, ...]
+
+
+class YamlSyntaxError(Exception):
+    """Not YAML at all; the message is `file:line: not valid YAML: why`."""
+
+
+def compose(text: str, path: Path) -> tuple[yaml.Node | None, Any]:
+    """The node tree (for line numbers) and the data."""
+    try:
+        return yaml.compose(text, Loader=yaml.SafeLoader), yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else 1
+        raise YamlSyntaxError(f"{path}:{line}: not valid YAML: {getattr(error, 'problem', error)}") from None
+
+
+def line_of(node: yaml.Node | None, loc: Loc) -> int:
+    """1-based line of the YAML node at `loc` (of its key, for a mapping entry), or of the deepest
+    ancestor that exists."""
+    line = node.start_mark.line + 1 if node is not None else 1
+    for part in loc:
+        if isinstance(node, yaml.MappingNode):
+            match = next(((k, v) for k, v in node.value if k.value == part), None)
+            if match is None:
+                break
+            node = match[1] if part != loc[-1] else match[0]
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            node = node.value[part]
+        else:
+            break
+        line = node.start_mark.line + 1
+    return line
+
+
+def where(path: Path, node: yaml.Node | None, loc: Loc, why: str) -> str:
+    key = ".".join(str(part) for part in loc) or "(top level)"
+    return f"{path}:{line_of(node, loc)}: {key}: {why}"
+
+
+def reason(error: Any) -> str:
+    """A pydantic error entry in the words of someone editing the file."""
+    if error["type"] == "extra_forbidden":
+        return "unknown key"
+    if error["type"] == "missing":
+        return "required key is missing"
+    return str(error["msg"])
