@@ -129,10 +129,6 @@ def with_sources(body: bytes, sources: list[dict[str, Any]]) -> bytes:
     return body
 
 
-def _asked_rag(chat: ChatRequest) -> bool:
-    return chat.turnout is not None and chat.turnout.rag is True
-
-
 async def chat_completions(request: Request) -> Response:
     started = time.perf_counter()
     services = services_of(request)
@@ -144,7 +140,7 @@ async def chat_completions(request: Request) -> Response:
         plan = await services.gateway.plan(chat, principal, request.headers.get(LATENCY_HEADER))
         exchange.route = plan.route
         exchange.sensitive = plan.decision.action
-        exchange.sources = plan.sources if plan.sources or _asked_rag(chat) else None
+        exchange.sources = plan.sources
         plan = await _admit(exchange, plan)
         if chat.stream:
             return await _stream(exchange, plan)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -56,7 +56,7 @@ class Plan:
     decision: Decision
     request: ChatRequest  # as it leaves: redacted under the `redact` rule, with retrieved context
     redactor: Redactor | None = None
-    sources: list[dict[str, Any]] = field(default_factory=list)  # passages in the context, numbered
+    sources: list[dict[str, Any]] | None = None  # passages in the context, numbered; None: no retrieval
     prompt_tokens: int = 0  # as sent, retrieved context included
     output_tokens: int = 0  # max_tokens, else the expected output
 
@@ -166,7 +166,7 @@ class Gateway:
             raise PermissionDenied(f"This API key may not use model '{request.model}'.", param="model")
         signals = runtime.engine.compute(request, budget_header, capability=request.model == AUTO)
         decision = decide(policy, signals, request.model, self.latency)
-        retrieved = await self._retrieve(request, decision, policy)
+        tried, retrieved = await self._retrieve(request, decision, policy)
         if retrieved is not None:
             signals = replace(
                 signals,
@@ -191,7 +191,7 @@ class Gateway:
             request = with_context(request, retrieved.context)
         fitting = fit_context(signals.prompt_tokens, request.output_limit or 0, backends)
         output = request.output_limit or signals.expected_output_tokens
-        sources = retrieved.sources if retrieved is not None else []
+        sources = retrieved.sources if retrieved is not None else ([] if tried else None)
         return Plan(
             runtime,
             decision.route,
@@ -204,13 +204,16 @@ class Gateway:
             output,
         )
 
-    async def _retrieve(self, request: ChatRequest, decision: Decision, policy: Policy) -> Retrieved | None:
-        """Passages when the chosen route (for `auto`) or the request's `turnout.rag` asks for them."""
+    async def _retrieve(
+        self, request: ChatRequest, decision: Decision, policy: Policy
+    ) -> tuple[bool, Retrieved | None]:
+        """Whether retrieval was asked for (by the chosen route for `auto`, or the request's
+        `turnout.rag`), and the passages it found."""
         route = next((r for r in policy.routes if r.name == decision.route), None)
         want = wanted(request, route if request.model == AUTO else None, policy)
         if want is None:
-            return None
-        return await self.rag.retrieve(want, query_text(request), policy, tokens.count_text)
+            return False, None
+        return True, await self.rag.retrieve(want, query_text(request), policy, tokens.count_text)
 
     def downgrade(self, plan: Plan, principal: Principal) -> Plan | None:
         """The plan on the cheapest ready backend of the policy's routes that this request may use,

@@ -221,6 +221,15 @@ def test_route_retrieval_on_qdrant(qdrant_gateway: Any, emulators: Emulators) ->
         extra_body={"turnout": {"rag": False}},
     )
     assert "x-turnout-sources" not in opted_out.headers
+    emulators.clear()
+    missing = qdrant_gateway.chat.completions.with_raw_response.create(  # the route's retrieval fails
+        model="auto",
+        messages=[{"role": "user", "content": "How do I get an API key for my team?"}],
+        extra_body={"turnout": {"collection": "never-ingested"}},
+    )
+    assert missing.headers["x-turnout-sources"] == "[]" and missing.parse().choices[0].message.content
+    received = [*emulators.openai.received, *emulators.anthropic.received, *emulators.vllm.received]
+    assert len(received) == 1 and "turnout keys create" not in json.dumps(received[0])
 
 
 def test_redacted_request_gets_context_after_redaction(tmp_path: Path) -> None:
