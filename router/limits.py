@@ -485,33 +485,3 @@ def make_limiter(
         timeout_s=timeout_s,
         backoff_s=backoff_s,
     )
-
-
-def _percentile(samples: list[float], q: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
-async def bench_admission(limiter: Limiter, n: int = 2000) -> dict[str, float]:
-    """Microseconds per admit and per admit+settle for a key in a team, every limit set (p50, p99)."""
-    limits = Limits(rpm=10**9, tpm=10**12, concurrent=10**6, usd_day=1e9, usd_month=1e9)
-    tag = new_id()
-    scopes = [Scope(f"key:bench-{tag}", limits), Scope(f"team:bench-{tag}", limits)]
-    admits: list[float] = []
-    totals: list[float] = []
-    for i in range(n + n // 10):  # the first tenth warms up connections and caches
-        started = time.perf_counter()
-        result = await limiter.admit(scopes, 1000, 0.002)
-        admitted = time.perf_counter()
-        if result.reservation is not None:
-            await limiter.settle(result.reservation, 800, 0.0016)
-        if i >= n // 10:
-            admits.append((admitted - started) * 1e6)
-            totals.append((time.perf_counter() - started) * 1e6)
-    return {
-        "n": n,
-        "admit_p50_us": _percentile(admits, 0.5),
-        "admit_p99_us": _percentile(admits, 0.99),
-        "admit_settle_p50_us": _percentile(totals, 0.5),
-        "admit_settle_p99_us": _percentile(totals, 0.99),
-    }

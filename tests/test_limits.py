@@ -34,11 +34,11 @@ from router.limits import (
     Limits,
     MemoryLimiter,
     Scope,
-    bench_admission,
     format_reset,
     make_limiter,
     new_id,
 )
+from router.limits_bench import bench_admission
 from router.limits_redis import RedisLimiter
 from tests.conftest import free_port
 
