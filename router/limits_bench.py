@@ -124,29 +124,26 @@ def _redis_server() -> Iterator[str | None]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
+def _rows(
+    result: BenchResult,
+    label: str,
+    timings: dict[str, float],
+    floor: float,
+    floor_name: str,
+    target_us: float,
+) -> None:
+    same = {"baseline": floor, "baseline_name": floor_name}
+    target = Target(Bound.AT_MOST, target_us, On.VALUE)
+    result.add(f"{label} admit p50", timings["admit_p50_us"], "µs", target=target, **same)
+    result.add(f"{label} admit p99", timings["admit_p99_us"], "µs", **same)
+    result.add(f"{label} admit+settle p50", timings["admit_settle_p50_us"], "µs", **same)
+
+
 async def _run(requests: int, redis_url: str | None) -> BenchResult:
     result = BenchResult("limits", {"requests": requests, "scopes": "key + team, every limit set"})
     floor = await _noop_us(requests)
     memory = await bench_admission(MemoryLimiter(), requests)
-    target = Target(Bound.AT_MOST, IN_PROCESS_TARGET_US, On.VALUE)
-    result.add(
-        "in-process admit p50",
-        memory["admit_p50_us"],
-        "µs",
-        baseline=floor,
-        baseline_name="awaited no-op",
-        target=target,
-    )
-    result.add(
-        "in-process admit p99", memory["admit_p99_us"], "µs", baseline=floor, baseline_name="awaited no-op"
-    )
-    result.add(
-        "in-process admit+settle p50",
-        memory["admit_settle_p50_us"],
-        "µs",
-        baseline=floor,
-        baseline_name="awaited no-op",
-    )
+    _rows(result, "in-process", memory, floor, "awaited no-op", IN_PROCESS_TARGET_US)
     if redis_url is None:
         result.notes.append("Redis: not measured (no --redis-url and no redis-server installed)")
         return result.finish()
@@ -158,25 +155,7 @@ async def _run(requests: int, redis_url: str | None) -> BenchResult:
         shared = await bench_admission(limiter, requests)
     finally:
         await limiter.close()
-    target = Target(Bound.AT_MOST, REDIS_TARGET_US, On.VALUE)
-    result.add(
-        "Redis admit p50",
-        shared["admit_p50_us"],
-        "µs",
-        baseline=ping,
-        baseline_name="PING round trip",
-        target=target,
-    )
-    result.add(
-        "Redis admit p99", shared["admit_p99_us"], "µs", baseline=ping, baseline_name="PING round trip"
-    )
-    result.add(
-        "Redis admit+settle p50",
-        shared["admit_settle_p50_us"],
-        "µs",
-        baseline=ping,
-        baseline_name="PING round trip",
-    )
+    _rows(result, "Redis", shared, ping, "PING round trip", REDIS_TARGET_US)
     return result.finish()
 
 
