@@ -42,7 +42,9 @@ def test_result_format_round_trip(tmp_path):
 
 
 def test_generated_pdf_is_read_back_by_pypdf():
-    data, pages = bench_data.pdf_document("Title (one)", [("Heading", "Quotes “like this” and a \\ back" * 200)])
+    data, pages = bench_data.pdf_document(
+        "Title (one)", [("Heading", "Quotes “like this” and a \\ back" * 200)]
+    )
     reader = pypdf.PdfReader(io.BytesIO(data))
     assert len(reader.pages) == pages > 1 and reader.metadata.title == "Title (one)"
     text = reader.pages[0].extract_text()
