@@ -24,7 +24,6 @@ import numpy as np
 T = TypeVar("T")
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
-QUERY_BATCH = 4  # up to this many texts (a query, a micro-batch of queries) run on one torch thread
 MAX_PIECES = 256  # all-MiniLM-L6-v2 ignores input past 256 word pieces ([CLS] and [SEP] included)
 
 
@@ -87,7 +86,6 @@ class SentenceTransformerEmbedder:
         tokenizer = wordpiece_tokenizer(name)
         self._tokenizer = tokenizer
         self._traced: Any = None
-        self._threads = self._batch_threads = 0  # torch intra-op threads: now, and for batches
         self._executor: ThreadPoolExecutor | None = None
         self._worker = -1  # the executor thread's ident
         self._executor_lock = threading.Lock()
@@ -118,9 +116,6 @@ class SentenceTransformerEmbedder:
                 transformers_logging.disable_progress_bar()  # "Loading weights" bars on every start
 
                 model = SentenceTransformer(model_path(self.name), device=self.device)
-                import torch
-
-                self._batch_threads = self._threads = torch.get_num_threads()
                 self.max_tokens = int(model.max_seq_length or MAX_PIECES) - 2
                 self.dim = int(model.get_embedding_dimension() or 0)
                 self._model = model
@@ -138,7 +133,6 @@ class SentenceTransformerEmbedder:
         model = self._load()
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        self._use_threads(1 if len(texts) <= QUERY_BATCH else self._batch_threads)
         if len(texts) == 1 and self._tokenizer is not None and self._pooling_is_mean(model):
             return self._embed_single(model, texts[0])
         vectors = model.encode(
@@ -149,16 +143,6 @@ class SentenceTransformerEmbedder:
             show_progress_bar=False,
         )
         return np.asarray(vectors, dtype=np.float32)
-
-    def _use_threads(self, count: int) -> None:
-        """Queries run on one core, so that the rest of a search (BM25, the store, other requests)
-        has the other: with two torch threads, a query next to 5 ms of keyword scoring took 16 ms,
-        with one 11 ms. Batches (ingest) get every core."""
-        if count != self._threads:
-            import torch
-
-            torch.set_num_threads(count)
-            self._threads = count
 
     @staticmethod
     def _pooling_is_mean(model: Any) -> bool:
