@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
-import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
@@ -82,7 +81,6 @@ class SentenceTransformerEmbedder:
         self.device = device
         self.batch_size = batch_size
         self._model: Any = None
-        self._lock = threading.Lock()
         tokenizer = wordpiece_tokenizer(name)
         self._tokenizer = tokenizer
         self._traced: Any = None
@@ -106,20 +104,19 @@ class SentenceTransformerEmbedder:
         return self._on_worker(self._load)
 
     def _load(self) -> Any:
-        with self._lock:
-            if self._model is None:
-                os.environ.setdefault("HF_HUB_OFFLINE", "1")
-                os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-                from sentence_transformers import SentenceTransformer
-                from transformers.utils import logging as transformers_logging
+        if self._model is None:  # only ever on the worker thread: no lock
+            os.environ.setdefault("HF_HUB_OFFLINE", "1")
+            os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+            from sentence_transformers import SentenceTransformer
+            from transformers.utils import logging as transformers_logging
 
-                transformers_logging.disable_progress_bar()  # "Loading weights" bars on every start
+            transformers_logging.disable_progress_bar()  # "Loading weights" bars on every start
 
-                model = SentenceTransformer(model_path(self.name), device=self.device)
-                self.max_tokens = int(model.max_seq_length or MAX_PIECES) - 2
-                self.dim = int(model.get_embedding_dimension() or 0)
-                self._model = model
-            return self._model
+            model = SentenceTransformer(model_path(self.name), device=self.device)
+            self.max_tokens = int(model.max_seq_length or MAX_PIECES) - 2
+            self.dim = int(model.get_embedding_dimension() or 0)
+            self._model = model
+        return self._model
 
     def count_tokens(self, text: str) -> int:
         if self._tokenizer is None:
@@ -189,7 +186,7 @@ class SentenceTransformerEmbedder:
                 warnings.simplefilter("ignore")  # tracer warnings: shape checks that hold for one text
                 traced = torch.jit.trace(wrapped, (example, torch.ones_like(example)), check_trace=False)
                 traced = torch.jit.optimize_for_inference(torch.jit.freeze(traced.eval()))
-                probe = torch.tensor([[*example[0].tolist()[:-1], *example[0].tolist()[-1:]] * 2])
+                probe = example.repeat(1, 2)  # another length than the one traced
                 same = torch.allclose(
                     traced(probe, torch.ones_like(probe)), wrapped(probe, torch.ones_like(probe)), atol=1e-5
                 )
@@ -226,8 +223,6 @@ class MicroBatcher:
         self._full = asyncio.Event()
         self._flusher: asyncio.Task[None] | None = None
         self._running = asyncio.Lock()
-        self.batches = 0
-        self.embedded = 0
 
     async def embed_one(self, text: str) -> np.ndarray:
         future: asyncio.Future[np.ndarray] = asyncio.get_running_loop().create_future()
@@ -251,7 +246,6 @@ class MicroBatcher:
             if not batch:
                 return
             texts = [text for text, _ in batch]
-            started = time.perf_counter()
             try:
                 vectors = await asyncio.to_thread(self.embedder.embed, texts)
             except Exception as exc:  # every waiter sees the failure, none hangs
@@ -259,9 +253,6 @@ class MicroBatcher:
                     if not future.done():
                         future.set_exception(exc)
                 return
-            self.batches += 1
-            self.embedded += len(batch)
-            self.last_batch_ms = (time.perf_counter() - started) * 1000
             for (_, future), vector in zip(batch, vectors, strict=True):
                 if not future.done():
                     future.set_result(vector)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +20,7 @@ from router.limits import Admission, Limiter, Reservation, Scope
 
 log = logging.getLogger("turnout.admission")
 
+SEED_RETRY_S = 30.0
 LEDGER_SPEND = """
 SELECT
   coalesce(sum(cost_usd) FILTER (WHERE ts >= date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'), 0),
@@ -39,6 +41,7 @@ class Admissions:
         self.limiter = limiter
         self.pool = pool
         self._seeded: set[str] = set()
+        self._retry_at: dict[str, float] = {}  # scope -> when to try the ledger again after a failure
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def admit(self, principal: Principal, estimate: Estimate) -> Admission | None:
@@ -54,13 +57,17 @@ class Admissions:
         return admission
 
     async def _seed(self, scopes: list[Scope]) -> None:
+        now = time.monotonic()
         for scope in scopes:
+            if self._retry_at.get(scope.name, 0.0) > now:
+                continue  # the ledger failed a moment ago: not one query and one log line per request
             kind, _, name = scope.name.partition(":")
             column = "key_id" if kind == "key" else "team"
             try:
                 row = await self.pool.fetchrow(LEDGER_SPEND.format(column=column), name)
             except Exception as error:  # the ledger is down: budgets start from what the limiter holds
                 log.warning("could not read spend of %s from the ledger: %s", scope.name, error)
+                self._retry_at[scope.name] = now + SEED_RETRY_S
                 continue
             await self.limiter.seed_spend(scope.name, float(row[0]), float(row[1]))
             self._seeded.add(scope.name)

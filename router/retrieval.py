@@ -119,7 +119,6 @@ class RagService:
         self._retriever: Any = None
         self._store: contextlib.AbstractAsyncContextManager[VectorStore] | None = None
         self._lock = asyncio.Lock()
-        self.embedder: Any = None
         self.database_url: str | None = None  # the gateway's own database, the default store
 
     async def retriever(self) -> Any:
@@ -135,7 +134,6 @@ class RagService:
                 manager = open_configured_store(self.settings, database_url=self.database_url)
                 store = await manager.__aenter__()
                 self._store = manager
-                self.embedder = embedder
                 self._retriever = Retriever(store, embedder, batcher=MicroBatcher(embedder))
         return self._retriever
 

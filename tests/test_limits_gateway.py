@@ -443,3 +443,30 @@ def test_redis_down_fails_open_or_closed_and_recovers(
         if redis is not None:
             redis.terminate()
             redis.wait(10)
+
+
+def test_ledger_down_while_seeding_budgets_is_one_log_line_not_one_per_request(
+    pg_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    import asyncpg
+
+    from router.admission import Admissions, Estimate
+    from router.auth import Principal
+    from router.limits import Limits, MemoryLimiter
+
+    async def main() -> list[bool]:
+        pool = await asyncpg.create_pool(pg_url, min_size=1, max_size=1)
+        await pool.close()  # the ledger is unreachable from here on
+        admissions = Admissions(MemoryLimiter(), pool)
+        principal = Principal("key_ledgerdown", "k", limits=Limits(usd_day=1.0))
+        allowed = []
+        for _ in range(5):
+            admission = await admissions.admit(principal, Estimate(10, 0.001))
+            assert admission is not None
+            allowed.append(admission.allowed)
+        await admissions.aclose()
+        return allowed
+
+    with caplog.at_level("WARNING", logger="turnout.admission"):
+        assert run(main()) == [True] * 5  # budgets start from what the limiter holds
+    assert len([r for r in caplog.records if "could not read spend" in r.message]) == 1
