@@ -21,7 +21,16 @@ import httpx
 import openai
 import pytest
 
-from tests.conftest import ADMIN_KEY, ROOT, Emulators, free_port, run, serve_in_thread, wait_for_rows
+from tests.conftest import (
+    ADMIN_KEY,
+    ROOT,
+    Emulators,
+    free_port,
+    free_ports,
+    run,
+    serve_in_thread,
+    wait_for_rows,
+)
 from tests.conftest import test_policy as make_test_policy
 
 HELLO = [{"role": "user", "content": "hello there"}]
@@ -285,7 +294,7 @@ async def _burst(ports: list[int], key: str, seconds: float, clients: int, windo
 
 
 def _start_gateways(env: dict[str, str], count: int) -> tuple[list[int], list[subprocess.Popen[bytes]]]:
-    ports = [free_port() for _ in range(count)]
+    ports = free_ports(count)
     processes = [_gateway_process(port, env) for port in ports]
     deadline = time.monotonic() + 90
     for port, process in zip(ports, processes, strict=True):
@@ -397,7 +406,11 @@ def test_redis_down_fails_open_or_closed_and_recovers(
 ) -> None:
     if shutil.which("redis-server") is None:
         pytest.skip("redis-server is not installed (make system-deps)")
-    port = free_port()  # nothing listens here yet
+    # Hold the port bound but not listening: connections are refused, and no gateway started
+    # below can be given the same port (a bare free_port() here once handed it to a gateway).
+    hold = socket.socket()
+    hold.bind(("127.0.0.1", 0))
+    port = int(hold.getsockname()[1])
     _, key = run(_create(pg_url, "redis-outage", limits={"rpm": 1}))
     headers = {"authorization": f"Bearer {key}"}
     body = {"model": "llama", "messages": HELLO, "max_tokens": 5}
@@ -426,6 +439,7 @@ def test_redis_down_fails_open_or_closed_and_recovers(
         refused = httpx.post(closed[2] + "/v1/chat/completions", json=body, headers=headers)
         assert refused.status_code == 429 and refused.json()["error"]["code"] == "rate_limit_exceeded"
 
+        hold.close()
         redis = _start_redis(port)
         deadline = time.monotonic() + 10
         seen: list[int] = []
@@ -437,6 +451,7 @@ def test_redis_down_fails_open_or_closed_and_recovers(
         assert 429 in seen  # rpm=1 holds again
         assert 'turnout_limiter_store_up{backend="redis"} 1' in httpx.get(opened[2] + "/metrics").text
     finally:
+        hold.close()
         for server, thread, _ in (opened, closed):
             server.should_exit = True
             thread.join(15)
