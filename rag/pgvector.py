@@ -24,6 +24,12 @@ from rag.types import Chunk, CollectionInfo, FileRecord, Filter, Hit, StoreError
 
 MAX_DIM = 2000  # pgvector's HNSW index takes `vector` columns of at most 2,000 dimensions
 MAX_EF_SEARCH = 1000  # the largest hnsw.ef_search pgvector accepts
+# Every pooled connection starts with these, so a search for up to 50 rows is one round trip rather
+# than BEGIN, SET LOCAL, SELECT, COMMIT. Iterative scans keep a filtered search from handing over
+# fewer than k rows; "relaxed" order is put back by the search's outer ORDER BY.
+# (Startup parameters rather than SET: the pool's RESET ALL on release returns to them.)
+SESSION_EF_SEARCH = 100
+SESSION_SETTINGS = {"hnsw.ef_search": str(SESSION_EF_SEARCH), "hnsw.iterative_scan": "relaxed_order"}
 
 SCHEMA = (
     "CREATE EXTENSION IF NOT EXISTS vector",
@@ -169,18 +175,25 @@ class PgVectorStore:
                     "vector", schema=schema, encoder=encode_vector, decoder=decode_vector, format="binary"
                 )
 
-            pool = await asyncpg.create_pool(url, min_size=1, max_size=max_size, init=register)
+            pool = await asyncpg.create_pool(
+                url, min_size=1, max_size=max_size, init=register, server_settings=SESSION_SETTINGS
+            )
         except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as error:
             raise StoreError(f"cannot open pgvector store {redact_url(url)}: {error}") from error
         return cls(pool, url)
 
     @asynccontextmanager
-    async def _transaction(self, name: str) -> AsyncIterator[Any]:
-        """A pooled connection inside a transaction; driver errors become StoreError."""
+    async def _transaction(self, name: str, *, transaction: bool = True) -> AsyncIterator[Any]:
+        """A pooled connection, inside a transaction unless told otherwise; driver errors become
+        StoreError."""
         validate_name(name)
         try:
-            async with self._pool.acquire() as connection, connection.transaction():
-                yield connection
+            async with self._pool.acquire() as connection:
+                if not transaction:
+                    yield connection
+                    return
+                async with connection.transaction():
+                    yield connection
         except asyncpg.UndefinedTableError as error:
             raise StoreError(f"no collection {name!r}", {"collection": name}) from error
         except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as error:
@@ -299,13 +312,11 @@ class PgVectorStore:
             f"FROM {table_names(name)['table']} {clause} ORDER BY distance LIMIT $2) "
             "SELECT * FROM hits ORDER BY distance"
         )
-        async with self._transaction(name) as conn:
-            await conn.execute(
-                "SELECT set_config('hnsw.ef_search', $1, true)", str(min(MAX_EF_SEARCH, max(40, 2 * k)))
-            )
-            if where is not None or 2 * k > MAX_EF_SEARCH:
-                # without it HNSW hands over at most ef_search rows, and a filter may leave fewer than k
-                await conn.execute("SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true)")
+        wider = 2 * k > SESSION_EF_SEARCH  # the session's candidate list is too short for k
+        async with self._transaction(name, transaction=wider) as conn:
+            if wider:
+                ef_search = str(min(MAX_EF_SEARCH, 2 * k))
+                await conn.execute("SELECT set_config('hnsw.ef_search', $1, true)", ef_search)
             rows: list[Any] = await conn.fetch(sql, query, k, *args)
         return rows
 
