@@ -73,7 +73,7 @@ async def _ingest(args: argparse.Namespace, out: TextIO) -> tuple[Report, Ingest
     from router.settings import Settings
 
     settings = Settings()
-    embedder = make_embedder(args.embedder or settings.embedder)
+    embedder = make_embedder(args.embedder or settings.embedder, settings.embed_precision)
     options = _options(args, args.collection or settings.collection, embedder.max_tokens)
     from ingest.pipeline import Ingestor
 

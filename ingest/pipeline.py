@@ -26,7 +26,7 @@ from pathlib import Path
 from ingest.chunker import CHUNKER_VERSION, chunk_document
 from ingest.parsers import ParseError, parse_bytes, supported
 from ingest.progress import Progress
-from rag.embed import Embedder
+from rag.embed import Embedder, embed_async
 from rag.retrieve import passage_text
 from rag.types import Chunk, FileRecord, VectorStore, chunk_id, content_hash
 
@@ -166,7 +166,7 @@ class Ingestor:
         try:
             async for batch in self._batches(items, report, progress):
                 texts = [passage_text(chunk) for prepared in batch for chunk in prepared.chunks]
-                vectors = await asyncio.to_thread(self.embedder.embed, texts) if texts else None
+                vectors = await embed_async(self.embedder, texts) if texts else None
                 if writing is not None:
                     await writing
                 writing = asyncio.create_task(self._write(batch, vectors, report, progress))

@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar, cast
 
 import numpy as np
 
@@ -24,6 +24,14 @@ T = TypeVar("T")
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 MAX_PIECES = 256  # all-MiniLM-L6-v2 ignores input past 256 word pieces ([CLS] and [SEP] included)
+PRECISIONS = ("auto", "bf16", "fp32")
+# bf16 compute must give the fp32 model's vectors to this cosine (measured: >= 0.99997), or fp32 it is.
+SAME_VECTORS = 0.9999
+PROBE_TEXTS = (
+    "How do I stream a response from the Messages API?",
+    "Retries back off exponentially and honour Retry-After; a circuit breaker skips a failing "
+    "backend and probes it again later. " * 6,
+)
 
 
 class Embedder(Protocol):
@@ -64,8 +72,23 @@ def wordpiece_tokenizer(name: str = DEFAULT_MODEL) -> Any:
     return tokenizer
 
 
+def native_bf16() -> bool:
+    """Whether this CPU computes bf16 natively (AVX-512 BF16 or AMX); emulated bf16 is slower than fp32."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return " avx512_bf16" in flags or " amx_bf16" in flags
+
+
 class SentenceTransformerEmbedder:
     """A sentence-transformers model, all-MiniLM-L6-v2 by default.
+
+    `precision`: "fp32", "bf16" (the fp32 weights, matrix products in bf16 under torch's autocast) or
+    "auto" (bf16 where the CPU has native bf16 and the probe texts come out within cosine 0.9999 of
+    fp32, else fp32). On this machine's AVX-512 BF16 cores bf16 embeds passages ~2x and single
+    queries ~1.4x faster with vectors within cosine 0.99997 of fp32: the same embedder as far as
+    retrieval can tell, so the manifest's embedder name does not change with it.
 
     A single text (a query) skips `SentenceTransformer.encode`'s per-call machinery: the fast
     tokenizer, one unpadded forward pass under `torch.inference_mode`, mean pooling and L2
@@ -76,10 +99,17 @@ class SentenceTransformerEmbedder:
     ~45% slower here (12 ms instead of 8.4 ms) once calls came from `asyncio.to_thread`'s workers.
     """
 
-    def __init__(self, name: str = DEFAULT_MODEL, *, device: str = "cpu", batch_size: int = 32) -> None:
+    def __init__(
+        self, name: str = DEFAULT_MODEL, *, device: str = "cpu", batch_size: int = 16, precision: str = "auto"
+    ) -> None:
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
         self.name = name
         self.device = device
-        self.batch_size = batch_size
+        self.batch_size = (
+            batch_size  # 16: full 256-piece batches of 32 spill the cache (26 vs 33 chunks/s here)
+        )
+        self.precision = precision  # "auto" until the model is loaded, then what it resolved to
         self._model: Any = None
         tokenizer = wordpiece_tokenizer(name)
         self._tokenizer = tokenizer
@@ -93,12 +123,14 @@ class SentenceTransformerEmbedder:
     def _on_worker(self, function: Callable[..., T], *args: Any) -> T:
         if threading.get_ident() == self._worker:
             return function(*args)
+        return self._worker_pool().submit(function, *args).result()
+
+    def _worker_pool(self) -> ThreadPoolExecutor:
         with self._executor_lock:
             if self._executor is None:
                 self._executor = ThreadPoolExecutor(1, thread_name_prefix="turnout-embed")
                 self._worker = self._executor.submit(threading.get_ident).result()
-            executor = self._executor
-        return executor.submit(function, *args).result()
+            return self._executor
 
     def load(self) -> Any:
         return self._on_worker(self._load)
@@ -115,8 +147,48 @@ class SentenceTransformerEmbedder:
             model = SentenceTransformer(model_path(self.name), device=self.device)
             self.max_tokens = int(model.max_seq_length or MAX_PIECES) - 2
             self.dim = int(model.get_embedding_dimension() or 0)
+            self.precision = self._resolve_precision(model)
             self._model = model
         return self._model
+
+    def _resolve_precision(self, model: Any) -> str:
+        if self.precision == "fp32" or self.device != "cpu":
+            return "fp32"
+        if self.precision == "auto" and not native_bf16():
+            return "fp32"
+        try:
+            exact = self._encode(model, list(PROBE_TEXTS), "fp32")
+            fast = self._encode(model, list(PROBE_TEXTS), "bf16")
+            agreement = float(np.min(np.sum(exact * fast, axis=1)))
+        except Exception as error:  # a build of torch without CPU autocast
+            agreement, reason = 0.0, f"{type(error).__name__}: {error}"
+        else:
+            reason = f"cosine {agreement:.6f} to fp32"
+        if agreement >= SAME_VECTORS:
+            return "bf16"
+        if self.precision == "bf16":
+            raise ValueError(f"bf16 embeddings differ from fp32 on this machine ({reason}); use fp32")
+        return "fp32"
+
+    def _autocast(self, precision: str | None = None) -> Any:
+        import contextlib
+
+        import torch
+
+        if (precision or self.precision) != "bf16":
+            return contextlib.nullcontext()
+        return torch.autocast("cpu", dtype=torch.bfloat16)
+
+    def _encode(self, model: Any, texts: list[str], precision: str | None = None) -> np.ndarray:
+        with self._autocast(precision):
+            vectors = model.encode(
+                texts,
+                batch_size=self.batch_size,
+                normalize_embeddings=True,
+                convert_to_tensor=True,
+                show_progress_bar=False,
+            )
+        return np.asarray(vectors.float().cpu().numpy(), dtype=np.float32)
 
     def count_tokens(self, text: str) -> int:
         if self._tokenizer is None:
@@ -126,20 +198,17 @@ class SentenceTransformerEmbedder:
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         return self._on_worker(self._embed, list(texts))
 
+    async def aembed(self, texts: Sequence[str]) -> np.ndarray:
+        """`embed` for the event loop: waits on the embedder's thread without holding another."""
+        return await asyncio.wrap_future(self._worker_pool().submit(self._embed, list(texts)))
+
     def _embed(self, texts: list[str]) -> np.ndarray:
         model = self._load()
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         if len(texts) == 1 and self._tokenizer is not None and self._pooling_is_mean(model):
             return self._embed_single(model, texts[0])
-        vectors = model.encode(
-            list(texts),
-            batch_size=self.batch_size,
-            normalize_embeddings=True,
-            convert_to_numpy=True,
-            show_progress_bar=False,
-        )
-        return np.asarray(vectors, dtype=np.float32)
+        return self._encode(model, texts)
 
     @staticmethod
     def _pooling_is_mean(model: Any) -> bool:
@@ -156,14 +225,15 @@ class SentenceTransformerEmbedder:
             ids = [*ids[: self.max_tokens + 1], ids[-1]]
         tensor = torch.tensor([ids])
         encoder = self._single_encoder(model, tensor)
-        with torch.inference_mode():
+        with torch.inference_mode(), self._autocast():
             hidden = encoder(tensor, torch.ones_like(tensor))
-            vector = torch.nn.functional.normalize(hidden.mean(dim=1), dim=-1)
+        vector = torch.nn.functional.normalize(hidden.float().mean(dim=1), dim=-1)
         return vector.numpy().astype(np.float32, copy=False)
 
     def _single_encoder(self, model: Any, example: Any) -> Any:
         """The transformer traced and frozen for one unpadded text (about 1.5 ms faster per query
-        here, same output to 1e-6); the eager module if tracing fails on this model."""
+        here in fp32, 2 ms in bf16; same vectors as the eager module to cosine 0.99999); the eager
+        module if tracing fails on this model."""
         if self._traced is not None:
             return self._traced
         import torch
@@ -182,47 +252,62 @@ class SentenceTransformerEmbedder:
         try:
             import warnings
 
-            with warnings.catch_warnings(), torch.inference_mode():
+            with warnings.catch_warnings(), torch.inference_mode(), self._autocast():
                 warnings.simplefilter("ignore")  # tracer warnings: shape checks that hold for one text
                 traced = torch.jit.trace(wrapped, (example, torch.ones_like(example)), check_trace=False)
-                traced = torch.jit.optimize_for_inference(torch.jit.freeze(traced.eval()))
+                traced = torch.jit.freeze(traced.eval())
+                if self.precision != "bf16":  # its fusions would fold the autocast casts away
+                    traced = torch.jit.optimize_for_inference(traced)
                 probe = example.repeat(1, 2)  # another length than the one traced
-                same = torch.allclose(
-                    traced(probe, torch.ones_like(probe)), wrapped(probe, torch.ones_like(probe)), atol=1e-5
+                mask = torch.ones_like(probe)
+                got, want = (
+                    torch.nn.functional.normalize(module(probe, mask).float().mean(dim=1), dim=-1)
+                    for module in (traced, wrapped)
                 )
+                same = float((got * want).sum()) >= 1 - 1e-5
             self._traced = traced if same else wrapped
         except Exception:  # a model the tracer cannot follow: the eager path is the same computation
             self._traced = wrapped
         return self._traced
 
 
-def make_embedder(name: str | None = None) -> Embedder:
-    """`TURNOUT_EMBEDDER` (or `name`): a sentence-transformers model name or path, or `hash` / `hash-N`."""
+def make_embedder(name: str | None = None, precision: str | None = None) -> Embedder:
+    """`TURNOUT_EMBEDDER` (or `name`): a sentence-transformers model name or path, or `hash` / `hash-N`;
+    `TURNOUT_EMBED_PRECISION` (or `precision`): auto, bf16 or fp32."""
     name = name or os.environ.get("TURNOUT_EMBEDDER") or DEFAULT_MODEL
     if name == "hash" or name.startswith("hash-"):
         dim = int(name.split("-", 1)[1]) if "-" in name else 64
         from rag.testing import HashEmbedder
 
         return HashEmbedder(dim, name=f"hash-{dim}")
-    return SentenceTransformerEmbedder(name)
+    precision = precision or os.environ.get("TURNOUT_EMBED_PRECISION") or "auto"
+    return SentenceTransformerEmbedder(name, precision=precision)
+
+
+async def embed_async(embedder: Embedder, texts: Sequence[str]) -> np.ndarray:
+    """Embed off the event loop: on the embedder's own thread when it has one, else a worker's."""
+    own = getattr(embedder, "aembed", None)
+    if own is not None:
+        return cast(np.ndarray, await own(texts))
+    return await asyncio.to_thread(embedder.embed, texts)
 
 
 class MicroBatcher:
     """Coalesce concurrent `embed_one` calls into one forward pass.
 
-    The first caller opens a batch and waits at most `max_wait_ms` (or until `max_batch` texts are
-    queued); the batch then runs in a worker thread so the event loop keeps serving. One batch runs at
-    a time: while it runs, new queries gather into the next one.
+    One batch runs at a time, off the event loop; while it runs, new queries gather into the next
+    one, which starts as soon as it ends (with at most `max_batch` texts). A query that finds the
+    embedder idle waits `max_wait_ms` for company first: 0 by default, since a lone query gains
+    nothing by waiting and queries that come together are batched by the pass in flight anyway.
     """
 
-    def __init__(self, embedder: Embedder, *, max_batch: int = 32, max_wait_ms: float = 2.0) -> None:
+    def __init__(self, embedder: Embedder, *, max_batch: int = 32, max_wait_ms: float = 0.0) -> None:
         self.embedder = embedder
         self.max_batch = max_batch
         self.max_wait_s = max_wait_ms / 1000
         self._pending: list[tuple[str, asyncio.Future[np.ndarray]]] = []
         self._full = asyncio.Event()
         self._flusher: asyncio.Task[None] | None = None
-        self._running = asyncio.Lock()
 
     async def embed_one(self, text: str) -> np.ndarray:
         future: asyncio.Future[np.ndarray] = asyncio.get_running_loop().create_future()
@@ -234,25 +319,24 @@ class MicroBatcher:
         return await future
 
     async def _flush(self) -> None:
-        try:
-            await asyncio.wait_for(self._full.wait(), self.max_wait_s)
-        except TimeoutError:
-            pass
-        async with self._running:
+        """The one flusher: runs batches until nothing is pending. Queries that arrive meanwhile see
+        it running and only queue; it returns with nothing pending, so none is left waiting."""
+        if self.max_wait_s > 0:
+            try:
+                await asyncio.wait_for(self._full.wait(), self.max_wait_s)
+            except TimeoutError:
+                pass
+        while self._pending:
             batch, self._pending = self._pending[: self.max_batch], self._pending[self.max_batch :]
             self._full.clear()
-            if self._pending:  # more than one batch queued: the next flush picks them up
-                self._flusher = asyncio.create_task(self._flush())
-            if not batch:
-                return
             texts = [text for text, _ in batch]
             try:
-                vectors = await asyncio.to_thread(self.embedder.embed, texts)
-            except Exception as exc:  # every waiter sees the failure, none hangs
+                vectors = await embed_async(self.embedder, texts)
+            except Exception as exc:  # every waiter of this batch sees the failure, none hangs
                 for _, future in batch:
                     if not future.done():
                         future.set_exception(exc)
-                return
+                continue
             for (_, future), vector in zip(batch, vectors, strict=True):
                 if not future.done():
                     future.set_result(vector)

@@ -20,7 +20,7 @@ from enum import StrEnum
 
 import numpy as np
 
-from rag.embed import Embedder, MicroBatcher
+from rag.embed import Embedder, MicroBatcher, embed_async
 from rag.keyword import BM25Index, tokenize
 from rag.types import Chunk, Filter, Hit, VectorStore
 
@@ -338,7 +338,7 @@ class Retriever:
     async def _embed(self, query: str) -> np.ndarray:
         if self.batcher is not None:
             return await self.batcher.embed_one(query)
-        vectors = await asyncio.to_thread(self.embedder.embed, [query])
+        vectors = await embed_async(self.embedder, [query])
         return vectors[0]
 
     async def keyword_index(self, collection: str) -> BM25Index:

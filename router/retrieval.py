@@ -126,11 +126,11 @@ class RagService:
             return self._retriever
         async with self._lock:
             if self._retriever is None:
-                from rag.embed import MicroBatcher, make_embedder
+                from rag.embed import MicroBatcher, embed_async, make_embedder
                 from rag.retrieve import Retriever
 
-                embedder = make_embedder(self.settings.embedder)
-                await asyncio.to_thread(embedder.embed, ["warm up"])
+                embedder = make_embedder(self.settings.embedder, self.settings.embed_precision)
+                await embed_async(embedder, ["warm up"])
                 manager = open_configured_store(self.settings, database_url=self.database_url)
                 store = await manager.__aenter__()
                 self._store = manager

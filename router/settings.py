@@ -60,6 +60,9 @@ class Settings(BaseSettings):
         "docs", description="collection that ingest writes and retrieval reads by default"
     )
     embedder: str = Field("all-MiniLM-L6-v2", description="sentence-transformers model name or path")
+    embed_precision: Literal["auto", "bf16", "fp32"] = Field(
+        "auto", description="embedder arithmetic: bf16 where the CPU has it natively (auto), or forced"
+    )
     redis_url: SecretStr | None = Field(
         None, description="Redis for limits shared by replicas; unset = in-process"
     )

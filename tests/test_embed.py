@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import numpy as np
 import pytest
 
-from rag.embed import MicroBatcher, SentenceTransformerEmbedder
+from rag.embed import MicroBatcher, SentenceTransformerEmbedder, native_bf16
 from rag.testing import HashEmbedder
 
 
@@ -54,6 +54,32 @@ def test_a_lone_query_waits_at_most_the_window() -> None:
     assert asyncio.run(main()) < 1.0 and embedder.calls == [1]
 
 
+def test_queries_arriving_during_a_forward_pass_share_the_next_one() -> None:
+    class Slow(CountingEmbedder):
+        def embed(self, texts: Sequence[str]) -> np.ndarray:
+            started.set()
+            release.wait(10)
+            return super().embed(texts)
+
+    started, release = threading.Event(), threading.Event()
+    embedder = Slow()
+
+    async def main() -> list[np.ndarray]:
+        batcher = MicroBatcher(embedder, max_batch=8)  # no waiting window: the first goes at once
+        first = asyncio.ensure_future(batcher.embed_one("first"))
+        while not started.is_set():  # the first pass is running before the others arrive
+            await asyncio.sleep(0.001)
+        rest = [asyncio.ensure_future(batcher.embed_one(f"later {i}")) for i in range(11)]
+        await asyncio.sleep(0.01)
+        release.set()
+        return list(await asyncio.wait_for(asyncio.gather(first, *rest), 10))  # a hang fails
+
+    vectors = asyncio.run(main())
+    expected = HashEmbedder(32, "hash-32").embed(["first", *(f"later {i}" for i in range(11))])
+    assert np.allclose(np.stack(vectors), expected)
+    assert embedder.calls == [1, 8, 3]
+
+
 def test_a_failed_batch_fails_every_waiter() -> None:
     class Broken(HashEmbedder):
         def embed(self, texts: Sequence[str]) -> np.ndarray:
@@ -70,12 +96,32 @@ def test_a_failed_batch_fails_every_waiter() -> None:
 
 
 @pytest.mark.integration
-def test_minilm_single_query_path_matches_the_batched_pipeline() -> None:
-    embedder = SentenceTransformerEmbedder()
+@pytest.mark.parametrize("precision", ["fp32", "auto"])
+def test_minilm_single_query_path_matches_the_batched_pipeline(precision: str) -> None:
+    embedder = SentenceTransformerEmbedder(precision=precision)
     texts = ["How do I stream responses with tool use?", "word " * 400]
     for text in texts:
         single = embedder.embed([text])
         batched = embedder.embed([text, "padding partner of another length entirely"])[:1]
         assert single.shape == (1, 384) and abs(float(np.linalg.norm(single)) - 1.0) < 1e-5
-        assert np.allclose(single, batched, atol=1e-5)
+        assert float(single[0] @ batched[0]) > 1 - 1e-5
+    assert embedder.precision == ("bf16" if precision == "auto" and native_bf16() else "fp32")
     assert embedder.count_tokens("unbelievable tokenization") > 2
+
+
+@pytest.mark.integration
+def test_bf16_gives_the_fp32_vectors_or_is_not_used() -> None:
+    exact = SentenceTransformerEmbedder(precision="fp32")
+    fast = SentenceTransformerEmbedder(precision="auto")
+    texts = [
+        "What does the x-turnout-overhead-ms header measure?",
+        "Incremental ingest keeps a manifest per collection: file hashes, the embedder, the chunker. " * 8,
+        "def retry(call, attempts=3):\n    for n in range(attempts):\n        try: return call()",
+    ]
+    singles = np.stack([fast.embed([text])[0] for text in texts])
+    batched = fast.embed(texts)
+    reference = exact.embed(texts)
+    for vectors in (singles, batched):
+        assert np.min(np.sum(vectors * reference, axis=1)) > 0.9999
+    with pytest.raises(ValueError, match="precision must be one of auto, bf16, fp32"):
+        SentenceTransformerEmbedder(precision="fp16")
