@@ -309,9 +309,11 @@ class Retriever:
         try:
             keyword: list[Hit] = []
             index = None
-            if mode is not SearchMode.DENSE:  # scored while the query embedding runs in its thread
+            if mode is not SearchMode.DENSE:
                 index = await self.keyword_index(collection)
-                keyword = index.search(query, n, where)
+                # in a thread: scored beside the query embedding (on the loop, scoring would run
+                # before the embedding task even started) and without stalling other requests
+                keyword = await asyncio.to_thread(index.search, query, n, where)
             dense: list[Hit] = []
             if embedding is not None:
                 dense = await self._dense(collection, await embedding, n, where, index)
