@@ -120,11 +120,10 @@ def parser() -> argparse.ArgumentParser:
 
 
 def quiet_libraries() -> None:
-    """A bad file is reported once, on our one line: pypdf's own warnings about it would repeat it."""
+    """A bad file is reported once, on our one line: a library's own warnings about it would repeat it."""
     import logging
 
     for name in (
-        "pypdf",
         "sentence_transformers",
         "sentence_transformers.base.model",
         "transformers",

@@ -45,7 +45,7 @@ def _pdf_text(text: str) -> bytes:
 
 
 def pdf_document(title: str, sections: Sequence[tuple[str, str]]) -> tuple[bytes, int]:
-    """A text PDF (Helvetica, WinAnsi, Flate-compressed pages) that pypdf extracts; and its page count."""
+    """A text PDF (Helvetica, WinAnsi, Flate-compressed pages) that PDF readers extract; and its page count."""
     lines: list[tuple[bytes, str]] = [(b"/F2 14 Tf", title), (b"", "")]
     for heading, text in sections:
         lines.append((b"/F2 11 Tf", heading))

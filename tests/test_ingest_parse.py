@@ -261,21 +261,30 @@ def test_pdf_pages_and_paragraphs(tmp_path: Path, count: Callable[[str], int]) -
         ("Second page.", 2),  # ... never across pages
     ]
     assert parse_bytes(make_pdf([["x"]], title="Meta Title"), ".pdf", "a.pdf").title == "Meta Title"
+    # no paragraph marks in a PDF: a gap wider than the line pitch ends one, the pitch does not
+    lines = ["Line one of a paragraph,", "line two of it.", "", "Next paragraph."]
+    assert [b.text for b in parse_bytes(make_pdf([lines]), ".pdf", "a.pdf").blocks] == [
+        "Line one of a paragraph,\nline two of it.",
+        "Next paragraph.",
+    ]
 
 
 def test_pdf_page_that_fails_is_skipped_with_a_warning(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from pypdf import PageObject
+    import pypdfium2 as pdfium
 
-    original = PageObject.extract_text
+    original = pdfium.PdfPage.get_textpage
+    calls = 0
 
-    def flaky(self: PageObject, *args: object, **kwargs: object) -> str:
-        if self.page_number == 1:
-            raise KeyError("/Font")
+    def flaky(self: pdfium.PdfPage) -> pdfium.PdfTextPage:
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            raise pdfium.PdfiumError("Failed to load text page.")
         return original(self)
 
-    monkeypatch.setattr(PageObject, "extract_text", flaky)
+    monkeypatch.setattr(pdfium.PdfPage, "get_textpage", flaky)
     doc = parse_file(write(tmp_path, "p.pdf", make_pdf([["one"], ["two"], ["three"]])))
     assert [(b.text, b.page) for b in doc.blocks] == [("one", 1), ("three", 3)]
     assert len(doc.warnings) == 1 and doc.warnings[0].startswith("page 2:")
