@@ -21,7 +21,9 @@ from dataclasses import dataclass
 
 from ingest.document import Block, BlockKind, Document
 
-CHUNKER_VERSION = "v1"  # recorded in the manifest: bump it whenever the pieces for a file change
+# recorded in the manifest: bump it whenever the pieces for a file change (v2: PDFs read by PDFium,
+# with paragraph breaks)
+CHUNKER_VERSION = "v2"
 
 CountTokens = Callable[[str], int]
 
