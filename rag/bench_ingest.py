@@ -90,7 +90,10 @@ async def bench_ingest(args: argparse.Namespace) -> BenchResult:
         log(f"embedder alone: {chunks / before:.1f} chunks/s; now a full ingest into {args.store}")
         async with bench_store(args.store, folder) as (store, _):
             await store.reset_collection(COLLECTION, embedder.dim, embedder.name)  # a fresh collection
-            timed_store, timed_embedder = Stopwatch(store, "replace_source"), Stopwatch(embedder, "embed", "aembed")
+            timed_store, timed_embedder = (
+                Stopwatch(store, "replace_source"),
+                Stopwatch(embedder, "embed", "aembed"),
+            )
             report = await Ingestor(cast(Any, timed_store), cast(Any, timed_embedder), options).run(corpus)
             rerun = await Ingestor(store, embedder, options).run(corpus)
             if args.store not in (TEMP_PG, TEMP_QDRANT):
@@ -195,20 +198,22 @@ def llamaindex_ingest(
         f"{llama['parse_seconds'] / llama['seconds']:.0%} of it reading files; SentenceSplitter at "
         f"{options.max_tokens}/{options.overlap} MiniLM word pieces, embed batch {config['batch']}",
     )
+    more = llama["chunks"] / max(report.chunks, 1) - 1
     result.add(
-        "turnout ingest vs LlamaIndex",
+        "turnout ingest vs LlamaIndex, per chunk",
         report.chunks / report.seconds,
         "chunks/s",
         baseline=rate,
         baseline_name="LlamaIndex IngestionPipeline",
-        target=Target(Bound.AT_LEAST, 2.0),
+        note=f"LlamaIndex cuts the same text into {more:+.0%} chunks at the same size bound",
     )
     result.add(
-        "LlamaIndex: seconds for the corpus",
+        "LlamaIndex: seconds for the corpus (turnout's speed-up)",
         llama["seconds"],
         "s",
         baseline=report.seconds,
         baseline_name="turnout full ingest",
+        target=Target(Bound.AT_LEAST, 2.0),
     )
     result.add(
         "files LlamaIndex skipped", float(len(llama["skipped"])), "files", note=", ".join(llama["skipped"])
