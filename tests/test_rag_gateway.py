@@ -93,6 +93,40 @@ def test_streamed_chat_with_retrieval(gateway: Any, emulators: Emulators, collec
     assert "250 EUR in London" in sent["system"]
 
 
+def test_concurrent_retrievals_all_answer_with_their_sources(gateway: Any, collections: Any) -> None:
+    """Queries that arrive while the embedder runs join its next pass (the micro-batcher); each
+    gets its own sources, and none is left waiting."""
+    import asyncio
+
+    import httpx
+
+    questions = {
+        QUESTION: "handbook/on-call.md",
+        "What is the hotel limit per night in London?": ("handbook/expenses.md"),
+    }
+
+    async def main() -> list[tuple[int, str, str]]:
+        headers = {"authorization": f"Bearer {gateway.admin_key}"}
+        async with httpx.AsyncClient(base_url=gateway.base_url, timeout=30, headers=headers) as client:
+
+            async def ask(question: str) -> tuple[int, str, str]:
+                body = {
+                    "model": "gpt-4",
+                    "messages": [{"role": "user", "content": question}],
+                    "turnout": {"rag": True},
+                }
+                response = await client.post("/v1/chat/completions", json=body)
+                sources = response.json().get("turnout", {}).get("sources", [{}])
+                return response.status_code, question, sources[0].get("source", "")
+
+            asks = [ask(question) for _ in range(8) for question in questions]
+            return list(await asyncio.wait_for(asyncio.gather(*asks), 60))
+
+    answers = asyncio.run(main())
+    assert len(answers) == 16
+    assert all(status == 200 and source == questions[question] for status, question, source in answers)
+
+
 def test_private_collection_stays_on_private_backends(
     gateway: Any, emulators: Emulators, collections: Any
 ) -> None:
