@@ -217,6 +217,7 @@ def test_address_widening_near_misses(detector: SensitivityDetector) -> None:
         ("Yesterday Jonas Lindqvist signed the lease.", "Jonas Lindqvist"),
         ("I want to add my son Mateo to the account.", "Mateo"),
         ("Patient: Helena Marques, 54, reports chest pain.", "Helena Marques"),
+        ("Name: kowalski", "kowalski"),  # a form field still takes a lower-case surname
     ],
 )
 def test_people(detector: SensitivityDetector, text: str, name: str) -> None:
@@ -231,6 +232,10 @@ def test_people(detector: SensitivityDetector, text: str, name: str) -> None:
         "Tom and Lisa share 12 apples equally. How many does each get?",
         "Explain the Fourier Transform and the Central Limit Theorem.",
         "Write a story in the style of Ernest Hemingway about the sea.",
+        # "name:" in code is an identifier or a parameter, not a form field
+        'def __init__(self, pred_name: str = "prediction", suffix: str = None):',
+        "def greet(name: str) -> str:",
+        "config = {user.name: value}",
     ],
 )
 def test_people_near_misses(detector: SensitivityDetector, text: str) -> None:

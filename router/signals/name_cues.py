@@ -127,6 +127,13 @@ who whom whose which when where why how all any some there here then than so ver
 thanks hello hi hey dear sir madam user both each every
 """)
 )
+# Type names that follow "name:" in code ("def greet(name: str)", "name VARCHAR(80)"), never a person.
+TYPE_WORDS = frozenset(
+    _words("""
+str string int integer float double bool boolean char varchar text none null optional list dict any
+object bytes
+""")
+)
 # Words after a capitalised pair that make it a place or an organisation, not a person.
 NOT_PERSON_AFTER = re.compile(
     r"[ \t]+(?:School|Elementary|High|University|College|Academy|Institute|Hospital|Clinic|Bakery|Shop|Store"

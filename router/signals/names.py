@@ -135,6 +135,8 @@ def _qualifies(kind: str, word: str, cue: str, names: Gazetteer, full: bool) -> 
     """Whether the word after a cue of this kind starts a name; full: a name-like pair follows."""
     if word.lower() in cues.FUNCTION_WORDS or len(word) < 2:
         return False
+    if kind == "field" and word.lower() in cues.TYPE_WORDS:
+        return False
     if full and _capitalised(word):
         return True
     if kind == "field":
@@ -150,8 +152,11 @@ def _qualifies(kind: str, word: str, cue: str, names: Gazetteer, full: bool) -> 
 
 def _cue_matches(tokens: _Tokens) -> Iterator[tuple[str, re.Match[str]]]:
     for index, word in enumerate(tokens.lower):
+        start = tokens.spans[index][0]
+        if start and (tokens.text[start - 1] in "_." or tokens.text[start - 1].isalnum()):
+            continue  # inside an identifier: "pred_name: str", "user.name:"
         for kind, pattern in cues.CUES_BY_WORD.get(word, ()):
-            match = pattern.match(tokens.text, tokens.spans[index][0])
+            match = pattern.match(tokens.text, start)
             if match:
                 yield kind, match
 
