@@ -218,6 +218,7 @@ def test_address_widening_near_misses(detector: SensitivityDetector) -> None:
         ("I want to add my son Mateo to the account.", "Mateo"),
         ("Patient: Helena Marques, 54, reports chest pain.", "Helena Marques"),
         ("Name: kowalski", "kowalski"),  # a form field still takes a lower-case surname
+        ("Thanks.My name is Ana Lima", "Ana Lima"),  # a missing space is not an identifier
     ],
 )
 def test_people(detector: SensitivityDetector, text: str, name: str) -> None:

@@ -150,11 +150,20 @@ def _qualifies(kind: str, word: str, cue: str, names: Gazetteer, full: bool) -> 
     return names.is_known(word) or names.is_foreign(word)
 
 
+def _in_identifier(text: str, start: int, end: int) -> bool:
+    """Whether the word at [start, end) is part of a code identifier: "pred_name: str", "user.name:"
+    (but "thanks.my name is" is a missing space, not an identifier)."""
+    before = text[start - 1]
+    if before == "_" or before.isalnum():
+        return True
+    return before == "." and end < len(text) and not text[end].isspace()
+
+
 def _cue_matches(tokens: _Tokens) -> Iterator[tuple[str, re.Match[str]]]:
     for index, word in enumerate(tokens.lower):
-        start = tokens.spans[index][0]
-        if start and (tokens.text[start - 1] in "_." or tokens.text[start - 1].isalnum()):
-            continue  # inside an identifier: "pred_name: str", "user.name:"
+        start, end = tokens.spans[index]
+        if start and _in_identifier(tokens.text, start, end):
+            continue
         for kind, pattern in cues.CUES_BY_WORD.get(word, ()):
             match = pattern.match(tokens.text, start)
             if match:
