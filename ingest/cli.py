@@ -90,8 +90,15 @@ def run(args: argparse.Namespace) -> int:
     if not args.path.exists():
         print(f"ingest: {args.path}: no such file or folder", file=sys.stderr)
         return 2
+    from pydantic import ValidationError
+
     try:
         report, options = asyncio.run(_ingest(args, sys.stderr))
+    except ValidationError as error:
+        from router.settings import describe_invalid
+
+        print(f"ingest: bad setting: {describe_invalid(error)}", file=sys.stderr)
+        return 2
     except ValueError as error:
         print(f"ingest: {error}", file=sys.stderr)
         return 2

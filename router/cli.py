@@ -426,12 +426,14 @@ def main(argv: list[str] | None = None) -> int:
         from pydantic import ValidationError
 
         if isinstance(error, ValidationError | OSError):
-            print(
-                f"turnout: {error}".splitlines()[0]
-                if isinstance(error, OSError)
-                else f"turnout: bad setting: {error}",
-                file=sys.stderr,
+            from router.settings import describe_invalid
+
+            line = (
+                f"bad setting: {describe_invalid(error)}"
+                if isinstance(error, ValidationError)
+                else f"{error}".splitlines()[0]
             )
+            print(f"turnout: {line}", file=sys.stderr)
             return 2
         raise
 

@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 OFFLINE_ENV = {
@@ -87,3 +87,21 @@ class Settings(BaseSettings):
 
     def pg_data_dir(self) -> Path:
         return self.home.resolve() / "pgdata"
+
+
+def describe_invalid(error: ValidationError) -> str:
+    """A bad setting on one line, under the variable's own name:
+    `TURNOUT_PORT: Input should be less than or equal to 65535 (got 70000)`; secrets not echoed."""
+    parts = []
+    for item in error.errors():
+        where = str(item["loc"][0]) if item["loc"] else ""
+        name, secret = f"TURNOUT_{where.upper()}" if where else "settings", False
+        for field, info in Settings.model_fields.items():
+            alias = info.validation_alias
+            aliases = [str(choice) for choice in alias.choices] if isinstance(alias, AliasChoices) else []
+            if where == field or where in aliases:
+                name = aliases[0] if aliases else f"TURNOUT_{field.upper()}"
+                secret = "SecretStr" in str(info.annotation)
+        shown = "" if secret or "input" not in item else f" (got {item['input']!r})"
+        parts.append(f"{name}: {item['msg']}{shown}")
+    return "; ".join(parts)

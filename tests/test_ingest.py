@@ -145,6 +145,17 @@ def test_cli_errors_are_one_line(tmp_path: Path) -> None:
     assert "Traceback" not in bad_store.stderr
     bad_overlap = ingest(str(SAMPLES), "--overlap", "150", "--embedder", "hash-64")
     assert bad_overlap.returncode == 2 and "--overlap" in bad_overlap.stderr
+    bad_setting = subprocess.run(
+        [*INGEST, str(SAMPLES), "--store", "qdrant+local://:memory:"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**ENV, "TURNOUT_EMBED_PRECISION": "fp16"},
+        cwd=ROOT,
+        check=False,
+    )
+    assert bad_setting.returncode == 2 and bad_setting.stderr.strip().count("\n") == 0
+    assert "TURNOUT_EMBED_PRECISION: Input should be 'auto', 'bf16' or 'fp32'" in bad_setting.stderr
 
 
 def _big_corpus(root: Path, files: int) -> None:

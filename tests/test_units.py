@@ -16,7 +16,7 @@ from router.gateway import Gateway
 from router.policy import Circuit, load_policy, parse_policy
 from router.resilience import CircuitBreaker, CircuitState
 from router.schema import parse_chat_request
-from router.settings import Settings
+from router.settings import Settings, describe_invalid
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -154,3 +154,18 @@ def test_dataset_registry_resolves_and_verifies(tmp_path, monkeypatch):
     with pytest.raises(DatasetError, match="not in"):
         resolve("mt-bench", download=False)
     assert all(len(d.sha256) == 64 and d.license for d in REGISTRY.values())
+
+
+def test_a_bad_setting_is_one_line_under_its_variable_and_secrets_are_not_echoed() -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError) as bad:
+        Settings(port=70000, limits_on_failure="sometimes")
+    line = describe_invalid(bad.value)
+    assert "\n" not in line
+    assert "TURNOUT_PORT: Input should be less than or equal to 65535 (got 70000)" in line
+    assert "TURNOUT_LIMITS_ON_FAILURE: Input should be 'open' or 'closed' (got 'sometimes')" in line
+    with pytest.raises(ValidationError) as secret:
+        Settings(OPENAI_API_KEY=["sk-not-a-string"])
+    assert describe_invalid(secret.value).startswith("OPENAI_API_KEY: ")
+    assert "sk-not-a-string" not in describe_invalid(secret.value)
