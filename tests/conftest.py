@@ -157,6 +157,17 @@ class RunningGateway:
         )
 
 
+def provider_settings(emus: Emulators) -> dict[str, Any]:
+    """The Settings fields that point every provider at its emulator."""
+    return {
+        "openai_api_key": "sk-openai-test",
+        "openai_base_url": emus.openai.base_url,
+        "anthropic_api_key": "sk-ant-test",
+        "anthropic_base_url": emus.anthropic.base_url,
+        "vllm_base_url": emus.vllm.base_url,
+    }
+
+
 def free_port() -> int:
     return free_ports(1)[0]
 
@@ -206,11 +217,7 @@ def gateway(
         home=home,
         usage_flush_seconds=0.1,
         policy_reload_seconds=0.2,
-        openai_api_key="sk-openai-test",
-        openai_base_url=emulators_session.openai.base_url,
-        anthropic_api_key="sk-ant-test",
-        anthropic_base_url=emulators_session.anthropic.base_url,
-        vllm_base_url=emulators_session.vllm.base_url,
+        **provider_settings(emulators_session),
     )
     app = create_app(settings)
     port = free_port()

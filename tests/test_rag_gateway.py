@@ -17,7 +17,7 @@ import openai
 import pytest
 import yaml
 
-from tests.conftest import ADMIN_KEY, ROOT, Emulators, free_port, run, serve_in_thread
+from tests.conftest import ADMIN_KEY, ROOT, Emulators, free_port, provider_settings, run, serve_in_thread
 from tests.conftest import test_policy as make_test_policy
 
 SAMPLES = ROOT / "ingest" / "samples"
@@ -224,11 +224,7 @@ def qdrant_gateway(
         admin_key=ADMIN_KEY,
         policy=policy_path,
         home=home,
-        openai_api_key="sk-openai-test",
-        openai_base_url=emulators_session.openai.base_url,
-        anthropic_api_key="sk-ant-test",
-        anthropic_base_url=emulators_session.anthropic.base_url,
-        vllm_base_url=emulators_session.vllm.base_url,
+        **provider_settings(emulators_session),
     )
     app = create_app(settings)
     server, thread = serve_in_thread(app, port := free_port())
