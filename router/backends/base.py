@@ -12,7 +12,6 @@ Contract, for every implementation:
 
 from __future__ import annotations
 
-import asyncio
 import email.utils
 import time
 from collections.abc import AsyncIterator
@@ -126,7 +125,7 @@ class Deadline:
 
 
 class SSEReader:
-    """Whole SSE events from an aiohttp response, as many as have arrived, within the deadline.
+    """Whole SSE events from an upstream response (router.backends.http), as many as have arrived, within the deadline.
 
     Reading what is buffered rather than line by line lets one upstream packet of several events
     cost one pass and one send to the client. Time spent waiting is added to counter[0].
@@ -135,7 +134,7 @@ class SSEReader:
     __slots__ = ("_backend", "_buffer", "_counter", "_deadline", "_reader")
 
     def __init__(self, response: Any, deadline: Deadline, backend: str, counter: list[float]) -> None:
-        self._reader = response.content
+        self._reader = response
         self._deadline = deadline
         self._backend = backend
         self._counter = counter
@@ -158,15 +157,14 @@ class SSEReader:
     async def _read(self) -> bytes:
         started = time.perf_counter()
         try:
-            async with asyncio.timeout(self._deadline.next_wait()):
-                data: bytes = await self._reader.readany()
-                return data
+            data: bytes = await self._reader.readany(self._deadline.next_wait())
+            return data
         except TimeoutError:
             raise UpstreamTimeout(
                 f"{self._backend} stopped sending (stream timed out)", backend=self._backend
             ) from None
-        except Exception as error:  # aiohttp payload/connection errors, translated here only
-            raise UpstreamError(f"{self._backend} stream broke: {error!r}", backend=self._backend) from None
+        except Exception as error:  # a broken connection or bad HTTP, translated here only
+            raise UpstreamError(f"{self._backend} stream broke: {error}", backend=self._backend) from None
         finally:
             self._counter[0] += time.perf_counter() - started
 
