@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
 import logging
 import time
@@ -344,10 +345,19 @@ async def startservices_of(settings: Settings) -> Services:
         services_warm = asyncio.get_running_loop().create_task(gateway.rag.warm())
         _background.add(services_warm)
         services_warm.add_done_callback(_background.discard)
+        services_warm.add_done_callback(lambda _: freeze_heap())  # the embedder's objects too
     return Services(settings, gateway, auth, usage, Metrics(), pool, admissions, listener, database)
 
 
 _background: set[asyncio.Task[None]] = set()
+
+
+def freeze_heap() -> None:
+    """Put what start-up built (classifier, name gazetteer, policy, embedder) out of the cyclic
+    collector's sight. Each full collection walked those ~66k objects for 34 ms here, a stall that
+    every request in flight paid: it was the gateway's p99."""
+    gc.collect()
+    gc.freeze()
 
 
 async def stopservices_of(services: Services) -> None:
@@ -366,6 +376,30 @@ async def stopservices_of(services: Services) -> None:
     await services.gateway.http.aclose()
 
 
+CHAT_PATHS = frozenset(("/v1/chat/completions", "/chat/completions"))
+
+
+class TurnoutApp(Starlette):
+    """Starlette, with chat completions dispatched straight from the ASGI call: every request and
+    every streamed event otherwise passes the router and three exception-handling layers, about 4%
+    of the gateway's CPU per request (measured with py-spy under `turnout bench gateway`). Errors
+    map to OpenAI's JSON here exactly as the exception handlers map them for other endpoints."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST" and scope["path"] in CHAT_PATHS:
+            scope["app"] = self
+            request = Request(scope, receive, send)
+            try:
+                response = await chat_completions(request)
+            except TurnoutError as error:
+                response = error_response(error)
+            except Exception as error:
+                response = await _unexpected(request, error)
+            await response(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
+
+
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings()
 
@@ -373,6 +407,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         services = await startservices_of(settings)
         app.state.services = services
+        freeze_heap()
         watcher = asyncio.get_running_loop().create_task(services.gateway.watch_policy())
         try:
             yield
@@ -392,4 +427,4 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/metrics", metrics, methods=["GET"]),
     ]
     handlers = {TurnoutError: _turnout_error, HTTPException: _http_error, Exception: _unexpected}
-    return Starlette(routes=routes, lifespan=lifespan, exception_handlers=handlers)
+    return TurnoutApp(routes=routes, lifespan=lifespan, exception_handlers=handlers)
