@@ -31,6 +31,7 @@ from router.benchfmt import BenchResult, Bound
 from router.benchfmt import Target as Goal
 
 CELL_DEADLINE_S = 120.0
+WARMUP_CALLS = 3  # per client and round, not counted
 SATURATION_CLIENTS = 256
 BENCH_KEY = "bench-admin-key"
 LITELLM_KEY = "sk-bench-" + "0" * 32
@@ -51,8 +52,9 @@ class Target:
 class Sample:
     latencies: list[float]
     errors: int
-    seconds: float
+    seconds: float  # from the first counted call's start to the last one's end
     cpu_s: float = 0.0
+    calls: int = 0  # warm-up calls included: what the server's CPU time is divided by
 
     def pct(self, q: float) -> float:
         ordered = sorted(self.latencies)
@@ -70,21 +72,38 @@ def free_port() -> int:
 
 
 async def load(
-    target: Target, requests: int, concurrency: int, stream: bool, deadline_s: float = CELL_DEADLINE_S
+    target: Target,
+    requests: int,
+    concurrency: int,
+    stream: bool,
+    deadline_s: float = CELL_DEADLINE_S,
+    warmup: int = 0,
+    ramp_s: float = 0.0,
 ) -> Sample:
-    """`requests` calls from `concurrency` workers, stopping early at the deadline."""
+    """`requests` calls from `concurrency` workers, stopping early at the deadline.
+
+    Each worker's first `warmup` calls are made but not counted: every worker starts at the same
+    instant on a new connection, a burst that steady clients at this concurrency do not send.
+    """
     body = orjson.dumps({**target.body, "stream": stream})
     latencies: list[float] = []
-    errors = 0
+    errors = calls = 0
+    first_start, last_end = float("inf"), 0.0
     remaining = requests
     stop_at = time.monotonic() + deadline_s
     connector = aiohttp.TCPConnector(limit=concurrency)
     async with aiohttp.ClientSession(connector=connector) as session:
 
-        async def worker() -> None:
-            nonlocal remaining, errors
-            while remaining > 0 and time.monotonic() < stop_at:
-                remaining -= 1
+        async def worker(index: int) -> None:
+            nonlocal remaining, errors, calls, first_start, last_end
+            await asyncio.sleep(ramp_s * index / concurrency)
+            skip = warmup
+            while time.monotonic() < stop_at:
+                counted = skip == 0
+                if counted:
+                    if remaining <= 0:
+                        return
+                    remaining -= 1
                 started = time.perf_counter()
                 try:
                     async with session.post(target.url, data=body, headers=target.headers) as response:
@@ -92,20 +111,35 @@ async def load(
                         ok = response.status == 200
                 except aiohttp.ClientError:
                     ok = False
+                calls += 1
+                if not counted:
+                    skip -= 1
+                    continue
+                first_start, last_end = min(first_start, started), time.perf_counter()
                 if ok:
                     latencies.append(time.perf_counter() - started)
                 else:
                     errors += 1
 
-        began = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-        return Sample(latencies, errors, time.perf_counter() - began)
+        await asyncio.gather(*(worker(index) for index in range(concurrency)))
+        return Sample(latencies, errors, max(0.0, last_end - first_start), calls=calls)
 
 
 async def paired(
-    direct: Target, via: Target, requests: int, concurrency: int, stream: bool, via_pid: int
+    direct: Target,
+    via: Target,
+    requests: int,
+    concurrency: int,
+    stream: bool,
+    via_pid: int,
+    ramp_s: float = 0.0,
 ) -> tuple[Sample, Sample]:
     """Direct and via samples taken in alternating rounds, so drift on a busy machine hits both alike.
+
+    Each round measures steady clients: they start spread over `ramp_s` (one think time) and their
+    first calls are not counted. Started in the same instant instead, the 16 clients of a round
+    stay bunched for dozens of calls behind a fixed think time (each waiting for the others'
+    turns in the gateway), which is the start of a test, not what 16 clients see.
 
     The via sample also carries the CPU time its server process spent per request: a figure that,
     unlike latency differences, does not depend on what else the two cores were doing.
@@ -115,12 +149,15 @@ async def paired(
     for _ in range(rounds):
         for target, total in ((direct, direct_all), (via, via_all)):
             cpu_before = cpu_seconds(via_pid)
-            sample = await load(target, max(1, requests // rounds), concurrency, stream)
+            sample = await load(
+                target, max(1, requests // rounds), concurrency, stream, warmup=WARMUP_CALLS, ramp_s=ramp_s
+            )
             if total is via_all:
                 total.cpu_s += cpu_seconds(via_pid) - cpu_before
             total.latencies += sample.latencies
             total.errors += sample.errors
             total.seconds += sample.seconds
+            total.calls += sample.calls
     return direct_all, via_all
 
 
@@ -190,7 +227,7 @@ def litellm_proxy(args: argparse.Namespace) -> Path | None:
 
 def row(label: str, direct: Sample, via: Sample) -> str:
     over50, over99 = via.pct(0.50) - direct.pct(0.50), via.pct(0.99) - direct.pct(0.99)
-    cpu_ms = via.cpu_s / max(1, len(via.latencies)) * 1000
+    cpu_ms = via.cpu_s / max(1, via.calls) * 1000
     return (
         f"| {label} | {direct.pct(0.5):7.2f} | {via.pct(0.5):7.2f} | {over50:6.2f} | {direct.pct(0.99):7.2f} | "
         f"{via.pct(0.99):7.2f} | {over99:6.2f} | {via.rate:7.1f} | {cpu_ms:5.2f} | {via.errors} |"
@@ -204,7 +241,7 @@ def record(result: BenchResult, label: str, direct: Sample, via: Sample) -> None
         name = f"{label} p{share * 100:g}"
         result.add(name, via.pct(share), "ms", baseline=direct.pct(share), baseline_name=baseline)
     result.add(f"{label} req/s", via.rate, "req/s", baseline=direct.rate, baseline_name=baseline)
-    cpu_ms = via.cpu_s / max(1, len(via.latencies)) * 1000
+    cpu_ms = via.cpu_s / max(1, via.calls) * 1000
     result.add(f"{label} server CPU", cpu_ms, "ms/req")
     result.add(f"{label} errors", float(via.errors), "requests")
 
@@ -277,7 +314,13 @@ async def _bench(args: argparse.Namespace, result: BenchResult) -> int:
                     for concurrency in concurrencies:
                         await load(gateway_target, 20, concurrency, stream)  # warm-up
                         direct, via = await paired(
-                            direct_target, gateway_target, args.requests, concurrency, stream, gateway.pid
+                            direct_target,
+                            gateway_target,
+                            args.requests,
+                            concurrency,
+                            stream,
+                            gateway.pid,
+                            ramp_s=args.think_ms / 1000,
                         )
                         label = f"{wire} {'stream' if stream else 'json'} c={concurrency}"
                         print(row(label, direct, via), flush=True)
@@ -372,7 +415,13 @@ async def _litellm(
             for concurrency in (1, 16):
                 await load(target, 20, concurrency, stream)
                 direct, via = await paired(
-                    direct_target, target, args.requests, concurrency, stream, proxy.pid
+                    direct_target,
+                    target,
+                    args.requests,
+                    concurrency,
+                    stream,
+                    proxy.pid,
+                    ramp_s=args.think_ms / 1000,
                 )
                 label = f"litellm {'stream' if stream else 'json'} c={concurrency}"
                 print(row(label, direct, via), flush=True)

@@ -303,7 +303,7 @@ def parser() -> argparse.ArgumentParser:
     )
     bench.add_argument("--queries", type=int, default=1200, help="classify: how many queries")
     bench.add_argument("--policy", type=Path, help="classify: the policy whose detectors to use")
-    bench.add_argument("--requests", type=int, default=400, help="requests per cell of the latency table")
+    bench.add_argument("--requests", type=int, default=800, help="requests per cell of the latency table")
     bench.add_argument("--think-ms", type=float, default=20.0)
     bench.add_argument(
         "--jitter-ms", type=float, default=0.0, help="vary the emulator's think time (0: lockstep)"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -55,3 +56,37 @@ def test_bench_classify_prints_its_table():
     assert rows and "60 queries" in result.stdout
     p50_ms = float(rows[0].split("|")[2])
     assert p50_ms > 0
+
+
+def test_load_counts_only_calls_after_each_clients_warm_up():
+    import asyncio
+
+    from aiohttp import web
+
+    from router.bench import Target, load
+
+    seen: list[float] = []
+
+    async def answer(request: web.Request) -> web.Response:
+        seen.append(time.monotonic())
+        return web.json_response({"ok": True})
+
+    async def go():
+        app = web.Application()
+        app.router.add_post("/x", answer)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]
+        try:
+            target = Target("t", f"http://127.0.0.1:{port}/x", {}, {})
+            return await load(target, 10, 2, False, warmup=3, ramp_s=0.2)
+        finally:
+            await runner.cleanup()
+
+    started = time.monotonic()
+    sample = asyncio.run(go())
+    assert len(sample.latencies) == 10 and sample.errors == 0
+    assert sample.calls == len(seen) == 16  # 10 counted + 3 warm-up calls by each of 2 clients
+    assert seen[-1] - started >= 0.1  # the second client started half the ramp later
