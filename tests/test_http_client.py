@@ -124,7 +124,7 @@ def test_chunked_and_gzip_bodies_arrive_decoded(run):
 
 def test_a_body_without_length_ends_with_the_connection_and_is_not_reused(run):
     async def go() -> None:
-        server = Scripted(fixed(b"HTTP/1.1 200 OK\r\n\r\n{\"until\": \"close\"}", ok(b"{}"), keep=False))
+        server = Scripted(fixed(b'HTTP/1.1 200 OK\r\n\r\n{"until": "close"}', ok(b"{}"), keep=False))
         async with server as url:
             client = HttpClient()
             assert (await call(client, url))[1] == b'{"until": "close"}'
@@ -174,7 +174,9 @@ def test_an_error_status_carries_its_message_and_retry_after(run):
 
 def test_a_body_cut_short_is_an_upstream_error_and_frees_its_slot(run):
     async def go() -> None:
-        async with Scripted(fixed(b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\n{\"part", keep=False)) as url:
+        async with Scripted(
+            fixed(b'HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\n{"part', keep=False)
+        ) as url:
             client = HttpClient()
             with pytest.raises(UpstreamError, match="broke off"):
                 await call(client, url)

@@ -64,7 +64,12 @@ def test_gateway_cells_go_through_the_shared_format():
     from router.bench import Sample, record
 
     result = BenchResult("gateway")
-    record(result, "openai json c=1", Sample([0.020, 0.021], 0, 1.0), Sample([0.022, 0.024], 1, 1.0, 0.004, calls=2))
+    record(
+        result,
+        "openai json c=1",
+        Sample([0.020, 0.021], 0, 1.0),
+        Sample([0.022, 0.024], 1, 1.0, 0.004, calls=2),
+    )
     rows = {row.name: row for row in result.rows}
     assert rows["openai json c=1 p50"].ratio == pytest.approx(24 / 21)
     assert rows["openai json c=1 server CPU"].value == pytest.approx(2.0)
