@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import ssl
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
+import trustme
 import uvloop
 
 from router.backends.http import HttpClient, post, read_body
@@ -24,15 +26,16 @@ Reply = Callable[[bytes, asyncio.StreamWriter], Awaitable[bool]]  # True: keep t
 class Scripted:
     """Reads each request whole, then lets `reply` write the answer; counts connections."""
 
-    def __init__(self, reply: Reply) -> None:
+    def __init__(self, reply: Reply, tls: Any = None) -> None:
         self.reply = reply
+        self.tls = tls
         self.connections = 0
         self.requests: list[bytes] = []
 
     async def __aenter__(self) -> str:
-        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0, ssl=self.tls)
         port = self.server.sockets[0].getsockname()[1]
-        return f"http://127.0.0.1:{port}/v1/chat/completions"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{port}/v1/chat/completions"
 
     async def __aexit__(self, *exc: Any) -> None:
         self.server.close()
@@ -219,5 +222,27 @@ def test_nothing_listening_is_an_upstream_error(run):
         await server.wait_closed()
         with pytest.raises(UpstreamError, match="unreachable"):
             await call(HttpClient(), f"http://127.0.0.1:{port}/v1/chat/completions")
+
+    run(go())
+
+
+def test_https_checks_the_certificate_and_keeps_the_connection(run):
+    authority = trustme.CA()
+    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    authority.issue_cert("127.0.0.1").configure_cert(server_tls)
+    trusting = ssl.create_default_context()
+    authority.configure_trust(trusting)
+
+    async def go() -> None:
+        server = Scripted(fixed(ok(b'{"tls": 1}'), ok(b'{"tls": 2}')), tls=server_tls)
+        async with server as url:
+            client = HttpClient(tls=trusting)
+            assert (await call(client, url))[1] == b'{"tls": 1}'
+            assert (await call(client, url))[1] == b'{"tls": 2}'
+            with pytest.raises(UpstreamError, match="unreachable"):  # the system CAs do not know it
+                await call(HttpClient(), url)
+        assert (
+            server.connections == 1
+        )  # both requests on one TLS connection (a refused handshake is no connection)
 
     run(go())

@@ -258,12 +258,12 @@ class HttpClient:
     """Keep-alive connections per origin, at most `max_connections` in use at once; made lazily
     inside the running event loop."""
 
-    def __init__(self, max_connections: int = 1000) -> None:
+    def __init__(self, max_connections: int = 1000, tls: ssl.SSLContext | None = None) -> None:
         self._max_connections = max_connections
         self._slots: asyncio.Semaphore | None = None
         self._origins: dict[tuple[bool, str, int], _Origin] = {}
         self._targets: dict[str, tuple[_Origin, bytes]] = {}
-        self._tls: ssl.SSLContext | None = None
+        self._tls = tls  # the system's trusted CAs unless given
 
     @property
     def slots(self) -> asyncio.Semaphore:
