@@ -73,7 +73,9 @@ async def _ingest(args: argparse.Namespace, out: TextIO) -> tuple[Report, Ingest
     from router.settings import Settings
 
     settings = Settings()
-    embedder = make_embedder(args.embedder or settings.embedder, settings.embed_precision)
+    embedder = make_embedder(
+        args.embedder or settings.embedder, settings.embed_precision, settings.embed_runtime
+    )
     options = _options(args, args.collection or settings.collection, embedder.max_tokens)
     from ingest.pipeline import Ingestor
 

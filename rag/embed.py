@@ -25,6 +25,7 @@ T = TypeVar("T")
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 MAX_PIECES = 256  # all-MiniLM-L6-v2 ignores input past 256 word pieces ([CLS] and [SEP] included)
 PRECISIONS = ("auto", "bf16", "fp32")
+RUNTIMES = ("auto", "openvino", "torch")
 # bf16 compute must give the fp32 model's vectors to this cosine (measured: >= 0.99997), or fp32 it is.
 SAME_VECTORS = 0.9999
 PROBE_TEXTS = (
@@ -100,16 +101,26 @@ class SentenceTransformerEmbedder:
     """
 
     def __init__(
-        self, name: str = DEFAULT_MODEL, *, device: str = "cpu", batch_size: int = 16, precision: str = "auto"
+        self,
+        name: str = DEFAULT_MODEL,
+        *,
+        device: str = "cpu",
+        batch_size: int = 16,
+        precision: str = "auto",
+        runtime: str = "auto",
     ) -> None:
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
+        if runtime not in RUNTIMES:
+            raise ValueError(f"runtime must be one of {', '.join(RUNTIMES)}, not {runtime!r}")
         self.name = name
         self.device = device
         # 16: full 256-piece batches of 32 spill the cache (fp32 here: 26 vs 33 chunks/s)
         self.batch_size = batch_size
         self.precision = precision  # "auto" until the model is loaded, then what it resolved to
+        self.runtime = runtime  # for batches; resolved at load like the precision
         self._model: Any = None
+        self._batches: OpenVinoEncoder | None = None
         tokenizer = wordpiece_tokenizer(name)
         self._tokenizer = tokenizer
         self._traced: Any = None
@@ -147,8 +158,31 @@ class SentenceTransformerEmbedder:
             self.max_tokens = int(model.max_seq_length or MAX_PIECES) - 2
             self.dim = int(model.get_embedding_dimension() or 0)
             self.precision = self._resolve_precision(model)
+            self._batches = self._resolve_runtime(model)
+            self.runtime = "openvino" if self._batches is not None else "torch"
             self._model = model
         return self._model
+
+    def _resolve_runtime(self, model: Any) -> OpenVinoEncoder | None:
+        """OpenVINO for batches when asked, or for `auto` when it is installed, the model pools by
+        mean and its vectors agree with the fp32 model's like bf16's must; else torch."""
+        if self.runtime == "torch" or self.device != "cpu" or not self._pooling_is_mean(model):
+            if self.runtime == "openvino":
+                raise ValueError("the openvino runtime needs a mean-pooling model on the CPU")
+            return None
+        try:
+            encoder = OpenVinoEncoder(model, self.precision, self.batch_size)
+            exact = self._encode(model, list(PROBE_TEXTS), "fp32")
+            agreement = float(np.min(np.sum(exact * encoder.encode(list(PROBE_TEXTS)), axis=1)))
+        except Exception as error:  # not installed, or a model it cannot convert
+            if self.runtime == "openvino":
+                raise ValueError(f"the openvino runtime is unavailable: {error}") from error
+            return None
+        if agreement < SAME_VECTORS:
+            if self.runtime == "openvino":
+                raise ValueError(f"openvino's vectors differ from fp32 (cosine {agreement:.6f}); use torch")
+            return None
+        return encoder
 
     def _resolve_precision(self, model: Any) -> str:
         if self.precision == "fp32" or self.device != "cpu":
@@ -207,6 +241,8 @@ class SentenceTransformerEmbedder:
             return np.zeros((0, self.dim), dtype=np.float32)
         if len(texts) == 1 and self._tokenizer is not None and self._pooling_is_mean(model):
             return self._embed_single(model, texts[0])
+        if self._batches is not None:
+            return self._batches.encode(texts)
         return self._encode(model, texts)
 
     @staticmethod
@@ -270,9 +306,74 @@ class SentenceTransformerEmbedder:
         return self._traced
 
 
-def make_embedder(name: str | None = None, precision: str | None = None) -> Embedder:
+class OpenVinoEncoder:
+    """The model's transformer converted to OpenVINO and compiled for throughput (two inference
+    requests in flight on two cores), for batches; tokenisation, mean pooling and L2 normalisation
+    as the model's own pipeline does them, longest texts first so batches pad little.
+
+    Measured on this machine's AVX-512 BF16 cores, 480 passages of ~200 word pieces: 65 passages/s
+    against 47 for sentence-transformers' encode under torch's bf16 autocast (fp32: 27), vectors
+    within cosine 0.99997 of the fp32 model's. Converting costs ~1.4 s at load.
+    """
+
+    def __init__(self, model: Any, precision: str, batch_size: int) -> None:
+        import warnings
+
+        import openvino
+        import torch
+
+        self.tokenizer = model.tokenizer
+        self.max_length = int(model.max_seq_length or MAX_PIECES)
+        self.dim = int(model.get_embedding_dimension())
+        self.batch_size = batch_size
+        example = self.tokenizer(["a b", "c"], padding=True, return_tensors="pt")
+        with warnings.catch_warnings(), torch.inference_mode():
+            warnings.simplefilter("ignore")  # the tracer's, on shape checks the converted graph keeps dynamic
+            converted = openvino.convert_model(model[0].auto_model, example_input=dict(example))
+        config = {
+            "INFERENCE_PRECISION_HINT": "bf16" if precision == "bf16" else "f32",
+            "PERFORMANCE_HINT": "THROUGHPUT",
+        }
+        self.compiled = openvino.Core().compile_model(converted, "CPU", config)
+        self.inputs = [port.get_any_name() for port in self.compiled.inputs]
+        requests = int(self.compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
+        self.queue = openvino.AsyncInferQueue(self.compiled, max(1, requests))
+        self.queue.set_callback(self._pool)
+        self._out: np.ndarray | None = None
+
+    def _pool(self, request: Any, rows: tuple[np.ndarray, np.ndarray]) -> None:
+        assert self._out is not None
+        index, mask = rows
+        hidden = request.get_output_tensor(0).data
+        summed = (hidden * mask).sum(axis=1) / np.maximum(mask.sum(axis=1), 1e-9)
+        self._out[index] = summed / np.maximum(np.linalg.norm(summed, axis=1, keepdims=True), 1e-12)
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        """Not reentrant: the embedder calls it from its one thread."""
+        out = self._out = np.zeros((len(texts), self.dim), np.float32)
+        order = np.argsort([-len(text) for text in texts], kind="stable")
+        for start in range(0, len(texts), self.batch_size):
+            index = order[start : start + self.batch_size]
+            batch = self.tokenizer(
+                [texts[i] for i in index],
+                padding=True,
+                truncation=True,
+                max_length=self.max_length,
+                return_tensors="np",
+            )
+            mask = batch["attention_mask"][..., None].astype(np.float32)
+            self.queue.start_async({name: batch[name] for name in self.inputs}, (index, mask))
+        self.queue.wait_all()
+        self._out = None
+        return out
+
+
+def make_embedder(
+    name: str | None = None, precision: str | None = None, runtime: str | None = None
+) -> Embedder:
     """`TURNOUT_EMBEDDER` (or `name`): a sentence-transformers model name or path, or `hash` / `hash-N`;
-    `TURNOUT_EMBED_PRECISION` (or `precision`): auto, bf16 or fp32."""
+    `TURNOUT_EMBED_PRECISION` (or `precision`): auto, bf16 or fp32; `TURNOUT_EMBED_RUNTIME` (or
+    `runtime`): auto, openvino or torch for batches."""
     name = name or os.environ.get("TURNOUT_EMBEDDER") or DEFAULT_MODEL
     if name == "hash" or name.startswith("hash-"):
         dim = int(name.split("-", 1)[1]) if "-" in name else 64
@@ -280,7 +381,8 @@ def make_embedder(name: str | None = None, precision: str | None = None) -> Embe
 
         return HashEmbedder(dim, name=f"hash-{dim}")
     precision = precision or os.environ.get("TURNOUT_EMBED_PRECISION") or "auto"
-    return SentenceTransformerEmbedder(name, precision=precision)
+    runtime = runtime or os.environ.get("TURNOUT_EMBED_RUNTIME") or "auto"
+    return SentenceTransformerEmbedder(name, precision=precision, runtime=runtime)
 
 
 async def embed_async(embedder: Embedder, texts: Sequence[str]) -> np.ndarray:

@@ -361,7 +361,9 @@ def cmd_search(args: argparse.Namespace) -> int:
         async with open_configured_store(settings, args.store) as store:
             if await store.info(collection) is None:
                 raise TurnoutError(f"collection '{collection}' does not exist; run `ingest PATH` first")
-            retriever = Retriever(store, make_embedder(settings.embedder, settings.embed_precision))
+            retriever = Retriever(
+                store, make_embedder(settings.embedder, settings.embed_precision, settings.embed_runtime)
+            )
             hits: list[Any] = await retriever.search(
                 collection, args.query, k=args.top_k, where=where, mode=SearchMode(args.mode)
             )

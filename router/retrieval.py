@@ -129,7 +129,9 @@ class RagService:
                 from rag.embed import MicroBatcher, embed_async, make_embedder
                 from rag.retrieve import Retriever
 
-                embedder = make_embedder(self.settings.embedder, self.settings.embed_precision)
+                embedder = make_embedder(
+                    self.settings.embedder, self.settings.embed_precision, self.settings.embed_runtime
+                )
                 await embed_async(embedder, ["warm up"])
                 manager = open_configured_store(self.settings, database_url=self.database_url)
                 store = await manager.__aenter__()

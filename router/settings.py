@@ -63,6 +63,10 @@ class Settings(BaseSettings):
     embed_precision: Literal["auto", "bf16", "fp32"] = Field(
         "auto", description="embedder arithmetic: bf16 where the CPU has it natively (auto), or forced"
     )
+    embed_runtime: Literal["auto", "openvino", "torch"] = Field(
+        "auto",
+        description="what runs batch embeddings (ingest): OpenVINO when it gives the same vectors (auto), or forced",
+    )
     redis_url: SecretStr | None = Field(
         None, description="Redis for limits shared by replicas; unset = in-process"
     )

@@ -125,3 +125,24 @@ def test_bf16_gives_the_fp32_vectors_or_is_not_used() -> None:
         assert np.min(np.sum(vectors * reference, axis=1)) > 0.9999
     with pytest.raises(ValueError, match="precision must be one of auto, bf16, fp32"):
         SentenceTransformerEmbedder(precision="fp16")
+
+
+@pytest.mark.integration
+def test_openvino_batches_give_the_torch_vectors_in_order() -> None:
+    torch_fp32 = SentenceTransformerEmbedder(precision="fp32", runtime="torch")
+    openvino = SentenceTransformerEmbedder(precision="auto", runtime="auto")
+    texts = [
+        "short",
+        "word " * 400,  # past the 256-piece window: truncated like the model's own pipeline
+        "Chunks follow structure first, then a token bound that fits the embedder. " * 5,
+        "¿Dónde está la documentación? 日本語のテキストも。",
+        "short",
+    ]
+    vectors = openvino.embed(texts)
+    assert openvino.runtime == "openvino"  # a dependency, so `auto` takes it on this CPU
+    assert vectors.shape == (5, 384) and np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    assert np.min(np.sum(vectors * torch_fp32.embed(texts), axis=1)) > 0.9999
+    assert float(vectors[0] @ vectors[4]) > 1 - 1e-6 and float(vectors[0] @ vectors[1]) < 0.9
+    assert torch_fp32.runtime == "torch"
+    with pytest.raises(ValueError, match="runtime must be one of auto, openvino, torch"):
+        SentenceTransformerEmbedder(runtime="onnx")
