@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,7 @@ from router.signals.collect import SignalEngine
 from router.signals.latency import LatencyTracker
 
 log = logging.getLogger("turnout.gateway")
+SETTLE_S = 0.2  # a policy file modified more recently than this is left for the watcher's next look
 
 
 @dataclass(frozen=True)
@@ -95,6 +97,8 @@ class Gateway:
         stamp = self._file_stamp()
         if stamp == self._stamp:
             return False
+        if stamp is not None and time.time() - stamp[0] < SETTLE_S:
+            return False  # perhaps still being written (truncated, half full): the next look decides
         self._stamp = stamp
         try:
             loaded = load_policy(Path(self.settings.policy))

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import time
 from pathlib import Path
 
 import pytest
@@ -123,15 +125,22 @@ def test_backends_without_keys_are_left_out_and_routing_says_why(tmp_path, monke
     assert caught.value.status_code == 503
 
 
+def settled(path: Path, text: str) -> None:
+    """Write a policy as an editor would, a second ago (the watcher leaves files written just now)."""
+    path.write_text(text)
+    then = time.time() - 1
+    os.utime(path, (then, then))
+
+
 def test_bad_policy_edit_keeps_the_last_good_policy(tmp_path):
     path = tmp_path / "policy.yaml"
     path.write_text(POLICY.replace("provider: openai", "provider: vllm"))
     gateway = Gateway(Settings(policy=path, home=tmp_path), HttpClient())
     version = gateway.runtime.loaded.version
-    path.write_text(POLICY.replace("routes:", "routez:"))
+    settled(path, POLICY.replace("routes:", "routez:"))
     assert gateway.reload_if_changed() is False
     assert gateway.runtime.loaded.version == version and "routez: unknown key" in (gateway.policy_error or "")
-    path.write_text(POLICY.replace("provider: openai", "provider: vllm").replace("model: m", "model: m2"))
+    settled(path, POLICY.replace("provider: openai", "provider: vllm").replace("model: m", "model: m2"))
     assert gateway.reload_if_changed() is True
     assert gateway.policy_error is None and gateway.runtime.loaded.policy.backends["a"].model == "m2"
 
@@ -169,3 +178,19 @@ def test_a_bad_setting_is_one_line_under_its_variable_and_secrets_are_not_echoed
         Settings(OPENAI_API_KEY=["sk-not-a-string"])
     assert describe_invalid(secret.value).startswith("OPENAI_API_KEY: ")
     assert "sk-not-a-string" not in describe_invalid(secret.value)
+
+
+def test_a_policy_file_still_being_written_is_read_on_the_next_look(tmp_path, monkeypatch):
+    policy = tmp_path / "policy.yaml"
+    good = (ROOT / "policies" / "default.yaml").read_text()
+    policy.write_text(good)
+    gateway = Gateway(Settings(policy=policy, home=tmp_path), HttpClient())
+    version = gateway.runtime.loaded.version
+    policy.write_text("")  # an editor's truncate, caught before its write
+    assert gateway.reload_if_changed() is False and gateway.policy_error is None
+    policy.write_text(good.replace("description: everything else", "description: Everything else"))
+    assert gateway.reload_if_changed() is False  # modified just now: not yet
+    then = time.time() - 1
+    os.utime(policy, (then, then))
+    assert gateway.reload_if_changed() is True and gateway.policy_error is None
+    assert gateway.runtime.loaded.version != version
