@@ -28,7 +28,7 @@ from starlette.types import Receive, Scope, Send
 
 from router.admission import Admissions, Estimate
 from router.auth import KeyAuthenticator, KeyStore, OnBudget, Principal
-from router.backends.base import ChunkStream
+from router.backends.base import SSE_DONE, ChunkStream
 from router.backends.http import HttpClient
 from router.endpoints import healthz, list_models, metrics, readyz, retrieve, route_explain, usage_summary
 from router.errors import InvalidRequest, TurnoutError, UpstreamError
@@ -223,6 +223,7 @@ class RelayResponse:
         self.headers = headers
         self.overhead = overhead
         self.events = 0
+        self.ended = False  # the body's last byte is sent: [DONE] went out with more_body False
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         raw_headers = [
@@ -239,7 +240,7 @@ class RelayResponse:
             with contextlib.suppress(asyncio.CancelledError):
                 await relay
         watcher.cancel()
-        if relay.done() and not relay.cancelled() and relay.exception() is None:
+        if relay.done() and not relay.cancelled() and relay.exception() is None and not self.ended:
             await send({"type": "http.response.body", "body": b"", "more_body": False})
 
     async def _relay(self, send: Send) -> None:
@@ -247,11 +248,10 @@ class RelayResponse:
         error_text: str | None = "client disconnected"
         first_s = self.stream.upstream_s
         try:
-            await send({"type": "http.response.body", "body": self.first, "more_body": True})
-            self.events += _events(self.first)
+            await self._send(send, self.first)
             async for event in self.stream:
-                await send({"type": "http.response.body", "body": event, "more_body": True})
-                self.events += _events(event)
+                if not self.ended:  # nothing follows [DONE]; the stream is read to its end for usage
+                    await self._send(send, event)
             status, error_text = 200, None
             usage = self.stream.usage
             gateway = self.exchange.services.gateway
@@ -283,6 +283,12 @@ class RelayResponse:
                 prompt = prompt or self.exchange.prompt_estimate
                 completion = max(0, self.events - 1)  # one token a delta; the first carries the role
             self.exchange.finish(status, prompt, completion, self.overhead, error_text)
+
+    async def _send(self, send: Send, block: bytes) -> None:
+        """One block of events; the one ending in [DONE] also ends the body (one write, not two)."""
+        self.ended = block.endswith(SSE_DONE)
+        await send({"type": "http.response.body", "body": block, "more_body": not self.ended})
+        self.events += _events(block)
 
 
 def _events(block: bytes) -> int:
