@@ -13,7 +13,7 @@ from router.auth import Principal
 from router.backends import build_backends
 from router.backends.base import retry_after_seconds
 from router.backends.http import HttpClient
-from router.errors import InvalidRequest, NoBackendAvailable, PolicyError
+from router.errors import InvalidRequest, NoBackendAvailable, PolicyError, UpstreamError
 from router.gateway import Gateway
 from router.policy import Circuit, load_policy, parse_policy
 from router.resilience import CircuitBreaker, CircuitState
@@ -194,3 +194,34 @@ def test_a_policy_file_still_being_written_is_read_on_the_next_look(tmp_path, mo
     os.utime(policy, (then, then))
     assert gateway.reload_if_changed() is True and gateway.policy_error is None
     assert gateway.runtime.loaded.version != version
+
+
+def test_sse_data_reads_one_line_and_many_line_events():
+    from router.backends.base import sse_data
+
+    assert sse_data(b'data: {"a": 1}') == b'{"a": 1}'
+    assert sse_data(b"event: ping\ndata: {}") == b"{}"
+    assert sse_data(b"data: one\ndata:two") == b"one\ntwo"
+    assert sse_data(b": a comment") is None and sse_data(b"") is None
+
+
+def test_openai_stream_relays_deltas_as_sent_and_reads_usage_and_errors():
+    from router.backends.base import Deadline
+    from router.backends.openai import OpenAIStream
+
+    class Released:
+        released = 0
+
+        def release(self) -> None:
+            self.released += 1
+
+    delta = b'data: {"choices":[{"delta":{"content":"say \\"usage\\""}}]}\n\n'
+    usage = b'data: {"choices":[],"usage":{"prompt_tokens":3,"completion_tokens":2}}\n\n'
+    response = Released()
+    stream = OpenAIStream("up", response, Deadline(5, 5), keep_usage_chunk=False, counter=[0.0])
+    out = stream._inspect(delta + usage + b"data: [DONE]\n\n")
+    assert out == delta + b"data: [DONE]\n\n"  # the delta's bytes untouched; the usage chunk dropped
+    assert (stream.usage.prompt_tokens, stream.usage.completion_tokens) == (3, 2) and response.released == 1
+    failing = OpenAIStream("up", Released(), Deadline(5, 5), keep_usage_chunk=True, counter=[0.0])
+    with pytest.raises(UpstreamError, match="failed mid-stream: overloaded"):
+        failing._inspect(delta + b'data: {"error": {"message": "overloaded"}}\n\n')

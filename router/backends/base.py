@@ -171,5 +171,7 @@ class SSEReader:
 
 def sse_data(event: bytes) -> bytes | None:
     """The data of one SSE event (its `data:` lines joined), or None for comments and blanks."""
+    if event.startswith(b"data: ") and b"\n" not in event:  # the usual event: one data line
+        return event[6:].strip()
     lines = [line[5:].strip() for line in event.split(b"\n") if line.startswith(b"data:")]
     return b"\n".join(lines) if lines else None

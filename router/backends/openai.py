@@ -83,6 +83,9 @@ class OpenAIStream:
                 self._response.release()
                 out.append(SSE_DONE)
                 break
+            if b'"usage"' not in data and b'"error"' not in data:  # a plain delta: relayed unparsed
+                out.append(b"data: " + data + b"\n\n")
+                continue
             chunk = orjson.loads(data)
             error = chunk.get("error")
             if error:
