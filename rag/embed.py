@@ -340,13 +340,17 @@ class OpenVinoEncoder:
         self.queue = openvino.AsyncInferQueue(self.compiled, max(1, requests))
         self.queue.set_callback(self._pool)
         self._out: np.ndarray | None = None
+        self._error: Exception | None = None
 
     def _pool(self, request: Any, rows: tuple[np.ndarray, np.ndarray]) -> None:
-        assert self._out is not None
-        index, mask = rows
-        hidden = request.get_output_tensor(0).data
-        summed = (hidden * mask).sum(axis=1) / np.maximum(mask.sum(axis=1), 1e-9)
-        self._out[index] = summed / np.maximum(np.linalg.norm(summed, axis=1, keepdims=True), 1e-12)
+        try:  # on one of OpenVINO's threads: an error here is kept for encode() to raise
+            assert self._out is not None
+            index, mask = rows
+            hidden = request.get_output_tensor(0).data
+            summed = (hidden * mask).sum(axis=1) / np.maximum(mask.sum(axis=1), 1e-9)
+            self._out[index] = summed / np.maximum(np.linalg.norm(summed, axis=1, keepdims=True), 1e-12)
+        except Exception as error:
+            self._error = error
 
     def encode(self, texts: list[str]) -> np.ndarray:
         """Not reentrant: the embedder calls it from its one thread."""
@@ -365,6 +369,9 @@ class OpenVinoEncoder:
             self.queue.start_async({name: batch[name] for name in self.inputs}, (index, mask))
         self.queue.wait_all()
         self._out = None
+        error, self._error = self._error, None
+        if error is not None:
+            raise RuntimeError(f"OpenVINO batch failed: {error}") from error
         return out
 
 

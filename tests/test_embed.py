@@ -144,5 +144,10 @@ def test_openvino_batches_give_the_torch_vectors_in_order() -> None:
     assert np.min(np.sum(vectors * torch_fp32.embed(texts), axis=1)) > 0.9999
     assert float(vectors[0] @ vectors[4]) > 1 - 1e-6 and float(vectors[0] @ vectors[1]) < 0.9
     assert torch_fp32.runtime == "torch"
+    encoder = openvino._batches
+    assert encoder is not None
+    encoder.dim = 3  # a pooling that cannot fit its rows fails the batch, never leaves zero vectors
+    with pytest.raises(RuntimeError, match="OpenVINO batch failed"):
+        openvino.embed(texts)
     with pytest.raises(ValueError, match="runtime must be one of auto, openvino, torch"):
         SentenceTransformerEmbedder(runtime="onnx")

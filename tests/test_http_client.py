@@ -15,6 +15,7 @@ import pytest
 import trustme
 import uvloop
 
+from router.backends import http
 from router.backends.http import HttpClient, post, read_body
 from router.errors import UpstreamError, UpstreamStatus, UpstreamTimeout
 from router.policy import Timeouts
@@ -244,5 +245,37 @@ def test_https_checks_the_certificate_and_keeps_the_connection(run):
         assert (
             server.connections == 1
         )  # both requests on one TLS connection (a refused handshake is no connection)
+
+    run(go())
+
+
+def test_bytes_nobody_asked_for_retire_the_connection(run):
+    async def go() -> None:
+        server = Scripted(fixed(ok(b"{}") + b"HTTP/1.1 200 OK\r\n", ok(b'{"fresh": 1}')))
+        async with server as url:
+            client = HttpClient()
+            await call(client, url)
+            await asyncio.sleep(0.05)
+            assert (await call(client, url))[1] == b'{"fresh": 1}'
+        assert server.connections == 2
+
+    run(go())
+
+
+def test_idle_connections_are_capped_per_origin(run, monkeypatch):
+    monkeypatch.setattr(http, "MAX_IDLE", 2)
+
+    async def slow(request: bytes, writer: asyncio.StreamWriter) -> bool:
+        await asyncio.sleep(0.05)
+        writer.write(ok(b"{}"))
+        await writer.drain()
+        return True
+
+    async def go() -> None:
+        async with Scripted(slow) as url:
+            client = HttpClient()
+            await asyncio.gather(*(call(client, url) for _ in range(5)))
+            (origin,) = client._origins.values()
+            assert len(origin.idle) == 2 and all(conn.reusable for conn in origin.idle)
 
     run(go())

@@ -11,6 +11,7 @@ This module must never log a request body or a key.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ssl
 import time
 import zlib
@@ -25,7 +26,8 @@ from router.errors import UpstreamError, UpstreamTimeout
 from router.policy import Timeouts
 
 MAX_ERROR_BODY = 64 * 1024
-PAUSE_BYTES = 1 << 20  # stop reading a socket whose unread body passes this; resume below a quarter
+PAUSE_BYTES = 1 << 20  # stop reading a socket whose unread body passes this; resume once it is read
+MAX_IDLE = 128  # idle connections kept per origin; older ones are closed
 USER_AGENT = "turnout"
 
 
@@ -41,6 +43,8 @@ class _Connection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.parser = httptools.HttpResponseParser(self)
         self.closed = False
+        self.active = False  # a request is out on it; bytes that arrive otherwise close it
+        self.tainted = False  # the upstream sent more than one answer: the connection is not reused
         self.waiter: asyncio.Future[None] | None = None
         self.begin()
 
@@ -64,6 +68,9 @@ class _Connection(asyncio.Protocol):
         self.transport = transport  # type: ignore[assignment]  # uvloop's is no asyncio.Transport subclass
 
     def data_received(self, data: bytes) -> None:
+        if not self.active:  # nothing was asked: the connection cannot be trusted for the next answer
+            self.close()
+            return
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserError as error:
@@ -82,10 +89,17 @@ class _Connection(asyncio.Protocol):
         self._wake()
 
     # httptools callbacks
+    def on_message_begin(self) -> None:
+        if self.complete:  # a second answer to one request: ignored, and the connection retired
+            self.tainted = True
+
     def on_header(self, name: bytes, value: bytes) -> None:
-        self.headers[name.decode("latin-1").lower()] = value.decode("latin-1")
+        if not self.tainted:
+            self.headers[name.decode("latin-1").lower()] = value.decode("latin-1")
 
     def on_headers_complete(self) -> None:
+        if self.tainted:
+            return
         status = self.parser.get_status_code()
         if status < 200:  # 100 Continue, 103 Early Hints: the answer follows
             self.headers = {}
@@ -107,6 +121,8 @@ class _Connection(asyncio.Protocol):
         self._wake()
 
     def on_body(self, body: bytes) -> None:
+        if self.tainted:
+            return
         if self.decoder is not None:
             try:
                 body = self.decoder.decompress(body)
@@ -117,6 +133,8 @@ class _Connection(asyncio.Protocol):
             self._push(body)
 
     def on_message_complete(self) -> None:
+        if self.tainted:
+            return
         if self.informational:
             self.informational = False
             return
@@ -173,7 +191,12 @@ class _Connection(asyncio.Protocol):
 
     @property
     def reusable(self) -> bool:
-        return not self.closed and self.transport is not None and not self.transport.is_closing()
+        return (
+            not self.closed
+            and not self.tainted
+            and self.transport is not None
+            and not self.transport.is_closing()
+        )
 
     def close(self) -> None:
         self.closed = True
@@ -230,6 +253,7 @@ class UpstreamResponse:
         conn, self._conn = self._conn, None
         if conn is None:
             return
+        conn.active = False
         if conn.complete and conn.keep_alive and not conn.chunks and conn.reusable:
             self._client.put_back(self._origin, conn)
         else:
@@ -239,7 +263,8 @@ class UpstreamResponse:
     def __del__(self) -> None:  # a response dropped unreleased must not hold its slot for ever
         if self._conn is not None:
             self._conn.close()
-            self._client.slots.release()
+            with contextlib.suppress(Exception):  # at interpreter exit the loop may be gone
+                self._client.slots.release()
 
 
 class _Origin:
@@ -307,6 +332,7 @@ class HttpClient:
         try:
             conn = await self._connection(origin, min(connect_s, deadline.next_wait()))
             conn.begin()
+            conn.active = True
             assert conn.transport is not None
             conn.transport.write(message)
             try:
@@ -345,7 +371,12 @@ class HttpClient:
         return conn
 
     def put_back(self, origin: _Origin, conn: _Connection) -> None:
-        origin.idle.append(conn)
+        idle = origin.idle
+        if len(idle) >= MAX_IDLE:  # after a burst: drop the ones the upstream closed, then the oldest
+            idle[:] = [c for c in idle if c.reusable]
+            while len(idle) >= MAX_IDLE:
+                idle.pop(0).close()
+        idle.append(conn)
 
     async def aclose(self) -> None:
         for origin in self._origins.values():
