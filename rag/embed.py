@@ -327,9 +327,16 @@ class OpenVinoEncoder:
         self.dim = int(model.get_embedding_dimension())
         self.batch_size = batch_size
         example = self.tokenizer(["a b", "c"], padding=True, return_tensors="pt")
-        with warnings.catch_warnings(), torch.inference_mode():
-            warnings.simplefilter("ignore")  # the tracer's, on shape checks the converted graph keeps dynamic
-            converted = openvino.convert_model(model[0].auto_model, example_input=dict(example))
+        from transformers.utils import logging as transformers_logging
+
+        verbosity = transformers_logging.get_verbosity()
+        transformers_logging.set_verbosity_error()  # a config notice ("loss_type=None ...") per load
+        try:
+            with warnings.catch_warnings(), torch.inference_mode():
+                warnings.simplefilter("ignore")  # the tracer's, on shape checks the graph keeps dynamic
+                converted = openvino.convert_model(model[0].auto_model, example_input=dict(example))
+        finally:
+            transformers_logging.set_verbosity(verbosity)
         config = {
             "INFERENCE_PRECISION_HINT": "bf16" if precision == "bf16" else "f32",
             "PERFORMANCE_HINT": "THROUGHPUT",
