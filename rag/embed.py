@@ -10,6 +10,7 @@ torch) is what the chunker counts tokens with, so chunks fit the model's 256-pie
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import threading
 from collections.abc import Callable, Sequence
@@ -21,6 +22,7 @@ from typing import Any, Protocol, TypeVar, cast
 import numpy as np
 
 T = TypeVar("T")
+log = logging.getLogger("turnout.embed")
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 MAX_PIECES = 256  # all-MiniLM-L6-v2 ignores input past 256 word pieces ([CLS] and [SEP] included)
@@ -177,10 +179,12 @@ class SentenceTransformerEmbedder:
         except Exception as error:  # not installed, or a model it cannot convert
             if self.runtime == "openvino":
                 raise ValueError(f"the openvino runtime is unavailable: {error}") from error
+            log.info("embedder: batches on torch, OpenVINO is unavailable (%s)", error)
             return None
         if agreement < SAME_VECTORS:
             if self.runtime == "openvino":
                 raise ValueError(f"openvino's vectors differ from fp32 (cosine {agreement:.6f}); use torch")
+            log.info("embedder: batches on torch, OpenVINO's vectors differ (cosine %.6f)", agreement)
             return None
         return encoder
 

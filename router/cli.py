@@ -180,7 +180,8 @@ def cmd_emulate(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from router.bench import run_classify_bench, run_gateway_bench
+    from router.bench import run_gateway_bench
+    from router.bench_classify import run_classify_bench
 
     return run_classify_bench(args) if args.suite == "classify" else run_gateway_bench(args)
 
