@@ -164,7 +164,10 @@ def test_backend_without_its_key_is_a_503(gateway, emulators):
 
 
 def test_client_leaving_mid_stream_is_recorded_as_499(gateway, emulators):
+    from tests.conftest import fetch, wait_for_rows
 
+    url = gateway.settings.database_url.get_secret_value()
+    (before,) = fetch(url, "SELECT coalesce(max(id), 0) AS id FROM turnout_usage")
     emulators.vllm.script.token_ms = 200  # a slow stream the client abandons
     try:
         with httpx.stream(
@@ -183,10 +186,11 @@ def test_client_leaving_mid_stream_is_recorded_as_499(gateway, emulators):
     finally:
         emulators.vllm.script.token_ms = 0
 
-    from tests.conftest import wait_for_rows
-
-    sql = "SELECT status FROM turnout_usage WHERE backend = 'llama' AND stream ORDER BY id DESC LIMIT 1"
-    rows = wait_for_rows(
-        gateway.settings.database_url.get_secret_value(), sql, lambda r: [x["status"] for x in r] == [499]
+    # rows since the request began (another test's late stream may land beside it): one is ours
+    sql = (
+        f"SELECT status, error FROM turnout_usage WHERE backend = 'llama' AND stream AND id > {before['id']}"
     )
-    assert [row["status"] for row in rows] == [499]
+    rows = wait_for_rows(url, sql, lambda r: any(x["status"] == 499 for x in r))
+    assert [(row["status"], row["error"]) for row in rows if row["status"] == 499] == [
+        (499, "client disconnected")
+    ]
