@@ -74,3 +74,14 @@ def test_context_window_filters_backends_before_failing(gateway, emulators):
     long = "word " * 100  # over `tiny`'s 64-token window, well within llama's
     response = post(gateway, {"model": "auto", "messages": [{"role": "user", "content": long}]})
     assert response.status_code == 200
+
+
+def test_a_bug_on_the_chat_path_is_a_500_in_openai_shape(gateway, monkeypatch):
+    def broken(body: bytes) -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr("router.app.parse_chat_request", broken)  # chat is dispatched past Starlette
+    response = post(gateway, {"model": "auto", "messages": HI})
+    assert response.status_code == 500
+    error = response.json()["error"]
+    assert "failed unexpectedly" in error["message"] and "a bug" not in error["message"]

@@ -225,3 +225,13 @@ def test_openai_stream_relays_deltas_as_sent_and_reads_usage_and_errors():
     failing = OpenAIStream("up", Released(), Deadline(5, 5), keep_usage_chunk=True, counter=[0.0])
     with pytest.raises(UpstreamError, match="failed mid-stream: overloaded"):
         failing._inspect(delta + b'data: {"error": {"message": "overloaded"}}\n\n')
+
+
+def test_a_backend_address_that_is_not_http_is_reported_at_start_up(tmp_path, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "k")
+    text = POLICY.replace(
+        "    data: external\n", "    data: external\n    base_url: ftp://models.internal/v1\n"
+    )
+    settings = Settings(policy=tmp_path / "p.yaml", home=tmp_path)
+    built = build_backends(parse_policy(text, Path("p.yaml")), settings, HttpClient())
+    assert built.ready == {} and "not an http(s) URL" in built.unavailable["a"]

@@ -89,6 +89,7 @@ class AnthropicBackend:
         self.spec = spec
         base = base_url.rstrip("/")
         self.url = base + ("/messages" if base.endswith("/v1") else "/v1/messages")
+        http.target(self.url)  # a bad address is a start-up report, not a 500 per request
         self.headers = {
             "content-type": "application/json",
             "anthropic-version": wire.API_VERSION,

@@ -296,7 +296,8 @@ class HttpClient:
             self._slots = asyncio.Semaphore(self._max_connections)
         return self._slots
 
-    def _target(self, url: str) -> tuple[_Origin, bytes]:
+    def target(self, url: str) -> tuple[_Origin, bytes]:
+        """The URL's origin and request head, parsed once; ValueError for what is not http(s)."""
         target = self._targets.get(url)
         if target is None:
             parts = urlsplit(url)
@@ -323,7 +324,7 @@ class HttpClient:
         at most `connect_s`, each wait for the upstream at most the deadline's idle time. Nothing is
         sent twice: a failure is the caller's to retry (router.resilience).
         """
-        origin, head = self._target(url)
+        origin, head = self.target(url)
         extra = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
         if "accept-encoding" not in headers:
             extra += "accept-encoding: identity\r\n"

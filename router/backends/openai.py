@@ -111,6 +111,7 @@ class OpenAIBackend:
         self.name = name
         self.spec = spec
         self.url = base_url.rstrip("/") + "/chat/completions"
+        http.target(self.url)  # a bad address is a start-up report, not a 500 per request
         self.headers = {"content-type": "application/json", "accept-encoding": "identity"}
         if api_key:
             self.headers["authorization"] = f"Bearer {api_key}"
