@@ -4,7 +4,7 @@ Every sentence of the Presidio synthetic set that carries personal data, and gen
 every kind the detectors know, go through the running gateway with the default policy: as `auto`,
 with each external model named explicitly, and with the private backend failing. The emulators
 record every request they receive. No flagged text may reach an external one, whatever the route,
-the model named or the failures; what the detectors miss (offline recall is about 0.95 on this set,
+the model named or the failures; what the detectors miss (offline recall is about 0.96 on this set,
 see `python -m evals.pii_eval`) is bounded here so that a detection regression fails the build.
 """
 
@@ -89,7 +89,7 @@ async def _send_all(base_url: str, key: str, texts: list[str], model: str, strea
         return await asyncio.gather(*(one(text) for text in texts))
 
 
-MISS_BUDGET = 0.06  # share of Presidio PII sentences the detectors may miss (measured: 0.047)
+MISS_BUDGET = 0.045  # share of Presidio PII sentences the detectors may miss (measured: 0.038)
 
 
 def _external_texts(emulators) -> list[str]:

@@ -199,6 +199,25 @@ def test_address_blocks_are_widened(detector: SensitivityDetector, text: str, ad
     assert found(detector, text, "street_address") == [address]
 
 
+@pytest.mark.parametrize(
+    ("text", "address"),
+    [
+        # all-lowercase text is read as if each word were capitalised
+        ("please ship it to 221 baker street, london", "221 baker street"),
+        ("deliver it to 12 rua augusta apt 4 lisboa", "12 rua augusta apt 4"),
+        # Czech and Slovak street names are adjectives: Vinohradská, Lidická
+        ("Meet me at Vinohradská 12, Praha", "Vinohradská 12"),
+        ("The address of the Brno branch is Lidická 40", "Lidická 40"),
+        # a building and a house number after a cue, and no street type
+        ("it is located at 52 118 queen mary, northside", "52 118 queen mary"),
+        # a cue with a lowercase street type before the number
+        ("the lab is at the corner of Rákóczi kapu 12. and the river", "Rákóczi kapu 12"),
+    ],
+)
+def test_addresses_in_other_shapes(detector: SensitivityDetector, text: str, address: str) -> None:
+    assert found(detector, text, "street_address") == [address]
+
+
 def test_address_widening_near_misses(detector: SensitivityDetector) -> None:
     # a count before the street is not glued to it, and a following sentence is not a postcode line
     text = "In 2019, 12 Holloway Lane was sold.\nPrices rose 15"
@@ -254,6 +273,13 @@ def test_people_near_misses(detector: SensitivityDetector, text: str) -> None:
         # all-lowercase text: listed names are read as if capitalised
         ("please call back gertrude hofstadter tomorrow", ["gertrude hofstadter"]),
         ("ask mr. pemberton about the overdue rent", ["pemberton"]),
+        # lowercase letters outside Latin-1 (ž, ł) are still lowercase text
+        ("follow up with zofia kwiatkowská next week", ["zofia kwiatkowská"]),
+        ("sometimes my friends call me radoslav", ["radoslav"]),
+        # a surname after "ten", "van", "von" may be an English word
+        ("please invite Willemijn ten Hoop and her team", ["Willemijn ten Hoop"]),
+        # a listed surname that is also a word, with a person verb and a later he/she
+        ("Fisher began teaching in 1990, and her students still write to her", ["Fisher"]),
         # listed names as the subject of people, or introduced by a plural noun for people
         ("Okonkwo and Haldane were both engineers at the plant.", ["Okonkwo", "Haldane"]),
         ("Our founders: Brannigan, Okafor and Lindqvist.", ["Brannigan", "Okafor", "Lindqvist"]),
@@ -274,6 +300,8 @@ def test_people_without_a_full_name(detector: SensitivityDetector, text: str, na
         "the pipeline is fine but the cache is stale",
         "Kasimir bought 7 pencils and gave 2 away. How many are left?",
         "Write a story where Rosalind is brave and she saves the town.",
+        "The Sagrada Familia took over a century to build.",  # an article: a place, not a person
+        "the weather in lisbon is fine today, no rain",
     ],
 )
 def test_lone_name_near_misses(detector: SensitivityDetector, text: str) -> None:

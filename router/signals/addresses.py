@@ -71,7 +71,7 @@ _EU_SUFFIXES = tuple(
 straße strasse str. gasse weg allee platz damm ufer steig pfad chaussee straat laan plein gracht
 kade singel dijk vej gade allé vei veien veg vegen gata gatan vägen väg gränd stigen backen torget
 plass straeti gate katu tie kuja polku kaari ranta raitti rinne väylä utca út útja tér körút braut
-stræde stræti gatvė iela tänav tee puiestee cesta ulice sokak soka\u011f\u0131 caddesi bulvar\u0131 brücke
+stræde stræti gatvė iela tänav tee puiestee cesta ulice ská cká sokak soka\u011f\u0131 caddesi bulvar\u0131 brücke
 """)
 )
 # Standalone, these are also English words ("bow tie 3"): only joined to a name do they count.
@@ -86,10 +86,10 @@ al. aleja os. trg strada str. calea bulevardul viale piazza piazzale vicolo λε
 _HOUSE_NUMBER = re.compile(r"(?<![\w.,:/\-])\d{1,5}[A-Za-z]?(?![\w:/\-]|[.,]\d)")
 _NON_SPACE = re.compile(r"\S+")
 _ADDRESS_SHAPE = re.compile(
-    r"[^\W\d_a-z][\w'\u2019\-]*,?[ \t]+\d{1,5}\b|(?<!\w)\d{1,6}[A-Za-z]?,?[ \t]+[^\W\d_a-z]"
+    r"[^\W\d_][\w'\u2019\-]*,?[ \t]+\d{1,5}\b|(?<!\w)\d{1,6}[A-Za-z]?,?[ \t]+[^\W\d_a-z]"
 )
 _CUE = re.compile(
-    r"(?i)\b(?:address(?:\s+is|\s+to|\W{1,3}it\s+is|\W{1,3}it's)?|located\s+at|lives?\s+(?:at|on|in)"
+    r"(?i)\b(?:address(?:\s+is|\s+to|\W{1,3}it\s+is|\W{1,3}it's|\s+of\s+(?:\S+\s+){1,6}?is)?|located\s+at|lives?\s+(?:at|on|in)"
     r"|lived\s+(?:at|on|in)|living\s+at|meet(?:ing)?\s+(?:me|you|us|them)?\s*at|sen[dt]\s+(?:\w+\s+){0,4}?to"
     r"|deliver(?:ed)?\s+(?:it\s+)?to|ship(?:ped)?\s+(?:it\s+)?to|return(?:ed)?\s+(?:it\s+)?to|off\s+at"
     r"|corner\s+of|moved\s+to|stop\s+at|taxi\s+to|is\s+(?:on|at|in)|enter\s+on|stay(?:ing)?\s+at|come\s+to"
@@ -121,7 +121,8 @@ _CUE_HINTS = (
     "it's in",
 )
 _DIGIT = re.compile(r"\d")
-_CUED_NUMBER_FIRST = re.compile(rf"\d{{1,6}}[A-Za-z]?,?\s+(?:{_WORD}\s+){{0,3}}{_CAP}")
+_WORD_START = re.compile(r"(?<![^\W\d_])[^\W\d_]")
+_CUED_NUMBER_FIRST = re.compile(rf"\d{{1,6}}[A-Za-z]?(?:[ \t]\d{{1,5}})?,?\s+(?:{_WORD}\s+){{0,3}}{_CAP}")
 _CUED_NAME_FIRST = re.compile(rf"{_CAP}(?:\s+{_WORD}){{0,3}},?\s+{_NUMBER}(?![\d:.,]\d|\s?(?:%|am\b|pm\b))")
 _SENTENCE_BREAK = re.compile(r"[.!?]\s+[A-Z]")
 _NOT_PLACE = re.compile(
@@ -208,9 +209,22 @@ def _streets(text: str) -> Iterator[Finding]:
     yield from _european(text)
 
 
+def _capitalised_words(text: str) -> str:
+    """An all-lowercase text with every word capitalised, offsets unchanged: "5670 r josé a madeira
+    1 suite 696" is read as "5670 R José A Madeira 1 Suite 696", so the capitalised forms apply."""
+    chars = list(text)
+    for match in _WORD_START.finditer(text):
+        upper = match.group(0).upper()
+        if len(upper) == 1:
+            chars[match.start()] = upper
+    return "".join(chars)
+
+
 def find_addresses(text: str) -> Iterator[Finding]:
     if _DIGIT.search(text) is None:
         return
+    if text == text.lower():
+        text = _capitalised_words(text)
     for finding in _streets(text):
         yield _widened(text, finding)
     lowered = text.lower()

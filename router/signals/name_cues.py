@@ -119,6 +119,8 @@ PARTICLES = frozenset(
 van von der den ter ten de del della di da dos das du la le bin ibn al
 """)
 )
+# Particles found only inside names (not in place names like Rio de Janeiro): the next word is a surname.
+SURNAME_PARTICLES = frozenset(_words("van von ten ter"))
 FUNCTION_WORDS = frozenset(
     _words("""
 a an the this that these those my your his her its our their i you he she it we they me him them us

@@ -28,8 +28,12 @@ _LIST = re.compile(
     r"(?<!\w)[^\W\d_a-z][\w'\u2019\-]*(?:,\s+[^\W\d_a-z][\w'\u2019\-]*)*,?\s+(?:and|&)\s+[^\W\d_a-z][\w'\u2019\-]*"
 )
 _DIGIT = re.compile(r"\d")
+# The field cues of name_cues, which need no capital after them: an all-lowercase text without any
+# of these and without a listed name has no person in it.
+_LOWERCASE_FIELD = re.compile(
+    r"name|call\s+me|signed|sincerely|regards|patient|(?:directed|written)\s+by|(?:change|correct)\s+it\s+to"
+)
 _MONEY = re.compile(r"[%$€£]")
-_UPPER = re.compile(r"[^\W\d_a-zß-öø-ÿ]")
 _HONORIFICS = frozenset(cues.HONORIFICS)
 _WEAK = 0.45  # below the default threshold: context alone, in a word problem or about public figures
 _Span = tuple[int, int, float, str]  # first token, last token, confidence, detail
@@ -83,7 +87,10 @@ def _extend(tokens: _Tokens, index: int, names: Gazetteer, limit: int = 3) -> in
         if (len(word) == 1 and word.isupper()) or word in cues.PARTICLES:
             current += 1
             continue
-        if not _capitalised(word) or names.is_common(word) or word.lower() in cues.FUNCTION_WORDS:
+        # after "van", "ten", "von" any capitalised word is a surname, even Pas or Berg
+        linked = tokens.words[current] in cues.SURNAME_PARTICLES
+        common = names.is_common(word) and not linked
+        if not _capitalised(word) or common or word.lower() in cues.FUNCTION_WORDS:
             break
         current += 1
         last = current
@@ -95,7 +102,10 @@ def _pair_confidence(tokens: _Tokens, index: int, last: int, names: Gazetteer, e
     surnames = [tokens.words[i] for i in range(index + 1, last + 1) if len(tokens.words[i]) > 1]
     if not surnames:
         return 0.0
-    listed = any(names.in_last(word) for word in surnames)
+    # a Dutch or German particle before the surname is as good as a listed one (Willemine ten Pas)
+    listed = any(names.in_last(word) for word in surnames) or any(
+        tokens.words[i] in cues.SURNAME_PARTICLES for i in range(index + 1, last)
+    )
     if names.is_first(first) and listed:
         return 0.85
     # Unlisted surnames and unlisted first names count only in English text: elsewhere every
@@ -105,7 +115,8 @@ def _pair_confidence(tokens: _Tokens, index: int, last: int, names: Gazetteer, e
     if names.is_first(first):
         return 0.7
     if names.is_foreign(first) and (listed or all(names.is_foreign(word) for word in surnames)):
-        return 0.65
+        # "the Taj Mahal", "the Linux Kernel": an article does not come before a person's name
+        return 0.0 if index and tokens.lower[index - 1] == "the" else 0.65
     return 0.0
 
 
@@ -287,7 +298,7 @@ def _lone(tokens: _Tokens, names: Gazetteer) -> Iterator[_Span]:
         if names.is_first(word):
             yield index, index, 0.6, "lone_name"
             continue
-        if not names.is_foreign(word) or not _sentence_start(tokens, index):
+        if not (names.is_foreign(word) or names.in_last(word)) or not _sentence_start(tokens, index):
             continue
         # "X is from ..." alone fits products too (Kubernetes): only for a listed surname.
         origin = tokens.lower[index + 1 : index + 3] == ["is", "from"] and names.in_last(word)
@@ -340,10 +351,10 @@ def _recased(text: str, names: Gazetteer) -> str | None:
 
 def find_people(text: str) -> Iterator[Finding]:
     names = gazetteer()
-    if _UPPER.search(text) is None:
+    if text == text.lower():  # no capital anywhere (a character class missed ž, ł, ő: lowercase too)
         recased = _recased(text, names)
-        if recased is None and "name" not in text.lower():
-            return
+        if recased is None and _LOWERCASE_FIELD.search(text) is None:
+            return  # only the field cues ("call me ...") name someone without a capital
         text = recased or text
     tokens = _Tokens.of(text)
     problem = _word_problem(tokens)
