@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from evals.datasets import resolve
+from router.signals.directives import find_directive
 from router.signals.sensitivity import Finding, SensitivityDetector
 
 GATE_TYPES = frozenset(
@@ -144,9 +145,13 @@ def evaluate_presidio(
 
 
 def _timed_scan(detector: SensitivityDetector, text: str, latencies: list[float]) -> list[Finding]:
+    """The findings in the text; a caller's instruction to stay inside counts as one (type `directive`)."""
     started = time.perf_counter()
     findings = detector.scan(text)
+    directive = find_directive(text)
     latencies.append((time.perf_counter() - started) * 1e6)
+    if directive is not None:
+        findings.append(Finding("directive", directive[0], directive[1], 1.0))
     return findings
 
 
@@ -187,6 +192,25 @@ def flag_rates(
             "by_type": dict(kinds),
         }
     return rates
+
+
+def directive_rates() -> dict[str, Any]:
+    """Instructions to stay inside: found in semantic-router's `locality_directive` exemplars, and
+    (wrongly) in its 17 other privacy and task classes."""
+    with open(resolve("semantic-router-privacy"), encoding="utf-8") as handle:
+        labels = json.load(handle)["labels"]
+    asked = labels["locality_directive"]["exemplars"]
+    others = [
+        text for name, label in labels.items() if name != "locality_directive" for text in label["exemplars"]
+    ]
+    found = sum(find_directive(text) is not None for text in asked)
+    wrong = sum(find_directive(text) is not None for text in others)
+    return {
+        "exemplars": len(asked),
+        "recall": _share(found, len(asked)),
+        "others": len(others),
+        "other_flag_rate": _share(wrong, len(others)),
+    }
 
 
 def _percentile(values: Sequence[float], share: float) -> float:
@@ -238,6 +262,7 @@ def run(limit: int | None = None) -> dict[str, Any]:
             "span_precision": presidio.overall.precision(),
             "span_f2": presidio.overall.f2(),
         },
+        "directives": directive_rates(),
         "benign": rates,
         "benign_pooled_fpr": pooled,
         "latency_us": {
@@ -273,6 +298,12 @@ def _print_report(report: dict[str, Any]) -> None:
     for name, rate in report["benign"].items():
         print(f"  {name:<17} {rate['rate']:.3f}  ({rate['flagged']}/{rate['prompts']})  {rate['by_type']}")
     print(f"  pooled MT-Bench + Arena-Hard + GSM8K: {report['benign_pooled_fpr']:.3f}  (target <= 0.02)")
+    directives = report["directives"]
+    print(
+        f"Instructions to stay inside: {directives['recall']:.3f} of semantic-router's"
+        f" {directives['exemplars']} locality_directive exemplars; {directives['other_flag_rate']:.3f}"
+        f" of its {directives['others']} exemplars of other classes"
+    )
     latency = report["latency_us"]
     print(
         f"Latency per scan: p50 {latency['p50']:.0f} us, p99 {latency['p99']:.0f} us over {latency['scans']} scans"

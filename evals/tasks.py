@@ -190,6 +190,8 @@ def pii(params: PiiParams) -> TaskResult:
         result.add(f"benign.{name}.flag_rate", rate["rate"], DOWN)
         result.add(f"benign.{name}.prompts", rate["prompts"], INFO)
     result.add("benign.pooled.flag_rate", report["benign_pooled_fpr"], DOWN)
+    result.add("directive.recall", report["directives"]["recall"], UP)
+    result.add("directive.other_flag_rate", report["directives"]["other_flag_rate"], DOWN)
     result.add("latency.p50_us", report["latency_us"]["p50"], DOWN)
     result.add("latency.p99_us", report["latency_us"]["p99"], DOWN)
     result.notes.append(

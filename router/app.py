@@ -39,7 +39,7 @@ from router.redaction import restore_completion
 from router.schema import ChatRequest, parse_chat_request
 from router.services import Services, error_response, read_body, services_of
 from router.settings import Settings, make_offline
-from router.signals.collect import LATENCY_HEADER
+from router.signals.collect import LATENCY_HEADER, PRIVATE_HEADER
 from router.usage import UsageRecord, UsageRecorder
 
 log = logging.getLogger("turnout.app")
@@ -138,7 +138,10 @@ async def chat_completions(request: Request) -> Response:
     chat = parse_chat_request(body)
     exchange = Exchange(services, principal, chat, started)
     try:
-        plan = await services.gateway.plan(chat, principal, request.headers.get(LATENCY_HEADER))
+        headers = request.headers
+        plan = await services.gateway.plan(
+            chat, principal, headers.get(LATENCY_HEADER), headers.get(PRIVATE_HEADER)
+        )
         exchange.route = plan.route
         exchange.sensitive = plan.decision.action
         exchange.sources = plan.sources

@@ -16,7 +16,7 @@ from router.errors import InvalidRequest, PermissionDenied
 from router.routing import explain
 from router.schema import parse_chat_request, parse_retrieve_request
 from router.services import read_body, services_of
-from router.signals.collect import LATENCY_HEADER
+from router.signals.collect import LATENCY_HEADER, PRIVATE_HEADER
 
 
 async def route_explain(request: Request) -> Response:
@@ -37,7 +37,7 @@ async def route_explain(request: Request) -> Response:
         }
     chat = parse_chat_request(orjson.dumps(payload))
     gateway = services.gateway
-    decision = gateway.decide(chat, request.headers.get(LATENCY_HEADER))
+    decision = gateway.decide(chat, request.headers.get(LATENCY_HEADER), request.headers.get(PRIVATE_HEADER))
     runtime = gateway.runtime
     body = explain(decision, runtime.loaded.version, runtime.backends.unavailable)
     return Response(orjson.dumps(body), media_type="application/json")

@@ -143,11 +143,15 @@ class Gateway:
                 f"The model '{request.model}' does not exist. Use one of: {known}.", param="model"
             )
 
-    def decide(self, request: ChatRequest, budget_header: str | None = None) -> Decision:
+    def decide(
+        self, request: ChatRequest, budget_header: str | None = None, private_header: str | None = None
+    ) -> Decision:
         """The policy's decision for a request, without executing it (what explain shows)."""
         policy = self.runtime.loaded.policy
         self._check_model(request)
-        signals = self.runtime.engine.compute(request, budget_header, capability=True)
+        signals = self.runtime.engine.compute(
+            request, budget_header, capability=True, private_header=private_header
+        )
         return decide(policy, signals, request.model, self.latency)
 
     def observe_latency(self, backend: str, ttft_s: float | None, total_s: float, output_tokens: int) -> None:
@@ -159,7 +163,11 @@ class Gateway:
             )
 
     async def plan(
-        self, request: ChatRequest, principal: Principal, budget_header: str | None = None
+        self,
+        request: ChatRequest,
+        principal: Principal,
+        budget_header: str | None = None,
+        private_header: str | None = None,
     ) -> Plan:
         """Signals, the policy's decision, retrieval when the route or the request asks for it (and
         the decision again if it brought private passages), then what this key may use."""
@@ -168,7 +176,9 @@ class Gateway:
         self._check_model(request)
         if request.model != AUTO and not principal.may_use(request.model):
             raise PermissionDenied(f"This API key may not use model '{request.model}'.", param="model")
-        signals = runtime.engine.compute(request, budget_header, capability=request.model == AUTO)
+        signals = runtime.engine.compute(
+            request, budget_header, capability=request.model == AUTO, private_header=private_header
+        )
         decision = decide(policy, signals, request.model, self.latency)
         tried, retrieved = await self._retrieve(request, decision, policy)
         if retrieved is not None:

@@ -206,6 +206,7 @@ class Sensitivity(_Model):
     min_confidence: Annotated[float, Field(ge=0, le=1)] = 0.5
     terms: list[str] = []
     patterns: list[str] = []
+    directives: bool = True  # a request that asks to stay inside ("process this locally") is rerouted
 
 
 class CollectionSpec(_Model):

@@ -137,7 +137,7 @@ def _fits_category(policy: Policy, names: list[str], signals: Signals) -> list[s
 def _hard_filter(policy: Policy, names: list[str], signals: Signals, excluded: dict[str, str]) -> list[str]:
     kept = []
     needed = signals.needs.capabilities()
-    reroute = signals.private_context is not None or (
+    reroute = signals.kept_inside is not None or (
         signals.sensitive and policy.sensitivity.action is SensitiveAction.reroute
     )
     for name in names:
@@ -174,9 +174,9 @@ def decide(policy: Policy, signals: Signals, model: str, latency: LatencyTracker
         route_name, trials, order = EXPLICIT_ROUTE, [], Order.listed
         names = [model, *policy.backends[model].fallbacks]
     action = "none"
-    if signals.private_context is not None:  # passages of a private collection: kept in the building
+    if signals.kept_inside is not None:  # private passages, or the caller's own request: in the building
         action = SensitiveAction.reroute.value
-        notes.append(f"carries passages of private collection '{signals.private_context}'")
+        notes.append(f"kept on private backends: {signals.kept_inside}")
     elif signals.sensitive:
         action = policy.sensitivity.action.value
         if policy.sensitivity.action is SensitiveAction.block:
@@ -240,6 +240,7 @@ def explain(
         "signals": {
             "sensitivity": {
                 "flagged": signals.sensitive,
+                "kept_inside": signals.kept_inside,
                 "findings": [
                     {
                         "type": f.finding.type,

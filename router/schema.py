@@ -93,6 +93,7 @@ class TurnoutOptions(_Model):
     """turnout's own extension of the request body (`"turnout": {...}`); never sent upstream."""
 
     rag: StrictBool | None = None  # true: retrieve even if the route does not; false: never
+    private: StrictBool | None = None  # true: private backends only, as if the request were sensitive
     collection: Annotated[str, Field(min_length=1, max_length=63)] | None = None
     top_k: Annotated[int, Field(ge=1, le=50)] | None = None
     path_prefix: str | None = None

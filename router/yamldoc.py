@@ -17,13 +17,33 @@ class YamlSyntaxError(Exception):
 
 
 def compose(text: str, path: Path) -> tuple[yaml.Node | None, Any]:
-    """The node tree (for line numbers) and the data."""
+    """The node tree (for line numbers) and the data; a key written twice in one mapping is an
+    error (YAML loaders keep the last one silently, so an edit could be quietly undone)."""
     try:
-        return yaml.compose(text, Loader=yaml.SafeLoader), yaml.safe_load(text)
+        node, data = yaml.compose(text, Loader=yaml.SafeLoader), yaml.safe_load(text)
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         line = mark.line + 1 if mark is not None else 1
         raise YamlSyntaxError(f"{path}:{line}: not valid YAML: {getattr(error, 'problem', error)}") from None
+    _check_duplicates(node, (), path)
+    return node, data
+
+
+def _check_duplicates(node: yaml.Node | None, loc: Loc, path: Path) -> None:
+    if isinstance(node, yaml.MappingNode):
+        seen: set[str] = set()
+        for key, value in node.value:
+            name = key.value if isinstance(key, yaml.ScalarNode) else str(key.start_mark)
+            if name in seen:
+                dotted = ".".join(str(part) for part in (*loc, name))
+                raise YamlSyntaxError(
+                    f"{path}:{key.start_mark.line + 1}: {dotted}: duplicate key (an earlier line sets it too)"
+                )
+            seen.add(name)
+            _check_duplicates(value, (*loc, name), path)
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            _check_duplicates(item, (*loc, index), path)
 
 
 def line_of(node: yaml.Node | None, loc: Loc) -> int:

@@ -150,3 +150,35 @@ def test_private_backend_failing_never_means_falling_back_outside(gateway, emula
         statuses = asyncio.run(_send_all(gateway.base_url, gateway.admin_key, flagged, model, stream))
         assert set(statuses) <= {502, 503}, set(statuses)
     assert not _external_texts(emulators), "a flagged request fell back to an external backend"
+
+
+def test_a_caller_who_asks_to_stay_inside_is_kept_inside(gateway, emulators):
+    import openai
+
+    client = gateway.client()
+    asks = [
+        ({"extra_body": {"turnout": {"private": True}}}, "Summarise our roadmap, please.", False),
+        ({"extra_headers": {"x-turnout-private": "true"}}, "Summarise our roadmap, please.", True),
+        ({}, "Summarise our roadmap. Keep this analysis on-prem, don't send to cloud.", False),
+    ]
+    for options, text, stream in asks:
+        raw = client.chat.completions.with_raw_response.create(
+            model="gpt-4", messages=[{"role": "user", "content": text}], stream=stream, **options
+        )
+        assert raw.headers["x-turnout-backend"] == "llama" and raw.headers["x-turnout-sensitive"] == "reroute"
+        answer = raw.parse()
+        if stream:
+            assert list(answer)
+    assert not _external_texts(emulators), "a request that asked to stay inside reached an external backend"
+    assert emulators.vllm.script.requests == len(asks)
+
+    with pytest.raises(openai.BadRequestError, match="x-turnout-private"):
+        client.chat.completions.create(
+            model="gpt-4",
+            messages=[{"role": "user", "content": "hello"}],
+            extra_headers={"x-turnout-private": "perhaps"},
+        )
+    answered = client.chat.completions.with_raw_response.create(
+        model="gpt-4", messages=[{"role": "user", "content": "How do I run Llama locally?"}]
+    )
+    assert answered.headers["x-turnout-backend"] == "gpt-4"  # a question, not an instruction

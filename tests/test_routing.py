@@ -218,3 +218,69 @@ def test_redact_policy_plans_a_redacted_request(tmp_path):
         "jonas.berg" not in sent and "ACME-123456" not in sent and "[EMAIL_1]" in sent and "[TERM_1]" in sent
     )
     assert plan.redactor is not None and plan.redactor.restore(sent).endswith("about ACME-123456")
+
+
+def _gateway(tmp_path, policy_text):
+    from router.backends.http import HttpClient
+    from router.gateway import Gateway
+    from router.settings import Settings
+
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(policy_text)
+    settings = Settings(
+        policy=policy,
+        home=tmp_path,
+        openai_api_key="k",
+        anthropic_api_key="k",
+        vllm_base_url="http://127.0.0.1:9/v1",
+    )
+    return Gateway(settings, HttpClient())
+
+
+def _chat(model, *messages, turnout=None):
+    from router.schema import ChatRequest
+
+    body = {"model": model, "messages": [{"role": r, "content": c} for r, c in messages]}
+    if turnout is not None:
+        body["turnout"] = turnout
+    return ChatRequest.model_validate(body)
+
+
+def test_a_request_that_asks_to_stay_inside_is_kept_on_private_backends(tmp_path):
+    from router.errors import InvalidRequest
+
+    # privacy-first redacts findings and sends them out: an instruction to stay inside wins over that
+    gateway = _gateway(tmp_path, (ROOT / "policies" / "privacy-first.yaml").read_text())
+    plain = _chat("claude", ("user", "Summarise the minutes of the board meeting."))
+    assert gateway.decide(plain).backends == ["claude"]
+    asked = [
+        (_chat("claude", ("user", "Summarise the minutes. Keep this analysis on-prem.")), None),
+        (_chat("claude", ("system", "All data must stay on our own servers."), ("user", "Summarise.")), None),
+        (_chat("claude", ("user", "Summarise the minutes."), turnout={"private": True}), None),
+        (plain, "true"),
+        (plain, "1"),
+    ]
+    for request, header in asked:
+        decision = gateway.decide(request, private_header=header)
+        assert decision.action == "reroute", request
+        assert all(gateway.runtime.loaded.policy.backends[b].data == "private" for b in decision.backends)
+        kept = explain(decision, "v")["signals"]["sensitivity"]
+        assert kept["flagged"] and kept["kept_inside"], kept
+        assert "claude" in decision.excluded
+    for header in ("false", "0"):  # nothing a caller sends takes a request out
+        assert gateway.decide(plain, private_header=header).backends == ["claude"]
+    with pytest.raises(InvalidRequest, match="x-turnout-private"):
+        gateway.decide(plain, private_header="maybe")
+    # a question about running things locally is no instruction about this request
+    question = _chat("claude", ("user", "How do I run Llama locally on a laptop?"))
+    assert gateway.decide(question).backends == ["claude"]
+
+
+def test_policy_can_turn_off_instructions_in_text_but_not_the_caller_flag(tmp_path):
+    text = (ROOT / "policies" / "default.yaml").read_text()
+    assert "  directives: true " in text
+    gateway = _gateway(tmp_path, text.replace("  directives: true ", "  directives: false "))
+    asked = _chat("gpt-4", ("user", "Process this locally: what is 2 + 2?"))
+    assert gateway.decide(asked).backends == ["gpt-4"]
+    flagged = _chat("gpt-4", ("user", "What is 2 + 2?"), turnout={"private": True})
+    assert gateway.decide(flagged).backends == ["llama"]

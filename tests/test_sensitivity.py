@@ -14,6 +14,7 @@ from itertools import pairwise
 
 import pytest
 
+from router.signals.directives import find_directive
 from router.signals.sensitivity import FINDING_TYPES, Finding, SensitivityDetector
 
 
@@ -454,3 +455,45 @@ def test_finding_is_frozen() -> None:
 def test_empty_and_plain_text(detector: SensitivityDetector) -> None:
     assert detector.scan("") == []
     assert detector.scan("What is the capital of France? Explain briefly.") == []
+
+
+# --- instructions to stay inside ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "phrase"),
+    [
+        ("Here are the salaries. Keep it local, please.", "keep it local"),
+        ("Please don't share any of this with OpenAI.", "don't share any of this with openai"),
+        ("Summarise the notes below. Do not upload them to the cloud.", "do not upload them to the cloud"),
+        ("This conversation must stay on-prem.", "this conversation must stay on-prem"),
+        ("Analyse these records in-house only.", "analyse these records in-house"),
+        ("The patient data must not leave our hospital network.", "the patient data must not leave our"),
+        ("请在本地处理这份合同", "本地处理"),
+        ("İstanbul team: keep it local.", "keep it local"),  # offsets survive a two-character lowercase
+    ],
+)
+def test_instructions_to_stay_inside(text: str, phrase: str) -> None:
+    span = find_directive(text)
+    assert span is not None and text[span[0] : span[1]].lower() == phrase
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "How do I run Llama locally?",
+        "What is the best way to process data locally in pandas?",
+        "Never share passwords with third parties.",
+        "Write a Python function; do not use external APIs.",
+        "Employees must not leave our premises during a drill.",
+        "Access is restricted to our employees.",
+        "Please keep the local copy in sync with the remote.",
+        "The payment must be processed in our system within 24 hours.",
+        "Run this local script and tell me the output",
+        "Deploy the app to the cloud and don't send logs to stdout",
+        "Use only the standard library, no external libraries.",
+        "İstanbul offices: keep the local time in mind.",  # a character that lowercases to two
+    ],
+)
+def test_no_instruction_to_stay_inside(text: str) -> None:
+    assert find_directive(text) is None

@@ -58,6 +58,16 @@ def test_unknown_key_is_reported_with_file_and_line():
     assert caught.value.message == "p.yaml:9: backends.a.colour: unknown key"
 
 
+def test_a_key_written_twice_is_reported_not_silently_overridden():
+    text = POLICY.replace("    data: external\n", "    data: external\n    data: private\n")
+    with pytest.raises(PolicyError) as caught:
+        parse_policy(text, Path("p.yaml"))
+    assert caught.value.message == "p.yaml:9: backends.a.data: duplicate key (an earlier line sets it too)"
+    doubled_route = POLICY + "  - name: main\n    backends: [a]\n    backends: [a]\n"
+    with pytest.raises(PolicyError, match=r"p.yaml:14: routes.1.backends: duplicate key"):
+        parse_policy(doubled_route, Path("p.yaml"))
+
+
 def test_bad_type_and_dangling_reference_are_reported_with_lines():
     with pytest.raises(
         PolicyError, match=r"p.yaml:8: backends.a.data: Input should be 'external' or 'private'"

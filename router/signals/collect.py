@@ -14,12 +14,15 @@ from router import tokens
 from router.errors import InvalidRequest
 from router.policy import Policy
 from router.schema import ChatRequest
+from router.signals.directives import find_directive
 from router.signals.sensitivity import Finding, SensitivityDetector
 
 if TYPE_CHECKING:
     from router.signals.capability import Capability, CapabilityClassifier
 
 LATENCY_HEADER = "x-turnout-latency-budget-ms"
+PRIVATE_HEADER = "x-turnout-private"
+_TRUE, _FALSE = ("true", "1", "yes"), ("false", "0", "no", "")
 
 # What a typical answer costs in output tokens, by category, when the caller sets no max_tokens.
 OUTPUT_PRIOR = {
@@ -73,10 +76,18 @@ class Signals:
     query: str = ""
     notes: list[str] = field(default_factory=list)
     private_context: str | None = None  # a private collection whose passages the request now carries
+    private_request: str | None = None  # why the caller's request itself asks to stay inside
+
+    @property
+    def kept_inside(self) -> str | None:
+        """Why the request goes to private backends whatever the sensitive-data rule says, or None."""
+        if self.private_context is not None:
+            return f"carries passages of private collection '{self.private_context}'"
+        return self.private_request
 
     @property
     def sensitive(self) -> bool:
-        return bool(self.findings) or self.private_context is not None
+        return bool(self.findings) or self.kept_inside is not None
 
     @property
     def finding_types(self) -> set[str]:
@@ -103,6 +114,27 @@ def query_text(request: ChatRequest) -> str:
         if message.role == "user" and message.text():
             return message.text()
     return next((m.text() for m in reversed(request.messages) if m.text()), "")
+
+
+def private_request(request: ChatRequest, header: str | None, directives: bool) -> str | None:
+    """Why the caller asks to keep this request inside: `turnout.private`, the x-turnout-private
+    header, or an instruction in a user, system or developer message ("process this locally"); else None.
+    Nothing a caller sends can take a request the detectors flagged outside."""
+    if header is not None:
+        value = header.strip().lower()
+        if value in _TRUE:
+            return f"the caller sent {PRIVATE_HEADER}: {header.strip()}"
+        if value not in _FALSE:
+            raise InvalidRequest(f"{PRIVATE_HEADER} must be true or false, not {header!r}.")
+    if request.turnout is not None and request.turnout.private:
+        return "the request body asks for it (turnout.private)"
+    if directives:
+        for index, message in enumerate(request.messages):
+            if message.role in ("user", "system", "developer") and (text := message.text()):
+                span = find_directive(text)
+                if span is not None:
+                    return f"message {index} asks to stay inside (characters {span[0]}-{span[1]})"
+    return None
 
 
 def needs_of(request: ChatRequest) -> Needs:
@@ -138,7 +170,12 @@ class SignalEngine:
         self.classifier = classifier
 
     def compute(
-        self, request: ChatRequest, budget_header: str | None = None, *, capability: bool = True
+        self,
+        request: ChatRequest,
+        budget_header: str | None = None,
+        *,
+        capability: bool = True,
+        private_header: str | None = None,
     ) -> Signals:
         findings = [Located(unit, f) for unit in text_units(request) for f in self.detector.scan(unit.text)]
         query = query_text(request)
@@ -154,4 +191,5 @@ class SignalEngine:
             latency_budget_ms=latency_budget(budget_header, self.policy.defaults.latency_budget_ms),
             needs=needs_of(request),
             query=query,
+            private_request=private_request(request, private_header, self.policy.sensitivity.directives),
         )
