@@ -95,7 +95,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     body = {"model": args.model, "messages": [{"role": "user", "content": args.query}]}
     request = parse_chat_request(json.dumps(body).encode())
     budget = str(args.latency_budget_ms) if args.latency_budget_ms is not None else None
-    decision = gateway.decide(request, budget)
+    decision = gateway.decide(request, budget, "true" if args.private else None)
     runtime = gateway.runtime
     report = explain(decision, runtime.loaded.version, runtime.backends.unavailable)
     if args.json:
@@ -109,8 +109,11 @@ def render_explanation(report: dict[str, Any], policy_path: str, query: str) -> 
     signals = report["signals"]
     sensitivity, capability, cost = signals["sensitivity"], signals["capability"], signals["cost"]
     findings = ", ".join(
-        f"{f['type']}{'/' + f['detail'] if f['detail'] else ''} [{f['start']}:{f['end']}] {f['confidence']:.2f}"
-        for f in sensitivity["findings"]
+        [
+            f"{f['type']}{'/' + f['detail'] if f['detail'] else ''} [{f['start']}:{f['end']}] {f['confidence']:.2f}"
+            for f in sensitivity["findings"]
+        ]
+        + ([f"kept inside: {sensitivity['kept_inside']}"] if sensitivity["kept_inside"] else [])
     )
     lines = [
         f"query:        {query[:100]!r}{'...' if len(query) > 100 else ''}",
@@ -249,6 +252,9 @@ def parser() -> argparse.ArgumentParser:
     explain_verb.add_argument("--policy", type=Path)
     explain_verb.add_argument("--model", default="auto", help="as the request's model field (default auto)")
     explain_verb.add_argument("--latency-budget-ms", type=float)
+    explain_verb.add_argument(
+        "--private", action="store_true", help="as if the request sent x-turnout-private: true"
+    )
     explain_verb.add_argument("--json", action="store_true")
     explain_verb.set_defaults(func=cmd_explain)
 

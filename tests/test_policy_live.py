@@ -63,6 +63,19 @@ def test_explain_cli_text_lists_every_route_tried():
     assert "route:        fast" in result.stdout and "1. haiku" in result.stdout
 
 
+def test_explain_cli_shows_a_request_kept_inside():
+    result = turnout("explain", "write a haiku about trains", "--model", "gpt-4", "--private")
+    assert result.returncode == 0, result.stderr
+    assert "kept inside: the caller sent x-turnout-private: true" in result.stdout
+    assert "1. llama" in result.stdout and "excluded gpt-4" in result.stdout
+    asked = turnout("explain", "Process this locally: a haiku about trains", "--json")
+    report = json.loads(asked.stdout)
+    assert (
+        report["backends"] == ["llama"]
+        and "asks to stay inside" in report["signals"]["sensitivity"]["kept_inside"]
+    )
+
+
 def test_explain_endpoint_is_admin_only(gateway, pg_url):
     body = {"query": "Card 4111 1111 1111 1111 was charged twice"}
     admin = httpx.post(
