@@ -46,6 +46,7 @@ class Principal:
     limits: Limits = NO_LIMITS
     team_limits: Limits = NO_LIMITS
     on_budget: OnBudget = OnBudget.refuse
+    private: bool = False  # every request of this key stays on private backends
 
     def may_use(self, model: str) -> bool:
         return self.admin or self.allowed_models is None or model in self.allowed_models
@@ -116,12 +117,14 @@ class KeyStore:
         team: str | None = None,
         limits: Limits = NO_LIMITS,
         on_budget: OnBudget = OnBudget.refuse,
+        private: bool = False,
     ) -> tuple[str, str]:
         key_id, key = new_key()
         async with self.pool.acquire() as connection, connection.transaction():
             await connection.execute(
-                "INSERT INTO turnout_keys (id, name, key_hash, prefix, allowed_models, team, limits, on_budget) "
-                "VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8)",
+                "INSERT INTO turnout_keys "
+                "(id, name, key_hash, prefix, allowed_models, team, limits, on_budget, private) "
+                "VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9)",
                 key_id,
                 name,
                 hash_key(key),
@@ -130,6 +133,7 @@ class KeyStore:
                 team,
                 limits_to_json(limits),
                 on_budget.value,
+                private,
             )
             await connection.execute(f"NOTIFY {KEYS_CHANNEL}")
         return key_id, key
@@ -143,11 +147,13 @@ class KeyStore:
         clear_team: bool = False,
         on_budget: OnBudget | None = None,
         allowed_models: list[str] | None = None,
+        private: bool | None = None,
     ) -> bool:
-        """Change a live key's limits (None in `limits` removes that limit), team or budget rule."""
+        """Change a live key's limits (None in `limits` removes that limit), team, budget rule, models
+        or privacy; what is not given stays as it is."""
         async with self.pool.acquire() as connection, connection.transaction():
             row = await connection.fetchrow(
-                "SELECT limits, team, on_budget, allowed_models FROM turnout_keys "
+                "SELECT limits, team, on_budget, allowed_models, private FROM turnout_keys "
                 "WHERE id = $1 AND revoked_at IS NULL FOR UPDATE",
                 key_id,
             )
@@ -156,13 +162,14 @@ class KeyStore:
             current = limits_from_json(row["limits"])
             merged = replace(current, **(limits or {})) if limits else current
             await connection.execute(
-                "UPDATE turnout_keys SET limits = $2::jsonb, team = $3, on_budget = $4, allowed_models = $5 "
-                "WHERE id = $1",
+                "UPDATE turnout_keys SET limits = $2::jsonb, team = $3, on_budget = $4, allowed_models = $5, "
+                "private = $6 WHERE id = $1",
                 key_id,
                 limits_to_json(merged),
                 None if clear_team else (team if team is not None else row["team"]),
                 (on_budget or OnBudget(row["on_budget"])).value,
                 allowed_models if allowed_models is not None else row["allowed_models"],
+                private if private is not None else row["private"],
             )
             await connection.execute(f"NOTIFY {KEYS_CHANNEL}")
         return True
@@ -198,7 +205,7 @@ class KeyStore:
 
     async def list(self) -> list[dict[str, Any]]:
         rows = await self.pool.fetch(
-            "SELECT id, name, prefix, allowed_models, team, limits, on_budget, created_at, revoked_at "
+            "SELECT id, name, prefix, allowed_models, team, limits, on_budget, private, created_at, revoked_at "
             "FROM turnout_keys ORDER BY created_at"
         )
         return [{**dict(row), "limits": json.loads(row["limits"])} for row in rows]
@@ -208,7 +215,8 @@ class KeyStore:
 
     async def find(self, key_hash: str) -> Principal | None:
         row = await self.pool.fetchrow(
-            "SELECT k.id, k.name, k.allowed_models, k.team, k.limits, k.on_budget, t.limits AS team_limits "
+            "SELECT k.id, k.name, k.allowed_models, k.team, k.limits, k.on_budget, k.private, "
+            "t.limits AS team_limits "
             "FROM turnout_keys k LEFT JOIN turnout_teams t ON t.name = k.team "
             "WHERE k.key_hash = $1 AND k.revoked_at IS NULL",
             key_hash,
@@ -224,6 +232,7 @@ class KeyStore:
             limits=limits_from_json(row["limits"]),
             team_limits=limits_from_json(row["team_limits"]),
             on_budget=OnBudget(row["on_budget"]),
+            private=row["private"],
         )
 
 

@@ -216,6 +216,9 @@ def parser() -> argparse.ArgumentParser:
     limit_arguments(create)
     create.add_argument("--team", help="the team this key belongs to (its limits apply too)")
     create.add_argument("--on-budget", choices=["refuse", "downgrade"], default="refuse")
+    create.add_argument(
+        "--private", action="store_true", help="every request of this key stays on private backends"
+    )
     update = key_verbs.add_parser("update", help="change a key's limits, team, models or budget rule")
     update.add_argument("id")
     limit_arguments(update)
@@ -223,6 +226,12 @@ def parser() -> argparse.ArgumentParser:
     update.add_argument("--no-team", action="store_true", help="take the key out of its team")
     update.add_argument("--on-budget", choices=["refuse", "downgrade"])
     update.add_argument("--allow", action="append", metavar="MODEL", help="replace the allowed models")
+    update.add_argument(
+        "--private",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="keep every request of this key on private backends (--no-private: no longer)",
+    )
     listing = key_verbs.add_parser("list", help="list keys (never the keys themselves)")
     listing.add_argument("--json", action="store_true")
     revoke = key_verbs.add_parser("revoke", help="revoke a key by id")

@@ -59,7 +59,12 @@ def cmd_keys(args: argparse.Namespace) -> int:
 
         async def create(store: Any) -> tuple[str, str]:
             created: tuple[str, str] = await store.create(
-                args.name, args.allow or None, team=args.team, limits=limits, on_budget=on_budget
+                args.name,
+                args.allow or None,
+                team=args.team,
+                limits=limits,
+                on_budget=on_budget,
+                private=args.private,
             )
             return created
 
@@ -77,6 +82,7 @@ def cmd_keys(args: argparse.Namespace) -> int:
                         "team": args.team,
                         "limits": json.loads(limits_to_json(limits)),
                         "on_budget": on_budget.value,
+                        "private": args.private,
                     }
                 )
             )
@@ -95,6 +101,7 @@ def cmd_keys(args: argparse.Namespace) -> int:
                 clear_team=args.no_team,
                 on_budget=new_rule,
                 allowed_models=args.allow,
+                private=args.private,
             )
             return updated
 
@@ -120,8 +127,10 @@ def cmd_keys(args: argparse.Namespace) -> int:
         status = "revoked" if row["revoked_at"] else "active"
         models = ",".join(row["allowed_models"] or []) or "*"
         created = row["created_at"].strftime("%Y-%m-%d %H:%M:%S")
-        shown = _limits_text(row["limits"]) + (
-            " on_budget=downgrade" if row["on_budget"] == "downgrade" else ""
+        shown = (
+            _limits_text(row["limits"])
+            + (" on_budget=downgrade" if row["on_budget"] == "downgrade" else "")
+            + (" private" if row["private"] else "")
         )
         print(
             f"{row['id']:<18} {row['name'][:20]:<20} {row['prefix']:<12} {created:<20} {status:<8} "

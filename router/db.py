@@ -53,6 +53,7 @@ CREATE TABLE IF NOT EXISTS turnout_teams (
 ALTER TABLE turnout_keys ADD COLUMN IF NOT EXISTS team text;
 ALTER TABLE turnout_keys ADD COLUMN IF NOT EXISTS limits jsonb NOT NULL DEFAULT '{}';
 ALTER TABLE turnout_keys ADD COLUMN IF NOT EXISTS on_budget text NOT NULL DEFAULT 'refuse';
+ALTER TABLE turnout_keys ADD COLUMN IF NOT EXISTS private boolean NOT NULL DEFAULT false;
 ALTER TABLE turnout_usage ADD COLUMN IF NOT EXISTS team text;
 CREATE INDEX IF NOT EXISTS turnout_usage_team_ts ON turnout_usage (team, ts);
 CREATE INDEX IF NOT EXISTS turnout_usage_ts ON turnout_usage (ts);

@@ -179,6 +179,8 @@ class Gateway:
         signals = runtime.engine.compute(
             request, budget_header, capability=request.model == AUTO, private_header=private_header
         )
+        if principal.private and signals.private_request is None:
+            signals = replace(signals, private_request=f"API key {principal.key_id} is private")
         decision = decide(policy, signals, request.model, self.latency)
         tried, retrieved = await self._retrieve(request, decision, policy)
         if retrieved is not None:

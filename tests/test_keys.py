@@ -76,6 +76,33 @@ def test_key_limited_to_models(gateway, emulators, pg_url):
     assert emulators.openai.script.requests == 0 and emulators.anthropic.script.requests == 0
 
 
+def test_private_key_keeps_every_request_inside(gateway, emulators, pg_url):
+    created = json.loads(turnout(pg_url, "keys", "create", "--name", "hr-bot", "--private", "--json").stdout)
+    assert created["private"] is True
+    client = gateway.client(key=created["key"])
+    for model in ("gpt-4", "claude", "auto"):
+        raw = client.chat.completions.with_raw_response.create(
+            model=model, messages=[{"role": "user", "content": "Summarise our hiring plan."}]
+        )
+        assert raw.headers["x-turnout-backend"] == "llama" and raw.headers["x-turnout-sensitive"] == "reroute"
+    assert emulators.openai.script.requests == 0 and emulators.anthropic.script.requests == 0
+    rows = {row["id"]: row for row in json.loads(turnout(pg_url, "keys", "list", "--json").stdout)}
+    assert rows[created["id"]]["private"] is True
+    assert "private" in turnout(pg_url, "keys", "list").stdout
+
+    assert turnout(pg_url, "keys", "update", created["id"], "--no-private").returncode == 0
+    deadline = time.monotonic() + 5  # the update NOTIFYs the gateway, which drops its cached key
+    while time.monotonic() < deadline:
+        raw = client.chat.completions.with_raw_response.create(
+            model="gpt-4", messages=[{"role": "user", "content": "Summarise our hiring plan."}]
+        )
+        if raw.headers["x-turnout-backend"] == "gpt-4":
+            break
+        time.sleep(0.1)
+    else:
+        pytest.fail("the key was still private 5 s after --no-private")
+
+
 @pytest.mark.parametrize(
     "headers",
     [
