@@ -89,6 +89,15 @@ def test_explain_endpoint_is_admin_only(gateway, pg_url):
         report["route"] == "sensitive"
         and report["signals"]["sensitivity"]["findings"][0]["type"] == "credit_card"
     )
+    private = httpx.post(
+        gateway.base_url + "/v1/route/explain",
+        json={"model": "gpt-4", "query": "write a haiku about trains"},
+        headers={"authorization": f"Bearer {gateway.admin_key}", "x-turnout-private": "true"},
+    ).json()
+    assert (
+        private["backends"] == ["llama"]
+        and "x-turnout-private" in private["signals"]["sensitivity"]["kept_inside"]
+    )
     from tests.test_keys import turnout as keys_cli
 
     key = json.loads(keys_cli(pg_url, "keys", "create", "--name", "not-admin", "--json").stdout)["key"]

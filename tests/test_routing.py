@@ -199,17 +199,9 @@ def test_order_fastest_follows_live_latency():
 
 def test_redact_policy_plans_a_redacted_request(tmp_path):
     from router.auth import Principal
-    from router.backends.http import HttpClient
-    from router.gateway import Gateway
     from router.schema import parse_chat_request
-    from router.settings import Settings
 
-    policy = tmp_path / "policy.yaml"
-    policy.write_text((ROOT / "policies" / "privacy-first.yaml").read_text())
-    settings = Settings(
-        policy=policy, home=tmp_path, anthropic_api_key="k", vllm_base_url="http://127.0.0.1:9/v1"
-    )
-    gateway = Gateway(settings, HttpClient())
+    gateway = _gateway(tmp_path, (ROOT / "policies" / "privacy-first.yaml").read_text())
     body = b'{"model": "claude", "messages": [{"role": "user", "content": "Email jonas.berg@fastmail.fm about ACME-123456"}]}'
     plan = asyncio.run(gateway.plan(parse_chat_request(body), Principal("admin", "admin", admin=True)))
     assert plan.decision.action == "redact" and [b.name for b in plan.backends] == ["claude"]
@@ -284,3 +276,6 @@ def test_policy_can_turn_off_instructions_in_text_but_not_the_caller_flag(tmp_pa
     assert gateway.decide(asked).backends == ["gpt-4"]
     flagged = _chat("gpt-4", ("user", "What is 2 + 2?"), turnout={"private": True})
     assert gateway.decide(flagged).backends == ["llama"]
+    # and nothing a caller sends takes a request the detectors flagged outside
+    mailed = _chat("gpt-4", ("user", "Write to ann.lee@fastmail.fm"), turnout={"private": False})
+    assert gateway.decide(mailed, private_header="false").backends == ["llama"]
