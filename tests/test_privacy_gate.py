@@ -6,6 +6,8 @@ with each external model named explicitly, and with the private backend failing.
 record every request they receive. No flagged text may reach an external one, whatever the route,
 the model named or the failures; what the detectors miss (offline recall is about 0.96 on this set,
 see `python -m evals.pii_eval`) is bounded here so that a detection regression fails the build.
+A caller that marks its requests private (x-turnout-private, turnout.private, a --private key) loses
+none of them, missed ones included.
 """
 
 from __future__ import annotations
@@ -73,17 +75,18 @@ def generated_secrets(seed: int = 7) -> list[str]:
     ]
 
 
-async def _send_all(base_url: str, key: str, texts: list[str], model: str, stream: bool) -> list[int]:
+async def _send_all(
+    base_url: str, key: str, texts: list[str], model: str, stream: bool, private: bool = False
+) -> list[int]:
     limits = httpx.Limits(max_connections=8)
+    headers = {"authorization": f"Bearer {key}", **({"x-turnout-private": "true"} if private else {})}
     async with httpx.AsyncClient(base_url=base_url, timeout=30, limits=limits) as client:
         semaphore = asyncio.Semaphore(8)
 
         async def one(text: str) -> int:
             body = {"model": model, "messages": [{"role": "user", "content": text}], "stream": stream}
             async with semaphore:
-                response = await client.post(
-                    "/v1/chat/completions", json=body, headers={"authorization": f"Bearer {key}"}
-                )
+                response = await client.post("/v1/chat/completions", json=body, headers=headers)
                 return response.status_code
 
         return await asyncio.gather(*(one(text) for text in texts))
@@ -140,6 +143,18 @@ def test_no_flagged_text_reaches_an_external_backend(gateway, emulators, flagged
     assert len(missed) <= MISS_BUDGET * len(texts), f"detectors missed {len(missed)} of {len(texts)}"
     # everything flagged was answered inside the building
     assert emulators.vllm.script.requests >= len(flagged)
+
+
+def test_a_caller_who_asks_for_privacy_loses_nothing_to_the_detectors_misses(
+    gateway, emulators, flagged_split
+):
+    """Detection misses some sentences; a caller that marks its requests private loses none of them."""
+    flagged, missed = flagged_split
+    statuses = asyncio.run(
+        _send_all(gateway.base_url, gateway.admin_key, flagged + missed, "gpt-4", stream=False, private=True)
+    )
+    assert statuses.count(200) == len(flagged + missed)
+    assert not _external_texts(emulators)
 
 
 @pytest.mark.parametrize("fault", ["status", "drop_before"])
