@@ -471,6 +471,10 @@ def test_empty_and_plain_text(detector: SensitivityDetector) -> None:
         ("The patient data must not leave our hospital network.", "the patient data must not leave our"),
         ("请在本地处理这份合同", "本地处理"),
         ("İstanbul team: keep it local.", "keep it local"),  # offsets survive a two-character lowercase
+        (
+            "Here are the minutes; you must process them on our own servers.",
+            "process them on our own servers",
+        ),
     ],
 )
 def test_instructions_to_stay_inside(text: str, phrase: str) -> None:
@@ -493,6 +497,10 @@ def test_instructions_to_stay_inside(text: str, phrase: str) -> None:
         "Deploy the app to the cloud and don't send logs to stdout",
         "Use only the standard library, no external libraries.",
         "İstanbul offices: keep the local time in mind.",  # a character that lowercases to two
+        # a task for the code to do, not an instruction about this request
+        "Write a Python script to store the data locally in a SQLite database",
+        "I want an app which can process the data locally and sync later",
+        "Write a Flask route to handle the request locally without calling the API",
     ],
 )
 def test_no_instruction_to_stay_inside(text: str) -> None:

@@ -39,9 +39,27 @@ _NEGATION = (
 )
 _CJK_STOP = "\u3002\uff01\uff1f\n"  # full stop, exclamation and question marks: a sentence ends
 _MODAL = r"(?:must|should|has\s+to|have\s+to|needs?\s+to|is\s+to|are\s+to|can\s+only|may\s+only|will)"
+_VERBS = (
+    "keep",
+    "process",
+    "handle",
+    "run",
+    "analyze",
+    "analyse",
+    "store",
+    "perform",
+    "do",
+    "answer",
+    "compute",
+    "treat",
+)
+# Matches that start with one of these must be said to the model, not describe a task (below).
+_LEADS = frozenset(
+    (*_VERBS, "don't", "never", "must", "mustn't", "should", "shouldn't", "cannot", "can't", "may", "not")
+)
 _PATTERNS = (
     # "process this locally", "keep this analysis on-prem", "run this on our local GPU cluster"
-    rf"\b(?:keep|process|handle|run|analy[sz]e|store|perform|do|answer|compute|treat)\s+{_SUBJECT}"
+    rf"\b(?:{'|'.join(_VERBS)})\s+{_SUBJECT}"
     rf"(?:\s+[\w-]+){{0,3}}?\s+{_LOCAL}",
     # "keep all intermediate results within our secure enclave", "keep it local"
     rf"\bkeep\s+(?:[\w-]+\s+){{1,4}}?(?:{_LOCAL}|{_LOCAL_END})",
@@ -73,6 +91,12 @@ _ANCHORS = (
     "本地", "外部", "离开", "境外", "云",
 )  # fmt: skip
 _BEFORE, _AFTER = 200, 80  # characters of context a directive may span around its anchor
+# Words after which a verb is said to the model ("please keep this local", "you must process it
+# on-prem"), not part of a task ("write a script to store the data locally", "an app which can ...").
+_IMPERATIVE_AFTER = re.compile(
+    r"(?:^|[,;:(\-\u2014]|\b(?:please|kindly|must|should|always|only|and|then|also|so|you|you\s+to|sure\s+to"
+    r"|you\s+will|make\s+sure|ensure\s+you|i\s+want\s+you\s+to|i\s+need\s+you\s+to))\s*$"
+)
 # A question about how to do something locally, not an instruction about this request.
 _QUESTION = re.compile(
     r"\b(?:how\s+(?:do|can|could|would|should|to)|what(?:'s|\s+is)\s+the\s+best\s+way|is\s+it\s+possible"
@@ -98,7 +122,11 @@ def find_directive(text: str) -> tuple[int, int] | None:
             continue
         for match in _DIRECTIVE.finditer(lowered, start, end):
             sentence_start = max(lowered.rfind(mark, 0, match.start()) for mark in ".!?\n")
-            if not _QUESTION.search(lowered, sentence_start + 1, match.start()):
+            if _QUESTION.search(lowered, sentence_start + 1, match.start()):
+                continue
+            before = lowered[sentence_start + 1 : match.start()]
+            said = match.group().split(None, 1)[0] not in _LEADS or _IMPERATIVE_AFTER.search(before)
+            if said:
                 return match.span()
         scanned = end
     return None
