@@ -475,6 +475,7 @@ def test_empty_and_plain_text(detector: SensitivityDetector) -> None:
             "Here are the minutes; you must process them on our own servers.",
             "process them on our own servers",
         ),
+        ("You must not send this to the cloud.", "must not send this to the cloud"),
     ],
 )
 def test_instructions_to_stay_inside(text: str, phrase: str) -> None:
@@ -501,6 +502,8 @@ def test_instructions_to_stay_inside(text: str, phrase: str) -> None:
         "Write a Python script to store the data locally in a SQLite database",
         "I want an app which can process the data locally and sync later",
         "Write a Flask route to handle the request locally without calling the API",
+        "The script should not send any data to external APIs.",
+        "Rewrite our privacy policy: We do not share this information with third parties.",
     ],
 )
 def test_no_instruction_to_stay_inside(text: str) -> None:
