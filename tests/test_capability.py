@@ -211,3 +211,30 @@ def test_split_is_deterministic_and_held_out_prompts_never_train() -> None:
     assert not first.held_out_keys & first.train_keys
     assert not {text_key(e.text) for e in first.train} & first.held_out_keys
     assert {e.label for e in first.test} == set(CATEGORIES)
+
+
+@pytest.mark.slow
+def test_retraining_on_the_shipped_seed_reproduces_the_packaged_figures() -> None:
+    """`make train` is one command that gives back what is shipped; the seed spread starts from it."""
+    from evals import routing_eval, seed_spread
+    from evals.datasets import DatasetError, resolve
+
+    try:
+        resolve("routellm-gsm8k", download=False)
+    except DatasetError:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip("the public datasets are not in a local mirror or cache")
+    packaged = routing_eval.run()
+    retrained = seed_spread.one_seed(packaged["split_seed"])
+    assert retrained["category_accuracy"] == pytest.approx(packaged["category"]["accuracy"])
+    for benchmark, report in packaged["difficulty"].items():
+        for name in seed_spread.ROUTERS:
+            shipped = report["routers"][name]["call_saving_at_target"]
+            assert retrained["call_saving"][benchmark][name] == pytest.approx(shipped, abs=1e-9), (
+                benchmark,
+                name,
+            )
+    ours = packaged["difficulty"]["gsm8k"]["routers"]["ours"]["call_saving_at_target"]
+    shown = f"{100 * ours:.0f}% ({100 * ours:.0f}-{100 * ours:.0f}%)"
+    assert shown in seed_spread.render(seed_spread.summarise([retrained]))
