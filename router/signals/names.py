@@ -287,8 +287,9 @@ def _lone_evidence(tokens: _Tokens, index: int) -> bool:
 def _lone(tokens: _Tokens, names: Gazetteer) -> Iterator[_Span]:
     """A lone first name that acts as a person: "Ana is from ...", "why is Ana so ...".
 
-    With a third-person pronoun later in the text ("... depend on her"), a foreign-looking word in
-    English text also counts ("Kowalczyk began writing ... her first story").
+    With a third-person pronoun later in the text ("... depend on her"), a foreign-looking word or a
+    listed surname at a sentence start in English text also counts ("Kowalczyk began writing ... her
+    first story", "Fisher began teaching ... her students").
     """
     pronoun: bool | None = None
     english: float | None = None
