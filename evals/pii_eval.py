@@ -1,6 +1,6 @@
 """Evaluates router.signals.sensitivity against public PII and benign-prompt datasets.
 
-Run as `python -m evals.pii_eval [--json]`. Recall comes from the Presidio synthetic set, false
+Run as `python -m evals.pii_eval [--json] [--min-confidence 0.5]`. Recall comes from the Presidio synthetic set, false
 positives from benign prompts (MT-Bench, Arena-Hard v2, GSM8K) and XSTest, latency from scanning
 all of them. Span recall per entity type counts a gold span found when any finding overlaps it;
 span precision per entity type counts a finding of the matching type (`GOLD_TYPE`) correct when it
@@ -231,9 +231,9 @@ def sentence_scores(presidio: PresidioResult) -> dict[str, float]:
     return {"recall": tally.recall(), "precision": tally.precision(), "f2": tally.f2()}
 
 
-def run(limit: int | None = None) -> dict[str, Any]:
+def run(limit: int | None = None, min_confidence: float = 0.5) -> dict[str, Any]:
     """The figures as a dict; `limit` scores only the first sentences of Presidio and of each benign set."""
-    detector = SensitivityDetector()
+    detector = SensitivityDetector(min_confidence=min_confidence)
     latencies: list[float] = []
     presidio = evaluate_presidio(detector, latencies, limit)
     rates = flag_rates(detector, benign_sets(limit), latencies)
@@ -313,8 +313,14 @@ def _print_report(report: dict[str, Any]) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    parser.add_argument(
+        "--min-confidence",
+        type=float,
+        default=0.5,
+        help="the policy's sensitivity.min_confidence (default 0.5, as policies/default.yaml)",
+    )
     args = parser.parse_args(argv)
-    report = run()
+    report = run(min_confidence=args.min_confidence)
     if args.json:
         json.dump(report, sys.stdout, indent=2)
         print()
