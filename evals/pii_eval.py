@@ -128,9 +128,9 @@ def evaluate_presidio(
         records = json.load(handle)[:limit]
     result = PresidioResult()
     for record in records:
-        findings = _timed_scan(detector, record["full_text"], latencies)
+        findings, directive = _timed_scan(detector, record["full_text"], latencies)
         types = {span["entity_type"] for span in record["spans"]}
-        flagged = bool(findings)
+        flagged = bool(findings) or directive
         if types & GATE_TYPES:
             result.positives += 1
             result.positives_flagged += flagged
@@ -144,15 +144,16 @@ def evaluate_presidio(
     return result
 
 
-def _timed_scan(detector: SensitivityDetector, text: str, latencies: list[float]) -> list[Finding]:
-    """The findings in the text; a caller's instruction to stay inside counts as one (type `directive`)."""
+def _timed_scan(
+    detector: SensitivityDetector, text: str, latencies: list[float]
+) -> tuple[list[Finding], bool]:
+    """The findings in the text, and whether it asks to stay inside (which keeps it in the building
+    too, but is no span of personal data: span scores never see it)."""
     started = time.perf_counter()
     findings = detector.scan(text)
-    directive = find_directive(text)
+    directive = find_directive(text) is not None
     latencies.append((time.perf_counter() - started) * 1e6)
-    if directive is not None:
-        findings.append(Finding("directive", directive[0], directive[1], 1.0))
-    return findings
+    return findings, directive
 
 
 def _jsonl(name: str) -> list[dict[str, Any]]:
@@ -182,9 +183,9 @@ def flag_rates(
         kinds: Counter[str] = Counter()
         flagged = 0
         for text in texts:
-            findings = _timed_scan(detector, text, latencies)
-            flagged += bool(findings)
-            kinds.update({finding.type for finding in findings})
+            findings, directive = _timed_scan(detector, text, latencies)
+            flagged += bool(findings) or directive
+            kinds.update({finding.type for finding in findings} | ({"directive"} if directive else set()))
         rates[name] = {
             "prompts": len(texts),
             "flagged": flagged,

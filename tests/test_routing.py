@@ -279,3 +279,12 @@ def test_policy_can_turn_off_instructions_in_text_but_not_the_caller_flag(tmp_pa
     # and nothing a caller sends takes a request the detectors flagged outside
     mailed = _chat("gpt-4", ("user", "Write to ann.lee@fastmail.fm"), turnout={"private": False})
     assert gateway.decide(mailed, private_header="false").backends == ["llama"]
+
+
+def test_asking_to_stay_inside_is_answered_inside_even_where_the_policy_blocks_sensitive_data(tmp_path):
+    text = (ROOT / "policies" / "default.yaml").read_text()
+    gateway = _gateway(tmp_path, text.replace("  action: reroute\n", "  action: block\n"))
+    with pytest.raises(SensitiveDataBlocked):
+        gateway.decide(_chat("gpt-4", ("user", "Write to ann.lee@fastmail.fm")))
+    decision = gateway.decide(_chat("gpt-4", ("user", "Summarise it.")), private_header="yes")
+    assert decision.action == "reroute" and decision.backends == ["llama"]
