@@ -9,12 +9,14 @@ from __future__ import annotations
 import base64
 import json
 import random
+import re
 import string
 from itertools import pairwise
 
 import pytest
 
 from router.signals.directives import find_directive
+from router.signals.letters import UPPER
 from router.signals.sensitivity import FINDING_TYPES, Finding, SensitivityDetector
 
 
@@ -223,6 +225,24 @@ def test_address_widening_near_misses(detector: SensitivityDetector) -> None:
     # a count before the street is not glued to it, and a following sentence is not a postcode line
     text = "In 2019, 12 Holloway Lane was sold.\nPrices rose 15"
     assert found(detector, text, "street_address") == ["12 Holloway Lane"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # a lowercase word in Polish or Russian is not the capitalised name of a street
+        "Mix 2 łyżki Green tea into the batter.",
+        "Мы заказали 3 ёлки Road Runner для офиса.",
+    ],
+)
+def test_lowercase_words_outside_latin1_are_not_street_names(detector: SensitivityDetector, text: str) -> None:
+    assert found(detector, text, "street_address") == []
+
+
+def test_capitals_in_every_cased_script() -> None:
+    capital = re.compile(UPPER)
+    assert all(capital.fullmatch(c) for c in "AZÀÞŽŁĐŐДЁΩǅ")
+    assert not any(capital.fullmatch(c) for c in "azßÿžłđőдёω中ـ1_")
 
 
 # --- people -----------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ import re
 from collections.abc import Iterator
 
 from router.signals.findings import Finding
+from router.signals.letters import UPPER
 
 
 def _words(text: str) -> tuple[str, ...]:
@@ -21,8 +22,7 @@ def _words(text: str) -> tuple[str, ...]:
     return tuple(text.split())
 
 
-# A "capitalised" word without \p{Lu}: no ASCII or Latin-1 lowercase first letter, no digit.
-_CAP = r"[^\W\d_a-zß-öø-ÿ][\w'\u2019.\-]*"
+_CAP = rf"{UPPER}[\w'\u2019.\-]*"
 _WORD = r"[^\W\d_][\w'\u2019.\-]*"
 _NUMBER = r"\d{1,5}[A-Za-z]?(?:[/\-]\d{1,4})?"
 _EN_SUFFIX = (
@@ -86,7 +86,7 @@ al. aleja os. trg strada str. calea bulevardul viale piazza piazzale vicolo λε
 _HOUSE_NUMBER = re.compile(r"(?<![\w.,:/\-])\d{1,5}[A-Za-z]?(?![\w:/\-]|[.,]\d)")
 _NON_SPACE = re.compile(r"\S+")
 _ADDRESS_SHAPE = re.compile(
-    r"[^\W\d_][\w'\u2019\-]*,?[ \t]+\d{1,5}\b|(?<!\w)\d{1,6}[A-Za-z]?,?[ \t]+[^\W\d_a-z]"
+    r"[^\W\d_][\w'\u2019\-]*,?[ \t]+\d{1,5}\b|(?<!\w)\d{1,6}[A-Za-z]?,?[ \t]+" + UPPER
 )
 _CUE = re.compile(
     r"(?i)\b(?:address(?:\s+is|\s+to|\W{1,3}it\s+is|\W{1,3}it's|\s+of\s+(?:\S+\s+){1,6}?is)?|located\s+at|lives?\s+(?:at|on|in)"

@@ -19,14 +19,14 @@ from itertools import pairwise
 from router.signals import name_cues as cues
 from router.signals.findings import Finding
 from router.signals.gazetteer import Gazetteer, gazetteer
+from router.signals.letters import UPPER
 
 _TOKEN = re.compile(r"[^\W\d_]+(?:['\u2019\-][^\W\d_]+)*")
-# Capitalised starts only ([^\W\d_a-z] rejects lowercase at once, which keeps these scans cheap).
-_SPEAKER = re.compile(r"(?m)^[ \t>]*([^\W\d_a-z][\w'\u2019\-]*)[ \t]?:[ \t]*[\"“'\w]")
-_VOCATIVE_END = re.compile(r",\s+([^\W\d_a-z][\w'\u2019\-]*)\s*[!?]")
-_LIST = re.compile(
-    r"(?<!\w)[^\W\d_a-z][\w'\u2019\-]*(?:,\s+[^\W\d_a-z][\w'\u2019\-]*)*,?\s+(?:and|&)\s+[^\W\d_a-z][\w'\u2019\-]*"
-)
+# Capitalised starts only (a lowercase first letter fails at once, which keeps these scans cheap).
+_CAPITALISED = rf"{UPPER}[\w'\u2019\-]*"
+_SPEAKER = re.compile(rf"(?m)^[ \t>]*({_CAPITALISED})[ \t]?:[ \t]*[\"“'\w]")
+_VOCATIVE_END = re.compile(rf",\s+({_CAPITALISED})\s*[!?]")
+_LIST = re.compile(rf"(?<!\w){_CAPITALISED}(?:,\s+{_CAPITALISED})*,?\s+(?:and|&)\s+{_CAPITALISED}")
 _DIGIT = re.compile(r"\d")
 # The field cues of name_cues, which need no capital after them: an all-lowercase text without any
 # of these and without a listed name has no person in it.
