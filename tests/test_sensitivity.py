@@ -235,7 +235,9 @@ def test_address_widening_near_misses(detector: SensitivityDetector) -> None:
         "Мы заказали 3 ёлки Road Runner для офиса.",
     ],
 )
-def test_lowercase_words_outside_latin1_are_not_street_names(detector: SensitivityDetector, text: str) -> None:
+def test_lowercase_words_outside_latin1_are_not_street_names(
+    detector: SensitivityDetector, text: str
+) -> None:
     assert found(detector, text, "street_address") == []
 
 
