@@ -3,11 +3,11 @@
 Every sentence of the Presidio synthetic set that carries personal data, and generated secrets of
 every kind the detectors know, go through the running gateway with the default policy: as `auto`,
 with each external model named explicitly, and with the private backend failing. The emulators
-record every request they receive. No flagged text may reach an external one, whatever the route,
-the model named or the failures; what the detectors miss (offline recall is about 0.96 on this set,
-see `python -m evals.pii_eval`) is bounded here so that a detection regression fails the build.
-A caller that marks its requests private (x-turnout-private, turnout.private, a --private key) loses
-none of them, missed ones included.
+record every request they receive. None of these texts may reach an external one, whatever the
+route, the model named or the failures: the detectors flag every one of them (`python -m
+evals.pii_eval`; a development figure, see README), and a detection regression fails the build.
+A caller that marks its requests private (x-turnout-private, turnout.private, a --private key) is
+kept inside whatever the detectors find.
 """
 
 from __future__ import annotations
@@ -92,9 +92,6 @@ async def _send_all(
         return await asyncio.gather(*(one(text) for text in texts))
 
 
-MISS_BUDGET = 0.045  # share of Presidio PII sentences the detectors may miss (measured: 0.038)
-
-
 def _external_texts(emulators) -> list[str]:
     """The user text of every request an external emulator received."""
     received = emulators.openai.received + emulators.anthropic.received
@@ -130,25 +127,25 @@ def test_every_generated_secret_is_found(flagged_split):
 
 
 @pytest.mark.parametrize("model", ["auto", "gpt-4", "claude", "haiku"])
-def test_no_flagged_text_reaches_an_external_backend(gateway, emulators, flagged_split, model):
+def test_no_personal_data_reaches_an_external_backend(gateway, emulators, flagged_split, model):
     flagged, missed = flagged_split
     texts = flagged + missed
     statuses = asyncio.run(
         _send_all(gateway.base_url, gateway.admin_key, texts, model, stream=model == "claude")
     )
+    assert not missed, f"the detectors missed {len(missed)} of {len(texts)}: {missed[:3]}"
     outside = set(_external_texts(emulators))
-    leaked = [text for text in flagged if text in outside]
-    assert not leaked, f"{len(leaked)} flagged requests reached an external backend: {leaked[:3]}"
+    leaked = [text for text in texts if text in outside]
+    assert not leaked, f"{len(leaked)} requests with personal data reached an external backend: {leaked[:3]}"
     assert statuses.count(200) == len(texts)
-    assert len(missed) <= MISS_BUDGET * len(texts), f"detectors missed {len(missed)} of {len(texts)}"
-    # everything flagged was answered inside the building
-    assert emulators.vllm.script.requests >= len(flagged)
+    # every one of them was answered inside the building
+    assert emulators.vllm.script.requests >= len(texts)
 
 
 def test_a_caller_who_asks_for_privacy_loses_nothing_to_the_detectors_misses(
     gateway, emulators, flagged_split
 ):
-    """Detection misses some sentences; a caller that marks its requests private loses none of them."""
+    """A caller that marks its requests private is kept inside whether the detectors flag them or not."""
     flagged, missed = flagged_split
     statuses = asyncio.run(
         _send_all(gateway.base_url, gateway.admin_key, flagged + missed, "gpt-4", stream=False, private=True)

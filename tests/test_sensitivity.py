@@ -268,6 +268,59 @@ def test_people(detector: SensitivityDetector, text: str, name: str) -> None:
 
 
 @pytest.mark.parametrize(
+    ("text", "name"),
+    [
+        # who made a work or appears in it, even where the text is about art or film
+        ("Have you read the Lindqvist novel everyone is talking about?", "Lindqvist"),
+        ("I keep rereading the Szymborska novel on my shelf.", "Szymborska"),  # unlisted: novels have authors
+        ("Have you seen the Ingrid Solberg version of the film?", "Ingrid Solberg"),
+        ("My favourite is a song by Kowalczyk from the nineties.", "Kowalczyk"),
+        (
+            "It is a novel by former journalist Okafor, set in Lagos.",
+            "Okafor",
+        ),  # a title makes any word a name
+        ("The movie, featuring Tomasz Wisniewski, opens Friday.", "Tomasz Wisniewski"),
+        # an unlisted first name: at a company, asked about its temper, an attribute, a vocative
+        ("Zbyszko is from Northwind Traders LLC and will join the call.", "Zbyszko"),
+        ("Why is Oskaria so stubborn?", "Oskaria"),
+        ("We still do not know the birthday of Jarkko yet.", "Jarkko"),
+        ("Tell me Anneli, did you sign it?", "Anneli"),
+        # a first name that is also a word, before a listed surname
+        ("Yesterday Mark Jensen signed the lease.", "Mark Jensen"),
+        ("Please email Bill Kowalski today.", "Bill Kowalski"),
+        # a surname that starts with a particle, after a cue
+        ('"Prices will fall," says Du Plessis.', "Du Plessis"),
+        # the same slots in all-lowercase text
+        ("the frank moravec recording of that song is great", "frank moravec"),
+        ("have you heard ilkka tapiola speak at the meetup?", "ilkka tapiola"),
+    ],
+)
+def test_people_named_by_their_role(detector: SensitivityDetector, text: str, name: str) -> None:
+    assert found(detector, text, "person") == [name]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Toy Story is a film by Pixar about toys.",  # an unlisted single word after "by" needs a title
+        "The Jenkins version on the build server is old.",  # a version after one word is software
+        "The app features Kubernetes support out of the box.",
+        "Our German Shepherd needs a new collar.",  # a people's name is not a first name
+        "When was the Old Babylonian version written?",
+        "Why is Kubernetes so slow on my laptop?",  # slow is no temper
+        "Give me Python, then Rust.",
+        # places before a work are no makers of it
+        "The Hong Kong version of the app is slower.",
+        "We watched the El Paso film at the festival.",
+        "have you seen the kuala lumpur film yet",
+        "did you see the new model speak",
+    ],
+)
+def test_role_cues_need_a_name(detector: SensitivityDetector, text: str) -> None:
+    assert found(detector, text, "person") == []
+
+
+@pytest.mark.parametrize(
     "text",
     [
         "Natalia sold 48 clips in April and half as many in May. How many clips did she sell?",

@@ -30,6 +30,17 @@ mr mrs ms mx miss dr prof professor sir dame madam mme mlle herr frau sr sra srt
 signor signora sig
 """)
 _RELATION = "|".join(sorted(RELATIONS, key=len, reverse=True))
+# Works that people make, in the singular and plural: "a song by ...", "the Jensen novel".
+WORKS = _words("""
+song songs novel novels book books album albums film films movie movies poem poems play plays
+painting paintings recording recordings track tracks single singles record records version versions
+story stories essay essays biography biographies memoir memoirs cover covers rendition renditions
+""")
+_MADE = "written|directed|recorded|performed|sung|composed|painted|produced|edited|translated|illustrated"
+_MAKERS = (
+    "(?:the\\s+)?(?:singer|songwriter|author|writer|novelist|poet|director|filmmaker|artist|painter|composer"
+    "|rapper|guitarist|drummer|pianist|musician|journalist|photographer)"
+)
 _END = r"[ \t]+"
 
 # kind -> ((first words, pattern from the first word to where the name starts), ...)
@@ -68,6 +79,7 @@ _SPEC: dict[str, tuple[tuple[str, str], ...]] = {
         ("named", r"named\s+(?:him|her|them)" + _END),
         ("call", r"call\s+(?:him|her)" + _END),
     ),
+    "attribute": (("gender pronouns birthday ethnicity", r"\w+\s+of" + _END),),
     "speech": (
         (
             "says said asks asked replied replies shouted shouts yelled whispered told tells exclaimed married",
@@ -76,8 +88,33 @@ _SPEC: dict[str, tuple[tuple[str, str], ...]] = {
         ("according", r"according\s+to" + _END),
         ("speak talk", r"\w+\s+to" + _END),
     ),
+    # Who made or appears in a work: "a song by Kastner", "featuring Johan Lynge", "a tribute to ...".
+    "credit": (
+        (" ".join(WORKS), rf"\w+\s+(?:(?:{_MADE})\s+)?by" + _END),
+        ("featuring starring features stars", r"\w+" + _END),
+        ("tribute dedicated", r"\w+\s+to" + _END),
+        ("memory", r"memory\s+of" + _END),
+    ),
+    # ... and with a title before the name, which makes any unlisted word a person:
+    # "a song by ex-Zombie Ryhänen", "a novel by former journalist Ahtisaari", "a film by director ...".
+    "credit_titled": (
+        (
+            " ".join(WORKS),
+            rf"\w+\s+(?:(?:{_MADE})\s+)?by\s+(?:(?:ex|former)-?\s*[^\W\d_][\w\-]*|{_MAKERS})" + _END,
+        ),
+    ),
 }
-CONFIDENCE = {"field": 0.9, "title": 0.9, "greeting": 0.8, "intro": 0.8, "relation": 0.8, "speech": 0.7}
+CONFIDENCE = {
+    "field": 0.9,
+    "title": 0.9,
+    "greeting": 0.8,
+    "intro": 0.8,
+    "relation": 0.8,
+    "speech": 0.7,
+    "attribute": 0.7,
+    "credit": 0.7,
+    "credit_titled": 0.7,
+}
 
 
 def _index() -> dict[str, tuple[tuple[str, re.Pattern[str]], ...]]:
@@ -121,6 +158,8 @@ van von der den ter ten de del della di da dos das du la le bin ibn al
 )
 # Particles found only inside names (not in place names like Rio de Janeiro): the next word is a surname.
 SURNAME_PARTICLES = frozenset(_words("van von ten ter"))
+# Particles that may begin a surname written without the first name, after a cue: "says Du Cane".
+LEADING_PARTICLES = frozenset(_words("du de da di van von ten ter del della dos das"))
 FUNCTION_WORDS = frozenset(
     _words("""
 a an the this that these those my your his her its our their i you he she it we they me him them us
@@ -142,6 +181,36 @@ NOT_PERSON_AFTER = re.compile(
     r"|Cafe|Café|Restaurant|Hotel|Inn|Bar|Pub|Bank|Inc|Corp|Corporation|Company|Co|Ltd|LLC|GmbH|Group"
     r"|Foundation|Museum|Library|Church|Cathedral|Airport|Station|Hall|Bridge|Stadium|Arena|Theat(?:er|re)"
     r"|Club|Park|Street|Avenue|Road|Square|County|City|Times|Post|News|Award|Prize|Center|Centre)\b"
+)
+# Works named after their maker ("the Jensen novel"); with a full name also a version or a recording
+# of one ("the Steffen Mauer version"), which after a single word is mostly software (the Jenkins version).
+WORKS_BY_SURNAME = frozenset(
+    _words("novel film movie book biography memoir album song play poem trilogy saga painting portrait")
+)
+WORKS_BY_FULL_NAME = WORKS_BY_SURNAME | {"version", "recording", "cover", "rendition"}
+# Works with one author, so that even an unlisted word before them is a surname (the Dratchev novel).
+WORKS_BY_AUTHOR = frozenset(_words("novel novels memoir memoirs"))
+# Peoples, faiths, days, feasts and the first words of place names that Faker also lists as first
+# names: German Shepherd, Easter Sunday Cindy, El Paso.
+NOT_FIRST_NAMES = frozenset(
+    _words("""
+english french german spanish italian chinese japanese russian christian muslim jewish catholic
+american british irish scottish welsh dutch swiss polish greek turkish arab indian african
+monday tuesday wednesday thursday friday saturday sunday january february march april may june
+july august september october november december easter christmas
+el la le los las san santa santo sao são saint st fort port mount lake new north south east west
+""")
+)
+# Traits of a person's temper: "why is X so impulsive?" asks about a person, not a product.
+TRAITS = frozenset(
+    _words("""
+impulsive shy rude jealous angry lazy arrogant stubborn moody selfish grumpy mean kind friendly
+impatient nervous anxious upset depressed cruel bossy clumsy naive brave honest sensitive emotional
+""")
+)
+# A company after "X is from ...": "Dzhambek is from Civic Impulse LLC".
+COMPANY = re.compile(
+    r"[ \t]+(?:[^\W\d_][\w&'.\-]*[ \t]+){0,4}?(?:Inc|LLC|Ltd|Corp|Corporation|Company|Co|GmbH|AG|PLC|LLP|S\.?A)\b"
 )
 # Words after a lone first name that make it the subject of a sentence about a person.
 PERSON_VERBS = frozenset(

@@ -26,12 +26,22 @@ _TOKEN = re.compile(r"[^\W\d_]+(?:['\u2019\-][^\W\d_]+)*")
 _CAPITALISED = rf"{UPPER}[\w'\u2019\-]*"
 _SPEAKER = re.compile(rf"(?m)^[ \t>]*({_CAPITALISED})[ \t]?:[ \t]*[\"“'\w]")
 _VOCATIVE_END = re.compile(rf",\s+({_CAPITALISED})\s*[!?]")
+_VOCATIVE_ME = re.compile(rf"\b[Mm]e\s+({_CAPITALISED}),")  # "tell me Anna, ...", "leave me Mette, ..."
 _LIST = re.compile(rf"(?<!\w){_CAPITALISED}(?:,\s+{_CAPITALISED})*,?\s+(?:and|&)\s+{_CAPITALISED}")
 _DIGIT = re.compile(r"\d")
 # The field cues of name_cues, which need no capital after them: an all-lowercase text without any
 # of these and without a listed name has no person in it.
 _LOWERCASE_FIELD = re.compile(
     r"name|call\s+me|signed|sincerely|regards|patient|(?:directed|written)\s+by|(?:change|correct)\s+it\s+to"
+)
+# Slots that hold a person in lowercase text too: "the frank freud version" (after a listed first
+# name), "heard nijito asano speak" (places do not speak).
+_LOWERCASE_WORK = re.compile(
+    r"\bthe ([^\W\d_]+) ([^\W\d_]+) (?:version|recording|cover|rendition|novel|film|album|song)\b"
+)
+_LOWERCASE_SPEAKER = re.compile(
+    r"\b(?:heard|hear|seen|see|saw|watch|watched) ([^\W\d_]+)(?: ([^\W\d_]+))?"
+    r" (?:speak|sing|talk|perform|lecture|present)\b"
 )
 _MONEY = re.compile(r"[%$€£]")
 _HONORIFICS = frozenset(cues.HONORIFICS)
@@ -88,7 +98,9 @@ def _extend(tokens: _Tokens, index: int, names: Gazetteer, limit: int = 3) -> in
             current += 1
             continue
         # after "van", "ten", "von" any capitalised word is a surname, even Pas or Berg
-        linked = tokens.words[current] in cues.SURNAME_PARTICLES
+        linked = tokens.words[current] in cues.SURNAME_PARTICLES or (
+            current == index and tokens.lower[index] in cues.LEADING_PARTICLES
+        )
         common = names.is_common(word) and not linked
         if not _capitalised(word) or common or word.lower() in cues.FUNCTION_WORDS:
             break
@@ -108,6 +120,8 @@ def _pair_confidence(tokens: _Tokens, index: int, last: int, names: Gazetteer, e
     )
     if names.is_first(first) and listed:
         return 0.85
+    if _plain_first(tokens, index, names) and (english >= 0.8 or names.in_last(surnames[0])):
+        return 0.7  # Mark Jensen, Bill Kowalski, Frank Freud
     # Unlisted surnames and unlisted first names count only in English text: elsewhere every
     # capitalised word is unknown to the English dictionary.
     if english < 0.8:
@@ -120,6 +134,14 @@ def _pair_confidence(tokens: _Tokens, index: int, last: int, names: Gazetteer, e
     return 0.0
 
 
+def _plain_first(tokens: _Tokens, index: int, names: Gazetteer) -> bool:
+    """A first name that is also a word (Mark, Bill, Grace) before a listed surname: Mark Jensen."""
+    word, after = tokens.words[index], tokens.words[index + 1]
+    if word.lower() in cues.NOT_FIRST_NAMES or not names.in_first(word):
+        return False
+    return (names.in_last(after) and not names.is_common(after)) or names.is_foreign(after)
+
+
 def _full_names(tokens: _Tokens, names: Gazetteer) -> Iterator[_Span]:
     english: float | None = None
     index = 0
@@ -129,7 +151,7 @@ def _full_names(tokens: _Tokens, names: Gazetteer) -> Iterator[_Span]:
             _capitalised(word)
             and tokens.glued(index)
             and not word.endswith(("'s", "\u2019s"))
-            and (names.is_first(word) or names.is_foreign(word))
+            and (names.is_first(word) or names.is_foreign(word) or _plain_first(tokens, index, names))
         ):
             last = _extend(tokens, index, names)
             if last > index and not cues.NOT_PERSON_AFTER.match(tokens.text, tokens.spans[last][1]):
@@ -188,11 +210,13 @@ def _cued(tokens: _Tokens, names: Gazetteer, problem: bool) -> Iterator[_Span]:
             continue
         last = _extend(tokens, index, names)
         words = tokens.words[index : last + 1]
-        full = last > index and any(names.is_known(w) or names.is_foreign(w) for w in words)
+        # a capitalised particle and a surname after a cue: "says Du Cane", "according to De Vries"
+        particle = tokens.lower[index] in cues.LEADING_PARTICLES
+        full = last > index and (particle or any(names.is_known(w) or names.is_foreign(w) for w in words))
         if not _qualifies(kind, tokens.words[index], match.group(0), names, full):
             continue
-        if kind == "intro" and last == index and not names.is_known(tokens.words[index]):
-            continue  # "with Kubernetes": an unknown single word needs a stronger cue
+        if kind in ("intro", "credit") and last == index and not names.is_known(tokens.words[index]):
+            continue  # "with Kubernetes", "a film by Pixar": an unknown single word needs a stronger cue
         weak = last == index and kind != "field" and problem
         yield index, last, _WEAK if weak else cues.CONFIDENCE[kind], kind
 
@@ -214,7 +238,7 @@ def _sentence_start(tokens: _Tokens, index: int) -> bool:
 
 def _context_indices(tokens: _Tokens, names: Gazetteer) -> Iterator[int]:
     """Tokens that context marks as a person: speaker labels, vocatives, X's daughter."""
-    for pattern, foreign in ((_SPEAKER, False), (_VOCATIVE_END, True)):
+    for pattern, foreign in ((_SPEAKER, False), (_VOCATIVE_END, True), (_VOCATIVE_ME, True)):
         for match in pattern.finditer(tokens.text):
             found = _single(tokens, names, tokens.by_start.get(match.start(1)), foreign)
             if found is not None:
@@ -274,6 +298,29 @@ def _context(tokens: _Tokens, names: Gazetteer, problem: bool) -> Iterator[_Span
         yield index, index, _WEAK if problem else 0.6, "subject_list"
 
 
+def _work_titles(tokens: _Tokens, names: Gazetteer) -> Iterator[_Span]:
+    """A work named after its maker: "the Jensen novel", "the Steffen Mauer version"."""
+    lower = tokens.lower
+    for index in range(1, len(lower) - 1):
+        word = tokens.words[index]
+        if lower[index - 1] != "the" or not _capitalised(word) or not tokens.glued(index - 1):
+            continue  # "the 1967 James Bond film": a year between them
+        last = _extend(tokens, index, names)
+        if last + 1 >= len(lower) or not tokens.glued(last):
+            continue
+        work = lower[last + 1]
+        if last > index:
+            # a listed first name: "the Hong Kong version", "the Kuala Lumpur film" are places
+            first = names.is_first(word) or _plain_first(tokens, index, names)
+            named = work in cues.WORKS_BY_FULL_NAME and first
+        else:
+            named = (work in cues.WORKS_BY_SURNAME and names.is_known(word)) or (
+                work in cues.WORKS_BY_AUTHOR and names.is_foreign(word)
+            )
+        if named:
+            yield index, last, 0.7, "work_title"
+
+
 def _lone_evidence(tokens: _Tokens, index: int) -> bool:
     """A verb of a person right after the word, or an auxiliary before it in a question."""
     lower = tokens.lower
@@ -282,6 +329,12 @@ def _lone_evidence(tokens: _Tokens, index: int) -> bool:
     if after in cues.PERSON_VERBS and tokens.glued(index):
         return True
     return before in cues.QUESTION_AUX and after in cues.DEGREE_WORDS
+
+
+def _about_temper(tokens: _Tokens, index: int) -> bool:
+    """ "Why is X so impulsive?": a question about the temper of someone, even an unlisted name."""
+    after = tokens.lower[index + 2 : index + 3]
+    return tokens.lower[index + 1] in cues.DEGREE_WORDS and bool(after) and after[0] in cues.TRAITS
 
 
 def _lone(tokens: _Tokens, names: Gazetteer) -> Iterator[_Span]:
@@ -296,13 +349,16 @@ def _lone(tokens: _Tokens, names: Gazetteer) -> Iterator[_Span]:
     for index, word in enumerate(tokens.words):
         if not _capitalised(word) or word.endswith(("'s", "\u2019s")) or not _lone_evidence(tokens, index):
             continue
-        if names.is_first(word):
+        if names.is_first(word) or (_about_temper(tokens, index) and names.is_foreign(word)):
             yield index, index, 0.6, "lone_name"
             continue
         if not (names.is_foreign(word) or names.in_last(word)) or not _sentence_start(tokens, index):
             continue
-        # "X is from ..." alone fits products too (Kubernetes): only for a listed surname.
-        origin = tokens.lower[index + 1 : index + 3] == ["is", "from"] and names.in_last(word)
+        # "X is from ..." alone fits products too (Kubernetes): only for a listed surname, or a company
+        # after it ("Dzhambek is from Civic Impulse LLC").
+        origin = tokens.lower[index + 1 : index + 3] == ["is", "from"] and (
+            names.in_last(word) or cues.COMPANY.match(tokens.text, tokens.spans[index + 2][1]) is not None
+        )
         if pronoun is None:
             pronoun = not cues.PRONOUNS.isdisjoint(tokens.lower[index + 2 :])
         if pronoun or origin:
@@ -347,6 +403,18 @@ def _recased(text: str, names: Gazetteer) -> str | None:
                 chars[match.start()] = upper
                 changed = True
         after_first = initial or (len(word) > 1 and (names.is_first(word) or word in _HONORIFICS))
+    for pattern, foreign in ((_LOWERCASE_WORK, False), (_LOWERCASE_SPEAKER, True)):
+        for match in pattern.finditer(text):
+            words = [(match.start(i), match.group(i)) for i in (1, 2) if match.group(i)]
+            first = words[0][1]
+            listed = names.in_first(first) and first not in cues.NOT_FIRST_NAMES
+            rest = all(names.is_foreign(word) or names.is_known(word) for _, word in words[1:])
+            if (listed or (foreign and names.is_foreign(first))) and rest:
+                for start, word in words:
+                    upper = word[0].upper()
+                    if len(upper) == 1:
+                        chars[start] = upper
+                        changed = True
     return "".join(chars) if changed else None
 
 
@@ -364,6 +432,7 @@ def find_people(text: str) -> Iterator[Finding]:
         _full_names(tokens, names),
         _cued(tokens, names, problem),
         _context(tokens, names, problem),
+        () if problem else _work_titles(tokens, names),
         () if problem else _lone(tokens, names),
     ):
         for first, last, confidence, detail in source:
