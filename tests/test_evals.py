@@ -203,3 +203,44 @@ def test_e2e_sees_what_reached_an_external_emulator() -> None:
         assert outcome.status == 200 and outcome.reached_external
         assert not e2e.send(leaky, query, [emus["anthropic"]]).reached_external
         leaky.close()
+
+
+def test_fresh_presidio_sentences_are_well_formed_and_scored(tmp_path, monkeypatch):
+    """The held-out PII eval: fills of Presidio's templates with identities the synthetic set never
+    uses (fetched from PyPI's presidio-evaluator wheel into the cache), valid checksums included."""
+    import ipaddress
+    import os
+    import random
+    import re
+
+    from evals import pii_fresh
+    from evals.datasets import DatasetError, resolve
+    from router.signals.checksums import iban_valid, luhn_valid
+
+    rng = random.Random(5)
+    assert all(luhn_valid(pii_fresh.card_number(rng)) for _ in range(50))
+    assert all(iban_valid(pii_fresh.iban(rng)) for _ in range(50))
+    assert all(ipaddress.ip_address(pii_fresh.public_ip(rng)).is_global for _ in range(50))
+    assert all(re.fullmatch(r"(?!000|666)\d{3}-\d{2}-\d{4}", pii_fresh.ssn(rng)) for _ in range(50))
+    try:
+        resolve("presidio-templates")
+        resolve("presidio-identities")
+    except DatasetError as error:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(str(error))
+
+    synthetic = json.loads(resolve("presidio-synth-v2").read_text())
+    used = {word for row in synthetic for word in re.findall(r"\w+", row["full_text"].lower())}
+    even, odd = pii_fresh.fresh_identities("even"), pii_fresh.fresh_identities("odd")
+    assert even and odd and not {p["Number"] for p in even} & {p["Number"] for p in odd}
+    assert all(not set(re.findall(r"\w+", f"{p['GivenName']} {p['Surname']}".lower())) & used for p in even)
+
+    rows = pii_fresh.sentences("even", per_template=2, seed=3)
+    assert len(rows) == 2 * len(pii_fresh.templates()) > 200
+    assert not [sentence for _, sentence, _ in rows if "{{" in sentence]
+    assert any(sentence == sentence.lower() for _, sentence, _ in rows)
+    report = pii_fresh.run("even", per_template=2, seed=3)
+    assert report["sentences"] == len(rows) and 0.5 < report["recall"] <= 1
+    assert set(report["by_type"]) <= set(pii_fresh.ENTITY.values())
+    assert len(report["missed_examples"]) == round((1 - report["recall"]) * len(rows))

@@ -65,6 +65,13 @@ def test_national_phone_after_a_cue(detector: SensitivityDetector) -> None:
     assert found(detector, "Call my mobile 78 651 450 tonight", "phone") == ["78 651 450"]
 
 
+def test_six_digit_phone_needs_a_phone_word(detector: SensitivityDetector) -> None:
+    # Greenland and the Faroes have six-digit numbers, written in pairs
+    assert found(detector, "Can someone call me on 85 99 60?", "phone") == ["85 99 60"]
+    assert found(detector, "Stop sending messages to 66 65 76", "phone") == ["66 65 76"]
+    assert found(detector, "We met on 12 05 23 at noon, scores 12 34 56.", "phone") == []
+
+
 @pytest.mark.parametrize(
     "text",
     [
@@ -221,6 +228,30 @@ def test_addresses_in_other_shapes(detector: SensitivityDetector, text: str, add
     assert found(detector, text, "street_address") == [address]
 
 
+@pytest.mark.parametrize(
+    ("text", "address"),
+    [
+        # no street type, but a place and its postcode after the number
+        ("Please update it to Kvetná 14, Bratislava 81106 before Friday.", "Kvetná 14, Bratislava 81106"),
+        ("Send it to Lindholmen 8, 41103 Göteborg.", "Lindholmen 8, 41103 Göteborg"),
+    ],
+)
+def test_a_street_before_a_postcode_line(detector: SensitivityDetector, text: str, address: str) -> None:
+    assert found(detector, text, "street_address") == [address]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Windows 10, Office 2019 and Teams are installed.",  # a year is no postcode
+        "Decimal 11, Binary 1100, Hexadecimal D",  # an English word is no street name
+        "The versions were Release 12, Build 4021 and Patch 7.",
+    ],
+)
+def test_numbered_lists_are_not_streets(detector: SensitivityDetector, text: str) -> None:
+    assert found(detector, text, "street_address") == []
+
+
 def test_address_widening_near_misses(detector: SensitivityDetector) -> None:
     # a count before the street is not glued to it, and a following sentence is not a postcode line
     text = "In 2019, 12 Holloway Lane was sold.\nPrices rose 15"
@@ -290,9 +321,15 @@ def test_people(detector: SensitivityDetector, text: str, name: str) -> None:
         ("Please email Bill Kowalski today.", "Bill Kowalski"),
         # a surname that starts with a particle, after a cue
         ('"Prices will fall," says Du Plessis.', "Du Plessis"),
-        # the same slots in all-lowercase text
+        # the same slots in all-lowercase text, and words no dictionary knows after any cue
         ("the frank moravec recording of that song is great", "frank moravec"),
         ("have you heard ilkka tapiola speak at the meetup?", "ilkka tapiola"),
+        ("we need to add wiremu tane as guardian", "wiremu tane"),
+        ("please follow up with tuulikki rasanen next week", "tuulikki rasanen"),
+        # a company in capitals, a surname that is also a word after a title, a doubled space
+        ("Ladolfo is from TAIYO BUSSAN HOLDINGS", "Ladolfo"),
+        ("A fine song by ex-bandmate Potter, they say.", "Potter"),
+        ("Edda  Greco from Terex is the keynote speaker", "Edda  Greco"),
     ],
 )
 def test_people_named_by_their_role(detector: SensitivityDetector, text: str, name: str) -> None:
@@ -314,6 +351,7 @@ def test_people_named_by_their_role(detector: SensitivityDetector, text: str, na
         "We watched the El Paso film at the festival.",
         "have you seen the kuala lumpur film yet",
         "did you see the new model speak",
+        "can you play the song that starts with doo doo doo",  # a tune, not a name
     ],
 )
 def test_role_cues_need_a_name(detector: SensitivityDetector, text: str) -> None:

@@ -14,6 +14,7 @@ import re
 from collections.abc import Iterator
 
 from router.signals.findings import Finding
+from router.signals.gazetteer import gazetteer
 from router.signals.letters import UPPER
 
 
@@ -179,8 +180,42 @@ def _european(text: str) -> Iterator[Finding]:
         confidence = 0.8
         if begin is None:
             begin, confidence = _prefixed(words), 0.75
+        end = number.end()
+        if begin is None:
+            begin, confidence = _before_postcode(text, words, end), 0.7
+            line = _POSTCODE_LINE.match(text, end) if begin is not None else None
+            if line:  # the place and postcode are part of the address, a full stop after them is not
+                end = line.end() - len(line.group(0)) + len(line.group(0).rstrip(".,"))
         if begin is not None:
-            yield Finding("street_address", window_start + begin.start(), number.end(), confidence, "street")
+            yield Finding("street_address", window_start + begin.start(), end, confidence, "street")
+
+
+# A place and its postcode after the house number: "Lomená 19, Mikulovice 671 72", "Pärna 67, 48023 Räsna".
+_POSTCODE_LINE = re.compile(
+    rf"\.?,[ \t]+(?:{_CAP}(?:[ \t]+{_WORD}){{0,3}}[ \t]+(\d{{4,6}})(?:[ \t]?\d{{2}}|[ \t]?[A-Z]{{2}})?\b"
+    rf"|(\d{{4,6}})[ \t]+{_CAP})"
+)
+
+
+def _before_postcode(text: str, words: list[re.Match[str]], end: int) -> re.Match[str] | None:
+    """The capitalised word where "Slovenčeva 34, Dramlje 3222" begins: a street without a street
+    type counts when a place and a postcode follow the number (not a year: "Windows 10, Office 2019")."""
+    line = _POSTCODE_LINE.match(text, end)
+    if line is None:
+        return None
+    code = line.group(1) or line.group(2)
+    if len(code) == 4 and code[:2] in ("19", "20"):
+        return None
+    begin = None
+    for word in reversed(words[-4:]):
+        token = word.group(0)
+        if token.endswith((".", ",", "!", "?", ":", ";")) or not re.match(UPPER, token):
+            break
+        begin = word
+    # a street named in English would have a street type; "Decimal 11, Binary 1100" is a list
+    if begin is None or gazetteer().is_english(begin.group(0).lower()):
+        return None
+    return begin
 
 
 # A number right before a street ("3369 24 Clarke Avenue", "20789 Allika 46"): a building or

@@ -210,7 +210,8 @@ impatient nervous anxious upset depressed cruel bossy clumsy naive brave honest 
 )
 # A company after "X is from ...": "Dzhambek is from Civic Impulse LLC".
 COMPANY = re.compile(
-    r"[ \t]+(?:[^\W\d_][\w&'.\-]*[ \t]+){0,4}?(?:Inc|LLC|Ltd|Corp|Corporation|Company|Co|GmbH|AG|PLC|LLP|S\.?A)\b"
+    r"[ \t]+(?:[^\W\d_][\w&'.\-]*[ \t]+){0,4}?(?i:Inc|LLC|Ltd|Limited|Corp|Corporation|Company|Co|GmbH|AG|PLC|LLP"
+    r"|S\.?A|Holdings|Group|Bank)\b"
 )
 # Words after a lone first name that make it the subject of a sentence about a person.
 PERSON_VERBS = frozenset(

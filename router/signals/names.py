@@ -75,7 +75,7 @@ class _Tokens:
     def glued(self, index: int) -> bool:
         """Token index+1 continues a name: one space, or '. ' after an initial."""
         gap = self.text[self.spans[index][1] : self.spans[index + 1][0]]
-        return gap == " " or (gap in (". ", ".") and len(self.words[index]) == 1)
+        return gap in (" ", "  ") or (gap in (". ", ".") and len(self.words[index]) == 1)
 
     def at(self, position: int) -> int | None:
         while position < len(self.text) and self.text[position] in " \t\"'“":
@@ -180,6 +180,8 @@ def _qualifies(kind: str, word: str, cue: str, names: Gazetteer, full: bool) -> 
         return not names.is_common(word) or names.is_known(word)
     if kind == "relation":
         return names.is_known(word) or names.is_foreign(word) or names.in_first(word)
+    if kind == "credit_titled":  # "by ex-Zombie Potter": after a title, a surname that is also a word
+        return names.is_known(word) or names.is_foreign(word) or names.in_last(word)
     return names.is_known(word) or names.is_foreign(word)
 
 
@@ -383,6 +385,28 @@ def _word_problem(tokens: _Tokens) -> bool:
     )
 
 
+_LOWER_WORDS = re.compile(r"([^\W\d_]+)(?: ([^\W\d_]+))?(?: ([^\W\d_]+))?")
+
+
+def _after_cues(text: str, names: Gazetteer) -> Iterator[int]:
+    """Starts of the words that no dictionary knows right after a cue: "add hatsuho yoneda as"."""
+    for match in _TOKEN.finditer(text):
+        for _, pattern in cues.CUES_BY_WORD.get(match.group(), ()):
+            cue = pattern.match(text, match.start())
+            if cue is None:
+                continue
+            words = _LOWER_WORDS.match(text, cue.end())
+            if words is None:
+                continue
+            for index in range(1, 4):
+                word = words.group(index)
+                if not word or not names.is_foreign(word) or (word == words.group(1) and index > 1):
+                    break  # "with doo doo doo" is a tune, not a name
+                if len(word[0].upper()) == 1:
+                    yield words.start(index)
+            break
+
+
 def _recased(text: str, names: Gazetteer) -> str | None:
     """An all-lowercase text with its listed names capitalised, offsets unchanged; None if none.
 
@@ -403,6 +427,9 @@ def _recased(text: str, names: Gazetteer) -> str | None:
                 chars[match.start()] = upper
                 changed = True
         after_first = initial or (len(word) > 1 and (names.is_first(word) or word in _HONORIFICS))
+    for start in _after_cues(text, names):
+        chars[start] = text[start].upper()
+        changed = True
     for pattern, foreign in ((_LOWERCASE_WORK, False), (_LOWERCASE_SPEAKER, True)):
         for match in pattern.finditer(text):
             words = [(match.start(i), match.group(i)) for i in (1, 2) if match.group(i)]

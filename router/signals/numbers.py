@@ -22,6 +22,11 @@ _PHONE_CUE = re.compile(
     r"(?i)(?:phone|tel\b|telephone|mobile|cell|call|fax|contact|reach|number|text\b|whatsapp|sms|dial|"
     r"ring|answer|registered|landline|hotline|messages?|\bat\b|\bon\b)[\w\s.:#'\u2019]{0,25}$"
 )
+# Words that name a phone outright (not "at" or "on"): enough for a six-digit number.
+_STRONG_PHONE_CUE = re.compile(
+    r"(?i)(?:phone|tel\b|telephone|mobile|cell|call|fax|whatsapp|sms|dial|text\b|landline|hotline|messages?"
+    r"|registered)[\w\s.:#'\u2019]{0,25}$"
+)
 _DATE = re.compile(r"^(?:\d{4}[-./]\d{1,2}[-./]\d{1,2}|\d{1,2}[-./]\d{1,2}[-./](?:\d{4}|\d{2}))$")
 _CURRENCY_BEFORE = re.compile(r"(?:[$€£¥₹]|\b(?:usd|eur|gbp|rs|inr|chf|sek|nok|dkk)\.?)\s?$", re.IGNORECASE)
 _UNIT_AFTER = re.compile(
@@ -57,7 +62,9 @@ def _phone_groups(candidate: str) -> list[str]:
 
 def _phone_shape_ok(candidate: str, groups: list[str]) -> bool:
     digits = sum(len(group) for group in groups)
-    if not 7 <= digits <= 15 or _DATE.match(candidate):
+    # six digits in pairs are a whole number in Greenland or the Faroes (a cue is still needed)
+    short = digits == 6 and len(groups) == 3 and " " in candidate
+    if not (7 <= digits <= 15 or short) or _DATE.match(candidate):
         return False
     if "  " in candidate or candidate.count("(") != candidate.count(")") or candidate.count("(") > 2:
         return False
@@ -75,6 +82,8 @@ def _phone_confidence(text: str, start: int, end: int, candidate: str, groups: l
         return 0.0
     international = candidate.startswith("+") or candidate.startswith("00") or "(" in candidate
     cue = bool(_PHONE_CUE.search(before) or _PHONE_LABEL_AFTER.match(text, end))
+    if sum(map(len, groups)) == 6:
+        return 0.7 if _STRONG_PHONE_CUE.search(before) else 0.0
     if len(groups) == 1:
         return 0.8 if international or (cue and len(candidate) >= 9) else 0.0
     if international or "x" in candidate or "ext" in candidate:
