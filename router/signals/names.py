@@ -402,19 +402,33 @@ def _after_cues(text: str, names: Gazetteer) -> Iterator[int]:
                 word = words.group(index)
                 if not word or not names.is_foreign(word) or (word == words.group(1) and index > 1):
                     break  # "with doo doo doo" is a tune, not a name
-                if len(word[0].upper()) == 1:
-                    yield words.start(index)
+                yield words.start(index)
             break
 
 
 def _recased(text: str, names: Gazetteer) -> str | None:
-    """An all-lowercase text with its listed names capitalised, offsets unchanged; None if none.
+    """An all-lowercase text with its names capitalised, offsets unchanged; None if none.
 
     "follow up with olga krylova" is read as "follow up with Olga Krylova": a listed first name or
-    an honorific also capitalises an initial and a surname after it, so the capitalised rules apply.
+    an honorific also capitalises an initial and a surname after it, and so do the words no
+    dictionary knows after a cue or in a slot for a person, so the capitalised rules apply.
     """
+    return "".join(chars) if (chars := _capitalise(text, _name_starts(text, names))) else None
+
+
+def _capitalise(text: str, starts: Iterator[int]) -> list[str] | None:
+    """text as characters with the letter at each start made a capital, or None if none changed."""
     chars = list(text)
     changed = False
+    for start in starts:
+        upper = text[start].upper()
+        if len(upper) == 1:  # "ß" would become two letters and shift every offset after it
+            chars[start] = upper
+            changed = True
+    return chars if changed else None
+
+
+def _name_starts(text: str, names: Gazetteer) -> Iterator[int]:
     after_first = False
     for match in _TOKEN.finditer(text):
         word = match.group()
@@ -422,14 +436,9 @@ def _recased(text: str, names: Gazetteer) -> str | None:
         initial = after_first and len(word) == 1
         surname = after_first and (names.is_foreign(word) or names.in_last(word))
         if known or surname or initial:
-            upper = word[0].upper()
-            if len(upper) == 1:
-                chars[match.start()] = upper
-                changed = True
+            yield match.start()
         after_first = initial or (len(word) > 1 and (names.is_first(word) or word in _HONORIFICS))
-    for start in _after_cues(text, names):
-        chars[start] = text[start].upper()
-        changed = True
+    yield from _after_cues(text, names)
     for pattern, foreign in ((_LOWERCASE_WORK, False), (_LOWERCASE_SPEAKER, True)):
         for match in pattern.finditer(text):
             words = [(match.start(i), match.group(i)) for i in (1, 2) if match.group(i)]
@@ -437,12 +446,7 @@ def _recased(text: str, names: Gazetteer) -> str | None:
             listed = names.in_first(first) and first not in cues.NOT_FIRST_NAMES
             rest = all(names.is_foreign(word) or names.is_known(word) for _, word in words[1:])
             if (listed or (foreign and names.is_foreign(first))) and rest:
-                for start, word in words:
-                    upper = word[0].upper()
-                    if len(upper) == 1:
-                        chars[start] = upper
-                        changed = True
-    return "".join(chars) if changed else None
+                yield from (start for start, _ in words)
 
 
 def find_people(text: str) -> Iterator[Finding]:
