@@ -168,10 +168,11 @@ def templates() -> list[str]:
     return [line for line in lines if any(p in ENTITY for p in PLACEHOLDER.findall(line))]
 
 
-def sentences(half: str, per_template: int, seed: int) -> list[tuple[str, str, set[str]]]:
+def sentences(
+    identities: list[dict[str, str]], per_template: int, seed: int
+) -> list[tuple[str, str, set[str]]]:
     """(template, sentence, entity types) for per_template fills of every template."""
     rng = random.Random(seed)
-    identities = fresh_identities(half)
     out = []
     for template in templates():
         entities = {ENTITY[p] for p in PLACEHOLDER.findall(template) if p in ENTITY}
@@ -189,7 +190,8 @@ def run(half: str = "even", per_template: int = 8, seed: int = 11) -> dict[str, 
     detector = SensitivityDetector(
         terms=rule.terms, patterns=rule.patterns, types=rule.types, min_confidence=rule.min_confidence
     )
-    rows = sentences(half, per_template, seed)
+    identities = fresh_identities(half)
+    rows = sentences(identities, per_template, seed)
     missed = [(template, sentence) for template, sentence, _ in rows if not detector.scan(sentence)]
     missed_sentences = {sentence for _, sentence in missed}
     by_type: dict[str, dict[str, int]] = {}
@@ -200,7 +202,7 @@ def run(half: str = "even", per_template: int = 8, seed: int = 11) -> dict[str, 
             tally["flagged"] += sentence not in missed_sentences
     return {
         "half": half,
-        "identities": len(fresh_identities(half)),
+        "identities": len(identities),
         "templates": len({template for template, _, _ in rows}),
         "sentences": len(rows),
         "recall": round(1 - len(missed) / len(rows), 4) if rows else 0.0,

@@ -236,7 +236,7 @@ def test_fresh_presidio_sentences_are_well_formed_and_scored(tmp_path, monkeypat
     assert even and odd and not {p["Number"] for p in even} & {p["Number"] for p in odd}
     assert all(not set(re.findall(r"\w+", f"{p['GivenName']} {p['Surname']}".lower())) & used for p in even)
 
-    rows = pii_fresh.sentences("even", per_template=2, seed=3)
+    rows = pii_fresh.sentences(even, per_template=2, seed=3)
     assert len(rows) == 2 * len(pii_fresh.templates()) > 200
     assert not [sentence for _, sentence, _ in rows if "{{" in sentence]
     assert any(sentence == sentence.lower() for _, sentence, _ in rows)

@@ -182,10 +182,8 @@ def _european(text: str) -> Iterator[Finding]:
             begin, confidence = _prefixed(words), 0.75
         end = number.end()
         if begin is None:
-            begin, confidence = _before_postcode(text, words, end), 0.7
-            line = _POSTCODE_LINE.match(text, end) if begin is not None else None
-            if line:  # the place and postcode are part of the address, a full stop after them is not
-                end = line.end() - len(line.group(0)) + len(line.group(0).rstrip(".,"))
+            begin, end = _before_postcode(text, words, end)
+            confidence = 0.7
         if begin is not None:
             yield Finding("street_address", window_start + begin.start(), end, confidence, "street")
 
@@ -197,25 +195,29 @@ _POSTCODE_LINE = re.compile(
 )
 
 
-def _before_postcode(text: str, words: list[re.Match[str]], end: int) -> re.Match[str] | None:
-    """The capitalised word where "Slovenčeva 34, Dramlje 3222" begins: a street without a street
-    type counts when a place and a postcode follow the number (not a year: "Windows 10, Office 2019")."""
+_CAPITAL = re.compile(UPPER)
+
+
+def _before_postcode(text: str, words: list[re.Match[str]], end: int) -> tuple[re.Match[str] | None, int]:
+    """Where "Slovenčeva 34, Dramlje 3222" begins and ends: a street without a street type counts
+    when a place and a postcode follow the number (not a year: "Windows 10, Office 2019")."""
     line = _POSTCODE_LINE.match(text, end)
     if line is None:
-        return None
+        return None, end
     code = line.group(1) or line.group(2)
     if len(code) == 4 and code[:2] in ("19", "20"):
-        return None
+        return None, end
     begin = None
     for word in reversed(words[-4:]):
         token = word.group(0)
-        if token.endswith((".", ",", "!", "?", ":", ";")) or not re.match(UPPER, token):
+        if token.endswith((".", ",", "!", "?", ":", ";")) or not _CAPITAL.match(token):
             break
         begin = word
     # a street named in English would have a street type; "Decimal 11, Binary 1100" is a list
     if begin is None or gazetteer().is_english(begin.group(0).lower()):
-        return None
-    return begin
+        return None, end
+    # the place and postcode are part of the address, a full stop after them is not
+    return begin, line.start() + len(line.group(0).rstrip(".,"))
 
 
 # A number right before a street ("3369 24 Clarke Avenue", "20789 Allika 46"): a building or

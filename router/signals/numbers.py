@@ -18,15 +18,11 @@ from router.signals.findings import Finding
 _PHONE = re.compile(
     r"(?<![\w.+/\-=#$€£¥:(])(?>\+?\(?\d[\d ().\-]*\d)(?:\s?(?:x|ext\.?)\s?\d{1,5})?(?![\w/]|-\d|[.,]\d|:\d)"
 )
-_PHONE_CUE = re.compile(
-    r"(?i)(?:phone|tel\b|telephone|mobile|cell|call|fax|contact|reach|number|text\b|whatsapp|sms|dial|"
-    r"ring|answer|registered|landline|hotline|messages?|\bat\b|\bon\b)[\w\s.:#'\u2019]{0,25}$"
-)
-# Words that name a phone outright (not "at" or "on"): enough for a six-digit number.
-_STRONG_PHONE_CUE = re.compile(
-    r"(?i)(?:phone|tel\b|telephone|mobile|cell|call|fax|whatsapp|sms|dial|text\b|landline|hotline|messages?"
-    r"|registered)[\w\s.:#'\u2019]{0,25}$"
-)
+# Words that name a phone outright: enough even for a six-digit number.
+_PHONE_WORDS = r"phone|tel\b|telephone|mobile|cell|call|fax|text\b|whatsapp|sms|dial|registered|landline|hotline|messages?"
+_CUE_END = r"[\w\s.:#'\u2019]{0,25}$"
+_STRONG_PHONE_CUE = re.compile(rf"(?i)(?:{_PHONE_WORDS}){_CUE_END}")
+_PHONE_CUE = re.compile(rf"(?i)(?:{_PHONE_WORDS}|contact|reach|number|ring|answer|\bat\b|\bon\b){_CUE_END}")
 _DATE = re.compile(r"^(?:\d{4}[-./]\d{1,2}[-./]\d{1,2}|\d{1,2}[-./]\d{1,2}[-./](?:\d{4}|\d{2}))$")
 _CURRENCY_BEFORE = re.compile(r"(?:[$€£¥₹]|\b(?:usd|eur|gbp|rs|inr|chf|sek|nok|dkk)\.?)\s?$", re.IGNORECASE)
 _UNIT_AFTER = re.compile(
