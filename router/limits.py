@@ -312,12 +312,17 @@ def admission(
     return Admission(False, reason, name, wait, headers, None, unseeded=unseeded)
 
 
-def degraded_admission(scopes: Sequence[Scope], tokens: int, usd: float, mode: FailMode) -> Admission:
-    """Decided without the store: no counters, so no x-ratelimit headers."""
+def degraded_admission(
+    scopes: Sequence[Scope], tokens: int, usd: float, mode: FailMode, lease_id: str | None = None
+) -> Admission:
+    """Decided without the store: no counters, so no x-ratelimit headers. `lease_id`: the id of an
+    admission sent to the store and never answered, which the reservation keeps so that its settle
+    can give back whatever the store charged for it after all."""
     if mode is FailMode.closed:
         wait = CONCURRENCY_RETRY_S
         return Admission(False, retry_after_s=wait, headers={"retry-after": "1"}, degraded=True)
-    held = Reservation(new_id(), tuple(s.name for s in scopes), tokens, to_micros(usd), -1, degraded=True)
+    names = tuple(s.name for s in scopes)
+    held = Reservation(lease_id or new_id(), names, tokens, to_micros(usd), -1, degraded=True)
     return Admission(True, reservation=held, degraded=True)
 
 

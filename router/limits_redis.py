@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import OrderedDict, deque
+from collections import deque
 from collections.abc import Sequence
 from typing import Any
 
@@ -44,7 +44,8 @@ log = logging.getLogger("turnout.limits")
 #   cc:<scope>, fu:<scope>                      leases held and USD micros in flight
 #   sd:<day>:<scope>, sm:<yyyymm>:<scope>       settled USD micros per UTC day and month
 #   leases (zset id -> expiry ms), lease-data (hash id -> [usd, scopes...]),
-#   expired (zset id -> forget-at ms: expired leases that may still be settled)
+#   expired (zset id -> forget-at ms: expired leases that may still be settled),
+#   gone (zset id -> forget-at ms: admissions settled before Redis ran them, which it must not charge)
 # Window keys depend on TIME, so they cannot all be in KEYS; they share KEYS[1]'s slot through the tag.
 _PRELUDE = """
 local p = ARGV[1]
@@ -69,6 +70,10 @@ _ADMIT = (
 local id, tokens, usd = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
 local window_ms, lease_ms, n = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
 local win = math.floor(now / window_ms)
+
+-- an admission that waited in a stalled Redis while its gateway gave up on it and settled it
+redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now)
+if redis.call('ZREM', KEYS[4], id) == 1 then return {0, now} end
 
 -- leases of requests whose process died before settling: give back what they held
 for _, old in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, 16)) do
@@ -133,22 +138,24 @@ return out
 """
 )
 
-# ARGV: p, id, tokens delta, cost micros, reserved micros, window, mode ('lease' | 'spend'), names...
+# ARGV: p, id, tokens delta, cost micros, reserved micros, window, mode, lease ms, names...
+# mode 'lease': an admission Redis answered. 'degraded': admitted without Redis; its admission may
+# still sit in a stalled Redis, so give back the lease if Redis ran it, and else leave a tombstone
+# that stops Redis from ever charging it (and makes a second settle a no-op).
 _SETTLE = (
     _PRELUDE
     + """
 local id, delta, cost, reserved, win = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5], ARGV[6]
 local leased = ARGV[7] == 'lease'
-local live = 0
-if leased then
-  live = redis.call('ZREM', KEYS[1], id)
-  if live == 1 then
-    redis.call('HDEL', KEYS[2], id)
-  elseif redis.call('ZREM', KEYS[3], id) == 0 then
+local live = redis.call('ZREM', KEYS[1], id)
+if live == 1 then
+  redis.call('HDEL', KEYS[2], id)
+elseif redis.call('ZREM', KEYS[3], id) == 0 then
+  if leased or redis.call('ZADD', KEYS[4], 'NX', now + tonumber(ARGV[8]), id) == 0 then
     return 0  -- settled already
   end
 end
-for i = 8, #ARGV do
+for i = 9, #ARGV do
   local name = ARGV[i]
   if live == 1 then
     redis.call('DECR', p .. 'cc:' .. name)
@@ -227,7 +234,7 @@ class RedisLimiter:
             url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s, retry=Retry(NoBackoff(), 0)
         )
         self._p = f"{{{prefix}}}:"
-        self._keys = [self._p + "leases", self._p + "lease-data", self._p + "expired"]
+        self._keys = [self._p + "leases", self._p + "lease-data", self._p + "expired", self._p + "gone"]
         self._admit = self._client.register_script(_ADMIT)
         self._settle_script = self._client.register_script(_SETTLE)
         self._seed = self._client.register_script(_SEED)
@@ -235,8 +242,8 @@ class RedisLimiter:
         self._down_since: float | None = None
         self._retry_at = 0.0
         self._pending: deque[tuple[Any, list[Any]]] = deque(maxlen=10_000)  # to replay once Redis is back
-        self._degraded_ids: OrderedDict[str, float] = OrderedDict()  # fail-open ids not yet settled
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._replayer: asyncio.Task[Any] | None = None
 
     async def _run(self, script: Any, args: list[Any]) -> Any:
         """The script's reply, or None if Redis did not answer (logged once, counted, backed off)."""
@@ -273,6 +280,19 @@ class RedisLimiter:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return task
+
+    def _queue(self, script: Any, args: list[Any]) -> None:
+        """Keep a write for when Redis answers again; one background task tries after each back-off,
+        so that what a stalled Redis holds is given back even if no request comes to probe it."""
+        self._pending.append((script, args))
+        if self._replayer is None or self._replayer.done():
+            self._replayer = self._spawn(self._replay_until_empty())
+
+    async def _replay_until_empty(self) -> None:
+        while self._pending:
+            await asyncio.sleep(max(self._retry_at - time.monotonic(), 0.0) + 0.01)
+            if self._will_send():
+                await self._replay()
 
     async def _replay(self) -> None:
         while self._pending:
@@ -320,11 +340,16 @@ class RedisLimiter:
                 _limit(limits.usd_day, micros=True),
                 _limit(limits.usd_month, micros=True),
             )
+        if self._pending and self._will_send():  # Redis may be back: give back what stalls held first
+            await self._replay()
+        sent = self._will_send()
         reply = await self._run(self._admit, args)
         if reply is None:
-            result = degraded_admission(scopes, tokens, usd, self.on_failure)
-            if result.reservation is not None:
-                self._remember_degraded(result.reservation.id)
+            result = degraded_admission(scopes, tokens, usd, self.on_failure, lease_id)
+            if result.reservation is None and sent:  # refused, but a stalled Redis may still charge it
+                names = tuple(scope.name for scope in scopes)
+                lost = Reservation(lease_id, names, tokens, usd_micros, -1, degraded=True)
+                self._spawn(self._settlement(lost, 0, 0))
         else:
             used = [_usage(reply[i : i + 8]) for i in range(2, 2 + 8 * len(scopes), 8)]
             held = None
@@ -335,19 +360,15 @@ class RedisLimiter:
         self.stats.count(result)
         return result
 
-    def _remember_degraded(self, lease_id: str) -> None:
-        now = time.monotonic()
-        while self._degraded_ids and next(iter(self._degraded_ids.values())) <= now:
-            self._degraded_ids.popitem(last=False)
-        self._degraded_ids[lease_id] = now + self._lease_ms / 1000
-
     async def settle(self, reservation: Reservation, tokens: int, usd: float) -> None:
         # shielded: a request cancelled while it settles (client gone) is still charged, once
         await asyncio.shield(self._spawn(self._settlement(reservation, tokens, to_micros(usd))))
 
+    def _will_send(self) -> bool:
+        """Whether the next `_run` will reach Redis at all (not skipped while backing off)."""
+        return self._down_since is None or time.monotonic() >= self._retry_at
+
     async def _settlement(self, reservation: Reservation, tokens: int, cost: int) -> None:
-        if reservation.degraded and self._degraded_ids.pop(reservation.id, None) is None:
-            return
         args = [
             self._p,
             reservation.id,
@@ -355,11 +376,12 @@ class RedisLimiter:
             cost,
             reservation.usd_micros,
             reservation.window,
-            "spend" if reservation.degraded else "lease",
+            "degraded" if reservation.degraded else "lease",
+            self._lease_ms,
             *reservation.scopes,
         ]
         if await self._run(self._settle_script, args) is None:
-            self._pending.append((self._settle_script, args))
+            self._queue(self._settle_script, args)
 
     async def spent(self, scope: str) -> tuple[float, float] | None:
         reply = await self._run(self._spent, [self._p, scope])
@@ -368,7 +390,7 @@ class RedisLimiter:
     async def seed_spend(self, scope: str, usd_day: float, usd_month: float) -> None:
         args = [self._p, scope, to_micros(usd_day), to_micros(usd_month)]
         if await self._run(self._seed, args) is None:
-            self._pending.append((self._seed, args))
+            self._queue(self._seed, args)
 
     async def close(self) -> None:
         """Let settles under way finish (briefly), then drop the connections."""

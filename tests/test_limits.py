@@ -11,6 +11,7 @@ import math
 import random
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -33,6 +34,7 @@ from router.limits import (
     LimitKind,
     Limits,
     MemoryLimiter,
+    Reservation,
     Scope,
     format_reset,
     make_limiter,
@@ -393,9 +395,19 @@ class RedisProcess:
 
     def stop(self) -> None:
         if self.process is not None:
+            self.process.send_signal(signal.SIGCONT)  # a paused server cannot hear SIGTERM
             self.process.terminate()
             self.process.wait(10)
             self.process = None
+
+    def pause(self) -> None:
+        """SIGSTOP: connections stay open and commands queue in the socket, unanswered."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGCONT)
 
 
 @pytest.fixture
@@ -514,15 +526,82 @@ def test_a_settle_during_an_outage_is_replayed_once(own_redis: RedisProcess) -> 
 
             own_redis.start()
             await asyncio.sleep(0.15)
-            probe = await limiter.admit([scope], 0, 0.0)  # answered before the replay runs
-            assert probe.reason is LimitKind.concurrent
-            assert await eventually(lambda: limiter.spent(key), pytest.approx((0.1, 0.1)))  # replayed
+            # the queued settle is replayed before the next admission: the slot it held is free again
+            probe = await limiter.admit([scope], 0, 0.0)
+            assert probe.allowed and probe.reservation is not None
+            assert await limiter.spent(key) == pytest.approx((0.1, 0.1))  # replayed, once
+            await limiter.settle(probe.reservation, 0, 0.0)
             after = await admit(limiter, [scope], 80)
             assert after.allowed and after.reservation is not None
             if after.reservation.window == held.reservation.window:
                 assert after.headers["x-ratelimit-remaining-tokens"] == "0"  # 20 + 80
             await limiter.settle(held.reservation, 20, 0.1)
             assert await limiter.spent(key) == pytest.approx((0.1, 0.1))
+        finally:
+            await limiter.close()
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("mode", [FailMode.open, FailMode.closed])
+def test_slots_taken_in_a_stalled_redis_do_not_outlive_their_requests(
+    own_redis: RedisProcess, mode: FailMode
+) -> None:
+    """A stalled (SIGSTOPped) Redis runs the admissions it was sent once it resumes, after the
+    gateway gave up on them and decided without it. Those leases must be given back when the
+    requests end (or at once, for a refused one), not held for the 600 s lease."""
+    key, _ = names()
+    scope = Scope(key, Limits(concurrent=1))
+    own_redis.start()
+
+    async def scenario() -> None:
+        limiter = RedisLimiter(own_redis.url, on_failure=mode, timeout_s=0.3, backoff_s=0.2)
+        client = aioredis.Redis.from_url(own_redis.url)
+        try:
+            first = await admit(limiter, [scope])
+            assert first.allowed
+            await limiter.settle(first.reservation, 0, 0.0)  # type: ignore[arg-type]
+            own_redis.pause()
+            stalled = await limiter.admit([scope], 5, 0.01)  # sent, never answered
+            assert stalled.degraded and stalled.allowed is (mode is FailMode.open)
+            own_redis.resume()  # Redis now runs the admission it was sent: a lease nobody will settle
+            leases = await client.zcard("{turnout}:leases")
+            if stalled.reservation is not None:
+                assert leases == 1
+                await limiter.settle(stalled.reservation, 5, 0.01)  # the request ends
+            assert await eventually(lambda: client.zcard("{turnout}:leases"), 0)
+            assert await eventually(lambda: client.get(f"{{turnout}}:cc:{key}"), b"0")
+            again = await limiter.admit([scope], 0, 0.0)
+            assert again.allowed and not again.degraded, "the key is not locked out"
+        finally:
+            await client.aclose()
+            await limiter.close()
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.integration
+def test_a_settle_that_reaches_redis_before_its_stalled_admission_leaves_nothing_held(
+    own_redis: RedisProcess,
+) -> None:
+    """The settle of an admission decided without Redis may reach Redis first (on a new
+    connection) and the admission after it: the tombstone it leaves stops the late charge."""
+    key, _ = names()
+    scope = Scope(key, Limits(concurrent=1))
+    own_redis.start()
+
+    async def scenario() -> None:
+        limiter = RedisLimiter(own_redis.url, on_failure=FailMode.open, timeout_s=0.3, backoff_s=0.0)
+        try:
+            reservation = Reservation("late-one", (key,), 0, 0, -1, degraded=True)
+            await limiter.settle(reservation, 0, 0.0)
+            await limiter.settle(reservation, 0, 0.0)  # a second settle is a no-op
+            limiter_admit = limiter._admit  # the admission as the stalled Redis would run it now
+            args = ["{turnout}:", "late-one", 0, 0, 60_000, 600_000, 1, key, -1, -1, 1, -1, -1]
+            await limiter_admit(limiter._keys, args)
+            held = await limiter.admit([scope], 0, 0.0)
+            assert held.allowed and not held.degraded
         finally:
             await limiter.close()
 
