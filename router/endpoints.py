@@ -25,7 +25,7 @@ async def route_explain(request: Request) -> Response:
     principal = await services.auth.authenticate(request.headers)
     if not principal.admin:
         raise PermissionDenied("Only an admin key may ask for routing explanations.", code="admin_only")
-    raw = await read_body(request, services.settings.max_body_bytes)
+    raw = await read_body(request, services.settings)
     try:
         payload = orjson.loads(raw)
     except orjson.JSONDecodeError:
@@ -47,7 +47,7 @@ async def retrieve(request: Request) -> Response:
     """Passages for a query, without a chat completion: what `turnout search` shows."""
     services = services_of(request)
     await services.auth.authenticate(request.headers)
-    asked = parse_retrieve_request(await read_body(request, services.settings.max_body_bytes))
+    asked = parse_retrieve_request(await read_body(request, services.settings))
     defaults = services.gateway.runtime.loaded.policy.retrieval
     collection = asked.collection or defaults.collection
     where = Filter(asked.path_prefix, tuple(asked.tags or ())) if asked.path_prefix or asked.tags else None
@@ -91,6 +91,10 @@ async def usage_summary(request: Request) -> Response:
         since = parse_since(params.get("since", "7d"))
     except ValueError as error:
         raise InvalidRequest(str(error).replace("--since", "since"), param="since") from None
+    for name in ("key", "team"):
+        value = params.get(name)
+        if value is not None and ("\x00" in value or len(value) > 256):
+            raise InvalidRequest(f"Invalid value for '{name}': at most 256 characters, no NUL.", param=name)
     if services.usage is not None:
         await services.usage.flush()  # what this replica has queued counts too
     baseline = baseline_price(services.gateway.runtime.loaded.policy)

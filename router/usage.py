@@ -3,7 +3,9 @@ summaries that `turnout usage` and GET /v1/usage print.
 
 `record` only appends to a bounded buffer; a background task copies batches into turnout_usage
 every `flush_seconds` or `batch_size` records. If Postgres is down, records wait (up to the bound,
-then the oldest are dropped and counted) and the gateway keeps serving. Never blocks a request.
+then the oldest are dropped and counted) and the gateway keeps serving. A record Postgres refuses
+(it should not happen: text is cleaned of NUL and bounded when recorded) is dropped on its own,
+logged and counted, so that one bad row never holds back the others. Never blocks a request.
 """
 
 from __future__ import annotations
@@ -40,11 +42,38 @@ class UsageRecord:
 
 
 COLUMNS = [f.name for f in fields(UsageRecord)]
+INT32_MAX = 2**31 - 1  # the token columns are Postgres integers
+TEXT_LIMIT = 1000  # characters kept of a text column: a model name or an error message, never a prompt
+
+
+def clean_text(value: str | None, limit: int = TEXT_LIMIT) -> str | None:
+    """A value Postgres' text type takes: no NUL (which it refuses), at most `limit` characters;
+    lone surrogates, which a JSON body can carry and UTF-8 cannot, become U+FFFD."""
+    if value is None:
+        return None
+    if len(value) > limit:
+        value = value[:limit] + "…"
+    if "\x00" in value:
+        value = value.replace("\x00", "\ufffd")
+    if not value.isascii():
+        value = value.encode("utf-8", "replace").decode("utf-8")
+    return value
 
 
 def _row(record: UsageRecord) -> tuple[object, ...]:
     # dataclasses.astuple deep-copies every field: ~90 us a record, on the event loop
     return tuple(getattr(record, name) for name in COLUMNS)
+
+
+def _refused(error: BaseException) -> bool:
+    """Whether a failed write says Postgres cannot take these rows (a data or constraint error,
+    SQLSTATE classes 22 and 23, or a value the driver cannot encode) rather than that it is away
+    or unwell, which keeps the rows for the next try."""
+    import asyncpg
+
+    if isinstance(error, asyncpg.PostgresError):
+        return str(getattr(error, "sqlstate", "") or "")[:2] in ("22", "23")
+    return isinstance(error, (asyncpg.DataError, ValueError, TypeError, ArithmeticError))
 
 
 class UsageRecorder:
@@ -56,9 +85,17 @@ class UsageRecorder:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.written = 0
-        self.dropped = 0
+        self.dropped = 0  # oldest records pushed out of a full buffer while Postgres was away
+        self.refused = 0  # records Postgres would not take
 
     def record(self, record: UsageRecord) -> None:
+        record.model = clean_text(record.model, 200)
+        record.error = clean_text(record.error)
+        record.route = clean_text(record.route, 200)
+        record.prompt_tokens = min(
+            max(record.prompt_tokens, 0), INT32_MAX
+        )  # an upstream's usage may be absurd
+        record.completion_tokens = min(max(record.completion_tokens, 0), INT32_MAX)
         if len(self._buffer) == self._buffer.maxlen:
             self.dropped += 1
         self._buffer.append(record)
@@ -81,14 +118,44 @@ class UsageRecorder:
         while self._buffer:
             batch = [self._buffer.popleft() for _ in range(min(self._batch_size, len(self._buffer)))]
             try:
-                await self._pool.copy_records_to_table(
-                    "turnout_usage", records=[_row(r) for r in batch], columns=COLUMNS
-                )
-            except Exception as error:  # keep serving; retry on the next tick
-                log.warning("usage ledger write failed (%s); %d records kept for retry", error, len(batch))
-                self._buffer.extendleft(reversed(batch))
-                return
+                await self._write(batch)
+            except Exception as error:
+                if not _refused(error):  # keep serving; retry on the next tick
+                    log.warning(
+                        "usage ledger write failed (%s); %d records kept for retry", error, len(batch)
+                    )
+                    self._buffer.extendleft(reversed(batch))
+                    return
+                if not await self._write_one_by_one(batch):
+                    return
+                continue
             self.written += len(batch)
+
+    async def _write(self, batch: list[UsageRecord]) -> None:
+        await self._pool.copy_records_to_table(
+            "turnout_usage", records=[_row(r) for r in batch], columns=COLUMNS
+        )
+
+    async def _write_one_by_one(self, batch: list[UsageRecord]) -> bool:
+        """After Postgres refused a batch: write its records alone and drop only those it refuses.
+        False when Postgres went away meanwhile (the rest are kept for the next tick)."""
+        for index, record in enumerate(batch):
+            try:
+                await self._write([record])
+            except Exception as error:
+                if not _refused(error):
+                    self._buffer.extendleft(reversed(batch[index:]))
+                    return False
+                self.refused += 1
+                log.error(
+                    "usage ledger refused a record of key %s (%s: %s); dropped, the others are kept",
+                    record.key_id,
+                    type(error).__name__,
+                    str(error).splitlines()[0] if str(error) else "",
+                )
+                continue
+            self.written += 1
+        return True
 
     async def aclose(self) -> None:
         if self._task is not None:
@@ -109,15 +176,17 @@ def parse_since(text: str, now: datetime | None = None) -> datetime:
     """'7d', '24h', '30m', '2w', or an ISO date/time (UTC when it names no zone)."""
     now = now or datetime.now(UTC)
     match = _SINCE.match(text.strip())
-    if match:
-        return now - timedelta(seconds=float(match[1]) * _UNITS[match[2]])
     try:
+        if match:
+            return now - timedelta(seconds=float(match[1]) * _UNITS[match[2]])
         moment = datetime.fromisoformat(text.strip())
+        return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
     except ValueError:
         raise ValueError(
             f"--since {text!r}: use 30m, 24h, 7d, 2w or an ISO date such as 2026-11-01"
         ) from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    except OverflowError:
+        raise ValueError(f"--since {text!r}: that is before year 1 or after year 9999") from None
 
 
 async def summarize(
