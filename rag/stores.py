@@ -41,14 +41,22 @@ async def open_store(url: str) -> VectorStore:
     raise StoreError(f"unknown vector store URL {redact_url(url)!r}; accepted: {ACCEPTED}")
 
 
+def name_problem(name: str) -> str | None:
+    """What is wrong with a collection name, or None: both engines take 1-63 ASCII letters, digits,
+    `_-.`, starting with a letter or digit and not ending in the manifest suffix."""
+    if isinstance(name, str) and _NAME.fullmatch(name) and not name.endswith(RESERVED_SUFFIX):
+        return None
+    return (
+        f"bad collection name {name!r}: use 1-63 letters, digits, '_', '-' or '.', starting with a "
+        f"letter or digit and not ending in {RESERVED_SUFFIX!r}"
+    )
+
+
 def validate_name(name: str) -> str:
-    """A collection name both engines accept as is: letters, digits, `_-.`, at most 63 characters."""
-    if not isinstance(name, str) or not _NAME.fullmatch(name) or name.endswith(RESERVED_SUFFIX):
-        raise StoreError(
-            f"bad collection name {name!r}: use 1-63 letters, digits, '_', '-' or '.', starting with a "
-            f"letter or digit and not ending in {RESERVED_SUFFIX!r}",
-            {"collection": str(name)},
-        )
+    """The name, if both engines accept it as is; else StoreError."""
+    problem = name_problem(name)
+    if problem is not None:
+        raise StoreError(problem, {"collection": str(name)})
     return name
 
 

@@ -17,6 +17,7 @@ import orjson
 from router.backends.base import ChunkStream, Usage
 from router.schema import ChatRequest, ContentPart
 from router.signals.collect import Located
+from router.signals.units import Unit
 
 PLACEHOLDER = re.compile(r"\[[A-Z_]+_\d+\]")
 HOLD_BACK = 32  # longest placeholder a stream may have split between two chunks
@@ -52,10 +53,13 @@ def redact_request(request: ChatRequest, findings: list[Located]) -> tuple[ChatR
     """A copy of the request with every finding replaced by its placeholder."""
     redactor = Redactor()
     spans: dict[tuple[int, str], list[tuple[int, int, str]]] = {}
+    fields: dict[Unit, list[tuple[int, int, str]]] = {}
     for located in findings:
-        spans.setdefault((located.unit.message, located.unit.part), []).append(
-            (located.finding.start, located.finding.end, located.finding.type)
-        )
+        span = (located.finding.start, located.finding.end, located.finding.type)
+        if located.unit.path:
+            fields.setdefault(located.unit, []).append(span)
+        else:
+            spans.setdefault((located.unit.message, located.unit.part), []).append(span)
     messages = list(request.messages)
     for (index, part), unit_spans in spans.items():
         message = messages[index]
@@ -79,7 +83,30 @@ def redact_request(request: ChatRequest, findings: list[Located]) -> tuple[ChatR
                 update={"function": function.model_copy(update={"arguments": new_args})}
             )
             messages[index] = message.model_copy(update={"tool_calls": calls})
-    return request.model_copy(update={"messages": messages}), redactor
+    redacted = request.model_copy(update={"messages": messages})
+    if fields:
+        redacted = _redact_fields(redacted, fields, redactor)
+    return redacted, redactor
+
+
+def _redact_fields(
+    request: ChatRequest, fields: dict[Unit, list[tuple[int, int, str]]], redactor: Redactor
+) -> ChatRequest:
+    """Rewrite the strings at the field units' paths (values in place, keys renamed) in the
+    request's JSON form and read it back. Keys go last, deepest first, so that no path is renamed
+    before the strings beneath it are rewritten."""
+    data = request.model_dump(exclude_unset=True)
+    for unit in sorted(fields, key=lambda u: (u.key, -len(u.path))):
+        parent: Any = data
+        for step in unit.path[:-1]:
+            parent = parent[step]
+        last = unit.path[-1]
+        masked = redactor.redact_text(unit.text, fields[unit])
+        if unit.key:
+            parent[masked] = parent.pop(last)
+        else:
+            parent[last] = masked
+    return ChatRequest.model_validate(data)
 
 
 def restore_completion(body: bytes, redactor: Redactor) -> bytes:

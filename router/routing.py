@@ -20,8 +20,27 @@ AUTO = "auto"
 EXPLICIT_ROUTE = "explicit"
 
 
+LACKS = "lacks capability"
+
+
 class SensitiveDataBlocked(InvalidRequest):
     code = "sensitive_data"
+
+
+class UnsupportedContent(InvalidRequest):
+    """The request needs what no backend it may use has (images for a model without vision)."""
+
+    code = "unsupported_content"
+
+
+def _capable_hint(policy: Policy, signals: Signals) -> str:
+    needed = signals.needs.capabilities()
+    capable = [
+        name
+        for name, spec in policy.backends.items()
+        if not spec.capabilities or all(cap in spec.capabilities for cap in needed)
+    ]
+    return f" ({', '.join(capable)})" if capable else ""
 
 
 @dataclass
@@ -134,19 +153,18 @@ def _fits_category(policy: Policy, names: list[str], signals: Signals) -> list[s
     return fitting or names
 
 
-def _hard_filter(policy: Policy, names: list[str], signals: Signals, excluded: dict[str, str]) -> list[str]:
+def _hard_filter(
+    policy: Policy, names: list[str], signals: Signals, excluded: dict[str, str], reroute: bool
+) -> list[str]:
     kept = []
     needed = signals.needs.capabilities()
-    reroute = signals.kept_inside is not None or (
-        signals.sensitive and policy.sensitivity.action is SensitiveAction.reroute
-    )
     for name in names:
         spec = policy.backends[name]
         missing = [cap for cap in needed if spec.capabilities and cap not in spec.capabilities]
         if reroute and spec.data == "external":
             excluded[name] = "external backend, and the request carries sensitive data"
         elif missing:
-            excluded[name] = f"lacks capability {', '.join(missing)}"
+            excluded[name] = f"{LACKS} {', '.join(missing)}"
         else:
             kept.append(name)
     return kept
@@ -184,16 +202,27 @@ def decide(policy: Policy, signals: Signals, model: str, latency: LatencyTracker
             raise SensitiveDataBlocked(
                 f"The request carries sensitive data ({kinds}) and this gateway's policy blocks it."
             )
+        if policy.sensitivity.action is SensitiveAction.redact and signals.unmaskable:
+            action = SensitiveAction.reroute.value
+            notes.append("sensitive data in a function name cannot be masked: kept on private backends")
+    reroute = action == SensitiveAction.reroute.value
     excluded: dict[str, str] = {}
     if order is Order.cheapest:
         names = _fits_category(policy, names, signals)
-    kept = _hard_filter(policy, names, signals, excluded)
-    if not kept and signals.sensitive and action == SensitiveAction.reroute.value:
+    kept = _hard_filter(policy, names, signals, excluded, reroute)
+    if not kept and signals.sensitive and reroute:
         rerouted = [name for name in _private_route(policy, signals) if name not in excluded]
-        kept = _hard_filter(policy, rerouted, signals, excluded)
+        kept = _hard_filter(policy, rerouted, signals, excluded, reroute)
         notes.append(f"rerouted to private backends {kept} because the request carries sensitive data")
     if not kept:
         reasons = "; ".join(f"{name}: {why}" for name, why in excluded.items())
+        if excluded and all(why.startswith(LACKS) for why in excluded.values()):
+            raise UnsupportedContent(
+                f"No backend this request may use accepts what it contains ({reasons}). Remove the "
+                f"{'/'.join(signals.needs.capabilities())} content or name a model that supports it"
+                f"{_capable_hint(policy, signals)}.",
+                param="model" if model != AUTO else "messages",
+            )
         raise NoBackendAvailable(f"No backend may take this request ({reasons}).")
     candidates = [_candidate(policy, name, signals, latency) for name in kept]
     if order is Order.cheapest:

@@ -1,35 +1,92 @@
 """OpenAI's chat-completions request, typed with bounds, so a bad parameter is the gateway's 400.
 
 Unknown top-level parameters are refused (as OpenAI itself does), and every error names the field
-to fix. This module must never talk to a backend: it only turns bytes into a `ChatRequest` or an
+to fix. Types are strict, as OpenAI's are: `"stream": "yes"` or `"n": "2"` is a 400, not coerced;
+numbers are finite and integers fit in 64 bits wherever they are, free-form JSON (tool parameter
+schemas, `json_schema`, unknown keys of open objects) included, so that every body accepted can be
+sent on. This module must never talk to a backend: it only turns bytes into a `ChatRequest` or an
 `InvalidRequest`.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from rag.stores import name_problem
 from router.errors import InvalidRequest
 from router.policy import SearchMode
 
 Role = Literal["system", "developer", "user", "assistant", "tool", "function"]
+INT64 = (-(2**63), 2**63 - 1)
+UINT64_MAX = 2**64 - 1
+MAX_TOKENS = 2**31 - 1
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
 
 class _Open(BaseModel):
-    """Nested objects whose shape OpenAI extends often: keep what we don't know."""
+    """Nested objects whose shape OpenAI extends often: keep what we don't know (checked to be
+    JSON that can be sent on)."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", strict=True, allow_inf_nan=False)
+
+    @model_validator(mode="after")
+    def _sendable_extras(self) -> _Open:
+        for name, value in (self.__pydantic_extra__ or {}).items():
+            check_json(value, name)
+        return self
+
+
+def check_json(value: Any, where: str) -> None:
+    """Refuse free-form JSON that no upstream could be sent: integers beyond 64 bits (which the
+    JSON encoder cannot write) and NaN or infinities (which JSON has no words for)."""
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return
+    if isinstance(value, int):
+        if not INT64[0] <= value <= UINT64_MAX:
+            raise ValueError(f"{where}: integer {value} is out of the 64-bit range")
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError(f"{where}: numbers must be finite")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            check_json(item, f"{where}.{key}")
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            check_json(item, f"{where}[{index}]")
+
+
+def no_nul(value: str, what: str) -> str:
+    if "\x00" in value:
+        raise ValueError(f"{what} must not contain NUL characters")
+    return value
+
+
+class ImageURL(_Open):
+    url: Annotated[str, Field(min_length=1)]
+    detail: Literal["auto", "low", "high"] | None = None
 
 
 class ContentPart(_Open):
     type: Literal["text", "image_url", "input_audio", "file", "refusal"]
     text: str | None = None
+    image_url: ImageURL | None = None
+    refusal: str | None = None
+
+    @model_validator(mode="after")
+    def _has_its_payload(self) -> ContentPart:
+        needed = {"text": self.text, "image_url": self.image_url, "refusal": self.refusal}
+        if self.type in needed and needed[self.type] is None:
+            kind = "a string" if self.type != "image_url" else "an object with a 'url'"
+            raise ValueError(f"a content part of type '{self.type}' needs '{self.type}' ({kind})")
+        if self.type in ("input_audio", "file") and not isinstance(getattr(self, self.type, None), dict):
+            raise ValueError(f"a content part of type '{self.type}' needs '{self.type}' (an object)")
+        return self
 
 
 class FunctionCall(_Open):
@@ -65,6 +122,12 @@ class FunctionDef(_Open):
     parameters: dict[str, Any] | None = None
     strict: bool | None = None
 
+    @field_validator("parameters")
+    @classmethod
+    def _sendable(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        check_json(value, "parameters")
+        return value
+
 
 class Tool(_Model):
     type: Literal["function"] = "function"
@@ -88,16 +151,47 @@ class ResponseFormat(_Open):
     type: Literal["text", "json_object", "json_schema"]
     json_schema: dict[str, Any] | None = None
 
+    @field_validator("json_schema")
+    @classmethod
+    def _sendable(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        check_json(value, "json_schema")
+        return value
 
-class TurnoutOptions(_Model):
+
+class _Filtered(_Model):
+    """Retrieval options: a collection name both stores accept, filters Postgres can hold."""
+
+    collection: str | None = None
+    path_prefix: Annotated[str, Field(max_length=1024)] | None = None
+    tags: (
+        Annotated[list[Annotated[str, Field(min_length=1, max_length=256)]], Field(max_length=32)] | None
+    ) = None
+
+    @field_validator("collection")
+    @classmethod
+    def _collection_name(cls, value: str | None) -> str | None:
+        problem = None if value is None else name_problem(value)
+        if problem is not None:
+            raise ValueError(problem)
+        return value
+
+    @field_validator("path_prefix")
+    @classmethod
+    def _prefix(cls, value: str | None) -> str | None:
+        return None if value is None else no_nul(value, "path_prefix")
+
+    @field_validator("tags")
+    @classmethod
+    def _tags(cls, value: list[str] | None) -> list[str] | None:
+        return None if value is None else [no_nul(tag, "tags") for tag in value]
+
+
+class TurnoutOptions(_Filtered):
     """turnout's own extension of the request body (`"turnout": {...}`); never sent upstream."""
 
-    rag: StrictBool | None = None  # true: retrieve even if the route does not; false: never
-    private: StrictBool | None = None  # true: private backends only, as if the request were sensitive
-    collection: Annotated[str, Field(min_length=1, max_length=63)] | None = None
+    rag: bool | None = None  # true: retrieve even if the route does not; false: never
+    private: bool | None = None  # true: private backends only, as if the request were sensitive
     top_k: Annotated[int, Field(ge=1, le=50)] | None = None
-    path_prefix: str | None = None
-    tags: list[str] | None = None
 
 
 class ChatRequest(_Model):
@@ -106,10 +200,10 @@ class ChatRequest(_Model):
     temperature: Annotated[float, Field(ge=0, le=2)] | None = None
     top_p: Annotated[float, Field(ge=0, le=1)] | None = None
     n: Annotated[int, Field(ge=1, le=128)] | None = None
-    max_tokens: Annotated[int, Field(ge=1)] | None = None
-    max_completion_tokens: Annotated[int, Field(ge=1)] | None = None
+    max_tokens: Annotated[int, Field(ge=1, le=MAX_TOKENS)] | None = None
+    max_completion_tokens: Annotated[int, Field(ge=1, le=MAX_TOKENS)] | None = None
     stop: str | Annotated[list[str], Field(max_length=4)] | None = None
-    seed: int | None = None
+    seed: Annotated[int, Field(ge=INT64[0], le=INT64[1])] | None = None
     user: str | None = None
     stream: bool | None = None
     stream_options: StreamOptions | None = None
@@ -119,12 +213,20 @@ class ChatRequest(_Model):
     response_format: ResponseFormat | None = None
     presence_penalty: Annotated[float, Field(ge=-2, le=2)] | None = None
     frequency_penalty: Annotated[float, Field(ge=-2, le=2)] | None = None
-    logit_bias: dict[str, Annotated[float, Field(ge=-100, le=100)]] | None = None
+    logit_bias: (
+        dict[Annotated[str, Field(pattern=r"^\d{1,10}$")], Annotated[float, Field(ge=-100, le=100)]] | None
+    ) = None
     logprobs: bool | None = None
     top_logprobs: Annotated[int, Field(ge=0, le=20)] | None = None
-    metadata: dict[str, str] | None = None
+    metadata: (
+        Annotated[
+            dict[Annotated[str, Field(max_length=64)], Annotated[str, Field(max_length=512)]],
+            Field(max_length=16),
+        ]
+        | None
+    ) = None
     store: bool | None = None
-    service_tier: str | None = None
+    service_tier: Literal["auto", "default", "flex", "scale", "priority"] | None = None
     reasoning_effort: Literal["minimal", "low", "medium", "high"] | None = None
     turnout: TurnoutOptions | None = None
 
@@ -144,32 +246,49 @@ class ChatRequest(_Model):
         return bool(self.stream_options and self.stream_options.include_usage)
 
 
-class RetrieveRequest(_Model):
+class RetrieveRequest(_Filtered):
     """Body of POST /v1/retrieve."""
 
     query: Annotated[str, Field(min_length=1, max_length=8192)]
-    collection: Annotated[str, Field(min_length=1, max_length=63)] | None = None
     top_k: Annotated[int, Field(ge=1, le=50)] | None = None
     mode: SearchMode | None = None
-    path_prefix: str | None = None
-    tags: list[str] | None = None
+
+
+_BASIC_TAGS = frozenset(("str", "int", "float", "bool", "dict", "list", "none"))
+
+
+def _is_union_tag(part: str | int) -> bool:
+    """A location step pydantic adds for a member of a union ('str', 'list[...]', a model's name),
+    not a key of the caller's JSON."""
+    return isinstance(part, str) and (
+        "[" in part or part in _BASIC_TAGS or (part[:1].isupper() and part.isidentifier())
+    )
 
 
 def _describe(error: ValidationError) -> tuple[str, str | None]:
-    first = error.errors(include_url=False)[0]
+    """One message for the caller: the most specific error (the deepest location, since a union
+    reports one error per member), with its JSON path as `param`."""
+    errors = error.errors(include_url=False)
+    first = errors[0]
     kind = first["type"]
     if kind == "json_invalid":
         return f"The request body is not valid JSON: {first['msg']}.", None
     if kind == "model_type" and not first["loc"]:
         return "The request body must be a JSON object.", None
-    param = ".".join(str(part) for part in first["loc"])
+    located = [([p for p in e["loc"] if not _is_union_tag(p)], e) for e in errors]
+    deepest = max(len(loc) for loc, _ in located)
+    chosen = [(loc, e) for loc, e in located if len(loc) == deepest]
+    loc, first = chosen[0]
+    kind = first["type"]
+    param = ".".join(str(part) for part in loc)
     if kind == "extra_forbidden":
         return f"Unrecognized request argument supplied: {param}.", param
     if kind == "missing":
         return f"Missing required parameter: '{param}'.", param
     if kind == "too_short" and param == "messages":
         return "'messages' must contain at least one message.", param
-    return f"Invalid value for '{param}': {first['msg']}.", param
+    reasons = list(dict.fromkeys(e["msg"].removeprefix("Value error, ") for same, e in chosen if same == loc))
+    return f"Invalid value for '{param}': {' or '.join(reasons)}.", param
 
 
 def parse_retrieve_request(body: bytes) -> RetrieveRequest:

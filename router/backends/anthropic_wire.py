@@ -51,7 +51,9 @@ def _content_blocks(message: Message) -> list[dict[str, Any]]:
             blocks.append({"type": "text", "text": part.text})
         elif part.type == "image_url":
             blocks.append(_image_block(part.model_dump()))
-        elif part.type != "text":
+        elif part.type == "refusal" and part.refusal:  # an assistant's earlier refusal, as its text
+            blocks.append({"type": "text", "text": part.refusal})
+        elif part.type not in ("text", "refusal"):
             raise InvalidRequest(
                 f"Content parts of type '{part.type}' are not supported by Anthropic backends."
             )

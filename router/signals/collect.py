@@ -7,6 +7,7 @@ call a backend, and it never logs what it found (findings are prompt text).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -16,6 +17,7 @@ from router.policy import Policy
 from router.schema import ChatRequest
 from router.signals.directives import find_directive
 from router.signals.sensitivity import Finding, SensitivityDetector
+from router.signals.units import Unit, field_units, scan_joined, text_units
 
 if TYPE_CHECKING:
     from router.signals.capability import Capability, CapabilityClassifier
@@ -34,15 +36,6 @@ OUTPUT_PRIOR = {
     "simple_chat": 80,
     "other": 400,
 }
-
-
-@dataclass(frozen=True, slots=True)
-class Unit:
-    """One piece of request text that is scanned and, under `redact`, rewritten on its own."""
-
-    message: int
-    part: str  # "content", "part:<k>" (a content part), "args:<j>" (a tool call's arguments)
-    text: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,26 +79,17 @@ class Signals:
         return self.private_request
 
     @property
+    def unmaskable(self) -> bool:
+        """A finding sits where no placeholder may stand (a function name): `redact` cannot apply."""
+        return any(not located.unit.maskable for located in self.findings)
+
+    @property
     def sensitive(self) -> bool:
         return bool(self.findings) or self.kept_inside is not None
 
     @property
     def finding_types(self) -> set[str]:
         return {located.finding.type for located in self.findings}
-
-
-def text_units(request: ChatRequest) -> list[Unit]:
-    units: list[Unit] = []
-    for i, message in enumerate(request.messages):
-        if isinstance(message.content, str):
-            units.append(Unit(i, "content", message.content))
-        elif message.content:
-            units.extend(
-                Unit(i, f"part:{k}", part.text) for k, part in enumerate(message.content) if part.text
-            )
-        for j, call in enumerate(message.tool_calls or []):
-            units.append(Unit(i, f"args:{j}", call.function.arguments))
-    return units
 
 
 def query_text(request: ChatRequest) -> str:
@@ -155,8 +139,10 @@ def latency_budget(header: str | None, default_ms: float) -> float:
         value = float(header)
     except ValueError:
         raise InvalidRequest(f"{LATENCY_HEADER} must be a number of milliseconds, not {header!r}.") from None
-    if value <= 0:
-        raise InvalidRequest(f"{LATENCY_HEADER} must be positive.")
+    if not math.isfinite(value) or value <= 0:
+        raise InvalidRequest(
+            f"{LATENCY_HEADER} must be a positive, finite number of milliseconds, not {header!r}."
+        )
     return value
 
 
@@ -177,7 +163,11 @@ class SignalEngine:
         capability: bool = True,
         private_header: str | None = None,
     ) -> Signals:
-        findings = [Located(unit, f) for unit in text_units(request) for f in self.detector.scan(unit.text)]
+        scan = self.detector.scan
+        findings = [Located(unit, f) for unit in text_units(request) for f in scan(unit.text)]
+        fields = field_units(request)
+        if fields:
+            findings += [Located(unit, f) for unit, f in scan_joined(scan, fields)]
         query = query_text(request)
         classified = self.classifier.classify(query) if capability else None
         category = classified.category if classified is not None else "other"
