@@ -134,7 +134,7 @@ async def chat_completions(request: Request) -> Response:
     started = time.perf_counter()
     services = services_of(request)
     principal = await services.auth.authenticate(request.headers)
-    body = await read_body(request, services.settings.max_body_bytes)
+    body = await read_body(request, services.settings)
     chat = parse_chat_request(body)
     exchange = Exchange(services, principal, chat, started)
     try:
@@ -436,4 +436,6 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/metrics", metrics, methods=["GET"]),
     ]
     handlers = {TurnoutError: _turnout_error, HTTPException: _http_error, Exception: _unexpected}
-    return TurnoutApp(routes=routes, lifespan=lifespan, exception_handlers=handlers)
+    app = TurnoutApp(routes=routes, lifespan=lifespan, exception_handlers=handlers)
+    app.state.settings = settings  # what the server needs before start-up (router.protocol's bounds)
+    return app

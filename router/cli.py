@@ -56,6 +56,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
                 print(f"emulator: {name}={value}", file=sys.stderr)
     settings = _settings(args)
     from router.policy import load_policy
+    from router.protocol import http_protocol
 
     load_policy(settings.policy)  # fail fast, with the file and line, before binding the port
     config: dict[str, Any] = {
@@ -66,6 +67,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         "loop": "uvloop",
         "http": "httptools",
         "timeout_graceful_shutdown": 10,
+        "http": http_protocol(settings),
     }
     if args.workers > 1:
         os.environ.update(

@@ -1,8 +1,8 @@
 """Every error the gateway raises, and its one mapping to OpenAI's error JSON.
 
-Nothing outside this module decides a status code. Adapters translate httpx/aiohttp/litellm
-exceptions into this tree at the edge of a backend; the HTTP layer calls `to_openai_body` and
-never inspects provider exceptions itself.
+Nothing outside this module decides a status code. Backend adapters translate their HTTP client's
+and litellm's exceptions into this tree; the HTTP layer calls `to_openai_body` and never inspects
+provider exceptions itself.
 
     TurnoutError                    (500, api_error)
     ├── InvalidRequest              (400, invalid_request_error)  bad JSON, wrong types, empty messages
@@ -11,7 +11,10 @@ never inspects provider exceptions itself.
     ├── PermissionDenied            (403, permission_error)       key may not use that model
     ├── ModelNotFound               (404, code=model_not_found)
     ├── CollectionNotFound          (404, code=collection_not_found)  retrieval from a collection never ingested
+    ├── RequestTimeout              (408, code=request_timeout)   the client sent its body too slowly
     ├── PayloadTooLarge             (413)
+    ├── HeadersTooLarge             (431, code=request_header_too_large)
+    ├── ClientClosed                (499)                         the client left before its request was read
     ├── RateLimited                 (429, rate_limit_exceeded)    carries retry_after
     ├── UpstreamError               (502, upstream_error)         a backend failed; carries backend, retryable
     │   ├── UpstreamStatus          (the backend's own status; 4xx passed back, 429/5xx retryable)
@@ -86,6 +89,30 @@ class CollectionNotFound(TurnoutError):
 class PayloadTooLarge(InvalidRequest):
     status_code = 413
     code = "request_too_large"
+
+
+class RequestTimeout(InvalidRequest):
+    status_code = 408
+    code = "request_timeout"
+
+    def headers(self) -> dict[str, str]:
+        return {"connection": "close"}  # the rest of a half-sent body must not be read as a request
+
+
+class HeadersTooLarge(InvalidRequest):
+    status_code = 431
+    code = "request_header_too_large"
+
+    def headers(self) -> dict[str, str]:
+        return {"connection": "close"}
+
+
+class ClientClosed(TurnoutError):
+    """The client closed the connection before its request was read: nobody to answer."""
+
+    status_code = 499
+    type = "invalid_request_error"
+    code = "client_closed_request"
 
 
 class RateLimited(TurnoutError):

@@ -4,20 +4,24 @@ request body under the size limit. Nothing here decides how a request is routed 
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from dataclasses import dataclass
 from typing import Any
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from router.admission import Admissions
 from router.auth import Authenticator
 from router.db import Database
-from router.errors import PayloadTooLarge, TurnoutError
+from router.errors import ClientClosed, PayloadTooLarge, RequestTimeout, TurnoutError
 from router.gateway import Gateway
 from router.metrics import Metrics
 from router.settings import Settings
 from router.usage import UsageRecorder
+
+log = logging.getLogger("turnout.http")
 
 
 @dataclass
@@ -45,15 +49,29 @@ def error_response(error: TurnoutError, extra_headers: dict[str, str] | None = N
     )
 
 
-async def read_body(request: Request, limit: int) -> bytes:
+async def read_body(request: Request, settings: Settings) -> bytes:
+    """The body, within the size limit and the time limit (a client that sends less than its
+    Content-Length gets 408, not a connection held open)."""
+    limit = settings.max_body_bytes
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
         raise PayloadTooLarge(f"The request body is over the gateway's limit of {limit} bytes.")
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge(f"The request body is over the gateway's limit of {limit} bytes.")
-        chunks.append(chunk)
+    try:
+        async with asyncio.timeout(settings.body_timeout_s):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise PayloadTooLarge(f"The request body is over the gateway's limit of {limit} bytes.")
+                chunks.append(chunk)
+    except TimeoutError:
+        client = "%s:%d" % request.client if request.client else "unknown client"
+        log.warning("refused %s: 408 body incomplete after %g s (%d bytes)", client, settings.body_timeout_s, size)
+        raise RequestTimeout(
+            f"The request body did not arrive within {settings.body_timeout_s:g} s ({size} bytes received)."
+        ) from None
+    except ClientDisconnect:
+        log.info("client closed the connection while sending its request body (%d bytes received)", size)
+        raise ClientClosed("The client closed the connection before its request was read.") from None
     return b"".join(chunks)

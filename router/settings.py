@@ -46,6 +46,9 @@ class Settings(BaseSettings):
     database_url: SecretStr | None = Field(None, description="Postgres URL; unset = embedded Postgres")
     admin_key: SecretStr | None = None
     max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024)
+    max_header_bytes: int = Field(64 * 1024, ge=1024, description="largest request line plus headers")
+    header_timeout_s: float = Field(10.0, gt=0, description="time a client has to send a request's head")
+    body_timeout_s: float = Field(30.0, gt=0, description="time a client has to send a request's body")
     usage_flush_seconds: float = Field(1.0, gt=0)
     usage_batch_size: int = Field(500, ge=1)
     key_cache_seconds: float = Field(30.0, ge=0)

@@ -185,10 +185,19 @@ def free_ports(count: int) -> list[int]:
 
 
 def serve_in_thread(app: Any, port: int) -> Any:
+    """The app on uvicorn in a thread, with the connection protocol `turnout serve` uses."""
     import uvicorn
 
+    from router.protocol import http_protocol
+
     config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, loop="asyncio", log_level="warning", lifespan="on"
+        app,
+        host="127.0.0.1",
+        port=port,
+        loop="asyncio",
+        log_level="warning",
+        lifespan="on",
+        http=http_protocol(app.state.settings),
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="gateway", daemon=True)
