@@ -65,7 +65,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
         "log_level": settings.log_level,
         "access_log": False,
         "loop": "uvloop",
-        "http": "httptools",
         "timeout_graceful_shutdown": 10,
         "http": http_protocol(settings),
     }

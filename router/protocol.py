@@ -98,7 +98,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         """Answer in OpenAI's shape and close: the rest of what the client sends is not read."""
         self._stop_head_timer()
         self._in_head = False
-        client = "%s:%d" % self.client if self.client else "unknown client"
+        client = f"{self.client[0]}:{self.client[1]}" if self.client else "unknown client"
         log.warning("refused %s: %d %s", client, error.status_code, error.message)
         body = error.to_openai_body()
         head = (

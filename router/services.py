@@ -66,8 +66,10 @@ async def read_body(request: Request, settings: Settings) -> bytes:
                     raise PayloadTooLarge(f"The request body is over the gateway's limit of {limit} bytes.")
                 chunks.append(chunk)
     except TimeoutError:
-        client = "%s:%d" % request.client if request.client else "unknown client"
-        log.warning("refused %s: 408 body incomplete after %g s (%d bytes)", client, settings.body_timeout_s, size)
+        client = f"{request.client.host}:{request.client.port}" if request.client else "unknown client"
+        log.warning(
+            "refused %s: 408 body incomplete after %g s (%d bytes)", client, settings.body_timeout_s, size
+        )
         raise RequestTimeout(
             f"The request body did not arrive within {settings.body_timeout_s:g} s ({size} bytes received)."
         ) from None
