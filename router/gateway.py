@@ -121,7 +121,8 @@ class Gateway:
         while True:
             await asyncio.sleep(self.settings.policy_reload_seconds)
             try:
-                await asyncio.to_thread(self.reload_if_changed)
+                if await asyncio.to_thread(self.reload_if_changed):
+                    await self.rag.warm(self.runtime.loaded.policy)  # a route may retrieve now
             except Exception:  # a watcher that dies would freeze the policy silently
                 log.exception("policy watcher failed; will try again")
 

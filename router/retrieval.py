@@ -1,7 +1,9 @@
 """Retrieval in the gateway: which store, when a request retrieves, and how passages reach the model.
 
-The store is opened and the embedder loaded on first use (torch costs seconds and ~300 MB), or at
-start-up in the background when the policy turns retrieval on for a route. A route that retrieves
+The store is opened and the embedder loaded (torch costs seconds and ~300 MB) at start-up, off the
+event loop, when retrieval can happen: a route of the policy retrieves, or the store holds a
+collection a request may name; `/readyz` says "not ready" until the embedder is warm and each
+collection's keyword index built, so no first request pays for it. A route that retrieves
 from a collection that is empty, missing or unreachable still answers, without context, and says so
 in the log and in `x-turnout-sources: []`; a request that asks for retrieval itself gets the error.
 This module never puts a passage of a private collection in a request to an external backend: the
@@ -15,6 +17,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 from rag.types import Filter, StoreError, VectorStore
@@ -111,42 +114,93 @@ class Retrieved:
     private: bool
 
 
+class Readiness(StrEnum):
+    idle = "idle"  # nothing asked for retrieval yet, and nothing at start-up could
+    loading = "loading"  # the embedder is loading or warming: not ready to serve retrieval yet
+    ready = "ready"
+    unavailable = "unavailable"  # the store or the embedder failed; retried on the next use
+
+
 class RagService:
-    """The store, the embedder, the query micro-batcher and the retriever, built on first use."""
+    """The store, the embedder, the query micro-batcher and the retriever, built once."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._retriever: Any = None
         self._store: contextlib.AbstractAsyncContextManager[VectorStore] | None = None
+        self._opened: VectorStore | None = None
         self._lock = asyncio.Lock()
         self.database_url: str | None = None  # the gateway's own database, the default store
+        self.state = Readiness.idle
+        self.reason: str | None = None  # why retrieval is unavailable, or why it was warmed
 
     async def retriever(self) -> Any:
         if self._retriever is not None:
             return self._retriever
         async with self._lock:
             if self._retriever is None:
+                store = await self._open_store()
                 from rag.embed import MicroBatcher, embed_async, make_embedder
                 from rag.retrieve import Retriever
 
-                embedder = make_embedder(
-                    self.settings.embedder, self.settings.embed_precision, self.settings.embed_runtime
+                embedder = await asyncio.to_thread(
+                    make_embedder,
+                    self.settings.embedder,
+                    self.settings.embed_precision,
+                    self.settings.embed_runtime,
                 )
-                await embed_async(embedder, ["warm up"])
-                manager = open_configured_store(self.settings, database_url=self.database_url)
-                store = await manager.__aenter__()
-                self._store = manager
+                await embed_async(embedder, ["warm up"])  # loads the model on the embedder's own thread
                 self._retriever = Retriever(store, embedder, batcher=MicroBatcher(embedder))
         return self._retriever
 
-    async def warm(self) -> None:
+    async def _open_store(self) -> VectorStore:
+        if self._opened is None:
+            manager = open_configured_store(self.settings, database_url=self.database_url)
+            self._opened = await manager.__aenter__()
+            self._store = manager
+        return self._opened
+
+    async def needed(self, policy: Policy) -> str | None:
+        """Why retrieval can happen with this policy and store (a route retrieves, or a collection
+        exists that a request may name), or None."""
+        routes = [route.name for route in policy.routes if route.retrieval is not False]
+        if routes:
+            return f"route {routes[0]} retrieves"
         try:
-            await self.retriever()
-            log.info("retrieval ready (embedder %s)", self.settings.embedder)
+            collections = await (await self._open_store()).collections()
         except Exception as error:
-            log.warning(
-                "retrieval could not start yet: %s", str(error).splitlines()[0] if str(error) else error
-            )
+            log.warning("could not list the store's collections: %s", _first_line(error))
+            return None
+        return f"collection {collections[0].name} exists" if collections else None
+
+    async def warm(self, policy: Policy) -> None:
+        """At start-up (and after a policy reload): when retrieval can happen, load and warm the
+        embedder and build the keyword index of each collection the policy names, so that
+        `/readyz` turns ready only once no request to them would wait. (Other collections a request
+        names build their index on first use.)"""
+        if self.state is Readiness.ready:
+            return
+        why = await self.needed(policy)
+        if why is None:
+            return
+        self.state, self.reason = Readiness.loading, why
+        started = asyncio.get_running_loop().time()
+        try:
+            retriever = await self.retriever()
+            existing = {info.name for info in await retriever.store.collections()}
+            for name in named_collections(policy) & existing:
+                await retriever.keyword_index(name)
+        except Exception as error:
+            self.state, self.reason = Readiness.unavailable, _first_line(error)
+            log.warning("retrieval could not start: %s (requests that retrieve get 503)", self.reason)
+            return
+        self.state = Readiness.ready
+        log.info(
+            "retrieval ready in %.1f s (embedder %s; %s)",
+            asyncio.get_running_loop().time() - started,
+            self.settings.embedder,
+            why,
+        )
 
     async def search(
         self, collection: str, query: str, k: int, where: Filter | None = None, mode: str | None = None
@@ -155,6 +209,8 @@ class RagService:
         store or the embedder cannot answer."""
         try:
             retriever = await self.retriever()
+            if self.state is not Readiness.ready:
+                self.state, self.reason = Readiness.ready, f"first used for collection {collection}"
             info = await retriever.store.info(collection)
             if info is None:
                 raise CollectionNotFound(
@@ -170,6 +226,7 @@ class RagService:
             hits: list[Any] = await retriever.search(collection, query, **kwargs)
             return hits
         except (StoreError, OSError, ImportError) as error:
+            self.state, self.reason = Readiness.unavailable, _first_line(error)
             raise RetrievalUnavailable(f"Retrieval is unavailable: {error}".splitlines()[0]) from None
 
     async def retrieve(
@@ -205,8 +262,22 @@ class RagService:
 
     async def close(self) -> None:
         if self._store is not None:
-            manager, self._store = self._store, None
+            manager, self._store, self._opened = self._store, None, None
             await manager.__aexit__(None, None, None)
+
+
+def named_collections(policy: Policy) -> set[str]:
+    """The collections a policy names: its default, its routes' and those it marks private."""
+    names = {policy.retrieval.collection, *policy.retrieval.collections}
+    for route in policy.routes:
+        if isinstance(route.retrieval, RouteRetrieval) and route.retrieval.collection:
+            names.add(route.retrieval.collection)
+    return names
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error)
+    return text.splitlines()[0] if text else type(error).__name__
 
 
 def source_json(source: Any) -> dict[str, Any]:

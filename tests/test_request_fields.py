@@ -180,6 +180,7 @@ def redacting(
         policy=path,
         home=home,
         usage_flush_seconds=0.1,
+        embedder="hash-64",  # retrieval is not what this gateway is for: no model to warm
         **provider_settings(emulators_session),
     )
     server, thread = serve_in_thread(create_app(settings), port := free_port())

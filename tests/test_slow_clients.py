@@ -38,6 +38,7 @@ def strict(
         max_header_bytes=16 * 1024,
         header_timeout_s=HEAD_TIMEOUT_S,
         body_timeout_s=BODY_TIMEOUT_S,
+        embedder="hash-64",  # retrieval is not what this gateway is for: no model to warm
         **provider_settings(emulators_session),
     )
     server, thread = serve_in_thread(create_app(settings), port := free_port())
