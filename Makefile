@@ -49,7 +49,11 @@ demo: install
 ingest: install
 	$(BIN)/turnout ingest $(DOCS)
 
+# The README's test command, and all that CI runs: lint first (ruff, formatting, mypy), then every test.
 test: install system-deps
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy router rag ingest
 	$(BIN)/pytest
 
 test-fast: install

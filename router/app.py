@@ -32,7 +32,7 @@ from router.backends.base import SSE_DONE, ChunkStream
 from router.backends.http import HttpClient
 from router.endpoints import healthz, list_models, metrics, readyz, retrieve, route_explain, usage_summary
 from router.errors import InvalidRequest, TurnoutError, UpstreamError
-from router.gateway import Gateway, Plan
+from router.gateway import Gateway, Plan, Runtime
 from router.limits import FailMode, LimitKind, Reservation, make_limiter
 from router.metrics import Metrics
 from router.redaction import restore_completion
@@ -60,6 +60,7 @@ class Exchange:
     rate_headers: dict[str, str] = field(default_factory=dict)  # x-ratelimit-* of the key's limits
     reservation: Reservation | None = None  # the limiter's, settled with the real usage in finish()
     prompt_estimate: int = 0  # what a stream that ends without usage is charged for its prompt
+    runtime: Runtime | None = None  # the policy the request was planned under: its prices are charged
 
     def headers(self, overhead_ms: float, attempts: int) -> dict[str, str]:
         headers = {
@@ -79,7 +80,8 @@ class Exchange:
     ) -> None:
         services = self.services
         cost = 0.0
-        spec = services.gateway.runtime.loaded.policy.backends.get(self.backend or "")
+        runtime = self.runtime or services.gateway.runtime  # a reload mid-request changes nothing here
+        spec = runtime.loaded.policy.backends.get(self.backend or "")
         if spec is not None:
             cost = spec.unit_price.cost(prompt, completion)
         services.admissions.settle(self.reservation, prompt + completion, cost)
@@ -143,6 +145,7 @@ async def chat_completions(request: Request) -> Response:
             chat, principal, headers.get(LATENCY_HEADER), headers.get(PRIVATE_HEADER)
         )
         exchange.route = plan.route
+        exchange.runtime = plan.runtime
         exchange.sensitive = plan.decision.action
         exchange.sources = plan.sources
         plan = await _admit(exchange, plan)
@@ -263,21 +266,11 @@ class RelayResponse:
             )
         except UpstreamError as error:
             status, error_text = 502, error.message
-            payload = {
-                "error": {
-                    "message": error.message,
-                    "type": error.type,
-                    "param": None,
-                    "code": "stream_interrupted",
-                }
-            }
-            await send(
-                {
-                    "type": "http.response.body",
-                    "body": b"data: " + orjson.dumps(payload) + b"\n\n",
-                    "more_body": True,
-                }
-            )
+            await self._send_error(send, error.message, error.type)
+        except Exception as error:  # a fault of turnout's own after the first event: said, logged, ledgered
+            log.exception("stream relay from %s failed", self.exchange.backend)
+            status, error_text = 500, f"relay failed: {type(error).__name__}"
+            await self._send_error(send, "The gateway failed while relaying the stream.", "api_error")
         finally:
             await self.stream.aclose()
             usage = self.stream.usage
@@ -286,6 +279,20 @@ class RelayResponse:
                 prompt = prompt or self.exchange.prompt_estimate
                 completion = max(0, self.events - 1)  # one token a delta; the first carries the role
             self.exchange.finish(status, prompt, completion, self.overhead, error_text)
+
+    async def _send_error(self, send: Send, message: str, kind: str) -> None:
+        """The stream's last event: an error in OpenAI's shape, and no [DONE] after it."""
+        if self.ended:
+            return  # [DONE] went out already: the answer was whole
+        payload = {"error": {"message": message, "type": kind, "param": None, "code": "stream_interrupted"}}
+        with contextlib.suppress(OSError):
+            await send(
+                {
+                    "type": "http.response.body",
+                    "body": b"data: " + orjson.dumps(payload) + b"\n\n",
+                    "more_body": True,
+                }
+            )
 
     async def _send(self, send: Send, block: bytes) -> None:
         """One block of events; the one ending in [DONE] also ends the body (one write, not two)."""
@@ -350,11 +357,10 @@ async def startservices_of(settings: Settings) -> Services:
     )
     admissions = Admissions(limiter, pool)
     gateway.rag.database_url = database.url
-    if any(route.retrieval is not False for route in gateway.runtime.loaded.policy.routes):
-        services_warm = asyncio.get_running_loop().create_task(gateway.rag.warm())
-        _background.add(services_warm)
-        services_warm.add_done_callback(_background.discard)
-        services_warm.add_done_callback(lambda _: freeze_heap())  # the embedder's objects too
+    warming = asyncio.get_running_loop().create_task(gateway.rag.warm(gateway.runtime.loaded.policy))
+    _background.add(warming)
+    warming.add_done_callback(_background.discard)
+    warming.add_done_callback(lambda _: freeze_heap())  # the embedder's objects too
     return Services(settings, gateway, auth, usage, Metrics(), pool, admissions, listener, database)
 
 

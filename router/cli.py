@@ -253,7 +253,10 @@ def parser() -> argparse.ArgumentParser:
     usage.add_argument("--team")
     usage.add_argument("--since", default="7d", help="30m, 24h, 7d, 2w or an ISO date (default 7d)")
     usage.add_argument("--by", choices=["route", "backend", "key", "team", "model"], default="route")
-    usage.add_argument("--policy", type=Path, help="whose GPT-4 price the savings are counted against")
+    usage.add_argument("--policy", type=Path, help="whose prices the savings are counted with")
+    usage.add_argument(
+        "--baseline", help="the backend savings are counted against (default: the policy's dearest)"
+    )
     usage.add_argument("--json", action="store_true")
     usage.set_defaults(func=cmd_usage)
 

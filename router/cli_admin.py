@@ -164,7 +164,10 @@ def cmd_usage(args: argparse.Namespace) -> int:
     except ValueError as error:
         raise TurnoutError(str(error)) from None
     settings = Settings()
-    baseline = baseline_price(load_policy(args.policy or settings.policy).policy)
+    try:
+        baseline = baseline_price(load_policy(args.policy or settings.policy).policy, args.baseline)
+    except ValueError as error:
+        raise TurnoutError(f"--{error}") from None
 
     async def query(store: Any) -> dict[str, Any]:
         summary: dict[str, Any] = await summarize(

@@ -13,6 +13,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 from rag.types import Filter
 from router.errors import InvalidRequest, PermissionDenied
+from router.retrieval import Readiness
 from router.routing import explain
 from router.schema import parse_chat_request, parse_retrieve_request
 from router.services import read_body, services_of
@@ -76,7 +77,7 @@ async def retrieve(request: Request) -> Response:
 
 
 async def usage_summary(request: Request) -> Response:
-    """Admin only: the ledger summarised (GET /v1/usage?since=7d&by=route&key=...&team=...)."""
+    """Admin only: the ledger summarised (GET /v1/usage?since=7d&by=route&key=...&team=...&baseline=...)."""
     from router.usage import GROUPS, baseline_price, parse_since, summarize
 
     services = services_of(request)
@@ -97,7 +98,10 @@ async def usage_summary(request: Request) -> Response:
             raise InvalidRequest(f"Invalid value for '{name}': at most 256 characters, no NUL.", param=name)
     if services.usage is not None:
         await services.usage.flush()  # what this replica has queued counts too
-    baseline = baseline_price(services.gateway.runtime.loaded.policy)
+    try:
+        baseline = baseline_price(services.gateway.runtime.loaded.policy, params.get("baseline"))
+    except ValueError as error:
+        raise InvalidRequest(str(error), param="baseline") from None
     summary = await summarize(
         services.pool,
         since=since,
@@ -144,10 +148,12 @@ async def readyz(request: Request) -> Response:
         }
         for name in runtime.loaded.policy.backends
     }
-    ready = database == "ok" and bool(runtime.backends.ready)
+    rag = gateway.rag
+    ready = database == "ok" and bool(runtime.backends.ready) and rag.state is not Readiness.loading
     body = {
         "status": "ready" if ready else "not ready",
         "database": database,
+        "retrieval": {"status": rag.state.value, "reason": rag.reason},
         "policy": {
             "path": str(runtime.loaded.path),
             "version": runtime.loaded.version,

@@ -252,9 +252,13 @@ async def summarize(
     }
 
 
-def baseline_price(policy: Policy, name: str = "gpt-4") -> tuple[str, Price] | None:
-    """The backend that savings are counted against: `gpt-4` when the policy has it, else the dearest."""
-    if name in policy.backends:
+def baseline_price(policy: Policy, name: str | None = None) -> tuple[str, Price] | None:
+    """The backend savings are counted against: `name` when given (ValueError if the policy has no
+    such backend), else the policy's dearest (by the cost of 1,000 tokens in and 1,000 out)."""
+    if name is not None:
+        if name not in policy.backends:
+            known = ", ".join(policy.backends)
+            raise ValueError(f"baseline {name!r} is not a backend of the policy; use one of: {known}")
         return name, policy.backends[name].unit_price
     if not policy.backends:
         return None

@@ -50,12 +50,15 @@ def line_of(node: yaml.Node | None, loc: Loc) -> int:
     """1-based line of the YAML node at `loc` (of its key, for a mapping entry), or of the deepest
     ancestor that exists."""
     line = node.start_mark.line + 1 if node is not None else 1
-    for part in loc:
+    last = len(loc) - 1
+    for position, part in enumerate(loc):
         if isinstance(node, yaml.MappingNode):
             match = next(((k, v) for k, v in node.value if k.value == part), None)
             if match is None:
                 break
-            node = match[1] if part != loc[-1] else match[0]
+            # the key's own line for the last step; a key met earlier on the path is walked into,
+            # even when it has the same name as the last one (`any` inside `any`)
+            node = match[1] if position != last else match[0]
         elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
             node = node.value[part]
         else:

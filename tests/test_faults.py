@@ -194,3 +194,51 @@ def test_client_leaving_mid_stream_is_recorded_as_499(gateway, emulators):
     assert [(row["status"], row["error"]) for row in rows if row["status"] == 499] == [
         (499, "client disconnected")
     ]
+
+
+def test_a_fault_of_the_gateway_mid_stream_is_an_error_event_a_log_line_and_a_500_row(
+    gateway, emulators, monkeypatch, caplog
+):
+    """Not an upstream error and not the client leaving: said to the client, logged, and ledgered
+    as 500 (it used to be recorded as 499 'client disconnected', with no log line)."""
+    import logging
+
+    import router.app
+    from tests.conftest import wait_for_rows
+    from tests.test_limits_gateway import key_with
+
+    key_id, key = key_with(gateway, "relay-fault")
+    real = router.app._events
+    calls = {"n": 0}
+
+    def failing(block: bytes) -> int:
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise RuntimeError("a bug in the relay")
+        return real(block)
+
+    monkeypatch.setattr(router.app, "_events", failing)
+    caplog.set_level(logging.ERROR, logger="turnout.app")
+    emulators.vllm.script.token_ms = 5
+    try:
+        with httpx.stream(
+            "POST",
+            gateway.base_url + "/v1/chat/completions",
+            headers={"authorization": f"Bearer {key}"},
+            json={
+                "model": "llama",
+                "messages": [{"role": "user", "content": "a b c d e f g"}],
+                "stream": True,
+            },
+            timeout=20,
+        ) as response:
+            body = response.read().decode()
+    finally:
+        emulators.vllm.script.token_ms = 0
+    assert '"code":"stream_interrupted"' in body and "[DONE]" not in body
+    assert any("stream relay" in record.getMessage() and record.exc_info for record in caplog.records)
+    rows = wait_for_rows(
+        gateway.settings.database_url.get_secret_value(),
+        f"SELECT status, error FROM turnout_usage WHERE key_id = '{key_id}'",
+    )
+    assert rows[0]["status"] == 500 and "RuntimeError" in rows[0]["error"]

@@ -211,8 +211,14 @@ def test_usage_endpoint_and_cli(gateway: Any, emulators: Emulators) -> None:
     body = httpx.get(gateway.base_url + f"/v1/usage?key={key_id}&by=backend&since=1h", headers=admin).json()
     assert {g["backend"] for g in body["groups"]} == {"llama", "gpt-4", "haiku"}
     totals = body["totals"]
-    assert totals["requests"] == 3 and body["baseline_backend"] == "gpt-4"
+    assert totals["requests"] == 3 and body["baseline_backend"] == "claude"  # the policy's dearest
     assert 0 < totals["cost_usd"] < totals["baseline_usd"] and totals["saved_usd"] > 0
+    named = httpx.get(
+        gateway.base_url + f"/v1/usage?key={key_id}&since=1h&baseline=gpt-4", headers=admin
+    ).json()
+    assert named["baseline_backend"] == "gpt-4" and named["totals"]["baseline_usd"] < totals["baseline_usd"]
+    unknown = httpx.get(gateway.base_url + "/v1/usage?baseline=gpt-9", headers=admin)
+    assert unknown.status_code == 400 and unknown.json()["error"]["param"] == "baseline"
     assert (
         httpx.get(gateway.base_url + "/v1/usage", headers={"authorization": f"Bearer {key}"}).status_code
         == 403
@@ -225,7 +231,11 @@ def test_usage_endpoint_and_cli(gateway: Any, emulators: Emulators) -> None:
     assert cli.returncode == 0, cli.stderr
     assert json.loads(cli.stdout)["totals"]["requests"] == 3
     table = turnout("usage", "--key", key_id, "--since", "1h", env=env)
-    assert "saved $" in table.stdout and "all on gpt-4" in table.stdout
+    assert "saved $" in table.stdout and "all on claude" in table.stdout
+    named_cli = turnout("usage", "--key", key_id, "--since", "1h", "--baseline", "gpt-4", env=env)
+    assert "all on gpt-4" in named_cli.stdout
+    unknown_cli = turnout("usage", "--baseline", "gpt-9", env=env)
+    assert unknown_cli.returncode != 0 and "gpt-9" in unknown_cli.stderr
     assert turnout("usage", "--since", "yesterday", env=env).returncode == 2
 
 
@@ -332,6 +342,7 @@ def test_limits_hold_across_4_gateways_with_2_workers_each(
         "ANTHROPIC_BASE_URL": emulators_session.anthropic.base_url,
         "VLLM_BASE_URL": emulators_session.vllm.base_url,
         "TURNOUT_LOG_LEVEL": "warning",
+        "TURNOUT_EMBEDDER": "hash-64",  # eight workers must not each warm the model: limits are the point
     }
     ports, processes = _start_gateways(env, 4)
     try:
@@ -394,6 +405,7 @@ def _gateway_on(pg_url: str, emus: Emulators, home: Path, **settings: Any) -> tu
         policy=make_test_policy(emus, home / "policy.yaml"),
         home=home,
         vllm_base_url=emus.vllm.base_url,
+        embedder="hash-64",  # limits are what these gateways are for: no model to warm
         **settings,
     )
     server, thread = serve_in_thread(create_app(config), port := free_port())

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -167,3 +168,54 @@ def test_live_reload_keeps_requests_in_flight_and_survives_a_bad_edit(gateway, e
         emulators.vllm.script.token_ms = 0
         path.write_text(original)
         _wait_version(gateway, error=False)
+
+
+def test_a_request_is_charged_at_the_prices_it_was_planned_under(gateway, emulators):
+    """A reload that changes a price mid-request must not reprice the request in flight."""
+    from tests.conftest import wait_for_rows
+    from tests.test_limits_gateway import key_with
+
+    path = Path(gateway.settings.policy)
+    original = path.read_text()
+    before = httpx.get(gateway.base_url + "/readyz").json()["policy"]["version"]
+    key_id, key = key_with(gateway, "priced-at-plan")
+    emulators.openai.script.token_ms = 300
+    results: dict[str, object] = {}
+
+    def slow() -> None:
+        with httpx.stream(
+            "POST",
+            gateway.base_url + "/v1/chat/completions",
+            headers={"authorization": f"Bearer {key}"},
+            json={
+                "model": "gpt-4",
+                "messages": [{"role": "user", "content": "one two three four five six"}],
+                "stream": True,
+            },
+            timeout=30,
+        ) as response:
+            results["status"] = response.status_code
+            results["body"] = response.read().decode()
+
+    worker = threading.Thread(target=slow)
+    try:
+        worker.start()
+        time.sleep(0.2)
+        repriced = yaml.safe_load(original)
+        repriced["backends"]["gpt-4"]["price"] = {"input_per_mtok": 2500, "output_per_mtok": 10000}
+        path.write_text(yaml.safe_dump(repriced, sort_keys=False))
+        _wait_version(gateway, differs_from=before, error=False)
+        assert worker.is_alive(), "the request must still be in flight when the new prices are live"
+        worker.join(30)
+        assert results["status"] == 200 and str(results["body"]).rstrip().endswith("[DONE]")
+    finally:
+        emulators.openai.script.token_ms = 0
+        path.write_text(original)
+        _wait_version(gateway, error=False)
+    rows = wait_for_rows(
+        gateway.settings.database_url.get_secret_value(),
+        f"SELECT prompt_tokens, completion_tokens, cost_usd FROM turnout_usage WHERE key_id = '{key_id}'",
+    )
+    row = rows[0]
+    planned = (row["prompt_tokens"] * 2.5 + row["completion_tokens"] * 10.0) / 1e6
+    assert row["cost_usd"] == pytest.approx(planned)

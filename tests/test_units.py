@@ -83,6 +83,17 @@ def test_bad_type_and_dangling_reference_are_reported_with_lines():
         parse_policy("backends: [a\n", Path("p.yaml"))
 
 
+def test_an_error_inside_a_nested_any_names_its_own_line():
+    nested = POLICY.replace(
+        "  - name: main\n",
+        "  - name: main\n    when:\n      any:\n        - category: [code]\n        - any:\n            sensitive: true\n",
+    )
+    with pytest.raises(PolicyError) as caught:
+        parse_policy(nested, Path("p.yaml"))
+    # line 14 is the inner `any:`; the outer one (line 12) shares its name and once took the blame
+    assert caught.value.message.startswith("p.yaml:14: routes.0.when.any.1.any: Input should be a valid list")
+
+
 def test_request_schema_names_the_field():
     with pytest.raises(InvalidRequest) as caught:
         parse_chat_request(b'{"model": "auto", "messages": [{"role": "user", "content": "x"}], "top_p": 3}')
