@@ -33,12 +33,14 @@ class UnsupportedContent(InvalidRequest):
     code = "unsupported_content"
 
 
-def _capable_hint(policy: Policy, signals: Signals) -> str:
+def _capable_hint(policy: Policy, signals: Signals, reroute: bool) -> str:
+    """The backends that could take the request as it is, if there are any."""
     needed = signals.needs.capabilities()
     capable = [
         name
         for name, spec in policy.backends.items()
-        if not spec.capabilities or all(cap in spec.capabilities for cap in needed)
+        if (not spec.capabilities or all(cap in spec.capabilities for cap in needed))
+        and not (reroute and spec.data == "external")
     ]
     return f" ({', '.join(capable)})" if capable else ""
 
@@ -216,11 +218,11 @@ def decide(policy: Policy, signals: Signals, model: str, latency: LatencyTracker
         notes.append(f"rerouted to private backends {kept} because the request carries sensitive data")
     if not kept:
         reasons = "; ".join(f"{name}: {why}" for name, why in excluded.items())
-        if excluded and all(why.startswith(LACKS) for why in excluded.values()):
+        if any(why.startswith(LACKS) for why in excluded.values()):  # the request can change, not the wait
             raise UnsupportedContent(
                 f"No backend this request may use accepts what it contains ({reasons}). Remove the "
                 f"{'/'.join(signals.needs.capabilities())} content or name a model that supports it"
-                f"{_capable_hint(policy, signals)}.",
+                f"{_capable_hint(policy, signals, reroute)}.",
                 param="model" if model != AUTO else "messages",
             )
         raise NoBackendAvailable(f"No backend may take this request ({reasons}).")

@@ -497,3 +497,60 @@ def test_ledger_down_while_seeding_budgets_is_one_log_line_not_one_per_request(
     with caplog.at_level("WARNING", logger="turnout.admission"):
         assert run(main()) == [True] * 5  # budgets start from what the limiter holds
     assert len([r for r in caplog.records if "could not read spend" in r.message]) == 1
+
+
+@pytest.mark.integration
+def test_a_redis_stall_does_not_lock_a_concurrency_limited_key_out(
+    pg_url: str, emulators_session: Emulators, tmp_path: Path
+) -> None:
+    """Redis stopped (SIGSTOP) while requests are admitted open, then resumed: it runs the
+    admissions it was sent, but those slots end with their requests instead of holding the key at
+    its limit for the 600 s lease."""
+    import signal
+
+    import redis
+
+    if shutil.which("redis-server") is None:
+        pytest.skip("redis-server is not installed (make system-deps)")
+    port = free_port()
+    server = _start_redis(port)
+    key_id, key = run(_create(pg_url, "stalled-concurrency", limits={"concurrent": 2}))
+    headers = {"authorization": f"Bearer {key}"}
+    body = {"model": "llama", "messages": HELLO, "max_tokens": 5}
+    gateway = _gateway_on(
+        pg_url,
+        emulators_session,
+        tmp_path,
+        redis_url=f"redis://127.0.0.1:{port}/0",
+        limits_redis_timeout_s=0.3,
+    )
+    probe = redis.Redis(port=port)
+    try:
+        assert httpx.post(gateway[2] + "/v1/chat/completions", json=body, headers=headers).status_code == 200
+        server.send_signal(signal.SIGSTOP)
+        stalled = [
+            httpx.post(
+                gateway[2] + "/v1/chat/completions", json=body, headers=headers, timeout=20
+            ).status_code
+            for _ in range(2)
+        ]
+        assert stalled == [200, 200]  # admitted open
+        server.send_signal(signal.SIGCONT)
+        deadline = time.monotonic() + 10
+        in_flight = probe.get(f"{{turnout}}:cc:key:{key_id}")
+        while in_flight not in (None, b"0") and time.monotonic() < deadline:
+            time.sleep(0.1)
+            in_flight = probe.get(f"{{turnout}}:cc:key:{key_id}")
+        assert in_flight in (None, b"0"), "slots taken during the stall outlived their requests"
+        answers = [
+            httpx.post(gateway[2] + "/v1/chat/completions", json=body, headers=headers).status_code
+            for _ in range(3)
+        ]
+        assert answers == [200, 200, 200]
+    finally:
+        server.send_signal(signal.SIGCONT)
+        gateway[0].should_exit = True
+        gateway[1].join(15)
+        probe.close()
+        server.terminate()
+        server.wait(10)

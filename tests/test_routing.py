@@ -288,3 +288,31 @@ def test_asking_to_stay_inside_is_answered_inside_even_where_the_policy_blocks_s
         gateway.decide(_chat("gpt-4", ("user", "Write to ann.lee@fastmail.fm")))
     decision = gateway.decide(_chat("gpt-4", ("user", "Summarise it.")), private_header="yes")
     assert decision.action == "reroute" and decision.backends == ["llama"]
+
+
+def test_content_no_allowed_backend_can_take_is_the_callers_to_change():
+    """An image for a backend without vision, also when sensitivity leaves only such backends:
+    a 400 that says what to remove (retrying, which a 503 invites, never helps)."""
+    from router.routing import UnsupportedContent
+
+    with_image = signals()
+    with_image.needs = Needs(False, False, True)
+    with pytest.raises(UnsupportedContent) as named:
+        decide(DEFAULT, with_image, "llama", LatencyTracker())
+    assert named.value.status_code == 400 and "gpt-4" in named.value.message
+    sensitive = signals(findings=["email"])
+    sensitive.needs = Needs(False, False, True)
+    with pytest.raises(UnsupportedContent) as kept_inside:
+        decide(DEFAULT, sensitive, "auto", LatencyTracker())
+    assert (
+        "vision" in kept_inside.value.message and "gpt-4" not in kept_inside.value.message.split("Remove")[1]
+    )
+
+
+def test_sensitive_data_with_no_private_backend_at_all_is_a_503():
+    policy = parse_policy(
+        (ROOT / "policies" / "default.yaml").read_text().replace("data: private", "data: external"),
+        Path("p.yaml"),
+    )
+    with pytest.raises(NoBackendAvailable):
+        decide(policy, signals(findings=["email"]), "auto", LatencyTracker())
