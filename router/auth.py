@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
 import re
 import secrets
 import time
@@ -19,11 +20,13 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 from router.db import KEYS_CHANNEL
-from router.errors import AuthenticationFailed
+from router.errors import AuthenticationFailed, KeyStoreUnavailable
 from router.limits import Limits, Scope
 
 KEY_PREFIX = "tnt_"
 KEY_PATTERN = re.compile(r"^tnt_[A-Za-z0-9_-]{43}$")
+
+log = logging.getLogger("turnout.auth")
 
 
 NO_LIMITS = Limits()
@@ -244,9 +247,22 @@ class KeyAuthenticator:
         self._admin_hash = hash_key(admin_key) if admin_key else None
         self._cache_seconds = cache_seconds
         self._cache: dict[str, tuple[float, Principal | None]] = {}
+        self._store_down = False
 
     def invalidate(self, *_: object) -> None:
         self._cache.clear()
+
+    def _stale(self, principal: Principal | None, error: BaseException) -> Principal:
+        """While the key store is down: the last answer for this key, which its cache still holds
+        (a revocation made meanwhile is heard when the database answers again)."""
+        if principal is None:
+            raise AuthenticationFailed("Unknown or revoked API key.")
+        if not self._store_down:
+            log.warning(
+                "key store unavailable (%s); keys seen before are served from cache", type(error).__name__
+            )
+            self._store_down = True
+        return principal
 
     async def authenticate(self, headers: Any) -> Principal:
         key = presented_key(headers)
@@ -262,7 +278,18 @@ class KeyAuthenticator:
         if cached is not None and now - cached[0] < self._cache_seconds:
             principal = cached[1]
         else:
-            principal = await self.store.find(digest)
+            try:
+                principal = await self.store.find(digest)
+            except Exception as error:  # Postgres is away: a key seen before keeps working, no other
+                if cached is None:
+                    log.warning("key lookup failed (%s: %s)", type(error).__name__, str(error)[:200])
+                    raise KeyStoreUnavailable(
+                        "The gateway cannot check API keys right now (its database is unavailable); retry shortly."
+                    ) from None
+                return self._stale(cached[1], error)
+            if self._store_down:
+                log.info("key store reachable again")
+                self._store_down = False
             if len(self._cache) > 100_000:
                 self._cache.clear()
             self._cache[digest] = (now, principal)

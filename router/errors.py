@@ -20,6 +20,7 @@ provider exceptions itself.
     │   ├── UpstreamStatus          (the backend's own status; 4xx passed back, 429/5xx retryable)
     │   └── UpstreamTimeout         (504)
     ├── NoBackendAvailable          (503)                         nothing configured/closed/left to try
+    ├── KeyStoreUnavailable         (503)                         Postgres is away and the key was never seen
     ├── RetrievalUnavailable        (503)                         the vector store or the embedder failed
     └── PolicyError                 (500 at the edge, a one-line message in the CLI)
 """
@@ -185,6 +186,15 @@ class NoBackendAvailable(TurnoutError):
     status_code = 503
     type = "service_unavailable"
     code = "no_backend_available"
+
+
+class KeyStoreUnavailable(TurnoutError):
+    status_code = 503
+    type = "service_unavailable"
+    code = "key_store_unavailable"
+
+    def headers(self) -> dict[str, str]:
+        return {"retry-after": "1"}
 
 
 class RetrievalUnavailable(TurnoutError):

