@@ -243,6 +243,20 @@ def _closed_circuits(request: pytest.FixtureRequest) -> None:
         request.getfixturevalue("gateway").services.gateway.breakers.by_name.clear()
 
 
+def stream_chat(base_url: str, key: str, model: str, text: str, timeout: float = 30) -> tuple[int, str]:
+    """A streamed chat completion read to its end: (status, the SSE body as text)."""
+    import httpx
+
+    with httpx.stream(
+        "POST",
+        base_url + "/v1/chat/completions",
+        headers={"authorization": f"Bearer {key}"},
+        json={"model": model, "messages": [{"role": "user", "content": text}], "stream": True},
+        timeout=timeout,
+    ) as response:
+        return response.status_code, response.read().decode()
+
+
 def run(coro: Any) -> Any:
     return asyncio.run(coro)
 

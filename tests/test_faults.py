@@ -204,7 +204,7 @@ def test_a_fault_of_the_gateway_mid_stream_is_an_error_event_a_log_line_and_a_50
     import logging
 
     import router.app
-    from tests.conftest import wait_for_rows
+    from tests.conftest import stream_chat, wait_for_rows
     from tests.test_limits_gateway import key_with
 
     key_id, key = key_with(gateway, "relay-fault")
@@ -221,18 +221,7 @@ def test_a_fault_of_the_gateway_mid_stream_is_an_error_event_a_log_line_and_a_50
     caplog.set_level(logging.ERROR, logger="turnout.app")
     emulators.vllm.script.token_ms = 5
     try:
-        with httpx.stream(
-            "POST",
-            gateway.base_url + "/v1/chat/completions",
-            headers={"authorization": f"Bearer {key}"},
-            json={
-                "model": "llama",
-                "messages": [{"role": "user", "content": "a b c d e f g"}],
-                "stream": True,
-            },
-            timeout=20,
-        ) as response:
-            body = response.read().decode()
+        _, body = stream_chat(gateway.base_url, key, "llama", "a b c d e f g")
     finally:
         emulators.vllm.script.token_ms = 0
     assert '"code":"stream_interrupted"' in body and "[DONE]" not in body

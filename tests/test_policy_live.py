@@ -13,6 +13,8 @@ import httpx
 import pytest
 import yaml
 
+from tests.conftest import stream_chat
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -130,19 +132,9 @@ def test_live_reload_keeps_requests_in_flight_and_survives_a_bad_edit(gateway, e
     results: dict[str, object] = {}
 
     def slow_stream() -> None:
-        with httpx.stream(
-            "POST",
-            gateway.base_url + "/v1/chat/completions",
-            headers={"authorization": f"Bearer {gateway.admin_key}"},
-            json={
-                "model": "llama",
-                "messages": [{"role": "user", "content": "one two three four five six"}],
-                "stream": True,
-            },
-            timeout=30,
-        ) as response:
-            results["status"] = response.status_code
-            results["body"] = response.read().decode()
+        results["status"], results["body"] = stream_chat(
+            gateway.base_url, gateway.admin_key, "llama", "one two three four five six"
+        )
 
     worker = threading.Thread(target=slow_stream)
     try:
@@ -183,19 +175,9 @@ def test_a_request_is_charged_at_the_prices_it_was_planned_under(gateway, emulat
     results: dict[str, object] = {}
 
     def slow() -> None:
-        with httpx.stream(
-            "POST",
-            gateway.base_url + "/v1/chat/completions",
-            headers={"authorization": f"Bearer {key}"},
-            json={
-                "model": "gpt-4",
-                "messages": [{"role": "user", "content": "one two three four five six"}],
-                "stream": True,
-            },
-            timeout=30,
-        ) as response:
-            results["status"] = response.status_code
-            results["body"] = response.read().decode()
+        results["status"], results["body"] = stream_chat(
+            gateway.base_url, key, "gpt-4", "one two three four five six"
+        )
 
     worker = threading.Thread(target=slow)
     try:
