@@ -2,8 +2,9 @@
 
 The store is opened and the embedder loaded (torch costs seconds and ~300 MB) at start-up, off the
 event loop, when retrieval can happen: a route of the policy retrieves, or the store holds a
-collection a request may name; `/readyz` says "not ready" until the embedder is warm and each
-collection's keyword index built, so no first request pays for it. A route that retrieves
+collection a request may name; `/readyz` says "not ready" until the embedder is warm and the
+keyword index of each collection the policy names is built, so no first request pays for them. A
+route that retrieves
 from a collection that is empty, missing or unreachable still answers, without context, and says so
 in the log and in `x-turnout-sources: []`; a request that asks for retrieval itself gets the error.
 This module never puts a passage of a private collection in a request to an external backend: the
@@ -130,6 +131,7 @@ class RagService:
         self._store: contextlib.AbstractAsyncContextManager[VectorStore] | None = None
         self._opened: VectorStore | None = None
         self._lock = asyncio.Lock()
+        self._store_lock = asyncio.Lock()
         self.database_url: str | None = None  # the gateway's own database, the default store
         self.state = Readiness.idle
         self.reason: str | None = None  # why retrieval is unavailable, or why it was warmed
@@ -154,11 +156,12 @@ class RagService:
         return self._retriever
 
     async def _open_store(self) -> VectorStore:
-        if self._opened is None:
-            manager = open_configured_store(self.settings, database_url=self.database_url)
-            self._opened = await manager.__aenter__()
-            self._store = manager
-        return self._opened
+        async with self._store_lock:
+            if self._opened is None:
+                manager = open_configured_store(self.settings, database_url=self.database_url)
+                self._opened = await manager.__aenter__()
+                self._store = manager
+            return self._opened
 
     async def needed(self, policy: Policy) -> str | None:
         """Why retrieval can happen with this policy and store (a route retrieves, or a collection
@@ -209,8 +212,6 @@ class RagService:
         store or the embedder cannot answer."""
         try:
             retriever = await self.retriever()
-            if self.state is not Readiness.ready:
-                self.state, self.reason = Readiness.ready, f"first used for collection {collection}"
             info = await retriever.store.info(collection)
             if info is None:
                 raise CollectionNotFound(
@@ -224,6 +225,8 @@ class RagService:
 
                 kwargs["mode"] = SearchMode(mode)
             hits: list[Any] = await retriever.search(collection, query, **kwargs)
+            if self.state in (Readiness.idle, Readiness.unavailable):  # not while start-up warms it
+                self.state, self.reason = Readiness.ready, f"used for collection {collection}"
             return hits
         except (StoreError, OSError, ImportError) as error:
             self.state, self.reason = Readiness.unavailable, _first_line(error)
