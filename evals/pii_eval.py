@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from evals.datasets import resolve
+from evals.pii_fresh import template_half
 from router.signals.directives import find_directive
 from router.signals.sensitivity import Finding, SensitivityDetector
 
@@ -90,6 +91,8 @@ class PresidioResult:
     empty_flagged: int = 0
     per_type: dict[str, Spans] = field(default_factory=dict)
     overall: Spans = field(default_factory=Spans)
+    # positives and flagged positives per half of the templates (evals.pii_fresh.template_half)
+    by_half: dict[str, list[int]] = field(default_factory=lambda: {"held-out": [0, 0], "development": [0, 0]})
 
 
 def _overlaps(finding: Finding, start: int, end: int) -> bool:
@@ -134,6 +137,9 @@ def evaluate_presidio(
         if types & GATE_TYPES:
             result.positives += 1
             result.positives_flagged += flagged
+            tally = result.by_half[template_half(int(record["template_id"]))]
+            tally[0] += 1
+            tally[1] += flagged
         elif types:
             result.quasi += 1
             result.quasi_flagged += flagged
@@ -259,6 +265,10 @@ def run(limit: int | None = None, min_confidence: float = 0.5) -> dict[str, Any]
             },
             "per_type_f2": {k: round(v.f2(), 3) for k, v in sorted(presidio.per_type.items()) if v.gold},
             "per_type_count": {k: v.gold for k, v in sorted(presidio.per_type.items()) if v.gold},
+            "sentence_recall_by_template_half": {
+                half: round(flagged / count, 4) if count else 0.0
+                for half, (count, flagged) in presidio.by_half.items()
+            },
             "span_recall": presidio.overall.recall(),
             "span_precision": presidio.overall.precision(),
             "span_f2": presidio.overall.f2(),

@@ -1,16 +1,21 @@
 """Sentence recall of the sensitivity detectors on fresh sentences: Presidio's own templates, filled
 with identities that the Presidio synthetic set never uses.
 
-Run as `python -m evals.pii_fresh [--half even|odd|all] [--per-template 8] [--json]`. The Presidio
+Run as `python -m evals.pii_fresh [--half even|odd|all] [--templates held-out|development|all]
+[--per-template 8] [--json]`. The Presidio
 synthetic set (evals.pii_eval) was drawn from presidio-evaluator's templates and fake identities;
 the detectors' rules were refined by reading its misses, so its recall is a development figure. This
 eval fills the same templates with the identities of presidio-evaluator's FakeNameGenerator file
 whose given name and surname appear nowhere in that set (split by identity number: odd ones may be
 read while developing, even ones are the held-out half), plus generated card numbers (Luhn), IBANs
 (mod 97), SSNs and public IP addresses. A tenth of the sentences is lowercased, as in the set.
-It measures how much of the recall comes from knowing the names, not the sentence shapes: the
-templates are the same. Data comes through evals.datasets (PyPI's presidio-evaluator wheel) and is
-never copied into the repository.
+Templates are split too, by a seeded hash of their line number (the `template_id` the synthetic
+set records): the development half may be read while writing rules, the held-out half may not. The
+headline is the sentences of held-out templates filled with held-out identities: neither the
+sentence shape nor the name was seen. (Rules written before the split, on 2026-12-04, were written
+reading the whole synthetic set, so that figure still owes them something; README says so.)
+Data comes through evals.datasets (PyPI's presidio-evaluator wheel) and is never copied into the
+repository.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import json
 import random
 import re
 import sys
+import zlib
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
@@ -60,6 +66,8 @@ ENTITY = {
     "ip_address": "IP_ADDRESS",
     "us_driver_license": "US_DRIVER_LICENSE",
 }
+TEMPLATE_SPLIT_SEED = "turnout-pii-templates-1"
+HALVES = ("held-out", "development", "all")
 DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 LOWERCASE_SHARE = 0.1
 
@@ -161,20 +169,33 @@ def fresh_identities(half: str) -> list[dict[str, str]]:
     return [p for p in unseen if int(p["Number"]) % 2 == (1 if half == "odd" else 0)]
 
 
-def templates() -> list[str]:
-    """presidio-evaluator's templates that hold an entity the gate is for, with real line breaks."""
+def template_half(template_id: int) -> str:
+    """`held-out` or `development`: which half of presidio-evaluator's templates a line is in."""
+    digest = zlib.crc32(f"{TEMPLATE_SPLIT_SEED}:{template_id}".encode())
+    return "held-out" if digest % 2 else "development"
+
+
+def templates(half: str = "all") -> list[str]:
+    """presidio-evaluator's templates (of one half) that hold an entity the gate is for, with real
+    line breaks. A template's id is its line number, as the synthetic set's `template_id`."""
     text = resolve("presidio-templates").read_text(encoding="utf-8", errors="replace")
-    lines = [line.rstrip("\n").replace("\\n", "\n") for line in text.splitlines() if line.strip()]
-    return [line for line in lines if any(p in ENTITY for p in PLACEHOLDER.findall(line))]
+    lines = [line.rstrip("\n").replace("\\n", "\n") for line in text.splitlines()]
+    return [
+        line
+        for number, line in enumerate(lines)
+        if line.strip()
+        and any(p in ENTITY for p in PLACEHOLDER.findall(line))
+        and (half == "all" or template_half(number) == half)
+    ]
 
 
 def sentences(
-    identities: list[dict[str, str]], per_template: int, seed: int
+    identities: list[dict[str, str]], per_template: int, seed: int, half: str = "all"
 ) -> list[tuple[str, str, set[str]]]:
-    """(template, sentence, entity types) for per_template fills of every template."""
+    """(template, sentence, entity types) for per_template fills of every template of a half."""
     rng = random.Random(seed)
     out = []
-    for template in templates():
+    for template in templates(half):
         entities = {ENTITY[p] for p in PLACEHOLDER.findall(template) if p in ENTITY}
         for _ in range(per_template):
             identity = rng.choice(identities)
@@ -185,13 +206,15 @@ def sentences(
     return out
 
 
-def run(half: str = "even", per_template: int = 8, seed: int = 11) -> dict[str, Any]:
+def run(
+    half: str = "even", per_template: int = 8, seed: int = 11, template_half: str = "held-out"
+) -> dict[str, Any]:
     rule = load_policy(ROOT / "policies" / "default.yaml").policy.sensitivity
     detector = SensitivityDetector(
         terms=rule.terms, patterns=rule.patterns, types=rule.types, min_confidence=rule.min_confidence
     )
     identities = fresh_identities(half)
-    rows = sentences(identities, per_template, seed)
+    rows = sentences(identities, per_template, seed, template_half)
     missed = [(template, sentence) for template, sentence, _ in rows if not detector.scan(sentence)]
     missed_sentences = {sentence for _, sentence in missed}
     by_type: dict[str, dict[str, int]] = {}
@@ -202,6 +225,7 @@ def run(half: str = "even", per_template: int = 8, seed: int = 11) -> dict[str, 
             tally["flagged"] += sentence not in missed_sentences
     return {
         "half": half,
+        "template_half": template_half,
         "identities": len(identities),
         "templates": len({template for template, _, _ in rows}),
         "sentences": len(rows),
@@ -215,6 +239,9 @@ def run(half: str = "even", per_template: int = 8, seed: int = 11) -> dict[str, 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--half", choices=("even", "odd", "all"), default="even", help="even: held-out")
+    parser.add_argument(
+        "--templates", choices=HALVES, default="held-out", help="which half of the templates (held-out)"
+    )
     parser.add_argument("--per-template", type=int, default=8, help="sentences per template (8)")
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--show-misses", type=int, default=0, metavar="N", help="print N missed sentences")
@@ -222,13 +249,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.per_template < 1:
         parser.error("--per-template must be at least 1")
-    report = run(args.half, args.per_template, args.seed)
+    report = run(args.half, args.per_template, args.seed, args.templates)
     if args.json:
         print(json.dumps({k: v for k, v in report.items() if not k.startswith("missed")}, indent=2))
         return 0
     print(
         f"Fresh Presidio sentences ({report['half']} identities: {report['identities']}; "
-        f"{report['templates']} templates x {args.per_template})"
+        f"{report['templates']} {report['template_half']} templates x {args.per_template})"
     )
     print(f"  sentence recall: {report['recall']:.3f}  ({report['sentences']} sentences)")
     for entity, recall in report["by_type"].items():

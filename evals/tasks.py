@@ -45,7 +45,15 @@ OUTCOME_DATASETS = (
     "routellm-mmlu-contaminated",
     "routellm-mt-bench-contaminated",
 )
-PII_DATASETS = ("presidio-synth-v2", "xstest", "mt-bench", "arena-hard-v2", "gsm8k-test")
+PII_DATASETS = (
+    "presidio-synth-v2",
+    "presidio-templates",
+    "presidio-identities",
+    "xstest",
+    "mt-bench",
+    "arena-hard-v2",
+    "gsm8k-test",
+)
 RAG_DATASETS = ("anthropic-docs", "anthropic-docs-eval")
 
 
@@ -169,12 +177,20 @@ class PiiParams(Params):
 
 
 def pii(params: PiiParams) -> TaskResult:
-    """Sensitivity detection: Presidio's labelled sentences, benign prompt sets, XSTest look-alikes."""
-    from evals import pii_eval
+    """Sensitivity detection: the held-out headline (Presidio's held-out templates filled with
+    held-out identities), Presidio's labelled sentences, benign prompt sets, XSTest look-alikes."""
+    from evals import pii_eval, pii_fresh
 
     report = pii_eval.run(params.limit)
     presidio = report["presidio"]
     result = TaskResult()
+    fresh = pii_fresh.run(half="even", per_template=8, template_half="held-out")
+    result.add("heldout.recall", fresh["recall"], UP)
+    result.add("heldout.sentences", fresh["sentences"], INFO)
+    for entity, recall in fresh["by_type"].items():
+        result.add(f"heldout.type.{entity}.recall", recall, UP)
+    for half, recall in presidio["sentence_recall_by_template_half"].items():
+        result.add(f"presidio_templates.{half}.recall", recall, UP)
     result.add("sentence.positives", presidio["positives"], INFO)
     for key in ("recall", "precision", "f2"):
         result.add(f"sentence.{key}", presidio[f"sentence_{key}"], UP)
@@ -197,6 +213,11 @@ def pii(params: PiiParams) -> TaskResult:
     result.notes.append(
         "Pooled flag rate: MT-Bench, Arena-Hard v2 and GSM8K; XSTest's privacy look-alikes (public figures, "
         "fictional people) are reported apart as `xstest-lookalike`."
+    )
+    result.notes.append(
+        "Headline: `heldout.recall`, Presidio's templates of the held-out half filled with identities of the "
+        "held-out half (evals.pii_fresh). `sentence.*` on the Presidio set are development figures: the rules "
+        "were written reading it."
     )
     return result
 

@@ -15,7 +15,7 @@ from evals.results import Better, Metric
 
 ROOT = Path(__file__).resolve().parents[1]
 SUITES = sorted((ROOT / "evals" / "suites").glob("*.yaml"))
-PII_DATASETS = "[presidio-synth-v2, xstest, mt-bench, arena-hard-v2, gsm8k-test]"
+PII_DATASETS = "[presidio-synth-v2, presidio-templates, presidio-identities, xstest, mt-bench, arena-hard-v2, gsm8k-test]"
 TINY = f"""\
 version: 1
 name: tiny
@@ -137,7 +137,7 @@ def test_a_bound_fails_without_a_baseline(tmp_path: Path, capsys: pytest.Capture
             "[presidio-synth-v2, no-such-set]",
             ":6: tasks.0.datasets.1: no registered dataset matches",
         ),
-        (PII_DATASETS, "[presidio-synth-v2]", ":6: tasks.0.datasets: task pii also reads xstest"),
+        (PII_DATASETS, "[presidio-synth-v2]", ":6: tasks.0.datasets: task pii also reads presidio-templates"),
         ("{tolerance: 0.01}", "{tolerance: lots}", ":9: tasks.0.metrics.sentence.recall.tolerance:"),
         ("{tolerance: 0.01}", "{}", ":9: tasks.0.metrics.sentence.recall: Value error, a gate needs"),
         ("name: tiny", "name: tiny\ncolour: red", ":3: colour: unknown key"),
@@ -240,7 +240,15 @@ def test_fresh_presidio_sentences_are_well_formed_and_scored(tmp_path, monkeypat
     assert len(rows) == 2 * len(pii_fresh.templates()) > 200
     assert not [sentence for _, sentence, _ in rows if "{{" in sentence]
     assert any(sentence == sentence.lower() for _, sentence, _ in rows)
-    report = pii_fresh.run("even", per_template=2, seed=3)
+    # the two halves of the templates are disjoint, cover them all, and are each about half
+    held_out, development = pii_fresh.templates("held-out"), pii_fresh.templates("development")
+    assert not set(held_out) & set(development) and len(held_out) + len(development) == len(
+        pii_fresh.templates()
+    )
+    assert 0.35 < len(held_out) / len(pii_fresh.templates()) < 0.65
+    report = pii_fresh.run("even", per_template=2, seed=3, template_half="all")
     assert report["sentences"] == len(rows) and 0.5 < report["recall"] <= 1
+    headline = pii_fresh.run("even", per_template=2, seed=3)  # held-out templates by default
+    assert headline["template_half"] == "held-out" and headline["sentences"] == 2 * len(held_out)
     assert set(report["by_type"]) <= set(pii_fresh.ENTITY.values())
     assert len(report["missed_examples"]) == round((1 - report["recall"]) * len(rows))
