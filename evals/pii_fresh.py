@@ -199,7 +199,11 @@ def sentences(
         entities = {ENTITY[p] for p in PLACEHOLDER.findall(template) if p in ENTITY}
         for _ in range(per_template):
             identity = rng.choice(identities)
-            sentence = PLACEHOLDER.sub(lambda m, i=identity: fill(m.group(1), i, rng), template)
+
+            def filled(match: re.Match[str], person: dict[str, str] = identity) -> str:
+                return fill(match.group(1), person, rng)
+
+            sentence = PLACEHOLDER.sub(filled, template)
             if rng.random() < LOWERCASE_SHARE:
                 sentence = sentence.lower()
             out.append((template, sentence, entities))
