@@ -12,6 +12,7 @@ import random
 import re
 import string
 from itertools import pairwise
+from pathlib import Path
 
 import pytest
 
@@ -154,6 +155,27 @@ def test_ip_addresses(detector: SensitivityDetector) -> None:
 @pytest.mark.parametrize("text", ["Ping 999.1.1.1 now", "Bump to 1.2.3.4 of the lib", "std::vector<int> v;"])
 def test_ip_near_misses(detector: SensitivityDetector, text: str) -> None:
     assert found(detector, text, "ip_address") == []
+
+
+def test_internal_addresses_are_their_own_type_and_only_where_a_policy_asks() -> None:
+    """RFC 1918 and RFC 4193 addresses are infrastructure details, typed `internal_ip`: off by
+    default (an infra question stays routable), on where `sensitivity.types` lists it."""
+    text = "The primary is 10.20.0.15, the replica 172.20.3.4, the VPN gateway fd00:ab:cd::1."
+    assert found(SensitivityDetector(), text, "internal_ip") == []
+    assert found(SensitivityDetector(), text, "ip_address") == []
+    opted = SensitivityDetector(types=["internal_ip", "ip_address"])
+    assert found(opted, text, "internal_ip") == ["10.20.0.15", "172.20.3.4", "fd00:ab:cd::1"]
+    public = "Logins came from 81.2.69.160."
+    assert found(opted, public, "ip_address") == ["81.2.69.160"] and found(opted, public, "internal_ip") == []
+    # neither loopback nor a documentation range names a machine of anyone's
+    assert found(opted, "curl 127.0.0.1:8080 or 192.0.2.15", "internal_ip") == []
+
+
+def test_policies_can_list_internal_ip() -> None:
+    from router.policy import load_policy
+
+    policy = load_policy(Path(__file__).resolve().parents[1] / "policies" / "privacy-first.yaml").policy
+    assert policy.sensitivity.types is not None and "internal_ip" in policy.sensitivity.types
 
 
 # --- street addresses -------------------------------------------------------------------------
@@ -540,10 +562,10 @@ def test_types_restrict_detection() -> None:
 
 
 def test_min_confidence_filters() -> None:
-    text = "Internal host 192.168.1.20 is down."
+    text = "The test host is 198.51.100.7 today."  # a documentation range: weak evidence (0.4)
     assert SensitivityDetector().scan(text) == []
     loose = SensitivityDetector(min_confidence=0.3).scan(text)
-    assert [(f.type, text[f.start : f.end]) for f in loose] == [("ip_address", "192.168.1.20")]
+    assert [(f.type, text[f.start : f.end]) for f in loose] == [("ip_address", "198.51.100.7")]
 
 
 def test_findings_sorted_and_non_overlapping(detector: SensitivityDetector) -> None:

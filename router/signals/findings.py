@@ -19,7 +19,13 @@ FINDING_TYPES = (
     "person",
     "secret",
     "term",
+    "internal_ip",
 )
+# Reported only where a policy lists them in `sensitivity.types`: an internal address (RFC 1918,
+# RFC 4193) names a machine on a private network, not a person; whether the layout of one's own
+# network is confidential is the operator's call, not a default that reroutes every infra question.
+OPT_IN_TYPES = frozenset(("internal_ip",))
+DEFAULT_TYPES = tuple(kind for kind in FINDING_TYPES if kind not in OPT_IN_TYPES)
 
 
 @dataclass(frozen=True, slots=True)

@@ -137,41 +137,51 @@ def find_ibans(text: str) -> Iterator[Finding]:
             yield Finding("iban", match.start(), match.end(), 0.95)
 
 
-def _ipv4_confidence(candidate: str) -> float:
+_INTERNAL_V4 = tuple(ipaddress.IPv4Network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"))
+_INTERNAL_V6 = ipaddress.IPv6Network("fc00::/7")  # unique local addresses (RFC 4193)
+
+
+def _ipv4_kind(candidate: str) -> tuple[str, float]:
+    """The finding type and confidence of a dotted quad: a public address is `ip_address`, one of
+    a private network (RFC 1918) `internal_ip`; loopback, link-local and the like name no host."""
     try:
         address = ipaddress.IPv4Address(candidate)
     except ValueError:
-        return 0.0
+        return "", 0.0
     octets = candidate.split(".")
     if all(len(octet) == 1 for octet in octets):
-        return 0.3  # 1.2.3.4 is far more often a version number than a host
+        return "ip_address", 0.3  # 1.2.3.4 is far more often a version number than a host
+    if any(address in network for network in _INTERNAL_V4):
+        return "internal_ip", 0.7
     if address.is_private or address.is_loopback or address.is_unspecified or address.is_reserved:
-        return 0.4  # names a machine on someone's LAN, identifies no one
+        return "ip_address", 0.4  # a documentation or special-purpose range: identifies no one
     if address.is_multicast or address.is_link_local:
-        return 0.3
-    return 0.85
+        return "ip_address", 0.3
+    return "ip_address", 0.85
 
 
-def _ipv6_confidence(candidate: str) -> float:
+def _ipv6_kind(candidate: str) -> tuple[str, float]:
     if candidate.count(":") < 3 or len(candidate) < 8:
-        return 0.0
+        return "", 0.0
     try:
         address = ipaddress.IPv6Address(candidate)
     except ValueError:
-        return 0.0
+        return "", 0.0
+    if address in _INTERNAL_V6:
+        return "internal_ip", 0.7
     if address.is_loopback or address.is_unspecified or address.is_link_local or address.is_private:
-        return 0.4
-    return 0.85
+        return "ip_address", 0.4
+    return "ip_address", 0.85
 
 
 def find_ips(text: str) -> Iterator[Finding]:
     if text.count(".") >= 3:
         for match in _IPV4.finditer(text):
-            confidence = _ipv4_confidence(match.group(0))
+            kind, confidence = _ipv4_kind(match.group(0))
             if confidence:
-                yield Finding("ip_address", match.start(), match.end(), confidence, "ipv4")
+                yield Finding(kind, match.start(), match.end(), confidence, "ipv4")
     if text.count(":") >= 3:
         for match in _IPV6.finditer(text):
-            confidence = _ipv6_confidence(match.group(0))
+            kind, confidence = _ipv6_kind(match.group(0))
             if confidence:
-                yield Finding("ip_address", match.start(), match.end(), confidence, "ipv6")
+                yield Finding(kind, match.start(), match.end(), confidence, "ipv6")

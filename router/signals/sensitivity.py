@@ -16,7 +16,7 @@ import re
 from collections.abc import Collection, Iterator, Sequence
 
 from router.signals.addresses import find_addresses
-from router.signals.findings import FINDING_TYPES, Finding
+from router.signals.findings import DEFAULT_TYPES, FINDING_TYPES, Finding
 from router.signals.gazetteer import gazetteer
 from router.signals.identifiers import find_national_ids
 from router.signals.names import find_people
@@ -47,6 +47,7 @@ _PRIORITY = {
     "national_id": 7,
     "email": 6,
     "ip_address": 5,
+    "internal_ip": 5,
     "phone": 4,
     "street_address": 3,
     "term": 2,
@@ -76,7 +77,9 @@ def _digit_detectors(text: str) -> Iterator[Finding]:
     yield from find_addresses(text)
 
 
-_DIGIT_TYPES = frozenset(("phone", "credit_card", "iban", "national_id", "ip_address", "street_address"))
+_DIGIT_TYPES = frozenset(
+    ("phone", "credit_card", "iban", "national_id", "ip_address", "internal_ip", "street_address")
+)
 
 
 def _compile_terms(terms: Sequence[str]) -> re.Pattern[str] | None:
@@ -128,7 +131,7 @@ class SensitivityDetector:
         types: Collection[str] | None = None,
         min_confidence: float = 0.5,
     ) -> None:
-        enabled = set(FINDING_TYPES if types is None else types)
+        enabled = set(DEFAULT_TYPES if types is None else types)
         unknown = enabled - set(FINDING_TYPES)
         if unknown:
             raise ValueError(f"unknown finding types: {', '.join(sorted(unknown))}")
