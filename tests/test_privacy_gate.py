@@ -3,11 +3,11 @@
 Every sentence of the Presidio synthetic set that carries personal data, and generated secrets of
 every kind the detectors know, go through the running gateway with the default policy: as `auto`,
 with each external model named explicitly, and with the private backend failing. The emulators
-record every request they receive. None of these texts may reach an external one, whatever the
-route, the model named or the failures: the detectors flag every one of them (`python -m
-evals.pii_eval`; a development figure, see README), and a detection regression fails the build.
-A caller that marks its requests private (x-turnout-private, turnout.private, a --private key) is
-kept inside whatever the detectors find.
+record every request they receive. None of the texts the detectors flag may reach an external one,
+whatever the route, the model named or the failures; the detectors flag at least 96% of them (a
+development figure: the held-out figure, gated at 0.95, is evals' `heldout.recall`). A caller that
+marks its requests private (x-turnout-private, turnout.private, a --private key) is kept inside
+whatever the detectors find.
 """
 
 from __future__ import annotations
@@ -133,13 +133,18 @@ def test_no_personal_data_reaches_an_external_backend(gateway, emulators, flagge
     statuses = asyncio.run(
         _send_all(gateway.base_url, gateway.admin_key, texts, model, stream=model == "claude")
     )
-    assert not missed, f"the detectors missed {len(missed)} of {len(texts)}: {missed[:3]}"
+    # Detection is measured held out in evals (heldout.recall >= 0.95); on this set, which the rules
+    # were once written against, the template-specific rules are gone (issue 13): a few percent go
+    # unflagged, and what the detectors flag must never leave.
+    assert len(missed) <= 0.04 * len(texts), (
+        f"the detectors missed {len(missed)} of {len(texts)}: {missed[:3]}"
+    )
     outside = set(_external_texts(emulators))
-    leaked = [text for text in texts if text in outside]
-    assert not leaked, f"{len(leaked)} requests with personal data reached an external backend: {leaked[:3]}"
+    leaked = [text for text in flagged if text in outside]
+    assert not leaked, f"{len(leaked)} flagged requests reached an external backend: {leaked[:3]}"
     assert statuses.count(200) == len(texts)
-    # every one of them was answered inside the building
-    assert emulators.vllm.script.requests >= len(texts)
+    # every flagged one was answered inside the building
+    assert emulators.vllm.script.requests >= len(flagged)
 
 
 def test_a_caller_who_asks_for_privacy_loses_nothing_to_the_detectors_misses(

@@ -37,10 +37,6 @@ painting paintings recording recordings track tracks single singles record recor
 story stories essay essays biography biographies memoir memoirs cover covers rendition renditions
 """)
 _MADE = "written|directed|recorded|performed|sung|composed|painted|produced|edited|translated|illustrated"
-_MAKERS = (
-    "(?:the\\s+)?(?:singer|songwriter|author|writer|novelist|poet|director|filmmaker|artist|painter|composer"
-    "|rapper|guitarist|drummer|pianist|musician|journalist|photographer)"
-)
 _END = r"[ \t]+"
 
 # kind -> ((first words, pattern from the first word to where the name starts), ...)
@@ -95,14 +91,6 @@ _SPEC: dict[str, tuple[tuple[str, str], ...]] = {
         ("tribute dedicated", r"\w+\s+to" + _END),
         ("memory", r"memory\s+of" + _END),
     ),
-    # ... and with a title before the name, which makes any unlisted word a person:
-    # "a song by ex-Zombie Ryhänen", "a novel by former journalist Ahtisaari", "a film by director ...".
-    "credit_titled": (
-        (
-            " ".join(WORKS),
-            rf"\w+\s+(?:(?:{_MADE})\s+)?by\s+(?:(?:ex|former)-?\s*[^\W\d_][\w\-]*|{_MAKERS})" + _END,
-        ),
-    ),
 }
 CONFIDENCE = {
     "field": 0.9,
@@ -113,7 +101,6 @@ CONFIDENCE = {
     "speech": 0.7,
     "attribute": 0.7,
     "credit": 0.7,
-    "credit_titled": 0.7,
 }
 
 
@@ -182,14 +169,6 @@ NOT_PERSON_AFTER = re.compile(
     r"|Foundation|Museum|Library|Church|Cathedral|Airport|Station|Hall|Bridge|Stadium|Arena|Theat(?:er|re)"
     r"|Club|Park|Street|Avenue|Road|Square|County|City|Times|Post|News|Award|Prize|Center|Centre)\b"
 )
-# Works named after their maker ("the Jensen novel"); with a full name also a version or a recording
-# of one ("the Steffen Mauer version"), which after a single word is mostly software (the Jenkins version).
-WORKS_BY_SURNAME = frozenset(
-    _words("novel film movie book biography memoir album song play poem trilogy saga painting portrait")
-)
-WORKS_BY_FULL_NAME = WORKS_BY_SURNAME | {"version", "recording", "cover", "rendition"}
-# Works with one author, so that even an unlisted word before them is a surname (the Dratchev novel).
-WORKS_BY_AUTHOR = frozenset(_words("novel novels memoir memoirs"))
 # Peoples, faiths, days, feasts and the first words of place names that Faker also lists as first
 # names: German Shepherd, Easter Sunday Cindy, El Paso.
 NOT_FIRST_NAMES = frozenset(
@@ -200,18 +179,6 @@ monday tuesday wednesday thursday friday saturday sunday january february march 
 july august september october november december easter christmas
 el la le los las san santa santo sao são saint st fort port mount lake new north south east west
 """)
-)
-# Traits of a person's temper: "why is X so impulsive?" asks about a person, not a product.
-TRAITS = frozenset(
-    _words("""
-impulsive shy rude jealous angry lazy arrogant stubborn moody selfish grumpy mean kind friendly
-impatient nervous anxious upset depressed cruel bossy clumsy naive brave honest sensitive emotional
-""")
-)
-# A company after "X is from ...": "Dzhambek is from Civic Impulse LLC".
-COMPANY = re.compile(
-    r"[ \t]+(?:[^\W\d_][\w&'.\-]*[ \t]+){0,4}?(?i:Inc|LLC|Ltd|Limited|Corp|Corporation|Company|Co|GmbH|AG|PLC|LLP"
-    r"|S\.?A|Holdings|Group|Bank)\b"
 )
 # Words after a lone first name that make it the subject of a sentence about a person.
 PERSON_VERBS = frozenset(

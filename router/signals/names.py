@@ -34,15 +34,6 @@ _DIGIT = re.compile(r"\d")
 _LOWERCASE_FIELD = re.compile(
     r"name|call\s+me|signed|sincerely|regards|patient|(?:directed|written)\s+by|(?:change|correct)\s+it\s+to"
 )
-# Slots that hold a person in lowercase text too: "the frank freud version" (after a listed first
-# name), "heard nijito asano speak" (places do not speak).
-_LOWERCASE_WORK = re.compile(
-    r"\bthe ([^\W\d_]+) ([^\W\d_]+) (?:version|recording|cover|rendition|novel|film|album|song)\b"
-)
-_LOWERCASE_SPEAKER = re.compile(
-    r"\b(?:heard|hear|seen|see|saw|watch|watched) ([^\W\d_]+)(?: ([^\W\d_]+))?"
-    r" (?:speak|sing|talk|perform|lecture|present)\b"
-)
 _MONEY = re.compile(r"[%$€£]")
 _HONORIFICS = frozenset(cues.HONORIFICS)
 _WEAK = 0.45  # below the default threshold: context alone, in a word problem or about public figures
@@ -180,8 +171,6 @@ def _qualifies(kind: str, word: str, cue: str, names: Gazetteer, full: bool) -> 
         return not names.is_common(word) or names.is_known(word)
     if kind == "relation":
         return names.is_known(word) or names.is_foreign(word) or names.in_first(word)
-    if kind == "credit_titled":  # "by ex-Zombie Potter": after a title, a surname that is also a word
-        return names.is_known(word) or names.is_foreign(word) or names.in_last(word)
     return names.is_known(word) or names.is_foreign(word)
 
 
@@ -300,29 +289,6 @@ def _context(tokens: _Tokens, names: Gazetteer, problem: bool) -> Iterator[_Span
         yield index, index, _WEAK if problem else 0.6, "subject_list"
 
 
-def _work_titles(tokens: _Tokens, names: Gazetteer) -> Iterator[_Span]:
-    """A work named after its maker: "the Jensen novel", "the Steffen Mauer version"."""
-    lower = tokens.lower
-    for index in range(1, len(lower) - 1):
-        word = tokens.words[index]
-        if lower[index - 1] != "the" or not _capitalised(word) or not tokens.glued(index - 1):
-            continue  # "the 1967 James Bond film": a year between them
-        last = _extend(tokens, index, names)
-        if last + 1 >= len(lower) or not tokens.glued(last):
-            continue
-        work = lower[last + 1]
-        if last > index:
-            # a listed first name: "the Hong Kong version", "the Kuala Lumpur film" are places
-            first = names.is_first(word) or _plain_first(tokens, index, names)
-            named = work in cues.WORKS_BY_FULL_NAME and first
-        else:
-            named = (work in cues.WORKS_BY_SURNAME and names.is_known(word)) or (
-                work in cues.WORKS_BY_AUTHOR and names.is_foreign(word)
-            )
-        if named:
-            yield index, last, 0.7, "work_title"
-
-
 def _lone_evidence(tokens: _Tokens, index: int) -> bool:
     """A verb of a person right after the word, or an auxiliary before it in a question."""
     lower = tokens.lower
@@ -331,12 +297,6 @@ def _lone_evidence(tokens: _Tokens, index: int) -> bool:
     if after in cues.PERSON_VERBS and tokens.glued(index):
         return True
     return before in cues.QUESTION_AUX and after in cues.DEGREE_WORDS
-
-
-def _about_temper(tokens: _Tokens, index: int) -> bool:
-    """ "Why is X so impulsive?": a question about the temper of someone, even an unlisted name."""
-    after = tokens.lower[index + 2 : index + 3]
-    return tokens.lower[index + 1] in cues.DEGREE_WORDS and bool(after) and after[0] in cues.TRAITS
 
 
 def _lone(tokens: _Tokens, names: Gazetteer) -> Iterator[_Span]:
@@ -351,16 +311,13 @@ def _lone(tokens: _Tokens, names: Gazetteer) -> Iterator[_Span]:
     for index, word in enumerate(tokens.words):
         if not _capitalised(word) or word.endswith(("'s", "\u2019s")) or not _lone_evidence(tokens, index):
             continue
-        if names.is_first(word) or (_about_temper(tokens, index) and names.is_foreign(word)):
+        if names.is_first(word):
             yield index, index, 0.6, "lone_name"
             continue
         if not (names.is_foreign(word) or names.in_last(word)) or not _sentence_start(tokens, index):
             continue
-        # "X is from ..." alone fits products too (Kubernetes): only for a listed surname, or a company
-        # after it ("Dzhambek is from Civic Impulse LLC").
-        origin = tokens.lower[index + 1 : index + 3] == ["is", "from"] and (
-            names.in_last(word) or cues.COMPANY.match(tokens.text, tokens.spans[index + 2][1]) is not None
-        )
+        # "X is from ..." alone fits products too (Kubernetes): only for a listed surname
+        origin = tokens.lower[index + 1 : index + 3] == ["is", "from"] and names.in_last(word)
         if pronoun is None:
             pronoun = not cues.PRONOUNS.isdisjoint(tokens.lower[index + 2 :])
         if pronoun or origin:
@@ -439,14 +396,6 @@ def _name_starts(text: str, names: Gazetteer) -> Iterator[int]:
             yield match.start()
         after_first = initial or (len(word) > 1 and (names.is_first(word) or word in _HONORIFICS))
     yield from _after_cues(text, names)
-    for pattern, foreign in ((_LOWERCASE_WORK, False), (_LOWERCASE_SPEAKER, True)):
-        for match in pattern.finditer(text):
-            words = [(match.start(i), match.group(i)) for i in (1, 2) if match.group(i)]
-            first = words[0][1]
-            listed = names.in_first(first) and first not in cues.NOT_FIRST_NAMES
-            rest = all(names.is_foreign(word) or names.is_known(word) for _, word in words[1:])
-            if (listed or (foreign and names.is_foreign(first))) and rest:
-                yield from (start for start, _ in words)
 
 
 def find_people(text: str) -> Iterator[Finding]:
@@ -463,7 +412,6 @@ def find_people(text: str) -> Iterator[Finding]:
         _full_names(tokens, names),
         _cued(tokens, names, problem),
         _context(tokens, names, problem),
-        () if problem else _work_titles(tokens, names),
         () if problem else _lone(tokens, names),
     ):
         for first, last, confidence, detail in source:
