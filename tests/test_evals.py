@@ -16,7 +16,7 @@ from evals.results import Better, Metric
 
 ROOT = Path(__file__).resolve().parents[1]
 SUITES = sorted((ROOT / "evals" / "suites").glob("*.yaml"))
-PII_DATASETS = "[presidio-synth-v2, presidio-templates, presidio-identities, xstest, mt-bench, arena-hard-v2, gsm8k-test]"
+PII_DATASETS = "[presidio-synth-v2, presidio-templates, presidio-identities, gitleaks-rules, xstest, mt-bench, arena-hard-v2, gsm8k-test]"
 TINY = f"""\
 version: 1
 name: tiny

@@ -20,6 +20,7 @@ from router.signals.findings import Finding
 # the pattern entirely, and most chat prompts hold none of any.
 _ASSIGNED_HINTS = ("pass", "pwd", "secret", "token", "key", "auth", "credential")
 _SPOKEN_HINTS = ("password", "passcode", "passphrase", "pin", "pwd")
+_FLAG_HINTS = ("--pass", "mysql", "mariadb", "redis-cli", "sshpass")
 _KNOWN_HINTS = {
     "aws_access_key": ("akia", "asia", "abia", "acca", "aida", "aroa", "anpa", "aipa"),
     "github_token": ("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"),
@@ -67,21 +68,37 @@ _CONNECTION = re.compile(
 _KEY_WORD = re.compile(
     r"password|passwd|passphrase|pwd|secret|token|api[_-]?key|apikey|access[_-]?key|auth[_-]?key"
     r"|private[_-]?key|credential|signing[_-]?key|encryption[_-]?key"
+    r"|(?<![a-z])pass(?![a-z])"  # DB_PASS=, RABBITMQ_DEFAULT_PASS=: a key that ends in "pass"
 )
 _KEY_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
 # From the end of the key word: rest of the key, then = : => := and the value, quoted or bare.
 _ASSIGNMENT = re.compile(
-    r"[A-Za-z0-9_.-]*[\"']?\s*(?:=>|:=|=|:)\s*"
+    r"(?P<rest>[A-Za-z0-9_.-]*)[\"']?\s*(?:=>|:=|=|:)\s*"
     r"(?:\"([^\"\n]{4,200})\"|'([^'\n]{4,200})'|([^\s\"',;)}\]]{4,200}))"
 )
+# A password said in a sentence: the word, up to four words about whose it is, a verb or a colon,
+# then the value ("the root password on that box is ...", "set the passphrase to ...", "use the
+# password ... for"); the value must still look like a secret (two kinds of character, no placeholder).
 _SPOKEN = re.compile(
-    r"(?i)\b(?:password|passcode|passphrase|pin|pwd)\s*(?:is|was|:)\s*[:\-]?\s*[\"']?([^\s\"']{4,100})"
+    r"(?i)\b(?:password|passcode|passphrase|pin|pwd)\b"
+    r"(?:\s+(?:[a-z]+\s+){0,4}?(?:is|was|to|as|=|:)\s*|\s*[:=]\s*|\s+)(?:-\s*)?[\"']?([^\s\"']{4,100})"
 )
+# Passwords given to a client on its command line: --password=X or --password X (any program),
+# mysql's -pX (no space), redis-cli's -a X, sshpass -p X.
+_FLAGS = re.compile(
+    r"(?:--pass(?:word|wd)?(?:=|\s+)|\b(?:mysql|mysqldump|mysqladmin|mariadb)\b[^\n]*?\s-p(?=\S)"
+    r"|\bredis-cli\b[^\n]*?\s-a\s+|\bsshpass\s+-p\s*)[\"']?([^\s\"']{4,200})"
+)
+# A .pgpass line: host:port:database:user:password, the port a number or *.
+_PGPASS = re.compile(r"(?m)^[^\s:]+:(?:\d{1,5}|\*):[^\s:]+:[^\s:]+:(\S{4,})$")
 _PLACEHOLDER = re.compile(
     r"(?i)^(?:<.*>|\{.*\}|\[.*\]|\$.*|%.*%|\*+|x+|\.+|-+|_+|null|none|nil|true|false|undefined|"
     r"(?:your|my|the|some|insert|enter|put|add|replace)[\w-]*|\w*(?:here|example|placeholder|changeme|"
     r"dummy|redacted|xxx+)\w*|str|string|int|bool|bytes|optional\[.*|env\b.*|process\.env.*)$"
+    r"|^.*xxx"  # ghp_xxxx..., xoxb-xxx: a token shape filled with x's is documentation
 )
+# A key that names where a secret is kept, or something about it, rather than the secret itself.
+_REFERENCE_SUFFIXES = ("file", "path", "dir", "env", "var", "name", "length", "policy", "url", "ref")
 _CODE_REFERENCE = re.compile(r"^[A-Za-z_][\w]*(?:\.[A-Za-z_]\w*)*(?:\(.*\)?|\[.*\]?)?[;,]?$")
 
 
@@ -120,8 +137,8 @@ def _known(text: str, lowered: str) -> Iterator[Finding]:
             continue
         for match in pattern.finditer(text):
             value = match.group(0)
-            if "EXAMPLE" in value.upper() or (detail.endswith("_key") and shannon_entropy(value) < 3.0):
-                continue  # documentation examples (AKIAIOSFODNN7EXAMPLE) are not anyone's secret
+            if "EXAMPLE" in value.upper() or "xxxx" in value.lower() or shannon_entropy(value) < 3.0:
+                continue  # documentation examples (AKIAIOSFODNN7EXAMPLE, ghp_xxxx...) are nobody's secret
             yield Finding("secret", match.start(), match.end(), confidence, detail)
 
 
@@ -143,9 +160,11 @@ def _assigned(text: str, lowered: str) -> Iterator[Finding]:
         if match is None:
             continue
         end = match.end()
-        group = 1 if match.group(1) is not None else 2 if match.group(2) is not None else 3
+        if match.group("rest").lower().endswith(_REFERENCE_SUFFIXES):
+            continue  # password_file=/run/secrets/db, TOKEN_PATH=...: where the secret is, not it
+        group = 2 if match.group(2) is not None else 3 if match.group(3) is not None else 4
         value = match.group(group)
-        confidence = _value_confidence(value, quoted=group != 3)
+        confidence = _value_confidence(value, quoted=group != 4)
         if confidence:
             name = lowered[_key_start(text, hit.start()) : hit.end()]
             detail = "password" if "pass" in name or "pwd" in name else "assigned_secret"
@@ -178,6 +197,24 @@ def _connections(text: str) -> Iterator[Finding]:
         yield Finding("secret", match.start(), match.end(), 0.95, "connection_string")
 
 
+def _flags(text: str, lowered: str) -> Iterator[Finding]:
+    if any(hint in lowered for hint in _FLAG_HINTS):
+        for match in _FLAGS.finditer(text):
+            value = match.group(1)
+            if _value_confidence(value, quoted=False):
+                yield Finding("secret", match.start(1), match.end(1), 0.85, "password_flag")
+    if text.count(":") >= 4:
+        for match in _PGPASS.finditer(text):
+            if _value_confidence(match.group(1), quoted=False):
+                yield Finding("secret", match.start(1), match.end(1), 0.85, "pgpass")
+
+
 def find_secrets(text: str) -> list[Finding]:
     lowered = text.lower()
-    return [*_known(text, lowered), *_connections(text), *_assigned(text, lowered), *_spoken(text, lowered)]
+    return [
+        *_known(text, lowered),
+        *_connections(text),
+        *_assigned(text, lowered),
+        *_spoken(text, lowered),
+        *_flags(text, lowered),
+    ]

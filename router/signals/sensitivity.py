@@ -18,6 +18,7 @@ from collections.abc import Collection, Iterator, Sequence
 from router.signals.addresses import find_addresses
 from router.signals.findings import DEFAULT_TYPES, FINDING_TYPES, Finding
 from router.signals.gazetteer import gazetteer
+from router.signals.gitleaks import load_rules
 from router.signals.identifiers import find_national_ids
 from router.signals.names import find_people
 from router.signals.numbers import find_cards, find_ibans, find_ips, find_phones
@@ -141,6 +142,8 @@ class SensitivityDetector:
         self._patterns = _compile_patterns(patterns)
         if "person" in self.types:
             gazetteer()  # load once here rather than inside the first request's scan
+        # gitleaks' maintained rules for provider token formats, beside turnout's own secret patterns
+        self._gitleaks = load_rules() if "secret" in self.types else None
 
     def _raw(self, text: str) -> Iterator[Finding]:
         types = self.types
@@ -148,6 +151,8 @@ class SensitivityDetector:
             yield from find_emails(text)
         if "secret" in types:
             yield from find_secrets(text)
+            if self._gitleaks is not None:
+                yield from self._gitleaks.scan(text)
         if _DIGIT.search(text) is not None and not types.isdisjoint(_DIGIT_TYPES):
             yield from (finding for finding in _digit_detectors(text) if finding.type in types)
         if "person" in types:

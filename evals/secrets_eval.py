@@ -1,0 +1,278 @@
+"""Secret detection measured on credentials the detectors' rules were not written from.
+
+Run as `python -m evals.secrets_eval [--json] [--show-misses N]`. Three generated sets, each value
+drawn at random from its provider's documented shape (prefix, alphabet, length) by the generators
+below, which were written from the providers' token documentation and not from any detector's
+regular expression, then put in a sentence, a shell line, an env file, JSON or code:
+
+- provider tokens, one family a row of FAMILIES (GitHub, GitLab, Slack, Stripe, AWS, Google, OpenAI,
+  Anthropic, Hugging Face, PyPI, npm, Grafana, Notion, Mapbox, 1Password, Sourcegraph, Vault, ...);
+- plaintext credentials in prose, command-line flags, env and compose files, JDBC/ODBC and service
+  URLs, a `.pgpass` line, an AWS secret access key in a config;
+- look-alikes that are not secrets: placeholders (`ghp_xxxx...`, `YOUR_API_KEY`, `<token>`,
+  `${SECRET}`, `changeme`), documented example keys, empty values, order numbers.
+
+Reported: recall per family and per plaintext kind, and the share of look-alikes flagged. The
+plaintext templates are split in two like Presidio's (a seeded hash): rules may be written reading
+the development half only; the held-out half is the figure to quote.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import random
+import string
+import sys
+import zlib
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from router.signals.sensitivity import SensitivityDetector
+
+ALNUM = string.ascii_letters + string.digits
+LOWER_ALNUM = string.ascii_lowercase + string.digits
+HEX = "0123456789abcdef"
+B64URL = ALNUM + "-_"
+SPLIT_SEED = "turnout-secrets-1"
+
+
+def _r(rng: random.Random, alphabet: str, n: int) -> str:
+    return "".join(rng.choice(alphabet) for _ in range(n))
+
+
+def _jwt_like(rng: random.Random, payload: dict[str, Any]) -> str:
+    def part(obj: dict[str, Any]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(obj).encode()).rstrip(b"=").decode()
+
+    return f"{part({'alg': 'HS256', 'typ': 'JWT'})}.{part(payload)}.{_r(rng, B64URL, 43)}"
+
+
+# family -> generator of one live-looking token of that provider's documented shape
+FAMILIES: dict[str, Callable[[random.Random], str]] = {
+    "github-classic-pat": lambda r: "ghp_" + _r(r, ALNUM, 36),
+    "github-fine-grained-pat": lambda r: "github_pat_" + _r(r, ALNUM, 22) + "_" + _r(r, ALNUM, 59),
+    "github-oauth": lambda r: "gho_" + _r(r, ALNUM, 36),
+    "github-app": lambda r: "ghs_" + _r(r, ALNUM, 36),
+    "gitlab-pat": lambda r: "glpat-" + _r(r, ALNUM + "-_", 20),
+    "gitlab-runner": lambda r: "glrt-" + _r(r, ALNUM + "-_", 20),
+    "gitlab-deploy": lambda r: "gldt-" + _r(r, ALNUM + "-_", 20),
+    "slack-bot": lambda r: f"xoxb-{_r(r, string.digits, 12)}-{_r(r, string.digits, 13)}-{_r(r, ALNUM, 24)}",
+    "slack-user": lambda r: f"xoxp-{_r(r, string.digits, 12)}-{_r(r, string.digits, 12)}-{_r(r, string.digits, 13)}-{_r(r, HEX, 32)}",
+    "stripe-secret": lambda r: "sk_live_" + _r(r, ALNUM, 24),
+    "stripe-restricted": lambda r: "rk_live_" + _r(r, ALNUM, 24),
+    "aws-access-key-id": lambda r: "AKIA" + _r(r, string.ascii_uppercase + "234567", 16),
+    "google-api-key": lambda r: "AIza" + _r(r, ALNUM + "-_", 35),
+    "openai-project-key": lambda r: "sk-proj-" + _r(r, ALNUM + "-_", 64) + "T3BlbkFJ" + _r(r, ALNUM + "-_", 64),
+    "anthropic-key": lambda r: "sk-ant-api03-" + _r(r, ALNUM + "-_", 93) + "AA",
+    "huggingface-token": lambda r: "hf_" + _r(r, string.ascii_letters, 34),
+    "pypi-token": lambda r: "pypi-AgEIcHlwaS5vcmc" + _r(r, ALNUM + "-_", 70),
+    "npm-token": lambda r: "npm_" + _r(r, ALNUM, 36),
+    "grafana-service-account": lambda r: "glsa_" + _r(r, ALNUM, 32) + "_" + _r(r, HEX, 8),
+    "grafana-cloud": lambda r: "glc_" + _r(r, ALNUM + "+/", 32) + "==",
+    "notion-integration": lambda r: "ntn_" + _r(r, string.digits, 11) + _r(r, ALNUM, 35),
+    "mapbox-secret": lambda r: "sk.eyJ1Ijoi" + _r(r, ALNUM, 20) + "." + _r(r, ALNUM + "-_", 22),
+    "onepassword-service-account": lambda r: "ops_eyJ" + _r(r, ALNUM, 250),
+    "sourcegraph-access": lambda r: "sgp_" + _r(r, HEX, 16) + "_" + _r(r, HEX, 40),
+    "vault-service": lambda r: "hvs." + _r(r, ALNUM + "_-", 95),
+    "sendgrid": lambda r: "SG." + _r(r, ALNUM + "-_", 22) + "." + _r(r, ALNUM + "-_", 43),
+    "twilio-api-key": lambda r: "SK" + _r(r, HEX, 32),
+    "digitalocean-pat": lambda r: "dop_v1_" + _r(r, HEX, 64),
+    "shopify-access": lambda r: "shpat_" + _r(r, HEX, 32),
+    "databricks-pat": lambda r: "dapi" + _r(r, HEX, 32),
+    "jwt": lambda r: _jwt_like(r, {"sub": _r(r, LOWER_ALNUM, 10), "exp": r.randint(1_700_000_000, 1_900_000_000)}),
+    "private-key": lambda r: "-----BEGIN RSA PRIVATE KEY-----\n" + "\n".join(_r(r, ALNUM + "+/", 64) for _ in range(4)) + "\n-----END RSA PRIVATE KEY-----",
+}  # fmt: skip
+CONTEXTS = (
+    "export {name}={value}",
+    'Here is my key, please debug why the call fails: "{value}"',
+    '{{"{name}": "{value}"}}',
+    "client = Client(token='{value}')",
+    "{name}: {value}",
+)
+
+
+def _password(rng: random.Random) -> str:
+    return (
+        _r(rng, string.ascii_letters, 3)
+        + _r(rng, string.digits, 3)
+        + rng.choice("!#%&*+-")
+        + _r(rng, ALNUM, 5)
+    )
+
+
+# kind -> templates for a plaintext credential ({user}, {pw}, {host}; {pw} is the secret)
+PLAINTEXT: dict[str, tuple[str, ...]] = {
+    "prose": (
+        "my password is {pw}, can you help me reset the 2FA?",
+        "The admin login is {user} / {pw} if you need to check the dashboard.",
+        "I set the wifi passphrase to {pw} but the printer will not connect.",
+        "use the password {pw} for the staging database",
+        "our shared account password: {pw}",
+        "The root password on that box is {pw}, why does sudo still fail?",
+    ),
+    "cli-flag": (
+        "mysql -u {user} -p{pw} -h {host} shop",
+        "psql -h {host} -U {user} --password={pw} app",
+        "sshpass -p '{pw}' ssh {user}@{host}",
+        "redis-cli -h {host} -a {pw} ping",
+        "curl -u {user}:{pw} https://{host}/api/status",
+        "mongosh --username {user} --password {pw} --host {host}",
+    ),
+    "env-compose": (
+        "POSTGRES_PASSWORD={pw}\nPOSTGRES_USER={user}",
+        "services:\n  db:\n    environment:\n      MYSQL_ROOT_PASSWORD: {pw}",
+        "DB_PASS={pw}",
+        "RABBITMQ_DEFAULT_PASS={pw}",
+        "spring.datasource.password={pw}",
+        "SMTP_PASSWORD='{pw}'",
+    ),
+    "url": (
+        "postgresql://{user}:{pw}@{host}:5432/app",
+        "jdbc:mysql://{host}:3306/shop?user={user}&password={pw}",
+        "Server={host};Database=app;User Id={user};Password={pw};",
+        "mongodb+srv://{user}:{pw}@{host}/prod?retryWrites=true",
+        "amqp://{user}:{pw}@{host}:5672/",
+        "redis://:{pw}@{host}:6379/0",
+    ),
+    "pgpass": (
+        "{host}:5432:app:{user}:{pw}",
+        "*:*:*:{user}:{pw}",
+    ),
+    "aws-secret": (
+        "[default]\naws_access_key_id = AKIA{akid}\naws_secret_access_key = {aws}",
+        "AWS_SECRET_ACCESS_KEY={aws}",
+        "aws_secret_access_key: {aws}",
+    ),
+}
+LOOKALIKES = (
+    "export GITHUB_TOKEN=ghp_xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+    "SLACK_BOT_TOKEN=xoxb-xxx",
+    "OPENAI_API_KEY=YOUR_API_KEY",
+    "api_key = '<your-api-key>'",
+    "API_KEY=",
+    "password: ${DB_PASSWORD}",
+    "DB_PASS={{ vault_db_password }}",
+    "set the password to changeme for now",
+    "aws_access_key_id = AKIAIOSFODNN7EXAMPLE",
+    "aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+    "token = os.environ['HF_TOKEN']",
+    "Your order #448-213-9902 has shipped.",
+    "The password field must be at least 12 characters long.",
+    "Reset your password at https://example.com/reset",
+    "Bearer <token>",
+    "const secret = process.env.SECRET;",
+    "Use sk-... as the placeholder for the OpenAI key in the docs.",
+    "PASSWORD=********",
+    "curl -u user:password https://api.example.com",
+    "mysql -u root -p",
+)
+
+
+def template_half(text: str) -> str:
+    return "held-out" if zlib.crc32(f"{SPLIT_SEED}:{text}".encode()) % 2 else "development"
+
+
+def provider_rows(rng: random.Random, per_family: int) -> list[tuple[str, str, str]]:
+    rows = []
+    for family, make in FAMILIES.items():
+        for index in range(per_family):
+            value = make(rng)
+            context = CONTEXTS[index % len(CONTEXTS)]
+            rows.append((family, value, context.format(name=family.upper().replace("-", "_"), value=value)))
+    return rows
+
+
+def plaintext_rows(rng: random.Random, per_template: int, half: str) -> list[tuple[str, str, str]]:
+    rows = []
+    for kind, templates in PLAINTEXT.items():
+        for template in templates:
+            if half != "all" and template_half(template) != half:
+                continue
+            for _ in range(per_template):
+                secret = _r(rng, ALNUM + "/+", 40) if kind == "aws-secret" else _password(rng)
+                text = template.format(
+                    user=rng.choice(["admin", "app", "svc_backup", "deploy", "jdoe"]),
+                    pw=secret,
+                    aws=secret,
+                    akid=_r(rng, string.ascii_uppercase + "234567", 16),
+                    host=rng.choice(["db.internal", "10.0.3.7", "prod-db-01", "cache.corp.example"]),
+                )
+                rows.append((kind, secret, text))
+    return rows
+
+
+def _found(detector: SensitivityDetector, secret: str, text: str) -> bool:
+    """Whether a `secret` finding covers the secret's characters (at least half of them)."""
+    start = text.find(secret)
+    for finding in detector.scan(text):
+        if finding.type != "secret":
+            continue
+        overlap = min(finding.end, start + len(secret)) - max(finding.start, start)
+        if overlap >= len(secret) / 2:
+            return True
+    return False
+
+
+def run(
+    per_family: int = 10, per_template: int = 10, half: str = "held-out", seed: int = 3
+) -> dict[str, Any]:
+    detector = SensitivityDetector()
+    rng = random.Random(seed)
+    report: dict[str, Any] = {"half": half}
+    misses: list[str] = []
+    for name, rows in (
+        ("providers", provider_rows(rng, per_family)),
+        ("plaintext", plaintext_rows(rng, per_template, half)),
+    ):
+        tally: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+        for kind, secret, text in rows:
+            hit = _found(detector, secret, text)
+            tally[kind][0] += 1
+            tally[kind][1] += hit
+            if not hit:
+                misses.append(text)
+        total = sum(n for n, _ in tally.values())
+        report[name] = {
+            "n": total,
+            "recall": round(sum(h for _, h in tally.values()) / total, 4) if total else None,
+            "by_kind": {k: round(h / n, 3) for k, (n, h) in sorted(tally.items())},
+        }
+    flagged = [text for text in LOOKALIKES if any(f.type == "secret" for f in detector.scan(text))]
+    report["lookalikes"] = {
+        "n": len(LOOKALIKES),
+        "flag_rate": round(len(flagged) / len(LOOKALIKES), 4),
+        "flagged": flagged,
+    }
+    report["misses"] = misses
+    return report
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m evals.secrets_eval", description=__doc__.splitlines()[0])
+    parser.add_argument("--half", choices=("held-out", "development", "all"), default="held-out")
+    parser.add_argument("--show-misses", type=int, default=0, metavar="N")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    report = run(half=args.half)
+    if args.json:
+        print(json.dumps({k: v for k, v in report.items() if k != "misses"}, indent=2))
+        return 0
+    for name in ("providers", "plaintext"):
+        part = report[name]
+        print(f"{name}: recall {part['recall']:.3f} on {part['n']}")
+        for kind, recall in part["by_kind"].items():
+            print(f"  {kind:<28} {recall:.3f}")
+    look = report["lookalikes"]
+    print(f"look-alikes flagged: {look['flag_rate']:.3f} of {look['n']}")
+    for text in look["flagged"]:
+        print("  flagged:", json.dumps(text)[:100])
+    for text in report["misses"][: args.show_misses]:
+        print("  missed:", json.dumps(text)[:140])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

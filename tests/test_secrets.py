@@ -1,0 +1,119 @@
+"""Secrets: gitleaks' rule set as turnout runs it (Go patterns translated, keywords, entropy,
+allowlists), and turnout's own rules for credentials in prose, command lines and config files.
+Every sentence here was written for this file."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from router.signals.gitleaks import GitleaksRules, entropy, go_to_python, load_rules, rules_file, trie_pattern
+from router.signals.sensitivity import SensitivityDetector
+
+TINY = {
+    "allowlist": {"regexes": ["^\\$\\{[A-Z_]+}$"], "stopwords": ["notreal"]},
+    "rules": [
+        {
+            "id": "acme-token",
+            "regex": "\\b(acme_(?i)[a-z0-9]{20})\\b",
+            "keywords": ["acme_"],
+            "entropy": 3.0,
+            "allowlists": [{"regexes": ["^acme_0{20}$"]}],
+        },
+        {"id": "widget-key", "regex": "widget[ =:]+([A-Z0-9]{12})", "keywords": ["widget"], "secretGroup": 1},
+        {"id": "needs-a-file", "regex": "x", "keywords": ["x"], "path": "\\.env$"},
+    ],
+}
+
+
+def test_go_patterns_become_python_ones() -> None:
+    assert go_to_python("a(?i)b|c") == "a(?i:b)|(?i:c)"  # Go's flag holds for every later branch
+    assert go_to_python("x(y(?i)z|w)v") == "x(y(?i:z)|(?i:w))v"
+    assert go_to_python("(?i)abc") == "(?i)abc"  # at the start Python reads it as Go does
+    assert go_to_python(r"[[a]\z") == r"[\[a]\Z"
+
+
+def test_entropy_and_the_keyword_trie() -> None:
+    assert entropy("aaaa") == 0.0 and entropy("abcd") == 2.0
+    import re
+
+    finder = re.compile(f"(?=({trie_pattern(['api', 'apikey', 'key'])}))")
+    assert finder.findall("my apikey here") == ["apikey", "key"]
+
+
+def test_rules_run_as_gitleaks_runs_them() -> None:
+    rules = GitleaksRules(TINY)
+    assert [rule.id for rule in rules.rules] == ["acme-token", "widget-key"] and rules.skipped == [
+        "needs-a-file"
+    ]
+    text = "token acme_Q2w9E8r7T6y5U4i3O2p1 and widget: ABC123DEF456"
+    found = [(f.detail, text[f.start : f.end]) for f in rules.scan(text)]
+    assert found == [("acme-token", "acme_Q2w9E8r7T6y5U4i3O2p1"), ("widget-key", "ABC123DEF456")]
+    assert list(rules.scan("acme_aaaaaaaaaaaaaaaaaaaa")) == []  # below the rule's entropy
+    assert list(rules.scan("acme_00000000000000000000")) == []  # the rule's allowlist
+    assert list(rules.scan("widget = NOTREAL12345X")) == []  # the global stopword
+    assert list(rules.scan("nothing to see")) == [] and rules.candidates("nothing to see") == []
+
+
+def _the_rules() -> GitleaksRules:
+    rules = load_rules()
+    if rules is None:
+        if os.environ.get("CI"):
+            pytest.fail(f"gitleaks' rules are missing (looked for {rules_file()})")
+        pytest.skip("gitleaks' rules are not installed")
+    return rules
+
+
+@pytest.mark.parametrize(
+    ("text", "rule"),
+    [
+        ("grafana: glsa_9Fq2LmX7pR4tV8wZ1cB6nJ3kH5sD0gYe_4f9a1c2e", "grafana-service-account-token"),
+        ("HF_TOKEN=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", "huggingface-access-token"),
+        ("sourcegraph sgp_0123456789abcdef_" + "a9f3c4e2b1d0" * 3 + "a9f3", "sourcegraph-access-token"),
+    ],
+)
+def test_provider_formats_from_the_maintained_rule_set(text: str, rule: str) -> None:
+    _the_rules()
+    details = {f.detail for f in SensitivityDetector().scan(text) if f.type == "secret"}
+    assert rule in details
+
+
+def test_the_rule_set_is_loaded_lean_and_without_its_generic_rule() -> None:
+    rules = _the_rules()
+    assert len(rules.rules) > 200 and "generic-api-key" in rules.skipped
+
+
+@pytest.mark.parametrize(
+    ("text", "secret"),
+    [
+        ("mysqldump -u backup -pQ7r!x2Lm9 orders > orders.sql", "Q7r!x2Lm9"),
+        ("pgcli --password=Zq3!u8Rk2x -h db1 app", "Zq3!u8Rk2x"),
+        ("run redis-cli -a N4b!xq92Lk info", "N4b!xq92Lk"),
+        ("sshpass -p 'V7w#k2Ls9p' scp dump.tar backup@vault1:", "V7w#k2Ls9p"),
+        ("db1.lan:5433:payroll:finance:M3t!9qXz2w", "M3t!9qXz2w"),
+        ("KAFKA_PASS=Tz8!mQ2xR7", "Tz8!mQ2xR7"),
+        ("the vpn password for the lab is H6y!q2Lz8w, do not share it", "H6y!q2Lz8w"),
+        ("please set the passcode to Lk29!vQx", "Lk29!vQx"),
+    ],
+)
+def test_plaintext_credentials(text: str, secret: str) -> None:
+    found = [text[f.start : f.end] for f in SensitivityDetector().scan(text) if f.type == "secret"]
+    assert found == [secret]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "mysql -u root -p",  # asks for it
+        "pgcli --password-file=/run/secrets/db app",
+        "The password is required and must be long.",
+        "Set the PIN to something you remember.",
+        "export GITHUB_TOKEN=ghp_xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+        "SLACK_BOT_TOKEN=xoxb-xxx",
+        "redis-cli -a $REDIS_PASSWORD ping",
+        "the password field accepts letters and digits",
+    ],
+)
+def test_credential_look_alikes_are_not_secrets(text: str) -> None:
+    assert [f for f in SensitivityDetector().scan(text) if f.type == "secret"] == []
