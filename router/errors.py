@@ -6,7 +6,9 @@ provider exceptions itself.
 
     TurnoutError                    (500, api_error)
     ├── InvalidRequest              (400, invalid_request_error)  bad JSON, wrong types, empty messages
-    │   └── ContextWindowExceeded   (400, code=context_length_exceeded)
+    │   ├── ContextWindowExceeded   (400, code=context_length_exceeded)
+    │   ├── SensitiveDataBlocked    (400, code=sensitive_data)    the policy blocks what the request carries
+    │   └── UnsupportedContent      (400, code=unsupported_content)  no allowed backend takes it (images, ...)
     ├── AuthenticationFailed        (401, authentication_error)   missing/unknown/revoked/malformed key
     ├── PermissionDenied            (403, permission_error)       key may not use that model
     ├── ModelNotFound               (404, code=model_not_found)
@@ -61,6 +63,16 @@ class InvalidRequest(TurnoutError):
 
 class ContextWindowExceeded(InvalidRequest):
     code = "context_length_exceeded"
+
+
+class SensitiveDataBlocked(InvalidRequest):
+    code = "sensitive_data"
+
+
+class UnsupportedContent(InvalidRequest):
+    """The request needs what no backend it may use has (images for a model without vision)."""
+
+    code = "unsupported_content"
 
 
 class AuthenticationFailed(TurnoutError):

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from router.errors import InvalidRequest, NoBackendAvailable
+from router.errors import NoBackendAvailable, SensitiveDataBlocked, UnsupportedContent
 from router.policy import Condition, Order, Policy, SensitiveAction
 from router.signals.collect import Signals
 from router.signals.latency import LatencyTracker
@@ -21,16 +21,6 @@ EXPLICIT_ROUTE = "explicit"
 
 
 LACKS = "lacks capability"
-
-
-class SensitiveDataBlocked(InvalidRequest):
-    code = "sensitive_data"
-
-
-class UnsupportedContent(InvalidRequest):
-    """The request needs what no backend it may use has (images for a model without vision)."""
-
-    code = "unsupported_content"
 
 
 def _capable_hint(policy: Policy, signals: Signals, reroute: bool) -> str:

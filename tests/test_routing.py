@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from router.errors import NoBackendAvailable
+from router.errors import NoBackendAvailable, SensitiveDataBlocked, UnsupportedContent
 from router.policy import load_policy, parse_policy
-from router.routing import SensitiveDataBlocked, decide, evaluate, explain
+from router.routing import decide, evaluate, explain
 from router.signals.capability import Capability
 from router.signals.collect import Located, Needs, Signals, Unit
 from router.signals.latency import LatencyTracker
@@ -293,8 +293,6 @@ def test_asking_to_stay_inside_is_answered_inside_even_where_the_policy_blocks_s
 def test_content_no_allowed_backend_can_take_is_the_callers_to_change():
     """An image for a backend without vision, also when sensitivity leaves only such backends:
     a 400 that says what to remove (retrying, which a 503 invites, never helps)."""
-    from router.routing import UnsupportedContent
-
     with_image = signals()
     with_image.needs = Needs(False, False, True)
     with pytest.raises(UnsupportedContent) as named:
