@@ -114,36 +114,49 @@ def auc(scores: Sequence[float], labels: Sequence[bool]) -> float | None:
     return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
-def mmlu_pro_outcomes() -> dict[str, list[Outcome]]:
-    """MMLU-Pro's questions with both models' outcomes, by family (`mmlu` for the in-family ones)."""
-    by_family: dict[str, list[Outcome]] = defaultdict(list)
+def mmlu_pro_rows() -> dict[str, list[tuple[Outcome, float]]]:
+    """MMLU-Pro's questions with both models' outcomes, by family (`mmlu` for the in-family ones),
+    each with the share of the other 27 models that got it wrong: its difficulty as they saw it."""
+    by_family: dict[str, list[tuple[Outcome, float]]] = defaultdict(list)
     for row in _gz_jsonl("mmlu-pro-outcomes"):
         strong, weak = row["correct"].get(STRONG_PRO), row["correct"].get(WEAK_PRO)
         if strong is None or weak is None:
             continue
         family = next((f for f in NEW_FAMILIES if row["src"].startswith(f)), "mmlu")
         tokens = len(row["prompt"]) / CHARS_PER_TOKEN
-        by_family[family].append(
-            Outcome(row["prompt"], f"mmlu-pro/{family}", float(strong), float(weak), tokens, 1.0, 1.0)
-        )
+        others = [
+            1 - v for k, v in row["correct"].items() if v is not None and k not in (STRONG_PRO, WEAK_PRO)
+        ]
+        outcome = Outcome(row["prompt"], f"mmlu-pro/{family}", float(strong), float(weak), tokens, 1.0, 1.0)
+        by_family[family].append((outcome, float(np.mean(others)) if others else 0.5))
     return dict(by_family)
 
 
+def mmlu_pro_outcomes() -> dict[str, list[Outcome]]:
+    return {family: [o for o, _ in rows] for family, rows in mmlu_pro_rows().items()}
+
+
 def difficulty_heldout(classifier: CapabilityClassifier) -> dict[str, Any]:
+    """Per family, the difficulty score against "the weak model fails where the strong one
+    succeeds", and the ceiling: the same AUC for the other 27 models' failure rate, i.e. for a score
+    that knew each question's true difficulty (on some families that label is mostly noise)."""
     report: dict[str, Any] = {}
-    families = mmlu_pro_outcomes()
-    pooled = [o for f in NEW_FAMILIES for o in families.get(f, [])]
-    for family, outcomes in [
+    families = mmlu_pro_rows()
+    pooled = [row for f in NEW_FAMILIES for row in families.get(f, [])]
+    for family, rows in [
         *((f, families.get(f, [])) for f in (*NEW_FAMILIES, "mmlu")),
         ("new-pooled", pooled),
     ]:
-        if not outcomes:
+        if not rows:
             continue
+        outcomes = [o for o, _ in rows]
+        needed = [o.strong_needed for o in outcomes]
         scores = [classifier.classify(o.text).difficulty for o in outcomes]
         replay = difficulty_report(classifier, outcomes)
         report[family] = {
             "n": len(outcomes),
-            "auc": auc(scores, [o.strong_needed for o in outcomes]),
+            "auc": auc(scores, needed),
+            "ceiling_auc": auc([others for _, others in rows], needed),
             "strong_needed_share": replay["strong_needed_share"],
             "apgr": replay["routers"]["ours"]["apgr"],
             "strong_share_at_target": replay["routers"]["ours"]["strong_share_at_target"],
@@ -245,11 +258,11 @@ def render(report: dict[str, Any]) -> str:
         *(f"  {label:<12} recall {value:.3f}  predicted as {category['predicted_as'][label]}"
           for label, value in category["recall_by_category"].items()),
         f"difficulty on MMLU-Pro, {WEAK_PRO} (weak) vs {STRONG_PRO} (strong):",
-        f"  {'family':<12}{'n':>6}{'AUC':>8}{'APGR':>8}{'strong calls for 95%':>24}{'random':>9}",
+        f"  {'family':<12}{'n':>6}{'AUC':>8}{'ceiling':>9}{'APGR':>8}{'strong calls for 95%':>24}{'random':>9}",
     ]  # fmt: skip
     for family, row in report["difficulty"].items():
         lines.append(
-            f"  {family:<12}{row['n']:>6}{_fmt(row['auc']):>8}{_fmt(row['apgr']):>8}"
+            f"  {family:<12}{row['n']:>6}{_fmt(row['auc']):>8}{_fmt(row['ceiling_auc']):>9}{_fmt(row['apgr']):>8}"
             f"{_fmt(row['strong_share_at_target'], True):>24}{_fmt(row['random_strong_share_at_target'], True):>9}"
         )
     loso = report.get("leave_one_source_out")

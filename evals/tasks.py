@@ -194,6 +194,7 @@ def heldout(params: HeldoutParams) -> TaskResult:
         result.add(f"category.{label}.recall", recall, UP)
     for family, row in report["difficulty"].items():
         result.add(f"difficulty.{family}.auc", row["auc"], UP)
+        result.add(f"difficulty.{family}.ceiling_auc", row["ceiling_auc"], INFO)
         result.add(f"difficulty.{family}.apgr", row["apgr"], UP)
         result.add(f"difficulty.{family}.strong_share_at_target", row["strong_share_at_target"], DOWN)
         result.add(

@@ -295,4 +295,4 @@ def test_heldout_sources_are_mapped_whole_and_scored() -> None:
     )
     report = heldout.run()
     assert report["category"]["n"] > 700 and 0 <= report["category"]["accuracy"] <= 1
-    assert all(0 <= row["auc"] <= 1 for row in report["difficulty"].values())
+    assert all(0 <= row["auc"] <= 1 and 0 <= row["ceiling_auc"] <= 1 for row in report["difficulty"].values())
