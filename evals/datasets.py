@@ -3,7 +3,8 @@
 Each entry names its public source (repository, commit, path), its license and the sha256 of its
 bytes (the table is `evals/datasets.json`). `resolve(name)` finds the file in a local mirror folder (`TURNOUT_DATA_DIR`, laid out like
 ../shared/data; that folder is the default when it exists beside the checkout), then in the cache
-(`~/.cache/turnout/datasets`), and otherwise downloads it from its source into the cache. Every
+(`~/.cache/turnout/datasets`; both as router.datafiles lays them out, which the gateway also reads
+through), and otherwise downloads it from its source into the cache. Every
 copy is checked against the registered hash. Nothing here is ever copied into the repository.
 A file that its project publishes inside a PyPI package (`wheel`: a requirement such as
 `presidio-evaluator==0.3.2`) is fetched with `pip download` and taken out of the wheel, so it comes
@@ -14,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -23,7 +23,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+from router import datafiles
 
 
 @dataclass(frozen=True)
@@ -61,18 +61,6 @@ def _load_registry() -> dict[str, Dataset]:
 REGISTRY: dict[str, Dataset] = _load_registry()
 
 
-def mirror_dirs() -> list[Path]:
-    dirs = []
-    if os.environ.get("TURNOUT_DATA_DIR"):
-        dirs.append(Path(os.environ["TURNOUT_DATA_DIR"]))
-    dirs.append(REPO_ROOT.parent / "shared" / "data")
-    return dirs
-
-
-def cache_dir() -> Path:
-    return Path(os.environ.get("TURNOUT_CACHE_DIR", Path.home() / ".cache" / "turnout")) / "datasets"
-
-
 def _digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -83,9 +71,7 @@ def resolve(name: str, *, download: bool = True) -> Path:
         dataset = REGISTRY[name]
     except KeyError:
         raise DatasetError(f"unknown dataset '{name}'; known: {', '.join(sorted(REGISTRY))}") from None
-    candidates = [folder / dataset.local_path for folder in mirror_dirs()] + [
-        cache_dir() / dataset.local_path
-    ]
+    candidates = datafiles.candidates(dataset.local_path)
     for path in candidates:
         if path.is_file():
             if _digest(path) != dataset.sha256:
@@ -96,7 +82,7 @@ def resolve(name: str, *, download: bool = True) -> Path:
         raise DatasetError(
             f"dataset '{name}' is not in {', '.join(str(p.parent) for p in candidates)}{why}; set TURNOUT_DATA_DIR"
         )
-    target = cache_dir() / dataset.local_path
+    target = datafiles.cache_dir() / dataset.local_path
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_suffix(target.suffix + ".part")
     try:

@@ -132,10 +132,6 @@ def mmlu_pro_rows() -> dict[str, list[tuple[Outcome, float]]]:
     return dict(by_family)
 
 
-def mmlu_pro_outcomes() -> dict[str, list[Outcome]]:
-    return {family: [o for o, _ in rows] for family, rows in mmlu_pro_rows().items()}
-
-
 def difficulty_heldout(classifier: CapabilityClassifier) -> dict[str, Any]:
     """Per family, the difficulty score against "the weak model fails where the strong one
     succeeds", and the ceiling: the same AUC for the other 27 models' failure rate, i.e. for a score

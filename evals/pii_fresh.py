@@ -169,10 +169,14 @@ def fresh_identities(half: str) -> list[dict[str, str]]:
     return [p for p in unseen if int(p["Number"]) % 2 == (1 if half == "odd" else 0)]
 
 
+def seeded_half(key: str, seed: str) -> str:
+    """`held-out` or `development`: a stable half of a set of templates, by a seeded hash of a key."""
+    return "held-out" if zlib.crc32(f"{seed}:{key}".encode()) % 2 else "development"
+
+
 def template_half(template_id: int) -> str:
-    """`held-out` or `development`: which half of presidio-evaluator's templates a line is in."""
-    digest = zlib.crc32(f"{TEMPLATE_SPLIT_SEED}:{template_id}".encode())
-    return "held-out" if digest % 2 else "development"
+    """Which half of presidio-evaluator's templates a line (its `template_id`) is in."""
+    return seeded_half(str(template_id), TEMPLATE_SPLIT_SEED)
 
 
 def templates(half: str = "all") -> list[str]:

@@ -25,11 +25,11 @@ import json
 import random
 import string
 import sys
-import zlib
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from evals.pii_fresh import seeded_half
 from router.signals.sensitivity import SensitivityDetector
 
 ALNUM = string.ascii_letters + string.digits
@@ -172,7 +172,7 @@ LOOKALIKES = (
 
 
 def template_half(text: str) -> str:
-    return "held-out" if zlib.crc32(f"{SPLIT_SEED}:{text}".encode()) % 2 else "development"
+    return seeded_half(text, SPLIT_SEED)
 
 
 def provider_rows(rng: random.Random, per_family: int) -> list[tuple[str, str, str]]:

@@ -104,20 +104,22 @@ class PayloadTooLarge(InvalidRequest):
     code = "request_too_large"
 
 
-class RequestTimeout(InvalidRequest):
-    status_code = 408
-    code = "request_timeout"
-
-    def headers(self) -> dict[str, str]:
-        return {"connection": "close"}  # the rest of a half-sent body must not be read as a request
-
-
-class HeadersTooLarge(InvalidRequest):
-    status_code = 431
-    code = "request_header_too_large"
+class _ClosesConnection(InvalidRequest):
+    """Answered on a connection that is then closed: the rest of what the client sends (a
+    half-sent body, an endless header) must not be read as a next request."""
 
     def headers(self) -> dict[str, str]:
         return {"connection": "close"}
+
+
+class RequestTimeout(_ClosesConnection):
+    status_code = 408
+    code = "request_timeout"
+
+
+class HeadersTooLarge(_ClosesConnection):
+    status_code = 431
+    code = "request_header_too_large"
 
 
 class ClientClosed(TurnoutError):

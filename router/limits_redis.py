@@ -247,11 +247,10 @@ class RedisLimiter:
 
     async def _run(self, script: Any, args: list[Any]) -> Any:
         """The script's reply, or None if Redis did not answer (logged once, counted, backed off)."""
+        if not self._will_send():
+            return None
         if self._down_since is not None:
-            now = time.monotonic()
-            if now < self._retry_at:
-                return None
-            self._retry_at = now + self._backoff_s  # this call probes; the others keep skipping
+            self._retry_at = time.monotonic() + self._backoff_s  # this call probes; the others keep skipping
         try:
             reply = await script(self._keys, args)
         except (RedisError, OSError) as error:

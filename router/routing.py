@@ -20,9 +20,6 @@ AUTO = "auto"
 EXPLICIT_ROUTE = "explicit"
 
 
-LACKS = "lacks capability"
-
-
 def _capable_hint(policy: Policy, signals: Signals, reroute: bool) -> str:
     """The backends that could take the request as it is, if there are any."""
     needed = signals.needs.capabilities()
@@ -146,8 +143,15 @@ def _fits_category(policy: Policy, names: list[str], signals: Signals) -> list[s
 
 
 def _hard_filter(
-    policy: Policy, names: list[str], signals: Signals, excluded: dict[str, str], reroute: bool
+    policy: Policy,
+    names: list[str],
+    signals: Signals,
+    excluded: dict[str, str],
+    reroute: bool,
+    lacking: set[str],
 ) -> list[str]:
+    """The backends the request may reach; the others go into `excluded` with why, and into
+    `lacking` too when what they lack is a capability the request needs."""
     kept = []
     needed = signals.needs.capabilities()
     for name in names:
@@ -156,7 +160,8 @@ def _hard_filter(
         if reroute and spec.data == "external":
             excluded[name] = "external backend, and the request carries sensitive data"
         elif missing:
-            excluded[name] = f"{LACKS} {', '.join(missing)}"
+            excluded[name] = f"lacks capability {', '.join(missing)}"
+            lacking.add(name)
         else:
             kept.append(name)
     return kept
@@ -201,14 +206,15 @@ def decide(policy: Policy, signals: Signals, model: str, latency: LatencyTracker
     excluded: dict[str, str] = {}
     if order is Order.cheapest:
         names = _fits_category(policy, names, signals)
-    kept = _hard_filter(policy, names, signals, excluded, reroute)
+    lacking: set[str] = set()
+    kept = _hard_filter(policy, names, signals, excluded, reroute, lacking)
     if not kept and signals.sensitive and reroute:
         rerouted = [name for name in _private_route(policy, signals) if name not in excluded]
-        kept = _hard_filter(policy, rerouted, signals, excluded, reroute)
+        kept = _hard_filter(policy, rerouted, signals, excluded, reroute, lacking)
         notes.append(f"rerouted to private backends {kept} because the request carries sensitive data")
     if not kept:
         reasons = "; ".join(f"{name}: {why}" for name, why in excluded.items())
-        if any(why.startswith(LACKS) for why in excluded.values()):  # the request can change, not the wait
+        if lacking:  # the request can change; waiting, which a 503 invites, cannot
             raise UnsupportedContent(
                 f"No backend this request may use accepts what it contains ({reasons}). Remove the "
                 f"{'/'.join(signals.needs.capabilities())} content or name a model that supports it"

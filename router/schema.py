@@ -13,7 +13,15 @@ from __future__ import annotations
 import math
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from rag.stores import name_problem
 from router.errors import InvalidRequest
@@ -49,16 +57,25 @@ def check_json(value: Any, where: str) -> None:
         return
     if isinstance(value, int):
         if not INT64[0] <= value <= UINT64_MAX:
-            raise ValueError(f"{where}: integer {value} is out of the 64-bit range")
+            raise ValueError(f"{where or 'value'}: integer {value} is out of the 64-bit range")
     elif isinstance(value, float):
         if not math.isfinite(value):
-            raise ValueError(f"{where}: numbers must be finite")
+            raise ValueError(f"{where or 'value'}: numbers must be finite")
     elif isinstance(value, dict):
         for key, item in value.items():
-            check_json(item, f"{where}.{key}")
+            check_json(item, f"{where}.{key}" if where else str(key))
     elif isinstance(value, list):
         for index, item in enumerate(value):
             check_json(item, f"{where}[{index}]")
+
+
+def _sendable(value: dict[str, Any]) -> dict[str, Any]:
+    check_json(value, "")
+    return value
+
+
+# A free-form JSON object passed on to the backend (tool parameter schemas, `json_schema`).
+SendableObject = Annotated[dict[str, Any], AfterValidator(_sendable)]
 
 
 def no_nul(value: str, what: str) -> str:
@@ -119,14 +136,8 @@ class Message(_Open):
 class FunctionDef(_Open):
     name: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-zA-Z0-9_-]+$")]
     description: str | None = None
-    parameters: dict[str, Any] | None = None
+    parameters: SendableObject | None = None
     strict: bool | None = None
-
-    @field_validator("parameters")
-    @classmethod
-    def _sendable(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
-        check_json(value, "parameters")
-        return value
 
 
 class Tool(_Model):
@@ -149,13 +160,7 @@ class StreamOptions(_Open):
 
 class ResponseFormat(_Open):
     type: Literal["text", "json_object", "json_schema"]
-    json_schema: dict[str, Any] | None = None
-
-    @field_validator("json_schema")
-    @classmethod
-    def _sendable(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
-        check_json(value, "json_schema")
-        return value
+    json_schema: SendableObject | None = None
 
 
 class _Filtered(_Model):

@@ -288,7 +288,7 @@ def test_heldout_sources_are_mapped_whole_and_scored() -> None:
     split = build_split()
     seen = {text_key(e.text) for e in split.train + split.test}
     assert not [p for p, _, _ in heldout.category_examples() if text_key(p) in seen]
-    families = heldout.mmlu_pro_outcomes()
+    families = heldout.mmlu_pro_rows()
     assert (
         set(heldout.NEW_FAMILIES) <= set(families)
         and min(len(families[f]) for f in heldout.NEW_FAMILIES) > 300

@@ -8,7 +8,15 @@ import os
 
 import pytest
 
-from router.signals.gitleaks import GitleaksRules, entropy, go_to_python, load_rules, rules_file, trie_pattern
+from router.signals.gitleaks import (
+    RULES_PATH,
+    RULES_SHA256,
+    GitleaksRules,
+    go_to_python,
+    load_rules,
+    rules_file,
+    trie_pattern,
+)
 from router.signals.sensitivity import SensitivityDetector
 
 TINY = {
@@ -34,8 +42,17 @@ def test_go_patterns_become_python_ones() -> None:
     assert go_to_python(r"[[a]\z") == r"[\[a]\Z"
 
 
-def test_entropy_and_the_keyword_trie() -> None:
-    assert entropy("aaaa") == 0.0 and entropy("abcd") == 2.0
+def test_the_gateway_pins_the_rules_the_registry_names() -> None:
+    """One file, one hash: the gateway's pin and the registry's entry must not drift apart."""
+    from evals.datasets import REGISTRY
+
+    assert (REGISTRY["gitleaks-rules"].local_path, REGISTRY["gitleaks-rules"].sha256) == (
+        RULES_PATH,
+        RULES_SHA256,
+    )
+
+
+def test_the_keyword_trie_finds_every_keyword() -> None:
     import re
 
     finder = re.compile(f"(?=({trie_pattern(['api', 'apikey', 'key'])}))")
@@ -117,3 +134,11 @@ def test_plaintext_credentials(text: str, secret: str) -> None:
 )
 def test_credential_look_alikes_are_not_secrets(text: str) -> None:
     assert [f for f in SensitivityDetector().scan(text) if f.type == "secret"] == []
+
+
+def test_the_image_installs_the_rules_it_pins() -> None:
+    """README promises that the Docker image fetches the rule set at build time."""
+    from pathlib import Path
+
+    dockerfile = (Path(__file__).resolve().parents[1] / "router" / "deploy" / "Dockerfile").read_text()
+    assert "python -m evals.datasets fetch gitleaks-rules" in dockerfile

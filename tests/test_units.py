@@ -180,7 +180,7 @@ def test_dataset_registry_resolves_and_verifies(tmp_path, monkeypatch):
         resolve("mt-bench", download=False)
     monkeypatch.setenv("TURNOUT_DATA_DIR", str(tmp_path / "empty"))
     monkeypatch.setenv("TURNOUT_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setattr("evals.datasets.REPO_ROOT", tmp_path / "nowhere" / "repo")
+    monkeypatch.setattr("router.datafiles.CHECKOUT", tmp_path / "nowhere" / "repo")
     with pytest.raises(DatasetError, match="not in"):
         resolve("mt-bench", download=False)
     assert all(len(d.sha256) == 64 and d.license for d in REGISTRY.values())

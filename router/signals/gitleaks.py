@@ -17,18 +17,17 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import math
-import os
 import re
 import tomllib
-from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from router import datafiles
 from router.signals.findings import Finding
+from router.signals.secrets import shannon_entropy
 
 log = logging.getLogger("turnout.secrets")
 
@@ -102,14 +101,6 @@ def lean(pattern: str) -> str:
     """The pattern without the leading match-widening prefixes (see _LEADING_WIDENER)."""
     head, tail = pattern[:40], pattern[40:]
     return head.replace(_LEADING_WIDENER, "") + tail
-
-
-def entropy(text: str) -> float:
-    """Shannon entropy in bits per character, as gitleaks computes it."""
-    if not text:
-        return 0.0
-    counts = Counter(text)
-    return -sum(n / len(text) * math.log2(n / len(text)) for n in counts.values())
 
 
 @dataclass(frozen=True)
@@ -218,7 +209,7 @@ class GitleaksRules:
             for match in rule.regex.finditer(text):
                 start, end = rule.secret_span(match)
                 secret = text[start:end]
-                if not secret or (rule.entropy and entropy(secret) < rule.entropy):
+                if not secret or (rule.entropy and shannon_entropy(secret) < rule.entropy):
                     continue
                 line_start = text.rfind("\n", 0, start) + 1
                 line_end = text.find("\n", end)
@@ -251,17 +242,7 @@ def trie_pattern(words: list[str]) -> str:
 
 def rules_file() -> Path | None:
     """Where the registry keeps gitleaks' rules (a mirror folder, else the cache), or None."""
-    folders = []
-    if os.environ.get("TURNOUT_DATA_DIR"):
-        folders.append(Path(os.environ["TURNOUT_DATA_DIR"]))
-    folders.append(Path(__file__).resolve().parents[3] / "shared" / "data")  # beside a checkout
-    cache = Path(os.environ.get("TURNOUT_CACHE_DIR", Path.home() / ".cache" / "turnout"))
-    folders.append(cache / "datasets")
-    for folder in folders:
-        path = folder / RULES_PATH
-        if path.is_file():
-            return path
-    return None
+    return datafiles.find(RULES_PATH)
 
 
 @lru_cache(maxsize=1)
