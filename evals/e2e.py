@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 from pydantic import Field
 
-from evals.datasets import resolve
+from evals.datasets import read_jsonl, resolve
 from evals.results import Better, Params, TaskError, TaskResult
 
 DATASETS = ("mt-bench", "gsm8k-test", "arena-hard-v2", "presidio-synth-v2")
@@ -85,20 +85,15 @@ def _sample(items: Sequence[Any], n: int, rng: np.random.Generator) -> list[Any]
     return [items[i] for i in rng.permutation(len(items))[:n]]
 
 
-def _jsonl(name: str) -> list[dict[str, Any]]:
-    with open(resolve(name), encoding="utf-8") as handle:
-        return [json.loads(line) for line in handle if line.strip()]
-
-
 def load_queries(benign: int, pii: int, seed: int) -> list[Query]:
     """A seeded, shuffled mix: benign prompts in equal parts per source, then PII sentences."""
     from evals.pii_eval import GATE_TYPES
 
     rng = np.random.default_rng(seed)
     pools = {
-        "mt-bench": [row["turns"][0] for row in _jsonl("mt-bench")],
-        "gsm8k-test": [row["question"] for row in _jsonl("gsm8k-test")],
-        "arena-hard-v2": [row["prompt"] for row in _jsonl("arena-hard-v2")],
+        "mt-bench": [row["turns"][0] for row in read_jsonl("mt-bench")],
+        "gsm8k-test": [row["question"] for row in read_jsonl("gsm8k-test")],
+        "arena-hard-v2": [row["prompt"] for row in read_jsonl("arena-hard-v2")],
     }
     queries = []
     for i, source in enumerate(BENIGN_SOURCES):

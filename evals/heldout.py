@@ -11,9 +11,12 @@ training step read:
    needed when the weak one is wrong and the strong one right. Reported per family: the AUC of the
    difficulty score for that label (random 0.5), APGR, and the share of strong calls needed for 95%
    of the strong model's accuracy, against a random router.
-2. Category on prompt sets no training step read: Super-NaturalInstructions-format tasks (ni-advicl,
-   35 tasks, and the 5-task NI sample), each task mapped once to a category by what it asks
-   (TASK_CATEGORY, written from the task definitions, never from the classifier's answers).
+2. Category on prompt sets no training step read, per source: Super-NaturalInstructions-format
+   tasks (ni-advicl, 35 tasks, and the 5-task NI sample), each task mapped once to a category by
+   what it asks (TASK_CATEGORY, written from the task definitions, never from the classifier's
+   answers); and self-instruct's 175 hand-written seed tasks (the Alpaca seeds), each labelled by
+   a reader who saw only the prompt and the category definitions, never the classifier
+   (labels/self_instruct_categories.tsv, one line per seed in file order).
 3. `--loso`, leave one source out: the classifier is retrained without each training source of the
    category corpus in turn and scored on that source, and without each RouteLLM benchmark and scored
    on its held-out prompts (difficulty AUC). About 30 s per retraining; needs scikit-learn.
@@ -24,16 +27,16 @@ This module must never feed what it scores back into training, nor copy data int
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
 import sys
 from collections import Counter, defaultdict
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from evals.datasets import resolve
+from evals.datasets import read_jsonl
 from evals.routing_eval import difficulty_report
 from router.signals.capability import CapabilityClassifier
 from router.signals.capability_outcomes import CHARS_PER_TOKEN, Outcome
@@ -90,11 +93,6 @@ TASK_CATEGORY = {
 }
 
 
-def _gz_jsonl(name: str) -> list[dict[str, Any]]:
-    with gzip.open(resolve(name), "rt", encoding="utf-8") as handle:
-        return [json.loads(line) for line in handle if line.strip()]
-
-
 def auc(scores: Sequence[float], labels: Sequence[bool]) -> float | None:
     """Area under the ROC curve: the chance that a positive outranks a negative (ties count half)."""
     order = np.argsort(np.asarray(scores, dtype=np.float64), kind="stable")
@@ -118,7 +116,7 @@ def mmlu_pro_rows() -> dict[str, list[tuple[Outcome, float]]]:
     """MMLU-Pro's questions with both models' outcomes, by family (`mmlu` for the in-family ones),
     each with the share of the other 27 models that got it wrong: its difficulty as they saw it."""
     by_family: dict[str, list[tuple[Outcome, float]]] = defaultdict(list)
-    for row in _gz_jsonl("mmlu-pro-outcomes"):
+    for row in read_jsonl("mmlu-pro-outcomes"):
         strong, weak = row["correct"].get(STRONG_PRO), row["correct"].get(WEAK_PRO)
         if strong is None or weak is None:
             continue
@@ -162,15 +160,37 @@ def difficulty_heldout(classifier: CapabilityClassifier) -> dict[str, Any]:
     return report
 
 
+SELF_INSTRUCT_LABELS = Path(__file__).resolve().parent / "labels" / "self_instruct_categories.tsv"
+
+
 def category_examples() -> list[tuple[str, str, str]]:
-    """(prompt, category, task) of every prompt whose task TASK_CATEGORY maps."""
-    rows = [(r["prompt"], r["source_task"]) for r in _gz_jsonl("ni-advicl")]
-    rows += [(r["prompt"], r["task"]) for r in _gz_jsonl("ni-sample")]
+    """(prompt, category, task) of every NI-format prompt whose task TASK_CATEGORY maps."""
+    rows = [(r["prompt"], r["source_task"]) for r in read_jsonl("ni-advicl")]
+    rows += [(r["prompt"], r["task"]) for r in read_jsonl("ni-sample")]
     return [(prompt, TASK_CATEGORY[task], task) for prompt, task in rows if task in TASK_CATEGORY]
 
 
+def self_instruct_examples() -> list[tuple[str, str, str]]:
+    """(prompt, category, seed task) of the self-instruct seeds, labelled line by line in file order."""
+    rows = read_jsonl("self-instruct-seeds")
+    lines = SELF_INSTRUCT_LABELS.read_text(encoding="utf-8").splitlines()[1:]
+    labels = [line.split("\t") for line in lines if line.strip()]
+    if [task for task, _ in labels] != [row["source_task"] for row in rows]:
+        raise ValueError(f"{SELF_INSTRUCT_LABELS} does not label the seeds one by one in file order")
+    return [(row["prompt"], label, task) for row, (task, label) in zip(rows, labels, strict=True)]
+
+
+CATEGORY_SOURCES = {"ni-format": category_examples, "self-instruct": self_instruct_examples}
+
+
 def category_heldout(classifier: CapabilityClassifier) -> dict[str, Any]:
-    examples = category_examples()
+    """Per held-out source, and `pooled` over them."""
+    report = {name: category_scores(classifier, read()) for name, read in CATEGORY_SOURCES.items()}
+    pooled = [example for read in CATEGORY_SOURCES.values() for example in read()]
+    return {**report, "pooled": category_scores(classifier, pooled)}
+
+
+def category_scores(classifier: CapabilityClassifier, examples: list[tuple[str, str, str]]) -> dict[str, Any]:
     predicted = [classifier.classify(prompt).category for prompt, _, _ in examples]
     by_label: dict[str, list[int]] = defaultdict(list)
     confusion: dict[str, Counter[str]] = defaultdict(Counter)
@@ -183,6 +203,7 @@ def category_heldout(classifier: CapabilityClassifier) -> dict[str, Any]:
         "tasks": len({task for _, _, task in examples}),
         "accuracy": float(np.mean(hits)) if hits else 0.0,
         "recall_by_category": {label: float(np.mean(v)) for label, v in sorted(by_label.items())},
+        "mean_recall": float(np.mean([np.mean(v) for v in by_label.values()])) if by_label else 0.0,
         "predicted_as": {label: dict(confusion[label].most_common()) for label in sorted(confusion)},
     }
 
@@ -247,12 +268,15 @@ def _fmt(value: float | None, pct: bool = False) -> str:
 
 
 def render(report: dict[str, Any]) -> str:
-    category = report["category"]
-    lines = [
-        f"category on {category['n']} prompts of {category['tasks']} NI-format tasks never trained on: "
-        f"accuracy {category['accuracy']:.3f}",
-        *(f"  {label:<12} recall {value:.3f}  predicted as {category['predicted_as'][label]}"
-          for label, value in category["recall_by_category"].items()),
+    lines = []
+    for source, category in report["category"].items():
+        lines += [
+            f"category on {category['n']} prompts of {category['tasks']} {source} tasks never trained on: "
+            f"accuracy {category['accuracy']:.3f}, mean recall {category['mean_recall']:.3f}",
+            *(f"  {label:<12} recall {value:.3f}  predicted as {category['predicted_as'][label]}"
+              for label, value in category["recall_by_category"].items()),
+        ]  # fmt: skip
+    lines += [
         f"difficulty on MMLU-Pro, {WEAK_PRO} (weak) vs {STRONG_PRO} (strong):",
         f"  {'family':<12}{'n':>6}{'AUC':>8}{'ceiling':>9}{'APGR':>8}{'strong calls for 95%':>24}{'random':>9}",
     ]  # fmt: skip

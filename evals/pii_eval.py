@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from evals.datasets import resolve
+from evals.datasets import read_jsonl, resolve
 from evals.pii_fresh import template_half
 from router.signals.directives import find_directive
 from router.signals.sensitivity import Finding, SensitivityDetector
@@ -162,19 +162,14 @@ def _timed_scan(
     return findings, directive
 
 
-def _jsonl(name: str) -> list[dict[str, Any]]:
-    with open(resolve(name), encoding="utf-8") as handle:
-        return [json.loads(line) for line in handle if line.strip()]
-
-
 def benign_sets(limit: int | None = None) -> dict[str, list[str]]:
     """Prompts without personal data, by set; `limit` keeps the first prompts of each set."""
     with open(resolve("xstest"), encoding="utf-8", newline="") as handle:
         xstest = list(csv.DictReader(handle))
     sets = {
-        "mt-bench": [turn for row in _jsonl("mt-bench") for turn in row["turns"]],
-        "arena-hard-v2": [row["prompt"] for row in _jsonl("arena-hard-v2")],
-        "gsm8k-test": [row["question"] for row in _jsonl("gsm8k-test")],
+        "mt-bench": [turn for row in read_jsonl("mt-bench") for turn in row["turns"]],
+        "arena-hard-v2": [row["prompt"] for row in read_jsonl("arena-hard-v2")],
+        "gsm8k-test": [row["question"] for row in read_jsonl("gsm8k-test")],
         "xstest-lookalike": [row["prompt"] for row in xstest if row["type"] in LOOKALIKE_TYPES],
         "xstest-rest": [row["prompt"] for row in xstest if row["type"] not in LOOKALIKE_TYPES],
     }

@@ -173,7 +173,7 @@ def category(params: CategoryParams) -> TaskResult:
 
 
 # ---- held out by source ----------------------------------------------------------------------------
-HELDOUT_DATASETS = ("mmlu-pro-outcomes", "ni-advicl", "ni-sample")
+HELDOUT_DATASETS = ("mmlu-pro-outcomes", "ni-advicl", "ni-sample", "self-instruct-seeds")
 
 
 class HeldoutParams(Params):
@@ -187,11 +187,13 @@ def heldout(params: HeldoutParams) -> TaskResult:
 
     report = held.run(classifier=CapabilityClassifier.load(params.artifact))
     result = TaskResult()
-    category = report["category"]
-    result.add("category.accuracy", category["accuracy"], UP)
-    result.add("category.prompts", category["n"], INFO)
-    for label, recall in category["recall_by_category"].items():
-        result.add(f"category.{label}.recall", recall, UP)
+    for source, category in report["category"].items():
+        prefix = "category" if source == "pooled" else f"category.{source}"
+        result.add(f"{prefix}.accuracy", category["accuracy"], UP)
+        result.add(f"{prefix}.mean_recall", category["mean_recall"], UP)
+        result.add(f"{prefix}.prompts", category["n"], INFO)
+        for label, recall in category["recall_by_category"].items():
+            result.add(f"{prefix}.{label}.recall", recall, UP)
     for family, row in report["difficulty"].items():
         result.add(f"difficulty.{family}.auc", row["auc"], UP)
         result.add(f"difficulty.{family}.ceiling_auc", row["ceiling_auc"], INFO)
@@ -202,7 +204,8 @@ def heldout(params: HeldoutParams) -> TaskResult:
         )
         result.add(f"difficulty.{family}.prompts", row["n"], INFO)
     result.notes.append(
-        "Held out by source: NI-format tasks (category, each task mapped once to a category) and MMLU-Pro's "
+        "Held out by source: NI-format tasks (category, each task mapped once to a category), self-instruct's "
+        "175 seed tasks (category, labelled blind to the classifier) and MMLU-Pro's "
         "STEM-Ez, TheoremQA and SciBench families (difficulty; Mixtral-8x7B-Instruct vs Gemini-1.5-Pro). "
         "Targets (issue 13): category >= 0.85 and every category >= 0.70; difficulty AUC >= 0.65, APGR >= 0.60."
     )

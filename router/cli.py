@@ -98,12 +98,29 @@ def cmd_explain(args: argparse.Namespace) -> int:
     budget = str(args.latency_budget_ms) if args.latency_budget_ms is not None else None
     decision = gateway.decide(request, budget, "true" if args.private else None)
     runtime = gateway.runtime
-    report = explain(decision, runtime.loaded.version, runtime.backends.unavailable)
+    report = explain(decision, runtime.loaded.version, runtime.backends.unavailable, gateway.classifier)
     if args.json:
         print(json.dumps(report, indent=2))
     else:
         print(render_explanation(report, str(runtime.loaded.path), args.query))
     return 0
+
+
+def _evidence_lines(evidence: dict[str, Any] | None) -> list[str]:
+    if not evidence:
+        return []
+
+    def line(what: str, parts: dict[str, float], words: list[str]) -> str:
+        pushed = f"; words that pushed it up: {', '.join(words)}" if words else ""
+        return (
+            f"    {what:<11} logit = meaning {parts['meaning']:+.2f} + surface {parts['surface']:+.2f}"
+            f" + prior {parts['prior']:+.2f}{pushed}"
+        )
+
+    return [
+        line("category", evidence["category_from"], evidence["category_words"]),
+        line("difficulty", evidence["difficulty_from"], evidence["difficulty_words"]),
+    ]
 
 
 def render_explanation(report: dict[str, Any], policy_path: str, query: str) -> str:
@@ -122,6 +139,7 @@ def render_explanation(report: dict[str, Any], policy_path: str, query: str) -> 
         "signals:",
         f"  sensitivity: {'FLAGGED (' + report['sensitive_action'] + '): ' + findings if sensitivity['flagged'] else 'nothing found'}",
         f"  capability:  category {capability['category']} ({capability['confidence']}), difficulty {capability['difficulty']}",
+        *_evidence_lines(capability.get("evidence")),
         f"  cost:        {cost['prompt_tokens']} prompt tokens, ~{cost['expected_output_tokens']} output tokens expected",
         f"  latency:     budget {signals['latency']['budget_ms']:g} ms; needs: {', '.join(signals['needs']) or 'nothing special'}",
         "routes tried:",

@@ -40,7 +40,7 @@ async def route_explain(request: Request) -> Response:
     gateway = services.gateway
     decision = gateway.decide(chat, request.headers.get(LATENCY_HEADER), request.headers.get(PRIVATE_HEADER))
     runtime = gateway.runtime
-    body = explain(decision, runtime.loaded.version, runtime.backends.unavailable)
+    body = explain(decision, runtime.loaded.version, runtime.backends.unavailable, gateway.classifier)
     return Response(orjson.dumps(body), media_type="application/json")
 
 

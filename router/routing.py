@@ -13,6 +13,7 @@ from typing import Any
 
 from router.errors import NoBackendAvailable, SensitiveDataBlocked, UnsupportedContent
 from router.policy import Condition, Order, Policy, SensitiveAction
+from router.signals.capability import CapabilityClassifier
 from router.signals.collect import Signals
 from router.signals.latency import LatencyTracker
 
@@ -235,11 +236,17 @@ def decide(policy: Policy, signals: Signals, model: str, latency: LatencyTracker
 
 
 def explain(
-    decision: Decision, policy_version: str, unavailable: dict[str, str] | None = None
+    decision: Decision,
+    policy_version: str,
+    unavailable: dict[str, str] | None = None,
+    classifier: CapabilityClassifier | None = None,
 ) -> dict[str, Any]:
-    """The decision as JSON: what `turnout explain --json` prints and /v1/route/explain returns."""
+    """The decision as JSON: what `turnout explain --json` prints and /v1/route/explain returns.
+    With the classifier, the capability signal carries its evidence (meaning against surface, and
+    the words that pushed the category and the difficulty up)."""
     signals = decision.signals
     capability = signals.capability
+    evidence = classifier.evidence(signals.query) if classifier and capability else None
     return {
         "route": decision.route,
         "backends": decision.backends,
@@ -286,6 +293,7 @@ def explain(
                 "confidence": round(capability.confidence, 3) if capability else None,
                 "difficulty": round(capability.difficulty, 3) if capability else None,
                 "scores": {k: round(v, 3) for k, v in capability.scores.items()} if capability else None,
+                **({"evidence": evidence} if evidence else {}),
             },
             "cost": {
                 "prompt_tokens": signals.prompt_tokens,

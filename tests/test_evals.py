@@ -288,11 +288,17 @@ def test_heldout_sources_are_mapped_whole_and_scored() -> None:
     split = build_split()
     seen = {text_key(e.text) for e in split.train + split.test}
     assert not [p for p, _, _ in heldout.category_examples() if text_key(p) in seen]
+    labelled = heldout.self_instruct_examples()  # one blind label per seed, in file order
+    assert len(labelled) == 175 and {label for _, label, _ in labelled} == set(CATEGORIES)
+    assert not [p for p, _, _ in labelled if text_key(p) in seen]
     families = heldout.mmlu_pro_rows()
     assert (
         set(heldout.NEW_FAMILIES) <= set(families)
         and min(len(families[f]) for f in heldout.NEW_FAMILIES) > 300
     )
     report = heldout.run()
-    assert report["category"]["n"] > 700 and 0 <= report["category"]["accuracy"] <= 1
+    category = report["category"]
+    assert category["ni-format"]["n"] > 700 and category["self-instruct"]["n"] == 175
+    assert category["pooled"]["n"] == category["ni-format"]["n"] + 175
+    assert all(0 <= row["accuracy"] <= 1 and 0 <= row["mean_recall"] <= 1 for row in category.values())
     assert all(0 <= row["auc"] <= 1 and 0 <= row["ceiling_auc"] <= 1 for row in report["difficulty"].values())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import threading
@@ -57,6 +58,23 @@ def test_explain_cli_json_has_the_documented_fields():
     )
     assert 0 <= report["signals"]["capability"]["difficulty"] <= 1
     assert report["signals"]["cost"]["prompt_tokens"] > 5
+    evidence = report["signals"]["capability"]["evidence"]
+    assert evidence["category"] == report["signals"]["capability"]["category"]
+    assert set(evidence["difficulty_from"]) == {"meaning", "surface", "prior"}
+    query_words = set(
+        re.findall(r"[a-z0-9_']+", "my email is ann.lee@fastmail.fm, please fix my python function")
+    )
+    assert evidence["category_words"] and set(evidence["category_words"]) <= query_words
+
+
+def test_explain_cli_text_shows_the_evidence_for_category_and_difficulty():
+    result = turnout("explain", "Write a Python function that merges two sorted lists")
+    assert result.returncode == 0, result.stderr
+    assert "category code" in result.stdout
+    lines = [line.strip() for line in result.stdout.splitlines()]
+    category = next(line for line in lines if line.startswith("category    logit = meaning"))
+    assert "python" in category.split("pushed it up:")[1]
+    assert any(line.startswith("difficulty  logit = meaning") for line in lines)
 
 
 def test_explain_cli_text_lists_every_route_tried():

@@ -37,7 +37,6 @@ Label mapping (source label → category):
 from __future__ import annotations
 
 import csv
-import gzip
 import json
 import re
 import unicodedata
@@ -47,7 +46,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from evals.datasets import names, resolve
+from evals.datasets import names, read_jsonl, resolve
 
 TEST_FRACTION = 0.2
 # MT-Bench has 80 prompts: a 20% split would leave ~13 after decontamination, too few to read.
@@ -108,6 +107,52 @@ EXTRACTION_TEMPLATES = (
     "Scan the text below for any {types} and give me a structured summary of what you find.\n\n{text}",
     "Extract the following fields from the text: {types}. Output YAML.\n{text}",
 )
+# Tasks on a passage the user pasted: summaries, classifications, questions answered from the text.
+# The passages are the Anthropic documentation chunks (real prose with numbers, names and code) and,
+# for the labelling templates, CLINC's short utterances.
+PASSAGE_TEMPLATES = (
+    "Summarize the following text in three sentences.\n\n{text}",
+    "{text}\n\nWhat is the main point of the passage above?",
+    "Give me the key takeaways from this article as bullet points:\n{text}",
+    "Read the passage and answer: what does it say about {topic}?\n\n{text}",
+    "Classify the topic of the following text. Answer with a single label.\n{text}",
+    "{text}\n\nTL;DR?",
+    "List every number and date mentioned in this text, with what each refers to.\n{text}",
+    "Is the tone of this text positive, negative or neutral? Explain briefly.\n\n{text}",
+    # Held out: the test split only uses these phrasings.
+    "Condense this into one short paragraph for a busy manager:\n{text}",
+    "{text}\n\nUsing only the text above, explain {topic}.",
+    "Tag this document with up to three categories from: billing, api, security, models, other.\n\n{text}",
+)
+LABEL_TEMPLATES = (
+    'Classify the intent of this customer message: "{text}"',
+    "Label the following utterance with its intent.\nUtterance: {text}",
+    "What is the user asking for in this message? Answer with one category.\n{text}",
+    "Sentiment analysis: is this message positive, negative or neutral?\n{text}",
+    "Here is a chat message: {text}\nWhich department should handle it?",
+    "Categorize this request into a topic: {text}",
+    "Does the following message express a complaint? Answer yes or no.\n\n{text}",
+    "Assign one label to this text for our support dashboard: {text}",
+    # Held out
+    "Route this message to the right team and name the team only: {text}",
+    "Give the topic of the sentence below in one word.\n{text}",
+    "Decide whether this text is a question, a request or a complaint: {text}",
+)
+# Writing requests on a topic (an MMLU subject or a documentation heading) or on a pasted passage.
+WRITING_TEMPLATES = (
+    "Write a short poem about {topic}.",
+    "Draft a friendly email to my team announcing a workshop on {topic}.",
+    "Brainstorm ten creative ideas for a blog series on {topic}.",
+    "Write a catchy slogan for a podcast about {topic}.",
+    "Write a two-paragraph story in which a student discovers {topic}.",
+    "Give me five possible titles for an essay on {topic}.",
+    "Rewrite the following paragraph so it sounds more formal:\n\n{text}",
+    "Paraphrase this in plain language for a ten-year-old:\n{text}",
+    # Held out
+    "Come up with a list of fun activities for a club about {topic}.",
+    "Compose a limerick about {topic}.",
+    "Polish the wording of this paragraph without changing its meaning:\n{text}",
+)
 TEST_TEMPLATES = 3  # the last three of each template list are used by held-out prompts only
 CODE_TEMPLATES = (
     "Write a {lang} function {name} that does the following: {desc}",
@@ -165,13 +210,6 @@ def unit_hash(key: str, seed: int) -> float:
     return zlib.crc32(f"{seed}:{key}".encode()) / 2**32
 
 
-def _jsonl(name: str) -> list[dict]:
-    path = resolve(name)
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", encoding="utf-8") as handle:
-        return [json.loads(line) for line in handle if line.strip()]
-
-
 def read_csv(path: Path) -> list[dict[str, str]]:
     csv.field_size_limit(1 << 30)
     with path.open(newline="", encoding="utf-8") as handle:
@@ -187,16 +225,18 @@ def mmlu_subject(name: str) -> str:
 
 
 def mt_bench_examples() -> list[Example]:
-    return [Example(q["turns"][0], MT_BENCH[q["category"]], "mt-bench") for q in _jsonl("mt-bench")]
+    return [Example(q["turns"][0], MT_BENCH[q["category"]], "mt-bench") for q in read_jsonl("mt-bench")]
 
 
 def benchmark_examples() -> list[Example]:
-    examples = [Example(q["turns"][0], VICUNA[q["category"]], "vicuna-bench") for q in _jsonl("vicuna-bench")]
-    examples += [
-        Example(q["prompt"], ARENA[q["subcategory"]], "arena-hard-v2") for q in _jsonl("arena-hard-v2")
+    examples = [
+        Example(q["turns"][0], VICUNA[q["category"]], "vicuna-bench") for q in read_jsonl("vicuna-bench")
     ]
-    examples += [Example(q["question"], "math", "gsm8k") for q in _jsonl("gsm8k-test")]
-    examples += [Example(q["prompt"], "code", "humaneval") for q in _jsonl("humaneval")]
+    examples += [
+        Example(q["prompt"], ARENA[q["subcategory"]], "arena-hard-v2") for q in read_jsonl("arena-hard-v2")
+    ]
+    examples += [Example(q["question"], "math", "gsm8k") for q in read_jsonl("gsm8k-test")]
+    examples += [Example(q["prompt"], "code", "humaneval") for q in read_jsonl("humaneval")]
     return examples
 
 
@@ -244,6 +284,62 @@ def extraction_examples(seed: int, count: int = 360, group: int = 3) -> list[Exa
     return examples
 
 
+def _documentation() -> list[tuple[str, str]]:
+    """(heading, text) of each Anthropic documentation chunk, the text cut at a paragraph near 1,200
+    characters: passages as a user pastes them."""
+    chunks = json.loads(resolve("anthropic-docs").read_text(encoding="utf-8"))
+    found = []
+    for chunk in chunks:
+        text = chunk["text"].strip()
+        if text.startswith(chunk["chunk_heading"]):
+            text = text[len(chunk["chunk_heading"]) :].strip()
+        cut = text.rfind("\n\n", 0, 1200)
+        text = text[: cut if cut > 300 else 1200].strip()
+        if len(text) >= 200:
+            found.append((chunk["chunk_heading"].strip(), text))
+    return found
+
+
+def _templated(
+    seed: int, items: Iterable[tuple[str, str]], templates: tuple[str, ...], label: str, source: str
+) -> list[Example]:
+    examples = []
+    for topic, text in items:
+        held_out = unit_hash(text_key(topic + text), seed) < TEST_FRACTION
+        template = _template_for(topic + text, templates, held_out)
+        body = template.format(topic=topic.lower() or "this", text=text)
+        examples.append(Example(body, label, source, held_out))
+    return examples
+
+
+def passage_examples(seed: int) -> list[Example]:
+    """Extraction: passages to summarise, classify or answer from (PASSAGE_TEMPLATES), and short
+    messages to label (LABEL_TEMPLATES)."""
+    examples = _templated(seed, _documentation(), PASSAGE_TEMPLATES, "extraction", "passage-task")
+    data = json.loads(resolve("clinc150").read_text(encoding="utf-8"))
+    utterances = sorted(
+        {text for text, _intent in data["train"]}, key=lambda t: unit_hash("pick:" + t, seed)
+    )[:300]
+    return examples + _templated(
+        seed, (("", t) for t in utterances), LABEL_TEMPLATES, "extraction", "passage-task"
+    )
+
+
+def writing_requests(seed: int) -> list[Example]:
+    """Writing: pieces to compose on a topic, and passages to rewrite (WRITING_TEMPLATES)."""
+    topics = sorted({mmlu_subject(name).replace("_", " ") for name in mmlu_names()})
+    topics += sorted({heading for heading, _ in _documentation()})[:60]
+    documentation = {heading: text for heading, text in _documentation()}
+    items = [(topic, documentation.get(topic, "")) for topic in topics]
+    # Topic templates for a topic with no passage, and every template for one with a passage.
+    with_text = [(t, x) for t, x in items if x]
+    examples = _templated(seed, with_text, WRITING_TEMPLATES, "writing", "writing-request")
+    topic_only = tuple(t for t in WRITING_TEMPLATES if "{text}" not in t)
+    return examples + _templated(
+        seed, [(t, "") for t, x in items if not x], topic_only, "writing", "writing-request"
+    )
+
+
 def _template_for(text: str, templates: tuple[str, ...], held_out: bool) -> str:
     pick = zlib.crc32(text.encode())
     if held_out:
@@ -288,6 +384,8 @@ def all_examples(seed: int) -> list[Example]:
         *mmlu_examples(),
         *domain_examples(),
         *extraction_examples(seed),
+        *passage_examples(seed),
+        *writing_requests(seed),
     ]
     seen: set[str] = set()
     unique = []

@@ -19,7 +19,7 @@ import zlib
 import numpy as np
 import numpy.typing as npt
 
-FEATURES_VERSION = 1
+FEATURES_VERSION = 2  # 2: the meaning vector (router.signals.meaning) beside the hashed features
 DEFAULT_HASH_BITS = 18
 
 # Word features only look at the head of a prompt so that latency stays bounded on pasted documents;
@@ -57,7 +57,7 @@ def _bucket(count: int) -> int:
     return 0 if count <= 0 else min(1 + int(math.log2(count)), 8)
 
 
-def _word_tokens(lowered: str) -> list[str]:
+def word_tokens(lowered: str) -> list[str]:
     # Digits become 0s: the number's shape matters for math, its value does not.
     return [
         _DIGIT.sub("0", token) if any(c.isdigit() for c in token) else token
@@ -66,7 +66,7 @@ def _word_tokens(lowered: str) -> list[str]:
 
 
 def word_features(lowered: str) -> list[str]:
-    tokens = _word_tokens(lowered[:MAX_WORD_CHARS])
+    tokens = word_tokens(lowered[:MAX_WORD_CHARS])
     names = {"w:" + token for token in tokens if token not in STOPWORDS}
     names.update(f"b:{a} {b}" for a, b in itertools.pairwise(tokens))
     if tokens:

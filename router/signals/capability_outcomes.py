@@ -20,7 +20,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from evals.datasets import resolve
+from evals.datasets import read_jsonl, resolve
 from router.signals.capability_corpus import Split, mmlu_names, read_csv, text_key
 
 STRONG = "gpt-4-1106-preview"
@@ -148,3 +148,38 @@ def split_outcomes(split: Split) -> tuple[list[Outcome], dict[str, list[Outcome]
             elif text_key(outcome.text) not in excluded:
                 test[benchmark].append(outcome)
     return train, test
+
+
+# Difficulty where no per-prompt outcomes exist, as a prior per source: the share of its prompts on
+# which the weak model falls short where the strong one succeeds. Each prompt enters training twice,
+# as "needed" with weight DEMAND_WEIGHT * prior and as "not needed" with the rest (a soft label).
+#   arena-hard-v2 (hard_prompt only): chosen from Chatbot Arena as the prompts that separate strong
+#       models, on which Mixtral-class models lose to GPT-4-class ones nearly always: 0.8.
+#   code-request (HumanEval restated): published HumanEval pass@1 of about 0.85 for GPT-4-1106 and
+#       about 0.40 for Mixtral-8x7B-Instruct, so roughly 0.43 need the strong model.
+#   clinc150: everyday requests any model answers: 0.0.
+# Only the training side of the shared split is used, so held-out prompts stay unseen.
+DEMAND_PRIOR = {"arena-hard-v2": 0.8, "code-request": 0.43, "clinc150": 0.0}
+DEMAND_WEIGHT = 1.0
+CLINC_DEMAND_EVERY = 20  # every 20th CLINC training utterance: 750, about as many as the others
+
+
+def demand_outcomes(split: Split) -> tuple[list[Outcome], list[float]]:
+    """Soft-labelled outcomes for the training-side prompts of DEMAND_PRIOR's sources, and weights."""
+    arena = [q["prompt"] for q in read_jsonl("arena-hard-v2") if q["category"] == "hard_prompt"]
+    clinc = json.loads(resolve("clinc150").read_text(encoding="utf-8"))["train"]
+    sources = {
+        "arena-hard-v2": [t for t in arena if not split.is_held_out(t, "arena-hard-v2")],
+        "code-request": [e.text for e in split.train if e.source == "code-request"],
+        "clinc150": [t for t, _intent in clinc[::CLINC_DEMAND_EVERY] if not split.is_held_out(t, "clinc150")],
+    }
+    outcomes: list[Outcome] = []
+    weights: list[float] = []
+    for source, texts in sources.items():
+        prior = DEMAND_PRIOR[source]
+        for text in texts:
+            for needed, share in ((True, prior), (False, 1.0 - prior)):
+                if share > 0:
+                    outcomes.append(Outcome(text, "demand", float(needed), 0.0, 0.0, 0.0, 0.0))
+                    weights.append(DEMAND_WEIGHT * share)
+    return outcomes, weights

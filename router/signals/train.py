@@ -2,8 +2,11 @@
 
 Run as `python -m router.signals.train [--out PATH] [--seed N]`. It builds the shared split
 (`capability_corpus.build_split`), fits a class-weighted multinomial logistic regression for the
-category and a logistic regression for difficulty (hashed features plus the category
-probabilities) on the training side only, and writes data/capability.npz. scikit-learn is used here
+category and a logistic regression for difficulty (hashed features, the meaning vector, and for
+difficulty the category probabilities) on the training side only, and writes data/capability.npz.
+Difficulty learns from RouteLLM's recorded outcomes and from per-source priors where no outcomes
+exist (`capability_outcomes.DEMAND_PRIOR`). Rebuild data/meaning.npz first
+(`python -m router.signals.distill`) only when the embedding model changes. scikit-learn is used here
 and nowhere at run time. This module must never read a held-out prompt into a model, never copy
 data into the repository, and never touch the network itself (datasets come from the registry).
 """
@@ -32,6 +35,7 @@ from router.signals.capability_features import (
     length_cue_names,
     slots,
 )
+from router.signals.meaning import Meaning
 
 # MMLU gives 11k of the 12k difficulty examples; unweighted, it alone would decide what length and
 # numbers mean. With these weights the open-ended benchmarks count (3-fold CV on the training side,
@@ -54,10 +58,13 @@ class Settings:
     seed: int = 0
     # Weights whose largest magnitude across all columns is below this are dropped from the artifact.
     prune_below: float = 2e-3
+    # The meaning vector (router.signals.meaning) as features beside the hashed ones.
+    meaning: bool = True
 
 
-def feature_matrix(texts: Sequence[str], bits: int) -> sparse.csr_matrix:
-    """Rows of hashed features; repeated slots add up, exactly as the runtime's gather-and-sum does."""
+def feature_matrix(texts: Sequence[str], bits: int, meaning: Meaning | None) -> sparse.csr_matrix:
+    """Rows of hashed features (repeated slots add up, exactly as the runtime's gather-and-sum
+    does), then the meaning vector's columns after the 2**bits hashed ones."""
     indptr = [0]
     indices: list[npt.NDArray[np.int64]] = []
     values: list[npt.NDArray[np.float32]] = []
@@ -76,7 +83,10 @@ def feature_matrix(texts: Sequence[str], bits: int) -> sparse.csr_matrix:
         dtype=np.float64,
     )
     matrix.sum_duplicates()
-    return matrix
+    if meaning is None:
+        return matrix
+    vectors = np.stack([meaning.embed(text) for text in texts]) if texts else np.zeros((0, meaning.dims))
+    return sparse.hstack([matrix, sparse.csr_matrix(vectors.astype(np.float64))], format="csr")
 
 
 def fit_category(
@@ -147,13 +157,16 @@ def pack(
     settings: Settings,
     meta: dict[str, Any],
 ) -> Weights:
-    """One (slots, categories + 1) table; slots whose weights are all near zero are left out."""
+    """One (slots, categories + 1) table; slots whose weights are all near zero are left out. The
+    columns after the 2**bits hashed slots are the meaning vector's, kept whole."""
     table = np.hstack([category[0].T, difficulty[0][:, None]])
-    rows = np.flatnonzero(np.abs(table).max(axis=1) >= settings.prune_below)
+    hashed, meaning = table[: 1 << settings.hash_bits], table[1 << settings.hash_bits :]
+    rows = np.flatnonzero(np.abs(hashed).max(axis=1) >= settings.prune_below)
     return Weights(
         hash_bits=settings.hash_bits,
         rows=rows.astype(np.int64),
-        weights=table[rows].astype(np.float32),
+        weights=hashed[rows].astype(np.float32),
+        meaning=meaning.astype(np.float32),
         cat_bias=category[1].astype(np.float32),
         diff_bias=difficulty[2],
         diff_from_category=difficulty[1].astype(np.float32),
@@ -171,11 +184,12 @@ def train(
     difficulty_weights: Sequence[float] | None = None,
 ) -> Weights:
     """Both models from in-memory data; the difficulty model sees the category model's probabilities."""
-    x_cat = feature_matrix(category_texts, settings.hash_bits)
+    meaning = Meaning.packaged() if settings.meaning else None
+    x_cat = feature_matrix(category_texts, settings.hash_bits, meaning)
     blind = sparse.diags(np.ones(x_cat.shape[1]), format="csr")
     blind.data[slots(length_cue_names(), settings.hash_bits)] = 0.0  # a zero column gets a zero weight
     category = fit_category(x_cat @ blind, category_labels, settings)
-    x_diff = feature_matrix(difficulty_texts, settings.hash_bits)
+    x_diff = feature_matrix(difficulty_texts, settings.hash_bits, meaning)
     probs = category_probabilities(x_diff, *category)
     difficulty = fit_difficulty(x_diff, probs, difficulty_needed, settings, difficulty_weights)
     info = {
@@ -185,6 +199,7 @@ def train(
         "difficulty_positive": int(sum(difficulty_needed)),
         "category_c": settings.category_c,
         "difficulty_c": settings.difficulty_c,
+        **({"meaning_digest": meaning.digest} if meaning else {}),
         **(meta or {}),
     }
     return pack(category, difficulty, settings, info)
@@ -192,23 +207,25 @@ def train(
 
 def train_from_registry(seed: int, settings: Settings) -> Weights:
     from router.signals.capability_corpus import build_split
-    from router.signals.capability_outcomes import split_outcomes
+    from router.signals.capability_outcomes import DEMAND_PRIOR, demand_outcomes, split_outcomes
 
     split = build_split(seed)
     outcomes, _held_out = split_outcomes(split)
+    demand, demand_weights = demand_outcomes(split)
     meta = {
         "split_seed": seed,
-        "difficulty_by_benchmark": dict(sorted(Counter(o.benchmark for o in outcomes).items())),
+        "difficulty_by_benchmark": dict(sorted(Counter(o.benchmark for o in outcomes + demand).items())),
         "benchmark_weight": BENCHMARK_WEIGHT,
+        "demand_prior": DEMAND_PRIOR,
     }
     return train(
         [e.text for e in split.train],
         [e.label for e in split.train],
-        [o.text for o in outcomes],
-        [o.strong_needed for o in outcomes],
+        [o.text for o in outcomes + demand],
+        [o.strong_needed for o in outcomes + demand],
         settings,
         meta,
-        [BENCHMARK_WEIGHT[o.benchmark] for o in outcomes],
+        [BENCHMARK_WEIGHT[o.benchmark] for o in outcomes] + demand_weights,
     )
 
 

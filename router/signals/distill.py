@@ -1,0 +1,96 @@
+"""Builds the static word-piece table behind `router.signals.meaning` from the packaged MiniLM.
+
+Run as `python -m router.signals.distill [--dims 128] [--out PATH]` (about a minute on two cores).
+It follows model2vec's distillation (Tulkens & van Dongen, 2024) without that package: every
+word piece of all-MiniLM-L6-v2's vocabulary goes through the transformer alone, as
+`[CLS] piece [SEP]`, and the mean of the three output vectors is that piece's embedding; PCA
+(eigen-decomposition of the covariance, each component's sign fixed so its largest score is
+positive) keeps `dims` components, and each row is scaled by a SIF weight from Zipf's law on the
+vocabulary rank (rarer pieces count more). Rows are stored as int8 with one scale each. Training
+time only: it imports torch and sentence-transformers, which the runtime never does, reads only
+the model wheel on disk and never touches the network.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from router.signals.meaning import DEFAULT_TABLE, FORMAT, model_dir, save_table, vocab_digest
+
+SIF_COEFFICIENT = 1e-4
+BATCH = 1024
+
+
+def piece_vectors() -> npt.NDArray[np.float64]:
+    """(vocabulary, 384): each word piece's mean output through MiniLM, in vocabulary order."""
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+
+    path = str(model_dir())
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    model = AutoModel.from_pretrained(path).eval()
+    size = tokenizer.vocab_size
+    cls, sep = tokenizer.cls_token_id, tokenizer.sep_token_id
+    out = np.zeros((size, model.config.hidden_size))
+    with torch.inference_mode():
+        for start in range(0, size, BATCH):
+            ids = torch.arange(start, min(start + BATCH, size))
+            batch = torch.stack([torch.full_like(ids, cls), ids, torch.full_like(ids, sep)], dim=1)
+            hidden = model(input_ids=batch, attention_mask=torch.ones_like(batch)).last_hidden_state
+            out[start : start + len(ids)] = hidden.mean(dim=1).double().numpy()
+    return out
+
+
+def principal_components(x: npt.NDArray[np.float64], dims: int) -> npt.NDArray[np.float64]:
+    centred = x - x.mean(axis=0)
+    _, eigvecs = np.linalg.eigh(centred.T @ centred / (len(x) - 1))
+    components = eigvecs[:, ::-1][:, :dims]
+    scores = centred @ components
+    signs = np.sign(scores[np.abs(scores).argmax(axis=0), np.arange(dims)])
+    return np.asarray(scores * signs)
+
+
+def sif_weights(size: int, coefficient: float = SIF_COEFFICIENT) -> npt.NDArray[np.float64]:
+    inverse_rank = 1.0 / np.arange(2, size + 2)
+    return np.asarray(coefficient / (coefficient + inverse_rank / inverse_rank.sum()))
+
+
+def quantize(table: npt.NDArray[np.float64]) -> tuple[npt.NDArray[np.int8], npt.NDArray[np.float32]]:
+    """int8 rows and one float32 scale per row (a row of zeros keeps scale 0)."""
+    scale = np.abs(table).max(axis=1) / 127.0
+    safe = np.where(scale > 0, scale, 1.0)
+    rows = np.clip(np.rint(table / safe[:, None]), -127, 127).astype(np.int8)
+    return rows, scale.astype(np.float32)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m router.signals.distill", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument("--dims", type=int, default=128, help="PCA components kept (default 128)")
+    parser.add_argument("--out", type=Path, default=DEFAULT_TABLE, help="table to write")
+    args = parser.parse_args(argv)
+    from router.settings import make_offline
+
+    make_offline()
+    started = time.perf_counter()
+    vectors = piece_vectors()
+    table = principal_components(vectors, args.dims) * sif_weights(len(vectors))[:, None]
+    rows, scale = quantize(table)
+    save_table(args.out, rows, scale, {"format": FORMAT, "vocab_sha256": vocab_digest()})
+    print(
+        f"wrote {args.out} ({args.out.stat().st_size / 1e6:.2f} MB, {rows.shape[0]} pieces x "
+        f"{rows.shape[1]}) in {time.perf_counter() - started:.0f}s"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,129 @@
+"""The meaning vector: the packaged static table, its guards, and that it carries meaning."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from router.signals import distill
+from router.signals.capability import (
+    DEFAULT_ARTIFACT,
+    CapabilityArtifactError,
+    CapabilityClassifier,
+    read_artifact,
+)
+from router.signals.meaning import DEFAULT_TABLE, Meaning, MeaningTableError, read_table
+
+
+@pytest.fixture(scope="module")
+def meaning() -> Meaning:
+    return Meaning.packaged()
+
+
+def _cos(meaning: Meaning, a: str, b: str) -> float:
+    return float(meaning.embed(a) @ meaning.embed(b))
+
+
+def test_vectors_are_unit_length_and_empty_text_is_zero(meaning: Meaning) -> None:
+    for text in ("hello there", "def f(x): return x", "naïve café 数学 🚀", "x" * 50_000):
+        assert np.linalg.norm(meaning.embed(text)) == pytest.approx(1.0, abs=1e-5)
+    for text in ("", "   \n\t"):
+        assert not meaning.embed(text).any()
+
+
+@pytest.mark.parametrize(
+    ("anchor", "near", "far"),
+    [
+        ("Summarize this article", "Give me a brief overview of the following text", "Compute 17 times 23"),
+        ("hi, how are you?", "hello! how's it going?", "Prove the theorem by induction"),
+        ("Write a poem about the sea", "Compose verses about the ocean", "Fix the SQL syntax error"),
+        ("Fix this Python bug", "Why does my JavaScript function crash?", "Write a love letter"),
+    ],
+)
+def test_paraphrases_are_closer_than_other_tasks(meaning: Meaning, anchor: str, near: str, far: str) -> None:
+    assert _cos(meaning, anchor, near) > _cos(meaning, anchor, far) + 0.05
+
+
+def test_word_by_word_pieces_match_the_tokenizer_on_the_whole_text(meaning: Meaning) -> None:
+    text = "Tokenization of un-cased WORDS: naïve users' e-mails, 3.14159 and snake_case_names!"
+    whole = meaning._tokenizer.encode(text, add_special_tokens=False).ids
+    assert meaning.pieces(text) == whole
+    assert meaning.pieces(text) == meaning.pieces(text)  # the cached path gives the same
+
+
+def test_only_the_head_of_a_long_text_is_read(meaning: Meaning) -> None:
+    head = "Summarize the following report. " * 70  # > MAX_CHARS
+    assert np.allclose(meaning.embed(head), meaning.embed(head + " Write a Rust compiler." * 200))
+
+
+def test_a_table_for_another_vocabulary_or_a_broken_file_is_refused(tmp_path: Path) -> None:
+    with np.load(DEFAULT_TABLE, allow_pickle=False) as data:
+        arrays = {name: data[name] for name in data.files}
+    other = tmp_path / "other.npz"
+    meta = {**json.loads(str(arrays["meta"])), "vocab_sha256": "0" * 64}
+    np.savez_compressed(other, rows=arrays["rows"], scale=arrays["scale"], meta=np.array(json.dumps(meta)))
+    with pytest.raises(MeaningTableError, match="another MiniLM vocabulary"):
+        Meaning.load(other)
+    short = tmp_path / "short.npz"
+    np.savez_compressed(short, rows=arrays["rows"][:100], scale=arrays["scale"][:100], meta=arrays["meta"])
+    with pytest.raises(MeaningTableError, match="rows for a vocabulary"):
+        Meaning.load(short)
+    garbage = tmp_path / "garbage.npz"
+    garbage.write_bytes(b"not a table")
+    with pytest.raises(MeaningTableError, match="cannot read"):
+        Meaning.load(garbage)
+    floats = tmp_path / "floats.npz"
+    np.savez_compressed(
+        floats, rows=arrays["rows"].astype(np.float32), scale=arrays["scale"], meta=arrays["meta"]
+    )
+    with pytest.raises(MeaningTableError, match="not a format"):
+        read_table(floats)
+
+
+def test_the_classifier_refuses_a_head_trained_on_another_table(tmp_path: Path) -> None:
+    with np.load(DEFAULT_ARTIFACT, allow_pickle=False) as data:
+        arrays = {name: data[name] for name in data.files}
+    meta = json.loads(str(arrays["meta"]))
+    assert meta["meaning_digest"] == Meaning.packaged().digest
+    arrays["meta"] = np.array(json.dumps({**meta, "meaning_digest": "f" * 64}))
+    path = tmp_path / "stale.npz"
+    np.savez_compressed(path, **arrays)  # type: ignore[arg-type]
+    with pytest.raises(CapabilityArtifactError, match="another meaning table"):
+        CapabilityClassifier.load(path)
+    assert read_artifact(DEFAULT_ARTIFACT).meaning.shape == (Meaning.packaged().dims, 8)
+
+
+def test_the_evidence_adds_up_to_the_scores() -> None:
+    classifier = CapabilityClassifier.load()
+    for text in ("Write a Python function that merges two sorted lists", "thanks a lot!", ""):
+        result = classifier.classify(text)
+        evidence = classifier.evidence(text)
+        assert evidence["category"] == result.category
+        parts = evidence["difficulty_from"]
+        logit = parts["meaning"] + parts["surface"] + parts["prior"]
+        assert 1 / (1 + math.exp(-logit)) == pytest.approx(result.difficulty, abs=0.02)
+    assert (
+        "python"
+        in classifier.evidence("Write a Python function that merges two sorted lists")["category_words"]
+    )
+
+
+def test_distillation_steps() -> None:
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(200, 6)) @ np.diag([5, 4, 3, 0.1, 0.1, 0.1])
+    scores = distill.principal_components(x, 3)
+    assert scores.shape == (200, 3)
+    variances = scores.var(axis=0)
+    assert variances[0] > variances[1] > variances[2] > 5 * x[:, 3:].var(axis=0).max()
+    assert (scores[np.abs(scores).argmax(axis=0), range(3)] > 0).all()  # each sign fixed
+    weights = distill.sif_weights(1000)
+    assert (np.diff(weights) > 0).all() and 0 < weights[0] < weights[-1] < 1  # rarer pieces weigh more
+    table = rng.normal(size=(50, 8))
+    table[7] = 0.0
+    rows, scale = distill.quantize(table)
+    assert rows.dtype == np.int8 and not rows[7].any() and scale[7] == 0
+    assert np.abs(rows * scale[:, None] - table).max() <= scale.max() / 2 + 1e-6
