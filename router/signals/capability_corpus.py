@@ -29,6 +29,13 @@ Label mapping (source label → category):
                     either bare Python stubs or long Arena threads and almost never a short "write me
                     a function"; a request is held out exactly when its HumanEval task is, and the
                     held-out ones use templates training never saw
+    passage-task    → extraction: Anthropic documentation passages under summary, topic, tone and
+                    answer-from-the-text instructions (PASSAGE_TEMPLATES), and CLINC utterances
+                    under labelling instructions (LABEL_TEMPLATES): what a pasted passage with a
+                    task looks like, numbers and code included; held-out prompts use templates
+                    training never saw
+    writing-request → writing: compositions on a topic (MMLU subjects, documentation headings) and
+                    rewrites of a passage (WRITING_TEMPLATES), brainstormed lists included
     mmlu-open       MMLU questions that stand alone without their choices, asked as open
                     questions (same label as their subject), so that the topic words and not the
                     multiple-choice layout carry the category; held out exactly when the original is
