@@ -20,7 +20,7 @@ from router.signals.findings import Finding
 # the pattern entirely, and most chat prompts hold none of any.
 _ASSIGNED_HINTS = ("pass", "pwd", "secret", "token", "key", "auth", "credential")
 _SPOKEN_HINTS = ("password", "passcode", "passphrase", "pin", "pwd")
-_FLAG_HINTS = ("--pass", "mysql", "mariadb", "redis-cli", "sshpass")
+_FLAG_HINTS = ("--pass", "mysql", "mariadb", "redis-cli", "sshpass", "curl")
 _KNOWN_HINTS = {
     "aws_access_key": ("akia", "asia", "abia", "acca", "aida", "aroa", "anpa", "aipa"),
     "github_token": ("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"),
@@ -32,6 +32,7 @@ _KNOWN_HINTS = {
     "openai_key": ("sk-",),
     "jwt": ("eyj",),
     "private_key": ("private key",),
+    "mapbox_token": ("sk.eyj1ijoi",),
 }
 
 _KNOWN: tuple[tuple[str, re.Pattern[str], float], ...] = (
@@ -50,6 +51,8 @@ _KNOWN: tuple[tuple[str, re.Pattern[str], float], ...] = (
     ("anthropic_key", re.compile(r"\bsk-ant-[a-z]{2,8}\d{2}-[A-Za-z0-9_-]{20,}"), 0.97),
     ("openai_key", re.compile(r"\bsk-(?!ant-)(?:proj-|svcacct-|admin-)?[A-Za-z0-9_-]{20,}"), 0.9),
     ("jwt", re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"), 0.9),
+    # Mapbox secret tokens: "sk." and a base64 JSON head that starts {"u":" (eyJ1Ijoi), then a dot.
+    ("mapbox_token", re.compile(r"\bsk\.eyJ1Ijoi[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{16,}"), 0.95),
     (
         "private_key",
         re.compile(
@@ -84,10 +87,11 @@ _SPOKEN = re.compile(
     r"(?:\s+(?:[a-z]+\s+){0,4}?(?:is|was|to|as|=|:)\s*|\s*[:=]\s*|\s+)(?:-\s*)?[\"']?([^\s\"']{4,100})"
 )
 # Passwords given to a client on its command line: --password=X or --password X (any program),
-# mysql's -pX (no space), redis-cli's -a X, sshpass -p X.
+# mysql's -pX (no space), redis-cli's -a X, sshpass -p X, curl's -u/--user user:X (basic auth).
 _FLAGS = re.compile(
     r"(?:--pass(?:word|wd)?(?:=|\s+)|\b(?:mysql|mysqldump|mysqladmin|mariadb)\b[^\n]*?\s-p(?=\S)"
-    r"|\bredis-cli\b[^\n]*?\s-a\s+|\bsshpass\s+-p\s*)[\"']?([^\s\"']{4,200})"
+    r"|\bredis-cli\b[^\n]*?\s-a\s+|\bsshpass\s+-p\s*"
+    r"|\bcurl\b[^\n]*?\s(?:-u\s*|--user[=\s]+)[\"']?[^\s:\"']+:)[\"']?([^\s\"']{4,200})"
 )
 # A .pgpass line: host:port:database:user:password, the port a number or *.
 _PGPASS = re.compile(r"(?m)^[^\s:]+:(?:\d{1,5}|\*):[^\s:]+:[^\s:]+:(\S{4,})$")
