@@ -149,7 +149,11 @@ async def readyz(request: Request) -> Response:
         for name in runtime.loaded.policy.backends
     }
     rag = gateway.rag
-    ready = database == "ok" and bool(runtime.backends.ready) and rag.state is not Readiness.loading
+    ready = (
+        database == "ok"
+        and bool(runtime.backends.ready)
+        and rag.state not in (Readiness.starting, Readiness.loading)
+    )
     body = {
         "status": "ready" if ready else "not ready",
         "database": database,

@@ -116,6 +116,7 @@ class Retrieved:
 
 
 class Readiness(StrEnum):
+    starting = "starting"  # start-up has not yet decided whether retrieval will be needed
     idle = "idle"  # nothing asked for retrieval yet, and nothing at start-up could
     loading = "loading"  # the embedder is loading or warming: not ready to serve retrieval yet
     ready = "ready"
@@ -133,7 +134,7 @@ class RagService:
         self._lock = asyncio.Lock()
         self._store_lock = asyncio.Lock()
         self.database_url: str | None = None  # the gateway's own database, the default store
-        self.state = Readiness.idle
+        self.state = Readiness.starting
         self.reason: str | None = None  # why retrieval is unavailable, or why it was warmed
 
     async def retriever(self) -> Any:
@@ -185,6 +186,8 @@ class RagService:
             return
         why = await self.needed(policy)
         if why is None:
+            if self.state is Readiness.starting:
+                self.state = Readiness.idle
             return
         self.state, self.reason = Readiness.loading, why
         started = asyncio.get_running_loop().time()
@@ -225,7 +228,7 @@ class RagService:
 
                 kwargs["mode"] = SearchMode(mode)
             hits: list[Any] = await retriever.search(collection, query, **kwargs)
-            if self.state in (Readiness.idle, Readiness.unavailable):  # not while start-up warms it
+            if self.state in (Readiness.idle, Readiness.unavailable):  # not while start-up decides or warms
                 self.state, self.reason = Readiness.ready, f"used for collection {collection}"
             return hits
         except (StoreError, OSError, ImportError) as error:
