@@ -9,7 +9,6 @@ import statistics
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 from router.bench import Sample
 
@@ -61,11 +60,8 @@ def _bench_texts(limit: int) -> list[str]:
     """A mix of real queries: MT-Bench, GSM8K, Arena-Hard prompts and Presidio's PII sentences."""
     import json
 
+    from evals.datasets import read_jsonl as jsonl
     from evals.datasets import resolve
-
-    def jsonl(name: str) -> list[dict[str, Any]]:
-        # split on newlines only: str.splitlines() also splits inside strings at U+2028
-        return [json.loads(line) for line in resolve(name).read_text().split("\n") if line.strip()]
 
     texts: list[str] = [turn for row in jsonl("mt-bench") for turn in row["turns"]]
     texts += [row["question"] for row in jsonl("gsm8k-test")[:400]]

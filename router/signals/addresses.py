@@ -86,8 +86,11 @@ al. aleja os. trg strada str. calea bulevardul viale piazza piazzale vicolo λε
 )
 _HOUSE_NUMBER = re.compile(r"(?<![\w.,:/\-])\d{1,5}[A-Za-z]?(?![\w:/\-]|[.,]\d)")
 _NON_SPACE = re.compile(r"\S+")
+# A gate (searched, not matched): the word alternative starts only where no letter precedes, since a
+# match starting inside a word is always preceded by one starting earlier; this keeps the search from
+# re-reading every word from each of its letters.
 _ADDRESS_SHAPE = re.compile(
-    r"[^\W\d_][\w'\u2019\-]*,?[ \t]+\d{1,5}\b|(?<!\w)\d{1,6}[A-Za-z]?,?[ \t]+" + UPPER
+    r"(?<![^\W\d_])[^\W\d_][\w'\u2019\-]*,?[ \t]+\d{1,5}\b|(?<!\w)\d{1,6}[A-Za-z]?,?[ \t]+" + UPPER
 )
 _CUE = re.compile(
     r"(?i)\b(?:address(?:\s+is|\s+to|\W{1,3}it\s+is|\W{1,3}it's|\s+of\s+(?:\S+\s+){1,6}?is)?|located\s+at|lives?\s+(?:at|on|in)"
