@@ -324,6 +324,7 @@ async def _bench(args: argparse.Namespace, result: BenchResult) -> int:
                         label = f"{wire} {'stream' if stream else 'json'} c={concurrency}"
                         print(row(label, direct, via), flush=True)
                         record(result, label, direct, via)
+            await _auto_against_named(targets, args, gateway.pid, result)
             await _saturation(targets, args, result)
             if not args.no_litellm:
                 await _litellm(ports, args, env, home, result)
@@ -350,6 +351,46 @@ def _targets(ports: dict[str, int]) -> dict[str, Target]:
         "gateway-openai": Target("gateway", gateway, auth, {"model": "gpt-4", "messages": PROMPT}),
         "gateway-anthropic": Target("gateway", gateway, auth, {"model": "claude", "messages": PROMPT}),
     }
+
+
+async def _auto_against_named(
+    targets: dict[str, Target], args: argparse.Namespace, gateway_pid: int, result: BenchResult
+) -> None:
+    """What `model: "auto"` costs over naming the backend it picks: every routing signal of the
+    request (sensitivity scan, category and difficulty, cost and latency estimates) and the route.
+    Both go through the gateway to the same emulator, in alternating rounds."""
+    named = targets["gateway-openai"]
+    auto = Target("gateway", named.url, named.headers, {**named.body, "model": "auto"})
+    async with (  # which backend auto picks for this prompt
+        aiohttp.ClientSession() as session,
+        session.post(auto.url, headers=auto.headers, json=auto.body) as response,
+    ):
+        backend = response.headers.get("x-turnout-backend", "")
+        await response.read()
+    if not backend:
+        result.notes.append("auto against named: auto was not answered, not measured")
+        return
+    named = Target("gateway", named.url, named.headers, {**named.body, "model": backend})
+    print(
+        f"\n| auto against naming its pick ({backend}) | named p50 | auto p50 | +p50 | named p99 | auto p99 | +p99 | auto req/s | CPU ms/req | errors |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for concurrency in (1, 16):
+        await load(auto, 20, concurrency, False)
+        direct, via = await paired(
+            named, auto, args.requests, concurrency, False, gateway_pid, ramp_s=args.think_ms / 1000
+        )
+        label = f"auto json c={concurrency}"
+        print(row(label, direct, via), flush=True)
+        for share in (0.5, 0.99):
+            result.add(
+                f"{label} p{share * 100:g}",
+                via.pct(share),
+                "ms",
+                baseline=direct.pct(share),
+                baseline_name=f"model: {backend}",
+            )
+        result.add(f"{label} errors", float(via.errors), "requests")
 
 
 async def _saturation(targets: dict[str, Target], args: argparse.Namespace, result: BenchResult) -> None:

@@ -41,6 +41,9 @@ def test_bench_gateway_prints_its_tables(tmp_path):
         line = next(line for line in out.splitlines() if line.startswith(f"| {cell} |"))
         assert line.rstrip().endswith("| 0 |"), line  # no errors through the gateway
     assert "emulator alone" in out and "through turnout" in out
+    for cell in ("auto json c=1", "auto json c=16"):  # auto against naming the backend it picks
+        line = next(line for line in out.splitlines() if line.startswith(f"| {cell} |"))
+        assert line.rstrip().endswith("| 0 |"), line
     assert "after 40 requests" in out and "growth from 20 to 40 requests" in out
 
 
