@@ -31,8 +31,8 @@ from router.errors import (
 from router.policy import LoadedPolicy, Policy, SensitiveAction, load_policy
 from router.redaction import Redactor, RestoringStream, redact_request
 from router.resilience import Breakers, Outcome, call_with_fallback
-from router.retrieval import RagService, Retrieved, query_text, wanted, with_context
-from router.routing import AUTO, Decision, decide
+from router.retrieval import RagService, Retrieved, wanted, with_context
+from router.routing import AUTO, Decision, decide, reachable
 from router.schema import ChatRequest
 from router.settings import Settings
 from router.signals.capability import CapabilityClassifier
@@ -230,25 +230,24 @@ class Gateway:
         want = wanted(request, route if request.model == AUTO else None, policy)
         if want is None:
             return False, None
-        return True, await self.rag.retrieve(want, query_text(request), policy, tokens.count_text)
+        return True, await self.rag.retrieve(
+            want, request.query(user_only=True).strip(), policy, tokens.count_text
+        )
 
     def downgrade(self, plan: Plan, principal: Principal) -> Plan | None:
         """The plan on the cheapest ready backend of the policy's routes that this request may use,
         if that is cheaper than the plan's first backend (a key over its budget with
         `on_budget: downgrade`)."""
         policy = plan.runtime.loaded.policy
-        keep_private = plan.decision.action == SensitiveAction.reroute.value
-        needs = plan.decision.signals.needs.capabilities()
+        ready = plan.runtime.backends.ready
         routed = {name for route in policy.routes for name in route.backends}
+        allowed = [n for n in ready if n in routed and n in policy.backends and principal.may_use(n)]
+        keep_private = plan.decision.action == SensitiveAction.reroute.value
+        fits = plan.prompt_tokens + (plan.request.output_limit or 0)
         candidates = [
-            backend
-            for name, backend in plan.runtime.backends.ready.items()
-            if name in routed
-            and principal.may_use(name)
-            and not (keep_private and backend.spec.data == "external")
-            and all(cap in backend.spec.capabilities for cap in needs if backend.spec.capabilities)
-            and plan.prompt_tokens + (plan.request.output_limit or 0) <= backend.spec.context_window
-            and name in policy.backends
+            ready[name]
+            for name in reachable(policy, allowed, plan.decision.signals, keep_private)
+            if fits <= policy.backends[name].context_window
         ]
         if not candidates:
             return None

@@ -92,14 +92,6 @@ def wanted(request: ChatRequest, route: Route | None, policy: Policy) -> Wanted 
     return Wanted(collection, top_k, budget, where, explicit)
 
 
-def query_text(request: ChatRequest) -> str:
-    """What to search for: the last user message's text."""
-    for message in reversed(request.messages):
-        if message.role == "user":
-            return message.text().strip()
-    return ""
-
-
 def with_context(request: ChatRequest, context: str) -> ChatRequest:
     """The request with the context block as a system message ahead of the conversation."""
     system = Message.model_validate({"role": "system", "content": CONTEXT_PREAMBLE + context})

@@ -143,16 +143,20 @@ def _fits_category(policy: Policy, names: list[str], signals: Signals) -> list[s
     return fitting or names
 
 
-def _hard_filter(
+def reachable(
     policy: Policy,
     names: list[str],
     signals: Signals,
-    excluded: dict[str, str],
     reroute: bool,
-    lacking: set[str],
+    excluded: dict[str, str] | None = None,
+    lacking: set[str] | None = None,
 ) -> list[str]:
-    """The backends the request may reach; the others go into `excluded` with why, and into
-    `lacking` too when what they lack is a capability the request needs."""
+    """The backends the request may reach (the hard constraints: no external backend for a
+    rerouted sensitive request, every capability it needs); the others go into `excluded` with
+    why, and into `lacking` too when what they lack is a capability the request needs. The
+    routing decision and the budget downgrade both filter with it."""
+    excluded = {} if excluded is None else excluded
+    lacking = set() if lacking is None else lacking
     kept = []
     needed = signals.needs.capabilities()
     for name in names:
@@ -208,10 +212,10 @@ def decide(policy: Policy, signals: Signals, model: str, latency: LatencyTracker
     if order is Order.cheapest:
         names = _fits_category(policy, names, signals)
     lacking: set[str] = set()
-    kept = _hard_filter(policy, names, signals, excluded, reroute, lacking)
+    kept = reachable(policy, names, signals, reroute, excluded, lacking)
     if not kept and signals.sensitive and reroute:
         rerouted = [name for name in _private_route(policy, signals) if name not in excluded]
-        kept = _hard_filter(policy, rerouted, signals, excluded, reroute, lacking)
+        kept = reachable(policy, rerouted, signals, reroute, excluded, lacking)
         notes.append(f"rerouted to private backends {kept} because the request carries sensitive data")
     if not kept:
         reasons = "; ".join(f"{name}: {why}" for name, why in excluded.items())

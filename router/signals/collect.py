@@ -92,14 +92,6 @@ class Signals:
         return {located.finding.type for located in self.findings}
 
 
-def query_text(request: ChatRequest) -> str:
-    """What the caller is asking now: the last user message, else the last message with text."""
-    for message in reversed(request.messages):
-        if message.role == "user" and message.text():
-            return message.text()
-    return next((m.text() for m in reversed(request.messages) if m.text()), "")
-
-
 def private_request(request: ChatRequest, header: str | None, directives: bool) -> str | None:
     """Why the caller asks to keep this request inside: `turnout.private`, the x-turnout-private
     header, or an instruction in a user, system or developer message ("process this locally"); else None.
@@ -168,7 +160,7 @@ class SignalEngine:
         fields = field_units(request)
         if fields:
             findings += [Located(unit, f) for unit, f in scan_joined(scan, fields)]
-        query = query_text(request)
+        query = request.query()
         classified = self.classifier.classify(query) if capability else None
         category = classified.category if classified is not None else "other"
         prior = self.policy.defaults.expected_output_tokens or OUTPUT_PRIOR.get(category, 400)

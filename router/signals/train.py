@@ -58,11 +58,15 @@ class Settings:
     seed: int = 0
     # Weights whose largest magnitude across all columns is below this are dropped from the artifact.
     prune_below: float = 2e-3
-    # The meaning vector (router.signals.meaning) as features beside the hashed ones.
+    # The meaning vector (router.signals.meaning) as features beside the hashed ones, multiplied by
+    # meaning_scale while training (a larger scale regularises its weights less than the hashed ones).
     meaning: bool = True
+    meaning_scale: float = 1.0
 
 
-def feature_matrix(texts: Sequence[str], bits: int, meaning: Meaning | None) -> sparse.csr_matrix:
+def feature_matrix(
+    texts: Sequence[str], bits: int, meaning: Meaning | None, meaning_scale: float = 1.0
+) -> sparse.csr_matrix:
     """Rows of hashed features (repeated slots add up, exactly as the runtime's gather-and-sum
     does), then the meaning vector's columns after the 2**bits hashed ones."""
     indptr = [0]
@@ -86,7 +90,9 @@ def feature_matrix(texts: Sequence[str], bits: int, meaning: Meaning | None) -> 
     if meaning is None:
         return matrix
     vectors = np.stack([meaning.embed(text) for text in texts]) if texts else np.zeros((0, meaning.dims))
-    return sparse.hstack([matrix, sparse.csr_matrix(vectors.astype(np.float64))], format="csr")
+    return sparse.hstack(
+        [matrix, sparse.csr_matrix(meaning_scale * vectors.astype(np.float64))], format="csr"
+    )
 
 
 def fit_category(
@@ -166,7 +172,7 @@ def pack(
         hash_bits=settings.hash_bits,
         rows=rows.astype(np.int64),
         weights=hashed[rows].astype(np.float32),
-        meaning=meaning.astype(np.float32),
+        meaning=(settings.meaning_scale * meaning).astype(np.float32),  # the runtime's vector is unscaled
         cat_bias=category[1].astype(np.float32),
         diff_bias=difficulty[2],
         diff_from_category=difficulty[1].astype(np.float32),
@@ -185,11 +191,11 @@ def train(
 ) -> Weights:
     """Both models from in-memory data; the difficulty model sees the category model's probabilities."""
     meaning = Meaning.packaged() if settings.meaning else None
-    x_cat = feature_matrix(category_texts, settings.hash_bits, meaning)
+    x_cat = feature_matrix(category_texts, settings.hash_bits, meaning, settings.meaning_scale)
     blind = sparse.diags(np.ones(x_cat.shape[1]), format="csr")
     blind.data[slots(length_cue_names(), settings.hash_bits)] = 0.0  # a zero column gets a zero weight
     category = fit_category(x_cat @ blind, category_labels, settings)
-    x_diff = feature_matrix(difficulty_texts, settings.hash_bits, meaning)
+    x_diff = feature_matrix(difficulty_texts, settings.hash_bits, meaning, settings.meaning_scale)
     probs = category_probabilities(x_diff, *category)
     difficulty = fit_difficulty(x_diff, probs, difficulty_needed, settings, difficulty_weights)
     info = {
