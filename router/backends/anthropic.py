@@ -128,6 +128,3 @@ class AnthropicBackend:
             self._http, self.name, self.url, payload, self.headers, timeouts, counter
         )
         return AnthropicStream(self.name, response, deadline, request.wants_usage_chunk, counter)
-
-    async def aclose(self) -> None:
-        return None

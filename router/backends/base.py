@@ -66,8 +66,6 @@ class Backend(Protocol):
 
     async def stream(self, request: ChatRequest, timeouts: Timeouts) -> ChunkStream: ...
 
-    async def aclose(self) -> None: ...
-
 
 def retry_after_seconds(headers: Any) -> float | None:
     """Retry-After as seconds: `retry-after-ms`, delta-seconds, or an HTTP date."""

@@ -133,6 +133,3 @@ class LiteLLMBackend:
         except Exception as error:
             raise _translate(self.name, error) from None
         return LiteLLMStream(self.name, iterator, request.wants_usage_chunk, time.perf_counter() - started)
-
-    async def aclose(self) -> None:
-        return None

@@ -141,6 +141,3 @@ class OpenAIBackend:
             self._http, self.name, self.url, payload, self.headers, timeouts, counter
         )
         return OpenAIStream(self.name, response, deadline, request.wants_usage_chunk, counter)
-
-    async def aclose(self) -> None:
-        return None
