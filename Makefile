@@ -53,7 +53,7 @@ ingest: install
 test: install system-deps
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy router rag ingest
+	$(BIN)/mypy router rag ingest evals
 	$(BIN)/pytest
 
 test-fast: install
@@ -62,7 +62,7 @@ test-fast: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy router rag ingest
+	$(BIN)/mypy router rag ingest evals
 
 format: install
 	$(BIN)/ruff format .
@@ -83,7 +83,7 @@ eval: install
 
 # Retrain the capability classifier (writes router/signals/data/capability.npz).
 train: install
-	$(BIN)/python -m router.signals.train
+	$(BIN)/python -m evals.training.train
 
 compose-check: system-deps
 	TURNOUT_ADMIN_KEY=check docker-compose -f docker-compose.yml config --quiet

@@ -152,7 +152,7 @@ def _free_port() -> int:
 
 @contextlib.contextmanager
 def emulators() -> Iterator[dict[str, Any]]:
-    from router.emulators import Emulator
+    from router.testing.emulators import Emulator
 
     running = {
         "openai": Emulator("openai", api_key="sk-eval-openai"),

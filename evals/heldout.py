@@ -38,8 +38,8 @@ import numpy as np
 
 from evals.datasets import read_jsonl
 from evals.routing_eval import difficulty_report
+from evals.training.outcomes import CHARS_PER_TOKEN, Outcome
 from router.signals.capability import CapabilityClassifier
-from router.signals.capability_outcomes import CHARS_PER_TOKEN, Outcome
 
 STRONG_PRO = "gemini-1.5-pro-002"
 WEAK_PRO = "Mixtral-8x7B-Instruct-v0.1"
@@ -210,9 +210,9 @@ def category_scores(classifier: CapabilityClassifier, examples: list[tuple[str, 
 
 def leave_one_source_out() -> dict[str, Any]:
     """Retrain without each category source (scored on it) and each RouteLLM benchmark (AUC on it)."""
-    from router.signals.capability_corpus import DEFAULT_SEED, build_split
-    from router.signals.capability_outcomes import BENCHMARKS, split_outcomes
-    from router.signals.train import BENCHMARK_WEIGHT, Settings, train
+    from evals.training.corpus import DEFAULT_SEED, build_split
+    from evals.training.outcomes import BENCHMARKS, split_outcomes
+    from evals.training.train import BENCHMARK_WEIGHT, Settings, train
 
     split = build_split(DEFAULT_SEED)
     outcomes, held_out = split_outcomes(split)

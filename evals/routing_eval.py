@@ -2,7 +2,7 @@
 
 Run as `python -m evals.routing_eval [--json] [--artifact PATH]`. It loads the artifact as the
 gateway does (no retraining), rebuilds the held-out split with the seed stored in the artifact
-through the same code training used (`capability_corpus.build_split`), and replays RouteLLM's
+through the same code training used (`evals.training.corpus.build_split`), and replays RouteLLM's
 recorded GPT-4-1106 / Mixtral-8x7B outcomes on the held-out, de-contaminated prompts of GSM8K, MMLU
 and MT-Bench. It must never fit anything, never tune a threshold on what it reports, and never
 touch the network (datasets come from the registry's mirror or cache).
@@ -27,9 +27,9 @@ from typing import Any
 import numpy as np
 
 from evals import routing_metrics as rm
+from evals.training.corpus import DEFAULT_SEED, Split, build_split
+from evals.training.outcomes import BENCHMARKS, Outcome, split_outcomes
 from router.signals.capability import CATEGORIES, DEFAULT_ARTIFACT, CapabilityClassifier
-from router.signals.capability_corpus import DEFAULT_SEED, Split, build_split
-from router.signals.capability_outcomes import BENCHMARKS, Outcome, split_outcomes
 
 
 def category_report(classifier: CapabilityClassifier, split: Split) -> dict[str, Any]:

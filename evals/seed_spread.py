@@ -1,7 +1,7 @@
 """How much the routing figures depend on the one held-out split: retrain on several split seeds.
 
 Run as `python -m evals.seed_spread [--seeds 5] [--json]`. For the shipped split seed and then seeds
-1, 2, ... it retrains the capability classifier in memory exactly as `python -m router.signals.train
+1, 2, ... it retrains the capability classifier in memory exactly as `python -m evals.training.train
 --seed N` would (nothing is written), and reports category accuracy and, per RouteLLM benchmark, the
 call saving at 95% of GPT-4's quality for ours, random and oracle on that seed's held-out,
 de-contaminated prompts (as `evals.routing_eval` does for the packaged artifact), with the mean and
@@ -18,15 +18,15 @@ from collections.abc import Sequence
 from typing import Any
 
 from evals.routing_eval import category_report, difficulty_report
+from evals.training.corpus import DEFAULT_SEED, build_split
+from evals.training.outcomes import BENCHMARKS, split_outcomes
 from router.signals.capability import CapabilityClassifier
-from router.signals.capability_corpus import DEFAULT_SEED, build_split
-from router.signals.capability_outcomes import BENCHMARKS, split_outcomes
 
 ROUTERS = ("ours", "random", "oracle")
 
 
 def one_seed(seed: int) -> dict[str, Any]:
-    from router.signals.train import Settings, train_from_registry
+    from evals.training.train import Settings, train_from_registry
 
     classifier = CapabilityClassifier(train_from_registry(seed, Settings(seed=seed)))
     split = build_split(seed)

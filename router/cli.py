@@ -31,7 +31,7 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 def start_emulators() -> dict[str, str]:
     """Start OpenAI- and Anthropic-wire emulators on loopback and point the provider variables at them."""
-    from router.emulators import Emulator
+    from router.testing.emulators import Emulator
 
     openai = Emulator("openai", api_key="emulator")
     anthropic = Emulator("anthropic", api_key="emulator")
@@ -179,7 +179,7 @@ def cmd_policy(args: argparse.Namespace) -> int:
 
 
 def cmd_emulate(args: argparse.Namespace) -> int:
-    from router.emulators import Emulator
+    from router.testing.emulators import Emulator
 
     async def run() -> None:
         emulator = Emulator(
@@ -202,8 +202,8 @@ def cmd_emulate(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from router.bench import run_gateway_bench
-    from router.bench_classify import run_classify_bench
+    from evals.bench.classify import run_classify_bench
+    from evals.bench.gateway import run_gateway_bench
 
     return run_classify_bench(args) if args.suite == "classify" else run_gateway_bench(args)
 
@@ -434,7 +434,11 @@ def cmd_search(args: argparse.Namespace) -> int:
     return 0
 
 
-DELEGATED_BENCHES = {"limits": "router.limits_bench", "ingest": "rag.bench", "retrieval": "rag.bench"}
+DELEGATED_BENCHES = {
+    "limits": "evals.bench.limits",
+    "ingest": "evals.bench.rag",
+    "retrieval": "evals.bench.rag",
+}
 
 
 def _delegated_bench(argv: list[str]) -> int:
@@ -444,13 +448,32 @@ def _delegated_bench(argv: list[str]) -> int:
     suite, rest = argv[1], argv[2:]
     module = importlib.import_module(DELEGATED_BENCHES[suite])
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    code: int = module.main(rest if module.__name__ == "router.limits_bench" else [suite, *rest])
+    code: int = module.main(rest if module.__name__ == "evals.bench.limits" else [suite, *rest])
     return code
+
+
+# What only the tooling commands (bench, emulate, serve --emulators, eval) import: a production
+# install without the `bench` or `dev` extra lacks them, and such a command says so in one line.
+TOOLING_MODULES = frozenset(("aiohttp", "sklearn", "matplotlib", "faker", "llama_index"))
 
 
 def main(argv: list[str] | None = None) -> int:
     make_offline()
     argv = sys.argv[1:] if argv is None else argv
+    try:
+        return _run(argv)
+    except ModuleNotFoundError as error:
+        if (error.name or "").split(".")[0] not in TOOLING_MODULES:
+            raise
+        print(
+            f"turnout: this command needs {error.name}, a tooling dependency: "
+            "pip install 'turnout[bench]' (benchmarks, emulators) or 'turnout[dev]'",
+            file=sys.stderr,
+        )
+        return 2
+
+
+def _run(argv: list[str]) -> int:
     if len(argv) >= 2 and argv[0] == "bench" and argv[1] in DELEGATED_BENCHES:
         return _delegated_bench(argv)
     args = parser().parse_args(argv)

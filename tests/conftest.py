@@ -80,7 +80,7 @@ class Emulators:
 
 @pytest.fixture(scope="session")
 def emulators_session() -> Iterator[Emulators]:
-    from router.emulators import Emulator
+    from router.testing.emulators import Emulator
 
     emus = Emulators(
         Emulator("openai", api_key="sk-openai-test"),

@@ -66,7 +66,7 @@ def test_load_counts_only_calls_after_each_clients_warm_up():
 
     from aiohttp import web
 
-    from router.bench import Target, load
+    from evals.bench.gateway import Target, load
 
     seen: list[float] = []
 

@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 from evals import routing_metrics as rm
+from evals.training.train import Settings, train
 from router.signals.capability import (
     CATEGORIES,
     DEFAULT_ARTIFACT,
@@ -26,7 +27,6 @@ from router.signals.capability import (
     save_artifact,
 )
 from router.signals.capability_features import featurize
-from router.signals.train import Settings, train
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -193,7 +193,7 @@ def test_category_scores_from_a_confusion_matrix() -> None:
 
 def test_split_is_deterministic_and_held_out_prompts_never_train() -> None:
     from evals.datasets import DatasetError, names, resolve
-    from router.signals.capability_corpus import build_split, text_key
+    from evals.training.corpus import build_split, text_key
 
     needed = ["mt-bench", "vicuna-bench", "arena-hard-v2", "gsm8k-test", "humaneval", "clinc150"]
     needed += ["semantic-router-domains", "presidio-synth-v2", *names("routellm-mmlu-")]
@@ -238,3 +238,28 @@ def test_retraining_on_the_shipped_seed_reproduces_the_packaged_figures() -> Non
     ours = packaged["difficulty"]["gsm8k"]["routers"]["ours"]["call_saving_at_target"]
     shown = f"{100 * ours:.0f}% ({100 * ours:.0f}-{100 * ours:.0f}%)"
     assert shown in seed_spread.render(seed_spread.summarise([retrained]))
+
+
+def test_product_packages_never_import_the_tooling() -> None:
+    """router/, rag/ and ingest/ never import evals (benchmarks, training, the registry) at module
+    level; only the CLI's bench and eval commands load it, inside the command."""
+    import ast
+
+    offenders = []
+    for package in ("router", "rag", "ingest"):
+        for path in sorted((ROOT / package).rglob("*.py")):
+            tree = ast.parse(path.read_text(encoding="utf-8"))
+            for node in tree.body:  # module level only
+                names = (
+                    [alias.name for alias in node.names]
+                    if isinstance(node, ast.Import)
+                    else [node.module or ""]
+                    if isinstance(node, ast.ImportFrom)
+                    else []
+                )
+                offenders += [f"{path.relative_to(ROOT)}: {n}" for n in names if n.split(".")[0] == "evals"]
+    assert offenders == []
+    for path in sorted((ROOT / "router").rglob("*.py")):  # nor anything of the tooling, lazily
+        if path.name != "cli.py":
+            text = path.read_text(encoding="utf-8")
+            assert "from evals" not in text and "import evals" not in text, path

@@ -273,8 +273,8 @@ def test_heldout_sources_are_mapped_whole_and_scored() -> None:
 
     from evals import heldout
     from evals.datasets import DatasetError, resolve
+    from evals.training.corpus import build_split, text_key
     from router.signals.capability import CATEGORIES
-    from router.signals.capability_corpus import build_split, text_key
 
     try:
         with gzip.open(resolve("ni-advicl"), "rt") as advicl, gzip.open(resolve("ni-sample"), "rt") as sample:

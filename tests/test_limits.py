@@ -27,6 +27,7 @@ import pytest
 import redis.asyncio as aioredis
 from redis.crc import key_slot
 
+from evals.bench.limits import bench_admission
 from router.limits import (
     Admission,
     FailMode,
@@ -40,7 +41,6 @@ from router.limits import (
     make_limiter,
     new_id,
 )
-from router.limits_bench import bench_admission
 from router.limits_redis import RedisLimiter
 from tests.conftest import free_port
 

@@ -367,7 +367,7 @@ def test_limits_hold_across_4_gateways_with_2_workers_each(
 
 
 def test_bench_limits_prints_both_limiters_against_their_floors(redis_url: str, tmp_path: Path) -> None:
-    from router.limits_bench import main
+    from evals.bench.limits import main
 
     assert main(["--requests", "50", "--redis-url", redis_url, "--out", str(tmp_path)]) == 0
     result = json.loads((tmp_path / "limits.json").read_text())

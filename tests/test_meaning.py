@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from router.signals import distill
+from evals.training import distill
 from router.signals.capability import (
     DEFAULT_ARTIFACT,
     CapabilityArtifactError,

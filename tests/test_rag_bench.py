@@ -14,8 +14,9 @@ from pathlib import Path
 import pypdf
 import pytest
 
-from rag import bench, bench_data
-from router.benchfmt import BenchResult, Bound, On, Target
+from evals.bench import data as bench_data
+from evals.bench import rag as bench
+from evals.bench.fmt import BenchResult, Bound, On, Target
 
 
 def rows_by_name(path: Path) -> dict[str, dict]:
@@ -61,7 +62,7 @@ def test_help_and_bad_arguments(capsys):
 
 
 def test_gateway_cells_go_through_the_shared_format():
-    from router.bench import Sample, record
+    from evals.bench.gateway import Sample, record
 
     result = BenchResult("gateway")
     record(
@@ -108,7 +109,7 @@ def test_bench_retrieval_writes_its_rows(pg_url, tmp_path):
 @pytest.mark.slow
 @pytest.mark.integration
 def test_bench_gateway_writes_the_shared_format(tmp_path):
-    from router.bench import run_gateway_bench
+    from evals.bench.gateway import run_gateway_bench
 
     args = argparse.Namespace(
         requests=8,

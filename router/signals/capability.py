@@ -1,7 +1,7 @@
 """The capability signal: what kind of task a prompt is (category) and how hard it is for a cheap model.
 
 `CapabilityClassifier.load()` reads the one committed artifact (data/capability.npz, written by
-`python -m router.signals.train`) and `classify(text)` scores a prompt with two linear models over
+`python -m evals.training.train`) and `classify(text)` scores a prompt with two linear models over
 two kinds of features: hashed surface features (words, word pairs, shape cues) and the prompt's
 meaning vector (`router.signals.meaning`, a static embedding distilled from MiniLM). A multinomial
 logistic regression gives the category and a logistic regression difficulty (the probability
@@ -103,7 +103,7 @@ def _read_arrays(path: Path) -> dict[str, np.ndarray]:
             return {name: data[name] for name in data.files}
     except FileNotFoundError:
         raise CapabilityArtifactError(
-            f"{path} does not exist; run `python -m router.signals.train` to build it"
+            f"{path} does not exist; run `python -m evals.training.train` to build it"
         ) from None
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
         if isinstance(error, CapabilityArtifactError):
@@ -117,7 +117,7 @@ def _check_versions(path: Path, arrays: dict[str, np.ndarray]) -> None:
         found = int(arrays[name])
         if found != want:
             raise CapabilityArtifactError(
-                f"{path} has {name} {found} but this code reads {want}; retrain with `python -m router.signals.train`"
+                f"{path} has {name} {found} but this code reads {want}; retrain with `python -m evals.training.train`"
             )
     categories = tuple(str(c) for c in arrays["categories"])
     if categories != CATEGORIES:
@@ -188,7 +188,7 @@ class CapabilityClassifier:
             if self._meaning.dims != len(weights.meaning) or trained_on != self._meaning.digest:
                 raise CapabilityArtifactError(
                     "the capability artifact was trained on another meaning table; retrain with "
-                    "`python -m router.signals.train`"
+                    "`python -m evals.training.train`"
                 )
         self._cat_bias = weights.cat_bias
         self._diff_bias = np.float32(weights.diff_bias)

@@ -2,7 +2,7 @@
 
 data/names.txt.gz holds the first and last names of Faker's Latin-script locales (Faker, MIT
 license; Cyrillic names transliterated), Faker's frequent English words and a full English word
-list (SCOWL via Debian wamerican), built by `python -m router.signals.build_names`. Loading is lazy
+list (SCOWL via Debian wamerican), built by `python -m evals.training.build_names`. Loading is lazy
 and cached for the life of the process; nothing here may import faker or re-read the file per scan.
 """
 

@@ -1,6 +1,6 @@
 """What a prompt is about, as one vector: a static embedding distilled from the packaged MiniLM.
 
-`Meaning.load()` reads data/meaning.npz (written by `python -m router.signals.distill`): one
+`Meaning.load()` reads data/meaning.npz (written by `python -m evals.training.distill`): one
 int8 row per word piece of all-MiniLM-L6-v2's vocabulary. `embed(text)` splits the head of the
 text into words, turns each word into its word pieces with MiniLM's own tokenizer (cached per
 word, so a prompt costs a dictionary lookup per word it has seen before), and returns the
@@ -101,7 +101,7 @@ class Meaning:
         if meta.get("vocab_sha256") != vocab_digest():
             raise MeaningTableError(
                 f"{path} was built for another MiniLM vocabulary; rebuild it with "
-                "`python -m router.signals.distill`"
+                "`python -m evals.training.distill`"
             )
         tokenizer = Tokenizer.from_file(str(model_dir() / "tokenizer.json"))
         tokenizer.no_truncation()

@@ -4,7 +4,7 @@
 character spans, so the gateway can keep such prompts on local models. Every detector is offline:
 regexes confirmed by check digits where a format has one (Luhn, mod-97, Verhoeff, national check
 letters), the ipaddress module, cue words, and a person-name gazetteer built from Faker's name
-lists (Faker, MIT license; see router.signals.build_names). A scan must stay well under a
+lists (Faker, MIT license; see evals.training.build_names). A scan must stay well under a
 millisecond on a chat prompt: cheap prefilters decide which detectors run, every pattern is
 compiled once, and nothing here may touch the network, a model, or the matched text beyond
 returning offsets.

@@ -1,6 +1,6 @@
 """Builds the person-name gazetteer that router.signals.names loads at run time.
 
-Run as `python -m router.signals.build_names` (a development step; needs the dev extra's `faker`).
+Run as `python -m evals.training.build_names` (a development step; needs the dev extra's `faker`).
 It gathers the first and last names of Faker's person providers (Faker, MIT license) across every
 locale, keeping names written in Latin script (romanised lists included) and transliterating the
 Cyrillic ones, as people write them in English text. Common English words come from Faker's lorem
@@ -19,7 +19,9 @@ import unicodedata
 from collections.abc import Iterable
 from pathlib import Path
 
-OUTPUT = Path(__file__).resolve().parent / "data" / "names.txt.gz"
+from router.signals.gazetteer import GAZETTEER
+
+OUTPUT = GAZETTEER  # router/signals/data/names.txt.gz, read by the runtime
 
 
 def _words(text: str) -> tuple[str, ...]:

@@ -8,7 +8,7 @@ import os
 import subprocess
 from typing import Any, cast
 
-from rag.bench_data import (
+from evals.bench.data import (
     log,
 )
 

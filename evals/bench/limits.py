@@ -19,7 +19,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from router.benchfmt import BenchResult, Bound, On, Target
+from evals.bench.fmt import BenchResult, Bound, On, Target
 from router.limits import FailMode, Limiter, Limits, MemoryLimiter, Scope, new_id
 
 IN_PROCESS_TARGET_US = 300.0

@@ -1,12 +1,12 @@
 """Retrains the capability signal from public data and writes its one artifact.
 
-Run as `python -m router.signals.train [--out PATH] [--seed N]`. It builds the shared split
-(`capability_corpus.build_split`), fits a class-weighted multinomial logistic regression for the
+Run as `python -m evals.training.train [--out PATH] [--seed N]`. It builds the shared split
+(`evals.training.corpus.build_split`), fits a class-weighted multinomial logistic regression for the
 category and a logistic regression for difficulty (hashed features, the meaning vector, and for
 difficulty the category probabilities) on the training side only, and writes data/capability.npz.
 Difficulty learns from RouteLLM's recorded outcomes and from per-source priors where no outcomes
-exist (`capability_outcomes.DEMAND_PRIOR`). Rebuild data/meaning.npz first
-(`python -m router.signals.distill`) only when the embedding model changes. scikit-learn is used here
+exist (`evals.training.outcomes.DEMAND_PRIOR`). Rebuild data/meaning.npz first
+(`python -m evals.training.distill`) only when the embedding model changes. scikit-learn is used here
 and nowhere at run time. This module must never read a held-out prompt into a model, never copy
 data into the repository, and never touch the network itself (datasets come from the registry).
 """
@@ -212,8 +212,8 @@ def train(
 
 
 def train_from_registry(seed: int, settings: Settings) -> Weights:
-    from router.signals.capability_corpus import build_split
-    from router.signals.capability_outcomes import DEMAND_PRIOR, demand_outcomes, split_outcomes
+    from evals.training.corpus import build_split
+    from evals.training.outcomes import DEMAND_PRIOR, demand_outcomes, split_outcomes
 
     split = build_split(seed)
     outcomes, _held_out = split_outcomes(split)
@@ -237,14 +237,14 @@ def train_from_registry(seed: int, settings: Settings) -> Weights:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m router.signals.train", description=__doc__.split("\n\n")[0]
+        prog="python -m evals.training.train", description=__doc__.split("\n\n")[0]
     )
     parser.add_argument("--out", type=Path, default=DEFAULT_ARTIFACT, help="artifact to write")
     parser.add_argument(
         "--seed", type=int, default=None, help="split seed (default: the corpus's fixed seed)"
     )
     args = parser.parse_args(argv)
-    from router.signals.capability_corpus import DEFAULT_SEED
+    from evals.training.corpus import DEFAULT_SEED
 
     seed = DEFAULT_SEED if args.seed is None else args.seed
     started = time.perf_counter()

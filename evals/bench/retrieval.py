@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from rag.bench_data import (
+from evals.bench.data import (
     BASE_COLLECTION,
     COLLECTION,
     TEMP_PG,
@@ -34,8 +34,8 @@ from rag.bench_data import (
     settle,
     zipf_vocabulary,
 )
-from rag.bench_llamaindex import LLAMA_RETRIEVE, llamaindex_python, run_llamaindex
-from router.benchfmt import BenchResult, Bound, On, Target
+from evals.bench.fmt import BenchResult, Bound, On, Target
+from evals.bench.llamaindex import LLAMA_RETRIEVE, llamaindex_python, run_llamaindex
 
 ISSUE_LLAMAINDEX_QUERY_MS = 496.0  # dense retriever p50 per query (issue figure)
 

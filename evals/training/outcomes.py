@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from evals.datasets import read_jsonl, resolve
-from router.signals.capability_corpus import Split, mmlu_names, read_csv, text_key
+from evals.training.corpus import Split, mmlu_names, read_csv, text_key
 
 STRONG = "gpt-4-1106-preview"
 WEAK = "mistralai/Mixtral-8x7B-Instruct-v0.1"

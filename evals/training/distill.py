@@ -1,6 +1,6 @@
 """Builds the static word-piece table behind `router.signals.meaning` from the packaged MiniLM.
 
-Run as `python -m router.signals.distill [--dims 128] [--out PATH]` (about a minute on two cores).
+Run as `python -m evals.training.distill [--dims 128] [--out PATH]` (about a minute on two cores).
 It follows model2vec's distillation (Tulkens & van Dongen, 2024) without that package: every
 word piece of all-MiniLM-L6-v2's vocabulary goes through the transformer alone, as
 `[CLS] piece [SEP]`, and the mean of the three output vectors is that piece's embedding; PCA
@@ -72,7 +72,7 @@ def quantize(table: npt.NDArray[np.float64]) -> tuple[npt.NDArray[np.int8], npt.
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m router.signals.distill", description=__doc__.split("\n\n")[0]
+        prog="python -m evals.training.distill", description=__doc__.split("\n\n")[0]
     )
     parser.add_argument("--dims", type=int, default=128, help="PCA components kept (default 128)")
     parser.add_argument("--out", type=Path, default=DEFAULT_TABLE, help="table to write")

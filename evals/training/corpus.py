@@ -3,7 +3,7 @@
 Training-time only (the runtime classifier must never import this): it reads public files through
 the dataset registry (`evals.datasets.resolve`), maps each source's labels onto CATEGORIES with the
 tables below, and decides once, from a seeded crc32 of each prompt's normalised text, which prompts
-are held out. `router.signals.train` and `evals.routing_eval` both call `build_split`, so the test
+are held out. `evals.training.train` and `evals.routing_eval` both call `build_split`, so the test
 prompts can never differ between them, and a prompt held out for the category is also held out for
 difficulty. This module must never copy data into the repository or fetch anything itself.
 

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, cast
 
-from rag.bench_data import (
+from evals.bench.data import (
     COLLECTION,
     TEMP_PG,
     TEMP_QDRANT,
@@ -21,8 +21,8 @@ from rag.bench_data import (
     build_corpus,
     log,
 )
-from rag.bench_llamaindex import LLAMA_INGEST, llamaindex_python, run_llamaindex
-from router.benchfmt import BenchResult, Bound, On, Target
+from evals.bench.fmt import BenchResult, Bound, On, Target
+from evals.bench.llamaindex import LLAMA_INGEST, llamaindex_python, run_llamaindex
 
 ISSUE_LLAMAINDEX_INGEST = 7.2  # chunks/s, 20 SEC filings (issue figure)
 

@@ -21,16 +21,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from rag.bench_data import (
+from evals.bench.data import (
     BASE_COLLECTION,
     COLLECTION,
     TEMP_PG,
     TEMP_QDRANT,
     log,
 )
-from rag.bench_ingest import bench_ingest
-from rag.bench_retrieval import bench_retrieval
-from router.benchfmt import BenchResult
+from evals.bench.fmt import BenchResult
+from evals.bench.ingest import bench_ingest
+from evals.bench.retrieval import bench_retrieval
 
 # --- command line -------------------------------------------------------------------------------------
 

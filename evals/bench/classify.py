@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from router.bench import Sample
+from evals.bench.gateway import Sample
 
 
 def run_classify_bench(args: argparse.Namespace) -> int:

@@ -26,8 +26,8 @@ from typing import Any
 import aiohttp
 import orjson
 
-from router.benchfmt import BenchResult, Bound
-from router.benchfmt import Target as Goal
+from evals.bench.fmt import BenchResult, Bound
+from evals.bench.fmt import Target as Goal
 
 CELL_DEADLINE_S = 120.0
 WARMUP_CALLS = 3  # per client and round, not counted
