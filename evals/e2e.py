@@ -128,8 +128,8 @@ def _body_text(body: dict[str, Any]) -> str:
 
 def check_policy(path: Path) -> Any:
     """The loaded policy, refused when a backend would reach beyond the emulators."""
-    from router.errors import PolicyError
-    from router.policy import load_policy
+    from router.http.errors import PolicyError
+    from router.policy.model import load_policy
 
     try:
         loaded = load_policy(path)
@@ -198,7 +198,7 @@ def gateway(
     policy: Path, emus: dict[str, Any], admin_key: str, database_url: str, startup_timeout_s: float
 ) -> Iterator[str]:
     """A gateway on a free loopback port, served by uvicorn in a thread; yields its base URL."""
-    from router.app import create_app
+    from router.http.app import create_app
     from router.settings import Settings, make_offline
 
     make_offline()

@@ -39,7 +39,7 @@ import numpy as np
 from evals.datasets import read_jsonl
 from evals.routing_eval import difficulty_report
 from evals.training.outcomes import CHARS_PER_TOKEN, Outcome
-from router.signals.capability import CapabilityClassifier
+from router.signals.capability.classifier import CapabilityClassifier
 
 STRONG_PRO = "gemini-1.5-pro-002"
 WEAK_PRO = "Mixtral-8x7B-Instruct-v0.1"

@@ -1,4 +1,4 @@
-"""Evaluates router.signals.sensitivity against public PII and benign-prompt datasets.
+"""Evaluates router.signals.sensitivity.detector against public PII and benign-prompt datasets.
 
 Run as `python -m evals.pii_eval [--json] [--min-confidence 0.5]`. Recall comes from the Presidio synthetic set, false
 positives from benign prompts (MT-Bench, Arena-Hard v2, GSM8K) and XSTest, latency from scanning
@@ -23,8 +23,8 @@ from typing import Any
 
 from evals.datasets import read_jsonl, resolve
 from evals.pii_fresh import template_half
-from router.signals.directives import find_directive
-from router.signals.sensitivity import Finding, SensitivityDetector
+from router.signals.sensitivity.detector import Finding, SensitivityDetector
+from router.signals.sensitivity.directives import find_directive
 
 GATE_TYPES = frozenset(
     {

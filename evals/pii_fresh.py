@@ -33,9 +33,9 @@ from pathlib import Path
 from typing import Any
 
 from evals.datasets import resolve
-from router.policy import load_policy
-from router.signals.checksums import luhn_valid
-from router.signals.sensitivity import SensitivityDetector
+from router.policy.model import load_policy
+from router.signals.sensitivity.checksums import luhn_valid
+from router.signals.sensitivity.detector import SensitivityDetector
 
 ROOT = Path(__file__).resolve().parents[1]
 PLACEHOLDER = re.compile(r"{{(\w+)}}")

@@ -29,7 +29,7 @@ import numpy as np
 from evals import routing_metrics as rm
 from evals.training.corpus import DEFAULT_SEED, Split, build_split
 from evals.training.outcomes import BENCHMARKS, Outcome, split_outcomes
-from router.signals.capability import CATEGORIES, DEFAULT_ARTIFACT, CapabilityClassifier
+from router.signals.capability.classifier import CATEGORIES, DEFAULT_ARTIFACT, CapabilityClassifier
 
 
 def category_report(classifier: CapabilityClassifier, split: Split) -> dict[str, Any]:

@@ -30,7 +30,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from evals.pii_fresh import seeded_half
-from router.signals.sensitivity import SensitivityDetector
+from router.signals.sensitivity.detector import SensitivityDetector
 
 ALNUM = string.ascii_letters + string.digits
 LOWER_ALNUM = string.ascii_lowercase + string.digits

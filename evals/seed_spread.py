@@ -20,7 +20,7 @@ from typing import Any
 from evals.routing_eval import category_report, difficulty_report
 from evals.training.corpus import DEFAULT_SEED, build_split
 from evals.training.outcomes import BENCHMARKS, split_outcomes
-from router.signals.capability import CapabilityClassifier
+from router.signals.capability.classifier import CapabilityClassifier
 
 ROUTERS = ("ours", "random", "oracle")
 

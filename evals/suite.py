@@ -44,7 +44,7 @@ from evals import datasets as registry
 from evals import report
 from evals.results import Better, Metric, Params, Row, TaskError
 from evals.tasks import TASKS
-from router.yamldoc import Loc, YamlSyntaxError, compose, reason, where
+from router.policy.yamldoc import Loc, YamlSyntaxError, compose, reason, where
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 RUNS_DIR = REPO_ROOT / "evals" / "runs"

@@ -183,7 +183,7 @@ class HeldoutParams(Params):
 def heldout(params: HeldoutParams) -> TaskResult:
     """Category and difficulty on sources no training step read (evals.heldout): the headline."""
     from evals import heldout as held
-    from router.signals.capability import CapabilityClassifier
+    from router.signals.capability.classifier import CapabilityClassifier
 
     report = held.run(classifier=CapabilityClassifier.load(params.artifact))
     result = TaskResult()

@@ -69,7 +69,7 @@ def _options(args: argparse.Namespace, collection: str, max_piece_tokens: int) -
 
 async def _ingest(args: argparse.Namespace, out: TextIO) -> tuple[Report, IngestOptions]:
     from rag.embed import make_embedder
-    from router.retrieval import open_configured_store
+    from router.pipeline.retrieval import open_configured_store
     from router.settings import Settings
 
     settings = Settings()

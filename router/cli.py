@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from router.cli_admin import cmd_keys, cmd_teams, cmd_usage, limit_arguments
-from router.errors import PolicyError, TurnoutError
+from router.http.errors import PolicyError, TurnoutError
 from router.settings import Settings, make_offline
 
 
@@ -55,8 +55,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
             if name.endswith("BASE_URL"):
                 print(f"emulator: {name}={value}", file=sys.stderr)
     settings = _settings(args)
-    from router.policy import load_policy
-    from router.protocol import http_protocol
+    from router.http.protocol import http_protocol
+    from router.policy.model import load_policy
 
     load_policy(settings.policy)  # fail fast, with the file and line, before binding the port
     config: dict[str, Any] = {
@@ -76,9 +76,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
                 "TURNOUT_POLICY": str(settings.policy),
             }
         )
-        uvicorn.run("router.app:create_app", factory=True, workers=args.workers, **config)
+        uvicorn.run("router.http.app:create_app", factory=True, workers=args.workers, **config)
     else:
-        from router.app import create_app
+        from router.http.app import create_app
 
         uvicorn.run(create_app(settings), **config)
     return 0
@@ -86,8 +86,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_explain(args: argparse.Namespace) -> int:
     from router.backends.http import HttpClient
-    from router.gateway import Gateway
-    from router.routing import explain
+    from router.pipeline.gateway import Gateway
+    from router.pipeline.routing import explain
     from router.schema import parse_chat_request
 
     settings = _settings(args)
@@ -161,7 +161,7 @@ def render_explanation(report: dict[str, Any], policy_path: str, query: str) -> 
 
 
 def cmd_policy(args: argparse.Namespace) -> int:
-    from router.policy import load_policy
+    from router.policy.model import load_policy
 
     failed = 0
     for path in args.paths:
@@ -393,7 +393,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         from rag.embed import make_embedder
         from rag.retrieve import Retriever, SearchMode
         from rag.types import Filter
-        from router.retrieval import open_configured_store
+        from router.pipeline.retrieval import open_configured_store
 
         where = Filter(args.path_prefix, tuple(args.tag)) if args.path_prefix or args.tag else None
         async with open_configured_store(settings, args.store) as store:

@@ -12,14 +12,14 @@ import json
 import sys
 from typing import Any
 
-from router.errors import TurnoutError
+from router.http.errors import TurnoutError
 from router.settings import Settings
 
 
 async def _with_store(action: Any) -> Any:
     import asyncpg
 
-    from router.auth import KeyStore
+    from router.accounts.auth import KeyStore
     from router.db import migrate, open_database
 
     database = await asyncio.to_thread(open_database, Settings())
@@ -50,8 +50,8 @@ def _limits_text(limits: dict[str, Any]) -> str:
 
 
 def cmd_keys(args: argparse.Namespace) -> int:
-    from router.auth import OnBudget
-    from router.limits import Limits
+    from router.accounts.auth import OnBudget
+    from router.accounts.limits import Limits
 
     if args.keys_command == "create":
         limits = Limits(**{k: v for k, v in _limit_changes(args).items() if v is not None})
@@ -70,7 +70,7 @@ def cmd_keys(args: argparse.Namespace) -> int:
 
         key_id, key = asyncio.run(_with_store(create))
         if args.json:
-            from router.auth import limits_to_json
+            from router.accounts.auth import limits_to_json
 
             print(
                 json.dumps(
@@ -156,8 +156,8 @@ def cmd_teams(args: argparse.Namespace) -> int:
 
 
 def cmd_usage(args: argparse.Namespace) -> int:
-    from router.policy import load_policy
-    from router.usage import baseline_price, parse_since, summarize
+    from router.accounts.usage import baseline_price, parse_since, summarize
+    from router.policy.model import load_policy
 
     try:
         since = parse_since(args.since)

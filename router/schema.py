@@ -24,8 +24,8 @@ from pydantic import (
 )
 
 from rag.stores import name_problem
-from router.errors import InvalidRequest
-from router.policy import SearchMode
+from router.http.errors import InvalidRequest
+from router.policy.model import SearchMode
 
 Role = Literal["system", "developer", "user", "assistant", "tool", "function"]
 INT64 = (-(2**63), 2**63 - 1)

@@ -188,7 +188,7 @@ def serve_in_thread(app: Any, port: int) -> Any:
     """The app on uvicorn in a thread, with the connection protocol `turnout serve` uses."""
     import uvicorn
 
-    from router.protocol import http_protocol
+    from router.http.protocol import http_protocol
 
     config = uvicorn.Config(
         app,
@@ -214,7 +214,7 @@ def serve_in_thread(app: Any, port: int) -> Any:
 def gateway(
     pg_url: str, emulators_session: Emulators, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[RunningGateway]:
-    from router.app import create_app
+    from router.http.app import create_app
     from router.settings import Settings
 
     home = tmp_path_factory.mktemp("home")

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from router.backends import anthropic_wire as wire
-from router.errors import InvalidRequest
+from router.http.errors import InvalidRequest
 from router.schema import ChatRequest
 
 

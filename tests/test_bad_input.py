@@ -181,7 +181,7 @@ def test_a_bug_on_the_chat_path_is_a_500_in_openai_shape(gateway, monkeypatch):
     def broken(body: bytes) -> None:
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr("router.app.parse_chat_request", broken)  # chat is dispatched past Starlette
+    monkeypatch.setattr("router.http.app.parse_chat_request", broken)  # chat is dispatched past Starlette
     response = post(gateway, {"model": "auto", "messages": HI})
     assert response.status_code == 500
     error = response.json()["error"]

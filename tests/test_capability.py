@@ -18,7 +18,7 @@ import pytest
 
 from evals import routing_metrics as rm
 from evals.training.train import Settings, train
-from router.signals.capability import (
+from router.signals.capability.classifier import (
     CATEGORIES,
     DEFAULT_ARTIFACT,
     CapabilityArtifactError,
@@ -26,7 +26,7 @@ from router.signals.capability import (
     read_artifact,
     save_artifact,
 )
-from router.signals.capability_features import featurize
+from router.signals.capability.features import featurize
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -107,7 +107,7 @@ def test_hashing_is_the_same_in_every_process() -> None:
     text = "def add(a, b):\n    return a + b  # Sum 2 numbers: {x} == 3?"
     here = featurize(text)
     script = (
-        "import json, sys; from router.signals.capability_features import featurize; "
+        "import json, sys; from router.signals.capability.features import featurize; "
         "i, v = featurize(sys.argv[1]); print(json.dumps([i.tolist(), v.tolist()]))"
     )
     for seed in ("1", "4242"):

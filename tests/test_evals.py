@@ -217,7 +217,7 @@ def test_fresh_presidio_sentences_are_well_formed_and_scored(tmp_path, monkeypat
 
     from evals import pii_fresh
     from evals.datasets import DatasetError, resolve
-    from router.signals.checksums import iban_valid, luhn_valid
+    from router.signals.sensitivity.checksums import iban_valid, luhn_valid
 
     rng = random.Random(5)
     assert all(luhn_valid(pii_fresh.card_number(rng)) for _ in range(50))
@@ -274,7 +274,7 @@ def test_heldout_sources_are_mapped_whole_and_scored() -> None:
     from evals import heldout
     from evals.datasets import DatasetError, resolve
     from evals.training.corpus import build_split, text_key
-    from router.signals.capability import CATEGORIES
+    from router.signals.capability.classifier import CATEGORIES
 
     try:
         with gzip.open(resolve("ni-advicl"), "rt") as advicl, gzip.open(resolve("ni-sample"), "rt") as sample:

@@ -203,12 +203,12 @@ def test_a_fault_of_the_gateway_mid_stream_is_an_error_event_a_log_line_and_a_50
     as 500 (it used to be recorded as 499 'client disconnected', with no log line)."""
     import logging
 
-    import router.app
+    import router.http.app
     from tests.conftest import stream_chat, wait_for_rows
     from tests.test_limits_gateway import key_with
 
     key_id, key = key_with(gateway, "relay-fault")
-    real = router.app._events
+    real = router.http.app._events
     calls = {"n": 0}
 
     def failing(block: bytes) -> int:
@@ -217,7 +217,7 @@ def test_a_fault_of_the_gateway_mid_stream_is_an_error_event_a_log_line_and_a_50
             raise RuntimeError("a bug in the relay")
         return real(block)
 
-    monkeypatch.setattr(router.app, "_events", failing)
+    monkeypatch.setattr(router.http.app, "_events", failing)
     caplog.set_level(logging.ERROR, logger="turnout.app")
     emulators.vllm.script.token_ms = 5
     try:

@@ -17,8 +17,8 @@ import uvloop
 
 from router.backends import http
 from router.backends.http import HttpClient, post, read_body
-from router.errors import UpstreamError, UpstreamStatus, UpstreamTimeout
-from router.policy import Timeouts
+from router.http.errors import UpstreamError, UpstreamStatus, UpstreamTimeout
+from router.policy.model import Timeouts
 
 FAST = Timeouts(connect_s=1.0, first_byte_s=0.5, total_s=5.0)
 Reply = Callable[[bytes, asyncio.StreamWriter], Awaitable[bool]]  # True: keep the connection open

@@ -132,7 +132,7 @@ def test_x_api_key_header_is_accepted(gateway, emulators):
 
 def test_keys_are_stored_hashed(pg_url):
     created = json.loads(turnout(pg_url, "keys", "create", "--name", "hash-check", "--json").stdout)
-    from router.auth import hash_key
+    from router.accounts.auth import hash_key
     from tests.conftest import fetch
 
     (row,) = fetch(pg_url, "SELECT * FROM turnout_keys WHERE id = $1", created["id"])

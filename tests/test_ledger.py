@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from router.usage import UsageRecord, UsageRecorder, clean_text
+from router.accounts.usage import UsageRecord, UsageRecorder, clean_text
 
 pytestmark = pytest.mark.integration
 

@@ -28,7 +28,7 @@ import redis.asyncio as aioredis
 from redis.crc import key_slot
 
 from evals.bench.limits import bench_admission
-from router.limits import (
+from router.accounts.limits import (
     Admission,
     FailMode,
     Limiter,
@@ -41,7 +41,7 @@ from router.limits import (
     make_limiter,
     new_id,
 )
-from router.limits_redis import RedisLimiter
+from router.accounts.limits_redis import RedisLimiter
 from tests.conftest import free_port
 
 RESET = re.compile(r"\d+ms|(\d+m)?\d+(\.\d+)?s")

@@ -39,9 +39,9 @@ HELLO = [{"role": "user", "content": "hello there"}]
 async def _create(url: str, name: str, **options: Any) -> tuple[str, str]:
     import asyncpg
 
-    from router.auth import KeyStore
+    from router.accounts.auth import KeyStore
+    from router.accounts.limits import Limits
     from router.db import migrate
-    from router.limits import Limits
 
     pool = await asyncpg.create_pool(url, min_size=1, max_size=2)
     try:
@@ -120,7 +120,7 @@ def test_budget_refuses_or_downgrades(gateway: Any, emulators: Emulators) -> Non
     assert "budget" in refused.value.message
     assert emulators.openai.script.requests == 0
 
-    from router.auth import OnBudget
+    from router.accounts.auth import OnBudget
 
     _, lenient = key_with(gateway, "budget-down", limits={"usd_day": 0.005}, on_budget=OnBudget.downgrade)
     raw = gateway.client(lenient).chat.completions.with_raw_response.create(
@@ -396,7 +396,7 @@ def _start_redis(port: int) -> subprocess.Popen[bytes]:
 
 
 def _gateway_on(pg_url: str, emus: Emulators, home: Path, **settings: Any) -> tuple[Any, Any, str]:
-    from router.app import create_app
+    from router.http.app import create_app
     from router.settings import Settings
 
     config = Settings(
@@ -477,9 +477,9 @@ def test_ledger_down_while_seeding_budgets_is_one_log_line_not_one_per_request(
 ) -> None:
     import asyncpg
 
-    from router.admission import Admissions, Estimate
-    from router.auth import Principal
-    from router.limits import Limits, MemoryLimiter
+    from router.accounts.admission import Admissions, Estimate
+    from router.accounts.auth import Principal
+    from router.accounts.limits import Limits, MemoryLimiter
 
     async def main() -> list[bool]:
         pool = await asyncpg.create_pool(pg_url, min_size=1, max_size=1)

@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 
 from evals.training import distill
-from router.signals.capability import (
+from router.signals.capability.classifier import (
     DEFAULT_ARTIFACT,
     CapabilityArtifactError,
     CapabilityClassifier,
     read_artifact,
 )
-from router.signals.meaning import DEFAULT_TABLE, Meaning, MeaningTableError, read_table
+from router.signals.capability.meaning import DEFAULT_TABLE, Meaning, MeaningTableError, read_table
 
 
 @pytest.fixture(scope="module")

@@ -107,8 +107,8 @@ def _external_texts(emulators) -> list[str]:
 @pytest.fixture(scope="module")
 def flagged_split() -> tuple[list[str], list[str]]:
     """(flagged, missed): the PII sentences and secrets as the default policy's detectors see them."""
-    from router.policy import load_policy
-    from router.signals.sensitivity import SensitivityDetector
+    from router.policy.model import load_policy
+    from router.signals.sensitivity.detector import SensitivityDetector
     from tests.conftest import ROOT
 
     rule = load_policy(ROOT / "policies" / "default.yaml").policy.sensitivity

@@ -207,7 +207,7 @@ def qdrant_gateway(
     pg_url: str, emulators_session: Emulators, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Any]:
     """A second gateway whose every route retrieves from a Qdrant collection on disk."""
-    from router.app import create_app
+    from router.http.app import create_app
     from router.settings import Settings
 
     home = tmp_path_factory.mktemp("qdrant-home")
@@ -267,9 +267,9 @@ def test_redacted_request_gets_context_after_redaction(tmp_path: Path) -> None:
     from ingest.pipeline import IngestOptions, Ingestor
     from rag.embed import make_embedder
     from rag.stores import open_store
-    from router.auth import Principal
+    from router.accounts.auth import Principal
     from router.backends.http import HttpClient
-    from router.gateway import Gateway
+    from router.pipeline.gateway import Gateway
     from router.schema import parse_chat_request
     from router.settings import Settings
 

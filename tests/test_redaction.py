@@ -7,10 +7,10 @@ import asyncio
 import orjson
 
 from router.backends.base import Usage
-from router.redaction import Redactor, RestoringStream, redact_request, restore_completion
+from router.pipeline.redaction import Redactor, RestoringStream, redact_request, restore_completion
 from router.schema import ChatRequest
 from router.signals.collect import Located, Unit
-from router.signals.sensitivity import Finding
+from router.signals.sensitivity.detector import Finding
 
 
 def test_request_is_redacted_consistently_and_restored():

@@ -166,7 +166,7 @@ def test_personal_data_in_any_field_never_leaves_under_reroute(
 def redacting(
     pg_url: str, emulators_session: Emulators, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
-    from router.app import create_app
+    from router.http.app import create_app
     from router.settings import Settings
 
     home = tmp_path_factory.mktemp("redact")

@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from router.errors import NoBackendAvailable, SensitiveDataBlocked, UnsupportedContent
-from router.policy import load_policy, parse_policy
-from router.routing import decide, evaluate, explain
-from router.signals.capability import Capability
+from router.http.errors import NoBackendAvailable, SensitiveDataBlocked, UnsupportedContent
+from router.pipeline.routing import decide, evaluate, explain
+from router.policy.model import load_policy, parse_policy
+from router.signals.capability.classifier import Capability
 from router.signals.collect import Located, Needs, Signals, Unit
 from router.signals.latency import LatencyTracker
-from router.signals.sensitivity import Finding
+from router.signals.sensitivity.detector import Finding
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT = load_policy(ROOT / "policies" / "default.yaml").policy
@@ -130,7 +130,7 @@ def test_gpu_cost_is_derived_per_token():
 
 
 def test_policy_errors_for_unreachable_routes_and_bad_patterns():
-    from router.errors import PolicyError
+    from router.http.errors import PolicyError
 
     text = (ROOT / "policies" / "default.yaml").read_text()
     with pytest.raises(
@@ -178,7 +178,7 @@ def _unreachable(text: str) -> str:
     ],
 )
 def test_every_condition_key(when, case, expected):
-    from router.policy import Condition
+    from router.policy.model import Condition
 
     matched, reasons = evaluate(Condition.model_validate(when), case)
     assert matched is expected and reasons
@@ -198,7 +198,7 @@ def test_order_fastest_follows_live_latency():
 
 
 def test_redact_policy_plans_a_redacted_request(tmp_path):
-    from router.auth import Principal
+    from router.accounts.auth import Principal
     from router.schema import parse_chat_request
 
     gateway = _gateway(tmp_path, (ROOT / "policies" / "privacy-first.yaml").read_text())
@@ -214,7 +214,7 @@ def test_redact_policy_plans_a_redacted_request(tmp_path):
 
 def _gateway(tmp_path, policy_text):
     from router.backends.http import HttpClient
-    from router.gateway import Gateway
+    from router.pipeline.gateway import Gateway
     from router.settings import Settings
 
     policy = tmp_path / "policy.yaml"
@@ -239,7 +239,7 @@ def _chat(model, *messages, turnout=None):
 
 
 def test_a_request_that_asks_to_stay_inside_is_kept_on_private_backends(tmp_path):
-    from router.errors import InvalidRequest
+    from router.http.errors import InvalidRequest
 
     # privacy-first redacts findings and sends them out: an instruction to stay inside wins over that
     gateway = _gateway(tmp_path, (ROOT / "policies" / "privacy-first.yaml").read_text())

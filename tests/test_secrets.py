@@ -8,7 +8,8 @@ import os
 
 import pytest
 
-from router.signals.gitleaks import (
+from router.signals.sensitivity.detector import SensitivityDetector
+from router.signals.sensitivity.gitleaks import (
     RULES_PATH,
     RULES_SHA256,
     GitleaksRules,
@@ -17,7 +18,6 @@ from router.signals.gitleaks import (
     rules_file,
     trie_pattern,
 )
-from router.signals.sensitivity import SensitivityDetector
 
 TINY = {
     "allowlist": {"regexes": ["^\\$\\{[A-Z_]+}$"], "stopwords": ["notreal"]},

@@ -1,4 +1,4 @@
-"""Behaviour of router.signals.sensitivity: each detector's positives, spans and near misses.
+"""Behaviour of router.signals.sensitivity.detector: each detector's positives, spans and near misses.
 
 Hand-written examples only (none taken from the evaluation datasets), no network, well under a
 second in all: the detector is built once per module and the gazetteer loads once per process.
@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from router.signals.directives import find_directive
-from router.signals.letters import UPPER
-from router.signals.sensitivity import FINDING_TYPES, Finding, SensitivityDetector
+from router.signals.sensitivity.detector import FINDING_TYPES, Finding, SensitivityDetector
+from router.signals.sensitivity.directives import find_directive
+from router.signals.sensitivity.letters import UPPER
 
 
 @pytest.fixture(scope="module")
@@ -172,7 +172,7 @@ def test_internal_addresses_are_their_own_type_and_only_where_a_policy_asks() ->
 
 
 def test_policies_can_list_internal_ip() -> None:
-    from router.policy import load_policy
+    from router.policy.model import load_policy
 
     policy = load_policy(Path(__file__).resolve().parents[1] / "policies" / "privacy-first.yaml").policy
     assert policy.sensitivity.types is not None and "internal_ip" in policy.sensitivity.types

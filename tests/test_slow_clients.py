@@ -27,7 +27,7 @@ BODY_TIMEOUT_S = 1.0
 def strict(
     pg_url: str, emulators_session: Emulators, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[int]:
-    from router.app import create_app
+    from router.http.app import create_app
     from router.settings import Settings
 
     home: Path = tmp_path_factory.mktemp("strict")

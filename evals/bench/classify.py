@@ -17,9 +17,9 @@ def run_classify_bench(args: argparse.Namespace) -> int:
     """Per-query cost of computing every signal, against counting tokens alone on the same texts."""
     from evals.datasets import DatasetError
     from router import tokens
-    from router.policy import load_policy
+    from router.policy.model import load_policy
     from router.schema import ChatRequest
-    from router.signals.capability import CapabilityClassifier
+    from router.signals.capability.classifier import CapabilityClassifier
     from router.signals.collect import SignalEngine
 
     try:

@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from evals.bench.fmt import BenchResult, Bound, On, Target
-from router.limits import FailMode, Limiter, Limits, MemoryLimiter, Scope, new_id
+from router.accounts.limits import FailMode, Limiter, Limits, MemoryLimiter, Scope, new_id
 
 IN_PROCESS_TARGET_US = 300.0
 REDIS_TARGET_US = 1000.0
@@ -147,7 +147,7 @@ async def _run(requests: int, redis_url: str | None) -> BenchResult:
     if redis_url is None:
         result.notes.append("Redis: not measured (no --redis-url and no redis-server installed)")
         return result.finish()
-    from router.limits_redis import RedisLimiter
+    from router.accounts.limits_redis import RedisLimiter
 
     limiter = RedisLimiter(redis_url, on_failure=FailMode.closed, timeout_s=1.0)
     try:

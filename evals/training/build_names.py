@@ -1,4 +1,4 @@
-"""Builds the person-name gazetteer that router.signals.names loads at run time.
+"""Builds the person-name gazetteer that router.signals.sensitivity.names loads at run time.
 
 Run as `python -m evals.training.build_names` (a development step; needs the dev extra's `faker`).
 It gathers the first and last names of Faker's person providers (Faker, MIT license) across every
@@ -19,7 +19,7 @@ import unicodedata
 from collections.abc import Iterable
 from pathlib import Path
 
-from router.signals.gazetteer import GAZETTEER
+from router.signals.sensitivity.gazetteer import GAZETTEER
 
 OUTPUT = GAZETTEER  # router/signals/data/names.txt.gz, read by the runtime
 

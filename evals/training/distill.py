@@ -1,4 +1,4 @@
-"""Builds the static word-piece table behind `router.signals.meaning` from the packaged MiniLM.
+"""Builds the static word-piece table behind `router.signals.capability.meaning` from the packaged MiniLM.
 
 Run as `python -m evals.training.distill [--dims 128] [--out PATH]` (about a minute on two cores).
 It follows model2vec's distillation (Tulkens & van Dongen, 2024) without that package: every
@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from router.signals.meaning import DEFAULT_TABLE, FORMAT, model_dir, save_table, vocab_digest
+from router.signals.capability.meaning import DEFAULT_TABLE, FORMAT, model_dir, save_table, vocab_digest
 
 SIF_COEFFICIENT = 1e-4
 BATCH = 1024

@@ -27,15 +27,15 @@ import numpy.typing as npt
 from scipy import sparse
 from sklearn.linear_model import LogisticRegression
 
-from router.signals.capability import CATEGORIES, DEFAULT_ARTIFACT, Weights, save_artifact
-from router.signals.capability_features import (
+from router.signals.capability.classifier import CATEGORIES, DEFAULT_ARTIFACT, Weights, save_artifact
+from router.signals.capability.features import (
     DEFAULT_HASH_BITS,
     FEATURES_VERSION,
     featurize,
     length_cue_names,
     slots,
 )
-from router.signals.meaning import Meaning
+from router.signals.capability.meaning import Meaning
 
 # MMLU gives 11k of the 12k difficulty examples; unweighted, it alone would decide what length and
 # numbers mean. With these weights the open-ended benchmarks count (3-fold CV on the training side,
@@ -58,7 +58,7 @@ class Settings:
     seed: int = 0
     # Weights whose largest magnitude across all columns is below this are dropped from the artifact.
     prune_below: float = 2e-3
-    # The meaning vector (router.signals.meaning) as features beside the hashed ones, multiplied by
+    # The meaning vector (router.signals.capability.meaning) as features beside the hashed ones, multiplied by
     # meaning_scale while training (a larger scale regularises its weights less than the hashed ones).
     meaning: bool = True
     meaning_scale: float = 1.0

@@ -14,7 +14,7 @@ from typing import Literal
 
 from router.backends.base import Backend
 from router.backends.http import HttpClient
-from router.policy import BackendSpec, Policy
+from router.policy.model import BackendSpec, Policy
 from router.settings import Settings
 
 Protocol = Literal["openai", "anthropic", "litellm"]

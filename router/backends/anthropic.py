@@ -12,8 +12,8 @@ import orjson
 from router.backends import anthropic_wire as wire
 from router.backends.base import SSE_DONE, Completion, Deadline, SSEReader, Usage, sse_data, sse_event
 from router.backends.http import HttpClient, post, read_body
-from router.errors import UpstreamError
-from router.policy import BackendSpec, Timeouts
+from router.http.errors import UpstreamError
+from router.policy.model import BackendSpec, Timeouts
 from router.schema import ChatRequest
 
 

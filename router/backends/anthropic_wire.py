@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from router.errors import InvalidRequest
+from router.http.errors import InvalidRequest
 from router.schema import ChatRequest, Message
 
 API_VERSION = "2023-06-01"

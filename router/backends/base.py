@@ -5,9 +5,9 @@ Contract, for every implementation:
 - `stream` returns once the upstream accepted the request (headers read); iterating it yields
   OpenAI SSE events (`data: {...}\\n\\n`), the last being `data: [DONE]\\n\\n`. An upstream that
   ends without finishing raises `UpstreamError` from the iterator, never a silent stop.
-- Every failure is an `UpstreamError` subclass (router.errors); no httpx/aiohttp/litellm
+- Every failure is an `UpstreamError` subclass (router.http.errors); no httpx/aiohttp/litellm
   exception escapes. Time spent waiting on the upstream is added to `upstream_s`.
-- A backend never retries or falls back itself: that is router.resilience's job.
+- A backend never retries or falls back itself: that is router.pipeline.resilience's job.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from typing import Any, Protocol
 
 import orjson
 
-from router.errors import UpstreamError, UpstreamStatus, UpstreamTimeout
-from router.policy import BackendSpec, Timeouts
+from router.http.errors import UpstreamError, UpstreamStatus, UpstreamTimeout
+from router.policy.model import BackendSpec, Timeouts
 from router.schema import ChatRequest
 
 

@@ -22,8 +22,8 @@ from urllib.parse import urlsplit
 import httptools
 
 from router.backends.base import Deadline, upstream_status
-from router.errors import UpstreamError, UpstreamTimeout
-from router.policy import Timeouts
+from router.http.errors import UpstreamError, UpstreamTimeout
+from router.policy.model import Timeouts
 
 MAX_ERROR_BODY = 64 * 1024
 PAUSE_BYTES = 1 << 20  # stop reading a socket whose unread body passes this; resume once it is read
@@ -322,7 +322,7 @@ class HttpClient:
     ) -> UpstreamResponse:
         """Send the request and wait for the response's headers, within the deadline: the connect
         at most `connect_s`, each wait for the upstream at most the deadline's idle time. Nothing is
-        sent twice: a failure is the caller's to retry (router.resilience).
+        sent twice: a failure is the caller's to retry (router.pipeline.resilience).
         """
         origin, head = self.target(url)
         extra = "".join(f"{name}: {value}\r\n" for name, value in headers.items())

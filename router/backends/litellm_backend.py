@@ -1,7 +1,7 @@
 """Every provider without a native adapter, through litellm (imported on first use: ~5 s on 2 cores).
 
 litellm's per-call cost (~8-10 ms here) is why OpenAI-wire and Anthropic backends never come
-through this module. Its exceptions are translated into router.errors here and nowhere else.
+through this module. Its exceptions are translated into router.http.errors here and nowhere else.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from typing import Any
 import orjson
 
 from router.backends.base import SSE_DONE, Completion, Usage
-from router.errors import UpstreamError, UpstreamStatus, UpstreamTimeout
-from router.policy import BackendSpec, Timeouts
+from router.http.errors import UpstreamError, UpstreamStatus, UpstreamTimeout
+from router.policy.model import BackendSpec, Timeouts
 from router.schema import ChatRequest
 
 

@@ -13,8 +13,8 @@ import orjson
 
 from router.backends.base import SSE_DONE, Completion, Deadline, SSEReader, Usage, sse_data
 from router.backends.http import HttpClient, post, read_body
-from router.errors import UpstreamError
-from router.policy import BackendSpec, Timeouts
+from router.http.errors import UpstreamError
+from router.policy.model import BackendSpec, Timeouts
 from router.schema import ChatRequest
 
 

@@ -12,15 +12,15 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from router import tokens
-from router.errors import InvalidRequest
-from router.policy import Policy
+from router.http.errors import InvalidRequest
+from router.policy.model import Policy
 from router.schema import ChatRequest
-from router.signals.directives import find_directive
-from router.signals.sensitivity import Finding, SensitivityDetector
-from router.signals.units import Unit, field_units, scan_joined, text_units
+from router.signals.sensitivity.detector import Finding, SensitivityDetector
+from router.signals.sensitivity.directives import find_directive
+from router.signals.sensitivity.units import Unit, field_units, scan_joined, text_units
 
 if TYPE_CHECKING:
-    from router.signals.capability import Capability, CapabilityClassifier
+    from router.signals.capability.classifier import Capability, CapabilityClassifier
 
 LATENCY_HEADER = "x-turnout-latency-budget-ms"
 PRIVATE_HEADER = "x-turnout-private"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from router.policy import LatencyPrior
+from router.policy.model import LatencyPrior
 
 ALPHA = 0.2  # weight of the newest observation
 

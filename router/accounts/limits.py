@@ -1,0 +1,492 @@
+"""Rate limits and spend budgets per API key and team, behind one `Limiter` protocol.
+
+A request is admitted against every scope it belongs to (its key, the key's team) in one atomic
+step: every scope's counters are charged or none is. Requests and tokens are counted in fixed
+windows aligned to the limiter's clock; concurrency and reserved USD are held by a lease that the
+request's settle (or, for a process that died, the lease's expiry) gives back; settled USD is summed
+per UTC day and month. `MemoryLimiter` serves one replica; `RedisLimiter` (router.accounts.limits_redis)
+serves many. This module decides and counts: it never builds an HTTP response, never reads the
+environment, and never logs a key, a prompt or a URL's password.
+"""
+
+from __future__ import annotations
+
+import math
+import secrets
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from enum import StrEnum
+from functools import lru_cache
+from typing import Protocol
+
+from router.http.errors import RateLimited
+
+DAY_MS = 86_400_000
+CONCURRENCY_RETRY_S = 1.0  # a slot frees when some request ends: there is no reset time to announce
+_EPOCH = date(1970, 1, 1)
+
+
+class LimitKind(StrEnum):
+    requests = "requests"
+    tokens = "tokens"
+    concurrent = "concurrent"
+    budget_day = "budget_day"
+    budget_month = "budget_month"
+
+
+class FailMode(StrEnum):
+    """What a shared limiter does while its store is unreachable."""
+
+    open = "open"  # admit every request, unlimited, until the store answers again
+    closed = "closed"  # refuse every request until the store answers again
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Per scope; None means unlimited. rpm and tpm count per window (60 s unless configured)."""
+
+    rpm: int | None = None
+    tpm: int | None = None
+    concurrent: int | None = None
+    usd_day: float | None = None
+    usd_month: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    name: str  # "key:<id>", "team:<name>"
+    limits: Limits = Limits()
+
+
+@dataclass(frozen=True, slots=True)
+class Reservation:
+    """What an admitted request holds until it is settled. Plain data: it can be logged and copied."""
+
+    id: str
+    scopes: tuple[str, ...]
+    tokens: int
+    usd_micros: int
+    window: int  # the window its tokens were counted in
+    degraded: bool = False  # admitted without the store (fail-open): settle charges spend only
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """What one scope had in use when a request arrived, before the request was charged."""
+
+    requests: int = 0
+    tokens: int = 0
+    concurrent: int = 0
+    inflight_micros: int = 0
+    day_micros: int = 0
+    month_micros: int = 0
+    day_missing: bool = False
+    month_missing: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Admission:
+    allowed: bool
+    reason: LimitKind | None = None  # None when allowed, or refused because the store is down
+    scope: str | None = None  # the scope whose limit refused the request
+    retry_after_s: float = 0.0
+    headers: dict[str, str] = field(default_factory=dict)  # x-ratelimit-*, and retry-after if refused
+    reservation: Reservation | None = None  # settle it exactly when allowed
+    degraded: bool = False  # decided without the shared store (see FailMode)
+    unseeded: tuple[str, ...] = ()  # budgeted scopes whose spend counter is missing: seed_spend them
+
+    def error(self) -> RateLimited:
+        """The 429 to answer a refused admission with; add `headers` to the response."""
+        if self.reason is None:
+            message = "Rate limits cannot be checked right now; retry shortly."
+        else:
+            message = (
+                f"{_DESCRIPTION[self.reason]} reached for {self.scope}; "
+                f"retry after {math.ceil(self.retry_after_s)}s."
+            )
+        return RateLimited(message, retry_after=self.retry_after_s)
+
+
+_DESCRIPTION = {
+    LimitKind.requests: "Request rate limit",
+    LimitKind.tokens: "Token rate limit",
+    LimitKind.concurrent: "Concurrent request limit",
+    LimitKind.budget_day: "Daily budget",
+    LimitKind.budget_month: "Monthly budget",
+}
+
+
+@dataclass
+class LimiterStats:
+    """Counters for /metrics. Labels are the backend and the reason, never a key or a team."""
+
+    backend: str
+    store_up: bool = True
+    store_errors: int = 0  # calls to the shared store that failed
+    degraded: int = 0  # admissions decided without the store
+    refused: dict[LimitKind, int] = field(default_factory=dict)
+
+    def count(self, admission: Admission) -> None:
+        if admission.degraded:
+            self.degraded += 1
+        elif admission.reason is not None:
+            self.refused[admission.reason] = self.refused.get(admission.reason, 0) + 1
+
+    def render(self) -> str:
+        label = f'backend="{self.backend}"'
+        lines = [
+            "# HELP turnout_limiter_store_up Whether the limiter's shared store answered last time.",
+            "# TYPE turnout_limiter_store_up gauge",
+            f"turnout_limiter_store_up{{{label}}} {int(self.store_up)}",
+            "# HELP turnout_limiter_store_errors_total Calls to the limiter's store that failed.",
+            "# TYPE turnout_limiter_store_errors_total counter",
+            f"turnout_limiter_store_errors_total{{{label}}} {self.store_errors}",
+            "# HELP turnout_limiter_degraded_total Admissions decided without the store (fail open/closed).",
+            "# TYPE turnout_limiter_degraded_total counter",
+            f"turnout_limiter_degraded_total{{{label}}} {self.degraded}",
+            "# HELP turnout_limiter_refused_total Requests refused, by the limit that refused them.",
+            "# TYPE turnout_limiter_refused_total counter",
+        ]
+        for kind in LimitKind:
+            lines.append(
+                f'turnout_limiter_refused_total{{{label},reason="{kind}"}} {self.refused.get(kind, 0)}'
+            )
+        return "\n".join(lines) + "\n"
+
+
+class Limiter(Protocol):
+    """Admission control for one gateway, or for every replica sharing one store.
+
+    Contract, for every implementation:
+    - `admit(scopes, tokens, usd)` checks every scope's limits against its counters plus this
+      request (`tokens` = estimated prompt + max_tokens, `usd` = their estimated cost) and, only if
+      all pass, charges all of them at once: one request, `tokens` to the current window, one
+      concurrency slot and `usd` in flight. A refused admission charges nothing anywhere.
+    - Every allowed, non-degraded admission holds a lease; `settle(reservation, tokens, usd)` with
+      the real usage returns it, moves the tokens of its window by (real - reserved) and adds the
+      real cost to the day's and month's spend. Settling twice does what settling once did; a lease
+      never settled expires after `lease_ttl_s` (its slot and USD come back), and a settle within
+      another `lease_ttl_s` still charges the spend.
+    - Budgets compare settled spend + in-flight reservations + this request's estimate with the
+      budget; a budget of 0 refuses everything.
+    - `spent(scope)` is the settled (day, month) spend in USD, None if the store cannot answer.
+    - `seed_spend(scope, day, month)` raises the current day's and month's spend to at least these
+      values (from the ledger, at start-up or when an admission reports the scope `unseeded`).
+    - Nothing raises because a store is down: admissions come back `degraded` (allowed or refused
+      per FailMode), settles and seeds are replayed when the store answers again.
+    """
+
+    stats: LimiterStats
+
+    async def admit(self, scopes: Sequence[Scope], tokens: int, usd: float) -> Admission: ...
+
+    async def settle(self, reservation: Reservation, tokens: int, usd: float) -> None: ...
+
+    async def spent(self, scope: str) -> tuple[float, float] | None: ...
+
+    async def seed_spend(self, scope: str, usd_day: float, usd_month: float) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+def to_micros(usd: float) -> int:
+    """USD as integer micro-dollars: sums stay exact, in Redis as here."""
+    return round(usd * 1_000_000)
+
+
+def new_id() -> str:
+    return secrets.token_hex(8)
+
+
+@lru_cache(maxsize=8)
+def month_of(day: int) -> int:
+    """yyyymm of a day counted from 1970-01-01 (UTC)."""
+    when = _EPOCH + timedelta(days=day)
+    return when.year * 100 + when.month
+
+
+def next_month_ms(day: int) -> int:
+    when = _EPOCH + timedelta(days=day)
+    first = date(when.year + when.month // 12, when.month % 12 + 1, 1)
+    return (first - _EPOCH).days * DAY_MS
+
+
+def format_reset(ms: int) -> str:
+    """A duration as OpenAI's x-ratelimit-reset-* headers write it: "250ms", "12s", "8.64s", "1m3s"."""
+    if ms < 1000:
+        return f"{ms}ms"
+    minutes, rest = divmod(ms, 60_000)
+    seconds = f"{rest / 1000:.3f}".rstrip("0").rstrip(".")
+    return f"{minutes}m{seconds}s" if minutes else f"{seconds}s"
+
+
+def _over_budget(committed: int, estimate: int, budget: float) -> bool:
+    limit = to_micros(budget)
+    return committed >= limit or committed + estimate > limit
+
+
+def refusals(limits: Limits, used: Usage, tokens: int, usd_micros: int) -> list[LimitKind]:
+    """Which of a scope's limits this request would break. Lua's `allowed` in limits_redis mirrors it."""
+    broken = []
+    if limits.rpm is not None and used.requests + 1 > limits.rpm:
+        broken.append(LimitKind.requests)
+    if limits.tpm is not None and used.tokens + tokens > limits.tpm:
+        broken.append(LimitKind.tokens)
+    if limits.concurrent is not None and used.concurrent + 1 > limits.concurrent:
+        broken.append(LimitKind.concurrent)
+    if limits.usd_day is not None and _over_budget(
+        used.day_micros + used.inflight_micros, usd_micros, limits.usd_day
+    ):
+        broken.append(LimitKind.budget_day)
+    if limits.usd_month is not None and _over_budget(
+        used.month_micros + used.inflight_micros, usd_micros, limits.usd_month
+    ):
+        broken.append(LimitKind.budget_month)
+    return broken
+
+
+def retry_after(kind: LimitKind, now_ms: int, window_ms: int) -> float:
+    if kind is LimitKind.concurrent:
+        return CONCURRENCY_RETRY_S
+    if kind is LimitKind.budget_day:
+        until = (now_ms // DAY_MS + 1) * DAY_MS
+    elif kind is LimitKind.budget_month:
+        until = next_month_ms(now_ms // DAY_MS)
+    else:
+        until = (now_ms // window_ms + 1) * window_ms
+    return float(math.ceil((until - now_ms) / 1000))
+
+
+def rate_headers(
+    scopes: Sequence[Scope], used: Sequence[Usage], tokens: int, charged: bool, reset_ms: int
+) -> dict[str, str]:
+    """OpenAI's x-ratelimit-{limit,remaining,reset}-{requests,tokens}, for the most constrained scope."""
+    headers: dict[str, str] = {}
+    reset = format_reset(reset_ms)
+    for kind in ("requests", "tokens"):
+        tightest: tuple[int, int] | None = None
+        for scope, usage in zip(scopes, used, strict=True):
+            if kind == "requests":
+                limit, count = scope.limits.rpm, usage.requests + charged
+            else:
+                limit, count = scope.limits.tpm, usage.tokens + (tokens if charged else 0)
+            if limit is not None and (tightest is None or limit - count < tightest[1]):
+                tightest = (limit, max(0, limit - count))
+        if tightest is not None:
+            headers[f"x-ratelimit-limit-{kind}"] = str(tightest[0])
+            headers[f"x-ratelimit-remaining-{kind}"] = str(tightest[1])
+            headers[f"x-ratelimit-reset-{kind}"] = reset
+    return headers
+
+
+def admission(
+    scopes: Sequence[Scope],
+    used: Sequence[Usage],
+    tokens: int,
+    usd_micros: int,
+    now_ms: int,
+    window_ms: int,
+    reservation: Reservation | None,
+) -> Admission:
+    """The Admission for counters read before the request (`used`); allowed iff `reservation`."""
+    reset_ms = (now_ms // window_ms + 1) * window_ms - now_ms
+    headers = rate_headers(scopes, used, tokens, reservation is not None, reset_ms)
+    unseeded = tuple(
+        scope.name
+        for scope, usage in zip(scopes, used, strict=True)
+        if (scope.limits.usd_day is not None and usage.day_missing)
+        or (scope.limits.usd_month is not None and usage.month_missing)
+    )
+    if reservation is not None:
+        return Admission(True, headers=headers, reservation=reservation, unseeded=unseeded)
+    wait, reason, name = 0.0, None, None
+    for scope, usage in zip(scopes, used, strict=True):
+        for kind in refusals(scope.limits, usage, tokens, usd_micros):
+            seconds = retry_after(kind, now_ms, window_ms)
+            if seconds > wait:
+                wait, reason, name = seconds, kind, scope.name
+    headers["retry-after"] = str(math.ceil(wait))
+    return Admission(False, reason, name, wait, headers, None, unseeded=unseeded)
+
+
+def degraded_admission(
+    scopes: Sequence[Scope], tokens: int, usd: float, mode: FailMode, lease_id: str | None = None
+) -> Admission:
+    """Decided without the store: no counters, so no x-ratelimit headers. `lease_id`: the id of an
+    admission sent to the store and never answered, which the reservation keeps so that its settle
+    can give back whatever the store charged for it after all."""
+    if mode is FailMode.closed:
+        wait = CONCURRENCY_RETRY_S
+        return Admission(False, retry_after_s=wait, headers={"retry-after": "1"}, degraded=True)
+    names = tuple(s.name for s in scopes)
+    held = Reservation(lease_id or new_id(), names, tokens, to_micros(usd), -1, degraded=True)
+    return Admission(True, reservation=held, degraded=True)
+
+
+@dataclass(slots=True)
+class _Counters:
+    window: int = -1
+    requests: int = 0
+    tokens: int = 0
+    concurrent: int = 0
+    inflight_micros: int = 0
+    day: int = -1
+    day_micros: int = 0
+    month: int = -1
+    month_micros: int = 0
+
+    def usage(self, window: int, day: int, month: int) -> Usage:
+        current = self.window == window
+        return Usage(
+            self.requests if current else 0,
+            self.tokens if current else 0,
+            self.concurrent,
+            self.inflight_micros,
+            self.day_micros if self.day == day else 0,
+            self.month_micros if self.month == month else 0,
+            self.day != day,
+            self.month != month,
+        )
+
+    def charge(self, window: int, tokens: int, usd_micros: int) -> None:
+        if self.window != window:
+            self.window, self.requests, self.tokens = window, 0, 0
+        self.requests += 1
+        self.tokens += tokens
+        self.concurrent += 1
+        self.inflight_micros += usd_micros
+
+    def release(self, usd_micros: int) -> None:
+        self.concurrent -= 1
+        self.inflight_micros -= usd_micros
+
+    def spend(self, day: int, month: int, day_micros: int, month_micros: int, *, at_least: bool) -> None:
+        """Add to the day's and month's spend, or raise each to at least the value (a seed)."""
+        if self.day != day:
+            self.day, self.day_micros = day, 0
+        if self.month != month:
+            self.month, self.month_micros = month, 0
+        if at_least:
+            self.day_micros = max(self.day_micros, day_micros)
+            self.month_micros = max(self.month_micros, month_micros)
+        else:
+            self.day_micros += day_micros
+            self.month_micros += month_micros
+
+
+class MemoryLimiter:
+    """One replica's limiter: plain dicts on the event loop's thread, O(1) per admission.
+
+    Counters live as long as the process; the gateway seeds budgets from the ledger when it starts.
+    """
+
+    def __init__(
+        self,
+        *,
+        window_s: float = 60.0,
+        lease_ttl_s: float = 600.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.stats = LimiterStats("memory")
+        self._window_ms = max(1, round(window_s * 1000))
+        self._lease_ms = round(lease_ttl_s * 1000)
+        self._clock = clock
+        self._counters: dict[str, _Counters] = {}
+        # insertion order is expiry order: every lease gets the same TTL
+        self._leases: OrderedDict[str, tuple[int, Reservation]] = OrderedDict()
+        self._expired: OrderedDict[str, int] = OrderedDict()  # expired, not yet settled: id -> forget at
+
+    def _now(self) -> tuple[int, int, int]:
+        now_ms = int(self._clock() * 1000)
+        return now_ms, now_ms // DAY_MS, month_of(now_ms // DAY_MS)
+
+    def _counter(self, name: str) -> _Counters:
+        counter = self._counters.get(name)
+        if counter is None:
+            counter = self._counters[name] = _Counters()
+        return counter
+
+    def _expire(self, now_ms: int) -> None:
+        while self._leases:
+            lease_id, (expiry, held) = next(iter(self._leases.items()))
+            if expiry > now_ms:
+                break
+            del self._leases[lease_id]
+            for name in held.scopes:
+                self._counter(name).release(held.usd_micros)
+            self._expired[lease_id] = now_ms + self._lease_ms
+        while self._expired and next(iter(self._expired.values())) <= now_ms:
+            self._expired.popitem(last=False)
+
+    async def admit(self, scopes: Sequence[Scope], tokens: int, usd: float) -> Admission:
+        if tokens < 0 or usd < 0:
+            raise ValueError("tokens and usd must not be negative")
+        now_ms, day, month = self._now()
+        window = now_ms // self._window_ms
+        self._expire(now_ms)
+        counters = [self._counter(scope.name) for scope in scopes]
+        used = [counter.usage(window, day, month) for counter in counters]
+        usd_micros = to_micros(usd)
+        held = None
+        if not any(refusals(s.limits, u, tokens, usd_micros) for s, u in zip(scopes, used, strict=True)):
+            held = Reservation(new_id(), tuple(s.name for s in scopes), tokens, usd_micros, window)
+            for counter in counters:
+                counter.charge(window, tokens, usd_micros)
+            self._leases[held.id] = (now_ms + self._lease_ms, held)
+        result = admission(scopes, used, tokens, usd_micros, now_ms, self._window_ms, held)
+        self.stats.count(result)
+        return result
+
+    async def settle(self, reservation: Reservation, tokens: int, usd: float) -> None:
+        lease = self._leases.pop(reservation.id, None)
+        if lease is None and self._expired.pop(reservation.id, None) is None:
+            return  # settled already (or never admitted here)
+        _, day, month = self._now()
+        cost = to_micros(usd)
+        for name in reservation.scopes:
+            counter = self._counter(name)
+            if lease is not None:
+                counter.release(reservation.usd_micros)
+            if counter.window == reservation.window:
+                counter.tokens += tokens - reservation.tokens
+            if cost:
+                counter.spend(day, month, cost, cost, at_least=False)
+
+    async def spent(self, scope: str) -> tuple[float, float] | None:
+        _, day, month = self._now()
+        used = self._counters.get(scope, _Counters()).usage(-1, day, month)
+        return used.day_micros / 1e6, used.month_micros / 1e6
+
+    async def seed_spend(self, scope: str, usd_day: float, usd_month: float) -> None:
+        _, day, month = self._now()
+        self._counter(scope).spend(day, month, to_micros(usd_day), to_micros(usd_month), at_least=True)
+
+    async def close(self) -> None:
+        return None
+
+
+def make_limiter(
+    redis_url: str | None,
+    *,
+    on_failure: FailMode,
+    window_s: float = 60.0,
+    lease_ttl_s: float = 600.0,
+    timeout_s: float = 0.05,
+    backoff_s: float = 1.0,
+) -> Limiter:
+    """The limiter for TURNOUT_REDIS_URL: in memory when unset, else Redis (redis://, rediss://, unix://)."""
+    if not redis_url:
+        return MemoryLimiter(window_s=window_s, lease_ttl_s=lease_ttl_s)
+    from router.accounts.limits_redis import RedisLimiter
+
+    return RedisLimiter(
+        redis_url,
+        on_failure=on_failure,
+        window_s=window_s,
+        lease_ttl_s=lease_ttl_s,
+        timeout_s=timeout_s,
+        backoff_s=backoff_s,
+    )

@@ -1,0 +1,174 @@
+"""The endpoints besides chat completions: explain, retrieve, usage, models, health, readiness and
+metrics. Each authenticates first where it needs a key, and answers errors in OpenAI's shape.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+
+from rag.types import Filter
+from router.http.errors import InvalidRequest, PermissionDenied
+from router.http.services import read_body, services_of
+from router.pipeline.retrieval import Readiness
+from router.pipeline.routing import explain
+from router.schema import parse_chat_request, parse_retrieve_request
+from router.signals.collect import LATENCY_HEADER, PRIVATE_HEADER
+
+
+async def route_explain(request: Request) -> Response:
+    """Admin only: why a request would go where it goes. Body: a chat request, or {"query": "..."}."""
+    services = services_of(request)
+    principal = await services.auth.authenticate(request.headers)
+    if not principal.admin:
+        raise PermissionDenied("Only an admin key may ask for routing explanations.", code="admin_only")
+    raw = await read_body(request, services.settings)
+    try:
+        payload = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise InvalidRequest("The request body is not valid JSON.") from None
+    if isinstance(payload, dict) and isinstance(payload.get("query"), str):
+        payload = {
+            "model": payload.get("model", "auto"),
+            "messages": [{"role": "user", "content": payload["query"]}],
+        }
+    chat = parse_chat_request(orjson.dumps(payload))
+    gateway = services.gateway
+    decision = gateway.decide(chat, request.headers.get(LATENCY_HEADER), request.headers.get(PRIVATE_HEADER))
+    runtime = gateway.runtime
+    body = explain(decision, runtime.loaded.version, runtime.backends.unavailable, gateway.classifier)
+    return Response(orjson.dumps(body), media_type="application/json")
+
+
+async def retrieve(request: Request) -> Response:
+    """Passages for a query, without a chat completion: what `turnout search` shows."""
+    services = services_of(request)
+    await services.auth.authenticate(request.headers)
+    asked = parse_retrieve_request(await read_body(request, services.settings))
+    defaults = services.gateway.runtime.loaded.policy.retrieval
+    collection = asked.collection or defaults.collection
+    where = Filter(asked.path_prefix, tuple(asked.tags or ())) if asked.path_prefix or asked.tags else None
+    started = time.perf_counter()
+    hits = await services.gateway.rag.search(
+        collection, asked.query, asked.top_k or defaults.top_k, where, (asked.mode or defaults.mode).value
+    )
+    data = [
+        {
+            "object": "retrieval.passage",
+            "rank": rank,
+            "chunk_id": hit.chunk.id,
+            "score": round(float(hit.score), 6),
+            "source": hit.chunk.source,
+            "title": hit.chunk.title,
+            "headings": list(hit.chunk.headings),
+            "page": hit.chunk.page,
+            "position": hit.chunk.position,
+            "text": hit.chunk.text,
+        }
+        for rank, hit in enumerate(hits, start=1)
+    ]
+    took_ms = (time.perf_counter() - started) * 1000
+    body = {"object": "list", "collection": collection, "data": data, "took_ms": round(took_ms, 3)}
+    return Response(orjson.dumps(body), media_type="application/json")
+
+
+async def usage_summary(request: Request) -> Response:
+    """Admin only: the ledger summarised (GET /v1/usage?since=7d&by=route&key=...&team=...&baseline=...)."""
+    from router.accounts.usage import GROUPS, baseline_price, parse_since, summarize
+
+    services = services_of(request)
+    principal = await services.auth.authenticate(request.headers)
+    if not principal.admin:
+        raise PermissionDenied("Only an admin key may read the usage ledger.", code="admin_only")
+    params = request.query_params
+    by = params.get("by", "route")
+    if by not in GROUPS:
+        raise InvalidRequest(f"Invalid value for 'by': use one of {', '.join(GROUPS)}.", param="by")
+    try:
+        since = parse_since(params.get("since", "7d"))
+    except ValueError as error:
+        raise InvalidRequest(str(error).replace("--since", "since"), param="since") from None
+    for name in ("key", "team"):
+        value = params.get(name)
+        if value is not None and ("\x00" in value or len(value) > 256):
+            raise InvalidRequest(f"Invalid value for '{name}': at most 256 characters, no NUL.", param=name)
+    if services.usage is not None:
+        await services.usage.flush()  # what this replica has queued counts too
+    try:
+        baseline = baseline_price(services.gateway.runtime.loaded.policy, params.get("baseline"))
+    except ValueError as error:
+        raise InvalidRequest(str(error), param="baseline") from None
+    summary = await summarize(
+        services.pool,
+        since=since,
+        by=by,
+        key=params.get("key"),
+        team=params.get("team"),
+        baseline=baseline[1] if baseline else None,
+    )
+    summary["baseline_backend"] = baseline[0] if baseline else None
+    return Response(orjson.dumps(summary, default=str), media_type="application/json")
+
+
+async def list_models(request: Request) -> Response:
+    services = services_of(request)
+    principal = await services.auth.authenticate(request.headers)
+    data = [
+        {"id": name, "object": "model", "created": 0, "owned_by": owner}
+        for name, owner in services.gateway.models_for(principal)
+    ]
+    return Response(orjson.dumps({"object": "list", "data": data}), media_type="application/json")
+
+
+async def healthz(request: Request) -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+async def readyz(request: Request) -> Response:
+    services = services_of(request)
+    gateway = services.gateway
+    runtime = gateway.runtime
+    database = "ok"
+    try:
+        async with asyncio.timeout(2):
+            await services.pool.fetchval("SELECT 1")
+    except Exception as error:
+        database = f"unavailable: {type(error).__name__}"
+    backends = {
+        name: {
+            "ready": name in runtime.backends.ready,
+            "reason": runtime.backends.unavailable.get(name),
+            "circuit": gateway.breakers.by_name[name].state.value
+            if name in gateway.breakers.by_name
+            else "closed",
+        }
+        for name in runtime.loaded.policy.backends
+    }
+    rag = gateway.rag
+    ready = (
+        database == "ok"
+        and bool(runtime.backends.ready)
+        and rag.state not in (Readiness.starting, Readiness.loading)
+    )
+    body = {
+        "status": "ready" if ready else "not ready",
+        "database": database,
+        "retrieval": {"status": rag.state.value, "reason": rag.reason},
+        "policy": {
+            "path": str(runtime.loaded.path),
+            "version": runtime.loaded.version,
+            "error": gateway.policy_error,
+        },
+        "backends": backends,
+    }
+    return JSONResponse(body, status_code=200 if ready else 503)
+
+
+async def metrics(request: Request) -> Response:
+    services = services_of(request)
+    text = services.metrics.render() + services.admissions.limiter.stats.render()
+    return PlainTextResponse(text, media_type="text/plain; version=0.0.4")

@@ -1,0 +1,79 @@
+"""What every endpoint shares: the wired `Services`, the one error-to-response mapping, and reading a
+request body under the size limit. Nothing here decides how a request is routed or answered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response
+
+from router.accounts.admission import Admissions
+from router.accounts.auth import Authenticator
+from router.accounts.usage import UsageRecorder
+from router.db import Database
+from router.http.errors import ClientClosed, PayloadTooLarge, RequestTimeout, TurnoutError
+from router.metrics import Metrics
+from router.pipeline.gateway import Gateway
+from router.settings import Settings
+
+log = logging.getLogger("turnout.http")
+
+
+@dataclass
+class Services:
+    settings: Settings
+    gateway: Gateway
+    auth: Authenticator
+    usage: UsageRecorder | None
+    metrics: Metrics
+    pool: Any
+    admissions: Admissions
+    listener: Any = None  # the connection that LISTENs for key changes
+    database: Database | None = None
+
+
+def services_of(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+def error_response(error: TurnoutError, extra_headers: dict[str, str] | None = None) -> Response:
+    headers = {**error.headers(), **(extra_headers or {})}
+    return Response(
+        error.to_openai_body(), status_code=error.status_code, headers=headers, media_type="application/json"
+    )
+
+
+async def read_body(request: Request, settings: Settings) -> bytes:
+    """The body, within the size limit and the time limit (a client that sends less than its
+    Content-Length gets 408, not a connection held open)."""
+    limit = settings.max_body_bytes
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"The request body is over the gateway's limit of {limit} bytes.")
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        async with asyncio.timeout(settings.body_timeout_s):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise PayloadTooLarge(f"The request body is over the gateway's limit of {limit} bytes.")
+                chunks.append(chunk)
+    except TimeoutError:
+        client = f"{request.client.host}:{request.client.port}" if request.client else "unknown client"
+        log.warning(
+            "refused %s: 408 body incomplete after %g s (%d bytes)", client, settings.body_timeout_s, size
+        )
+        raise RequestTimeout(
+            f"The request body did not arrive within {settings.body_timeout_s:g} s ({size} bytes received)."
+        ) from None
+    except ClientDisconnect:
+        log.info("client closed the connection while sending its request body (%d bytes received)", size)
+        raise ClientClosed("The client closed the connection before its request was read.") from None
+    return b"".join(chunks)

@@ -1,0 +1,2 @@
+"""One request's path behind the edge: plan (signals, routing decision, retrieval), call (attempts,
+fallback, breaker) and relay (placeholders restored)."""

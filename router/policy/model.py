@@ -1,0 +1,331 @@
+"""Routing policy: YAML under policies/ validated into typed models.
+
+Unknown keys, bad types and dangling references are a `PolicyError` naming the file, the line and
+the key. This module reads files and builds models; it must never open a network connection or
+hold secrets (a policy names the *variable* that holds a key, never the key).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from router.http.errors import PolicyError
+from router.policy.yamldoc import Loc, YamlSyntaxError, compose, reason, where
+from router.signals.sensitivity.findings import FINDING_TYPES
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Capability(StrEnum):
+    chat = "chat"
+    tools = "tools"
+    json = "json"
+    vision = "vision"
+    code = "code"
+    math = "math"
+    reasoning = "reasoning"
+    writing = "writing"
+    long_context = "long_context"
+
+
+class Price(_Model):
+    input_per_mtok: Annotated[float, Field(ge=0)] = 0.0
+    output_per_mtok: Annotated[float, Field(ge=0)] = 0.0
+
+    def cost(self, prompt_tokens: int, completion_tokens: int) -> float:
+        return (prompt_tokens * self.input_per_mtok + completion_tokens * self.output_per_mtok) / 1e6
+
+
+class Timeouts(_Model):
+    connect_s: Annotated[float, Field(gt=0)] = 5.0
+    first_byte_s: Annotated[float, Field(gt=0)] = 60.0
+    total_s: Annotated[float, Field(gt=0)] = 600.0
+
+
+class Retries(_Model):
+    attempts: Annotated[int, Field(ge=0, le=10)] = 2
+    backoff_s: Annotated[float, Field(ge=0)] = 0.25
+    max_backoff_s: Annotated[float, Field(ge=0)] = 8.0
+    max_retry_after_s: Annotated[float, Field(ge=0)] = 20.0
+
+
+class Circuit(_Model):
+    failures: Annotated[int, Field(ge=1)] = 5
+    cooldown_s: Annotated[float, Field(gt=0)] = 30.0
+
+
+class LatencyPrior(_Model):
+    ttft_ms: Annotated[float, Field(ge=0)] = 500.0
+    ms_per_token: Annotated[float, Field(ge=0)] = 20.0
+
+
+class GpuCost(_Model):
+    """A self-hosted backend's cost: what its GPUs cost per hour and what they serve per hour."""
+
+    cost_per_hour: Annotated[float, Field(ge=0)]
+    output_tokens_per_hour: Annotated[float, Field(gt=0)]
+    input_tokens_per_hour: Annotated[float, Field(gt=0)] | None = None  # default: 10x the output rate
+
+    def price(self) -> Price:
+        input_rate = self.input_tokens_per_hour or self.output_tokens_per_hour * 10
+        return Price(
+            input_per_mtok=self.cost_per_hour / input_rate * 1e6,
+            output_per_mtok=self.cost_per_hour / self.output_tokens_per_hour * 1e6,
+        )
+
+
+class BackendSpec(_Model):
+    provider: Annotated[str, Field(min_length=1)]
+    model: Annotated[str, Field(min_length=1)]
+    base_url: str | None = None
+    api_key_env: str | None = None
+    data: Literal["external", "private"]
+    price: Price | None = None
+    gpu: GpuCost | None = None
+    context_window: Annotated[int, Field(ge=1)] = 8192
+    max_output_tokens: Annotated[int, Field(ge=1)] | None = None
+    capabilities: list[Capability] = []
+    latency: LatencyPrior = LatencyPrior()
+    timeouts: Timeouts | None = None
+    retries: Retries | None = None
+    circuit: Circuit | None = None
+    fallbacks: list[str] = []
+
+    @model_validator(mode="after")
+    def _one_cost(self) -> BackendSpec:
+        if self.price is not None and self.gpu is not None:
+            raise ValueError("give either price or gpu, not both")
+        return self
+
+    @property
+    def unit_price(self) -> Price:
+        """Per-token prices, derived from the GPU's cost for a self-hosted backend."""
+        if self.gpu is not None:
+            return self.gpu.price()
+        return self.price or Price()
+
+
+class Category(StrEnum):
+    code = "code"
+    math = "math"
+    reasoning = "reasoning"
+    writing = "writing"
+    extraction = "extraction"
+    simple_chat = "simple_chat"
+    other = "other"
+
+
+def _known_finding_type(value: str) -> str:
+    if value not in FINDING_TYPES:
+        raise ValueError(f"unknown finding type '{value}'; known: {', '.join(FINDING_TYPES)}")
+    return value
+
+
+FindingType = Annotated[str, AfterValidator(_known_finding_type)]
+
+
+class Range(_Model):
+    gt: float | None = None
+    gte: float | None = None
+    lt: float | None = None
+    lte: float | None = None
+
+    def holds(self, value: float) -> bool:
+        return (
+            (self.gt is None or value > self.gt)
+            and (self.gte is None or value >= self.gte)
+            and (self.lt is None or value < self.lt)
+            and (self.lte is None or value <= self.lte)
+        )
+
+    def describe(self) -> str:
+        bounds = ((">", self.gt), (">=", self.gte), ("<", self.lt), ("<=", self.lte))
+        return " and ".join(f"{op} {bound:g}" for op, bound in bounds if bound is not None)
+
+
+class Condition(_Model):
+    """Conditions on the request's signals; every key given must hold (AND), `any` holds if one does."""
+
+    sensitive: bool | None = None
+    finding_types: list[FindingType] | None = None
+    category: list[Category] | None = None
+    difficulty: Range | None = None
+    prompt_tokens: Range | None = None
+    latency_budget_ms: Range | None = None
+    has_tools: bool | None = None
+    has_images: bool | None = None
+    any: list[Condition] | None = None
+
+
+class Order(StrEnum):
+    listed = "listed"  # in the order the route lists them
+    cheapest = "cheapest"  # by estimated cost of this request, among backends whose capabilities fit
+    fastest = "fastest"  # by expected latency (live moving averages, starting from the priors)
+
+
+class SearchMode(StrEnum):
+    hybrid = "hybrid"  # dense + BM25, fused by reciprocal rank
+    dense = "dense"
+    keyword = "keyword"
+
+
+class RouteRetrieval(_Model):
+    """Retrieval for one route; unset fields take the policy's `retrieval` defaults."""
+
+    collection: str | None = None
+    top_k: Annotated[int, Field(ge=1, le=50)] | None = None
+    budget_tokens: Annotated[int, Field(ge=50)] | None = None
+
+
+class Route(_Model):
+    name: Annotated[str, Field(min_length=1)]
+    description: str | None = None
+    when: Condition | None = None  # none: matches every request (a catch-all)
+    backends: Annotated[list[str], Field(min_length=1)]
+    order: Order = Order.listed
+    retrieval: bool | RouteRetrieval = False  # ground answers in a collection (true: the defaults)
+
+
+class SensitiveAction(StrEnum):
+    reroute = "reroute"  # only private backends may receive the request
+    redact = "redact"  # findings are replaced by typed placeholders, restored in the answer
+    block = "block"  # the request is refused
+
+
+class Sensitivity(_Model):
+    action: SensitiveAction = SensitiveAction.reroute
+    types: list[FindingType] | None = None  # None: every detector
+    min_confidence: Annotated[float, Field(ge=0, le=1)] = 0.5
+    terms: list[str] = []
+    patterns: list[str] = []
+    directives: bool = True  # a request that asks to stay inside ("process this locally") is rerouted
+
+
+class CollectionSpec(_Model):
+    private: bool = False  # passages reach private backends only; a request that retrieved them is sensitive
+
+
+class Retrieval(_Model):
+    collection: str = "docs"
+    top_k: Annotated[int, Field(ge=1, le=50)] = 5
+    budget_tokens: Annotated[int, Field(ge=50)] = 1500  # context block size, in the gateway's token count
+    mode: SearchMode = SearchMode.hybrid
+    collections: dict[str, CollectionSpec] = {}
+
+    def is_private(self, collection: str) -> bool:
+        spec = self.collections.get(collection)
+        return spec is not None and spec.private
+
+
+class Defaults(_Model):
+    route: str
+    latency_budget_ms: Annotated[float, Field(gt=0)] = 60000.0
+    expected_output_tokens: Annotated[int, Field(ge=1)] | None = None  # None: a prior per category
+    timeouts: Timeouts = Timeouts()
+    retries: Retries = Retries()
+    circuit: Circuit = Circuit()
+
+
+class Policy(_Model):
+    version: Literal[1] = 1
+    description: str | None = None
+    defaults: Defaults
+    sensitivity: Sensitivity = Sensitivity()
+    retrieval: Retrieval = Retrieval()
+    backends: Annotated[dict[str, BackendSpec], Field(min_length=1)]
+    routes: Annotated[list[Route], Field(min_length=1)]
+
+    def route(self, name: str) -> Route:
+        return next(route for route in self.routes if route.name == name)
+
+    def timeouts(self, backend: str) -> Timeouts:
+        return self.backends[backend].timeouts or self.defaults.timeouts
+
+    def retries(self, backend: str) -> Retries:
+        return self.backends[backend].retries or self.defaults.retries
+
+    def circuit(self, backend: str) -> Circuit:
+        return self.backends[backend].circuit or self.defaults.circuit
+
+
+class LoadedPolicy(BaseModel):
+    """A validated policy with where it came from; `version` is a digest of the file's bytes."""
+
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+
+    policy: Policy
+    path: Path
+    version: str
+
+
+def _dangling(policy: Policy) -> list[tuple[Loc, str]]:
+    problems: list[tuple[Loc, str]] = []
+    known = set(policy.backends)
+    route_names: set[str] = set()
+    for i, route in enumerate(policy.routes):
+        if route.name in route_names:
+            problems.append((("routes", i, "name"), f"route name '{route.name}' is used twice"))
+        route_names.add(route.name)
+        for j, backend in enumerate(route.backends):
+            if backend not in known:
+                problems.append(
+                    (("routes", i, "backends", j), f"route '{route.name}' names unknown backend '{backend}'")
+                )
+    for name, spec in policy.backends.items():
+        for j, backend in enumerate(spec.fallbacks):
+            if backend not in known:
+                problems.append((("backends", name, "fallbacks", j), f"unknown fallback backend '{backend}'"))
+    catch_all = next((route.name for route in policy.routes if route.when is None), None)
+    if catch_all is not None:
+        first = [route.name for route in policy.routes].index(catch_all)
+        for i, route in enumerate(policy.routes[first + 1 :], start=first + 1):
+            problems.append(
+                (
+                    ("routes", i, "name"),
+                    f"route '{route.name}' is unreachable after catch-all route '{catch_all}'",
+                )
+            )
+    for j, pattern in enumerate(policy.sensitivity.patterns):
+        try:
+            re.compile(pattern)
+        except re.error as error:
+            problems.append((("sensitivity", "patterns", j), f"not a valid regular expression: {error}"))
+    if policy.defaults.route not in route_names:
+        problems.append((("defaults", "route"), f"default route '{policy.defaults.route}' is not a route"))
+    return problems
+
+
+def parse_policy(text: str, path: Path) -> Policy:
+    """Validate policy YAML text; raise PolicyError listing every problem as `file:line: key: why`."""
+    try:
+        node, data = compose(text, path)
+    except YamlSyntaxError as error:
+        raise PolicyError(str(error)) from None
+    if not isinstance(data, dict):
+        raise PolicyError(f"{path}:1: a policy must be a YAML mapping with backends, routes and defaults")
+    try:
+        policy = Policy.model_validate(data)
+    except ValidationError as error:
+        lines = [where(path, node, tuple(e["loc"]), reason(e)) for e in error.errors(include_url=False)]
+        raise PolicyError("\n".join(lines)) from None
+    problems = _dangling(policy)
+    if problems:
+        raise PolicyError("\n".join(where(path, node, loc, why) for loc, why in problems))
+    return policy
+
+
+def load_policy(path: Path) -> LoadedPolicy:
+    try:
+        raw = path.read_bytes()
+    except OSError as error:
+        raise PolicyError(f"{path}: cannot read policy: {error.strerror}") from None
+    policy = parse_policy(raw.decode("utf-8", errors="replace"), path)
+    return LoadedPolicy(policy=policy, path=path, version=hashlib.sha256(raw).hexdigest()[:12])

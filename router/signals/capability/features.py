@@ -1,0 +1,151 @@
+"""Hashed sparse features of a prompt, shared by training and by the runtime classifier.
+
+A prompt becomes a handful of (index, value) pairs: lowercased word unigrams and bigrams, L2
+normalised as one block, plus indicator cues for the shapes that separate code and math from prose
+(braces, operators, fences, digits, length, line structure), each hashed with zlib.crc32 into a
+fixed space of 2**bits slots. This module must never use Python's salted hash() or any state that
+differs between processes: a model trained in one process is scored in another, so the same text
+must give the same features everywhere. Any change to what it computes must bump FEATURES_VERSION,
+which makes every older artifact refuse to load.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import re
+import zlib
+
+import numpy as np
+import numpy.typing as npt
+
+FEATURES_VERSION = 2  # 2: the meaning vector (router.signals.capability.meaning) beside the hashed features
+DEFAULT_HASH_BITS = 18
+
+# Word features only look at the head of a prompt so that latency stays bounded on pasted documents;
+# the length cues still see the whole text.
+MAX_WORD_CHARS = 2000
+# Cues are few and always present; at full scale a linear model leans on them as source detectors
+# (every short open prompt looked like creative writing) instead of on the words.
+CUE_SCALE = 0.3
+
+_WORD = re.compile(r"[a-z0-9_']+")
+_DIGIT = re.compile(r"\d")
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)?")
+_SYMBOLS = "{}()[];=+-*/^<>$\\#%|&:_`~@\"'!?"
+_OPERATORS = ("```", "==", "!=", "<=", ">=", "->", "=>", "::", "**", "//", "&&", "||", "+=", "\\frac", "\\(")
+_CODE_LINE = re.compile(
+    r"^\s*(def|class|import|from|return|for|while|if|function|const|let|var|#include|public|fn)\b"
+)
+_INDENTED = re.compile(r"^(    |\t)\S")
+_CHOICE = re.compile(r"^\s*\(?[A-Da-d][.)]\s", re.M)
+
+# Function words carry no task as unigrams, but their counts differ by source (CLINC's "i", MMLU's
+# "of the") and linear models latch onto that; they still appear inside bigrams ("how many").
+_STOPWORD_TEXT = """
+a an the of in on at to for from by with and or but is are was were be been am i me my we our you
+your he she it its they them their this that these those there here as so do does did have has had
+not no can could would should will shall may might must just very also than then too
+"""
+STOPWORDS = frozenset(_STOPWORD_TEXT.split())
+
+Features = tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]
+
+
+def _bucket(count: int) -> int:
+    """Log2 bucket, so a linear model can weigh 'a few' and 'many' differently."""
+    return 0 if count <= 0 else min(1 + int(math.log2(count)), 8)
+
+
+def word_tokens(lowered: str) -> list[str]:
+    # Digits become 0s: the number's shape matters for math, its value does not.
+    return [
+        _DIGIT.sub("0", token) if any(c.isdigit() for c in token) else token
+        for token in _WORD.findall(lowered)
+    ]
+
+
+def word_features(lowered: str) -> list[str]:
+    tokens = word_tokens(lowered[:MAX_WORD_CHARS])
+    names = {"w:" + token for token in tokens if token not in STOPWORDS}
+    names.update(f"b:{a} {b}" for a, b in itertools.pairwise(tokens))
+    if tokens:
+        names.add("first:" + tokens[0])
+    return sorted(names)
+
+
+def cue_features(text: str) -> list[tuple[str, float]]:
+    """Shape cues as (name, value): indicators are 1.0, sizes are log-scaled to about [0, 2].
+
+    Only what is present becomes a cue ("no digits" is not one): absence cues fire on nearly every
+    prompt of some sources and turned into source detectors that outvoted the words.
+    """
+    head = text[:MAX_WORD_CHARS]
+    lines = head.splitlines()
+    words = len(text.split())
+    numbers = len(_NUMBER.findall(head))
+    # Length means different things in a multiple-choice question and in an open one.
+    shape = "choice" if len(_CHOICE.findall(head)) >= 2 else "open"
+    names = [f"words:{_bucket(words)}", f"words10:{shape}:{min(words // 10, 30)}"]
+    if shape == "choice":
+        names.append("shape:choice")
+    if len(lines) > 1:
+        names.append(f"lines:{_bucket(len(lines))}")
+    if numbers:
+        digits = sum(c.isdigit() for c in head)
+        names += [f"nums:{_bucket(numbers)}", f"digitshare:{min(int(20 * digits / max(len(head), 1)), 5)}"]
+    names.extend(f"sym:{ch}:{_bucket(head.count(ch))}" for ch in _SYMBOLS if ch in head)
+    names.extend(f"op:{op}" for op in _OPERATORS if op in head)
+    code_lines = sum(1 for line in lines if _CODE_LINE.match(line))
+    if code_lines:
+        names.append(f"codelines:{_bucket(code_lines)}")
+    indented = sum(1 for line in lines if _INDENTED.match(line))
+    if indented:
+        names.append(f"indented:{_bucket(indented)}")
+    if text.rstrip().endswith("?"):
+        names.append("ends:?")
+    sizes = [
+        (f"size:{shape}:words", math.log1p(words) / 4),
+        (f"size:{shape}:numbers", math.log1p(numbers) / 2),
+        (f"size:{shape}:sentences", math.log1p(head.count(". ") + head.count("? ")) / 2),
+    ]
+    return [(name, 1.0) for name in names] + [(name, value) for name, value in sizes if value]
+
+
+def length_cue_names() -> list[str]:
+    """Every length cue `cue_features` can emit; training hides them from the category model.
+
+    Length told the sources apart (CLINC is short, Arena long) rather than the tasks, so a short
+    question on any topic came out simple_chat; difficulty keeps them (longer problems are harder).
+    """
+    names = [f"words:{b}" for b in range(9)]
+    for shape in ("choice", "open"):
+        names += [f"words10:{shape}:{n}" for n in range(31)]
+        names += [f"size:{shape}:{what}" for what in ("words", "numbers", "sentences")]
+    return ["c:" + name for name in names]
+
+
+def slots(names: list[str], bits: int = DEFAULT_HASH_BITS) -> npt.NDArray[np.int64]:
+    mask = (1 << bits) - 1
+    return np.array([_slot(name, mask) for name in names], dtype=np.int64)
+
+
+def _slot(name: str, mask: int) -> int:
+    return zlib.crc32(name.encode("utf-8")) & mask
+
+
+def featurize(text: str, bits: int = DEFAULT_HASH_BITS) -> Features:
+    """(indices, values) of `text` in a space of 2**bits slots; indices may repeat (values then add)."""
+    mask = (1 << bits) - 1
+    words = word_features(text.lower())
+    cues = cue_features(text)
+    count = len(words) + len(cues)
+    indices = np.fromiter(
+        (_slot(name, mask) for name in [*words, *("c:" + name for name, _ in cues)]),
+        dtype=np.int64,
+        count=count,
+    )
+    values = np.empty(count, dtype=np.float32)
+    values[: len(words)] = 1.0 / math.sqrt(len(words)) if words else 0.0
+    values[len(words) :] = [CUE_SCALE * value for _, value in cues]
+    return indices, values

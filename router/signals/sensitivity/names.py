@@ -1,0 +1,420 @@
+"""Finds person names in prompt text as far as can be done offline: a gazetteer plus cue phrases.
+
+A name is reported when a cue says a person is meant ("my name is", "Dr.", "Dear", "says", "my son",
+speaker labels, vocatives, lists of names) or when a known first name is followed by a surname-like
+word (router.signals.sensitivity.gazetteer). A lone first name is never enough on its own: arithmetic word
+problems are full of them, and the privacy gate must not send every "Natalia sold 48 clips" to the
+local model; inside such problems even cued single names count only as weak evidence, and so do
+names in requests about fiction or public figures. It must never import faker, and it works on
+word tokens rather than running every pattern over the whole text, to stay cheap per scan.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from itertools import pairwise
+
+from router.signals.sensitivity import name_cues as cues
+from router.signals.sensitivity.findings import Finding
+from router.signals.sensitivity.gazetteer import Gazetteer, gazetteer
+from router.signals.sensitivity.letters import UPPER
+
+_TOKEN = re.compile(r"[^\W\d_]+(?:['\u2019\-][^\W\d_]+)*")
+# Capitalised starts only (a lowercase first letter fails at once, which keeps these scans cheap).
+_CAPITALISED = rf"{UPPER}[\w'\u2019\-]*"
+_SPEAKER = re.compile(rf"(?m)^[ \t>]*({_CAPITALISED})[ \t]?:[ \t]*[\"“'\w]")
+_VOCATIVE_END = re.compile(rf",\s+({_CAPITALISED})\s*[!?]")
+_VOCATIVE_ME = re.compile(rf"\b[Mm]e\s+({_CAPITALISED}),")  # "tell me Anna, ...", "leave me Mette, ..."
+_LIST = re.compile(rf"(?<!\w){_CAPITALISED}(?:,\s+{_CAPITALISED})*,?\s+(?:and|&)\s+{_CAPITALISED}")
+_DIGIT = re.compile(r"\d")
+# The field cues of name_cues, which need no capital after them: an all-lowercase text without any
+# of these and without a listed name has no person in it.
+_LOWERCASE_FIELD = re.compile(
+    r"name|call\s+me|signed|sincerely|regards|patient|(?:directed|written)\s+by|(?:change|correct)\s+it\s+to"
+)
+_MONEY = re.compile(r"[%$€£]")
+_HONORIFICS = frozenset(cues.HONORIFICS)
+_WEAK = 0.45  # below the default threshold: context alone, in a word problem or about public figures
+_Span = tuple[int, int, float, str]  # first token, last token, confidence, detail
+
+
+def _capitalised(word: str) -> bool:
+    """Initial capital and not an acronym (SEO, API): names are written Natalia, not NATALIA."""
+    return word[:1].isupper() and (len(word) == 1 or not word.isupper())
+
+
+@dataclass(slots=True)
+class _Tokens:
+    text: str
+    spans: list[tuple[int, int]]
+    words: list[str]
+    lower: list[str]
+    by_start: dict[int, int]
+
+    @classmethod
+    def of(cls, text: str) -> _Tokens:
+        spans: list[tuple[int, int]] = []
+        words: list[str] = []
+        for match in _TOKEN.finditer(text):
+            spans.append(match.span())
+            words.append(match.group())
+        lower = [word.lower() for word in words]
+        return cls(text, spans, words, lower, {start: index for index, (start, _) in enumerate(spans)})
+
+    def glued(self, index: int) -> bool:
+        """Token index+1 continues a name: one space, or '. ' after an initial."""
+        gap = self.text[self.spans[index][1] : self.spans[index + 1][0]]
+        return gap in (" ", "  ") or (gap in (". ", ".") and len(self.words[index]) == 1)
+
+    def at(self, position: int) -> int | None:
+        while position < len(self.text) and self.text[position] in " \t\"'“":
+            position += 1
+        return self.by_start.get(position)
+
+    def english_share(self, names: Gazetteer) -> float:
+        lower = [word for word in self.words[:80] if word.islower() and word.isalpha()]
+        if len(lower) < 4:
+            return 1.0  # a signature or an address block: too little running text to judge
+        return sum(names.is_english(word) for word in lower) / len(lower)
+
+
+def _extend(tokens: _Tokens, index: int, names: Gazetteer, limit: int = 3) -> int:
+    """The last token of the name starting at index: following initials, particles and surnames."""
+    last = current = index
+    while current + 1 < len(tokens.words) and current - index < limit and tokens.glued(current):
+        word = tokens.words[current + 1]
+        if (len(word) == 1 and word.isupper()) or word in cues.PARTICLES:
+            current += 1
+            continue
+        # after "van", "ten", "von" any capitalised word is a surname, even Pas or Berg
+        linked = tokens.words[current] in cues.SURNAME_PARTICLES or (
+            current == index and tokens.lower[index] in cues.LEADING_PARTICLES
+        )
+        common = names.is_common(word) and not linked
+        if not _capitalised(word) or common or word.lower() in cues.FUNCTION_WORDS:
+            break
+        current += 1
+        last = current
+    return last
+
+
+def _pair_confidence(tokens: _Tokens, index: int, last: int, names: Gazetteer, english: float) -> float:
+    first = tokens.words[index]
+    surnames = [tokens.words[i] for i in range(index + 1, last + 1) if len(tokens.words[i]) > 1]
+    if not surnames:
+        return 0.0
+    # a Dutch or German particle before the surname is as good as a listed one (Willemine ten Pas)
+    listed = any(names.in_last(word) for word in surnames) or any(
+        tokens.words[i] in cues.SURNAME_PARTICLES for i in range(index + 1, last)
+    )
+    if names.is_first(first) and listed:
+        return 0.85
+    if _plain_first(tokens, index, names) and (english >= 0.8 or names.in_last(surnames[0])):
+        return 0.7  # Mark Jensen, Bill Kowalski, Frank Freud
+    # Unlisted surnames and unlisted first names count only in English text: elsewhere every
+    # capitalised word is unknown to the English dictionary.
+    if english < 0.8:
+        return 0.0
+    if names.is_first(first):
+        return 0.7
+    if names.is_foreign(first) and (listed or all(names.is_foreign(word) for word in surnames)):
+        # "the Taj Mahal", "the Linux Kernel": an article does not come before a person's name
+        return 0.0 if index and tokens.lower[index - 1] == "the" else 0.65
+    return 0.0
+
+
+def _plain_first(tokens: _Tokens, index: int, names: Gazetteer) -> bool:
+    """A first name that is also a word (Mark, Bill, Grace) before a listed surname: Mark Jensen."""
+    word, after = tokens.words[index], tokens.words[index + 1]
+    if word.lower() in cues.NOT_FIRST_NAMES or not names.in_first(word):
+        return False
+    return (names.in_last(after) and not names.is_common(after)) or names.is_foreign(after)
+
+
+def _full_names(tokens: _Tokens, names: Gazetteer) -> Iterator[_Span]:
+    english: float | None = None
+    index = 0
+    while index < len(tokens.words) - 1:
+        word = tokens.words[index]
+        if (
+            _capitalised(word)
+            and tokens.glued(index)
+            and not word.endswith(("'s", "\u2019s"))
+            and (names.is_first(word) or names.is_foreign(word) or _plain_first(tokens, index, names))
+        ):
+            last = _extend(tokens, index, names)
+            if last > index and not cues.NOT_PERSON_AFTER.match(tokens.text, tokens.spans[last][1]):
+                if english is None:
+                    english = tokens.english_share(names)
+                confidence = _pair_confidence(tokens, index, last, names, english)
+                if confidence:
+                    yield index, last, confidence, "full_name"
+                    index = last
+        index += 1
+
+
+def _qualifies(kind: str, word: str, cue: str, names: Gazetteer, full: bool) -> bool:
+    """Whether the word after a cue of this kind starts a name; full: a name-like pair follows."""
+    if word.lower() in cues.FUNCTION_WORDS or len(word) < 2:
+        return False
+    if kind == "field" and word.lower() in cues.TYPE_WORDS:
+        return False
+    if full and _capitalised(word):
+        return True
+    if kind == "field":
+        return names.is_known(word) or not names.is_common(word)
+    if not _capitalised(word):
+        return False
+    if kind == "title" or cue.lower().startswith("dear"):
+        return not names.is_common(word) or names.is_known(word)
+    if kind == "relation":
+        return names.is_known(word) or names.is_foreign(word) or names.in_first(word)
+    return names.is_known(word) or names.is_foreign(word)
+
+
+def _in_identifier(text: str, start: int, end: int) -> bool:
+    """Whether the word at [start, end) is part of a code identifier: "pred_name: str", "user.name:"
+    (but "thanks.my name is" is a missing space, not an identifier)."""
+    before = text[start - 1]
+    if before == "_" or before.isalnum():
+        return True
+    return before == "." and end < len(text) and not text[end].isspace()
+
+
+def _cue_matches(tokens: _Tokens) -> Iterator[tuple[str, re.Match[str]]]:
+    for index, word in enumerate(tokens.lower):
+        start, end = tokens.spans[index]
+        if start and _in_identifier(tokens.text, start, end):
+            continue
+        for kind, pattern in cues.CUES_BY_WORD.get(word, ()):
+            match = pattern.match(tokens.text, start)
+            if match:
+                yield kind, match
+
+
+def _cued(tokens: _Tokens, names: Gazetteer, problem: bool) -> Iterator[_Span]:
+    for kind, match in _cue_matches(tokens):
+        index = tokens.at(match.end())
+        if index is None:
+            continue
+        last = _extend(tokens, index, names)
+        words = tokens.words[index : last + 1]
+        # a capitalised particle and a surname after a cue: "says Du Cane", "according to De Vries"
+        particle = tokens.lower[index] in cues.LEADING_PARTICLES
+        full = last > index and (particle or any(names.is_known(w) or names.is_foreign(w) for w in words))
+        if not _qualifies(kind, tokens.words[index], match.group(0), names, full):
+            continue
+        if kind in ("intro", "credit") and last == index and not names.is_known(tokens.words[index]):
+            continue  # "with Kubernetes", "a film by Pixar": an unknown single word needs a stronger cue
+        weak = last == index and kind != "field" and problem
+        yield index, last, _WEAK if weak else cues.CONFIDENCE[kind], kind
+
+
+def _single(tokens: _Tokens, names: Gazetteer, index: int | None, foreign: bool) -> int | None:
+    """index if its token is a capitalised known name (or, where allowed, a likely foreign one)."""
+    if index is None or not _capitalised(tokens.words[index]):
+        return None
+    word = tokens.words[index]
+    if names.is_known(word) or (foreign and (names.is_foreign(word) or names.in_first(word))):
+        return index
+    return None
+
+
+def _sentence_start(tokens: _Tokens, index: int) -> bool:
+    before = tokens.text[: tokens.spans[index][0]].rstrip(" \t\"'“")
+    return not before or before[-1] in ".!?\n:"
+
+
+def _context_indices(tokens: _Tokens, names: Gazetteer) -> Iterator[int]:
+    """Tokens that context marks as a person: speaker labels, vocatives, X's daughter."""
+    for pattern, foreign in ((_SPEAKER, False), (_VOCATIVE_END, True), (_VOCATIVE_ME, True)):
+        for match in pattern.finditer(tokens.text):
+            found = _single(tokens, names, tokens.by_start.get(match.start(1)), foreign)
+            if found is not None:
+                yield found
+    words, lower = tokens.words, tokens.lower
+    for index in range(len(words) - 1):
+        nxt = lower[index + 1]
+        gap = tokens.text[tokens.spans[index][1] : tokens.spans[index + 1][0]]
+        vocative = gap.startswith(",") and nxt in cues.VOCATIVE_NEXT and _sentence_start(tokens, index)
+        possessive = lower[index].endswith(("'s", "\u2019s")) and nxt in cues.RELATIONS
+        if vocative or possessive:
+            found = _single(tokens, names, index, foreign=True)
+            if found is not None:
+                yield found
+
+
+def _lists(tokens: _Tokens, names: Gazetteer) -> Iterator[int]:
+    """Members of "A, B and C" when all are name-like and at least two are known names."""
+    for match in _LIST.finditer(tokens.text):
+        members = [tokens.by_start.get(match.start() + m.start()) for m in _TOKEN.finditer(match.group(0))]
+        indices = [i for i in members if i is not None and tokens.lower[i] != "and"]
+        words = [tokens.words[i] for i in indices]
+        known = sum(names.is_known(word) for word in words)
+        if known >= min(2, len(words) - 1) and all(names.is_known(w) or names.is_foreign(w) for w in words):
+            yield from indices
+
+
+def _subject_lists(tokens: _Tokens, names: Gazetteer) -> Iterator[int]:
+    """ "A and B were ...", "our founders: A, B and C": listed names as the subject of people."""
+    text = tokens.text
+    for match in _LIST.finditer(text):
+        rest = text[match.end() : match.end() + 12].split()
+        before = text[max(0, match.start() - 30) : match.start()].rstrip().lower()
+        subject = (
+            bool(rest)
+            and rest[0] in cues.PLURAL_PERSON_VERBS
+            and _sentence_start(tokens, tokens.by_start.get(match.start(), 0))
+        )
+        introduced = before.endswith(":") and before[:-1].rstrip().endswith(cues.GROUPS_OF_PEOPLE)
+        if not (subject or introduced):
+            continue
+        members = [tokens.by_start.get(match.start() + m.start()) for m in _TOKEN.finditer(match.group(0))]
+        indices = [i for i in members if i is not None and tokens.lower[i] != "and"]
+        words = [tokens.words[i] for i in indices]
+        listed = all(names.in_first(w) or names.in_last(w) or names.is_foreign(w) for w in words)
+        if listed and any(names.is_known(w) or names.is_foreign(w) for w in words):
+            yield from indices
+
+
+def _context(tokens: _Tokens, names: Gazetteer, problem: bool) -> Iterator[_Span]:
+    confidence = _WEAK if problem else 0.7
+    for index in _context_indices(tokens, names):
+        yield index, _extend(tokens, index, names), confidence, "context"
+    for index in _lists(tokens, names):
+        yield index, index, _WEAK if problem else 0.6, "name_list"
+    for index in _subject_lists(tokens, names):
+        yield index, index, _WEAK if problem else 0.6, "subject_list"
+
+
+def _lone_evidence(tokens: _Tokens, index: int) -> bool:
+    """A verb of a person right after the word, or an auxiliary before it in a question."""
+    lower = tokens.lower
+    after = lower[index + 1] if index + 1 < len(lower) else ""
+    before = lower[index - 1] if index else ""
+    if after in cues.PERSON_VERBS and tokens.glued(index):
+        return True
+    return before in cues.QUESTION_AUX and after in cues.DEGREE_WORDS
+
+
+def _lone(tokens: _Tokens, names: Gazetteer) -> Iterator[_Span]:
+    """A lone first name that acts as a person: "Ana is from ...", "why is Ana so ...".
+
+    With a third-person pronoun later in the text ("... depend on her"), a foreign-looking word or a
+    listed surname at a sentence start in English text also counts ("Kowalczyk began writing ... her
+    first story", "Fisher began teaching ... her students").
+    """
+    pronoun: bool | None = None
+    english: float | None = None
+    for index, word in enumerate(tokens.words):
+        if not _capitalised(word) or word.endswith(("'s", "\u2019s")) or not _lone_evidence(tokens, index):
+            continue
+        if names.is_first(word):
+            yield index, index, 0.6, "lone_name"
+            continue
+        if not (names.is_foreign(word) or names.in_last(word)) or not _sentence_start(tokens, index):
+            continue
+        # "X is from ..." alone fits products too (Kubernetes): only for a listed surname
+        origin = tokens.lower[index + 1 : index + 3] == ["is", "from"] and names.in_last(word)
+        if pronoun is None:
+            pronoun = not cues.PRONOUNS.isdisjoint(tokens.lower[index + 2 :])
+        if pronoun or origin:
+            if english is None:
+                english = tokens.english_share(names)
+            if english >= 0.8:
+                yield index, index, 0.6, "lone_surname"
+
+
+def _word_problem(tokens: _Tokens) -> bool:
+    """An arithmetic exercise ("How many...", numbers with "each", "total", a final question)."""
+    lower = tokens.lower
+    if any(word == "how" and nxt in cues.HOW_WORDS for word, nxt in pairwise(lower)):
+        return True
+    text = tokens.text
+    if _DIGIT.search(text) is None:
+        return False
+    return (
+        text.rstrip().endswith("?")
+        or _MONEY.search(text) is not None
+        or not cues.PROBLEM_WORDS.isdisjoint(lower)
+    )
+
+
+_LOWER_WORDS = re.compile(r"([^\W\d_]+)(?: ([^\W\d_]+))?(?: ([^\W\d_]+))?")
+
+
+def _after_cues(text: str, names: Gazetteer) -> Iterator[int]:
+    """Starts of the words that no dictionary knows right after a cue: "add hatsuho yoneda as"."""
+    for match in _TOKEN.finditer(text):
+        for _, pattern in cues.CUES_BY_WORD.get(match.group(), ()):
+            cue = pattern.match(text, match.start())
+            if cue is None:
+                continue
+            words = _LOWER_WORDS.match(text, cue.end())
+            if words is None:
+                continue
+            for index in range(1, 4):
+                word = words.group(index)
+                if not word or not names.is_foreign(word) or (word == words.group(1) and index > 1):
+                    break  # "with doo doo doo" is a tune, not a name
+                yield words.start(index)
+            break
+
+
+def _recased(text: str, names: Gazetteer) -> str | None:
+    """An all-lowercase text with its names capitalised, offsets unchanged; None if none.
+
+    "follow up with olga krylova" is read as "follow up with Olga Krylova": a listed first name or
+    an honorific also capitalises an initial and a surname after it, and so do the words no
+    dictionary knows after a cue or in a slot for a person, so the capitalised rules apply.
+    """
+    return "".join(chars) if (chars := _capitalise(text, _name_starts(text, names))) else None
+
+
+def _capitalise(text: str, starts: Iterator[int]) -> list[str] | None:
+    """text as characters with the letter at each start made a capital, or None if none changed."""
+    chars = list(text)
+    changed = False
+    for start in starts:
+        upper = text[start].upper()
+        if len(upper) == 1:  # "ß" would become two letters and shift every offset after it
+            chars[start] = upper
+            changed = True
+    return chars if changed else None
+
+
+def _name_starts(text: str, names: Gazetteer) -> Iterator[int]:
+    after_first = False
+    for match in _TOKEN.finditer(text):
+        word = match.group()
+        known = names.is_known(word)
+        initial = after_first and len(word) == 1
+        surname = after_first and (names.is_foreign(word) or names.in_last(word))
+        if known or surname or initial:
+            yield match.start()
+        after_first = initial or (len(word) > 1 and (names.is_first(word) or word in _HONORIFICS))
+    yield from _after_cues(text, names)
+
+
+def find_people(text: str) -> Iterator[Finding]:
+    names = gazetteer()
+    if text == text.lower():  # no capital anywhere (a character class missed ž, ł, ő: lowercase too)
+        recased = _recased(text, names)
+        if recased is None and _LOWERCASE_FIELD.search(text) is None:
+            return  # only the field cues ("call me ...") name someone without a capital
+        text = recased or text
+    tokens = _Tokens.of(text)
+    problem = _word_problem(tokens)
+    public = not cues.PUBLIC_WORDS.isdisjoint(tokens.lower)
+    for source in (
+        _full_names(tokens, names),
+        _cued(tokens, names, problem),
+        _context(tokens, names, problem),
+        () if problem else _lone(tokens, names),
+    ):
+        for first, last, confidence, detail in source:
+            if public and detail in ("full_name", "intro", "speech", "name_list", "lone_name"):
+                confidence = min(confidence, _WEAK)
+            yield Finding("person", tokens.spans[first][0], tokens.spans[last][1], confidence, detail)

@@ -1,0 +1,224 @@
+"""Detects credentials in prompt text: provider API keys, tokens, private keys, passwords in config.
+
+Offline and regex-only. A known key format (AWS, GitHub, Slack, Stripe, Google, OpenAI, Anthropic,
+JWT, PEM private keys) is reported on shape alone; free-form values (password=..., TOKEN=...) only
+when they look like real secrets rather than placeholders, variable names or type annotations, so
+ordinary code does not trip the privacy gate. It must never report the secret's value anywhere but
+as offsets.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from collections.abc import Iterator
+
+from router.signals.sensitivity.findings import Finding
+
+# Substrings (of the lowercased text) that each pattern needs; a prompt holding none of them skips
+# the pattern entirely, and most chat prompts hold none of any.
+_ASSIGNED_HINTS = ("pass", "pwd", "secret", "token", "key", "auth", "credential")
+_SPOKEN_HINTS = ("password", "passcode", "passphrase", "pin", "pwd")
+_FLAG_HINTS = ("--pass", "mysql", "mariadb", "redis-cli", "sshpass", "curl")
+_KNOWN_HINTS = {
+    "aws_access_key": ("akia", "asia", "abia", "acca", "aida", "aroa", "anpa", "aipa"),
+    "github_token": ("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"),
+    "slack_token": ("xox",),
+    "slack_webhook": ("hooks.slack.com",),
+    "stripe_key": ("k_live_", "k_test_"),
+    "google_api_key": ("aiza",),
+    "anthropic_key": ("sk-ant-",),
+    "openai_key": ("sk-",),
+    "jwt": ("eyj",),
+    "private_key": ("private key",),
+    "mapbox_token": ("sk.eyj1ijoi",),
+}
+
+_KNOWN: tuple[tuple[str, re.Pattern[str], float], ...] = (
+    ("aws_access_key", re.compile(r"\b(?:AKIA|ASIA|ABIA|ACCA|AIDA|AROA|ANPA|AIPA)[A-Z2-7]{16}\b"), 0.95),
+    ("github_token", re.compile(r"\bgh[pousr]_[A-Za-z0-9]{36,255}\b"), 0.97),
+    ("github_token", re.compile(r"\bgithub_pat_[A-Za-z0-9_]{22,255}\b"), 0.97),
+    ("slack_token", re.compile(r"\bxox[abposr]-[A-Za-z0-9-]{10,250}"), 0.95),
+    (
+        "slack_webhook",
+        re.compile(r"https://hooks\.slack\.com/services/T[A-Z0-9]+/B[A-Z0-9]+/[A-Za-z0-9]+"),
+        0.9,
+    ),
+    ("stripe_key", re.compile(r"\b[sr]k_live_[A-Za-z0-9]{16,247}\b"), 0.97),
+    ("stripe_key", re.compile(r"\b[sr]k_test_[A-Za-z0-9]{16,247}\b"), 0.7),
+    ("google_api_key", re.compile(r"\bAIza[0-9A-Za-z_-]{35}(?![0-9A-Za-z_-])"), 0.95),
+    ("anthropic_key", re.compile(r"\bsk-ant-[a-z]{2,8}\d{2}-[A-Za-z0-9_-]{20,}"), 0.97),
+    ("openai_key", re.compile(r"\bsk-(?!ant-)(?:proj-|svcacct-|admin-)?[A-Za-z0-9_-]{20,}"), 0.9),
+    ("jwt", re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"), 0.9),
+    # Mapbox secret tokens: "sk." and a base64 JSON head that starts {"u":" (eyJ1Ijoi), then a dot.
+    ("mapbox_token", re.compile(r"\bsk\.eyJ1Ijoi[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{16,}"), 0.95),
+    (
+        "private_key",
+        re.compile(
+            r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----"
+            r"(?:[\s\S]*?-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----|[^\n]*)"
+        ),
+        0.99,
+    ),
+)
+
+_CONNECTION = re.compile(
+    r"\b(?:postgres(?:ql)?|mysql|mariadb|mongodb(?:\+srv)?|rediss?|amqps?|mssql|sqlserver|oracle|"
+    r"jdbc:[a-z]+|s?ftp|smtps?|ldaps?|https?)://([^\s:/@'\"]*):([^\s/@'\"]+)@[^\s/'\"]+"
+)
+# Matched against the lowercased text: a case-sensitive alternation is several times faster.
+_KEY_WORD = re.compile(
+    r"password|passwd|passphrase|pwd|secret|token|api[_-]?key|apikey|access[_-]?key|auth[_-]?key"
+    r"|private[_-]?key|credential|signing[_-]?key|encryption[_-]?key"
+    r"|(?<![a-z])pass(?![a-z])"  # DB_PASS=, RABBITMQ_DEFAULT_PASS=: a key that ends in "pass"
+)
+_KEY_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
+# From the end of the key word: rest of the key, then = : => := and the value, quoted or bare.
+_ASSIGNMENT = re.compile(
+    r"(?P<rest>[A-Za-z0-9_.-]*)[\"']?\s*(?:=>|:=|=|:)\s*"
+    r"(?:\"([^\"\n]{4,200})\"|'([^'\n]{4,200})'|([^\s\"',;)}\]]{4,200}))"
+)
+# A password said in a sentence: the word, up to four words about whose it is, a verb or a colon,
+# then the value ("the root password on that box is ...", "set the passphrase to ...", "use the
+# password ... for"); the value must still look like a secret (two kinds of character, no placeholder).
+_SPOKEN = re.compile(
+    r"(?i)\b(?:password|passcode|passphrase|pin|pwd)\b"
+    r"(?:\s+(?:[a-z]+\s+){0,4}?(?:is|was|to|as|=|:)\s*|\s*[:=]\s*|\s+)(?:-\s*)?[\"']?([^\s\"']{4,100})"
+)
+# Passwords given to a client on its command line: --password=X or --password X (any program),
+# mysql's -pX (no space), redis-cli's -a X, sshpass -p X, curl's -u/--user user:X (basic auth).
+_FLAGS = re.compile(
+    r"(?:--pass(?:word|wd)?(?:=|\s+)|\b(?:mysql|mysqldump|mysqladmin|mariadb)\b[^\n]*?\s-p(?=\S)"
+    r"|\bredis-cli\b[^\n]*?\s-a\s+|\bsshpass\s+-p\s*"
+    r"|\bcurl\b[^\n]*?\s(?:-u\s*|--user[=\s]+)[\"']?[^\s:\"']+:)[\"']?([^\s\"']{4,200})"
+)
+# A .pgpass line: host:port:database:user:password, the port a number or *.
+_PGPASS = re.compile(r"(?m)^[^\s:]+:(?:\d{1,5}|\*):[^\s:]+:[^\s:]+:(\S{4,})$")
+_PLACEHOLDER = re.compile(
+    r"(?i)^(?:<.*>|\{.*\}|\[.*\]|\$.*|%.*%|\*+|x+|\.+|-+|_+|null|none|nil|true|false|undefined|"
+    r"(?:your|my|the|some|insert|enter|put|add|replace)[\w-]*|\w*(?:here|example|placeholder|changeme|"
+    r"dummy|redacted|xxx+)\w*|str|string|int|bool|bytes|optional\[.*|env\b.*|process\.env.*)$"
+    r"|^.*xxx"  # ghp_xxxx..., xoxb-xxx: a token shape filled with x's is documentation
+)
+# A key that names where a secret is kept, or something about it, rather than the secret itself.
+_REFERENCE_SUFFIXES = ("file", "path", "dir", "env", "var", "name", "length", "policy", "url", "ref")
+_CODE_REFERENCE = re.compile(r"^[A-Za-z_][\w]*(?:\.[A-Za-z_]\w*)*(?:\(.*\)?|\[.*\]?)?[;,]?$")
+
+
+def shannon_entropy(value: str) -> float:
+    counts = Counter(value)
+    length = len(value)
+    return -sum(count / length * math.log2(count / length) for count in counts.values())
+
+
+def _character_classes(value: str) -> int:
+    return (
+        any(c.islower() for c in value)
+        + any(c.isupper() for c in value)
+        + any(c.isdigit() for c in value)
+        + any(not c.isalnum() for c in value)
+    )
+
+
+def _value_confidence(value: str, quoted: bool) -> float:
+    """How much an assigned value looks like a real secret rather than a name, type or placeholder."""
+    if _PLACEHOLDER.match(value) or len(set(value)) < 4 or "example" in value.lower():
+        return 0.0
+    if not quoted and _CODE_REFERENCE.match(value) and (not any(c.isdigit() for c in value) or "." in value):
+        return 0.0  # password=user_password, token=get_token(): code, not a value
+    classes = _character_classes(value)
+    if len(value) >= 16 and shannon_entropy(value) >= 3.5 and classes >= 2:
+        return 0.9
+    if classes >= 2 and len(value) >= 6:
+        return 0.75
+    return 0.55 if quoted and len(value) >= 6 else 0.0
+
+
+def _known(text: str, lowered: str) -> Iterator[Finding]:
+    for detail, pattern, confidence in _KNOWN:
+        if not any(hint in lowered for hint in _KNOWN_HINTS[detail]):
+            continue
+        for match in pattern.finditer(text):
+            value = match.group(0)
+            if "EXAMPLE" in value.upper() or "xxxx" in value.lower() or shannon_entropy(value) < 3.0:
+                continue  # documentation examples (AKIAIOSFODNN7EXAMPLE, ghp_xxxx...) are nobody's secret
+            yield Finding("secret", match.start(), match.end(), confidence, detail)
+
+
+def _key_start(text: str, position: int) -> int:
+    while position > 0 and text[position - 1] in _KEY_CHARS:
+        position -= 1
+    return position
+
+
+def _assigned(text: str, lowered: str) -> Iterator[Finding]:
+    """key = value, "key": "value", key: value, export KEY=value, where the key names a secret."""
+    if not any(hint in lowered for hint in _ASSIGNED_HINTS):
+        return
+    end = 0
+    for hit in _KEY_WORD.finditer(lowered):
+        if hit.start() < end:
+            continue
+        match = _ASSIGNMENT.match(text, hit.end())
+        if match is None:
+            continue
+        end = match.end()
+        if match.group("rest").lower().endswith(_REFERENCE_SUFFIXES):
+            continue  # password_file=/run/secrets/db, TOKEN_PATH=...: where the secret is, not it
+        group = 2 if match.group(2) is not None else 3 if match.group(3) is not None else 4
+        value = match.group(group)
+        confidence = _value_confidence(value, quoted=group != 4)
+        if confidence:
+            name = lowered[_key_start(text, hit.start()) : hit.end()]
+            detail = "password" if "pass" in name or "pwd" in name else "assigned_secret"
+            yield Finding("secret", match.start(group), match.end(group), confidence, detail)
+
+
+def _spoken(text: str, lowered: str) -> Iterator[Finding]:
+    if not any(hint in lowered for hint in _SPOKEN_HINTS):
+        return
+    for match in _SPOKEN.finditer(text):
+        value = match.group(1).rstrip(".,;!?")
+        end = match.start(1) + len(value)
+        if _character_classes(value) >= 2 and _value_confidence(value, quoted=False):
+            yield Finding("secret", match.start(1), end, 0.8, "password")
+        elif (
+            value.isdigit()
+            and 4 <= len(value) <= 8
+            and match.group(0).lower().startswith(("pin", "passcode"))
+        ):
+            yield Finding("secret", match.start(1), end, 0.7, "pin")
+
+
+def _connections(text: str) -> Iterator[Finding]:
+    if "://" not in text or "@" not in text:
+        return
+    for match in _CONNECTION.finditer(text):
+        password = match.group(2)
+        if _PLACEHOLDER.match(password):
+            continue
+        yield Finding("secret", match.start(), match.end(), 0.95, "connection_string")
+
+
+def _flags(text: str, lowered: str) -> Iterator[Finding]:
+    if any(hint in lowered for hint in _FLAG_HINTS):
+        for match in _FLAGS.finditer(text):
+            value = match.group(1)
+            if _value_confidence(value, quoted=False):
+                yield Finding("secret", match.start(1), match.end(1), 0.85, "password_flag")
+    if text.count(":") >= 4:
+        for match in _PGPASS.finditer(text):
+            if _value_confidence(match.group(1), quoted=False):
+                yield Finding("secret", match.start(1), match.end(1), 0.85, "pgpass")
+
+
+def find_secrets(text: str) -> list[Finding]:
+    lowered = text.lower()
+    return [
+        *_known(text, lowered),
+        *_connections(text),
+        *_assigned(text, lowered),
+        *_spoken(text, lowered),
+        *_flags(text, lowered),
+    ]
