@@ -88,15 +88,20 @@ def cmd_explain(args: argparse.Namespace) -> int:
     from router.backends.http import HttpClient
     from router.pipeline.gateway import Gateway
     from router.pipeline.routing import explain
-    from router.schema import parse_chat_request
+    from router.schema import LATENCY_HEADER, PRIVATE_HEADER, RequestOptions, parse_chat_request
 
     settings = _settings(args)
     logging.getLogger("turnout.gateway").setLevel(logging.ERROR)  # unavailable backends are in the report
     gateway = Gateway(settings, HttpClient())
     body = {"model": args.model, "messages": [{"role": "user", "content": args.query}]}
     request = parse_chat_request(json.dumps(body).encode())
-    budget = str(args.latency_budget_ms) if args.latency_budget_ms is not None else None
-    decision = gateway.decide(request, budget, "true" if args.private else None)
+    options = RequestOptions.from_headers(
+        {
+            **({LATENCY_HEADER: str(args.latency_budget_ms)} if args.latency_budget_ms is not None else {}),
+            **({PRIVATE_HEADER: "true"} if args.private else {}),
+        }
+    )  # the same checks and words as the headers' (--latency-budget-ms 0 is refused alike)
+    decision = gateway.decide(request, options)
     runtime = gateway.runtime
     report = explain(decision, runtime.loaded.version, runtime.backends.unavailable, gateway.classifier)
     if args.json:

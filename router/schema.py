@@ -11,6 +11,8 @@ sent on. This module must never talk to a backend: it only turns bytes into a `C
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -260,6 +262,47 @@ class ChatRequest(_Model):
         if user_only:
             return ""
         return next((text for m in reversed(self.messages) if (text := m.text())), "")
+
+
+LATENCY_HEADER = "x-turnout-latency-budget-ms"
+PRIVATE_HEADER = "x-turnout-private"
+_TRUE, _FALSE = ("true", "1", "yes"), ("false", "0", "no", "")
+
+
+@dataclass(frozen=True, slots=True)
+class RequestOptions:
+    """What a caller says about a request outside its body, parsed once at the edge: below it,
+    nothing reads a raw header."""
+
+    latency_budget_ms: float | None = None  # None: the policy's default budget
+    private: bool = False  # keep it on private backends, whatever the detectors find
+    private_because: str | None = None  # how the caller said so, for explanations
+
+    @classmethod
+    def from_headers(cls, headers: Mapping[str, str]) -> RequestOptions:
+        """x-turnout-latency-budget-ms and x-turnout-private; a bad value is the caller's 400."""
+        budget, private = headers.get(LATENCY_HEADER), headers.get(PRIVATE_HEADER)
+        options = cls()
+        if budget is not None:
+            try:
+                value = float(budget)
+            except ValueError:
+                raise InvalidRequest(
+                    f"{LATENCY_HEADER} must be a number of milliseconds, not {budget!r}."
+                ) from None
+            if not math.isfinite(value) or value <= 0:
+                raise InvalidRequest(
+                    f"{LATENCY_HEADER} must be a positive, finite number of milliseconds, not {budget!r}."
+                )
+            options = replace(options, latency_budget_ms=value)
+        if private is not None:
+            said = private.strip().lower()
+            if said not in _TRUE and said not in _FALSE:
+                raise InvalidRequest(f"{PRIVATE_HEADER} must be true or false, not {private!r}.")
+            if said in _TRUE:
+                reason = f"the caller sent {PRIVATE_HEADER}: {private.strip()}"
+                options = replace(options, private=True, private_because=reason)
+        return options
 
 
 class RetrieveRequest(_Filtered):

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from router.http.errors import NoBackendAvailable, SensitiveDataBlocked, UnsupportedContent
+from router.http.errors import InvalidRequest, NoBackendAvailable, SensitiveDataBlocked, UnsupportedContent
 from router.pipeline.routing import decide, evaluate, explain
 from router.policy.model import load_policy, parse_policy
+from router.schema import RequestOptions
 from router.signals.capability.classifier import Capability
 from router.signals.collect import Located, Needs, Signals, Unit
 from router.signals.latency import LatencyTracker
@@ -239,7 +240,6 @@ def _chat(model, *messages, turnout=None):
 
 
 def test_a_request_that_asks_to_stay_inside_is_kept_on_private_backends(tmp_path):
-    from router.http.errors import InvalidRequest
 
     # privacy-first redacts findings and sends them out: an instruction to stay inside wins over that
     gateway = _gateway(tmp_path, (ROOT / "policies" / "privacy-first.yaml").read_text())
@@ -253,16 +253,16 @@ def test_a_request_that_asks_to_stay_inside_is_kept_on_private_backends(tmp_path
         (plain, "1"),
     ]
     for request, header in asked:
-        decision = gateway.decide(request, private_header=header)
+        decision = gateway.decide(request, _said(header))
         assert decision.action == "reroute", request
         assert all(gateway.runtime.loaded.policy.backends[b].data == "private" for b in decision.backends)
         kept = explain(decision, "v")["signals"]["sensitivity"]
         assert kept["flagged"] and kept["kept_inside"], kept
         assert "claude" in decision.excluded
     for header in ("false", "0"):  # nothing a caller sends takes a request out
-        assert gateway.decide(plain, private_header=header).backends == ["claude"]
+        assert gateway.decide(plain, _said(header)).backends == ["claude"]
     with pytest.raises(InvalidRequest, match="x-turnout-private"):
-        gateway.decide(plain, private_header="maybe")
+        gateway.decide(plain, _said("maybe"))
     # a question about running things locally is no instruction about this request
     question = _chat("claude", ("user", "How do I run Llama locally on a laptop?"))
     assert gateway.decide(question).backends == ["claude"]
@@ -278,7 +278,7 @@ def test_policy_can_turn_off_instructions_in_text_but_not_the_caller_flag(tmp_pa
     assert gateway.decide(flagged).backends == ["llama"]
     # and nothing a caller sends takes a request the detectors flagged outside
     mailed = _chat("gpt-4", ("user", "Write to ann.lee@fastmail.fm"), turnout={"private": False})
-    assert gateway.decide(mailed, private_header="false").backends == ["llama"]
+    assert gateway.decide(mailed, _said("false")).backends == ["llama"]
 
 
 def test_asking_to_stay_inside_is_answered_inside_even_where_the_policy_blocks_sensitive_data(tmp_path):
@@ -286,8 +286,26 @@ def test_asking_to_stay_inside_is_answered_inside_even_where_the_policy_blocks_s
     gateway = _gateway(tmp_path, text.replace("  action: reroute\n", "  action: block\n"))
     with pytest.raises(SensitiveDataBlocked):
         gateway.decide(_chat("gpt-4", ("user", "Write to ann.lee@fastmail.fm")))
-    decision = gateway.decide(_chat("gpt-4", ("user", "Summarise it.")), private_header="yes")
+    decision = gateway.decide(_chat("gpt-4", ("user", "Summarise it.")), _said("yes"))
     assert decision.action == "reroute" and decision.backends == ["llama"]
+
+
+def _said(private: str | None) -> RequestOptions:
+    """The options the edge parses from an x-turnout-private header (None: not sent)."""
+    return RequestOptions.from_headers({} if private is None else {"x-turnout-private": private})
+
+
+def test_request_options_are_parsed_at_the_edge_with_the_callers_words():
+    assert RequestOptions.from_headers({}) == RequestOptions()
+    options = RequestOptions.from_headers(
+        {"x-turnout-latency-budget-ms": "1500", "x-turnout-private": " Yes "}
+    )
+    assert options.latency_budget_ms == 1500.0 and options.private
+    assert options.private_because == "the caller sent x-turnout-private: Yes"
+    for bad in ("0", "-5", "nan", "inf", "soon"):
+        with pytest.raises(InvalidRequest, match="x-turnout-latency-budget-ms"):
+            RequestOptions.from_headers({"x-turnout-latency-budget-ms": bad})
+    assert not RequestOptions.from_headers({"x-turnout-private": "no"}).private
 
 
 def test_content_no_allowed_backend_can_take_is_the_callers_to_change():

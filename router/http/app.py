@@ -46,9 +46,8 @@ from router.http.services import Services, error_response, read_body, services_o
 from router.metrics import Metrics
 from router.pipeline.gateway import Gateway, Plan, Runtime
 from router.pipeline.redaction import restore_completion
-from router.schema import ChatRequest, parse_chat_request
+from router.schema import ChatRequest, RequestOptions, parse_chat_request
 from router.settings import Settings, make_offline
-from router.signals.collect import LATENCY_HEADER, PRIVATE_HEADER
 
 log = logging.getLogger("turnout.app")
 
@@ -148,10 +147,8 @@ async def chat_completions(request: Request) -> Response:
     chat = parse_chat_request(body)
     exchange = Exchange(services, principal, chat, started)
     try:
-        headers = request.headers
-        plan = await services.gateway.plan(
-            chat, principal, headers.get(LATENCY_HEADER), headers.get(PRIVATE_HEADER)
-        )
+        options = RequestOptions.from_headers(request.headers)
+        plan = await services.gateway.plan(chat, principal, options)
         exchange.route = plan.route
         exchange.runtime = plan.runtime
         exchange.sensitive = plan.decision.action_name

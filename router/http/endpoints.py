@@ -16,8 +16,7 @@ from router.http.errors import InvalidRequest, PermissionDenied
 from router.http.services import read_body, services_of
 from router.pipeline.retrieval import Readiness
 from router.pipeline.routing import explain
-from router.schema import parse_chat_request, parse_retrieve_request
-from router.signals.collect import LATENCY_HEADER, PRIVATE_HEADER
+from router.schema import RequestOptions, parse_chat_request, parse_retrieve_request
 
 
 async def route_explain(request: Request) -> Response:
@@ -38,7 +37,7 @@ async def route_explain(request: Request) -> Response:
         }
     chat = parse_chat_request(orjson.dumps(payload))
     gateway = services.gateway
-    decision = gateway.decide(chat, request.headers.get(LATENCY_HEADER), request.headers.get(PRIVATE_HEADER))
+    decision = gateway.decide(chat, RequestOptions.from_headers(request.headers))
     runtime = gateway.runtime
     body = explain(decision, runtime.loaded.version, runtime.backends.unavailable, gateway.classifier)
     return Response(orjson.dumps(body), media_type="application/json")

@@ -33,10 +33,10 @@ from router.pipeline.resilience import Breakers, Outcome, call_with_fallback
 from router.pipeline.retrieval import RagService, Retrieved, wanted, with_context
 from router.pipeline.routing import AUTO, Decision, decide, reachable
 from router.policy.model import LoadedPolicy, Policy, SensitiveAction, load_policy
-from router.schema import ChatRequest
+from router.schema import ChatRequest, RequestOptions
 from router.settings import Settings
 from router.signals.capability.classifier import CapabilityClassifier
-from router.signals.collect import SignalEngine
+from router.signals.collect import NO_OPTIONS, SignalEngine
 from router.signals.latency import LatencyTracker
 
 log = logging.getLogger("turnout.gateway")
@@ -144,15 +144,11 @@ class Gateway:
                 f"The model '{request.model}' does not exist. Use one of: {known}.", param="model"
             )
 
-    def decide(
-        self, request: ChatRequest, budget_header: str | None = None, private_header: str | None = None
-    ) -> Decision:
+    def decide(self, request: ChatRequest, options: RequestOptions = NO_OPTIONS) -> Decision:
         """The policy's decision for a request, without executing it (what explain shows)."""
         policy = self.runtime.loaded.policy
         self._check_model(request)
-        signals = self.runtime.engine.compute(
-            request, budget_header, capability=True, private_header=private_header
-        )
+        signals = self.runtime.engine.compute(request, options)
         return decide(policy, signals, request.model, self.latency)
 
     def observe_latency(self, backend: str, ttft_s: float | None, total_s: float, output_tokens: int) -> None:
@@ -167,8 +163,7 @@ class Gateway:
         self,
         request: ChatRequest,
         principal: Principal,
-        budget_header: str | None = None,
-        private_header: str | None = None,
+        options: RequestOptions = NO_OPTIONS,
     ) -> Plan:
         """Signals, the policy's decision, retrieval when the route or the request asks for it (and
         the decision again if it brought private passages), then what this key may use."""
@@ -177,9 +172,7 @@ class Gateway:
         self._check_model(request)
         if request.model != AUTO and not principal.may_use(request.model):
             raise PermissionDenied(f"This API key may not use model '{request.model}'.", param="model")
-        signals = runtime.engine.compute(
-            request, budget_header, capability=request.model == AUTO, private_header=private_header
-        )
+        signals = runtime.engine.compute(request, options, capability=request.model == AUTO)
         if principal.private and signals.private_request is None:
             signals = replace(signals, private_request=f"API key {principal.key_id} is private")
         decision = decide(policy, signals, request.model, self.latency)

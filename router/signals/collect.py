@@ -7,14 +7,12 @@ call a backend, and it never logs what it found (findings are prompt text).
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from router import tokens
-from router.http.errors import InvalidRequest
 from router.policy.model import Policy
-from router.schema import ChatRequest
+from router.schema import ChatRequest, RequestOptions
 from router.signals.sensitivity.detector import Finding, SensitivityDetector
 from router.signals.sensitivity.directives import find_directive
 from router.signals.sensitivity.units import Unit, field_units, scan_joined, text_units
@@ -22,9 +20,6 @@ from router.signals.sensitivity.units import Unit, field_units, scan_joined, tex
 if TYPE_CHECKING:
     from router.signals.capability.classifier import Capability, CapabilityClassifier
 
-LATENCY_HEADER = "x-turnout-latency-budget-ms"
-PRIVATE_HEADER = "x-turnout-private"
-_TRUE, _FALSE = ("true", "1", "yes"), ("false", "0", "no", "")
 
 # What a typical answer costs in output tokens, by category, when the caller sets no max_tokens.
 OUTPUT_PRIOR = {
@@ -92,16 +87,13 @@ class Signals:
         return {located.finding.type for located in self.findings}
 
 
-def private_request(request: ChatRequest, header: str | None, directives: bool) -> str | None:
-    """Why the caller asks to keep this request inside: `turnout.private`, the x-turnout-private
-    header, or an instruction in a user, system or developer message ("process this locally"); else None.
-    Nothing a caller sends can take a request the detectors flagged outside."""
-    if header is not None:
-        value = header.strip().lower()
-        if value in _TRUE:
-            return f"the caller sent {PRIVATE_HEADER}: {header.strip()}"
-        if value not in _FALSE:
-            raise InvalidRequest(f"{PRIVATE_HEADER} must be true or false, not {header!r}.")
+def private_request(request: ChatRequest, options: RequestOptions, directives: bool) -> str | None:
+    """Why the caller asks to keep this request inside: the x-turnout-private header (in
+    `options`), `turnout.private`, or an instruction in a user, system or developer message
+    ("process this locally"); else None. Nothing a caller sends can take a request the detectors
+    flagged outside."""
+    if options.private:
+        return options.private_because or "the caller asked for it"
     if request.turnout is not None and request.turnout.private:
         return "the request body asks for it (turnout.private)"
     if directives:
@@ -124,18 +116,7 @@ def needs_of(request: ChatRequest) -> Needs:
     return Needs(tools=bool(request.tools), json=json_mode, vision=vision)
 
 
-def latency_budget(header: str | None, default_ms: float) -> float:
-    if header is None:
-        return default_ms
-    try:
-        value = float(header)
-    except ValueError:
-        raise InvalidRequest(f"{LATENCY_HEADER} must be a number of milliseconds, not {header!r}.") from None
-    if not math.isfinite(value) or value <= 0:
-        raise InvalidRequest(
-            f"{LATENCY_HEADER} must be a positive, finite number of milliseconds, not {header!r}."
-        )
-    return value
+NO_OPTIONS = RequestOptions()
 
 
 class SignalEngine:
@@ -148,12 +129,7 @@ class SignalEngine:
         self.classifier = classifier
 
     def compute(
-        self,
-        request: ChatRequest,
-        budget_header: str | None = None,
-        *,
-        capability: bool = True,
-        private_header: str | None = None,
+        self, request: ChatRequest, options: RequestOptions = NO_OPTIONS, *, capability: bool = True
     ) -> Signals:
         scan = self.detector.scan
         findings = [Located(unit, f) for unit in text_units(request) for f in scan(unit.text)]
@@ -170,8 +146,8 @@ class SignalEngine:
             capability=classified,
             prompt_tokens=tokens.count(request),
             expected_output_tokens=min(prior, limit) if limit else prior,
-            latency_budget_ms=latency_budget(budget_header, self.policy.defaults.latency_budget_ms),
+            latency_budget_ms=options.latency_budget_ms or self.policy.defaults.latency_budget_ms,
             needs=needs_of(request),
             query=query,
-            private_request=private_request(request, private_header, self.policy.sensitivity.directives),
+            private_request=private_request(request, options, self.policy.sensitivity.directives),
         )
