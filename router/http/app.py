@@ -10,13 +10,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-import json
 import logging
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Any
 
 import orjson
 from starlette.applications import Starlette
@@ -26,10 +22,10 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from router.accounts.admission import Admissions, Estimate
-from router.accounts.auth import KeyAuthenticator, KeyStore, OnBudget, Principal
-from router.accounts.limits import FailMode, LimitKind, Reservation, make_limiter
-from router.accounts.usage import UsageRecord, UsageRecorder
+from router.accounts.admission import Admissions
+from router.accounts.auth import KeyAuthenticator, KeyStore
+from router.accounts.limits import FailMode, make_limiter
+from router.accounts.usage import UsageRecorder
 from router.backends.base import SSE_DONE, ChunkStream
 from router.backends.http import HttpClient
 from router.http.endpoints import (
@@ -44,178 +40,44 @@ from router.http.endpoints import (
 from router.http.errors import InvalidRequest, TurnoutError, UpstreamError
 from router.http.services import Services, error_response, read_body, services_of
 from router.metrics import Metrics
-from router.pipeline.gateway import Gateway, Plan, Runtime
-from router.pipeline.redaction import restore_completion
-from router.schema import ChatRequest, RequestOptions, parse_chat_request
+from router.pipeline.exchange import Exchange
+from router.pipeline.gateway import Gateway, Plan
+from router.schema import RequestOptions, parse_chat_request
 from router.settings import Settings, make_offline
 
 log = logging.getLogger("turnout.app")
 
 
-@dataclass
-class Exchange:
-    """One chat request's bookkeeping, from arrival to the usage ledger."""
-
-    services: Services
-    principal: Principal
-    request: ChatRequest
-    started: float
-    route: str | None = None
-    backend: str | None = None
-    sensitive: str = "none"
-    sources: list[dict[str, Any]] | None = None  # set when the request retrieved (or tried to)
-    rate_headers: dict[str, str] = field(default_factory=dict)  # x-ratelimit-* of the key's limits
-    reservation: Reservation | None = None  # the limiter's, settled with the real usage in finish()
-    prompt_estimate: int = 0  # what a stream that ends without usage is charged for its prompt
-    runtime: Runtime | None = None  # the policy the request was planned under: its prices are charged
-
-    def headers(self, overhead_ms: float, attempts: int) -> dict[str, str]:
-        headers = {
-            "x-turnout-backend": self.backend or "",
-            "x-turnout-route": self.route or "",
-            "x-turnout-sensitive": self.sensitive,
-            "x-turnout-overhead-ms": f"{overhead_ms:.3f}",
-            "x-turnout-attempts": str(attempts),
-        }
-        if self.sources is not None:
-            headers[SOURCES_HEADER] = sources_header(self.sources)
-        headers.update(self.rate_headers)
-        return headers
-
-    def finish(
-        self, status: int, prompt: int, completion: int, overhead_ms: float, error: str | None = None
-    ) -> None:
-        services = self.services
-        cost = 0.0
-        runtime = self.runtime or services.gateway.runtime  # a reload mid-request changes nothing here
-        spec = runtime.loaded.policy.backends.get(self.backend or "")
-        if spec is not None:
-            cost = spec.unit_price.cost(prompt, completion)
-        services.admissions.settle(self.reservation, prompt + completion, cost)
-        self.reservation = None
-        services.metrics.observe(
-            self.route or "", self.backend or "", status, overhead_ms, prompt, completion
-        )
-        if services.usage is not None:
-            services.usage.record(
-                UsageRecord(
-                    ts=datetime.now(UTC),
-                    key_id=self.principal.key_id,
-                    team=self.principal.team,
-                    route=self.route,
-                    backend=self.backend,
-                    model=self.request.model,
-                    stream=bool(self.request.stream),
-                    status=status,
-                    prompt_tokens=prompt,
-                    completion_tokens=completion,
-                    cost_usd=cost,
-                    latency_ms=(time.perf_counter() - self.started) * 1000,
-                    overhead_ms=overhead_ms,
-                    error=error,
-                )
-            )
-
-
-SOURCES_HEADER = "x-turnout-sources"
-BUDGETS = (LimitKind.budget_day, LimitKind.budget_month)
-
-
-def sources_header(sources: list[dict[str, Any]]) -> str:
-    """The passages in citation order as compact ASCII JSON: [{"n", "source", "chunk_id"}, ...]."""
-    brief = [{"n": s["n"], "source": s["source"], "chunk_id": s["chunk_id"]} for s in sources]
-    return json.dumps(brief, ensure_ascii=True, separators=(",", ":"))
-
-
-def with_sources(body: bytes, sources: list[dict[str, Any]]) -> bytes:
-    """The upstream's completion with turnout's `turnout.sources` field added."""
-    try:
-        payload = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return body
-    if isinstance(payload, dict):
-        payload["turnout"] = {"sources": sources}
-        return orjson.dumps(payload)
-    return body
-
-
 async def chat_completions(request: Request) -> Response:
+    """Authenticate, parse, hand the request to its Exchange (router.pipeline), write the answer."""
     started = time.perf_counter()
     services = services_of(request)
     principal = await services.auth.authenticate(request.headers)
     body = await read_body(request, services.settings)
     chat = parse_chat_request(body)
-    exchange = Exchange(services, principal, chat, started)
+    exchange = Exchange(
+        services.gateway, services.admissions, services.usage, services.metrics, principal, chat, started
+    )
     try:
-        options = RequestOptions.from_headers(request.headers)
-        plan = await services.gateway.plan(chat, principal, options)
-        exchange.route = plan.route
-        exchange.runtime = plan.runtime
-        exchange.sensitive = plan.decision.action_name
-        exchange.sources = plan.sources
-        plan = await _admit(exchange, plan)
+        plan = await exchange.plan(RequestOptions.from_headers(request.headers))
         if chat.stream:
             return await _stream(exchange, plan)
-        outcome = await services.gateway.complete(plan)
+        answer, headers = await exchange.complete(plan)
     except TurnoutError as error:
         exchange.backend = getattr(error, "backend", None)
         overhead = (time.perf_counter() - started) * 1000
-        exchange.finish(error.status_code, 0, 0, overhead, error.message)
+        exchange.settle(error.status_code, 0, 0, overhead, error.message)
         return error_response(error, {"x-turnout-route": exchange.route or "", **exchange.rate_headers})
     except BaseException as error:  # cancelled, or a bug: the ledger and the limiter still hear of it
         status = 499 if isinstance(error, asyncio.CancelledError) else 500
-        exchange.finish(status, 0, 0, (time.perf_counter() - started) * 1000, type(error).__name__)
+        exchange.settle(status, 0, 0, (time.perf_counter() - started) * 1000, type(error).__name__)
         raise
-    completion = outcome.result
-    exchange.backend = outcome.backend.name
-    body = completion.body if plan.redactor is None else restore_completion(completion.body, plan.redactor)
-    if exchange.sources is not None:
-        body = with_sources(body, exchange.sources)
-    overhead = (time.perf_counter() - started - outcome.failed_s - completion.upstream_s) * 1000
-    usage = completion.usage
-    services.gateway.observe_latency(exchange.backend, None, completion.upstream_s, usage.completion_tokens)
-    exchange.finish(200, usage.prompt_tokens, usage.completion_tokens, overhead)
-    return Response(
-        body,
-        media_type="application/json",
-        headers=exchange.headers(overhead, len(outcome.attempts) + 1),
-    )
-
-
-async def _admit(exchange: Exchange, plan: Plan) -> Plan:
-    """The key's limits and budgets; a key over budget that may downgrade tries the cheapest backend."""
-    services = exchange.services
-    principal = exchange.principal
-    exchange.prompt_estimate = plan.prompt_tokens
-    estimate = Estimate(plan.prompt_tokens + plan.output_tokens, plan.cost(plan.backends[0]))
-    admission = await services.admissions.admit(principal, estimate)
-    if admission is None:
-        return plan
-    if not admission.allowed and admission.reason in BUDGETS and principal.on_budget is OnBudget.downgrade:
-        cheaper = services.gateway.downgrade(plan, principal)
-        if cheaper is not None:
-            estimate = Estimate(estimate.tokens, cheaper.cost(cheaper.backends[0]))
-            admission = await services.admissions.admit(principal, estimate)
-            if admission is not None and admission.allowed:
-                plan = cheaper
-                exchange.route = plan.route
-    if admission is None:
-        return plan
-    exchange.rate_headers = {k: v for k, v in admission.headers.items() if k.startswith("x-ratelimit-")}
-    if not admission.allowed:
-        raise admission.error()
-    exchange.reservation = admission.reservation
-    return plan
+    return Response(answer, media_type="application/json", headers=headers)
 
 
 async def _stream(exchange: Exchange, plan: Plan) -> Response:
-    outcome = await exchange.services.gateway.open_stream(plan)
-    stream, first = outcome.result
-    exchange.backend = outcome.backend.name
-    overhead = (time.perf_counter() - exchange.started - outcome.failed_s - stream.upstream_s) * 1000
-    return RelayResponse(
-        exchange, stream, first, exchange.headers(overhead, len(outcome.attempts) + 1), overhead
-    )  # type: ignore[return-value]
+    stream, first, headers, overhead = await exchange.open_stream(plan)
+    return RelayResponse(exchange, stream, first, headers, overhead)  # type: ignore[return-value]
 
 
 class RelayResponse:
@@ -264,11 +126,6 @@ class RelayResponse:
                 if not self.ended:  # nothing follows [DONE]; the stream is read to its end for usage
                     await self._send(send, event)
             status, error_text = 200, None
-            usage = self.stream.usage
-            gateway = self.exchange.services.gateway
-            gateway.observe_latency(
-                self.exchange.backend or "", first_s, self.stream.upstream_s, usage.completion_tokens
-            )
         except UpstreamError as error:
             status, error_text = 502, error.message
             await self._send_error(send, error.message, error.type)
@@ -278,12 +135,7 @@ class RelayResponse:
             await self._send_error(send, "The gateway failed while relaying the stream.", "api_error")
         finally:
             await self.stream.aclose()
-            usage = self.stream.usage
-            prompt, completion = usage.prompt_tokens, usage.completion_tokens
-            if not completion:  # ended before the upstream's usage: charge what was streamed
-                prompt = prompt or self.exchange.prompt_estimate
-                completion = max(0, self.events - 1)  # one token a delta; the first carries the role
-            self.exchange.finish(status, prompt, completion, self.overhead, error_text)
+            self.exchange.stream_ended(self.stream, first_s, self.events, status, self.overhead, error_text)
 
     async def _send_error(self, send: Send, message: str, kind: str) -> None:
         """The stream's last event: an error in OpenAI's shape, and no [DONE] after it."""

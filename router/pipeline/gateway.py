@@ -28,7 +28,7 @@ from router.http.errors import (
     UpstreamError,
     UpstreamTimeout,
 )
-from router.pipeline.redaction import Redactor, RestoringStream, redact_request
+from router.pipeline.redaction import Redactor, RestoringStream, redact_request, restore_completion
 from router.pipeline.resilience import Breakers, Outcome, call_with_fallback
 from router.pipeline.retrieval import RagService, Retrieved, wanted, with_context
 from router.pipeline.routing import AUTO, Decision, decide, reachable
@@ -256,7 +256,10 @@ class Gateway:
         async def call(backend: Backend) -> Completion:
             return await backend.complete(request, policy.timeouts(backend.name))
 
-        return await call_with_fallback(plan.backends, call, policy, self.breakers)
+        outcome = await call_with_fallback(plan.backends, call, policy, self.breakers)
+        if plan.redactor is not None:  # the caller's own text back where placeholders stood
+            outcome.result.body = restore_completion(outcome.result.body, plan.redactor)
+        return outcome
 
     async def open_stream(self, plan: Plan) -> Outcome[tuple[ChunkStream, bytes]]:
         """Open a stream and read its first event; a failure before that falls back like any other."""
