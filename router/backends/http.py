@@ -16,6 +16,7 @@ import ssl
 import time
 import zlib
 from collections import deque
+from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -29,6 +30,13 @@ MAX_ERROR_BODY = 64 * 1024
 PAUSE_BYTES = 1 << 20  # stop reading a socket whose unread body passes this; resume once it is read
 MAX_IDLE = 128  # idle connections kept per origin; older ones are closed
 USER_AGENT = "turnout"
+
+
+# The seam under the client: how a connection to an origin is opened. Given the host, the port,
+# whether it is TLS and the protocol factory, it returns the connected protocol (connection_made
+# called). The default opens a socket; router.testing.upstream opens an in-process one whose peer
+# is a Python function, so the wire format is parsed as ever but no socket exists.
+Connect = Callable[[str, int, bool, Callable[[], asyncio.Protocol]], Awaitable[asyncio.Protocol]]
 
 
 class ConnectionBroken(Exception):
@@ -283,8 +291,11 @@ class HttpClient:
     """Keep-alive connections per origin, at most `max_connections` in use at once; made lazily
     inside the running event loop."""
 
-    def __init__(self, max_connections: int = 1000, tls: ssl.SSLContext | None = None) -> None:
+    def __init__(
+        self, max_connections: int = 1000, tls: ssl.SSLContext | None = None, connect: Connect | None = None
+    ) -> None:
         self._max_connections = max_connections
+        self._connect = connect
         self._slots: asyncio.Semaphore | None = None
         self._origins: dict[tuple[bool, str, int], _Origin] = {}
         self._targets: dict[str, tuple[_Origin, bytes]] = {}
@@ -356,6 +367,11 @@ class HttpClient:
             if conn.reusable:
                 return conn
         loop = asyncio.get_running_loop()
+        if self._connect is not None:
+            async with asyncio.timeout(connect_s):
+                protocol = await self._connect(origin.host, origin.port, origin.tls, lambda: _Connection(loop))
+            assert isinstance(protocol, _Connection)
+            return protocol
         tls = None
         if origin.tls:
             if self._tls is None:
