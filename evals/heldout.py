@@ -253,9 +253,41 @@ def leave_one_source_out() -> dict[str, Any]:
     return report
 
 
+HARD_CATEGORIES = ("code", "math", "reasoning")  # the default policy's `hard` route, at difficulty >= 0.5
+
+
+def complex_against_simple(classifier: CapabilityClassifier) -> dict[str, Any]:
+    """vLLM semantic-router's complex-analysis exemplars (architecture, root cause, multi-step
+    trade-offs) against its simple tasks, the half no training step read: whether difficulty ranks
+    them apart (AUC), and where the default policy's rules would send them."""
+    from evals.training.outcomes import semantic_router_demand
+
+    hard, simple = semantic_router_demand(training=False)
+    found_hard = [classifier.classify(text) for text in hard]
+    found_simple = [classifier.classify(text) for text in simple]
+    scores = [c.difficulty for c in found_hard + found_simple]
+    return {
+        "complex": len(hard),
+        "simple": len(simple),
+        "auc": auc(scores, [True] * len(hard) + [False] * len(simple)),
+        "median_complex": float(np.median([c.difficulty for c in found_hard])),
+        "median_simple": float(np.median([c.difficulty for c in found_simple])),
+        "complex_to_hard_route": float(
+            np.mean([c.category in HARD_CATEGORIES and c.difficulty >= 0.5 for c in found_hard])
+        ),
+        "simple_to_fast_route": float(
+            np.mean([c.category == "simple_chat" or c.difficulty < 0.2 for c in found_simple])
+        ),
+    }
+
+
 def run(loso: bool = False, classifier: CapabilityClassifier | None = None) -> dict[str, Any]:
     classifier = classifier or CapabilityClassifier.load()
-    report = {"category": category_heldout(classifier), "difficulty": difficulty_heldout(classifier)}
+    report = {
+        "category": category_heldout(classifier),
+        "difficulty": difficulty_heldout(classifier),
+        "complex_vs_simple": complex_against_simple(classifier),
+    }
     if loso:
         report["leave_one_source_out"] = leave_one_source_out()
     return report
@@ -285,6 +317,13 @@ def render(report: dict[str, Any]) -> str:
             f"  {family:<12}{row['n']:>6}{_fmt(row['auc']):>8}{_fmt(row['ceiling_auc']):>9}{_fmt(row['apgr']):>8}"
             f"{_fmt(row['strong_share_at_target'], True):>24}{_fmt(row['random_strong_share_at_target'], True):>9}"
         )
+    split = report["complex_vs_simple"]
+    lines.append(
+        f"complex analysis ({split['complex']}) vs simple tasks ({split['simple']}), semantic-router's held-out half: "
+        f"AUC {_fmt(split['auc'])}, median difficulty {split['median_complex']:.2f} vs {split['median_simple']:.2f}; "
+        f"default policy: {100 * split['complex_to_hard_route']:.0f}% of complex to the hard route, "
+        f"{100 * split['simple_to_fast_route']:.0f}% of simple to the fast one"
+    )
     loso = report.get("leave_one_source_out")
     if loso:
         lines.append("leave one source out (retrained without it, scored on it):")

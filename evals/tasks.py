@@ -173,7 +173,13 @@ def category(params: CategoryParams) -> TaskResult:
 
 
 # ---- held out by source ----------------------------------------------------------------------------
-HELDOUT_DATASETS = ("mmlu-pro-outcomes", "ni-advicl", "ni-sample", "self-instruct-seeds")
+HELDOUT_DATASETS = (
+    "mmlu-pro-outcomes",
+    "ni-advicl",
+    "ni-sample",
+    "self-instruct-seeds",
+    "semantic-router-privacy",
+)
 
 
 class HeldoutParams(Params):
@@ -194,6 +200,10 @@ def heldout(params: HeldoutParams) -> TaskResult:
         result.add(f"{prefix}.prompts", category["n"], INFO)
         for label, recall in category["recall_by_category"].items():
             result.add(f"{prefix}.{label}.recall", recall, UP)
+    split = report["complex_vs_simple"]
+    result.add("complex_vs_simple.auc", split["auc"], UP)
+    result.add("complex_vs_simple.complex_to_hard_route", split["complex_to_hard_route"], UP)
+    result.add("complex_vs_simple.simple_to_fast_route", split["simple_to_fast_route"], UP)
     for family, row in report["difficulty"].items():
         result.add(f"difficulty.{family}.auc", row["auc"], UP)
         result.add(f"difficulty.{family}.ceiling_auc", row["ceiling_auc"], INFO)

@@ -301,4 +301,12 @@ def test_heldout_sources_are_mapped_whole_and_scored() -> None:
     assert category["ni-format"]["n"] > 700 and category["self-instruct"]["n"] == 175
     assert category["pooled"]["n"] == category["ni-format"]["n"] + 175
     assert all(0 <= row["accuracy"] <= 1 and 0 <= row["mean_recall"] <= 1 for row in category.values())
+    from evals.training.outcomes import semantic_router_demand
+
+    trained, held = semantic_router_demand(True), semantic_router_demand(False)
+    assert not (set(trained[0] + trained[1]) & set(held[0] + held[1]))  # the halves never meet
+    assert len(trained[0] + held[0]) == 65 and len(trained[1] + held[1]) == 28
+    split = report["complex_vs_simple"]
+    assert (split["complex"], split["simple"]) == (len(held[0]), len(held[1]))
+    assert 0 <= split["auc"] <= 1 and 0 <= split["complex_to_hard_route"] <= 1
     assert all(0 <= row["auc"] <= 1 and 0 <= row["ceiling_auc"] <= 1 for row in report["difficulty"].values())

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import re
+import zlib
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -158,10 +159,33 @@ def split_outcomes(split: Split) -> tuple[list[Outcome], dict[str, list[Outcome]
 #   code-request (HumanEval restated): published HumanEval pass@1 of about 0.85 for GPT-4-1106 and
 #       about 0.40 for Mixtral-8x7B-Instruct, so roughly 0.43 need the strong model.
 #   clinc150: everyday requests any model answers: 0.0.
+#   semantic-router (vLLM semantic-router's privacy labels, an independent project's): its
+#       architecture_analysis, root_cause_analysis and multi_step_tradeoffs exemplars (design and
+#       analysis that strong models do better, as Arena-Hard's): 0.8; its simple_task ones: 0.0.
+#       Only the half with even crc32 trains (`semantic_router_demand`); evals.heldout scores the other.
 # Only the training side of the shared split is used, so held-out prompts stay unseen.
-DEMAND_PRIOR = {"arena-hard-v2": 0.8, "code-request": 0.43, "clinc150": 0.0}
+DEMAND_PRIOR = {
+    "arena-hard-v2": 0.8,
+    "code-request": 0.43,
+    "clinc150": 0.0,
+    "semantic-router-complex": 0.8,
+    "semantic-router-simple": 0.0,
+}
+COMPLEX_CLASSES = ("architecture_analysis", "root_cause_analysis", "multi_step_tradeoffs")
 DEMAND_WEIGHT = 1.0
 CLINC_DEMAND_EVERY = 20  # every 20th CLINC training utterance: 750, about as many as the others
+
+
+def semantic_router_demand(training: bool) -> tuple[list[str], list[str]]:
+    """(complex, simple) exemplars of vLLM semantic-router's privacy labels: the training half
+    (even crc32 of the text), or the other half that evals.heldout scores."""
+    labels = json.loads(resolve("semantic-router-privacy").read_text(encoding="utf-8"))["labels"]
+
+    def side(texts: list[str]) -> list[str]:
+        return [t for t in texts if (zlib.crc32(t.encode("utf-8")) % 2 == 0) == training]
+
+    hard = [text for name in COMPLEX_CLASSES for text in labels[name]["exemplars"]]
+    return side(hard), side(labels["simple_task"]["exemplars"])
 
 
 def demand_outcomes(split: Split) -> tuple[list[Outcome], list[float]]:
@@ -173,6 +197,7 @@ def demand_outcomes(split: Split) -> tuple[list[Outcome], list[float]]:
         "code-request": [e.text for e in split.train if e.source == "code-request"],
         "clinc150": [t for t, _intent in clinc[::CLINC_DEMAND_EVERY] if not split.is_held_out(t, "clinc150")],
     }
+    sources["semantic-router-complex"], sources["semantic-router-simple"] = semantic_router_demand(True)
     outcomes: list[Outcome] = []
     weights: list[float] = []
     for source, texts in sources.items():
