@@ -369,7 +369,9 @@ class HttpClient:
         loop = asyncio.get_running_loop()
         if self._connect is not None:
             async with asyncio.timeout(connect_s):
-                protocol = await self._connect(origin.host, origin.port, origin.tls, lambda: _Connection(loop))
+                protocol = await self._connect(
+                    origin.host, origin.port, origin.tls, lambda: _Connection(loop)
+                )
             assert isinstance(protocol, _Connection)
             return protocol
         tls = None
