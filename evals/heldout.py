@@ -17,7 +17,11 @@ training step read:
    answers); and self-instruct's 175 hand-written seed tasks (the Alpaca seeds), each labelled by
    a reader who saw only the prompt and the category definitions, never the classifier
    (labels/self_instruct_categories.tsv, one line per seed in file order).
-3. `--loso`, leave one source out: the classifier is retrained without each training source of the
+3. Complex analysis against simple tasks, labelled by another project: vLLM semantic-router's
+   privacy-label exemplars (architecture, root cause, multi-step trade-offs vs simple_task), the
+   half that no training step read (evals.training.outcomes.semantic_router_demand): AUC of
+   difficulty, and where the default policy's rules send them.
+4. `--loso`, leave one source out: the classifier is retrained without each training source of the
    category corpus in turn and scored on that source, and without each RouteLLM benchmark and scored
    on its held-out prompts (difficulty AUC). About 30 s per retraining; needs scikit-learn.
 
@@ -253,31 +257,57 @@ def leave_one_source_out() -> dict[str, Any]:
     return report
 
 
-HARD_CATEGORIES = ("code", "math", "reasoning")  # the default policy's `hard` route, at difficulty >= 0.5
+DEFAULT_POLICY = Path(__file__).resolve().parents[1] / "policies" / "default.yaml"
+
+
+def default_routes(texts: list[str]) -> list[str]:
+    """The route the shipped default policy takes for each text as `model: "auto"` (its `hard`,
+    `fast`, ... routes), decided by the gateway itself with placeholder keys: nothing is sent."""
+    import tempfile
+
+    from router.backends.http import HttpClient
+    from router.pipeline.gateway import Gateway
+    from router.schema import parse_chat_request
+    from router.settings import Settings, make_offline
+
+    make_offline()  # token counts read tiktoken's local files, never the network
+    with tempfile.TemporaryDirectory() as home:
+        settings = Settings(
+            policy=DEFAULT_POLICY,
+            home=Path(home),
+            openai_api_key="unused",
+            anthropic_api_key="unused",
+            vllm_base_url="http://127.0.0.1:9/v1",
+        )
+        gateway = Gateway(settings, HttpClient())
+        return [
+            gateway.decide(
+                parse_chat_request(
+                    json.dumps({"model": "auto", "messages": [{"role": "user", "content": t}]}).encode()
+                )
+            ).route
+            for t in texts
+        ]
 
 
 def complex_against_simple(classifier: CapabilityClassifier) -> dict[str, Any]:
     """vLLM semantic-router's complex-analysis exemplars (architecture, root cause, multi-step
     trade-offs) against its simple tasks, the half no training step read: whether difficulty ranks
-    them apart (AUC), and where the default policy's rules would send them."""
+    them apart (AUC, with `classifier`), and where the default policy sends them (its `hard` and
+    `fast` routes, with the packaged classifier the gateway loads)."""
     from evals.training.outcomes import semantic_router_demand
 
     hard, simple = semantic_router_demand(training=False)
-    found_hard = [classifier.classify(text) for text in hard]
-    found_simple = [classifier.classify(text) for text in simple]
-    scores = [c.difficulty for c in found_hard + found_simple]
+    scores = [classifier.classify(text).difficulty for text in hard + simple]
+    routes = default_routes(hard + simple)
     return {
         "complex": len(hard),
         "simple": len(simple),
         "auc": auc(scores, [True] * len(hard) + [False] * len(simple)),
-        "median_complex": float(np.median([c.difficulty for c in found_hard])),
-        "median_simple": float(np.median([c.difficulty for c in found_simple])),
-        "complex_to_hard_route": float(
-            np.mean([c.category in HARD_CATEGORIES and c.difficulty >= 0.5 for c in found_hard])
-        ),
-        "simple_to_fast_route": float(
-            np.mean([c.category == "simple_chat" or c.difficulty < 0.2 for c in found_simple])
-        ),
+        "median_complex": float(np.median(scores[: len(hard)])),
+        "median_simple": float(np.median(scores[len(hard) :])),
+        "complex_to_hard_route": float(np.mean([r == "hard" for r in routes[: len(hard)]])),
+        "simple_to_fast_route": float(np.mean([r == "fast" for r in routes[len(hard) :]])),
     }
 
 

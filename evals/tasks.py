@@ -36,6 +36,7 @@ SPLIT_DATASETS = (
     "clinc150",
     "semantic-router-domains",
     "presidio-synth-v2",
+    "anthropic-docs",  # the passages of the passage-task and writing-request families
     *(name for name in names("routellm-mmlu-") if name != "routellm-mmlu-contaminated"),
 )
 OUTCOME_DATASETS = (

@@ -207,10 +207,13 @@ def cmd_emulate(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from evals.bench.classify import run_classify_bench
+    if args.suite == "classify":  # needs no tooling extra: no server, no load generator
+        from evals.bench.classify import run_classify_bench
+
+        return run_classify_bench(args)
     from evals.bench.gateway import run_gateway_bench
 
-    return run_classify_bench(args) if args.suite == "classify" else run_gateway_bench(args)
+    return run_gateway_bench(args)
 
 
 def parser() -> argparse.ArgumentParser:

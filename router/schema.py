@@ -253,15 +253,15 @@ class ChatRequest(_Model):
         return bool(self.stream_options and self.stream_options.include_usage)
 
     def query(self, *, user_only: bool = False) -> str:
-        """What the caller is asking now: the last user message with text; failing that (unless
-        `user_only`, as retrieval asks) the last message with text. The routing signals classify
-        it and retrieval searches for it."""
+        """What the caller is asking now: the last user message with text (more than whitespace);
+        failing that (unless `user_only`, as retrieval asks) the last message with text. The
+        routing signals classify it and retrieval searches for it."""
         for message in reversed(self.messages):
-            if message.role == "user" and (text := message.text()):
+            if message.role == "user" and (text := message.text()).strip():
                 return text
         if user_only:
             return ""
-        return next((text for m in reversed(self.messages) if (text := m.text())), "")
+        return next((text for m in reversed(self.messages) if (text := m.text()).strip()), "")
 
 
 LATENCY_HEADER = "x-turnout-latency-budget-ms"

@@ -196,7 +196,7 @@ def test_split_is_deterministic_and_held_out_prompts_never_train() -> None:
     from evals.training.corpus import build_split, text_key
 
     needed = ["mt-bench", "vicuna-bench", "arena-hard-v2", "gsm8k-test", "humaneval", "clinc150"]
-    needed += ["semantic-router-domains", "presidio-synth-v2", *names("routellm-mmlu-")]
+    needed += ["semantic-router-domains", "presidio-synth-v2", "anthropic-docs", *names("routellm-mmlu-")]
     try:
         for name in needed:
             resolve(name, download=False)

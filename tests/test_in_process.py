@@ -125,14 +125,20 @@ def test_a_stream_dropped_mid_body_is_an_upstream_error(tmp_path: Path) -> None:
 
     gateway = _gateway(tmp_path, Upstreams({"first.test": dropping, "second.test": dropping}))
 
-    async def run() -> None:
+    async def run() -> tuple[bytes, list[bytes], BaseException | None]:
         plan = await gateway.plan(parse_chat_request(_chat("Count", True)), ADMIN)
-        stream, _first = (await gateway.open_stream(plan)).result
+        stream, first = (await gateway.open_stream(plan)).result  # opened: the head and one event came
+        blocks: list[bytes] = []
         try:
-            async for _block in stream:
-                pass
+            async for block in stream:
+                blocks.append(block)
+        except UpstreamError as error:
+            return first, blocks, error
         finally:
             await stream.aclose()
+        return first, blocks, None
 
-    with pytest.raises(UpstreamError):
-        asyncio.run(run())
+    first, blocks, error = asyncio.run(run())
+    assert b'"role": "assistant"' in first  # the stream did open and relay its first event
+    assert isinstance(error, UpstreamError)  # then the drop mid-body is an upstream error, not an end
+    assert not any(b"[DONE]" in block for block in blocks)

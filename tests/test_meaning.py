@@ -49,10 +49,15 @@ def test_paraphrases_are_closer_than_other_tasks(meaning: Meaning, anchor: str, 
 
 
 def test_word_by_word_pieces_match_the_tokenizer_on_the_whole_text(meaning: Meaning) -> None:
-    text = "Tokenization of un-cased WORDS: naïve users' e-mails, 3.14159 and snake_case_names!"
-    whole = meaning._tokenizer.encode(text, add_special_tokens=False).ids
-    assert meaning.pieces(text) == whole
-    assert meaning.pieces(text) == meaning.pieces(text)  # the cached path gives the same
+    texts = [
+        "Tokenization of un-cased WORDS: naïve users' e-mails, 3.14159 and snake_case_names!",
+        "decomposed nai\u0308ve cafe\u0301 and नमस्ते दुनिया, 数学 ∑∫ 🚀",  # combining marks, Devanagari, CJK
+        "https://example.com/a/very/long/path?with=query&and=" + "x" * 80,  # a chunk too long to cache
+    ]
+    for text in texts:
+        whole = meaning._tokenizer.encode(text, add_special_tokens=False).ids
+        assert meaning.pieces(text) == whole, text
+        assert meaning.pieces(text) == meaning.pieces(text)  # the cached path gives the same
 
 
 def test_only_the_head_of_a_long_text_is_read(meaning: Meaning) -> None:

@@ -62,7 +62,8 @@ def test_help_and_bad_arguments(capsys):
 
 
 def test_gateway_cells_go_through_the_shared_format():
-    from evals.bench.gateway import Sample, record
+    from evals.bench.fmt import Sample
+    from evals.bench.gateway import record
 
     result = BenchResult("gateway")
     record(

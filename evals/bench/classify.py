@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from evals.bench.gateway import Sample
+from evals.bench.fmt import Sample
 
 
 def run_classify_bench(args: argparse.Namespace) -> int:

@@ -203,3 +203,20 @@ class BenchResult:
         paths[0].write_text(self.to_json() + "\n", encoding="utf-8")
         paths[1].write_text(self.to_markdown(), encoding="utf-8")
         return paths
+
+
+@dataclass
+class Sample:
+    latencies: list[float]
+    errors: int
+    seconds: float  # from the first counted call's start to the last one's end
+    cpu_s: float = 0.0
+    calls: int = 0  # warm-up calls included: what the server's CPU time is divided by
+
+    def pct(self, q: float) -> float:
+        ordered = sorted(self.latencies)
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000 if ordered else float("nan")
+
+    @property
+    def rate(self) -> float:
+        return len(self.latencies) / self.seconds if self.seconds else 0.0

@@ -26,7 +26,7 @@ from typing import Any
 import aiohttp
 import orjson
 
-from evals.bench.fmt import BenchResult, Bound
+from evals.bench.fmt import BenchResult, Bound, Sample
 from evals.bench.fmt import Target as Goal
 
 CELL_DEADLINE_S = 120.0
@@ -45,23 +45,6 @@ class Target:
     url: str
     headers: dict[str, str]
     body: dict[str, Any]
-
-
-@dataclass
-class Sample:
-    latencies: list[float]
-    errors: int
-    seconds: float  # from the first counted call's start to the last one's end
-    cpu_s: float = 0.0
-    calls: int = 0  # warm-up calls included: what the server's CPU time is divided by
-
-    def pct(self, q: float) -> float:
-        ordered = sorted(self.latencies)
-        return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000 if ordered else float("nan")
-
-    @property
-    def rate(self) -> float:
-        return len(self.latencies) / self.seconds if self.seconds else 0.0
 
 
 def free_port() -> int:

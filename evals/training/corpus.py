@@ -34,8 +34,9 @@ Label mapping (source label → category):
                     under labelling instructions (LABEL_TEMPLATES): what a pasted passage with a
                     task looks like, numbers and code included; held-out prompts use templates
                     training never saw
-    writing-request → writing: compositions on a topic (MMLU subjects, documentation headings) and
-                    rewrites of a passage (WRITING_TEMPLATES), brainstormed lists included
+    writing-request → writing: compositions on an MMLU subject (TOPIC_TEMPLATES, brainstormed
+                    lists included) and rewrites of a documentation passage
+                    (REWRITE_TEMPLATES); held-out prompts use each list's last three phrasings
     mmlu-open       MMLU questions that stand alone without their choices, asked as open
                     questions (same label as their subject), so that the topic words and not the
                     multiple-choice layout carry the category; held out exactly when the original is
@@ -145,20 +146,29 @@ LABEL_TEMPLATES = (
     "Give the topic of the sentence below in one word.\n{text}",
     "Decide whether this text is a question, a request or a complaint: {text}",
 )
-# Writing requests on a topic (an MMLU subject or a documentation heading) or on a pasted passage.
-WRITING_TEMPLATES = (
+# Writing requests: compositions on a topic (an MMLU subject), and rewrites of a pasted passage (a
+# documentation chunk); each list keeps its own last three phrasings for held-out prompts.
+TOPIC_TEMPLATES = (
     "Write a short poem about {topic}.",
     "Draft a friendly email to my team announcing a workshop on {topic}.",
     "Brainstorm ten creative ideas for a blog series on {topic}.",
     "Write a catchy slogan for a podcast about {topic}.",
     "Write a two-paragraph story in which a student discovers {topic}.",
     "Give me five possible titles for an essay on {topic}.",
-    "Rewrite the following paragraph so it sounds more formal:\n\n{text}",
-    "Paraphrase this in plain language for a ten-year-old:\n{text}",
     # Held out
     "Come up with a list of fun activities for a club about {topic}.",
     "Compose a limerick about {topic}.",
+    "Write a short speech to open a conference on {topic}.",
+)
+REWRITE_TEMPLATES = (
+    "Rewrite the following paragraph so it sounds more formal:\n\n{text}",
+    "Paraphrase this in plain language for a ten-year-old:\n{text}",
+    "Make this paragraph shorter and punchier:\n{text}",
+    "Turn this passage into a friendly announcement for our newsletter:\n\n{text}",
+    # Held out
     "Polish the wording of this paragraph without changing its meaning:\n{text}",
+    "Rewrite this in the voice of a pirate:\n{text}",
+    "Edit this text for clarity and a warmer tone:\n\n{text}",
 )
 TEST_TEMPLATES = 3  # the last three of each template list are used by held-out prompts only
 CODE_TEMPLATES = (
@@ -333,18 +343,12 @@ def passage_examples(seed: int) -> list[Example]:
 
 
 def writing_requests(seed: int) -> list[Example]:
-    """Writing: pieces to compose on a topic, and passages to rewrite (WRITING_TEMPLATES)."""
+    """Writing: compositions on an MMLU subject (TOPIC_TEMPLATES) and rewrites of a documentation
+    passage (REWRITE_TEMPLATES)."""
     topics = sorted({mmlu_subject(name).replace("_", " ") for name in mmlu_names()})
-    topics += sorted({heading for heading, _ in _documentation()})[:60]
-    documentation = {heading: text for heading, text in _documentation()}
-    items = [(topic, documentation.get(topic, "")) for topic in topics]
-    # Topic templates for a topic with no passage, and every template for one with a passage.
-    with_text = [(t, x) for t, x in items if x]
-    examples = _templated(seed, with_text, WRITING_TEMPLATES, "writing", "writing-request")
-    topic_only = tuple(t for t in WRITING_TEMPLATES if "{text}" not in t)
-    return examples + _templated(
-        seed, [(t, "") for t, x in items if not x], topic_only, "writing", "writing-request"
-    )
+    passages = _documentation()[::4]  # a quarter of the passages, the rest serve the passage tasks
+    examples = _templated(seed, ((t, "") for t in topics), TOPIC_TEMPLATES, "writing", "writing-request")
+    return examples + _templated(seed, passages, REWRITE_TEMPLATES, "writing", "writing-request")
 
 
 def _template_for(text: str, templates: tuple[str, ...], held_out: bool) -> str:

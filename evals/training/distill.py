@@ -1,6 +1,6 @@
 """Builds the static word-piece table behind `router.signals.capability.meaning` from the packaged MiniLM.
 
-Run as `python -m evals.training.distill [--dims 128] [--out PATH]` (about a minute on two cores).
+Run as `python -m evals.training.distill [--dims 128] [--out PATH]` (about 20 s on two cores).
 It follows model2vec's distillation (Tulkens & van Dongen, 2024) without that package: every
 word piece of all-MiniLM-L6-v2's vocabulary goes through the transformer alone, as
 `[CLS] piece [SEP]`, and the mean of the three output vectors is that piece's embedding; PCA

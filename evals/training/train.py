@@ -201,7 +201,7 @@ def train(
     info = {
         "features_version": FEATURES_VERSION,
         "category_counts": dict(sorted(Counter(category_labels).items())),
-        "difficulty_examples": len(difficulty_texts),
+        "difficulty_examples": len(difficulty_texts),  # weighted rows (a soft label is two)
         "difficulty_positive": int(sum(difficulty_needed)),
         "category_c": settings.category_c,
         "difficulty_c": settings.difficulty_c,
@@ -220,7 +220,14 @@ def train_from_registry(seed: int, settings: Settings) -> Weights:
     demand, demand_weights = demand_outcomes(split)
     meta = {
         "split_seed": seed,
-        "difficulty_by_benchmark": dict(sorted(Counter(o.benchmark for o in outcomes + demand).items())),
+        # prompts, not rows: a soft-labelled prompt enters training as two weighted rows
+        "difficulty_by_benchmark": dict(
+            sorted(
+                Counter(
+                    o.benchmark for o in {(o.text, o.benchmark): o for o in outcomes + demand}.values()
+                ).items()
+            )
+        ),
         "benchmark_weight": BENCHMARK_WEIGHT,
         "demand_prior": DEMAND_PRIOR,
     }

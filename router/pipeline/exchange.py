@@ -2,8 +2,9 @@
 
 `Exchange.plan` computes the signals, the decision and retrieval (the gateway's plan) and admits
 the request against its key's limits, downgrading to a cheaper backend for a key over budget that
-may; `complete` and `open_stream` call the backends with fallback; `answer` and `stream_ended`
-settle: the limiter's reservation with the real usage, live latency, metrics and the usage ledger.
+may; `complete` and `open_stream` call the backends with fallback; `complete` and `stream_ended`
+settle (`settle`, once per request whatever fails after it): the limiter's reservation with the
+real usage, live latency, metrics and the usage ledger.
 The HTTP edge (router.http.app) only parses, authenticates and writes bytes: it never decides,
 charges or restores anything itself.
 """
@@ -69,6 +70,7 @@ class Exchange:
     reservation: Reservation | None = None  # the limiter's, settled with the real usage in settle()
     prompt_estimate: int = 0  # what a stream that ends without usage is charged for its prompt
     runtime: Runtime | None = None  # the policy the request was planned under: its prices are charged
+    settled: bool = False  # a request is settled once, even if something fails after settling it
 
     async def plan(self, options: RequestOptions) -> Plan:
         """The gateway's plan, then admission (limits, budgets, the downgrade)."""
@@ -169,7 +171,10 @@ class Exchange:
     def settle(
         self, status: int, prompt: int, completion: int, overhead_ms: float, error: str | None = None
     ) -> None:
-        """The limiter's reservation with the real usage, the metrics and the ledger row."""
+        """The limiter's reservation with the real usage, the metrics and the ledger row, once."""
+        if self.settled:
+            return
+        self.settled = True
         cost = 0.0
         runtime = self.runtime or self.gateway.runtime  # a reload mid-request changes nothing here
         spec = runtime.loaded.policy.backends.get(self.backend or "")

@@ -2,8 +2,8 @@
 
 `Meaning.load()` reads data/meaning.npz (written by `python -m evals.training.distill`): one
 int8 row per word piece of all-MiniLM-L6-v2's vocabulary. `embed(text)` splits the head of the
-text into words, turns each word into its word pieces with MiniLM's own tokenizer (cached per
-word, so a prompt costs a dictionary lookup per word it has seen before), and returns the
+text at whitespace, turns each chunk into its word pieces with MiniLM's own tokenizer (cached per
+chunk, so a prompt costs a dictionary lookup per word it has seen before), and returns the
 L2-normalised mean of their rows: a meaning-bearing vector at the cost of a table lookup, with no
 transformer at run time. Words with the same meaning land near each other ("summarise" and
 "condense", "hi" and "hello") where hashed n-grams only match the same spelling.
@@ -33,7 +33,10 @@ MAX_CHARS = 2000
 WORD_CACHE = 1 << 16
 _DEFAULT: Meaning | None = None
 
-_WORD = re.compile(r"\w+|[^\w\s]")
+# Whitespace-separated chunks: MiniLM's own pre-tokenizer splits on whitespace first, so encoding
+# chunk by chunk gives exactly the pieces of the whole text (combining marks and all).
+_CHUNK = re.compile(r"\S+")
+CACHED_CHUNK = 48  # longer chunks (a URL, a base64 blob) are encoded each time, never cached
 
 Vector = npt.NDArray[np.float32]
 
@@ -122,8 +125,8 @@ class Meaning:
     def pieces(self, text: str) -> list[int]:
         """The word-piece ids of the head of `text`, in order."""
         ids: list[int] = []
-        for word in _WORD.findall(text[:MAX_CHARS]):
-            ids.extend(self._pieces(word))
+        for chunk in _CHUNK.findall(text[:MAX_CHARS]):
+            ids.extend(self._pieces(chunk) if len(chunk) <= CACHED_CHUNK else self._word_pieces(chunk))
         return ids
 
     def embed(self, text: str) -> Vector:
