@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -112,3 +112,10 @@ def describe_invalid(error: ValidationError) -> str:
         shown = "" if secret or "input" not in item else f" (got {item['input']!r})"
         parts.append(f"{name}: {item['msg']}{shown}")
     return "; ".join(parts)
+
+
+def from_command_line(values: dict[str, Any]) -> Settings:
+    """Settings from the environment, with the command line's --host, --port and --policy on top
+    (a `vars(args)` of the verb; absent or None ones are left to the environment)."""
+    overrides = {name: values[name] for name in ("host", "port", "policy") if values.get(name) is not None}
+    return Settings(**overrides)
