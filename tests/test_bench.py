@@ -93,3 +93,17 @@ def test_load_counts_only_calls_after_each_clients_warm_up():
     assert len(sample.latencies) == 10 and sample.errors == 0
     assert sample.calls == len(seen) == 16  # 10 counted + 3 warm-up calls by each of 2 clients
     assert seen[-1] - started >= 0.1  # the second client started half the ramp later
+
+
+def test_a_tooling_command_without_its_extra_says_so_in_one_line():
+    """README: without the bench/dev extras, `turnout emulate` (and bench, serve --emulators) fails
+    with one line naming the extra, not a traceback. aiohttp is made unimportable in a fresh process."""
+    script = (
+        "import sys; sys.modules['aiohttp'] = None\n"
+        "from router.cli import main\n"
+        "sys.exit(main(['emulate', 'openai', '--port', '0']))"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2, result.stderr[-2000:]
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "aiohttp" in lines[0] and "turnout[bench]" in lines[0], result.stderr

@@ -216,9 +216,31 @@ def row(label: str, direct: Sample, via: Sample) -> str:
     )
 
 
-def record(result: BenchResult, label: str, direct: Sample, via: Sample) -> None:
+async def cell(
+    direct: Target,
+    via: Target,
+    label: str,
+    concurrency: int,
+    stream: bool,
+    args: argparse.Namespace,
+    via_pid: int,
+    result: BenchResult,
+    baseline: str = "direct to the emulator",
+) -> None:
+    """One latency-table cell: a warm-up, direct and via in alternating rounds, a printed row and
+    its figures in the shared format."""
+    await load(via, 20, concurrency, stream)
+    measured = await paired(
+        direct, via, args.requests, concurrency, stream, via_pid, ramp_s=args.think_ms / 1000
+    )
+    print(row(label, *measured), flush=True)
+    record(result, label, *measured, baseline)
+
+
+def record(
+    result: BenchResult, label: str, direct: Sample, via: Sample, baseline: str = "direct to the emulator"
+) -> None:
     """One latency-table cell in the shared format: the via figures against the direct ones."""
-    baseline = "direct to the emulator"
     for share in (0.5, 0.99):
         name = f"{label} p{share * 100:g}"
         result.add(name, via.pct(share), "ms", baseline=direct.pct(share), baseline_name=baseline)
@@ -294,19 +316,17 @@ async def _bench(args: argparse.Namespace, result: BenchResult) -> int:
                 direct_target, gateway_target = targets[wire], targets[f"gateway-{wire}"]
                 for stream in (False, True):
                     for concurrency in concurrencies:
-                        await load(gateway_target, 20, concurrency, stream)  # warm-up
-                        direct, via = await paired(
+                        label = f"{wire} {'stream' if stream else 'json'} c={concurrency}"
+                        await cell(
                             direct_target,
                             gateway_target,
-                            args.requests,
+                            label,
                             concurrency,
                             stream,
+                            args,
                             gateway.pid,
-                            ramp_s=args.think_ms / 1000,
+                            result,
                         )
-                        label = f"{wire} {'stream' if stream else 'json'} c={concurrency}"
-                        print(row(label, direct, via), flush=True)
-                        record(result, label, direct, via)
             await _auto_against_named(targets, args, gateway.pid, result)
             await _saturation(targets, args, result)
             if not args.no_litellm:
@@ -359,21 +379,8 @@ async def _auto_against_named(
     )
     print("|---|---|---|---|---|---|---|---|---|---|")
     for concurrency in (1, 16):
-        await load(auto, 20, concurrency, False)
-        direct, via = await paired(
-            named, auto, args.requests, concurrency, False, gateway_pid, ramp_s=args.think_ms / 1000
-        )
         label = f"auto json c={concurrency}"
-        print(row(label, direct, via), flush=True)
-        for share in (0.5, 0.99):
-            result.add(
-                f"{label} p{share * 100:g}",
-                via.pct(share),
-                "ms",
-                baseline=direct.pct(share),
-                baseline_name=f"model: {backend}",
-            )
-        result.add(f"{label} errors", float(via.errors), "requests")
+        await cell(named, auto, label, concurrency, False, args, gateway_pid, result, f"model: {backend}")
 
 
 async def _saturation(targets: dict[str, Target], args: argparse.Namespace, result: BenchResult) -> None:
@@ -436,19 +443,8 @@ async def _litellm(
         print("|---|---|---|---|---|---|---|---|---|---|")
         for stream in (False, True):
             for concurrency in (1, 16):
-                await load(target, 20, concurrency, stream)
-                direct, via = await paired(
-                    direct_target,
-                    target,
-                    args.requests,
-                    concurrency,
-                    stream,
-                    proxy.pid,
-                    ramp_s=args.think_ms / 1000,
-                )
                 label = f"litellm {'stream' if stream else 'json'} c={concurrency}"
-                print(row(label, direct, via), flush=True)
-                record(result, label, direct, via)
+                await cell(direct_target, target, label, concurrency, stream, args, proxy.pid, result)
         sample = await load(target, 20_000, SATURATION_CLIENTS, False, deadline_s=args.saturation_seconds)
         print(
             f"\nLiteLLM proxy saturation (json, c={SATURATION_CLIENTS}): {sample.rate:.1f} req/s, {sample.errors} errors"
