@@ -407,3 +407,31 @@ def test_retriever_over_pgvector_takes_ids_then_chunks_from_the_index(pg_url: st
             await store.close()
 
     run(asyncio.wait_for(main(), 30))
+
+
+def test_readiness_starts_undecided_and_turns_idle_when_nothing_will_retrieve(tmp_path):
+    """/readyz is 503 while start-up has not decided whether retrieval is needed ("starting"); with
+    no route that retrieves and an empty store, the decision is "idle" (ready) without loading."""
+    import asyncio
+
+    from router.pipeline.retrieval import RagService, Readiness
+    from router.policy.model import parse_policy
+    from router.settings import Settings
+
+    policy = parse_policy(
+        "version: 1\ndefaults: {route: chat}\n"
+        "backends:\n  b: {provider: openai_compatible, model: m, base_url: 'http://b.test/v1', data: external}\n"
+        "routes:\n  - {name: chat, backends: [b]}\n",
+        tmp_path / "policy.yaml",
+    )
+    rag = RagService(Settings(home=tmp_path, store_url=f"qdrant+local://{tmp_path / 'qdrant'}"))
+    assert rag.state is Readiness.starting
+
+    async def warm() -> None:
+        try:
+            await rag.warm(policy)
+        finally:
+            await rag.close()
+
+    asyncio.run(warm())
+    assert rag.state is Readiness.idle and rag._retriever is None  # decided, and nothing was loaded
