@@ -238,7 +238,7 @@ def parser() -> argparse.ArgumentParser:
     bench.add_argument(
         "suite",
         choices=["gateway", "classify", *DELEGATED_BENCHES],
-        help="limits, ingest and retrieval take their own options: turnout bench ingest --help",
+        help="limits, db, ingest and retrieval take their own options: turnout bench ingest --help",
     )
     bench.add_argument("--queries", type=int, default=1200, help="classify: how many queries")
     bench.add_argument("--policy", type=Path, help="classify: the policy whose detectors to use")
@@ -337,19 +337,20 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 DELEGATED_BENCHES = {
     "limits": "evals.bench.limits",
+    "db": "evals.bench.db",
     "ingest": "evals.bench.rag",
     "retrieval": "evals.bench.rag",
 }
 
 
 def _delegated_bench(argv: list[str]) -> int:
-    """`turnout bench limits|ingest|retrieval ...`: each benchmark module parses its own options."""
+    """`turnout bench limits|db|ingest|retrieval ...`: each benchmark module parses its own options."""
     import importlib
 
     suite, rest = argv[1], argv[2:]
     module = importlib.import_module(DELEGATED_BENCHES[suite])
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    code: int = module.main(rest if module.__name__ == "evals.bench.limits" else [suite, *rest])
+    code: int = module.main([suite, *rest] if module.__name__ == "evals.bench.rag" else rest)
     return code
 
 

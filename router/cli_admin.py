@@ -17,17 +17,13 @@ from router.settings import Settings
 
 
 async def _with_store(action: Any) -> Any:
-    import asyncpg
-
     from router.accounts.auth import KeyStore
-    from router.db import migrate, open_database
+    from router.db import open_database, open_pool
 
     database = await asyncio.to_thread(open_database, Settings())
     try:
-        pool = await asyncpg.create_pool(database.url, min_size=1, max_size=2)
+        pool = await open_pool(database.url, max_size=2)
         try:
-            async with pool.acquire() as connection:
-                await migrate(connection)
             return await action(KeyStore(pool))
         finally:
             await pool.close()

@@ -140,6 +140,16 @@ def open_database(settings: Settings) -> Database:
     return Database(str(server.get_uri()), server)
 
 
+async def open_pool(url: str, max_size: int = 8) -> Any:
+    """A connection pool on `url` with the schema created or upgraded."""
+    import asyncpg
+
+    pool = await asyncpg.create_pool(url, min_size=1, max_size=max_size)
+    async with pool.acquire() as connection:
+        await migrate(connection)
+    return pool
+
+
 async def migrate(connection: object) -> None:
     """Create or upgrade the schema; serialised so that replicas starting together do not race."""
     async with connection.transaction():  # type: ignore[attr-defined]

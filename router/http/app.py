@@ -185,17 +185,13 @@ async def _unexpected(request: Request, error: Exception) -> Response:
 
 
 async def startservices_of(settings: Settings) -> Services:
-    import asyncpg
-
-    from router.db import KEYS_CHANNEL, migrate, open_database
+    from router.db import KEYS_CHANNEL, open_database, open_pool
 
     make_offline()
     http = HttpClient()
     gateway = Gateway(settings, http)
     database = await asyncio.to_thread(open_database, settings)
-    pool = await asyncpg.create_pool(database.url, min_size=1, max_size=8)
-    async with pool.acquire() as connection:
-        await migrate(connection)
+    pool = await open_pool(database.url)
     store = KeyStore(pool)
     admin = settings.admin_key.get_secret_value() if settings.admin_key else None
     auth = KeyAuthenticator(store, admin, settings.key_cache_seconds)
