@@ -2,8 +2,9 @@
 
 Each collection gets its own chunk table (vector dimensions differ between collections) with an HNSW
 cosine index; `rag_collections` records dim, embedder and revision, `rag_manifest` one row per
-source. Vectors travel in pgvector's binary form through a codec registered on every pooled
-connection, which is what lets `replace_source` use COPY. This module must never leave a source
+source. Access is psycopg 3 over a psycopg_pool pool; vectors travel in pgvector's binary form through
+the `pgvector` package's adapters, registered on every pooled connection, and `replace_source` writes
+a source's chunks with one binary COPY. This module must never leave a source
 half-written: every write is one transaction that also bumps the collection's revision.
 """
 
@@ -11,13 +12,14 @@ from __future__ import annotations
 
 import hashlib
 import re
-import struct
+import uuid
 from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
-import asyncpg
 import numpy as np
+import psycopg
+from psycopg import errors as pg_errors
 
 from rag.stores import check_batch, redact_url, validate_name
 from rag.types import Chunk, CollectionInfo, FileRecord, Filter, Hit, StoreError
@@ -27,9 +29,9 @@ MAX_EF_SEARCH = 1000  # the largest hnsw.ef_search pgvector accepts
 # Every pooled connection starts with these, so a search for up to 50 rows is one round trip rather
 # than BEGIN, SET LOCAL, SELECT, COMMIT. Iterative scans keep a filtered search from handing over
 # fewer than k rows; "relaxed" order is put back by the search's outer ORDER BY.
-# (Startup parameters rather than SET: the pool's RESET ALL on release returns to them.)
+# (Startup options rather than SET, so that no statement on any connection can lose them.)
 SESSION_EF_SEARCH = 100
-SESSION_SETTINGS = {"hnsw.ef_search": str(SESSION_EF_SEARCH), "hnsw.iterative_scan": "relaxed_order"}
+SESSION_OPTIONS = f"-c hnsw.ef_search={SESSION_EF_SEARCH} -c hnsw.iterative_scan=relaxed_order"
 
 SCHEMA = (
     "CREATE EXTENSION IF NOT EXISTS vector",
@@ -71,10 +73,12 @@ CHUNK_INDEXES = (
 )
 COLUMNS = ("id", "source", "position", "text", "title", "headings", "page", "content_hash", "tags")
 SELECT_COLUMNS = ", ".join(COLUMNS)
+COPY_CHUNKS = "COPY {table} (" + ", ".join((*COLUMNS, "embedding")) + ") FROM STDIN (FORMAT BINARY)"
+COPY_TYPES = ("uuid", "text", "int4", "text", "text", "text[]", "int4", "text", "text[]", "vector")
 
 UPSERT_MANIFEST = """
 INSERT INTO rag_manifest (collection, source, file_hash, embedder, chunker, chunks, updated_at)
-VALUES ($1, $2, $3, $4, $5, $6, now())
+VALUES (%s, %s, %s, %s, %s, %s, now())
 ON CONFLICT (collection, source) DO UPDATE SET
     file_hash = EXCLUDED.file_hash, embedder = EXCLUDED.embedder, chunker = EXCLUDED.chunker,
     chunks = EXCLUDED.chunks, updated_at = now()
@@ -89,17 +93,8 @@ def table_names(name: str) -> dict[str, str]:
     return {"table": f"rag_chunks_{base}", "hnsw": f"rag_hnsw_{base}", "by_source": f"rag_src_{base}"}
 
 
-def encode_vector(value: Any) -> bytes:
-    array = np.asarray(value, dtype=">f4")
-    return struct.pack(">HH", array.shape[0], 0) + array.tobytes()
-
-
-def decode_vector(data: bytes) -> np.ndarray:
-    return np.frombuffer(data, dtype=">f4", offset=4).astype(np.float32)
-
-
-def where_clause(where: Filter | None, first: int) -> tuple[str, list[Any]]:
-    """SQL for a Filter, its parameters numbered from `first`."""
+def where_clause(where: Filter | None) -> tuple[str, list[Any]]:
+    """SQL for a Filter, and its parameters in the order of their placeholders."""
     if where is None:
         return "", []
     conditions: list[str] = []
@@ -107,10 +102,10 @@ def where_clause(where: Filter | None, first: int) -> tuple[str, list[Any]]:
     if where.path_prefix:
         escaped = re.sub(r"([\\%_])", r"\\\1", where.path_prefix)
         args.append(escaped + "%")
-        conditions.append(f"source LIKE ${first + len(args) - 1}")
+        conditions.append("source LIKE %s")
     if where.tags:
         args.append(list(where.tags))
-        conditions.append(f"tags && ${first + len(args) - 1}::text[]")
+        conditions.append("tags && %s::text[]")
     return ("WHERE " + " AND ".join(conditions) if conditions else ""), args
 
 
@@ -131,7 +126,7 @@ def to_chunk(row: Any) -> Chunk:
 def chunk_rows(chunks: Sequence[Chunk], vectors: np.ndarray) -> Iterator[tuple[Any, ...]]:
     for chunk, vector in zip(chunks, vectors, strict=True):
         yield (
-            chunk.id,
+            uuid.UUID(chunk.id),
             chunk.source,
             chunk.position,
             chunk.text,
@@ -145,7 +140,7 @@ def chunk_rows(chunks: Sequence[Chunk], vectors: np.ndarray) -> Iterator[tuple[A
 
 
 class PgVectorStore:
-    """`VectorStore` on Postgres with pgvector, over an asyncpg pool. Build it with `connect`."""
+    """`VectorStore` on Postgres with pgvector, over a psycopg pool. Build it with `connect`."""
 
     def __init__(self, pool: Any, url: str) -> None:
         self._pool = pool
@@ -154,31 +149,30 @@ class PgVectorStore:
     @classmethod
     async def connect(cls, url: str, max_size: int = 8) -> PgVectorStore:
         """Create the extension and shared tables (once, under a lock), then open the pool."""
+        from pgvector.psycopg import register_vector_async
+        from psycopg.rows import dict_row
+        from psycopg_pool import AsyncConnectionPool
+
         try:
-            connection = await asyncpg.connect(url)
-            try:
-                async with connection.transaction():
-                    await connection.execute(
-                        "SELECT pg_advisory_xact_lock(hashtextextended('turnout.rag', 0))"
-                    )
-                    for statement in SCHEMA:
-                        await connection.execute(statement)
-                    schema = await connection.fetchval(
-                        "SELECT n.nspname FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace "
-                        "WHERE t.typname = 'vector'"
-                    )
-            finally:
-                await connection.close()
-
-            async def register(conn: Any) -> None:
-                await conn.set_type_codec(
-                    "vector", schema=schema, encoder=encode_vector, decoder=decode_vector, format="binary"
-                )
-
-            pool = await asyncpg.create_pool(
-                url, min_size=1, max_size=max_size, init=register, server_settings=SESSION_SETTINGS
+            connection = await psycopg.AsyncConnection.connect(url, autocommit=True)
+            async with connection, connection.transaction():
+                await connection.execute("SELECT pg_advisory_xact_lock(hashtextextended('turnout.rag', 0))")
+                for statement in SCHEMA:
+                    await connection.execute(statement)
+            pool = AsyncConnectionPool(
+                url,
+                min_size=1,
+                max_size=max_size,
+                kwargs={"autocommit": True, "row_factory": dict_row, "options": SESSION_OPTIONS},
+                configure=register_vector_async,
+                open=False,
             )
-        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as error:
+            try:
+                await pool.open(wait=True, timeout=10.0)
+            except BaseException:
+                await pool.close()
+                raise
+        except (psycopg.Error, OSError) as error:
             raise StoreError(f"cannot open pgvector store {redact_url(url)}: {error}") from error
         return cls(pool, url)
 
@@ -188,29 +182,26 @@ class PgVectorStore:
         StoreError."""
         validate_name(name)
         try:
-            async with self._pool.acquire() as connection:
+            async with self._pool.connection() as connection:
                 if not transaction:
                     yield connection
                     return
                 async with connection.transaction():
                     yield connection
-        except asyncpg.UndefinedTableError as error:
+        except pg_errors.UndefinedTable as error:
             raise StoreError(f"no collection {name!r}", {"collection": name}) from error
-        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as error:
+        except (psycopg.Error, OSError) as error:
             raise StoreError(f"pgvector: {error}", {"collection": name}) from error
 
     async def open_collection(self, name: str, dim: int, embedder: str) -> CollectionInfo:
         check_dim(dim)
         async with self._transaction(name) as conn:
             await lock_collection(conn, name)
-            exists = await conn.fetchval("SELECT 1 FROM rag_collections WHERE name = $1", name)
-            if not exists:
+            if not await collection_exists(conn, name):
                 await create_chunk_table(conn, name, dim)
                 await conn.execute(
-                    "INSERT INTO rag_collections (name, dim, embedder) VALUES ($1, $2, $3)",
-                    name,
-                    dim,
-                    embedder,
+                    "INSERT INTO rag_collections (name, dim, embedder) VALUES (%s, %s, %s)",
+                    (name, dim, embedder),
                 )
             return await collection_info(conn, name)  # type: ignore[return-value]
 
@@ -220,15 +211,13 @@ class PgVectorStore:
             await lock_collection(conn, name)
             await conn.execute(f"DROP TABLE IF EXISTS {table_names(name)['table']}")
             await create_chunk_table(conn, name, dim)
-            await conn.execute("DELETE FROM rag_manifest WHERE collection = $1", name)
+            await conn.execute("DELETE FROM rag_manifest WHERE collection = %s", (name,))
             # the revision keeps climbing through a reset, so no cache keyed on it can be fooled
             await conn.execute(
-                "INSERT INTO rag_collections (name, dim, embedder, revision) VALUES ($1, $2, $3, 1) "
+                "INSERT INTO rag_collections (name, dim, embedder, revision) VALUES (%s, %s, %s, 1) "
                 "ON CONFLICT (name) DO UPDATE SET dim = EXCLUDED.dim, embedder = EXCLUDED.embedder, "
                 "revision = rag_collections.revision + 1",
-                name,
-                dim,
-                embedder,
+                (name, dim, embedder),
             )
             return await collection_info(conn, name)  # type: ignore[return-value]
 
@@ -237,21 +226,24 @@ class PgVectorStore:
             return await collection_info(conn, name)
 
     async def collections(self) -> list[CollectionInfo]:
-        async with self._pool.acquire() as conn:
-            names = [
-                row["name"] for row in await conn.fetch("SELECT name FROM rag_collections ORDER BY name")
-            ]
+        try:
+            async with self._pool.connection() as conn:
+                cursor = await conn.execute("SELECT name FROM rag_collections ORDER BY name")
+                names = [row["name"] for row in await cursor.fetchall()]
+        except (psycopg.Error, OSError) as error:
+            raise StoreError(f"pgvector: {error}") from error
         found = [await self.info(name) for name in names]
         return [info for info in found if info is not None]
 
     async def manifest(self, name: str) -> dict[str, FileRecord]:
         async with self._transaction(name) as conn:
             await require_collection(conn, name)
-            rows = await conn.fetch(
-                "SELECT source, file_hash, embedder, chunker, chunks FROM rag_manifest WHERE collection = $1",
-                name,
+            cursor = await conn.execute(
+                "SELECT source, file_hash, embedder, chunker, chunks FROM rag_manifest WHERE collection = %s",
+                (name,),
             )
-        return {row["source"]: FileRecord(**dict(row)) for row in rows}
+            rows = await cursor.fetchall()
+        return {row["source"]: FileRecord(**row) for row in rows}
 
     async def replace_source(
         self, name: str, record: FileRecord, chunks: Sequence[Chunk], vectors: np.ndarray
@@ -261,29 +253,29 @@ class PgVectorStore:
             # bumping first takes the collection's row lock: writers to one collection queue here
             dim = await begin_write(conn, name)
             array = check_batch(record, chunks, vectors, dim)
-            await conn.execute(f"DELETE FROM {table} WHERE source = $1", record.source)
+            await conn.execute(f"DELETE FROM {table} WHERE source = %s", (record.source,))
             if chunks:
-                records = chunk_rows(chunks, array)
-                await conn.copy_records_to_table(table, records=records, columns=[*COLUMNS, "embedding"])
+                async with conn.cursor().copy(COPY_CHUNKS.format(table=table)) as copy:
+                    copy.set_types(COPY_TYPES)
+                    for row in chunk_rows(chunks, array):
+                        await copy.write_row(row)
             await conn.execute(
                 UPSERT_MANIFEST,
-                name,
-                record.source,
-                record.file_hash,
-                record.embedder,
-                record.chunker,
-                record.chunks,
+                (name, record.source, record.file_hash, record.embedder, record.chunker, record.chunks),
             )
 
     async def delete_source(self, name: str, source: str) -> None:
         async with self._transaction(name) as conn:
             await begin_write(conn, name)
-            await conn.execute(f"DELETE FROM {table_names(name)['table']} WHERE source = $1", source)
-            await conn.execute("DELETE FROM rag_manifest WHERE collection = $1 AND source = $2", name, source)
+            await conn.execute(f"DELETE FROM {table_names(name)['table']} WHERE source = %s", (source,))
+            await conn.execute(
+                "DELETE FROM rag_manifest WHERE collection = %s AND source = %s", (name, source)
+            )
 
     async def sources(self, name: str) -> set[str]:
         async with self._transaction(name) as conn:
-            rows = await conn.fetch(f"SELECT DISTINCT source FROM {table_names(name)['table']}")
+            cursor = await conn.execute(f"SELECT DISTINCT source FROM {table_names(name)['table']}")
+            rows = await cursor.fetchall()
         return {row["source"] for row in rows}
 
     async def search(self, name: str, vector: np.ndarray, k: int, where: Filter | None = None) -> list[Hit]:
@@ -305,28 +297,30 @@ class PgVectorStore:
             raise StoreError(f"a query is one vector, got shape {tuple(query.shape)}")
         if k <= 0:
             return []
-        clause, args = where_clause(where, 3)
+        clause, args = where_clause(where)
         # relaxed_order may return rows slightly out of order: the outer ORDER BY puts them back
         sql = (
-            f"WITH hits AS MATERIALIZED (SELECT {columns}, embedding <=> $1 AS distance "
-            f"FROM {table_names(name)['table']} {clause} ORDER BY distance LIMIT $2) "
+            f"WITH hits AS MATERIALIZED (SELECT {columns}, embedding <=> %s AS distance "
+            f"FROM {table_names(name)['table']} {clause} ORDER BY distance LIMIT %s) "
             "SELECT * FROM hits ORDER BY distance"
         )
         wider = 2 * k > SESSION_EF_SEARCH  # the session's candidate list is too short for k
         async with self._transaction(name, transaction=wider) as conn:
             if wider:
                 ef_search = str(min(MAX_EF_SEARCH, 2 * k))
-                await conn.execute("SELECT set_config('hnsw.ef_search', $1, true)", ef_search)
-            rows: list[Any] = await conn.fetch(sql, query, k, *args)
+                await conn.execute("SELECT set_config('hnsw.ef_search', %s, true)", (ef_search,))
+            cursor = await conn.execute(sql, (query, *args, k), binary=True)
+            rows: list[Any] = await cursor.fetchall()
         return rows
 
     async def chunks(self, name: str, where: Filter | None = None) -> list[Chunk]:
-        clause, args = where_clause(where, 1)
+        clause, args = where_clause(where)
         table = table_names(name)["table"]
         async with self._transaction(name) as conn:
-            rows = await conn.fetch(
-                f"SELECT {SELECT_COLUMNS} FROM {table} {clause} ORDER BY source, position", *args
+            cursor = await conn.execute(
+                f"SELECT {SELECT_COLUMNS} FROM {table} {clause} ORDER BY source, position", args, binary=True
             )
+            rows = await cursor.fetchall()
         return [to_chunk(row) for row in rows]
 
     async def close(self) -> None:
@@ -340,7 +334,7 @@ def check_dim(dim: int) -> None:
 
 async def lock_collection(conn: Any, name: str) -> None:
     """Serialise creating and resetting one collection across processes, until the transaction ends."""
-    await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", f"turnout.rag:{name}")
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"turnout.rag:{name}",))
 
 
 async def create_chunk_table(conn: Any, name: str, dim: int) -> None:
@@ -350,24 +344,34 @@ async def create_chunk_table(conn: Any, name: str, dim: int) -> None:
         await conn.execute(statement.format(**names))
 
 
+async def collection_exists(conn: Any, name: str) -> bool:
+    cursor = await conn.execute("SELECT 1 FROM rag_collections WHERE name = %s", (name,))
+    return await cursor.fetchone() is not None
+
+
 async def require_collection(conn: Any, name: str) -> None:
-    if not await conn.fetchval("SELECT 1 FROM rag_collections WHERE name = $1", name):
+    if not await collection_exists(conn, name):
         raise StoreError(f"no collection {name!r}", {"collection": name})
 
 
 async def begin_write(conn: Any, name: str) -> int:
     """Bump the revision (locking the collection's row until commit) and return the dimension."""
-    dim = await conn.fetchval(
-        "UPDATE rag_collections SET revision = revision + 1 WHERE name = $1 RETURNING dim", name
+    cursor = await conn.execute(
+        "UPDATE rag_collections SET revision = revision + 1 WHERE name = %s RETURNING dim", (name,)
     )
-    if dim is None:
+    row = await cursor.fetchone()
+    if row is None:
         raise StoreError(f"no collection {name!r}", {"collection": name})
-    return int(dim)
+    return int(row["dim"])
 
 
 async def collection_info(conn: Any, name: str) -> CollectionInfo | None:
-    row = await conn.fetchrow("SELECT dim, embedder, revision FROM rag_collections WHERE name = $1", name)
+    cursor = await conn.execute(
+        "SELECT dim, embedder, revision FROM rag_collections WHERE name = %s", (name,)
+    )
+    row = await cursor.fetchone()
     if row is None:
         return None
-    count = await conn.fetchval(f"SELECT count(*) FROM {table_names(name)['table']}")
-    return CollectionInfo(name, row["dim"], row["embedder"], row["revision"], int(count))
+    cursor = await conn.execute(f"SELECT count(*) AS n FROM {table_names(name)['table']}")
+    counted = await cursor.fetchone()
+    return CollectionInfo(name, row["dim"], row["embedder"], row["revision"], int(counted["n"]))

@@ -66,7 +66,7 @@ def cmd_keys(args: argparse.Namespace) -> int:
 
         key_id, key = asyncio.run(_with_store(create))
         if args.json:
-            from router.accounts.auth import limits_to_json
+            from router.accounts.auth import limits_to_dict
 
             print(
                 json.dumps(
@@ -76,7 +76,7 @@ def cmd_keys(args: argparse.Namespace) -> int:
                         "key": key,
                         "allowed_models": args.allow or None,
                         "team": args.team,
-                        "limits": json.loads(limits_to_json(limits)),
+                        "limits": limits_to_dict(limits),
                         "on_budget": on_budget.value,
                         "private": args.private,
                     }

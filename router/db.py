@@ -7,14 +7,22 @@ CLI) and stopped when the last one exits. This module must never log a URL with 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import tempfile
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from router.settings import Settings
+
+if TYPE_CHECKING:
+    from psycopg import AsyncConnection
+    from psycopg.rows import DictRow
+    from psycopg_pool import AsyncConnectionPool
 
 log = logging.getLogger("turnout.db")
 
@@ -60,6 +68,8 @@ CREATE INDEX IF NOT EXISTS turnout_usage_ts ON turnout_usage (ts);
 """
 
 KEYS_CHANNEL = "turnout_keys"
+CONNECT_TIMEOUT_S = 10.0
+Params = Sequence[Any] | Mapping[str, Any]  # %s placeholders take a sequence, %(name)s a mapping
 
 
 def embedded_data_dir(settings: Settings) -> Path:
@@ -140,18 +150,193 @@ def open_database(settings: Settings) -> Database:
     return Database(str(server.get_uri()), server)
 
 
-async def open_pool(url: str, max_size: int = 8) -> Any:
-    """A connection pool on `url` with the schema created or upgraded."""
-    import asyncpg
+class DatabaseAway(Exception):
+    """Postgres did not answer a moment ago; callers fail fast until a probe reaches it again."""
 
-    pool = await asyncpg.create_pool(url, min_size=1, max_size=max_size)
-    async with pool.acquire() as connection:
-        await migrate(connection)
+
+class Pool:
+    """The gateway's Postgres connections: a psycopg_pool pool of autocommit connections that return
+    rows as dicts (a transaction only where a caller asks, `async with connection.transaction()`).
+
+    While Postgres is away nothing waits on it: the first call that finds a broken connection (or no
+    connection within `wait_s`) marks it away, every call then raises `DatabaseAway` at once, and a
+    background probe connects every `PROBE_S` until Postgres answers, then lets calls through again.
+    That keeps an outage from adding the pool's wait to every request that reads a key or the ledger.
+    """
+
+    PROBE_S = 0.5
+
+    def __init__(self, pool: AsyncConnectionPool[AsyncConnection[DictRow]], url: str) -> None:
+        self._pool = pool
+        self._url = url
+        self._probe: asyncio.Task[None] | None = None
+
+    @property
+    def away(self) -> bool:
+        return self._probe is not None
+
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[AsyncConnection[DictRow]]:
+        if self._probe is not None:
+            raise DatabaseAway("Postgres is unavailable; reconnecting")
+        import psycopg
+
+        connection = None
+        try:
+            async with self._pool.connection() as connection:
+                yield connection
+        except psycopg.OperationalError as error:
+            if connection is None or connection.broken:
+                self._went_away(error)
+            raise
+
+    def _went_away(self, error: BaseException) -> None:
+        if self._probe is None and not self._pool.closed:
+            log.warning("Postgres is unavailable (%s); failing fast until it answers", type(error).__name__)
+            self._probe = asyncio.get_running_loop().create_task(self._wait_for_return(), name="pg-probe")
+
+    async def _wait_for_return(self) -> None:
+        import psycopg
+
+        while True:
+            await asyncio.sleep(self.PROBE_S)
+            try:
+                probe = await psycopg.AsyncConnection.connect(self._url, connect_timeout=2)
+            except psycopg.Error:
+                continue
+            await probe.close()
+            break
+        await self._pool.check()  # drop the connections the outage broke, open fresh ones
+        self._probe = None
+        log.warning("Postgres answers again")
+
+    async def fetch_all(self, sql: str, params: Params = ()) -> list[dict[str, Any]]:
+        """The rows of one statement."""
+        async with self.connection() as connection:
+            cursor = await connection.execute(sql, params)
+            rows: list[dict[str, Any]] = await cursor.fetchall()
+        return rows
+
+    async def fetch_one(self, sql: str, params: Params = ()) -> dict[str, Any] | None:
+        """The first row of one statement, or None."""
+        async with self.connection() as connection:
+            cursor = await connection.execute(sql, params)
+            row: dict[str, Any] | None = await cursor.fetchone()
+        return row
+
+    async def close(self) -> None:
+        if self._probe is not None:
+            self._probe.cancel()
+            self._probe = None
+        await self._pool.close()
+
+
+async def connect_pool(url: str, max_size: int = 8, wait_s: float = 2.0) -> Pool:
+    """An open `Pool` on `url`; a call waits at most `wait_s` for a free connection."""
+    from psycopg import AsyncConnection
+    from psycopg.rows import DictRow, dict_row
+    from psycopg_pool import AsyncConnectionPool
+
+    pool = AsyncConnectionPool(
+        url,
+        connection_class=AsyncConnection[DictRow],
+        min_size=1,
+        max_size=max_size,
+        kwargs={"autocommit": True, "row_factory": dict_row},
+        timeout=wait_s,
+        open=False,
+    )
+    try:
+        await pool.open(wait=True, timeout=CONNECT_TIMEOUT_S)
+    except BaseException:
+        await pool.close()
+        raise
+    return Pool(pool, url)
+
+
+async def open_pool(url: str, max_size: int = 8) -> Pool:
+    """A `Pool` on `url` with the gateway's schema created or upgraded."""
+    pool = await connect_pool(url, max_size)
+    try:
+        async with pool.connection() as connection:
+            await migrate(connection)
+    except BaseException:
+        await pool.close()
+        raise
     return pool
 
 
-async def migrate(connection: object) -> None:
+async def migrate(connection: AsyncConnection[DictRow]) -> None:
     """Create or upgrade the schema; serialised so that replicas starting together do not race."""
-    async with connection.transaction():  # type: ignore[attr-defined]
-        await connection.execute("SELECT pg_advisory_xact_lock(7347001)")  # type: ignore[attr-defined]
-        await connection.execute(SCHEMA)  # type: ignore[attr-defined]
+    async with connection.transaction():
+        await connection.execute("SELECT pg_advisory_xact_lock(7347001)")
+        await connection.execute(SCHEMA)
+
+
+class Listener:
+    """LISTEN on `channel` over a connection of its own, calling `on_notify()` for each notification.
+
+    When the connection is lost (Postgres restarted, the backend was terminated) it reconnects with
+    a growing pause, and calls `on_notify()` once it is back, since a notification may have been
+    sent while it was away.
+    """
+
+    def __init__(self, url: str, channel: str, on_notify: Any) -> None:
+        self._url = url
+        self._channel = channel
+        self._on_notify = on_notify
+        self._connection: Any = None
+        self._task: asyncio.Task[None] | None = None
+        self.reconnects = 0
+
+    async def start(self) -> None:
+        await self._connect()
+        self._task = asyncio.get_running_loop().create_task(self._run(), name=f"listen-{self._channel}")
+
+    async def _connect(self) -> None:
+        import psycopg
+
+        self._connection = await psycopg.AsyncConnection.connect(
+            self._url, autocommit=True, connect_timeout=int(CONNECT_TIMEOUT_S)
+        )
+        await self._connection.execute(f"LISTEN {self._channel}")
+
+    async def _run(self) -> None:
+        import psycopg
+
+        pause = 0.5
+        while True:
+            try:
+                if self._connection is None:
+                    await self._connect()
+                    self.reconnects += 1
+                    log.info("listening on %s again", self._channel)
+                    self._on_notify()
+                    pause = 0.5
+                async for _ in self._connection.notifies():
+                    self._on_notify()
+                await self._drop()  # the generator ends only when the connection is closed
+            except psycopg.Error as error:
+                if self._connection is not None:
+                    log.warning("lost the LISTEN connection on %s (%s); reconnecting", self._channel, error)
+                    await self._drop()
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, 30.0)
+
+    async def _drop(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            try:
+                await connection.close()
+            except Exception:  # already broken
+                pass
+
+    async def aclose(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None
+        await self._drop()

@@ -262,17 +262,12 @@ def run(coro: Any) -> Any:
 
 
 def fetch(url: str, sql: str, *args: Any) -> list[Any]:
-    """Rows from the session's Postgres, over a connection of their own."""
-    import asyncpg
+    """Rows (as dicts) from the session's Postgres, over a connection of their own."""
+    import psycopg
+    from psycopg.rows import dict_row
 
-    async def rows() -> list[Any]:
-        connection = await asyncpg.connect(url)
-        try:
-            return list(await connection.fetch(sql, *args))
-        finally:
-            await connection.close()
-
-    return run(rows())
+    with psycopg.connect(url, autocommit=True, row_factory=dict_row) as connection:
+        return connection.execute(sql, args or None).fetchall()
 
 
 def wait_for_rows(url: str, sql: str, ready: Any = bool, timeout_s: float = 10.0) -> list[Any]:

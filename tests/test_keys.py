@@ -135,7 +135,7 @@ def test_keys_are_stored_hashed(pg_url):
     from router.accounts.auth import hash_key
     from tests.conftest import fetch
 
-    (row,) = fetch(pg_url, "SELECT * FROM turnout_keys WHERE id = $1", created["id"])
+    (row,) = fetch(pg_url, "SELECT * FROM turnout_keys WHERE id = %s", created["id"])
     assert row["key_hash"] == hash_key(created["key"])
     assert created["key"] not in " ".join(str(value) for value in row.values())
 

@@ -41,17 +41,13 @@ def test_clean_text_makes_any_string_storable() -> None:
 
 
 def test_a_row_postgres_refuses_is_dropped_alone(pg_url: str) -> None:
-    import asyncpg
-
-    from router.db import migrate
+    from router.db import open_pool
 
     key = f"ledger-test-{datetime.now(UTC).timestamp()}"
 
     async def scenario() -> tuple[list[int], UsageRecorder]:
-        pool = await asyncpg.create_pool(pg_url, min_size=1, max_size=2)
+        pool = await open_pool(pg_url, max_size=2)
         try:
-            async with pool.acquire() as connection:
-                await migrate(connection)
             recorder = UsageRecorder(pool, flush_seconds=60, batch_size=100)
             recorder.record(_record(key, prompt_tokens=1))
             recorder.record(_record(key, prompt_tokens=2, stream=None))  # NOT NULL: Postgres refuses it
@@ -59,8 +55,8 @@ def test_a_row_postgres_refuses_is_dropped_alone(pg_url: str) -> None:
             await recorder.flush()
             recorder.record(_record(key, prompt_tokens=4))
             await recorder.flush()
-            rows = await pool.fetch(
-                "SELECT prompt_tokens FROM turnout_usage WHERE key_id = $1 ORDER BY id", key
+            rows = await pool.fetch_all(
+                "SELECT prompt_tokens FROM turnout_usage WHERE key_id = %s ORDER BY id", (key,)
             )
             return [row["prompt_tokens"] for row in rows], recorder
         finally:

@@ -37,16 +37,12 @@ HELLO = [{"role": "user", "content": "hello there"}]
 
 
 async def _create(url: str, name: str, **options: Any) -> tuple[str, str]:
-    import asyncpg
-
     from router.accounts.auth import KeyStore
     from router.accounts.limits import Limits
-    from router.db import migrate
+    from router.db import open_pool
 
-    pool = await asyncpg.create_pool(url, min_size=1, max_size=2)
+    pool = await open_pool(url, max_size=2)
     try:
-        async with pool.acquire() as connection:
-            await migrate(connection)
         limits = Limits(**options.pop("limits", {}))
         created: tuple[str, str] = await KeyStore(pool).create(name, limits=limits, **options)
         return created
@@ -475,14 +471,13 @@ def test_redis_down_fails_open_or_closed_and_recovers(
 def test_ledger_down_while_seeding_budgets_is_one_log_line_not_one_per_request(
     pg_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    import asyncpg
-
     from router.accounts.admission import Admissions, Estimate
     from router.accounts.auth import Principal
     from router.accounts.limits import Limits, MemoryLimiter
+    from router.db import connect_pool
 
     async def main() -> list[bool]:
-        pool = await asyncpg.create_pool(pg_url, min_size=1, max_size=1)
+        pool = await connect_pool(pg_url, max_size=1)
         await pool.close()  # the ledger is unreachable from here on
         admissions = Admissions(MemoryLimiter(), pool)
         principal = Principal("key_ledgerdown", "k", limits=Limits(usd_day=1.0))

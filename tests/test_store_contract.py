@@ -1,6 +1,6 @@
 """One contract suite for every `VectorStore`: pgvector on the session's Postgres, Qdrant local mode.
 
-Each test opens a fresh store inside its own event loop (an asyncpg pool belongs to one loop) and
+Each test opens a fresh store inside its own event loop (a psycopg pool belongs to one loop) and
 works on a collection nobody else uses. Vectors come from the hash embedder, so every expectation
 here is exact and nothing needs a model.
 """
@@ -407,7 +407,7 @@ class TestStoreContract:
 def test_pgvector_filtered_search_keeps_scanning_the_index(pg_url: str, name: str) -> None:
     """When the planner walks the HNSW index, a filter that rejects the nearest rows must not cut
     the result short (pgvector's iterative scan). Checks the plan first, so it tests what it says."""
-    import asyncpg
+    import psycopg
 
     from rag.pgvector import table_names
 
@@ -417,16 +417,14 @@ def test_pgvector_filtered_search_keeps_scanning_the_index(pg_url: str, name: st
         far = await write(store, name, "far.md", [f"lunch q{i} parking r{i}" for i in range(1000)], ("far",))
         query = EMBEDDER.embed(["gateway routing policy"])[0]
         table = table_names(name)["table"]
-        connection = await asyncpg.connect(pg_url)
-        try:
+        async with await psycopg.AsyncConnection.connect(pg_url, autocommit=True) as connection:
             await connection.execute(f"ANALYZE {table}")
             vector = "[" + ",".join(str(float(x)) for x in query) + "]"
-            plan = await connection.fetch(
+            cursor = await connection.execute(
                 f"EXPLAIN SELECT id FROM {table} WHERE tags && '{{far}}' "
                 f"ORDER BY embedding <=> '{vector}' LIMIT 10"
             )
-        finally:
-            await connection.close()
+            plan = await cursor.fetchall()
         assert "Index Scan using rag_hnsw_" in "\n".join(row[0] for row in plan)
         hits = await store.search(name, query, 10, Filter(tags=("far",)))
         assert len(hits) == 10 and {hit.chunk.id for hit in hits} <= set(ids(far))

@@ -298,16 +298,13 @@ async def settle(url: str) -> bool:
     not run during the timed queries; False for other stores."""
     if not url.startswith(("postgresql://", "postgres://")):
         return False
-    import asyncpg
+    import psycopg
 
     from rag.pgvector import table_names
 
-    connection = await asyncpg.connect(url)
-    try:
+    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as connection:
         for name in (BASE_COLLECTION, COLLECTION):
             await connection.execute(f"VACUUM (ANALYZE) {table_names(name)['table']}")
-    finally:
-        await connection.close()
     return True
 
 

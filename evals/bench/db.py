@@ -38,11 +38,10 @@ async def _timed_us(action: Callable[[int], Awaitable[Any]], n: int) -> list[flo
 
 
 async def _round_trip(pool: Any) -> None:
-    if hasattr(pool, "fetchval"):  # asyncpg's pool
+    if hasattr(pool, "fetchval"):  # asyncpg's pool (the tree before psycopg)
         await pool.fetchval("SELECT 1")
         return
-    async with pool.connection() as connection:
-        await (await connection.execute("SELECT 1")).fetchone()
+    await pool.fetch_one("SELECT 1")
 
 
 def _usage(key_id: str, team: str, ts: datetime, index: int) -> Any:

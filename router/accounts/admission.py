@@ -17,16 +17,19 @@ from typing import Any
 
 from router.accounts.auth import Principal
 from router.accounts.limits import Admission, Limiter, Reservation, Scope
+from router.db import Pool
 
 log = logging.getLogger("turnout.admission")
 
 SEED_RETRY_S = 30.0
 LEDGER_SPEND = """
 SELECT
-  coalesce(sum(cost_usd) FILTER (WHERE ts >= date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'), 0),
+  coalesce(sum(cost_usd) FILTER (WHERE ts >= date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'), 0)
+    AS day,
   coalesce(sum(cost_usd) FILTER (WHERE ts >= date_trunc('month', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'), 0)
+    AS month
 FROM turnout_usage
-WHERE ts >= date_trunc('month', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AND {column} = $1
+WHERE ts >= date_trunc('month', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AND {column} = %s
 """
 
 
@@ -37,7 +40,7 @@ class Estimate:
 
 
 class Admissions:
-    def __init__(self, limiter: Limiter, pool: Any) -> None:
+    def __init__(self, limiter: Limiter, pool: Pool) -> None:
         self.limiter = limiter
         self.pool = pool
         self._seeded: set[str] = set()
@@ -64,12 +67,13 @@ class Admissions:
             kind, _, name = scope.name.partition(":")
             column = "key_id" if kind == "key" else "team"
             try:
-                row = await self.pool.fetchrow(LEDGER_SPEND.format(column=column), name)
+                row = await self.pool.fetch_one(LEDGER_SPEND.format(column=column), (name,))
             except Exception as error:  # the ledger is down: budgets start from what the limiter holds
                 log.warning("could not read spend of %s from the ledger: %s", scope.name, error)
                 self._retry_at[scope.name] = now + SEED_RETRY_S
                 continue
-            await self.limiter.seed_spend(scope.name, float(row[0]), float(row[1]))
+            day, month = (float(row["day"]), float(row["month"])) if row else (0.0, 0.0)
+            await self.limiter.seed_spend(scope.name, day, month)
             self._seeded.add(scope.name)
 
     def settle(self, reservation: Reservation | None, tokens: int, usd: float) -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import logging
 import re
 import secrets
@@ -19,8 +18,10 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any, Protocol
 
+from psycopg.types.json import Jsonb
+
 from router.accounts.limits import Limits, Scope
-from router.db import KEYS_CHANNEL
+from router.db import KEYS_CHANNEL, Pool
 from router.http.errors import AuthenticationFailed, KeyStoreUnavailable
 
 KEY_PREFIX = "tnt_"
@@ -65,15 +66,14 @@ class Principal:
 LIMIT_FIELDS = ("rpm", "tpm", "concurrent", "usd_day", "usd_month")
 
 
-def limits_from_json(value: Any) -> Limits:
-    data = json.loads(value) if isinstance(value, str) else (value or {})
+def limits_from_dict(data: dict[str, Any] | None) -> Limits:
+    """Limits from a jsonb column (psycopg hands it over as a dict; NULL as None)."""
+    data = data or {}
     return Limits(**{name: data[name] for name in LIMIT_FIELDS if data.get(name) is not None})
 
 
-def limits_to_json(limits: Limits) -> str:
-    return json.dumps(
-        {name: getattr(limits, name) for name in LIMIT_FIELDS if getattr(limits, name) is not None}
-    )
+def limits_to_dict(limits: Limits) -> dict[str, Any]:
+    return {name: getattr(limits, name) for name in LIMIT_FIELDS if getattr(limits, name) is not None}
 
 
 class Authenticator(Protocol):
@@ -107,9 +107,9 @@ def presented_key(headers: Any) -> str:
 
 
 class KeyStore:
-    """Keys in Postgres (table turnout_keys). Takes an asyncpg pool."""
+    """Keys in Postgres (table turnout_keys). Takes a pool from `router.db.open_pool`."""
 
-    def __init__(self, pool: Any) -> None:
+    def __init__(self, pool: Pool) -> None:
         self.pool = pool
 
     async def create(
@@ -123,20 +123,22 @@ class KeyStore:
         private: bool = False,
     ) -> tuple[str, str]:
         key_id, key = new_key()
-        async with self.pool.acquire() as connection, connection.transaction():
+        async with self.pool.connection() as connection, connection.transaction():
             await connection.execute(
                 "INSERT INTO turnout_keys "
                 "(id, name, key_hash, prefix, allowed_models, team, limits, on_budget, private) "
-                "VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9)",
-                key_id,
-                name,
-                hash_key(key),
-                key[: len(KEY_PREFIX) + 6],
-                allowed_models or None,
-                team,
-                limits_to_json(limits),
-                on_budget.value,
-                private,
+                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                (
+                    key_id,
+                    name,
+                    hash_key(key),
+                    key[: len(KEY_PREFIX) + 6],
+                    allowed_models or None,
+                    team,
+                    Jsonb(limits_to_dict(limits)),
+                    on_budget.value,
+                    private,
+                ),
             )
             await connection.execute(f"NOTIFY {KEYS_CHANNEL}")
         return key_id, key
@@ -154,75 +156,79 @@ class KeyStore:
     ) -> bool:
         """Change a live key's limits (None in `limits` removes that limit), team, budget rule, models
         or privacy; what is not given stays as it is."""
-        async with self.pool.acquire() as connection, connection.transaction():
-            row = await connection.fetchrow(
+        async with self.pool.connection() as connection, connection.transaction():
+            cursor = await connection.execute(
                 "SELECT limits, team, on_budget, allowed_models, private FROM turnout_keys "
-                "WHERE id = $1 AND revoked_at IS NULL FOR UPDATE",
-                key_id,
+                "WHERE id = %s AND revoked_at IS NULL FOR UPDATE",
+                (key_id,),
             )
+            row = await cursor.fetchone()
             if row is None:
                 return False
-            current = limits_from_json(row["limits"])
+            current = limits_from_dict(row["limits"])
             merged = replace(current, **(limits or {})) if limits else current
             await connection.execute(
-                "UPDATE turnout_keys SET limits = $2::jsonb, team = $3, on_budget = $4, allowed_models = $5, "
-                "private = $6 WHERE id = $1",
-                key_id,
-                limits_to_json(merged),
-                None if clear_team else (team if team is not None else row["team"]),
-                (on_budget or OnBudget(row["on_budget"])).value,
-                allowed_models if allowed_models is not None else row["allowed_models"],
-                private if private is not None else row["private"],
+                "UPDATE turnout_keys SET limits = %s, team = %s, on_budget = %s, allowed_models = %s, "
+                "private = %s WHERE id = %s",
+                (
+                    Jsonb(limits_to_dict(merged)),
+                    None if clear_team else (team if team is not None else row["team"]),
+                    (on_budget or OnBudget(row["on_budget"])).value,
+                    allowed_models if allowed_models is not None else row["allowed_models"],
+                    private if private is not None else row["private"],
+                    key_id,
+                ),
             )
             await connection.execute(f"NOTIFY {KEYS_CHANNEL}")
         return True
 
     async def set_team(self, name: str, limits: dict[str, Any]) -> None:
-        async with self.pool.acquire() as connection, connection.transaction():
-            row = await connection.fetchrow(
-                "SELECT limits FROM turnout_teams WHERE name = $1 FOR UPDATE", name
+        async with self.pool.connection() as connection, connection.transaction():
+            cursor = await connection.execute(
+                "SELECT limits FROM turnout_teams WHERE name = %s FOR UPDATE", (name,)
             )
-            merged = replace(limits_from_json(row["limits"]) if row else NO_LIMITS, **limits)
+            row = await cursor.fetchone()
+            merged = replace(limits_from_dict(row["limits"]) if row else NO_LIMITS, **limits)
             await connection.execute(
-                "INSERT INTO turnout_teams (name, limits) VALUES ($1, $2::jsonb) "
+                "INSERT INTO turnout_teams (name, limits) VALUES (%s, %s) "
                 "ON CONFLICT (name) DO UPDATE SET limits = EXCLUDED.limits, updated_at = now()",
-                name,
-                limits_to_json(merged),
+                (name, Jsonb(limits_to_dict(merged))),
             )
             await connection.execute(f"NOTIFY {KEYS_CHANNEL}")
 
     async def teams(self) -> list[dict[str, Any]]:
-        rows = await self.pool.fetch(
+        rows = await self.pool.fetch_all(
             "SELECT t.name, t.limits, t.updated_at, count(k.id) FILTER (WHERE k.revoked_at IS NULL) AS keys "
-            "FROM turnout_teams t LEFT JOIN turnout_keys k ON k.team = t.name GROUP BY t.name ORDER BY t.name"
+            "FROM turnout_teams t LEFT JOIN turnout_keys k ON k.team = t.name GROUP BY t.name ORDER BY t.name",
         )
-        return [{**dict(row), "limits": json.loads(row["limits"])} for row in rows]
+        return rows
 
     async def revoke(self, key_id: str) -> bool:
-        async with self.pool.acquire() as connection, connection.transaction():
-            status = await connection.execute(
-                "UPDATE turnout_keys SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL", key_id
+        async with self.pool.connection() as connection, connection.transaction():
+            cursor = await connection.execute(
+                "UPDATE turnout_keys SET revoked_at = now() WHERE id = %s AND revoked_at IS NULL", (key_id,)
             )
             await connection.execute(f"NOTIFY {KEYS_CHANNEL}")
-        return bool(status.endswith(" 1"))
+        return cursor.rowcount == 1
 
     async def list(self) -> list[dict[str, Any]]:
-        rows = await self.pool.fetch(
+        rows = await self.pool.fetch_all(
             "SELECT id, name, prefix, allowed_models, team, limits, on_budget, private, created_at, revoked_at "
-            "FROM turnout_keys ORDER BY created_at"
+            "FROM turnout_keys ORDER BY created_at",
         )
-        return [{**dict(row), "limits": json.loads(row["limits"])} for row in rows]
+        return rows
 
     async def count_active(self) -> int:
-        return int(await self.pool.fetchval("SELECT count(*) FROM turnout_keys WHERE revoked_at IS NULL"))
+        row = await self.pool.fetch_one("SELECT count(*) AS n FROM turnout_keys WHERE revoked_at IS NULL")
+        return int(row["n"]) if row else 0
 
     async def find(self, key_hash: str) -> Principal | None:
-        row = await self.pool.fetchrow(
+        row = await self.pool.fetch_one(
             "SELECT k.id, k.name, k.allowed_models, k.team, k.limits, k.on_budget, k.private, "
             "t.limits AS team_limits "
             "FROM turnout_keys k LEFT JOIN turnout_teams t ON t.name = k.team "
-            "WHERE k.key_hash = $1 AND k.revoked_at IS NULL",
-            key_hash,
+            "WHERE k.key_hash = %s AND k.revoked_at IS NULL",
+            (key_hash,),
         )
         if row is None:
             return None
@@ -232,8 +238,8 @@ class KeyStore:
             row["name"],
             allowed_models=frozenset(models) if models else None,
             team=row["team"],
-            limits=limits_from_json(row["limits"]),
-            team_limits=limits_from_json(row["team_limits"]),
+            limits=limits_from_dict(row["limits"]),
+            team_limits=limits_from_dict(row["team_limits"]),
             on_budget=OnBudget(row["on_budget"]),
             private=row["private"],
         )

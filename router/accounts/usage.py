@@ -18,6 +18,7 @@ from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from router.db import Pool
 from router.policy.model import Policy, Price
 
 log = logging.getLogger("turnout.usage")
@@ -42,6 +43,18 @@ class UsageRecord:
 
 
 COLUMNS = [f.name for f in fields(UsageRecord)]
+COLUMN_TYPES = {
+    "ts": "timestamptz",
+    "stream": "bool",
+    "status": "int4",
+    "prompt_tokens": "int4",
+    "completion_tokens": "int4",
+    "cost_usd": "float8",
+    "latency_ms": "float8",
+    "overhead_ms": "float8",
+}
+COPY_TYPES = [COLUMN_TYPES.get(name, "text") for name in COLUMNS]
+COPY_USAGE = f"COPY turnout_usage ({', '.join(COLUMNS)}) FROM STDIN (FORMAT BINARY)"
 INT32_MAX = 2**31 - 1  # the token columns are Postgres integers
 TEXT_LIMIT = 1000  # characters kept of a text column: a model name or an error message, never a prompt
 
@@ -69,15 +82,15 @@ def _refused(error: BaseException) -> bool:
     """Whether a failed write says Postgres cannot take these rows (a data or constraint error,
     SQLSTATE classes 22 and 23, or a value the driver cannot encode) rather than that it is away
     or unwell, which keeps the rows for the next try."""
-    import asyncpg
+    import psycopg
 
-    if isinstance(error, asyncpg.PostgresError):
-        return str(getattr(error, "sqlstate", "") or "")[:2] in ("22", "23")
-    return isinstance(error, (asyncpg.DataError, ValueError, TypeError, ArithmeticError))
+    if isinstance(error, psycopg.Error) and error.sqlstate:
+        return error.sqlstate[:2] in ("22", "23")
+    return isinstance(error, (psycopg.DataError, ValueError, TypeError, ArithmeticError))
 
 
 class UsageRecorder:
-    def __init__(self, pool: Any, flush_seconds: float, batch_size: int, max_buffer: int = 200_000) -> None:
+    def __init__(self, pool: Pool, flush_seconds: float, batch_size: int, max_buffer: int = 200_000) -> None:
         self._pool = pool
         self._flush_seconds = flush_seconds
         self._batch_size = batch_size
@@ -132,9 +145,10 @@ class UsageRecorder:
             self.written += len(batch)
 
     async def _write(self, batch: list[UsageRecord]) -> None:
-        await self._pool.copy_records_to_table(
-            "turnout_usage", records=[_row(r) for r in batch], columns=COLUMNS
-        )
+        async with self._pool.connection() as connection, connection.cursor().copy(COPY_USAGE) as copy:
+            copy.set_types(COPY_TYPES)
+            for record in batch:
+                await copy.write_row(_row(record))
 
     async def _write_one_by_one(self, batch: list[UsageRecord]) -> bool:
         """After Postgres refused a batch: write its records alone and drop only those it refuses.
@@ -190,7 +204,7 @@ def parse_since(text: str, now: datetime | None = None) -> datetime:
 
 
 async def summarize(
-    pool: Any,
+    pool: Pool,
     *,
     since: datetime,
     by: str = "route",
@@ -201,7 +215,7 @@ async def summarize(
     """Requests, tokens, cost and latency per group since a moment, and what the same tokens would
     have cost on the baseline backend (GPT-4 in the default policy)."""
     column = GROUPS[by]
-    rows = await pool.fetch(
+    rows = await pool.fetch_all(
         f"""
         SELECT {column} AS grp, count(*) AS requests,
                count(*) FILTER (WHERE status >= 400) AS errors,
@@ -212,16 +226,15 @@ async def summarize(
                percentile_cont(0.5) WITHIN GROUP (ORDER BY latency_ms) AS latency_p50_ms,
                percentile_cont(0.5) WITHIN GROUP (ORDER BY overhead_ms) AS overhead_p50_ms
         FROM turnout_usage
-        WHERE ts >= $1 AND ($2::text IS NULL OR key_id = $2) AND ($3::text IS NULL OR team = $3)
+        WHERE ts >= %(since)s AND (%(key)s::text IS NULL OR key_id = %(key)s)
+          AND (%(team)s::text IS NULL OR team = %(team)s)
         GROUP BY grp ORDER BY cost_usd DESC, requests DESC
         """,
-        since,
-        key,
-        team,
+        {"since": since, "key": key, "team": team},
     )
     groups = []
     for row in rows:
-        item = dict(row)
+        item = row
         item[by] = item.pop("grp")
         item["cost_usd"] = round(float(item["cost_usd"]), 6)
         for name in ("latency_p50_ms", "overhead_p50_ms"):

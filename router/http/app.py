@@ -185,7 +185,7 @@ async def _unexpected(request: Request, error: Exception) -> Response:
 
 
 async def startservices_of(settings: Settings) -> Services:
-    from router.db import KEYS_CHANNEL, open_database, open_pool
+    from router.db import KEYS_CHANNEL, Listener, open_database, open_pool
 
     make_offline()
     http = HttpClient()
@@ -195,8 +195,8 @@ async def startservices_of(settings: Settings) -> Services:
     store = KeyStore(pool)
     admin = settings.admin_key.get_secret_value() if settings.admin_key else None
     auth = KeyAuthenticator(store, admin, settings.key_cache_seconds)
-    listener = await pool.acquire()
-    await listener.add_listener(KEYS_CHANNEL, auth.invalidate)
+    listener = Listener(database.url, KEYS_CHANNEL, auth.invalidate)
+    await listener.start()
     if admin is None and await store.count_active() == 0:
         key_id, key = await store.create("bootstrap")
         log.warning("no API key existed, so one was created (%s); it is shown only now: %s", key_id, key)
@@ -234,10 +234,7 @@ async def stopservices_of(services: Services) -> None:
     if services.usage is not None:
         await services.usage.aclose()
     if services.listener is not None:
-        from router.db import KEYS_CHANNEL
-
-        await services.listener.remove_listener(KEYS_CHANNEL, services.auth.invalidate)  # type: ignore[attr-defined]
-        await services.pool.release(services.listener)
+        await services.listener.aclose()
     await services.pool.close()
     if services.database is not None:
         await asyncio.to_thread(services.database.release)

@@ -134,7 +134,7 @@ async def readyz(request: Request) -> Response:
     database = "ok"
     try:
         async with asyncio.timeout(2):
-            await services.pool.fetchval("SELECT 1")
+            await services.pool.fetch_one("SELECT 1")
     except Exception as error:
         database = f"unavailable: {type(error).__name__}"
     backends = {

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-from typing import Any
 
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
@@ -15,7 +14,7 @@ from starlette.responses import Response
 from router.accounts.admission import Admissions
 from router.accounts.auth import Authenticator
 from router.accounts.usage import UsageRecorder
-from router.db import Database
+from router.db import Database, Listener, Pool
 from router.http.errors import ClientClosed, PayloadTooLarge, RequestTimeout, TurnoutError
 from router.metrics import Metrics
 from router.pipeline.gateway import Gateway
@@ -31,9 +30,9 @@ class Services:
     auth: Authenticator
     usage: UsageRecorder | None
     metrics: Metrics
-    pool: Any
+    pool: Pool
     admissions: Admissions
-    listener: Any = None  # the connection that LISTENs for key changes
+    listener: Listener | None = None  # hears key changes made by other processes
     database: Database | None = None
 
 
