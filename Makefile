@@ -71,6 +71,7 @@ format: install
 bench: install
 	$(BIN)/turnout bench classify
 	$(BIN)/turnout bench limits
+	$(BIN)/turnout bench db
 	$(BIN)/turnout bench gateway
 
 # Offline eval suites on the public data (TURNOUT_DATA_DIR, else ../shared/data, else downloaded to a

@@ -183,14 +183,13 @@ def test_client_leaving_mid_stream_is_recorded_as_499(gateway, emulators):
             timeout=20,
         ) as response:
             next(response.iter_bytes())
+        # rows since the request began (another test's late stream may land beside it): one is ours.
+        # The stream stays slow until then: sped up at once, it could end whole before the gateway
+        # has seen the client leave (a race a loaded machine loses).
+        sql = f"SELECT status, error FROM turnout_usage WHERE backend = 'llama' AND stream AND id > {before['id']}"
+        rows = wait_for_rows(url, sql, lambda r: any(x["status"] == 499 for x in r))
     finally:
         emulators.vllm.script.token_ms = 0
-
-    # rows since the request began (another test's late stream may land beside it): one is ours
-    sql = (
-        f"SELECT status, error FROM turnout_usage WHERE backend = 'llama' AND stream AND id > {before['id']}"
-    )
-    rows = wait_for_rows(url, sql, lambda r: any(x["status"] == 499 for x in r))
     assert [(row["status"], row["error"]) for row in rows if row["status"] == 499] == [
         (499, "client disconnected")
     ]
