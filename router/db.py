@@ -276,6 +276,8 @@ async def migrate(connection: AsyncConnection[DictRow]) -> None:
 class Listener:
     """LISTEN on `channel` over a connection of its own, calling `on_notify()` for each notification.
 
+    The connection's socket is watched by the event loop (nothing polls: psycopg's `notifies()`
+    wakes ten times a second), and its input is read with libpq's own calls when it is readable.
     When the connection is lost (Postgres restarted, the backend was terminated) it reconnects with
     a growing pause, and calls `on_notify()` once it is back, since a notification may have been
     sent while it was away.
@@ -287,6 +289,8 @@ class Listener:
         self._on_notify = on_notify
         self._connection: Any = None
         self._task: asyncio.Task[None] | None = None
+        self._lost = asyncio.Event()
+        self._fd: int | None = None  # the socket the event loop watches (libpq forgets it once lost)
         self.reconnects = 0
 
     async def start(self) -> None:
@@ -300,30 +304,55 @@ class Listener:
             self._url, autocommit=True, connect_timeout=int(CONNECT_TIMEOUT_S)
         )
         await self._connection.execute(f"LISTEN {self._channel}")
+        self._lost.clear()
+        self._fd = self._connection.fileno()
+        asyncio.get_running_loop().add_reader(self._fd, self._readable)
+
+    def _readable(self) -> None:
+        """Called by the event loop when the socket has input: notifications, or its end."""
+        import psycopg
+
+        pgconn = self._connection.pgconn
+        try:
+            pgconn.consume_input()
+        except psycopg.OperationalError as error:
+            log.warning("lost the LISTEN connection on %s (%s); reconnecting", self._channel, error)
+            self._stop_watching()
+            self._lost.set()
+            return
+        heard = False
+        while pgconn.notifies() is not None:
+            heard = True
+        if heard:
+            self._on_notify()
+
+    def _stop_watching(self) -> None:
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            asyncio.get_running_loop().remove_reader(fd)
 
     async def _run(self) -> None:
         import psycopg
 
         pause = 0.5
         while True:
-            try:
-                if self._connection is None:
-                    await self._connect()
-                    self.reconnects += 1
-                    log.info("listening on %s again", self._channel)
-                    self._on_notify()
-                    pause = 0.5
-                async for _ in self._connection.notifies():
-                    self._on_notify()
-                await self._drop()  # the generator ends only when the connection is closed
-            except psycopg.Error as error:
-                if self._connection is not None:
-                    log.warning("lost the LISTEN connection on %s (%s); reconnecting", self._channel, error)
-                    await self._drop()
+            await self._lost.wait()
+            await self._drop()
+            while self._connection is None:
                 await asyncio.sleep(pause)
                 pause = min(pause * 2, 30.0)
+                try:
+                    await self._connect()
+                except psycopg.Error:
+                    await self._drop()
+                    continue
+                self.reconnects += 1
+                log.warning("listening on %s again", self._channel)
+                self._on_notify()
+                pause = 0.5
 
     async def _drop(self) -> None:
+        self._stop_watching()
         connection, self._connection = self._connection, None
         if connection is not None:
             try:

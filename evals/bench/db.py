@@ -37,13 +37,6 @@ async def _timed_us(action: Callable[[int], Awaitable[Any]], n: int) -> list[flo
     return samples
 
 
-async def _round_trip(pool: Any) -> None:
-    if hasattr(pool, "fetchval"):  # asyncpg's pool (the tree before psycopg)
-        await pool.fetchval("SELECT 1")
-        return
-    await pool.fetch_one("SELECT 1")
-
-
 def _usage(key_id: str, team: str, ts: datetime, index: int) -> Any:
     from router.accounts.usage import UsageRecord
 
@@ -96,7 +89,7 @@ async def _run(url: str, n: int, ledger_rows: int) -> BenchResult:
         await recorder.flush()
         written_per_s = ledger_rows / (time.perf_counter() - started)
         hashes = [hash_key(key) for _, key, _ in keys]
-        baseline = await _timed_us(lambda i: _round_trip(pool), n)
+        baseline = await _timed_us(lambda i: pool.fetch_one("SELECT 1"), n)
         found = await _timed_us(lambda i: store.find(rng.choice(hashes)), n)
 
         async def admit(i: int) -> None:
