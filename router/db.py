@@ -158,10 +158,12 @@ class Pool:
     """The gateway's Postgres connections: a psycopg_pool pool of autocommit connections that return
     rows as dicts (a transaction only where a caller asks, `async with connection.transaction()`).
 
-    While Postgres is away nothing waits on it: the first call that finds a broken connection (or no
-    connection within `wait_s`) marks it away, every call then raises `DatabaseAway` at once, and a
-    background probe connects every `PROBE_S` until Postgres answers, then lets calls through again.
-    That keeps an outage from adding the pool's wait to every request that reads a key or the ledger.
+    While Postgres is away nothing waits on it: the first call that finds its connection broken marks
+    it away, every call then raises `DatabaseAway` at once, and a background probe connects every
+    `PROBE_S` until Postgres answers, then lets calls through again. That keeps an outage from adding
+    the pool's wait to every request that reads a key or the ledger. (A pool that is only busy, with
+    no connection free within `wait_s`, raises psycopg_pool's PoolTimeout and is not taken for an
+    outage.)
     """
 
     PROBE_S = 0.5
@@ -186,7 +188,7 @@ class Pool:
             async with self._pool.connection() as connection:
                 yield connection
         except psycopg.OperationalError as error:
-            if connection is None or connection.broken:
+            if connection is not None and connection.broken:
                 self._went_away(error)
             raise
 
@@ -202,11 +204,11 @@ class Pool:
             await asyncio.sleep(self.PROBE_S)
             try:
                 probe = await psycopg.AsyncConnection.connect(self._url, connect_timeout=2)
-            except psycopg.Error:
+                await probe.close()
+                await self._pool.check()  # drop the connections the outage broke, open fresh ones
+            except (psycopg.Error, OSError):
                 continue
-            await probe.close()
             break
-        await self._pool.check()  # drop the connections the outage broke, open fresh ones
         self._probe = None
         log.warning("Postgres answers again")
 

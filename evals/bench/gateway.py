@@ -302,7 +302,9 @@ async def _bench(args: argparse.Namespace, result: BenchResult) -> int:
             cleanup.callback(shutil.rmtree, home, True)  # after the gateway (and its Postgres) stopped
             serve = [*cli, "serve", "--workers", str(args.gateway_workers)]
             gateway = cleanup.enter_context(process(serve, gateway_env))
-            wait_http(f"http://127.0.0.1:{ports['gateway']}/healthz", gateway)
+            # ready, not only alive: start-up (the embedder, the keyword index) must not share the
+            # cores with the first cells
+            wait_http(f"http://127.0.0.1:{ports['gateway']}/readyz", gateway)
             targets = _targets(ports)
             print(
                 f"# turnout bench gateway — {time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores, emulator think time {args.think_ms:g} ± {args.jitter_ms:g} ms"
