@@ -32,6 +32,9 @@ MAX_EF_SEARCH = 1000  # the largest hnsw.ef_search pgvector accepts
 # (Startup options rather than SET, so that no statement on any connection can lose them.)
 SESSION_EF_SEARCH = 100
 SESSION_OPTIONS = f"-c hnsw.ef_search={SESSION_EF_SEARCH} -c hnsw.iterative_scan=relaxed_order"
+# How long a search waits for a pooled connection: with Postgres down, a request that retrieves gets
+# its 503 after this, not after psycopg_pool's default of 30 s.
+POOL_WAIT_S = 2.0
 
 SCHEMA = (
     "CREATE EXTENSION IF NOT EXISTS vector",
@@ -165,6 +168,7 @@ class PgVectorStore:
                 max_size=max_size,
                 kwargs={"autocommit": True, "row_factory": dict_row, "options": SESSION_OPTIONS},
                 configure=register_vector_async,
+                timeout=POOL_WAIT_S,
                 open=False,
             )
             try:

@@ -119,3 +119,30 @@ def test_listener_hears_notifications_and_reconnects_after_losing_its_connection
 
 async def _value(value: Any) -> Any:
     return value
+
+
+def test_pgvector_store_with_postgres_away_raises_store_errors_not_hangs(own_postgres: Any) -> None:
+    """A search while Postgres is down is a StoreError (the gateway's 503 retrieval_unavailable), both
+    on the connection the outage broke and on the next, which waits for the pool a bounded time."""
+    import numpy as np
+
+    from rag.pgvector import PgVectorStore
+    from rag.types import StoreError
+
+    async def scenario() -> list[str]:
+        store = await PgVectorStore.connect(str(own_postgres.get_uri()), max_size=1)
+        try:
+            await store.open_collection("outage", 4, "test-4")
+            assert await store.search("outage", np.ones(4, dtype=np.float32), 3) == []
+            own_postgres.stop()
+            errors = []
+            for _ in range(2):
+                with pytest.raises(StoreError) as caught:
+                    await store.search("outage", np.ones(4, dtype=np.float32), 3)
+                errors.append(str(caught.value))
+            return errors
+        finally:
+            await store.close()
+
+    errors = run(scenario())
+    assert all(message.startswith("pgvector:") for message in errors)
