@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 OFFLINE_ENV = {
@@ -36,12 +36,17 @@ def make_offline() -> None:
                 os.environ["TIKTOKEN_CACHE_DIR"] = str(bundled)
 
 
+DEFAULT_POLICY = Path("policies/default.yaml")
+# The same file, installed with the package (router/policy/default.yaml links to it in a checkout).
+PACKAGED_POLICY = Path(__file__).resolve().parent / "policy" / "default.yaml"
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="TURNOUT_", extra="ignore", populate_by_name=True)
 
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=1, le=65535)
-    policy: Path = Path("policies/default.yaml")
+    policy: Path = Field(DEFAULT_POLICY, validate_default=True)
     home: Path = Field(Path(".turnout"), description="state folder: embedded Postgres data, caches")
     database_url: SecretStr | None = Field(None, description="Postgres URL; unset = embedded Postgres")
     admin_key: SecretStr | None = None
@@ -91,6 +96,15 @@ class Settings(BaseSettings):
     )
     vllm_base_url: str = Field("http://127.0.0.1:8000/v1", validation_alias=AliasChoices("VLLM_BASE_URL"))
     vllm_api_key: SecretStr | None = Field(None, validation_alias=AliasChoices("VLLM_API_KEY"))
+
+    @field_validator("policy")
+    @classmethod
+    def _packaged_default(cls, value: Path) -> Path:
+        """The default policy path names the checkout's file; run elsewhere (an installed turnout, another
+        working folder), the same policy installed with the package stands in for it."""
+        if value == DEFAULT_POLICY and not value.exists() and PACKAGED_POLICY.is_file():
+            return PACKAGED_POLICY
+        return value
 
     def pg_data_dir(self) -> Path:
         return self.home.resolve() / "pgdata"

@@ -169,6 +169,11 @@ def test_unknown_path_and_method_are_openai_errors(gateway):
     assert missing.status_code == 404 and "error" in missing.json()
     wrong = httpx.get(gateway.base_url + "/v1/chat/completions")
     assert wrong.status_code == 405 and "error" in wrong.json()
+    assert wrong.headers["allow"] == "POST"  # RFC 9110: a 405 says which methods the resource takes
+    posted = httpx.post(
+        gateway.base_url + "/v1/models", headers={"authorization": f"Bearer {gateway.admin_key}"}
+    )
+    assert posted.status_code == 405 and set(posted.headers["allow"].split(", ")) == {"GET", "HEAD"}
 
 
 def test_context_window_filters_backends_before_failing(gateway, emulators):

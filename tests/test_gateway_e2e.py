@@ -161,6 +161,22 @@ def test_models_lists_auto_and_ready_backends(gateway):
     assert ids[0] == "auto" and {"gpt-4", "claude", "haiku", "llama", "mistral"} <= set(ids)
 
 
+def test_models_retrieve_and_the_unversioned_alias(gateway):
+    client = gateway.client()
+    model = client.models.retrieve("llama")
+    assert (model.id, model.object) == ("llama", "model")
+    with pytest.raises(openai.NotFoundError) as caught:
+        client.models.retrieve("no-such-model")
+    assert caught.value.body["code"] == "model_not_found" and "llama" in caught.value.message
+    headers = {"authorization": f"Bearer {gateway.admin_key}"}
+    listed = httpx.get(gateway.base_url + "/models", headers=headers).json()
+    assert listed["object"] == "list" and [m["id"] for m in listed["data"]] == [
+        m.id for m in client.models.list()
+    ]
+    assert httpx.get(gateway.base_url + "/models/llama", headers=headers).json()["id"] == "llama"
+    assert httpx.get(gateway.base_url + "/v1/models/llama").status_code == 401  # a key is still needed
+
+
 def test_health_and_readiness(gateway):
     assert httpx.get(gateway.base_url + "/healthz").json() == {"status": "ok"}
     ready = httpx.get(gateway.base_url + "/readyz").json()

@@ -219,3 +219,24 @@ def test_a_request_is_charged_at_the_prices_it_was_planned_under(gateway, emulat
     row = rows[0]
     planned = (row["prompt_tokens"] * 2.5 + row["completion_tokens"] * 10.0) / 1e6
     assert row["cost_usd"] == pytest.approx(planned)
+
+
+def test_outside_the_checkout_the_packaged_default_policy_stands_in(tmp_path):
+    """Run where no policies/default.yaml is (an installed turnout, another folder): the policy installed
+    with the package is used, not a 'cannot read policy' error; a policy named explicitly must exist."""
+    from router.settings import PACKAGED_POLICY
+
+    def turnout_in(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "router.cli", *args],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=folder,
+        )
+
+    result = turnout_in(tmp_path, "explain", "What is 15% of 80?", "--json")
+    assert result.returncode == 0, result.stderr
+    assert PACKAGED_POLICY.read_text() == (ROOT / "policies" / "default.yaml").read_text()
+    missing = turnout_in(tmp_path, "explain", "hi", "--policy", "policies/mine.yaml")
+    assert missing.returncode != 0 and "policies/mine.yaml" in missing.stderr

@@ -34,6 +34,7 @@ from router.http.endpoints import (
     metrics,
     readyz,
     retrieve,
+    retrieve_model,
     route_explain,
     usage_summary,
 )
@@ -176,7 +177,7 @@ async def _http_error(request: Request, error: Exception) -> Response:
     assert isinstance(error, HTTPException)
     wrapped = InvalidRequest(f"{request.method} {request.url.path}: {error.detail}")
     wrapped.status_code = error.status_code
-    return error_response(wrapped)
+    return error_response(wrapped, dict(error.headers or {}))  # a 405's Allow among them
 
 
 async def _unexpected(request: Request, error: Exception) -> Response:
@@ -284,6 +285,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/v1/chat/completions", chat_completions, methods=["POST"]),
         Route("/chat/completions", chat_completions, methods=["POST"]),
         Route("/v1/models", list_models, methods=["GET"]),
+        Route("/models", list_models, methods=["GET"]),
+        Route("/v1/models/{model:path}", retrieve_model, methods=["GET"]),
+        Route("/models/{model:path}", retrieve_model, methods=["GET"]),
         Route("/v1/route/explain", route_explain, methods=["POST"]),
         Route("/v1/retrieve", retrieve, methods=["POST"]),
         Route("/v1/usage", usage_summary, methods=["GET"]),

@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 from rag.types import Filter
-from router.http.errors import InvalidRequest, PermissionDenied
+from router.http.errors import InvalidRequest, ModelNotFound, PermissionDenied
 from router.http.services import read_body, services_of
 from router.pipeline.retrieval import Readiness
 from router.pipeline.routing import explain
@@ -113,14 +113,30 @@ async def usage_summary(request: Request) -> Response:
     return Response(orjson.dumps(summary, default=str), media_type="application/json")
 
 
-async def list_models(request: Request) -> Response:
+async def _models(request: Request) -> list[dict[str, object]]:
+    """The model objects this key may name (OpenAI's shape)."""
     services = services_of(request)
     principal = await services.auth.authenticate(request.headers)
-    data = [
+    return [
         {"id": name, "object": "model", "created": 0, "owned_by": owner}
         for name, owner in services.gateway.models_for(principal)
     ]
+
+
+async def list_models(request: Request) -> Response:
+    data = await _models(request)
     return Response(orjson.dumps({"object": "list", "data": data}), media_type="application/json")
+
+
+async def retrieve_model(request: Request) -> Response:
+    """GET /v1/models/{model}: one model object, or 404 model_not_found (as `client.models.retrieve`)."""
+    wanted = request.path_params["model"]
+    models = await _models(request)
+    for model in models:
+        if model["id"] == wanted:
+            return Response(orjson.dumps(model), media_type="application/json")
+    known = ", ".join(str(model["id"]) for model in models)
+    raise ModelNotFound(f"The model '{wanted}' does not exist. Use one of: {known}.", param="model")
 
 
 async def healthz(request: Request) -> Response:
