@@ -234,10 +234,15 @@ class Pool:
 
 
 async def connect_pool(url: str, max_size: int = 8, wait_s: float = 2.0) -> Pool:
-    """An open `Pool` on `url`; a call waits at most `wait_s` for a free connection."""
+    """An open `Pool` on `url`; a call waits at most `wait_s` for a free connection. A Postgres that
+    cannot be reached raises psycopg's OperationalError with libpq's reason at once (the pool alone
+    would retry until its timeout)."""
     from psycopg import AsyncConnection
     from psycopg.rows import DictRow, dict_row
     from psycopg_pool import AsyncConnectionPool
+
+    probe = await AsyncConnection.connect(url, connect_timeout=int(CONNECT_TIMEOUT_S))
+    await probe.close()
 
     pool = AsyncConnectionPool(
         url,

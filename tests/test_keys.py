@@ -148,3 +148,12 @@ def test_cli_errors_are_one_line(pg_url, tmp_path):
     served = turnout(pg_url, "serve", "--policy", str(bad_policy), "--port", "1")
     assert served.returncode == 2
     assert served.stderr.startswith("turnout: ") and str(bad_policy) in served.stderr
+
+
+def test_cli_with_postgres_unreachable_says_so_in_one_line():
+    from tests.conftest import free_port
+
+    result = turnout(f"postgresql://postgres@127.0.0.1:{free_port()}/turnout", "keys", "list")
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("turnout: database: ") and "refused" in lines[0]
