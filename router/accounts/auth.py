@@ -18,8 +18,6 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any, Protocol
 
-from psycopg.types.json import Jsonb
-
 from router.accounts.limits import Limits, Scope
 from router.db import KEYS_CHANNEL, Pool
 from router.http.errors import AuthenticationFailed, KeyStoreUnavailable
@@ -74,6 +72,13 @@ def limits_from_dict(data: dict[str, Any] | None) -> Limits:
 
 def limits_to_dict(limits: Limits) -> dict[str, Any]:
     return {name: getattr(limits, name) for name in LIMIT_FIELDS if getattr(limits, name) is not None}
+
+
+def limits_jsonb(limits: Limits) -> Any:
+    """The jsonb parameter for a limits column (psycopg imported here: `turnout explain` never needs it)."""
+    from psycopg.types.json import Jsonb
+
+    return Jsonb(limits_to_dict(limits))
 
 
 class Authenticator(Protocol):
@@ -135,7 +140,7 @@ class KeyStore:
                     key[: len(KEY_PREFIX) + 6],
                     allowed_models or None,
                     team,
-                    Jsonb(limits_to_dict(limits)),
+                    limits_jsonb(limits),
                     on_budget.value,
                     private,
                 ),
@@ -171,7 +176,7 @@ class KeyStore:
                 "UPDATE turnout_keys SET limits = %s, team = %s, on_budget = %s, allowed_models = %s, "
                 "private = %s WHERE id = %s",
                 (
-                    Jsonb(limits_to_dict(merged)),
+                    limits_jsonb(merged),
                     None if clear_team else (team if team is not None else row["team"]),
                     (on_budget or OnBudget(row["on_budget"])).value,
                     allowed_models if allowed_models is not None else row["allowed_models"],
@@ -192,7 +197,7 @@ class KeyStore:
             await connection.execute(
                 "INSERT INTO turnout_teams (name, limits) VALUES (%s, %s) "
                 "ON CONFLICT (name) DO UPDATE SET limits = EXCLUDED.limits, updated_at = now()",
-                (name, Jsonb(limits_to_dict(merged))),
+                (name, limits_jsonb(merged)),
             )
             await connection.execute(f"NOTIFY {KEYS_CHANNEL}")
 
