@@ -29,6 +29,7 @@ from router.accounts.usage import UsageRecorder
 from router.backends.base import SSE_DONE, ChunkStream
 from router.backends.http import HttpClient
 from router.http.endpoints import (
+    embeddings,
     healthz,
     list_models,
     metrics,
@@ -284,6 +285,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
     routes = [
         Route("/v1/chat/completions", chat_completions, methods=["POST"]),
         Route("/chat/completions", chat_completions, methods=["POST"]),
+        Route("/v1/embeddings", embeddings, methods=["POST"]),
+        Route("/embeddings", embeddings, methods=["POST"]),
         Route("/v1/models", list_models, methods=["GET"]),
         Route("/models", list_models, methods=["GET"]),
         Route("/v1/models/{model:path}", retrieve_model, methods=["GET"]),

@@ -14,6 +14,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from rag.types import Filter
 from router.http.errors import InvalidRequest, ModelNotFound, PermissionDenied
 from router.http.services import read_body, services_of
+from router.pipeline.embeddings import Embeddings, local_model_id, parse_embedding_request
 from router.pipeline.retrieval import Readiness
 from router.pipeline.routing import explain
 from router.schema import RequestOptions, parse_chat_request, parse_retrieve_request
@@ -114,13 +115,27 @@ async def usage_summary(request: Request) -> Response:
 
 
 async def _models(request: Request) -> list[dict[str, object]]:
-    """The model objects this key may name (OpenAI's shape)."""
+    """The model objects this key may name (OpenAI's shape): chat models, then the local embedder."""
     services = services_of(request)
     principal = await services.auth.authenticate(request.headers)
-    return [
+    models: list[dict[str, object]] = [
         {"id": name, "object": "model", "created": 0, "owned_by": owner}
         for name, owner in services.gateway.models_for(principal)
     ]
+    embedder = local_model_id(services.settings.embedder)
+    if principal.may_use(embedder):
+        models.append({"id": embedder, "object": "model", "created": 0, "owned_by": "turnout"})
+    return models
+
+
+async def embeddings(request: Request) -> Response:
+    """POST /v1/embeddings: the local embedder as a model (router.pipeline.embeddings)."""
+    services = services_of(request)
+    principal = await services.auth.authenticate(request.headers)
+    asked = parse_embedding_request(await read_body(request, services.settings))
+    local = Embeddings(services.gateway.rag, services.admissions, services.usage, services.settings.embedder)
+    body = await local.answer(principal, asked)
+    return Response(orjson.dumps(body), media_type="application/json")
 
 
 async def list_models(request: Request) -> Response:

@@ -121,6 +121,8 @@ class RagService:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._retriever: Any = None
+        self._batcher: Any = None
+        self._embedder_lock = asyncio.Lock()
         self._store: contextlib.AbstractAsyncContextManager[VectorStore] | None = None
         self._opened: VectorStore | None = None
         self._lock = asyncio.Lock()
@@ -129,14 +131,14 @@ class RagService:
         self.state = Readiness.starting
         self.reason: str | None = None  # why retrieval is unavailable, or why it was warmed
 
-    async def retriever(self) -> Any:
-        if self._retriever is not None:
-            return self._retriever
-        async with self._lock:
-            if self._retriever is None:
-                store = await self._open_store()
+    async def batcher(self) -> Any:
+        """The embedder's micro-batcher, loading and warming the embedder on first use: retrieval's
+        queries and /v1/embeddings share its forward passes."""
+        if self._batcher is not None:
+            return self._batcher
+        async with self._embedder_lock:
+            if self._batcher is None:
                 from rag.embed import MicroBatcher, embed_async, make_embedder
-                from rag.retrieve import Retriever
 
                 embedder = await asyncio.to_thread(
                     make_embedder,
@@ -145,7 +147,19 @@ class RagService:
                     self.settings.embed_runtime,
                 )
                 await embed_async(embedder, ["warm up"])  # loads the model on the embedder's own thread
-                self._retriever = Retriever(store, embedder, batcher=MicroBatcher(embedder))
+                self._batcher = MicroBatcher(embedder)
+        return self._batcher
+
+    async def retriever(self) -> Any:
+        if self._retriever is not None:
+            return self._retriever
+        async with self._lock:
+            if self._retriever is None:
+                store = await self._open_store()
+                from rag.retrieve import Retriever
+
+                batcher = await self.batcher()
+                self._retriever = Retriever(store, batcher.embedder, batcher=batcher)
         return self._retriever
 
     async def _open_store(self) -> VectorStore:

@@ -1,0 +1,81 @@
+"""POST /v1/embeddings: the packaged MiniLM served as `local-minilm`, spoken to by the openai SDK."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import numpy as np
+import openai
+import pytest
+
+pytestmark = pytest.mark.integration
+
+
+def test_the_openai_sdk_embeds_with_the_local_model(gateway: Any) -> None:
+    client = gateway.client()
+    texts = ["How do I rotate an API key?", "Rotating API keys", "The cat sat on the mat."]
+    answer = client.embeddings.create(model="local-minilm", input=texts)  # the SDK asks for base64
+    vectors = np.array([item.embedding for item in answer.data], dtype=np.float32)
+    assert vectors.shape == (3, 384) and [item.index for item in answer.data] == [0, 1, 2]
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-3)
+    similar, unrelated = float(vectors[0] @ vectors[1]), float(vectors[0] @ vectors[2])
+    assert similar > unrelated + 0.3  # meaning, not noise
+    assert answer.model == "local-minilm" and answer.usage.prompt_tokens > 0
+    floats = httpx.post(
+        gateway.base_url + "/v1/embeddings",
+        headers={"authorization": f"Bearer {gateway.admin_key}"},
+        json={"model": "local-minilm", "input": texts[0], "encoding_format": "float"},
+        timeout=60,
+    ).json()
+    alone = np.array(floats["data"][0]["embedding"], dtype=np.float32)
+    assert alone.shape == (384,) and float(alone @ vectors[0]) > 0.999  # alone or in a batch (bf16)
+    assert "local-minilm" in [model.id for model in client.models.list()]
+
+
+def test_embedding_errors_are_openai_errors(gateway: Any) -> None:
+    client = gateway.client()
+    with pytest.raises(openai.NotFoundError) as missing:
+        client.embeddings.create(model="text-embedding-3-small", input="hi")
+    assert missing.value.body["code"] == "model_not_found"
+    with pytest.raises(openai.BadRequestError) as ids:
+        client.embeddings.create(model="local-minilm", input=[[15339, 1917]])
+    assert "token ids" in ids.value.message
+    with pytest.raises(openai.BadRequestError) as size:
+        client.embeddings.create(model="local-minilm", input="hi", dimensions=64)
+    assert size.value.body["param"] == "dimensions"
+    with pytest.raises(openai.BadRequestError):
+        client.embeddings.create(model="local-minilm", input=["fine", ""])
+
+
+def test_embeddings_are_ledgered(gateway: Any) -> None:
+    from tests.conftest import fetch, wait_for_rows
+
+    url = gateway.settings.database_url.get_secret_value()
+    (before,) = fetch(url, "SELECT coalesce(max(id), 0) AS id FROM turnout_usage")
+    texts = ["one text to ledger", "and another one to ledger"]
+    answer = gateway.client().embeddings.create(model="local-minilm", input=texts)
+    # rows since the request began (another test's late rows may land beside it): ours has its tokens
+    sql = (
+        "SELECT backend, model, status, prompt_tokens, completion_tokens FROM turnout_usage "
+        f"WHERE route = 'embeddings' AND status = 200 AND id > {before['id']}"
+    )
+    rows = wait_for_rows(url, sql, lambda r: any(x["prompt_tokens"] == answer.usage.prompt_tokens for x in r))
+    ours = [row for row in rows if row["prompt_tokens"] == answer.usage.prompt_tokens]
+    assert ours and ours[0]["backend"] == "local-minilm" and ours[0]["completion_tokens"] == 0
+
+
+def test_a_keys_limits_apply_to_embeddings(gateway: Any) -> None:
+    from tests.conftest import run
+    from tests.test_limits_gateway import _create
+
+    url = gateway.settings.database_url.get_secret_value()
+    _, key = run(_create(url, "embed-rpm", limits={"rpm": 1}))
+    client = gateway.client(key=key)
+    refused = 0
+    for text in ("first", "second", "third"):  # three in a row: refused even if a window rolls over once
+        try:
+            client.embeddings.create(model="local-minilm", input=text)
+        except openai.RateLimitError:
+            refused += 1
+    assert refused >= 1
