@@ -400,10 +400,6 @@ def _run(argv: list[str]) -> int:
             )
             print(f"turnout: {line}", file=sys.stderr)
             return 2
-        if type(error).__module__.split(".")[0] in ("psycopg", "psycopg_pool"):  # Postgres unreachable, say
-            first = f"{error}".strip().splitlines()[0] if f"{error}".strip() else type(error).__name__
-            print(f"turnout: database: {first}", file=sys.stderr)
-            return 1
         raise
 
 

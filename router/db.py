@@ -8,6 +8,7 @@ CLI) and stopped when the last one exits. This module must never log a URL with 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import tempfile
@@ -150,8 +151,12 @@ def open_database(settings: Settings) -> Database:
     return Database(str(server.get_uri()), server)
 
 
-class DatabaseAway(Exception):
+class DatabaseAway(ConnectionError):
     """Postgres did not answer a moment ago; callers fail fast until a probe reaches it again."""
+
+
+class DatabaseUnreachable(ConnectionError):
+    """No connection to Postgres could be opened (a ConnectionError, so the CLI says it in one line)."""
 
 
 class Pool:
@@ -235,13 +240,17 @@ class Pool:
 
 async def connect_pool(url: str, max_size: int = 8, wait_s: float = 2.0) -> Pool:
     """An open `Pool` on `url`; a call waits at most `wait_s` for a free connection. A Postgres that
-    cannot be reached raises psycopg's OperationalError with libpq's reason at once (the pool alone
-    would retry until its timeout)."""
-    from psycopg import AsyncConnection
+    cannot be reached raises DatabaseUnreachable with libpq's reason at once (the pool alone would
+    retry until its timeout)."""
+    from psycopg import AsyncConnection, OperationalError
     from psycopg.rows import DictRow, dict_row
     from psycopg_pool import AsyncConnectionPool
 
-    probe = await AsyncConnection.connect(url, connect_timeout=int(CONNECT_TIMEOUT_S))
+    try:
+        probe = await AsyncConnection.connect(url, connect_timeout=int(CONNECT_TIMEOUT_S))
+    except OperationalError as error:
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise DatabaseUnreachable(f"database: {reason}") from error
     await probe.close()
 
     pool = AsyncConnectionPool(
@@ -370,9 +379,7 @@ class Listener:
     async def aclose(self) -> None:
         if self._task is not None:
             self._task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-            except asyncio.CancelledError:
-                pass
             self._task = None
         await self._drop()

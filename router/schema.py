@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import (
     AfterValidator,
@@ -350,18 +350,56 @@ def _describe(error: ValidationError) -> tuple[str, str | None]:
     return f"Invalid value for '{param}': {' or '.join(reasons)}.", param
 
 
-def parse_retrieve_request(body: bytes) -> RetrieveRequest:
+MAX_EMBEDDING_INPUTS = 2048  # OpenAI's bound on one request's inputs
+_M = TypeVar("_M", bound=BaseModel)
+
+
+class EmbeddingRequest(_Model):
+    """POST /v1/embeddings (router.pipeline.embeddings serves it)."""
+
+    model: Annotated[str, Field(min_length=1)]
+    input: str | list[str] | list[int] | list[list[int]]
+    encoding_format: Literal["float", "base64"] = "float"
+    dimensions: Annotated[int, Field(ge=1)] | None = None
+    user: str | None = None
+
+    def texts(self) -> list[str]:
+        """The texts to embed, or an InvalidRequest for what the local embedder cannot take."""
+        items = [self.input] if isinstance(self.input, str) else list(self.input)
+        if not items:
+            raise InvalidRequest("'input' must not be empty.", param="input")
+        if not all(isinstance(item, str) for item in items):
+            raise InvalidRequest(
+                "'input' as token ids is not supported by the local embedder (they are another "
+                "tokenizer's ids); send the text.",
+                param="input",
+            )
+        if len(items) > MAX_EMBEDDING_INPUTS:
+            raise InvalidRequest(
+                f"'input' takes at most {MAX_EMBEDDING_INPUTS} texts, not {len(items)}.", param="input"
+            )
+        texts = [str(item) for item in items]
+        if any(not text.strip() for text in texts):
+            raise InvalidRequest("'input' must not contain an empty string.", param="input")
+        return texts
+
+
+def _parse(model: type[_M], body: bytes) -> _M:
+    """Bytes → `model`, or an InvalidRequest that names the field and what to fix."""
     try:
-        return RetrieveRequest.model_validate_json(body)
+        return model.model_validate_json(body)
     except ValidationError as error:
         message, param = _describe(error)
         raise InvalidRequest(message, param=param) from None
+
+
+def parse_retrieve_request(body: bytes) -> RetrieveRequest:
+    return _parse(RetrieveRequest, body)
 
 
 def parse_chat_request(body: bytes) -> ChatRequest:
-    """Bytes → ChatRequest, or an InvalidRequest that names the field and what to fix."""
-    try:
-        return ChatRequest.model_validate_json(body)
-    except ValidationError as error:
-        message, param = _describe(error)
-        raise InvalidRequest(message, param=param) from None
+    return _parse(ChatRequest, body)
+
+
+def parse_embedding_request(body: bytes) -> EmbeddingRequest:
+    return _parse(EmbeddingRequest, body)

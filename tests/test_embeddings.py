@@ -46,6 +46,13 @@ def test_embedding_errors_are_openai_errors(gateway: Any) -> None:
     assert size.value.body["param"] == "dimensions"
     with pytest.raises(openai.BadRequestError):
         client.embeddings.create(model="local-minilm", input=["fine", ""])
+    odd = httpx.post(
+        gateway.base_url + "/v1/embeddings",
+        headers={"authorization": f"Bearer {gateway.admin_key}"},
+        json={"model": "local-minilm", "input": "hi", "encoding_format": "hex", "colour": 1},
+        timeout=30,
+    )
+    assert odd.status_code == 400 and odd.json()["error"]["param"] in ("encoding_format", "colour")
 
 
 def test_embeddings_are_ledgered(gateway: Any) -> None:

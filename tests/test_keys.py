@@ -154,6 +154,6 @@ def test_cli_with_postgres_unreachable_says_so_in_one_line():
     from tests.conftest import free_port
 
     result = turnout(f"postgresql://postgres@127.0.0.1:{free_port()}/turnout", "keys", "list")
-    assert result.returncode == 1
+    assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("turnout: database: ") and "refused" in lines[0]

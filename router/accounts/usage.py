@@ -11,6 +11,7 @@ logged and counted, so that one bad row never holds back the others. Never block
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 from collections import deque
@@ -174,10 +175,8 @@ class UsageRecorder:
     async def aclose(self) -> None:
         if self._task is not None:
             self._task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-            except asyncio.CancelledError:
-                pass
         await self.flush()
 
 

@@ -14,10 +14,10 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from rag.types import Filter
 from router.http.errors import InvalidRequest, ModelNotFound, PermissionDenied
 from router.http.services import read_body, services_of
-from router.pipeline.embeddings import Embeddings, local_model_id, parse_embedding_request
+from router.pipeline.embeddings import Embeddings, local_model_id
 from router.pipeline.retrieval import Readiness
 from router.pipeline.routing import explain
-from router.schema import RequestOptions, parse_chat_request, parse_retrieve_request
+from router.schema import RequestOptions, parse_chat_request, parse_embedding_request, parse_retrieve_request
 
 
 async def route_explain(request: Request) -> Response:

@@ -16,65 +16,25 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from rag.embed import DEFAULT_MODEL
 from router import tokens
 from router.accounts.admission import Admissions, Estimate
 from router.accounts.auth import Principal
 from router.accounts.usage import UsageRecord, UsageRecorder
 from router.http.errors import InvalidRequest, ModelNotFound, PermissionDenied
 from router.pipeline.retrieval import RagService
-
-MAX_INPUTS = 2048  # OpenAI's bound on one request's inputs
-DEFAULT_EMBEDDER = "all-MiniLM-L6-v2"
+from router.schema import EmbeddingRequest
 
 
 def local_model_id(embedder: str) -> str:
     """The model name the local embedder answers to: `local-minilm` for the packaged MiniLM."""
-    if embedder == DEFAULT_EMBEDDER:
+    if embedder in (DEFAULT_MODEL, f"sentence-transformers/{DEFAULT_MODEL}"):
         return "local-minilm"
     return "local-" + Path(embedder).name.lower()
-
-
-class EmbeddingRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    model: str = Field(min_length=1)
-    input: str | list[str] | list[int] | list[list[int]]
-    encoding_format: Literal["float", "base64"] = "float"
-    dimensions: int | None = Field(None, ge=1)
-    user: str | None = None
-
-    def texts(self) -> list[str]:
-        items = [self.input] if isinstance(self.input, str) else list(self.input)
-        if not items:
-            raise InvalidRequest("'input' must not be empty.", param="input")
-        if not all(isinstance(item, str) for item in items):
-            raise InvalidRequest(
-                "'input' as token ids is not supported by the local embedder (they are another "
-                "tokenizer's ids); send the text.",
-                param="input",
-            )
-        if len(items) > MAX_INPUTS:
-            raise InvalidRequest(
-                f"'input' takes at most {MAX_INPUTS} texts, not {len(items)}.", param="input"
-            )
-        texts = [str(item) for item in items]
-        if any(not text.strip() for text in texts):
-            raise InvalidRequest("'input' must not contain an empty string.", param="input")
-        return texts
-
-
-def parse_embedding_request(body: bytes) -> EmbeddingRequest:
-    try:
-        return EmbeddingRequest.model_validate_json(body)
-    except ValidationError as error:
-        first = error.errors()[0]
-        where = ".".join(str(part) for part in first["loc"]) or "body"
-        raise InvalidRequest(f"Invalid request: {where}: {first['msg']}.", param=where) from None
 
 
 @dataclass
