@@ -157,7 +157,7 @@ def emulators() -> Iterator[dict[str, Any]]:
     running = {
         "openai": Emulator("openai", api_key="sk-eval-openai"),
         "anthropic": Emulator("anthropic", api_key="sk-eval-anthropic"),
-        "vllm": Emulator("openai"),
+        "vllm": Emulator("vllm"),
     }
     started = []
     try:

@@ -27,7 +27,7 @@ def start_emulators() -> dict[str, str]:
 
     openai = Emulator("openai", api_key="emulator")
     anthropic = Emulator("anthropic", api_key="emulator")
-    vllm = Emulator("openai")
+    vllm = Emulator("vllm")
     env = {
         "OPENAI_BASE_URL": openai.start_in_thread(),
         "OPENAI_API_KEY": "emulator",
@@ -214,7 +214,7 @@ def parser() -> argparse.ArgumentParser:
     policy.set_defaults(func=cmd_policy)
 
     emulate = verbs.add_parser("emulate", help="run a provider emulator on loopback")
-    emulate.add_argument("wire", choices=["openai", "anthropic"])
+    emulate.add_argument("wire", choices=["openai", "anthropic", "vllm"])
     emulate.add_argument("--port", type=int, default=0)
     emulate.add_argument("--api-key")
     emulate.add_argument("--think-ms", type=float, default=0.0)

@@ -1,168 +1,49 @@
 """OpenAI's chat-completions request, typed with bounds, so a bad parameter is the gateway's 400.
 
-Unknown top-level parameters are refused (as OpenAI itself does), and every error names the field
-to fix. Types are strict, as OpenAI's are: `"stream": "yes"` or `"n": "2"` is a 400, not coerced;
-numbers are finite and integers fit in 64 bits wherever they are, free-form JSON (tool parameter
-schemas, `json_schema`, unknown keys of open objects) included, so that every body accepted can be
-sent on. This module must never talk to a backend: it only turns bytes into a `ChatRequest` or an
+Every field of OpenAI's current Chat Completions reference is accepted, and vLLM's own fields
+(router.chat_types.VLLMParams) too, as are the fields a policy's backends declare
+(`extra_params`); any other top-level field is refused (as OpenAI itself does), and every error
+names the field to fix. Which backend takes which field is router.backends.params' business.
+Types are strict, as OpenAI's are: `"stream": "yes"` or `"n": "2"` is a 400, not coerced; numbers
+are finite and integers fit in 64 bits wherever they are, free-form JSON (tool parameter schemas,
+`json_schema`, unknown keys of open objects) included, so that every body accepted can be sent on.
+This module must never talk to a backend: it only turns bytes into a `ChatRequest` or an
 `InvalidRequest`.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, replace
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Literal, TypeVar
 
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    ConfigDict,
-    Field,
-    ValidationError,
-    field_validator,
-    model_validator,
-)
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from rag.stores import name_problem
+from router.chat_types import (
+    INT64,
+    MAX_TOKENS,
+    VLLM_FIELDS,
+    AudioOutput,
+    FunctionDef,
+    LegacyFunctionChoice,
+    Message,
+    Moderation,
+    Prediction,
+    PromptCacheOptions,
+    ResponseFormat,
+    StreamOptions,
+    Tool,
+    ToolChoice,
+    VLLMParams,
+    WebSearchOptions,
+    _Model,
+    check_json,
+    no_nul,
+)
 from router.http.errors import InvalidRequest
 from router.policy.model import SearchMode
-
-Role = Literal["system", "developer", "user", "assistant", "tool", "function"]
-INT64 = (-(2**63), 2**63 - 1)
-UINT64_MAX = 2**64 - 1
-MAX_TOKENS = 2**31 - 1
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
-
-
-class _Open(BaseModel):
-    """Nested objects whose shape OpenAI extends often: keep what we don't know (checked to be
-    JSON that can be sent on)."""
-
-    model_config = ConfigDict(extra="allow", strict=True, allow_inf_nan=False)
-
-    @model_validator(mode="after")
-    def _sendable_extras(self) -> _Open:
-        for name, value in (self.__pydantic_extra__ or {}).items():
-            check_json(value, name)
-        return self
-
-
-def check_json(value: Any, where: str) -> None:
-    """Refuse free-form JSON that no upstream could be sent: integers beyond 64 bits (which the
-    JSON encoder cannot write) and NaN or infinities (which JSON has no words for)."""
-    if isinstance(value, bool) or value is None or isinstance(value, str):
-        return
-    if isinstance(value, int):
-        if not INT64[0] <= value <= UINT64_MAX:
-            raise ValueError(f"{where or 'value'}: integer {value} is out of the 64-bit range")
-    elif isinstance(value, float):
-        if not math.isfinite(value):
-            raise ValueError(f"{where or 'value'}: numbers must be finite")
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            check_json(item, f"{where}.{key}" if where else str(key))
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            check_json(item, f"{where}[{index}]")
-
-
-def _sendable(value: dict[str, Any]) -> dict[str, Any]:
-    check_json(value, "")
-    return value
-
-
-# A free-form JSON object passed on to the backend (tool parameter schemas, `json_schema`).
-SendableObject = Annotated[dict[str, Any], AfterValidator(_sendable)]
-
-
-def no_nul(value: str, what: str) -> str:
-    if "\x00" in value:
-        raise ValueError(f"{what} must not contain NUL characters")
-    return value
-
-
-class ImageURL(_Open):
-    url: Annotated[str, Field(min_length=1)]
-    detail: Literal["auto", "low", "high"] | None = None
-
-
-class ContentPart(_Open):
-    type: Literal["text", "image_url", "input_audio", "file", "refusal"]
-    text: str | None = None
-    image_url: ImageURL | None = None
-    refusal: str | None = None
-
-    @model_validator(mode="after")
-    def _has_its_payload(self) -> ContentPart:
-        needed = {"text": self.text, "image_url": self.image_url, "refusal": self.refusal}
-        if self.type in needed and needed[self.type] is None:
-            kind = "a string" if self.type != "image_url" else "an object with a 'url'"
-            raise ValueError(f"a content part of type '{self.type}' needs '{self.type}' ({kind})")
-        if self.type in ("input_audio", "file") and not isinstance(getattr(self, self.type, None), dict):
-            raise ValueError(f"a content part of type '{self.type}' needs '{self.type}' (an object)")
-        return self
-
-
-class FunctionCall(_Open):
-    name: str
-    arguments: str = ""
-
-
-class ToolCall(_Open):
-    id: str
-    type: Literal["function"] = "function"
-    function: FunctionCall
-
-
-class Message(_Open):
-    role: Role
-    content: str | list[ContentPart] | None = None
-    name: str | None = None
-    tool_calls: list[ToolCall] | None = None
-    tool_call_id: str | None = None
-
-    def text(self) -> str:
-        """The message's text, content parts joined; images and audio contribute nothing."""
-        if self.content is None:
-            return ""
-        if isinstance(self.content, str):
-            return self.content
-        return "".join(part.text or "" for part in self.content if part.type == "text")
-
-
-class FunctionDef(_Open):
-    name: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-zA-Z0-9_-]+$")]
-    description: str | None = None
-    parameters: SendableObject | None = None
-    strict: bool | None = None
-
-
-class Tool(_Model):
-    type: Literal["function"] = "function"
-    function: FunctionDef
-
-
-class NamedFunction(_Model):
-    name: str
-
-
-class NamedToolChoice(_Model):
-    type: Literal["function"] = "function"
-    function: NamedFunction
-
-
-class StreamOptions(_Open):
-    include_usage: bool = False
-
-
-class ResponseFormat(_Open):
-    type: Literal["text", "json_object", "json_schema"]
-    json_schema: SendableObject | None = None
 
 
 class _Filtered(_Model):
@@ -202,6 +83,11 @@ class TurnoutOptions(_Filtered):
 
 
 class ChatRequest(_Model):
+    """A chat-completions body. Top-level fields turnout does not type (vLLM's, a backend's declared
+    `extra_params`) are kept as sent; `parse_chat_request` decides which are allowed."""
+
+    model_config = ConfigDict(extra="allow", strict=True, allow_inf_nan=False)
+
     model: Annotated[str, Field(min_length=1)]
     messages: Annotated[list[Message], Field(min_length=1)]
     temperature: Annotated[float, Field(ge=0, le=2)] | None = None
@@ -215,7 +101,7 @@ class ChatRequest(_Model):
     stream: bool | None = None
     stream_options: StreamOptions | None = None
     tools: list[Tool] | None = None
-    tool_choice: Literal["none", "auto", "required"] | NamedToolChoice | None = None
+    tool_choice: ToolChoice | None = None
     parallel_tool_calls: bool | None = None
     response_format: ResponseFormat | None = None
     presence_penalty: Annotated[float, Field(ge=-2, le=2)] | None = None
@@ -233,8 +119,20 @@ class ChatRequest(_Model):
         | None
     ) = None
     store: bool | None = None
-    service_tier: Literal["auto", "default", "flex", "scale", "priority"] | None = None
-    reasoning_effort: Literal["minimal", "low", "medium", "high"] | None = None
+    service_tier: Literal["auto", "default", "flex", "scale", "priority", "fast"] | None = None
+    reasoning_effort: Literal["none", "minimal", "low", "medium", "high", "xhigh", "max"] | None = None
+    verbosity: Literal["low", "medium", "high"] | None = None
+    modalities: list[Literal["text", "audio"]] | None = None
+    audio: AudioOutput | None = None
+    prediction: Prediction | None = None
+    prompt_cache_key: str | None = None
+    prompt_cache_retention: Literal["in_memory", "in-memory", "24h"] | None = None
+    prompt_cache_options: PromptCacheOptions | None = None
+    safety_identifier: Annotated[str, Field(max_length=64)] | None = None
+    web_search_options: WebSearchOptions | None = None
+    moderation: Moderation | None = None
+    functions: Annotated[list[FunctionDef], Field(min_length=1, max_length=128)] | None = None
+    function_call: Literal["none", "auto"] | LegacyFunctionChoice | None = None
     turnout: TurnoutOptions | None = None
 
     @field_validator("stop")
@@ -397,8 +295,30 @@ def parse_retrieve_request(body: bytes) -> RetrieveRequest:
     return _parse(RetrieveRequest, body)
 
 
-def parse_chat_request(body: bytes) -> ChatRequest:
-    return _parse(ChatRequest, body)
+def parse_chat_request(body: bytes, declared: Collection[str] = ()) -> ChatRequest:
+    """A chat request, or an InvalidRequest. Top-level fields beyond OpenAI's are allowed when
+    vLLM defines them (and typed by its rules) or a backend of the policy declares them."""
+    request = _parse(ChatRequest, body)
+    extra = request.__pydantic_extra__
+    if extra:
+        unknown = [name for name in extra if name not in VLLM_FIELDS and name not in declared]
+        if unknown:
+            s = "s" if len(unknown) > 1 else ""
+            raise InvalidRequest(
+                f"Unrecognized request argument{s} supplied: {', '.join(unknown)}.", param=unknown[0]
+            )
+        try:
+            VLLMParams.model_validate({name: value for name, value in extra.items() if name in VLLM_FIELDS})
+        except ValidationError as error:
+            message, param = _describe(error)
+            raise InvalidRequest(message, param=param) from None
+        for name, value in extra.items():
+            if name not in VLLM_FIELDS:
+                try:
+                    check_json(value, name)
+                except ValueError as error:
+                    raise InvalidRequest(f"Invalid value for '{name}': {error}.", param=name) from None
+    return request
 
 
 def parse_embedding_request(body: bytes) -> EmbeddingRequest:

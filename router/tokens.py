@@ -32,9 +32,13 @@ def _texts(request: ChatRequest) -> list[str]:
     texts = [message.text() for message in request.messages]
     for message in request.messages:
         for call in message.tool_calls or []:
-            texts.append(call.function.name + call.function.arguments)
-    if request.tools:
-        texts.append(orjson.dumps([tool.model_dump(exclude_none=True) for tool in request.tools]).decode())
+            if call.function is not None:
+                texts.append(call.function.name + call.function.arguments)
+            elif call.custom is not None:
+                texts.append(call.custom.name + call.custom.input)
+    for defined in (request.tools, request.functions):
+        if defined:
+            texts.append(orjson.dumps([item.model_dump(exclude_none=True) for item in defined]).decode())
     return texts
 
 

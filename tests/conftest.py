@@ -85,7 +85,7 @@ def emulators_session() -> Iterator[Emulators]:
     emus = Emulators(
         Emulator("openai", api_key="sk-openai-test"),
         Emulator("anthropic", api_key="sk-ant-test"),
-        Emulator("openai"),
+        Emulator("vllm"),
     )
     for emulator in (emus.openai, emus.anthropic, emus.vllm):
         emulator.start_in_thread()
@@ -129,6 +129,15 @@ def test_policy(emus: Emulators, path: Path) -> Path:
         "fallbacks": ["llama"],
     }
     policy["backends"]["keyless"] = {**policy["backends"]["gpt-4"], "api_key_env": "TURNOUT_TEST_UNSET_KEY"}
+    # an OpenAI-compatible server with a field of its own (tests/test_request_params.py)
+    policy["backends"]["compat"] = {
+        "provider": "openai_compatible",
+        "model": "compat-7b",
+        "base_url": emus.vllm.base_url,
+        "data": "private",
+        "extra_params": ["safe_prompt"],
+        "drop_params": ["seed"],
+    }
     policy["retrieval"]["collections"]["hr-private"] = {"private": True}
     path.write_text(yaml.safe_dump(policy, sort_keys=False))
     return path

@@ -121,3 +121,52 @@ def test_unknown_placeholders_and_plain_brackets_are_left_alone():
     redactor = Redactor()
     redactor.placeholder("person", "Ann Lee")
     assert redactor.restore("[PERSON_1] and [PERSON_2] and [x]") == "Ann Lee and [PERSON_2] and [x]"
+
+
+def _delta_chunk(delta):
+    return (
+        b"data: " + orjson.dumps({"choices": [{"index": 0, "delta": delta, "finish_reason": None}]}) + b"\n\n"
+    )
+
+
+def test_stream_restores_custom_tool_input_and_legacy_function_arguments():
+    redactor = Redactor()
+    token = redactor.placeholder("email", "ann@example.com")
+    custom = [
+        {"index": 0, "id": "call_1", "type": "custom", "custom": {"name": "mail", "input": "to " + token[:5]}}
+    ]
+    blocks = [
+        _delta_chunk({"tool_calls": custom}),
+        _delta_chunk({"tool_calls": [{"index": 0, "custom": {"input": token[5:] + " now"}}]}),
+        _delta_chunk({"function_call": {"name": "mail", "arguments": '{"to": "' + token + '"}'}}),
+        _chunk(finish="stop"),
+        b"data: [DONE]\n\n",
+    ]
+
+    async def collect():
+        return [block async for block in RestoringStream(_Chunks(blocks), redactor)]
+
+    inputs, arguments = "", ""
+    for block in asyncio.run(collect()):
+        for event in block.split(b"\n\n"):
+            if event.startswith(b"data: {"):
+                delta = orjson.loads(event[6:])["choices"][0]["delta"]
+                inputs += "".join(c["custom"]["input"] for c in delta.get("tool_calls") or [])
+                arguments += (delta.get("function_call") or {}).get("arguments", "")
+    assert inputs == "to ann@example.com now"
+    assert arguments == '{"to": "ann@example.com"}'
+
+
+def test_completion_restores_custom_tool_input_and_legacy_function_arguments():
+    redactor = Redactor()
+    token = redactor.placeholder("email", "ann@example.com")
+    message = {
+        "role": "assistant",
+        "content": None,
+        "tool_calls": [{"id": "c", "type": "custom", "custom": {"name": "mail", "input": token}}],
+        "function_call": {"name": "mail", "arguments": token},
+    }
+    body = orjson.dumps({"choices": [{"index": 0, "message": message, "finish_reason": "tool_calls"}]})
+    restored = orjson.loads(restore_completion(body, redactor))["choices"][0]["message"]
+    assert restored["tool_calls"][0]["custom"]["input"] == "ann@example.com"
+    assert restored["function_call"]["arguments"] == "ann@example.com"

@@ -120,9 +120,48 @@ PROBES: dict[str, Callable[[], dict[str, Any]]] = {
         "stream": True,
         "stream_options": {"include_usage": True, "owner": EMAIL},
     },
+    "prediction": lambda: {"messages": [ASKED], "prediction": {"type": "content", "content": f"To: {EMAIL}"}},
+    "safety_identifier": lambda: {"messages": [ASKED], "safety_identifier": EMAIL},
+    "prompt_cache_key": lambda: {"messages": [ASKED], "prompt_cache_key": f"cache-{EMAIL}"},
+    "web search location": lambda: {
+        "messages": [ASKED],
+        "web_search_options": {"user_location": {"type": "approximate", "approximate": {"city": EMAIL}}},
+    },
+    "legacy function description": lambda: {
+        "messages": [ASKED],
+        "functions": [{"name": "lookup", "description": f"Mail {EMAIL}"}],
+    },
+    "custom tool input": lambda: {
+        "messages": [
+            ASKED,
+            {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [
+                    {"id": "call_1", "type": "custom", "custom": {"name": "mail", "input": f"to {EMAIL}"}}
+                ],
+            },
+            {"role": "tool", "tool_call_id": "call_1", "content": "sent"},
+            ASKED,
+        ],
+        "tools": [{"type": "custom", "custom": {"name": "mail"}}],
+    },
+    "vLLM documents": lambda: {
+        "messages": [ASKED],
+        "documents": [{"title": "memo", "text": f"from {EMAIL}"}],
+    },
 }
-# fields OpenAI's wire carries and Anthropic's Messages has no place for (translation drops them)
+# fields no backend of the Messages wire, OpenAI's or vLLM's takes: each drops them (the first
+# because translation has no place for them, the others by router.backends.params)
+NOT_ON_THE_VLLM_WIRE = {"metadata value", "metadata key", "prediction", "safety_identifier"}
+NOT_ON_THE_VLLM_WIRE |= {"prompt_cache_key", "web search location"}
+NOT_ON_THE_OPENAI_WIRE = {"vLLM documents"}
+ANTHROPIC_REFUSES = {"custom tool input"}  # a 400: Messages has no free-form tools
 NOT_ON_THE_MESSAGES_WIRE = {
+    "prediction",
+    "prompt_cache_key",
+    "web search location",
+    "vLLM documents",
     "metadata value",
     "metadata key",
     "message extra key's value",
@@ -159,7 +198,8 @@ def test_personal_data_in_any_field_never_leaves_under_reroute(
     assert response.headers["x-turnout-sensitive"] == "reroute"
     assert response.headers["x-turnout-backend"] == "llama"
     assert emulators.openai.script.requests == emulators.anthropic.script.requests == 0
-    assert EMAIL in json.dumps(emulators.vllm.received)  # it did reach the private backend
+    if field not in NOT_ON_THE_VLLM_WIRE:
+        assert EMAIL in json.dumps(emulators.vllm.received)  # it did reach the private backend
 
 
 @pytest.fixture(scope="module")
@@ -195,16 +235,20 @@ def test_personal_data_in_any_field_leaves_only_masked_under_redact(
     redacting: str, emulators: Emulators, field: str, model: str
 ) -> None:
     response = _post(redacting, {**PROBES[field](), "model": model})
-    assert response.status_code == 200, response.text
     sent = _external_bodies(emulators)
+    if model == "claude" and field in ANTHROPIC_REFUSES:
+        assert response.status_code == 400 and EMAIL not in sent
+        return
+    assert response.status_code == 200, response.text
     assert EMAIL not in sent
     if field in UNMASKABLE:
         assert response.headers["x-turnout-sensitive"] == "reroute"
         assert response.headers["x-turnout-backend"] == "llama" and sent == "[]"
         return
     assert response.headers["x-turnout-sensitive"] == "redact"
-    if model == "claude" and field in NOT_ON_THE_MESSAGES_WIRE:
-        assert "[EMAIL_" not in sent  # the translation to Anthropic's Messages drops the field
+    dropped = NOT_ON_THE_MESSAGES_WIRE if model == "claude" else NOT_ON_THE_OPENAI_WIRE
+    if field in dropped:
+        assert "[EMAIL_" not in sent  # the backend does not take the field: it is not sent
         return
     assert "[EMAIL_1]" in sent, f"{field}: the placeholder reaches the backend in its place"
 

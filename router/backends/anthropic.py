@@ -5,6 +5,7 @@ This class only moves bytes; every mapping decision lives in the pure wire modul
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import orjson
@@ -15,6 +16,8 @@ from router.backends.http import HttpClient, post, read_body
 from router.http.errors import UpstreamError
 from router.policy.model import BackendSpec, Timeouts
 from router.schema import ChatRequest
+
+log = logging.getLogger("turnout.backends")
 
 
 class AnthropicStream:
@@ -100,6 +103,14 @@ class AnthropicBackend:
         self._http = http
 
     def _payload(self, request: ChatRequest, stream: bool) -> bytes:
+        unset = {
+            name: None for name in self.spec.drop_params if name in wire.TRANSLATED - {"model", "messages"}
+        }
+        if unset:  # the policy's drop_params
+            request = request.model_copy(update=unset)
+        dropped = request.model_fields_set - wire.TRANSLATED
+        if dropped:
+            log.debug("%s does not take %s: dropped", self.name, ", ".join(sorted(dropped)))
         body = wire.to_wire(
             request, self.spec.model, stream=stream, max_output_tokens=self.spec.max_output_tokens
         )

@@ -4,8 +4,12 @@ No I/O here: `to_wire` builds a Messages request, `from_wire` turns a Messages r
 chat.completion, and `StreamTranslator` turns Messages stream events into chat.completion.chunk
 dicts. What OpenAI has and Messages lacks is mapped as follows (README "Anthropic translation"):
 system/developer messages are hoisted into `system`; temperature is clamped to Anthropic's [0, 1];
-`response_format` becomes an instruction in the system prompt; `n > 1` is refused; seed, penalties,
-logit_bias and logprobs are dropped, as litellm's drop_params does.
+`response_format` becomes an instruction in the system prompt; `allowed_tools` sends only the
+allowed tools; legacy `functions` become tools; `user` (or `safety_identifier`) becomes
+`metadata.user_id`; `n > 1` and custom (free-form) tools are refused; every other field (seed,
+penalties, logit_bias, logprobs, OpenAI's caching, audio, prediction and search options) is
+dropped, as litellm's drop_params does (the backend logs which at debug: `TRANSLATED` lists the
+fields that have a counterpart).
 """
 
 from __future__ import annotations
@@ -15,10 +19,35 @@ from typing import Any
 
 import orjson
 
+from router.backends.params import legacy_as_tools
+from router.chat_types import AllowedToolsChoice, Message, NamedToolChoice, Tool
 from router.http.errors import InvalidRequest
-from router.schema import ChatRequest, Message
+from router.schema import ChatRequest
 
 API_VERSION = "2023-06-01"
+TRANSLATED = frozenset(
+    [
+        "model",
+        "messages",
+        "max_tokens",
+        "max_completion_tokens",
+        "temperature",
+        "top_p",
+        "stop",
+        "user",
+        "safety_identifier",
+        "tools",
+        "tool_choice",
+        "parallel_tool_calls",
+        "response_format",
+        "stream",
+        "stream_options",
+        "n",
+        "turnout",
+        "functions",
+        "function_call",
+    ]
+)
 DEFAULT_MAX_TOKENS = 4096
 
 STOP_REASONS = {
@@ -63,6 +92,10 @@ def _content_blocks(message: Message) -> list[dict[str, Any]]:
 def _tool_use_blocks(message: Message) -> list[dict[str, Any]]:
     blocks = []
     for call in message.tool_calls or []:
+        if call.function is None:
+            raise InvalidRequest(
+                "Custom tool calls are not supported by Anthropic backends.", param="messages"
+            )
         try:
             arguments = orjson.loads(call.function.arguments or "{}")
         except orjson.JSONDecodeError:
@@ -110,8 +143,12 @@ def _tool_choice(request: ChatRequest) -> dict[str, Any] | None:
         mapped: dict[str, Any] | None = {"type": "auto"} if request.parallel_tool_calls is False else None
     elif isinstance(choice, str):
         mapped = {"type": {"auto": "auto", "required": "any", "none": "none"}[choice]}
-    else:
+    elif isinstance(choice, AllowedToolsChoice):  # the tools sent are narrowed to the allowed ones
+        mapped = {"type": {"auto": "auto", "required": "any"}[choice.allowed_tools.mode]}
+    elif isinstance(choice, NamedToolChoice):
         mapped = {"type": "tool", "name": choice.function.name}
+    else:
+        raise InvalidRequest("Custom tools are not supported by Anthropic backends.", param="tool_choice")
     if mapped is not None and request.parallel_tool_calls is False and mapped["type"] != "none":
         mapped["disable_parallel_tool_use"] = True
     return mapped
@@ -129,9 +166,32 @@ def _format_instruction(request: ChatRequest) -> str | None:
     return "Respond with a single valid JSON object, and nothing else."
 
 
+def _tools(request: ChatRequest) -> list[dict[str, Any]]:
+    tools: list[Tool] = request.tools or []
+    if isinstance(request.tool_choice, AllowedToolsChoice):
+        allowed = {
+            str((tool.get("function") or tool.get("custom") or {}).get("name"))
+            for tool in request.tool_choice.allowed_tools.tools
+        }
+        tools = [tool for tool in tools if tool.name in allowed]
+    if any(tool.function is None for tool in tools):
+        raise InvalidRequest("Custom tools are not supported by Anthropic backends.", param="tools")
+    return [
+        {
+            "name": tool.function.name,
+            "description": tool.function.description or "",
+            "input_schema": tool.function.parameters or {"type": "object", "properties": {}},
+        }
+        for tool in tools
+        if tool.function is not None
+    ]
+
+
 def to_wire(
     request: ChatRequest, model: str, *, stream: bool, max_output_tokens: int | None
 ) -> dict[str, Any]:
+    if request.functions:
+        request = ChatRequest.model_validate(legacy_as_tools(request.model_dump(exclude_unset=True)))
     if request.n is not None and request.n > 1:
         raise InvalidRequest("n > 1 is not supported by Anthropic backends.", param="n")
     system, turns = _turns(request.messages)
@@ -155,19 +215,13 @@ def to_wire(
         body["top_p"] = request.top_p
     if request.stop is not None:
         body["stop_sequences"] = [request.stop] if isinstance(request.stop, str) else request.stop
-    if request.user:
-        body["metadata"] = {"user_id": request.user}
-    if request.tools:
-        body["tools"] = [
-            {
-                "name": tool.function.name,
-                "description": tool.function.description or "",
-                "input_schema": tool.function.parameters or {"type": "object", "properties": {}},
-            }
-            for tool in request.tools
-        ]
+    if request.user or request.safety_identifier:
+        body["metadata"] = {"user_id": request.user or request.safety_identifier}
+    tools = _tools(request)
+    if tools:
+        body["tools"] = tools
     choice = _tool_choice(request)
-    if choice is not None and request.tools:
+    if choice is not None and tools:
         body["tool_choice"] = choice
     if stream:
         body["stream"] = True

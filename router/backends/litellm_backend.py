@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 
 from router.backends.base import SSE_DONE, Completion, Usage
+from router.backends.params import accepted, fit
 from router.http.errors import UpstreamError, UpstreamStatus, UpstreamTimeout
 from router.policy.model import BackendSpec, Timeouts
 from router.schema import ChatRequest
@@ -95,10 +96,13 @@ class LiteLLMBackend:
         self.spec = spec
         self._base_url = base_url
         self._api_key = api_key
+        self._takes = accepted(spec)
 
     def _kwargs(self, request: ChatRequest, timeouts: Timeouts, stream: bool) -> dict[str, Any]:
-        params = request.model_dump(
-            exclude_unset=True, exclude={"model", "stream", "stream_options", "turnout"}
+        params = fit(
+            request.model_dump(exclude_unset=True, exclude={"model", "stream", "stream_options", "turnout"}),
+            self._takes,
+            self.name,
         )
         params.update(
             model=litellm_model(self.spec), timeout=timeouts.total_s, max_retries=0, drop_params=True

@@ -13,14 +13,23 @@ import orjson
 
 from router.backends.base import SSE_DONE, Completion, Deadline, SSEReader, Usage, sse_data
 from router.backends.http import HttpClient, post, read_body
+from router.backends.params import OPENAI_FIELDS, accepted, fit
 from router.http.errors import UpstreamError
 from router.policy.model import BackendSpec, Timeouts
 from router.schema import ChatRequest
 
 
-def to_wire(request: ChatRequest, model: str, *, stream: bool) -> dict[str, Any]:
-    """The upstream body: the caller's parameters as sent, our backend name swapped for the model."""
-    body = request.model_dump(exclude_unset=True, exclude={"turnout"})
+def to_wire(
+    request: ChatRequest,
+    model: str,
+    *,
+    stream: bool,
+    takes: frozenset[str] = OPENAI_FIELDS,
+    backend: str = "",
+) -> dict[str, Any]:
+    """The upstream body: the caller's parameters as sent, less those the backend does not take
+    (router.backends.params), our backend name swapped for the model."""
+    body = fit(request.model_dump(exclude_unset=True, exclude={"turnout"}), takes, backend)
     body["model"] = model
     if stream:
         body["stream"] = True
@@ -112,6 +121,7 @@ class OpenAIBackend:
         self.spec = spec
         self.url = base_url.rstrip("/") + "/chat/completions"
         http.target(self.url)  # a bad address is a start-up report, not a 500 per request
+        self.takes = accepted(spec)
         self.headers = {"content-type": "application/json", "accept-encoding": "identity"}
         if api_key:
             self.headers["authorization"] = f"Bearer {api_key}"
@@ -119,7 +129,9 @@ class OpenAIBackend:
 
     async def complete(self, request: ChatRequest, timeouts: Timeouts) -> Completion:
         counter = [0.0]
-        payload = orjson.dumps(to_wire(request, self.spec.model, stream=False))
+        payload = orjson.dumps(
+            to_wire(request, self.spec.model, stream=False, takes=self.takes, backend=self.name)
+        )
         response, deadline = await post(
             self._http, self.name, self.url, payload, self.headers, timeouts, counter
         )
@@ -136,7 +148,9 @@ class OpenAIBackend:
 
     async def stream(self, request: ChatRequest, timeouts: Timeouts) -> OpenAIStream:
         counter = [0.0]
-        payload = orjson.dumps(to_wire(request, self.spec.model, stream=True))
+        payload = orjson.dumps(
+            to_wire(request, self.spec.model, stream=True, takes=self.takes, backend=self.name)
+        )
         response, deadline = await post(
             self._http, self.name, self.url, payload, self.headers, timeouts, counter
         )

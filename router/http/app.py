@@ -56,7 +56,7 @@ async def chat_completions(request: Request) -> Response:
     services = services_of(request)
     principal = await services.auth.authenticate(request.headers)
     body = await read_body(request, services.settings)
-    chat = parse_chat_request(body)
+    chat = parse_chat_request(body, services.gateway.runtime.loaded.policy.declared_params)
     exchange = Exchange(
         services.gateway, services.admissions, services.usage, services.metrics, principal, chat, started
     )

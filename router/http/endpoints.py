@@ -36,8 +36,8 @@ async def route_explain(request: Request) -> Response:
             "model": payload.get("model", "auto"),
             "messages": [{"role": "user", "content": payload["query"]}],
         }
-    chat = parse_chat_request(orjson.dumps(payload))
     gateway = services.gateway
+    chat = parse_chat_request(orjson.dumps(payload), gateway.runtime.loaded.policy.declared_params)
     decision = gateway.decide(chat, RequestOptions.from_headers(request.headers))
     runtime = gateway.runtime
     body = explain(decision, runtime.loaded.version, runtime.backends.unavailable, gateway.classifier)

@@ -15,7 +15,8 @@ from typing import Any
 import orjson
 
 from router.backends.base import ChunkStream, Usage
-from router.schema import ChatRequest, ContentPart
+from router.chat_types import ContentPart
+from router.schema import ChatRequest
 from router.signals.collect import Located
 from router.signals.sensitivity.units import Unit
 
@@ -78,6 +79,7 @@ def redact_request(request: ChatRequest, findings: list[Located]) -> tuple[ChatR
             j = int(part[5:])
             calls = list(message.tool_calls or [])
             function = calls[j].function
+            assert function is not None  # args units are made for function calls only
             new_args = redactor.redact_text(function.arguments, unit_spans)
             calls[j] = calls[j].model_copy(
                 update={"function": function.model_copy(update={"arguments": new_args})}
@@ -115,9 +117,23 @@ def restore_completion(body: bytes, redactor: Redactor) -> bytes:
         message = choice.get("message") or {}
         if isinstance(message.get("content"), str):
             message["content"] = redactor.restore(message["content"])
-        for call in message.get("tool_calls") or []:
-            call["function"]["arguments"] = redactor.restore(call["function"].get("arguments") or "")
+        for called, key in _called(message):
+            called[key] = redactor.restore(called.get(key) or "")
     return orjson.dumps(payload)
+
+
+def _called(message: dict[str, Any]) -> list[tuple[dict[str, Any], str]]:
+    """Where a message (or a stream's delta) writes what the model passes to a tool: each tool
+    call's function arguments or custom-tool input, a legacy function call's arguments."""
+    found = []
+    for call in message.get("tool_calls") or []:
+        if isinstance((function := call.get("function")), dict):
+            found.append((function, "arguments"))
+        elif isinstance((custom := call.get("custom")), dict):
+            found.append((custom, "input"))
+    if isinstance((legacy := message.get("function_call")), dict):
+        found.append((legacy, "arguments"))
+    return found
 
 
 class _Buffers:
@@ -140,7 +156,8 @@ class _Buffers:
 
 
 class RestoringStream:
-    """Wraps a backend stream: restores placeholders in content and tool-call argument deltas."""
+    """Wraps a backend stream: restores placeholders in content and tool-call argument deltas
+    (function arguments, custom-tool input, a legacy function call's arguments)."""
 
     def __init__(self, inner: ChunkStream, redactor: Redactor) -> None:
         self._inner = inner
@@ -180,11 +197,15 @@ class RestoringStream:
                 if restored or isinstance(delta.get("content"), str):
                     delta["content"] = restored
                     choice["delta"] = delta
-            for call in delta.get("tool_calls") or []:
-                function = call.get("function") or {}
-                if isinstance(function.get("arguments"), str):
-                    key = f"{index}:tool:{call.get('index', 0)}"
-                    function["arguments"] = self._buffers.feed(key, function["arguments"], final)
+            places = [
+                (call.get(kind), field, f"{index}:tool:{call.get('index', 0)}")
+                for call in delta.get("tool_calls") or []
+                for kind, field in (("function", "arguments"), ("custom", "input"))
+            ]
+            places.append((delta.get("function_call"), "arguments", f"{index}:function_call"))
+            for called, field, key in places:
+                if isinstance(called, dict) and isinstance(called.get(field), str):
+                    called[field] = self._buffers.feed(key, called[field], final)
 
     async def aclose(self) -> None:
         await self._inner.aclose()

@@ -22,9 +22,10 @@ from enum import StrEnum
 from typing import Any
 
 from rag.types import Filter, StoreError, VectorStore
+from router.chat_types import Message
 from router.http.errors import CollectionNotFound, InvalidRequest, RetrievalUnavailable
 from router.policy.model import Policy, Route, RouteRetrieval
-from router.schema import ChatRequest, Message
+from router.schema import ChatRequest
 from router.settings import Settings
 
 log = logging.getLogger("turnout.retrieval")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import re
 from enum import StrEnum
+from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -98,6 +99,9 @@ class BackendSpec(_Model):
     retries: Retries | None = None
     circuit: Circuit | None = None
     fallbacks: list[str] = []
+    # request fields beyond OpenAI's that this backend takes (a server's own, sent with extra_body)
+    extra_params: list[Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")]] = []
+    drop_params: list[str] = []  # request fields never sent to this backend (dropped, logged at debug)
 
     @model_validator(mode="after")
     def _one_cost(self) -> BackendSpec:
@@ -254,6 +258,11 @@ class Policy(_Model):
 
     def circuit(self, backend: str) -> Circuit:
         return self.backends[backend].circuit or self.defaults.circuit
+
+    @cached_property
+    def declared_params(self) -> frozenset[str]:
+        """Request fields beyond OpenAI's and vLLM's that some backend takes: a request may send them."""
+        return frozenset(name for spec in self.backends.values() for name in spec.extra_params)
 
 
 class LoadedPolicy(BaseModel):

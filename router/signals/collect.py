@@ -113,7 +113,7 @@ def needs_of(request: ChatRequest) -> Needs:
         for part in m.content
     )
     json_mode = request.response_format is not None and request.response_format.type != "text"
-    return Needs(tools=bool(request.tools), json=json_mode, vision=vision)
+    return Needs(tools=bool(request.tools or request.functions), json=json_mode, vision=vision)
 
 
 NO_OPTIONS = RequestOptions()

@@ -23,7 +23,15 @@ from typing import Any, Literal
 import orjson
 from aiohttp import web
 
-WireProtocol = Literal["openai", "anthropic"]
+from router.testing.replies import (
+    OPENAI_REQUEST_FIELDS,
+    Server,
+    WireProtocol,
+    chosen_tool,
+    prompt_tokens,
+    reply_words,
+)
+
 FaultKind = Literal["status", "hang", "drop_before", "drop_mid_stream"]
 
 
@@ -47,76 +55,19 @@ class Script:
     requests: int = 0
 
 
-def reply_words(body: dict[str, Any], model: str) -> list[str]:
-    """A deterministic answer: who answers, then the last user text echoed, within max_tokens."""
-    last = ""
-    for message in reversed(body.get("messages") or []):
-        if message.get("role") in ("user", "tool"):
-            last = _text(message.get("content"))
-            break
-    words = ["This", "is", model, "answering:", *last.split()][:64]
-    limit = body.get("max_completion_tokens") or body.get("max_tokens") or 64
-    return words[: max(1, int(limit))]
-
-
-def _text(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return " ".join(
-            str(part.get("text") or part.get("content") or "") for part in content if isinstance(part, dict)
-        )
-    return ""
-
-
-def prompt_tokens(body: dict[str, Any]) -> int:
-    count = len(_text(body.get("system")).split()) if body.get("system") else 0
-    return count + sum(len(_text(m.get("content")).split()) + 4 for m in body.get("messages") or [])
-
-
-def arguments_for(schema: dict[str, Any] | None) -> dict[str, Any]:
-    """Plausible arguments for a JSON schema: each property filled by its type."""
-    samples = {"string": "emulated", "number": 1.5, "integer": 1, "boolean": True, "array": [], "object": {}}
-    properties = (schema or {}).get("properties") or {}
-    return {name: samples.get(prop.get("type", "string"), "emulated") for name, prop in properties.items()}
-
-
-def chosen_tool(body: dict[str, Any], wire: WireProtocol) -> dict[str, Any] | None:
-    """The tool to call, if the caller offered tools and the last turn is the caller's question."""
-    tools = body.get("tools") or []
-    choice = body.get("tool_choice")
-    messages = body.get("messages") or []
-    if not tools or not messages:
-        return None
-    last = messages[-1]
-    if wire == "openai":
-        if choice == "none" or last.get("role") != "user":
-            return None
-        named = choice.get("function", {}).get("name") if isinstance(choice, dict) else None
-        tool = next((t["function"] for t in tools if t["function"]["name"] == named), tools[0]["function"])
-        return {"name": tool["name"], "input": arguments_for(tool.get("parameters"))}
-    content = last.get("content")
-    if (isinstance(choice, dict) and choice.get("type") == "none") or (
-        isinstance(content, list) and any(block.get("type") == "tool_result" for block in content)
-    ):
-        return None
-    named = choice.get("name") if isinstance(choice, dict) else None
-    tool = next((t for t in tools if t["name"] == named), tools[0])
-    return {"name": tool["name"], "input": arguments_for(tool.get("input_schema"))}
-
-
 class Emulator:
     """One provider emulator on 127.0.0.1; `await start()` in a loop, or `start_in_thread()`."""
 
     def __init__(
         self,
-        wire: WireProtocol,
+        wire: Server,
         api_key: str | None = None,
         think_ms: float = 0.0,
         token_ms: float = 0.0,
         jitter_ms: float = 0.0,
     ):
-        self.wire = wire
+        self.wire: WireProtocol = "anthropic" if wire == "anthropic" else "openai"
+        self.strict_fields = wire == "openai"  # OpenAI refuses unknown fields; vLLM ignores them
         self.api_key = api_key
         self.script = Script(think_ms=think_ms, token_ms=token_ms, jitter_ms=jitter_ms)
         self._ids = itertools.count(1)
@@ -270,6 +221,9 @@ class Emulator:
         if not isinstance(body.get("messages"), list) or not body["messages"]:
             return "messages: at least one message is required"
         if self.wire == "openai":
+            unknown = [name for name in body if name not in OPENAI_REQUEST_FIELDS]
+            if self.strict_fields and unknown:
+                return f"Unrecognized request argument supplied: {unknown[0]}"
             return None
         if not request.headers.get("anthropic-version"):
             return "anthropic-version: header is required"
@@ -309,14 +263,24 @@ class Emulator:
         )
         if tool is not None:
             message["content"] = None
-            message["tool_calls"] = [
-                {
-                    "id": "call_" + self._next_id(),
-                    "type": "function",
-                    "function": {"name": tool["name"], "arguments": orjson.dumps(tool["input"]).decode()},
-                }
-            ]
             finish = "tool_calls"
+            if tool["kind"] == "function_call":
+                message["function_call"] = {
+                    "name": tool["name"],
+                    "arguments": orjson.dumps(tool["input"]).decode(),
+                }
+                finish = "function_call"
+            elif tool["kind"] == "custom":
+                custom = {"name": tool["name"], "input": tool["input"]}
+                message["tool_calls"] = [
+                    {"id": "call_" + self._next_id(), "type": "custom", "custom": custom}
+                ]
+            else:
+                arguments = orjson.dumps(tool["input"]).decode()
+                function = {"name": tool["name"], "arguments": arguments}
+                message["tool_calls"] = [
+                    {"id": "call_" + self._next_id(), "type": "function", "function": function}
+                ]
         completion = 8 if tool is not None else len(words)
         return {
             "id": "chatcmpl-" + self._next_id(),
@@ -405,7 +369,16 @@ class Emulator:
             return b"data: " + orjson.dumps(payload) + b"\n\n"
 
         events = [chunk({"role": "assistant", "content": ""})]
-        if tool is not None:
+        if tool is not None and tool["kind"] != "function":
+            if tool["kind"] == "custom":
+                custom = {"name": tool["name"], "input": tool["input"]}
+                call = {"index": 0, "id": "call_" + self._next_id(), "type": "custom", "custom": custom}
+                events += [chunk({"tool_calls": [call]}), chunk({}, "tool_calls")]
+            else:
+                called = {"name": tool["name"], "arguments": orjson.dumps(tool["input"]).decode()}
+                events += [chunk({"function_call": called}), chunk({}, "function_call")]
+            completion = 8
+        elif tool is not None:
             arguments = orjson.dumps(tool["input"]).decode()
             half = len(arguments) // 2
             call = {

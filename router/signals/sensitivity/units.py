@@ -43,8 +43,8 @@ class Unit:
     @property
     def maskable(self) -> bool:
         """Whether a placeholder such as [EMAIL_1] may replace the text: not in an identifier that
-        upstreams require to match ^[a-zA-Z0-9_-]+$ (function and schema names, a message's
-        `name`, tool-call ids, which Anthropic checks)."""
+        upstreams require to match ^[a-zA-Z0-9_-]+$ (function, custom tool and schema names, a
+        message's `name`, tool-call ids, which Anthropic checks)."""
         path = self.path
         if self.key or not path:
             return True
@@ -52,7 +52,9 @@ class Unit:
         in_message = path[0] == "messages"
         if last == "name":
             schema_name = path[:2] == ("response_format", "json_schema") and len(path) == 3
-            return not (path[-2] == "function" or schema_name or (in_message and len(path) == 3))
+            legacy = (path[0] == "functions" and len(path) == 3) or path == ("function_call", "name")
+            called = path[-2] in ("function", "custom")
+            return not (called or legacy or schema_name or (in_message and len(path) == 3))
         if last == "tool_call_id":
             return not (in_message and len(path) == 3)
         return not (last == "id" and in_message and len(path) == 5 and path[2] == "tool_calls")
@@ -69,7 +71,8 @@ def text_units(request: ChatRequest) -> list[Unit]:
                 Unit(i, f"part:{k}", part.text) for k, part in enumerate(message.content) if part.text
             )
         for j, call in enumerate(message.tool_calls or []):
-            units.append(Unit(i, f"args:{j}", call.function.arguments))
+            if call.function is not None:  # a custom tool's input is a field unit
+                units.append(Unit(i, f"args:{j}", call.function.arguments))
     return units
 
 
@@ -85,7 +88,8 @@ def field_units(request: ChatRequest) -> list[Unit]:
                 _walk_model(part, (*base, "content", k), i, units, STRUCTURAL | {"text"})
         for j, call in enumerate(message.tool_calls or []):
             _walk_model(call, (*base, "tool_calls", j), i, units, STRUCTURAL | {"function"})
-            _walk_model(call.function, (*base, "tool_calls", j, "function"), i, units, {"arguments"})
+            if call.function is not None:
+                _walk_model(call.function, (*base, "tool_calls", j, "function"), i, units, {"arguments"})
     return units
 
 
