@@ -23,7 +23,7 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from router.accounts.admission import Admissions
-from router.accounts.auth import KeyAuthenticator, KeyStore
+from router.accounts.auth import KeyAuthenticator, KeyStore, Principal
 from router.accounts.limits import FailMode, make_limiter
 from router.accounts.usage import UsageRecorder
 from router.backends.base import SSE_DONE, ChunkStream
@@ -43,8 +43,8 @@ from router.http.errors import InvalidRequest, TurnoutError, UpstreamError
 from router.http.services import Services, error_response, read_body, services_of
 from router.metrics import Metrics
 from router.pipeline.exchange import Exchange
-from router.pipeline.gateway import Gateway, Plan
-from router.schema import RequestOptions, parse_chat_request
+from router.pipeline.gateway import Gateway
+from router.schema import ChatRequest, RequestOptions, parse_chat_request
 from router.settings import Settings, make_offline
 
 log = logging.getLogger("turnout.app")
@@ -57,29 +57,57 @@ async def chat_completions(request: Request) -> Response:
     principal = await services.auth.authenticate(request.headers)
     body = await read_body(request, services.settings)
     chat = parse_chat_request(body, services.gateway.runtime.loaded.policy.declared_params)
+    return await answer(request, services, principal, chat, started, OPENAI)
+
+
+class Dialect:
+    """How answers are written for one inbound API: chat completions as they come (this one), or
+    translated (router.http.messages writes Anthropic's Messages)."""
+
+    def error(self, error: TurnoutError, headers: dict[str, str]) -> Response:
+        return error_response(error, headers)
+
+    def body(self, answer: bytes, chat: ChatRequest) -> bytes:
+        return answer
+
+    def relay(
+        self, exchange: Exchange, stream: ChunkStream, first: bytes, headers: dict[str, str], overhead: float
+    ) -> RelayResponse:
+        return RelayResponse(exchange, stream, first, headers, overhead)
+
+
+OPENAI = Dialect()
+
+
+async def answer(
+    request: Request,
+    services: Services,
+    principal: Principal,
+    chat: ChatRequest,
+    started: float,
+    dialect: Dialect,
+) -> Response:
+    """Run a parsed request through its Exchange and write the answer in the caller's dialect; the
+    ledger and the limiter hear of every outcome, errors and disconnects included."""
     exchange = Exchange(
         services.gateway, services.admissions, services.usage, services.metrics, principal, chat, started
     )
     try:
         plan = await exchange.plan(RequestOptions.from_headers(request.headers))
         if chat.stream:
-            return await _stream(exchange, plan)
-        answer, headers = await exchange.complete(plan)
+            stream, first, headers, overhead = await exchange.open_stream(plan)
+            return dialect.relay(exchange, stream, first, headers, overhead)  # type: ignore[return-value]
+        body, headers = await exchange.complete(plan)
     except TurnoutError as error:
         exchange.backend = getattr(error, "backend", None)
         overhead = (time.perf_counter() - started) * 1000
         exchange.settle(error.status_code, 0, 0, overhead, error.message)
-        return error_response(error, {"x-turnout-route": exchange.route or "", **exchange.rate_headers})
+        return dialect.error(error, {"x-turnout-route": exchange.route or "", **exchange.rate_headers})
     except BaseException as error:  # cancelled, or a bug: the ledger and the limiter still hear of it
         status = 499 if isinstance(error, asyncio.CancelledError) else 500
         exchange.settle(status, 0, 0, (time.perf_counter() - started) * 1000, type(error).__name__)
         raise
-    return Response(answer, media_type="application/json", headers=headers)
-
-
-async def _stream(exchange: Exchange, plan: Plan) -> Response:
-    stream, first, headers, overhead = await exchange.open_stream(plan)
-    return RelayResponse(exchange, stream, first, headers, overhead)  # type: ignore[return-value]
+    return Response(dialect.body(body, chat), media_type="application/json", headers=headers)
 
 
 class RelayResponse:
@@ -88,6 +116,8 @@ class RelayResponse:
     A failure after the first event cannot change the status any more: it becomes an OpenAI error
     event and the stream ends without [DONE], so no client mistakes a broken answer for a whole one.
     """
+
+    END = SSE_DONE  # the last event of a whole answer
 
     def __init__(
         self, exchange: Exchange, stream: ChunkStream, first: bytes, headers: dict[str, str], overhead: float
@@ -143,19 +173,18 @@ class RelayResponse:
         """The stream's last event: an error in OpenAI's shape, and no [DONE] after it."""
         if self.ended:
             return  # [DONE] went out already: the answer was whole
-        payload = {"error": {"message": message, "type": kind, "param": None, "code": "stream_interrupted"}}
         with contextlib.suppress(OSError):
             await send(
-                {
-                    "type": "http.response.body",
-                    "body": b"data: " + orjson.dumps(payload) + b"\n\n",
-                    "more_body": True,
-                }
+                {"type": "http.response.body", "body": self.error_event(message, kind), "more_body": True}
             )
+
+    def error_event(self, message: str, kind: str) -> bytes:
+        payload = {"error": {"message": message, "type": kind, "param": None, "code": "stream_interrupted"}}
+        return b"data: " + orjson.dumps(payload) + b"\n\n"
 
     async def _send(self, send: Send, block: bytes) -> None:
         """One block of events; the one ending in [DONE] also ends the body (one write, not two)."""
-        self.ended = block.endswith(SSE_DONE)
+        self.ended = block.endswith(self.END)
         await send({"type": "http.response.body", "body": block, "more_body": not self.ended})
         self.events += _events(block)
 
@@ -282,8 +311,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
             watcher.cancel()
             await stopservices_of(services)
 
+    from router.http.messages import count_tokens, messages
+
     routes = [
         Route("/v1/chat/completions", chat_completions, methods=["POST"]),
+        Route("/v1/messages", messages, methods=["POST"]),
+        Route("/v1/messages/count_tokens", count_tokens, methods=["POST"]),
         Route("/chat/completions", chat_completions, methods=["POST"]),
         Route("/v1/embeddings", embeddings, methods=["POST"]),
         Route("/embeddings", embeddings, methods=["POST"]),
