@@ -66,6 +66,13 @@ ALTER TABLE turnout_keys ADD COLUMN IF NOT EXISTS private boolean NOT NULL DEFAU
 ALTER TABLE turnout_usage ADD COLUMN IF NOT EXISTS team text;
 CREATE INDEX IF NOT EXISTS turnout_usage_team_ts ON turnout_usage (team, ts);
 CREATE INDEX IF NOT EXISTS turnout_usage_ts ON turnout_usage (ts);
+CREATE TABLE IF NOT EXISTS turnout_responses (
+    id            text PRIMARY KEY,
+    key_id        text NOT NULL,
+    created_at    timestamptz NOT NULL DEFAULT now(),
+    response      jsonb NOT NULL,
+    conversation  jsonb NOT NULL
+);
 """
 
 KEYS_CHANNEL = "turnout_keys"

@@ -178,13 +178,17 @@ class RelayResponse:
                 {"type": "http.response.body", "body": self.error_event(message, kind), "more_body": True}
             )
 
+    def is_last(self, block: bytes) -> bool:
+        """Whether this block ends a whole answer (nothing but the end of the body follows it)."""
+        return block.endswith(self.END)
+
     def error_event(self, message: str, kind: str) -> bytes:
         payload = {"error": {"message": message, "type": kind, "param": None, "code": "stream_interrupted"}}
         return b"data: " + orjson.dumps(payload) + b"\n\n"
 
     async def _send(self, send: Send, block: bytes) -> None:
         """One block of events; the one ending in [DONE] also ends the body (one write, not two)."""
-        self.ended = block.endswith(self.END)
+        self.ended = self.is_last(block)
         await send({"type": "http.response.body", "body": block, "more_body": not self.ended})
         self.events += _events(block)
 
@@ -312,11 +316,16 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await stopservices_of(services)
 
     from router.http.messages import count_tokens, messages
+    from router.http.responses import create_response, delete_response, get_response
 
     routes = [
         Route("/v1/chat/completions", chat_completions, methods=["POST"]),
         Route("/v1/messages", messages, methods=["POST"]),
         Route("/v1/messages/count_tokens", count_tokens, methods=["POST"]),
+        Route("/v1/responses", create_response, methods=["POST"]),
+        Route("/responses", create_response, methods=["POST"]),
+        Route("/v1/responses/{response_id}", get_response, methods=["GET"]),
+        Route("/v1/responses/{response_id}", delete_response, methods=["DELETE"]),
         Route("/chat/completions", chat_completions, methods=["POST"]),
         Route("/v1/embeddings", embeddings, methods=["POST"]),
         Route("/embeddings", embeddings, methods=["POST"]),

@@ -99,6 +99,12 @@ class CollectionNotFound(TurnoutError):
     code = "collection_not_found"
 
 
+class ResponseNotFound(TurnoutError):
+    status_code = 404
+    type = "invalid_request_error"
+    code = "response_not_found"
+
+
 class PayloadTooLarge(InvalidRequest):
     status_code = 413
     code = "request_too_large"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator
+from typing import Protocol
 
 import orjson
 from starlette.requests import Request
@@ -24,10 +25,15 @@ from router.pipeline.messages_in import MESSAGE_STOP, ChunksToEvents, error_body
 from router.schema import ChatRequest, parse_chat_request
 
 
-class Translated:
-    """A chat stream read as Messages events (a ChunkStream, so the relay and ledger work alike)."""
+class Feeder(Protocol):
+    def feed(self, block: bytes) -> bytes: ...
 
-    def __init__(self, inner: ChunkStream, translator: ChunksToEvents) -> None:
+
+class Translated:
+    """A chat stream read in another API's events (a ChunkStream, so the relay and the ledger work
+    alike): each block of chat events goes through the translator's `feed`."""
+
+    def __init__(self, inner: ChunkStream, translator: Feeder) -> None:
         self._inner = inner
         self._translator = translator
 
