@@ -139,6 +139,15 @@ def test_policy(emus: Emulators, path: Path) -> Path:
         "drop_params": ["seed"],
     }
     policy["retrieval"]["collections"]["hr-private"] = {"private": True}
+    policy["embeddings"] = {  # providers' embeddings models (tests/test_embeddings.py)
+        "text-embedding-3-small": {
+            "provider": "openai",
+            "model": "text-embedding-3-small",
+            "data": "external",
+            "price": {"input_per_mtok": 20.0},
+        },
+        "inhouse-embed": {"provider": "vllm", "model": "bge-small", "data": "private"},
+    }
     path.write_text(yaml.safe_dump(policy, sort_keys=False))
     return path
 

@@ -1,13 +1,17 @@
-"""POST /v1/embeddings: the packaged MiniLM served as `local-minilm`, spoken to by the openai SDK."""
+"""POST /v1/embeddings: the packaged MiniLM served as `local-minilm`, and providers' embeddings models of
+the policy passed through behind the sensitivity gate, spoken to by the openai SDK."""
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 import httpx
 import numpy as np
 import openai
 import pytest
+
+from tests.conftest import fetch, wait_for_rows
 
 pytestmark = pytest.mark.integration
 
@@ -36,7 +40,7 @@ def test_the_openai_sdk_embeds_with_the_local_model(gateway: Any) -> None:
 def test_embedding_errors_are_openai_errors(gateway: Any) -> None:
     client = gateway.client()
     with pytest.raises(openai.NotFoundError) as missing:
-        client.embeddings.create(model="text-embedding-3-small", input="hi")
+        client.embeddings.create(model="text-embedding-3-large", input="hi")
     assert missing.value.body["code"] == "model_not_found"
     with pytest.raises(openai.BadRequestError) as ids:
         client.embeddings.create(model="local-minilm", input=[[15339, 1917]])
@@ -56,8 +60,6 @@ def test_embedding_errors_are_openai_errors(gateway: Any) -> None:
 
 
 def test_embeddings_are_ledgered(gateway: Any) -> None:
-    from tests.conftest import fetch, wait_for_rows
-
     url = gateway.settings.database_url.get_secret_value()
     (before,) = fetch(url, "SELECT coalesce(max(id), 0) AS id FROM turnout_usage")
     texts = ["one text to ledger", "and another one to ledger"]
@@ -86,3 +88,61 @@ def test_a_keys_limits_apply_to_embeddings(gateway: Any) -> None:
         except openai.RateLimitError:
             refused += 1
     assert refused >= 1
+
+
+def test_a_providers_embeddings_model_is_passed_through(gateway: Any, emulators: Any) -> None:
+    import struct
+
+    client = gateway.client()
+    assert "text-embedding-3-small" in [model.id for model in client.models.list()]
+    answer = client.embeddings.create(model="text-embedding-3-small", input=["first text", "second text"])
+    assert answer.model == "text-embedding-3-small" and len(answer.data) == 2
+    assert len(answer.data[0].embedding) == 8 and answer.data[0].embedding != answer.data[1].embedding
+    sent = emulators.openai.received[-1]
+    assert sent["model"] == "text-embedding-3-small" and sent["input"] == ["first text", "second text"]
+    assert sent["encoding_format"] == "base64"  # the SDK's default, passed on and decoded by the SDK
+    short = client.embeddings.create(
+        model="text-embedding-3-small", input="one", dimensions=4, encoding_format="float"
+    )
+    assert len(short.data[0].embedding) == 4
+    raw = httpx.post(
+        gateway.base_url + "/v1/embeddings",
+        json={"model": "text-embedding-3-small", "input": "one", "encoding_format": "base64"},
+        headers={"authorization": f"Bearer {gateway.admin_key}"},
+    ).json()
+    vector = struct.unpack("<8f", base64.b64decode(raw["data"][0]["embedding"]))
+    assert abs(sum(v * v for v in vector) - 1) < 1e-5
+
+
+def test_sensitive_texts_never_reach_an_external_embeddings_model(gateway: Any, emulators: Any) -> None:
+    import openai
+
+    client = gateway.client()
+    text = "Contact maria.kowalska@gmail.com about the overdue invoice."
+    with pytest.raises(openai.BadRequestError) as refused:
+        client.embeddings.create(model="text-embedding-3-small", input=["fine", text])
+    assert refused.value.code == "sensitive_data" and "email" in refused.value.message
+    assert emulators.openai.script.requests == 0
+    with pytest.raises(openai.BadRequestError):
+        client.embeddings.create(
+            model="text-embedding-3-small", input="fine", extra_headers={"x-turnout-private": "true"}
+        )
+    kept = client.embeddings.create(model="inhouse-embed", input=text)  # a private model may take it
+    assert len(kept.data) == 1 and emulators.vllm.received[-1]["model"] == "bge-small"
+
+
+def test_provider_embeddings_are_ledgered_with_their_cost(gateway: Any, emulators: Any) -> None:
+    url = gateway.settings.database_url.get_secret_value()
+    (before,) = fetch(url, "SELECT coalesce(max(id), 0) AS id FROM turnout_usage")
+    answer = gateway.client().embeddings.create(model="text-embedding-3-small", input="a b c d")
+    sql = (
+        "SELECT backend, prompt_tokens, cost_usd, status FROM turnout_usage "
+        f"WHERE route = 'embeddings' AND backend = 'text-embedding-3-small' AND id > {before['id']}"
+    )
+    rows = wait_for_rows(url, sql)
+    assert rows[0]["status"] == 200 and rows[0]["prompt_tokens"] == answer.usage.prompt_tokens == 4
+    assert rows[0]["cost_usd"] == pytest.approx(4 * 20.0 / 1e6)
+    emulators.openai.fault("status", status=500)
+    with pytest.raises(Exception) as failed:
+        gateway.client().embeddings.create(model="text-embedding-3-small", input="again")
+    assert getattr(failed.value, "status_code", 0) >= 500

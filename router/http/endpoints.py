@@ -122,9 +122,15 @@ async def _models(request: Request) -> list[dict[str, object]]:
         {"id": name, "object": "model", "created": 0, "owned_by": owner}
         for name, owner in services.gateway.models_for(principal)
     ]
-    embedder = local_model_id(services.settings.embedder)
-    if principal.may_use(embedder):
-        models.append({"id": embedder, "object": "model", "created": 0, "owned_by": "turnout"})
+    embedders = [
+        local_model_id(services.settings.embedder),
+        *services.gateway.runtime.loaded.policy.embeddings,
+    ]
+    models += [
+        {"id": name, "object": "model", "created": 0, "owned_by": "turnout"}
+        for name in embedders
+        if principal.may_use(name)
+    ]
     return models
 
 
@@ -133,8 +139,14 @@ async def embeddings(request: Request) -> Response:
     services = services_of(request)
     principal = await services.auth.authenticate(request.headers)
     asked = parse_embedding_request(await read_body(request, services.settings))
-    local = Embeddings(services.gateway.rag, services.admissions, services.usage, services.settings.embedder)
-    body = await local.answer(principal, asked)
+    embedder = Embeddings(
+        services.gateway.rag,
+        services.admissions,
+        services.usage,
+        services.settings.embedder,
+        services.gateway,
+    )
+    body = await embedder.answer(principal, asked, RequestOptions.from_headers(request.headers))
     return Response(orjson.dumps(body), media_type="application/json")
 
 

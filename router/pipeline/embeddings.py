@@ -1,11 +1,15 @@
-"""POST /v1/embeddings on the gateway's own embedder: parse, admit, embed, settle.
+"""POST /v1/embeddings: the gateway's own embedder, or a provider's embeddings model of the policy.
 
 The local embedder (the one retrieval uses, `TURNOUT_EMBEDDER`) is served as a model of its own,
 `local-minilm` for the packaged all-MiniLM-L6-v2 (`local-<name>` for another), through retrieval's
-micro-batcher, so that its queries and these texts share forward passes. The texts never leave the
-machine, so no sensitivity gate applies; the key's models, limits and the usage ledger do, as for a
-chat request. Token arrays are refused (they are another tokenizer's ids), and so is a `dimensions`
-other than the embedder's own. Embeddings models of providers are not served here yet.
+micro-batcher, so that its queries and these texts share forward passes. Its texts never leave the
+machine, so no sensitivity gate applies. A model of the policy's `embeddings` section is passed
+through to its provider's OpenAI-wire `/embeddings`; when that provider is `external`, texts with
+sensitive data (the policy's detectors and threshold), a request that asks to stay inside and a
+private key are refused (a vector of another model's space cannot stand in for it, so there is no
+rerouting). The key's models, limits and the usage ledger apply to both, as for a chat request.
+Token arrays are refused (they cannot be scanned, and for the local embedder they are another
+tokenizer's ids), and so is a `dimensions` other than the local embedder's own.
 """
 
 from __future__ import annotations
@@ -19,15 +23,24 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import orjson
 
 from rag.embed import DEFAULT_MODEL
 from router import tokens
 from router.accounts.admission import Admissions, Estimate
 from router.accounts.auth import Principal
 from router.accounts.usage import UsageRecord, UsageRecorder
-from router.http.errors import InvalidRequest, ModelNotFound, PermissionDenied
+from router.backends.http import post, read_body
+from router.http.errors import (
+    InvalidRequest,
+    ModelNotFound,
+    PermissionDenied,
+    SensitiveDataBlocked,
+    UpstreamError,
+)
 from router.pipeline.retrieval import RagService
-from router.schema import EmbeddingRequest
+from router.policy.model import EmbeddingSpec, Price
+from router.schema import ChatRequest, EmbeddingRequest, RequestOptions
 
 
 def local_model_id(embedder: str) -> str:
@@ -45,16 +58,23 @@ class Embeddings:
     admissions: Admissions
     usage: UsageRecorder | None
     embedder_name: str
+    gateway: Any = None  # router.pipeline.gateway.Gateway: the policy's embeddings models, the HTTP client
 
     @property
     def model_id(self) -> str:
         return local_model_id(self.embedder_name)
 
-    async def answer(self, principal: Principal, request: EmbeddingRequest) -> dict[str, Any]:
+    async def answer(
+        self, principal: Principal, request: EmbeddingRequest, options: RequestOptions | None = None
+    ) -> dict[str, Any]:
         started = time.perf_counter()
+        provided = self.gateway.runtime.loaded.policy.embeddings if self.gateway is not None else {}
+        if request.model in provided:
+            return await self._provider(principal, request, options or RequestOptions(), started)
         if request.model not in (self.model_id, self.embedder_name):
+            known = ", ".join([self.model_id, *provided])
             raise ModelNotFound(
-                f"The embeddings model '{request.model}' does not exist. Use: {self.model_id}.", param="model"
+                f"The embeddings model '{request.model}' does not exist. Use: {known}.", param="model"
             )
         if not principal.may_use(self.model_id):
             raise PermissionDenied(f"This API key may not use the model '{self.model_id}'.")
@@ -90,8 +110,116 @@ class Embeddings:
             "usage": {"prompt_tokens": prompt_tokens, "total_tokens": prompt_tokens},
         }
 
+    async def _provider(
+        self, principal: Principal, request: EmbeddingRequest, options: RequestOptions, started: float
+    ) -> dict[str, Any]:
+        """Pass the request through to the policy's embeddings model, after the gate."""
+        name = request.model
+        spec: EmbeddingSpec = self.gateway.runtime.loaded.policy.embeddings[name]
+        if not principal.may_use(name):
+            raise PermissionDenied(f"This API key may not use the model '{name}'.")
+        texts = request.texts()
+        if spec.data == "external":
+            self._gate(principal, name, texts, options)
+        prompt_tokens = sum(tokens.count_text(text) for text in texts)
+        price = spec.price or Price()
+        admission = await self.admissions.admit(
+            principal, Estimate(prompt_tokens, price.cost(prompt_tokens, 0))
+        )
+        if admission is not None and not admission.allowed:
+            raise admission.error()
+        reservation = admission.reservation if admission is not None else None
+        status, used, upstream_s = 500, 0, 0.0
+        error: str | None = "embedding failed"
+        try:
+            payload, upstream_s = await self._call(name, spec, request)
+            used = int((payload.get("usage") or {}).get("prompt_tokens") or prompt_tokens)
+            status, error = 200, None
+        except UpstreamError as failure:
+            status, error = failure.status_code, failure.message
+            raise
+        finally:
+            cost = price.cost(used, 0)
+            self.admissions.settle(reservation, used, cost)
+            self._record(
+                principal,
+                request,
+                status,
+                used,
+                started,
+                backend=name,
+                cost=cost,
+                upstream_s=upstream_s,
+                error=error,
+            )
+        payload["model"] = name
+        return payload
+
+    def _gate(self, principal: Principal, name: str, texts: list[str], options: RequestOptions) -> None:
+        """Refuse what may not leave for an external model: findings, a private key, a request to stay inside."""
+        engine = self.gateway.runtime.engine
+        probe = ChatRequest.model_validate(
+            {"model": name, "messages": [{"role": "user", "content": text} for text in texts]}
+        )
+        signals = engine.compute(probe, options, capability=False)
+        why = None
+        if principal.private:
+            why = "this API key keeps its requests on private models"
+        elif signals.findings:
+            why = f"the input carries sensitive data ({', '.join(sorted(signals.finding_types))})"
+        elif signals.kept_inside is not None:
+            why = signals.kept_inside
+        if why is not None:
+            raise SensitiveDataBlocked(
+                f"'{name}' is an external embeddings model and {why}: use {self.model_id} or a private model.",
+                param="input",
+            )
+
+    async def _call(
+        self, name: str, spec: EmbeddingSpec, request: EmbeddingRequest
+    ) -> tuple[dict[str, Any], float]:
+        from router.backends import PROVIDERS, _settings_key
+
+        provider = PROVIDERS[spec.provider]
+        settings = self.gateway.settings
+        base_url = spec.base_url or (
+            getattr(settings, provider.default_base_url) if provider.default_base_url else None
+        )
+        if not base_url:
+            raise UpstreamError(f"{name} has no base_url", backend=name)
+        api_key = _settings_key(settings, spec.api_key_env or provider.key_env)
+        headers = {"content-type": "application/json", "accept-encoding": "identity"}
+        if api_key:
+            headers["authorization"] = f"Bearer {api_key}"
+        body = request.model_dump(exclude_unset=True)
+        body["model"] = spec.model
+        timeouts = spec.timeouts or self.gateway.runtime.loaded.policy.defaults.timeouts
+        counter = [0.0]
+        url = base_url.rstrip("/") + "/embeddings"
+        response, deadline = await post(
+            self.gateway.http, name, url, orjson.dumps(body), headers, timeouts, counter
+        )
+        raw = await read_body(response, deadline, name, counter)
+        try:
+            payload = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            raise UpstreamError(f"{name} answered with a body that is not JSON", backend=name) from None
+        if not isinstance(payload, dict) or not isinstance(payload.get("data"), list):
+            raise UpstreamError(f"{name} answered without data", backend=name)
+        return payload, counter[0]
+
     def _record(
-        self, principal: Principal, request: EmbeddingRequest, status: int, prompt_tokens: int, started: float
+        self,
+        principal: Principal,
+        request: EmbeddingRequest,
+        status: int,
+        prompt_tokens: int,
+        started: float,
+        *,
+        backend: str | None = None,
+        cost: float = 0.0,
+        upstream_s: float = 0.0,
+        error: str | None = None,
     ) -> None:
         if self.usage is None:
             return
@@ -102,16 +230,18 @@ class Embeddings:
                 key_id=principal.key_id,
                 team=principal.team,
                 route="embeddings",
-                backend=self.model_id,
+                backend=backend or self.model_id,
                 model=request.model,
                 stream=False,
                 status=status,
                 prompt_tokens=prompt_tokens,
                 completion_tokens=0,
-                cost_usd=0.0,
+                cost_usd=cost,
                 latency_ms=elapsed_ms,
-                overhead_ms=elapsed_ms,
-                error=None
+                overhead_ms=elapsed_ms - upstream_s * 1000,
+                error=error
+                if error is not None
+                else None
                 if status == 200
                 else "invalid dimensions"
                 if status == 400

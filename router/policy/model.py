@@ -117,6 +117,18 @@ class BackendSpec(_Model):
         return self.price or Price()
 
 
+class EmbeddingSpec(_Model):
+    """An embeddings model of a provider, served at POST /v1/embeddings under its policy name."""
+
+    provider: Literal["openai", "vllm", "openai_compatible"]  # an OpenAI-wire /embeddings endpoint
+    model: Annotated[str, Field(min_length=1)]
+    base_url: str | None = None
+    api_key_env: str | None = None
+    data: Literal["external", "private"]
+    price: Price | None = None  # input_per_mtok is charged
+    timeouts: Timeouts | None = None
+
+
 class Category(StrEnum):
     code = "code"
     math = "math"
@@ -246,6 +258,7 @@ class Policy(_Model):
     retrieval: Retrieval = Retrieval()
     backends: Annotated[dict[str, BackendSpec], Field(min_length=1)]
     routes: Annotated[list[Route], Field(min_length=1)]
+    embeddings: dict[str, EmbeddingSpec] = {}  # providers' embeddings models, by the name callers use
 
     def route(self, name: str) -> Route:
         return next(route for route in self.routes if route.name == name)
@@ -288,6 +301,9 @@ def _dangling(policy: Policy) -> list[tuple[Loc, str]]:
                 problems.append(
                     (("routes", i, "backends", j), f"route '{route.name}' names unknown backend '{backend}'")
                 )
+    for name in policy.embeddings:
+        if name in known or name == "auto":
+            problems.append((("embeddings", name), f"embeddings model '{name}' has the name of a chat model"))
     for name, spec in policy.backends.items():
         for j, backend in enumerate(spec.fallbacks):
             if backend not in known:

@@ -12,8 +12,10 @@ faults, POST /_emulator/config with think_ms/token_ms, GET and DELETE /_emulator
 from __future__ import annotations
 
 import asyncio
+import base64
 import itertools
 import random
+import struct
 import threading
 import time
 from collections import deque
@@ -28,6 +30,7 @@ from router.testing.replies import (
     Server,
     WireProtocol,
     chosen_tool,
+    embedding_of,
     prompt_tokens,
     reply_words,
 )
@@ -102,6 +105,8 @@ class Emulator:
         path = "/v1/chat/completions" if self.wire == "openai" else "/v1/messages"
         app.router.add_post(path, self._handle)
         app.router.add_get("/v1/models", self._models)
+        if self.wire == "openai":
+            app.router.add_post("/v1/embeddings", self._embeddings)
         app.router.add_post("/_emulator/faults", self._set_faults)
         app.router.add_post("/_emulator/config", self._set_config)
         app.router.add_get("/_emulator/received", self._get_received)
@@ -165,6 +170,31 @@ class Emulator:
         )
 
     # ---- the protocol ----------------------------------------------------------------------
+    async def _embeddings(self, request: web.Request) -> web.StreamResponse:
+        """OpenAI's embeddings: a deterministic unit vector per text (`dimensions` long, default 8),
+        as floats or base64 float32; faults and the received log as for chat."""
+        self.script.requests += 1
+        if not self._authorized(request):
+            return self._error(401, "Incorrect API key provided.", "authentication_error")
+        body = orjson.loads(await request.read())
+        self.script.received.append(body)
+        fault = self.script.faults.popleft() if self.script.faults else self.script.always
+        if fault is not None:
+            return await self._play(fault, request)
+        texts = [body["input"]] if isinstance(body.get("input"), str) else list(body.get("input") or [])
+        data = []
+        for index, text in enumerate(texts):
+            vector = embedding_of(str(text), int(body.get("dimensions") or 8))
+            if body.get("encoding_format") == "base64":
+                encoded: Any = base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode()
+            else:
+                encoded = vector
+            data.append({"object": "embedding", "index": index, "embedding": encoded})
+        used = sum(len(str(text).split()) for text in texts)
+        usage = {"prompt_tokens": used, "total_tokens": used}
+        payload = {"object": "list", "data": data, "model": body.get("model"), "usage": usage}
+        return web.Response(body=orjson.dumps(payload), content_type="application/json")
+
     def _error(self, status: int, message: str, kind: str, retry_after: float | None = None) -> web.Response:
         if self.wire == "openai":
             body: dict[str, Any] = {"error": {"message": message, "type": kind, "param": None, "code": None}}

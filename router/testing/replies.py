@@ -129,3 +129,14 @@ def _openai_tool_name(tool: dict[str, Any]) -> str | None:
     """The name in a tool, a named tool choice or an allowed tool ({"type": ..., <type>: {"name"}})."""
     defined = tool.get(tool.get("type", "function")) or {}
     return defined.get("name") if isinstance(defined, dict) else None
+
+
+def embedding_of(text: str, dimensions: int) -> list[float]:
+    """A deterministic unit vector for a text: the same text, the same vector."""
+    import hashlib
+    import math
+
+    digest = hashlib.sha256(text.encode()).digest()
+    raw = [(digest[i % len(digest)] - 127.5) / 127.5 + i * 1e-3 for i in range(dimensions)]
+    norm = math.sqrt(sum(v * v for v in raw)) or 1.0
+    return [v / norm for v in raw]
