@@ -76,6 +76,19 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_worker(args: argparse.Namespace) -> int:
+    """Run batch lines (router.pipeline.batches) without serving HTTP, until SIGINT or SIGTERM."""
+    settings = from_command_line(vars(args))
+    from router.http.app import run_worker
+    from router.policy.model import load_policy
+
+    load_policy(settings.policy)
+    concurrency = args.concurrency if args.concurrency is not None else max(1, settings.batch_concurrency)
+    print(f"turnout worker: running batch lines, {concurrency} at a time", file=sys.stderr, flush=True)
+    asyncio.run(run_worker(settings, concurrency))
+    return 0
+
+
 def cmd_emulate(args: argparse.Namespace) -> int:
     from router.testing.emulators import Emulator
 
@@ -124,6 +137,11 @@ def parser() -> argparse.ArgumentParser:
         "--emulators", action="store_true", help="answer from loopback provider emulators (no keys needed)"
     )
     serve.set_defaults(func=cmd_serve)
+
+    worker = verbs.add_parser("worker", help="run batch jobs' lines (no HTTP), as the gateway's workers do")
+    worker.add_argument("--policy", type=Path)
+    worker.add_argument("--concurrency", type=int, help="lines at once (default: TURNOUT_BATCH_CONCURRENCY)")
+    worker.set_defaults(func=cmd_worker)
 
     keys = verbs.add_parser("keys", help="create, list and revoke API keys")
     key_verbs = keys.add_subparsers(dest="keys_command", required=True)

@@ -73,6 +73,49 @@ CREATE TABLE IF NOT EXISTS turnout_responses (
     response      jsonb NOT NULL,
     conversation  jsonb NOT NULL
 );
+CREATE TABLE IF NOT EXISTS turnout_files (
+    id          text PRIMARY KEY,
+    key_id      text NOT NULL,
+    purpose     text NOT NULL,
+    filename    text NOT NULL,
+    bytes       bigint NOT NULL,
+    content     bytea NOT NULL,
+    created_at  timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE IF NOT EXISTS turnout_batches (
+    id                 text PRIMARY KEY,
+    key_id             text NOT NULL,
+    input_file_id      text NOT NULL,
+    endpoint           text NOT NULL,
+    completion_window  text NOT NULL,
+    status             text NOT NULL,
+    metadata           jsonb,
+    errors             jsonb,
+    output_file_id     text,
+    error_file_id      text,
+    created_at         timestamptz NOT NULL DEFAULT now(),
+    in_progress_at     timestamptz,
+    expires_at         timestamptz,
+    finalizing_at      timestamptz,
+    completed_at       timestamptz,
+    failed_at          timestamptz,
+    cancelling_at      timestamptz,
+    cancelled_at       timestamptz
+);
+CREATE TABLE IF NOT EXISTS turnout_batch_lines (
+    batch_id     text NOT NULL,
+    line         integer NOT NULL,
+    custom_id    text NOT NULL,
+    body         jsonb NOT NULL,
+    state        text NOT NULL DEFAULT 'pending',
+    worker       text,
+    lease_until  timestamptz,
+    not_before   timestamptz,
+    result       jsonb,
+    PRIMARY KEY (batch_id, line)
+);
+CREATE INDEX IF NOT EXISTS turnout_batch_lines_open ON turnout_batch_lines (batch_id, line)
+    WHERE state IN ('pending', 'running');
 """
 
 KEYS_CHANNEL = "turnout_keys"

@@ -18,6 +18,7 @@ class Metrics:
         self.tokens: dict[tuple[str, str], int] = defaultdict(int)
         self.overhead_counts = [0] * (len(BUCKETS_MS) + 1)
         self.overhead_sum = 0.0
+        self.inflight = 0  # interactive requests being answered now (batch lines wait for it to fall)
 
     def observe(
         self, route: str, backend: str, status: int, overhead_ms: float, prompt: int, completion: int
@@ -53,4 +54,9 @@ class Metrics:
             lines.append(f'turnout_overhead_ms_bucket{{le="{bound}"}} {cumulative}')
         lines.append(f"turnout_overhead_ms_sum {self.overhead_sum:.3f}")
         lines.append(f"turnout_overhead_ms_count {cumulative}")
+        lines += [
+            "# HELP turnout_inflight_requests Interactive requests being answered now.",
+            "# TYPE turnout_inflight_requests gauge",
+            f"turnout_inflight_requests {self.inflight}",
+        ]
         return "\n".join(lines) + "\n"

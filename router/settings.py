@@ -55,6 +55,19 @@ class Settings(BaseSettings):
     header_timeout_s: float = Field(10.0, gt=0, description="time a client has to send a request's head")
     body_timeout_s: float = Field(30.0, gt=0, description="time a client has to send a request's body")
     usage_flush_seconds: float = Field(1.0, gt=0)
+    max_file_bytes: int = Field(200 * 1024 * 1024, ge=1024, description="largest file POST /v1/files takes")
+    batch_max_lines: int = Field(100_000, ge=1, description="most requests one batch may hold")
+    batch_concurrency: int = Field(
+        2, ge=0, description="batch lines the gateway runs at once (0: none; `turnout worker` runs them)"
+    )
+    batch_lease_s: float = Field(
+        60.0, ge=1, description="how long a batch line stays claimed by a worker that stopped renewing it"
+    )
+    batch_yield_at: int = Field(
+        4,
+        ge=1,
+        description="interactive requests in flight at which the gateway's batch worker stops claiming",
+    )
     usage_batch_size: int = Field(500, ge=1)
     key_cache_seconds: float = Field(30.0, ge=0)
     policy_reload_seconds: float = Field(1.0, gt=0)

@@ -244,6 +244,7 @@ def gateway(
         home=home,
         usage_flush_seconds=0.1,
         policy_reload_seconds=0.2,
+        batch_concurrency=0,  # batch tests start their own workers (tests/test_batches.py)
         **provider_settings(emulators_session),
     )
     app = create_app(settings)

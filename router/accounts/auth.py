@@ -228,12 +228,19 @@ class KeyStore:
         return int(row["n"]) if row else 0
 
     async def find(self, key_hash: str) -> Principal | None:
+        return await self._principal("k.key_hash = %s", key_hash)
+
+    async def find_id(self, key_id: str) -> Principal | None:
+        """The key's principal by its id (batch jobs run as the key that created them); None if revoked."""
+        return await self._principal("k.id = %s", key_id)
+
+    async def _principal(self, where: str, value: str) -> Principal | None:
         row = await self.pool.fetch_one(
             "SELECT k.id, k.name, k.allowed_models, k.team, k.limits, k.on_budget, k.private, "
             "t.limits AS team_limits "
             "FROM turnout_keys k LEFT JOIN turnout_teams t ON t.name = k.team "
-            "WHERE k.key_hash = %s AND k.revoked_at IS NULL",
-            (key_hash,),
+            f"WHERE {where} AND k.revoked_at IS NULL",
+            (value,),
         )
         if row is None:
             return None

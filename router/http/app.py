@@ -13,6 +13,7 @@ import gc
 import logging
 import time
 from collections.abc import AsyncIterator
+from typing import Any
 
 import orjson
 from starlette.applications import Starlette
@@ -276,6 +277,57 @@ async def stopservices_of(services: Services) -> None:
     await services.gateway.http.aclose()
 
 
+class RunningWorker:
+    """A batch worker running in this process's event loop."""
+
+    def __init__(self, worker: Any) -> None:
+        self.worker = worker
+        self.task = asyncio.get_running_loop().create_task(worker.run())
+
+    async def aclose(self) -> None:
+        self.task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self.task
+        await self.worker.stop()
+
+
+def start_batch_worker(
+    services: Services, concurrency: int, *, yield_at: int | None = None
+) -> RunningWorker | None:
+    """Batch lines run in this process, `concurrency` at a time; with `yield_at`, none is claimed
+    while that many interactive requests are in flight."""
+    if concurrency <= 0:
+        return None
+    from router.http.batches import line_runner
+    from router.pipeline.batches import BatchWorker
+
+    metrics = services.metrics
+    busy = (lambda: metrics.inflight >= yield_at) if yield_at is not None else (lambda: False)
+    lease_s = services.settings.batch_lease_s
+    return RunningWorker(
+        BatchWorker(services.pool, line_runner(services), concurrency, busy=busy, lease_s=lease_s)
+    )
+
+
+async def run_worker(settings: Settings, concurrency: int) -> None:
+    """`turnout worker`: the gateway's services and a batch worker, no HTTP, until SIGINT or SIGTERM."""
+    import signal
+
+    services = await startservices_of(settings)
+    watcher = asyncio.get_running_loop().create_task(services.gateway.watch_policy())
+    worker = start_batch_worker(services, concurrency)
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        asyncio.get_running_loop().add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        watcher.cancel()
+        if worker is not None:
+            await worker.aclose()
+        await stopservices_of(services)
+
+
 CHAT_PATHS = frozenset(("/v1/chat/completions", "/chat/completions"))
 
 
@@ -309,12 +361,16 @@ def create_app(settings: Settings | None = None) -> Starlette:
         app.state.services = services
         freeze_heap()
         watcher = asyncio.get_running_loop().create_task(services.gateway.watch_policy())
+        batches = start_batch_worker(services, settings.batch_concurrency, yield_at=settings.batch_yield_at)
         try:
             yield
         finally:
             watcher.cancel()
+            if batches is not None:
+                await batches.aclose()
             await stopservices_of(services)
 
+    from router.http import batches as b
     from router.http.messages import count_tokens, messages
     from router.http.responses import create_response, delete_response, get_response
 
@@ -322,6 +378,15 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/v1/chat/completions", chat_completions, methods=["POST"]),
         Route("/v1/messages", messages, methods=["POST"]),
         Route("/v1/messages/count_tokens", count_tokens, methods=["POST"]),
+        Route("/v1/files", b.upload_file, methods=["POST"]),
+        Route("/v1/files", b.list_files, methods=["GET"]),
+        Route("/v1/files/{file_id}", b.get_file, methods=["GET"]),
+        Route("/v1/files/{file_id}", b.delete_file, methods=["DELETE"]),
+        Route("/v1/files/{file_id}/content", b.file_content, methods=["GET"]),
+        Route("/v1/batches", b.create_batch, methods=["POST"]),
+        Route("/v1/batches", b.list_batches, methods=["GET"]),
+        Route("/v1/batches/{batch_id}", b.get_batch, methods=["GET"]),
+        Route("/v1/batches/{batch_id}/cancel", b.cancel_batch, methods=["POST"]),
         Route("/v1/responses", create_response, methods=["POST"]),
         Route("/responses", create_response, methods=["POST"]),
         Route("/v1/responses/{response_id}", get_response, methods=["GET"]),

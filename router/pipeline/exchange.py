@@ -71,9 +71,14 @@ class Exchange:
     prompt_estimate: int = 0  # what a stream that ends without usage is charged for its prompt
     runtime: Runtime | None = None  # the policy the request was planned under: its prices are charged
     settled: bool = False  # a request is settled once, even if something fails after settling it
+    interactive: bool = True  # a caller waits on it (batch lines are not): counted in metrics.inflight
+    counted: bool = False
 
     async def plan(self, options: RequestOptions) -> Plan:
         """The gateway's plan, then admission (limits, budgets, the downgrade)."""
+        if self.interactive and not self.counted:
+            self.counted = True
+            self.metrics.inflight += 1
         plan = await self.gateway.plan(self.request, self.principal, options)
         self.route = plan.route
         self.runtime = plan.runtime
@@ -175,6 +180,8 @@ class Exchange:
         if self.settled:
             return
         self.settled = True
+        if self.counted:
+            self.metrics.inflight -= 1
         cost = 0.0
         runtime = self.runtime or self.gateway.runtime  # a reload mid-request changes nothing here
         spec = runtime.loaded.policy.backends.get(self.backend or "")

@@ -1,0 +1,309 @@
+"""OpenAI's Files and Batch APIs (router.pipeline.batches keeps and runs the jobs): what the openai
+SDK's `client.files` and `client.batches` call. A key sees only its own files and batches (an admin
+key sees all). Each line of a batch runs as the key that created it, through the same pipeline as a
+live request: routing, limits, the sensitivity gate, retrieval and the ledger.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import orjson
+from starlette.datastructures import UploadFile
+from starlette.requests import Request
+from starlette.responses import Response
+
+from router.accounts.auth import KeyStore, Principal
+from router.http.errors import InvalidRequest, PayloadTooLarge, RateLimited, TurnoutError
+from router.http.services import Services, read_body, services_of
+from router.pipeline.batches import (
+    BATCH_COLUMNS,
+    ENDPOINTS,
+    BatchError,
+    RunLine,
+    batch_object,
+    file_object,
+    new_id,
+    parse_lines,
+)
+from router.pipeline.embeddings import Embeddings
+from router.pipeline.exchange import Exchange
+from router.schema import RequestOptions, parse_chat_request, parse_embedding_request
+
+
+class NotFound(TurnoutError):
+    status_code = 404
+    type = "invalid_request_error"
+    code = "not_found"
+
+
+def _json(body: Any, status: int = 200) -> Response:
+    return Response(orjson.dumps(body), status_code=status, media_type="application/json")
+
+
+def _mine(principal: Principal) -> tuple[str, tuple[Any, ...]]:
+    return "(key_id = %s OR %s)", (principal.key_id, principal.admin)
+
+
+async def upload_file(request: Request) -> Response:
+    """POST /v1/files: multipart `file` and `purpose` (`batch`)."""
+    services = services_of(request)
+    principal = await services.auth.authenticate(request.headers)
+    limit = services.settings.max_file_bytes
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"The file is over the gateway's limit of {limit} bytes.")
+    try:
+        form = await request.form(max_part_size=limit)
+    except Exception as error:  # not multipart, or a part over the limit
+        raise InvalidRequest(
+            f"The upload must be multipart/form-data with 'file' and 'purpose': {error}"
+        ) from None
+    upload, purpose = form.get("file"), form.get("purpose")
+    if not isinstance(upload, UploadFile):
+        raise InvalidRequest("Missing required parameter: 'file'.", param="file")
+    if purpose != "batch":
+        raise InvalidRequest(
+            "'purpose' must be 'batch' (the only purpose this gateway keeps files for).", param="purpose"
+        )
+    content = await upload.read()
+    file_id = new_id("file-")
+    async with services.pool.connection() as connection:
+        cursor = await connection.execute(
+            "INSERT INTO turnout_files (id, key_id, purpose, filename, bytes, content) "
+            "VALUES (%s, %s, %s, %s, %s, %s) RETURNING id, purpose, filename, bytes, created_at",
+            (file_id, principal.key_id, purpose, upload.filename or "upload.jsonl", len(content), content),
+        )
+        row = await cursor.fetchone()
+    assert row is not None
+    return _json(file_object(row))
+
+
+async def _file_row(
+    services: Services, principal: Principal, file_id: str, content: bool = False
+) -> dict[str, Any]:
+    mine, params = _mine(principal)
+    columns = "id, purpose, filename, bytes, created_at" + (", content" if content else "")
+    row = await services.pool.fetch_one(
+        f"SELECT {columns} FROM turnout_files WHERE id = %s AND {mine}", (file_id, *params)
+    )
+    if row is None:
+        raise NotFound(f"No file found with id '{file_id}'.", param="file_id")
+    return row
+
+
+async def list_files(request: Request) -> Response:
+    services = services_of(request)
+    principal = await services.auth.authenticate(request.headers)
+    mine, params = _mine(principal)
+    rows = await services.pool.fetch_all(
+        f"SELECT id, purpose, filename, bytes, created_at FROM turnout_files WHERE {mine} "
+        "ORDER BY created_at DESC LIMIT 10000",
+        params,
+    )
+    data = [file_object(row) for row in rows]
+    return _json({"object": "list", "data": data, "has_more": False})
+
+
+async def get_file(request: Request) -> Response:
+    services = services_of(request)
+    principal = await services.auth.authenticate(request.headers)
+    return _json(file_object(await _file_row(services, principal, request.path_params["file_id"])))
+
+
+async def file_content(request: Request) -> Response:
+    services = services_of(request)
+    principal = await services.auth.authenticate(request.headers)
+    row = await _file_row(services, principal, request.path_params["file_id"], content=True)
+    return Response(bytes(row["content"]), media_type="application/octet-stream")
+
+
+async def delete_file(request: Request) -> Response:
+    services = services_of(request)
+    principal = await services.auth.authenticate(request.headers)
+    file_id = request.path_params["file_id"]
+    await _file_row(services, principal, file_id)
+    async with services.pool.connection() as connection:
+        await connection.execute("DELETE FROM turnout_files WHERE id = %s", (file_id,))
+    return _json({"id": file_id, "object": "file", "deleted": True})
+
+
+async def create_batch(request: Request) -> Response:
+    """POST /v1/batches: validate the input file and queue its lines (or fail the batch, with each
+    line's problem in `errors`)."""
+    from psycopg.types.json import Jsonb
+
+    services = services_of(request)
+    principal = await services.auth.authenticate(request.headers)
+    try:
+        body = orjson.loads(await read_body(request, services.settings))
+    except orjson.JSONDecodeError:
+        raise InvalidRequest("The request body is not valid JSON.") from None
+    if not isinstance(body, dict):
+        raise InvalidRequest("The request body must be a JSON object.")
+    unknown = [
+        name for name in body if name not in ("input_file_id", "endpoint", "completion_window", "metadata")
+    ]
+    if unknown:
+        raise InvalidRequest(f"Unrecognized request argument supplied: {unknown[0]}.", param=unknown[0])
+    endpoint = body.get("endpoint")
+    if endpoint not in ENDPOINTS:
+        raise InvalidRequest(f"'endpoint' must be one of {', '.join(ENDPOINTS)}.", param="endpoint")
+    if body.get("completion_window") != "24h":
+        raise InvalidRequest("'completion_window' must be '24h'.", param="completion_window")
+    metadata = body.get("metadata")
+    if metadata is not None and not isinstance(metadata, dict):
+        raise InvalidRequest("'metadata' must be an object.", param="metadata")
+    if not isinstance(body.get("input_file_id"), str):
+        raise InvalidRequest("Missing required parameter: 'input_file_id'.", param="input_file_id")
+    source = await _file_row(services, principal, body["input_file_id"], content=True)
+    batch_id = new_id("batch_")
+    try:
+        lines = parse_lines(bytes(source["content"]), endpoint, services.settings.batch_max_lines)
+        status, errors = "in_progress", None
+    except BatchError as error:
+        lines, status, errors = [], "failed", error.problems
+    async with services.pool.connection() as connection, connection.transaction():
+        await connection.execute(
+            "INSERT INTO turnout_batches (id, key_id, input_file_id, endpoint, completion_window, status, "
+            "metadata, errors, in_progress_at, failed_at, expires_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, "
+            "CASE WHEN %s THEN now() END, CASE WHEN %s THEN now() END, now() + interval '24 hours')",
+            (
+                batch_id,
+                principal.key_id,
+                source["id"],
+                endpoint,
+                "24h",
+                status,
+                Jsonb(metadata) if metadata is not None else None,
+                Jsonb(errors) if errors else None,
+                status == "in_progress",
+                status == "failed",
+            ),
+        )
+        if lines:
+            async with connection.cursor().copy(
+                "COPY turnout_batch_lines (batch_id, line, custom_id, body) FROM STDIN"
+            ) as copy:
+                for number, custom_id, line_body in lines:
+                    await copy.write_row((batch_id, number, custom_id, orjson.dumps(line_body).decode()))
+    return _json(batch_object(await _batch_row(services, principal, batch_id)))
+
+
+async def _batch_row(services: Services, principal: Principal, batch_id: str) -> dict[str, Any]:
+    mine, params = _mine(principal)
+    row = await services.pool.fetch_one(
+        f"SELECT {BATCH_COLUMNS} FROM turnout_batches b WHERE b.id = %s AND {mine}", (batch_id, *params)
+    )
+    if row is None:
+        raise NotFound(f"No batch found with id '{batch_id}'.", param="batch_id")
+    return row
+
+
+async def get_batch(request: Request) -> Response:
+    services = services_of(request)
+    principal = await services.auth.authenticate(request.headers)
+    return _json(batch_object(await _batch_row(services, principal, request.path_params["batch_id"])))
+
+
+async def list_batches(request: Request) -> Response:
+    """GET /v1/batches?limit=20&after=batch_...: newest first."""
+    services = services_of(request)
+    principal = await services.auth.authenticate(request.headers)
+    try:
+        limit = min(100, max(1, int(request.query_params.get("limit", "20"))))
+    except ValueError:
+        raise InvalidRequest("'limit' must be an integer.", param="limit") from None
+    mine, params = _mine(principal)
+    after = request.query_params.get("after")
+    since = "AND b.created_at < (SELECT created_at FROM turnout_batches WHERE id = %s)" if after else ""
+    rows = await services.pool.fetch_all(
+        f"SELECT {BATCH_COLUMNS} FROM turnout_batches b WHERE {mine} {since} ORDER BY b.created_at DESC LIMIT %s",
+        (*params, *((after,) if after else ()), limit + 1),
+    )
+    data = [batch_object(row) for row in rows[:limit]]
+    page = {"object": "list", "data": data, "has_more": len(rows) > limit}
+    page.update(first_id=data[0]["id"] if data else None, last_id=data[-1]["id"] if data else None)
+    return _json(page)
+
+
+async def cancel_batch(request: Request) -> Response:
+    """POST /v1/batches/{id}/cancel: no new line starts; the running ones finish; then `cancelled`."""
+    services = services_of(request)
+    principal = await services.auth.authenticate(request.headers)
+    batch_id = request.path_params["batch_id"]
+    row = await _batch_row(services, principal, batch_id)
+    if row["status"] == "in_progress":
+        async with services.pool.connection() as connection, connection.transaction():
+            await connection.execute(
+                "UPDATE turnout_batches SET status = 'cancelling', cancelling_at = now() "
+                "WHERE id = %s AND status = 'in_progress'",
+                (batch_id,),
+            )
+            await connection.execute(
+                "UPDATE turnout_batch_lines SET state = 'cancelled' WHERE batch_id = %s AND state = 'pending'",
+                (batch_id,),
+            )
+    return _json(batch_object(await _batch_row(services, principal, batch_id)))
+
+
+def line_runner(services: Services) -> RunLine:
+    """How a worker runs one line: as its key, through the pipeline, never streamed."""
+    keys = KeyStore(services.pool)
+
+    async def run(
+        key_id: str, endpoint: str, body: dict[str, Any]
+    ) -> tuple[int, dict[str, Any], float | None]:
+        principal = (
+            Principal("admin", "admin", admin=True) if key_id == "admin" else await keys.find_id(key_id)
+        )
+        if principal is None:
+            error = {
+                "message": "The API key that created this batch was revoked.",
+                "type": "authentication_error",
+            }
+            return 401, {"error": {**error, "param": None, "code": "invalid_api_key"}}, None
+        try:
+            if endpoint == "/v1/embeddings":
+                embedder = Embeddings(
+                    services.gateway.rag,
+                    services.admissions,
+                    services.usage,
+                    services.settings.embedder,
+                    services.gateway,
+                )
+                asked = parse_embedding_request(orjson.dumps(body))
+                return 200, await embedder.answer(principal, asked), None
+            return await _chat_line(services, principal, body)
+        except RateLimited as limited:
+            return 429, limited.to_openai(), limited.retry_after or 60.0
+        except TurnoutError as error:
+            return error.status_code, error.to_openai(), None
+
+    return run
+
+
+async def _chat_line(
+    services: Services, principal: Principal, body: dict[str, Any]
+) -> tuple[int, dict[str, Any], float | None]:
+    started = time.perf_counter()
+    chat = parse_chat_request(orjson.dumps(body), services.gateway.runtime.loaded.policy.declared_params)
+    exchange = Exchange(
+        services.gateway,
+        services.admissions,
+        services.usage,
+        services.metrics,
+        principal,
+        chat,
+        started,
+        interactive=False,
+    )
+    try:
+        plan = await exchange.plan(RequestOptions())
+        answer, _ = await exchange.complete(plan)
+    except TurnoutError as error:
+        exchange.backend = getattr(error, "backend", None)
+        exchange.settle(error.status_code, 0, 0, (time.perf_counter() - started) * 1000, error.message)
+        raise
+    return 200, orjson.loads(answer), None
