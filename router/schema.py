@@ -282,7 +282,7 @@ class EmbeddingRequest(_Model):
         return texts
 
 
-def _parse(model: type[_M], body: bytes) -> _M:
+def parse_model(model: type[_M], body: bytes) -> _M:
     """Bytes → `model`, or an InvalidRequest that names the field and what to fix."""
     try:
         return model.model_validate_json(body)
@@ -292,13 +292,13 @@ def _parse(model: type[_M], body: bytes) -> _M:
 
 
 def parse_retrieve_request(body: bytes) -> RetrieveRequest:
-    return _parse(RetrieveRequest, body)
+    return parse_model(RetrieveRequest, body)
 
 
 def parse_chat_request(body: bytes, declared: Collection[str] = ()) -> ChatRequest:
     """A chat request, or an InvalidRequest. Top-level fields beyond OpenAI's are allowed when
     vLLM defines them (and typed by its rules) or a backend of the policy declares them."""
-    request = _parse(ChatRequest, body)
+    request = parse_model(ChatRequest, body)
     extra = request.__pydantic_extra__
     if extra:
         unknown = [name for name in extra if name not in VLLM_FIELDS and name not in declared]
@@ -322,4 +322,4 @@ def parse_chat_request(body: bytes, declared: Collection[str] = ()) -> ChatReque
 
 
 def parse_embedding_request(body: bytes) -> EmbeddingRequest:
-    return _parse(EmbeddingRequest, body)
+    return parse_model(EmbeddingRequest, body)

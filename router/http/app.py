@@ -13,14 +13,15 @@ import gc
 import logging
 import time
 from collections.abc import AsyncIterator
+from importlib.metadata import version
 from typing import Any
 
 import orjson
+from fastapi import FastAPI
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from router.accounts.admission import Admissions
@@ -29,17 +30,6 @@ from router.accounts.limits import FailMode, make_limiter
 from router.accounts.usage import UsageRecorder
 from router.backends.base import SSE_DONE, ChunkStream
 from router.backends.http import HttpClient
-from router.http.endpoints import (
-    embeddings,
-    healthz,
-    list_models,
-    metrics,
-    readyz,
-    retrieve,
-    retrieve_model,
-    route_explain,
-    usage_summary,
-)
 from router.http.errors import InvalidRequest, TurnoutError, UpstreamError
 from router.http.services import Services, error_response, read_body, services_of
 from router.metrics import Metrics
@@ -97,7 +87,7 @@ async def answer(
         plan = await exchange.plan(RequestOptions.from_headers(request.headers))
         if chat.stream:
             stream, first, headers, overhead = await exchange.open_stream(plan)
-            return dialect.relay(exchange, stream, first, headers, overhead)  # type: ignore[return-value]
+            return dialect.relay(exchange, stream, first, headers, overhead)
         body, headers = await exchange.complete(plan)
     except TurnoutError as error:
         exchange.backend = getattr(error, "backend", None)
@@ -111,8 +101,9 @@ async def answer(
     return Response(dialect.body(body, chat), media_type="application/json", headers=headers)
 
 
-class RelayResponse:
+class RelayResponse(Response):
     """Streams SSE events as the upstream sends them; stops reading upstream when the client leaves.
+    A Response (so that a framework's route passes it through), whose own ASGI call relays.
 
     A failure after the first event cannot change the status any more: it becomes an OpenAI error
     event and the stream ends without [DONE], so no client mistakes a broken answer for a whole one.
@@ -126,18 +117,19 @@ class RelayResponse:
         self.exchange = exchange
         self.stream = stream
         self.first = first
-        self.headers = headers
         self.overhead = overhead
         self.events = 0
         self.ended = False  # the body's last byte is sent: [DONE] went out with more_body False
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        raw_headers = [
+        self.status_code = 200
+        self.background = None
+        self.raw_headers = [
             (b"content-type", b"text/event-stream; charset=utf-8"),
             (b"cache-control", b"no-cache"),
+            *((k.encode(), v.encode()) for k, v in headers.items()),
         ]
-        raw_headers += [(k.encode(), v.encode()) for k, v in self.headers.items()]
-        await send({"type": "http.response.start", "status": 200, "headers": raw_headers})
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
         relay = asyncio.ensure_future(self._relay(send))
         watcher = asyncio.ensure_future(_wait_disconnect(receive))
         done, _ = await asyncio.wait({relay, watcher}, return_when=asyncio.FIRST_COMPLETED)
@@ -212,7 +204,10 @@ async def _http_error(request: Request, error: Exception) -> Response:
     assert isinstance(error, HTTPException)
     wrapped = InvalidRequest(f"{request.method} {request.url.path}: {error.detail}")
     wrapped.status_code = error.status_code
-    return error_response(wrapped, dict(error.headers or {}))  # a 405's Allow among them
+    headers = dict(error.headers or {})  # a 405's Allow among them
+    if "GET" in headers.get("Allow", "").split(", "):
+        headers["Allow"] += ", HEAD"
+    return error_response(wrapped, headers)
 
 
 async def _unexpected(request: Request, error: Exception) -> Response:
@@ -331,8 +326,8 @@ async def run_worker(settings: Settings, concurrency: int) -> None:
 CHAT_PATHS = frozenset(("/v1/chat/completions", "/chat/completions"))
 
 
-class TurnoutApp(Starlette):
-    """Starlette, with chat completions dispatched straight from the ASGI call: every request and
+class TurnoutApp(FastAPI):
+    """FastAPI, with chat completions dispatched straight from the ASGI call: every request and
     every streamed event otherwise passes the router and three exception-handling layers, about 4%
     of the gateway's CPU per request (measured with py-spy under `turnout bench gateway`). Errors
     map to OpenAI's JSON here exactly as the exception handlers map them for other endpoints."""
@@ -349,10 +344,12 @@ class TurnoutApp(Starlette):
                 response = await _unexpected(request, error)
             await response(scope, receive, send)
             return
+        if scope["type"] == "http" and scope["method"] == "HEAD":  # as GET, the server sends no body
+            scope = {**scope, "method": "GET"}
         await super().__call__(scope, receive, send)
 
 
-def create_app(settings: Settings | None = None) -> Starlette:
+def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
 
     @contextlib.asynccontextmanager
@@ -370,42 +367,19 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 await batches.aclose()
             await stopservices_of(services)
 
-    from router.http import batches as b
-    from router.http.messages import count_tokens, messages
-    from router.http.responses import create_response, delete_response, get_response
+    from router.http.openapi import describe
+    from router.http.routes import register
 
-    routes = [
-        Route("/v1/chat/completions", chat_completions, methods=["POST"]),
-        Route("/v1/messages", messages, methods=["POST"]),
-        Route("/v1/messages/count_tokens", count_tokens, methods=["POST"]),
-        Route("/v1/files", b.upload_file, methods=["POST"]),
-        Route("/v1/files", b.list_files, methods=["GET"]),
-        Route("/v1/files/{file_id}", b.get_file, methods=["GET"]),
-        Route("/v1/files/{file_id}", b.delete_file, methods=["DELETE"]),
-        Route("/v1/files/{file_id}/content", b.file_content, methods=["GET"]),
-        Route("/v1/batches", b.create_batch, methods=["POST"]),
-        Route("/v1/batches", b.list_batches, methods=["GET"]),
-        Route("/v1/batches/{batch_id}", b.get_batch, methods=["GET"]),
-        Route("/v1/batches/{batch_id}/cancel", b.cancel_batch, methods=["POST"]),
-        Route("/v1/responses", create_response, methods=["POST"]),
-        Route("/responses", create_response, methods=["POST"]),
-        Route("/v1/responses/{response_id}", get_response, methods=["GET"]),
-        Route("/v1/responses/{response_id}", delete_response, methods=["DELETE"]),
-        Route("/chat/completions", chat_completions, methods=["POST"]),
-        Route("/v1/embeddings", embeddings, methods=["POST"]),
-        Route("/embeddings", embeddings, methods=["POST"]),
-        Route("/v1/models", list_models, methods=["GET"]),
-        Route("/models", list_models, methods=["GET"]),
-        Route("/v1/models/{model:path}", retrieve_model, methods=["GET"]),
-        Route("/models/{model:path}", retrieve_model, methods=["GET"]),
-        Route("/v1/route/explain", route_explain, methods=["POST"]),
-        Route("/v1/retrieve", retrieve, methods=["POST"]),
-        Route("/v1/usage", usage_summary, methods=["GET"]),
-        Route("/healthz", healthz, methods=["GET"]),
-        Route("/readyz", readyz, methods=["GET"]),
-        Route("/metrics", metrics, methods=["GET"]),
-    ]
     handlers = {TurnoutError: _turnout_error, HTTPException: _http_error, Exception: _unexpected}
-    app = TurnoutApp(routes=routes, lifespan=lifespan, exception_handlers=handlers)
+    app = TurnoutApp(
+        title="turnout",
+        version=version("turnout"),
+        description="An OpenAI-compatible LLM gateway that routes each query (README: Endpoints).",
+        lifespan=lifespan,
+        exception_handlers=handlers,  # type: ignore[arg-type]
+        redoc_url=None,
+    )
+    register(app, chat_completions)
+    app.openapi = describe(app)  # type: ignore[method-assign]
     app.state.settings = settings  # what the server needs before start-up (router.http.protocol's bounds)
     return app

@@ -7,9 +7,10 @@ live request: routing, limits, the sensitivity gate, retrieval and the ledger.
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import orjson
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import Response
@@ -19,7 +20,6 @@ from router.http.errors import InvalidRequest, PayloadTooLarge, RateLimited, Tur
 from router.http.services import Services, read_body, services_of
 from router.pipeline.batches import (
     BATCH_COLUMNS,
-    ENDPOINTS,
     BatchError,
     RunLine,
     batch_object,
@@ -29,7 +29,24 @@ from router.pipeline.batches import (
 )
 from router.pipeline.embeddings import Embeddings
 from router.pipeline.exchange import Exchange
-from router.schema import RequestOptions, parse_chat_request, parse_embedding_request
+from router.schema import RequestOptions, parse_chat_request, parse_embedding_request, parse_model
+
+
+class BatchCreate(BaseModel):
+    """Body of POST /v1/batches."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    input_file_id: Annotated[str, Field(min_length=1, max_length=200)]
+    endpoint: Literal["/v1/chat/completions", "/v1/embeddings"]
+    completion_window: Literal["24h"]
+    metadata: (
+        Annotated[
+            dict[Annotated[str, Field(max_length=64)], Annotated[str, Field(max_length=512)]],
+            Field(max_length=16),
+        ]
+        | None
+    ) = None
 
 
 class NotFound(TurnoutError):
@@ -136,28 +153,9 @@ async def create_batch(request: Request) -> Response:
 
     services = services_of(request)
     principal = await services.auth.authenticate(request.headers)
-    try:
-        body = orjson.loads(await read_body(request, services.settings))
-    except orjson.JSONDecodeError:
-        raise InvalidRequest("The request body is not valid JSON.") from None
-    if not isinstance(body, dict):
-        raise InvalidRequest("The request body must be a JSON object.")
-    unknown = [
-        name for name in body if name not in ("input_file_id", "endpoint", "completion_window", "metadata")
-    ]
-    if unknown:
-        raise InvalidRequest(f"Unrecognized request argument supplied: {unknown[0]}.", param=unknown[0])
-    endpoint = body.get("endpoint")
-    if endpoint not in ENDPOINTS:
-        raise InvalidRequest(f"'endpoint' must be one of {', '.join(ENDPOINTS)}.", param="endpoint")
-    if body.get("completion_window") != "24h":
-        raise InvalidRequest("'completion_window' must be '24h'.", param="completion_window")
-    metadata = body.get("metadata")
-    if metadata is not None and not isinstance(metadata, dict):
-        raise InvalidRequest("'metadata' must be an object.", param="metadata")
-    if not isinstance(body.get("input_file_id"), str):
-        raise InvalidRequest("Missing required parameter: 'input_file_id'.", param="input_file_id")
-    source = await _file_row(services, principal, body["input_file_id"], content=True)
+    asked = parse_model(BatchCreate, await read_body(request, services.settings))
+    endpoint, metadata = asked.endpoint, asked.metadata
+    source = await _file_row(services, principal, asked.input_file_id, content=True)
     batch_id = new_id("batch_")
     try:
         lines = parse_lines(bytes(source["content"]), endpoint, services.settings.batch_max_lines)
