@@ -16,9 +16,9 @@ from __future__ import annotations
 import math
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, replace
-from typing import Annotated, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
 from rag.stores import name_problem
 from router.chat_types import (
@@ -134,6 +134,18 @@ class ChatRequest(_Model):
     functions: Annotated[list[FunctionDef], Field(min_length=1, max_length=128)] | None = None
     function_call: Literal["none", "auto"] | LegacyFunctionChoice | None = None
     turnout: TurnoutOptions | None = None
+    # A Messages request (router.http.messages) as it came, for Anthropic backends to send natively
+    # while the request is unchanged (a copy with other messages, redacted or with retrieved
+    # context, has other `messages`, so it is translated instead).
+    _native: dict[str, Any] | None = PrivateAttr(default=None)
+    _native_messages: list[Message] | None = PrivateAttr(default=None)
+
+    def keep_native(self, body: dict[str, Any]) -> None:
+        self._native, self._native_messages = body, self.messages
+
+    def native_body(self) -> dict[str, Any] | None:
+        """The Messages request this chat request was translated from, if nothing changed it since."""
+        return self._native if self._native is not None and self.messages is self._native_messages else None
 
     @field_validator("stop")
     @classmethod

@@ -85,6 +85,7 @@ def working(pg_url: str, gateway: RunningGateway, emulators: Emulators) -> Itera
         embedder="hash-64",
         batch_concurrency=3,
         batch_yield_at=1,
+        limits_window_s=2,
         **provider_settings(emulators),
     )
     server, thread = serve_in_thread(create_app(settings), port := free_port())
@@ -172,7 +173,7 @@ def test_cancel_stops_new_lines_and_keeps_finished_ones(working: str, emulators:
     emulators.vllm.script.think_ms = 150
     try:
         batch = _submit(client, [_line(f"slow-{i}", "llama", f"Slow question {i}") for i in range(40)])
-        _wait(client, batch.id, (), timeout_s=0.8)
+        assert _wait_for(lambda: client.batches.retrieve(batch.id).request_counts.completed > 0, 15)
         cancelling = client.batches.cancel(batch.id)
         assert cancelling.status in ("cancelling", "cancelled")
         done = _wait(client, batch.id, ("cancelled",), timeout_s=20)
@@ -283,3 +284,56 @@ def test_batches_need_a_key_and_see_only_their_own(gateway: RunningGateway) -> N
     with pytest.raises(openai.NotFoundError):
         stranger.files.content(batch.input_file_id)
     assert httpx.get(gateway.base_url + "/v1/batches").status_code == 401
+
+
+def test_lines_refused_by_the_keys_limits_wait_and_then_run(working: str, gateway: RunningGateway) -> None:
+    from tests.test_limits_gateway import key_with
+
+    _, key = key_with(gateway, "batch-limited", limits={"rpm": 2})
+    client = openai.OpenAI(base_url=working + "/v1", api_key=key, max_retries=0, timeout=30)
+    batch = _submit(client, [_line(f"lim-{i}", "llama", f"Limited question {i}") for i in range(5)])
+    done = _wait(client, batch.id, ("completed",), timeout_s=40)
+    assert done.status == "completed" and done.request_counts.completed == 5 and done.error_file_id is None
+
+
+def test_an_upload_over_the_limit_is_a_413_even_when_chunked(
+    pg_url: str, gateway: RunningGateway, emulators: Emulators
+) -> None:
+    from router.http.app import create_app
+    from router.settings import Settings
+
+    settings = Settings(
+        database_url=pg_url,
+        admin_key=ADMIN_KEY,
+        policy=gateway.settings.policy,
+        home=gateway.settings.home,
+        embedder="hash-64",
+        batch_concurrency=0,
+        max_file_bytes=4096,
+        **provider_settings(emulators),
+    )
+    server, thread = serve_in_thread(create_app(settings), port := free_port())
+    try:
+        boundary = "b0undary"
+        head = f'--{boundary}\r\nContent-Disposition: form-data; name="purpose"\r\n\r\nbatch\r\n'
+        head += f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="big.jsonl"\r\n\r\n'
+
+        def chunks() -> Iterator[bytes]:
+            yield head.encode()
+            for _ in range(10):
+                yield b"x" * 1024
+            yield f"\r\n--{boundary}--\r\n".encode()
+
+        response = httpx.post(
+            f"http://127.0.0.1:{port}/v1/files",
+            content=chunks(),  # no Content-Length: sent chunked
+            headers={
+                "authorization": f"Bearer {ADMIN_KEY}",
+                "content-type": f"multipart/form-data; boundary={boundary}",
+            },
+            timeout=30,
+        )
+        assert response.status_code == 413 and response.json()["error"]["code"] == "request_too_large"
+    finally:
+        server.should_exit = True
+        thread.join(15)

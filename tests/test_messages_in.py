@@ -73,6 +73,7 @@ def test_a_streamed_message_has_anthropics_event_sequence(gateway: RunningGatewa
         timeout=20,
     ) as response:
         names = [line[7:] for line in response.iter_lines() if line.startswith("event: ")]
+    names = [name for name in names if name != "ping"]  # Claude's own stream (relayed as it came) has pings
     assert names[0] == "message_start" and names[1] == "content_block_start"
     assert set(names[2:-3]) == {"content_block_delta"}
     assert names[-3:] == ["content_block_stop", "message_delta", "message_stop"]
@@ -200,3 +201,72 @@ def test_a_stream_broken_mid_way_ends_with_an_error_event(
         assert response.status_code == 200
         names = [line[7:] for line in response.iter_lines() if line.startswith("event: ")]
     assert names[0] == "message_start" and names[-1] == "error" and "message_stop" not in names
+
+
+def test_a_claude_backend_gets_the_messages_request_as_it_came(
+    gateway: RunningGateway, emulators: Emulators
+) -> None:
+    system = [{"type": "text", "text": "You are terse.", "cache_control": {"type": "ephemeral"}}]
+    options: dict[str, Any] = {
+        "model": "claude",
+        "max_tokens": 64,
+        "system": system,
+        "extra_body": {"top_k": 5},  # this SDK has no top_k parameter of its own
+        "thinking": {"type": "enabled", "budget_tokens": 1024},
+        "messages": [
+            {
+                "role": "user",
+                "content": [{"type": "text", "text": "Hi", "cache_control": {"type": "ephemeral"}}],
+            }
+        ],
+    }
+    message = _client(gateway).messages.create(**options)
+    sent = emulators.anthropic.received[-1]
+    assert sent["system"] == system and sent["thinking"] == options["thinking"] and sent["top_k"] == 5
+    assert sent["messages"] == options["messages"] and sent["model"] != "claude"  # the backend's model name
+    assert message.id.startswith("msg_") and message.model == sent["model"]  # the Message as Claude wrote it
+    with _client(gateway).messages.stream(**options) as stream:
+        final = stream.get_final_message()
+    assert emulators.anthropic.received[-1]["stream"] is True and final.content[0].text  # type: ignore[union-attr]
+    llama = _client(gateway).messages.create(**{**options, "model": "llama"})  # other wires: translated
+    assert "thinking" not in emulators.vllm.received[-1] and llama.content[0].text  # type: ignore[union-attr]
+
+
+def test_a_changed_request_is_not_sent_natively() -> None:
+    from router.schema import ChatRequest
+
+    chat = ChatRequest.model_validate({"model": "claude", "messages": [{"role": "user", "content": "hi"}]})
+    chat.keep_native({"model": "claude", "max_tokens": 8, "messages": [{"role": "user", "content": "hi"}]})
+    assert chat.native_body() is not None
+    assert chat.model_copy(update={"temperature": 0.5}).native_body() is not None  # same messages
+    with_context = chat.model_copy(update={"messages": [*chat.messages]})  # retrieval, redaction
+    assert with_context.native_body() is None
+    assert ChatRequest.model_validate(chat.model_dump()).native_body() is None
+
+
+def test_mcp_servers_are_refused(gateway: RunningGateway) -> None:
+    body = {
+        "model": "claude",
+        "max_tokens": 8,
+        "messages": [{"role": "user", "content": "hi"}],
+        "mcp_servers": [],
+    }
+    response = httpx.post(
+        gateway.base_url + "/v1/messages", json=body, headers={"x-api-key": gateway.admin_key}
+    )
+    assert response.status_code == 400 and response.json()["error"]["message"].startswith("'mcp_servers'")
+
+
+def test_text_the_gate_did_not_read_is_never_sent_natively(
+    gateway: RunningGateway, emulators: Emulators
+) -> None:
+    thinking = {"type": "thinking", "thinking": "the key is sk-live-secret", "signature": "sig"}
+    messages = [
+        {"role": "user", "content": "Hi"},
+        {"role": "assistant", "content": [thinking, {"type": "text", "text": "Hello."}]},
+        {"role": "user", "content": "Go on."},
+    ]
+    _client(gateway).messages.create(model="claude", max_tokens=32, messages=messages)  # type: ignore[arg-type]
+    sent = emulators.anthropic.received[-1]
+    assert "sk-live-secret" not in str(sent)  # translated: the earlier turn's thinking is dropped
+    assert [block["type"] for block in sent["messages"][1]["content"]] == ["text"]

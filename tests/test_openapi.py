@@ -113,3 +113,5 @@ def test_keys_and_teams_over_http(gateway: RunningGateway) -> None:
     assert httpx.delete(base + f"/keys/{created['id']}", headers=admin).status_code == 404
     bad = httpx.post(base + "/keys", json={"name": "x", "limits": {"rpm": -1}}, headers=admin)
     assert bad.status_code == 400 and bad.json()["error"]["param"] == "limits.rpm"
+    nothing = httpx.post(base + "/keys", json={"name": "x", "models": []}, headers=admin)  # not "every model"
+    assert nothing.status_code == 400 and nothing.json()["error"]["param"] == "models"

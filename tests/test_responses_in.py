@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 import openai
+import orjson
 import pytest
 
 from tests.conftest import Emulators, RunningGateway
@@ -155,3 +156,29 @@ def test_refused_inputs_are_400s(gateway: RunningGateway) -> None:
     assert refused.status_code == 400 and "web_search" in refused.json()["error"]["message"]
     assert post({"model": "auto", "input": "hi", "background": True}).status_code == 400
     assert post({"model": "auto"}).json()["error"]["param"] == "input"
+
+
+def test_stream_events_number_items_in_output_order() -> None:
+    """A function call then text: each event's output_index is its item's place in the output."""
+    from router.pipeline.responses_in import ChunksToEvents, Envelope
+
+    def chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
+        body = {"id": "c1", "model": "m", "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+        return b"data: " + orjson.dumps(body) + b"\n\n"
+
+    call = {"index": 0, "id": "call_1", "function": {"name": "weather", "arguments": '{"city": "Paris"}'}}
+    translator = ChunksToEvents(Envelope({"model": "m", "input": "hi"}, "resp_1", "m"))
+    raw = translator.feed(
+        chunk({"tool_calls": [call]}) + chunk({"content": "Sunny."}, "stop") + b"data: [DONE]\n\n"
+    )
+    events = [orjson.loads(line[6:]) for line in raw.split(b"\n") if line.startswith(b"data: ")]
+    added = {
+        e["item"]["type"]: e["output_index"] for e in events if e["type"] == "response.output_item.added"
+    }
+    assert added == {"function_call": 0, "message": 1}
+    text_events = [
+        e for e in events if e["type"].startswith(("response.output_text", "response.content_part"))
+    ]
+    assert text_events and {e["output_index"] for e in text_events} == {1}
+    final = translator.final
+    assert final is not None and [item["type"] for item in final["output"]] == ["function_call", "message"]

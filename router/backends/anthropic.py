@@ -22,8 +22,15 @@ log = logging.getLogger("turnout.backends")
 
 class AnthropicStream:
     def __init__(
-        self, backend: str, response: Any, deadline: Deadline, include_usage: bool, counter: list[float]
+        self,
+        backend: str,
+        response: Any,
+        deadline: Deadline,
+        include_usage: bool,
+        counter: list[float],
+        native: bool = False,
     ):
+        self._native = native  # relay Anthropic's own events (a Messages request passed through)
         self._backend = backend
         self._response = response
         self._reader = SSEReader(response, deadline, backend, counter)
@@ -71,9 +78,14 @@ class AnthropicStream:
                 self._response.release()
                 message = (payload.get("error") or {}).get("message", "error event")
                 raise UpstreamError(f"{self._backend} failed mid-stream: {message}", backend=self._backend)
-            out.extend(sse_event(chunk) for chunk in self._translator.feed(kind, payload))
+            chunks = self._translator.feed(kind, payload)  # the usage and the end, in either case
+            if self._native:
+                out.append(event + b"\n\n")
+            else:
+                out.extend(sse_event(chunk) for chunk in chunks)
             if self._translator.finished:
-                out.append(SSE_DONE)
+                if not self._native:
+                    out.append(SSE_DONE)
                 self._sent_done = True
                 break
         usage = self._translator.usage
@@ -103,6 +115,14 @@ class AnthropicBackend:
         self._http = http
 
     def _payload(self, request: ChatRequest, stream: bool) -> bytes:
+        native = request.native_body()
+        if native is not None:  # a Messages request, unchanged since it came in: sent as it came
+            dropped = {"stream", *self.spec.drop_params} - {"model", "messages", "max_tokens"}
+            body = {name: value for name, value in native.items() if name not in dropped}
+            body["model"] = self.spec.model
+            if stream:
+                body["stream"] = True
+            return orjson.dumps(body)
         unset = {
             name: None for name in self.spec.drop_params if name in wire.TRANSLATED - {"model", "messages"}
         }
@@ -123,6 +143,15 @@ class AnthropicBackend:
             self._http, self.name, self.url, payload, self.headers, timeouts, counter
         )
         raw = await read_body(response, deadline, self.name, counter)
+        if request.native_body() is not None:  # the Message itself goes back
+            try:
+                usage_of = wire.usage_from_wire(orjson.loads(raw).get("usage") or {})
+            except (orjson.JSONDecodeError, AttributeError):
+                raise UpstreamError(
+                    f"{self.name} answered with a body that is not a Message", backend=self.name
+                ) from None
+            usage = Usage(usage_of["prompt_tokens"], usage_of["completion_tokens"])
+            return Completion(body=raw, usage=usage, upstream_s=counter[0])
         try:
             result = wire.from_wire(orjson.loads(raw))
         except (orjson.JSONDecodeError, AttributeError, TypeError):
@@ -138,4 +167,5 @@ class AnthropicBackend:
         response, deadline = await post(
             self._http, self.name, self.url, payload, self.headers, timeouts, counter
         )
-        return AnthropicStream(self.name, response, deadline, request.wants_usage_chunk, counter)
+        native = request.native_body() is not None
+        return AnthropicStream(self.name, response, deadline, request.wants_usage_chunk, counter, native)

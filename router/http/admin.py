@@ -48,7 +48,7 @@ class LimitsBody(_Body):
 
 class KeyCreate(_Body):
     name: Name
-    models: Annotated[list[Name], Field(max_length=256)] | None = None  # None: every model
+    models: Annotated[list[Name], Field(min_length=1, max_length=256)] | None = None  # None: every model
     team: Name | None = None
     limits: LimitsBody | None = None
     on_budget: Literal["refuse", "downgrade"] = "refuse"
@@ -56,7 +56,7 @@ class KeyCreate(_Body):
 
 
 class KeyUpdate(_Body):
-    models: Annotated[list[Name], Field(max_length=256)] | None = None
+    models: Annotated[list[Name], Field(min_length=1, max_length=256)] | None = None
     team: Name | None = None
     no_team: bool = False  # true: the key leaves its team
     limits: LimitsBody | None = None

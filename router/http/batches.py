@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from router.accounts.auth import KeyStore, Principal
-from router.http.errors import InvalidRequest, PayloadTooLarge, RateLimited, TurnoutError
+from router.http.errors import InvalidRequest, RateLimited, TurnoutError
 from router.http.services import Services, read_body, services_of
 from router.pipeline.batches import (
     BATCH_COLUMNS,
@@ -25,6 +25,7 @@ from router.pipeline.batches import (
     batch_object,
     file_object,
     new_id,
+    nudge,
     parse_lines,
 )
 from router.pipeline.embeddings import Embeddings
@@ -68,12 +69,19 @@ async def upload_file(request: Request) -> Response:
     services = services_of(request)
     principal = await services.auth.authenticate(request.headers)
     limit = services.settings.max_file_bytes
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLarge(f"The file is over the gateway's limit of {limit} bytes.")
+    raw = await read_body(request, services.settings, limit)  # counted as it arrives, chunked or not
+    sent = False
+
+    async def replay() -> dict[str, Any]:
+        nonlocal sent
+        if sent:
+            return {"type": "http.disconnect"}
+        sent = True
+        return {"type": "http.request", "body": raw, "more_body": False}
+
     try:
-        form = await request.form(max_part_size=limit)
-    except Exception as error:  # not multipart, or a part over the limit
+        form = await Request(request.scope, replay).form(max_part_size=limit)
+    except Exception as error:  # not multipart, or malformed
         raise InvalidRequest(
             f"The upload must be multipart/form-data with 'file' and 'purpose': {error}"
         ) from None
@@ -186,6 +194,7 @@ async def create_batch(request: Request) -> Response:
             ) as copy:
                 for number, custom_id, line_body in lines:
                     await copy.write_row((batch_id, number, custom_id, orjson.dumps(line_body).decode()))
+    nudge()
     return _json(batch_object(await _batch_row(services, principal, batch_id)))
 
 
@@ -243,6 +252,7 @@ async def cancel_batch(request: Request) -> Response:
                 "UPDATE turnout_batch_lines SET state = 'cancelled' WHERE batch_id = %s AND state = 'pending'",
                 (batch_id,),
             )
+        nudge()
     return _json(batch_object(await _batch_row(services, principal, batch_id)))
 
 
@@ -275,7 +285,7 @@ def line_runner(services: Services) -> RunLine:
                 return 200, await embedder.answer(principal, asked), None
             return await _chat_line(services, principal, body)
         except RateLimited as limited:
-            return 429, limited.to_openai(), limited.retry_after or 60.0
+            return 429, limited.to_openai(), limited.retry_after if limited.retry_after is not None else 60.0
         except TurnoutError as error:
             return error.status_code, error.to_openai(), None
 
@@ -303,5 +313,8 @@ async def _chat_line(
     except TurnoutError as error:
         exchange.backend = getattr(error, "backend", None)
         exchange.settle(error.status_code, 0, 0, (time.perf_counter() - started) * 1000, error.message)
+        raise
+    except BaseException as error:  # stopped, or a fault: the limiter's reservation is still settled
+        exchange.settle(500, 0, 0, (time.perf_counter() - started) * 1000, type(error).__name__)
         raise
     return 200, orjson.loads(answer), None

@@ -21,7 +21,15 @@ from router.http.app import Dialect, RelayResponse, answer
 from router.http.errors import InvalidRequest, TurnoutError
 from router.http.services import read_body, services_of
 from router.pipeline.exchange import Exchange
-from router.pipeline.messages_in import MESSAGE_STOP, ChunksToEvents, error_body, from_chat, sse, to_chat
+from router.pipeline.messages_in import (
+    MESSAGE_STOP,
+    ChunksToEvents,
+    error_body,
+    from_chat,
+    native_safe,
+    sse,
+    to_chat,
+)
 from router.schema import ChatRequest, parse_chat_request
 
 
@@ -60,6 +68,12 @@ class Translated:
 
 class MessagesRelay(RelayResponse):
     END = MESSAGE_STOP
+
+    def is_last(self, block: bytes) -> bool:
+        """Ours or an Anthropic backend's own message_stop (its bytes may differ from ours)."""
+        return block.endswith(MESSAGE_STOP) or block.rstrip().rsplit(b"\n\n", 1)[-1].startswith(
+            b"event: message_stop"
+        )
 
     def error_event(self, message: str, kind: str) -> bytes:
         """A failure after the first event: Anthropic's `error` event, and no message_stop after it."""
@@ -105,7 +119,10 @@ async def _chat_of(request: Request, *, counting: bool = False) -> tuple[ChatReq
     if counting and isinstance(body, dict):
         body = {"max_tokens": 1, **body}  # count_tokens takes no max_tokens
     translated = orjson.dumps(to_chat(body))
-    return parse_chat_request(translated, services.gateway.runtime.loaded.policy.declared_params), principal
+    chat = parse_chat_request(translated, services.gateway.runtime.loaded.policy.declared_params)
+    if native_safe(body):
+        chat.keep_native(body)
+    return chat, principal
 
 
 async def messages(request: Request) -> Response:

@@ -9,6 +9,7 @@ Postgres unless the request says `store: false`, with its conversation, so that
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from typing import Any
 
@@ -27,6 +28,7 @@ from router.pipeline.exchange import Exchange
 from router.pipeline.responses_in import ChunksToEvents, Envelope, from_chat, new_id, output_messages, to_chat
 from router.schema import ChatRequest, parse_chat_request
 
+log = logging.getLogger("turnout.responses")
 _pending: set[asyncio.Task[None]] = set()  # stores of streamed responses, finished off the relay
 
 
@@ -142,11 +144,15 @@ class Responses(Dialect):
             task.add_done_callback(_pending.discard)
 
     async def persist(self) -> None:
+        """Store the response; a failure is logged (the answer went out, and is ledgered, already)."""
         if self.saved or self.final is None or self.store is None:
             return
         self.saved = True
         conversation = [*self.conversation, *output_messages(self.final["output"])]
-        await self.store.save(self.principal, self.final, conversation)
+        try:
+            await self.store.save(self.principal, self.final, conversation)
+        except Exception as error:
+            log.warning("response %s was answered but not stored: %s", self.final["id"], error)
 
 
 async def create_response(request: Request) -> Response:

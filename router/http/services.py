@@ -48,10 +48,10 @@ def error_response(error: TurnoutError, extra_headers: dict[str, str] | None = N
     )
 
 
-async def read_body(request: Request, settings: Settings) -> bytes:
-    """The body, within the size limit and the time limit (a client that sends less than its
-    Content-Length gets 408, not a connection held open)."""
-    limit = settings.max_body_bytes
+async def read_body(request: Request, settings: Settings, limit: int | None = None) -> bytes:
+    """The body, within the size limit (`TURNOUT_MAX_BODY_BYTES` unless given) and the time limit
+    (a client that sends less than its Content-Length gets 408, not a connection held open)."""
+    limit = limit or settings.max_body_bytes
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
         raise PayloadTooLarge(f"The request body is over the gateway's limit of {limit} bytes.")

@@ -4,17 +4,20 @@ runs their lines through the same pipeline as live requests.
 A batch is validated when it is created (every line a JSON object with a unique `custom_id`,
 method POST, the batch's endpoint as `url`, a `body`); its lines go into `turnout_batch_lines` as
 `pending`. Workers (in the gateway, `TURNOUT_BATCH_CONCURRENCY` at a time, or `turnout worker`)
-claim lines with `FOR UPDATE SKIP LOCKED` and a lease they renew while a line runs; a line is
+poll for lines every 0.5 s while there is work and back off to every 5 s when there is none (a
+batch created or cancelled in the same process wakes its workers at once); they claim lines with `FOR UPDATE SKIP LOCKED` and a lease they renew while a line runs; a line is
 `done` or `failed` once, so a restart (whose leases lapse) resumes a batch without redoing a finished
 line. A worker in the gateway claims nothing while `TURNOUT_BATCH_YIELD_AT` interactive requests
-are in flight. A line refused by the key's limits (429) goes back to `pending` and the worker waits
-for the limit's Retry-After. When no line is left, the batch's output and error files are written
+are in flight. A line refused by the key's limits (429) goes back to `pending` and that key's lines
+wait for the limit's Retry-After (other keys' go on); a line that could only run after the batch's
+`expires_at` fails with that 429. When no line is left, the batch's output and error files are written
 (JSONL, in line order) and it is `completed` (or `cancelled`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import uuid
@@ -147,7 +150,7 @@ BATCH_COLUMNS = (
 CLAIM = """
 WITH picked AS (
     SELECT l.batch_id, l.line FROM turnout_batch_lines l JOIN turnout_batches b ON b.id = l.batch_id
-    WHERE b.status = 'in_progress'
+    WHERE b.status = 'in_progress' AND b.key_id <> ALL(%(waiting)s::text[])
       AND (l.state = 'pending' OR (l.state = 'running' AND l.lease_until < now()))
       AND (l.not_before IS NULL OR l.not_before <= now())
     ORDER BY b.created_at, l.line
@@ -160,14 +163,28 @@ FROM picked, turnout_batches b
 WHERE l.batch_id = picked.batch_id AND l.line = picked.line AND b.id = l.batch_id
 RETURNING l.batch_id, l.line, l.custom_id, l.body, b.key_id, b.endpoint
 """
+# A batch is finished when no line is left to run: for a cancelled one, a line whose worker died
+# (its lease lapsed) is not waited for.
 FINISHABLE = """
 SELECT b.id, b.status FROM turnout_batches b
 WHERE b.status IN ('in_progress', 'cancelling')
   AND NOT EXISTS (
       SELECT 1 FROM turnout_batch_lines l
-      WHERE l.batch_id = b.id AND l.state IN ('pending', 'running')
+      WHERE l.batch_id = b.id
+        AND (l.state = 'pending'
+             OR (l.state = 'running' AND (b.status = 'in_progress' OR l.lease_until >= now())))
   )
 """
+
+
+_workers: set[BatchWorker] = set()  # the workers of this process, woken when a batch arrives here
+
+
+def nudge() -> None:
+    """Wake this process's workers now (a batch was created or cancelled here); workers in other
+    processes find it at their next poll."""
+    for worker in _workers:
+        worker.wake.set()
 
 
 class BatchWorker:
@@ -182,6 +199,7 @@ class BatchWorker:
         busy: Callable[[], bool] = lambda: False,
         lease_s: float = 60.0,
         poll_s: float = 0.5,
+        idle_max_s: float = 5.0,
     ) -> None:
         self.pool = pool
         self.run_line = run_line
@@ -189,32 +207,53 @@ class BatchWorker:
         self.busy = busy
         self.lease_s = lease_s
         self.poll_s = poll_s
+        self.idle_max_s = idle_max_s  # with nothing to do, polls slow down to this
         self.worker_id = new_id("worker_")
         self.running: set[asyncio.Task[None]] = set()
-        self.wait_until = 0.0  # a line was refused by limits: claim nothing before then
+        self.active: set[str] = set()  # "batch_id:line" of the lines running here
+        self.key_wait: dict[str, float] = {}  # a key's line was refused by its limits: its lines wait
         self.lines_done = 0
+        self.wake = asyncio.Event()
 
     async def run(self) -> None:
         """The loop: finish what is finishable, renew leases, claim what there is room for."""
         renewed = time.monotonic()
+        idle_s = self.poll_s
+        _workers.add(self)
+        try:
+            await self._loop(renewed, idle_s)
+        finally:
+            _workers.discard(self)
+
+    async def _loop(self, renewed: float, idle_s: float) -> None:
         while True:
             try:
-                await self._finish_batches()
+                finished = await self._finish_batches()
                 if time.monotonic() - renewed > self.lease_s / 3:
                     await self._renew()
                     renewed = time.monotonic()
                 room = self.concurrency - len(self.running)
                 claimed = []
-                if room > 0 and not self.busy() and time.monotonic() >= self.wait_until:
+                if room > 0 and not self.busy():
+                    now = time.monotonic()
+                    waiting = [key for key, until in self.key_wait.items() if until > now]
+                    self.key_wait = {key: self.key_wait[key] for key in waiting}
                     claimed = await self.pool.fetch_all(
-                        CLAIM, {"n": room, "worker": self.worker_id, "lease": self.lease_s}
+                        CLAIM,
+                        {"n": room, "worker": self.worker_id, "lease": self.lease_s, "waiting": waiting},
                     )
                 for line in claimed:
                     task = asyncio.get_running_loop().create_task(self._run(line))
                     self.running.add(task)
                     task.add_done_callback(self.running.discard)
+                if claimed or finished or self.running:
+                    idle_s = self.poll_s
+                else:  # nothing queued: poll less and less often, up to idle_max_s
+                    idle_s = min(self.idle_max_s, idle_s * 2)
                 if not claimed:
-                    await asyncio.sleep(self.poll_s)
+                    self.wake.clear()
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self.wake.wait(), idle_s)
             except asyncio.CancelledError:
                 raise
             except Exception as error:  # Postgres away, say: try again shortly, never die
@@ -228,44 +267,82 @@ class BatchWorker:
         await asyncio.gather(*self.running, return_exceptions=True)
 
     async def _renew(self) -> None:
+        """Extend the leases of the lines running here now (a line whose run ended unrecorded is
+        left to lapse, so that another worker runs it)."""
+        if not self.active:
+            return
         async with self.pool.connection() as connection:
             await connection.execute(
                 "UPDATE turnout_batch_lines SET lease_until = now() + make_interval(secs => %s) "
-                "WHERE worker = %s AND state = 'running'",
-                (self.lease_s, self.worker_id),
+                "WHERE worker = %s AND state = 'running' AND batch_id || ':' || line = ANY(%s::text[])",
+                (self.lease_s, self.worker_id, list(self.active)),
             )
 
     async def _run(self, line: dict[str, Any]) -> None:
-        status, body, retry_after = await self.run_line(line["key_id"], line["endpoint"], line["body"])
+        active = f"{line['batch_id']}:{line['line']}"
+        self.active.add(active)
+        try:
+            await self._run_once(line)
+        finally:
+            self.active.discard(active)
+
+    async def _run_once(self, line: dict[str, Any]) -> None:
+        try:
+            status, body, retry_after = await self.run_line(line["key_id"], line["endpoint"], line["body"])
+        except (asyncio.CancelledError, ConnectionError):
+            raise  # stopping, or Postgres away: the lease lapses and the line runs again
+        except Exception as error:  # a fault of ours: the line fails, never stays claimed
+            log.exception("batch %s line %s failed", line["batch_id"], line["line"])
+            kind = {
+                "message": f"The gateway failed running this line ({type(error).__name__}).",
+                "type": "api_error",
+            }
+            status, body, retry_after = 500, {"error": {**kind, "param": None, "code": None}}, None
+        try:
+            await self._record(line, status, body, retry_after)
+        except Exception as error:  # Postgres away: the lease lapses and the line runs again
+            log.warning("batch %s line %s: not recorded: %s", line["batch_id"], line["line"], error)
+
+    async def _record(
+        self, line: dict[str, Any], status: int, body: dict[str, Any], retry_after: float | None
+    ) -> None:
+        from psycopg.types.json import Jsonb
+
+        where = "WHERE batch_id = %s AND line = %s AND worker = %s AND state = 'running'"
+        key = (line["batch_id"], line["line"], self.worker_id)
+        result = {"status_code": status, "request_id": new_id("req_"), "body": body}
         async with self.pool.connection() as connection:
-            if retry_after is not None:  # the key's limits: back to pending, and wait
-                self.wait_until = max(self.wait_until, time.monotonic() + retry_after)
+            if retry_after is not None:  # the key's limits: this key's lines wait; past expiry the line fails
+                wait = max(1.0, retry_after)
+                self.key_wait[line["key_id"]] = time.monotonic() + wait
                 await connection.execute(
-                    "UPDATE turnout_batch_lines SET state = 'pending', worker = NULL, "
-                    "not_before = now() + make_interval(secs => %s) "
-                    "WHERE batch_id = %s AND line = %s AND worker = %s AND state = 'running'",
-                    (retry_after, line["batch_id"], line["line"], self.worker_id),
+                    "UPDATE turnout_batch_lines l SET worker = NULL, "
+                    "not_before = now() + make_interval(secs => %s), result = %s, state = CASE "
+                    "  WHEN b.status <> 'in_progress' THEN 'cancelled' "
+                    "  WHEN now() + make_interval(secs => %s) > b.expires_at THEN 'failed' "
+                    "  ELSE 'pending' END "
+                    "FROM turnout_batches b WHERE b.id = l.batch_id AND l.batch_id = %s AND l.line = %s "
+                    "AND l.worker = %s AND l.state = 'running'",
+                    (wait, Jsonb(result), wait, *key),
                 )
                 return
-            from psycopg.types.json import Jsonb
-
             state = "done" if status < 400 else "failed"
-            result = {"status_code": status, "request_id": new_id("req_"), "body": body}
             await connection.execute(
-                "UPDATE turnout_batch_lines SET state = %s, result = %s "
-                "WHERE batch_id = %s AND line = %s AND worker = %s AND state = 'running'",
-                (state, Jsonb(result), line["batch_id"], line["line"], self.worker_id),
+                f"UPDATE turnout_batch_lines SET state = %s, result = %s {where}",
+                (state, Jsonb(result), *key),
             )
         self.lines_done += 1
 
-    async def _finish_batches(self) -> None:
-        for row in await self.pool.fetch_all(FINISHABLE):
+    async def _finish_batches(self) -> bool:
+        rows = await self.pool.fetch_all(FINISHABLE)
+        for row in rows:
             await finish_batch(self.pool, row["id"], row["status"])
+        return bool(rows)
 
 
 async def finish_batch(pool: Pool, batch_id: str, status: str) -> None:
     """Write the output and error files of a batch with no line left, once (the status guards it)."""
-    async with pool.connection() as connection:
+    async with pool.connection() as connection, connection.transaction():  # all of it, or none
         claimed = await connection.execute(
             "UPDATE turnout_batches SET status = 'finalizing', finalizing_at = now() "
             "WHERE id = %s AND status = %s RETURNING key_id",

@@ -193,6 +193,8 @@ class Embeddings:
             headers["authorization"] = f"Bearer {api_key}"
         body = request.model_dump(exclude_unset=True)
         body["model"] = spec.model
+        if spec.data == "external":
+            body.pop("user", None)  # an identifier of the caller's user: not scanned, so not sent out
         timeouts = spec.timeouts or self.gateway.runtime.loaded.policy.defaults.timeouts
         counter = [0.0]
         url = base_url.rstrip("/") + "/embeddings"

@@ -7,8 +7,10 @@ and image blocks → content parts; `tool_use` blocks → tool calls (input as J
 `tool_result` blocks → `tool` messages; `stop_sequences` → `stop`; `metadata.user_id` → `user`;
 tools → function tools; `tool_choice` `any` → `required`, `tool` → named,
 `disable_parallel_tool_use` → `parallel_tool_calls: false`; `top_k` → vLLM's `top_k` (sent to vLLM
-backends only); thinking, caching and service options are not carried. Server tools and document,
-search-result or other blocks are refused with a 400.
+backends only). An Anthropic backend is sent the request as it came while nothing changed it
+(router.backends.anthropic), so thinking and caching reach it; other wires do not carry them.
+Server tools, MCP servers, containers and document, search-result or other blocks are refused with
+a 400.
 """
 
 from __future__ import annotations
@@ -38,7 +40,10 @@ ERROR_TYPES = {
     529: "overloaded_error",
     503: "overloaded_error",
 }
-NOT_CARRIED = frozenset(("thinking", "service_tier", "container", "mcp_servers", "context_management"))
+# Sent only when the request goes to an Anthropic backend as it came (router.backends.anthropic);
+# not carried to other wires.
+NOT_CARRIED = frozenset(("thinking", "service_tier", "context_management"))
+REFUSED = frozenset(("container", "mcp_servers"))  # they would carry what the gate cannot read
 TAKEN = frozenset(
     [
         "model",
@@ -55,6 +60,39 @@ TAKEN = frozenset(
         "tool_choice",
     ]
 )
+
+
+# What a block may hold for the request to go to an Anthropic backend as it came: every text in it
+# is one the translation carries, so the sensitivity gate has read it. Anything else (thinking
+# blocks, citations, keys the translation does not know) and the request is translated instead.
+NATIVE_KEYS = {
+    "text": {"type", "text", "cache_control"},
+    "image": {"type", "source", "cache_control"},
+    "tool_use": {"type", "id", "name", "input", "cache_control"},
+    "tool_result": {"type", "tool_use_id", "content", "is_error", "cache_control"},
+}
+
+
+def native_safe(body: dict[str, Any]) -> bool:
+    """Whether the Messages body carries no text the translation leaves out."""
+    blocks: list[Any] = []
+    for message in body.get("messages") or []:
+        if set(message) - {"role", "content"}:
+            return False
+        if isinstance(message.get("content"), list):
+            blocks += message["content"]
+    if isinstance(body.get("system"), list):
+        blocks += body["system"]
+    for block in blocks:
+        allowed = NATIVE_KEYS.get(str(block.get("type"))) if isinstance(block, dict) else None
+        if allowed is None or set(block) - allowed:
+            return False
+        parts = block.get("content") if block["type"] == "tool_result" else None
+        if isinstance(parts, list) and any(
+            isinstance(p, dict) and set(p) - NATIVE_KEYS["text"] for p in parts
+        ):
+            return False
+    return True
 
 
 def error_body(error: TurnoutError) -> bytes:
@@ -163,6 +201,9 @@ def to_chat(body: Any) -> dict[str, Any]:
     """A Messages request body → a chat-completions body (validated afterwards as any other)."""
     if not isinstance(body, dict):
         raise _refuse("The request body must be a JSON object.")
+    refused = [name for name in body if name in REFUSED]
+    if refused:
+        raise _refuse(f"'{refused[0]}' is not supported by this gateway.", refused[0])
     unknown = [name for name in body if name not in TAKEN and name not in NOT_CARRIED]
     if unknown:
         raise _refuse(f"{unknown[0]}: Extra inputs are not permitted", unknown[0])
@@ -225,8 +266,10 @@ def _usage(usage: dict[str, Any] | None) -> dict[str, int]:
 
 
 def from_chat(answer: bytes, model: str) -> bytes:
-    """A chat.completion → a Message."""
+    """A chat.completion → a Message (a Message from an Anthropic backend goes back as it came)."""
     payload = orjson.loads(answer)
+    if payload.get("type") == "message":
+        return answer
     choice = (payload.get("choices") or [{}])[0]
     message = choice.get("message") or {}
     content: list[dict[str, Any]] = []
@@ -278,6 +321,8 @@ class ChunksToEvents:
         self.usage = {"input_tokens": 0, "output_tokens": 0}
 
     def feed(self, block: bytes) -> bytes:
+        if block.startswith(b"event: "):  # Anthropic's own events (a native Messages exchange)
+            return block
         out: list[bytes] = []
         for event in block.split(b"\n\n"):
             data = sse_data(event)

@@ -398,9 +398,9 @@ class ChunksToEvents:
                 self.finish = choice["finish_reason"]
 
     def _text(self, text: str, out: list[bytes]) -> None:
-        index = len(self.output)
         if self.open is None or self.open_key != "text":
             item = self._open("text", _message_item("", "in_progress"), out)
+            index = len(self.output)  # after _open, which closed (and counted) the item before
             part = {"type": "output_text", "text": "", "annotations": [], "logprobs": []}
             self._event(
                 "response.content_part.added",
@@ -411,7 +411,7 @@ class ChunksToEvents:
                 part=part,
             )
         else:
-            item = self.open
+            item, index = self.open, len(self.output)
         item["text"] = item.get("text", "") + text
         self._event(
             "response.output_text.delta",
