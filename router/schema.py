@@ -134,18 +134,11 @@ class ChatRequest(_Model):
     functions: Annotated[list[FunctionDef], Field(min_length=1, max_length=128)] | None = None
     function_call: Literal["none", "auto"] | LegacyFunctionChoice | None = None
     turnout: TurnoutOptions | None = None
-    # A Messages request (router.http.messages) as it came, for Anthropic backends to send natively
-    # while the request is unchanged (a copy with other messages, redacted or with retrieved
-    # context, has other `messages`, so it is translated instead).
-    _native: dict[str, Any] | None = PrivateAttr(default=None)
-    _native_messages: list[Message] | None = PrivateAttr(default=None)
-
-    def keep_native(self, body: dict[str, Any]) -> None:
-        self._native, self._native_messages = body, self.messages
 
     def native_body(self) -> dict[str, Any] | None:
-        """The Messages request this chat request was translated from, if nothing changed it since."""
-        return self._native if self._native is not None and self.messages is self._native_messages else None
+        """The Messages request this was translated from, if an Anthropic backend may be sent it as
+        it came (NativeChatRequest); a plain chat request has none."""
+        return None
 
     @field_validator("stop")
     @classmethod
@@ -172,6 +165,22 @@ class ChatRequest(_Model):
         if user_only:
             return ""
         return next((text for m in reversed(self.messages) if (text := m.text()).strip()), "")
+
+
+class NativeChatRequest(ChatRequest):
+    """A chat request translated from a Messages request (router.http.messages), which keeps that
+    request as it came for Anthropic backends to send natively while nothing changed it: a copy
+    with other `messages` (redacted, or with retrieved context) is translated instead. A subclass,
+    so that plain chat requests pay nothing for it (private attributes cost every instance)."""
+
+    _native: dict[str, Any] | None = PrivateAttr(default=None)
+    _native_messages: list[Message] | None = PrivateAttr(default=None)
+
+    def keep_native(self, body: dict[str, Any]) -> None:
+        self._native, self._native_messages = body, self.messages
+
+    def native_body(self) -> dict[str, Any] | None:
+        return self._native if self._native is not None and self.messages is self._native_messages else None
 
 
 LATENCY_HEADER = "x-turnout-latency-budget-ms"

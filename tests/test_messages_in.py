@@ -233,9 +233,11 @@ def test_a_claude_backend_gets_the_messages_request_as_it_came(
 
 
 def test_a_changed_request_is_not_sent_natively() -> None:
-    from router.schema import ChatRequest
+    from router.schema import ChatRequest, NativeChatRequest
 
-    chat = ChatRequest.model_validate({"model": "claude", "messages": [{"role": "user", "content": "hi"}]})
+    chat = NativeChatRequest.model_validate(
+        {"model": "claude", "messages": [{"role": "user", "content": "hi"}]}
+    )
     chat.keep_native({"model": "claude", "max_tokens": 8, "messages": [{"role": "user", "content": "hi"}]})
     assert chat.native_body() is not None
     assert chat.model_copy(update={"temperature": 0.5}).native_body() is not None  # same messages

@@ -30,7 +30,7 @@ from router.pipeline.messages_in import (
     sse,
     to_chat,
 )
-from router.schema import ChatRequest, parse_chat_request
+from router.schema import ChatRequest, NativeChatRequest, parse_chat_request
 
 
 class Feeder(Protocol):
@@ -121,6 +121,7 @@ async def _chat_of(request: Request, *, counting: bool = False) -> tuple[ChatReq
     translated = orjson.dumps(to_chat(body))
     chat = parse_chat_request(translated, services.gateway.runtime.loaded.policy.declared_params)
     if native_safe(body):
+        chat = NativeChatRequest.model_validate(chat.model_dump(exclude_unset=True))
         chat.keep_native(body)
     return chat, principal
 
