@@ -174,6 +174,10 @@ def test_unknown_path_and_method_are_openai_errors(gateway):
         gateway.base_url + "/v1/models", headers={"authorization": f"Bearer {gateway.admin_key}"}
     )
     assert posted.status_code == 405 and set(posted.headers["allow"].split(", ")) == {"GET", "HEAD"}
+    head = httpx.head(
+        gateway.base_url + "/v1/models", headers={"authorization": f"Bearer {gateway.admin_key}"}
+    )
+    assert head.status_code == 200 and head.content == b""  # as GET, without the body
 
 
 def test_context_window_filters_backends_before_failing(gateway, emulators):

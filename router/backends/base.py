@@ -58,6 +58,31 @@ class ChunkStream(Protocol):
     async def aclose(self) -> None: ...
 
 
+class WrappedStream:
+    """A stream read through another (placeholders restored, events translated): usage, upstream
+    time and closing are the inner stream's; subclasses write `__anext__`."""
+
+    def __init__(self, inner: ChunkStream) -> None:
+        self._inner = inner
+
+    @property
+    def usage(self) -> Usage:
+        return self._inner.usage
+
+    @property
+    def upstream_s(self) -> float:
+        return self._inner.upstream_s
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self
+
+    async def __anext__(self) -> bytes:
+        raise NotImplementedError
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
 class Backend(Protocol):
     name: str
     spec: BackendSpec

@@ -13,7 +13,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 from rag.types import Filter
 from router.http.errors import InvalidRequest, ModelNotFound, PermissionDenied
-from router.http.services import read_body, services_of
+from router.http.services import read_body, read_json, services_of
 from router.pipeline.embeddings import Embeddings, local_model_id
 from router.pipeline.retrieval import Readiness
 from router.pipeline.routing import explain
@@ -26,11 +26,7 @@ async def route_explain(request: Request) -> Response:
     principal = await services.auth.authenticate(request.headers)
     if not principal.admin:
         raise PermissionDenied("Only an admin key may ask for routing explanations.", code="admin_only")
-    raw = await read_body(request, services.settings)
-    try:
-        payload = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        raise InvalidRequest("The request body is not valid JSON.") from None
+    payload = await read_json(request, services.settings)
     if isinstance(payload, dict) and isinstance(payload.get("query"), str):
         payload = {
             "model": payload.get("model", "auto"),

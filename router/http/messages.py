@@ -7,7 +7,6 @@ retrieval and the ledger, to any backend. Errors are in Anthropic's shape.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
 from typing import Protocol
 
 import orjson
@@ -16,10 +15,10 @@ from starlette.responses import Response
 
 from router import tokens
 from router.accounts.auth import Principal
-from router.backends.base import ChunkStream, Usage
+from router.backends.base import ChunkStream, WrappedStream
 from router.http.app import Dialect, RelayResponse, answer
-from router.http.errors import InvalidRequest, TurnoutError
-from router.http.services import read_body, services_of
+from router.http.errors import TurnoutError
+from router.http.services import read_json, services_of
 from router.pipeline.exchange import Exchange
 from router.pipeline.messages_in import (
     MESSAGE_STOP,
@@ -37,33 +36,19 @@ class Feeder(Protocol):
     def feed(self, block: bytes) -> bytes: ...
 
 
-class Translated:
+class Translated(WrappedStream):
     """A chat stream read in another API's events (a ChunkStream, so the relay and the ledger work
     alike): each block of chat events goes through the translator's `feed`."""
 
     def __init__(self, inner: ChunkStream, translator: Feeder) -> None:
-        self._inner = inner
+        super().__init__(inner)
         self._translator = translator
-
-    @property
-    def usage(self) -> Usage:
-        return self._inner.usage
-
-    @property
-    def upstream_s(self) -> float:
-        return self._inner.upstream_s
-
-    def __aiter__(self) -> AsyncIterator[bytes]:
-        return self
 
     async def __anext__(self) -> bytes:
         while True:
             out = self._translator.feed(await self._inner.__anext__())
             if out:
                 return out
-
-    async def aclose(self) -> None:
-        await self._inner.aclose()
 
 
 class MessagesRelay(RelayResponse):
@@ -111,11 +96,7 @@ def anthropic_error(error: TurnoutError, headers: dict[str, str] | None = None) 
 async def _chat_of(request: Request, *, counting: bool = False) -> tuple[ChatRequest, Principal]:
     services = services_of(request)
     principal = await services.auth.authenticate(request.headers)
-    raw = await read_body(request, services.settings)
-    try:
-        body = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        raise InvalidRequest("The request body is not valid JSON.") from None
+    body = await read_json(request, services.settings)
     if counting and isinstance(body, dict):
         body = {"max_tokens": 1, **body}  # count_tokens takes no max_tokens
     translated = orjson.dumps(to_chat(body))

@@ -23,7 +23,7 @@ from router.db import Pool
 from router.http.app import Dialect, RelayResponse, answer
 from router.http.errors import InvalidRequest, ResponseNotFound
 from router.http.messages import Translated
-from router.http.services import read_body, services_of
+from router.http.services import read_json, services_of
 from router.pipeline.exchange import Exchange
 from router.pipeline.responses_in import ChunksToEvents, Envelope, from_chat, new_id, output_messages, to_chat
 from router.schema import ChatRequest, parse_chat_request
@@ -159,11 +159,7 @@ async def create_response(request: Request) -> Response:
     started = time.perf_counter()
     services = services_of(request)
     principal = await services.auth.authenticate(request.headers)
-    raw = await read_body(request, services.settings)
-    try:
-        body = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        raise InvalidRequest("The request body is not valid JSON.") from None
+    body = await read_json(request, services.settings)
     store = ResponseStore(services.pool)
     history: list[dict[str, Any]] = []
     if isinstance(body, dict) and body.get("previous_response_id"):

@@ -7,7 +7,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
+from typing import Any
 
+import orjson
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
@@ -15,7 +17,7 @@ from router.accounts.admission import Admissions
 from router.accounts.auth import Authenticator
 from router.accounts.usage import UsageRecorder
 from router.db import Database, Listener, Pool
-from router.http.errors import ClientClosed, PayloadTooLarge, RequestTimeout, TurnoutError
+from router.http.errors import ClientClosed, InvalidRequest, PayloadTooLarge, RequestTimeout, TurnoutError
 from router.metrics import Metrics
 from router.pipeline.gateway import Gateway
 from router.settings import Settings
@@ -76,3 +78,11 @@ async def read_body(request: Request, settings: Settings, limit: int | None = No
         log.info("client closed the connection while sending its request body (%d bytes received)", size)
         raise ClientClosed("The client closed the connection before its request was read.") from None
     return b"".join(chunks)
+
+
+async def read_json(request: Request, settings: Settings) -> Any:
+    """The body as JSON (any value: the caller checks its shape), or the caller's 400."""
+    try:
+        return orjson.loads(await read_body(request, settings))
+    except orjson.JSONDecodeError:
+        raise InvalidRequest("The request body is not valid JSON.") from None

@@ -9,12 +9,11 @@ module must never log the mapping: it is the sensitive text itself.
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
 
-from router.backends.base import ChunkStream, Usage
+from router.backends.base import ChunkStream, WrappedStream
 from router.chat_types import ContentPart
 from router.schema import ChatRequest
 from router.signals.collect import Located
@@ -155,24 +154,13 @@ class _Buffers:
         return self.redactor.restore(text[:cut])
 
 
-class RestoringStream:
+class RestoringStream(WrappedStream):
     """Wraps a backend stream: restores placeholders in content and tool-call argument deltas
     (function arguments, custom-tool input, a legacy function call's arguments)."""
 
     def __init__(self, inner: ChunkStream, redactor: Redactor) -> None:
-        self._inner = inner
+        super().__init__(inner)
         self._buffers = _Buffers(redactor)
-
-    @property
-    def usage(self) -> Usage:
-        return self._inner.usage
-
-    @property
-    def upstream_s(self) -> float:
-        return self._inner.upstream_s
-
-    def __aiter__(self) -> AsyncIterator[bytes]:
-        return self
 
     async def __anext__(self) -> bytes:
         block = await self._inner.__anext__()
@@ -206,6 +194,3 @@ class RestoringStream:
             for called, field, key in places:
                 if isinstance(called, dict) and isinstance(called.get(field), str):
                     called[field] = self._buffers.feed(key, called[field], final)
-
-    async def aclose(self) -> None:
-        await self._inner.aclose()
