@@ -1,4 +1,4 @@
-"""The `turnout` command: serve, keys, teams, usage, explain, policy, ingest, search, emulate, bench.
+"""The `turnout` command: serve, keys, teams, usage, report, explain, policy, ingest, search, emulate, bench.
 
 Each verb imports what it needs when it runs, so `turnout --help` stays fast. Errors are one line
 on stderr and a non-zero exit; no verb prints a traceback for a user's mistake.
@@ -39,6 +39,21 @@ def start_emulators() -> dict[str, str]:
     return env
 
 
+def metrics_dir() -> str:
+    """Where the workers keep their metrics (prometheus_client's multiprocess mode): the directory in
+    PROMETHEUS_MULTIPROC_DIR, emptied of a previous run's files, else a new temporary one."""
+    import tempfile
+
+    chosen = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if not chosen:
+        return tempfile.mkdtemp(prefix="turnout-metrics-")
+    folder = Path(chosen)
+    folder.mkdir(parents=True, exist_ok=True)
+    for stale in folder.glob("*.db"):
+        stale.unlink()
+    return str(folder)
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -66,6 +81,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
                 "TURNOUT_HOST": settings.host,
                 "TURNOUT_PORT": str(settings.port),
                 "TURNOUT_POLICY": str(settings.policy),
+                "PROMETHEUS_MULTIPROC_DIR": metrics_dir(),
             }
         )
         uvicorn.run("router.http.app:create_app", factory=True, workers=args.workers, **config)
@@ -197,6 +213,15 @@ def parser() -> argparse.ArgumentParser:
     usage.add_argument("--json", action="store_true")
     usage.set_defaults(func=cmd_usage)
 
+    report = verbs.add_parser("report", help="reports over the usage ledger")
+    report_verbs = report.add_subparsers(dest="report_command", required=True)
+    costs = report_verbs.add_parser("costs", help="what the traffic cost; self-hosted break-even")
+    costs.add_argument("--since", default="30d", help="30m, 24h, 7d, 2w or an ISO date (default 30d)")
+    costs.add_argument("--policy", type=Path, help="whose prices and GPUs to count with")
+    costs.add_argument("--json", action="store_true")
+    costs.add_argument("--plot", type=Path, metavar="FILE.png", help="also draw cost against volume")
+    costs.set_defaults(func=cmd_report_costs)
+
     explain_verb = verbs.add_parser("explain", help="show why a query would go where it goes")
     explain_verb.add_argument("query")
     explain_verb.add_argument("--policy", type=Path)
@@ -276,6 +301,12 @@ def parser() -> argparse.ArgumentParser:
     bench.add_argument("--out", type=Path, metavar="DIR", help="also write <suite>.json and <suite>.md here")
     bench.set_defaults(func=cmd_bench)
     return root
+
+
+def cmd_report_costs(args: argparse.Namespace) -> int:
+    from router.ops.costs import cmd_costs
+
+    return cmd_costs(args)
 
 
 def cmd_eval(args: argparse.Namespace) -> int:

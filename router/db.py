@@ -66,6 +66,11 @@ ALTER TABLE turnout_keys ADD COLUMN IF NOT EXISTS private boolean NOT NULL DEFAU
 ALTER TABLE turnout_usage ADD COLUMN IF NOT EXISTS team text;
 CREATE INDEX IF NOT EXISTS turnout_usage_team_ts ON turnout_usage (team, ts);
 CREATE INDEX IF NOT EXISTS turnout_usage_ts ON turnout_usage (ts);
+ALTER TABLE turnout_usage ADD COLUMN IF NOT EXISTS category text;
+ALTER TABLE turnout_usage ADD COLUMN IF NOT EXISTS difficulty real;
+ALTER TABLE turnout_usage ADD COLUMN IF NOT EXISTS sensitive boolean NOT NULL DEFAULT false;
+ALTER TABLE turnout_usage ADD COLUMN IF NOT EXISTS finding_types text;
+ALTER TABLE turnout_usage ADD COLUMN IF NOT EXISTS passages integer;
 CREATE TABLE IF NOT EXISTS turnout_responses (
     id            text PRIMARY KEY,
     key_id        text NOT NULL,

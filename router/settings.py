@@ -69,6 +69,14 @@ class Settings(BaseSettings):
         description="interactive requests in flight at which the gateway's batch worker stops claiming",
     )
     usage_batch_size: int = Field(500, ge=1)
+    gauges_seconds: float = Field(
+        300.0, ge=0, description="how often the batch-queue and drift gauges are measured (0: never)"
+    )
+    drift_reference_days: float = Field(7.0, gt=0, description="live drift: the reference window, in days")
+    drift_current_days: float = Field(1.0, gt=0, description="live drift: the current window, in days")
+    trace_prompts: bool = Field(
+        False, description="record the messages on request spans (gen_ai.input.messages) when tracing is on"
+    )
     key_cache_seconds: float = Field(30.0, ge=0)
     policy_reload_seconds: float = Field(1.0, gt=0)
     log_level: str = "info"

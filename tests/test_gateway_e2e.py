@@ -220,7 +220,10 @@ def test_usage_is_recorded_per_key_in_postgres(gateway, emulators):
 def test_metrics_count_requests(gateway, emulators):
     gateway.client().chat.completions.create(model="llama", messages=[{"role": "user", "content": "x"}])
     text = httpx.get(gateway.base_url + "/metrics").text
-    assert 'turnout_requests_total{route="explicit",backend="llama",status="200"}' in text
+    labels = (
+        'api="chat",backend="llama",model="meta-llama/Llama-3.1-8B-Instruct",route="explicit",status="200"'
+    )
+    assert f"turnout_requests_total{{{labels}}}" in text
 
 
 def test_sdk_error_classes(gateway, emulators):

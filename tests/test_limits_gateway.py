@@ -299,6 +299,15 @@ async def _burst(ports: list[int], key: str, seconds: float, clients: int, windo
     return answers
 
 
+def _requests_counted(port: int) -> int:
+    """The requests one gateway's /metrics counts, over every label set (a new connection each time)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = httpx.get(f"http://127.0.0.1:{port}/metrics", headers={"connection": "close"}).text
+    family = next(f for f in text_string_to_metric_families(text) if f.name == "turnout_requests")
+    return int(sum(sample.value for sample in family.samples if sample.name == "turnout_requests_total"))
+
+
 def _start_gateways(env: dict[str, str], count: int) -> tuple[list[int], list[subprocess.Popen[bytes]]]:
     ports = free_ports(count)
     processes = [_gateway_process(port, env) for port in ports]
@@ -344,6 +353,13 @@ def test_limits_hold_across_4_gateways_with_2_workers_each(
     try:
         requests = run(_burst(ports, by_requests, 3 * window_s + 0.5, 48, window_s))
         tokens = run(_burst(ports, by_tokens, 3 * window_s + 0.5, 48, window_s))
+        # /metrics sums both workers' counts whichever worker answers the scrape (multiprocess mode)
+        counted = 0
+        for port in ports:
+            scrapes = {_requests_counted(port) for _ in range(4)}
+            assert len(scrapes) == 1, (port, scrapes)
+            counted += scrapes.pop()
+        assert counted == len(requests) + len(tokens)
     finally:
         for process in processes:
             process.terminate()
@@ -439,7 +455,7 @@ def test_redis_down_fails_open_or_closed_and_recovers(
         ]
         assert statuses == [200, 200, 200]  # open: admitted without limits while Redis is away
         text = httpx.get(opened[2] + "/metrics").text
-        assert 'turnout_limiter_store_up{backend="redis"} 0' in text
+        assert 'turnout_limiter_store_up{limiter="redis"} 0.0' in text
         degraded = next(
             line for line in text.splitlines() if line.startswith("turnout_limiter_degraded_total")
         )
@@ -457,7 +473,7 @@ def test_redis_down_fails_open_or_closed_and_recovers(
             )
             time.sleep(0.2)
         assert 429 in seen  # rpm=1 holds again
-        assert 'turnout_limiter_store_up{backend="redis"} 1' in httpx.get(opened[2] + "/metrics").text
+        assert 'turnout_limiter_store_up{limiter="redis"} 1.0' in httpx.get(opened[2] + "/metrics").text
     finally:
         hold.close()
         for server, thread, _ in (opened, closed):

@@ -20,9 +20,12 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from enum import StrEnum
 from functools import lru_cache
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from router.http.errors import RateLimited
+
+if TYPE_CHECKING:
+    from router.metrics import Metrics
 
 DAY_MS = 86_400_000
 CONCURRENCY_RETRY_S = 1.0  # a slot frees when some request ends: there is no reset time to announce
@@ -121,40 +124,44 @@ _DESCRIPTION = {
 
 @dataclass
 class LimiterStats:
-    """Counters for /metrics. Labels are the backend and the reason, never a key or a team."""
+    """What /metrics says of the limiter. Labels are the limiter (memory or redis) and the reason,
+    never a key or a team. Kept here and, once `bind` gives it the gateway's metrics, there too."""
 
     backend: str
     store_up: bool = True
     store_errors: int = 0  # calls to the shared store that failed
     degraded: int = 0  # admissions decided without the store
     refused: dict[LimitKind, int] = field(default_factory=dict)
+    metrics: Metrics | None = None
+
+    def bind(self, metrics: Metrics) -> None:
+        self.metrics = metrics
+        metrics.limiter_up.labels(self.backend).set(int(self.store_up))
+        metrics.limiter_errors.labels(self.backend)
+        metrics.limiter_degraded.labels(self.backend)
+        for kind in LimitKind:
+            metrics.limiter_refused.labels(self.backend, kind.value)
 
     def count(self, admission: Admission) -> None:
         if admission.degraded:
             self.degraded += 1
+            if self.metrics is not None:
+                self.metrics.limiter_degraded.labels(self.backend).inc()
         elif admission.reason is not None:
             self.refused[admission.reason] = self.refused.get(admission.reason, 0) + 1
+            if self.metrics is not None:
+                self.metrics.limiter_refused.labels(self.backend, admission.reason.value).inc()
 
-    def render(self) -> str:
-        label = f'backend="{self.backend}"'
-        lines = [
-            "# HELP turnout_limiter_store_up Whether the limiter's shared store answered last time.",
-            "# TYPE turnout_limiter_store_up gauge",
-            f"turnout_limiter_store_up{{{label}}} {int(self.store_up)}",
-            "# HELP turnout_limiter_store_errors_total Calls to the limiter's store that failed.",
-            "# TYPE turnout_limiter_store_errors_total counter",
-            f"turnout_limiter_store_errors_total{{{label}}} {self.store_errors}",
-            "# HELP turnout_limiter_degraded_total Admissions decided without the store (fail open/closed).",
-            "# TYPE turnout_limiter_degraded_total counter",
-            f"turnout_limiter_degraded_total{{{label}}} {self.degraded}",
-            "# HELP turnout_limiter_refused_total Requests refused, by the limit that refused them.",
-            "# TYPE turnout_limiter_refused_total counter",
-        ]
-        for kind in LimitKind:
-            lines.append(
-                f'turnout_limiter_refused_total{{{label},reason="{kind}"}} {self.refused.get(kind, 0)}'
-            )
-        return "\n".join(lines) + "\n"
+    def store_failed(self) -> None:
+        self.store_errors += 1
+        self.store_answered(False)
+        if self.metrics is not None:
+            self.metrics.limiter_errors.labels(self.backend).inc()
+
+    def store_answered(self, up: bool = True) -> None:
+        if up != self.store_up and self.metrics is not None:
+            self.metrics.limiter_up.labels(self.backend).set(int(up))
+        self.store_up = up
 
 
 class Limiter(Protocol):

@@ -254,8 +254,7 @@ class RedisLimiter:
         try:
             reply = await script(self._keys, args)
         except (RedisError, OSError) as error:
-            self.stats.store_errors += 1
-            self.stats.store_up = False
+            self.stats.store_failed()
             self._retry_at = time.monotonic() + self._backoff_s
             if self._down_since is None:
                 self._down_since = time.monotonic()
@@ -269,7 +268,7 @@ class RedisLimiter:
         if self._down_since is not None:
             log.info("Redis limiter reachable again after %.1fs", time.monotonic() - self._down_since)
             self._down_since = None
-            self.stats.store_up = True
+            self.stats.store_answered()
             if self._pending:
                 self._spawn(self._replay())
         return reply

@@ -41,6 +41,12 @@ class UsageRecord:
     overhead_ms: float
     error: str | None
     team: str | None = None
+    # the routing signals, for drift (`turnout drift`); never the text
+    category: str | None = None  # capability category (model "auto" only)
+    difficulty: float | None = None
+    sensitive: bool = False
+    finding_types: str | None = None  # sorted, comma-separated
+    passages: int | None = None  # passages retrieved into the context; None: no retrieval
 
 
 COLUMNS = [f.name for f in fields(UsageRecord)]
@@ -53,6 +59,9 @@ COLUMN_TYPES = {
     "cost_usd": "float8",
     "latency_ms": "float8",
     "overhead_ms": "float8",
+    "difficulty": "float4",
+    "sensitive": "bool",
+    "passages": "int4",
 }
 COPY_TYPES = [COLUMN_TYPES.get(name, "text") for name in COLUMNS]
 COPY_USAGE = f"COPY turnout_usage ({', '.join(COLUMNS)}) FROM STDIN (FORMAT BINARY)"

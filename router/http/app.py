@@ -32,11 +32,11 @@ from router.backends.base import SSE_DONE, ChunkStream
 from router.backends.http import HttpClient
 from router.http.errors import InvalidRequest, TurnoutError, UpstreamError
 from router.http.services import Services, error_response, read_body, services_of
-from router.metrics import Metrics
 from router.pipeline.exchange import Exchange
 from router.pipeline.gateway import Gateway
 from router.schema import ChatRequest, RequestOptions, parse_chat_request
 from router.settings import Settings, make_offline
+from router.tracing import Tracing
 
 log = logging.getLogger("turnout.app")
 
@@ -54,6 +54,8 @@ async def chat_completions(request: Request) -> Response:
 class Dialect:
     """How answers are written for one inbound API: chat completions as they come (this one), or
     translated (router.http.messages writes Anthropic's Messages)."""
+
+    api = "chat"  # the `api` label of the request's metrics
 
     def error(self, error: TurnoutError, headers: dict[str, str]) -> Response:
         return error_response(error, headers)
@@ -83,6 +85,7 @@ async def answer(
     exchange = Exchange(
         services.gateway, services.admissions, services.usage, services.metrics, principal, chat, started
     )
+    exchange.api = dialect.api
     try:
         plan = await exchange.plan(RequestOptions.from_headers(request.headers))
         if chat.stream:
@@ -92,7 +95,7 @@ async def answer(
     except TurnoutError as error:
         exchange.backend = getattr(error, "backend", None)
         overhead = (time.perf_counter() - started) * 1000
-        exchange.settle(error.status_code, 0, 0, overhead, error.message)
+        exchange.settle(error.status_code, 0, 0, overhead, error.message, error.code or error.type)
         return dialect.error(error, {"x-turnout-route": exchange.route or "", **exchange.rate_headers})
     except BaseException as error:  # cancelled, or a bug: the ledger and the limiter still hear of it
         status = 499 if isinstance(error, asyncio.CancelledError) else 500
@@ -221,16 +224,19 @@ async def startservices_of(settings: Settings) -> Services:
     make_offline()
     http = HttpClient()
     gateway = Gateway(settings, http)
+    gateway.tracing = Tracing.from_env(prompts=settings.trace_prompts)
     database = await asyncio.to_thread(open_database, settings)
     pool = await open_pool(database.url)
     store = KeyStore(pool)
     admin = settings.admin_key.get_secret_value() if settings.admin_key else None
-    auth = KeyAuthenticator(store, admin, settings.key_cache_seconds)
+    auth: Any = KeyAuthenticator(store, admin, settings.key_cache_seconds)
     listener = Listener(database.url, KEYS_CHANNEL, auth.invalidate)
     await listener.start()
     if admin is None and await store.count_active() == 0:
         key_id, key = await store.create("bootstrap")
         log.warning("no API key existed, so one was created (%s); it is shown only now: %s", key_id, key)
+    if gateway.tracing.on:
+        auth = TracedAuthenticator(auth, gateway.tracing)
     usage = UsageRecorder(pool, settings.usage_flush_seconds, settings.usage_batch_size)
     usage.start()
     limiter = make_limiter(
@@ -239,13 +245,29 @@ async def startservices_of(settings: Settings) -> Services:
         window_s=settings.limits_window_s,
         timeout_s=settings.limits_redis_timeout_s,
     )
+    limiter.stats.bind(gateway.metrics)
     admissions = Admissions(limiter, pool)
     gateway.rag.database_url = database.url
     warming = asyncio.get_running_loop().create_task(gateway.rag.warm(gateway.runtime.loaded.policy))
     _background.add(warming)
     warming.add_done_callback(_background.discard)
     warming.add_done_callback(lambda _: freeze_heap())  # the embedder's objects too
-    return Services(settings, gateway, auth, usage, Metrics(), pool, admissions, listener, database)
+    return Services(settings, gateway, auth, usage, gateway.metrics, pool, admissions, listener, database)
+
+
+class TracedAuthenticator:
+    """An authenticator whose every call is an `auth` span (only while tracing is on)."""
+
+    def __init__(self, inner: KeyAuthenticator, tracing: Tracing) -> None:
+        self.inner = inner
+        self.tracing = tracing
+
+    async def authenticate(self, headers: Any) -> Principal:
+        with self.tracing.span("auth"):
+            return await self.inner.authenticate(headers)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
 
 
 _background: set[asyncio.Task[None]] = set()
@@ -270,6 +292,7 @@ async def stopservices_of(services: Services) -> None:
     if services.database is not None:
         await asyncio.to_thread(services.database.release)
     await services.gateway.http.aclose()
+    await asyncio.to_thread(services.gateway.tracing.shutdown)
 
 
 class RunningWorker:
@@ -304,6 +327,25 @@ def start_batch_worker(
     )
 
 
+def start_gauges(services: Services) -> asyncio.Task[None] | None:
+    """The batch-queue and drift gauges, measured every `gauges_seconds` (router.ops.gauges)."""
+    settings = services.settings
+    if not settings.gauges_seconds:
+        return None
+    from datetime import timedelta
+
+    from router.ops.gauges import LiveGauges
+
+    gauges = LiveGauges(
+        services.pool,
+        services.metrics,
+        settings.gauges_seconds,
+        reference=timedelta(days=settings.drift_reference_days),
+        current=timedelta(days=settings.drift_current_days),
+    )
+    return asyncio.get_running_loop().create_task(gauges.run(), name="gauges")
+
+
 async def run_worker(settings: Settings, concurrency: int) -> None:
     """`turnout worker`: the gateway's services and a batch worker, no HTTP, until SIGINT or SIGTERM."""
     import signal
@@ -332,7 +374,26 @@ class TurnoutApp(FastAPI):
     of the gateway's CPU per request (measured with py-spy under `turnout bench gateway`). Errors
     map to OpenAI's JSON here exactly as the exception handlers map them for other endpoints."""
 
+    tracing = Tracing()  # the running services' once started
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and self.tracing.on:
+            await self._traced(scope, receive, send)
+        else:
+            await self._dispatch(scope, receive, send)
+
+    async def _traced(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The request in its own span, which ends with the response's last byte."""
+        with self.tracing.request(scope["method"], scope["path"]) as span:
+
+            async def sending(message: Any) -> None:
+                if message["type"] == "http.response.start" and span is not None:
+                    span.set_attribute("http.response.status_code", message["status"])
+                await send(message)
+
+            await self._dispatch(scope, receive, sending)
+
+    async def _dispatch(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] == "POST" and scope["path"] in CHAT_PATHS:
             scope["app"] = self
             request = Request(scope, receive, send)
@@ -356,13 +417,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         services = await startservices_of(settings)
         app.state.services = services
+        if isinstance(app, TurnoutApp):
+            app.tracing = services.gateway.tracing
         freeze_heap()
         watcher = asyncio.get_running_loop().create_task(services.gateway.watch_policy())
         batches = start_batch_worker(services, settings.batch_concurrency, yield_at=settings.batch_yield_at)
+        gauges = start_gauges(services)
         try:
             yield
         finally:
             watcher.cancel()
+            if gauges is not None:
+                gauges.cancel()
             if batches is not None:
                 await batches.aclose()
             await stopservices_of(services)

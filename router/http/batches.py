@@ -306,13 +306,15 @@ async def _chat_line(
         chat,
         started,
         interactive=False,
+        api="batch",
     )
     try:
         plan = await exchange.plan(RequestOptions())
         answer, _ = await exchange.complete(plan)
     except TurnoutError as error:
         exchange.backend = getattr(error, "backend", None)
-        exchange.settle(error.status_code, 0, 0, (time.perf_counter() - started) * 1000, error.message)
+        overhead = (time.perf_counter() - started) * 1000
+        exchange.settle(error.status_code, 0, 0, overhead, error.message, error.code or error.type)
         raise
     except BaseException as error:  # stopped, or a fault: the limiter's reservation is still settled
         exchange.settle(500, 0, 0, (time.perf_counter() - started) * 1000, type(error).__name__)

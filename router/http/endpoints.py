@@ -9,7 +9,7 @@ import time
 
 import orjson
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import JSONResponse, Response
 
 from rag.types import Filter
 from router.http.errors import InvalidRequest, ModelNotFound, PermissionDenied
@@ -207,6 +207,7 @@ async def readyz(request: Request) -> Response:
 
 
 async def metrics(request: Request) -> Response:
-    services = services_of(request)
-    text = services.metrics.render() + services.admissions.limiter.stats.render()
-    return PlainTextResponse(text, media_type="text/plain; version=0.0.4")
+    from router.metrics import CONTENT_TYPE
+
+    body = await asyncio.to_thread(services_of(request).metrics.render)  # a large exposition is not free
+    return Response(body, media_type=CONTENT_TYPE)

@@ -66,6 +66,8 @@ class MessagesRelay(RelayResponse):
 
 
 class Messages(Dialect):
+    api = "messages"
+
     def error(self, error: TurnoutError, headers: dict[str, str]) -> Response:
         return anthropic_error(error, headers)
 

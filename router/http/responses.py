@@ -102,6 +102,8 @@ class Stored(Translated):
 class Responses(Dialect):
     """One Responses request's dialect: it writes Response objects and events, and stores them."""
 
+    api = "responses"
+
     def __init__(
         self,
         envelope: Envelope,

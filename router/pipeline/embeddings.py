@@ -38,6 +38,7 @@ from router.http.errors import (
     SensitiveDataBlocked,
     UpstreamError,
 )
+from router.metrics import PROVIDER
 from router.pipeline.retrieval import RagService
 from router.policy.model import EmbeddingSpec, Price
 from router.schema import ChatRequest, EmbeddingRequest, RequestOptions
@@ -223,9 +224,19 @@ class Embeddings:
         upstream_s: float = 0.0,
         error: str | None = None,
     ) -> None:
+        elapsed_ms = (time.perf_counter() - started) * 1000
+        if self.gateway is not None:  # requests, tokens and spend as chat requests count them
+            spec = self.gateway.runtime.loaded.policy.embeddings.get(backend or "")
+            provider = PROVIDER.get(spec.provider, spec.provider) if spec is not None else "turnout"
+            self.gateway.metrics.observe(
+                "embeddings", "embeddings", backend or self.model_id, provider,
+                spec.model if spec is not None else self.model_id, status,
+                elapsed_ms / 1000, elapsed_ms / 1000 - upstream_s, prompt_tokens, 0, cost,
+                None if status == 200 else "invalid_dimensions" if status == 400 else "embedding_failed",
+                operation="embeddings",
+            )  # fmt: skip
         if self.usage is None:
             return
-        elapsed_ms = (time.perf_counter() - started) * 1000
         self.usage.record(
             UsageRecord(
                 ts=datetime.now(UTC),

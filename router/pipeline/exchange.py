@@ -24,13 +24,18 @@ from router.accounts.auth import OnBudget, Principal
 from router.accounts.limits import LimitKind, Reservation
 from router.accounts.usage import UsageRecord, UsageRecorder
 from router.backends.base import ChunkStream, Completion, Usage
-from router.metrics import Metrics
+from router.metrics import PROVIDER, Metrics
 from router.pipeline.gateway import Gateway, Plan, Runtime
 from router.pipeline.resilience import Outcome
+from router.pipeline.routing import Decision
+from router.policy.model import BackendSpec
 from router.schema import ChatRequest, RequestOptions
+from router.tracing import current_span
 
 SOURCES_HEADER = "x-turnout-sources"
 BUDGETS = (LimitKind.budget_day, LimitKind.budget_month)
+# what an error's metric label says when the code that ended the request gave no type of its own
+ERROR_TYPES = {499: "client_disconnected", 500: "api_error", 502: "upstream_error"}
 
 
 def sources_header(sources: list[dict[str, Any]]) -> str:
@@ -73,13 +78,25 @@ class Exchange:
     settled: bool = False  # a request is settled once, even if something fails after settling it
     interactive: bool = True  # a caller waits on it (batch lines are not): counted in metrics.inflight
     counted: bool = False
+    api: str = "chat"  # the inbound API, for metrics: chat, messages, responses, batch
+    decision: Decision | None = None
+    first_token_s: float | None = None  # from arrival to the first streamed event
+    span: Any = None  # the HTTP request's span while tracing is on
+
+    def __post_init__(self) -> None:
+        if self.gateway.tracing.on:
+            self.span = current_span()
+            if self.span is not None and self.gateway.tracing.prompts:  # only when a setting says so
+                messages = [message.model_dump(exclude_none=True) for message in self.request.messages]
+                self.span.set_attribute("gen_ai.input.messages", orjson.dumps(messages).decode())
 
     async def plan(self, options: RequestOptions) -> Plan:
         """The gateway's plan, then admission (limits, budgets, the downgrade)."""
         if self.interactive and not self.counted:
             self.counted = True
-            self.metrics.inflight += 1
+            self.metrics.request_started()
         plan = await self.gateway.plan(self.request, self.principal, options)
+        self.decision = plan.decision
         self.route = plan.route
         self.runtime = plan.runtime
         self.sensitive = plan.decision.action_name
@@ -91,7 +108,8 @@ class Exchange:
         principal = self.principal
         self.prompt_estimate = plan.prompt_tokens
         estimate = Estimate(plan.prompt_tokens + plan.output_tokens, plan.cost(plan.backends[0]))
-        admission = await self.admissions.admit(principal, estimate)
+        with self.gateway.tracing.span("limits"):
+            admission = await self.admissions.admit(principal, estimate)
         if admission is None:
             return plan
         if (
@@ -126,6 +144,10 @@ class Exchange:
         overhead = (time.perf_counter() - self.started - outcome.failed_s - completion.upstream_s) * 1000
         usage = completion.usage
         self.gateway.observe_latency(self.backend, None, completion.upstream_s, usage.completion_tokens)
+        spec = outcome.backend.spec
+        self.metrics.observe_completion(
+            spec.provider, spec.model, self.backend, completion.upstream_s, usage.completion_tokens
+        )
         self.settle(200, usage.prompt_tokens, usage.completion_tokens, overhead)
         return body, self.headers(overhead, len(outcome.attempts) + 1)
 
@@ -135,7 +157,9 @@ class Exchange:
         outcome = await self.gateway.open_stream(plan)
         stream, first = outcome.result
         self.backend = outcome.backend.name
-        overhead = (time.perf_counter() - self.started - outcome.failed_s - stream.upstream_s) * 1000
+        now = time.perf_counter()
+        self.first_token_s = now - self.started
+        overhead = (now - self.started - outcome.failed_s - stream.upstream_s) * 1000
         return stream, first, self.headers(overhead, len(outcome.attempts) + 1), overhead
 
     def stream_ended(
@@ -154,6 +178,16 @@ class Exchange:
             self.gateway.observe_latency(
                 self.backend or "", first_s, stream.upstream_s, usage.completion_tokens
             )
+            spec = self._spec()
+            if spec is not None and self.first_token_s is not None:
+                self.metrics.observe_stream(
+                    spec.provider,
+                    spec.model,
+                    self.backend or "",
+                    self.first_token_s,
+                    stream.upstream_s - first_s,
+                    usage.completion_tokens,
+                )
         prompt, completion = usage.prompt_tokens, usage.completion_tokens
         if not completion:  # ended before the upstream's usage: charge what was streamed
             prompt = prompt or self.prompt_estimate
@@ -173,23 +207,49 @@ class Exchange:
         headers.update(self.rate_headers)
         return headers
 
+    def _spec(self) -> BackendSpec | None:
+        runtime = self.runtime or self.gateway.runtime  # a reload mid-request changes nothing here
+        return runtime.loaded.policy.backends.get(self.backend or "")
+
     def settle(
-        self, status: int, prompt: int, completion: int, overhead_ms: float, error: str | None = None
+        self,
+        status: int,
+        prompt: int,
+        completion: int,
+        overhead_ms: float,
+        error: str | None = None,
+        error_type: str | None = None,
     ) -> None:
         """The limiter's reservation with the real usage, the metrics and the ledger row, once."""
         if self.settled:
             return
         self.settled = True
         if self.counted:
-            self.metrics.inflight -= 1
+            self.metrics.request_ended()
         cost = 0.0
-        runtime = self.runtime or self.gateway.runtime  # a reload mid-request changes nothing here
-        spec = runtime.loaded.policy.backends.get(self.backend or "")
+        spec = self._spec()
         if spec is not None:
             cost = spec.unit_price.cost(prompt, completion)
         self.admissions.settle(self.reservation, prompt + completion, cost)
         self.reservation = None
-        self.metrics.observe(self.route or "", self.backend or "", status, overhead_ms, prompt, completion)
+        latency_s = time.perf_counter() - self.started
+        if status >= 400:
+            error_type = error_type or ERROR_TYPES.get(status, str(status))
+        route, backend = self.route or "", self.backend or ""
+        provider, model = (PROVIDER.get(spec.provider, spec.provider), spec.model) if spec else ("", "")
+        self.metrics.observe(
+            self.api, route, backend, provider, model, status, latency_s, overhead_ms / 1000,
+            prompt, completion, cost, error_type,
+        )  # fmt: skip
+        decision = self.decision
+        signals = decision.signals if decision is not None else None
+        capability = signals.capability if signals is not None else None
+        types = sorted(signals.finding_types) if signals is not None else []
+        passages = len(self.sources) if self.sources is not None else None
+        if decision is not None:
+            self.metrics.decision(route, decision.reason, self.sensitive, types)
+        if self.gateway.tracing.on:
+            self._trace(status, provider, model, prompt, completion, error_type)
         if self.usage is not None:
             self.usage.record(
                 UsageRecord(
@@ -204,8 +264,42 @@ class Exchange:
                     prompt_tokens=prompt,
                     completion_tokens=completion,
                     cost_usd=cost,
-                    latency_ms=(time.perf_counter() - self.started) * 1000,
+                    latency_ms=latency_s * 1000,
                     overhead_ms=overhead_ms,
                     error=error,
+                    category=capability.category if capability is not None else None,
+                    difficulty=capability.difficulty if capability is not None else None,
+                    sensitive=bool(signals is not None and signals.sensitive),
+                    finding_types=",".join(types) or None,
+                    passages=passages,
                 )
             )
+
+    def _trace(
+        self, status: int, provider: str, model: str, prompt: int, completion: int, error_type: str | None
+    ) -> None:
+        """The request's own span (the HTTP edge's) hears what was decided and what came back."""
+        span = self.span
+        if span is None:
+            return
+        span.set_attributes(
+            {
+                "gen_ai.operation.name": "chat",
+                "gen_ai.request.model": self.request.model,
+                "gen_ai.provider.name": provider,
+                "gen_ai.response.model": model,
+                "gen_ai.usage.input_tokens": prompt,
+                "gen_ai.usage.output_tokens": completion,
+                "http.response.status_code": status,
+                "turnout.api": self.api,
+                "turnout.route": self.route or "",
+                "turnout.backend": self.backend or "",
+                "turnout.sensitive": self.sensitive,
+            }
+        )
+        if error_type is not None:
+            from opentelemetry.trace import Status, StatusCode
+
+            span.set_attribute("error.type", error_type)
+            if status >= 500:
+                span.set_status(Status(StatusCode.ERROR, error_type))

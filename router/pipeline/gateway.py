@@ -25,9 +25,12 @@ from router.http.errors import (
     NoBackendAvailable,
     PermissionDenied,
     PolicyError,
+    TurnoutError,
     UpstreamError,
+    UpstreamStatus,
     UpstreamTimeout,
 )
+from router.metrics import PROVIDER, Metrics
 from router.pipeline.redaction import Redactor, RestoringStream, redact_request, restore_completion
 from router.pipeline.resilience import Breakers, Outcome, call_with_fallback
 from router.pipeline.retrieval import RagService, Retrieved, wanted, with_context
@@ -38,6 +41,7 @@ from router.settings import Settings
 from router.signals.capability.classifier import CapabilityClassifier
 from router.signals.collect import NO_OPTIONS, SignalEngine
 from router.signals.latency import LatencyTracker
+from router.tracing import Tracing
 
 log = logging.getLogger("turnout.gateway")
 SETTLE_S = 0.2  # a policy file modified more recently than this is left for the watcher's next look
@@ -72,6 +76,8 @@ class Gateway:
         self.http = http
         self.breakers = Breakers()
         self.latency = LatencyTracker()
+        self.metrics = Metrics()
+        self.tracing = Tracing()  # off until the app turns it on (router.http.app)
         self.classifier = CapabilityClassifier.load()
         tokens.warm()
         self.policy_error: str | None = None
@@ -172,7 +178,8 @@ class Gateway:
         self._check_model(request)
         if request.model != AUTO and not principal.may_use(request.model):
             raise PermissionDenied(f"This API key may not use model '{request.model}'.", param="model")
-        signals = runtime.engine.compute(request, options, capability=request.model == AUTO)
+        with self.tracing.span("classify"):
+            signals = runtime.engine.compute(request, options, capability=request.model == AUTO)
         if principal.private and signals.private_request is None:
             signals = replace(signals, private_request=f"API key {principal.key_id} is private")
         decision = decide(policy, signals, request.model, self.latency)
@@ -223,9 +230,49 @@ class Gateway:
         want = wanted(request, route if request.model == AUTO else None, policy)
         if want is None:
             return False, None
-        return True, await self.rag.retrieve(
-            want, request.query(user_only=True).strip(), policy, tokens.count_text
-        )
+        started = time.perf_counter()
+        retrieved: Retrieved | None = None
+        try:
+            with self.tracing.span("retrieval", {"turnout.collection": want.collection or ""}):
+                retrieved = await self.rag.retrieve(
+                    want, request.query(user_only=True).strip(), policy, tokens.count_text
+                )
+        except TurnoutError:
+            self.metrics.retrieval(time.perf_counter() - started, None)
+            raise
+        passages = len(retrieved.sources) if retrieved is not None else 0
+        self.metrics.retrieval(time.perf_counter() - started, passages)
+        return True, retrieved
+
+    async def _attempt(self, backend: Backend, call: Any) -> Any:
+        """One upstream attempt, timed into the metrics and traced as a GenAI client span."""
+        spec = backend.spec
+        provider = PROVIDER.get(spec.provider, spec.provider)
+        attributes = {
+            "gen_ai.operation.name": "chat",
+            "gen_ai.provider.name": provider,
+            "gen_ai.request.model": spec.model,
+            "turnout.backend": backend.name,
+        }
+        started = time.perf_counter()
+        with self.tracing.span(f"chat {spec.model}", attributes, client=True) as span:
+            try:
+                result = await call(backend)
+            except UpstreamError as error:
+                self.metrics.attempt(
+                    provider, spec.model, backend.name, time.perf_counter() - started, _kind(error)
+                )
+                raise
+            self.metrics.attempt(provider, spec.model, backend.name, time.perf_counter() - started, None)
+            if span is not None and isinstance(result, Completion):
+                span.set_attributes(
+                    {
+                        "gen_ai.response.model": spec.model,
+                        "gen_ai.usage.input_tokens": result.usage.prompt_tokens,
+                        "gen_ai.usage.output_tokens": result.usage.completion_tokens,
+                    }
+                )
+            return result
 
     def downgrade(self, plan: Plan, principal: Principal) -> Plan | None:
         """The plan on the cheapest ready backend of the policy's routes that this request may use,
@@ -256,7 +303,11 @@ class Gateway:
         async def call(backend: Backend) -> Completion:
             return await backend.complete(request, policy.timeouts(backend.name))
 
-        outcome = await call_with_fallback(plan.backends, call, policy, self.breakers)
+        async def attempt(backend: Backend) -> Completion:
+            result: Completion = await self._attempt(backend, call)
+            return result
+
+        outcome = await call_with_fallback(plan.backends, attempt, policy, self.breakers)
         if plan.redactor is not None:  # the caller's own text back where placeholders stood
             outcome.result.body = restore_completion(outcome.result.body, plan.redactor)
         return outcome
@@ -287,7 +338,20 @@ class Gateway:
                 raise
             return stream, first
 
-        return await call_with_fallback(plan.backends, call, policy, self.breakers)
+        async def attempt(backend: Backend) -> tuple[ChunkStream, bytes]:
+            result: tuple[ChunkStream, bytes] = await self._attempt(backend, call)
+            return result
+
+        return await call_with_fallback(plan.backends, attempt, policy, self.breakers)
+
+
+def _kind(error: UpstreamError) -> str:
+    """An upstream failure in one word for a metric label: its status, timeout, or error."""
+    if isinstance(error, UpstreamStatus):
+        return str(error.upstream_status)
+    if isinstance(error, UpstreamTimeout):
+        return "timeout"
+    return "error"
 
 
 def fit_context(prompt_tokens: int, output_limit: int, backends: list[Backend]) -> list[Backend]:

@@ -66,6 +66,16 @@ class Decision:
     def backends(self) -> list[str]:
         return [candidate.name for candidate in self.candidates]
 
+    @property
+    def reason(self) -> str:
+        """Why the route, in one word for metrics: private (kept on private backends), named (the
+        caller named a model), rule (a route's `when` held) or default (none did)."""
+        if self.action is SensitiveAction.reroute:
+            return "private"
+        if self.route == EXPLICIT_ROUTE:
+            return "named"
+        return "rule" if self.trials and self.trials[-1].matched else "default"
+
 
 def _check(ok: bool, text: str) -> tuple[bool, str]:
     return ok, f"{text}: {'yes' if ok else 'no'}"

@@ -1,0 +1,1 @@
+"""Operating the gateway: reports over the usage ledger, drift, the admin page."""

@@ -1,0 +1,299 @@
+"""Metrics in Prometheus' format and traces over OTLP, read as Prometheus and a collector read them.
+
+The metrics tests scrape the running gateway and parse the exposition with prometheus_client's own
+parser; the tracing test starts an OTLP/HTTP collector on loopback, points a gateway at it with
+OTEL_EXPORTER_OTLP_ENDPOINT and decodes the spans it receives with OpenTelemetry's protobufs.
+(Workers: tests/test_limits_gateway.py scrapes 2-worker gateways, whose counts must add up.)
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+import openai
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.conftest import (
+    ADMIN_KEY,
+    Emulators,
+    free_port,
+    provider_settings,
+    serve_in_thread,
+)
+from tests.conftest import (
+    test_policy as make_test_policy,
+)
+
+HELLO = [{"role": "user", "content": "hello there"}]
+
+
+def scrape(base_url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Every sample of /metrics by (name, sorted labels)."""
+    response = httpx.get(base_url + "/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain; version=0.0.4")
+    samples = {}
+    for family in text_string_to_metric_families(response.text):
+        for sample in family.samples:
+            samples[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return samples
+
+
+def total(samples: dict[Any, float], name: str, **labels: str) -> float:
+    """The sum of a metric's samples whose labels include these."""
+    return sum(
+        value
+        for (sample, pairs), value in samples.items()
+        if sample == name and all((k, v) in pairs for k, v in labels.items())
+    )
+
+
+def test_metrics_follow_requests_streams_errors_and_signals(gateway, emulators) -> None:
+    before = scrape(gateway.base_url)
+    client = gateway.client()
+    client.chat.completions.create(model="gpt-4", messages=HELLO)
+    stream = client.chat.completions.create(model="claude", messages=HELLO, stream=True)
+    assert "".join(chunk.choices[0].delta.content or "" for chunk in stream if chunk.choices)
+    client.chat.completions.create(
+        model="auto", messages=[{"role": "user", "content": "Mail jane.roe@fastmail.com the summary"}]
+    )
+    with pytest.raises(openai.NotFoundError):
+        client.chat.completions.create(model="gpt-9", messages=HELLO)
+    after = scrape(gateway.base_url)
+
+    def delta(name: str, **labels: str) -> float:
+        return total(after, name, **labels) - total(before, name, **labels)
+
+    assert delta("turnout_requests_total", api="chat", backend="gpt-4", status="200") == 1
+    assert delta("turnout_requests_total", api="chat", status="404") == 1
+    assert delta("turnout_request_errors_total", api="chat", error_type="model_not_found") == 1
+    claude = {"backend": "claude", "gen_ai_provider_name": "anthropic"}
+    assert delta("gen_ai_server_time_to_first_token_seconds_count", **claude) == 1
+    assert delta("gen_ai_server_time_per_output_token_seconds_count", **claude) == 1
+    assert delta("gen_ai_server_request_duration_seconds_count", backend="gpt-4") == 1
+    assert delta("gen_ai_client_operation_duration_seconds_count", backend="gpt-4", error_type="") == 1
+    assert delta("turnout_upstream_attempts_total", backend="gpt-4", outcome="ok") == 1
+    assert delta("gen_ai_client_token_usage_sum", backend="gpt-4", gen_ai_token_type="input") > 0
+    assert delta("turnout_cost_usd_total", backend="gpt-4") > 0
+    assert delta("turnout_gateway_overhead_seconds_count") == 4
+    # the e-mail: a finding of its type, kept on a private backend, and the decision's reason
+    assert delta("turnout_sensitivity_findings_total", type="email") == 1
+    assert delta("turnout_sensitivity_requests_total", action="reroute") == 1
+    assert delta("turnout_routing_decisions_total", reason="private") == 1
+    assert delta("turnout_routing_decisions_total", reason="named") == 2
+    assert after[("turnout_inflight_requests", ())] == 0
+    # seconds, not milliseconds: an emulated answer takes well under one
+    duration = delta("gen_ai_server_request_duration_seconds_sum", backend="gpt-4")
+    assert 0 < duration < 1
+
+
+def test_upstream_failures_are_counted_per_backend(gateway, emulators) -> None:
+    before = scrape(gateway.base_url)
+    answer = gateway.client().chat.completions.create(model="refused", messages=HELLO)
+    assert answer.choices[0].message.content  # the fallback answered
+    after = scrape(gateway.base_url)
+    refused = total(after, "turnout_upstream_attempts_total", backend="refused", outcome="error")
+    assert refused - total(before, "turnout_upstream_attempts_total", backend="refused", outcome="error") >= 1
+    ok = total(after, "turnout_upstream_attempts_total", backend="llama", outcome="ok")
+    assert ok - total(before, "turnout_upstream_attempts_total", backend="llama", outcome="ok") == 1
+
+
+# --- traces -----------------------------------------------------------------------------------
+
+
+class Collector:
+    """An OTLP/HTTP trace receiver on loopback: it keeps every span it is sent."""
+
+    def __init__(self) -> None:
+        from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+            ExportTraceServiceRequest,
+            ExportTraceServiceResponse,
+        )
+
+        spans: list[Any] = []
+        self.spans = spans
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["content-length"]))
+                if self.path == "/v1/traces":
+                    request = ExportTraceServiceRequest()
+                    request.ParseFromString(body)
+                    for resource in request.resource_spans:
+                        service = {a.key: a.value.string_value for a in resource.resource.attributes}
+                        for scope in resource.scope_spans:
+                            spans.extend((service, span) for span in scope.spans)
+                reply = ExportTraceServiceResponse().SerializeToString()
+                self.send_response(200)
+                self.send_header("content-type", "application/x-protobuf")
+                self.send_header("content-length", str(len(reply)))
+                self.end_headers()
+                self.wfile.write(reply)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def wait(self, ready: Any, timeout_s: float = 15.0) -> list[Any]:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if ready(self.spans):
+                return self.spans
+            time.sleep(0.1)
+        raise AssertionError(f"spans never arrived; got {[s.name for _, s in self.spans]}")
+
+
+def attributes(span: Any) -> dict[str, Any]:
+    values = {}
+    for attribute in span.attributes:
+        value = attribute.value
+        values[attribute.key] = getattr(value, value.WhichOneof("value"))
+    return values
+
+
+@pytest.fixture
+def traced_gateway(
+    pg_url: str, emulators: Emulators, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[str, Collector]]:
+    from router.http.app import create_app
+    from router.settings import Settings
+
+    collector = Collector()
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", collector.url)
+    monkeypatch.setenv("OTEL_BSP_SCHEDULE_DELAY", "100")
+    monkeypatch.setenv("OTEL_SERVICE_NAME", "turnout-test")
+    settings = Settings(
+        database_url=pg_url,
+        admin_key=ADMIN_KEY,
+        policy=make_test_policy(emulators, tmp_path / "policy.yaml"),
+        home=tmp_path,
+        batch_concurrency=0,
+        embedder="hash-64",
+        **provider_settings(emulators),
+    )
+    app = create_app(settings)
+    server, thread = serve_in_thread(app, free_port())
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}", collector
+    finally:
+        server.should_exit = True
+        thread.join(15)
+        collector.server.shutdown()
+
+
+def test_one_trace_per_request_with_its_steps_and_genai_attributes(traced_gateway) -> None:
+    base_url, collector = traced_gateway
+    secret = "Please summarise the plan for Zanzibar-7 by Friday"
+    headers = {"authorization": f"Bearer {ADMIN_KEY}"}
+    answer = httpx.post(
+        base_url + "/v1/chat/completions",
+        headers=headers,
+        json={"model": "auto", "messages": [{"role": "user", "content": secret}]},
+    )
+    assert answer.status_code == 200
+    streamed = httpx.post(
+        base_url + "/v1/chat/completions",
+        headers=headers,
+        json={"model": "refused", "messages": HELLO, "stream": True},
+    )
+    assert streamed.status_code == 200 and "[DONE]" in streamed.text
+    missing = httpx.post(
+        base_url + "/v1/chat/completions",
+        headers=headers,
+        json={"model": "gpt-4", "messages": HELLO, "turnout": {"rag": True, "collection": "never-ingested"}},
+    )
+    assert missing.status_code == 404
+
+    def roots(spans: list[Any]) -> list[Any]:
+        return [span for _, span in spans if not span.parent_span_id]
+
+    spans = collector.wait(lambda spans: len(roots(spans)) >= 3)
+    assert {service.get("service.name") for service, _ in spans} == {"turnout-test"}
+    by_trace: dict[bytes, list[Any]] = {}
+    for _, span in spans:
+        by_trace.setdefault(span.trace_id, []).append(span)
+    first, second, third = sorted(roots(spans), key=lambda span: span.start_time_unix_nano)
+
+    # the routed request: its steps are children of its own span, timed inside it
+    children = {span.name: span for span in by_trace[first.trace_id] if span.parent_span_id == first.span_id}
+    assert first.name == "POST /v1/chat/completions" and first.kind == first.SPAN_KIND_SERVER
+    assert {"auth", "classify", "limits"} <= set(children)
+    upstream = [span for name, span in children.items() if name.startswith("chat ")]
+    assert len(upstream) == 1 and upstream[0].kind == upstream[0].SPAN_KIND_CLIENT
+    for child in children.values():
+        assert first.start_time_unix_nano <= child.start_time_unix_nano
+        assert child.end_time_unix_nano <= first.end_time_unix_nano
+    root = attributes(first)
+    assert root["gen_ai.operation.name"] == "chat" and root["gen_ai.request.model"] == "auto"
+    assert root["gen_ai.usage.input_tokens"] > 0 and root["gen_ai.usage.output_tokens"] > 0
+    assert root["turnout.backend"] and root["gen_ai.response.model"]
+    assert root["http.response.status_code"] == 200
+    call = attributes(upstream[0])
+    assert call["gen_ai.request.model"] == root["gen_ai.response.model"]
+    assert call["gen_ai.usage.output_tokens"] == root["gen_ai.usage.output_tokens"]
+    # no prompt text anywhere unless a setting asks for it
+    everything = [str(v) for _, span in spans for v in attributes(span).values()]
+    assert not any("Zanzibar" in value for value in everything)
+
+    # the stream: failed attempts (connection refused, retried once), then the fallback, in one trace
+    attempts = sorted(
+        (s for s in by_trace[second.trace_id] if s.name.startswith("chat ")),
+        key=lambda span: span.start_time_unix_nano,
+    )
+    backends = [attributes(s)["turnout.backend"] for s in attempts]
+    assert backends == ["refused", "refused", "llama"]
+    assert [s.status.code for s in attempts] == [2, 2, 0]  # ERROR, ERROR, UNSET
+    assert attributes(second)["turnout.backend"] == "llama"
+
+    # retrieval from a collection never ingested: its span, and the request's 404
+    steps = {s.name: s for s in by_trace[third.trace_id]}
+    assert "retrieval" in steps and attributes(third)["http.response.status_code"] == 404
+    assert attributes(third)["error.type"] == "collection_not_found"
+
+
+def test_prompts_are_recorded_only_when_asked(
+    pg_url: str, emulators: Emulators, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from router.http.app import create_app
+    from router.settings import Settings
+
+    collector = Collector()
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", collector.url)
+    monkeypatch.setenv("OTEL_BSP_SCHEDULE_DELAY", "100")
+    settings = Settings(
+        database_url=pg_url,
+        admin_key=ADMIN_KEY,
+        policy=make_test_policy(emulators, tmp_path / "policy.yaml"),
+        home=tmp_path,
+        batch_concurrency=0,
+        embedder="hash-64",
+        trace_prompts=True,
+        **provider_settings(emulators),
+    )
+    server, thread = serve_in_thread(create_app(settings), free_port())
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        answer = httpx.post(
+            f"http://127.0.0.1:{port}/v1/chat/completions",
+            headers={"authorization": f"Bearer {ADMIN_KEY}"},
+            json={"model": "llama", "messages": [{"role": "user", "content": "Zanzibar-7"}]},
+        )
+        assert answer.status_code == 200
+        spans = collector.wait(lambda spans: any(not s.parent_span_id for _, s in spans))
+    finally:
+        server.should_exit = True
+        thread.join(15)
+        collector.server.shutdown()
+    root = next(span for _, span in spans if not span.parent_span_id)
+    assert "Zanzibar-7" in attributes(root)["gen_ai.input.messages"]
