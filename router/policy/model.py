@@ -74,11 +74,16 @@ class GpuCost(_Model):
     cost_per_hour: Annotated[float, Field(ge=0)]
     output_tokens_per_hour: Annotated[float, Field(gt=0)]
     input_tokens_per_hour: Annotated[float, Field(gt=0)] | None = None  # default: 10x the output rate
+    replaces: str | None = None  # the backend it stands in for, in `turnout report costs`' break-even
+
+    @property
+    def input_rate(self) -> float:
+        """Input tokens served per hour: as measured, else 10x the output rate."""
+        return self.input_tokens_per_hour or self.output_tokens_per_hour * 10
 
     def price(self) -> Price:
-        input_rate = self.input_tokens_per_hour or self.output_tokens_per_hour * 10
         return Price(
-            input_per_mtok=self.cost_per_hour / input_rate * 1e6,
+            input_per_mtok=self.cost_per_hour / self.input_rate * 1e6,
             output_per_mtok=self.cost_per_hour / self.output_tokens_per_hour * 1e6,
         )
 
@@ -288,6 +293,19 @@ class LoadedPolicy(BaseModel):
     version: str
 
 
+def _dangling_backends(policy: Policy) -> list[tuple[Loc, str]]:
+    problems: list[tuple[Loc, str]] = []
+    known = set(policy.backends)
+    for name, spec in policy.backends.items():
+        for j, backend in enumerate(spec.fallbacks):
+            if backend not in known:
+                problems.append((("backends", name, "fallbacks", j), f"unknown fallback backend '{backend}'"))
+        replaces = spec.gpu.replaces if spec.gpu is not None else None
+        if replaces is not None and (replaces not in known or replaces == name):
+            problems.append((("backends", name, "gpu", "replaces"), f"'{replaces}' is not another backend"))
+    return problems
+
+
 def _dangling(policy: Policy) -> list[tuple[Loc, str]]:
     problems: list[tuple[Loc, str]] = []
     known = set(policy.backends)
@@ -304,10 +322,7 @@ def _dangling(policy: Policy) -> list[tuple[Loc, str]]:
     for name in policy.embeddings:
         if name in known or name == "auto":
             problems.append((("embeddings", name), f"embeddings model '{name}' has the name of a chat model"))
-    for name, spec in policy.backends.items():
-        for j, backend in enumerate(spec.fallbacks):
-            if backend not in known:
-                problems.append((("backends", name, "fallbacks", j), f"unknown fallback backend '{backend}'"))
+    problems += _dangling_backends(policy)
     catch_all = next((route.name for route in policy.routes if route.when is None), None)
     if catch_all is not None:
         first = [route.name for route in policy.routes].index(catch_all)
