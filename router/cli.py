@@ -72,7 +72,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         "log_level": settings.log_level,
         "access_log": False,
         "loop": "uvloop",
-        "timeout_graceful_shutdown": 10,
+        "timeout_graceful_shutdown": settings.shutdown_grace_s,
         "http": http_protocol(settings),
     }
     if args.workers > 1:

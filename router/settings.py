@@ -46,6 +46,9 @@ class Settings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=1, le=65535)
+    shutdown_grace_s: float = Field(
+        10.0, ge=0, description="on SIGTERM, how long open requests and streams may take to finish"
+    )
     policy: Path = Field(DEFAULT_POLICY, validate_default=True)
     home: Path = Field(Path(".turnout"), description="state folder: embedded Postgres data, caches")
     database_url: SecretStr | None = Field(None, description="Postgres URL; unset = embedded Postgres")

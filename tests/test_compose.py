@@ -35,7 +35,7 @@ def config(*args: str) -> dict:
 
 def test_services_and_the_gpu_profile():
     services = config("--profile", "gpu")["services"]
-    assert set(services) == {"gateway", "postgres", "qdrant", "redis", "prometheus", "vllm"}
+    assert set(services) == {"gateway", "postgres", "qdrant", "redis", "prometheus", "grafana", "vllm"}
     # Compose v1's `config` lists every service; `up` without --profile gpu leaves vLLM out
     assert {name for name, service in services.items() if service.get("profiles")} == {"vllm"}
     assert services["vllm"]["profiles"] == ["gpu"]
