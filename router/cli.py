@@ -222,6 +222,13 @@ def parser() -> argparse.ArgumentParser:
     costs.add_argument("--plot", type=Path, metavar="FILE.png", help="also draw cost against volume")
     costs.set_defaults(func=cmd_report_costs)
 
+    drift = verbs.add_parser("drift", help="how far what users ask has moved: PSI of each routing signal")
+    drift.add_argument("--reference", default="7d", help="the span before the current one (default 7d)")
+    drift.add_argument("--current", default="1d", help="the latest span: 30m, 24h, 1d, 2w (default 1d)")
+    drift.add_argument("--json", action="store_true")
+    drift.add_argument("--png", type=Path, metavar="FILE", help="also draw each signal's shares")
+    drift.set_defaults(func=cmd_drift)
+
     explain_verb = verbs.add_parser("explain", help="show why a query would go where it goes")
     explain_verb.add_argument("query")
     explain_verb.add_argument("--policy", type=Path)
@@ -296,6 +303,10 @@ def parser() -> argparse.ArgumentParser:
     bench.add_argument("--saturation-seconds", type=float, default=20.0)
     bench.add_argument("--no-litellm", action="store_true", help="skip LiteLLM's proxy even when installed")
     bench.add_argument(
+        "--scrape-seconds", type=float, default=5.0, help="gateway: scrape /metrics this often (0: never)"
+    )
+    bench.add_argument("--otlp", action="store_true", help="gateway: tracing on, to an OTLP sink on loopback")
+    bench.add_argument(
         "--litellm", metavar="PATH", help="a `litellm` proxy executable (e.g. from another venv)"
     )
     bench.add_argument("--out", type=Path, metavar="DIR", help="also write <suite>.json and <suite>.md here")
@@ -307,6 +318,12 @@ def cmd_report_costs(args: argparse.Namespace) -> int:
     from router.ops.costs import cmd_costs
 
     return cmd_costs(args)
+
+
+def cmd_drift(args: argparse.Namespace) -> int:
+    from router.ops.drift import cmd_drift as drift
+
+    return drift(args)
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -389,6 +406,7 @@ DELEGATED_BENCHES = {
     "db": "evals.bench.db",
     "ingest": "evals.bench.rag",
     "retrieval": "evals.bench.rag",
+    "drift": "evals.bench.drift",
 }
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import re
 from pathlib import Path
 
 import pypdf
@@ -123,8 +124,14 @@ def test_bench_gateway_writes_the_shared_format(tmp_path):
         no_litellm=True,
         litellm=None,
         out=tmp_path,
+        scrape_seconds=0.5,
+        otlp=True,
     )
     assert run_gateway_bench(args) == 0
     rows = rows_by_name(tmp_path / "gateway.json")
     assert rows["openai json c=1 p50"]["ratio"] > 0 and rows["anthropic stream c=1 errors"]["value"] == 0
-    assert "| saturation json c=256 req/s |" in (tmp_path / "gateway.md").read_text()
+    report = (tmp_path / "gateway.md").read_text()
+    assert "| saturation json c=256 req/s |" in report
+    assert "/metrics scraped every 0.5 s" in report and "tracing on" in report
+    received = re.search(r"\((\d+) KiB received\)", report)
+    assert received is not None and int(received[1]) > 0  # the gateway really exported spans

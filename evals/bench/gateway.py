@@ -28,6 +28,7 @@ import orjson
 
 from evals.bench.fmt import BenchResult, Bound, Sample
 from evals.bench.fmt import Target as Goal
+from evals.bench.otlp import otlp_sink, scraping
 
 CELL_DEADLINE_S = 120.0
 WARMUP_CALLS = 3  # per client and round, not counted
@@ -273,9 +274,28 @@ def run_gateway_bench(args: argparse.Namespace) -> int:
 async def _bench(args: argparse.Namespace, result: BenchResult) -> int:
     concurrencies = [int(c) for c in args.concurrency.split(",")]
     memory_marks = [int(m) for m in args.memory_requests.split(",")]
+    env = {**os.environ, "TURNOUT_LOG_LEVEL": "warning"}
+    if not getattr(args, "otlp", False):
+        return await _bench_with(args, result, concurrencies, memory_marks, env)
+    with otlp_sink() as (otlp_url, received):  # traces on, to a collector on loopback
+        env["OTEL_EXPORTER_OTLP_ENDPOINT"] = otlp_url
+        status = await _bench_with(args, result, concurrencies, memory_marks, env)
+        result.notes.append(
+            f"tracing on: every request's spans exported over OTLP/HTTP to a loopback sink "
+            f"({received[0] / 1024:.0f} KiB received)"
+        )
+        return status
+
+
+async def _bench_with(
+    args: argparse.Namespace,
+    result: BenchResult,
+    concurrencies: list[int],
+    memory_marks: list[int],
+    env: dict[str, str],
+) -> int:
     home = Path(tempfile.mkdtemp(prefix="turnout-bench-"))
     ports = {"openai": free_port(), "anthropic": free_port(), "gateway": free_port()}
-    env = {**os.environ, "TURNOUT_LOG_LEVEL": "warning"}
     cli = [sys.executable, "-m", "router.cli"]
     think = [str(args.think_ms), "--jitter-ms", str(args.jitter_ms)]
     with (
@@ -298,7 +318,7 @@ async def _bench(args: argparse.Namespace, result: BenchResult) -> int:
             "ANTHROPIC_API_KEY": "bench",
             "ANTHROPIC_BASE_URL": f"http://127.0.0.1:{ports['anthropic']}",
         }
-        with contextlib.ExitStack() as cleanup:
+        async with contextlib.AsyncExitStack() as cleanup:
             cleanup.callback(shutil.rmtree, home, True)  # after the gateway (and its Postgres) stopped
             serve = [*cli, "serve", "--workers", str(args.gateway_workers)]
             gateway = cleanup.enter_context(process(serve, gateway_env))
@@ -306,6 +326,10 @@ async def _bench(args: argparse.Namespace, result: BenchResult) -> int:
             # cores with the first cells
             wait_http(f"http://127.0.0.1:{ports['gateway']}/readyz", gateway)
             targets = _targets(ports)
+            metrics_url = f"http://127.0.0.1:{ports['gateway']}/metrics"
+            scrapes = await cleanup.enter_async_context(
+                scraping(metrics_url, getattr(args, "scrape_seconds", 0.0))
+            )
             print(
                 f"# turnout bench gateway — {time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores, emulator think time {args.think_ms:g} ± {args.jitter_ms:g} ms"
             )
@@ -334,6 +358,11 @@ async def _bench(args: argparse.Namespace, result: BenchResult) -> int:
             if not args.no_litellm:
                 await _litellm(ports, args, env, home, result)
             await _memory(targets["gateway-openai"], gateway.pid, memory_marks, result)
+            if getattr(args, "scrape_seconds", 0.0) > 0:
+                result.notes.append(
+                    f"/metrics scraped every {getattr(args, 'scrape_seconds', 0.0):g} s during the run: {scrapes[0]} scrapes, "
+                    f"{scrapes[1] / max(scrapes[0], 1) / 1024:.0f} KiB each"
+                )
     return 0
 
 
