@@ -196,6 +196,7 @@ def test_one_trace_per_request_with_its_steps_and_genai_attributes(traced_gatewa
     base_url, collector = traced_gateway
     secret = "Please summarise the plan for Zanzibar-7 by Friday"
     headers = {"authorization": f"Bearer {ADMIN_KEY}"}
+    assert httpx.get(base_url + "/metrics").status_code == 200  # scrapes and probes are not traced
     answer = httpx.post(
         base_url + "/v1/chat/completions",
         headers=headers,
@@ -220,6 +221,7 @@ def test_one_trace_per_request_with_its_steps_and_genai_attributes(traced_gatewa
 
     spans = collector.wait(lambda spans: len(roots(spans)) >= 3)
     assert {service.get("service.name") for service, _ in spans} == {"turnout-test"}
+    assert not [span for _, span in spans if span.name == "GET /metrics"]
     by_trace: dict[bytes, list[Any]] = {}
     for _, span in spans:
         by_trace.setdefault(span.trace_id, []).append(span)

@@ -366,6 +366,7 @@ async def run_worker(settings: Settings, concurrency: int) -> None:
 
 
 CHAT_PATHS = frozenset(("/v1/chat/completions", "/chat/completions"))
+UNTRACED = frozenset(("/metrics", "/healthz", "/readyz"))  # scrapes and probes, every few seconds
 
 
 class TurnoutApp(FastAPI):
@@ -377,7 +378,7 @@ class TurnoutApp(FastAPI):
     tracing = Tracing()  # the running services' once started
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and self.tracing.on:
+        if scope["type"] == "http" and self.tracing.on and scope["path"] not in UNTRACED:
             await self._traced(scope, receive, send)
         else:
             await self._dispatch(scope, receive, send)
