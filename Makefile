@@ -21,6 +21,7 @@ install: $(STAMP)
 
 # Debian packages the tests use: docker-compose v1 validates docker-compose.yml (no engine needed);
 # redis-server backs the shared rate limiter (the test session starts its own on a free port).
+# chromium and chromium-driver run the admin page in a headless browser (tests/test_admin_page.py).
 system-deps:
 	@if ! command -v redis-server >/dev/null 2>&1; then \
 	  if [ "$$(id -u)" = 0 ]; then \
@@ -33,6 +34,12 @@ system-deps:
 	    (apt-get install -y -qq docker-compose >/dev/null 2>&1 || \
 	     (apt-get update -qq && apt-get install -y -qq docker-compose >/dev/null)) ; \
 	  else echo "note: install docker-compose (apt-get install docker-compose) to validate docker-compose.yml"; fi; \
+	fi
+	@if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    (apt-get install -y -qq chromium chromium-driver >/dev/null 2>&1 || \
+	     (apt-get update -qq && apt-get install -y -qq chromium chromium-driver >/dev/null)) ; \
+	  else echo "note: install chromium and chromium-driver (apt-get install chromium chromium-driver) for the admin page test"; fi; \
 	fi
 
 # The main job: ingest the sample documents (incremental: a rerun only touches what changed), then serve.
@@ -72,6 +79,7 @@ bench: install
 	$(BIN)/turnout bench classify
 	$(BIN)/turnout bench limits
 	$(BIN)/turnout bench db
+	$(BIN)/turnout bench drift
 	$(BIN)/turnout bench gateway
 
 # Offline eval suites on the public data (TURNOUT_DATA_DIR, else ../shared/data, else downloaded to a
