@@ -233,6 +233,63 @@ class TeamList(_Out):
     data: list[Team]
 
 
+class UsagePoint(_Out):
+    """One bucket of one route or backend (the other name is absent)."""
+
+    bucket: str
+    requests: int
+    errors: int
+    prompt_tokens: int
+    completion_tokens: int
+    tokens: int
+    cost_usd: float
+
+
+class UsageSeries(_Out):
+    object: Literal["usage.series"]
+    since: str
+    until: str
+    bucket_seconds: int
+    buckets: list[str]
+    by_route: list[UsagePoint]
+    by_backend: list[UsagePoint]
+
+
+class PolicyFile(_Out):
+    object: Literal["policy"]
+    version: str
+    path: str
+    text: str | None
+    file_version: str | None
+    live: bool
+    error: str | None
+    error_at: str | None
+    read_error: str | None
+
+
+class DriftSignal(_Out):
+    signal: str
+    psi: float | None
+    status: str
+    reference_rows: int
+    current_rows: int
+    bins: list[str]
+    reference: list[float]
+    current: list[float]
+
+
+class Drift(_Out):
+    """router.ops.drift's report: each routing signal's PSI, current window against reference."""
+
+    reference_start: str
+    reference_end: str
+    current_start: str
+    current_end: str
+    reference_rows: int
+    current_rows: int
+    signals: list[DriftSignal]
+
+
 class Health(_Out):
     status: str
 
@@ -247,6 +304,7 @@ MODELS: list[type[BaseModel]] = [
     CountTokensRequest, ResponsesRequest, Error, AnthropicError, ModelObject, ModelList, ChatCompletion,
     EmbeddingList, Passages, Message, InputTokens, ResponseObject, Deleted, FileObject, FileList, Batch,
     BatchList, KeyObject, CreatedKey, KeyList, Revoked, Team, TeamList, Health, Free,
+    UsageSeries, PolicyFile, Drift,
 ]  # fmt: skip
 
 

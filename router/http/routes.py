@@ -7,7 +7,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from router.http import admin, batches, endpoints
+from router.http import admin, admin_page, batches, endpoints
 from router.http import openapi as doc
 from router.http.messages import count_tokens, messages
 from router.http.responses import create_response, delete_response, get_response
@@ -169,6 +169,32 @@ def register(app: FastAPI, chat_completions: Callable[..., Any]) -> None:
     )
     add("GET", "/v1/admin/teams", admin.list_teams, summary="Teams", tag="admin", ok=doc.TeamList)
     add(
+        "GET",
+        "/v1/admin/usage/series",
+        admin_page.get_usage_series,
+        summary="Usage over time by route and by backend",
+        tag="admin",
+        ok=doc.UsageSeries,
+        query=(("since", "string"), ("bucket", "string")),
+    )
+    add(
+        "GET",
+        "/v1/admin/policy",
+        admin_page.get_policy,
+        summary="The live policy",
+        tag="admin",
+        ok=doc.PolicyFile,
+    )
+    add(
+        "GET",
+        "/v1/admin/drift",
+        admin_page.get_drift,
+        summary="Drift of the routing signals between two windows",
+        tag="admin",
+        ok=doc.Drift,
+        query=(("reference", "string"), ("current", "string")),
+    )
+    add(
         "PUT",
         "/v1/admin/teams/{name}",
         admin.put_team,
@@ -252,6 +278,9 @@ def register(app: FastAPI, chat_completions: Callable[..., Any]) -> None:
         ok=doc.Batch,
         params=("batch_id",),
     )
+    # the admin page (router.http.admin_page): public, static, left out of the description like /docs
+    for path in ("/admin", "/admin/{asset}"):
+        app.add_api_route(path, admin_page.page, methods=["GET"], include_in_schema=False)
     add("GET", "/healthz", endpoints.healthz, summary="Liveness", tag="health", ok=doc.Health, public=True)
     add("GET", "/readyz", endpoints.readyz, summary="Readiness", tag="health", public=True)
     add(
