@@ -88,6 +88,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     else:
         from router.http.app import create_app
 
+        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):  # asked for: a folder that exists, emptied
+            os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir()
         uvicorn.run(create_app(settings), **config)
     return 0
 
@@ -101,7 +103,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     load_policy(settings.policy)
     concurrency = args.concurrency if args.concurrency is not None else max(1, settings.batch_concurrency)
     print(f"turnout worker: running batch lines, {concurrency} at a time", file=sys.stderr, flush=True)
-    asyncio.run(run_worker(settings, concurrency))
+    asyncio.run(run_worker(settings, concurrency, metrics_port=args.metrics_port))
     return 0
 
 
@@ -157,6 +159,9 @@ def parser() -> argparse.ArgumentParser:
     worker = verbs.add_parser("worker", help="run batch jobs' lines (no HTTP), as the gateway's workers do")
     worker.add_argument("--policy", type=Path)
     worker.add_argument("--concurrency", type=int, help="lines at once (default: TURNOUT_BATCH_CONCURRENCY)")
+    worker.add_argument(
+        "--metrics-port", type=int, help="serve the worker's /metrics on this port (default: none)"
+    )
     worker.set_defaults(func=cmd_worker)
 
     keys = verbs.add_parser("keys", help="create, list and revoke API keys")

@@ -68,7 +68,7 @@ CREATE INDEX IF NOT EXISTS turnout_usage_team_ts ON turnout_usage (team, ts);
 CREATE INDEX IF NOT EXISTS turnout_usage_ts ON turnout_usage (ts);
 ALTER TABLE turnout_usage ADD COLUMN IF NOT EXISTS category text;
 ALTER TABLE turnout_usage ADD COLUMN IF NOT EXISTS difficulty real;
-ALTER TABLE turnout_usage ADD COLUMN IF NOT EXISTS sensitive boolean NOT NULL DEFAULT false;
+ALTER TABLE turnout_usage ADD COLUMN IF NOT EXISTS sensitive boolean;  -- NULL: not known (older rows)
 ALTER TABLE turnout_usage ADD COLUMN IF NOT EXISTS finding_types text;
 ALTER TABLE turnout_usage ADD COLUMN IF NOT EXISTS passages integer;
 CREATE TABLE IF NOT EXISTS turnout_responses (

@@ -9,7 +9,9 @@ One process: each Metrics has its own registry (tests run several gateways in on
 Several workers (`turnout serve --workers N`): the CLI points PROMETHEUS_MULTIPROC_DIR at a fresh
 directory before the workers start, every value lives in a memory-mapped file there, and /metrics
 sums the workers' files (prometheus_client's multiprocess mode), so a scrape of any worker sees them
-all. Gauges say how they combine: in-flight requests add up, the last drift figure wins.
+all. Gauges say how they combine: in-flight requests add up over live workers (a worker's live
+gauges leave with it: at its shutdown, or when a later worker finds its process gone), the last
+drift figure wins.
 """
 
 from __future__ import annotations
@@ -47,11 +49,47 @@ def multiprocess() -> bool:
     return bool(os.environ.get(MULTIPROC_ENV))
 
 
+def sweep_dead_workers() -> None:
+    """Drop the live gauges of workers that died without saying so (uvicorn restarts a crashed or
+    hung worker): their files would otherwise hold an in-flight count and a store state forever."""
+    import re
+
+    from prometheus_client.multiprocess import mark_process_dead
+
+    folder = os.environ.get(MULTIPROC_ENV)
+    if not folder or not os.path.isdir(folder):
+        return
+    for name in os.listdir(folder):
+        match = re.fullmatch(r"gauge_live\w*_(\d+)\.db", name)
+        if match and not _alive(int(match[1])):
+            mark_process_dead(int(match[1]), folder)
+
+
+def worker_stopped() -> None:
+    """This worker's live gauges leave the sum (the app's shutdown)."""
+    if multiprocess():
+        from prometheus_client.multiprocess import mark_process_dead
+
+        mark_process_dead(os.getpid())
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 class Metrics:
     """Every metric the gateway keeps, with the few calls the pipeline makes on them."""
 
     def __init__(self) -> None:
         shared = multiprocess()
+        if shared:
+            sweep_dead_workers()
         self.registry = None if shared else CollectorRegistry()
         r = self.registry
         self.requests = Counter(
@@ -83,14 +121,14 @@ class Metrics:
         )
         self.tpot = Histogram(
             "gen_ai_server_time_per_output_token_seconds",
-            "Time per output token after the first, per request.",
+            "Streams: time per output token after the first, per request.",
             genai,
             buckets=TPOT_BUCKETS,
             registry=r,
         )
         self.attempts = Histogram(
             "gen_ai_client_operation_duration_seconds",
-            "Each upstream attempt's duration (a fallback or a retry is an attempt of its own).",
+            "Each upstream attempt, to its answer (streams: to their first event); a retry or a fallback is an attempt of its own.",
             [*genai, "error_type"],
             buckets=DURATION_BUCKETS,
             registry=r,
@@ -155,7 +193,7 @@ class Metrics:
             "turnout_limiter_store_up",
             "Whether the limiter's shared store answered last time.",
             ["limiter"],
-            multiprocess_mode="min",
+            multiprocess_mode="livemin",
             registry=r,
         )
         self.limiter_errors = Counter(
@@ -255,21 +293,14 @@ class Metrics:
         if completion > 1:
             self.tpot.labels(provider, model, backend).observe(generation_s / (completion - 1))
 
-    def observe_completion(
-        self, provider: str, model: str, backend: str, upstream_s: float, completion: int
-    ) -> None:
-        """A whole non-streamed answer: its time per output token (no first token to time)."""
-        if completion > 0:
-            self.tpot.labels(provider, model, backend).observe(upstream_s / completion)
-
     def attempt(
         self, provider: str, model: str, backend: str, seconds: float, error_type: str | None
     ) -> None:
         self.attempts.labels(provider, model, backend, error_type or "").observe(seconds)
         self.attempt_outcomes.labels(backend, error_type or "ok").inc()
 
-    def decision(self, route: str, reason: str, action: str, finding_types: Iterable[str]) -> None:
-        self.decisions.labels(route, reason).inc()
+    def sensitivity(self, action: str, finding_types: Iterable[str]) -> None:
+        """What the sensitive-data rule did with a request whose signals were computed."""
         self.sensitive_requests.labels(action).inc()
         for kind in finding_types:
             self.findings.labels(kind).inc()
@@ -283,9 +314,13 @@ class Metrics:
         self.retrievals.labels("hit" if passages else "miss").inc()
         self.passages.observe(passages)
 
-    def render(self) -> bytes:
+    def served(self) -> CollectorRegistry:
+        """What /metrics renders: this process's registry, or every worker's files summed."""
         if self.registry is not None:
-            return generate_latest(self.registry)
+            return self.registry
         registry = CollectorRegistry()
         MultiProcessCollector(registry)
-        return generate_latest(registry)
+        return registry
+
+    def render(self) -> bytes:
+        return generate_latest(self.served())

@@ -18,6 +18,7 @@ import httpx
 import openai
 import orjson
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import (
     ADMIN_KEY,
@@ -224,8 +225,8 @@ def test_a_killed_worker_is_replaced_and_finished_lines_are_not_redone(
     emulators.vllm.script.think_ms = 100
     batch = _submit(client, [_line(f"r-{i}", "llama", f"Resumable question {i}") for i in range(30)])
 
-    def worker() -> subprocess.Popen[bytes]:
-        command = [sys.executable, "-m", "router.cli", "worker", "--concurrency", "2"]
+    def worker(*more: str) -> subprocess.Popen[bytes]:
+        command = [sys.executable, "-m", "router.cli", "worker", "--concurrency", "2", *more]
         return subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     first = worker()
@@ -242,9 +243,11 @@ def test_a_killed_worker_is_replaced_and_finished_lines_are_not_redone(
                 f"SELECT custom_id FROM turnout_batch_lines WHERE batch_id = '{batch.id}' AND state = 'done'",
             )
         }
-        second = worker()
+        metrics_port = free_port()
+        second = worker("--metrics-port", str(metrics_port))
         try:
             done = _wait(client, batch.id, ("completed",), timeout_s=60)
+            exposition = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics").text
         finally:
             second.send_signal(signal.SIGTERM)
             second.wait(20)
@@ -253,6 +256,13 @@ def test_a_killed_worker_is_replaced_and_finished_lines_are_not_redone(
             first.kill()
         emulators.vllm.script.think_ms = 0
     assert done.status == "completed" and done.request_counts.completed == 30
+    ran = sum(  # the worker's own /metrics counts the lines it ran, as batch requests
+        sample.value
+        for family in text_string_to_metric_families(exposition)
+        for sample in family.samples
+        if sample.name == "turnout_requests_total" and sample.labels["api"] == "batch"
+    )
+    assert ran >= 30 - len(finished) > 0
     output = [
         orjson.loads(line)["custom_id"]
         for line in client.files.content(done.output_file_id).text.splitlines()

@@ -188,7 +188,11 @@ def test_gateway_runs_as_non_root_on_a_read_only_root() -> None:
 def test_gateway_and_worker_read_the_same_settings_and_policy() -> None:
     deployments = objects("Deployment")
     gateway, worker = container(deployments["turnout-gateway"]), container(deployments["turnout-worker"])
-    assert worker["command"] == ["turnout", "worker"] and worker["image"] == gateway["image"]
+    assert worker["command"][:2] == ["turnout", "worker"] and worker["image"] == gateway["image"]
+    metrics_port = int(worker["command"][worker["command"].index("--metrics-port") + 1])
+    assert port_number(worker, "metrics") == metrics_port
+    annotations = deployments["turnout-worker"]["spec"]["template"]["metadata"]["annotations"]
+    assert int(annotations["prometheus.io/port"]) == metrics_port
     assert worker["envFrom"] == gateway["envFrom"]
     secrets = {item["name"]: item for item in gateway["env"] if "valueFrom" in item}
     assert {item["name"]: item for item in worker["env"] if "valueFrom" in item} == secrets

@@ -407,7 +407,12 @@ def test_two_halves_of_one_shuffled_mix_do_not_drift(fresh_db, engine):
 # ---- the command's errors ------------------------------------------------------------------------
 def test_a_bad_window_or_an_unreachable_database_is_one_line(fresh_db):
     url = fresh_db()
-    for args in (("--reference", "0d"), ("--current", "banana"), ("--current", "99999999999w")):
+    for args in (
+        ("--reference", "0d"),
+        ("--current", "banana"),
+        ("--current", "99999999999w"),
+        ("--reference", "999999d"),
+    ):
         result = turnout(url, *args)
         assert result.returncode == 2, result
         assert result.stderr.strip().count("\n") == 0 and result.stderr.startswith(f"turnout: {args[0]}")

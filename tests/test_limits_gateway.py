@@ -333,7 +333,7 @@ def test_limits_hold_across_4_gateways_with_2_workers_each(
     _, by_requests = run(_create(pg_url, "shared-rpm", limits={"rpm": rpm}))
     _, by_tokens = run(_create(pg_url, "shared-tpm", limits={"tpm": tpm}))
     env = {
-        **os.environ,
+        **{k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"},  # each its own
         "TURNOUT_DATABASE_URL": pg_url,
         "TURNOUT_REDIS_URL": redis_url,
         "TURNOUT_LIMITS_WINDOW_S": str(window_s),

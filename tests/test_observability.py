@@ -26,6 +26,7 @@ from tests.conftest import (
     free_port,
     provider_settings,
     serve_in_thread,
+    wait_for_rows,
 )
 from tests.conftest import (
     test_policy as make_test_policy,
@@ -197,9 +198,10 @@ def test_one_trace_per_request_with_its_steps_and_genai_attributes(traced_gatewa
     secret = "Please summarise the plan for Zanzibar-7 by Friday"
     headers = {"authorization": f"Bearer {ADMIN_KEY}"}
     assert httpx.get(base_url + "/metrics").status_code == 200  # scrapes and probes are not traced
+    caller_trace, caller_span = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
     answer = httpx.post(
         base_url + "/v1/chat/completions",
-        headers=headers,
+        headers={**headers, "traceparent": f"00-{caller_trace}-{caller_span}-01"},
         json={"model": "auto", "messages": [{"role": "user", "content": secret}]},
     )
     assert answer.status_code == 200
@@ -216,16 +218,23 @@ def test_one_trace_per_request_with_its_steps_and_genai_attributes(traced_gatewa
     )
     assert missing.status_code == 404
 
-    def roots(spans: list[Any]) -> list[Any]:
-        return [span for _, span in spans if not span.parent_span_id]
+    model = httpx.get(base_url + "/v1/models/gpt-4", headers=headers)
+    assert model.status_code == 200
 
-    spans = collector.wait(lambda spans: len(roots(spans)) >= 3)
+    def roots(spans: list[Any]) -> list[Any]:  # the request spans: the first is the caller's child
+        return [span for _, span in spans if span.kind == span.SPAN_KIND_SERVER]
+
+    spans = collector.wait(lambda spans: len(roots(spans)) >= 4)
     assert {service.get("service.name") for service, _ in spans} == {"turnout-test"}
     assert not [span for _, span in spans if span.name == "GET /metrics"]
     by_trace: dict[bytes, list[Any]] = {}
     for _, span in spans:
         by_trace.setdefault(span.trace_id, []).append(span)
-    first, second, third = sorted(roots(spans), key=lambda span: span.start_time_unix_nano)
+    first, second, third, fourth = sorted(roots(spans), key=lambda span: span.start_time_unix_nano)
+    # the caller's trace goes on: the request's span is a child of the caller's span
+    assert (first.trace_id.hex(), first.parent_span_id.hex()) == (caller_trace, caller_span)
+    # named by the route's template, never by a raw path with an id in it
+    assert fourth.name == "GET /v1/models/{model}" and attributes(fourth)["url.path"] == "/v1/models/gpt-4"
 
     # the routed request: its steps are children of its own span, timed inside it
     children = {span.name: span for span in by_trace[first.trace_id] if span.parent_span_id == first.span_id}
@@ -244,8 +253,9 @@ def test_one_trace_per_request_with_its_steps_and_genai_attributes(traced_gatewa
     call = attributes(upstream[0])
     assert call["gen_ai.request.model"] == root["gen_ai.response.model"]
     assert call["gen_ai.usage.output_tokens"] == root["gen_ai.usage.output_tokens"]
-    # no prompt text anywhere unless a setting asks for it
+    # no prompt text anywhere, attributes or events, unless a setting asks for it
     everything = [str(v) for _, span in spans for v in attributes(span).values()]
+    everything += [str(event) for _, span in spans for event in span.events]
     assert not any("Zanzibar" in value for value in everything)
 
     # the stream: failed attempts (connection refused, retried once), then the fallback, in one trace
@@ -256,6 +266,8 @@ def test_one_trace_per_request_with_its_steps_and_genai_attributes(traced_gatewa
     backends = [attributes(s)["turnout.backend"] for s in attempts]
     assert backends == ["refused", "refused", "llama"]
     assert [s.status.code for s in attempts] == [2, 2, 0]  # ERROR, ERROR, UNSET
+    assert [attributes(s).get("error.type") for s in attempts] == ["error", "error", None]
+    assert not [event for s in attempts for event in s.events]  # no exception (nor its message) recorded
     assert attributes(second)["turnout.backend"] == "llama"
 
     # retrieval from a collection never ingested: its span, and the request's 404
@@ -299,3 +311,52 @@ def test_prompts_are_recorded_only_when_asked(
         collector.server.shutdown()
     root = next(span for _, span in spans if not span.parent_span_id)
     assert "Zanzibar-7" in attributes(root)["gen_ai.input.messages"]
+
+
+def test_a_blocked_request_is_counted_and_ledgered_as_sensitive(
+    pg_url: str, emulators: Emulators, tmp_path: Path
+) -> None:
+    import yaml
+
+    from router.http.app import create_app
+    from router.settings import Settings
+
+    policy = make_test_policy(emulators, tmp_path / "policy.yaml")
+    document = yaml.safe_load(policy.read_text())
+    document["sensitivity"]["action"] = "block"
+    policy.write_text(yaml.safe_dump(document, sort_keys=False))
+    settings = Settings(
+        database_url=pg_url,
+        admin_key=ADMIN_KEY,
+        policy=policy,
+        home=tmp_path,
+        batch_concurrency=0,
+        usage_flush_seconds=0.1,
+        embedder="hash-64",
+        **provider_settings(emulators),
+    )
+    server, thread = serve_in_thread(create_app(settings), free_port())
+    base_url = f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
+    try:
+        refused = httpx.post(
+            base_url + "/v1/chat/completions",
+            headers={"authorization": f"Bearer {ADMIN_KEY}"},
+            json={
+                "model": "auto",
+                "messages": [{"role": "user", "content": "Mail it to ann.lee@fastmail.com"}],
+            },
+        )
+        assert refused.status_code == 400 and refused.json()["error"]["code"] == "sensitive_data"
+        samples = scrape(base_url)
+    finally:
+        server.should_exit = True
+        thread.join(15)
+    assert total(samples, "turnout_sensitivity_requests_total", action="block") == 1
+    assert total(samples, "turnout_sensitivity_findings_total", type="email") == 1
+    assert total(samples, "turnout_request_errors_total", error_type="sensitive_data") == 1
+    rows = wait_for_rows(
+        pg_url,
+        "SELECT sensitive, finding_types, category FROM turnout_usage "
+        "WHERE status = 400 AND error LIKE '%%policy blocks it%%' AND ts > now() - interval '1 minute'",
+    )
+    assert rows[-1]["sensitive"] is True and rows[-1]["finding_types"] == "email" and rows[-1]["category"]

@@ -39,18 +39,21 @@ def otlp_sink() -> Iterator[tuple[str, list[int]]]:
 
 @contextlib.asynccontextmanager
 async def scraping(url: str, every_s: float) -> AsyncIterator[list[int]]:
-    """GET `url` every `every_s` seconds while the block runs (0: never); yields [scrapes, bytes]."""
+    """GET `url` every `every_s` seconds while the block runs (0: never); yields [scrapes, bytes, failed scrapes]."""
     import aiohttp
 
-    counts = [0, 0]
+    counts = [0, 0, 0]
 
     async def scrape() -> None:
         async with aiohttp.ClientSession() as session:
             while True:
                 await asyncio.sleep(every_s)
-                async with session.get(url) as response:
-                    counts[0] += 1
-                    counts[1] += len(await response.read())
+                try:
+                    async with session.get(url) as response:
+                        counts[0] += 1
+                        counts[1] += len(await response.read())
+                except aiohttp.ClientError:  # a missed scrape is Prometheus' problem too, not the bench's
+                    counts[2] += 1
 
     task = asyncio.get_running_loop().create_task(scrape()) if every_s > 0 else None
     try:

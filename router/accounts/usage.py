@@ -44,7 +44,7 @@ class UsageRecord:
     # the routing signals, for drift (`turnout drift`); never the text
     category: str | None = None  # capability category (model "auto" only)
     difficulty: float | None = None
-    sensitive: bool = False
+    sensitive: bool | None = None  # None: the signals were never computed (refused before routing)
     finding_types: str | None = None  # sorted, comma-separated
     passages: int | None = None  # passages retrieved into the context; None: no retrieval
 

@@ -32,11 +32,12 @@ from router.backends.base import SSE_DONE, ChunkStream
 from router.backends.http import HttpClient
 from router.http.errors import InvalidRequest, TurnoutError, UpstreamError
 from router.http.services import Services, error_response, read_body, services_of
+from router.metrics import worker_stopped
 from router.pipeline.exchange import Exchange
 from router.pipeline.gateway import Gateway
 from router.schema import ChatRequest, RequestOptions, parse_chat_request
 from router.settings import Settings, make_offline
-from router.tracing import Tracing
+from router.tracing import Tracing, failed
 
 log = logging.getLogger("turnout.app")
 
@@ -346,11 +347,16 @@ def start_gauges(services: Services) -> asyncio.Task[None] | None:
     return asyncio.get_running_loop().create_task(gauges.run(), name="gauges")
 
 
-async def run_worker(settings: Settings, concurrency: int) -> None:
-    """`turnout worker`: the gateway's services and a batch worker, no HTTP, until SIGINT or SIGTERM."""
+async def run_worker(settings: Settings, concurrency: int, metrics_port: int | None = None) -> None:
+    """`turnout worker`: the gateway's services and a batch worker, no HTTP but its /metrics when
+    asked for (batch lines' requests, tokens and spend), until SIGINT or SIGTERM."""
     import signal
 
     services = await startservices_of(settings)
+    if metrics_port is not None:
+        from prometheus_client import start_http_server
+
+        start_http_server(metrics_port, addr=settings.host, registry=services.metrics.served())
     watcher = asyncio.get_running_loop().create_task(services.gateway.watch_policy())
     worker = start_batch_worker(services, concurrency)
     stop = asyncio.Event()
@@ -385,14 +391,25 @@ class TurnoutApp(FastAPI):
 
     async def _traced(self, scope: Scope, receive: Receive, send: Send) -> None:
         """The request in its own span, which ends with the response's last byte."""
-        with self.tracing.request(scope["method"], scope["path"]) as span:
+        with self.tracing.request(scope["method"], scope["path"], scope["headers"]) as span:
 
             async def sending(message: Any) -> None:
                 if message["type"] == "http.response.start" and span is not None:
                     span.set_attribute("http.response.status_code", message["status"])
+                    if message["status"] >= 500:
+                        failed(span, str(message["status"]))
                 await send(message)
 
             await self._dispatch(scope, receive, sending)
+            if span is not None:  # OpenTelemetry's HTTP convention: method and route template
+                route = (
+                    scope["path"]
+                    if scope["path"] in CHAT_PATHS
+                    else getattr(scope.get("route"), "path", None)
+                )
+                if route is not None:
+                    span.update_name(f"{scope['method']} {route}")
+                    span.set_attribute("http.route", route)
 
     async def _dispatch(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] == "POST" and scope["path"] in CHAT_PATHS:
@@ -427,6 +444,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
+            worker_stopped()
             watcher.cancel()
             if gauges is not None:
                 gauges.cancel()

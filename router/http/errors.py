@@ -67,6 +67,7 @@ class ContextWindowExceeded(InvalidRequest):
 
 class SensitiveDataBlocked(InvalidRequest):
     code = "sensitive_data"
+    signals: Any = None  # what the detectors found, for the metrics and the ledger (never sent back)
 
 
 class UnsupportedContent(InvalidRequest):

@@ -25,6 +25,7 @@ from router.http.errors import TurnoutError
 from router.policy.model import GpuCost, Policy, Price
 
 HOURS_PER_MONTH = 730.0
+SHORT_WINDOW_H = 24.0  # under a day of traffic, a month extrapolated from it is said to be one
 COUNTED = "rows with prompt or completion tokens, any status"
 
 # Decode time is the upstream's share of a row's latency (less the gateway's own overhead), over
@@ -38,6 +39,7 @@ SELECT backend, count(*) AS requests,
        coalesce(sum(latency_ms - overhead_ms) FILTER (WHERE {decoded}), 0) / 1000.0 AS decode_s
 FROM turnout_usage
 WHERE ts >= %(since)s AND (prompt_tokens > 0 OR completion_tokens > 0)
+  AND route IS DISTINCT FROM 'embeddings'  -- chat traffic: embeddings are priced per model of their own
 GROUP BY backend ORDER BY cost_usd DESC, backend
 """.format(decoded="status = 200 AND completion_tokens > 0 AND latency_ms > overhead_ms")
 
@@ -224,6 +226,11 @@ def cost_report(
     notes = []
     if not uses:
         notes.append("no traffic with tokens in the window")
+    elif window.hours < SHORT_WINDOW_H:
+        notes.append(
+            f"the ledger covers only {window.hours:.1f} h of this window: monthly figures are that traffic "
+            f"times {HOURS_PER_MONTH / max(window.hours, 1e-9):,.0f}, not a month's measure"
+        )
     if all(spec.gpu is None for spec in policy.backends.values()):
         notes.append("the policy has no self-hosted backend (one with `gpu`): no break-even to compute")
     return {

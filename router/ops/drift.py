@@ -199,6 +199,7 @@ def difficulty_bins() -> list[str]:
 EDGES_SQL = """
 SELECT percentile_disc(%(deciles)s::float8[]) WITHIN GROUP (ORDER BY prompt_tokens) AS edges
 FROM turnout_usage WHERE ts >= %(ref_start)s AND ts < %(ref_end)s AND prompt_tokens > 0
+  AND route IS DISTINCT FROM 'embeddings'
 """
 # One scan of both windows; each grouping set counts one signal's bins per window. A NULL bin is a
 # row outside that signal's population (see the module docstring). `ungrouped` has a bit per signal,
@@ -219,6 +220,7 @@ FROM (
            CASE WHEN route IS NOT NULL THEN sensitive END AS sensitive,
            finding_types, route, backend, passages > 0 AS retrieval_hit
     FROM turnout_usage WHERE ts >= %(ref_start)s AND ts < %(cur_end)s
+      AND route IS DISTINCT FROM 'embeddings'  -- what users ask, not what gets embedded
 ) AS rows
 GROUP BY GROUPING SETS ((cur), {", ".join(f"(cur, {name})" for name in SIGNALS)})
 """
@@ -309,6 +311,9 @@ _SPAN = re.compile(r"^(\d+(?:\.\d+)?)([mhdw])$")
 _UNITS = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
 
+MAX_SPAN = timedelta(days=36_500)  # two such spans back from now stay after year 1
+
+
 def parse_span(option: str, text: str) -> timedelta:
     """'30m', '24h', '7d' or '2w', longer than zero; else a TurnoutError naming the option."""
     match = _SPAN.match(text.strip())
@@ -316,8 +321,10 @@ def parse_span(option: str, text: str) -> timedelta:
         span = timedelta(seconds=float(match[1]) * _UNITS[match[2]]) if match else None
     except OverflowError:
         span = None
-    if span is None or span <= timedelta(0):
-        raise TurnoutError(f"{option} {text!r}: use a span longer than zero such as 30m, 24h, 7d or 2w")
+    if span is None or span <= timedelta(0) or span > MAX_SPAN:
+        raise TurnoutError(
+            f"{option} {text!r}: use a span longer than zero and at most 100 years, such as 30m, 24h, 7d or 2w"
+        )
     return span
 
 

@@ -24,13 +24,15 @@ from router.accounts.auth import OnBudget, Principal
 from router.accounts.limits import LimitKind, Reservation
 from router.accounts.usage import UsageRecord, UsageRecorder
 from router.backends.base import ChunkStream, Completion, Usage
+from router.http.errors import SensitiveDataBlocked
 from router.metrics import PROVIDER, Metrics
 from router.pipeline.gateway import Gateway, Plan, Runtime
 from router.pipeline.resilience import Outcome
 from router.pipeline.routing import Decision
-from router.policy.model import BackendSpec
+from router.policy.model import BackendSpec, SensitiveAction
 from router.schema import ChatRequest, RequestOptions
-from router.tracing import current_span
+from router.signals.collect import Signals
+from router.tracing import current_span, failed
 
 SOURCES_HEADER = "x-turnout-sources"
 BUDGETS = (LimitKind.budget_day, LimitKind.budget_month)
@@ -80,6 +82,7 @@ class Exchange:
     counted: bool = False
     api: str = "chat"  # the inbound API, for metrics: chat, messages, responses, batch
     decision: Decision | None = None
+    signals: Signals | None = None  # the decision's, or a blocked request's
     first_token_s: float | None = None  # from arrival to the first streamed event
     span: Any = None  # the HTTP request's span while tracing is on
 
@@ -95,8 +98,13 @@ class Exchange:
         if self.interactive and not self.counted:
             self.counted = True
             self.metrics.request_started()
-        plan = await self.gateway.plan(self.request, self.principal, options)
+        try:
+            plan = await self.gateway.plan(self.request, self.principal, options)
+        except SensitiveDataBlocked as blocked:  # counted and ledgered as what it was: sensitive
+            self.signals, self.sensitive = blocked.signals, SensitiveAction.block.value
+            raise
         self.decision = plan.decision
+        self.signals = plan.decision.signals
         self.route = plan.route
         self.runtime = plan.runtime
         self.sensitive = plan.decision.action_name
@@ -144,10 +152,6 @@ class Exchange:
         overhead = (time.perf_counter() - self.started - outcome.failed_s - completion.upstream_s) * 1000
         usage = completion.usage
         self.gateway.observe_latency(self.backend, None, completion.upstream_s, usage.completion_tokens)
-        spec = outcome.backend.spec
-        self.metrics.observe_completion(
-            spec.provider, spec.model, self.backend, completion.upstream_s, usage.completion_tokens
-        )
         self.settle(200, usage.prompt_tokens, usage.completion_tokens, overhead)
         return body, self.headers(overhead, len(outcome.attempts) + 1)
 
@@ -241,13 +245,14 @@ class Exchange:
             self.api, route, backend, provider, model, status, latency_s, overhead_ms / 1000,
             prompt, completion, cost, error_type,
         )  # fmt: skip
-        decision = self.decision
-        signals = decision.signals if decision is not None else None
+        decision, signals = self.decision, self.signals
         capability = signals.capability if signals is not None else None
         types = sorted(signals.finding_types) if signals is not None else []
         passages = len(self.sources) if self.sources is not None else None
         if decision is not None:
-            self.metrics.decision(route, decision.reason, self.sensitive, types)
+            self.metrics.decisions.labels(route, decision.reason).inc()
+        if signals is not None:
+            self.metrics.sensitivity(self.sensitive, types)
         if self.gateway.tracing.on:
             self._trace(status, provider, model, prompt, completion, error_type)
         if self.usage is not None:
@@ -269,7 +274,7 @@ class Exchange:
                     error=error,
                     category=capability.category if capability is not None else None,
                     difficulty=capability.difficulty if capability is not None else None,
-                    sensitive=bool(signals is not None and signals.sensitive),
+                    sensitive=signals.sensitive if signals is not None else None,
                     finding_types=",".join(types) or None,
                     passages=passages,
                 )
@@ -290,7 +295,7 @@ class Exchange:
                 "gen_ai.response.model": model,
                 "gen_ai.usage.input_tokens": prompt,
                 "gen_ai.usage.output_tokens": completion,
-                "http.response.status_code": status,
+                "turnout.status": status,  # a stream's own end (499, 502) after its 200 went out
                 "turnout.api": self.api,
                 "turnout.route": self.route or "",
                 "turnout.backend": self.backend or "",
@@ -298,8 +303,6 @@ class Exchange:
             }
         )
         if error_type is not None:
-            from opentelemetry.trace import Status, StatusCode
-
             span.set_attribute("error.type", error_type)
             if status >= 500:
-                span.set_status(Status(StatusCode.ERROR, error_type))
+                failed(span, error_type)

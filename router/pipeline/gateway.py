@@ -41,7 +41,7 @@ from router.settings import Settings
 from router.signals.capability.classifier import CapabilityClassifier
 from router.signals.collect import NO_OPTIONS, SignalEngine
 from router.signals.latency import LatencyTracker
-from router.tracing import Tracing
+from router.tracing import Tracing, failed
 
 log = logging.getLogger("turnout.gateway")
 SETTLE_S = 0.2  # a policy file modified more recently than this is left for the watcher's next look
@@ -259,9 +259,12 @@ class Gateway:
             try:
                 result = await call(backend)
             except UpstreamError as error:
-                self.metrics.attempt(
-                    provider, spec.model, backend.name, time.perf_counter() - started, _kind(error)
-                )
+                kind = _kind(error)
+                self.metrics.attempt(provider, spec.model, backend.name, time.perf_counter() - started, kind)
+                failed(span, kind)
+                raise
+            except BaseException as error:
+                failed(span, type(error).__name__)
                 raise
             self.metrics.attempt(provider, spec.model, backend.name, time.perf_counter() - started, None)
             if span is not None and isinstance(result, Completion):

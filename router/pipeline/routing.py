@@ -216,9 +216,11 @@ def decide(policy: Policy, signals: Signals, model: str, latency: LatencyTracker
         action = policy.sensitivity.action
         if action is SensitiveAction.block:
             kinds = ", ".join(sorted(signals.finding_types))
-            raise SensitiveDataBlocked(
+            blocked = SensitiveDataBlocked(
                 f"The request carries sensitive data ({kinds}) and this gateway's policy blocks it."
             )
+            blocked.signals = signals
+            raise blocked
         if action is SensitiveAction.redact and signals.unmaskable:
             action = SensitiveAction.reroute
             notes.append("sensitive data in a function name cannot be masked: kept on private backends")
