@@ -285,6 +285,11 @@ class Metrics:
         if cost:
             spend.inc(cost)  # type: ignore[attr-defined]
 
+    def refused(self, api: str, status: int, error_type: str) -> None:
+        """A request turned away before it was routed (a bad key, an unreadable body)."""
+        self.requests.labels(api, "", "", "", str(status)).inc()
+        self.errors.labels(api, "", "", error_type).inc()
+
     def observe_stream(
         self, provider: str, model: str, backend: str, ttft_s: float, generation_s: float, completion: int
     ) -> None:

@@ -121,6 +121,7 @@ def record(ts: datetime, **changes: Any) -> UsageRecord:
         "latency_ms": 500.0,
         "overhead_ms": 1.0,
         "error": None,
+        "sensitive": False,  # as the gateway writes it for a request whose signals were computed
     }
     return UsageRecord(**{**fields, **changes})
 

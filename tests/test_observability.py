@@ -67,6 +67,8 @@ def test_metrics_follow_requests_streams_errors_and_signals(gateway, emulators) 
     )
     with pytest.raises(openai.NotFoundError):
         client.chat.completions.create(model="gpt-9", messages=HELLO)
+    with pytest.raises(openai.AuthenticationError):  # refused before any Exchange: counted too
+        gateway.client(key="tnt_" + "x" * 43).chat.completions.create(model="gpt-4", messages=HELLO)
     after = scrape(gateway.base_url)
 
     def delta(name: str, **labels: str) -> float:
@@ -75,6 +77,8 @@ def test_metrics_follow_requests_streams_errors_and_signals(gateway, emulators) 
     assert delta("turnout_requests_total", api="chat", backend="gpt-4", status="200") == 1
     assert delta("turnout_requests_total", api="chat", status="404") == 1
     assert delta("turnout_request_errors_total", api="chat", error_type="model_not_found") == 1
+    assert delta("turnout_requests_total", api="chat", status="401") == 1
+    assert delta("turnout_request_errors_total", api="chat", error_type="invalid_api_key") == 1
     claude = {"backend": "claude", "gen_ai_provider_name": "anthropic"}
     assert delta("gen_ai_server_time_to_first_token_seconds_count", **claude) == 1
     assert delta("gen_ai_server_time_per_output_token_seconds_count", **claude) == 1

@@ -201,7 +201,20 @@ async def _wait_disconnect(receive: Receive) -> None:
 
 async def _turnout_error(request: Request, error: Exception) -> Response:
     assert isinstance(error, TurnoutError)
+    api = API_OF_PATH.get(request.url.path)
+    if api is not None:
+        count_refused(request, api, error)
     return error_response(error)
+
+
+# where a request refused before its Exchange (which counts the rest) comes out as a raised error
+API_OF_PATH = {"/v1/responses": "responses", "/responses": "responses"}
+
+
+def count_refused(request: Request, api: str, error: TurnoutError) -> None:
+    services = getattr(request.app.state, "services", None)
+    if services is not None:
+        services.metrics.refused(api, error.status_code, error.code or error.type)
 
 
 async def _http_error(request: Request, error: Exception) -> Response:
@@ -417,7 +430,8 @@ class TurnoutApp(FastAPI):
             request = Request(scope, receive, send)
             try:
                 response = await chat_completions(request)
-            except TurnoutError as error:
+            except TurnoutError as error:  # before an Exchange counted it: a bad key, an unreadable body
+                count_refused(request, "chat", error)
                 response = error_response(error)
             except Exception as error:
                 response = await _unexpected(request, error)

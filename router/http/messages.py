@@ -16,7 +16,7 @@ from starlette.responses import Response
 from router import tokens
 from router.accounts.auth import Principal
 from router.backends.base import ChunkStream, WrappedStream
-from router.http.app import Dialect, RelayResponse, answer
+from router.http.app import Dialect, RelayResponse, answer, count_refused
 from router.http.errors import TurnoutError
 from router.http.services import read_json, services_of
 from router.pipeline.exchange import Exchange
@@ -114,6 +114,7 @@ async def messages(request: Request) -> Response:
     try:
         chat, principal = await _chat_of(request)
     except TurnoutError as error:
+        count_refused(request, "messages", error)
         return anthropic_error(error)
     return await answer(request, services_of(request), principal, chat, started, MESSAGES)
 
