@@ -364,3 +364,31 @@ def test_a_blocked_request_is_counted_and_ledgered_as_sensitive(
         "WHERE status = 400 AND error LIKE '%%policy blocks it%%' AND ts > now() - interval '1 minute'",
     )
     assert rows[-1]["sensitive"] is True and rows[-1]["finding_types"] == "email" and rows[-1]["category"]
+
+
+@pytest.mark.parametrize(("sampler", "exported"), [("always_on", 2), ("always_off", 0)])
+def test_the_sampler_decides_before_any_span_is_built(
+    sampler: str, exported: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from router.tracing import Tracing
+
+    monkeypatch.setenv("OTEL_TRACES_SAMPLER", sampler)
+    memory = InMemorySpanExporter()
+    processor = SimpleSpanProcessor(memory)
+    provider = TracerProvider()  # reads OTEL_TRACES_SAMPLER, as Tracing.from_env's does
+    provider.add_span_processor(processor)
+    tracing = Tracing(provider, processor)
+    with tracing.request("POST", "/v1/chat/completions", []) as root:
+        with tracing.span("classify"):
+            pass
+        assert root is not None
+    spans = memory.get_finished_spans()
+    assert len(spans) == exported
+    if exported:
+        parent, child = sorted(spans, key=lambda span: span.kind != span.kind.SERVER)
+        assert child.parent is not None and child.parent.span_id == parent.context.span_id
+        assert parent.start_time <= child.start_time <= child.end_time <= parent.end_time
