@@ -10,9 +10,11 @@ model>" as GenAI's conventions name them). GenAI attributes: `gen_ai.operation.n
 upstream's error message may quote the request): a failed span has status ERROR and `error.type`.
 
 While a request runs, its spans are plain records (a name, two clock readings, attributes); when
-it has sent its last byte they become the SDK's ReadableSpans, handed to its BatchSpanProcessor and
-OTLP exporter. The SDK's live spans cost ~45 µs each on this CPU (locks, context attach, ids) and
-would sit on the request path five times over; a record costs ~1 µs.
+it has sent its last byte, a sampled request's records cross a bounded queue to an exporter process,
+where they become the SDK's ReadableSpans for its BatchSpanProcessor and OTLP exporter. The SDK's
+live spans cost ~45 µs each on this CPU (locks, context attach, ids) and would sit on the request
+path five times over; a record costs ~1 µs. Encoding and posting them from a thread of the gateway
+took a third of its CPU at saturation, under the same GIL as the event loop.
 
 Off (no endpoint), no SDK is imported and every `span()` is one shared null context.
 """
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import logging
 import os
 import random
 import time
@@ -33,6 +36,7 @@ if TYPE_CHECKING:
 ENDPOINT_ENV = "OTEL_EXPORTER_OTLP_ENDPOINT"
 TRACES_ENDPOINT_ENV = "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"
 _OFF = contextlib.nullcontext()
+log = logging.getLogger("turnout.tracing")
 SERVER, CLIENT, INTERNAL = "server", "client", "internal"
 
 
@@ -93,18 +97,24 @@ class _Child:
 
 
 class Tracing:
-    """The app's tracing, or nothing. `span(name)` is a context manager either way."""
+    """The app's tracing, or nothing. `span(name)` is a context manager either way.
+
+    A finished request's spans go to `processor` in this process when one is given (tests), else
+    to an exporter process (`ExportProcess`): encoding spans into protobuf and posting them took a
+    third of the gateway's CPU at saturation when a thread of its own process did it, sharing the
+    GIL with the event loop."""
 
     def __init__(
         self,
         provider: TracerProvider | None = None,
         processor: SpanProcessor | None = None,
         prompts: bool = False,
+        sink: ExportProcess | None = None,
     ) -> None:
-        self.provider = provider
+        self.provider = provider  # its sampler and resource; its own processors export nothing here
         self.processor = processor
         self.prompts = prompts
-        self._scope: Any = None
+        self.sink = sink
 
     @classmethod
     def from_env(cls, service: str = "turnout", prompts: bool = False) -> Tracing:
@@ -113,16 +123,10 @@ class Tracing:
         OTEL_TRACES_SAMPLER."""
         if not (os.environ.get(ENDPOINT_ENV) or os.environ.get(TRACES_ENDPOINT_ENV)):
             return cls()
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-        from opentelemetry.sdk.resources import Resource
         from opentelemetry.sdk.trace import TracerProvider
-        from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
-        resource = Resource.create({"service.name": os.environ.get("OTEL_SERVICE_NAME", service)})
-        processor = BatchSpanProcessor(OTLPSpanExporter())
-        provider = TracerProvider(resource=resource)
-        provider.add_span_processor(processor)
-        return cls(provider, processor, prompts)
+        service = os.environ.get("OTEL_SERVICE_NAME", service)
+        return cls(TracerProvider(resource=_resource(service)), None, prompts, ExportProcess(service))
 
     @property
     def on(self) -> bool:
@@ -161,52 +165,139 @@ class Tracing:
             self._export(trace)
 
     def _export(self, trace: RequestTrace) -> None:
-        """The request's records as the SDK's spans, to its batch processor (and OTLP)."""
-        from opentelemetry.sdk.trace import ReadableSpan
-        from opentelemetry.sdk.util.instrumentation import InstrumentationScope
-        from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags
+        """A sampled request's records, as plain tuples, to the exporter."""
+        from opentelemetry.trace import SpanKind
 
-        assert self.provider is not None and self.processor is not None
+        assert self.provider is not None
         parent = trace.parent
         trace_id = parent.trace_id if parent is not None else _id(128)
         root = trace.root
-        sampled = self.provider.sampler.should_sample(
-            None, trace_id, root.name, SpanKind.SERVER, root.attributes
-        ).decision.is_sampled()
-        if parent is not None and not parent.trace_flags.sampled:
-            sampled = False  # the caller decided
+        if parent is not None:
+            sampled = bool(parent.trace_flags.sampled)  # the caller decided
+        else:
+            decision = self.provider.sampler.should_sample(
+                None, trace_id, root.name, SpanKind.SERVER, root.attributes
+            )
+            sampled = decision.decision.is_sampled()
         if not sampled:
             return
-        if self._scope is None:
-            self._scope = InstrumentationScope("turnout")
-        flags = TraceFlags(TraceFlags.SAMPLED)
-        kinds = {SERVER: SpanKind.SERVER, CLIENT: SpanKind.CLIENT, INTERNAL: SpanKind.INTERNAL}
-        root_context = SpanContext(trace_id, _id(64), False, flags)
-        for record in (root, *trace.children):
-            context = root_context if record is root else SpanContext(trace_id, _id(64), False, flags)
-            attributes = record.attributes
-            status = Status(StatusCode.UNSET)
-            if record.error is not None:
-                attributes = {**attributes, "error.type": record.error}
-                status = Status(StatusCode.ERROR)
-            span = ReadableSpan(
-                record.name,
-                context,
-                parent if record is root else root_context,
-                self.provider.resource,
-                attributes,
-                kind=kinds[record.kind],
-                status=status,
-                start_time=record.start,
-                end_time=record.end or root.end,
-                instrumentation_scope=self._scope,
-            )
-            self.processor.on_end(span)
+        root_id = _id(64)
+        remote = (parent.span_id, True) if parent is not None else None
+        spans: list[Flat] = [
+            (root.name, root.kind, root.start, root.end, root.attributes, root.error, root_id, remote)
+        ]
+        for child in trace.children:
+            spans.append(
+                (child.name, child.kind, child.start, child.end or root.end, child.attributes, child.error,
+                 _id(64), (root_id, False))
+            )  # fmt: skip
+        if self.processor is not None:
+            for span in readable_spans(self.provider.resource, trace_id, spans):
+                self.processor.on_end(span)
+        elif self.sink is not None:
+            self.sink.put(trace_id, spans)
 
     def shutdown(self) -> None:
         """Export what is left, then stop (the app's shutdown)."""
-        if self.provider is not None:
-            self.provider.shutdown()
+        if self.sink is not None:
+            self.sink.close()
+        if self.processor is not None:
+            self.processor.shutdown()
+
+
+# one span as it crosses to the exporter: name, kind, start and end (ns), attributes, error type,
+# span id, and its parent's (span id, whether it is the caller's) or None
+Flat = tuple[str, str, int, int, dict[str, Any], "str | None", int, "tuple[int, bool] | None"]
+
+
+def _resource(service: str) -> Any:
+    from opentelemetry.sdk.resources import Resource
+
+    return Resource.create({"service.name": service})
+
+
+def readable_spans(resource: Any, trace_id: int, spans: list[Flat]) -> Iterator[Any]:
+    """The SDK's spans of one trace, from their flat form."""
+    from opentelemetry.sdk.trace import ReadableSpan
+    from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+    from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags
+
+    scope = InstrumentationScope("turnout")
+    flags = TraceFlags(TraceFlags.SAMPLED)
+    kinds = {SERVER: SpanKind.SERVER, CLIENT: SpanKind.CLIENT, INTERNAL: SpanKind.INTERNAL}
+    for name, kind, start, end, attributes, error, span_id, parent in spans:
+        status = Status(StatusCode.UNSET)
+        if error is not None:
+            attributes = {**attributes, "error.type": error}
+            status = Status(StatusCode.ERROR)
+        parent_context = SpanContext(trace_id, parent[0], parent[1], flags) if parent is not None else None
+        yield ReadableSpan(
+            name,
+            SpanContext(trace_id, span_id, False, flags),
+            parent_context,
+            resource,
+            attributes,
+            kind=kinds[kind],
+            status=status,
+            start_time=start,
+            end_time=end,
+            instrumentation_scope=scope,
+        )
+
+
+class ExportProcess:
+    """The SDK's batch processor and OTLP exporter in a process of their own, fed finished traces
+    through a bounded queue; when it is full (the collector is away or slow), traces are dropped
+    and counted, never waited for."""
+
+    def __init__(self, service: str, max_traces: int = 20_000) -> None:
+        import multiprocessing
+
+        context = multiprocessing.get_context("spawn")  # a fresh interpreter: no event loop, no locks
+        self.queue: Any = context.Queue(max_traces)
+        self.process = context.Process(
+            target=_export_loop, args=(self.queue, service), name="turnout-otlp", daemon=True
+        )
+        self.process.start()
+        self.dropped = 0
+
+    def put(self, trace_id: int, spans: list[Flat]) -> None:
+        import queue
+
+        try:
+            self.queue.put_nowait((trace_id, spans))
+        except queue.Full:
+            self.dropped += 1
+            if self.dropped in (1, 1000, 100_000):
+                log.warning("trace exporter behind: %d traces dropped so far", self.dropped)
+
+    def close(self, timeout_s: float = 10.0) -> None:
+        """The exporter sends what it holds and stops; a hung one is stopped after `timeout_s`."""
+        import contextlib as _contextlib
+
+        with _contextlib.suppress(Exception):
+            self.queue.put(None, timeout=1.0)
+        self.process.join(timeout_s)
+        if self.process.is_alive():
+            self.process.terminate()
+        self.queue.close()
+
+
+def _export_loop(queue: Any, service: str) -> None:
+    """The exporter process: traces in, the SDK's BatchSpanProcessor and OTLPSpanExporter out."""
+    import signal
+
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the gateway's Ctrl-C is for the gateway: it says when
+    resource = _resource(service)
+    processor = BatchSpanProcessor(OTLPSpanExporter())
+    while (item := queue.get()) is not None:
+        trace_id, spans = item
+        for span in readable_spans(resource, trace_id, spans):
+            processor.on_end(span)
+    processor.shutdown()
 
 
 def _id(bits: int) -> int:
