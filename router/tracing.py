@@ -10,7 +10,8 @@ model>" as GenAI's conventions name them). GenAI attributes: `gen_ai.operation.n
 upstream's error message may quote the request): a failed span has status ERROR and `error.type`.
 
 While a request runs, its spans are plain records (a name, two clock readings, attributes); when
-it has sent its last byte, a sampled request's records cross a bounded queue to an exporter process,
+it has sent its last byte, a sampled request's records cross a bounded queue (in batches every
+50 ms) to an exporter process,
 where they become the SDK's ReadableSpans for its BatchSpanProcessor and OTLP exporter. The SDK's
 live spans cost ~45 µs each on this CPU (locks, context attach, ids) and would sit on the request
 path five times over; a record costs ~1 µs. Encoding and posting them from a thread of the gateway
@@ -247,34 +248,55 @@ def readable_spans(resource: Any, trace_id: int, spans: list[Flat]) -> Iterator[
 
 class ExportProcess:
     """The SDK's batch processor and OTLP exporter in a process of their own, fed finished traces
-    through a bounded queue; when it is full (the collector is away or slow), traces are dropped
-    and counted, never waited for."""
+    through a bounded queue, a batch every FLUSH_S (one pickle and one pipe write for many
+    requests, not a feeder-thread wake-up for each); when the queue is full (the collector is away
+    or slow), batches are dropped and counted, never waited for."""
 
-    def __init__(self, service: str, max_traces: int = 20_000) -> None:
+    FLUSH_S = 0.05
+    BATCH = 256
+
+    def __init__(self, service: str, max_batches: int = 2_000) -> None:
         import multiprocessing
 
         context = multiprocessing.get_context("spawn")  # a fresh interpreter: no event loop, no locks
-        self.queue: Any = context.Queue(max_traces)
+        self.queue: Any = context.Queue(max_batches)
         self.process = context.Process(
             target=_export_loop, args=(self.queue, service), name="turnout-otlp", daemon=True
         )
         self.process.start()
-        self.dropped = 0
+        self.pending: list[tuple[int, list[Flat]]] = []
+        self.dropped = 0  # traces
 
     def put(self, trace_id: int, spans: list[Flat]) -> None:
+        """Called on the event loop, when a request has sent its last byte."""
+        import asyncio
+
+        self.pending.append((trace_id, spans))
+        if len(self.pending) >= self.BATCH:
+            self.flush()
+        elif len(self.pending) == 1:
+            try:
+                asyncio.get_running_loop().call_later(self.FLUSH_S, self.flush)
+            except RuntimeError:  # no loop (a caller outside the server): no waiting either
+                self.flush()
+
+    def flush(self) -> None:
         import queue
 
+        batch, self.pending = self.pending, []
+        if not batch:
+            return
         try:
-            self.queue.put_nowait((trace_id, spans))
+            self.queue.put_nowait(batch)
         except queue.Full:
-            self.dropped += 1
-            if self.dropped in (1, 1000, 100_000):
-                log.warning("trace exporter behind: %d traces dropped so far", self.dropped)
+            self.dropped += len(batch)
+            log.warning("trace exporter behind: %d traces dropped so far", self.dropped)
 
     def close(self, timeout_s: float = 10.0) -> None:
         """The exporter sends what it holds and stops; a hung one is stopped after `timeout_s`."""
         import contextlib as _contextlib
 
+        self.flush()
         with _contextlib.suppress(Exception):
             self.queue.put(None, timeout=1.0)
         self.process.join(timeout_s)
@@ -291,12 +313,16 @@ def _export_loop(queue: Any, service: str) -> None:
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the gateway's Ctrl-C is for the gateway: it says when
+    # a queue that holds a few seconds of a busy gateway's spans while a batch is posted; the SDK
+    # logs every span it drops past it, one line each: not here, where it would flood the log
+    logging.getLogger("opentelemetry.sdk._shared_internal").setLevel(logging.ERROR)
     resource = _resource(service)
-    processor = BatchSpanProcessor(OTLPSpanExporter())
-    while (item := queue.get()) is not None:
-        trace_id, spans = item
-        for span in readable_spans(resource, trace_id, spans):
-            processor.on_end(span)
+    queue_size = int(os.environ.get("OTEL_BSP_MAX_QUEUE_SIZE", "65536"))
+    processor = BatchSpanProcessor(OTLPSpanExporter(), max_queue_size=queue_size)
+    while (batch := queue.get()) is not None:
+        for trace_id, spans in batch:
+            for span in readable_spans(resource, trace_id, spans):
+                processor.on_end(span)
     processor.shutdown()
 
 
