@@ -103,7 +103,9 @@ def cmd_worker(args: argparse.Namespace) -> int:
     load_policy(settings.policy)
     concurrency = args.concurrency if args.concurrency is not None else max(1, settings.batch_concurrency)
     print(f"turnout worker: running batch lines, {concurrency} at a time", file=sys.stderr, flush=True)
-    asyncio.run(run_worker(settings, concurrency, metrics_port=args.metrics_port))
+    asyncio.run(
+        run_worker(settings, concurrency, metrics_port=args.metrics_port, metrics_host=args.metrics_host)
+    )
     return 0
 
 
@@ -162,6 +164,7 @@ def parser() -> argparse.ArgumentParser:
     worker.add_argument(
         "--metrics-port", type=int, help="serve the worker's /metrics on this port (default: none)"
     )
+    worker.add_argument("--metrics-host", default="127.0.0.1", help="the address /metrics listens on")
     worker.set_defaults(func=cmd_worker)
 
     keys = verbs.add_parser("keys", help="create, list and revoke API keys")

@@ -69,6 +69,7 @@ CREATE INDEX IF NOT EXISTS turnout_usage_ts ON turnout_usage (ts);
 ALTER TABLE turnout_usage ADD COLUMN IF NOT EXISTS category text;
 ALTER TABLE turnout_usage ADD COLUMN IF NOT EXISTS difficulty real;
 ALTER TABLE turnout_usage ADD COLUMN IF NOT EXISTS sensitive boolean;  -- NULL: not known (older rows)
+ALTER TABLE turnout_usage ALTER COLUMN sensitive DROP NOT NULL, ALTER COLUMN sensitive DROP DEFAULT;
 ALTER TABLE turnout_usage ADD COLUMN IF NOT EXISTS finding_types text;
 ALTER TABLE turnout_usage ADD COLUMN IF NOT EXISTS passages integer;
 CREATE TABLE IF NOT EXISTS turnout_responses (

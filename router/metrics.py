@@ -16,6 +16,7 @@ drift figure wins.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterable
 
@@ -62,7 +63,8 @@ def sweep_dead_workers() -> None:
     for name in os.listdir(folder):
         match = re.fullmatch(r"gauge_live\w*_(\d+)\.db", name)
         if match and not _alive(int(match[1])):
-            mark_process_dead(int(match[1]), folder)
+            with contextlib.suppress(FileNotFoundError):  # another worker swept it first
+                mark_process_dead(int(match[1]), folder)
 
 
 def worker_stopped() -> None:

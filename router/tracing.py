@@ -127,6 +127,7 @@ class Tracing:
         from opentelemetry.sdk.trace import TracerProvider
 
         service = os.environ.get("OTEL_SERVICE_NAME", service)
+        int(os.environ.get("OTEL_BSP_MAX_QUEUE_SIZE", "65536"))  # a bad value fails here, at start-up
         return cls(TracerProvider(resource=_resource(service)), None, prompts, ExportProcess(service))
 
     @property
@@ -173,14 +174,15 @@ class Tracing:
         parent = trace.parent
         trace_id = parent.trace_id if parent is not None else _id(128)
         root = trace.root
-        if parent is not None:
-            sampled = bool(parent.trace_flags.sampled)  # the caller decided
-        else:
-            decision = self.provider.sampler.should_sample(
-                None, trace_id, root.name, SpanKind.SERVER, root.attributes
-            )
-            sampled = decision.decision.is_sampled()
-        if not sampled:
+        context = None
+        if parent is not None:  # the sampler decides with the caller's span as parent (parentbased_*)
+            from opentelemetry.trace import NonRecordingSpan, set_span_in_context
+
+            context = set_span_in_context(NonRecordingSpan(parent))
+        decision = self.provider.sampler.should_sample(
+            context, trace_id, root.name, SpanKind.SERVER, root.attributes
+        )
+        if not decision.decision.is_sampled():
             return
         root_id = _id(64)
         remote = (parent.span_id, True) if parent is not None else None
@@ -266,11 +268,15 @@ class ExportProcess:
         self.process.start()
         self.pending: list[tuple[int, list[Flat]]] = []
         self.dropped = 0  # traces
+        self.closed = False
+        self.dead = False  # the exporter process ended on its own (a bad OTEL_BSP_* value, OOM)
 
     def put(self, trace_id: int, spans: list[Flat]) -> None:
         """Called on the event loop, when a request has sent its last byte."""
         import asyncio
 
+        if self.closed or self.dead:
+            return
         self.pending.append((trace_id, spans))
         if len(self.pending) >= self.BATCH:
             self.flush()
@@ -284,7 +290,14 @@ class ExportProcess:
         import queue
 
         batch, self.pending = self.pending, []
-        if not batch:
+        if not batch or self.closed or self.dead:
+            return
+        if not self.process.is_alive():
+            self.dead = True
+            log.error(
+                "the trace exporter process ended (exit code %s); traces are no longer sent",
+                self.process.exitcode,
+            )
             return
         try:
             self.queue.put_nowait(batch)
@@ -297,16 +310,20 @@ class ExportProcess:
         import contextlib as _contextlib
 
         self.flush()
+        self.closed = True
         with _contextlib.suppress(Exception):
             self.queue.put(None, timeout=1.0)
         self.process.join(timeout_s)
         if self.process.is_alive():
             self.process.terminate()
+        self.queue.cancel_join_thread()  # what a dead exporter never read must not hold our exit
         self.queue.close()
 
 
 def _export_loop(queue: Any, service: str) -> None:
     """The exporter process: traces in, the SDK's BatchSpanProcessor and OTLPSpanExporter out."""
+    import multiprocessing
+    import queue as queues
     import signal
 
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
@@ -319,7 +336,14 @@ def _export_loop(queue: Any, service: str) -> None:
     resource = _resource(service)
     queue_size = int(os.environ.get("OTEL_BSP_MAX_QUEUE_SIZE", "65536"))
     processor = BatchSpanProcessor(OTLPSpanExporter(), max_queue_size=queue_size)
-    while (batch := queue.get()) is not None:
+    gateway = multiprocessing.parent_process()
+    while gateway is None or gateway.is_alive():  # a gateway killed with SIGKILL sends no end marker
+        try:
+            batch = queue.get(timeout=1.0)
+        except queues.Empty:
+            continue
+        if batch is None:
+            break
         for trace_id, spans in batch:
             for span in readable_spans(resource, trace_id, spans):
                 processor.on_end(span)

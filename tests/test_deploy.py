@@ -191,6 +191,7 @@ def test_gateway_and_worker_read_the_same_settings_and_policy() -> None:
     assert worker["command"][:2] == ["turnout", "worker"] and worker["image"] == gateway["image"]
     metrics_port = int(worker["command"][worker["command"].index("--metrics-port") + 1])
     assert port_number(worker, "metrics") == metrics_port
+    assert worker["command"][worker["command"].index("--metrics-host") + 1] == "0.0.0.0"  # not loopback
     annotations = deployments["turnout-worker"]["spec"]["template"]["metadata"]["annotations"]
     assert int(annotations["prometheus.io/port"]) == metrics_port
     assert worker["envFrom"] == gateway["envFrom"]

@@ -29,6 +29,9 @@ from tests.conftest import (
     wait_for_rows,
 )
 from tests.conftest import (
+    ROOT as ROOT_DIR,
+)
+from tests.conftest import (
     test_policy as make_test_policy,
 )
 
@@ -366,9 +369,24 @@ def test_a_blocked_request_is_counted_and_ledgered_as_sensitive(
     assert rows[-1]["sensitive"] is True and rows[-1]["finding_types"] == "email" and rows[-1]["category"]
 
 
-@pytest.mark.parametrize(("sampler", "exported"), [("always_on", 2), ("always_off", 0)])
+SAMPLED, UNSAMPLED = (
+    "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+    "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00",
+)
+
+
+@pytest.mark.parametrize(
+    ("sampler", "traceparent", "exported"),
+    [
+        ("always_on", None, 2),
+        ("always_off", None, 0),
+        ("parentbased_always_on", UNSAMPLED, 0),  # the caller decided not to
+        ("parentbased_always_off", SAMPLED, 2),  # the caller decided to
+        ("always_off", SAMPLED, 0),  # a sampler that ignores parents ignores the caller's
+    ],
+)
 def test_the_sampler_decides_before_any_span_is_built(
-    sampler: str, exported: int, monkeypatch: pytest.MonkeyPatch
+    sampler: str, traceparent: str | None, exported: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -382,7 +400,8 @@ def test_the_sampler_decides_before_any_span_is_built(
     provider = TracerProvider()  # reads OTEL_TRACES_SAMPLER, as Tracing.from_env's does
     provider.add_span_processor(processor)
     tracing = Tracing(provider, processor)
-    with tracing.request("POST", "/v1/chat/completions", []) as root:
+    headers = [(b"traceparent", traceparent.encode())] if traceparent else []
+    with tracing.request("POST", "/v1/chat/completions", headers) as root:
         with tracing.span("classify"):
             pass
         assert root is not None
@@ -392,3 +411,65 @@ def test_the_sampler_decides_before_any_span_is_built(
         parent, child = sorted(spans, key=lambda span: span.kind != span.kind.SERVER)
         assert child.parent is not None and child.parent.span_id == parent.context.span_id
         assert parent.start_time <= child.start_time <= child.end_time <= parent.end_time
+
+
+def test_the_exporter_process_leaves_with_its_gateway_and_a_dead_one_stops_tracing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    from router.tracing import ExportProcess
+
+    # a gateway killed with SIGKILL sends no end marker: its exporter still exits
+    script = (
+        "import os, time\n"
+        "os.environ['OTEL_EXPORTER_OTLP_ENDPOINT'] = 'http://127.0.0.1:9'\n"
+        "from router.tracing import Tracing\n"
+        "if __name__ == '__main__':\n"
+        "    tracing = Tracing.from_env()\n"
+        "    print(tracing.sink.process.pid, flush=True)\n"
+        "    time.sleep(60)\n"
+    )
+    (tmp_path / "gateway.py").write_text(script)
+    gateway = subprocess.Popen(
+        [sys.executable, str(tmp_path / "gateway.py")], stdout=subprocess.PIPE, text=True, cwd=ROOT_DIR
+    )
+    try:
+        assert gateway.stdout is not None
+        exporter = int(gateway.stdout.readline())
+        gateway.send_signal(signal.SIGKILL)
+        gateway.wait(10)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and _alive(exporter):
+            time.sleep(0.1)
+        assert not _alive(exporter)
+    finally:
+        gateway.kill()
+
+    # an exporter that cannot start (a batch larger than its queue): said once, nothing raised
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:9")
+    monkeypatch.setenv("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "100000")
+    sink = ExportProcess("turnout-test")
+    sink.process.join(20)
+    assert not sink.process.is_alive()
+    sink.put(1, [])
+    sink.flush()
+    assert sink.dead
+    started = time.monotonic()
+    sink.close()
+    assert time.monotonic() - started < 5
+
+
+def _alive(pid: int) -> bool:
+    import os
+
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:  # a zombie waiting for its parent to be reaped counts as gone
+        return "Z" not in open(f"/proc/{pid}/stat").read().split(")")[-1].split()[0]
+    except OSError:
+        return False

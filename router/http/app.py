@@ -232,13 +232,14 @@ async def _unexpected(request: Request, error: Exception) -> Response:
     return error_response(TurnoutError("The gateway failed unexpectedly; the error is in its log."))
 
 
-async def startservices_of(settings: Settings) -> Services:
+async def startservices_of(settings: Settings, *, traced: bool = True) -> Services:
     from router.db import KEYS_CHANNEL, Listener, open_database, open_pool
 
     make_offline()
     http = HttpClient()
     gateway = Gateway(settings, http)
-    gateway.tracing = Tracing.from_env(prompts=settings.trace_prompts)
+    if traced:  # HTTP requests are what is traced: `turnout worker` has none
+        gateway.tracing = Tracing.from_env(prompts=settings.trace_prompts)
     database = await asyncio.to_thread(open_database, settings)
     pool = await open_pool(database.url)
     store = KeyStore(pool)
@@ -360,16 +361,18 @@ def start_gauges(services: Services) -> asyncio.Task[None] | None:
     return asyncio.get_running_loop().create_task(gauges.run(), name="gauges")
 
 
-async def run_worker(settings: Settings, concurrency: int, metrics_port: int | None = None) -> None:
+async def run_worker(
+    settings: Settings, concurrency: int, metrics_port: int | None = None, metrics_host: str = "127.0.0.1"
+) -> None:
     """`turnout worker`: the gateway's services and a batch worker, no HTTP but its /metrics when
     asked for (batch lines' requests, tokens and spend), until SIGINT or SIGTERM."""
     import signal
 
-    services = await startservices_of(settings)
+    services = await startservices_of(settings, traced=False)
     if metrics_port is not None:
         from prometheus_client import start_http_server
 
-        start_http_server(metrics_port, addr=settings.host, registry=services.metrics.served())
+        start_http_server(metrics_port, addr=metrics_host, registry=services.metrics.served())
     watcher = asyncio.get_running_loop().create_task(services.gateway.watch_policy())
     worker = start_batch_worker(services, concurrency)
     stop = asyncio.Event()

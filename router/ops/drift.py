@@ -13,7 +13,7 @@ Each signal, its population (the rows it is computed over) and its bins:
 - prompt_tokens: requests with prompt tokens; bins between the reference window's deciles, so that
   each holds about a tenth of the reference traffic (PSI's usual binning: fixed log2 bins would put
   most prompts in two or three bins and hide a move inside them). Equal deciles merge into one bin.
-- sensitive: routed requests (route set: the signals were computed); bins "no" and "yes".
+- sensitive: routed requests (route set: the signals were computed) and blocked ones; bins "no" and "yes".
 - finding_types: requests with sensitivity findings; one bin per type, each type counted once per
   request that carries it, shares taken over all such counts (a distribution over types).
 - route, backend: routed requests; one bin per route, per backend.
@@ -217,7 +217,7 @@ FROM (
                width_bucket(difficulty, 0, 1, {DIFFICULTY_BINS}), 1), {DIFFICULTY_BINS}) END AS difficulty,
            CASE WHEN prompt_tokens > 0 THEN width_bucket(prompt_tokens, %(edges)s::int[]) END
                AS prompt_tokens,
-           CASE WHEN route IS NOT NULL THEN sensitive END AS sensitive,
+           CASE WHEN route IS NOT NULL OR sensitive THEN sensitive END AS sensitive,  -- blocked: no route
            finding_types, route, backend, passages > 0 AS retrieval_hit
     FROM turnout_usage WHERE ts >= %(ref_start)s AND ts < %(cur_end)s
       AND route IS DISTINCT FROM 'embeddings'  -- what users ask, not what gets embedded
