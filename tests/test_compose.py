@@ -35,10 +35,22 @@ def config(*args: str) -> dict:
 
 def test_services_and_the_gpu_profile():
     services = config("--profile", "gpu")["services"]
-    assert set(services) == {"gateway", "postgres", "qdrant", "redis", "prometheus", "grafana", "vllm"}
+    assert set(services) == {
+        "gateway",
+        "postgres",
+        "qdrant",
+        "redis",
+        "prometheus",
+        "grafana",
+        "vllm",
+        "jaeger",
+    }
     # Compose v1's `config` lists every service; `up` without --profile gpu leaves vLLM out
-    assert {name for name, service in services.items() if service.get("profiles")} == {"vllm"}
-    assert services["vllm"]["profiles"] == ["gpu"]
+    assert {name for name, service in services.items() if service.get("profiles")} == {"vllm", "jaeger"}
+    assert services["vllm"]["profiles"] == ["gpu"] and services["jaeger"]["profiles"] == ["tracing"]
+    # tracing stays off unless asked for, and Jaeger takes OTLP where the gateway would send it
+    assert services["jaeger"]["environment"]["COLLECTOR_OTLP_ENABLED"] == "true"
+    assert config()["services"]["gateway"]["environment"]["OTEL_EXPORTER_OTLP_ENDPOINT"] == ""
     assert services["vllm"]["deploy"]["resources"]["reservations"]["devices"][0]["capabilities"] == ["gpu"]
 
 
@@ -47,7 +59,8 @@ def test_gateway_environment_is_what_the_settings_read():
     fields = Settings.model_fields
     own = {name for name in environment if name.startswith("TURNOUT_")}
     assert {name.removeprefix("TURNOUT_").lower() for name in own} <= set(fields)
-    providers = {name for name in environment if not name.startswith("TURNOUT_")}
+    # OTEL_* are read by OpenTelemetry's exporter (router/tracing.py), not by the settings
+    providers = {name for name in environment if not name.startswith(("TURNOUT_", "OTEL_"))}
     assert providers == {name.upper() for name, field in fields.items() if field.validation_alias}
     assert environment["VLLM_BASE_URL"] == "http://vllm:8000/v1"
     assert (
