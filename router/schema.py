@@ -45,6 +45,11 @@ from router.chat_types import (
 from router.http.errors import InvalidRequest
 from router.policy.model import SearchMode
 
+# OpenAI's metadata: at most 16 pairs, keys up to 64 characters, values up to 512 (chat, batches)
+Metadata = Annotated[
+    dict[Annotated[str, Field(max_length=64)], Annotated[str, Field(max_length=512)]], Field(max_length=16)
+]
+
 
 class _Filtered(_Model):
     """Retrieval options: a collection name both stores accept, filters Postgres can hold."""
@@ -111,13 +116,7 @@ class ChatRequest(_Model):
     ) = None
     logprobs: bool | None = None
     top_logprobs: Annotated[int, Field(ge=0, le=20)] | None = None
-    metadata: (
-        Annotated[
-            dict[Annotated[str, Field(max_length=64)], Annotated[str, Field(max_length=512)]],
-            Field(max_length=16),
-        ]
-        | None
-    ) = None
+    metadata: Metadata | None = None
     store: bool | None = None
     service_tier: Literal["auto", "default", "flex", "scale", "priority", "fast"] | None = None
     reasoning_effort: Literal["none", "minimal", "low", "medium", "high", "xhigh", "max"] | None = None

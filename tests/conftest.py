@@ -8,6 +8,7 @@ that is not loopback or a Unix socket: no test may reach the network.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import os
 import shutil
@@ -65,6 +66,39 @@ def pg_url() -> Iterator[str]:
     yield str(server.get_uri())
     server.cleanup()
     shutil.rmtree(data_dir, ignore_errors=True)
+
+
+@pytest.fixture
+def fresh_db(pg_url: str) -> Iterator[Any]:
+    """`fresh_db()` makes an empty database with the gateway's schema on the session's Postgres and
+    returns its URL (a ledger of a test's own); every one is dropped after the test."""
+    import itertools
+
+    import psycopg
+    from psycopg.conninfo import make_conninfo
+
+    from router.db import open_pool
+
+    made: list[str] = []
+    numbers = itertools.count()
+
+    def make() -> str:
+        name = f"turnout_test_{os.getpid()}_{time.time_ns()}_{next(numbers)}"
+        with psycopg.connect(pg_url, autocommit=True) as connection:
+            connection.execute(f"CREATE DATABASE {name}")
+        made.append(name)
+        url = make_conninfo(pg_url, dbname=name)
+
+        async def migrate() -> None:
+            await (await open_pool(url, max_size=1)).close()
+
+        asyncio.run(migrate())
+        return url
+
+    yield make
+    with psycopg.connect(pg_url, autocommit=True) as connection:
+        for name in made:
+            connection.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 @dataclass
@@ -226,6 +260,33 @@ def serve_in_thread(app: Any, port: int) -> Any:
             raise RuntimeError("gateway did not start")
         time.sleep(0.05)
     return server, thread
+
+
+@contextlib.contextmanager
+def own_gateway(
+    pg_url: str, emus: Emulators, home: Path, policy: Path | None = None, **settings: Any
+) -> Iterator[str]:
+    """A gateway of a test's own (other settings, environment or policy than the session's), served
+    in a thread on loopback: yields its base URL, and stops it after the block (its lifespan's
+    shutdown included)."""
+    from router.http.app import create_app
+    from router.settings import Settings
+
+    config = Settings(
+        database_url=pg_url,
+        admin_key=ADMIN_KEY,
+        policy=policy or test_policy(emus, home / "policy.yaml"),
+        home=home,
+        batch_concurrency=0,
+        embedder="hash-64",  # no model to warm
+        **{**provider_settings(emus), **settings},
+    )
+    server, thread = serve_in_thread(create_app(config), port := free_port())
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(15)
 
 
 @pytest.fixture(scope="session")

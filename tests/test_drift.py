@@ -6,14 +6,12 @@ own on the session's Postgres, written by the ledger's real writer."""
 from __future__ import annotations
 
 import asyncio
-import itertools
 import json
 import math
 import os
 import random
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -39,7 +37,6 @@ pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[1]
 NOW = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
 WEEK, DAY = timedelta(days=7), timedelta(days=1)
-_numbers = itertools.count()
 
 
 # ---- the arithmetic ------------------------------------------------------------------------------
@@ -77,35 +74,6 @@ def test_rare_values_are_pooled_and_token_bins_are_labelled():
 
 
 # ---- a ledger per test ---------------------------------------------------------------------------
-@pytest.fixture
-def fresh_db(pg_url: str) -> Iterator[Callable[[], str]]:
-    """Empty databases with the gateway's schema on the session's Postgres; dropped afterwards."""
-    import psycopg
-    from psycopg.conninfo import make_conninfo
-
-    from router.db import open_pool
-
-    made: list[str] = []
-
-    def make() -> str:
-        name = f"turnout_drift_{os.getpid()}_{next(_numbers)}"
-        with psycopg.connect(pg_url, autocommit=True) as connection:
-            connection.execute(f"CREATE DATABASE {name}")
-        made.append(name)
-        url = make_conninfo(pg_url, dbname=name)
-
-        async def migrate() -> None:
-            await (await open_pool(url, max_size=1)).close()
-
-        asyncio.run(migrate())
-        return url
-
-    yield make
-    with psycopg.connect(pg_url, autocommit=True) as connection:
-        for name in made:
-            connection.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-
-
 def record(ts: datetime, **changes: Any) -> UsageRecord:
     fields: dict[str, Any] = {
         "ts": ts,

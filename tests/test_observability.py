@@ -8,6 +8,7 @@ OTEL_EXPORTER_OTLP_ENDPOINT and decodes the spans it receives with OpenTelemetry
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -23,9 +24,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests.conftest import (
     ADMIN_KEY,
     Emulators,
-    free_port,
-    provider_settings,
-    serve_in_thread,
+    own_gateway,
     wait_for_rows,
 )
 from tests.conftest import (
@@ -173,30 +172,14 @@ def attributes(span: Any) -> dict[str, Any]:
 def traced_gateway(
     pg_url: str, emulators: Emulators, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[tuple[str, Collector]]:
-    from router.http.app import create_app
-    from router.settings import Settings
-
     collector = Collector()
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", collector.url)
     monkeypatch.setenv("OTEL_BSP_SCHEDULE_DELAY", "100")
     monkeypatch.setenv("OTEL_SERVICE_NAME", "turnout-test")
-    settings = Settings(
-        database_url=pg_url,
-        admin_key=ADMIN_KEY,
-        policy=make_test_policy(emulators, tmp_path / "policy.yaml"),
-        home=tmp_path,
-        batch_concurrency=0,
-        embedder="hash-64",
-        **provider_settings(emulators),
-    )
-    app = create_app(settings)
-    server, thread = serve_in_thread(app, free_port())
-    port = server.servers[0].sockets[0].getsockname()[1]
     try:
-        yield f"http://127.0.0.1:{port}", collector
+        with own_gateway(pg_url, emulators, tmp_path) as base_url:
+            yield base_url, collector
     finally:
-        server.should_exit = True
-        thread.join(15)
         collector.server.shutdown()
 
 
@@ -286,35 +269,19 @@ def test_one_trace_per_request_with_its_steps_and_genai_attributes(traced_gatewa
 def test_prompts_are_recorded_only_when_asked(
     pg_url: str, emulators: Emulators, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from router.http.app import create_app
-    from router.settings import Settings
-
     collector = Collector()
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", collector.url)
     monkeypatch.setenv("OTEL_BSP_SCHEDULE_DELAY", "100")
-    settings = Settings(
-        database_url=pg_url,
-        admin_key=ADMIN_KEY,
-        policy=make_test_policy(emulators, tmp_path / "policy.yaml"),
-        home=tmp_path,
-        batch_concurrency=0,
-        embedder="hash-64",
-        trace_prompts=True,
-        **provider_settings(emulators),
-    )
-    server, thread = serve_in_thread(create_app(settings), free_port())
-    port = server.servers[0].sockets[0].getsockname()[1]
     try:
-        answer = httpx.post(
-            f"http://127.0.0.1:{port}/v1/chat/completions",
-            headers={"authorization": f"Bearer {ADMIN_KEY}"},
-            json={"model": "llama", "messages": [{"role": "user", "content": "Zanzibar-7"}]},
-        )
-        assert answer.status_code == 200
-        spans = collector.wait(lambda spans: any(not s.parent_span_id for _, s in spans))
+        with own_gateway(pg_url, emulators, tmp_path, trace_prompts=True) as base_url:
+            answer = httpx.post(
+                base_url + "/v1/chat/completions",
+                headers={"authorization": f"Bearer {ADMIN_KEY}"},
+                json={"model": "llama", "messages": [{"role": "user", "content": "Zanzibar-7"}]},
+            )
+            assert answer.status_code == 200
+            spans = collector.wait(lambda spans: any(not s.parent_span_id for _, s in spans))
     finally:
-        server.should_exit = True
-        thread.join(15)
         collector.server.shutdown()
     root = next(span for _, span in spans if not span.parent_span_id)
     assert "Zanzibar-7" in attributes(root)["gen_ai.input.messages"]
@@ -325,26 +292,11 @@ def test_a_blocked_request_is_counted_and_ledgered_as_sensitive(
 ) -> None:
     import yaml
 
-    from router.http.app import create_app
-    from router.settings import Settings
-
     policy = make_test_policy(emulators, tmp_path / "policy.yaml")
     document = yaml.safe_load(policy.read_text())
     document["sensitivity"]["action"] = "block"
     policy.write_text(yaml.safe_dump(document, sort_keys=False))
-    settings = Settings(
-        database_url=pg_url,
-        admin_key=ADMIN_KEY,
-        policy=policy,
-        home=tmp_path,
-        batch_concurrency=0,
-        usage_flush_seconds=0.1,
-        embedder="hash-64",
-        **provider_settings(emulators),
-    )
-    server, thread = serve_in_thread(create_app(settings), free_port())
-    base_url = f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
-    try:
+    with own_gateway(pg_url, emulators, tmp_path, policy, usage_flush_seconds=0.1) as base_url:
         refused = httpx.post(
             base_url + "/v1/chat/completions",
             headers={"authorization": f"Bearer {ADMIN_KEY}"},
@@ -355,9 +307,6 @@ def test_a_blocked_request_is_counted_and_ledgered_as_sensitive(
         )
         assert refused.status_code == 400 and refused.json()["error"]["code"] == "sensitive_data"
         samples = scrape(base_url)
-    finally:
-        server.should_exit = True
-        thread.join(15)
     assert total(samples, "turnout_sensitivity_requests_total", action="block") == 1
     assert total(samples, "turnout_sensitivity_findings_total", type="email") == 1
     assert total(samples, "turnout_request_errors_total", error_type="sensitive_data") == 1
@@ -473,3 +422,35 @@ def _alive(pid: int) -> bool:
         return "Z" not in open(f"/proc/{pid}/stat").read().split(")")[-1].split()[0]
     except OSError:
         return False
+
+
+def test_a_dead_workers_live_gauges_leave_the_sum(tmp_path: Path) -> None:
+    """Multiprocess mode: a worker that died mid-request (no shutdown) still held an in-flight
+    request and a down store in its files; the next worker to start sweeps them out."""
+    import subprocess
+    import sys
+
+    folder = tmp_path / "metrics"
+    folder.mkdir()
+    dying = (
+        "import os\n"
+        "from router.metrics import Metrics\n"
+        "m = Metrics()\n"
+        "m.request_started()\n"
+        "m.limiter_up.labels('redis').set(0)\n"
+        "os._exit(0)\n"
+    )
+    reading = (
+        "from router.metrics import Metrics\n"
+        "m = Metrics()\n"
+        "m.limiter_up.labels('redis').set(1)\n"
+        "print(m.render().decode())\n"
+    )
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(folder)}
+    died = subprocess.run([sys.executable, "-c", dying], env=env, cwd=ROOT_DIR, timeout=60)
+    assert died.returncode == 0 and list(folder.glob("gauge_livesum_*.db"))
+    text = subprocess.run(
+        [sys.executable, "-c", reading], env=env, cwd=ROOT_DIR, timeout=60, capture_output=True, text=True
+    ).stdout
+    assert "turnout_inflight_requests 0.0" in text
+    assert 'turnout_limiter_store_up{limiter="redis"} 1.0' in text  # the dead worker's 0 is gone

@@ -4,14 +4,11 @@ arithmetic on plain data for the cases a small ledger cannot reach."""
 
 from __future__ import annotations
 
-import asyncio
-import itertools
 import json
 import math
 import os
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -24,7 +21,6 @@ pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT = ROOT / "policies" / "default.yaml"
-_numbers = itertools.count()
 
 REPORT_KEYS = {
     "since",
@@ -64,35 +60,6 @@ SELF_HOSTED_KEYS = {
     "implied_concurrent_streams",
     "note",
 }
-
-
-@pytest.fixture
-def fresh_db(pg_url: str) -> Iterator[Callable[[], str]]:
-    """Make empty databases, with the gateway's schema, on the session's Postgres; dropped afterwards."""
-    import psycopg
-    from psycopg.conninfo import make_conninfo
-
-    from router.db import open_pool
-
-    made: list[str] = []
-
-    def make() -> str:
-        name = f"turnout_costs_{os.getpid()}_{next(_numbers)}"
-        with psycopg.connect(pg_url, autocommit=True) as connection:
-            connection.execute(f"CREATE DATABASE {name}")
-        made.append(name)
-        url = make_conninfo(pg_url, dbname=name)
-
-        async def migrate() -> None:
-            await (await open_pool(url, max_size=1)).close()
-
-        asyncio.run(migrate())
-        return url
-
-    yield make
-    with psycopg.connect(pg_url, autocommit=True) as connection:
-        for name in made:
-            connection.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 def insert(url: str, rows: list[dict[str, object]]) -> None:

@@ -13,12 +13,9 @@ import asyncio
 import contextlib
 import os
 import shutil
-import socket
-import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +26,7 @@ import orjson
 from evals.bench.fmt import BenchResult, Bound, Sample
 from evals.bench.fmt import Target as Goal
 from evals.bench.otlp import otlp_sink, scraping
+from evals.bench.procs import cpu_seconds, free_port, process, rss_mb, wait_http
 
 CELL_DEADLINE_S = 120.0
 WARMUP_CALLS = 3  # per client and round, not counted
@@ -46,12 +44,6 @@ class Target:
     url: str
     headers: dict[str, str]
     body: dict[str, Any]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 async def load(
@@ -142,58 +134,6 @@ async def paired(
             total.seconds += sample.seconds
             total.calls += sample.calls
     return direct_all, via_all
-
-
-def cpu_seconds(pid: int) -> float:
-
-    total = 0.0
-    for proc in _family(pid):
-        times = proc.cpu_times()
-        total += times.user + times.system
-    return total
-
-
-def _family(pid: int) -> list[Any]:
-    """The process and its children: `serve --workers N` is a supervisor with N worker processes."""
-    import psutil
-
-    root = psutil.Process(pid)
-    return [root, *root.children(recursive=True)]
-
-
-@contextlib.contextmanager
-def process(args: list[str], env: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]:
-    proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        yield proc
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-
-
-def wait_http(url: str, proc: subprocess.Popen[bytes], timeout_s: float = 90) -> None:
-    import urllib.request
-
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(
-                f"{url}: process exited: {proc.stderr.read().decode()[-2000:] if proc.stderr else ''}"
-            )
-        try:
-            with urllib.request.urlopen(url, timeout=2):
-                return
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError(f"{url} did not come up in {timeout_s} s")
-
-
-def rss_mb(pid: int) -> float:
-
-    return float(sum(proc.memory_info().rss for proc in _family(pid))) / 2**20
 
 
 def litellm_proxy(args: argparse.Namespace) -> Path | None:

@@ -28,9 +28,8 @@ from router.pipeline.batches import (
     nudge,
     parse_lines,
 )
-from router.pipeline.embeddings import Embeddings
 from router.pipeline.exchange import Exchange
-from router.schema import RequestOptions, parse_chat_request, parse_embedding_request, parse_model
+from router.schema import Metadata, RequestOptions, parse_chat_request, parse_embedding_request, parse_model
 
 
 class BatchCreate(BaseModel):
@@ -41,13 +40,7 @@ class BatchCreate(BaseModel):
     input_file_id: Annotated[str, Field(min_length=1, max_length=200)]
     endpoint: Literal["/v1/chat/completions", "/v1/embeddings"]
     completion_window: Literal["24h"]
-    metadata: (
-        Annotated[
-            dict[Annotated[str, Field(max_length=64)], Annotated[str, Field(max_length=512)]],
-            Field(max_length=16),
-        ]
-        | None
-    ) = None
+    metadata: Metadata | None = None
 
 
 class NotFound(TurnoutError):
@@ -274,13 +267,7 @@ def line_runner(services: Services) -> RunLine:
             return 401, {"error": {**error, "param": None, "code": "invalid_api_key"}}, None
         try:
             if endpoint == "/v1/embeddings":
-                embedder = Embeddings(
-                    services.gateway.rag,
-                    services.admissions,
-                    services.usage,
-                    services.settings.embedder,
-                    services.gateway,
-                )
+                embedder = services.embeddings()
                 asked = parse_embedding_request(orjson.dumps(body))
                 return 200, await embedder.answer(principal, asked), None
             return await _chat_line(services, principal, body)

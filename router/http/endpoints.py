@@ -14,7 +14,7 @@ from starlette.responses import JSONResponse, Response
 from rag.types import Filter
 from router.http.errors import InvalidRequest, ModelNotFound, PermissionDenied
 from router.http.services import read_body, read_json, services_of
-from router.pipeline.embeddings import Embeddings, local_model_id
+from router.pipeline.embeddings import local_model_id
 from router.pipeline.retrieval import Readiness
 from router.pipeline.routing import explain
 from router.schema import RequestOptions, parse_chat_request, parse_embedding_request, parse_retrieve_request
@@ -135,13 +135,7 @@ async def embeddings(request: Request) -> Response:
     services = services_of(request)
     principal = await services.auth.authenticate(request.headers)
     asked = parse_embedding_request(await read_body(request, services.settings))
-    embedder = Embeddings(
-        services.gateway.rag,
-        services.admissions,
-        services.usage,
-        services.settings.embedder,
-        services.gateway,
-    )
+    embedder = services.embeddings()
     body = await embedder.answer(principal, asked, RequestOptions.from_headers(request.headers))
     return Response(orjson.dumps(body), media_type="application/json")
 

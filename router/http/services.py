@@ -19,6 +19,7 @@ from router.accounts.usage import UsageRecorder
 from router.db import Database, Listener, Pool
 from router.http.errors import ClientClosed, InvalidRequest, PayloadTooLarge, RequestTimeout, TurnoutError
 from router.metrics import Metrics
+from router.pipeline.embeddings import Embeddings
 from router.pipeline.gateway import Gateway
 from router.settings import Settings
 
@@ -36,6 +37,10 @@ class Services:
     admissions: Admissions
     listener: Listener | None = None  # hears key changes made by other processes
     database: Database | None = None
+
+    def embeddings(self) -> Embeddings:
+        """What an embeddings request (POST /v1/embeddings, a batch line) is answered by."""
+        return Embeddings(self.gateway.rag, self.admissions, self.usage, self.settings.embedder, self.gateway)
 
 
 def services_of(request: Request) -> Services:

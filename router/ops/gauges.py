@@ -21,6 +21,7 @@ BATCH_STATES = """
 SELECT state, count(*) AS n FROM turnout_batch_lines WHERE state IN ('pending', 'running') GROUP BY state
 """
 ACT = 0.25
+FIRST_LOOK_S = 30.0
 
 
 class LiveGauges:
@@ -35,6 +36,7 @@ class LiveGauges:
         self.acting: set[str] = set()  # signals over the threshold at the last look
 
     async def run(self) -> None:
+        await asyncio.sleep(min(self.interval_s, FIRST_LOOK_S))  # not while start-up warms the gateway
         while True:
             await self.look()
             await asyncio.sleep(self.interval_s)
