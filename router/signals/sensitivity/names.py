@@ -20,6 +20,7 @@ from router.signals.sensitivity import name_cues as cues
 from router.signals.sensitivity.findings import Finding
 from router.signals.sensitivity.gazetteer import Gazetteer, gazetteer
 from router.signals.sensitivity.letters import UPPER
+from router.signals.sensitivity.public_names import public_names
 
 _TOKEN = re.compile(r"[^\W\d_]+(?:['\u2019\-][^\W\d_]+)*")
 # Capitalised starts only (a lowercase first letter fails at once, which keeps these scans cheap).
@@ -37,6 +38,9 @@ _LOWERCASE_FIELD = re.compile(
 _MONEY = re.compile(r"[%$€£]")
 _HONORIFICS = frozenset(cues.HONORIFICS)
 _WEAK = 0.45  # below the default threshold: context alone, in a word problem or about public figures
+# Findings that are a name and nothing said about its bearer: a listed public figure or character
+# named this way, or any name in a request about fiction or public life, stays below the threshold.
+_PLAIN_NAMES = ("full_name", "intro", "speech", "name_list", "lone_name")
 _Span = tuple[int, int, float, str]  # first token, last token, confidence, detail
 
 
@@ -408,6 +412,7 @@ def find_people(text: str) -> Iterator[Finding]:
     tokens = _Tokens.of(text)
     problem = _word_problem(tokens)
     public = not cues.PUBLIC_WORDS.isdisjoint(tokens.lower)
+    famous = public_names()
     for source in (
         _full_names(tokens, names),
         _cued(tokens, names, problem),
@@ -415,6 +420,7 @@ def find_people(text: str) -> Iterator[Finding]:
         () if problem else _lone(tokens, names),
     ):
         for first, last, confidence, detail in source:
-            if public and detail in ("full_name", "intro", "speech", "name_list", "lone_name"):
+            start, end = tokens.spans[first][0], tokens.spans[last][1]
+            if detail in _PLAIN_NAMES and (public or famous.known(text[start:end])):
                 confidence = min(confidence, _WEAK)
-            yield Finding("person", tokens.spans[first][0], tokens.spans[last][1], confidence, detail)
+            yield Finding("person", start, end, confidence, detail)
