@@ -1,6 +1,6 @@
 """What the router gets right on data it was not built from: held out by source, not by row.
 
-Run as `python -m evals.heldout [--loso] [--json]`. Three measures, each on prompts that no
+Run as `python -m evals.heldout [--loso] [--json]`. Each measure is on prompts that no
 training step read:
 
 1. Difficulty on task families outside the training data: the questions MMLU-Pro's authors added
@@ -16,12 +16,16 @@ training step read:
    what it asks (TASK_CATEGORY, written from the task definitions, never from the classifier's
    answers); and self-instruct's 175 hand-written seed tasks (the Alpaca seeds), each labelled by
    a reader who saw only the prompt and the category definitions, never the classifier
-   (labels/self_instruct_categories.tsv, one line per seed in file order).
+   (labels/self_instruct_categories.tsv, one line per seed in file order; the definitions are
+   labels/CATEGORIES.md); and the instructions WizardLM's authors collected from users for their
+   test set, each skill mapped once (WIZARDLM_SKILL), where the mirror folder or cache holds it.
 3. Complex analysis against simple tasks, labelled by another project: vLLM semantic-router's
    privacy-label exemplars (architecture, root cause, multi-step trade-offs vs simple_task), the
    half that no training step read (evals.training.outcomes.semantic_router_demand): AUC of
    difficulty, and where the default policy's rules send them.
-4. `--loso`, leave one source out: the classifier is retrained without each training source of the
+4. Difficulty against the difficulty WizardLM's authors annotated (1-10): AUC of hard (7-10) over
+   easy (1-4), and where the default policy sends each.
+5. `--loso`, leave one source out: the classifier is retrained without each training source of the
    category corpus in turn and scored on that source, and without each RouteLLM benchmark and scored
    on its held-out prompts (difficulty AUC). About 30 s per retraining; needs scikit-learn.
 
@@ -40,7 +44,7 @@ from typing import Any
 
 import numpy as np
 
-from evals.datasets import read_jsonl
+from evals.datasets import DatasetError, read_jsonl
 from evals.routing_eval import difficulty_report
 from evals.training.outcomes import CHARS_PER_TOKEN, Outcome
 from router.signals.capability.classifier import CapabilityClassifier
@@ -184,14 +188,86 @@ def self_instruct_examples() -> list[tuple[str, str, str]]:
     return [(row["prompt"], label, task) for row, (task, label) in zip(rows, labels, strict=True)]
 
 
-CATEGORY_SOURCES = {"ni-format": category_examples, "self-instruct": self_instruct_examples}
+# WizardLM's test set: 218 instructions its authors collected from real users, each with a skill and
+# an annotated difficulty (1-10). Each skill mapped once by what it names; three skills say nothing
+# about the kind of work (Complex Format, Multilingual, Toxicity) and are left out.
+WIZARDLM_SKILL = {
+    "Math": "math",
+    "Code Generation": "code",
+    "Code Debug": "code",
+    "Computer Science": "code",
+    "Writting": "writing",
+    "Academic Writing": "writing",
+    "Roleplay": "writing",
+    "Reasoning": "reasoning",
+    "Common-Sense": "reasoning",
+    "Counterfactual": "reasoning",
+    **dict.fromkeys(
+        ("Biology", "Physics", "Chemistry", "History", "Law", "Medicine", "Economy", "Philosophy",
+         "Literature", "Art", "Music", "Sport", "Entertainment", "Technology", "Ethics", "TruthfulQA"),
+        "other",
+    ),
+}  # fmt: skip
+
+
+def wizardlm_rows() -> list[dict[str, Any]]:
+    """The WizardLM test set, or nothing where neither the mirror folder nor the cache has it."""
+    try:
+        return read_jsonl("wizardlm-testset")
+    except DatasetError as error:
+        print(f"evals.heldout: leaving out WizardLM's test set: {error}", file=sys.stderr)
+        return []
+
+
+def wizardlm_examples() -> list[tuple[str, str, str]]:
+    """(prompt, category, skill); the few instructions it shares with a training source (Vicuna's
+    questions) are left out."""
+    from evals.training.corpus import DEFAULT_SEED, all_examples, text_key
+
+    rows = [row for row in wizardlm_rows() if row["Skill"] in WIZARDLM_SKILL]
+    trained = {text_key(e.text) for e in all_examples(DEFAULT_SEED)} if rows else set()
+    return [
+        (row["Instruction"], WIZARDLM_SKILL[row["Skill"]], row["Skill"])
+        for row in rows
+        if text_key(row["Instruction"]) not in trained
+    ]
+
+
+CATEGORY_SOURCES = {
+    "ni-format": category_examples,
+    "self-instruct": self_instruct_examples,
+    "wizardlm": wizardlm_examples,
+}
 
 
 def category_heldout(classifier: CapabilityClassifier) -> dict[str, Any]:
     """Per held-out source, and `pooled` over them."""
-    report = {name: category_scores(classifier, read()) for name, read in CATEGORY_SOURCES.items()}
-    pooled = [example for read in CATEGORY_SOURCES.values() for example in read()]
+    examples = {name: read() for name, read in CATEGORY_SOURCES.items()}
+    report = {name: category_scores(classifier, found) for name, found in examples.items() if found}
+    pooled = [example for found in examples.values() for example in found]
     return {**report, "pooled": category_scores(classifier, pooled)}
+
+
+def annotated_difficulty(classifier: CapabilityClassifier) -> dict[str, Any] | None:
+    """Difficulty against the difficulty WizardLM's authors gave each of their test instructions
+    (1-10): the AUC of ranking the hard ones (7-10) above the easy ones (1-4), and where the default
+    policy sends each group."""
+    rows = [r for r in wizardlm_rows() if r["Difficulty"] >= 7 or r["Difficulty"] <= 4]
+    if not rows:
+        return None
+    texts = [r["Instruction"] for r in rows]
+    hard = [r["Difficulty"] >= 7 for r in rows]
+    scores = [classifier.classify(text).difficulty for text in texts]
+    routes = default_routes(texts)
+    return {
+        "hard": sum(hard),
+        "easy": len(hard) - sum(hard),
+        "auc": auc(scores, hard),
+        "hard_to_hard_route": float(np.mean([r == "hard" for r, h in zip(routes, hard, strict=True) if h])),
+        "easy_to_fast_route": float(
+            np.mean([r == "fast" for r, h in zip(routes, hard, strict=True) if not h])
+        ),
+    }
 
 
 def category_scores(classifier: CapabilityClassifier, examples: list[tuple[str, str, str]]) -> dict[str, Any]:
@@ -317,6 +393,7 @@ def run(loso: bool = False, classifier: CapabilityClassifier | None = None) -> d
         "category": category_heldout(classifier),
         "difficulty": difficulty_heldout(classifier),
         "complex_vs_simple": complex_against_simple(classifier),
+        "annotated_difficulty": annotated_difficulty(classifier),
     }
     if loso:
         report["leave_one_source_out"] = leave_one_source_out()
@@ -354,6 +431,13 @@ def render(report: dict[str, Any]) -> str:
         f"default policy: {100 * split['complex_to_hard_route']:.0f}% of complex to the hard route, "
         f"{100 * split['simple_to_fast_route']:.0f}% of simple to the fast one"
     )
+    annotated = report.get("annotated_difficulty")
+    if annotated:
+        lines.append(
+            f"WizardLM's annotated difficulty, hard (7-10: {annotated['hard']}) vs easy (1-4: {annotated['easy']}): "
+            f"AUC {_fmt(annotated['auc'])}; default policy: {100 * annotated['hard_to_hard_route']:.0f}% of hard to "
+            f"the hard route, {100 * annotated['easy_to_fast_route']:.0f}% of easy to the fast one"
+        )
     loso = report.get("leave_one_source_out")
     if loso:
         lines.append("leave one source out (retrained without it, scored on it):")

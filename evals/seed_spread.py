@@ -1,8 +1,9 @@
 """How much the routing figures depend on the one held-out split: retrain on several split seeds.
 
 Run as `python -m evals.seed_spread [--seeds 5] [--json]`. For the shipped split seed and then seeds
-1, 2, ... it retrains the capability classifier in memory exactly as `python -m evals.training.train
---seed N` would (nothing is written), and reports category accuracy and, per RouteLLM benchmark, the
+1, 2, ... it retrains the capability classifier exactly as `python -m evals.training.train --seed N`
+would, into a temporary artifact that it reads back (the artifact stores weights at half precision,
+and the figures are those of what would ship), and reports category accuracy and, per RouteLLM benchmark, the
 call saving at 95% of GPT-4's quality for ours, random and oracle on that seed's held-out,
 de-contaminated prompts (as `evals.routing_eval` does for the packaged artifact), with the mean and
 range over seeds. Needs the dev extra (scikit-learn); about 30 s per seed here.
@@ -14,13 +15,15 @@ import argparse
 import json
 import statistics
 import sys
+import tempfile
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from evals.routing_eval import category_report, difficulty_report
 from evals.training.corpus import DEFAULT_SEED, build_split
 from evals.training.outcomes import BENCHMARKS, split_outcomes
-from router.signals.capability.classifier import CapabilityClassifier
+from router.signals.capability.classifier import CapabilityClassifier, save_artifact
 
 ROUTERS = ("ours", "random", "oracle")
 
@@ -28,7 +31,10 @@ ROUTERS = ("ours", "random", "oracle")
 def one_seed(seed: int) -> dict[str, Any]:
     from evals.training.train import Settings, train_from_registry
 
-    classifier = CapabilityClassifier(train_from_registry(seed, Settings(seed=seed)))
+    with tempfile.TemporaryDirectory() as folder:
+        artifact = Path(folder) / "capability.npz"
+        save_artifact(artifact, train_from_registry(seed, Settings(seed=seed)))
+        classifier = CapabilityClassifier.load(artifact)
     split = build_split(seed)
     held_out = split_outcomes(split)[1]
     difficulty = {b: difficulty_report(classifier, held_out[b]) for b in BENCHMARKS}

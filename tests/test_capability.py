@@ -218,6 +218,7 @@ def test_retraining_on_the_shipped_seed_reproduces_the_packaged_figures() -> Non
     """`make train` is one command that gives back what is shipped; the seed spread starts from it."""
     from evals import routing_eval, seed_spread
     from evals.datasets import DatasetError, resolve
+    from evals.training.instructions import missing
 
     try:
         resolve("routellm-gsm8k", download=False)
@@ -225,6 +226,8 @@ def test_retraining_on_the_shipped_seed_reproduces_the_packaged_figures() -> Non
         if os.environ.get("CI"):
             raise
         pytest.skip("the public datasets are not in a local mirror or cache")
+    if missing():  # sampled sources the shipped artifact was trained with (evals.training.samples)
+        pytest.skip(f"the shipped classifier was trained with {', '.join(missing())}, not on this machine")
     packaged = routing_eval.run()
     retrained = seed_spread.one_seed(packaged["split_seed"])
     assert retrained["category_accuracy"] == pytest.approx(packaged["category"]["accuracy"])
@@ -263,3 +266,50 @@ def test_product_packages_never_import_the_tooling() -> None:
         if path.name != "cli.py":
             text = path.read_text(encoding="utf-8")
             assert "from evals" not in text and "import evals" not in text, path
+
+
+def test_windows_keep_only_whole_records_and_dolly_labels_map_by_kind() -> None:
+    """A window's cut first and last lines are dropped; dolly's eight kinds map onto categories,
+    a passage task without its passage is left out, and classification depends on the passage."""
+    from evals.training.instructions import dolly_example
+    from evals.training.samples import complete_lines, dolly_rows, offsets
+
+    record = json.dumps(
+        {
+            "instruction": "Summarise this",
+            "context": "Some text.",
+            "category": "summarization",
+            "response": "x",
+        }
+    )
+    window = 'response": "cut"}\n' + record + "\n" + record[:20]
+    assert complete_lines(window, first=False) == [record]
+    assert complete_lines(record + "\n", first=True) == [record]
+    assert dolly_rows([window, window]) == [
+        {"instruction": "Summarise this", "context": "Some text.", "category": "summarization"}
+    ]
+    assert offsets(100_000, 3) == [0, 42_000, 84_000]
+
+    def label(category: str, context: str = "") -> str | None:
+        example = dolly_example(
+            {"instruction": "Which of these are fish?", "context": context, "category": category}
+        )
+        return example.label if example else None
+
+    assert [label(k) for k in ("creative_writing", "brainstorming", "open_qa", "general_qa")] == [
+        "writing",
+        "writing",
+        "other",
+        "other",
+    ]
+    assert [label(k, "A passage.") for k in ("closed_qa", "information_extraction", "summarization")] == [
+        "extraction",
+        "extraction",
+        "extraction",
+    ]
+    assert label("closed_qa") is None and label("classification") == "other"
+    assert label("classification", "A passage.") == "extraction"
+    long = dolly_example(
+        {"instruction": "Q?", "context": "a" * 900 + "\n\n" + "b" * 900, "category": "closed_qa"}
+    )
+    assert long is not None and long.text == "Q?\n\n" + "a" * 900  # cut at the paragraph

@@ -139,9 +139,11 @@ def test_provider_embeddings_are_ledgered_with_their_cost(gateway: Any, emulator
         "SELECT backend, prompt_tokens, cost_usd, status FROM turnout_usage "
         f"WHERE route = 'embeddings' AND backend = 'text-embedding-3-small' AND id > {before['id']}"
     )
-    rows = wait_for_rows(url, sql)
-    assert rows[0]["status"] == 200 and rows[0]["prompt_tokens"] == answer.usage.prompt_tokens == 4
-    assert rows[0]["cost_usd"] == pytest.approx(4 * 20.0 / 1e6)
+    # rows since the request began (another test's late rows may land beside it): ours has its tokens
+    rows = wait_for_rows(url, sql, ready=lambda found: any(r["prompt_tokens"] == 4 for r in found))
+    ours = [r for r in rows if r["prompt_tokens"] == 4]
+    assert ours and ours[0]["status"] == 200 and answer.usage.prompt_tokens == 4
+    assert ours[0]["cost_usd"] == pytest.approx(4 * 20.0 / 1e6)
     emulators.openai.fault("status", status=500)
     with pytest.raises(Exception) as failed:
         gateway.client().embeddings.create(model="text-embedding-3-small", input="again")

@@ -40,6 +40,8 @@ Label mapping (source label → category):
     mmlu-open       MMLU questions that stand alone without their choices, asked as open
                     questions (same label as their subject), so that the topic words and not the
                     multiple-choice layout carry the category; held out exactly when the original is
+    dolly-15k,      requests people wrote, sampled from their sources: see
+    folio, chitchat evals.training.instructions
 """
 
 from __future__ import annotations
@@ -301,6 +303,15 @@ def extraction_examples(seed: int, count: int = 360, group: int = 3) -> list[Exa
     return examples
 
 
+def cut_passage(text: str, limit: int = 1200) -> str:
+    """A passage as a user pastes it: cut at a paragraph break near `limit` characters."""
+    text = text.strip()
+    if len(text) <= limit:
+        return text
+    cut = text.rfind("\n\n", 0, limit)
+    return text[: cut if cut > 300 else limit].strip()
+
+
 def _documentation() -> list[tuple[str, str]]:
     """(heading, text) of each Anthropic documentation chunk, the text cut at a paragraph near 1,200
     characters: passages as a user pastes them."""
@@ -310,8 +321,7 @@ def _documentation() -> list[tuple[str, str]]:
         text = chunk["text"].strip()
         if text.startswith(chunk["chunk_heading"]):
             text = text[len(chunk["chunk_heading"]) :].strip()
-        cut = text.rfind("\n\n", 0, 1200)
-        text = text[: cut if cut > 300 else 1200].strip()
+        text = cut_passage(text)
         if len(text) >= 200:
             found.append((chunk["chunk_heading"].strip(), text))
     return found
@@ -388,6 +398,8 @@ def open_questions(questions: Iterable[Example], held_out: bool) -> list[Example
 
 def all_examples(seed: int) -> list[Example]:
     """Every labelled prompt once (first source wins on duplicate text), in a fixed source order."""
+    from evals.training.instructions import chitchat_examples, dolly_examples, folio_examples
+
     loaded = [
         *mt_bench_examples(),
         *benchmark_examples(),
@@ -397,6 +409,9 @@ def all_examples(seed: int) -> list[Example]:
         *extraction_examples(seed),
         *passage_examples(seed),
         *writing_requests(seed),
+        *dolly_examples(),
+        *folio_examples(),
+        *chitchat_examples(),
     ]
     seen: set[str] = set()
     unique = []

@@ -163,6 +163,10 @@ def split_outcomes(split: Split) -> tuple[list[Outcome], dict[str, list[Outcome]
 #       architecture_analysis, root_cause_analysis and multi_step_tradeoffs exemplars (design and
 #       analysis that strong models do better, as Arena-Hard's): 0.8; its simple_task ones: 0.0.
 #       Only the half with even crc32 trains (`semantic_router_demand`); evals.heldout scores the other.
+#   dolly-15k (everyday instructions people wrote: open and closed questions, summaries of a given
+#       passage, brainstorming, short creative writing; Dolly itself is a 12B model tuned on them,
+#       and a Mixtral-class model answers nearly all): 0.1.
+#   chitchat (greetings, thanks, small talk): 0.0.
 # Only the training side of the shared split is used, so held-out prompts stay unseen.
 DEMAND_PRIOR = {
     "arena-hard-v2": 0.8,
@@ -170,6 +174,8 @@ DEMAND_PRIOR = {
     "clinc150": 0.0,
     "semantic-router-complex": 0.8,
     "semantic-router-simple": 0.0,
+    "dolly-15k": 0.1,
+    "chitchat": 0.0,
 }
 COMPLEX_CLASSES = ("architecture_analysis", "root_cause_analysis", "multi_step_tradeoffs")
 DEMAND_WEIGHT = 1.0
@@ -194,7 +200,10 @@ def demand_outcomes(split: Split) -> tuple[list[Outcome], list[float]]:
     clinc = json.loads(resolve("clinc150").read_text(encoding="utf-8"))["train"]
     sources = {
         "arena-hard-v2": [t for t in arena if not split.is_held_out(t, "arena-hard-v2")],
-        "code-request": [e.text for e in split.train if e.source == "code-request"],
+        **{
+            source: [e.text for e in split.train if e.source == source]
+            for source in ("code-request", "dolly-15k", "chitchat")
+        },
         "clinc150": [t for t, _intent in clinc[::CLINC_DEMAND_EVERY] if not split.is_held_out(t, "clinc150")],
     }
     sources["semantic-router-complex"], sources["semantic-router-simple"] = semantic_router_demand(True)

@@ -1,0 +1,104 @@
+"""Requests people wrote: samples of databricks-dolly-15k and FOLIO (`evals.training.samples` builds
+both) and the small-talk queries of Microsoft's Personality Chat datasets.
+
+Training-time only. Label mapping (source label → category):
+
+    dolly-15k       creative_writing, brainstorming → writing; closed_qa, information_extraction,
+                    summarization → extraction (they come with the passage they refer to; the
+                    few without one are left out); classification → extraction with a passage,
+                    other without one ("which of these is a fish?"); open_qa, general_qa → other
+    folio           → reasoning: FOLIO's premises and conclusion (logic puzzles people wrote) asked as
+                    a question in one of FOLIO_TEMPLATES' phrasings
+    chitchat        every query → simple_chat: greetings, goodbyes, moods, small talk and
+                    questions about the assistant itself (165 queries, one per scenario)
+
+Both are optional: on a machine whose mirror folder and cache lack them, training goes on without
+them and says so, and `missing()` names them (the reproduction test skips on that).
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+import zlib
+from pathlib import Path
+
+from evals.datasets import DatasetError, read_jsonl, resolve
+
+from .corpus import Example, cut_passage
+
+OPTIONAL = ("dolly-15k-sample", "folio-sample", "personality-chat")
+DOLLY = {
+    "creative_writing": "writing",
+    "brainstorming": "writing",
+    "closed_qa": "extraction",
+    "information_extraction": "extraction",
+    "summarization": "extraction",
+    "open_qa": "other",
+    "general_qa": "other",
+}
+
+
+def missing() -> list[str]:
+    absent = []
+    for name in OPTIONAL:
+        try:
+            resolve(name, download=False)
+        except DatasetError:
+            absent.append(name)
+    return absent
+
+
+@functools.cache
+def _path(name: str) -> Path | None:
+    try:
+        return resolve(name, download=False)
+    except DatasetError as error:
+        print(f"training without '{name}': {error}", file=sys.stderr)
+        return None
+
+
+def dolly_example(row: dict[str, str]) -> Example | None:
+    """One dolly record as a prompt (instruction, then its passage) with its category, or None for
+    a passage task that came without its passage."""
+    context = cut_passage(row["context"])
+    if row["category"] == "classification":
+        label = "extraction" if context else "other"
+    else:
+        label = DOLLY[row["category"]]
+        if label == "extraction" and not context:
+            return None
+    return Example(row["instruction"].strip() + (f"\n\n{context}" if context else ""), label, "dolly-15k")
+
+
+def dolly_examples() -> list[Example]:
+    rows = read_jsonl("dolly-15k-sample") if _path("dolly-15k-sample") else []
+    return [example for example in map(dolly_example, rows) if example]
+
+
+FOLIO_TEMPLATES = (
+    "{premises}\n\nBased on the statements above, is the following true, false, or uncertain? {conclusion}",
+    "Given these premises:\n{premises}\nDoes it follow that {conclusion} Answer True, False or Uncertain.",
+    "Premises: {premises}\nConclusion: {conclusion}\nIs the conclusion true, false or unknown?",
+    "Assume the following. {premises} Can we conclude that {conclusion}",
+)
+
+
+def folio_examples() -> list[Example]:
+    rows = read_jsonl("folio-sample") if _path("folio-sample") else []
+    examples = []
+    for row in rows:
+        premises = " ".join(p.strip() for p in row["premises"])
+        conclusion = row["conclusion"].strip()
+        template = FOLIO_TEMPLATES[zlib.crc32(conclusion.encode()) % len(FOLIO_TEMPLATES)]
+        text = template.format(premises=premises, conclusion=conclusion)
+        examples.append(Example(text, "reasoning", "folio"))
+    return examples
+
+
+def chitchat_examples() -> list[Example]:
+    """Personality Chat's QnA Maker file: a header, then Question, Answer, Metadata per line."""
+    path = _path("personality-chat")
+    lines = path.read_text(encoding="utf-8").splitlines()[1:] if path else []
+    queries = [line.split("\t")[0].strip() for line in lines]
+    return [Example(query, "simple_chat", "chitchat") for query in queries if query]

@@ -1,0 +1,125 @@
+"""Builds the registry's sampled files from windows of their sources.
+
+Two labelled JSON-lines sources are too large to copy whole onto a machine without a network, so
+turnout trains on windows of them: fixed, evenly spaced 16,000-character slices of the file as
+published (window k of n starts at k * (total - 16,000) // (n - 1)), of which every complete record
+is kept. The same slices of a full download give the same sample, so each sample is reproducible
+from its source:
+
+    python -m evals.training.samples dolly --full databricks-dolly-15k.jsonl
+    python -m evals.training.samples folio --windows DIR   # DIR/w_<offset>.txt, as read
+
+writes it into the dataset cache (`~/.cache/turnout/datasets/<local_path>`), where
+`evals.datasets.resolve` checks it against its registered sha256. Nothing here is ever written into
+the repository.
+
+- dolly: databricks-dolly-15k (CC-BY-SA-3.0), 48 windows: 15,011 instructions people wrote in eight
+  task categories, with the passage they refer to (`context`).
+- folio: FOLIO's training set (Yale-LILY/FOLIO, CC-BY-SA-4.0), 12 windows: natural-language premises
+  written by people, a conclusion, and whether it follows (first-order logic puzzles).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from evals.datasets import REGISTRY, _digest
+from router import datafiles
+
+WINDOW = 16_000
+# (total characters of the source as published, number of windows): window k starts at
+# k * (total - WINDOW) // (count - 1).
+SHAPES = {"dolly-15k-sample": (13_216_783, 48), "folio-sample": (767_202, 12)}
+
+
+def offsets(total: int, count: int) -> list[int]:
+    return [k * (total - WINDOW) // (count - 1) for k in range(count)]
+
+
+def windows_from_full(text: str, count: int) -> list[str]:
+    return [text[start : start + WINDOW] for start in offsets(len(text), count)]
+
+
+def windows_from_folder(folder: Path) -> list[str]:
+    """Windows saved one per file (`w_<offset>.txt` or `p_<offset>.txt`), in offset order."""
+    files = sorted(folder.glob("[wp]_*.txt"), key=lambda p: int(p.stem.split("_")[1]))
+    return [path.read_text(encoding="utf-8") for path in files]
+
+
+def complete_lines(window: str, first: bool) -> list[str]:
+    """The window's whole lines: the first one is cut unless the window starts the file, and the
+    last one is cut unless it ends with a newline."""
+    lines = window.split("\n")
+    if not first:
+        lines = lines[1:]
+    if lines and not window.endswith("\n"):
+        lines = lines[:-1]
+    return [line for line in lines if line.strip()]
+
+
+def records(windows: list[str], keep: tuple[str, ...]) -> list[dict[str, Any]]:
+    """The `keep` fields of every whole JSON record of the windows, each record once."""
+    rows, seen = [], set()
+    for index, window in enumerate(windows):
+        for line in complete_lines(window, first=index == 0):
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                continue  # a line cut by the window's edge
+            row = {k: record[k] for k in keep}
+            key = json.dumps(row, sort_keys=True)
+            if key not in seen:
+                seen.add(key)
+                rows.append(row)
+    return rows
+
+
+def dolly_rows(windows: list[str]) -> list[dict[str, Any]]:
+    return records(windows, ("instruction", "context", "category"))
+
+
+def folio_rows(windows: list[str]) -> list[dict[str, Any]]:
+    return records(windows, ("premises", "conclusion", "label"))
+
+
+def write(name: str, rows: Iterable[dict[str, Any]]) -> Path:
+    target = datafiles.cache_dir() / REGISTRY[name].local_path
+    target.parent.mkdir(parents=True, exist_ok=True)
+    data = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows).encode()
+    target.write_bytes(gzip.compress(data, mtime=0))
+    return target
+
+
+BUILDERS = {"dolly": ("dolly-15k-sample", dolly_rows), "folio": ("folio-sample", folio_rows)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m evals.training.samples", description=__doc__)
+    parser.add_argument("sample", choices=sorted(BUILDERS))
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--full", type=Path, help="the whole source file, as published")
+    source.add_argument("--windows", type=Path, help="a folder of the windows, one file each")
+    args = parser.parse_args(argv)
+    name, build = BUILDERS[args.sample]
+    if args.full:
+        windows = windows_from_full(args.full.read_text(encoding="utf-8"), SHAPES[name][1])
+    else:
+        windows = windows_from_folder(args.windows)
+    rows = build(windows)
+    target = write(name, rows)
+    digest = _digest(target)
+    state = "matches" if digest == REGISTRY[name].sha256 else "does NOT match"
+    print(
+        f"{name}: {len(rows)} rows from {len(windows)} windows -> {target}; sha256 {digest} {state} the registry"
+    )
+    return 0 if state == "matches" else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
