@@ -35,6 +35,7 @@ This module must never feed what it scores back into training, nor copy data int
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 from collections import Counter, defaultdict
@@ -44,7 +45,7 @@ from typing import Any
 
 import numpy as np
 
-from evals.datasets import DatasetError, read_jsonl
+from evals.datasets import DatasetError, read_jsonl, resolve
 from evals.routing_eval import difficulty_report
 from evals.training.outcomes import CHARS_PER_TOKEN, Outcome
 from router.signals.capability.classifier import CapabilityClassifier
@@ -211,25 +212,40 @@ WIZARDLM_SKILL = {
 
 
 def wizardlm_rows() -> list[dict[str, Any]]:
-    """The WizardLM test set, or nothing where neither the mirror folder nor the cache has it."""
+    """The WizardLM test set, or nothing (said once) where neither the mirror folder nor the cache
+    holds it (`python -m evals.datasets fetch wizardlm-testset`); never downloaded here."""
     try:
-        return read_jsonl("wizardlm-testset")
+        resolve("wizardlm-testset", download=False)
     except DatasetError as error:
         print(f"evals.heldout: leaving out WizardLM's test set: {error}", file=sys.stderr)
         return []
+    return read_jsonl("wizardlm-testset")
+
+
+def loose_key(text: str) -> str:
+    """Letters and digits only, lower case: a prompt that differs from another only in punctuation
+    or spacing ("... championship game" against "... championship game.") is the same prompt."""
+    return "".join(c for c in text.casefold() if c.isalnum())
+
+
+@functools.cache
+def trained_keys() -> frozenset[str]:
+    """loose_key of every prompt of the category split (training and test side, derived prompts too)."""
+    from evals.training.corpus import DEFAULT_SEED, build_split
+
+    split = build_split(DEFAULT_SEED)
+    return frozenset(loose_key(e.text) for e in split.train + split.test)
 
 
 def wizardlm_examples() -> list[tuple[str, str, str]]:
-    """(prompt, category, skill); the few instructions it shares with a training source (Vicuna's
-    questions) are left out."""
-    from evals.training.corpus import DEFAULT_SEED, all_examples, text_key
-
+    """(prompt, category, skill); the instructions it shares with a training source (two of
+    Vicuna-bench's questions) are left out."""
     rows = [row for row in wizardlm_rows() if row["Skill"] in WIZARDLM_SKILL]
-    trained = {text_key(e.text) for e in all_examples(DEFAULT_SEED)} if rows else set()
+    seen = trained_keys() if rows else frozenset()
     return [
         (row["Instruction"], WIZARDLM_SKILL[row["Skill"]], row["Skill"])
         for row in rows
-        if text_key(row["Instruction"]) not in trained
+        if loose_key(row["Instruction"]) not in seen
     ]
 
 
@@ -238,13 +254,16 @@ CATEGORY_SOURCES = {
     "self-instruct": self_instruct_examples,
     "wizardlm": wizardlm_examples,
 }
+# `pooled` is over the sources every checkout has (../shared/data), so that it means the same on
+# every machine; WizardLM's set, where present, is reported beside it.
+POOLED = ("ni-format", "self-instruct")
 
 
 def category_heldout(classifier: CapabilityClassifier) -> dict[str, Any]:
     """Per held-out source, and `pooled` over them."""
     examples = {name: read() for name, read in CATEGORY_SOURCES.items()}
     report = {name: category_scores(classifier, found) for name, found in examples.items() if found}
-    pooled = [example for found in examples.values() for example in found]
+    pooled = [example for name in POOLED for example in examples[name]]
     return {**report, "pooled": category_scores(classifier, pooled)}
 
 
@@ -258,7 +277,7 @@ def annotated_difficulty(classifier: CapabilityClassifier) -> dict[str, Any] | N
     texts = [r["Instruction"] for r in rows]
     hard = [r["Difficulty"] >= 7 for r in rows]
     scores = [classifier.classify(text).difficulty for text in texts]
-    routes = default_routes(texts)
+    routes = default_routes(texts, classifier)
     return {
         "hard": sum(hard),
         "easy": len(hard) - sum(hard),
@@ -336,9 +355,10 @@ def leave_one_source_out() -> dict[str, Any]:
 DEFAULT_POLICY = Path(__file__).resolve().parents[1] / "policies" / "default.yaml"
 
 
-def default_routes(texts: list[str]) -> list[str]:
+def default_routes(texts: list[str], classifier: CapabilityClassifier | None = None) -> list[str]:
     """The route the shipped default policy takes for each text as `model: "auto"` (its `hard`,
-    `fast`, ... routes), decided by the gateway itself with placeholder keys: nothing is sent."""
+    `fast`, ... routes), decided by the gateway itself with placeholder keys (nothing is sent), with
+    `classifier` in place of the packaged one when given."""
     import tempfile
 
     from router.backends.http import HttpClient
@@ -356,6 +376,8 @@ def default_routes(texts: list[str]) -> list[str]:
             vllm_base_url="http://127.0.0.1:9/v1",
         )
         gateway = Gateway(settings, HttpClient())
+        if classifier is not None:
+            gateway.runtime.engine.classifier = classifier
         return [
             gateway.decide(
                 parse_chat_request(
@@ -369,13 +391,13 @@ def default_routes(texts: list[str]) -> list[str]:
 def complex_against_simple(classifier: CapabilityClassifier) -> dict[str, Any]:
     """vLLM semantic-router's complex-analysis exemplars (architecture, root cause, multi-step
     trade-offs) against its simple tasks, the half no training step read: whether difficulty ranks
-    them apart (AUC, with `classifier`), and where the default policy sends them (its `hard` and
-    `fast` routes, with the packaged classifier the gateway loads)."""
+    them apart (AUC), and where the default policy sends them (its `hard` and `fast` routes), both
+    with `classifier`."""
     from evals.training.outcomes import semantic_router_demand
 
     hard, simple = semantic_router_demand(training=False)
     scores = [classifier.classify(text).difficulty for text in hard + simple]
-    routes = default_routes(hard + simple)
+    routes = default_routes(hard + simple, classifier)
     return {
         "complex": len(hard),
         "simple": len(simple),

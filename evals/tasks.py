@@ -205,6 +205,11 @@ def heldout(params: HeldoutParams) -> TaskResult:
     result.add("complex_vs_simple.auc", split["auc"], UP)
     result.add("complex_vs_simple.complex_to_hard_route", split["complex_to_hard_route"], UP)
     result.add("complex_vs_simple.simple_to_fast_route", split["simple_to_fast_route"], UP)
+    annotated = report["annotated_difficulty"]  # WizardLM's annotated difficulty, where its set is present
+    if annotated:
+        result.add("annotated_difficulty.auc", annotated["auc"], UP)
+        result.add("annotated_difficulty.hard_to_hard_route", annotated["hard_to_hard_route"], UP)
+        result.add("annotated_difficulty.easy_to_fast_route", annotated["easy_to_fast_route"], UP)
     for family, row in report["difficulty"].items():
         result.add(f"difficulty.{family}.auc", row["auc"], UP)
         result.add(f"difficulty.{family}.ceiling_auc", row["ceiling_auc"], INFO)

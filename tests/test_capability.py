@@ -313,3 +313,46 @@ def test_windows_keep_only_whole_records_and_dolly_labels_map_by_kind() -> None:
         {"instruction": "Q?", "context": "a" * 900 + "\n\n" + "b" * 900, "category": "closed_qa"}
     )
     assert long is not None and long.text == "Q?\n\n" + "a" * 900  # cut at the paragraph
+
+
+def test_folio_and_small_talk_rows_become_prompts() -> None:
+    from evals.training.instructions import FOLIO_TEMPLATES, chitchat_queries, folio_example
+
+    example = folio_example(
+        {"premises": ["All cats purr. ", "Tom is a cat."], "conclusion": " Tom purrs. ", "label": "True"}
+    )
+    assert example.label == "reasoning" and "All cats purr. Tom is a cat." in example.text
+    assert "Tom purrs." in example.text and any(
+        example.text.startswith(t.split("{")[0]) for t in FOLIO_TEMPLATES
+    )
+    table = (
+        "Question\tAnswer\tMetadata\r\nHiya\tHi.\tScenario:Greetings\r\n\t\t\r\nHow are you?\tGreat.\tx\r\n"
+    )
+    assert [(e.text, e.label) for e in chitchat_queries(table)] == [
+        ("Hiya", "simple_chat"),
+        ("How are you?", "simple_chat"),
+    ]
+
+
+def test_sampling_checks_its_windows_and_training_keeps_a_shipped_artifact(tmp_path: Path) -> None:
+    """A folder without the registered windows is refused in one line; `train` will not overwrite an
+    artifact trained with sources this machine lacks, and says which."""
+    from evals.training import samples
+    from evals.training.train import _absent_sources
+
+    (tmp_path / "w_0.txt").write_text("{}\n")
+    with pytest.raises(SystemExit) as refused:
+        samples.main(["folio", "--windows", str(tmp_path)])
+    assert refused.value.code == 2
+    texts = [t for examples in TINY.values() for t in examples]
+    labels = [label for label, examples in TINY.items() for _ in examples]
+    artifact = tmp_path / "tiny.npz"
+    trained = {"optional_sources": ["dolly-15k-sample", "folio-sample"]}
+    save_artifact(
+        artifact,
+        train(texts, labels, texts, [False] * len(texts), Settings(hash_bits=10, max_iter=50), trained),
+    )
+    assert _absent_sources(artifact, ["folio-sample", "personality-chat"]) == ["folio-sample"]
+    assert (
+        _absent_sources(artifact, []) == [] and _absent_sources(tmp_path / "none.npz", ["folio-sample"]) == []
+    )

@@ -299,10 +299,12 @@ def test_heldout_sources_are_mapped_whole_and_scored() -> None:
     report = heldout.run()
     category = report["category"]
     assert category["ni-format"]["n"] > 700 and category["self-instruct"]["n"] == 175
-    sources = [name for name in heldout.CATEGORY_SOURCES if name in category]
-    assert category["pooled"]["n"] == sum(category[name]["n"] for name in sources)
+    assert category["pooled"]["n"] == category["ni-format"]["n"] + 175  # the same pool on every machine
+    assert heldout.loose_key("As a sports commentator, describe it") == heldout.loose_key(
+        "as a Sports commentator describe it."
+    )
     wizardlm = heldout.wizardlm_examples()  # only where the mirror folder or the cache holds it
-    assert not [p for p, _, _ in wizardlm if text_key(p) in seen]
+    assert not [p for p, _, _ in wizardlm if heldout.loose_key(p) in {heldout.loose_key(t) for t in seen}]
     if wizardlm:
         skills = {row["Skill"] for row in heldout.wizardlm_rows()}
         assert skills - set(heldout.WIZARDLM_SKILL) == {"Complex Format", "Multilingual", "Toxicity"}

@@ -1,8 +1,10 @@
 """Public figures and fictional characters are not personal data: the lists are read from a mirror
-folder like any dataset, names are matched whole, and common names never come from a list."""
+folder like any dataset (pinned by sha256), names are matched whole, common names never come from a
+list, and a listed name tied to the writer or standing beside other personal data is still found."""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,32 +15,42 @@ from router.signals.sensitivity.detector import SensitivityDetector
 from router.signals.sensitivity.public_names import PublicNames
 
 
+def _install(folder: Path, monkeypatch: pytest.MonkeyPatch, files: dict[str, bytes]) -> None:
+    """These files as the only lists, in a mirror folder, each pinned to its own sha256."""
+    sources = []
+    for name, data in files.items():
+        (folder / "pii").mkdir(exist_ok=True)
+        (folder / "pii" / name).write_bytes(data)
+        sources.append((f"pii/{name}", hashlib.sha256(data).hexdigest(), False))
+    monkeypatch.setenv("TURNOUT_DATA_DIR", str(folder))
+    monkeypatch.setattr(public_names, "SOURCES", tuple(sources))
+    public_names.public_names.cache_clear()
+
+
 @pytest.fixture
 def mirror(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """A mirror folder with short people and character lists, in the layout the registry uses."""
-    (tmp_path / "pii").mkdir()
-    (tmp_path / "pii" / "wikidata_people_names.txt").write_text(
-        "Angela Merkel\nRobert Downey Jr.\nJohn Smith\nPelé\n"
-    )
-    (tmp_path / "pii" / "wikidata_fictional_names.txt").write_text("Hermione Granger\nSherlock Holmes\n")
-    monkeypatch.setenv("TURNOUT_DATA_DIR", str(tmp_path))
-    public_names.public_names.cache_clear()
+    people = "Angela Merkel\nRobert Downey Jr.\nJohn Smith\nPelé\nJean-Paul Sartre\n"
+    _install(tmp_path, monkeypatch, {"people.txt": people.encode(), "characters.txt": b"Hermione Granger\n"})
     yield tmp_path
     public_names.public_names.cache_clear()
 
 
-def test_names_match_whole_without_case_accents_dots_or_possessives() -> None:
-    names = PublicNames(["Angela Merkel", "Robert Downey Jr.", "Ségolène Royal", "Pelé", "John Smith"])
+def test_names_match_whole_without_case_accents_dots_hyphens_or_possessives() -> None:
+    names = PublicNames(
+        ["Angela Merkel", "Robert Downey Jr.", "Ségolène Royal", "Pelé", "John Smith", "Jean-Paul Sartre"]
+    )
     assert (
         names.known("angela merkel")
         and names.known("Angela Merkel's")
         and names.known("Angela Merkel\u2019s")
     )
-    assert names.known("Robert Downey Jr") and names.known("Segolene Royal")
+    assert (
+        names.known("Robert Downey Jr") and names.known("Segolene Royal") and names.known("Jean Paul Sartre")
+    )
     assert names.known("Angela Merkel Instagram")  # a found span may run on past the name
     assert not names.known("Angela Merkelson") and not names.known("Angela") and not names.known("Merkel")
     assert not names.known("Pelé")  # one word is never enough
-    assert not names.known("John Smith") and len(names) == 3  # too common to say anything
+    assert not names.known("John Smith") and len(names) == 4  # too common to say anything
 
 
 def test_listed_people_and_characters_are_not_flagged(mirror: Path) -> None:
@@ -47,23 +59,53 @@ def test_listed_people_and_characters_are_not_flagged(mirror: Path) -> None:
         "When was Angela Merkel born?",
         "Was Robert Downey Jr ever an actor in a comedy?",
         "How much money does Hermione Granger earn?",
-        "What is Sherlock Holmes's address?",
+        "Where can I read what Jean-Paul Sartre wrote about freedom?",
     ):
         assert [f for f in detector.scan(text) if f.type == "person"] == [], text
+
+
+def test_a_listed_name_is_still_found_where_the_text_is_about_someone_the_writer_deals_with(
+    mirror: Path,
+) -> None:
+    detector = SensitivityDetector()
     for text in (
         "When was Angela Merkelson born?",  # not the listed name
         "Please email the contract to John Smith tomorrow.",  # listed, but too common to trust
-        "My colleague Hermione Granger lives at 12 Elm Street, Springfield.",  # an address is still found
+        "Draft a note for my lawyer about Angela Merkel and the lease.",  # the writer's own affairs
+        "Our patient Angela Merkel was admitted with chest pain.",  # a role in the writer's dealings
+        "I am Angela Merkel and I need help with a tax return.",  # introduced, not mentioned
+        "Hermione Granger lives at 12 Elm Street, Springfield.",  # beside an address
+        "Angela Merkel, phone 555-867-5309, asked about the invoice.",  # beside a phone number
     ):
-        assert detector.scan(text), text
+        assert [f for f in detector.scan(text) if f.type == "person"], text
 
 
 def test_without_lists_names_stay_personal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TURNOUT_DATA_DIR", str(tmp_path))
-    monkeypatch.setattr(public_names, "SOURCES", (("pii/none.txt", False),))
+    monkeypatch.setattr(public_names, "SOURCES", (("pii/none.txt", "0" * 64, False),))
     public_names.public_names.cache_clear()
     try:
         assert len(public_names.public_names()) == 0
         assert [f.type for f in SensitivityDetector().scan("When was Angela Merkel born?")] == ["person"]
+    finally:
+        public_names.public_names.cache_clear()
+
+
+def test_a_changed_or_unreadable_list_is_left_out_and_scanning_goes_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    _install(tmp_path, monkeypatch, {"good.txt": b"Angela Merkel\n", "bad.txt": b"\xff\xfe not UTF-8 \xff\n"})
+    (tmp_path / "pii" / "changed.txt").write_bytes(b"Hermione Granger\n")
+    monkeypatch.setattr(
+        public_names, "SOURCES", (*public_names.SOURCES, ("pii/changed.txt", "0" * 64, False))
+    )
+    public_names.public_names.cache_clear()
+    try:
+        with caplog.at_level("WARNING", logger="turnout.sensitivity"):
+            detector = SensitivityDetector()
+        assert "bad.txt is left out" in caplog.text and "changed.txt is left out" in caplog.text
+        assert len(public_names.public_names()) == 1
+        assert not [f for f in detector.scan("When was Angela Merkel born?") if f.type == "person"]
+        assert [f for f in detector.scan("How much does Hermione Granger earn?") if f.type == "person"]
     finally:
         public_names.public_names.cache_clear()

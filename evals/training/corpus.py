@@ -303,10 +303,11 @@ def extraction_examples(seed: int, count: int = 360, group: int = 3) -> list[Exa
     return examples
 
 
-def cut_passage(text: str, limit: int = 1200) -> str:
-    """A passage as a user pastes it: cut at a paragraph break near `limit` characters."""
+def cut_passage(text: str, limit: int = 1200, keep_short: bool = True) -> str:
+    """A passage as a user pastes it: cut at a paragraph break near `limit` characters (the
+    documentation passages are cut there even when shorter, as they always were: keep_short=False)."""
     text = text.strip()
-    if len(text) <= limit:
+    if keep_short and len(text) <= limit:
         return text
     cut = text.rfind("\n\n", 0, limit)
     return text[: cut if cut > 300 else limit].strip()
@@ -321,7 +322,7 @@ def _documentation() -> list[tuple[str, str]]:
         text = chunk["text"].strip()
         if text.startswith(chunk["chunk_heading"]):
             text = text[len(chunk["chunk_heading"]) :].strip()
-        text = cut_passage(text)
+        text = cut_passage(text, keep_short=False)
         if len(text) >= 200:
             found.append((chunk["chunk_heading"].strip(), text))
     return found

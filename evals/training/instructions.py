@@ -10,10 +10,11 @@ Training-time only. Label mapping (source label → category):
     folio           → reasoning: FOLIO's premises and conclusion (logic puzzles people wrote) asked as
                     a question in one of FOLIO_TEMPLATES' phrasings
     chitchat        every query → simple_chat: greetings, goodbyes, moods, small talk and
-                    questions about the assistant itself (165 queries, one per scenario)
+                    questions about the assistant itself (165 queries of 101 scenarios; 12 of them, "Hello", "Thank you", are CLINC's too)
 
-Both are optional: on a machine whose mirror folder and cache lack them, training goes on without
-them and says so, and `missing()` names them (the reproduction test skips on that).
+All three are optional: on a machine whose mirror folder and cache lack them, training goes on
+without them and says so, `missing()` names them (the reproduction test skips on that), and
+`python -m evals.training.train` will not overwrite a shipped artifact that was trained with them.
 """
 
 from __future__ import annotations
@@ -22,8 +23,10 @@ import functools
 import sys
 import zlib
 from pathlib import Path
+from typing import Any
 
-from evals.datasets import DatasetError, read_jsonl, resolve
+from evals.datasets import REGISTRY, read_jsonl, resolve
+from router import datafiles
 
 from .corpus import Example, cut_passage
 
@@ -40,22 +43,18 @@ DOLLY = {
 
 
 def missing() -> list[str]:
-    absent = []
-    for name in OPTIONAL:
-        try:
-            resolve(name, download=False)
-        except DatasetError:
-            absent.append(name)
-    return absent
+    """The optional sources that neither the mirror folder nor the cache holds."""
+    return [name for name in OPTIONAL if datafiles.find(REGISTRY[name].local_path) is None]
 
 
 @functools.cache
 def _path(name: str) -> Path | None:
-    try:
-        return resolve(name, download=False)
-    except DatasetError as error:
-        print(f"training without '{name}': {error}", file=sys.stderr)
+    """The source's checked file, or None (said once) where it is absent; a file that is there but
+    is not the registered one is an error, never a silent change of the training data."""
+    if name in missing():
+        print(f"training without '{name}': not in the mirror folder or the cache", file=sys.stderr)
         return None
+    return resolve(name, download=False)
 
 
 def dolly_example(row: dict[str, str]) -> Example | None:
@@ -84,21 +83,24 @@ FOLIO_TEMPLATES = (
 )
 
 
+def folio_example(row: dict[str, Any]) -> Example:
+    """FOLIO's premises and conclusion as a question, in the phrasing the conclusion's crc32 picks."""
+    premises = " ".join(p.strip() for p in row["premises"])
+    conclusion = row["conclusion"].strip()
+    template = FOLIO_TEMPLATES[zlib.crc32(conclusion.encode()) % len(FOLIO_TEMPLATES)]
+    return Example(template.format(premises=premises, conclusion=conclusion), "reasoning", "folio")
+
+
 def folio_examples() -> list[Example]:
-    rows = read_jsonl("folio-sample") if _path("folio-sample") else []
-    examples = []
-    for row in rows:
-        premises = " ".join(p.strip() for p in row["premises"])
-        conclusion = row["conclusion"].strip()
-        template = FOLIO_TEMPLATES[zlib.crc32(conclusion.encode()) % len(FOLIO_TEMPLATES)]
-        text = template.format(premises=premises, conclusion=conclusion)
-        examples.append(Example(text, "reasoning", "folio"))
-    return examples
+    return [folio_example(row) for row in (read_jsonl("folio-sample") if _path("folio-sample") else [])]
+
+
+def chitchat_queries(table: str) -> list[Example]:
+    """Personality Chat's QnA Maker file: a header, then Question, Answer, Metadata per line."""
+    queries = [line.split("\t")[0].strip() for line in table.splitlines()[1:]]
+    return [Example(query, "simple_chat", "chitchat") for query in queries if query]
 
 
 def chitchat_examples() -> list[Example]:
-    """Personality Chat's QnA Maker file: a header, then Question, Answer, Metadata per line."""
     path = _path("personality-chat")
-    lines = path.read_text(encoding="utf-8").splitlines()[1:] if path else []
-    queries = [line.split("\t")[0].strip() for line in lines]
-    return [Example(query, "simple_chat", "chitchat") for query in queries if query]
+    return chitchat_queries(path.read_text(encoding="utf-8")) if path else []

@@ -23,13 +23,14 @@ from __future__ import annotations
 
 import argparse
 import gzip
+import hashlib
 import json
 import sys
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from evals.datasets import REGISTRY, _digest
+from evals.datasets import REGISTRY
 from router import datafiles
 
 WINDOW = 16_000
@@ -88,12 +89,19 @@ def folio_rows(windows: list[str]) -> list[dict[str, Any]]:
     return records(windows, ("premises", "conclusion", "label"))
 
 
-def write(name: str, rows: Iterable[dict[str, Any]]) -> Path:
+def write(name: str, rows: Iterable[dict[str, Any]]) -> tuple[Path, str]:
+    """Into the cache only when it is the registered file; otherwise nothing is left there."""
     target = datafiles.cache_dir() / REGISTRY[name].local_path
     target.parent.mkdir(parents=True, exist_ok=True)
-    data = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows).encode()
-    target.write_bytes(gzip.compress(data, mtime=0))
-    return target
+    data = gzip.compress(
+        "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows).encode(), mtime=0
+    )
+    digest = hashlib.sha256(data).hexdigest()
+    if digest == REGISTRY[name].sha256:
+        partial = target.with_suffix(target.suffix + ".part")
+        partial.write_bytes(data)
+        partial.rename(target)
+    return target, digest
 
 
 BUILDERS = {"dolly": ("dolly-15k-sample", dolly_rows), "folio": ("folio-sample", folio_rows)}
@@ -107,18 +115,28 @@ def main(argv: list[str] | None = None) -> int:
     source.add_argument("--windows", type=Path, help="a folder of the windows, one file each")
     args = parser.parse_args(argv)
     name, build = BUILDERS[args.sample]
+    total, count = SHAPES[name]
     if args.full:
-        windows = windows_from_full(args.full.read_text(encoding="utf-8"), SHAPES[name][1])
+        text = args.full.read_text(encoding="utf-8")
+        if len(text) != total:
+            parser.exit(2, f"samples: {args.full} has {len(text):,} characters, the source has {total:,}\n")
+        windows = windows_from_full(text, count)
     else:
+        starts = sorted(int(p.stem.split("_")[1]) for p in args.windows.glob("[wp]_*.txt"))
+        if starts != offsets(total, count):
+            parser.exit(
+                2, f"samples: {args.windows} does not hold the {count} windows at {offsets(total, count)}\n"
+            )
         windows = windows_from_folder(args.windows)
     rows = build(windows)
-    target = write(name, rows)
-    digest = _digest(target)
-    state = "matches" if digest == REGISTRY[name].sha256 else "does NOT match"
-    print(
-        f"{name}: {len(rows)} rows from {len(windows)} windows -> {target}; sha256 {digest} {state} the registry"
-    )
-    return 0 if state == "matches" else 1
+    target, digest = write(name, rows)
+    if digest != REGISTRY[name].sha256:
+        print(
+            f"samples: {name}: {len(rows)} rows, sha256 {digest} is not the registered one; nothing written"
+        )
+        return 1
+    print(f"{name}: {len(rows)} rows from {len(windows)} windows -> {target} (sha256 checked)")
+    return 0
 
 
 if __name__ == "__main__":

@@ -27,7 +27,13 @@ import numpy.typing as npt
 from scipy import sparse
 from sklearn.linear_model import LogisticRegression
 
-from router.signals.capability.classifier import CATEGORIES, DEFAULT_ARTIFACT, Weights, save_artifact
+from router.signals.capability.classifier import (
+    CATEGORIES,
+    DEFAULT_ARTIFACT,
+    Weights,
+    read_artifact,
+    save_artifact,
+)
 from router.signals.capability.features import (
     DEFAULT_HASH_BITS,
     FEATURES_VERSION,
@@ -218,8 +224,12 @@ def train_from_registry(seed: int, settings: Settings) -> Weights:
     split = build_split(seed)
     outcomes, _held_out = split_outcomes(split)
     demand, demand_weights = demand_outcomes(split)
+    from evals.training.instructions import OPTIONAL, missing
+
     meta = {
         "split_seed": seed,
+        # the optional sampled sources this artifact learnt from (evals.training.instructions)
+        "optional_sources": [name for name in OPTIONAL if name not in missing()],
         # prompts, not rows: a soft-labelled prompt enters training as two weighted rows
         "difficulty_by_benchmark": dict(
             sorted(
@@ -242,6 +252,17 @@ def train_from_registry(seed: int, settings: Settings) -> Weights:
     )
 
 
+def _absent_sources(out: Path, missing: list[str]) -> list[str]:
+    """The optional sources that the artifact at `out` was trained with and that are missing now."""
+    if not missing or not out.is_file():
+        return []
+    try:
+        trained_with = read_artifact(out).meta.get("optional_sources", [])
+    except (OSError, ValueError):
+        return []  # not a readable artifact: nothing to keep
+    return [name for name in trained_with if name in missing]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m evals.training.train", description=__doc__.split("\n\n")[0]
@@ -250,8 +271,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--seed", type=int, default=None, help="split seed (default: the corpus's fixed seed)"
     )
+    parser.add_argument(
+        "--allow-missing",
+        action="store_true",
+        help="replace the shipped artifact even though sources it was trained with are absent here",
+    )
     args = parser.parse_args(argv)
     from evals.training.corpus import DEFAULT_SEED
+    from evals.training.instructions import missing
+
+    absent = _absent_sources(args.out, missing())
+    if absent and not args.allow_missing:
+        print(
+            f"train: {args.out} was trained with {', '.join(absent)}, which this machine lacks "
+            "(see evals.training.samples); retraining without them would change it: --allow-missing to do so anyway",
+            file=sys.stderr,
+        )
+        return 2
 
     seed = DEFAULT_SEED if args.seed is None else args.seed
     started = time.perf_counter()

@@ -22,6 +22,7 @@ from router.signals.sensitivity.gitleaks import load_rules
 from router.signals.sensitivity.identifiers import find_national_ids
 from router.signals.sensitivity.names import find_people
 from router.signals.sensitivity.numbers import find_cards, find_ibans, find_ips, find_phones
+from router.signals.sensitivity.public_names import public_names
 from router.signals.sensitivity.secrets import find_secrets
 
 __all__ = ["FINDING_TYPES", "Finding", "SensitivityDetector"]
@@ -142,21 +143,28 @@ class SensitivityDetector:
         self._patterns = _compile_patterns(patterns)
         if "person" in self.types:
             gazetteer()  # load once here rather than inside the first request's scan
+            public_names()
         # gitleaks' maintained rules for provider token formats, beside turnout's own secret patterns
         self._gitleaks = load_rules() if "secret" in self.types else None
 
     def _raw(self, text: str) -> Iterator[Finding]:
         types = self.types
-        if "email" in types:
-            yield from find_emails(text)
         if "secret" in types:
             yield from find_secrets(text)
             if self._gitleaks is not None:
                 yield from self._gitleaks.scan(text)
+        beside = 0  # other personal data found so far: a public figure's name beside it is not discounted
+        if "email" in types:
+            for finding in find_emails(text):
+                beside += finding.confidence >= self.min_confidence
+                yield finding
         if _DIGIT.search(text) is not None and not types.isdisjoint(_DIGIT_TYPES):
-            yield from (finding for finding in _digit_detectors(text) if finding.type in types)
+            for finding in _digit_detectors(text):
+                if finding.type in types:
+                    beside += finding.confidence >= self.min_confidence
+                    yield finding
         if "person" in types:
-            yield from find_people(text)
+            yield from find_people(text, alone=not beside)
         if "term" in types:
             yield from self._term_findings(text)
 

@@ -125,6 +125,16 @@ episode fiction fictional style lyrics film movie series celebrity celebrities a
 president minister famous historical biography anime game persona pretend imagine
 """)
 )
+# Words that tie the people in a text to the writer (a possessive, a role in the writer's dealings):
+# a listed public figure's name beside them is not discounted ("a letter about my divorce to
+# William Hughes", "patient Edna McCoy"). "I" and "me" alone do not: "Where can I find X's ...?"
+PERSONAL_WORDS = frozenset(
+    _words("""
+my mine our ours patient patients client clients customer customers employee employees
+colleague colleagues coworker tenant neighbor neighbour boss wife husband son daughter mother father
+brother sister friend boyfriend girlfriend partner student applicant candidate
+""")
+)
 # Arithmetic word problems: their names are fictional, so weak cues must not flag them.
 PROBLEM_WORDS = frozenset(
     _words("""

@@ -38,8 +38,9 @@ _LOWERCASE_FIELD = re.compile(
 _MONEY = re.compile(r"[%$€£]")
 _HONORIFICS = frozenset(cues.HONORIFICS)
 _WEAK = 0.45  # below the default threshold: context alone, in a word problem or about public figures
-# Findings that are a name and nothing said about its bearer: a listed public figure or character
-# named this way, or any name in a request about fiction or public life, stays below the threshold.
+# Findings that are a name and nothing said about its bearer: any such name in a request about
+# fiction or public life stays below the threshold, and so does a listed public figure's or
+# character's full name (only `full_name`: never one introduced, quoted or cued as someone's).
 _PLAIN_NAMES = ("full_name", "intro", "speech", "name_list", "lone_name")
 _Span = tuple[int, int, float, str]  # first token, last token, confidence, detail
 
@@ -402,7 +403,9 @@ def _name_starts(text: str, names: Gazetteer) -> Iterator[int]:
     yield from _after_cues(text, names)
 
 
-def find_people(text: str) -> Iterator[Finding]:
+def find_people(text: str, alone: bool = True) -> Iterator[Finding]:
+    """Person names in `text`; `alone` is false when other personal data was found in it, which
+    keeps a listed public figure's name from being discounted."""
     names = gazetteer()
     if text == text.lower():  # no capital anywhere (a character class missed ž, ł, ő: lowercase too)
         recased = _recased(text, names)
@@ -413,6 +416,9 @@ def find_people(text: str) -> Iterator[Finding]:
     problem = _word_problem(tokens)
     public = not cues.PUBLIC_WORDS.isdisjoint(tokens.lower)
     famous = public_names()
+    # a listed name counts as a public figure's only where nothing says the text is about someone
+    # the writer deals with ("my", "I", "our patient"), and where no other personal data stands beside it
+    listed = alone and cues.PERSONAL_WORDS.isdisjoint(tokens.lower)
     for source in (
         _full_names(tokens, names),
         _cued(tokens, names, problem),
@@ -421,6 +427,7 @@ def find_people(text: str) -> Iterator[Finding]:
     ):
         for first, last, confidence, detail in source:
             start, end = tokens.spans[first][0], tokens.spans[last][1]
-            if detail in _PLAIN_NAMES and (public or famous.known(text[start:end])):
+            listed_here = detail == "full_name" and listed and famous.known(text[start:end])
+            if detail in _PLAIN_NAMES and (public or listed_here):
                 confidence = min(confidence, _WEAK)
             yield Finding("person", start, end, confidence, detail)

@@ -2,21 +2,25 @@
 
 "When was Angela Merkel born?" and "What is Harry Potter's criminal history?" name a public figure
 and a character; a name alone cannot say so, so turnout looks the name up in lists built by others
-from public sources, read at start-up through the dataset folders (router.datafiles) like
-gitleaks' rules: Wikidata's most widely covered people (politicians, scientists, writers, artists:
-each with more than 30 Wikipedia language links) and Wikidata's fictional characters, both as
-collected by geru-scotland/lore-nexus (MIT; Wikidata is CC0), and fivethirtyeight's public figures
-and comic characters (CC-BY-4.0). Without them (`python -m evals.datasets fetch wikidata-people
-wikidata-fictional`), every name is treated as possibly private.
+from public sources, read at start-up through the dataset folders (router.datafiles) and checked
+against pinned sha256s like gitleaks' rules: about 12,000 widely known people (heads of state,
+politicians, scientists, philosophers, writers, artists) and about 57,000 fictional characters'
+names, both collected from Wikidata by geru-scotland/lore-nexus (MIT; Wikidata is CC0), and
+fivethirtyeight's US public figures and comic characters (CC-BY-4.0). Without them (`python -m
+evals.datasets fetch wikidata-people wikidata-fictional`), every name is treated as possibly private.
 
-Only names of two words or more count, compared case-insensitively without accents and dots
-("Robert Downey Jr" is "Robert Downey Jr."), and a name made only of very common first and last
-names ("John Smith") is not taken from a list: too many private people share it.
+Only names of two words or more count, compared case-insensitively without accents, dots, hyphens
+and possessives ("Robert Downey Jr" is "Robert Downey Jr."), and a name made only of very common
+first and last names ("John Smith") is not taken from a list. The name detector (names.py) uses the
+lists for a plain full name only, and only in a text that says nothing of people the writer deals
+with ("my", "I", "our patient": name_cues.PERSONAL_WORDS) and holds no other personal data: a
+private person who shares a listed name is then still found wherever the text is about them.
 """
 
 from __future__ import annotations
 
 import gzip
+import hashlib
 import logging
 import re
 import unicodedata
@@ -28,22 +32,31 @@ from router import datafiles
 
 log = logging.getLogger("turnout.sensitivity")
 
-# (local path in a mirror folder or the cache, whether it is the fivethirtyeight table)
+# (local path in a mirror folder or the cache, its pinned sha256 (evals/datasets.json), whether it is
+# the fivethirtyeight table); a file that is not the pinned version is not read
 SOURCES = (
-    ("pii/wikidata_people_names.txt", False),
-    ("pii/wikidata_fictional_names.txt", False),
-    ("pii/public_figures.txt.gz", True),
+    (
+        "pii/wikidata_people_names.txt",
+        "d436389762deaf79cd02cbffdc194ded1b1e8b2c14d76ac345b96cced9d9a0a1",
+        False,
+    ),
+    (
+        "pii/wikidata_fictional_names.txt",
+        "479e9e55eb3050d6fba1784c033a5779a9fd56e611d990def7ce7357902eba75",
+        False,
+    ),
+    ("pii/public_figures.txt.gz", "83a9443cded8325b194de9b5efb2fa5b80ed325ae51dafca1f50156ca1470428", True),
 )
-_WORD = re.compile(r"[^\W\d_]+(?:['-][^\W\d_]+)*")
+_WORD = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)*")  # hyphens split: "Jean-Paul" is "jean", "paul"
 MAX_WORDS = 5
 _APOSTROPHE = "\u2019"  # a typographic apostrophe, read as '
 
 
 def normalise(name: str) -> tuple[str, ...]:
-    """The words of a name, lower case, without accents: the key names are compared by."""
+    """The words of a name, lower case, without accents or a possessive: the key names are compared by."""
     plain = unicodedata.normalize("NFKD", name.casefold())
     plain = "".join(c for c in plain if not unicodedata.combining(c)).replace(_APOSTROPHE, "'")
-    return tuple(_WORD.findall(plain))
+    return tuple(word.removesuffix("'s") for word in _WORD.findall(plain))
 
 
 class PublicNames:
@@ -59,14 +72,11 @@ class PublicNames:
         """Whether `text` (a found name, perhaps with a possessive or a following word) starts with
         a listed name of two words or more."""
         words = normalise(text)
-        if words and words[-1] in ("s",):  # "Harry Potter's" splits as ... "potter", "s"
-            words = words[:-1]
-        words = tuple(w.removesuffix("'s") for w in words)
         return any(words[:size] in self._keys for size in range(2, min(len(words), MAX_WORDS) + 1))
 
 
 # Given names and surnames so common that a list entry made only of them names many private
-# people too (the most frequent US first names and surnames of the 2010 census).
+# people too (among the most frequent US given names and census surnames).
 _COMMON_FIRST = frozenset(
     [
         "james",
@@ -164,10 +174,13 @@ def _generic(key: tuple[str, ...]) -> bool:
     return len(key) == 2 and key[0] in _COMMON_FIRST and key[1] in _COMMON_LAST
 
 
-def _read(path: Path, table: bool) -> list[str]:
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", encoding="utf-8") as handle:
-        lines = handle.read().splitlines()
+def _read(path: Path, sha256: str, table: bool) -> list[str]:
+    data = path.read_bytes()
+    if hashlib.sha256(data).hexdigest() != sha256:
+        raise ValueError("not the pinned version")
+    if path.suffix == ".gz":
+        data = gzip.decompress(data)
+    lines = data.decode("utf-8").splitlines()
     if table:  # fivethirtyeight's table: name, kind, category, source, with a header
         return [line.split("\t")[0] for line in lines[1:]]
     return lines
@@ -175,14 +188,21 @@ def _read(path: Path, table: bool) -> list[str]:
 
 @lru_cache(maxsize=1)
 def public_names() -> PublicNames:
-    """Every list found, merged; empty (logged once) when none is installed."""
+    """Every list found, merged, read once per process (the detector reads it at start-up); empty
+    (logged once) when none is installed. A file that cannot be read or is not the pinned version is
+    left out with a warning."""
     names: list[str] = []
     found = []
-    for local_path, table in SOURCES:
+    for local_path, sha256, table in SOURCES:
         path = datafiles.find(local_path)
-        if path is not None:
-            names += _read(path, table)
-            found.append(local_path)
+        if path is None:
+            continue
+        try:
+            names += _read(path, sha256, table)
+        except (OSError, ValueError, EOFError) as error:  # gzip and UTF-8 errors are ValueErrors
+            log.warning("%s is left out of the public figures: %s", path, error)
+            continue
+        found.append(local_path)
     known = PublicNames(names)
     if found:
         log.info("public and fictional names: %d from %s", len(known), ", ".join(found))
