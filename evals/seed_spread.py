@@ -3,8 +3,8 @@
 Run as `python -m evals.seed_spread [--seeds 5] [--json]`. For the shipped split seed and then seeds
 1, 2, ... it retrains the capability classifier exactly as `python -m evals.training.train --seed N`
 would, into a temporary artifact that it reads back (the artifact stores weights at half precision,
-and the figures are those of what would ship), and reports category accuracy and, per RouteLLM benchmark, the
-call saving at 95% of GPT-4's quality for ours, random and oracle on that seed's held-out,
+and the figures are those of what would ship), and reports category accuracy and, per RouteLLM
+benchmark, the call saving at 95% of GPT-4's quality for ours, random and oracle on that seed's held-out,
 de-contaminated prompts (as `evals.routing_eval` does for the packaged artifact), with the mean and
 range over seeds. Needs the dev extra (scikit-learn); about 30 s per seed here.
 """

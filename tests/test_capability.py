@@ -318,9 +318,10 @@ def test_windows_keep_only_whole_records_and_dolly_labels_map_by_kind() -> None:
 def test_folio_and_small_talk_rows_become_prompts() -> None:
     from evals.training.instructions import FOLIO_TEMPLATES, chitchat_queries, folio_example
 
-    example = folio_example(
-        {"premises": ["All cats purr. ", "Tom is a cat."], "conclusion": " Tom purrs. ", "label": "True"}
-    )
+    row = {"premises": ["All cats purr. ", "Tom is a cat."], "conclusion": " Tom purrs. ", "label": "True"}
+    example = folio_example(row, 7)
+    other = folio_example({**row, "conclusion": "Tom is not a cat."}, 7)
+    assert example.held_out is not None and example.held_out == other.held_out  # a story is held out whole
     assert example.label == "reasoning" and "All cats purr. Tom is a cat." in example.text
     assert "Tom purrs." in example.text and any(
         example.text.startswith(t.split("{")[0]) for t in FOLIO_TEMPLATES

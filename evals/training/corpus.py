@@ -411,7 +411,7 @@ def all_examples(seed: int) -> list[Example]:
         *passage_examples(seed),
         *writing_requests(seed),
         *dolly_examples(),
-        *folio_examples(),
+        *folio_examples(seed),
         *chitchat_examples(),
     ]
     seen: set[str] = set()

@@ -8,7 +8,7 @@ Training-time only. Label mapping (source label → category):
                     few without one are left out); classification → extraction with a passage,
                     other without one ("which of these is a fish?"); open_qa, general_qa → other
     folio           → reasoning: FOLIO's premises and conclusion (logic puzzles people wrote) asked as
-                    a question in one of FOLIO_TEMPLATES' phrasings
+                    a question in one of FOLIO_TEMPLATES' phrasings; held out by story
     chitchat        every query → simple_chat: greetings, goodbyes, moods, small talk and
                     questions about the assistant itself (165 queries of 101 scenarios; 12,
                     such as "Hello" and "Thank you", are CLINC's too and count there)
@@ -29,7 +29,7 @@ from typing import Any
 from evals.datasets import REGISTRY, read_jsonl, resolve
 from router import datafiles
 
-from .corpus import Example, cut_passage
+from .corpus import TEST_FRACTION, Example, cut_passage, text_key, unit_hash
 
 OPTIONAL = ("dolly-15k-sample", "folio-sample", "personality-chat")
 DOLLY = {
@@ -84,16 +84,20 @@ FOLIO_TEMPLATES = (
 )
 
 
-def folio_example(row: dict[str, Any]) -> Example:
-    """FOLIO's premises and conclusion as a question, in the phrasing the conclusion's crc32 picks."""
+def folio_example(row: dict[str, Any], seed: int) -> Example:
+    """FOLIO's premises and conclusion as a question, in the phrasing the conclusion's crc32 picks;
+    held out by story (its premises), so that no held-out puzzle shares its premises with a trained
+    one."""
     premises = " ".join(p.strip() for p in row["premises"])
     conclusion = row["conclusion"].strip()
     template = FOLIO_TEMPLATES[zlib.crc32(conclusion.encode()) % len(FOLIO_TEMPLATES)]
-    return Example(template.format(premises=premises, conclusion=conclusion), "reasoning", "folio")
+    held_out = unit_hash(text_key(premises), seed) < TEST_FRACTION
+    return Example(template.format(premises=premises, conclusion=conclusion), "reasoning", "folio", held_out)
 
 
-def folio_examples() -> list[Example]:
-    return [folio_example(row) for row in (read_jsonl("folio-sample") if _path("folio-sample") else [])]
+def folio_examples(seed: int) -> list[Example]:
+    rows = read_jsonl("folio-sample") if _path("folio-sample") else []
+    return [folio_example(row, seed) for row in rows]
 
 
 def chitchat_queries(table: str) -> list[Example]:

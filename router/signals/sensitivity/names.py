@@ -416,8 +416,9 @@ def find_people(text: str, alone: bool = True) -> Iterator[Finding]:
     problem = _word_problem(tokens)
     public = not cues.PUBLIC_WORDS.isdisjoint(tokens.lower)
     famous = public_names()
-    # a listed name counts as a public figure's only where nothing says the text is about someone
-    # the writer deals with ("my", "I", "our patient"), and where no other personal data stands beside it
+    # a listed name counts as a public figure's only where nothing ties the text's people to the
+    # writer ("my", "our patient": name_cues.PERSONAL_WORDS) and no other personal data stands
+    # beside it in the same scanned string
     listed = alone and cues.PERSONAL_WORDS.isdisjoint(tokens.lower)
     for source in (
         _full_names(tokens, names),
