@@ -211,6 +211,7 @@ WIZARDLM_SKILL = {
 }  # fmt: skip
 
 
+@functools.cache
 def wizardlm_rows() -> list[dict[str, Any]]:
     """The WizardLM test set, or nothing (said once) where neither the mirror folder nor the cache
     holds it (`python -m evals.datasets fetch wizardlm-testset`); never downloaded here."""

@@ -47,7 +47,9 @@ def test_names_match_whole_without_case_accents_dots_hyphens_or_possessives() ->
     assert (
         names.known("Robert Downey Jr") and names.known("Segolene Royal") and names.known("Jean Paul Sartre")
     )
-    assert names.known("Angela Merkel Instagram")  # a found span may run on past the name
+    assert not names.known("Angela Merkel Instagram")  # word for word: a longer name is another name
+    hyphens = PublicNames(["Anne-Marie", "Robert Grant"])  # one word apart from its hyphen is no full name
+    assert len(hyphens) == 1 and not hyphens.known("Anne Marie") and not hyphens.known("Robert Grant-Hughes")
     assert not names.known("Angela Merkelson") and not names.known("Angela") and not names.known("Merkel")
     assert not names.known("Pelé")  # one word is never enough
     assert not names.known("John Smith") and len(names) == 4  # too common to say anything
@@ -109,3 +111,28 @@ def test_a_changed_or_unreadable_list_is_left_out_and_scanning_goes_on(
         assert [f for f in detector.scan("How much does Hermione Granger earn?") if f.type == "person"]
     finally:
         public_names.public_names.cache_clear()
+
+
+def test_the_whole_request_decides_whether_a_listed_name_is_discounted(mirror: Path) -> None:
+    """Personal data or a role word in another message of the same request keeps the name found."""
+    from router.policy.model import load_policy
+    from router.schema import ChatRequest
+    from router.signals.capability.classifier import CapabilityClassifier
+    from router.signals.collect import SignalEngine
+
+    engine = SignalEngine(load_policy(Path("policies/default.yaml")).policy, CapabilityClassifier.load())
+
+    def people(*messages: str) -> list[str]:
+        request = ChatRequest.model_validate(
+            {"model": "auto", "messages": [{"role": "user", "content": text} for text in messages]}
+        )
+        return [
+            located.finding.type
+            for located in engine.compute(request).findings
+            if located.finding.type == "person"
+        ]
+
+    assert people("When was Angela Merkel born?") == []
+    assert people("Summarise the chart of Angela Merkel.", "Her SSN is 219-09-9999.") == ["person"]
+    assert people("You are our clinic's assistant.", "Summarise the chart of Angela Merkel.") == ["person"]
+    assert people("The client's guarantor is Angela Merkel.") == ["person"]  # a possessive role word

@@ -11,7 +11,7 @@ Training-time only. Label mapping (source label → category):
                     a question in one of FOLIO_TEMPLATES' phrasings; held out by story
     chitchat        every query → simple_chat: greetings, goodbyes, moods, small talk and
                     questions about the assistant itself (165 queries of 101 scenarios; 12,
-                    such as "Hello" and "Thank you", are CLINC's too and count there)
+                    such as "Hello" and "Thank you", are CLINC's too and count there, 2 repeat)
 
 All three are optional: on a machine whose mirror folder and cache lack them, training goes on
 without them and says so, `missing()` names them (the reproduction test skips on that), and

@@ -49,7 +49,9 @@ def windows_from_full(text: str, count: int) -> list[str]:
 
 def windows_from_folder(folder: Path) -> list[str]:
     """Windows saved one per file (`w_<offset>.txt` or `p_<offset>.txt`), in offset order."""
-    files = sorted(folder.glob("[wp]_*.txt"), key=lambda p: int(p.stem.split("_")[1]))
+    files = sorted(
+        (p for p in folder.glob("[wp]_*.txt") if p.stem[2:].isdigit()), key=lambda p: int(p.stem[2:])
+    )
     return [path.read_text(encoding="utf-8") for path in files]
 
 
@@ -122,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
             parser.exit(2, f"samples: {args.full} has {len(text):,} characters, the source has {total:,}\n")
         windows = windows_from_full(text, count)
     else:
-        starts = sorted(int(p.stem.split("_")[1]) for p in args.windows.glob("[wp]_*.txt"))
+        starts = sorted(int(p.stem[2:]) for p in args.windows.glob("[wp]_*.txt") if p.stem[2:].isdigit())
         if starts != offsets(total, count):
             parser.exit(
                 2, f"samples: {args.windows} does not hold the {count} windows at {offsets(total, count)}\n"

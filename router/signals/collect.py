@@ -7,6 +7,7 @@ call a backend, and it never logs what it found (findings are prompt text).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -15,7 +16,10 @@ from router.policy.model import Policy
 from router.schema import ChatRequest, RequestOptions
 from router.signals.sensitivity.detector import Finding, SensitivityDetector
 from router.signals.sensitivity.directives import find_directive
+from router.signals.sensitivity.name_cues import personal
 from router.signals.sensitivity.units import Unit, field_units, scan_joined, text_units
+
+WORDS = re.compile(r"[^\W\d_]+(?:['\u2019][^\W\d_]+)*")  # words, for name_cues.personal
 
 if TYPE_CHECKING:
     from router.signals.capability.classifier import Capability, CapabilityClassifier
@@ -128,14 +132,30 @@ class SignalEngine:
         )
         self.classifier = classifier
 
-    def compute(
-        self, request: ChatRequest, options: RequestOptions = NO_OPTIONS, *, capability: bool = True
-    ) -> Signals:
-        scan = self.detector.scan
+    def _findings(
+        self, request: ChatRequest, discount_public: bool, discounted: list[Finding] | None
+    ) -> list[Located]:
+        def scan(text: str) -> list[Finding]:
+            return self.detector.scan(text, discount_public, discounted)
+
         findings = [Located(unit, f) for unit in text_units(request) for f in scan(unit.text)]
         fields = field_units(request)
         if fields:
             findings += [Located(unit, f) for unit, f in scan_joined(scan, fields)]
+        return findings
+
+    def compute(
+        self, request: ChatRequest, options: RequestOptions = NO_OPTIONS, *, capability: bool = True
+    ) -> Signals:
+        discounted: list[Finding] = []
+        findings = self._findings(request, True, discounted)
+        if discounted and (
+            any(f.finding.type != "person" for f in findings)
+            or any(personal(WORDS.findall(unit.text.lower())) for unit in text_units(request))
+        ):
+            # a public figure's name is discounted only in a request that says nothing more about
+            # anyone: here another string holds personal data or ties people to the writer
+            findings = self._findings(request, False, None)
         query = request.query()
         classified = self.classifier.classify(query) if capability else None
         category = classified.category if classified is not None else "other"

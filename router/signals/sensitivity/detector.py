@@ -147,24 +147,28 @@ class SensitivityDetector:
         # gitleaks' maintained rules for provider token formats, beside turnout's own secret patterns
         self._gitleaks = load_rules() if "secret" in self.types else None
 
-    def _raw(self, text: str) -> Iterator[Finding]:
+    def _raw(
+        self, text: str, discount_public: bool = True, discounted: list[Finding] | None = None
+    ) -> Iterator[Finding]:
+        types = self.types
+        # other findings so far: a listed public figure's name beside any of them is not discounted
+        beside = not discount_public
+        for finding in self._others(text):
+            beside = beside or finding.confidence >= self.min_confidence
+            yield finding
+        if "person" in types:
+            yield from find_people(text, alone=not beside, discounted=discounted)
+
+    def _others(self, text: str) -> Iterator[Finding]:
         types = self.types
         if "secret" in types:
             yield from find_secrets(text)
             if self._gitleaks is not None:
                 yield from self._gitleaks.scan(text)
-        beside = 0  # other personal data found so far: a public figure's name beside it is not discounted
         if "email" in types:
-            for finding in find_emails(text):
-                beside += finding.confidence >= self.min_confidence
-                yield finding
+            yield from find_emails(text)
         if _DIGIT.search(text) is not None and not types.isdisjoint(_DIGIT_TYPES):
-            for finding in _digit_detectors(text):
-                if finding.type in types:
-                    beside += finding.confidence >= self.min_confidence
-                    yield finding
-        if "person" in types:
-            yield from find_people(text, alone=not beside)
+            yield from (finding for finding in _digit_detectors(text) if finding.type in types)
         if "term" in types:
             yield from self._term_findings(text)
 
@@ -177,8 +181,13 @@ class SensitivityDetector:
                 if match.end() > match.start():
                     yield Finding("term", match.start(), match.end(), 1.0, "pattern")
 
-    def scan(self, text: str) -> list[Finding]:
-        """Findings at or above min_confidence, sorted by start and non-overlapping."""
+    def scan(
+        self, text: str, discount_public: bool = True, discounted: list[Finding] | None = None
+    ) -> list[Finding]:
+        """Findings at or above min_confidence, sorted by start and non-overlapping. With
+        `discount_public` false, a listed public figure's name counts like any other (the request
+        holds other personal data, or ties people to the writer, in another of its strings); the
+        names discounted as public figures' go into `discounted` when given."""
         threshold = self.min_confidence
-        found = [finding for finding in self._raw(text) if finding.confidence >= threshold]
+        found = [f for f in self._raw(text, discount_public, discounted) if f.confidence >= threshold]
         return _merge(found) if len(found) > 1 else found

@@ -9,6 +9,7 @@ therefore always start with one of the words it is listed under. Data only: no s
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
 
 def _words(text: str) -> tuple[str, ...]:
@@ -127,14 +128,24 @@ president minister famous historical biography anime game persona pretend imagin
 )
 # Words that tie the people in a text to the writer (a possessive, a role in the writer's dealings):
 # a listed public figure's name beside them is not discounted ("a letter about my divorce to
-# William Hughes", "patient Edna McCoy"). "I" and "me" alone do not: "Where can I find X's ...?"
+# William Hughes", "patient Edna McCoy", "the client's guarantor"). "I" and "me" alone do not
+# ("Where can I find X's ...?"), nor family words, which questions about public figures use too.
 PERSONAL_WORDS = frozenset(
     _words("""
-my mine our ours patient patients client clients customer customers employee employees
-colleague colleagues coworker tenant neighbor neighbour boss wife husband son daughter mother father
-brother sister friend boyfriend girlfriend partner student applicant candidate
+my mine our ours patient patients client clients customer customers employee employees colleague
+colleagues coworker coworkers tenant tenants neighbor neighbour boss applicant applicants
 """)
 )
+
+
+def personal(lower_words: Iterable[str]) -> bool:
+    """Whether any of these lower-case words (a possessive 's aside) ties people to the writer."""
+    return any(
+        word in PERSONAL_WORDS or word.removesuffix("'s").removesuffix("\u2019s") in PERSONAL_WORDS
+        for word in lower_words
+    )
+
+
 # Arithmetic word problems: their names are fictional, so weak cues must not flag them.
 PROBLEM_WORDS = frozenset(
     _words("""

@@ -403,9 +403,10 @@ def _name_starts(text: str, names: Gazetteer) -> Iterator[int]:
     yield from _after_cues(text, names)
 
 
-def find_people(text: str, alone: bool = True) -> Iterator[Finding]:
+def find_people(text: str, alone: bool = True, discounted: list[Finding] | None = None) -> Iterator[Finding]:
     """Person names in `text`; `alone` is false when other personal data was found in it, which
-    keeps a listed public figure's name from being discounted."""
+    keeps a listed public figure's name from being discounted. Each name discounted as a listed
+    public figure's is also put in `discounted`, as found."""
     names = gazetteer()
     if text == text.lower():  # no capital anywhere (a character class missed ž, ł, ő: lowercase too)
         recased = _recased(text, names)
@@ -419,7 +420,7 @@ def find_people(text: str, alone: bool = True) -> Iterator[Finding]:
     # a listed name counts as a public figure's only where nothing ties the text's people to the
     # writer ("my", "our patient": name_cues.PERSONAL_WORDS) and no other personal data stands
     # beside it in the same scanned string
-    listed = alone and cues.PERSONAL_WORDS.isdisjoint(tokens.lower)
+    listed = alone and not cues.personal(tokens.lower)
     for source in (
         _full_names(tokens, names),
         _cued(tokens, names, problem),
@@ -429,6 +430,8 @@ def find_people(text: str, alone: bool = True) -> Iterator[Finding]:
         for first, last, confidence, detail in source:
             start, end = tokens.spans[first][0], tokens.spans[last][1]
             listed_here = detail == "full_name" and listed and famous.known(text[start:end])
+            if listed_here and discounted is not None and not public:
+                discounted.append(Finding("person", start, end, confidence, detail))
             if detail in _PLAIN_NAMES and (public or listed_here):
                 confidence = min(confidence, _WEAK)
             yield Finding("person", start, end, confidence, detail)

@@ -4,8 +4,8 @@
 and a character; a name alone cannot say so, so turnout looks the name up in lists built by others
 from public sources, read at start-up through the dataset folders (router.datafiles) and checked
 against pinned sha256s like gitleaks' rules: about 12,000 widely known people (heads of state,
-politicians, scientists, philosophers, writers, artists) and about 57,000 fictional characters'
-names, both collected from Wikidata by geru-scotland/lore-nexus (MIT; Wikidata is CC0), and
+politicians, scientists, philosophers, writers, artists) and about 26,000 distinct fictional
+characters' names, both collected from Wikidata by geru-scotland/lore-nexus (MIT; Wikidata is CC0), and
 fivethirtyeight's US public figures and comic characters (CC-BY-4.0). Without them (`python -m
 evals.datasets fetch wikidata-people wikidata-fictional`), every name is treated as possibly private.
 
@@ -13,8 +13,9 @@ Only names of two words or more count, compared case-insensitively without accen
 and possessives ("Robert Downey Jr" is "Robert Downey Jr."), and a name made only of very common
 first and last names ("John Smith") is not taken from a list. The name detector (names.py) uses the
 lists for a plain full name only, and only in a text that says nothing of people the writer deals
-with ("my", "I", "our patient": name_cues.PERSONAL_WORDS) and holds no other personal data: a
-private person who shares a listed name is then still found wherever the text is about them.
+with (a possessive such as "my" or "our", or a role: name_cues.PERSONAL_WORDS) and holds no other
+personal data, anywhere in the request (router.signals.collect): a private person who shares a
+listed name is still found where the request ties them to the writer or says more about them.
 """
 
 from __future__ import annotations
@@ -61,18 +62,21 @@ def normalise(name: str) -> tuple[str, ...]:
 
 class PublicNames:
     def __init__(self, names: Iterable[str]) -> None:
+        # a listed name has two words or more apart from hyphens: "Anne-Marie" or "Chun-Li" alone is
+        # a first name, never a public figure's full name
         self._keys = frozenset(
-            key for key in map(normalise, names) if 2 <= len(key) <= MAX_WORDS and not _generic(key)
+            key
+            for key in (normalise(name) for name in names if len(name.split()) >= 2)
+            if 2 <= len(key) <= MAX_WORDS and not _generic(key)
         )
 
     def __len__(self) -> int:
         return len(self._keys)
 
     def known(self, text: str) -> bool:
-        """Whether `text` (a found name, perhaps with a possessive or a following word) starts with
-        a listed name of two words or more."""
-        words = normalise(text)
-        return any(words[:size] in self._keys for size in range(2, min(len(words), MAX_WORDS) + 1))
+        """Whether `text` (a found name, perhaps with a possessive) is a listed name, word for word:
+        "Robert Grant-Hughes" is not "Robert Grant"."""
+        return normalise(text) in self._keys
 
 
 # Given names and surnames so common that a list entry made only of them names many private
