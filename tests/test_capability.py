@@ -357,3 +357,26 @@ def test_sampling_checks_its_windows_and_training_keeps_a_shipped_artifact(tmp_p
     assert (
         _absent_sources(artifact, []) == [] and _absent_sources(tmp_path / "none.npz", ["folio-sample"]) == []
     )
+
+
+def test_make_train_refuses_to_replace_an_artifact_trained_with_sources_missing_here(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The command itself, on a machine whose cache lacks the sampled sources: exit 2, one line, the
+    artifact untouched (nothing is trained)."""
+    from evals.training.train import main
+
+    monkeypatch.setenv("TURNOUT_CACHE_DIR", str(tmp_path / "empty-cache"))  # ../shared/data has none of them
+    texts = [t for examples in TINY.values() for t in examples]
+    labels = [label for label, examples in TINY.items() for _ in examples]
+    artifact = tmp_path / "shipped.npz"
+    trained = {"optional_sources": ["dolly-15k-sample"]}
+    save_artifact(
+        artifact,
+        train(texts, labels, texts, [False] * len(texts), Settings(hash_bits=10, max_iter=50), trained),
+    )
+    before = artifact.read_bytes()
+    assert main(["--out", str(artifact)]) == 2
+    message = capsys.readouterr().err.strip()
+    assert "dolly-15k-sample" in message and "--allow-missing" in message and len(message.splitlines()) == 1
+    assert artifact.read_bytes() == before

@@ -136,3 +136,15 @@ def test_the_whole_request_decides_whether_a_listed_name_is_discounted(mirror: P
     assert people("Summarise the chart of Angela Merkel.", "Her SSN is 219-09-9999.") == ["person"]
     assert people("You are our clinic's assistant.", "Summarise the chart of Angela Merkel.") == ["person"]
     assert people("The client's guarantor is Angela Merkel.") == ["person"]  # a possessive role word
+
+
+def test_the_pinned_lists_are_the_registered_files_and_the_image_fetches_them() -> None:
+    """The sha256 the gateway pins for each list is the registry's (evals/datasets.json), and the
+    Docker image fetches the two that can be downloaded, as README says."""
+    from evals.datasets import REGISTRY
+
+    by_path = {dataset.local_path: dataset for dataset in REGISTRY.values()}
+    for local_path, sha256, _table in public_names.SOURCES:
+        assert by_path[local_path].sha256 == sha256, local_path
+    dockerfile = (Path(__file__).resolve().parents[1] / "router" / "deploy" / "Dockerfile").read_text()
+    assert "fetch gitleaks-rules wikidata-people wikidata-fictional" in dockerfile

@@ -274,6 +274,21 @@ def temp_postgres(folder: Path) -> Iterator[str]:
         server.cleanup()
 
 
+@contextlib.contextmanager
+def postgres_for(url: str | None, name: str) -> Iterator[str]:
+    """`url` when given (`--url`), else a temporary embedded Postgres for the run of bench `name`."""
+    if url:
+        yield url
+        return
+    import tempfile
+
+    with (
+        tempfile.TemporaryDirectory(prefix=f"turnout-bench-{name}-") as folder,
+        temp_postgres(Path(folder) / "pg") as temporary,
+    ):
+        yield temporary
+
+
 @contextlib.asynccontextmanager
 async def bench_store(choice: str, folder: Path) -> AsyncIterator[tuple[Any, str]]:
     """The store `--store` names (a temporary Postgres or Qdrant folder, or any store URL), and its URL."""

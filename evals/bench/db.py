@@ -13,14 +13,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import random
-import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from evals.bench.data import percentile, temp_postgres
+from evals.bench.data import percentile, postgres_for
 from evals.bench.fmt import BenchResult
 
 KEYS = 200
@@ -129,15 +128,6 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not 10 <= args.requests <= 1_000_000 or not 0 <= args.ledger_rows <= 10_000_000:
         parser.error("--requests must be 10 to 1000000 and --ledger-rows 0 to 10000000")
-    if args.url:
-        result = asyncio.run(_run(args.url, args.requests, args.ledger_rows))
-    else:
-        with (
-            tempfile.TemporaryDirectory(prefix="turnout-bench-db-") as folder,
-            temp_postgres(Path(folder) / "pg") as url,
-        ):
-            result = asyncio.run(_run(url, args.requests, args.ledger_rows))
-    print(result.to_markdown())
-    if args.out is not None:
-        result.write(args.out)
-    return 0
+    with postgres_for(args.url, "db") as url:
+        result = asyncio.run(_run(url, args.requests, args.ledger_rows))
+    return result.report(args.out)

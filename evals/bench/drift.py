@@ -19,7 +19,6 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -27,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from evals.bench.data import log, temp_postgres
+from evals.bench.data import log, postgres_for
 from evals.bench.fmt import BenchResult, Bound, On, Target
 
 TARGET_S = 5.0
@@ -217,18 +216,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not 1_000 <= args.rows <= 20_000_000 or not 1 <= args.runs <= 20:
         parser.error("--rows must be 1000 to 20000000 and --runs 1 to 20")
-    if args.url:
+    with postgres_for(args.url, "drift") as url:
         try:
-            result = _run(args.url, args.rows, args.runs)
-        finally:  # another ledger's rows are never touched: only those the bench wrote
-            asyncio.run(_delete(args.url))
-    else:
-        with (
-            tempfile.TemporaryDirectory(prefix="turnout-bench-drift-") as folder,
-            temp_postgres(Path(folder) / "pg") as url,
-        ):
             result = _run(url, args.rows, args.runs)
-    print(result.to_markdown())
-    if args.out is not None:
-        result.write(args.out)
-    return 0
+        finally:  # in another ledger (--url) only the rows the bench wrote are removed
+            if args.url:
+                asyncio.run(_delete(url))
+    return result.report(args.out)

@@ -195,6 +195,13 @@ class BenchResult:
             lines += ["", *(f"- {_cell(note)}" for note in notes)]
         return "\n".join(lines) + "\n"
 
+    def report(self, out_dir: Path | str | None) -> int:
+        """Print the table, and write it to `out_dir` when one is given (a bench's `--out`); 0."""
+        print(self.to_markdown())
+        if out_dir is not None:
+            self.write(out_dir)
+        return 0
+
     def write(self, out_dir: Path | str) -> list[Path]:
         """`<suite>.json` and `<suite>.md` in `out_dir` (created if missing)."""
         folder = Path(out_dir)

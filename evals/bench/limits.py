@@ -172,7 +172,4 @@ def main(argv: list[str] | None = None) -> int:
     else:
         with _redis_server() as url:
             result = asyncio.run(_run(args.requests, url))
-    print(result.to_markdown())
-    if args.out is not None:
-        result.write(args.out)
-    return 0
+    return result.report(args.out)
