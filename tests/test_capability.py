@@ -335,6 +335,94 @@ def test_folio_and_small_talk_rows_become_prompts() -> None:
     ]
 
 
+def test_ni_tasks_become_prompts_held_out_whole_and_never_from_a_held_out_dataset(tmp_path: Path) -> None:
+    """The NI sample: task extracts in a folder, or the published task files fetched over HTTP at
+    the commits the labels file records, become the same rows (one per listed instance); a row
+    becomes the definition and its input under the task's label, held out by task; a task drawing
+    on a dataset of the held-out NI-format sets is refused, and every task those sets score is one."""
+    import http.server
+    import threading
+
+    from evals.heldout import TASK_CATEGORY
+    from evals.training import instructions, samples
+
+    task, commit = "task999_toy_counting", "c" * 40
+    extract = {
+        "task": task,
+        "commit": commit,
+        "categories": ["Mathematics"],
+        "definition": "Count the vowels. ",
+        "instances": [{"id": "a", "input": "banana"}, {"id": "b", "input": "kiwi "}],
+    }
+    (tmp_path / f"{task}.json").write_text(json.dumps(extract))
+    (tmp_path / "notes.json").write_text("{}")  # not a task extract: ignored
+    rows = samples.ni_rows(tmp_path)
+    assert [(r["id"], r["input"], r["task"]) for r in rows] == [("a", "banana", task), ("b", "kiwi ", task)]
+    published = {  # as the repository holds it: more instances than were kept, a list of definitions
+        "Categories": ["Mathematics"],
+        "Definition": ["Count the vowels. "],
+        "Instances": [
+            {"id": i, "input": t, "output": ["3"]} for i, t in (("z", "x"), ("a", "banana"), ("b", "kiwi "))
+        ],
+    }
+
+    class Files(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            found = self.path == f"/{commit}/tasks/{task}.json"
+            body = json.dumps(published).encode() if found else b"404: Not Found"
+            self.send_response(200 if found else 404)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Files)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    instructions.ni_labels.cache_clear()
+    original = instructions.NI_LABELS
+    try:
+        instructions.NI_LABELS = tmp_path / "labels.tsv"
+        instructions.NI_LABELS.write_text(
+            f"task\tcategory\tcommit\tinstances\twhy\n{task}\tmath\t{commit}\ta,b\tcounting\n"
+        )
+        base = f"http://127.0.0.1:{server.server_address[1]}"
+        assert samples.ni_rows_fetched(base, timeout=10) == rows
+        examples = [instructions.ni_example(row, 7) for row in rows]
+        assert [e.text for e in examples] == ["Count the vowels.\n\nbanana", "Count the vowels.\n\nkiwi"]
+        assert {e.label for e in examples} == {"math"} and examples[0].source == "ni-train"
+        assert examples[0].held_out is not None and examples[0].held_out == examples[1].held_out
+        with pytest.raises(ValueError, match="no category"):
+            instructions.ni_example({**rows[0], "task": "task998_unlabelled"}, 7)
+        with pytest.raises(ValueError, match="held-out dataset"):
+            instructions.ni_example({**rows[0], "task": "task1999_bbh_new_puzzle"}, 7)
+        instructions.NI_LABELS.write_text(
+            f"task\tcategory\tcommit\tinstances\twhy\n{task}\tmath\t{commit}\ta,q\tx\n"
+        )
+        with pytest.raises(ValueError, match="no instance q"):
+            samples.ni_rows_fetched(base, timeout=10)
+        instructions.NI_LABELS.write_text(
+            f"task\tcategory\tcommit\tinstances\twhy\n{task}\tmath\t{'d' * 40}\ta\tx\n"
+        )
+        with pytest.raises(OSError):  # a task not at that commit: 404
+            samples.ni_rows_fetched(base, timeout=10)
+    finally:
+        server.shutdown()
+        instructions.NI_LABELS = original
+        instructions.ni_labels.cache_clear()
+    assert all(instructions.ni_excluded(name) for name in TASK_CATEGORY)
+    shipped = instructions.ni_labels()
+    assert shipped and not any(instructions.ni_excluded(name) for name in shipped)
+    assert set(shipped.values()) <= set(CATEGORIES)
+    assert all(len(c) == 40 and ids for _, c, ids in instructions.ni_selection())
+    if "ni-train-sample" not in instructions.missing():  # the labels file lists the sample's rows
+        from evals.datasets import read_jsonl
+
+        listed = [(name, c, i) for name, c, ids in instructions.ni_selection() for i in ids]
+        assert [(r["task"], r["commit"], r["id"]) for r in read_jsonl("ni-train-sample")] == listed
+
+
 def test_sampling_checks_its_windows_and_training_keeps_a_shipped_artifact(tmp_path: Path) -> None:
     """A folder without the registered windows is refused in one line; `train` will not overwrite an
     artifact trained with sources this machine lacks, and says which."""

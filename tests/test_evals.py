@@ -288,6 +288,10 @@ def test_heldout_sources_are_mapped_whole_and_scored() -> None:
     split = build_split()
     seen = {text_key(e.text) for e in split.train + split.test}
     assert not [p for p, _, _ in heldout.category_examples() if text_key(p) in seen]
+    # nor does any NI task trained on share its definition with a held-out NI-format task
+    definitions = {text_key(p.split("\n\n")[0]) for p, _, _ in heldout.category_examples()}
+    trained_ni = [e for e in split.train + split.test if e.source == "ni-train"]
+    assert not [e.text for e in trained_ni if text_key(e.text.split("\n\n")[0]) in definitions]
     labelled = heldout.self_instruct_examples()  # one blind label per seed, in file order
     assert len(labelled) == 175 and {label for _, label, _ in labelled} == set(CATEGORIES)
     assert not [p for p, _, _ in labelled if text_key(p) in seen]

@@ -40,8 +40,9 @@ Label mapping (source label → category):
     mmlu-open       MMLU questions that stand alone without their choices, asked as open
                     questions (same label as their subject), so that the topic words and not the
                     multiple-choice layout carry the category; held out exactly when the original is
-    dolly-15k,      requests people wrote, sampled from their sources: see
-    folio, chitchat evals.training.instructions
+    dolly-15k,      requests people wrote, sampled from their sources, and Super-
+    folio, chitchat NaturalInstructions tasks: see evals.training.instructions
+    ni-train
 """
 
 from __future__ import annotations
@@ -399,7 +400,7 @@ def open_questions(questions: Iterable[Example], held_out: bool) -> list[Example
 
 def all_examples(seed: int) -> list[Example]:
     """Every labelled prompt once (first source wins on duplicate text), in a fixed source order."""
-    from evals.training.instructions import chitchat_examples, dolly_examples, folio_examples
+    from evals.training.instructions import chitchat_examples, dolly_examples, folio_examples, ni_examples
 
     loaded = [
         *mt_bench_examples(),
@@ -413,6 +414,7 @@ def all_examples(seed: int) -> list[Example]:
         *dolly_examples(),
         *folio_examples(seed),
         *chitchat_examples(),
+        *ni_examples(seed),
     ]
     seen: set[str] = set()
     unique = []

@@ -1,5 +1,6 @@
-"""Requests people wrote: samples of databricks-dolly-15k and FOLIO (`evals.training.samples` builds
-both) and the small-talk queries of Microsoft's Personality Chat datasets.
+"""Requests people wrote: samples of databricks-dolly-15k, FOLIO and Super-NaturalInstructions
+(`evals.training.samples` builds them) and the small-talk queries of Microsoft's Personality Chat
+datasets.
 
 Training-time only. Label mapping (source label → category):
 
@@ -12,8 +13,13 @@ Training-time only. Label mapping (source label → category):
     chitchat        every query → simple_chat: greetings, goodbyes, moods, small talk and
                     questions about the assistant itself (165 queries of 101 scenarios; 12,
                     such as "Hello" and "Thank you", are CLINC's too and count there, 2 repeat)
+    ni-train        each task → the category a reader gave it from its definition alone, with
+                    labels/CATEGORIES.md (labels/ni_train_categories.tsv, one line per task, with
+                    why); the prompt is the definition and one instance's input, as in the
+                    NI-format sets evals.heldout scores; held out in distribution by task. No task of
+                    a dataset those held-out sets draw on may be trained on (NI_HELD_OUT_DATASETS)
 
-All three are optional: on a machine whose mirror folder and cache lack them, training goes on
+All four are optional: on a machine whose mirror folder and cache lack them, training goes on
 without them and says so, `missing()` names them (the reproduction test skips on that), and
 `python -m evals.training.train` will not overwrite a shipped artifact that was trained with them.
 """
@@ -31,7 +37,19 @@ from router import datafiles
 
 from .corpus import TEST_FRACTION, Example, cut_passage, text_key, unit_hash
 
-OPTIONAL = ("dolly-15k-sample", "folio-sample", "personality-chat")
+OPTIONAL = ("dolly-15k-sample", "folio-sample", "personality-chat", "ni-train-sample")
+NI_LABELS = Path(__file__).resolve().parents[1] / "labels" / "ni_train_categories.tsv"
+NI_PROMPT_CHARS = 2000  # as the NI-format sets cut theirs
+# The datasets behind the NI-format tasks evals.heldout scores (BIG-Bench and its Hard subset, XSum,
+# Yelp, COPA, WebNLG, E2E, StrategyQA, SVAMP, AG News, JFLEG, WinoWhy/WSC, the NI sample's synthetic
+# list, arithmetic and paraphrase tasks), and the sources already trained on: a task whose name
+# holds one of these is never trained on, so those sets stay held out by source dataset.
+NI_HELD_OUT_DATASETS = (
+    "bbh", "bigbench", "big_bench", "xsum", "yelp", "copa", "web_nlg", "webnlg", "e2e", "strategyqa",
+    "svamp", "agnews", "ag_news", "jfleg", "_elements", "unnatural", "addsub", "miscellaneous", "wsc",
+    "winograd", "winowhy", "task648_", "task1393_",
+    "gsm8k", "mmlu", "humaneval", "clinc", "mt_bench", "dolly", "folio", "self_instruct", "alpaca",
+)  # fmt: skip
 DOLLY = {
     "creative_writing": "writing",
     "brainstorming": "writing",
@@ -109,3 +127,40 @@ def chitchat_queries(table: str) -> list[Example]:
 def chitchat_examples() -> list[Example]:
     path = _path("personality-chat")
     return chitchat_queries(path.read_text(encoding="utf-8")) if path else []
+
+
+def _ni_lines() -> list[list[str]]:
+    """labels/ni_train_categories.tsv: task, category, commit, instance ids (comma-separated), why."""
+    lines = NI_LABELS.read_text(encoding="utf-8").splitlines()[1:]
+    return [line.split("\t") for line in lines if line.strip()]
+
+
+@functools.cache
+def ni_labels() -> dict[str, str]:
+    """Task name → category."""
+    return {fields[0]: fields[1] for fields in _ni_lines()}
+
+
+def ni_selection() -> list[tuple[str, str, list[str]]]:
+    """(task, commit it was read at, ids of the instances kept), as the sample was built."""
+    return [(fields[0], fields[2], fields[3].split(",")) for fields in _ni_lines()]
+
+
+def ni_excluded(task: str) -> bool:
+    return any(name in task.lower() for name in NI_HELD_OUT_DATASETS)
+
+
+def ni_example(row: dict[str, Any], seed: int) -> Example:
+    if ni_excluded(row["task"]):
+        raise ValueError(f"{row['task']} draws on a held-out dataset and must not be trained on")
+    labels = ni_labels()
+    if row["task"] not in labels:
+        raise ValueError(f"{NI_LABELS} has no category for {row['task']}")
+    prompt = (row["definition"].strip() + "\n\n" + row["input"].strip())[:NI_PROMPT_CHARS]
+    held_out = unit_hash(row["task"], seed) < TEST_FRACTION
+    return Example(prompt, labels[row["task"]], "ni-train", held_out)
+
+
+def ni_examples(seed: int) -> list[Example]:
+    rows = read_jsonl("ni-train-sample") if _path("ni-train-sample") else []
+    return [ni_example(row, seed) for row in rows]

@@ -17,6 +17,19 @@ the repository.
   task categories, with the passage they refer to (`context`).
 - folio: FOLIO's training set (Yale-LILY/FOLIO, CC-BY-SA-4.0), 12 windows: natural-language premises
   written by people, a conclusion, and whether it follows (first-order logic puzzles).
+
+One more is not a window of one file but a selection from many: Super-NaturalInstructions
+(allenai/natural-instructions, Apache-2.0) keeps each of its 1,600 tasks in a file of its own,
+`tasks/<task>.json`, too many and too large to fetch whole. The sample holds, for each chosen task,
+its definition and the first instances of the file's first window or two, as read (one JSON file per
+task in a folder, with the commit it was read at):
+
+    python -m evals.training.samples ni --tasks DIR   # DIR/task*.json
+    python -m evals.training.samples ni --fetch       # each task file at its commit, from GitHub
+
+`--fetch` needs a network: it downloads each task named in labels/ni_train_categories.tsv at the
+commit recorded there and keeps the instances listed there, so anyone can check the sample against
+the published files.
 """
 
 from __future__ import annotations
@@ -26,6 +39,7 @@ import gzip
 import hashlib
 import json
 import sys
+import urllib.request
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -91,6 +105,47 @@ def folio_rows(windows: list[str]) -> list[dict[str, Any]]:
     return records(windows, ("premises", "conclusion", "label"))
 
 
+NI_FIELDS = ("task", "commit", "categories", "definition")
+
+
+def ni_rows(folder: Path) -> list[dict[str, Any]]:
+    """One row per instance: the task's fields and the instance's id and input, tasks in name order
+    and instances in file order."""
+    rows = []
+    for path in sorted(folder.glob("task*.json")):
+        task = json.loads(path.read_text(encoding="utf-8"))
+        for instance in task["instances"]:
+            rows.append({**{k: task[k] for k in NI_FIELDS}, "id": instance["id"], "input": instance["input"]})
+    return rows
+
+
+NI_RAW = "https://raw.githubusercontent.com/allenai/natural-instructions"
+
+
+def ni_rows_fetched(base_url: str = NI_RAW, timeout: float = 60.0) -> list[dict[str, Any]]:
+    """The same rows from the published task files: each at the commit the labels file records,
+    with the instances it lists, in its order."""
+    from evals.training.instructions import ni_selection
+
+    rows = []
+    for task, commit, ids in ni_selection():
+        with urllib.request.urlopen(f"{base_url}/{commit}/tasks/{task}.json", timeout=timeout) as reply:
+            published = json.loads(reply.read().decode("utf-8"))
+        definition = published["Definition"]
+        fields = {
+            "task": task,
+            "commit": commit,
+            "categories": published["Categories"],
+            "definition": definition[0] if isinstance(definition, list) else definition,
+        }
+        inputs = {instance["id"]: instance["input"] for instance in published["Instances"]}
+        absent = [i for i in ids if i not in inputs]
+        if absent:
+            raise ValueError(f"{task} at {commit} has no instance {absent[0]}")
+        rows += [{**fields, "id": i, "input": inputs[i]} for i in ids]
+    return rows
+
+
 def write(name: str, rows: Iterable[dict[str, Any]]) -> tuple[Path, str]:
     """Into the cache only when it is the registered file; otherwise nothing is left there."""
     target = datafiles.cache_dir() / REGISTRY[name].local_path
@@ -107,15 +162,32 @@ def write(name: str, rows: Iterable[dict[str, Any]]) -> tuple[Path, str]:
 
 
 BUILDERS = {"dolly": ("dolly-15k-sample", dolly_rows), "folio": ("folio-sample", folio_rows)}
+FOLDERS = {"ni": ("ni-train-sample", ni_rows)}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m evals.training.samples", description=__doc__)
-    parser.add_argument("sample", choices=sorted(BUILDERS))
+    parser.add_argument("sample", choices=sorted([*BUILDERS, *FOLDERS]))
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--full", type=Path, help="the whole source file, as published")
     source.add_argument("--windows", type=Path, help="a folder of the windows, one file each")
+    source.add_argument("--tasks", type=Path, help="ni: a folder of task extracts, one JSON file each")
+    source.add_argument("--fetch", action="store_true", help="ni: download the task files (network)")
+    parser.add_argument("--base-url", default=NI_RAW, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.sample in FOLDERS:
+        name, from_folder = FOLDERS[args.sample]
+        if args.fetch:
+            try:
+                rows = ni_rows_fetched(args.base_url)
+            except (OSError, ValueError, KeyError) as error:
+                parser.exit(1, f"samples: {args.sample}: {error}\n")
+            return _report(name, rows, f"{len({r['task'] for r in rows})} published task files")
+        if not args.tasks:
+            parser.exit(2, f"samples: {args.sample} is built from --tasks DIR or --fetch\n")
+        return _report(name, from_folder(args.tasks), f"{len(list(args.tasks.glob('task*.json')))} tasks")
+    if args.tasks or args.fetch:
+        parser.exit(2, f"samples: {args.sample} is built from --full FILE or --windows DIR\n")
     name, build = BUILDERS[args.sample]
     total, count = SHAPES[name]
     if args.full:
@@ -130,14 +202,17 @@ def main(argv: list[str] | None = None) -> int:
                 2, f"samples: {args.windows} does not hold the {count} windows at {offsets(total, count)}\n"
             )
         windows = windows_from_folder(args.windows)
-    rows = build(windows)
+    return _report(name, build(windows), f"{len(windows)} windows")
+
+
+def _report(name: str, rows: list[dict[str, Any]], made_from: str) -> int:
     target, digest = write(name, rows)
     if digest != REGISTRY[name].sha256:
         print(
             f"samples: {name}: {len(rows)} rows, sha256 {digest} is not the registered one; nothing written"
         )
         return 1
-    print(f"{name}: {len(rows)} rows from {len(windows)} windows -> {target} (sha256 checked)")
+    print(f"{name}: {len(rows)} rows from {made_from} -> {target} (sha256 checked)")
     return 0
 
 
