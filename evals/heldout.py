@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import hashlib
 import json
 import sys
 from collections import Counter, defaultdict
@@ -170,6 +171,11 @@ def difficulty_heldout(classifier: CapabilityClassifier) -> dict[str, Any]:
 
 
 SELF_INSTRUCT_LABELS = Path(__file__).resolve().parent / "labels" / "self_instruct_categories.tsv"
+# A second reader's categories for the same prompts, given blind (the prompt and CATEGORIES.md only,
+# neither the first labels nor the classifier): how far two readers agree bounds what any classifier
+# can score against one of them. Keyed `source:task` for the NI-format tasks (one label per task) and
+# `source:` + the first 12 hex of the prompt's sha1 for the others.
+SECOND_READER = Path(__file__).resolve().parent / "labels" / "second_reader_categories.tsv"
 
 
 def category_examples() -> list[tuple[str, str, str]]:
@@ -261,11 +267,51 @@ POOLED = ("ni-format", "self-instruct")
 
 
 def category_heldout(classifier: CapabilityClassifier) -> dict[str, Any]:
-    """Per held-out source, and `pooled` over them."""
+    """Per held-out source, and `pooled` over them; each with how often a second reader agrees."""
     examples = {name: read() for name, read in CATEGORY_SOURCES.items()}
-    report = {name: category_scores(classifier, found) for name, found in examples.items() if found}
-    pooled = [example for name in POOLED for example in examples[name]]
-    return {**report, "pooled": category_scores(classifier, pooled)}
+    report = {
+        name: {**category_scores(classifier, found), "second_reader": second_reading(classifier, name, found)}
+        for name, found in examples.items()
+        if found
+    }
+    pooled = [(name, example) for name in POOLED for example in examples[name]]
+    agreement = [second_reading(classifier, name, [example]) for name, example in pooled]
+    return {
+        **report,
+        "pooled": {
+            **category_scores(classifier, [example for _, example in pooled]),
+            "second_reader": {
+                key: float(np.mean([a[key] for a in agreement])) for key in ("agreement", "classifier")
+            },
+        },
+    }
+
+
+@functools.cache
+def second_reader_labels() -> dict[str, str]:
+    lines = SECOND_READER.read_text(encoding="utf-8").splitlines()[1:]
+    return dict(line.split("\t") for line in lines if line.strip())
+
+
+def second_reader_key(source: str, example: tuple[str, str, str]) -> str:
+    prompt, _label, task = example
+    if source == "ni-format":
+        return f"{source}:{task}"
+    return f"{source}:{hashlib.sha1(prompt.encode('utf-8')).hexdigest()[:12]}"
+
+
+def second_reading(
+    classifier: CapabilityClassifier, source: str, examples: list[tuple[str, str, str]]
+) -> dict[str, float]:
+    """Share of prompts whose second-reader label equals the first label (`agreement`), and the
+    classifier's accuracy against the second reader (`classifier`)."""
+    table = second_reader_labels()
+    second = [table[second_reader_key(source, example)] for example in examples]
+    guesses = [classifier.classify(prompt).category for prompt, _, _ in examples]
+    return {
+        "agreement": float(np.mean([s == label for s, (_, label, _) in zip(second, examples, strict=True)])),
+        "classifier": float(np.mean([s == g for s, g in zip(second, guesses, strict=True)])),
+    }
 
 
 def annotated_difficulty(classifier: CapabilityClassifier) -> dict[str, Any] | None:
@@ -434,7 +480,9 @@ def render(report: dict[str, Any]) -> str:
     for source, category in report["category"].items():
         lines += [
             f"category on {category['n']} prompts of {category['tasks']} {source} tasks never trained on: "
-            f"accuracy {category['accuracy']:.3f}, mean recall {category['mean_recall']:.3f}",
+            f"accuracy {category['accuracy']:.3f}, mean recall {category['mean_recall']:.3f}; a second reader "
+            f"agrees with the labels on {category['second_reader']['agreement']:.3f}, the classifier with "
+            f"the second reader on {category['second_reader']['classifier']:.3f}",
             *(f"  {label:<12} recall {value:.3f}  predicted as {category['predicted_as'][label]}"
               for label, value in category["recall_by_category"].items()),
         ]  # fmt: skip

@@ -314,6 +314,10 @@ def test_heldout_sources_are_mapped_whole_and_scored() -> None:
         assert skills - set(heldout.WIZARDLM_SKILL) == {"Complex Format", "Multilingual", "Toxicity"}
         assert category["wizardlm"]["n"] == len(wizardlm) and report["annotated_difficulty"]["hard"] > 50
     assert all(0 <= row["accuracy"] <= 1 and 0 <= row["mean_recall"] <= 1 for row in category.values())
+    # every held-out prompt has a blind second reading, and the two readers mostly agree
+    assert all(0.7 < row["second_reader"]["agreement"] < 1 for row in category.values())
+    listed = {key.split(":")[0] for key in heldout.second_reader_labels()}
+    assert listed == {"ni-format", "self-instruct", "wizardlm"}
     from evals.training.outcomes import semantic_router_demand
 
     trained, held = semantic_router_demand(True), semantic_router_demand(False)
