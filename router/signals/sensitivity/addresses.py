@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from router.signals.sensitivity.findings import Finding
 from router.signals.sensitivity.gazetteer import gazetteer
 from router.signals.sensitivity.letters import UPPER
+from router.signals.sensitivity.scanning import Prefiltered, case_aligned, lead, word_start
 
 
 def _words(text: str) -> tuple[str, ...]:
@@ -35,17 +36,21 @@ _EN_SUFFIX = (
     r"|Track|Trace|Viaduct|Wells?|Spur|Summit|Shores?|Fords?|Ferry|Field|Fields|Forest|Fort|Center"
     r"|Centre|Corners?|Springs?|Station|Ways"
 )
+# The patterns that run over the whole text begin with their first character's class, a \b or a
+# lookbehind written after that character (scanning.lead), so that `re` skips ahead to candidates.
 _EN_STREET = re.compile(
-    rf"(?<![\w.,])\d{{1,6}}[A-Za-z]?(?:[/\-]\d{{1,4}})?,?\s+(?:{_CAP}\s+){{0,3}}{_CAP}\s+"
+    lead(r"\d", r"[\w.,]") + rf"\d{{0,5}}[A-Za-z]?(?:[/\-]\d{{1,4}})?,?\s+(?:{_CAP}\s+){{0,3}}{_CAP}\s+"
     rf"(?:{_EN_SUFFIX}|(?i:street|avenue|road|lane|drive|boulevard))\b\.?"
 )
 # Prefixes that are also English words count only capitalised and followed by capitalised words.
+_WEAK_PREFIXES = ("Via", "Corso", "Largo", "Plaza", "Avenue", "Boulevard", "Place", "Route", "Rue")
 _WEAK_PREFIXED_STREET = re.compile(
-    rf"(?<![\w.])(?:Via|Corso|Largo|Plaza|Avenue|Boulevard|Place|Route|Rue)\s+"
+    "(?:" + "|".join(lead(word, r"[\w.]") for word in _WEAK_PREFIXES) + r")\s+"
     rf"(?:(?:de|del|della|di|da|do|dos|das|des|du|la|le|el)\s+)?(?:{_CAP}\s+){{0,3}}{_CAP},?\s+{_NUMBER}\b"
 )
 _FRENCH_STREET = re.compile(
-    rf"(?<![\w.,])\d{{1,5}}(?:\s?(?:bis|ter))?,?\s+(?i:rue|boulevard|bd|chemin|allée|impasse|quai|avenue)"
+    lead(r"\d", r"[\w.,]")
+    + rf"\d{{0,4}}(?:\s?(?:bis|ter))?,?\s+(?i:rue|boulevard|bd|chemin|allée|impasse|quai|avenue)"
     rf"\s+(?:(?:de|du|des|la|le|l'|d')\s+)*{_WORD}(?:\s+{_CAP}){{0,3}}"
 )
 _UNIT = re.compile(
@@ -53,6 +58,22 @@ _UNIT = re.compile(
     r"|(?i:p\.?\s?o\.?\s*box|post\s+office\s+box|postbox|postfach|apartado|casilla)\s+\d{1,6}\b"
     r"|(?i:psc|unit|cmr)\s+\d{3,5},?\s+(?i:box)\s+\d{3,5}\b|\b(?i:apo|fpo|dpo)\s+(?i:aa|ae|ap)\s+\d{5}\b)"
 )
+# _UNIT starts where one of its words does: in lowercase text (scanning.case_aligned) it is tried only
+# there, found by their lowercase forms, each with the \b before it written after it so that `re`
+# skips ahead to the words' first letters.
+_UNIT_STARTS = re.compile(
+    "|".join(
+        map(word_start, _words("apt apartment appartement flat suite postbox postfach apartado casilla"))
+    )
+    + "|"
+    + "|".join(map(word_start, _words("psc unit cmr apo fpo dpo")))
+    + "|"
+    + word_start("p")
+    + r"\.?\s?o\.?\s*box|"
+    + word_start("post")
+    + r"\s+office\s+box"
+)
+_UNITS = Prefiltered(_UNIT, _UNIT_STARTS)
 _UNIT_WORDS = (
     "apt",
     "apartment",
@@ -84,20 +105,43 @@ rue rúa calle c/ avenida avda avda. av. paseo carrer camino carretera rua trave
 al. aleja os. trg strada str. calea bulevardul viale piazza piazzale vicolo λεωφόρος οδός λ.
 """)
 )
-_HOUSE_NUMBER = re.compile(r"(?<![\w.,:/\-])\d{1,5}[A-Za-z]?(?![\w:/\-]|[.,]\d)")
+_HOUSE_NUMBER = re.compile(lead(r"\d", r"[\w.,:/\-]") + r"\d{0,4}[A-Za-z]?(?![\w:/\-]|[.,]\d)")
 _NON_SPACE = re.compile(r"\S+")
-# A gate (searched, not matched): the word alternative starts only where no letter precedes, since a
-# match starting inside a word is always preceded by one starting earlier; this keeps the search from
-# re-reading every word from each of its letters.
-_ADDRESS_SHAPE = re.compile(
-    r"(?<![^\W\d_])[^\W\d_][\w'\u2019\-]*,?[ \t]+\d{1,5}\b|(?<!\w)\d{1,6}[A-Za-z]?,?[ \t]+" + UPPER
+# Gates (searched, not matched): a word and a number, or a number and a capitalised word. The word
+# starts only where no letter precedes, since a match starting inside a word is always preceded by
+# one starting earlier; this keeps the search from re-reading every word from each of its letters.
+_WORD_NUMBER = re.compile(lead(r"[^\W\d_]", r"[^\W\d_]") + r"[\w'\u2019\-]*,?[ \t]+\d{1,5}\b")
+_NUMBER_CAPITAL = re.compile(lead(r"\d", r"\w") + r"\d{0,5}[A-Za-z]?,?[ \t]+" + UPPER)
+# Cue phrases that an address follows: the first word of each and the rest of its pattern.
+_CUE_PHRASES = (
+    ("address", r"(?:\s+is|\s+to|\W{1,3}it\s+is|\W{1,3}it's|\s+of\s+(?:\S+\s+){1,6}?is)?"),
+    ("located", r"\s+at"),
+    ("live", r"s?\s+(?:at|on|in)"),
+    ("lived", r"\s+(?:at|on|in)"),
+    ("living", r"\s+at"),
+    ("meet", r"(?:ing)?\s+(?:me|you|us|them)?\s*at"),
+    ("sen", r"[dt]\s+(?:\w+\s+){0,4}?to"),
+    ("deliver", r"(?:ed)?\s+(?:it\s+)?to"),
+    ("ship", r"(?:ped)?\s+(?:it\s+)?to"),
+    ("return", r"(?:ed)?\s+(?:it\s+)?to"),
+    ("off", r"\s+at"),
+    ("corner", r"\s+of"),
+    ("moved", r"\s+to"),
+    ("stop", r"\s+at"),
+    ("taxi", r"\s+to"),
+    ("is", r"\s+(?:on|at|in)"),
+    ("enter", r"\s+on"),
+    ("stay", r"(?:ing)?\s+at"),
+    ("come", r"\s+to"),
+    ("go", r"\s+to"),
+    ("it's", r"\s+in"),
 )
-_CUE = re.compile(
-    r"(?i)\b(?:address(?:\s+is|\s+to|\W{1,3}it\s+is|\W{1,3}it's|\s+of\s+(?:\S+\s+){1,6}?is)?|located\s+at|lives?\s+(?:at|on|in)"
-    r"|lived\s+(?:at|on|in)|living\s+at|meet(?:ing)?\s+(?:me|you|us|them)?\s*at|sen[dt]\s+(?:\w+\s+){0,4}?to"
-    r"|deliver(?:ed)?\s+(?:it\s+)?to|ship(?:ped)?\s+(?:it\s+)?to|return(?:ed)?\s+(?:it\s+)?to|off\s+at"
-    r"|corner\s+of|moved\s+to|stop\s+at|taxi\s+to|is\s+(?:on|at|in)|enter\s+on|stay(?:ing)?\s+at|come\s+to"
-    r"|go\s+to|it's\s+in)\s*[:\-]?\s*"
+_CUE_END = r"\s*[:\-]?\s*"
+_CUE = re.compile(r"(?i)\b(?:" + "|".join(word + rest for word, rest in _CUE_PHRASES) + ")" + _CUE_END)
+# The same cues in lowercase text (scanning.case_aligned), each led by its first word, so that `re`
+# skips ahead to the words' first letters instead of trying the pattern at every position.
+_LOWER_CUE = re.compile(
+    "(?:" + "|".join(word_start(word) + rest for word, rest in _CUE_PHRASES) + ")" + _CUE_END
 )
 # Every _CUE alternative contains one of these: a substring test is far cheaper than the regex.
 _CUE_HINTS = (
@@ -135,11 +179,25 @@ _NOT_PLACE = re.compile(
 )
 
 
-def _cued(text: str) -> Iterator[Finding]:
-    for cue in _CUE.finditer(text):
+def _address_shape(text: str) -> bool:
+    """A number and a capitalised word, or a word and a number, somewhere in the text."""
+    return bool(_NUMBER_CAPITAL.search(text) or _WORD_NUMBER.search(text))
+
+
+def _cued(text: str, lowered: str) -> Iterator[Finding]:
+    """Addresses after a cue, where the text has the shape of an address somewhere: that gate is
+    read only once a cue is followed by an address, as most cues are not (it costs more than the
+    cues on a long prompt)."""
+    cues = _LOWER_CUE.finditer(lowered) if case_aligned(text, lowered) else _CUE.finditer(text)
+    shaped: bool | None = None
+    for cue in cues:
         position = cue.end()
         match = _CUED_NUMBER_FIRST.match(text, position) or _CUED_NAME_FIRST.match(text, position)
         if match and not _NOT_PLACE.search(match.group(0)) and not _SENTENCE_BREAK.search(match.group(0)):
+            if shaped is None:
+                shaped = _address_shape(text)
+            if not shaped:
+                return
             confidence = 0.75 if "address" in cue.group(0).lower() else 0.6
             yield Finding("street_address", match.start(), match.end(), confidence, "cued")
 
@@ -263,13 +321,15 @@ def _capitalised_words(text: str) -> str:
 def find_addresses(text: str) -> Iterator[Finding]:
     if _DIGIT.search(text) is None:
         return
-    if text == text.lower():
+    lowered = text.lower()
+    if text == lowered:
         text = _capitalised_words(text)
+        lowered = text.lower()
     for finding in _streets(text):
         yield _widened(text, finding)
-    lowered = text.lower()
     if any(word in lowered for word in _UNIT_WORDS):
-        for match in _UNIT.finditer(text):
+        aligned = case_aligned(text, lowered)
+        for match in _UNITS.finditer(text, lowered) if aligned else _UNIT.finditer(text):
             yield Finding("street_address", match.start(), match.end(), 0.7, "unit_or_box")
-    if any(hint in lowered for hint in _CUE_HINTS) and _ADDRESS_SHAPE.search(text):
-        yield from _cued(text)
+    if any(hint in lowered for hint in _CUE_HINTS):
+        yield from _cued(text, lowered)

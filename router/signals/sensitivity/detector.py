@@ -13,7 +13,9 @@ returning offsets.
 from __future__ import annotations
 
 import re
+import string
 from collections.abc import Collection, Iterator, Sequence
+from functools import partial
 
 from router.signals.sensitivity.addresses import find_addresses
 from router.signals.sensitivity.findings import DEFAULT_TYPES, FINDING_TYPES, Finding
@@ -30,6 +32,7 @@ __all__ = ["FINDING_TYPES", "Finding", "SensitivityDetector"]
 _EMAIL = re.compile(
     r"(?<![\w.+-])[A-Za-z0-9][A-Za-z0-9._%+-]{0,63}@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,24}\b"
 )
+_LOCAL_CHARS = frozenset(string.ascii_letters + string.digits + "._%+-")  # of _EMAIL before its @
 # RFC 2606/6761 names and the stock placeholders of documentation and code samples: addresses of nobody.
 _PLACEHOLDER_EMAIL = re.compile(
     r"(?i)^(?:(?:example|test|user|username|your[\w.]*|name|someone|foo|bar|john\.doe|jane\.doe)@"
@@ -59,10 +62,27 @@ _PRIORITY = {
 _DIGIT = re.compile(r"\d")
 
 
+def _email_matches(text: str) -> Iterator[re.Match[str]]:
+    """_EMAIL.finditer(text), tried only just before each @ instead of at every letter: a match's
+    local part (1-64 characters, none of them @) ends at the first @ after where it starts, so from
+    where the search resumes, a match starts in the run of local-part characters before the next @."""
+    position = 0
+    while (at := text.find("@", position)) >= 0:
+        start, floor = at, max(position, at - 64)
+        while start > floor and text[start - 1] in _LOCAL_CHARS:
+            start -= 1
+        found = next(filter(None, map(partial(_EMAIL.match, text), range(start, at))), None)
+        if found is None:
+            position = at + 1
+        else:
+            yield found
+            position = found.end()
+
+
 def find_emails(text: str) -> Iterator[Finding]:
     if "@" not in text:
         return
-    for match in _EMAIL.finditer(text):
+    for match in _email_matches(text):
         address = match.group(0)
         confidence = (
             0.3 if _PLACEHOLDER_EMAIL.match(address) else 0.45 if _ROLE_EMAIL.match(address) else 0.95

@@ -11,6 +11,7 @@ long prompt without them costs microseconds. Offline, no model.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 
 # Whatever the caller is handing over: "this", "it", "the data", "this analysis", "all results".
 _SUBJECT = (
@@ -90,6 +91,10 @@ _ANCHORS = (
     "remote", "hosted", "public", "openai", "anthropic", "chatgpt", "gpt", "claude", "gemini",
     "本地", "外部", "离开", "境外", "云",
 )  # fmt: skip
+_ASCII_ANCHORS = tuple(anchor for anchor in _ANCHORS if anchor.isascii())  # all an ASCII text can hold
+# Anchors that hold a common part ("in our", "within our"): where the text lacks the part, none of
+# them is looked for (one substring search instead of several, each of which reads the whole text).
+_PARTS = {anchor: part for part in (" our", " my", "site", "house") for anchor in _ANCHORS if part in anchor}
 _BEFORE, _AFTER = 200, 80  # characters of context a directive may span around its anchor
 # Words after which a verb is said to the model ("please keep this local", "you must process it
 # on-prem"), not part of a task ("write a script to store the data locally", "an app which can ...").
@@ -104,13 +109,26 @@ _QUESTION = re.compile(
 )
 
 
+def _anchors(text: str, lowered: str) -> Iterator[str]:
+    """The anchors that the text may hold, leaving out those it cannot."""
+    present: dict[str, bool] = {}
+    for anchor in _ASCII_ANCHORS if text.isascii() else _ANCHORS:
+        part = _PARTS.get(anchor)
+        if part is not None:
+            if part not in present:
+                present[part] = part in lowered
+            if not present[part]:
+                continue
+        yield anchor
+
+
 def find_directive(text: str) -> tuple[int, int] | None:
     """The span of the first instruction to keep this request inside, or None."""
     lowered = text.lower()
     if len(lowered) != len(text):  # "İ" lowercases to two characters: keep offsets in the original
         lowered = "".join(char.lower()[0] for char in text)
     windows = []
-    for anchor in _ANCHORS:
+    for anchor in _anchors(text, lowered):
         position = lowered.find(anchor)
         while position >= 0:
             windows.append((max(0, position - _BEFORE), position + len(anchor) + _AFTER))

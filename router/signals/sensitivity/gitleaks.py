@@ -27,6 +27,7 @@ from typing import Any
 
 from router import datafiles
 from router.signals.sensitivity.findings import Finding
+from router.signals.sensitivity.scanning import Prefiltered
 from router.signals.sensitivity.secrets import shannon_entropy
 
 log = logging.getLogger("turnout.secrets")
@@ -131,6 +132,10 @@ class Rule:
     entropy: float
     secret_group: int
     allowlists: tuple[Allowlist, ...]
+    finder: Prefiltered | None = None  # `regex` tried only where it can match, for a \b-led regex
+
+    def finditer(self, text: str) -> Iterator[re.Match[str]]:
+        return (self.finder or self.regex).finditer(text)
 
     def secret_span(self, match: re.Match[str]) -> tuple[int, int]:
         if self.secret_group:
@@ -179,6 +184,7 @@ class GitleaksRules:
                     float(raw.get("entropy", 0.0)),
                     int(raw.get("secretGroup", 0)),
                     lists,
+                    _finder(regex),
                 )
             )
         glob = config.get("allowlist") or {}
@@ -188,9 +194,10 @@ class GitleaksRules:
             for keyword in rule.keywords:
                 self._by_keyword.setdefault(keyword, []).append(rule)
         keywords = sorted(self._by_keyword)
-        # every keyword at every position, in one pass: a lookahead over a trie of them finds the
-        # longest at each position; the shorter ones it starts with are added from `_prefixes`
-        self._keywords = re.compile(f"(?=({trie_pattern(keywords)}))") if keywords else None
+        # every keyword at every position: a trie of them finds the longest at a position, searched
+        # again from the next position (see _longest); the shorter ones it starts with are added
+        # from `_prefixes`
+        self._keywords = re.compile(trie_pattern(keywords)) if keywords else None
         self._prefixes = {k: [p for p in keywords if k.startswith(p)] for k in keywords}
         self._always = [rule for rule in self.rules if not rule.keywords]
         self._order = {id(rule): index for index, rule in enumerate(self.rules)}
@@ -199,14 +206,14 @@ class GitleaksRules:
         """The rules one of whose keywords the text holds (gitleaks' prefilter), in file order."""
         chosen = {id(rule): rule for rule in self._always}
         if self._keywords is not None:
-            longest = set(self._keywords.findall(text.lower()))
+            longest = _longest(self._keywords, text.lower())
             for keyword in {p for k in longest for p in self._prefixes[k]}:
                 chosen.update((id(rule), rule) for rule in self._by_keyword[keyword])
         return sorted(chosen.values(), key=lambda rule: self._order[id(rule)])
 
     def scan(self, text: str) -> Iterator[Finding]:
         for rule in self.candidates(text):
-            for match in rule.regex.finditer(text):
+            for match in rule.finditer(text):
                 start, end = rule.secret_span(match)
                 secret = text[start:end]
                 if not secret or (rule.entropy and shannon_entropy(secret) < rule.entropy):
@@ -218,6 +225,31 @@ class GitleaksRules:
                 if any(a.allows(secret, match.group(0), line) for a in lists):
                     continue
                 yield Finding("secret", start, end, CONFIDENCE, rule.id)
+
+
+def _longest(trie: re.Pattern[str], text: str) -> set[str]:
+    """The longest keyword at each position where one starts. A search of the trie (a literal
+    first, so `re` skips ahead to candidates) resumes one past the start of the keyword it found,
+    since another may start inside it."""
+    found = set()
+    search = trie.search
+    position = 0
+    while (match := search(text, position)) is not None:
+        found.add(match.group())
+        position = match.start() + 1
+    return found
+
+
+def _finder(regex: re.Pattern[str]) -> Prefiltered | None:
+    """For a regex that starts with \\b (47 of gitleaks' rules, "\\b(ey..." for JWTs), which `re`
+    would try at every position of the text: the same regex tried only where it matches without
+    the \\b, which begins with a literal or a class that `re` skips ahead to."""
+    if not regex.pattern.startswith("\\b"):
+        return None
+    try:
+        return Prefiltered(regex, re.compile(regex.pattern[2:], regex.flags))
+    except re.error:
+        return None
 
 
 def trie_pattern(words: list[str]) -> str:

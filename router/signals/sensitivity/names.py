@@ -14,21 +14,33 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from itertools import pairwise
 
 from router.signals.sensitivity import name_cues as cues
 from router.signals.sensitivity.findings import Finding
 from router.signals.sensitivity.gazetteer import Gazetteer, gazetteer
 from router.signals.sensitivity.letters import UPPER
 from router.signals.sensitivity.public_names import public_names
+from router.signals.sensitivity.scanning import LineStarts, lead, word_start
 
 _TOKEN = re.compile(r"[^\W\d_]+(?:['\u2019\-][^\W\d_]+)*")
+# The same words in an ASCII text, where the letters [^\W\d_] are [A-Za-z], a class `re` tests faster.
+_ASCII_TOKEN = re.compile(r"[A-Za-z]+(?:['\u2019\-][A-Za-z]+)*")
 # Capitalised starts only (a lowercase first letter fails at once, which keeps these scans cheap).
-_CAPITALISED = rf"{UPPER}[\w'\u2019\-]*"
+# Possessive (*+): in every pattern below, what follows a capitalised word cannot start with a word
+# character, an apostrophe or a hyphen, so giving back its characters could never lead to a match;
+# not trying to keeps these scans from re-reading each capitalised word from its end.
+_CAPITALISED = rf"{UPPER}[\w'\u2019\-]*+"
 _SPEAKER = re.compile(rf"(?m)^[ \t>]*({_CAPITALISED})[ \t]?:[ \t]*[\"“'\w]")
+_SPEAKERS = LineStarts(_SPEAKER)  # found from each line break, as a label lies within its line
 _VOCATIVE_END = re.compile(rf",\s+({_CAPITALISED})\s*[!?]")
-_VOCATIVE_ME = re.compile(rf"\b[Mm]e\s+({_CAPITALISED}),")  # "tell me Anna, ...", "leave me Mette, ..."
-_LIST = re.compile(rf"(?<!\w){_CAPITALISED}(?:,\s+{_CAPITALISED})*,?\s+(?:and|&)\s+{_CAPITALISED}")
+# "tell me Anna, ...", "leave me Mette, ...". Patterns begin with their first character's class,
+# \b or a lookbehind written after it (scanning), so that `re` skips ahead to candidates.
+_VOCATIVE_ME = re.compile(word_start("[Mm]") + rf"e\s+({_CAPITALISED}),")
+# "A, B and C": giving back a ", B" could only leave it to be read as ",?\s+(?:and|&)", and a
+# capitalised word is neither, so that repetition is possessive too.
+_LIST = re.compile(
+    lead(UPPER, r"\w") + rf"[\w'\u2019\-]*+(?:,\s+{_CAPITALISED})*+,?\s+(?:and|&)\s+{_CAPITALISED}"
+)
 _DIGIT = re.compile(r"\d")
 # The field cues of name_cues, which need no capital after them: an all-lowercase text without any
 # of these and without a listed name has no person in it.
@@ -57,16 +69,25 @@ class _Tokens:
     words: list[str]
     lower: list[str]
     by_start: dict[int, int]
+    capitalised: list[int]  # the indices of the words that _capitalised accepts, in order
+    lists: list[re.Match[str]]  # the matches of _LIST, which two rules read
 
     @classmethod
     def of(cls, text: str) -> _Tokens:
         spans: list[tuple[int, int]] = []
         words: list[str] = []
-        for match in _TOKEN.finditer(text):
+        for match in (_ASCII_TOKEN if text.isascii() else _TOKEN).finditer(text):
             spans.append(match.span())
             words.append(match.group())
         lower = [word.lower() for word in words]
-        return cls(text, spans, words, lower, {start: index for index, (start, _) in enumerate(spans)})
+        # _capitalised inlined: called once a word, it would cost more than the rest of this loop
+        capitalised = [
+            index
+            for index, word in enumerate(words)
+            if word[0].isupper() and (len(word) == 1 or not word.isupper())
+        ]
+        by_start = {start: index for index, (start, _) in enumerate(spans)}
+        return cls(text, spans, words, lower, by_start, capitalised, list(_LIST.finditer(text)))
 
     def glued(self, index: int) -> bool:
         """Token index+1 continues a name: one space, or '. ' after an initial."""
@@ -139,13 +160,19 @@ def _plain_first(tokens: _Tokens, index: int, names: Gazetteer) -> bool:
 
 
 def _full_names(tokens: _Tokens, names: Gazetteer) -> Iterator[_Span]:
+    """Capitalised words that start a name of two words or more, left to right, each after the
+    last word of the name found before it."""
     english: float | None = None
-    index = 0
-    while index < len(tokens.words) - 1:
+    done = -1  # the last token of the latest name found
+    stop = len(tokens.words) - 1  # a name starting at the last word has no second one
+    for index in tokens.capitalised:
+        if index >= stop:
+            break
+        if index <= done:
+            continue
         word = tokens.words[index]
         if (
-            _capitalised(word)
-            and tokens.glued(index)
+            tokens.glued(index)
             and not word.endswith(("'s", "\u2019s"))
             and (names.is_first(word) or names.is_foreign(word) or _plain_first(tokens, index, names))
         ):
@@ -156,8 +183,7 @@ def _full_names(tokens: _Tokens, names: Gazetteer) -> Iterator[_Span]:
                 confidence = _pair_confidence(tokens, index, last, names, english)
                 if confidence:
                     yield index, last, confidence, "full_name"
-                    index = last
-        index += 1
+                    done = last
 
 
 def _qualifies(kind: str, word: str, cue: str, names: Gazetteer, full: bool) -> bool:
@@ -189,11 +215,12 @@ def _in_identifier(text: str, start: int, end: int) -> bool:
 
 
 def _cue_matches(tokens: _Tokens) -> Iterator[tuple[str, re.Match[str]]]:
-    for index, word in enumerate(tokens.lower):
+    by_word = cues.CUES_BY_WORD
+    for index in [index for index, word in enumerate(tokens.lower) if word in by_word]:
         start, end = tokens.spans[index]
         if start and _in_identifier(tokens.text, start, end):
             continue
-        for kind, pattern in cues.CUES_BY_WORD.get(word, ()):
+        for kind, pattern in by_word[tokens.lower[index]]:
             match = pattern.match(tokens.text, start)
             if match:
                 yield kind, match
@@ -232,18 +259,28 @@ def _sentence_start(tokens: _Tokens, index: int) -> bool:
     return not before or before[-1] in ".!?\n:"
 
 
+# Only a word before one of these can be a vocative or a possessive before a relation.
+_BEFORE_CONTEXT = cues.VOCATIVE_NEXT | cues.RELATIONS
+
+
 def _context_indices(tokens: _Tokens, names: Gazetteer) -> Iterator[int]:
     """Tokens that context marks as a person: speaker labels, vocatives, X's daughter."""
-    for pattern, foreign in ((_SPEAKER, False), (_VOCATIVE_END, True), (_VOCATIVE_ME, True)):
-        for match in pattern.finditer(tokens.text):
+    text = tokens.text
+    for matches, foreign in (
+        (_SPEAKERS.finditer(text), False),
+        (_VOCATIVE_END.finditer(text), True),
+        (_VOCATIVE_ME.finditer(text), True),
+    ):
+        for match in matches:
             found = _single(tokens, names, tokens.by_start.get(match.start(1)), foreign)
             if found is not None:
                 yield found
-    words, lower = tokens.words, tokens.lower
-    for index in range(len(words) - 1):
+    lower = tokens.lower
+    for index in [index for index, word in enumerate(lower[1:]) if word in _BEFORE_CONTEXT]:
         nxt = lower[index + 1]
-        gap = tokens.text[tokens.spans[index][1] : tokens.spans[index + 1][0]]
-        vocative = gap.startswith(",") and nxt in cues.VOCATIVE_NEXT and _sentence_start(tokens, index)
+        # the gap to the next word starts with a comma (a gap is never empty)
+        comma = text.startswith(",", tokens.spans[index][1])
+        vocative = comma and nxt in cues.VOCATIVE_NEXT and _sentence_start(tokens, index)
         possessive = lower[index].endswith(("'s", "\u2019s")) and nxt in cues.RELATIONS
         if vocative or possessive:
             found = _single(tokens, names, index, foreign=True)
@@ -253,7 +290,7 @@ def _context_indices(tokens: _Tokens, names: Gazetteer) -> Iterator[int]:
 
 def _lists(tokens: _Tokens, names: Gazetteer) -> Iterator[int]:
     """Members of "A, B and C" when all are name-like and at least two are known names."""
-    for match in _LIST.finditer(tokens.text):
+    for match in tokens.lists:
         members = [tokens.by_start.get(match.start() + m.start()) for m in _TOKEN.finditer(match.group(0))]
         indices = [i for i in members if i is not None and tokens.lower[i] != "and"]
         words = [tokens.words[i] for i in indices]
@@ -265,7 +302,7 @@ def _lists(tokens: _Tokens, names: Gazetteer) -> Iterator[int]:
 def _subject_lists(tokens: _Tokens, names: Gazetteer) -> Iterator[int]:
     """ "A and B were ...", "our founders: A, B and C": listed names as the subject of people."""
     text = tokens.text
-    for match in _LIST.finditer(text):
+    for match in tokens.lists:
         rest = text[match.end() : match.end() + 12].split()
         before = text[max(0, match.start() - 30) : match.start()].rstrip().lower()
         subject = (
@@ -313,8 +350,9 @@ def _lone(tokens: _Tokens, names: Gazetteer) -> Iterator[_Span]:
     """
     pronoun: bool | None = None
     english: float | None = None
-    for index, word in enumerate(tokens.words):
-        if not _capitalised(word) or word.endswith(("'s", "\u2019s")) or not _lone_evidence(tokens, index):
+    for index in tokens.capitalised:
+        word = tokens.words[index]
+        if word.endswith(("'s", "\u2019s")) or not _lone_evidence(tokens, index):
             continue
         if names.is_first(word):
             yield index, index, 0.6, "lone_name"
@@ -332,10 +370,21 @@ def _lone(tokens: _Tokens, names: Gazetteer) -> Iterator[_Span]:
                 yield index, index, 0.6, "lone_surname"
 
 
+def _indices(words: list[str], word: str, stop: int) -> Iterator[int]:
+    """The indices below `stop` at which `word` stands in `words`, found by list.index."""
+    index = -1
+    while True:
+        try:
+            index = words.index(word, index + 1, stop)
+        except ValueError:
+            return
+        yield index
+
+
 def _word_problem(tokens: _Tokens) -> bool:
     """An arithmetic exercise ("How many...", numbers with "each", "total", a final question)."""
     lower = tokens.lower
-    if any(word == "how" and nxt in cues.HOW_WORDS for word, nxt in pairwise(lower)):
+    if any(lower[index + 1] in cues.HOW_WORDS for index in _indices(lower, "how", len(lower) - 1)):
         return True
     text = tokens.text
     if _DIGIT.search(text) is None:

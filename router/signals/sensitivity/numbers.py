@@ -14,9 +14,15 @@ from collections.abc import Iterator
 
 from router.signals.sensitivity.checksums import digits_only, iban_valid, luhn_valid
 from router.signals.sensitivity.findings import Finding
+from router.signals.sensitivity.scanning import Prefiltered, lead
 
+# Every pattern that runs over the whole text begins with its first character's class, a \b or a
+# lookbehind written after that character (scanning.lead), so that `re` skips ahead to candidates.
+# A phone number starts with +, ( or a digit: "+", then "(" or not, then a digit; "(" then a digit;
+# or a digit (the lookbehinds after the first character say which one it was).
 _PHONE = re.compile(
-    r"(?<![\w.+/\-=#$€£¥:(])(?>\+?\(?\d[\d ().\-]*\d)(?:\s?(?:x|ext\.?)\s?\d{1,5})?(?![\w/]|-\d|[.,]\d|:\d)"
+    r"(?>[+(\d](?<![\w.+/\-=#$€£¥:(][+(\d])(?:(?<=\+)\(?\d|(?<=\()\d|(?<=\d))[\d ().\-]*\d)"
+    r"(?:\s?(?:x|ext\.?)\s?\d{1,5})?(?![\w/]|-\d|[.,]\d|:\d)"
 )
 # Words that name a phone outright: enough even for a six-digit number.
 _PHONE_WORDS = r"phone|tel\b|telephone|mobile|cell|call|fax|text\b|whatsapp|sms|dial|registered|landline|hotline|messages?"
@@ -30,7 +36,7 @@ _UNIT_AFTER = re.compile(
     r"m\b|cm|mm|miles?|meters?|feet|ft|lbs?|pounds|dollars|euros|cents|tokens|words|rows|bytes|[kmg]b\b)",
     re.IGNORECASE,
 )
-_CARD = re.compile(r"(?<![\d\-.,])\d(?:[ \-]?\d){11,18}(?![\d\-]|[.,]\d)")
+_CARD = re.compile(lead(r"\d", r"[\d\-.,]") + r"(?:[ \-]?\d){11,18}(?![\d\-]|[.,]\d)")
 _CARD_PREFIX = re.compile(
     r"^(?:4|5[1-5]|2[2-7]|3[47]|3[068]|35|6011|64[4-9]|65|62|50|5[6-8]|6[37]|2131|1800)"
 )
@@ -43,17 +49,27 @@ _CARD_GROUPS = re.compile(r"^\d{4}(?:[ \-]\d{4}){2,3}(?:[ \-]\d{1,3})?$|^\d{4}[ 
 _IBAN = re.compile(
     r"\b[A-Za-z]{2}\d{2}(?:[A-Za-z0-9]{11,30}|(?: [A-Za-z0-9]{4}){2,7}(?: [A-Za-z0-9]{1,4})?)\b"
 )
-_IPV4 = re.compile(r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?![\w]|\.\d)")
-_IPV6 = re.compile(r"(?<![\w:.])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(?![\w:])")
+# Tried only at the two letters before two digits (a word's every letter would be a candidate).
+_IBANS = Prefiltered(_IBAN, re.compile(r"\d(?<=[A-Za-z]{2}\d)\d"), back=2)
+_IPV4 = re.compile(lead(r"\d", r"[\w.]") + r"\d{0,2}\.(?:\d{1,3}\.){2}\d{1,3}(?![\w]|\.\d)")
+# (?:[0-9A-Fa-f]{0,4}:){2,7}...: the first group is a colon alone, or hex digits and a colon
+_IPV6 = re.compile(
+    lead("[0-9A-Fa-f:]", r"[\w:.]")
+    + r"(?:(?<=:)|(?<=[0-9A-Fa-f])[0-9A-Fa-f]{0,3}:)(?:[0-9A-Fa-f]{0,4}:){1,6}[0-9A-Fa-f]{0,4}(?![\w:])"
+)
 
 
 _PHONE_LABEL_AFTER = re.compile(r"(?i)^\s?-?\s?(?:office|fax|mobile|cell|home|work|desk|tel|phone)\b")
 
 
+_PHONE_SEPARATORS = re.compile(r"[ .\-()x]+|ext\.?")
+_NANP = re.compile(r"\d{3}-\d{3}-\d{4}")  # 555-123-4567
+
+
 def _phone_groups(candidate: str) -> list[str]:
     # "(0)" is the trunk prefix dropped when dialling from abroad: not a group of its own.
     trimmed = candidate.lstrip("+").replace("(0)", " ")
-    return [group for group in re.split(r"[ .\-()x]+|ext\.?", trimmed) if group]
+    return [group for group in _PHONE_SEPARATORS.split(trimmed) if group]
 
 
 def _phone_shape_ok(candidate: str, groups: list[str]) -> bool:
@@ -84,7 +100,7 @@ def _phone_confidence(text: str, start: int, end: int, candidate: str, groups: l
         return 0.8 if international or (cue and len(candidate) >= 9) else 0.0
     if international or "x" in candidate or "ext" in candidate:
         return 0.9
-    if re.fullmatch(r"\d{3}-\d{3}-\d{4}", candidate):
+    if _NANP.fullmatch(candidate):
         return 0.85
     if cue:
         return 0.8
@@ -132,10 +148,15 @@ def find_cards(text: str) -> Iterator[Finding]:
 
 
 def find_ibans(text: str) -> Iterator[Finding]:
-    for match in _IBAN.finditer(text):
+    for match in _IBANS.finditer(text):
         if iban_valid(match.group(0)):
             yield Finding("iban", match.start(), match.end(), 0.95)
 
+
+# Gates, one cheap scan each (a literal first): a dotted quad holds ".1.2." (its second and third
+# numbers between dots), an IPv6 address two colons with at most four hex digits between them.
+_DOTTED = re.compile(r"\.\d{1,3}\.\d{1,3}\.")
+_COLONS = re.compile(r":[0-9A-Fa-f]{0,4}:")
 
 _INTERNAL_V4 = tuple(ipaddress.IPv4Network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"))
 _INTERNAL_V6 = ipaddress.IPv6Network("fc00::/7")  # unique local addresses (RFC 4193)
@@ -175,12 +196,12 @@ def _ipv6_kind(candidate: str) -> tuple[str, float]:
 
 
 def find_ips(text: str) -> Iterator[Finding]:
-    if text.count(".") >= 3:
+    if text.count(".") >= 3 and _DOTTED.search(text):
         for match in _IPV4.finditer(text):
             kind, confidence = _ipv4_kind(match.group(0))
             if confidence:
                 yield Finding(kind, match.start(), match.end(), confidence, "ipv4")
-    if text.count(":") >= 3:
+    if text.count(":") >= 3 and _COLONS.search(text):
         for match in _IPV6.finditer(text):
             kind, confidence = _ipv6_kind(match.group(0))
             if confidence:

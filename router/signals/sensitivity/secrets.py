@@ -15,31 +15,30 @@ from collections import Counter
 from collections.abc import Iterator
 
 from router.signals.sensitivity.findings import Finding
+from router.signals.sensitivity.scanning import LineStarts, case_aligned, word_start
 
 # Substrings (of the lowercased text) that each pattern needs; a prompt holding none of them skips
 # the pattern entirely, and most chat prompts hold none of any.
 _ASSIGNED_HINTS = ("pass", "pwd", "secret", "token", "key", "auth", "credential")
 _SPOKEN_HINTS = ("password", "passcode", "passphrase", "pin", "pwd")
 _FLAG_HINTS = ("--pass", "mysql", "mariadb", "redis-cli", "sshpass", "curl")
-_KNOWN_HINTS = {
-    "aws_access_key": ("akia", "asia", "abia", "acca", "aida", "aroa", "anpa", "aipa"),
-    "github_token": ("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"),
-    "slack_token": ("xox",),
-    "slack_webhook": ("hooks.slack.com",),
-    "stripe_key": ("k_live_", "k_test_"),
-    "google_api_key": ("aiza",),
-    "anthropic_key": ("sk-ant-",),
-    "openai_key": ("sk-",),
-    "jwt": ("eyj",),
-    "private_key": ("private key",),
-    "mapbox_token": ("sk.eyj1ijoi",),
-}
+# Only Stripe's key patterns, which begin with [sr] (frequent letters), are gated by hints. Every
+# other known format begins with a literal, its \b written after it (scanning.word_start), which
+# `re` finds as fast as a substring test finds a hint, so those run on every text; each of their
+# matches holds, lowercased, a hint of its kind (AKIA holds akia, eyJ eyj), so gating them by such
+# hints would find the same.
+_KNOWN_HINTS = {"stripe_key": ("k_live_", "k_test_")}
 
 _KNOWN: tuple[tuple[str, re.Pattern[str], float], ...] = (
-    ("aws_access_key", re.compile(r"\b(?:AKIA|ASIA|ABIA|ACCA|AIDA|AROA|ANPA|AIPA)[A-Z2-7]{16}\b"), 0.95),
-    ("github_token", re.compile(r"\bgh[pousr]_[A-Za-z0-9]{36,255}\b"), 0.97),
-    ("github_token", re.compile(r"\bgithub_pat_[A-Za-z0-9_]{22,255}\b"), 0.97),
-    ("slack_token", re.compile(r"\bxox[abposr]-[A-Za-z0-9-]{10,250}"), 0.95),
+    # AKIA, ASIA, ABIA, ACCA, AIDA, AROA, ANPA or AIPA, then 16 characters
+    (
+        "aws_access_key",
+        re.compile(word_start("A") + r"(?:KIA|SIA|BIA|CCA|IDA|ROA|NPA|IPA)[A-Z2-7]{16}\b"),
+        0.95,
+    ),
+    ("github_token", re.compile(word_start("gh") + r"[pousr]_[A-Za-z0-9]{36,255}\b"), 0.97),
+    ("github_token", re.compile(word_start("github_pat_") + r"[A-Za-z0-9_]{22,255}\b"), 0.97),
+    ("slack_token", re.compile(word_start("xox") + r"[abposr]-[A-Za-z0-9-]{10,250}"), 0.95),
     (
         "slack_webhook",
         re.compile(r"https://hooks\.slack\.com/services/T[A-Z0-9]+/B[A-Z0-9]+/[A-Za-z0-9]+"),
@@ -47,12 +46,24 @@ _KNOWN: tuple[tuple[str, re.Pattern[str], float], ...] = (
     ),
     ("stripe_key", re.compile(r"\b[sr]k_live_[A-Za-z0-9]{16,247}\b"), 0.97),
     ("stripe_key", re.compile(r"\b[sr]k_test_[A-Za-z0-9]{16,247}\b"), 0.7),
-    ("google_api_key", re.compile(r"\bAIza[0-9A-Za-z_-]{35}(?![0-9A-Za-z_-])"), 0.95),
-    ("anthropic_key", re.compile(r"\bsk-ant-[a-z]{2,8}\d{2}-[A-Za-z0-9_-]{20,}"), 0.97),
-    ("openai_key", re.compile(r"\bsk-(?!ant-)(?:proj-|svcacct-|admin-)?[A-Za-z0-9_-]{20,}"), 0.9),
-    ("jwt", re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"), 0.9),
+    ("google_api_key", re.compile(word_start("AIza") + r"[0-9A-Za-z_-]{35}(?![0-9A-Za-z_-])"), 0.95),
+    ("anthropic_key", re.compile(word_start("sk-ant-") + r"[a-z]{2,8}\d{2}-[A-Za-z0-9_-]{20,}"), 0.97),
+    (
+        "openai_key",
+        re.compile(word_start("sk-") + r"(?!ant-)(?:proj-|svcacct-|admin-)?[A-Za-z0-9_-]{20,}"),
+        0.9,
+    ),
+    (
+        "jwt",
+        re.compile(word_start("eyJ") + r"[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"),
+        0.9,
+    ),
     # Mapbox secret tokens: "sk." and a base64 JSON head that starts {"u":" (eyJ1Ijoi), then a dot.
-    ("mapbox_token", re.compile(r"\bsk\.eyJ1Ijoi[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{16,}"), 0.95),
+    (
+        "mapbox_token",
+        re.compile(word_start(r"sk\.eyJ1Ijoi") + r"[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{16,}"),
+        0.95,
+    ),
     (
         "private_key",
         re.compile(
@@ -71,7 +82,9 @@ _CONNECTION = re.compile(
 _KEY_WORD = re.compile(
     r"password|passwd|passphrase|pwd|secret|token|api[_-]?key|apikey|access[_-]?key|auth[_-]?key"
     r"|private[_-]?key|credential|signing[_-]?key|encryption[_-]?key"
-    r"|(?<![a-z])pass(?![a-z])"  # DB_PASS=, RABBITMQ_DEFAULT_PASS=: a key that ends in "pass"
+    # DB_PASS=, RABBITMQ_DEFAULT_PASS=: a key that ends in "pass", no letter before or after it (the
+    # lookbehind written after the word, so that every alternative begins with a letter `re` skips to)
+    r"|pass(?<![a-z]pass)(?![a-z])"
 )
 _KEY_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
 # From the end of the key word: rest of the key, then = : => := and the value, quoted or bare.
@@ -82,10 +95,14 @@ _ASSIGNMENT = re.compile(
 # A password said in a sentence: the word, up to four words about whose it is, a verb or a colon,
 # then the value ("the root password on that box is ...", "set the passphrase to ...", "use the
 # password ... for"); the value must still look like a secret (two kinds of character, no placeholder).
-_SPOKEN = re.compile(
-    r"(?i)\b(?:password|passcode|passphrase|pin|pwd)\b"
-    r"(?:\s+(?:[a-z]+\s+){0,4}?(?:is|was|to|as|=|:)\s*|\s*[:=]\s*|\s+)(?:-\s*)?[\"']?([^\s\"']{4,100})"
+_SPOKEN_WORDS = ("password", "passcode", "passphrase", "pin", "pwd")
+_SPOKEN_REST = (
+    r"\b(?:\s+(?:[a-z]+\s+){0,4}?(?:is|was|to|as|=|:)\s*|\s*[:=]\s*|\s+)(?:-\s*)?[\"']?([^\s\"']{4,100})"
 )
+_SPOKEN = re.compile(r"(?i)\b(?:" + "|".join(_SPOKEN_WORDS) + ")" + _SPOKEN_REST)
+# The same on lowercase text (scanning.case_aligned), each word with its \b after it, so that `re`
+# skips ahead to the words' first letters instead of trying the pattern at every position.
+_LOWER_SPOKEN = re.compile("(?:" + "|".join(map(word_start, _SPOKEN_WORDS)) + ")" + _SPOKEN_REST)
 # Passwords given to a client on its command line: --password=X or --password X (any program),
 # mysql's -pX (no space), redis-cli's -a X, sshpass -p X, curl's -u/--user user:X (basic auth).
 _FLAGS = re.compile(
@@ -95,6 +112,7 @@ _FLAGS = re.compile(
 )
 # A .pgpass line: host:port:database:user:password, the port a number or *.
 _PGPASS = re.compile(r"(?m)^[^\s:]+:(?:\d{1,5}|\*):[^\s:]+:[^\s:]+:(\S{4,})$")
+_PGPASS_LINES = LineStarts(_PGPASS)  # found from each line break, as such a line is one line
 _PLACEHOLDER = re.compile(
     r"(?i)^(?:<.*>|\{.*\}|\[.*\]|\$.*|%.*%|\*+|x+|\.+|-+|_+|null|none|nil|true|false|undefined|"
     r"(?:your|my|the|some|insert|enter|put|add|replace)[\w-]*|\w*(?:here|example|placeholder|changeme|"
@@ -136,8 +154,9 @@ def _value_confidence(value: str, quoted: bool) -> float:
 
 
 def _known(text: str, lowered: str) -> Iterator[Finding]:
+    hinted = {detail: any(hint in lowered for hint in hints) for detail, hints in _KNOWN_HINTS.items()}
     for detail, pattern, confidence in _KNOWN:
-        if not any(hint in lowered for hint in _KNOWN_HINTS[detail]):
+        if not hinted.get(detail, True):
             continue
         for match in pattern.finditer(text):
             value = match.group(0)
@@ -178,8 +197,9 @@ def _assigned(text: str, lowered: str) -> Iterator[Finding]:
 def _spoken(text: str, lowered: str) -> Iterator[Finding]:
     if not any(hint in lowered for hint in _SPOKEN_HINTS):
         return
-    for match in _SPOKEN.finditer(text):
-        value = match.group(1).rstrip(".,;!?")
+    aligned = case_aligned(text, lowered)
+    for match in _LOWER_SPOKEN.finditer(lowered) if aligned else _SPOKEN.finditer(text):
+        value = text[match.start(1) : match.end(1)].rstrip(".,;!?")
         end = match.start(1) + len(value)
         if _character_classes(value) >= 2 and _value_confidence(value, quoted=False):
             yield Finding("secret", match.start(1), end, 0.8, "password")
@@ -208,7 +228,7 @@ def _flags(text: str, lowered: str) -> Iterator[Finding]:
             if _value_confidence(value, quoted=False):
                 yield Finding("secret", match.start(1), match.end(1), 0.85, "password_flag")
     if text.count(":") >= 4:
-        for match in _PGPASS.finditer(text):
+        for match in _PGPASS_LINES.finditer(text):
             if _value_confidence(match.group(1), quoted=False):
                 yield Finding("secret", match.start(1), match.end(1), 0.85, "pgpass")
 

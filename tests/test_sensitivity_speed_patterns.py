@@ -1,0 +1,235 @@
+"""The sensitivity detectors' fast forms of their patterns find exactly what the plain forms find.
+
+The detectors write a leading lookbehind or \\b after a pattern's first character
+(scanning.lead), try a pattern only where a cheap gate matches (scanning.Prefiltered), and match
+lowercase forms of case-insensitive patterns in the lowercased text (scanning.case_aligned). Each
+test here compares a fast form with the plain pattern it stands for, on generated strings built
+from the pieces those patterns care about. No network, a few seconds in all.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import string
+import sys
+from collections.abc import Callable, Iterable, Iterator
+
+from router.signals.sensitivity import addresses, detector, identifiers, names, numbers, secrets
+from router.signals.sensitivity.gitleaks import _longest, trie_pattern
+from router.signals.sensitivity.letters import UPPER
+from router.signals.sensitivity.scanning import Prefiltered, case_aligned, lead, word_start
+
+Spans = list[tuple[tuple[int, int], ...]]
+
+# characters that lowering or IGNORECASE treat specially: long s, dotless i, dotted capital I, the
+# Kelvin sign, a final sigma, an Arabic-Indic digit
+ODD = ["\u017f", "\u0131", "\u0130", "\u212a", "é", "ß", "Σ", "\u0663", "_", "'", "\u2019"]
+
+
+def spans(matches: Iterable[re.Match[str]]) -> Spans:
+    """Every match's span and the spans of all its groups."""
+    return [tuple(m.span(g) for g in range((m.re.groups or 0) + 1)) for m in matches]
+
+
+def texts(vocabulary: list[str], count: int = 4000, seed: int = 7, longest: int = 14) -> Iterator[str]:
+    """Strings of up to `longest` random pieces of `vocabulary`, glued by spaces, breaks or punctuation."""
+    rng = random.Random(seed)
+    glue = ["", "", " ", "  ", "\n", "-", ".", ",", ": ", "\t"]
+    for _ in range(count):
+        yield "".join(rng.choice(vocabulary) + rng.choice(glue) for _ in range(rng.randrange(1, longest)))
+
+
+def pieces(joined: str) -> list[str]:
+    """The |-separated pieces of a pattern's vocabulary, and the odd characters."""
+    return [*joined.split("|"), *ODD]
+
+
+def variants(text: str) -> list[str]:
+    return [text, text.lower(), text.upper(), text.title()]
+
+
+def same_matches(
+    plain: Callable[[str], Iterable[re.Match[str]]],
+    fast: Callable[[str], Iterable[re.Match[str]]],
+    vocabulary: list[str],
+) -> None:
+    for text in texts(vocabulary):
+        for variant in variants(text):
+            assert spans(fast(variant)) == spans(plain(variant)), variant
+
+
+# --- scanning's helpers ------------------------------------------------------------------------
+
+
+def test_a_lookbehind_written_after_the_first_character_matches_the_same() -> None:
+    for first, not_after, rest in [
+        (r"\d", r"[\w.,]", r"\d{0,4}[A-Za-z]?"),
+        ("[A-Za-z]", r"\w", r"[A-Za-z]\d{2}"),
+        ("[2-9]", r"[\w-]", r"\d{3}([ -]?)\d{4}\1\d{4}"),
+        ("ab", r"\w", "c?"),
+        (UPPER, r"\w", r"[\w'\-]*"),
+    ]:
+        plain = re.compile(f"(?<!{not_after}){first}{rest}")
+        fast = re.compile(lead(first, not_after) + rest)
+        same_matches(
+            plain.finditer,
+            fast.finditer,
+            ["1", "23", "2", "9", "a", "Ab", "abc", "B", "x", ".", ",", "-", *ODD],
+        )
+    plain = re.compile(r"\bsk-\w+")
+    fast = re.compile(word_start("sk-") + r"\w+")
+    same_matches(plain.finditer, fast.finditer, ["sk-", "ask-", "sk", "-", "a1", "_sk-", *ODD])
+
+
+def test_a_prefiltered_pattern_finds_what_finditer_finds() -> None:
+    cases = [
+        # the pattern without its \b as the gate
+        (
+            re.compile(r"\b(ey[a-z0-9]{3,}\.ey[a-z0-9]{3,})"),
+            re.compile(r"(ey[a-z0-9]{3,}\.ey[a-z0-9]{3,})"),
+            0,
+        ),
+        # a gate on the rarer middle, `back` characters after the start
+        (re.compile(r"\b[A-Za-z]{2}\d{2}[A-Z0-9]{4,}\b"), re.compile(r"\d(?<=[A-Za-z]{2}\d)\d"), 2),
+        # a pattern that can match the empty string hands over to finditer
+        (re.compile(r"\bx*"), re.compile(r"x*"), 0),
+    ]
+    pieces = ["ey", "eyJ", "abc", "x", "xx", "DE", "89", "1234", ".", "AB12", "q", *ODD]
+    for pattern, gate, back in cases:
+        prefiltered = Prefiltered(pattern, gate, back)
+        same_matches(pattern.finditer, prefiltered.finditer, pieces)
+
+
+def test_case_aligned_holds_for_every_code_point() -> None:
+    """What case_aligned rests on: lowering keeps a character's class (\\w, \\s, \\d, letter), and
+    IGNORECASE matches a character to an ASCII letter just when it lowers to it, but for the
+    dotless i and the long s."""
+    chars = [chr(code) for code in range(sys.maxunicode + 1)]
+    chars = [char for char in chars if len(char.lower()) == 1]
+    text = "".join(chars)
+    lowered = "".join(char.lower() for char in chars)
+    for kind in (r"\w", r"\s", r"\d", r"[^\W\d_]"):
+        pattern = re.compile(kind)
+        assert [m.start() for m in pattern.finditer(text)] == [m.start() for m in pattern.finditer(lowered)]
+    for letter in "abcdefghijklmnopqrstuvwxyz":
+        insensitive = {m.start() for m in re.finditer(f"(?i){letter}", text)}
+        lowers = {m.start() for m in re.finditer(letter, lowered)}
+        assert {text[i] for i in insensitive ^ lowers} <= {"\u0131", "\u017f"}, letter
+    assert not case_aligned("\u0130", "\u0130".lower()) and not case_aligned("\u017f", "\u017f")
+    assert case_aligned("\u212a", "k")
+
+
+# --- the detectors' fast forms -----------------------------------------------------------------
+
+
+def lowercase_matches(
+    plain: re.Pattern[str], fast: Callable[[str, str], Iterable[re.Match[str]]], vocabulary: list[str]
+) -> None:
+    """`fast(text, text.lower())` finds what `plain` finds in `text`, wherever case_aligned holds."""
+    for text in texts(vocabulary):
+        for variant in variants(text):
+            lowered = variant.lower()
+            if case_aligned(variant, lowered):
+                assert spans(fast(variant, lowered)) == spans(plain.finditer(variant)), variant
+
+
+def test_lowercase_cues_are_the_case_insensitive_cues() -> None:
+    lowercase_matches(
+        addresses._CUE,
+        lambda text, lowered: addresses._LOWER_CUE.finditer(lowered),
+        pieces(
+            "address|Address of my new flat is|located at|lives in|LIVED ON|living at|meeting you at|send it"
+            "|sent to|delivered it to|ship to|returned to|off at|corner of|moved to|stop at|taxi to|is on"
+            "|enter on|staying at|come to|go to|it's in|12|Main|x"
+        ),
+    )
+    lowercase_matches(
+        identifiers._LICENCE,
+        lambda text, lowered: identifiers._LOWER_LICENCE.finditer(lowered),
+        pieces("driver's|DRIVERS|driving|licence|license|number|no.|#|id|DL|dl|passport|x"),
+    )
+    lowercase_matches(
+        secrets._SPOKEN,
+        lambda text, lowered: secrets._LOWER_SPOKEN.finditer(lowered),
+        pieces("password|PASSCODE|passphrase|pin|pwd|is|was|to|=|:|my|root|hunter2|S3cr3t!|1234|-|'|x"),
+    )
+    lowercase_matches(
+        addresses._UNIT,
+        lambda text, lowered: addresses._UNITS.finditer(text, lowered),
+        pieces(
+            "Apt|apartment|Appartement|flat|Suite|suite|P.O. Box|po box|Post Office Box|postbox|Postfach"
+            "|apartado|casilla|PSC|unit|CMR|box|APO|fpo|dpo|AA|ae|#|12|123|4567|12345"
+        ),
+    )
+
+
+def test_gated_identifier_and_iban_patterns_find_the_same() -> None:
+    parts = pieces(
+        "DE89|3704|0044|0532|0130|00|GB82 WEST 1234 5698 7654 32|RSSMRA85T10A562S|ABCPE1234F|12345678Z"
+        "|X1234567L|x|Y|ab|AB12|1"
+    )
+    same_matches(identifiers._DNI.finditer, identifiers._DNIS.finditer, parts)
+    same_matches(identifiers._CODICE_FISCALE.finditer, identifiers._CODICI_FISCALI.finditer, parts)
+    same_matches(identifiers._PAN.finditer, identifiers._PANS.finditer, parts)
+    same_matches(numbers._IBAN.finditer, numbers._IBANS.finditer, parts)
+
+
+def test_the_gates_that_stand_for_a_search_agree() -> None:
+    shape = re.compile(
+        r"(?<![^\W\d_])[^\W\d_][\w'\u2019\-]*,?[ \t]+\d{1,5}\b|(?<!\w)\d{1,6}[A-Za-z]?,?[ \t]+" + UPPER
+    )
+    letter_digits = re.compile(r"[A-Za-z] ?\d\d")
+    for text in texts(["Main", "12", "a", "B", "1", "123456", "'", "-", ",", "x1", *ODD]):
+        for variant in variants(text):
+            assert addresses._address_shape(variant) == bool(shape.search(variant)), variant
+            assert bool(identifiers._LETTER_DIGITS.search(variant)) == bool(letter_digits.search(variant)), (
+                variant
+            )
+
+
+def test_emails_are_looked_for_only_before_an_at_sign() -> None:
+    same_matches(
+        detector._EMAIL.finditer,
+        detector._email_matches,
+        [*pieces("john|j.doe|a+b|x_y|%|@example.com|@mail.co.uk|@|@@|.com|12"), "a" * 40, "b" * 30],
+    )
+
+
+def test_the_ascii_words_are_the_words_of_an_ascii_text() -> None:
+    letters = re.compile(r"[^\W\d_]")
+    assert {chr(c) for c in range(128) if letters.match(chr(c))} == set(string.ascii_letters)
+    same_matches(names._TOKEN.finditer, names._ASCII_TOKEN.finditer, list(string.printable))
+
+
+def test_possessive_repetitions_match_as_the_greedy_ones() -> None:
+    """A repetition made possessive where giving characters back could never lead to a match."""
+    for pattern in (names._SPEAKER, names._VOCATIVE_END, names._VOCATIVE_ME, names._LIST):
+        greedy = re.compile(pattern.pattern.replace("*+", "*"), pattern.flags)
+        assert greedy.pattern != pattern.pattern
+        same_matches(
+            greedy.finditer,
+            pattern.finditer,
+            pieces("Anna|Bob|O'Neil|Jean-Luc|and|&|, Cy and Di|, Anna!|tell me Anna,|:|!|?|me|x|1|\n|>|'|-"),
+        )
+
+
+def test_patterns_of_line_starts_are_found_line_by_line() -> None:
+    """The same groups: a match after a line break begins with the break."""
+    for lines, vocabulary in [
+        (names._SPEAKERS, pieces('Anna|Bob|:| |\t|>|\n|\r\n|x|"|“|Dr.')),
+        (secrets._PGPASS_LINES, pieces("db:5432:app:admin:|h:*:d:u:|s3cr3t!|pw|localhost|5432|:|\n| ")),
+    ]:
+        for text in texts(vocabulary):
+            for variant in variants(text):
+                found = [m.span(1) for m in lines.finditer(variant)]
+                assert found == [m.span(1) for m in lines.pattern.finditer(variant)], variant
+
+
+def test_the_keyword_search_finds_the_longest_keyword_at_every_position() -> None:
+    keywords = sorted(["api", "apikey", "key", "ey", "s.", "sk", "sk-ant-", "hvs.", "-----begin"])
+    lookahead = re.compile(f"(?=({trie_pattern(keywords)}))")
+    trie = re.compile(trie_pattern(keywords))
+    for text in texts(["api", "apikey", "key", "ey", "s.", "sk-ant-", "hvs.", "-----BEGIN", "x", "k", *ODD]):
+        lowered = text.lower()
+        assert _longest(trie, lowered) == set(lookahead.findall(lowered)), text
