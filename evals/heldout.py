@@ -49,7 +49,7 @@ import numpy as np
 from evals.datasets import DatasetError, read_jsonl, resolve
 from evals.routing_eval import difficulty_report
 from evals.training.outcomes import CHARS_PER_TOKEN, Outcome
-from router.signals.capability.classifier import CapabilityClassifier
+from router.signals.capability.classifier import CATEGORIES, CapabilityClassifier
 
 STRONG_PRO = "gemini-1.5-pro-002"
 WEAK_PRO = "Mixtral-8x7B-Instruct-v0.1"
@@ -172,8 +172,8 @@ def difficulty_heldout(classifier: CapabilityClassifier) -> dict[str, Any]:
 
 SELF_INSTRUCT_LABELS = Path(__file__).resolve().parent / "labels" / "self_instruct_categories.tsv"
 # A second reader's categories for the same prompts, given blind (the prompt and CATEGORIES.md only,
-# neither the first labels nor the classifier): how far two readers agree bounds what any classifier
-# can score against one of them. Keyed `source:task` for the NI-format tasks (one label per task) and
+# neither the first labels nor the classifier): how far two readers agree is a reference point for
+# what a classifier can be expected to score against one of them. Keyed `source:task` for the NI-format tasks (one label per task) and
 # `source:` + the first 12 hex of the prompt's sha1 for the others.
 SECOND_READER = Path(__file__).resolve().parent / "labels" / "second_reader_categories.tsv"
 
@@ -290,7 +290,11 @@ def category_heldout(classifier: CapabilityClassifier) -> dict[str, Any]:
 @functools.cache
 def second_reader_labels() -> dict[str, str]:
     lines = SECOND_READER.read_text(encoding="utf-8").splitlines()[1:]
-    return dict(line.split("\t") for line in lines if line.strip())
+    table = dict(line.split("\t") for line in lines if line.strip())
+    unknown = set(table.values()) - set(CATEGORIES)
+    if unknown:
+        raise ValueError(f"{SECOND_READER}: not a category: {sorted(unknown)}")
+    return table
 
 
 def second_reader_key(source: str, example: tuple[str, str, str]) -> str:

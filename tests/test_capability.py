@@ -380,12 +380,17 @@ def test_ni_tasks_become_prompts_held_out_whole_and_never_from_a_held_out_datase
 
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Files)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    instructions.ni_labels.cache_clear()
+
+    def reread() -> None:
+        instructions.ni_labels.cache_clear()
+        instructions.ni_sources.cache_clear()
+
+    reread()
     original = instructions.NI_LABELS
     try:
         instructions.NI_LABELS = tmp_path / "labels.tsv"
         instructions.NI_LABELS.write_text(
-            f"task\tcategory\tcommit\tinstances\twhy\n{task}\tmath\t{commit}\ta,b\tcounting\n"
+            f"task\tcategory\tcommit\tinstances\tsource\twhy\n{task}\tmath\t{commit}\ta,b\ttoys\tcounting\n"
         )
         base = f"http://127.0.0.1:{server.server_address[1]}"
         assert samples.ni_rows_fetched(base, timeout=10) == rows
@@ -397,23 +402,31 @@ def test_ni_tasks_become_prompts_held_out_whole_and_never_from_a_held_out_datase
             instructions.ni_example({**rows[0], "task": "task998_unlabelled"}, 7)
         with pytest.raises(ValueError, match="held-out dataset"):
             instructions.ni_example({**rows[0], "task": "task1999_bbh_new_puzzle"}, 7)
+        # a task is known by its Source too: DART is made of WebNLG and E2E, which are held out
         instructions.NI_LABELS.write_text(
-            f"task\tcategory\tcommit\tinstances\twhy\n{task}\tmath\t{commit}\ta,q\tx\n"
+            f"task\tcategory\tcommit\tinstances\tsource\twhy\n{task}\tmath\t{commit}\ta,b\tdart\tx\n"
+        )
+        reread()
+        with pytest.raises(ValueError, match="held-out dataset"):
+            instructions.ni_example(rows[0], 7)
+        instructions.NI_LABELS.write_text(
+            f"task\tcategory\tcommit\tinstances\tsource\twhy\n{task}\tmath\t{commit}\ta,q\ttoys\tx\n"
         )
         with pytest.raises(ValueError, match="no instance q"):
             samples.ni_rows_fetched(base, timeout=10)
         instructions.NI_LABELS.write_text(
-            f"task\tcategory\tcommit\tinstances\twhy\n{task}\tmath\t{'d' * 40}\ta\tx\n"
+            f"task\tcategory\tcommit\tinstances\tsource\twhy\n{task}\tmath\t{'d' * 40}\ta\ttoys\tx\n"
         )
         with pytest.raises(OSError):  # a task not at that commit: 404
             samples.ni_rows_fetched(base, timeout=10)
     finally:
         server.shutdown()
         instructions.NI_LABELS = original
-        instructions.ni_labels.cache_clear()
+        reread()
     assert all(instructions.ni_excluded(name) for name in TASK_CATEGORY)
     shipped = instructions.ni_labels()
-    assert shipped and not any(instructions.ni_excluded(name) for name in shipped)
+    sources = instructions.ni_sources()
+    assert shipped and not any(instructions.ni_excluded(name, sources[name]) for name in shipped)
     assert set(shipped.values()) <= set(CATEGORIES)
     assert all(len(c) == 40 and ids for _, c, ids in instructions.ni_selection())
     if "ni-train-sample" not in instructions.missing():  # the labels file lists the sample's rows

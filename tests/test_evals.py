@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 import pytest
 
 from evals import e2e, suite
-from evals.datasets import REGISTRY
+from evals.datasets import REGISTRY, read_jsonl
 from evals.results import Better, Metric
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -292,6 +293,17 @@ def test_heldout_sources_are_mapped_whole_and_scored() -> None:
     definitions = {text_key(p.split("\n\n")[0]) for p, _, _ in heldout.category_examples()}
     trained_ni = [e for e in split.train + split.test if e.source == "ni-train"]
     assert not [e.text for e in trained_ni if text_key(e.text.split("\n\n")[0]) in definitions]
+    from evals.training.instructions import missing
+
+    if "ni-train-sample" not in missing():  # nor any input: no 8 words in a row in common
+
+        def grams(text: str) -> set[str]:
+            words = re.findall(r"[a-z0-9]+", text.lower())
+            return {" ".join(words[i : i + 8]) for i in range(len(words) - 7)}
+
+        held = [heldout.category_examples(), heldout.self_instruct_examples(), heldout.wizardlm_examples()]
+        scored = set().union(*(grams(p.split("\n\n", 1)[-1]) for rows in held for p, _, _ in rows))
+        assert not [r["task"] for r in read_jsonl("ni-train-sample") if grams(r["input"]) & scored]
     labelled = heldout.self_instruct_examples()  # one blind label per seed, in file order
     assert len(labelled) == 175 and {label for _, label, _ in labelled} == set(CATEGORIES)
     assert not [p for p, _, _ in labelled if text_key(p) in seen]

@@ -196,6 +196,13 @@ def test_emails_are_looked_for_only_before_an_at_sign() -> None:
     )
 
 
+def test_a_text_of_many_at_signs_is_searched_plainly_with_the_same_findings() -> None:
+    for text in ("a.b@" * 3000, " ".join(f"user{i}@mail{i}.org" for i in range(100)), "bob@example.com"):
+        found = [(f.start, f.end) for f in detector.find_emails(text)]
+        assert found == [m.span() for m in detector._EMAIL.finditer(text)]
+        assert found == [m.span() for m in detector._email_matches(text)]
+
+
 def test_the_ascii_words_are_the_words_of_an_ascii_text() -> None:
     letters = re.compile(r"[^\W\d_]")
     assert {chr(c) for c in range(128) if letters.match(chr(c))} == set(string.ascii_letters)

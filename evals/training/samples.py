@@ -20,16 +20,17 @@ the repository.
 
 One more is not a window of one file but a selection from many: Super-NaturalInstructions
 (allenai/natural-instructions, Apache-2.0) keeps each of its 1,600 tasks in a file of its own,
-`tasks/<task>.json`, too many and too large to fetch whole. The sample holds, for each chosen task,
-its definition and the first instances of the file's first window or two, as read (one JSON file per
-task in a folder, with the commit it was read at):
+`tasks/<task>.json`, of up to several megabytes, and no network reached them here. The sample holds,
+for each chosen task, its definition and its first six instances (fewer for a few), as read through
+a stored index of public repositories; labels/ni_train_categories.tsv records, per task, the commit it
+was read at and the instance ids kept:
 
-    python -m evals.training.samples ni --tasks DIR   # DIR/task*.json
+    python -m evals.training.samples ni --tasks DIR   # DIR/task*.json: one extract per task
     python -m evals.training.samples ni --fetch       # each task file at its commit, from GitHub
 
-`--fetch` needs a network: it downloads each task named in labels/ni_train_categories.tsv at the
-commit recorded there and keeps the instances listed there, so anyone can check the sample against
-the published files.
+An extract is {"task", "commit", "categories", "definition" (the file's Definition[0]), "instances":
+[{"id", "input"}, ...]}. `--fetch` needs a network: it downloads each task file at the recorded
+commit and keeps the listed instances, so anyone can check the sample against the published files.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from __future__ import annotations
 import argparse
 import gzip
 import hashlib
+import http.client
 import json
 import sys
 import urllib.request
@@ -180,12 +182,18 @@ def main(argv: list[str] | None = None) -> int:
         if args.fetch:
             try:
                 rows = ni_rows_fetched(args.base_url)
-            except (OSError, ValueError, KeyError) as error:
-                parser.exit(1, f"samples: {args.sample}: {error}\n")
+            except (OSError, ValueError, KeyError, http.client.HTTPException) as error:
+                parser.exit(1, f"samples: {args.sample}: {error!r}\n")
             return _report(name, rows, f"{len({r['task'] for r in rows})} published task files")
         if not args.tasks:
             parser.exit(2, f"samples: {args.sample} is built from --tasks DIR or --fetch\n")
-        return _report(name, from_folder(args.tasks), f"{len(list(args.tasks.glob('task*.json')))} tasks")
+        try:
+            rows = from_folder(args.tasks)
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            parser.exit(
+                1, f"samples: {args.sample}: {args.tasks} is not a folder of task extracts: {error!r}\n"
+            )
+        return _report(name, rows, f"{len(list(args.tasks.glob('task*.json')))} tasks")
     if args.tasks or args.fetch:
         parser.exit(2, f"samples: {args.sample} is built from --full FILE or --windows DIR\n")
     name, build = BUILDERS[args.sample]
