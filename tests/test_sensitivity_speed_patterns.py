@@ -188,6 +188,21 @@ def test_the_gates_that_stand_for_a_search_agree() -> None:
             )
 
 
+# The number patterns as they were written before they began with their first character (b3bb7cd).
+PLAIN_NUMBERS = {
+    "_PHONE": r"(?<![\w.+/\-=#$€£¥:(])(?>\+?\(?\d[\d ().\-]*\d)(?:\s?(?:x|ext\.?)\s?\d{1,5})?(?![\w/]|-\d|[.,]\d|:\d)",
+    "_CARD": r"(?<![\d\-.,])\d(?:[ \-]?\d){11,18}(?![\d\-]|[.,]\d)",
+    "_IPV4": r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?![\w]|\.\d)",
+    "_IPV6": r"(?<![\w:.])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(?![\w:])",
+}
+
+
+def test_number_patterns_match_as_they_did_before_they_led_with_a_character() -> None:
+    vocabulary = pieces("1|12|123|1234|555|+1|+44|(0)|(|)|x|ext.|a|f|ab12|::|:|.|-|/|=|#|$|€|7.5|0.0.0")
+    for name, plain in PLAIN_NUMBERS.items():
+        same_matches(re.compile(plain).finditer, getattr(numbers, name).finditer, vocabulary)
+
+
 def test_emails_are_looked_for_only_before_an_at_sign() -> None:
     same_matches(
         detector._EMAIL.finditer,
