@@ -16,7 +16,8 @@ Training-time only. Label mapping (source label → category):
     ni-train        each task → the category a reader gave it from its definition alone, with
                     labels/CATEGORIES.md (labels/ni_train_categories.tsv, one line per task, with
                     why); the prompt is the definition and one instance's input, as in the
-                    NI-format sets evals.heldout scores; held out in distribution by task. No task of
+                    NI-format sets evals.heldout scores; held out in distribution by the first
+                    dataset the task file names as its Source. No task whose name or Source names
                     a dataset those held-out sets draw on may be trained on (NI_HELD_OUT_DATASETS)
 
 All four are optional: on a machine whose mirror folder and cache lack them, training goes on
@@ -162,8 +163,8 @@ def ni_excluded(task: str, sources: tuple[str, ...] = ()) -> bool:
 
 
 def ni_example(row: dict[str, Any], seed: int) -> Example:
-    """A row as a prompt under its task's label; held out in distribution with every task of the
-    same Source dataset, so that no held-out prompt's dataset was trained on."""
+    """A row as a prompt under its task's label; held out in distribution with every task whose
+    Source names the same dataset first, so that no held-out prompt's dataset was trained on."""
     labels, sources = ni_labels(), ni_sources()
     if ni_excluded(row["task"], sources.get(row["task"], ())):
         raise ValueError(f"{row['task']} draws on a held-out dataset and must not be trained on")
