@@ -326,9 +326,8 @@ def test_people(detector: SensitivityDetector, text: str, name: str) -> None:
         # who made a work or appears in it, even where the text is about art or film
         ("My favourite is a song by Kowalczyk from the nineties.", "Kowalczyk"),
         ("The movie, featuring Tomasz Wisniewski, opens Friday.", "Tomasz Wisniewski"),
-        # an unlisted first name: an attribute, a vocative
+        # an unlisted first name: an attribute
         ("We still do not know the birthday of Jarkko yet.", "Jarkko"),
-        ("Tell me Anneli, did you sign it?", "Anneli"),
         # a first name that is also a word, before a listed surname
         ("Yesterday Mark Jensen signed the lease.", "Mark Jensen"),
         ("Please email Bill Kowalski today.", "Bill Kowalski"),

@@ -20,7 +20,7 @@ from router.signals.sensitivity.findings import Finding
 from router.signals.sensitivity.gazetteer import Gazetteer, gazetteer
 from router.signals.sensitivity.letters import UPPER
 from router.signals.sensitivity.public_names import public_names
-from router.signals.sensitivity.scanning import LineStarts, lead, word_start
+from router.signals.sensitivity.scanning import LineStarts, lead
 
 _TOKEN = re.compile(r"[^\W\d_]+(?:['\u2019\-][^\W\d_]+)*")
 # The same words in an ASCII text, where the letters [^\W\d_] are [A-Za-z], a class `re` tests faster.
@@ -33,9 +33,8 @@ _CAPITALISED = rf"{UPPER}[\w'\u2019\-]*+"
 _SPEAKER = re.compile(rf"(?m)^[ \t>]*({_CAPITALISED})[ \t]?:[ \t]*[\"“'\w]")
 _SPEAKERS = LineStarts(_SPEAKER)  # found from each line break, as a label lies within its line
 _VOCATIVE_END = re.compile(rf",\s+({_CAPITALISED})\s*[!?]")
-# "tell me Anna, ...", "leave me Mette, ...". Patterns begin with their first character's class,
-# \b or a lookbehind written after it (scanning), so that `re` skips ahead to candidates.
-_VOCATIVE_ME = re.compile(word_start("[Mm]") + rf"e\s+({_CAPITALISED}),")
+# Patterns begin with their first character's class or a lookbehind written after it (scanning),
+# so that `re` skips ahead to candidates.
 # "A, B and C": giving back a ", B" could only leave it to be read as ",?\s+(?:and|&)", and a
 # capitalised word is neither, so that repetition is possessive too.
 _LIST = re.compile(
@@ -269,7 +268,6 @@ def _context_indices(tokens: _Tokens, names: Gazetteer) -> Iterator[int]:
     for matches, foreign in (
         (_SPEAKERS.finditer(text), False),
         (_VOCATIVE_END.finditer(text), True),
-        (_VOCATIVE_ME.finditer(text), True),
     ):
         for match in matches:
             found = _single(tokens, names, tokens.by_start.get(match.start(1)), foreign)
