@@ -11,14 +11,8 @@ training step read:
    needed when the weak one is wrong and the strong one right. Reported per family: the AUC of the
    difficulty score for that label (random 0.5), APGR, and the share of strong calls needed for 95%
    of the strong model's accuracy, against a random router.
-2. Category on prompt sets no training step read, per source: Super-NaturalInstructions-format
-   tasks (ni-advicl, 35 tasks, and the 5-task NI sample), each task mapped once to a category by
-   what it asks (TASK_CATEGORY, written from the task definitions, never from the classifier's
-   answers); and self-instruct's 175 hand-written seed tasks (the Alpaca seeds), each labelled by
-   a reader who saw only the prompt and the category definitions, never the classifier
-   (labels/self_instruct_categories.tsv, one line per seed in file order; the definitions are
-   labels/CATEGORIES.md); and the instructions WizardLM's authors collected from users for their
-   test set, each skill mapped once (WIZARDLM_SKILL), where the mirror folder or cache holds it.
+2. Category on prompt sets no training step read, per source, beside a blind second reader's
+   agreement with their labels (evals.heldout_category).
 3. Complex analysis against simple tasks, labelled by another project: vLLM semantic-router's
    privacy-label exemplars (architecture, root cause, multi-step trade-offs vs simple_task), the
    half that no training step read (evals.training.outcomes.semantic_router_demand): AUC of
@@ -35,72 +29,24 @@ This module must never feed what it scores back into training, nor copy data int
 from __future__ import annotations
 
 import argparse
-import functools
-import hashlib
 import json
 import sys
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from evals.datasets import DatasetError, read_jsonl, resolve
+from evals.datasets import read_jsonl
+from evals.heldout_category import category_heldout, wizardlm_rows
 from evals.routing_eval import difficulty_report
 from evals.training.outcomes import CHARS_PER_TOKEN, Outcome
-from router.signals.capability.classifier import CATEGORIES, CapabilityClassifier
+from router.signals.capability.classifier import CapabilityClassifier
 
 STRONG_PRO = "gemini-1.5-pro-002"
 WEAK_PRO = "Mixtral-8x7B-Instruct-v0.1"
 NEW_FAMILIES = ("stemez", "theoremQA", "scibench")  # MMLU-Pro's own additions; `ori_mmlu` is MMLU
-
-# One category per task, from its definition (what a user of the gateway would call that request).
-# Summaries and classifications of a given passage are `extraction`: the answer is read out of the
-# text supplied; puzzles and logic are `reasoning`; arithmetic and counting `math`.
-TASK_CATEGORY = {
-    "task1290_xsum_summarization": "extraction",
-    "task1292_yelp_review_full_text_categorization": "extraction",
-    "task1393_superglue_copa_text_completion": "reasoning",
-    "task1728_web_nlg_data_to_text": "writing",
-    "task957_e2e_nlg_text_generation_generate": "writing",
-    "task648_answer_generation": "reasoning",
-    "task1732_bbh_boolean_expressions": "reasoning",
-    "task1733_bbh_causal_judgement": "reasoning",
-    "task1734_bbh_date_understanding": "reasoning",
-    "task1735_bbh_disambiguation_qa": "reasoning",
-    "task1736_bbh_dyck_languages": "reasoning",
-    "task1737_bbh_formal_fallacies": "reasoning",
-    "task1738_bbh_geometric_shapes": "reasoning",
-    "task1739_bbh_hyperbaton": "other",
-    "task1740_bbh_logical_deduction_five_objects": "reasoning",
-    "task1741_bbh_logical_deduction_seven_objects": "reasoning",
-    "task1742_bbh_logical_deduction_three_objects": "reasoning",
-    "task1743_bbh_movie_recommendation": "other",
-    "task1744_bbh_multistep_arithmetic_two": "math",
-    "task1745_bbh_navigate": "reasoning",
-    "task1746_bbh_object_counting": "math",
-    "task1747_bbh_penguins_in_a_table": "reasoning",
-    "task1748_bbh_reasoning_about_colored_objects": "reasoning",
-    "task1749_bbh_ruin_names": "other",
-    "task1750_bbh_salient_translation_error_detection": "other",
-    "task1752_bbh_sports_understanding": "reasoning",
-    "task1753_bbh_temporal_sequences": "reasoning",
-    "task1754_bbh_tracking_shuffled_objects_five_objects": "reasoning",
-    "task1755_bbh_tracking_shuffled_objects_seven_objects": "reasoning",
-    "task1756_bbh_tracking_shuffled_objects_three_objects": "reasoning",
-    "task1757_bbh_web_of_lies": "reasoning",
-    "task1758_bbh_word_sorting": "other",
-    "task1760_strategyqa": "reasoning",
-    "task1761_svamp": "math",
-    "task1762_bbh_snarks": "other",
-    # the NI sample
-    "task379_agnews_topic_classification": "extraction",
-    "task1557_jfleg_answer_generation": "writing",
-    "task063_first_i_elements": "code",
-    "task045_miscellaneous_sentence_paraphrasing": "writing",
-    "task085_unnatural_addsub_arithmetic": "math",
-}
 
 
 def auc(scores: Sequence[float], labels: Sequence[bool]) -> float | None:
@@ -170,154 +116,6 @@ def difficulty_heldout(classifier: CapabilityClassifier) -> dict[str, Any]:
     return report
 
 
-SELF_INSTRUCT_LABELS = Path(__file__).resolve().parent / "labels" / "self_instruct_categories.tsv"
-# A second reader's categories for the same prompts, given blind (the prompt and CATEGORIES.md only,
-# neither the first labels nor the classifier): how far two readers agree is a reference point for
-# what a classifier can be expected to score against one of them. Keyed `source:task` for the NI-format tasks (one label per task) and
-# `source:` + the first 12 hex of the prompt's sha1 for the others.
-SECOND_READER = Path(__file__).resolve().parent / "labels" / "second_reader_categories.tsv"
-
-
-def category_examples() -> list[tuple[str, str, str]]:
-    """(prompt, category, task) of every NI-format prompt whose task TASK_CATEGORY maps."""
-    rows = [(r["prompt"], r["source_task"]) for r in read_jsonl("ni-advicl")]
-    rows += [(r["prompt"], r["task"]) for r in read_jsonl("ni-sample")]
-    return [(prompt, TASK_CATEGORY[task], task) for prompt, task in rows if task in TASK_CATEGORY]
-
-
-def self_instruct_examples() -> list[tuple[str, str, str]]:
-    """(prompt, category, seed task) of the self-instruct seeds, labelled line by line in file order."""
-    rows = read_jsonl("self-instruct-seeds")
-    lines = SELF_INSTRUCT_LABELS.read_text(encoding="utf-8").splitlines()[1:]
-    labels = [line.split("\t") for line in lines if line.strip()]
-    if [task for task, _ in labels] != [row["source_task"] for row in rows]:
-        raise ValueError(f"{SELF_INSTRUCT_LABELS} does not label the seeds one by one in file order")
-    return [(row["prompt"], label, task) for row, (task, label) in zip(rows, labels, strict=True)]
-
-
-# WizardLM's test set: 218 instructions its authors collected from real users, each with a skill and
-# an annotated difficulty (1-10). Each skill mapped once by what it names; three skills say nothing
-# about the kind of work (Complex Format, Multilingual, Toxicity) and are left out.
-WIZARDLM_SKILL = {
-    "Math": "math",
-    "Code Generation": "code",
-    "Code Debug": "code",
-    "Computer Science": "code",
-    "Writting": "writing",
-    "Academic Writing": "writing",
-    "Roleplay": "writing",
-    "Reasoning": "reasoning",
-    "Common-Sense": "reasoning",
-    "Counterfactual": "reasoning",
-    **dict.fromkeys(
-        ("Biology", "Physics", "Chemistry", "History", "Law", "Medicine", "Economy", "Philosophy",
-         "Literature", "Art", "Music", "Sport", "Entertainment", "Technology", "Ethics", "TruthfulQA"),
-        "other",
-    ),
-}  # fmt: skip
-
-
-@functools.cache
-def wizardlm_rows() -> list[dict[str, Any]]:
-    """The WizardLM test set, or nothing (said once) where neither the mirror folder nor the cache
-    holds it (`python -m evals.datasets fetch wizardlm-testset`); never downloaded here."""
-    try:
-        resolve("wizardlm-testset", download=False)
-    except DatasetError as error:
-        print(f"evals.heldout: leaving out WizardLM's test set: {error}", file=sys.stderr)
-        return []
-    return read_jsonl("wizardlm-testset")
-
-
-def loose_key(text: str) -> str:
-    """Letters and digits only, lower case: a prompt that differs from another only in punctuation
-    or spacing ("... championship game" against "... championship game.") is the same prompt."""
-    return "".join(c for c in text.casefold() if c.isalnum())
-
-
-@functools.cache
-def trained_keys() -> frozenset[str]:
-    """loose_key of every prompt of the category split (training and test side, derived prompts too)."""
-    from evals.training.corpus import DEFAULT_SEED, build_split
-
-    split = build_split(DEFAULT_SEED)
-    return frozenset(loose_key(e.text) for e in split.train + split.test)
-
-
-def wizardlm_examples() -> list[tuple[str, str, str]]:
-    """(prompt, category, skill); the instructions it shares with a training source (two of
-    Vicuna-bench's questions) are left out."""
-    rows = [row for row in wizardlm_rows() if row["Skill"] in WIZARDLM_SKILL]
-    seen = trained_keys() if rows else frozenset()
-    return [
-        (row["Instruction"], WIZARDLM_SKILL[row["Skill"]], row["Skill"])
-        for row in rows
-        if loose_key(row["Instruction"]) not in seen
-    ]
-
-
-CATEGORY_SOURCES = {
-    "ni-format": category_examples,
-    "self-instruct": self_instruct_examples,
-    "wizardlm": wizardlm_examples,
-}
-# `pooled` is over the sources every checkout has (../shared/data), so that it means the same on
-# every machine; WizardLM's set, where present, is reported beside it.
-POOLED = ("ni-format", "self-instruct")
-
-
-def category_heldout(classifier: CapabilityClassifier) -> dict[str, Any]:
-    """Per held-out source, and `pooled` over them; each with how often a second reader agrees."""
-    examples = {name: read() for name, read in CATEGORY_SOURCES.items()}
-    report = {
-        name: {**category_scores(classifier, found), "second_reader": second_reading(classifier, name, found)}
-        for name, found in examples.items()
-        if found
-    }
-    pooled = [(name, example) for name in POOLED for example in examples[name]]
-    agreement = [second_reading(classifier, name, [example]) for name, example in pooled]
-    return {
-        **report,
-        "pooled": {
-            **category_scores(classifier, [example for _, example in pooled]),
-            "second_reader": {
-                key: float(np.mean([a[key] for a in agreement])) for key in ("agreement", "classifier")
-            },
-        },
-    }
-
-
-@functools.cache
-def second_reader_labels() -> dict[str, str]:
-    lines = SECOND_READER.read_text(encoding="utf-8").splitlines()[1:]
-    table = dict(line.split("\t") for line in lines if line.strip())
-    unknown = set(table.values()) - set(CATEGORIES)
-    if unknown:
-        raise ValueError(f"{SECOND_READER}: not a category: {sorted(unknown)}")
-    return table
-
-
-def second_reader_key(source: str, example: tuple[str, str, str]) -> str:
-    prompt, _label, task = example
-    if source == "ni-format":
-        return f"{source}:{task}"
-    return f"{source}:{hashlib.sha1(prompt.encode('utf-8')).hexdigest()[:12]}"
-
-
-def second_reading(
-    classifier: CapabilityClassifier, source: str, examples: list[tuple[str, str, str]]
-) -> dict[str, float]:
-    """Share of prompts whose second-reader label equals the first label (`agreement`), and the
-    classifier's accuracy against the second reader (`classifier`)."""
-    table = second_reader_labels()
-    second = [table[second_reader_key(source, example)] for example in examples]
-    guesses = [classifier.classify(prompt).category for prompt, _, _ in examples]
-    return {
-        "agreement": float(np.mean([s == label for s, (_, label, _) in zip(second, examples, strict=True)])),
-        "classifier": float(np.mean([s == g for s, g in zip(second, guesses, strict=True)])),
-    }
-
-
 def annotated_difficulty(classifier: CapabilityClassifier) -> dict[str, Any] | None:
     """Difficulty against the difficulty WizardLM's authors gave each of their test instructions
     (1-10): the AUC of ranking the hard ones (7-10) above the easy ones (1-4), and where the default
@@ -337,24 +135,6 @@ def annotated_difficulty(classifier: CapabilityClassifier) -> dict[str, Any] | N
         "easy_to_fast_route": float(
             np.mean([r == "fast" for r, h in zip(routes, hard, strict=True) if not h])
         ),
-    }
-
-
-def category_scores(classifier: CapabilityClassifier, examples: list[tuple[str, str, str]]) -> dict[str, Any]:
-    predicted = [classifier.classify(prompt).category for prompt, _, _ in examples]
-    by_label: dict[str, list[int]] = defaultdict(list)
-    confusion: dict[str, Counter[str]] = defaultdict(Counter)
-    for (_, label, _), guess in zip(examples, predicted, strict=True):
-        by_label[label].append(int(guess == label))
-        confusion[label][guess] += 1
-    hits = [hit for values in by_label.values() for hit in values]
-    return {
-        "n": len(examples),
-        "tasks": len({task for _, _, task in examples}),
-        "accuracy": float(np.mean(hits)) if hits else 0.0,
-        "recall_by_category": {label: float(np.mean(v)) for label, v in sorted(by_label.items())},
-        "mean_recall": float(np.mean([np.mean(v) for v in by_label.values()])) if by_label else 0.0,
-        "predicted_as": {label: dict(confusion[label].most_common()) for label in sorted(confusion)},
     }
 
 

@@ -343,7 +343,7 @@ def test_ni_tasks_become_prompts_held_out_whole_and_never_from_a_held_out_datase
     import http.server
     import threading
 
-    from evals.heldout import TASK_CATEGORY
+    from evals.heldout_category import TASK_CATEGORY
     from evals.training import instructions, samples
 
     task, commit = "task999_toy_counting", "c" * 40

@@ -273,6 +273,7 @@ def test_heldout_sources_are_mapped_whole_and_scored() -> None:
     import gzip
 
     from evals import heldout
+    from evals import heldout_category as sets
     from evals.datasets import DatasetError, resolve
     from evals.training.corpus import build_split, text_key
     from router.signals.capability.classifier import CATEGORIES
@@ -285,12 +286,12 @@ def test_heldout_sources_are_mapped_whole_and_scored() -> None:
         if os.environ.get("CI"):
             raise
         pytest.skip(str(error))
-    assert tasks == set(heldout.TASK_CATEGORY) and set(heldout.TASK_CATEGORY.values()) <= set(CATEGORIES)
+    assert tasks == set(sets.TASK_CATEGORY) and set(sets.TASK_CATEGORY.values()) <= set(CATEGORIES)
     split = build_split()
     seen = {text_key(e.text) for e in split.train + split.test}
-    assert not [p for p, _, _ in heldout.category_examples() if text_key(p) in seen]
+    assert not [p for p, _, _ in sets.category_examples() if text_key(p) in seen]
     # nor does any NI task trained on share its definition with a held-out NI-format task
-    definitions = {text_key(p.split("\n\n")[0]) for p, _, _ in heldout.category_examples()}
+    definitions = {text_key(p.split("\n\n")[0]) for p, _, _ in sets.category_examples()}
     trained_ni = [e for e in split.train + split.test if e.source == "ni-train"]
     assert not [e.text for e in trained_ni if text_key(e.text.split("\n\n")[0]) in definitions]
     from evals.training.instructions import missing
@@ -301,10 +302,10 @@ def test_heldout_sources_are_mapped_whole_and_scored() -> None:
             words = re.findall(r"[a-z0-9]+", text.lower())
             return {" ".join(words[i : i + 8]) for i in range(len(words) - 7)}
 
-        held = [heldout.category_examples(), heldout.self_instruct_examples(), heldout.wizardlm_examples()]
+        held = [sets.category_examples(), sets.self_instruct_examples(), sets.wizardlm_examples()]
         scored = set().union(*(grams(p.split("\n\n", 1)[-1]) for rows in held for p, _, _ in rows))
         assert not [r["task"] for r in read_jsonl("ni-train-sample") if grams(r["input"]) & scored]
-    labelled = heldout.self_instruct_examples()  # one blind label per seed, in file order
+    labelled = sets.self_instruct_examples()  # one blind label per seed, in file order
     assert len(labelled) == 175 and {label for _, label, _ in labelled} == set(CATEGORIES)
     assert not [p for p, _, _ in labelled if text_key(p) in seen]
     families = heldout.mmlu_pro_rows()
@@ -316,19 +317,19 @@ def test_heldout_sources_are_mapped_whole_and_scored() -> None:
     category = report["category"]
     assert category["ni-format"]["n"] > 700 and category["self-instruct"]["n"] == 175
     assert category["pooled"]["n"] == category["ni-format"]["n"] + 175  # the same pool on every machine
-    assert heldout.loose_key("As a sports commentator, describe it") == heldout.loose_key(
+    assert sets.loose_key("As a sports commentator, describe it") == sets.loose_key(
         "as a Sports commentator describe it."
     )
-    wizardlm = heldout.wizardlm_examples()  # only where the mirror folder or the cache holds it
-    assert not [p for p, _, _ in wizardlm if heldout.loose_key(p) in {heldout.loose_key(t) for t in seen}]
+    wizardlm = sets.wizardlm_examples()  # only where the mirror folder or the cache holds it
+    assert not [p for p, _, _ in wizardlm if sets.loose_key(p) in {sets.loose_key(t) for t in seen}]
     if wizardlm:
-        skills = {row["Skill"] for row in heldout.wizardlm_rows()}
-        assert skills - set(heldout.WIZARDLM_SKILL) == {"Complex Format", "Multilingual", "Toxicity"}
+        skills = {row["Skill"] for row in sets.wizardlm_rows()}
+        assert skills - set(sets.WIZARDLM_SKILL) == {"Complex Format", "Multilingual", "Toxicity"}
         assert category["wizardlm"]["n"] == len(wizardlm) and report["annotated_difficulty"]["hard"] > 50
     assert all(0 <= row["accuracy"] <= 1 and 0 <= row["mean_recall"] <= 1 for row in category.values())
     # every held-out prompt has a blind second reading, and the two readers mostly agree
     assert all(0.7 < row["second_reader"]["agreement"] < 1 for row in category.values())
-    listed = {key.split(":")[0] for key in heldout.second_reader_labels()}
+    listed = {key.split(":")[0] for key in sets.second_reader_labels()}
     assert listed == {"ni-format", "self-instruct", "wizardlm"}
     from evals.training.outcomes import semantic_router_demand
 
