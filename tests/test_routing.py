@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from router.http.errors import InvalidRequest, NoBackendAvailable, SensitiveDataBlocked, UnsupportedContent
-from router.pipeline.routing import decide, evaluate, explain
+from router.pipeline.routing import decide, evaluate, explain, holds
 from router.policy.model import load_policy, parse_policy
 from router.schema import RequestOptions
 from router.signals.capability.classifier import Capability
@@ -181,8 +181,56 @@ def _unreachable(text: str) -> str:
 def test_every_condition_key(when, case, expected):
     from router.policy.model import Condition
 
-    matched, reasons = evaluate(Condition.model_validate(when), case)
+    condition = Condition.model_validate(when)
+    matched, reasons = evaluate(condition, case)
     assert matched is expected and reasons
+    assert holds(condition, case) is expected  # the reasonless form routing uses
+
+
+def test_holds_agrees_with_evaluate_on_random_conditions():
+    """Routing decides with `holds`, explain shows `evaluate`: they must never disagree."""
+    import random
+
+    from router.policy.model import Condition
+
+    rng = random.Random(7)
+    categories = ["code", "math", "reasoning", "writing", "simple_chat", "extraction", "other"]
+
+    def bounds():
+        low = round(rng.random(), 2)
+        return rng.choice([{"gte": low}, {"lt": low}, {"gt": low, "lte": min(1.0, low + 0.3)}])
+
+    def condition(depth=0):
+        keys = {
+            "sensitive": lambda: rng.choice([True, False]),
+            "finding_types": lambda: rng.sample(["email", "iban", "person", "secret"], rng.randint(1, 2)),
+            "category": lambda: rng.sample(categories, rng.randint(1, 3)),
+            "difficulty": bounds,
+            "prompt_tokens": lambda: {"gte": rng.choice([10, 100, 1000])},
+            "latency_budget_ms": lambda: {"lte": rng.choice([500, 2000, 60000])},
+            "has_tools": lambda: rng.choice([True, False]),
+            "has_images": lambda: rng.choice([True, False]),
+        }
+        when = {key: keys[key]() for key in rng.sample(sorted(keys), rng.randint(0, 3))}
+        if depth == 0 and rng.random() < 0.4:
+            when["any"] = [condition(1) for _ in range(rng.randint(1, 3))]
+        return when
+
+    outcomes = set()
+    for _ in range(2000):
+        when = Condition.model_validate(condition())
+        case = signals(
+            rng.choice(categories),
+            rng.random(),
+            findings=rng.sample(["email", "iban", "person"], rng.randint(0, 1)),
+            budget=rng.choice([300.0, 1500.0, 30000.0]),
+            tools=rng.random() < 0.3,
+            prompt_tokens=rng.choice([5, 50, 500, 5000]),
+        )
+        expected = evaluate(when, case)[0]
+        assert holds(when, case) is expected, when
+        outcomes.add(expected)
+    assert outcomes == {True, False}
 
 
 def test_order_fastest_follows_live_latency():

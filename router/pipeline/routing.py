@@ -35,9 +35,17 @@ def _capable_hint(policy: Policy, signals: Signals, reroute: bool) -> str:
 
 @dataclass
 class Trial:
+    """One route tried: whether its `when` held; why, one line per condition, is written only
+    when asked for (`turnout explain`), not on every request."""
+
     route: str
     matched: bool
-    reasons: list[str]
+    when: Condition | None
+    signals: Signals
+
+    @property
+    def reasons(self) -> list[str]:
+        return evaluate(self.when, self.signals)[1]
 
 
 @dataclass
@@ -132,11 +140,39 @@ def evaluate(condition: Condition | None, signals: Signals) -> tuple[bool, list[
     return all(ok for ok, _ in checks), [text for _, text in checks]
 
 
+def holds(condition: Condition | None, signals: Signals) -> bool:
+    """`evaluate`'s verdict without its reasons, stopping at the first condition that fails: what
+    routing a request needs (tests hold the two to the same answer)."""
+    if condition is None:
+        return True
+    capability = signals.capability
+    if condition.finding_types is not None and signals.finding_types.isdisjoint(condition.finding_types):
+        return False
+    category = capability.category if capability else None
+    if condition.category is not None and category not in condition.category:
+        return False
+    ranges = (
+        (condition.difficulty, capability.difficulty if capability else 0.0),
+        (condition.prompt_tokens, signals.prompt_tokens),
+        (condition.latency_budget_ms, signals.latency_budget_ms),
+    )
+    if any(bounds is not None and not bounds.holds(value) for bounds, value in ranges):
+        return False
+    flags = (
+        (condition.sensitive, signals.sensitive),
+        (condition.has_tools, signals.needs.tools),
+        (condition.has_images, signals.needs.vision),
+    )
+    if any(wanted is not None and actual != wanted for wanted, actual in flags):
+        return False
+    return condition.any is None or any(holds(branch, signals) for branch in condition.any)
+
+
 def choose_route(policy: Policy, signals: Signals) -> tuple[str, list[Trial]]:
     trials = []
     for route in policy.routes:
-        matched, reasons = evaluate(route.when, signals)
-        trials.append(Trial(route.name, matched, reasons))
+        matched = holds(route.when, signals)
+        trials.append(Trial(route.name, matched, route.when, signals))
         if matched:
             return route.name, trials
     return policy.defaults.route, trials

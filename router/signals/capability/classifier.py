@@ -193,6 +193,10 @@ class CapabilityClassifier:
         self._cat_bias = weights.cat_bias
         self._diff_bias = np.float32(weights.diff_bias)
         self._diff_from_category = weights.diff_from_category
+        # The last step is on eight numbers: plain floats, since each numpy call on so few costs
+        # more than the arithmetic, most of all in a server whose caches hold other work.
+        self._cat_bias_list: list[float] = weights.cat_bias.tolist()
+        self._diff_from_category_list: list[float] = weights.diff_from_category.tolist()
 
     @classmethod
     def load(cls, path: Path | None = None) -> CapabilityClassifier:
@@ -202,28 +206,37 @@ class CapabilityClassifier:
     def _parts(self, text: str) -> tuple[Array, Array]:
         """Each weight column's sum over the hashed features and over the meaning vector."""
         indices, values = featurize(text, self.hash_bits)
-        surface = values @ self._table[indices]
+        surface = values @ self._table.take(indices, axis=0)
         if self._meaning is None:
             return surface, np.zeros_like(surface)
         return surface, self._meaning.embed(text) @ self._meaning_weights
 
-    def _finish(self, z: Array) -> tuple[Array, float]:
-        logits = z[:DIFFICULTY_COLUMN] + self._cat_bias
-        exp = np.exp(logits - logits.max())
-        probs = exp / exp.sum()
-        margin = float(z[DIFFICULTY_COLUMN] + self._diff_bias + probs @ self._diff_from_category)
-        return probs, _sigmoid(margin)
+    def _prior(self, probs: list[float]) -> float:
+        """Difficulty's share from the category: its bias plus the probabilities' weighted sum."""
+        return float(self._diff_bias) + sum(
+            p * w for p, w in zip(probs, self._diff_from_category_list, strict=True)
+        )
 
-    def raw_scores(self, text: str) -> tuple[Array, float]:
+    def _finish(self, z: Array) -> tuple[list[float], float]:
+        """Category probabilities (softmax of the logits) and difficulty (sigmoid of its margin)."""
+        scores = z.tolist()
+        logits = [a + b for a, b in zip(scores[:DIFFICULTY_COLUMN], self._cat_bias_list, strict=True)]
+        top = max(logits)
+        exps = [math.exp(logit - top) for logit in logits]
+        total = sum(exps)
+        probs = [e / total for e in exps]
+        return probs, _sigmoid(scores[DIFFICULTY_COLUMN] + self._prior(probs))
+
+    def raw_scores(self, text: str) -> tuple[list[float], float]:
         """Category probabilities (in CATEGORIES order) and difficulty, as numbers."""
         surface, meaning = self._parts(text)
         return self._finish(surface + meaning)
 
     def classify(self, text: str) -> Capability:
         probs, difficulty = self.raw_scores(text)
-        best = int(probs.argmax())
-        scores = dict(zip(CATEGORIES, probs.tolist(), strict=True))
-        return Capability(CATEGORIES[best], scores[CATEGORIES[best]], difficulty, scores)
+        best = probs.index(max(probs))
+        scores = dict(zip(CATEGORIES, probs, strict=True))
+        return Capability(CATEGORIES[best], probs[best], difficulty, scores)
 
     def evidence(self, text: str) -> dict[str, Any]:
         """Why: for the chosen category and for difficulty, the parts of the score (a logit) that
@@ -232,7 +245,7 @@ class CapabilityClassifier:
         each up most."""
         surface, meaning = self._parts(text)
         probs, difficulty = self._finish(surface + meaning)
-        best = int(probs.argmax())
+        best = probs.index(max(probs))
         words = sorted(
             {token for token in word_tokens(text.lower()[:MAX_WORD_CHARS]) if token not in STOPWORDS}
         )
@@ -251,7 +264,7 @@ class CapabilityClassifier:
             "difficulty_from": {
                 "meaning": round(float(meaning[DIFFICULTY_COLUMN]), 2),
                 "surface": round(float(surface[DIFFICULTY_COLUMN]), 2),
-                "prior": round(float(self._diff_bias + probs @ self._diff_from_category), 2),
+                "prior": round(self._prior(probs), 2),
             },
             "difficulty_words": _strongest(words, columns[:, DIFFICULTY_COLUMN]),
         }

@@ -30,7 +30,6 @@ MAX_WORD_CHARS = 2000
 CUE_SCALE = 0.3
 
 _WORD = re.compile(r"[a-z0-9_']+")
-_DIGIT = re.compile(r"\d")
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)?")
 _SYMBOLS = "{}()[];=+-*/^<>$\\#%|&:_`~@\"'!?"
 _OPERATORS = ("```", "==", "!=", "<=", ">=", "->", "=>", "::", "**", "//", "&&", "||", "+=", "\\frac", "\\(")
@@ -57,12 +56,13 @@ def _bucket(count: int) -> int:
     return 0 if count <= 0 else min(1 + int(math.log2(count)), 8)
 
 
+# Digits become 0s: the number's shape matters for math, its value does not. A token holds ASCII
+# digits only, so mapping them before splitting gives the same tokens as mapping each token after.
+_ZERO_DIGITS = str.maketrans("123456789", "000000000")
+
+
 def word_tokens(lowered: str) -> list[str]:
-    # Digits become 0s: the number's shape matters for math, its value does not.
-    return [
-        _DIGIT.sub("0", token) if any(c.isdigit() for c in token) else token
-        for token in _WORD.findall(lowered)
-    ]
+    return _WORD.findall(lowered.translate(_ZERO_DIGITS))
 
 
 def word_features(lowered: str) -> list[str]:
@@ -139,13 +139,9 @@ def featurize(text: str, bits: int = DEFAULT_HASH_BITS) -> Features:
     mask = (1 << bits) - 1
     words = word_features(text.lower())
     cues = cue_features(text)
-    count = len(words) + len(cues)
-    indices = np.fromiter(
-        (_slot(name, mask) for name in [*words, *("c:" + name for name, _ in cues)]),
-        dtype=np.int64,
-        count=count,
-    )
-    values = np.empty(count, dtype=np.float32)
-    values[: len(words)] = 1.0 / math.sqrt(len(words)) if words else 0.0
-    values[len(words) :] = [CUE_SCALE * value for _, value in cues]
-    return indices, values
+    share = 1.0 / math.sqrt(len(words)) if words else 0.0
+    # Built as lists and turned into arrays once: per-element numpy writes cost more than these.
+    indices = [_slot(name, mask) for name in words]
+    indices += [_slot("c:" + name, mask) for name, _ in cues]
+    values = [share] * len(words) + [CUE_SCALE * value for _, value in cues]
+    return np.array(indices, dtype=np.int64), np.array(values, dtype=np.float32)

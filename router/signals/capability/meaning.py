@@ -131,9 +131,10 @@ class Meaning:
 
     def embed(self, text: str) -> Vector:
         """Unit-length mean of the pieces' rows; zeros for a text without words."""
-        ids = self.pieces(text)
-        if not ids:
+        ids = np.array(self.pieces(text), dtype=np.intp)
+        if not len(ids):
             return np.zeros(self.dims, dtype=np.float32)
-        vector = (self.rows[ids] * self.scale[ids, None]).mean(axis=0)
+        # `take` gathers in a fraction of fancy indexing's time, with the same result.
+        vector = (self.rows.take(ids, axis=0) * self.scale.take(ids)[:, None]).mean(axis=0)
         norm = float(np.linalg.norm(vector))
         return vector / norm if norm > 0 else vector
