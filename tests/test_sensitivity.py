@@ -430,6 +430,32 @@ def test_lone_name_near_misses(detector: SensitivityDetector, text: str) -> None
     assert found(detector, text, "person") == []
 
 
+@pytest.mark.parametrize(
+    "text,names",
+    [
+        # a name cued as someone's (a title, a name field) in a request about fiction is a character's
+        ("Write a short story in which Dr. Orla Fennimore discovers a door in the lighthouse.", []),
+        ("Invent a character for a fantasy novel. Her name is Wilhelmina Crane; she mends clocks.", []),
+        ("Continue the screenplay: Prof. Anselm Quayle enters the lab, holding the map.", []),
+        # the same cues where the request ties its people to the writer stay personal data
+        (
+            "Write a story about my patient Dr. Orla Fennimore for the ward newsletter.",
+            ["Orla Fennimore"],
+        ),
+        ("Write a poem for our client, Prof. Anselm Quayle, who retires on Friday.", ["Anselm Quayle"]),
+        # coarse, on the safe side: any possessive of the writer's keeps them ("my novel" too)
+        (
+            "Invent a character for my novel. Her name is Wilhelmina Crane; she mends clocks.",
+            ["Wilhelmina Crane"],
+        ),
+        # and without a word about fiction or public life, a cued name is someone's
+        ("Please forward the invoice to Dr. Orla Fennimore before noon.", ["Orla Fennimore"]),
+    ],
+)
+def test_cued_names_in_fiction(detector: SensitivityDetector, text: str, names: list[str]) -> None:
+    assert found(detector, text, "person") == names
+
+
 # --- secrets ----------------------------------------------------------------------------------
 
 
