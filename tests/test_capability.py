@@ -183,6 +183,31 @@ def test_sweep_oracle_and_random_match_hand_computed_figures() -> None:
     assert tied.shares.tolist() == [0.0, 1.0]
 
 
+def test_demand_weight_rule_and_soft_labels() -> None:
+    """The rule of evals.training.demand picks the largest weight that keeps the benchmark ranking,
+    and a prior's two soft-labelled rows carry the weight times their shares."""
+    from evals.training.demand import AUC_SLACK, choose
+    from evals.training.outcomes import DEMAND_PRIOR, demand_outcomes
+
+    def report(weight: float, gsm8k: float, mmlu: float) -> dict[str, object]:
+        return {"weight": weight, "auc": {"gsm8k": gsm8k, "mmlu": mmlu, "mt-bench": 0.5}}
+
+    base = report(1, 0.570, 0.643)
+    assert choose([base, report(2, 0.567, 0.641), report(4, 0.566, 0.6385), report(8, 0.564, 0.635)]) == 4
+    assert choose([base, report(2, 0.570 - 2 * AUC_SLACK, 0.650)]) == 1  # GSM8K fell too far
+    assert choose([base, report(2, 0.580, 0.643 - 2 * AUC_SLACK)]) == 1  # MMLU fell too far
+    from evals.training.corpus import DEFAULT_SEED, build_split
+
+    split = build_split(DEFAULT_SEED)
+    one, one_weights = demand_outcomes(split, 1.0)
+    four, four_weights = demand_outcomes(split, 4.0)
+    assert [o.text for o in one] == [o.text for o in four]
+    assert np.allclose(np.array(four_weights), 4 * np.array(one_weights))
+    # every prompt of a source with prior p: a "needed" row of weight p and a "not needed" one of 1 - p
+    arena = [w for o, w in zip(one, one_weights, strict=True) if o.strong_needed]
+    assert arena and max(arena) == pytest.approx(max(DEMAND_PRIOR.values()))
+
+
 def test_category_scores_from_a_confusion_matrix() -> None:
     matrix = rm.confusion(["a", "a", "b", "b"], ["a", "b", "b", "b"], ["a", "b"])
     assert matrix.tolist() == [[1, 1], [0, 2]]
