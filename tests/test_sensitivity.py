@@ -431,29 +431,33 @@ def test_lone_name_near_misses(detector: SensitivityDetector, text: str) -> None
 
 
 @pytest.mark.parametrize(
-    "text,names",
+    "text,name",
     [
-        # a name cued as someone's (a title, a name field) in a request about fiction is a character's
-        ("Write a short story in which Dr. Orla Fennimore discovers a door in the lighthouse.", []),
-        ("Invent a character for a fantasy novel. Her name is Wilhelmina Crane; she mends clocks.", []),
-        ("Continue the screenplay: Prof. Anselm Quayle enters the lab, holding the map.", []),
-        # the same cues where the request ties its people to the writer stay personal data
+        # Words of fiction and public life ("style", "script", "characters", "story") do not make a
+        # name cued as someone's a character's: a rule that did (tried 2026-12-05) let these out.
         (
-            "Write a story about my patient Dr. Orla Fennimore for the ward newsletter.",
-            ["Orla Fennimore"],
+            "Name: Priya Raman. Diagnosis: bipolar disorder. Please summarise this in a friendly style.",
+            "Priya Raman",
         ),
-        ("Write a poem for our client, Prof. Anselm Quayle, who retires on Friday.", ["Anselm Quayle"]),
-        # coarse, on the safe side: any possessive of the writer's keeps them ("my novel" too)
         (
-            "Invent a character for my novel. Her name is Wilhelmina Crane; she mends clocks.",
-            ["Wilhelmina Crane"],
+            "Write a script to remind Ms. Harriet Lowell about her therapy session on Tuesday.",
+            "Harriet Lowell",
         ),
-        # and without a word about fiction or public life, a cued name is someone's
-        ("Please forward the invoice to Dr. Orla Fennimore before noon.", ["Orla Fennimore"]),
+        (
+            "Write a bedtime story for Emma about her grandmother, Mrs. Edna McCoy, who passed away last week.",
+            "Edna McCoy",
+        ),
+        (
+            "Full name: Daniel Okafor. Reason for visit: depression. Convert this record to JSON, keeping "
+            "the field characters ASCII.",
+            "Daniel Okafor",
+        ),
     ],
 )
-def test_cued_names_in_fiction(detector: SensitivityDetector, text: str, names: list[str]) -> None:
-    assert found(detector, text, "person") == names
+def test_cued_names_beside_words_of_fiction_stay_personal(
+    detector: SensitivityDetector, text: str, name: str
+) -> None:
+    assert name in found(detector, text, "person")
 
 
 # --- secrets ----------------------------------------------------------------------------------

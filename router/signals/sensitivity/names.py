@@ -53,10 +53,6 @@ _WEAK = 0.45  # below the default threshold: context alone, in a word problem or
 # fiction or public life stays below the threshold, and so does a listed public figure's or
 # character's full name (only `full_name`: never one introduced, quoted or cued as someone's).
 _PLAIN_NAMES = ("full_name", "intro", "speech", "name_list", "lone_name")
-# Names cued as someone's (a title, a name field, a known first name in a person's context) are
-# characters too in a request about fiction or public life, but only where nothing in it ties its
-# people to the writer: "a story about Dr. Hugo Grumpus", never "a story about my patient Dr. X".
-_CUED_NAMES = ("title", "field", "context", "subject_list")
 _Span = tuple[int, int, float, str]  # first token, last token, confidence, detail
 
 
@@ -471,9 +467,7 @@ def find_people(text: str, alone: bool = True, discounted: list[Finding] | None 
     # a listed name counts as a public figure's only where nothing ties the text's people to the
     # writer ("my", "our patient": name_cues.PERSONAL_WORDS) and no other personal data stands
     # beside it in the same scanned string
-    unattached = not cues.personal(tokens.lower)
-    listed = alone and unattached
-    characters = public and unattached
+    listed = alone and not cues.personal(tokens.lower)
     for source in (
         _full_names(tokens, names),
         _cued(tokens, names, problem),
@@ -485,6 +479,6 @@ def find_people(text: str, alone: bool = True, discounted: list[Finding] | None 
             listed_here = detail == "full_name" and listed and famous.known(text[start:end])
             if listed_here and discounted is not None and not public:
                 discounted.append(Finding("person", start, end, confidence, detail))
-            if (detail in _PLAIN_NAMES and (public or listed_here)) or (characters and detail in _CUED_NAMES):
+            if detail in _PLAIN_NAMES and (public or listed_here):
                 confidence = min(confidence, _WEAK)
             yield Finding("person", start, end, confidence, detail)
