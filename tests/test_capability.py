@@ -204,8 +204,13 @@ def test_demand_weight_rule_and_soft_labels() -> None:
     assert [o.text for o in one] == [o.text for o in four]
     assert np.allclose(np.array(four_weights), 4 * np.array(one_weights))
     # every prompt of a source with prior p: a "needed" row of weight p and a "not needed" one of 1 - p
-    arena = [w for o, w in zip(one, one_weights, strict=True) if o.strong_needed]
-    assert arena and max(arena) == pytest.approx(max(DEMAND_PRIOR.values()))
+    needed = [w for o, w in zip(one, one_weights, strict=True) if o.strong_needed]
+    assert needed and max(needed) == pytest.approx(max(DEMAND_PRIOR.values()))
+    # and the packaged artifact says which weight it was trained with
+    from evals.training.outcomes import DEMAND_WEIGHT
+    from router.signals.capability.classifier import CapabilityClassifier
+
+    assert CapabilityClassifier.load().meta["demand_weight"] == DEMAND_WEIGHT
 
 
 def test_category_scores_from_a_confusion_matrix() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -200,11 +201,11 @@ def test_holds_agrees_with_evaluate_on_random_conditions():
         low = round(rng.random(), 2)
         return rng.choice([{"gte": low}, {"lt": low}, {"gt": low, "lte": min(1.0, low + 0.3)}])
 
-    def condition(depth=0):
+    def condition(depth=0):  # up to three levels of `any`, empty lists included
         keys = {
             "sensitive": lambda: rng.choice([True, False]),
-            "finding_types": lambda: rng.sample(["email", "iban", "person", "secret"], rng.randint(1, 2)),
-            "category": lambda: rng.sample(categories, rng.randint(1, 3)),
+            "finding_types": lambda: rng.sample(["email", "iban", "person", "secret"], rng.randint(0, 2)),
+            "category": lambda: rng.sample(categories, rng.randint(0, 3)),
             "difficulty": bounds,
             "prompt_tokens": lambda: {"gte": rng.choice([10, 100, 1000])},
             "latency_budget_ms": lambda: {"lte": rng.choice([500, 2000, 60000])},
@@ -212,8 +213,8 @@ def test_holds_agrees_with_evaluate_on_random_conditions():
             "has_images": lambda: rng.choice([True, False]),
         }
         when = {key: keys[key]() for key in rng.sample(sorted(keys), rng.randint(0, 3))}
-        if depth == 0 and rng.random() < 0.4:
-            when["any"] = [condition(1) for _ in range(rng.randint(1, 3))]
+        if depth < 3 and rng.random() < 0.4:
+            when["any"] = [condition(depth + 1) for _ in range(rng.randint(0, 3))]
         return when
 
     outcomes = set()
@@ -227,6 +228,10 @@ def test_holds_agrees_with_evaluate_on_random_conditions():
             tools=rng.random() < 0.3,
             prompt_tokens=rng.choice([5, 50, 500, 5000]),
         )
+        if rng.random() < 0.2:  # a request routed without the capability signal
+            case = replace(case, capability=None)
+        if rng.random() < 0.3:
+            case = replace(case, needs=Needs(case.needs.tools, False, True))
         expected = evaluate(when, case)[0]
         assert holds(when, case) is expected, when
         outcomes.add(expected)

@@ -219,7 +219,7 @@ def train(
 
 def train_from_registry(seed: int, settings: Settings) -> Weights:
     from evals.training.corpus import build_split
-    from evals.training.outcomes import DEMAND_PRIOR, demand_outcomes, split_outcomes
+    from evals.training.outcomes import DEMAND_PRIOR, DEMAND_WEIGHT, demand_outcomes, split_outcomes
 
     split = build_split(seed)
     outcomes, _held_out = split_outcomes(split)
@@ -240,6 +240,7 @@ def train_from_registry(seed: int, settings: Settings) -> Weights:
         ),
         "benchmark_weight": BENCHMARK_WEIGHT,
         "demand_prior": DEMAND_PRIOR,
+        "demand_weight": DEMAND_WEIGHT,
     }
     return train(
         [e.text for e in split.train],
