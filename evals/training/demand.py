@@ -15,7 +15,7 @@ prior 0.8, came out at 0.56 on average with weight 1); a larger one calibrates t
 but turns the priors into source detectors at the cost of ranking within a benchmark. Calibration is
 why the weight is raised; what stops it is the ranking: the weight in evals.training.outcomes is the
 largest candidate whose GSM8K and MMLU AUC stay within AUC_SLACK of weight 1's (`choose`), a slack
-set after reading this table, which weight 4 passes by about 0.0005 on MMLU.
+set after reading this table, which weight 4 passes by about 0.0002 on MMLU.
 
 The folds hold out difficulty labels only: the category model whose probabilities are difficulty
 features is fit once on the whole training side, where it has read most of the prior sources'
