@@ -412,8 +412,8 @@ def test_ni_tasks_become_prompts_held_out_whole_and_never_from_a_held_out_datase
     threading.Thread(target=server.serve_forever, daemon=True).start()
 
     def reread() -> None:
-        instructions.ni_labels.cache_clear()
-        instructions.ni_sources.cache_clear()
+        for cached in (instructions._ni_lines, instructions.ni_labels, instructions.ni_sources):
+            cached.cache_clear()
 
     reread()
     original = instructions.NI_LABELS
@@ -442,11 +442,13 @@ def test_ni_tasks_become_prompts_held_out_whole_and_never_from_a_held_out_datase
         instructions.NI_LABELS.write_text(
             f"task\tcategory\tcommit\tinstances\tsource\twhy\n{task}\tmath\t{commit}\ta,q\ttoys\tx\n"
         )
+        reread()
         with pytest.raises(ValueError, match="no instance q"):
             samples.ni_rows_fetched(base, timeout=10)
         instructions.NI_LABELS.write_text(
             f"task\tcategory\tcommit\tinstances\tsource\twhy\n{task}\tmath\t{'d' * 40}\ta\ttoys\tx\n"
         )
+        reread()
         with pytest.raises(OSError):  # a task not at that commit: 404
             samples.ni_rows_fetched(base, timeout=10)
     finally:

@@ -149,12 +149,16 @@ def litellm_proxy(args: argparse.Namespace) -> Path | None:
     return exe if exe.exists() else None
 
 
+def cpu_ms(sample: Sample) -> float:
+    """The measured server's CPU milliseconds per call of the sample."""
+    return sample.cpu_s / max(1, sample.calls) * 1000
+
+
 def row(label: str, direct: Sample, via: Sample) -> str:
     over50, over99 = via.pct(0.50) - direct.pct(0.50), via.pct(0.99) - direct.pct(0.99)
-    cpu_ms = via.cpu_s / max(1, via.calls) * 1000
     return (
         f"| {label} | {direct.pct(0.5):7.2f} | {via.pct(0.5):7.2f} | {over50:6.2f} | {direct.pct(0.99):7.2f} | "
-        f"{via.pct(0.99):7.2f} | {over99:6.2f} | {via.rate:7.1f} | {cpu_ms:5.2f} | {via.errors} |"
+        f"{via.pct(0.99):7.2f} | {over99:6.2f} | {via.rate:7.1f} | {cpu_ms(via):5.2f} | {via.errors} |"
     )
 
 
@@ -168,15 +172,23 @@ async def cell(
     via_pid: int,
     result: BenchResult,
     baseline: str = "direct to the emulator",
+    server_baseline: bool = False,
 ) -> None:
     """One latency-table cell: a warm-up, direct and via in alternating rounds, a printed row and
-    its figures in the shared format."""
+    its figures in the shared format. With `server_baseline` (the baseline goes through the same
+    server), also the baseline's server CPU per request and the via side's excess over it, which
+    is steadier than a latency difference on two shared cores."""
     await load(via, 20, concurrency, stream)
     measured = await paired(
         direct, via, args.requests, concurrency, stream, via_pid, ramp_s=args.think_ms / 1000
     )
-    print(row(label, *measured), flush=True)
+    line = row(label, *measured)
     record(result, label, *measured, baseline)
+    if server_baseline:
+        base_cpu, excess = cpu_ms(measured[0]), cpu_ms(measured[1]) - cpu_ms(measured[0])
+        line += f" {base_cpu:.2f} | {excess:+.2f} |"
+        result.add(f"{label} server CPU over baseline", excess, "ms/req")
+    print(line, flush=True)
 
 
 def record(
@@ -187,8 +199,7 @@ def record(
         name = f"{label} p{share * 100:g}"
         result.add(name, via.pct(share), "ms", baseline=direct.pct(share), baseline_name=baseline)
     result.add(f"{label} req/s", via.rate, "req/s", baseline=direct.rate, baseline_name=baseline)
-    cpu_ms = via.cpu_s / max(1, via.calls) * 1000
-    result.add(f"{label} server CPU", cpu_ms, "ms/req")
+    result.add(f"{label} server CPU", cpu_ms(via), "ms/req")
     result.add(f"{label} errors", float(via.errors), "requests")
 
 
@@ -352,15 +363,9 @@ async def _auto_against_named(
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for concurrency in (1, 16):
         label = f"auto json c={concurrency}"
-        await load(auto, 20, concurrency, False)
-        measured = await paired(
-            named, auto, args.requests, concurrency, False, gateway_pid, ramp_s=args.think_ms / 1000
+        await cell(
+            named, auto, label, concurrency, False, args, gateway_pid, result, f"model: {backend}", True
         )
-        named_cpu, auto_cpu = (sample.cpu_s / max(1, sample.calls) * 1000 for sample in measured)
-        # the server's CPU per request is steadier than a latency difference on two shared cores
-        print(f"{row(label, *measured)} {named_cpu:.2f} | {auto_cpu - named_cpu:+.2f} |", flush=True)
-        record(result, label, *measured, f"model: {backend}")
-        result.add(f"{label} server CPU over named", auto_cpu - named_cpu, "ms/req")
 
 
 async def _saturation(targets: dict[str, Target], args: argparse.Namespace, result: BenchResult) -> None:

@@ -33,67 +33,70 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from scipy import sparse
+import numpy.typing as npt
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
 AUC_SLACK = 0.005
 
 
-def _sources(split: Any, rows: list[Any]) -> list[str]:
-    """The source of each difficulty row: its benchmark, or for a prior the demand source it came from."""
-    from evals.datasets import read_jsonl, resolve
-    from evals.training.outcomes import semantic_router_demand
-
-    named: dict[str, str] = {}
-    for row in read_jsonl("arena-hard-v2"):
-        named[row["prompt"]] = "arena-hard-v2"
-    import json
-
-    for text, _intent in json.loads(resolve("clinc150").read_text(encoding="utf-8"))["train"]:
-        named[text] = "clinc150"
-    complex_, simple = semantic_router_demand(True)
-    named.update(dict.fromkeys(complex_, "semantic-router-complex"))
-    named.update(dict.fromkeys(simple, "semantic-router-simple"))
-    for example in split.train:
-        if example.source in ("code-request", "dolly-15k", "chitchat"):
-            named.setdefault(example.text, example.source)
-    return [row.benchmark if row.benchmark != "demand" else named.get(row.text, "demand") for row in rows]
-
-
-def out_of_fold(weight: float, folds: int = 3) -> dict[str, Any]:
-    """Out-of-fold difficulty margins of the training-side rows at this DEMAND_WEIGHT, scored."""
+def out_of_fold(candidates: Sequence[float], folds: int = 3) -> list[dict[str, Any]]:
+    """Out-of-fold difficulty margins of the training-side rows at each candidate DEMAND_WEIGHT,
+    scored. The rows and their features are built once: a weight only scales the priors' rows."""
     from evals.training import outcomes as outcome_data
     from evals.training import train
     from evals.training.corpus import DEFAULT_SEED, build_split
-    from router.signals.capability.features import length_cue_names, slots
     from router.signals.capability.meaning import Meaning
 
     settings = train.Settings(seed=DEFAULT_SEED)
     split = build_split(DEFAULT_SEED)
     outcomes, _held_out = outcome_data.split_outcomes(split)
-    demand, demand_weights = outcome_data.demand_outcomes(split, weight)
+    by_source = outcome_data.demand_sources(split)
+    demand, shares = outcome_data.demand_outcomes(split, 1.0, by_source)
     rows = outcomes + demand
-    weights = np.array([train.BENCHMARK_WEIGHT[o.benchmark] for o in outcomes] + demand_weights)
+    source_of = {text: source for source, texts in by_source.items() for text in texts}
+    sources = np.array([o.benchmark for o in outcomes] + [source_of[o.text] for o in demand])
     meaning = Meaning.packaged() if settings.meaning else None
-    x_cat = train.feature_matrix(
-        [e.text for e in split.train], settings.hash_bits, meaning, settings.meaning_scale
+    category = train.category_model(
+        [e.text for e in split.train], [e.label for e in split.train], settings, meaning
     )
-    blind = sparse.diags(np.ones(x_cat.shape[1]), format="csr")
-    blind.data[slots(length_cue_names(), settings.hash_bits)] = 0.0
-    category = train.fit_category(x_cat @ blind, [e.label for e in split.train], settings)
     texts = [row.text for row in rows]
     x = train.feature_matrix(texts, settings.hash_bits, meaning, settings.meaning_scale)
-    features = sparse.hstack([x, sparse.csr_matrix(train.category_probabilities(x, *category))], format="csr")
+    features = train.difficulty_features(x, train.category_probabilities(x, *category))
     needed = np.array([row.strong_needed for row in rows], dtype=int)
     fold = np.array([zlib.crc32(text.encode("utf-8")) % folds for text in texts])
-    margin = np.zeros(len(rows))
-    for k in range(folds):
+    benchmark_weights = [train.BENCHMARK_WEIGHT[o.benchmark] for o in outcomes]
+    return [
+        _score(
+            float(weight),
+            np.array(benchmark_weights + [weight * s for s in shares]),
+            features,
+            needed,
+            fold,
+            sources,
+            settings,
+        )
+        for weight in candidates
+    ]
+
+
+def _score(
+    weight: float,
+    weights: npt.NDArray[np.float64],
+    features: Any,
+    needed: npt.NDArray[np.int64],
+    fold: npt.NDArray[np.int64],
+    sources: npt.NDArray[np.str_],
+    settings: Any,
+) -> dict[str, Any]:
+    from evals.training.outcomes import BENCHMARKS
+
+    margin = np.zeros(len(needed))
+    for k in sorted(set(fold.tolist())):
         model = LogisticRegression(C=settings.difficulty_c, max_iter=settings.max_iter, random_state=0)
         model.fit(features[fold != k], needed[fold != k], sample_weight=weights[fold != k])
         margin[fold == k] = model.decision_function(features[fold == k])
     predicted = 1.0 / (1.0 + np.exp(-margin))
-    sources = np.array(_sources(split, rows))
     per_source = {}
     for source in sorted(set(sources)):
         mask = sources == source
@@ -108,7 +111,7 @@ def out_of_fold(weight: float, folds: int = 3) -> dict[str, Any]:
         ),
         "auc": {
             benchmark: float(roc_auc_score(needed[sources == benchmark], margin[sources == benchmark]))
-            for benchmark in outcome_data.BENCHMARKS
+            for benchmark in BENCHMARKS
         },
         "per_source": per_source,
     }
@@ -135,7 +138,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from router.settings import make_offline
 
     make_offline()
-    reports = [out_of_fold(float(w), args.folds) for w in args.weights.split(",")]
+    reports = out_of_fold([float(w) for w in args.weights.split(",")], args.folds)
     sources = list(reports[0]["per_source"])
     print(
         "| weight | calibration error | AUC GSM8K | AUC MMLU | AUC MT-Bench | " + " | ".join(sources) + " |"

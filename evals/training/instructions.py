@@ -133,11 +133,12 @@ def chitchat_examples() -> list[Example]:
     return chitchat_queries(path.read_text(encoding="utf-8")) if path else []
 
 
-def _ni_lines() -> list[list[str]]:
-    """labels/ni_train_categories.tsv: task, category, commit, instance ids (comma-separated), the
-    task file's Source datasets (semicolon-separated), why."""
+@functools.cache
+def _ni_lines() -> tuple[tuple[str, ...], ...]:
+    """labels/ni_train_categories.tsv, read once: task, category, commit, instance ids
+    (comma-separated), the task file's Source datasets (semicolon-separated), why."""
     lines = NI_LABELS.read_text(encoding="utf-8").splitlines()[1:]
-    return [line.split("\t") for line in lines if line.strip()]
+    return tuple(tuple(line.split("\t")) for line in lines if line.strip())
 
 
 @functools.cache

@@ -200,9 +200,8 @@ def semantic_router_demand(training: bool) -> tuple[list[str], list[str]]:
     return side(hard), side(labels["simple_task"]["exemplars"])
 
 
-def demand_outcomes(split: Split, weight: float = DEMAND_WEIGHT) -> tuple[list[Outcome], list[float]]:
-    """Soft-labelled outcomes for the training-side prompts of DEMAND_PRIOR's sources, and weights
-    (`weight` times each label's share)."""
+def demand_sources(split: Split) -> dict[str, list[str]]:
+    """The training-side prompts of each of DEMAND_PRIOR's sources."""
     arena = [q["prompt"] for q in read_jsonl("arena-hard-v2") if q["category"] == "hard_prompt"]
     clinc = json.loads(resolve("clinc150").read_text(encoding="utf-8"))["train"]
     sources = {
@@ -214,9 +213,18 @@ def demand_outcomes(split: Split, weight: float = DEMAND_WEIGHT) -> tuple[list[O
         "clinc150": [t for t, _intent in clinc[::CLINC_DEMAND_EVERY] if not split.is_held_out(t, "clinc150")],
     }
     sources["semantic-router-complex"], sources["semantic-router-simple"] = semantic_router_demand(True)
+    return sources
+
+
+def demand_outcomes(
+    split: Split, weight: float = DEMAND_WEIGHT, sources: dict[str, list[str]] | None = None
+) -> tuple[list[Outcome], list[float]]:
+    """Soft-labelled outcomes for the training-side prompts of DEMAND_PRIOR's sources (`sources`, as
+    `demand_sources` gives them, read here when not given), and weights (`weight` times each
+    label's share)."""
     outcomes: list[Outcome] = []
     weights: list[float] = []
-    for source, texts in sources.items():
+    for source, texts in (sources or demand_sources(split)).items():
         prior = DEMAND_PRIOR[source]
         for text in texts:
             for needed, share in ((True, prior), (False, 1.0 - prior)):

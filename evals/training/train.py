@@ -143,6 +143,11 @@ def category_probabilities(
     return np.asarray(exp / exp.sum(axis=1, keepdims=True))
 
 
+def difficulty_features(x: sparse.csr_matrix, probs: npt.NDArray[np.float64]) -> sparse.csr_matrix:
+    """What the difficulty model reads: the prompt's features, then the category probabilities."""
+    return sparse.hstack([x, sparse.csr_matrix(probs)], format="csr")
+
+
 def fit_difficulty(
     x: sparse.csr_matrix,
     probs: npt.NDArray[np.float64],
@@ -158,7 +163,7 @@ def fit_difficulty(
     model = LogisticRegression(
         C=settings.difficulty_c, max_iter=settings.max_iter, random_state=settings.seed
     )
-    model.fit(sparse.hstack([x, sparse.csr_matrix(probs)], format="csr"), y, sample_weight=sample_weight)
+    model.fit(difficulty_features(x, probs), y, sample_weight=sample_weight)
     coef = model.coef_[0]
     return coef[: x.shape[1]], coef[x.shape[1] :], float(model.intercept_[0])
 
@@ -186,6 +191,16 @@ def pack(
     )
 
 
+def category_model(
+    texts: Sequence[str], labels: Sequence[str], settings: Settings, meaning: Meaning | None
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """The category model (coef, bias), fit with the length cues hidden (length_cue_names)."""
+    x = feature_matrix(texts, settings.hash_bits, meaning, settings.meaning_scale)
+    blind = sparse.diags(np.ones(x.shape[1]), format="csr")
+    blind.data[slots(length_cue_names(), settings.hash_bits)] = 0.0  # a zero column gets a zero weight
+    return fit_category(x @ blind, labels, settings)
+
+
 def train(
     category_texts: Sequence[str],
     category_labels: Sequence[str],
@@ -197,10 +212,7 @@ def train(
 ) -> Weights:
     """Both models from in-memory data; the difficulty model sees the category model's probabilities."""
     meaning = Meaning.packaged() if settings.meaning else None
-    x_cat = feature_matrix(category_texts, settings.hash_bits, meaning, settings.meaning_scale)
-    blind = sparse.diags(np.ones(x_cat.shape[1]), format="csr")
-    blind.data[slots(length_cue_names(), settings.hash_bits)] = 0.0  # a zero column gets a zero weight
-    category = fit_category(x_cat @ blind, category_labels, settings)
+    category = category_model(category_texts, category_labels, settings, meaning)
     x_diff = feature_matrix(difficulty_texts, settings.hash_bits, meaning, settings.meaning_scale)
     probs = category_probabilities(x_diff, *category)
     difficulty = fit_difficulty(x_diff, probs, difficulty_needed, settings, difficulty_weights)
