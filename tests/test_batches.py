@@ -296,6 +296,25 @@ def test_batches_need_a_key_and_see_only_their_own(gateway: RunningGateway) -> N
     assert httpx.get(gateway.base_url + "/v1/batches").status_code == 401
 
 
+def test_a_nul_in_a_url_is_a_400_not_a_500(gateway: RunningGateway) -> None:
+    """Postgres refuses a NUL in text, so an id or cursor holding one (a fuzzer's `after=%00`, found
+    by the OpenAPI test) is refused in OpenAI's error JSON before any query, wherever it is."""
+    headers = {"authorization": f"Bearer {ADMIN_KEY}"}
+    for path in (
+        "/v1/batches?after=batch_%00x",
+        "/v1/batches/batch_%00x",
+        "/v1/files/file-%00",
+        "/v1/models/%00",
+    ):
+        reply = httpx.get(gateway.base_url + path, headers=headers)
+        assert reply.status_code == 400, path
+        assert (
+            reply.json()["error"]["type"] == "invalid_request_error"
+            and "NUL" in reply.json()["error"]["message"]
+        )
+    assert httpx.get(gateway.base_url + "/v1/batches?after=batch_%2500x", headers=headers).status_code == 200
+
+
 def test_lines_refused_by_the_keys_limits_wait_and_then_run(working: str, gateway: RunningGateway) -> None:
     from tests.test_limits_gateway import key_with
 

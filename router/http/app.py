@@ -440,6 +440,12 @@ class TurnoutApp(FastAPI):
                 response = await _unexpected(request, error)
             await response(scope, receive, send)
             return
+        if scope["type"] == "http" and ("\x00" in scope["path"] or b"%00" in scope["query_string"]):
+            # no id, name or cursor holds a NUL, and Postgres refuses one in text: a clear 400, never a 500
+            await error_response(
+                InvalidRequest("The request URL contains a NUL character (%00), which no parameter may hold.")
+            )(scope, receive, send)
+            return
         if scope["type"] == "http" and scope["method"] == "HEAD":  # as GET, the server sends no body
             scope = {**scope, "method": "GET"}
         await super().__call__(scope, receive, send)
