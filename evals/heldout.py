@@ -19,7 +19,10 @@ training step read:
    difficulty, and where the default policy's rules send them.
 4. Difficulty against the difficulty WizardLM's authors annotated (1-10): AUC of hard (7-10) over
    easy (1-4), and where the default policy sends each.
-5. `--loso`, leave one source out: the classifier is retrained without each training source of the
+5. Difficulty on requests people sent to Chatbot Arena, Arena-Bench v1, with the grade a GPT-4 judge
+   gave each of Mixtral's answers (ARENA_BENCH): AUC of "strong needed", and where the default
+   policy sends each group; where its two files are in the mirror folder or the cache.
+6. `--loso`, leave one source out: the classifier is retrained without each training source of the
    category corpus in turn and scored on that source, and without each RouteLLM benchmark and scored
    on its held-out prompts (difficulty AUC). About 30 s per retraining; needs scikit-learn.
 
@@ -38,10 +41,11 @@ from typing import Any
 
 import numpy as np
 
-from evals.datasets import read_jsonl
-from evals.heldout_category import category_heldout, wizardlm_rows
+from evals.datasets import REGISTRY, read_jsonl
+from evals.heldout_category import category_heldout, loose_key, wizardlm_rows
 from evals.routing_eval import difficulty_report
 from evals.training.outcomes import CHARS_PER_TOKEN, Outcome
+from router import datafiles
 from router.signals.capability.classifier import CapabilityClassifier
 
 STRONG_PRO = "gemini-1.5-pro-002"
@@ -183,6 +187,66 @@ def leave_one_source_out() -> dict[str, Any]:
     return report
 
 
+# Arena-Bench v1 (lmarena/arena-hard-auto, data/arena-bench-v1): 300 requests people sent to Chatbot
+# Arena, each answered by Mixtral-8x7B-Instruct and graded 1-10 by a GPT-4 judge against GPT-4's own
+# reference answer (MT-Bench's single-answer grading with a reference): short, open-ended requests of
+# every kind, the per-prompt outcomes no training source has. Held out by source, never trained on.
+# GPT-4's grade is taken as its mean MT-Bench grade in RouteLLM's file (the same judge and scale), so
+# "strong needed" reads as on MT-Bench: GPT-4's grade at least MT_BENCH_MARGIN above Mixtral's.
+ARENA_BENCH = ("arena-bench-v1", "arena-bench-v1-mixtral")
+
+
+def arena_bench_outcomes() -> list[Outcome]:
+    """Arena-Bench v1's graded prompts (see ARENA_BENCH), or none where its files are absent."""
+    from evals.training.outcomes import strong_mt_bench_score
+
+    if any(datafiles.find(REGISTRY[name].local_path) is None for name in ARENA_BENCH):
+        return []
+    # one of its prompts is also MT-Bench's, whose outcomes train difficulty
+    mt_bench = {loose_key(turn) for row in read_jsonl("mt-bench") for turn in row["turns"]}
+    questions = {
+        row["question_id"]: row["turns"][0]
+        for row in read_jsonl("arena-bench-v1")
+        if loose_key(row["turns"][0]) not in mt_bench
+    }
+    strong = strong_mt_bench_score()
+    outcomes = []
+    for row in read_jsonl("arena-bench-v1-mixtral"):
+        text = questions.get(row["question_id"])
+        if text is None or row["score"] is None or row["score"] < 1:
+            # MT-Bench's prompt, one judged but replaced in the question file since, or a grade the
+            # judge did not give (null)
+            continue
+        outcomes.append(
+            Outcome(text, "arena-bench", strong, float(row["score"]), len(text) / CHARS_PER_TOKEN, 0.0, 0.0)
+        )
+    return outcomes
+
+
+def arena_bench(classifier: CapabilityClassifier) -> dict[str, Any] | None:
+    """Difficulty on Arena-Bench v1's graded requests (ARENA_BENCH): the AUC of ranking those that
+    need the strong model above the rest, and where the default policy sends each group. None where
+    the files are absent."""
+    outcomes = arena_bench_outcomes()
+    if not outcomes:
+        return None
+    texts = [o.text for o in outcomes]
+    needed = [o.strong_needed for o in outcomes]
+    scores = [classifier.classify(text).difficulty for text in texts]
+    routes = default_routes(texts, classifier)
+    return {
+        "needed": sum(needed),
+        "not_needed": len(needed) - sum(needed),
+        "auc": auc(scores, needed),
+        "needed_to_hard_route": float(
+            np.mean([r == "hard" for r, n in zip(routes, needed, strict=True) if n])
+        ),
+        "not_needed_to_fast_route": float(
+            np.mean([r == "fast" for r, n in zip(routes, needed, strict=True) if not n])
+        ),
+    }
+
+
 DEFAULT_POLICY = Path(__file__).resolve().parents[1] / "policies" / "default.yaml"
 
 
@@ -247,6 +311,7 @@ def run(loso: bool = False, classifier: CapabilityClassifier | None = None) -> d
         "difficulty": difficulty_heldout(classifier),
         "complex_vs_simple": complex_against_simple(classifier),
         "annotated_difficulty": annotated_difficulty(classifier),
+        "arena_bench": arena_bench(classifier),
     }
     if loso:
         report["leave_one_source_out"] = leave_one_source_out()
@@ -292,6 +357,14 @@ def render(report: dict[str, Any]) -> str:
             f"WizardLM's annotated difficulty, hard (7-10: {annotated['hard']}) vs easy (1-4: {annotated['easy']}): "
             f"AUC {_fmt(annotated['auc'])}; default policy: {100 * annotated['hard_to_hard_route']:.0f}% of hard to "
             f"the hard route, {100 * annotated['easy_to_fast_route']:.0f}% of easy to the fast one"
+        )
+    arena = report.get("arena_bench")
+    if arena:
+        lines.append(
+            f"Arena-Bench v1 (never trained on), Mixtral's graded answers, strong needed ({arena['needed']}) vs not "
+            f"({arena['not_needed']}): AUC {_fmt(arena['auc'])}; default policy: "
+            f"{100 * arena['needed_to_hard_route']:.0f}% of needed to the hard route, "
+            f"{100 * arena['not_needed_to_fast_route']:.0f}% of not needed to the fast one"
         )
     loso = report.get("leave_one_source_out")
     if loso:

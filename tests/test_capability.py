@@ -7,6 +7,7 @@ in a local mirror or cache (it must never download).
 
 from __future__ import annotations
 
+import http.server
 import json
 import os
 import subprocess
@@ -365,14 +366,32 @@ def test_folio_and_small_talk_rows_become_prompts() -> None:
     ]
 
 
+def _serve(files: dict[str, bytes]) -> http.server.ThreadingHTTPServer:
+    """A loopback HTTP server answering GET for each path of `files` with its bytes, 404 otherwise
+    (as raw.githubusercontent.com does); the caller shuts it down."""
+    import threading
+
+    class Files(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = files.get(self.path, b"404: Not Found")
+            self.send_response(200 if self.path in files else 404)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Files)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
 def test_ni_tasks_become_prompts_held_out_whole_and_never_from_a_held_out_dataset(tmp_path: Path) -> None:
     """The NI sample: task extracts in a folder, or the published task files fetched over HTTP at
     the commits the labels file records, become the same rows (one per listed instance); a row
     becomes the definition and its input under the task's label, held out by task; a task drawing
     on a dataset of the held-out NI-format sets is refused, and every task those sets score is one."""
-    import http.server
-    import threading
-
     from evals.heldout_category import TASK_CATEGORY
     from evals.training import instructions, samples
 
@@ -396,20 +415,7 @@ def test_ni_tasks_become_prompts_held_out_whole_and_never_from_a_held_out_datase
         ],
     }
 
-    class Files(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            found = self.path == f"/{commit}/tasks/{task}.json"
-            body = json.dumps(published).encode() if found else b"404: Not Found"
-            self.send_response(200 if found else 404)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Files)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    server = _serve({f"/{commit}/tasks/{task}.json": json.dumps(published).encode()})
 
     def reread() -> None:
         for cached in (instructions._ni_lines, instructions.ni_labels, instructions.ni_sources):
@@ -466,6 +472,87 @@ def test_ni_tasks_become_prompts_held_out_whole_and_never_from_a_held_out_datase
 
         listed = [(name, c, i) for name, c, ids in instructions.ni_selection() for i in ids]
         assert [(r["task"], r["commit"], r["id"]) for r in read_jsonl("ni-train-sample")] == listed
+
+
+def test_arena_bench_grades_are_read_from_the_published_judgements(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Arena-Bench's projection keeps each judgement's question id and grade in file order (the
+    file's null grade stays None), from a file or from the published one at its registered commit;
+    a file that does not give the registered projection leaves nothing in the cache. Where the
+    registered files are here, every usable grade (given, its question in the question file, not
+    MT-Bench's) becomes one outcome, and "strong needed" is Mixtral's grade at least the margin
+    below GPT-4's."""
+    from evals.datasets import REGISTRY
+    from evals.training import outcomes, samples
+    from router import datafiles
+
+    judged = [
+        {
+            "question_id": "a" * 32,
+            "model": "m",
+            "user_prompt": "[Question]\nhi",
+            "judgment": "[[9]]",
+            "score": 9,
+        },
+        {"question_id": "b" * 32, "model": "m", "user_prompt": "x", "judgment": "[[7.5]]", "score": None},
+    ]
+    text = "".join(json.dumps(row) + "\n" for row in judged)
+    assert samples.arena_rows(text) == [
+        {"question_id": "a" * 32, "score": 9},
+        {"question_id": "b" * 32, "score": None},
+    ]
+    dataset = REGISTRY["arena-bench-v1-mixtral"]
+
+    server = _serve({f"/{dataset.commit}/{dataset.source_path}": text.encode()})
+    try:
+        base = f"http://127.0.0.1:{server.server_address[1]}"
+        assert samples.arena_text_fetched(base, timeout=10) == text
+        with pytest.raises(OSError):  # another path: 404
+            samples.arena_text_fetched(base + "/elsewhere", timeout=10)
+    finally:
+        server.shutdown()
+    published = tmp_path / "judgements.jsonl"
+    published.write_text(text)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("TURNOUT_CACHE_DIR", str(tmp_path / "cache"))
+        assert samples.main(["arena", "--full", str(published)]) == 1  # not the registered projection
+        assert not (datafiles.cache_dir() / dataset.local_path).exists()
+    assert "not the registered one; nothing written" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as refused:
+        samples.main(["arena", "--tasks", str(tmp_path)])
+    assert refused.value.code == 2
+    from evals.heldout import ARENA_BENCH, arena_bench_outcomes
+
+    with pytest.MonkeyPatch.context() as patch:  # an empty cache: scored nowhere, no error
+        patch.setenv("TURNOUT_CACHE_DIR", str(tmp_path / "empty"))
+        patch.delenv("TURNOUT_DATA_DIR", raising=False)  # ../shared/data holds no Arena-Bench file
+        assert arena_bench_outcomes() == []
+    graded = arena_bench_outcomes()
+    if any(datafiles.find(REGISTRY[name].local_path) is None for name in ARENA_BENCH):
+        assert graded == []
+        return
+    from evals.datasets import read_jsonl
+    from evals.heldout_category import loose_key
+
+    mt_bench = {loose_key(turn) for row in read_jsonl("mt-bench") for turn in row["turns"]}
+    asked = {r["question_id"]: r["turns"][0] for r in read_jsonl("arena-bench-v1")}
+    usable = [
+        r
+        for r in read_jsonl("arena-bench-v1-mixtral")
+        if r["score"] is not None
+        and r["score"] >= 1
+        and r["question_id"] in asked
+        and loose_key(asked[r["question_id"]]) not in mt_bench
+    ]
+    assert len(graded) == len(usable) and len({o.text for o in graded}) == len(graded)
+    assert not {loose_key(o.text) for o in graded} & mt_bench
+    strong = outcomes.strong_mt_bench_score()
+    assert 8.0 < strong < 10.0
+    for o in graded:
+        assert o.benchmark == "arena-bench" and o.strong == strong
+        assert o.strong_needed == (strong - o.weak >= outcomes.MT_BENCH_MARGIN)
+    assert any(o.strong_needed for o in graded) and not all(o.strong_needed for o in graded)
 
 
 def test_sampling_checks_its_windows_and_training_keeps_a_shipped_artifact(tmp_path: Path) -> None:
