@@ -300,18 +300,20 @@ def test_a_nul_in_a_url_is_a_400_not_a_500(gateway: RunningGateway) -> None:
     """Postgres refuses a NUL in text, so an id or cursor holding one (a fuzzer's `after=%00`, found
     by the OpenAPI test) is refused in OpenAI's error JSON before any query, wherever it is."""
     headers = {"authorization": f"Bearer {ADMIN_KEY}"}
-    for path in (
-        "/v1/batches?after=batch_%00x",
-        "/v1/batches/batch_%00x",
-        "/v1/files/file-%00",
-        "/v1/models/%00",
+    for path, param in (
+        ("/v1/batches?limit=2&after=batch_%00x", "after"),
+        ("/v1/batches/batch_%00x", None),
+        ("/v1/files/file-%00", None),
+        ("/v1/models/%00", None),
     ):
         reply = httpx.get(gateway.base_url + path, headers=headers)
         assert reply.status_code == 400, path
+        error = reply.json()["error"]
         assert (
-            reply.json()["error"]["type"] == "invalid_request_error"
-            and "NUL" in reply.json()["error"]["message"]
+            error["type"] == "invalid_request_error" and "NUL" in error["message"] and error["param"] == param
         )
+    chat = httpx.post(gateway.base_url + "/v1/chat/completions?x=%00", headers=headers, json={})
+    assert chat.status_code == 400 and chat.json()["error"]["param"] == "x"
     assert httpx.get(gateway.base_url + "/v1/batches?after=batch_%2500x", headers=headers).status_code == 200
 
 

@@ -15,6 +15,7 @@ import time
 from collections.abc import AsyncIterator
 from importlib.metadata import version
 from typing import Any
+from urllib.parse import parse_qsl
 
 import orjson
 from fastapi import FastAPI
@@ -391,6 +392,16 @@ CHAT_PATHS = frozenset(("/v1/chat/completions", "/chat/completions"))
 UNTRACED = frozenset(("/metrics", "/healthz", "/readyz"))  # scrapes and probes, every few seconds
 
 
+def _nul_in_url(scope: Scope) -> InvalidRequest:
+    """The 400 for a URL with a NUL, naming the query parameter that holds it (None: the path)."""
+    pairs = parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True)
+    param = next((name for name, value in pairs if "\x00" in name + value), None)
+    where = f"'{param}'" if param else "The request URL"
+    return InvalidRequest(
+        f"{where} contains a NUL character (%00), which no parameter may hold.", param=param
+    )
+
+
 class TurnoutApp(FastAPI):
     """FastAPI, with chat completions dispatched straight from the ASGI call: every request and
     every streamed event otherwise passes the router and three exception-handling layers, about 4%
@@ -428,6 +439,10 @@ class TurnoutApp(FastAPI):
                     span.set_attribute("http.route", route)
 
     async def _dispatch(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and ("\x00" in scope["path"] or b"%00" in scope["query_string"]):
+            # no id, name or cursor holds a NUL, and Postgres refuses one in text: a clear 400, never a 500
+            await error_response(_nul_in_url(scope))(scope, receive, send)
+            return
         if scope["type"] == "http" and scope["method"] == "POST" and scope["path"] in CHAT_PATHS:
             scope["app"] = self
             request = Request(scope, receive, send)
@@ -439,12 +454,6 @@ class TurnoutApp(FastAPI):
             except Exception as error:
                 response = await _unexpected(request, error)
             await response(scope, receive, send)
-            return
-        if scope["type"] == "http" and ("\x00" in scope["path"] or b"%00" in scope["query_string"]):
-            # no id, name or cursor holds a NUL, and Postgres refuses one in text: a clear 400, never a 500
-            await error_response(
-                InvalidRequest("The request URL contains a NUL character (%00), which no parameter may hold.")
-            )(scope, receive, send)
             return
         if scope["type"] == "http" and scope["method"] == "HEAD":  # as GET, the server sends no body
             scope = {**scope, "method": "GET"}
