@@ -19,9 +19,9 @@ training step read:
    difficulty, and where the default policy's rules send them.
 4. Difficulty against the difficulty WizardLM's authors annotated (1-10): AUC of hard (7-10) over
    easy (1-4), and where the default policy sends each.
-5. Difficulty on requests people sent to Chatbot Arena, Arena-Bench v1, with the grade a GPT-4 judge
-   gave each of Mixtral's answers (ARENA_BENCH): AUC of "strong needed", and where the default
-   policy sends each group; where its two files are in the mirror folder or the cache.
+5. Difficulty on requests people sent to Chatbot Arena, Arena-Bench v1, with the grades a GPT-4 judge
+   gave Mixtral's and GPT-4's answers (ARENA_BENCH): AUC of "strong needed", and where the default
+   policy sends each group; where its three files are in the mirror folder or the cache.
 6. `--loso`, leave one source out: the classifier is retrained without each training source of the
    category corpus in turn and scored on that source, and without each RouteLLM benchmark and scored
    on its held-out prompts (difficulty AUC). About 30 s per retraining; needs scikit-learn.
@@ -188,18 +188,16 @@ def leave_one_source_out() -> dict[str, Any]:
 
 
 # Arena-Bench v1 (lmarena/arena-hard-auto, data/arena-bench-v1): 300 requests people sent to Chatbot
-# Arena, each answered by Mixtral-8x7B-Instruct and graded 1-10 by a GPT-4 judge against GPT-4's own
-# reference answer (MT-Bench's single-answer grading with a reference): short, open-ended requests of
-# every kind, the per-prompt outcomes no training source has. Held out by source, never trained on.
-# GPT-4's grade is taken as its mean MT-Bench grade in RouteLLM's file (the same judge and scale), so
-# "strong needed" reads as on MT-Bench: GPT-4's grade at least MT_BENCH_MARGIN above Mixtral's.
-ARENA_BENCH = ("arena-bench-v1", "arena-bench-v1-mixtral")
+# Arena, each answered by Mixtral-8x7B-Instruct and by GPT-4-1106-preview (RouteLLM's pair) and graded
+# 1-10 by a GPT-4 judge against a GPT-4 reference answer: short, open-ended requests of every kind, the
+# per-prompt outcomes no training source has. Held out by source, never trained on. "Strong needed"
+# reads as on MT-Bench (outcomes.Outcome): GPT-4's grade at least MT_BENCH_MARGIN above Mixtral's.
+ARENA_BENCH = ("arena-bench-v1", "arena-bench-v1-mixtral", "arena-bench-v1-gpt4")
 
 
 def arena_bench_outcomes() -> list[Outcome]:
-    """Arena-Bench v1's graded prompts (see ARENA_BENCH), or none where its files are absent."""
-    from evals.training.outcomes import strong_mt_bench_score
-
+    """Arena-Bench v1's prompts that both models were graded on (see ARENA_BENCH), or none where its
+    files are absent."""
     if any(datafiles.find(REGISTRY[name].local_path) is None for name in ARENA_BENCH):
         return []
     # one of its prompts is also MT-Bench's, whose outcomes train difficulty
@@ -209,18 +207,28 @@ def arena_bench_outcomes() -> list[Outcome]:
         for row in read_jsonl("arena-bench-v1")
         if loose_key(row["turns"][0]) not in mt_bench
     }
-    strong = strong_mt_bench_score()
-    outcomes = []
-    for row in read_jsonl("arena-bench-v1-mixtral"):
-        text = questions.get(row["question_id"])
-        if text is None or row["score"] is None or row["score"] < 1:
-            # MT-Bench's prompt, one judged but replaced in the question file since, or a grade the
-            # judge did not give (null)
-            continue
-        outcomes.append(
-            Outcome(text, "arena-bench", strong, float(row["score"]), len(text) / CHARS_PER_TOKEN, 0.0, 0.0)
+
+    def grades(name: str) -> dict[str, int]:  # null (a grade the judge gave as 7.5) and -1 left out
+        return {
+            r["question_id"]: r["score"]
+            for r in read_jsonl(name)
+            if r["score"] is not None and r["score"] >= 1
+        }
+
+    weak, strong = grades("arena-bench-v1-mixtral"), grades("arena-bench-v1-gpt4")
+    return [
+        Outcome(
+            questions[qid],
+            "arena-bench",
+            float(strong[qid]),
+            float(grade),
+            len(questions[qid]) / CHARS_PER_TOKEN,
+            0.0,
+            0.0,
         )
-    return outcomes
+        for qid, grade in weak.items()
+        if qid in strong and qid in questions  # and not MT-Bench's, nor judged but since replaced
+    ]
 
 
 def arena_bench(classifier: CapabilityClassifier) -> dict[str, Any] | None:
@@ -361,7 +369,7 @@ def render(report: dict[str, Any]) -> str:
     arena = report.get("arena_bench")
     if arena:
         lines.append(
-            f"Arena-Bench v1 (never trained on), Mixtral's graded answers, strong needed ({arena['needed']}) vs not "
+            f"Arena-Bench v1 (never trained on), GPT-4's grade a point above Mixtral's, strong needed ({arena['needed']}) vs not "
             f"({arena['not_needed']}): AUC {_fmt(arena['auc'])}; default policy: "
             f"{100 * arena['needed_to_hard_route']:.0f}% of needed to the hard route, "
             f"{100 * arena['not_needed_to_fast_route']:.0f}% of not needed to the fast one"

@@ -477,24 +477,18 @@ def test_ni_tasks_become_prompts_held_out_whole_and_never_from_a_held_out_datase
 def test_arena_bench_grades_are_read_from_the_published_judgements(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """Arena-Bench's projection keeps each judgement's question id and grade in file order (the
-    file's null grade stays None), from a file or from the published one at its registered commit;
-    a file that does not give the registered projection leaves nothing in the cache. Where the
-    registered files are here, every usable grade (given, its question in the question file, not
-    MT-Bench's) becomes one outcome, and "strong needed" is Mixtral's grade at least the margin
-    below GPT-4's."""
+    """Arena-Bench's projections keep each judgement's question id and grade in file order (the
+    file's null stays None; a grade that is not a whole number is refused, never rounded), from a
+    file or from the published one at its registered commit; a file that does not give the
+    registered projection leaves nothing in the cache. Where the registered files are here: the
+    prompts both models were graded on, less MT-Bench's and one judged but since replaced, each
+    with "strong needed" = GPT-4's grade at least the margin above Mixtral's."""
     from evals.datasets import REGISTRY
     from evals.training import outcomes, samples
     from router import datafiles
 
     judged = [
-        {
-            "question_id": "a" * 32,
-            "model": "m",
-            "user_prompt": "[Question]\nhi",
-            "judgment": "[[9]]",
-            "score": 9,
-        },
+        {"question_id": "a" * 32, "model": "m", "user_prompt": "x", "judgment": "[[9]]", "score": 9},
         {"question_id": "b" * 32, "model": "m", "user_prompt": "x", "judgment": "[[7.5]]", "score": None},
     ]
     text = "".join(json.dumps(row) + "\n" for row in judged)
@@ -502,57 +496,49 @@ def test_arena_bench_grades_are_read_from_the_published_judgements(
         {"question_id": "a" * 32, "score": 9},
         {"question_id": "b" * 32, "score": None},
     ]
-    dataset = REGISTRY["arena-bench-v1-mixtral"]
-
+    with pytest.raises(ValueError, match="not a whole number"):
+        samples.arena_rows(json.dumps({**judged[0], "score": 7.5}))
+    dataset = REGISTRY["arena-bench-v1-gpt4"]
     server = _serve({f"/{dataset.commit}/{dataset.source_path}": text.encode()})
     try:
         base = f"http://127.0.0.1:{server.server_address[1]}"
-        assert samples.arena_text_fetched(base, timeout=10) == text
-        with pytest.raises(OSError):  # another path: 404
-            samples.arena_text_fetched(base + "/elsewhere", timeout=10)
+        assert samples.arena_text_fetched("arena-bench-v1-gpt4", base, timeout=10) == text
+        with pytest.raises(OSError):  # the other file is not at that path: 404
+            samples.arena_text_fetched("arena-bench-v1-mixtral", base, timeout=10)
     finally:
         server.shutdown()
     published = tmp_path / "judgements.jsonl"
     published.write_text(text)
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("TURNOUT_CACHE_DIR", str(tmp_path / "cache"))
-        assert samples.main(["arena", "--full", str(published)]) == 1  # not the registered projection
+        assert samples.main(["arena-gpt4", "--full", str(published)]) == 1  # not the registered one
         assert not (datafiles.cache_dir() / dataset.local_path).exists()
     assert "not the registered one; nothing written" in capsys.readouterr().out
     with pytest.raises(SystemExit) as refused:
-        samples.main(["arena", "--tasks", str(tmp_path)])
+        samples.main(["arena-mixtral", "--tasks", str(tmp_path)])
     assert refused.value.code == 2
     from evals.heldout import ARENA_BENCH, arena_bench_outcomes
 
-    with pytest.MonkeyPatch.context() as patch:  # an empty cache: scored nowhere, no error
+    with pytest.MonkeyPatch.context() as patch:  # no mirror folder, an empty cache: scored nowhere
         patch.setenv("TURNOUT_CACHE_DIR", str(tmp_path / "empty"))
-        patch.delenv("TURNOUT_DATA_DIR", raising=False)  # ../shared/data holds no Arena-Bench file
+        patch.setattr(datafiles, "mirror_dirs", lambda: [])
         assert arena_bench_outcomes() == []
     graded = arena_bench_outcomes()
     if any(datafiles.find(REGISTRY[name].local_path) is None for name in ARENA_BENCH):
         assert graded == []
         return
-    from evals.datasets import read_jsonl
     from evals.heldout_category import loose_key
 
-    mt_bench = {loose_key(turn) for row in read_jsonl("mt-bench") for turn in row["turns"]}
-    asked = {r["question_id"]: r["turns"][0] for r in read_jsonl("arena-bench-v1")}
-    usable = [
-        r
-        for r in read_jsonl("arena-bench-v1-mixtral")
-        if r["score"] is not None
-        and r["score"] >= 1
-        and r["question_id"] in asked
-        and loose_key(asked[r["question_id"]]) not in mt_bench
-    ]
-    assert len(graded) == len(usable) and len({o.text for o in graded}) == len(graded)
-    assert not {loose_key(o.text) for o in graded} & mt_bench
-    strong = outcomes.strong_mt_bench_score()
-    assert 8.0 < strong < 10.0
+    # the registered files (pinned by sha256): 300 judgements of each model, 5 null grades in all,
+    # one judged prompt replaced in the question file since, one prompt that is MT-Bench's
+    assert len(graded) == 291 and len({o.text for o in graded}) == 291
+    assert sum(o.strong_needed for o in graded) == 195
+    # the prompt that replaced a judged one was never graded
+    assert not any(o.text.startswith("An AI assistant is tasked to identify toxic comments") for o in graded)
+    assert not any(loose_key(o.text).startswith("readthebelowpassagecarefully") for o in graded)
     for o in graded:
-        assert o.benchmark == "arena-bench" and o.strong == strong
-        assert o.strong_needed == (strong - o.weak >= outcomes.MT_BENCH_MARGIN)
-    assert any(o.strong_needed for o in graded) and not all(o.strong_needed for o in graded)
+        assert o.benchmark == "arena-bench" and 1 <= o.weak <= 10 and 1 <= o.strong <= 10
+        assert o.strong_needed == (o.strong - o.weak >= outcomes.MT_BENCH_MARGIN)
 
 
 def test_sampling_checks_its_windows_and_training_keeps_a_shipped_artifact(tmp_path: Path) -> None:

@@ -27,8 +27,6 @@ from evals.training.corpus import Split, mmlu_names, read_csv, text_key
 STRONG = "gpt-4-1106-preview"
 WEAK = "mistralai/Mixtral-8x7B-Instruct-v0.1"
 MT_BENCH_MARGIN = 1.0
-# graded 1-10 by a GPT-4 judge, not right or wrong (Arena-Bench: evals.heldout, never trained on)
-JUDGED = ("mt-bench", "arena-bench")
 CHARS_PER_TOKEN = 4.0
 # MMLU answers are one letter; the files hold no responses to measure.
 MMLU_OUTPUT_TOKENS = 1.0
@@ -57,7 +55,7 @@ class Outcome:
 
     @property
     def strong_needed(self) -> bool:
-        margin = MT_BENCH_MARGIN if self.benchmark in JUDGED else 1.0
+        margin = MT_BENCH_MARGIN if self.benchmark == "mt-bench" else 1.0
         return self.strong - self.weak >= margin
 
 
@@ -124,12 +122,6 @@ def mt_bench_outcomes() -> list[Outcome]:
             )
         )
     return outcomes
-
-
-def strong_mt_bench_score() -> float:
-    """GPT-4's mean single-answer score over RouteLLM's MT-Bench judgements (both turns)."""
-    scores = [o.strong for o in mt_bench_outcomes()]
-    return sum(scores) / len(scores)
 
 
 LOADERS: dict[str, Callable[[], list[Outcome]]] = {

@@ -32,12 +32,13 @@ An extract is {"task", "commit", "categories", "definition" (the file's Definiti
 [{"id", "input"}, ...]}. `--fetch` needs a network: it downloads each task file at the recorded
 commit and keeps the listed instances, so anyone can check the sample against the published files.
 
-And one is a projection: Arena-Bench v1's judgements of Mixtral-8x7B-Instruct's answers
-(lmarena/arena-hard-auto, Apache-2.0; 1.75 MB, mostly the answers and the judge's reasoning) are kept
-as each row's question id and grade, in file order, which is all difficulty reads:
+And two are projections: Arena-Bench v1's judgements of Mixtral-8x7B-Instruct's and of
+GPT-4-1106-preview's answers (lmarena/arena-hard-auto, Apache-2.0; 1.75 and 2.0 MB, mostly the
+answers and the judge's reasoning) are kept as each judgement's question id and grade, in file order,
+which is all evals.heldout reads:
 
-    python -m evals.training.samples arena --full Mixtral-8x7B-Instruct-v0.1.jsonl
-    python -m evals.training.samples arena --fetch   # the judgement file at its commit, from GitHub
+    python -m evals.training.samples arena-mixtral --full Mixtral-8x7B-Instruct-v0.1.jsonl
+    python -m evals.training.samples arena-gpt4 --fetch   # the judgement file at its commit, from GitHub
 """
 
 from __future__ import annotations
@@ -156,25 +157,27 @@ def ni_rows_fetched(base_url: str = NI_RAW, timeout: float = 60.0) -> list[dict[
 
 
 ARENA_RAW = "https://raw.githubusercontent.com/lmarena/arena-hard-auto"
+# Arena-Bench v1's judgement files, kept as projections: the command's name -> the registry's
+ARENA = {"arena-mixtral": "arena-bench-v1-mixtral", "arena-gpt4": "arena-bench-v1-gpt4"}
 
 
 def arena_rows(text: str) -> list[dict[str, Any]]:
-    """Each judgement's question id and grade, in file order (None where the judge's grade could
-    not be read: the file's own null)."""
+    """Each judgement's question id and grade, in file order (None where the file holds null: a
+    grade the judge's text gave in a form it could not read, such as [[7.5]])."""
     rows = []
     for line in text.splitlines():
         if line.strip():
             record = json.loads(line)
             score = record["score"]
-            rows.append(
-                {"question_id": record["question_id"], "score": None if score is None else int(score)}
-            )
+            if score is not None and not isinstance(score, int):
+                raise ValueError(f"{record['question_id']}: the grade {score!r} is not a whole number")
+            rows.append({"question_id": record["question_id"], "score": score})
     return rows
 
 
-def arena_text_fetched(base_url: str = ARENA_RAW, timeout: float = 60.0) -> str:
-    """The published judgement file at the commit the registry records."""
-    dataset = REGISTRY["arena-bench-v1-mixtral"]
+def arena_text_fetched(name: str, base_url: str = ARENA_RAW, timeout: float = 60.0) -> str:
+    """The published judgement file behind the registry's `name`, at the commit it records."""
+    dataset = REGISTRY[name]
     with urllib.request.urlopen(
         f"{base_url}/{dataset.commit}/{dataset.source_path}", timeout=timeout
     ) as reply:
@@ -202,29 +205,30 @@ FOLDERS = {"ni": ("ni-train-sample", ni_rows)}
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m evals.training.samples", description=__doc__)
-    parser.add_argument("sample", choices=sorted([*BUILDERS, *FOLDERS, "arena"]))
+    parser.add_argument("sample", choices=sorted([*BUILDERS, *FOLDERS, *ARENA]))
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--full", type=Path, help="the whole source file, as published")
     source.add_argument("--windows", type=Path, help="a folder of the windows, one file each")
     source.add_argument("--tasks", type=Path, help="ni: a folder of task extracts, one JSON file each")
     source.add_argument(
-        "--fetch", action="store_true", help="ni, arena: download the published files (network)"
+        "--fetch", action="store_true", help="ni, arena-*: download the published files (network)"
     )
     parser.add_argument("--base-url", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if args.sample == "arena":
+    if args.sample in ARENA:
+        name = ARENA[args.sample]
         if args.windows or args.tasks:
-            parser.exit(2, "samples: arena is built from --full FILE or --fetch\n")
+            parser.exit(2, f"samples: {args.sample} is built from --full FILE or --fetch\n")
         try:
             text = (
-                arena_text_fetched(args.base_url or ARENA_RAW)
+                arena_text_fetched(name, args.base_url or ARENA_RAW)
                 if args.fetch
                 else args.full.read_text(encoding="utf-8")
             )
             rows = arena_rows(text)
         except (OSError, ValueError, KeyError, TypeError, http.client.HTTPException) as error:
-            parser.exit(1, f"samples: arena: {error!r}\n")
-        return _report("arena-bench-v1-mixtral", rows, "the published judgements")
+            parser.exit(1, f"samples: {args.sample}: {error!r}\n")
+        return _report(name, rows, "the published judgements")
     if args.sample in FOLDERS:
         name, from_folder = FOLDERS[args.sample]
         if args.fetch:
