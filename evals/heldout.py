@@ -127,18 +127,24 @@ def annotated_difficulty(classifier: CapabilityClassifier) -> dict[str, Any] | N
     rows = [r for r in wizardlm_rows() if r["Difficulty"] >= 7 or r["Difficulty"] <= 4]
     if not rows:
         return None
-    texts = [r["Instruction"] for r in rows]
     hard = [r["Difficulty"] >= 7 for r in rows]
+    return ranked_and_routed(classifier, [r["Instruction"] for r in rows], hard, ("hard", "easy"))
+
+
+def ranked_and_routed(
+    classifier: CapabilityClassifier, texts: list[str], positive: list[bool], names: tuple[str, str]
+) -> dict[str, Any]:
+    """How many texts are positive and negative (keyed by `names`), the AUC of difficulty for
+    `positive`, and the default policy's share of the positives sent to its hard route
+    (`<positive>_to_hard_route`) and of the others to its fast one (`<negative>_to_fast_route`)."""
     scores = [classifier.classify(text).difficulty for text in texts]
-    routes = default_routes(texts, classifier)
+    pairs = list(zip(default_routes(texts, classifier), positive, strict=True))
     return {
-        "hard": sum(hard),
-        "easy": len(hard) - sum(hard),
-        "auc": auc(scores, hard),
-        "hard_to_hard_route": float(np.mean([r == "hard" for r, h in zip(routes, hard, strict=True) if h])),
-        "easy_to_fast_route": float(
-            np.mean([r == "fast" for r, h in zip(routes, hard, strict=True) if not h])
-        ),
+        names[0]: sum(positive),
+        names[1]: len(positive) - sum(positive),
+        "auc": auc(scores, positive),
+        f"{names[0]}_to_hard_route": float(np.mean([r == "hard" for r, p in pairs if p])),
+        f"{names[1]}_to_fast_route": float(np.mean([r == "fast" for r, p in pairs if not p])),
     }
 
 
@@ -238,21 +244,8 @@ def arena_bench(classifier: CapabilityClassifier) -> dict[str, Any] | None:
     outcomes = arena_bench_outcomes()
     if not outcomes:
         return None
-    texts = [o.text for o in outcomes]
     needed = [o.strong_needed for o in outcomes]
-    scores = [classifier.classify(text).difficulty for text in texts]
-    routes = default_routes(texts, classifier)
-    return {
-        "needed": sum(needed),
-        "not_needed": len(needed) - sum(needed),
-        "auc": auc(scores, needed),
-        "needed_to_hard_route": float(
-            np.mean([r == "hard" for r, n in zip(routes, needed, strict=True) if n])
-        ),
-        "not_needed_to_fast_route": float(
-            np.mean([r == "fast" for r, n in zip(routes, needed, strict=True) if not n])
-        ),
-    }
+    return ranked_and_routed(classifier, [o.text for o in outcomes], needed, ("needed", "not_needed"))
 
 
 DEFAULT_POLICY = Path(__file__).resolve().parents[1] / "policies" / "default.yaml"
