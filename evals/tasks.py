@@ -212,6 +212,12 @@ def heldout(params: HeldoutParams) -> TaskResult:
         result.add("annotated_difficulty.auc", annotated["auc"], UP)
         result.add("annotated_difficulty.hard_to_hard_route", annotated["hard_to_hard_route"], UP)
         result.add("annotated_difficulty.easy_to_fast_route", annotated["easy_to_fast_route"], UP)
+    arena = report["arena_bench"]  # Arena-Bench v1's graded requests, where its three files are present
+    if arena:
+        result.add("arena_bench.auc", arena["auc"], UP)
+        result.add("arena_bench.needed_to_hard_route", arena["needed_to_hard_route"], UP)
+        result.add("arena_bench.not_needed_to_fast_route", arena["not_needed_to_fast_route"], UP)
+        result.add("arena_bench.prompts", arena["needed"] + arena["not_needed"], INFO)
     for family, row in report["difficulty"].items():
         result.add(f"difficulty.{family}.auc", row["auc"], UP)
         result.add(f"difficulty.{family}.ceiling_auc", row["ceiling_auc"], INFO)

@@ -314,6 +314,9 @@ def test_a_nul_in_a_url_is_a_400_not_a_500(gateway: RunningGateway) -> None:
         )
     chat = httpx.post(gateway.base_url + "/v1/chat/completions?x=%00", headers=headers, json={})
     assert chat.status_code == 400 and chat.json()["error"]["param"] == "x"
+    for query in ("%00=1", "a%00b=1", "=%00"):  # a name holding the NUL is not echoed back
+        error = httpx.get(gateway.base_url + "/v1/batches?" + query, headers=headers).json()["error"]
+        assert error["param"] is None and "\x00" not in error["message"], query
     assert httpx.get(gateway.base_url + "/v1/batches?after=batch_%2500x", headers=headers).status_code == 200
 
 

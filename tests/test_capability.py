@@ -478,7 +478,7 @@ def test_arena_bench_grades_are_read_from_the_published_judgements(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Arena-Bench's projections keep each judgement's question id and grade in file order (the
-    file's null stays None; a grade that is not a whole number is refused, never rounded), from a
+    file's null stays None; a grade that is not an integer is refused, never rounded), from a
     file or from the published one at its registered commit; a file that does not give the
     registered projection leaves nothing in the cache. Where the registered files are here: the
     prompts both models were graded on, less MT-Bench's and one judged but since replaced, each
@@ -496,8 +496,9 @@ def test_arena_bench_grades_are_read_from_the_published_judgements(
         {"question_id": "a" * 32, "score": 9},
         {"question_id": "b" * 32, "score": None},
     ]
-    with pytest.raises(ValueError, match="not a whole number"):
-        samples.arena_rows(json.dumps({**judged[0], "score": 7.5}))
+    for odd in (7.5, True, "9"):  # refused, never rounded or read as 1
+        with pytest.raises(ValueError, match="not an integer"):
+            samples.arena_rows(json.dumps({**judged[0], "score": odd}))
     dataset = REGISTRY["arena-bench-v1-gpt4"]
     server = _serve({f"/{dataset.commit}/{dataset.source_path}": text.encode()})
     try:
@@ -529,7 +530,7 @@ def test_arena_bench_grades_are_read_from_the_published_judgements(
         return
     from evals.heldout_category import loose_key
 
-    # the registered files (pinned by sha256): 300 judgements of each model, 5 null grades in all,
+    # the registered files (pinned by sha256): 300 judgements of each model, 7 null grades (4 + 3),
     # one judged prompt replaced in the question file since, one prompt that is MT-Bench's
     assert len(graded) == 291 and len({o.text for o in graded}) == 291
     assert sum(o.strong_needed for o in graded) == 195

@@ -55,7 +55,8 @@ class Outcome:
 
     @property
     def strong_needed(self) -> bool:
-        margin = MT_BENCH_MARGIN if self.benchmark == "mt-bench" else 1.0
+        # Arena-Bench (evals.heldout) is graded as MT-Bench is, and read the same way
+        margin = MT_BENCH_MARGIN if self.benchmark in ("mt-bench", "arena-bench") else 1.0
         return self.strong - self.weak >= margin
 
 

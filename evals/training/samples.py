@@ -169,8 +169,8 @@ def arena_rows(text: str) -> list[dict[str, Any]]:
         if line.strip():
             record = json.loads(line)
             score = record["score"]
-            if score is not None and not isinstance(score, int):
-                raise ValueError(f"{record['question_id']}: the grade {score!r} is not a whole number")
+            if score is not None and (isinstance(score, bool) or not isinstance(score, int)):
+                raise ValueError(f"{record['question_id']}: the grade {score!r} is not an integer")
             rows.append({"question_id": record["question_id"], "score": score})
     return rows
 

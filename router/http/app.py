@@ -395,7 +395,8 @@ UNTRACED = frozenset(("/metrics", "/healthz", "/readyz"))  # scrapes and probes,
 def _nul_in_url(scope: Scope) -> InvalidRequest:
     """The 400 for a URL with a NUL, naming the query parameter that holds it (None: the path)."""
     pairs = parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True)
-    param = next((name for name, value in pairs if "\x00" in name + value), None)
+    # a parameter is named only when its value holds the NUL: a name holding one is not echoed
+    param = next((name for name, value in pairs if "\x00" in value and name and "\x00" not in name), None)
     where = f"'{param}'" if param else "The request URL"
     return InvalidRequest(
         f"{where} contains a NUL character (%00), which no parameter may hold.", param=param
