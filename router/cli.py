@@ -97,7 +97,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_worker(args: argparse.Namespace) -> int:
     """Run batch lines (router.pipeline.batches) without serving HTTP, until SIGINT or SIGTERM."""
     settings = from_command_line(vars(args))
-    from router.http.app import run_worker
+    from router.http.lifecycle import run_worker
     from router.policy.model import load_policy
 
     load_policy(settings.policy)
