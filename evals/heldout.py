@@ -41,11 +41,10 @@ from typing import Any
 
 import numpy as np
 
-from evals.datasets import REGISTRY, read_jsonl
+from evals.datasets import DatasetError, read_jsonl, resolve
 from evals.heldout_category import category_heldout, loose_key, wizardlm_rows
 from evals.routing_eval import difficulty_report
 from evals.training.outcomes import CHARS_PER_TOKEN, Outcome
-from router import datafiles
 from router.signals.capability.classifier import CapabilityClassifier
 
 STRONG_PRO = "gemini-1.5-pro-002"
@@ -202,9 +201,13 @@ ARENA_BENCH = ("arena-bench-v1", "arena-bench-v1-mixtral", "arena-bench-v1-gpt4"
 
 
 def arena_bench_outcomes() -> list[Outcome]:
-    """Arena-Bench v1's prompts that both models were graded on (see ARENA_BENCH), or none where its
-    files are absent."""
-    if any(datafiles.find(REGISTRY[name].local_path) is None for name in ARENA_BENCH):
+    """Arena-Bench v1's prompts that both models were graded on (see ARENA_BENCH), or none (said
+    once per call) where its files are absent."""
+    try:  # as WizardLM's set (wizardlm_rows): where fetched, never downloaded here
+        for name in ARENA_BENCH:
+            resolve(name, download=False)
+    except DatasetError as error:
+        print(f"evals.heldout: leaving out Arena-Bench v1: {error}", file=sys.stderr)
         return []
     # one of its prompts is also MT-Bench's, whose outcomes train difficulty
     mt_bench = {loose_key(turn) for row in read_jsonl("mt-bench") for turn in row["turns"]}

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -312,6 +313,13 @@ def test_a_nul_in_a_url_is_a_400_not_a_500(gateway: RunningGateway) -> None:
         assert (
             error["type"] == "invalid_request_error" and "NUL" in error["message"] and error["param"] == param
         )
+    assert httpx.get(gateway.base_url + "/v1/batches?after=%00").status_code == 400  # before the key
+    host, port = gateway.base_url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as raw:  # a NUL not percent-encoded
+        raw.sendall(b"GET /v1/batches?after=a\x00b HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        assert raw.recv(64).startswith(b"HTTP/1.1 400")
+    team = httpx.put(gateway.base_url + "/v1/admin/teams/a%00b", headers=headers, json={"limits": {}})
+    assert team.status_code == 400 and team.json()["error"]["param"] is None
     chat = httpx.post(gateway.base_url + "/v1/chat/completions?x=%00", headers=headers, json={})
     assert chat.status_code == 400 and chat.json()["error"]["param"] == "x"
     for query in ("%00=1", "a%00b=1", "=%00"):  # a name holding the NUL is not echoed back
