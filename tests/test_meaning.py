@@ -132,3 +132,47 @@ def test_distillation_steps() -> None:
     rows, scale = distill.quantize(table)
     assert rows.dtype == np.int8 and not rows[7].any() and scale[7] == 0
     assert np.abs(rows * scale[:, None] - table).max() <= scale.max() / 2 + 1e-6
+
+
+def test_the_common_direction_is_taken_out() -> None:
+    rng = np.random.default_rng(1)
+    shared = np.zeros(16)
+    shared[3] = 1.0
+    vectors = rng.normal(size=(400, 16)) * 0.2 + 2.0 * shared  # every vector leans the same way
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    direction = distill.common_direction(vectors)
+    assert abs(direction @ shared) > 0.99 and np.linalg.norm(direction) == pytest.approx(1.0)
+    table = rng.normal(size=(50, 16)) + shared
+    removed = distill.without_direction(table, direction)
+    assert np.abs(removed @ direction).max() < 1e-9
+    other = np.linalg.svd(np.eye(16) - np.outer(direction, direction))[0][:, :15]  # the rest of the space
+    assert np.allclose(removed @ other, table @ other)
+
+
+# Prompts of every length and kind: before the common direction was removed from the table their
+# unit vectors all leant one way (the mean's length was 0.62 on these; the longer the prompt, the
+# further), which the category model read as a length cue.
+_MIXED = (
+    "hi",
+    "thanks a lot!",
+    "What is the capital of France?",
+    "Write a Python function that merges two sorted lists",
+    "Design a Byzantine fault tolerant consensus protocol and prove its safety",
+    "Summarise the following passage in two sentences: The committee met on Tuesday to review the "
+    "budget. After a long discussion the members agreed to postpone the vote until the next quarter, "
+    "when the audited figures will be available.",
+    "Solve for x: 3x + 7 = 22",
+    "Tell me a joke about cats",
+    "Our deployment pipeline builds a container image, pushes it to the registry, and then rolls it "
+    "out to three regions one after another. Yesterday the second region kept the old version for an "
+    "hour although the rollout reported success. Where should I look first, and how can I make the "
+    "rollout verify what is actually running?",
+    "Translate 'good morning' into German",
+)
+
+
+def test_the_packaged_table_has_no_shared_direction(meaning: Meaning) -> None:
+    vectors = np.stack([meaning.embed(text) for text in _MIXED])
+    assert np.linalg.norm(vectors.mean(axis=0)) < 0.45  # 0.30 now; 0.62 with the direction left in
+    info = read_table(DEFAULT_TABLE)[1]["common_direction"]
+    assert info["mean_length_before"] > 0.5 and info["mean_length_after"] < 0.1

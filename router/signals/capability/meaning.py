@@ -55,6 +55,16 @@ def vocab_digest() -> str:
     return hashlib.sha256((model_dir() / "vocab.txt").read_bytes()).hexdigest()
 
 
+def load_tokenizer() -> Any:
+    """MiniLM's own tokenizer, without truncation or padding."""
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_file(str(model_dir() / "tokenizer.json"))
+    tokenizer.no_truncation()
+    tokenizer.no_padding()
+    return tokenizer
+
+
 def save_table(
     path: Path, rows: npt.NDArray[np.int8], scale: npt.NDArray[np.float32], meta: dict[str, Any]
 ) -> None:
@@ -101,8 +111,6 @@ class Meaning:
     @classmethod
     def load(cls, path: Path | None = None) -> Meaning:
         """The table at `path` (None: the one packaged with turnout) and MiniLM's tokenizer."""
-        from tokenizers import Tokenizer
-
         path = path or DEFAULT_TABLE
         table, meta = read_table(path)
         if meta.get("vocab_sha256") != vocab_digest():
@@ -110,9 +118,7 @@ class Meaning:
                 f"{path} was built for another MiniLM vocabulary; rebuild it with "
                 "`python -m evals.training.distill`"
             )
-        tokenizer = Tokenizer.from_file(str(model_dir() / "tokenizer.json"))
-        tokenizer.no_truncation()
-        tokenizer.no_padding()
+        tokenizer = load_tokenizer()
         if tokenizer.get_vocab_size() != len(table[0]):
             raise MeaningTableError(
                 f"{path} has {len(table[0])} rows for a vocabulary of {tokenizer.get_vocab_size()}"
