@@ -29,6 +29,7 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from evals import secrets_external
 from evals.pii_fresh import seeded_half
 from router.signals.sensitivity.detector import SensitivityDetector
 
@@ -247,6 +248,8 @@ def run(
         "flagged": flagged,
     }
     report["misses"] = misses
+    external = secrets_external.load()
+    report["credsweeper"] = secrets_external.recall(detector, external) if external else None
     return report
 
 
@@ -258,7 +261,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     report = run(half=args.half)
     if args.json:
-        print(json.dumps({k: v for k, v in report.items() if k != "misses"}, indent=2))
+        external = report["credsweeper"]
+        shown = {k: v for k, v in report.items() if k not in ("misses", "credsweeper")}
+        shown["credsweeper"] = {k: v for k, v in external.items() if k != "misses"} if external else None
+        print(json.dumps(shown, indent=2))
         return 0
     for name in ("providers", "plaintext"):
         part = report[name]
@@ -271,6 +277,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("  flagged:", json.dumps(text)[:100])
     for text in report["misses"][: args.show_misses]:
         print("  missed:", json.dumps(text)[:140])
+    external = report["credsweeper"]
+    if external is None:
+        print(
+            f"CredSweeper's test lines: not here (python -m evals.datasets fetch {secrets_external.DATASET})"
+        )
+        return 0
+    print("CredSweeper's test lines (another project's; never read while writing the rules):")
+    for group in ("all", "provider", "keyword", "development", "held-out"):
+        print(f"  {group:<28} {external[group]['recall']:.3f}  (n={external[group]['n']})")
+    for line in external["misses"][: args.show_misses]:
+        print("  missed:", json.dumps(line)[:140])
     return 0
 
 

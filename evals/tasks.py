@@ -257,6 +257,10 @@ def pii(params: PiiParams) -> TaskResult:
     result.add("secrets.lookalikes.flag_rate", secrets["lookalikes"]["flag_rate"], DOWN)
     for kind, recall in secrets["providers"]["by_kind"].items():
         result.add(f"secrets.provider.{kind}.recall", recall, UP)
+    # CredSweeper's test lines, where fetched: reported, never gated (a checkout without them passes)
+    for group, part in (secrets["credsweeper"] or {}).items():
+        if group != "misses":
+            result.add(f"secrets.credsweeper.{group}.recall", part["recall"], UP)
     fresh = pii_fresh.run(half="even", per_template=8, template_half="held-out")
     result.add("heldout.recall", fresh["recall"], UP)
     result.add("heldout.sentences", fresh["sentences"], INFO)

@@ -114,6 +114,8 @@ def test_the_rule_set_is_loaded_lean_and_without_its_generic_rule() -> None:
         ("please set the passcode to Lk29!vQx", "Lk29!vQx"),
         ("curl -s -u ops:W4e!r7Tq2z https://metrics.internal/api", "W4e!r7Tq2z"),
         ("curl --user 'ci:P9k#m2Xw4r' -X POST https://build/hook", "P9k#m2Xw4r"),
+        ("router login ID:admin PW:Rt7#kq2Lmw (change it after setup)", "Rt7#kq2Lmw"),
+        ("DB_PW=Hq8!vT3xLp", None),
         ("MAPBOX=sk.eyJ1IjoiYWNtZSIsImEiOiJjbDl4In0.Qw3rTy7uIoPaSdFgHjKlZx", None),
     ],
 )
@@ -135,6 +137,8 @@ def test_plaintext_credentials(text: str, secret: str | None) -> None:
         "the password field accepts letters and digits",
         "curl -u $API_USER:$API_PASSWORD https://example.com",  # read from the environment
         "curl -u user https://example.com",  # curl asks for the password
+        "PW: ********",
+        "the pw field and the pwn2own contest",
     ],
 )
 def test_credential_look_alikes_are_not_secrets(text: str) -> None:
@@ -147,3 +151,58 @@ def test_the_image_installs_the_rules_it_pins() -> None:
 
     dockerfile = (Path(__file__).resolve().parents[1] / "router" / "deploy" / "Dockerfile").read_text()
     assert "python -m evals.datasets fetch gitleaks-rules" in dockerfile
+
+
+def _finding(rule: str, path: str, line_num: int, line: str, value: str) -> dict[str, object]:
+    start = line.index(value)
+    data = {
+        "path": path,
+        "line_num": line_num,
+        "line": line,
+        "value_start": start,
+        "value_end": start + len(value),
+    }
+    return {"rule": rule, "line_data_list": [data]}
+
+
+def test_credsweeper_findings_become_one_sample_per_line() -> None:
+    from evals import secrets_external
+
+    line = 'db_password = "Qm7#kT2vLx9w"'
+    findings = [
+        _finding("Password", "tests/samples/a.py", 3, line, "Qm7#kT2vLx9w"),
+        _finding("Secret", "tests/samples/a.py", 3, line, "Qm7#kT2vLx9w"),  # the same line, another rule
+        _finding("IPv4", "tests/samples/b.txt", 1, "host 10.1.2.3", "10.1.2.3"),  # not a credential
+        _finding("Github Classic Token", "tests/samples/c", 1, "t=ghp_" + "k" * 36, "ghp_" + "k" * 36),
+    ]
+    samples = secrets_external.samples(findings)
+    assert [(s.path, s.rules, s.kind) for s in samples] == [
+        ("tests/samples/a.py", ("Password", "Secret"), "keyword"),
+        ("tests/samples/c", ("Github Classic Token",), "provider"),
+    ]
+    assert samples[0].spans == ((15, 27),)
+    assert {s.half for s in samples} <= {"development", "held-out"}
+
+
+def test_a_credsweeper_line_counts_only_when_its_value_is_found() -> None:
+    from evals import secrets_external
+
+    detector = SensitivityDetector()
+    line = "export API_TOKEN=Vd8#qL2mXw7z && echo done"
+    hit = secrets_external.Sample("p", line, ("Token",), ((17, 29),))
+    elsewhere = secrets_external.Sample("p", line, ("Token",), ((30, 34),))  # "echo": not what was found
+    assert secrets_external.found(detector, hit)
+    assert not secrets_external.found(detector, elsewhere)
+    report = secrets_external.recall(detector, [hit, elsewhere])
+    assert report["all"] == {"n": 2, "recall": 0.5} and len(report["misses"]) == 1
+
+
+def test_credsweeper_corpus_as_registered() -> None:
+    from evals import secrets_external
+
+    samples = secrets_external.load()
+    if samples is None:
+        pytest.skip(f"not fetched here: python -m evals.datasets fetch {secrets_external.DATASET}")
+    kinds = [s.kind for s in samples]
+    assert (len(samples), kinds.count("provider"), kinds.count("keyword")) == (214, 71, 143)
+    assert all(s.line[a:b] for s in samples for a, b in s.spans)
