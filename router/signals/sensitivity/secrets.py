@@ -19,7 +19,7 @@ from router.signals.sensitivity.scanning import LineStarts, case_aligned, word_s
 
 # Substrings (of the lowercased text) that each pattern needs; a prompt holding none of them skips
 # the pattern entirely, and most chat prompts hold none of any.
-_ASSIGNED_HINTS = ("pass", "pwd", "secret", "token", "key", "auth", "credential")
+_ASSIGNED_HINTS = ("pass", "pw", "secret", "token", "key", "auth", "credential")
 _SPOKEN_HINTS = ("password", "passcode", "passphrase", "pin", "pwd")
 _FLAG_HINTS = ("--pass", "mysql", "mariadb", "redis-cli", "sshpass", "curl")
 # Only Stripe's key patterns, which begin with [sr] (frequent letters), are gated by hints. Every
@@ -85,6 +85,8 @@ _KEY_WORD = re.compile(
     # DB_PASS=, RABBITMQ_DEFAULT_PASS=: a key that ends in "pass", no letter before or after it (the
     # lookbehind written after the word, so that every alternative begins with a letter `re` skips to)
     r"|pass(?<![a-z]pass)(?![a-z])"
+    # PW=, db_pw:, "ID:admin PW:...": the common short form, on the same terms as "pass"
+    r"|pw(?<![a-z]pw)(?![a-z])"
 )
 _KEY_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
 # From the end of the key word: rest of the key, then = : => := and the value, quoted or bare.
@@ -190,7 +192,7 @@ def _assigned(text: str, lowered: str) -> Iterator[Finding]:
         confidence = _value_confidence(value, quoted=group != 4)
         if confidence:
             name = lowered[_key_start(text, hit.start()) : hit.end()]
-            detail = "password" if "pass" in name or "pwd" in name else "assigned_secret"
+            detail = "password" if "pass" in name or "pw" in name else "assigned_secret"
             yield Finding("secret", match.start(group), match.end(group), confidence, detail)
 
 
