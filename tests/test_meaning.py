@@ -176,3 +176,36 @@ def test_the_packaged_table_has_no_shared_direction(meaning: Meaning) -> None:
     assert np.linalg.norm(vectors.mean(axis=0)) < 0.45  # 0.30 now; 0.62 with the direction left in
     info = read_table(DEFAULT_TABLE)[1]["common_direction"]
     assert info["mean_length_before"] > 0.5 and info["mean_length_after"] < 0.1
+
+
+def test_the_common_direction_comes_from_training_prompts_only() -> None:
+    from evals.training.corpus import DEFAULT_SEED, build_split, text_key
+
+    texts, source = distill.training_prompts()
+    split = build_split(DEFAULT_SEED)
+    assert source["texts"] == len(texts) == len(split.train)
+    assert not {text_key(text) for text in texts} & split.held_out_keys
+
+
+def test_distill_keeps_a_table_built_from_sources_this_machine_lacks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    table = tmp_path / "meaning.npz"
+    rows, scale = distill.quantize(np.eye(4))
+    meta = {
+        "format": 1,
+        "vocab_sha256": "0" * 64,
+        "common_direction": {"optional_sources": ["dolly-15k-sample"]},
+    }
+    from router.signals.capability.meaning import save_table
+
+    save_table(table, rows, scale, meta)
+    assert distill.absent_sources(table, ["dolly-15k-sample", "folio-sample"]) == ["dolly-15k-sample"]
+    assert distill.absent_sources(table, []) == []
+    assert distill.absent_sources(tmp_path / "none.npz", ["dolly-15k-sample"]) == []
+    from evals.training import instructions
+
+    monkeypatch.setattr(instructions, "missing", lambda: ["dolly-15k-sample"])
+    before = table.read_bytes()
+    assert distill.main(["--out", str(table)]) == 2  # refused before any model is loaded
+    assert table.read_bytes() == before and "--allow-missing" in capsys.readouterr().err

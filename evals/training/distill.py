@@ -1,6 +1,6 @@
 """Builds the static word-piece table behind `router.signals.capability.meaning` from the packaged MiniLM.
 
-Run as `python -m evals.training.distill [--dims 128] [--out PATH]` (about a minute on two cores).
+Run as `python -m evals.training.distill [--dims 128] [--out PATH] [--allow-missing]` (about 20 s).
 It follows model2vec's distillation (Tulkens & van Dongen, 2024) without that package: every
 word piece of all-MiniLM-L6-v2's vocabulary goes through the transformer alone, as
 `[CLS] piece [SEP]`, and the mean of the three output vectors is that piece's embedding; PCA
@@ -33,8 +33,10 @@ from router.signals.capability.meaning import (
     DEFAULT_TABLE,
     FORMAT,
     Meaning,
+    MeaningTableError,
     load_tokenizer,
     model_dir,
+    read_table,
     save_table,
     vocab_digest,
 )
@@ -118,13 +120,42 @@ def training_prompts() -> tuple[list[str], dict[str, object]]:
     }
 
 
+def absent_sources(out: Path, missing: list[str]) -> list[str]:
+    """The optional sources that the table at `out` took its common direction from and that are
+    missing now: rebuilding without them would give another table, which every trained head refuses."""
+    if not missing or not out.is_file():
+        return []
+    try:
+        meta = read_table(out)[1]
+    except MeaningTableError:
+        return []  # not a readable table: nothing to keep
+    used = meta.get("common_direction", {}).get("optional_sources", [])
+    return [name for name in used if name in missing]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m evals.training.distill", description=__doc__.split("\n\n")[0]
     )
     parser.add_argument("--dims", type=int, default=128, help="PCA components kept (default 128)")
     parser.add_argument("--out", type=Path, default=DEFAULT_TABLE, help="table to write")
+    parser.add_argument(
+        "--allow-missing",
+        action="store_true",
+        help="replace a table built with sampled sources this machine lacks (every head must then be retrained)",
+    )
     args = parser.parse_args(argv)
+    from evals.training.instructions import missing
+
+    absent = absent_sources(args.out, missing())
+    if absent and not args.allow_missing:
+        print(
+            f"distill: {args.out} took its common direction from prompts of {', '.join(absent)}, which "
+            "this machine lacks (see evals.training.samples); rebuilding without them would change it "
+            "and the shipped classifier would refuse it: --allow-missing to do so anyway",
+            file=sys.stderr,
+        )
+        return 2
     from router.settings import make_offline
 
     make_offline()

@@ -6,7 +6,8 @@ category and a logistic regression for difficulty (hashed features, the meaning 
 difficulty the category probabilities) on the training side only, and writes data/capability.npz.
 Difficulty learns from RouteLLM's recorded outcomes and from per-source priors where no outcomes
 exist (`evals.training.outcomes.DEMAND_PRIOR`). Rebuild data/meaning.npz first
-(`python -m evals.training.distill`) only when the embedding model changes. scikit-learn is used here
+(`python -m evals.training.distill`) only when the embedding model or the category model's training
+prompts change (the table's common direction is taken from them). scikit-learn is used here
 and nowhere at run time. This module must never read a held-out prompt into a model, never copy
 data into the repository, and never touch the network itself (datasets come from the registry).
 """
