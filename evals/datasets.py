@@ -100,6 +100,15 @@ def resolve(name: str, *, download: bool = True) -> Path:
     return target
 
 
+def local(name: str) -> Path | None:
+    """The verified local file of a registered dataset, or None where neither a mirror folder nor
+    the cache holds it; a file that is there but not the registered one raises DatasetError."""
+    dataset = REGISTRY[name]
+    if not any(path.is_file() for path in datafiles.candidates(dataset.local_path)):
+        return None
+    return resolve(name, download=False)
+
+
 def _from_repository(dataset: Dataset) -> bytes:
     with urllib.request.urlopen(dataset.url, timeout=60) as response:
         return response.read()

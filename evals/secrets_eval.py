@@ -14,7 +14,8 @@ regular expression, then put in a sentence, a shell line, an env file, JSON or c
 
 Reported: recall per family and per plaintext kind, and the share of look-alikes flagged. The
 plaintext templates are split in two like Presidio's (a seeded hash): rules may be written reading
-the development half only; the held-out half is the figure to quote.
+the development half only; the held-out half is the figure to quote. Where its file is fetched, also
+recall on credentials another project chose: CredSweeper's test findings (evals.secrets_external).
 """
 
 from __future__ import annotations
@@ -283,7 +284,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"CredSweeper's test lines: not here (python -m evals.datasets fetch {secrets_external.DATASET})"
         )
         return 0
-    print("CredSweeper's test lines (another project's; never read while writing the rules):")
+    print("CredSweeper's test lines (another project's; rules may read the development half only):")
     for group in ("all", "provider", "keyword", "development", "held-out"):
         print(f"  {group:<28} {external[group]['recall']:.3f}  (n={external[group]['n']})")
     for line in external["misses"][: args.show_misses]:

@@ -139,6 +139,15 @@ def test_plaintext_credentials(text: str, secret: str | None) -> None:
         "curl -u user https://example.com",  # curl asks for the password
         "PW: ********",
         "the pw field and the pwn2own contest",
+        # "pw" is also Playwright's prefix, a pulse or page width, a picowatt, a part number
+        "PW_TEST_CONNECT_WS_ENDPOINT=ws://playwright_server:3000/ npx playwright test",
+        "export PW_TEST_REPORTER=./my-reporter.ts",
+        "pw = 2.5e-3  # pulse width in seconds",
+        "sensor pw: 25.3nW at 1550nm",
+        ":root { --pw: 1280px; }",
+        "PW: 0.5ms-2ms",
+        "1 pW = 10^-12 W",
+        "The PW-7731: 24V12A relay",
     ],
 )
 def test_credential_look_alikes_are_not_secrets(text: str) -> None:
@@ -165,23 +174,52 @@ def _finding(rule: str, path: str, line_num: int, line: str, value: str) -> dict
     return {"rule": rule, "line_data_list": [data]}
 
 
-def test_credsweeper_findings_become_one_sample_per_line() -> None:
+def test_credsweeper_findings_become_one_sample_per_text() -> None:
     from evals import secrets_external
 
     line = 'db_password = "Qm7#kT2vLx9w"'
+    token = "t=ghp_" + "k" * 36
     findings = [
         _finding("Password", "tests/samples/a.py", 3, line, "Qm7#kT2vLx9w"),
         _finding("Secret", "tests/samples/a.py", 3, line, "Qm7#kT2vLx9w"),  # the same line, another rule
+        _finding("Password", "tests/samples/utf16/a.py", 3, line, "Qm7#kT2vLx9w"),  # the same text elsewhere
         _finding("IPv4", "tests/samples/b.txt", 1, "host 10.1.2.3", "10.1.2.3"),  # not a credential
-        _finding("Github Classic Token", "tests/samples/c", 1, "t=ghp_" + "k" * 36, "ghp_" + "k" * 36),
+        _finding("Github Classic Token", "tests/samples/c", 1, token, "ghp_" + "k" * 36),
     ]
     samples = secrets_external.samples(findings)
-    assert [(s.path, s.rules, s.kind) for s in samples] == [
-        ("tests/samples/a.py", ("Password", "Secret"), "keyword"),
-        ("tests/samples/c", ("Github Classic Token",), "provider"),
+    assert [(s.path, s.line, s.rules, s.kind) for s in samples] == [
+        ("tests/samples/a.py", line, ("Password", "Secret"), "keyword"),
+        ("tests/samples/c", token, ("Github Classic Token",), "provider"),
     ]
     assert samples[0].spans == ((15, 27),)
-    assert {s.half for s in samples} <= {"development", "held-out"}
+    assert samples[0].half == secrets_external.Sample("tests/samples/a.py", "", (), ()).half  # by file
+
+
+def test_a_credsweeper_finding_over_consecutive_lines_is_one_sample() -> None:
+    from evals import secrets_external
+
+    head, body, tail = (
+        'key = "-----BEGIN RSA PRIVATE KEY-----" +',
+        '  "MIIEow' + "Ab3" * 20 + '" +',
+        '  "-----END RSA PRIVATE KEY-----"',
+    )
+    lines = [
+        {"path": "k.py", "line_num": 7, "line": head, "value_start": 7, "value_end": 38},
+        {"path": "k.py", "line_num": 8, "line": body, "value_start": 3, "value_end": len(body) - 3},
+        {"path": "k.py", "line_num": 9, "line": tail, "value_start": 3, "value_end": len(tail) - 1},
+        {
+            "path": "k.py",
+            "line_num": 12,
+            "line": 'id = "AKIAIOSFODNN7ABCDEFG"',
+            "value_start": 6,
+            "value_end": 26,
+        },
+    ]
+    samples = secrets_external.samples([{"rule": "PEM Private Key", "line_data_list": lines}])
+    block = f"{head}\n{body}\n{tail}"
+    assert [s.line for s in samples] == [lines[3]["line"], block]  # sorted by text
+    joined = next(s for s in samples if s.line == block)
+    assert [block[a:b] for a, b in joined.spans] == [head[7:38], body[3:-3], tail[3:-1]]
 
 
 def test_a_credsweeper_line_counts_only_when_its_value_is_found() -> None:
@@ -204,5 +242,6 @@ def test_credsweeper_corpus_as_registered() -> None:
     if samples is None:
         pytest.skip(f"not fetched here: python -m evals.datasets fetch {secrets_external.DATASET}")
     kinds = [s.kind for s in samples]
-    assert (len(samples), kinds.count("provider"), kinds.count("keyword")) == (214, 71, 143)
+    assert (len(samples), kinds.count("provider"), kinds.count("keyword")) == (206, 64, 142)
+    assert len({s.line for s in samples}) == len(samples)
     assert all(s.line[a:b] for s in samples for a, b in s.spans)

@@ -85,8 +85,14 @@ _KEY_WORD = re.compile(
     # DB_PASS=, RABBITMQ_DEFAULT_PASS=: a key that ends in "pass", no letter before or after it (the
     # lookbehind written after the word, so that every alternative begins with a letter `re` skips to)
     r"|pass(?<![a-z]pass)(?![a-z])"
-    # PW=, db_pw:, "ID:admin PW:...": the common short form, on the same terms as "pass"
+    # PW=, db_pw:, "ID:admin PW:...": the common short form, no letter before or after it; since
+    # "pw" also names pulse widths, page widths and picowatts, it must end the key (not PW_TEST_...
+    # or PW-1) and its value must not be a measurement (_MEASUREMENT)
     r"|pw(?<![a-z]pw)(?![a-z])"
+)
+# A number with a unit, or a run of them: 1500us, 2.5e-3, 25.3nW, 1280px, 0.5ms-2ms, 10^-12.
+_MEASUREMENT = re.compile(
+    r"(?i)[-+]?\d[\d.,]*(?:(?:e|\^|\*\*)[-+]?\d+)?[a-zµ°%]{0,4}(?:[-~/x][-+]?\d[\d.,]*(?:(?:e|\^)[-+]?\d+)?[a-zµ°%]{0,4})*"
 )
 _KEY_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
 # From the end of the key word: rest of the key, then = : => := and the value, quoted or bare.
@@ -189,10 +195,14 @@ def _assigned(text: str, lowered: str) -> Iterator[Finding]:
             continue  # password_file=/run/secrets/db, TOKEN_PATH=...: where the secret is, not it
         group = 2 if match.group(2) is not None else 3 if match.group(3) is not None else 4
         value = match.group(group)
+        if hit.group() == "pw" and (match.group("rest") or _MEASUREMENT.fullmatch(value)):
+            continue  # PW_TEST_REPORTER=..., PW-1: 4500psi, pw = 2.5e-3: not a password
         confidence = _value_confidence(value, quoted=group != 4)
         if confidence:
             name = lowered[_key_start(text, hit.start()) : hit.end()]
-            detail = "password" if "pass" in name or "pw" in name else "assigned_secret"
+            detail = (
+                "password" if "pass" in name or "pwd" in name or name.endswith("pw") else "assigned_secret"
+            )
             yield Finding("secret", match.start(group), match.end(group), confidence, detail)
 
 
