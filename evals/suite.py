@@ -328,15 +328,19 @@ def default_run_dir(name: str) -> Path:
 
 
 def resolve_datasets(loaded: LoadedSuite) -> dict[str, dict[str, str]]:
-    """Every dataset of the suite, found (or downloaded) and checked against its sha256 before any task runs."""
+    """Every dataset of the suite, found (or downloaded) and checked against its sha256 before any
+    task runs; the optional ones are recorded where they are here and left out where not."""
     sources = {}
     for task in loaded.tasks:
-        for name in task.datasets:
+        extra = TASKS[task.entry.task].optional_datasets
+        for name, optional in [(n, False) for n in task.datasets] + [(n, True) for n in extra]:
             if name not in sources:
                 try:
-                    registry.resolve(name)
+                    found = registry.local(name) if optional else registry.resolve(name)
                 except registry.DatasetError as error:
                     raise SuiteError(str(error)) from None
+                if found is None:
+                    continue
                 entry = registry.REGISTRY[name]
                 sources[name] = {
                     "sha256": entry.sha256,

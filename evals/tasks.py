@@ -370,6 +370,8 @@ class Task:
     params: type[Params]
     datasets: tuple[str, ...]  # every registered dataset the task reads
     run: Callable[[Any], TaskResult]
+    # read where a mirror folder or the cache holds them, skipped where not (never downloaded)
+    optional_datasets: tuple[str, ...] = ()
 
 
 TASKS: dict[str, Task] = {
@@ -395,6 +397,7 @@ TASKS: dict[str, Task] = {
             HeldoutParams,
             HELDOUT_DATASETS,
             heldout,
+            ("wizardlm-testset", "arena-bench-v1", "arena-bench-v1-mixtral", "arena-bench-v1-gpt4"),
         ),
         Task(
             "pii",
@@ -402,6 +405,7 @@ TASKS: dict[str, Task] = {
             PiiParams,
             PII_DATASETS,
             pii,
+            ("credsweeper-output",),
         ),
         Task(
             "retrieval",

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from evals import e2e, suite
-from evals.datasets import REGISTRY, read_jsonl
+from evals.datasets import REGISTRY, local, read_jsonl
 from evals.results import Better, Metric
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -78,6 +78,8 @@ def test_fast_suite_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert 0 <= record["metrics"]["heldout.category.accuracy"]["value"] <= 1
     assert record["started_at"].endswith("Z") and record["regressions"] == [] and record["problems"] == []
     assert all(record["datasets"][name]["sha256"] == REGISTRY[name].sha256 for name in record["datasets"])
+    # an optional dataset is recorded exactly where it is here (never downloaded for the run)
+    assert ("credsweeper-output" in record["datasets"]) == (local("credsweeper-output") is not None)
     values = metrics_of(run)
     assert len(values) > 100
     for name, value in values.items():
