@@ -103,8 +103,7 @@ def resolve(name: str, *, download: bool = True) -> Path:
 def local(name: str) -> Path | None:
     """The verified local file of a registered dataset, or None where neither a mirror folder nor
     the cache holds it; a file that is there but not the registered one raises DatasetError."""
-    dataset = REGISTRY[name]
-    if not any(path.is_file() for path in datafiles.candidates(dataset.local_path)):
+    if datafiles.find(REGISTRY[name].local_path) is None:
         return None
     return resolve(name, download=False)
 

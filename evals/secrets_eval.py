@@ -209,13 +209,7 @@ def plaintext_rows(rng: random.Random, per_template: int, half: str) -> list[tup
 def _found(detector: SensitivityDetector, secret: str, text: str) -> bool:
     """Whether a `secret` finding covers the secret's characters (at least half of them)."""
     start = text.find(secret)
-    for finding in detector.scan(text):
-        if finding.type != "secret":
-            continue
-        overlap = min(finding.end, start + len(secret)) - max(finding.start, start)
-        if overlap >= len(secret) / 2:
-            return True
-    return False
+    return secrets_external.covered(detector, text, [(start, start + len(secret))])
 
 
 def run(

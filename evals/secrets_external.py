@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -115,13 +116,16 @@ def load() -> list[Sample] | None:
     return None if path is None else samples(json.loads(path.read_text(encoding="utf-8")))
 
 
-def found(detector: SensitivityDetector, sample: Sample) -> bool:
-    findings = [f for f in detector.scan(sample.line) if f.type == "secret"]
+def covered(detector: SensitivityDetector, text: str, spans: Iterable[tuple[int, int]]) -> bool:
+    """Whether a `secret` finding in `text` covers at least half of one of the [start, end) spans."""
+    findings = [f for f in detector.scan(text) if f.type == "secret"]
     return any(
-        min(f.end, end) - max(f.start, start) >= (end - start) / 2
-        for f in findings
-        for start, end in sample.spans
+        min(f.end, end) - max(f.start, start) >= (end - start) / 2 for f in findings for start, end in spans
     )
+
+
+def found(detector: SensitivityDetector, sample: Sample) -> bool:
+    return covered(detector, sample.line, sample.spans)
 
 
 def recall(detector: SensitivityDetector, lines: list[Sample]) -> dict[str, Any]:

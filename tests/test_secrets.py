@@ -5,6 +5,7 @@ Every sentence here was written for this file."""
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
@@ -182,7 +183,7 @@ def test_credsweeper_findings_become_one_sample_per_text() -> None:
     findings = [
         _finding("Password", "tests/samples/a.py", 3, line, "Qm7#kT2vLx9w"),
         _finding("Secret", "tests/samples/a.py", 3, line, "Qm7#kT2vLx9w"),  # the same line, another rule
-        _finding("Password", "tests/samples/utf16/a.py", 3, line, "Qm7#kT2vLx9w"),  # the same text elsewhere
+        _finding("Password", "tests/samples/c.py", 9, line, "Qm7#kT2vLx9w"),  # the same text elsewhere
         _finding("IPv4", "tests/samples/b.txt", 1, "host 10.1.2.3", "10.1.2.3"),  # not a credential
         _finding("Github Classic Token", "tests/samples/c", 1, token, "ghp_" + "k" * 36),
     ]
@@ -192,7 +193,38 @@ def test_credsweeper_findings_become_one_sample_per_text() -> None:
         ("tests/samples/c", token, ("Github Classic Token",), "provider"),
     ]
     assert samples[0].spans == ((15, 27),)
-    assert samples[0].half == secrets_external.Sample("tests/samples/a.py", "", (), ()).half  # by file
+    # a text found in two files is counted once, in the half of the first (a.py's, not c.py's)
+    half = {
+        p: secrets_external.Sample(p, "", (), ()).half for p in ("tests/samples/a.py", "tests/samples/c.py")
+    }
+    assert half == {"tests/samples/a.py": "development", "tests/samples/c.py": "held-out"}
+    assert samples[0].half == "development"
+
+
+def test_a_local_dataset_is_verified_and_an_absent_one_is_none(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import dataclasses
+    import hashlib
+
+    from evals import datasets
+
+    body = b'{"probe": true}\n'
+    probe = dataclasses.replace(
+        datasets.REGISTRY["credsweeper-output"],
+        name="local-probe",
+        local_path="probe/local_probe.json",
+        sha256=hashlib.sha256(body).hexdigest(),
+    )
+    monkeypatch.setitem(datasets.REGISTRY, "local-probe", probe)
+    monkeypatch.setenv("TURNOUT_DATA_DIR", str(tmp_path))
+    assert datasets.local("local-probe") is None  # never downloaded
+    (tmp_path / "probe").mkdir()
+    (tmp_path / "probe" / "local_probe.json").write_bytes(body)
+    assert datasets.local("local-probe") == tmp_path / "probe" / "local_probe.json"
+    (tmp_path / "probe" / "local_probe.json").write_bytes(body + b" ")
+    with pytest.raises(datasets.DatasetError, match="sha256"):
+        datasets.local("local-probe")  # there but not the registered file: an error, not absent
 
 
 def test_a_credsweeper_finding_over_consecutive_lines_is_one_sample() -> None:
