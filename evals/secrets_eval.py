@@ -114,6 +114,13 @@ PLAINTEXT: dict[str, tuple[str, ...]] = {
         "use the password {pw} for the staging database",
         "our shared account password: {pw}",
         "The root password on that box is {pw}, why does sudo still fail?",
+        "I changed my pw to {pw} yesterday and now the app will not log in",
+        "Can you check whether {pw} is a strong enough password?",
+        "Her email password ({pw}) stopped working after the migration.",
+        "login: {user}\npass: {pw}",
+        "the password we agreed on for the shared drive is {pw}",
+        "try logging in with password {pw} and tell me what error you get",
+        "Username {user}, password {pw}. Why does the VPN client reject them?",
     ),
     "cli-flag": (
         "mysql -u {user} -p{pw} -h {host} shop",
@@ -122,6 +129,20 @@ PLAINTEXT: dict[str, tuple[str, ...]] = {
         "redis-cli -h {host} -a {pw} ping",
         "curl -u {user}:{pw} https://{host}/api/status",
         "mongosh --username {user} --password {pw} --host {host}",
+        # written from each client's manual page or documentation (2026-12-05, nineteenth session)
+        "docker login -u {user} -p {pw} registry.{host}",
+        'sqlcmd -S {host} -U {user} -P {pw} -d app -Q "SELECT 1"',
+        'ldapsearch -x -H ldap://{host} -D "cn={user},dc=corp,dc=example" -w {pw} "(uid=*)"',
+        "oc login -u {user} -p {pw} https://{host}:6443",
+        "az login -u {user}@corp.example -p {pw}",
+        "smbclient //{host}/backups -U {user}%{pw}",
+        "net use Z: \\\\{host}\\share /user:CORP\\{user} {pw}",
+        "openssl pkcs12 -export -in cert.pem -inkey key.pem -out bundle.p12 -passout pass:{pw}",
+        "keytool -importcert -file ca.crt -keystore truststore.jks -storepass {pw} -noprompt",
+        "htpasswd -b /etc/nginx/.htpasswd {user} {pw}",
+        "rabbitmqctl add_user {user} {pw}",
+        "echo '{user}:{pw}' | sudo chpasswd",
+        "wget --user={user} --password={pw} https://{host}/backup.tar.gz",
     ),
     "env-compose": (
         "POSTGRES_PASSWORD={pw}\nPOSTGRES_USER={user}",
@@ -138,6 +159,29 @@ PLAINTEXT: dict[str, tuple[str, ...]] = {
         "mongodb+srv://{user}:{pw}@{host}/prod?retryWrites=true",
         "amqp://{user}:{pw}@{host}:5672/",
         "redis://:{pw}@{host}:6379/0",
+    ),
+    "config-file": (
+        "<server>\n  <id>nexus</id>\n  <username>{user}</username>\n  <password>{pw}</password>\n</server>",
+        "define( 'DB_PASSWORD', '{pw}' );",
+        "# redis.conf\nbind 127.0.0.1\nrequirepass {pw}",
+        "masterauth {pw}",
+        'network={{\n    ssid="HomeNet"\n    psk="{pw}"\n}}',
+        "machine {host} login {user} password {pw}",
+        '[client]\nuser={user}\npassword="{pw}"',
+        "web1 ansible_host={host} ansible_user={user} ansible_password={pw}",
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: db\nstringData:\n  username: {user}\n  password: {pw}",
+        "$db_pass = '{pw}';",
+        '<add name="Main" connectionString="Data Source={host};Initial Catalog=app;User ID={user};Password={pw}" />',
+        "conn = psycopg2.connect(host='{host}', user='{user}', password='{pw}', dbname='app')",
+    ),
+    "sql": (
+        "CREATE USER '{user}'@'%' IDENTIFIED BY '{pw}';",
+        "ALTER USER '{user}'@'localhost' IDENTIFIED BY '{pw}';",
+        "CREATE ROLE {user} WITH LOGIN PASSWORD '{pw}';",
+        "ALTER ROLE {user} WITH PASSWORD '{pw}';",
+        "CREATE LOGIN {user} WITH PASSWORD = '{pw}';",
+        "SET PASSWORD FOR '{user}'@'localhost' = '{pw}';",
+        "GRANT ALL PRIVILEGES ON shop.* TO '{user}'@'%' IDENTIFIED BY '{pw}';",
     ),
     "pgpass": (
         "{host}:5432:app:{user}:{pw}",
@@ -170,6 +214,21 @@ LOOKALIKES = (
     "PASSWORD=********",
     "curl -u user:password https://api.example.com",
     "mysql -u root -p",
+    # documented placeholders and defaults of the clients and files above (2026-12-05, nineteenth session)
+    "define( 'DB_PASSWORD', 'password_here' );",
+    "<password>${env.NEXUS_PASSWORD}</password>",
+    "# requirepass foobared",
+    "docker login -u $DOCKER_USER -p $DOCKER_PASS ghcr.io",
+    "CREATE USER 'app'@'localhost' IDENTIFIED BY 'password';",
+    'psk="your_wifi_password"',
+    'sqlcmd -S localhost -U sa -P "<YourStrong@Passw0rd>"',
+    "keytool -list -keystore cacerts -storepass changeit",
+    "machine api.example.com login USERNAME password PASSWORD",
+    "ALTER ROLE postgres WITH PASSWORD 'new_password';",
+    "htpasswd -c /etc/nginx/.htpasswd admin",
+    "smbclient //server/share -U username%password",
+    "The password must contain 8 characters, an uppercase letter and a digit.",
+    "oc login -u developer -p developer https://api.crc.testing:6443",
 )
 
 
@@ -236,10 +295,11 @@ def run(
             "recall": round(sum(h for _, h in tally.values()) / total, 4) if total else None,
             "by_kind": {k: round(h / n, 3) for k, (n, h) in sorted(tally.items())},
         }
-    flagged = [text for text in LOOKALIKES if any(f.type == "secret" for f in detector.scan(text))]
+    lookalikes = [text for text in LOOKALIKES if half == "all" or template_half(text) == half]
+    flagged = [text for text in lookalikes if any(f.type == "secret" for f in detector.scan(text))]
     report["lookalikes"] = {
-        "n": len(LOOKALIKES),
-        "flag_rate": round(len(flagged) / len(LOOKALIKES), 4),
+        "n": len(lookalikes),
+        "flag_rate": round(len(flagged) / len(lookalikes), 4),
         "flagged": flagged,
     }
     report["misses"] = misses

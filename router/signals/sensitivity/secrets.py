@@ -19,8 +19,8 @@ from router.signals.sensitivity.scanning import LineStarts, case_aligned, word_s
 
 # Substrings (of the lowercased text) that each pattern needs; a prompt holding none of them skips
 # the pattern entirely, and most chat prompts hold none of any.
-_ASSIGNED_HINTS = ("pass", "pw", "secret", "token", "key", "auth", "credential")
-_SPOKEN_HINTS = ("password", "passcode", "passphrase", "pin", "pwd")
+_ASSIGNED_HINTS = ("pass", "pw", "psk", "secret", "token", "key", "auth", "credential")
+_SPOKEN_HINTS = ("password", "passcode", "passphrase", "pin", "pwd", "pw")
 _FLAG_HINTS = ("--pass", "mysql", "mariadb", "redis-cli", "sshpass", "curl")
 # Only Stripe's key patterns, which begin with [sr] (frequent letters), are gated by hints. Every
 # other known format begins with a literal, its \b written after it (scanning.word_start), which
@@ -89,6 +89,8 @@ _KEY_WORD = re.compile(
     # "pw" also names pulse widths, page widths and picowatts, it must end the key (not PW_TEST_...
     # or PW-1) and its value must not be a measurement (_MEASUREMENT)
     r"|pw(?<![a-z]pw)(?![a-z])"
+    # psk="...": a Wi-Fi pre-shared key (wpa_supplicant), no letter before or after it
+    r"|psk(?<![a-z]psk)(?![a-z])"
 )
 # A number with a unit, or a run of them: 1500us, 2.5e-3, 25.3nW, 1280px, 0.5ms-2ms, 10^-12.
 _MEASUREMENT = re.compile(
@@ -96,16 +98,20 @@ _MEASUREMENT = re.compile(
 )
 _KEY_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
 # From the end of the key word: rest of the key, then = : => := and the value, quoted or bare.
+# A quoted key and a quoted value as a call's first two arguments count as an assignment too:
+# define('DB_PASSWORD', '...'), setenv("API_TOKEN", "..."), config.set('secret', '...').
 _ASSIGNMENT = re.compile(
-    r"(?P<rest>[A-Za-z0-9_.-]*)[\"']?\s*(?:=>|:=|=|:)\s*"
+    r"(?P<rest>[A-Za-z0-9_.-]*)(?:[\"']?\s*(?:=>|:=|=|:)|[\"']\s*(?P<comma>,)(?=\s*[\"'][^\s\"']{4,200}[\"']))\s*"
     r"(?:\"([^\"\n]{4,200})\"|'([^'\n]{4,200})'|([^\s\"',;)}\]]{4,200}))"
 )
-# A password said in a sentence: the word, up to four words about whose it is, a verb or a colon,
+# A password said in a sentence: the word, up to seven words about whose it is ("the password we
+# agreed on for the shared drive is ..."), a verb or a colon, perhaps "now", "still" or "currently",
 # then the value ("the root password on that box is ...", "set the passphrase to ...", "use the
 # password ... for"); the value must still look like a secret (two kinds of character, no placeholder).
-_SPOKEN_WORDS = ("password", "passcode", "passphrase", "pin", "pwd")
+_SPOKEN_WORDS = ("password", "passcode", "passphrase", "pin", "pwd", "pw")
 _SPOKEN_REST = (
-    r"\b(?:\s+(?:[a-z]+\s+){0,4}?(?:is|was|to|as|=|:)\s*|\s*[:=]\s*|\s+)(?:-\s*)?[\"']?([^\s\"']{4,100})"
+    r"\b(?:\s+(?:[a-z]+\s+){0,7}?(?:is|was|to|as|=|:)\s*(?:now\s+|still\s+|currently\s+)?|\s*[:=]\s*|\s+)"
+    r"(?:-\s*)?[\"']?([^\s\"']{4,100})"
 )
 _SPOKEN = re.compile(r"(?i)\b(?:" + "|".join(_SPOKEN_WORDS) + ")" + _SPOKEN_REST)
 # The same on lowercase text (scanning.case_aligned), each word with its \b after it, so that `re`
@@ -117,6 +123,136 @@ _FLAGS = re.compile(
     r"(?:--pass(?:word|wd)?(?:=|\s+)|\b(?:mysql|mysqldump|mysqladmin|mariadb)\b[^\n]*?\s-p(?=\S)"
     r"|\bredis-cli\b[^\n]*?\s-a\s+|\bsshpass\s+-p\s*"
     r"|\bcurl\b[^\n]*?\s(?:-u\s*|--user[=\s]+)[\"']?[^\s:\"']+:)[\"']?([^\s\"']{4,200})"
+)
+# Passwords that other documented clients take on their command line, and that servers and
+# databases are given in their own syntax: (hints, pattern, detail), the password in the pattern's
+# first group that matched; a pattern runs only on a text that holds one of its hints, lowercased.
+_VALUE = r"[\"']?([^\s\"']{4,200})"
+_LOGIN_CLIENTS = (
+    "docker",
+    "podman",
+    "buildah",
+    "skopeo",
+    "nerdctl",
+    "oc",
+    "az",
+    "cf",
+    "helm",
+    "oras",
+    "crane",
+)
+_CLIENTS: tuple[tuple[tuple[str, ...], re.Pattern[str], str], ...] = (
+    # Microsoft's SQL Server tools take the password as -P (sqlcmd, bcp, osql, mssql-cli)
+    (
+        ("sqlcmd", "bcp", "osql", "mssql"),
+        re.compile(r"\b(?:sqlcmd|bcp|osql|mssql-cli)\b[^\n]*?\s-P\s*" + _VALUE),
+        "password_flag",
+    ),
+    # OpenLDAP's clients take the bind password as -w (-W asks for it)
+    (
+        ("ldap",),
+        re.compile(
+            r"\bldap(?:search|modify|add|delete|passwd|whoami|compare|modrdn|exop)\b[^\n]*?\s-w\s+" + _VALUE
+        ),
+        "password_flag",
+    ),
+    # registry and cluster logins: docker, podman, oc, az, cf, helm ... login -p PASSWORD
+    (
+        ("login",),
+        re.compile(
+            "(?:" + "|".join(map(word_start, _LOGIN_CLIENTS)) + r")\b[^\n]*?\blogin\b[^\n]*?\s-p(?:=|\s+)" + _VALUE
+        ),
+        "password_flag",
+    ),
+    # Samba's clients take -U USER%PASSWORD
+    (
+        ("smb", "rpcclient"),
+        re.compile(
+            r"\b(?:smbclient|rpcclient|smbcacls|smbget)\b[^\n]*?\s(?:-U\s*|--user(?:name)?=)[\"']?[^\s%\"']+%"
+            r"([^\s\"']{4,200})"
+        ),
+        "password_flag",
+    ),
+    # Java's keytool and jarsigner: -storepass, -keypass and their -src/-dest forms (the :env and
+    # :file forms name where the password is, and do not match)
+    (("storepass", "keypass"), re.compile(r"\s-(?:src|dest)?(?:store|key)pass\s+" + _VALUE), "password_flag"),
+    # RabbitMQ: rabbitmqctl add_user NAME PASSWORD, rabbitmqctl change_password NAME PASSWORD
+    (
+        ("rabbitmq",),
+        re.compile(r"\brabbitmqctl\s+(?:add_user|change_password)\s+[\"']?[^\s\"']+[\"']?\s+" + _VALUE),
+        "password_flag",
+    ),
+    # chpasswd reads NAME:PASSWORD lines: echo 'NAME:PASSWORD' | chpasswd
+    (
+        ("passwd",),
+        re.compile(
+            r"\becho\s+(?:-e\s+)?[\"']?[^\s:\"']+:([^\s\"']{4,200})[\"']?\s*\|\s*(?:sudo\s+)?chpasswd\b"
+        ),
+        "password",
+    ),
+    # Redis's configuration: requirepass PASSWORD, masterauth PASSWORD (a commented line is not set)
+    (
+        ("requirepass", "masterauth"),
+        re.compile(r"(?m)^[ \t]*(?:requirepass|masterauth)[ \t]+" + _VALUE),
+        "password",
+    ),
+    # htpasswd -b FILE NAME PASSWORD and mosquitto_passwd -b FILE NAME PASSWORD (-b: from the command line)
+    (
+        ("passwd",),
+        re.compile(
+            r"\b(?:htpasswd|mosquitto_passwd)\s+(?:-\w+\s+)*-[a-zA-Z]*b[a-zA-Z]*\s+(?:-\w+\s+)*"
+            r"[^\s-]\S*\s+[\"']?[^\s\"']+[\"']?\s+" + _VALUE
+        ),
+        "password_flag",
+    ),
+    # Windows: net use [DEVICE] \\HOST\SHARE PASSWORD /user:NAME, or the password after /user:NAME
+    (
+        ("net use",),
+        re.compile(
+            r"(?i)\bnet\s+use\b[^\n]*?/user:\S+\s+(?![/*])" + _VALUE
+            + r"|\bnet\s+use\s+(?:[a-z]:\s+)?\\\\\S+\s+(?![/*])" + _VALUE + r"\s+/user:"
+        ),
+        "password_flag",
+    ),
+    # An XML element whose name ends in a secret's: <password>, <clientSecret>, <apiKey> (Maven's
+    # settings.xml, ...), not <tokenizer> or <passwordPolicy>
+    (
+        ("</",),
+        re.compile(
+            r"<(?:[\w.-]+:)?[\w.-]*(?:password|passwd|secret|token|apikey|api_key|api-key|secretkey|accesskey)>"
+            r"[ \t]*([^<\s]{4,200})[ \t]*</",
+            re.IGNORECASE,
+        ),
+        "password",
+    ),
+    # SQL: IDENTIFIED BY 'PASSWORD' (MySQL, MariaDB, Oracle), SET PASSWORD [FOR USER] = 'PASSWORD'
+    (
+        ("identified", "set password"),
+        re.compile(
+            r"(?i)\bidentified\s+(?:with\s+\w+\s+)?by\s+(?!values\b)" + _VALUE
+            + r"|\bset\s+password\b[^=;\n]*=\s*(?:password\s*\(\s*)?" + _VALUE
+        ),
+        "password",
+    ),
+)  # fmt: skip
+# A name and a password after "login", "credentials" or "account": "the login is NAME / PASSWORD".
+_PAIR_WORDS = ("login", "credential", "creds", "account")
+_PAIR_REST = r"[^\n.]{0,40}?(?:\bis|\bare|:)\s+[^\s/]+\s*/\s*" + _VALUE
+_PAIR = re.compile(r"(?i)\b(?:login|credential|creds|account)s?\b" + _PAIR_REST)
+# The same on lowercase text (scanning.case_aligned), beginning with the words' first letters.
+_LOWER_PAIR = re.compile("(?:" + "|".join(map(word_start, _PAIR_WORDS)) + r")s?\b" + _PAIR_REST)
+# A password named after it is given: "whether X is a strong enough password", "X is my password",
+# "is X a good password?", "I use X as my password". Read in the words before each such noun.
+_NAMED_AFTER = re.compile(r"password|passphrase|passcode")
+_BEFORE_NOUN = re.compile(
+    r"(?:(?<![^\s\"'(])([^\s\"'(]{6,100}?)[\"')]?\s+(?:is|was|as)"
+    r"|\bis\s+[\"']?([^\s\"']{6,100})[\"']?)"
+    r"\s+(?:(?:a|an|my|the|our|your|his|her|their|good|strong|weak|secure|safe|valid|new|current|enough)\s+){0,4}$",
+    re.IGNORECASE,
+)
+# After the noun, what makes it something else than the password itself: "a password manager".
+_NOT_THE_SECRET = re.compile(
+    r"\s*(?:manager|policy|policies|field|reset|hash|generator|vault|rule|strength)\b"
 )
 # A .pgpass line: host:port:database:user:password, the port a number or *.
 _PGPASS = re.compile(r"(?m)^[^\s:]+:(?:\d{1,5}|\*):[^\s:]+:[^\s:]+:(\S{4,})$")
@@ -130,6 +266,9 @@ _PLACEHOLDER = re.compile(
 # A key that names where a secret is kept, or something about it, rather than the secret itself.
 _REFERENCE_SUFFIXES = ("file", "path", "dir", "env", "var", "name", "length", "policy", "url", "ref")
 _CODE_REFERENCE = re.compile(r"^[A-Za-z_][\w]*(?:\.[A-Za-z_]\w*)*(?:\(.*\)?|\[.*\]?)?[;,]?$")
+
+
+_SECRET_NOUNS = ("password", "passphrase", "passcode", "token", "secret", "key", "credential")
 
 
 def shannon_entropy(value: str) -> float:
@@ -149,8 +288,11 @@ def _character_classes(value: str) -> int:
 
 def _value_confidence(value: str, quoted: bool) -> float:
     """How much an assigned value looks like a real secret rather than a name, type or placeholder."""
-    if _PLACEHOLDER.match(value) or len(set(value)) < 4 or "example" in value.lower():
+    lowered = value.lower()
+    if _PLACEHOLDER.match(value) or len(set(value)) < 4 or "example" in lowered:
         return 0.0
+    if " " in value and any(noun in lowered for noun in _SECRET_NOUNS):
+        return 0.0  # "Enter your password", "API key missing": a message about the secret, not it
     if not quoted and _CODE_REFERENCE.match(value) and (not any(c.isdigit() for c in value) or "." in value):
         return 0.0  # password=user_password, token=get_token(): code, not a value
     classes = _character_classes(value)
@@ -193,11 +335,14 @@ def _assigned(text: str, lowered: str) -> Iterator[Finding]:
         end = match.end()
         if match.group("rest").lower().endswith(_REFERENCE_SUFFIXES):
             continue  # password_file=/run/secrets/db, TOKEN_PATH=...: where the secret is, not it
-        group = 2 if match.group(2) is not None else 3 if match.group(3) is not None else 4
+        group = 3 if match.group(3) is not None else 4 if match.group(4) is not None else 5
         value = match.group(group)
         if hit.group() == "pw" and (match.group("rest") or _MEASUREMENT.fullmatch(value)):
             continue  # PW_TEST_REPORTER=..., PW-1: 4500psi, pw = 2.5e-3: not a password
-        confidence = _value_confidence(value, quoted=group != 4)
+        if match.group("comma") is not None and value.isalpha():
+            continue  # t("password", "Password"): a label in a call, not a value
+        # a call's arguments are quoted whatever they hold, so quotes there say nothing of a secret
+        confidence = _value_confidence(value, quoted=group != 5 and match.group("comma") is None)
         if confidence:
             name = lowered[_key_start(text, hit.start()) : hit.end()]
             detail = (
@@ -213,6 +358,9 @@ def _spoken(text: str, lowered: str) -> Iterator[Finding]:
     for match in _LOWER_SPOKEN.finditer(lowered) if aligned else _SPOKEN.finditer(text):
         value = text[match.start(1) : match.end(1)].rstrip(".,;!?")
         end = match.start(1) + len(value)
+        said = match.group(0).lower()
+        if said.startswith("pw") and not said.startswith("pwd") and _MEASUREMENT.fullmatch(value):
+            continue  # "pw 2.5ms", "PW: 25nW": a pulse width or a power, not a password
         if _character_classes(value) >= 2 and _value_confidence(value, quoted=False):
             yield Finding("secret", match.start(1), end, 0.8, "password")
         elif (
@@ -245,6 +393,50 @@ def _flags(text: str, lowered: str) -> Iterator[Finding]:
                 yield Finding("secret", match.start(1), match.end(1), 0.85, "pgpass")
 
 
+_CLIENT_HINTS = frozenset(hint for hints, _, _ in _CLIENTS for hint in hints)
+
+
+def _clients(text: str, lowered: str) -> Iterator[Finding]:
+    present = {hint for hint in _CLIENT_HINTS if hint in lowered}  # each hint looked for once
+    if not present:
+        return
+    for hints, pattern, detail in _CLIENTS:
+        if present.isdisjoint(hints):
+            continue
+        for match in pattern.finditer(text):
+            group = next(index for index, value in enumerate(match.groups(), 1) if value is not None)
+            if _value_confidence(match.group(group), quoted=False):
+                yield Finding("secret", match.start(group), match.end(group), 0.85, detail)
+
+
+def _pairs(text: str, lowered: str) -> Iterator[Finding]:
+    if "/" not in text or not any(word in lowered for word in _PAIR_WORDS):
+        return
+    aligned = case_aligned(text, lowered)
+    for match in _LOWER_PAIR.finditer(lowered) if aligned else _PAIR.finditer(text):
+        value = text[match.start(1) : match.end(1)]
+        if _value_confidence(value, quoted=False):
+            yield Finding("secret", match.start(1), match.end(1), 0.8, "password")
+
+
+def _named_after(text: str, lowered: str) -> Iterator[Finding]:
+    if "pass" not in lowered:
+        return
+    for noun in _NAMED_AFTER.finditer(lowered):
+        if _NOT_THE_SECRET.match(lowered, noun.end()):
+            continue
+        start = max(0, noun.start() - 160)
+        match = _BEFORE_NOUN.search(text, start, noun.start())
+        if match is None:
+            continue
+        group = 1 if match.group(1) is not None else 2
+        value = match.group(group)
+        # a word ("This is a strong password") is not a candidate: a letter and a digit or symbol
+        candidate = not value.isalpha() and any(c.isalpha() for c in value)
+        if candidate and _value_confidence(value, quoted=False):
+            yield Finding("secret", match.start(group), match.end(group), 0.75, "password")
+
+
 def find_secrets(text: str) -> list[Finding]:
     lowered = text.lower()
     return [
@@ -253,4 +445,7 @@ def find_secrets(text: str) -> list[Finding]:
         *_assigned(text, lowered),
         *_spoken(text, lowered),
         *_flags(text, lowered),
+        *_clients(text, lowered),
+        *_pairs(text, lowered),
+        *_named_after(text, lowered),
     ]
