@@ -13,9 +13,17 @@ regular expression, then put in a sentence, a shell line, an env file, JSON or c
   `${SECRET}`, `changeme`), documented example keys, empty values, order numbers.
 
 Reported: recall per family and per plaintext kind, and the share of look-alikes flagged. The
-plaintext templates are split in two like Presidio's (a seeded hash): rules may be written reading
-the development half only; the held-out half is the figure to quote. Where its file is fetched, also
-recall on credentials another project chose: CredSweeper's test findings (evals.secrets_external).
+plaintext templates and the look-alikes are split in two like Presidio's (a seeded hash): rules may
+be written reading the development half only; the held-out half is the figure to quote.
+
+A second author's set, `labels/secrets_fresh.json`: 60 plaintext templates (prose, command lines,
+config files, code, URLs, SQL) and 30 look-alikes, written on 2026-12-05 by a helper who saw neither
+the detectors nor the templates above. Only its recall per kind and its look-alikes' flag rate are
+ever printed, never a miss, so that it stays unread by whoever writes rules: it is held out by
+author, and spent (say so in README) the day someone reads its misses.
+
+Where its file is fetched, also recall on credentials another project chose: CredSweeper's test
+findings (evals.secrets_external).
 """
 
 from __future__ import annotations
@@ -28,6 +36,7 @@ import string
 import sys
 from collections import defaultdict
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from evals import secrets_external
@@ -39,6 +48,7 @@ LOWER_ALNUM = string.ascii_lowercase + string.digits
 HEX = "0123456789abcdef"
 B64URL = ALNUM + "-_"
 SPLIT_SEED = "turnout-secrets-1"
+FRESH = Path(__file__).resolve().parent / "labels" / "secrets_fresh.json"
 
 
 def _r(rng: random.Random, alphabet: str, n: int) -> str:
@@ -265,6 +275,21 @@ def plaintext_rows(rng: random.Random, per_template: int, half: str) -> list[tup
     return rows
 
 
+def fresh_rows(rng: random.Random, per_template: int) -> list[tuple[str, str, str]]:
+    """The second author's templates, each filled `per_template` times like plaintext_rows'."""
+    rows = []
+    for entry in json.loads(FRESH.read_text(encoding="utf-8"))["templates"]:
+        for _ in range(per_template):
+            secret = _password(rng)
+            text = entry["template"].format(
+                pw=secret,
+                user=rng.choice(["admin", "app", "svc_backup", "deploy", "jdoe"]),
+                host=rng.choice(["db.internal", "10.0.3.7", "prod-db-01", "cache.corp.example"]),
+            )
+            rows.append((entry["kind"], secret, text))
+    return rows
+
+
 def _found(detector: SensitivityDetector, secret: str, text: str) -> bool:
     """Whether a `secret` finding covers the secret's characters (at least half of them)."""
     start = text.find(secret)
@@ -272,22 +297,27 @@ def _found(detector: SensitivityDetector, secret: str, text: str) -> bool:
 
 
 def run(
-    per_family: int = 10, per_template: int = 10, half: str = "held-out", seed: int = 3
+    per_family: int = 10,
+    per_template: int = 10,
+    half: str = "held-out",
+    seed: int = 3,
+    detector: SensitivityDetector | None = None,
 ) -> dict[str, Any]:
-    detector = SensitivityDetector()
+    detector = detector or SensitivityDetector()
     rng = random.Random(seed)
     report: dict[str, Any] = {"half": half}
     misses: list[str] = []
     for name, rows in (
         ("providers", provider_rows(rng, per_family)),
         ("plaintext", plaintext_rows(rng, per_template, half)),
+        ("fresh", fresh_rows(rng, per_template)),
     ):
         tally: dict[str, list[int]] = defaultdict(lambda: [0, 0])
         for kind, secret, text in rows:
             hit = _found(detector, secret, text)
             tally[kind][0] += 1
             tally[kind][1] += hit
-            if not hit:
+            if not hit and name != "fresh":  # the second author's misses stay unread
                 misses.append(text)
         total = sum(n for n, _ in tally.values())
         report[name] = {
@@ -301,6 +331,12 @@ def run(
         "n": len(lookalikes),
         "flag_rate": round(len(flagged) / len(lookalikes), 4),
         "flagged": flagged,
+    }
+    fresh_lookalikes = json.loads(FRESH.read_text(encoding="utf-8"))["lookalikes"]
+    flagged_fresh = sum(any(f.type == "secret" for f in detector.scan(text)) for text in fresh_lookalikes)
+    report["fresh_lookalikes"] = {
+        "n": len(fresh_lookalikes),
+        "flag_rate": round(flagged_fresh / len(fresh_lookalikes), 4),
     }
     report["misses"] = misses
     external = secrets_external.load()
@@ -330,6 +366,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"look-alikes flagged: {look['flag_rate']:.3f} of {look['n']}")
     for text in look["flagged"]:
         print("  flagged:", json.dumps(text)[:100])
+    part, fresh_look = report["fresh"], report["fresh_lookalikes"]
+    print(f"second author's plaintext (never read): recall {part['recall']:.3f} on {part['n']}")
+    for kind, recall in part["by_kind"].items():
+        print(f"  {kind:<28} {recall:.3f}")
+    print(f"second author's look-alikes flagged: {fresh_look['flag_rate']:.3f} of {fresh_look['n']}")
     for text in report["misses"][: args.show_misses]:
         print("  missed:", json.dumps(text)[:140])
     external = report["credsweeper"]

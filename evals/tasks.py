@@ -255,6 +255,11 @@ def pii(params: PiiParams) -> TaskResult:
     result.add("secrets.providers.recall", secrets["providers"]["recall"], UP)
     result.add("secrets.plaintext_heldout.recall", secrets["plaintext"]["recall"], UP)
     result.add("secrets.lookalikes.flag_rate", secrets["lookalikes"]["flag_rate"], DOWN)
+    # the second author's set (evals/labels/secrets_fresh.json), held out by author: never read
+    result.add("secrets.fresh.recall", secrets["fresh"]["recall"], UP)
+    result.add("secrets.fresh_lookalikes.flag_rate", secrets["fresh_lookalikes"]["flag_rate"], DOWN)
+    for kind, recall in secrets["fresh"]["by_kind"].items():
+        result.add(f"secrets.fresh.{kind}.recall", recall, UP)
     for kind, recall in secrets["providers"]["by_kind"].items():
         result.add(f"secrets.provider.{kind}.recall", recall, UP)
     # CredSweeper's test lines, where fetched: reported, never gated (a checkout without them passes)

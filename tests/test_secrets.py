@@ -4,7 +4,9 @@ Every sentence here was written for this file."""
 
 from __future__ import annotations
 
+import json
 import os
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -318,3 +320,20 @@ def test_credsweeper_corpus_as_registered() -> None:
     assert (len(samples), kinds.count("provider"), kinds.count("keyword")) == (206, 64, 142)
     assert len({s.line for s in samples}) == len(samples)
     assert all(s.line[a:b] for s in samples for a, b in s.spans)
+
+
+def test_the_second_authors_set_is_well_formed_and_its_misses_are_never_kept() -> None:
+    """The set stays unread: its texts fill their templates, and a miss of it is never reported."""
+    from evals import secrets_eval
+
+    data = json.loads(secrets_eval.FRESH.read_text(encoding="utf-8"))
+    kinds = Counter(entry["kind"] for entry in data["templates"])
+    assert kinds == {kind: 10 for kind in ("prose", "cli", "config", "code", "url", "sql")}
+    assert len(data["lookalikes"]) == 30
+    for entry in data["templates"]:
+        assert entry["template"].count("{pw}") == 1
+        assert "Zq3!u8Rk2x" in entry["template"].format(pw="Zq3!u8Rk2x", user="u", host="h")
+    # a real detector that looks for e-mail addresses only finds no secret: every row is a miss
+    report = secrets_eval.run(per_family=1, per_template=1, detector=SensitivityDetector(types=["email"]))
+    assert report["fresh"] == {"n": 60, "recall": 0.0, "by_kind": dict.fromkeys(sorted(kinds), 0.0)}
+    assert len(report["misses"]) == report["providers"]["n"] + report["plaintext"]["n"]
