@@ -131,6 +131,34 @@ PLAINTEXT: dict[str, tuple[str, ...]] = {
         "the password we agreed on for the shared drive is {pw}",
         "try logging in with password {pw} and tell me what error you get",
         "Username {user}, password {pw}. Why does the VPN client reject them?",
+        # more ways people say it (2026-12-05, nineteenth session, second round)
+        "the guest wifi is {pw}, can you write a sign for the lobby?",
+        "I log in with {user} and {pw} but it says invalid credentials",
+        "creds for staging: {user} {pw}",
+        "Here's the login for the router - {user}, {pw}",
+        "it keeps rejecting {pw} even though that is definitely my password",
+        "the password? it's {pw}",
+        "pass for the shared mailbox = {pw}",
+        "New hire account: {user}, temp password {pw} (must change at first login)",
+    ),
+    # hard-coded in code through each library's documented call (2026-12-05, nineteenth session)
+    "code": (
+        'requests.get("https://{host}/api/v1/jobs", auth=("{user}", "{pw}"))',
+        'server = smtplib.SMTP_SSL("{host}", 465)\nserver.login("{user}@corp.example", "{pw}")',
+        'Connection conn = DriverManager.getConnection("jdbc:postgresql://{host}/app", "{user}", "{pw}");',
+        "$pdo = new PDO('mysql:host={host};dbname=app', '{user}', '{pw}');",
+        "$link = mysqli_connect('{host}', '{user}', '{pw}', 'app');",
+        'client.Credentials = new NetworkCredential("{user}", "{pw}");',
+        'dataSource.setPassword("{pw}");',
+        'db, err := sql.Open("mysql", "{user}:{pw}@tcp({host}:3306)/app")',
+        'auth := smtp.PlainAuth("", "{user}@corp.example", "{pw}", "{host}")',
+        'ftp = FTP("{host}")\nftp.login("{user}", "{pw}")',
+        'return new PasswordAuthentication("{user}", "{pw}".toCharArray());',
+        'conn = pymssql.connect("{host}", "{user}", "{pw}", "app")',
+        "Net::SMTP.start('{host}', 25, 'corp.example', '{user}', '{pw}', :plain)",
+        'factory.setUsername("{user}");\nfactory.setPassword("{pw}");',
+        'keyring.set_password("backup", "{user}", "{pw}")',
+        'let opts = Opts::from_url("mysql://{user}:{pw}@{host}:3306/app")?;',
     ),
     "cli-flag": (
         "mysql -u {user} -p{pw} -h {host} shop",
@@ -153,6 +181,10 @@ PLAINTEXT: dict[str, tuple[str, ...]] = {
         "rabbitmqctl add_user {user} {pw}",
         "echo '{user}:{pw}' | sudo chpasswd",
         "wget --user={user} --password={pw} https://{host}/backup.tar.gz",
+        "sqlplus {user}/{pw}@{host}:1521/ORCL",
+        'psql "host={host} user={user} password={pw} dbname=app"',
+        "ipmitool -I lanplus -H {host} -U {user} -P {pw} chassis power status",
+        "mongodump --host {host} -u {user} -p {pw} --authenticationDatabase admin",
     ),
     "env-compose": (
         "POSTGRES_PASSWORD={pw}\nPOSTGRES_USER={user}",
@@ -310,7 +342,8 @@ def run(
     for name, rows in (
         ("providers", provider_rows(rng, per_family)),
         ("plaintext", plaintext_rows(rng, per_template, half)),
-        ("fresh", fresh_rows(rng, per_template)),
+        # its own generator, so that adding templates above never changes how this set is filled
+        ("fresh", fresh_rows(random.Random(seed), per_template)),
     ):
         tally: dict[str, list[int]] = defaultdict(lambda: [0, 0])
         for kind, secret, text in rows:

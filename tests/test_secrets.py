@@ -144,6 +144,18 @@ def test_the_rule_set_is_loaded_lean_and_without_its_generic_rule() -> None:
         ("I picked Qw7!eR4tYu as my new password", "Qw7!eR4tYu"),
         ("the credentials are ops / Jk8%lM2nBv", "Jk8%lM2nBv"),
         ("the password I gave the contractor for the wiki is Ui4#oP7aSd", "Ui4#oP7aSd"),
+        # positional passwords of documented calls, Oracle's NAME/PASSWORD@DB, looser name-password pairs
+        ('con = DriverManager.getConnection(url, "etl", "Qa5!zW8xEd");', "Qa5!zW8xEd"),
+        ('var c = new NetworkCredential(user, "Rf4#tG7yHn", "CORP");', "Rf4#tG7yHn"),
+        ('imap.login("ops@lab.example", "Uj6%iK9oLp")', "Uj6%iK9oLp"),
+        ("r = httpx.get(url, auth=('ci', 'Mh3&nB6vCx'))", "Mh3&nB6vCx"),
+        ('builder.password("Wd2*eF5gTh").build()', "Wd2*eF5gTh"),
+        ('new PasswordAuthentication("svc", "Kl7!mN0bVc".toCharArray())', "Kl7!mN0bVc"),
+        ("conn = pymysql.connect('db1', 'report', 'Zs4#xD7cFv', 'sales')", "Zs4#xD7cFv"),
+        ("expdp hr/Pq9%wE2rTy@orcl schemas=HR", "Pq9%wE2rTy"),
+        ("the vpn password? it's Gb5!hN8jMk", "Gb5!hN8jMk"),
+        ("creds for the test box: tester Lz3#kX6cVb", "Lz3#kX6cVb"),
+        ("my backup password is mYZ577-INfZm", "mYZ577-INfZm"),  # begins like "my..." yet is no placeholder
         ("MAPBOX=sk.eyJ1IjoiYWNtZSIsImEiOiJjbDl4In0.Qw3rTy7uIoPaSdFgHjKlZx", None),
     ],
 )
@@ -192,6 +204,15 @@ def test_plaintext_credentials(text: str, secret: str | None) -> None:
         "the net user growth was +12,500 this quarter",
         "Accounts: 2024/Q1 and 2025/Q2",
         "CREATE USER reader IDENTIFIED BY VALUES 'S:8F2D...'",
+        "con = DriverManager.getConnection(url, user, password);",
+        'new NetworkCredential("svc", Environment.GetEnvironmentVariable("SVC_PW"))',
+        'smtp.login("me@example.com", "<app-password>")',
+        "smtplib.SMTP('localhost').start(25)",
+        "creds for staging: see the team vault",
+        "the login for the router - admin, then press OK",
+        "sqlplus / as sysdba",
+        "auth=(user, token)",
+        "the password? it's in the vault",
     ],
 )
 def test_credential_look_alikes_are_not_secrets(text: str) -> None:

@@ -15,7 +15,7 @@ from collections import Counter
 from collections.abc import Iterator
 
 from router.signals.sensitivity.findings import Finding
-from router.signals.sensitivity.scanning import LineStarts, case_aligned, word_start
+from router.signals.sensitivity.scanning import LineStarts, case_aligned, lead, word_start
 
 # Substrings (of the lowercased text) that each pattern needs; a prompt holding none of them skips
 # the pattern entirely, and most chat prompts hold none of any.
@@ -110,7 +110,8 @@ _ASSIGNMENT = re.compile(
 # password ... for"); the value must still look like a secret (two kinds of character, no placeholder).
 _SPOKEN_WORDS = ("password", "passcode", "passphrase", "pin", "pwd", "pw")
 _SPOKEN_REST = (
-    r"\b(?:\s+(?:[a-z]+\s+){0,7}?(?:is|was|to|as|=|:)\s*(?:now\s+|still\s+|currently\s+)?|\s*[:=]\s*|\s+)"
+    r"\b(?:\??\s+(?:[a-z]+\s+){0,7}?(?:is|was|to|as|it's|it\u2019s|=|:)\s*(?:now\s+|still\s+|currently\s+)?"
+    r"|\s*[:=]\s*|\s+)"
     r"(?:-\s*)?[\"']?([^\s\"']{4,100})"
 )
 _SPOKEN = re.compile(r"(?i)\b(?:" + "|".join(_SPOKEN_WORDS) + ")" + _SPOKEN_REST)
@@ -225,6 +226,14 @@ _CLIENTS: tuple[tuple[tuple[str, ...], re.Pattern[str], str], ...] = (
         ),
         "password",
     ),
+    # Oracle's tools take NAME/PASSWORD@DATABASE: sqlplus, expdp, impdp, sqlldr, rman target
+    (
+        ("sqlplus", "expdp", "impdp", "sqlldr", "rman target"),
+        re.compile(
+            "(?:" + "|".join(map(word_start, ("sqlplus", "expdp", "impdp", "sqlldr"))) + "|" + word_start("rman") + r"\s+target)\s+(?:-\w+\s+)*[\"']?[^\s/@\"']+/([^\s@\"']{4,200})@"
+        ),
+        "oracle_login",
+    ),
     # SQL: IDENTIFIED BY 'PASSWORD' (MySQL, MariaDB, Oracle), SET PASSWORD [FOR USER] = 'PASSWORD'
     (
         ("identified", "set password"),
@@ -235,9 +244,67 @@ _CLIENTS: tuple[tuple[tuple[str, ...], re.Pattern[str], str], ...] = (
         "password",
     ),
 )  # fmt: skip
+# Calls that documented libraries give a password as a positional argument: the name before the
+# parenthesis, and which argument (from 0; -1: the last) is the password when it is a string literal.
+_CALLS: dict[str, int] = {
+    "NetworkCredential": 1,  # .NET: (user, password)
+    "PasswordAuthentication": 1,  # Java: (user, password chars)
+    "UsernamePasswordCredentials": 1,  # Apache HttpClient
+    "UsernamePasswordAuthenticationToken": 1,  # Spring Security
+    "HTTPBasicAuth": 1,  # requests
+    "HTTPDigestAuth": 1,
+    "BasicAuth": 1,  # aiohttp
+    "BasicAWSCredentials": 1,  # AWS SDK for Java: (access key, secret key)
+    "ClientSecretCredential": 2,  # Azure: (tenant, client id, secret)
+    "PlainAuth": 2,  # Go net/smtp: (identity, user, password, host)
+    "getConnection": 2,  # JDBC DriverManager: (url, user, password)
+    "mysqli_connect": 2,  # PHP: (host, user, password, database)
+    "mysql_connect": 2,
+    "mysqli": 2,
+    "PDO": 2,  # PHP: (dsn, user, password)
+    "login": 1,  # ftplib, smtplib, imaplib ...: .login(user, password)
+    "start": 4,  # Ruby Net::SMTP.start(address, port, helo, user, secret, authtype)
+    "set_password": -1,  # keyring.set_password(service, user, password), set_password(password)
+    "setPassword": -1,
+    "withPassword": -1,
+    "password": -1,  # a builder's .password("...")
+    "setClientSecret": -1,
+    "setSecretKey": -1,
+}
+# Each name with its lookbehind written after it (scanning.lead), so that `re` skips to first letters:
+# the capitalised names (constructors) on every text, the others only where "name(" occurs.
+_UPPER_CALLS = sorted((name for name in _CALLS if name[0].isupper()), key=len, reverse=True)
+_LOWER_CALLS = sorted((name for name in _CALLS if not name[0].isupper()), key=len, reverse=True)
+_UPPER_CALL = re.compile("(" + "|".join(lead(name, r"[\w$]") for name in _UPPER_CALLS) + r")\s*\(")
+_LOWER_CALL = re.compile("(" + "|".join(lead(name, r"[\w$]") for name in _LOWER_CALLS) + r")\(")
+_LOWER_CALL_HINTS = (
+    "connect(",
+    "connection(",
+    "mysqli(",
+    "login(",
+    "start(",
+    "password(",
+    "secret(",
+    "secretkey(",
+)
+# Which libraries' connect() take (host, user, password, ...) positionally.
+_CONNECTS = re.compile(
+    "(?:"
+    + "|".join(lead(name, r"[\w$]") for name in ("pymssql", "pymysql", "MySQLdb", "cx_Oracle", "oracledb"))
+    + r")\.connect\("
+)
+# A string literal alone, or turned into bytes or characters: "...".toCharArray(), '...'.encode()
+_LITERAL = re.compile(r"\s*(?:\"([^\"\n\\]*)\"|'([^'\n\\]*)')(?:\.(?:toCharArray|getBytes|encode)\(\))?\s*$")
+# A (user, password) tuple given as a keyword: auth=("user", "password"), as requests and httpx take it.
+_AUTH_TUPLE = re.compile(
+    word_start("auth")
+    + r"\s*=\s*\(\s*[\"'][^\"'\n]*[\"']\s*,\s*(?:\"([^\"\n]{4,200})\"|'([^'\n]{4,200})')\s*\)"
+)
 # A name and a password after "login", "credentials" or "account": "the login is NAME / PASSWORD".
 _PAIR_WORDS = ("login", "credential", "creds", "account")
-_PAIR_REST = r"[^\n.]{0,40}?(?:\bis|\bare|:)\s+[^\s/]+\s*/\s*" + _VALUE
+# After a slash the value need only look like a secret; after a comma or a space ("creds for staging:
+# NAME PASSWORD", "the login for the router - NAME, PASSWORD") it must also hold a letter and a digit.
+_PAIR_REST = r"[^\n.]{0,40}?(?:\bis|\bare|:|\s-)\s+[^\s/,]+(?:\s*(/)\s*|,\s*|\s+)" + _VALUE
 _PAIR = re.compile(r"(?i)\b(?:login|credential|creds|account)s?\b" + _PAIR_REST)
 # The same on lowercase text (scanning.case_aligned), beginning with the words' first letters.
 _LOWER_PAIR = re.compile("(?:" + "|".join(map(word_start, _PAIR_WORDS)) + r")s?\b" + _PAIR_REST)
@@ -259,7 +326,7 @@ _PGPASS = re.compile(r"(?m)^[^\s:]+:(?:\d{1,5}|\*):[^\s:]+:[^\s:]+:(\S{4,})$")
 _PGPASS_LINES = LineStarts(_PGPASS)  # found from each line break, as such a line is one line
 _PLACEHOLDER = re.compile(
     r"(?i)^(?:<.*>|\{.*\}|\[.*\]|\$.*|%.*%|\*+|x+|\.+|-+|_+|null|none|nil|true|false|undefined|"
-    r"(?:your|my|the|some|insert|enter|put|add|replace)[\w-]*|\w*(?:here|example|placeholder|changeme|"
+    r"(?:your|my|the|some|insert|enter|put|add|replace)[a-z_-]*|\w*(?:here|example|placeholder|changeme|"
     r"dummy|redacted|xxx+)\w*|str|string|int|bool|bytes|optional\[.*|env\b.*|process\.env.*)$"
     r"|^.*xxx"  # ghp_xxxx..., xoxb-xxx: a token shape filled with x's is documentation
 )
@@ -406,17 +473,70 @@ def _clients(text: str, lowered: str) -> Iterator[Finding]:
         for match in pattern.finditer(text):
             group = next(index for index, value in enumerate(match.groups(), 1) if value is not None)
             if _value_confidence(match.group(group), quoted=False):
-                yield Finding("secret", match.start(group), match.end(group), 0.85, detail)
+                # NAME/PASSWORD@HOST also reads as an e-mail address: the credential is the surer reading
+                confidence = 0.97 if detail == "oracle_login" else 0.85
+                yield Finding("secret", match.start(group), match.end(group), confidence, detail)
+
+
+def _arguments(text: str, start: int) -> list[tuple[int, int]]:
+    """The spans of a call's top-level arguments, from just after its "(" to its ")" on the same
+    line or within 400 characters; [] when the call does not close there."""
+    spans, depth, quote, begin = [], 0, "", start
+    for index in range(start, min(len(text), start + 400)):
+        char = text[index]
+        if quote:
+            quote = "" if char == quote and text[index - 1] != "\\" else quote
+        elif char in "\"'":
+            quote = char
+        elif char in "([{":
+            depth += 1
+        elif char in ")]}" and depth:
+            depth -= 1
+        elif char == ")":
+            spans.append((begin, index))
+            return spans
+        elif char == "," and not depth:
+            spans.append((begin, index))
+            begin = index + 1
+        elif char == "\n" and not depth:
+            return []
+    return []
+
+
+def _call_arguments(text: str, lowered: str) -> Iterator[Finding]:
+    """String-literal passwords at the argument positions that documented calls give them."""
+    calls = [(m.end(), _CALLS[m.group(1)]) for m in _UPPER_CALL.finditer(text)]
+    if any(hint in lowered for hint in _LOWER_CALL_HINTS):
+        calls += [(m.end(), _CALLS[m.group(1)]) for m in _LOWER_CALL.finditer(text)]
+        calls += [(m.end(), 2) for m in _CONNECTS.finditer(text)]
+    for start, position in calls:
+        arguments = _arguments(text, start)
+        if len(arguments) < (1 if position < 0 else position + 1):
+            continue
+        begin, end = arguments[position]
+        literal = _LITERAL.match(text, begin, end)
+        if literal is None:
+            continue
+        group = 1 if literal.group(1) is not None else 2
+        if _value_confidence(literal.group(group), quoted=False):
+            yield Finding("secret", literal.start(group), literal.end(group), 0.8, "password")
+    for match in _AUTH_TUPLE.finditer(text) if "auth" in lowered else ():
+        group = 1 if match.group(1) is not None else 2
+        if _value_confidence(match.group(group), quoted=False):
+            yield Finding("secret", match.start(group), match.end(group), 0.8, "password")
 
 
 def _pairs(text: str, lowered: str) -> Iterator[Finding]:
-    if "/" not in text or not any(word in lowered for word in _PAIR_WORDS):
+    if not any(word in lowered for word in _PAIR_WORDS):
         return
     aligned = case_aligned(text, lowered)
     for match in _LOWER_PAIR.finditer(lowered) if aligned else _PAIR.finditer(text):
-        value = text[match.start(1) : match.end(1)]
+        value = text[match.start(2) : match.end(2)].rstrip(".,;!?)")
+        loose = match.group(1) is None  # a comma or a space, not a slash, between name and value
+        if loose and not (any(c.isalpha() for c in value) and any(c.isdigit() for c in value)):
+            continue
         if _value_confidence(value, quoted=False):
-            yield Finding("secret", match.start(1), match.end(1), 0.8, "password")
+            yield Finding("secret", match.start(2), match.start(2) + len(value), 0.8, "password")
 
 
 def _named_after(text: str, lowered: str) -> Iterator[Finding]:
@@ -447,5 +567,6 @@ def find_secrets(text: str) -> list[Finding]:
         *_flags(text, lowered),
         *_clients(text, lowered),
         *_pairs(text, lowered),
+        *(_call_arguments(text, lowered) if "(" in text else ()),
         *_named_after(text, lowered),
     ]
