@@ -140,6 +140,19 @@ PLAINTEXT: dict[str, tuple[str, ...]] = {
         "the password? it's {pw}",
         "pass for the shared mailbox = {pw}",
         "New hire account: {user}, temp password {pw} (must change at first login)",
+        # third round (2026-12-05, nineteenth session)
+        "Use {pw} to unlock the shared laptop, then change it",
+        "they gave us {pw} as the temporary password for the portal",
+        "here's the admin pass {pw}, don't lose it",
+        "Wi-Fi: {pw} (the network is CorpGuest)",
+        "Password - {pw}",
+        "sent you the password by text: {pw}",
+        "the passphrase for the ssh key is '{pw}'",
+        "login {user} pwd {pw} on the old jenkins box",
+        "My bank pin and password are 4821 and {pw}, is that safe to keep in notes?",
+        "for the record the wifi key is {pw}",
+        "Forgot my password again. It was {pw} last week, I think",
+        "the new password will be {pw}; please update the runbook",
     ),
     # hard-coded in code through each library's documented call (2026-12-05, nineteenth session)
     "code": (
