@@ -118,12 +118,14 @@ _SPOKEN = re.compile(r"(?i)\b(?:" + "|".join(_SPOKEN_WORDS) + ")" + _SPOKEN_REST
 # The same on lowercase text (scanning.case_aligned), each word with its \b after it, so that `re`
 # skips ahead to the words' first letters instead of trying the pattern at every position.
 _LOWER_SPOKEN = re.compile("(?:" + "|".join(map(word_start, _SPOKEN_WORDS)) + ")" + _SPOKEN_REST)
+# A command's options are looked for at most 300 characters after its name, and at most eight are
+# skipped, so that text made of a command's name over and over costs linear time, not quadratic.
 # Passwords given to a client on its command line: --password=X or --password X (any program),
 # mysql's -pX (no space), redis-cli's -a X, sshpass -p X, curl's -u/--user user:X (basic auth).
 _FLAGS = re.compile(
-    r"(?:--pass(?:word|wd)?(?:=|\s+)|\b(?:mysql|mysqldump|mysqladmin|mariadb)\b[^\n]*?\s-p(?=\S)"
-    r"|\bredis-cli\b[^\n]*?\s-a\s+|\bsshpass\s+-p\s*"
-    r"|\bcurl\b[^\n]*?\s(?:-u\s*|--user[=\s]+)[\"']?[^\s:\"']+:)[\"']?([^\s\"']{4,200})"
+    r"(?:--pass(?:word|wd)?(?:=|\s+)|\b(?:mysql|mysqldump|mysqladmin|mariadb)\b[^\n]{0,300}?\s-p(?=\S)"
+    r"|\bredis-cli\b[^\n]{0,300}?\s-a\s+|\bsshpass\s+-p\s*"
+    r"|\bcurl\b[^\n]{0,300}?\s(?:-u\s*|--user[=\s]+)[\"']?[^\s:\"']+:)[\"']?([^\s\"']{4,200})"
 )
 # Passwords that other documented clients take on their command line, and that servers and
 # databases are given in their own syntax: (hints, pattern, detail), the password in the pattern's
@@ -146,14 +148,14 @@ _CLIENTS: tuple[tuple[tuple[str, ...], re.Pattern[str], str], ...] = (
     # Microsoft's SQL Server tools take the password as -P (sqlcmd, bcp, osql, mssql-cli)
     (
         ("sqlcmd", "bcp", "osql", "mssql"),
-        re.compile(r"\b(?:sqlcmd|bcp|osql|mssql-cli)\b[^\n]*?\s-P\s*" + _VALUE),
+        re.compile(r"\b(?:sqlcmd|bcp|osql|mssql-cli)\b[^\n]{0,300}?\s-P\s*" + _VALUE),
         "password_flag",
     ),
     # OpenLDAP's clients take the bind password as -w (-W asks for it)
     (
         ("ldap",),
         re.compile(
-            r"\bldap(?:search|modify|add|delete|passwd|whoami|compare|modrdn|exop)\b[^\n]*?\s-w\s+" + _VALUE
+            r"\bldap(?:search|modify|add|delete|passwd|whoami|compare|modrdn|exop)\b[^\n]{0,300}?\s-w\s+" + _VALUE
         ),
         "password_flag",
     ),
@@ -161,7 +163,7 @@ _CLIENTS: tuple[tuple[tuple[str, ...], re.Pattern[str], str], ...] = (
     (
         ("login",),
         re.compile(
-            "(?:" + "|".join(map(word_start, _LOGIN_CLIENTS)) + r")\b[^\n]*?\blogin\b[^\n]*?\s-p(?:=|\s+)" + _VALUE
+            "(?:" + "|".join(map(word_start, _LOGIN_CLIENTS)) + r")\b(?>[^\n]{0,300}?\blogin\b)[^\n]{0,300}?\s-p(?:=|\s+)" + _VALUE
         ),
         "password_flag",
     ),
@@ -169,7 +171,7 @@ _CLIENTS: tuple[tuple[tuple[str, ...], re.Pattern[str], str], ...] = (
     (
         ("smb", "rpcclient"),
         re.compile(
-            r"\b(?:smbclient|rpcclient|smbcacls|smbget)\b[^\n]*?\s(?:-U\s*|--user(?:name)?=)[\"']?[^\s%\"']+%"
+            r"\b(?:smbclient|rpcclient|smbcacls|smbget)\b[^\n]{0,300}?\s(?:-U\s*|--user(?:name)?=)[\"']?[^\s%\"']+%"
             r"([^\s\"']{4,200})"
         ),
         "password_flag",
@@ -201,7 +203,7 @@ _CLIENTS: tuple[tuple[tuple[str, ...], re.Pattern[str], str], ...] = (
     (
         ("passwd",),
         re.compile(
-            r"\b(?:htpasswd|mosquitto_passwd)\s+(?:-\w+\s+)*-[a-zA-Z]*b[a-zA-Z]*\s+(?:-\w+\s+)*"
+            r"\b(?:htpasswd|mosquitto_passwd)\s+(?:-\w+\s+){0,8}-[a-zA-Z]*b[a-zA-Z]*\s+(?:-\w+\s+){0,8}"
             r"[^\s-]\S*\s+[\"']?[^\s\"']+[\"']?\s+" + _VALUE
         ),
         "password_flag",
@@ -210,7 +212,7 @@ _CLIENTS: tuple[tuple[tuple[str, ...], re.Pattern[str], str], ...] = (
     (
         ("net use",),
         re.compile(
-            r"(?i)\bnet\s+use\b[^\n]*?/user:\S+\s+(?![/*])" + _VALUE
+            r"(?i)\bnet\s+use\b[^\n]{0,300}?/user:\S+\s+(?![/*])" + _VALUE
             + r"|\bnet\s+use\s+(?:[a-z]:\s+)?\\\\\S+\s+(?![/*])" + _VALUE + r"\s+/user:"
         ),
         "password_flag",
@@ -230,7 +232,7 @@ _CLIENTS: tuple[tuple[tuple[str, ...], re.Pattern[str], str], ...] = (
     (
         ("sqlplus", "expdp", "impdp", "sqlldr", "rman target"),
         re.compile(
-            "(?:" + "|".join(map(word_start, ("sqlplus", "expdp", "impdp", "sqlldr"))) + "|" + word_start("rman") + r"\s+target)\s+(?:-\w+\s+)*[\"']?[^\s/@\"']+/([^\s@\"']{4,200})@"
+            "(?:" + "|".join(map(word_start, ("sqlplus", "expdp", "impdp", "sqlldr"))) + "|" + word_start("rman") + r"\s+target)\s+(?:-\w+\s+){0,8}[\"']?[^\s/@\"']+/([^\s@\"']{4,200})@"
         ),
         "oracle_login",
     ),
@@ -239,7 +241,7 @@ _CLIENTS: tuple[tuple[tuple[str, ...], re.Pattern[str], str], ...] = (
         ("identified", "set password"),
         re.compile(
             r"(?i)\bidentified\s+(?:with\s+\w+\s+)?by\s+(?!values\b)" + _VALUE
-            + r"|\bset\s+password\b[^=;\n]*=\s*(?:password\s*\(\s*)?" + _VALUE
+            + r"|\bset\s+password\b[^=;\n]{0,200}=\s*(?:password\s*\(\s*)?" + _VALUE
         ),
         "password",
     ),
@@ -480,9 +482,9 @@ def _clients(text: str, lowered: str) -> Iterator[Finding]:
 
 def _arguments(text: str, start: int) -> list[tuple[int, int]]:
     """The spans of a call's top-level arguments, from just after its "(" to its ")" on the same
-    line or within 400 characters; [] when the call does not close there."""
+    line and within 200 characters; [] when the call does not close there."""
     spans, depth, quote, begin = [], 0, "", start
-    for index in range(start, min(len(text), start + 400)):
+    for index in range(start, min(len(text), start + 200)):
         char = text[index]
         if quote:
             quote = "" if char == quote and text[index - 1] != "\\" else quote
