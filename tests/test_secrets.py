@@ -43,6 +43,8 @@ def test_go_patterns_become_python_ones() -> None:
     assert go_to_python("x(y(?i)z|w)v") == "x(y(?i:z)|(?i:w))v"
     assert go_to_python("(?i)abc") == "(?i)abc"  # at the start Python reads it as Go does
     assert go_to_python(r"[[a]\z") == r"[\[a]\Z"
+    # a run of any characters is bounded, lazy or not; an escaped dot and a dot in a class are not runs
+    assert go_to_python(r"a.*?b.+c\.*[.*]") == r"a.{0,1000}?b.{1,1000}c\.*[.*]"
 
 
 def test_the_gateway_pins_the_rules_the_registry_names() -> None:
@@ -358,3 +360,18 @@ def test_the_second_authors_set_is_well_formed_and_its_misses_are_never_kept() -
     report = secrets_eval.run(per_family=1, per_template=1, detector=SensitivityDetector(types=["email"]))
     assert report["fresh"] == {"n": 60, "recall": 0.0, "by_kind": dict.fromkeys(sorted(kinds), 0.0)}
     assert len(report["misses"]) == report["providers"]["n"] + report["plaintext"]["n"]
+
+
+def test_a_gate_is_the_literal_a_rule_begins_with_where_nothing_stands_beside_it() -> None:
+    """A \\b-led rule is tried where its leading literal is; a gate that reads on ("ey" and then any
+    number of letters) would read to the end of a long run of letters from every "ey" in it."""
+    from router.signals.sensitivity.gitleaks import _literal_head
+
+    assert _literal_head(r"\b(ey[a-zA-Z0-9]{17,}\.ey)") == "ey"
+    assert _literal_head(r"\bcurl\b(?:.{0,9}?|x)[ \t]") == "curl"  # an alternative inside a later group
+    assert _literal_head(r"\b(abc)(?:x|y)") == "abc"
+    assert _literal_head(r"\b(abc[0-9]|def)") == ""  # the pattern may begin with def
+    assert _literal_head(r"\b(?:sc|ext)_") == ""
+    assert _literal_head(r"\babc|def") == ""
+    assert _literal_head(r"\bab*c") == ""  # b* may be no b: only "a" is sure, and one letter is too few
+    assert _literal_head(r"\b[a-z]{6}_mmk") == ""

@@ -12,6 +12,7 @@ returning offsets.
 
 from __future__ import annotations
 
+import bisect
 import re
 import string
 from collections.abc import Collection, Iterator, Sequence
@@ -141,11 +142,20 @@ def _merge(findings: list[Finding]) -> list[Finding]:
             )
         else:
             united.append(finding)
-    chosen: list[Finding] = []
+    # The strongest first, each kept unless it overlaps one kept before it. The kept spans never
+    # overlap, so in start order only the neighbours of the new one's place can overlap it: a
+    # bisection, not a look at every kept span (thousands of findings made that quadratic).
+    starts: list[int] = []
+    kept: list[Finding] = []
     for finding in sorted(united, key=lambda f: (-f.confidence, -_PRIORITY[f.type], f.start - f.end)):
-        if all(finding.end <= kept.start or finding.start >= kept.end for kept in chosen):
-            chosen.append(finding)
-    return sorted(chosen, key=lambda f: f.start)
+        index = bisect.bisect_left(starts, finding.start)
+        if index and kept[index - 1].end > finding.start:
+            continue
+        if index < len(kept) and kept[index].start < finding.end:
+            continue
+        starts.insert(index, finding.start)
+        kept.insert(index, finding)
+    return kept
 
 
 class SensitivityDetector:

@@ -139,7 +139,11 @@ def find_directive(text: str) -> tuple[int, int] | None:
         if end <= scanned:
             continue
         for match in _DIRECTIVE.finditer(lowered, start, end):
-            sentence_start = max(lowered.rfind(mark, 0, match.start()) for mark in ".!?\n")
+            # the sentence's start, looked for no further back than the window reaches: a text with
+            # no full stop read back to its start from every match costs quadratic time
+            reach = max(0, match.start() - _BEFORE)
+            sentence_start = max(lowered.rfind(mark, reach, match.start()) for mark in ".!?\n")
+            sentence_start = max(sentence_start, reach - 1)
             if _QUESTION.search(lowered, sentence_start + 1, match.start()):
                 continue
             before = lowered[sentence_start + 1 : match.start()]

@@ -37,10 +37,17 @@ RULES_SHA256 = "e163e53b9e7e8a8511e77271e2b323ed057759542a6d988258afe3a1fa329caf
 CONFIDENCE = 0.9
 
 
+# RE2, which gitleaks runs, takes linear time whatever the pattern; Python's backtracking `re` takes
+# quadratic time on a `.*` that fails from many starts ("curl " 8,000 times: 12 s for curl's rules),
+# so a run of any characters is bounded: `.*` reads at most this many (a `.` stops at a line end).
+DOT_RUN = 1000
+
+
 def go_to_python(pattern: str) -> str:
-    """A Go (RE2) regular expression as Python's `re` reads it: `\\z` is `\\Z`, and a flag group such
+    """A Go (RE2) regular expression as Python's `re` reads it: `\\z` is `\\Z`, a flag group such
     as `(?i)` after the start, which Go applies to the rest of its enclosing group (every branch of
-    it), becomes a scoped `(?i:...)` closed before each `|` and at the group's end."""
+    it), becomes a scoped `(?i:...)` closed before each `|` and at the group's end, and `.*` and `.+`
+    read at most DOT_RUN characters."""
     pattern = pattern.replace(r"\z", r"\Z")
     out: list[str] = []
     open_flags: list[list[str]] = [[]]  # per group depth: the scoped flag groups opened in it
@@ -80,6 +87,9 @@ def go_to_python(pattern: str) -> str:
         elif char == "|" and open_flags[-1]:
             out.append(")" * len(open_flags[-1]) + "|" + "".join(f"(?{f}:" for f in open_flags[-1]))
             i += 1
+        elif char == "." and pattern[i + 1 : i + 2] in ("*", "+"):
+            out.append(f".{{{0 if pattern[i + 1] == '*' else 1},{DOT_RUN}}}")
+            i += 2
         else:
             out.append(char)
             i += 1
@@ -242,14 +252,53 @@ def _longest(trie: re.Pattern[str], text: str) -> set[str]:
 
 def _finder(regex: re.Pattern[str]) -> Prefiltered | None:
     """For a regex that starts with \\b (47 of gitleaks' rules, "\\b(ey..." for JWTs), which `re`
-    would try at every position of the text: the same regex tried only where it matches without
-    the \\b, which begins with a literal or a class that `re` skips ahead to."""
+    would try at every position of the text: the same regex tried only where a gate matches that
+    begins with a literal or a class that `re` skips ahead to. The gate is the literal the regex
+    begins with where there is one of two characters or more (a gate that reads on, as "ey" then
+    any number of letters, would read to the end of a long run of letters from each "ey" in it:
+    quadratic time); else the regex without its \\b."""
     if not regex.pattern.startswith("\\b"):
         return None
+    head = _literal_head(regex.pattern)
     try:
-        return Prefiltered(regex, re.compile(regex.pattern[2:], regex.flags))
+        gate = re.compile(re.escape(head) if head else regex.pattern[2:], regex.flags)
     except re.error:
         return None
+    return Prefiltered(regex, gate)
+
+
+def _literal_head(pattern: str) -> str:
+    """The letters, digits, "_" and "-" a \\b-led pattern begins with after its opening "(" and
+    "(?:" groups, when they are two or more, no quantifier applies to them and no alternative stands
+    beside them (a "|" in a group that holds them, or at the top level); else ""."""
+    rest, enclosing = pattern[2:], 0
+    while rest.startswith(("(?:", "(")) and not rest.startswith(("(?i", "(?P", "(?=", "(?!", "(?<")):
+        rest = rest[3:] if rest.startswith("(?:") else rest[1:]
+        enclosing += 1
+    head = re.match(r"[A-Za-z0-9_-]+", rest)
+    if head is None:
+        return ""
+    word = head.group()
+    if rest[head.end() : head.end() + 1] in ("*", "+", "?", "{"):
+        word = word[:-1]  # the quantifier applies to the last character only
+    stack = [True] * enclosing  # per open group: whether it holds the head
+    index = head.end()
+    while index < len(rest):
+        char = rest[index]
+        if char == "\\":
+            index += 2
+            continue
+        if char == "[":
+            index = rest.find("]", index + 2) + 1 or len(rest)  # "[]" and "[^]" hold a literal ]
+            continue
+        if char == "(":
+            stack.append(False)
+        elif char == ")" and stack:
+            stack.pop()
+        elif char == "|" and (not stack or stack[-1]):
+            return ""
+        index += 1
+    return word if len(word) >= 2 else ""
 
 
 def trie_pattern(words: list[str]) -> str:
