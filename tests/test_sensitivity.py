@@ -661,23 +661,13 @@ def test_no_instruction_to_stay_inside(text: str) -> None:
     assert find_directive(text) is None
 
 
-def test_merging_keeps_what_comparing_with_every_kept_finding_keeps() -> None:
-    """_merge finds overlaps by bisection; the plain rule compares each finding with every one kept."""
-    from router.signals.sensitivity.detector import _PRIORITY, _merge
+def test_the_strongest_are_kept_as_comparing_with_every_kept_finding_keeps_them() -> None:
+    """_strongest finds overlaps by bisection; the plain rule compares each with every one kept."""
+    from router.signals.sensitivity.detector import _PRIORITY, _strongest, _united
 
     def plain(findings: list[Finding]) -> list[Finding]:
-        united: list[Finding] = []
-        for finding in sorted(findings, key=lambda f: (f.type, f.start, -f.end)):
-            previous = united[-1] if united else None
-            if previous and previous.type == finding.type and finding.start < previous.end:
-                confidence = max(previous.confidence, finding.confidence)
-                detail = previous.detail if previous.confidence >= finding.confidence else finding.detail
-                end = max(previous.end, finding.end)
-                united[-1] = Finding(previous.type, previous.start, end, confidence, detail)
-            else:
-                united.append(finding)
         chosen: list[Finding] = []
-        for finding in sorted(united, key=lambda f: (-f.confidence, -_PRIORITY[f.type], f.start - f.end)):
+        for finding in sorted(findings, key=lambda f: (-f.confidence, -_PRIORITY[f.type], f.start - f.end)):
             if all(finding.end <= kept.start or finding.start >= kept.end for kept in chosen):
                 chosen.append(finding)
         return sorted(chosen, key=lambda f: f.start)
@@ -688,7 +678,7 @@ def test_merging_keeps_what_comparing_with_every_kept_finding_keeps() -> None:
         findings = []
         for _ in range(rng.randint(0, 12)):
             start = rng.randint(0, 60)
-            findings.append(
-                Finding(rng.choice(types), start, start + rng.randint(1, 15), rng.choice((0.5, 0.7, 0.9)))
-            )
-        assert _merge(findings) == plain(findings)
+            end = start + rng.randint(1, 15)
+            findings.append(Finding(rng.choice(types), start, end, rng.choice((0.5, 0.7, 0.9))))
+        united = _united(findings)
+        assert _strongest(united) == plain(united)

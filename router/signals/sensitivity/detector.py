@@ -131,6 +131,11 @@ def _compile_patterns(patterns: Sequence[str]) -> list[re.Pattern[str]]:
 
 def _merge(findings: list[Finding]) -> list[Finding]:
     """Non-overlapping findings sorted by start: same-type overlaps unite, others yield to the stronger."""
+    return _strongest(_united(findings))
+
+
+def _united(findings: list[Finding]) -> list[Finding]:
+    """Overlapping findings of one type as one, of the higher confidence (and its detail)."""
     united: list[Finding] = []
     for finding in sorted(findings, key=lambda f: (f.type, f.start, -f.end)):
         previous = united[-1] if united else None
@@ -142,12 +147,17 @@ def _merge(findings: list[Finding]) -> list[Finding]:
             )
         else:
             united.append(finding)
-    # The strongest first, each kept unless it overlaps one kept before it. The kept spans never
-    # overlap, so in start order only the neighbours of the new one's place can overlap it: a
-    # bisection, not a look at every kept span (thousands of findings made that quadratic).
+    return united
+
+
+def _strongest(findings: list[Finding]) -> list[Finding]:
+    """The strongest first, each kept unless it overlaps one kept before it, in start order. The
+    kept spans never overlap, so in start order only the neighbours of the new one's place can
+    overlap it: a bisection, not a look at every kept span (thousands of findings made that
+    quadratic)."""
     starts: list[int] = []
     kept: list[Finding] = []
-    for finding in sorted(united, key=lambda f: (-f.confidence, -_PRIORITY[f.type], f.start - f.end)):
+    for finding in sorted(findings, key=lambda f: (-f.confidence, -_PRIORITY[f.type], f.start - f.end)):
         index = bisect.bisect_left(starts, finding.start)
         if index and kept[index - 1].end > finding.start:
             continue

@@ -420,11 +420,18 @@ def _assigned(text: str, lowered: str) -> Iterator[Finding]:
             yield Finding("secret", match.start(group), match.end(group), confidence, detail)
 
 
+def _case_blind(
+    text: str, lowered: str, lower: re.Pattern[str], ignoring_case: re.Pattern[str]
+) -> Iterator[re.Match[str]]:
+    """A case-insensitive pattern's matches: its lowercase form's in the lowercased text where the
+    offsets agree (scanning.case_aligned), else its (?i) form's in the text."""
+    return lower.finditer(lowered) if case_aligned(text, lowered) else ignoring_case.finditer(text)
+
+
 def _spoken(text: str, lowered: str) -> Iterator[Finding]:
     if not any(hint in lowered for hint in _SPOKEN_HINTS):
         return
-    aligned = case_aligned(text, lowered)
-    for match in _LOWER_SPOKEN.finditer(lowered) if aligned else _SPOKEN.finditer(text):
+    for match in _case_blind(text, lowered, _LOWER_SPOKEN, _SPOKEN):
         value = text[match.start(1) : match.end(1)].rstrip(".,;!?")
         end = match.start(1) + len(value)
         said = match.group(0).lower()
@@ -531,8 +538,7 @@ def _call_arguments(text: str, lowered: str) -> Iterator[Finding]:
 def _pairs(text: str, lowered: str) -> Iterator[Finding]:
     if not any(word in lowered for word in _PAIR_WORDS):
         return
-    aligned = case_aligned(text, lowered)
-    for match in _LOWER_PAIR.finditer(lowered) if aligned else _PAIR.finditer(text):
+    for match in _case_blind(text, lowered, _LOWER_PAIR, _PAIR):
         value = text[match.start(2) : match.end(2)].rstrip(".,;!?)")
         loose = match.group(1) is None  # a comma or a space, not a slash, between name and value
         if loose and not (any(c.isalpha() for c in value) and any(c.isdigit() for c in value)):
