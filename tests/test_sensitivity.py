@@ -682,3 +682,15 @@ def test_the_strongest_are_kept_as_comparing_with_every_kept_finding_keeps_them(
             findings.append(Finding(rng.choice(types), start, end, rng.choice((0.5, 0.7, 0.9))))
         united = _united(findings)
         assert _strongest(united) == plain(united)
+
+
+def test_a_question_cancels_a_directive_within_its_window_only() -> None:
+    """A question earlier in the sentence ("how do I ...") makes a directive part of the question,
+    read back no further than the 200 characters of the directive's window: a longer sentence's
+    earlier question no longer cancels it (reading every sentence to its start from every match
+    made a long text quadratic)."""
+    near = "How do I configure the pipeline so that it runs nightly and keep this data locally"
+    filler = " and the nightly job also reruns the failed batches" * 6  # 300 characters, no full stop
+    far = "How do I configure the pipeline" + filler + " and keep this data locally"
+    assert find_directive(near) is None
+    assert find_directive(far) is not None

@@ -155,9 +155,16 @@ def _strongest(findings: list[Finding]) -> list[Finding]:
     kept spans never overlap, so in start order only the neighbours of the new one's place can
     overlap it: a bisection, not a look at every kept span (thousands of findings made that
     quadratic)."""
+    order = sorted(findings, key=lambda f: (-f.confidence, -_PRIORITY[f.type], f.start - f.end))
+    if any(finding.start == finding.end for finding in findings):  # none found so far makes one
+        chosen: list[Finding] = []
+        for finding in order:
+            if all(finding.end <= kept.start or finding.start >= kept.end for kept in chosen):
+                chosen.append(finding)
+        return sorted(chosen, key=lambda f: f.start)
     starts: list[int] = []
     kept: list[Finding] = []
-    for finding in sorted(findings, key=lambda f: (-f.confidence, -_PRIORITY[f.type], f.start - f.end)):
+    for finding in order:
         index = bisect.bisect_left(starts, finding.start)
         if index and kept[index - 1].end > finding.start:
             continue
