@@ -173,6 +173,7 @@ def test_the_rule_set_is_loaded_lean_and_without_its_generic_rule() -> None:
         ("docker -H tcp://10.0.0.2:2376 login -u ci -p Lk9!jH3gFd", "Lk9!jH3gFd"),
         ("create user bob identified by Mn4#bV7cXz;", "Mn4#bV7cXz"),
         ("dgmgrl sys/Pl0!oK9iJu@prim", "Pl0!oK9iJu"),
+        ("SQL> connect scott/Tg6!yH9uJk@orcl", "Tg6!yH9uJk"),
         ('new NetworkCredential("CORP\\\\", "Bv5#nM8qWe")', "Bv5#nM8qWe"),  # a literal ending in \\
         ("\u0130 Xk7#mQ2vLp is my password", "Xk7#mQ2vLp"),  # "İ" lowers to two characters
         ("MAPBOX=sk.eyJ1IjoiYWNtZSIsImEiOiJjbDl4In0.Qw3rTy7uIoPaSdFgHjKlZx", None),
@@ -264,6 +265,7 @@ def test_plaintext_credentials(text: str, secret: str | None) -> None:
         "ftp.login('anonymous', 'guest@')",
         '"Cryptography_HAS_PSK_TLSv1_3": cryptography_has_psk_tlsv13',
         "ALTER USER app IDENTIFIED BY password-1;",
+        "we connect 2024/Q1-data feeds to the warehouse",
     ],
 )
 def test_credential_look_alikes_are_not_secrets(text: str) -> None:

@@ -243,12 +243,12 @@ _CLIENTS: tuple[tuple[tuple[str, ...], re.Pattern[str], str], ...] = (
         "password",
     ),
     # Oracle's tools take NAME/PASSWORD[@DATABASE]: sqlplus, expdp, impdp, sqlldr, rman target, and
-    # SQL*Plus's CONNECT
+    # SQL*Plus's CONNECT at a line's start (after its SQL> prompt), not "connect" in a sentence
     (
         ("sqlplus", "expdp", "impdp", "exp ", "imp ", "sqlldr", "dgmgrl", "rman target", "connect "),
         re.compile(
             "(?:" + "|".join(map(word_start, ("sqlplus", "expdp", "impdp", "exp", "imp", "sqlldr", "dgmgrl")))
-            + "|" + word_start("rman") + r"\s+target|" + word_start("connect") + r")\s+" + _OPTIONS + r"[\"']?[^\s/@\"']+/([^\s@\"'/]{4,200})(?=@|\s|$)"
+            + "|" + word_start("rman") + r"\s+target|(?m:^[ \t]*(?:SQL>[ \t]*)?)(?i:connect))\s+" + _OPTIONS + r"[\"']?[^\s/@\"']+/([^\s@\"'/]{4,200})(?=@|\s|$)"
         ),
         "oracle_login",
     ),
@@ -331,26 +331,10 @@ _AUTH_TUPLE = re.compile(
 )
 # A name and a password after "login", "credentials" or "account": "the login is NAME / PASSWORD".
 _PAIR_WORDS = ("login", "credential", "creds", "account")
+# Words that stand where a name would and say where the credentials are, not whose they are.
 _NOT_NAMES = frozenset(
-    (
-        "in",
-        "at",
-        "on",
-        "under",
-        "the",
-        "a",
-        "an",
-        "our",
-        "my",
-        "your",
-        "stored",
-        "kept",
-        "saved",
-        "see",
-        "use",
-        "ask",
-    )
-)
+    ("in", "at", "on", "under", "the", "a", "an", "our", "my", "your", "stored", "kept", "saved", "see", "use", "ask")
+)  # fmt: skip
 # The value must be _strong, after a slash, a comma or a space ("creds for staging: NAME PASSWORD",
 # "the login for the router - NAME, PASSWORD"; not "Account is acme-prod / eu-west-1"). A URL
 # ("Login: https://...") and a place ("credentials are in vault2", "creds: see 1Password / ...")
