@@ -466,10 +466,10 @@ def test_every_gate_of_the_rule_set_is_a_literal_each_match_begins_with() -> Non
 def test_command_patterns_read_a_bounded_stretch() -> None:
     """Every gap a command-line pattern skips is bounded: an unbounded one, read from each of a
     word's thousand repeats, made the scan quadratic."""
-    from router.signals.sensitivity import secrets
+    from router.signals.sensitivity import programs, secrets
 
-    patterns = [secrets._FLAGS.pattern, secrets._ASSIGNMENT.pattern]
-    patterns += [pattern.pattern for _, pattern, _ in secrets._CLIENTS]
+    patterns = [programs._FLAGS.pattern, secrets._ASSIGNMENT.pattern]
+    patterns += [rule.pattern.pattern for rule in programs._CLIENTS]
     for source in patterns:
         assert "*?" not in source.replace("{0,300}?", "") and "[^\\n]*" not in source, source[:60]
     assert "(?P<rest>[A-Za-z0-9_.-]{0,100})" in secrets._ASSIGNMENT.pattern

@@ -15,7 +15,7 @@ import string
 import sys
 from collections.abc import Callable, Iterable, Iterator
 
-from router.signals.sensitivity import addresses, detector, identifiers, names, numbers, secrets
+from router.signals.sensitivity import addresses, detector, identifiers, names, numbers, programs, secrets
 from router.signals.sensitivity.gitleaks import _longest, trie_pattern
 from router.signals.sensitivity.letters import UPPER
 from router.signals.sensitivity.scanning import Prefiltered, case_aligned, lead, word_start
@@ -240,7 +240,7 @@ def test_patterns_of_line_starts_are_found_line_by_line() -> None:
     """The same groups: a match after a line break begins with the break."""
     for lines, vocabulary in [
         (names._SPEAKERS, pieces('Anna|Bob|:| |\t|>|\n|\r\n|x|"|“|Dr.')),
-        (secrets._PGPASS_LINES, pieces("db:5432:app:admin:|h:*:d:u:|s3cr3t!|pw|localhost|5432|:|\n| ")),
+        (programs._PGPASS_LINES, pieces("db:5432:app:admin:|h:*:d:u:|s3cr3t!|pw|localhost|5432|:|\n| ")),
     ]:
         for text in texts(vocabulary):
             for variant in variants(text):

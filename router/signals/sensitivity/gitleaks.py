@@ -28,7 +28,7 @@ from typing import Any
 from router import datafiles
 from router.signals.sensitivity.findings import Finding
 from router.signals.sensitivity.scanning import Prefiltered
-from router.signals.sensitivity.secrets import shannon_entropy
+from router.signals.sensitivity.secret_values import shannon_entropy
 
 log = logging.getLogger("turnout.secrets")
 

@@ -9,19 +9,27 @@ as offsets.
 
 from __future__ import annotations
 
-import math
 import re
-from collections import Counter
 from collections.abc import Iterator
 
 from router.signals.sensitivity.findings import Finding
-from router.signals.sensitivity.scanning import LineStarts, case_aligned, lead, word_start
+from router.signals.sensitivity.programs import find_in_programs
+from router.signals.sensitivity.scanning import case_aligned, word_start
+from router.signals.sensitivity.secret_values import (
+    PLACEHOLDER,
+    REFERENCE_SUFFIXES,
+    VALUE,
+    character_classes,
+    mentions_secret,
+    shannon_entropy,
+    strong,
+    value_confidence,
+)
 
 # Substrings (of the lowercased text) that each pattern needs; a prompt holding none of them skips
 # the pattern entirely, and most chat prompts hold none of any.
 _ASSIGNED_HINTS = ("pass", "pw", "psk", "secret", "token", "key", "auth", "credential")
 _SPOKEN_HINTS = ("password", "passcode", "passphrase", "pin", "pwd", "pw")
-_FLAG_HINTS = ("--pass", "mysql", "mariadb", "redis-cli", "sshpass", "curl")
 # Only Stripe's key patterns, which begin with [sr] (frequent letters), are gated by hints. Every
 # other known format begins with a literal, its \b written after it (scanning.word_start), which
 # `re` finds as fast as a substring test finds a hint, so those run on every text; each of their
@@ -121,225 +129,17 @@ _SPOKEN = re.compile(r"(?i)\b(?:" + "|".join(_SPOKEN_WORDS) + ")" + _SPOKEN_REST
 # The same on lowercase text (scanning.case_aligned), each word with its \b after it, so that `re`
 # skips ahead to the words' first letters instead of trying the pattern at every position.
 _LOWER_SPOKEN = re.compile("(?:" + "|".join(map(word_start, _SPOKEN_WORDS)) + ")" + _SPOKEN_REST)
-# A command's options are looked for at most 300 characters after its name, and at most eight are
-# skipped, so that text made of a command's name over and over costs linear time, not quadratic.
-# Passwords given to a client on its command line: --password=X or --password X (any program),
-# mysql's -pX (no space), redis-cli's -a X, sshpass -p X, curl's -u/--user user:X (basic auth).
-_FLAGS = re.compile(
-    r"(?:--pass(?:word|wd)?(?:=|\s+)|\b(?:mysql|mysqldump|mysqladmin|mariadb)\b[^\n]{0,300}?\s-p(?=\S)"
-    r"|\bredis-cli\b[^\n]{0,300}?\s-a\s+|\bsshpass\s+-p\s*"
-    r"|\bcurl\b[^\n]{0,300}?\s(?:-u\s*|--user[=\s]+)[\"']?[^\s:\"']+:)[\"']?([^\s\"']{4,200})"
-)
-# Passwords that other documented clients take on their command line, and that servers and
-# databases are given in their own syntax: (hints, pattern, detail), the password in the pattern's
-# first group that matched; a pattern runs only on a text that holds one of its hints, lowercased.
-_VALUE = r"[\"']?([^\s\"']{4,200})"
-# The rest of one command: at most 300 characters, not past a line end, ; & | (the next command)
-# or a backtick (the end of a command quoted in prose).
-_SAME_COMMAND = r"[^\n;&|`]{0,300}?"
-# Options before an argument: at most eight, each perhaps with a value ("-C 12", "-n rabbit@node1").
-_OPTIONS = r"(?:--?\w[\w-]*(?:[= ][^\s-]\S*)?\s+){0,8}"
-_LOGIN_CLIENTS = (
-    "docker",
-    "podman",
-    "buildah",
-    "skopeo",
-    "nerdctl",
-    "oc",
-    "az",
-    "cf",
-    "helm",
-    "oras",
-    "crane",
-)
-_CLIENTS: tuple[tuple[tuple[str, ...], re.Pattern[str], str], ...] = (
-    # Microsoft's SQL Server tools take the password as -P (sqlcmd, bcp, osql, mssql-cli)
-    (
-        ("sqlcmd", "bcp", "osql", "mssql"),
-        re.compile(r"\b(?:sqlcmd|bcp|osql|mssql-cli)\b" + _SAME_COMMAND + r"\s-P\s*" + _VALUE),
-        "password_flag",
-    ),
-    # OpenLDAP's clients take the bind password as -w (-W asks for it)
-    (
-        ("ldap",),
-        re.compile(
-            r"\bldap(?:search|modify|add|delete|passwd|whoami|compare|modrdn|exop)\b" + _SAME_COMMAND + r"\s-w\s*" + _VALUE
-        ),
-        "password_flag",
-    ),
-    # registry and cluster logins: docker login, podman login, helm registry login ... -p PASSWORD
-    (
-        ("login",),
-        re.compile(
-            "(?:" + "|".join(map(word_start, _LOGIN_CLIENTS)) + r")\s+" + _OPTIONS + r"(?:registry\s+)?login\b"
-            + _SAME_COMMAND
-            + r"\s-p(?:=|\s+)" + _VALUE
-        ),
-        "password_flag",
-    ),
-    # Samba's clients take -U USER%PASSWORD
-    (
-        ("smb", "rpcclient"),
-        re.compile(
-            r"\b(?:smbclient|rpcclient|smbcacls|smbget)\b" + _SAME_COMMAND + r"\s(?:-U\s*|--user(?:name)?=)[\"']?[^\s%\"']+%"
-            r"([^\s\"']{4,200})"
-        ),
-        "password_flag",
-    ),
-    # Java's keytool and jarsigner: -storepass, -keypass and their -src/-dest forms (the :env and
-    # :file forms name where the password is, and do not match)
-    (("storepass", "keypass"), re.compile(r"\s-(?:src|dest)?(?:store|key)pass\s+" + _VALUE), "password_flag"),
-    # RabbitMQ: rabbitmqctl [OPTIONS] add_user NAME PASSWORD, ... change_password NAME PASSWORD
-    (
-        ("rabbitmq",),
-        re.compile(
-            r"\brabbitmqctl\s+" + _OPTIONS + r"(?:add_user|change_password)\s+[\"']?[^\s\"']+[\"']?\s+" + _VALUE
-        ),
-        "password_flag",
-    ),
-    # chpasswd reads NAME:PASSWORD lines: echo 'NAME:PASSWORD' | chpasswd, printf ..., chpasswd <<< ...
-    (
-        ("passwd",),
-        re.compile(
-            r"\b(?:echo\s+(?:-e\s+)?|printf\s+)[\"']?[^\s:\"']+:([^\s\"'\\]{4,200})(?:\\n)?[\"']?\s*\|\s*(?:sudo\s+)?chpasswd\b"
-            r"|\bchpasswd\s*<<<\s*[\"']?[^\s:\"']+:([^\s\"']{4,200})"
-        ),
-        "password",
-    ),
-    # Redis's configuration: requirepass PASSWORD, masterauth PASSWORD (a commented line is not set)
-    (
-        ("requirepass", "masterauth"),
-        re.compile(r"(?m)(?:^[ \t]*|(?i:config\s+set)\s+)(?:requirepass|masterauth)[ \t]+" + _VALUE),
-        "password",
-    ),
-    # htpasswd -b FILE NAME PASSWORD and mosquitto_passwd -b FILE NAME PASSWORD (-b: from the command line)
-    (
-        ("passwd",),
-        re.compile(
-            r"\b(?:htpasswd|mosquitto_passwd)\s+" + _OPTIONS + r"-[a-zA-Z]*b[a-zA-Z]*\s+" + _OPTIONS
-            + r"[^\s-]\S*\s+[\"']?[^\s\"']+[\"']?\s+" + _VALUE
-        ),
-        "password_flag",
-    ),
-    # Windows: net use [DEVICE] \\HOST\SHARE PASSWORD /user:NAME, or the password after /user:NAME
-    (
-        ("net use",),
-        re.compile(
-            r"(?i)\bnet\s+use\b" + _SAME_COMMAND + r"/user:\S+\s+(?![/*])" + _VALUE
-            + r"|\bnet\s+use\s+(?:[a-z]:\s+)?\\\\\S+\s+(?![/*])" + _VALUE + r"\s+/user:"
-        ),
-        "password_flag",
-    ),
-    # An XML element whose name ends in a secret's: <password>, <clientSecret>, <apiKey> (Maven's
-    # settings.xml, ...), not <tokenizer>, <passwordPolicy> or a paging or form token
-    (
-        ("</",),
-        re.compile(
-            r"<(?:[\w.-]+:)?(?!\w*(?:continuation|page|next|sync|idempotency|skip|cursor|resumption|form))"
-            r"[\w.-]*(?:password|passwd|secret|token|apikey|api_key|api-key|secretkey|accesskey)"
-            r"(?:\s[^<>\n]{0,100})?>\s*(?:<!\[CDATA\[)?([^<\s\]]{4,200})(?:\]\]>)?\s*</",
-            re.IGNORECASE,
-        ),
-        "password",
-    ),
-    # Oracle's tools take NAME/PASSWORD[@DATABASE]: sqlplus, expdp, impdp, sqlldr, rman target, and
-    # SQL*Plus's CONNECT at a line's start (after its SQL> prompt), not "connect" in a sentence
-    (
-        ("sqlplus", "expdp", "impdp", "exp ", "imp ", "sqlldr", "dgmgrl", "rman target", "connect "),
-        re.compile(
-            "(?:" + "|".join(map(word_start, ("sqlplus", "expdp", "impdp", "exp", "imp", "sqlldr", "dgmgrl")))
-            + "|" + word_start("rman") + r"\s+target|(?m:^[ \t]*(?:SQL>[ \t]*)?)(?i:connect))\s+" + _OPTIONS + r"[\"']?[^\s/@\"']+/([^\s@\"'/]{4,200})(?=@|\s|$)"
-        ),
-        "oracle_login",
-    ),
-    # SQL: IDENTIFIED BY 'PASSWORD' (MySQL, MariaDB, Oracle; in prose "identified by" names no
-    # password, so a bare value needs the keywords in capitals or CREATE/ALTER USER before them),
-    # SET PASSWORD [FOR USER] = 'PASSWORD'
-    (
-        ("identified", "set password"),
-        re.compile(
-            r"\bIDENTIFIED\s+(?:WITH\s+\w+\s+)?BY\s+(?!VALUES\b)" + _VALUE
-            + r"|(?i:\bidentified\s+(?:with\s+\w+\s+)?by)\s+(?:\"([^\"\n]{4,200})\"|'([^'\n]{4,200})')"
-            + r"|(?i:\b(?:create|alter)\s+user\b[^;\n]{0,200}?\bidentified\s+by)\s+(?!(?i:values)\b)" + _VALUE
-            + r"|(?i:\bset\s+password\b)[^=;\n]{0,200}=\s*(?:(?i:password)\s*\(\s*)?" + _VALUE
-        ),
-        "password",
-    ),
-)  # fmt: skip
-# Calls that documented libraries give a password as a positional argument: the name before the
-# parenthesis, and which argument (from 0; -1: the last) is the password when it is a string literal.
-_CALLS: dict[str, int] = {
-    "NetworkCredential": 1,  # .NET: (user, password)
-    "PasswordAuthentication": 1,  # Java: (user, password chars)
-    "UsernamePasswordCredentials": 1,  # Apache HttpClient
-    "UsernamePasswordAuthenticationToken": 1,  # Spring Security
-    "HTTPBasicAuth": 1,  # requests
-    "HTTPDigestAuth": 1,
-    "BasicAuth": 1,  # aiohttp
-    "BasicAWSCredentials": 1,  # AWS SDK for Java: (access key, secret key)
-    "ClientSecretCredential": 2,  # Azure: (tenant, client id, secret)
-    "PlainAuth": 2,  # Go net/smtp: (identity, user, password, host)
-    "getConnection": 2,  # JDBC DriverManager: (url, user, password)
-    "mysqli_connect": 2,  # PHP: (host, user, password, database)
-    "mysql_connect": 2,
-    "mysqli": 2,
-    "PDO": 2,  # PHP: (dsn, user, password)
-    "login": 1,  # ftplib, smtplib, imaplib ...: .login(user, password)
-    "start": 4,  # Ruby Net::SMTP.start(address, port, helo, user, secret, authtype)
-    "set_password": -1,  # keyring.set_password(service, user, password), set_password(password)
-    "setPassword": -1,
-    "withPassword": -1,
-    "password": -1,  # a builder's .password("...")
-    "setClientSecret": -1,
-    "setSecretKey": -1,
-}
-# Each name with its lookbehind written after it (scanning.lead), so that `re` skips to first letters:
-# the capitalised names (constructors) on every text, the others only where "name(" occurs.
-_UPPER_CALLS = sorted((name for name in _CALLS if name[0].isupper()), key=len, reverse=True)
-_LOWER_CALLS = sorted((name for name in _CALLS if not name[0].isupper()), key=len, reverse=True)
-_UPPER_CALL = re.compile("(" + "|".join(lead(name, r"[\w$]") for name in _UPPER_CALLS) + r")\s*\(")
-_LOWER_CALL = re.compile("(" + "|".join(lead(name, r"[\w$]") for name in _LOWER_CALLS) + r")\(")
-_LOWER_CALL_HINTS = (
-    "connect(",
-    "connection(",
-    "mysqli(",
-    "login(",
-    "start(",
-    "password(",
-    "secret(",
-    "secretkey(",
-)
-# Which libraries' connect() take the password positionally, and where: pymssql (server, user,
-# password, ...), MySQLdb (host, user, passwd, ...), cx_Oracle (user, password, dsn). PyMySQL 1.0
-# and python-oracledb take keywords only, which the assignment rule reads (password="...").
-_CONNECT_POSITIONS = {"pymssql": 2, "MySQLdb": 2, "cx_Oracle": 1}
-_CONNECTS = re.compile("(" + "|".join(lead(name, r"[\w$]") for name in _CONNECT_POSITIONS) + r")\.connect\(")
-# One argument of a call and what ends it (a comma or the closing parenthesis): string literals
-# with their escapes, a bracketed part one level deep, anything else but a line end. Read in C, and
-# never more than 200 characters from the "(".
-_ARGUMENT = re.compile(
-    r"\s*((?:\"(?:[^\"\\\n]|\\.)*\"|'(?:[^'\\\n]|\\.)*'"
-    r"|\((?:[^()\"'\n]|\"(?:[^\"\\\n]|\\.)*\"|'(?:[^'\\\n]|\\.)*')*\)"
-    r"|\[[^\[\]\n]*\]|\{[^{}\n]*\}|[^,()\[\]{}\"'\n])*)([,)])"
-)
-# A string literal alone, or turned into bytes or characters: "...".toCharArray(), '...'.encode()
-_LITERAL = re.compile(r"\s*(?:\"([^\"\n\\]*)\"|'([^'\n\\]*)')(?:\.(?:toCharArray|getBytes|encode)\(\))?\s*$")
-# A (user, password) tuple given as a keyword: auth=("user", "password"), as requests and httpx take it.
-_AUTH_TUPLE = re.compile(
-    word_start("auth")
-    + r"\s*=\s*[(\[]\s*[\"'][^\"'\n]*[\"']\s*,\s*(?:\"([^\"\n]{4,200})\"|'([^'\n]{4,200})')\s*[)\]]"
-)
 # A name and a password after "login", "credentials" or "account": "the login is NAME / PASSWORD".
 _PAIR_WORDS = ("login", "credential", "creds", "account")
 # Words that stand where a name would and say where the credentials are, not whose they are.
 _NOT_NAMES = frozenset(
     ("in", "at", "on", "under", "the", "a", "an", "our", "my", "your", "stored", "kept", "saved", "see", "use", "ask")
 )  # fmt: skip
-# The value must be _strong, after a slash, a comma or a space ("creds for staging: NAME PASSWORD",
+# The value must be strong, after a slash, a comma or a space ("creds for staging: NAME PASSWORD",
 # "the login for the router - NAME, PASSWORD"; not "Account is acme-prod / eu-west-1"). A URL
 # ("Login: https://...") and a place ("credentials are in vault2", "creds: see 1Password / ...")
 # are not a pair.
-_PAIR_REST = r"[^\n.]{0,40}?(?:\bis|\bare|:|\s-)\s+(?P<name>[^\s/,]+)(?:\s*(?P<slash>/)\s*|,\s*|\s+)" + _VALUE
+_PAIR_REST = r"[^\n.]{0,40}?(?:\bis|\bare|:|\s-)\s+(?P<name>[^\s/,]+)(?:\s*(?P<slash>/)\s*|,\s*|\s+)" + VALUE
 _PAIR = re.compile(r"(?i)\b(?:login|credential|creds|account)s?\b" + _PAIR_REST)
 # The same on lowercase text (scanning.case_aligned), beginning with the words' first letters.
 _LOWER_PAIR = re.compile("(?:" + "|".join(map(word_start, _PAIR_WORDS)) + r")s?\b" + _PAIR_REST)
@@ -358,76 +158,6 @@ _ENDS_THE_PHRASE = re.compile(
     r"s?(?:\s*$|\s*[.,;:!?)\"']|\s+(?:for|to|on|of|at|in|and|but|so|now|then|because|since|again|anymore"
     r"|too|either|yet|right|though|here|there|that|which|i|you|we|it|is|was)\b)"
 )
-# A .pgpass line: host:port:database:user:password, the port a number or *.
-_PGPASS = re.compile(r"(?m)^[^\s:]+:(?:\d{1,5}|\*):[^\s:]+:[^\s:]+:(\S{4,})$")
-_PGPASS_LINES = LineStarts(_PGPASS)  # found from each line break, as such a line is one line
-_PLACEHOLDER = re.compile(
-    r"(?i)^(?:<.*>|\{.*\}|\[.*\]|\$.*|%.*%|\*+|x+|\.+|-+|_+|null|none|nil|true|false|undefined|"
-    r"(?:your|my|the|some|insert|enter|put|add|replace|test|fake|mock|sample)[a-z_-]*(?:[_-]?v?\d+)?"
-    r"|&{1,2}\w+|:\w+|@\w+|\w*(?:here|example|placeholder|changeme|"
-    r"dummy|redacted|xxx+)\w*|str|string|int|bool|bytes|optional\[.*|env\b.*|process\.env.*)$"
-    r"|^.*xxx"  # ghp_xxxx..., xoxb-xxx: a token shape filled with x's is documentation
-    # (&&password, :new_password, @new_pw: SQL*Plus, bind and T-SQL variables; your_api_key_123)
-)
-# A key that names where a secret is kept, or something about it, rather than the secret itself.
-_REFERENCE_SUFFIXES = ("file", "path", "dir", "env", "var", "name", "length", "policy", "url", "ref")
-_CODE_REFERENCE = re.compile(r"^[A-Za-z_][\w]*(?:\.[A-Za-z_]\w*)*(?:\(.*\)?|\[.*\]?)?[;,]?$")
-
-
-# A secret's name as a word in a value: a message or a label about the secret, not the secret
-# ("Orbit monkey 42 lantern!" is a passphrase: "monkey" holds "key" but is not the word).
-_SECRET_NOUN = re.compile(
-    r"(?i)(?<![a-z])(?:password|passwort|passphrase|passcode|pin|token|secret|key|credential|api[-_ ]?key)s?(?![a-z])"
-)
-
-
-def _mentions_secret(value: str) -> bool:
-    return _SECRET_NOUN.search(value) is not None
-
-
-def shannon_entropy(value: str) -> float:
-    counts = Counter(value)
-    length = len(value)
-    return -sum(count / length * math.log2(count / length) for count in counts.values())
-
-
-def _character_classes(value: str) -> int:
-    return (
-        any(c.islower() for c in value)
-        + any(c.isupper() for c in value)
-        + any(c.isdigit() for c in value)
-        + any(not c.isalnum() for c in value)
-    )
-
-
-def _strong(value: str) -> bool:
-    """A value that reads as a made-up password rather than a name, version or region: a letter
-    and a digit, and both cases or a symbol other than - _ . ("Lz3#kX6cVb", not "us-east-2",
-    "v1.2.3" or "GPIO17"). The rules that read a value far from its key ask for it."""
-    letters = [c for c in value if c.isalpha()]
-    if not letters or not any(c.isdigit() for c in value):
-        return False
-    mixed = any(c.isupper() for c in letters) and any(c.islower() for c in letters)
-    return mixed or any(not c.isalnum() and c not in "-_." for c in value)
-
-
-def _value_confidence(value: str, quoted: bool) -> float:
-    """How much an assigned value looks like a real secret rather than a name, type or placeholder."""
-    lowered = value.lower()
-    if _PLACEHOLDER.match(value) or len(set(value)) < 4 or "example" in lowered:
-        return 0.0
-    if _mentions_secret(value) and (" " in value or not _strong(value)):
-        return 0.0  # "Enter your password", "API key missing", "new_password", "password-1": about it
-    if "placeholder" in lowered:
-        return 0.0
-    if not quoted and _CODE_REFERENCE.match(value) and (not any(c.isdigit() for c in value) or "." in value):
-        return 0.0  # password=user_password, token=get_token(): code, not a value
-    classes = _character_classes(value)
-    if len(value) >= 16 and shannon_entropy(value) >= 3.5 and classes >= 2:
-        return 0.9
-    if classes >= 2 and len(value) >= 6:
-        return 0.75
-    return 0.55 if quoted and len(value) >= 6 else 0.0
 
 
 def _known(text: str, lowered: str) -> Iterator[Finding]:
@@ -452,7 +182,7 @@ def _key_start(text: str, position: int) -> int:
 
 def _first_argument_key(text: str, word_at: int, match: re.Match[str]) -> bool:
     """Whether a quoted key before a comma is a call's whole first argument that ends in its secret
-    word, and its value is _strong and does not name the secret: define('DB_PASSWORD', 'Xk7#...'),
+    word, and its value is strong and does not name the secret: define('DB_PASSWORD', 'Xk7#...'),
     not t("password", "Password"), ("api_key", "API-Key") or setItem('token', 'pending-1')."""
     if match.group("rest"):
         return False
@@ -461,7 +191,7 @@ def _first_argument_key(text: str, word_at: int, match: re.Match[str]) -> bool:
     if not before.endswith(("'", '"')) or not before[:-1].rstrip().endswith("("):
         return False  # define( 'DB_PASSWORD', ...) and define('DB_PASSWORD', ...) alike
     value = match.group(3) or match.group(4) or ""
-    return _strong(value) and not _mentions_secret(value)
+    return strong(value) and not mentions_secret(value)
 
 
 def _assigned(text: str, lowered: str) -> Iterator[Finding]:
@@ -476,7 +206,7 @@ def _assigned(text: str, lowered: str) -> Iterator[Finding]:
         if match is None:
             continue
         end = match.end()
-        if match.group("rest").lower().endswith(_REFERENCE_SUFFIXES):
+        if match.group("rest").lower().endswith(REFERENCE_SUFFIXES):
             continue  # password_file=/run/secrets/db, TOKEN_PATH=...: where the secret is, not it
         group = 3 if match.group(3) is not None else 4 if match.group(4) is not None else 5
         value = match.group(group)
@@ -487,7 +217,7 @@ def _assigned(text: str, lowered: str) -> Iterator[Finding]:
         if match.group("comma") is not None and not _first_argument_key(text, hit.start(), match):
             continue  # ["tokenizers", "..."], hset('user:1', 'password_changed_at', ...): no key
         # a call's arguments are quoted whatever they hold, so quotes there say nothing of a secret
-        confidence = _value_confidence(value, quoted=group != 5 and match.group("comma") is None)
+        confidence = value_confidence(value, quoted=group != 5 and match.group("comma") is None)
         if confidence:
             name = lowered[_key_start(text, hit.start()) : hit.end()]
             detail = (
@@ -515,12 +245,12 @@ def _spoken(text: str, lowered: str) -> Iterator[Finding]:
         if said.startswith("pw") and not said.startswith("pwd") and _MEASUREMENT.fullmatch(value):
             continue  # "pw 2.5ms", "PW: 25nW": a pulse width or a power, not a password
         far = len((match.group("words") or "").split()) > 4 or match.group("adverb")
-        if far and not _strong(value):
+        if far and not strong(value):
             continue  # "the password length limit in our app is 64-chars", "the pin ... is now GPIO17"
         if value[:1] in ")]}>,;":
             continue  # password('Password:').ask(): the code goes on, no value is said
         pin = said.startswith("pin")  # "pin numpy to 1.26.4": only digits are a PIN
-        if not pin and _character_classes(value) >= 2 and _value_confidence(value, quoted=False):
+        if not pin and character_classes(value) >= 2 and value_confidence(value, quoted=False):
             yield Finding("secret", begin, end, 0.8, "password")
         elif (
             value.isdigit()
@@ -535,82 +265,9 @@ def _connections(text: str) -> Iterator[Finding]:
         return
     for match in _CONNECTION.finditer(text):
         password = match.group(2)
-        if _PLACEHOLDER.match(password):
+        if PLACEHOLDER.match(password):
             continue
         yield Finding("secret", match.start(), match.end(), 0.95, "connection_string")
-
-
-def _flags(text: str, lowered: str) -> Iterator[Finding]:
-    if any(hint in lowered for hint in _FLAG_HINTS):
-        for match in _FLAGS.finditer(text):
-            value = match.group(1)
-            if _value_confidence(value, quoted=False):
-                yield Finding("secret", match.start(1), match.end(1), 0.85, "password_flag")
-    if text.count(":") >= 4:
-        for match in _PGPASS_LINES.finditer(text):
-            if _value_confidence(match.group(1), quoted=False):
-                yield Finding("secret", match.start(1), match.end(1), 0.85, "pgpass")
-
-
-_CLIENT_HINTS = frozenset(hint for hints, _, _ in _CLIENTS for hint in hints)
-
-
-def _clients(text: str, lowered: str) -> Iterator[Finding]:
-    present = {hint for hint in _CLIENT_HINTS if hint in lowered}  # each hint looked for once
-    if not present:
-        return
-    for hints, pattern, detail in _CLIENTS:
-        if present.isdisjoint(hints):
-            continue
-        for match in pattern.finditer(text):
-            group = next(index for index, value in enumerate(match.groups(), 1) if value is not None)
-            start, end = match.span(group)
-            if text[start - 1 : start] not in ("'", '"'):
-                end = start + len(text[start:end].rstrip(";,)"))  # "IDENTIFIED BY pw;": not the ";"
-            if _value_confidence(text[start:end], quoted=False):
-                # NAME/PASSWORD@HOST also reads as an e-mail address: the credential is the surer reading
-                confidence = 0.97 if detail == "oracle_login" else 0.85
-                yield Finding("secret", start, end, confidence, detail)
-
-
-def _arguments(text: str, start: int) -> list[tuple[int, int]]:
-    """The spans of a call's top-level arguments, from just after its "(" to its ")" on the same
-    line and within 200 characters; [] when the call does not close there."""
-    spans: list[tuple[int, int]] = []
-    position, end = start, min(len(text), start + 200)
-    while (argument := _ARGUMENT.match(text, position, end)) is not None:
-        spans.append(argument.span(1))
-        if argument.group(2) == ")":
-            return spans
-        position = argument.end()
-    return []
-
-
-def _call_arguments(text: str, lowered: str) -> Iterator[Finding]:
-    """String-literal passwords at the argument positions that documented calls give them."""
-    calls = [(m.end(), m.group(1), _CALLS[m.group(1)]) for m in _UPPER_CALL.finditer(text)]
-    if any(hint in lowered for hint in _LOWER_CALL_HINTS):
-        calls += [(m.end(), m.group(1), _CALLS[m.group(1)]) for m in _LOWER_CALL.finditer(text)]
-        calls += [(m.end(), "connect", _CONNECT_POSITIONS[m.group(1)]) for m in _CONNECTS.finditer(text)]
-    for start, name, position in calls:
-        arguments = _arguments(text, start)
-        if len(arguments) < (1 if position < 0 else position + 1):
-            continue
-        literal = _LITERAL.match(text, *arguments[position])
-        if literal is None:
-            continue
-        group = 1 if literal.group(1) is not None else 2
-        value = literal.group(group)
-        if _mentions_secret(value) or (position < 0 and " " in value):
-            continue  # password("Password:"), .password("PIN (4-8 digits)"): a prompt, not a value
-        if name == "login" and text[slice(*arguments[0])].strip("\"' ") == "anonymous":
-            continue  # ftp.login("anonymous", "guest@"): anonymous FTP's documented convention
-        if _value_confidence(value, quoted=False):
-            yield Finding("secret", literal.start(group), literal.end(group), 0.8, "password")
-    for match in _AUTH_TUPLE.finditer(text) if "auth" in lowered else ():
-        group = 1 if match.group(1) is not None else 2
-        if _value_confidence(match.group(group), quoted=False):
-            yield Finding("secret", match.start(group), match.end(group), 0.8, "password")
 
 
 def _pairs(text: str, lowered: str) -> Iterator[Finding]:
@@ -622,9 +279,9 @@ def _pairs(text: str, lowered: str) -> Iterator[Finding]:
         name = match.group("name").lower()
         if name.endswith(":") or value.startswith("/") or name in _NOT_NAMES:
             continue
-        if not _strong(value):
+        if not strong(value):
             continue
-        if _value_confidence(value, quoted=False):
+        if value_confidence(value, quoted=False):
             yield Finding("secret", begin, begin + len(value), 0.8, "password")
 
 
@@ -641,7 +298,7 @@ def _named_after(text: str, lowered: str) -> Iterator[Finding]:
         group = 1 if match.group(1) is not None else 2
         value = match.group(group)
         # a word ("This is a strong password") or a clause ("is v1.2.3, the password") is not one
-        if _strong(value) and value[-1] not in ",;:." and _value_confidence(value, quoted=False):
+        if strong(value) and value[-1] not in ",;:." and value_confidence(value, quoted=False):
             yield Finding("secret", match.start(group), match.end(group), 0.75, "password")
 
 
@@ -654,9 +311,7 @@ def find_secrets(text: str) -> list[Finding]:
         *_connections(text),
         *_assigned(text, lowered),
         *_spoken(text, lowered),
-        *_flags(text, lowered),
-        *_clients(text, lowered),
+        *find_in_programs(text, lowered),
         *_pairs(text, lowered),
-        *(_call_arguments(text, lowered) if "(" in text else ()),
         *_named_after(text, lowered),
     ]

@@ -1,0 +1,314 @@
+"""Credentials handed to programs: passwords on a client's command line (mysql -p, sqlcmd -P, ldap
+-w, docker login -p, smbclient -U user%pw, keytool -storepass, ...), in a server's configuration
+(Redis requirepass, a .pgpass line, an XML element), in SQL (IDENTIFIED BY, SET PASSWORD), and as
+the password argument of documented library calls (getConnection, NetworkCredential, .login, ...).
+
+Every gap a pattern skips is bounded (a command's options at most 300 characters after its name, a
+call's arguments 200 after its "("), so that text made of a command's name over and over costs
+linear time; router.signals.sensitivity.secrets runs `find_in_programs` beside its own rules.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import NamedTuple
+
+from router.signals.sensitivity.findings import Finding
+from router.signals.sensitivity.scanning import LineStarts, lead, word_start
+from router.signals.sensitivity.secret_values import VALUE, mentions_secret, value_confidence
+
+# The rest of one command: at most 300 characters, not past a line end, ; & | (the next command)
+# or a backtick (the end of a command quoted in prose).
+_SAME_COMMAND = r"[^\n;&|`]{0,300}?"
+# Substrings (of the lowercased text) that _FLAGS needs; a prompt holding none of them skips it.
+_FLAG_HINTS = ("--pass", "mysql", "mariadb", "redis-cli", "sshpass", "curl")
+# Passwords given to a client on its command line: --password=X or --password X (any program),
+# mysql's -pX (no space), redis-cli's -a X, sshpass -p X, curl's -u/--user user:X (basic auth).
+_FLAGS = re.compile(
+    r"(?:--pass(?:word|wd)?(?:=|\s+)|\b(?:mysql|mysqldump|mysqladmin|mariadb)\b"
+    + _SAME_COMMAND
+    + r"\s-p(?=\S)"
+    r"|\bredis-cli\b" + _SAME_COMMAND + r"\s-a\s+|\bsshpass\s+-p\s*"
+    r"|\bcurl\b" + _SAME_COMMAND + r"\s(?:-u\s*|--user[=\s]+)[\"']?[^\s:\"']+:)[\"']?([^\s\"']{4,200})"
+)
+# A .pgpass line: host:port:database:user:password, the port a number or *.
+_PGPASS = re.compile(r"(?m)^[^\s:]+:(?:\d{1,5}|\*):[^\s:]+:[^\s:]+:(\S{4,})$")
+_PGPASS_LINES = LineStarts(_PGPASS)  # found from each line break, as such a line is one line
+# Options before an argument: at most eight, each perhaps with a value ("-C 12", "-n rabbit@node1").
+_OPTIONS = r"(?:--?\w[\w-]*(?:[= ][^\s-]\S*)?\s+){0,8}"
+_LOGIN_CLIENTS = (
+    "docker",
+    "podman",
+    "buildah",
+    "skopeo",
+    "nerdctl",
+    "oc",
+    "az",
+    "cf",
+    "helm",
+    "oras",
+    "crane",
+)
+
+
+class _Rule(NamedTuple):
+    """Passwords that a documented client takes on its command line, or that a server or database
+    is given in its own syntax: the password is in the pattern's first group that matched, and the
+    pattern runs only on a text that holds one of its hints, lowercased."""
+
+    hints: tuple[str, ...]
+    pattern: re.Pattern[str]
+    detail: str
+    confidence: float = 0.85
+
+
+_CLIENTS: tuple[_Rule, ...] = tuple(_Rule(*entry) for entry in (
+    # Microsoft's SQL Server tools take the password as -P (sqlcmd, bcp, osql, mssql-cli)
+    (
+        ("sqlcmd", "bcp", "osql", "mssql"),
+        re.compile(r"\b(?:sqlcmd|bcp|osql|mssql-cli)\b" + _SAME_COMMAND + r"\s-P\s*" + VALUE),
+        "password_flag",
+    ),
+    # OpenLDAP's clients take the bind password as -w (-W asks for it)
+    (
+        ("ldap",),
+        re.compile(
+            r"\bldap(?:search|modify|add|delete|passwd|whoami|compare|modrdn|exop)\b" + _SAME_COMMAND + r"\s-w\s*" + VALUE
+        ),
+        "password_flag",
+    ),
+    # registry and cluster logins: docker login, podman login, helm registry login ... -p PASSWORD
+    (
+        ("login",),
+        re.compile(
+            "(?:" + "|".join(map(word_start, _LOGIN_CLIENTS)) + r")\s+" + _OPTIONS + r"(?:registry\s+)?login\b"
+            + _SAME_COMMAND
+            + r"\s-p(?:=|\s+)" + VALUE
+        ),
+        "password_flag",
+    ),
+    # Samba's clients take -U USER%PASSWORD
+    (
+        ("smb", "rpcclient"),
+        re.compile(
+            r"\b(?:smbclient|rpcclient|smbcacls|smbget)\b" + _SAME_COMMAND + r"\s(?:-U\s*|--user(?:name)?=)[\"']?[^\s%\"']+%"
+            r"([^\s\"']{4,200})"
+        ),
+        "password_flag",
+    ),
+    # Java's keytool and jarsigner: -storepass, -keypass and their -src/-dest forms (the :env and
+    # :file forms name where the password is, and do not match)
+    (("storepass", "keypass"), re.compile(r"\s-(?:src|dest)?(?:store|key)pass\s+" + VALUE), "password_flag"),
+    # RabbitMQ: rabbitmqctl [OPTIONS] add_user NAME PASSWORD, ... change_password NAME PASSWORD
+    (
+        ("rabbitmq",),
+        re.compile(
+            r"\brabbitmqctl\s+" + _OPTIONS + r"(?:add_user|change_password)\s+[\"']?[^\s\"']+[\"']?\s+" + VALUE
+        ),
+        "password_flag",
+    ),
+    # chpasswd reads NAME:PASSWORD lines: echo 'NAME:PASSWORD' | chpasswd, printf ..., chpasswd <<< ...
+    (
+        ("passwd",),
+        re.compile(
+            r"\b(?:echo\s+(?:-e\s+)?|printf\s+)[\"']?[^\s:\"']+:([^\s\"'\\]{4,200})(?:\\n)?[\"']?\s*\|\s*(?:sudo\s+)?chpasswd\b"
+            r"|\bchpasswd\s*<<<\s*[\"']?[^\s:\"']+:([^\s\"']{4,200})"
+        ),
+        "password",
+    ),
+    # Redis's configuration: requirepass PASSWORD, masterauth PASSWORD (a commented line is not set)
+    (
+        ("requirepass", "masterauth"),
+        re.compile(r"(?m)(?:^[ \t]*|(?i:config\s+set)\s+)(?:requirepass|masterauth)[ \t]+" + VALUE),
+        "password",
+    ),
+    # htpasswd -b FILE NAME PASSWORD and mosquitto_passwd -b FILE NAME PASSWORD (-b: from the command line)
+    (
+        ("passwd",),
+        re.compile(
+            r"\b(?:htpasswd|mosquitto_passwd)\s+" + _OPTIONS + r"-[a-zA-Z]*b[a-zA-Z]*\s+" + _OPTIONS
+            + r"[^\s-]\S*\s+[\"']?[^\s\"']+[\"']?\s+" + VALUE
+        ),
+        "password_flag",
+    ),
+    # Windows: net use [DEVICE] \\HOST\SHARE PASSWORD /user:NAME, or the password after /user:NAME
+    (
+        ("net use",),
+        re.compile(
+            r"(?i)\bnet\s+use\b" + _SAME_COMMAND + r"/user:\S+\s+(?![/*])" + VALUE
+            + r"|\bnet\s+use\s+(?:[a-z]:\s+)?\\\\\S+\s+(?![/*])" + VALUE + r"\s+/user:"
+        ),
+        "password_flag",
+    ),
+    # An XML element whose name ends in a secret's: <password>, <clientSecret>, <apiKey> (Maven's
+    # settings.xml, ...), not <tokenizer>, <passwordPolicy> or a paging or form token
+    (
+        ("</",),
+        re.compile(
+            r"<(?:[\w.-]+:)?(?!\w*(?:continuation|page|next|sync|idempotency|skip|cursor|resumption|form))"
+            r"[\w.-]*(?:password|passwd|secret|token|apikey|api_key|api-key|secretkey|accesskey)"
+            r"(?:\s[^<>\n]{0,100})?>\s*(?:<!\[CDATA\[)?([^<\s\]]{4,200})(?:\]\]>)?\s*</",
+            re.IGNORECASE,
+        ),
+        "password",
+    ),
+    # Oracle's tools take NAME/PASSWORD[@DATABASE]: sqlplus, expdp, impdp, sqlldr, rman target, and
+    # SQL*Plus's CONNECT at a line's start (after its SQL> prompt), not "connect" in a sentence
+    (
+        ("sqlplus", "expdp", "impdp", "exp ", "imp ", "sqlldr", "dgmgrl", "rman target", "connect "),
+        re.compile(
+            "(?:" + "|".join(map(word_start, ("sqlplus", "expdp", "impdp", "exp", "imp", "sqlldr", "dgmgrl")))
+            + "|" + word_start("rman") + r"\s+target|(?m:^[ \t]*(?:SQL>[ \t]*)?)(?i:connect))\s+" + _OPTIONS + r"[\"']?[^\s/@\"']+/([^\s@\"'/]{4,200})(?=@|\s|$)"
+        ),
+        "oracle_login",
+        0.97,  # NAME/PASSWORD@HOST also reads as an e-mail address: the credential is the surer reading
+    ),
+    # SQL: IDENTIFIED BY 'PASSWORD' (MySQL, MariaDB, Oracle; in prose "identified by" names no
+    # password, so a bare value needs the keywords in capitals or CREATE/ALTER USER before them),
+    # SET PASSWORD [FOR USER] = 'PASSWORD'
+    (
+        ("identified", "set password"),
+        re.compile(
+            r"\bIDENTIFIED\s+(?:WITH\s+\w+\s+)?BY\s+(?!VALUES\b)" + VALUE
+            + r"|(?i:\bidentified\s+(?:with\s+\w+\s+)?by)\s+(?:\"([^\"\n]{4,200})\"|'([^'\n]{4,200})')"
+            + r"|(?i:\b(?:create|alter)\s+user\b[^;\n]{0,200}?\bidentified\s+by)\s+(?!(?i:values)\b)" + VALUE
+            + r"|(?i:\bset\s+password\b)[^=;\n]{0,200}=\s*(?:(?i:password)\s*\(\s*)?" + VALUE
+        ),
+        "password",
+    ),
+))  # fmt: skip
+# Calls that documented libraries give a password as a positional argument: the name before the
+# parenthesis, and which argument (from 0; -1: the last) is the password when it is a string literal.
+_CALLS: dict[str, int] = {
+    "NetworkCredential": 1,  # .NET: (user, password)
+    "PasswordAuthentication": 1,  # Java: (user, password chars)
+    "UsernamePasswordCredentials": 1,  # Apache HttpClient
+    "UsernamePasswordAuthenticationToken": 1,  # Spring Security
+    "HTTPBasicAuth": 1,  # requests
+    "HTTPDigestAuth": 1,
+    "BasicAuth": 1,  # aiohttp
+    "BasicAWSCredentials": 1,  # AWS SDK for Java: (access key, secret key)
+    "ClientSecretCredential": 2,  # Azure: (tenant, client id, secret)
+    "PlainAuth": 2,  # Go net/smtp: (identity, user, password, host)
+    "getConnection": 2,  # JDBC DriverManager: (url, user, password)
+    "mysqli_connect": 2,  # PHP: (host, user, password, database)
+    "mysql_connect": 2,
+    "mysqli": 2,
+    "PDO": 2,  # PHP: (dsn, user, password)
+    "login": 1,  # ftplib, smtplib, imaplib ...: .login(user, password)
+    "start": 4,  # Ruby Net::SMTP.start(address, port, helo, user, secret, authtype)
+    "set_password": -1,  # keyring.set_password(service, user, password), set_password(password)
+    "setPassword": -1,
+    "withPassword": -1,
+    "password": -1,  # a builder's .password("...")
+    "setClientSecret": -1,
+    "setSecretKey": -1,
+}
+# Each name with its lookbehind written after it (scanning.lead), so that `re` skips to first letters:
+# the capitalised names (constructors) on every text, the others only where "name(" occurs.
+_UPPER_CALLS = sorted((name for name in _CALLS if name[0].isupper()), key=len, reverse=True)
+_LOWER_CALLS = sorted((name for name in _CALLS if not name[0].isupper()), key=len, reverse=True)
+_UPPER_CALL = re.compile("(" + "|".join(lead(name, r"[\w$]") for name in _UPPER_CALLS) + r")\s*\(")
+_LOWER_CALL = re.compile("(" + "|".join(lead(name, r"[\w$]") for name in _LOWER_CALLS) + r")\(")
+# Each lowercase name's "name(", and "connect(" for _CONNECTS: cheap tests that gate _LOWER_CALL.
+_LOWER_CALL_HINTS = tuple(sorted({name.lower() + "(" for name in _LOWER_CALLS} | {"connect("}))
+# Which libraries' connect() take the password positionally, and where: pymssql (server, user,
+# password, ...), MySQLdb (host, user, passwd, ...), cx_Oracle (user, password, dsn). PyMySQL 1.0
+# and python-oracledb take keywords only, which the assignment rule reads (password="...").
+_CONNECT_POSITIONS = {"pymssql": 2, "MySQLdb": 2, "cx_Oracle": 1}
+_CONNECTS = re.compile("(" + "|".join(lead(name, r"[\w$]") for name in _CONNECT_POSITIONS) + r")\.connect\(")
+# One argument of a call and what ends it (a comma or the closing parenthesis): string literals
+# with their escapes, a bracketed part one level deep, anything else but a line end. Read in C, and
+# never more than 200 characters from the "(".
+_ARGUMENT = re.compile(
+    r"\s*((?:\"(?:[^\"\\\n]|\\.)*\"|'(?:[^'\\\n]|\\.)*'"
+    r"|\((?:[^()\"'\n]|\"(?:[^\"\\\n]|\\.)*\"|'(?:[^'\\\n]|\\.)*')*\)"
+    r"|\[[^\[\]\n]*\]|\{[^{}\n]*\}|[^,()\[\]{}\"'\n])*)([,)])"
+)
+# A string literal alone, or turned into bytes or characters: "...".toCharArray(), '...'.encode()
+_LITERAL = re.compile(r"\s*(?:\"([^\"\n\\]*)\"|'([^'\n\\]*)')(?:\.(?:toCharArray|getBytes|encode)\(\))?\s*$")
+# A (user, password) tuple given as a keyword: auth=("user", "password"), as requests and httpx take it.
+_AUTH_TUPLE = re.compile(
+    word_start("auth")
+    + r"\s*=\s*[(\[]\s*[\"'][^\"'\n]*[\"']\s*,\s*(?:\"([^\"\n]{4,200})\"|'([^'\n]{4,200})')\s*[)\]]"
+)
+
+
+def _flags(text: str, lowered: str) -> Iterator[Finding]:
+    if any(hint in lowered for hint in _FLAG_HINTS):
+        for match in _FLAGS.finditer(text):
+            value = match.group(1)
+            if value_confidence(value, quoted=False):
+                yield Finding("secret", match.start(1), match.end(1), 0.85, "password_flag")
+    if text.count(":") >= 4:
+        for match in _PGPASS_LINES.finditer(text):
+            if value_confidence(match.group(1), quoted=False):
+                yield Finding("secret", match.start(1), match.end(1), 0.85, "pgpass")
+
+
+_CLIENT_HINTS = frozenset(hint for rule in _CLIENTS for hint in rule.hints)
+
+
+def _clients(text: str, lowered: str) -> Iterator[Finding]:
+    present = {hint for hint in _CLIENT_HINTS if hint in lowered}  # each hint looked for once
+    if not present:
+        return
+    for rule in _CLIENTS:
+        if present.isdisjoint(rule.hints):
+            continue
+        for match in rule.pattern.finditer(text):
+            group = next(index for index, value in enumerate(match.groups(), 1) if value is not None)
+            start, end = match.span(group)
+            if text[start - 1 : start] not in ("'", '"'):
+                end = start + len(text[start:end].rstrip(";,)"))  # "IDENTIFIED BY pw;": not the ";"
+            if value_confidence(text[start:end], quoted=False):
+                yield Finding("secret", start, end, rule.confidence, rule.detail)
+
+
+def _arguments(text: str, start: int) -> list[tuple[int, int]]:
+    """The spans of a call's top-level arguments, from just after its "(" to its ")" on the same
+    line and within 200 characters; [] when the call does not close there."""
+    spans: list[tuple[int, int]] = []
+    position, end = start, min(len(text), start + 200)
+    while (argument := _ARGUMENT.match(text, position, end)) is not None:
+        spans.append(argument.span(1))
+        if argument.group(2) == ")":
+            return spans
+        position = argument.end()
+    return []
+
+
+def _call_arguments(text: str, lowered: str) -> Iterator[Finding]:
+    """String-literal passwords at the argument positions that documented calls give them."""
+    calls = [(m.end(), m.group(1), _CALLS[m.group(1)]) for m in _UPPER_CALL.finditer(text)]
+    if any(hint in lowered for hint in _LOWER_CALL_HINTS):
+        calls += [(m.end(), m.group(1), _CALLS[m.group(1)]) for m in _LOWER_CALL.finditer(text)]
+        calls += [(m.end(), "connect", _CONNECT_POSITIONS[m.group(1)]) for m in _CONNECTS.finditer(text)]
+    for start, name, position in calls:
+        arguments = _arguments(text, start)
+        if len(arguments) < (1 if position < 0 else position + 1):
+            continue
+        literal = _LITERAL.match(text, *arguments[position])
+        if literal is None:
+            continue
+        group = 1 if literal.group(1) is not None else 2
+        value = literal.group(group)
+        if mentions_secret(value) or (position < 0 and " " in value):
+            continue  # password("Password:"), .password("PIN (4-8 digits)"): a prompt, not a value
+        if name == "login" and text[slice(*arguments[0])].strip("\"' ") == "anonymous":
+            continue  # ftp.login("anonymous", "guest@"): anonymous FTP's documented convention
+        if value_confidence(value, quoted=False):
+            yield Finding("secret", literal.start(group), literal.end(group), 0.8, "password")
+    for match in _AUTH_TUPLE.finditer(text) if "auth" in lowered else ():
+        group = 1 if match.group(1) is not None else 2
+        if value_confidence(match.group(group), quoted=False):
+            yield Finding("secret", match.start(group), match.end(group), 0.8, "password")
+
+
+def find_in_programs(text: str, lowered: str) -> Iterator[Finding]:
+    """Passwords given to programs in `text`; `lowered` is text.lower() with the text's offsets."""
+    yield from _flags(text, lowered)
+    yield from _clients(text, lowered)
+    if "(" in text:
+        yield from _call_arguments(text, lowered)

@@ -1,0 +1,79 @@
+"""Whether a value found where a secret would be is one: placeholders, references, messages about
+the secret, and how much a value looks made up. Shared by every rule that reads a free-form value
+(router.signals.sensitivity.secrets, .programs) and by gitleaks' entropy checks."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+
+# A value as the rules capture it: perhaps quoted, then 4-200 characters with no space or quote.
+VALUE = r"[\"']?([^\s\"']{4,200})"
+PLACEHOLDER = re.compile(
+    r"(?i)^(?:<.*>|\{.*\}|\[.*\]|\$.*|%.*%|\*+|x+|\.+|-+|_+|null|none|nil|true|false|undefined|"
+    r"(?:your|my|the|some|insert|enter|put|add|replace|test|fake|mock|sample)[a-z_-]*(?:[_-]?v?\d+)?"
+    r"|&{1,2}\w+|:\w+|@\w+|\w*(?:here|example|placeholder|changeme|"
+    r"dummy|redacted|xxx+)\w*|str|string|int|bool|bytes|optional\[.*|env\b.*|process\.env.*)$"
+    r"|^.*xxx"  # ghp_xxxx..., xoxb-xxx: a token shape filled with x's is documentation
+    # (&&password, :new_password, @new_pw: SQL*Plus, bind and T-SQL variables; your_api_key_123)
+)
+# A key that names where a secret is kept, or something about it, rather than the secret itself.
+REFERENCE_SUFFIXES = ("file", "path", "dir", "env", "var", "name", "length", "policy", "url", "ref")
+_CODE_REFERENCE = re.compile(r"^[A-Za-z_][\w]*(?:\.[A-Za-z_]\w*)*(?:\(.*\)?|\[.*\]?)?[;,]?$")
+
+
+# A secret's name as a word in a value: a message or a label about the secret, not the secret
+# ("Orbit monkey 42 lantern!" is a passphrase: "monkey" holds "key" but is not the word).
+_SECRET_NOUN = re.compile(
+    r"(?i)(?<![a-z])(?:password|passwort|passphrase|passcode|pin|token|secret|key|credential|api[-_ ]?key)s?(?![a-z])"
+)
+
+
+def mentions_secret(value: str) -> bool:
+    return _SECRET_NOUN.search(value) is not None
+
+
+def shannon_entropy(value: str) -> float:
+    counts = Counter(value)
+    length = len(value)
+    return -sum(count / length * math.log2(count / length) for count in counts.values())
+
+
+def character_classes(value: str) -> int:
+    return (
+        any(c.islower() for c in value)
+        + any(c.isupper() for c in value)
+        + any(c.isdigit() for c in value)
+        + any(not c.isalnum() for c in value)
+    )
+
+
+def strong(value: str) -> bool:
+    """A value that reads as a made-up password rather than a name, version or region: a letter
+    and a digit, and both cases or a symbol other than - _ . ("Lz3#kX6cVb", not "us-east-2",
+    "v1.2.3" or "GPIO17"). The rules that read a value far from its key ask for it."""
+    letters = [c for c in value if c.isalpha()]
+    if not letters or not any(c.isdigit() for c in value):
+        return False
+    mixed = any(c.isupper() for c in letters) and any(c.islower() for c in letters)
+    return mixed or any(not c.isalnum() and c not in "-_." for c in value)
+
+
+def value_confidence(value: str, quoted: bool) -> float:
+    """How much an assigned value looks like a real secret rather than a name, type or placeholder."""
+    lowered = value.lower()
+    if PLACEHOLDER.match(value) or len(set(value)) < 4 or "example" in lowered:
+        return 0.0
+    if mentions_secret(value) and (" " in value or not strong(value)):
+        return 0.0  # "Enter your password", "API key missing", "new_password", "password-1": about it
+    if "placeholder" in lowered:
+        return 0.0
+    if not quoted and _CODE_REFERENCE.match(value) and (not any(c.isdigit() for c in value) or "." in value):
+        return 0.0  # password=user_password, token=get_token(): code, not a value
+    classes = character_classes(value)
+    if len(value) >= 16 and shannon_entropy(value) >= 3.5 and classes >= 2:
+        return 0.9
+    if classes >= 2 and len(value) >= 6:
+        return 0.75
+    return 0.55 if quoted and len(value) >= 6 else 0.0
