@@ -49,6 +49,8 @@ HEX = "0123456789abcdef"
 B64URL = ALNUM + "-_"
 SPLIT_SEED = "turnout-secrets-1"
 FRESH = Path(__file__).resolve().parent / "labels" / "secrets_fresh.json"
+USERS = ("admin", "app", "svc_backup", "deploy", "jdoe")  # who a plaintext template's {user} is
+HOSTS = ("db.internal", "10.0.3.7", "prod-db-01", "cache.corp.example")
 
 
 def _r(rng: random.Random, alphabet: str, n: int) -> str:
@@ -310,26 +312,28 @@ def plaintext_rows(rng: random.Random, per_template: int, half: str) -> list[tup
             for _ in range(per_template):
                 secret = _r(rng, ALNUM + "/+", 40) if kind == "aws-secret" else _password(rng)
                 text = template.format(
-                    user=rng.choice(["admin", "app", "svc_backup", "deploy", "jdoe"]),
+                    user=rng.choice(USERS),
                     pw=secret,
                     aws=secret,
                     akid=_r(rng, string.ascii_uppercase + "234567", 16),
-                    host=rng.choice(["db.internal", "10.0.3.7", "prod-db-01", "cache.corp.example"]),
+                    host=rng.choice(HOSTS),
                 )
                 rows.append((kind, secret, text))
     return rows
 
 
-def fresh_rows(rng: random.Random, per_template: int) -> list[tuple[str, str, str]]:
+def fresh_rows(
+    templates: list[dict[str, str]], rng: random.Random, per_template: int
+) -> list[tuple[str, str, str]]:
     """The second author's templates, each filled `per_template` times like plaintext_rows'."""
     rows = []
-    for entry in json.loads(FRESH.read_text(encoding="utf-8"))["templates"]:
+    for entry in templates:
         for _ in range(per_template):
             secret = _password(rng)
             text = entry["template"].format(
                 pw=secret,
-                user=rng.choice(["admin", "app", "svc_backup", "deploy", "jdoe"]),
-                host=rng.choice(["db.internal", "10.0.3.7", "prod-db-01", "cache.corp.example"]),
+                user=rng.choice(USERS),
+                host=rng.choice(HOSTS),
             )
             rows.append((entry["kind"], secret, text))
     return rows
@@ -350,13 +354,14 @@ def run(
 ) -> dict[str, Any]:
     detector = detector or SensitivityDetector()
     rng = random.Random(seed)
+    fresh = json.loads(FRESH.read_text(encoding="utf-8"))
     report: dict[str, Any] = {"half": half}
     misses: list[str] = []
     for name, rows in (
         ("providers", provider_rows(rng, per_family)),
         ("plaintext", plaintext_rows(rng, per_template, half)),
         # its own generator, so that adding templates above never changes how this set is filled
-        ("fresh", fresh_rows(random.Random(seed), per_template)),
+        ("fresh", fresh_rows(fresh["templates"], random.Random(seed), per_template)),
     ):
         tally: dict[str, list[int]] = defaultdict(lambda: [0, 0])
         for kind, secret, text in rows:
@@ -378,7 +383,7 @@ def run(
         "flag_rate": round(len(flagged) / len(lookalikes), 4),
         "flagged": flagged,
     }
-    fresh_lookalikes = json.loads(FRESH.read_text(encoding="utf-8"))["lookalikes"]
+    fresh_lookalikes = fresh["lookalikes"]
     flagged_fresh = sum(any(f.type == "secret" for f in detector.scan(text)) for text in fresh_lookalikes)
     report["fresh_lookalikes"] = {
         "n": len(fresh_lookalikes),
@@ -403,19 +408,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         shown["credsweeper"] = {k: v for k, v in external.items() if k != "misses"} if external else None
         print(json.dumps(shown, indent=2))
         return 0
-    for name in ("providers", "plaintext"):
+    for name, label in (
+        ("providers", "providers"),
+        ("plaintext", "plaintext"),
+        ("fresh", "second author's plaintext (never read)"),
+    ):
         part = report[name]
-        print(f"{name}: recall {part['recall']:.3f} on {part['n']}")
+        print(f"{label}: recall {part['recall']:.3f} on {part['n']}")
         for kind, recall in part["by_kind"].items():
             print(f"  {kind:<28} {recall:.3f}")
     look = report["lookalikes"]
     print(f"look-alikes flagged: {look['flag_rate']:.3f} of {look['n']}")
     for text in look["flagged"]:
         print("  flagged:", json.dumps(text)[:100])
-    part, fresh_look = report["fresh"], report["fresh_lookalikes"]
-    print(f"second author's plaintext (never read): recall {part['recall']:.3f} on {part['n']}")
-    for kind, recall in part["by_kind"].items():
-        print(f"  {kind:<28} {recall:.3f}")
+    fresh_look = report["fresh_lookalikes"]
     print(f"second author's look-alikes flagged: {fresh_look['flag_rate']:.3f} of {fresh_look['n']}")
     for text in report["misses"][: args.show_misses]:
         print("  missed:", json.dumps(text)[:140])
