@@ -16,11 +16,14 @@ Reported: recall per family and per plaintext kind, and the share of look-alikes
 plaintext templates and the look-alikes are split in two like Presidio's (a seeded hash): rules may
 be written reading the development half only; the held-out half is the figure to quote.
 
-A second author's set, `labels/secrets_fresh.json`: 60 plaintext templates (prose, command lines,
-config files, code, URLs, SQL) and 30 look-alikes, written on 2026-12-05 by a helper who saw neither
-the detectors nor the templates above. Only its recall per kind and its look-alikes' flag rate are
-ever printed, never a miss, so that it stays unread by whoever writes rules: it is held out by
-author, and spent (say so in README) the day someone reads its misses.
+Two second authors' sets, each written by a helper who saw neither the detectors nor the templates
+above: `labels/secrets_fresh.json` (2026-12-05: 60 plaintext templates of prose, command lines,
+config files, code, URLs and SQL, and 30 look-alikes) and `labels/secrets_fresh_b.json` (2026-12-06:
+90 templates, 15 of each kind, and 40 look-alikes). The first was read on 2026-12-06, when rules were
+written from its misses: it is spent, a regression guard whose misses print like the templates'
+above. Of the second only its recall per kind and its look-alikes' flag rate are ever printed, never
+a miss, so that it stays unread by whoever writes rules: it is held out by author, and spent (say so
+in README) the day someone reads its misses; write a third set before that.
 
 Where its file is fetched, also recall on credentials another project chose: CredSweeper's test
 findings (evals.secrets_external).
@@ -48,7 +51,8 @@ LOWER_ALNUM = string.ascii_lowercase + string.digits
 HEX = "0123456789abcdef"
 B64URL = ALNUM + "-_"
 SPLIT_SEED = "turnout-secrets-1"
-FRESH = Path(__file__).resolve().parent / "labels" / "secrets_fresh.json"
+FRESH = Path(__file__).resolve().parent / "labels" / "secrets_fresh.json"  # spent on 2026-12-06
+FRESH_B = Path(__file__).resolve().parent / "labels" / "secrets_fresh_b.json"  # never read
 USERS = ("admin", "app", "svc_backup", "deploy", "jdoe")  # who a plaintext template's {user} is
 HOSTS = ("db.internal", "10.0.3.7", "prod-db-01", "cache.corp.example")
 
@@ -355,20 +359,22 @@ def run(
     detector = detector or SensitivityDetector()
     rng = random.Random(seed)
     fresh = json.loads(FRESH.read_text(encoding="utf-8"))
+    fresh_b = json.loads(FRESH_B.read_text(encoding="utf-8"))
     report: dict[str, Any] = {"half": half}
     misses: list[str] = []
     for name, rows in (
         ("providers", provider_rows(rng, per_family)),
         ("plaintext", plaintext_rows(rng, per_template, half)),
-        # its own generator, so that adding templates above never changes how this set is filled
+        # each its own generator, so that adding templates above never changes how they are filled
         ("fresh", fresh_rows(fresh["templates"], random.Random(seed), per_template)),
+        ("fresh_b", fresh_rows(fresh_b["templates"], random.Random(seed), per_template)),
     ):
         tally: dict[str, list[int]] = defaultdict(lambda: [0, 0])
         for kind, secret, text in rows:
             hit = _found(detector, secret, text)
             tally[kind][0] += 1
             tally[kind][1] += hit
-            if not hit and name != "fresh":  # the second author's misses stay unread
+            if not hit and name != "fresh_b":  # the unread second author's misses stay unread
                 misses.append(text)
         total = sum(n for n, _ in tally.values())
         report[name] = {
@@ -383,12 +389,14 @@ def run(
         "flag_rate": round(len(flagged) / len(lookalikes), 4),
         "flagged": flagged,
     }
-    fresh_lookalikes = fresh["lookalikes"]
-    flagged_fresh = sum(any(f.type == "secret" for f in detector.scan(text)) for text in fresh_lookalikes)
-    report["fresh_lookalikes"] = {
-        "n": len(fresh_lookalikes),
-        "flag_rate": round(flagged_fresh / len(fresh_lookalikes), 4),
-    }
+    for name, texts in (
+        ("fresh_lookalikes", fresh["lookalikes"]),
+        ("fresh_b_lookalikes", fresh_b["lookalikes"]),
+    ):
+        flagged_fresh = [text for text in texts if any(f.type == "secret" for f in detector.scan(text))]
+        report[name] = {"n": len(texts), "flag_rate": round(len(flagged_fresh) / len(texts), 4)}
+        if name == "fresh_lookalikes":  # spent: which were flagged may be read
+            report[name]["flagged"] = flagged_fresh
     report["misses"] = misses
     external = secrets_external.load()
     report["credsweeper"] = secrets_external.recall(detector, external) if external else None
@@ -411,7 +419,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     for name, label in (
         ("providers", "providers"),
         ("plaintext", "plaintext"),
-        ("fresh", "second author's plaintext (never read)"),
+        ("fresh", "first second author's plaintext (spent 2026-12-06: a regression guard)"),
+        ("fresh_b", "second second author's plaintext (never read: the figure to quote)"),
     ):
         part = report[name]
         print(f"{label}: recall {part['recall']:.3f} on {part['n']}")
@@ -422,7 +431,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     for text in look["flagged"]:
         print("  flagged:", json.dumps(text)[:100])
     fresh_look = report["fresh_lookalikes"]
-    print(f"second author's look-alikes flagged: {fresh_look['flag_rate']:.3f} of {fresh_look['n']}")
+    print(f"first second author's look-alikes flagged: {fresh_look['flag_rate']:.3f} of {fresh_look['n']}")
+    for text in fresh_look["flagged"]:
+        print("  flagged:", json.dumps(text)[:100])
+    fresh_b_look = report["fresh_b_lookalikes"]
+    print(
+        f"second second author's look-alikes flagged: {fresh_b_look['flag_rate']:.3f} of {fresh_b_look['n']}"
+    )
     for text in report["misses"][: args.show_misses]:
         print("  missed:", json.dumps(text)[:140])
     external = report["credsweeper"]

@@ -255,11 +255,13 @@ def pii(params: PiiParams) -> TaskResult:
     result.add("secrets.providers.recall", secrets["providers"]["recall"], UP)
     result.add("secrets.plaintext_heldout.recall", secrets["plaintext"]["recall"], UP)
     result.add("secrets.lookalikes.flag_rate", secrets["lookalikes"]["flag_rate"], DOWN)
-    # the second author's set (evals/labels/secrets_fresh.json), held out by author: never read
-    result.add("secrets.fresh.recall", secrets["fresh"]["recall"], UP)
-    result.add("secrets.fresh_lookalikes.flag_rate", secrets["fresh_lookalikes"]["flag_rate"], DOWN)
-    for kind, recall in secrets["fresh"]["by_kind"].items():
-        result.add(f"secrets.fresh.{kind}.recall", recall, UP)
+    # the second authors' sets: evals/labels/secrets_fresh.json (spent on 2026-12-06, a regression
+    # guard) and secrets_fresh_b.json (held out by author: never read)
+    for name in ("fresh", "fresh_b"):
+        result.add(f"secrets.{name}.recall", secrets[name]["recall"], UP)
+        result.add(f"secrets.{name}_lookalikes.flag_rate", secrets[f"{name}_lookalikes"]["flag_rate"], DOWN)
+        for kind, recall in secrets[name]["by_kind"].items():
+            result.add(f"secrets.{name}.{kind}.recall", recall, UP)
     for kind, recall in secrets["providers"]["by_kind"].items():
         result.add(f"secrets.provider.{kind}.recall", recall, UP)
     # CredSweeper's test lines, where fetched: reported, never gated (a checkout without them passes)

@@ -396,21 +396,26 @@ def test_credsweeper_corpus_as_registered() -> None:
     assert all(s.line[a:b] for s in samples for a, b in s.spans)
 
 
-def test_the_second_authors_set_is_well_formed_and_its_misses_are_never_kept() -> None:
-    """The set stays unread: its texts fill their templates, and a miss of it is never reported."""
+def test_the_second_authors_sets_are_well_formed_and_the_unread_ones_misses_are_never_kept() -> None:
+    """The second set stays unread: its texts fill their templates, and a miss of it is never
+    reported; the first (spent) set's misses are, like the project's own templates'."""
     from evals import secrets_eval
 
-    data = json.loads(secrets_eval.FRESH.read_text(encoding="utf-8"))
-    kinds = Counter(entry["kind"] for entry in data["templates"])
-    assert kinds == {kind: 10 for kind in ("prose", "cli", "config", "code", "url", "sql")}
-    assert len(data["lookalikes"]) == 30
-    for entry in data["templates"]:
-        assert entry["template"].count("{pw}") == 1
-        assert "Zq3!u8Rk2x" in entry["template"].format(pw="Zq3!u8Rk2x", user="u", host="h")
+    for path, per_kind, lookalikes in ((secrets_eval.FRESH, 10, 30), (secrets_eval.FRESH_B, 15, 40)):
+        data = json.loads(path.read_text(encoding="utf-8"))
+        kinds = Counter(entry["kind"] for entry in data["templates"])
+        assert kinds == {kind: per_kind for kind in ("prose", "cli", "config", "code", "url", "sql")}
+        assert len(set(data["lookalikes"])) == lookalikes
+        for entry in data["templates"]:
+            assert entry["template"].count("{pw}") == 1
+            assert "Zq3!u8Rk2x" in entry["template"].format(pw="Zq3!u8Rk2x", user="u", host="h")
     # a real detector that looks for e-mail addresses only finds no secret: every row is a miss
     report = secrets_eval.run(per_family=1, per_template=1, detector=SensitivityDetector(types=["email"]))
     assert report["fresh"] == {"n": 60, "recall": 0.0, "by_kind": dict.fromkeys(sorted(kinds), 0.0)}
-    assert len(report["misses"]) == report["providers"]["n"] + report["plaintext"]["n"]
+    assert report["fresh_b"] == {"n": 90, "recall": 0.0, "by_kind": dict.fromkeys(sorted(kinds), 0.0)}
+    assert report["fresh_b_lookalikes"] == {"n": 40, "flag_rate": 0.0}  # no list of which were flagged
+    kept = report["providers"]["n"] + report["plaintext"]["n"] + report["fresh"]["n"]
+    assert len(report["misses"]) == kept
 
 
 def test_a_gate_is_the_literal_a_rule_begins_with_where_nothing_stands_beside_it() -> None:
