@@ -272,6 +272,81 @@ def test_credential_look_alikes_are_not_secrets(text: str) -> None:
     assert [f for f in SensitivityDetector().scan(text) if f.type == "secret"] == []
 
 
+@pytest.mark.parametrize(
+    ("text", "secrets"),
+    [
+        # a URL's password in any scheme, SQLAlchemy's dialect+driver included; Go's MySQL DSN
+        ("SQLALCHEMY_URL = 'postgresql+psycopg2://etl:Wq4!nB7xZp@warehouse:5432/dw'", ["Wq4!nB7xZp"]),
+        ("git remote add origin git+https://bot:Hy6#kL2mNq@git.corp/x.git", ["Hy6#kL2mNq"]),
+        ('dsn := "etl:Wq4!nB7xZp@tcp(10.1.2.3:3306)/dw"', ["Wq4!nB7xZp"]),
+        # SQL rows: the literal in a secret column's place, in every row
+        ("INSERT INTO accounts (login, pwd, created) VALUES ('ops', 'Rt5%yU8iOp', now());", ["Rt5%yU8iOp"]),
+        (
+            "INSERT INTO t (a, api_key) VALUES (1, 'k8Jd!2mQxZ'), (2, 'P0o#9iUyTr');",
+            ["k8Jd!2mQxZ", "P0o#9iUyTr"],
+        ),
+        # documented calls and clients
+        ('$pw = ConvertTo-SecureString -String "Gh7&jK4lMn" -AsPlainText -Force', ["Gh7&jK4lMn"]),
+        ('Opts::builder().user(Some("etl")).pass(Some("Xc3$vB6nMq"))', ["Xc3$vB6nMq"]),
+        ("ipmitool -I lanplus -H bmc1 -U root -P Jk8@lM2nBv sensor", ["Jk8@lM2nBv"]),
+        ("mongosh --host db -u app -p Nm3!bV6cXz", ["Nm3!bV6cXz"]),
+        ("xfreerdp /v:ws12 /u:ops /p:Qa1!sW2eDr", ["Qa1!sW2eDr"]),
+        ("plink -batch -pw Zx9&cV8bNm ops@router show run", ["Zx9&cV8bNm"]),
+        ("7z a -pTy6^uI9oPl backup.7z ~/docs", ["Ty6^uI9oPl"]),
+        ("nmcli device wifi connect Lab5G password Ui8*oP3lKj", ["Ui8*oP3lKj"]),
+        # said in a sentence: a name and "pass", a pair after a URL or a dash, later in the sentence
+        ("user is ops pass Hj5!kL8mNb, it still fails", ["Hj5!kL8mNb"]),
+        ("creds for the NAS at http://10.2.0.9: ops / Fg4#hJ7kLm", ["Fg4#hJ7kLm"]),
+        ("shared account - email is team@corp.io - Vb2@nM5qWx", ["Vb2@nM5qWx"]),
+        ("the root password on bastion-2 was changed yesterday, it's now Er4$tY7uIo", ["Er4$tY7uIo"]),
+        ("The password to the lab wifi is Df3!gH6jKl", ["Df3!gH6jKl"]),
+        ("sent you the password by text: Cv5#bN8mQw", ["Cv5#bN8mQw"]),
+        ("the new password will be Mn7%bV2cXz", ["Mn7%bV2cXz"]),
+        ("my passwd is Lk3!jH6gFd", ["Lk3!jH6gFd"]),
+        # in other languages
+        ("la contraseña del servidor es Sd4!fG7hJk", ["Sd4!fG7hJk"]),
+        ("das Passwort ist Wq1!eR4tYu", ["Wq1!eR4tYu"]),
+        ("le mot de passe est : Pl9!oK8iJu", ["Pl9!oK8iJu"]),
+        ("密码是Qw2#eR5tYu", ["Qw2#eR5tYu"]),
+        ("パスワードはAs3!dF6gHjです", ["As3!dF6gHj"]),
+    ],
+)
+def test_passwords_in_urls_rows_clients_and_sentences(text: str, secrets: list[str]) -> None:
+    """Each password is covered by a secret finding (a connection string's finding is the URL)."""
+    findings = [f for f in SensitivityDetector().scan(text) if f.type == "secret"]
+    for secret in secrets:
+        start = text.index(secret)
+        assert any(f.start <= start and start + len(secret) <= f.end for f in findings), secret
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Password: [REDACTED]",
+        "smb://workgroup;user:password@server/share",  # documentation's placeholder
+        "cvs://:pserver:anoncvs@sources.example.org:/cvs/src",  # a method and a name, no password
+        "INSERT INTO users (name, password_hash) VALUES ('bob', 'Zq3!u8Rk2xAbCdEf')",
+        "INSERT INTO users (name, password) VALUES ('bob', '$2b$12$Q9xk7LmZaBcDeFgHiJkLmN')",
+        "INSERT INTO users (name, token_type) VALUES ('bob', 'Bearer-2x')",
+        "7z a -mx=9 archive.7z docs/",
+        "unzip -p archive.zip notes.txt",
+        "ssh -p 2222 ops@bastion",
+        "ConvertTo-SecureString $env:SVC_PW -AsPlainText -Force",
+        'ConvertTo-SecureString "01000000d08c9ddf0115d1118c7a00c04fc297eb"',  # encrypted, not plain
+        "la contraseña es segura",
+        "das Kennwort ist abgelaufen",
+        "the password must be at least 12 characters",
+        "Reset the password for user jdoe2 to the default",
+        "My email is jane@corp.io and my boarding pass is AB12CD",
+        "login with your email and pass the token in the header",
+        "the password for the island retreat booking",
+        "[Unit]\nDescription=agent and passphrase cache (for browsers)\nDocumentation=man:gpg-agent(1)",
+    ],
+)
+def test_look_alikes_of_the_newer_rules_are_not_secrets(text: str) -> None:
+    assert [f for f in SensitivityDetector().scan(text) if f.type == "secret"] == []
+
+
 def test_the_image_installs_the_rules_it_pins() -> None:
     """README promises that the Docker image fetches the rule set at build time."""
     from pathlib import Path

@@ -52,6 +52,56 @@ _LOGIN_CLIENTS = (
 )
 
 
+# Clients that take a password as an option, by their documentation: the client's names, then the
+# option (with what joins it to the value: a space, "=", ":" or nothing), on the same command line.
+_OPTION_CLIENTS: tuple[tuple[tuple[str, ...], str], ...] = (
+    (("ipmitool",), r"-P\s*"),  # ipmitool -U NAME -P PASSWORD
+    (  # MongoDB's shell and tools: -p PASSWORD
+        (
+            "mongo",
+            "mongosh",
+            "mongodump",
+            "mongorestore",
+            "mongoexport",
+            "mongoimport",
+            "mongostat",
+            "mongotop",
+        ),
+        r"-p\s+",
+    ),
+    (("mosquitto_pub", "mosquitto_sub", "mosquitto_rr"), r"-P\s+"),  # MQTT clients: -u NAME -P PASSWORD
+    (("zip", "unzip"), r"-P\s+"),  # an archive's password
+    (("7z", "7za", "7zz", "rar", "unrar"), r"-p"),  # 7z a -pPASSWORD, rar a -pPASSWORD
+    (("xfreerdp", "wlfreerdp"), r"/p:"),  # FreeRDP: /u:NAME /p:PASSWORD
+    (("rdesktop",), r"-p\s+"),
+    (("plink", "pscp", "psftp"), r"-pw\s+"),  # PuTTY's command-line tools
+    (("psexec", "psexec64", "paexec"), r"-p\s+"),  # Sysinternals: -u NAME -p PASSWORD
+    (("schtasks",), r"/rp\s+"),  # a scheduled task's account: /ru NAME /rp PASSWORD
+    (("gpg", "gpg2"), r"--passphrase\s+"),
+    (("ssh-keygen",), r"-[NP]\s*"),  # a new (-N) or old (-P) key passphrase
+    (("ldappasswd",), r"-s\s*"),  # the new password it sets
+    (("rabbitmqadmin",), r"-p\s+"),  # rabbitmqadmin -u NAME -p PASSWORD
+    (("influx",), r"-password\s+"),  # InfluxDB 1.x's CLI
+    (("hdbsql",), r"-p\s+"),  # SAP HANA
+    (("nmcli",), r"(?:password|wifi-sec\.psk)\s+"),  # nmcli dev wifi connect SSID password PASSWORD
+    (("curl",), r"(?:-U\s*|--proxy-user[=\s]+)[\"']?[^\s:\"']+:"),  # a proxy's NAME:PASSWORD
+)
+
+
+def _option_client_rule(names: tuple[str, ...], option: str) -> re.Pattern[str]:
+    # the names as whole words (7z, not p7zip; mongo, not mongod's ...), a Windows .exe allowed
+    return re.compile(
+        "(?:"
+        + "|".join(lead(re.escape(name[0]), r"[\w./-]") + re.escape(name[1:]) for name in names)
+        + r")(?:\.exe)?\b"
+        + _SAME_COMMAND
+        + r"\s"
+        + option
+        + VALUE,
+        re.IGNORECASE if option.startswith("/") else 0,
+    )
+
+
 class _Rule(NamedTuple):
     """Passwords that a documented client takes on its command line, or that a server or database
     is given in its own syntax: the password is in the pattern's first group that matched, and the
@@ -63,7 +113,9 @@ class _Rule(NamedTuple):
     confidence: float = 0.85
 
 
-_CLIENTS: tuple[_Rule, ...] = tuple(_Rule(*entry) for entry in (
+_CLIENTS: tuple[_Rule, ...] = tuple(
+    _Rule(names, _option_client_rule(names, option), "password_flag") for names, option in _OPTION_CLIENTS
+) + tuple(_Rule(*entry) for entry in (
     # Microsoft's SQL Server tools take the password as -P (sqlcmd, bcp, osql, mssql-cli)
     (
         ("sqlcmd", "bcp", "osql", "mssql"),
@@ -164,6 +216,16 @@ _CLIENTS: tuple[_Rule, ...] = tuple(_Rule(*entry) for entry in (
         "oracle_login",
         0.97,  # NAME/PASSWORD@HOST also reads as an e-mail address: the credential is the surer reading
     ),
+    # PowerShell: ConvertTo-SecureString "PASSWORD" -AsPlainText -Force (the plain text is the
+    # password; without -AsPlainText the string is an encrypted one, not readable)
+    (
+        ("convertto-securestring",),
+        re.compile(
+            r"(?i)\bconvertto-securestring\b(?=[^\n;|]{0,200}?\s-asplaintext\b)(?:\s+-(?:asplaintext|force)\b)*"
+            r"(?:\s+-string)?\s+(?:\"([^\"\n]{4,200})\"|'([^'\n]{4,200})')"
+        ),
+        "password",
+    ),
     # SQL: IDENTIFIED BY 'PASSWORD' (MySQL, MariaDB, Oracle; in prose "identified by" names no
     # password, so a bare value needs the keywords in capitals or CREATE/ALTER USER before them),
     # SET PASSWORD [FOR USER] = 'PASSWORD'
@@ -202,6 +264,8 @@ _CALLS: dict[str, int] = {
     "setPassword": -1,
     "withPassword": -1,
     "password": -1,  # a builder's .password("...")
+    "pass": -1,  # Rust mysql's OptsBuilder .pass(Some("...")), ...
+    "passwd": -1,
     "setClientSecret": -1,
     "setSecretKey": -1,
 }
@@ -226,13 +290,60 @@ _ARGUMENT = re.compile(
     r"|\((?:[^()\"'\n]|\"(?:[^\"\\\n]|\\.)*\"|'(?:[^'\\\n]|\\.)*')*\)"
     r"|\[[^\[\]\n]*\]|\{[^{}\n]*\}|[^,()\[\]{}\"'\n])*)([,)])"
 )
-# A string literal alone, or turned into bytes or characters: "...".toCharArray(), '...'.encode()
-_LITERAL = re.compile(r"\s*(?:\"([^\"\n\\]*)\"|'([^'\n\\]*)')(?:\.(?:toCharArray|getBytes|encode)\(\))?\s*$")
+# A string literal alone, or turned into bytes or characters ("...".toCharArray(), '...'.encode(),
+# "...".to_string()), or wrapped as an optional or owned string (Some("..."), String::from("...")).
+_LITERAL = re.compile(
+    r"\s*(?P<wrapped>(?:Some|Option|Optional\.of|String::from|SecretString::new)\(\s*)?"
+    r"(?:\"([^\"\n\\]*)\"|'([^'\n\\]*)')"
+    r"(?:\.(?:toCharArray|getBytes|encode|to_string|to_owned|into)\(\))?(?(wrapped)\s*\))\s*$"
+)
 # A (user, password) tuple given as a keyword: auth=("user", "password"), as requests and httpx take it.
 _AUTH_TUPLE = re.compile(
     word_start("auth")
     + r"\s*=\s*[(\[]\s*[\"'][^\"'\n]*[\"']\s*,\s*(?:\"([^\"\n]{4,200})\"|'([^'\n]{4,200})')\s*[)\]]"
 )
+
+
+# SQL's INSERT INTO t (..., password, ...) VALUES (..., 'PASSWORD', ...): the literal in a secret
+# column's place, in each row (at most 50). A column that holds a hash, a salt or something about the
+# secret (password_hash, hashed_password, token_type, password_changed_at) is not one; nor is a value
+# in a hash's format ($2b$12$..., {SSHA}..., 64 hex digits where a password would be).
+_INSERT = re.compile(r"(?i)\binsert\s+into\s+[\w.`\"\[\]]{1,100}\s*\(([^()\n]{1,300})\)\s*values\s*\(")
+_NEXT_ROW = re.compile(r"\s*,\s*\(")
+_SECRET_COLUMN = re.compile(r"(?:password|passwd|pwd|pass|secret|token|api_?key|apikey)$")
+_NOT_SECRET_COLUMN = re.compile(
+    r"hash|crypt|digest|salt|type|_at$|_on$|expir|length|hint|policy|reset_|changed"
+)
+_HASH_FORMAT = re.compile(r"^(?:\$[\w-]+\$|\{\w+\}|pbkdf2|[0-9a-fA-F]{32,}$)")
+
+
+def _insert_columns(columns: str) -> list[bool]:
+    """Which of an INSERT's columns hold a secret in plain text."""
+    names = [name.strip().strip('`"[]').lower() for name in columns.split(",")]
+    return [
+        _SECRET_COLUMN.search(name) is not None and _NOT_SECRET_COLUMN.search(name) is None for name in names
+    ]
+
+
+def _inserts(text: str) -> Iterator[Finding]:
+    for match in _INSERT.finditer(text):
+        secret = _insert_columns(match.group(1))
+        if not any(secret):
+            continue
+        start = match.end()
+        for _ in range(50):
+            values = _arguments(text, start, reach=400)
+            for is_secret, span in zip(secret, values, strict=False):
+                literal = _LITERAL.match(text, *span) if is_secret else None
+                if literal is None:
+                    continue
+                group = 2 if literal.group(2) is not None else 3
+                value = literal.group(group)
+                if not _HASH_FORMAT.match(value) and value_confidence(value, quoted=False):
+                    yield Finding("secret", literal.start(group), literal.end(group), 0.85, "password")
+            if not values or (row := _NEXT_ROW.match(text, values[-1][1] + 1)) is None:
+                break
+            start = row.end()
 
 
 def _flags(text: str, lowered: str) -> Iterator[Finding]:
@@ -266,11 +377,11 @@ def _clients(text: str, lowered: str) -> Iterator[Finding]:
                 yield Finding("secret", start, end, rule.confidence, rule.detail)
 
 
-def _arguments(text: str, start: int) -> list[tuple[int, int]]:
+def _arguments(text: str, start: int, reach: int = 200) -> list[tuple[int, int]]:
     """The spans of a call's top-level arguments, from just after its "(" to its ")" on the same
-    line and within 200 characters; [] when the call does not close there."""
+    line and within `reach` characters; [] when the call does not close there."""
     spans: list[tuple[int, int]] = []
-    position, end = start, min(len(text), start + 200)
+    position, end = start, min(len(text), start + reach)
     while (argument := _ARGUMENT.match(text, position, end)) is not None:
         spans.append(argument.span(1))
         if argument.group(2) == ")":
@@ -292,7 +403,7 @@ def _call_arguments(text: str, lowered: str) -> Iterator[Finding]:
         literal = _LITERAL.match(text, *arguments[position])
         if literal is None:
             continue
-        group = 1 if literal.group(1) is not None else 2
+        group = 2 if literal.group(2) is not None else 3
         value = literal.group(group)
         if mentions_secret(value) or (position < 0 and " " in value):
             continue  # password("Password:"), .password("PIN (4-8 digits)"): a prompt, not a value
@@ -312,3 +423,5 @@ def find_in_programs(text: str, lowered: str) -> Iterator[Finding]:
     yield from _clients(text, lowered)
     if "(" in text:
         yield from _call_arguments(text, lowered)
+        if "insert" in lowered:
+            yield from _inserts(text)

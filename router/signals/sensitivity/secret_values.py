@@ -10,6 +10,10 @@ from collections import Counter
 
 # A value as the rules capture it: perhaps quoted, then 4-200 characters with no space or quote.
 VALUE = r"[\"']?([^\s\"']{4,200})"
+# The same where the rule then asks for a strong value (`strong`): a letter and a digit in it, said
+# in the pattern so that `re` passes over a weak word ("the login is admin") to a later candidate
+# instead of stopping there.
+STRONG_VALUE = r"(?=[\"']?[^\s\"']*\d)(?=[\"']?[^\s\"']*[^\W\d_])" + VALUE
 PLACEHOLDER = re.compile(
     r"(?i)^(?:<.*>|\{.*\}|\[.*\]|\$.*|%.*%|\*+|x+|\.+|-+|_+|null|none|nil|true|false|undefined|"
     r"(?:your|my|the|some|insert|enter|put|add|replace|test|fake|mock|sample)[a-z_-]*(?:[_-]?v?\d+)?"

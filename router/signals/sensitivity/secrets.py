@@ -18,7 +18,7 @@ from router.signals.sensitivity.scanning import case_aligned, word_start
 from router.signals.sensitivity.secret_values import (
     PLACEHOLDER,
     REFERENCE_SUFFIXES,
-    VALUE,
+    STRONG_VALUE,
     character_classes,
     mentions_secret,
     shannon_entropy,
@@ -29,7 +29,7 @@ from router.signals.sensitivity.secret_values import (
 # Substrings (of the lowercased text) that each pattern needs; a prompt holding none of them skips
 # the pattern entirely, and most chat prompts hold none of any.
 _ASSIGNED_HINTS = ("pass", "pw", "psk", "secret", "token", "key", "auth", "credential")
-_SPOKEN_HINTS = ("password", "passcode", "passphrase", "pin", "pwd", "pw")
+_SPOKEN_HINTS = ("pass", "pasw", "pssw", "pin", "pw", "pswd")
 # Only Stripe's key patterns, which begin with [sr] (frequent letters), are gated by hints. Every
 # other known format begins with a literal, its \b written after it (scanning.word_start), which
 # `re` finds as fast as a substring test finds a hint, so those run on every text; each of their
@@ -82,10 +82,13 @@ _KNOWN: tuple[tuple[str, re.Pattern[str], float], ...] = (
     ),
 )
 
-_CONNECTION = re.compile(
-    r"\b(?:postgres(?:ql)?|mysql|mariadb|mongodb(?:\+srv)?|rediss?|amqps?|mssql|sqlserver|oracle|"
-    r"jdbc:[a-z]+|s?ftp|smtps?|ldaps?|https?)://([^\s:/@'\"]*):([^\s/@'\"]+)@[^\s/'\"]+"
-)
+# A URL's user information with a password, in any scheme (RFC 3986: scheme://user:password@host):
+# postgres://, mysql+pymysql:// (SQLAlchemy's dialect+driver), jdbc:mysql://, git+https://, amqps://.
+# Read from each "://": the scheme back to where its characters end, then this after the "://".
+_USERINFO = re.compile(r"([^\s:/@'\"]*):([^\s/@'\"]+)@[^\s/'\"]+")
+# Go's MySQL driver DSN: NAME:PASSWORD@tcp(HOST:PORT)/DB (also unix(...)), as sql.Open takes it.
+_GO_DSN = re.compile(r"(?<![\w.-])[\w.-]+:([^\s@\"'`]{4,200})@(?:tcp|unix)\(")
+_SCHEME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+.-")
 # Matched against the lowercased text: a case-sensitive alternation is several times faster.
 _KEY_WORD = re.compile(
     r"password|passwd|passphrase|pwd|secret|token|api[_-]?key|apikey|access[_-]?key|auth[_-]?key"
@@ -119,9 +122,17 @@ _ASSIGNMENT = re.compile(
 # agreed on for the shared drive is ..."), a verb or a colon, perhaps "now", "still" or "currently",
 # then the value ("the root password on that box is ...", "set the passphrase to ...", "use the
 # password ... for"); the value must still look like a secret (two kinds of character, no placeholder).
-_SPOKEN_WORDS = ("password", "passcode", "passphrase", "pin", "pwd", "pw")
+# with the short forms and the commonest misspellings people type in a hurry
+_SPOKEN_WORDS = (
+    "password", "passcode", "passphrase", "pin", "pwd", "pw",
+    "passwd", "passwrd", "pasword", "passowrd", "pssword", "pswd", "pword",
+)  # fmt: skip
 _SPOKEN_REST = (
-    r"\b(?:\??\s+(?P<words>(?:[a-z]+\s+){0,7}?)(?:is|was|to|as|it's|it\u2019s|=|:)\s*(?P<adverb>now\s+|still\s+|currently\s+)?"
+    # the words about whose it is may be names of hosts, users or addresses ("the root password on
+    # 10.0.3.7 is ...", "the password for ops@corp is ..."), not a sentence's end; the last of them
+    # may end at the colon ("the password, sent by text: ..."), and they stay on one line
+    r"\b(?:\??\s+(?P<words>(?:[^\s.!?,;:=]+(?:[.:][^\s.!?,;:=]+)*(?:,?[ \t]+|(?=[:=]))){0,7}?)"
+    r"(?:(?:is|was|be|to|as|it's|it\u2019s)\b|=|:)\s*(?P<adverb>now\s+|still\s+|currently\s+)?"
     r"|\s*[:=]\s*|\s+)"
     r"(?:-\s*)?[\"']?(?P<value>[^\s\"']{4,100})"
 )
@@ -129,20 +140,57 @@ _SPOKEN = re.compile(r"(?i)\b(?:" + "|".join(_SPOKEN_WORDS) + ")" + _SPOKEN_REST
 # The same on lowercase text (scanning.case_aligned), each word with its \b after it, so that `re`
 # skips ahead to the words' first letters instead of trying the pattern at every position.
 _LOWER_SPOKEN = re.compile("(?:" + "|".join(map(word_start, _SPOKEN_WORDS)) + ")" + _SPOKEN_REST)
+# A password said in another language: the word, up to five words, a colon, "=" or the language's
+# "is", then a strong value ("la contraseña del router es ...", "das Passwort ist ...", "密码是...").
+_FOREIGN_WORDS = (
+    "contraseña", "contrasena", "mot de passe", "mdp", "passwort", "kennwort", "senha", "wachtwoord", "hasło",
+    "haslo", "lösenord", "losenord", "salasana", "heslo", "jelszó", "jelszo", "пароль", "şifre",
+    "sifre", "mật khẩu", "kata sandi", "parolă", "密码", "密碼", "パスワード", "비밀번호",
+)  # fmt: skip
+_FOREIGN_SPOKEN = re.compile(
+    r"(?i)(?<!\w)(?:" + "|".join(_FOREIGN_WORDS) + r")"
+    r"(?:(?<=[^\W\d_])(?!\w)\s+(?:[^\s.!?]+\s+){0,5}?(?:es|est|ist|é|e|er|är|is|on|je|jest|era|war|là|adalah)(?!\w)"
+    r"|\s*[:\uff1a=]|\s*(?:是|为|為|は|는|은|이|가)|\s+[-\u2013\u2014])"
+    r"\s*[:\uff1a]?\s*[\"'«\u201c\u201e]?([^\s\"'»\u201d\u201c\u3000-\u9fff\uac00-\ud7af\uff00-\uffef]{4,100})"
+)
+_FOREIGN_HINTS = tuple(sorted({word.split()[0][:4] for word in _FOREIGN_WORDS}))
+# After a rejected value, a later one in the same sentence: "the password on that box was rotated
+# last night, it's now ...", "the password to the wifi is ...". Read at most 200 characters on.
+_THEN_VALUE = re.compile(
+    r"(?:\b(?:is|was|be|to|as)\b|\bit['\u2019]s\b|[=:])\s*(?:now\s+|still\s+|currently\s+)?(?:-\s*)?[\"']?"
+    r"([^\s\"']{4,100})",
+    re.IGNORECASE,
+)
+_SENTENCE_END = re.compile(r"[.!?](?:\s|$)|\n")
 # A name and a password after "login", "credentials" or "account": "the login is NAME / PASSWORD".
 _PAIR_WORDS = ("login", "credential", "creds", "account")
 # Words that stand where a name would and say where the credentials are, not whose they are.
 _NOT_NAMES = frozenset(
     ("in", "at", "on", "under", "the", "a", "an", "our", "my", "your", "stored", "kept", "saved", "see", "use", "ask")
 )  # fmt: skip
-# The value must be strong, after a slash, a comma or a space ("creds for staging: NAME PASSWORD",
-# "the login for the router - NAME, PASSWORD"; not "Account is acme-prod / eu-west-1"). A URL
-# ("Login: https://...") and a place ("credentials are in vault2", "creds: see 1Password / ...")
-# are not a pair.
-_PAIR_REST = r"[^\n.]{0,40}?(?:\bis|\bare|:|\s-)\s+(?P<name>[^\s/,]+)(?:\s*(?P<slash>/)\s*|,\s*|\s+)" + VALUE
+# The value must be strong, after a slash, a comma, a dash or a space ("creds for staging: NAME
+# PASSWORD", "the login for the router - NAME, PASSWORD", "account - email is NAME - PASSWORD"; not
+# "Account is acme-prod / eu-west-1"). A URL ("Login: https://...") and a place ("credentials are in
+# vault2", "creds: see 1Password / ...") are not a pair. Between the word and its "is" or colon, up
+# to 80 characters of the same sentence, a host's or an address's dots included ("creds for the
+# admin page at http://10.0.3.7: NAME / PASSWORD").
+_PAIR_REST = (
+    r"(?:[^\n.]|\.(?=\w)){0,80}?(?:\bis|\bare|:|\s-)\s+(?P<name>[^\s/,]+)"
+    r"(?:\s*(?P<slash>/)\s*|,\s*|\s+[-\u2013\u2014|]\s+|\s+)" + STRONG_VALUE
+)
 _PAIR = re.compile(r"(?i)\b(?:login|credential|creds|account)s?\b" + _PAIR_REST)
 # The same on lowercase text (scanning.case_aligned), beginning with the words' first letters.
 _LOWER_PAIR = re.compile("(?:" + "|".join(map(word_start, _PAIR_WORDS)) + r")s?\b" + _PAIR_REST)
+# A user's name, then "pass" and a strong value: "user is NAME pass PASSWORD", "login NAME / pass:
+# PASSWORD". The short word is a password's only after a name (not "pass the salt", "a boarding pass"),
+# and "password" itself is _SPOKEN's.
+_USER_PASS_WORDS = ("user", "username", "login", "email", "e-mail")
+_USER_PASS_REST = (
+    r"\b\s*(?:is\s+|:\s*|=\s*)?[\"']?(?P<name>[^\s\"',;/]+)[\"']?\s*(?:[,;/]\s*|\s+(?:and|&)\s+|\s+)"
+    r"(?:(?:the|my|its|with)\s+)?pass(?:wd)?\b\s*(?:is\s+|:\s*|=\s*)?" + STRONG_VALUE
+)
+_USER_PASS = re.compile(r"(?i)\b(?:user(?:name)?|login|e-?mail)" + _USER_PASS_REST)
+_LOWER_USER_PASS = re.compile("(?:" + "|".join(map(word_start, _USER_PASS_WORDS)) + ")" + _USER_PASS_REST)
 # A password named after it is given: "whether X is a strong enough password", "X is my password",
 # "is X a good password?", "I use X as my password". Read in the words before each such noun.
 _NAMED_AFTER = re.compile(r"password|passphrase|passcode")
@@ -210,6 +258,8 @@ def _assigned(text: str, lowered: str) -> Iterator[Finding]:
             continue  # password_file=/run/secrets/db, TOKEN_PATH=...: where the secret is, not it
         group = 3 if match.group(3) is not None else 4 if match.group(4) is not None else 5
         value = match.group(group)
+        if group == 5 and value[0] == "[" and text[match.end(5) : match.end(5) + 1] == "]":
+            continue  # Password: [REDACTED], token=[hidden]: the bare value stops before its "]"
         if hit.group() == "pw" and (match.group("rest") or _MEASUREMENT.fullmatch(value)):
             continue  # PW_TEST_REPORTER=..., PW-1: 4500psi, pw = 2.5e-3: not a password
         if hit.group() == "psk" and match.group("rest"):
@@ -234,6 +284,27 @@ def _case_blind(
     return lower.finditer(lowered) if case_aligned(text, lowered) else ignoring_case.finditer(text)
 
 
+def _foreign_spoken(text: str, lowered: str) -> Iterator[Finding]:
+    if text.isascii() and not any(hint in lowered for hint in _FOREIGN_HINTS):
+        return
+    for match in _FOREIGN_SPOKEN.finditer(text):
+        value = match.group(1).rstrip(".,;!?。、")
+        if strong(value) and value_confidence(value, quoted=False):
+            yield Finding("secret", match.start(1), match.start(1) + len(value), 0.8, "password")
+
+
+def _later_value(text: str, start: int, noun_at: int) -> tuple[int, int] | None:
+    """A strong value said later in the sentence of a password's noun, at most 200 characters after
+    the noun: "the password on that box was rotated last night, it's now X"."""
+    limit = min(len(text), noun_at + 200)
+    end = _SENTENCE_END.search(text, start, limit)
+    for match in _THEN_VALUE.finditer(text, start, end.start() if end else limit):
+        value = match.group(1).rstrip(".,;!?")
+        if strong(value) and value_confidence(value, quoted=False):
+            return match.start(1), match.start(1) + len(value)
+    return None
+
+
 def _spoken(text: str, lowered: str) -> Iterator[Finding]:
     if not any(hint in lowered for hint in _SPOKEN_HINTS):
         return
@@ -244,30 +315,49 @@ def _spoken(text: str, lowered: str) -> Iterator[Finding]:
         said = match.group(0).lower()
         if said.startswith("pw") and not said.startswith("pwd") and _MEASUREMENT.fullmatch(value):
             continue  # "pw 2.5ms", "PW: 25nW": a pulse width or a power, not a password
+        pin = said.startswith("pin")  # "pin numpy to 1.26.4": only digits are a PIN
         far = len((match.group("words") or "").split()) > 4 or match.group("adverb")
-        if far and not strong(value):
-            continue  # "the password length limit in our app is 64-chars", "the pin ... is now GPIO17"
         if value[:1] in ")]}>,;":
             continue  # password('Password:').ask(): the code goes on, no value is said
-        pin = said.startswith("pin")  # "pin numpy to 1.26.4": only digits are a PIN
-        if not pin and character_classes(value) >= 2 and value_confidence(value, quoted=False):
+        if far and not strong(value):
+            pass  # "the password length limit in our app is 64-chars", "the pin ... is now GPIO17"
+        elif not pin and character_classes(value) >= 2 and value_confidence(value, quoted=False):
             yield Finding("secret", begin, end, 0.8, "password")
-        elif (
-            value.isdigit()
-            and 4 <= len(value) <= 8
-            and match.group(0).lower().startswith(("pin", "passcode"))
-        ):
+            continue
+        elif value.isdigit() and 4 <= len(value) <= 8 and said.startswith(("pin", "passcode")):
             yield Finding("secret", begin, end, 0.7, "pin")
+            continue
+        # not said here: perhaps later in the sentence
+        if not pin and (later := _later_value(text, end, match.start())) is not None:
+            yield Finding("secret", *later, 0.8, "password")
+
+
+def _url_password(value: str) -> bool:
+    """Not a placeholder (user:${DB_PASS}@, user:<password>@), not the word itself (user:password@),
+    and not more of the user information (cvs://:pserver:anoncvs@: a method and a name)."""
+    return not (PLACEHOLDER.match(value) or ":" in value or (mentions_secret(value) and not strong(value)))
 
 
 def _connections(text: str) -> Iterator[Finding]:
-    if "://" not in text or "@" not in text:
+    if "@" not in text:
         return
-    for match in _CONNECTION.finditer(text):
-        password = match.group(2)
-        if PLACEHOLDER.match(password):
+    position = 0
+    while (separator := text.find("://", position)) >= 0:
+        position = separator + 3
+        start = separator
+        while start > separator - 32 and start > 0 and text[start - 1] in _SCHEME_CHARS:
+            start -= 1
+        while start < separator and not text[start].isalpha():
+            start += 1  # a scheme begins with a letter
+        match = _USERINFO.match(text, position)
+        if start == separator or match is None or not _url_password(match.group(2)):
             continue
-        yield Finding("secret", match.start(), match.end(), 0.95, "connection_string")
+        yield Finding("secret", start, match.end(), 0.95, "connection_string")
+        position = match.end()
+    if "@tcp(" in text or "@unix(" in text:
+        for match in _GO_DSN.finditer(text):
+            if _url_password(match.group(1)):
+                yield Finding("secret", match.start(), match.end(), 0.95, "connection_string")
 
 
 def _pairs(text: str, lowered: str) -> Iterator[Finding]:
@@ -282,6 +372,16 @@ def _pairs(text: str, lowered: str) -> Iterator[Finding]:
         if not strong(value):
             continue
         if value_confidence(value, quoted=False):
+            yield Finding("secret", begin, begin + len(value), 0.8, "password")
+
+
+def _user_pass(text: str, lowered: str) -> Iterator[Finding]:
+    if "pass" not in lowered or not any(word in lowered for word in _USER_PASS_WORDS):
+        return
+    for match in _case_blind(text, lowered, _LOWER_USER_PASS, _USER_PASS):
+        begin = match.start(2)
+        value = text[begin : match.end(2)].rstrip(".,;!?)")
+        if strong(value) and value_confidence(value, quoted=False):
             yield Finding("secret", begin, begin + len(value), 0.8, "password")
 
 
@@ -311,7 +411,9 @@ def find_secrets(text: str) -> list[Finding]:
         *_connections(text),
         *_assigned(text, lowered),
         *_spoken(text, lowered),
+        *_foreign_spoken(text, lowered),
         *find_in_programs(text, lowered),
         *_pairs(text, lowered),
+        *_user_pass(text, lowered),
         *_named_after(text, lowered),
     ]
