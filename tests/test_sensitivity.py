@@ -460,6 +460,36 @@ def test_cued_names_beside_words_of_fiction_stay_personal(
     assert name in found(detector, text, "person")
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Hi Claude, can you help me write a cover letter?",
+        "I'm Claude, an AI assistant made by Anthropic.",
+        "Dear Claude,\nI hope you can help me plan a trip.",
+        "Thanks Gemini! Now translate it into Spanish.",
+        "Hey Alexa, play some jazz.",
+        "Claude is a helpful assistant; Claude's answers are short.",
+    ],
+)
+def test_an_assistants_name_alone_is_not_a_person(detector: SensitivityDetector, text: str) -> None:
+    """The model a prompt is addressed to is not personal data, so such prompts may leave."""
+    assert found(detector, text, "person") == []
+
+
+@pytest.mark.parametrize(
+    "text,name",
+    [
+        ("My colleague Claude Dupont will call you tomorrow.", "Claude Dupont"),  # a surname after it
+        ("Mary Watson called about the invoice.", "Mary Watson"),  # a listed surname that is also one
+        ("Hi Anna, can you help me?", "Anna"),
+    ],
+)
+def test_people_who_share_an_assistants_name_are_still_people(
+    detector: SensitivityDetector, text: str, name: str
+) -> None:
+    assert name in found(detector, text, "person")
+
+
 # --- secrets ----------------------------------------------------------------------------------
 
 

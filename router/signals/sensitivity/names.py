@@ -450,6 +450,11 @@ def _name_starts(text: str, names: Gazetteer) -> Iterator[int]:
     yield from _after_cues(text, names)
 
 
+def _assistant(word: str) -> bool:
+    """An AI assistant's or model's name, perhaps possessive (Claude's)."""
+    return word.removesuffix("'s").removesuffix("\u2019s") in cues.ASSISTANT_NAMES
+
+
 def find_people(text: str, alone: bool = True, discounted: list[Finding] | None = None) -> Iterator[Finding]:
     """Person names in `text`; `alone` is false when other personal data was found in it, which
     keeps a listed public figure's name from being discounted. Each name discounted as a listed
@@ -475,6 +480,8 @@ def find_people(text: str, alone: bool = True, discounted: list[Finding] | None 
         () if problem else _lone(tokens, names),
     ):
         for first, last, confidence, detail in source:
+            if _assistant(tokens.lower[last]) and (first == last or not names.in_last(tokens.words[last])):
+                continue  # "Hi Claude, ...", "Prefill Claude's": the model the prompt is for, not a person
             start, end = tokens.spans[first][0], tokens.spans[last][1]
             listed_here = detail == "full_name" and listed and famous.known(text[start:end])
             if listed_here and discounted is not None and not public:
