@@ -16,14 +16,15 @@ Reported: recall per family and per plaintext kind, and the share of look-alikes
 plaintext templates and the look-alikes are split in two like Presidio's (a seeded hash): rules may
 be written reading the development half only; the held-out half is the figure to quote.
 
-Two second authors' sets, each written by a helper who saw neither the detectors nor the templates
-above: `labels/secrets_fresh.json` (2026-12-05: 60 plaintext templates of prose, command lines,
-config files, code, URLs and SQL, and 30 look-alikes) and `labels/secrets_fresh_b.json` (2026-12-06:
-90 templates, 15 of each kind, and 40 look-alikes). The first was read on 2026-12-06, when rules were
-written from its misses: it is spent, a regression guard whose misses print like the templates'
-above. Of the second only its recall per kind and its look-alikes' flag rate are ever printed, never
-a miss, so that it stays unread by whoever writes rules: it is held out by author, and spent (say so
-in README) the day someone reads its misses; write a third set before that.
+Other authors' sets, each written by a helper who saw neither the detectors nor any other template
+set (`SECOND_AUTHORS`): `labels/secrets_fresh.json` (2026-12-05: 60 plaintext templates of prose,
+command lines, config files, code, URLs and SQL, and 30 look-alikes), `labels/secrets_fresh_b.json`
+and `labels/secrets_fresh_c.json` (2026-12-06: 90 templates, 15 of each kind, and 40 look-alikes
+each). A set is spent the day rules are written reading its misses (the first two were, on
+2026-12-06): then it is a regression guard whose misses print like the templates' above. Of an
+unread set only its recall per kind and its look-alikes' flag rate are ever printed, never a miss,
+so that it stays unread by whoever writes rules: it is held out by author. Write the next set
+before reading the last unread one's misses.
 
 Where its file is fetched, also recall on credentials another project chose: CredSweeper's test
 findings (evals.secrets_external).
@@ -51,8 +52,13 @@ LOWER_ALNUM = string.ascii_lowercase + string.digits
 HEX = "0123456789abcdef"
 B64URL = ALNUM + "-_"
 SPLIT_SEED = "turnout-secrets-1"
-FRESH = Path(__file__).resolve().parent / "labels" / "secrets_fresh.json"  # spent on 2026-12-06
-FRESH_B = Path(__file__).resolve().parent / "labels" / "secrets_fresh_b.json"  # never read
+LABELS = Path(__file__).resolve().parent / "labels"
+# (report key, file, the day its misses were first read, or None: unread, its misses never printed)
+SECOND_AUTHORS: tuple[tuple[str, Path, str | None], ...] = (
+    ("fresh", LABELS / "secrets_fresh.json", "2026-12-06"),
+    ("fresh_b", LABELS / "secrets_fresh_b.json", "2026-12-06"),
+    ("fresh_c", LABELS / "secrets_fresh_c.json", None),
+)
 USERS = ("admin", "app", "svc_backup", "deploy", "jdoe")  # who a plaintext template's {user} is
 HOSTS = ("db.internal", "10.0.3.7", "prod-db-01", "cache.corp.example")
 
@@ -358,23 +364,25 @@ def run(
 ) -> dict[str, Any]:
     detector = detector or SensitivityDetector()
     rng = random.Random(seed)
-    fresh = json.loads(FRESH.read_text(encoding="utf-8"))
-    fresh_b = json.loads(FRESH_B.read_text(encoding="utf-8"))
+    authors = {name: json.loads(path.read_text(encoding="utf-8")) for name, path, _ in SECOND_AUTHORS}
+    unread = {name for name, _, spent in SECOND_AUTHORS if spent is None}
     report: dict[str, Any] = {"half": half}
     misses: list[str] = []
     for name, rows in (
         ("providers", provider_rows(rng, per_family)),
         ("plaintext", plaintext_rows(rng, per_template, half)),
         # each its own generator, so that adding templates above never changes how they are filled
-        ("fresh", fresh_rows(fresh["templates"], random.Random(seed), per_template)),
-        ("fresh_b", fresh_rows(fresh_b["templates"], random.Random(seed), per_template)),
+        *(
+            (name, fresh_rows(data["templates"], random.Random(seed), per_template))
+            for name, data in authors.items()
+        ),
     ):
         tally: dict[str, list[int]] = defaultdict(lambda: [0, 0])
         for kind, secret, text in rows:
             hit = _found(detector, secret, text)
             tally[kind][0] += 1
             tally[kind][1] += hit
-            if not hit and name != "fresh_b":  # the unread second author's misses stay unread
+            if not hit and name not in unread:  # an unread set's misses stay unread
                 misses.append(text)
         total = sum(n for n, _ in tally.values())
         report[name] = {
@@ -389,14 +397,15 @@ def run(
         "flag_rate": round(len(flagged) / len(lookalikes), 4),
         "flagged": flagged,
     }
-    for name, texts in (
-        ("fresh_lookalikes", fresh["lookalikes"]),
-        ("fresh_b_lookalikes", fresh_b["lookalikes"]),
-    ):
+    for name, data in authors.items():
+        texts = data["lookalikes"]
         flagged_fresh = [text for text in texts if any(f.type == "secret" for f in detector.scan(text))]
-        report[name] = {"n": len(texts), "flag_rate": round(len(flagged_fresh) / len(texts), 4)}
-        if name == "fresh_lookalikes":  # spent: which were flagged may be read
-            report[name]["flagged"] = flagged_fresh
+        report[f"{name}_lookalikes"] = {
+            "n": len(texts),
+            "flag_rate": round(len(flagged_fresh) / len(texts), 4),
+        }
+        if name not in unread:  # spent: which were flagged may be read
+            report[f"{name}_lookalikes"]["flagged"] = flagged_fresh
     report["misses"] = misses
     external = secrets_external.load()
     report["credsweeper"] = secrets_external.recall(detector, external) if external else None
@@ -416,12 +425,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         shown["credsweeper"] = {k: v for k, v in external.items() if k != "misses"} if external else None
         print(json.dumps(shown, indent=2))
         return 0
-    for name, label in (
-        ("providers", "providers"),
-        ("plaintext", "plaintext"),
-        ("fresh", "first second author's plaintext (spent 2026-12-06: a regression guard)"),
-        ("fresh_b", "second second author's plaintext (never read: the figure to quote)"),
-    ):
+
+    def _label(name: str, path: Path, spent: str | None) -> str:
+        state = f"spent {spent}: a regression guard" if spent else "never read: the figure to quote"
+        return f"other author's plaintext, {path.name} ({state})"
+
+    labels = [("providers", "providers"), ("plaintext", "plaintext")]
+    labels += [(name, _label(name, path, spent)) for name, path, spent in SECOND_AUTHORS]
+    for name, label in labels:
         part = report[name]
         print(f"{label}: recall {part['recall']:.3f} on {part['n']}")
         for kind, recall in part["by_kind"].items():
@@ -430,14 +441,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"look-alikes flagged: {look['flag_rate']:.3f} of {look['n']}")
     for text in look["flagged"]:
         print("  flagged:", json.dumps(text)[:100])
-    fresh_look = report["fresh_lookalikes"]
-    print(f"first second author's look-alikes flagged: {fresh_look['flag_rate']:.3f} of {fresh_look['n']}")
-    for text in fresh_look["flagged"]:
-        print("  flagged:", json.dumps(text)[:100])
-    fresh_b_look = report["fresh_b_lookalikes"]
-    print(
-        f"second second author's look-alikes flagged: {fresh_b_look['flag_rate']:.3f} of {fresh_b_look['n']}"
-    )
+    for name, path, _ in SECOND_AUTHORS:
+        other = report[f"{name}_lookalikes"]
+        print(f"{path.name} look-alikes flagged: {other['flag_rate']:.3f} of {other['n']}")
+        for text in other.get("flagged", ()):
+            print("  flagged:", json.dumps(text)[:100])
     for text in report["misses"][: args.show_misses]:
         print("  missed:", json.dumps(text)[:140])
     external = report["credsweeper"]

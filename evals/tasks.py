@@ -255,9 +255,9 @@ def pii(params: PiiParams) -> TaskResult:
     result.add("secrets.providers.recall", secrets["providers"]["recall"], UP)
     result.add("secrets.plaintext_heldout.recall", secrets["plaintext"]["recall"], UP)
     result.add("secrets.lookalikes.flag_rate", secrets["lookalikes"]["flag_rate"], DOWN)
-    # the second authors' sets: evals/labels/secrets_fresh.json (spent on 2026-12-06, a regression
-    # guard) and secrets_fresh_b.json (held out by author: never read)
-    for name in ("fresh", "fresh_b"):
+    # other authors' sets (secrets_eval.SECOND_AUTHORS): the spent ones regression guards, the
+    # unread one held out by author
+    for name, _, _ in secrets_eval.SECOND_AUTHORS:
         result.add(f"secrets.{name}.recall", secrets[name]["recall"], UP)
         result.add(f"secrets.{name}_lookalikes.flag_rate", secrets[f"{name}_lookalikes"]["flag_rate"], DOWN)
         for kind, recall in secrets[name]["by_kind"].items():

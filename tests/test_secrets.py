@@ -471,12 +471,15 @@ def test_credsweeper_corpus_as_registered() -> None:
     assert all(s.line[a:b] for s in samples for a, b in s.spans)
 
 
-def test_the_second_authors_sets_are_well_formed_and_the_unread_ones_misses_are_never_kept() -> None:
-    """The second set stays unread: its texts fill their templates, and a miss of it is never
-    reported; the first (spent) set's misses are, like the project's own templates'."""
+def test_other_authors_sets_are_well_formed_and_the_unread_ones_misses_are_never_kept() -> None:
+    """An unread set stays unread: its texts fill their templates, and a miss of it, or which of its
+    look-alikes was flagged, is never reported; a spent set's are, like the project's own templates'."""
     from evals import secrets_eval
 
-    for path, per_kind, lookalikes in ((secrets_eval.FRESH, 10, 30), (secrets_eval.FRESH_B, 15, 40)):
+    sizes = {"fresh": (10, 30), "fresh_b": (15, 40), "fresh_c": (15, 40)}
+    assert [name for name, _, spent in secrets_eval.SECOND_AUTHORS if spent is None] == ["fresh_c"]
+    for name, path, _ in secrets_eval.SECOND_AUTHORS:
+        per_kind, lookalikes = sizes[name]
         data = json.loads(path.read_text(encoding="utf-8"))
         kinds = Counter(entry["kind"] for entry in data["templates"])
         assert kinds == {kind: per_kind for kind in ("prose", "cli", "config", "code", "url", "sql")}
@@ -486,10 +489,15 @@ def test_the_second_authors_sets_are_well_formed_and_the_unread_ones_misses_are_
             assert "Zq3!u8Rk2x" in entry["template"].format(pw="Zq3!u8Rk2x", user="u", host="h")
     # a real detector that looks for e-mail addresses only finds no secret: every row is a miss
     report = secrets_eval.run(per_family=1, per_template=1, detector=SensitivityDetector(types=["email"]))
-    assert report["fresh"] == {"n": 60, "recall": 0.0, "by_kind": dict.fromkeys(sorted(kinds), 0.0)}
-    assert report["fresh_b"] == {"n": 90, "recall": 0.0, "by_kind": dict.fromkeys(sorted(kinds), 0.0)}
-    assert report["fresh_b_lookalikes"] == {"n": 40, "flag_rate": 0.0}  # no list of which were flagged
-    kept = report["providers"]["n"] + report["plaintext"]["n"] + report["fresh"]["n"]
+    for name, (per_kind, _) in sizes.items():
+        assert report[name] == {
+            "n": 6 * per_kind,
+            "recall": 0.0,
+            "by_kind": dict.fromkeys(sorted(kinds), 0.0),
+        }
+    assert report["fresh_c_lookalikes"] == {"n": 40, "flag_rate": 0.0}  # no list of which were flagged
+    assert report["fresh_b_lookalikes"] == {"n": 40, "flag_rate": 0.0, "flagged": []}
+    kept = sum(report[name]["n"] for name in ("providers", "plaintext", "fresh", "fresh_b"))
     assert len(report["misses"]) == kept
 
 
