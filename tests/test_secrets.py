@@ -306,9 +306,37 @@ def test_credential_look_alikes_are_not_secrets(text: str) -> None:
         # in other languages
         ("la contraseña del servidor es Sd4!fG7hJk", ["Sd4!fG7hJk"]),
         ("das Passwort ist Wq1!eR4tYu", ["Wq1!eR4tYu"]),
+        ("das Passwort ist Ab3cD4eF9g", ["Ab3cD4eF9g"]),  # strong by its cases: read in the text, not lowered
         ("le mot de passe est : Pl9!oK8iJu", ["Pl9!oK8iJu"]),
         ("密码是Qw2#eR5tYu", ["Qw2#eR5tYu"]),
         ("パスワードはAs3!dF6gHjです", ["As3!dF6gHj"]),
+        ("mon identifiant c'est jdoe et le mot de passe Zt5!xC8vBn, ca marchait hier", ["Zt5!xC8vBn"]),
+        ("Zugang: Benutzer admin, Passwort Hq2#wE5rTy.", ["Hq2#wE5rTy"]),
+        # later rules: a network's key, an answer to a question, "login NAME / PASSWORD" in brackets
+        ("guest wifi: network name is Dock-Guest, key Mk8!nB4vCx (case sensitive)", ["Mk8!nB4vCx"]),
+        ("Q: Which password did the vendor give you?\nA: Rf6%tG9yHn - unchanged since", ["Rf6%tG9yHn"]),
+        ("back it up to the NAS (login ops / Wx3!cV7bNm) every night", ["Wx3!cV7bNm"]),
+        ("Please reset credentials to Pl5#kM8jNh and close the ticket.", ["Pl5#kM8jNh"]),
+        # T-SQL's N'...', stdin logins, directives, unattend.xml, browser tests, C and Oracle JDBC
+        ("CREATE LOGIN [rpt] WITH PASSWORD = N'Gb7!hN3jMk', CHECK_POLICY = OFF;", ["Gb7!hN3jMk"]),
+        ("EXEC sp_addlinkedsrvlogin @rmtsrvname = N'ERP', @rmtpassword = N'Vc4#xZ9aSd';", ["Vc4#xZ9aSd"]),
+        ("echo 'Ty8!uI2oPa' | docker login registry.local -u ci --password-stdin", ["Ty8!uI2oPa"]),
+        ('<Location />\n  AuthLDAPBindPassword "Qw9!eR2tYu"\n</Location>', ["Qw9!eR2tYu"]),
+        ("<AdministratorPassword>\n  <Value>Lk4#jH7gFd</Value>\n</AdministratorPassword>", ["Lk4#jH7gFd"]),
+        ("await page.fill('#password', 'Zx5!cV8bNm');", ["Zx5!cV8bNm"]),
+        ('driver.find_element(By.ID, "password").send_keys("Mn2#bV5cXz")', ["Mn2#bV5cXz"]),
+        ('mysql_real_connect(conn, "db", "app", "Hg6!fD3sAq", "inv", 3306, NULL, 0);', ["Hg6!fD3sAq"]),
+        ("jdbc:oracle:thin:scott/Yt7#rE4wQa@db1:1521/ORCLPDB1", ["Yt7#rE4wQa"]),
+        # a review's misses (2026-12-06)
+        ("the password, sent by text: Qm4!zX8pLw", ["Qm4!zX8pLw"]),
+        ("PsExec.exe \\\\srv -u CORP\\admin -p Qm4!zX8pLw cmd", ["Qm4!zX8pLw"]),
+        ("INSERT IGNORE INTO users (username, password) VALUES ('bob', 'Qm4!zX8pLw');", ["Qm4!zX8pLw"]),
+        ("INSERT INTO users (username, password) VALUES ('bob', N'Qm4!zX8pLw');", ["Qm4!zX8pLw"]),
+        ("INSERT INTO users (\n  username,\n  password\n) VALUES ('bob', 'Qm4!zX8pLw');", ["Qm4!zX8pLw"]),
+        ("INSERT INTO hooks (name, webhook_secret) VALUES ('ci', 'Qm4!zX8pLw');", ["Qm4!zX8pLw"]),
+        ("Das Kennwort lautet Qm4!zX8pLw", ["Qm4!zX8pLw"]),
+        ("hasło to Qm4!zX8pLw", ["Qm4!zX8pLw"]),
+        ("Пароль от вайфая — Qm4!zX8pLw", ["Qm4!zX8pLw"]),
     ],
 )
 def test_passwords_in_urls_rows_clients_and_sentences(text: str, secrets: list[str]) -> None:
@@ -317,6 +345,15 @@ def test_passwords_in_urls_rows_clients_and_sentences(text: str, secrets: list[s
     for secret in secrets:
         start = text.index(secret)
         assert any(f.start <= start and start + len(secret) <= f.end for f in findings), secret
+
+
+def test_every_foreign_word_holds_a_gate_of_its_kind() -> None:
+    """The gates of _foreign_spoken are sound: each word holds one (an ASCII word an ASCII gate)."""
+    from router.signals.sensitivity.prose import _FOREIGN_ASCII_HINTS, _FOREIGN_HINTS, _FOREIGN_WORDS
+
+    for word in _FOREIGN_WORDS:
+        gates = _FOREIGN_ASCII_HINTS if word.isascii() else _FOREIGN_HINTS
+        assert any(gate in word for gate in gates), word
 
 
 @pytest.mark.parametrize(
@@ -341,6 +378,43 @@ def test_passwords_in_urls_rows_clients_and_sentences(text: str, secrets: list[s
         "login with your email and pass the token in the header",
         "the password for the island retreat booking",
         "[Unit]\nDescription=agent and passphrase cache (for browsers)\nDocumentation=man:gpg-agent(1)",
+        "Passwort vergessen, bitte helfen",
+        "credentials are in vault2",
+        "What is a strong password? Use at least 12 characters",
+        "What's the password?\nA: I don't know, ask IT",
+        "wifi network is down, key points: restart the AP",
+        "Files: profiles/apparmor.d/usr.lib.dovecot.imap-login profiles/apparmor.d/usr.lib.dovecot.pop3-login",
+        "echo $CR_PAT | docker login ghcr.io -u octocat --password-stdin",
+        "  AuthLDAPBindPassword exec:/usr/local/bin/get-ldap-pw",
+        "await page.fill('#password', process.env.E2E_PASSWORD);",
+        "page.fill('#username', 'Zx5!cV8bNm')",
+        # a review's (2026-12-06): an option after a bare -p, messages and render passes, format
+        # strings, a password's later sentence that goes elsewhere, the shell's pwd, pin numbers,
+        # "pass" the verb, Markov decision processes, dashes in menus, columns that are not secrets
+        "mongo -u admin -p --authenticationDatabase admin",
+        "psexec \\\\host -u user -p -accepteula cmd /c dir",
+        "gpg --passphrase --batch -c file",
+        "t.pass('callback-called');",
+        "gl.pass('Blur-Horizontal')",
+        'create_engine("mysql+pymysql://%s:%s@%s/%s" % (user, pw, host, db))',
+        "s3a://bucket:prefix@region?",
+        "My password expired yesterday and IT says I have to switch to Windows11 first.",
+        "The password can be reset at https://id.acme.io/v2/reset",
+        "Forgot your password? Ask the helpdesk to reset it, ticket type is IT-Access2.",
+        "Password spraying detected from 10.0.3.7 to DC01-Corp at 04:12.",
+        "pwd returns C:\\Users\\Admin2 in Git Bash.",
+        "Set pin 13 to 1000 ms blink.",
+        "Every user must pass Level2 verification before trading.",
+        "except User.DoesNotExist:\n    pass\nsleep(2)",
+        "Solve the MDP on FrozenLake-v1 with value iteration.",
+        "Login screen: logo - Login-Button2.",
+        "The account is billed monthly - plan B2B-Pro3 applies.",
+        "INSERT INTO nlp_tokens (sentence_id, token) VALUES (7, 'New-York'), (7, 'City');",
+        "INSERT INTO t (id, season_pass) VALUES (1, 'Gold-Tier');",
+        "INSERT INTO creds (name, client_secret) VALUES ('db', 'vault:kv/db-prod');",
+        "INSERT INTO u (n, password) VALUES ('a', 'sha256:9f86d081884c7d659a2feaa0c55ad015');",
+        'The -AsPlainText switch of ConvertTo-SecureString "is insecure" -AsPlainText -Force',
+        "value = self.get_input(self.console, prompt, self.password, stream=stream)",
     ],
 )
 def test_look_alikes_of_the_newer_rules_are_not_secrets(text: str) -> None:
@@ -561,3 +635,15 @@ def test_command_patterns_read_a_bounded_stretch() -> None:
     for source in patterns:
         assert "*?" not in source.replace("{0,300}?", "") and "[^\\n]*" not in source, source[:60]
     assert "(?P<rest>[A-Za-z0-9_.-]{0,100})" in secrets._ASSIGNMENT.pattern
+
+
+def test_the_user_pass_name_is_bounded_and_stops_at_a_label() -> None:
+    """The name between "user" and "pass" is read for at most 64 characters and never across a
+    colon or "=": unbounded, a run of "user:user:..." read from each "user" made the scan quadratic
+    (a review found 4.9 s at 20,000 characters)."""
+    from router.signals.sensitivity import prose, secrets
+
+    for pattern in (prose._USER_PASS, prose._LOWER_USER_PASS):
+        assert "(?P<name>[^\\s\\\"',;/:=]{1,64})" in pattern.pattern
+    text = "user:" * 2000 + " pass Qm4!zX8pLw"
+    assert [f for f in secrets.find_secrets(text) if f.detail == "password"] == []  # no name before it

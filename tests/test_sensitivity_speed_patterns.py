@@ -15,7 +15,15 @@ import string
 import sys
 from collections.abc import Callable, Iterable, Iterator
 
-from router.signals.sensitivity import addresses, detector, identifiers, names, numbers, programs, secrets
+from router.signals.sensitivity import (
+    addresses,
+    detector,
+    identifiers,
+    names,
+    numbers,
+    programs,
+    prose,
+)
 from router.signals.sensitivity.gitleaks import _longest, trie_pattern
 from router.signals.sensitivity.letters import UPPER
 from router.signals.sensitivity.scanning import Prefiltered, case_aligned, lead, word_start
@@ -150,10 +158,35 @@ def test_lowercase_cues_are_the_case_insensitive_cues() -> None:
         pieces("driver's|DRIVERS|driving|licence|license|number|no.|#|id|DL|dl|passport|x"),
     )
     lowercase_matches(
-        secrets._SPOKEN,
-        lambda text, lowered: secrets._LOWER_SPOKEN.finditer(lowered),
-        pieces("password|PASSCODE|passphrase|pin|pwd|is|was|to|=|:|my|root|hunter2|S3cr3t!|1234|-|'|x"),
+        prose._SPOKEN,
+        lambda text, lowered: prose._LOWER_SPOKEN.finditer(lowered),
+        pieces(
+            "password|PASSCODE|passphrase|pin|pwd|passwd|creds|is|was|be|to|the|=|:|,|?|my|root|10.0.3.7|hunter2"
+            "|S3cr3t!|1234|-|'|x"
+        ),
     )
+    # the rules of 2026-12-06: each (?i) form against its lowercase form
+    for plain, lower, words in (
+        (
+            prose._FOREIGN_SPOKEN,
+            prose._LOWER_FOREIGN,
+            "Passwort|mot de passe|CONTRASEÑA|пароль|ist|es|—|:|der|Ab3cD4eF9g|x",
+        ),
+        (prose._PAIR, prose._LOWER_PAIR, "login|Creds|ACCOUNT|is|:|-|for|a.b|bob|/|,|Ab3cD4eF9g|x"),
+        (
+            prose._USER_PASS,
+            prose._LOWER_USER_PASS,
+            "user|Username|LOGIN|e-mail|is|:|=|bob|,|and|pass|PASSWD|Ab3cD4eF9g|x",
+        ),
+        (
+            prose._NETWORK_KEY,
+            prose._LOWER_NETWORK_KEY,
+            "wifi|Wi-Fi|WLAN|network|is|name|key|KEY|:|Ab3cD4eF9g|x",
+        ),
+        (prose._ANSWERED, prose._LOWER_ANSWERED, "password|PWD|what|?|\n|A:|answer:|Ab3cD4eF9g|x"),
+        (prose._SLASH_PAIR, prose._LOWER_SLASH_PAIR, "login|CREDS|credentials|bob|/|Ab3cD4eF9g|(|x"),
+    ):
+        lowercase_matches(plain, lambda text, lowered, lower=lower: lower.finditer(lowered), pieces(words))
     lowercase_matches(
         addresses._UNIT,
         lambda text, lowered: addresses._UNITS.finditer(text, lowered),

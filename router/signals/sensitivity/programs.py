@@ -16,7 +16,7 @@ from typing import NamedTuple
 
 from router.signals.sensitivity.findings import Finding
 from router.signals.sensitivity.scanning import LineStarts, lead, word_start
-from router.signals.sensitivity.secret_values import VALUE, mentions_secret, value_confidence
+from router.signals.sensitivity.secret_values import VALUE, mentions_secret, strong, value_confidence
 
 # The rest of one command: at most 300 characters, not past a line end, ; & | (the next command)
 # or a backtick (the end of a command quoted in prose).
@@ -90,10 +90,11 @@ _OPTION_CLIENTS: tuple[tuple[tuple[str, ...], str], ...] = (
 
 def _option_client_rule(names: tuple[str, ...], option: str) -> re.Pattern[str]:
     # the names as whole words (7z, not p7zip; mongo, not mongod's ...), a Windows .exe allowed
+    # the names in any case (PsExec.exe, Mongosh), the option as documented (-p and -P differ)
     return re.compile(
-        "(?:"
+        "(?i:"
         + "|".join(lead(re.escape(name[0]), r"[\w./-]") + re.escape(name[1:]) for name in names)
-        + r")(?:\.exe)?\b"
+        + r")(?i:\.exe)?\b"
         + _SAME_COMMAND
         + r"\s"
         + option
@@ -113,8 +114,21 @@ class _Rule(NamedTuple):
     confidence: float = 0.85
 
 
+def _fewest_hints(names: tuple[str, ...]) -> tuple[str, ...]:
+    """As few substrings as every name holds one of: the names' common start if it is long enough
+    ("mosquitto_"), else the names that hold no other of them ("mongo" gates mongosh, "zip" unzip)."""
+    common = names[0]
+    for name in names[1:]:
+        while not name.startswith(common):
+            common = common[:-1]
+    if len(common) >= 4:
+        return (common,)
+    return tuple(name for name in names if not any(other != name and other in name for other in names))
+
+
 _CLIENTS: tuple[_Rule, ...] = tuple(
-    _Rule(names, _option_client_rule(names, option), "password_flag") for names, option in _OPTION_CLIENTS
+    _Rule(_fewest_hints(names), _option_client_rule(names, option), "password_flag")
+    for names, option in _OPTION_CLIENTS
 ) + tuple(_Rule(*entry) for entry in (
     # Microsoft's SQL Server tools take the password as -P (sqlcmd, bcp, osql, mssql-cli)
     (
@@ -169,6 +183,38 @@ _CLIENTS: tuple[_Rule, ...] = tuple(
         ),
         "password",
     ),
+    # A password piped into a client that reads it from standard input: echo 'PASSWORD' | docker
+    # login -u NAME --password-stdin (docker, podman, helm, oras, ... all name the option so)
+    (
+        ("password-stdin",),
+        re.compile(
+            r"\b(?:echo\s+(?:-n\s+)?|printf\s+(?:'%s'\s+|\"%s\"\s+)?)" + VALUE + r"[\"']?\s*\|[^|\n;&]{0,200}?--password-stdin\b"
+        ),
+        "password",
+    ),
+    # A configuration directive whose name ends in a secret's, then its value after spaces, at a line's
+    # start (Apache's AuthLDAPBindPassword "...", Squid's, OpenLDAP's): quoted, or strong (below)
+    (
+        ("password", "passwd", "secret"),
+        re.compile(
+            r"(?m)^[ \t]*[A-Za-z][\w.-]{0,60}(?i:password|passwd|secret)[ \t]+(?:\"([^\"\n]{4,200})\"|'([^'\n]{4,200})'"
+            r"|(?=[^\s\"']*\d)(?=[^\s\"']*[A-Za-z])(?=[^\s\"']*(?:[^\w\s\"'.-]|[a-z][^\s\"']*[A-Z]|[A-Z][^\s\"']*[a-z]))([^\s\"']{6,200}))[ \t]*$"
+        ),
+        "password",
+    ),
+    # A browser test typing a password into its field: Playwright's page.fill('#password', '...'),
+    # .type(...), and Selenium's find_element(By.ID, "password").send_keys("...") on one line
+    (
+        ("fill(", "type(", "send_keys(", "sendkeys(", "setvalue("),
+        re.compile(
+            r"\.(?:fill|type|setValue)\(\s*[\"'][^\"'\n]{0,80}?(?i:passw(?:or)?d|pwd)[^\"'\n]{0,40}?[\"']\s*,\s*"
+            r"(?:\"([^\"\n]{4,200})\"|'([^'\n]{4,200})')"
+            r"|(?i:passw(?:or)?d|pwd)[^\n]{0,120}?\.(?:send_keys|sendKeys|type|fill|setValue)\(\s*"
+            r"(?:\"([^\"\n]{4,200})\"|'([^'\n]{4,200})')\s*\)"
+        ),
+        "password",
+        0.8,
+    ),
     # Redis's configuration: requirepass PASSWORD, masterauth PASSWORD (a commented line is not set)
     (
         ("requirepass", "masterauth"),
@@ -194,13 +240,14 @@ _CLIENTS: tuple[_Rule, ...] = tuple(
         "password_flag",
     ),
     # An XML element whose name ends in a secret's: <password>, <clientSecret>, <apiKey> (Maven's
-    # settings.xml, ...), not <tokenizer>, <passwordPolicy> or a paging or form token
+    # settings.xml, ...), its value perhaps in a <Value> child (Windows' unattend.xml:
+    # <AdministratorPassword><Value>...</Value>), not <tokenizer>, <passwordPolicy> or a paging or form token
     (
         ("</",),
         re.compile(
             r"<(?:[\w.-]+:)?(?!\w*(?:continuation|page|next|sync|idempotency|skip|cursor|resumption|form))"
             r"[\w.-]*(?:password|passwd|secret|token|apikey|api_key|api-key|secretkey|accesskey)"
-            r"(?:\s[^<>\n]{0,100})?>\s*(?:<!\[CDATA\[)?([^<\s\]]{4,200})(?:\]\]>)?\s*</",
+            r"(?:\s[^<>\n]{0,100})?>\s*(?:<Value>\s*)?(?:<!\[CDATA\[)?([^<\s\]]{4,200})(?:\]\]>)?\s*</",
             re.IGNORECASE,
         ),
         "password",
@@ -255,6 +302,9 @@ _CALLS: dict[str, int] = {
     "PlainAuth": 2,  # Go net/smtp: (identity, user, password, host)
     "getConnection": 2,  # JDBC DriverManager: (url, user, password)
     "mysqli_connect": 2,  # PHP: (host, user, password, database)
+    "mysql_real_connect": 3,  # MySQL's C API: (conn, host, user, password, db, port, socket, flags)
+    "mysqli_real_connect": 3,  # PHP: (link, host, user, password, ...)
+    "PQsetdbLogin": 6,  # libpq: (host, port, options, tty, db, user, password)
     "mysql_connect": 2,
     "mysqli": 2,
     "PDO": 2,  # PHP: (dsn, user, password)
@@ -292,9 +342,9 @@ _ARGUMENT = re.compile(
 )
 # A string literal alone, or turned into bytes or characters ("...".toCharArray(), '...'.encode(),
 # "...".to_string()), or wrapped as an optional or owned string (Some("..."), String::from("...")).
-_LITERAL = re.compile(
+LITERAL = re.compile(
     r"\s*(?P<wrapped>(?:Some|Option|Optional\.of|String::from|SecretString::new)\(\s*)?"
-    r"(?:\"([^\"\n\\]*)\"|'([^'\n\\]*)')"
+    r"(?:\"([^\"\n\\]*)\"|[NE]?'([^'\n\\]*)')"  # SQL's N'...' and E'...' too
     r"(?:\.(?:toCharArray|getBytes|encode|to_string|to_owned|into)\(\))?(?(wrapped)\s*\))\s*$"
 )
 # A (user, password) tuple given as a keyword: auth=("user", "password"), as requests and httpx take it.
@@ -302,48 +352,6 @@ _AUTH_TUPLE = re.compile(
     word_start("auth")
     + r"\s*=\s*[(\[]\s*[\"'][^\"'\n]*[\"']\s*,\s*(?:\"([^\"\n]{4,200})\"|'([^'\n]{4,200})')\s*[)\]]"
 )
-
-
-# SQL's INSERT INTO t (..., password, ...) VALUES (..., 'PASSWORD', ...): the literal in a secret
-# column's place, in each row (at most 50). A column that holds a hash, a salt or something about the
-# secret (password_hash, hashed_password, token_type, password_changed_at) is not one; nor is a value
-# in a hash's format ($2b$12$..., {SSHA}..., 64 hex digits where a password would be).
-_INSERT = re.compile(r"(?i)\binsert\s+into\s+[\w.`\"\[\]]{1,100}\s*\(([^()\n]{1,300})\)\s*values\s*\(")
-_NEXT_ROW = re.compile(r"\s*,\s*\(")
-_SECRET_COLUMN = re.compile(r"(?:password|passwd|pwd|pass|secret|token|api_?key|apikey)$")
-_NOT_SECRET_COLUMN = re.compile(
-    r"hash|crypt|digest|salt|type|_at$|_on$|expir|length|hint|policy|reset_|changed"
-)
-_HASH_FORMAT = re.compile(r"^(?:\$[\w-]+\$|\{\w+\}|pbkdf2|[0-9a-fA-F]{32,}$)")
-
-
-def _insert_columns(columns: str) -> list[bool]:
-    """Which of an INSERT's columns hold a secret in plain text."""
-    names = [name.strip().strip('`"[]').lower() for name in columns.split(",")]
-    return [
-        _SECRET_COLUMN.search(name) is not None and _NOT_SECRET_COLUMN.search(name) is None for name in names
-    ]
-
-
-def _inserts(text: str) -> Iterator[Finding]:
-    for match in _INSERT.finditer(text):
-        secret = _insert_columns(match.group(1))
-        if not any(secret):
-            continue
-        start = match.end()
-        for _ in range(50):
-            values = _arguments(text, start, reach=400)
-            for is_secret, span in zip(secret, values, strict=False):
-                literal = _LITERAL.match(text, *span) if is_secret else None
-                if literal is None:
-                    continue
-                group = 2 if literal.group(2) is not None else 3
-                value = literal.group(group)
-                if not _HASH_FORMAT.match(value) and value_confidence(value, quoted=False):
-                    yield Finding("secret", literal.start(group), literal.end(group), 0.85, "password")
-            if not values or (row := _NEXT_ROW.match(text, values[-1][1] + 1)) is None:
-                break
-            start = row.end()
 
 
 def _flags(text: str, lowered: str) -> Iterator[Finding]:
@@ -371,13 +379,19 @@ def _clients(text: str, lowered: str) -> Iterator[Finding]:
         for match in rule.pattern.finditer(text):
             group = next(index for index, value in enumerate(match.groups(), 1) if value is not None)
             start, end = match.span(group)
-            if text[start - 1 : start] not in ("'", '"'):
+            quoted = text[start - 1 : start] in ("'", '"')
+            if not quoted:
                 end = start + len(text[start:end].rstrip(";,)"))  # "IDENTIFIED BY pw;": not the ";"
-            if value_confidence(text[start:end], quoted=False):
+                if text[start] == "-":
+                    continue  # mongo -u a -p --eval ...: the client asks for it; that is the next option
+            value = text[start:end]
+            if " " in value and not strong(value):
+                continue  # ConvertTo-SecureString "is insecure": words, not a password
+            if value_confidence(value, quoted=False):
                 yield Finding("secret", start, end, rule.confidence, rule.detail)
 
 
-def _arguments(text: str, start: int, reach: int = 200) -> list[tuple[int, int]]:
+def arguments_of(text: str, start: int, reach: int = 200) -> list[tuple[int, int]]:
     """The spans of a call's top-level arguments, from just after its "(" to its ")" on the same
     line and within `reach` characters; [] when the call does not close there."""
     spans: list[tuple[int, int]] = []
@@ -397,16 +411,18 @@ def _call_arguments(text: str, lowered: str) -> Iterator[Finding]:
         calls += [(m.end(), m.group(1), _CALLS[m.group(1)]) for m in _LOWER_CALL.finditer(text)]
         calls += [(m.end(), "connect", _CONNECT_POSITIONS[m.group(1)]) for m in _CONNECTS.finditer(text)]
     for start, name, position in calls:
-        arguments = _arguments(text, start)
+        arguments = arguments_of(text, start)
         if len(arguments) < (1 if position < 0 else position + 1):
             continue
-        literal = _LITERAL.match(text, *arguments[position])
+        literal = LITERAL.match(text, *arguments[position])
         if literal is None:
             continue
         group = 2 if literal.group(2) is not None else 3
         value = literal.group(group)
         if mentions_secret(value) or (position < 0 and " " in value):
             continue  # password("Password:"), .password("PIN (4-8 digits)"): a prompt, not a value
+        if name in ("pass", "passwd") and not strong(value):
+            continue  # t.pass('callback-called'), gl.pass('Blur-Horizontal'): a message, a render pass
         if name == "login" and text[slice(*arguments[0])].strip("\"' ") == "anonymous":
             continue  # ftp.login("anonymous", "guest@"): anonymous FTP's documented convention
         if value_confidence(value, quoted=False):
@@ -423,5 +439,3 @@ def find_in_programs(text: str, lowered: str) -> Iterator[Finding]:
     yield from _clients(text, lowered)
     if "(" in text:
         yield from _call_arguments(text, lowered)
-        if "insert" in lowered:
-            yield from _inserts(text)

@@ -22,6 +22,11 @@ PLACEHOLDER = re.compile(
     r"|^.*xxx"  # ghp_xxxx..., xoxb-xxx: a token shape filled with x's is documentation
     # (&&password, :new_password, @new_pw: SQL*Plus, bind and T-SQL variables; your_api_key_123)
 )
+# A number with a unit, or a run of them: 1500us, 2.5e-3, 25.3nW, 1280px, 0.5ms-2ms, 10^-12 ("pw"
+# also names pulse widths, page widths and picowatts: such a value is not a password).
+MEASUREMENT = re.compile(
+    r"(?i)[-+]?\d[\d.,]*(?:(?:e|\^|\*\*)[-+]?\d+)?[a-zµ°%]{0,4}(?:[-~/x][-+]?\d[\d.,]*(?:(?:e|\^)[-+]?\d+)?[a-zµ°%]{0,4})*"
+)
 # A key that names where a secret is kept, or something about it, rather than the secret itself.
 REFERENCE_SUFFIXES = ("file", "path", "dir", "env", "var", "name", "length", "policy", "url", "ref")
 _CODE_REFERENCE = re.compile(r"^[A-Za-z_][\w]*(?:\.[A-Za-z_]\w*)*(?:\(.*\)?|\[.*\]?)?[;,]?$")

@@ -1,0 +1,293 @@
+"""Passwords said in prose: "the password is ...", "pw: ...", a password's noun in twenty-odd
+languages, a name and a password after "login" or "creds", "user NAME pass ...", a network's key, a
+question about a password answered on the next line, and a password named after it is given.
+
+The rules that read a value far from its noun ask for a strong one (secret_values.strong). Each
+case-insensitive rule runs lowercased on the lowercased text where the offsets agree
+(scanning.case_aligned), so that `re` skips ahead to its words' first letters; every gap it skips
+is bounded. router.signals.sensitivity.secrets runs `find_in_prose` beside its own rules.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+from router.signals.sensitivity.findings import Finding
+from router.signals.sensitivity.scanning import case_aligned, lead, word_start
+from router.signals.sensitivity.secret_values import (
+    MEASUREMENT,
+    STRONG_VALUE,
+    VALUE,
+    character_classes,
+    strong,
+    value_confidence,
+)
+
+# Substrings (of the lowercased text) that _spoken needs; a prompt holding none of them skips it.
+_SPOKEN_HINTS = ("pass", "pasw", "pssw", "pin", "pw", "pswd", "cred")
+
+# A password said in a sentence: the word, up to seven words about whose it is ("the password we
+# agreed on for the shared drive is ..."), a verb or a colon, perhaps "now", "still" or "currently",
+# then the value ("the root password on that box is ...", "set the passphrase to ...", "use the
+# password ... for"); the value must still look like a secret (two kinds of character, no placeholder).
+# with the short forms and the commonest misspellings people type in a hurry
+_SPOKEN_WORDS = (
+    "password", "passcode", "passphrase", "pin", "pwd", "pw",
+    "passwd", "passwrd", "pasword", "passowrd", "pssword", "pswd", "pword",
+    "credentials", "creds",  # a strong value only: "reset the credentials to ..."
+)  # fmt: skip
+_SPOKEN_REST = (
+    # the words about whose it is may be names of hosts, users or addresses ("the root password on
+    # 10.0.3.7 is ...", "the password for ops@corp is ..."), not a sentence's end; the last of them
+    # may end at the colon ("the password, sent by text: ..."), and they stay on one line
+    r"\b(?:[?,]?\s+(?P<words>(?:[^\s.!?,;:=]+(?:[.:][^\s.!?,;:=]+)*(?:,?[ \t]+|(?=[:=]))){0,7}?)"
+    # "to" not before an article: "the password to the wifi is ..." reads on to its "is"
+    r"(?P<verb>(?:is|was|be|as|it's|it\u2019s|to(?!\s+(?:the|a|an|my|our|your|this|that)\b))\b|=|:)"
+    r"\s*(?P<adverb>now\s+|still\s+|currently\s+)?"
+    r"|\s*[:=]\s*|\s+)"
+    r"(?:-\s*)?[\"']?(?P<value>[^\s\"']{4,100})"
+)
+_SPOKEN = re.compile(r"(?i)\b(?:" + "|".join(_SPOKEN_WORDS) + ")" + _SPOKEN_REST)
+# The same on lowercase text (scanning.case_aligned), each word with its \b after it, so that `re`
+# skips ahead to the words' first letters instead of trying the pattern at every position.
+_LOWER_SPOKEN = re.compile("(?:" + "|".join(map(word_start, _SPOKEN_WORDS)) + ")" + _SPOKEN_REST)
+# A password said in another language: the word, up to five words, a colon, "=" or the language's
+# "is", or nothing, then a strong value ("la contraseña del router es ...", "das Passwort ist ...",
+# "et le mot de passe ...", "密码是...").
+_FOREIGN_WORDS = (
+    "contraseña", "contrasena", "mot de passe", "passwort", "kennwort", "senha", "wachtwoord", "hasło",
+    "haslo", "lösenord", "losenord", "salasana", "heslo", "jelszó", "jelszo", "пароль", "şifre",
+    "sifre", "mật khẩu", "kata sandi", "parolă", "密码", "密碼", "パスワード", "비밀번호",
+)  # fmt: skip
+_FOREIGN_REST = (
+    r"(?:(?<=[^\W\d_])(?!\w)\s+(?:[^\s.!?]+\s+){0,5}?(?:es|est|ist|lautet|é|e|er|är|is|on|je|jest|to|era|war|là|adalah|[-\u2013\u2014])(?!\w)"
+    r"|\s*[:\uff1a=]|\s*(?:是|为|為|は|는|은|이|가)|\s+[-\u2013\u2014]|(?<=[^\W\d_])(?!\w)\s+)"
+    # the value strong (a digit and a letter, said here so that a weak word lets `re` try on)
+    r"\s*[:\uff1a]?\s*[\"'«\u201c\u201e]?(?=\S*\d)(?=\S*[^\W\d_])([^\s\"'»\u201d\u201c\u3000-\u9fff\uac00-\ud7af\uff00-\uffef]{4,100})"
+)
+_FOREIGN_SPOKEN = re.compile(r"(?i)(?<!\w)(?:" + "|".join(_FOREIGN_WORDS) + ")" + _FOREIGN_REST)
+# The same on lowercase text (scanning.case_aligned), each word with its lookbehind after its first letter.
+_LOWER_FOREIGN = re.compile(
+    "(?:" + "|".join(lead(word[0], r"\w") + word[1:] for word in _FOREIGN_WORDS) + ")" + _FOREIGN_REST
+)
+# Gates: what each word holds (passwort and kennwort "wort", lösenord and losenord "senord"); in a text
+# of ASCII only, only the ASCII ones can be there. Each is a scan of the text: the fewer, the better.
+_FOREIGN_ASCII_HINTS = ("contras", "mot de passe", "wort", "senha", "wachtwoord", "haslo", "senord",
+                        "salasana", "heslo", "jelszo", "sifre", "kata sandi")  # fmt: skip
+_FOREIGN_HINTS = _FOREIGN_ASCII_HINTS + tuple(word for word in _FOREIGN_WORDS if not word.isascii())
+# After a rejected value, a later one in the same sentence, where the sentence says that the password
+# is now that, or was changed to it: "the password on that box was rotated last night, it's now ...",
+# "... was reset yesterday and is now ...". Read at most 200 characters on.
+_THEN_VALUE = re.compile(
+    r"(?:\bit(?:['\u2019]s|\s+is|\s+was)\s+(?:now\s+|still\s+|currently\s+)?|\b(?:is|was)\s+now\s+"
+    r"|\b(?:changed|reset|set|rotated|updated)\s+(?:it\s+)?to\s+)[\"']?([^\s\"']{4,100})",
+    re.IGNORECASE,
+)
+_SENTENCE_END = re.compile(r"[.!?](?:\s|$)|\n")
+# A name and a password after "login", "credentials" or "account": "the login is NAME / PASSWORD".
+_PAIR_WORDS = ("login", "credential", "creds", "account")
+# Words that stand where a name would and say where the credentials are, not whose they are.
+_NOT_NAMES = frozenset(
+    ("in", "at", "on", "under", "the", "a", "an", "our", "my", "your", "stored", "kept", "saved", "see", "use", "ask")
+)  # fmt: skip
+# The value must be strong, after a slash, a comma, a dash or a space ("creds for staging: NAME
+# PASSWORD", "the login for the router - NAME, PASSWORD", "account - email is NAME - PASSWORD"; not
+# "Account is acme-prod / eu-west-1"). A URL ("Login: https://...") and a place ("credentials are in
+# vault2", "creds: see 1Password / ...") are not a pair. Between the word and its "is" or colon, up
+# to 80 characters of the same sentence, a host's or an address's dots included ("creds for the
+# admin page at http://10.0.3.7: NAME / PASSWORD").
+_PAIR_REST = (
+    r"(?:[^\n.]|\.(?=\w)){0,80}?(?:\bis|\bare|:|\s-)\s+(?P<name>[^\s/,]+)"
+    r"(?:\s*(?P<slash>/)\s*|,\s*|\s+(?P<dash>[-\u2013\u2014])\s+|\s+)" + VALUE
+)
+_PAIR = re.compile(r"(?i)\b(?:login|credential|creds|account)s?\b" + _PAIR_REST)
+# The same on lowercase text (scanning.case_aligned), beginning with the words' first letters.
+_LOWER_PAIR = re.compile("(?:" + "|".join(map(word_start, _PAIR_WORDS)) + r")s?\b" + _PAIR_REST)
+# A user's name, then "pass" and a strong value: "user is NAME pass PASSWORD", "login NAME / pass:
+# PASSWORD". The short word is a password's only after a name (not "pass the salt", "a boarding pass"),
+# and "password" itself is _SPOKEN's.
+_USER_PASS_WORDS = ("user", "username", "login", "email", "e-mail")
+# The name is labelled ("user is", "user:", "username=") or follows "username" or "login"; it is at
+# most 64 characters with no colon or "=" in it (so that a run of "user:user:..." is read once).
+_USER_PASS_REST = (
+    r"\b(?:\s+is\s+|\s*[:=]\s*|(?<=name)\s+|(?<=login)\s+)[\"']?(?P<name>[^\s\"',;/:=]{1,64})[\"']?"
+    r"\s*(?:[,;/]\s*|\s+(?:and|&)\s+|\s+)(?:(?:the|my|its|with)\s+)?pass(?:wd)?\b\s*(?:is\s+|:\s*|=\s*)?"
+    + STRONG_VALUE
+)
+_USER_PASS = re.compile(r"(?i)\b(?:user(?:name)?|login|e-?mail)" + _USER_PASS_REST)
+_LOWER_USER_PASS = re.compile("(?:" + "|".join(map(word_start, _USER_PASS_WORDS)) + ")" + _USER_PASS_REST)
+# A network's key: "wifi ... key X", "the WPA2 key is X", "network name is N, key X" (a strong value).
+_NETWORK_WORDS = ("wifi", "wi-fi", "wlan", "wireless", "network", "wpa", "ssid")
+_NETWORK_KEY_REST = (
+    r"(?:[^\n.]|\.(?=\w)){0,60}?\b(?:key|passkey)\b\s*(?:is\s+|:\s*|=\s*|-\s*)?" + STRONG_VALUE
+)
+_NETWORK_KEY = re.compile(r"(?i)\b(?:wi-?fi|wlan|wireless|network|wpa|ssid)" + _NETWORK_KEY_REST)
+_LOWER_NETWORK_KEY = re.compile("(?:" + "|".join(map(word_start, _NETWORK_WORDS)) + ")" + _NETWORK_KEY_REST)
+# A question about a password, answered right after it: "Q: What password did you use?\nA: X".
+_ANSWERED_REST = r"\b[^\n?]{0,120}\?\s*(?:(?:a|answer)\s*:\s*)?" + STRONG_VALUE
+_ANSWERED = re.compile(r"(?i)\b(?:password|passcode|passphrase|pwd)" + _ANSWERED_REST)
+_LOWER_ANSWERED = re.compile(
+    "(?:" + "|".join(map(word_start, ("password", "passcode", "passphrase", "pwd"))) + ")" + _ANSWERED_REST
+)
+# A name and a password after "login" or "creds" and a slash: "(login NAME / PASSWORD)".
+_SLASH_PAIR_REST = r"s?\s+(?P<name>[^\s/,()]+)\s*/\s*" + STRONG_VALUE
+_SLASH_PAIR = re.compile(r"(?i)\b(?:login|creds|credentials)" + _SLASH_PAIR_REST)
+_LOWER_SLASH_PAIR = re.compile(
+    "(?:" + "|".join(map(word_start, ("login", "creds", "credentials"))) + ")" + _SLASH_PAIR_REST
+)
+# A password named after it is given: "whether X is a strong enough password", "X is my password",
+# "is X a good password?", "I use X as my password". Read in the words before each such noun.
+_NAMED_AFTER = re.compile(r"password|passphrase|passcode")
+_BEFORE_NOUN = re.compile(
+    r"(?:(?<![^\s\"'(])([^\s\"'(]{6,100}?)[\"')]?\s+(?:is|was|as)"
+    r"|\bis\s+[\"']?([^\s\"']{6,100})[\"']?)"
+    r"\s+(?:(?:a|an|my|the|our|your|his|her|their|good|strong|weak|secure|safe|valid|new|current|enough)\s+){0,4}$",
+    re.IGNORECASE,
+)
+# After the noun, what shows that the phrase ends there (not "a password manager"): the text's end,
+# punctuation, or a word that starts something else.
+_ENDS_THE_PHRASE = re.compile(
+    r"s?(?:\s*$|\s*[.,;:!?)\"']|\s+(?:for|to|on|of|at|in|and|but|so|now|then|because|since|again|anymore"
+    r"|too|either|yet|right|though|here|there|that|which|i|you|we|it|is|was)\b)"
+)
+
+
+def _case_blind(
+    text: str, lowered: str, lower: re.Pattern[str], ignoring_case: re.Pattern[str]
+) -> Iterator[re.Match[str]]:
+    """A case-insensitive pattern's matches: its lowercase form's in the lowercased text where the
+    offsets agree (scanning.case_aligned), else its (?i) form's in the text."""
+    return lower.finditer(lowered) if case_aligned(text, lowered) else ignoring_case.finditer(text)
+
+
+def _foreign_spoken(text: str, lowered: str) -> Iterator[Finding]:
+    hints = _FOREIGN_ASCII_HINTS if text.isascii() else _FOREIGN_HINTS
+    if not any(hint in lowered for hint in hints):
+        return
+    for match in _case_blind(text, lowered, _LOWER_FOREIGN, _FOREIGN_SPOKEN):
+        value = text[match.start(1) : match.end(1)].rstrip(".,;!?。、")  # the text's, not lowercased
+        if strong(value) and value_confidence(value, quoted=False):
+            yield Finding("secret", match.start(1), match.start(1) + len(value), 0.8, "password")
+
+
+def _later_value(text: str, start: int, noun_at: int) -> tuple[int, int] | None:
+    """A strong value said later in the sentence of a password's noun, at most 200 characters after
+    the noun: "the password on that box was rotated last night, it's now X"."""
+    limit = min(len(text), noun_at + 200)
+    end = _SENTENCE_END.search(text, start, limit)
+    for match in _THEN_VALUE.finditer(text, start, end.start() if end else limit):
+        value = match.group(1).rstrip(".,;!?")
+        if not any(c in value for c in "/:(") and strong(value) and value_confidence(value, quoted=False):
+            return match.start(1), match.start(1) + len(value)  # not a path, a URL or a call
+    return None
+
+
+def _spoken(text: str, lowered: str) -> Iterator[Finding]:
+    if not any(hint in lowered for hint in _SPOKEN_HINTS):
+        return
+    for match in _case_blind(text, lowered, _LOWER_SPOKEN, _SPOKEN):
+        begin = match.start("value")
+        value = text[begin : match.end("value")].rstrip(".,;!?")
+        end = begin + len(value)
+        said = match.group(0).lower()
+        if said.startswith("pw") and not said.startswith("pwd") and MEASUREMENT.fullmatch(value):
+            continue  # "pw 2.5ms", "PW: 25nW": a pulse width or a power, not a password
+        pin = said.startswith("pin")  # "pin numpy to 1.26.4": only digits are a PIN
+        words = match.group("words") or ""
+        if words and (said.startswith("pwd") or (pin and any(c.isdigit() for c in words))):
+            continue  # "pwd returns C:\\Users\\...": the shell's command; "pin 13 to 1000": a pin number
+        if match.group("verb") == "=" and lowered[match.start() : match.start("words")].rstrip().endswith(
+            ","
+        ):
+            continue  # get_input(prompt, self.password, stream=stream): the next argument, not its value
+        if match.group("verb") == "to" and len(words.split()) > 2:
+            continue  # "password spraying detected from HOST to DC01-Corp": "to" a place, not a value
+        far = (
+            len((match.group("words") or "").split()) > 4 or match.group("adverb") or said.startswith("cred")
+        )
+        if value[:1] in ")]}>,;-":
+            continue  # password('Password:').ask(): the code goes on; gpg --passphrase --batch: an option
+        if far and not strong(value):
+            pass  # "the password length limit in our app is 64-chars", "the pin ... is now GPIO17"
+        elif not pin and character_classes(value) >= 2 and value_confidence(value, quoted=False):
+            yield Finding("secret", begin, end, 0.8, "password")
+            continue
+        elif value.isdigit() and 4 <= len(value) <= 8 and said.startswith(("pin", "passcode")):
+            yield Finding("secret", begin, end, 0.7, "pin")
+            continue
+        # not said here: perhaps later in the sentence
+        if not pin and (later := _later_value(text, end, match.start())) is not None:
+            yield Finding("secret", *later, 0.8, "password")
+
+
+def _pairs(text: str, lowered: str) -> Iterator[Finding]:
+    if not any(word in lowered for word in _PAIR_WORDS):
+        return
+    for match in _case_blind(text, lowered, _LOWER_PAIR, _PAIR):
+        begin = match.start(4)
+        value = text[begin : match.end(4)].rstrip(".,;!?)")
+        name = match.group("name").lower()
+        if name.endswith(":") or value.startswith("/") or name in _NOT_NAMES:
+            continue
+        if not strong(value):
+            continue
+        if match.group("dash") and "@" not in name and all(c.isalnum() or c in "-_." for c in value):
+            continue  # "Login screen: logo - Login-Button2": a dash joins an address and a password
+        if value_confidence(value, quoted=False):
+            yield Finding("secret", begin, begin + len(value), 0.8, "password")
+
+
+def _user_pass(text: str, lowered: str) -> Iterator[Finding]:
+    if "pass" not in lowered or not any(word in lowered for word in _USER_PASS_WORDS):
+        return
+    for match in _case_blind(text, lowered, _LOWER_USER_PASS, _USER_PASS):
+        begin = match.start(2)
+        value = text[begin : match.end(2)].rstrip(".,;!?)")
+        if strong(value) and value_confidence(value, quoted=False):
+            yield Finding("secret", begin, begin + len(value), 0.8, "password")
+
+
+def _strong_after(text: str, lowered: str) -> Iterator[Finding]:
+    """The strong values of the rules that need one: a network's key, an answer to a question about
+    a password, a name and password after "login" and a slash."""
+    for hints, lower, ignoring_case in (
+        (_NETWORK_WORDS, _LOWER_NETWORK_KEY, _NETWORK_KEY),
+        (("password", "passcode", "passphrase", "pwd"), _LOWER_ANSWERED, _ANSWERED),
+        (("login", "creds", "credentials"), _LOWER_SLASH_PAIR, _SLASH_PAIR),
+    ):
+        if not any(hint in lowered for hint in hints):
+            continue
+        for match in _case_blind(text, lowered, lower, ignoring_case):
+            group = match.lastindex or 0
+            begin = match.start(group)
+            value = text[begin : match.end(group)].rstrip(".,;!?)")
+            if "/" not in value and strong(value) and value_confidence(value, quoted=False):
+                yield Finding("secret", begin, begin + len(value), 0.8, "password")  # not a path's rest
+
+
+def _named_after(text: str, lowered: str) -> Iterator[Finding]:
+    if "pass" not in lowered:
+        return
+    for noun in _NAMED_AFTER.finditer(lowered):
+        if not _ENDS_THE_PHRASE.match(lowered, noun.end()):
+            continue  # "a password manager", "the password tooling interpreter": something else
+        start = max(0, noun.start() - 160)
+        match = _BEFORE_NOUN.search(text, start, noun.start())
+        if match is None:
+            continue
+        group = 1 if match.group(1) is not None else 2
+        value = match.group(group)
+        # a word ("This is a strong password") or a clause ("is v1.2.3, the password") is not one
+        if strong(value) and value[-1] not in ",;:." and value_confidence(value, quoted=False):
+            yield Finding("secret", match.start(group), match.end(group), 0.75, "password")
+
+
+def find_in_prose(text: str, lowered: str) -> Iterator[Finding]:
+    """Passwords said in `text`; `lowered` is text.lower() with the text's offsets."""
+    yield from _spoken(text, lowered)
+    yield from _foreign_spoken(text, lowered)
+    yield from _pairs(text, lowered)
+    yield from _user_pass(text, lowered)
+    yield from _strong_after(text, lowered)
+    yield from _named_after(text, lowered)
