@@ -647,3 +647,14 @@ def test_the_user_pass_name_is_bounded_and_stops_at_a_label() -> None:
         assert "(?P<name>[^\\s\\\"',;/:=]{1,64})" in pattern.pattern
     text = "user:" * 2000 + " pass Qm4!zX8pLw"
     assert [f for f in secrets.find_secrets(text) if f.detail == "password"] == []  # no name before it
+
+
+def test_the_option_gate_finds_every_option_clients_option() -> None:
+    """An option client's rule runs only where _OPTION_GATE finds one of the options after a space
+    or a tab; each row's options (its third column), so placed, are found by it."""
+    from router.signals.sensitivity import programs
+
+    for names, _, starts in programs._OPTION_CLIENTS:
+        for start in starts:
+            for blank in " \t":
+                assert programs._OPTION_GATE.search(f"{names[0]}{blank}{start}x") is not None, (names, start)

@@ -54,38 +54,32 @@ _LOGIN_CLIENTS = (
 
 # Clients that take a password as an option, by their documentation: the client's names, then the
 # option (with what joins it to the value: a space, "=", ":" or nothing), on the same command line.
-_OPTION_CLIENTS: tuple[tuple[tuple[str, ...], str], ...] = (
-    (("ipmitool",), r"-P\s*"),  # ipmitool -U NAME -P PASSWORD
+# The options, after a space or a tab, are what a text must hold before the names are looked for
+# (_OPTION_GATE, one scan: far rarer than the names' letters, so most texts are ruled out at once).
+_OPTION_CLIENTS: tuple[tuple[tuple[str, ...], str, tuple[str, ...]], ...] = (
+    (("ipmitool",), r"-P\s*", ("-p",)),  # ipmitool -U NAME -P PASSWORD
     (  # MongoDB's shell and tools: -p PASSWORD
-        (
-            "mongo",
-            "mongosh",
-            "mongodump",
-            "mongorestore",
-            "mongoexport",
-            "mongoimport",
-            "mongostat",
-            "mongotop",
-        ),
+        ("mongo", "mongosh", "mongodump", "mongorestore", "mongoexport", "mongoimport", "mongostat", "mongotop"),
         r"-p\s+",
+        ("-p",),
     ),
-    (("mosquitto_pub", "mosquitto_sub", "mosquitto_rr"), r"-P\s+"),  # MQTT clients: -u NAME -P PASSWORD
-    (("zip", "unzip"), r"-P\s+"),  # an archive's password
-    (("7z", "7za", "7zz", "rar", "unrar"), r"-p"),  # 7z a -pPASSWORD, rar a -pPASSWORD
-    (("xfreerdp", "wlfreerdp"), r"/p:"),  # FreeRDP: /u:NAME /p:PASSWORD
-    (("rdesktop",), r"-p\s+"),
-    (("plink", "pscp", "psftp"), r"-pw\s+"),  # PuTTY's command-line tools
-    (("psexec", "psexec64", "paexec"), r"-p\s+"),  # Sysinternals: -u NAME -p PASSWORD
-    (("schtasks",), r"/rp\s+"),  # a scheduled task's account: /ru NAME /rp PASSWORD
-    (("gpg", "gpg2"), r"--passphrase\s+"),
-    (("ssh-keygen",), r"-[NP]\s*"),  # a new (-N) or old (-P) key passphrase
-    (("ldappasswd",), r"-s\s*"),  # the new password it sets
-    (("rabbitmqadmin",), r"-p\s+"),  # rabbitmqadmin -u NAME -p PASSWORD
-    (("influx",), r"-password\s+"),  # InfluxDB 1.x's CLI
-    (("hdbsql",), r"-p\s+"),  # SAP HANA
-    (("nmcli",), r"(?:password|wifi-sec\.psk)\s+"),  # nmcli dev wifi connect SSID password PASSWORD
-    (("curl",), r"(?:-U\s*|--proxy-user[=\s]+)[\"']?[^\s:\"']+:"),  # a proxy's NAME:PASSWORD
-)
+    (("mosquitto_pub", "mosquitto_sub", "mosquitto_rr"), r"-P\s+", ("-p",)),  # MQTT: -u NAME -P PASSWORD
+    (("zip", "unzip"), r"-P\s+", ("-p",)),  # an archive's password
+    (("7z", "7za", "7zz", "rar", "unrar"), r"-p", ("-p",)),  # 7z a -pPASSWORD, rar a -pPASSWORD
+    (("xfreerdp", "wlfreerdp"), r"/p:", ("/p:",)),  # FreeRDP: /u:NAME /p:PASSWORD
+    (("rdesktop",), r"-p\s+", ("-p",)),
+    (("plink", "pscp", "psftp"), r"-pw\s+", ("-pw",)),  # PuTTY's command-line tools
+    (("psexec", "psexec64", "paexec"), r"-p\s+", ("-p",)),  # Sysinternals: -u NAME -p PASSWORD
+    (("schtasks",), r"/rp\s+", ("/rp",)),  # a scheduled task's account: /ru NAME /rp PASSWORD
+    (("gpg", "gpg2"), r"--passphrase\s+", ("--passphrase",)),
+    (("ssh-keygen",), r"-[NP]\s*", ("-n", "-p")),  # a new (-N) or old (-P) key passphrase
+    (("ldappasswd",), r"-s\s*", ("-s",)),  # the new password it sets
+    (("rabbitmqadmin",), r"-p\s+", ("-p",)),  # rabbitmqadmin -u NAME -p PASSWORD
+    (("influx",), r"-password\s+", ("-password",)),  # InfluxDB 1.x's CLI
+    (("hdbsql",), r"-p\s+", ("-p",)),  # SAP HANA
+    (("nmcli",), r"(?:password|wifi-sec\.psk)\s+", ("password", "wifi-sec.psk")),  # ... connect SSID password PASSWORD
+    (("curl",), r"(?:-U\s*|--proxy-user[=\s]+)[\"']?[^\s:\"']+:", ("-u", "--proxy-user")),  # a proxy's NAME:PW
+)  # fmt: skip
 
 
 def _option_client_rule(names: tuple[str, ...], option: str) -> re.Pattern[str]:
@@ -96,7 +90,7 @@ def _option_client_rule(names: tuple[str, ...], option: str) -> re.Pattern[str]:
         + "|".join(lead(re.escape(name[0]), r"[\w./-]") + re.escape(name[1:]) for name in names)
         + r")(?i:\.exe)?\b"
         + _SAME_COMMAND
-        + r"\s"
+        + r"[ \t]"  # what _Rule.requires looks for: the option after a space or a tab
         + option
         + VALUE,
         re.IGNORECASE if option.startswith("/") else 0,
@@ -112,6 +106,13 @@ class _Rule(NamedTuple):
     pattern: re.Pattern[str]
     detail: str
     confidence: float = 0.85
+    # an option client's: it runs only where _OPTION_GATE finds an option
+    after_option: bool = False
+
+
+# Every option of _OPTION_CLIENTS, lowercased, after a space or a tab (the third column of each row
+# says which this gate must find; a test checks it does).
+_OPTION_GATE = re.compile(r"[ \t](?:-(?:-?p|[nsu])|/(?:p:|rp)|password|wifi-sec\.psk)")
 
 
 def _fewest_hints(names: tuple[str, ...]) -> tuple[str, ...]:
@@ -127,8 +128,13 @@ def _fewest_hints(names: tuple[str, ...]) -> tuple[str, ...]:
 
 
 _CLIENTS: tuple[_Rule, ...] = tuple(
-    _Rule(_fewest_hints(names), _option_client_rule(names, option), "password_flag")
-    for names, option in _OPTION_CLIENTS
+    _Rule(
+        _fewest_hints(names),
+        _option_client_rule(names, option),
+        "password_flag",
+        after_option=True,
+    )
+    for names, option, _ in _OPTION_CLIENTS
 ) + tuple(_Rule(*entry) for entry in (
     # Microsoft's SQL Server tools take the password as -P (sqlcmd, bcp, osql, mssql-cli)
     (
@@ -195,7 +201,7 @@ _CLIENTS: tuple[_Rule, ...] = tuple(
     # A configuration directive whose name ends in a secret's, then its value after spaces, at a line's
     # start (Apache's AuthLDAPBindPassword "...", Squid's, OpenLDAP's): quoted, or strong (below)
     (
-        ("password", "passwd", "secret"),
+        ("passw", "secret"),
         re.compile(
             r"(?m)^[ \t]*[A-Za-z][\w.-]{0,60}(?i:password|passwd|secret)[ \t]+(?:\"([^\"\n]{4,200})\"|'([^'\n]{4,200})'"
             r"|(?=[^\s\"']*\d)(?=[^\s\"']*[A-Za-z])(?=[^\s\"']*(?:[^\w\s\"'.-]|[a-z][^\s\"']*[A-Z]|[A-Z][^\s\"']*[a-z]))([^\s\"']{6,200}))[ \t]*$"
@@ -205,7 +211,7 @@ _CLIENTS: tuple[_Rule, ...] = tuple(
     # A browser test typing a password into its field: Playwright's page.fill('#password', '...'),
     # .type(...), and Selenium's find_element(By.ID, "password").send_keys("...") on one line
     (
-        ("fill(", "type(", "send_keys(", "sendkeys(", "setvalue("),
+        ("passw", "pwd"),  # (the field's name is in every match; "fill(" and the others are more often there)
         re.compile(
             r"\.(?:fill|type|setValue)\(\s*[\"'][^\"'\n]{0,80}?(?i:passw(?:or)?d|pwd)[^\"'\n]{0,40}?[\"']\s*,\s*"
             r"(?:\"([^\"\n]{4,200})\"|'([^'\n]{4,200})')"
@@ -366,15 +372,23 @@ def _flags(text: str, lowered: str) -> Iterator[Finding]:
                 yield Finding("secret", match.start(1), match.end(1), 0.85, "pgpass")
 
 
-_CLIENT_HINTS = frozenset(hint for rule in _CLIENTS for hint in rule.hints)
-
-
 def _clients(text: str, lowered: str) -> Iterator[Finding]:
-    present = {hint for hint in _CLIENT_HINTS if hint in lowered}  # each hint looked for once
-    if not present:
-        return
+    seen: dict[str, bool] = {}  # each string looked for once
+
+    def holds(part: str) -> bool:
+        found = seen.get(part)
+        if found is None:
+            found = seen[part] = part in lowered
+        return found
+
+    options = None
     for rule in _CLIENTS:
-        if present.isdisjoint(rule.hints):
+        if rule.after_option:
+            if options is None:
+                options = _OPTION_GATE.search(lowered) is not None
+            if not options:
+                continue
+        if not any(map(holds, rule.hints)):
             continue
         for match in rule.pattern.finditer(text):
             group = next(index for index, value in enumerate(match.groups(), 1) if value is not None)
