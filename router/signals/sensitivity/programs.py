@@ -90,7 +90,7 @@ def _option_client_rule(names: tuple[str, ...], option: str) -> re.Pattern[str]:
         + "|".join(lead(re.escape(name[0]), r"[\w./-]") + re.escape(name[1:]) for name in names)
         + r")(?i:\.exe)?\b"
         + _SAME_COMMAND
-        + r"[ \t]"  # what _Rule.requires looks for: the option after a space or a tab
+        + r"[^\S\n]"  # what _OPTION_GATE looks for: the option after a blank (a space, a tab, ...)
         + option
         + VALUE,
         re.IGNORECASE if option.startswith("/") else 0,
@@ -110,9 +110,9 @@ class _Rule(NamedTuple):
     after_option: bool = False
 
 
-# Every option of _OPTION_CLIENTS, lowercased, after a space or a tab (the third column of each row
+# Every option of _OPTION_CLIENTS, lowercased, after a blank other than a line break (the third column of each row
 # says which this gate must find; a test checks it does).
-_OPTION_GATE = re.compile(r"[ \t](?:-(?:-?p|[nsu])|/(?:p:|rp)|password|wifi-sec\.psk)")
+_OPTION_GATE = re.compile(r"[^\S\n](?:-(?:-?p|[nsu])|/(?:p:|rp)|password|wifi-sec\.psk)")
 
 
 def _fewest_hints(names: tuple[str, ...]) -> tuple[str, ...]:
@@ -189,34 +189,17 @@ _CLIENTS: tuple[_Rule, ...] = tuple(
         ),
         "password",
     ),
-    # A password piped into a client that reads it from standard input: echo 'PASSWORD' | docker
-    # login -u NAME --password-stdin (docker, podman, helm, oras, ... all name the option so)
+    # A browser test typing a password into its field: Playwright's page.fill('#password', '...') and
+    # .type(...), the selector perhaps quoting inside ('input[name="password"]'), and a locator for
+    # the field with the typing chained to it: Selenium's find_element(By.ID, "password").send_keys("...")
+    # and Cypress's cy.get('#password').type('...', { log: false })
     (
-        ("password-stdin",),
+        ("passw", "pwd"),
         re.compile(
-            r"\b(?:echo\s+(?:-n\s+)?|printf\s+(?:'%s'\s+|\"%s\"\s+)?)" + VALUE + r"[\"']?\s*\|[^|\n;&]{0,200}?--password-stdin\b"
-        ),
-        "password",
-    ),
-    # A configuration directive whose name ends in a secret's, then its value after spaces, at a line's
-    # start (Apache's AuthLDAPBindPassword "...", Squid's, OpenLDAP's): quoted, or strong (below)
-    (
-        ("passw", "secret"),
-        re.compile(
-            r"(?m)^[ \t]*[A-Za-z][\w.-]{0,60}(?i:password|passwd|secret)[ \t]+(?:\"([^\"\n]{4,200})\"|'([^'\n]{4,200})'"
-            r"|(?=[^\s\"']*\d)(?=[^\s\"']*[A-Za-z])(?=[^\s\"']*(?:[^\w\s\"'.-]|[a-z][^\s\"']*[A-Z]|[A-Z][^\s\"']*[a-z]))([^\s\"']{6,200}))[ \t]*$"
-        ),
-        "password",
-    ),
-    # A browser test typing a password into its field: Playwright's page.fill('#password', '...'),
-    # .type(...), and Selenium's find_element(By.ID, "password").send_keys("...") on one line
-    (
-        ("passw", "pwd"),  # (the field's name is in every match; "fill(" and the others are more often there)
-        re.compile(
-            r"\.(?:fill|type|setValue)\(\s*[\"'][^\"'\n]{0,80}?(?i:passw(?:or)?d|pwd)[^\"'\n]{0,40}?[\"']\s*,\s*"
-            r"(?:\"([^\"\n]{4,200})\"|'([^'\n]{4,200})')"
-            r"|(?i:passw(?:or)?d|pwd)[^\n]{0,120}?\.(?:send_keys|sendKeys|type|fill|setValue)\(\s*"
-            r"(?:\"([^\"\n]{4,200})\"|'([^'\n]{4,200})')\s*\)"
+            r"\.(?:fill|type)\(\s*(?:'[^'\n]{0,80}?(?i:passw(?:or)?d|pwd)[^'\n]{0,40}?'"
+            r"|\"[^\"\n]{0,80}?(?i:passw(?:or)?d|pwd)[^\"\n]{0,40}?\")\s*,\s*(?:\"([^\"\n]{4,200})\"|'([^'\n]{4,200})')"
+            r"|\b(?:find_element\w*|findElement\w*|get|locator|\$)\([^()\n]{0,80}?(?i:passw(?:or)?d|pwd)[^()\n]{0,40}?\)"
+            r"\s*\.\s*(?:send_keys|sendKeys|type|fill)\(\s*(?:\"([^\"\n]{4,200})\"|'([^'\n]{4,200})')\s*[,)]"
         ),
         "password",
         0.8,
@@ -246,14 +229,13 @@ _CLIENTS: tuple[_Rule, ...] = tuple(
         "password_flag",
     ),
     # An XML element whose name ends in a secret's: <password>, <clientSecret>, <apiKey> (Maven's
-    # settings.xml, ...), its value perhaps in a <Value> child (Windows' unattend.xml:
-    # <AdministratorPassword><Value>...</Value>), not <tokenizer>, <passwordPolicy> or a paging or form token
+    # settings.xml, ...), not <tokenizer>, <passwordPolicy> or a paging or form token
     (
         ("</",),
         re.compile(
             r"<(?:[\w.-]+:)?(?!\w*(?:continuation|page|next|sync|idempotency|skip|cursor|resumption|form))"
             r"[\w.-]*(?:password|passwd|secret|token|apikey|api_key|api-key|secretkey|accesskey)"
-            r"(?:\s[^<>\n]{0,100})?>\s*(?:<Value>\s*)?(?:<!\[CDATA\[)?([^<\s\]]{4,200})(?:\]\]>)?\s*</",
+            r"(?:\s[^<>\n]{0,100})?>\s*(?:<!\[CDATA\[)?([^<\s\]]{4,200})(?:\]\]>)?\s*</",
             re.IGNORECASE,
         ),
         "password",
@@ -308,9 +290,6 @@ _CALLS: dict[str, int] = {
     "PlainAuth": 2,  # Go net/smtp: (identity, user, password, host)
     "getConnection": 2,  # JDBC DriverManager: (url, user, password)
     "mysqli_connect": 2,  # PHP: (host, user, password, database)
-    "mysql_real_connect": 3,  # MySQL's C API: (conn, host, user, password, db, port, socket, flags)
-    "mysqli_real_connect": 3,  # PHP: (link, host, user, password, ...)
-    "PQsetdbLogin": 6,  # libpq: (host, port, options, tty, db, user, password)
     "mysql_connect": 2,
     "mysqli": 2,
     "PDO": 2,  # PHP: (dsn, user, password)

@@ -1,6 +1,6 @@
 """Passwords said in prose: "the password is ...", "pw: ...", a password's noun in twenty-odd
-languages, a name and a password after "login" or "creds", "user NAME pass ...", a network's key, a
-question about a password answered on the next line, and a password named after it is given.
+languages, a name and a password after "login" or "creds", "user NAME pass ...", and a password
+named after it is given ("X is my password").
 
 The rules that read a value far from its noun ask for a strong one (secret_values.strong). Each
 case-insensitive rule runs lowercased on the lowercased text where the offsets agree
@@ -25,7 +25,7 @@ from router.signals.sensitivity.secret_values import (
 )
 
 # Substrings (of the lowercased text) that _spoken needs; a prompt holding none of them skips it.
-_SPOKEN_HINTS = ("pass", "pasw", "pssw", "pin", "pw", "pswd", "cred")
+_SPOKEN_HINTS = ("pass", "pasw", "pssw", "pin", "pw", "pswd")
 
 # A password said in a sentence: the word, up to seven words about whose it is ("the password we
 # agreed on for the shared drive is ..."), a verb or a colon, perhaps "now", "still" or "currently",
@@ -35,7 +35,6 @@ _SPOKEN_HINTS = ("pass", "pasw", "pssw", "pin", "pw", "pswd", "cred")
 _SPOKEN_WORDS = (
     "password", "passcode", "passphrase", "pin", "pwd", "pw",
     "passwd", "passwrd", "pasword", "passowrd", "pssword", "pswd", "pword",
-    "credentials", "creds",  # a strong value only: "reset the credentials to ..."
 )  # fmt: skip
 _SPOKEN_REST = (
     # the words about whose it is may be names of hosts, users or addresses ("the root password on
@@ -62,9 +61,8 @@ _FOREIGN_WORDS = (
 )  # fmt: skip
 _FOREIGN_REST = (
     r"(?:(?<=[^\W\d_])(?!\w)\s+(?:[^\s.!?]+\s+){0,5}?(?:es|est|ist|lautet|é|e|er|är|is|on|je|jest|to|era|war|là|adalah|[-\u2013\u2014])(?!\w)"
-    r"|\s*[:\uff1a=]|\s*(?:是|为|為|は|는|은|이|가)|\s+[-\u2013\u2014]|(?<=[^\W\d_])(?!\w)\s+)"
-    # the value strong (a digit and a letter, said here so that a weak word lets `re` try on)
-    r"\s*[:\uff1a]?\s*[\"'«\u201c\u201e]?(?=\S*\d)(?=\S*[^\W\d_])([^\s\"'»\u201d\u201c\u3000-\u9fff\uac00-\ud7af\uff00-\uffef]{4,100})"
+    r"|\s*[:\uff1a=]|\s*(?:是|为|為|は|는|은|이|가)|\s+[-\u2013\u2014])"
+    r"\s*[:\uff1a]?\s*[\"'«\u201c\u201e]?([^\s\"'»\u201d\u201c\u3000-\u9fff\uac00-\ud7af\uff00-\uffef]{4,100})"
 )
 _FOREIGN_SPOKEN = re.compile(r"(?i)(?<!\w)(?:" + "|".join(_FOREIGN_WORDS) + ")" + _FOREIGN_REST)
 # The same on lowercase text (scanning.case_aligned), each word with its lookbehind after its first letter.
@@ -117,25 +115,6 @@ _USER_PASS_REST = (
 )
 _USER_PASS = re.compile(r"(?i)\b(?:user(?:name)?|login|e-?mail)" + _USER_PASS_REST)
 _LOWER_USER_PASS = re.compile("(?:" + "|".join(map(word_start, _USER_PASS_WORDS)) + ")" + _USER_PASS_REST)
-# A network's key: "wifi ... key X", "the WPA2 key is X", "network name is N, key X" (a strong value).
-_NETWORK_WORDS = ("wifi", "wi-fi", "wlan", "wireless", "network", "wpa", "ssid")
-_NETWORK_KEY_REST = (
-    r"(?:[^\n.]|\.(?=\w)){0,60}?\b(?:key|passkey)\b\s*(?:is\s+|:\s*|=\s*|-\s*)?" + STRONG_VALUE
-)
-_NETWORK_KEY = re.compile(r"(?i)\b(?:wi-?fi|wlan|wireless|network|wpa|ssid)" + _NETWORK_KEY_REST)
-_LOWER_NETWORK_KEY = re.compile("(?:" + "|".join(map(word_start, _NETWORK_WORDS)) + ")" + _NETWORK_KEY_REST)
-# A question about a password, answered right after it: "Q: What password did you use?\nA: X".
-_ANSWERED_REST = r"\b[^\n?]{0,120}\?\s*(?:(?:a|answer)\s*:\s*)?" + STRONG_VALUE
-_ANSWERED = re.compile(r"(?i)\b(?:password|passcode|passphrase|pwd)" + _ANSWERED_REST)
-_LOWER_ANSWERED = re.compile(
-    "(?:" + "|".join(map(word_start, ("password", "passcode", "passphrase", "pwd"))) + ")" + _ANSWERED_REST
-)
-# A name and a password after "login" or "creds" and a slash: "(login NAME / PASSWORD)".
-_SLASH_PAIR_REST = r"s?\s+(?P<name>[^\s/,()]+)\s*/\s*" + STRONG_VALUE
-_SLASH_PAIR = re.compile(r"(?i)\b(?:login|creds|credentials)" + _SLASH_PAIR_REST)
-_LOWER_SLASH_PAIR = re.compile(
-    "(?:" + "|".join(map(word_start, ("login", "creds", "credentials"))) + ")" + _SLASH_PAIR_REST
-)
 # A password named after it is given: "whether X is a strong enough password", "X is my password",
 # "is X a good password?", "I use X as my password". Read in the words before each such noun.
 _NAMED_AFTER = re.compile(r"password|passphrase|passcode")
@@ -203,9 +182,7 @@ def _spoken(text: str, lowered: str) -> Iterator[Finding]:
             continue  # get_input(prompt, self.password, stream=stream): the next argument, not its value
         if match.group("verb") == "to" and len(words.split()) > 2:
             continue  # "password spraying detected from HOST to DC01-Corp": "to" a place, not a value
-        far = (
-            len((match.group("words") or "").split()) > 4 or match.group("adverb") or said.startswith("cred")
-        )
+        far = len((match.group("words") or "").split()) > 4 or match.group("adverb")
         if value[:1] in ")]}>,;-":
             continue  # password('Password:').ask(): the code goes on; gpg --passphrase --batch: an option
         if far and not strong(value):
@@ -248,24 +225,6 @@ def _user_pass(text: str, lowered: str) -> Iterator[Finding]:
             yield Finding("secret", begin, begin + len(value), 0.8, "password")
 
 
-def _strong_after(text: str, lowered: str) -> Iterator[Finding]:
-    """The strong values of the rules that need one: a network's key, an answer to a question about
-    a password, a name and password after "login" and a slash."""
-    for hints, lower, ignoring_case in (
-        (_NETWORK_WORDS, _LOWER_NETWORK_KEY, _NETWORK_KEY),
-        (("password", "passcode", "passphrase", "pwd"), _LOWER_ANSWERED, _ANSWERED),
-        (("login", "creds", "credentials"), _LOWER_SLASH_PAIR, _SLASH_PAIR),
-    ):
-        if not any(hint in lowered for hint in hints):
-            continue
-        for match in _case_blind(text, lowered, lower, ignoring_case):
-            group = match.lastindex or 0
-            begin = match.start(group)
-            value = text[begin : match.end(group)].rstrip(".,;!?)")
-            if "/" not in value and strong(value) and value_confidence(value, quoted=False):
-                yield Finding("secret", begin, begin + len(value), 0.8, "password")  # not a path's rest
-
-
 def _named_after(text: str, lowered: str) -> Iterator[Finding]:
     if "pass" not in lowered:
         return
@@ -289,5 +248,4 @@ def find_in_prose(text: str, lowered: str) -> Iterator[Finding]:
     yield from _foreign_spoken(text, lowered)
     yield from _pairs(text, lowered)
     yield from _user_pass(text, lowered)
-    yield from _strong_after(text, lowered)
     yield from _named_after(text, lowered)

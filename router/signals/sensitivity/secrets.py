@@ -88,8 +88,6 @@ _KNOWN: tuple[tuple[str, re.Pattern[str], float], ...] = (
 _USERINFO = re.compile(r"([^\s:/@'\"]*):([^\s/@'\"]+)@[^\s/'\"]+")
 # Go's MySQL driver DSN: NAME:PASSWORD@tcp(HOST:PORT)/DB (also unix(...)), as sql.Open takes it.
 _GO_DSN = re.compile(r"(?<![\w.-])[\w.-]+:([^\s@\"'`]{4,200})@(?:tcp|unix)\(")
-# Oracle's JDBC URL: jdbc:oracle:thin:NAME/PASSWORD@HOST:PORT/SERVICE (also oci).
-_ORACLE_JDBC = re.compile(r"jdbc:oracle:(?:thin|oci8?):[^/\s@:\"']+/([^@\s\"']{4,200})@")
 _SCHEME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+.-")
 # Matched against the lowercased text: a case-sensitive alternation is several times faster.
 _KEY_WORD = re.compile(
@@ -225,9 +223,6 @@ def _connections(text: str) -> Iterator[Finding]:
             continue
         yield Finding("secret", start, match.end(), 0.95, "connection_string")
         position = match.end()
-    for match in _ORACLE_JDBC.finditer(text) if "jdbc:oracle:" in text else ():
-        if _url_password(match.group(1)):
-            yield Finding("secret", match.start(), match.end(), 0.95, "connection_string")
     if "@tcp(" in text or "@unix(" in text:
         for match in _GO_DSN.finditer(text):
             if _url_password(match.group(1)):

@@ -29,6 +29,9 @@ _SECRET_COLUMN = re.compile(
     r"|client_?secret|(?:access|refresh|auth|api|bearer|session)_?token)$|^pass$"
 )
 _MAYBE_SECRET_COLUMN = re.compile(r"(?:^|_)(?:pass|secret|token)$")
+# in such a column a value counts when strong and long (12 or more) or holding a symbol other than
+# - _ . (a model's or a product's name is short and plain: GPT-4o, mRNA-1273)
+_SYMBOL = re.compile(r"[^\w.-]")
 _NOT_SECRET_COLUMN = re.compile(
     r"hash|crypt|digest|salt|type|_at$|_on$|expir|length|hint|policy|reset_|changed"
 )
@@ -73,8 +76,8 @@ def find_in_sql_rows(text: str, lowered: str) -> Iterator[Finding]:
                     continue
                 group = 2 if literal.group(2) is not None else 3
                 value = literal.group(group)
-                if kind == 1 and not strong(value):
-                    continue  # token 'New-York', season_pass 'Gold-Tier', secret 'Dark-Mode'
+                if kind == 1 and not (strong(value) and (len(value) >= 12 or _SYMBOL.search(value))):
+                    continue  # token 'New-York', 'GPT-4o', 'Llama3.1'; season_pass 'Gold-Tier'
                 if not _HASH_FORMAT.match(value) and value_confidence(value, quoted=False):
                     yield Finding("secret", literal.start(group), literal.end(group), 0.85, "password")
             if not values or (row := _NEXT_ROW.match(text, values[-1][1] + 1)) is None:
