@@ -173,11 +173,6 @@ def test_lowercase_cues_are_the_case_insensitive_cues() -> None:
             "Passwort|mot de passe|CONTRASEÑA|пароль|ist|es|—|:|der|Ab3cD4eF9g|x",
         ),
         (prose._PAIR, prose._LOWER_PAIR, "login|Creds|ACCOUNT|is|:|-|for|a.b|bob|/|,|Ab3cD4eF9g|x"),
-        (
-            prose._USER_PASS,
-            prose._LOWER_USER_PASS,
-            "user|Username|LOGIN|e-mail|is|:|=|bob|,|and|pass|PASSWD|Ab3cD4eF9g|x",
-        ),
     ):
         lowercase_matches(plain, lambda text, lowered, lower=lower: lower.finditer(lowered), pieces(words))
     lowercase_matches(

@@ -299,8 +299,6 @@ _CALLS: dict[str, int] = {
     "setPassword": -1,
     "withPassword": -1,
     "password": -1,  # a builder's .password("...")
-    "pass": -1,  # Rust mysql's OptsBuilder .pass(Some("...")), ...
-    "passwd": -1,
     "setClientSecret": -1,
     "setSecretKey": -1,
 }
@@ -325,12 +323,10 @@ _ARGUMENT = re.compile(
     r"|\((?:[^()\"'\n]|\"(?:[^\"\\\n]|\\.)*\"|'(?:[^'\\\n]|\\.)*')*\)"
     r"|\[[^\[\]\n]*\]|\{[^{}\n]*\}|[^,()\[\]{}\"'\n])*)([,)])"
 )
-# A string literal alone, or turned into bytes or characters ("...".toCharArray(), '...'.encode(),
-# "...".to_string()), or wrapped as an optional or owned string (Some("..."), String::from("...")).
+# A string literal alone, or turned into bytes or characters: "...".toCharArray(), '...'.encode(),
+# SQL's N'...' and E'...'.
 LITERAL = re.compile(
-    r"\s*(?P<wrapped>(?:Some|Option|Optional\.of|String::from|SecretString::new)\(\s*)?"
-    r"(?:\"([^\"\n\\]*)\"|[NE]?'([^'\n\\]*)')"  # SQL's N'...' and E'...' too
-    r"(?:\.(?:toCharArray|getBytes|encode|to_string|to_owned|into)\(\))?(?(wrapped)\s*\))\s*$"
+    r"\s*(?:\"([^\"\n\\]*)\"|[NE]?'([^'\n\\]*)')(?:\.(?:toCharArray|getBytes|encode)\(\))?\s*$"
 )
 # A (user, password) tuple given as a keyword: auth=("user", "password"), as requests and httpx take it.
 _AUTH_TUPLE = re.compile(
@@ -410,12 +406,10 @@ def _call_arguments(text: str, lowered: str) -> Iterator[Finding]:
         literal = LITERAL.match(text, *arguments[position])
         if literal is None:
             continue
-        group = 2 if literal.group(2) is not None else 3
+        group = 1 if literal.group(1) is not None else 2
         value = literal.group(group)
         if mentions_secret(value) or (position < 0 and " " in value):
             continue  # password("Password:"), .password("PIN (4-8 digits)"): a prompt, not a value
-        if name in ("pass", "passwd") and not strong(value):
-            continue  # t.pass('callback-called'), gl.pass('Blur-Horizontal'): a message, a render pass
         if name == "login" and text[slice(*arguments[0])].strip("\"' ") == "anonymous":
             continue  # ftp.login("anonymous", "guest@"): anonymous FTP's documented convention
         if value_confidence(value, quoted=False):

@@ -1,6 +1,6 @@
 """Passwords said in prose: "the password is ...", "pw: ...", a password's noun in twenty-odd
-languages, a name and a password after "login" or "creds", "user NAME pass ...", and a password
-named after it is given ("X is my password").
+languages, a name and a password after "login" or "creds", and a password named after it is
+given ("X is my password").
 
 The rules that read a value far from its noun ask for a strong one (secret_values.strong). Each
 case-insensitive rule runs lowercased on the lowercased text where the offsets agree
@@ -17,7 +17,6 @@ from router.signals.sensitivity.findings import Finding
 from router.signals.sensitivity.scanning import case_aligned, lead, word_start
 from router.signals.sensitivity.secret_values import (
     MEASUREMENT,
-    STRONG_VALUE,
     VALUE,
     character_classes,
     strong,
@@ -42,7 +41,7 @@ _SPOKEN_REST = (
     # may end at the colon ("the password, sent by text: ..."), and they stay on one line
     r"\b(?:[?,]?\s+(?P<words>(?:[^\s.!?,;:=]+(?:[.:][^\s.!?,;:=]+)*(?:,?[ \t]+|(?=[:=]))){0,7}?)"
     # "to" not before an article: "the password to the wifi is ..." reads on to its "is"
-    r"(?P<verb>(?:is|was|be|as|it's|it\u2019s|to(?!\s+(?:the|a|an|my|our|your|this|that)\b))\b|=|:)"
+    r"(?P<verb>(?:is|was|as|it's|it\u2019s|to(?!\s+(?:the|a|an|my|our|your|this|that)\b))\b|=|:(?!//))"
     r"\s*(?P<adverb>now\s+|still\s+|currently\s+)?"
     r"|\s*[:=]\s*|\s+)"
     r"(?:-\s*)?[\"']?(?P<value>[^\s\"']{4,100})"
@@ -74,47 +73,20 @@ _LOWER_FOREIGN = re.compile(
 _FOREIGN_ASCII_HINTS = ("contras", "mot de passe", "wort", "senha", "wachtwoord", "haslo", "senord",
                         "salasana", "heslo", "jelszo", "sifre", "kata sandi")  # fmt: skip
 _FOREIGN_HINTS = _FOREIGN_ASCII_HINTS + tuple(word for word in _FOREIGN_WORDS if not word.isascii())
-# After a rejected value, a later one in the same sentence, where the sentence says that the password
-# is now that, or was changed to it: "the password on that box was rotated last night, it's now ...",
-# "... was reset yesterday and is now ...". Read at most 200 characters on.
-_THEN_VALUE = re.compile(
-    r"(?:\bit(?:['\u2019]s|\s+is|\s+was)\s+(?:now\s+|still\s+|currently\s+)?|\b(?:is|was)\s+now\s+"
-    r"|\b(?:changed|reset|set|rotated|updated)\s+(?:it\s+)?to\s+)[\"']?([^\s\"']{4,100})",
-    re.IGNORECASE,
-)
-_SENTENCE_END = re.compile(r"[.!?](?:\s|$)|\n")
 # A name and a password after "login", "credentials" or "account": "the login is NAME / PASSWORD".
 _PAIR_WORDS = ("login", "credential", "creds", "account")
 # Words that stand where a name would and say where the credentials are, not whose they are.
 _NOT_NAMES = frozenset(
     ("in", "at", "on", "under", "the", "a", "an", "our", "my", "your", "stored", "kept", "saved", "see", "use", "ask")
 )  # fmt: skip
-# The value must be strong, after a slash, a comma, a dash or a space ("creds for staging: NAME
-# PASSWORD", "the login for the router - NAME, PASSWORD", "account - email is NAME - PASSWORD"; not
-# "Account is acme-prod / eu-west-1"). A URL ("Login: https://...") and a place ("credentials are in
-# vault2", "creds: see 1Password / ...") are not a pair. Between the word and its "is" or colon, up
-# to 80 characters of the same sentence, a host's or an address's dots included ("creds for the
-# admin page at http://10.0.3.7: NAME / PASSWORD").
-_PAIR_REST = (
-    r"(?:[^\n.]|\.(?=\w)){0,80}?(?:\bis|\bare|:|\s-)\s+(?P<name>[^\s/,]+)"
-    r"(?:\s*(?P<slash>/)\s*|,\s*|\s+(?P<dash>[-\u2013\u2014])\s+|\s+)" + VALUE
-)
+# The value must be strong, after a slash, a comma or a space ("creds for staging: NAME PASSWORD",
+# "the login for the router - NAME, PASSWORD"; not "Account is acme-prod / eu-west-1"). A URL
+# ("Login: https://...") and a place ("credentials are in vault2", "creds: see 1Password / ...")
+# are not a pair.
+_PAIR_REST = r"[^\n.]{0,40}?(?:\bis|\bare|:|\s-)\s+(?P<name>[^\s/,]+)(?:\s*(?P<slash>/)\s*|,\s*|\s+)" + VALUE
 _PAIR = re.compile(r"(?i)\b(?:login|credential|creds|account)s?\b" + _PAIR_REST)
 # The same on lowercase text (scanning.case_aligned), beginning with the words' first letters.
 _LOWER_PAIR = re.compile("(?:" + "|".join(map(word_start, _PAIR_WORDS)) + r")s?\b" + _PAIR_REST)
-# A user's name, then "pass" and a strong value: "user is NAME pass PASSWORD", "login NAME / pass:
-# PASSWORD". The short word is a password's only after a name (not "pass the salt", "a boarding pass"),
-# and "password" itself is _SPOKEN's.
-_USER_PASS_WORDS = ("user", "username", "login", "email", "e-mail")
-# The name is labelled ("user is", "user:", "username=") or follows "username" or "login"; it is at
-# most 64 characters with no colon or "=" in it (so that a run of "user:user:..." is read once).
-_USER_PASS_REST = (
-    r"\b(?:\s+is\s+|\s*[:=]\s*|(?<=name)\s+|(?<=login)\s+)[\"']?(?P<name>[^\s\"',;/:=]{1,64})[\"']?"
-    r"\s*(?:[,;/]\s*|\s+(?:and|&)\s+|\s+)(?:(?:the|my|its|with)\s+)?pass(?:wd)?\b\s*(?:is\s+|:\s*|=\s*)?"
-    + STRONG_VALUE
-)
-_USER_PASS = re.compile(r"(?i)\b(?:user(?:name)?|login|e-?mail)" + _USER_PASS_REST)
-_LOWER_USER_PASS = re.compile("(?:" + "|".join(map(word_start, _USER_PASS_WORDS)) + ")" + _USER_PASS_REST)
 # A password named after it is given: "whether X is a strong enough password", "X is my password",
 # "is X a good password?", "I use X as my password". Read in the words before each such noun.
 _NAMED_AFTER = re.compile(r"password|passphrase|passcode")
@@ -150,18 +122,6 @@ def _foreign_spoken(text: str, lowered: str) -> Iterator[Finding]:
             yield Finding("secret", match.start(1), match.start(1) + len(value), 0.8, "password")
 
 
-def _later_value(text: str, start: int, noun_at: int) -> tuple[int, int] | None:
-    """A strong value said later in the sentence of a password's noun, at most 200 characters after
-    the noun: "the password on that box was rotated last night, it's now X"."""
-    limit = min(len(text), noun_at + 200)
-    end = _SENTENCE_END.search(text, start, limit)
-    for match in _THEN_VALUE.finditer(text, start, end.start() if end else limit):
-        value = match.group(1).rstrip(".,;!?")
-        if not any(c in value for c in "/:(") and strong(value) and value_confidence(value, quoted=False):
-            return match.start(1), match.start(1) + len(value)  # not a path, a URL or a call
-    return None
-
-
 def _spoken(text: str, lowered: str) -> Iterator[Finding]:
     if not any(hint in lowered for hint in _SPOKEN_HINTS):
         return
@@ -186,42 +146,25 @@ def _spoken(text: str, lowered: str) -> Iterator[Finding]:
         if value[:1] in ")]}>,;-":
             continue  # password('Password:').ask(): the code goes on; gpg --passphrase --batch: an option
         if far and not strong(value):
-            pass  # "the password length limit in our app is 64-chars", "the pin ... is now GPIO17"
-        elif not pin and character_classes(value) >= 2 and value_confidence(value, quoted=False):
+            continue  # "the password length limit in our app is 64-chars", "the pin ... is now GPIO17"
+        if not pin and character_classes(value) >= 2 and value_confidence(value, quoted=False):
             yield Finding("secret", begin, end, 0.8, "password")
-            continue
         elif value.isdigit() and 4 <= len(value) <= 8 and said.startswith(("pin", "passcode")):
             yield Finding("secret", begin, end, 0.7, "pin")
-            continue
-        # not said here: perhaps later in the sentence
-        if not pin and (later := _later_value(text, end, match.start())) is not None:
-            yield Finding("secret", *later, 0.8, "password")
 
 
 def _pairs(text: str, lowered: str) -> Iterator[Finding]:
     if not any(word in lowered for word in _PAIR_WORDS):
         return
     for match in _case_blind(text, lowered, _LOWER_PAIR, _PAIR):
-        begin = match.start(4)
-        value = text[begin : match.end(4)].rstrip(".,;!?)")
+        begin = match.start(3)
+        value = text[begin : match.end(3)].rstrip(".,;!?)")
         name = match.group("name").lower()
         if name.endswith(":") or value.startswith("/") or name in _NOT_NAMES:
             continue
         if not strong(value):
             continue
-        if match.group("dash") and "@" not in name and all(c.isalnum() or c in "-_." for c in value):
-            continue  # "Login screen: logo - Login-Button2": a dash joins an address and a password
         if value_confidence(value, quoted=False):
-            yield Finding("secret", begin, begin + len(value), 0.8, "password")
-
-
-def _user_pass(text: str, lowered: str) -> Iterator[Finding]:
-    if "pass" not in lowered or not any(word in lowered for word in _USER_PASS_WORDS):
-        return
-    for match in _case_blind(text, lowered, _LOWER_USER_PASS, _USER_PASS):
-        begin = match.start(2)
-        value = text[begin : match.end(2)].rstrip(".,;!?)")
-        if strong(value) and value_confidence(value, quoted=False):
             yield Finding("secret", begin, begin + len(value), 0.8, "password")
 
 
@@ -247,5 +190,4 @@ def find_in_prose(text: str, lowered: str) -> Iterator[Finding]:
     yield from _spoken(text, lowered)
     yield from _foreign_spoken(text, lowered)
     yield from _pairs(text, lowered)
-    yield from _user_pass(text, lowered)
     yield from _named_after(text, lowered)

@@ -10,12 +10,6 @@ from collections import Counter
 
 # A value as the rules capture it: perhaps quoted, then 4-200 characters with no space or quote.
 VALUE = r"[\"']?([^\s\"']{4,200})"
-# The same where the rule then asks for a strong value (`strong`): a letter and a digit in it, said
-# in the pattern so that `re` passes over a weak word ("the login is admin") to a later candidate
-# instead of stopping there.
-# (The lookaheads read no further than VALUE can: unbounded, each candidate start read to the end of
-# a long run without spaces, and a run of a rule's words made the scan quadratic.)
-STRONG_VALUE = r"(?=[\"']?[^\s\"']{0,199}\d)(?=[\"']?[^\s\"']{0,199}[^\W\d_])" + VALUE
 PLACEHOLDER = re.compile(
     r"(?i)^(?:<.*>|\{.*\}|\[.*\]|\$.*|%.*%|\*+|x+|\.+|-+|_+|null|none|nil|true|false|undefined|"
     r"(?:your|my|the|some|insert|enter|put|add|replace|test|fake|mock|sample)[a-z_-]*(?:[_-]?v?\d+)?"

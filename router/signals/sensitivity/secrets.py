@@ -86,8 +86,6 @@ _KNOWN: tuple[tuple[str, re.Pattern[str], float], ...] = (
 # postgres://, mysql+pymysql:// (SQLAlchemy's dialect+driver), jdbc:mysql://, git+https://, amqps://.
 # Read from each "://": the scheme back to where its characters end, then this after the "://".
 _USERINFO = re.compile(r"([^\s:/@'\"]*):([^\s/@'\"]+)@[^\s/'\"]+")
-# Go's MySQL driver DSN: NAME:PASSWORD@tcp(HOST:PORT)/DB (also unix(...)), as sql.Open takes it.
-_GO_DSN = re.compile(r"(?<![\w.-])[\w.-]+:([^\s@\"'`]{4,200})@(?:tcp|unix)\(")
 _SCHEME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+.-")
 # Matched against the lowercased text: a case-sensitive alternation is several times faster.
 _KEY_WORD = re.compile(
@@ -223,10 +221,6 @@ def _connections(text: str) -> Iterator[Finding]:
             continue
         yield Finding("secret", start, match.end(), 0.95, "connection_string")
         position = match.end()
-    if "@tcp(" in text or "@unix(" in text:
-        for match in _GO_DSN.finditer(text):
-            if _url_password(match.group(1)):
-                yield Finding("secret", match.start(), match.end(), 0.95, "connection_string")
 
 
 def find_secrets(text: str) -> list[Finding]:

@@ -74,7 +74,7 @@ def find_in_sql_rows(text: str, lowered: str) -> Iterator[Finding]:
                 literal = LITERAL.match(text, *span) if kind else None
                 if literal is None:
                     continue
-                group = 2 if literal.group(2) is not None else 3
+                group = 1 if literal.group(1) is not None else 2
                 value = literal.group(group)
                 if kind == 1 and not (strong(value) and (len(value) >= 12 or _SYMBOL.search(value))):
                     continue  # token 'New-York', 'GPT-4o', 'Llama3.1'; season_pass 'Gold-Tier'
