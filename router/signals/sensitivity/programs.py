@@ -54,7 +54,7 @@ _LOGIN_CLIENTS = (
 
 # Clients that take a password as an option, by their documentation: the client's names, then the
 # option (with what joins it to the value: a space, "=", ":" or nothing), on the same command line.
-# The options, after a space or a tab, are what a text must hold before the names are looked for
+# The options, after a blank, are what a text must hold before the names are looked for
 # (_OPTION_GATE, one scan: far rarer than the names' letters, so most texts are ruled out at once).
 _OPTION_CLIENTS: tuple[tuple[tuple[str, ...], str, tuple[str, ...]], ...] = (
     (("ipmitool",), r"-P\s*", ("-p",)),  # ipmitool -U NAME -P PASSWORD
@@ -83,8 +83,8 @@ _OPTION_CLIENTS: tuple[tuple[tuple[str, ...], str, tuple[str, ...]], ...] = (
 
 
 def _option_client_rule(names: tuple[str, ...], option: str) -> re.Pattern[str]:
-    # the names as whole words (7z, not p7zip; mongo, not mongod's ...), a Windows .exe allowed
-    # the names in any case (PsExec.exe, Mongosh), the option as documented (-p and -P differ)
+    # the names as whole words (7z, not p7zip; mongo, not mongod) in any case (PsExec.exe, Mongosh),
+    # a Windows .exe allowed; the option as documented (-p and -P differ)
     return re.compile(
         "(?i:"
         + "|".join(lead(re.escape(name[0]), r"[\w./-]") + re.escape(name[1:]) for name in names)

@@ -30,7 +30,7 @@ _SPOKEN_HINTS = ("pass", "pasw", "pssw", "pin", "pw", "pswd")
 # agreed on for the shared drive is ..."), a verb or a colon, perhaps "now", "still" or "currently",
 # then the value ("the root password on that box is ...", "set the passphrase to ...", "use the
 # password ... for"); the value must still look like a secret (two kinds of character, no placeholder).
-# with the short forms and the commonest misspellings people type in a hurry
+# The word also in its short forms and the commonest misspellings people type in a hurry.
 _SPOKEN_WORDS = (
     "password", "passcode", "passphrase", "pin", "pwd", "pw",
     "passwd", "passwrd", "pasword", "passowrd", "pssword", "pswd", "pword",
@@ -50,9 +50,9 @@ _SPOKEN = re.compile(r"(?i)\b(?:" + "|".join(_SPOKEN_WORDS) + ")" + _SPOKEN_REST
 # The same on lowercase text (scanning.case_aligned), each word with its \b after it, so that `re`
 # skips ahead to the words' first letters instead of trying the pattern at every position.
 _LOWER_SPOKEN = re.compile("(?:" + "|".join(map(word_start, _SPOKEN_WORDS)) + ")" + _SPOKEN_REST)
-# A password said in another language: the word, up to five words, a colon, "=" or the language's
-# "is", or nothing, then a strong value ("la contraseña del router es ...", "das Passwort ist ...",
-# "et le mot de passe ...", "密码是...").
+# A password said in another language: the word, up to five words, a colon, "=", a dash or the
+# language's "is", then a strong value ("la contraseña del router es ...", "das Passwort ist ...",
+# "hasło to ...", "密码是...").
 _FOREIGN_WORDS = (
     "contraseña", "contrasena", "mot de passe", "passwort", "kennwort", "senha", "wachtwoord", "hasło",
     "haslo", "lösenord", "losenord", "salasana", "heslo", "jelszó", "jelszo", "пароль", "şifre",
