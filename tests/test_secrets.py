@@ -544,28 +544,30 @@ def test_other_authors_sets_are_well_formed_and_the_unread_ones_misses_are_never
     look-alikes was flagged, is never reported; a spent set's are, like the project's own templates'."""
     from evals import secrets_eval
 
-    sizes = {"fresh": (10, 30), "fresh_b": (15, 40), "fresh_c": (15, 40)}
-    assert [name for name, _, spent in secrets_eval.SECOND_AUTHORS if spent is None] == ["fresh_c"]
+    kinds = ("cli", "code", "config", "prose", "sql", "url")
+    # per set: templates of prose, of each other kind, and look-alikes
+    sizes = {"fresh": (10, 10, 30), "fresh_b": (15, 15, 40), "fresh_c": (15, 15, 40), "fresh_d": (40, 16, 40)}
+    assert [name for name, _, spent in secrets_eval.SECOND_AUTHORS if spent is None] == ["fresh_d"]
     for name, path, _ in secrets_eval.SECOND_AUTHORS:
-        per_kind, lookalikes = sizes[name]
+        prose, per_kind, lookalikes = sizes[name]
         data = json.loads(path.read_text(encoding="utf-8"))
-        kinds = Counter(entry["kind"] for entry in data["templates"])
-        assert kinds == {kind: per_kind for kind in ("prose", "cli", "config", "code", "url", "sql")}
+        counts = Counter(entry["kind"] for entry in data["templates"])
+        assert counts == {kind: prose if kind == "prose" else per_kind for kind in kinds}
         assert len(set(data["lookalikes"])) == lookalikes
         for entry in data["templates"]:
             assert entry["template"].count("{pw}") == 1
             assert "Zq3!u8Rk2x" in entry["template"].format(pw="Zq3!u8Rk2x", user="u", host="h")
     # a real detector that looks for e-mail addresses only finds no secret: every row is a miss
     report = secrets_eval.run(per_family=1, per_template=1, detector=SensitivityDetector(types=["email"]))
-    for name, (per_kind, _) in sizes.items():
+    for name, (prose, per_kind, _) in sizes.items():
         assert report[name] == {
-            "n": 6 * per_kind,
+            "n": prose + 5 * per_kind,
             "recall": 0.0,
-            "by_kind": dict.fromkeys(sorted(kinds), 0.0),
+            "by_kind": dict.fromkeys(kinds, 0.0),
         }
-    assert report["fresh_c_lookalikes"] == {"n": 40, "flag_rate": 0.0}  # no list of which were flagged
-    assert report["fresh_b_lookalikes"] == {"n": 40, "flag_rate": 0.0, "flagged": []}
-    kept = sum(report[name]["n"] for name in ("providers", "plaintext", "fresh", "fresh_b"))
+    assert report["fresh_d_lookalikes"] == {"n": 40, "flag_rate": 0.0}  # no list of which were flagged
+    assert report["fresh_c_lookalikes"] == {"n": 40, "flag_rate": 0.0, "flagged": []}
+    kept = sum(report[name]["n"] for name in ("providers", "plaintext", "fresh", "fresh_b", "fresh_c"))
     assert len(report["misses"]) == kept
 
 
