@@ -312,6 +312,12 @@ def test_credential_look_alikes_are_not_secrets(text: str) -> None:
         ("await page.fill('input[name=\"password\"]', 'Kj7!hG4fDs');", ["Kj7!hG4fDs"]),
         ("cy.get('#password').type('Lp0#oI9uYt', { log: false })", ["Lp0#oI9uYt"]),
         ("mongosh -u admin\u00a0-p Qm4!zX8pLw", ["Qm4!zX8pLw"]),  # a no-break space before the option
+        # the third round's (2026-12-06): a password piped to a program that reads it from standard
+        # input, and the word right after the noun when the noun's sentence goes on past it
+        ("echo 'Wd3!fR6tGy' | sudo -S systemctl restart nginx", ["Wd3!fR6tGy"]),
+        ("echo 'Hn8#jU2iKo' | podman login quay.io -u bot --password-stdin", ["Hn8#jU2iKo"]),
+        ("echo 'Bv6%nM9qWe' | passwd --stdin jdoe", ["Bv6%nM9qWe"]),
+        ("I tried my password Cx4!vB7nMa twice and now the account is locked", ["Cx4!vB7nMa"]),
         # a review's misses (2026-12-06)
         ("the password, sent by text: Qm4!zX8pLw", ["Qm4!zX8pLw"]),
         ("PsExec.exe \\\\srv -u CORP\\admin -p Qm4!zX8pLw cmd", ["Qm4!zX8pLw"]),
@@ -409,6 +415,12 @@ def test_every_foreign_word_holds_a_gate_of_its_kind() -> None:
         "jdbc:oracle:thin:scott/tiger@localhost:1521:orcl",
         "INSERT INTO dbo.Tokens (Token, Lang) VALUES (N'GPT-4o', N'en'), (N'Llama3.1', N'en');",
         "HashedControlPassword 16:872860B76453A77D60CA2BB8C1A7042072093276A3D701AD684053EC4C",
+        "db_password: !vault |\n  $ANSIBLE_VAULT;1.1;AES256\n  62313365396662343061393464336163",
+        "Our banned-password list blocks common choices such as 'Password123', 'Welcome1' and 'Summer2024!'.",
+        "echo !REG_PW! | docker login registry.local -u ci --password-stdin",
+        "echo $SUDO_PASSWORD | sudo -S apt-get update",
+        "Files: profiles/apparmor/profiles/extras/usr.bin.passwd\nCopyright: 2006-2009 Novell",
+        'def pin(payload):\n    """Pin ``payload["id"]`` to the first call."""',
     ],
 )
 def test_look_alikes_of_the_newer_rules_are_not_secrets(text: str) -> None:

@@ -251,6 +251,17 @@ _CLIENTS: tuple[_Rule, ...] = tuple(
         "oracle_login",
         0.97,  # NAME/PASSWORD@HOST also reads as an e-mail address: the credential is the surer reading
     ),
+    # A password piped into a program that reads it from standard input: echo 'PASSWORD' | sudo -S
+    # ..., echo 'PASSWORD' | docker login -u NAME --password-stdin, echo 'PASSWORD' | passwd --stdin NAME
+    (
+        ("sudo", "password-stdin", "--stdin"),
+        re.compile(
+            r"\b(?:echo\s+(?:-[ne]\s+)?|printf\s+(?:'%s(?:\\n)?'\s+|\"%s(?:\\n)?\"\s+)?)" + VALUE
+            + r"[\"']?\s*\|\s*(?:sudo\s+(?:-[a-zA-RT-Z]+\s+)*-S\b|[^|\n;&]{0,200}?--password-stdin\b"
+            r"|(?:sudo\s+)?passwd\s+--stdin\b)"
+        ),
+        "password",
+    ),
     # PowerShell: ConvertTo-SecureString "PASSWORD" -AsPlainText -Force (the plain text is the
     # password; without -AsPlainText the string is an encrypted one, not readable)
     (

@@ -14,7 +14,10 @@ PLACEHOLDER = re.compile(
     r"(?i)^(?:<.*>|\{.*\}|\[.*\]|\$.*|%.*%|\*+|x+|\.+|-+|_+|null|none|nil|true|false|undefined|"
     r"(?:your|my|the|some|insert|enter|put|add|replace|test|fake|mock|sample)[a-z_-]*(?:[_-]?v?\d+)?"
     r"|&{1,2}\w+|:\w+|@\w+|\w*(?:here|example|placeholder|changeme|"
-    r"dummy|redacted|xxx+)\w*|str|string|int|bool|bytes|optional\[.*|env\b.*|process\.env.*)$"
+    r"dummy|redacted|xxx+)\w*|str|string|int|bool|bytes|optional\[.*|env\b.*|process\.env.*"
+    # YAML's tags for a value kept elsewhere: db_password: !vault |, key: !Ref ..., !secret db_pw
+    r"|!(?:vault|secret|env|ref|sub|getatt|importvalue|ssm|include|encrypted|sops)\b.*"
+    r"|!\w+!)$"  # (and a Windows batch file's !VARIABLE!)
     r"|^.*xxx"  # ghp_xxxx..., xoxb-xxx: a token shape filled with x's is documentation
     # (&&password, :new_password, @new_pw: SQL*Plus, bind and T-SQL variables; your_api_key_123)
 )
