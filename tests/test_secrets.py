@@ -318,6 +318,10 @@ def test_credential_look_alikes_are_not_secrets(text: str) -> None:
         ("echo 'Hn8#jU2iKo' | podman login quay.io -u bot --password-stdin", ["Hn8#jU2iKo"]),
         ("echo 'Bv6%nM9qWe' | passwd --stdin jdoe", ["Bv6%nM9qWe"]),
         ("I tried my password Cx4!vB7nMa twice and now the account is locked", ["Cx4!vB7nMa"]),
+        # a fourth review's (2026-12-06): a hyphen before "password" is not a file's name; a
+        # password wrapped in bangs is not a batch variable
+        ("The VPN-password is K9#mzQ2xLp, don't lose it", ["K9#mzQ2xLp"]),
+        ("DB_PASSWORD='!Kx92mPq!'", ["!Kx92mPq!"]),
         # a review's misses (2026-12-06)
         ("the password, sent by text: Qm4!zX8pLw", ["Qm4!zX8pLw"]),
         ("PsExec.exe \\\\srv -u CORP\\admin -p Qm4!zX8pLw cmd", ["Qm4!zX8pLw"]),
@@ -420,6 +424,10 @@ def test_every_foreign_word_holds_a_gate_of_its_kind() -> None:
         "echo !REG_PW! | docker login registry.local -u ci --password-stdin",
         "echo $SUDO_PASSWORD | sudo -S apt-get update",
         "Files: profiles/apparmor/profiles/extras/usr.bin.passwd\nCopyright: 2006-2009 Novell",
+        "The password GPT-4o generated for me is weak, can you suggest a better one?",
+        "Password\nArgon2id hashing was enabled in v4.",
+        "echo 'vm.swappiness=10' | sudo -S tee -a /etc/sysctl.conf",
+        "set PASSWORD=!DB_PW!",
         'def pin(payload):\n    """Pin ``payload["id"]`` to the first call."""',
     ],
 )

@@ -253,11 +253,12 @@ _CLIENTS: tuple[_Rule, ...] = tuple(
     ),
     # A password piped into a program that reads it from standard input: echo 'PASSWORD' | sudo -S
     # ..., echo 'PASSWORD' | docker login -u NAME --password-stdin, echo 'PASSWORD' | passwd --stdin NAME
+    # (not "| sudo -S tee FILE", which writes the text: a line of a config file)
     (
         ("sudo", "password-stdin", "--stdin"),
         re.compile(
             r"\b(?:echo\s+(?:-[ne]\s+)?|printf\s+(?:'%s(?:\\n)?'\s+|\"%s(?:\\n)?\"\s+)?)" + VALUE
-            + r"[\"']?\s*\|\s*(?:sudo\s+(?:-[a-zA-RT-Z]+\s+)*-S\b|[^|\n;&]{0,200}?--password-stdin\b"
+            + r"[\"']?\s*\|\s*(?:sudo\s+(?:-[a-zA-RT-Z]+\s+)*-S\b(?!\s+tee\b)|[^|\n;&]{0,200}?--password-stdin\b"
             r"|(?:sudo\s+)?passwd\s+--stdin\b)"
         ),
         "password",

@@ -17,6 +17,7 @@ from router.signals.sensitivity.findings import Finding
 from router.signals.sensitivity.scanning import case_aligned, lead, word_start
 from router.signals.sensitivity.secret_values import (
     MEASUREMENT,
+    PLACEHOLDER,
     VALUE,
     character_classes,
     strong,
@@ -38,22 +39,31 @@ _SPOKEN_WORDS = (
 _SPOKEN_REST = (
     # the words about whose it is may be names of hosts, users or addresses ("the root password on
     # 10.0.3.7 is ...", "the password for ops@corp is ..."), not a sentence's end; the last of them
-    # may end at the colon ("the password, sent by text: ..."), and they stay on the noun's line
-    r"\b(?:[?,]?[^\S\n]+(?P<words>(?:[^\s.!?,;:=]+(?:[.:][^\s.!?,;:=]+)*(?:,?[ \t]+|(?=[:=]))){0,7}?)"
+    # may end at the colon ("the password, sent by text: ...")
+    r"\b(?:[?,]?\s+(?P<words>(?:[^\s.!?,;:=]+(?:[.:][^\s.!?,;:=]+)*(?:,?[ \t]+|(?=[:=]))){0,7}?)"
     # "to" not before an article: "the password to the wifi is ..." reads on to its "is"
     r"(?P<verb>(?:is|was|as|it's|it\u2019s|to(?!\s+(?:the|a|an|my|our|your|this|that)\b))\b|=|:(?!//))"
     r"\s*(?P<adverb>now\s+|still\s+|currently\s+)?"
     r"|\s*[:=]\s*|\s+)"
     r"(?:-\s*)?[\"']?(?P<value>[^\s\"']{4,100})"
 )
-# Not right after a dot, a slash or a hyphen: /etc/passwd, usr.bin.passwd and base-passwd are files
-# and packages.
-_SPOKEN = re.compile(r"(?i)(?<![\w./\\-])(?:" + "|".join(_SPOKEN_WORDS) + ")" + _SPOKEN_REST)
-_FIRST_WORD = re.compile(r"[\"']?([^\s\"']{4,100})")
+# "passwd" not right after a dot, a slash or a hyphen: /etc/passwd, usr.bin.passwd and base-passwd
+# are a file and packages (but "the VPN-password is ..." is a password).
+_NOT_BEFORE = {"passwd": r"[\w./\\-]"}
+_WORD_CHAR = r"\w"
+_SPOKEN = re.compile(
+    r"(?i)(?:"
+    + "|".join("(?<!" + _NOT_BEFORE.get(word, _WORD_CHAR) + ")" + word for word in _SPOKEN_WORDS)
+    + ")"
+    + _SPOKEN_REST
+)
 # The same on lowercase text (scanning.case_aligned), each word with its \b after it, so that `re`
 # skips ahead to the words' first letters instead of trying the pattern at every position.
 _LOWER_SPOKEN = re.compile(
-    "(?:" + "|".join(lead(word[0], r"[\w./\\-]") + word[1:] for word in _SPOKEN_WORDS) + ")" + _SPOKEN_REST
+    "(?:"
+    + "|".join(lead(word[0], _NOT_BEFORE.get(word, _WORD_CHAR)) + word[1:] for word in _SPOKEN_WORDS)
+    + ")"
+    + _SPOKEN_REST
 )
 # A password said in another language: the word, up to five words, a colon, "=", a dash or the
 # language's "is", then a strong value ("la contraseña del router es ...", "das Passwort ist ...",
@@ -127,23 +137,13 @@ def _foreign_spoken(text: str, lowered: str) -> Iterator[Finding]:
             yield Finding("secret", match.start(1), match.start(1) + len(value), 0.8, "password")
 
 
-def _first_word(text: str, noun_at: int, start: int) -> Finding | None:
-    """The word right after a password's noun, on its line, as its value where it is strong ("my
-    password X three times ..."): what the noun's words read as the value was not one."""
-    word = _FIRST_WORD.match(text, start)
-    if word is None or "\n" in text[noun_at:start]:
-        return None
-    value = word.group(1).rstrip(".,;!?")
-    if not strong(value) or not value_confidence(value, quoted=False):
-        return None
-    return Finding("secret", word.start(1), word.start(1) + len(value), 0.8, "password")
-
-
 def _spoken(text: str, lowered: str) -> Iterator[Finding]:
     if not any(hint in lowered for hint in _SPOKEN_HINTS):
         return
     for match in _case_blind(text, lowered, _LOWER_SPOKEN, _SPOKEN):
         begin = match.start("value")
+        if PLACEHOLDER.match(text[begin : match.end("value")]):
+            continue  # PASSWORD=!DB_PW!: a placeholder before its closing "!" is cut off below
         value = text[begin : match.end("value")].rstrip(".,;!?")
         end = begin + len(value)
         said = match.group(0).lower()
@@ -164,15 +164,11 @@ def _spoken(text: str, lowered: str) -> Iterator[Finding]:
             or value[:1] in ")]}>,;-"  # password('Password:').ask(), gpg --passphrase --batch: no value
             or (far and not strong(value))  # "the password length limit in our app is 64-chars"
         ):
-            if words and not pin and (first := _first_word(text, match.start(), match.start("words"))):
-                yield first  # "I tried my password X three times and now ... is locked": X
             continue
         if not pin and character_classes(value) >= 2 and value_confidence(value, quoted=False):
             yield Finding("secret", begin, end, 0.8, "password")
         elif value.isdigit() and 4 <= len(value) <= 8 and said.startswith(("pin", "passcode")):
             yield Finding("secret", begin, end, 0.7, "pin")
-        elif words and not pin and (first := _first_word(text, match.start(), match.start("words"))):
-            yield first
 
 
 def _pairs(text: str, lowered: str) -> Iterator[Finding]:

@@ -17,7 +17,7 @@ PLACEHOLDER = re.compile(
     r"dummy|redacted|xxx+)\w*|str|string|int|bool|bytes|optional\[.*|env\b.*|process\.env.*"
     # YAML's tags for a value kept elsewhere: db_password: !vault |, key: !Ref ..., !secret db_pw
     r"|!(?:vault|secret|env|ref|sub|getatt|importvalue|ssm|include|encrypted|sops)\b.*"
-    r"|!\w+!)$"  # (and a Windows batch file's !VARIABLE!)
+    r"|(?-i:![A-Z_][A-Z0-9_]*!))$"  # (and a Windows batch file's !VARIABLE!, in capitals: not !Passw0rd!)
     r"|^.*xxx"  # ghp_xxxx..., xoxb-xxx: a token shape filled with x's is documentation
     # (&&password, :new_password, @new_pw: SQL*Plus, bind and T-SQL variables; your_api_key_123)
 )
