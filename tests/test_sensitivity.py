@@ -467,7 +467,7 @@ def test_cued_names_beside_words_of_fiction_stay_personal(
         "I'm Claude, an AI assistant made by Anthropic.",
         "Dear Claude,\nI hope you can help me plan a trip.",
         "Thanks Gemini! Now translate it into Spanish.",
-        "Hey Alexa, play some jazz.",
+        "Hey Copilot, write a unit test for this.",
         "Claude is a helpful assistant; Claude's answers are short.",
     ],
 )
@@ -482,6 +482,7 @@ def test_an_assistants_name_alone_is_not_a_person(detector: SensitivityDetector,
         ("My colleague Claude Dupont will call you tomorrow.", "Claude Dupont"),  # a surname after it
         ("Mary Watson called about the invoice.", "Mary Watson"),  # a listed surname that is also one
         ("Hi Anna, can you help me?", "Anna"),
+        ("Hi Alexa, the signed contract is attached.", "Alexa"),  # a person's name as often as not
     ],
 )
 def test_people_who_share_an_assistants_name_are_still_people(

@@ -206,11 +206,11 @@ el la le los las san santa santo sao são saint st fort port mount lake new nort
 )
 # The names of AI assistants and models, which people greet and address in the prompts a gateway
 # carries ("Hi Claude, ...", "Thanks Gemini!", "I'm Claude"): alone, not a person's name. With a
-# surname after it (Claude Dupont) a name is read as usual.
+# surname after it (Claude Dupont) a name is read as usual. Assistants named as people are (Alexa,
+# Siri, Jarvis, Watson) are left out: "Hi Alexa, the contract is attached" is to a person as often.
 ASSISTANT_NAMES = frozenset(
     _words("""
-claude gemini alexa siri cortana copilot bard grok bixby jarvis watson llama mistral mixtral qwen
-chatgpt gpt deepseek
+claude gemini cortana copilot bard grok bixby llama mistral mixtral qwen chatgpt gpt deepseek
 """)
 )
 # Words after a lone first name that make it the subject of a sentence about a person.
