@@ -295,6 +295,7 @@ def test_every_foreign_word_holds_a_gate_of_its_kind() -> None:
         "gl.pass('Blur-Horizontal')",
         'create_engine("mysql+pymysql://%s:%s@%s/%s" % (user, pw, host, db))',
         "s3a://bucket:prefix@region?",
+        'url = f"postgresql://{user}:{pw}@{host}/app"',  # an f-string's fields
         "My password expired yesterday and IT says I have to switch to Windows11 first.",
         "The password can be reset at https://id.acme.io/v2/reset",
         "Forgot your password? Ask the helpdesk to reset it, ticket type is IT-Access2.",
@@ -349,12 +350,40 @@ def test_command_patterns_read_a_bounded_stretch() -> None:
     assert "(?P<rest>[A-Za-z0-9_.-]{0,100})" in secrets._ASSIGNMENT.pattern
 
 
-def test_the_option_gate_finds_every_option_clients_option() -> None:
-    """An option client's rule runs only where _OPTION_GATE finds one of the options after a space
-    or a tab; each row's options (its third column), so placed, are found by it."""
+# One documented command per row of programs._OPTION_CLIENTS, keyed by the row's first name; {pw}
+# is the password and {blank} what stands before the option.
+_OPTION_COMMANDS = {
+    "ipmitool": "ipmitool -I lanplus -H bmc1 -U root{blank}-P {pw} chassis status",
+    "mongo": "mongodump --host db1 -u backup{blank}-p {pw} --out /backups",
+    "mosquitto_pub": "mosquitto_pub -h broker -u iot{blank}-P {pw} -t t -m 1",
+    "zip": "zip -r{blank}-P {pw} docs.zip docs/",
+    "7z": "7z a{blank}-p{pw} -mhe=on vault.7z files/",
+    "xfreerdp": "xfreerdp /v:ws12 /u:ops{blank}/p:{pw} /cert:ignore",
+    "rdesktop": "rdesktop -u ops{blank}-p {pw} ws12",
+    "plink": "plink -ssh ops@router{blank}-pw {pw} show run",
+    "psexec": "PsExec.exe \\\\srv01 -u CORP\\ops{blank}-p {pw} cmd",
+    "schtasks": "schtasks /create /tn job /tr job.bat /ru svc{blank}/rp {pw}",
+    "gpg": "gpg --batch{blank}--passphrase {pw} -c report.pdf",
+    "ssh-keygen": "ssh-keygen -t ed25519{blank}-N {pw} -f deploy_key",
+    "ldappasswd": "ldappasswd -x -D cn=admin -W{blank}-s {pw} uid=bob",
+    "rabbitmqadmin": "rabbitmqadmin -u admin{blank}-p {pw} list users",
+    "influx": "influx -username admin{blank}-password {pw} -execute 'show users'",
+    "hdbsql": "hdbsql -n hana:30015 -u SYSTEM{blank}-p {pw} 'select 1'",
+    "nmcli": "nmcli dev wifi connect HomeNet{blank}password {pw}",
+    "curl": "curl -x proxy:3128{blank}-U bob:{pw} https://example.org",
+}
+
+
+@pytest.mark.parametrize("blank", [" ", "\t", "\u00a0"])
+def test_every_option_client_is_found_through_the_whole_scan(blank: str) -> None:
+    """Each documented client's password option, after any blank but a line break, is found by
+    the whole scan: a row whose option _OPTION_GATE missed, or whose rule did not match, fails."""
     from router.signals.sensitivity import programs
 
-    for names, _, starts in programs._OPTION_CLIENTS:
-        for start in starts:
-            for blank in " \t":
-                assert programs._OPTION_GATE.search(f"{names[0]}{blank}{start}x") is not None, (names, start)
+    assert sorted(names[0] for names, _ in programs._OPTION_CLIENTS) == sorted(_OPTION_COMMANDS)
+    detector = SensitivityDetector()
+    for name, command in _OPTION_COMMANDS.items():
+        text = command.format(pw="Qm4!zX8pLw", blank=blank)
+        start = text.index("Qm4!zX8pLw")
+        found = [f for f in detector.scan(text) if f.type == "secret" and f.start <= start < f.end]
+        assert found, (name, text)

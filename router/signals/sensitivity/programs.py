@@ -56,29 +56,28 @@ _LOGIN_CLIENTS = (
 # option (with what joins it to the value: a space, "=", ":" or nothing), on the same command line.
 # The options, after a blank, are what a text must hold before the names are looked for
 # (_OPTION_GATE, one scan: far rarer than the names' letters, so most texts are ruled out at once).
-_OPTION_CLIENTS: tuple[tuple[tuple[str, ...], str, tuple[str, ...]], ...] = (
-    (("ipmitool",), r"-P\s*", ("-p",)),  # ipmitool -U NAME -P PASSWORD
+_OPTION_CLIENTS: tuple[tuple[tuple[str, ...], str], ...] = (
+    (("ipmitool",), r"-P\s*"),  # ipmitool -U NAME -P PASSWORD
     (  # MongoDB's shell and tools: -p PASSWORD
         ("mongo", "mongosh", "mongodump", "mongorestore", "mongoexport", "mongoimport", "mongostat", "mongotop"),
         r"-p\s+",
-        ("-p",),
     ),
-    (("mosquitto_pub", "mosquitto_sub", "mosquitto_rr"), r"-P\s+", ("-p",)),  # MQTT: -u NAME -P PASSWORD
-    (("zip", "unzip"), r"-P\s+", ("-p",)),  # an archive's password
-    (("7z", "7za", "7zz", "rar", "unrar"), r"-p", ("-p",)),  # 7z a -pPASSWORD, rar a -pPASSWORD
-    (("xfreerdp", "wlfreerdp"), r"/p:", ("/p:",)),  # FreeRDP: /u:NAME /p:PASSWORD
-    (("rdesktop",), r"-p\s+", ("-p",)),
-    (("plink", "pscp", "psftp"), r"-pw\s+", ("-pw",)),  # PuTTY's command-line tools
-    (("psexec", "psexec64", "paexec"), r"-p\s+", ("-p",)),  # Sysinternals: -u NAME -p PASSWORD
-    (("schtasks",), r"/rp\s+", ("/rp",)),  # a scheduled task's account: /ru NAME /rp PASSWORD
-    (("gpg", "gpg2"), r"--passphrase\s+", ("--passphrase",)),
-    (("ssh-keygen",), r"-[NP]\s*", ("-n", "-p")),  # a new (-N) or old (-P) key passphrase
-    (("ldappasswd",), r"-s\s*", ("-s",)),  # the new password it sets
-    (("rabbitmqadmin",), r"-p\s+", ("-p",)),  # rabbitmqadmin -u NAME -p PASSWORD
-    (("influx",), r"-password\s+", ("-password",)),  # InfluxDB 1.x's CLI
-    (("hdbsql",), r"-p\s+", ("-p",)),  # SAP HANA
-    (("nmcli",), r"(?:password|wifi-sec\.psk)\s+", ("password", "wifi-sec.psk")),  # ... connect SSID password PASSWORD
-    (("curl",), r"(?:-U\s*|--proxy-user[=\s]+)[\"']?[^\s:\"']+:", ("-u", "--proxy-user")),  # a proxy's NAME:PW
+    (("mosquitto_pub", "mosquitto_sub", "mosquitto_rr"), r"-P\s+"),  # MQTT: -u NAME -P PASSWORD
+    (("zip", "unzip"), r"-P\s+"),  # an archive's password
+    (("7z", "7za", "7zz", "rar", "unrar"), r"-p"),  # 7z a -pPASSWORD, rar a -pPASSWORD
+    (("xfreerdp", "wlfreerdp"), r"/p:"),  # FreeRDP: /u:NAME /p:PASSWORD
+    (("rdesktop",), r"-p\s+"),
+    (("plink", "pscp", "psftp"), r"-pw\s+"),  # PuTTY's command-line tools
+    (("psexec", "psexec64", "paexec"), r"-p\s+"),  # Sysinternals: -u NAME -p PASSWORD
+    (("schtasks",), r"/rp\s+"),  # a scheduled task's account: /ru NAME /rp PASSWORD
+    (("gpg", "gpg2"), r"--passphrase\s+"),
+    (("ssh-keygen",), r"-[NP]\s*"),  # a new (-N) or old (-P) key passphrase
+    (("ldappasswd",), r"-s\s*"),  # the new password it sets
+    (("rabbitmqadmin",), r"-p\s+"),  # rabbitmqadmin -u NAME -p PASSWORD
+    (("influx",), r"-password\s+"),  # InfluxDB 1.x's CLI
+    (("hdbsql",), r"-p\s+"),  # SAP HANA
+    (("nmcli",), r"(?:password|wifi-sec\.psk)\s+"),  # ... connect SSID password PASSWORD
+    (("curl",), r"(?:-U\s*|--proxy-user[=\s]+)[\"']?[^\s:\"']+:"),  # a proxy's NAME:PW
 )  # fmt: skip
 
 
@@ -110,8 +109,8 @@ class _Rule(NamedTuple):
     after_option: bool = False
 
 
-# Every option of _OPTION_CLIENTS, lowercased, after a blank other than a line break (the third column of each row
-# says which this gate must find; a test checks it does).
+# Every option of _OPTION_CLIENTS, lowercased, after a blank other than a line break (a test runs
+# each row's documented command through the whole scan, so a row this gate misses fails it).
 _OPTION_GATE = re.compile(r"[^\S\n](?:-(?:-?p|[nsu])|/(?:p:|rp)|password|wifi-sec\.psk)")
 
 
@@ -134,7 +133,7 @@ _CLIENTS: tuple[_Rule, ...] = tuple(
         "password_flag",
         after_option=True,
     )
-    for names, option, _ in _OPTION_CLIENTS
+    for names, option in _OPTION_CLIENTS
 ) + tuple(_Rule(*entry) for entry in (
     # Microsoft's SQL Server tools take the password as -P (sqlcmd, bcp, osql, mssql-cli)
     (

@@ -191,11 +191,11 @@ _LOGIN_SCHEMES = frozenset(
      "sqlserver", "oracle", "ftp", "sftp", "ftps", "smtp", "smtps", "ldap", "ldaps", "http", "https",
      "imap", "imaps", "pop3", "pop3s")
 )  # fmt: skip
-_FORMAT_SPEC = re.compile(r"%(?:\([^)]*\))?[a-z]|\{\w*\}")
+_FORMAT_SPEC = re.compile(r"%(?:\([^)]*\))?[a-z]")  # %s, %(pw)s ({pw} is already a PLACEHOLDER)
 
 
-def _url_password(value: str, scheme: str = "https") -> bool:
-    """Not a placeholder (user:${DB_PASS}@, user:<password>@, user:%s@), not the word itself
+def _url_password(value: str, scheme: str) -> bool:
+    """Not a placeholder (user:${DB_PASS}@, user:<password>@, user:%s@, user:{pw}@), not the word itself
     (user:password@), not more of the user information (cvs://:pserver:anoncvs@: a method and a
     name), and outside the login schemes a value that looks made up."""
     if PLACEHOLDER.match(value) or _FORMAT_SPEC.fullmatch(value) or ":" in value:
