@@ -15,6 +15,8 @@ import string
 import sys
 from collections.abc import Callable, Iterable, Iterator
 
+import pytest
+
 from router.signals.sensitivity import (
     addresses,
     detector,
@@ -24,7 +26,7 @@ from router.signals.sensitivity import (
     programs,
     prose,
 )
-from router.signals.sensitivity.gitleaks import _longest, trie_pattern
+from router.signals.sensitivity.gates import Gate
 from router.signals.sensitivity.letters import UPPER
 from router.signals.sensitivity.scanning import Prefiltered, case_aligned, lead, word_start
 
@@ -269,10 +271,21 @@ def test_patterns_of_line_starts_are_found_line_by_line() -> None:
                 assert found == [m.span(1) for m in lines.pattern.finditer(variant)], variant
 
 
-def test_the_keyword_search_finds_the_longest_keyword_at_every_position() -> None:
-    keywords = sorted(["api", "apikey", "key", "ey", "s.", "sk", "sk-ant-", "hvs.", "-----begin"])
-    lookahead = re.compile(f"(?=({trie_pattern(keywords)}))")
-    trie = re.compile(trie_pattern(keywords))
-    for text in texts(["api", "apikey", "key", "ey", "s.", "sk-ant-", "hvs.", "-----BEGIN", "x", "k", *ODD]):
+def test_a_gate_finds_exactly_the_words_a_text_holds() -> None:
+    """Gate.found is `{w for w in words if w in lowered}` for overlapping words (one inside another,
+    one starting inside another), for another gate registered after a text was read (the automaton
+    is built again with it), and for one text after another (the kept result is the last text's)."""
+    words = ["api", "apikey", "key", "ey", "s.", "sk", "sk-ant-", "hvs.", "-----begin", "本地"]
+    gate = Gate(words)
+    later = ["pikey", "ant-", "k"]
+    vocabulary = ["api", "apikey", "key", "ey", "s.", "sk-ant-", "hvs.", "-----BEGIN", "本地", "x", "k", *ODD]
+    for number, text in enumerate(texts(vocabulary, count=2000)):
         lowered = text.lower()
-        assert _longest(trie, lowered) == set(lookahead.findall(lowered)), text
+        if number == 1000:
+            other = Gate(later)
+        assert gate.found(lowered) == {w for w in words if w in lowered}, text
+        assert gate.open(lowered) == any(w in lowered for w in words), text
+        if number >= 1000:
+            assert other.found(lowered) == {w for w in later if w in lowered}, text
+    with pytest.raises(ValueError, match="lowercase"):
+        Gate(["Pass"])

@@ -14,6 +14,7 @@ import re
 from collections.abc import Iterator
 
 from router.signals.sensitivity.findings import Finding
+from router.signals.sensitivity.gates import Gate
 from router.signals.sensitivity.gazetteer import gazetteer
 from router.signals.sensitivity.letters import UPPER
 from router.signals.sensitivity.scanning import Prefiltered, case_aligned, lead, word_start
@@ -87,6 +88,7 @@ _UNIT_WORDS = (
     "fpo ",
     "dpo ",
 )
+_UNIT_GATE = Gate(_UNIT_WORDS)
 # Street-type words of European languages, written joined (Koskikatu) or apart (Passauer Strasse).
 _EU_SUFFIXES = tuple(
     _words("""
@@ -168,6 +170,7 @@ _CUE_HINTS = (
     "go to",
     "it's in",
 )
+_CUE_GATE = Gate(_CUE_HINTS)
 _DIGIT = re.compile(r"\d")
 _WORD_START = re.compile(r"(?<![^\W\d_])[^\W\d_]")
 _CUED_NUMBER_FIRST = re.compile(rf"\d{{1,6}}[A-Za-z]?(?:[ \t]\d{{1,5}})?,?\s+(?:{_WORD}\s+){{0,3}}{_CAP}")
@@ -327,9 +330,9 @@ def find_addresses(text: str) -> Iterator[Finding]:
         lowered = text.lower()
     for finding in _streets(text):
         yield _widened(text, finding)
-    if any(word in lowered for word in _UNIT_WORDS):
+    if _UNIT_GATE.open(lowered):
         aligned = case_aligned(text, lowered)
         for match in _UNITS.finditer(text, lowered) if aligned else _UNIT.finditer(text):
             yield Finding("street_address", match.start(), match.end(), 0.7, "unit_or_box")
-    if any(hint in lowered for hint in _CUE_HINTS):
+    if _CUE_GATE.open(lowered):
         yield from _cued(text, lowered)

@@ -11,7 +11,8 @@ long prompt without them costs microseconds. Offline, no model.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+
+from router.signals.sensitivity.gates import Gate
 
 # Whatever the caller is handing over: "this", "it", "the data", "this analysis", "all results".
 _SUBJECT = (
@@ -83,7 +84,7 @@ _PATTERNS = (
 )
 _DIRECTIVE = re.compile("|".join(f"(?:{pattern})" for pattern in _PATTERNS))  # on lowercased text
 # Every directive names a place inside or outside with one of these (lowercased): the patterns run
-# only on the text around them, so a long prompt costs a few substring searches.
+# only on the text around them, so a long prompt costs one read (gates.Gate) when it holds none.
 _ANCHORS = (
     "local", "prem", "in-house", "in house", "on-site", "on site", "off-site", "off site", "offsite",
     "in our", "on our", "within our", "inside our", "in my", "on my", "within my", "inside my",
@@ -91,10 +92,7 @@ _ANCHORS = (
     "remote", "hosted", "public", "openai", "anthropic", "chatgpt", "gpt", "claude", "gemini",
     "本地", "外部", "离开", "境外", "云",
 )  # fmt: skip
-_ASCII_ANCHORS = tuple(anchor for anchor in _ANCHORS if anchor.isascii())  # all an ASCII text can hold
-# Anchors that hold a common part ("in our", "within our"): where the text lacks the part, none of
-# them is looked for (one substring search instead of several, each of which reads the whole text).
-_PARTS = {anchor: part for part in (" our", " my", "site", "house") for anchor in _ANCHORS if part in anchor}
+_ANCHOR_GATE = Gate(_ANCHORS)
 _BEFORE, _AFTER = 200, 80  # characters of context a directive may span around its anchor
 # Words after which a verb is said to the model ("please keep this local", "you must process it
 # on-prem"), not part of a task ("write a script to store the data locally", "an app which can ...").
@@ -109,26 +107,13 @@ _QUESTION = re.compile(
 )
 
 
-def _anchors(text: str, lowered: str) -> Iterator[str]:
-    """The anchors that the text may hold, leaving out those it cannot."""
-    present: dict[str, bool] = {}
-    for anchor in _ASCII_ANCHORS if text.isascii() else _ANCHORS:
-        part = _PARTS.get(anchor)
-        if part is not None:
-            if part not in present:
-                present[part] = part in lowered
-            if not present[part]:
-                continue
-        yield anchor
-
-
 def find_directive(text: str) -> tuple[int, int] | None:
     """The span of the first instruction to keep this request inside, or None."""
     lowered = text.lower()
     if len(lowered) != len(text):  # "İ" lowercases to two characters: keep offsets in the original
         lowered = "".join(char.lower()[0] for char in text)
     windows = []
-    for anchor in _anchors(text, lowered):
+    for anchor in _ANCHOR_GATE.found(lowered):
         position = lowered.find(anchor)
         while position >= 0:
             windows.append((max(0, position - _BEFORE), position + len(anchor) + _AFTER))

@@ -27,6 +27,7 @@ from typing import Any
 
 from router import datafiles
 from router.signals.sensitivity.findings import Finding
+from router.signals.sensitivity.gates import Gate
 from router.signals.sensitivity.scanning import Prefiltered
 from router.signals.sensitivity.secret_values import shannon_entropy
 
@@ -204,22 +205,16 @@ class GitleaksRules:
         for rule in self.rules:
             for keyword in rule.keywords:
                 self._by_keyword.setdefault(keyword, []).append(rule)
-        keywords = sorted(self._by_keyword)
-        # every keyword at every position: a trie of them finds the longest at a position, searched
-        # again from the next position (see _longest); the shorter ones it starts with are added
-        # from `_prefixes`
-        self._keywords = re.compile(trie_pattern(keywords)) if keywords else None
-        self._prefixes = {k: [p for p in keywords if k.startswith(p)] for k in keywords}
+        # gitleaks' prefilter: a rule runs on a text holding one of its keywords (all found in one read)
+        self._keywords = Gate(self._by_keyword)
         self._always = [rule for rule in self.rules if not rule.keywords]
         self._order = {id(rule): index for index, rule in enumerate(self.rules)}
 
     def candidates(self, text: str) -> list[Rule]:
         """The rules one of whose keywords the text holds (gitleaks' prefilter), in file order."""
         chosen = {id(rule): rule for rule in self._always}
-        if self._keywords is not None:
-            longest = _longest(self._keywords, text.lower())
-            for keyword in {p for k in longest for p in self._prefixes[k]}:
-                chosen.update((id(rule), rule) for rule in self._by_keyword[keyword])
+        for keyword in self._keywords.found(text.lower()):
+            chosen.update((id(rule), rule) for rule in self._by_keyword[keyword])
         return sorted(chosen.values(), key=lambda rule: self._order[id(rule)])
 
     def scan(self, text: str) -> Iterator[Finding]:
@@ -236,19 +231,6 @@ class GitleaksRules:
                 if any(a.allows(secret, match.group(0), line) for a in lists):
                     continue
                 yield Finding("secret", start, end, CONFIDENCE, rule.id)
-
-
-def _longest(trie: re.Pattern[str], text: str) -> set[str]:
-    """The longest keyword at each position where one starts. A search of the trie (a literal
-    first, so `re` skips ahead to candidates) resumes one past the start of the keyword it found,
-    since another may start inside it."""
-    found = set()
-    search = trie.search
-    position = 0
-    while (match := search(text, position)) is not None:
-        found.add(match.group())
-        position = match.start() + 1
-    return found
 
 
 def _finder(regex: re.Pattern[str]) -> Prefiltered | None:
@@ -301,26 +283,6 @@ def _literal_head(pattern: str) -> str:
             return ""
         index += 1
     return word if len(word) >= 2 else ""
-
-
-def trie_pattern(words: list[str]) -> str:
-    """One regular expression for a set of literal words, shaped as their prefix tree, so that the
-    engine tries one branch per next character instead of every word in turn."""
-    root: dict[str, Any] = {}
-    for word in words:
-        node = root
-        for char in word:
-            node = node.setdefault(char, {})
-        node[""] = {}
-
-    def pattern(node: dict[str, Any]) -> str:
-        branches = [re.escape(char) + pattern(child) for char, child in sorted(node.items()) if char]
-        if not branches:
-            return ""
-        body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
-        return f"(?:{body})?" if "" in node else body
-
-    return pattern(root)
 
 
 def rules_file() -> Path | None:

@@ -24,6 +24,7 @@ from router.signals.sensitivity.checksums import (
     ssn_valid,
 )
 from router.signals.sensitivity.findings import Finding
+from router.signals.sensitivity.gates import Gate
 from router.signals.sensitivity.scanning import Prefiltered, case_aligned, lead, word_start
 
 # The patterns that run over the whole text begin with a character class, a \b or lookbehind written
@@ -128,7 +129,7 @@ _LONG_NUMBER = re.compile(r"\d[\d \-]{5,}\d")
 # the first) where no word character or hyphen precedes: one scan instead of three on most texts.
 _NINE_DIGITS = re.compile(_FREE_DIGIT + r"(?:[- ]?\d){8}")
 _LETTER_DIGITS = re.compile(r"\d(?:(?<=[A-Za-z]\d)|(?<=[A-Za-z] \d))\d")
-_LICENCE_HINTS = ("licen", "passport", "dl")
+_LICENCE_GATE = Gate(("licen", "passport", "dl"))
 
 
 def _checked(text: str, formats: _Checked) -> Iterator[Finding]:
@@ -148,5 +149,5 @@ def find_national_ids(text: str) -> Iterator[Finding]:
     if _LETTER_DIGITS.search(text):
         yield from _checked(text, _ALPHANUMERIC)
     lowered = text.lower()
-    if any(hint in lowered for hint in _LICENCE_HINTS):
+    if _LICENCE_GATE.open(lowered):
         yield from _licences(text, lowered)

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from typing import NamedTuple
 
 from router.signals.sensitivity.findings import Finding
+from router.signals.sensitivity.gates import Gate
 from router.signals.sensitivity.scanning import LineStarts, lead, word_start
 from router.signals.sensitivity.secret_values import VALUE, mentions_secret, strong, value_confidence
 
@@ -22,7 +23,7 @@ from router.signals.sensitivity.secret_values import VALUE, mentions_secret, str
 # or a backtick (the end of a command quoted in prose).
 _SAME_COMMAND = r"[^\n;&|`]{0,300}?"
 # Substrings (of the lowercased text) that _FLAGS needs; a prompt holding none of them skips it.
-_FLAG_HINTS = ("--pass", "mysql", "mariadb", "redis-cli", "sshpass", "curl")
+_FLAG_GATE = Gate(("--pass", "mysql", "mariadb", "redis-cli", "sshpass", "curl"))
 # Passwords given to a client on its command line: --password=X or --password X (any program),
 # mysql's -pX (no space), redis-cli's -a X, sshpass -p X, curl's -u/--user user:X (basic auth).
 _FLAGS = re.compile(
@@ -114,21 +115,9 @@ class _Rule(NamedTuple):
 _OPTION_GATE = re.compile(r"[^\S\n](?:-(?:-?p|[nsu])|/(?:p:|rp)|password|wifi-sec\.psk)")
 
 
-def _fewest_hints(names: tuple[str, ...]) -> tuple[str, ...]:
-    """As few substrings as every name holds one of: the names' common start if it is long enough
-    ("mosquitto_"), else the names that hold no other of them ("mongo" gates mongosh, "zip" unzip)."""
-    common = names[0]
-    for name in names[1:]:
-        while not name.startswith(common):
-            common = common[:-1]
-    if len(common) >= 4:
-        return (common,)
-    return tuple(name for name in names if not any(other != name and other in name for other in names))
-
-
 _CLIENTS: tuple[_Rule, ...] = tuple(
     _Rule(
-        _fewest_hints(names),
+        names,
         _option_client_rule(names, option),
         "password_flag",
         after_option=True,
@@ -286,6 +275,7 @@ _CLIENTS: tuple[_Rule, ...] = tuple(
         "password",
     ),
 ))  # fmt: skip
+_CLIENT_GATE = Gate(hint for rule in _CLIENTS for hint in rule.hints)
 # Calls that documented libraries give a password as a positional argument: the name before the
 # parenthesis, and which argument (from 0; -1: the last) is the password when it is a string literal.
 _CALLS: dict[str, int] = {
@@ -320,7 +310,8 @@ _LOWER_CALLS = sorted((name for name in _CALLS if not name[0].isupper()), key=le
 _UPPER_CALL = re.compile("(" + "|".join(lead(name, r"[\w$]") for name in _UPPER_CALLS) + r")\s*\(")
 _LOWER_CALL = re.compile("(" + "|".join(lead(name, r"[\w$]") for name in _LOWER_CALLS) + r")\(")
 # Each lowercase name's "name(", and "connect(" for _CONNECTS: cheap tests that gate _LOWER_CALL.
-_LOWER_CALL_HINTS = tuple(sorted({name.lower() + "(" for name in _LOWER_CALLS} | {"connect("}))
+_LOWER_CALL_GATE = Gate({name.lower() + "(" for name in _LOWER_CALLS} | {"connect("})
+_AUTH_GATE = Gate(("auth",))
 # Which libraries' connect() take the password positionally, and where: pymssql (server, user,
 # password, ...), MySQLdb (host, user, passwd, ...), cx_Oracle (user, password, dsn). PyMySQL 1.0
 # and python-oracledb take keywords only, which the assignment rule reads (password="...").
@@ -347,7 +338,7 @@ _AUTH_TUPLE = re.compile(
 
 
 def _flags(text: str, lowered: str) -> Iterator[Finding]:
-    if any(hint in lowered for hint in _FLAG_HINTS):
+    if _FLAG_GATE.open(lowered):
         for match in _FLAGS.finditer(text):
             value = match.group(1)
             if value_confidence(value, quoted=False):
@@ -359,14 +350,7 @@ def _flags(text: str, lowered: str) -> Iterator[Finding]:
 
 
 def _clients(text: str, lowered: str) -> Iterator[Finding]:
-    seen: dict[str, bool] = {}  # each string looked for once
-
-    def holds(part: str) -> bool:
-        found = seen.get(part)
-        if found is None:
-            found = seen[part] = part in lowered
-        return found
-
+    present = _CLIENT_GATE.found(lowered)
     options = None
     for rule in _CLIENTS:
         if rule.after_option:
@@ -374,7 +358,7 @@ def _clients(text: str, lowered: str) -> Iterator[Finding]:
                 options = _OPTION_GATE.search(lowered) is not None
             if not options:
                 continue
-        if not any(map(holds, rule.hints)):
+        if present.isdisjoint(rule.hints):
             continue
         for match in rule.pattern.finditer(text):
             group = next(index for index, value in enumerate(match.groups(), 1) if value is not None)
@@ -407,7 +391,7 @@ def arguments_of(text: str, start: int, reach: int = 200) -> list[tuple[int, int
 def _call_arguments(text: str, lowered: str) -> Iterator[Finding]:
     """String-literal passwords at the argument positions that documented calls give them."""
     calls = [(m.end(), m.group(1), _CALLS[m.group(1)]) for m in _UPPER_CALL.finditer(text)]
-    if any(hint in lowered for hint in _LOWER_CALL_HINTS):
+    if _LOWER_CALL_GATE.open(lowered):
         calls += [(m.end(), m.group(1), _CALLS[m.group(1)]) for m in _LOWER_CALL.finditer(text)]
         calls += [(m.end(), "connect", _CONNECT_POSITIONS[m.group(1)]) for m in _CONNECTS.finditer(text)]
     for start, name, position in calls:
@@ -425,7 +409,7 @@ def _call_arguments(text: str, lowered: str) -> Iterator[Finding]:
             continue  # ftp.login("anonymous", "guest@"): anonymous FTP's documented convention
         if value_confidence(value, quoted=False):
             yield Finding("secret", literal.start(group), literal.end(group), 0.8, "password")
-    for match in _AUTH_TUPLE.finditer(text) if "auth" in lowered else ():
+    for match in _AUTH_TUPLE.finditer(text) if _AUTH_GATE.open(lowered) else ():
         group = 1 if match.group(1) is not None else 2
         if value_confidence(match.group(group), quoted=False):
             yield Finding("secret", match.start(group), match.end(group), 0.8, "password")

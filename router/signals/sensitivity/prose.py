@@ -14,6 +14,7 @@ import re
 from collections.abc import Iterator
 
 from router.signals.sensitivity.findings import Finding
+from router.signals.sensitivity.gates import Gate
 from router.signals.sensitivity.scanning import case_aligned, lead, word_start
 from router.signals.sensitivity.secret_values import (
     MEASUREMENT,
@@ -25,7 +26,7 @@ from router.signals.sensitivity.secret_values import (
 )
 
 # Substrings (of the lowercased text) that _spoken needs; a prompt holding none of them skips it.
-_SPOKEN_HINTS = ("pass", "pasw", "pssw", "pin", "pw", "pswd")
+_SPOKEN_GATE = Gate(("pass", "pasw", "pssw", "pin", "pw", "pswd"))
 
 # A password said in a sentence: the word, up to seven words about whose it is ("the password we
 # agreed on for the shared drive is ..."), a verb or a colon, perhaps "now", "still" or "currently",
@@ -83,13 +84,15 @@ _FOREIGN_SPOKEN = re.compile(r"(?i)(?<!\w)(?:" + "|".join(_FOREIGN_WORDS) + ")" 
 _LOWER_FOREIGN = re.compile(
     "(?:" + "|".join(lead(word[0], r"\w") + word[1:] for word in _FOREIGN_WORDS) + ")" + _FOREIGN_REST
 )
-# Gates: what each word holds (passwort and kennwort "wort", lösenord and losenord "senord"); in a text
-# of ASCII only, only the ASCII ones can be there. Each is a scan of the text: the fewer, the better.
-_FOREIGN_ASCII_HINTS = ("contras", "mot de passe", "wort", "senha", "wachtwoord", "haslo", "senord",
-                        "salasana", "heslo", "jelszo", "sifre", "kata sandi")  # fmt: skip
-_FOREIGN_HINTS = _FOREIGN_ASCII_HINTS + tuple(word for word in _FOREIGN_WORDS if not word.isascii())
+# The gate: what each word holds (passwort and kennwort "wort", lösenord and losenord "senord"), and
+# the words not in ASCII themselves.
+_FOREIGN_GATE = Gate(
+    ("contras", "mot de passe", "wort", "senha", "wachtwoord", "haslo", "senord", "salasana", "heslo",
+     "jelszo", "sifre", "kata sandi", *(word for word in _FOREIGN_WORDS if not word.isascii()))
+)  # fmt: skip
 # A name and a password after "login", "credentials" or "account": "the login is NAME / PASSWORD".
 _PAIR_WORDS = ("login", "credential", "creds", "account")
+_PAIR_GATE = Gate(_PAIR_WORDS)
 # Words that stand where a name would and say where the credentials are, not whose they are.
 _NOT_NAMES = frozenset(
     ("in", "at", "on", "under", "the", "a", "an", "our", "my", "your", "stored", "kept", "saved", "see", "use", "ask")
@@ -105,6 +108,7 @@ _LOWER_PAIR = re.compile("(?:" + "|".join(map(word_start, _PAIR_WORDS)) + r")s?\
 # A password named after it is given: "whether X is a strong enough password", "X is my password",
 # "is X a good password?", "I use X as my password". Read in the words before each such noun.
 _NAMED_AFTER = re.compile(r"password|passphrase|passcode")
+_PASS_GATE = Gate(("pass",))
 _BEFORE_NOUN = re.compile(
     r"(?:(?<![^\s\"'(])([^\s\"'(]{6,100}?)[\"')]?\s+(?:is|was|as)"
     r"|\bis\s+[\"']?([^\s\"']{6,100})[\"']?)"
@@ -128,8 +132,7 @@ def _case_blind(
 
 
 def _foreign_spoken(text: str, lowered: str) -> Iterator[Finding]:
-    hints = _FOREIGN_ASCII_HINTS if text.isascii() else _FOREIGN_HINTS
-    if not any(hint in lowered for hint in hints):
+    if not _FOREIGN_GATE.open(lowered):
         return
     for match in _case_blind(text, lowered, _LOWER_FOREIGN, _FOREIGN_SPOKEN):
         value = text[match.start(1) : match.end(1)].rstrip(".,;!?。、")  # the text's, not lowercased
@@ -138,7 +141,7 @@ def _foreign_spoken(text: str, lowered: str) -> Iterator[Finding]:
 
 
 def _spoken(text: str, lowered: str) -> Iterator[Finding]:
-    if not any(hint in lowered for hint in _SPOKEN_HINTS):
+    if not _SPOKEN_GATE.open(lowered):
         return
     for match in _case_blind(text, lowered, _LOWER_SPOKEN, _SPOKEN):
         begin = match.start("value")
@@ -172,7 +175,7 @@ def _spoken(text: str, lowered: str) -> Iterator[Finding]:
 
 
 def _pairs(text: str, lowered: str) -> Iterator[Finding]:
-    if not any(word in lowered for word in _PAIR_WORDS):
+    if not _PAIR_GATE.open(lowered):
         return
     for match in _case_blind(text, lowered, _LOWER_PAIR, _PAIR):
         begin = match.start(3)
@@ -187,7 +190,7 @@ def _pairs(text: str, lowered: str) -> Iterator[Finding]:
 
 
 def _named_after(text: str, lowered: str) -> Iterator[Finding]:
-    if "pass" not in lowered:
+    if not _PASS_GATE.open(lowered):
         return
     for noun in _NAMED_AFTER.finditer(lowered):
         if not _ENDS_THE_PHRASE.match(lowered, noun.end()):

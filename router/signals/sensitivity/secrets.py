@@ -13,6 +13,7 @@ import re
 from collections.abc import Iterator
 
 from router.signals.sensitivity.findings import Finding
+from router.signals.sensitivity.gates import Gate
 from router.signals.sensitivity.programs import find_in_programs
 from router.signals.sensitivity.prose import find_in_prose
 from router.signals.sensitivity.scanning import word_start
@@ -29,13 +30,13 @@ from router.signals.sensitivity.sql_rows import find_in_sql_rows
 
 # Substrings (of the lowercased text) that each pattern needs; a prompt holding none of them skips
 # the pattern entirely, and most chat prompts hold none of any.
-_ASSIGNED_HINTS = ("pass", "pw", "psk", "secret", "token", "key", "auth", "credential")
+_ASSIGNED_GATE = Gate(("pass", "pw", "psk", "secret", "token", "key", "auth", "credential"))
 # Only Stripe's key patterns, which begin with [sr] (frequent letters), are gated by hints. Every
 # other known format begins with a literal, its \b written after it (scanning.word_start), which
 # `re` finds as fast as a substring test finds a hint, so those run on every text; each of their
 # matches holds, lowercased, a hint of its kind (AKIA holds akia, eyJ eyj), so gating them by such
 # hints would find the same.
-_KNOWN_HINTS = {"stripe_key": ("k_live_", "k_test_")}
+_KNOWN_GATES = {"stripe_key": Gate(("k_live_", "k_test_"))}
 
 _KNOWN: tuple[tuple[str, re.Pattern[str], float], ...] = (
     # AKIA, ASIA, ABIA, ACCA, AIDA, AROA, ANPA or AIPA, then 16 characters
@@ -116,7 +117,7 @@ _ASSIGNMENT = re.compile(
 
 
 def _known(text: str, lowered: str) -> Iterator[Finding]:
-    hinted = {detail: any(hint in lowered for hint in hints) for detail, hints in _KNOWN_HINTS.items()}
+    hinted = {detail: gate.open(lowered) for detail, gate in _KNOWN_GATES.items()}
     for detail, pattern, confidence in _KNOWN:
         if not hinted.get(detail, True):
             continue
@@ -151,7 +152,7 @@ def _first_argument_key(text: str, word_at: int, match: re.Match[str]) -> bool:
 
 def _assigned(text: str, lowered: str) -> Iterator[Finding]:
     """key = value, "key": "value", key: value, export KEY=value, where the key names a secret."""
-    if not any(hint in lowered for hint in _ASSIGNED_HINTS):
+    if not _ASSIGNED_GATE.open(lowered):
         return
     end = 0
     for hit in _KEY_WORD.finditer(lowered):

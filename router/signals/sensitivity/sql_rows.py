@@ -10,6 +10,7 @@ import re
 from collections.abc import Iterator
 
 from router.signals.sensitivity.findings import Finding
+from router.signals.sensitivity.gates import Gate
 from router.signals.sensitivity.programs import LITERAL, arguments_of
 from router.signals.sensitivity.secret_values import strong, value_confidence
 
@@ -59,9 +60,12 @@ def _insert_columns(columns: str) -> list[int]:
     ]
 
 
+_INSERT_GATE = Gate(("insert",))
+
+
 def find_in_sql_rows(text: str, lowered: str) -> Iterator[Finding]:
     """Secrets in the rows of INSERT statements; `lowered` is text.lower() with the text's offsets."""
-    if "insert" not in lowered or "(" not in text:
+    if not _INSERT_GATE.open(lowered) or "(" not in text:
         return
     for match in _INSERT.finditer(text):
         secret = _insert_columns(match.group(1))
