@@ -230,8 +230,8 @@ def test_other_authors_sets_are_well_formed_and_the_unread_ones_misses_are_never
 
     kinds = ("cli", "code", "config", "prose", "sql", "url")
     # per set: templates of prose, of each other kind, and look-alikes
-    sizes = {"fresh": (10, 10, 30), "fresh_b": (15, 15, 40), "fresh_c": (15, 15, 40), "fresh_d": (40, 16, 40)}
-    assert [name for name, _, spent in secrets_eval.SECOND_AUTHORS if spent is None] == ["fresh_d"]
+    sizes = {"fresh": (10, 10, 30), "fresh_b": (15, 15, 40), "fresh_c": (15, 15, 40), "fresh_d": (40, 16, 40), "fresh_e": (40, 16, 40)}
+    assert [name for name, _, spent in secrets_eval.SECOND_AUTHORS if spent is None] == ["fresh_e"]
     for name, path, _ in secrets_eval.SECOND_AUTHORS:
         prose, per_kind, lookalikes = sizes[name]
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -249,9 +249,9 @@ def test_other_authors_sets_are_well_formed_and_the_unread_ones_misses_are_never
             "recall": 0.0,
             "by_kind": dict.fromkeys(kinds, 0.0),
         }
-    assert report["fresh_d_lookalikes"] == {"n": 40, "flag_rate": 0.0}  # no list of which were flagged
-    assert report["fresh_c_lookalikes"] == {"n": 40, "flag_rate": 0.0, "flagged": []}
-    kept = sum(report[name]["n"] for name in ("providers", "plaintext", "fresh", "fresh_b", "fresh_c"))
+    assert report["fresh_e_lookalikes"] == {"n": 40, "flag_rate": 0.0}  # no list of which were flagged
+    assert report["fresh_d_lookalikes"] == {"n": 40, "flag_rate": 0.0, "flagged": []}
+    kept = sum(report[name]["n"] for name in ("providers", "plaintext", "fresh", "fresh_b", "fresh_c", "fresh_d"))
     assert len(report["misses"]) == kept
 
 
