@@ -230,7 +230,13 @@ def test_other_authors_sets_are_well_formed_and_the_unread_ones_misses_are_never
 
     kinds = ("cli", "code", "config", "prose", "sql", "url")
     # per set: templates of prose, of each other kind, and look-alikes
-    sizes = {"fresh": (10, 10, 30), "fresh_b": (15, 15, 40), "fresh_c": (15, 15, 40), "fresh_d": (40, 16, 40), "fresh_e": (40, 16, 40)}
+    sizes = {
+        "fresh": (10, 10, 30),
+        "fresh_b": (15, 15, 40),
+        "fresh_c": (15, 15, 40),
+        "fresh_d": (40, 16, 40),
+        "fresh_e": (40, 16, 40),
+    }
     assert [name for name, _, spent in secrets_eval.SECOND_AUTHORS if spent is None] == ["fresh_e"]
     for name, path, _ in secrets_eval.SECOND_AUTHORS:
         prose, per_kind, lookalikes = sizes[name]
@@ -251,7 +257,9 @@ def test_other_authors_sets_are_well_formed_and_the_unread_ones_misses_are_never
         }
     assert report["fresh_e_lookalikes"] == {"n": 40, "flag_rate": 0.0}  # no list of which were flagged
     assert report["fresh_d_lookalikes"] == {"n": 40, "flag_rate": 0.0, "flagged": []}
-    kept = sum(report[name]["n"] for name in ("providers", "plaintext", "fresh", "fresh_b", "fresh_c", "fresh_d"))
+    kept = sum(
+        report[name]["n"] for name in ("providers", "plaintext", "fresh", "fresh_b", "fresh_c", "fresh_d")
+    )
     assert len(report["misses"]) == kept
 
 

@@ -234,6 +234,18 @@ def test_credential_look_alikes_are_not_secrets(text: str) -> None:
         ("Das Kennwort lautet Qm4!zX8pLw", ["Qm4!zX8pLw"]),
         ("hasło to Qm4!zX8pLw", ["Qm4!zX8pLw"]),
         ("Пароль от вайфая — Qm4!zX8pLw", ["Qm4!zX8pLw"]),
+        # the fourth round (2026-12-06): the language's verb a word of its own, a name and a
+        # password as fields or with a slash, Oracle's NAME/PASSWORD@SERVICE
+        ("Oi Ana, a senha do e-mail da loja é Wq8#rT2!mz. Qualquer coisa me chama.", ["Wq8#rT2!mz"]),
+        ("ssh in with user deploy, pass Wq8#rT2!mz and restart nginx", ["Wq8#rT2!mz"]),
+        ("the kiosk user is kiosk pass Wq8#rT2!mz", ["Wq8#rT2!mz"]),
+        ("Zugang: Benutzer jdoe, Passwort Wq8#rT2!mz", ["Wq8#rT2!mz"]),
+        ("the kiosk login (user kiosk / Wq8#rT2!mz) stopped working", ["Wq8#rT2!mz"]),
+        ("Grafana admin: grafana / Wq8#rT2!mz", ["Wq8#rT2!mz"]),
+        ("I'm using svc_report / Wq8#rT2!mz against the replica", ["Wq8#rT2!mz"]),
+        ("jdbc:oracle:thin:scott/Wq8#rT2!mz@db-prod:1521/ORCL", ["Wq8#rT2!mz"]),
+        ("sqlplus -s app_ro/Wq8#rT2!mz@//db-prod:1521/ORCL @report.sql", ["Wq8#rT2!mz"]),
+        ("expdp system/Wq8#rT2!mz@ORCL schemas=HR directory=DUMP", ["Wq8#rT2!mz"]),
     ],
 )
 def test_passwords_in_urls_rows_clients_and_sentences(text: str, secrets: list[str]) -> None:
@@ -331,6 +343,18 @@ def test_every_foreign_word_holds_a_gate_word() -> None:
         "echo 'vm.swappiness=10' | sudo -S tee -a /etc/sysctl.conf",
         "set PASSWORD=!DB_PW!",
         'def pin(payload):\n    """Pin ``payload["id"]`` to the first call."""',
+        # the fourth round's rules (2026-12-06): fields and slashes that are no login, Oracle's
+        # placeholders and local logins
+        "the username and password fields are required",
+        "user guide / password reset page",
+        "Use the user / Password2Reset flow",
+        "I use src / Main2.java for that",
+        "use the HTTP/1.1 / HTTP2.0 comparison",
+        "login with user / pass",
+        "sqlplus / as sysdba",
+        "jdbc:oracle:thin:scott/${DB_PASS}@db:1521/ORCL",
+        "jdbc:oracle:thin:scott/<password>@db:1521/ORCL",
+        "Herr German Hartmann from the Lehrmann GmbH",
     ],
 )
 def test_look_alikes_of_the_newer_rules_are_not_secrets(text: str) -> None:

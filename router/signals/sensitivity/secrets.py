@@ -87,6 +87,13 @@ _KNOWN: tuple[tuple[str, re.Pattern[str], float], ...] = (
 # postgres://, mysql+pymysql:// (SQLAlchemy's dialect+driver), jdbc:mysql://, git+https://, amqps://.
 # Read from each "://": the scheme back to where its characters end, then this after the "://".
 _USERINFO = re.compile(r"([^\s:/@'\"]*):([^\s/@'\"]+)@[^\s/'\"]+")
+# Oracle's connect identifier NAME/PASSWORD@SERVICE: in its JDBC thin and OCI URLs, and as the first
+# argument (or userid=) of its tools' command lines (sqlplus, sqlldr, expdp, impdp, dgmgrl, rman target).
+_ORACLE_LOGIN = re.compile(
+    r"(?i)(?:jdbc:oracle:(?:thin|oci):|\b(?:sqlplus|sqlldr|expdp|impdp|dgmgrl)\s+(?:-\w+\s+)*(?:userid=)?"
+    r"|\brman\s+target\s+)[\w$#]+/([^\s@/\"']{4,200})@"
+)
+_ORACLE_GATE = Gate(("jdbc:oracle:", "sqlplus", "sqlldr", "expdp", "impdp", "dgmgrl", "rman"))
 _SCHEME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+.-")
 # Matched against the lowercased text: a case-sensitive alternation is several times faster.
 _KEY_WORD = re.compile(
@@ -224,6 +231,15 @@ def _connections(text: str) -> Iterator[Finding]:
         position = match.end()
 
 
+def _oracle_logins(text: str, lowered: str) -> Iterator[Finding]:
+    if not _ORACLE_GATE.open(lowered):
+        return
+    for match in _ORACLE_LOGIN.finditer(text):
+        value = match.group(1)
+        if not PLACEHOLDER.match(value) and value_confidence(value, quoted=False):
+            yield Finding("secret", match.start(1), match.end(1), 0.9, "connection_string")
+
+
 def find_secrets(text: str) -> list[Finding]:
     lowered = text.lower()
     if len(lowered) != len(text):  # "İ" lowers to two characters: keep every offset the text's
@@ -231,6 +247,7 @@ def find_secrets(text: str) -> list[Finding]:
     return [
         *_known(text, lowered),
         *_connections(text),
+        *_oracle_logins(text, lowered),
         *_assigned(text, lowered),
         *find_in_programs(text, lowered),
         *find_in_sql_rows(text, lowered),
