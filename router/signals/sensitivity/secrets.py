@@ -88,12 +88,20 @@ _KNOWN: tuple[tuple[str, re.Pattern[str], float], ...] = (
 # Read from each "://": the scheme back to where its characters end, then this after the "://".
 _USERINFO = re.compile(r"([^\s:/@'\"]*):([^\s/@'\"]+)@[^\s/'\"]+")
 # Oracle's connect identifier NAME/PASSWORD@SERVICE: in its JDBC thin and OCI URLs, and as the first
-# argument (or userid=) of its tools' command lines (sqlplus, sqlldr, expdp, impdp, dgmgrl, rman target).
-_ORACLE_LOGIN = re.compile(
-    r"(?i)(?:jdbc:oracle:(?:thin|oci):|\b(?:sqlplus|sqlldr|expdp|impdp|dgmgrl)\s+(?:-\w+\s+)*(?:userid=)?"
-    r"|\brman\s+target\s+)[\w$#]+/([^\s@/\"']{4,200})@"
-)
-_ORACLE_GATE = Gate(("jdbc:oracle:", "sqlplus", "sqlldr", "expdp", "impdp", "dgmgrl", "rman"))
+# argument (or userid=) of its tools' command lines (sqlplus, sqlldr, expdp, impdp, dgmgrl, rman
+# target). One pattern per gate word, each beginning with its word, run on the lowercased text only
+# where the gate found the word ("rman" is in "performance": a pattern led by a class of their
+# first letters would be tried at most positions of such a text).
+_ORACLE_VALUE = r"[\w$#]+/([^\s@/\"']{4,200})@"
+_ORACLE_LOGINS = {
+    "jdbc:oracle:": re.compile(r"jdbc:oracle:(?:thin|oci):" + _ORACLE_VALUE),
+    **{
+        tool: re.compile(word_start(tool) + r"\s+(?:-\w+\s+)*(?:userid=)?" + _ORACLE_VALUE)
+        for tool in ("sqlplus", "sqlldr", "expdp", "impdp", "dgmgrl")
+    },
+    "rman": re.compile(word_start("rman") + r"\s+target\s+" + _ORACLE_VALUE),
+}
+_ORACLE_GATE = Gate(_ORACLE_LOGINS)
 _SCHEME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+.-")
 # Matched against the lowercased text: a case-sensitive alternation is several times faster.
 _KEY_WORD = re.compile(
@@ -232,12 +240,11 @@ def _connections(text: str) -> Iterator[Finding]:
 
 
 def _oracle_logins(text: str, lowered: str) -> Iterator[Finding]:
-    if not _ORACLE_GATE.open(lowered):
-        return
-    for match in _ORACLE_LOGIN.finditer(text):
-        value = match.group(1)
-        if not PLACEHOLDER.match(value) and value_confidence(value, quoted=False):
-            yield Finding("secret", match.start(1), match.end(1), 0.9, "connection_string")
+    for word in _ORACLE_GATE.found(lowered):
+        for match in _ORACLE_LOGINS[word].finditer(lowered):
+            value = text[match.start(1) : match.end(1)]  # the text's, not lowercased
+            if not PLACEHOLDER.match(value) and value_confidence(value, quoted=False):
+                yield Finding("secret", match.start(1), match.end(1), 0.9, "connection_string")
 
 
 def find_secrets(text: str) -> list[Finding]:
