@@ -87,21 +87,10 @@ _KNOWN: tuple[tuple[str, re.Pattern[str], float], ...] = (
 # postgres://, mysql+pymysql:// (SQLAlchemy's dialect+driver), jdbc:mysql://, git+https://, amqps://.
 # Read from each "://": the scheme back to where its characters end, then this after the "://".
 _USERINFO = re.compile(r"([^\s:/@'\"]*):([^\s/@'\"]+)@[^\s/'\"]+")
-# Oracle's connect identifier NAME/PASSWORD@SERVICE: in its JDBC thin and OCI URLs, and as the first
-# argument (or userid=) of its tools' command lines (sqlplus, sqlldr, expdp, impdp, dgmgrl, rman
-# target). One pattern per gate word, each beginning with its word, run on the lowercased text only
-# where the gate found the word ("rman" is in "performance": a pattern led by a class of their
-# first letters would be tried at most positions of such a text).
-_ORACLE_VALUE = r"[\w$#]+/([^\s@/\"']{4,200})@"
-_ORACLE_LOGINS = {
-    "jdbc:oracle:": re.compile(r"jdbc:oracle:(?:thin|oci):" + _ORACLE_VALUE),
-    **{
-        tool: re.compile(word_start(tool) + r"\s+(?:-\w+\s+)*(?:userid=)?" + _ORACLE_VALUE)
-        for tool in ("sqlplus", "sqlldr", "expdp", "impdp", "dgmgrl")
-    },
-    "rman": re.compile(word_start("rman") + r"\s+target\s+" + _ORACLE_VALUE),
-}
-_ORACLE_GATE = Gate(_ORACLE_LOGINS)
+# Oracle's JDBC URLs, thin and OCI, which give the connect identifier NAME/PASSWORD@SERVICE with no
+# "://" (its tools' command lines are programs.py's). Run on the lowercased text, led by its literal.
+_ORACLE_JDBC = re.compile(r"jdbc:oracle:(?:thin|oci):[\w$#]+/([^\s@/\"']{4,200})@")
+_ORACLE_GATE = Gate(("jdbc:oracle:",))
 _SCHEME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+.-")
 # Matched against the lowercased text: a case-sensitive alternation is several times faster.
 _KEY_WORD = re.compile(
@@ -239,12 +228,13 @@ def _connections(text: str) -> Iterator[Finding]:
         position = match.end()
 
 
-def _oracle_logins(text: str, lowered: str) -> Iterator[Finding]:
-    for word in _ORACLE_GATE.found(lowered):
-        for match in _ORACLE_LOGINS[word].finditer(lowered):
-            value = text[match.start(1) : match.end(1)]  # the text's, not lowercased
-            if not PLACEHOLDER.match(value) and value_confidence(value, quoted=False):
-                yield Finding("secret", match.start(1), match.end(1), 0.9, "connection_string")
+def _oracle_urls(text: str, lowered: str) -> Iterator[Finding]:
+    if not _ORACLE_GATE.open(lowered):
+        return
+    for match in _ORACLE_JDBC.finditer(lowered):
+        value = text[match.start(1) : match.end(1)]  # the text's, not lowercased
+        if not PLACEHOLDER.match(value) and value_confidence(value, quoted=False):
+            yield Finding("secret", match.start(1), match.end(1), 0.9, "connection_string")
 
 
 def find_secrets(text: str) -> list[Finding]:
@@ -254,7 +244,7 @@ def find_secrets(text: str) -> list[Finding]:
     return [
         *_known(text, lowered),
         *_connections(text),
-        *_oracle_logins(text, lowered),
+        *_oracle_urls(text, lowered),
         *_assigned(text, lowered),
         *find_in_programs(text, lowered),
         *find_in_sql_rows(text, lowered),
