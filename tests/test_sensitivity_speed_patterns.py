@@ -175,6 +175,16 @@ def test_lowercase_cues_are_the_case_insensitive_cues() -> None:
             "Passwort|mot de passe|CONTRASEÑA|пароль|ist|es|—|:|der|Ab3cD4eF9g|x",
         ),
         (prose._PAIR, prose._LOWER_PAIR, "login|Creds|ACCOUNT|is|:|-|for|a.b|bob|/|,|Ab3cD4eF9g|x"),
+        (
+            prose._FIELD_PAIR,
+            prose._LOWER_FIELD_PAIR,
+            "user|Username|BENUTZER|Login|is|:|=|,|/|and|pass|PW|Passwort|mot de passe|the|bob|Ab3cD4eF9g|\t|x",
+        ),
+        (
+            re.compile(programs._IDENTIFIED_BY.replace("(?:", "(?i:", 1)),
+            re.compile(programs._IDENTIFIED_BY),
+            "IDENTIFIED|identified|With|sha2|BY|by|CREATE|alter|USER|bob|set|PASSWORD|=|(|'Ab3cD4eF9g'|\"Q7!x1\"|Values|;|x",
+        ),
     ):
         lowercase_matches(plain, lambda text, lowered, lower=lower: lower.finditer(lowered), pieces(words))
     lowercase_matches(
