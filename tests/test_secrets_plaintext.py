@@ -241,11 +241,17 @@ def test_credential_look_alikes_are_not_secrets(text: str) -> None:
         ("the kiosk user is kiosk pass Wq8#rT2!mz", ["Wq8#rT2!mz"]),
         ("Zugang: Benutzer jdoe, Passwort Wq8#rT2!mz", ["Wq8#rT2!mz"]),
         ("the kiosk login (user kiosk / Wq8#rT2!mz) stopped working", ["Wq8#rT2!mz"]),
-        ("Grafana admin: grafana / Wq8#rT2!mz", ["Wq8#rT2!mz"]),
-        ("I'm using svc_report / Wq8#rT2!mz against the replica", ["Wq8#rT2!mz"]),
         ("jdbc:oracle:thin:scott/Wq8#rT2!mz@db-prod:1521/ORCL", ["Wq8#rT2!mz"]),
         ("sqlplus -s app_ro/Wq8#rT2!mz@//db-prod:1521/ORCL @report.sql", ["Wq8#rT2!mz"]),
         ("expdp system/Wq8#rT2!mz@ORCL schemas=HR directory=DUMP", ["Wq8#rT2!mz"]),
+        ("Das Passwort ist: Wq8#rT2!mz", ["Wq8#rT2!mz"]),
+        ("user deploy, pass hunter2!", ["hunter2!"]),
+        # a made-up password on a credential word's line, however it is said (nearby.py)
+        ("pw for the NAS, Wq8#rT2!mz, don't share it", ["Wq8#rT2!mz"]),
+        ("Hola, te paso la clave del router: Wq8#rT2!mz y el usuario admin", ["Wq8#rT2!mz"]),
+        ("guest wifi tonight -> Wq8#rT2!mz (case sensitive)", ["Wq8#rT2!mz"]),
+        ("ticket 4471: creds reset, temp one Wq8#rT2!mz until Friday", ["Wq8#rT2!mz"]),
+        ("Пароль на сегодня Wq8#rT2!mz", ["Wq8#rT2!mz"]),
     ],
 )
 def test_passwords_in_urls_rows_clients_and_sentences(text: str, secrets: list[str]) -> None:
@@ -355,6 +361,20 @@ def test_every_foreign_word_holds_a_gate_word() -> None:
         "jdbc:oracle:thin:scott/${DB_PASS}@db:1521/ORCL",
         "jdbc:oracle:thin:scott/<password>@db:1521/ORCL",
         "Herr German Hartmann from the Lehrmann GmbH",
+        # a review's (2026-12-06): "pass" the verb and code after a user's word; and what the
+        # nearby rule must leave: examples, names, versions, paths, code and columns
+        "For the user id, pass userId2 as the second argument",
+        "For a service user account, pass --role=Admin2",
+        "CREATE TABLE accounts (user VARCHAR(64), pass CHAR(60));",
+        "I'm using macOS / Windows11",
+        "Passwords like Summer2024! are guessed in minutes",
+        "Common passwords such as P@ssw0rd1 are in every wordlist",
+        "The error is E1045-denied, password mismatch",
+        "Store the new credential in 1Password under 'Prod DB / app_rw'",
+        "docker run -e POSTGRES_PASSWORD_FILE=/run/secrets/pg_password postgres:16",
+        "PASSWORD_MIN_LENGTH=12\nPASSWORD_REQUIRE_SYMBOL=true",
+        'DriverManager.getConnection("jdbc:h2:mem:testdb", "sa", "password")',
+        "Login page: see https://id.acme.io/v2/login?next=%2Fhome#x1",
     ],
 )
 def test_look_alikes_of_the_newer_rules_are_not_secrets(text: str) -> None:

@@ -22,6 +22,7 @@ from router.signals.sensitivity import (
     detector,
     identifiers,
     names,
+    nearby,
     numbers,
     programs,
     prose,
@@ -179,6 +180,11 @@ def test_lowercase_cues_are_the_case_insensitive_cues() -> None:
             prose._FIELD_PAIR,
             prose._LOWER_FIELD_PAIR,
             "user|Username|BENUTZER|Login|is|:|=|,|/|and|pass|PW|Passwort|mot de passe|the|bob|Ab3cD4eF9g|\t|x",
+        ),
+        (
+            nearby._WORD,
+            nearby._LOWER_WORD,
+            "password|PW|Pwd|creds|LOGIN|log-in|Wi-Fi|Passwort|CONTRASEÑA|mot de passe|пароль|密码|_|2|x",
         ),
         (
             re.compile(programs._IDENTIFIED_BY.replace("(?:", "(?i:", 1)),

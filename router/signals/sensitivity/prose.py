@@ -1,7 +1,6 @@
 """Passwords said in prose: "the password is ...", "pw: ...", a password's noun in twenty-odd
-languages, a name and a password after "login" or "creds", after a user's name ("user NAME, pass
-...") or with a slash between them ("login NAME / ..."), and a password named after it is given
-("X is my password").
+languages, a name and a password after "login" or "creds" or after a user's name ("user NAME, pass
+..."), and a password named after it is given ("X is my password").
 
 The rules that read a value far from its noun ask for a strong one (secret_values.strong). Each
 case-insensitive rule runs lowercased on the lowercased text where the offsets agree
@@ -22,7 +21,6 @@ from router.signals.sensitivity.secret_values import (
     PLACEHOLDER,
     VALUE,
     character_classes,
-    mentions_secret,
     strong,
     value_confidence,
 )
@@ -70,8 +68,8 @@ _LOWER_SPOKEN = re.compile(
 )
 # A password said in another language: the word, up to five words, a colon, "=", a dash or the
 # language's "is", then a strong value ("la contraseña del router es ...", "das Passwort ist ...",
-# "hasło to ...", "密码是..."). The verb is a word of its own, a space after it ("a senha do e-mail
-# da loja é ...": not the "e" of "e-mail").
+# "hasło to ...", "密码是..."). The verb is a word of its own ("a senha do e-mail da loja é ...":
+# not the "e" of "e-mail"; "das Passwort ist: ..." still is).
 _FOREIGN_WORDS = (
     "contraseña", "contrasena", "mot de passe", "passwort", "kennwort", "senha", "wachtwoord", "hasło",
     "haslo", "lösenord", "losenord", "salasana", "heslo", "jelszó", "jelszo", "пароль", "şifre",
@@ -79,7 +77,7 @@ _FOREIGN_WORDS = (
 )  # fmt: skip
 _FOREIGN_REST = (
     r"(?:(?<=[^\W\d_])(?!\w)\s+(?:[^\s.!?]+\s+){0,5}?"
-    r"(?:es|est|ist|lautet|é|e|er|är|is|on|je|jest|to|era|war|là|adalah|[-\u2013\u2014])(?=\s)"
+    r"(?:es|est|ist|lautet|é|e|er|är|is|on|je|jest|to|era|war|là|adalah|[-\u2013\u2014])(?![\w-])"
     r"|\s*[:\uff1a=]|\s*(?:是|为|為|は|는|은|이|가)|\s+[-\u2013\u2014])"
     r"\s*[:\uff1a]?\s*[\"'«\u201c\u201e]?([^\s\"'»\u201d\u201c\u3000-\u9fff\uac00-\ud7af\uff00-\uffef]{4,100})"
 )
@@ -123,20 +121,17 @@ _FIELD_SEPARATOR = r"[ \t]*(?:,|;|/|&|\band\b)[ \t]*"
 _FIELD_REST = (
     r"(?!\w)(?:[ \t]*(?:is[ \t]+|[:=][ \t]*)" + _FIELD_NAME + "(?:" + _FIELD_SEPARATOR + r"|[ \t]+)"
     r"|[ \t]+" + _FIELD_NAME + _FIELD_SEPARATOR + r")(?:(?:the|le|la|das)[ \t]+)?"
-    r"(?<!\w)(?:" + "|".join(_FIELD_PASS_WORDS) + r")(?!\w)(?:[ \t]*[:=][ \t]*|[ \t]+(?:is[ \t]+)?)" + VALUE
+    r"(?<!\w)(?:"
+    + "|".join(_FIELD_PASS_WORDS)
+    + r")(?!\w)(?:[ \t]*(?P<said>[:=]|is(?=[ \t]))[ \t]*|[ \t]+)"
+    + VALUE
 )
+# A camelCase or snake_case name with a digit: code's, not a password ("recordV2", "csrf_token2").
+_IDENTIFIER = re.compile(r"[a-z]+(?:[A-Z][a-z0-9]*|_[a-z0-9]+)+\Z")
 _FIELD_PAIR = re.compile(r"(?i)(?<!\w)(?:" + "|".join(_FIELD_USER_WORDS) + ")" + _FIELD_REST)
 # The same on lowercase text (scanning.case_aligned), beginning with the words' first letters.
 _LOWER_FIELD_PAIR = re.compile("(?:" + "|".join(map(word_start, _FIELD_USER_WORDS)) + ")" + _FIELD_REST)
 _FIELD_GATE = Gate(_FIELD_USER_WORDS)
-# A name and a password with a slash between them, spaced, after a word that says they are a login
-# (on the line, at most 70 characters before the name): "(login NAME / VALUE)", "creds for the
-# printer at http://HOST: NAME / VALUE", "Jenkins admin: NAME / VALUE", "I'm using NAME / VALUE".
-# The value is strong, not more of a path and not named after a secret. Not "account": "Account
-# balance / Q3Revenue2024".
-_SLASH_NAME = re.compile(r"[\"']?([\w.@+-]{2,40})[\"']?[ \t]*$")
-_SLASH_VALUE = re.compile(r"[ \t]*[\"']?([^\s\"']{4,200})")
-_SLASH_CUE = re.compile(r"\b(?:login|logins|creds|credentials|using|use|account|user|username|admin)\b")
 # A password named after it is given: "whether X is a strong enough password", "X is my password",
 # "is X a good password?", "I use X as my password". Read in the words before each such noun.
 _NAMED_AFTER = re.compile(r"password|passphrase|passcode")
@@ -225,30 +220,13 @@ def _field_pairs(text: str, lowered: str) -> Iterator[Finding]:
     if not _FIELD_GATE.open(lowered):
         return
     for match in _case_blind(text, lowered, _LOWER_FIELD_PAIR, _FIELD_PAIR):
-        begin = match.start(1)
-        value = text[begin : match.end(1)].rstrip(".,;!?)")
-        if strong(value) and value_confidence(value, quoted=False):
+        begin, end = match.span(match.re.groups)  # the value: the last group (VALUE's)
+        whole = text[begin:end]
+        value = whole.rstrip(".,;:)")  # a password may end in "!" or "?"
+        if not match.group("said") and (whole[0] in "-`(" or "(" in whole or _IDENTIFIER.match(whole)):
+            continue  # "pass --role=Admin2", "pass CHAR(60)", "pass userId2 as ...": the verb, or code
+        if strong(whole) and value_confidence(value, quoted=False):
             yield Finding("secret", begin, begin + len(value), 0.8, "password")
-
-
-def _slash_pairs(text: str, lowered: str) -> Iterator[Finding]:
-    position = text.find(" / ")
-    while position >= 0:
-        line_start = text.rfind("\n", 0, position) + 1
-        name = _SLASH_NAME.search(text, max(line_start, position - 45), position + 1)
-        value = _SLASH_VALUE.match(text, position + 2)
-        if (
-            name is not None
-            and value is not None
-            and "/" not in value.group(1)
-            and _SLASH_CUE.search(lowered, max(line_start, name.start() - 70), name.start())
-        ):
-            begin = value.start(1)
-            secret = value.group(1).rstrip(".,;!?)")
-            # "user / Password2Reset flow": a name for the password, not one
-            if strong(secret) and not mentions_secret(secret) and value_confidence(secret, quoted=False):
-                yield Finding("secret", begin, begin + len(secret), 0.8, "password")
-        position = text.find(" / ", position + 3)
 
 
 def _named_after(text: str, lowered: str) -> Iterator[Finding]:
@@ -274,5 +252,4 @@ def find_in_prose(text: str, lowered: str) -> Iterator[Finding]:
     yield from _foreign_spoken(text, lowered)
     yield from _pairs(text, lowered)
     yield from _field_pairs(text, lowered)
-    yield from _slash_pairs(text, lowered)
     yield from _named_after(text, lowered)

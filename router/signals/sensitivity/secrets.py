@@ -14,6 +14,7 @@ from collections.abc import Iterator
 
 from router.signals.sensitivity.findings import Finding
 from router.signals.sensitivity.gates import Gate
+from router.signals.sensitivity.nearby import find_near_the_word
 from router.signals.sensitivity.programs import find_in_programs
 from router.signals.sensitivity.prose import find_in_prose
 from router.signals.sensitivity.scanning import word_start
@@ -249,4 +250,5 @@ def find_secrets(text: str) -> list[Finding]:
         *find_in_programs(text, lowered),
         *find_in_sql_rows(text, lowered),
         *find_in_prose(text, lowered),
+        *find_near_the_word(text, lowered),
     ]
