@@ -252,6 +252,13 @@ def test_credential_look_alikes_are_not_secrets(text: str) -> None:
         ("guest wifi tonight -> Wq8#rT2!mz (case sensitive)", ["Wq8#rT2!mz"]),
         ("ticket 4471: creds reset, temp one Wq8#rT2!mz until Friday", ["Wq8#rT2!mz"]),
         ("Пароль на сегодня Wq8#rT2!mz", ["Wq8#rT2!mz"]),
+        # the fifth round (2026-12-06): "pass" said with its verb, an answer on the line after a
+        # question, positional passwords of Perl's DBI and MySQL's C API
+        ("fyi the wifi pass at the cabin is Wq8#rT2!mz", ["Wq8#rT2!mz"]),
+        ("[09:14] ana: what's the staging login?\n[09:15] li: deploy / Wq8#rT2!mz", ["Wq8#rT2!mz"]),
+        ("Agent: can you confirm your PIN or password?\nCaller: yes, it's Wq8#rT2!mz", ["Wq8#rT2!mz"]),
+        ('my $dbh = DBI->connect($dsn, "etl", "Wq8#rT2!mz") or die;', ["Wq8#rT2!mz"]),
+        ('mysql_real_connect(&db, "10.0.0.4", "etl", "Wq8#rT2!mz", "crm", 0, NULL, 0);', ["Wq8#rT2!mz"]),
     ],
 )
 def test_passwords_in_urls_rows_clients_and_sentences(text: str, secrets: list[str]) -> None:
@@ -371,6 +378,13 @@ def test_every_foreign_word_holds_a_gate_word() -> None:
         "Common passwords such as P@ssw0rd1 are in every wordlist",
         "The error is E1045-denied, password mismatch",
         "Store the new credential in 1Password under 'Prod DB / app_rw'",
+        # the fifth round's: "pass" in code, a question nobody answers with a value, a label, a
+        # quoted placeholder
+        "def disable(self):\n    pass  # TODO(https://github.com/grpc/grpc/issues/4078): design",
+        "the season pass is Gold-Tier2 this year",
+        "Where do I find the VPN login?\nIn the IT portal under Access2Go.",
+        "Output, password removed: Username: admin / Password: ********",
+        "CREATE USER 'reporting'@'%' IDENTIFIED BY '<strong password here>';",
         "docker run -e POSTGRES_PASSWORD_FILE=/run/secrets/pg_password postgres:16",
         "PASSWORD_MIN_LENGTH=12\nPASSWORD_REQUIRE_SYMBOL=true",
         'DriverManager.getConnection("jdbc:h2:mem:testdb", "sa", "password")',

@@ -17,7 +17,13 @@ from typing import NamedTuple
 from router.signals.sensitivity.findings import Finding
 from router.signals.sensitivity.gates import Gate
 from router.signals.sensitivity.scanning import LineStarts, case_aligned, lead, word_start
-from router.signals.sensitivity.secret_values import VALUE, mentions_secret, strong, value_confidence
+from router.signals.sensitivity.secret_values import (
+    PLACEHOLDER,
+    VALUE,
+    mentions_secret,
+    strong,
+    value_confidence,
+)
 
 # The rest of one command: at most 300 characters, not past a line end, ; & | (the next command)
 # or a backtick (the end of a command quoted in prose).
@@ -307,6 +313,7 @@ _CALLS: dict[str, int] = {
     "getConnection": 2,  # JDBC DriverManager: (url, user, password)
     "mysqli_connect": 2,  # PHP: (host, user, password, database)
     "mysql_connect": 2,
+    "mysql_real_connect": 3,  # MySQL's C API: (connection, host, user, password, ...)
     "mysqli": 2,
     "PDO": 2,  # PHP: (dsn, user, password)
     "login": 1,  # ftplib, smtplib, imaplib ...: .login(user, password)
@@ -328,10 +335,17 @@ _LOWER_CALL = re.compile("(" + "|".join(lead(name, r"[\w$]") for name in _LOWER_
 _LOWER_CALL_GATE = Gate({name.lower() + "(" for name in _LOWER_CALLS} | {"connect("})
 _AUTH_GATE = Gate(("auth",))
 # Which libraries' connect() take the password positionally, and where: pymssql (server, user,
-# password, ...), MySQLdb (host, user, passwd, ...), cx_Oracle (user, password, dsn). PyMySQL 1.0
+# password, ...), MySQLdb (host, user, passwd, ...), cx_Oracle (user, password, dsn), Perl's DBI. PyMySQL 1.0
 # and python-oracledb take keywords only, which the assignment rule reads (password="...").
-_CONNECT_POSITIONS = {"pymssql": 2, "MySQLdb": 2, "cx_Oracle": 1}
-_CONNECTS = re.compile("(" + "|".join(lead(name, r"[\w$]") for name in _CONNECT_POSITIONS) + r")\.connect\(")
+_CONNECT_POSITIONS = {
+    "pymssql": 2,
+    "MySQLdb": 2,
+    "cx_Oracle": 1,
+    "DBI": 2,
+}  # Perl: DBI->connect(dsn, user, password)
+_CONNECTS = re.compile(
+    "(" + "|".join(lead(name, r"[\w$]") for name in _CONNECT_POSITIONS) + r")(?:\.|->)connect\("
+)
 # One argument of a call and what ends it (a comma or the closing parenthesis): string literals
 # with their escapes, a bracketed part one level deep, anything else but a line end. Read in C, and
 # never more than 200 characters from the "(".
@@ -384,7 +398,11 @@ def _clients(text: str, lowered: str) -> Iterator[Finding]:
         for match in matches:
             group = next(index for index, value in enumerate(match.groups(), 1) if value is not None)
             start, end = match.span(group)
-            quoted = text[start - 1 : start] in ("'", '"')
+            quote = text[start - 1 : start]
+            quoted = quote in ("'", '"')
+            close = text.find(quote, start, start + 200) if quoted else -1
+            if close > 0 and PLACEHOLDER.match(text[start:close]):
+                continue  # IDENTIFIED BY '<strong password here>': a bare value stops at the space
             if not quoted:
                 end = start + len(text[start:end].rstrip(";,)"))  # "IDENTIFIED BY pw;": not the ";"
                 if text[start] == "-":

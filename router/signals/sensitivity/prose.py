@@ -15,12 +15,14 @@ from collections.abc import Iterator
 
 from router.signals.sensitivity.findings import Finding
 from router.signals.sensitivity.gates import Gate
+from router.signals.sensitivity.nearby import made_up
 from router.signals.sensitivity.scanning import case_aligned, lead, word_start
 from router.signals.sensitivity.secret_values import (
     MEASUREMENT,
     PLACEHOLDER,
     VALUE,
     character_classes,
+    mentions_secret,
     strong,
     value_confidence,
 )
@@ -132,6 +134,27 @@ _FIELD_PAIR = re.compile(r"(?i)(?<!\w)(?:" + "|".join(_FIELD_USER_WORDS) + ")" +
 # The same on lowercase text (scanning.case_aligned), beginning with the words' first letters.
 _LOWER_FIELD_PAIR = re.compile("(?:" + "|".join(map(word_start, _FIELD_USER_WORDS)) + ")" + _FIELD_REST)
 _FIELD_GATE = Gate(_FIELD_USER_WORDS)
+# "pass" said for a password, with its verb: "the admin pass for the router is VALUE" (a made-up
+# value, nearby.made_up: "the season pass is Gold-Tier2" is not one; not "pass:" in code, where it
+# is a parameter, nor after a slash, dot or hyphen).
+_PASS_REST = (
+    r"(?!\w)(?:[ \t]+[^\s.!?,;:=]+){0,5}?[ \t]+(?:is|was)(?:[ \t]+now)?[ \t]+[\"'`]?([^\s\"'`]{4,100})"
+)
+_PASS_SAID = re.compile(r"(?i)(?<![\w/.-])pass" + _PASS_REST)
+_LOWER_PASS_SAID = re.compile(lead("p", r"[\w/.-]") + "ass" + _PASS_REST)
+# A question about a login or password and its answer on the next line, perhaps after a speaker's
+# name or a time, perhaps as NAME / VALUE: "[10:02] dana: anyone have the jenkins login?\n[10:03]
+# raj: NAME / VALUE", "Agent: could you confirm the password?\nCustomer: sure, it's VALUE".
+_ASKED_WORDS = ("login", "password", "passwd", "pw", "creds", "credentials", "passphrase", "passcode", "pin")
+_ASKED = re.compile(
+    "(?:" + "|".join(map(word_start, _ASKED_WORDS)) + r")(?!\w)[^\n]{0,120}\?[ \t]*\n"
+)  # fmt: skip
+_ASKED_GATE = Gate(_ASKED_WORDS)
+_ANSWER = re.compile(
+    r"[ \t>]*(?:\[[^\]\n]{1,20}\][ \t]*)?(?:[\w .@-]{1,24}:[ \t]*)?(?:(?:sure|yes|yeah|ok|okay|it'?s|it is)[,!]?[ \t]+)*"
+    r"(?:[\w.@+-]{2,40}[ \t]*/[ \t]*)?[\"'`]?([^\s\"'`]{4,100})",
+    re.IGNORECASE,
+)
 # A password named after it is given: "whether X is a strong enough password", "X is my password",
 # "is X a good password?", "I use X as my password". Read in the words before each such noun.
 _NAMED_AFTER = re.compile(r"password|passphrase|passcode")
@@ -174,6 +197,8 @@ def _spoken(text: str, lowered: str) -> Iterator[Finding]:
         begin = match.start("value")
         if PLACEHOLDER.match(text[begin : match.end("value")]):
             continue  # PASSWORD=!DB_PW!: a placeholder before its closing "!" is cut off below
+        if text[begin : match.end("value")].endswith(":"):
+            continue  # "password removed: Username: admin / ...": a label, not a value
         value = text[begin : match.end("value")].rstrip(".,;!?")
         end = begin + len(value)
         said = match.group(0).lower()
@@ -229,6 +254,32 @@ def _field_pairs(text: str, lowered: str) -> Iterator[Finding]:
             yield Finding("secret", begin, begin + len(value), 0.8, "password")
 
 
+def _pass_said(text: str, lowered: str) -> Iterator[Finding]:
+    if not _PASS_GATE.open(lowered):
+        return
+    for match in _case_blind(text, lowered, _LOWER_PASS_SAID, _PASS_SAID):
+        value = made_up(text[match.start(1) : match.end(1)])  # "the season pass is Gold-Tier2": a word
+        if value is not None:
+            yield Finding("secret", match.start(1), match.start(1) + len(value), 0.8, "password")
+
+
+def _answers(text: str, lowered: str) -> Iterator[Finding]:
+    if not _ASKED_GATE.open(lowered) or "?" not in text:
+        return
+    for question in _ASKED.finditer(lowered):  # the words in lowercase, the offsets the text's
+        answer = _ANSWER.match(text, question.end())
+        if answer is not None:
+            yield from _strong_value(text, answer.start(1), answer.end(1), 0.75)
+
+
+def _strong_value(text: str, begin: int, end: int, confidence: float) -> Iterator[Finding]:
+    """A finding for text[begin:end], less trailing punctuation, if it is a strong value that does
+    not name a secret."""
+    value = text[begin:end].rstrip(".,;:)")
+    if strong(value) and not mentions_secret(value) and value_confidence(value, quoted=False):
+        yield Finding("secret", begin, begin + len(value), confidence, "password")
+
+
 def _named_after(text: str, lowered: str) -> Iterator[Finding]:
     if not _PASS_GATE.open(lowered):
         return
@@ -252,4 +303,6 @@ def find_in_prose(text: str, lowered: str) -> Iterator[Finding]:
     yield from _foreign_spoken(text, lowered)
     yield from _pairs(text, lowered)
     yield from _field_pairs(text, lowered)
+    yield from _pass_said(text, lowered)
+    yield from _answers(text, lowered)
     yield from _named_after(text, lowered)
