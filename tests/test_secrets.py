@@ -238,8 +238,9 @@ def test_other_authors_sets_are_well_formed_and_the_unread_ones_misses_are_never
         "fresh_e": (40, 16, 40),
         "fresh_f": (40, 16, 40),
         "fresh_g": (40, 16, 40),
+        "fresh_h": (40, 16, 40),
     }
-    assert [name for name, _, spent in secrets_eval.SECOND_AUTHORS if spent is None] == ["fresh_f", "fresh_g"]
+    assert [name for name, _, spent in secrets_eval.SECOND_AUTHORS if spent is None] == ["fresh_g", "fresh_h"]
     for name, path, _ in secrets_eval.SECOND_AUTHORS:
         prose, per_kind, lookalikes = sizes[name]
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -257,11 +258,11 @@ def test_other_authors_sets_are_well_formed_and_the_unread_ones_misses_are_never
             "recall": 0.0,
             "by_kind": dict.fromkeys(kinds, 0.0),
         }
-    for unread in ("fresh_f", "fresh_g"):  # no list of which look-alikes were flagged
+    for unread in ("fresh_g", "fresh_h"):  # no list of which look-alikes were flagged
         assert report[f"{unread}_lookalikes"] == {"n": 40, "flag_rate": 0.0}
-    for spent in ("fresh_d", "fresh_e"):
+    for spent in ("fresh_d", "fresh_e", "fresh_f"):
         assert report[f"{spent}_lookalikes"] == {"n": 40, "flag_rate": 0.0, "flagged": []}
-    spent_sets = ("fresh", "fresh_b", "fresh_c", "fresh_d", "fresh_e")
+    spent_sets = ("fresh", "fresh_b", "fresh_c", "fresh_d", "fresh_e", "fresh_f")
     kept = sum(report[name]["n"] for name in ("providers", "plaintext", *spent_sets))
     assert len(report["misses"]) == kept
 

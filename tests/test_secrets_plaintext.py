@@ -259,6 +259,17 @@ def test_credential_look_alikes_are_not_secrets(text: str) -> None:
         ("Agent: can you confirm your PIN or password?\nCaller: yes, it's Wq8#rT2!mz", ["Wq8#rT2!mz"]),
         ('my $dbh = DBI->connect($dsn, "etl", "Wq8#rT2!mz") or die;', ["Wq8#rT2!mz"]),
         ('mysql_real_connect(&db, "10.0.0.4", "etl", "Wq8#rT2!mz", "crm", 0, NULL, 0);', ["Wq8#rT2!mz"]),
+        # the sixth round (2026-12-06): a call's arguments before one that runs over the line, a
+        # secret-named key and a quoted value with no "=", a password given to SQL's hash functions
+        ("$pdo = new PDO($dsn, 'crm', 'Wq8#rT2!mz', [\n    PDO::ATTR_ERRMODE => 2,\n]);", ["Wq8#rT2!mz"]),
+        ("signingConfigs {\n  release {\n    storePassword 'Wq8#rT2!mz'\n  }\n}", ["Wq8#rT2!mz"]),
+        ('AuthLDAPBindPassword "Wq8#rT2!mz"', ["Wq8#rT2!mz"]),
+        (
+            "rclone config create s3 s3 secret_access_key 'Wq8#rT2!mz' endpoint http://minio:9000",
+            ["Wq8#rT2!mz"],
+        ),
+        ("UPDATE wp_users SET user_pass = MD5('Wq8#rT2!mz') WHERE ID = 1;", ["Wq8#rT2!mz"]),
+        ("SET @pwd = SHA2('Wq8#rT2!mz', 256);", ["Wq8#rT2!mz"]),
     ],
 )
 def test_passwords_in_urls_rows_clients_and_sentences(text: str, secrets: list[str]) -> None:
@@ -385,6 +396,14 @@ def test_every_foreign_word_holds_a_gate_word() -> None:
         "Where do I find the VPN login?\nIn the IT portal under Access2Go.",
         "Output, password removed: Username: admin / Password: ********",
         "CREATE USER 'reporting'@'%' IDENTIFIED BY '<strong password here>';",
+        # the sixth round's: an empty value before the next line's key, a redacted value, keys
+        # with a quoted word or label after them, a hash function on a column
+        "DB_HOST=localhost\nDB_PASSWORD=\nDB_NAME=app_dev",
+        "Username: jdoe, Password: [REDACTED per policy]. Account unlocked.",
+        'label password "Password:"',
+        "storePassword 'storePassword'",
+        "UPDATE users SET password_hash = MD5(CONCAT(salt, password));",
+        "Raises:\n    APIKeyLimitExceededError:\n        when the key is over its limit",
         "docker run -e POSTGRES_PASSWORD_FILE=/run/secrets/pg_password postgres:16",
         "PASSWORD_MIN_LENGTH=12\nPASSWORD_REQUIRE_SYMBOL=true",
         'DriverManager.getConnection("jdbc:h2:mem:testdb", "sa", "password")',

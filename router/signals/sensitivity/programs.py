@@ -132,6 +132,24 @@ _IDENTIFIED_BY = (
     + r"(?!values\b)" + VALUE
     + "|" + word_start("set") + r"\s+password\b[^=;\n]{0,200}=\s*(?:password\s*\(\s*)?" + VALUE + ")"
 )  # fmt: skip
+# A password given to SQL's hash functions where a password column or variable is set: UPDATE
+# wp_users SET user_pass = MD5('...'), SET @pw = SHA2('...', 256), HASHBYTES('SHA2_256', N'...').
+_HASHED = (
+    r"(?:pass|pwd|secret)[\w]*[\"'`\]]?\s*=\s*(?:md5|sha1|sha2|sha256|sha|password|old_password|crypt|encrypt|hash"
+    r"|hashbytes)\s*\(\s*(?:'sha2_256'\s*,\s*)?n?'([^'\n]{4,200})'"
+)
+_HASHED_HINTS = (
+    "md5(",
+    "sha1(",
+    "sha2(",
+    "sha256(",
+    "sha(",
+    "password(",
+    "crypt(",
+    "encrypt(",
+    "hash(",
+    "hashbytes(",
+)
 _CLIENTS: tuple[_Rule, ...] = tuple(
     _Rule(
         names,
@@ -288,6 +306,14 @@ _CLIENTS: tuple[_Rule, ...] = tuple(
         "password",
     ),
     (
+        _HASHED_HINTS,
+        re.compile("(?i)" + _HASHED),
+        "password",
+        0.85,
+        False,
+        re.compile(_HASHED),
+    ),
+    (
         ("identified", "set password"),
         re.compile(_IDENTIFIED_BY.replace("(?:", "(?i:", 1)),
         "password",
@@ -414,9 +440,11 @@ def _clients(text: str, lowered: str) -> Iterator[Finding]:
                 yield Finding("secret", start, end, rule.confidence, rule.detail)
 
 
-def arguments_of(text: str, start: int, reach: int = 200) -> list[tuple[int, int]]:
-    """The spans of a call's top-level arguments, from just after its "(" to its ")" on the same
-    line and within `reach` characters; [] when the call does not close there."""
+def arguments_of(text: str, start: int, reach: int = 200, closed: bool = True) -> list[tuple[int, int]]:
+    """The spans of a call's top-level arguments, from just after its "(" to its ")" within `reach`
+    characters, each on one line; [] when the call does not close there, unless not `closed`: then
+    the arguments read before the first that could not be ("new PDO($dsn, 'u', 'pw', [" and an
+    options array over the next lines)."""
     spans: list[tuple[int, int]] = []
     position, end = start, min(len(text), start + reach)
     while (argument := _ARGUMENT.match(text, position, end)) is not None:
@@ -424,7 +452,7 @@ def arguments_of(text: str, start: int, reach: int = 200) -> list[tuple[int, int
         if argument.group(2) == ")":
             return spans
         position = argument.end()
-    return []
+    return [] if closed else spans
 
 
 def _call_arguments(text: str, lowered: str) -> Iterator[Finding]:
@@ -434,7 +462,7 @@ def _call_arguments(text: str, lowered: str) -> Iterator[Finding]:
         calls += [(m.end(), m.group(1), _CALLS[m.group(1)]) for m in _LOWER_CALL.finditer(text)]
         calls += [(m.end(), "connect", _CONNECT_POSITIONS[m.group(1)]) for m in _CONNECTS.finditer(text)]
     for start, name, position in calls:
-        arguments = arguments_of(text, start)
+        arguments = arguments_of(text, start, closed=False)
         if len(arguments) < (1 if position < 0 else position + 1):
             continue
         literal = LITERAL.match(text, *arguments[position])

@@ -197,8 +197,8 @@ def _spoken(text: str, lowered: str) -> Iterator[Finding]:
         begin = match.start("value")
         if PLACEHOLDER.match(text[begin : match.end("value")]):
             continue  # PASSWORD=!DB_PW!: a placeholder before its closing "!" is cut off below
-        if text[begin : match.end("value")].endswith(":"):
-            continue  # "password removed: Username: admin / ...": a label, not a value
+        if text[begin : match.end("value")].endswith(":") or text[begin] in "[<{":
+            continue  # "password removed: Username: ...", "Password: [REDACTED per policy]": no value
         value = text[begin : match.end("value")].rstrip(".,;!?")
         end = begin + len(value)
         said = match.group(0).lower()

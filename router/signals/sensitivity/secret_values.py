@@ -77,8 +77,12 @@ def value_confidence(value: str, quoted: bool) -> float:
         return 0.0  # "Enter your password", "API key missing", "new_password", "password-1": about it
     if "placeholder" in lowered:
         return 0.0
-    if not quoted and _CODE_REFERENCE.match(value) and (not any(c.isdigit() for c in value) or "." in value):
-        return 0.0  # password=user_password, token=get_token(): code, not a value
+    if (
+        not quoted
+        and _CODE_REFERENCE.match(value)
+        and (not any(c.isdigit() for c in value) or "." in value or "(" in value)
+    ):
+        return 0.0  # password=user_password, token=get_token(), pw = MD5(CONCAT(...: code, not a value
     classes = character_classes(value)
     if len(value) >= 16 and shannon_entropy(value) >= 3.5 and classes >= 2:
         return 0.9

@@ -107,6 +107,13 @@ _KEY_WORD = re.compile(
     # psk="...": a Wi-Fi pre-shared key (wpa_supplicant), no letter before or after it
     r"|psk(?<![a-z]psk)(?![a-z])"
 )
+# _spaced's: the secret's word (in the lowercased text), and after it the rest of the key, blanks
+# and a quoted value ending the statement or followed by a blank.
+_SPACED_WORD = re.compile(r"password|passwd|passphrase|secret|pwd")
+_SPACED_GATE = Gate(("password", "passwd", "passphrase", "secret", "pwd"))
+_SPACED_VALUE = re.compile(r"[\w-]{0,20}[ \t]+[\"']([^\"'\n]{4,200})[\"'](?=[ \t;,)]|$)", re.MULTILINE)
+# A bracketed placeholder on one line: [REDACTED], [REDACTED per policy], <your token>, {secret}.
+_BRACKETED = re.compile(r"\[[^\]\n]{0,80}\]|<[^>\n]{0,80}>|\{[^}\n]{0,80}\}")
 _KEY_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
 # From the end of the key word: rest of the key, then = : => := and the value, quoted or bare.
 # A quoted key and a quoted value as a call's first two arguments count as an assignment too:
@@ -115,7 +122,10 @@ _KEY_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123
 # The rest of a key is read for at most 100 characters: from every key word in a long run of key
 # characters ("tokentoken...") an unbounded read made the scan quadratic.
 _ASSIGNMENT = re.compile(
-    r"(?P<rest>[A-Za-z0-9_.-]{0,100})(?:[\"']?\s*(?:=>|:=|=|:)|[\"']\s*(?P<comma>,)(?=\s*[\"'][^\s\"']{4,200}[\"']))\s*"
+    r"(?P<rest>[A-Za-z0-9_.-]{0,100})(?:[\"']?\s*(?:=>|:=|=|:)|[\"']\s*(?P<comma>,)(?=\s*[\"'][^\s\"']{4,200}[\"']))"
+    # the value on the key's line ("DB_PASSWORD=" and a line break: empty, not the next line's
+    # DB_NAME=...), but a quoted value or a call's second argument may follow a break
+    r"(?:\s*(?=[\"']|N')|[ \t]*)"
     # a quoted value may carry T-SQL's N (Unicode) prefix: PASSWORD = N'...', @rmtpassword = N'...'
     r"(?:\"([^\"\n]{4,200})\"|N?'([^'\n]{4,200})'|([^\s\"',;)}\]]{4,200}))"
 )
@@ -155,6 +165,30 @@ def _first_argument_key(text: str, word_at: int, match: re.Match[str]) -> bool:
     return strong(value) and not mentions_secret(value)
 
 
+def _spaced(text: str, lowered: str) -> Iterator[Finding]:
+    """A secret-named key, blanks and a quoted value, with no "=" or ":" between them: Gradle's
+    storePassword '...', Apache's AuthLDAPBindPassword "...", fetchmail's password "...", rclone's
+    secret_access_key '...'. The key begins with a letter or "_" after no word character or dot."""
+    if not _SPACED_GATE.open(lowered):
+        return
+    for hit in _SPACED_WORD.finditer(lowered):
+        start = hit.start()
+        while start > hit.start() - 40 and start > 0 and text[start - 1] in _KEY_CHARS:
+            start -= 1
+        if (start > 0 and (text[start - 1].isalnum() or text[start - 1] in "_.")) or not (
+            text[start].isalpha() or text[start] == "_"
+        ):
+            continue
+        match = _SPACED_VALUE.match(text, hit.end())
+        if match is None:
+            continue
+        value = match.group(1)
+        if " " in value or mentions_secret(value) or PLACEHOLDER.match(value):
+            continue
+        if value_confidence(value, quoted=False):
+            yield Finding("secret", match.start(1), match.end(1), 0.8, "password")
+
+
 def _assigned(text: str, lowered: str) -> Iterator[Finding]:
     """key = value, "key": "value", key: value, export KEY=value, where the key names a secret."""
     if not _ASSIGNED_GATE.open(lowered):
@@ -171,8 +205,8 @@ def _assigned(text: str, lowered: str) -> Iterator[Finding]:
             continue  # password_file=/run/secrets/db, TOKEN_PATH=...: where the secret is, not it
         group = 3 if match.group(3) is not None else 4 if match.group(4) is not None else 5
         value = match.group(group)
-        if group == 5 and value[0] == "[" and text[match.end(5) : match.end(5) + 1] == "]":
-            continue  # Password: [REDACTED], token=[hidden]: the bare value stops before its "]"
+        if group == 5 and _BRACKETED.match(text, match.start(5)):
+            continue  # Password: [REDACTED per policy], token=<hidden>: the bare value stops at "]" or a space
         if hit.group() == "pw" and (match.group("rest") or MEASUREMENT.fullmatch(value)):
             continue  # PW_TEST_REPORTER=..., PW-1: 4500psi, pw = 2.5e-3: not a password
         if hit.group() == "psk" and match.group("rest"):
@@ -247,6 +281,7 @@ def find_secrets(text: str) -> list[Finding]:
         *_connections(text),
         *_oracle_urls(text, lowered),
         *_assigned(text, lowered),
+        *_spaced(text, lowered),
         *find_in_programs(text, lowered),
         *find_in_sql_rows(text, lowered),
         *find_in_prose(text, lowered),
