@@ -2,18 +2,20 @@
 
 The phrase rules (router.signals.sensitivity.prose) read a password where a sentence says it is one
 ("the password is ...", "login NAME / ..."); people also write "pw for the NAS, Xk7#pQ2!wz, don't
-share", "Hola, te paso la clave: ... y el usuario ...", or a line of a ticket. Here the value is
-judged instead of the phrasing: a token of 8-64 characters with a letter, a digit and a symbol
-other than - _ . (made up, not a word, a version or a name), within 60 characters before or 120
-after a credential's word (password, pw, creds, login, Wi-Fi, and the noun in other languages) on
-the same line. What it cannot see: a weak or dictionary password ("hunter2", "Summer2024"), which
-only a phrase rule reads.
+share", "Hola, te paso la contraseña: ... y el usuario ...", or a line of a ticket. Here the value
+is judged instead of the phrasing: a whole token of 8-64 characters with a letter, a digit and an
+ASCII symbol other than - _ . + , (made up, not a word, a version, a spec or a name), within 60
+characters before or 120 after a credential's word (password, pw, creds, login, Wi-Fi, and the noun
+in other languages) on the same line. What it cannot see: a weak or dictionary password ("hunter2",
+"Summer2024"), which only a phrase rule reads.
 
-Not a password: a path, URL, e-mail address or anything holding ":" or "@"; a dotted or called
-name (a.b.c, f(x)); a KEY=value pair (the assignment rules read those); a value that names a
-secret ("Password2Reset") or is a placeholder; and any value on a line that gives examples ("such
-as", "e.g.", "passwords like", "banned", xkcd). Each case-insensitive pattern runs lowercased where
-the offsets agree (scanning.case_aligned).
+Not a password (`made_up`): a path, URL, e-mail address or anything holding ":", "@" or "|"; a
+dotted or called name (a.b.c, f(x)); an assignment or option (KEY=value, x+=1, --timeout=3600); a
+ticket or counter (fix#1234), a regex class (A-Za-z0-9#?!), a file name, a hash format
+(pbkdf2_sha256$600000$), a measurement (1.5ms±2%); a value that names a secret or is a
+placeholder; and any value on a line that gives examples ("such as", "e.g.", "a password like",
+"banned", xkcd). Each case-insensitive pattern runs lowercased where the offsets agree
+(scanning.case_aligned).
 """
 
 from __future__ import annotations
@@ -29,13 +31,15 @@ from router.signals.sensitivity.secret_values import PLACEHOLDER, mentions_secre
 
 # The words, lowercase, as words: no letter, digit or "_" before or after ("pwd" not in "npwd", not
 # the names password_hash or DB_PASSWORD, which the assignment and column rules read). Not "pass"
-# or "pin": a Python statement and a verb, a GPIO pin and "pin the version".
+# or "pin" (a Python statement and a verb, a GPIO pin), nor words that mostly mean something else:
+# "parola" (Italian "word"), "clave" ("palabras clave"), "mdp" (a Markov decision process), "psk"
+# (8-PSK modulation), "cred" ("street cred").
 _WORDS = (
     "password", "passwords", "passwd", "passphrase", "passphrases", "passcode", "passcodes", "pw", "pwd",
-    "pswd", "cred", "creds", "credential", "credentials", "login", "log-in", "logon", "log-on", "signin",
-    "sign-in", "wifi", "wi-fi", "wlan", "psk", "kennwort", "passwort", "contraseña", "contrasena", "clave",
-    "senha", "mot de passe", "mdp", "wachtwoord", "hasło", "haslo", "lösenord", "losenord", "salasana",
-    "heslo", "jelszó", "jelszo", "parola", "şifre", "sifre",
+    "pswd", "creds", "credential", "credentials", "login", "log-in", "logon", "log-on", "signin",
+    "sign-in", "wifi", "wi-fi", "wlan", "kennwort", "passwort", "contraseña", "contrasena", "senha",
+    "mot de passe", "wachtwoord", "hasło", "haslo", "lösenord", "losenord", "salasana", "heslo", "jelszó",
+    "jelszo", "şifre", "sifre",
 )  # fmt: skip
 # Words in scripts without case or spaces: found wherever they stand.
 _BARE_WORDS = ("пароль", "パスワード", "密码", "密碼", "비밀번호")
@@ -49,45 +53,43 @@ _WORD = re.compile(
     r"(?i)(?<!\w)(?:" + "|".join(map(re.escape, _WORDS)) + ")" + _WORD_END + "|" + "|".join(_BARE_WORDS)
 )
 _BEFORE, _AFTER = 60, 120  # how far from the word a value may stand, on its line
-_TOKEN = re.compile(r"[^\s\"'\u201c\u201d\u2018\u2019`<>()\[\]{}]{8,64}")
-_TOKEN_END = re.compile(r"\S+\Z")  # searched in a bounded stretch: the token an edge cuts
-_TOKEN_REST = re.compile(r"\S*")
-# Said of examples, not of one's own (lowercase, each led by its first letter, on the lowercased text)
+# A whole token: no blank, quote, bracket, CJK character or full-width form in it or on either side
+# (a longer run is no token of 8-64, not 64-character pieces of it).
+_TOKEN_CHAR = "[^\\s\"'\u201c\u201d\u2018\u2019`<>()\\[\\]{}\u3000-\u9fff\uac00-\ud7af\uff00-\uffef]"
+_TOKEN = re.compile(f"(?<!{_TOKEN_CHAR}){_TOKEN_CHAR}{{8,64}}(?!{_TOKEN_CHAR})")
+_TOKEN_START = re.compile(_TOKEN_CHAR + r"{1,64}\Z")  # searched in a bounded stretch before an edge
+_TOKEN_REST = re.compile(_TOKEN_CHAR + "{0,64}")
+# Said of examples, not of one's own (lowercase, each led by its first letter, on the lowercased
+# text); a value on a line that holds one is not read.
 _EXAMPLE_PHRASES = (
     r"such as", r"e\.g\.", r"for example", r"for instance", r"banned", r"blocklist", r"blacklist",
-    r"common passwords?", r"examples?", r"xkcd", r"passwords?\s+like", r"passphrases?\s+like",
+    r"common passwords?", r"examples?", r"xkcd", r"pass(?:word|phrase)s?\s+like", r"ones?\s+like",
 )  # fmt: skip
 _EXAMPLES = re.compile(
     "|".join(word_start(phrase[0]) + phrase[1:] + r"(?!\w)" for phrase in _EXAMPLE_PHRASES)
 )
 _EXAMPLE_GATE = Gate(
-    (
-        "such as",
-        "e.g.",
-        "for example",
-        "for instance",
-        "banned",
-        "blocklist",
-        "blacklist",
-        "common password",
-        "example",
-        "xkcd",
-        "s like",
-    )
+    ("such as", "e.g.", "for example", "for instance", "banned", "blocklist", "blacklist", "common password",
+     "example", "xkcd", "like")
+)  # fmt: skip
+_LINE_REACH = 300  # how far along its line an example phrase silences a value
+# What a made-up value is not (see the module's docstring).
+_NOT_MADE_UP = re.compile(
+    r"[/\\:@|±≈]|\$.*\$|\w\.\w+\.\w|\w\(|\)$|^--|[\w\])|]\+?=|#\d+(?:\.\w{1,5})?$|a-z|A-Z|0-9"
+    r"|\.[A-Za-z][A-Za-z0-9]{1,4}$"
 )
-_DOTTED_OR_CALLED = re.compile(r"\w\.\w+\.\w|\w\(|\)$")
-_KEY_VALUE = re.compile(r"[A-Za-z_][\w.]*=")
+_SYMBOLS = frozenset("!\"#$%&'()*/;<=>?@[\\]^`{|}~")  # ASCII punctuation less - _ . + , and :
 
 
 def made_up(token: str) -> str | None:
     """The token, less trailing punctuation, when it reads as a made-up password; else None."""
     value = token.rstrip(".,;?")
-    if len(value) < 8 or value[0] in "$%{<&#" or any(mark in value for mark in ("/", "\\", ":", "@")):
+    if len(value) < 8 or value[0] in "$%{<&#":
         return None
     digit = any(char.isdigit() for char in value)
     letter = any(char.isalpha() for char in value)
-    symbol = any(not char.isalnum() and char not in "-_." for char in value)
-    if not (digit and letter and symbol) or _DOTTED_OR_CALLED.search(value) or _KEY_VALUE.match(value):
+    symbol = any(char in _SYMBOLS for char in value.lstrip("!"))  # "!bg-blue-600": a CSS class
+    if not (digit and letter and symbol) or _NOT_MADE_UP.search(value):
         return None
     if mentions_secret(value) or PLACEHOLDER.match(value) or not value_confidence(value, quoted=False):
         return None
@@ -96,28 +98,73 @@ def made_up(token: str) -> str | None:
 
 def find_near_the_word(text: str, lowered: str) -> Iterator[Finding]:
     """Made-up passwords near a credential's word in `text`; `lowered` is text.lower() with the
-    text's offsets. Windows of words close together overlap: each part of the text is read once."""
+    text's offsets. The words' reaches are merged first, so that each stretch of the text is read
+    once however many words stand in it; a token found there counts where a word on its line
+    reaches it."""
     if not _GATE.open(lowered):
         return
     words = _LOWER_WORD.finditer(lowered) if case_aligned(text, lowered) else _WORD.finditer(text)
+    spans = [word.span() for word in words]
+    if not spans:
+        return
     examples = [m.start() for m in _EXAMPLES.finditer(lowered)] if _EXAMPLE_GATE.open(lowered) else []
-    read = 0  # where the windows read so far end
-    for word in words:
-        line_start = text.rfind("\n", max(0, word.start() - _BEFORE), word.start()) + 1
-        line_end = text.find("\n", word.end(), word.end() + _AFTER)
-        start = max(line_start, word.start() - _BEFORE)
-        end = min(len(text), word.end() + _AFTER) if line_end < 0 else line_end
-        at = bisect.bisect_left(examples, start)
-        if at < len(examples) and examples[at] < end:
-            continue  # "passwords such as ...": examples, not one
-        if start < read:
-            start = read
-        elif (edge := _TOKEN_END.search(text, max(line_start, start - 64), start)) is not None:
-            start = edge.start()  # whole tokens only: back to the start of one the edge cuts
-        if (rest := _TOKEN_REST.match(text, end, end + 64)) is not None:
-            end = rest.end()  # and on to the end of one it cuts
-        for token in _TOKEN.finditer(text, start, end):
+    starts = [start for start, _ in spans]
+    for low, high in _stretches(text, spans):
+        for token in _TOKEN.finditer(text, low, high):
             value = made_up(token.group())
-            if value is not None:
+            if (
+                value is not None
+                and _reached(text, spans, starts, token.start(), token.end())
+                and not _near_an_example(text, examples, token.start())
+            ):
                 yield Finding("secret", token.start(), token.start() + len(value), 0.7, "password")
-        read = max(read, end)
+
+
+def _stretches(text: str, spans: list[tuple[int, int]]) -> Iterator[tuple[int, int]]:
+    """The words' reaches, merged, each edge moved out to the end of a token it cuts."""
+    low, high = -1, -1
+    for start, end in spans:
+        reach_low, reach_high = max(0, start - _BEFORE), min(len(text), end + _AFTER)
+        if reach_low > high:
+            if high >= 0:
+                yield _whole_tokens(text, low, high)
+            low = reach_low
+        high = max(high, reach_high)
+    yield _whole_tokens(text, low, high)
+
+
+def _whole_tokens(text: str, low: int, high: int) -> tuple[int, int]:
+    cut_low = 0 < low < len(text) and not text[low - 1].isspace() and not text[low].isspace()
+    if cut_low and (edge := _TOKEN_START.search(text, max(0, low - 64), low)) is not None:
+        low = edge.start()
+    cut_high = 0 < high < len(text) and not text[high - 1].isspace() and not text[high].isspace()
+    if cut_high and (rest := _TOKEN_REST.match(text, high)) is not None:
+        high = rest.end()
+    return low, high
+
+
+def _reached(text: str, spans: list[tuple[int, int]], starts: list[int], start: int, end: int) -> bool:
+    """Whether text[start:end] reaches into a word's reach (60 characters before it, 120 after)
+    with no line break between them."""
+    for index in range(
+        bisect.bisect_left(starts, start - _AFTER - 32), len(spans)
+    ):  # no word is longer than 32
+        word_start_at, word_end = spans[index]
+        if word_start_at >= end + _BEFORE:
+            return False
+        if end > word_start_at - _BEFORE and start < word_end + _AFTER:
+            low, high = (word_end, start) if word_end <= start else (end, word_start_at)
+            if "\n" not in text[low:high]:
+                return True
+    return False
+
+
+def _near_an_example(text: str, examples: list[int], position: int) -> bool:
+    """Whether an example phrase stands on the line of `position`, within _LINE_REACH of it."""
+    at = bisect.bisect_left(examples, position - _LINE_REACH)
+    while at < len(examples) and examples[at] < position + _LINE_REACH:
+        low, high = sorted((examples[at], position))
+        if "\n" not in text[low:high]:
+            return True
+        at += 1
+    return False

@@ -22,7 +22,6 @@ from router.signals.sensitivity.secret_values import (
     PLACEHOLDER,
     VALUE,
     character_classes,
-    mentions_secret,
     strong,
     value_confidence,
 )
@@ -79,7 +78,7 @@ _FOREIGN_WORDS = (
 )  # fmt: skip
 _FOREIGN_REST = (
     r"(?:(?<=[^\W\d_])(?!\w)\s+(?:[^\s.!?]+\s+){0,5}?"
-    r"(?:es|est|ist|lautet|é|e|er|är|is|on|je|jest|to|era|war|là|adalah|[-\u2013\u2014])(?![\w-])"
+    r"(?:es|est|ist|lautet|é|e|er|är|is|on|je|jest|to|era|war|là|adalah|[-\u2013\u2014])(?![\w\u2013\u2014-])"
     r"|\s*[:\uff1a=]|\s*(?:是|为|為|は|는|은|이|가)|\s+[-\u2013\u2014])"
     r"\s*[:\uff1a]?\s*[\"'«\u201c\u201e]?([^\s\"'»\u201d\u201c\u3000-\u9fff\uac00-\ud7af\uff00-\uffef]{4,100})"
 )
@@ -145,7 +144,7 @@ _LOWER_PASS_SAID = re.compile(lead("p", r"[\w/.-]") + "ass" + _PASS_REST)
 # A question about a login or password and its answer on the next line, perhaps after a speaker's
 # name or a time, perhaps as NAME / VALUE: "[10:02] dana: anyone have the jenkins login?\n[10:03]
 # raj: NAME / VALUE", "Agent: could you confirm the password?\nCustomer: sure, it's VALUE".
-_ASKED_WORDS = ("login", "password", "passwd", "pw", "creds", "credentials", "passphrase", "passcode", "pin")
+_ASKED_WORDS = ("login", "password", "passwd", "pw", "creds", "credentials", "passphrase", "passcode")
 _ASKED = re.compile(
     "(?:" + "|".join(map(word_start, _ASKED_WORDS)) + r")(?!\w)[^\n]{0,120}\?[ \t]*\n"
 )  # fmt: skip
@@ -268,16 +267,9 @@ def _answers(text: str, lowered: str) -> Iterator[Finding]:
         return
     for question in _ASKED.finditer(lowered):  # the words in lowercase, the offsets the text's
         answer = _ANSWER.match(text, question.end())
-        if answer is not None:
-            yield from _strong_value(text, answer.start(1), answer.end(1), 0.75)
-
-
-def _strong_value(text: str, begin: int, end: int, confidence: float) -> Iterator[Finding]:
-    """A finding for text[begin:end], less trailing punctuation, if it is a strong value that does
-    not name a secret."""
-    value = text[begin:end].rstrip(".,;:)")
-    if strong(value) and not mentions_secret(value) and value_confidence(value, quoted=False):
-        yield Finding("secret", begin, begin + len(value), confidence, "password")
+        value = made_up(answer.group(1)) if answer is not None else None
+        if answer is not None and value is not None:  # "PR#4521", "Python3.11+", "8443/tcp": no password
+            yield Finding("secret", answer.start(1), answer.start(1) + len(value), 0.75, "password")
 
 
 def _named_after(text: str, lowered: str) -> Iterator[Finding]:

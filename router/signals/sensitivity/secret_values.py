@@ -28,6 +28,7 @@ MEASUREMENT = re.compile(
 )
 # A key that names where a secret is kept, or something about it, rather than the secret itself.
 REFERENCE_SUFFIXES = ("file", "path", "dir", "env", "var", "name", "length", "policy", "url", "ref")
+_REGEX_CLASS = re.compile(r"\[[^\]]*(?:a-z|A-Z|0-9)[^\]]*\]")
 _CODE_REFERENCE = re.compile(r"^[A-Za-z_][\w]*(?:\.[A-Za-z_]\w*)*(?:\(.*\)?|\[.*\]?)?[;,]?$")
 
 
@@ -75,8 +76,8 @@ def value_confidence(value: str, quoted: bool) -> float:
         return 0.0
     if mentions_secret(value) and (" " in value or not strong(value)):
         return 0.0  # "Enter your password", "API key missing", "new_password", "password-1": about it
-    if "placeholder" in lowered:
-        return 0.0
+    if "placeholder" in lowered or _REGEX_CLASS.search(value):
+        return 0.0  # ^[A-Za-z0-9#?!]{8,}$: a pattern for passwords, not one
     if (
         not quoted
         and _CODE_REFERENCE.match(value)
