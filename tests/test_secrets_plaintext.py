@@ -413,7 +413,7 @@ def test_every_foreign_word_holds_a_gate_word() -> None:
         "password hashes look like pbkdf2_sha256$600000$salt$hash",
         "login latency 1.5ms±2% over the week",
         "design file: Login&Signup_v3.fig",
-        "密码至少8位，包含大小写字母和数字。",
+        "密码至少8位\uff0c包含大小写字母和数字。",  # a full-width comma
         "Is a password like Tr0ub4dor&3 strong enough?",
         "Avoid passwords such as Tr0ub4dor&3 or P4ssw0rd!23, which make guessing any login easy",
         "Q: which pin is SDA?\nA: IO21(SDA) on the ESP32",
