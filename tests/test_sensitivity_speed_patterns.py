@@ -27,7 +27,7 @@ from router.signals.sensitivity import (
     prose,
 )
 from router.signals.sensitivity.gates import Gate
-from router.signals.sensitivity.letters import UPPER
+from router.signals.sensitivity.letters import BMP_LETTER, UPPER, bmp_only
 from router.signals.sensitivity.scanning import Prefiltered, case_aligned, lead, word_start
 
 Spans = list[tuple[tuple[int, int], ...]]
@@ -241,10 +241,36 @@ def test_a_text_of_many_at_signs_is_searched_plainly_with_the_same_findings() ->
         assert found == [m.span() for m in detector._email_matches(text)]
 
 
-def test_the_ascii_words_are_the_words_of_an_ascii_text() -> None:
+def test_the_letters_below_u10000_are_the_letters() -> None:
     letters = re.compile(r"[^\W\d_]")
     assert {chr(c) for c in range(128) if letters.match(chr(c))} == set(string.ascii_letters)
-    same_matches(names._TOKEN.finditer, names._ASCII_TOKEN.finditer, list(string.printable))
+    bmp = "".join(map(chr, range(0x10000)))
+    assert re.findall(BMP_LETTER, bmp) == letters.findall(bmp)
+    assert bmp_only(bmp) and not bmp_only(bmp + "\U0001f600") and not bmp_only("\U00010000")
+
+
+def _split_words(split: re.Pattern[str]) -> Callable[[str], list[tuple[int, int]]]:
+    def words(text: str) -> list[tuple[int, int]]:
+        tokens = names._Tokens.of(text)
+        assert tokens.words == split.split(text)[1::2]
+        return list(zip(tokens.starts, tokens.ends, strict=True))
+
+    return words
+
+
+def test_the_words_split_are_the_words_found() -> None:
+    """_Tokens.of splits a text into words with the pattern for its characters; each gives the
+    words, with their spans, that _TOKEN finds."""
+    found = lambda text: [match.span() for match in names._TOKEN.finditer(text)]  # noqa: E731
+    for split, vocabulary in (
+        (names._SPLIT_ASCII_TOKENS, list(string.printable)),
+        (names._SPLIT_BMP_TOKENS, [*string.printable, *ODD, "ž", "Ⅳ", "²", "д", "中", "\u0301", "\u2013"]),
+        (names._SPLIT_TOKENS, ["\U0001f600", "\U0001d400", "\U00010400", *ODD, "a", " ", "-", "1"]),
+    ):
+        words = _split_words(split)
+        for text in texts(vocabulary, count=1000):
+            for variant in variants(text):
+                assert words(variant) == found(variant), variant
 
 
 def test_possessive_repetitions_match_as_the_greedy_ones() -> None:
