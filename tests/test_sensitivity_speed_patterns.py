@@ -28,7 +28,7 @@ from router.signals.sensitivity import (
 )
 from router.signals.sensitivity.gates import Gate
 from router.signals.sensitivity.letters import BMP_LETTER, UPPER, bmp_only
-from router.signals.sensitivity.scanning import Prefiltered, case_aligned, lead, word_start
+from router.signals.sensitivity.scanning import Prefiltered, WordLed, case_aligned, lead, word_start
 
 Spans = list[tuple[tuple[int, int], ...]]
 
@@ -111,6 +111,17 @@ def test_a_prefiltered_pattern_finds_what_finditer_finds() -> None:
         same_matches(pattern.finditer, prefiltered.finditer, pieces)
 
 
+def test_a_word_led_pattern_finds_what_finditer_finds() -> None:
+    """Overlapping words, words inside words, and a shorter word where a longer one matches."""
+    pattern = re.compile(r"is(?<!\wis)\s+(?:on|at)|it's\s+in|live(?:s|d)?\s+at|liv(?<!\wliv)ing")
+    led = WordLed(pattern, ["is", "it's", "live", "liv"])
+    same_matches(
+        pattern.finditer, led.finditer, ["is", "this", "it's", "lives", "living", " ", "on", "at", "in", *ODD]
+    )
+    with pytest.raises(ValueError):
+        WordLed(pattern, ["is", ""])
+
+
 def test_case_aligned_holds_for_every_code_point() -> None:
     """What case_aligned rests on: lowering keeps a character's class (\\w, \\s, \\d, letter), and
     IGNORECASE matches a character to an ASCII letter just when it lowers to it, but for the
@@ -147,7 +158,7 @@ def lowercase_matches(
 def test_lowercase_cues_are_the_case_insensitive_cues() -> None:
     lowercase_matches(
         addresses._CUE,
-        lambda text, lowered: addresses._LOWER_CUE.finditer(lowered),
+        lambda text, lowered: addresses._LOWER_CUES.finditer(lowered),
         pieces(
             "address|Address of my new flat is|located at|lives in|LIVED ON|living at|meeting you at|send it"
             "|sent to|delivered it to|ship to|returned to|off at|corner of|moved to|stop at|taxi to|is on"

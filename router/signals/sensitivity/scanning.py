@@ -12,13 +12,16 @@ prompt. So:
 - `case_aligned` says when a case-insensitive pattern may be matched, lowercased, in the lowercased
   text, where its alternatives can begin with literals;
 - `Prefiltered` tries a pattern only where a cheaper gate matches;
-- `LineStarts` looks for a `(?m)^` pattern from each line break.
+- `LineStarts` looks for a `(?m)^` pattern from each line break;
+- `WordLed` tries a pattern that begins with one of a few words only where they stand.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+
+import ahocorasick
 
 
 def lead(first: str, not_after: str) -> str:
@@ -110,3 +113,37 @@ class LineStarts:
         if first is not None:
             yield first
         yield from self.after_break.finditer(text)
+
+
+class WordLed:
+    """`pattern.finditer(text)` for a pattern every match of which begins with one of `words`.
+
+    An alternation of words that begin with frequent letters ("is", "send", "corner", ...) is
+    tried by `re` at nearly every position of the text, each word in turn (0.19 ms on a
+    10,000-character prompt for twenty words); an Aho-Corasick automaton of the words
+    (pyahocorasick, as gates.py) finds where they stand in one read (0.07 ms), and the pattern is
+    matched only there. A match begins where one of its words stands, so from where `finditer`
+    would resume, the first of those places where the pattern matches is where `finditer` finds
+    its next match: the matches are exactly `finditer`'s (none is empty, as each begins with a
+    word).
+    """
+
+    __slots__ = ("automaton", "pattern")
+
+    def __init__(self, pattern: re.Pattern[str], words: Iterable[str]) -> None:
+        self.pattern = pattern
+        self.automaton = ahocorasick.Automaton()
+        for word in words:
+            if not word:
+                raise ValueError("a pattern's leading word is not empty")
+            self.automaton.add_word(word, len(word))
+        self.automaton.make_automaton()
+
+    def finditer(self, text: str) -> Iterator[re.Match[str]]:
+        match = self.pattern.match
+        position = 0
+        # the automaton reports each word where it ends: a word's start is its end less its length
+        for start in sorted({end + 1 - length for end, length in self.automaton.iter(text)}):
+            if start >= position and (found := match(text, start)) is not None:
+                yield found
+                position = found.end()
