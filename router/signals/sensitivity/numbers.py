@@ -19,9 +19,12 @@ from router.signals.sensitivity.scanning import Prefiltered, lead
 # Every pattern that runs over the whole text begins with its first character's class, a \b or a
 # lookbehind written after that character (scanning.lead), so that `re` skips ahead to candidates.
 # A phone number starts with +, ( or a digit: "+", then "(" or not, then a digit; "(" then a digit;
-# or a digit (the lookbehinds after the first character say which one it was).
+# or a digit (the lookbehinds after the first character say which one it was). The first character
+# stands before the atomic group, which it need not be in (one character, read one way): `re` skips
+# ahead only to a pattern's leading class, and cannot see one inside an atomic group (on the
+# longest benchmark prompts, 0.16 ms with it inside, 0.10 without).
 _PHONE = re.compile(
-    r"(?>[+(\d](?<![\w.+/\-=#$€£¥:(][+(\d])(?:(?<=\+)\(?\d|(?<=\()\d|(?<=\d))[\d ().\-]*\d)"
+    r"[+(\d](?<![\w.+/\-=#$€£¥:(][+(\d])(?>(?:(?<=\+)\(?\d|(?<=\()\d|(?<=\d))[\d ().\-]*\d)"
     r"(?:\s?(?:x|ext\.?)\s?\d{1,5})?(?![\w/]|-\d|[.,]\d|:\d)"
 )
 # Words that name a phone outright: enough even for a six-digit number.
