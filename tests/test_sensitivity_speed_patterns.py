@@ -25,10 +25,11 @@ from router.signals.sensitivity import (
     numbers,
     programs,
     prose,
+    scanning,
 )
 from router.signals.sensitivity.gates import Gate
 from router.signals.sensitivity.letters import BMP_LETTER, UPPER, bmp_only
-from router.signals.sensitivity.scanning import Prefiltered, WordLed, case_aligned, lead, word_start
+from router.signals.sensitivity.scanning import DigitLed, Prefiltered, WordLed, case_aligned, lead, word_start
 
 Spans = list[tuple[tuple[int, int], ...]]
 
@@ -120,6 +121,18 @@ def test_a_word_led_pattern_finds_what_finditer_finds() -> None:
     )
     with pytest.raises(ValueError):
         WordLed(pattern, ["is", ""])
+
+
+def test_a_digit_led_pattern_finds_what_finditer_finds(monkeypatch: pytest.MonkeyPatch) -> None:
+    """At the runs of digits, and where they are dense (by finditer itself)."""
+    pattern = re.compile(lead(r"\d", r"\w") + r"\d*(?:[.-]\d+)?")
+    led = DigitLed(pattern)
+    vocabulary = ["1", "12", "a", "b1", ".", "-", " ", "\u0663", *ODD]
+    same_matches(pattern.finditer, led.finditer, vocabulary)  # short texts: dense
+    monkeypatch.setattr(scanning, "_DENSE", 1)  # any text: at the runs
+    same_matches(pattern.finditer, led.finditer, vocabulary)
+    assert scanning.digit_runs("a1 22 3\u0663b4") == [1, 3, 6, 9]
+    assert led.search("x 12-3") is not None and led.search("x y") is None
 
 
 def test_case_aligned_holds_for_every_code_point() -> None:
@@ -229,6 +242,31 @@ PLAIN_NUMBERS = {
     "_IPV4": r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?![\w]|\.\d)",
     "_IPV6": r"(?<![\w:.])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(?![\w:])",
 }
+
+
+def test_patterns_led_by_a_number_find_the_same_where_numbers_begin(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The detectors' patterns tried where a run of digits begins (scanning.DigitLed)."""
+    monkeypatch.setattr(scanning, "_DENSE", 1)  # at the runs, however short the text
+    vocabulary = pieces(
+        "1|12|123|1234|12345|123-45-6789|046 454 286|2345 6789 0123|4111 1111 1111 1111|10.0.0.1|1 85 05"
+        "|1 85 05 78 006 084 36|185057800608436|12 Main Street|5 rue de la Paix|Hauptstraße|x|-|.|,|/|:"
+    )
+    for led in (
+        numbers._CARDS,
+        numbers._IPV4S,
+        identifiers._SSNS,
+        identifiers._SINS,
+        identifiers._AADHAARS,
+        identifiers._NIRS,
+        identifiers._NINE_DIGITS,
+        addresses._HOUSE_NUMBERS,
+        addresses._EN_STREETS,
+        addresses._FRENCH_STREETS,
+    ):
+        same_matches(led.pattern.finditer, led.finditer, vocabulary)
+    plain_long = re.compile(r"\d[\d \-]{5,}\d")
+    for text in texts(vocabulary):
+        assert (identifiers._LONG_NUMBER.search(text) is None) == (plain_long.search(text) is None), text
 
 
 def test_number_patterns_match_as_they_did_before_they_led_with_a_character() -> None:

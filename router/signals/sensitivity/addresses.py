@@ -17,7 +17,7 @@ from router.signals.sensitivity.findings import Finding
 from router.signals.sensitivity.gates import Gate
 from router.signals.sensitivity.gazetteer import gazetteer
 from router.signals.sensitivity.letters import UPPER
-from router.signals.sensitivity.scanning import Prefiltered, WordLed, case_aligned, lead, word_start
+from router.signals.sensitivity.scanning import DigitLed, Prefiltered, WordLed, case_aligned, lead, word_start
 
 
 def _words(text: str) -> tuple[str, ...]:
@@ -43,6 +43,7 @@ _EN_STREET = re.compile(
     lead(r"\d", r"[\w.,]") + rf"\d{{0,5}}[A-Za-z]?(?:[/\-]\d{{1,4}})?,?\s+(?:{_CAP}\s+){{0,3}}{_CAP}\s+"
     rf"(?:{_EN_SUFFIX}|(?i:street|avenue|road|lane|drive|boulevard))\b\.?"
 )
+_EN_STREETS = DigitLed(_EN_STREET)  # a digit that no digit precedes first: tried where a number begins
 # Prefixes that are also English words count only capitalised and followed by capitalised words.
 _WEAK_PREFIXES = ("Via", "Corso", "Largo", "Plaza", "Avenue", "Boulevard", "Place", "Route", "Rue")
 _WEAK_PREFIXED_STREET = re.compile(
@@ -59,6 +60,7 @@ _UNIT = re.compile(
     r"|(?i:p\.?\s?o\.?\s*box|post\s+office\s+box|postbox|postfach|apartado|casilla)\s+\d{1,6}\b"
     r"|(?i:psc|unit|cmr)\s+\d{3,5},?\s+(?i:box)\s+\d{3,5}\b|\b(?i:apo|fpo|dpo)\s+(?i:aa|ae|ap)\s+\d{5}\b)"
 )
+_FRENCH_STREETS = DigitLed(_FRENCH_STREET)
 # _UNIT starts where one of its words does: in lowercase text (scanning.case_aligned) it is tried only
 # there, found by their lowercase forms, each with the \b before it written after it so that `re`
 # skips ahead to the words' first letters.
@@ -108,6 +110,7 @@ al. aleja os. trg strada str. calea bulevardul viale piazza piazzale vicolo λε
 """)
 )
 _HOUSE_NUMBER = re.compile(lead(r"\d", r"[\w.,:/\-]") + r"\d{0,4}[A-Za-z]?(?![\w:/\-]|[.,]\d)")
+_HOUSE_NUMBERS = DigitLed(_HOUSE_NUMBER)  # tried where a number begins
 _NON_SPACE = re.compile(r"\S+")
 # Gates (searched, not matched): a word and a number, or a number and a capitalised word. The word
 # starts only where no letter precedes, since a match starting inside a word is always preceded by
@@ -233,7 +236,7 @@ def _prefixed(words: list[re.Match[str]]) -> re.Match[str] | None:
 
 
 def _european(text: str) -> Iterator[Finding]:
-    for number in _HOUSE_NUMBER.finditer(text):
+    for number in _HOUSE_NUMBERS.finditer(text):
         window_start = max(0, number.start() - 60)
         window = text[window_start : number.start()]
         if window[-1:] not in (" ", "\t") or (
@@ -307,7 +310,7 @@ def _widened(text: str, finding: Finding) -> Finding:
 
 
 def _streets(text: str) -> Iterator[Finding]:
-    for pattern, confidence in ((_EN_STREET, 0.8), (_WEAK_PREFIXED_STREET, 0.7), (_FRENCH_STREET, 0.75)):
+    for pattern, confidence in ((_EN_STREETS, 0.8), (_WEAK_PREFIXED_STREET, 0.7), (_FRENCH_STREETS, 0.75)):
         for match in pattern.finditer(text):
             yield Finding("street_address", match.start(), match.end(), confidence, "street")
     yield from _european(text)

@@ -25,7 +25,7 @@ from router.signals.sensitivity.checksums import (
 )
 from router.signals.sensitivity.findings import Finding
 from router.signals.sensitivity.gates import Gate
-from router.signals.sensitivity.scanning import Prefiltered, case_aligned, lead, word_start
+from router.signals.sensitivity.scanning import DigitLed, Prefiltered, case_aligned, lead, word_start
 
 # The patterns that run over the whole text begin with a character class, a \b or lookbehind written
 # after the first character (scanning.lead, scanning.word_start), so that `re` skips ahead to
@@ -59,6 +59,8 @@ _LICENCE_CUES = (
 _LICENCE = re.compile("(?i)" + "|".join(rf"\b{word}{rest}" for word, rest in _LICENCE_CUES))
 # The same in lowercase text (scanning.case_aligned), each cue with its \b written after its word.
 _LOWER_LICENCE = re.compile("|".join(word_start(word) + rest for word, rest in _LICENCE_CUES))
+# The patterns led by a digit that no digit precedes, tried where a number begins (scanning.DigitLed).
+_SSNS, _SINS, _AADHAARS, _NIRS = map(DigitLed, (_SSN, _SIN, _AADHAAR, _NIR))
 _LICENCE_VALUE = re.compile(r"[\s:#.\-is]{1,12}([A-Za-z]{0,2}\d[\dA-Za-z\-]{4,17})\b")
 
 
@@ -67,7 +69,7 @@ def _cued(pattern: re.Pattern[str], text: str, start: int) -> bool:
 
 
 def _ssns(text: str) -> Iterator[Finding]:
-    for match in _SSN.finditer(text):
+    for match in _SSNS.finditer(text):
         area, separator, group, serial = match.groups()
         if not ssn_valid(area, group, serial):
             continue
@@ -76,13 +78,13 @@ def _ssns(text: str) -> Iterator[Finding]:
 
 
 def _sins(text: str) -> Iterator[Finding]:
-    for match in _SIN.finditer(text):
+    for match in _SINS.finditer(text):
         if luhn_valid(digits_only(match.group(0))) and _cued(_SIN_CUE, text, match.start()):
             yield Finding("national_id", match.start(), match.end(), 0.85, "ca_sin")
 
 
 def _aadhaars(text: str) -> Iterator[Finding]:
-    for match in _AADHAAR.finditer(text):
+    for match in _AADHAARS.finditer(text):
         if aadhaar_valid(digits_only(match.group(0))) and _cued(_AADHAAR_CUE, text, match.start()):
             yield Finding("national_id", match.start(), match.end(), 0.9, "in_aadhaar")
 
@@ -111,7 +113,7 @@ class _Finder(Protocol):
 
 
 _Checked = tuple[tuple[_Finder, Callable[[str], bool], str, float], ...]
-_NUMERIC: _Checked = ((_DNIS, spanish_id_valid, "es_dni", 0.85), (_NIR, nir_valid, "fr_nir", 0.85))
+_NUMERIC: _Checked = ((_DNIS, spanish_id_valid, "es_dni", 0.85), (_NIRS, nir_valid, "fr_nir", 0.85))
 _ALPHANUMERIC: _Checked = (
     (_NINO, lambda value: True, "uk_nino", 0.8),
     (
@@ -124,10 +126,12 @@ _ALPHANUMERIC: _Checked = (
 )
 # Gates, one cheap scan each: every numeric format holds a run of 7+ digits (separators allowed),
 # every alphanumeric one a letter right before two digits ([A-Za-z] ?\d\d, found from its digits).
-_LONG_NUMBER = re.compile(r"\d[\d \-]{5,}\d")
+# The first is looked for where a number begins (scanning.DigitLed): one that starts inside a number
+# has another from the number's first digit, and only whether there is one is asked.
+_LONG_NUMBER = DigitLed(re.compile(r"\d(?<!\d\d)[\d \-]{5,}\d"))
 # An SSN, SIN and Aadhaar number each start with nine digits (a separator allowed before each after
 # the first) where no word character or hyphen precedes: one scan instead of three on most texts.
-_NINE_DIGITS = re.compile(_FREE_DIGIT + r"(?:[- ]?\d){8}")
+_NINE_DIGITS = DigitLed(re.compile(_FREE_DIGIT + r"(?:[- ]?\d){8}"))
 _LETTER_DIGITS = re.compile(r"\d(?:(?<=[A-Za-z]\d)|(?<=[A-Za-z] \d))\d")
 _LICENCE_GATE = Gate(("licen", "passport", "dl"))
 

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 
 from router.signals.sensitivity.checksums import digits_only, iban_valid, luhn_valid
 from router.signals.sensitivity.findings import Finding
-from router.signals.sensitivity.scanning import Prefiltered, lead
+from router.signals.sensitivity.scanning import DigitLed, Prefiltered, lead
 
 # Every pattern that runs over the whole text begins with its first character's class, a \b or a
 # lookbehind written after that character (scanning.lead), so that `re` skips ahead to candidates.
@@ -40,6 +40,7 @@ _UNIT_AFTER = re.compile(
     re.IGNORECASE,
 )
 _CARD = re.compile(lead(r"\d", r"[\d\-.,]") + r"(?:[ \-]?\d){11,18}(?![\d\-]|[.,]\d)")
+_CARDS = DigitLed(_CARD)  # no digit before its first: tried where a number begins
 _CARD_PREFIX = re.compile(
     r"^(?:4|5[1-5]|2[2-7]|3[47]|3[068]|35|6011|64[4-9]|65|62|50|5[6-8]|6[37]|2131|1800)"
 )
@@ -55,6 +56,7 @@ _IBAN = re.compile(
 # Tried only at the two letters before two digits (a word's every letter would be a candidate).
 _IBANS = Prefiltered(_IBAN, re.compile(r"\d(?<=[A-Za-z]{2}\d)\d"), back=2)
 _IPV4 = re.compile(lead(r"\d", r"[\w.]") + r"\d{0,2}\.(?:\d{1,3}\.){2}\d{1,3}(?![\w]|\.\d)")
+_IPV4S = DigitLed(_IPV4)
 # (?:[0-9A-Fa-f]{0,4}:){2,7}...: the first group is a colon alone, or hex digits and a colon
 _IPV6 = re.compile(
     lead("[0-9A-Fa-f:]", r"[\w:.]")
@@ -142,7 +144,7 @@ def _card_confidence(text: str, start: int, candidate: str, number: str) -> floa
 
 
 def find_cards(text: str) -> Iterator[Finding]:
-    for match in _CARD.finditer(text):
+    for match in _CARDS.finditer(text):
         number = digits_only(match.group(0))
         if luhn_valid(number) and len(set(number)) > 1:
             confidence = _card_confidence(text, match.start(), match.group(0), number)
@@ -200,7 +202,7 @@ def _ipv6_kind(candidate: str) -> tuple[str, float]:
 
 def find_ips(text: str) -> Iterator[Finding]:
     if text.count(".") >= 3 and _DOTTED.search(text):
-        for match in _IPV4.finditer(text):
+        for match in _IPV4S.finditer(text):
             kind, confidence = _ipv4_kind(match.group(0))
             if confidence:
                 yield Finding(kind, match.start(), match.end(), confidence, "ipv4")
