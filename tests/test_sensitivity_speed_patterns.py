@@ -211,15 +211,22 @@ def test_lowercase_cues_are_the_case_insensitive_cues() -> None:
     )
 
 
-def test_gated_identifier_and_iban_patterns_find_the_same() -> None:
+@pytest.mark.parametrize("dense", [40, 1])  # short texts: through their gates; any text: at the runs
+def test_gated_identifier_and_iban_patterns_find_the_same(
+    monkeypatch: pytest.MonkeyPatch, dense: int
+) -> None:
+    monkeypatch.setattr(scanning, "_DENSE", dense)
     parts = pieces(
         "DE89|3704|0044|0532|0130|00|GB82 WEST 1234 5698 7654 32|RSSMRA85T10A562S|ABCPE1234F|12345678Z"
-        "|X1234567L|x|Y|ab|AB12|1"
+        "|X1234567L|x|Y|ab|AB12|1|JK 12 34 56 C|AB123456D| "
     )
     same_matches(identifiers._DNI.finditer, identifiers._DNIS.finditer, parts)
     same_matches(identifiers._CODICE_FISCALE.finditer, identifiers._CODICI_FISCALI.finditer, parts)
     same_matches(identifiers._PAN.finditer, identifiers._PANS.finditer, parts)
+    same_matches(identifiers._NINO.finditer, identifiers._NINOS.finditer, parts)
     same_matches(numbers._IBAN.finditer, numbers._IBANS.finditer, parts)
+    letter_digits = identifiers._LETTER_DIGITS
+    same_matches(letter_digits.pattern.finditer, letter_digits.finditer, parts)
 
 
 def test_the_gates_that_stand_for_a_search_agree() -> None:

@@ -101,11 +101,15 @@ def _licences(text: str, lowered: str) -> Iterator[Finding]:
 # Formats whose first characters are common letters are tried only where their rarer middle is:
 # seven digits after a digit or X, Y, Z (a DNI's last seven); the digits or omocodia letters after
 # six letters (a codice fiscale's); four digits after five capitals (a PAN's).
-_DNIS = Prefiltered(_DNI, re.compile(r"\d(?<=[\dXYZxyz]\d)\d{6}"), back=1)
+# Those with a number that no digit precedes at a fixed place are tried only there (scanning.DigitLed:
+# at a DNI's start, or one after its X, Y or Z; five after a PAN's start; two or three after a
+# NINO's), through those gates where numbers are dense.
+_NINOS = DigitLed(_NINO, (3, 2))
+_DNIS = DigitLed(_DNI, (1, 0), Prefiltered(_DNI, re.compile(r"\d(?<=[\dXYZxyz]\d)\d{6}"), back=1))
 _CODICI_FISCALI = Prefiltered(
     _CODICE_FISCALE, re.compile(r"[0-9LMNPQRSTUV](?<=[A-Za-z]{6}[0-9LMNPQRSTUV])[0-9LMNPQRSTUV]"), back=6
 )
-_PANS = Prefiltered(_PAN, re.compile(r"\d(?<=[A-Z]{5}\d)\d{3}"), back=5)
+_PANS = DigitLed(_PAN, (5,), Prefiltered(_PAN, re.compile(r"\d(?<=[A-Z]{5}\d)\d{3}"), back=5))
 
 
 class _Finder(Protocol):
@@ -115,7 +119,7 @@ class _Finder(Protocol):
 _Checked = tuple[tuple[_Finder, Callable[[str], bool], str, float], ...]
 _NUMERIC: _Checked = ((_DNIS, spanish_id_valid, "es_dni", 0.85), (_NIRS, nir_valid, "fr_nir", 0.85))
 _ALPHANUMERIC: _Checked = (
-    (_NINO, lambda value: True, "uk_nino", 0.8),
+    (_NINOS, lambda value: True, "uk_nino", 0.8),
     (
         _CODICI_FISCALI,
         lambda v: codice_fiscale_shape(v) and codice_fiscale_valid(v),
@@ -132,7 +136,7 @@ _LONG_NUMBER = DigitLed(re.compile(r"\d(?<!\d\d)[\d \-]{5,}\d"))
 # An SSN, SIN and Aadhaar number each start with nine digits (a separator allowed before each after
 # the first) where no word character or hyphen precedes: one scan instead of three on most texts.
 _NINE_DIGITS = DigitLed(re.compile(_FREE_DIGIT + r"(?:[- ]?\d){8}"))
-_LETTER_DIGITS = re.compile(r"\d(?:(?<=[A-Za-z]\d)|(?<=[A-Za-z] \d))\d")
+_LETTER_DIGITS = DigitLed(re.compile(r"\d(?:(?<=[A-Za-z]\d)|(?<=[A-Za-z] \d))\d"))
 _LICENCE_GATE = Gate(("licen", "passport", "dl"))
 
 

@@ -53,8 +53,9 @@ _CARD_GROUPS = re.compile(r"^\d{4}(?:[ \-]\d{4}){2,3}(?:[ \-]\d{1,3})?$|^\d{4}[ 
 _IBAN = re.compile(
     r"\b[A-Za-z]{2}\d{2}(?:[A-Za-z0-9]{11,30}|(?: [A-Za-z0-9]{4}){2,7}(?: [A-Za-z0-9]{1,4})?)\b"
 )
-# Tried only at the two letters before two digits (a word's every letter would be a candidate).
-_IBANS = Prefiltered(_IBAN, re.compile(r"\d(?<=[A-Za-z]{2}\d)\d"), back=2)
+# Tried only at the two letters before a number (scanning.DigitLed), or where numbers are dense before
+# two digits (a word's every letter would be a candidate).
+_IBANS = DigitLed(_IBAN, (2,), Prefiltered(_IBAN, re.compile(r"\d(?<=[A-Za-z]{2}\d)\d"), back=2))
 _IPV4 = re.compile(lead(r"\d", r"[\w.]") + r"\d{0,2}\.(?:\d{1,3}\.){2}\d{1,3}(?![\w]|\.\d)")
 _IPV4S = DigitLed(_IPV4)
 # (?:[0-9A-Fa-f]{0,4}:){2,7}...: the first group is a colon alone, or hex digits and a colon

@@ -22,6 +22,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator
 from itertools import islice
+from typing import Protocol
 
 import ahocorasick
 
@@ -174,29 +175,43 @@ def digit_runs(text: str) -> list[int] | None:
     return kept
 
 
+class Finder(Protocol):
+    def finditer(self, text: str) -> Iterator[re.Match[str]]: ...
+
+
 class DigitLed:
-    """`pattern.finditer(text)` for a pattern every match of which begins with a digit (\\d) that
-    no digit precedes, such as one led by scanning.lead(r"\\d", r"\\w"): a match begins where a
-    run of digits does.
+    """`pattern.finditer(text)` for a pattern every match of which begins `back` characters before
+    a digit (\\d) that no digit precedes, for one of the `back` values: with the default, a
+    pattern led by scanning.lead(r"\\d", r"\\w"), which begins where a run of digits does;
+    with 2, "\\b[A-Za-z]{2}\\d", whose digit no digit precedes either.
 
     A pattern led by a class is tried by `re` at each character of the class, but it reads every
     character on the way to them, about 0.06 ms for 10,000 characters; the detectors of numbers
     run a dozen such patterns over the same text. The runs of digits are found once (digit_runs),
-    and each pattern is matched where one begins: from where `finditer` would resume, the first of
-    them where the pattern matches is where `finditer` finds its next match (none is empty: each
-    begins with a digit). Where runs are dense, `finditer` itself.
+    and each pattern is matched only where a match can begin: from where `finditer` would resume,
+    the first of those places where the pattern matches is where `finditer` finds its next match
+    (none is empty: each holds a digit). Where runs are dense, `dense` (default: the pattern)
+    finds them, which must find the same.
     """
 
-    __slots__ = ("pattern",)
+    __slots__ = ("backs", "dense", "pattern")
 
-    def __init__(self, pattern: re.Pattern[str]) -> None:
+    def __init__(
+        self, pattern: re.Pattern[str], back: tuple[int, ...] = (0,), dense: Finder | None = None
+    ) -> None:
         self.pattern = pattern
+        self.backs = back
+        self.dense = dense or pattern
 
     def finditer(self, text: str) -> Iterator[re.Match[str]]:
-        starts = digit_runs(text)
-        if starts is None:
-            yield from self.pattern.finditer(text)
+        runs = digit_runs(text)
+        if runs is None:
+            yield from self.dense.finditer(text)
             return
+        if self.backs == (0,):
+            starts = runs
+        else:
+            starts = sorted({run - back for run in runs for back in self.backs if run >= back})
         match = self.pattern.match
         position = 0
         for start in starts:
