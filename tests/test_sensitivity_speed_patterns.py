@@ -257,9 +257,11 @@ def test_patterns_led_by_a_number_find_the_same_where_numbers_begin(monkeypatch:
     vocabulary = pieces(
         "1|12|123|1234|12345|123-45-6789|046 454 286|2345 6789 0123|4111 1111 1111 1111|10.0.0.1|1 85 05"
         "|1 85 05 78 006 084 36|185057800608436|12 Main Street|5 rue de la Paix|Hauptstraße|x|-|.|,|/|:"
+        "|+44 20 7946 0958|(555) 123-4567|+(1)|+|(|)|ext. 12"
     )
     for led in (
         numbers._CARDS,
+        numbers._PHONES,
         numbers._IPV4S,
         identifiers._SSNS,
         identifiers._SINS,

@@ -27,6 +27,8 @@ _PHONE = re.compile(
     r"[+(\d](?<![\w.+/\-=#$€£¥:(][+(\d])(?>(?:(?<=\+)\(?\d|(?<=\()\d|(?<=\d))[\d ().\-]*\d)"
     r"(?:\s?(?:x|ext\.?)\s?\d{1,5})?(?![\w/]|-\d|[.,]\d|:\d)"
 )
+# Its first digit follows no digit, at its start or after its "+", "(" or "+(" (scanning.DigitLed).
+_PHONES = DigitLed(_PHONE, (2, 1, 0))
 # Words that name a phone outright: enough even for a six-digit number.
 _PHONE_WORDS = r"phone|tel\b|telephone|mobile|cell|call|fax|text\b|whatsapp|sms|dial|registered|landline|hotline|messages?"
 _CUE_END = r"[\w\s.:#'\u2019]{0,25}$"
@@ -119,7 +121,7 @@ def _phone_confidence(text: str, start: int, end: int, candidate: str, groups: l
 
 
 def find_phones(text: str) -> Iterator[Finding]:
-    for match in _PHONE.finditer(text):
+    for match in _PHONES.finditer(text):
         candidate = match.group(0).rstrip(" .-")
         groups = _phone_groups(candidate)
         if not _phone_shape_ok(candidate, groups):
