@@ -21,6 +21,7 @@ from router.signals.sensitivity import (
     addresses,
     detector,
     identifiers,
+    name_cues,
     names,
     numbers,
     programs,
@@ -329,6 +330,25 @@ def test_the_words_split_are_the_words_found() -> None:
         for text in texts(vocabulary, count=1000):
             for variant in variants(text):
                 assert words(variant) == found(variant), variant
+
+
+def test_personal_words_are_found_by_their_forms() -> None:
+    """name_cues.personal as one set operation finds what a test of each word finds."""
+
+    def plain(words: list[str]) -> bool:
+        return not name_cues.PERSONAL_WORDS.isdisjoint(words) or any(
+            word.removesuffix("'s").removesuffix("\u2019s") in name_cues.PERSONAL_WORDS
+            for word in words
+            if word.endswith(("'s", "\u2019s"))
+        )
+
+    endings = ["", "'s", "\u2019s", "'s's", "\u2019s's", "'s\u2019s", "s", "'", "\u2019", "'ss"]
+    words = [
+        word + ending for word in [*name_cues.PERSONAL_WORDS, "me", "i", "my's", ""] for ending in endings
+    ]
+    for word in words:
+        assert name_cues.personal([word]) == plain([word]), word
+    assert name_cues.personal(iter(["the", "client\u2019s"])) and not name_cues.personal(["the", "i"])
 
 
 def test_possessive_repetitions_match_as_the_greedy_ones() -> None:
