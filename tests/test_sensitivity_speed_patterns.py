@@ -311,6 +311,14 @@ def test_house_numbers_are_read_as_before_their_words_were_looked_at_as_strings(
             assert fast == every_number(variant), variant
 
 
+def test_a_phone_candidate_of_fewer_than_six_characters_has_no_phone_shape() -> None:
+    """What find_phones's first look rests on."""
+    for text in texts([*"0123456789 .-()x+", "ext", "(0)"], count=20000, longest=6):
+        candidate = text.rstrip(" .-")
+        if len(candidate) < 6:
+            assert not numbers._phone_shape_ok(candidate, numbers._phone_groups(candidate)), candidate
+
+
 def test_number_patterns_match_as_they_did_before_they_led_with_a_character() -> None:
     vocabulary = pieces("1|12|123|1234|555|+1|+44|(0)|(|)|x|ext.|a|f|ab12|::|:|.|-|/|=|#|$|€|7.5|0.0.0")
     for name, plain in PLAIN_NUMBERS.items():

@@ -123,6 +123,8 @@ def _phone_confidence(text: str, start: int, end: int, candidate: str, groups: l
 def find_phones(text: str) -> Iterator[Finding]:
     for match in _PHONES.finditer(text):
         candidate = match.group(0).rstrip(" .-")
+        if len(candidate) < 6:
+            continue  # fewer than the six digits _phone_shape_ok asks for at least (most: "7-0", "12")
         groups = _phone_groups(candidate)
         if not _phone_shape_ok(candidate, groups):
             continue
