@@ -103,10 +103,10 @@ _PRINTABLE_ASCII = re.compile(r"[!-~]+")
 _BERT_WORDS = re.compile(r"[a-z0-9]+|[^a-z0-9]")
 
 
-def _bert_wordpiece(tokenizer: Any) -> tuple[Any, tuple[str, ...]]:
-    """The WordPiece model and the special tokens' texts, if `tokenizer` reads printable ASCII as
-    described above (BERT's lowercasing normaliser and pre-tokenizer, special tokens matched in the
-    raw text); else None: every chunk then goes to `encode`."""
+def _bert_wordpiece(tokenizer: Any) -> tuple[Any, re.Pattern[str]]:
+    """The WordPiece model, if `tokenizer` reads printable ASCII as described above (BERT's
+    lowercasing normaliser and pre-tokenizer, special tokens matched in the raw text), else None:
+    every chunk then goes to `encode`; and a pattern that finds the special tokens' texts."""
     from tokenizers import models, normalizers, pre_tokenizers
 
     added = list(tokenizer.get_added_tokens_decoder().values())
@@ -117,7 +117,8 @@ def _bert_wordpiece(tokenizer: Any) -> tuple[Any, tuple[str, ...]]:
         and isinstance(tokenizer.model, models.WordPiece)
         and not any(token.normalized for token in added)
     )
-    return (tokenizer.model if bert else None), tuple(token.content for token in added)
+    special = "|".join(re.escape(token.content) for token in added) or "(?!)"  # (?!): finds none
+    return (tokenizer.model if bert else None), re.compile(special)
 
 
 class Meaning:
@@ -126,7 +127,8 @@ class Meaning:
         self.digest = digest
         self.dims = int(self.rows.shape[1])
         self._tokenizer = tokenizer
-        self._wordpiece, self._added = _bert_wordpiece(tokenizer)
+        self._wordpiece, self._special = _bert_wordpiece(tokenizer)
+        self._vocab: dict[str, int] = tokenizer.get_vocab(with_added_tokens=False) if self._wordpiece else {}
         self._pieces = lru_cache(maxsize=WORD_CACHE)(self._word_pieces)
 
     @classmethod
@@ -155,13 +157,18 @@ class Meaning:
         return cls(table, tokenizer, meta["digest"])
 
     def _word_pieces(self, word: str) -> tuple[int, ...]:
-        special = any(token in word for token in self._added)
-        if self._wordpiece is not None and _PRINTABLE_ASCII.fullmatch(word) and not special:
-            return tuple(
-                token.id
-                for part in _BERT_WORDS.findall(word.lower())
-                for token in self._wordpiece.tokenize(part)
-            )
+        fast = _PRINTABLE_ASCII.fullmatch(word) and not self._special.search(word)
+        if self._wordpiece is not None and fast:
+            ids: list[int] = []
+            for part in _BERT_WORDS.findall(word.lower()):
+                # a word in the vocabulary is its one piece (WordPiece takes the longest first): a
+                # dictionary look-up, not a call into tokenizers
+                whole = self._vocab.get(part)
+                if whole is None:
+                    ids.extend(token.id for token in self._wordpiece.tokenize(part))
+                else:
+                    ids.append(whole)
+            return tuple(ids)
         return tuple(self._tokenizer.encode(word, add_special_tokens=False).ids)
 
     def pieces(self, text: str) -> list[int]:
