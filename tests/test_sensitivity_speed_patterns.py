@@ -207,9 +207,14 @@ def test_lowercase_cues_are_the_case_insensitive_cues() -> None:
         lambda text, lowered: addresses._UNITS.finditer(text, lowered),
         pieces(
             "Apt|apartment|Appartement|flat|Suite|suite|P.O. Box|po box|Post Office Box|postbox|Postfach"
-            "|apartado|casilla|PSC|unit|CMR|box|APO|fpo|dpo|AA|ae|#|12|123|4567|12345"
+            "|apartado|casilla|PSC|unit|CMR|box|APO|fpo|dpo|AA|ae|#|12|123|4567|12345|P. O. Box|p\to box"
+            "|P.\u00a0O. Box|pO|p.|p|o"
         ),
     )
+
+
+def test_the_whitespace_of_a_po_box_is_below_u3001() -> None:
+    assert re.findall(r"\s", "".join(map(chr, range(sys.maxunicode + 1)))) == addresses._SPACES
 
 
 @pytest.mark.parametrize("dense", [40, 1])  # short texts: through their gates; any text: at the runs

@@ -17,7 +17,7 @@ from router.signals.sensitivity.findings import Finding
 from router.signals.sensitivity.gates import Gate
 from router.signals.sensitivity.gazetteer import gazetteer
 from router.signals.sensitivity.letters import UPPER
-from router.signals.sensitivity.scanning import DigitLed, Prefiltered, WordLed, case_aligned, lead, word_start
+from router.signals.sensitivity.scanning import DigitLed, WordLed, case_aligned, lead, word_start
 
 
 def _words(text: str) -> tuple[str, ...]:
@@ -62,21 +62,16 @@ _UNIT = re.compile(
 )
 _FRENCH_STREETS = DigitLed(_FRENCH_STREET)
 # _UNIT starts where one of its words does: in lowercase text (scanning.case_aligned) it is tried only
-# there, found by their lowercase forms, each with the \b before it written after it so that `re`
-# skips ahead to the words' first letters.
-_UNIT_STARTS = re.compile(
-    "|".join(
-        map(word_start, _words("apt apartment appartement flat suite postbox postfach apartado casilla"))
-    )
-    + "|"
-    + "|".join(map(word_start, _words("psc unit cmr apo fpo dpo")))
-    + "|"
-    + word_start("p")
-    + r"\.?\s?o\.?\s*box|"
-    + word_start("post")
-    + r"\s+office\s+box"
+# there (scanning.WordLed), found by their lowercase forms; a "p.o. box" begins "po", "p.o", or "p" or
+# "p." and one whitespace character (\s, each of them below U+3001) before its "o".
+_SPACES = re.findall(r"\s", "".join(map(chr, range(0x3001))))
+_UNITS = WordLed(
+    _UNIT,
+    [
+        *_words("apt apartment appartement flat suite post apartado casilla psc unit cmr apo fpo dpo po p.o"),
+        *(f"p{dot}{space}o" for dot in ("", ".") for space in _SPACES),
+    ],
 )
-_UNITS = Prefiltered(_UNIT, _UNIT_STARTS)
 _UNIT_WORDS = (
     "apt",
     "apartment",

@@ -142,11 +142,14 @@ class WordLed:
             self.automaton.add_word(word, len(word))
         self.automaton.make_automaton()
 
-    def finditer(self, text: str) -> Iterator[re.Match[str]]:
+    def finditer(self, text: str, searched: str | None = None) -> Iterator[re.Match[str]]:
+        """The matches in `text`; the words are looked for in `searched` if given, another text of
+        the same length (the text lowercased, where its positions are the text's: case_aligned)."""
         match = self.pattern.match
         position = 0
         # the automaton reports each word where it ends: a word's start is its end less its length
-        for start in sorted({end + 1 - length for end, length in self.automaton.iter(text)}):
+        words = self.automaton.iter(text if searched is None else searched)
+        for start in sorted({end + 1 - length for end, length in words}):
             if start >= position and (found := match(text, start)) is not None:
                 yield found
                 position = found.end()
