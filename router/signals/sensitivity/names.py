@@ -168,9 +168,14 @@ def _pair_confidence(tokens: _Tokens, index: int, last: int, names: Gazetteer, e
 def _plain_first(tokens: _Tokens, index: int, names: Gazetteer) -> bool:
     """A first name that is also a word (Mark, Bill, Grace) before a listed surname: Mark Jensen."""
     word, after = tokens.words[index], tokens.words[index + 1]
-    if word.lower() in cues.NOT_FIRST_NAMES or not names.in_first(word):
+    if not _plain_first_word(word, names):
         return False
     return (names.in_last(after) and not names.is_common(after)) or names.is_foreign(after)
+
+
+def _plain_first_word(word: str, names: Gazetteer) -> bool:
+    """What _plain_first asks of the word itself."""
+    return word.lower() not in cues.NOT_FIRST_NAMES and names.in_first(word)
 
 
 def _full_names(tokens: _Tokens, names: Gazetteer) -> Iterator[_Span]:
@@ -179,17 +184,24 @@ def _full_names(tokens: _Tokens, names: Gazetteer) -> Iterator[_Span]:
     english: float | None = None
     done = -1  # the last token of the latest name found
     stop = len(tokens.words) - 1  # a name starting at the last word has no second one
+    # What the gazetteer says of each word, asked once a word (code repeats its capitalised
+    # identifiers, Private, Double, As, hundreds of times): True for a first or foreign name, None
+    # for a word that may be a plain first name (as the word after says: _plain_first), else False.
+    starts: dict[str, bool | None] = {}
     for index in tokens.capitalised:
         if index >= stop:
             break
         if index <= done:
             continue
         word = tokens.words[index]
-        if (
-            tokens.glued(index)
-            and not word.endswith(("'s", "\u2019s"))
-            and (names.is_first(word) or names.is_foreign(word) or _plain_first(tokens, index, names))
-        ):
+        if not tokens.glued(index) or word.endswith(("'s", "\u2019s")):
+            continue
+        if word not in starts:
+            starts[word] = (names.is_first(word) or names.is_foreign(word)) or (
+                None if _plain_first_word(word, names) else False
+            )
+        start = starts[word]
+        if start or (start is None and _plain_first(tokens, index, names)):
             last = _extend(tokens, index, names)
             if last > index and not cues.NOT_PERSON_AFTER.match(tokens.text, tokens.ends[last]):
                 if english is None:
