@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import math
+import random
+import string
 from pathlib import Path
 
 import numpy as np
@@ -58,6 +60,21 @@ def test_word_by_word_pieces_match_the_tokenizer_on_the_whole_text(meaning: Mean
         whole = meaning._tokenizer.encode(text, add_special_tokens=False).ids
         assert meaning.pieces(text) == whole, text
         assert meaning.pieces(text) == meaning.pieces(text)  # the cached path gives the same
+
+
+def test_ascii_chunks_read_by_wordpiece_alone_match_the_tokenizer(meaning: Meaning) -> None:
+    """Printable ASCII chunks skip `encode` (BERT's steps before WordPiece, done in Python): the same
+    pieces for words, digits, every punctuation mark, mixed case, words too long for WordPiece
+    (one [UNK]), and special tokens written out, which `encode` reads as one piece."""
+    assert meaning._wordpiece is not None  # the packaged tokenizer takes that path
+    rng = random.Random(5)
+    alphabet = [*string.ascii_letters, *string.digits, *string.punctuation]
+    chunks = ["".join(rng.choice(alphabet) for _ in range(rng.randrange(1, 24))) for _ in range(3000)]
+    chunks += ["a" * 100, "a" * 101, "Ab1" * 40, "x[MASK]y", "[SEP]", "[sep]", "[UNK]", "e-mail's", "3.14"]
+    for chunk in chunks:
+        assert meaning._word_pieces(chunk) == tuple(
+            meaning._tokenizer.encode(chunk, add_special_tokens=False).ids
+        ), chunk
 
 
 def test_only_the_head_of_a_long_text_is_read(meaning: Meaning) -> None:

@@ -21,15 +21,17 @@ from router.signals.sensitivity import (
     addresses,
     detector,
     identifiers,
+    name_cues,
     names,
     nearby,
     numbers,
     programs,
     prose,
+    scanning,
 )
 from router.signals.sensitivity.gates import Gate
-from router.signals.sensitivity.letters import UPPER
-from router.signals.sensitivity.scanning import Prefiltered, case_aligned, lead, word_start
+from router.signals.sensitivity.letters import BMP_LETTER, UPPER, bmp_only
+from router.signals.sensitivity.scanning import DigitLed, Prefiltered, WordLed, case_aligned, lead, word_start
 
 Spans = list[tuple[tuple[int, int], ...]]
 
@@ -112,6 +114,29 @@ def test_a_prefiltered_pattern_finds_what_finditer_finds() -> None:
         same_matches(pattern.finditer, prefiltered.finditer, pieces)
 
 
+def test_a_word_led_pattern_finds_what_finditer_finds() -> None:
+    """Overlapping words, words inside words, and a shorter word where a longer one matches."""
+    pattern = re.compile(r"is(?<!\wis)\s+(?:on|at)|it's\s+in|live(?:s|d)?\s+at|liv(?<!\wliv)ing")
+    led = WordLed(pattern, ["is", "it's", "live", "liv"])
+    same_matches(
+        pattern.finditer, led.finditer, ["is", "this", "it's", "lives", "living", " ", "on", "at", "in", *ODD]
+    )
+    with pytest.raises(ValueError):
+        WordLed(pattern, ["is", ""])
+
+
+def test_a_digit_led_pattern_finds_what_finditer_finds(monkeypatch: pytest.MonkeyPatch) -> None:
+    """At the runs of digits, and where they are dense (by finditer itself)."""
+    pattern = re.compile(lead(r"\d", r"\w") + r"\d*(?:[.-]\d+)?")
+    led = DigitLed(pattern)
+    vocabulary = ["1", "12", "a", "b1", ".", "-", " ", "\u0663", *ODD]
+    same_matches(pattern.finditer, led.finditer, vocabulary)  # short texts: dense
+    monkeypatch.setattr(scanning, "_DENSE", 1)  # any text: at the runs
+    same_matches(pattern.finditer, led.finditer, vocabulary)
+    assert scanning.digit_runs("a1 22 3\u0663b4") == [1, 3, 6, 9]
+    assert led.search("x 12-3") is not None and led.search("x y") is None
+
+
 def test_case_aligned_holds_for_every_code_point() -> None:
     """What case_aligned rests on: lowering keeps a character's class (\\w, \\s, \\d, letter), and
     IGNORECASE matches a character to an ASCII letter just when it lowers to it, but for the
@@ -148,7 +173,7 @@ def lowercase_matches(
 def test_lowercase_cues_are_the_case_insensitive_cues() -> None:
     lowercase_matches(
         addresses._CUE,
-        lambda text, lowered: addresses._LOWER_CUE.finditer(lowered),
+        lambda text, lowered: addresses._LOWER_CUES.finditer(lowered),
         pieces(
             "address|Address of my new flat is|located at|lives in|LIVED ON|living at|meeting you at|send it"
             "|sent to|delivered it to|ship to|returned to|off at|corner of|moved to|stop at|taxi to|is on"
@@ -198,20 +223,32 @@ def test_lowercase_cues_are_the_case_insensitive_cues() -> None:
         lambda text, lowered: addresses._UNITS.finditer(text, lowered),
         pieces(
             "Apt|apartment|Appartement|flat|Suite|suite|P.O. Box|po box|Post Office Box|postbox|Postfach"
-            "|apartado|casilla|PSC|unit|CMR|box|APO|fpo|dpo|AA|ae|#|12|123|4567|12345"
+            "|apartado|casilla|PSC|unit|CMR|box|APO|fpo|dpo|AA|ae|#|12|123|4567|12345|P. O. Box|p\to box"
+            "|P.\u00a0O. Box|pO|p.|p|o"
         ),
     )
 
 
-def test_gated_identifier_and_iban_patterns_find_the_same() -> None:
+def test_the_whitespace_of_a_po_box_is_below_u3001() -> None:
+    assert re.findall(r"\s", "".join(map(chr, range(sys.maxunicode + 1)))) == addresses._SPACES
+
+
+@pytest.mark.parametrize("dense", [40, 1])  # short texts: through their gates; any text: at the runs
+def test_gated_identifier_and_iban_patterns_find_the_same(
+    monkeypatch: pytest.MonkeyPatch, dense: int
+) -> None:
+    monkeypatch.setattr(scanning, "_DENSE", dense)
     parts = pieces(
         "DE89|3704|0044|0532|0130|00|GB82 WEST 1234 5698 7654 32|RSSMRA85T10A562S|ABCPE1234F|12345678Z"
-        "|X1234567L|x|Y|ab|AB12|1"
+        "|X1234567L|x|Y|ab|AB12|1|JK 12 34 56 C|AB123456D| "
     )
     same_matches(identifiers._DNI.finditer, identifiers._DNIS.finditer, parts)
     same_matches(identifiers._CODICE_FISCALE.finditer, identifiers._CODICI_FISCALI.finditer, parts)
     same_matches(identifiers._PAN.finditer, identifiers._PANS.finditer, parts)
+    same_matches(identifiers._NINO.finditer, identifiers._NINOS.finditer, parts)
     same_matches(numbers._IBAN.finditer, numbers._IBANS.finditer, parts)
+    letter_digits = identifiers._LETTER_DIGITS
+    same_matches(letter_digits.pattern.finditer, letter_digits.finditer, parts)
 
 
 def test_the_gates_that_stand_for_a_search_agree() -> None:
@@ -236,6 +273,73 @@ PLAIN_NUMBERS = {
 }
 
 
+def test_patterns_led_by_a_number_find_the_same_where_numbers_begin(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The detectors' patterns tried where a run of digits begins (scanning.DigitLed)."""
+    monkeypatch.setattr(scanning, "_DENSE", 1)  # at the runs, however short the text
+    vocabulary = pieces(
+        "1|12|123|1234|12345|123-45-6789|046 454 286|2345 6789 0123|4111 1111 1111 1111|10.0.0.1|1 85 05"
+        "|1 85 05 78 006 084 36|185057800608436|12 Main Street|5 rue de la Paix|Hauptstraße|x|-|.|,|/|:"
+        "|+44 20 7946 0958|(555) 123-4567|+(1)|+|(|)|ext. 12"
+    )
+    for led in (
+        numbers._CARDS,
+        numbers._PHONES,
+        numbers._IPV4S,
+        identifiers._SSNS,
+        identifiers._SINS,
+        identifiers._AADHAARS,
+        identifiers._NIRS,
+        identifiers._NINE_DIGITS,
+        addresses._HOUSE_NUMBERS,
+        addresses._EN_STREETS,
+        addresses._FRENCH_STREETS,
+    ):
+        same_matches(led.pattern.finditer, led.finditer, vocabulary)
+    plain_long = re.compile(r"\d[\d \-]{5,}\d")
+    for text in texts(vocabulary):
+        assert (identifiers._LONG_NUMBER.search(text) is None) == (plain_long.search(text) is None), text
+
+
+def test_house_numbers_are_read_as_before_their_words_were_looked_at_as_strings() -> None:
+    """addresses._european skips a number when no reading can take it, by a look at its last words as
+    strings: the readings themselves, at every number, find the same streets."""
+
+    def every_number(text: str) -> list[tuple[int, int, float]]:
+        found = []
+        for number in addresses._HOUSE_NUMBER.finditer(text):
+            window_start = max(0, number.start() - 60)
+            window = text[window_start : number.start()]
+            year = number.group(0)[:2] in ("19", "20") and len(number.group(0)) == 4
+            words = list(addresses._NON_SPACE.finditer(window))[-6:]
+            if window[-1:] not in (" ", "\t") or year or not words:
+                continue
+            begin, end, confidence = addresses._suffixed(words), number.end(), 0.8
+            if begin is None:
+                begin, confidence = addresses._prefixed(words), 0.75
+            if begin is None:
+                (begin, end), confidence = addresses._before_postcode(text, words, number.end()), 0.7
+            if begin is not None:
+                found.append((window_start + begin.start(), end, confidence))
+        return found
+
+    vocabulary = pieces(
+        "Hauptstraße|Passauer|Strasse|Koskikatu|ul.|Słowicza|Calle|Mayor|rue|Lomená|Mikulovice|671 72|48023"
+        "|Räsna|Pärna|12|19|2024|5b|step|peg|, |.,|tie|Bow|and|Lomená 19, Mikulovice 671 72|Pärna 67, 48023 Räsna"
+    )
+    for text in texts(vocabulary):
+        for variant in variants(text):
+            fast = [(f.start, f.end, f.confidence) for f in addresses._european(variant)]
+            assert fast == every_number(variant), variant
+
+
+def test_a_phone_candidate_of_fewer_than_six_characters_has_no_phone_shape() -> None:
+    """What find_phones's first look rests on."""
+    for text in texts([*"0123456789 .-()x+", "ext", "(0)"], count=20000, longest=6):
+        candidate = text.rstrip(" .-")
+        if len(candidate) < 6:
+            assert not numbers._phone_shape_ok(candidate, numbers._phone_groups(candidate)), candidate
+
+
 def test_number_patterns_match_as_they_did_before_they_led_with_a_character() -> None:
     vocabulary = pieces("1|12|123|1234|555|+1|+44|(0)|(|)|x|ext.|a|f|ab12|::|:|.|-|/|=|#|$|€|7.5|0.0.0")
     for name, plain in PLAIN_NUMBERS.items():
@@ -257,10 +361,55 @@ def test_a_text_of_many_at_signs_is_searched_plainly_with_the_same_findings() ->
         assert found == [m.span() for m in detector._email_matches(text)]
 
 
-def test_the_ascii_words_are_the_words_of_an_ascii_text() -> None:
+def test_the_letters_below_u10000_are_the_letters() -> None:
     letters = re.compile(r"[^\W\d_]")
     assert {chr(c) for c in range(128) if letters.match(chr(c))} == set(string.ascii_letters)
-    same_matches(names._TOKEN.finditer, names._ASCII_TOKEN.finditer, list(string.printable))
+    bmp = "".join(map(chr, range(0x10000)))
+    assert re.findall(BMP_LETTER, bmp) == letters.findall(bmp)
+    assert bmp_only(bmp) and not bmp_only(bmp + "\U0001f600") and not bmp_only("\U00010000")
+
+
+def _split_words(split: re.Pattern[str]) -> Callable[[str], list[tuple[int, int]]]:
+    def words(text: str) -> list[tuple[int, int]]:
+        tokens = names._Tokens.of(text)
+        assert tokens.words == split.split(text)[1::2]
+        return list(zip(tokens.starts, tokens.ends, strict=True))
+
+    return words
+
+
+def test_the_words_split_are_the_words_found() -> None:
+    """_Tokens.of splits a text into words with the pattern for its characters; each gives the
+    words, with their spans, that _TOKEN finds."""
+    found = lambda text: [match.span() for match in names._TOKEN.finditer(text)]  # noqa: E731
+    for split, vocabulary in (
+        (names._SPLIT_ASCII_TOKENS, list(string.printable)),
+        (names._SPLIT_BMP_TOKENS, [*string.printable, *ODD, "ž", "Ⅳ", "²", "д", "中", "\u0301", "\u2013"]),
+        (names._SPLIT_TOKENS, ["\U0001f600", "\U0001d400", "\U00010400", *ODD, "a", " ", "-", "1"]),
+    ):
+        words = _split_words(split)
+        for text in texts(vocabulary, count=1000):
+            for variant in variants(text):
+                assert words(variant) == found(variant), variant
+
+
+def test_personal_words_are_found_by_their_forms() -> None:
+    """name_cues.personal as one set operation finds what a test of each word finds."""
+
+    def plain(words: list[str]) -> bool:
+        return not name_cues.PERSONAL_WORDS.isdisjoint(words) or any(
+            word.removesuffix("'s").removesuffix("\u2019s") in name_cues.PERSONAL_WORDS
+            for word in words
+            if word.endswith(("'s", "\u2019s"))
+        )
+
+    endings = ["", "'s", "\u2019s", "'s's", "\u2019s's", "'s\u2019s", "s", "'", "\u2019", "'ss"]
+    words = [
+        word + ending for word in [*name_cues.PERSONAL_WORDS, "me", "i", "my's", ""] for ending in endings
+    ]
+    for word in words:
+        assert name_cues.personal([word]) == plain([word]), word
+    assert name_cues.personal(iter(["the", "client\u2019s"])) and not name_cues.personal(["the", "i"])
 
 
 def test_possessive_repetitions_match_as_the_greedy_ones() -> None:

@@ -15,6 +15,7 @@ import itertools
 import math
 import re
 import zlib
+from collections.abc import Iterable
 
 import numpy as np
 import numpy.typing as npt
@@ -62,7 +63,13 @@ _ZERO_DIGITS = str.maketrans("123456789", "000000000")
 
 
 def word_tokens(lowered: str) -> list[str]:
-    return _WORD.findall(lowered.translate(_ZERO_DIGITS))
+    tokens = _WORD.findall(lowered)
+    if not tokens:
+        return tokens
+    # The tokens mapped as one string: they are ASCII without spaces, which str.translate maps in
+    # its fast ASCII path and split(" ") takes apart again; the text itself, when it holds any other
+    # character, is translated a character at a time (0.04 ms of a 2,000-character head).
+    return " ".join(tokens).translate(_ZERO_DIGITS).split(" ")
 
 
 def word_features(lowered: str) -> list[str]:
@@ -92,7 +99,9 @@ def cue_features(text: str) -> list[tuple[str, float]]:
     if len(lines) > 1:
         names.append(f"lines:{_bucket(len(lines))}")
     if numbers:
-        digits = sum(map(str.isdigit, head))  # as a generator of c.isdigit(), in a third less time
+        # In ASCII, where the digits are 0-9 only, ten counts in C read the head fastest (a fifth of
+        # the time); else each character's isdigit (as a generator of c.isdigit(), in a third less).
+        digits = sum(map(head.count, "0123456789")) if head.isascii() else sum(map(str.isdigit, head))
         names += [f"nums:{_bucket(numbers)}", f"digitshare:{min(int(20 * digits / max(len(head), 1)), 5)}"]
     names.extend(f"sym:{ch}:{_bucket(head.count(ch))}" for ch in _SYMBOLS if ch in head)
     names.extend(f"op:{op}" for op in _OPERATORS if op in head)
@@ -126,22 +135,21 @@ def length_cue_names() -> list[str]:
 
 
 def slots(names: list[str], bits: int = DEFAULT_HASH_BITS) -> npt.NDArray[np.int64]:
-    mask = (1 << bits) - 1
-    return np.array([_slot(name, mask) for name in names], dtype=np.int64)
+    return np.array(_hashes(names), dtype=np.int64) & ((1 << bits) - 1)
 
 
-def _slot(name: str, mask: int) -> int:
-    return zlib.crc32(name.encode("utf-8")) & mask
+def _hashes(names: Iterable[str]) -> list[int]:
+    """Each name's crc32 (of its UTF-8, str.encode's default), by C loops: a Python call per name
+    costs twice as much over a prompt's few hundred names."""
+    return list(map(zlib.crc32, map(str.encode, names)))
 
 
 def featurize(text: str, bits: int = DEFAULT_HASH_BITS) -> Features:
     """(indices, values) of `text` in a space of 2**bits slots; indices may repeat (values then add)."""
-    mask = (1 << bits) - 1
     words = word_features(text.lower())
     cues = cue_features(text)
     share = 1.0 / math.sqrt(len(words)) if words else 0.0
     # Built as lists and turned into arrays once: per-element numpy writes cost more than these.
-    indices = [_slot(name, mask) for name in words]
-    indices += [_slot("c:" + name, mask) for name, _ in cues]
+    indices = _hashes(words) + _hashes("c:" + name for name, _ in cues)
     values = [share] * len(words) + [CUE_SCALE * value for _, value in cues]
-    return np.array(indices, dtype=np.int64), np.array(values, dtype=np.float32)
+    return np.array(indices, dtype=np.int64) & ((1 << bits) - 1), np.array(values, dtype=np.float32)

@@ -25,7 +25,7 @@ from router.signals.sensitivity.checksums import (
 )
 from router.signals.sensitivity.findings import Finding
 from router.signals.sensitivity.gates import Gate
-from router.signals.sensitivity.scanning import Prefiltered, case_aligned, lead, word_start
+from router.signals.sensitivity.scanning import DigitLed, Prefiltered, case_aligned, lead, word_start
 
 # The patterns that run over the whole text begin with a character class, a \b or lookbehind written
 # after the first character (scanning.lead, scanning.word_start), so that `re` skips ahead to
@@ -59,6 +59,8 @@ _LICENCE_CUES = (
 _LICENCE = re.compile("(?i)" + "|".join(rf"\b{word}{rest}" for word, rest in _LICENCE_CUES))
 # The same in lowercase text (scanning.case_aligned), each cue with its \b written after its word.
 _LOWER_LICENCE = re.compile("|".join(word_start(word) + rest for word, rest in _LICENCE_CUES))
+# The patterns led by a digit that no digit precedes, tried where a number begins (scanning.DigitLed).
+_SSNS, _SINS, _AADHAARS, _NIRS = map(DigitLed, (_SSN, _SIN, _AADHAAR, _NIR))
 _LICENCE_VALUE = re.compile(r"[\s:#.\-is]{1,12}([A-Za-z]{0,2}\d[\dA-Za-z\-]{4,17})\b")
 
 
@@ -67,7 +69,7 @@ def _cued(pattern: re.Pattern[str], text: str, start: int) -> bool:
 
 
 def _ssns(text: str) -> Iterator[Finding]:
-    for match in _SSN.finditer(text):
+    for match in _SSNS.finditer(text):
         area, separator, group, serial = match.groups()
         if not ssn_valid(area, group, serial):
             continue
@@ -76,13 +78,13 @@ def _ssns(text: str) -> Iterator[Finding]:
 
 
 def _sins(text: str) -> Iterator[Finding]:
-    for match in _SIN.finditer(text):
+    for match in _SINS.finditer(text):
         if luhn_valid(digits_only(match.group(0))) and _cued(_SIN_CUE, text, match.start()):
             yield Finding("national_id", match.start(), match.end(), 0.85, "ca_sin")
 
 
 def _aadhaars(text: str) -> Iterator[Finding]:
-    for match in _AADHAAR.finditer(text):
+    for match in _AADHAARS.finditer(text):
         if aadhaar_valid(digits_only(match.group(0))) and _cued(_AADHAAR_CUE, text, match.start()):
             yield Finding("national_id", match.start(), match.end(), 0.9, "in_aadhaar")
 
@@ -99,11 +101,15 @@ def _licences(text: str, lowered: str) -> Iterator[Finding]:
 # Formats whose first characters are common letters are tried only where their rarer middle is:
 # seven digits after a digit or X, Y, Z (a DNI's last seven); the digits or omocodia letters after
 # six letters (a codice fiscale's); four digits after five capitals (a PAN's).
-_DNIS = Prefiltered(_DNI, re.compile(r"\d(?<=[\dXYZxyz]\d)\d{6}"), back=1)
+# Those with a number that no digit precedes at a fixed place are tried only there (scanning.DigitLed:
+# at a DNI's start, or one after its X, Y or Z; five after a PAN's start; two or three after a
+# NINO's), through those gates where numbers are dense.
+_NINOS = DigitLed(_NINO, (3, 2))
+_DNIS = DigitLed(_DNI, (1, 0), Prefiltered(_DNI, re.compile(r"\d(?<=[\dXYZxyz]\d)\d{6}"), back=1))
 _CODICI_FISCALI = Prefiltered(
     _CODICE_FISCALE, re.compile(r"[0-9LMNPQRSTUV](?<=[A-Za-z]{6}[0-9LMNPQRSTUV])[0-9LMNPQRSTUV]"), back=6
 )
-_PANS = Prefiltered(_PAN, re.compile(r"\d(?<=[A-Z]{5}\d)\d{3}"), back=5)
+_PANS = DigitLed(_PAN, (5,), Prefiltered(_PAN, re.compile(r"\d(?<=[A-Z]{5}\d)\d{3}"), back=5))
 
 
 class _Finder(Protocol):
@@ -111,9 +117,9 @@ class _Finder(Protocol):
 
 
 _Checked = tuple[tuple[_Finder, Callable[[str], bool], str, float], ...]
-_NUMERIC: _Checked = ((_DNIS, spanish_id_valid, "es_dni", 0.85), (_NIR, nir_valid, "fr_nir", 0.85))
+_NUMERIC: _Checked = ((_DNIS, spanish_id_valid, "es_dni", 0.85), (_NIRS, nir_valid, "fr_nir", 0.85))
 _ALPHANUMERIC: _Checked = (
-    (_NINO, lambda value: True, "uk_nino", 0.8),
+    (_NINOS, lambda value: True, "uk_nino", 0.8),
     (
         _CODICI_FISCALI,
         lambda v: codice_fiscale_shape(v) and codice_fiscale_valid(v),
@@ -124,11 +130,13 @@ _ALPHANUMERIC: _Checked = (
 )
 # Gates, one cheap scan each: every numeric format holds a run of 7+ digits (separators allowed),
 # every alphanumeric one a letter right before two digits ([A-Za-z] ?\d\d, found from its digits).
-_LONG_NUMBER = re.compile(r"\d[\d \-]{5,}\d")
+# The first is looked for where a number begins (scanning.DigitLed): one that starts inside a number
+# has another from the number's first digit, and only whether there is one is asked.
+_LONG_NUMBER = DigitLed(re.compile(r"\d(?<!\d\d)[\d \-]{5,}\d"))
 # An SSN, SIN and Aadhaar number each start with nine digits (a separator allowed before each after
 # the first) where no word character or hyphen precedes: one scan instead of three on most texts.
-_NINE_DIGITS = re.compile(_FREE_DIGIT + r"(?:[- ]?\d){8}")
-_LETTER_DIGITS = re.compile(r"\d(?:(?<=[A-Za-z]\d)|(?<=[A-Za-z] \d))\d")
+_NINE_DIGITS = DigitLed(re.compile(_FREE_DIGIT + r"(?:[- ]?\d){8}"))
+_LETTER_DIGITS = DigitLed(re.compile(r"\d(?:(?<=[A-Za-z]\d)|(?<=[A-Za-z] \d))\d"))
 _LICENCE_GATE = Gate(("licen", "passport", "dl"))
 
 

@@ -138,15 +138,17 @@ colleagues coworker coworkers tenant tenants neighbor neighbour boss applicant a
 )
 
 
+# The words that are one of PERSONAL_WORDS once their possessive is taken off (removesuffix("'s"),
+# then removesuffix("\u2019s")): each as it stands and with 's, \u2019s or \u2019s's after it.
+_PERSONAL_FORMS = frozenset(
+    word + ending for word in PERSONAL_WORDS for ending in ("", "'s", "\u2019s", "\u2019s's")
+)
+
+
 def personal(lower_words: Iterable[str]) -> bool:
     """Whether any of these lower-case words (a possessive 's aside) ties people to the writer."""
-    words = lower_words if isinstance(lower_words, (list, tuple, set, frozenset)) else list(lower_words)
-    # a word as it stands, in one set operation; then the few that end in a possessive, without it
-    return not PERSONAL_WORDS.isdisjoint(words) or any(
-        word.removesuffix("'s").removesuffix("\u2019s") in PERSONAL_WORDS
-        for word in words
-        if word.endswith(("'s", "\u2019s"))
-    )
+    # one set operation over the words, not a Python test of each (0.05 ms on a long prompt)
+    return not _PERSONAL_FORMS.isdisjoint(lower_words)
 
 
 # Arithmetic word problems: their names are fictional, so weak cues must not flag them.

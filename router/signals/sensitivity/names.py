@@ -14,17 +14,22 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from itertools import accumulate, compress, count
+from operator import itemgetter
 
 from router.signals.sensitivity import name_cues as cues
 from router.signals.sensitivity.findings import Finding
 from router.signals.sensitivity.gazetteer import Gazetteer, gazetteer
-from router.signals.sensitivity.letters import UPPER
+from router.signals.sensitivity.letters import BMP_LETTER, UPPER, bmp_only
 from router.signals.sensitivity.public_names import public_names
 from router.signals.sensitivity.scanning import LineStarts, lead
 
 _TOKEN = re.compile(r"[^\W\d_]+(?:['\u2019\-][^\W\d_]+)*")
-# The same words in an ASCII text, where the letters [^\W\d_] are [A-Za-z], a class `re` tests faster.
-_ASCII_TOKEN = re.compile(r"[A-Za-z]+(?:['\u2019\-][A-Za-z]+)*")
+# The same words, as the one group of a pattern, for re.split: in a text without characters above
+# U+FFFF, the letters [^\W\d_] are BMP_LETTER, a class `re` tests faster ([A-Za-z] in ASCII text).
+_SPLIT_TOKENS = re.compile(rf"({_TOKEN.pattern})")
+_SPLIT_BMP_TOKENS = re.compile(rf"((?:{BMP_LETTER})+(?:['\u2019\-](?:{BMP_LETTER})+)*)")
+_SPLIT_ASCII_TOKENS = re.compile(r"([A-Za-z]+(?:['\u2019\-][A-Za-z]+)*)")
 # Capitalised starts only (a lowercase first letter fails at once, which keeps these scans cheap).
 # Possessive (*+): in every pattern below, what follows a capitalised word cannot start with a word
 # character, an apostrophe or a hyphen, so giving back its characters could never lead to a match;
@@ -54,6 +59,7 @@ _WEAK = 0.45  # below the default threshold: context alone, in a word problem or
 # character's full name (only `full_name`: never one introduced, quoted or cued as someone's).
 _PLAIN_NAMES = ("full_name", "intro", "speech", "name_list", "lone_name")
 _Span = tuple[int, int, float, str]  # first token, last token, confidence, detail
+_FIRST = itemgetter(0)
 
 
 def _capitalised(word: str) -> bool:
@@ -64,33 +70,41 @@ def _capitalised(word: str) -> bool:
 @dataclass(slots=True)
 class _Tokens:
     text: str
-    spans: list[tuple[int, int]]
     words: list[str]
     lower: list[str]
+    starts: list[int]  # where each word starts
+    ends: list[int]  # and ends
+    gaps: list[str]  # the text before each word, and after the last: gaps[i + 1] follows words[i]
     by_start: dict[int, int]
     capitalised: list[int]  # the indices of the words that _capitalised accepts, in order
     lists: list[re.Match[str]]  # the matches of _LIST, which two rules read
 
     @classmethod
     def of(cls, text: str) -> _Tokens:
-        spans: list[tuple[int, int]] = []
-        words: list[str] = []
-        for match in (_ASCII_TOKEN if text.isascii() else _TOKEN).finditer(text):
-            spans.append(match.span())
-            words.append(match.group())
-        lower = [word.lower() for word in words]
-        # _capitalised inlined: called once a word, it would cost more than the rest of this loop
+        # The lists are built by C loops (re.split, map, accumulate, compress), not by a Python loop
+        # over finditer's match objects: a 10,000-character prompt has some 1,700 words, and each
+        # Python-level pass over them costs about 0.1 ms.
+        if text.isascii():
+            split = _SPLIT_ASCII_TOKENS
+        else:
+            split = _SPLIT_BMP_TOKENS if bmp_only(text) else _SPLIT_TOKENS
+        parts = split.split(text)  # gap, word, gap, word, ..., gap
+        words, gaps = parts[1::2], parts[0::2]
+        offsets = list(accumulate(map(len, parts)))  # where each part ends
+        starts, ends = offsets[0:-1:2], offsets[1::2]
+        # _capitalised, tested in Python only for the words whose first letter is a capital
         capitalised = [
             index
-            for index, word in enumerate(words)
-            if word[0].isupper() and (len(word) == 1 or not word.isupper())
+            for index in compress(count(), map(str.isupper, map(_FIRST, words)))
+            if len(words[index]) == 1 or not words[index].isupper()
         ]
-        by_start = {start: index for index, (start, _) in enumerate(spans)}
-        return cls(text, spans, words, lower, by_start, capitalised, list(_LIST.finditer(text)))
+        by_start = dict(zip(starts, count()))
+        lower = list(map(str.lower, words))
+        return cls(text, words, lower, starts, ends, gaps, by_start, capitalised, list(_LIST.finditer(text)))
 
     def glued(self, index: int) -> bool:
         """Token index+1 continues a name: one space, or '. ' after an initial."""
-        gap = self.text[self.spans[index][1] : self.spans[index + 1][0]]
+        gap = self.gaps[index + 1]
         return gap in (" ", "  ") or (gap in (". ", ".") and len(self.words[index]) == 1)
 
     def at(self, position: int) -> int | None:
@@ -153,9 +167,14 @@ def _pair_confidence(tokens: _Tokens, index: int, last: int, names: Gazetteer, e
 def _plain_first(tokens: _Tokens, index: int, names: Gazetteer) -> bool:
     """A first name that is also a word (Mark, Bill, Grace) before a listed surname: Mark Jensen."""
     word, after = tokens.words[index], tokens.words[index + 1]
-    if word.lower() in cues.NOT_FIRST_NAMES or not names.in_first(word):
+    if not _plain_first_word(word, names):
         return False
     return (names.in_last(after) and not names.is_common(after)) or names.is_foreign(after)
+
+
+def _plain_first_word(word: str, names: Gazetteer) -> bool:
+    """What _plain_first asks of the word itself."""
+    return word.lower() not in cues.NOT_FIRST_NAMES and names.in_first(word)
 
 
 def _full_names(tokens: _Tokens, names: Gazetteer) -> Iterator[_Span]:
@@ -164,19 +183,26 @@ def _full_names(tokens: _Tokens, names: Gazetteer) -> Iterator[_Span]:
     english: float | None = None
     done = -1  # the last token of the latest name found
     stop = len(tokens.words) - 1  # a name starting at the last word has no second one
+    # What the gazetteer says of each word, asked once a word (code repeats its capitalised
+    # identifiers, Private, Double, As, hundreds of times): True for a first or foreign name, None
+    # for a word that may be a plain first name (as the word after says: _plain_first), else False.
+    starts: dict[str, bool | None] = {}
     for index in tokens.capitalised:
         if index >= stop:
             break
         if index <= done:
             continue
         word = tokens.words[index]
-        if (
-            tokens.glued(index)
-            and not word.endswith(("'s", "\u2019s"))
-            and (names.is_first(word) or names.is_foreign(word) or _plain_first(tokens, index, names))
-        ):
+        if not tokens.glued(index) or word.endswith(("'s", "\u2019s")):
+            continue
+        if word not in starts:
+            starts[word] = (names.is_first(word) or names.is_foreign(word)) or (
+                None if _plain_first_word(word, names) else False
+            )
+        start = starts[word]
+        if start or (start is None and _plain_first(tokens, index, names)):
             last = _extend(tokens, index, names)
-            if last > index and not cues.NOT_PERSON_AFTER.match(tokens.text, tokens.spans[last][1]):
+            if last > index and not cues.NOT_PERSON_AFTER.match(tokens.text, tokens.ends[last]):
                 if english is None:
                     english = tokens.english_share(names)
                 confidence = _pair_confidence(tokens, index, last, names, english)
@@ -216,7 +242,7 @@ def _in_identifier(text: str, start: int, end: int) -> bool:
 def _cue_matches(tokens: _Tokens) -> Iterator[tuple[str, re.Match[str]]]:
     by_word = cues.CUES_BY_WORD
     for index in [index for index, word in enumerate(tokens.lower) if word in by_word]:
-        start, end = tokens.spans[index]
+        start, end = tokens.starts[index], tokens.ends[index]
         if start and _in_identifier(tokens.text, start, end):
             continue
         for kind, pattern in by_word[tokens.lower[index]]:
@@ -254,8 +280,10 @@ def _single(tokens: _Tokens, names: Gazetteer, index: int | None, foreign: bool)
 
 
 def _sentence_start(tokens: _Tokens, index: int) -> bool:
-    before = tokens.text[: tokens.spans[index][0]].rstrip(" \t\"'“")
-    return not before or before[-1] in ".!?\n:"
+    """Whether only the start of the text or one of .!?: or a line break, then spaces and quotes,
+    come before the word. (Past a gap of only spaces and quotes, the word before ends in a letter.)"""
+    before = tokens.gaps[index].rstrip(" \t\"'“")
+    return before[-1] in ".!?\n:" if before else index == 0
 
 
 # Only a word before one of these can be a vocative or a possessive before a relation.
@@ -277,7 +305,7 @@ def _context_indices(tokens: _Tokens, names: Gazetteer) -> Iterator[int]:
     for index in [index for index, word in enumerate(lower[1:]) if word in _BEFORE_CONTEXT]:
         nxt = lower[index + 1]
         # the gap to the next word starts with a comma (a gap is never empty)
-        comma = text.startswith(",", tokens.spans[index][1])
+        comma = tokens.gaps[index + 1].startswith(",")
         vocative = comma and nxt in cues.VOCATIVE_NEXT and _sentence_start(tokens, index)
         possessive = lower[index].endswith(("'s", "\u2019s")) and nxt in cues.RELATIONS
         if vocative or possessive:
@@ -482,7 +510,7 @@ def find_people(text: str, alone: bool = True, discounted: list[Finding] | None 
         for first, last, confidence, detail in source:
             if _assistant(tokens.lower[last]) and (first == last or not names.in_last(tokens.words[last])):
                 continue  # "Hi Claude, ...", "Prefill Claude's": the model the prompt is for, not a person
-            start, end = tokens.spans[first][0], tokens.spans[last][1]
+            start, end = tokens.starts[first], tokens.ends[last]
             listed_here = detail == "full_name" and listed and famous.known(text[start:end])
             if listed_here and discounted is not None and not public:
                 discounted.append(Finding("person", start, end, confidence, detail))
