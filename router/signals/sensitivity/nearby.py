@@ -26,7 +26,7 @@ from collections.abc import Iterator
 
 from router.signals.sensitivity.findings import Finding
 from router.signals.sensitivity.gates import Gate
-from router.signals.sensitivity.scanning import case_aligned, lead, word_start
+from router.signals.sensitivity.scanning import WordLed, case_aligned, lead, word_start
 from router.signals.sensitivity.secret_values import PLACEHOLDER, mentions_secret, value_confidence
 
 # The words, lowercase, as words: no letter, digit or "_" before or after ("pwd" not in "npwd", not
@@ -49,6 +49,10 @@ _LOWER_WORD = re.compile(
     "(?:" + "|".join(lead(re.escape(word[0]), r"\w") + re.escape(word[1:]) for word in _WORDS) + ")" + _WORD_END
     + "|" + "|".join(_BARE_WORDS)
 )  # fmt: skip
+# the lowercase words tried only where the automaton finds one (scanning.WordLed): led by a class
+# of frequent first letters, the alternation was tried at nearly every position (1.1 ms on a long
+# prompt that holds one of the words)
+_LOWER_WORDS = WordLed(_LOWER_WORD, (*_WORDS, *_BARE_WORDS))
 _WORD = re.compile(
     r"(?i)(?<!\w)(?:" + "|".join(map(re.escape, _WORDS)) + ")" + _WORD_END + "|" + "|".join(_BARE_WORDS)
 )
@@ -103,7 +107,7 @@ def find_near_the_word(text: str, lowered: str) -> Iterator[Finding]:
     reaches it."""
     if not _GATE.open(lowered):
         return
-    words = _LOWER_WORD.finditer(lowered) if case_aligned(text, lowered) else _WORD.finditer(text)
+    words = _LOWER_WORDS.finditer(lowered) if case_aligned(text, lowered) else _WORD.finditer(text)
     spans = [word.span() for word in words]
     if not spans:
         return
