@@ -22,6 +22,7 @@ from router.signals.sensitivity import (
     detector,
     identifiers,
     name_cues,
+    name_tokens,
     names,
     nearby,
     numbers,
@@ -371,7 +372,7 @@ def test_the_letters_below_u10000_are_the_letters() -> None:
 
 def _split_words(split: re.Pattern[str]) -> Callable[[str], list[tuple[int, int]]]:
     def words(text: str) -> list[tuple[int, int]]:
-        tokens = names._Tokens.of(text)
+        tokens = name_tokens.Tokens.of(text)
         assert tokens.words == split.split(text)[1::2]
         return list(zip(tokens.starts, tokens.ends, strict=True))
 
@@ -381,11 +382,14 @@ def _split_words(split: re.Pattern[str]) -> Callable[[str], list[tuple[int, int]
 def test_the_words_split_are_the_words_found() -> None:
     """_Tokens.of splits a text into words with the pattern for its characters; each gives the
     words, with their spans, that _TOKEN finds."""
-    found = lambda text: [match.span() for match in names._TOKEN.finditer(text)]  # noqa: E731
+    found = lambda text: [match.span() for match in name_tokens.TOKEN.finditer(text)]  # noqa: E731
     for split, vocabulary in (
-        (names._SPLIT_ASCII_TOKENS, list(string.printable)),
-        (names._SPLIT_BMP_TOKENS, [*string.printable, *ODD, "ž", "Ⅳ", "²", "д", "中", "\u0301", "\u2013"]),
-        (names._SPLIT_TOKENS, ["\U0001f600", "\U0001d400", "\U00010400", *ODD, "a", " ", "-", "1"]),
+        (name_tokens._SPLIT_ASCII_TOKENS, list(string.printable)),
+        (
+            name_tokens._SPLIT_BMP_TOKENS,
+            [*string.printable, *ODD, "ž", "Ⅳ", "²", "д", "中", "\u0301", "\u2013"],
+        ),
+        (name_tokens._SPLIT_TOKENS, ["\U0001f600", "\U0001d400", "\U00010400", *ODD, "a", " ", "-", "1"]),
     ):
         words = _split_words(split)
         for text in texts(vocabulary, count=1000):
@@ -414,7 +418,7 @@ def test_personal_words_are_found_by_their_forms() -> None:
 
 def test_possessive_repetitions_match_as_the_greedy_ones() -> None:
     """A repetition made possessive where giving characters back could never lead to a match."""
-    for pattern in (names._SPEAKER, names._VOCATIVE_END, names._LIST):
+    for pattern in (names._SPEAKER, names._VOCATIVE_END, name_tokens.LIST):
         greedy = re.compile(pattern.pattern.replace("*+", "*"), pattern.flags)
         assert greedy.pattern != pattern.pattern
         same_matches(

@@ -13,38 +13,17 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
-from itertools import accumulate, compress, count
-from operator import itemgetter
 
 from router.signals.sensitivity import name_cues as cues
 from router.signals.sensitivity.findings import Finding
 from router.signals.sensitivity.gazetteer import Gazetteer, gazetteer
-from router.signals.sensitivity.letters import BMP_LETTER, UPPER, bmp_only
+from router.signals.sensitivity.name_tokens import CAPITALISED, TOKEN, Tokens, capitalised
 from router.signals.sensitivity.public_names import public_names
-from router.signals.sensitivity.scanning import LineStarts, lead
+from router.signals.sensitivity.scanning import LineStarts
 
-_TOKEN = re.compile(r"[^\W\d_]+(?:['\u2019\-][^\W\d_]+)*")
-# The same words, as the one group of a pattern, for re.split: in a text without characters above
-# U+FFFF, the letters [^\W\d_] are BMP_LETTER, a class `re` tests faster ([A-Za-z] in ASCII text).
-_SPLIT_TOKENS = re.compile(rf"({_TOKEN.pattern})")
-_SPLIT_BMP_TOKENS = re.compile(rf"((?:{BMP_LETTER})+(?:['\u2019\-](?:{BMP_LETTER})+)*)")
-_SPLIT_ASCII_TOKENS = re.compile(r"([A-Za-z]+(?:['\u2019\-][A-Za-z]+)*)")
-# Capitalised starts only (a lowercase first letter fails at once, which keeps these scans cheap).
-# Possessive (*+): in every pattern below, what follows a capitalised word cannot start with a word
-# character, an apostrophe or a hyphen, so giving back its characters could never lead to a match;
-# not trying to keeps these scans from re-reading each capitalised word from its end.
-_CAPITALISED = rf"{UPPER}[\w'\u2019\-]*+"
-_SPEAKER = re.compile(rf"(?m)^[ \t>]*({_CAPITALISED})[ \t]?:[ \t]*[\"“'\w]")
+_SPEAKER = re.compile(rf"(?m)^[ \t>]*({CAPITALISED})[ \t]?:[ \t]*[\"“'\w]")
 _SPEAKERS = LineStarts(_SPEAKER)  # found from each line break, as a label lies within its line
-_VOCATIVE_END = re.compile(rf",\s+({_CAPITALISED})\s*[!?]")
-# Patterns begin with their first character's class or a lookbehind written after it (scanning),
-# so that `re` skips ahead to candidates.
-# "A, B and C": giving back a ", B" could only leave it to be read as ",?\s+(?:and|&)", and a
-# capitalised word is neither, so that repetition is possessive too.
-_LIST = re.compile(
-    lead(UPPER, r"\w") + rf"[\w'\u2019\-]*+(?:,\s+{_CAPITALISED})*+,?\s+(?:and|&)\s+{_CAPITALISED}"
-)
+_VOCATIVE_END = re.compile(rf",\s+({CAPITALISED})\s*[!?]")
 _DIGIT = re.compile(r"\d")
 # The field cues of name_cues, which need no capital after them: an all-lowercase text without any
 # of these and without a listed name has no person in it.
@@ -59,67 +38,9 @@ _WEAK = 0.45  # below the default threshold: context alone, in a word problem or
 # character's full name (only `full_name`: never one introduced, quoted or cued as someone's).
 _PLAIN_NAMES = ("full_name", "intro", "speech", "name_list", "lone_name")
 _Span = tuple[int, int, float, str]  # first token, last token, confidence, detail
-_FIRST = itemgetter(0)
 
 
-def _capitalised(word: str) -> bool:
-    """Initial capital and not an acronym (SEO, API): names are written Natalia, not NATALIA."""
-    return word[:1].isupper() and (len(word) == 1 or not word.isupper())
-
-
-@dataclass(slots=True)
-class _Tokens:
-    text: str
-    words: list[str]
-    lower: list[str]
-    starts: list[int]  # where each word starts
-    ends: list[int]  # and ends
-    gaps: list[str]  # the text before each word, and after the last: gaps[i + 1] follows words[i]
-    by_start: dict[int, int]
-    capitalised: list[int]  # the indices of the words that _capitalised accepts, in order
-    lists: list[re.Match[str]]  # the matches of _LIST, which two rules read
-
-    @classmethod
-    def of(cls, text: str) -> _Tokens:
-        # The lists are built by C loops (re.split, map, accumulate, compress), not by a Python loop
-        # over finditer's match objects: a 10,000-character prompt has some 1,700 words, and each
-        # Python-level pass over them costs about 0.1 ms.
-        if text.isascii():
-            split = _SPLIT_ASCII_TOKENS
-        else:
-            split = _SPLIT_BMP_TOKENS if bmp_only(text) else _SPLIT_TOKENS
-        parts = split.split(text)  # gap, word, gap, word, ..., gap
-        words, gaps = parts[1::2], parts[0::2]
-        offsets = list(accumulate(map(len, parts)))  # where each part ends
-        starts, ends = offsets[0:-1:2], offsets[1::2]
-        # _capitalised, tested in Python only for the words whose first letter is a capital
-        capitalised = [
-            index
-            for index in compress(count(), map(str.isupper, map(_FIRST, words)))
-            if len(words[index]) == 1 or not words[index].isupper()
-        ]
-        by_start = dict(zip(starts, count()))
-        lower = list(map(str.lower, words))
-        return cls(text, words, lower, starts, ends, gaps, by_start, capitalised, list(_LIST.finditer(text)))
-
-    def glued(self, index: int) -> bool:
-        """Token index+1 continues a name: one space, or '. ' after an initial."""
-        gap = self.gaps[index + 1]
-        return gap in (" ", "  ") or (gap in (". ", ".") and len(self.words[index]) == 1)
-
-    def at(self, position: int) -> int | None:
-        while position < len(self.text) and self.text[position] in " \t\"'“":
-            position += 1
-        return self.by_start.get(position)
-
-    def english_share(self, names: Gazetteer) -> float:
-        lower = [word for word in self.words[:80] if word.islower() and word.isalpha()]
-        if len(lower) < 4:
-            return 1.0  # a signature or an address block: too little running text to judge
-        return sum(names.is_english(word) for word in lower) / len(lower)
-
-
-def _extend(tokens: _Tokens, index: int, names: Gazetteer, limit: int = 3) -> int:
+def _extend(tokens: Tokens, index: int, names: Gazetteer, limit: int = 3) -> int:
     """The last token of the name starting at index: following initials, particles and surnames."""
     last = current = index
     while current + 1 < len(tokens.words) and current - index < limit and tokens.glued(current):
@@ -132,14 +53,14 @@ def _extend(tokens: _Tokens, index: int, names: Gazetteer, limit: int = 3) -> in
             current == index and tokens.lower[index] in cues.LEADING_PARTICLES
         )
         common = names.is_common(word) and not linked
-        if not _capitalised(word) or common or word.lower() in cues.FUNCTION_WORDS:
+        if not capitalised(word) or common or word.lower() in cues.FUNCTION_WORDS:
             break
         current += 1
         last = current
     return last
 
 
-def _pair_confidence(tokens: _Tokens, index: int, last: int, names: Gazetteer, english: float) -> float:
+def _pair_confidence(tokens: Tokens, index: int, last: int, names: Gazetteer, english: float) -> float:
     first = tokens.words[index]
     surnames = [tokens.words[i] for i in range(index + 1, last + 1) if len(tokens.words[i]) > 1]
     if not surnames:
@@ -164,7 +85,7 @@ def _pair_confidence(tokens: _Tokens, index: int, last: int, names: Gazetteer, e
     return 0.0
 
 
-def _plain_first(tokens: _Tokens, index: int, names: Gazetteer) -> bool:
+def _plain_first(tokens: Tokens, index: int, names: Gazetteer) -> bool:
     """A first name that is also a word (Mark, Bill, Grace) before a listed surname: Mark Jensen."""
     word, after = tokens.words[index], tokens.words[index + 1]
     if not _plain_first_word(word, names):
@@ -177,7 +98,7 @@ def _plain_first_word(word: str, names: Gazetteer) -> bool:
     return word.lower() not in cues.NOT_FIRST_NAMES and names.in_first(word)
 
 
-def _full_names(tokens: _Tokens, names: Gazetteer) -> Iterator[_Span]:
+def _full_names(tokens: Tokens, names: Gazetteer) -> Iterator[_Span]:
     """Capitalised words that start a name of two words or more, left to right, each after the
     last word of the name found before it."""
     english: float | None = None
@@ -217,11 +138,11 @@ def _qualifies(kind: str, word: str, cue: str, names: Gazetteer, full: bool) -> 
         return False
     if kind == "field" and word.lower() in cues.TYPE_WORDS:
         return False
-    if full and _capitalised(word):
+    if full and capitalised(word):
         return True
     if kind == "field":
         return names.is_known(word) or not names.is_common(word)
-    if not _capitalised(word):
+    if not capitalised(word):
         return False
     if kind == "title" or cue.lower().startswith("dear"):
         return not names.is_common(word) or names.is_known(word)
@@ -239,7 +160,7 @@ def _in_identifier(text: str, start: int, end: int) -> bool:
     return before == "." and end < len(text) and not text[end].isspace()
 
 
-def _cue_matches(tokens: _Tokens) -> Iterator[tuple[str, re.Match[str]]]:
+def _cue_matches(tokens: Tokens) -> Iterator[tuple[str, re.Match[str]]]:
     by_word = cues.CUES_BY_WORD
     for index in [index for index, word in enumerate(tokens.lower) if word in by_word]:
         start, end = tokens.starts[index], tokens.ends[index]
@@ -251,7 +172,7 @@ def _cue_matches(tokens: _Tokens) -> Iterator[tuple[str, re.Match[str]]]:
                 yield kind, match
 
 
-def _cued(tokens: _Tokens, names: Gazetteer, problem: bool) -> Iterator[_Span]:
+def _cued(tokens: Tokens, names: Gazetteer, problem: bool) -> Iterator[_Span]:
     for kind, match in _cue_matches(tokens):
         index = tokens.at(match.end())
         if index is None:
@@ -269,9 +190,9 @@ def _cued(tokens: _Tokens, names: Gazetteer, problem: bool) -> Iterator[_Span]:
         yield index, last, _WEAK if weak else cues.CONFIDENCE[kind], kind
 
 
-def _single(tokens: _Tokens, names: Gazetteer, index: int | None, foreign: bool) -> int | None:
+def _single(tokens: Tokens, names: Gazetteer, index: int | None, foreign: bool) -> int | None:
     """index if its token is a capitalised known name (or, where allowed, a likely foreign one)."""
-    if index is None or not _capitalised(tokens.words[index]):
+    if index is None or not capitalised(tokens.words[index]):
         return None
     word = tokens.words[index]
     if names.is_known(word) or (foreign and (names.is_foreign(word) or names.in_first(word))):
@@ -279,7 +200,7 @@ def _single(tokens: _Tokens, names: Gazetteer, index: int | None, foreign: bool)
     return None
 
 
-def _sentence_start(tokens: _Tokens, index: int) -> bool:
+def _sentence_start(tokens: Tokens, index: int) -> bool:
     """Whether only the start of the text or one of .!?: or a line break, then spaces and quotes,
     come before the word. (Past a gap of only spaces and quotes, the word before ends in a letter.)"""
     before = tokens.gaps[index].rstrip(" \t\"'“")
@@ -290,7 +211,7 @@ def _sentence_start(tokens: _Tokens, index: int) -> bool:
 _BEFORE_CONTEXT = cues.VOCATIVE_NEXT | cues.RELATIONS
 
 
-def _context_indices(tokens: _Tokens, names: Gazetteer) -> Iterator[int]:
+def _context_indices(tokens: Tokens, names: Gazetteer) -> Iterator[int]:
     """Tokens that context marks as a person: speaker labels, vocatives, X's daughter."""
     text = tokens.text
     for matches, foreign in (
@@ -314,10 +235,10 @@ def _context_indices(tokens: _Tokens, names: Gazetteer) -> Iterator[int]:
                 yield found
 
 
-def _lists(tokens: _Tokens, names: Gazetteer) -> Iterator[int]:
+def _lists(tokens: Tokens, names: Gazetteer) -> Iterator[int]:
     """Members of "A, B and C" when all are name-like and at least two are known names."""
     for match in tokens.lists:
-        members = [tokens.by_start.get(match.start() + m.start()) for m in _TOKEN.finditer(match.group(0))]
+        members = [tokens.by_start.get(match.start() + m.start()) for m in TOKEN.finditer(match.group(0))]
         indices = [i for i in members if i is not None and tokens.lower[i] != "and"]
         words = [tokens.words[i] for i in indices]
         known = sum(names.is_known(word) for word in words)
@@ -325,7 +246,7 @@ def _lists(tokens: _Tokens, names: Gazetteer) -> Iterator[int]:
             yield from indices
 
 
-def _subject_lists(tokens: _Tokens, names: Gazetteer) -> Iterator[int]:
+def _subject_lists(tokens: Tokens, names: Gazetteer) -> Iterator[int]:
     """ "A and B were ...", "our founders: A, B and C": listed names as the subject of people."""
     text = tokens.text
     for match in tokens.lists:
@@ -339,7 +260,7 @@ def _subject_lists(tokens: _Tokens, names: Gazetteer) -> Iterator[int]:
         introduced = before.endswith(":") and before[:-1].rstrip().endswith(cues.GROUPS_OF_PEOPLE)
         if not (subject or introduced):
             continue
-        members = [tokens.by_start.get(match.start() + m.start()) for m in _TOKEN.finditer(match.group(0))]
+        members = [tokens.by_start.get(match.start() + m.start()) for m in TOKEN.finditer(match.group(0))]
         indices = [i for i in members if i is not None and tokens.lower[i] != "and"]
         words = [tokens.words[i] for i in indices]
         listed = all(names.in_first(w) or names.in_last(w) or names.is_foreign(w) for w in words)
@@ -347,7 +268,7 @@ def _subject_lists(tokens: _Tokens, names: Gazetteer) -> Iterator[int]:
             yield from indices
 
 
-def _context(tokens: _Tokens, names: Gazetteer, problem: bool) -> Iterator[_Span]:
+def _context(tokens: Tokens, names: Gazetteer, problem: bool) -> Iterator[_Span]:
     confidence = _WEAK if problem else 0.7
     for index in _context_indices(tokens, names):
         yield index, _extend(tokens, index, names), confidence, "context"
@@ -357,7 +278,7 @@ def _context(tokens: _Tokens, names: Gazetteer, problem: bool) -> Iterator[_Span
         yield index, index, _WEAK if problem else 0.6, "subject_list"
 
 
-def _lone_evidence(tokens: _Tokens, index: int) -> bool:
+def _lone_evidence(tokens: Tokens, index: int) -> bool:
     """A verb of a person right after the word, or an auxiliary before it in a question."""
     lower = tokens.lower
     after = lower[index + 1] if index + 1 < len(lower) else ""
@@ -367,7 +288,7 @@ def _lone_evidence(tokens: _Tokens, index: int) -> bool:
     return before in cues.QUESTION_AUX and after in cues.DEGREE_WORDS
 
 
-def _lone(tokens: _Tokens, names: Gazetteer) -> Iterator[_Span]:
+def _lone(tokens: Tokens, names: Gazetteer) -> Iterator[_Span]:
     """A lone first name that acts as a person: "Ana is from ...", "why is Ana so ...".
 
     With a third-person pronoun later in the text ("... depend on her"), a foreign-looking word or a
@@ -407,7 +328,7 @@ def _indices(words: list[str], word: str, stop: int) -> Iterator[int]:
         yield index
 
 
-def _word_problem(tokens: _Tokens) -> bool:
+def _word_problem(tokens: Tokens) -> bool:
     """An arithmetic exercise ("How many...", numbers with "each", "total", a final question)."""
     lower = tokens.lower
     if any(lower[index + 1] in cues.HOW_WORDS for index in _indices(lower, "how", len(lower) - 1)):
@@ -427,7 +348,7 @@ _LOWER_WORDS = re.compile(r"([^\W\d_]+)(?: ([^\W\d_]+))?(?: ([^\W\d_]+))?")
 
 def _after_cues(text: str, names: Gazetteer) -> Iterator[int]:
     """Starts of the words that no dictionary knows right after a cue: "add hatsuho yoneda as"."""
-    for match in _TOKEN.finditer(text):
+    for match in TOKEN.finditer(text):
         for _, pattern in cues.CUES_BY_WORD.get(match.group(), ()):
             cue = pattern.match(text, match.start())
             if cue is None:
@@ -467,7 +388,7 @@ def _capitalise(text: str, starts: Iterator[int]) -> list[str] | None:
 
 def _name_starts(text: str, names: Gazetteer) -> Iterator[int]:
     after_first = False
-    for match in _TOKEN.finditer(text):
+    for match in TOKEN.finditer(text):
         word = match.group()
         known = names.is_known(word)
         initial = after_first and len(word) == 1
@@ -493,7 +414,7 @@ def find_people(text: str, alone: bool = True, discounted: list[Finding] | None 
         if recased is None and _LOWERCASE_FIELD.search(text) is None:
             return  # only the field cues ("call me ...") name someone without a capital
         text = recased or text
-    tokens = _Tokens.of(text)
+    tokens = Tokens.of(text)
     problem = _word_problem(tokens)
     public = not cues.PUBLIC_WORDS.isdisjoint(tokens.lower)
     famous = public_names()
