@@ -270,6 +270,8 @@ def test_credential_look_alikes_are_not_secrets(text: str) -> None:
         ),
         ("UPDATE wp_users SET user_pass = MD5('Wq8#rT2!mz') WHERE ID = 1;", ["Wq8#rT2!mz"]),
         ("SET @pwd = SHA2('Wq8#rT2!mz', 256);", ["Wq8#rT2!mz"]),
+        ("SET user_pass = MD5 ('Wq8#rT2!mz');", ["Wq8#rT2!mz"]),
+        ("DB_PASSWORD=Xk7pQ2(wz9", ["Xk7pQ2(wz9"]),
     ],
 )
 def test_passwords_in_urls_rows_clients_and_sentences(text: str, secrets: list[str]) -> None:
@@ -417,6 +419,11 @@ def test_every_foreign_word_holds_a_gate_word() -> None:
         "Is a password like Tr0ub4dor&3 strong enough?",
         "Avoid passwords such as Tr0ub4dor&3 or P4ssw0rd!23, which make guessing any login easy",
         "Q: which pin is SDA?\nA: IO21(SDA) on the ESP32",
+        # a third review's (2026-12-06): a call's last argument where the call runs over the line,
+        # names and paths after a secret's key word on a command line
+        'keyring.set_password("billing-api", "Svc#Deploy42", getpass.getpass(\n    "Password: "))',
+        "kubectl describe secret 'app-tls-2024'",
+        "vault kv get secret 'prod/db2'",
         "docker run -e POSTGRES_PASSWORD_FILE=/run/secrets/pg_password postgres:16",
         "PASSWORD_MIN_LENGTH=12\nPASSWORD_REQUIRE_SYMBOL=true",
         'DriverManager.getConnection("jdbc:h2:mem:testdb", "sa", "password")',

@@ -440,6 +440,19 @@ def test_patterns_of_line_starts_are_found_line_by_line() -> None:
                 assert found == [m.span(1) for m in lines.pattern.finditer(variant)], variant
 
 
+@pytest.fixture
+def own_gate_words(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The process-wide gate words as they were after the test: its words ("k", "ey") would make
+    every later scan in the process read its texts further."""
+    from router.signals.sensitivity import gates
+
+    monkeypatch.setattr(gates, "_words", set(gates._words))
+    monkeypatch.setattr(gates, "_version", gates._version + 1)
+    monkeypatch.setattr(gates, "_automaton", None)
+    monkeypatch.setattr(gates, "_last", None)
+
+
+@pytest.mark.usefixtures("own_gate_words")
 def test_a_gate_finds_exactly_the_words_a_text_holds() -> None:
     """Gate.found is `{w for w in words if w in lowered}` for overlapping words (one inside another,
     one starting inside another), for another gate registered after a text was read (the automaton

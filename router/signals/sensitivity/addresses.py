@@ -75,15 +75,16 @@ _UNITS = WordLed(
 _UNIT_WORDS = (
     "apt",
     "apartment",
+    "appartement",
     "flat",
     "suite",
     "box",
     "postfach",
     "apartado",
     "casilla",
-    "apo ",
-    "fpo ",
-    "dpo ",
+    "apo",
+    "fpo",
+    "dpo",
 )
 _UNIT_GATE = Gate(_UNIT_WORDS)
 # Street-type words of European languages, written joined (Koskikatu) or apart (Passauer Strasse).

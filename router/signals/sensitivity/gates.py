@@ -59,6 +59,8 @@ def _present(lowered: str) -> frozenset[str]:
     last, version = _last, _version
     if last is not None and last[0] == version and (last[1] is lowered or last[1] == lowered):
         return last[2]
+    if not _words:
+        return frozenset()  # an automaton of no words cannot be read
     built = _automaton
     if built is None or built[0] != version:
         with _lock:

@@ -140,6 +140,8 @@ class WordLed:
             if not word:
                 raise ValueError("leading words are not empty")
             self.automaton.add_word(word, len(word))
+        if len(self.automaton) == 0:
+            raise ValueError("a pattern needs leading words")
         self.automaton.make_automaton()
 
     def finditer(self, text: str, searched: str | None = None) -> Iterator[re.Match[str]]:

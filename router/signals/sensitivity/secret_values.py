@@ -69,6 +69,12 @@ def strong(value: str) -> bool:
     return mixed or any(not c.isalnum() and c not in "-_." for c in value)
 
 
+def _called(value: str) -> bool:
+    """A call: a name that does not read as a password before "(" (MD5(, PulseWidth(; not Xk7pQ2(wz9)."""
+    name, parenthesis, _ = value.partition("(")
+    return bool(parenthesis) and not strong(name)
+
+
 def value_confidence(value: str, quoted: bool) -> float:
     """How much an assigned value looks like a real secret rather than a name, type or placeholder."""
     lowered = value.lower()
@@ -81,7 +87,7 @@ def value_confidence(value: str, quoted: bool) -> float:
     if (
         not quoted
         and _CODE_REFERENCE.match(value)
-        and (not any(c.isdigit() for c in value) or "." in value or "(" in value)
+        and (not any(c.isdigit() for c in value) or "." in value or _called(value))
     ):
         return 0.0  # password=user_password, token=get_token(), pw = MD5(CONCAT(...: code, not a value
     classes = character_classes(value)

@@ -183,8 +183,14 @@ def _spaced(text: str, lowered: str) -> Iterator[Finding]:
         if match is None:
             continue
         value = match.group(1)
-        if " " in value or mentions_secret(value) or PLACEHOLDER.match(value):
-            continue
+        if (
+            " " in value
+            or "/" in value
+            or not strong(value)
+            or mentions_secret(value)
+            or PLACEHOLDER.match(value)
+        ):
+            continue  # kubectl get secret 'db-creds-v2', vault kv get secret 'prod/db2': a name, a path
         if value_confidence(value, quoted=False):
             yield Finding("secret", match.start(1), match.end(1), 0.8, "password")
 
