@@ -239,8 +239,13 @@ def test_other_authors_sets_are_well_formed_and_the_unread_ones_misses_are_never
         "fresh_f": (40, 16, 40),
         "fresh_g": (40, 16, 40),
         "fresh_h": (40, 16, 40),
+        "fresh_i": (40, 16, 40),
     }
-    assert [name for name, _, spent in secrets_eval.SECOND_AUTHORS if spent is None] == ["fresh_g", "fresh_h"]
+    assert [name for name, _, spent in secrets_eval.SECOND_AUTHORS if spent is None] == [
+        "fresh_g",
+        "fresh_h",
+        "fresh_i",
+    ]
     for name, path, _ in secrets_eval.SECOND_AUTHORS:
         prose, per_kind, lookalikes = sizes[name]
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -258,7 +263,7 @@ def test_other_authors_sets_are_well_formed_and_the_unread_ones_misses_are_never
             "recall": 0.0,
             "by_kind": dict.fromkeys(kinds, 0.0),
         }
-    for unread in ("fresh_g", "fresh_h"):  # no list of which look-alikes were flagged
+    for unread in ("fresh_g", "fresh_h", "fresh_i"):  # no list of which look-alikes were flagged
         assert report[f"{unread}_lookalikes"] == {"n": 40, "flag_rate": 0.0}
     for spent in ("fresh_d", "fresh_e", "fresh_f"):
         assert report[f"{spent}_lookalikes"] == {"n": 40, "flag_rate": 0.0, "flagged": []}
