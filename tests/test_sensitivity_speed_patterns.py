@@ -213,7 +213,7 @@ def test_lowercase_cues_are_the_case_insensitive_cues() -> None:
             "password|PW|Pwd|creds|LOGIN|log-in|Wi-Fi|Passwort|CONTRASEÑA|mot de passe|пароль|密码|_|2|x",
         ),
         (
-            re.compile(programs._IDENTIFIED_BY.replace("(?:", "(?i:", 1)),
+            re.compile("(?i)" + programs._IDENTIFIED_BY),
             re.compile(programs._IDENTIFIED_BY),
             "IDENTIFIED|identified|With|sha2|BY|by|CREATE|alter|USER|bob|set|PASSWORD|=|(|'Ab3cD4eF9g'|\"Q7!x1\"|Values|;|x",
         ),

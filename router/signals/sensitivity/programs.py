@@ -304,7 +304,7 @@ _CLIENTS: tuple[_Rule, ...] = tuple(
     ),
     (
         ("identified", "set password"),
-        re.compile(_IDENTIFIED_BY.replace("(?:", "(?i:", 1)),
+        re.compile("(?i)" + _IDENTIFIED_BY),
         "password",
         0.85,
         False,

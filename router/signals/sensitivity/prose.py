@@ -21,6 +21,7 @@ from router.signals.sensitivity.secret_values import (
     MEASUREMENT,
     PLACEHOLDER,
     VALUE,
+    bracketed_at,
     character_classes,
     strong,
     value_confidence,
@@ -196,7 +197,7 @@ def _spoken(text: str, lowered: str) -> Iterator[Finding]:
         begin = match.start("value")
         if PLACEHOLDER.match(text[begin : match.end("value")]):
             continue  # PASSWORD=!DB_PW!: a placeholder before its closing "!" is cut off below
-        if text[begin : match.end("value")].endswith(":") or text[begin] in "[<{":
+        if text[begin : match.end("value")].endswith(":") or bracketed_at(text, begin):
             continue  # "password removed: Username: ...", "Password: [REDACTED per policy]": no value
         value = text[begin : match.end("value")].rstrip(".,;!?")
         end = begin + len(value)

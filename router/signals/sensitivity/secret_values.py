@@ -28,6 +28,16 @@ MEASUREMENT = re.compile(
 )
 # A key that names where a secret is kept, or something about it, rather than the secret itself.
 REFERENCE_SUFFIXES = ("file", "path", "dir", "env", "var", "name", "length", "policy", "url", "ref")
+# A bracketed placeholder on one line ([REDACTED per policy], <your token>, {secret}): a rule that
+# reads a bare value stops at its first blank or bracket and sees only "[REDACTED".
+_BRACKETED = re.compile(r"\[[^\]\n]{0,80}\]|<[^>\n]{0,80}>|\{[^}\n]{0,80}\}")
+
+
+def bracketed_at(text: str, position: int) -> bool:
+    """Whether a bracketed placeholder begins at text[position]."""
+    return _BRACKETED.match(text, position) is not None
+
+
 _REGEX_CLASS = re.compile(r"\[[^\]]*(?:a-z|A-Z|0-9)[^\]]*\]")
 _CODE_REFERENCE = re.compile(r"^[A-Za-z_][\w]*(?:\.[A-Za-z_]\w*)*(?:\(.*\)?|\[.*\]?)?[;,]?$")
 

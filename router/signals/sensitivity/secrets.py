@@ -22,6 +22,7 @@ from router.signals.sensitivity.secret_values import (
     MEASUREMENT,
     PLACEHOLDER,
     REFERENCE_SUFFIXES,
+    bracketed_at,
     mentions_secret,
     shannon_entropy,
     strong,
@@ -109,11 +110,10 @@ _KEY_WORD = re.compile(
 )
 # _spaced's: the secret's word (in the lowercased text), and after it the rest of the key, blanks
 # and a quoted value ending the statement or followed by a blank.
-_SPACED_WORD = re.compile(r"password|passwd|passphrase|secret|pwd")
-_SPACED_GATE = Gate(("password", "passwd", "passphrase", "secret", "pwd"))
+_SPACED_WORDS = ("password", "passwd", "passphrase", "secret", "pwd")
+_SPACED_WORD = re.compile("|".join(_SPACED_WORDS))
+_SPACED_GATE = Gate(_SPACED_WORDS)
 _SPACED_VALUE = re.compile(r"[\w-]{0,20}[ \t]+[\"']([^\"'\n]{4,200})[\"'](?=[ \t;,)]|$)", re.MULTILINE)
-# A bracketed placeholder on one line: [REDACTED], [REDACTED per policy], <your token>, {secret}.
-_BRACKETED = re.compile(r"\[[^\]\n]{0,80}\]|<[^>\n]{0,80}>|\{[^}\n]{0,80}\}")
 _KEY_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
 # From the end of the key word: rest of the key, then = : => := and the value, quoted or bare.
 # A quoted key and a quoted value as a call's first two arguments count as an assignment too:
@@ -211,7 +211,7 @@ def _assigned(text: str, lowered: str) -> Iterator[Finding]:
             continue  # password_file=/run/secrets/db, TOKEN_PATH=...: where the secret is, not it
         group = 3 if match.group(3) is not None else 4 if match.group(4) is not None else 5
         value = match.group(group)
-        if group == 5 and _BRACKETED.match(text, match.start(5)):
+        if group == 5 and bracketed_at(text, match.start(5)):
             continue  # Password: [REDACTED per policy], token=<hidden>: the bare value stops at "]" or a space
         if hit.group() == "pw" and (match.group("rest") or MEASUREMENT.fullmatch(value)):
             continue  # PW_TEST_REPORTER=..., PW-1: 4500psi, pw = 2.5e-3: not a password
