@@ -33,6 +33,16 @@ def _postmaster(home: Path) -> Path:
     return embedded_data_dir(Settings(home=home)) / "postmaster.pid"
 
 
+def _accepting(pid_file: Path) -> bool:
+    """Whether the Postgres whose lock file this is accepts connections (its status line, the
+    eighth, reads "ready")."""
+    try:
+        lines = pid_file.read_text().splitlines()
+    except OSError:
+        return False
+    return len(lines) >= 8 and lines[7].strip() == "ready"
+
+
 def _wait_gone(path: Path, timeout_s: float = 30) -> bool:
     deadline = time.monotonic() + timeout_s
     while path.exists() and time.monotonic() < deadline:
@@ -121,10 +131,11 @@ def test_an_ingest_killed_by_sigkill_does_not_keep_postgres_alive(tmp_path: Path
     )  # fmt: skip
     pid_file = _postmaster(home)
     deadline = time.monotonic() + 120
-    while not pid_file.exists() and time.monotonic() < deadline and killed.poll() is None:
+    # "ready" in the lock file's status line: the server accepts connections (initdb's own
+    # single-user backend writes a postmaster.pid too, and is gone a moment later)
+    while not _accepting(pid_file) and time.monotonic() < deadline and killed.poll() is None:
         time.sleep(0.05)
-    assert killed.poll() is None and pid_file.exists(), "ingest ended before the embedded Postgres started"
-    time.sleep(0.5)
+    assert killed.poll() is None and _accepting(pid_file), "ingest ended before the embedded Postgres started"
     killed.kill()
     killed.wait(10)
     assert pid_file.exists(), "SIGKILL left the server running, as it must (nobody stopped it)"
