@@ -20,10 +20,10 @@ Other authors' sets, each written by a helper who saw neither the detectors nor 
 set (`SECOND_AUTHORS`): `labels/secrets_fresh.json` (2026-12-05: 60 plaintext templates of prose,
 command lines, config files, code, URLs and SQL, and 30 look-alikes), `labels/secrets_fresh_b.json`
 and `labels/secrets_fresh_c.json` (2026-12-06: 90 templates, 15 of each kind, and 40 look-alikes
-each), `labels/secrets_fresh_d.json` to `labels/secrets_fresh_i.json` (2026-12-06: 40 of prose and 16 of
+each), `labels/secrets_fresh_d.json` to `labels/secrets_fresh_k.json` (2026-12-06: 40 of prose and 16 of
 each other kind, 40 look-alikes each; the fifth author was also told to vary tools, formats,
-phrasings and lengths, the sixth to ninth to write the long tail). A set is spent the day rules
-are written reading its misses (the first six were, on 2026-12-06): then it is
+phrasings and lengths, the sixth to eleventh to write the long tail). A set is spent the day rules
+are written reading its misses (the first eight were, on 2026-12-06): then it is
 a regression guard whose misses print like the templates' above. Of an unread set only its recall
 per kind and its look-alikes' flag rate are ever printed, never a miss, so that it stays unread by
 whoever writes rules: it is held out by author. Write the next set before reading the last unread
@@ -65,9 +65,11 @@ SECOND_AUTHORS: tuple[tuple[str, Path, str | None], ...] = (
     ("fresh_d", LABELS / "secrets_fresh_d.json", "2026-12-06"),
     ("fresh_e", LABELS / "secrets_fresh_e.json", "2026-12-06"),
     ("fresh_f", LABELS / "secrets_fresh_f.json", "2026-12-06"),
-    ("fresh_g", LABELS / "secrets_fresh_g.json", None),
-    ("fresh_h", LABELS / "secrets_fresh_h.json", None),
+    ("fresh_g", LABELS / "secrets_fresh_g.json", "2026-12-06"),
+    ("fresh_h", LABELS / "secrets_fresh_h.json", "2026-12-06"),
     ("fresh_i", LABELS / "secrets_fresh_i.json", None),
+    ("fresh_j", LABELS / "secrets_fresh_j.json", None),
+    ("fresh_k", LABELS / "secrets_fresh_k.json", None),
 )
 USERS = ("admin", "app", "svc_backup", "deploy", "jdoe")  # who a plaintext template's {user} is
 HOSTS = ("db.internal", "10.0.3.7", "prod-db-01", "cache.corp.example")

@@ -240,11 +240,13 @@ def test_other_authors_sets_are_well_formed_and_the_unread_ones_misses_are_never
         "fresh_g": (40, 16, 40),
         "fresh_h": (40, 16, 40),
         "fresh_i": (40, 16, 40),
+        "fresh_j": (40, 16, 40),
+        "fresh_k": (40, 16, 40),
     }
     assert [name for name, _, spent in secrets_eval.SECOND_AUTHORS if spent is None] == [
-        "fresh_g",
-        "fresh_h",
         "fresh_i",
+        "fresh_j",
+        "fresh_k",
     ]
     for name, path, _ in secrets_eval.SECOND_AUTHORS:
         prose, per_kind, lookalikes = sizes[name]
@@ -263,11 +265,11 @@ def test_other_authors_sets_are_well_formed_and_the_unread_ones_misses_are_never
             "recall": 0.0,
             "by_kind": dict.fromkeys(kinds, 0.0),
         }
-    for unread in ("fresh_g", "fresh_h", "fresh_i"):  # no list of which look-alikes were flagged
+    for unread in ("fresh_i", "fresh_j", "fresh_k"):  # no list of which look-alikes were flagged
         assert report[f"{unread}_lookalikes"] == {"n": 40, "flag_rate": 0.0}
-    for spent in ("fresh_d", "fresh_e", "fresh_f"):
+    for spent in ("fresh_d", "fresh_e", "fresh_f", "fresh_g", "fresh_h"):
         assert report[f"{spent}_lookalikes"] == {"n": 40, "flag_rate": 0.0, "flagged": []}
-    spent_sets = ("fresh", "fresh_b", "fresh_c", "fresh_d", "fresh_e", "fresh_f")
+    spent_sets = ("fresh", "fresh_b", "fresh_c", "fresh_d", "fresh_e", "fresh_f", "fresh_g", "fresh_h")
     kept = sum(report[name]["n"] for name in ("providers", "plaintext", *spent_sets))
     assert len(report["misses"]) == kept
 
