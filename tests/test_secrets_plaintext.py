@@ -275,6 +275,21 @@ _LOOK_ALIKES = [
         ("SET @pwd = SHA2('Wq8#rT2!mz', 256);", ["Wq8#rT2!mz"]),
         ("SET user_pass = MD5 ('Wq8#rT2!mz');", ["Wq8#rT2!mz"]),
         ("DB_PASSWORD=Xk7pQ2(wz9", ["Xk7pQ2(wz9"]),
+        # the seventh round (2026-12-06): a made-up password whose only symbol is - or +, the
+        # credential's word in more languages and forms, codes and keys that open something, an
+        # FTP script's user line
+        ("pw for the NAS, laF187-4kGX0, don't share it", ["laF187-4kGX0"]),
+        ('var token = _auth.Login("admin", "mmW473+Ri2iL");', ["mmW473+Ri2iL"]),
+        ("Hej! Lösenordet till routern är Wq8#rT2!mz, det står på lappen.", ["Wq8#rT2!mz"]),
+        ("Merhaba, sunucu için şifreniz Wq8#rT2!mz. Lütfen değiştirin.", ["Wq8#rT2!mz"]),
+        ("مرحبا، كلمة المرور الجديدة لحسابك هي Wq8#rT2!mz يرجى تغييرها", ["Wq8#rT2!mz"]),
+        ("आपका नया पासवर्ड Wq8#rT2!mz है, कृपया इसे साझा न करें।", ["Wq8#rT2!mz"]),
+        ("To view the photos, enter the access code Wq8#rT2!mz on the gallery page.", ["Wq8#rT2!mz"]),
+        ("Network name: VM4418220\nWireless key: Wq8#rT2!mz", ["Wq8#rT2!mz"]),
+        (
+            "ftp -n files.internal <<EOF\nuser backup Wq8#rT2!mz\nbinary\nput db.tar.gz\nbye\nEOF",
+            ["Wq8#rT2!mz"],
+        ),
     ],
 )
 def test_passwords_in_urls_rows_clients_and_sentences(text: str, secrets: list[str]) -> None:
@@ -432,6 +447,19 @@ def test_every_foreign_word_holds_a_gate_word() -> None:
         "PASSWORD_MIN_LENGTH=12\nPASSWORD_REQUIRE_SYMBOL=true",
         'DriverManager.getConnection("jdbc:h2:mem:testdb", "sa", "password")',
         "Login page: see https://id.acme.io/v2/login?next=%2Fhome#x1",
+        # the seventh round's (2026-12-06): names and versions with - or + on a credential
+        # word's line, a setting of how a password is kept, a cmdlet that asks for one
+        "My iPhone-15 won't join the wifi anymore",
+        "wifi on the MacBook-Pro16 drops every hour",
+        "login page of the GitLab-CE16 instance is slow",
+        "credentials are in the KeePassXC-2.7 database",
+        "my login stopped working after updating to iOS17-beta",
+        "The login form uses reCAPTCHA-v3 now",
+        "Security type: WPA2-Personal, password is on the sticker",
+        "password_encryption = scram-sha-256",
+        '$password = Read-Host -AsSecureString "Enter password"',
+        "token_type = Bearer2",
+        "ftp> user anonymous",
     ],
 )
 def test_look_alikes_are_not_secrets(text: str) -> None:

@@ -4,9 +4,11 @@ The phrase rules (router.signals.sensitivity.prose) read a password where a sent
 ("the password is ...", "login NAME / ..."); people also write "pw for the NAS, Xk7#pQ2!wz, don't
 share", "Hola, te paso la contraseña: ... y el usuario ...", or a line of a ticket. Here the value
 is judged instead of the phrasing: a whole token of 8-64 characters with a letter, a digit and an
-ASCII symbol other than - _ . + , (made up, not a word, a version, a spec or a name), within 60
-characters before or 120 after a credential's word (password, pw, creds, login, Wi-Fi, and the noun
-in other languages) on the same line. What it cannot see: a weak or dictionary password ("hunter2",
+ASCII symbol other than - _ . + , (made up, not a word, a version, a spec or a name), or with only
+- or + where a capital follows a small letter mid-word and no word or version is in it
+(laF187-4kGX0, not iPhone-15 or iOS17-beta), within 60 characters before or 120 after a
+credential's word (password, pw, creds, login, Wi-Fi, a code or key that opens something, and the
+noun in 25 other languages) on the same line. What it cannot see: a weak or dictionary password ("hunter2",
 "Summer2024"), which only a phrase rule reads.
 
 Not a password (`made_up`): a path, URL, e-mail address or anything holding ":", "@" or "|"; a
@@ -40,9 +42,21 @@ _WORDS = (
     "sign-in", "wifi", "wi-fi", "wlan", "kennwort", "passwort", "contraseña", "contrasena", "senha",
     "mot de passe", "wachtwoord", "hasło", "haslo", "lösenord", "losenord", "salasana", "heslo", "jelszó",
     "jelszo", "şifre", "sifre",
+    # more languages, and the forms a word takes there (Swedish "lösenordet", Turkish "şifreniz")
+    "lösenordet", "losenordet", "şifreniz", "şifresi", "şifren", "şifrem", "şifreyi", "sifreniz", "sifresi",
+    "hasła", "hasla", "hasłem", "hesla", "heslem", "salasanan", "salasanasi", "passord", "passordet",
+    "adgangskode", "adgangskoden", "kodeord", "parolă", "parolei", "kata sandi", "kata laluan",
+    "passwordnya", "mật khẩu", "κωδικός", "κωδικό", "κωδικού", "συνθηματικό", "zugangsdaten",
+    "anmeldedaten", "zugangscode", "identifiants", "credenciales", "credenciais",
+    # codes and keys that open something
+    "access code", "door code", "alarm code", "entry code", "gate code", "pin code", "pincode",
+    "host key", "wireless key", "network key", "security key", "wpa key", "wpa2 key",
 )  # fmt: skip
 # Words in scripts without case or spaces: found wherever they stand.
-_BARE_WORDS = ("пароль", "パスワード", "密码", "密碼", "비밀번호")
+_BARE_WORDS = (
+    "пароль", "парола", "パスワード", "パスコード", "暗証番号", "密码", "密碼", "口令", "비밀번호", "패스워드",
+    "كلمة المرور", "كلمة السر", "الرقم السري", "رمز عبور", "पासवर्ड", "סיסמה", "סיסמא", "รหัสผ่าน",
+)  # fmt: skip
 _GATE = Gate((*_WORDS, *_BARE_WORDS))
 _WORD_END = r"(?!\w)"
 _LOWER_WORD = re.compile(
@@ -82,6 +96,12 @@ _NOT_MADE_UP = re.compile(
     r"[/\\:@|±≈]|\$.*\$|\w\.\w+\.\w|\w\(|\)$|^--|[\w\])|]\+?=|#\d+(?:\.\w{1,5})?$|a-z|A-Z|0-9"
     r"|\.[A-Za-z][A-Za-z0-9]{1,4}$"
 )
+# Only "-" or "+" between letters and digits: made up when a capital follows a small letter and
+# begins no word (laF187-4kGX0, not iPhone-15, MacBook-Pro16, GitLab-CE16, Win10-Pro) and no run
+# of five small letters reads as a word ("E1045-denied", "WPA2-Personal", "Ubuntu-22.04"), nor
+# does a version after it (iOS17-beta, KeePassXC-2.7, reCAPTCHA-v3)
+_SCRAMBLED = re.compile(r"[a-z][A-Z](?![a-z])")
+_WORDLIKE = re.compile(r"[a-z]{5}|[-+](?:v?\d+(?:\.\d+)+|v\d+|alpha\d*|beta\d*|rc\d*)$")
 _SYMBOLS = frozenset("!\"#$%&'()*/;<=>?@[\\]^`{|}~")  # ASCII punctuation less - _ . + , and :
 
 
@@ -93,6 +113,8 @@ def made_up(token: str) -> str | None:
     digit = any(char.isdigit() for char in value)
     letter = any(char.isalpha() for char in value)
     symbol = any(char in _SYMBOLS for char in value.lstrip("!"))  # "!bg-blue-600": a CSS class
+    if not symbol and digit and ("-" in value or "+" in value):
+        symbol = _SCRAMBLED.search(value) is not None and _WORDLIKE.search(value) is None
     if not (digit and letter and symbol) or _NOT_MADE_UP.search(value):
         return None
     if mentions_secret(value) or PLACEHOLDER.match(value) or not value_confidence(value, quoted=False):

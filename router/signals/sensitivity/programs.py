@@ -216,6 +216,12 @@ _CLIENTS: tuple[_Rule, ...] = tuple(
         "password",
         0.8,
     ),
+    # FTP: a script's "user NAME PASSWORD" line (ftp -n <<EOF, ftp -s:FILE)
+    (
+        ("ftp",),
+        re.compile(r"(?m)^[ \t]*(?:quote[ \t]+)?user[ \t]+[^\s\"']+[ \t]+" + VALUE + r"[\"']?[ \t]*$"),
+        "password",
+    ),
     # Redis's configuration: requirepass PASSWORD, masterauth PASSWORD (a commented line is not set)
     (
         ("requirepass", "masterauth"),

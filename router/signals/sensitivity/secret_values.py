@@ -27,7 +27,11 @@ MEASUREMENT = re.compile(
     r"(?i)[-+]?\d[\d.,]*(?:(?:e|\^|\*\*)[-+]?\d+)?[a-zµ°%]{0,4}(?:[-~/x][-+]?\d[\d.,]*(?:(?:e|\^)[-+]?\d+)?[a-zµ°%]{0,4})*"
 )
 # A key that names where a secret is kept, or something about it, rather than the secret itself.
-REFERENCE_SUFFIXES = ("file", "path", "dir", "env", "var", "name", "length", "policy", "url", "ref")
+REFERENCE_SUFFIXES = (
+    "file", "path", "dir", "env", "var", "name", "length", "policy", "url", "ref",
+    # how it is kept or checked (password_encryption = scram-sha-256, token_type, hash_algorithm)
+    "encryption", "algorithm", "method", "mode", "type", "scheme", "cipher", "hashing",
+)  # fmt: skip
 # A bracketed placeholder on one line ([REDACTED per policy], <your token>, {secret}): a rule that
 # reads a bare value stops at its first blank or bracket and sees only "[REDACTED".
 _BRACKETED = re.compile(r"\[[^\]\n]{0,80}\]|<[^>\n]{0,80}>|\{[^}\n]{0,80}\}")
@@ -40,6 +44,8 @@ def bracketed_at(text: str, position: int) -> bool:
 
 _REGEX_CLASS = re.compile(r"\[[^\]]*(?:a-z|A-Z|0-9)[^\]]*\]")
 _CODE_REFERENCE = re.compile(r"^[A-Za-z_][\w]*(?:\.[A-Za-z_]\w*)*(?:\(.*\)?|\[.*\]?)?[;,]?$")
+# A PowerShell cmdlet, Verb-Noun: $password = Read-Host -AsSecureString, $pw = Get-Content ...
+_CMDLET = re.compile(r"^[A-Z][a-z]+(?:[A-Z][a-z]*)?-[A-Z][A-Za-z]+$")
 
 
 # A secret's name as a word in a value: a message or a label about the secret, not the secret
@@ -100,6 +106,8 @@ def value_confidence(value: str, quoted: bool) -> float:
         and (not any(c.isdigit() for c in value) or "." in value or _called(value))
     ):
         return 0.0  # password=user_password, token=get_token(), pw = MD5(CONCAT(...: code, not a value
+    if not quoted and _CMDLET.match(value):
+        return 0.0
     classes = character_classes(value)
     if len(value) >= 16 and shannon_entropy(value) >= 3.5 and classes >= 2:
         return 0.9
