@@ -286,6 +286,15 @@ _LOOK_ALIKES = [
         ("आपका नया पासवर्ड Wq8#rT2!mz है, कृपया इसे साझा न करें।", ["Wq8#rT2!mz"]),
         ("To view the photos, enter the access code Wq8#rT2!mz on the gallery page.", ["Wq8#rT2!mz"]),
         ("Network name: VM4418220\nWireless key: Wq8#rT2!mz", ["Wq8#rT2!mz"]),
+        # conventions rather than any set's text: an option named for a secret, -u NAME -p
+        # PASSWORD, Windows' net user, wpa_passphrase
+        ("mytool deploy --admin-pass Wq8#rT2!mz --region eu", ["Wq8#rT2!mz"]),
+        ("app --client-secret=Wq8#rT2!mz", ["Wq8#rT2!mz"]),
+        ("New-Thing -Name web -Token 'Wq8#rT2!mz'", ["Wq8#rT2!mz"]),
+        ("vncviewer -passwd Wq8#rT2!mz host:1", ["Wq8#rT2!mz"]),
+        ("crackmapexec smb 10.0.0.5 -u bob -p Wq8#rT2!mz", ["Wq8#rT2!mz"]),
+        ("C:\\> net user backup Wq8#rT2!mz /add", ["Wq8#rT2!mz"]),
+        ('wpa_passphrase "Home Net" Wq8#rT2!mz > /etc/wpa.conf', ["Wq8#rT2!mz"]),
         (
             "ftp -n files.internal <<EOF\nuser backup Wq8#rT2!mz\nbinary\nput db.tar.gz\nbye\nEOF",
             ["Wq8#rT2!mz"],
@@ -460,6 +469,15 @@ def test_every_foreign_word_holds_a_gate_word() -> None:
         '$password = Read-Host -AsSecureString "Enter password"',
         "token_type = Bearer2",
         "ftp> user anonymous",
+        "docker run -u 1000 -p 8080:80 nginx",
+        "psql -U postgres -h db -p 5432 app",
+        "generate --max-tokens 4096 --token-limit 8000",
+        "gh api --token $GITHUB_TOKEN repos/x",
+        "run --password-file /run/secrets/pw",
+        "proxy --bypass Xk7#abc1.local --verbose",
+        "docker build --secret id=npmrc,src=.npmrc .",
+        "net user bob * /add",
+        "net user administrator /active:yes",
     ],
 )
 def test_look_alikes_are_not_secrets(text: str) -> None:
@@ -499,6 +517,7 @@ _OPTION_COMMANDS = {
     "hdbsql": "hdbsql -n hana:30015 -u SYSTEM{blank}-p {pw} 'select 1'",
     "nmcli": "nmcli dev wifi connect HomeNet{blank}password {pw}",
     "curl": "curl -x proxy:3128{blank}-U bob:{pw} https://example.org",
+    "snmpwalk": "snmpwalk -v3 -l authPriv -u ops -a SHA{blank}-A {pw} router1",
 }
 
 

@@ -39,6 +39,20 @@ _FLAGS = re.compile(
     r"|\bredis-cli\b" + _SAME_COMMAND + r"\s-a\s+|\bsshpass\s+-p\s*"
     r"|\bcurl\b" + _SAME_COMMAND + r"\s(?:-u\s*|--user[=\s]+)[\"']?[^\s:\"']+:)[\"']?([^\s\"']{4,200})"
 )
+# Any program's option named for a secret, by the usual conventions: --admin-pass X, --client-secret
+# X, --api-token=X, -Password X (PowerShell), -passwd X; the name's last part the secret's word
+# (not --bypass, --password-file, --token-path), the value not the next option, a path or a
+# variable (value_confidence). Read on the lowercased text where the offsets agree.
+_SECRET_OPTION = re.compile(
+    r"(?<![\w-])--?(?:[a-z][a-z0-9]*[-_])*(?:pass|password|passwd|pwd|passphrase|secret|token)(?:=|[ \t]+)"
+    r"(?![-/~.$%<{])[\"']?([^\s\"']{4,200})"
+)
+_SECRET_OPTION_GATE = Gate(("pass", "pwd", "secret", "token"))
+# A name and a password as -u NAME -p PASSWORD (or -U/-P), the common pair of login options, at most
+# two options between them (not -p alone: a port, mkdir -p), and strong (docker run -u 1000 -p 8080:80)
+_USER_THEN_PASSWORD = re.compile(
+    r"(?<!\S)-([uU])[ \t]+[^\s-]\S*[ \t]+(?:-\w+(?:[ \t]+[^\s-]\S*)?[ \t]+){0,2}-(?i:p)[ \t]+(?![-/$%<{])[\"']?([^\s\"']{4,200})"
+)
 # A .pgpass line: host:port:database:user:password, the port a number or *.
 _PGPASS = re.compile(r"(?m)^[^\s:]+:(?:\d{1,5}|\*):[^\s:]+:[^\s:]+:(\S{4,})$")
 _PGPASS_LINES = LineStarts(_PGPASS)  # found from each line break, as such a line is one line
@@ -85,6 +99,10 @@ _OPTION_CLIENTS: tuple[tuple[tuple[str, ...], str], ...] = (
     (("hdbsql",), r"-p\s+"),  # SAP HANA
     (("nmcli",), r"(?:password|wifi-sec\.psk)\s+"),  # ... connect SSID password PASSWORD
     (("curl",), r"(?:-U\s*|--proxy-user[=\s]+)[\"']?[^\s:\"']+:"),  # a proxy's NAME:PW
+    (  # Net-SNMP's v3 tools: -A AUTH_PASSPHRASE, -X PRIVACY_PASSPHRASE
+        ("snmpwalk", "snmpbulkwalk", "snmpget", "snmpgetnext", "snmpbulkget", "snmpset", "snmptable", "snmptrap"),
+        r"-[AX]\s*",
+    ),
 )  # fmt: skip
 
 
@@ -121,7 +139,7 @@ class _Rule(NamedTuple):
 
 # Every option of _OPTION_CLIENTS, lowercased, after a blank other than a line break (a test runs
 # each row's documented command through the whole scan, so a row this gate misses fails it).
-_OPTION_GATE = re.compile(r"[^\S\n](?:-(?:-?p|[nsu])|/(?:p:|rp)|password|wifi-sec\.psk)")
+_OPTION_GATE = re.compile(r"[^\S\n](?:-(?:-?p|[nsuax])|/(?:p:|rp)|password|wifi-sec\.psk)")
 
 
 # The case-blind SQL forms, in lowercase, each led by its first word: IDENTIFIED BY a quoted value;
@@ -222,6 +240,13 @@ _CLIENTS: tuple[_Rule, ...] = tuple(
         re.compile(r"(?m)^[ \t]*(?:quote[ \t]+)?user[ \t]+[^\s\"']+[ \t]+" + VALUE + r"[\"']?[ \t]*$"),
         "password",
     ),
+    # Windows: net user NAME PASSWORD [/add] (net user NAME * asks for it); wpa_passphrase SSID PASSPHRASE
+    (
+        ("net user",),
+        re.compile(r"(?i)\bnet\s+user\s+(?![/*])[^\s/*]+\s+(?![/*])" + VALUE + r"(?=[\"']?(?:\s+/|\s*$))", re.MULTILINE),
+        "password_flag",
+    ),
+    (("wpa_passphrase",), re.compile(r"\bwpa_passphrase\s+(?:\"[^\"\n]+\"|'[^'\n]+'|\S+)\s+" + VALUE), "password"),
     # Redis's configuration: requirepass PASSWORD, masterauth PASSWORD (a commented line is not set)
     (
         ("requirepass", "masterauth"),
@@ -387,6 +412,19 @@ _AUTH_TUPLE = re.compile(
 )
 
 
+def _options(text: str, lowered: str) -> Iterator[Finding]:
+    if _SECRET_OPTION_GATE.open(lowered):
+        source = lowered if case_aligned(text, lowered) else text.lower()
+        for match in _SECRET_OPTION.finditer(source):
+            value = text[match.start(1) : match.end(1)]
+            if strong(value) and value_confidence(value, quoted=False):
+                yield Finding("secret", match.start(1), match.end(1), 0.8, "password_flag")
+    if " -p" in lowered:
+        for match in _USER_THEN_PASSWORD.finditer(text):
+            if strong(match.group(2)) and value_confidence(match.group(2), quoted=False):
+                yield Finding("secret", match.start(2), match.end(2), 0.8, "password_flag")
+
+
 def _flags(text: str, lowered: str) -> Iterator[Finding]:
     if _FLAG_GATE.open(lowered):
         for match in _FLAGS.finditer(text):
@@ -482,6 +520,7 @@ def _call_arguments(text: str, lowered: str) -> Iterator[Finding]:
 def find_in_programs(text: str, lowered: str) -> Iterator[Finding]:
     """Passwords given to programs in `text`; `lowered` is text.lower() with the text's offsets."""
     yield from _flags(text, lowered)
+    yield from _options(text, lowered)
     yield from _clients(text, lowered)
     if "(" in text:
         yield from _call_arguments(text, lowered)
