@@ -286,6 +286,10 @@ _LOOK_ALIKES = [
         ("आपका नया पासवर्ड Wq8#rT2!mz है, कृपया इसे साझा न करें।", ["Wq8#rT2!mz"]),
         ("To view the photos, enter the access code Wq8#rT2!mz on the gallery page.", ["Wq8#rT2!mz"]),
         ("Network name: VM4418220\nWireless key: Wq8#rT2!mz", ["Wq8#rT2!mz"]),
+        # the eighth round (2026-12-06): a word of a script without spaces after another of its
+        # characters, logging in with a made-up value
+        ("サーバーのパスワードは ICF405-SK22c です。明日までに変更してください。", ["ICF405-SK22c"]),
+        ("I've tried logging in with Wq8#rT2!mz like five times and now I'm locked out", ["Wq8#rT2!mz"]),
         # conventions rather than any set's text: an option named for a secret, -u NAME -p
         # PASSWORD, Windows' net user, wpa_passphrase
         ("mytool deploy --admin-pass Wq8#rT2!mz --region eu", ["Wq8#rT2!mz"]),
@@ -469,6 +473,8 @@ def test_every_foreign_word_holds_a_gate_word() -> None:
         '$password = Read-Host -AsSecureString "Enter password"',
         "token_type = Bearer2",
         "ftp> user anonymous",
+        "I can't log in since the update to v2.3.1-beta",
+        "sign in with your Google account or GitHub2FA",
         "docker run -u 1000 -p 8080:80 nginx",
         "psql -U postgres -h db -p 5432 app",
         "generate --max-tokens 4096 --token-limit 8000",

@@ -51,6 +51,8 @@ _WORDS = (
     # codes and keys that open something
     "access code", "door code", "alarm code", "entry code", "gate code", "pin code", "pincode",
     "host key", "wireless key", "network key", "security key", "wpa key", "wpa2 key",
+    # logging in with a value ("I've tried logging in with ... five times")
+    "log in", "logging in", "logged in", "sign in", "signing in", "signed in",
 )  # fmt: skip
 # Words in scripts without case or spaces: found wherever they stand.
 _BARE_WORDS = (

@@ -72,10 +72,12 @@ _LOWER_SPOKEN = re.compile(
 # language's "is", then a strong value ("la contraseña del router es ...", "das Passwort ist ...",
 # "hasło to ...", "密码是..."). The verb is a word of its own ("a senha do e-mail da loja é ...":
 # not the "e" of "e-mail"; "das Passwort ist: ..." still is).
+# Words of scripts written without spaces ("サーバーのパスワードは ..."): no word start is asked of them.
+_JOINED_WORDS = ("密码", "密碼", "パスワード", "비밀번호")
 _FOREIGN_WORDS = (
     "contraseña", "contrasena", "mot de passe", "passwort", "kennwort", "senha", "wachtwoord", "hasło",
     "haslo", "lösenord", "losenord", "salasana", "heslo", "jelszó", "jelszo", "пароль", "şifre",
-    "sifre", "mật khẩu", "kata sandi", "parolă", "密码", "密碼", "パスワード", "비밀번호",
+    "sifre", "mật khẩu", "kata sandi", "parolă", *_JOINED_WORDS,
 )  # fmt: skip
 _FOREIGN_REST = (
     r"(?:(?<=[^\W\d_])(?!\w)\s+(?:[^\s.!?]+\s+){0,5}?"
@@ -83,11 +85,15 @@ _FOREIGN_REST = (
     r"|\s*[:\uff1a=]|\s*(?:是|为|為|は|는|은|이|가)|\s+[-\u2013\u2014])"
     r"\s*[:\uff1a]?\s*[\"'«\u201c\u201e]?([^\s\"'»\u201d\u201c\u3000-\u9fff\uac00-\ud7af\uff00-\uffef]{4,100})"
 )
-_FOREIGN_SPOKEN = re.compile(r"(?i)(?<!\w)(?:" + "|".join(_FOREIGN_WORDS) + ")" + _FOREIGN_REST)
+_FOREIGN_SPOKEN = re.compile(
+    r"(?i)(?:" + "|".join(word if word in _JOINED_WORDS else r"(?<!\w)" + word for word in _FOREIGN_WORDS) + ")"
+    + _FOREIGN_REST
+)  # fmt: skip
 # The same on lowercase text (scanning.case_aligned), each word with its lookbehind after its first letter.
 _LOWER_FOREIGN = re.compile(
-    "(?:" + "|".join(lead(word[0], r"\w") + word[1:] for word in _FOREIGN_WORDS) + ")" + _FOREIGN_REST
-)
+    "(?:" + "|".join(word if word in _JOINED_WORDS else lead(word[0], r"\w") + word[1:] for word in _FOREIGN_WORDS) + ")"
+    + _FOREIGN_REST
+)  # fmt: skip
 # The gate: what each word holds (passwort and kennwort "wort", lösenord and losenord "senord"), and
 # the words not in ASCII themselves.
 _FOREIGN_GATE = Gate(
