@@ -242,8 +242,15 @@ def test_other_authors_sets_are_well_formed_and_the_unread_ones_misses_are_never
         "fresh_i": (40, 16, 40),
         "fresh_j": (40, 16, 40),
         "fresh_k": (40, 16, 40),
+        "fresh_l": (40, 16, 40),
+        "fresh_m": (40, 16, 40),
     }
-    assert [name for name, _, spent in secrets_eval.SECOND_AUTHORS if spent is None] == ["fresh_j", "fresh_k"]
+    assert [name for name, _, spent in secrets_eval.SECOND_AUTHORS if spent is None] == [
+        "fresh_j",
+        "fresh_k",
+        "fresh_l",
+        "fresh_m",
+    ]
     for name, path, _ in secrets_eval.SECOND_AUTHORS:
         prose, per_kind, lookalikes = sizes[name]
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -251,7 +258,7 @@ def test_other_authors_sets_are_well_formed_and_the_unread_ones_misses_are_never
         assert counts == {kind: prose if kind == "prose" else per_kind for kind in kinds}
         assert len(set(data["lookalikes"])) == lookalikes
         for entry in data["templates"]:
-            assert entry["template"].count("{pw}") == 1
+            assert entry["template"].count("{pw}") >= 1  # a `git remote -v` lists one URL twice
             assert "Zq3!u8Rk2x" in entry["template"].format(pw="Zq3!u8Rk2x", user="u", host="h")
     # a real detector that looks for e-mail addresses only finds no secret: every row is a miss
     report = secrets_eval.run(per_family=1, per_template=1, detector=SensitivityDetector(types=["email"]))
@@ -261,7 +268,7 @@ def test_other_authors_sets_are_well_formed_and_the_unread_ones_misses_are_never
             "recall": 0.0,
             "by_kind": dict.fromkeys(kinds, 0.0),
         }
-    for unread in ("fresh_j", "fresh_k"):  # no list of which look-alikes were flagged
+    for unread in ("fresh_j", "fresh_k", "fresh_l", "fresh_m"):  # no list of which look-alikes were flagged
         assert report[f"{unread}_lookalikes"] == {"n": 40, "flag_rate": 0.0}
     for spent in ("fresh_d", "fresh_e", "fresh_f", "fresh_g", "fresh_h", "fresh_i"):
         assert report[f"{spent}_lookalikes"] == {"n": 40, "flag_rate": 0.0, "flagged": []}
