@@ -68,7 +68,7 @@ SECOND_AUTHORS: tuple[tuple[str, Path, str | None], ...] = (
     ("fresh_g", LABELS / "secrets_fresh_g.json", "2026-12-06"),
     ("fresh_h", LABELS / "secrets_fresh_h.json", "2026-12-06"),
     ("fresh_i", LABELS / "secrets_fresh_i.json", "2026-12-06"),
-    ("fresh_j", LABELS / "secrets_fresh_j.json", None),
+    ("fresh_j", LABELS / "secrets_fresh_j.json", "2026-12-06"),
     ("fresh_k", LABELS / "secrets_fresh_k.json", None),
     ("fresh_l", LABELS / "secrets_fresh_l.json", None),
     ("fresh_m", LABELS / "secrets_fresh_m.json", None),

@@ -290,6 +290,11 @@ _LOOK_ALIKES = [
         # characters, logging in with a made-up value
         ("サーバーのパスワードは ICF405-SK22c です。明日までに変更してください。", ["ICF405-SK22c"]),
         ("I've tried logging in with Wq8#rT2!mz like five times and now I'm locked out", ["Wq8#rT2!mz"]),
+        # a declared type between the name and its value (TypeScript, Kotlin, Swift, Python, VB)
+        ('const password: string = "Wq8rT2xmz4";', ["Wq8rT2xmz4"]),
+        ('var dbPassword: String? = "Wq8rT2xmz4"', ["Wq8rT2xmz4"]),
+        ('password: Optional[str] = "Wq8rT2xmz4"', ["Wq8rT2xmz4"]),
+        ('Const SHEET_PW As String = "Wq8rT2xmz4"', ["Wq8rT2xmz4"]),
         # conventions rather than any set's text: an option named for a secret, -u NAME -p
         # PASSWORD, Windows' net user, wpa_passphrase
         ("mytool deploy --admin-pass Wq8#rT2!mz --region eu", ["Wq8#rT2!mz"]),
@@ -475,6 +480,10 @@ def test_every_foreign_word_holds_a_gate_word() -> None:
         "ftp> user anonymous",
         "I can't log in since the update to v2.3.1-beta",
         "sign in with your Google account or GitHub2FA",
+        "    boi_token_index: int = 255_999",
+        'SESSION_TOKEN_PREFIX: Final = "llm_session_"',
+        'password: str = os.environ["DB_PASSWORD"]',
+        "if (password: string == 'x')",
         "docker run -u 1000 -p 8080:80 nginx",
         "psql -U postgres -h db -p 5432 app",
         "generate --max-tokens 4096 --token-limit 8000",

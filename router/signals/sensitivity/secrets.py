@@ -115,19 +115,25 @@ _SPACED_WORD = re.compile("|".join(_SPACED_WORDS))
 _SPACED_GATE = Gate(_SPACED_WORDS)
 _SPACED_VALUE = re.compile(r"[\w-]{0,20}[ \t]+[\"']([^\"'\n]{4,200})[\"'](?=[ \t;,)]|$)", re.MULTILINE)
 _KEY_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
-# From the end of the key word: rest of the key, then = : => := and the value, quoted or bare.
+# From the end of the key word: rest of the key, perhaps a declared type, then = : => := and the
+# value, quoted or bare.
 # A quoted key and a quoted value as a call's first two arguments count as an assignment too:
 # define('DB_PASSWORD', '...'), setenv("API_TOKEN", "..."), config.set('secret', '...'); the key
 # must be the whole first argument and end in the secret's word (not "tokenizers", "token_type").
 # The rest of a key is read for at most 100 characters: from every key word in a long run of key
 # characters ("tokentoken...") an unbounded read made the scan quadratic.
 _ASSIGNMENT = re.compile(
-    r"(?P<rest>[A-Za-z0-9_.-]{0,100})(?:[\"']?\s*(?:=>|:=|=|:)|[\"']\s*(?P<comma>,)(?=\s*[\"'][^\s\"']{4,200}[\"']))"
+    r"(?P<rest>[A-Za-z0-9_.-]{0,100})"
+    # a declared type before the "=": password: string = ..., val pw: String? = ..., password:
+    # Optional[str] = ..., Const PW As String = ... (TypeScript, Kotlin, Swift, Python, VB)
+    r"(?P<typed>[ \t]*:[ \t]*[A-Za-z_][\w.]*(?:<[^<>\n]{0,60}>|\[[^\[\]\n]{0,60}\])?\??[ \t]*(?==(?![=>]))"
+    r"|[ \t]+[Aa]s[ \t]+[A-Za-z_]\w*[ \t]*(?==(?![=>])))?"
+    r"(?:[\"']?\s*(?:=>|:=|=|:)|[\"']\s*(?P<comma>,)(?=\s*[\"'][^\s\"']{4,200}[\"']))"
     # the value on the key's line ("DB_PASSWORD=" and a line break: empty, not the next line's
     # DB_NAME=...), but a quoted value or a call's second argument may follow a break
     r"(?:\s*(?=[\"']|N')|[ \t]*)"
     # a quoted value may carry T-SQL's N (Unicode) prefix: PASSWORD = N'...', @rmtpassword = N'...'
-    r"(?:\"([^\"\n]{4,200})\"|N?'([^'\n]{4,200})'|([^\s\"',;)}\]]{4,200}))"
+    r"(?:\"(?P<double>[^\"\n]{4,200})\"|N?'(?P<single>[^'\n]{4,200})'|(?P<bare>[^\s\"',;)}\]]{4,200}))"
 )
 
 
@@ -161,7 +167,7 @@ def _first_argument_key(text: str, word_at: int, match: re.Match[str]) -> bool:
     before = text[max(0, start - 20) : start]
     if not before.endswith(("'", '"')) or not before[:-1].rstrip().endswith("("):
         return False  # define( 'DB_PASSWORD', ...) and define('DB_PASSWORD', ...) alike
-    value = match.group(3) or match.group(4) or ""
+    value = match.group("double") or match.group("single") or ""
     return strong(value) and not mentions_secret(value)
 
 
@@ -209,9 +215,11 @@ def _assigned(text: str, lowered: str) -> Iterator[Finding]:
         end = match.end()
         if match.group("rest").lower().endswith(REFERENCE_SUFFIXES):
             continue  # password_file=/run/secrets/db, TOKEN_PATH=...: where the secret is, not it
-        group = 3 if match.group(3) is not None else 4 if match.group(4) is not None else 5
+        if match.group("typed") is not None and match.group("rest"):
+            continue  # token_index: int = 255_999, TOKEN_PREFIX: Final = ...: a declared name must end in the word
+        group = next(name for name in ("double", "single", "bare") if match.group(name) is not None)
         value = match.group(group)
-        if group == 5 and bracketed_at(text, match.start(5)):
+        if group == "bare" and bracketed_at(text, match.start(group)):
             continue  # Password: [REDACTED per policy], token=<hidden>: the bare value stops at "]" or a space
         if hit.group() == "pw" and (match.group("rest") or MEASUREMENT.fullmatch(value)):
             continue  # PW_TEST_REPORTER=..., PW-1: 4500psi, pw = 2.5e-3: not a password
@@ -220,7 +228,7 @@ def _assigned(text: str, lowered: str) -> Iterator[Finding]:
         if match.group("comma") is not None and not _first_argument_key(text, hit.start(), match):
             continue  # ["tokenizers", "..."], hset('user:1', 'password_changed_at', ...): no key
         # a call's arguments are quoted whatever they hold, so quotes there say nothing of a secret
-        confidence = value_confidence(value, quoted=group != 5 and match.group("comma") is None)
+        confidence = value_confidence(value, quoted=group != "bare" and match.group("comma") is None)
         if confidence:
             name = lowered[_key_start(text, hit.start()) : hit.end()]
             detail = (
