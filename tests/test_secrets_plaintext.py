@@ -295,6 +295,10 @@ _LOOK_ALIKES = [
         ('var dbPassword: String? = "Wq8rT2xmz4"', ["Wq8rT2xmz4"]),
         ('password: Optional[str] = "Wq8rT2xmz4"', ["Wq8rT2xmz4"]),
         ('Const SHEET_PW As String = "Wq8rT2xmz4"', ["Wq8rT2xmz4"]),
+        # the ninth round (2026-12-06): a made-up value of ten or more characters in both cases
+        # anywhere in a message that speaks of credentials; "example" in a host's name is no example
+        ("Was my old password in a breach?\n\nIt was Wq8#rT2!mzQ for years.", ["Wq8#rT2!mzQ"]),
+        ("Login for https://app.example.com is admin / Wq8#rT2!mz", ["Wq8#rT2!mz"]),
         # conventions rather than any set's text: an option named for a secret, -u NAME -p
         # PASSWORD, Windows' net user, wpa_passphrase
         ("mytool deploy --admin-pass Wq8#rT2!mz --region eu", ["Wq8#rT2!mz"]),
@@ -458,7 +462,9 @@ def test_every_foreign_word_holds_a_gate_word() -> None:
         "Q: which pin is SDA?\nA: IO21(SDA) on the ESP32",
         # a third review's (2026-12-06): a call's last argument where the call runs over the line,
         # names and paths after a secret's key word on a command line
-        'keyring.set_password("billing-api", "Svc#Deploy42", getpass.getpass(\n    "Password: "))',
+        # (a user's name that reads as made up, "Svc#Deploy42", is taken for a password since the
+        # ninth round: a made-up value anywhere in a text that speaks of credentials)
+        'keyring.set_password("billing-api", "svc-deploy", getpass.getpass(\n    "Password: "))',
         "kubectl describe secret 'app-tls-2024'",
         "vault kv get secret 'prod/db2'",
         "docker run -e POSTGRES_PASSWORD_FILE=/run/secrets/pg_password postgres:16",
@@ -484,6 +490,9 @@ def test_every_foreign_word_holds_a_gate_word() -> None:
         'SESSION_TOKEN_PREFIX: Final = "llm_session_"',
         'password: str = os.environ["DB_PASSWORD"]',
         "if (password: string == 'x')",
+        "Reset your password here.\n\nThe sum is 3*Rational(1, 2) + x**2 and 2^Nk7a",
+        "Passwords like Summer2024!xy are guessed in minutes",
+        "For example, a password such as Wq8#rT2!mzQ is strong",
         "docker run -u 1000 -p 8080:80 nginx",
         "psql -U postgres -h db -p 5432 app",
         "generate --max-tokens 4096 --token-limit 8000",

@@ -8,7 +8,9 @@ ASCII symbol other than - _ . + , (made up, not a word, a version, a spec or a n
 - or + where a capital follows a small letter mid-word and no word or version is in it
 (laF187-4kGX0, not iPhone-15 or iOS17-beta), within 60 characters before or 120 after a
 credential's word (password, pw, creds, login, Wi-Fi, a code or key that opens something, and the
-noun in 25 other languages) on the same line. What it cannot see: a weak or dictionary password ("hunter2",
+noun in 25 other languages) on the same line; and anywhere else in a text that holds such a word,
+a value of ten or more characters in both cases (no arithmetic: x**2, 3*Rational), at a lower
+confidence ("Was my old password in a breach?" and the value lines later). What it cannot see: a weak or dictionary password ("hunter2",
 "Summer2024"), which only a phrase rule reads.
 
 Not a password (`made_up`): a path, URL, e-mail address or anything holding ":", "@" or "|"; a
@@ -80,10 +82,11 @@ _TOKEN = re.compile(f"(?<!{_TOKEN_CHAR}){_TOKEN_CHAR}{{8,64}}(?!{_TOKEN_CHAR})")
 _TOKEN_START = re.compile(_TOKEN_CHAR + r"{1,64}\Z")  # searched in a bounded stretch before an edge
 _TOKEN_REST = re.compile(_TOKEN_CHAR + "{0,64}")
 # Said of examples, not of one's own (lowercase, each led by its first letter, on the lowercased
-# text); a value on a line that holds one is not read.
+# text); a value on a line that holds one is not read. "example" in a name is none (example.com,
+# db.example.org, example-app, acme_example).
 _EXAMPLE_PHRASES = (
     r"such as", r"e\.g\.", r"for example", r"for instance", r"banned", r"blocklist", r"blacklist",
-    r"common passwords?", r"examples?", r"xkcd", r"pass(?:word|phrase)s?\s+like", r"ones?\s+like",
+    r"common passwords?", r"examples?(?![-_.]\w)(?<![-_.@/]example)(?<![-_.@/]examples)", r"xkcd", r"pass(?:word|phrase)s?\s+like", r"ones?\s+like",
 )  # fmt: skip
 _EXAMPLES = re.compile(
     "|".join(word_start(phrase[0]) + phrase[1:] + r"(?!\w)" for phrase in _EXAMPLE_PHRASES)
@@ -104,6 +107,7 @@ _NOT_MADE_UP = re.compile(
 # does a version after it (iOS17-beta, KeePassXC-2.7, reCAPTCHA-v3)
 _SCRAMBLED = re.compile(r"[a-z][A-Z](?![a-z])")
 _WORDLIKE = re.compile(r"[a-z]{5}|[-+](?:v?\d+(?:\.\d+)+|v\d+|alpha\d*|beta\d*|rc\d*)$")
+_ARITHMETIC = re.compile(r"\*\*|\w\^\w|\d\*[A-Z][a-z]{3,}")
 _SYMBOLS = frozenset("!\"#$%&'()*/;<=>?@[\\]^`{|}~")  # ASCII punctuation less - _ . + , and :
 
 
@@ -137,15 +141,25 @@ def find_near_the_word(text: str, lowered: str) -> Iterator[Finding]:
         return
     examples = [m.start() for m in _EXAMPLES.finditer(lowered)] if _EXAMPLE_GATE.open(lowered) else []
     starts = [start for start, _ in spans]
-    for low, high in _stretches(text, spans):
-        for token in _TOKEN.finditer(text, low, high):
-            value = made_up(token.group())
-            if (
-                value is not None
-                and _reached(text, spans, starts, token.start(), token.end())
-                and not _near_an_example(text, examples, token.start())
-            ):
-                yield Finding("secret", token.start(), token.start() + len(value), 0.7, "password")
+    for token in _TOKEN.finditer(text):
+        value = made_up(token.group())
+        if value is None or _near_an_example(text, examples, token.start()):
+            continue
+        if _reached(text, spans, starts, token.start(), token.end()):
+            yield Finding("secret", token.start(), token.start() + len(value), 0.7, "password")
+        elif _scrambled(value):  # elsewhere in a message that speaks of credentials
+            yield Finding("secret", token.start(), token.start() + len(value), 0.6, "password")
+
+
+def _scrambled(value: str) -> bool:
+    """A made-up value that reads as a password wherever it stands: ten or more characters, both
+    cases, and no arithmetic (x**2, 2^n, 3*Rational)."""
+    return (
+        len(value) >= 10
+        and any(char.isupper() for char in value)
+        and any(char.islower() for char in value)
+        and _ARITHMETIC.search(value) is None
+    )
 
 
 def _stretches(text: str, spans: list[tuple[int, int]]) -> Iterator[tuple[int, int]]:
