@@ -244,11 +244,14 @@ def test_other_authors_sets_are_well_formed_and_the_unread_ones_misses_are_never
         "fresh_k": (40, 16, 40),
         "fresh_l": (40, 16, 40),
         "fresh_m": (40, 16, 40),
+        "fresh_n": (40, 16, 40),
+        "fresh_o": (40, 16, 40),
     }
     assert [name for name, _, spent in secrets_eval.SECOND_AUTHORS if spent is None] == [
         "fresh_k",
-        "fresh_l",
         "fresh_m",
+        "fresh_n",
+        "fresh_o",
     ]
     for name, path, _ in secrets_eval.SECOND_AUTHORS:
         prose, per_kind, lookalikes = sizes[name]
@@ -267,9 +270,9 @@ def test_other_authors_sets_are_well_formed_and_the_unread_ones_misses_are_never
             "recall": 0.0,
             "by_kind": dict.fromkeys(kinds, 0.0),
         }
-    for unread in ("fresh_k", "fresh_l", "fresh_m"):  # no list of which look-alikes were flagged
+    for unread in ("fresh_k", "fresh_m", "fresh_n", "fresh_o"):  # no list of which look-alikes were flagged
         assert report[f"{unread}_lookalikes"] == {"n": 40, "flag_rate": 0.0}
-    for spent in ("fresh_d", "fresh_e", "fresh_f", "fresh_g", "fresh_h", "fresh_i", "fresh_j"):
+    for spent in ("fresh_d", "fresh_e", "fresh_f", "fresh_g", "fresh_h", "fresh_i", "fresh_j", "fresh_l"):
         assert report[f"{spent}_lookalikes"] == {"n": 40, "flag_rate": 0.0, "flagged": []}
     spent_sets = (
         "fresh",
@@ -282,6 +285,7 @@ def test_other_authors_sets_are_well_formed_and_the_unread_ones_misses_are_never
         "fresh_h",
         "fresh_i",
         "fresh_j",
+        "fresh_l",
     )
     kept = sum(report[name]["n"] for name in ("providers", "plaintext", *spent_sets))
     assert len(report["misses"]) == kept

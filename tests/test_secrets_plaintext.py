@@ -493,6 +493,8 @@ def test_every_foreign_word_holds_a_gate_word() -> None:
         "Reset your password here.\n\nThe sum is 3*Rational(1, 2) + x**2 and 2^Nk7a",
         "Passwords like Summer2024!xy are guessed in minutes",
         "For example, a password such as Wq8#rT2!mzQ is strong",
+        "e3b0c442 chore: rotate SMTP password (value now lives in Key Vault, not in repo)",
+        '<add key="DbPassword" value="#{DbPassword}#" />',
         "docker run -u 1000 -p 8080:80 nginx",
         "psql -U postgres -h db -p 5432 app",
         "generate --max-tokens 4096 --token-limit 8000",

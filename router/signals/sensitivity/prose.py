@@ -223,6 +223,8 @@ def _spoken(text: str, lowered: str) -> Iterator[Finding]:
             (match.group("verb") == "to" and len(words.split()) > 2)  # "... from HOST to DC01-Corp": a place
             or (match.group("verb") == "as" and words.split()[-1:] == ["such"])  # "such as 'Summer2024!'"
             or value[:1] in ")]}>,;-"  # password('Password:').ask(), gpg --passphrase --batch: no value
+            # "rotate the password (value now in Key Vault)": a word in brackets, no value
+            or (value[:1] == "(" and value[1:].rstrip(").,;").isalpha())
             or (far and not strong(value))  # "the password length limit in our app is 64-chars"
         ):
             continue

@@ -11,7 +11,7 @@ from collections import Counter
 # A value as the rules capture it: perhaps quoted, then 4-200 characters with no space or quote.
 VALUE = r"[\"']?([^\s\"']{4,200})"
 PLACEHOLDER = re.compile(
-    r"(?i)^(?:<.*>|\{.*\}|\[.*\]|\$.*|%.*%|\*+|x+|\.+|-+|_+|null|none|nil|true|false|undefined|"
+    r"(?i)^(?:<.*>|\{.*\}|\[.*\]|\$.*|%.*%|#\{.*\}#?|\*+|x+|\.+|-+|_+|null|none|nil|true|false|undefined|"
     r"(?:your|my|the|some|insert|enter|put|add|replace|test|fake|mock|sample)[a-z_-]*(?:[_-]?v?\d+)?"
     r"|&{1,2}\w+|:\w+|@\w+|\w*(?:here|example|placeholder|changeme|"
     r"dummy|redacted|xxx+)\w*|str|string|int|bool|bytes|optional\[.*|env\b.*|process\.env.*"
@@ -19,7 +19,8 @@ PLACEHOLDER = re.compile(
     r"|!(?:vault|secret|env|ref|sub|getatt|importvalue|ssm|include|encrypted|sops)\b.*"
     r"|(?-i:![A-Z_][A-Z0-9_]*!))$"  # (and a Windows batch file's !VARIABLE!, in capitals: not !Passw0rd!)
     r"|^.*xxx"  # ghp_xxxx..., xoxb-xxx: a token shape filled with x's is documentation
-    # (&&password, :new_password, @new_pw: SQL*Plus, bind and T-SQL variables; your_api_key_123)
+    # (&&password, :new_password, @new_pw: SQL*Plus, bind and T-SQL variables; your_api_key_123;
+    # #{DbPassword}#: Octopus Deploy's substitution)
 )
 # A number with a unit, or a run of them: 1500us, 2.5e-3, 25.3nW, 1280px, 0.5ms-2ms, 10^-12 ("pw"
 # also names pulse widths, page widths and picowatts: such a value is not a password).
