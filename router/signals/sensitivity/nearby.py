@@ -79,6 +79,8 @@ _BEFORE, _AFTER = 60, 120  # how far from the word a value may stand, on its lin
 # (a longer run is no token of 8-64, not 64-character pieces of it).
 _TOKEN_CHAR = "[^\\s\"'\u201c\u201d\u2018\u2019`<>()\\[\\]{}\u3000-\u9fff\uac00-\ud7af\uff00-\uffef]"
 _TOKEN = re.compile(f"(?<!{_TOKEN_CHAR}){_TOKEN_CHAR}{{8,64}}(?!{_TOKEN_CHAR})")
+# A whole token of 10-64 characters: what _scrambled may take for a made-up value wherever it stands
+_ELSEWHERE = re.compile(f"(?<!{_TOKEN_CHAR}){_TOKEN_CHAR}{{10,64}}(?!{_TOKEN_CHAR})")
 _TOKEN_START = re.compile(_TOKEN_CHAR + r"{1,64}\Z")  # searched in a bounded stretch before an edge
 _TOKEN_REST = re.compile(_TOKEN_CHAR + "{0,64}")
 # Said of examples, not of one's own (lowercase, each led by its first letter, on the lowercased
@@ -129,10 +131,11 @@ def made_up(token: str) -> str | None:
 
 
 def find_near_the_word(text: str, lowered: str) -> Iterator[Finding]:
-    """Made-up passwords near a credential's word in `text`; `lowered` is text.lower() with the
-    text's offsets. The words' reaches are merged first, so that each stretch of the text is read
-    once however many words stand in it; a token found there counts where a word on its line
-    reaches it."""
+    """Made-up passwords near a credential's word in `text`, and (less sure) elsewhere in it;
+    `lowered` is text.lower() with the text's offsets. The words' reaches are merged first, so that
+    each stretch of the text is read once however many words stand in it; a token found there
+    counts where a word on its line reaches it. Elsewhere only tokens of ten or more characters
+    in both cases are judged (judging every token of a long prompt took 1.8 ms)."""
     if not _GATE.open(lowered):
         return
     words = _LOWER_WORDS.finditer(lowered) if case_aligned(text, lowered) else _WORD.finditer(text)
@@ -141,13 +144,23 @@ def find_near_the_word(text: str, lowered: str) -> Iterator[Finding]:
         return
     examples = [m.start() for m in _EXAMPLES.finditer(lowered)] if _EXAMPLE_GATE.open(lowered) else []
     starts = [start for start, _ in spans]
-    for token in _TOKEN.finditer(text):
-        value = made_up(token.group())
-        if value is None or _near_an_example(text, examples, token.start()):
-            continue
-        if _reached(text, spans, starts, token.start(), token.end()):
-            yield Finding("secret", token.start(), token.start() + len(value), 0.7, "password")
-        elif _scrambled(value):  # elsewhere in a message that speaks of credentials
+    near: set[int] = set()
+    for low, high in _stretches(text, spans):
+        for token in _TOKEN.finditer(text, low, high):
+            value = made_up(token.group())
+            if (
+                value is not None
+                and _reached(text, spans, starts, token.start(), token.end())
+                and not _near_an_example(text, examples, token.start())
+            ):
+                near.add(token.start())
+                yield Finding("secret", token.start(), token.start() + len(value), 0.7, "password")
+    for token in _ELSEWHERE.finditer(text):
+        whole = token.group()
+        if token.start() in near or whole.islower() or whole.isupper() or whole.isalpha():
+            continue  # (cheap tests first: _scrambled asks for both cases and made_up for a digit)
+        value = made_up(whole)
+        if value is not None and _scrambled(value) and not _near_an_example(text, examples, token.start()):
             yield Finding("secret", token.start(), token.start() + len(value), 0.6, "password")
 
 

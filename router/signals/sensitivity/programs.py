@@ -44,14 +44,16 @@ _FLAGS = re.compile(
 # (not --bypass, --password-file, --token-path), the value not the next option, a path or a
 # variable (value_confidence). Read on the lowercased text where the offsets agree.
 _SECRET_OPTION = re.compile(
-    r"(?<![\w-])--?(?:[a-z][a-z0-9]*[-_])*(?:pass|password|passwd|pwd|passphrase|secret|token)(?:=|[ \t]+)"
+    lead("-", r"[\w-]")
+    + r"-?(?:[a-z][a-z0-9]*[-_])*(?:pass|password|passwd|pwd|passphrase|secret|token)(?:=|[ \t]+)"
     r"(?![-/~.$%<{])[\"']?([^\s\"']{4,200})"
 )
 _SECRET_OPTION_GATE = Gate(("pass", "pwd", "secret", "token"))
 # A name and a password as -u NAME -p PASSWORD (or -U/-P), the common pair of login options, at most
 # two options between them (not -p alone: a port, mkdir -p), and strong (docker run -u 1000 -p 8080:80)
 _USER_THEN_PASSWORD = re.compile(
-    r"(?<!\S)-([uU])[ \t]+[^\s-]\S*[ \t]+(?:-\w+(?:[ \t]+[^\s-]\S*)?[ \t]+){0,2}-(?i:p)[ \t]+(?![-/$%<{])[\"']?([^\s\"']{4,200})"
+    lead("-", r"\S")
+    + r"([uU])[ \t]+[^\s-]\S*[ \t]+(?:-\w+(?:[ \t]+[^\s-]\S*)?[ \t]+){0,2}-(?i:p)[ \t]+(?![-/$%<{])[\"']?([^\s\"']{4,200})"
 )
 # A .pgpass line: host:port:database:user:password, the port a number or *.
 _PGPASS = re.compile(r"(?m)^[^\s:]+:(?:\d{1,5}|\*):[^\s:]+:[^\s:]+:(\S{4,})$")
