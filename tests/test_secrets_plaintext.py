@@ -299,6 +299,23 @@ _LOOK_ALIKES = [
         # anywhere in a message that speaks of credentials; "example" in a host's name is no example
         ("Was my old password in a breach?\n\nIt was Wq8#rT2!mzQ for years.", ["Wq8#rT2!mzQ"]),
         ("Login for https://app.example.com is admin / Wq8#rT2!mz", ["Wq8#rT2!mz"]),
+        # a review's (2026-12-06): both SNMPv3 passphrases, an option's value after a Turkish "İ"
+        # (the lowercased text's offsets), openssl's pass: form, compound option names, Go's and
+        # Rust's typed declarations, an FTP session's line, a two-word password unquoted
+        (
+            "snmpwalk -v3 -l authPriv -u ops -a SHA -A Mn7Bv4Cx1Z -x AES -X Lk9Jh6Gf3D 10.0.0.1",
+            ["Mn7Bv4Cx1Z", "Lk9Jh6Gf3D"],
+        ),
+        (
+            "\u0130zmir ve \u0130stanbul sunucular\u0131 i\u00e7in not: ./setup --admin-pass Xk7pQ2wz9L",
+            ["Xk7pQ2wz9L"],
+        ),
+        ("openssl enc -aes-256-cbc -in a.txt -pass pass:Xk7pQ2wz9L", ["Xk7pQ2wz9L"]),
+        ("Install-App.ps1 -AdminPassword Qw8Er5Ty2U -Silent", ["Qw8Er5Ty2U"]),
+        ('const dbPassword string = "Zq7Xw4Ec1V"', ["Zq7Xw4Ec1V"]),
+        ('const DB_PASSWORD: &str = "Tr5Ed2Ws9Q";', ["Tr5Ed2Ws9Q"]),
+        ("ftp> user backup Xk7pQ2wz9L\n331 Password required", ["Xk7pQ2wz9L"]),
+        ("DB_PASSWORD=Correct-Horse", ["Correct-Horse"]),
         # conventions rather than any set's text: an option named for a secret, -u NAME -p
         # PASSWORD, Windows' net user, wpa_passphrase
         ("mytool deploy --admin-pass Wq8#rT2!mz --region eu", ["Wq8#rT2!mz"]),
@@ -495,6 +512,28 @@ def test_every_foreign_word_holds_a_gate_word() -> None:
         "For example, a password such as Wq8#rT2!mzQ is strong",
         "e3b0c442 chore: rotate SMTP password (value now lives in Key Vault, not in repo)",
         '<add key="DbPassword" value="#{DbPassword}#" />',
+        # a review's (2026-12-06): names with - or + beside logging in, a version in capitals, a
+        # quoted path or a reference as an option's value, Maven's -U/-P, the next line read as a
+        # command's value, a server's user lines, typed declarations whose value is code
+        "Sign in to the portal to see your SARS-CoV-2 test result.",
+        "I'm logged in to Hugging Face; how do I run ChatGLM3-6B locally?",
+        "Since updating to iOS18-Beta3 I can't sign in to iCloud.",
+        "I found this error in the log in /var/log/syslog on my 4TiB-RAID10 array.",
+        "debug1: Local version string SSH-2.0-OpenSSH_9.6\ndebug1: Authentications that can continue: publickey,password",
+        'deploy --token "/run/secrets/token2"',
+        "openssl enc -aes256 -pass file:/root/pass2.txt",
+        "docker buildx build --secret id=gh_token2,env=GH_TOKEN .",
+        "mvn -U clean -P Release2 install",
+        'wpa_passphrase MyHomeWiFi\nnetwork={\n\tssid="MyHomeWiFi"\n}',
+        "net user Administrator\nipconfig2 /all",
+        "For the FTP server we use vsftpd. Our nginx.conf starts with:\nuser www-data www-data;",
+        "ftp -n ftp.gnu.org <<EOF\nuser anonymous anonymous@\nEOF",
+        "let mut password: String = String::new();",
+        'let token: Option<String> = std::env::var("GITHUB_TOKEN").ok();',
+        "const token: string = `Bearer ${accessToken}`;",
+        "let secret: Uint8Array = new TextEncoder().encode(x);",
+        "My app crashes when the user taps log in: NullPointerException in LoginFragment$2.onClick.",
+        "Server=db;User Id=app;Password=#{DbPassword}#;",
         "docker run -u 1000 -p 8080:80 nginx",
         "psql -U postgres -h db -p 5432 app",
         "generate --max-tokens 4096 --token-limit 8000",
@@ -543,7 +582,6 @@ _OPTION_COMMANDS = {
     "hdbsql": "hdbsql -n hana:30015 -u SYSTEM{blank}-p {pw} 'select 1'",
     "nmcli": "nmcli dev wifi connect HomeNet{blank}password {pw}",
     "curl": "curl -x proxy:3128{blank}-U bob:{pw} https://example.org",
-    "snmpwalk": "snmpwalk -v3 -l authPriv -u ops -a SHA{blank}-A {pw} router1",
 }
 
 

@@ -5,13 +5,14 @@ The phrase rules (router.signals.sensitivity.prose) read a password where a sent
 share", "Hola, te paso la contraseña: ... y el usuario ...", or a line of a ticket. Here the value
 is judged instead of the phrasing: a whole token of 8-64 characters with a letter, a digit and an
 ASCII symbol other than - _ . + , (made up, not a word, a version, a spec or a name), or with only
-- or + where a capital follows a small letter mid-word and no word or version is in it
-(laF187-4kGX0, not iPhone-15 or iOS17-beta), within 60 characters before or 120 after a
-credential's word (password, pw, creds, login, Wi-Fi, a code or key that opens something, and the
-noun in 25 other languages) on the same line; and anywhere else in a text that holds such a word,
-a value of ten or more characters in both cases (no arithmetic: x**2, 3*Rational), at a lower
-confidence ("Was my old password in a breach?" and the value lines later). What it cannot see: a weak or dictionary password ("hunter2",
-"Summer2024"), which only a phrase rule reads.
+- or + where a capital follows a small letter mid-word, digits and letters interleave and no word
+or version is in it (laF187-4kGX0, not iPhone-15, ChatGLM3-6B or iOS17-beta), within 60
+characters before or 120 after a credential's word (password, pw, creds, login, Wi-Fi, a code or
+key that opens something, logging in with, and the noun in 25 other languages) on the same line;
+and anywhere else in a text that holds such a word, a value of ten or more characters in both
+cases (no arithmetic: x**2, 3*Rational), at a lower confidence ("Was my old password in a
+breach?" and the value lines later). What it cannot see: a weak or dictionary password
+("hunter2", "Summer2024"), which only a phrase rule reads.
 
 Not a password (`made_up`): a path, URL, e-mail address or anything holding ":", "@" or "|"; a
 dotted or called name (a.b.c, f(x)); an assignment or option (KEY=value, x+=1, --timeout=3600); a
@@ -53,8 +54,8 @@ _WORDS = (
     # codes and keys that open something
     "access code", "door code", "alarm code", "entry code", "gate code", "pin code", "pincode",
     "host key", "wireless key", "network key", "security key", "wpa key", "wpa2 key",
-    # logging in with a value ("I've tried logging in with ... five times")
-    "log in", "logging in", "logged in", "sign in", "signing in", "signed in",
+    # logging in with a value ("I've tried logging in with ... five times"; not "the log in /var/log")
+    "log in with", "logging in with", "logged in with", "sign in with", "signing in with", "signed in with",
 )  # fmt: skip
 # Words in scripts without case or spaces: found wherever they stand.
 _BARE_WORDS = (
@@ -100,15 +101,19 @@ _EXAMPLE_GATE = Gate(
 _LINE_REACH = 300  # how far along its line an example phrase silences a value
 # What a made-up value is not (see the module's docstring).
 _NOT_MADE_UP = re.compile(
-    r"[/\\:@|±≈]|\$.*\$|\w\.\w+\.\w|\w\(|\)$|^--|[\w\])|]\+?=|#\d+(?:\.\w{1,5})?$|a-z|A-Z|0-9"
+    r"[/\\:@|±≈]|\$.*\$|\w\$\d+\.|\w\.\w+\.\w|\w\(|\)$|^--|[\w\])|]\+?=|#\d+(?:\.\w{1,5})?$|a-z|A-Z|0-9"
     r"|\.[A-Za-z][A-Za-z0-9]{1,4}$"
 )
 # Only "-" or "+" between letters and digits: made up when a capital follows a small letter and
-# begins no word (laF187-4kGX0, not iPhone-15, MacBook-Pro16, GitLab-CE16, Win10-Pro) and no run
-# of five small letters reads as a word ("E1045-denied", "WPA2-Personal", "Ubuntu-22.04"), nor
-# does a version after it (iOS17-beta, KeePassXC-2.7, reCAPTCHA-v3)
+# begins no word (laF187-4kGX0, not iPhone-15, MacBook-Pro16, GitLab-CE16, Win10-Pro), digits and
+# letters interleave, and no run of five small letters reads as a word ("E1045-denied",
+# "WPA2-Personal", "Ubuntu-22.04"), nor does a version after it (iOS17-beta, iOS18-Beta3, -RC1)
 _SCRAMBLED = re.compile(r"[a-z][A-Z](?![a-z])")
-_WORDLIKE = re.compile(r"[a-z]{5}|[-+](?:v?\d+(?:\.\d+)+|v\d+|alpha\d*|beta\d*|rc\d*)$")
+# and a digit between letters or letters between digits (not SARS-CoV-2, MySQL8-RDS, ChatGLM3-6B)
+_INTERLEAVED = re.compile(r"[A-Za-z][0-9]+[A-Za-z]|[0-9][A-Za-z]+[0-9]")
+_WORDLIKE = re.compile(
+    r"[a-z]{5}|(?i:[-+](?:v?\d+(?:\.\d+)+|v\d+|alpha\d*|beta\d*|rc\d*|preview\d*|dev\d*)$)"
+)
 _ARITHMETIC = re.compile(r"\*\*|\w\^\w|\d\*[A-Z][a-z]{3,}")
 _SYMBOLS = frozenset("!\"#$%&'()*/;<=>?@[\\]^`{|}~")  # ASCII punctuation less - _ . + , and :
 
@@ -122,7 +127,11 @@ def made_up(token: str) -> str | None:
     letter = any(char.isalpha() for char in value)
     symbol = any(char in _SYMBOLS for char in value.lstrip("!"))  # "!bg-blue-600": a CSS class
     if not symbol and digit and ("-" in value or "+" in value):
-        symbol = _SCRAMBLED.search(value) is not None and _WORDLIKE.search(value) is None
+        symbol = (
+            _SCRAMBLED.search(value) is not None
+            and _INTERLEAVED.search(value) is not None
+            and _WORDLIKE.search(value) is None
+        )
     if not (digit and letter and symbol) or _NOT_MADE_UP.search(value):
         return None
     if mentions_secret(value) or PLACEHOLDER.match(value) or not value_confidence(value, quoted=False):

@@ -39,6 +39,9 @@ _FLAGS = re.compile(
     r"|\bredis-cli\b" + _SAME_COMMAND + r"\s-a\s+|\bsshpass\s+-p\s*"
     r"|\bcurl\b" + _SAME_COMMAND + r"\s(?:-u\s*|--user[=\s]+)[\"']?[^\s:\"']+:)[\"']?([^\s\"']{4,200})"
 )
+# An option's value: not the next option, a path, a variable or a reference (openssl's file:, env:,
+# fd: forms, BuildKit's --secret id=...,src=...); openssl's pass: form is the password after it.
+_OPTION_VALUE = r"[\"']?(?![-/~.$%<{]|(?:file|env|fd|stdin):)(?:pass:)?([^\s\"'=]{4,200})(?![^\s\"'])"
 # Any program's option named for a secret, by the usual conventions: --admin-pass X, --client-secret
 # X, --api-token=X, -Password X (PowerShell), -passwd X; the name's last part the secret's word
 # (not --bypass, --password-file, --token-path), the value not the next option, a path or a
@@ -46,14 +49,22 @@ _FLAGS = re.compile(
 _SECRET_OPTION = re.compile(
     lead("-", r"[\w-]")
     + r"-?(?:[a-z][a-z0-9]*[-_])*(?:pass|password|passwd|pwd|passphrase|secret|token)(?:=|[ \t]+)"
-    r"(?![-/~.$%<{])[\"']?([^\s\"']{4,200})"
+    + _OPTION_VALUE
+)
+# The same in PowerShell's and .NET's compound names, on the text: -AdminPassword X, -ClientSecret X
+_CAMEL_SECRET_OPTION = re.compile(
+    lead("-", r"[\w-]")
+    + r"-?(?:[A-Z][a-z0-9]*)*(?:Password|Passwd|Pwd|Pass|Passphrase|Secret|Token)(?:=|[ \t]+)"
+    + _OPTION_VALUE
 )
 _SECRET_OPTION_GATE = Gate(("pass", "pwd", "secret", "token"))
-# A name and a password as -u NAME -p PASSWORD (or -U/-P), the common pair of login options, at most
-# two options between them (not -p alone: a port, mkdir -p), and strong (docker run -u 1000 -p 8080:80)
+# A name and a password as -u NAME -p PASSWORD, the common pair of login options, at most two
+# options between them (not -p alone: a port, mkdir -p; not Maven's -U ... -P PROFILE), and strong
+# (docker run -u 1000 -p 8080:80)
 _USER_THEN_PASSWORD = re.compile(
     lead("-", r"\S")
-    + r"([uU])[ \t]+[^\s-]\S*[ \t]+(?:-\w+(?:[ \t]+[^\s-]\S*)?[ \t]+){0,2}-(?i:p)[ \t]+(?![-/$%<{])[\"']?([^\s\"']{4,200})"
+    + r"u[ \t]+[^\s-]\S*[ \t]+(?:-\w+(?:[ \t]+[^\s-]\S*)?[ \t]+){0,2}-p[ \t]+"
+    + _OPTION_VALUE
 )
 # A .pgpass line: host:port:database:user:password, the port a number or *.
 _PGPASS = re.compile(r"(?m)^[^\s:]+:(?:\d{1,5}|\*):[^\s:]+:[^\s:]+:(\S{4,})$")
@@ -101,10 +112,6 @@ _OPTION_CLIENTS: tuple[tuple[tuple[str, ...], str], ...] = (
     (("hdbsql",), r"-p\s+"),  # SAP HANA
     (("nmcli",), r"(?:password|wifi-sec\.psk)\s+"),  # ... connect SSID password PASSWORD
     (("curl",), r"(?:-U\s*|--proxy-user[=\s]+)[\"']?[^\s:\"']+:"),  # a proxy's NAME:PW
-    (  # Net-SNMP's v3 tools: -A AUTH_PASSPHRASE, -X PRIVACY_PASSPHRASE
-        ("snmpwalk", "snmpbulkwalk", "snmpget", "snmpgetnext", "snmpbulkget", "snmpset", "snmptable", "snmptrap"),
-        r"-[AX]\s*",
-    ),
 )  # fmt: skip
 
 
@@ -141,7 +148,7 @@ class _Rule(NamedTuple):
 
 # Every option of _OPTION_CLIENTS, lowercased, after a blank other than a line break (a test runs
 # each row's documented command through the whole scan, so a row this gate misses fails it).
-_OPTION_GATE = re.compile(r"[^\S\n](?:-(?:-?p|[nsuax])|/(?:p:|rp)|password|wifi-sec\.psk)")
+_OPTION_GATE = re.compile(r"[^\S\n](?:-(?:-?p|[nsu])|/(?:p:|rp)|password|wifi-sec\.psk)")
 
 
 # The case-blind SQL forms, in lowercase, each led by its first word: IDENTIFIED BY a quoted value;
@@ -159,6 +166,7 @@ _HASHED = (
     r"|hashbytes)\s*\(\s*(?:'sha2_256'\s*,\s*)?n?'([^'\n]{4,200})'"
 )
 _HASHED_HINTS = ("md5", "sha", "password", "crypt", "hash")  # every function's name holds one
+_SNMP = r"\bsnmp(?:walk|bulkwalk|get|getnext|bulkget|set|table|trap)\b" + _SAME_COMMAND
 _CLIENTS: tuple[_Rule, ...] = tuple(
     _Rule(
         names,
@@ -236,19 +244,33 @@ _CLIENTS: tuple[_Rule, ...] = tuple(
         "password",
         0.8,
     ),
-    # FTP: a script's "user NAME PASSWORD" line (ftp -n <<EOF, ftp -s:FILE)
+    # FTP: a script's or a session's "user NAME PASSWORD" line (ftp -n <<EOF, ftp> user ...; not
+    # anonymous FTP, nor a server's "user www-data www-data;" or "user = www-data")
     (
         ("ftp",),
-        re.compile(r"(?m)^[ \t]*(?:quote[ \t]+)?user[ \t]+[^\s\"']+[ \t]+" + VALUE + r"[\"']?[ \t]*$"),
+        re.compile(
+            r"(?m)^[ \t]*(?:ftp>[ \t]*)?(?:quote[ \t]+)?user[ \t]+(?!anonymous\b|ftp\b)[^\s\"'=]+[ \t]+"
+            r"[\"']?([^\s\"';]{4,200})[\"']?[ \t]*$"
+        ),
         "password",
     ),
     # Windows: net user NAME PASSWORD [/add] (net user NAME * asks for it); wpa_passphrase SSID PASSPHRASE
     (
         ("net user",),
-        re.compile(r"(?i)\bnet\s+user\s+(?![/*])[^\s/*]+\s+(?![/*])" + VALUE + r"(?=[\"']?(?:\s+/|\s*$))", re.MULTILINE),
+        re.compile(
+            r"(?i)\bnet user[ \t]+(?![/*])[^\s/*]+[ \t]+(?![/*])" + VALUE + r"(?=[\"']?(?:[ \t]+/|[ \t]*$))",
+            re.MULTILINE,
+        ),
         "password_flag",
     ),
-    (("wpa_passphrase",), re.compile(r"\bwpa_passphrase\s+(?:\"[^\"\n]+\"|'[^'\n]+'|\S+)\s+" + VALUE), "password"),
+    (
+        ("wpa_passphrase",),
+        re.compile(r"\bwpa_passphrase[ \t]+(?:\"[^\"\n]+\"|'[^'\n]+'|[^\s\"']+)[ \t]+" + VALUE),
+        "password",
+    ),
+    # Net-SNMP's v3 tools: -A AUTH_PASSPHRASE and -X PRIVACY_PASSPHRASE, each read from the name
+    (("snmp",), re.compile(_SNMP + r"\s-A\s*" + VALUE), "password_flag"),
+    (("snmp",), re.compile(_SNMP + r"\s-X\s*" + VALUE), "password_flag"),
     # Redis's configuration: requirepass PASSWORD, masterauth PASSWORD (a commented line is not set)
     (
         ("requirepass", "masterauth"),
@@ -416,15 +438,17 @@ _AUTH_TUPLE = re.compile(
 
 def _options(text: str, lowered: str) -> Iterator[Finding]:
     if _SECRET_OPTION_GATE.open(lowered):
-        source = lowered if case_aligned(text, lowered) else text.lower()
-        for match in _SECRET_OPTION.finditer(source):
-            value = text[match.start(1) : match.end(1)]
+        # on the lowercased text, which find_secrets keeps at the text's offsets (a text with "İ")
+        matches = [*_SECRET_OPTION.finditer(lowered), *_CAMEL_SECRET_OPTION.finditer(text)]
+        for start, end in sorted({match.span(1) for match in matches}):
+            end = start + len(text[start:end].rstrip(",;"))
+            value = text[start:end]
             if strong(value) and value_confidence(value, quoted=False):
-                yield Finding("secret", match.start(1), match.end(1), 0.8, "password_flag")
+                yield Finding("secret", start, end, 0.8, "password_flag")
     if " -p" in lowered:
         for match in _USER_THEN_PASSWORD.finditer(text):
-            if strong(match.group(2)) and value_confidence(match.group(2), quoted=False):
-                yield Finding("secret", match.start(2), match.end(2), 0.8, "password_flag")
+            if strong(match.group(1)) and value_confidence(match.group(1), quoted=False):
+                yield Finding("secret", match.start(1), match.end(1), 0.8, "password_flag")
 
 
 def _flags(text: str, lowered: str) -> Iterator[Finding]:

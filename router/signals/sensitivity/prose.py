@@ -86,8 +86,8 @@ _FOREIGN_REST = (
     r"\s*[:\uff1a]?\s*[\"'«\u201c\u201e]?([^\s\"'»\u201d\u201c\u3000-\u9fff\uac00-\ud7af\uff00-\uffef]{4,100})"
 )
 _FOREIGN_SPOKEN = re.compile(
-    r"(?i)(?:" + "|".join(word if word in _JOINED_WORDS else r"(?<!\w)" + word for word in _FOREIGN_WORDS) + ")"
-    + _FOREIGN_REST
+    r"(?i)(?:(?<!\w)(?:" + "|".join(word for word in _FOREIGN_WORDS if word not in _JOINED_WORDS) + ")|"
+    + "|".join(_JOINED_WORDS) + ")" + _FOREIGN_REST
 )  # fmt: skip
 # The same on lowercase text (scanning.case_aligned), each word with its lookbehind after its first letter.
 _LOWER_FOREIGN = re.compile(

@@ -33,9 +33,10 @@ REFERENCE_SUFFIXES = (
     # how it is kept or checked (password_encryption = scram-sha-256, token_type, hash_algorithm)
     "encryption", "algorithm", "method", "mode", "type", "scheme", "cipher", "hashing",
 )  # fmt: skip
-# A bracketed placeholder on one line ([REDACTED per policy], <your token>, {secret}): a rule that
+# A bracketed placeholder on one line ([REDACTED per policy], <your token>, {secret}, Octopus
+# Deploy's #{DbPassword}#): a rule that
 # reads a bare value stops at its first blank or bracket and sees only "[REDACTED".
-_BRACKETED = re.compile(r"\[[^\]\n]{0,80}\]|<[^>\n]{0,80}>|\{[^}\n]{0,80}\}")
+_BRACKETED = re.compile(r"\[[^\]\n]{0,80}\]|<[^>\n]{0,80}>|#?\{[^}\n]{0,80}\}")
 
 
 def bracketed_at(text: str, position: int) -> bool:
@@ -44,9 +45,15 @@ def bracketed_at(text: str, position: int) -> bool:
 
 
 _REGEX_CLASS = re.compile(r"\[[^\]]*(?:a-z|A-Z|0-9)[^\]]*\]")
-_CODE_REFERENCE = re.compile(r"^[A-Za-z_][\w]*(?:\.[A-Za-z_]\w*)*(?:\(.*\)?|\[.*\]?)?[;,]?$")
+_CODE_REFERENCE = re.compile(
+    r"^[A-Za-z_][\w]*(?:(?:\.|::)[A-Za-z_]\w*)*!?(?:\(.*\)?|\[.*\]?)?[;,]?$"  # (Rust's a::b(, format!()
+)
 # A PowerShell cmdlet, Verb-Noun: $password = Read-Host -AsSecureString, $pw = Get-Content ...
-_CMDLET = re.compile(r"^[A-Z][a-z]+(?:[A-Z][a-z]*)?-[A-Z][A-Za-z]+$")
+# (PowerShell's common verbs only: Correct-Horse, Tiger-Lily are passwords)
+_CMDLET = re.compile(
+    r"^(?:Get|Set|New|Read|Import|Export|ConvertTo|ConvertFrom|Invoke|Select|Join|Out|Add|Test|Resolve"
+    r"|Format|Find|Request|Protect|Unprotect|Start|Write)-[A-Z][A-Za-z]+$"
+)
 
 
 # A secret's name as a word in a value: a message or a label about the secret, not the secret
@@ -107,8 +114,8 @@ def value_confidence(value: str, quoted: bool) -> float:
         and (not any(c.isdigit() for c in value) or "." in value or _called(value))
     ):
         return 0.0  # password=user_password, token=get_token(), pw = MD5(CONCAT(...: code, not a value
-    if not quoted and _CMDLET.match(value):
-        return 0.0
+    if not quoted and (_CMDLET.match(value) or value.startswith("`")):
+        return 0.0  # $pw = Read-Host ...; `Bearer ${token}`: a template literal
     classes = character_classes(value)
     if len(value) >= 16 and shannon_entropy(value) >= 3.5 and classes >= 2:
         return 0.9

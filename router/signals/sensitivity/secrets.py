@@ -115,6 +115,14 @@ _SPACED_WORD = re.compile("|".join(_SPACED_WORDS))
 _SPACED_GATE = Gate(_SPACED_WORDS)
 _SPACED_VALUE = re.compile(r"[\w-]{0,20}[ \t]+[\"']([^\"'\n]{4,200})[\"'](?=[ \t;,)]|$)", re.MULTILINE)
 _KEY_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
+# A declared type between a name and its "=": password: string = ..., val pw: String? = ...,
+# password: Optional[str] = ..., let pw: &str = ..., Const PW As String = ..., const pw string = ...
+# (TypeScript, Kotlin, Swift, Python, Rust, VB, Go)
+_TYPED = (
+    r"[ \t]*:[ \t]*&?(?:'\w+[ \t]+)?[A-Za-z_][\w.]*(?:<[^<>\n]{0,60}>|\[[^\[\]\n]{0,60}\])?\??[ \t]*(?==(?![=>]))"
+    r"|[ \t]+[Aa]s[ \t]+[A-Za-z_]\w*[ \t]*(?==(?![=>]))|[ \t]+(?:string|\[\]byte)[ \t]*(?==(?![=>]))"
+)
+_TYPED_AT = re.compile(_TYPED)
 # From the end of the key word: rest of the key, perhaps a declared type, then = : => := and the
 # value, quoted or bare.
 # A quoted key and a quoted value as a call's first two arguments count as an assignment too:
@@ -124,10 +132,7 @@ _KEY_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123
 # characters ("tokentoken...") an unbounded read made the scan quadratic.
 _ASSIGNMENT = re.compile(
     r"(?P<rest>[A-Za-z0-9_.-]{0,100})"
-    # a declared type before the "=": password: string = ..., val pw: String? = ..., password:
-    # Optional[str] = ..., Const PW As String = ... (TypeScript, Kotlin, Swift, Python, VB)
-    r"(?P<typed>[ \t]*:[ \t]*[A-Za-z_][\w.]*(?:<[^<>\n]{0,60}>|\[[^\[\]\n]{0,60}\])?\??[ \t]*(?==(?![=>]))"
-    r"|[ \t]+[Aa]s[ \t]+[A-Za-z_]\w*[ \t]*(?==(?![=>])))?"
+    "(?P<typed>" + _TYPED + ")?"
     r"(?:[\"']?\s*(?:=>|:=|=|:)|[\"']\s*(?P<comma>,)(?=\s*[\"'][^\s\"']{4,200}[\"']))"
     # the value on the key's line ("DB_PASSWORD=" and a line break: empty, not the next line's
     # DB_NAME=...), but a quoted value or a call's second argument may follow a break
@@ -215,8 +220,11 @@ def _assigned(text: str, lowered: str) -> Iterator[Finding]:
         end = match.end()
         if match.group("rest").lower().endswith(REFERENCE_SUFFIXES):
             continue  # password_file=/run/secrets/db, TOKEN_PATH=...: where the secret is, not it
-        if match.group("typed") is not None and match.group("rest"):
+        typed = match.group("typed") is not None
+        if typed and match.group("rest"):
             continue  # token_index: int = 255_999, TOKEN_PREFIX: Final = ...: a declared name must end in the word
+        if not typed and _TYPED_AT.match(text, match.end("rest")):
+            continue  # secret: Uint8Array = new ...: a declaration whose value is not one (not its type)
         group = next(name for name in ("double", "single", "bare") if match.group(name) is not None)
         value = match.group(group)
         if group == "bare" and bracketed_at(text, match.start(group)):
