@@ -316,6 +316,17 @@ _LOOK_ALIKES = [
         ('const DB_PASSWORD: &str = "Tr5Ed2Ws9Q";', ["Tr5Ed2Ws9Q"]),
         ("ftp> user backup Xk7pQ2wz9L\n331 Password required", ["Xk7pQ2wz9L"]),
         ("DB_PASSWORD=Correct-Horse", ["Correct-Horse"]),
+        # a second review's (2026-12-06): "=" in an option's value, Markdown's inline code, base64's
+        # padding after a key, a letter-only value ending in "!", -U/-P, names starting "ftp",
+        # Windows line ends
+        ("deploy --client-secret Ab1=Cd2Ef3Gh", ["Ab1=Cd2Ef3Gh"]),
+        ("openssl enc -aes-256-cbc -pass pass:R7t=kLp2Zx9", ["R7t=kLp2Zx9"]),
+        ("My password is `Xk7pQ2wz9L`, why does the login fail?", ["Xk7pQ2wz9L"]),
+        ("client_secret: AbCdEf1234567890xyz=", ["AbCdEf1234567890xyz="]),
+        ("DB_PASSWORD=Sunshine!", ["Sunshine!"]),
+        ("tsql -S db01 -U sa -P Xk7pQ2wz9L", ["Xk7pQ2wz9L"]),
+        ("ftp -n h <<EOF\nuser ftp-admin Xk7pQ2wz9L\nEOF", ["Xk7pQ2wz9L"]),
+        ("@echo off\r\nnet user kiosk Mn7Bv4Cx1Z\r\nshutdown /r\r\n", ["Mn7Bv4Cx1Z"]),
         # conventions rather than any set's text: an option named for a secret, -u NAME -p
         # PASSWORD, Windows' net user, wpa_passphrase
         ("mytool deploy --admin-pass Wq8#rT2!mz --region eu", ["Wq8#rT2!mz"]),
@@ -534,6 +545,8 @@ def test_every_foreign_word_holds_a_gate_word() -> None:
         "let secret: Uint8Array = new TextEncoder().encode(x);",
         "My app crashes when the user taps log in: NullPointerException in LoginFragment$2.onClick.",
         "Server=db;User Id=app;Password=#{DbPassword}#;",
+        "let password: &str = &args[2];",
+        "snmpwalk -v3 host hangs\n-A ufw-user-input2 -p udp --dport 161 -j ACCEPT",
         "docker run -u 1000 -p 8080:80 nginx",
         "psql -U postgres -h db -p 5432 app",
         "generate --max-tokens 4096 --token-limit 8000",

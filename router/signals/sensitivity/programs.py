@@ -40,8 +40,12 @@ _FLAGS = re.compile(
     r"|\bcurl\b" + _SAME_COMMAND + r"\s(?:-u\s*|--user[=\s]+)[\"']?[^\s:\"']+:)[\"']?([^\s\"']{4,200})"
 )
 # An option's value: not the next option, a path, a variable or a reference (openssl's file:, env:,
-# fd: forms, BuildKit's --secret id=...,src=...); openssl's pass: form is the password after it.
-_OPTION_VALUE = r"[\"']?(?![-/~.$%<{]|(?:file|env|fd|stdin):)(?:pass:)?([^\s\"'=]{4,200})(?![^\s\"'])"
+# fd: forms, BuildKit's --secret id=...,src=...); openssl's pass: form is the password after it
+# (a base64 value's "=" is part of it).
+_OPTION_VALUE = (
+    r"[\"']?(?![-/~.$%<{]|(?:file|env|fd|stdin):|(?:id|src|source|env|type|target|required|mode|uid|gid)=)"
+    r"(?:pass:)?([^\s\"']{4,200})"
+)
 # Any program's option named for a secret, by the usual conventions: --admin-pass X, --client-secret
 # X, --api-token=X, -Password X (PowerShell), -passwd X; the name's last part the secret's word
 # (not --bypass, --password-file, --token-path), the value not the next option, a path or a
@@ -58,13 +62,13 @@ _CAMEL_SECRET_OPTION = re.compile(
     + _OPTION_VALUE
 )
 _SECRET_OPTION_GATE = Gate(("pass", "pwd", "secret", "token"))
-# A name and a password as -u NAME -p PASSWORD, the common pair of login options, at most two
-# options between them (not -p alone: a port, mkdir -p; not Maven's -U ... -P PROFILE), and strong
-# (docker run -u 1000 -p 8080:80)
+# A name and a password as -u NAME -p PASSWORD (or -U/-P: tsql, isql, sqsh), the common pair of
+# login options, at most two options between them (not -p alone: a port, mkdir -p; not Maven's -U
+# GOAL ... -P PROFILE), and strong (docker run -u 1000 -p 8080:80)
 _USER_THEN_PASSWORD = re.compile(
     lead("-", r"\S")
-    + r"u[ \t]+[^\s-]\S*[ \t]+(?:-\w+(?:[ \t]+[^\s-]\S*)?[ \t]+){0,2}-p[ \t]+"
-    + _OPTION_VALUE
+    + r"[uU][ \t]+(?!(?:clean|validate|compile|test|package|verify|install|deploy|site)\b|[a-z-]+:[a-z-]+(?![\w:/]))[^\s-]\S*"
+    r"[ \t]+(?:-\w+(?:[ \t]+[^\s-]\S*)?[ \t]+){0,2}-[pP][ \t]+" + _OPTION_VALUE
 )
 # A .pgpass line: host:port:database:user:password, the port a number or *.
 _PGPASS = re.compile(r"(?m)^[^\s:]+:(?:\d{1,5}|\*):[^\s:]+:[^\s:]+:(\S{4,})$")
@@ -166,7 +170,7 @@ _HASHED = (
     r"|hashbytes)\s*\(\s*(?:'sha2_256'\s*,\s*)?n?'([^'\n]{4,200})'"
 )
 _HASHED_HINTS = ("md5", "sha", "password", "crypt", "hash")  # every function's name holds one
-_SNMP = r"\bsnmp(?:walk|bulkwalk|get|getnext|bulkget|set|table|trap)\b" + _SAME_COMMAND
+_SNMP = word_start("snmp") + r"(?:walk|bulkwalk|get|getnext|bulkget|set|table|trap)\b" + _SAME_COMMAND
 _CLIENTS: tuple[_Rule, ...] = tuple(
     _Rule(
         names,
@@ -249,8 +253,8 @@ _CLIENTS: tuple[_Rule, ...] = tuple(
     (
         ("ftp",),
         re.compile(
-            r"(?m)^[ \t]*(?:ftp>[ \t]*)?(?:quote[ \t]+)?user[ \t]+(?!anonymous\b|ftp\b)[^\s\"'=]+[ \t]+"
-            r"[\"']?([^\s\"';]{4,200})[\"']?[ \t]*$"
+            r"(?m)^[ \t]*(?:ftp>[ \t]*)?(?:quote[ \t]+)?user[ \t]+(?!(?:anonymous|ftp)[ \t])[^\s\"'=]+[ \t]+"
+            r"[\"']?([^\s\"']{3,199}[^\s\"';])[\"']?[ \t]*\r?$"
         ),
         "password",
     ),
@@ -258,7 +262,7 @@ _CLIENTS: tuple[_Rule, ...] = tuple(
     (
         ("net user",),
         re.compile(
-            r"(?i)\bnet user[ \t]+(?![/*])[^\s/*]+[ \t]+(?![/*])" + VALUE + r"(?=[\"']?(?:[ \t]+/|[ \t]*$))",
+            r"(?i)\bnet user[ \t]+(?![/*])[^\s/*]+[ \t]+(?![/*])" + VALUE + r"(?=[\"']?(?:[ \t]+/|[ \t]*\r?$))",
             re.MULTILINE,
         ),
         "password_flag",
@@ -269,8 +273,8 @@ _CLIENTS: tuple[_Rule, ...] = tuple(
         "password",
     ),
     # Net-SNMP's v3 tools: -A AUTH_PASSPHRASE and -X PRIVACY_PASSPHRASE, each read from the name
-    (("snmp",), re.compile(_SNMP + r"\s-A\s*" + VALUE), "password_flag"),
-    (("snmp",), re.compile(_SNMP + r"\s-X\s*" + VALUE), "password_flag"),
+    (("snmp",), re.compile("(?i:" + _SNMP + r")[^\S\n]-A\s*" + VALUE), "password_flag"),
+    (("snmp",), re.compile("(?i:" + _SNMP + r")[^\S\n]-X\s*" + VALUE), "password_flag"),
     # Redis's configuration: requirepass PASSWORD, masterauth PASSWORD (a commented line is not set)
     (
         ("requirepass", "masterauth"),
@@ -441,14 +445,16 @@ def _options(text: str, lowered: str) -> Iterator[Finding]:
         # on the lowercased text, which find_secrets keeps at the text's offsets (a text with "İ")
         matches = [*_SECRET_OPTION.finditer(lowered), *_CAMEL_SECRET_OPTION.finditer(text)]
         for start, end in sorted({match.span(1) for match in matches}):
-            end = start + len(text[start:end].rstrip(",;"))
+            end = start + len(text[start:end].rstrip(",;)`"))
             value = text[start:end]
             if strong(value) and value_confidence(value, quoted=False):
                 yield Finding("secret", start, end, 0.8, "password_flag")
     if " -p" in lowered:
         for match in _USER_THEN_PASSWORD.finditer(text):
-            if strong(match.group(1)) and value_confidence(match.group(1), quoted=False):
-                yield Finding("secret", match.start(1), match.end(1), 0.8, "password_flag")
+            start = match.start(1)
+            value = match.group(1).rstrip(",;)`")
+            if strong(value) and value_confidence(value, quoted=False):
+                yield Finding("secret", start, start + len(value), 0.8, "password_flag")
 
 
 def _flags(text: str, lowered: str) -> Iterator[Finding]:

@@ -46,7 +46,7 @@ def bracketed_at(text: str, position: int) -> bool:
 
 _REGEX_CLASS = re.compile(r"\[[^\]]*(?:a-z|A-Z|0-9)[^\]]*\]")
 _CODE_REFERENCE = re.compile(
-    r"^[A-Za-z_][\w]*(?:(?:\.|::)[A-Za-z_]\w*)*!?(?:\(.*\)?|\[.*\]?)?[;,]?$"  # (Rust's a::b(, format!()
+    r"^[A-Za-z_][\w]*(?:(?:\.|::)[A-Za-z_]\w*)*(?:!?\(.*\)?|!?\[.*\]?)?[;,]?$"  # (Rust's a::b(, format!()
 )
 # A PowerShell cmdlet, Verb-Noun: $password = Read-Host -AsSecureString, $pw = Get-Content ...
 # (PowerShell's common verbs only: Correct-Horse, Tiger-Lily are passwords)
@@ -114,8 +114,11 @@ def value_confidence(value: str, quoted: bool) -> float:
         and (not any(c.isdigit() for c in value) or "." in value or _called(value))
     ):
         return 0.0  # password=user_password, token=get_token(), pw = MD5(CONCAT(...: code, not a value
-    if not quoted and (_CMDLET.match(value) or value.startswith("`")):
-        return 0.0  # $pw = Read-Host ...; `Bearer ${token}`: a template literal
+    if not quoted and (
+        _CMDLET.match(value)
+        or (value.startswith("`") and (len(value) < 3 or not value.endswith("`") or "${" in value))
+    ):
+        return 0.0  # $pw = Read-Host ...; `Bearer ${token}`: a template literal (`Xk7pQ2wz9L`: inline code, a value)
     classes = character_classes(value)
     if len(value) >= 16 and shannon_entropy(value) >= 3.5 and classes >= 2:
         return 0.9

@@ -119,7 +119,7 @@ _KEY_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123
 # password: Optional[str] = ..., let pw: &str = ..., Const PW As String = ..., const pw string = ...
 # (TypeScript, Kotlin, Swift, Python, Rust, VB, Go)
 _TYPED = (
-    r"[ \t]*:[ \t]*&?(?:'\w+[ \t]+)?[A-Za-z_][\w.]*(?:<[^<>\n]{0,60}>|\[[^\[\]\n]{0,60}\])?\??[ \t]*(?==(?![=>]))"
+    r"[ \t]*:[ \t]*&?(?:'\w+[ \t]+)?[A-Za-z_][\w.]*(?:<[^<>\n]{0,60}>|\[[^\[\]\n]{0,60}\])?\??(?:[ \t]+(?==(?![=>]))|(?==[ \t\"'`]))"
     r"|[ \t]+[Aa]s[ \t]+[A-Za-z_]\w*[ \t]*(?==(?![=>]))|[ \t]+(?:string|\[\]byte)[ \t]*(?==(?![=>]))"
 )
 _TYPED_AT = re.compile(_TYPED)
@@ -227,6 +227,8 @@ def _assigned(text: str, lowered: str) -> Iterator[Finding]:
             continue  # secret: Uint8Array = new ...: a declaration whose value is not one (not its type)
         group = next(name for name in ("double", "single", "bare") if match.group(name) is not None)
         value = match.group(group)
+        if typed and group == "bare" and not (len(value) > 2 and value[0] == value[-1] == "`"):
+            continue  # let password: &str = &args[2]: an expression, not a literal
         if group == "bare" and bracketed_at(text, match.start(group)):
             continue  # Password: [REDACTED per policy], token=<hidden>: the bare value stops at "]" or a space
         if hit.group() == "pw" and (match.group("rest") or MEASUREMENT.fullmatch(value)):
