@@ -49,7 +49,8 @@ _OPTION_VALUE = (
 # Any program's option named for a secret, by the usual conventions: --admin-pass X, --client-secret
 # X, --api-token=X, -Password X (PowerShell), -passwd X; the name's last part the secret's word
 # (not --bypass, --password-file, --token-path), the value not the next option, a path or a
-# variable (value_confidence). Read on the lowercased text where the offsets agree.
+# variable (value_confidence). Read on the lowercased text, whose offsets find_secrets keeps the
+# text's (a Turkish "İ" lowers to two characters).
 _SECRET_OPTION = re.compile(
     lead("-", r"[\w-]")
     + r"-?(?:[a-z][a-z0-9]*[-_])*(?:pass|password|passwd|pwd|passphrase|secret|token)(?:=|[ \t]+)"
@@ -441,20 +442,18 @@ _AUTH_TUPLE = re.compile(
 
 
 def _options(text: str, lowered: str) -> Iterator[Finding]:
+    """Strong values of options named for a secret, and of -p after -u NAME."""
+    spans: list[tuple[int, int]] = []
     if _SECRET_OPTION_GATE.open(lowered):
-        # on the lowercased text, which find_secrets keeps at the text's offsets (a text with "İ")
-        matches = [*_SECRET_OPTION.finditer(lowered), *_CAMEL_SECRET_OPTION.finditer(text)]
-        for start, end in sorted({match.span(1) for match in matches}):
-            end = start + len(text[start:end].rstrip(",;)`"))
-            value = text[start:end]
-            if strong(value) and value_confidence(value, quoted=False):
-                yield Finding("secret", start, end, 0.8, "password_flag")
+        spans += [match.span(1) for match in _SECRET_OPTION.finditer(lowered)]
+        spans += [match.span(1) for match in _CAMEL_SECRET_OPTION.finditer(text)]
     if " -p" in lowered:
-        for match in _USER_THEN_PASSWORD.finditer(text):
-            start = match.start(1)
-            value = match.group(1).rstrip(",;)`")
-            if strong(value) and value_confidence(value, quoted=False):
-                yield Finding("secret", start, start + len(value), 0.8, "password_flag")
+        spans += [match.span(1) for match in _USER_THEN_PASSWORD.finditer(text)]
+    for start, end in sorted(set(spans)):
+        end = start + len(text[start:end].rstrip(",;)`"))  # `deploy -Password X`, (... --token X)
+        value = text[start:end]
+        if strong(value) and value_confidence(value, quoted=False):
+            yield Finding("secret", start, end, 0.8, "password_flag")
 
 
 def _flags(text: str, lowered: str) -> Iterator[Finding]:
