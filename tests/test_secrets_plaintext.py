@@ -547,6 +547,8 @@ def test_every_foreign_word_holds_a_gate_word() -> None:
         "Server=db;User Id=app;Password=#{DbPassword}#;",
         "let password: &str = &args[2];",
         "snmpwalk -v3 host hangs\n-A ufw-user-input2 -p udp --dport 161 -j ACCEPT",
+        "Get-Items -ContinuationToken Page2Next -First 50",
+        "gcloud list --next-page-token CAEQAhoF2Ab",
         "docker run -u 1000 -p 8080:80 nginx",
         "psql -U postgres -h db -p 5432 app",
         "generate --max-tokens 4096 --token-limit 8000",

@@ -63,6 +63,10 @@ _CAMEL_SECRET_OPTION = re.compile(
     + _OPTION_VALUE
 )
 _SECRET_OPTION_GATE = Gate(("pass", "pwd", "secret", "token"))
+# a paging or sync token's option is none (-ContinuationToken X, --next-page-token X), as in XML
+_PAGING_OPTION = re.compile(
+    r"(?i)(?:continuation|page|next|sync|skip|cursor|resumption)[-_]?token(?:=|[ \t]+)[\"']?\Z"
+)
 # A name and a password as -u NAME -p PASSWORD (or -U/-P: tsql, isql, sqsh), the common pair of
 # login options, at most two options between them (not -p alone: a port, mkdir -p; not Maven's -U
 # GOAL ... -P PROFILE), and strong (docker run -u 1000 -p 8080:80)
@@ -450,6 +454,8 @@ def _options(text: str, lowered: str) -> Iterator[Finding]:
     if " -p" in lowered:
         spans += [match.span(1) for match in _USER_THEN_PASSWORD.finditer(text)]
     for start, end in sorted(set(spans)):
+        if _PAGING_OPTION.search(text, max(0, start - 40), start):
+            continue
         end = start + len(text[start:end].rstrip(",;)`"))  # `deploy -Password X`, (... --token X)
         value = text[start:end]
         if strong(value) and value_confidence(value, quoted=False):
