@@ -20,9 +20,9 @@ Other authors' sets, each written by a helper who saw neither the detectors nor 
 set (`SECOND_AUTHORS`): `labels/secrets_fresh.json` (2026-12-05: 60 plaintext templates of prose,
 command lines, config files, code, URLs and SQL, and 30 look-alikes), `labels/secrets_fresh_b.json`
 and `labels/secrets_fresh_c.json` (2026-12-06: 90 templates, 15 of each kind, and 40 look-alikes
-each), `labels/secrets_fresh_d.json` to `labels/secrets_fresh_o.json` (2026-12-06: 40 of prose and 16 of
+each), `labels/secrets_fresh_d.json` to `labels/secrets_fresh_p.json` (2026-12-06: 40 of prose and 16 of
 each other kind, 40 look-alikes each; the fifth author was also told to vary tools, formats,
-phrasings and lengths, the sixth to fifteenth to write the long tail). A set is spent the day rules
+phrasings and lengths, the sixth to sixteenth to write the long tail). A set is spent the day rules
 are written reading its misses (the first ten and the twelfth were, on 2026-12-06): then it is
 a regression guard whose misses print like the templates' above. Of an unread set only its recall
 per kind and its look-alikes' flag rate are ever printed, never a miss, so that it stays unread by
@@ -74,6 +74,7 @@ SECOND_AUTHORS: tuple[tuple[str, Path, str | None], ...] = (
     ("fresh_m", LABELS / "secrets_fresh_m.json", None),
     ("fresh_n", LABELS / "secrets_fresh_n.json", None),
     ("fresh_o", LABELS / "secrets_fresh_o.json", None),
+    ("fresh_p", LABELS / "secrets_fresh_p.json", None),
 )
 USERS = ("admin", "app", "svc_backup", "deploy", "jdoe")  # who a plaintext template's {user} is
 HOSTS = ("db.internal", "10.0.3.7", "prod-db-01", "cache.corp.example")

@@ -246,12 +246,14 @@ def test_other_authors_sets_are_well_formed_and_the_unread_ones_misses_are_never
         "fresh_m": (40, 16, 40),
         "fresh_n": (40, 16, 40),
         "fresh_o": (40, 16, 40),
+        "fresh_p": (40, 16, 40),
     }
     assert [name for name, _, spent in secrets_eval.SECOND_AUTHORS if spent is None] == [
         "fresh_k",
         "fresh_m",
         "fresh_n",
         "fresh_o",
+        "fresh_p",
     ]
     for name, path, _ in secrets_eval.SECOND_AUTHORS:
         prose, per_kind, lookalikes = sizes[name]
@@ -270,7 +272,7 @@ def test_other_authors_sets_are_well_formed_and_the_unread_ones_misses_are_never
             "recall": 0.0,
             "by_kind": dict.fromkeys(kinds, 0.0),
         }
-    for unread in ("fresh_k", "fresh_m", "fresh_n", "fresh_o"):  # no list of which look-alikes were flagged
+    for unread in ("fresh_k", "fresh_m", "fresh_n", "fresh_o", "fresh_p"):  # no list of which look-alikes were flagged
         assert report[f"{unread}_lookalikes"] == {"n": 40, "flag_rate": 0.0}
     for spent in ("fresh_d", "fresh_e", "fresh_f", "fresh_g", "fresh_h", "fresh_i", "fresh_j", "fresh_l"):
         assert report[f"{spent}_lookalikes"] == {"n": 40, "flag_rate": 0.0, "flagged": []}
