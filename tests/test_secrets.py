@@ -272,7 +272,8 @@ def test_other_authors_sets_are_well_formed_and_the_unread_ones_misses_are_never
             "recall": 0.0,
             "by_kind": dict.fromkeys(kinds, 0.0),
         }
-    for unread in ("fresh_k", "fresh_m", "fresh_n", "fresh_o", "fresh_p"):  # no list of which look-alikes were flagged
+    unread_sets = ("fresh_k", "fresh_m", "fresh_n", "fresh_o", "fresh_p")
+    for unread in unread_sets:  # no list of which look-alikes were flagged
         assert report[f"{unread}_lookalikes"] == {"n": 40, "flag_rate": 0.0}
     for spent in ("fresh_d", "fresh_e", "fresh_f", "fresh_g", "fresh_h", "fresh_i", "fresh_j", "fresh_l"):
         assert report[f"{spent}_lookalikes"] == {"n": 40, "flag_rate": 0.0, "flagged": []}
