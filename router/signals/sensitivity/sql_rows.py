@@ -1,6 +1,6 @@
 """Secrets in SQL rows: INSERT INTO t (..., password, ...) VALUES (..., '...', ...), the literal in
 a secret column's place in each row. router.signals.sensitivity.secrets runs `find_in_sql_rows`
-beside its own rules; the values are read with programs' argument reader (bounded to 400
+beside its own rules; the values are read with calls' argument reader (bounded to 400
 characters a row, 50 rows a statement).
 """
 
@@ -9,9 +9,9 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
+from router.signals.sensitivity.calls import LITERAL, arguments_of
 from router.signals.sensitivity.findings import Finding
 from router.signals.sensitivity.gates import Gate
-from router.signals.sensitivity.programs import LITERAL, arguments_of
 from router.signals.sensitivity.secret_values import strong, value_confidence
 
 # SQL's INSERT INTO t (..., password, ...) VALUES (..., 'PASSWORD', ...): the literal in a secret
