@@ -79,9 +79,16 @@ _BEFORE, _AFTER = 60, 120  # how far from the word a value may stand, on its lin
 # A whole token: no blank, quote, bracket, CJK character or full-width form in it or on either side
 # (a longer run is no token of 8-64, not 64-character pieces of it).
 _TOKEN_CHAR = "[^\\s\"'\u201c\u201d\u2018\u2019`<>()\\[\\]{}\u3000-\u9fff\uac00-\ud7af\uff00-\uffef]"
-_TOKEN = re.compile(f"(?<!{_TOKEN_CHAR}){_TOKEN_CHAR}{{8,64}}(?!{_TOKEN_CHAR})")
+_ELSEWHERE_SHORTEST = 10  # a value read away from its word's line (_scrambled) is this long at least
+
+
+def _token_pattern(shortest: int) -> re.Pattern[str]:
+    return re.compile(f"(?<!{_TOKEN_CHAR}){_TOKEN_CHAR}{{{shortest},64}}(?!{_TOKEN_CHAR})")
+
+
+_TOKEN = _token_pattern(8)
 # A whole token of 10-64 characters: what _scrambled may take for a made-up value wherever it stands
-_ELSEWHERE = re.compile(f"(?<!{_TOKEN_CHAR}){_TOKEN_CHAR}{{10,64}}(?!{_TOKEN_CHAR})")
+_ELSEWHERE = _token_pattern(_ELSEWHERE_SHORTEST)
 _TOKEN_START = re.compile(_TOKEN_CHAR + r"{1,64}\Z")  # searched in a bounded stretch before an edge
 _TOKEN_REST = re.compile(_TOKEN_CHAR + "{0,64}")
 # Said of examples, not of one's own (lowercase, each led by its first letter, on the lowercased
@@ -177,7 +184,7 @@ def _scrambled(value: str) -> bool:
     """A made-up value that reads as a password wherever it stands: ten or more characters, both
     cases, and no arithmetic (x**2, 2^n, 3*Rational)."""
     return (
-        len(value) >= 10
+        len(value) >= _ELSEWHERE_SHORTEST
         and any(char.isupper() for char in value)
         and any(char.islower() for char in value)
         and _ARITHMETIC.search(value) is None
