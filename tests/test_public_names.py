@@ -1,22 +1,27 @@
-"""Public figures and fictional characters are not personal data: the lists are read from a mirror
-folder like any dataset (pinned by sha256), names are matched whole, common names never come from a
-list, and a listed name tied to the writer or standing beside other personal data is still found."""
+"""Public figures and fictional characters are not personal data: the Wikidata lists' keys ship with
+the gateway (rebuilt from the registered files byte for byte), fivethirtyeight's list is read from a
+mirror folder like any dataset (pinned by sha256), names are matched whole, common names never come
+from a list, and a listed name tied to the writer or standing beside other personal data is still
+found."""
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from evals.datasets import resolve
 from router.signals.sensitivity import public_names
 from router.signals.sensitivity.detector import SensitivityDetector
 from router.signals.sensitivity.public_names import PublicNames
 
 
 def _install(folder: Path, monkeypatch: pytest.MonkeyPatch, files: dict[str, bytes]) -> None:
-    """These files as the only lists, in a mirror folder, each pinned to its own sha256."""
+    """These files as the only lists (no shipped keys), in a mirror folder, each pinned to its own
+    sha256."""
     sources = []
     for name, data in files.items():
         (folder / "pii").mkdir(exist_ok=True)
@@ -24,6 +29,7 @@ def _install(folder: Path, monkeypatch: pytest.MonkeyPatch, files: dict[str, byt
         sources.append((f"pii/{name}", hashlib.sha256(data).hexdigest(), False))
     monkeypatch.setenv("TURNOUT_DATA_DIR", str(folder))
     monkeypatch.setattr(public_names, "SOURCES", tuple(sources))
+    monkeypatch.setattr(public_names, "PACKAGED", folder / "none.txt.gz")
     public_names.public_names.cache_clear()
 
 
@@ -85,6 +91,7 @@ def test_a_listed_name_is_still_found_where_the_text_is_about_someone_the_writer
 def test_without_lists_names_stay_personal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TURNOUT_DATA_DIR", str(tmp_path))
     monkeypatch.setattr(public_names, "SOURCES", (("pii/none.txt", "0" * 64, False),))
+    monkeypatch.setattr(public_names, "PACKAGED", tmp_path / "none.txt.gz")
     public_names.public_names.cache_clear()
     try:
         assert len(public_names.public_names()) == 0
@@ -138,13 +145,60 @@ def test_the_whole_request_decides_whether_a_listed_name_is_discounted(mirror: P
     assert people("The client's guarantor is Angela Merkel.") == ["person"]  # a possessive role word
 
 
-def test_the_pinned_lists_are_the_registered_files_and_the_image_fetches_them() -> None:
-    """The sha256 the gateway pins for each list is the registry's (evals/datasets.json), and the
-    Docker image fetches the two that can be downloaded, as README says."""
+def test_the_pinned_list_is_the_registered_file() -> None:
+    """The sha256 the gateway pins for fivethirtyeight's list is the registry's (evals/datasets.json),
+    and the Docker image fetches no name list: the Wikidata lists' keys ship in the package."""
     from evals.datasets import REGISTRY
 
     by_path = {dataset.local_path: dataset for dataset in REGISTRY.values()}
     for local_path, sha256, _table in public_names.SOURCES:
         assert by_path[local_path].sha256 == sha256, local_path
     dockerfile = (Path(__file__).resolve().parents[1] / "router" / "deploy" / "Dockerfile").read_text()
-    assert "fetch gitleaks-rules wikidata-people wikidata-fictional" in dockerfile
+    assert "wikidata" not in dockerfile
+
+
+def test_the_shipped_list_names_its_sources_and_knows_figures_on_its_own(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without any mirror folder or cache, the shipped keys alone know Wikidata's people and
+    characters; the file's header names each source's repository, commit, license and sha256."""
+    from evals.datasets import REGISTRY
+    from evals.training.build_public_names import SOURCES, header
+
+    monkeypatch.setenv("TURNOUT_DATA_DIR", str(tmp_path))
+    monkeypatch.setattr(public_names, "SOURCES", ())
+    public_names.public_names.cache_clear()
+    try:
+        known = public_names.public_names()
+        assert len(known) > 20_000
+        for name in ("Winston Churchill", "Mahatma Gandhi", "Sherlock Holmes", "Darth Vader"):
+            assert known.known(name), name
+        assert not known.known("John Smith") and not known.known("Winston")
+        assert [f.type for f in SensitivityDetector().scan("Where did Winston Churchill grow up?")] == []
+    finally:
+        public_names.public_names.cache_clear()
+    lines = gzip.decompress(public_names.PACKAGED.read_bytes()).decode("utf-8").splitlines()
+    assert [line for line in lines if line.startswith("#")] == header(SOURCES)
+    assert all(REGISTRY[name].sha256 in "\n".join(lines[:3]) for name in SOURCES)
+
+
+def test_the_shipped_list_is_what_the_registered_files_build(tmp_path: Path) -> None:
+    """Rebuilt from the registered Wikidata lists (where this machine has them), the shipped file
+    comes out byte for byte: it holds nothing but their keys and their provenance."""
+    from evals.training import build_public_names
+
+    missing = [name for name in build_public_names.SOURCES if not _registered_file_here(name)]
+    if missing:
+        pytest.skip(f"not in a mirror folder or the cache: {', '.join(missing)}")
+    build_public_names.write(tmp_path / "public_names.txt.gz")
+    assert (tmp_path / "public_names.txt.gz").read_bytes() == public_names.PACKAGED.read_bytes()
+
+
+def _registered_file_here(name: str) -> bool:
+    from evals.datasets import DatasetError
+
+    try:
+        resolve(name, download=False)
+    except DatasetError:
+        return False
+    return True

@@ -2,12 +2,12 @@
 
 "When was Angela Merkel born?" and "What is Harry Potter's criminal history?" name a public figure
 and a character; a name alone cannot say so, so turnout looks the name up in lists built by others
-from public sources, read at start-up through the dataset folders (router.datafiles) and checked
-against pinned sha256s like gitleaks' rules: about 12,000 widely known people (heads of state,
+from public sources. It ships the keys (below) of about 12,000 widely known people (heads of state,
 politicians, scientists, philosophers, writers, artists) and about 26,000 distinct fictional
-characters' names, both collected from Wikidata by geru-scotland/lore-nexus (MIT; Wikidata is CC0), and
-fivethirtyeight's US public figures and comic characters (CC-BY-4.0). Without them (`python -m
-evals.datasets fetch wikidata-people wikidata-fictional`), every name is treated as possibly private.
+characters' names, both collected from Wikidata by geru-scotland/lore-nexus (MIT; Wikidata is CC0),
+built into data/public_names.txt.gz by `python -m evals.training.build_public_names`; and it reads
+fivethirtyeight's US public figures and comic characters (CC-BY-4.0) at start-up from a mirror
+folder where there is one (router.datafiles), checked against its pinned sha256 like gitleaks' rules.
 
 Only names of two words or more count, compared case-insensitively without accents, dots, hyphens
 and possessives ("Robert Downey Jr" is "Robert Downey Jr."), and a name made only of very common
@@ -25,7 +25,7 @@ import hashlib
 import logging
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from functools import lru_cache
 from pathlib import Path
 
@@ -33,19 +33,11 @@ from router import datafiles
 
 log = logging.getLogger("turnout.sensitivity")
 
-# (local path in a mirror folder or the cache, its pinned sha256 (evals/datasets.json), whether it is
-# the fivethirtyeight table); a file that is not the pinned version is not read
+# the shipped keys, one per line, words joined by a space ("#" lines name the sources)
+PACKAGED = Path(__file__).resolve().parents[1] / "data" / "public_names.txt.gz"
+# lists read from a mirror folder or the cache: (local path, its pinned sha256 (evals/datasets.json),
+# whether it is the fivethirtyeight table); a file that is not the pinned version is not read
 SOURCES = (
-    (
-        "pii/wikidata_people_names.txt",
-        "d436389762deaf79cd02cbffdc194ded1b1e8b2c14d76ac345b96cced9d9a0a1",
-        False,
-    ),
-    (
-        "pii/wikidata_fictional_names.txt",
-        "479e9e55eb3050d6fba1784c033a5779a9fd56e611d990def7ce7357902eba75",
-        False,
-    ),
     ("pii/public_figures.txt.gz", "83a9443cded8325b194de9b5efb2fa5b80ed325ae51dafca1f50156ca1470428", True),
 )
 _WORD = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)*")  # hyphens split: "Jean-Paul" is "jean", "paul"
@@ -60,14 +52,22 @@ def normalise(name: str) -> tuple[str, ...]:
     return tuple(word.removesuffix("'s") for word in _WORD.findall(plain))
 
 
+def full_name_keys(names: Iterable[str]) -> Iterator[tuple[str, ...]]:
+    """The key of each listed name that can be a full name: two words or more apart from hyphens
+    ("Anne-Marie" or "Chun-Li" alone is a first name, never a public figure's full name), at most
+    MAX_WORDS, and not made only of very common first and last names."""
+    for name in names:
+        if len(name.split()) >= 2:
+            key = normalise(name)
+            if 2 <= len(key) <= MAX_WORDS and not _generic(key):
+                yield key
+
+
 class PublicNames:
-    def __init__(self, names: Iterable[str]) -> None:
-        # a listed name has two words or more apart from hyphens: "Anne-Marie" or "Chun-Li" alone is
-        # a first name, never a public figure's full name
-        self._keys = frozenset(
-            key
-            for key in (normalise(name) for name in names if len(name.split()) >= 2)
-            if 2 <= len(key) <= MAX_WORDS and not _generic(key)
+    def __init__(self, names: Iterable[str], keys: Iterable[tuple[str, ...]] = ()) -> None:
+        """`names` as listed; `keys` already normalised (the shipped list), filtered the same way."""
+        self._keys = frozenset(full_name_keys(names)) | frozenset(
+            key for key in keys if 2 <= len(key) <= MAX_WORDS and not _generic(key)
         )
 
     def __len__(self) -> int:
@@ -190,29 +190,37 @@ def _read(path: Path, sha256: str, table: bool) -> list[str]:
     return lines
 
 
+def _read_packaged(path: Path) -> list[tuple[str, ...]]:
+    lines = gzip.decompress(path.read_bytes()).decode("utf-8").splitlines()
+    return [tuple(line.split(" ")) for line in lines if line and not line.startswith("#")]
+
+
 @lru_cache(maxsize=1)
 def public_names() -> PublicNames:
-    """Every list found, merged, read once per process (the detector reads it at start-up); empty
-    (logged once) when none is installed. A file that cannot be read or is not the pinned version is
-    left out with a warning."""
+    """The shipped keys and every list found, merged, read once per process (the detector reads them
+    at start-up); empty (logged once) when there are none. A file that cannot be read or is not the
+    pinned version is left out with a warning."""
+    keys: list[tuple[str, ...]] = []
     names: list[str] = []
     found = []
+    try:
+        keys = _read_packaged(PACKAGED)
+        found.append(PACKAGED.name)
+    except (OSError, ValueError, EOFError) as error:  # gzip and UTF-8 errors are ValueErrors
+        log.warning("the shipped public figures (%s) are left out: %s", PACKAGED, error)
     for local_path, sha256, table in SOURCES:
         path = datafiles.find(local_path)
         if path is None:
             continue
         try:
             names += _read(path, sha256, table)
-        except (OSError, ValueError, EOFError) as error:  # gzip and UTF-8 errors are ValueErrors
+        except (OSError, ValueError, EOFError) as error:
             log.warning("%s is left out of the public figures: %s", path, error)
             continue
         found.append(local_path)
-    known = PublicNames(names)
+    known = PublicNames(names, keys)
     if found:
         log.info("public and fictional names: %d from %s", len(known), ", ".join(found))
     else:
-        log.warning(
-            "no list of public figures is installed (python -m evals.datasets fetch wikidata-people "
-            "wikidata-fictional); names of well-known people count as personal data"
-        )
+        log.warning("no list of public figures is found; names of well-known people count as personal data")
     return known
