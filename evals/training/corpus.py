@@ -40,9 +40,10 @@ Label mapping (source label → category):
     mmlu-open       MMLU questions that stand alone without their choices, asked as open
                     questions (same label as their subject), so that the topic words and not the
                     multiple-choice layout carry the category; held out exactly when the original is
-    dolly-15k,      requests people wrote, sampled from their sources, and Super-
-    folio, chitchat NaturalInstructions tasks: see evals.training.instructions
-    ni-train
+    dolly-15k,      requests people wrote, sampled from their sources, Super-
+    folio, chitchat NaturalInstructions tasks, and requests written for turnout: see
+    ni-train,       evals.training.instructions
+    authored
 """
 
 from __future__ import annotations
@@ -400,7 +401,13 @@ def open_questions(questions: Iterable[Example], held_out: bool) -> list[Example
 
 def all_examples(seed: int) -> list[Example]:
     """Every labelled prompt once (first source wins on duplicate text), in a fixed source order."""
-    from evals.training.instructions import chitchat_examples, dolly_examples, folio_examples, ni_examples
+    from evals.training.instructions import (
+        authored_examples,
+        chitchat_examples,
+        dolly_examples,
+        folio_examples,
+        ni_examples,
+    )
 
     loaded = [
         *mt_bench_examples(),
@@ -415,6 +422,7 @@ def all_examples(seed: int) -> list[Example]:
         *folio_examples(seed),
         *chitchat_examples(),
         *ni_examples(seed),
+        *authored_examples(),
     ]
     seen: set[str] = set()
     unique = []

@@ -1,6 +1,6 @@
 """Requests people wrote: samples of databricks-dolly-15k, FOLIO and Super-NaturalInstructions
-(`evals.training.samples` builds them) and the small-talk queries of Microsoft's Personality Chat
-datasets.
+(`evals.training.samples` builds them), the small-talk queries of Microsoft's Personality Chat
+datasets, and requests written for turnout by authors who saw only the category definitions.
 
 Training-time only. Label mapping (source label → category):
 
@@ -20,7 +20,10 @@ Training-time only. Label mapping (source label → category):
                     dataset the task file names as its Source. No task whose name or Source names
                     a dataset those held-out sets draw on may be trained on (NI_HELD_OUT_DATASETS)
 
-All four are optional: on a machine whose mirror folder and cache lack them, training goes on
+    authored        each request → the category its author wrote it for (labels/authored_requests.jsonl:
+                    six authors, one crowd each, 25 requests per category; committed, not optional)
+
+The first four are optional: on a machine whose mirror folder and cache lack them, training goes on
 without them and says so, `missing()` names them (the reproduction test skips on that), and
 `python -m evals.training.train` will not overwrite a shipped artifact that was trained with them.
 """
@@ -28,6 +31,7 @@ without them and says so, `missing()` names them (the reproduction test skips on
 from __future__ import annotations
 
 import functools
+import json
 import sys
 import zlib
 from pathlib import Path
@@ -45,15 +49,19 @@ NI_PROMPT_CHARS = 2000  # as the NI-format sets cut theirs
 # (BIG-Bench and its Hard subset, XSum, Yelp, COPA and COD3S, which reuses COPA's premises; WebNLG, E2E
 # and DART, which is made of both; StrategyQA, SVAMP and the ASDiv/MAWPS problems SVAMP was made
 # from; AG News, JFLEG, WinoWhy/WSC; the NI sample's list, arithmetic and paraphrase tasks, which NI's
-# authors wrote: its "synthetic" and "miscellaneous" sources), and the sources already trained on: a
-# task whose name or Source field holds one of these is never trained on, so those sets stay held out
-# by source dataset.
+# authors wrote: its "synthetic" and "miscellaneous" sources), the sources already trained on, and
+# the benchmarks kept for judging the router from outside (ARC, WinoGrande, MBPP: the shared data's
+# curator asks that no extension take them): a task whose name or Source field holds one of these
+# is never trained on, so those sets stay held out by source dataset.
 NI_HELD_OUT_DATASETS = (
     "bbh", "bigbench", "big_bench", "xsum", "yelp", "copa", "cod3s", "web_nlg", "webnlg", "e2e", "dart",
     "strategyqa", "svamp", "asdiv", "mawps", "agnews", "ag_news", "jfleg", "_elements", "unnatural",
     "addsub", "synthetic", "miscellaneous", "wsc", "winograd", "winowhy", "task648_", "task1393_",
     "gsm8k", "mmlu", "humaneval", "clinc", "mt_bench", "dolly", "folio", "self_instruct", "alpaca",
+    "winogrande", "mbpp", "ai2_arc", "_arc_",
 )  # fmt: skip
+# Source names too short to look for inside other words ("arc" is in "sarcasm"): matched whole.
+NI_HELD_OUT_SOURCES = ("arc",)
 DOLLY = {
     "creative_writing": "writing",
     "brainstorming": "writing",
@@ -159,8 +167,11 @@ def ni_sources() -> dict[str, tuple[str, ...]]:
 
 
 def ni_excluded(task: str, sources: tuple[str, ...] = ()) -> bool:
-    """Whether the task's name or one of its Source datasets is one NI_HELD_OUT_DATASETS names."""
-    return any(name in part.lower() for part in (task, *sources) for name in NI_HELD_OUT_DATASETS)
+    """Whether the task's name or one of its Source datasets is one NI_HELD_OUT_DATASETS names (or
+    NI_HELD_OUT_SOURCES, whole)."""
+    return any(name in part.lower() for part in (task, *sources) for name in NI_HELD_OUT_DATASETS) or any(
+        source.lower() in NI_HELD_OUT_SOURCES for source in sources
+    )
 
 
 def ni_example(row: dict[str, Any], seed: int) -> Example:
@@ -179,3 +190,16 @@ def ni_example(row: dict[str, Any], seed: int) -> Example:
 def ni_examples(seed: int) -> list[Example]:
     rows = read_jsonl("ni-train-sample") if _path("ni-train-sample") else []
     return [ni_example(row, seed) for row in rows]
+
+
+AUTHORED = Path(__file__).resolve().parents[1] / "labels" / "authored_requests.jsonl"
+
+
+def authored_examples() -> list[Example]:
+    """Requests written for turnout, each with its category, by authors who read only
+    labels/CATEGORIES.md and a crowd to write for (never an evaluation set, the classifier or this
+    repository): labels/authored_requests.jsonl, one {"category", "prompt", "crowd"} per line."""
+    if not AUTHORED.is_file():
+        return []
+    rows = [json.loads(line) for line in AUTHORED.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [Example(row["prompt"], row["category"], "authored") for row in rows]
