@@ -23,8 +23,9 @@ training step read:
    gave Mixtral's and GPT-4's answers (ARENA_BENCH): AUC of "strong needed", and where the default
    policy sends each group; where its three files are in the mirror folder or the cache.
 6. `--loso`, leave one source out: the classifier is retrained without each training source of the
-   category corpus in turn and scored on that source, and without each RouteLLM benchmark and scored
-   on its held-out prompts (difficulty AUC). About 30 s per retraining; needs scikit-learn.
+   category corpus in turn and scored on that source, without each author of the authored requests
+   in turn and scored on that author's (`authored/<crowd>`), and without each RouteLLM benchmark and
+   scored on its held-out prompts (difficulty AUC). About 30 s per retraining; needs scikit-learn.
 
 This module must never feed what it scores back into training, nor copy data into the repository.
 """
@@ -175,12 +176,19 @@ def leave_one_source_out() -> dict[str, Any]:
             )
         )
 
-    for source in sources:
-        kept = [e for e in split.train if family.get(e.source, e.source) != source]
-        scored = [e for e in split.train + split.test if family.get(e.source, e.source) == source]
-        classifier = fit(kept, outcomes)
+    # the authored requests are also left out one author (crowd) at a time: "authored/a" is how
+    # the model does on one author's requests having read the other five's
+    crowd = authored_crowds()
+    groups = [(source, lambda e, s=source: family.get(e.source, e.source) == s) for source in sources]
+    groups += [
+        (f"authored/{name}", lambda e, n=name: e.source == "authored" and crowd.get(e.text) == n)
+        for name in sorted(set(crowd.values()))
+    ]
+    for name, left_out in groups:
+        classifier = fit([e for e in split.train if not left_out(e)], outcomes)
+        scored = [e for e in split.train + split.test if left_out(e)]
         hits = [classifier.classify(e.text).category == e.label for e in scored]
-        report["category"][source] = {"n": len(scored), "accuracy": float(np.mean(hits)) if hits else None}
+        report["category"][name] = {"n": len(scored), "accuracy": float(np.mean(hits)) if hits else None}
     for benchmark in BENCHMARKS:
         classifier = fit(split.train, [o for o in outcomes if o.benchmark != benchmark])
         tests = held_out[benchmark]
@@ -190,6 +198,14 @@ def leave_one_source_out() -> dict[str, Any]:
             "auc": auc(scores, [o.strong_needed for o in tests]),
         }
     return report
+
+
+def authored_crowds() -> dict[str, str]:
+    """Each authored request's text → the crowd (author) it was written for."""
+    from evals.training.instructions import AUTHORED
+
+    rows = [json.loads(line) for line in AUTHORED.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return {row["prompt"]: row["crowd"] for row in rows}
 
 
 # Arena-Bench v1 (lmarena/arena-hard-auto, data/arena-bench-v1): 300 requests people sent to Chatbot
@@ -331,11 +347,12 @@ def _fmt(value: float | None, pct: bool = False) -> str:
 def render(report: dict[str, Any]) -> str:
     lines = []
     for source, category in report["category"].items():
+        second = category["second_reader"]
         lines += [
             f"category on {category['n']} prompts of {category['tasks']} {source} tasks never trained on: "
-            f"accuracy {category['accuracy']:.3f}, mean recall {category['mean_recall']:.3f}; a second reader "
-            f"agrees with the labels on {category['second_reader']['agreement']:.3f}, the classifier with "
-            f"the second reader on {category['second_reader']['classifier']:.3f}",
+            f"accuracy {category['accuracy']:.3f}, mean recall {category['mean_recall']:.3f}"
+            + (f"; a second reader agrees with the labels on {second['agreement']:.3f}, the classifier "
+               f"with the second reader on {second['classifier']:.3f}" if second else ""),
             *(f"  {label:<12} recall {value:.3f}  predicted as {category['predicted_as'][label]}"
               for label, value in category["recall_by_category"].items()),
         ]  # fmt: skip

@@ -8,6 +8,9 @@ labelled by a reader who saw only the prompt and the category definitions, never
 labels/CATEGORIES.md); and the instructions WizardLM's authors collected from users for their test
 set, each skill mapped once (WIZARDLM_SKILL), where the mirror folder or cache holds it. Beside each
 accuracy: how often a blind second reader agrees with those labels (labels/second_reader_categories.tsv).
+And the requests six more authors wrote for turnout exactly as the trained authored ones were
+written (labels/authored_heldout.jsonl, each labelled by its author), kept out of training: how the
+model does on an author it never read, beside the external sets (it has no second reader).
 
 This module must never feed what it scores back into training, nor copy data into the repository.
 """
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import json
 import sys
 from collections import Counter, defaultdict
 from pathlib import Path
@@ -162,11 +166,30 @@ def wizardlm_examples() -> list[Example]:
     ]
 
 
+AUTHORED_HELDOUT = Path(__file__).resolve().parent / "labels" / "authored_heldout.jsonl"
+
+
+def authored_heldout_examples() -> list[Example]:
+    """The held-out authors' requests: (prompt, the category its author wrote it for, author); the
+    few that a training source also holds ("hi", "tell me a joke") are left out."""
+    lines = AUTHORED_HELDOUT.read_text(encoding="utf-8").splitlines()
+    rows = [json.loads(line) for line in lines if line.strip()]
+    seen = trained_keys()
+    return [
+        (row["prompt"], row["category"], f"author {row['crowd']}")
+        for row in rows
+        if loose_key(row["prompt"]) not in seen
+    ]
+
+
 CATEGORY_SOURCES = {
     "ni-format": category_examples,
     "self-instruct": self_instruct_examples,
     "wizardlm": wizardlm_examples,
+    "authored-heldout": authored_heldout_examples,
 }
+# the sets a blind second reader labelled too (labels/second_reader_categories.tsv)
+SECOND_READ = ("ni-format", "self-instruct", "wizardlm")
 # `pooled` is over the sources every checkout has (../shared/data), so that it means the same on
 # every machine; WizardLM's set, where present, is reported beside it.
 POOLED = ("ni-format", "self-instruct")
@@ -189,14 +212,17 @@ def second_reader_key(source: str, example: Example) -> str:
     return f"{source}:{hashlib.sha1(prompt.encode('utf-8')).hexdigest()[:12]}"
 
 
-def second_reader(source: str, examples: list[Example]) -> list[str]:
+def second_reader(source: str, examples: list[Example]) -> list[str] | None:
+    """The second reader's label of each example, or None for a set it did not read."""
+    if source not in SECOND_READ:
+        return None
     table = second_reader_labels()
     return [table[second_reader_key(source, example)] for example in examples]
 
 
 def category_heldout(classifier: CapabilityClassifier) -> dict[str, Any]:
     """Per held-out source, and `pooled` over POOLED; each prompt is classified once."""
-    parts: dict[str, tuple[list[Example], list[str], list[str]]] = {}
+    parts: dict[str, tuple[list[Example], list[str], list[str] | None]] = {}
     for name, read in CATEGORY_SOURCES.items():
         examples = read()
         if examples:
@@ -207,14 +233,17 @@ def category_heldout(classifier: CapabilityClassifier) -> dict[str, Any]:
     report["pooled"] = category_scores(
         [example for part in pooled for example in part[0]],
         [guess for part in pooled for guess in part[1]],
-        [label for part in pooled for label in part[2]],
+        [label for part in pooled for label in part[2] or ()],
     )
     return report
 
 
-def category_scores(examples: list[Example], predicted: list[str], second: list[str]) -> dict[str, Any]:
+def category_scores(
+    examples: list[Example], predicted: list[str], second: list[str] | None
+) -> dict[str, Any]:
     """Accuracy, recall and confusion per category; and the second reader's agreement with the
-    labels (`agreement`) and the classifier's accuracy against the second reader (`classifier`)."""
+    labels (`agreement`) and the classifier's accuracy against the second reader (`classifier`),
+    None for a set the second reader did not read."""
     by_label: dict[str, list[int]] = defaultdict(list)
     confusion: dict[str, Counter[str]] = defaultdict(Counter)
     for (_, label, _), guess in zip(examples, predicted, strict=True):
@@ -228,7 +257,9 @@ def category_scores(examples: list[Example], predicted: list[str], second: list[
         "recall_by_category": {label: float(np.mean(v)) for label, v in sorted(by_label.items())},
         "mean_recall": float(np.mean([np.mean(v) for v in by_label.values()])) if by_label else 0.0,
         "predicted_as": {label: dict(confusion[label].most_common()) for label in sorted(confusion)},
-        "second_reader": {
+        "second_reader": None
+        if second is None
+        else {
             "agreement": float(
                 np.mean([s == label for s, (_, label, _) in zip(second, examples, strict=True)])
             ),

@@ -199,8 +199,9 @@ def heldout(params: HeldoutParams) -> TaskResult:
         result.add(f"{prefix}.accuracy", category["accuracy"], UP)
         result.add(f"{prefix}.mean_recall", category["mean_recall"], UP)
         result.add(f"{prefix}.prompts", category["n"], INFO)
-        result.add(f"{prefix}.second_reader.agreement", category["second_reader"]["agreement"], INFO)
-        result.add(f"{prefix}.second_reader.classifier", category["second_reader"]["classifier"], INFO)
+        if category["second_reader"]:
+            result.add(f"{prefix}.second_reader.agreement", category["second_reader"]["agreement"], INFO)
+            result.add(f"{prefix}.second_reader.classifier", category["second_reader"]["classifier"], INFO)
         for label, recall in category["recall_by_category"].items():
             result.add(f"{prefix}.{label}.recall", recall, UP)
     split = report["complex_vs_simple"]

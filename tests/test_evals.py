@@ -329,8 +329,14 @@ def test_heldout_sources_are_mapped_whole_and_scored() -> None:
         assert skills - set(sets.WIZARDLM_SKILL) == {"Complex Format", "Multilingual", "Toxicity"}
         assert category["wizardlm"]["n"] == len(wizardlm) and report["annotated_difficulty"]["hard"] > 50
     assert all(0 <= row["accuracy"] <= 1 and 0 <= row["mean_recall"] <= 1 for row in category.values())
-    # every held-out prompt has a blind second reading, and the two readers mostly agree
-    assert all(0.7 < row["second_reader"]["agreement"] < 1 for row in category.values())
+    # every external held-out prompt has a blind second reading, and the two readers mostly agree;
+    # the held-out authors' requests are labelled by their authors only
+    assert all(
+        0.7 < row["second_reader"]["agreement"] < 1
+        for name, row in category.items()
+        if name in sets.SECOND_READ
+    )
+    assert category["authored-heldout"]["second_reader"] is None and category["authored-heldout"]["n"] > 1000
     listed = {key.split(":")[0] for key in sets.second_reader_labels()}
     assert listed == {"ni-format", "self-instruct", "wizardlm"}
     from evals.training.outcomes import semantic_router_demand
