@@ -7,6 +7,7 @@ in a local mirror or cache (it must never download).
 
 from __future__ import annotations
 
+import hashlib
 import http.server
 import json
 import os
@@ -375,7 +376,12 @@ def test_authored_requests_are_balanced_labelled_and_trained_on() -> None:
     from collections import Counter
 
     from evals import heldout_category as sets
-    from evals.heldout_category import AUTHORED_HELDOUT, authored_heldout_examples, loose_key
+    from evals.heldout_category import (
+        AUTHORED_HELDOUT,
+        AUTHORED_SECOND_READER,
+        authored_heldout_examples,
+        loose_key,
+    )
     from evals.training.corpus import DEFAULT_SEED, all_examples, build_split
     from evals.training.instructions import AUTHORED, authored_examples
     from router.signals.capability.classifier import CATEGORIES
@@ -389,6 +395,13 @@ def test_authored_requests_are_balanced_labelled_and_trained_on() -> None:
         (crowd, category): 25 for crowd in "stuvwx" for category in CATEGORIES
     }
     trained_keys = {loose_key(e.text) for e in build_split(DEFAULT_SEED).train}
+    # a second reader labelled 210 of the held-out requests blind (the prompt and CATEGORIES.md only)
+    second = dict(
+        line.split("\t") for line in AUTHORED_SECOND_READER.read_text(encoding="utf-8").splitlines()[1:]
+    )
+    authors = {hashlib.sha1(row["prompt"].encode()).hexdigest()[:12]: row["category"] for row in held_out}
+    assert len(second) > 200 and set(second) <= set(authors)  # 210 read, two the same text
+    assert sum(authors[key] == label for key, label in second.items()) / len(second) > 0.95
     scored = authored_heldout_examples()
     assert len(scored) > 0.95 * len(held_out) and not [
         p for p, _, _ in scored if loose_key(p) in trained_keys
