@@ -177,16 +177,21 @@ def leave_one_source_out() -> dict[str, Any]:
         )
 
     # the authored requests are also left out one author (crowd) at a time: "authored/a" is how
-    # the model does on one author's requests having read the other five's
-    crowd = authored_crowds()
+    # the model does on one author's requests having read the other seventeen's; a text several
+    # authors wrote ("hi") counts as each one's, and a training prompt that is a left-out one but
+    # for punctuation and case ("capital of Australia?") leaves with it
+    crowds = authored_crowds()
     groups = [(source, lambda e, s=source: family.get(e.source, e.source) == s) for source in sources]
     groups += [
-        (f"authored/{name}", lambda e, n=name: e.source == "authored" and crowd.get(e.text) == n)
-        for name in sorted(set(crowd.values()))
+        (f"authored/{name}", lambda e, n=name: e.source == "authored" and n in crowds.get(e.text, ()))
+        for name in sorted({name for names in crowds.values() for name in names})
     ]
     for name, left_out in groups:
-        classifier = fit([e for e in split.train if not left_out(e)], outcomes)
         scored = [e for e in split.train + split.test if left_out(e)]
+        gone = {loose_key(e.text) for e in scored}
+        classifier = fit(
+            [e for e in split.train if not left_out(e) and loose_key(e.text) not in gone], outcomes
+        )
         hits = [classifier.classify(e.text).category == e.label for e in scored]
         report["category"][name] = {"n": len(scored), "accuracy": float(np.mean(hits)) if hits else None}
     for benchmark in BENCHMARKS:
@@ -200,12 +205,17 @@ def leave_one_source_out() -> dict[str, Any]:
     return report
 
 
-def authored_crowds() -> dict[str, str]:
-    """Each authored request's text → the crowd (author) it was written for."""
+def authored_crowds() -> dict[str, set[str]]:
+    """Each authored request's text → the crowds (authors) it was written for: one, or several for a
+    text more than one author wrote."""
     from evals.training.instructions import AUTHORED
 
-    rows = [json.loads(line) for line in AUTHORED.read_text(encoding="utf-8").splitlines() if line.strip()]
-    return {row["prompt"]: row["crowd"] for row in rows}
+    crowds: dict[str, set[str]] = defaultdict(set)
+    for line in AUTHORED.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            row = json.loads(line)
+            crowds[row["prompt"]].add(row["crowd"])
+    return dict(crowds)
 
 
 # Arena-Bench v1 (lmarena/arena-hard-auto, data/arena-bench-v1): 300 requests people sent to Chatbot

@@ -10,7 +10,8 @@ set, each skill mapped once (WIZARDLM_SKILL), where the mirror folder or cache h
 accuracy: how often a blind second reader agrees with those labels (labels/second_reader_categories.tsv).
 And the requests six more authors wrote for turnout exactly as the trained authored ones were
 written (labels/authored_heldout.jsonl, each labelled by its author), kept out of training: how the
-model does on an author it never read, beside the external sets (it has no second reader).
+model does on an author it never read, beside the external sets (a second reader labelled 210 of
+them, labels/authored_heldout_second_reader.tsv; the report has no second-reader column for it).
 
 This module must never feed what it scores back into training, nor copy data into the repository.
 """
@@ -20,6 +21,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import re
 import sys
 from collections import Counter, defaultdict
 from pathlib import Path
@@ -172,16 +174,32 @@ AUTHORED_HELDOUT = Path(__file__).resolve().parent / "labels" / "authored_heldou
 AUTHORED_SECOND_READER = Path(__file__).resolve().parent / "labels" / "authored_heldout_second_reader.tsv"
 
 
+def word_runs(text: str, length: int = 8) -> set[str]:
+    """Every run of `length` words (letters and digits, lower case) in the text."""
+    words = re.findall(r"[a-z0-9]+", text.lower())
+    return {" ".join(words[i : i + length]) for i in range(len(words) - length + 1)}
+
+
+@functools.cache
+def trained_word_runs() -> frozenset[str]:
+    """word_runs of every prompt of the category split (training and test side)."""
+    from evals.training.corpus import DEFAULT_SEED, build_split
+
+    split = build_split(DEFAULT_SEED)
+    return frozenset(run for e in split.train + split.test for run in word_runs(e.text))
+
+
 def authored_heldout_examples() -> list[Example]:
-    """The held-out authors' requests: (prompt, the category its author wrote it for, author); the
-    few that a training source also holds ("hi", "tell me a joke") are left out."""
+    """The held-out authors' requests: (prompt, the category its author wrote it for, author); those
+    a training source also holds ("hi", "tell me a joke") or nearly ("Can you read PDFs if I upload
+    them, or only text?": eight words in a row in common) are left out."""
     lines = AUTHORED_HELDOUT.read_text(encoding="utf-8").splitlines()
     rows = [json.loads(line) for line in lines if line.strip()]
-    seen = trained_keys()
+    seen, runs = trained_keys(), trained_word_runs()
     return [
         (row["prompt"], row["category"], f"author {row['crowd']}")
         for row in rows
-        if loose_key(row["prompt"]) not in seen
+        if loose_key(row["prompt"]) not in seen and not word_runs(row["prompt"]) & runs
     ]
 
 

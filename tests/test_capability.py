@@ -394,7 +394,14 @@ def test_authored_requests_are_balanced_labelled_and_trained_on() -> None:
     assert Counter((row["crowd"], row["category"]) for row in held_out) == {
         (crowd, category): 25 for crowd in "stuvwx" for category in CATEGORIES
     }
-    trained_keys = {loose_key(e.text) for e in build_split(DEFAULT_SEED).train}
+
+    def grams(text: str) -> set[str]:
+        words = re.findall(r"[a-z0-9]+", text.lower())
+        return {" ".join(words[i : i + 8]) for i in range(len(words) - 7)}
+
+    trained = build_split(DEFAULT_SEED).train
+    trained_keys = {loose_key(e.text) for e in trained}
+    trained_runs = {run for e in trained for run in grams(e.text)}
     # a second reader labelled 210 of the held-out requests blind (the prompt and CATEGORIES.md only)
     second = dict(
         line.split("\t") for line in AUTHORED_SECOND_READER.read_text(encoding="utf-8").splitlines()[1:]
@@ -403,19 +410,14 @@ def test_authored_requests_are_balanced_labelled_and_trained_on() -> None:
     assert len(second) > 200 and set(second) <= set(authors)  # 210 read, two the same text
     assert sum(authors[key] == label for key, label in second.items()) / len(second) > 0.95
     scored = authored_heldout_examples()
-    assert len(scored) > 0.95 * len(held_out) and not [
-        p for p, _, _ in scored if loose_key(p) in trained_keys
-    ]
+    assert len(scored) > 0.9 * len(held_out)  # about 80 repeat or nearly repeat a trained prompt
+    assert not [p for p, _, _ in scored if loose_key(p) in trained_keys or grams(p) & trained_runs]
     examples = authored_examples()
     assert [(e.text, e.label, e.source) for e in examples] == [
         (row["prompt"], row["category"], "authored") for row in rows
     ]
-    trained = {e.text for e in all_examples(7) if e.source == "authored"}
-    assert len(trained) > 0.95 * len(rows)  # short ones ("hi") repeat each other or CLINC: kept once
-
-    def grams(text: str) -> set[str]:
-        words = re.findall(r"[a-z0-9]+", text.lower())
-        return {" ".join(words[i : i + 8]) for i in range(len(words) - 7)}
+    kept_once = {e.text for e in all_examples(7) if e.source == "authored"}
+    assert len(kept_once) > 0.95 * len(rows)  # short ones ("hi") repeat each other or CLINC: kept once
 
     try:
         held = [sets.category_examples(), sets.self_instruct_examples(), sets.wizardlm_examples()]
@@ -446,6 +448,23 @@ def _serve(files: dict[str, bytes]) -> http.server.ThreadingHTTPServer:
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Files)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server
+
+
+def test_benchmarks_kept_for_outside_judging_are_never_trained_on() -> None:
+    """ARC, WinoGrande and MBPP tasks are excluded by name or Source; "arc" only as a whole Source
+    name, so sarcasm detection or a StarCon stance task stays in."""
+    from evals.training.instructions import ni_excluded
+
+    assert ni_excluded("task228_arc_answer_generation_easy", ("arc",))
+    assert ni_excluded("task999_some_science_questions", ("arc",))
+    assert ni_excluded("task999_some_science_questions", ("ai2_arc",))
+    assert ni_excluded("task033_winogrande_answer_generation", ("winogrande",))
+    assert ni_excluded("task999_python_programs", ("mbpp",))
+    assert not ni_excluded(
+        "task1488_sarcasmdetection_headline_classification", ("news_headlines_dataset_for_sarcasm_detection",)
+    )
+    assert not ni_excluded("task513_argument_stance_classification", ("starcon",))
+    assert not ni_excluded("task1540_parsed_pdfs_summarization", ("peer_read",))
 
 
 def test_ni_tasks_become_prompts_held_out_whole_and_never_from_a_held_out_dataset(tmp_path: Path) -> None:

@@ -191,7 +191,23 @@ def test_the_shipped_list_is_what_the_registered_files_build(tmp_path: Path) -> 
     if missing:
         pytest.skip(f"not in a mirror folder or the cache: {', '.join(missing)}")
     build_public_names.write(tmp_path / "public_names.txt.gz")
-    assert (tmp_path / "public_names.txt.gz").read_bytes() == public_names.PACKAGED.read_bytes()
+    rebuilt = gzip.decompress((tmp_path / "public_names.txt.gz").read_bytes())
+    assert rebuilt == gzip.decompress(public_names.PACKAGED.read_bytes())  # the text: zlib builds differ
+
+
+def test_the_shipped_keys_are_sorted_unique_and_in_the_form_names_are_compared_in() -> None:
+    """Every shipped key is what normalise makes of it (lower case, no accents, dots or hyphens),
+    a full name that the list filter keeps, each once and in order; the header carries lore-nexus's
+    license, which goes with a copy of what it publishes."""
+    from evals.training.build_public_names import LORE_NEXUS_LICENSE
+
+    lines = gzip.decompress(public_names.PACKAGED.read_bytes()).decode("utf-8").splitlines()
+    keys = [line for line in lines if not line.startswith("#")]
+    assert keys == sorted(set(keys)) and len(keys) > 20_000
+    assert all(" ".join(public_names.normalise(key)) == key for key in keys)
+    assert len(list(public_names.full_name_keys(keys))) == len(keys)
+    header = "\n".join(line.removeprefix("# ").removeprefix("#") for line in lines if line.startswith("#"))
+    assert "Copyright (c) 2024 Aingeru García" in header and LORE_NEXUS_LICENSE.splitlines()[-1] in header
 
 
 def _registered_file_here(name: str) -> bool:

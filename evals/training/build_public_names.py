@@ -24,6 +24,29 @@ from evals.datasets import REGISTRY, DatasetError, resolve
 from router.signals.sensitivity.public_names import PACKAGED, full_name_keys
 
 SOURCES = ("wikidata-people", "wikidata-fictional")
+# lore-nexus's license (its LICENSE file), which goes with every copy of a substantial portion of
+# what it publishes; the names themselves are Wikidata labels (CC0)
+LORE_NEXUS_LICENSE = """MIT License
+
+Copyright (c) 2024 Aingeru García (https://github.com/geru-scotland)
+
+Permission is hereby granted, free of charge, to any person obtaining a copy
+of this software and associated documentation files (the "Software"), to deal
+in the Software without restriction, including without limitation the rights
+to use, copy, modify, merge, publish, distribute, sublicense, and/or sell
+copies of the Software, and to permit persons to whom the Software is
+furnished to do so, subject to the following conditions:
+
+The above copyright notice and this permission notice shall be included in all
+copies or substantial portions of the Software.
+
+THE SOFTWARE IS PROVIDED "AS IS", WITHOUT WARRANTY OF ANY KIND, EXPRESS OR
+IMPLIED, INCLUDING BUT NOT LIMITED TO THE WARRANTIES OF MERCHANTABILITY,
+FITNESS FOR A PARTICULAR PURPOSE AND NONINFRINGEMENT. IN NO EVENT SHALL THE
+AUTHORS OR COPYRIGHT HOLDERS BE LIABLE FOR ANY CLAIM, DAMAGES OR OTHER
+LIABILITY, WHETHER IN AN ACTION OF CONTRACT, TORT OR OTHERWISE, ARISING FROM,
+OUT OF OR IN CONNECTION WITH THE SOFTWARE OR THE USE OR OTHER DEALINGS IN THE
+SOFTWARE."""
 
 
 def header(sources: Iterable[str]) -> list[str]:
@@ -35,7 +58,8 @@ def header(sources: Iterable[str]) -> list[str]:
             f"# {name}: {dataset.repo} @ {dataset.commit} : {dataset.source_path}; "
             f"{dataset.license}; sha256 {dataset.sha256}"
         )
-    return lines
+    lines.append("# geru-scotland/lore-nexus's license:")
+    return lines + [f"# {line}".rstrip() for line in LORE_NEXUS_LICENSE.splitlines()]
 
 
 def build(paths: Iterable[Path]) -> list[str]:

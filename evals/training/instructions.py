@@ -21,7 +21,9 @@ Training-time only. Label mapping (source label → category):
                     a dataset those held-out sets draw on may be trained on (NI_HELD_OUT_DATASETS)
 
     authored        each request → the category its author wrote it for (labels/authored_requests.jsonl:
-                    six authors, one crowd each, 25 requests per category; committed, not optional)
+                    eighteen authors, one crowd each, 25 requests per category; committed, not
+                    optional; six more authors' requests, labels/authored_heldout.jsonl, are never
+                    trained on: evals.heldout scores them)
 
 The first four are optional: on a machine whose mirror folder and cache lack them, training goes on
 without them and says so, `missing()` names them (the reproduction test skips on that), and
@@ -198,8 +200,7 @@ AUTHORED = Path(__file__).resolve().parents[1] / "labels" / "authored_requests.j
 def authored_examples() -> list[Example]:
     """Requests written for turnout, each with its category, by authors who read only
     labels/CATEGORIES.md and a crowd to write for (never an evaluation set, the classifier or this
-    repository): labels/authored_requests.jsonl, one {"category", "prompt", "crowd"} per line."""
-    if not AUTHORED.is_file():
-        return []
+    repository): labels/authored_requests.jsonl, one {"category", "prompt", "crowd"} per line. The
+    file is part of the repository: without it training stops rather than go on without it."""
     rows = [json.loads(line) for line in AUTHORED.read_text(encoding="utf-8").splitlines() if line.strip()]
     return [Example(row["prompt"], row["category"], "authored") for row in rows]
