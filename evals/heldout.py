@@ -36,15 +36,16 @@ import argparse
 import json
 import sys
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from evals.datasets import DatasetError, read_jsonl, resolve
-from evals.heldout_category import category_heldout, loose_key, wizardlm_rows
+from evals.heldout_category import category_heldout, loose_key, wizardlm_rows, word_runs
 from evals.routing_eval import difficulty_report
+from evals.training.corpus import Example, Split
 from evals.training.outcomes import CHARS_PER_TOKEN, Outcome
 from router.signals.capability.classifier import CapabilityClassifier
 
@@ -148,19 +149,52 @@ def ranked_and_routed(
     }
 
 
+FAMILY = {"code-request": "humaneval", "mmlu-open": "routellm-mmlu"}  # derived prompts go with their source
+
+
+def left_out_groups(split: Split) -> list[tuple[str, list[Example], list[Example]]]:
+    """(name, training prompts kept, prompts scored) for each category source left out, and for each
+    author of the authored requests (`authored/<crowd>`: how the model does on one author's requests
+    having read the other seventeen's). What leaves with a group: its prompts, any other source's
+    prompt that is one of them but for punctuation and case, and, for an author, any other author's
+    request that shares eight words in a row with one of them (a source's template wording is
+    shared by design, so a source group does not apply that last test). A text several authors
+    wrote ("hi", "capital of Australia?") counts as each one's."""
+    crowds = authored_crowds()
+
+    def of_source(source: str) -> Callable[[Example], bool]:
+        return lambda e: FAMILY.get(e.source, e.source) == source
+
+    def of_author(name: str) -> Callable[[Example], bool]:
+        return lambda e: e.source == "authored" and name in crowds.get(loose_key(e.text), ())
+
+    groups = [(s, of_source(s), False) for s in sorted({FAMILY.get(e.source, e.source) for e in split.train})]
+    groups += [(f"authored/{n}", of_author(n), True) for n in sorted(set().union(*crowds.values()))]
+    result = []
+    for name, left_out, by_runs in groups:
+        scored = [e for e in split.train + split.test if left_out(e)]
+        gone = {loose_key(e.text) for e in scored}
+        runs = {run for e in scored for run in word_runs(e.text)} if by_runs else set()
+        kept = [
+            e
+            for e in split.train
+            if not left_out(e)
+            and loose_key(e.text) not in gone
+            and not (e.source == "authored" and word_runs(e.text) & runs)
+        ]
+        result.append((name, kept, scored))
+    return result
+
+
 def leave_one_source_out() -> dict[str, Any]:
-    """Retrain without each category source (scored on it) and each RouteLLM benchmark (AUC on it)."""
+    """Retrain without each category source or author (left_out_groups; scored on it) and without
+    each RouteLLM benchmark (AUC on it)."""
     from evals.training.corpus import DEFAULT_SEED, build_split
     from evals.training.outcomes import BENCHMARKS, split_outcomes
     from evals.training.train import BENCHMARK_WEIGHT, Settings, train
 
     split = build_split(DEFAULT_SEED)
     outcomes, held_out = split_outcomes(split)
-    family = {
-        "code-request": "humaneval",
-        "mmlu-open": "routellm-mmlu",
-    }  # derived prompts go with their source
-    sources = sorted({family.get(e.source, e.source) for e in split.train})
     report: dict[str, Any] = {"category": {}, "difficulty": {}}
 
     def fit(category: list[Any], difficulty: list[Outcome]) -> CapabilityClassifier:
@@ -176,22 +210,8 @@ def leave_one_source_out() -> dict[str, Any]:
             )
         )
 
-    # the authored requests are also left out one author (crowd) at a time: "authored/a" is how
-    # the model does on one author's requests having read the other seventeen's; a text several
-    # authors wrote ("hi") counts as each one's, and a training prompt that is a left-out one but
-    # for punctuation and case ("capital of Australia?") leaves with it
-    crowds = authored_crowds()
-    groups = [(source, lambda e, s=source: family.get(e.source, e.source) == s) for source in sources]
-    groups += [
-        (f"authored/{name}", lambda e, n=name: e.source == "authored" and n in crowds.get(e.text, ()))
-        for name in sorted({name for names in crowds.values() for name in names})
-    ]
-    for name, left_out in groups:
-        scored = [e for e in split.train + split.test if left_out(e)]
-        gone = {loose_key(e.text) for e in scored}
-        classifier = fit(
-            [e for e in split.train if not left_out(e) and loose_key(e.text) not in gone], outcomes
-        )
+    for name, kept, scored in left_out_groups(split):
+        classifier = fit(kept, outcomes)
         hits = [classifier.classify(e.text).category == e.label for e in scored]
         report["category"][name] = {"n": len(scored), "accuracy": float(np.mean(hits)) if hits else None}
     for benchmark in BENCHMARKS:
@@ -206,15 +226,15 @@ def leave_one_source_out() -> dict[str, Any]:
 
 
 def authored_crowds() -> dict[str, set[str]]:
-    """Each authored request's text → the crowds (authors) it was written for: one, or several for a
-    text more than one author wrote."""
+    """Each authored request's loose_key → the crowds (authors) who wrote it: one, or several for a
+    text more than one author wrote, in any case or punctuation."""
     from evals.training.instructions import AUTHORED
 
     crowds: dict[str, set[str]] = defaultdict(set)
     for line in AUTHORED.read_text(encoding="utf-8").splitlines():
         if line.strip():
             row = json.loads(line)
-            crowds[row["prompt"]].add(row["crowd"])
+            crowds[loose_key(row["prompt"])].add(row["crowd"])
     return dict(crowds)
 
 

@@ -450,6 +450,30 @@ def _serve(files: dict[str, bytes]) -> http.server.ThreadingHTTPServer:
     return server
 
 
+def test_each_author_left_out_takes_its_requests_and_their_near_twins_out_of_training() -> None:
+    """Leave-one-author-out (evals.heldout): every author's group scores only that author's
+    requests, and its training side holds none of them, in any case or punctuation, and no other
+    author's request sharing eight words in a row with one of them; a text nine authors wrote
+    counts as each one's."""
+    from evals.heldout import authored_crowds, left_out_groups
+    from evals.heldout_category import loose_key, word_runs
+    from evals.training.corpus import DEFAULT_SEED, build_split
+
+    crowds = authored_crowds()
+    assert len(crowds[loose_key("hi")]) >= 9 and len(crowds[loose_key("capital of australia?")]) > 1
+    groups = {name: (kept, scored) for name, kept, scored in left_out_groups(build_split(DEFAULT_SEED))}
+    authors = sorted(name for name in groups if name.startswith("authored/"))
+    assert len(authors) == 18
+    for name in authors:
+        kept, scored = groups[name]
+        crowd = name.split("/")[1]
+        assert scored and all(e.source == "authored" and crowd in crowds[loose_key(e.text)] for e in scored)
+        assert not {loose_key(e.text) for e in kept} & {loose_key(e.text) for e in scored}
+        runs = {run for e in scored for run in word_runs(e.text)}
+        assert not [e.text for e in kept if e.source == "authored" and word_runs(e.text) & runs]
+    assert len({frozenset(e.text for e in groups[name][1]) for name in authors}) == 18
+
+
 def test_benchmarks_kept_for_outside_judging_are_never_trained_on() -> None:
     """ARC, WinoGrande and MBPP tasks are excluded by name or Source; "arc" only as a whole Source
     name, so sarcasm detection or a StarCon stance task stays in."""
