@@ -43,7 +43,7 @@ from typing import Any
 import numpy as np
 
 from evals.datasets import DatasetError, read_jsonl, resolve
-from evals.heldout_category import category_heldout, loose_key, wizardlm_rows, word_runs
+from evals.heldout_category import category_heldout, default_split, loose_key, wizardlm_rows, word_runs
 from evals.routing_eval import difficulty_report
 from evals.training.corpus import Example, Split
 from evals.training.outcomes import CHARS_PER_TOKEN, Outcome
@@ -189,11 +189,10 @@ def left_out_groups(split: Split) -> list[tuple[str, list[Example], list[Example
 def leave_one_source_out() -> dict[str, Any]:
     """Retrain without each category source or author (left_out_groups; scored on it) and without
     each RouteLLM benchmark (AUC on it)."""
-    from evals.training.corpus import DEFAULT_SEED, build_split
     from evals.training.outcomes import BENCHMARKS, split_outcomes
     from evals.training.train import BENCHMARK_WEIGHT, Settings, train
 
-    split = build_split(DEFAULT_SEED)
+    split = default_split()
     outcomes, held_out = split_outcomes(split)
     report: dict[str, Any] = {"category": {}, "difficulty": {}}
 
@@ -228,13 +227,11 @@ def leave_one_source_out() -> dict[str, Any]:
 def authored_crowds() -> dict[str, set[str]]:
     """Each authored request's loose_key → the crowds (authors) who wrote it: one, or several for a
     text more than one author wrote, in any case or punctuation."""
-    from evals.training.instructions import AUTHORED
+    from evals.training.instructions import authored_rows
 
     crowds: dict[str, set[str]] = defaultdict(set)
-    for line in AUTHORED.read_text(encoding="utf-8").splitlines():
-        if line.strip():
-            row = json.loads(line)
-            crowds[loose_key(row["prompt"])].add(row["crowd"])
+    for row in authored_rows():
+        crowds[loose_key(row["prompt"])].add(row["crowd"])
     return dict(crowds)
 
 

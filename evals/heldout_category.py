@@ -20,17 +20,19 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import json
 import re
 import sys
 from collections import Counter, defaultdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from evals.datasets import DatasetError, read_jsonl, resolve
 from router.signals.capability.classifier import CATEGORIES, CapabilityClassifier
+
+if TYPE_CHECKING:
+    from evals.training.corpus import Split
 
 Example = tuple[str, str, str]  # (prompt, category, task or skill)
 
@@ -148,11 +150,18 @@ def loose_key(text: str) -> str:
 
 
 @functools.cache
-def trained_keys() -> frozenset[str]:
-    """loose_key of every prompt of the category split (training and test side, derived prompts too)."""
+def default_split() -> Split:
+    """The category split at the shipped seed, built once per process (it reads every training
+    source): held-out sets are checked against it, and leave-one-source-out retrains from it."""
     from evals.training.corpus import DEFAULT_SEED, build_split
 
-    split = build_split(DEFAULT_SEED)
+    return build_split(DEFAULT_SEED)
+
+
+@functools.cache
+def trained_keys() -> frozenset[str]:
+    """loose_key of every prompt of the category split (training and test side, derived prompts too)."""
+    split = default_split()
     return frozenset(loose_key(e.text) for e in split.train + split.test)
 
 
@@ -183,9 +192,7 @@ def word_runs(text: str, length: int = 8) -> set[str]:
 @functools.cache
 def trained_word_runs() -> frozenset[str]:
     """word_runs of every prompt of the category split (training and test side)."""
-    from evals.training.corpus import DEFAULT_SEED, build_split
-
-    split = build_split(DEFAULT_SEED)
+    split = default_split()
     return frozenset(run for e in split.train + split.test for run in word_runs(e.text))
 
 
@@ -193,8 +200,9 @@ def authored_heldout_examples() -> list[Example]:
     """The held-out authors' requests: (prompt, the category its author wrote it for, author); those
     a training source also holds ("hi", "tell me a joke") or nearly ("Can you read PDFs if I upload
     them, or only text?": eight words in a row in common) are left out."""
-    lines = AUTHORED_HELDOUT.read_text(encoding="utf-8").splitlines()
-    rows = [json.loads(line) for line in lines if line.strip()]
+    from evals.training.instructions import authored_rows
+
+    rows = authored_rows(AUTHORED_HELDOUT)
     seen, runs = trained_keys(), trained_word_runs()
     return [
         (row["prompt"], row["category"], f"author {row['crowd']}")

@@ -216,7 +216,6 @@ def test_fresh_presidio_sentences_are_well_formed_and_scored(tmp_path, monkeypat
     import ipaddress
     import os
     import random
-    import re
 
     from evals import pii_fresh
     from evals.datasets import DatasetError, resolve
@@ -299,14 +298,9 @@ def test_heldout_sources_are_mapped_whole_and_scored() -> None:
     from evals.training.instructions import missing
 
     if "ni-train-sample" not in missing():  # nor any input: no 8 words in a row in common
-
-        def grams(text: str) -> set[str]:
-            words = re.findall(r"[a-z0-9]+", text.lower())
-            return {" ".join(words[i : i + 8]) for i in range(len(words) - 7)}
-
         held = [sets.category_examples(), sets.self_instruct_examples(), sets.wizardlm_examples()]
-        scored = set().union(*(grams(p.split("\n\n", 1)[-1]) for rows in held for p, _, _ in rows))
-        assert not [r["task"] for r in read_jsonl("ni-train-sample") if grams(r["input"]) & scored]
+        scored = set().union(*(sets.word_runs(p.split("\n\n", 1)[-1]) for rows in held for p, _, _ in rows))
+        assert not [r["task"] for r in read_jsonl("ni-train-sample") if sets.word_runs(r["input"]) & scored]
     labelled = sets.self_instruct_examples()  # one blind label per seed, in file order
     assert len(labelled) == 175 and {label for _, label, _ in labelled} == set(CATEGORIES)
     assert not [p for p, _, _ in labelled if text_key(p) in seen]

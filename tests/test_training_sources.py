@@ -10,7 +10,6 @@ import hashlib
 import http.server
 import json
 import os
-import re
 from pathlib import Path
 
 import pytest
@@ -105,6 +104,7 @@ def test_authored_requests_are_balanced_labelled_and_trained_on() -> None:
         AUTHORED_SECOND_READER,
         authored_heldout_examples,
         loose_key,
+        word_runs,
     )
     from evals.training.corpus import DEFAULT_SEED, all_examples, build_split
     from evals.training.instructions import AUTHORED, authored_examples
@@ -119,13 +119,9 @@ def test_authored_requests_are_balanced_labelled_and_trained_on() -> None:
         (crowd, category): 25 for crowd in "stuvwx" for category in CATEGORIES
     }
 
-    def grams(text: str) -> set[str]:
-        words = re.findall(r"[a-z0-9]+", text.lower())
-        return {" ".join(words[i : i + 8]) for i in range(len(words) - 7)}
-
     trained = build_split(DEFAULT_SEED).train
     trained_keys = {loose_key(e.text) for e in trained}
-    trained_runs = {run for e in trained for run in grams(e.text)}
+    trained_runs = {run for e in trained for run in word_runs(e.text)}
     # a second reader labelled 210 of the held-out requests blind (the prompt and CATEGORIES.md only)
     second = dict(
         line.split("\t") for line in AUTHORED_SECOND_READER.read_text(encoding="utf-8").splitlines()[1:]
@@ -135,7 +131,7 @@ def test_authored_requests_are_balanced_labelled_and_trained_on() -> None:
     assert sum(authors[key] == label for key, label in second.items()) / len(second) > 0.95
     scored = authored_heldout_examples()
     assert len(scored) > 0.9 * len(held_out)  # about 80 repeat or nearly repeat a trained prompt
-    assert not [p for p, _, _ in scored if loose_key(p) in trained_keys or grams(p) & trained_runs]
+    assert not [p for p, _, _ in scored if loose_key(p) in trained_keys or word_runs(p) & trained_runs]
     examples = authored_examples()
     assert [(e.text, e.label, e.source) for e in examples] == [
         (row["prompt"], row["category"], "authored") for row in rows
@@ -149,8 +145,8 @@ def test_authored_requests_are_balanced_labelled_and_trained_on() -> None:
         if os.environ.get("CI"):
             raise
         pytest.skip("the held-out sets are not in a local mirror or cache")
-    scored = set().union(*(grams(p) for prompts in held for p, _, _ in prompts))
-    assert scored and not [row["prompt"] for row in rows if grams(row["prompt"]) & scored]
+    scored = set().union(*(word_runs(p) for prompts in held for p, _, _ in prompts))
+    assert scored and not [row["prompt"] for row in rows if word_runs(row["prompt"]) & scored]
 
 
 def _serve(files: dict[str, bytes]) -> http.server.ThreadingHTTPServer:

@@ -202,5 +202,10 @@ def authored_examples() -> list[Example]:
     labels/CATEGORIES.md and a crowd to write for (never an evaluation set, the classifier or this
     repository): labels/authored_requests.jsonl, one {"category", "prompt", "crowd"} per line. The
     file is part of the repository: without it training stops rather than go on without it."""
-    rows = [json.loads(line) for line in AUTHORED.read_text(encoding="utf-8").splitlines() if line.strip()]
-    return [Example(row["prompt"], row["category"], "authored") for row in rows]
+    return [Example(row["prompt"], row["category"], "authored") for row in authored_rows()]
+
+
+def authored_rows(path: Path = AUTHORED) -> list[dict[str, str]]:
+    """The {"category", "prompt", "crowd"} rows of an authored-requests file (this one, or the held-out
+    authors' that evals.heldout_category scores)."""
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]

@@ -57,18 +57,18 @@ def full_name_keys(names: Iterable[str]) -> Iterator[tuple[str, ...]]:
     ("Anne-Marie" or "Chun-Li" alone is a first name, never a public figure's full name), at most
     MAX_WORDS, and not made only of very common first and last names."""
     for name in names:
-        if len(name.split()) >= 2:
-            key = normalise(name)
-            if 2 <= len(key) <= MAX_WORDS and not _generic(key):
-                yield key
+        if len(name.split()) >= 2 and _full(key := normalise(name)):
+            yield key
+
+
+def _full(key: tuple[str, ...]) -> bool:
+    return 2 <= len(key) <= MAX_WORDS and not _generic(key)
 
 
 class PublicNames:
     def __init__(self, names: Iterable[str], keys: Iterable[tuple[str, ...]] = ()) -> None:
         """`names` as listed; `keys` already normalised (the shipped list), filtered the same way."""
-        self._keys = frozenset(full_name_keys(names)) | frozenset(
-            key for key in keys if 2 <= len(key) <= MAX_WORDS and not _generic(key)
-        )
+        self._keys = frozenset(full_name_keys(names)) | frozenset(filter(_full, keys))
 
     def __len__(self) -> int:
         return len(self._keys)
