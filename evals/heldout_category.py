@@ -8,10 +8,11 @@ labelled by a reader who saw only the prompt and the category definitions, never
 labels/CATEGORIES.md); and the instructions WizardLM's authors collected from users for their test
 set, each skill mapped once (WIZARDLM_SKILL), where the mirror folder or cache holds it. Beside each
 accuracy: how often a blind second reader agrees with those labels (labels/second_reader_categories.tsv).
-And the requests six more authors wrote for turnout exactly as the trained authored ones were
+And the requests twelve more authors wrote for turnout exactly as the trained authored ones were
 written (labels/authored_heldout.jsonl, each labelled by its author), kept out of training: how the
 model does on an author it never read, beside the external sets (a second reader labelled 210 of
-them, labels/authored_heldout_second_reader.tsv; the report has no second-reader column for it).
+the first six authors' requests, labels/authored_heldout_second_reader.tsv; the report has no
+second-reader column for it).
 
 This module must never feed what it scores back into training, nor copy data into the repository.
 """

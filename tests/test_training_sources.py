@@ -23,6 +23,9 @@ from router.signals.capability.classifier import (
 from tests.test_capability import TINY  # the few hand-written prompts a tiny training run learns from
 
 ROOT = Path(__file__).resolve().parents[1]
+# the authors past the alphabet's 24 letters: the sixth batch (trained) and the fifth (held out)
+TRAINED_PAIRS = ("ae", "af", "ag", "ah", "ai", "aj", "ak", "al")
+HELD_OUT_PAIRS = ("y", "z", "aa", "ab", "ac", "ad")
 
 
 def test_windows_keep_only_whole_records_and_dolly_labels_map_by_kind() -> None:
@@ -93,9 +96,9 @@ def test_folio_and_small_talk_rows_become_prompts() -> None:
 
 
 def test_authored_requests_are_balanced_labelled_and_trained_on() -> None:
-    """Eighteen authors' requests (one crowd each, 25 per category per author) enter training under
+    """Twenty-six authors' requests (one crowd each, 25 per category per author) enter training under
     their own labels as the `authored` source, and none of them repeats a held-out prompt or shares
-    eight words in a row with one; six more authors' requests are scored, never trained on."""
+    eight words in a row with one; twelve more authors' requests are scored, never trained on."""
     from collections import Counter
 
     from evals import heldout_category as sets
@@ -112,11 +115,11 @@ def test_authored_requests_are_balanced_labelled_and_trained_on() -> None:
 
     rows = [json.loads(line) for line in AUTHORED.read_text(encoding="utf-8").splitlines()]
     assert Counter((row["crowd"], row["category"]) for row in rows) == {
-        (crowd, category): 25 for crowd in "abcdefghijklmnopqr" for category in CATEGORIES
+        (crowd, category): 25 for crowd in [*"abcdefghijklmnopqr", *TRAINED_PAIRS] for category in CATEGORIES
     }
     held_out = [json.loads(line) for line in AUTHORED_HELDOUT.read_text(encoding="utf-8").splitlines()]
     assert Counter((row["crowd"], row["category"]) for row in held_out) == {
-        (crowd, category): 25 for crowd in "stuvwx" for category in CATEGORIES
+        (crowd, category): 25 for crowd in [*"stuvwx", *HELD_OUT_PAIRS] for category in CATEGORIES
     }
 
     trained = build_split(DEFAULT_SEED).train
@@ -130,7 +133,7 @@ def test_authored_requests_are_balanced_labelled_and_trained_on() -> None:
     assert len(second) > 200 and set(second) <= set(authors)  # 210 read, two the same text
     assert sum(authors[key] == label for key, label in second.items()) / len(second) > 0.95
     scored = authored_heldout_examples()
-    assert len(scored) > 0.9 * len(held_out)  # about 80 repeat or nearly repeat a trained prompt
+    assert len(scored) > 0.85 * len(held_out)  # about 240 repeat or nearly repeat a trained prompt
     assert not [p for p, _, _ in scored if loose_key(p) in trained_keys or word_runs(p) & trained_runs]
     examples = authored_examples()
     assert [(e.text, e.label, e.source) for e in examples] == [
@@ -146,7 +149,11 @@ def test_authored_requests_are_balanced_labelled_and_trained_on() -> None:
             raise
         pytest.skip("the held-out sets are not in a local mirror or cache")
     scored = set().union(*(word_runs(p) for prompts in held for p, _, _ in prompts))
-    assert scored and not [row["prompt"] for row in rows if word_runs(row["prompt"]) & scored]
+    # eight tokens of a code idiom ("for (int i = 1; i < n; i++)") are no copied prompt: a shared
+    # run counts when at least four of its words have three letters or more
+    shared = [run for row in rows for run in word_runs(row["prompt"]) & scored]
+    assert scored and not [run for run in shared if sum(len(word) >= 3 for word in run.split()) >= 4]
+    assert len(shared) < 5
 
 
 def _serve(files: dict[str, bytes]) -> http.server.ThreadingHTTPServer:
@@ -183,7 +190,7 @@ def test_each_author_left_out_takes_its_requests_and_their_near_twins_out_of_tra
     assert len(crowds[loose_key("hi")]) >= 9 and len(crowds[loose_key("capital of australia?")]) > 1
     groups = {name: (kept, scored) for name, kept, scored in left_out_groups(build_split(DEFAULT_SEED))}
     authors = sorted(name for name in groups if name.startswith("authored/"))
-    assert len(authors) == 18
+    assert len(authors) == 18 + len(TRAINED_PAIRS)
     for name in authors:
         kept, scored = groups[name]
         crowd = name.split("/")[1]
@@ -191,7 +198,7 @@ def test_each_author_left_out_takes_its_requests_and_their_near_twins_out_of_tra
         assert not {loose_key(e.text) for e in kept} & {loose_key(e.text) for e in scored}
         runs = {run for e in scored for run in word_runs(e.text)}
         assert not [e.text for e in kept if e.source == "authored" and word_runs(e.text) & runs]
-    assert len({frozenset(e.text for e in groups[name][1]) for name in authors}) == 18
+    assert len({frozenset(e.text for e in groups[name][1]) for name in authors}) == len(authors)
 
 
 def test_benchmarks_kept_for_outside_judging_are_never_trained_on() -> None:
