@@ -67,6 +67,9 @@ DEFAULT_SEED = 20240601
 # Caps keep the large sources from drowning the small classes (applied after the split, per part).
 DEFAULT_CAP = 600
 CAP_BY_STRATUM = {"clinc150/simple_chat": 1200, "routellm-mmlu/other": 1200}
+# The requests written for turnout are balanced by construction (25 of each category per author), so
+# a cap could only drop authors: theirs is above what they wrote (850 a category from 34 authors).
+CAP_BY_SOURCE = {"authored": 1200}
 
 MT_BENCH = {
     "writing": "writing",
@@ -460,7 +463,8 @@ def cap(examples: list[Example], seed: int, share: float) -> list[Example]:
     kept = []
     for stratum, members in sorted(strata.items()):
         members.sort(key=lambda e: unit_hash(text_key(e.text), seed))
-        kept += members[: max(1, round(CAP_BY_STRATUM.get(stratum, DEFAULT_CAP) * share))]
+        limit = CAP_BY_STRATUM.get(stratum, CAP_BY_SOURCE.get(members[0].source, DEFAULT_CAP))
+        kept += members[: max(1, round(limit * share))]
     return kept
 
 

@@ -21,7 +21,7 @@ Training-time only. Label mapping (source label → category):
                     a dataset those held-out sets draw on may be trained on (NI_HELD_OUT_DATASETS)
 
     authored        each request → the category its author wrote it for (labels/authored_requests.jsonl:
-                    twenty-six authors, one crowd each, 25 requests per category; committed, not
+                    thirty-four authors, one crowd each, 25 requests per category; committed, not
                     optional; twelve more authors' requests, labels/authored_heldout.jsonl, are never
                     trained on: evals.heldout scores them)
 
