@@ -11,8 +11,8 @@ accuracy: how often a blind second reader agrees with those labels (labels/secon
 And the requests twelve more authors wrote for turnout exactly as the trained authored ones were
 written (labels/authored_heldout.jsonl, each labelled by its author), kept out of training: how the
 model does on an author it never read, beside the external sets (a second reader labelled 210 of
-the first six authors' requests, labels/authored_heldout_second_reader.tsv; the report has no
-second-reader column for it).
+each batch's requests, labels/authored_heldout_second_reader.tsv; the report has no second-reader
+column for it).
 
 This module must never feed what it scores back into training, nor copy data into the repository.
 """
