@@ -155,7 +155,7 @@ FAMILY = {"code-request": "humaneval", "mmlu-open": "routellm-mmlu"}  # derived 
 def left_out_groups(split: Split) -> list[tuple[str, list[Example], list[Example]]]:
     """(name, training prompts kept, prompts scored) for each category source left out, and for each
     author of the authored requests (`authored/<crowd>`: how the model does on one author's requests
-    having read the other seventeen's). What leaves with a group: its prompts, any other source's
+    having read the other authors'). What leaves with a group: its prompts, any other source's
     prompt that is one of them but for punctuation and case, and, for an author, any other author's
     request that shares eight words in a row with one of them (a source's template wording is
     shared by design, so a source group does not apply that last test). A text several authors

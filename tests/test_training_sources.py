@@ -135,7 +135,7 @@ def test_authored_requests_are_balanced_labelled_and_trained_on() -> None:
     assert len(second) > 400 and set(second) <= set(authors)  # 420 read, five texts twice
     assert sum(authors[key] == label for key, label in second.items()) / len(second) > 0.95
     scored = authored_heldout_examples()
-    assert len(scored) > 0.85 * len(held_out)  # about 240 repeat or nearly repeat a trained prompt
+    assert len(scored) > 0.85 * len(held_out)  # about 270 repeat or nearly repeat a trained prompt
     assert not [p for p, _, _ in scored if loose_key(p) in trained_keys or word_runs(p) & trained_runs]
     examples = authored_examples()
     assert [(e.text, e.label, e.source) for e in examples] == [

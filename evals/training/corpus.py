@@ -67,8 +67,8 @@ DEFAULT_SEED = 20240601
 # Caps keep the large sources from drowning the small classes (applied after the split, per part).
 DEFAULT_CAP = 600
 CAP_BY_STRATUM = {"clinc150/simple_chat": 1200, "routellm-mmlu/other": 1200}
-# The requests written for turnout are balanced by construction (25 of each category per author), so
-# a cap could only drop authors: theirs is above what they wrote (850 a category from 34 authors).
+# The requests written for turnout are balanced by construction (25 of each category per author): a
+# cap would only drop a hashed sample of them, so theirs is above what they wrote (850 a category).
 CAP_BY_SOURCE = {"authored": 1200}
 
 MT_BENCH = {
