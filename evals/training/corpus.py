@@ -59,6 +59,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from evals.datasets import names, read_jsonl, resolve
+from router.signals.capability.classifier import CATEGORIES
 
 TEST_FRACTION = 0.2
 # MT-Bench has 80 prompts: a 20% split would leave ~13 after decontamination, too few to read.
@@ -66,10 +67,13 @@ TEST_FRACTION_BY_SOURCE = {"mt-bench": 0.5}
 DEFAULT_SEED = 20240601
 # Caps keep the large sources from drowning the small classes (applied after the split, per part).
 DEFAULT_CAP = 600
-CAP_BY_STRATUM = {"clinc150/simple_chat": 1200, "routellm-mmlu/other": 1200}
 # The requests written for turnout are balanced by construction (25 of each category per author): a
 # cap would only drop a hashed sample of them, so theirs is above what they wrote (850 a category).
-CAP_BY_SOURCE = {"authored": 1200}
+CAP_BY_STRATUM = {
+    "clinc150/simple_chat": 1200,
+    "routellm-mmlu/other": 1200,
+    **{f"authored/{category}": 1200 for category in CATEGORIES},
+}
 
 MT_BENCH = {
     "writing": "writing",
@@ -463,8 +467,7 @@ def cap(examples: list[Example], seed: int, share: float) -> list[Example]:
     kept = []
     for stratum, members in sorted(strata.items()):
         members.sort(key=lambda e: unit_hash(text_key(e.text), seed))
-        limit = CAP_BY_STRATUM.get(stratum, CAP_BY_SOURCE.get(members[0].source, DEFAULT_CAP))
-        kept += members[: max(1, round(limit * share))]
+        kept += members[: max(1, round(CAP_BY_STRATUM.get(stratum, DEFAULT_CAP) * share))]
     return kept
 
 
