@@ -1,0 +1,43 @@
+"""The representation-ceiling harness retrains the shipped recipe faithfully: its `surface + static
+table` row is what the runtime classifier, trained by the training code on the same prompts, scores.
+The transformer is swapped for the project's hashing test double here (the full MiniLM run takes
+minutes; what is checked is the harness, not MiniLM)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from evals import encoder_ceiling
+from evals.heldout_category import CATEGORY_SOURCES, default_split
+from evals.training.train import Settings, train
+from rag.testing import HashEmbedder
+from router.signals.capability.classifier import CapabilityClassifier, save_artifact
+
+LIMIT = 25  # every 25th training prompt: about 500
+
+
+def test_static_row_is_the_runtime_classifier_trained_on_the_same_prompts(tmp_path: Path) -> None:
+    double = HashEmbedder(64)
+    report = encoder_ceiling.ceiling(limit=LIMIT, encode=lambda texts: double.embed(texts).astype(np.float64))
+    prompts = default_split().train[::LIMIT]
+    assert report["train"] == len(prompts) > 300
+    texts, labels = [e.text for e in prompts], [e.label for e in prompts]
+    weights = train(texts, labels, texts, [i % 2 == 0 for i in range(len(texts))], Settings())
+    save_artifact(tmp_path / "c.npz", weights)
+    runtime = CapabilityClassifier.load(tmp_path / "c.npz")
+    row = report["surface + static table"]
+    for name, read in CATEGORY_SOURCES.items():
+        examples = read()
+        if not examples:
+            continue
+        accuracy = np.mean([runtime.classify(p).category == label for p, label, _ in examples])
+        # the runtime drops near-zero weights and computes in float32: one prompt may differ (none did)
+        assert abs(row[name] - accuracy) * len(examples) <= 1.0 + 1e-9, name
+    for label in encoder_ceiling.REPRESENTATIONS:
+        assert all(0.0 <= value <= 1.0 for value in report[label].values())
+    # the pooled figure is over the pooled sources' prompts, not a mean of their accuracies
+    ni, si = len(CATEGORY_SOURCES["ni-format"]()), len(CATEGORY_SOURCES["self-instruct"]())
+    expected = (row["ni-format"] * ni + row["self-instruct"] * si) / (ni + si)
+    assert abs(row["pooled"] - expected) < 1e-9
