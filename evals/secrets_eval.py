@@ -1,6 +1,6 @@
 """Secret detection measured on credentials the detectors' rules were not written from.
 
-Run as `python -m evals.secrets_eval [--json] [--show-misses N]`. Three generated sets, each value
+Run as `python -m evals.secrets_eval [--fill generated|leaked] [--json] [--show-misses N]`. Three generated sets, each value
 drawn at random from its provider's documented shape (prefix, alphabet, length) by the generators
 below, which were written from the providers' token documentation and not from any detector's
 regular expression, then put in a sentence, a shell line, an env file, JSON or code:
@@ -30,6 +30,11 @@ whoever writes rules: it is held out by author. Write the next set before readin
 one's misses. An unread set may still have been used to choose rules (kept only where they raise
 its recall), as the fifth was for the fourth round: then the next one is the clean figure.
 
+The other authors' templates are filled with the generator's random passwords (`_password`: three
+letters, three digits, a symbol, five more) unless `--fill leaked` draws each from the commonest
+passwords of leaked sets (zxcvbn's list, 8+ characters: "baseball1", "trustno1"), the weak words
+people choose, which a rule reading a value's shape cannot see: the figure to expect from people.
+
 Where its file is fetched, also recall on credentials another project chose: CredSweeper's test
 findings (evals.secrets_external).
 """
@@ -38,6 +43,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import functools
 import json
 import random
 import string
@@ -349,14 +355,37 @@ def plaintext_rows(rng: random.Random, per_template: int, half: str) -> list[tup
     return rows
 
 
+# Passwords people chose: zxcvbn's list of the 30,000 most common passwords of leaked sets (Xato's
+# corpus, lower-cased as zxcvbn ships it; MIT), the entries of at least LEAKED_MIN_LENGTH characters
+# (the common minimum of password policies; 11,611): what a weak real password looks like ("baseball1",
+# "trustno1", "q1w2e3r4"), where the generated ones are random mixes of letters, digits and a symbol.
+LEAKED_MIN_LENGTH = 8
+FILLS = ("generated", "leaked")
+
+
+@functools.cache
+def leaked_passwords() -> tuple[str, ...]:
+    from zxcvbn.frequency_lists import FREQUENCY_LISTS
+
+    return tuple(word for word in FREQUENCY_LISTS["passwords"] if len(word) >= LEAKED_MIN_LENGTH)
+
+
+def _leaked(rng: random.Random) -> str:
+    return rng.choice(leaked_passwords())
+
+
 def fresh_rows(
-    templates: list[dict[str, str]], rng: random.Random, per_template: int
+    templates: list[dict[str, str]],
+    rng: random.Random,
+    per_template: int,
+    draw: Callable[[random.Random], str] = _password,
 ) -> list[tuple[str, str, str]]:
-    """The second author's templates, each filled `per_template` times like plaintext_rows'."""
+    """The second author's templates, each filled `per_template` times like plaintext_rows', the
+    password drawn by `draw` (generated, or `_leaked`)."""
     rows = []
     for entry in templates:
         for _ in range(per_template):
-            secret = _password(rng)
+            secret = draw(rng)
             text = entry["template"].format(
                 pw=secret,
                 user=rng.choice(USERS),
@@ -378,19 +407,25 @@ def run(
     half: str = "held-out",
     seed: int = 3,
     detector: SensitivityDetector | None = None,
+    fill: str = "generated",
 ) -> dict[str, Any]:
+    """`fill`: how the other authors' templates get their passwords, generated (the default) or
+    `leaked` (common real passwords); the provider tokens and the built-in templates are the same."""
+    if fill not in FILLS:
+        raise ValueError(f"fill must be one of {', '.join(FILLS)}, not {fill!r}")
+    draw = _leaked if fill == "leaked" else _password
     detector = detector or SensitivityDetector()
     rng = random.Random(seed)
     authors = {name: json.loads(path.read_text(encoding="utf-8")) for name, path, _ in SECOND_AUTHORS}
     unread = {name for name, _, spent in SECOND_AUTHORS if spent is None}
-    report: dict[str, Any] = {"half": half}
+    report: dict[str, Any] = {"half": half, "fill": fill}
     misses: list[str] = []
     for name, rows in (
         ("providers", provider_rows(rng, per_family)),
         ("plaintext", plaintext_rows(rng, per_template, half)),
         # each its own generator, so that adding templates above never changes how they are filled
         *(
-            (name, fresh_rows(data["templates"], random.Random(seed), per_template))
+            (name, fresh_rows(data["templates"], random.Random(seed), per_template, draw))
             for name, data in authors.items()
         ),
     ):
@@ -433,9 +468,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m evals.secrets_eval", description=__doc__.splitlines()[0])
     parser.add_argument("--half", choices=("held-out", "development", "all"), default="held-out")
     parser.add_argument("--show-misses", type=int, default=0, metavar="N")
+    parser.add_argument(
+        "--fill",
+        choices=FILLS,
+        default="generated",
+        help="the other authors' passwords: generated random mixes, or common leaked passwords",
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
-    report = run(half=args.half)
+    report = run(half=args.half, fill=args.fill)
     if args.json:
         external = report["credsweeper"]
         shown = {k: v for k, v in report.items() if k not in ("misses", "credsweeper")}
@@ -447,6 +488,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         state = f"spent {spent}: a regression guard" if spent else "never read: the figure to quote"
         return f"other author's plaintext, {path.name} ({state})"
 
+    if args.fill == "leaked":
+        print(f"other authors' templates filled with leaked passwords of {LEAKED_MIN_LENGTH}+ characters")
     labels = [("providers", "providers"), ("plaintext", "plaintext")]
     labels += [(name, _label(name, path, spent)) for name, path, spent in SECOND_AUTHORS]
     for name, label in labels:

@@ -94,6 +94,14 @@ def test_provider_formats_from_the_maintained_rule_set(text: str, rule: str) -> 
     assert rule in details
 
 
+def test_a_placeholder_in_a_rule_sets_place_is_no_secret() -> None:
+    _the_rules()
+    text = 'curl https://api.anthropic.com/v1/messages --header "x-api-key: YOUR_API_KEY"'
+    assert [f for f in SensitivityDetector().scan(text) if f.type == "secret"] == []
+    real = text.replace("YOUR_API_KEY", "Qm4xZ8pLw2Rt7Kd9Vb")
+    assert [f.detail for f in SensitivityDetector().scan(real) if f.type == "secret"]
+
+
 def test_the_rule_set_is_loaded_lean_and_without_its_generic_rule() -> None:
     rules = _the_rules()
     assert len(rules.rules) > 200 and "generic-api-key" in rules.skipped
@@ -292,6 +300,30 @@ def test_other_authors_sets_are_well_formed_and_the_unread_ones_misses_are_never
     )
     kept = sum(report[name]["n"] for name in ("providers", "plaintext", *spent_sets))
     assert len(report["misses"]) == kept
+
+
+def test_the_leaked_fill_puts_common_passwords_of_eight_or_more_characters_in_the_same_templates() -> None:
+    """`fill="leaked"` fills the other authors' templates with passwords from zxcvbn's common-password
+    list (8+ characters), seeded, and leaves the provider tokens and the built-in templates alone."""
+    import random
+
+    from evals import secrets_eval
+
+    words = secrets_eval.leaked_passwords()
+    assert len(words) > 10_000 and min(map(len, words)) == secrets_eval.LEAKED_MIN_LENGTH
+    assert {"baseball", "trustno1", "football"} <= set(words) and "123456" not in words
+    templates = json.loads(secrets_eval.SECOND_AUTHORS[0][1].read_text(encoding="utf-8"))["templates"]
+    rows = secrets_eval.fresh_rows(templates, random.Random(3), 2, secrets_eval._leaked)
+    assert all(secret in words and secret in text for _, secret, text in rows)
+    assert rows == secrets_eval.fresh_rows(templates, random.Random(3), 2, secrets_eval._leaked)
+    leaked = secrets_eval.run(per_family=2, per_template=2, fill="leaked")
+    generated = secrets_eval.run(per_family=2, per_template=2)
+    assert leaked["fill"] == "leaked" and generated["fill"] == "generated"
+    assert leaked["providers"] == generated["providers"] and leaked["plaintext"] == generated["plaintext"]
+    # people's passwords are found less often than made-up ones, by this detector as shipped
+    assert leaked["fresh_l"]["recall"] < generated["fresh_l"]["recall"]
+    with pytest.raises(ValueError, match="fill must be one of"):
+        secrets_eval.run(fill="dictionary")
 
 
 def test_a_gate_is_the_literal_a_rule_begins_with_where_nothing_stands_beside_it() -> None:
