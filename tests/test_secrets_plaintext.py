@@ -597,6 +597,7 @@ _OPTION_COMMANDS = {
     "hdbsql": "hdbsql -n hana:30015 -u SYSTEM{blank}-p {pw} 'select 1'",
     "nmcli": "nmcli dev wifi connect HomeNet{blank}password {pw}",
     "curl": "curl -x proxy:3128{blank}-U bob:{pw} https://example.org",
+    "openssl": "openssl pkcs12 -export -in c.pem -inkey k.pem{blank}-passout pass:{pw} -out b.p12",
 }
 
 
@@ -612,3 +613,59 @@ def test_every_option_client_is_found_through_the_whole_scan(blank: str) -> None
         start = text.index("Qm4!zX8pLw")
         found = [f for f in secrets_in(text) if f.start <= start < f.end]
         assert found, (name, text)
+
+
+# A word a person chose is a password where the syntax says the value is one (2026-12-06): each
+# text's password is a weak one, of the kind a random-looking-value rule cannot see.
+@pytest.mark.parametrize(
+    ("text", "secret"),
+    [
+        ("DB_HOST=db.internal\nDB_PASSWORD=hunnybun\nDB_NAME=orders", "hunnybun"),
+        ("$ export PGPASSWORD=baseball\n$ pg_dump -h db orders", "baseball"),
+        ("PGPASSWORD=sunshine pg_dump -h db -U app orders", "sunshine"),
+        ("docker run -d -e POSTGRES_PASSWORD=xcountry -p 5432:5432 postgres:16", "xcountry"),
+        ('[Service]\nEnvironment="DB_PASSWORD=immortal"\nExecStart=/opt/app', "immortal"),
+        ("spring.datasource.username=admin\nspring.datasource.password=nathanie\n", "nathanie"),
+        ("stringData:\n  username: jdoe\n  password: football\n", "football"),
+        ("env:\n  - name: x\n  - password: trustno\n", "trustno"),
+        ("[security]\nadmin_user = ops\nadmin_password = princess\n", "princess"),
+        ("mysql -h db -u app -p'starwars' -e 'SHOW DATABASES;'", "starwars"),
+        ("sshpass -p 'baberuth' ssh ops@host uptime", "baberuth"),
+        ("redis-cli -h cache -p 6379 -a longjohn INFO", "longjohn"),
+        ("mongodump --host db --username admin --password 'bigdaddy' --out /b", "bigdaddy"),
+        ("openssl pkcs12 -export -in c.pem -inkey k.pem -out b.p12 -passout pass:buddylee", "buddylee"),
+        ("<server>\n  <username>app</username>\n  <password>fullback</password>\n</server>", "fullback"),
+        ('AuthLDAPBindDN "cn=admin,dc=corp"\nAuthLDAPBindPassword "birthday"', "birthday"),
+        ("# ~/.pgpass\ndb.internal:5432:*:app:daddymac", "daddymac"),
+        ("ffplay rtsp://admin:pianoman@10.0.3.7:554/stream1", "pianoman"),
+        ("mount -t cifs smb://CORP;ops:talisman@fs01/share /mnt", "talisman"),
+    ],
+)
+def test_weak_passwords_where_the_syntax_gives_one(text: str, secret: str) -> None:
+    start = text.index(secret)
+    assert [f for f in secrets_in(text) if f.start <= start < f.end], text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "    password=user_password\n",
+        "PASSWORD=get_password()",
+        "DB_PASSWORD=hunnybun;",  # a statement, not an env file's line
+        "config.password = hunnybun",  # code: a variable
+        "x = 1\npassword = hunnybun\n",  # no [section]: Python, not INI
+        "PASSWORD_HASHERS=default",
+        "DB_PASSWORD=${DB_PASS}",
+        "POSTGRES_PASSWORD=postgres",  # the image's documented default
+        "keytool -list -keystore cacerts -storepass changeit",
+        "oc login -u developer -p developer https://api.crc.testing:6443",
+        "class Settings(BaseSettings):\n    password: SecretStr\n",
+        "class A:\n    password: Annotated[str, Field(min_length=8)]\n",
+        "auth:\n  password: required\n  mfa: optional\n",
+        "storePassword 'storePassword'",
+        "the password: hunnybun",  # prose: a phrase rule's, which asks for a made-up value
+        "mysql -u root -p mydb",
+    ],
+)
+def test_words_where_the_syntax_gives_no_password(text: str) -> None:
+    assert secrets_in(text) == []

@@ -29,7 +29,7 @@ from router import datafiles
 from router.signals.sensitivity.findings import Finding
 from router.signals.sensitivity.gates import Gate
 from router.signals.sensitivity.scanning import Prefiltered
-from router.signals.sensitivity.secret_values import shannon_entropy
+from router.signals.sensitivity.secret_values import PLACEHOLDER, shannon_entropy
 
 log = logging.getLogger("turnout.secrets")
 
@@ -224,6 +224,8 @@ class GitleaksRules:
                 secret = text[start:end]
                 if not secret or (rule.entropy and shannon_entropy(secret) < rule.entropy):
                     continue
+                if PLACEHOLDER.match(secret):
+                    continue  # curl --header "x-api-key: YOUR_API_KEY": documentation, not a secret
                 line_start = text.rfind("\n", 0, start) + 1
                 line_end = text.find("\n", end)
                 line = text[line_start : line_end if line_end >= 0 else len(text)]

@@ -121,6 +121,7 @@ _OPTION_CLIENTS: tuple[tuple[tuple[str, ...], str], ...] = (
     (("hdbsql",), r"-p\s+"),  # SAP HANA
     (("nmcli",), r"(?:password|wifi-sec\.psk)\s+"),  # ... connect SSID password PASSWORD
     (("curl",), r"(?:-U\s*|--proxy-user[=\s]+)[\"']?[^\s:\"']+:"),  # a proxy's NAME:PW
+    (("openssl",), r"-pass(?:in|out)?\s+[\"']?pass:"),  # openssl's pass:PASSWORD argument form
 )  # fmt: skip
 
 
@@ -391,19 +392,22 @@ def _options(text: str, lowered: str) -> Iterator[Finding]:
             continue
         end = start + len(text[start:end].rstrip(",;)`"))  # `deploy -Password X`, (... --token X)
         value = text[start:end]
-        if strong(value) and value_confidence(value, quoted=False):
+        # quoted, the option's value is a literal: a word a person chose counts (--password 'hunter22')
+        quoted = start > 0 and text[start - 1] in "'\"" and text[end : end + 1] == text[start - 1]
+        if (quoted or strong(value)) and value_confidence(value, quoted=quoted):
             yield Finding("secret", start, end, 0.8, "password_flag")
 
 
 def _flags(text: str, lowered: str) -> Iterator[Finding]:
+    # each a place the syntax gives a password: a word a person chose is one (read as quoted)
     if _FLAG_GATE.open(lowered):
         for match in _FLAGS.finditer(text):
             value = match.group(1)
-            if value_confidence(value, quoted=False):
+            if value_confidence(value, quoted=True):
                 yield Finding("secret", match.start(1), match.end(1), 0.85, "password_flag")
     if text.count(":") >= 4:
         for match in _PGPASS_LINES.finditer(text):
-            if value_confidence(match.group(1), quoted=False):
+            if value_confidence(match.group(1), quoted=True):
                 yield Finding("secret", match.start(1), match.end(1), 0.85, "pgpass")
 
 
@@ -439,7 +443,9 @@ def _clients(text: str, lowered: str) -> Iterator[Finding]:
             value = text[start:end]
             if " " in value and not strong(value):
                 continue  # ConvertTo-SecureString "is insecure": words, not a password
-            if value_confidence(value, quoted=False):
+            # where the client's syntax takes a password, a word a person chose is one: read as
+            # quoted, which only the placeholders, the words about a secret and short values fail
+            if value_confidence(value, quoted=True):
                 yield Finding("secret", start, end, rule.confidence, rule.detail)
 
 

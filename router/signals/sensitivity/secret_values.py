@@ -18,7 +18,9 @@ PLACEHOLDER = re.compile(
     # YAML's tags for a value kept elsewhere: db_password: !vault |, key: !Ref ..., !secret db_pw
     r"|!(?:vault|secret|env|ref|sub|getatt|importvalue|ssm|include|encrypted|sops)\b.*"
     r"|(?-i:![A-Z_][A-Z0-9_]*!))$"  # (and a Windows batch file's !VARIABLE!, in capitals: not !Passw0rd!)
-    r"|^.*xxx"  # ghp_xxxx..., xoxb-xxx: a token shape filled with x's is documentation
+    # ghp_xxxx..., xoxb-xxx, AKIAXXXX: a token shape filled with x's is documentation (in one case:
+    # a random token may hold "XxX")
+    r"|^(?-i:.*(?:xxx|XXX))"
     # (&&password, :new_password, @new_pw: SQL*Plus, bind and T-SQL variables; your_api_key_123;
     # #{DbPassword}#: Octopus Deploy's substitution)
 )
@@ -63,6 +65,10 @@ _SECRET_NOUN = re.compile(
 )
 
 
+# The same words inside a compound name (storePassword, passwordConfirm, accessToken)
+_SECRET_IN_NAME = re.compile(r"password|passwd|passphrase|passcode|secret|token|credential")
+
+
 def mentions_secret(value: str) -> bool:
     return _SECRET_NOUN.search(value) is not None
 
@@ -99,13 +105,42 @@ def _called(value: str) -> bool:
     return bool(parenthesis) and not strong(name)
 
 
+# Passwords that software documents as its default or its examples' (every install or tutorial has
+# them, so they protect nothing): the JDK's cacerts store (changeit), RabbitMQ's guest, the Docker
+# images' and tutorials' postgres / mysql / root / admin, Oracle's sample schemas (scott/tiger,
+# system/manager), OpenShift Local's developer/developer and kubeadmin, Raspberry Pi OS's old
+# pi/raspberry, Vagrant's base boxes, MinIO's minioadmin, Neo4j's neo4j, Dell iDRAC's root/calvin.
+# Read only where a word a person chose would otherwise count (a random-looking value is never one).
+DOCUMENTED_DEFAULTS = frozenset(
+    ("changeit", "guest", "postgres", "mysql", "root", "admin", "administrator", "tiger", "manager",
+     "developer", "kubeadmin", "raspberry", "vagrant", "minioadmin", "neo4j", "calvin", "default")
+)  # fmt: skip
+
+
+# A setting's state where a configuration could hold a password (password: required, PASSWORD=disabled)
+SETTING_WORDS = frozenset(
+    ("required", "optional", "enabled", "disabled", "enable", "disable", "hidden", "masked", "generated",
+     "random", "prompt", "inherit", "inherited", "ignore", "ignored", "unset", "blank", "empty",
+     "missing", "invalid", "expired", "unknown", "encrypted", "hashed", "plaintext", "notset")
+)  # fmt: skip
+
+
 def value_confidence(value: str, quoted: bool) -> float:
     """How much an assigned value looks like a real secret rather than a name, type or placeholder."""
     lowered = value.lower()
-    if PLACEHOLDER.match(value) or len(set(value)) < 4 or "example" in lowered:
+    if (
+        PLACEHOLDER.match(value)
+        or len(set(value)) < 4
+        or "example" in lowered
+        or lowered in DOCUMENTED_DEFAULTS
+    ):
         return 0.0
     if mentions_secret(value) and (" " in value or not strong(value)):
         return 0.0  # "Enter your password", "API key missing", "new_password", "password-1": about it
+    if not strong(value) and _SECRET_IN_NAME.search(lowered):
+        return 0.0  # storePassword 'storePassword', 'newPassword', 'tokenValue': a name, not a value
+    if lowered in SETTING_WORDS:
+        return 0.0  # password: required, auth_password: disabled: how a setting is set, not a secret
     if "placeholder" in lowered or _REGEX_CLASS.search(value):
         return 0.0  # ^[A-Za-z0-9#?!]{8,}$: a pattern for passwords, not one
     if (

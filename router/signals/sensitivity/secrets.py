@@ -197,13 +197,63 @@ def _spaced(text: str, lowered: str) -> Iterator[Finding]:
         if (
             " " in value
             or "/" in value
-            or not strong(value)
+            # a password's key: its quoted value is one (AuthLDAPBindPassword "hunter22"); a secret's
+            # may name one (kubectl get secret 'db-creds-v2')
+            or not (strong(value) or hit.group() != "secret")
             or mentions_secret(value)
             or PLACEHOLDER.match(value)
         ):
             continue  # kubectl get secret 'db-creds-v2', vault kv get secret 'prod/db2': a name, a path
-        if value_confidence(value, quoted=False):
+        if value_confidence(value, quoted=hit.group() != "secret"):
             yield Finding("secret", match.start(1), match.end(1), 0.8, "password")
+
+
+# Where a bare value is a literal by the syntax, not a name in code: a shell or env file's
+# NAME=value (the name in capitals, "=" with no blank, at a line's start perhaps after a prompt,
+# export or set, or after docker's -e or --env, or inside systemd's Environment="...":
+# DB_PASSWORD=hunter22, PGPASSWORD=... pg_dump ..., -e POSTGRES_PASSWORD=...), or a properties
+# file's dotted key at a line's start (spring.datasource.password=...). There a word a person chose
+# is a password like any other; in code an unquoted word is a variable's name and must look made up.
+_ENV_KEY_BEFORE = re.compile(
+    r"(?:^[ \t]*(?:[$>#%][ \t]*)?(?:(?:export|set|SET|ENV)[ \t]+)?|(?:^|[ \t])(?:-e[ \t]+|--env[ \t=])"
+    r"|Environment=\")\Z",
+    re.MULTILINE,
+)
+_PROPERTIES_KEY = re.compile(r"[ \t]*[A-Za-z][\w-]*(?:\.[\w-]+)+\Z")
+# or a YAML mapping's plain scalar (password: hunter22 on its own line, or a list item's), or an
+# INI file's key = value under a [section] header
+_PLAIN_SCALAR = re.compile(r"[^\s\[\](){}<>]+")
+_TYPE_NAME = re.compile(r"(?:[A-Z][a-z]+){2,}")  # SecretStr, PasswordField, HttpUrl: a type's name
+_BLANKS = re.compile(r"[ \t]*")
+_INI_SECTION = re.compile(r"(?m)^[ \t]*\[[\w .:-]+\][ \t]*$")
+_PASSWORD_WORDS = frozenset(("password", "passwd", "passphrase", "pass", "pwd", "pw"))
+
+
+def _literal_position(text: str, key_start: int, key_end: int, match: re.Match[str]) -> bool:
+    """Whether the bare value after the key at text[key_start:key_end] is a literal (above); the
+    key must end in a password's word."""
+    if match.group("rest") or match.group("typed") is not None:
+        return False
+    after = text[match.end("bare") : match.end("bare") + 1]
+    line_start = text.rfind("\n", 0, key_start) + 1
+    joint = text[key_end : match.start("bare")]
+    if joint == "=" and text[key_start:key_end].isupper():
+        # a blank or the line's end after it (PASSWORD=pw; is a statement)
+        return after in ("", "\r", "\n", " ", "\t", '"') and (
+            _ENV_KEY_BEFORE.search(text, line_start, key_start) is not None
+        )
+    if after not in ("", "\r", "\n"):
+        return False  # the rest below end their line with the value
+    if joint == "=" and _PROPERTIES_KEY.match(text, line_start, key_end) is not None:
+        return True  # key=value with no blank: a properties file's line (code writes a.password = value)
+    value = match.group("bare")
+    if not _PLAIN_SCALAR.fullmatch(value) or _TYPE_NAME.fullmatch(value):
+        return False  # password: Annotated[str, ...], password: SecretStr: a declared type
+    own_line = _BLANKS.fullmatch(text, line_start, key_start) is not None
+    if joint.startswith(":") and joint[1:] and not joint[1:].strip():  # "key: value", YAML's mapping
+        return own_line or text[line_start:key_start].strip() == "-"
+    # key = value under an INI file's [section] header (TOML would quote the value)
+    return own_line and joint.strip() == "=" and _INI_SECTION.search(text, 0, line_start) is not None
 
 
 def _assigned(text: str, lowered: str) -> Iterator[Finding]:
@@ -238,7 +288,10 @@ def _assigned(text: str, lowered: str) -> Iterator[Finding]:
         if match.group("comma") is not None and not _first_argument_key(text, hit.start(), match):
             continue  # ["tokenizers", "..."], hset('user:1', 'password_changed_at', ...): no key
         # a call's arguments are quoted whatever they hold, so quotes there say nothing of a secret
-        confidence = value_confidence(value, quoted=group != "bare" and match.group("comma") is None)
+        quoted = group != "bare" and match.group("comma") is None
+        if group == "bare" and hit.group() in _PASSWORD_WORDS:
+            quoted = _literal_position(text, _key_start(text, hit.start()), hit.end(), match)
+        confidence = value_confidence(value, quoted=quoted)
         if confidence:
             name = lowered[_key_start(text, hit.start()) : hit.end()]
             detail = (
@@ -253,7 +306,11 @@ def _assigned(text: str, lowered: str) -> Iterator[Finding]:
 _LOGIN_SCHEMES = frozenset(
     ("postgres", "postgresql", "mysql", "mariadb", "mongodb", "redis", "rediss", "amqp", "amqps", "mssql",
      "sqlserver", "oracle", "ftp", "sftp", "ftps", "smtp", "smtps", "ldap", "ldaps", "http", "https",
-     "imap", "imaps", "pop3", "pop3s")
+     "imap", "imaps", "pop3", "pop3s",
+     # and the other protocols whose URLs carry a login: cameras' RTSP, SMB/CIFS shares, WebDAV,
+     # SSH, Subversion, Telnet, VNC, MQTT, WebSockets behind basic auth, SOCKS proxies
+     "rtsp", "rtsps", "smb", "cifs", "dav", "davs", "webdav", "webdavs", "ssh", "svn", "telnet",
+     "vnc", "mqtt", "mqtts", "ws", "wss", "socks", "socks4", "socks5", "socks5h")
 )  # fmt: skip
 _FORMAT_SPEC = re.compile(r"%(?:\([^)]*\))?[a-z]")  # %s, %(pw)s ({pw} is already a PLACEHOLDER)
 
