@@ -639,6 +639,9 @@ def test_every_option_client_is_found_through_the_whole_scan(blank: str) -> None
         ("# ~/.pgpass\ndb.internal:5432:*:app:daddymac", "daddymac"),
         ("ffplay rtsp://admin:pianoman@10.0.3.7:554/stream1", "pianoman"),
         ("mount -t cifs smb://CORP;ops:talisman@fs01/share /mnt", "talisman"),
+        ("server = smtplib.SMTP_SSL('smtp.gmail.com', 465)\nserver.login('me@gmail.com', 'sunshine')", "sunshine"),
+        ('Credentials = new NetworkCredential("deploy", "maverick"),', "maverick"),
+        ("requests.get(url, auth=('admin', 'whatever'))", "whatever"),
     ],
 )
 def test_weak_passwords_where_the_syntax_gives_one(text: str, secret: str) -> None:
@@ -665,6 +668,8 @@ def test_weak_passwords_where_the_syntax_gives_one(text: str, secret: str) -> No
         "storePassword 'storePassword'",
         "the password: hunnybun",  # prose: a phrase rule's, which asks for a made-up value
         "mysql -u root -p mydb",
+        'builder.password("required")',
+        "ftp.login('anonymous', 'guest@example')",
     ],
 )
 def test_words_where_the_syntax_gives_no_password(text: str) -> None:

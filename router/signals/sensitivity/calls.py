@@ -125,9 +125,11 @@ def find_in_calls(text: str, lowered: str) -> Iterator[Finding]:
             continue  # password("Password:"), .password("PIN (4-8 digits)"): a prompt, not a value
         if name == "login" and text[slice(*arguments[0])].strip("\"' ") == "anonymous":
             continue  # ftp.login("anonymous", "guest@"): anonymous FTP's documented convention
-        if value_confidence(value, quoted=False):
+        # the call's documented password position holds a string literal: a word a person chose
+        # is a password there (read as quoted)
+        if value_confidence(value, quoted=True):
             yield Finding("secret", literal.start(group), literal.end(group), 0.8, "password")
     for match in _AUTH_TUPLE.finditer(text) if _AUTH_GATE.open(lowered) else ():
         group = 1 if match.group(1) is not None else 2
-        if value_confidence(match.group(group), quoted=False):
+        if value_confidence(match.group(group), quoted=True):
             yield Finding("secret", match.start(group), match.end(group), 0.8, "password")
