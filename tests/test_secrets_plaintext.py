@@ -639,7 +639,10 @@ def test_every_option_client_is_found_through_the_whole_scan(blank: str) -> None
         ("# ~/.pgpass\ndb.internal:5432:*:app:daddymac", "daddymac"),
         ("ffplay rtsp://admin:pianoman@10.0.3.7:554/stream1", "pianoman"),
         ("mount -t cifs smb://CORP;ops:talisman@fs01/share /mnt", "talisman"),
-        ("server = smtplib.SMTP_SSL('smtp.gmail.com', 465)\nserver.login('me@gmail.com', 'sunshine')", "sunshine"),
+        (
+            "server = smtplib.SMTP_SSL('smtp.gmail.com', 465)\nserver.login('me@gmail.com', 'sunshine')",
+            "sunshine",
+        ),
         ('Credentials = new NetworkCredential("deploy", "maverick"),', "maverick"),
         ("requests.get(url, auth=('admin', 'whatever'))", "whatever"),
     ],
