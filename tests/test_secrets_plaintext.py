@@ -673,6 +673,19 @@ def test_weak_passwords_where_the_syntax_gives_one(text: str, secret: str) -> No
         "mysql -u root -p mydb",
         'builder.password("required")',
         "ftp.login('anonymous', 'guest@example')",
+        # from a review's benign texts, written against these rules
+        "DB_PASSWORD=CHANGE_ME\nDB_NAME=app",
+        "ADMIN_PASSWORD=`openssl rand -base64 24`",
+        "- name: set user\n  user:\n    name: deploy\n    update_password: on_create\n",
+        "passes:\n  render_pass: deferred_geometry\n",
+        "const form = {\n  user: name,\n  password: pwField\n};",
+        "[tool.poetry]\nname = 'x'\n\nimport keyring\npassword = keyring_pw\n",
+        "pg_dump --username=app --password inventory > inventory.sql",
+        "docker service create --secret 'pg_creds' postgres",
+        "ffplay rtsp://user:pass@192.168.1.64:554/stream",
+        "mosquitto_sub -L mqtt://guest:guest@broker:1883/t",
+        "7z x -pinfected sample.7z",
+        "requirepass foobared",
     ],
 )
 def test_words_where_the_syntax_gives_no_password(text: str) -> None:

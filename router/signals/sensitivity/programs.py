@@ -63,6 +63,8 @@ _CAMEL_SECRET_OPTION = re.compile(
     + _OPTION_VALUE
 )
 _SECRET_OPTION_GATE = Gate(("pass", "pwd", "secret", "token"))
+# an option named for a password, just before its value
+_PASSWORD_OPTION = re.compile(r"(?:pass|password|passwd|pwd|passphrase)(?:=|[ \t]+)[\"']?\Z")
 # a paging or sync token's option is none (-ContinuationToken X, --next-page-token X), as in XML
 _PAGING_OPTION = re.compile(
     r"(?i)(?:continuation|page|next|sync|skip|cursor|resumption)[-_]?token(?:=|[ \t]+)[\"']?\Z"
@@ -392,18 +394,26 @@ def _options(text: str, lowered: str) -> Iterator[Finding]:
             continue
         end = start + len(text[start:end].rstrip(",;)`"))  # `deploy -Password X`, (... --token X)
         value = text[start:end]
-        # quoted, the option's value is a literal: a word a person chose counts (--password 'hunter22')
+        # quoted, a password option's value is a literal: a word a person chose counts (--password
+        # 'hunter22'; a secret's or a token's may name one: --secret 'pg_creds')
         quoted = start > 0 and text[start - 1] in "'\"" and text[end : end + 1] == text[start - 1]
+        quoted = quoted and _PASSWORD_OPTION.search(lowered, max(0, start - 40), start) is not None
         if (quoted or strong(value)) and value_confidence(value, quoted=quoted):
             yield Finding("secret", start, end, 0.8, "password_flag")
 
 
 def _flags(text: str, lowered: str) -> Iterator[Finding]:
-    # each a place the syntax gives a password: a word a person chose is one (read as quoted)
+    # each a place the syntax gives a password: a word a person chose is one (read as quoted), but
+    # for --password and a blank, which pg_dump and psql take alone (the next word is the database)
+    # and prose and help texts speak of, a quoted value only
     if _FLAG_GATE.open(lowered):
         for match in _FLAGS.finditer(text):
             value = match.group(1)
-            if value_confidence(value, quoted=True):
+            spaced = match.group(0).startswith("--pass") and not match.group(0)[
+                : match.start(1) - match.start()
+            ].rstrip("\"'").endswith("=")
+            quoted = text[match.start(1) - 1 : match.start(1)] in ("'", '"')
+            if value_confidence(value, quoted=quoted or not spaced):
                 yield Finding("secret", match.start(1), match.end(1), 0.85, "password_flag")
     if text.count(":") >= 4:
         for match in _PGPASS_LINES.finditer(text):

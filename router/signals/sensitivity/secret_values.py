@@ -113,7 +113,12 @@ def _called(value: str) -> bool:
 # Read only where a word a person chose would otherwise count (a random-looking value is never one).
 DOCUMENTED_DEFAULTS = frozenset(
     ("changeit", "guest", "postgres", "mysql", "root", "admin", "administrator", "tiger", "manager",
-     "developer", "kubeadmin", "raspberry", "vagrant", "minioadmin", "neo4j", "calvin", "default")
+     "developer", "kubeadmin", "raspberry", "vagrant", "minioadmin", "neo4j", "calvin", "default",
+     # Airflow's and WordPress's compose files, osixia/openldap's config password, the Android debug
+     # keystore, the malware-sample archives' convention, Redis's documented example, the device
+     # images' logins (Ubuntu cloud images, pfSense, DietPi, openmediavault)
+     "airflow", "wordpress", "config", "android", "infected", "foobared", "ubuntu", "pfsense", "dietpi",
+     "openmediavault")
 )  # fmt: skip
 
 
@@ -121,8 +126,15 @@ DOCUMENTED_DEFAULTS = frozenset(
 SETTING_WORDS = frozenset(
     ("required", "optional", "enabled", "disabled", "enable", "disable", "hidden", "masked", "generated",
      "random", "prompt", "inherit", "inherited", "ignore", "ignored", "unset", "blank", "empty",
-     "missing", "invalid", "expired", "unknown", "encrypted", "hashed", "plaintext", "notset")
+     "missing", "invalid", "expired", "unknown", "encrypted", "hashed", "plaintext", "notset",
+     # Ansible's update_password, a store's kind; a hand redaction or a ticket's note; a test's wrong one
+     "always", "never", "on_create", "keyring", "removed", "scrubbed", "censored", "omitted", "withheld",
+     "unchanged", "unused", "emailed", "incorrect", "wrong")
 )  # fmt: skip
+# A constant's or a placeholder's name in capitals (CHANGE_ME, NOT_SET, SET_IN_VAULT, NOVA_PASS,
+# FORCE_PLUS_PERMANENT, __REPLACE__): not how people write a password they chose
+# (a random key in capitals and digits, X7K9P2M4Q8R3, is not one: its first part must be letters)
+_CAPITALS_NAME = re.compile(r"_*[A-Z]+(?:_+[A-Z0-9]+)*_*")
 
 
 def value_confidence(value: str, quoted: bool) -> float:
@@ -141,6 +153,8 @@ def value_confidence(value: str, quoted: bool) -> float:
         return 0.0  # storePassword 'storePassword', 'newPassword', 'tokenValue': a name, not a value
     if lowered in SETTING_WORDS:
         return 0.0  # password: required, auth_password: disabled: how a setting is set, not a secret
+    if quoted and not strong(value) and (_CAPITALS_NAME.fullmatch(value) or value.startswith("`")):
+        return 0.0  # PASSWORD=CHANGE_ME, DB_PASSWORD=`openssl rand ...`: a name or a command, not a value
     if "placeholder" in lowered or _REGEX_CLASS.search(value):
         return 0.0  # ^[A-Za-z0-9#?!]{8,}$: a pattern for passwords, not one
     if (

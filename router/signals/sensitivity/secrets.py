@@ -19,6 +19,7 @@ from router.signals.sensitivity.programs import find_in_programs
 from router.signals.sensitivity.prose import find_in_prose
 from router.signals.sensitivity.scanning import word_start
 from router.signals.sensitivity.secret_values import (
+    DOCUMENTED_DEFAULTS,
     MEASUREMENT,
     PLACEHOLDER,
     REFERENCE_SUFFIXES,
@@ -226,10 +227,17 @@ _PLAIN_SCALAR = re.compile(r"[^\s\[\](){}<>]+")
 _TYPE_NAME = re.compile(r"(?:[A-Z][a-z]+){2,}")  # SecretStr, PasswordField, HttpUrl: a type's name
 _BLANKS = re.compile(r"[ \t]*")
 _INI_SECTION = re.compile(r"(?m)^[ \t]*\[[\w .:-]+\][ \t]*$")
+_INI_LINE = re.compile(r"[ \t]*(?:[#;].*|[\w.-]+[ \t]*[=:].*)?")
+# What code holds and a YAML file does not
+# (a line ending in ";" or "{", one beginning with "}", an arrow, a declaration's or a statement's
+# keyword; a YAML flow mapping such as resources: {} is none of them)
+_CODE_MARK = re.compile(
+    r"=>|[;{][ \t]*$|^[ \t]*\}|\b(?:function|const|let|var|import|export|def|return|class)\b", re.MULTILINE
+)
 _PASSWORD_WORDS = frozenset(("password", "passwd", "passphrase", "pass", "pwd", "pw"))
 
 
-def _literal_position(text: str, key_start: int, key_end: int, match: re.Match[str]) -> bool:
+def _literal_position(text: str, key_start: int, key_end: int, word: str, match: re.Match[str]) -> bool:
     """Whether the bare value after the key at text[key_start:key_end] is a literal (above); the
     key must end in a password's word."""
     if match.group("rest") or match.group("typed") is not None:
@@ -249,11 +257,22 @@ def _literal_position(text: str, key_start: int, key_end: int, match: re.Match[s
     value = match.group("bare")
     if not _PLAIN_SCALAR.fullmatch(value) or _TYPE_NAME.fullmatch(value):
         return False  # password: Annotated[str, ...], password: SecretStr: a declared type
+    if word in ("pass", "pw"):
+        return False  # render_pass: deferred, on_pass: notify: in a lower-case key the word is not sure
     own_line = _BLANKS.fullmatch(text, line_start, key_start) is not None
     if joint.startswith(":") and joint[1:] and not joint[1:].strip():  # "key: value", YAML's mapping
-        return own_line or text[line_start:key_start].strip() == "-"
-    # key = value under an INI file's [section] header (TOML would quote the value)
-    return own_line and joint.strip() == "=" and _INI_SECTION.search(text, 0, line_start) is not None
+        # (in a text with no code: a JavaScript object's last property has no comma either)
+        return (own_line or text[line_start:key_start].strip() == "-") and _CODE_MARK.search(text) is None
+    # key = value under an INI file's [section] header, only key = value lines, comments and blank
+    # lines between them (TOML would quote the value; code pasted after a config file is not INI)
+    if not own_line or joint.strip() != "=":
+        return False
+    header = None
+    for header in _INI_SECTION.finditer(text, 0, line_start):
+        pass
+    return header is not None and all(
+        _INI_LINE.fullmatch(line) for line in text[header.end() : line_start].splitlines()
+    )
 
 
 def _assigned(text: str, lowered: str) -> Iterator[Finding]:
@@ -290,7 +309,7 @@ def _assigned(text: str, lowered: str) -> Iterator[Finding]:
         # a call's arguments are quoted whatever they hold, so quotes there say nothing of a secret
         quoted = group != "bare" and match.group("comma") is None
         if group == "bare" and hit.group() in _PASSWORD_WORDS:
-            quoted = _literal_position(text, _key_start(text, hit.start()), hit.end(), match)
+            quoted = _literal_position(text, _key_start(text, hit.start()), hit.end(), hit.group(), match)
         confidence = value_confidence(value, quoted=quoted)
         if confidence:
             name = lowered[_key_start(text, hit.start()) : hit.end()]
@@ -315,13 +334,17 @@ _LOGIN_SCHEMES = frozenset(
 _FORMAT_SPEC = re.compile(r"%(?:\([^)]*\))?[a-z]")  # %s, %(pw)s ({pw} is already a PLACEHOLDER)
 
 
-def _url_password(value: str, scheme: str) -> bool:
+def _url_password(value: str, scheme: str, user: str = "") -> bool:
     """Not a placeholder (user:${DB_PASS}@, user:<password>@, user:%s@, user:{pw}@), not the word itself
-    (user:password@), not more of the user information (cvs://:pserver:anoncvs@: a method and a
-    name), and outside the login schemes a value that looks made up."""
+    (user:password@, user:pass@), not more of the user information (cvs://:pserver:anoncvs@: a method
+    and a name), not a documented default or the user's own name (guest:guest@, vagrant:vagrant@), and
+    outside the login schemes a value that looks made up."""
     if PLACEHOLDER.match(value) or _FORMAT_SPEC.fullmatch(value) or ":" in value:
         return False
     if mentions_secret(value) and not strong(value):
+        return False
+    lowered = value.lower()
+    if lowered in DOCUMENTED_DEFAULTS or lowered in _PASSWORD_WORDS or lowered == user.lower():
         return False
     return scheme.split("+")[0].lower() in _LOGIN_SCHEMES or value_confidence(value, quoted=False) > 0
 
@@ -338,7 +361,11 @@ def _connections(text: str) -> Iterator[Finding]:
         while start < separator and not text[start].isalpha():
             start += 1  # a scheme begins with a letter
         match = _USERINFO.match(text, position)
-        if start == separator or match is None or not _url_password(match.group(2), text[start:separator]):
+        if (
+            start == separator
+            or match is None
+            or not _url_password(match.group(2), text[start:separator], match.group(1))
+        ):
             continue
         yield Finding("secret", start, match.end(), 0.95, "connection_string")
         position = match.end()
