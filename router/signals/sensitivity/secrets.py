@@ -267,11 +267,9 @@ def _literal_position(text: str, key_start: int, key_end: int, word: str, match:
     # lines between them (TOML would quote the value; code pasted after a config file is not INI)
     if not own_line or joint.strip() != "=":
         return False
-    header = None
-    for header in _INI_SECTION.finditer(text, 0, line_start):
-        pass
-    return header is not None and all(
-        _INI_LINE.fullmatch(line) for line in text[header.end() : line_start].splitlines()
+    headers = list(_INI_SECTION.finditer(text, 0, line_start))
+    return bool(headers) and all(
+        _INI_LINE.fullmatch(line) for line in text[headers[-1].end() : line_start].splitlines()
     )
 
 
