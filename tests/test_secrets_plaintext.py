@@ -645,6 +645,8 @@ def test_every_option_client_is_found_through_the_whole_scan(blank: str) -> None
         ),
         ('Credentials = new NetworkCredential("deploy", "maverick"),', "maverick"),
         ("requests.get(url, auth=('admin', 'whatever'))", "whatever"),
+        ("# let me know if this works\ndb:\n  password: hunnybun\n", "hunnybun"),
+        ('password = "topsecret"', "topsecret"),  # holds "secret", names none
     ],
 )
 def test_weak_passwords_where_the_syntax_gives_one(text: str, secret: str) -> None:
@@ -686,7 +688,45 @@ def test_weak_passwords_where_the_syntax_gives_one(text: str, secret: str) -> No
         "mosquitto_sub -L mqtt://guest:guest@broker:1883/t",
         "7z x -pinfected sample.7z",
         "requirepass foobared",
+        # from a second review's texts
+        "- Password: correct\n- Login: works",
+        "sudo passwd 'appuser'",
+        'Join-Path $PWD "reports"',
+        'Open the password "Settings" page',
+        "username: userInput,\n  password: pwInput",
+        "client.password=args.pw",
+        "RENDER_PASS=deferred",
+        "<showPassword>visible</showPassword>",
+        "12:30:45:678:processing\n12:30:46:679:done",
+        "--password=interactive",
+        'questionary.password("confirm")',
+        "hash:\n  password: bcrypt",
+        "POSTGRES_USER=keycloak\nPOSTGRES_PASSWORD=keycloak",
+        "pg_restore -U app --password --dbname=shop x.dump",
+        "rtsp://admin:1111@cam",
     ],
 )
 def test_words_where_the_syntax_gives_no_password(text: str) -> None:
     assert secrets_in(text) == []
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "password: hunter22\n",
+        "[s]\npassword = hunter22\n",
+        "PASSWORD=hunter22 ",
+        'AuthLDAPBindPassword "hunter22"\n',
+    ],
+)
+def test_a_text_of_many_literal_keys_costs_linear_time(line: str) -> None:
+    """What the literal rules read of a text as a whole (code in it, its INI sections) is read once
+    per text, and what comes before a key a bounded stretch back: 200,000 characters of keys take
+    well under a second here (reading the text again for each key took minutes)."""
+    import time
+
+    text = (line * (200_000 // len(line) + 1))[:200_000]
+    started = time.perf_counter()
+    found = secrets_in(text)
+    assert time.perf_counter() - started < 10.0  # quadratic: minutes; linear: about 1 s on busy cores
+    assert len(found) > 1000

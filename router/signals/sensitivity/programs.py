@@ -19,6 +19,7 @@ from router.signals.sensitivity.findings import Finding
 from router.signals.sensitivity.gates import Gate
 from router.signals.sensitivity.scanning import LineStarts, case_aligned, lead, word_start
 from router.signals.sensitivity.secret_values import (
+    PASSWORD_WORDS,
     PLACEHOLDER,
     VALUE,
     strong,
@@ -31,13 +32,14 @@ _SAME_COMMAND = r"[^\n;&|`]{0,300}?"
 # Substrings (of the lowercased text) that _FLAGS needs; a prompt holding none of them skips it.
 _FLAG_GATE = Gate(("--pass", "mysql", "mariadb", "redis-cli", "sshpass", "curl"))
 # Passwords given to a client on its command line: --password=X or --password X (any program),
-# mysql's -pX (no space), redis-cli's -a X, sshpass -p X, curl's -u/--user user:X (basic auth).
+# mysql's -pX (no space), redis-cli's -a X, sshpass -p X, curl's -u/--user user:X (basic auth); the
+# value not the next option (pg_restore --password --dbname=shop: --password only asks for one).
 _FLAGS = re.compile(
     r"(?:--pass(?:word|wd)?(?:=|\s+)|\b(?:mysql|mysqldump|mysqladmin|mariadb)\b"
     + _SAME_COMMAND
     + r"\s-p(?=\S)"
     r"|\bredis-cli\b" + _SAME_COMMAND + r"\s-a\s+|\bsshpass\s+-p\s*"
-    r"|\bcurl\b" + _SAME_COMMAND + r"\s(?:-u\s*|--user[=\s]+)[\"']?[^\s:\"']+:)[\"']?([^\s\"']{4,200})"
+    r"|\bcurl\b" + _SAME_COMMAND + r"\s(?:-u\s*|--user[=\s]+)[\"']?[^\s:\"']+:)[\"']?(?!-)([^\s\"']{4,200})"
 )
 # An option's value: not the next option, a path, a variable or a reference (openssl's file:, env:,
 # fd: forms, BuildKit's --secret id=...,src=...); openssl's pass: form is the password after it
@@ -64,7 +66,7 @@ _CAMEL_SECRET_OPTION = re.compile(
 )
 _SECRET_OPTION_GATE = Gate(("pass", "pwd", "secret", "token"))
 # an option named for a password, just before its value
-_PASSWORD_OPTION = re.compile(r"(?:pass|password|passwd|pwd|passphrase)(?:=|[ \t]+)[\"']?\Z")
+_PASSWORD_OPTION = re.compile("(?:pass|" + "|".join(PASSWORD_WORDS) + r")(?:=|[ \t]+)[\"']?\Z")
 # a paging or sync token's option is none (-ContinuationToken X, --next-page-token X), as in XML
 _PAGING_OPTION = re.compile(
     r"(?i)(?:continuation|page|next|sync|skip|cursor|resumption)[-_]?token(?:=|[ \t]+)[\"']?\Z"
@@ -417,7 +419,11 @@ def _flags(text: str, lowered: str) -> Iterator[Finding]:
                 yield Finding("secret", match.start(1), match.end(1), 0.85, "password_flag")
     if text.count(":") >= 4:
         for match in _PGPASS_LINES.finditer(text):
-            if value_confidence(match.group(1), quoted=True):
+            # a word a person chose counts where the line reads as host:port:db:user (a letter in
+            # the host or *, and in the user), not a time or a log's fields (12:30:45:678:processing)
+            host, _, _, user, _ = match.group(0).split(":", 4)
+            literal = (host == "*" or any(c.isalpha() for c in host)) and any(c.isalpha() for c in user)
+            if value_confidence(match.group(1), quoted=literal):
                 yield Finding("secret", match.start(1), match.end(1), 0.85, "pgpass")
 
 

@@ -65,8 +65,16 @@ _SECRET_NOUN = re.compile(
 )
 
 
-# The same words inside a compound name (storePassword, passwordConfirm, accessToken)
-_SECRET_IN_NAME = re.compile(r"password|passwd|passphrase|passcode|secret|token|credential")
+# A compound name's parts (storePassword: store, Password; DB_PASSWORD_FILE: DB, PASSWORD, FILE)
+_NAME_PARTS = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])")
+# The words that name a password in keys, options and values, shared by the rules that read them
+PASSWORD_WORDS = ("password", "passwd", "passphrase", "pwd")
+
+
+def names_secret(value: str) -> bool:
+    """A name one of whose parts is a secret's word (storePassword, newPassword, tokenValue,
+    SecretStr), not a word that holds one (topsecret, secretariat)."""
+    return any(_SECRET_NOUN.fullmatch(part) for part in _NAME_PARTS.findall(value))
 
 
 def mentions_secret(value: str) -> bool:
@@ -129,7 +137,11 @@ SETTING_WORDS = frozenset(
      "missing", "invalid", "expired", "unknown", "encrypted", "hashed", "plaintext", "notset",
      # Ansible's update_password, a store's kind; a hand redaction or a ticket's note; a test's wrong one
      "always", "never", "on_create", "keyring", "removed", "scrubbed", "censored", "omitted", "withheld",
-     "unchanged", "unused", "emailed", "incorrect", "wrong")
+     "unchanged", "unused", "emailed", "incorrect", "wrong",
+     # a checklist's or a form's states; how a password is hashed
+     "correct", "changed", "verified", "rotated", "protected", "migrated", "strong", "weak", "updated",
+     "confirmed", "confirm", "valid", "visible", "interactive", "bcrypt", "argon2", "argon2id",
+     "scrypt", "pbkdf2", "sha256", "sha512")
 )  # fmt: skip
 # A constant's or a placeholder's name in capitals (CHANGE_ME, NOT_SET, SET_IN_VAULT, NOVA_PASS,
 # FORCE_PLUS_PERMANENT, __REPLACE__): not how people write a password they chose
@@ -149,7 +161,7 @@ def value_confidence(value: str, quoted: bool) -> float:
         return 0.0
     if mentions_secret(value) and (" " in value or not strong(value)):
         return 0.0  # "Enter your password", "API key missing", "new_password", "password-1": about it
-    if not strong(value) and _SECRET_IN_NAME.search(lowered):
+    if not strong(value) and names_secret(value):
         return 0.0  # storePassword 'storePassword', 'newPassword', 'tokenValue': a name, not a value
     if lowered in SETTING_WORDS:
         return 0.0  # password: required, auth_password: disabled: how a setting is set, not a secret

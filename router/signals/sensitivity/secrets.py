@@ -21,6 +21,7 @@ from router.signals.sensitivity.scanning import word_start
 from router.signals.sensitivity.secret_values import (
     DOCUMENTED_DEFAULTS,
     MEASUREMENT,
+    PASSWORD_WORDS,
     PLACEHOLDER,
     REFERENCE_SUFFIXES,
     bracketed_at,
@@ -195,82 +196,129 @@ def _spaced(text: str, lowered: str) -> Iterator[Finding]:
         if match is None:
             continue
         value = match.group(1)
+        # a key that begins its line and ends in "password" or "passphrase": its quoted value is one,
+        # whatever it looks like (AuthLDAPBindPassword "hunter22", storePassword 'hunter22'); elsewhere
+        # the word may be prose or a command (the password "Settings" page, sudo passwd 'appuser',
+        # Join-Path $PWD "reports") and a secret's key may name one (kubectl get secret 'db-creds-v2')
+        line_start = text.rfind("\n", max(0, start - _LOOK_BACK), start) + 1
+        keyed = hit.group() in ("password", "passphrase") and (
+            (line_start > 0 or start <= _LOOK_BACK) and not text[line_start:start].strip(" \t")
+        )
         if (
             " " in value
             or "/" in value
-            # a password's key: its quoted value is one (AuthLDAPBindPassword "hunter22"); a secret's
-            # may name one (kubectl get secret 'db-creds-v2')
-            or not (strong(value) or hit.group() != "secret")
+            or not (strong(value) or keyed)
             or mentions_secret(value)
             or PLACEHOLDER.match(value)
         ):
             continue  # kubectl get secret 'db-creds-v2', vault kv get secret 'prod/db2': a name, a path
-        if value_confidence(value, quoted=hit.group() != "secret"):
+        if value_confidence(value, quoted=keyed):
             yield Finding("secret", match.start(1), match.end(1), 0.8, "password")
 
 
 # Where a bare value is a literal by the syntax, not a name in code: a shell or env file's
 # NAME=value (the name in capitals, "=" with no blank, at a line's start perhaps after a prompt,
 # export or set, or after docker's -e or --env, or inside systemd's Environment="...":
-# DB_PASSWORD=hunter22, PGPASSWORD=... pg_dump ..., -e POSTGRES_PASSWORD=...), or a properties
-# file's dotted key at a line's start (spring.datasource.password=...). There a word a person chose
-# is a password like any other; in code an unquoted word is a variable's name and must look made up.
+# DB_PASSWORD=hunter22, PGPASSWORD=... pg_dump ..., -e POSTGRES_PASSWORD=...), a properties file's
+# dotted key at a line's start (spring.datasource.password=...), a YAML mapping's plain scalar on
+# its own line or a list item's, in a text with no code (password: hunter22), or an INI file's
+# key = value under a [section] header with only keys, comments and blank lines between. There a
+# word a person chose is a password like any other; in code an unquoted word is a variable's name
+# and must look made up. The key must end in a password's word (not "pass" or "pw": render_pass,
+# RENDER_PASS=deferred). What comes before a key is read at most _LOOK_BACK characters back, and
+# what concerns the whole text (code in it, INI sections) once per text (_Layout), so that a text
+# of many keys costs linear time.
+_LITERAL_WORDS = frozenset(PASSWORD_WORDS)
+_LOOK_BACK = 40
 _ENV_KEY_BEFORE = re.compile(
     r"(?:^[ \t]*(?:[$>#%][ \t]*)?(?:(?:export|set|SET|ENV)[ \t]+)?|(?:^|[ \t])(?:-e[ \t]+|--env[ \t=])"
-    r"|Environment=\")\Z",
-    re.MULTILINE,
+    r"|Environment=\")\Z"
 )
 _PROPERTIES_KEY = re.compile(r"[ \t]*[A-Za-z][\w-]*(?:\.[\w-]+)+\Z")
-# or a YAML mapping's plain scalar (password: hunter22 on its own line, or a list item's), or an
-# INI file's key = value under a [section] header
 _PLAIN_SCALAR = re.compile(r"[^\s\[\](){}<>]+")
-_TYPE_NAME = re.compile(r"(?:[A-Z][a-z]+){2,}")  # SecretStr, PasswordField, HttpUrl: a type's name
-_BLANKS = re.compile(r"[ \t]*")
-_INI_SECTION = re.compile(r"(?m)^[ \t]*\[[\w .:-]+\][ \t]*$")
+# not a literal: a type's name (SecretStr, HttpUrl), a member (args.pw), a camelCase name (pwInput)
+_NOT_LITERAL = re.compile(r"(?:[A-Z][a-z]+){2,}|[A-Za-z_]\w*\.[A-Za-z_][\w.]*|[a-z]+[A-Z][A-Za-z]*")
+_INI_SECTION = re.compile(r"^[ \t]*\[[\w .:-]+\][ \t]*$")
 _INI_LINE = re.compile(r"[ \t]*(?:[#;].*|[\w.-]+[ \t]*[=:].*)?")
-# What code holds and a YAML file does not
-# (a line ending in ";" or "{", one beginning with "}", an arrow, a declaration's or a statement's
-# keyword; a YAML flow mapping such as resources: {} is none of them)
+# What code holds and a YAML file does not: a line ending in ";" or "{" or beginning with "}", an
+# arrow, a line led by a declaration's or a statement's keyword (a YAML flow mapping such as
+# resources: {} is none of them)
 _CODE_MARK = re.compile(
-    r"=>|[;{][ \t]*$|^[ \t]*\}|\b(?:function|const|let|var|import|export|def|return|class)\b", re.MULTILINE
+    r"=>|[;{][ \t]*$|^[ \t]*(?:\}|(?:function|const|let|var|import|export|def|return|class)\b)", re.MULTILINE
 )
-_PASSWORD_WORDS = frozenset(("password", "passwd", "passphrase", "pass", "pwd", "pw"))
 
 
-def _literal_position(text: str, key_start: int, key_end: int, word: str, match: re.Match[str]) -> bool:
-    """Whether the bare value after the key at text[key_start:key_end] is a literal (above); the
-    key must end in a password's word."""
-    if match.group("rest") or match.group("typed") is not None:
+class _Layout:
+    """What a text's lines are, read once per text and only when a key needs it."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self._code: bool | None = None
+        self._ini: list[tuple[int, int]] | None = None
+
+    @property
+    def code(self) -> bool:
+        if self._code is None:
+            self._code = _CODE_MARK.search(self.text) is not None
+        return self._code
+
+    def in_ini_section(self, line_start: int) -> bool:
+        """Whether the line at line_start is in an INI section: after a [section] header, with only
+        key lines, comments and blank lines from the header to it."""
+        if self._ini is None:
+            self._ini = []
+            position, section = 0, -1
+            for line in self.text.splitlines(keepends=True):
+                if _INI_SECTION.match(line):
+                    section = position + len(line)
+                elif section >= 0 and not _INI_LINE.fullmatch(line.rstrip("\r\n")):
+                    self._ini.append((section, position))
+                    section = -1
+                position += len(line)
+            if section >= 0:
+                self._ini.append((section, position + 1))
+        return any(begin <= line_start < end for begin, end in self._ini)
+
+
+_USER_KEY = re.compile(r"(?i)(?:user(?:name)?|login|uid)[\"']?[ \t]*[=:][ \t]*[\"']?([^\s\"',;]+)")
+
+
+def _same_as_user(text: str, key_start: int, value: str) -> bool:
+    """Whether a user's name given in the 300 characters before the key is the value itself."""
+    window = text[max(0, key_start - 300) : key_start]
+    return any(match.group(1) == value for match in _USER_KEY.finditer(window))
+
+
+def _literal_position(layout: _Layout, key_start: int, key_end: int, word: str, match: re.Match[str]) -> bool:
+    """Whether the bare value after the key at text[key_start:key_end] is a literal (above)."""
+    text = layout.text
+    if word not in _LITERAL_WORDS or match.group("rest") or match.group("typed") is not None:
         return False
+    value = match.group("bare")
     after = text[match.end("bare") : match.end("bare") + 1]
-    line_start = text.rfind("\n", 0, key_start) + 1
+    line_start = text.rfind("\n", max(0, key_start - _LOOK_BACK), key_start) + 1
+    at_line_start = line_start > 0 or key_start <= _LOOK_BACK
+    before = text[max(line_start, key_start - _LOOK_BACK) : key_start]
     joint = text[key_end : match.start("bare")]
     if joint == "=" and text[key_start:key_end].isupper():
         # a blank or the line's end after it (PASSWORD=pw; is a statement)
-        return after in ("", "\r", "\n", " ", "\t", '"') and (
-            _ENV_KEY_BEFORE.search(text, line_start, key_start) is not None
+        found = _ENV_KEY_BEFORE.search(before)
+        return (
+            after in ("", "\r", "\n", " ", "\t", '"')
+            and found is not None
+            and (at_line_start or found.group().startswith((" ", "\t", "-", "E")))
         )
-    if after not in ("", "\r", "\n"):
-        return False  # the rest below end their line with the value
+    if after not in ("", "\r", "\n") or not at_line_start:
+        return False  # the rest end their line with the value, and begin it with the key
     if joint == "=" and _PROPERTIES_KEY.match(text, line_start, key_end) is not None:
-        return True  # key=value with no blank: a properties file's line (code writes a.password = value)
-    value = match.group("bare")
-    if not _PLAIN_SCALAR.fullmatch(value) or _TYPE_NAME.fullmatch(value):
-        return False  # password: Annotated[str, ...], password: SecretStr: a declared type
-    if word in ("pass", "pw"):
-        return False  # render_pass: deferred, on_pass: notify: in a lower-case key the word is not sure
-    own_line = _BLANKS.fullmatch(text, line_start, key_start) is not None
+        return _NOT_LITERAL.fullmatch(value) is None  # a properties line (code writes a.password = value)
+    if not _PLAIN_SCALAR.fullmatch(value) or _NOT_LITERAL.fullmatch(value):
+        return False  # password: Annotated[str, ...], password: SecretStr, password: pwInput
+    own_line = not before.strip(" \t")
     if joint.startswith(":") and joint[1:] and not joint[1:].strip():  # "key: value", YAML's mapping
-        # (in a text with no code: a JavaScript object's last property has no comma either)
-        return (own_line or text[line_start:key_start].strip() == "-") and _CODE_MARK.search(text) is None
-    # key = value under an INI file's [section] header, only key = value lines, comments and blank
-    # lines between them (TOML would quote the value; code pasted after a config file is not INI)
-    if not own_line or joint.strip() != "=":
-        return False
-    headers = list(_INI_SECTION.finditer(text, 0, line_start))
-    return bool(headers) and all(
-        _INI_LINE.fullmatch(line) for line in text[headers[-1].end() : line_start].splitlines()
-    )
+        title = text[key_start:key_end].istitle()  # "- Password: changed": a checklist's line
+        return (own_line or before.strip() == "-") and not title and not layout.code
+    return own_line and joint.strip() == "=" and layout.in_ini_section(line_start)
 
 
 def _assigned(text: str, lowered: str) -> Iterator[Finding]:
@@ -278,6 +326,7 @@ def _assigned(text: str, lowered: str) -> Iterator[Finding]:
     if not _ASSIGNED_GATE.open(lowered):
         return
     end = 0
+    layout: _Layout | None = None
     for hit in _KEY_WORD.finditer(lowered):
         if hit.start() < end:
             continue
@@ -306,8 +355,13 @@ def _assigned(text: str, lowered: str) -> Iterator[Finding]:
             continue  # ["tokenizers", "..."], hset('user:1', 'password_changed_at', ...): no key
         # a call's arguments are quoted whatever they hold, so quotes there say nothing of a secret
         quoted = group != "bare" and match.group("comma") is None
-        if group == "bare" and hit.group() in _PASSWORD_WORDS:
-            quoted = _literal_position(text, _key_start(text, hit.start()), hit.end(), hit.group(), match)
+        if group == "bare":
+            layout = layout or _Layout(text)
+            key_start = _key_start(text, hit.start())
+            # (POSTGRES_USER=keycloak, POSTGRES_PASSWORD=keycloak: a default, as guest:guest@ is)
+            quoted = _literal_position(
+                layout, key_start, hit.end(), hit.group(), match
+            ) and not _same_as_user(text, key_start, value)
         confidence = value_confidence(value, quoted=quoted)
         if confidence:
             name = lowered[_key_start(text, hit.start()) : hit.end()]
@@ -337,12 +391,16 @@ def _url_password(value: str, scheme: str, user: str = "") -> bool:
     (user:password@, user:pass@), not more of the user information (cvs://:pserver:anoncvs@: a method
     and a name), not a documented default or the user's own name (guest:guest@, vagrant:vagrant@), and
     outside the login schemes a value that looks made up."""
-    if PLACEHOLDER.match(value) or _FORMAT_SPEC.fullmatch(value) or ":" in value:
-        return False
+    if PLACEHOLDER.match(value) or _FORMAT_SPEC.fullmatch(value) or ":" in value or len(set(value)) < 4:
+        return False  # (admin:1111@, user:aaaa@: as few distinct characters as value_confidence refuses)
     if mentions_secret(value) and not strong(value):
         return False
     lowered = value.lower()
-    if lowered in DOCUMENTED_DEFAULTS or lowered in _PASSWORD_WORDS or lowered == user.lower():
+    if (
+        lowered in DOCUMENTED_DEFAULTS
+        or lowered in (*PASSWORD_WORDS, "pass", "pw")
+        or lowered == user.lower()
+    ):
         return False
     return scheme.split("+")[0].lower() in _LOGIN_SCHEMES or value_confidence(value, quoted=False) > 0
 
