@@ -38,9 +38,9 @@ from evals.training.train import (
     category_probabilities,
     feature_matrix,
     fit_category,
+    without_length_cues,
 )
 from router.signals.capability.classifier import CATEGORIES
-from router.signals.capability.features import length_cue_names, slots
 from router.signals.capability.meaning import Meaning
 
 Dense = npt.NDArray[np.float64]
@@ -56,10 +56,7 @@ REPRESENTATIONS = {
 
 def surface(texts: Sequence[str], bits: int) -> sparse.csr_matrix:
     """The hashed features as the category model reads them (length cues zeroed, as in training)."""
-    x = feature_matrix(texts, bits, None)
-    blind = sparse.diags(np.ones(x.shape[1]), format="csr")
-    blind.data[slots(length_cue_names(), bits)] = 0.0
-    return x @ blind
+    return without_length_cues(feature_matrix(texts, bits, None), bits)
 
 
 def minilm_encoder() -> Callable[[Sequence[str]], Dense]:
@@ -73,11 +70,14 @@ def minilm_encoder() -> Callable[[Sequence[str]], Dense]:
 class Blocks:
     """Each text set's blocks, built once and stacked per representation."""
 
-    def __init__(self, texts: Sequence[str], bits: int, encode: Callable[[Sequence[str]], Dense]) -> None:
+    def __init__(
+        self, texts: Sequence[str], settings: Settings, encode: Callable[[Sequence[str]], Dense]
+    ) -> None:
         meaning = Meaning.packaged()
+        static = settings.meaning_scale * np.stack([meaning.embed(t) for t in texts]).astype(np.float64)
         self.parts: dict[str, sparse.csr_matrix] = {
-            "surface": surface(texts, bits),
-            "static": sparse.csr_matrix(np.stack([meaning.embed(t) for t in texts]).astype(np.float64)),
+            "surface": surface(texts, settings.hash_bits),
+            "static": sparse.csr_matrix(static),  # as feature_matrix gives it to training
             "minilm": sparse.csr_matrix(encode(texts)),
         }
 
@@ -100,10 +100,9 @@ def ceiling(
     held = {name: examples for name, examples in held.items() if examples}
     held["in-distribution"] = [(e.text, e.label, e.source) for e in split.test]
     started = time.perf_counter()
-    train_blocks = Blocks([e.text for e in train], settings.hash_bits, encode)
+    train_blocks = Blocks([e.text for e in train], settings, encode)
     held_blocks = {
-        name: Blocks([p for p, _, _ in examples], settings.hash_bits, encode)
-        for name, examples in held.items()
+        name: Blocks([p for p, _, _ in examples], settings, encode) for name, examples in held.items()
     }
     report: dict[str, Any] = {"c": c, "train": len(train), "embed_seconds": time.perf_counter() - started}
     for label, names in REPRESENTATIONS.items():

@@ -35,8 +35,7 @@ def test_static_row_is_the_runtime_classifier_trained_on_the_same_prompts(tmp_pa
         accuracy = np.mean([runtime.classify(p).category == label for p, label, _ in examples])
         # the runtime drops near-zero weights and computes in float32: one prompt may differ (none did)
         assert abs(row[name] - accuracy) * len(examples) <= 1.0 + 1e-9, name
-    for label in encoder_ceiling.REPRESENTATIONS:
-        assert all(0.0 <= value <= 1.0 for value in report[label].values())
+    assert set(report) >= set(encoder_ceiling.REPRESENTATIONS)
     # the pooled figure is over the pooled sources' prompts, not a mean of their accuracies
     ni, si = len(CATEGORY_SOURCES["ni-format"]()), len(CATEGORY_SOURCES["self-instruct"]())
     expected = (row["ni-format"] * ni + row["self-instruct"] * si) / (ni + si)

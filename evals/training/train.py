@@ -192,14 +192,19 @@ def pack(
     )
 
 
+def without_length_cues(x: sparse.csr_matrix, bits: int) -> sparse.csr_matrix:
+    """The features with the length cues' columns zeroed (a zero column gets a zero weight)."""
+    blind = sparse.diags(np.ones(x.shape[1]), format="csr")
+    blind.data[slots(length_cue_names(), bits)] = 0.0
+    return x @ blind
+
+
 def category_model(
     texts: Sequence[str], labels: Sequence[str], settings: Settings, meaning: Meaning | None
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
     """The category model (coef, bias), fit with the length cues hidden (length_cue_names)."""
     x = feature_matrix(texts, settings.hash_bits, meaning, settings.meaning_scale)
-    blind = sparse.diags(np.ones(x.shape[1]), format="csr")
-    blind.data[slots(length_cue_names(), settings.hash_bits)] = 0.0  # a zero column gets a zero weight
-    return fit_category(x @ blind, labels, settings)
+    return fit_category(without_length_cues(x, settings.hash_bits), labels, settings)
 
 
 def train(
