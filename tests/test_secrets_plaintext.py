@@ -713,10 +713,10 @@ def test_words_where_the_syntax_gives_no_password(text: str) -> None:
 @pytest.mark.parametrize(
     "line",
     [
-        "password: hunter22\n",
-        "[s]\npassword = hunter22\n",
-        "PASSWORD=hunter22 ",
-        'AuthLDAPBindPassword "hunter22"\n',
+        "password: sunshine\n",
+        "[s]\nx y\n[t]\npassword = sunshine\n",  # a section closed by a line, and one by a header
+        "PASSWORD=sunshine\n",
+        'AuthLDAPBindPassword "sunshine"\n',
     ],
 )
 def test_a_text_of_many_literal_keys_costs_linear_time(line: str) -> None:
@@ -729,4 +729,4 @@ def test_a_text_of_many_literal_keys_costs_linear_time(line: str) -> None:
     started = time.perf_counter()
     found = secrets_in(text)
     assert time.perf_counter() - started < 10.0  # quadratic: minutes; linear: about 1 s on busy cores
-    assert len(found) > 1000
+    assert len(found) == text[: text.rfind("\n") + 1].count("sunshine")  # each whole line's

@@ -407,7 +407,8 @@ def _options(text: str, lowered: str) -> Iterator[Finding]:
 def _flags(text: str, lowered: str) -> Iterator[Finding]:
     # each a place the syntax gives a password: a word a person chose is one (read as quoted), but
     # for --password and a blank, which pg_dump and psql take alone (the next word is the database)
-    # and prose and help texts speak of, a quoted value only
+    # and prose and help texts speak of: there an unquoted value is read as before (a word of
+    # letters only is none)
     if _FLAG_GATE.open(lowered):
         for match in _FLAGS.finditer(text):
             value = match.group(1)

@@ -9,6 +9,7 @@ as offsets.
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections.abc import Iterator
 
@@ -270,6 +271,8 @@ class _Layout:
             position, section = 0, -1
             for line in self.text.splitlines(keepends=True):
                 if _INI_SECTION.match(line):
+                    if section >= 0:
+                        self._ini.append((section, position))
                     section = position + len(line)
                 elif section >= 0 and not _INI_LINE.fullmatch(line.rstrip("\r\n")):
                     self._ini.append((section, position))
@@ -277,7 +280,10 @@ class _Layout:
                 position += len(line)
             if section >= 0:
                 self._ini.append((section, position + 1))
-        return any(begin <= line_start < end for begin, end in self._ini)
+        # the spans are in order and apart: the one that may hold line_start is the last to begin
+        # at or before it (a bisection, so that many sections and keys cost no more than their count)
+        index = bisect.bisect_right(self._ini, (line_start, len(self.text) + 2)) - 1
+        return index >= 0 and self._ini[index][0] <= line_start < self._ini[index][1]
 
 
 _USER_KEY = re.compile(r"(?i)(?:user(?:name)?|login|uid)[\"']?[ \t]*[=:][ \t]*[\"']?([^\s\"',;]+)")
