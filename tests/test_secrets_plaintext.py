@@ -646,6 +646,10 @@ def test_every_option_client_is_found_through_the_whole_scan(blank: str) -> None
         ('Credentials = new NetworkCredential("deploy", "maverick"),', "maverick"),
         ("requests.get(url, auth=('admin', 'whatever'))", "whatever"),
         ("# let me know if this works\ndb:\n  password: hunnybun\n", "hunnybun"),
+        # words a person chose that begin like an instruction's (the, my, enter, add)
+        ("DB_USER=teddy\nDB_PASSWORD=theodore1", "theodore1"),
+        ("smtp:\n  user: tom@contoso.com\n  password: myspace1\n", "myspace1"),
+        ("docker run -d -e MONGO_INITDB_ROOT_PASSWORD=enterprise1 mongo", "enterprise1"),
         ('password = "topsecret"', "topsecret"),  # holds "secret", names none
     ],
 )
@@ -704,6 +708,9 @@ def test_weak_passwords_where_the_syntax_gives_one(text: str, secret: str) -> No
         "POSTGRES_USER=keycloak\nPOSTGRES_PASSWORD=keycloak",
         "pg_restore -U app --password --dbname=shop x.dump",
         "rtsp://admin:1111@cam",
+        "DB_PASSWORD=your_password_here",
+        "password: replaceme",
+        "MYSQL_ROOT_PASSWORD: somewordpress",  # Docker's WordPress sample
     ],
 )
 def test_words_where_the_syntax_gives_no_password(text: str) -> None:

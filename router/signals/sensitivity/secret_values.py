@@ -12,7 +12,13 @@ from collections import Counter
 VALUE = r"[\"']?([^\s\"']{4,200})"
 PLACEHOLDER = re.compile(
     r"(?i)^(?:<.*>|\{.*\}|\[.*\]|\$.*|%.*%|#\{.*\}#?|\*+|x+|\.+|-+|_+|null|none|nil|true|false|undefined|"
-    r"(?:your|my|the|some|insert|enter|put|add|replace|test|fake|mock|sample)[a-z_-]*(?:[_-]?v?\d+)?"
+    # your_api_key, mypassword, the-secret, enter_password_here, replaceme, test123, fakekey: an
+    # instruction's or a stand-in's words (not theodore1, myspace1, enterprise1, addison12, words a
+    # person chose: after your/my/the/some/insert/enter/put/add/replace, a separator or the secret's
+    # word must follow)
+    r"(?:(?:your|my|the|some|insert|enter|put|add|replace)(?:[_-][a-z_-]*|(?:own)?(?:secret|password|passwd"
+    r"|pass|pw|pwd|token|key|api_?key|apikey|credentials?|me|value|here|new)[a-z_-]*)?"
+    r"|(?:test|fake|mock|sample)[a-z_-]*)(?:[_-]?v?\d+)?"
     r"|&{1,2}\w+|:\w+|@\w+|\w*(?:here|example|placeholder|changeme|"
     r"dummy|redacted|xxx+)\w*|str|string|int|bool|bytes|optional\[.*|env\b.*|process\.env.*"
     # YAML's tags for a value kept elsewhere: db_password: !vault |, key: !Ref ..., !secret db_pw
@@ -122,10 +128,11 @@ def _called(value: str) -> bool:
 DOCUMENTED_DEFAULTS = frozenset(
     ("changeit", "guest", "postgres", "mysql", "root", "admin", "administrator", "tiger", "manager",
      "developer", "kubeadmin", "raspberry", "vagrant", "minioadmin", "neo4j", "calvin", "default",
-     # Airflow's and WordPress's compose files, osixia/openldap's config password, the Android debug
+     # Airflow's and WordPress's compose files (Docker's WordPress sample's somewordpress too),
+     # osixia/openldap's config password, the Android debug
      # keystore, the malware-sample archives' convention, Redis's documented example, the device
      # images' logins (Ubuntu cloud images, pfSense, DietPi, openmediavault)
-     "airflow", "wordpress", "config", "android", "infected", "foobared", "ubuntu", "pfsense", "dietpi",
+     "airflow", "wordpress", "somewordpress", "config", "android", "infected", "foobared", "ubuntu", "pfsense", "dietpi",
      "openmediavault")
 )  # fmt: skip
 
