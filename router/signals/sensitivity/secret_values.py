@@ -17,7 +17,8 @@ PLACEHOLDER = re.compile(
     # person chose: after your/my/the/some/insert/enter/put/add/replace, a separator or the secret's
     # word must follow)
     r"(?:(?:your|my|the|some|insert|enter|put|add|replace)(?:[_-][a-z_-]*|(?:own)?(?:secret|password|passwd"
-    r"|pass|pw|pwd|token|key|api_?key|apikey|credentials?|me|value|here|new)[a-z_-]*)?"
+    r"|pass|pw|pwd|token|key|api_?key|apikey|credentials?|me|value|here|new|name|user|email|domain|host"
+    r"|server|db|database|app|project|company|org|account)[a-z_-]*)?"
     r"|(?:test|fake|mock|sample)[a-z_-]*)(?:[_-]?v?\d+)?"
     r"|&{1,2}\w+|:\w+|@\w+|\w*(?:here|example|placeholder|changeme|"
     r"dummy|redacted|xxx+)\w*|str|string|int|bool|bytes|optional\[.*|env\b.*|process\.env.*"
