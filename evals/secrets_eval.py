@@ -131,6 +131,47 @@ def _found(detector: SensitivityDetector, secret: str, text: str) -> bool:
     return secrets_external.covered(detector, text, [(start, start + len(secret))])
 
 
+def _drawer(fill: str) -> Callable[[random.Random], str]:
+    if fill not in FILLS:
+        raise ValueError(f"fill must be one of {', '.join(FILLS)}, not {fill!r}")
+    return _leaked if fill == "leaked" else generated_password
+
+
+def _authors() -> dict[str, Any]:
+    return {name: json.loads(path.read_text(encoding="utf-8")) for name, path, _ in SECOND_AUTHORS}
+
+
+def _score(
+    rows: list[tuple[str, str, str]], detector: SensitivityDetector, misses: list[str] | None
+) -> dict[str, Any]:
+    """Recall over the rows, and per kind; each missed text goes into `misses` when it is given."""
+    tally: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for kind, secret, text in rows:
+        hit = _found(detector, secret, text)
+        tally[kind][0] += 1
+        tally[kind][1] += hit
+        if not hit and misses is not None:
+            misses.append(text)
+    total = sum(n for n, _ in tally.values())
+    return {
+        "n": total,
+        "recall": round(sum(h for _, h in tally.values()) / total, 4) if total else None,
+        "by_kind": {k: round(h / n, 3) for k, (n, h) in sorted(tally.items())},
+    }
+
+
+def authors_recall(
+    fill: str, per_template: int = 10, seed: int = 3, detector: SensitivityDetector | None = None
+) -> dict[str, dict[str, Any]]:
+    """Each other author's set's recall with its templates filled by `fill` (no misses: what the
+    pii suite reports for the leaked fill beside run()'s)."""
+    draw, detector = _drawer(fill), detector or SensitivityDetector()
+    return {
+        name: _score(fresh_rows(data["templates"], random.Random(seed), per_template, draw), detector, None)
+        for name, data in _authors().items()
+    }
+
+
 def run(
     per_family: int = 10,
     per_template: int = 10,
@@ -141,12 +182,10 @@ def run(
 ) -> dict[str, Any]:
     """`fill`: how the other authors' templates get their passwords, generated (the default) or
     `leaked` (common real passwords); the provider tokens and the built-in templates are the same."""
-    if fill not in FILLS:
-        raise ValueError(f"fill must be one of {', '.join(FILLS)}, not {fill!r}")
-    draw = _leaked if fill == "leaked" else generated_password
+    draw = _drawer(fill)
     detector = detector or SensitivityDetector()
     rng = random.Random(seed)
-    authors = {name: json.loads(path.read_text(encoding="utf-8")) for name, path, _ in SECOND_AUTHORS}
+    authors = _authors()
     unread = {name for name, _, spent in SECOND_AUTHORS if spent is None}
     report: dict[str, Any] = {"half": half, "fill": fill}
     misses: list[str] = []
@@ -159,19 +198,8 @@ def run(
             for name, data in authors.items()
         ),
     ):
-        tally: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-        for kind, secret, text in rows:
-            hit = _found(detector, secret, text)
-            tally[kind][0] += 1
-            tally[kind][1] += hit
-            if not hit and name not in unread:  # an unread set's misses stay unread
-                misses.append(text)
-        total = sum(n for n, _ in tally.values())
-        report[name] = {
-            "n": total,
-            "recall": round(sum(h for _, h in tally.values()) / total, 4) if total else None,
-            "by_kind": {k: round(h / n, 3) for k, (n, h) in sorted(tally.items())},
-        }
+        # an unread set's misses stay unread
+        report[name] = _score(rows, detector, None if name in unread else misses)
     lookalikes = [text for text in LOOKALIKES if half == "all" or template_half(text) == half]
     flagged = [text for text in lookalikes if any(f.type == "secret" for f in detector.scan(text))]
     report["lookalikes"] = {

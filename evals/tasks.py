@@ -266,9 +266,8 @@ def pii(params: PiiParams) -> TaskResult:
     for kind, recall in secrets["providers"]["by_kind"].items():
         result.add(f"secrets.provider.{kind}.recall", recall, UP)
     # the same sets filled with passwords people chose (common leaked ones) instead of generated
-    leaked = secrets_eval.run(half="held-out", fill="leaked")
-    for name, _, _ in secrets_eval.SECOND_AUTHORS:
-        result.add(f"secrets_leaked.{name}.recall", leaked[name]["recall"], UP)
+    for name, part in secrets_eval.authors_recall("leaked").items():
+        result.add(f"secrets_leaked.{name}.recall", part["recall"], UP)
     # CredSweeper's test lines, where fetched: reported, never gated (a checkout without them passes)
     for group, part in (secrets["credsweeper"] or {}).items():
         if group != "misses":

@@ -87,6 +87,8 @@ def test_fast_suite_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str
             assert 0.0 <= value <= 1.0, (name, value)
     assert values["e2e.sensitive_leaks"] == 0 and values["e2e.errors"] == 0
     assert values["e2e.queries"] == 100
+    # the other authors' secret sets with passwords people chose, beside the generated fill's
+    assert values["pii.secrets_leaked.fresh_k.recall"] < values["pii.secrets.fresh_k.recall"]
     assert 0.5 < values["routing.gsm8k.ours.apgr"] < 1.0
     assert values["routing.gsm8k.random.auc_cost_quality"] == pytest.approx(0.5, abs=1e-3)
     assert (

@@ -320,6 +320,10 @@ def test_the_leaked_fill_puts_common_passwords_of_eight_or_more_characters_in_th
     generated = secrets_eval.run(per_family=2, per_template=2)
     assert leaked["fill"] == "leaked" and generated["fill"] == "generated"
     assert leaked["providers"] == generated["providers"] and leaked["plaintext"] == generated["plaintext"]
+    # what the pii suite reports for the leaked fill is the same sets' recall, without the rest
+    alone = secrets_eval.authors_recall("leaked", per_template=2)
+    assert set(alone) == {name for name, _, _ in secrets_eval.SECOND_AUTHORS}
+    assert all(alone[name] == leaked[name] for name in alone)
     # people's passwords are found less often than made-up ones, by this detector as shipped
     assert leaked["fresh_l"]["recall"] < generated["fresh_l"]["recall"]
     with pytest.raises(ValueError, match="fill must be one of"):

@@ -412,10 +412,9 @@ def _flags(text: str, lowered: str) -> Iterator[Finding]:
     if _FLAG_GATE.open(lowered):
         for match in _FLAGS.finditer(text):
             value = match.group(1)
-            spaced = match.group(0).startswith("--pass") and not match.group(0)[
-                : match.start(1) - match.start()
-            ].rstrip("\"'").endswith("=")
-            quoted = text[match.start(1) - 1 : match.start(1)] in ("'", '"')
+            joint = text[match.start() : match.start(1)]  # "--password ", "--password='", "-p", ...
+            spaced = joint.startswith("--pass") and "=" not in joint
+            quoted = joint.endswith(("'", '"'))
             if value_confidence(value, quoted=quoted or not spaced):
                 yield Finding("secret", match.start(1), match.end(1), 0.85, "password_flag")
     if text.count(":") >= 4:

@@ -158,7 +158,10 @@ _CAPITALS_NAME = re.compile(r"_*[A-Z]+(?:_+[A-Z0-9]+)*_*")
 
 
 def value_confidence(value: str, quoted: bool) -> float:
-    """How much an assigned value looks like a real secret rather than a name, type or placeholder."""
+    """How much an assigned value looks like a real secret rather than a name, type or placeholder.
+    `quoted`: the value is a literal by the syntax (quoted in the text, or where a format or a
+    documented client takes only a password), so a word a person chose counts; else an unquoted
+    word may be code's name for a variable and must look made up."""
     lowered = value.lower()
     if (
         PLACEHOLDER.match(value)

@@ -201,10 +201,7 @@ def _spaced(text: str, lowered: str) -> Iterator[Finding]:
         # whatever it looks like (AuthLDAPBindPassword "hunter22", storePassword 'hunter22'); elsewhere
         # the word may be prose or a command (the password "Settings" page, sudo passwd 'appuser',
         # Join-Path $PWD "reports") and a secret's key may name one (kubectl get secret 'db-creds-v2')
-        line_start = text.rfind("\n", max(0, start - _LOOK_BACK), start) + 1
-        keyed = hit.group() in ("password", "passphrase") and (
-            (line_start > 0 or start <= _LOOK_BACK) and not text[line_start:start].strip(" \t")
-        )
+        keyed = hit.group() in ("password", "passphrase") and _begins_line(text, start)
         if (
             " " in value
             or "/" in value
@@ -247,6 +244,18 @@ _INI_LINE = re.compile(r"[ \t]*(?:[#;].*|[\w.-]+[ \t]*[=:].*)?")
 _CODE_MARK = re.compile(
     r"=>|[;{][ \t]*$|^[ \t]*(?:\}|(?:function|const|let|var|import|export|def|return|class)\b)", re.MULTILINE
 )
+
+
+def _line_start(text: str, position: int) -> int | None:
+    """Where the line holding `position` begins, if within _LOOK_BACK characters; else None."""
+    line_start = text.rfind("\n", max(0, position - _LOOK_BACK), position) + 1
+    return line_start if line_start > 0 or position <= _LOOK_BACK else None
+
+
+def _begins_line(text: str, position: int) -> bool:
+    """Whether only blanks stand between the line's start and `position` (read a bounded stretch back)."""
+    line_start = _line_start(text, position)
+    return line_start is not None and not text[line_start:position].strip(" \t")
 
 
 class _Layout:
@@ -302,9 +311,10 @@ def _literal_position(layout: _Layout, key_start: int, key_end: int, word: str, 
         return False
     value = match.group("bare")
     after = text[match.end("bare") : match.end("bare") + 1]
-    line_start = text.rfind("\n", max(0, key_start - _LOOK_BACK), key_start) + 1
-    at_line_start = line_start > 0 or key_start <= _LOOK_BACK
-    before = text[max(line_start, key_start - _LOOK_BACK) : key_start]
+    found_start = _line_start(text, key_start)
+    at_line_start = found_start is not None
+    line_start = found_start if found_start is not None else key_start - _LOOK_BACK
+    before = text[line_start:key_start]
     joint = text[key_end : match.start("bare")]
     if joint == "=" and text[key_start:key_end].isupper():
         # a blank or the line's end after it (PASSWORD=pw; is a statement)
@@ -320,7 +330,7 @@ def _literal_position(layout: _Layout, key_start: int, key_end: int, word: str, 
         return _NOT_LITERAL.fullmatch(value) is None  # a properties line (code writes a.password = value)
     if not _PLAIN_SCALAR.fullmatch(value) or _NOT_LITERAL.fullmatch(value):
         return False  # password: Annotated[str, ...], password: SecretStr, password: pwInput
-    own_line = not before.strip(" \t")
+    own_line = _begins_line(text, key_start)
     if joint.startswith(":") and joint[1:] and not joint[1:].strip():  # "key: value", YAML's mapping
         title = text[key_start:key_end].istitle()  # "- Password: changed": a checklist's line
         return (own_line or before.strip() == "-") and not title and not layout.code
