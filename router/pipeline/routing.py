@@ -141,29 +141,32 @@ def evaluate(condition: Condition | None, signals: Signals) -> tuple[bool, list[
 
 
 def holds(condition: Condition | None, signals: Signals) -> bool:
-    """`evaluate`'s verdict without its reasons, stopping at the first condition that fails: what
-    routing a request needs (tests hold the two to the same answer)."""
+    """`evaluate`'s verdict without its reasons, stopping at the first condition that fails and
+    reading only the signals a condition names: what routing a request needs (tests hold the two to
+    the same answer)."""
     if condition is None:
         return True
-    capability = signals.capability
     if condition.finding_types is not None and signals.finding_types.isdisjoint(condition.finding_types):
         return False
-    category = capability.category if capability else None
-    if condition.category is not None and category not in condition.category:
+    capability = signals.capability
+    if (
+        condition.category is not None
+        and (capability.category if capability else None) not in condition.category
+    ):
         return False
-    ranges = (
-        (condition.difficulty, capability.difficulty if capability else 0.0),
-        (condition.prompt_tokens, signals.prompt_tokens),
-        (condition.latency_budget_ms, signals.latency_budget_ms),
-    )
-    if any(bounds is not None and not bounds.holds(value) for bounds, value in ranges):
+    difficulty = condition.difficulty
+    if difficulty is not None and not difficulty.holds(capability.difficulty if capability else 0.0):
         return False
-    flags = (
-        (condition.sensitive, signals.sensitive),
-        (condition.has_tools, signals.needs.tools),
-        (condition.has_images, signals.needs.vision),
-    )
-    if any(wanted is not None and actual != wanted for wanted, actual in flags):
+    tokens, budget = condition.prompt_tokens, condition.latency_budget_ms
+    if tokens is not None and not tokens.holds(signals.prompt_tokens):
+        return False
+    if budget is not None and not budget.holds(signals.latency_budget_ms):
+        return False
+    if condition.sensitive is not None and signals.sensitive != condition.sensitive:
+        return False
+    if condition.has_tools is not None and signals.needs.tools != condition.has_tools:
+        return False
+    if condition.has_images is not None and signals.needs.vision != condition.has_images:
         return False
     return condition.any is None or any(holds(branch, signals) for branch in condition.any)
 
