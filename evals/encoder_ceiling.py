@@ -11,7 +11,12 @@ representation swapped, and scores it on the held-out sources of `evals.heldout_
 - `surface + MiniLM`: the packaged MiniLM itself (the sentence embedding the model was trained to
   give: the transformer run over every prompt, mean pooled, about 8.5 ms a prompt here against the
   0.5 ms p50 budget of every signal);
-- `surface + MiniLM + static table`, and each representation alone.
+- `surface + MiniLM + static table`, and each representation alone;
+- `surface + static table + its first sentence's` (or `first line's`): the static table read a
+  second time over the prompt's head alone, as a second block of the same size: whether what the
+  request asks, apart from the passage it pastes, is worth its own vector (a few microseconds at
+  run time, where MiniLM costs milliseconds). `--no-minilm` leaves the transformer's rows out (a
+  minute instead of seven).
 
 The gap between the first two rows bounds what any static table distilled from MiniLM (model2vec,
 Tokenlearn) could give this model; what is left beyond the MiniLM rows is the data and the labels',
@@ -23,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -51,7 +57,22 @@ REPRESENTATIONS = {
     "surface + MiniLM + static table": ("surface", "minilm", "static"),
     "static table alone": ("static",),
     "MiniLM alone": ("minilm",),
+    "surface + static table + its first sentence's": ("surface", "static", "sentence"),
+    "surface + static table + its first line's": ("surface", "static", "line"),
 }
+# A prompt's first sentence: up to the first . ? ! or : followed by a space, or the first line break.
+_SENTENCE_END = re.compile(r"(?<=[.?!:])\s|\n")
+
+
+def first_sentence(text: str) -> str:
+    return _SENTENCE_END.split(text.strip(), maxsplit=1)[0]
+
+
+def first_line(text: str) -> str:
+    return text.strip().split("\n", 1)[0]
+
+
+HEADS = {"sentence": first_sentence, "line": first_line}
 
 
 def surface(texts: Sequence[str], bits: int) -> sparse.csr_matrix:
@@ -71,15 +92,24 @@ class Blocks:
     """Each text set's blocks, built once and stacked per representation."""
 
     def __init__(
-        self, texts: Sequence[str], settings: Settings, encode: Callable[[Sequence[str]], Dense]
+        self,
+        texts: Sequence[str],
+        settings: Settings,
+        encode: Callable[[Sequence[str]], Dense] | None,
     ) -> None:
         meaning = Meaning.packaged()
-        static = settings.meaning_scale * np.stack([meaning.embed(t) for t in texts]).astype(np.float64)
+
+        def static(read: Callable[[str], str]) -> sparse.csr_matrix:
+            vectors = np.stack([meaning.embed(read(t)) for t in texts]).astype(np.float64)
+            return sparse.csr_matrix(settings.meaning_scale * vectors)  # as feature_matrix gives it
+
         self.parts: dict[str, sparse.csr_matrix] = {
             "surface": surface(texts, settings.hash_bits),
-            "static": sparse.csr_matrix(static),  # as feature_matrix gives it to training
-            "minilm": sparse.csr_matrix(encode(texts)),
+            "static": static(str),
+            **{name: static(read) for name, read in HEADS.items()},
         }
+        if encode is not None:
+            self.parts["minilm"] = sparse.csr_matrix(encode(texts))
 
     def stack(self, names: Sequence[str]) -> sparse.csr_matrix:
         return sparse.hstack([self.parts[name] for name in names], format="csr")
@@ -89,11 +119,13 @@ def ceiling(
     c: float = Settings().category_c,
     limit: int | None = None,
     encode: Callable[[Sequence[str]], Dense] | None = None,
+    minilm: bool = True,
 ) -> dict[str, Any]:
     """Accuracy per held-out source (and `pooled` over POOLED, `in-distribution` on the split's test
-    side) for each representation. `limit` trains on every limit-th training prompt (a quick look)."""
+    side) for each representation (without MiniLM's rows when `minilm` is false). `limit` trains on
+    every limit-th training prompt (a quick look)."""
     settings = Settings(category_c=c)
-    encode = encode or minilm_encoder()
+    encode = (encode or minilm_encoder()) if minilm else None
     split = default_split()
     train = split.train[:: limit or 1]
     held: dict[str, list[Example]] = {name: read() for name, read in CATEGORY_SOURCES.items()}
@@ -106,6 +138,8 @@ def ceiling(
     }
     report: dict[str, Any] = {"c": c, "train": len(train), "embed_seconds": time.perf_counter() - started}
     for label, names in REPRESENTATIONS.items():
+        if not all(name in train_blocks.parts for name in names):
+            continue
         coef, bias = fit_category(train_blocks.stack(names), [e.label for e in train], settings)
         hits = {}
         for name, examples in held.items():
@@ -123,12 +157,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--c", type=float, default=Settings().category_c, help="inverse L2 strength")
     parser.add_argument("--limit", type=int, default=None, help="train on every N-th training prompt")
+    parser.add_argument("--no-minilm", action="store_true", help="leave the transformer's rows out")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     from router.settings import make_offline
 
     make_offline()
-    report = ceiling(args.c, args.limit)
+    report = ceiling(args.c, args.limit, minilm=not args.no_minilm)
     if args.json:
         print(json.dumps(report, indent=2))
         return 0
@@ -137,9 +172,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"category model, C={report['c']}, {report['train']} training prompts "
         f"(embedding took {report['embed_seconds']:.0f} s)"
     )
-    print(f"{'representation':34}" + "".join(f"{col:>18}" for col in columns))
-    for label in REPRESENTATIONS:
-        print(f"{label:34}" + "".join(f"{report[label][col]:>18.3f}" for col in columns))
+    print(f"{'representation':48}" + "".join(f"{col:>18}" for col in columns))
+    for label in (label for label in REPRESENTATIONS if label in report):
+        print(f"{label:48}" + "".join(f"{report[label][col]:>18.3f}" for col in columns))
     return 0
 
 

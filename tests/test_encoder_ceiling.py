@@ -40,3 +40,18 @@ def test_static_row_is_the_runtime_classifier_trained_on_the_same_prompts(tmp_pa
     ni, si = len(CATEGORY_SOURCES["ni-format"]()), len(CATEGORY_SOURCES["self-instruct"]())
     expected = (row["ni-format"] * ni + row["self-instruct"] * si) / (ni + si)
     assert abs(row["pooled"] - expected) < 1e-9
+
+
+def test_the_heads_read_what_a_request_asks_before_its_passage() -> None:
+    passage = "Summarize the following paragraph: The company reported revenue of $4.2 billion. It grew."
+    assert encoder_ceiling.first_sentence(passage) == "Summarize the following paragraph:"
+    assert encoder_ceiling.first_sentence("  What is 2+2?\nThanks") == "What is 2+2?"
+    assert encoder_ceiling.first_sentence("Version 3.11 is out") == "Version 3.11 is out"
+    assert encoder_ceiling.first_line("Translate this: hello there\nand this") == "Translate this: hello there"
+
+
+def test_without_minilm_only_the_static_rows_are_reported() -> None:
+    report = encoder_ceiling.ceiling(limit=100, minilm=False)
+    rows = {label for label, names in encoder_ceiling.REPRESENTATIONS.items() if "minilm" not in names}
+    assert rows == {label for label in report if label in encoder_ceiling.REPRESENTATIONS}
+    assert len(rows) == 4
