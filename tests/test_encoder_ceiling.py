@@ -47,7 +47,9 @@ def test_the_heads_read_what_a_request_asks_before_its_passage() -> None:
     assert encoder_ceiling.first_sentence(passage) == "Summarize the following paragraph:"
     assert encoder_ceiling.first_sentence("  What is 2+2?\nThanks") == "What is 2+2?"
     assert encoder_ceiling.first_sentence("Version 3.11 is out") == "Version 3.11 is out"
-    assert encoder_ceiling.first_line("Translate this: hello there\nand this") == "Translate this: hello there"
+    assert (
+        encoder_ceiling.first_line("Translate this: hello there\nand this") == "Translate this: hello there"
+    )
 
 
 def test_without_minilm_only_the_static_rows_are_reported() -> None:
