@@ -7,18 +7,18 @@ request path) beside hashed surface features. This retrains the same category mo
 code's own class weights, hidden length cues and C) on the shipped split's training side with the
 representation swapped, and scores it on the held-out sources of `evals.heldout_category`:
 
-- `surface + static table`: the shipped recipe, retrained here (it reproduces the shipped figures);
+- SHIPPED (`surface + static table of the text and of its first sentence`): the shipped recipe,
+  retrained here (it reproduces the shipped figures): the table read over the whole prompt and
+  again over its first sentence (what is asked, before any pasted passage), as two blocks;
+- `surface + static table`: the recipe before the first sentence's block (until 2026-12-06), and
+  `... of its first line` in its place, the variant tried beside it;
 - `surface + MiniLM`: the packaged MiniLM itself (the sentence embedding the model was trained to
   give: the transformer run over every prompt, mean pooled, about 8.5 ms a prompt here against the
   0.5 ms p50 budget of every signal);
-- `surface + MiniLM + static table`, and each representation alone;
-- `surface + static table + its first sentence's` (or `first line's`): the static table read a
-  second time over the prompt's head alone, as a second block of the same size: whether what the
-  request asks, apart from the passage it pastes, is worth its own vector (a few microseconds at
-  run time, where MiniLM costs milliseconds). `--no-minilm` leaves the transformer's rows out (a
-  minute instead of seven).
+- `surface + MiniLM + static table`, and each representation alone. `--no-minilm` leaves the
+  transformer's rows out (a minute instead of seven).
 
-The gap between the first two rows bounds what any static table distilled from MiniLM (model2vec,
+The gap between `surface + static table` and `surface + MiniLM` bounds what any static table distilled from MiniLM (model2vec,
 Tokenlearn) could give this model; what is left beyond the MiniLM rows is the data and the labels',
 not the representation's. Training-time only: it imports sentence-transformers. This module must
 never feed what it scores back into training, nor copy data into the repository.
@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -47,25 +46,20 @@ from evals.training.train import (
     without_length_cues,
 )
 from router.signals.capability.classifier import CATEGORIES
-from router.signals.capability.meaning import Meaning
+from router.signals.capability.meaning import Meaning, first_sentence
 
 Dense = npt.NDArray[np.float64]
 # Which blocks each representation stacks; `surface` is the hashed features with length cues hidden.
+SHIPPED = "surface + static table of the text and of its first sentence"
 REPRESENTATIONS = {
+    SHIPPED: ("surface", "static", "sentence"),
     "surface + static table": ("surface", "static"),
+    "surface + static table of the text and of its first line": ("surface", "static", "line"),
     "surface + MiniLM": ("surface", "minilm"),
     "surface + MiniLM + static table": ("surface", "minilm", "static"),
     "static table alone": ("static",),
     "MiniLM alone": ("minilm",),
-    "surface + static table + its first sentence's": ("surface", "static", "sentence"),
-    "surface + static table + its first line's": ("surface", "static", "line"),
 }
-# A prompt's first sentence: up to the first . ? ! or : followed by a space, or the first line break.
-_SENTENCE_END = re.compile(r"(?<=[.?!:])\s|\n")
-
-
-def first_sentence(text: str) -> str:
-    return _SENTENCE_END.split(text.strip(), maxsplit=1)[0]
 
 
 def first_line(text: str) -> str:
@@ -172,9 +166,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"category model, C={report['c']}, {report['train']} training prompts "
         f"(embedding took {report['embed_seconds']:.0f} s)"
     )
-    print(f"{'representation':48}" + "".join(f"{col:>18}" for col in columns))
+    print(f"{'representation':62}" + "".join(f"{col:>18}" for col in columns))
     for label in (label for label in REPRESENTATIONS if label in report):
-        print(f"{label:48}" + "".join(f"{report[label][col]:>18.3f}" for col in columns))
+        print(f"{label:62}" + "".join(f"{report[label][col]:>18.3f}" for col in columns))
     return 0
 
 

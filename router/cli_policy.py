@@ -44,7 +44,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     return 0
 
 
-def _evidence_lines(evidence: dict[str, Any] | None) -> list[str]:
+def _evidence_lines(evidence: dict[str, Any] | None, query: str) -> list[str]:
     if not evidence:
         return []
 
@@ -55,9 +55,13 @@ def _evidence_lines(evidence: dict[str, Any] | None) -> list[str]:
             f" + prior {parts['prior']:+.2f}{pushed}"
         )
 
+    head = evidence.get("first_sentence")
+    shown = head and len(head) < len(query.strip())  # a prompt of one sentence is its own ask
+    read_apart = [f"    first sentence (its meaning read apart for the category): {head!r}"] if shown else []
     return [
         line("category", evidence["category_from"], evidence["category_words"]),
         line("difficulty", evidence["difficulty_from"], evidence["difficulty_words"]),
+        *read_apart,
     ]
 
 
@@ -77,7 +81,7 @@ def render_explanation(report: dict[str, Any], policy_path: str, query: str) -> 
         "signals:",
         f"  sensitivity: {'FLAGGED (' + report['sensitive_action'] + '): ' + findings if sensitivity['flagged'] else 'nothing found'}",
         f"  capability:  category {capability['category']} ({capability['confidence']}), difficulty {capability['difficulty']}",
-        *_evidence_lines(capability.get("evidence")),
+        *_evidence_lines(capability.get("evidence"), query),
         f"  cost:        {cost['prompt_tokens']} prompt tokens, ~{cost['expected_output_tokens']} output tokens expected",
         f"  latency:     budget {signals['latency']['budget_ms']:g} ms; needs: {', '.join(signals['needs']) or 'nothing special'}",
         "routes tried:",

@@ -14,6 +14,7 @@ from evals.heldout_category import CATEGORY_SOURCES, default_split
 from evals.training.train import Settings, train
 from rag.testing import HashEmbedder
 from router.signals.capability.classifier import CapabilityClassifier, save_artifact
+from router.signals.capability.meaning import first_sentence
 
 LIMIT = 25  # every 25th training prompt: about 500
 
@@ -27,7 +28,7 @@ def test_static_row_is_the_runtime_classifier_trained_on_the_same_prompts(tmp_pa
     weights = train(texts, labels, texts, [i % 2 == 0 for i in range(len(texts))], Settings())
     save_artifact(tmp_path / "c.npz", weights)
     runtime = CapabilityClassifier.load(tmp_path / "c.npz")
-    row = report["surface + static table"]
+    row = report[encoder_ceiling.SHIPPED]
     for name, read in CATEGORY_SOURCES.items():
         examples = read()
         if not examples:
@@ -44,9 +45,10 @@ def test_static_row_is_the_runtime_classifier_trained_on_the_same_prompts(tmp_pa
 
 def test_the_heads_read_what_a_request_asks_before_its_passage() -> None:
     passage = "Summarize the following paragraph: The company reported revenue of $4.2 billion. It grew."
-    assert encoder_ceiling.first_sentence(passage) == "Summarize the following paragraph:"
-    assert encoder_ceiling.first_sentence("  What is 2+2?\nThanks") == "What is 2+2?"
-    assert encoder_ceiling.first_sentence("Version 3.11 is out") == "Version 3.11 is out"
+    assert first_sentence(passage) == "Summarize the following paragraph:"
+    assert first_sentence("  What is 2+2?\nThanks") == "What is 2+2?"
+    assert first_sentence("Version 3.11 is out") == "Version 3.11 is out"  # one sentence: itself
+    assert first_sentence("x" * 5000 + ". Then more") == "x" * 2000  # the head the meaning vector reads
     assert (
         encoder_ceiling.first_line("Translate this: hello there\nand this") == "Translate this: hello there"
     )
@@ -56,4 +58,4 @@ def test_without_minilm_only_the_static_rows_are_reported() -> None:
     report = encoder_ceiling.ceiling(limit=100, minilm=False)
     rows = {label for label, names in encoder_ceiling.REPRESENTATIONS.items() if "minilm" not in names}
     assert rows == {label for label in report if label in encoder_ceiling.REPRESENTATIONS}
-    assert len(rows) == 4
+    assert len(rows) == 4 and encoder_ceiling.SHIPPED in rows

@@ -14,11 +14,18 @@ import pytest
 from evals.training import distill
 from router.signals.capability.classifier import (
     DEFAULT_ARTIFACT,
+    DIFFICULTY_COLUMN,
     CapabilityArtifactError,
     CapabilityClassifier,
     read_artifact,
 )
-from router.signals.capability.meaning import DEFAULT_TABLE, Meaning, MeaningTableError, read_table
+from router.signals.capability.meaning import (
+    DEFAULT_TABLE,
+    Meaning,
+    MeaningTableError,
+    first_sentence,
+    read_table,
+)
 
 
 @pytest.fixture(scope="module")
@@ -116,7 +123,8 @@ def test_the_classifier_refuses_a_head_trained_on_another_table(tmp_path: Path) 
     np.savez_compressed(path, **arrays)  # type: ignore[arg-type]
     with pytest.raises(CapabilityArtifactError, match="another meaning table"):
         CapabilityClassifier.load(path)
-    assert read_artifact(DEFAULT_ARTIFACT).meaning.shape == (Meaning.packaged().dims, 8)
+    # the text's vector's rows, then its first sentence's
+    assert read_artifact(DEFAULT_ARTIFACT).meaning.shape == (2 * Meaning.packaged().dims, 8)
 
 
 def test_the_evidence_adds_up_to_the_scores() -> None:
@@ -226,3 +234,54 @@ def test_distill_keeps_a_table_built_from_sources_this_machine_lacks(
     before = table.read_bytes()
     assert distill.main(["--out", str(table)]) == 2  # refused before any model is loaded
     assert table.read_bytes() == before and "--allow-missing" in capsys.readouterr().err
+
+
+def test_the_first_sentence_is_read_apart_for_the_category_not_for_difficulty() -> None:
+    """The heads read the text's vector and its first sentence's (Meaning.pair); the category
+    weighs the second block, the difficulty model is trained blind to it (train.without_first_sentence)."""
+    weights = read_artifact(DEFAULT_ARTIFACT)
+    dims = Meaning.packaged().dims
+    head = weights.meaning[dims:]
+    assert np.abs(head[:, :DIFFICULTY_COLUMN]).max() > 0.1
+    assert not head[:, DIFFICULTY_COLUMN].any()
+    passage = "Summarize this report: revenue was $4.2 billion in Q3, up 12% on 2023, and margins 31.5%."
+    whole, first = Meaning.packaged().pair(passage)
+    assert np.allclose(first, Meaning.packaged().embed("Summarize this report:"))
+    assert not np.allclose(whole, first)
+    whole, first = Meaning.packaged().pair("What is the capital of Australia?")
+    assert whole is first  # one sentence: its own ask, one vector computed once
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Summarize this report: revenue was $4.2 billion. Costs fell.",
+        "  \n Translate this:\nbonjour tout le monde",
+        "Hi.  ",
+        ":\nfoo",
+        "What is 2+2?",
+        "",
+        "x" * 1990 + ". yy zz",
+        "x" * 3000,
+        "naïve café? 数学 🚀. [CLS] more",
+    ],
+)
+def test_the_pair_is_the_text_and_its_first_sentence_each_read_alone(text: str) -> None:
+    """pair() gathers the rows once and takes the first sentence's mean over the first of them:
+    the very numbers `embed` gives each read alone, which training and the runtime both rely on."""
+    meaning = Meaning.packaged()
+    whole, first = meaning.pair(text)
+    assert np.array_equal(whole, meaning.embed(text))
+    assert np.array_equal(first, meaning.embed(first_sentence(text)))
+
+
+def test_training_hides_the_first_sentence_from_difficulty_only() -> None:
+    from scipy import sparse
+
+    from evals.training.train import without_first_sentence
+
+    meaning = Meaning.packaged()
+    x = sparse.csr_matrix(np.ones((2, 10 + 2 * meaning.dims)))
+    blind = without_first_sentence(x, meaning).toarray()
+    assert blind[:, : 10 + meaning.dims].all() and not blind[:, 10 + meaning.dims :].any()
+    assert without_first_sentence(x, None) is x

@@ -61,6 +61,7 @@ def test_explain_cli_json_has_the_documented_fields():
     evidence = report["signals"]["capability"]["evidence"]
     assert evidence["category"] == report["signals"]["capability"]["category"]
     assert set(evidence["difficulty_from"]) == {"meaning", "surface", "prior"}
+    assert evidence["first_sentence"] == "My email is ann.lee@fastmail.fm, please fix my Python function"
     query_words = set(
         re.findall(r"[a-z0-9_']+", "my email is ann.lee@fastmail.fm, please fix my python function")
     )
@@ -75,6 +76,12 @@ def test_explain_cli_text_shows_the_evidence_for_category_and_difficulty():
     category = next(line for line in lines if line.startswith("category    logit = meaning"))
     assert "python" in category.split("pushed it up:")[1]
     assert any(line.startswith("difficulty  logit = meaning") for line in lines)
+    pasted = turnout("explain", "Summarize this paragraph: Sales rose 4% in May. Costs fell.")
+    assert pasted.returncode == 0, pasted.stderr
+    assert (
+        "first sentence (its meaning read apart for the category): 'Summarize this paragraph:'"
+        in pasted.stdout
+    )
 
 
 def test_explain_cli_text_lists_every_route_tried():

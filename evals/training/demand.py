@@ -62,7 +62,8 @@ def out_of_fold(candidates: Sequence[float], folds: int = 3) -> list[dict[str, A
     )
     texts = [row.text for row in rows]
     x = train.feature_matrix(texts, settings.hash_bits, meaning, settings.meaning_scale)
-    features = train.difficulty_features(x, train.category_probabilities(x, *category))
+    probs = train.category_probabilities(x, *category)
+    features = train.difficulty_features(train.without_first_sentence(x, meaning), probs)
     needed = np.array([row.strong_needed for row in rows], dtype=int)
     fold = np.array([zlib.crc32(text.encode("utf-8")) % folds for text in texts])
     benchmark_weights = [train.BENCHMARK_WEIGHT[o.benchmark] for o in outcomes]

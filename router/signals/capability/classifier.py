@@ -2,9 +2,10 @@
 
 `CapabilityClassifier.load()` reads the one committed artifact (data/capability.npz, written by
 `python -m evals.training.train`) and `classify(text)` scores a prompt with two linear models over
-two kinds of features: hashed surface features (words, word pairs, shape cues) and the prompt's
-meaning vector (`router.signals.capability.meaning`, a static embedding distilled from MiniLM). A multinomial
-logistic regression gives the category and a logistic regression difficulty (the probability
+two kinds of features: hashed surface features (words, word pairs, shape cues) and the meaning
+vectors of the whole prompt and of its first sentence (`router.signals.capability.meaning`, a static
+embedding distilled from MiniLM; the first sentence is mostly what is asked, before any pasted
+passage). A multinomial logistic regression gives the category and a logistic regression difficulty (the probability
 that the strong model is needed because the weak one falls short); `evidence(text)` says which
 part of each score came from meaning, from surface and from the prior. It uses numpy and the
 meaning table only: it must never import scikit-learn, torch or any model hub, never run a
@@ -33,7 +34,7 @@ from router.signals.capability.features import (
     word_features,
     word_tokens,
 )
-from router.signals.capability.meaning import Meaning
+from router.signals.capability.meaning import Meaning, first_sentence
 
 CATEGORIES = ("code", "math", "reasoning", "writing", "extraction", "simple_chat", "other")
 ARTIFACT_FORMAT = 2
@@ -65,7 +66,9 @@ class Weights:
     hash_bits: int
     rows: npt.NDArray[np.int64]  # hashed slots that carry a weight
     weights: Array  # (len(rows), len(CATEGORIES) + 1)
-    meaning: Array  # (dims of the meaning vector, len(CATEGORIES) + 1): the same columns
+    meaning: (
+        Array  # (2 x dims of the meaning vector, len(CATEGORIES) + 1): the text's, then its first sentence's
+    )
     cat_bias: Array  # (len(CATEGORIES),)
     diff_bias: float
     diff_from_category: Array  # difficulty weight on each category probability
@@ -185,7 +188,7 @@ class CapabilityClassifier:
         if len(weights.meaning):
             self._meaning = meaning or Meaning.packaged()
             trained_on = weights.meta.get("meaning_digest")
-            if self._meaning.dims != len(weights.meaning) or trained_on != self._meaning.digest:
+            if 2 * self._meaning.dims != len(weights.meaning) or trained_on != self._meaning.digest:
                 raise CapabilityArtifactError(
                     "the capability artifact was trained on another meaning table; retrain with "
                     "`python -m evals.training.train`"
@@ -204,12 +207,14 @@ class CapabilityClassifier:
         return cls(read_artifact(path or DEFAULT_ARTIFACT))
 
     def _parts(self, text: str) -> tuple[Array, Array]:
-        """Each weight column's sum over the hashed features and over the meaning vector."""
+        """Each weight column's sum over the hashed features and over the two meaning vectors."""
         indices, values = featurize(text, self.hash_bits)
         surface = values @ self._table.take(indices, axis=0)
         if self._meaning is None:
             return surface, np.zeros_like(surface)
-        return surface, self._meaning.embed(text) @ self._meaning_weights
+        whole, head = self._meaning.pair(text)
+        dims = self._meaning.dims  # the weights' rows: the text's vector's, then its first sentence's
+        return surface, whole @ self._meaning_weights[:dims] + head @ self._meaning_weights[dims:]
 
     def _prior(self, probs: list[float]) -> float:
         """Difficulty's share from the category: its bias plus the probabilities' weighted sum."""
@@ -240,9 +245,10 @@ class CapabilityClassifier:
 
     def evidence(self, text: str) -> dict[str, Any]:
         """Why: for the chosen category and for difficulty, the parts of the score (a logit) that
-        came from the prompt's meaning, from its surface (words, word pairs, shape cues) and from
-        the prior (the bias, and for difficulty the category's share), and the words that pushed
-        each up most."""
+        came from the prompt's meaning (its text's vector and, for the category, its first
+        sentence's, which `first_sentence` shows), from its surface (words, word pairs, shape cues)
+        and from the prior (the bias, and for difficulty the category's share), and the words that
+        pushed each up most."""
         surface, meaning = self._parts(text)
         probs, difficulty = self._finish(surface + meaning)
         best = probs.index(max(probs))
@@ -254,6 +260,8 @@ class CapabilityClassifier:
         columns = self._table[slots([f"w:{word}" for word in words], self.hash_bits)] * share
         return {
             "category": CATEGORIES[best],
+            # read apart for the category's meaning part (the whole text when it is one sentence)
+            "first_sentence": first_sentence(text),
             "category_from": {
                 "meaning": round(float(meaning[best]), 2),
                 "surface": round(float(surface[best]), 2),

@@ -20,7 +20,9 @@ from collections.abc import Iterable
 import numpy as np
 import numpy.typing as npt
 
-FEATURES_VERSION = 2  # 2: the meaning vector (router.signals.capability.meaning) beside the hashed features
+# 2: the meaning vector (router.signals.capability.meaning) beside the hashed features; 3: and the
+# meaning vector of the prompt's first sentence beside that (Meaning.pair)
+FEATURES_VERSION = 3
 DEFAULT_HASH_BITS = 18
 
 # Word features only look at the head of a prompt so that latency stays bounded on pasted documents;

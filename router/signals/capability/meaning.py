@@ -41,6 +41,19 @@ CACHED_CHUNK = 48  # longer chunks (a URL, a base64 blob) are encoded each time,
 Vector = npt.NDArray[np.float32]
 
 
+# What a request asks is mostly said in its first sentence, before any passage it pastes: read alone,
+# "Summarize the following paragraph:" is not outvoted by the figures of the report after it.
+_SENTENCE_END = re.compile(r"(?<=[.?!:])\s|\n")
+
+
+def first_sentence(text: str) -> str:
+    """The head of `text` up to its first . ? ! or : followed by whitespace, or its first line
+    break (the whole head when it has neither: a prompt of one sentence is its own ask)."""
+    head = text[:MAX_CHARS].strip()
+    end = _SENTENCE_END.search(head)
+    return head[: end.start()] if end else head
+
+
 class MeaningTableError(ValueError):
     """The table is missing, corrupt, or was built for another tokenizer vocabulary."""
 
@@ -171,12 +184,37 @@ class Meaning:
             return tuple(ids)
         return tuple(self._tokenizer.encode(word, add_special_tokens=False).ids)
 
-    def pieces(self, text: str) -> list[int]:
-        """The word-piece ids of the head of `text`, in order."""
+    def pieces(self, text: str, cut: int | None = None) -> list[int]:
+        """The word-piece ids of the head of `text`, in order; with `cut`, those of the chunks
+        that begin before that offset only."""
         ids: list[int] = []
-        for chunk in _CHUNK.findall(text[:MAX_CHARS]):
+        for match in _CHUNK.finditer(text[:MAX_CHARS]):
+            if cut is not None and match.start() >= cut:
+                break
+            chunk = match.group()
             ids.extend(self._pieces(chunk) if len(chunk) <= CACHED_CHUNK else self._word_pieces(chunk))
         return ids
+
+    def pair(self, text: str) -> tuple[Vector, Vector]:
+        """`embed` of the text and `embed` of its first sentence (`first_sentence`): the two
+        meaning blocks the capability heads read. The first sentence ends where a chunk of the text
+        ends, so its pieces are the first of the text's: their rows are gathered once and the
+        first sentence's mean is taken over the first of them (the same numbers as reading it
+        alone; a test holds the two equal)."""
+        head = text[:MAX_CHARS]
+        lead = len(head) - len(head.lstrip())
+        end = _SENTENCE_END.search(head, lead)
+        ids = self.pieces(text)
+        if not ids:
+            zeros = np.zeros(self.dims, dtype=np.float32)
+            return zeros, zeros
+        first = len(self.pieces(text, end.start())) if end else len(ids)
+        taken = np.array(ids, dtype=np.intp)
+        rows = self.rows.take(taken, axis=0) * self.scale.take(taken)[:, None]
+        whole = _unit(rows.mean(axis=0))
+        if first == len(ids):
+            return whole, whole
+        return whole, (_unit(rows[:first].mean(axis=0)) if first else np.zeros(self.dims, dtype=np.float32))
 
     def embed(self, text: str) -> Vector:
         """Unit-length mean of the pieces' rows; zeros for a text without words."""
@@ -184,6 +222,9 @@ class Meaning:
         if not len(ids):
             return np.zeros(self.dims, dtype=np.float32)
         # `take` gathers in a fraction of fancy indexing's time, with the same result.
-        vector = (self.rows.take(ids, axis=0) * self.scale.take(ids)[:, None]).mean(axis=0)
-        norm = float(np.linalg.norm(vector))
-        return vector / norm if norm > 0 else vector
+        return _unit((self.rows.take(ids, axis=0) * self.scale.take(ids)[:, None]).mean(axis=0))
+
+
+def _unit(vector: Vector) -> Vector:
+    norm = float(np.linalg.norm(vector))
+    return vector / norm if norm > 0 else vector
