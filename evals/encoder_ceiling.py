@@ -18,8 +18,8 @@ representation swapped, and scores it on the held-out sources of `evals.heldout_
 - `surface + MiniLM + static table`, and each representation alone. `--no-minilm` leaves the
   transformer's rows out (a minute instead of seven).
 
-The gap between `surface + static table` and `surface + MiniLM` bounds what any static table distilled from MiniLM (model2vec,
-Tokenlearn) could give this model; what is left beyond the MiniLM rows is the data and the labels',
+The gap between `surface + static table` and `surface + MiniLM` bounds what any static table
+distilled from MiniLM (model2vec, Tokenlearn) could give this model; what is left beyond the MiniLM rows is the data and the labels',
 not the representation's. Training-time only: it imports sentence-transformers. This module must
 never feed what it scores back into training, nor copy data into the repository.
 """

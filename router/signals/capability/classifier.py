@@ -5,8 +5,9 @@
 two kinds of features: hashed surface features (words, word pairs, shape cues) and the meaning
 vectors of the whole prompt and of its first sentence (`router.signals.capability.meaning`, a static
 embedding distilled from MiniLM; the first sentence is mostly what is asked, before any pasted
-passage). A multinomial logistic regression gives the category and a logistic regression difficulty (the probability
-that the strong model is needed because the weak one falls short); `evidence(text)` says which
+passage, and only the category reads it). A multinomial logistic regression gives the category and a
+logistic regression difficulty (the probability that the strong model is needed because the weak
+one falls short); `evidence(text)` says which
 part of each score came from meaning, from surface and from the prior. It uses numpy and the
 meaning table only: it must never import scikit-learn, torch or any model hub, never run a
 transformer, and never load an artifact whose format, feature version, hash size or meaning table
@@ -66,9 +67,8 @@ class Weights:
     hash_bits: int
     rows: npt.NDArray[np.int64]  # hashed slots that carry a weight
     weights: Array  # (len(rows), len(CATEGORIES) + 1)
-    meaning: (
-        Array  # (2 x dims of the meaning vector, len(CATEGORIES) + 1): the text's, then its first sentence's
-    )
+    # (2 x dims of the meaning vector, len(CATEGORIES) + 1): the text's rows, then its first sentence's
+    meaning: Array
     cat_bias: Array  # (len(CATEGORIES),)
     diff_bias: float
     diff_from_category: Array  # difficulty weight on each category probability
