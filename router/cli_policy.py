@@ -56,7 +56,10 @@ def _evidence_lines(evidence: dict[str, Any] | None, query: str) -> list[str]:
         )
 
     head = evidence.get("first_sentence")
-    shown = head and len(head) < len(query.strip())  # a prompt of one sentence is its own ask
+    from router.signals.capability.meaning import MAX_CHARS  # loaded already: explain classified
+
+    # a prompt of one sentence (or a head of one, in the characters the meaning vector reads) is its own ask
+    shown = head and len(head) < len(query[:MAX_CHARS].strip())
     read_apart = [f"    first sentence (its meaning read apart for the category): {head!r}"] if shown else []
     return [
         line("category", evidence["category_from"], evidence["category_words"]),

@@ -247,3 +247,24 @@ def test_outside_the_checkout_the_packaged_default_policy_stands_in(tmp_path):
     assert PACKAGED_POLICY.read_text() == (ROOT / "policies" / "default.yaml").read_text()
     missing = turnout_in(tmp_path, "explain", "hi", "--policy", "policies/mine.yaml")
     assert missing.returncode != 0 and "policies/mine.yaml" in missing.stderr
+
+
+def test_explain_text_shows_a_first_sentence_only_when_the_prompt_has_more():
+    from router.cli_policy import _evidence_lines
+
+    parts = {"meaning": 0.0, "surface": 0.0, "prior": 0.0}
+    evidence = {
+        "category_from": parts,
+        "difficulty_from": parts,
+        "category_words": [],
+        "difficulty_words": [],
+    }
+
+    def shown(head: str, query: str) -> bool:
+        return any(
+            "first sentence" in line for line in _evidence_lines({**evidence, "first_sentence": head}, query)
+        )
+
+    assert shown("Hi.", "Hi. Summarize this.")
+    assert not shown("What is 2+2?", "What is 2+2?")
+    assert not shown("x" * 2000, "x" * 3000)  # one sentence in the head the meaning vector reads
