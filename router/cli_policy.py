@@ -44,7 +44,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     return 0
 
 
-def _evidence_lines(evidence: dict[str, Any] | None, query: str) -> list[str]:
+def _evidence_lines(evidence: dict[str, Any] | None) -> list[str]:
     if not evidence:
         return []
 
@@ -55,12 +55,8 @@ def _evidence_lines(evidence: dict[str, Any] | None, query: str) -> list[str]:
             f" + prior {parts['prior']:+.2f}{pushed}"
         )
 
-    head = evidence.get("first_sentence")
-    from router.signals.capability.meaning import MAX_CHARS  # loaded already: explain classified
-
-    # a prompt of one sentence (or a head of one, in the characters the meaning vector reads) is its own ask
-    shown = head and len(head) < len(query[:MAX_CHARS].strip())
-    read_apart = [f"    first sentence (its meaning read apart for the category): {head!r}"] if shown else []
+    head = evidence.get("first_sentence")  # None: the prompt is one sentence, its own ask
+    read_apart = [f"    first sentence (its meaning read apart for the category): {head!r}"] if head else []
     return [
         line("category", evidence["category_from"], evidence["category_words"]),
         line("difficulty", evidence["difficulty_from"], evidence["difficulty_words"]),
@@ -84,7 +80,7 @@ def render_explanation(report: dict[str, Any], policy_path: str, query: str) -> 
         "signals:",
         f"  sensitivity: {'FLAGGED (' + report['sensitive_action'] + '): ' + findings if sensitivity['flagged'] else 'nothing found'}",
         f"  capability:  category {capability['category']} ({capability['confidence']}), difficulty {capability['difficulty']}",
-        *_evidence_lines(capability.get("evidence"), query),
+        *_evidence_lines(capability.get("evidence")),
         f"  cost:        {cost['prompt_tokens']} prompt tokens, ~{cost['expected_output_tokens']} output tokens expected",
         f"  latency:     budget {signals['latency']['budget_ms']:g} ms; needs: {', '.join(signals['needs']) or 'nothing special'}",
         "routes tried:",

@@ -264,6 +264,9 @@ def test_the_first_sentence_is_read_apart_for_the_category_not_for_difficulty() 
         "x" * 1990 + ". yy zz",
         "x" * 3000,
         "naïve café? 数学 🚀. [CLS] more",
+        "Hi \n",
+        "Do this  \nnext",
+        "Hi.\u3000there",
     ],
 )
 def test_the_pair_is_the_text_and_its_first_sentence_each_read_alone(text: str) -> None:

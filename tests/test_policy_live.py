@@ -61,7 +61,7 @@ def test_explain_cli_json_has_the_documented_fields():
     evidence = report["signals"]["capability"]["evidence"]
     assert evidence["category"] == report["signals"]["capability"]["category"]
     assert set(evidence["difficulty_from"]) == {"meaning", "surface", "prior"}
-    assert evidence["first_sentence"] == "My email is ann.lee@fastmail.fm, please fix my Python function"
+    assert evidence["first_sentence"] is None  # one sentence: its own ask
     query_words = set(
         re.findall(r"[a-z0-9_']+", "my email is ann.lee@fastmail.fm, please fix my python function")
     )
@@ -249,22 +249,11 @@ def test_outside_the_checkout_the_packaged_default_policy_stands_in(tmp_path):
     assert missing.returncode != 0 and "policies/mine.yaml" in missing.stderr
 
 
-def test_explain_text_shows_a_first_sentence_only_when_the_prompt_has_more():
-    from router.cli_policy import _evidence_lines
+def test_the_evidence_names_a_first_sentence_only_when_the_prompt_has_more():
+    from router.signals.capability.meaning import sentence_apart
 
-    parts = {"meaning": 0.0, "surface": 0.0, "prior": 0.0}
-    evidence = {
-        "category_from": parts,
-        "difficulty_from": parts,
-        "category_words": [],
-        "difficulty_words": [],
-    }
-
-    def shown(head: str, query: str) -> bool:
-        return any(
-            "first sentence" in line for line in _evidence_lines({**evidence, "first_sentence": head}, query)
-        )
-
-    assert shown("Hi.", "Hi. Summarize this.")
-    assert not shown("What is 2+2?", "What is 2+2?")
-    assert not shown("x" * 2000, "x" * 3000)  # one sentence in the head the meaning vector reads
+    assert sentence_apart("Hi. Summarize this.") == "Hi."
+    assert sentence_apart("  What is 2+2?  \n") is None
+    assert sentence_apart("x" * 3000 + ". More") is None  # one sentence in the head the meaning vector reads
+    result = turnout("explain", "What is the capital of Australia?")
+    assert result.returncode == 0 and "first sentence" not in result.stdout

@@ -35,7 +35,7 @@ from router.signals.capability.features import (
     word_features,
     word_tokens,
 )
-from router.signals.capability.meaning import Meaning, first_sentence
+from router.signals.capability.meaning import Meaning, sentence_apart
 
 CATEGORIES = ("code", "math", "reasoning", "writing", "extraction", "simple_chat", "other")
 ARTIFACT_FORMAT = 2
@@ -246,7 +246,7 @@ class CapabilityClassifier:
     def evidence(self, text: str) -> dict[str, Any]:
         """Why: for the chosen category and for difficulty, the parts of the score (a logit) that
         came from the prompt's meaning (its text's vector and, for the category, its first
-        sentence's, which `first_sentence` shows), from its surface (words, word pairs, shape cues)
+        sentence's, which `first_sentence` shows when there is more), from its surface (words, word pairs, shape cues)
         and from the prior (the bias, and for difficulty the category's share), and the words that
         pushed each up most."""
         surface, meaning = self._parts(text)
@@ -260,8 +260,8 @@ class CapabilityClassifier:
         columns = self._table[slots([f"w:{word}" for word in words], self.hash_bits)] * share
         return {
             "category": CATEGORIES[best],
-            # read apart for the category's meaning part (the whole text when it is one sentence)
-            "first_sentence": first_sentence(text),
+            # read apart for the category's meaning part; None: the prompt is one sentence, its own
+            "first_sentence": sentence_apart(text),
             "category_from": {
                 "meaning": round(float(meaning[best]), 2),
                 "surface": round(float(surface[best]), 2),

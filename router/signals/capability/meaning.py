@@ -46,12 +46,25 @@ Vector = npt.NDArray[np.float32]
 _SENTENCE_END = re.compile(r"(?<=[.?!:])\s|\n")
 
 
+def _ask_end(head: str) -> int | None:
+    """Where in `head` its first sentence ends (its first . ? ! or : followed by whitespace, or its
+    first line break), when more text follows it; None for a head of one sentence."""
+    lead = len(head) - len(head.lstrip())
+    end = _SENTENCE_END.search(head, lead)
+    return end.start() if end and head[end.start() :].strip() else None
+
+
+def sentence_apart(text: str) -> str | None:
+    """The first sentence of the head of `text` when more text follows it, else None."""
+    head = text[:MAX_CHARS]
+    end = _ask_end(head)
+    return head[:end].strip() if end is not None else None
+
+
 def first_sentence(text: str) -> str:
-    """The head of `text` up to its first . ? ! or : followed by whitespace, or its first line
-    break (the whole head when it has neither: a prompt of one sentence is its own ask)."""
-    head = text[:MAX_CHARS].strip()
-    end = _SENTENCE_END.search(head)
-    return head[: end.start()] if end else head
+    """The head of `text` up to its first sentence's end (the whole head, stripped, when it is one
+    sentence: a prompt of one sentence is its own ask)."""
+    return sentence_apart(text) or text[:MAX_CHARS].strip()
 
 
 class MeaningTableError(ValueError):
@@ -206,15 +219,11 @@ class Meaning:
         ends, so its pieces are the first of the text's: their rows are gathered once and the
         first sentence's mean is taken over the first of them (the same numbers as reading it
         alone; a test holds the two equal)."""
-        head = text[:MAX_CHARS]
-        lead = len(head) - len(head.lstrip())
-        end = _SENTENCE_END.search(head, lead)
-        ids, first = self._pieces_before(text, end.start() if end else None)
+        ids, first = self._pieces_before(text, _ask_end(text[:MAX_CHARS]))
         if not ids:
             zeros = np.zeros(self.dims, dtype=np.float32)
             return zeros, zeros
-        taken = np.array(ids, dtype=np.intp)
-        rows = self.rows.take(taken, axis=0) * self.scale.take(taken)[:, None]
+        rows = self._scaled_rows(np.array(ids, dtype=np.intp))
         whole = _unit(rows.mean(axis=0))
         if first == len(ids):
             return whole, whole
@@ -225,8 +234,11 @@ class Meaning:
         ids = np.array(self.pieces(text), dtype=np.intp)
         if not len(ids):
             return np.zeros(self.dims, dtype=np.float32)
+        return _unit(self._scaled_rows(ids).mean(axis=0))
+
+    def _scaled_rows(self, ids: npt.NDArray[np.intp]) -> npt.NDArray[np.float32]:
         # `take` gathers in a fraction of fancy indexing's time, with the same result.
-        return _unit((self.rows.take(ids, axis=0) * self.scale.take(ids)[:, None]).mean(axis=0))
+        return self.rows.take(ids, axis=0) * self.scale.take(ids)[:, None]
 
 
 def _unit(vector: Vector) -> Vector:
