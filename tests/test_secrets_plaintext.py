@@ -651,6 +651,17 @@ def test_every_option_client_is_found_through_the_whole_scan(blank: str) -> None
         ("smtp:\n  user: tom@contoso.com\n  password: myspace1\n", "myspace1"),
         ("docker run -d -e MONGO_INITDB_ROOT_PASSWORD=enterprise1 mongo", "enterprise1"),
         ('password = "topsecret"', "topsecret"),  # holds "secret", names none
+        # PostgreSQL's role options take the password as a quoted literal
+        ("ALTER USER deploy WITH PASSWORD 'marmalade';", "marmalade"),
+        (
+            "CREATE ROLE app WITH LOGIN ENCRYPTED PASSWORD 'quokkamoon' VALID UNTIL '2030-01-01';",
+            "quokkamoon",
+        ),
+        # in a sentence's "is", a word that is not English is one a person chose
+        ("The new wifi password is quokkamoon, tell the guests.", "quokkamoon"),
+        ("FYI my email password was zanzibarr until Monday", "zanzibarr"),
+        ("I set the router password to bluefrogz yesterday", "bluefrogz"),
+        ("new vpn pw? it's tortellinis", "tortellinis"),
     ],
 )
 def test_weak_passwords_where_the_syntax_gives_one(text: str, secret: str) -> None:
@@ -711,6 +722,19 @@ def test_weak_passwords_where_the_syntax_gives_one(text: str, secret: str) -> No
         "DB_PASSWORD=your_password_here",
         "password: replaceme",
         "MYSQL_ROOT_PASSWORD: somewordpress",  # Docker's WordPress sample
+        # a sentence's "is" before an English word, or one ending like one, says how it is
+        "Login fails: the password is incorrect.",
+        "the password is football",  # a dictionary word: not told from "the password is strong"
+        "Careful, the password is hardcoded in two places.",
+        "the password was unencrypted in the backup",
+        "the password is plaintext in that file",
+        "the password is changeme until first login",  # a documented default
+        "the pin is lavender",  # a PIN is digits
+        "the password is aaabbb",  # fewer than four distinct letters
+        "password = getpass",  # code's "=", not a sentence's
+        "the password, as said in the rotation policy and the audit notes, is quokkamoon",  # far
+        "ALTER ROLE app PASSWORD NULL;",
+        "CREATE USER x WITH PASSWORD '<your password>';",
     ],
 )
 def test_words_where_the_syntax_gives_no_password(text: str) -> None:

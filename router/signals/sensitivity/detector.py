@@ -194,8 +194,10 @@ class SensitivityDetector:
         self.min_confidence = min_confidence
         self._terms = _compile_terms(terms)
         self._patterns = _compile_patterns(patterns)
+        if not self.types.isdisjoint(("person", "secret")):
+            gazetteer()  # load once here rather than inside the first request's scan (the password
+            # rules read its English words too)
         if "person" in self.types:
-            gazetteer()  # load once here rather than inside the first request's scan
             public_names()
         # gitleaks' maintained rules for provider token formats, beside turnout's own secret patterns
         self._gitleaks = load_rules() if "secret" in self.types else None

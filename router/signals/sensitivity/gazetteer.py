@@ -110,6 +110,11 @@ class Gazetteer:
         """Cheap membership test for an already lowercased word."""
         return lower_word in self.english or lower_word in self.common
 
+    def reads_english(self, lower_word: str) -> bool:
+        """A dictionary word, a frequent one, or one ending like an English word (hashed, nullable):
+        a listed surname that is also a word (Strong, Young) still reads as English here."""
+        return self.is_english(lower_word) or lower_word.endswith(_ENGLISH_SUFFIXES)
+
     def is_foreign(self, word: str) -> bool:
         """Not an English word at all: in English text, a capitalised one is most likely a name."""
         key = _key(word)

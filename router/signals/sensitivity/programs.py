@@ -1,6 +1,6 @@
 """Credentials handed to programs: passwords on a client's command line (mysql -p, sqlcmd -P, ldap
 -w, docker login -p, smbclient -U user%pw, keytool -storepass, ...), in a server's configuration
-(Redis requirepass, a .pgpass line, an XML element), in SQL (IDENTIFIED BY, SET PASSWORD), and as
+(Redis requirepass, a .pgpass line, an XML element), in SQL (IDENTIFIED BY, SET PASSWORD, PostgreSQL's role PASSWORD), and as
 the password argument of documented library calls (router.signals.sensitivity.calls).
 
 Every gap a pattern skips is bounded (a command's options at most 300 characters after its name),
@@ -172,6 +172,11 @@ _IDENTIFIED_BY = (
     + "|(?:" + word_start("create") + "|" + word_start("alter") + r")\s+user\b[^;\n]{0,200}?\bidentified\s+by\s+"
     + r"(?!values\b)" + VALUE
     + "|" + word_start("set") + r"\s+password\b[^=;\n]{0,200}=\s*(?:password\s*\(\s*)?" + VALUE + ")"
+)  # fmt: skip
+# PostgreSQL's role options: CREATE|ALTER USER|ROLE name [WITH] ... [ENCRYPTED] PASSWORD 'literal'
+_ROLE_PASSWORD = (
+    "(?:" + word_start("create") + "|" + word_start("alter") + r")\s+(?:user|role)\b[^;\n]{0,200}?"
+    + r"\bpassword\s+'([^'\n]{4,200})'"
 )  # fmt: skip
 # A password given to SQL's hash functions where a password column or variable is set: UPDATE
 # wp_users SET user_pass = MD5('...'), SET @pw = SHA2('...', 256), HASHBYTES('SHA2_256', N'...').
@@ -378,6 +383,14 @@ _CLIENTS: tuple[_Rule, ...] = tuple(
         0.85,
         False,
         re.compile(_IDENTIFIED_BY),
+    ),
+    (
+        ("create user", "alter user", "create role", "alter role"),
+        re.compile("(?i)" + _ROLE_PASSWORD),
+        "password",
+        0.85,
+        False,
+        re.compile(_ROLE_PASSWORD),
     ),
 ))  # fmt: skip
 _CLIENT_GATE = Gate(hint for rule in _CLIENTS for hint in rule.hints)

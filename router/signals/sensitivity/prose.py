@@ -23,6 +23,7 @@ from router.signals.sensitivity.secret_values import (
     VALUE,
     bracketed_at,
     character_classes,
+    chosen_word,
     strong,
     value_confidence,
 )
@@ -196,6 +197,14 @@ def _foreign_spoken(text: str, lowered: str) -> Iterator[Finding]:
             yield Finding("secret", match.start(1), match.start(1) + len(value), 0.8, "password")
 
 
+# The verbs of a sentence that says what the password is (not "=" or ":", which code writes too)
+_SENTENCE_VERBS = frozenset(("is", "was", "it's", "it\u2019s", "to"))
+
+
+def _said_as_sentence(verb: str | None) -> bool:
+    return verb is not None and verb.lower() in _SENTENCE_VERBS
+
+
 def _spoken(text: str, lowered: str) -> Iterator[Finding]:
     if not _SPOKEN_GATE.open(lowered):
         return
@@ -232,6 +241,10 @@ def _spoken(text: str, lowered: str) -> Iterator[Finding]:
             yield Finding("secret", begin, end, 0.8, "password")
         elif value.isdigit() and 4 <= len(value) <= 8 and said.startswith(("pin", "passcode")):
             yield Finding("secret", begin, end, 0.7, "pin")
+        elif not (pin or far) and _said_as_sentence(match.group("verb")) and chosen_word(value):
+            # "the password is woofwoof": in a sentence's "is", a word that is not English is one a
+            # person chose ("the password is incorrect" and "... is football" stay unread)
+            yield Finding("secret", begin, end, 0.75, "password")
 
 
 def _pairs(text: str, lowered: str) -> Iterator[Finding]:

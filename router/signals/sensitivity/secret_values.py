@@ -8,6 +8,8 @@ import math
 import re
 from collections import Counter
 
+from router.signals.sensitivity.gazetteer import gazetteer
+
 # A value as the rules capture it: perhaps quoted, then 4-200 characters with no space or quote.
 VALUE = r"[\"']?([^\s\"']{4,200})"
 PLACEHOLDER = re.compile(
@@ -155,6 +157,21 @@ SETTING_WORDS = frozenset(
 # FORCE_PLUS_PERMANENT, __REPLACE__): not how people write a password they chose
 # (a random key in capitals and digits, X7K9P2M4Q8R3, is not one: its first part must be letters)
 _CAPITALS_NAME = re.compile(r"_*[A-Z]+(?:_+[A-Z0-9]+)*_*")
+
+
+def chosen_word(value: str) -> bool:
+    """A word a person chose as a password rather than one of the language's: six or more
+    lowercase ASCII letters, not an English dictionary word nor ending like one ("woofwoof",
+    "iloveyou", "gerasimova"; not "incorrect", "football", "hardcoded"), and not a placeholder, a
+    documented default or a setting's state (value_confidence's checks for a literal)."""
+    return (
+        len(value) >= 6
+        and value.isascii()
+        and value.isalpha()
+        and value.islower()
+        and not gazetteer().reads_english(value)
+        and value_confidence(value, quoted=True) > 0
+    )
 
 
 def value_confidence(value: str, quoted: bool) -> float:
