@@ -651,6 +651,7 @@ def test_every_option_client_is_found_through_the_whole_scan(blank: str) -> None
         ("smtp:\n  user: tom@contoso.com\n  password: myspace1\n", "myspace1"),
         ("docker run -d -e MONGO_INITDB_ROOT_PASSWORD=enterprise1 mongo", "enterprise1"),
         ('password = "topsecret"', "topsecret"),  # holds "secret", names none
+        ("mongodump --host db --username admin --password cobblepot --out /b", "cobblepot"),
         # PostgreSQL's role options take the password as a quoted literal
         ("ALTER USER deploy WITH PASSWORD 'marmalade';", "marmalade"),
         (
@@ -734,6 +735,7 @@ def test_weak_passwords_where_the_syntax_gives_one(text: str, secret: str) -> No
         "password = getpass",  # code's "=", not a sentence's
         "the password, as said in the rotation policy and the audit notes, is quokkamoon",  # far
         "ALTER ROLE app PASSWORD NULL;",
+        "mongosh --username app --password --authenticationDatabase admin",  # asks for it
         "CREATE USER x WITH PASSWORD '<your password>';",
     ],
 )

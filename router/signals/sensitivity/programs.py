@@ -105,9 +105,9 @@ _LOGIN_CLIENTS = (
 # (_OPTION_GATE, one scan: far rarer than the names' letters, so most texts are ruled out at once).
 _OPTION_CLIENTS: tuple[tuple[tuple[str, ...], str], ...] = (
     (("ipmitool",), r"-P\s*"),  # ipmitool -U NAME -P PASSWORD
-    (  # MongoDB's shell and tools: -p PASSWORD
+    (  # MongoDB's shell and tools: -p PASSWORD, --password PASSWORD (a value, unlike psql's)
         ("mongo", "mongosh", "mongodump", "mongorestore", "mongoexport", "mongoimport", "mongostat", "mongotop"),
-        r"-p\s+",
+        r"(?:-p|--password)\s+",
     ),
     (("mosquitto_pub", "mosquitto_sub", "mosquitto_rr"), r"-P\s+"),  # MQTT: -u NAME -P PASSWORD
     (("zip", "unzip"), r"-P\s+"),  # an archive's password
