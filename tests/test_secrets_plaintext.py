@@ -652,6 +652,8 @@ def test_every_option_client_is_found_through_the_whole_scan(blank: str) -> None
         ("docker run -d -e MONGO_INITDB_ROOT_PASSWORD=enterprise1 mongo", "enterprise1"),
         ('password = "topsecret"', "topsecret"),  # holds "secret", names none
         ("mongodump --host db --username admin --password cobblepot --out /b", "cobblepot"),
+        ("[db]\ndb-01 ansible_user=ops ansible_become_pass=quillmoth", "quillmoth"),
+        ("all:\n  vars:\n    ansible_password: sunflower\n", "sunflower"),
         # PostgreSQL's role options take the password as a quoted literal
         ("ALTER USER deploy WITH PASSWORD 'marmalade';", "marmalade"),
         (
@@ -736,6 +738,8 @@ def test_weak_passwords_where_the_syntax_gives_one(text: str, secret: str) -> No
         "the password, as said in the rotation policy and the audit notes, is quokkamoon",  # far
         "ALTER ROLE app PASSWORD NULL;",
         "mongosh --username app --password --authenticationDatabase admin",  # asks for it
+        "ansible_become_pass: !vault |\n  $ANSIBLE_VAULT;1.1;AES256\n  62313365",  # encrypted
+        'ansible_password: "{{ vault_ssh_password }}"',  # a variable's reference
         "CREATE USER x WITH PASSWORD '<your password>';",
     ],
 )

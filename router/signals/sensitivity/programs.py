@@ -384,6 +384,15 @@ _CLIENTS: tuple[_Rule, ...] = tuple(
         False,
         re.compile(_IDENTIFIED_BY),
     ),
+    # Ansible's connection variables (inventory lines, --extra-vars, YAML vars): the value is the
+    # password itself, or a reference that is not one (!vault, {{ var }}: placeholders)
+    (
+        ("ansible_",),
+        re.compile(
+            word_start("ansible_") + r"(?:ssh_|become_)?pass(?:word)?(?:\s*=\s*|:\s+)(?![!{\[])" + VALUE
+        ),
+        "password",
+    ),
     (
         ("create user", "alter user", "create role", "alter role"),
         re.compile("(?i)" + _ROLE_PASSWORD),
