@@ -654,6 +654,10 @@ def test_every_option_client_is_found_through_the_whole_scan(blank: str) -> None
         ("mongodump --host db --username admin --password cobblepot --out /b", "cobblepot"),
         ("[db]\ndb-01 ansible_user=ops ansible_become_pass=quillmoth", "quillmoth"),
         ("all:\n  vars:\n    ansible_password: sunflower\n", "sunflower"),
+        # a connection string's or a URL query's password field is a literal
+        ("Server=db01;Database=crm;User Id=app;Password=gooseberry;", "gooseberry"),
+        ("Driver={ODBC Driver 18 for SQL Server};Server=db;Uid=app;Pwd=gooseberry;", "gooseberry"),
+        ("jdbc:postgresql://db:5432/sales?user=jdoe&password=gooseberry", "gooseberry"),
         # PostgreSQL's role options take the password as a quoted literal
         ("ALTER USER deploy WITH PASSWORD 'marmalade';", "marmalade"),
         (
@@ -740,6 +744,10 @@ def test_weak_passwords_where_the_syntax_gives_one(text: str, secret: str) -> No
         "mongosh --username app --password --authenticationDatabase admin",  # asks for it
         "ansible_become_pass: !vault |\n  $ANSIBLE_VAULT;1.1;AES256\n  62313365",  # encrypted
         'ansible_password: "{{ vault_ssh_password }}"',  # a variable's reference
+        "Server=myServerAddress;Database=myDataBase;User Id=myUsername;Password=myPassword;",
+        "Server=db;User Id=guest;Password=guest;",  # the user's own name: a default
+        "Data Source=db;Integrated Security=True;Password=;",
+        "cd /tmp; pwd=$(pwd)",  # no server, host, user or database before it
         "CREATE USER x WITH PASSWORD '<your password>';",
     ],
 )

@@ -452,6 +452,35 @@ def _oracle_urls(text: str, lowered: str) -> Iterator[Finding]:
             yield Finding("secret", match.start(1), match.end(1), 0.9, "connection_string")
 
 
+# A connection string's or a URL query's password field: ADO.NET and ODBC's "Server=db;User
+# Id=app;Password=...;", JDBC's "jdbc:sqlserver://db;user=sa;password=...", a query's
+# "?user=app&password=...". The field follows ";", "?" or "&", and a connection's own key (a server,
+# host, user or database) stands before it on its line: there the value is a literal by the syntax,
+# and a word a person chose is a password.
+_FIELD_GATE = Gate(("password=", "pwd=", "passwd="))
+_FIELD = re.compile(r"[;?&][ \t]*(?:password|pwd|passwd)[ \t]*=[ \t]*([^;&\s\"'<>]{1,200})")
+_CONNECTION_KEY = re.compile(
+    r"(?:^|[;?&\"'\s])(?:server|data source|host|hostname|address|addr|user id|userid|uid|user|username"
+    r"|database|databasename|dbname|initial catalog|driver|provider|dsn)[ \t]*="
+)
+
+
+def _connection_fields(text: str, lowered: str) -> Iterator[Finding]:
+    if not _FIELD_GATE.open(lowered):
+        return
+    for match in _FIELD.finditer(lowered):  # the words in lowercase, the offsets the text's
+        line_start = text.rfind("\n", max(0, match.start() - 300), match.start()) + 1
+        if _CONNECTION_KEY.search(lowered, line_start, match.start() + 1) is None:
+            continue  # "a;pwd=..." with no server, host, user or database before it: not a connection
+        start, end = match.span(1)
+        value = text[start:end]
+        user = _USER_KEY.search(text, line_start, match.start())
+        if user is not None and user.group(1) == value:
+            continue  # "User Id=guest;Password=guest": a default, as guest:guest@ is
+        if value_confidence(value, quoted=True):
+            yield Finding("secret", start, end, 0.9, "connection_string")
+
+
 def find_secrets(text: str) -> list[Finding]:
     lowered = text.lower()
     if len(lowered) != len(text):  # "İ" lowers to two characters: keep every offset the text's
@@ -460,6 +489,7 @@ def find_secrets(text: str) -> list[Finding]:
         *_known(text, lowered),
         *_connections(text),
         *_oracle_urls(text, lowered),
+        *_connection_fields(text, lowered),
         *_assigned(text, lowered),
         *_spaced(text, lowered),
         *find_in_programs(text, lowered),
