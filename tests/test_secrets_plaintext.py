@@ -654,6 +654,12 @@ def test_every_option_client_is_found_through_the_whole_scan(blank: str) -> None
         ("mongodump --host db --username admin --password cobblepot --out /b", "cobblepot"),
         ("[db]\ndb-01 ansible_user=ops ansible_become_pass=quillmoth", "quillmoth"),
         ("all:\n  vars:\n    ansible_password: sunflower\n", "sunflower"),
+        ("machine ftp.corp.example\n  login deploy\n  password gooseberry\n", "gooseberry"),  # .netrc
+        ("machine ftp.corp.example login deploy password gooseberry", "gooseberry"),
+        (
+            'cfg := &ssh.ClientConfig{User: "ops", Auth: []ssh.AuthMethod{ssh.Password("gooseberry")}}',
+            "gooseberry",
+        ),
         # a connection string's or a URL query's password field is a literal
         ("Server=db01;Database=crm;User Id=app;Password=gooseberry;", "gooseberry"),
         ("Driver={ODBC Driver 18 for SQL Server};Server=db;Uid=app;Pwd=gooseberry;", "gooseberry"),
@@ -748,6 +754,9 @@ def test_weak_passwords_where_the_syntax_gives_one(text: str, secret: str) -> No
         "Server=db;User Id=guest;Password=guest;",  # the user's own name: a default
         "Data Source=db;Integrated Security=True;Password=;",
         "cd /tmp; pwd=$(pwd)",  # no server, host, user or database before it
+        "Our machine learning login page has a password reset link.",  # not a .netrc line
+        "machine api.github.com login bob password $GITHUB_TOKEN",
+        'ssh.Password(os.Getenv("SSH_PASSWORD"))',
         "CREATE USER x WITH PASSWORD '<your password>';",
     ],
 )

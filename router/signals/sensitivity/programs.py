@@ -384,6 +384,16 @@ _CLIENTS: tuple[_Rule, ...] = tuple(
         False,
         re.compile(_IDENTIFIED_BY),
     ),
+    # a .netrc entry (ftp, curl, git, fetchmail read it): machine HOST, login NAME, password PASSWORD,
+    # each token beginning its line or all three making up one line
+    (
+        ("machine",),
+        re.compile(
+            r"(?m)^[ \t]*machine[ \t]+\S{1,200}(?:[ \t]*\n[ \t]*|[ \t]+)login[ \t]+\S{1,200}"
+            r"(?:[ \t]*\n[ \t]*password[ \t]+(\S{1,200})|[ \t]+password[ \t]+(\S{1,200})[ \t]*$)"
+        ),
+        "password",
+    ),
     # Ansible's connection variables (inventory lines, --extra-vars, YAML vars): the value is the
     # password itself, or a reference that is not one (!vault, {{ var }}: placeholders)
     (
