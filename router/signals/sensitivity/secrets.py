@@ -458,6 +458,7 @@ def _oracle_urls(text: str, lowered: str) -> Iterator[Finding]:
 # host, user or database) stands before it on its line: there the value is a literal by the syntax,
 # and a word a person chose is a password.
 _FIELD_GATE = Gate(("password=", "pwd=", "passwd="))
+_FIELD_REACH = 300
 _FIELD = re.compile(r"[;?&][ \t]*(?:password|pwd|passwd)[ \t]*=[ \t]*([^;&\s\"'<>]{1,200})")
 _CONNECTION_KEY = re.compile(
     r"(?:^|[;?&\"'\s])(?:server|data source|host|hostname|address|addr|user id|userid|uid|user|username"
@@ -469,7 +470,9 @@ def _connection_fields(text: str, lowered: str) -> Iterator[Finding]:
     if not _FIELD_GATE.open(lowered):
         return
     for match in _FIELD.finditer(lowered):  # the words in lowercase, the offsets the text's
-        line_start = text.rfind("\n", max(0, match.start() - 300), match.start()) + 1
+        # its line, read at most _FIELD_REACH characters back (so that many fields cost linear time)
+        reach = max(0, match.start() - _FIELD_REACH)
+        line_start = max(reach, text.rfind("\n", reach, match.start()) + 1)
         if _CONNECTION_KEY.search(lowered, line_start, match.start() + 1) is None:
             continue  # "a;pwd=..." with no server, host, user or database before it: not a connection
         start, end = match.span(1)
