@@ -660,6 +660,13 @@ def test_every_option_client_is_found_through_the_whole_scan(blank: str) -> None
             'cfg := &ssh.ClientConfig{User: "ops", Auth: []ssh.AuthMethod{ssh.Password("gooseberry")}}',
             "gooseberry",
         ),
+        ("machine ftp.corp.example\r\n  login deploy\r\n  password gooseberry\r\n", "gooseberry"),
+        ("machine ftp.corp.example login deploy password gooseberry account ops", "gooseberry"),
+        ("default login deploy password gooseberry", "gooseberry"),
+        ("Auth: []ssh.AuthMethod{ssh.Password(`gooseberry`)}", "gooseberry"),
+        ("the wifi password is now kittycatz, tell the guests", "kittycatz"),
+        ("ALTER USER app\n  WITH PASSWORD 'gooseberry';", "gooseberry"),
+        ("[legacy]\nweb-01 ansible_sudo_pass=quillmoth", "quillmoth"),
         # a connection string's or a URL query's password field is a literal
         ("Server=db01;Database=crm;User Id=app;Password=gooseberry;", "gooseberry"),
         ("Driver={ODBC Driver 18 for SQL Server};Server=db;Uid=app;Pwd=gooseberry;", "gooseberry"),
@@ -754,6 +761,24 @@ def test_weak_passwords_where_the_syntax_gives_one(text: str, secret: str) -> No
         "Server=db;User Id=guest;Password=guest;",  # the user's own name: a default
         "Data Source=db;Integrated Security=True;Password=;",
         "cd /tmp; pwd=$(pwd)",  # no server, host, user or database before it
+        # from a review's benign texts, written against the twenty-seventh session's rules
+        "I forgot the password to grafana, how do I reset it?",  # "to": a place, not a value
+        "pipe the password to sshpass instead",
+        "the password manager we use is bitwarden",  # another noun's sentence
+        "the password hash is yescrypt on debian",
+        "the password is cleartext in the logs",  # the value does not end its clause
+        "mongodump --host db --username admin --password\nmongorestore --drop",
+        "ansible_password = os.getenv('ANSIBLE_PASSWORD')",
+        "ansible_password: Specifies the password used to authenticate",
+        "ansible_password: ENC[AES256_GCM,data:abc,iv:def]",
+        "https://shop.example/account?user=42&password=forgot",  # a page's state
+        "Server=db;Database=app;User Id=app;Password=dbpassword;",  # a stand-in
+        "Server=db;User Id=app;Password=getpass.getpass();",
+        "machine ftp.gnu.org login anonymous password anonymous",
+        "machine learning\nlogin security\npassword hashing",
+        "machine db01 login admin password mismatch",
+        "questions = [inquirer.Password('passwd', message='Password')]",
+        "cur.execute(\"ALTER USER app WITH PASSWORD '%(pw)s'\", params)",
         "Our machine learning login page has a password reset link.",  # not a .netrc line
         "machine api.github.com login bob password $GITHUB_TOKEN",
         'ssh.Password(os.Getenv("SSH_PASSWORD"))',

@@ -30,7 +30,6 @@ _CALLS: dict[str, int] = {
     "BasicAWSCredentials": 1,  # AWS SDK for Java: (access key, secret key)
     "ClientSecretCredential": 2,  # Azure: (tenant, client id, secret)
     "PlainAuth": 2,  # Go net/smtp: (identity, user, password, host)
-    "Password": 0,  # Go x/crypto/ssh: ssh.Password(secret)
     "getConnection": 2,  # JDBC DriverManager: (url, user, password)
     "mysqli_connect": 2,  # PHP: (host, user, password, database)
     "mysql_connect": 2,

@@ -17,6 +17,7 @@ from typing import NamedTuple
 from router.signals.sensitivity.calls import find_in_calls
 from router.signals.sensitivity.findings import Finding
 from router.signals.sensitivity.gates import Gate
+from router.signals.sensitivity.gazetteer import gazetteer
 from router.signals.sensitivity.scanning import LineStarts, case_aligned, lead, word_start
 from router.signals.sensitivity.secret_values import (
     PASSWORD_WORDS,
@@ -107,7 +108,7 @@ _OPTION_CLIENTS: tuple[tuple[tuple[str, ...], str], ...] = (
     (("ipmitool",), r"-P\s*"),  # ipmitool -U NAME -P PASSWORD
     (  # MongoDB's shell and tools: -p PASSWORD, --password PASSWORD (a value, unlike psql's)
         ("mongo", "mongosh", "mongodump", "mongorestore", "mongoexport", "mongoimport", "mongostat", "mongotop"),
-        r"(?:-p|--password)\s+",
+        r"(?:-p\s+|--password[ \t]+)",
     ),
     (("mosquitto_pub", "mosquitto_sub", "mosquitto_rr"), r"-P\s+"),  # MQTT: -u NAME -P PASSWORD
     (("zip", "unzip"), r"-P\s+"),  # an archive's password
@@ -175,7 +176,7 @@ _IDENTIFIED_BY = (
 )  # fmt: skip
 # PostgreSQL's role options: CREATE|ALTER USER|ROLE name [WITH] ... [ENCRYPTED] PASSWORD 'literal'
 _ROLE_PASSWORD = (
-    "(?:" + word_start("create") + "|" + word_start("alter") + r")\s+(?:user|role)\b[^;\n]{0,200}?"
+    "(?:" + word_start("create") + "|" + word_start("alter") + r")\s+(?:user|role)\b[^;]{0,200}?"
     + r"\bpassword\s+'([^'\n]{4,200})'"
 )  # fmt: skip
 # A password given to SQL's hash functions where a password column or variable is set: UPDATE
@@ -384,23 +385,23 @@ _CLIENTS: tuple[_Rule, ...] = tuple(
         False,
         re.compile(_IDENTIFIED_BY),
     ),
-    # a .netrc entry (ftp, curl, git, fetchmail read it): machine HOST, login NAME, password PASSWORD,
-    # each token beginning its line or all three making up one line
-    (
-        ("machine",),
-        re.compile(
-            r"(?m)^[ \t]*machine[ \t]+\S{1,200}(?:[ \t]*\n[ \t]*|[ \t]+)login[ \t]+\S{1,200}"
-            r"(?:[ \t]*\n[ \t]*password[ \t]+(\S{1,200})|[ \t]+password[ \t]+(\S{1,200})[ \t]*$)"
-        ),
-        "password",
-    ),
     # Ansible's connection variables (inventory lines, --extra-vars, YAML vars): the value is the
-    # password itself, or a reference that is not one (!vault, {{ var }}: placeholders)
+    # password itself, not a reference (!vault, {{ var }}, SOPS's ENC[...]) nor code (os.getenv(...));
+    # after YAML's ":" the value ends its line (ansible_password: Specifies the password ...: a doc)
     (
         ("ansible_",),
         re.compile(
-            word_start("ansible_") + r"(?:ssh_|become_)?pass(?:word)?(?:\s*=\s*|:\s+)(?![!{\[])" + VALUE
+            word_start("ansible_") + r"(?:ssh_|become_|sudo_|su_)?pass(?:word)?"
+            r"(?:[ \t]*=[ \t]*(?![!{\[])[\"']?([^\s\"'(\[]{4,200}+)(?![(\[])"
+            r"|:[ \t]+(?![!{\[])[\"']?([^\s\"'(\[]{4,200})[\"']?[ \t]*(?:#.*)?$)",
+            re.MULTILINE,
         ),
+        "password",
+    ),
+    # Go's golang.org/x/crypto/ssh: ssh.Password("...") or with a raw string
+    (
+        ("ssh.password(",),
+        re.compile(r"\bssh\.Password\(\s*(?:\"([^\"\n]{4,200})\"|`([^`\n]{4,200})`)\s*\)"),
         "password",
     ),
     (
@@ -497,9 +498,39 @@ def _clients(text: str, lowered: str) -> Iterator[Finding]:
                 yield Finding("secret", start, end, rule.confidence, rule.detail)
 
 
+# A .netrc entry (ftp, curl, git and fetchmail read the file): machine HOST (or default), login NAME,
+# password PASSWORD, each beginning its line, or on one line that they end (perhaps before account
+# or macdef). Not anonymous FTP's login, nor a password that is the login's name; where the machine
+# is not a host's name (no dot: "machine learning / login security / password hashing"), not an
+# English word either.
+_NETRC_GATE = Gate(("machine", "default login"))
+_NETRC = re.compile(
+    r"(?m)^[ \t]*(?:machine[ \t]+(?P<host>\S{1,200})|default)(?:[ \t]*\r?\n[ \t]*|[ \t]+)"
+    r"login[ \t]+(?P<login>\S{1,200})(?:[ \t]*\r?\n[ \t]*password[ \t]+(?P<below>\S{1,200})"
+    r"|[ \t]+password[ \t]+(?P<beside>\S{1,200})(?=[ \t]*(?:(?:account|macdef)\b[^\n]*)?\r?$))"
+)
+_ANONYMOUS = frozenset(("anonymous", "ftp"))
+
+
+def _netrc(text: str, lowered: str) -> Iterator[Finding]:
+    if not _NETRC_GATE.open(lowered):
+        return
+    for match in _NETRC.finditer(text):
+        group = "below" if match.group("below") is not None else "beside"
+        value, login, host = match.group(group), match.group("login"), match.group("host")
+        if login.lower() in _ANONYMOUS or value == login:
+            continue
+        named = host is None or "." in host or host.lower() == "localhost"
+        if not named and gazetteer().reads_english(value.lower()):
+            continue  # "machine db01 login admin password mismatch": a log's words
+        if value_confidence(value, quoted=True):
+            yield Finding("secret", match.start(group), match.end(group), 0.85, "password")
+
+
 def find_in_programs(text: str, lowered: str) -> Iterator[Finding]:
     """Passwords given to programs in `text`; `lowered` is text.lower() with the text's offsets."""
     yield from _flags(text, lowered)
     yield from _options(text, lowered)
     yield from _clients(text, lowered)
+    yield from _netrc(text, lowered)
     yield from find_in_calls(text, lowered)

@@ -197,12 +197,35 @@ def _foreign_spoken(text: str, lowered: str) -> Iterator[Finding]:
             yield Finding("secret", match.start(1), match.start(1) + len(value), 0.8, "password")
 
 
-# The verbs of a sentence that says what the password is (not "=" or ":", which code writes too)
-_SENTENCE_VERBS = frozenset(("is", "was", "it's", "it\u2019s", "to"))
+# A word a person chose, said in a sentence (_chosen_in_sentence): the sentence's verb (not "=" or
+# ":", which code writes too), what may stand between the noun and it (nothing, or words that say
+# whose or where: "the password for the NAS is", "the password we agreed on was"; not another noun:
+# "the password manager is bitwarden"), "to" only after a verb that sets one ("set the password to
+# ...", not "pipe the password to sshpass"), and the value ending its clause ("the password is
+# kittycatz." or "... btw" or "... until Monday"; not "the password is cleartext in the logs").
+_SENTENCE_VERBS = frozenset(("is", "was", "it's", "it\u2019s"))
+_WHOSE_WORDS = frozenset(
+    ("for", "on", "of", "to", "at", "in", "from", "we", "you", "i", "they", "he", "she", "it", "that",
+     "which", "the", "my", "our", "your", "his", "her", "their")
+)  # fmt: skip
+_SETS_ONE = re.compile(r"\b(?:set|sets|setting|change|changed|changing|reset)\b[^.!?\n]{0,30}\Z")
+_CLAUSE_END = re.compile(
+    r"[ \t]*(?:$|[\n.,;:!?)\]\"'\u2014\u2013]|-[ \t])|[ \t]+(?:and|but|so|btw|lol|pls|please|thanks|thx|until|since|yesterday|today|tonight|now)\b"
+)
 
 
-def _said_as_sentence(verb: str | None) -> bool:
-    return verb is not None and verb.lower() in _SENTENCE_VERBS
+def _chosen_in_sentence(match: re.Match[str], lowered: str, value_end: int) -> bool:
+    verb = (match.group("verb") or "").lower()
+    words = (match.group("words") or "").split()
+    if verb == "to":
+        sets = _SETS_ONE.search(lowered, max(0, match.start() - 40), match.start()) is not None
+    else:
+        sets = verb in _SENTENCE_VERBS
+    return (
+        sets
+        and (not words or words[0].strip(",") in _WHOSE_WORDS)
+        and _CLAUSE_END.match(lowered, value_end) is not None
+    )
 
 
 def _spoken(text: str, lowered: str) -> Iterator[Finding]:
@@ -228,6 +251,18 @@ def _spoken(text: str, lowered: str) -> Iterator[Finding]:
         ):
             continue  # get_input(prompt, self.password, stream=stream): the next argument, not its value
         far = len(words.split()) > 4 or match.group("adverb")
+        # "the password is woofwoof": in a sentence, a word that is not English is one a person
+        # chose ("the password is incorrect" and "... is football" stay unread); "now" or "still"
+        # before it, as a rotation is said, is not far
+        chosen = (
+            not pin
+            and len(words.split()) <= 4
+            and chosen_word(value)
+            and _chosen_in_sentence(match, lowered, end)
+        )
+        if chosen:
+            yield Finding("secret", begin, end, 0.75, "password")
+            continue
         if (
             (match.group("verb") == "to" and len(words.split()) > 2)  # "... from HOST to DC01-Corp": a place
             or (match.group("verb") == "as" and words.split()[-1:] == ["such"])  # "such as 'Summer2024!'"
@@ -241,10 +276,6 @@ def _spoken(text: str, lowered: str) -> Iterator[Finding]:
             yield Finding("secret", begin, end, 0.8, "password")
         elif value.isdigit() and 4 <= len(value) <= 8 and said.startswith(("pin", "passcode")):
             yield Finding("secret", begin, end, 0.7, "pin")
-        elif not (pin or far) and _said_as_sentence(match.group("verb")) and chosen_word(value):
-            # "the password is woofwoof": in a sentence's "is", a word that is not English is one a
-            # person chose ("the password is incorrect" and "... is football" stay unread)
-            yield Finding("secret", begin, end, 0.75, "password")
 
 
 def _pairs(text: str, lowered: str) -> Iterator[Finding]:
