@@ -667,6 +667,9 @@ def test_every_option_client_is_found_through_the_whole_scan(blank: str) -> None
         ("the wifi password is now kittycatz, tell the guests", "kittycatz"),
         ("ALTER USER app\n  WITH PASSWORD 'gooseberry';", "gooseberry"),
         ("[legacy]\nweb-01 ansible_sudo_pass=quillmoth", "quillmoth"),
+        ('Auth: []gossh.AuthMethod{gossh.Password("gooseberry")}', "gooseberry"),  # an import alias
+        ("CREATE USER app WITH PASSWORD E'gooseberry';", "gooseberry"),
+        ("Server=db01;Database=crm;User Id=app;Password = gooseberry;", "gooseberry"),
         # a connection string's or a URL query's password field is a literal
         ("Server=db01;Database=crm;User Id=app;Password=gooseberry;", "gooseberry"),
         ("Driver={ODBC Driver 18 for SQL Server};Server=db;Uid=app;Pwd=gooseberry;", "gooseberry"),
@@ -779,6 +782,17 @@ def test_weak_passwords_where_the_syntax_gives_one(text: str, secret: str) -> No
         "machine db01 login admin password mismatch",
         "questions = [inquirer.Password('passwd', message='Password')]",
         "cur.execute(\"ALTER USER app WITH PASSWORD '%(pw)s'\", params)",
+        # from a second review's benign texts
+        "The password is incorect, I triple checked the caps lock.",  # a mistyped word
+        "the password is wronggg. i give up",
+        "the password is anjali's birthday, she said",  # the quote does not close the value
+        "you can't set the password to nullptr, it crashes",
+        "https://intranet.example/help?user=jdoe&password=olvidada",  # a page's state, any language
+        "Server=db;User Id=app;Password=fromvault;",  # where it is kept
+        "Server=db;User Id=app;Password=settings.Value;",
+        "mongodump's --password option is deprecated in scripts",
+        "inventory = dict(host='web-01', ansible_password=decrypted)",
+        "CREATE USER svc_batch NOLOGIN -- TODO: password 'gooseberry' once approved\n;",  # a comment
         "Our machine learning login page has a password reset link.",  # not a .netrc line
         "machine api.github.com login bob password $GITHUB_TOKEN",
         'ssh.Password(os.Getenv("SSH_PASSWORD"))',

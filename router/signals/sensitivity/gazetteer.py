@@ -115,6 +115,24 @@ class Gazetteer:
         a listed surname that is also a word (Strong, Young) still reads as English here."""
         return self.is_english(lower_word) or lower_word.endswith(_ENGLISH_SUFFIXES)
 
+    def near_english(self, lower_word: str) -> bool:
+        """A dictionary word mistyped: one letter added, dropped, changed or two swapped
+        ("incorect", "mandatroy", "temporay") from a word of five letters or more, or one with its
+        repeated letters run together ("wronggg")."""
+        collapsed = "".join(c for i, c in enumerate(lower_word) if i == 0 or c != lower_word[i - 1])
+        if collapsed != lower_word and (self.is_english(collapsed) or self._one_edit(collapsed)):
+            return True
+        return self._one_edit(lower_word)
+
+    def _one_edit(self, word: str) -> bool:
+        letters = "abcdefghijklmnopqrstuvwxyz"
+        splits = [(word[:i], word[i:]) for i in range(len(word) + 1)]
+        edits = {a + b[1:] for a, b in splits if b}
+        edits |= {a + b[1] + b[0] + b[2:] for a, b in splits if len(b) > 1}
+        edits |= {a + c + b[1:] for a, b in splits if b for c in letters}
+        edits |= {a + c + b for a, b in splits for c in letters}
+        return any(len(edit) >= 5 and edit in self.english for edit in edits if edit != word)
+
     def is_foreign(self, word: str) -> bool:
         """Not an English word at all: in English text, a capitalised one is most likely a name."""
         key = _key(word)

@@ -22,6 +22,7 @@ from router.signals.sensitivity.scanning import LineStarts, case_aligned, lead, 
 from router.signals.sensitivity.secret_values import (
     PASSWORD_WORDS,
     PLACEHOLDER,
+    STAND_IN,
     VALUE,
     strong,
     value_confidence,
@@ -108,7 +109,9 @@ _OPTION_CLIENTS: tuple[tuple[tuple[str, ...], str], ...] = (
     (("ipmitool",), r"-P\s*"),  # ipmitool -U NAME -P PASSWORD
     (  # MongoDB's shell and tools: -p PASSWORD, --password PASSWORD (a value, unlike psql's)
         ("mongo", "mongosh", "mongodump", "mongorestore", "mongoexport", "mongoimport", "mongostat", "mongotop"),
-        r"(?:-p\s+|--password[ \t]+)",
+        # --password's value: followed by another option, a URI or host, a quote or the line's end
+        # (not prose: "mongodump's --password option is deprecated")
+        r"(?:-p\s+|--password[ \t]+(?=[\"']?[^\s\"']{4,200}(?:[ \t]+-|[ \t]*(?:\r?\n|$)|[\"']|[ \t]+\S*[:/.])))",
     ),
     (("mosquitto_pub", "mosquitto_sub", "mosquitto_rr"), r"-P\s+"),  # MQTT: -u NAME -P PASSWORD
     (("zip", "unzip"), r"-P\s+"),  # an archive's password
@@ -176,8 +179,8 @@ _IDENTIFIED_BY = (
 )  # fmt: skip
 # PostgreSQL's role options: CREATE|ALTER USER|ROLE name [WITH] ... [ENCRYPTED] PASSWORD 'literal'
 _ROLE_PASSWORD = (
-    "(?:" + word_start("create") + "|" + word_start("alter") + r")\s+(?:user|role)\b[^;]{0,200}?"
-    + r"\bpassword\s+'([^'\n]{4,200})'"
+    "(?:" + word_start("create") + "|" + word_start("alter") + r")\s+(?:user|role)\b(?:(?!--)[^;]){0,200}?"
+    + r"\bpassword\s+e?'([^'\n]{4,200})'"
 )  # fmt: skip
 # A password given to SQL's hash functions where a password column or variable is set: UPDATE
 # wp_users SET user_pass = MD5('...'), SET @pw = SHA2('...', 256), HASHBYTES('SHA2_256', N'...').
@@ -386,22 +389,24 @@ _CLIENTS: tuple[_Rule, ...] = tuple(
         re.compile(_IDENTIFIED_BY),
     ),
     # Ansible's connection variables (inventory lines, --extra-vars, YAML vars): the value is the
-    # password itself, not a reference (!vault, {{ var }}, SOPS's ENC[...]) nor code (os.getenv(...));
+    # password itself, not a reference (!vault, {{ var }}, SOPS's ENC[...]) nor code (os.getenv(...),
+    # a call's keyword argument: dict(ansible_password=decrypted));
     # after YAML's ":" the value ends its line (ansible_password: Specifies the password ...: a doc)
     (
         ("ansible_",),
         re.compile(
             word_start("ansible_") + r"(?:ssh_|become_|sudo_|su_)?pass(?:word)?"
-            r"(?:[ \t]*=[ \t]*(?![!{\[])[\"']?([^\s\"'(\[]{4,200}+)(?![(\[])"
+            r"(?:[ \t]*=[ \t]*(?![!{\[])[\"']?([^\s\"'(\[,)]{4,200}+)(?![(\[,)])"
             r"|:[ \t]+(?![!{\[])[\"']?([^\s\"'(\[]{4,200})[\"']?[ \t]*(?:#.*)?$)",
             re.MULTILINE,
         ),
         "password",
     ),
-    # Go's golang.org/x/crypto/ssh: ssh.Password("...") or with a raw string
+    # Go's golang.org/x/crypto/ssh: ssh.Password("...") or with a raw string, the package perhaps
+    # imported under another name ending in ssh (gossh, cryptossh)
     (
         ("ssh.password(",),
-        re.compile(r"\bssh\.Password\(\s*(?:\"([^\"\n]{4,200})\"|`([^`\n]{4,200})`)\s*\)"),
+        re.compile(r"ssh\.Password\(\s*(?:\"([^\"\n]{4,200})\"|`([^`\n]{4,200})`)\s*\)"),
         "password",
     ),
     (
@@ -518,8 +523,8 @@ def _netrc(text: str, lowered: str) -> Iterator[Finding]:
     for match in _NETRC.finditer(text):
         group = "below" if match.group("below") is not None else "beside"
         value, login, host = match.group(group), match.group("login"), match.group("host")
-        if login.lower() in _ANONYMOUS or value == login:
-            continue
+        if login.lower() in _ANONYMOUS or value == login or STAND_IN.fullmatch(value):
+            continue  # anonymous FTP; a default; where the secret is kept ("password apitoken")
         named = host is None or "." in host or host.lower() == "localhost"
         if not named and gazetteer().reads_english(value.lower()):
             continue  # "machine db01 login admin password mismatch": a log's words

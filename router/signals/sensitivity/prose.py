@@ -209,8 +209,10 @@ _WHOSE_WORDS = frozenset(
      "which", "the", "my", "our", "your", "his", "her", "their")
 )  # fmt: skip
 _SETS_ONE = re.compile(r"\b(?:set|sets|setting|change|changed|changing|reset)\b[^.!?\n]{0,30}\Z")
+_NOT_SET = re.compile(r"\b(?:can't|cannot|can\u2019t|don't|don\u2019t|never|not)\s+\Z")
+# a quote ends the value's clause only where the same quote opened the value ("anjali's" does not)
 _CLAUSE_END = re.compile(
-    r"[ \t]*(?:$|[\n.,;:!?)\]\"'\u2014\u2013]|-[ \t])|[ \t]+(?:and|but|so|btw|lol|pls|please|thanks|thx|until|since|yesterday|today|tonight|now)\b"
+    r"[ \t]*(?:$|[\n.,;:!?)\]\u2014\u2013]|-[ \t])|[ \t]+(?:and|but|so|btw|lol|pls|please|thanks|thx|until|since|yesterday|today|tonight|now)\b"
 )
 
 
@@ -218,13 +220,20 @@ def _chosen_in_sentence(match: re.Match[str], lowered: str, value_end: int) -> b
     verb = (match.group("verb") or "").lower()
     words = (match.group("words") or "").split()
     if verb == "to":
-        sets = _SETS_ONE.search(lowered, max(0, match.start() - 40), match.start()) is not None
+        setter = _SETS_ONE.search(lowered, max(0, match.start() - 40), match.start())
+        sets = (
+            setter is not None
+            and _NOT_SET.search(lowered, max(0, setter.start() - 12), setter.start()) is None
+        )
     else:
         sets = verb in _SENTENCE_VERBS
+    start = match.start("value")
+    quote = lowered[start - 1 : start]
+    quoted = quote in ("'", '"') and lowered[value_end : value_end + 1] == quote
     return (
         sets
         and (not words or words[0].strip(",") in _WHOSE_WORDS)
-        and _CLAUSE_END.match(lowered, value_end) is not None
+        and (quoted or _CLAUSE_END.match(lowered, value_end) is not None)
     )
 
 

@@ -161,17 +161,24 @@ SETTING_WORDS = frozenset(
 _CAPITALS_NAME = re.compile(r"_*[A-Z]+(?:_+[A-Z0-9]+)*_*")
 
 
+# A documentation's stand-in or where a secret is kept, written as one lowercase word: dbpassword,
+# userpass, fromvault, keyvault, apitoken
+STAND_IN = re.compile(r"[a-z]{0,10}(?:password|passwd|pass|pwd|pw|vault|token|secret)[a-z]{0,10}")
+
+
 def chosen_word(value: str) -> bool:
     """A word a person chose as a password rather than one of the language's: six or more
-    lowercase ASCII letters, not an English dictionary word nor ending like one ("woofwoof",
-    "iloveyou", "gerasimova"; not "incorrect", "football", "hardcoded"), and not a placeholder, a
-    documented default or a setting's state (value_confidence's checks for a literal)."""
+    lowercase ASCII letters, not an English dictionary word nor ending like one nor one mistyped
+    ("iloveyou", "gerasimova"; not "incorrect", "football", "hardcoded", "incorect"), and not a
+    placeholder, a documented default, a setting's state or a value of fewer than four distinct
+    letters (value_confidence's checks for a literal)."""
     return (
         len(value) >= 6
         and value.isascii()
         and value.isalpha()
         and value.islower()
         and not gazetteer().reads_english(value)
+        and not gazetteer().near_english(value)
         and value_confidence(value, quoted=True) > 0
     )
 

@@ -25,8 +25,8 @@ from router.signals.sensitivity.secret_values import (
     PASSWORD_WORDS,
     PLACEHOLDER,
     REFERENCE_SUFFIXES,
+    STAND_IN,
     bracketed_at,
-    chosen_word,
     mentions_secret,
     shannon_entropy,
     strong,
@@ -458,15 +458,15 @@ def _oracle_urls(text: str, lowered: str) -> Iterator[Finding]:
 # "?user=app&password=...". The field follows ";", "?" or "&", and a connection's own key (a server,
 # host, user or database) stands before it on its line: there the value is a literal by the syntax,
 # and a word a person chose is a password.
-_FIELD_GATE = Gate(("password=", "pwd=", "passwd="))
+_FIELD_GATE = Gate(("password", "pwd", "passwd"))
 _FIELD_REACH = 300
+_MEMBER = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+")  # settings.Value, cfg.db.pw: code
 # a database's URL (JDBC's and the drivers' schemes): its query's fields are the connection's
 _DATABASE_URL = re.compile(
     r"jdbc:|odbc:|(?:postgres|postgresql|mysql|mariadb|sqlserver|mssql|mongodb|mongodb\+srv|redis|rediss"
     r"|oracle|db2|snowflake|clickhouse|cockroachdb)://"
 )
-# a documentation's stand-in: a short lowercase word ending in the secret's word (dbpassword, userpass)
-_STAND_IN = re.compile(r"[a-z]{0,8}(?:password|passwd|pass|pwd|pw)")
+
 _FIELD = re.compile(r"[;?&][ \t]*(?:password|pwd|passwd)[ \t]*=[ \t]*([^;&\s\"'<>]{1,200})")
 _CONNECTION_KEY = re.compile(
     r"(?:^|[;?&\"'\s])(?:server|data source|host|hostname|address|addr|user id|userid|uid|user|username"
@@ -488,16 +488,20 @@ def _connection_fields(text: str, lowered: str) -> Iterator[Finding]:
         user = _USER_KEY.search(text, line_start, match.start())
         if user is not None and user.group(1) == value:
             continue  # "User Id=guest;Password=guest": a default, as guest:guest@ is
-        if value[:1] in "/%" or "(" in value or "[" in value or _STAND_IN.fullmatch(value):
-            continue  # a path (&pwd=/home/...), code (getpass.getpass()), a stand-in (Password=dbpassword)
+        if (
+            value[:1] in "/%"
+            or "(" in value
+            or "[" in value
+            or _MEMBER.fullmatch(value)
+            or STAND_IN.fullmatch(value)
+        ):
+            continue  # a path (&pwd=/home/...), code (getpass.getpass(), settings.Value), a stand-in
         if (
             lowered[match.start()] in "?&"
             and value.isalpha()
-            and value.islower()
-            and not chosen_word(value)
             and _DATABASE_URL.search(lowered, line_start, match.start()) is None
         ):
-            continue  # a web page's state in its query (?user=42&password=forgot), not a database URL's
+            continue  # a web page's state word in its query (?user=42&password=forgot), any language
         if value_confidence(value, quoted=True):
             yield Finding("secret", start, end, 0.9, "connection_string")
 
