@@ -459,18 +459,17 @@ def _oracle_urls(text: str, lowered: str) -> Iterator[Finding]:
 # host, user or database) stands before it on its line: there the value is a literal by the syntax,
 # and a word a person chose is a password.
 _FIELD_GATE = Gate(("password", "pwd", "passwd"))
-_FIELD_REACH = 300
+_FIELD = re.compile(r"[;?&][ \t]*(?:password|pwd|passwd)[ \t]*=[ \t]*([^;&\s\"'<>]{1,200})")
+_FIELD_REACH = 300  # how far back a field's line is read for a connection's key
+_CONNECTION_KEY = re.compile(
+    r"(?:^|[;?&\"'\s])(?:server|data source|host|hostname|address|addr|user id|userid|uid|user|username"
+    r"|database|databasename|dbname|initial catalog|driver|provider|dsn)[ \t]*="
+)
 _MEMBER = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+")  # settings.Value, cfg.db.pw: code
 # a database's URL (JDBC's and the drivers' schemes): its query's fields are the connection's
 _DATABASE_URL = re.compile(
     r"jdbc:|odbc:|(?:postgres|postgresql|mysql|mariadb|sqlserver|mssql|mongodb|mongodb\+srv|redis|rediss"
     r"|oracle|db2|snowflake|clickhouse|cockroachdb)://"
-)
-
-_FIELD = re.compile(r"[;?&][ \t]*(?:password|pwd|passwd)[ \t]*=[ \t]*([^;&\s\"'<>]{1,200})")
-_CONNECTION_KEY = re.compile(
-    r"(?:^|[;?&\"'\s])(?:server|data source|host|hostname|address|addr|user id|userid|uid|user|username"
-    r"|database|databasename|dbname|initial catalog|driver|provider|dsn)[ \t]*="
 )
 
 
