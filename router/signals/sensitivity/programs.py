@@ -1,7 +1,8 @@
 """Credentials handed to programs: passwords on a client's command line (mysql -p, sqlcmd -P, ldap
 -w, docker login -p, smbclient -U user%pw, keytool -storepass, ...), in a server's configuration
-(Redis requirepass, a .pgpass line, an XML element), in SQL (IDENTIFIED BY, SET PASSWORD, PostgreSQL's role PASSWORD), and as
-the password argument of documented library calls (router.signals.sensitivity.calls).
+(Redis requirepass, a .pgpass line, a .netrc entry, an XML element, Ansible's connection
+variables), in SQL (IDENTIFIED BY, SET PASSWORD, PostgreSQL's role PASSWORD), and as the password
+argument of documented library calls (router.signals.sensitivity.calls; Go's ssh.Password here).
 
 Every gap a pattern skips is bounded (a command's options at most 300 characters after its name),
 so that text made of a command's name over and over costs linear time;
