@@ -118,7 +118,10 @@ class Gazetteer:
     def near_english(self, lower_word: str) -> bool:
         """A dictionary word mistyped: one letter added, dropped, changed or two swapped
         ("incorect", "mandatroy", "temporay") from a word of five letters or more, or one with its
-        repeated letters run together ("wronggg")."""
+        repeated letters run together ("wronggg"). A word of more than 24 letters is not read (its
+        edits would cost milliseconds; a mistyped word is shorter)."""
+        if len(lower_word) > 24:
+            return False
         collapsed = "".join(c for i, c in enumerate(lower_word) if i == 0 or c != lower_word[i - 1])
         if collapsed != lower_word and (self.is_english(collapsed) or self._one_edit(collapsed)):
             return True
