@@ -651,37 +651,41 @@ def test_every_option_client_is_found_through_the_whole_scan(blank: str) -> None
         ("smtp:\n  user: tom@contoso.com\n  password: myspace1\n", "myspace1"),
         ("docker run -d -e MONGO_INITDB_ROOT_PASSWORD=enterprise1 mongo", "enterprise1"),
         ('password = "topsecret"', "topsecret"),  # holds "secret", names none
+        # (2026-12-06, twenty-seventh session) MongoDB's tools take --password VALUE
         ("mongodump --host db --username admin --password cobblepot --out /b", "cobblepot"),
+        # Ansible's connection variables
         ("[db]\ndb-01 ansible_user=ops ansible_become_pass=quillmoth", "quillmoth"),
+        ("[legacy]\nweb-01 ansible_sudo_pass=quillmoth", "quillmoth"),
         ("all:\n  vars:\n    ansible_password: sunflower\n", "sunflower"),
-        ("machine ftp.corp.example\n  login deploy\n  password gooseberry\n", "gooseberry"),  # .netrc
+        # .netrc entries, one token a line or one line
+        ("machine ftp.corp.example\n  login deploy\n  password gooseberry\n", "gooseberry"),
+        ("machine ftp.corp.example\r\n  login deploy\r\n  password gooseberry\r\n", "gooseberry"),
         ("machine ftp.corp.example login deploy password gooseberry", "gooseberry"),
+        ("machine ftp.corp.example login deploy password gooseberry account ops", "gooseberry"),
+        ("default login deploy password gooseberry", "gooseberry"),
+        # Go's ssh.Password, under an alias too
         (
             'cfg := &ssh.ClientConfig{User: "ops", Auth: []ssh.AuthMethod{ssh.Password("gooseberry")}}',
             "gooseberry",
         ),
-        ("machine ftp.corp.example\r\n  login deploy\r\n  password gooseberry\r\n", "gooseberry"),
-        ("machine ftp.corp.example login deploy password gooseberry account ops", "gooseberry"),
-        ("default login deploy password gooseberry", "gooseberry"),
         ("Auth: []ssh.AuthMethod{ssh.Password(`gooseberry`)}", "gooseberry"),
-        ("the wifi password is now kittycatz, tell the guests", "kittycatz"),
-        ("ALTER USER app\n  WITH PASSWORD 'gooseberry';", "gooseberry"),
-        ("[legacy]\nweb-01 ansible_sudo_pass=quillmoth", "quillmoth"),
-        ('Auth: []gossh.AuthMethod{gossh.Password("gooseberry")}', "gooseberry"),  # an import alias
-        ("CREATE USER app WITH PASSWORD E'gooseberry';", "gooseberry"),
-        ("Server=db01;Database=crm;User Id=app;Password = gooseberry;", "gooseberry"),
+        ('Auth: []gossh.AuthMethod{gossh.Password("gooseberry")}', "gooseberry"),
         # a connection string's or a URL query's password field is a literal
         ("Server=db01;Database=crm;User Id=app;Password=gooseberry;", "gooseberry"),
+        ("Server=db01;Database=crm;User Id=app;Password = gooseberry;", "gooseberry"),
         ("Driver={ODBC Driver 18 for SQL Server};Server=db;Uid=app;Pwd=gooseberry;", "gooseberry"),
         ("jdbc:postgresql://db:5432/sales?user=jdoe&password=gooseberry", "gooseberry"),
         # PostgreSQL's role options take the password as a quoted literal
         ("ALTER USER deploy WITH PASSWORD 'marmalade';", "marmalade"),
+        ("ALTER USER app\n  WITH PASSWORD 'gooseberry';", "gooseberry"),
+        ("CREATE USER app WITH PASSWORD E'gooseberry';", "gooseberry"),
         (
             "CREATE ROLE app WITH LOGIN ENCRYPTED PASSWORD 'quokkamoon' VALID UNTIL '2030-01-01';",
             "quokkamoon",
         ),
         # in a sentence's "is", a word that is not English is one a person chose
         ("The new wifi password is quokkamoon, tell the guests.", "quokkamoon"),
+        ("the wifi password is now kittycatz, tell the guests", "kittycatz"),
         ("FYI my email password was zanzibarr until Monday", "zanzibarr"),
         ("I set the router password to bluefrogz yesterday", "bluefrogz"),
         ("new vpn pw? it's tortellinis", "tortellinis"),
@@ -839,8 +843,7 @@ def test_connection_fields_read_a_bounded_stretch_back() -> None:
 
 def test_many_sentences_of_chosen_words_cost_linear_time() -> None:
     """Each candidate word after "the password is" is checked against the English list for a typo
-    (its one-letter edits): a prompt of thousands of such sentences stays well under a second per
-    100,000 characters."""
+    (its one-letter edits): a prompt of thousands of such sentences costs linear time."""
     import time
 
     text = " ".join("The password is quokkamoonx." for _ in range(3000))  # 87,000 characters
