@@ -567,10 +567,11 @@ def test_look_alikes_are_not_secrets(text: str) -> None:
 def test_command_patterns_read_a_bounded_stretch() -> None:
     """Every gap a command-line pattern skips is bounded: an unbounded one, read from each of a
     word's thousand repeats, made the scan quadratic."""
-    from router.signals.sensitivity import programs, secrets
+    from router.signals.sensitivity import connections, credential_files, programs, secrets
 
     patterns = [programs._FLAGS.pattern, secrets._ASSIGNMENT.pattern]
     patterns += [rule.pattern.pattern for rule in programs._CLIENTS]
+    patterns += [credential_files._NETRC.pattern, connections._FIELD.pattern, connections._USERINFO.pattern]
     for source in patterns:
         assert "*?" not in source.replace("{0,300}?", "") and "[^\\n]*" not in source, source[:60]
     assert "(?P<rest>[A-Za-z0-9_.-]{0,100})" in secrets._ASSIGNMENT.pattern
@@ -766,6 +767,7 @@ def test_weak_passwords_where_the_syntax_gives_one(text: str, secret: str) -> No
         'ansible_password: "{{ vault_ssh_password }}"',  # a variable's reference
         "Server=myServerAddress;Database=myDataBase;User Id=myUsername;Password=myPassword;",
         "Server=db;User Id=guest;Password=guest;",  # the user's own name: a default
+        "Server=db;User Id=deploy;Password=deploy;",  # ADO.NET's "User Id" names the user too
         "Data Source=db;Integrated Security=True;Password=;",
         "cd /tmp; pwd=$(pwd)",  # no server, host, user or database before it
         # from a review's benign texts, written against the twenty-seventh session's rules

@@ -19,6 +19,7 @@ import pytest
 
 from router.signals.sensitivity import (
     addresses,
+    credential_files,
     detector,
     identifiers,
     name_cues,
@@ -432,7 +433,10 @@ def test_patterns_of_line_starts_are_found_line_by_line() -> None:
     """The same groups: a match after a line break begins with the break."""
     for lines, vocabulary in [
         (names._SPEAKERS, pieces('Anna|Bob|:| |\t|>|\n|\r\n|x|"|“|Dr.')),
-        (programs._PGPASS_LINES, pieces("db:5432:app:admin:|h:*:d:u:|s3cr3t!|pw|localhost|5432|:|\n| ")),
+        (
+            credential_files._PGPASS_LINES,
+            pieces("db:5432:app:admin:|h:*:d:u:|s3cr3t!|pw|localhost|5432|:|\n| "),
+        ),
     ]:
         for text in texts(vocabulary):
             for variant in variants(text):

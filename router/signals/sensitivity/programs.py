@@ -1,7 +1,7 @@
 """Credentials handed to programs: passwords on a client's command line (mysql -p, sqlcmd -P, ldap
 -w, docker login -p, smbclient -U user%pw, keytool -storepass, ...), in a server's configuration
-(Redis requirepass, a .pgpass line, a .netrc entry, an XML element, Ansible's connection
-variables), in SQL (IDENTIFIED BY, SET PASSWORD, PostgreSQL's role PASSWORD), and as the password
+(Redis requirepass, an XML element, Ansible's connection variables; the files clients read,
+.pgpass and .netrc, are credential_files'), in SQL (IDENTIFIED BY, SET PASSWORD, PostgreSQL's role PASSWORD), and as the password
 argument of documented library calls (router.signals.sensitivity.calls; Go's ssh.Password here).
 
 Every gap a pattern skips is bounded (a command's options at most 300 characters after its name),
@@ -18,12 +18,10 @@ from typing import NamedTuple
 from router.signals.sensitivity.calls import find_in_calls
 from router.signals.sensitivity.findings import Finding
 from router.signals.sensitivity.gates import Gate
-from router.signals.sensitivity.gazetteer import gazetteer
-from router.signals.sensitivity.scanning import LineStarts, case_aligned, lead, word_start
+from router.signals.sensitivity.scanning import case_aligned, lead, word_start
 from router.signals.sensitivity.secret_values import (
     PASSWORD_WORDS,
     PLACEHOLDER,
-    STAND_IN,
     VALUE,
     strong,
     value_confidence,
@@ -82,9 +80,6 @@ _USER_THEN_PASSWORD = re.compile(
     + r"[uU][ \t]+(?!(?:clean|validate|compile|test|package|verify|install|deploy|site)\b|[a-z-]+:[a-z-]+(?![\w:/]))[^\s-]\S*"
     r"[ \t]+(?:-\w+(?:[ \t]+[^\s-]\S*)?[ \t]+){0,2}-[pP][ \t]+" + _OPTION_VALUE
 )
-# A .pgpass line: host:port:database:user:password, the port a number or *.
-_PGPASS = re.compile(r"(?m)^[^\s:]+:(?:\d{1,5}|\*):[^\s:]+:[^\s:]+:(\S{4,})$")
-_PGPASS_LINES = LineStarts(_PGPASS)  # found from each line break, as such a line is one line
 # Options before an argument: at most eight, each perhaps with a value ("-C 12", "-n rabbit@node1").
 _OPTIONS = r"(?:--?\w[\w-]*(?:[= ][^\s-]\S*)?\s+){0,8}"
 _LOGIN_CLIENTS = (
@@ -456,14 +451,6 @@ def _flags(text: str, lowered: str) -> Iterator[Finding]:
             quoted = joint.endswith(("'", '"'))
             if value_confidence(value, quoted=quoted or not spaced):
                 yield Finding("secret", match.start(1), match.end(1), 0.85, "password_flag")
-    if text.count(":") >= 4:
-        for match in _PGPASS_LINES.finditer(text):
-            # a word a person chose counts where the line reads as host:port:db:user (a letter in
-            # the host or *, and in the user), not a time or a log's fields (12:30:45:678:processing)
-            host, _, _, user, _ = match.group(0).split(":", 4)
-            literal = (host == "*" or any(c.isalpha() for c in host)) and any(c.isalpha() for c in user)
-            if value_confidence(match.group(1), quoted=literal):
-                yield Finding("secret", match.start(1), match.end(1), 0.85, "pgpass")
 
 
 def _clients(text: str, lowered: str) -> Iterator[Finding]:
@@ -504,39 +491,9 @@ def _clients(text: str, lowered: str) -> Iterator[Finding]:
                 yield Finding("secret", start, end, rule.confidence, rule.detail)
 
 
-# A .netrc entry (ftp, curl, git and fetchmail read the file): machine HOST (or default), login NAME,
-# password PASSWORD, each beginning its line, or on one line that they end (perhaps before account
-# or macdef). Not anonymous FTP's login, nor a password that is the login's name; where the machine
-# is not a host's name (no dot: "machine learning / login security / password hashing"), not an
-# English word either.
-_NETRC_GATE = Gate(("machine", "default login"))
-_NETRC = re.compile(
-    r"(?m)^[ \t]*(?:machine[ \t]+(?P<host>\S{1,200})|default)(?:[ \t]*\r?\n[ \t]*|[ \t]+)"
-    r"login[ \t]+(?P<login>\S{1,200})(?:[ \t]*\r?\n[ \t]*password[ \t]+(?P<below>\S{1,200})"
-    r"|[ \t]+password[ \t]+(?P<beside>\S{1,200})(?=[ \t]*(?:(?:account|macdef)\b[^\n]*)?\r?$))"
-)
-_ANONYMOUS = frozenset(("anonymous", "ftp"))
-
-
-def _netrc(text: str, lowered: str) -> Iterator[Finding]:
-    if not _NETRC_GATE.open(lowered):
-        return
-    for match in _NETRC.finditer(text):
-        group = "below" if match.group("below") is not None else "beside"
-        value, login, host = match.group(group), match.group("login"), match.group("host")
-        if login.lower() in _ANONYMOUS or value == login or STAND_IN.fullmatch(value):
-            continue  # anonymous FTP; a default; where the secret is kept ("password apitoken")
-        named = host is None or "." in host or host.lower() == "localhost"
-        if not named and gazetteer().reads_english(value.lower()):
-            continue  # "machine db01 login admin password mismatch": a log's words
-        if value_confidence(value, quoted=True):
-            yield Finding("secret", match.start(group), match.end(group), 0.85, "password")
-
-
 def find_in_programs(text: str, lowered: str) -> Iterator[Finding]:
     """Passwords given to programs in `text`; `lowered` is text.lower() with the text's offsets."""
     yield from _flags(text, lowered)
     yield from _options(text, lowered)
     yield from _clients(text, lowered)
-    yield from _netrc(text, lowered)
     yield from find_in_calls(text, lowered)

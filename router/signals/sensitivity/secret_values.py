@@ -13,7 +13,7 @@ from router.signals.sensitivity.gazetteer import gazetteer
 # A value as the rules capture it: perhaps quoted, then 4-200 characters with no space or quote.
 VALUE = r"[\"']?([^\s\"']{4,200})"
 PLACEHOLDER = re.compile(
-    r"(?i)^(?:<.*>|\{.*\}|\[.*\]|\$.*|%.*%|%(?:\(\w*\))?[sdr]|#\{.*\}#?|\*+|x+|\.+|-+|_+|null|none|nil|true|false|undefined|"
+    r"(?i)^(?:<.*>|\{.*\}|\[.*\]|\$.*|%.*%|%(?:\([^)]*\))?[a-z]|#\{.*\}#?|\*+|x+|\.+|-+|_+|null|none|nil|true|false|undefined|"
     # your_api_key, mypassword, the-secret, enter_password_here, replaceme, test123, fakekey: an
     # instruction's or a stand-in's words (not theodore1, myspace1, enterprise1, addison12, words a
     # person chose: after your/my/the/some/insert/enter/put/add/replace, a separator or the secret's
@@ -33,7 +33,7 @@ PLACEHOLDER = re.compile(
     # a random token may hold "XxX")
     r"|^(?-i:.*(?:xxx|XXX))"
     # (&&password, :new_password, @new_pw: SQL*Plus, bind and T-SQL variables; your_api_key_123;
-    # #{DbPassword}#: Octopus Deploy's substitution; %s, %(pw)s: a query's parameter)
+    # #{DbPassword}#: Octopus Deploy's substitution; %s, %(pw)s: a format's or a query's parameter)
 )
 # A number with a unit, or a run of them: 1500us, 2.5e-3, 25.3nW, 1280px, 0.5ms-2ms, 10^-12 ("pw"
 # also names pulse widths, page widths and picowatts: such a value is not a password).
