@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import random
+import re
 import string
 from pathlib import Path
 
@@ -82,6 +83,23 @@ def test_ascii_chunks_read_by_wordpiece_alone_match_the_tokenizer(meaning: Meani
         assert meaning._word_pieces(chunk) == tuple(
             meaning._tokenizer.encode(chunk, add_special_tokens=False).ids
         ), chunk
+
+
+def test_a_printable_ascii_head_read_in_one_pass_gives_the_chunks_pieces(meaning: Meaning) -> None:
+    """A head of printable ASCII is split into words in one pass (no chunk by chunk look-ups): the
+    same pieces as reading it chunk by chunk, and the same count before any cut, wherever the cut
+    falls (between chunks, inside one, at the ends); special tokens and other characters (which
+    take the chunk path) mixed in too."""
+    rng = random.Random(11)
+    alphabet = [*string.ascii_letters, *string.digits, *string.punctuation, *" \t\n\x0b\x1c"]
+    alphabet += ["[MASK]", "[sep]", "é", "\u00a0", "数", "the", "unbelievably", "xqzvwk"]
+    for _ in range(1500):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randrange(0, 120)))
+        chunks = [(m.start(), meaning._word_pieces(m.group())) for m in re.finditer(r"\S+", text)]
+        whole = [piece for _, pieces in chunks for piece in pieces]
+        for cut in (None, 0, rng.randrange(0, len(text) + 1), len(text)):
+            before = whole if cut is None else [p for start, ps in chunks if start < cut for p in ps]
+            assert meaning._pieces_before(text, cut) == (whole, len(before)), (text, cut)
 
 
 def test_only_the_head_of_a_long_text_is_read(meaning: Meaning) -> None:

@@ -3,7 +3,8 @@
 `Meaning.load()` reads data/meaning.npz (written by `python -m evals.training.distill`): one
 int8 row per word piece of all-MiniLM-L6-v2's vocabulary. `embed(text)` splits the head of the
 text at whitespace, turns each chunk into its word pieces with MiniLM's own tokenizer (cached per
-chunk, so a prompt costs a dictionary lookup per word it has seen before), and returns the
+chunk, so a prompt costs a dictionary lookup per word it has seen before; a head of printable ASCII,
+most prompts, is split into words in one pass and each looked up in the vocabulary), and returns the
 L2-normalised mean of their rows: a meaning-bearing vector at the cost of a table lookup, with no
 transformer at run time. Words with the same meaning land near each other ("summarise" and
 "condense", "hi" and "hello") where hashed n-grams only match the same spelling.
@@ -127,6 +128,11 @@ def read_table(path: Path) -> tuple[Table, dict[str, Any]]:
 # token ([CLS], [MASK]), which `encode` reads as one piece, go to `encode`.
 _PRINTABLE_ASCII = re.compile(r"[!-~]+")
 _BERT_WORDS = re.compile(r"[a-z0-9]+|[^a-z0-9]")
+# A head of printable ASCII chunks (between them any whitespace `_CHUNK` splits at), and the same
+# words as _BERT_WORDS over such a head: whitespace is no word, every other printable mark is one.
+_READ_WHOLE = re.compile(r"[!-~\s]*")
+_ASCII_WORDS = re.compile(r"[a-z0-9]+|[!-/:-@\[-`{-~]")
+_CHUNK_START = re.compile(r"(?<!\S)\S")  # where a chunk begins
 
 
 def _bert_wordpiece(tokenizer: Any) -> tuple[Any, re.Pattern[str]]:
@@ -156,6 +162,7 @@ class Meaning:
         self._wordpiece, self._special = _bert_wordpiece(tokenizer)
         self._vocab: dict[str, int] = tokenizer.get_vocab(with_added_tokens=False) if self._wordpiece else {}
         self._pieces = lru_cache(maxsize=WORD_CACHE)(self._word_pieces)
+        self._split_word = lru_cache(maxsize=WORD_CACHE)(self._wordpiece_ids)
 
     @classmethod
     def packaged(cls) -> Meaning:
@@ -191,11 +198,29 @@ class Meaning:
                 # dictionary look-up, not a call into tokenizers
                 whole = self._vocab.get(part)
                 if whole is None:
-                    ids.extend(token.id for token in self._wordpiece.tokenize(part))
+                    ids.extend(self._wordpiece_ids(part))
                 else:
                     ids.append(whole)
             return tuple(ids)
         return tuple(self._tokenizer.encode(word, add_special_tokens=False).ids)
+
+    def _wordpiece_ids(self, word: str) -> tuple[int, ...]:
+        return tuple(token.id for token in self._wordpiece.tokenize(word))
+
+    def _ascii_pieces(self, lowered: str) -> list[int]:
+        """The pieces of lowercased printable ASCII and whitespace: each word's own id by a C loop
+        of dictionary look-ups, WordPiece (cached per word) only for the words not in the vocabulary."""
+        words = _ASCII_WORDS.findall(lowered)
+        whole = list(map(self._vocab.get, words))
+        if None not in whole:
+            return whole  # type: ignore[return-value]
+        ids: list[int] = []
+        for word, found in zip(words, whole, strict=True):
+            if found is None:
+                ids.extend(self._split_word(word))
+            else:
+                ids.append(found)
+        return ids
 
     def pieces(self, text: str) -> list[int]:
         """The word-piece ids of the head of `text`, in order."""
@@ -204,9 +229,18 @@ class Meaning:
     def _pieces_before(self, text: str, cut: int | None) -> tuple[list[int], int]:
         """The word-piece ids of the head of `text`, and how many of them come from the chunks that
         begin before offset `cut` (all of them without one)."""
+        head = text[:MAX_CHARS]
+        if self._wordpiece is not None and _READ_WHOLE.fullmatch(head) and not self._special.search(head):
+            # every chunk printable ASCII without a special token: each would be split by
+            # _BERT_WORDS, which never matches across whitespace, so the head is split in one pass,
+            # at the first chunk that begins at or after `cut`
+            start = None if cut is None else _CHUNK_START.search(head, cut)
+            split = len(head) if start is None else start.start()
+            first = self._ascii_pieces(head[:split].lower())
+            return first + self._ascii_pieces(head[split:].lower()), len(first)
         ids: list[int] = []
         before = None
-        for match in _CHUNK.finditer(text[:MAX_CHARS]):
+        for match in _CHUNK.finditer(head):
             if before is None and cut is not None and match.start() >= cut:
                 before = len(ids)
             chunk = match.group()
@@ -224,21 +258,28 @@ class Meaning:
             zeros = np.zeros(self.dims, dtype=np.float32)
             return zeros, zeros
         rows = self._scaled_rows(np.array(ids, dtype=np.intp))
-        whole = _unit(rows.mean(axis=0))
+        whole = _unit(_mean(rows))
         if first == len(ids):
             return whole, whole
-        return whole, (_unit(rows[:first].mean(axis=0)) if first else np.zeros(self.dims, dtype=np.float32))
+        return whole, (_unit(_mean(rows[:first])) if first else np.zeros(self.dims, dtype=np.float32))
 
     def embed(self, text: str) -> Vector:
         """Unit-length mean of the pieces' rows; zeros for a text without words."""
         ids = np.array(self.pieces(text), dtype=np.intp)
         if not len(ids):
             return np.zeros(self.dims, dtype=np.float32)
-        return _unit(self._scaled_rows(ids).mean(axis=0))
+        return _unit(_mean(self._scaled_rows(ids)))
 
     def _scaled_rows(self, ids: npt.NDArray[np.intp]) -> npt.NDArray[np.float32]:
         # `take` gathers in a fraction of fancy indexing's time, with the same result.
         return self.rows.take(ids, axis=0) * self.scale.take(ids)[:, None]
+
+
+def _mean(rows: npt.NDArray[np.float32]) -> Vector:
+    """rows.mean(axis=0), by the same two ufunc calls (a float32 sum, divided in place by the count
+    as an intp), without the checks of numpy's mean, which cost more than the sum on a prompt's rows."""
+    total: Vector = np.add.reduce(rows, axis=0)
+    return np.true_divide(total, np.intp(len(rows)), out=total, casting="unsafe")
 
 
 def _unit(vector: Vector) -> Vector:
