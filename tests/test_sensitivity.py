@@ -725,3 +725,40 @@ def test_a_question_cancels_a_directive_within_its_window_only() -> None:
     far = "How do I configure the pipeline" + filler + " and keep this data locally"
     assert find_directive(near) is None
     assert find_directive(far) is not None
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # a request to write fiction or an exercise, or one that says its people are made up: its
+        # names are characters' and examples', however they are introduced
+        "Write a ghost story in which Dr. Imelda Stroud inherits a lighthouse.",
+        "Sample rows for my unit tests, fictional customers: Mrs. Petra Vollmer and Mr. Idris Kell.",
+        "Role-play as Captain Odile Fenner, a smuggler with a heart of gold.",
+        "Escribe un cuento sobre la señora Amparo Villalba y su gato.",
+    ],
+)
+def test_made_up_people_in_a_request_for_fiction_are_not_flagged(
+    detector: SensitivityDetector, text: str
+) -> None:
+    assert found(detector, text, "person") == []
+
+
+@pytest.mark.parametrize(
+    ("text", "name"),
+    [
+        # the writer ties the name to themself: before it, in its clause, or right after it
+        ("Write a bedtime story starring my nephew Tobias Wrenfield.", "Tobias Wrenfield"),
+        ("Fictional story about my landlord, Mr. Oskar Brandt, who never fixes the heating.", "Oskar Brandt"),
+        ("A poem for Dagny Holmqvist, my coworker, who retires on Friday.", "Dagny Holmqvist"),
+        # other personal data beside the name
+        (
+            "Write a short story for Mr. Casimir Vandermolen (c.vandermolen@posteo.de) about his garden.",
+            "Casimir Vandermolen",
+        ),
+    ],
+)
+def test_people_tied_to_the_writer_in_a_request_for_fiction_stay_personal(
+    detector: SensitivityDetector, text: str, name: str
+) -> None:
+    assert name in found(detector, text, "person")
