@@ -139,12 +139,10 @@ fictício fictícia fittizio fittizia
 )
 FICTION_FORMS = frozenset(
     _words("""
-story stories tale tales fable fables fairytale myth legend novel novella chapter manuscript poem
-poems limerick haiku sonnet ballad rhyme song lyrics shanty screenplay scene skit sketch
-sitcom play joke riddle puzzle exercise exercises character characters persona personas dialogue
-cuento relato novela personaje personajes guion poema obra geschichte erzählung roman krimi märchen
-gedicht szene figur histoire conte personnage personnages poème scène conto personagem racconto
-romanzo personaggio
+story stories tale tales fable fables fairytale myth novel novella chapter manuscript poem poems
+limerick haiku sonnet ballad rhyme song lyrics shanty screenplay skit sitcom joke riddle fanfic
+cuento relato novela poema geschichte erzählung roman krimi märchen gedicht histoire conte poème
+conto racconto romanzo
 """)
 )
 WRITING_ASKS = frozenset(
