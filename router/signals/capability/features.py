@@ -36,6 +36,7 @@ _WORD = re.compile(r"[a-z0-9_']+")
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)?")
 _SYMBOLS = "{}()[];=+-*/^<>$\\#%|&:_`~@\"'!?"
 _OPERATORS = ("```", "==", "!=", "<=", ">=", "->", "=>", "::", "**", "//", "&&", "||", "+=", "\\frac", "\\(")
+_OPERATOR_NAMES = {op: f"op:{op}" for op in _OPERATORS}
 _CODE_LINE = re.compile(
     r"^\s*(def|class|import|from|return|for|while|if|function|const|let|var|#include|public|fn)\b"
 )
@@ -55,8 +56,9 @@ Features = tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]
 
 
 def _bucket(count: int) -> int:
-    """Log2 bucket, so a linear model can weigh 'a few' and 'many' differently."""
-    return 0 if count <= 0 else min(1 + int(math.log2(count)), 8)
+    """Log2 bucket, so a linear model can weigh 'a few' and 'many' differently: 1 + floor(log2),
+    which for a positive int is its bit length (exact, where a float's log2 might round)."""
+    return 0 if count <= 0 else min(count.bit_length(), 8)
 
 
 # Digits become 0s: the number's shape matters for math, its value does not. A token holds ASCII
@@ -107,11 +109,11 @@ def cue_features(text: str) -> list[tuple[str, float]]:
         digits = sum(map(head.count, "0123456789")) if head.isascii() else sum(map(str.isdigit, head))
         names += [f"nums:{_bucket(numbers)}", f"digitshare:{min(int(20 * digits / max(len(head), 1)), 5)}"]
     names.extend(f"sym:{ch}:{_bucket(head.count(ch))}" for ch in _SYMBOLS if ch in head)
-    names.extend(f"op:{op}" for op in _OPERATORS if op in head)
-    code_lines = sum(1 for line in lines if _CODE_LINE.match(line))
+    names.extend(_OPERATOR_NAMES[op] for op in _OPERATORS if op in head)
+    code_lines = sum(map(bool, map(_CODE_LINE.match, lines)))  # C loops, not a generator
     if code_lines:
         names.append(f"codelines:{_bucket(code_lines)}")
-    indented = sum(1 for line in lines if _INDENTED.match(line))
+    indented = sum(map(bool, map(_INDENTED.match, lines)))
     if indented:
         names.append(f"indented:{_bucket(indented)}")
     if text.rstrip().endswith("?"):
