@@ -19,6 +19,7 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from evals.datasets import read_jsonl, resolve
@@ -196,6 +197,39 @@ def flag_rates(
     return rates
 
 
+# Requests for fiction, role-play and made-up examples, written for turnout by two helpers who read
+# none of its code or data: invented people only ("made_up"), or a creative request carrying a real
+# private person's data ("personal"). The development set was read while the rule for made-up people
+# was written; the held-out set was written apart and scored before anyone read it.
+FICTION_SETS = {
+    "development": Path(__file__).resolve().parent / "labels" / "pii_fiction_development.jsonl",
+    "held-out": Path(__file__).resolve().parent / "labels" / "pii_fiction_heldout.jsonl",
+}
+
+
+def fiction_rates(detector: SensitivityDetector) -> dict[str, dict[str, Any]]:
+    """Per set: the share of made-up people's requests flagged, and of real people's found."""
+    report: dict[str, dict[str, Any]] = {}
+    for name, path in FICTION_SETS.items():
+        with path.open(encoding="utf-8") as handle:
+            rows = [json.loads(line) for line in handle if line.strip()]
+        flagged = {"made_up": 0, "personal": 0}
+        counts = Counter(row["label"] for row in rows)
+        for row in rows:
+            flagged[row["label"]] += bool(detector.scan(row["text"]))
+        report[name] = {
+            "made_up": {
+                "prompts": counts["made_up"],
+                "flag_rate": _share(flagged["made_up"], counts["made_up"]),
+            },
+            "personal": {
+                "prompts": counts["personal"],
+                "recall": _share(flagged["personal"], counts["personal"]),
+            },
+        }
+    return report
+
+
 def directive_rates() -> dict[str, Any]:
     """Instructions to stay inside: found in semantic-router's `locality_directive` exemplars, and
     (wrongly) in its 17 other privacy and task classes."""
@@ -269,6 +303,7 @@ def run(limit: int | None = None, min_confidence: float = 0.5) -> dict[str, Any]
             "span_f2": presidio.overall.f2(),
         },
         "directives": directive_rates(),
+        "fiction": fiction_rates(detector),
         "benign": rates,
         "benign_pooled_fpr": pooled,
         "latency_us": {
@@ -304,6 +339,13 @@ def _print_report(report: dict[str, Any]) -> None:
     for name, rate in report["benign"].items():
         print(f"  {name:<17} {rate['rate']:.3f}  ({rate['flagged']}/{rate['prompts']})  {rate['by_type']}")
     print(f"  pooled MT-Bench + Arena-Hard + GSM8K: {report['benign_pooled_fpr']:.3f}  (target <= 0.02)")
+    print("Requests for fiction and made-up examples (turnout's own sets, written by helpers)")
+    for name, part in report["fiction"].items():
+        made_up, personal = part["made_up"], part["personal"]
+        print(
+            f"  {name:<12} made-up people flagged {made_up['flag_rate']:.3f} (of {made_up['prompts']}),"
+            f" real people's data found {personal['recall']:.3f} (of {personal['prompts']})"
+        )
     directives = report["directives"]
     print(
         f"Instructions to stay inside: {directives['recall']:.3f} of semantic-router's"
