@@ -736,6 +736,12 @@ def test_a_question_cancels_a_directive_within_its_window_only() -> None:
         "Sample rows for my unit tests, fictional customers: Mrs. Petra Vollmer and Mr. Idris Kell.",
         "Role-play as Captain Odile Fenner, a smuggler with a heart of gold.",
         "Escribe un cuento sobre la señora Amparo Villalba y su gato.",
+        # a form that heads the request, the writer's own novel, made-up examples, a character's
+        # relation (not the writer's)
+        "Limerick about a baker named Percival Crumbworth, please.",
+        "Does the ending of my novel work? Dr. Ottilie Marchbanks dies on page 300.",
+        "Generate a table of fake customers, e.g. Mrs. Wilhelmina Strout, with order totals.",
+        "Write a story. My protagonist's sister, Dr. Elena Vosskamp, is a pilot.",
     ],
 )
 def test_made_up_people_in_a_request_for_fiction_are_not_flagged(
@@ -751,6 +757,17 @@ def test_made_up_people_in_a_request_for_fiction_are_not_flagged(
         ("Write a bedtime story starring my nephew Tobias Wrenfield.", "Tobias Wrenfield"),
         ("Fictional story about my landlord, Mr. Oskar Brandt, who never fixes the heating.", "Oskar Brandt"),
         ("A poem for Dagny Holmqvist, my coworker, who retires on Friday.", "Dagny Holmqvist"),
+        ("Write a haiku for Maureen Kellaway, the hospice nurse who sat with my father.", "Maureen Kellaway"),
+        ("Schreib ein Gedicht für meine Mutter Ingrid Hoffmeister.", "Ingrid Hoffmeister"),
+        # what says the person is real: the word, an occasion written for
+        ("Write a limerick for Mr. Ambrose Quigley's retirement party.", "Ambrose Quigley's"),
+        (
+            "Write a story about a real person, Dr. Harriet Vandersloot, and her clinic.",
+            "Harriet Vandersloot",
+        ),
+        # a form the text mentions but does not ask for
+        ("A great poem was read at the gala by Mrs. Cordelia Ashgrove.", "Cordelia Ashgrove"),
+        ("Tell the Poem Society that Mrs. Josephine Haverford has resigned.", "Josephine Haverford"),
         # other personal data beside the name
         (
             "Write a short story for Mr. Casimir Vandermolen (c.vandermolen@posteo.de) about his garden.",

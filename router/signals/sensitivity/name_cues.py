@@ -126,51 +126,6 @@ episode fiction fictional style lyrics film movie series celebrity celebrities a
 president minister famous historical biography anime game persona pretend imagine
 """)
 )
-# A request about made-up people: words that say so, or a request to write (continue, make up) a
-# form of fiction or an exercise; in the other languages the name lists cover too. A text that only
-# mentions works ("the Jensen novel", "a song by ...") is neither: its names are real people's.
-MADE_UP_WORDS = frozenset(
-    _words("""
-fictional fictitious invented imaginary made-up hypothetical fake dummy mock placeholder pretend
-roleplay role-play npc npcs fanfic fanfiction protagonist antagonist villain heroine narrator
-worldbuilding screenwriting ficticio ficticia ficticios fiktiv fiktive fiktiven fictif fictive
-fictício fictícia fittizio fittizia
-""")
-)
-FICTION_FORMS = frozenset(
-    _words("""
-story stories tale tales fable fables fairytale myth novel novella chapter manuscript poem poems
-limerick haiku sonnet ballad rhyme song lyrics shanty screenplay skit sitcom joke riddle fanfic
-cuento relato novela poema geschichte erzählung roman krimi märchen gedicht histoire conte poème
-conto racconto romanzo
-""")
-)
-WRITING_ASKS = frozenset(
-    _words("""
-write continue create compose generate make draft rewrite invent imagine tell give need
-escribe escríbeme escribir haz crea schreib schreibe erstelle écris écrivez écrire crée escreva
-escreve crie scrivi
-""")
-)
-
-# The people a possessive ties to the writer in a request about fiction or made-up people ("a
-# story starring my son Leo Marsh", "role-play as my manager, Denise Okoro"): the relations above,
-# their plurals, and the roles of everyday life (an ex, a flatmate, the writer's students).
-WRITER_TIES = (
-    RELATIONS
-    | {word + "s" for word in RELATIONS}
-    | frozenset(
-        _words("""
-children ex ex-wife ex-husband ex-boyfriend ex-girlfriend ex-partner stepfather stepmother stepson
-stepdaughter stepdad stepmom sibling siblings twins toddler roommate flatmate housemate classmate
-classmates teammate teammates coworkers intern interns reports supervisor sponsor therapist coach
-pupil pupils in-laws father-in-law mother-in-law sister-in-law brother-in-law late former
-year-old
-""")
-    )
-)
-WRITER_POSSESSIVES = frozenset(("my", "our"))
-
 # Words that tie the people in a text to the writer (a possessive, a role in the writer's dealings):
 # a listed public figure's name beside them is not discounted ("a letter about my divorce to
 # William Hughes", "patient Edna McCoy", "the client's guarantor"). "I" and "me" alone do not

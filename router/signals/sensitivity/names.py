@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from router.signals.sensitivity import name_cues as cues
 from router.signals.sensitivity.findings import Finding
 from router.signals.sensitivity.gazetteer import Gazetteer, gazetteer
+from router.signals.sensitivity.made_up import made_up, tied
 from router.signals.sensitivity.name_tokens import CAPITALISED, TOKEN, Tokens, capitalised
 from router.signals.sensitivity.public_names import public_names
 from router.signals.sensitivity.scanning import LineStarts
@@ -37,11 +38,10 @@ _WEAK = 0.45  # below the default threshold: context alone, in a word problem or
 # fiction or public life stays below the threshold, and so does a listed public figure's or
 # character's full name (only `full_name`: never one introduced, quoted or cued as someone's).
 _PLAIN_NAMES = ("full_name", "intro", "speech", "name_list", "lone_name")
-# Names a request about fiction still holds as someone's: a form's or the writer's own ("my name
-# is", "patient name:") and one the writer relates to themself ("my son Leo").
-_OWN_NAMES = ("field", "relation")
-_THIRD = frozenset(("his", "her", "their"))
-_TIE_REACH = 6  # words back from a name to a possessive that ties it to the writer
+# A name a request about made-up people still holds as someone's: one the writer relates to
+# themself ("my son Leo"); a field's only when it is the writer's own ("my name is", not a
+# character sheet's "Name:").
+_OWN_NAMES = ("relation",)
 _Span = tuple[int, int, float, str]  # first token, last token, confidence, detail
 
 
@@ -404,43 +404,11 @@ def _name_starts(text: str, names: Gazetteer) -> Iterator[int]:
     yield from _after_cues(text, names)
 
 
-def _made_up(lower: list[str]) -> bool:
-    """Whether a text says its people are made up, or asks for fiction or an exercise to be written."""
-    if not cues.MADE_UP_WORDS.isdisjoint(lower):
-        return True
-    return not cues.FICTION_FORMS.isdisjoint(lower) and not cues.WRITING_ASKS.isdisjoint(lower)
-
-
-def _clause_ends(tokens: Tokens, index: int) -> bool:
-    """Whether a sentence or line ends between word `index` and the next (not the dot of "Dr."
-    or of an initial)."""
-    gap = tokens.gaps[index + 1]
-    if "\n" in gap or "!" in gap or "?" in gap:
-        return True
-    word = tokens.lower[index]
-    return "." in gap and len(word) > 1 and word not in _HONORIFICS
-
-
-def _tied(tokens: Tokens, first: int, last: int) -> bool:
-    """Whether the writer relates the name at words first..last to themself, in its clause: "my" or
-    "our" then a relation or role before it ("my twins Leo and Max", "our intern, Chloe Reinholt",
-    "my tenant in unit 3B, Shawna"), or right after it ("Jerome Whitaker, my client"); or names
-    someone's relation in apposition ("her grandmother, Mrs. Edna McCoy")."""
-    lower = tokens.lower
-    tie = False  # a relation word seen between the possessive and the name
-    for index in range(first - 1, max(-1, first - 1 - _TIE_REACH), -1):
-        if _clause_ends(tokens, index):
-            break
-        word = lower[index].removesuffix("'s").removesuffix("\u2019s")
-        if tie and (word in cues.WRITER_POSSESSIVES or (word in _THIRD and first - index <= 3)):
-            return True
-        tie = tie or word in cues.WRITER_TIES
-    for index in range(last, min(len(lower) - 2, last + 3)):
-        if _clause_ends(tokens, index):
-            break
-        if lower[index + 1] in cues.WRITER_POSSESSIVES and lower[index + 2] in cues.WRITER_TIES:
-            return True
-    return False
+def _writers_field(tokens: Tokens, first: int, detail: str) -> bool:
+    """A field cue that is the writer's own name ("my name is ...", "my name's"), not a form's or a
+    character sheet's ("Name: ...")."""
+    before = tokens.lower[max(0, first - 3) : first]
+    return detail == "field" and "my" in before and "name" in before
 
 
 def _assistant(word: str) -> bool:
@@ -463,7 +431,7 @@ def find_people(text: str, alone: bool = True, discounted: list[Finding] | None 
     public = not cues.PUBLIC_WORDS.isdisjoint(tokens.lower)
     # a request about made-up people with no other personal data beside its names: a name there is
     # a character's or an example's, however introduced, unless the writer ties it to themself
-    framed = alone and _made_up(tokens.lower)
+    framed = alone and made_up(tokens)
     famous = public_names()
     # a listed name counts as a public figure's only where nothing ties the text's people to the
     # writer ("my", "our patient": name_cues.PERSONAL_WORDS) and no other personal data stands
@@ -484,7 +452,7 @@ def find_people(text: str, alone: bool = True, discounted: list[Finding] | None 
                 discounted.append(Finding("person", start, end, confidence, detail))
             # a plain name in a request about fiction or public life, a listed public figure's
             plain = detail in _PLAIN_NAMES and ((public and alone) or listed_here)
-            made_up = framed and detail not in _OWN_NAMES
-            if (plain or made_up) and not _tied(tokens, first, last):
+            character = framed and detail not in _OWN_NAMES and not _writers_field(tokens, first, detail)
+            if (plain or character) and not tied(tokens, first, last):
                 confidence = min(confidence, _WEAK)
             yield Finding("person", start, end, confidence, detail)
