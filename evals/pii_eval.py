@@ -197,13 +197,15 @@ def flag_rates(
     return rates
 
 
-# Requests for fiction, role-play and made-up examples, written for turnout by two helpers who read
-# none of its code or data: invented people only ("made_up"), or a creative request carrying a real
-# private person's data ("personal"). The development set was read while the rule for made-up people
-# was written; the held-out set was written apart and scored before anyone read it.
+# Requests for fiction, role-play and made-up examples, written for turnout by helpers: invented
+# people only ("made_up"), or a creative request carrying a real private person's data ("personal").
+# Two helpers read none of turnout's code or data: the development set was read while the rule for
+# made-up people (router.signals.sensitivity.made_up) was written; the held-out set was written
+# apart and scored, never read. A third helper read the rule's first version and kept only what it
+# got wrong ("review"): its rates say how many of those mistakes are mended, not how often they occur.
 FICTION_SETS = {
-    "development": Path(__file__).resolve().parent / "labels" / "pii_fiction_development.jsonl",
-    "held-out": Path(__file__).resolve().parent / "labels" / "pii_fiction_heldout.jsonl",
+    name: Path(__file__).resolve().parent / "labels" / f"pii_fiction_{file}.jsonl"
+    for name, file in (("development", "development"), ("held-out", "heldout"), ("review", "review"))
 }
 
 
