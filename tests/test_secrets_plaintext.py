@@ -558,6 +558,26 @@ def test_every_foreign_word_holds_a_gate_word() -> None:
         "docker build --secret id=npmrc,src=.npmrc .",
         "net user bob * /add",
         "net user administrator /active:yes",
+        # masked or cut short where shown; a key's frame with no key in it; a token's prefix before
+        # a stand-in; what is derived from a secret or names it elsewhere; a shell variable; an ARN
+        'OPENAI_API_KEY="sk-..."',
+        'access_token = "eyJ***REDACTED***"',
+        'refresh_token: "rt_91ab…(truncated)"',
+        "db_password = (sensitive value)",
+        "-----BEGIN RSA PRIVATE KEY-----\n<paste your deploy key here>\n-----END RSA PRIVATE KEY-----",
+        "-----BEGIN PRIVATE KEY-----\n...\n-----END PRIVATE KEY-----",
+        "SLACK_BOT_TOKEN=xoxb-your-bot-token",
+        "api_token_hash = 'a3f5c9e1b7d24680a3f5c9e1b7d24680a3f5c9e1b7d24680a3f5c9e1b7d24680'",
+        '{"token_uri": "https://oauth2.googleapis.com/token"}',
+        "MaxPasswordAge : 90.00:00:00",
+        "redis:\n  auth:\n    existingSecret: redis-auth",
+        'docker run --rm -v "$PWD":/backup alpine tar czf /backup/db.tgz /data',
+        "arn:aws:secretsmanager:us-east-2:210987654321:secret:staging/payments/api-Xy7Qz9",
+        "audit: request.data.password=hmac-sha256:9c1e4b7a2d5f8e3c6b9a0d1e4f7a2c5b8e1d4f7a0c3e6b9d",
+        "Driver={ODBC Driver 18 for SQL Server};Server=sql01;Uid=%DB_USER%;Pwd=%DB_PASS%;Encrypt=yes",
+        "[client]\nuser=backup\npassword=\nhost=10.1.2.3",
+        "apiVersion: v1\nkind: Secret\ndata:\n  password: Y2hhbmdlbWU=",
+        'curl -u "api:YOUR_SECRET_KEY" https://api.example.com/v1/items',
     ],
 )
 def test_look_alikes_are_not_secrets(text: str) -> None:
@@ -852,3 +872,17 @@ def test_many_sentences_of_chosen_words_cost_linear_time() -> None:
     started = time.perf_counter()
     assert len(secrets_in(text)) == 3000
     assert time.perf_counter() - started < 10.0  # about 1 s here (0.4 ms a word)
+
+
+def test_an_azure_connection_strings_key_is_a_secret_but_not_the_emulators() -> None:
+    """AccountKey= and SharedAccessKey= hold a base64 key; Azurite's published key is nobody's."""
+    key = "q8Zr3LwT0vXn5Jc2Hk9Pd4Fs7Gb1Ma6Ye0Ut3Rw8Ki5Oz2Nl7Xv4Cj9Bh1Qe6Sp0Dm3Fa8Gt5Yu2Io7Lk4Jn9Hb6Vc1Wx3Zy=="
+    text = f"DefaultEndpointsProtocol=https;AccountName=acmeprod;AccountKey={key};EndpointSuffix=core.windows.net"
+    assert [text[f.start : f.end] for f in secrets_in(text)] == [key]
+    bus = "Endpoint=sb://acme.servicebus.windows.net/;SharedAccessKeyName=send;SharedAccessKey=Zk3Lp9Qw2Xe7Rt5Yu1Io8Pa4Sd6Fg0Hj3Kl7Zx2Cv5Bn9Mq="
+    assert len(secrets_in(bus)) == 1
+    azurite = (
+        "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUz"
+        "FT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;BlobEndpoint=http://127.0.0.1:10000/devstoreaccount1;"
+    )
+    assert secrets_in(azurite) == []

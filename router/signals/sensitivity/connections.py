@@ -17,6 +17,7 @@ from router.signals.sensitivity.secret_values import (
     PLACEHOLDER,
     STAND_IN,
     mentions_secret,
+    shannon_entropy,
     strong,
     value_confidence,
 )
@@ -156,8 +157,26 @@ def _connection_fields(text: str, lowered: str) -> Iterator[Finding]:
             yield Finding("secret", start, end, 0.9, "connection_string")
 
 
+# Azure's connection strings: a storage account's AccountKey=, Service Bus's and Event Hubs'
+# SharedAccessKey=: a base64 key, the connection's secret. Not the storage emulator's (Azurite's)
+# account key, which Microsoft's documentation publishes for every developer's machine.
+_AZURE_GATE = Gate(("accountkey", "sharedaccesskey"))
+_AZURE_KEY = re.compile(r"(?:accountkey|sharedaccesskey)[ \t]*=[ \t]*([a-z0-9+/]{20,}={0,2})")
+_AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+
+
+def _azure_keys(text: str, lowered: str) -> Iterator[Finding]:
+    if not _AZURE_GATE.open(lowered):
+        return
+    for match in _AZURE_KEY.finditer(lowered):  # the words in lowercase, the offsets the text's
+        value = text[match.start(1) : match.end(1)]
+        if value != _AZURITE_KEY and shannon_entropy(value) >= 3.5 and not PLACEHOLDER.match(value):
+            yield Finding("secret", match.start(1), match.end(1), 0.9, "connection_string")
+
+
 def find_in_connections(text: str, lowered: str) -> Iterator[Finding]:
     """Passwords in connection URLs and strings; `lowered` is text.lower() with the text's offsets."""
     yield from _connections(text)
     yield from _oracle_urls(text, lowered)
     yield from _connection_fields(text, lowered)
+    yield from _azure_keys(text, lowered)

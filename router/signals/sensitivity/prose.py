@@ -26,6 +26,7 @@ from router.signals.sensitivity.secret_values import (
     chosen_word,
     strong,
     value_confidence,
+    variable_field,
 )
 
 # Substrings (of the lowercased text) that _spoken needs; a prompt holding none of them skips it.
@@ -48,7 +49,8 @@ _SPOKEN_REST = (
     # "to" not before an article: "the password to the wifi is ..." reads on to its "is"
     r"(?P<verb>(?:is|was|as|it's|it\u2019s|to(?!\s+(?:the|a|an|my|our|your|this|that)\b))\b|=|:(?!//))"
     r"\s*(?P<adverb>now\s+|still\s+|currently\s+)?"
-    r"|\s*[:=]\s*|\s+)"
+    # (after "=" the value is on its line: an empty "password=" does not take the next line's host=)
+    r"|\s*(?::\s*|=[ \t]*)|\s+)"
     r"(?:-\s*)?[\"']?(?P<value>[^\s\"']{4,100})"
 )
 # "passwd" not right after a dot, a slash or a hyphen: /etc/passwd, usr.bin.passwd and base-passwd
@@ -242,8 +244,9 @@ def _spoken(text: str, lowered: str) -> Iterator[Finding]:
         return
     for match in _case_blind(text, lowered, _LOWER_SPOKEN, _SPOKEN):
         begin = match.start("value")
-        if PLACEHOLDER.match(text[begin : match.end("value")]):
-            continue  # PASSWORD=!DB_PW!: a placeholder before its closing "!" is cut off below
+        said_value = text[begin : match.end("value")]
+        if PLACEHOLDER.match(said_value) or variable_field(said_value):
+            continue  # PASSWORD=!DB_PW!, PWD=%SQL_PWD%;Trust...: a placeholder (before the next field)
         if text[begin : match.end("value")].endswith(":") or bracketed_at(text, begin):
             continue  # "password removed: Username: ...", "Password: [REDACTED per policy]": no value
         value = text[begin : match.end("value")].rstrip(".,;!?")

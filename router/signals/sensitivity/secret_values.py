@@ -4,6 +4,8 @@ the secret, and how much a value looks made up. Shared by every rule that reads 
 
 from __future__ import annotations
 
+import base64
+import binascii
 import math
 import re
 from collections import Counter
@@ -45,7 +47,53 @@ REFERENCE_SUFFIXES = (
     "file", "path", "dir", "env", "var", "name", "length", "policy", "url", "ref",
     # how it is kept or checked (password_encryption = scram-sha-256, token_type, hash_algorithm)
     "encryption", "algorithm", "method", "mode", "type", "scheme", "cipher", "hashing",
+    # what is derived from it or said of it (token_hash, key_fingerprint, token_uri, MaxPasswordAge,
+    # token_ttl, password_history): a digest, an address or a setting, not the secret
+    "hash", "hashed", "digest", "checksum", "fingerprint", "uri", "endpoint", "age", "ttl", "history",
 )  # fmt: skip
+# The same before the secret's word: hashed_secret, existingSecret (a Helm chart's name for a
+# Kubernetes Secret kept elsewhere), encryptedPassword, sealed_secret.
+REFERENCE_PREFIXES = ("hash", "hashed", "existing", "encrypted", "sealed")
+# A value masked or cut short where it was shown: sk-..., eyJ***REDACTED***, at_7f3c…(truncated,
+# AgBy...truncated..., Terraform's (sensitive value): what is left is not the secret.
+MASKED = re.compile(r"(?i)\.{3}|\u2026|\*{3}|redacted|truncated|masked|omitted|elided|\(sensitive\b")
+# A digest named by its algorithm (Vault's audit log hmac-sha256:..., sha256:..., a Docker digest).
+_DIGEST = re.compile(r"(?i)(?:hmac-)?(?:sha-?(?:1|224|256|384|512)|md5|blake2b?)[:$-][0-9a-f]{16,}")
+# A connection string's next field after a value: PWD=%SQL_PWD%;TrustServerCertificate=yes.
+_NEXT_FIELD = re.compile(r";[ \t]*[A-Za-z][A-Za-z0-9 _]{0,40}=")
+_BASE64 = re.compile(r"[A-Za-z0-9+/]{8,}={0,2}")
+
+
+def field_value(value: str) -> str:
+    """`value` up to a connection string's next field (";Key="), if one follows it."""
+    found = _NEXT_FIELD.search(value)
+    return value[: found.start()] if found else value
+
+
+def variable_field(value: str) -> bool:
+    """A variable's reference as a connection string field's value, read with the fields after it:
+    PWD=%SQL_PWD%;TrustServerCertificate=yes, Password=${DB_PASS};Encrypt=true."""
+    field = field_value(value)
+    return field != value and field[:1] in "%$<{!#" and bool(PLACEHOLDER.match(field))
+
+
+def _encoded_placeholder(value: str) -> bool:
+    """A base64 value that decodes to a placeholder (Y2hhbmdlbWU= is "changeme"): a Kubernetes
+    Secret's data written as documentation."""
+    if len(value) % 4 or not _BASE64.fullmatch(value):
+        return False
+    try:
+        decoded = base64.b64decode(value, validate=True).decode("ascii")
+    except (binascii.Error, UnicodeDecodeError):
+        return False
+    plain = decoded.strip()
+    return (
+        plain.isprintable()
+        and bool(plain)
+        and (bool(PLACEHOLDER.match(plain)) or plain.lower() in DOCUMENTED_DEFAULTS)
+    )
+
+
 # A bracketed placeholder on one line ([REDACTED per policy], <your token>, {secret}, Octopus
 # Deploy's #{DbPassword}#): a rule that
 # reads a bare value stops at its first blank or bracket and sees only "[REDACTED".
@@ -191,9 +239,13 @@ def value_confidence(value: str, quoted: bool) -> float:
     lowered = value.lower()
     if (
         PLACEHOLDER.match(value)
+        or variable_field(value)
         or len(set(value)) < 4
         or "example" in lowered
         or lowered in DOCUMENTED_DEFAULTS
+        or MASKED.search(value)
+        or _DIGEST.match(value)
+        or _encoded_placeholder(value.strip("`"))
     ):
         return 0.0
     if mentions_secret(value) and (" " in value or not strong(value)):
@@ -223,3 +275,22 @@ def value_confidence(value: str, quoted: bool) -> float:
     if classes >= 2 and len(value) >= 6:
         return 0.75
     return 0.55 if quoted and len(value) >= 6 else 0.0
+
+
+# A private key's body: a run of base64 as its lines hold it (not "...", "<paste your key here>").
+_PEM_BODY = re.compile(r"[A-Za-z0-9+/=]{40,}")
+
+
+def pem_body(text: str, start: int) -> bool:
+    """Whether the private key whose header begins at `start` has a body of key material."""
+    return _PEM_BODY.search(text, start, start + 400) is not None
+
+
+def stand_in_password(secret: str) -> bool:
+    """A user:password pair whose password is a stand-in written in capitals or brackets (curl -u
+    "api:YOUR_API_KEY", user:<password>, admin:${DB_PASS}), not a lowercase word someone chose
+    ("admin:test1234" is a password people use)."""
+    password = secret.strip("\"'").rpartition(":")[2]
+    return bool(PLACEHOLDER.match(password)) and (
+        bool(_CAPITALS_NAME.fullmatch(password)) or password[:1] in "<$%{"
+    )

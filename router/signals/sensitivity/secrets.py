@@ -22,12 +22,15 @@ from router.signals.sensitivity.programs import find_in_programs
 from router.signals.sensitivity.prose import find_in_prose
 from router.signals.sensitivity.scanning import word_start
 from router.signals.sensitivity.secret_values import (
+    MASKED,
     MEASUREMENT,
     PASSWORD_WORDS,
     PLACEHOLDER,
+    REFERENCE_PREFIXES,
     REFERENCE_SUFFIXES,
     bracketed_at,
     mentions_secret,
+    pem_body,
     shannon_entropy,
     strong,
     value_confidence,
@@ -146,7 +149,15 @@ def _known(text: str, lowered: str) -> Iterator[Finding]:
             value = match.group(0)
             if "EXAMPLE" in value.upper() or "xxxx" in value.lower() or shannon_entropy(value) < 3.0:
                 continue  # documentation examples (AKIAIOSFODNN7EXAMPLE, ghp_xxxx...) are nobody's secret
+            if detail == "private_key" and not pem_body(text, match.start()):
+                continue  # -----BEGIN PRIVATE KEY-----\n...\n-----END: a key's frame, no key in it
+            tail = _AFTER_PREFIX.split(value, maxsplit=1)[-1]
+            if MASKED.search(value) or PLACEHOLDER.match(tail):
+                continue  # xoxb-your-token, sk-...: the format's prefix before a placeholder
             yield Finding("secret", match.start(), match.end(), confidence, detail)
+
+
+_AFTER_PREFIX = re.compile(r"[-_]")  # a token's prefix ends at its first separator (xoxb-, ghp_)
 
 
 def _key_start(text: str, position: int) -> int:
@@ -320,6 +331,19 @@ def _literal_position(layout: _Layout, key_start: int, key_end: int, word: str, 
     return own_line and joint.strip() == "=" and layout.in_ini_section(line_start)
 
 
+def _named_otherwise(text: str, lowered: str, hit: re.Match[str]) -> bool:
+    """Whether the key word at `hit` is not a secret's key: after a reference's word (hashed_secret,
+    existingSecret), as the shell's $PWD (the working directory), or inside an AWS ARN
+    (arn:aws:secretsmanager:...:secret:prod/db, the secret's name)."""
+    start = _key_start(text, hit.start())
+    if lowered[start : hit.start()].rstrip("_-.").endswith(REFERENCE_PREFIXES):
+        return True
+    if hit.group() == "pwd" and text[hit.start() - 1 : hit.start()] == "$":
+        return True
+    word_start = max(text.rfind(" ", 0, start), text.rfind("\n", 0, start)) + 1
+    return "arn:" in lowered[max(word_start, start - 200) : start]
+
+
 def _assigned(text: str, lowered: str) -> Iterator[Finding]:
     """key = value, "key": "value", key: value, export KEY=value, where the key names a secret."""
     if not _ASSIGNED_GATE.open(lowered):
@@ -333,7 +357,7 @@ def _assigned(text: str, lowered: str) -> Iterator[Finding]:
         if match is None:
             continue
         end = match.end()
-        if match.group("rest").lower().endswith(REFERENCE_SUFFIXES):
+        if match.group("rest").lower().endswith(REFERENCE_SUFFIXES) or _named_otherwise(text, lowered, hit):
             continue  # password_file=/run/secrets/db, TOKEN_PATH=...: where the secret is, not it
         typed = match.group("typed") is not None
         if typed and match.group("rest"):
