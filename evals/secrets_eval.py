@@ -91,6 +91,7 @@ SECOND_AUTHORS: tuple[tuple[str, Path, str | None], ...] = (
 # "trustno1", "q1w2e3r4"), where the generated ones are random mixes of letters, digits and a symbol.
 LEAKED_MIN_LENGTH = 8
 FILLS = ("generated", "leaked")
+REVIEW_LOOKALIKES = LABELS / "secrets_lookalikes_review.jsonl"
 
 
 @functools.cache
@@ -216,6 +217,17 @@ def run(
         }
         if name not in unread:  # spent: which were flagged may be read
             report[f"{name}_lookalikes"]["flagged"] = flagged_fresh
+    # look-alikes a helper wrote for the twenty-eighth session (documentation's placeholders, masked
+    # logs, frames with no key, digests, variables): read while the rules that clear them were written
+    review = [json.loads(line) for line in REVIEW_LOOKALIKES.read_text(encoding="utf-8").splitlines() if line]
+    flagged_review = [
+        row["text"] for row in review if any(f.type == "secret" for f in detector.scan(row["text"]))
+    ]
+    report["review_lookalikes"] = {
+        "n": len(review),
+        "flag_rate": round(len(flagged_review) / len(review), 4),
+        "flagged": flagged_review,
+    }
     report["misses"] = misses
     external = secrets_external.load()
     report["credsweeper"] = secrets_external.recall(detector, external) if external else None
@@ -264,6 +276,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{path.name} look-alikes flagged: {other['flag_rate']:.3f} of {other['n']}")
         for text in other.get("flagged", ()):
             print("  flagged:", json.dumps(text)[:100])
+    review = report["review_lookalikes"]
+    print(
+        f"{REVIEW_LOOKALIKES.name} (a helper's, read while mending): {review['flag_rate']:.3f} of {review['n']}"
+    )
+    for text in review["flagged"]:
+        print("  flagged:", json.dumps(text)[:100])
     for text in report["misses"][: args.show_misses]:
         print("  missed:", json.dumps(text)[:140])
     external = report["credsweeper"]

@@ -256,6 +256,7 @@ def pii(params: PiiParams) -> TaskResult:
     result.add("secrets.providers.recall", secrets["providers"]["recall"], UP)
     result.add("secrets.plaintext_heldout.recall", secrets["plaintext"]["recall"], UP)
     result.add("secrets.lookalikes.flag_rate", secrets["lookalikes"]["flag_rate"], DOWN)
+    result.add("secrets.review_lookalikes.flag_rate", secrets["review_lookalikes"]["flag_rate"], DOWN)
     # other authors' sets (secrets_eval.SECOND_AUTHORS): the spent ones regression guards, the
     # unread one held out by author
     for name, _, _ in secrets_eval.SECOND_AUTHORS:
