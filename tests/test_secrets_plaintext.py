@@ -886,3 +886,38 @@ def test_an_azure_connection_strings_key_is_a_secret_but_not_the_emulators() -> 
         "FT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;BlobEndpoint=http://127.0.0.1:10000/devstoreaccount1;"
     )
     assert secrets_in(azurite) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "secret"),
+    [
+        # the look-alike rules stop at what they name: an ellipsis a sentence puts after a whole
+        # value, "masked" inside a word, a key whose last word only sounds like a reference's, a
+        # secret beside an ARN, a base64 value that decodes to a real password, a key with a
+        # header and a narrow body
+        ("I put DB_PASSWORD=Xk7#pQ9mZw2... in the .env and it still says denied", "Xk7#pQ9mZw2"),
+        ('db_password = "Unmasked#2024!"', "Unmasked#2024!"),
+        ("DB_PASSWORD_STAGE=Tr0ub4dor&3xQz", "Tr0ub4dor&3xQz"),
+        ("UNENCRYPTED_PASSWORD=Tr0ub4dor&3xQz", "Tr0ub4dor&3xQz"),
+        ('change_password(existing_password="OldPass#2023x", new_password=new)', "OldPass#2023x"),
+        (
+            '{"RoleArn":"arn:aws:iam::123456789012:role/app","api_token":"q8Zr3LwT0vXn5Jc2Hk9Pd4Fs"}',
+            "q8Zr3LwT0vXn5Jc2Hk9Pd4Fs",
+        ),
+        ("apiVersion: v1\nkind: Secret\ndata:\n  password: QFBhc3N3MHJkMjAyNA==", "QFBhc3N3MHJkMjAyNA=="),
+        (
+            "-----BEGIN PGP PRIVATE KEY BLOCK-----\nComment: "
+            + "exported by the release team " * 12
+            + "\n\nlQOYBGV2xQ8BCAC7q9Zr3LwT0vXn5Jc2\nHk9Pd4Fs7Gb1Ma6Ye0Ut3Rw8Ki5Oz2Nl\n-----END PGP PRIVATE KEY BLOCK-----",
+            "lQOYBGV2xQ8BCAC7q9Zr3LwT0vXn5Jc2",
+        ),
+        (
+            "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEAq8ZrXXX3LwT0vXn5Jc2Hk9Pd4Fs7Gb1Ma6Ye0Ut3Rw8Ki5Oz2N\n"
+            "-----END RSA PRIVATE KEY-----",
+            "MIIEowIBAAKCAQEAq8ZrXXX3LwT0vXn5Jc2Hk9Pd4Fs7Gb1Ma6Ye0Ut3Rw8Ki5Oz2N",
+        ),
+    ],
+)
+def test_look_alike_rules_leave_real_secrets_found(text: str, secret: str) -> None:
+    start = text.index(secret)
+    assert any(f.start <= start and f.end >= start + len(secret) // 2 for f in secrets_in(text)), text

@@ -768,6 +768,16 @@ def test_made_up_people_in_a_request_for_fiction_are_not_flagged(
         # a form the text mentions but does not ask for
         ("A great poem was read at the gala by Mrs. Cordelia Ashgrove.", "Cordelia Ashgrove"),
         ("Tell the Poem Society that Mrs. Josephine Haverford has resigned.", "Josephine Haverford"),
+        (
+            "Write a story about my sister. Her name is Claudia Bergström and she lives in Malmö.",
+            "Claudia Bergström",
+        ),
+        ("Write a song for Zainab Okonkwo, I love her so much", "Zainab Okonkwo"),
+        # real records called a sample, test data from production
+        (
+            "Here is a sample of customer names from our production database: Jasmine Whitfield.",
+            "Jasmine Whitfield",
+        ),
         # other personal data beside the name
         (
             "Write a short story for Mr. Casimir Vandermolen (c.vandermolen@posteo.de) about his garden.",

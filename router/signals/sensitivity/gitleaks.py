@@ -29,13 +29,7 @@ from router import datafiles
 from router.signals.sensitivity.findings import Finding
 from router.signals.sensitivity.gates import Gate
 from router.signals.sensitivity.scanning import Prefiltered
-from router.signals.sensitivity.secret_values import (
-    MASKED,
-    PLACEHOLDER,
-    pem_body,
-    shannon_entropy,
-    stand_in_password,
-)
+from router.signals.sensitivity.secret_values import masked, pem_body, shannon_entropy, shown_not_secret
 
 log = logging.getLogger("turnout.secrets")
 
@@ -230,10 +224,11 @@ class GitleaksRules:
                 secret = text[start:end]
                 if not secret or (rule.entropy and shannon_entropy(secret) < rule.entropy):
                     continue
-                if PLACEHOLDER.match(secret) or MASKED.search(secret) or stand_in_password(secret):
+                if "PRIVATE KEY" in secret:
+                    if not pem_body(text, start) or masked(secret):
+                        continue  # a private key's frame around "..." or "<paste your key here>"
+                elif shown_not_secret(secret):
                     continue  # curl --header "x-api-key: YOUR_API_KEY": documentation, not a secret
-                if "PRIVATE KEY" in secret and not pem_body(text, start):
-                    continue  # a private key's frame around "..." or "<paste your key here>"
                 line_start = text.rfind("\n", 0, start) + 1
                 line_end = text.find("\n", end)
                 line = text[line_start : line_end if line_end >= 0 else len(text)]

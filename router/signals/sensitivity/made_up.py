@@ -74,7 +74,7 @@ vertel napisz stwórz wymyśl opowiedz
 FORM_REACH = 5  # words from an ask to the form it asks for ("write a very short sad story")
 # What says the people are real: the word itself, and occasions people write about people they know.
 REAL_WORDS = _words("""
-real actual actually irl birthday birthdays retirement retiring retire retires farewell funeral
+real actual actually irl prod production birthday birthdays retirement retiring retire retires farewell funeral
 memorial eulogy obituary condolence condolences wedding anniversary graduation banquet roast died
 passed
 cumpleaños boda funeral real reales geburtstag hochzeit beerdigung echt echte echten anniversaire
@@ -118,8 +118,11 @@ CHARACTER_ROLES = _words("""
 protagonist protagonists character characters hero heroine villain narrator antagonist oc ocs mc
 """)
 # First-person words: after a name, in its clause, they relate it to the writer ("Kevin Tran, he's
-# the best man at my wedding"; "the nurse who sat with my father").
-FIRST_PERSON = _words("my me our us mine myself")
+# the best man at my wedding"; "the nurse who sat with my father"; "Zainab O., I love her so much").
+FIRST_PERSON = _words("my me our us mine myself i we")
+# A clause that begins by pointing back at someone ("Her name is Claudia B."): the tie may stand in
+# the sentence before it ("Write a story about my sister. Her name is ...").
+POINTING_BACK = _words("her his their she he they")
 TIE_REACH = 6  # words back from a name to a possessive that ties it to the writer
 AFTER_REACH = 12  # words on from a name to a first-person word in its clause
 
@@ -144,8 +147,9 @@ def made_up(tokens: Tokens) -> bool:
         return True
     if not EXAMPLE_WORDS.isdisjoint(lower):
         for index in _at(tokens, EXAMPLE_WORDS):
-            after = lower[index + 1 : index + 3]
-            if _as_word(tokens, index) and not EXAMPLE_OF.isdisjoint(after):
+            # right before what it qualifies: "fake customers", "sample names", "test data"; not
+            # "a sample of customer names from our production database"
+            if _as_word(tokens, index) and lower[index + 1 : index + 2] and lower[index + 1] in EXAMPLE_OF:
                 return True
     if FICTION_FORMS.isdisjoint(lower):
         return False
@@ -197,23 +201,28 @@ def clause_ends(tokens: Tokens, index: int) -> bool:
 _HONORIFICS = frozenset(cues.HONORIFICS)
 
 
-def tied(tokens: Tokens, first: int, last: int) -> bool:
+def tied(tokens: Tokens, first: int, last: int, first_person: bool = True) -> bool:
     """Whether the writer relates the name at words first..last to themself, in its clause: a
     possessive then a relation or role before it ("my twins Leo and Max", "our intern, Chloe R.",
-    "mi hijo Mateo"), not a character's ("my protagonist's sister"); or a first-person word after it
-    ("Jerome W., my client", "Maureen K., the nurse who sat with my father")."""
+    "mi hijo Mateo"), not a character's ("my protagonist's sister"), or in the sentence before a
+    clause that points back ("... my sister. Her name is Claudia B."). With `first_person`, also a
+    first-person word after it ("Jerome W., my client", "Maureen K., the nurse who sat with my
+    father", "Zainab O., I love her"; not before it: "I want you to act as ..." is no tie)."""
     lower = tokens.lower
     tie = False  # a relation word seen between the possessive and the name
+    crossed = False  # one sentence's end crossed back, after a clause that points back at someone
     for index in range(first - 1, max(-1, first - 1 - TIE_REACH), -1):
         if clause_ends(tokens, index):
-            break
+            if crossed or lower[index + 1] not in POINTING_BACK:
+                break
+            crossed = True
         word = lower[index].removesuffix("'s").removesuffix("\u2019s")
         if word in CHARACTER_ROLES:
             break
         if tie and word in POSSESSIVES:
             return True
         tie = tie or word in TIES
-    for index in range(last, min(len(lower) - 1, last + AFTER_REACH)):
+    for index in range(last, min(len(lower) - 1, last + AFTER_REACH) if first_person else last):
         if clause_ends(tokens, index):
             break
         if lower[index + 1] in FIRST_PERSON:

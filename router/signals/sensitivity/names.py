@@ -453,6 +453,8 @@ def find_people(text: str, alone: bool = True, discounted: list[Finding] | None 
             # a plain name in a request about fiction or public life, a listed public figure's
             plain = detail in _PLAIN_NAMES and ((public and alone) or listed_here)
             character = framed and detail not in _OWN_NAMES and not _writers_field(tokens, first, detail)
-            if (plain or character) and not tied(tokens, first, last):
+            # a listed public figure's name is tied only by a possessive ("my uncle Tom Hanks"): people
+            # say "I love Taylor Swift" of a public figure, not of someone they know
+            if (plain or character) and not tied(tokens, first, last, first_person=not listed_here):
                 confidence = min(confidence, _WEAK)
             yield Finding("person", start, end, confidence, detail)

@@ -26,7 +26,6 @@ from router.signals.sensitivity.secret_values import (
     chosen_word,
     strong,
     value_confidence,
-    variable_field,
 )
 
 # Substrings (of the lowercased text) that _spoken needs; a prompt holding none of them skips it.
@@ -244,9 +243,8 @@ def _spoken(text: str, lowered: str) -> Iterator[Finding]:
         return
     for match in _case_blind(text, lowered, _LOWER_SPOKEN, _SPOKEN):
         begin = match.start("value")
-        said_value = text[begin : match.end("value")]
-        if PLACEHOLDER.match(said_value) or variable_field(said_value):
-            continue  # PASSWORD=!DB_PW!, PWD=%SQL_PWD%;Trust...: a placeholder (before the next field)
+        if PLACEHOLDER.match(text[begin : match.end("value")]):
+            continue  # PASSWORD=!DB_PW!: a placeholder before its closing "!" is cut off below
         if text[begin : match.end("value")].endswith(":") or bracketed_at(text, begin):
             continue  # "password removed: Username: ...", "Password: [REDACTED per policy]": no value
         value = text[begin : match.end("value")].rstrip(".,;!?")

@@ -47,16 +47,37 @@ REFERENCE_SUFFIXES = (
     "file", "path", "dir", "env", "var", "name", "length", "policy", "url", "ref",
     # how it is kept or checked (password_encryption = scram-sha-256, token_type, hash_algorithm)
     "encryption", "algorithm", "method", "mode", "type", "scheme", "cipher", "hashing",
-    # what is derived from it or said of it (token_hash, key_fingerprint, token_uri, MaxPasswordAge,
-    # token_ttl, password_history): a digest, an address or a setting, not the secret
-    "hash", "hashed", "digest", "checksum", "fingerprint", "uri", "endpoint", "age", "ttl", "history",
 )  # fmt: skip
-# The same before the secret's word: hashed_secret, existingSecret (a Helm chart's name for a
-# Kubernetes Secret kept elsewhere), encryptedPassword, sealed_secret.
-REFERENCE_PREFIXES = ("hash", "hashed", "existing", "encrypted", "sealed")
-# A value masked or cut short where it was shown: sk-..., eyJ***REDACTED***, at_7f3c…(truncated,
-# AgBy...truncated..., Terraform's (sensitive value): what is left is not the secret.
-MASKED = re.compile(r"(?i)\.{3}|\u2026|\*{3}|redacted|truncated|masked|omitted|elided|\(sensitive\b")
+# The last word of a key's name after the secret's (token_hash, keyFingerprint, token_uri,
+# MaxPasswordAge, token_ttl, password_history) or before it (hashed_secret, encryptedPassword,
+# sealed_secret): a digest, an address, a setting or a value kept encrypted, not the secret; read as
+# whole words of the name (DB_PASSWORD_STAGE is a password, UNENCRYPTED_PASSWORD too).
+REFERENCE_AFTER = frozenset(
+    ("hash", "hashed", "digest", "checksum", "fingerprint", "uri", "endpoint", "age", "ttl", "history")
+)
+REFERENCE_BEFORE = frozenset(("hash", "hashed", "encrypted", "sealed"))
+# A value masked or cut short where it was shown: a mark of what is missing (eyJ***REDACTED***,
+# at_7f3c…(truncated), Terraform's "(sensitive value)"), or an ellipsis after a token's prefix or
+# inside the value (sk-..., sk-ant-..., AgBy...truncated..., MIIEv...(redacted)...); not an ellipsis
+# a sentence puts after a whole value ("DB_PASSWORD=Xk7#pQ9mZw2... in the .env").
+_MASK_MARK = re.compile(
+    r"(?i)\*{3}|(?<![a-z])(?:redacted|truncated|masked|omitted|elided)(?![a-z])|\(sensitive\b"
+)
+_ELLIPSIS = re.compile(r"\.{3}|\u2026")
+_PREFIX_ONLY = 8  # what stands before an ellipsis, at most, for a value to be a prefix and a mark
+
+
+def masked(value: str) -> bool:
+    """Whether `value` is shown masked or cut short (see _MASK_MARK, _ELLIPSIS)."""
+    if _MASK_MARK.search(value):
+        return True
+    ellipsis = _ELLIPSIS.search(value)
+    if ellipsis is None:
+        return False
+    rest = value[ellipsis.end() :].strip(".\u2026,;:!?)\"'`")
+    return ellipsis.start() <= _PREFIX_ONLY or bool(rest)
+
+
 # A digest named by its algorithm (Vault's audit log hmac-sha256:..., sha256:..., a Docker digest).
 _DIGEST = re.compile(r"(?i)(?:hmac-)?(?:sha-?(?:1|224|256|384|512)|md5|blake2b?)[:$-][0-9a-f]{16,}")
 # A connection string's next field after a value: PWD=%SQL_PWD%;TrustServerCertificate=yes.
@@ -77,8 +98,16 @@ def variable_field(value: str) -> bool:
     return field != value and field[:1] in "%$<{!#" and bool(PLACEHOLDER.match(field))
 
 
+# What a base64 value of documentation decodes to: the stand-ins themselves, not every value the
+# PLACEHOLDER pattern reads as one in a text (a decoded "Sphere2024" is a password).
+_DECODED_STAND_IN = re.compile(
+    r"(?i)(?:changeme|change_me|changeit|placeholder|password|secret|example|dummy|test|x{3,}|\*+"
+    r"|your[_-]?[a-z_-]*|<[^>]*>|\$\{[^}]*\}|\{\{[^}]*\}\})"
+)
+
+
 def _encoded_placeholder(value: str) -> bool:
-    """A base64 value that decodes to a placeholder (Y2hhbmdlbWU= is "changeme"): a Kubernetes
+    """A base64 value that decodes to a stand-in (Y2hhbmdlbWU= is "changeme"): a Kubernetes
     Secret's data written as documentation."""
     if len(value) % 4 or not _BASE64.fullmatch(value):
         return False
@@ -87,11 +116,7 @@ def _encoded_placeholder(value: str) -> bool:
     except (binascii.Error, UnicodeDecodeError):
         return False
     plain = decoded.strip()
-    return (
-        plain.isprintable()
-        and bool(plain)
-        and (bool(PLACEHOLDER.match(plain)) or plain.lower() in DOCUMENTED_DEFAULTS)
-    )
+    return bool(_DECODED_STAND_IN.fullmatch(plain)) or plain.lower() in DOCUMENTED_DEFAULTS
 
 
 # A bracketed placeholder on one line ([REDACTED per policy], <your token>, {secret}, Octopus
@@ -243,7 +268,7 @@ def value_confidence(value: str, quoted: bool) -> float:
         or len(set(value)) < 4
         or "example" in lowered
         or lowered in DOCUMENTED_DEFAULTS
-        or MASKED.search(value)
+        or masked(value)
         or _DIGEST.match(value)
         or _encoded_placeholder(value.strip("`"))
     ):
@@ -277,13 +302,29 @@ def value_confidence(value: str, quoted: bool) -> float:
     return 0.55 if quoted and len(value) >= 6 else 0.0
 
 
-# A private key's body: a run of base64 as its lines hold it (not "...", "<paste your key here>").
-_PEM_BODY = re.compile(r"[A-Za-z0-9+/=]{40,}")
+# A private key's body: a run of base64 as its lines hold it, 24 characters or more (keys are
+# wrapped at 64 columns, some at 32), not "...", "MIIEv...(redacted)" or "<paste your key here>";
+# read past headers (a PGP block's Comment:, a PEM's DEK-Info:).
+_PEM_BODY = re.compile(r"[A-Za-z0-9+/=]{24,}")
+_PEM_READ = 3000
 
 
 def pem_body(text: str, start: int) -> bool:
     """Whether the private key whose header begins at `start` has a body of key material."""
-    return _PEM_BODY.search(text, start, start + 400) is not None
+    return _PEM_BODY.search(text, start, start + _PEM_READ) is not None
+
+
+def last_name_part(name: str) -> str:
+    """The last word of a compound name, lowercase (storePassword: "password", DB_PASSWORD_FILE:
+    "file"); "" for none."""
+    parts = _NAME_PARTS.findall(name)
+    return parts[-1].lower() if parts else ""
+
+
+def shown_not_secret(value: str) -> bool:
+    """A value a known format's rule matched that documentation or a log shows in its place: a
+    placeholder, a masked or cut value, or a user:STAND_IN pair."""
+    return bool(PLACEHOLDER.match(value)) or masked(value) or stand_in_password(value)
 
 
 def stand_in_password(secret: str) -> bool:

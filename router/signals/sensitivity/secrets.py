@@ -22,16 +22,19 @@ from router.signals.sensitivity.programs import find_in_programs
 from router.signals.sensitivity.prose import find_in_prose
 from router.signals.sensitivity.scanning import word_start
 from router.signals.sensitivity.secret_values import (
-    MASKED,
     MEASUREMENT,
     PASSWORD_WORDS,
     PLACEHOLDER,
-    REFERENCE_PREFIXES,
+    REFERENCE_AFTER,
+    REFERENCE_BEFORE,
     REFERENCE_SUFFIXES,
     bracketed_at,
+    last_name_part,
+    masked,
     mentions_secret,
     pem_body,
     shannon_entropy,
+    shown_not_secret,
     strong,
     value_confidence,
 )
@@ -84,10 +87,8 @@ _KNOWN: tuple[tuple[str, re.Pattern[str], float], ...] = (
     ),
     (
         "private_key",
-        re.compile(
-            r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----"
-            r"(?:[\s\S]*?-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----|[^\n]*)"
-        ),
+        # the header, and the rest of its line: _key_block reads on to the block's end
+        re.compile(r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----[^\n]*"),
         0.99,
     ),
 )
@@ -146,15 +147,28 @@ def _known(text: str, lowered: str) -> Iterator[Finding]:
         if not hinted.get(detail, True):
             continue
         for match in pattern.finditer(text):
+            if detail == "private_key":
+                end = _key_block_end(text, match)
+                if pem_body(text, match.start()) and not masked(text[match.start() : end]):
+                    yield Finding("secret", match.start(), end, confidence, detail)
+                continue  # -----BEGIN PRIVATE KEY-----\n...\n-----END: a key's frame, no key in it
             value = match.group(0)
             if "EXAMPLE" in value.upper() or "xxxx" in value.lower() or shannon_entropy(value) < 3.0:
                 continue  # documentation examples (AKIAIOSFODNN7EXAMPLE, ghp_xxxx...) are nobody's secret
-            if detail == "private_key" and not pem_body(text, match.start()):
-                continue  # -----BEGIN PRIVATE KEY-----\n...\n-----END: a key's frame, no key in it
-            tail = _AFTER_PREFIX.split(value, maxsplit=1)[-1]
-            if MASKED.search(value) or PLACEHOLDER.match(tail):
+            if shown_not_secret(value) or PLACEHOLDER.match(_AFTER_PREFIX.split(value, maxsplit=1)[-1]):
                 continue  # xoxb-your-token, sk-...: the format's prefix before a placeholder
             yield Finding("secret", match.start(), match.end(), confidence, detail)
+
+
+# A private key's block ends at its END line, read at most 12,000 characters on (a PGP block of a
+# 4096-bit key is about 7,000); without one, the finding is the header's line (a key cut short).
+_KEY_END = re.compile(r"-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----")
+_KEY_BLOCK = 12_000
+
+
+def _key_block_end(text: str, header: re.Match[str]) -> int:
+    found = _KEY_END.search(text, header.end(), header.end() + _KEY_BLOCK)
+    return found.end() if found else header.end()
 
 
 _AFTER_PREFIX = re.compile(r"[-_]")  # a token's prefix ends at its first separator (xoxb-, ghp_)
@@ -331,17 +345,25 @@ def _literal_position(layout: _Layout, key_start: int, key_end: int, word: str, 
     return own_line and joint.strip() == "=" and layout.in_ini_section(line_start)
 
 
-def _named_otherwise(text: str, lowered: str, hit: re.Match[str]) -> bool:
-    """Whether the key word at `hit` is not a secret's key: after a reference's word (hashed_secret,
-    existingSecret), as the shell's $PWD (the working directory), or inside an AWS ARN
-    (arn:aws:secretsmanager:...:secret:prod/db, the secret's name)."""
-    start = _key_start(text, hit.start())
-    if lowered[start : hit.start()].rstrip("_-.").endswith(REFERENCE_PREFIXES):
+def _named_otherwise(text: str, hit: re.Match[str], match: re.Match[str]) -> bool:
+    """Whether the key word at `hit` is not a secret's key: its name's last word after it or before
+    it says the value is derived or kept otherwise (token_hash, hashed_secret; REFERENCE_AFTER,
+    REFERENCE_BEFORE), a Helm chart's existingSecret (the name of a Kubernetes Secret), the shell's
+    $PWD (the working directory), or the word is inside an AWS ARN (arn:aws:secretsmanager:...:
+    secret:prod/db, the secret's name)."""
+    before = last_name_part(text[_key_start(text, hit.start()) : hit.start()])
+    if last_name_part(match.group("rest")) in REFERENCE_AFTER or before in REFERENCE_BEFORE:
         return True
-    if hit.group() == "pwd" and text[hit.start() - 1 : hit.start()] == "$":
+    if (before == "existing" and hit.group() == "secret") or (
+        hit.group() == "pwd" and text[hit.start() - 1 : hit.start()] == "$"
+    ):
         return True
-    word_start = max(text.rfind(" ", 0, start), text.rfind("\n", 0, start)) + 1
-    return "arn:" in lowered[max(word_start, start - 200) : start]
+    # the ARN's own stretch: back to the quote, comma, brace, "=" or blank that begins it
+    segment = _ARN_BOUNDARY.split(text[max(0, hit.start() - 200) : hit.start()])[-1]
+    return segment.lower().startswith("arn:")
+
+
+_ARN_BOUNDARY = re.compile(r"[\"',{}=\s\[\]]")
 
 
 def _assigned(text: str, lowered: str) -> Iterator[Finding]:
@@ -357,7 +379,7 @@ def _assigned(text: str, lowered: str) -> Iterator[Finding]:
         if match is None:
             continue
         end = match.end()
-        if match.group("rest").lower().endswith(REFERENCE_SUFFIXES) or _named_otherwise(text, lowered, hit):
+        if match.group("rest").lower().endswith(REFERENCE_SUFFIXES) or _named_otherwise(text, hit, match):
             continue  # password_file=/run/secrets/db, TOKEN_PATH=...: where the secret is, not it
         typed = match.group("typed") is not None
         if typed and match.group("rest"):
