@@ -452,11 +452,43 @@ def test_lone_name_near_misses(detector: SensitivityDetector, text: str) -> None
             "the field characters ASCII.",
             "Daniel Okafor",
         ),
+        # the writer ties the name to themself: before it, in its clause, or right after it
+        ("Write a bedtime story starring my nephew Tobias Wrenfield.", "Tobias Wrenfield"),
+        ("Fictional story about my landlord, Mr. Oskar Brandt, who never fixes the heating.", "Oskar Brandt"),
+        ("A poem for Dagny Holmqvist, my coworker, who retires on Friday.", "Dagny Holmqvist"),
+        ("Write a haiku for Maureen Kellaway, the hospice nurse who sat with my father.", "Maureen Kellaway"),
+        ("Schreib ein Gedicht für meine Mutter Ingrid Hoffmeister.", "Ingrid Hoffmeister"),
+        # what says the person is real: the word, an occasion written for
+        ("Write a limerick for Mr. Ambrose Quigley's retirement party.", "Ambrose Quigley's"),
+        (
+            "Write a story about a real person, Dr. Harriet Vandersloot, and her clinic.",
+            "Harriet Vandersloot",
+        ),
+        # a form the text mentions but does not ask for
+        ("A great poem was read at the gala by Mrs. Cordelia Ashgrove.", "Cordelia Ashgrove"),
+        ("Tell the Poem Society that Mrs. Josephine Haverford has resigned.", "Josephine Haverford"),
+        (
+            "Write a story about my sister. Her name is Claudia Bergström and she lives in Malmö.",
+            "Claudia Bergström",
+        ),
+        ("Write a song for Zainab Okonkwo, I love her so much", "Zainab Okonkwo"),
+        # real records called a sample, test data from production
+        (
+            "Here is a sample of customer names from our production database: Jasmine Whitfield.",
+            "Jasmine Whitfield",
+        ),
+        # other personal data beside the name
+        (
+            "Write a short story for Mr. Casimir Vandermolen (c.vandermolen@posteo.de) about his garden.",
+            "Casimir Vandermolen",
+        ),
     ],
 )
-def test_cued_names_beside_words_of_fiction_stay_personal(
+def test_real_people_in_requests_about_fiction_stay_personal(
     detector: SensitivityDetector, text: str, name: str
 ) -> None:
+    """A name cued as someone's beside words of fiction, or in a request for fiction that the writer
+    ties to themself, that says its people are real, or that holds other personal data."""
     assert name in found(detector, text, "person")
 
 
@@ -748,44 +780,3 @@ def test_made_up_people_in_a_request_for_fiction_are_not_flagged(
     detector: SensitivityDetector, text: str
 ) -> None:
     assert found(detector, text, "person") == []
-
-
-@pytest.mark.parametrize(
-    ("text", "name"),
-    [
-        # the writer ties the name to themself: before it, in its clause, or right after it
-        ("Write a bedtime story starring my nephew Tobias Wrenfield.", "Tobias Wrenfield"),
-        ("Fictional story about my landlord, Mr. Oskar Brandt, who never fixes the heating.", "Oskar Brandt"),
-        ("A poem for Dagny Holmqvist, my coworker, who retires on Friday.", "Dagny Holmqvist"),
-        ("Write a haiku for Maureen Kellaway, the hospice nurse who sat with my father.", "Maureen Kellaway"),
-        ("Schreib ein Gedicht für meine Mutter Ingrid Hoffmeister.", "Ingrid Hoffmeister"),
-        # what says the person is real: the word, an occasion written for
-        ("Write a limerick for Mr. Ambrose Quigley's retirement party.", "Ambrose Quigley's"),
-        (
-            "Write a story about a real person, Dr. Harriet Vandersloot, and her clinic.",
-            "Harriet Vandersloot",
-        ),
-        # a form the text mentions but does not ask for
-        ("A great poem was read at the gala by Mrs. Cordelia Ashgrove.", "Cordelia Ashgrove"),
-        ("Tell the Poem Society that Mrs. Josephine Haverford has resigned.", "Josephine Haverford"),
-        (
-            "Write a story about my sister. Her name is Claudia Bergström and she lives in Malmö.",
-            "Claudia Bergström",
-        ),
-        ("Write a song for Zainab Okonkwo, I love her so much", "Zainab Okonkwo"),
-        # real records called a sample, test data from production
-        (
-            "Here is a sample of customer names from our production database: Jasmine Whitfield.",
-            "Jasmine Whitfield",
-        ),
-        # other personal data beside the name
-        (
-            "Write a short story for Mr. Casimir Vandermolen (c.vandermolen@posteo.de) about his garden.",
-            "Casimir Vandermolen",
-        ),
-    ],
-)
-def test_people_tied_to_the_writer_in_a_request_for_fiction_stay_personal(
-    detector: SensitivityDetector, text: str, name: str
-) -> None:
-    assert name in found(detector, text, "person")
