@@ -225,7 +225,7 @@ class GitleaksRules:
                 if not secret or (rule.entropy and shannon_entropy(secret) < rule.entropy):
                     continue
                 if "PRIVATE KEY" in secret:
-                    if not pem_body(text, start) or masked(secret):
+                    if not pem_body(text, start, end) or masked(secret):
                         continue  # a private key's frame around "..." or "<paste your key here>"
                 elif shown_not_secret(secret):
                     continue  # curl --header "x-api-key: YOUR_API_KEY": documentation, not a secret

@@ -309,9 +309,10 @@ _PEM_BODY = re.compile(r"[A-Za-z0-9+/=]{24,}")
 _PEM_READ = 3000
 
 
-def pem_body(text: str, start: int) -> bool:
-    """Whether the private key whose header begins at `start` has a body of key material."""
-    return _PEM_BODY.search(text, start, start + _PEM_READ) is not None
+def pem_body(text: str, start: int, end: int | None) -> bool:
+    """Whether the private key whose header begins at `start` has a body of key material before
+    `end`, its block's end (None for a key cut short, with no END line: read 3,000 characters on)."""
+    return _PEM_BODY.search(text, start, start + _PEM_READ if end is None else end) is not None
 
 
 def last_name_part(name: str) -> str:

@@ -148,8 +148,9 @@ def _known(text: str, lowered: str) -> Iterator[Finding]:
             continue
         for match in pattern.finditer(text):
             if detail == "private_key":
-                end = _key_block_end(text, match)
-                if pem_body(text, match.start()) and not masked(text[match.start() : end]):
+                block_end = _key_block_end(text, match)
+                end = match.end() if block_end is None else block_end
+                if pem_body(text, match.start(), block_end) and not masked(text[match.start() : end]):
                     yield Finding("secret", match.start(), end, confidence, detail)
                 continue  # -----BEGIN PRIVATE KEY-----\n...\n-----END: a key's frame, no key in it
             value = match.group(0)
@@ -166,9 +167,10 @@ _KEY_END = re.compile(r"-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----")
 _KEY_BLOCK = 12_000
 
 
-def _key_block_end(text: str, header: re.Match[str]) -> int:
+def _key_block_end(text: str, header: re.Match[str]) -> int | None:
+    """Where the block whose header `header` matched ends, after its END line; None without one."""
     found = _KEY_END.search(text, header.end(), header.end() + _KEY_BLOCK)
-    return found.end() if found else header.end()
+    return found.end() if found else None
 
 
 _AFTER_PREFIX = re.compile(r"[-_]")  # a token's prefix ends at its first separator (xoxb-, ghp_)
