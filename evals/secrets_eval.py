@@ -92,6 +92,7 @@ SECOND_AUTHORS: tuple[tuple[str, Path, str | None], ...] = (
 LEAKED_MIN_LENGTH = 8
 FILLS = ("generated", "leaked")
 REVIEW_LOOKALIKES = LABELS / "secrets_lookalikes_review.jsonl"
+PASTES_HELDOUT = LABELS / "secrets_pastes_heldout.jsonl"
 
 
 @functools.cache
@@ -228,10 +229,26 @@ def run(
         "flag_rate": round(len(flagged_review) / len(review), 4),
         "flagged": flagged_review,
     }
+    report["pastes_heldout"] = _pastes(detector)
     report["misses"] = misses
     external = secrets_external.load()
     report["credsweeper"] = secrets_external.recall(detector, external) if external else None
     return report
+
+
+def _pastes(detector: SensitivityDetector) -> dict[str, Any]:
+    """A helper's pastes written for the twenty-eighth session without reading turnout's code or
+    data, and scored, never read (no text of it is ever printed): look-alikes' flag rate, and the
+    share of the real-looking secrets a finding covers at least half of."""
+    rows = [json.loads(line) for line in PASTES_HELDOUT.read_text(encoding="utf-8").splitlines() if line]
+    alike = [row["text"] for row in rows if row["label"] == "lookalike"]
+    real = [row for row in rows if row["label"] == "secret"]
+    flagged = sum(any(f.type == "secret" for f in detector.scan(text)) for text in alike)
+    found = sum(_found(detector, row["secret"], row["text"]) for row in real)
+    return {
+        "lookalikes": {"n": len(alike), "flag_rate": round(flagged / len(alike), 4)},
+        "secrets": {"n": len(real), "recall": round(found / len(real), 4)},
+    }
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -282,6 +299,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     for text in review["flagged"]:
         print("  flagged:", json.dumps(text)[:100])
+    pastes = report["pastes_heldout"]
+    print(
+        f"{PASTES_HELDOUT.name} (held out, never read): look-alikes flagged"
+        f" {pastes['lookalikes']['flag_rate']:.3f} of {pastes['lookalikes']['n']},"
+        f" secrets found {pastes['secrets']['recall']:.3f} of {pastes['secrets']['n']}"
+    )
     for text in report["misses"][: args.show_misses]:
         print("  missed:", json.dumps(text)[:140])
     external = report["credsweeper"]

@@ -257,6 +257,12 @@ def pii(params: PiiParams) -> TaskResult:
     result.add("secrets.plaintext_heldout.recall", secrets["plaintext"]["recall"], UP)
     result.add("secrets.lookalikes.flag_rate", secrets["lookalikes"]["flag_rate"], DOWN)
     result.add("secrets.review_lookalikes.flag_rate", secrets["review_lookalikes"]["flag_rate"], DOWN)
+    result.add(
+        "secrets.pastes_heldout.lookalikes.flag_rate",
+        secrets["pastes_heldout"]["lookalikes"]["flag_rate"],
+        DOWN,
+    )
+    result.add("secrets.pastes_heldout.secrets.recall", secrets["pastes_heldout"]["secrets"]["recall"], UP)
     # other authors' sets (secrets_eval.SECOND_AUTHORS): the spent ones regression guards, the
     # unread one held out by author
     for name, _, _ in secrets_eval.SECOND_AUTHORS:
