@@ -29,7 +29,7 @@ from router import datafiles
 from router.signals.sensitivity.findings import Finding
 from router.signals.sensitivity.gates import Gate
 from router.signals.sensitivity.scanning import Prefiltered
-from router.signals.sensitivity.secret_values import masked, pem_body, shannon_entropy, shown_not_secret
+from router.signals.sensitivity.secret_values import frame_without_key, shannon_entropy, shown_not_secret
 
 log = logging.getLogger("turnout.secrets")
 
@@ -225,7 +225,7 @@ class GitleaksRules:
                 if not secret or (rule.entropy and shannon_entropy(secret) < rule.entropy):
                     continue
                 if "PRIVATE KEY" in secret:
-                    if not pem_body(text, start, end) or masked(secret):
+                    if frame_without_key(text, start, end, complete=True):
                         continue  # a private key's frame around "..." or "<paste your key here>"
                 elif shown_not_secret(secret):
                     continue  # curl --header "x-api-key: YOUR_API_KEY": documentation, not a secret

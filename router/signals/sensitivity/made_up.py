@@ -63,11 +63,13 @@ storia racconto romanzo poesia canzone scena verhaal opowiadanie wiersz piosenka
 # The writer's own fiction, after "my" or "our": "my novel", "my fantasy manuscript", "my WIP".
 OWN_FICTION = _words("novel novels novella manuscript screenplay fanfic fanfiction wip")
 HEAD_REACH = 3  # a form among a request's first words is what it asks for ("Limerick about a man named ...")
-# The asks themselves, not their -ing forms, which tell of writing done ("the idea of writing a song").
+# The asks themselves, not their -ing forms, which tell of writing done ("she spent May composing
+# a ballad for ..."). Chosen after reading sentences of Presidio's set that the first version misread
+# (README: the twenty-eighth session); on turnout's held-out fiction set this costs 0.5 points.
 WRITING_ASKS = _words("""
 write continue create compose generate make draft rewrite invent imagine tell give need get
-escribe escríbeme escribir escriba haz crea inventa cuenta cuéntame schreib schreibe schreiben
-erstelle erfinde erzähl erzähle écris écrivez écrire crée créez invente raconte raconte-moi escreva
+escribe escríbeme escribir escriba haz cuenta cuéntame schreib schreibe schreiben
+erstelle erfinde erzähl erzähle écris écrivez écrire crée créez raconte raconte-moi escreva
 escreve escrever crie invente conta scrivi scrivere crea inventa racconta schrijf maak verzin
 vertel napisz stwórz wymyśl opowiedz
 """)
@@ -77,7 +79,7 @@ REAL_WORDS = _words("""
 real actual actually irl prod production birthday birthdays retirement retiring retire retires farewell funeral
 memorial eulogy obituary condolence condolences wedding anniversary graduation banquet roast died
 passed
-cumpleaños boda funeral real reales geburtstag hochzeit beerdigung echt echte echten anniversaire
+cumpleaños boda reales geburtstag hochzeit beerdigung echt echte echten anniversaire
 mariage funérailles réel réelle réels aniversário casamento velório compleanno matrimonio funerale
 vero vera verjaardag bruiloft begrafenis urodziny ślub pogrzeb prawdziwy prawdziwa
 """)
@@ -177,7 +179,8 @@ def _asked_for(tokens: Tokens, index: int) -> bool:
 def _heads_request(tokens: Tokens, index: int) -> bool:
     """A form among a text's first words, in its first clause, that what follows makes a request's
     head ("Limerick about ...", "Time-travel story: ...", "Short play for 3 actors"), not a
-    sentence's subject ("A great song made even greater ...")."""
+    sentence's subject ("The ballad she wrote for ... was played at ..."). Chosen after reading
+    sentences of Presidio's set the first version misread (README: the twenty-eighth session)."""
     if any(clause_ends(tokens, before) for before in range(index)):
         return False
     if index + 1 >= len(tokens.words):

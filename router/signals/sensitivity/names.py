@@ -431,7 +431,8 @@ def find_people(text: str, alone: bool = True, discounted: list[Finding] | None 
     public = not cues.PUBLIC_WORDS.isdisjoint(tokens.lower)
     # a request about made-up people with no other personal data beside its names: a name there is
     # a character's or an example's, however introduced, unless the writer ties it to themself
-    framed = alone and made_up(tokens)
+    # (judged once, at the first name found: most prompts have none)
+    framed: bool | None = None if alone else False
     famous = public_names()
     # a listed name counts as a public figure's only where nothing ties the text's people to the
     # writer ("my", "our patient": name_cues.PERSONAL_WORDS) and no other personal data stands
@@ -452,6 +453,8 @@ def find_people(text: str, alone: bool = True, discounted: list[Finding] | None 
                 discounted.append(Finding("person", start, end, confidence, detail))
             # a plain name in a request about fiction or public life, a listed public figure's
             plain = detail in _PLAIN_NAMES and ((public and alone) or listed_here)
+            if framed is None:
+                framed = made_up(tokens)
             character = framed and detail not in _OWN_NAMES and not _writers_field(tokens, first, detail)
             # a listed public figure's name is tied only by a possessive ("my uncle Tom Hanks"): people
             # say "I love Taylor Swift" of a public figure, not of someone they know

@@ -315,6 +315,14 @@ def pem_body(text: str, start: int, end: int | None) -> bool:
     return _PEM_BODY.search(text, start, start + _PEM_READ if end is None else end) is not None
 
 
+def frame_without_key(text: str, start: int, end: int, complete: bool) -> bool:
+    """A private key's block at text[start:end] that holds no key: no key material in it ("...",
+    "<paste your key here>"), or masked. `complete`: the block ends at its END line; else it was
+    cut short, and its body is looked for 3,000 characters on. Never the placeholder pattern: a
+    key's body may hold "XXX"."""
+    return not pem_body(text, start, end if complete else None) or masked(text[start:end])
+
+
 def last_name_part(name: str) -> str:
     """The last word of a compound name, lowercase (storePassword: "password", DB_PASSWORD_FILE:
     "file"); "" for none."""

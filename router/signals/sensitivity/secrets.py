@@ -29,10 +29,9 @@ from router.signals.sensitivity.secret_values import (
     REFERENCE_BEFORE,
     REFERENCE_SUFFIXES,
     bracketed_at,
+    frame_without_key,
     last_name_part,
-    masked,
     mentions_secret,
-    pem_body,
     shannon_entropy,
     shown_not_secret,
     strong,
@@ -150,9 +149,9 @@ def _known(text: str, lowered: str) -> Iterator[Finding]:
             if detail == "private_key":
                 block_end = _key_block_end(text, match)
                 end = match.end() if block_end is None else block_end
-                if pem_body(text, match.start(), block_end) and not masked(text[match.start() : end]):
+                if not frame_without_key(text, match.start(), end, complete=block_end is not None):
                     yield Finding("secret", match.start(), end, confidence, detail)
-                continue  # -----BEGIN PRIVATE KEY-----\n...\n-----END: a key's frame, no key in it
+                continue
             value = match.group(0)
             if "EXAMPLE" in value.upper() or "xxxx" in value.lower() or shannon_entropy(value) < 3.0:
                 continue  # documentation examples (AKIAIOSFODNN7EXAMPLE, ghp_xxxx...) are nobody's secret
@@ -353,8 +352,11 @@ def _named_otherwise(text: str, hit: re.Match[str], match: re.Match[str]) -> boo
     REFERENCE_BEFORE), a Helm chart's existingSecret (the name of a Kubernetes Secret), the shell's
     $PWD (the working directory), or the word is inside an AWS ARN (arn:aws:secretsmanager:...:
     secret:prod/db, the secret's name)."""
+    rest = match.group("rest")
+    if rest.lower().endswith(REFERENCE_SUFFIXES) or last_name_part(rest) in REFERENCE_AFTER:
+        return True  # where it is kept (password_file, TOKEN_PATH) or what derives from it
     before = last_name_part(text[_key_start(text, hit.start()) : hit.start()])
-    if last_name_part(match.group("rest")) in REFERENCE_AFTER or before in REFERENCE_BEFORE:
+    if before in REFERENCE_BEFORE:
         return True
     if (before == "existing" and hit.group() == "secret") or (
         hit.group() == "pwd" and text[hit.start() - 1 : hit.start()] == "$"
@@ -381,8 +383,8 @@ def _assigned(text: str, lowered: str) -> Iterator[Finding]:
         if match is None:
             continue
         end = match.end()
-        if match.group("rest").lower().endswith(REFERENCE_SUFFIXES) or _named_otherwise(text, hit, match):
-            continue  # password_file=/run/secrets/db, TOKEN_PATH=...: where the secret is, not it
+        if _named_otherwise(text, hit, match):
+            continue  # password_file=/run/secrets/db, TOKEN_PATH=..., token_hash: not the secret
         typed = match.group("typed") is not None
         if typed and match.group("rest"):
             continue  # token_index: int = 255_999, TOKEN_PREFIX: Final = ...: a declared name must end in the word
