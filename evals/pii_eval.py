@@ -203,9 +203,14 @@ def flag_rates(
 # made-up people (router.signals.sensitivity.made_up) was written; the held-out set was written
 # apart and scored, never read. A third helper read the rule's first version and kept only what it
 # got wrong ("review"): its rates say how many of those mistakes are mended, not how often they occur.
+# A fourth, written after the rule and scored once, narrates writing and names real people ("the
+# ballad she composed for ...": "narration", real people only), where the rule must not read a request.
+_LABELS = Path(__file__).resolve().parent / "labels"
 FICTION_SETS = {
-    name: Path(__file__).resolve().parent / "labels" / f"pii_fiction_{file}.jsonl"
-    for name, file in (("development", "development"), ("held-out", "heldout"), ("review", "review"))
+    "development": _LABELS / "pii_fiction_development.jsonl",
+    "held-out": _LABELS / "pii_fiction_heldout.jsonl",
+    "review": _LABELS / "pii_fiction_review.jsonl",
+    "narration": _LABELS / "pii_narration_heldout.jsonl",
 }
 
 
@@ -220,15 +225,16 @@ def fiction_rates(detector: SensitivityDetector) -> dict[str, dict[str, Any]]:
         for row in rows:
             flagged[row["label"]] += bool(detector.scan(row["text"]))
         report[name] = {
-            "made_up": {
-                "prompts": counts["made_up"],
-                "flag_rate": _share(flagged["made_up"], counts["made_up"]),
-            },
             "personal": {
                 "prompts": counts["personal"],
                 "recall": _share(flagged["personal"], counts["personal"]),
-            },
+            }
         }
+        if counts["made_up"]:
+            report[name]["made_up"] = {
+                "prompts": counts["made_up"],
+                "flag_rate": _share(flagged["made_up"], counts["made_up"]),
+            }
     return report
 
 
@@ -343,10 +349,14 @@ def _print_report(report: dict[str, Any]) -> None:
     print(f"  pooled MT-Bench + Arena-Hard + GSM8K: {report['benign_pooled_fpr']:.3f}  (target <= 0.02)")
     print("Requests for fiction and made-up examples (turnout's own sets, written by helpers)")
     for name, part in report["fiction"].items():
-        made_up, personal = part["made_up"], part["personal"]
+        made_up, personal = part.get("made_up"), part["personal"]
+        flagged = (
+            f"made-up people flagged {made_up['flag_rate']:.3f} (of {made_up['prompts']}), "
+            if made_up
+            else ""
+        )
         print(
-            f"  {name:<12} made-up people flagged {made_up['flag_rate']:.3f} (of {made_up['prompts']}),"
-            f" real people's data found {personal['recall']:.3f} (of {personal['prompts']})"
+            f"  {name:<12} {flagged}real people's data found {personal['recall']:.3f} (of {personal['prompts']})"
         )
     directives = report["directives"]
     print(

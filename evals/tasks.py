@@ -302,7 +302,8 @@ def pii(params: PiiParams) -> TaskResult:
         result.add(f"benign.{name}.prompts", rate["prompts"], INFO)
     result.add("benign.pooled.flag_rate", report["benign_pooled_fpr"], DOWN)
     for name, part in report["fiction"].items():
-        result.add(f"fiction.{name}.made_up.flag_rate", part["made_up"]["flag_rate"], DOWN)
+        if "made_up" in part:
+            result.add(f"fiction.{name}.made_up.flag_rate", part["made_up"]["flag_rate"], DOWN)
         result.add(f"fiction.{name}.personal.recall", part["personal"]["recall"], UP)
     result.add("directive.recall", report["directives"]["recall"], UP)
     result.add("directive.other_flag_rate", report["directives"]["other_flag_rate"], DOWN)
