@@ -1,12 +1,18 @@
 """How much the routing figures depend on the one held-out split: retrain on several split seeds.
 
-Run as `python -m evals.seed_spread [--seeds 5] [--json]`. For the shipped split seed and then seeds
+Run as `python -m evals.seed_spread [--seeds 5] [--difficulty-only] [--json]`. For the shipped split seed and then seeds
 1, 2, ... it retrains the capability classifier exactly as `python -m evals.training.train --seed N`
 would, into a temporary artifact that it reads back (the artifact stores weights at half precision,
 and the figures are those of what would ship), and reports category accuracy and, per RouteLLM
 benchmark, the call saving at 95% of GPT-4's quality for ours, random and oracle on that seed's held-out,
 de-contaminated prompts (as `evals.routing_eval` does for the packaged artifact), with the mean and
 range over seeds. Needs the dev extra (scikit-learn); about 30 s per seed here.
+
+`--difficulty-only` keeps the packaged category model for every seed and refits difficulty alone
+(`python -m evals.training.train --difficulty-only`), for machines without the optional sources the
+category model was trained with. Its figures carry a small leak the full retraining has not: on seeds
+other than the shipped one, the category model (whose probabilities difficulty reads) was trained
+on some of that seed's held-out prompts, as category examples, never with their outcomes.
 """
 
 from __future__ import annotations
@@ -23,17 +29,23 @@ from typing import Any
 from evals.routing_eval import category_report, difficulty_report
 from evals.training.corpus import DEFAULT_SEED, build_split
 from evals.training.outcomes import BENCHMARKS, split_outcomes
-from router.signals.capability.classifier import CapabilityClassifier, save_artifact
+from router.signals.capability.classifier import (
+    DEFAULT_ARTIFACT,
+    CapabilityClassifier,
+    read_artifact,
+    save_artifact,
+)
 
 ROUTERS = ("ours", "random", "oracle")
 
 
-def one_seed(seed: int) -> dict[str, Any]:
+def one_seed(seed: int, difficulty_only: bool = False) -> dict[str, Any]:
     from evals.training.train import Settings, train_from_registry
 
+    keep = read_artifact(DEFAULT_ARTIFACT) if difficulty_only else None
     with tempfile.TemporaryDirectory() as folder:
         artifact = Path(folder) / "capability.npz"
-        save_artifact(artifact, train_from_registry(seed, Settings(seed=seed)))
+        save_artifact(artifact, train_from_registry(seed, Settings(seed=seed), keep))
         classifier = CapabilityClassifier.load(artifact)
     split = build_split(seed)
     held_out = split_outcomes(split)[1]
@@ -53,8 +65,8 @@ def _spread(values: list[float]) -> dict[str, float]:
     return {"mean": statistics.fmean(values), "min": min(values), "max": max(values)}
 
 
-def run(seeds: int) -> dict[str, Any]:
-    return summarise([one_seed(seed) for seed in [DEFAULT_SEED, *range(1, seeds)]])
+def run(seeds: int, difficulty_only: bool = False) -> dict[str, Any]:
+    return summarise([one_seed(seed, difficulty_only) for seed in [DEFAULT_SEED, *range(1, seeds)]])
 
 
 def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -90,12 +102,17 @@ def render(report: dict[str, Any]) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m evals.seed_spread", description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=int, default=5, help="how many split seeds (the shipped one first)")
+    parser.add_argument(
+        "--difficulty-only",
+        action="store_true",
+        help="keep the packaged category model and refit difficulty alone on each seed",
+    )
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     args = parser.parse_args(argv)
     if args.seeds < 1:
         print("evals.seed_spread: --seeds must be at least 1", file=sys.stderr)
         return 2
-    report = run(args.seeds)
+    report = run(args.seeds, args.difficulty_only)
     print(json.dumps(report, indent=2) if args.json else render(report))
     return 0
 

@@ -296,3 +296,29 @@ def test_product_packages_never_import_the_tooling() -> None:
         if path.name != "cli.py":
             text = path.read_text(encoding="utf-8")
             assert "from evals" not in text and "import evals" not in text, path
+
+
+def test_refitting_difficulty_alone_keeps_the_category_model_and_equals_a_whole_retraining(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`train --difficulty-only` keeps an artifact's category weights as stored and fits difficulty
+    on the probabilities the runtime will compute from them, which a whole retraining uses too: the
+    two give the same difficulty model. The command refuses an artifact of another split seed."""
+    from evals.training.train import main, stored_category
+
+    texts = [t for examples in TINY.values() for t in examples]
+    labels = [label for label, examples in TINY.items() for _ in examples]
+    needed = [label in ("code", "math") for label in labels]
+    settings = Settings(hash_bits=10, max_iter=200)
+    whole = train(texts, labels, texts, needed, settings)
+    alone = train([], [], texts, needed, settings, dict(whole.meta), None, stored_category(whole, settings))
+    assert alone.diff_bias == whole.diff_bias
+    assert np.array_equal(alone.diff_from_category, whole.diff_from_category)
+    assert np.array_equal(alone.rows, whole.rows) and np.array_equal(alone.weights, whole.weights)
+    assert np.array_equal(alone.meaning, whole.meaning) and np.array_equal(alone.cat_bias, whole.cat_bias)
+
+    artifact = tmp_path / "other-seed.npz"
+    save_artifact(artifact, train(texts, labels, texts, needed, settings, {"split_seed": 7}))
+    before = artifact.read_bytes()
+    assert main(["--difficulty-only", "--out", str(artifact)]) == 2
+    assert "split seed 7" in capsys.readouterr().err and artifact.read_bytes() == before

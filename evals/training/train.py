@@ -1,11 +1,14 @@
 """Retrains the capability signal from public data and writes its one artifact.
 
-Run as `python -m evals.training.train [--out PATH] [--seed N]`. It builds the shared split
+Run as `python -m evals.training.train [--out PATH] [--seed N] [--difficulty-only]`. It builds the shared split
 (`evals.training.corpus.build_split`), fits a class-weighted multinomial logistic regression for the
 category and a logistic regression for difficulty (hashed features, the meaning vector, and for
 difficulty the category probabilities) on the training side only, and writes data/capability.npz.
-Difficulty learns from RouteLLM's recorded outcomes and from per-source priors where no outcomes
-exist (`evals.training.outcomes.DEMAND_PRIOR`). Rebuild data/meaning.npz first
+Difficulty learns from RouteLLM's recorded outcomes, from per-source priors where no outcomes
+exist (`evals.training.outcomes.DEMAND_PRIOR`) and from authors' tiered requests (`TIER_WEIGHT`),
+all of them sources every checkout has; `--difficulty-only` keeps the category model of the
+artifact at --out and refits difficulty alone, which gives what a whole retraining would (difficulty
+reads the category probabilities of the stored weights either way, `as_stored`). Rebuild data/meaning.npz first
 (`python -m evals.training.distill`) only when the embedding model or the category model's training
 prompts change (the table's common direction is taken from them). scikit-learn is used here
 and nowhere at run time. This module must never read a held-out prompt into a model, never copy
@@ -214,6 +217,36 @@ def without_first_sentence(x: sparse.csr_matrix, meaning: Meaning | None) -> spa
     return x @ sparse.diags(keep, format="csr")
 
 
+def as_stored(
+    category: tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]], settings: Settings
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """The category model as an artifact keeps it and the runtime reads it: hashed weights in
+    float16 (slots whose largest category weight is below prune_below dropped), the meaning block
+    and the biases in float32. Difficulty is fit on the probabilities this model gives, so that the
+    probabilities it learns from are the ones it will be given, and so that refitting difficulty
+    alone on an artifact's category model (`--difficulty-only`) gives what a whole retraining does."""
+    coef, bias = category
+    hashed = coef[:, : 1 << settings.hash_bits]
+    kept = np.abs(hashed).max(axis=0) >= settings.prune_below
+    stored = np.zeros_like(coef)
+    stored[:, : 1 << settings.hash_bits] = np.where(kept, hashed.astype(np.float16), 0.0)
+    meaning = settings.meaning_scale * coef[:, 1 << settings.hash_bits :]
+    stored[:, 1 << settings.hash_bits :] = meaning.astype(np.float32) / settings.meaning_scale
+    return stored, bias.astype(np.float32).astype(np.float64)
+
+
+def stored_category(
+    weights: Weights, settings: Settings
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """An artifact's category model as (coef, bias) over feature_matrix's columns: its weights as
+    stored, so that packing them again changes none that is kept."""
+    n = len(CATEGORIES)
+    coef = np.zeros((n, (1 << weights.hash_bits) + len(weights.meaning)))
+    coef[:, weights.rows] = weights.weights[:, :n].T
+    coef[:, 1 << weights.hash_bits :] = weights.meaning[:, :n].T / settings.meaning_scale
+    return coef, weights.cat_bias.astype(np.float64)
+
+
 def category_model(
     texts: Sequence[str], labels: Sequence[str], settings: Settings, meaning: Meaning | None
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
@@ -230,12 +263,15 @@ def train(
     settings: Settings = Settings(),
     meta: dict[str, Any] | None = None,
     difficulty_weights: Sequence[float] | None = None,
+    category: tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]] | None = None,
 ) -> Weights:
-    """Both models from in-memory data; the difficulty model sees the category model's probabilities."""
+    """Both models from in-memory data (or difficulty alone, on a given `category` model, when the
+    category texts are empty); the difficulty model sees the category model's probabilities."""
     meaning = Meaning.packaged() if settings.meaning else None
-    category = category_model(category_texts, category_labels, settings, meaning)
+    if category is None:
+        category = category_model(category_texts, category_labels, settings, meaning)
     x_diff = feature_matrix(difficulty_texts, settings.hash_bits, meaning, settings.meaning_scale)
-    probs = category_probabilities(x_diff, *category)
+    probs = category_probabilities(x_diff, *as_stored(category, settings))
     difficulty = fit_difficulty(
         without_first_sentence(x_diff, meaning), probs, difficulty_needed, settings, difficulty_weights
     )
@@ -252,13 +288,23 @@ def train(
     return pack(category, difficulty, settings, info)
 
 
-def train_from_registry(seed: int, settings: Settings) -> Weights:
+def train_from_registry(seed: int, settings: Settings, keep: Weights | None = None) -> Weights:
+    """Both models from the registry's data; with `keep`, an artifact trained on this seed,
+    its category model is kept (with what its meta says of it) and difficulty alone is refit."""
     from evals.training.corpus import build_split
-    from evals.training.outcomes import DEMAND_PRIOR, DEMAND_WEIGHT, demand_outcomes, split_outcomes
+    from evals.training.outcomes import (
+        DEMAND_PRIOR,
+        DEMAND_WEIGHT,
+        TIER_WEIGHT,
+        demand_outcomes,
+        split_outcomes,
+        tier_outcomes,
+    )
 
     split = build_split(seed)
     outcomes, _held_out = split_outcomes(split)
     demand, demand_weights = demand_outcomes(split)
+    tiers, tier_weights = tier_outcomes()
     from evals.training.instructions import OPTIONAL, missing
 
     meta = {
@@ -269,23 +315,31 @@ def train_from_registry(seed: int, settings: Settings) -> Weights:
         "difficulty_by_benchmark": dict(
             sorted(
                 Counter(
-                    o.benchmark for o in {(o.text, o.benchmark): o for o in outcomes + demand}.values()
+                    o.benchmark
+                    for o in {(o.text, o.benchmark): o for o in outcomes + demand + tiers}.values()
                 ).items()
             )
         ),
         "benchmark_weight": BENCHMARK_WEIGHT,
         "demand_prior": DEMAND_PRIOR,
         "demand_weight": DEMAND_WEIGHT,
+        "tier_weight": TIER_WEIGHT,
     }
-    return train(
-        [e.text for e in split.train],
-        [e.label for e in split.train],
-        [o.text for o in outcomes + demand],
-        [o.strong_needed for o in outcomes + demand],
+    category = None
+    if keep is not None:
+        category = stored_category(keep, settings)
+        meta |= {k: keep.meta[k] for k in ("optional_sources", "category_counts") if k in keep.meta}
+    weights = train(
+        [] if keep else [e.text for e in split.train],
+        [] if keep else [e.label for e in split.train],
+        [o.text for o in outcomes + demand + tiers],
+        [o.strong_needed for o in outcomes + demand + tiers],
         settings,
         meta,
-        [BENCHMARK_WEIGHT[o.benchmark] for o in outcomes] + demand_weights,
+        [BENCHMARK_WEIGHT[o.benchmark] for o in outcomes] + demand_weights + tier_weights,
+        category,
     )
+    return weights
 
 
 def _absent_sources(out: Path, missing: list[str]) -> list[str]:
@@ -312,10 +366,29 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_true",
         help="replace the shipped artifact even though sources it was trained with are absent here",
     )
+    parser.add_argument(
+        "--difficulty-only",
+        action="store_true",
+        help="keep the category model of the artifact at --out and refit difficulty alone",
+    )
     args = parser.parse_args(argv)
     from evals.training.corpus import DEFAULT_SEED
     from evals.training.instructions import missing
 
+    seed = DEFAULT_SEED if args.seed is None else args.seed
+    if args.difficulty_only:
+        try:
+            keep = read_artifact(args.out)
+        except ValueError as error:
+            print(f"train: {error}", file=sys.stderr)
+            return 2
+        if keep.meta.get("split_seed") != seed:
+            print(
+                f"train: {args.out} was trained on split seed {keep.meta.get('split_seed')}, not {seed}",
+                file=sys.stderr,
+            )
+            return 2
+        return _write(args.out, keep, seed)
     absent = _absent_sources(args.out, missing())
     if absent and not args.allow_missing:
         print(
@@ -325,12 +398,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return 2
 
-    seed = DEFAULT_SEED if args.seed is None else args.seed
+    return _write(args.out, None, seed)
+
+
+def _write(out: Path, keep: Weights | None, seed: int) -> int:
     started = time.perf_counter()
-    weights = train_from_registry(seed, Settings(seed=seed))
-    save_artifact(args.out, weights)
+    weights = train_from_registry(seed, Settings(seed=seed), keep)
+    save_artifact(out, weights)
     print(
-        f"wrote {args.out} ({args.out.stat().st_size / 1e6:.2f} MB, {len(weights.rows)} slots) "
+        f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB, {len(weights.rows)} slots) "
         f"in {time.perf_counter() - started:.0f}s; categories {weights.meta['category_counts']}, "
         f"difficulty {weights.meta['difficulty_by_benchmark']}"
     )
