@@ -49,22 +49,39 @@ SHARP = [
 ]
 MODELS = ["auto", "gpt-4", "claude", "haiku", "llama", "mistral", "refused", "tiny"]
 
+# Strategies are built from named functions, never lambdas: to describe a lambda, hypothesis reads
+# its source and walks sys.modules, which the gateway's lazy imports in another thread can change
+# under it ("dictionary changed size during iteration", seen once in a full run).
 # What a client may well send: plain text, JSON that any encoder takes.
 plain = st.text(max_size=40)
+sharp = st.one_of(plain, st.sampled_from(SHARP))
+
+
+def _nested_in_plain_keys(inner: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    return st.lists(inner, max_size=3) | st.dictionaries(plain, inner, max_size=3)
+
+
+def _nested_in_sharp_keys(inner: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    return st.lists(inner, max_size=3) | st.dictionaries(sharp, inner, max_size=3)
+
+
+def _metadata_key(text: str) -> str:
+    return text[:64]
+
+
 safe_json = st.recursive(
     st.none()
     | st.booleans()
     | st.integers(-(2**53), 2**53)
     | st.floats(allow_nan=False, allow_infinity=False)
     | plain,
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(plain, inner, max_size=3),
+    _nested_in_plain_keys,
     max_leaves=6,
 )
 # What a careless or hostile one sends: NUL, lone surrogates, integers past 64 bits, NaN, any type.
-sharp = st.one_of(plain, st.sampled_from(SHARP))
 junk = st.recursive(
     st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats() | sharp,
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(sharp, inner, max_size=3),
+    _nested_in_sharp_keys,
     max_leaves=6,
 )
 
@@ -150,7 +167,7 @@ OPTIONAL = {
     "logit_bias": st.dictionaries(st.sampled_from(["1", "50256"]), st.floats(-100, 100), max_size=2),
     "logprobs": st.booleans(),
     "top_logprobs": st.integers(0, 20),
-    "metadata": st.dictionaries(plain.map(lambda t: t[:64]), plain, max_size=3),
+    "metadata": st.dictionaries(plain.map(_metadata_key), plain, max_size=3),
     "service_tier": st.sampled_from(["auto", "default"]),
     "reasoning_effort": st.sampled_from(["low", "high"]),
     "turnout": turnout_options,
