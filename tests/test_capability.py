@@ -322,3 +322,33 @@ def test_refitting_difficulty_alone_keeps_the_category_model_and_equals_a_whole_
     before = artifact.read_bytes()
     assert main(["--difficulty-only", "--out", str(artifact)]) == 2
     assert "split seed 7" in capsys.readouterr().err and artifact.read_bytes() == before
+    from evals.training.corpus import DEFAULT_SEED
+
+    stale = {"split_seed": DEFAULT_SEED, "meaning_digest": "an older table"}
+    save_artifact(artifact, train(texts, labels, texts, needed, settings, stale))
+    before = artifact.read_bytes()
+    assert main(["--difficulty-only", "--out", str(artifact)]) == 2
+    assert "another meaning table" in capsys.readouterr().err and artifact.read_bytes() == before
+
+
+@pytest.mark.slow
+def test_refitting_the_shipped_difficulty_alone_gives_back_the_shipped_artifact(tmp_path: Path) -> None:
+    """Difficulty learns only from sources every checkout has, so `train --difficulty-only` on the
+    shipped artifact gives it back array for array, on any machine with the public datasets."""
+    import shutil
+
+    from evals.datasets import DatasetError, resolve
+    from evals.training.train import main
+
+    try:
+        resolve("routellm-gsm8k", download=False)
+    except DatasetError:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip("the public datasets are not in a local mirror or cache")
+    artifact = tmp_path / "capability.npz"
+    shutil.copyfile(DEFAULT_ARTIFACT, artifact)
+    assert main(["--difficulty-only", "--out", str(artifact)]) == 0
+    with np.load(DEFAULT_ARTIFACT) as shipped, np.load(artifact) as refit:
+        assert sorted(shipped.files) == sorted(refit.files)
+        assert [name for name in shipped.files if not np.array_equal(shipped[name], refit[name])] == []

@@ -325,13 +325,13 @@ def train_from_registry(seed: int, settings: Settings, keep: Weights | None = No
         "demand_weight": DEMAND_WEIGHT,
         "tier_weight": TIER_WEIGHT,
     }
-    category = None
+    category, texts, labels = None, [e.text for e in split.train], [e.label for e in split.train]
     if keep is not None:
-        category = stored_category(keep, settings)
+        category, texts, labels = stored_category(keep, settings), [], []
         meta |= {k: keep.meta[k] for k in ("optional_sources", "category_counts") if k in keep.meta}
-    weights = train(
-        [] if keep else [e.text for e in split.train],
-        [] if keep else [e.label for e in split.train],
+    return train(
+        texts,
+        labels,
         [o.text for o in outcomes + demand + tiers],
         [o.strong_needed for o in outcomes + demand + tiers],
         settings,
@@ -339,7 +339,6 @@ def train_from_registry(seed: int, settings: Settings, keep: Weights | None = No
         [BENCHMARK_WEIGHT[o.benchmark] for o in outcomes] + demand_weights + tier_weights,
         category,
     )
-    return weights
 
 
 def _absent_sources(out: Path, missing: list[str]) -> list[str]:
@@ -385,6 +384,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         if keep.meta.get("split_seed") != seed:
             print(
                 f"train: {args.out} was trained on split seed {keep.meta.get('split_seed')}, not {seed}",
+                file=sys.stderr,
+            )
+            return 2
+        if keep.meta.get("meaning_digest") != Meaning.packaged().digest:
+            print(
+                f"train: {args.out}'s category model was trained on another meaning table; retrain it whole",
                 file=sys.stderr,
             )
             return 2
