@@ -22,7 +22,12 @@ training step read:
 5. Difficulty on requests people sent to Chatbot Arena, Arena-Bench v1, with the grades a GPT-4 judge
    gave Mixtral's and GPT-4's answers (ARENA_BENCH): AUC of "strong needed", and where the default
    policy sends each group; where its three files are in the mirror folder or the cache.
-6. `--loso`, leave one source out: the classifier is retrained without each training source of the
+6. Difficulty on two authors' tiered requests (evals/labels/authored_difficulty_heldout.jsonl:
+   "hard" where a frontier model is worth paying for, "easy" where a small one does as well, as
+   their authors judged, length kept from telling them apart): AUC of hard over easy, in every
+   category and in those whose tiers train (evals.training.outcomes.TIER_CATEGORIES), where the
+   default policy sends each, and the category against the one each was written for.
+7. `--loso`, leave one source out: the classifier is retrained without each training source of the
    category corpus in turn and scored on that source, without each author of the authored requests
    in turn and scored on that author's (`authored/<crowd>`), and without each RouteLLM benchmark and
    scored on its held-out prompts (difficulty AUC). About 30 s per retraining; needs scikit-learn.
@@ -351,11 +356,45 @@ def complex_against_simple(classifier: CapabilityClassifier) -> dict[str, Any]:
     }
 
 
+def authored_tiers(classifier: CapabilityClassifier) -> dict[str, Any]:
+    """The held-out authors' tiered requests: how difficulty ranks hard over easy and where the
+    default policy sends them, in all categories and in TIER_CATEGORIES, and category accuracy."""
+    from evals.training.outcomes import TIER_CATEGORIES, TIERS_HELD_OUT, tier_rows
+
+    rows = tier_rows(TIERS_HELD_OUT)
+    texts = [row["prompt"] for row in rows]
+    hard = [row["tier"] == "hard" for row in rows]
+    scores = [classifier.classify(text) for text in texts]
+    routes = default_routes(texts, classifier)
+
+    def group(keep: list[bool]) -> dict[str, Any]:
+        picked = [i for i, k in enumerate(keep) if k]
+        return {
+            "hard": sum(hard[i] for i in picked),
+            "easy": sum(not hard[i] for i in picked),
+            "auc": auc([scores[i].difficulty for i in picked], [hard[i] for i in picked]),
+            "hard_to_hard_route": float(np.mean([routes[i] == "hard" for i in picked if hard[i]])),
+            "easy_to_fast_route": float(np.mean([routes[i] == "fast" for i in picked if not hard[i]])),
+        }
+
+    return {
+        "crowds": sorted({row["crowd"] for row in rows}),
+        "all": group([True] * len(rows)),
+        "trained_categories": group([row["category"] in TIER_CATEGORIES for row in rows]),
+        # the policy's strong tier takes only these categories
+        "code_math_reasoning": group([row["category"] in ("code", "math", "reasoning") for row in rows]),
+        "category_accuracy": float(
+            np.mean([s.category == row["category"] for s, row in zip(scores, rows, strict=True)])
+        ),
+    }
+
+
 def run(loso: bool = False, classifier: CapabilityClassifier | None = None) -> dict[str, Any]:
     classifier = classifier or CapabilityClassifier.load()
     report = {
         "category": category_heldout(classifier),
         "difficulty": difficulty_heldout(classifier),
+        "authored_tiers": authored_tiers(classifier),
         "complex_vs_simple": complex_against_simple(classifier),
         "annotated_difficulty": annotated_difficulty(classifier),
         "arena_bench": arena_bench(classifier),
@@ -392,6 +431,18 @@ def render(report: dict[str, Any]) -> str:
             f"  {family:<12}{row['n']:>6}{_fmt(row['auc']):>8}{_fmt(row['ceiling_auc']):>9}{_fmt(row['apgr']):>8}"
             f"{_fmt(row['strong_share_at_target'], True):>24}{_fmt(row['random_strong_share_at_target'], True):>9}"
         )
+    tiers = report["authored_tiers"]
+    lines.append(
+        f"held-out authors' tiered requests ({', '.join(tiers['crowds'])}), category accuracy "
+        f"{tiers['category_accuracy']:.3f}; difficulty, hard vs easy:"
+    )
+    for name, row in tiers.items():
+        if isinstance(row, dict):
+            lines.append(
+                f"  {name:<20} {row['hard']:>4} hard {row['easy']:>4} easy: AUC {_fmt(row['auc'])}; default policy: "
+                f"{100 * row['hard_to_hard_route']:.0f}% of hard to the hard route, "
+                f"{100 * row['easy_to_fast_route']:.0f}% of easy to the fast one"
+            )
     split = report["complex_vs_simple"]
     lines.append(
         f"complex analysis ({split['complex']}) vs simple tasks ({split['simple']}), semantic-router's held-out half: "

@@ -345,3 +345,14 @@ def test_heldout_sources_are_mapped_whole_and_scored() -> None:
     assert (split["complex"], split["simple"]) == (len(held[0]), len(held[1]))
     assert 0 <= split["auc"] <= 1 and 0 <= split["complex_to_hard_route"] <= 1
     assert all(0 <= row["auc"] <= 1 and 0 <= row["ceiling_auc"] <= 1 for row in report["difficulty"].values())
+    # the held-out authors' tiered requests: every one scored, each group's counts its own
+    tiers = report["authored_tiers"]
+    from evals.training.outcomes import TIER_CATEGORIES, TIERS_HELD_OUT, tier_rows
+
+    rows = tier_rows(TIERS_HELD_OUT)
+    assert tiers["all"]["hard"] + tiers["all"]["easy"] == len(rows)
+    assert tiers["trained_categories"]["hard"] == sum(
+        r["tier"] == "hard" and r["category"] in TIER_CATEGORIES for r in rows
+    )
+    # difficulty ranks the held-out authors' hard requests over their easy ones (0.84 shipped)
+    assert tiers["trained_categories"]["auc"] > 0.75 and 0 <= tiers["category_accuracy"] <= 1

@@ -422,3 +422,45 @@ def test_make_train_refuses_to_replace_an_artifact_trained_with_sources_missing_
     message = capsys.readouterr().err.strip()
     assert "dolly-15k-sample" in message and "--allow-missing" in message and len(message.splitlines()) == 1
     assert artifact.read_bytes() == before
+
+
+def test_tiered_requests_train_difficulty_in_their_categories_and_held_out_authors_never() -> None:
+    """Four authors' tiered requests (20 hard and 20 easy per category, 20 small talk, length kept
+    from telling the tiers apart) train difficulty in TIER_CATEGORIES only, each as its own label;
+    two more authors' are never trained on and share no eight words in a row with them."""
+    from collections import Counter
+
+    from evals.heldout_category import word_runs
+    from evals.training.outcomes import (
+        TIER_CATEGORIES,
+        TIER_WEIGHT,
+        TIERS,
+        TIERS_HELD_OUT,
+        tier_outcomes,
+        tier_rows,
+    )
+    from router.signals.capability.classifier import CATEGORIES, CapabilityClassifier
+
+    trained, held_out = tier_rows(TIERS), tier_rows(TIERS_HELD_OUT)
+    expected = {(c, t): 20 for c in CATEGORIES if c != "simple_chat" for t in ("hard", "easy")}
+    for crowd in ("d1", "d2", "d3", "d4"):
+        mine = [row for row in trained if row["crowd"] == crowd]
+        assert Counter((row["category"], row["tier"]) for row in mine) == {
+            **expected,
+            ("simple_chat", "easy"): 20,
+        }
+    assert {row["crowd"] for row in held_out} == {"d5", "d6"} and len(held_out) > 490
+    for rows in (trained, held_out):
+        hard = [len(row["prompt"].split()) for row in rows if row["tier"] == "hard"]
+        assert sum(words < 25 for words in hard) > 0.4 * len(hard)  # short hard requests
+    runs = {run for row in trained for run in word_runs(row["prompt"])}
+    assert not [row["prompt"] for row in held_out if word_runs(row["prompt"]) & runs]
+
+    outcomes, weights = tier_outcomes()
+    kept = [row for row in trained if row["category"] in TIER_CATEGORIES]
+    assert [o.text for o in outcomes] == [row["prompt"] for row in kept] and len(kept) < len(trained)
+    assert [o.strong_needed for o in outcomes] == [row["tier"] == "hard" for row in kept]
+    assert set(weights) == {TIER_WEIGHT}
+    meta = CapabilityClassifier.load().meta
+    assert meta["tier_weight"] == TIER_WEIGHT
+    assert meta["difficulty_by_benchmark"]["tier"] == len({row["prompt"] for row in kept})
