@@ -316,6 +316,14 @@ def test_refitting_difficulty_alone_keeps_the_category_model_and_equals_a_whole_
     assert np.array_equal(alone.diff_from_category, whole.diff_from_category)
     assert np.array_equal(alone.rows, whole.rows) and np.array_equal(alone.weights, whole.weights)
     assert np.array_equal(alone.meaning, whole.meaning) and np.array_equal(alone.cat_bias, whole.cat_bias)
+    # and what difficulty learnt from is what the runtime computes from the stored category weights
+    from evals.training.train import as_stored, category_probabilities, feature_matrix
+    from router.signals.capability.meaning import Meaning
+
+    x = feature_matrix(texts, settings.hash_bits, Meaning.packaged())
+    learnt = category_probabilities(x, *as_stored(stored_category(whole, settings), settings))
+    runtime = np.array([CapabilityClassifier(whole).raw_scores(text)[0] for text in texts])
+    assert np.abs(learnt - runtime).max() < 1e-3
 
     artifact = tmp_path / "other-seed.npz"
     save_artifact(artifact, train(texts, labels, texts, needed, settings, {"split_seed": 7}))
@@ -324,11 +332,36 @@ def test_refitting_difficulty_alone_keeps_the_category_model_and_equals_a_whole_
     assert "split seed 7" in capsys.readouterr().err and artifact.read_bytes() == before
     from evals.training.corpus import DEFAULT_SEED
 
+    save_artifact(artifact, train(texts, labels, texts, needed, settings, {"split_seed": DEFAULT_SEED}))
+    before = artifact.read_bytes()
+    assert main(["--difficulty-only", "--out", str(artifact)]) == 2  # 2**10 slots, not the code's
+    assert "2**10 slots" in capsys.readouterr().err and artifact.read_bytes() == before
     stale = {"split_seed": DEFAULT_SEED, "meaning_digest": "an older table"}
-    save_artifact(artifact, train(texts, labels, texts, needed, settings, stale))
+    wide = Settings(max_iter=50)  # the code's own hash size
+    save_artifact(artifact, train(texts, labels, texts, needed, wide, stale))
     before = artifact.read_bytes()
     assert main(["--difficulty-only", "--out", str(artifact)]) == 2
     assert "another meaning table" in capsys.readouterr().err and artifact.read_bytes() == before
+
+
+def test_a_failed_write_leaves_the_artifact_that_was_there(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    texts = [t for examples in TINY.values() for t in examples]
+    labels = [label for label, examples in TINY.items() for _ in examples]
+    weights = train(texts, labels, texts, [False] * len(texts), Settings(hash_bits=10, max_iter=50))
+    artifact = tmp_path / "capability.npz"
+    save_artifact(artifact, weights)
+    before = artifact.read_bytes()
+
+    def disk_full(handle: object, **arrays: object) -> None:
+        handle.write(b"PK\x03\x04 half an archive")  # type: ignore[attr-defined]
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(np, "savez_compressed", disk_full)
+    with pytest.raises(OSError, match="No space"):
+        save_artifact(artifact, weights)
+    assert artifact.read_bytes() == before and list(tmp_path.iterdir()) == [artifact]
 
 
 @pytest.mark.slow

@@ -449,12 +449,21 @@ def test_tiered_requests_train_difficulty_in_their_categories_and_held_out_autho
             **expected,
             ("simple_chat", "easy"): 20,
         }
-    assert {row["crowd"] for row in held_out} == {"d5", "d6"} and len(held_out) > 490
+    assert {row["crowd"] for row in held_out} == {"d5", "d6"} and len(held_out) > 470
     for rows in (trained, held_out):
         hard = [len(row["prompt"].split()) for row in rows if row["tier"] == "hard"]
         assert sum(words < 25 for words in hard) > 0.4 * len(hard)  # short hard requests
-    runs = {run for row in trained for run in word_runs(row["prompt"])}
-    assert not [row["prompt"] for row in held_out if word_runs(row["prompt"]) & runs]
+    # nor is one a trained tier or authored category request, but for case and punctuation
+    # (short ones: "thanks!"), or shares eight words in a row with one
+    from evals.heldout_category import loose_key
+    from evals.training.instructions import authored_rows
+
+    seen = trained + authored_rows()
+    keys = {loose_key(row["prompt"]) for row in seen}
+    runs = {run for row in seen for run in word_runs(row["prompt"])}
+    assert not [
+        r["prompt"] for r in held_out if loose_key(r["prompt"]) in keys or word_runs(r["prompt"]) & runs
+    ]
 
     outcomes, weights = tier_outcomes()
     kept = [row for row in trained if row["category"] in TIER_CATEGORIES]

@@ -220,11 +220,14 @@ def without_first_sentence(x: sparse.csr_matrix, meaning: Meaning | None) -> spa
 def as_stored(
     category: tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]], settings: Settings
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
-    """The category model as an artifact keeps it and the runtime reads it: hashed weights in
-    float16 (slots whose largest category weight is below prune_below dropped), the meaning block
-    and the biases in float32. Difficulty is fit on the probabilities this model gives, so that the
-    probabilities it learns from are the ones it will be given, and so that refitting difficulty
-    alone on an artifact's category model (`--difficulty-only`) gives what a whole retraining does."""
+    """The category model as an artifact stores it: hashed weights in float16, the meaning block
+    and the biases in float32, and slots whose category weights are all below prune_below dropped.
+    Difficulty is fit on the probabilities this model gives, so that refitting difficulty alone on
+    an artifact's category model (`--difficulty-only`) gives what a whole retraining does. The
+    runtime reads a little more: `pack` also keeps a slot for its difficulty weight, small category
+    weights and all (each below prune_below; about 1e-4 in the probabilities). Dropping those here
+    keeps what difficulty learns from independent of difficulty's own weights, without which the
+    refit of an artifact would not give it back."""
     coef, bias = category
     hashed = coef[:, : 1 << settings.hash_bits]
     kept = np.abs(hashed).max(axis=0) >= settings.prune_below
@@ -387,6 +390,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                 file=sys.stderr,
             )
             return 2
+        if keep.hash_bits != Settings().hash_bits:
+            print(
+                f"train: {args.out} hashes features into 2**{keep.hash_bits} slots, this code into "
+                f"2**{Settings().hash_bits}; retrain it whole",
+                file=sys.stderr,
+            )
+            return 2
         if keep.meta.get("meaning_digest") != Meaning.packaged().digest:
             print(
                 f"train: {args.out}'s category model was trained on another meaning table; retrain it whole",
@@ -409,7 +419,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _write(out: Path, keep: Weights | None, seed: int) -> int:
     started = time.perf_counter()
     weights = train_from_registry(seed, Settings(seed=seed), keep)
-    save_artifact(out, weights)
+    try:
+        save_artifact(out, weights)
+    except OSError as error:
+        print(f"train: could not write {out}: {error}", file=sys.stderr)
+        return 2
     print(
         f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB, {len(weights.rows)} slots) "
         f"in {time.perf_counter() - started:.0f}s; categories {weights.meta['category_counts']}, "

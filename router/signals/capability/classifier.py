@@ -76,9 +76,20 @@ class Weights:
 
 
 def save_artifact(path: Path, weights: Weights) -> None:
-    """Write an artifact; float16 weights keep the committed file small, biases stay float32."""
+    """Write an artifact; float16 weights keep the committed file small, biases stay float32. The
+    file is written beside `path` and moved over it whole, so a failed write leaves what was there."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("wb") as handle:
+    partial = path.with_name(path.name + ".part")
+    try:
+        _write_arrays(partial, weights)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    partial.replace(path)
+
+
+def _write_arrays(partial: Path, weights: Weights) -> None:
+    with partial.open("wb") as handle:
         np.savez_compressed(
             handle,
             format=np.int64(ARTIFACT_FORMAT),
