@@ -15,7 +15,8 @@ prior 0.8, came out at 0.56 on average with weight 1); a larger one calibrates t
 but turns the priors into source detectors at the cost of ranking within a benchmark. Calibration is
 why the weight is raised; what stops it is the ranking: the weight in evals.training.outcomes is the
 largest candidate whose GSM8K and MMLU AUC stay within AUC_SLACK of weight 1's (`choose`), a slack
-set after reading this table, which weight 4 passes by about 0.0002 on MMLU.
+set after reading this table, which weight 4 passed by about 0.0002 on MMLU; since 2026-12-07 (two
+priors gone, the shipped category model read) the rule gives 2.
 
 With `--tiers` (candidates 0,0.25,0.5,1,2,4) the same is done for TIER_WEIGHT, the weight of the
 authors' tiered requests, the priors at DEMAND_WEIGHT, and the same rule picks it.

@@ -168,7 +168,7 @@ def split_outcomes(split: Split) -> tuple[list[Outcome], dict[str, list[Outcome]
 # Two sources were priors here until 2026-12-07 and are no longer: dolly-15k (0.1) and chitchat
 # (0.0), both optional samples (evals.training.instructions) that not every checkout has, so
 # difficulty refit alone on a shipped category model (`train --difficulty-only`) would have
-# differed from machine to machine; the authors' easy requests and small talk above say as much.
+# differed from machine to machine; the authors' easy requests and small talk below say as much.
 # Only the training side of the shared split is used, so held-out prompts stay unseen.
 DEMAND_PRIOR = {
     "arena-hard-v2": 0.8,
