@@ -52,7 +52,7 @@ from evals.heldout_category import category_heldout, default_split, loose_key, w
 from evals.routing_eval import difficulty_report
 from evals.training.corpus import Example, Split
 from evals.training.outcomes import CHARS_PER_TOKEN, Outcome
-from router.signals.capability.classifier import CapabilityClassifier
+from router.signals.capability.classifier import CATEGORIES, CapabilityClassifier
 
 STRONG_PRO = "gemini-1.5-pro-002"
 WEAK_PRO = "Mixtral-8x7B-Instruct-v0.1"
@@ -358,33 +358,24 @@ def complex_against_simple(classifier: CapabilityClassifier) -> dict[str, Any]:
 
 def authored_tiers(classifier: CapabilityClassifier) -> dict[str, Any]:
     """The held-out authors' tiered requests: how difficulty ranks hard over easy and where the
-    default policy sends them, in all categories and in TIER_CATEGORIES, and category accuracy."""
+    default policy sends them (`ranked_and_routed`), in all categories, in TIER_CATEGORIES and in
+    the three the policy's strong tier takes, and category accuracy."""
     from evals.training.outcomes import TIER_CATEGORIES, TIERS_HELD_OUT, tier_rows
 
     rows = tier_rows(TIERS_HELD_OUT)
-    texts = [row["prompt"] for row in rows]
-    hard = [row["tier"] == "hard" for row in rows]
-    scores = [classifier.classify(text) for text in texts]
-    routes = default_routes(texts, classifier)
 
-    def group(keep: list[bool]) -> dict[str, Any]:
-        picked = [i for i, k in enumerate(keep) if k]
-        return {
-            "hard": sum(hard[i] for i in picked),
-            "easy": sum(not hard[i] for i in picked),
-            "auc": auc([scores[i].difficulty for i in picked], [hard[i] for i in picked]),
-            "hard_to_hard_route": float(np.mean([routes[i] == "hard" for i in picked if hard[i]])),
-            "easy_to_fast_route": float(np.mean([routes[i] == "fast" for i in picked if not hard[i]])),
-        }
+    def group(categories: Sequence[str]) -> dict[str, Any]:
+        picked = [row for row in rows if row["category"] in categories]
+        texts, hard = [row["prompt"] for row in picked], [row["tier"] == "hard" for row in picked]
+        return ranked_and_routed(classifier, texts, hard, ("hard", "easy"))
 
     return {
         "crowds": sorted({row["crowd"] for row in rows}),
-        "all": group([True] * len(rows)),
-        "trained_categories": group([row["category"] in TIER_CATEGORIES for row in rows]),
-        # the policy's strong tier takes only these categories
-        "code_math_reasoning": group([row["category"] in ("code", "math", "reasoning") for row in rows]),
+        "all": group(CATEGORIES),
+        "trained_categories": group(TIER_CATEGORIES),
+        "code_math_reasoning": group(("code", "math", "reasoning")),
         "category_accuracy": float(
-            np.mean([s.category == row["category"] for s, row in zip(scores, rows, strict=True)])
+            np.mean([classifier.classify(row["prompt"]).category == row["category"] for row in rows])
         ),
     }
 

@@ -32,6 +32,7 @@ from evals.training.outcomes import BENCHMARKS, split_outcomes
 from router.signals.capability.classifier import (
     DEFAULT_ARTIFACT,
     CapabilityClassifier,
+    Weights,
     read_artifact,
     save_artifact,
 )
@@ -39,10 +40,10 @@ from router.signals.capability.classifier import (
 ROUTERS = ("ours", "random", "oracle")
 
 
-def one_seed(seed: int, difficulty_only: bool = False) -> dict[str, Any]:
+def one_seed(seed: int, keep: Weights | None = None) -> dict[str, Any]:
+    """One seed's figures, retrained whole, or with `keep` (an artifact) its category model kept."""
     from evals.training.train import Settings, train_from_registry
 
-    keep = read_artifact(DEFAULT_ARTIFACT) if difficulty_only else None
     with tempfile.TemporaryDirectory() as folder:
         artifact = Path(folder) / "capability.npz"
         save_artifact(artifact, train_from_registry(seed, Settings(seed=seed), keep))
@@ -66,7 +67,8 @@ def _spread(values: list[float]) -> dict[str, float]:
 
 
 def run(seeds: int, difficulty_only: bool = False) -> dict[str, Any]:
-    return summarise([one_seed(seed, difficulty_only) for seed in [DEFAULT_SEED, *range(1, seeds)]])
+    keep = read_artifact(DEFAULT_ARTIFACT) if difficulty_only else None
+    return summarise([one_seed(seed, keep) for seed in [DEFAULT_SEED, *range(1, seeds)]])
 
 
 def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:

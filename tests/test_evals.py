@@ -345,14 +345,11 @@ def test_heldout_sources_are_mapped_whole_and_scored() -> None:
     assert (split["complex"], split["simple"]) == (len(held[0]), len(held[1]))
     assert 0 <= split["auc"] <= 1 and 0 <= split["complex_to_hard_route"] <= 1
     assert all(0 <= row["auc"] <= 1 and 0 <= row["ceiling_auc"] <= 1 for row in report["difficulty"].values())
-    # the held-out authors' tiered requests: every one scored, each group's counts its own
+    # difficulty ranks the held-out authors' hard requests over their easy ones (0.78 shipped), and
+    # a group is only the categories it names (code, math and reasoning are fewer than all)
     tiers = report["authored_tiers"]
-    from evals.training.outcomes import TIER_CATEGORIES, TIERS_HELD_OUT, tier_rows
-
-    rows = tier_rows(TIERS_HELD_OUT)
-    assert tiers["all"]["hard"] + tiers["all"]["easy"] == len(rows)
-    assert tiers["trained_categories"]["hard"] == sum(
-        r["tier"] == "hard" and r["category"] in TIER_CATEGORIES for r in rows
-    )
-    # difficulty ranks the held-out authors' hard requests over their easy ones (0.78 shipped)
-    assert tiers["trained_categories"]["auc"] > 0.75 and 0 <= tiers["category_accuracy"] <= 1
+    assert tiers["crowds"] == ["d5", "d6"] and tiers["trained_categories"]["auc"] > 0.75
+    sizes = [
+        tiers[g]["hard"] + tiers[g]["easy"] for g in ("all", "trained_categories", "code_math_reasoning")
+    ]
+    assert sizes[0] > sizes[1] > sizes[2] > 150 and 0 <= tiers["category_accuracy"] <= 1

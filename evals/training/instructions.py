@@ -206,6 +206,7 @@ def authored_examples() -> list[Example]:
 
 
 def authored_rows(path: Path = AUTHORED) -> list[dict[str, str]]:
-    """The {"category", "prompt", "crowd"} rows of an authored-requests file (this one, or the held-out
-    authors' that evals.heldout_category scores)."""
+    """The rows of an authored-requests file, one JSON object a line: {"category", "prompt",
+    "crowd"} (this one, or the held-out authors' that evals.heldout_category scores), and
+    "tier" besides in the tiered requests' (evals.training.outcomes.tier_rows)."""
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from evals.datasets import read_jsonl, resolve
 from evals.training.corpus import Split, mmlu_names, read_csv, text_key
+from evals.training.instructions import authored_rows
 
 STRONG = "gpt-4-1106-preview"
 WEAK = "mistralai/Mixtral-8x7B-Instruct-v0.1"
@@ -240,7 +241,7 @@ TIER_WEIGHT = 0.25
 
 def tier_rows(path: Path = TIERS) -> list[dict[str, str]]:
     """The {"category", "tier", "prompt", "crowd"} rows of an authored-difficulty file."""
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return authored_rows(path)
 
 
 def tier_outcomes(weight: float = TIER_WEIGHT) -> tuple[list[Outcome], list[float]]:
