@@ -88,6 +88,27 @@ def test_numbers_that_are_not_phones(detector: SensitivityDetector, text: str) -
     assert found(detector, text, "phone") == []
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Order number 4829173650 hasn't arrived yet, can you draft a complaint?",
+        "Ticket no. 5550123456 was closed without a reply.",
+        "The tracking number: 4829173650 shows it delivered.",
+        "Part # 4155550134 is out of stock.",
+    ],
+)
+def test_a_number_the_text_names_as_another_kind_is_no_phone(
+    detector: SensitivityDetector, text: str
+) -> None:
+    assert found(detector, text, "phone") == []
+
+
+def test_a_phone_word_still_wins_over_another_kind_of_number(detector: SensitivityDetector) -> None:
+    text = "For order number 1234 call me on 4155550134 tonight."
+    assert found(detector, text, "phone") == ["4155550134"]
+    assert found(detector, "My phone number is 4155550134.", "phone") == ["4155550134"]
+
+
 # --- payment and bank --------------------------------------------------------------------------
 
 

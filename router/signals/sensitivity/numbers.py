@@ -34,6 +34,14 @@ _PHONE_WORDS = r"phone|tel\b|telephone|mobile|cell|call|fax|text\b|whatsapp|sms|
 _CUE_END = r"[\w\s.:#'\u2019]{0,25}$"
 _STRONG_PHONE_CUE = re.compile(rf"(?i)(?:{_PHONE_WORDS}){_CUE_END}")
 _PHONE_CUE = re.compile(rf"(?i)(?:{_PHONE_WORDS}|contact|reach|number|ring|answer|\bat\b|\bon\b){_CUE_END}")
+# "number" cues a phone unless a word before it names another kind of number: an order's, a
+# ticket's, a part's (none of these identifies a person; an account's, a patient's or a policy's may,
+# and stays a cue).
+_OTHER_NUMBER = re.compile(
+    r"(?i)\b(?:order|tracking|invoice|ticket|case|reference|ref|confirmation|booking|reservation|"
+    r"transaction|shipment|parcel|package|serial|part|model|sku|item|product|batch|lot|build|version|"
+    r"issue|bug|job|request|receipt|purchase\s+order|po)\s*(?:number|no\.?|num|#)[\w\s.:#'\u2019]{0,12}$"
+)
 _DATE = re.compile(r"^(?:\d{4}[-./]\d{1,2}[-./]\d{1,2}|\d{1,2}[-./]\d{1,2}[-./](?:\d{4}|\d{2}))$")
 _CURRENCY_BEFORE = re.compile(r"(?:[$€£¥₹]|\b(?:usd|eur|gbp|rs|inr|chf|sek|nok|dkk)\.?)\s?$", re.IGNORECASE)
 _UNIT_AFTER = re.compile(
@@ -100,6 +108,8 @@ def _phone_confidence(text: str, start: int, end: int, candidate: str, groups: l
     before = text[max(0, start - 40) : start]
     if _CURRENCY_BEFORE.search(before) or _UNIT_AFTER.match(text[end : end + 12]):
         return 0.0
+    if _OTHER_NUMBER.search(before) and not _STRONG_PHONE_CUE.search(before):
+        return 0.0  # "order number 4829173650": the text says what the number is
     international = candidate.startswith("+") or candidate.startswith("00") or "(" in candidate
     cue = bool(_PHONE_CUE.search(before) or _PHONE_LABEL_AFTER.match(text, end))
     if sum(map(len, groups)) == 6:
