@@ -102,6 +102,44 @@ def test_a_placeholder_in_a_rule_sets_place_is_no_secret() -> None:
     assert [f.detail for f in SensitivityDetector().scan(real) if f.type == "secret"]
 
 
+@pytest.mark.parametrize(
+    ("text", "published", "real"),
+    [
+        (
+            'stripe.api_key = "sk_test_4eC39HqLyjWDarjtT1zdp7dc"',
+            "sk_test_4eC39HqLyjWDarjtT1zdp7dc",
+            "sk_test_9fQ2mWx7LpR4vT8zKc3nYb6h",
+        ),
+        (
+            '{"ok": true, "access_token": "xoxb-17653672481-19874698323-pdFZKVeTuE8sk7oOcBrzbqgy"}',
+            "xoxb-17653672481-19874698323-pdFZKVeTuE8sk7oOcBrzbqgy",
+            "xoxb-52819377140-83306152977-Wq8rTz3LmN5vXc2KpB7yHd4s",
+        ),
+        (
+            "Authorization: Bearer eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJhZG1pbiJ9"
+            ".SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c",
+            ".SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c",
+            ".q7Hc2WmZp9LxR4tVb8NkYd3Fs6Ge1Jo5Ua0Ei_Tw-Qr",
+        ),
+    ],
+)
+def test_a_key_documentation_prints_is_no_secret_and_one_like_it_is(
+    text: str, published: str, real: str
+) -> None:
+    _the_rules()
+    assert [f for f in SensitivityDetector().scan(text) if f.type == "secret"] == []
+    assert [f for f in SensitivityDetector().scan(text.replace(published, real)) if f.type == "secret"]
+
+
+def test_a_token_no_key_signed_is_no_secret() -> None:
+    _the_rules()
+    unsigned = "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJzdWIiOiJyb290IiwiYWRtaW4iOnRydWV9."
+    text = f"Does the server still accept {unsigned} after the upgrade?"
+    assert [f for f in SensitivityDetector().scan(text) if f.type == "secret"] == []
+    signed = unsigned + "Xk3vB9qLm2Rt7Wd5Np8Zc4Hy6Fs1Ja0Ge"
+    assert [f for f in SensitivityDetector().scan(text.replace(unsigned, signed)) if f.type == "secret"]
+
+
 def test_the_rule_set_is_loaded_lean_and_without_its_generic_rule() -> None:
     rules = _the_rules()
     assert len(rules.rules) > 200 and "generic-api-key" in rules.skipped

@@ -271,6 +271,7 @@ def value_confidence(value: str, quoted: bool) -> float:
         or masked(value)
         or _DIGEST.match(value)
         or _encoded_placeholder(value.strip("`"))
+        or published(value)
     ):
         return 0.0
     if mentions_secret(value) and (" " in value or not strong(value)):
@@ -330,10 +331,50 @@ def last_name_part(name: str) -> str:
     return parts[-1].lower() if parts else ""
 
 
+# Keys and tokens that vendors' documentation and standards print (and so tutorials, answers and
+# test suites copy): whoever pastes one leaks nothing. Stripe's API reference (three generations of
+# its test secret key and its publishable key), Slack's OAuth documentation (the bot token of its
+# oauth.v2.access example), GitHub's fine-grained example PAT's classic stand-in reused across
+# public test suites (ghp_16C7e42F...), and the signatures of jwt.io's default token and of RFC
+# 7519's example (any token ending in one was copied from them, whatever payload it was given).
+PUBLISHED_KEYS = frozenset(
+    ("sk_test_4eC39HqLyjWDarjtT1zdp7dc", "sk_test_BQokikJOvBiI2HlWgH4olfQ2",
+     "sk_test_26PHem9AhJZvU623DfE1x4sd", "pk_test_TYooMQauvdEDq54NiTphI7jx",
+     "xoxb-17653672481-19874698323-pdFZKVeTuE8sk7oOcBrzbqgy",
+     "ghp_16C7e42F292c6912E7710c838347Ae178B4a")
+)  # fmt: skip
+PUBLISHED_JWT_SIGNATURES = (
+    ".SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c",  # jwt.io's HS256 example ("your-256-bit-secret")
+    ".dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk",  # RFC 7519, section 3.1
+)
+
+
+def published(value: str) -> bool:
+    """A key or token that documentation prints (PUBLISHED_KEYS), or a JWT signed as jwt.io's or
+    RFC 7519's example is; `value` may carry quotes or a prefix such as "Bearer "."""
+    token = value.strip("\"'`")
+    return token.endswith(PUBLISHED_JWT_SIGNATURES) or any(key in token for key in PUBLISHED_KEYS)
+
+
+def unsigned_jwt(value: str) -> bool:
+    """A JSON Web Token with no signature (alg "none": header.payload. and nothing after the last
+    dot), which anyone can write and so proves nothing (gitleaks' jwt rule takes the signature as
+    optional)."""
+    token = value.strip("\"'`")
+    return token.startswith("ey") and token.count(".") == 2 and token.endswith(".")
+
+
 def shown_not_secret(value: str) -> bool:
     """A value a known format's rule matched that documentation or a log shows in its place: a
-    placeholder, a masked or cut value, or a user:STAND_IN pair."""
-    return bool(PLACEHOLDER.match(value)) or masked(value) or stand_in_password(value)
+    placeholder, a masked or cut value, a user:STAND_IN pair, a key documentation prints, or a
+    token no key signed."""
+    return (
+        bool(PLACEHOLDER.match(value))
+        or masked(value)
+        or stand_in_password(value)
+        or published(value)
+        or unsigned_jwt(value)
+    )
 
 
 def stand_in_password(secret: str) -> bool:
