@@ -18,7 +18,7 @@ largest candidate whose GSM8K and MMLU AUC stay within AUC_SLACK of weight 1's (
 set after reading this table, which weight 4 passed by about 0.0002 on MMLU; since 2026-12-07 (two
 priors gone, the shipped category model read) the rule gives 2.
 
-With `--tiers` (candidates 0,0.25,0.5,1,2,4) the same is done for TIER_WEIGHT, the weight of the
+With `--tiers` (candidates 0,0.125,0.25,0.5,1,2,4) the same is done for TIER_WEIGHT, the weight of the
 authors' tiered requests, the priors at DEMAND_WEIGHT, and the same rule picks it.
 
 The folds hold out difficulty labels only: the category model whose probabilities are difficulty
@@ -150,7 +150,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--weights",
         default=None,
-        help="candidate weights, the first is the baseline (default 1,2,4,8; with --tiers 0,0.25,0.5,1,2,4)",
+        help="candidate weights, the first is the baseline (default 1,2,4,8; with --tiers 0,0.125,0.25,0.5,1,2,4)",
     )
     parser.add_argument("--folds", type=int, default=3)
     parser.add_argument(
@@ -160,7 +160,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from router.settings import make_offline
 
     make_offline()
-    weights = args.weights or ("0,0.25,0.5,1,2,4" if args.tiers else "1,2,4,8")
+    weights = args.weights or ("0,0.125,0.25,0.5,1,2,4" if args.tiers else "1,2,4,8")
     reports = out_of_fold([float(w) for w in weights.split(",")], args.folds, args.tiers)
     sources = list(reports[0]["per_source"])
     aucs = list(reports[0]["auc"])
