@@ -140,17 +140,20 @@ def annotated_difficulty(classifier: CapabilityClassifier) -> dict[str, Any] | N
 def ranked_and_routed(
     classifier: CapabilityClassifier, texts: list[str], positive: list[bool], names: tuple[str, str]
 ) -> dict[str, Any]:
-    """How many texts are positive and negative (keyed by `names`), the AUC of difficulty for
-    `positive`, and the default policy's share of the positives sent to its hard route
-    (`<positive>_to_hard_route`) and of the others to its fast one (`<negative>_to_fast_route`)."""
-    scores = [classifier.classify(text).difficulty for text in texts]
+    """How many texts are positive and negative (keyed by `names`), the AUC of difficulty and of the
+    frontier score for `positive`, and the default policy's share of the positives sent to its hard
+    route (`<positive>_to_hard_route`) and of the others to its fast one (`<negative>_to_fast_route`)
+    and to its hard one (`<negative>_to_hard_route`: what the strong tier costs where it is not needed)."""
+    capabilities = [classifier.classify(text) for text in texts]
     pairs = list(zip(default_routes(texts, classifier), positive, strict=True))
     return {
         names[0]: sum(positive),
         names[1]: len(positive) - sum(positive),
-        "auc": auc(scores, positive),
+        "auc": auc([c.difficulty for c in capabilities], positive),
+        "frontier_auc": auc([c.frontier for c in capabilities], positive),
         f"{names[0]}_to_hard_route": float(np.mean([r == "hard" for r, p in pairs if p])),
         f"{names[1]}_to_fast_route": float(np.mean([r == "fast" for r, p in pairs if not p])),
+        f"{names[1]}_to_hard_route": float(np.mean([r == "hard" for r, p in pairs if not p])),
     }
 
 
@@ -359,24 +362,27 @@ def complex_against_simple(classifier: CapabilityClassifier) -> dict[str, Any]:
 def authored_tiers(classifier: CapabilityClassifier) -> dict[str, Any]:
     """The held-out authors' tiered requests: how difficulty ranks hard over easy and where the
     default policy sends them (`ranked_and_routed`), in all categories, in TIER_CATEGORIES and in
-    the three the policy's strong tier takes, and category accuracy."""
+    the three the policy's strong tier takes, and category accuracy; and, per author, the same in
+    TIER_CATEGORIES (`by_crowd`: authors added later were scored fewer times)."""
     from evals.training.outcomes import TIER_CATEGORIES, TIERS_HELD_OUT, tier_rows
 
     rows = tier_rows(TIERS_HELD_OUT)
 
-    def group(categories: Sequence[str]) -> dict[str, Any]:
-        picked = [row for row in rows if row["category"] in categories]
+    def group(categories: Sequence[str], crowd: str | None = None) -> dict[str, Any]:
+        picked = [row for row in rows if row["category"] in categories and crowd in (None, row["crowd"])]
         texts, hard = [row["prompt"] for row in picked], [row["tier"] == "hard" for row in picked]
         return ranked_and_routed(classifier, texts, hard, ("hard", "easy"))
 
+    crowds = sorted({row["crowd"] for row in rows}, key=lambda crowd: int(crowd.lstrip("d")))
     return {
-        "crowds": sorted({row["crowd"] for row in rows}),
+        "crowds": crowds,
         "all": group(CATEGORIES),
         "trained_categories": group(TIER_CATEGORIES),
         "code_math_reasoning": group(("code", "math", "reasoning")),
         "category_accuracy": float(
             np.mean([classifier.classify(row["prompt"]).category == row["category"] for row in rows])
         ),
+        "by_crowd": {crowd: group(TIER_CATEGORIES, crowd) for crowd in crowds},
     }
 
 
@@ -427,13 +433,15 @@ def render(report: dict[str, Any]) -> str:
         f"held-out authors' tiered requests ({', '.join(tiers['crowds'])}), category accuracy "
         f"{tiers['category_accuracy']:.3f}; difficulty, hard vs easy:"
     )
-    for name, row in tiers.items():
-        if isinstance(row, dict):
-            lines.append(
-                f"  {name:<20} {row['hard']:>4} hard {row['easy']:>4} easy: AUC {_fmt(row['auc'])}; default policy: "
-                f"{100 * row['hard_to_hard_route']:.0f}% of hard to the hard route, "
-                f"{100 * row['easy_to_fast_route']:.0f}% of easy to the fast one"
-            )
+    groups = [(name, row) for name, row in tiers.items() if name != "by_crowd" and isinstance(row, dict)]
+    groups += [(f"{crowd}, trained categories", row) for crowd, row in tiers["by_crowd"].items()]
+    for name, row in groups:
+        lines.append(
+            f"  {name:<28} {row['hard']:>4} hard {row['easy']:>4} easy: AUC {_fmt(row['auc'])} (frontier "
+            f"{_fmt(row['frontier_auc'])}); default policy: {100 * row['hard_to_hard_route']:.0f}% of hard to the "
+            f"hard route, easy {100 * row['easy_to_fast_route']:.0f}% to the fast one and "
+            f"{100 * row['easy_to_hard_route']:.0f}% to the hard one"
+        )
     split = report["complex_vs_simple"]
     lines.append(
         f"complex analysis ({split['complex']}) vs simple tasks ({split['simple']}), semantic-router's held-out half: "

@@ -204,11 +204,14 @@ def heldout(params: HeldoutParams) -> TaskResult:
             result.add(f"{prefix}.second_reader.classifier", category["second_reader"]["classifier"], INFO)
         for label, recall in category["recall_by_category"].items():
             result.add(f"{prefix}.{label}.recall", recall, UP)
-    tiers = report["authored_tiers"]  # two held-out authors' tiered requests (every checkout has them)
+    tiers = report["authored_tiers"]  # held-out authors' tiered requests (every checkout has them)
     result.add("authored_tiers.category_accuracy", tiers["category_accuracy"], UP)
     for group in ("all", "trained_categories", "code_math_reasoning"):
-        for name in ("auc", "hard_to_hard_route", "easy_to_fast_route"):
+        for name in ("auc", "frontier_auc", "hard_to_hard_route", "easy_to_fast_route"):
             result.add(f"authored_tiers.{group}.{name}", tiers[group][name], UP)
+        result.add(f"authored_tiers.{group}.easy_to_hard_route", tiers[group]["easy_to_hard_route"], DOWN)
+    for crowd, row in tiers["by_crowd"].items():
+        result.add(f"authored_tiers.by_crowd.{crowd}.trained_categories.auc", row["auc"], INFO)
     split = report["complex_vs_simple"]
     result.add("complex_vs_simple.auc", split["auc"], UP)
     result.add("complex_vs_simple.complex_to_hard_route", split["complex_to_hard_route"], UP)

@@ -60,6 +60,7 @@ def _evidence_lines(evidence: dict[str, Any] | None) -> list[str]:
     return [
         line("category", evidence["category_from"], evidence["category_words"]),
         line("difficulty", evidence["difficulty_from"], evidence["difficulty_words"]),
+        line("frontier", evidence["frontier_from"], evidence["frontier_words"]),
         *read_apart,
     ]
 
@@ -79,7 +80,7 @@ def render_explanation(report: dict[str, Any], policy_path: str, query: str) -> 
         f"policy:       {policy_path} (version {report['policy_version']})",
         "signals:",
         f"  sensitivity: {'FLAGGED (' + report['sensitive_action'] + '): ' + findings if sensitivity['flagged'] else 'nothing found'}",
-        f"  capability:  category {capability['category']} ({capability['confidence']}), difficulty {capability['difficulty']}",
+        f"  capability:  category {capability['category']} ({capability['confidence']}), difficulty {capability['difficulty']}, frontier {capability['frontier']}",
         *_evidence_lines(capability.get("evidence")),
         f"  cost:        {cost['prompt_tokens']} prompt tokens, ~{cost['expected_output_tokens']} output tokens expected",
         f"  latency:     budget {signals['latency']['budget_ms']:g} ms; needs: {', '.join(signals['needs']) or 'nothing special'}",

@@ -317,9 +317,14 @@ def test_refitting_difficulty_alone_keeps_the_category_model_and_equals_a_whole_
     labels = [label for label, examples in TINY.items() for _ in examples]
     needed = [label in ("code", "math") for label in labels]
     settings = Settings(hash_bits=10, max_iter=200)
-    whole = train(texts, labels, texts, needed, settings)
-    alone = train([], [], texts, needed, settings, dict(whole.meta), None, stored_category(whole, settings))
-    assert alone.diff_bias == whole.diff_bias
+    hard = [label in ("code", "reasoning") for label in labels]  # the frontier score's labels
+    whole = train(texts, labels, texts, needed, settings, frontier_texts=texts, frontier_hard=hard)
+    alone = train(
+        [], [], texts, needed, settings, dict(whole.meta), None, stored_category(whole, settings), texts, hard
+    )
+    assert alone.diff_bias == whole.diff_bias and alone.frontier_bias == whole.frontier_bias
+    assert np.array_equal(alone.frontier_from_category, whole.frontier_from_category)
+    assert whole.frontier_bias != 0 and np.abs(whole.weights[:, -1]).max() > 0  # a model, not the zero column
     assert np.array_equal(alone.diff_from_category, whole.diff_from_category)
     assert np.array_equal(alone.rows, whole.rows) and np.array_equal(alone.weights, whole.weights)
     assert np.array_equal(alone.meaning, whole.meaning) and np.array_equal(alone.cat_bias, whole.cat_bias)

@@ -345,10 +345,14 @@ def test_heldout_sources_are_mapped_whole_and_scored() -> None:
     assert (split["complex"], split["simple"]) == (len(held[0]), len(held[1]))
     assert 0 <= split["auc"] <= 1 and 0 <= split["complex_to_hard_route"] <= 1
     assert all(0 <= row["auc"] <= 1 and 0 <= row["ceiling_auc"] <= 1 for row in report["difficulty"].values())
-    # difficulty ranks the held-out authors' hard requests over their easy ones (0.78 shipped), and
-    # a group is only the categories it names (code, math and reasoning are fewer than all)
+    # difficulty ranks the held-out authors' hard requests over their easy ones (0.76 shipped), the
+    # frontier score more so (0.98), and a group is only the categories it names (code, math and
+    # reasoning are fewer than all); each author is scored alone too
     tiers = report["authored_tiers"]
-    assert tiers["crowds"] == ["d5", "d6"] and tiers["trained_categories"]["auc"] > 0.75
+    assert tiers["crowds"] == ["d5", "d6", "d11", "d12"] and tiers["trained_categories"]["auc"] > 0.75
+    assert tiers["trained_categories"]["frontier_auc"] > 0.9
+    assert set(tiers["by_crowd"]) == set(tiers["crowds"])
+    assert sum(tiers["by_crowd"][c]["hard"] for c in tiers["crowds"]) == tiers["trained_categories"]["hard"]
     sizes = [
         tiers[g]["hard"] + tiers[g]["easy"] for g in ("all", "trained_categories", "code_math_reasoning")
     ]

@@ -142,7 +142,7 @@ def test_the_classifier_refuses_a_head_trained_on_another_table(tmp_path: Path) 
     with pytest.raises(CapabilityArtifactError, match="another meaning table"):
         CapabilityClassifier.load(path)
     # the text's vector's rows, then its first sentence's
-    assert read_artifact(DEFAULT_ARTIFACT).meaning.shape == (2 * Meaning.packaged().dims, 8)
+    assert read_artifact(DEFAULT_ARTIFACT).meaning.shape == (2 * Meaning.packaged().dims, 9)
 
 
 def test_the_evidence_adds_up_to_the_scores() -> None:
@@ -151,9 +151,10 @@ def test_the_evidence_adds_up_to_the_scores() -> None:
         result = classifier.classify(text)
         evidence = classifier.evidence(text)
         assert evidence["category"] == result.category
-        parts = evidence["difficulty_from"]
-        logit = parts["meaning"] + parts["surface"] + parts["prior"]
-        assert 1 / (1 + math.exp(-logit)) == pytest.approx(result.difficulty, abs=0.02)
+        for score, value in (("difficulty", result.difficulty), ("frontier", result.frontier)):
+            parts = evidence[f"{score}_from"]
+            logit = parts["meaning"] + parts["surface"] + parts["prior"]
+            assert 1 / (1 + math.exp(-logit)) == pytest.approx(value, abs=0.02)
     assert (
         "python"
         in classifier.evidence("Write a Python function that merges two sorted lists")["category_words"]

@@ -61,6 +61,8 @@ def test_explain_cli_json_has_the_documented_fields():
     evidence = report["signals"]["capability"]["evidence"]
     assert evidence["category"] == report["signals"]["capability"]["category"]
     assert set(evidence["difficulty_from"]) == {"meaning", "surface", "prior"}
+    assert 0 <= report["signals"]["capability"]["frontier"] <= 1
+    assert set(evidence["frontier_from"]) == {"meaning", "surface", "prior"}
     assert evidence["first_sentence"] is None  # one sentence: its own ask
     query_words = set(
         re.findall(r"[a-z0-9_']+", "my email is ann.lee@fastmail.fm, please fix my python function")
@@ -76,6 +78,7 @@ def test_explain_cli_text_shows_the_evidence_for_category_and_difficulty():
     category = next(line for line in lines if line.startswith("category    logit = meaning"))
     assert "python" in category.split("pushed it up:")[1]
     assert any(line.startswith("difficulty  logit = meaning") for line in lines)
+    assert any(line.startswith("frontier    logit = meaning") for line in lines)
     pasted = turnout("explain", "Summarize this paragraph: Sales rose 4% in May. Costs fell.")
     assert pasted.returncode == 0, pasted.stderr
     assert (
@@ -257,3 +260,18 @@ def test_the_evidence_names_a_first_sentence_only_when_the_prompt_has_more():
     assert sentence_apart("x" * 3000 + ". More") is None  # one sentence in the head the meaning vector reads
     result = turnout("explain", "What is the capital of Australia?")
     assert result.returncode == 0 and "first sentence" not in result.stdout
+
+
+def test_work_people_would_give_a_frontier_model_goes_to_the_strong_tier_and_routine_work_does_not():
+    """The default policy's hard route takes code, math and reasoning that the frontier score says
+    people would judge to need a frontier model, where difficulty alone (benchmark outcomes) would
+    not; routine requests of the same categories stay below both."""
+    hard = "Write a Rust async runtime scheduler with work stealing, and prove it has no data races."
+    routine = "Write a Python function that reverses a string."
+    reports = [json.loads(turnout("explain", text, "--json").stdout) for text in (hard, routine)]
+    capability = reports[0]["signals"]["capability"]
+    assert (
+        capability["category"] == "code" and capability["difficulty"] < 0.5 <= 0.7 <= capability["frontier"]
+    )
+    assert reports[0]["route"] == "hard"
+    assert reports[1]["signals"]["capability"]["frontier"] < 0.7 and reports[1]["route"] != "hard"

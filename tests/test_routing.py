@@ -21,8 +21,10 @@ ROOT = Path(__file__).resolve().parents[1]
 DEFAULT = load_policy(ROOT / "policies" / "default.yaml").policy
 
 
-def signals(category="other", difficulty=0.3, findings=(), budget=30000.0, tools=False, prompt_tokens=50):
-    capability = Capability(category, 0.9, difficulty, {category: 0.9})
+def signals(
+    category="other", difficulty=0.3, findings=(), budget=30000.0, tools=False, prompt_tokens=50, frontier=0.1
+):
+    capability = Capability(category, 0.9, difficulty, {category: 0.9}, frontier)
     located = [Located(Unit(0, "content", "x"), Finding(kind, 0, 1, 0.9)) for kind in findings]
     return Signals(located, capability, prompt_tokens, 300, budget, Needs(tools, False, False))
 
@@ -33,6 +35,8 @@ def signals(category="other", difficulty=0.3, findings=(), budget=30000.0, tools
         (signals(findings=["email"]), "sensitive", "llama"),
         (signals("code", 0.8), "hard", "gpt-4"),
         (signals("math", 0.55), "hard", "gpt-4"),
+        (signals("reasoning", 0.3, frontier=0.8), "hard", "gpt-4"),  # people would call it hard
+        (signals("writing", 0.3, frontier=0.95), "general", "llama"),  # but not code, math or reasoning
         (signals("simple_chat", 0.5), "fast", "haiku"),
         (signals("writing", 0.1), "fast", "haiku"),
         (signals("writing", 0.5, budget=1500), "fast", "haiku"),
@@ -171,6 +175,8 @@ def _unreachable(text: str) -> str:
         ({"has_images": False}, signals(), True),
         ({"category": ["math"], "difficulty": {"gt": 0.2, "lte": 0.4}}, signals("math", 0.3), True),
         ({"category": ["math"], "difficulty": {"gt": 0.2, "lte": 0.4}}, signals("math", 0.5), False),
+        ({"frontier": {"gte": 0.7}}, signals(frontier=0.75), True),
+        ({"frontier": {"gte": 0.7}}, signals(frontier=0.65), False),
         (
             {"any": [{"category": ["code"]}, {"latency_budget_ms": {"lt": 100}}]},
             signals("writing", budget=50),
@@ -207,6 +213,7 @@ def test_holds_agrees_with_evaluate_on_random_conditions():
             "finding_types": lambda: rng.sample(["email", "iban", "person", "secret"], rng.randint(0, 2)),
             "category": lambda: rng.sample(categories, rng.randint(0, 3)),
             "difficulty": bounds,
+            "frontier": bounds,
             "prompt_tokens": lambda: {"gte": rng.choice([10, 100, 1000])},
             "latency_budget_ms": lambda: {"lte": rng.choice([500, 2000, 60000])},
             "has_tools": lambda: rng.choice([True, False]),
@@ -227,6 +234,7 @@ def test_holds_agrees_with_evaluate_on_random_conditions():
             budget=rng.choice([300.0, 1500.0, 30000.0]),
             tools=rng.random() < 0.3,
             prompt_tokens=rng.choice([5, 50, 500, 5000]),
+            frontier=rng.random(),
         )
         if rng.random() < 0.2:  # a request routed without the capability signal
             case = replace(case, capability=None)

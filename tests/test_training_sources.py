@@ -425,9 +425,10 @@ def test_make_train_refuses_to_replace_an_artifact_trained_with_sources_missing_
 
 
 def test_tiered_requests_train_difficulty_in_their_categories_and_held_out_authors_never() -> None:
-    """Four authors' tiered requests (20 hard and 20 easy per category, 20 small talk, length kept
-    from telling the tiers apart) train difficulty in TIER_CATEGORIES only, each as its own label;
-    two more authors' are never trained on and share no eight words in a row with them."""
+    """Eight authors' tiered requests (20 hard and 20 easy per category, 20 small talk, length kept
+    from telling the tiers apart) train difficulty in TIER_CATEGORIES only, each as its own label,
+    and the frontier score in every category; four more authors' are never trained on and share no
+    eight words in a row with them."""
     from collections import Counter
 
     from evals.heldout_category import word_runs
@@ -443,13 +444,14 @@ def test_tiered_requests_train_difficulty_in_their_categories_and_held_out_autho
 
     trained, held_out = tier_rows(TIERS), tier_rows(TIERS_HELD_OUT)
     expected = {(c, t): 20 for c in CATEGORIES if c != "simple_chat" for t in ("hard", "easy")}
-    for crowd in ("d1", "d2", "d3", "d4"):
+    assert {row["crowd"] for row in trained} == {f"d{n}" for n in (1, 2, 3, 4, 7, 8, 9, 10)}
+    for crowd in {row["crowd"] for row in trained}:
         mine = [row for row in trained if row["crowd"] == crowd]
         assert Counter((row["category"], row["tier"]) for row in mine) == {
             **expected,
             ("simple_chat", "easy"): 20,
         }
-    assert {row["crowd"] for row in held_out} == {"d5", "d6"} and len(held_out) > 470
+    assert {row["crowd"] for row in held_out} == {"d5", "d6", "d11", "d12"} and len(held_out) > 920
     for rows in (trained, held_out):
         hard = [len(row["prompt"].split()) for row in rows if row["tier"] == "hard"]
         assert sum(words < 25 for words in hard) > 0.4 * len(hard)  # short hard requests
@@ -473,3 +475,4 @@ def test_tiered_requests_train_difficulty_in_their_categories_and_held_out_autho
     meta = CapabilityClassifier.load().meta
     assert meta["tier_weight"] == TIER_WEIGHT
     assert meta["difficulty_by_benchmark"]["tier"] == len({row["prompt"] for row in kept})
+    assert meta["frontier_examples"] == len(trained)

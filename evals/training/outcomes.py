@@ -221,10 +221,12 @@ def demand_sources(split: Split) -> dict[str, list[str]]:
 # definitions and a persona to write as (never an evaluation set, the classifier or this repository):
 # "hard" where a frontier model is clearly worth paying for, "easy" where a small one does as well,
 # with length kept from telling the two apart (half the hard requests short, half the easy ones
-# long). Four authors' requests train (labels/authored_difficulty.jsonl); two more authors'
-# (labels/authored_difficulty_heldout.jsonl, less the 45 that repeat a trained tier or authored
+# long). Eight authors' requests train (labels/authored_difficulty.jsonl); four more authors'
+# (labels/authored_difficulty_heldout.jsonl, less those that repeat a trained tier or authored
 # category request but for case and punctuation, or share eight words in a row with one: classic
 # puzzles and short small talk both sides wrote) are never trained on; evals.heldout scores them.
+# Besides difficulty, every trained request (all categories) trains the frontier score
+# (evals.training.train), the authors' judgement as a model of its own.
 # Only the categories where the recorded outcomes say a strong model is ever needed train: on the
 # training side of MT-Bench, GPT-4 beat Mixtral by a point on 0 of 20 writing, role-play,
 # humanities and STEM-knowledge questions (turnout's writing and other) and on 12 of 20 maths,
@@ -232,11 +234,12 @@ def demand_sources(split: Split) -> dict[str, list[str]]:
 # deny (it did: trained on every category, MT-Bench's held-out replay fell most, which is what
 # prompted this check). Each request is its own label, weighing TIER_WEIGHT: chosen as
 # DEMAND_WEIGHT was (`python -m evals.training.demand --tiers`), the largest candidate whose
-# out-of-fold GSM8K and MMLU AUC stay within AUC_SLACK of no tiers at all.
+# out-of-fold GSM8K and MMLU AUC stay within AUC_SLACK of no tiers at all: 0.25 with four authors,
+# 0.125 with eight (2026-12-07).
 TIERS = Path(__file__).resolve().parents[1] / "labels" / "authored_difficulty.jsonl"
 TIERS_HELD_OUT = TIERS.with_name("authored_difficulty_heldout.jsonl")
 TIER_CATEGORIES = ("code", "math", "reasoning", "extraction", "simple_chat")
-TIER_WEIGHT = 0.25
+TIER_WEIGHT = 0.125
 
 
 def tier_rows(path: Path = TIERS) -> list[dict[str, str]]:

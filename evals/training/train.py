@@ -6,8 +6,9 @@ category and a logistic regression for difficulty (hashed features, the meaning 
 difficulty the category probabilities) on the training side only, and writes data/capability.npz.
 Difficulty learns from RouteLLM's recorded outcomes, from per-source priors where no outcomes
 exist (`evals.training.outcomes.DEMAND_PRIOR`) and from authors' tiered requests (`TIER_WEIGHT`),
-all of them sources every checkout has; `--difficulty-only` keeps the category model of the
-artifact at --out and refits difficulty alone, which gives what a whole retraining would (difficulty
+all of them sources every checkout has; a third logistic regression, the frontier score, learns
+the authors' tiers alone (hard against easy, every category). `--difficulty-only` keeps the
+category model of the artifact at --out and refits difficulty and the frontier score alone, which gives what a whole retraining would (difficulty
 reads the category probabilities of the stored weights either way, `as_stored`). Rebuild data/meaning.npz first
 (`python -m evals.training.distill`) only when the embedding model or the category model's training
 prompts change (the table's common direction is taken from them). scikit-learn is used here
@@ -179,10 +180,14 @@ def pack(
     difficulty: tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], float],
     settings: Settings,
     meta: dict[str, Any],
+    frontier: tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], float] | None = None,
 ) -> Weights:
-    """One (slots, categories + 1) table; slots whose weights are all near zero are left out. The
-    columns after the 2**bits hashed slots are the meaning vector's, kept whole."""
-    table = np.hstack([category[0].T, difficulty[0][:, None]])
+    """One (slots, categories + 2) table: the category columns, difficulty's, the frontier score's
+    (all zero when `frontier` is None: it says 0.5 everywhere); slots whose weights are all near
+    zero are left out. The columns after the 2**bits hashed slots are the meaning vector's, kept whole."""
+    if frontier is None:
+        frontier = np.zeros_like(difficulty[0]), np.zeros_like(difficulty[1]), 0.0
+    table = np.hstack([category[0].T, difficulty[0][:, None], frontier[0][:, None]])
     hashed, meaning = table[: 1 << settings.hash_bits], table[1 << settings.hash_bits :]
     rows = np.flatnonzero(np.abs(hashed).max(axis=1) >= settings.prune_below)
     return Weights(
@@ -193,6 +198,8 @@ def pack(
         cat_bias=category[1].astype(np.float32),
         diff_bias=difficulty[2],
         diff_from_category=difficulty[1].astype(np.float32),
+        frontier_bias=frontier[2],
+        frontier_from_category=frontier[1].astype(np.float32),
         meta=meta,
     )
 
@@ -267,17 +274,23 @@ def train(
     meta: dict[str, Any] | None = None,
     difficulty_weights: Sequence[float] | None = None,
     category: tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]] | None = None,
+    frontier_texts: Sequence[str] = (),
+    frontier_hard: Sequence[bool] = (),
 ) -> Weights:
-    """Both models from in-memory data (or difficulty alone, on a given `category` model, when the
-    category texts are empty); the difficulty model sees the category model's probabilities."""
+    """The models from in-memory data (or difficulty and frontier alone, on a given `category`
+    model, when the category texts are empty); difficulty and frontier see the category model's
+    probabilities. Without frontier texts, the frontier score is 0.5 everywhere."""
     meaning = Meaning.packaged() if settings.meaning else None
     if category is None:
         category = category_model(category_texts, category_labels, settings, meaning)
-    x_diff = feature_matrix(difficulty_texts, settings.hash_bits, meaning, settings.meaning_scale)
-    probs = category_probabilities(x_diff, *as_stored(category, settings))
-    difficulty = fit_difficulty(
-        without_first_sentence(x_diff, meaning), probs, difficulty_needed, settings, difficulty_weights
-    )
+
+    def fit_on(texts: Sequence[str], labels: Sequence[bool], weights: Sequence[float] | None) -> Any:
+        x = feature_matrix(texts, settings.hash_bits, meaning, settings.meaning_scale)
+        probs = category_probabilities(x, *as_stored(category, settings))
+        return fit_difficulty(without_first_sentence(x, meaning), probs, labels, settings, weights)
+
+    difficulty = fit_on(difficulty_texts, difficulty_needed, difficulty_weights)
+    frontier = fit_on(frontier_texts, frontier_hard, None) if frontier_texts else None
     info = {
         "features_version": FEATURES_VERSION,
         "category_counts": dict(sorted(Counter(category_labels).items())),
@@ -285,10 +298,11 @@ def train(
         "difficulty_positive": int(sum(difficulty_needed)),
         "category_c": settings.category_c,
         "difficulty_c": settings.difficulty_c,
+        "frontier_examples": len(frontier_texts),
         **({"meaning_digest": meaning.digest} if meaning else {}),
         **(meta or {}),
     }
-    return pack(category, difficulty, settings, info)
+    return pack(category, difficulty, settings, info, frontier)
 
 
 def train_from_registry(seed: int, settings: Settings, keep: Weights | None = None) -> Weights:
@@ -302,12 +316,14 @@ def train_from_registry(seed: int, settings: Settings, keep: Weights | None = No
         demand_outcomes,
         split_outcomes,
         tier_outcomes,
+        tier_rows,
     )
 
     split = build_split(seed)
     outcomes, _held_out = split_outcomes(split)
     demand, demand_weights = demand_outcomes(split)
     tiers, tier_weights = tier_outcomes()
+    tiered = tier_rows()
     from evals.training.instructions import OPTIONAL, missing
 
     meta = {
@@ -341,6 +357,9 @@ def train_from_registry(seed: int, settings: Settings, keep: Weights | None = No
         meta,
         [BENCHMARK_WEIGHT[o.benchmark] for o in outcomes] + demand_weights + tier_weights,
         category,
+        # the frontier score: every training author's tiered request, in every category, unweighted
+        [row["prompt"] for row in tiered],
+        [row["tier"] == "hard" for row in tiered],
     )
 
 

@@ -107,8 +107,10 @@ def evaluate(condition: Condition | None, signals: Signals) -> tuple[bool, list[
             )
         )
     difficulty = capability.difficulty if capability else 0.0
+    frontier = capability.frontier if capability else 0.0
     ranges = (
         ("difficulty", condition.difficulty, difficulty, f"{difficulty:.2f}"),
+        ("frontier", condition.frontier, frontier, f"{frontier:.2f}"),
         ("prompt_tokens", condition.prompt_tokens, signals.prompt_tokens, str(signals.prompt_tokens)),
         (
             "latency_budget_ms",
@@ -156,6 +158,9 @@ def holds(condition: Condition | None, signals: Signals) -> bool:
         return False
     difficulty = condition.difficulty
     if difficulty is not None and not difficulty.holds(capability.difficulty if capability else 0.0):
+        return False
+    frontier = condition.frontier
+    if frontier is not None and not frontier.holds(capability.frontier if capability else 0.0):
         return False
     tokens, budget = condition.prompt_tokens, condition.latency_budget_ms
     if tokens is not None and not tokens.holds(signals.prompt_tokens):
@@ -352,6 +357,7 @@ def explain(
                 "category": capability.category if capability else None,
                 "confidence": round(capability.confidence, 3) if capability else None,
                 "difficulty": round(capability.difficulty, 3) if capability else None,
+                "frontier": round(capability.frontier, 3) if capability else None,
                 "scores": {k: round(v, 3) for k, v in capability.scores.items()} if capability else None,
                 **({"evidence": evidence} if evidence else {}),
             },

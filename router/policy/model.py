@@ -179,6 +179,7 @@ class Condition(_Model):
     finding_types: list[FindingType] | None = None
     category: list[Category] | None = None
     difficulty: Range | None = None
+    frontier: Range | None = None
     prompt_tokens: Range | None = None
     latency_budget_ms: Range | None = None
     has_tools: bool | None = None

@@ -5,9 +5,11 @@
 two kinds of features: hashed surface features (words, word pairs, shape cues) and the meaning
 vectors of the whole prompt and of its first sentence (`router.signals.capability.meaning`, a static
 embedding distilled from MiniLM; the first sentence is mostly what is asked, before any pasted
-passage, and only the category reads it). A multinomial logistic regression gives the category and a
+passage, and only the category reads it). A multinomial logistic regression gives the category, a
 logistic regression difficulty (the probability that the strong model is needed because the weak
-one falls short); `evidence(text)` says which
+one falls short, learnt from benchmark outcomes) and another `frontier` (the probability that
+people would judge the prompt to need a frontier model, learnt from requests their authors tiered);
+`evidence(text)` says which
 part of each score came from meaning, from surface and from the prior. It uses numpy and the
 meaning table only: it must never import scikit-learn, torch or any model hub, never run a
 transformer, and never load an artifact whose format, feature version, hash size or meaning table
@@ -38,12 +40,22 @@ from router.signals.capability.features import (
 from router.signals.capability.meaning import Meaning, sentence_apart
 
 CATEGORIES = ("code", "math", "reasoning", "writing", "extraction", "simple_chat", "other")
-ARTIFACT_FORMAT = 2
+ARTIFACT_FORMAT = 3
 DEFAULT_ARTIFACT = Path(__file__).resolve().parents[1] / "data" / "capability.npz"
-# Columns of the weight matrix: one per category, then difficulty; one gather scores both models.
+# Columns of the weight matrix: one per category, then difficulty, then frontier; one gather scores
+# the three models.
 DIFFICULTY_COLUMN = len(CATEGORIES)
+FRONTIER_COLUMN = DIFFICULTY_COLUMN + 1
+COLUMNS = FRONTIER_COLUMN + 1
 _ARRAYS = ("format", "features_version", "hash_bits", "categories", "rows", "weights", "cat_bias")
-_ARRAYS_MORE = ("diff_bias", "diff_from_category", "meaning", "meta")
+_ARRAYS_MORE = (
+    "diff_bias",
+    "diff_from_category",
+    "frontier_bias",
+    "frontier_from_category",
+    "meaning",
+    "meta",
+)
 
 Array = npt.NDArray[np.float32]
 
@@ -58,6 +70,9 @@ class Capability:
     confidence: float  # probability of that category
     difficulty: float  # in [0, 1]: how likely a cheaper model falls short on this query
     scores: dict[str, float]  # probability per category
+    # in [0, 1]: how likely people would judge the query to need a frontier model (learnt from
+    # requests their authors tiered hard or easy; difficulty is learnt from benchmark outcomes)
+    frontier: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,12 +81,14 @@ class Weights:
 
     hash_bits: int
     rows: npt.NDArray[np.int64]  # hashed slots that carry a weight
-    weights: Array  # (len(rows), len(CATEGORIES) + 1)
-    # (2 x dims of the meaning vector, len(CATEGORIES) + 1): the text's rows, then its first sentence's
+    weights: Array  # (len(rows), COLUMNS)
+    # (2 x dims of the meaning vector, COLUMNS): the text's rows, then its first sentence's
     meaning: Array
     cat_bias: Array  # (len(CATEGORIES),)
     diff_bias: float
     diff_from_category: Array  # difficulty weight on each category probability
+    frontier_bias: float
+    frontier_from_category: Array  # frontier weight on each category probability
     meta: dict[str, Any]
 
 
@@ -102,6 +119,8 @@ def _write_arrays(partial: Path, weights: Weights) -> None:
             cat_bias=weights.cat_bias.astype(np.float32),
             diff_bias=np.float32(weights.diff_bias),
             diff_from_category=weights.diff_from_category.astype(np.float32),
+            frontier_bias=np.float32(weights.frontier_bias),
+            frontier_from_category=weights.frontier_from_category.astype(np.float32),
             meta=np.array(json.dumps(weights.meta, sort_keys=True)),
         )
 
@@ -151,11 +170,12 @@ def read_artifact(path: Path) -> Weights:
     shapes_ok = (
         8 <= bits <= 24
         and rows.ndim == 1
-        and weights.shape == (len(rows), n + 1)
+        and weights.shape == (len(rows), COLUMNS)
         and meaning.ndim == 2
-        and meaning.shape[1] == n + 1
+        and meaning.shape[1] == COLUMNS
         and arrays["cat_bias"].shape == (n,)
         and arrays["diff_from_category"].shape == (n,)
+        and arrays["frontier_from_category"].shape == (n,)
         and (len(rows) == 0 or (int(rows.min()) >= 0 and int(rows.max()) < (1 << bits)))
     )
     if not shapes_ok:
@@ -170,6 +190,8 @@ def read_artifact(path: Path) -> Weights:
         cat_bias=arrays["cat_bias"].astype(np.float32),
         diff_bias=float(arrays["diff_bias"]),
         diff_from_category=arrays["diff_from_category"].astype(np.float32),
+        frontier_bias=float(arrays["frontier_bias"]),
+        frontier_from_category=arrays["frontier_from_category"].astype(np.float32),
         meta=json.loads(str(arrays["meta"])),
     )
 
@@ -192,7 +214,7 @@ class CapabilityClassifier:
         self.hash_bits = weights.hash_bits
         self.meta = weights.meta
         # A dense table indexed by hashed slot: one gather per prompt instead of a sparse lookup.
-        self._table = np.zeros((1 << weights.hash_bits, len(CATEGORIES) + 1), dtype=np.float32)
+        self._table = np.zeros((1 << weights.hash_bits, COLUMNS), dtype=np.float32)
         self._table[weights.rows] = weights.weights
         self._meaning_weights = weights.meaning
         self._meaning = None
@@ -211,6 +233,8 @@ class CapabilityClassifier:
         # more than the arithmetic, most of all in a server whose caches hold other work.
         self._cat_bias_list: list[float] = weights.cat_bias.tolist()
         self._diff_from_category_list: list[float] = weights.diff_from_category.tolist()
+        self._frontier_bias = float(weights.frontier_bias)
+        self._frontier_from_category_list: list[float] = weights.frontier_from_category.tolist()
 
     @classmethod
     def load(cls, path: Path | None = None) -> CapabilityClassifier:
@@ -233,26 +257,39 @@ class CapabilityClassifier:
             p * w for p, w in zip(probs, self._diff_from_category_list, strict=True)
         )
 
-    def _finish(self, z: Array) -> tuple[list[float], float]:
-        """Category probabilities (softmax of the logits) and difficulty (sigmoid of its margin)."""
+    def _frontier_prior(self, probs: list[float]) -> float:
+        """The frontier score's share from the category, as _prior is difficulty's."""
+        return self._frontier_bias + sum(
+            p * w for p, w in zip(probs, self._frontier_from_category_list, strict=True)
+        )
+
+    def _finish(self, z: Array) -> tuple[list[float], float, float]:
+        """Category probabilities (softmax of the logits), difficulty and frontier (each the sigmoid of
+        its margin)."""
         scores = z.tolist()
         logits = [a + b for a, b in zip(scores[:DIFFICULTY_COLUMN], self._cat_bias_list, strict=True)]
         top = max(logits)
         exps = [math.exp(logit - top) for logit in logits]
         total = sum(exps)
         probs = [e / total for e in exps]
-        return probs, _sigmoid(scores[DIFFICULTY_COLUMN] + self._prior(probs))
+        difficulty = _sigmoid(scores[DIFFICULTY_COLUMN] + self._prior(probs))
+        return probs, difficulty, _sigmoid(scores[FRONTIER_COLUMN] + self._frontier_prior(probs))
 
     def raw_scores(self, text: str) -> tuple[list[float], float]:
         """Category probabilities (in CATEGORIES order) and difficulty, as numbers."""
+        probs, difficulty, _frontier = self.all_scores(text)
+        return probs, difficulty
+
+    def all_scores(self, text: str) -> tuple[list[float], float, float]:
+        """Category probabilities (in CATEGORIES order), difficulty and frontier, as numbers."""
         surface, meaning = self._parts(text)
         return self._finish(surface + meaning)
 
     def classify(self, text: str) -> Capability:
-        probs, difficulty = self.raw_scores(text)
+        probs, difficulty, frontier = self.all_scores(text)
         best = probs.index(max(probs))
         scores = dict(zip(CATEGORIES, probs, strict=True))
-        return Capability(CATEGORIES[best], probs[best], difficulty, scores)
+        return Capability(CATEGORIES[best], probs[best], difficulty, scores, frontier)
 
     def evidence(self, text: str) -> dict[str, Any]:
         """Why: for the chosen category and for difficulty, the parts of the score (a logit) that
@@ -261,7 +298,7 @@ class CapabilityClassifier:
         and from the prior (the bias, and for difficulty the category's share), and the words that
         pushed each up most."""
         surface, meaning = self._parts(text)
-        probs, difficulty = self._finish(surface + meaning)
+        probs, difficulty, frontier = self._finish(surface + meaning)
         best = probs.index(max(probs))
         words = sorted(
             {token for token in word_tokens(text.lower()[:MAX_WORD_CHARS]) if token not in STOPWORDS}
@@ -286,4 +323,11 @@ class CapabilityClassifier:
                 "prior": round(self._prior(probs), 2),
             },
             "difficulty_words": _strongest(words, columns[:, DIFFICULTY_COLUMN]),
+            "frontier": round(frontier, 3),
+            "frontier_from": {
+                "meaning": round(float(meaning[FRONTIER_COLUMN]), 2),
+                "surface": round(float(surface[FRONTIER_COLUMN]), 2),
+                "prior": round(self._frontier_prior(probs), 2),
+            },
+            "frontier_words": _strongest(words, columns[:, FRONTIER_COLUMN]),
         }
