@@ -292,11 +292,11 @@ class CapabilityClassifier:
         return Capability(CATEGORIES[best], probs[best], difficulty, scores, frontier)
 
     def evidence(self, text: str) -> dict[str, Any]:
-        """Why: for the chosen category and for difficulty, the parts of the score (a logit) that
+        """Why: for the chosen category, difficulty and the frontier score, the parts of the score (a logit) that
         came from the prompt's meaning (its text's vector and, for the category, its first
         sentence's, which `first_sentence` shows when there is more), from its surface (words, word pairs, shape cues)
-        and from the prior (the bias, and for difficulty the category's share), and the words that
-        pushed each up most."""
+        and from the prior (the bias, and for difficulty and the frontier score the category's share),
+        and the words that pushed each up most."""
         surface, meaning = self._parts(text)
         probs, difficulty, frontier = self._finish(surface + meaning)
         best = probs.index(max(probs))
@@ -306,28 +306,24 @@ class CapabilityClassifier:
         # A word's unigram weight, at the value featurize gives every word feature of this prompt.
         share = 1.0 / math.sqrt(len(word_features(text.lower()))) if words else 0.0
         columns = self._table[slots([f"w:{word}" for word in words], self.hash_bits)] * share
+
+        def parts(column: int, prior: float) -> dict[str, float]:
+            return {
+                "meaning": round(float(meaning[column]), 2),
+                "surface": round(float(surface[column]), 2),
+                "prior": round(prior, 2),
+            }
+
         return {
             "category": CATEGORIES[best],
             # read apart for the category's meaning part; None: the prompt is one sentence, its own
             "first_sentence": sentence_apart(text),
-            "category_from": {
-                "meaning": round(float(meaning[best]), 2),
-                "surface": round(float(surface[best]), 2),
-                "prior": round(float(self._cat_bias[best]), 2),
-            },
+            "category_from": parts(best, float(self._cat_bias[best])),
             "category_words": _strongest(words, columns[:, best]),
             "difficulty": round(difficulty, 3),
-            "difficulty_from": {
-                "meaning": round(float(meaning[DIFFICULTY_COLUMN]), 2),
-                "surface": round(float(surface[DIFFICULTY_COLUMN]), 2),
-                "prior": round(self._prior(probs), 2),
-            },
+            "difficulty_from": parts(DIFFICULTY_COLUMN, self._prior(probs)),
             "difficulty_words": _strongest(words, columns[:, DIFFICULTY_COLUMN]),
             "frontier": round(frontier, 3),
-            "frontier_from": {
-                "meaning": round(float(meaning[FRONTIER_COLUMN]), 2),
-                "surface": round(float(surface[FRONTIER_COLUMN]), 2),
-                "prior": round(self._frontier_prior(probs), 2),
-            },
+            "frontier_from": parts(FRONTIER_COLUMN, self._frontier_prior(probs)),
             "frontier_words": _strongest(words, columns[:, FRONTIER_COLUMN]),
         }
