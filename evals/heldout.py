@@ -373,7 +373,7 @@ def authored_tiers(classifier: CapabilityClassifier) -> dict[str, Any]:
         texts, hard = [row["prompt"] for row in picked], [row["tier"] == "hard" for row in picked]
         return ranked_and_routed(classifier, texts, hard, ("hard", "easy"))
 
-    crowds = sorted({row["crowd"] for row in rows}, key=lambda crowd: int(crowd.lstrip("d")))
+    crowds = sorted({row["crowd"] for row in rows}, key=lambda crowd: (len(crowd), crowd))  # d5 before d11
     return {
         "crowds": crowds,
         "all": group(CATEGORIES),

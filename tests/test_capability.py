@@ -103,6 +103,30 @@ def test_mismatched_artifact_is_refused(tmp_path: Path, change: dict[str, object
         CapabilityClassifier.load(mismatched)
 
 
+def test_an_artifact_of_the_format_before_the_frontier_score_is_refused_by_its_format(tmp_path: Path) -> None:
+    """Format 2 had no frontier arrays: its refusal names the format and how to retrain, not the
+    arrays it lacks; a frontier column of another shape is refused as inconsistent."""
+    with np.load(DEFAULT_ARTIFACT, allow_pickle=False) as data:
+        arrays = {name: data[name] for name in data.files if not name.startswith("frontier_")}
+    arrays["format"] = np.int64(2)
+    old = tmp_path / "format2.npz"
+    np.savez_compressed(old, **arrays)  # type: ignore[arg-type]
+    with pytest.raises(CapabilityArtifactError, match="format 2 but this code reads 3; retrain"):
+        CapabilityClassifier.load(old)
+    narrow = _rewrite(
+        DEFAULT_ARTIFACT, tmp_path / "narrow.npz", frontier_from_category=np.zeros(3, np.float32)
+    )
+    with pytest.raises(CapabilityArtifactError, match="inconsistent shapes"):
+        CapabilityClassifier.load(narrow)
+
+
+def test_the_frontier_score_is_a_probability_and_ranks_proofs_over_routine_requests() -> None:
+    classifier = CapabilityClassifier.load()
+    hard = classifier.classify("Prove that every finite integral domain is a field, step by step.")
+    routine = classifier.classify("Write a Python function that reverses a string.")
+    assert 0 <= routine.frontier < hard.frontier <= 1
+
+
 def test_hashing_is_the_same_in_every_process() -> None:
     text = "def add(a, b):\n    return a + b  # Sum 2 numbers: {x} == 3?"
     here = featurize(text)

@@ -262,7 +262,7 @@ def test_the_first_sentence_is_read_apart_for_the_category_not_for_difficulty() 
     dims = Meaning.packaged().dims
     head = weights.meaning[dims:]
     assert np.abs(head[:, :DIFFICULTY_COLUMN]).max() > 0.1
-    assert not head[:, DIFFICULTY_COLUMN].any()
+    assert not head[:, DIFFICULTY_COLUMN:].any()  # difficulty and the frontier score read the whole text only
     passage = "Summarize this report: revenue was $4.2 billion in Q3, up 12% on 2023, and margins 31.5%."
     whole, first = Meaning.packaged().pair(passage)
     assert np.allclose(first, Meaning.packaged().embed("Summarize this report:"))

@@ -131,6 +131,18 @@ def test_a_key_documentation_prints_is_no_secret_and_one_like_it_is(
     assert [f for f in SensitivityDetector().scan(text.replace(published, real)) if f.type == "secret"]
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        'DB_PASSWORD="Zq8!pk_test_TYooMQauvdEDq54NiTphI7jx"',  # a published key inside a longer value
+        "GITHUB_TOKEN=ghp_16C7e42F292c6912E7710c838347Ae178B4aXYZ9",
+    ],
+)
+def test_a_value_that_only_holds_a_published_key_is_still_a_secret(text: str) -> None:
+    _the_rules()
+    assert [f for f in SensitivityDetector().scan(text) if f.type == "secret"]
+
+
 def test_a_token_no_key_signed_is_no_secret() -> None:
     _the_rules()
     unsigned = "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJzdWIiOiJyb290IiwiYWRtaW4iOnRydWV9."
@@ -138,6 +150,10 @@ def test_a_token_no_key_signed_is_no_secret() -> None:
     assert [f for f in SensitivityDetector().scan(text) if f.type == "secret"] == []
     signed = unsigned + "Xk3vB9qLm2Rt7Wd5Np8Zc4Hy6Fs1Ja0Ge"
     assert [f for f in SensitivityDetector().scan(text.replace(unsigned, signed)) if f.type == "secret"]
+    for assigned in (f'auth_token = "{unsigned}"', f"export AUTH_TOKEN={unsigned}"):
+        assert [f for f in SensitivityDetector().scan(assigned) if f.type == "secret"] == []
+        signed_too = assigned.replace(unsigned, signed)
+        assert [f for f in SensitivityDetector().scan(signed_too) if f.type == "secret"]
 
 
 def test_the_rule_set_is_loaded_lean_and_without_its_generic_rule() -> None:

@@ -104,9 +104,27 @@ def test_a_number_the_text_names_as_another_kind_is_no_phone(
 
 
 def test_a_phone_word_still_wins_over_another_kind_of_number(detector: SensitivityDetector) -> None:
-    text = "For order number 1234 call me on 4155550134 tonight."
+    # "order number" is right before the number, and so is "call": the phone word decides
+    assert found(detector, "About my order number, call 4155550134 tonight.", "phone") == ["4155550134"]
+    assert found(detector, "Order number: +1 415 555 0134", "phone") == ["+1 415 555 0134"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "In case nobody's at 4155550134, leave a note.",  # "no" of "nobody", "case" before it
+        "Build notes at 4155550134 after five.",
+        "The order number is 12 or 4155550134, whichever you reach first.",  # it names the 12
+    ],
+)
+def test_another_kind_of_number_is_named_only_right_before_the_number(
+    detector: SensitivityDetector, text: str
+) -> None:
     assert found(detector, text, "phone") == ["4155550134"]
-    assert found(detector, "My phone number is 4155550134.", "phone") == ["4155550134"]
+
+
+def test_a_label_after_a_number_cues_a_phone(detector: SensitivityDetector) -> None:
+    assert found(detector, "Reach her on 4155550134 (mobile) before noon.", "phone") == ["4155550134"]
 
 
 # --- payment and bank --------------------------------------------------------------------------

@@ -475,4 +475,14 @@ def test_tiered_requests_train_difficulty_in_their_categories_and_held_out_autho
     meta = CapabilityClassifier.load().meta
     assert meta["tier_weight"] == TIER_WEIGHT
     assert meta["difficulty_by_benchmark"]["tier"] == len({row["prompt"] for row in kept})
-    assert meta["frontier_examples"] == len(trained)
+    assert meta["frontier_examples"] == len(trained) and meta["frontier_c"] == Settings().frontier_c
+
+
+def test_the_frontier_threshold_rule_takes_the_smallest_within_the_easy_budget() -> None:
+    from evals.training.frontier import EASY_BUDGET, choose
+
+    thresholds = [0.5, 0.6, 0.7, 0.8, 0.9]
+    assert choose(thresholds, [0.079, 0.048, 0.019, 0.015, 0.002]) == 0.7
+    assert choose(thresholds, [0.079, 0.048, EASY_BUDGET, 0.015, 0.002]) == 0.7  # at the budget: within
+    assert choose(thresholds, [0.5, 0.4, 0.3, 0.2, 0.1]) == 0.9  # none within: the strictest
+    assert choose(thresholds, [0.0] * 5) == 0.5

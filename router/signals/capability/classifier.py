@@ -129,6 +129,11 @@ def _read_arrays(path: Path) -> dict[str, np.ndarray]:
     try:
         with np.load(path, allow_pickle=False) as data:
             missing = [name for name in (*_ARRAYS, *_ARRAYS_MORE) if name not in data.files]
+            if missing and "format" in data.files and int(data["format"]) != ARTIFACT_FORMAT:
+                # an older format lacks arrays a newer one added: say which format, not which arrays
+                _check_versions(
+                    path, {"format": data["format"], "features_version": np.asarray(FEATURES_VERSION)}
+                )
             if missing:
                 raise CapabilityArtifactError(
                     f"{path} is not a capability artifact: missing {', '.join(missing)}"
@@ -180,7 +185,14 @@ def read_artifact(path: Path) -> Weights:
     )
     if not shapes_ok:
         raise CapabilityArtifactError(f"{path} has inconsistent shapes or hash slots (hash_bits {bits})")
-    if not all(np.isfinite(a).all() for a in (weights, meaning, arrays["cat_bias"])):
+    finite = (
+        weights,
+        meaning,
+        arrays["cat_bias"],
+        arrays["diff_from_category"],
+        arrays["frontier_from_category"],
+    )
+    if not all(np.isfinite(a).all() for a in finite):
         raise CapabilityArtifactError(f"{path} holds non-finite weights")
     return Weights(
         hash_bits=bits,

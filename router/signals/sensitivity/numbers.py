@@ -40,7 +40,7 @@ _PHONE_CUE = re.compile(rf"(?i)(?:{_PHONE_WORDS}|contact|reach|number|ring|answe
 _OTHER_NUMBER = re.compile(
     r"(?i)\b(?:order|tracking|invoice|ticket|case|reference|ref|confirmation|booking|reservation|"
     r"transaction|shipment|parcel|package|serial|part|model|sku|item|product|batch|lot|build|version|"
-    r"issue|bug|job|request|receipt|purchase\s+order|po)\s*(?:number|no\.?|num|#)[\w\s.:#'\u2019]{0,12}$"
+    r"issue|bug|job|request|receipt|purchase\s+order|po)\s*(?:number|no\.|no\b|num\b|#)[^\d\n]{0,12}$"
 )
 _DATE = re.compile(r"^(?:\d{4}[-./]\d{1,2}[-./]\d{1,2}|\d{1,2}[-./]\d{1,2}[-./](?:\d{4}|\d{2}))$")
 _CURRENCY_BEFORE = re.compile(r"(?:[$€£¥₹]|\b(?:usd|eur|gbp|rs|inr|chf|sek|nok|dkk)\.?)\s?$", re.IGNORECASE)
@@ -75,7 +75,7 @@ _IPV6 = re.compile(
 )
 
 
-_PHONE_LABEL_AFTER = re.compile(r"(?i)^\s?-?\s?(?:office|fax|mobile|cell|home|work|desk|tel|phone)\b")
+_PHONE_LABEL_AFTER = re.compile(r"(?i)\s?-?\s?(?:office|fax|mobile|cell|home|work|desk|tel|phone)\b")
 
 
 _PHONE_SEPARATORS = re.compile(r"[ .\-()x]+|ext\.?")
@@ -108,7 +108,11 @@ def _phone_confidence(text: str, start: int, end: int, candidate: str, groups: l
     before = text[max(0, start - 40) : start]
     if _CURRENCY_BEFORE.search(before) or _UNIT_AFTER.match(text[end : end + 12]):
         return 0.0
-    if _OTHER_NUMBER.search(before) and not _STRONG_PHONE_CUE.search(before):
+    if (
+        not candidate.startswith("+")
+        and _OTHER_NUMBER.search(before)
+        and not _STRONG_PHONE_CUE.search(before)
+    ):
         return 0.0  # "order number 4829173650": the text says what the number is
     international = candidate.startswith("+") or candidate.startswith("00") or "(" in candidate
     cue = bool(_PHONE_CUE.search(before) or _PHONE_LABEL_AFTER.match(text, end))

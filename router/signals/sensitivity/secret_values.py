@@ -272,6 +272,7 @@ def value_confidence(value: str, quoted: bool) -> float:
         or _DIGEST.match(value)
         or _encoded_placeholder(value.strip("`"))
         or published(value)
+        or unsigned_jwt(value)
     ):
         return 0.0
     if mentions_secret(value) and (" " in value or not strong(value)):
@@ -349,19 +350,30 @@ PUBLISHED_JWT_SIGNATURES = (
 )
 
 
-def published(value: str) -> bool:
-    """A key or token that documentation prints (PUBLISHED_KEYS), or a JWT signed as jwt.io's or
-    RFC 7519's example is; `value` may carry quotes or a prefix such as "Bearer "."""
+def _token(value: str) -> str:
+    """A matched value without its quotes and a "Bearer " or "Basic " prefix."""
     token = value.strip("\"'`")
-    return token.endswith(PUBLISHED_JWT_SIGNATURES) or any(key in token for key in PUBLISHED_KEYS)
+    scheme, _, rest = token.partition(" ")
+    return rest if scheme.lower() in ("bearer", "basic") and rest else token
+
+
+def _jwt_shaped(token: str) -> bool:
+    return token.startswith("ey") and token.count(".") == 2
+
+
+def published(value: str) -> bool:
+    """A key or token that documentation prints (PUBLISHED_KEYS, the whole value), or a JWT signed
+    as jwt.io's or RFC 7519's example is; `value` may carry quotes or a "Bearer " prefix."""
+    token = _token(value)
+    return token in PUBLISHED_KEYS or (_jwt_shaped(token) and token.endswith(PUBLISHED_JWT_SIGNATURES))
 
 
 def unsigned_jwt(value: str) -> bool:
-    """A JSON Web Token with no signature (alg "none": header.payload. and nothing after the last
-    dot), which anyone can write and so proves nothing (gitleaks' jwt rule takes the signature as
-    optional)."""
-    token = value.strip("\"'`")
-    return token.startswith("ey") and token.count(".") == 2 and token.endswith(".")
+    """A JSON Web Token with no signature (header.payload. and nothing after the last dot: what
+    alg "none" gives), which anyone can write and so proves nothing (gitleaks' jwt rule takes the
+    signature as optional)."""
+    token = _token(value)
+    return _jwt_shaped(token) and token.endswith(".")
 
 
 def shown_not_secret(value: str) -> bool:

@@ -371,6 +371,7 @@
         ? `${capability.category} (confidence ${capability.confidence})`
         : "— (no capability signal)";
       $("#explain-difficulty").textContent = capability.difficulty ?? "—";
+      $("#explain-frontier").textContent = capability.frontier ?? "—";
       $("#explain-sensitive").textContent = sensitivity.flagged
         ? `yes${sensitivity.kept_inside ? ", kept inside" : ""}${result.sensitive_action ? " (" + result.sensitive_action + ")" : ""}`
         : "no";
