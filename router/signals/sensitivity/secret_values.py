@@ -335,9 +335,10 @@ def last_name_part(name: str) -> str:
 # Keys and tokens that vendors' documentation and standards print (and so tutorials, answers and
 # test suites copy): whoever pastes one leaks nothing. Stripe's API reference (three generations of
 # its test secret key and its publishable key), Slack's OAuth documentation (the bot token of its
-# oauth.v2.access example), GitHub's fine-grained example PAT's classic stand-in reused across
-# public test suites (ghp_16C7e42F...), and the signatures of jwt.io's default token and of RFC
-# 7519's example (any token ending in one was copied from them, whatever payload it was given).
+# oauth.v2.access example), the GitHub token stand-in that public test suites reuse as a fake
+# (ghp_16C7e42F...: a stored index of public code finds it in dozens of tests), and the signatures
+# of jwt.io's default token and of RFC 7519's example (a token ending in one was copied from them,
+# whatever payload it was given). Each is compared whole: a value that only holds one is read as ever.
 PUBLISHED_KEYS = frozenset(
     ("sk_test_4eC39HqLyjWDarjtT1zdp7dc", "sk_test_BQokikJOvBiI2HlWgH4olfQ2",
      "sk_test_26PHem9AhJZvU623DfE1x4sd", "pk_test_TYooMQauvdEDq54NiTphI7jx",
