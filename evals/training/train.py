@@ -8,8 +8,9 @@ Difficulty learns from RouteLLM's recorded outcomes, from per-source priors wher
 exist (`evals.training.outcomes.DEMAND_PRIOR`) and from authors' tiered requests (`TIER_WEIGHT`),
 all of them sources every checkout has; a third logistic regression, the frontier score, learns
 the authors' tiers alone (hard against easy, every category). `--difficulty-only` keeps the
-category model of the artifact at --out and refits difficulty and the frontier score alone, which gives what a whole retraining would (difficulty
-reads the category probabilities of the stored weights either way, `as_stored`). Rebuild data/meaning.npz first
+category model of the artifact at --out and refits difficulty and the frontier score alone, which
+gives what a whole retraining would (both read the category probabilities of the stored weights
+either way, `as_stored`). Rebuild data/meaning.npz first
 (`python -m evals.training.distill`) only when the embedding model or the category model's training
 prompts change (the table's common direction is taken from them). scikit-learn is used here
 and nowhere at run time. This module must never read a held-out prompt into a model, never copy
