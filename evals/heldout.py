@@ -52,7 +52,7 @@ from evals.heldout_category import category_heldout, default_split, loose_key, w
 from evals.routing_eval import difficulty_report
 from evals.training.corpus import Example, Split
 from evals.training.outcomes import CHARS_PER_TOKEN, Outcome
-from router.signals.capability.classifier import CATEGORIES, CapabilityClassifier
+from router.signals.capability.classifier import CATEGORIES, Capability, CapabilityClassifier
 
 STRONG_PRO = "gemini-1.5-pro-002"
 WEAK_PRO = "Mixtral-8x7B-Instruct-v0.1"
@@ -145,7 +145,17 @@ def ranked_and_routed(
     route (`<positive>_to_hard_route`) and of the others to its fast one (`<negative>_to_fast_route`)
     and to its hard one (`<negative>_to_hard_route`: what the strong tier costs where it is not needed)."""
     capabilities = [classifier.classify(text) for text in texts]
-    pairs = list(zip(default_routes(texts, classifier), positive, strict=True))
+    return _ranked(capabilities, default_routes(texts, classifier), positive, names)
+
+
+def _ranked(
+    capabilities: Sequence[Capability],
+    routes: Sequence[str],
+    positive: Sequence[bool],
+    names: tuple[str, str],
+) -> dict[str, Any]:
+    """ranked_and_routed's figures from texts already classified and routed."""
+    pairs = list(zip(routes, positive, strict=True))
     return {
         names[0]: sum(positive),
         names[1]: len(positive) - sum(positive),
@@ -364,23 +374,32 @@ def authored_tiers(classifier: CapabilityClassifier) -> dict[str, Any]:
     default policy sends them (`ranked_and_routed`), in all categories, in TIER_CATEGORIES and in
     the three the policy's strong tier takes, and category accuracy; and, per author, the same in
     TIER_CATEGORIES (`by_crowd`: authors added later were scored fewer times)."""
-    from evals.training.outcomes import TIER_CATEGORIES, TIERS_HELD_OUT, tier_rows
+    from evals.training.outcomes import TIER_CATEGORIES, TIERS_HELD_OUT, crowd_order, tier_rows
 
     rows = tier_rows(TIERS_HELD_OUT)
+    texts = [row["prompt"] for row in rows]
+    capabilities = [classifier.classify(text) for text in texts]  # each request classified and routed once
+    routes = default_routes(texts, classifier)
 
     def group(categories: Sequence[str], crowd: str | None = None) -> dict[str, Any]:
-        picked = [row for row in rows if row["category"] in categories and crowd in (None, row["crowd"])]
-        texts, hard = [row["prompt"] for row in picked], [row["tier"] == "hard" for row in picked]
-        return ranked_and_routed(classifier, texts, hard, ("hard", "easy"))
+        picked = [
+            i for i, row in enumerate(rows) if row["category"] in categories and crowd in (None, row["crowd"])
+        ]
+        return _ranked(
+            [capabilities[i] for i in picked],
+            [routes[i] for i in picked],
+            [rows[i]["tier"] == "hard" for i in picked],
+            ("hard", "easy"),
+        )
 
-    crowds = sorted({row["crowd"] for row in rows}, key=lambda crowd: (len(crowd), crowd))  # d5 before d11
+    crowds = crowd_order(row["crowd"] for row in rows)
     return {
         "crowds": crowds,
         "all": group(CATEGORIES),
         "trained_categories": group(TIER_CATEGORIES),
         "code_math_reasoning": group(("code", "math", "reasoning")),
         "category_accuracy": float(
-            np.mean([classifier.classify(row["prompt"]).category == row["category"] for row in rows])
+            np.mean([c.category == row["category"] for c, row in zip(capabilities, rows, strict=True)])
         ),
         "by_crowd": {crowd: group(TIER_CATEGORIES, crowd) for crowd in crowds},
     }

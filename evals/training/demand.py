@@ -68,11 +68,9 @@ def out_of_fold(candidates: Sequence[float], folds: int = 3, tiers: bool = False
     )
     meaning = Meaning.packaged() if settings.meaning else None
     # the shipped category model, as `train --difficulty-only` refits difficulty on it
-    category = train.as_stored(train.stored_category(read_artifact(DEFAULT_ARTIFACT), settings), settings)
+    category = train.stored_category(read_artifact(DEFAULT_ARTIFACT), settings)
     texts = [row.text for row in rows]
-    x = train.feature_matrix(texts, settings.hash_bits, meaning, settings.meaning_scale)
-    probs = train.category_probabilities(x, *category)
-    features = train.difficulty_features(train.without_first_sentence(x, meaning), probs)
+    features = train.difficulty_features(*train.score_inputs(texts, category, settings, meaning))
     needed = np.array([row.strong_needed for row in rows], dtype=int)
     fold = np.array([zlib.crc32(text.encode("utf-8")) % folds for text in texts])
     benchmark_weights = [train.BENCHMARK_WEIGHT[o.benchmark] for o in outcomes]

@@ -41,11 +41,9 @@ def choose(thresholds: Sequence[float], easy_share: Sequence[float], budget: flo
 def out_of_author(c_values: Sequence[float]) -> tuple[list[dict[str, Any]], npt.NDArray[np.float64]]:
     """Per C: each training author's out-of-author AUC; and the out-of-author scores at the
     shipped Settings.frontier_c (in tier_rows order)."""
-    import dataclasses
-
     from evals.training import train
     from evals.training.corpus import DEFAULT_SEED
-    from evals.training.outcomes import tier_rows
+    from evals.training.outcomes import crowd_order, tier_rows
     from router.signals.capability.classifier import DEFAULT_ARTIFACT, read_artifact
     from router.signals.capability.meaning import Meaning
 
@@ -53,18 +51,18 @@ def out_of_author(c_values: Sequence[float]) -> tuple[list[dict[str, Any]], npt.
     meaning = Meaning.packaged()
     category = train.stored_category(read_artifact(DEFAULT_ARTIFACT), settings)
     rows = tier_rows()
-    x = train.feature_matrix([r["prompt"] for r in rows], settings.hash_bits, meaning, settings.meaning_scale)
-    probs = train.category_probabilities(x, *train.as_stored(category, settings))
-    x = train.without_first_sentence(x, meaning)
+    x, probs = train.score_inputs([r["prompt"] for r in rows], category, settings, meaning)
     hard = np.array([r["tier"] == "hard" for r in rows])
     crowds = np.array([r["crowd"] for r in rows])
     reports, shipped = [], np.zeros(len(rows))
+    authors = crowd_order(crowds)
     for c in c_values:
-        fit = dataclasses.replace(settings, difficulty_c=c)
         scores = np.zeros(len(rows))
-        for crowd in sorted(set(crowds), key=lambda name: (len(name), name)):
+        for crowd in authors:
             mine = crowds == crowd
-            coef, from_category, bias = train.fit_difficulty(x[~mine], probs[~mine], hard[~mine], fit)
+            coef, from_category, bias = train.fit_difficulty(
+                x[~mine], probs[~mine], hard[~mine], settings, c=c
+            )
             margin = np.asarray(x[mine] @ coef).ravel() + probs[mine] @ from_category + bias
             scores[mine] = 1.0 / (1.0 + np.exp(-margin))
         reports.append(
@@ -72,7 +70,7 @@ def out_of_author(c_values: Sequence[float]) -> tuple[list[dict[str, Any]], npt.
                 "c": c,
                 "auc_by_author": {
                     crowd: float(roc_auc_score(hard[crowds == crowd], scores[crowds == crowd]))
-                    for crowd in sorted(set(crowds), key=lambda name: (len(name), name))
+                    for crowd in authors
                 },
             }
         )

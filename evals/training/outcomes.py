@@ -18,7 +18,7 @@ import json
 import re
 import zlib
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -240,6 +240,11 @@ TIERS = Path(__file__).resolve().parents[1] / "labels" / "authored_difficulty.js
 TIERS_HELD_OUT = TIERS.with_name("authored_difficulty_heldout.jsonl")
 TIER_CATEGORIES = ("code", "math", "reasoning", "extraction", "simple_chat")
 TIER_WEIGHT = 0.125
+
+
+def crowd_order(crowds: Iterable[str]) -> list[str]:
+    """The authors' crowd names once each, in number order (d5 before d11)."""
+    return sorted(set(crowds), key=lambda crowd: (len(crowd), crowd))
 
 
 def tier_rows(path: Path = TIERS) -> list[dict[str, str]]:

@@ -20,7 +20,6 @@ data into the repository, and never touch the network itself (datasets come from
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sys
 import time
 from collections import Counter
@@ -166,14 +165,16 @@ def fit_difficulty(
     needed: Sequence[bool],
     settings: Settings,
     sample_weight: Sequence[float] | None = None,
+    c: float | None = None,
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], float]:
-    """(coef on hashed features, coef on category probabilities, bias)."""
+    """(coef on hashed features, coef on category probabilities, bias); `c` the inverse L2
+    strength (default settings.difficulty_c; the frontier score's is settings.frontier_c)."""
     y = np.asarray(needed, dtype=int)
     if y.min() == y.max():  # one class only: a constant model at the observed rate
         rate = min(max(float(y.mean()), 1e-3), 1 - 1e-3)
         return np.zeros(x.shape[1]), np.zeros(len(CATEGORIES)), float(np.log(rate / (1 - rate)))
     model = LogisticRegression(
-        C=settings.difficulty_c, max_iter=settings.max_iter, random_state=settings.seed
+        C=settings.difficulty_c if c is None else c, max_iter=settings.max_iter, random_state=settings.seed
     )
     model.fit(difficulty_features(x, probs), y, sample_weight=sample_weight)
     coef = model.coef_[0]
@@ -270,6 +271,19 @@ def category_model(
     return fit_category(without_length_cues(x, settings.hash_bits), labels, settings)
 
 
+def score_inputs(
+    texts: Sequence[str],
+    category: tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]],
+    settings: Settings,
+    meaning: Meaning | None,
+) -> tuple[sparse.csr_matrix, npt.NDArray[np.float64]]:
+    """What difficulty and the frontier score are fit on: the texts' features without the first
+    sentence's block, and the category probabilities of `category` as stored (`as_stored`)."""
+    x = feature_matrix(texts, settings.hash_bits, meaning, settings.meaning_scale)
+    probs = category_probabilities(x, *as_stored(category, settings))
+    return without_first_sentence(x, meaning), probs
+
+
 def train(
     category_texts: Sequence[str],
     category_labels: Sequence[str],
@@ -289,16 +303,16 @@ def train(
     if category is None:
         category = category_model(category_texts, category_labels, settings, meaning)
 
-    def fit_on(
-        texts: Sequence[str], labels: Sequence[bool], weights: Sequence[float] | None, c: float
-    ) -> Any:
-        x = feature_matrix(texts, settings.hash_bits, meaning, settings.meaning_scale)
-        probs = category_probabilities(x, *as_stored(category, settings))
-        fit = dataclasses.replace(settings, difficulty_c=c)
-        return fit_difficulty(without_first_sentence(x, meaning), probs, labels, fit, weights)
-
-    difficulty = fit_on(difficulty_texts, difficulty_needed, difficulty_weights, settings.difficulty_c)
-    frontier = fit_on(frontier_texts, frontier_hard, None, settings.frontier_c) if frontier_texts else None
+    difficulty = fit_difficulty(
+        *score_inputs(difficulty_texts, category, settings, meaning),
+        difficulty_needed,
+        settings,
+        difficulty_weights,
+    )
+    frontier = None
+    if frontier_texts:
+        inputs = score_inputs(frontier_texts, category, settings, meaning)
+        frontier = fit_difficulty(*inputs, frontier_hard, settings, c=settings.frontier_c)
     info = {
         "features_version": FEATURES_VERSION,
         "category_counts": dict(sorted(Counter(category_labels).items())),

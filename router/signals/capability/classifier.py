@@ -263,17 +263,15 @@ class CapabilityClassifier:
         dims = self._meaning.dims  # the weights' rows: the text's vector's, then its first sentence's
         return surface, whole @ self._meaning_weights[:dims] + head @ self._meaning_weights[dims:]
 
-    def _prior(self, probs: list[float]) -> float:
-        """Difficulty's share from the category: its bias plus the probabilities' weighted sum."""
-        return float(self._diff_bias) + sum(
-            p * w for p, w in zip(probs, self._diff_from_category_list, strict=True)
+    def _prior(self, probs: list[float], frontier: bool = False) -> float:
+        """Difficulty's (or the frontier score's) share from the category: its bias plus the
+        probabilities' weighted sum."""
+        bias, weights = (
+            (self._frontier_bias, self._frontier_from_category_list)
+            if frontier
+            else (float(self._diff_bias), self._diff_from_category_list)
         )
-
-    def _frontier_prior(self, probs: list[float]) -> float:
-        """The frontier score's share from the category, as _prior is difficulty's."""
-        return self._frontier_bias + sum(
-            p * w for p, w in zip(probs, self._frontier_from_category_list, strict=True)
-        )
+        return bias + sum(p * w for p, w in zip(probs, weights, strict=True))
 
     def _finish(self, z: Array) -> tuple[list[float], float, float]:
         """Category probabilities (softmax of the logits), difficulty and frontier (each the sigmoid of
@@ -285,20 +283,15 @@ class CapabilityClassifier:
         total = sum(exps)
         probs = [e / total for e in exps]
         difficulty = _sigmoid(scores[DIFFICULTY_COLUMN] + self._prior(probs))
-        return probs, difficulty, _sigmoid(scores[FRONTIER_COLUMN] + self._frontier_prior(probs))
+        return probs, difficulty, _sigmoid(scores[FRONTIER_COLUMN] + self._prior(probs, frontier=True))
 
-    def raw_scores(self, text: str) -> tuple[list[float], float]:
-        """Category probabilities (in CATEGORIES order) and difficulty, as numbers."""
-        probs, difficulty, _frontier = self.all_scores(text)
-        return probs, difficulty
-
-    def all_scores(self, text: str) -> tuple[list[float], float, float]:
-        """Category probabilities (in CATEGORIES order), difficulty and frontier, as numbers."""
+    def raw_scores(self, text: str) -> tuple[list[float], float, float]:
+        """Category probabilities (in CATEGORIES order), difficulty and the frontier score, as numbers."""
         surface, meaning = self._parts(text)
         return self._finish(surface + meaning)
 
     def classify(self, text: str) -> Capability:
-        probs, difficulty, frontier = self.all_scores(text)
+        probs, difficulty, frontier = self.raw_scores(text)
         best = probs.index(max(probs))
         scores = dict(zip(CATEGORIES, probs, strict=True))
         return Capability(CATEGORIES[best], probs[best], difficulty, scores, frontier)
@@ -336,6 +329,6 @@ class CapabilityClassifier:
             "difficulty_from": parts(DIFFICULTY_COLUMN, self._prior(probs)),
             "difficulty_words": _strongest(words, columns[:, DIFFICULTY_COLUMN]),
             "frontier": round(frontier, 3),
-            "frontier_from": parts(FRONTIER_COLUMN, self._frontier_prior(probs)),
+            "frontier_from": parts(FRONTIER_COLUMN, self._prior(probs, frontier=True)),
             "frontier_words": _strongest(words, columns[:, FRONTIER_COLUMN]),
         }

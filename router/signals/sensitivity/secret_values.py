@@ -263,16 +263,13 @@ def value_confidence(value: str, quoted: bool) -> float:
     word may be code's name for a variable and must look made up."""
     lowered = value.lower()
     if (
-        PLACEHOLDER.match(value)
+        shown_not_secret(value)  # a placeholder, masked, a stand-in pair, published, unsigned
         or variable_field(value)
         or len(set(value)) < 4
         or "example" in lowered
         or lowered in DOCUMENTED_DEFAULTS
-        or masked(value)
         or _DIGEST.match(value)
         or _encoded_placeholder(value.strip("`"))
-        or published(value)
-        or unsigned_jwt(value)
     ):
         return 0.0
     if mentions_secret(value) and (" " in value or not strong(value)):
