@@ -69,6 +69,8 @@ class Settings:
     # 0.991 / 0.992 at C 0.1 / 0.5 / 2 / 8 (`python -m evals.training.frontier`)
     frontier_c: float = 0.5
     max_iter: int = 300
+    # the anchored refit's L-BFGS iterations (evals.training.anchored; it starts at the stored model)
+    refit_max_iter: int = 500
     balance: bool = True
     seed: int = 0
     # Weights whose largest magnitude across all columns is below this are dropped from the artifact.
@@ -328,9 +330,13 @@ def train(
     return pack(category, difficulty, settings, info, frontier)
 
 
-def train_from_registry(seed: int, settings: Settings, keep: Weights | None = None) -> Weights:
+def train_from_registry(
+    seed: int, settings: Settings, keep: Weights | None = None, refit_sources: Sequence[str] = ()
+) -> Weights:
     """Both models from the registry's data; with `keep`, an artifact trained on this seed,
-    its category model is kept (with what its meta says of it) and difficulty alone is refit."""
+    its category model is kept (with what its meta says of it) and difficulty alone is refit, or,
+    with `refit_sources`, its category model refit with those sources' training rows added
+    (refit_category) and then difficulty."""
     from evals.training.corpus import build_split
     from evals.training.outcomes import (
         DEMAND_PRIOR,
@@ -370,7 +376,14 @@ def train_from_registry(seed: int, settings: Settings, keep: Weights | None = No
     category, texts, labels = None, [e.text for e in split.train], [e.label for e in split.train]
     if keep is not None:
         category, texts, labels = stored_category(keep, settings), [], []
-        meta |= {k: keep.meta[k] for k in ("optional_sources", "category_counts") if k in keep.meta}
+        meta |= {
+            k: keep.meta[k]
+            for k in ("optional_sources", "category_counts", "category_refits")
+            if k in keep.meta
+        }
+        if refit_sources:
+            category, refit_meta = refit_category(keep, category, split.train, refit_sources, settings)
+            meta |= refit_meta
     return train(
         texts,
         labels,
@@ -384,6 +397,63 @@ def train_from_registry(seed: int, settings: Settings, keep: Weights | None = No
         [row["prompt"] for row in tiered],
         [row["tier"] == "hard" for row in tiered],
     )
+
+
+def refit_category(
+    keep: Weights,
+    category: tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]],
+    train_rows: Sequence[Any],
+    sources: Sequence[str],
+    settings: Settings,
+) -> tuple[tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]], dict[str, Any]]:
+    """`keep`'s category model (`category`, as stored) refit by evals.training.anchored with the
+    training rows of `sources` added, the split's other training rows anchoring it; and the meta
+    that says so (the category counts with the added rows, one more entry of category_refits)."""
+    from evals.training.anchored import absent_share, class_weights, refit
+
+    trained = keep.meta.get("category_counts")
+    if not trained:
+        raise ValueError("the artifact records no category counts to anchor a refit on")
+    anchor = [e for e in train_rows if e.source not in sources]
+    added = [e for e in train_rows if e.source in sources]
+    if not added:
+        raise ValueError(f"no training rows of {', '.join(sources)} to add")
+    counts = Counter(trained) + Counter(e.label for e in added)
+    meaning = Meaning.packaged() if settings.meaning else None
+
+    def matrix(rows: Sequence[Any]) -> sparse.csr_matrix:
+        x = feature_matrix([e.text for e in rows], settings.hash_bits, meaning, settings.meaning_scale)
+        return without_length_cues(x, settings.hash_bits)
+
+    share = absent_share(trained, len(anchor))
+    result = refit(
+        category,
+        matrix(anchor),
+        [e.label for e in anchor],
+        matrix(added),
+        [e.label for e in added],
+        c=settings.category_c,
+        weights=class_weights(counts),
+        share=share,
+        max_iter=settings.refit_max_iter,
+    )
+    entry = {
+        "added_sources": sorted(sources),
+        "added_rows": len(added),
+        "anchor_rows": len(anchor),
+        "absent_share": round(share, 4),
+        "iterations": result.iterations,
+        "converged": result.converged,
+    }
+    refits = [*keep.meta.get("category_refits", []), entry]
+    # in the precision the artifact stores them (pack), so that difficulty, fit on this model's
+    # probabilities (as_stored), learns from the same numbers as `--difficulty-only` on the artifact
+    # does: a float64 weight rounded to half precision directly and through float32 can differ
+    stored = result.coef.astype(np.float32), result.bias.astype(np.float32)
+    return (stored[0].astype(np.float64), stored[1].astype(np.float64)), {
+        "category_counts": dict(sorted(counts.items())),
+        "category_refits": refits,
+    }
 
 
 def _absent_sources(out: Path, missing: list[str]) -> list[str]:
@@ -415,12 +485,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_true",
         help="keep the category model of the artifact at --out and refit difficulty alone",
     )
+    parser.add_argument(
+        "--refit-category",
+        metavar="SOURCES",
+        default="",
+        help="refit the category model of the artifact at --out with the training rows of these "
+        "sources (comma-separated, e.g. authored-numbers) added, anchored on what it learnt before "
+        "(evals.training.anchored), then difficulty",
+    )
     args = parser.parse_args(argv)
     from evals.training.corpus import DEFAULT_SEED
     from evals.training.instructions import missing
 
     seed = DEFAULT_SEED if args.seed is None else args.seed
-    if args.difficulty_only:
+    refit_sources = [name.strip() for name in args.refit_category.split(",") if name.strip()]
+    if args.difficulty_only or refit_sources:
         try:
             keep = read_artifact(args.out)
         except ValueError as error:
@@ -445,7 +524,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 file=sys.stderr,
             )
             return 2
-        return _write(args.out, keep, seed)
+        return _write(args.out, keep, seed, refit_sources)
     absent = _absent_sources(args.out, missing())
     if absent and not args.allow_missing:
         print(
@@ -458,9 +537,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     return _write(args.out, None, seed)
 
 
-def _write(out: Path, keep: Weights | None, seed: int) -> int:
+def _write(out: Path, keep: Weights | None, seed: int, refit_sources: Sequence[str] = ()) -> int:
     started = time.perf_counter()
-    weights = train_from_registry(seed, Settings(seed=seed), keep)
+    try:
+        weights = train_from_registry(seed, Settings(seed=seed), keep, refit_sources)
+    except ValueError as error:
+        print(f"train: {error}", file=sys.stderr)
+        return 2
     try:
         save_artifact(out, weights)
     except OSError as error:
