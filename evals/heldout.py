@@ -48,7 +48,14 @@ from typing import Any
 import numpy as np
 
 from evals.datasets import DatasetError, read_jsonl, resolve
-from evals.heldout_category import category_heldout, default_split, loose_key, wizardlm_rows, word_runs
+from evals.heldout_category import (
+    category_heldout,
+    category_scores,
+    default_split,
+    loose_key,
+    wizardlm_rows,
+    word_runs,
+)
 from evals.routing_eval import difficulty_report
 from evals.training.corpus import Example, Split
 from evals.training.outcomes import CHARS_PER_TOKEN, Outcome
@@ -401,6 +408,11 @@ def authored_tiers(classifier: CapabilityClassifier) -> dict[str, Any]:
         "category_accuracy": float(
             np.mean([c.category == row["category"] for c, row in zip(capabilities, rows, strict=True)])
         ),
+        "digits_to_math": category_scores(
+            [(row["prompt"], row["category"], row["crowd"]) for row in rows],
+            [c.category for c in capabilities],
+            None,
+        )["digits_to_math"],
         "by_crowd": {crowd: group(TIER_CATEGORIES, crowd) for crowd in crowds},
     }
 
@@ -426,6 +438,13 @@ def _fmt(value: float | None, pct: bool = False) -> str:
     return f"{100 * value:.0f}%" if pct else f"{value:.3f}"
 
 
+def _digits(share: dict[str, Any]) -> str:
+    """What figures do to the category, for a line of the report ("" where no request has one)."""
+    if not share["n"]:
+        return ""
+    return f"; of {share['n']} not math with a digit, {100 * share['share']:.1f}% read as math"
+
+
 def render(report: dict[str, Any]) -> str:
     lines = []
     for source, category in report["category"].items():
@@ -433,6 +452,7 @@ def render(report: dict[str, Any]) -> str:
         lines += [
             f"category on {category['n']} prompts of {category['tasks']} {source} tasks never trained on: "
             f"accuracy {category['accuracy']:.3f}, mean recall {category['mean_recall']:.3f}"
+            + _digits(category["digits_to_math"])
             + (f"; a second reader agrees with the labels on {second['agreement']:.3f}, the classifier "
                f"with the second reader on {second['classifier']:.3f}" if second else ""),
             *(f"  {label:<12} recall {value:.3f}  predicted as {category['predicted_as'][label]}"
@@ -450,9 +470,9 @@ def render(report: dict[str, Any]) -> str:
     tiers = report["authored_tiers"]
     lines.append(
         f"held-out authors' tiered requests ({', '.join(tiers['crowds'])}), category accuracy "
-        f"{tiers['category_accuracy']:.3f}; difficulty, hard vs easy:"
+        f"{tiers['category_accuracy']:.3f}{_digits(tiers['digits_to_math'])}; difficulty, hard vs easy:"
     )
-    groups = [(name, row) for name, row in tiers.items() if name != "by_crowd" and isinstance(row, dict)]
+    groups = [(name, tiers[name]) for name in ("all", "trained_categories", "code_math_reasoning")]
     groups += [(f"{crowd}, trained categories", row) for crowd, row in tiers["by_crowd"].items()]
     for name, row in groups:
         lines.append(

@@ -198,13 +198,13 @@ def trained_word_runs() -> frozenset[str]:
     return frozenset(run for e in split.train + split.test for run in word_runs(e.text))
 
 
-def authored_heldout_examples() -> list[Example]:
+def authored_heldout_examples(path: Path = AUTHORED_HELDOUT) -> list[Example]:
     """The held-out authors' requests: (prompt, the category its author wrote it for, author); those
     a training source also holds ("hi", "tell me a joke") or nearly ("Can you read PDFs if I upload
     them, or only text?": eight words in a row in common) are left out."""
     from evals.training.instructions import authored_rows
 
-    rows = authored_rows(AUTHORED_HELDOUT)
+    rows = authored_rows(path)
     seen, runs = trained_keys(), trained_word_runs()
     return [
         (row["prompt"], row["category"], f"author {row['crowd']}")
@@ -213,11 +213,21 @@ def authored_heldout_examples() -> list[Example]:
     ]
 
 
+# two authors of the numbers brief (labels/NUMBERS_BRIEF.md) held out: requests full of figures that
+# are not math, and math without them; the others' train (labels/authored_numbers.jsonl)
+NUMBERS_HELDOUT = AUTHORED_HELDOUT.with_name("authored_numbers_heldout.jsonl")
+
+
+def numbers_heldout_examples() -> list[Example]:
+    return authored_heldout_examples(NUMBERS_HELDOUT)
+
+
 CATEGORY_SOURCES = {
     "ni-format": category_examples,
     "self-instruct": self_instruct_examples,
     "wizardlm": wizardlm_examples,
     "authored-heldout": authored_heldout_examples,
+    "numbers-heldout": numbers_heldout_examples,
 }
 # the sets a blind second reader labelled too (labels/second_reader_categories.tsv)
 SECOND_READ = ("ni-format", "self-instruct", "wizardlm")
@@ -269,6 +279,9 @@ def category_heldout(classifier: CapabilityClassifier) -> dict[str, Any]:
     return report
 
 
+_DIGIT = re.compile(r"\d")
+
+
 def category_scores(
     examples: list[Example], predicted: list[str], second: list[str] | None
 ) -> dict[str, Any]:
@@ -281,6 +294,11 @@ def category_scores(
         by_label[label].append(int(guess == label))
         confusion[label][guess] += 1
     hits = [hit for values in by_label.values() for hit in values]
+    with_digits = [
+        guess == "math"
+        for (prompt, label, _), guess in zip(examples, predicted, strict=True)
+        if label != "math" and _DIGIT.search(prompt)
+    ]
     return {
         "n": len(examples),
         "tasks": len({task for _, _, task in examples}),
@@ -288,6 +306,12 @@ def category_scores(
         "recall_by_category": {label: float(np.mean(v)) for label, v in sorted(by_label.items())},
         "mean_recall": float(np.mean([np.mean(v) for v in by_label.values()])) if by_label else 0.0,
         "predicted_as": {label: dict(confusion[label].most_common()) for label in sorted(confusion)},
+        # what figures do to the category: of the requests labelled other than math that hold a
+        # digit, the share read as math
+        "digits_to_math": {
+            "n": len(with_digits),
+            "share": float(np.mean(with_digits)) if with_digits else 0.0,
+        },
         "second_reader": None
         if second is None
         else {

@@ -289,6 +289,10 @@ def test_retraining_on_the_shipped_seed_reproduces_the_packaged_figures() -> Non
     _needs_public_datasets()
     if missing():  # sampled sources the shipped artifact was trained with (evals.training.samples)
         pytest.skip(f"the shipped classifier was trained with {', '.join(missing())}, not on this machine")
+    if read_artifact(DEFAULT_ARTIFACT).meta.get("category_refits"):
+        # a whole retraining on every source (the added ones among them) is the model that would
+        # replace it, not a reproduction of it
+        pytest.skip("the shipped category model was refit with added sources (evals.training.anchored)")
     packaged = routing_eval.run()
     retrained = seed_spread.one_seed(packaged["split_seed"])
     assert retrained["category_accuracy"] == pytest.approx(packaged["category"]["accuracy"])

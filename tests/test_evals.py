@@ -334,6 +334,12 @@ def test_heldout_sources_are_mapped_whole_and_scored() -> None:
     )
     authored = category["authored-heldout"]
     assert authored["second_reader"] is None and authored["n"] == len(sets.authored_heldout_examples()) > 900
+    numbers = category["numbers-heldout"]  # the numbers brief's held-out authors: non-math all hold digits
+    assert numbers["second_reader"] is None and numbers["n"] == len(sets.numbers_heldout_examples()) > 400
+    outside_math = sum(sum(row.values()) for label, row in numbers["predicted_as"].items() if label != "math")
+    assert numbers["digits_to_math"]["n"] == outside_math
+    digits = report["authored_tiers"]["digits_to_math"]
+    assert 0 <= digits["share"] <= 1 and digits["n"] > 100
     listed = {key.split(":")[0] for key in sets.second_reader_labels()}
     assert listed == {"ni-format", "self-instruct", "wizardlm"}
     from evals.training.outcomes import semantic_router_demand
@@ -357,3 +363,17 @@ def test_heldout_sources_are_mapped_whole_and_scored() -> None:
         tiers[g]["hard"] + tiers[g]["easy"] for g in ("all", "trained_categories", "code_math_reasoning")
     ]
     assert sizes[0] > sizes[1] > sizes[2] > 150 and 0 <= tiers["category_accuracy"] <= 1
+
+
+def test_digits_to_math_counts_requests_outside_math_that_hold_a_digit() -> None:
+    from evals.heldout_category import category_scores
+
+    examples = [
+        ("Should I buy the 27-inch one?", "other", "a"),  # read as math: counts, a hit for the share
+        ("Summarise: sales rose 12% in Q3.", "extraction", "a"),  # read right: counts
+        ("Summarise this memo for me.", "extraction", "a"),  # no digit: left out
+        ("What is 17% of 240?", "math", "a"),  # math itself: left out
+    ]
+    report = category_scores(examples, ["math", "extraction", "math", "math"], None)
+    assert report["digits_to_math"] == {"n": 2, "share": 0.5}
+    assert category_scores(examples[2:], ["math", "math"], None)["digits_to_math"] == {"n": 0, "share": 0.0}

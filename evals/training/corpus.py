@@ -43,7 +43,8 @@ Label mapping (source label → category):
     dolly-15k,      requests people wrote, sampled from their sources, Super-
     folio, chitchat NaturalInstructions tasks, and requests written for turnout: see
     ni-train,       evals.training.instructions
-    authored
+    authored,
+    authored-numbers
 """
 
 from __future__ import annotations
@@ -414,6 +415,7 @@ def all_examples(seed: int) -> list[Example]:
         dolly_examples,
         folio_examples,
         ni_examples,
+        numbers_examples,
     )
 
     loaded = [
@@ -430,6 +432,7 @@ def all_examples(seed: int) -> list[Example]:
         *chitchat_examples(),
         *ni_examples(seed),
         *authored_examples(),
+        *numbers_examples(),
     ]
     seen: set[str] = set()
     unique = []

@@ -24,6 +24,12 @@ Training-time only. Label mapping (source label → category):
                     thirty-four authors, one crowd each, 25 requests per category; committed, not
                     optional; twelve more authors' requests, labels/authored_heldout.jsonl, are never
                     trained on: evals.heldout scores them)
+    authored-numbers
+                    the same, from a brief about numbers (labels/NUMBERS_BRIEF.md): six authors, 20
+                    requests a category, every one but half the math carrying figures in digits that
+                    do not make it math (labels/authored_numbers.jsonl; two more authors' are held
+                    out, labels/authored_numbers_heldout.jsonl). Added to a shipped category model by
+                    an anchored refit (evals.training.anchored), not by a whole retraining
 
 The first four are optional: on a machine whose mirror folder and cache lack them, training goes on
 without them and says so, `missing()` names them (the reproduction test skips on that), and
@@ -195,6 +201,7 @@ def ni_examples(seed: int) -> list[Example]:
 
 
 AUTHORED = Path(__file__).resolve().parents[1] / "labels" / "authored_requests.jsonl"
+NUMBERS = AUTHORED.with_name("authored_numbers.jsonl")
 
 
 def authored_examples() -> list[Example]:
@@ -203,6 +210,11 @@ def authored_examples() -> list[Example]:
     repository): labels/authored_requests.jsonl, one {"category", "prompt", "crowd"} per line. The
     file is part of the repository: without it training stops rather than go on without it."""
     return [Example(row["prompt"], row["category"], "authored") for row in authored_rows()]
+
+
+def numbers_examples() -> list[Example]:
+    """The numbers brief's trained requests (labels/authored_numbers.jsonl), as authored_examples."""
+    return [Example(row["prompt"], row["category"], "authored-numbers") for row in authored_rows(NUMBERS)]
 
 
 def authored_rows(path: Path = AUTHORED) -> list[dict[str, str]]:
