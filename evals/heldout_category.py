@@ -213,13 +213,19 @@ def authored_heldout_examples(path: Path = AUTHORED_HELDOUT) -> list[Example]:
     ]
 
 
-# two authors of the numbers brief (labels/NUMBERS_BRIEF.md) held out: requests full of figures that
-# are not math, and math without them; the others' train (labels/authored_numbers.jsonl)
+# four authors of the numbers brief (labels/NUMBERS_BRIEF.md) held out: requests full of figures that
+# are not math, and math without them; the others' train (labels/authored_numbers.jsonl); and two of
+# the pasted-text brief (labels/PASSAGES_BRIEF.md): a text and an ask about it
 NUMBERS_HELDOUT = AUTHORED_HELDOUT.with_name("authored_numbers_heldout.jsonl")
+PASSAGES_HELDOUT = AUTHORED_HELDOUT.with_name("authored_passages_heldout.jsonl")
 
 
 def numbers_heldout_examples() -> list[Example]:
     return authored_heldout_examples(NUMBERS_HELDOUT)
+
+
+def passages_heldout_examples() -> list[Example]:
+    return authored_heldout_examples(PASSAGES_HELDOUT)
 
 
 CATEGORY_SOURCES = {
@@ -228,6 +234,7 @@ CATEGORY_SOURCES = {
     "wizardlm": wizardlm_examples,
     "authored-heldout": authored_heldout_examples,
     "numbers-heldout": numbers_heldout_examples,
+    "passages-heldout": passages_heldout_examples,
 }
 # the sets a blind second reader labelled too (labels/second_reader_categories.tsv)
 SECOND_READ = ("ni-format", "self-instruct", "wizardlm")

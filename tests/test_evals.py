@@ -338,6 +338,9 @@ def test_heldout_sources_are_mapped_whole_and_scored() -> None:
     assert numbers["second_reader"] is None and numbers["n"] == len(sets.numbers_heldout_examples()) > 400
     outside_math = sum(sum(row.values()) for label, row in numbers["predicted_as"].items() if label != "math")
     assert numbers["digits_to_math"]["n"] == outside_math
+    passages = category["passages-heldout"]  # the pasted-text brief's held-out authors
+    assert passages["n"] == len(sets.passages_heldout_examples()) > 250
+    assert passages["recall_by_category"].keys() == numbers["recall_by_category"].keys() == set(CATEGORIES)
     digits = report["authored_tiers"]["digits_to_math"]
     assert 0 <= digits["share"] <= 1 and digits["n"] > 100
     listed = {key.split(":")[0] for key in sets.second_reader_labels()}

@@ -44,7 +44,8 @@ Label mapping (source label → category):
     folio, chitchat NaturalInstructions tasks, and requests written for turnout: see
     ni-train,       evals.training.instructions
     authored,
-    authored-numbers
+    authored-numbers,
+    authored-passages
 """
 
 from __future__ import annotations
@@ -411,11 +412,11 @@ def all_examples(seed: int) -> list[Example]:
     """Every labelled prompt once (first source wins on duplicate text), in a fixed source order."""
     from evals.training.instructions import (
         authored_examples,
+        brief_examples,
         chitchat_examples,
         dolly_examples,
         folio_examples,
         ni_examples,
-        numbers_examples,
     )
 
     loaded = [
@@ -432,7 +433,7 @@ def all_examples(seed: int) -> list[Example]:
         *chitchat_examples(),
         *ni_examples(seed),
         *authored_examples(),
-        *numbers_examples(),
+        *brief_examples(),
     ]
     seen: set[str] = set()
     unique = []

@@ -25,11 +25,18 @@ Training-time only. Label mapping (source label → category):
                     optional; twelve more authors' requests, labels/authored_heldout.jsonl, are never
                     trained on: evals.heldout scores them)
     authored-numbers
-                    the same, from a brief about numbers (labels/NUMBERS_BRIEF.md): six authors, 20
-                    requests a category, every one but half the math carrying figures in digits that
-                    do not make it math (labels/authored_numbers.jsonl; two more authors' are held
-                    out, labels/authored_numbers_heldout.jsonl). Added to a shipped category model by
-                    an anchored refit (evals.training.anchored), not by a whole retraining
+                    the same, from a brief about numbers (labels/NUMBERS_BRIEF.md): twelve authors,
+                    20 requests a category, every one but half the math carrying figures in digits
+                    that do not make it math (labels/authored_numbers.jsonl; four more authors' are
+                    held out, labels/authored_numbers_heldout.jsonl)
+    authored-passages
+                    the same, from a brief about pasted text (labels/PASSAGES_BRIEF.md): six authors,
+                    each request a text and an ask about it, 40 extraction and 20 of every other
+                    category (labels/authored_passages.jsonl; two more authors' are held out,
+                    labels/authored_passages_heldout.jsonl)
+
+                    Both were added to a shipped category model by an anchored refit
+                    (evals.training.anchored), not by a whole retraining
 
 The first four are optional: on a machine whose mirror folder and cache lack them, training goes on
 without them and says so, `missing()` names them (the reproduction test skips on that), and
@@ -201,7 +208,12 @@ def ni_examples(seed: int) -> list[Example]:
 
 
 AUTHORED = Path(__file__).resolve().parents[1] / "labels" / "authored_requests.jsonl"
-NUMBERS = AUTHORED.with_name("authored_numbers.jsonl")
+# the requests written from a brief of their own, each a source of its own (so that a refit can add
+# it, `train --refit-category`, and the split of the first authors' requests stays as it was)
+BRIEFS = {
+    "authored-numbers": AUTHORED.with_name("authored_numbers.jsonl"),
+    "authored-passages": AUTHORED.with_name("authored_passages.jsonl"),
+}
 
 
 def authored_examples() -> list[Example]:
@@ -212,9 +224,13 @@ def authored_examples() -> list[Example]:
     return [Example(row["prompt"], row["category"], "authored") for row in authored_rows()]
 
 
-def numbers_examples() -> list[Example]:
-    """The numbers brief's trained requests (labels/authored_numbers.jsonl), as authored_examples."""
-    return [Example(row["prompt"], row["category"], "authored-numbers") for row in authored_rows(NUMBERS)]
+def brief_examples() -> list[Example]:
+    """The trained requests of each brief (BRIEFS), as authored_examples, each under its source."""
+    return [
+        Example(row["prompt"], row["category"], source)
+        for source, path in BRIEFS.items()
+        for row in authored_rows(path)
+    ]
 
 
 def authored_rows(path: Path = AUTHORED) -> list[dict[str, str]]:
