@@ -208,7 +208,8 @@ def heldout(params: HeldoutParams) -> TaskResult:
             result.add(f"{prefix}.digits_to_math", category["digits_to_math"]["share"], DOWN)
     tiers = report["authored_tiers"]  # held-out authors' tiered requests (every checkout has them)
     result.add("authored_tiers.category_accuracy", tiers["category_accuracy"], UP)
-    result.add("authored_tiers.digits_to_math", tiers["digits_to_math"]["share"], DOWN)
+    if tiers["digits_to_math"]["n"]:
+        result.add("authored_tiers.digits_to_math", tiers["digits_to_math"]["share"], DOWN)
     for group in ("all", "trained_categories", "code_math_reasoning"):
         for name in ("auc", "frontier_auc", "hard_to_hard_route", "easy_to_fast_route"):
             result.add(f"authored_tiers.{group}.{name}", tiers[group][name], UP)

@@ -61,6 +61,11 @@ def test_with_nothing_added_the_refit_keeps_the_model_it_starts_from(problem) ->
     assert share == pytest.approx(0.25)
     result = anchored.refit(problem.start, x, labels, x[:0], [], c=C, weights=problem.weights, share=share)
     assert np.array_equal(result.coef, problem.start[0]) and result.gradient_norm < 1e-8
+    # without the linear term the start would not be a minimum: the absent rows' pull is real
+    y = np.array([CATEGORIES.index(label) for label in labels])
+    weights = C * (1 + share) * problem.weights[y]
+    _, grad_coef, _ = anchored._loss(x, x.T.tocsc(), y, weights, *problem.start)
+    assert np.abs(grad_coef + problem.start[0]).max() > 0.05
     unanchored = anchored.refit(problem.start, x, labels, x[:0], [], c=C, weights=problem.weights, share=0.0)
     assert unanchored.gradient_norm < 1e-8  # the linear term takes the whole gradient either way
 
@@ -100,28 +105,49 @@ def test_class_weights_need_every_category() -> None:
         anchored.class_weights({"code": 10})
 
 
-def test_refit_category_says_what_it_added_and_refuses_nothing_to_add() -> None:
+def test_refit_category_says_what_it_added_and_refuses_what_it_cannot_add(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from evals.training import instructions
+    from evals.training.instructions import OPTIONAL
+
     rng = np.random.default_rng(1)
     words = {c: [f"{c}word{i}" for i in range(12)] for c in CATEGORIES}
 
     def row(label: str, source: str) -> SimpleNamespace:
         return SimpleNamespace(text=" ".join(rng.choice(words[label], 5)), label=label, source=source)
 
-    rows = [row(c, "old") for c in CATEGORIES for _ in range(6)] + [row("math", "new") for _ in range(5)]
+    new = "authored-numbers"
+    rows = [row(c, "old") for c in CATEGORIES for _ in range(6)] + [row("math", new) for _ in range(5)]
     settings = train.Settings(hash_bits=10, meaning=False)
     old = [e for e in rows if e.source == "old"]
     start = train.category_model([e.text for e in old], [e.label for e in old], settings, None)
-    keep = SimpleNamespace(meta={"category_counts": dict(Counter(e.label for e in old) + Counter(code=6))})
-    (coef, bias), meta = train.refit_category(keep, start, rows, ["new"], settings)
-    entry = meta["category_refits"][-1]
-    assert entry["added_sources"] == ["new"] and entry["added_rows"] == 5 and entry["anchor_rows"] == 42
+    meta = {
+        "category_counts": dict(Counter(e.label for e in old) + Counter(code=6)),
+        "optional_sources": list(OPTIONAL),
+    }
+    keep = SimpleNamespace(meta=meta)
+    (coef, bias), added_meta = train.refit_category(keep, start, rows, [new], settings)
+    entry = added_meta["category_refits"][-1]
+    assert entry["added_sources"] == [new] and entry["added_rows"] == 5 and entry["anchor_rows"] == 42
     assert entry["absent_share"] == round(6 / 42, 4)
-    assert meta["category_counts"]["math"] == 11 and meta["category_counts"]["code"] == 12
+    assert added_meta["category_counts"]["math"] == 11 and added_meta["category_counts"]["code"] == 12
     probe = train.feature_matrix([" ".join(words["math"][:5])], 10, None)
     before = train.category_probabilities(probe, *start)[0, CATEGORIES.index("math")]
     after = train.category_probabilities(probe, coef, bias)[0, CATEGORIES.index("math")]
     assert after > before
-    with pytest.raises(ValueError, match="no training rows of nothing"):
-        train.refit_category(keep, start, rows, ["nothing"], settings)
-    with pytest.raises(ValueError, match="no category counts"):
-        train.refit_category(SimpleNamespace(meta={}), start, rows, ["new"], settings)
+
+    def refused(why: str, keep_meta: dict, sources: list[str], rows=rows) -> None:
+        with pytest.raises(train.RefitError, match=why):
+            train.refit_category(SimpleNamespace(meta=keep_meta), start, rows, sources, settings)
+
+    refused("only add the briefs' sources .* not old", meta, ["old"])  # learnt already: twice
+    refused("not authored-numbes", meta, [new, "authored-numbes"])  # a misspelt name
+    refused("no training rows of authored-passages", meta, [new, "authored-passages"])
+    refused("learnt authored-numbers in an earlier refit", meta | added_meta, [new])
+    refused("no category counts", {}, [new])
+    refused("name the sources", meta, [])
+    refused("besides the added ones", meta, [new], [e for e in rows if e.source == new])
+    # a machine holding a sample the artifact never learnt from: its rows would count as learnt
+    monkeypatch.setattr(instructions, "missing", lambda: [])
+    refused("this machine holds dolly-15k-sample", meta | {"optional_sources": []}, [new])

@@ -486,3 +486,42 @@ def test_the_frontier_threshold_rule_takes_the_smallest_within_the_easy_budget()
     assert choose(thresholds, [0.079, 0.048, EASY_BUDGET, 0.015, 0.002]) == 0.7  # at the budget: within
     assert choose(thresholds, [0.5, 0.4, 0.3, 0.2, 0.1]) == 0.9  # none within: the strictest
     assert choose(thresholds, [0.0] * 5) == 0.5
+
+
+def test_the_briefs_files_keep_their_authors_apart_and_the_artifact_says_it_learnt_them() -> None:
+    """Each brief's requests (evals/labels/NUMBERS_BRIEF.md, PASSAGES_BRIEF.md): the trained
+    authors' and the held-out authors' are different people, hold only the categories, and no
+    scored held-out request repeats a trained one; every trained one is a training or test row of
+    its source, and the shipped artifact's last refit added exactly the briefs' training rows."""
+    from collections import Counter
+
+    from evals import heldout_category as sets
+    from evals.training.corpus import DEFAULT_SEED, build_split
+    from evals.training.instructions import BRIEFS, authored_rows, missing
+    from router.signals.capability.classifier import CATEGORIES, DEFAULT_ARTIFACT, read_artifact
+
+    held_out = {"authored-numbers": sets.NUMBERS_HELDOUT, "authored-passages": sets.PASSAGES_HELDOUT}
+    assert set(held_out) == set(BRIEFS)
+    split = build_split(DEFAULT_SEED)
+    trained_keys = {sets.loose_key(e.text) for e in split.train}
+    for source, path in BRIEFS.items():
+        rows, held = authored_rows(path), authored_rows(held_out[source])
+        assert len(rows) > 900 and len(held) > 300
+        assert not {r["crowd"] for r in rows} & {r["crowd"] for r in held}
+        assert {r["category"] for r in rows + held} == set(CATEGORIES)
+        assert not {sets.loose_key(r["prompt"]) for r in held} & {sets.loose_key(r["prompt"]) for r in rows}
+        kept = [e for e in split.train + split.test if e.source == source]
+        assert len(kept) >= 0.99 * len(rows)  # a repeat of another source's text is kept once
+    numbers = authored_rows(BRIEFS["authored-numbers"])  # the brief's rule: figures outside math
+    assert all(any(c.isdigit() for c in r["prompt"]) for r in numbers if r["category"] != "math")
+    scored = sets.numbers_heldout_examples() + sets.passages_heldout_examples()
+    assert scored and not [p for p, _, _ in scored if sets.loose_key(p) in trained_keys]
+
+    refit = read_artifact(DEFAULT_ARTIFACT).meta["category_refits"][-1]
+    added = [e for e in split.train if e.source in BRIEFS]
+    assert refit["added_sources"] == sorted(BRIEFS) and refit["added_rows"] == len(added)
+    if len(missing()) == 4:  # the machine the artifact was refit on lacked every optional sample
+        assert refit["anchor_rows"] == len(split.train) - len(added)
+    counts = read_artifact(DEFAULT_ARTIFACT).meta["category_counts"]
+    before = Counter(counts) - Counter(e.label for e in added)
+    assert sum(before.values()) == sum(counts.values()) - len(added) == 12_884

@@ -399,6 +399,10 @@ def train_from_registry(
     )
 
 
+class RefitError(ValueError):
+    """A category refit that cannot be done as asked (refit_category says why)."""
+
+
 def refit_category(
     keep: Weights,
     category: tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]],
@@ -408,16 +412,36 @@ def refit_category(
 ) -> tuple[tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]], dict[str, Any]]:
     """`keep`'s category model (`category`, as stored) refit by evals.training.anchored with the
     training rows of `sources` added, the split's other training rows anchoring it; and the meta
-    that says so (the category counts with the added rows, one more entry of category_refits)."""
+    that says so (the category counts with the added rows, one more entry of category_refits).
+
+    Only the briefs' sources can be added (evals.training.instructions.BRIEFS), each once: every
+    other source a whole retraining reads, so the artifact learnt it already, and adding it again
+    would count it twice. The anchor must be rows the artifact learnt from: a machine holding an
+    optional sample the artifact was trained without is refused (its rows would count as learnt).
+    On a machine holding every sample the artifact was trained with, nothing is absent (share 0)."""
     from evals.training.anchored import absent_share, class_weights, refit
+    from evals.training.instructions import BRIEFS, OPTIONAL, missing
 
     trained = keep.meta.get("category_counts")
     if not trained:
-        raise ValueError("the artifact records no category counts to anchor a refit on")
+        raise RefitError("the artifact records no category counts to anchor a refit on")
+    if not sources:
+        raise RefitError("name the sources to add")
+    unknown = [name for name in sources if name not in BRIEFS]
+    if unknown:
+        raise RefitError(f"can only add the briefs' sources ({', '.join(BRIEFS)}), not {', '.join(unknown)}")
+    done = {name for entry in keep.meta.get("category_refits", []) for name in entry["added_sources"]}
+    again = sorted(done & set(sources))
+    if again:
+        raise RefitError(f"the artifact learnt {', '.join(again)} in an earlier refit already")
+    unseen = sorted(set(OPTIONAL) - set(missing()) - set(keep.meta.get("optional_sources", [])))
+    if unseen:
+        raise RefitError(f"this machine holds {', '.join(unseen)}, which the artifact was not trained with")
     anchor = [e for e in train_rows if e.source not in sources]
     added = [e for e in train_rows if e.source in sources]
-    if not added:
-        raise ValueError(f"no training rows of {', '.join(sources)} to add")
+    empty = sorted(set(sources) - {e.source for e in added})
+    if empty:
+        raise RefitError(f"no training rows of {', '.join(empty)} to add")
     counts = Counter(trained) + Counter(e.label for e in added)
     meaning = Meaning.packaged() if settings.meaning else None
 
@@ -425,6 +449,8 @@ def refit_category(
         x = feature_matrix([e.text for e in rows], settings.hash_bits, meaning, settings.meaning_scale)
         return without_length_cues(x, settings.hash_bits)
 
+    if not anchor:
+        raise RefitError("no training rows besides the added ones to anchor the refit on")
     share = absent_share(trained, len(anchor))
     result = refit(
         category,
@@ -433,17 +459,20 @@ def refit_category(
         matrix(added),
         [e.label for e in added],
         c=settings.category_c,
-        weights=class_weights(counts),
+        weights=class_weights(counts, settings.balance),
         share=share,
         max_iter=settings.refit_max_iter,
     )
+    if not result.converged:
+        raise RefitError(
+            f"the refit did not converge in {result.iterations} iterations (Settings.refit_max_iter)"
+        )
     entry = {
         "added_sources": sorted(sources),
         "added_rows": len(added),
         "anchor_rows": len(anchor),
         "absent_share": round(share, 4),
         "iterations": result.iterations,
-        "converged": result.converged,
     }
     refits = [*keep.meta.get("category_refits", []), entry]
     # in the precision the artifact stores them (pack), so that difficulty, fit on this model's
@@ -488,7 +517,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--refit-category",
         metavar="SOURCES",
-        default="",
+        default=None,
         help="refit the category model of the artifact at --out with the training rows of these "
         "sources (comma-separated, e.g. authored-numbers) added, anchored on what it learnt before "
         "(evals.training.anchored), then difficulty",
@@ -498,7 +527,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     from evals.training.instructions import missing
 
     seed = DEFAULT_SEED if args.seed is None else args.seed
-    refit_sources = [name.strip() for name in args.refit_category.split(",") if name.strip()]
+    refit_sources = [name.strip() for name in (args.refit_category or "").split(",") if name.strip()]
+    if args.refit_category is not None and not refit_sources:
+        print("train: --refit-category needs the sources to add (e.g. authored-numbers)", file=sys.stderr)
+        return 2
     if args.difficulty_only or refit_sources:
         try:
             keep = read_artifact(args.out)
@@ -541,7 +573,7 @@ def _write(out: Path, keep: Weights | None, seed: int, refit_sources: Sequence[s
     started = time.perf_counter()
     try:
         weights = train_from_registry(seed, Settings(seed=seed), keep, refit_sources)
-    except ValueError as error:
+    except RefitError as error:
         print(f"train: {error}", file=sys.stderr)
         return 2
     try:
