@@ -1,7 +1,7 @@
 """Retrains the capability signal from public data and writes its one artifact.
 
-Run as `python -m evals.training.train [--out PATH] [--seed N] [--difficulty-only]`. It builds the shared split
-(`evals.training.corpus.build_split`), fits a class-weighted multinomial logistic regression for the
+Run as `python -m evals.training.train [--out PATH] [--seed N] [--difficulty-only | --refit-category
+SOURCES]`. It builds the shared split (`evals.training.corpus.build_split`), fits a class-weighted multinomial logistic regression for the
 category and a logistic regression for difficulty (hashed features, the meaning vector, and for
 difficulty the category probabilities) on the training side only, and writes data/capability.npz.
 Difficulty learns from RouteLLM's recorded outcomes, from per-source priors where no outcomes
@@ -10,7 +10,8 @@ all of them sources every checkout has; a third logistic regression, the frontie
 the authors' tiers alone (hard against easy, every category). `--difficulty-only` keeps the
 category model of the artifact at --out and refits difficulty and the frontier score alone, which
 gives what a whole retraining would (both read the category probabilities of the stored weights
-either way, `as_stored`). Rebuild data/meaning.npz first
+either way, `as_stored`); `--refit-category` adds the briefs' requests to it instead, by the anchored
+refit of evals.training.anchored, for a machine without every source. Rebuild data/meaning.npz first
 (`python -m evals.training.distill`) only when the embedding model or the category model's training
 prompts change (the table's common direction is taken from them). scikit-learn is used here
 and nowhere at run time. This module must never read a held-out prompt into a model, never copy
@@ -442,6 +443,8 @@ def refit_category(
     empty = sorted(set(sources) - {e.source for e in added})
     if empty:
         raise RefitError(f"no training rows of {', '.join(empty)} to add")
+    if not anchor:
+        raise RefitError("no training rows besides the added ones to anchor the refit on")
     counts = Counter(trained) + Counter(e.label for e in added)
     meaning = Meaning.packaged() if settings.meaning else None
 
@@ -449,8 +452,6 @@ def refit_category(
         x = feature_matrix([e.text for e in rows], settings.hash_bits, meaning, settings.meaning_scale)
         return without_length_cues(x, settings.hash_bits)
 
-    if not anchor:
-        raise RefitError("no training rows besides the added ones to anchor the refit on")
     share = absent_share(trained, len(anchor))
     result = refit(
         category,
