@@ -27,10 +27,9 @@ training step read:
    their authors judged, length kept from telling them apart): AUC of hard over easy, in every
    category and in those whose tiers train (evals.training.outcomes.TIER_CATEGORIES), where the
    default policy sends each, and the category against the one each was written for.
-7. `--loso`, leave one source out: the classifier is retrained without each training source of the
-   category corpus in turn and scored on that source, without each author of the authored requests
-   in turn and scored on that author's (`authored/<crowd>`), and without each RouteLLM benchmark and
-   scored on its held-out prompts (difficulty AUC). About 30 s per retraining; needs scikit-learn.
+7. `--loso`, leave one source out (evals.leave_one_out): the classifier retrained without each
+   training source, author or RouteLLM benchmark in turn and scored on it. About 30 s per
+   retraining; needs scikit-learn.
 
 This module must never feed what it scores back into training, nor copy data into the repository.
 """
@@ -41,7 +40,7 @@ import argparse
 import json
 import sys
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -50,14 +49,11 @@ import numpy as np
 from evals.datasets import DatasetError, read_jsonl, resolve
 from evals.heldout_category import (
     category_heldout,
-    category_scores,
-    default_split,
+    digits_to_math,
     loose_key,
     wizardlm_rows,
-    word_runs,
 )
 from evals.routing_eval import difficulty_report
-from evals.training.corpus import Example, Split
 from evals.training.outcomes import CHARS_PER_TOKEN, Outcome
 from router.signals.capability.classifier import CATEGORIES, Capability, CapabilityClassifier
 
@@ -172,92 +168,6 @@ def _ranked(
         f"{names[1]}_to_fast_route": float(np.mean([r == "fast" for r, p in pairs if not p])),
         f"{names[1]}_to_hard_route": float(np.mean([r == "hard" for r, p in pairs if not p])),
     }
-
-
-FAMILY = {"code-request": "humaneval", "mmlu-open": "routellm-mmlu"}  # derived prompts go with their source
-
-
-def left_out_groups(split: Split) -> list[tuple[str, list[Example], list[Example]]]:
-    """(name, training prompts kept, prompts scored) for each category source left out, and for each
-    author of the authored requests (`authored/<crowd>`: how the model does on one author's requests
-    having read the other authors'). What leaves with a group: its prompts, any other source's
-    prompt that is one of them but for punctuation and case, and, for an author, any other author's
-    request that shares eight words in a row with one of them (a source's template wording is
-    shared by design, so a source group does not apply that last test). A text several authors
-    wrote ("hi", "capital of Australia?") counts as each one's."""
-    crowds = authored_crowds()
-
-    def of_source(source: str) -> Callable[[Example], bool]:
-        return lambda e: FAMILY.get(e.source, e.source) == source
-
-    def of_author(name: str) -> Callable[[Example], bool]:
-        return lambda e: e.source == "authored" and name in crowds.get(loose_key(e.text), ())
-
-    groups = [(s, of_source(s), False) for s in sorted({FAMILY.get(e.source, e.source) for e in split.train})]
-    groups += [(f"authored/{n}", of_author(n), True) for n in sorted(set().union(*crowds.values()))]
-    result = []
-    for name, left_out, by_runs in groups:
-        scored = [e for e in split.train + split.test if left_out(e)]
-        gone = {loose_key(e.text) for e in scored}
-        runs = {run for e in scored for run in word_runs(e.text)} if by_runs else set()
-        kept = [
-            e
-            for e in split.train
-            if not left_out(e)
-            and loose_key(e.text) not in gone
-            and not (e.source == "authored" and word_runs(e.text) & runs)
-        ]
-        result.append((name, kept, scored))
-    return result
-
-
-def leave_one_source_out() -> dict[str, Any]:
-    """Retrain without each category source or author (left_out_groups; scored on it) and without
-    each RouteLLM benchmark (AUC on it)."""
-    from evals.training.outcomes import BENCHMARKS, split_outcomes
-    from evals.training.train import BENCHMARK_WEIGHT, Settings, train
-
-    split = default_split()
-    outcomes, held_out = split_outcomes(split)
-    report: dict[str, Any] = {"category": {}, "difficulty": {}}
-
-    def fit(category: list[Any], difficulty: list[Outcome]) -> CapabilityClassifier:
-        return CapabilityClassifier(
-            train(
-                [e.text for e in category],
-                [e.label for e in category],
-                [o.text for o in difficulty],
-                [o.strong_needed for o in difficulty],
-                Settings(),
-                {},
-                [BENCHMARK_WEIGHT[o.benchmark] for o in difficulty],
-            )
-        )
-
-    for name, kept, scored in left_out_groups(split):
-        classifier = fit(kept, outcomes)
-        hits = [classifier.classify(e.text).category == e.label for e in scored]
-        report["category"][name] = {"n": len(scored), "accuracy": float(np.mean(hits)) if hits else None}
-    for benchmark in BENCHMARKS:
-        classifier = fit(split.train, [o for o in outcomes if o.benchmark != benchmark])
-        tests = held_out[benchmark]
-        scores = [classifier.classify(o.text).difficulty for o in tests]
-        report["difficulty"][benchmark] = {
-            "n": len(tests),
-            "auc": auc(scores, [o.strong_needed for o in tests]),
-        }
-    return report
-
-
-def authored_crowds() -> dict[str, set[str]]:
-    """Each authored request's loose_key → the crowds (authors) who wrote it: one, or several for a
-    text more than one author wrote, in any case or punctuation."""
-    from evals.training.instructions import authored_rows
-
-    crowds: dict[str, set[str]] = defaultdict(set)
-    for row in authored_rows():
-        crowds[loose_key(row["prompt"])].add(row["crowd"])
-    return dict(crowds)
 
 
 # Arena-Bench v1 (lmarena/arena-hard-auto, data/arena-bench-v1): 300 requests people sent to Chatbot
@@ -408,11 +318,10 @@ def authored_tiers(classifier: CapabilityClassifier) -> dict[str, Any]:
         "category_accuracy": float(
             np.mean([c.category == row["category"] for c, row in zip(capabilities, rows, strict=True)])
         ),
-        "digits_to_math": category_scores(
+        "digits_to_math": digits_to_math(
             [(row["prompt"], row["category"], row["crowd"]) for row in rows],
             [c.category for c in capabilities],
-            None,
-        )["digits_to_math"],
+        ),
         "by_crowd": {crowd: group(TIER_CATEGORIES, crowd) for crowd in crowds},
     }
 
@@ -428,6 +337,8 @@ def run(loso: bool = False, classifier: CapabilityClassifier | None = None) -> d
         "arena_bench": arena_bench(classifier),
     }
     if loso:
+        from evals.leave_one_out import leave_one_source_out
+
         report["leave_one_source_out"] = leave_one_source_out()
     return report
 

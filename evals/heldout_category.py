@@ -218,6 +218,8 @@ def authored_heldout_examples(path: Path = AUTHORED_HELDOUT) -> list[Example]:
 # the pasted-text brief (labels/PASSAGES_BRIEF.md): a text and an ask about it
 NUMBERS_HELDOUT = AUTHORED_HELDOUT.with_name("authored_numbers_heldout.jsonl")
 PASSAGES_HELDOUT = AUTHORED_HELDOUT.with_name("authored_passages_heldout.jsonl")
+# each brief's trained source (evals.training.instructions.BRIEFS) → its held-out authors' file
+BRIEFS_HELDOUT = {"authored-numbers": NUMBERS_HELDOUT, "authored-passages": PASSAGES_HELDOUT}
 
 
 def numbers_heldout_examples() -> list[Example]:
@@ -289,6 +291,17 @@ def category_heldout(classifier: CapabilityClassifier) -> dict[str, Any]:
 _DIGIT = re.compile(r"\d")
 
 
+def digits_to_math(examples: list[Example], predicted: list[str]) -> dict[str, Any]:
+    """What figures do to the category: of the requests labelled other than math that hold a digit,
+    how many (`n`) and the share read as math."""
+    read_as_math = [
+        guess == "math"
+        for (prompt, label, _), guess in zip(examples, predicted, strict=True)
+        if label != "math" and _DIGIT.search(prompt)
+    ]
+    return {"n": len(read_as_math), "share": float(np.mean(read_as_math)) if read_as_math else 0.0}
+
+
 def category_scores(
     examples: list[Example], predicted: list[str], second: list[str] | None
 ) -> dict[str, Any]:
@@ -301,11 +314,6 @@ def category_scores(
         by_label[label].append(int(guess == label))
         confusion[label][guess] += 1
     hits = [hit for values in by_label.values() for hit in values]
-    with_digits = [
-        guess == "math"
-        for (prompt, label, _), guess in zip(examples, predicted, strict=True)
-        if label != "math" and _DIGIT.search(prompt)
-    ]
     return {
         "n": len(examples),
         "tasks": len({task for _, _, task in examples}),
@@ -313,12 +321,7 @@ def category_scores(
         "recall_by_category": {label: float(np.mean(v)) for label, v in sorted(by_label.items())},
         "mean_recall": float(np.mean([np.mean(v) for v in by_label.values()])) if by_label else 0.0,
         "predicted_as": {label: dict(confusion[label].most_common()) for label in sorted(confusion)},
-        # what figures do to the category: of the requests labelled other than math that hold a
-        # digit, the share read as math
-        "digits_to_math": {
-            "n": len(with_digits),
-            "share": float(np.mean(with_digits)) if with_digits else 0.0,
-        },
+        "digits_to_math": digits_to_math(examples, predicted),
         "second_reader": None
         if second is None
         else {

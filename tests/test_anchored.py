@@ -127,7 +127,7 @@ def test_refit_category_says_what_it_added_and_refuses_what_it_cannot_add(
         "optional_sources": list(OPTIONAL),
     }
     keep = SimpleNamespace(meta=meta)
-    (coef, bias), added_meta = train.refit_category(keep, start, rows, [new], settings)
+    (coef, bias), added_meta = anchored.refit_category(keep, start, rows, [new], settings)
     entry = added_meta["category_refits"][-1]
     assert entry["added_sources"] == [new] and entry["added_rows"] == 5 and entry["anchor_rows"] == 42
     assert entry["absent_share"] == round(6 / 42, 4)
@@ -138,8 +138,8 @@ def test_refit_category_says_what_it_added_and_refuses_what_it_cannot_add(
     assert after > before
 
     def refused(why: str, keep_meta: dict, sources: list[str], rows=rows) -> None:
-        with pytest.raises(train.RefitError, match=why):
-            train.refit_category(SimpleNamespace(meta=keep_meta), start, rows, sources, settings)
+        with pytest.raises(anchored.RefitError, match=why):
+            anchored.refit_category(SimpleNamespace(meta=keep_meta), start, rows, sources, settings)
 
     refused("only add the briefs' sources .* not old", meta, ["old"])  # learnt already: twice
     refused("not authored-numbes", meta, [new, "authored-numbes"])  # a misspelt name

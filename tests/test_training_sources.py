@@ -186,8 +186,8 @@ def test_each_author_left_out_takes_its_requests_and_their_near_twins_out_of_tra
     requests, and its training side holds none of them, in any case or punctuation, and no other
     author's request sharing eight words in a row with one of them; a text nine authors wrote
     counts as each one's."""
-    from evals.heldout import authored_crowds, left_out_groups
     from evals.heldout_category import loose_key, word_runs
+    from evals.leave_one_out import authored_crowds, left_out_groups
     from evals.training.corpus import DEFAULT_SEED, build_split
 
     crowds = authored_crowds()
@@ -500,7 +500,7 @@ def test_the_briefs_files_keep_their_authors_apart_and_the_artifact_says_it_lear
     from evals.training.instructions import BRIEFS, authored_rows, missing
     from router.signals.capability.classifier import CATEGORIES, DEFAULT_ARTIFACT, read_artifact
 
-    held_out = {"authored-numbers": sets.NUMBERS_HELDOUT, "authored-passages": sets.PASSAGES_HELDOUT}
+    held_out = sets.BRIEFS_HELDOUT
     assert set(held_out) == set(BRIEFS)
     split = build_split(DEFAULT_SEED)
     trained_keys = {sets.loose_key(e.text) for e in split.train}

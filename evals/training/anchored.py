@@ -37,12 +37,21 @@ import sys
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 from scipy import optimize, sparse
 
-from router.signals.capability.classifier import CATEGORIES
+from evals.training.train import (
+    Settings,
+    category_probabilities,
+    feature_matrix,
+    fit_category,
+    without_length_cues,
+)
+from router.signals.capability.classifier import CATEGORIES, Weights
+from router.signals.capability.meaning import Meaning
 
 Model = tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]  # (coef (n_categories, dim), bias)
 
@@ -154,6 +163,86 @@ def refit(
     )
 
 
+class RefitError(ValueError):
+    """A category refit that cannot be done as asked (refit_category says why)."""
+
+
+def refit_category(
+    keep: Weights,
+    category: Model,
+    train_rows: Sequence[Any],
+    sources: Sequence[str],
+    settings: Settings,
+) -> tuple[Model, dict[str, Any]]:
+    """`keep`'s category model (`category`, as stored) refit (`refit`, above) with the training
+    rows of `sources` added, the split's other training rows anchoring it; and the meta that says so (the category counts with the added rows, one more entry of category_refits).
+
+    Only the briefs' sources can be added (evals.training.instructions.BRIEFS), each once: every
+    other source a whole retraining reads, so the artifact learnt it already, and adding it again
+    would count it twice. The anchor must be rows the artifact learnt from: a machine holding an
+    optional sample the artifact was trained without is refused (its rows would count as learnt).
+    On a machine holding every sample the artifact was trained with, nothing is absent (share 0)."""
+    from evals.training.instructions import BRIEFS, OPTIONAL, missing
+
+    trained = keep.meta.get("category_counts")
+    if not trained:
+        raise RefitError("the artifact records no category counts to anchor a refit on")
+    if not sources:
+        raise RefitError("name the sources to add")
+    unknown = [name for name in sources if name not in BRIEFS]
+    if unknown:
+        raise RefitError(f"can only add the briefs' sources ({', '.join(BRIEFS)}), not {', '.join(unknown)}")
+    done = {name for entry in keep.meta.get("category_refits", []) for name in entry["added_sources"]}
+    again = sorted(done & set(sources))
+    if again:
+        raise RefitError(f"the artifact learnt {', '.join(again)} in an earlier refit already")
+    unseen = sorted(set(OPTIONAL) - set(missing()) - set(keep.meta.get("optional_sources", [])))
+    if unseen:
+        raise RefitError(f"this machine holds {', '.join(unseen)}, which the artifact was not trained with")
+    anchor = [e for e in train_rows if e.source not in sources]
+    added = [e for e in train_rows if e.source in sources]
+    empty = sorted(set(sources) - {e.source for e in added})
+    if empty:
+        raise RefitError(f"no training rows of {', '.join(empty)} to add")
+    if not anchor:
+        raise RefitError("no training rows besides the added ones to anchor the refit on")
+    counts = Counter(trained) + Counter(e.label for e in added)
+    meaning = Meaning.packaged() if settings.meaning else None
+
+    def matrix(rows: Sequence[Any]) -> sparse.csr_matrix:
+        x = feature_matrix([e.text for e in rows], settings.hash_bits, meaning, settings.meaning_scale)
+        return without_length_cues(x, settings.hash_bits)
+
+    share = absent_share(trained, len(anchor))
+    result = refit(
+        category,
+        matrix(anchor),
+        [e.label for e in anchor],
+        matrix(added),
+        [e.label for e in added],
+        c=settings.category_c,
+        weights=class_weights(counts, settings.balance),
+        share=share,
+        max_iter=settings.refit_max_iter,
+    )
+    if not result.converged:
+        raise RefitError(
+            f"the refit did not converge in {result.iterations} iterations (Settings.refit_max_iter)"
+        )
+    entry = {
+        "added_sources": sorted(sources),
+        "added_rows": len(added),
+        "anchor_rows": len(anchor),
+        "absent_share": round(share, 4),
+        "iterations": result.iterations,
+    }
+    refits = [*keep.meta.get("category_refits", []), entry]
+    return (result.coef, result.bias), {
+        "category_counts": dict(sorted(counts.items())),
+        "category_refits": refits,
+    }
+
+
 # The check's stand-in for the absent sources: whole sources and six authors' requests, about as
 # many rows (1,540) and as skewed to extraction, writing and other as the four optional samples are.
 CHECK_ABSENT_SOURCES = ("passage-task", "writing-request", "semantic-router", "vicuna-bench")
@@ -167,18 +256,10 @@ def check(added_source: str = "authored-numbers") -> dict[str, dict[str, float]]
     by the category it picks for each test prompt of the split (`agree`), besides its accuracy.
     The other briefs' sources (evals.training.instructions.BRIEFS) are left out of both sides, so
     that the check is the same whichever briefs the repository holds."""
-    from evals.heldout import authored_crowds
     from evals.heldout_category import loose_key
+    from evals.leave_one_out import authored_crowds
     from evals.training.corpus import DEFAULT_SEED, Example, build_split
     from evals.training.instructions import BRIEFS
-    from evals.training.train import (
-        Settings,
-        category_probabilities,
-        feature_matrix,
-        fit_category,
-        without_length_cues,
-    )
-    from router.signals.capability.meaning import Meaning
 
     if added_source not in BRIEFS:
         raise ValueError(f"not a brief's source: {added_source}")

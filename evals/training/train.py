@@ -34,6 +34,7 @@ import numpy.typing as npt
 from scipy import sparse
 from sklearn.linear_model import LogisticRegression
 
+from evals.training.stored import as_stored, pack, stored_category
 from router.signals.capability.classifier import (
     CATEGORIES,
     DEFAULT_ARTIFACT,
@@ -184,35 +185,6 @@ def fit_difficulty(
     return coef[: x.shape[1]], coef[x.shape[1] :], float(model.intercept_[0])
 
 
-def pack(
-    category: tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]],
-    difficulty: tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], float],
-    settings: Settings,
-    meta: dict[str, Any],
-    frontier: tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], float] | None = None,
-) -> Weights:
-    """One (slots, categories + 2) table: the category columns, difficulty's, the frontier score's
-    (all zero when `frontier` is None: it says 0.5 everywhere); slots whose weights are all near
-    zero are left out. The columns after the 2**bits hashed slots are the meaning vector's, kept whole."""
-    if frontier is None:
-        frontier = np.zeros_like(difficulty[0]), np.zeros_like(difficulty[1]), 0.0
-    table = np.hstack([category[0].T, difficulty[0][:, None], frontier[0][:, None]])
-    hashed, meaning = table[: 1 << settings.hash_bits], table[1 << settings.hash_bits :]
-    rows = np.flatnonzero(np.abs(hashed).max(axis=1) >= settings.prune_below)
-    return Weights(
-        hash_bits=settings.hash_bits,
-        rows=rows.astype(np.int64),
-        weights=hashed[rows].astype(np.float32),
-        meaning=(settings.meaning_scale * meaning).astype(np.float32),  # the runtime's vector is unscaled
-        cat_bias=category[1].astype(np.float32),
-        diff_bias=difficulty[2],
-        diff_from_category=difficulty[1].astype(np.float32),
-        frontier_bias=frontier[2],
-        frontier_from_category=frontier[1].astype(np.float32),
-        meta=meta,
-    )
-
-
 def without_length_cues(x: sparse.csr_matrix, bits: int) -> sparse.csr_matrix:
     """The features with the length cues' columns zeroed (a zero column gets a zero weight)."""
     blind = sparse.diags(np.ones(x.shape[1]), format="csr")
@@ -231,39 +203,6 @@ def without_first_sentence(x: sparse.csr_matrix, meaning: Meaning | None) -> spa
     keep = np.ones(x.shape[1])
     keep[x.shape[1] - meaning.dims :] = 0.0
     return x @ sparse.diags(keep, format="csr")
-
-
-def as_stored(
-    category: tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]], settings: Settings
-) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
-    """The category model as an artifact stores it: hashed weights in float16, the meaning block
-    and the biases in float32, and slots whose category weights are all below prune_below dropped.
-    Difficulty is fit on the probabilities this model gives, so that refitting difficulty alone on
-    an artifact's category model (`--difficulty-only`) gives what a whole retraining does. The
-    runtime reads a little more: `pack` also keeps a slot for its difficulty weight, small category
-    weights and all (each below prune_below; about 1e-4 in the probabilities). Dropping those here
-    keeps what difficulty learns from independent of difficulty's own weights, without which the
-    refit of an artifact would not give it back."""
-    coef, bias = category
-    hashed = coef[:, : 1 << settings.hash_bits]
-    kept = np.abs(hashed).max(axis=0) >= settings.prune_below
-    stored = np.zeros_like(coef)
-    stored[:, : 1 << settings.hash_bits] = np.where(kept, hashed.astype(np.float16), 0.0)
-    meaning = settings.meaning_scale * coef[:, 1 << settings.hash_bits :]
-    stored[:, 1 << settings.hash_bits :] = meaning.astype(np.float32) / settings.meaning_scale
-    return stored, bias.astype(np.float32).astype(np.float64)
-
-
-def stored_category(
-    weights: Weights, settings: Settings
-) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
-    """An artifact's category model as (coef, bias) over feature_matrix's columns: its weights as
-    stored, so that packing them again changes none that is kept."""
-    n = len(CATEGORIES)
-    coef = np.zeros((n, (1 << weights.hash_bits) + len(weights.meaning)))
-    coef[:, weights.rows] = weights.weights[:, :n].T
-    coef[:, 1 << weights.hash_bits :] = weights.meaning[:, :n].T / settings.meaning_scale
-    return coef, weights.cat_bias.astype(np.float64)
 
 
 def category_model(
@@ -383,6 +322,8 @@ def train_from_registry(
             if k in keep.meta
         }
         if refit_sources:
+            from evals.training.anchored import refit_category
+
             category, refit_meta = refit_category(keep, category, split.train, refit_sources, settings)
             meta |= refit_meta
     return train(
@@ -400,90 +341,20 @@ def train_from_registry(
     )
 
 
-class RefitError(ValueError):
-    """A category refit that cannot be done as asked (refit_category says why)."""
-
-
-def refit_category(
-    keep: Weights,
-    category: tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]],
-    train_rows: Sequence[Any],
-    sources: Sequence[str],
-    settings: Settings,
-) -> tuple[tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]], dict[str, Any]]:
-    """`keep`'s category model (`category`, as stored) refit by evals.training.anchored with the
-    training rows of `sources` added, the split's other training rows anchoring it; and the meta
-    that says so (the category counts with the added rows, one more entry of category_refits).
-
-    Only the briefs' sources can be added (evals.training.instructions.BRIEFS), each once: every
-    other source a whole retraining reads, so the artifact learnt it already, and adding it again
-    would count it twice. The anchor must be rows the artifact learnt from: a machine holding an
-    optional sample the artifact was trained without is refused (its rows would count as learnt).
-    On a machine holding every sample the artifact was trained with, nothing is absent (share 0)."""
-    from evals.training.anchored import absent_share, class_weights, refit
-    from evals.training.instructions import BRIEFS, OPTIONAL, missing
-
-    trained = keep.meta.get("category_counts")
-    if not trained:
-        raise RefitError("the artifact records no category counts to anchor a refit on")
-    if not sources:
-        raise RefitError("name the sources to add")
-    unknown = [name for name in sources if name not in BRIEFS]
-    if unknown:
-        raise RefitError(f"can only add the briefs' sources ({', '.join(BRIEFS)}), not {', '.join(unknown)}")
-    done = {name for entry in keep.meta.get("category_refits", []) for name in entry["added_sources"]}
-    again = sorted(done & set(sources))
-    if again:
-        raise RefitError(f"the artifact learnt {', '.join(again)} in an earlier refit already")
-    unseen = sorted(set(OPTIONAL) - set(missing()) - set(keep.meta.get("optional_sources", [])))
-    if unseen:
-        raise RefitError(f"this machine holds {', '.join(unseen)}, which the artifact was not trained with")
-    anchor = [e for e in train_rows if e.source not in sources]
-    added = [e for e in train_rows if e.source in sources]
-    empty = sorted(set(sources) - {e.source for e in added})
-    if empty:
-        raise RefitError(f"no training rows of {', '.join(empty)} to add")
-    if not anchor:
-        raise RefitError("no training rows besides the added ones to anchor the refit on")
-    counts = Counter(trained) + Counter(e.label for e in added)
-    meaning = Meaning.packaged() if settings.meaning else None
-
-    def matrix(rows: Sequence[Any]) -> sparse.csr_matrix:
-        x = feature_matrix([e.text for e in rows], settings.hash_bits, meaning, settings.meaning_scale)
-        return without_length_cues(x, settings.hash_bits)
-
-    share = absent_share(trained, len(anchor))
-    result = refit(
-        category,
-        matrix(anchor),
-        [e.label for e in anchor],
-        matrix(added),
-        [e.label for e in added],
-        c=settings.category_c,
-        weights=class_weights(counts, settings.balance),
-        share=share,
-        max_iter=settings.refit_max_iter,
-    )
-    if not result.converged:
-        raise RefitError(
-            f"the refit did not converge in {result.iterations} iterations (Settings.refit_max_iter)"
+def _kept(out: Path, seed: int) -> Weights:
+    """The artifact at `out`, whose category model `--difficulty-only` and `--refit-category` keep:
+    ValueError unless it was trained on this split seed, hash size and meaning table."""
+    keep = read_artifact(out)
+    if keep.meta.get("split_seed") != seed:
+        raise ValueError(f"{out} was trained on split seed {keep.meta.get('split_seed')}, not {seed}")
+    if keep.hash_bits != Settings().hash_bits:
+        raise ValueError(
+            f"{out} hashes features into 2**{keep.hash_bits} slots, this code into "
+            f"2**{Settings().hash_bits}; retrain it whole"
         )
-    entry = {
-        "added_sources": sorted(sources),
-        "added_rows": len(added),
-        "anchor_rows": len(anchor),
-        "absent_share": round(share, 4),
-        "iterations": result.iterations,
-    }
-    refits = [*keep.meta.get("category_refits", []), entry]
-    # in the precision the artifact stores them (pack), so that difficulty, fit on this model's
-    # probabilities (as_stored), learns from the same numbers as `--difficulty-only` on the artifact
-    # does: a float64 weight rounded to half precision directly and through float32 can differ
-    stored = result.coef.astype(np.float32), result.bias.astype(np.float32)
-    return (stored[0].astype(np.float64), stored[1].astype(np.float64)), {
-        "category_counts": dict(sorted(counts.items())),
-        "category_refits": refits,
-    }
+    if keep.meta.get("meaning_digest") != Meaning.packaged().digest:
+        raise ValueError(f"{out}'s category model was trained on another meaning table; retrain it whole")
+    return keep
 
 
 def _absent_sources(out: Path, missing: list[str]) -> list[str]:
@@ -534,28 +405,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if args.difficulty_only or refit_sources:
         try:
-            keep = read_artifact(args.out)
+            keep = _kept(args.out, seed)
         except ValueError as error:
             print(f"train: {error}", file=sys.stderr)
-            return 2
-        if keep.meta.get("split_seed") != seed:
-            print(
-                f"train: {args.out} was trained on split seed {keep.meta.get('split_seed')}, not {seed}",
-                file=sys.stderr,
-            )
-            return 2
-        if keep.hash_bits != Settings().hash_bits:
-            print(
-                f"train: {args.out} hashes features into 2**{keep.hash_bits} slots, this code into "
-                f"2**{Settings().hash_bits}; retrain it whole",
-                file=sys.stderr,
-            )
-            return 2
-        if keep.meta.get("meaning_digest") != Meaning.packaged().digest:
-            print(
-                f"train: {args.out}'s category model was trained on another meaning table; retrain it whole",
-                file=sys.stderr,
-            )
             return 2
         return _write(args.out, keep, seed, refit_sources)
     absent = _absent_sources(args.out, missing())
@@ -571,6 +423,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _write(out: Path, keep: Weights | None, seed: int, refit_sources: Sequence[str] = ()) -> int:
+    from evals.training.anchored import RefitError
+
     started = time.perf_counter()
     try:
         weights = train_from_registry(seed, Settings(seed=seed), keep, refit_sources)
