@@ -341,6 +341,9 @@ def test_heldout_sources_are_mapped_whole_and_scored() -> None:
     passages = category["passages-heldout"]  # the pasted-text brief's held-out authors
     assert passages["n"] == len(sets.passages_heldout_examples()) > 250
     assert passages["recall_by_category"].keys() == numbers["recall_by_category"].keys() == set(CATEGORIES)
+    tasks = category["tasks-heldout"]  # the task-definition brief's held-out authors
+    assert tasks["n"] == len(sets.tasks_heldout_examples()) > 200
+    assert tasks["recall_by_category"].keys() == set(CATEGORIES)
     digits = report["authored_tiers"]["digits_to_math"]
     assert 0 <= digits["share"] <= 1 and digits["n"] > 100
     listed = {key.split(":")[0] for key in sets.second_reader_labels()}
