@@ -102,8 +102,10 @@ def _oracle_urls(text: str, lowered: str) -> Iterator[Finding]:
         return
     for match in _ORACLE_JDBC.finditer(lowered):
         value = text[match.start(1) : match.end(1)]  # the text's, not lowercased
-        if not PLACEHOLDER.match(value) and value_confidence(value, quoted=False):
-            yield Finding("secret", match.start(1), match.end(1), 0.9, "connection_string")
+        # the syntax's password field (user/password@): a word a person chose counts there, and
+        # as a URL's user information it outweighs the e-mail address it looks like ("sunshine1@db")
+        if not PLACEHOLDER.match(value) and value_confidence(value, quoted=True):
+            yield Finding("secret", match.start(1), match.end(1), 0.95, "connection_string")
 
 
 # A connection string's or a URL query's password field: ADO.NET and ODBC's "Server=db;User

@@ -238,6 +238,20 @@ def _chosen_in_sentence(match: re.Match[str], lowered: str, value_end: int) -> b
     )
 
 
+def _words_and_digits(value: str) -> bool:
+    """A password a person chose of lowercase letters and digits, or of digits alone, six or more
+    ("baseball1", "q1w2e3r4", "12345678"): not a word of the language, which "the password is
+    incorrect" says, and not a placeholder or a default (value_confidence's checks for a literal)."""
+    return (
+        len(value) >= 6
+        and value.isascii()
+        and value.isalnum()
+        and any(c.isdigit() for c in value)
+        and value == value.lower()
+        and value_confidence(value, quoted=True) > 0
+    )
+
+
 def _spoken(text: str, lowered: str) -> Iterator[Finding]:
     if not _SPOKEN_GATE.open(lowered):
         return
@@ -266,8 +280,8 @@ def _spoken(text: str, lowered: str) -> Iterator[Finding]:
         # before it, as a rotation is said, is not far
         chosen = (
             not pin
-            and len(words.split()) <= 4
-            and chosen_word(value)
+            and len(words.split()) <= 7
+            and (chosen_word(value) or _words_and_digits(value))
             and _chosen_in_sentence(match, lowered, end)
         )
         if chosen:

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 
 from router.signals.sensitivity.connections import find_in_connections, same_as_user
 from router.signals.sensitivity.credential_files import find_in_credential_files
+from router.signals.sensitivity.device_configs import find_in_device_configs
 from router.signals.sensitivity.findings import Finding
 from router.signals.sensitivity.gates import Gate
 from router.signals.sensitivity.nearby import find_near_the_word
@@ -431,6 +432,7 @@ def find_secrets(text: str) -> list[Finding]:
         *_spaced(text, lowered),
         *find_in_programs(text, lowered),
         *find_in_credential_files(text, lowered),
+        *find_in_device_configs(text, lowered),
         *find_in_sql_rows(text, lowered),
         *find_in_prose(text, lowered),
         *find_near_the_word(text, lowered),

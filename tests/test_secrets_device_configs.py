@@ -1,0 +1,64 @@
+"""Passwords people chose, where a device's or server's configuration syntax, a connection string's
+password field or a sentence gives one (thirty-second session), and what those rules must not read."""
+
+from __future__ import annotations
+
+import pytest
+
+from router.signals.sensitivity.detector import Finding, SensitivityDetector
+
+DETECTOR = SensitivityDetector()
+
+
+def secrets_in(text: str) -> list[Finding]:
+    return [f for f in DETECTOR.scan(text) if f.type == "secret"]
+
+
+@pytest.mark.parametrize(
+    ("text", "secret"),
+    [
+        # Cisco IOS: a user's or enable password or secret, type 0 (itself) or 7 (reversible), a
+        # device's prompt before it in a pasted session
+        ("hostname core-sw01\n!\nusername netops privilege 15 password 0 princess\n!", "princess"),
+        ("Router(config)#username netops privilege 15 secret sunshine1\nRouter(config)#end", "sunshine1"),
+        ("enable secret baseball1", "baseball1"),
+        ("username backup password 7 0822455D0A16", "0822455D0A16"),
+        # HAProxy's stats page and a userlist
+        ("listen stats\n    bind *:8404\n    stats auth admin:football\n", "football"),
+        ("userlist ops\n    user dana insecure-password trustno1\n", "trustno1"),
+        # DB2's command line processor
+        ("db2 => CONNECT TO SAMPLE USER db2inst1 USING princess;", "princess"),
+        # ipsec.secrets
+        ('# /etc/ipsec.secrets\n10.0.3.7 %any : PSK "sunshine1"', "sunshine1"),
+        ('carol : EAP "football"', "football"),
+        # an Oracle thin URL's user/password@: the password, though it reads as an e-mail address
+        ("jdbc:oracle:thin:app/sunshine1@db.internal:1521/ORCLPDB1", "sunshine1"),
+        # a sentence's "is", words about whose it is between (up to seven), and a value of letters
+        # and digits or of digits alone
+        ("the new password for the 3rd floor guest wifi is baseball1 - don't post it", "baseball1"),
+        ("FYI the password for the alarm panel is 73910462.", "73910462"),
+    ],
+)
+def test_a_password_a_person_chose_where_the_syntax_gives_one(text: str, secret: str) -> None:
+    start = text.index(secret)
+    assert [f for f in secrets_in(text) if f.start <= start < f.end], text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "username netops privilege 15 secret 5 $1$mERr$hx5rVt7rPNoS4wqbXKX7m0",  # a one-way hash
+        "username netops secret 9 $9$nhEmQVczB7dqsO$X.HsgL6x1il0RxkOSSvyQYwucySCt7qFm4v7pqCxkKM",
+        "enable secret <your-enable-secret>",  # a placeholder
+        "enable password required",  # a state, not a value
+        "    stats auth admin:${STATS_PASSWORD}",
+        'conn home\n    left=%defaultroute\n: PSK "<pre-shared key here>"',
+        "CONNECT TO SAMPLE USER db2inst1 USING :hostpass;",  # a host variable
+        "db2 connect to sample user db2inst1 using $DB2PASS",  # the shell's variable
+        "the password for the admin account on the old server is incorrect",
+        "The password to the wifi is on the whiteboard.",
+        "the password manager for the whole team is bitwarden2",  # another noun's value
+    ],
+)
+def test_what_those_rules_leave_alone(text: str) -> None:
+    assert not secrets_in(text), text
