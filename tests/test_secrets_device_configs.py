@@ -5,13 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from router.signals.sensitivity.detector import Finding, SensitivityDetector
-
-DETECTOR = SensitivityDetector()
-
-
-def secrets_in(text: str) -> list[Finding]:
-    return [f for f in DETECTOR.scan(text) if f.type == "secret"]
+from tests.test_secrets_plaintext import secrets_in
 
 
 @pytest.mark.parametrize(
