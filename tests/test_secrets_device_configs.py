@@ -19,9 +19,10 @@ from tests.test_secrets_plaintext import secrets_in
         ("username backup password 7 0822455D0A16", "0822455D0A16"),
         # HAProxy's stats page and a userlist
         ("listen stats\n    bind *:8404\n    stats auth admin:football\n", "football"),
-        ("userlist ops\n    user dana insecure-password trustno1\n", "trustno1"),
+        ("userlist ops\n    user dana insecure-password football\n", "football"),
         # DB2's command line processor
         ("db2 => CONNECT TO SAMPLE USER db2inst1 USING princess;", "princess"),
+        ('db2 "connect to sample user db2inst1 using sunshine1"', "sunshine1"),
         # ipsec.secrets
         ('# /etc/ipsec.secrets\n10.0.3.7 %any : PSK "sunshine1"', "sunshine1"),
         ('carol : EAP "football"', "football"),
@@ -52,6 +53,23 @@ def test_a_password_a_person_chose_where_the_syntax_gives_one(text: str, secret:
         "the password for the admin account on the old server is incorrect",
         "The password to the wifi is on the whiteboard.",
         "the password manager for the whole team is bitwarden2",  # another noun's value
+        # a checklist's or a settings page's lines and a log's, not a device's configuration
+        "Enable secret scanning",
+        "enable password writeback",
+        "username alice password locked",
+        # IOS's hashed (4, 5, 8, 9) and encrypted (6) types
+        "username admin secret 4 Tnhtc92DXBhelxjYk8LWJrPV36S2i4ntXrpb4RFmfqY",
+        "username admin password 6 FLgBaJHXdYY_AVvjWWHbVBIdfYcSVdHsd",
+        # the user's own name, a default
+        "db2 connect to sample user db2inst1 using db2inst1",
+        "    stats auth monitor:monitor",
+        "jdbc:oracle:thin:appuser/appuser@db.internal:1521/ORCLPDB1",
+        "jdbc:oracle:thin:system/oracle@localhost:1521:xe",
+        # not ipsec.secrets, not DB2
+        'Security: PSK "WPA2-Personal" or EAP for the office network',
+        "connect to server user interface using keyboard shortcuts",
+        # a digest's hex after "the password ... is"
+        "the password for admin in the dump is 5f4dcc3b5aa765d61d327deb882cf99b",
     ],
 )
 def test_what_those_rules_leave_alone(text: str) -> None:

@@ -28,7 +28,7 @@ from router.signals.sensitivity.secret_values import (
 _USERINFO = re.compile(r"([^\s:/@'\"]*):([^\s/@'\"]+)@[^\s/'\"]+")
 # Oracle's JDBC URLs, thin and OCI, which give the connect identifier NAME/PASSWORD@SERVICE with no
 # "://" (its tools' command lines are programs.py's). Run on the lowercased text, led by its literal.
-_ORACLE_JDBC = re.compile(r"jdbc:oracle:(?:thin|oci):[\w$#]+/([^\s@/\"']{4,200})@")
+_ORACLE_JDBC = re.compile(r"jdbc:oracle:(?:thin|oci):([\w$#]+)/([^\s@/\"']{4,200})@")
 _ORACLE_GATE = Gate(("jdbc:oracle:",))
 _SCHEME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+.-")
 # A user's name given as a key's value: user=, username:, login=, uid=, User Id= (ADO.NET)
@@ -101,11 +101,13 @@ def _oracle_urls(text: str, lowered: str) -> Iterator[Finding]:
     if not _ORACLE_GATE.open(lowered):
         return
     for match in _ORACLE_JDBC.finditer(lowered):
-        value = text[match.start(1) : match.end(1)]  # the text's, not lowercased
+        value = text[match.start(2) : match.end(2)]  # the text's, not lowercased
+        if value.lower() == match.group(1):
+            continue  # appuser/appuser: the user's own name, a default
         # the syntax's password field (user/password@): a word a person chose counts there, and
         # as a URL's user information it outweighs the e-mail address it looks like ("sunshine1@db")
         if not PLACEHOLDER.match(value) and value_confidence(value, quoted=True):
-            yield Finding("secret", match.start(1), match.end(1), 0.95, "connection_string")
+            yield Finding("secret", match.start(2), match.end(2), 0.95, "connection_string")
 
 
 # A connection string's or a URL query's password field: ADO.NET and ODBC's "Server=db;User

@@ -1,17 +1,23 @@
 """Passwords in the configuration syntax of network devices and servers, each a syntax whose field
-is a literal password, so that a word a person chose counts there (read as quoted):
+is a literal password, so that a word a person chose counts there (read as quoted), but not the
+user's own name (a default: `monitor:monitor`):
 
-- Cisco IOS and the CLIs that copy it (NX-OS, Arista EOS): `username NAME [privilege N] password|secret
-  [0|7] VALUE` and `enable password|secret [0|7] VALUE`, on a line of their own, perhaps after the
-  device's prompt (`Router(config)#`). Type 0 is the password itself and type 7 a reversible
-  encoding of it; types 5, 8 and 9 are one-way hashes, not read.
+- Cisco IOS and the CLIs that copy it (NX-OS, Arista EOS), in their lowercase: `username NAME
+  [privilege N] password|secret [0|7] VALUE` and `enable password|secret [0|7] VALUE`, on a line of
+  their own, perhaps after the device's prompt (`Router(config)#`). Type 0 is the password itself
+  and type 7 a reversible encoding of it; types 4, 5, 8 and 9 are one-way hashes and 6 an
+  encryption with the device's key, not read. Without a prompt, a type or a privilege level
+  ("Enable secret scanning", "username jdoe password mismatch" in a checklist or a log) the value
+  must hold two kinds of character (letters and digits, ...), as a made-up one does.
 - HAProxy: `stats auth USER:PASSWORD`, and a userlist's `user NAME insecure-password PASSWORD`.
-- DB2's command line: `CONNECT TO DATABASE USER NAME USING PASSWORD`.
-- strongSwan's and Libreswan's ipsec.secrets: `... : PSK "SECRET"`, `NAME : EAP|XAUTH "PASSWORD"`.
+- DB2's command line: `CONNECT TO DATABASE USER NAME USING PASSWORD` in capitals, or after the
+  `db2` command, its `db2 =>` prompt or `EXEC SQL` (not "connect to server user interface using
+  keyboard").
+- strongSwan's and Libreswan's ipsec.secrets: `SELECTORS : PSK "SECRET"`, `NAME : EAP|XAUTH
+  "PASSWORD"`, the colon beginning the line or after a blank (not "Security: PSK ...").
 
 router.signals.sensitivity.secrets runs `find_in_device_configs` beside its own rules. Every
-pattern is gated by the words it needs, bounded to one line, and run on the lowercased text (whose
-offsets are the text's), the value read from the text.
+pattern is gated by the words it needs and bounded to one line.
 """
 
 from __future__ import annotations
@@ -21,28 +27,34 @@ from collections.abc import Iterator
 
 from router.signals.sensitivity.findings import Finding
 from router.signals.sensitivity.gates import Gate
-from router.signals.sensitivity.secret_values import PLACEHOLDER, value_confidence
+from router.signals.sensitivity.secret_values import (
+    PLACEHOLDER,
+    character_classes,
+    value_confidence,
+)
 
 _IOS_GATE = Gate(("username", "enable"))
-# the device's prompt, as a pasted session shows it: "Router(config)#", "sw01#"
-_IOS_PROMPT = r"(?:[\w.-]{1,64}(?:\([\w-]{1,32}\))?#[ \t]*)?"
 _IOS = re.compile(
-    r"(?m)^[ \t]*" + _IOS_PROMPT
-    + r"(?:username[ \t]+\S{1,64}(?:[ \t]+privilege[ \t]+\d{1,2})?|enable)"
+    r"(?m)^[ \t]*(?P<prompt>[\w.-]{1,64}(?:\([\w-]{1,32}\))?#[ \t]*)?"
+    r"(?:username[ \t]+(?P<user>\S{1,64})(?P<privilege>[ \t]+privilege[ \t]+\d{1,2})?|enable)"
     r"[ \t]+(?:password|secret)(?:[ \t]+(?P<type>\d))?[ \t]+(?P<value>\S{4,200})[ \t]*\r?$"
-)  # fmt: skip
-_HASHED_TYPES = frozenset(("5", "8", "9"))
+)
+_NOT_PLAINTEXT_TYPES = frozenset(("4", "5", "6", "8", "9"))
 _HAPROXY_GATE = Gate(("stats auth", "insecure-password"))
 _HAPROXY = re.compile(
-    r"(?m)^[ \t]*(?:stats[ \t]+auth[ \t]+[^\s:]{1,64}:|user[ \t]+\S{1,64}[ \t]+insecure-password[ \t]+)"
-    r"(?P<value>\S{4,200})"
+    r"(?m)^[ \t]*(?:stats[ \t]+auth[ \t]+(?P<user>[^\s:]{1,64}):"
+    r"|user[ \t]+(?P<name>\S{1,64})[ \t]+insecure-password[ \t]+)(?P<value>\S{4,200})"
 )
 _DB2_GATE = Gate(("connect to",))
 _DB2 = re.compile(
-    r"\bconnect[ \t]+to[ \t]+[\w$#@.-]{1,64}[ \t]+user[ \t]+\S{1,64}[ \t]+using[ \t]+(?P<value>[^\s;]{4,200})"
+    r"(?m)^[ \t]*(?:(?:db2[ \t]*=>|EXEC[ \t]+SQL)[ \t]*(?:CONNECT|connect)|db2[ \t]+[\"']?(?:CONNECT|connect)|CONNECT)"
+    r"[ \t]+(?:TO|to)[ \t]+[\w$#@.-]{1,64}[ \t]+(?:USER|user)[ \t]+(?P<user>[^\s\"';]{1,64})[ \t]+(?:USING|using)"
+    r"[ \t]+[\"']?(?P<value>[^\s;\"']{4,200})"
 )
 _IPSEC_GATE = Gate(("psk", "eap", "xauth"))
-_IPSEC = re.compile(r":[ \t]*(?:psk|eap|xauth)[ \t]+\"(?P<value>[^\"\n]{4,200})\"")
+_IPSEC = re.compile(
+    r"(?m)^(?:[^\n:#\"]{0,200}[ \t])?:[ \t]*(?:PSK|EAP|XAUTH)[ \t]+\"(?P<value>[^\"\n]{4,200})\""
+)
 
 _RULES = (
     (_IOS_GATE, _IOS),
@@ -52,16 +64,25 @@ _RULES = (
 )
 
 
+def _user(match: re.Match[str]) -> str | None:
+    names = [name for name in ("user", "name") if name in match.re.groupindex]
+    return next((match.group(name) for name in names if match.group(name) is not None), None)
+
+
 def find_in_device_configs(text: str, lowered: str) -> Iterator[Finding]:
     """Passwords in devices' and servers' configuration syntax; `lowered` is text.lower() with the
-    text's offsets."""
+    text's offsets (the gates read it; the patterns read the text, these syntaxes' own case)."""
     for gate, pattern in _RULES:
         if not gate.open(lowered):
             continue
-        for match in pattern.finditer(lowered):
-            if "type" in pattern.groupindex and match.group("type") in _HASHED_TYPES:
-                continue  # secret 5 $1$...: a one-way hash of the password, not the password
-            value = text[match.start("value") : match.end("value")]
-            if PLACEHOLDER.match(value) or not value_confidence(value, quoted=True):
-                continue
+        for match in pattern.finditer(text):
+            value = match.group("value")
+            if pattern is _IOS:
+                if match.group("type") in _NOT_PLAINTEXT_TYPES:
+                    continue  # secret 5 $1$...: a hash of the password, or its encryption
+                context = match.group("prompt") or match.group("type") or match.group("privilege")
+                if not context and character_classes(value) < 2:
+                    continue  # "enable secret scanning", "enable password writeback": words
+            if value == _user(match) or PLACEHOLDER.match(value) or not value_confidence(value, quoted=True):
+                continue  # monitor:monitor, a placeholder, a variable, a state
             yield Finding("secret", match.start("value"), match.end("value"), 0.85, "password")

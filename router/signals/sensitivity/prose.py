@@ -238,16 +238,22 @@ def _chosen_in_sentence(match: re.Match[str], lowered: str, value_end: int) -> b
     )
 
 
+# a digest's hex ("the password for admin in the dump is 5f4dcc3b..."): the hash, not the password
+_HEX_DIGEST = re.compile(r"[0-9a-f]{16,}")
+
+
 def _words_and_digits(value: str) -> bool:
     """A password a person chose of lowercase letters and digits, or of digits alone, six or more
     ("baseball1", "q1w2e3r4", "12345678"): not a word of the language, which "the password is
-    incorrect" says, and not a placeholder or a default (value_confidence's checks for a literal)."""
+    incorrect" says, nor a digest's hex, a placeholder or a default (value_confidence's checks for a
+    literal)."""
     return (
-        len(value) >= 6
+        6 <= len(value) <= 32
         and value.isascii()
         and value.isalnum()
         and any(c.isdigit() for c in value)
         and value == value.lower()
+        and not _HEX_DIGEST.fullmatch(value)
         and value_confidence(value, quoted=True) > 0
     )
 

@@ -211,7 +211,9 @@ DOCUMENTED_DEFAULTS = frozenset(
      # keystore, the malware-sample archives' convention, Redis's documented example, the device
      # images' logins (Ubuntu cloud images, pfSense, DietPi, openmediavault)
      "airflow", "wordpress", "somewordpress", "config", "android", "infected", "foobared", "ubuntu", "pfsense", "dietpi",
-     "openmediavault")
+     "openmediavault",
+     # Oracle's sample schemas' and its Express Edition images' (system/oracle)
+     "oracle")
 )  # fmt: skip
 
 

@@ -1,0 +1,26 @@
+"""The task-definition brief's requests (evals/labels/TASKS_BRIEF.md): written, scored, not trained on."""
+
+from __future__ import annotations
+
+
+def test_the_task_definition_briefs_authors_stay_apart_and_nothing_trains_on_them() -> None:
+    """labels/TASKS_BRIEF.md's requests: six authors' written to train on, two held out, different
+    people, every category 20 a author; no held-out request repeats a trained one (loosely, or by
+    eight words in a row); and, its refit not adopted, none is in the category split."""
+    from collections import Counter
+
+    from evals import heldout_category as sets
+    from evals.training.instructions import AUTHORED, authored_rows
+    from router.signals.capability.classifier import CATEGORIES
+
+    rows, held = authored_rows(AUTHORED.with_name("authored_tasks.jsonl")), authored_rows(sets.TASKS_HELDOUT)
+    assert {r["crowd"] for r in rows} == {f"tsk{i}" for i in range(1, 7)}
+    assert {r["crowd"] for r in held} == {"tsk7", "tsk8"}
+    assert Counter((r["crowd"], r["category"]) for r in rows) == {
+        (f"tsk{i}", category): 20 for i in range(1, 7) for category in CATEGORIES
+    }
+    assert {r["category"] for r in held} == set(CATEGORIES) and len(held) > 250
+    runs = {run for r in rows for run in sets.word_runs(r["prompt"])}
+    assert not [r for r in held if sets.word_runs(r["prompt"]) & runs]
+    assert not {sets.loose_key(r["prompt"]) for r in held} & {sets.loose_key(r["prompt"]) for r in rows}
+    assert not {sets.loose_key(r["prompt"]) for r in rows + held} & sets.trained_keys()
