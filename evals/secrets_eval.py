@@ -92,6 +92,10 @@ SECOND_AUTHORS: tuple[tuple[str, Path, str | None], ...] = (
 LEAKED_MIN_LENGTH = 8
 FILLS = ("generated", "leaked")
 REVIEW_LOOKALIKES = LABELS / "secrets_lookalikes_review.jsonl"
+# a helper's texts of six kinds (masked, encrypted, hash, public, docs, other), 40 look-alikes and 20
+# secrets of each, written for the thirty-second session and read while its look-alike rules were
+# written: a regression guard, not a held-out figure
+KINDS_REVIEW = LABELS / "secrets_kinds_review.jsonl"
 PASTES_HELDOUT = LABELS / "secrets_pastes_heldout.jsonl"
 
 
@@ -229,11 +233,33 @@ def run(
         "flag_rate": round(len(flagged_review) / len(review), 4),
         "flagged": flagged_review,
     }
+    report.update(_kinds_review(detector))
     report["pastes_heldout"] = _pastes(detector)
     report["misses"] = misses
     external = secrets_external.load()
     report["credsweeper"] = secrets_external.recall(detector, external) if external else None
     return report
+
+
+def _kinds_review(detector: SensitivityDetector) -> dict[str, Any]:
+    """KINDS_REVIEW's look-alikes flagged and secrets found (a finding over half the secret)."""
+    rows = [json.loads(line) for line in KINDS_REVIEW.read_text(encoding="utf-8").splitlines() if line]
+    lookalikes = [row["text"] for row in rows if row["label"] == "lookalike"]
+    flagged = [text for text in lookalikes if any(f.type == "secret" for f in detector.scan(text))]
+    secrets = [row for row in rows if row["label"] == "secret"]
+    missed = [row["text"] for row in secrets if not _found(detector, row["secret"], row["text"])]
+    return {
+        "kinds_lookalikes": {
+            "n": len(lookalikes),
+            "flag_rate": round(len(flagged) / len(lookalikes), 4),
+            "flagged": flagged,
+        },
+        "kinds_secrets": {
+            "n": len(secrets),
+            "recall": round(1 - len(missed) / len(secrets), 4),
+            "missed": missed,
+        },
+    }
 
 
 def _pastes(detector: SensitivityDetector) -> dict[str, Any]:
@@ -249,6 +275,25 @@ def _pastes(detector: SensitivityDetector) -> dict[str, Any]:
         "lookalikes": {"n": len(alike), "flag_rate": round(flagged / len(alike), 4)},
         "secrets": {"n": len(real), "recall": round(found / len(real), 4)},
     }
+
+
+def _print_reviews(report: dict[str, Any], show: int) -> None:
+    """The helpers' sets read while mending: what is flagged, and what is missed."""
+    review = report["review_lookalikes"]
+    print(
+        f"{REVIEW_LOOKALIKES.name} (a helper's, read while mending): {review['flag_rate']:.3f} of {review['n']}"
+    )
+    for text in review["flagged"]:
+        print("  flagged:", json.dumps(text)[:100])
+    kinds, kinds_secrets = report["kinds_lookalikes"], report["kinds_secrets"]
+    print(
+        f"{KINDS_REVIEW.name} (a helper's, read while mending): look-alikes flagged"
+        f" {kinds['flag_rate']:.3f} of {kinds['n']}, secrets found {kinds_secrets['recall']:.3f} of {kinds_secrets['n']}"
+    )
+    for text in kinds["flagged"][:show]:
+        print("  flagged:", json.dumps(text)[:100])
+    for text in kinds_secrets["missed"][:show]:
+        print("  missed:", json.dumps(text)[:100])
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -293,12 +338,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{path.name} look-alikes flagged: {other['flag_rate']:.3f} of {other['n']}")
         for text in other.get("flagged", ()):
             print("  flagged:", json.dumps(text)[:100])
-    review = report["review_lookalikes"]
-    print(
-        f"{REVIEW_LOOKALIKES.name} (a helper's, read while mending): {review['flag_rate']:.3f} of {review['n']}"
-    )
-    for text in review["flagged"]:
-        print("  flagged:", json.dumps(text)[:100])
+    _print_reviews(report, args.show_misses)
     pastes = report["pastes_heldout"]
     print(
         f"{PASTES_HELDOUT.name} (held out, never read): look-alikes flagged"

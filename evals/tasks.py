@@ -269,6 +269,8 @@ def pii(params: PiiParams) -> TaskResult:
     result.add("secrets.plaintext_heldout.recall", secrets["plaintext"]["recall"], UP)
     result.add("secrets.lookalikes.flag_rate", secrets["lookalikes"]["flag_rate"], DOWN)
     result.add("secrets.review_lookalikes.flag_rate", secrets["review_lookalikes"]["flag_rate"], DOWN)
+    result.add("secrets.kinds_lookalikes.flag_rate", secrets["kinds_lookalikes"]["flag_rate"], DOWN)
+    result.add("secrets.kinds_secrets.recall", secrets["kinds_secrets"]["recall"], UP)
     result.add(
         "secrets.pastes_heldout.lookalikes.flag_rate",
         secrets["pastes_heldout"]["lookalikes"]["flag_rate"],

@@ -146,6 +146,24 @@ def made_up(token: str) -> str | None:
     return value
 
 
+# Right before a token: the mark of ciphertext that only a key service opens (Spring Cloud
+# Config's "{cipher}...", HashiCorp Vault's transit "vault:v1:..."): not the password itself.
+_CIPHERTEXT_MARK = re.compile(r"(?:\{cipher\}|vault:v\d+:)\Z")
+# An armored block of ciphertext (age's, OpenPGP's message): its lines are not a password.
+_ARMORED = re.compile(
+    r"-----BEGIN (?:AGE ENCRYPTED FILE|PGP MESSAGE)-----.*?(?:-----END (?:AGE ENCRYPTED FILE|PGP MESSAGE)-----|\Z)",
+    re.DOTALL,
+)
+
+
+def _armored(text: str) -> list[tuple[int, int]]:
+    return [match.span() for match in _ARMORED.finditer(text)] if "-----BEGIN " in text else []
+
+
+def _inside(spans: list[tuple[int, int]], position: int) -> bool:
+    return any(start <= position < end for start, end in spans)
+
+
 def find_near_the_word(text: str, lowered: str) -> Iterator[Finding]:
     """Made-up passwords near a credential's word in `text`, and (less sure) elsewhere in it;
     `lowered` is text.lower() with the text's offsets. The words' reaches are merged first, so that
@@ -159,6 +177,7 @@ def find_near_the_word(text: str, lowered: str) -> Iterator[Finding]:
     if not spans:
         return
     examples = [m.start() for m in _EXAMPLES.finditer(lowered)] if _EXAMPLE_GATE.open(lowered) else []
+    armored = _armored(text)
     starts = [start for start, _ in spans]
     near: set[int] = set()
     for low, high in _stretches(text, spans):
@@ -166,6 +185,8 @@ def find_near_the_word(text: str, lowered: str) -> Iterator[Finding]:
             value = made_up(token.group())
             if (
                 value is not None
+                and not _CIPHERTEXT_MARK.search(text, max(0, token.start() - 12), token.start())
+                and not _inside(armored, token.start())
                 and _reached(text, spans, starts, token.start(), token.end())
                 and not _near_an_example(text, examples, token.start())
             ):
@@ -175,6 +196,10 @@ def find_near_the_word(text: str, lowered: str) -> Iterator[Finding]:
         whole = token.group()
         if token.start() in near or whole.islower() or whole.isupper() or whole.isalpha():
             continue  # (cheap tests first: _scrambled asks for both cases and made_up for a digit)
+        if _CIPHERTEXT_MARK.search(text, max(0, token.start() - 12), token.start()) or _inside(
+            armored, token.start()
+        ):
+            continue
         value = made_up(whole)
         if value is not None and _scrambled(value) and not _near_an_example(text, examples, token.start()):
             yield Finding("secret", token.start(), token.start() + len(value), 0.6, "password")

@@ -61,7 +61,7 @@ REFERENCE_BEFORE = frozenset(("hash", "hashed", "encrypted", "sealed"))
 # inside the value (sk-..., sk-ant-..., AgBy...truncated..., MIIEv...(redacted)...); not an ellipsis
 # a sentence puts after a whole value ("DB_PASSWORD=Xk7#pQ9mZw2... in the .env").
 _MASK_MARK = re.compile(
-    r"(?i)\*{3}|(?<![a-z])(?:redacted|truncated|masked|omitted|elided)(?![a-z])|\(sensitive\b"
+    r"(?i)\*{3}|[\u2022\u25cf\u2219]{3}|(?<![a-z])(?:redacted|truncated|masked|omitted|elided)(?![a-z])|\(sensitive\b"
 )
 _ELLIPSIS = re.compile(r"\.{3}|\u2026")
 _PREFIX_ONLY = 8  # what stands before an ellipsis, at most, for a value to be a prefix and a mark
@@ -78,8 +78,36 @@ def masked(value: str) -> bool:
     return ellipsis.start() <= _PREFIX_ONLY or bool(rest)
 
 
-# A digest named by its algorithm (Vault's audit log hmac-sha256:..., sha256:..., a Docker digest).
-_DIGEST = re.compile(r"(?i)(?:hmac-)?(?:sha-?(?:1|224|256|384|512)|md5|blake2b?)[:$-][0-9a-f]{16,}")
+# A digest named by its algorithm (Vault's audit log hmac-sha256:..., sha256:..., a Docker digest),
+# and a password's stored hash in the format that names its algorithm: Django's
+# (pbkdf2_sha256$600000$salt$hash, argon2$..., bcrypt_sha256$...), PostgreSQL's ("md5" and 32 hex
+# digits, SCRAM-SHA-256$4096:...). Not the password: what a server keeps in its place.
+_DIGEST = re.compile(
+    r"(?i)(?:hmac-)?(?:sha-?(?:1|224|256|384|512)|md5|blake2b?)[:$-][0-9a-f]{16,}"
+    r"|(?:pbkdf2_sha256|pbkdf2_sha1|argon2|bcrypt_sha256|bcrypt|scrypt|unsalted_md5|unsalted_sha1)\$"
+    r"|(?-i:md5)[0-9a-f]{32}\Z|scram-sha-256\$"
+)
+# A file's path (the credentials file a variable names, not its contents): /home/u/key.json,
+# ~/.config/x, ./secrets/db.txt, C:\keys\app.pfx; and a secret manager's name for an entry,
+# lowercase words between two or more slashes (prod/orders/db).
+_PATH = re.compile(
+    r"(?:~|\.{1,2})?/[\w.@-]+(?:/[\w.@-]+)+|[A-Za-z]:\\[^\s]+|[a-z][a-z_-]*(?:/[a-z][a-z_-]*){2,}"
+)
+
+
+def _a_path(value: str) -> bool:
+    """A path (_PATH) whose parts are names, not made up: an AWS secret key holds slashes too
+    ("/k7MDENG/bPxRfiCY..."), its parts mixing both cases and digits."""
+    return _PATH.fullmatch(value) is not None and not any(
+        any(c.isupper() for c in part) and any(c.islower() for c in part) and any(c.isdigit() for c in part)
+        for part in re.split(r"[/\\]", value)
+    )
+
+
+# An instruction where a value should stand: AUTH0_SECRET='use [openssl rand -hex 32] to generate ...'
+_INSTRUCTION = re.compile(
+    r"(?i)(?:use|run|generate|replace|enter|insert|paste|fill in|put)\s+\S+(?:\s+\S+){2,}"
+)
 # A connection string's next field after a value: PWD=%SQL_PWD%;TrustServerCertificate=yes.
 _NEXT_FIELD = re.compile(r";[ \t]*[A-Za-z][A-Za-z0-9 _]{0,40}=")
 _BASE64 = re.compile(r"[A-Za-z0-9+/]{8,}={0,2}")
@@ -271,6 +299,8 @@ def value_confidence(value: str, quoted: bool) -> float:
         or "example" in lowered
         or lowered in DOCUMENTED_DEFAULTS
         or _DIGEST.match(value)
+        or _a_path(value.strip("\"'"))
+        or _INSTRUCTION.fullmatch(value.strip("\"'"))
         or _encoded_placeholder(value.strip("`"))
     ):
         return 0.0
@@ -333,7 +363,8 @@ def last_name_part(name: str) -> str:
 
 # Keys and tokens that vendors' documentation and standards print (and so tutorials, answers and
 # test suites copy): whoever pastes one leaks nothing. Stripe's API reference (three generations of
-# its test secret key and its publishable key), Slack's OAuth documentation (the bot token of its
+# its test secret key and its publishable key), the CAPTCHA services' documented test keys
+# (Cloudflare Turnstile's, hCaptcha's and Google reCAPTCHA v2's, which always pass or always fail), Slack's OAuth documentation (the bot token of its
 # oauth.v2.access example), the GitHub token stand-in that public test suites reuse as a fake
 # (ghp_16C7e42F...: a stored index of public code finds it in dozens of tests), and the signatures
 # of jwt.io's default token and of RFC 7519's example (a token ending in one was copied from them,
@@ -342,7 +373,12 @@ PUBLISHED_KEYS = frozenset(
     ("sk_test_4eC39HqLyjWDarjtT1zdp7dc", "sk_test_BQokikJOvBiI2HlWgH4olfQ2",
      "sk_test_26PHem9AhJZvU623DfE1x4sd", "pk_test_TYooMQauvdEDq54NiTphI7jx",
      "xoxb-17653672481-19874698323-pdFZKVeTuE8sk7oOcBrzbqgy",
-     "ghp_16C7e42F292c6912E7710c838347Ae178B4a")
+     "ghp_16C7e42F292c6912E7710c838347Ae178B4a",
+     "1x0000000000000000000000000000000AA", "2x0000000000000000000000000000000AA",
+     "3x0000000000000000000000000000000AA", "1x00000000000000000000AA", "2x00000000000000000000AB",
+     "1x00000000000000000000BB", "2x00000000000000000000BB", "3x00000000000000000000FF",
+     "0x0000000000000000000000000000000000000000", "10000000-ffff-ffff-ffff-000000000001",
+     "6LeIxAcTAAAAAJcZVRqyHh71UMIEGNQ_MXjiZKhI", "6LeIxAcTAAAAAGG-vFI1TnRWxMZNFuojJ4WifJWe")
 )  # fmt: skip
 PUBLISHED_JWT_SIGNATURES = (
     ".SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c",  # jwt.io's HS256 example ("your-256-bit-secret")
@@ -376,16 +412,24 @@ def unsigned_jwt(value: str) -> bool:
     return _jwt_shaped(token) and token.endswith(".")
 
 
+# Not the secret but what stands for it: ciphertext that only a key service opens (HashiCorp
+# Vault's transit "vault:v1:...", Spring Cloud Config's "{cipher}...", Jasypt's "ENC(...)"), and
+# tokens public by design (Mapbox's public "pk.eyJ..." tokens, which web pages carry; its secret
+# ones begin "sk.").
+_CIPHERTEXT_OR_PUBLIC = re.compile(r"[\"'`]?(?:vault:v\d+:|\{cipher\}|ENC\(|pk\.eyJ)")
+
+
 def shown_not_secret(value: str) -> bool:
     """A value a known format's rule matched that documentation or a log shows in its place: a
-    placeholder, a masked or cut value, a user:STAND_IN pair, a key documentation prints, or a
-    token no key signed."""
+    placeholder, a masked or cut value, a user:STAND_IN pair, a key documentation prints, a token
+    no key signed, ciphertext or a token public by design."""
     return (
         bool(PLACEHOLDER.match(value))
         or masked(value)
         or stand_in_password(value)
         or published(value)
         or unsigned_jwt(value)
+        or _CIPHERTEXT_OR_PUBLIC.match(value) is not None
     )
 
 

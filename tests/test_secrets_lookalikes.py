@@ -1,0 +1,61 @@
+"""Values that stand where a secret would and are not one (thirty-second session): ciphertext, a
+stored hash, a public token, a vendor's documented test key, a path, an instruction, a masked value;
+and the secrets beside them that must still be found."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.test_secrets_plaintext import secrets_in
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # ciphertext only a key service opens
+        "password: vault:v1:8SDd3WHDOjf7mq69CyCqYjBXAiQQAVZRkFM13ok481zoCmHnSeDX9vyf7w==",
+        "spring.datasource.password={cipher}AQA2dB8sYz+9lT3mK0wXr7vN5pQ1uE4",
+        "-----BEGIN AGE ENCRYPTED FILE-----\nYWdlLWVuY3J5cHRpb24ub3JnL3YxCi0+IFgyNTUxOSB3djkzZUZqK3\n"
+        "S1U8HRisRvVTQa9XY5foGhimVu6GrRP+mBkuKcsU+F5DEzSYUf\n-----END AGE ENCRYPTED FILE-----\n"
+        "the backup passphrase, encrypted for the team",
+        # a token public by design (Mapbox's pk. tokens ship in web pages)
+        "mapboxgl.accessToken = 'pk.eyJ1IjoiYWNtZS1tYXBzIiwiYSI6ImNrN3F6dGl4ZzBhbmozbG1tY2Y1In0.Tm9zb1dbQxRhcXVFb2lhWA';",
+        # a password's stored hash in a format that names its algorithm
+        '{"model": "auth.user", "fields": {"password": "pbkdf2_sha256$870000$YPX60S2mOxUQv9u6OoATtK$Aln2U2ijzv1lmC7BNGkRAPk5rAcYY7Vs"}}',
+        "ALTER ROLE reporting WITH LOGIN PASSWORD 'md5cb94e5954dcba7da05045367ae0f651b';",
+        # the CAPTCHA services' documented test keys
+        "TURNSTILE_SECRET_KEY=1x0000000000000000000000000000000AA",
+        "RECAPTCHA_SECRET=6LeIxAcTAAAAAGG-vFI1TnRWxMZNFuojJ4WifJWe",
+        # a path to the credentials, an instruction where the value goes, a value dotted out
+        'export GOOGLE_APPLICATION_CREDENTIALS="/home/user/Downloads/service-account-file.json"',
+        "AUTH0_SECRET='use [openssl rand -hex 32] to generate a 32 bytes value'",
+        "//registry.npmjs.org/:_authToken=npm_\u2022\u2022\u2022\u2022\u2022\u2022\u2022\u2022\u2022\u2022\u2022\u2022",
+    ],
+)
+def test_what_stands_for_a_secret_is_not_one(text: str) -> None:
+    assert not secrets_in(text), text
+
+
+@pytest.mark.parametrize(
+    ("text", "secret"),
+    [
+        # Mapbox's secret tokens are sk.
+        (
+            "MAPBOX_TOKEN=sk.eyJ1IjoiYWNtZS1tYXBzIiwiYSI6ImNrN3F6dGl4ZzBhbmozbG1tY2Y1In0.Tm9zb1dbQxRhcXVFb2lhWA",
+            "sk.eyJ1IjoiYWNtZS1tYXBzIiwiYSI6ImNrN3F6dGl4ZzBhbmozbG1tY2Y1In0.Tm9zb1dbQxRhcXVFb2lhWA",
+        ),
+        # an AWS secret key holds slashes, its parts made up: not a path
+        (
+            "aws_secret_access_key = /k7MDENG/bPxRfiCY4xZtQ9wLmNvB2cDe1Hj6Ks3",
+            "/k7MDENG/bPxRfiCY4xZtQ9wLmNvB2cDe1Hj6Ks3",
+        ),
+        # a password beside ciphertext, left in the clear
+        (
+            "db:\n  password: vault:v1:8SDd3WHDOjf7mq69CyCqYjBX\n  replica_password: Xk7#pQ9mZw2Lr",
+            "Xk7#pQ9mZw2Lr",
+        ),
+    ],
+)
+def test_the_secret_beside_them_is_still_found(text: str, secret: str) -> None:
+    start = text.index(secret)
+    assert [f for f in secrets_in(text) if f.start <= start < f.end], text
