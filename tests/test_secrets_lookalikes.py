@@ -22,7 +22,8 @@ from tests.test_secrets_plaintext import secrets_in
         "mapboxgl.accessToken = 'pk.eyJ1IjoiYWNtZS1tYXBzIiwiYSI6ImNrN3F6dGl4ZzBhbmozbG1tY2Y1In0.Tm9zb1dbQxRhcXVFb2lhWA';",
         # a password's stored hash in a format that names its algorithm
         '{"model": "auth.user", "fields": {"password": "pbkdf2_sha256$870000$YPX60S2mOxUQv9u6OoATtK$Aln2U2ijzv1lmC7BNGkRAPk5rAcYY7Vs"}}',
-        "ALTER ROLE reporting WITH LOGIN PASSWORD 'md5cb94e5954dcba7da05045367ae0f651b';",
+        "ALTER ROLE app WITH PASSWORD 'SCRAM-SHA-256$4096:aGVsbG9zYWx0$OZtQ1WJjXrB9vJpYk0mQ6cRzT3uFhS2dLa8e7nVw9Ko=:"
+        "Hk3pQ8rT1vY6wZ0aB4cD7eF2gH5iJ9kL3mN6oP0qR4s=';",
         # the CAPTCHA services' documented test keys
         "TURNSTILE_SECRET_KEY=1x0000000000000000000000000000000AA",
         "RECAPTCHA_SECRET=6LeIxAcTAAAAAGG-vFI1TnRWxMZNFuojJ4WifJWe",
@@ -54,6 +55,35 @@ def test_what_stands_for_a_secret_is_not_one(text: str) -> None:
             "db:\n  password: vault:v1:8SDd3WHDOjf7mq69CyCqYjBX\n  replica_password: Xk7#pQ9mZw2Lr",
             "Xk7#pQ9mZw2Lr",
         ),
+        # PostgreSQL's md5 login takes the stored hash itself: it is a credential
+        (
+            "ALTER ROLE app WITH PASSWORD 'md5a3f8c1e2b4d6f7081929a3b4c5d6e7f8';",
+            "md5a3f8c1e2b4d6f7081929a3b4c5d6e7f8",
+        ),
+        # slashes in a password, no root, no extension, or made-up parts: not a path
+        ('password = "correct/horse/battery/staple"', "correct/horse/battery/staple"),
+        ('password: "/xk7pq9mzw2lr/qq"', "/xk7pq9mzw2lr/qq"),
+        (
+            "aws_secret_access_key = /uhweaKTVjZRvrSFwFNasovwEERrQadPxn/fAToJ",
+            "/uhweaKTVjZRvrSFwFNasovwEERrQadPxn/fAToJ",
+        ),
+        # an armored header in a sentence opens no block
+        (
+            "Why does -----BEGIN PGP MESSAGE----- fail to decrypt? I asked for the password and he sent Xk7#pQ9mZw2Lr",
+            "Xk7#pQ9mZw2Lr",
+        ),
+        # a passphrase that begins with a verb, a strong value beginning with one
+        ('password: "use the force luke always"', "use the force luke always"),
+        ("DB_PASSWORD='Use Xk7#pQ9 mZw2Lr 8Tq!'", "Xk7#pQ9"),
+        # a whole value with bullets after it
+        ('password: "Xk7pQ9mZw2Lr\u2022\u2022\u2022"', "Xk7pQ9mZw2Lr"),
+        # a hash format's name before a password, not a hash
+        ('password: "bcrypt$Xk7pQ9mZw2Lr"', "Xk7pQ9mZw2Lr"),
+        ('password: "pbkdf2_sha256$Summer2024!"', "Summer2024!"),
+        # a ciphertext mark or a public token's prefix before what is no ciphertext nor public token
+        ('password: "ENC(hunter2isbest)"', "hunter2isbest"),
+        ("the password is {cipher}Xk7#pQ9mZw2Lr", "Xk7#pQ9mZw2Lr"),
+        ('client_secret: "pk.eyJ0eXAiOiJKV1QifQ.Xk7pQ9mZw2LrT8uV"', "pk.eyJ0eXAiOiJKV1QifQ.Xk7pQ9mZw2LrT8uV"),
     ],
 )
 def test_the_secret_beside_them_is_still_found(text: str, secret: str) -> None:

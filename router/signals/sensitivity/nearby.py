@@ -147,21 +147,37 @@ def made_up(token: str) -> str | None:
 
 
 # Right before a token: the mark of ciphertext that only a key service opens (Spring Cloud
-# Config's "{cipher}...", HashiCorp Vault's transit "vault:v1:..."): not the password itself.
+# Config's "{cipher}...", HashiCorp Vault's transit "vault:v1:..."), the token itself base64 of 20
+# characters or more: not the password itself.
 _CIPHERTEXT_MARK = re.compile(r"(?:\{cipher\}|vault:v\d+:)\Z")
-# An armored block of ciphertext (age's, OpenPGP's message): its lines are not a password.
+_CIPHERTEXT_BODY = re.compile(r"[A-Za-z0-9+/=]{20,}")
+# An armored block of ciphertext (age's, OpenPGP's message), its header beginning a line (perhaps
+# indented, as in a SOPS file) and the body on the next: its lines are not a password. It ends at its
+# END line, else at a blank line or after 8,000 characters.
 _ARMORED = re.compile(
-    r"-----BEGIN (?:AGE ENCRYPTED FILE|PGP MESSAGE)-----.*?(?:-----END (?:AGE ENCRYPTED FILE|PGP MESSAGE)-----|\Z)",
-    re.DOTALL,
+    r"(?m)^[ \t]*-----BEGIN (?:AGE ENCRYPTED FILE|PGP MESSAGE)-----\r?\n"
+    r"(?s:.{0,8000}?)(?:-----END (?:AGE ENCRYPTED FILE|PGP MESSAGE)-----|\n[ \t]*\r?\n|\Z)"
 )
 
 
-def _armored(text: str) -> list[tuple[int, int]]:
-    return [match.span() for match in _ARMORED.finditer(text)] if "-----BEGIN " in text else []
+def _armored(text: str) -> tuple[list[int], list[int]]:
+    """The armored blocks' starts and ends, in order."""
+    spans = [match.span() for match in _ARMORED.finditer(text)] if "-----BEGIN " in text else []
+    return [start for start, _ in spans], [end for _, end in spans]
 
 
-def _inside(spans: list[tuple[int, int]], position: int) -> bool:
-    return any(start <= position < end for start, end in spans)
+def _inside(blocks: tuple[list[int], list[int]], position: int) -> bool:
+    starts, ends = blocks
+    index = bisect.bisect_right(starts, position) - 1
+    return index >= 0 and position < ends[index]
+
+
+def _ciphertext(text: str, token: re.Match[str]) -> bool:
+    """A token right after a ciphertext mark, and base64 itself."""
+    return (
+        _CIPHERTEXT_MARK.search(text, max(0, token.start() - 12), token.start()) is not None
+        and _CIPHERTEXT_BODY.fullmatch(token.group()) is not None
+    )
 
 
 def find_near_the_word(text: str, lowered: str) -> Iterator[Finding]:
@@ -185,7 +201,7 @@ def find_near_the_word(text: str, lowered: str) -> Iterator[Finding]:
             value = made_up(token.group())
             if (
                 value is not None
-                and not _CIPHERTEXT_MARK.search(text, max(0, token.start() - 12), token.start())
+                and not _ciphertext(text, token)
                 and not _inside(armored, token.start())
                 and _reached(text, spans, starts, token.start(), token.end())
                 and not _near_an_example(text, examples, token.start())
@@ -196,9 +212,7 @@ def find_near_the_word(text: str, lowered: str) -> Iterator[Finding]:
         whole = token.group()
         if token.start() in near or whole.islower() or whole.isupper() or whole.isalpha():
             continue  # (cheap tests first: _scrambled asks for both cases and made_up for a digit)
-        if _CIPHERTEXT_MARK.search(text, max(0, token.start() - 12), token.start()) or _inside(
-            armored, token.start()
-        ):
+        if _ciphertext(text, token) or _inside(armored, token.start()):
             continue
         value = made_up(whole)
         if value is not None and _scrambled(value) and not _near_an_example(text, examples, token.start()):

@@ -280,6 +280,8 @@ def _spoken(text: str, lowered: str) -> Iterator[Finding]:
             ","
         ):
             continue  # get_input(prompt, self.password, stream=stream): the next argument, not its value
+        if match.group("verb") == "=" and text.startswith(":", begin):
+            continue  # SCRAM-SHA-256$4096:salt$key=:key: base64's padding and a separator, not "="
         far = len(words.split()) > 4 or match.group("adverb")
         # "the password is woofwoof": in a sentence, a word that is not English is one a person
         # chose ("the password is incorrect" and "... is football" stay unread); "now" or "still"

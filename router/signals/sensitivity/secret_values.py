@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import math
 import re
 from collections import Counter
@@ -61,8 +62,11 @@ REFERENCE_BEFORE = frozenset(("hash", "hashed", "encrypted", "sealed"))
 # inside the value (sk-..., sk-ant-..., AgBy...truncated..., MIIEv...(redacted)...); not an ellipsis
 # a sentence puts after a whole value ("DB_PASSWORD=Xk7#pQ9mZw2... in the .env").
 _MASK_MARK = re.compile(
-    r"(?i)\*{3}|[\u2022\u25cf\u2219]{3}|(?<![a-z])(?:redacted|truncated|masked|omitted|elided)(?![a-z])|\(sensitive\b"
+    r"(?i)\*{3}|(?<![a-z])(?:redacted|truncated|masked|omitted|elided)(?![a-z])|\(sensitive\b"
 )
+# Bullets as password fields and consoles show a value (npm_••••••••••••): masked where at most
+# _PREFIX_ONLY characters stay visible, not a whole key with bullets after it.
+_BULLETS = "\u2022\u25cf\u2219"
 _ELLIPSIS = re.compile(r"\.{3}|\u2026")
 _PREFIX_ONLY = 8  # what stands before an ellipsis, at most, for a value to be a prefix and a mark
 
@@ -70,6 +74,9 @@ _PREFIX_ONLY = 8  # what stands before an ellipsis, at most, for a value to be a
 def masked(value: str) -> bool:
     """Whether `value` is shown masked or cut short (see _MASK_MARK, _ELLIPSIS)."""
     if _MASK_MARK.search(value):
+        return True
+    bullets = sum(value.count(char) for char in _BULLETS)
+    if bullets >= 3 and len(value.strip("\"'`")) - bullets <= _PREFIX_ONLY:
         return True
     ellipsis = _ELLIPSIS.search(value)
     if ellipsis is None:
@@ -79,19 +86,25 @@ def masked(value: str) -> bool:
 
 
 # A digest named by its algorithm (Vault's audit log hmac-sha256:..., sha256:..., a Docker digest),
-# and a password's stored hash in the format that names its algorithm: Django's
-# (pbkdf2_sha256$600000$salt$hash, argon2$..., bcrypt_sha256$...), PostgreSQL's ("md5" and 32 hex
-# digits, SCRAM-SHA-256$4096:...). Not the password: what a server keeps in its place.
+# and a password's stored hash, whole, in a format that names its algorithm: Django's
+# (pbkdf2_sha256$ITERATIONS$SALT$HASH, argon2$argon2id$v=19$..., bcrypt_sha256$$2b$...) and
+# PostgreSQL's SCRAM-SHA-256$ITERATIONS:SALT$KEY:KEY. Not the password: what a server keeps in its
+# place. (Not PostgreSQL's "md5" + 32 hex digits: its md5 login takes that hash itself.)
 _DIGEST = re.compile(
     r"(?i)(?:hmac-)?(?:sha-?(?:1|224|256|384|512)|md5|blake2b?)[:$-][0-9a-f]{16,}"
-    r"|(?:pbkdf2_sha256|pbkdf2_sha1|argon2|bcrypt_sha256|bcrypt|scrypt|unsalted_md5|unsalted_sha1)\$"
-    r"|(?-i:md5)[0-9a-f]{32}\Z|scram-sha-256\$"
+    r"|pbkdf2_sha(?:1|256)\$\d+\$[^$\s]+\$[A-Za-z0-9+/=]{20,}\Z"
+    r"|argon2\$argon2(?:id|i|d)\$v=\d+\$m=\d+,t=\d+,p=\d+\$[A-Za-z0-9+/=]+\$[A-Za-z0-9+/=]{20,}\Z"
+    r"|bcrypt(?:_sha256)?\$\$2[aby]\$\d\d\$[./A-Za-z0-9]{53}\Z"
+    r"|scram-sha-256\$\d+:[A-Za-z0-9+/=]+\$[A-Za-z0-9+/=]{20,}:[A-Za-z0-9+/=]{20,}\Z"
 )
 # A file's path (the credentials file a variable names, not its contents): /home/u/key.json,
-# ~/.config/x, ./secrets/db.txt, C:\keys\app.pfx; and a secret manager's name for an entry,
-# lowercase words between two or more slashes (prod/orders/db).
+# ~/.config/gcloud/adc.json, ./secrets/db.txt, C:\\keys\\app.pfx: under a system's or a user's root,
+# or relative, or ending in a file's extension.
 _PATH = re.compile(
-    r"(?:~|\.{1,2})?/[\w.@-]+(?:/[\w.@-]+)+|[A-Za-z]:\\[^\s]+|[a-z][a-z_-]*(?:/[a-z][a-z_-]*){2,}"
+    r"(?:~|\.{1,2})/[\w.@-]+(?:/[\w.@-]+)*"
+    r"|/(?:home|etc|usr|var|opt|srv|mnt|tmp|root|run|Users|Library|bin|sbin|lib)(?:/[\w.@-]+)+"
+    r"|/[\w.@-]+(?:/[\w.@-]+)*\.[A-Za-z][A-Za-z0-9]{1,4}"
+    r"|[A-Za-z]:\\[\w .@\\-]+"
 )
 
 
@@ -104,10 +117,23 @@ def _a_path(value: str) -> bool:
     )
 
 
-# An instruction where a value should stand: AUTH0_SECRET='use [openssl rand -hex 32] to generate ...'
+# An instruction where a value should stand: AUTH0_SECRET='use [openssl rand -hex 32] to generate
+# ...': a verb first, then a command or a stand-in in brackets or backticks, or "to generate", "your",
+# "here" (not "use the force luke always", a passphrase)
 _INSTRUCTION = re.compile(
     r"(?i)(?:use|run|generate|replace|enter|insert|paste|fill in|put)\s+\S+(?:\s+\S+){2,}"
 )
+_INSTRUCTION_MARK = re.compile(r"(?i)[\[<`]|\bto (?:generate|create|get)\b|\byour\b|\bhere\b")
+
+
+def _an_instruction(value: str) -> bool:
+    return (
+        _INSTRUCTION.fullmatch(value) is not None
+        and _INSTRUCTION_MARK.search(value) is not None
+        and not any(strong(word) for word in value.split())
+    )
+
+
 # A connection string's next field after a value: PWD=%SQL_PWD%;TrustServerCertificate=yes.
 _NEXT_FIELD = re.compile(r";[ \t]*[A-Za-z][A-Za-z0-9 _]{0,40}=")
 _BASE64 = re.compile(r"[A-Za-z0-9+/]{8,}={0,2}")
@@ -300,7 +326,7 @@ def value_confidence(value: str, quoted: bool) -> float:
         or lowered in DOCUMENTED_DEFAULTS
         or _DIGEST.match(value)
         or _a_path(value.strip("\"'"))
-        or _INSTRUCTION.fullmatch(value.strip("\"'"))
+        or _an_instruction(value.strip("\"'"))
         or _encoded_placeholder(value.strip("`"))
     ):
         return 0.0
@@ -412,11 +438,29 @@ def unsigned_jwt(value: str) -> bool:
     return _jwt_shaped(token) and token.endswith(".")
 
 
-# Not the secret but what stands for it: ciphertext that only a key service opens (HashiCorp
-# Vault's transit "vault:v1:...", Spring Cloud Config's "{cipher}...", Jasypt's "ENC(...)"), and
-# tokens public by design (Mapbox's public "pk.eyJ..." tokens, which web pages carry; its secret
-# ones begin "sk.").
-_CIPHERTEXT_OR_PUBLIC = re.compile(r"[\"'`]?(?:vault:v\d+:|\{cipher\}|ENC\(|pk\.eyJ)")
+# Not the secret but what stands for it, whole: ciphertext that only a key service opens
+# (HashiCorp Vault's transit "vault:v1:...", Spring Cloud Config's "{cipher}...", Jasypt's
+# "ENC(...)"), and tokens public by design (Mapbox's public "pk.eyJ..." tokens, which web pages
+# carry; its secret ones begin "sk.").
+_CIPHERTEXT = re.compile(
+    r"vault:v\d+:[A-Za-z0-9+/=]{20,}|\{cipher\}[A-Za-z0-9+/=]{32,}|ENC\([A-Za-z0-9+/=]{16,}\)"
+)
+_MAPBOX_PUBLIC = re.compile(r"pk\.(eyJ[A-Za-z0-9_-]+)\.[A-Za-z0-9_-]{10,}")
+
+
+def _ciphertext_or_public(value: str) -> bool:
+    """Ciphertext (_CIPHERTEXT) or a Mapbox public token, whose payload names its account ("u")."""
+    token = value.strip("\"'`")
+    if _CIPHERTEXT.fullmatch(token):
+        return True
+    public = _MAPBOX_PUBLIC.fullmatch(token)
+    if public is None:
+        return False
+    try:
+        payload = json.loads(base64.urlsafe_b64decode(public.group(1) + "=" * (-len(public.group(1)) % 4)))
+    except (ValueError, UnicodeDecodeError):
+        return False
+    return isinstance(payload, dict) and "u" in payload
 
 
 def shown_not_secret(value: str) -> bool:
@@ -429,7 +473,7 @@ def shown_not_secret(value: str) -> bool:
         or stand_in_password(value)
         or published(value)
         or unsigned_jwt(value)
-        or _CIPHERTEXT_OR_PUBLIC.match(value) is not None
+        or _ciphertext_or_public(value)
     )
 
 
