@@ -26,6 +26,18 @@ from tests.test_secrets_plaintext import secrets_in
         # ipsec.secrets
         ('# /etc/ipsec.secrets\n10.0.3.7 %any : PSK "sunshine1"', "sunshine1"),
         ('carol : EAP "football"', "football"),
+        # Redis's ACL, in a users.acl line or a session's ACL SETUSER
+        ("user default off\nuser sidekiq on >princess ~jobs:* +@all", "princess"),
+        ("127.0.0.1:6379> ACL SETUSER alice on >sunshine1 ~cached:* +get", "sunshine1"),
+        # htpasswd in batch mode takes the password last
+        ("sudo htpasswd -b -c /etc/nginx/.htpasswd prometheus 'princess'", "princess"),
+        ("htpasswd -bc .htpasswd admin sunshine1", "sunshine1"),
+        # aws configure's prompt, as a pasted session shows it
+        (
+            "$ aws configure\nAWS Access Key ID [None]: AKIAXIIXWAT4YYQM7JJ4\n"
+            "AWS Secret Access Key [None]: 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\n",
+            "e4BCuw3+rnnID6GvAIUfcq2GlTu5gs12xAq63C1J",
+        ),
         # an Oracle thin URL's user/password@: the password, though it reads as an e-mail address
         ("jdbc:oracle:thin:app/sunshine1@db.internal:1521/ORCLPDB1", "sunshine1"),
         # a sentence's "is", words about whose it is between (up to seven), and a value of letters
@@ -68,6 +80,12 @@ def test_a_password_a_person_chose_where_the_syntax_gives_one(text: str, secret:
         # not ipsec.secrets, not DB2
         'Security: PSK "WPA2-Personal" or EAP for the office network',
         "connect to server user interface using keyboard shortcuts",
+        # a Redis ACL's stored hash, a placeholder; a shell's redirection; htpasswd asking
+        "user alice on #5e884898da28047151d0e56f8dc6292773603d0d6aabbdd62a11ef721d1542d8 ~* +@all",
+        "user alice on >${REDIS_PASS} ~* +@all",
+        "The user can pipe output with >results.txt",
+        "htpasswd -c /etc/nginx/.htpasswd admin",
+        "AWS Secret Access Key [****************cD1J]: ",
         # a digest's hex after "the password ... is"
         "the password for admin in the dump is 5f4dcc3b5aa765d61d327deb882cf99b",
     ],

@@ -15,6 +15,12 @@ user's own name (a default: `monitor:monitor`):
   keyboard").
 - strongSwan's and Libreswan's ipsec.secrets: `SELECTORS : PSK "SECRET"`, `NAME : EAP|XAUTH
   "PASSWORD"`, the colon beginning the line or after a blank (not "Security: PSK ...").
+- Redis's ACL: `user NAME ... >PASSWORD` in a users.acl line or after `ACL SETUSER` (`#HASH` is a
+  hash, not read).
+- Apache's htpasswd in batch mode, which takes the password on its command line: `htpasswd -b
+  [-c] FILE USER PASSWORD`.
+- The AWS CLI's `aws configure` prompts as a pasted session shows them: `AWS Secret Access Key
+  [None]: SECRET`.
 
 router.signals.sensitivity.secrets runs `find_in_device_configs` beside its own rules. Every
 pattern is gated by the words it needs and bounded to one line.
@@ -56,11 +62,27 @@ _IPSEC = re.compile(
     r"(?m)^(?:[^\n:#\"]{0,200}[ \t])?:[ \t]*(?:PSK|EAP|XAUTH)[ \t]+\"(?P<value>[^\"\n]{4,200})\""
 )
 
+_REDIS_ACL_GATE = Gate(("user ", "setuser"))
+_REDIS_ACL = re.compile(
+    r"(?im)^[ \t]*(?:(?:redis-cli[^\n]{0,200}?|[\w.:-]{1,64}> ?)?acl[ \t]+setuser|user)[ \t]+(?P<user>\S{1,64})"
+    r"(?:[ \t]+(?!>)\S{1,200}){0,20}?[ \t]+>(?P<value>[^\s>#]\S{3,199})"
+)
+_HTPASSWD_GATE = Gate(("htpasswd",))
+_HTPASSWD = re.compile(
+    r"\bhtpasswd(?P<options>(?:[ \t]+-[A-Za-z]{1,8}){1,6})"
+    r"[ \t]+\S{1,200}[ \t]+[\"']?(?P<user>[^\s\"']{1,64})[\"']?[ \t]+[\"']?(?P<value>[^\s\"']{4,200})"
+)
+_AWS_PROMPT_GATE = Gate(("aws secret access key [",))
+_AWS_PROMPT = re.compile(r"(?m)^[ \t]*AWS Secret Access Key \[[^\]\n]{0,64}\]:[ \t]*(?P<value>\S{16,200})")
+
 _RULES = (
     (_IOS_GATE, _IOS),
     (_HAPROXY_GATE, _HAPROXY),
     (_DB2_GATE, _DB2),
     (_IPSEC_GATE, _IPSEC),
+    (_REDIS_ACL_GATE, _REDIS_ACL),
+    (_HTPASSWD_GATE, _HTPASSWD),
+    (_AWS_PROMPT_GATE, _AWS_PROMPT),
 )
 
 
@@ -77,6 +99,8 @@ def find_in_device_configs(text: str, lowered: str) -> Iterator[Finding]:
             continue
         for match in pattern.finditer(text):
             value = match.group("value")
+            if pattern is _HTPASSWD and "b" not in match.group("options"):
+                continue  # without -b htpasswd asks for the password: the next word is no password
             if pattern is _IOS:
                 if match.group("type") in _NOT_PLAINTEXT_TYPES:
                     continue  # secret 5 $1$...: a hash of the password, or its encryption
