@@ -29,9 +29,15 @@ from tests.test_secrets_plaintext import secrets_in
         # Redis's ACL, in a users.acl line or a session's ACL SETUSER
         ("user default off\nuser sidekiq on >princess ~jobs:* +@all", "princess"),
         ("127.0.0.1:6379> ACL SETUSER alice on >sunshine1 ~cached:* +get", "sunshine1"),
+        ("redis-cli -h db ACL SETUSER alice on '>Xk7pQ9mZw2' ~* +@all", "Xk7pQ9mZw2"),
+        ("> ACL SETUSER alice on >p1firstpw >Zq8secondpw ~*", "Zq8secondpw"),
+        ("user\talice on >Xk7pQ9mZw2 ~* +@all", "Xk7pQ9mZw2"),
         # htpasswd in batch mode takes the password last
         ("sudo htpasswd -b -c /etc/nginx/.htpasswd prometheus 'princess'", "princess"),
         ("htpasswd -bc .htpasswd admin sunshine1", "sunshine1"),
+        ("htpasswd -bBC 12 /etc/nginx/.htpasswd deploy01 Xk7pQ9mZw2", "Xk7pQ9mZw2"),  # -C's cost
+        ("htpasswd -nbB admin Xk7pQ9mZw2 > auth/htpasswd", "Xk7pQ9mZw2"),  # -n: no file
+        ("mosquitto_passwd -b -H sha512 /etc/mosquitto/passwd sensor1 sunshine1", "sunshine1"),
         # aws configure's prompt, as a pasted session shows it
         (
             "$ aws configure\nAWS Access Key ID [None]: AKIAXIIXWAT4YYQM7JJ4\n"
@@ -83,6 +89,12 @@ def test_a_password_a_person_chose_where_the_syntax_gives_one(text: str, secret:
         # a Redis ACL's stored hash, a placeholder; a shell's redirection; htpasswd asking
         "user alice on #5e884898da28047151d0e56f8dc6292773603d0d6aabbdd62a11ef721d1542d8 ~* +@all",
         "user alice on >${REDIS_PASS} ~* +@all",
+        "ACL SETUSER alice on >passwd ~* +@all",  # the documentation's word
+        # a line beginning "user" whose words are no ACL rules
+        "User menu >Account >API Keys",
+        "User journey: Home >Products2 >Cart",
+        "user alice ran: curl example.com >page1.html",
+        "htpasswd -bBC 12 /etc/nginx/.htpasswd deploy01",  # no password after the user
         "The user can pipe output with >results.txt",
         "htpasswd -c /etc/nginx/.htpasswd admin",
         "AWS Secret Access Key [****************cD1J]: ",

@@ -31,6 +31,14 @@ from tests.test_secrets_plaintext import secrets_in
         'export GOOGLE_APPLICATION_CREDENTIALS="/home/user/Downloads/service-account-file.json"',
         "AUTH0_SECRET='use [openssl rand -hex 32] to generate a 32 bytes value'",
         "//registry.npmjs.org/:_authToken=npm_\u2022\u2022\u2022\u2022\u2022\u2022\u2022\u2022\u2022\u2022\u2022\u2022",
+        'STRIPE_SECRET_KEY="sk_live_\u2022\u2022\u2022\u2022\u2022\u2022\u2022\u2022\u2022\u2022\u2022\u2022\u2022\u2022\u2022\u20224242"',
+        # an armored message with armor headers, and one longer than a screen
+        "-----BEGIN PGP MESSAGE-----\nVersion: Keybase OpenPGP v2.0.76\nComment: https://keybase.io/crypto\n\n"
+        "wcBMA0X9Kq8mYZ3XAQf/Xk7pQ9mZw2LrT8uVb3nM6lK8jH0gF5dYY2x\nR4tY6uW9aE2sD5fG8hJ1kL3zX6cV9bN2mQ4wE7rT0yU3iO6pA9sD\n"
+        "=Ab12\n-----END PGP MESSAGE-----\nthe password for the backup, encrypted",
+        "-----BEGIN AGE ENCRYPTED FILE-----\n"
+        + "\n".join(f"YWdlLWVuY3J5cHRpb24ub3JnL3YxCi0+IFgyNTUxOSB3djkzZU{i % 10}Kq" for i in range(200))
+        + "\n-----END AGE ENCRYPTED FILE-----\nmy passphrase, encrypted",
     ],
 )
 def test_what_stands_for_a_secret_is_not_one(text: str) -> None:

@@ -15,10 +15,11 @@ user's own name (a default: `monitor:monitor`):
   keyboard").
 - strongSwan's and Libreswan's ipsec.secrets: `SELECTORS : PSK "SECRET"`, `NAME : EAP|XAUTH
   "PASSWORD"`, the colon beginning the line or after a blank (not "Security: PSK ...").
-- Redis's ACL: `user NAME ... >PASSWORD` in a users.acl line or after `ACL SETUSER` (`#HASH` is a
-  hash, not read).
-- Apache's htpasswd in batch mode, which takes the password on its command line: `htpasswd -b
-  [-c] FILE USER PASSWORD`.
+- Redis's ACL: `user NAME RULES >PASSWORD` in a users.acl line (every word before it a rule) or
+  after `ACL SETUSER` (`#HASH` is a hash, not read), each `>PASSWORD` of the rules.
+- Apache's htpasswd and Mosquitto's mosquitto_passwd in batch mode, which takes the password on the
+  command line: `htpasswd -b [-c] [-C COST] FILE USER PASSWORD`, or `htpasswd -nb USER PASSWORD`,
+  which prints the line.
 - The AWS CLI's `aws configure` prompts as a pasted session shows them: `AWS Secret Access Key
   [None]: SECRET`.
 
@@ -34,8 +35,10 @@ from collections.abc import Iterator
 from router.signals.sensitivity.findings import Finding
 from router.signals.sensitivity.gates import Gate
 from router.signals.sensitivity.secret_values import (
+    PASSWORD_WORDS,
     PLACEHOLDER,
     character_classes,
+    mentions_secret,
     value_confidence,
 )
 
@@ -62,16 +65,28 @@ _IPSEC = re.compile(
     r"(?m)^(?:[^\n:#\"]{0,200}[ \t])?:[ \t]*(?:PSK|EAP|XAUTH)[ \t]+\"(?P<value>[^\"\n]{4,200})\""
 )
 
-_REDIS_ACL_GATE = Gate(("user ", "setuser"))
+# Redis's ACL rules: a users.acl line ("user NAME" and rules, lowercase) or ACL SETUSER (perhaps
+# after redis-cli or a prompt, "127.0.0.1:6379>"), and each >PASSWORD among the rules, perhaps
+# quoted ('>pw', as a shell needs it). In a users.acl line every word before it must be a rule.
+_ACL_RULE = (
+    r"(?:on|off|nopass|resetpass|reset|resetkeys|resetchannels|allkeys|allchannels|allcommands|nocommands"
+    r"|skip-sanitize-payload|sanitize-payload|[~%&+<#!-]\S{0,200}|['\"]?>\S{1,200}|\([^)\n]{0,200}\))"
+)
+_REDIS_ACL_GATE = Gate(("user", "setuser"))
 _REDIS_ACL = re.compile(
-    r"(?im)^[ \t]*(?:(?:redis-cli[^\n]{0,200}?|[\w.:-]{1,64}> ?)?acl[ \t]+setuser|user)[ \t]+(?P<user>\S{1,64})"
-    r"(?:[ \t]+(?!>)\S{1,200}){0,20}?[ \t]+>(?P<value>[^\s>#]\S{3,199})"
+    r"(?m)^[ \t]*(?:(?P<setuser>(?i:(?:redis-cli[^\n]{0,200}?[ \t]|[\w.:-]{0,64}>[ \t]?)?acl[ \t]+setuser))|user)"
+    r"[ \t]+\S{1,64}(?P<rules>(?:[ \t]+" + _ACL_RULE + r"){1,30})"
 )
-_HTPASSWD_GATE = Gate(("htpasswd",))
+_ACL_PASSWORD = re.compile(r"(?:^|[ \t])['\"]?>(?P<value>[^\s>#'\"]\S{3,199})")
+_HTPASSWD_GATE = Gate(("htpasswd", "mosquitto_passwd"))
+# htpasswd's and mosquitto_passwd's options (-C takes a cost, -H a hash's name), then FILE (not with
+# -n, which prints the line instead), USER and PASSWORD (with -b, batch mode, which takes it on the
+# command line)
 _HTPASSWD = re.compile(
-    r"\bhtpasswd(?P<options>(?:[ \t]+-[A-Za-z]{1,8}){1,6})"
-    r"[ \t]+\S{1,200}[ \t]+[\"']?(?P<user>[^\s\"']{1,64})[\"']?[ \t]+[\"']?(?P<value>[^\s\"']{4,200})"
+    r"\b(?:htpasswd|mosquitto_passwd)(?P<options>(?:[ \t]+-[A-Za-z]{1,8}(?:[ \t]+(?:\d{1,3}|sha512(?:-pbkdf2)?))?){1,6})"
+    r"(?P<rest>(?:[ \t]+[^\s|;&>`]{1,200}){2,3})"
 )
+_SHELL_WORD = re.compile(r"[^\s]+")
 _AWS_PROMPT_GATE = Gate(("aws secret access key [",))
 _AWS_PROMPT = re.compile(r"(?m)^[ \t]*AWS Secret Access Key \[[^\]\n]{0,64}\]:[ \t]*(?P<value>\S{16,200})")
 
@@ -80,10 +95,9 @@ _RULES = (
     (_HAPROXY_GATE, _HAPROXY),
     (_DB2_GATE, _DB2),
     (_IPSEC_GATE, _IPSEC),
-    (_REDIS_ACL_GATE, _REDIS_ACL),
-    (_HTPASSWD_GATE, _HTPASSWD),
     (_AWS_PROMPT_GATE, _AWS_PROMPT),
 )
+_TRAILING = ".,;:`)\"'"
 
 
 def _user(match: re.Match[str]) -> str | None:
@@ -99,8 +113,6 @@ def find_in_device_configs(text: str, lowered: str) -> Iterator[Finding]:
             continue
         for match in pattern.finditer(text):
             value = match.group("value")
-            if pattern is _HTPASSWD and "b" not in match.group("options"):
-                continue  # without -b htpasswd asks for the password: the next word is no password
             if pattern is _IOS:
                 if match.group("type") in _NOT_PLAINTEXT_TYPES:
                     continue  # secret 5 $1$...: a hash of the password, or its encryption
@@ -110,3 +122,47 @@ def find_in_device_configs(text: str, lowered: str) -> Iterator[Finding]:
             if value == _user(match) or PLACEHOLDER.match(value) or not value_confidence(value, quoted=True):
                 continue  # monitor:monitor, a placeholder, a variable, a state
             yield Finding("secret", match.start("value"), match.end("value"), 0.85, "password")
+    yield from _redis_acl(text, lowered)
+    yield from _htpasswd(text, lowered)
+
+
+def _literal(value: str, user: str | None) -> bool:
+    """A password a person chose: not the user's name, a placeholder or a word about a password
+    (">passwd" in Redis's documentation)."""
+    return (
+        value != user
+        and not PLACEHOLDER.match(value)
+        and not mentions_secret(value)
+        and value.lower() not in PASSWORD_WORDS
+        and value_confidence(value, quoted=True) > 0
+    )
+
+
+def _redis_acl(text: str, lowered: str) -> Iterator[Finding]:
+    if not _REDIS_ACL_GATE.open(lowered) or ">" not in text:
+        return
+    for match in _REDIS_ACL.finditer(text):
+        start = match.start("rules")
+        for password in _ACL_PASSWORD.finditer(match.group("rules")):
+            value = password.group("value").rstrip(_TRAILING)
+            if _literal(value, None):
+                begin = start + password.start("value")
+                yield Finding("secret", begin, begin + len(value), 0.85, "password")
+
+
+def _htpasswd(text: str, lowered: str) -> Iterator[Finding]:
+    if not _HTPASSWD_GATE.open(lowered):
+        return
+    for match in _HTPASSWD.finditer(text):
+        options = match.group("options")
+        if "b" not in options:
+            continue  # without -b htpasswd asks for the password: no word of the line is one
+        words = list(_SHELL_WORD.finditer(match.group("rest")))
+        first = 0 if "n" in options else 1  # -n prints the line: no FILE
+        if len(words) < first + 2:
+            continue
+        user, password = words[first].group().strip("\"'"), words[first + 1]
+        value = password.group().strip("\"'").rstrip(_TRAILING)
+        if _literal(value, user):
+            begin = match.start("rest") + password.start() + (1 if password.group()[0] in "\"'" else 0)
+            yield Finding("secret", begin, begin + len(value), 0.85, "password")

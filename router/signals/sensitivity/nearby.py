@@ -152,18 +152,37 @@ def made_up(token: str) -> str | None:
 _CIPHERTEXT_MARK = re.compile(r"(?:\{cipher\}|vault:v\d+:)\Z")
 _CIPHERTEXT_BODY = re.compile(r"[A-Za-z0-9+/=]{20,}")
 # An armored block of ciphertext (age's, OpenPGP's message), its header beginning a line (perhaps
-# indented, as in a SOPS file) and the body on the next: its lines are not a password. It ends at its
-# END line, else at a blank line or after 8,000 characters.
-_ARMORED = re.compile(
-    r"(?m)^[ \t]*-----BEGIN (?:AGE ENCRYPTED FILE|PGP MESSAGE)-----\r?\n"
-    r"(?s:.{0,8000}?)(?:-----END (?:AGE ENCRYPTED FILE|PGP MESSAGE)-----|\n[ \t]*\r?\n|\Z)"
-)
+# indented, as in a SOPS file), perhaps armor headers (Version:, Comment:) and a blank line, then the
+# body: its lines are not a password. It ends at its END line, else at the body's first blank line,
+# else _ARMOR_REACH characters on.
+_ARMOR_HEADER = re.compile(r"(?m)^[ \t]*-----BEGIN (AGE ENCRYPTED FILE|PGP MESSAGE)-----\r?\n")
+_ARMOR_FIELDS = re.compile(r"(?:[A-Za-z][\w-]{0,40}: [^\n]{0,200}\n){1,10}[ \t]*\r?\n")
+_ARMOR_REACH = 64_000
+_BLANK_LINE = re.compile(r"\n[ \t]*\r?\n")
 
 
 def _armored(text: str) -> tuple[list[int], list[int]]:
-    """The armored blocks' starts and ends, in order."""
-    spans = [match.span() for match in _ARMORED.finditer(text)] if "-----BEGIN " in text else []
-    return [start for start, _ in spans], [end for _, end in spans]
+    """The armored blocks' starts and ends, in order, none inside another."""
+    starts: list[int] = []
+    ends: list[int] = []
+    if "-----BEGIN " not in text:
+        return starts, ends
+    for header in _ARMOR_HEADER.finditer(text):
+        if ends and header.start() < ends[-1]:
+            continue  # a header inside the block before: its body
+        body = header.end()
+        fields = _ARMOR_FIELDS.match(text, body)
+        body = fields.end() if fields else body
+        # a body holds no blank line: END is looked for only up to the first (so that each stretch
+        # of the text is searched for one block only, however many headers it holds)
+        blank = _BLANK_LINE.search(text, body, min(len(text), body + _ARMOR_REACH))
+        limit = blank.start() if blank else min(len(text), body + _ARMOR_REACH)
+        end_line = f"-----END {header.group(1)}-----"
+        found = text.find(end_line, body, limit + len(end_line))
+        end = found + len(end_line) if found >= 0 else limit
+        starts.append(header.start())
+        ends.append(end)
+    return starts, ends
 
 
 def _inside(blocks: tuple[list[int], list[int]], position: int) -> bool:

@@ -296,15 +296,7 @@ _CLIENTS: tuple[_Rule, ...] = tuple(
         re.compile(r"(?m)(?:^[ \t]*|(?i:config\s+set)\s+)(?:requirepass|masterauth)[ \t]+" + VALUE),
         "password",
     ),
-    # htpasswd -b FILE NAME PASSWORD and mosquitto_passwd -b FILE NAME PASSWORD (-b: from the command line)
-    (
-        ("passwd",),
-        re.compile(
-            r"\b(?:htpasswd|mosquitto_passwd)\s+" + _OPTIONS + r"-[a-zA-Z]*b[a-zA-Z]*\s+" + _OPTIONS
-            + r"[^\s-]\S*\s+[\"']?[^\s\"']+[\"']?\s+" + VALUE
-        ),
-        "password_flag",
-    ),
+    # (htpasswd -b and mosquitto_passwd -b: device_configs.py)
     # Windows: net use [DEVICE] \\HOST\SHARE PASSWORD /user:NAME, or the password after /user:NAME
     (
         ("net use",),

@@ -64,8 +64,8 @@ REFERENCE_BEFORE = frozenset(("hash", "hashed", "encrypted", "sealed"))
 _MASK_MARK = re.compile(
     r"(?i)\*{3}|(?<![a-z])(?:redacted|truncated|masked|omitted|elided)(?![a-z])|\(sensitive\b"
 )
-# Bullets as password fields and consoles show a value (npm_••••••••••••): masked where at most
-# _PREFIX_ONLY characters stay visible, not a whole key with bullets after it.
+# Bullets as password fields and consoles show a value (npm_••••••••••••, sk_live_••••••••4242):
+# masked where there are no fewer bullets than visible characters, not a whole key with bullets after it.
 _BULLETS = "\u2022\u25cf\u2219"
 _ELLIPSIS = re.compile(r"\.{3}|\u2026")
 _PREFIX_ONLY = 8  # what stands before an ellipsis, at most, for a value to be a prefix and a mark
@@ -76,7 +76,7 @@ def masked(value: str) -> bool:
     if _MASK_MARK.search(value):
         return True
     bullets = sum(value.count(char) for char in _BULLETS)
-    if bullets >= 3 and len(value.strip("\"'`")) - bullets <= _PREFIX_ONLY:
+    if bullets >= 3 and bullets >= len(value.strip("\"'`")) - bullets:
         return True
     ellipsis = _ELLIPSIS.search(value)
     if ellipsis is None:
@@ -390,8 +390,8 @@ def last_name_part(name: str) -> str:
 # Keys and tokens that vendors' documentation and standards print (and so tutorials, answers and
 # test suites copy): whoever pastes one leaks nothing. Stripe's API reference (three generations of
 # its test secret key and its publishable key), the CAPTCHA services' documented test keys
-# (Cloudflare Turnstile's, hCaptcha's and Google reCAPTCHA v2's, which always pass or always fail), Slack's OAuth documentation (the bot token of its
-# oauth.v2.access example), the GitHub token stand-in that public test suites reuse as a fake
+# (Cloudflare Turnstile's, hCaptcha's and Google reCAPTCHA v2's, which always pass or always fail),
+# Slack's OAuth documentation (the bot token of its oauth.v2.access example), the GitHub token stand-in that public test suites reuse as a fake
 # (ghp_16C7e42F...: a stored index of public code finds it in dozens of tests), and the signatures
 # of jwt.io's default token and of RFC 7519's example (a token ending in one was copied from them,
 # whatever payload it was given). Each is compared whole: a value that only holds one is read as ever.
