@@ -95,6 +95,8 @@ def test_a_password_a_person_chose_where_the_syntax_gives_one(text: str, secret:
         "User journey: Home >Products2 >Cart",
         "user alice ran: curl example.com >page1.html",
         "htpasswd -bBC 12 /etc/nginx/.htpasswd deploy01",  # no password after the user
+        # without -b it asks (the "b" of the hash's name -H sha512-pbkdf2 is no option)
+        "mosquitto_passwd -c -H sha512-pbkdf2 /etc/mosquitto/passwd alice Xk7pQ9mZw2",
         "The user can pipe output with >results.txt",
         "htpasswd -c /etc/nginx/.htpasswd admin",
         "AWS Secret Access Key [****************cD1J]: ",

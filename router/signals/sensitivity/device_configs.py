@@ -87,6 +87,7 @@ _HTPASSWD = re.compile(
     r"(?P<rest>(?:[ \t]+[^\s|;&>`]{1,200}){2,3})"
 )
 _SHELL_WORD = re.compile(r"[^\s]+")
+_OPTION_LETTERS = re.compile(r"(?:^|[ \t])-([A-Za-z]{1,8})")  # not sha512-pbkdf2's "b"
 _AWS_PROMPT_GATE = Gate(("aws secret access key [",))
 _AWS_PROMPT = re.compile(r"(?m)^[ \t]*AWS Secret Access Key \[[^\]\n]{0,64}\]:[ \t]*(?P<value>\S{16,200})")
 
@@ -154,7 +155,7 @@ def _htpasswd(text: str, lowered: str) -> Iterator[Finding]:
     if not _HTPASSWD_GATE.open(lowered):
         return
     for match in _HTPASSWD.finditer(text):
-        options = match.group("options")
+        options = "".join(_OPTION_LETTERS.findall(match.group("options")))
         if "b" not in options:
             continue  # without -b htpasswd asks for the password: no word of the line is one
         words = list(_SHELL_WORD.finditer(match.group("rest")))
