@@ -36,6 +36,12 @@ letters, three digits, a symbol, five more) unless `--fill leaked` draws each fr
 passwords of leaked sets (zxcvbn's list, 8+ characters: "baseball1", "trustno1"), the weak words
 people choose, which a rule reading a value's shape cannot see: the figure to expect from people.
 
+Two helpers' sets read while rules were written (regression guards, not held-out figures):
+`labels/secrets_lookalikes_review.jsonl` (look-alikes) and `labels/secrets_kinds_review.jsonl` (240
+look-alikes of six kinds, masked, encrypted, hashed, public by design, documentation's and other, and
+120 secrets placed beside them). And a held-out set of pastes, `labels/secrets_pastes_heldout.jsonl`:
+its look-alikes' flag rate and its secrets' recall only, never a text.
+
 Where its file is fetched, also recall on credentials another project chose: CredSweeper's test
 findings (evals.secrets_external).
 """
