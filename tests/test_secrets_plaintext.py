@@ -15,6 +15,12 @@ def secrets_in(text: str) -> list[Finding]:
     return [f for f in DETECTOR.scan(text) if f.type == "secret"]
 
 
+def found(text: str, secret: str) -> bool:
+    """Whether a secret finding covers the first character of `secret` in `text`."""
+    start = text.index(secret)
+    return any(f.start <= start < f.end for f in secrets_in(text))
+
+
 @pytest.mark.parametrize(
     ("text", "secret"),
     [

@@ -120,7 +120,7 @@ def find_in_device_configs(text: str, lowered: str) -> Iterator[Finding]:
                 context = match.group("prompt") or match.group("type") or match.group("privilege")
                 if not context and character_classes(value) < 2:
                     continue  # "enable secret scanning", "enable password writeback": words
-            if value == _user(match) or PLACEHOLDER.match(value) or not value_confidence(value, quoted=True):
+            if not _literal(value, _user(match)):
                 continue  # monitor:monitor, a placeholder, a variable, a state
             yield Finding("secret", match.start("value"), match.end("value"), 0.85, "password")
     yield from _redis_acl(text, lowered)
@@ -128,8 +128,9 @@ def find_in_device_configs(text: str, lowered: str) -> Iterator[Finding]:
 
 
 def _literal(value: str, user: str | None) -> bool:
-    """A password a person chose: not the user's name, a placeholder or a word about a password
-    (">passwd" in Redis's documentation)."""
+    """A password a person chose where a syntax gives a literal: not the user's name (a default),
+    a placeholder, a variable, a state or a word about a password (">passwd" in Redis's
+    documentation)."""
     return (
         value != user
         and not PLACEHOLDER.match(value)

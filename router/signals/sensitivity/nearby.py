@@ -32,7 +32,12 @@ from collections.abc import Iterator
 from router.signals.sensitivity.findings import Finding
 from router.signals.sensitivity.gates import Gate
 from router.signals.sensitivity.scanning import WordLed, case_aligned, lead, word_start
-from router.signals.sensitivity.secret_values import PLACEHOLDER, mentions_secret, value_confidence
+from router.signals.sensitivity.secret_values import (
+    CIPHERTEXT,
+    PLACEHOLDER,
+    mentions_secret,
+    value_confidence,
+)
 
 # The words, lowercase, as words: no letter, digit or "_" before or after ("pwd" not in "npwd", not
 # the names password_hash or DB_PASSWORD, which the assignment and column rules read). Not "pass"
@@ -147,10 +152,9 @@ def made_up(token: str) -> str | None:
 
 
 # Right before a token: the mark of ciphertext that only a key service opens (Spring Cloud
-# Config's "{cipher}...", HashiCorp Vault's transit "vault:v1:..."), the token itself base64 of 20
-# characters or more: not the password itself.
+# Config's "{cipher}...", HashiCorp Vault's transit "vault:v1:..."); mark and token together must be
+# ciphertext's whole shape (secret_values.CIPHERTEXT) for the token not to be a password.
 _CIPHERTEXT_MARK = re.compile(r"(?:\{cipher\}|vault:v\d+:)\Z")
-_CIPHERTEXT_BODY = re.compile(r"[A-Za-z0-9+/=]{20,}")
 # An armored block of ciphertext (age's, OpenPGP's message), its header beginning a line (perhaps
 # indented, as in a SOPS file), perhaps armor headers (Version:, Comment:) and a blank line, then the
 # body: its lines are not a password. It ends at its END line, else at the body's first blank line,
@@ -192,11 +196,9 @@ def _inside(blocks: tuple[list[int], list[int]], position: int) -> bool:
 
 
 def _ciphertext(text: str, token: re.Match[str]) -> bool:
-    """A token right after a ciphertext mark, and base64 itself."""
-    return (
-        _CIPHERTEXT_MARK.search(text, max(0, token.start() - 12), token.start()) is not None
-        and _CIPHERTEXT_BODY.fullmatch(token.group()) is not None
-    )
+    """A token right after a ciphertext mark, the two ciphertext's whole shape."""
+    mark = _CIPHERTEXT_MARK.search(text, max(0, token.start() - 12), token.start())
+    return mark is not None and CIPHERTEXT.fullmatch(text, mark.start(), token.end()) is not None
 
 
 def find_near_the_word(text: str, lowered: str) -> Iterator[Finding]:

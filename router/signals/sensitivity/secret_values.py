@@ -442,16 +442,16 @@ def unsigned_jwt(value: str) -> bool:
 # (HashiCorp Vault's transit "vault:v1:...", Spring Cloud Config's "{cipher}...", Jasypt's
 # "ENC(...)"), and tokens public by design (Mapbox's public "pk.eyJ..." tokens, which web pages
 # carry; its secret ones begin "sk.").
-_CIPHERTEXT = re.compile(
+CIPHERTEXT = re.compile(
     r"vault:v\d+:[A-Za-z0-9+/=]{20,}|\{cipher\}[A-Za-z0-9+/=]{32,}|ENC\([A-Za-z0-9+/=]{16,}\)"
 )
 _MAPBOX_PUBLIC = re.compile(r"pk\.(eyJ[A-Za-z0-9_-]+)\.[A-Za-z0-9_-]{10,}")
 
 
 def _ciphertext_or_public(value: str) -> bool:
-    """Ciphertext (_CIPHERTEXT) or a Mapbox public token, whose payload names its account ("u")."""
+    """Ciphertext (CIPHERTEXT) or a Mapbox public token, whose payload names its account ("u")."""
     token = value.strip("\"'`")
-    if _CIPHERTEXT.fullmatch(token):
+    if CIPHERTEXT.fullmatch(token):
         return True
     public = _MAPBOX_PUBLIC.fullmatch(token)
     if public is None:
