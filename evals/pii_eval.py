@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import hashlib
 import json
 import statistics
 import sys
@@ -174,7 +175,31 @@ def benign_sets(limit: int | None = None) -> dict[str, list[str]]:
         "xstest-lookalike": [row["prompt"] for row in xstest if row["type"] in LOOKALIKE_TYPES],
         "xstest-rest": [row["prompt"] for row in xstest if row["type"] not in LOOKALIKE_TYPES],
     }
+    sets.update(mmlu_sets())
     return {name: texts[:limit] for name, texts in sets.items()}
+
+
+def mmlu_side(subject: str) -> str:
+    """Which half an MMLU subject is in: `mmlu-read` (the first hex digit of its name's sha1 even:
+    the rules for exam items and citations were written reading these) or `mmlu-heldout` (odd:
+    figures only). By subject, so the held-out half's questions are on subjects never read."""
+    return "mmlu-read" if int(hashlib.sha1(subject.encode()).hexdigest()[0], 16) % 2 == 0 else "mmlu-heldout"
+
+
+def mmlu_sets() -> dict[str, list[str]]:
+    """MMLU's questions as RouteLLM's replay files hold them (prompt with options), each once, by
+    half (mmlu_side): a knowledge benchmark's items, none with personal data."""
+    from evals.training.corpus import mmlu_names, mmlu_subject, read_csv
+
+    sets: dict[str, list[str]] = {"mmlu-read": [], "mmlu-heldout": []}
+    seen: set[str] = set()
+    for name in mmlu_names():
+        side = sets[mmlu_side(mmlu_subject(name))]
+        for row in read_csv(resolve(name)):
+            if row["prompt"] not in seen:
+                seen.add(row["prompt"])
+                side.append(row["prompt"])
+    return sets
 
 
 def flag_rates(

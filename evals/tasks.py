@@ -55,6 +55,7 @@ PII_DATASETS = (
     "mt-bench",
     "arena-hard-v2",
     "gsm8k-test",
+    *(name for name in names("routellm-mmlu-") if name != "routellm-mmlu-contaminated"),
 )
 RAG_DATASETS = ("anthropic-docs", "anthropic-docs-eval")
 

@@ -17,7 +17,7 @@ from evals.results import Better, Metric
 
 ROOT = Path(__file__).resolve().parents[1]
 SUITES = sorted((ROOT / "evals" / "suites").glob("*.yaml"))
-PII_DATASETS = "[presidio-synth-v2, presidio-templates, presidio-identities, gitleaks-rules, xstest, mt-bench, arena-hard-v2, gsm8k-test]"
+PII_DATASETS = "[presidio-synth-v2, presidio-templates, presidio-identities, gitleaks-rules, xstest, mt-bench, arena-hard-v2, gsm8k-test, routellm-mmlu-*]"
 TINY = f"""\
 version: 1
 name: tiny

@@ -14,6 +14,7 @@ need"). Reviewed by a helper who wrote requests to break it (README: the twenty-
 
 from __future__ import annotations
 
+import re
 from itertools import compress, count
 
 from router.signals.sensitivity import name_cues as cues
@@ -139,10 +140,29 @@ def _at(tokens: Tokens, words: frozenset[str]) -> list[int]:
     return list(compress(count(), map(words.__contains__, tokens.lower)))
 
 
-def made_up(tokens: Tokens) -> bool:
-    """Whether the text says its people are made up, asks for fiction to be written, or asks for
-    made-up examples; never where it says they are real or writes for an occasion."""
+# An option of a multiple-choice question: a letter and "." or ")" (or in brackets) at a line's start.
+_OPTION = re.compile(r"(?m)^[ \t]*\(?([A-Ha-h])[.)][ \t]+\S")
+
+
+def multiple_choice(tokens: Tokens) -> bool:
+    """A multiple-choice item, an exam's or a quiz's: options A, B and C (or a, b, c) one after
+    another, each at a line's start, where the writer does not speak of people they deal with ("my
+    employees", "our new intern"). Its people are examples or public figures (a vignette's "Dr.
+    Miller, a school psychologist", "A. Sigmund Freud B. Carl Jung"), not private people."""
+    letters = "".join(match.group(1) for match in _OPTION.finditer(tokens.text)).upper()
+    if "ABC" not in letters:
+        return False
     lower = tokens.lower
+    return not any(not TIES.isdisjoint(lower[index + 1 : index + 3]) for index in _at(tokens, POSSESSIVES))
+
+
+def made_up(tokens: Tokens) -> bool:
+    """Whether the text says its people are made up, asks for fiction to be written, asks for
+    made-up examples or is a multiple-choice item; never where it says they are real or writes for
+    an occasion (a multiple-choice item's "real GDP" or "died in 1821" says nothing of the kind)."""
+    lower = tokens.lower
+    if multiple_choice(tokens):
+        return True
     if not REAL_WORDS.isdisjoint(lower):
         return False
     if not MADE_UP_WORDS.isdisjoint(lower) and any(_as_word(tokens, i) for i in _at(tokens, MADE_UP_WORDS)):

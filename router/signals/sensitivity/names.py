@@ -15,6 +15,7 @@ import re
 from collections.abc import Iterator
 
 from router.signals.sensitivity import name_cues as cues
+from router.signals.sensitivity.citations import cited, within
 from router.signals.sensitivity.findings import Finding
 from router.signals.sensitivity.gazetteer import Gazetteer, gazetteer
 from router.signals.sensitivity.made_up import made_up, tied
@@ -433,6 +434,7 @@ def find_people(text: str, alone: bool = True, discounted: list[Finding] | None 
     # a character's or an example's, however introduced, unless the writer ties it to themself
     # (judged once, at the first name found: most prompts have none)
     framed: bool | None = None if alone else False
+    citations: list[tuple[int, int]] | None = None
     famous = public_names()
     # a listed name counts as a public figure's only where nothing ties the text's people to the
     # writer ("my", "our patient": name_cues.PERSONAL_WORDS) and no other personal data stands
@@ -456,6 +458,11 @@ def find_people(text: str, alone: bool = True, discounted: list[Finding] | None 
             if framed is None:
                 framed = made_up(tokens)
             character = framed and detail not in _OWN_NAMES and not _writers_field(tokens, first, detail)
+            if not character and not plain:
+                if citations is None:
+                    citations = cited(text, names)
+                # an author a citation names ("Kahneman (2011)", "Vaswani et al."): a publication's
+                character = within(citations, start, end)
             # a listed public figure's name is tied only by a possessive ("my uncle Tom Hanks"): people
             # say "I love Taylor Swift" of a public figure, not of someone they know
             if (plain or character) and not tied(tokens, first, last, first_person=not listed_here):
