@@ -249,10 +249,33 @@ def test_units_and_boxes(detector: SensitivityDetector) -> None:
         "She bought 5 red apples at 3 pm.",
         "Windows 11 Pro and Python 3 are installed.",
         "See chapter 4 section 2.",
+        # lowercase chat, given capitals to be read: a time's minutes, a date, function words
+        "what kind of traffic can i expect at 9:00 on the route to detroit",
+        "can i get an uber for 4 to the mall",
+        "i need a hotel room for 7 people in st louis for november 3rd",
+        "tell me what is on my calendar for march 2",
+        "set the alarm to go off at 9 tomorrow",
+        "if i go to olive garden at 4 pm, how busy will it be",
+        "what is on my schedule between 10:00 am and 11:00 am",
     ],
 )
 def test_addresses_near_misses(detector: SensitivityDetector, text: str) -> None:
     assert found(detector, text, "street_address") == []
+
+
+@pytest.mark.parametrize(
+    ("text", "address"),
+    [
+        ("can you get uber for two people going to 27 moss lane", "27 moss lane"),
+        ("i live at 1600 pennsylvania avenue", "1600 pennsylvania avenue"),
+        ("Meet me at 9:00 at 44 Elm Street tomorrow.", "44 Elm Street"),
+        ("Send it to Orchard Road 12 please", "Orchard Road 12"),
+    ],
+)
+def test_addresses_in_lowercase_chat_and_beside_times(
+    detector: SensitivityDetector, text: str, address: str
+) -> None:
+    assert address in found(detector, text, "street_address")
 
 
 @pytest.mark.parametrize(

@@ -40,7 +40,7 @@ _EN_SUFFIX = (
 # The patterns that run over the whole text begin with their first character's class, a \b or a
 # lookbehind written after that character (scanning.lead), so that `re` skips ahead to candidates.
 _EN_STREET = re.compile(
-    lead(r"\d", r"[\w.,]") + rf"\d{{0,5}}[A-Za-z]?(?:[/\-]\d{{1,4}})?,?\s+(?:{_CAP}\s+){{0,3}}{_CAP}\s+"
+    lead(r"\d", r"[\w.,:]") + rf"\d{{0,5}}[A-Za-z]?(?:[/\-]\d{{1,4}})?,?\s+(?:{_CAP}\s+){{0,3}}{_CAP}\s+"
     rf"(?:{_EN_SUFFIX}|(?i:street|avenue|road|lane|drive|boulevard))\b\.?"
 )
 _EN_STREETS = DigitLed(_EN_STREET)  # a digit that no digit precedes first: tried where a number begins
@@ -51,7 +51,7 @@ _WEAK_PREFIXED_STREET = re.compile(
     rf"(?:(?:de|del|della|di|da|do|dos|das|des|du|la|le|el)\s+)?(?:{_CAP}\s+){{0,3}}{_CAP},?\s+{_NUMBER}\b"
 )
 _FRENCH_STREET = re.compile(
-    lead(r"\d", r"[\w.,]")
+    lead(r"\d", r"[\w.,:]")
     + rf"\d{{0,4}}(?:\s?(?:bis|ter))?,?\s+(?i:rue|boulevard|bd|chemin|allée|impasse|quai|avenue)"
     rf"\s+(?:(?:de|du|des|la|le|l'|d')\s+)*{_WORD}(?:\s+{_CAP}){{0,3}}"
 )
@@ -176,11 +176,16 @@ _CUE_GATE = Gate(_CUE_HINTS)
 _DIGIT = re.compile(r"\d")
 _WORD_START = re.compile(r"(?<![^\W\d_])[^\W\d_]")
 _CUED_NUMBER_FIRST = re.compile(rf"\d{{1,6}}[A-Za-z]?(?:[ \t]\d{{1,5}})?,?\s+(?:{_WORD}\s+){{0,3}}{_CAP}")
-_CUED_NAME_FIRST = re.compile(rf"{_CAP}(?:\s+{_WORD}){{0,3}},?\s+{_NUMBER}(?![\d:.,]\d|\s?(?:%|am\b|pm\b))")
+_CUED_NAME_FIRST = re.compile(
+    rf"{_CAP}(?:\s+{_WORD}){{0,3}},?\s+{_NUMBER}(?!\d|[:.,]\d|\s?(?i:%|am\b|pm\b|a\.m\.|p\.m\.))"
+)
 _SENTENCE_BREAK = re.compile(r"[.!?]\s+[A-Z]")
 _NOT_PLACE = re.compile(
     r"(?i)\b(?:am|pm|o'clock|hours?|minutes?|days?|weeks?|months?|years?|times?|people|percent|dollars"
-    r"|euros|pounds|items?|pages?|chapter|version|step|level|grade|page|section|figure|table)\b"
+    r"|euros|pounds|items?|pages?|chapter|version|step|level|grade|page|section|figure|table"
+    # a date or a time of day: "my calendar for march 2", "the alarm at 9 tomorrow"
+    r"|january|february|march|april|may|june|july|august|september|october|november|december"
+    r"|jan|feb|mar|apr|jun|jul|aug|sept?|oct|nov|dec|today|tonight|tomorrow|yesterday|noon|midnight)\b"
 )
 
 
@@ -314,9 +319,18 @@ def _widened(text: str, finding: Finding) -> Finding:
     return Finding(finding.type, start, stop, finding.confidence, finding.detail)
 
 
-def _streets(text: str) -> Iterator[Finding]:
+# Words no street is named by, which the capitals given to a lowercase text (_capitalised_words) turn
+# into the shape of a street's name: "at 9:00 on the route to", "an uber for 4 to the mall".
+_FUNCTION_WORDS = frozenset(
+    _words("a an the to on in at for from of by with into onto my your our his her their its and or en")
+)
+
+
+def _streets(text: str, recased: bool = False) -> Iterator[Finding]:
     for pattern, confidence in ((_EN_STREETS, 0.8), (_WEAK_PREFIXED_STREET, 0.7), (_FRENCH_STREETS, 0.75)):
         for match in pattern.finditer(text):
+            if recased and not _FUNCTION_WORDS.isdisjoint(match.group(0).lower().split()):
+                continue
             yield Finding("street_address", match.start(), match.end(), confidence, "street")
     yield from _european(text)
 
@@ -336,10 +350,11 @@ def find_addresses(text: str) -> Iterator[Finding]:
     if _DIGIT.search(text) is None:
         return
     lowered = text.lower()
-    if text == lowered:
+    recased = text == lowered
+    if recased:
         text = _capitalised_words(text)
         lowered = text.lower()
-    for finding in _streets(text):
+    for finding in _streets(text, recased):
         yield _widened(text, finding)
     if _UNIT_GATE.open(lowered):
         aligned = case_aligned(text, lowered)
