@@ -89,6 +89,15 @@ def test_a_listed_name_is_still_found_where_the_text_is_about_someone_the_writer
         assert [f for f in detector.scan(text) if f.type == "person"], text
 
 
+def test_a_word_of_a_listed_name_is_not_found_again_alone() -> None:
+    """ "Columbus had ..." reads as a lone name; inside a listed name held as a public figure's it is
+    that figure's, and tied to the writer the whole name is still found."""
+    detector = SensitivityDetector()
+    assert detector.scan("What if Christopher Columbus had not discovered the Americas?") == []
+    tied = "My neighbour Christopher Columbus had a fall on the stairs."
+    assert [tied[f.start : f.end] for f in detector.scan(tied)] == ["Christopher Columbus"]
+
+
 def test_without_lists_names_stay_personal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TURNOUT_DATA_DIR", str(tmp_path))
     monkeypatch.setattr(public_names, "SOURCES", (("pii/none.txt", "0" * 64, False),))

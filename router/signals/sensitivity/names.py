@@ -435,6 +435,7 @@ def find_people(text: str, alone: bool = True, discounted: list[Finding] | None 
     # (judged once, at the first name found: most prompts have none)
     framed: bool | None = None if alone else False
     citations: list[tuple[int, int]] | None = None
+    public_spans: list[tuple[int, int]] = []  # listed names held as public figures', by token
     famous = public_names()
     # a listed name counts as a public figure's only where nothing ties the text's people to the
     # writer ("my", "our patient": name_cues.PERSONAL_WORDS) and no other personal data stands
@@ -465,6 +466,11 @@ def find_people(text: str, alone: bool = True, discounted: list[Finding] | None 
                 character = within(citations, start, end)
             # a listed public figure's name is tied only by a possessive ("my uncle Tom Hanks"): people
             # say "I love Taylor Swift" of a public figure, not of someone they know
+            # a word of a listed name held as a public figure's is not someone else's name when
+            # another rule reads it alone ("What if Christopher Columbus had not ...": "Columbus had")
+            plain = plain or any(low <= first and last <= high for low, high in public_spans)
             if (plain or character) and not tied(tokens, first, last, first_person=not listed_here):
                 confidence = min(confidence, _WEAK)
+                if listed_here:
+                    public_spans.append((first, last))
             yield Finding("person", start, end, confidence, detail)
