@@ -224,6 +224,11 @@ BRIEFS_HELDOUT = {"authored-numbers": NUMBERS_HELDOUT, "authored-passages": PASS
 # then the input. Its six other authors' requests (labels/authored_tasks.jsonl) were written to train
 # on; a refit with them failed the rule fixed for it (README), so nothing trains on them yet
 TASKS_HELDOUT = AUTHORED_HELDOUT.with_name("authored_tasks_heldout.jsonl")
+# three authors of the short-request brief (labels/SHORT_BRIEF.md): what people type in a few seconds,
+# at most twelve words (thirty-third session). Its six other authors' requests
+# (labels/authored_short.jsonl) were written to train on; a refit with them failed the rule fixed for
+# it (README), so nothing trains on them
+SHORT_HELDOUT = AUTHORED_HELDOUT.with_name("authored_short_heldout.jsonl")
 
 
 def numbers_heldout_examples() -> list[Example]:
@@ -238,6 +243,10 @@ def tasks_heldout_examples() -> list[Example]:
     return authored_heldout_examples(TASKS_HELDOUT)
 
 
+def short_heldout_examples() -> list[Example]:
+    return authored_heldout_examples(SHORT_HELDOUT)
+
+
 CATEGORY_SOURCES = {
     "ni-format": category_examples,
     "self-instruct": self_instruct_examples,
@@ -246,6 +255,7 @@ CATEGORY_SOURCES = {
     "numbers-heldout": numbers_heldout_examples,
     "passages-heldout": passages_heldout_examples,
     "tasks-heldout": tasks_heldout_examples,
+    "short-heldout": short_heldout_examples,
 }
 # the sets a blind second reader labelled too (labels/second_reader_categories.tsv)
 SECOND_READ = ("ni-format", "self-instruct", "wizardlm")

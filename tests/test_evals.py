@@ -344,6 +344,9 @@ def test_heldout_sources_are_mapped_whole_and_scored() -> None:
     tasks = category["tasks-heldout"]  # the task-definition brief's held-out authors
     assert tasks["n"] == len(sets.tasks_heldout_examples()) > 200
     assert tasks["recall_by_category"].keys() == set(CATEGORIES)
+    short = category["short-heldout"]  # the short-request brief's held-out authors
+    assert short["n"] == len(sets.short_heldout_examples()) > 300
+    assert short["recall_by_category"].keys() == set(CATEGORIES)
     digits = report["authored_tiers"]["digits_to_math"]
     assert 0 <= digits["share"] <= 1 and digits["n"] > 100
     listed = {key.split(":")[0] for key in sets.second_reader_labels()}
