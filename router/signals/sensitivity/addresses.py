@@ -39,8 +39,11 @@ _EN_SUFFIX = (
 )
 # The patterns that run over the whole text begin with their first character's class, a \b or a
 # lookbehind written after that character (scanning.lead), so that `re` skips ahead to candidates.
+# (a time's minutes are no house number: "at 9:00 on the route to ...", but "Home:27 Moss Lane" is one)
 _EN_STREET = re.compile(
-    lead(r"\d", r"[\w.,:]") + rf"\d{{0,5}}[A-Za-z]?(?:[/\-]\d{{1,4}})?,?\s+(?:{_CAP}\s+){{0,3}}{_CAP}\s+"
+    lead(r"\d", r"[\w.,]")
+    + r"(?<!\d:\d)"
+    + rf"\d{{0,5}}[A-Za-z]?(?:[/\-]\d{{1,4}})?,?\s+(?:{_CAP}\s+){{0,3}}{_CAP}\s+"
     rf"(?:{_EN_SUFFIX}|(?i:street|avenue|road|lane|drive|boulevard))\b\.?"
 )
 _EN_STREETS = DigitLed(_EN_STREET)  # a digit that no digit precedes first: tried where a number begins
@@ -51,7 +54,8 @@ _WEAK_PREFIXED_STREET = re.compile(
     rf"(?:(?:de|del|della|di|da|do|dos|das|des|du|la|le|el)\s+)?(?:{_CAP}\s+){{0,3}}{_CAP},?\s+{_NUMBER}\b"
 )
 _FRENCH_STREET = re.compile(
-    lead(r"\d", r"[\w.,:]")
+    lead(r"\d", r"[\w.,]")
+    + r"(?<!\d:\d)"
     + rf"\d{{0,4}}(?:\s?(?:bis|ter))?,?\s+(?i:rue|boulevard|bd|chemin|allée|impasse|quai|avenue)"
     rf"\s+(?:(?:de|du|des|la|le|l'|d')\s+)*{_WORD}(?:\s+{_CAP}){{0,3}}"
 )
@@ -182,10 +186,17 @@ _CUED_NAME_FIRST = re.compile(
 _SENTENCE_BREAK = re.compile(r"[.!?]\s+[A-Z]")
 _NOT_PLACE = re.compile(
     r"(?i)\b(?:am|pm|o'clock|hours?|minutes?|days?|weeks?|months?|years?|times?|people|percent|dollars"
-    r"|euros|pounds|items?|pages?|chapter|version|step|level|grade|page|section|figure|table"
-    # a date or a time of day: "my calendar for march 2", "the alarm at 9 tomorrow"
-    r"|january|february|march|april|may|june|july|august|september|october|november|december"
-    r"|jan|feb|mar|apr|jun|jul|aug|sept?|oct|nov|dec|today|tonight|tomorrow|yesterday|noon|midnight)\b"
+    r"|euros|pounds|items?|pages?|chapter|version|step|level|grade|page|section|figure|table)\b"
+)
+# A date or a time of day at a number: "my calendar for march 2", "the alarm at 9 tomorrow" (not
+# "1585 Broadway tomorrow": the street's number is not the day's)
+_MONTHS = (
+    r"january|february|march|april|may|june|july|august|september|october|november|december"
+    r"|jan|feb|mar|apr|jun|jul|aug|sept?|oct|nov|dec"
+)
+_DATE = re.compile(
+    rf"(?i)\b(?:{_MONTHS})\.?\s+\d{{1,2}}(?:st|nd|rd|th)?\b"
+    rf"|\b\d{{1,2}}(?::\d\d)?(?:st|nd|rd|th)?\s+(?:{_MONTHS}|today|tonight|tomorrow|yesterday|noon|midnight)\b"
 )
 
 
@@ -203,7 +214,12 @@ def _cued(text: str, lowered: str) -> Iterator[Finding]:
     for cue in cues:
         position = cue.end()
         match = _CUED_NUMBER_FIRST.match(text, position) or _CUED_NAME_FIRST.match(text, position)
-        if match and not _NOT_PLACE.search(match.group(0)) and not _SENTENCE_BREAK.search(match.group(0)):
+        if (
+            match
+            and not _NOT_PLACE.search(match.group(0))
+            and not _SENTENCE_BREAK.search(match.group(0))
+            and not _DATE.search(match.group(0))
+        ):
             if shaped is None:
                 shaped = _address_shape(text)
             if not shaped:
@@ -329,10 +345,18 @@ _FUNCTION_WORDS = frozenset(
 def _streets(text: str, recased: bool = False) -> Iterator[Finding]:
     for pattern, confidence in ((_EN_STREETS, 0.8), (_WEAK_PREFIXED_STREET, 0.7), (_FRENCH_STREETS, 0.75)):
         for match in pattern.finditer(text):
-            if recased and not _FUNCTION_WORDS.isdisjoint(match.group(0).lower().split()):
+            if recased and pattern is not _FRENCH_STREETS and _function_word_in(match.group(0)):
                 continue
             yield Finding("street_address", match.start(), match.end(), confidence, "street")
     yield from _european(text)
+
+
+def _function_word_in(street: str) -> bool:
+    """A function word in a street's name, but for a "the" first ("12 the green", "10 the avenue")."""
+    words = street.lower().split()
+    words = words[1:] if words and words[0][:1].isdigit() else words
+    words = words[1:] if words and words[0] == "the" else words
+    return not _FUNCTION_WORDS.isdisjoint(words)
 
 
 def _capitalised_words(text: str) -> str:

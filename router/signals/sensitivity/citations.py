@@ -3,14 +3,16 @@
 "As Vaswani et al. (2017) showed", "according to Kahneman (2011)", "(Kingma and Ba, 2015; He et
 al., 2016)": surnames with "et al.", or surnames (one, a pair, a list) with a year in brackets,
 either in the sentence ("Devlin and Chang (2019)") or inside the brackets of a reference, name the
-authors of published work. A name with a given name before the year ("John Reed (1987)", "(Maria
-Lopez, 1990)") is not read as a citation: a record's name and birth year look like that, and
-authors are cited by surname.
+authors of published work. A name with a given name in it ("John Reed (1987)", "(Maria Lopez,
+1990)", "Lopez, Maria (1990)") is not read as a citation: a record's name and birth year look like
+that, and authors are cited by surname; nor is a year that something other than a bracket, a comma
+or a semicolon follows ("(2019 hire)", "(1987-03-12)": a date).
 """
 
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 
 from router.signals.sensitivity.gazetteer import Gazetteer
 from router.signals.sensitivity.letters import UPPER
@@ -22,37 +24,60 @@ _NEXT = rf"(?:,\s+(?:and\s+|&\s+)?|\s+(?:and|&)\s+){_SURNAME}"
 _AUTHORS = rf"{_SURNAME}(?:{_NEXT}){{0,5}}"
 # the same, led by a capital that no letter precedes (`re` skips ahead to capitals)
 _LED_AUTHORS = lead(UPPER, r"[\w'\u2019\-]") + rf"[\w'\u2019\-]*+(?:{_NEXT}){{0,5}}"
-_YEAR = r"(?:1[5-9]|20)\d\d[a-z]?\b"
+_YEAR = r"(?:1[5-9]|20)\d\d[a-z]?(?=\s*[),;])"
 _ET_AL = re.compile(rf"{_LED_AUTHORS}\s+et\s+al\b")
 # in the sentence: surnames, perhaps "et al.", then "(2011" or "(2011, p. 20)"
 _NARRATIVE = re.compile(rf"({_LED_AUTHORS})(?:\s+et\s+al\.?)?\s*\(\s*{_YEAR}")
 _BRACKETS = re.compile(r"\(([^()]{1,300})\)")
 _SEMICOLON_PARTS = re.compile(r"[^;]+")
 # a reference inside brackets, at the start of a part between semicolons: "see Kingma and Ba, 2015"
+# (matched up to the part's end: the year ends it or a comma follows, "2016, p. 3")
 _REFERENCE = re.compile(
-    rf"\s*(?:(?:see|cf\.|e\.g\.,?|i\.e\.,?)\s+(?:also\s+)?)?({_AUTHORS})(?:\s+et\s+al\.?)?,?\s+{_YEAR}"
+    rf"\s*(?:(?:see|cf\.|e\.g\.,?|i\.e\.,?)\s+(?:also\s+)?)?({_AUTHORS})(?:\s+et\s+al\.?)?,?\s+"
+    r"(?:1[5-9]|20)\d\d[a-z]?(?=\s*(?:,|$))"
 )
 _WORD_BEFORE = re.compile(rf"({_SURNAME})\s+$")
 
 
-def cited(text: str, names: Gazetteer) -> list[tuple[int, int]]:
-    """The spans of the authors' names in the text's citations (most texts have none: the gates
-    are "et al" and a bracket)."""
+class Cited:
+    """The spans of a text's cited authors, merged and sorted: whether a name lies in one is a
+    binary search, not a walk over all of them (a long text can hold thousands)."""
+
+    def __init__(self, spans: list[tuple[int, int]]) -> None:
+        merged: list[list[int]] = []
+        for start, end in sorted(spans):
+            if merged and start <= merged[-1][1]:
+                merged[-1][1] = max(merged[-1][1], end)
+            else:
+                merged.append([start, end])
+        self.starts = [start for start, _ in merged]
+        self.ends = [end for _, end in merged]
+
+    def covers(self, start: int, end: int) -> bool:
+        index = bisect_right(self.starts, start) - 1
+        return index >= 0 and end <= self.ends[index]
+
+
+def cited(text: str, names: Gazetteer) -> Cited:
+    """The authors' names in the text's citations (most texts have none: the gates are "et al" and
+    a bracket), but for a list that holds a given name that is no surname ("Lopez, Maria")."""
     spans = [match.span() for match in _ET_AL.finditer(text)] if "et al" in text else []
-    if "(" not in text:
-        return spans
-    for match in _NARRATIVE.finditer(text):
-        before = _WORD_BEFORE.search(text, max(0, match.start() - 40), match.start())
-        if before is None or not names.is_first(before.group(1)):  # not "John Reed (1987)"
-            spans.append(match.span(1))
-    for brackets in _BRACKETS.finditer(text):
-        inside, offset = brackets.group(1), brackets.start(1)
-        for part in _SEMICOLON_PARTS.finditer(inside):
-            reference = _REFERENCE.match(inside, part.start(), part.end())
-            if reference is not None:
-                spans.append((offset + reference.start(1), offset + reference.end(1)))
-    return spans
+    if "(" in text:
+        for match in _NARRATIVE.finditer(text):
+            before = _WORD_BEFORE.search(text, max(0, match.start() - 40), match.start())
+            if before is None or not names.is_first(before.group(1)):  # not "John Reed (1987)"
+                spans.append(match.span(1))
+        for brackets in _BRACKETS.finditer(text):
+            inside, offset = brackets.group(1), brackets.start(1)
+            for part in _SEMICOLON_PARTS.finditer(inside):
+                reference = _REFERENCE.match(inside, part.start(), part.end())
+                if reference is not None:
+                    spans.append((offset + reference.start(1), offset + reference.end(1)))
+    return Cited([span for span in spans if not _given_name_in(text[span[0] : span[1]], names)])
 
 
-def within(spans: list[tuple[int, int]], start: int, end: int) -> bool:
-    return any(low <= start and end <= high for low, high in spans)
+def _given_name_in(authors: str, names: Gazetteer) -> bool:
+    return any(names.is_first(word) and not names.in_last(word) for word in _NAME_WORD.findall(authors))
+
+
+_NAME_WORD = re.compile(rf"{UPPER}[\w'\u2019\-]*")

@@ -140,29 +140,50 @@ def _at(tokens: Tokens, words: frozenset[str]) -> list[int]:
     return list(compress(count(), map(words.__contains__, tokens.lower)))
 
 
-# An option of a multiple-choice question: a letter and "." or ")" (or in brackets) at a line's start.
-_OPTION = re.compile(r"(?m)^[ \t]*\(?([A-Ha-h])[.)][ \t]+\S")
+# An item's options: lines that begin with a letter and "." or ")" (or it in brackets); after them,
+# perhaps, a line for the answer.
+_OPTION_LINE = re.compile(r"[ \t]*\(?([A-Ha-h])[.)][ \t]+(\S.*)")
+_ANSWER_LINE = re.compile(r"(?i)[ \t]*(?:correct[ \t]+)?answer[ \t]*:?[ \t]*(?:\(?[A-Ha-h][.)]?)?[ \t]*")
+_LETTERS = "ABCDEFGH"
 
 
-def multiple_choice(tokens: Tokens) -> bool:
-    """A multiple-choice item, an exam's or a quiz's: options A, B and C (or a, b, c) one after
-    another, each at a line's start, where the writer does not speak of people they deal with ("my
-    employees", "our new intern"). Its people are examples or public figures (a vignette's "Dr.
-    Miller, a school psychologist", "A. Sigmund Freud B. Carl Jung"), not private people."""
-    letters = "".join(match.group(1) for match in _OPTION.finditer(tokens.text)).upper()
-    if "ABC" not in letters:
-        return False
-    lower = tokens.lower
-    return not any(not TIES.isdisjoint(lower[index + 1 : index + 3]) for index in _at(tokens, POSSESSIVES))
+def multiple_choice(tokens: Tokens) -> list[tuple[int, int]]:
+    """The options of a multiple-choice item, an exam's or a quiz's, as spans of the text (none: no
+    such item): a question (its line ends in "?" or ":" or holds a blank, "___"), then options A, B,
+    C, ... in order, one a line, ending the text (an "Answer:" line may follow), and no
+    first-person word anywhere ("my", "our", "we", "I": the writer speaking of people they deal
+    with). A name that is an option ("A. Sigmund Freud B. Carl Jung") is an answer to choose, a
+    public figure's or an example's; names.find_people holds those, not the question's own people
+    (a vignette and a message look alike) nor an option's field ("(b) Tenant: Maria Lopez")."""
+    text = tokens.text
+    if not FIRST_PERSON.isdisjoint(tokens.lower) or "\n" not in text:
+        return []
+    lines, start = [], 0  # each line and where it starts
+    for line in text.rstrip().split("\n"):
+        lines.append((line.rstrip("\r"), start))
+        start += len(line) + 1
+    if _ANSWER_LINE.fullmatch(lines[-1][0]):
+        lines.pop()
+    index = len(lines) - 1
+    options = []
+    while index >= 0 and (option := _OPTION_LINE.fullmatch(lines[index][0])) is not None:
+        line, begins = lines[index]
+        options.append((option.group(1).upper(), begins + option.start(2), begins + len(line)))
+        index -= 1
+    options.reverse()
+    letters = "".join(letter for letter, _, _ in options)
+    if len(options) < 3 or letters != _LETTERS[: len(options)] or index < 0:
+        return []
+    stem = lines[index][0].rstrip()
+    if not (stem.endswith(("?", ":")) or "__" in stem):
+        return []
+    return [(start, end) for _, start, end in options]
 
 
 def made_up(tokens: Tokens) -> bool:
-    """Whether the text says its people are made up, asks for fiction to be written, asks for
-    made-up examples or is a multiple-choice item; never where it says they are real or writes for
-    an occasion (a multiple-choice item's "real GDP" or "died in 1821" says nothing of the kind)."""
+    """Whether the text says its people are made up, asks for fiction to be written, or asks for
+    made-up examples; never where it says they are real or writes for an occasion."""
     lower = tokens.lower
-    if multiple_choice(tokens):
-        return True
     if not REAL_WORDS.isdisjoint(lower):
         return False
     if not MADE_UP_WORDS.isdisjoint(lower) and any(_as_word(tokens, i) for i in _at(tokens, MADE_UP_WORDS)):

@@ -15,10 +15,10 @@ import re
 from collections.abc import Iterator
 
 from router.signals.sensitivity import name_cues as cues
-from router.signals.sensitivity.citations import cited, within
+from router.signals.sensitivity.citations import Cited, cited
 from router.signals.sensitivity.findings import Finding
 from router.signals.sensitivity.gazetteer import Gazetteer, gazetteer
-from router.signals.sensitivity.made_up import made_up, tied
+from router.signals.sensitivity.made_up import made_up, multiple_choice, tied
 from router.signals.sensitivity.name_tokens import CAPITALISED, TOKEN, Tokens, capitalised
 from router.signals.sensitivity.public_names import public_names
 from router.signals.sensitivity.scanning import LineStarts
@@ -43,6 +43,10 @@ _PLAIN_NAMES = ("full_name", "intro", "speech", "name_list", "lone_name")
 # themself ("my son Leo"); a field's only when it is the writer's own ("my name is", not a
 # character sheet's "Name:").
 _OWN_NAMES = ("relation",)
+# The findings an item's options or a citation hold as a public figure's, an example's or an
+# author's: a name read as a name; never one introduced, greeted, titled or given in a field
+# ("Patient Garcia", "Dear Dr. Lopez", "Mr. Reed", "Name:", "signed by Kowalczyk").
+_EXAM_NAMES = _CITED_NAMES = ("full_name", "speech", "name_list", "lone_name", "lone_surname", "context")
 _Span = tuple[int, int, float, str]  # first token, last token, confidence, detail
 
 
@@ -434,7 +438,8 @@ def find_people(text: str, alone: bool = True, discounted: list[Finding] | None 
     # a character's or an example's, however introduced, unless the writer ties it to themself
     # (judged once, at the first name found: most prompts have none)
     framed: bool | None = None if alone else False
-    citations: list[tuple[int, int]] | None = None
+    options: list[tuple[int, int]] | None = None if alone else []
+    citations: Cited | None = None
     public_spans: list[tuple[int, int]] = []  # listed names held as public figures', by token
     famous = public_names()
     # a listed name counts as a public figure's only where nothing ties the text's people to the
@@ -459,16 +464,25 @@ def find_people(text: str, alone: bool = True, discounted: list[Finding] | None 
             if framed is None:
                 framed = made_up(tokens)
             character = framed and detail not in _OWN_NAMES and not _writers_field(tokens, first, detail)
-            if not character and not plain:
+            if not character and detail in _EXAM_NAMES:
+                if options is None:
+                    options = multiple_choice(tokens)
+                # an answer to choose in a multiple-choice item, not a field of one ("Tenant: ...")
+                character = any(
+                    low <= start and end <= high and ":" not in text[low:start] for low, high in options
+                )
+            if not character and not plain and detail in _CITED_NAMES:
                 if citations is None:
                     citations = cited(text, names)
                 # an author a citation names ("Kahneman (2011)", "Vaswani et al."): a publication's
-                character = within(citations, start, end)
+                character = citations.covers(start, end)
             # a listed public figure's name is tied only by a possessive ("my uncle Tom Hanks"): people
             # say "I love Taylor Swift" of a public figure, not of someone they know
             # a word of a listed name held as a public figure's is not someone else's name when
             # another rule reads it alone ("What if Christopher Columbus had not ...": "Columbus had")
-            plain = plain or any(low <= first and last <= high for low, high in public_spans)
+            plain = plain or (
+                detail in _PLAIN_NAMES and any(low <= first and last <= high for low, high in public_spans)
+            )
             if (plain or character) and not tied(tokens, first, last, first_person=not listed_here):
                 confidence = min(confidence, _WEAK)
                 if listed_here:
