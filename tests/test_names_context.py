@@ -1,7 +1,7 @@
-"""People named where the text itself says they are no private person: the answers a
-multiple-choice item offers and the authors a citation names. Each case beside the personal data it
-must still find: the question's own people, an option that is a field, the writer's own people, a
-titled or introduced name, a name given with a birth year or a date."""
+"""People named where the text itself says they are no private person: the authors a citation
+names. Each case beside the personal data it must still find: a titled or introduced name, a name
+given with a birth year or a date, a citation beside other personal data or in the writer's own
+words; and a multiple-choice item's people, which are found."""
 
 from __future__ import annotations
 
@@ -19,47 +19,15 @@ def _people(text: str) -> list[str]:
     return [text[f.start : f.end] for f in SensitivityDetector().scan(text) if f.type == "person"]
 
 
-@pytest.mark.parametrize(
-    "item",
-    [
-        "Which psychologist proposed a hierarchy of needs?\nA. Abraham Maslow\nB. Carl Rogers\nC. Karen Horney",
-        "Who first described the unconscious as layered?\n(a) Sigmund Freud\n(b) Josef Breuer\n(c) Pierre Janet\nAnswer:",
-        "The ______ was founded by\nA) Mordechai Kaplan\nB) Solomon Schechter\nC) Isaac Wise\nD) Abraham Geiger",
-    ],
-)
-def test_names_offered_as_the_answers_of_a_multiple_choice_item_are_not_flagged(item: str) -> None:
-    assert _people(item) == []
-
-
-@pytest.mark.parametrize(
-    ("text", "people"),
-    [
-        # the question's own people: a vignette and a message look alike
-        (
-            "Hi team, Maria Lopez called again about the double charge on her card. Quick poll for lunch:"
-            "\nA. pizza\nB. sushi\nC. tacos",
-            ["Maria Lopez"],
-        ),
-        # an option that is a field of a record, not an answer to choose
-        (
-            "Tenant agreement. The parties:\n(a) Landlord: Thomas Whitaker\n(b) Tenant: Maria Lopez\n(c) Guarantor: Ana Silva",
-            ["Thomas Whitaker", "Maria Lopez", "Ana Silva"],
-        ),
-        # the writer's own people
-        (
-            "Which of our customers should get the refund first?\nA. Maria Lopez\nB. Tom Reed\nC. Ana Silva",
-            ["Maria Lopez", "Tom Reed", "Ana Silva"],
-        ),
-        ("Who should I invite to my wedding?\nA. Maria Lopez\nB. Tom Reed\nC. Ana Silva", None),
-        # options that do not end the text, or out of order, or two, or no question before them
-        ("Who gets the refund?\nA. Maria Lopez\nB. Tom Reed\nC. Ana Silva\nPlease reply by Friday.", None),
-        ("Who gets the refund?\nA. Maria Lopez\nC. Tom Reed\nB. Ana Silva", None),
-        ("Who gets the refund?\nA. Maria Lopez\nB. Tom Reed", ["Maria Lopez", "Tom Reed"]),
-        ("Notes from Tuesday\nA. Maria Lopez\nB. Tom Reed\nC. Ana Silva", None),
-    ],
-)
-def test_the_people_an_item_does_not_offer_as_answers_are_found(text: str, people: list[str] | None) -> None:
-    assert _people(text) == (people or ["Maria Lopez", "Tom Reed", "Ana Silva"])
+def test_the_people_of_a_multiple_choice_item_are_found() -> None:
+    """An item's options may be a quiz's public figures or someone's patients, customers or staff:
+    without a list that says who is public, the options' names count like any (a rule that held
+    them was tried and taken out, README)."""
+    for text in (
+        "Reschedule the following patients:\nA. Maria Lopez\nB. John Reed\nC. Priya Natarajan",
+        "Who did the damage at the party last night?\nA. Kevin Marsh\nB. Jenna Ortiz\nC. Luis Romero",
+    ):
+        assert len(_people(text)) == 3, text
 
 
 @pytest.mark.parametrize(
@@ -87,6 +55,12 @@ def test_the_authors_a_citation_names_are_not_flagged(text: str) -> None:
         ("Ms. Kowalczyk (2019 hire) is asking for a raise. Draft a response.", "Kowalczyk"),
         ("Dear Dr. Lopez et al., please find my lab results attached.", "Lopez"),
         ("Patient Garcia (1987-03-12) was admitted with chest pain; draft the discharge letter.", "Garcia"),
+        # beside other personal data, or in the writer's own words: the author may be the writer's
+        (
+            "According to Whitaker (2019), the tenant at 12 Elm Street broke the window; write a reply.",
+            "Whitaker",
+        ),
+        ("I told Kowalski et al. that the lease ends in June.", "Kowalski"),
     ],
 )
 def test_a_name_that_a_citation_does_not_name_is_found(text: str, person: str) -> None:
@@ -100,8 +74,10 @@ def test_cited_authors_are_found_by_span() -> None:
         start = text.index(author)
         assert spans.covers(start, start + len(author)), author
     assert not spans.covers(text.index("Prior"), text.index("Prior") + 5)
-    assert not cited("(Maria Lopez, 1990)", gazetteer()).covers(1, 12)
-    assert not cited("Lopez, Maria (1990) moved", gazetteer()).covers(0, 12)  # a given name in the list
+    # a given name among the surnames: a record's order, not an author list
+    assert not cited("Lopez, Maria (1990) moved", gazetteer()).covers(0, 12)
+    assert not cited("(Lopez, Maria, 1990)", gazetteer()).covers(1, 13)
+    assert cited("(Lopez, Garcia, 1990)", gazetteer()).covers(1, 14)
     assert not cited("Reed (2019 hire) and Reed (1987-03-12)", gazetteer()).covers(0, 4)
 
 
@@ -136,3 +112,19 @@ def test_mmlu_halves_split_by_subject() -> None:
     subjects = [mmlu_subject(name) for name in mmlu_names()]
     assert {mmlu_side(s) for s in subjects} == {"mmlu-read", "mmlu-heldout"}
     assert all(mmlu_side(s) == "mmlu-heldout" for s in subjects if s.endswith("_history"))
+
+
+def test_a_long_list_of_names_is_found_and_runs_without_one_scan_in_linear_time() -> None:
+    first = "Maria, John, Anna, Peter, Sofia, Lucas, Emma, Noah, Olivia, Liam, Ava, Ethan, Mia"
+    names = first + ", Mason, Isla, Logan, Grace, Oscar, Chloe, Helen, Paul and Lily"
+    assert len(_people(f"{names} were absent today. Draft a note to the parents.")) == 22
+    detector = SensitivityDetector()
+
+    def cost(text: str) -> float:
+        started = time.process_time()
+        detector.scan(text)
+        return time.process_time() - started
+
+    for unit in ("Aa, ", "A-"):  # no "and" anywhere: each word once, not each from every start
+        small = min(cost(unit * 1000) for _ in range(3))
+        assert cost(unit * 20000) < 60 * max(small, 1e-3), unit

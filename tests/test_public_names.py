@@ -95,6 +95,31 @@ def test_a_word_of_a_listed_name_is_not_found_again_alone() -> None:
     assert detector.scan("What if Christopher Columbus had not discovered the Americas?") == []
     tied = "My neighbour Christopher Columbus had a fall on the stairs."
     assert [tied[f.start : f.end] for f in detector.scan(tied)] == ["Christopher Columbus"]
+    # introduced, spoken to or of: the whole name is someone's, whoever else bears it
+    for text in (
+        "This is Michael Jordan from accounts, please draft a reply to the vendor about the late invoice.",
+        "Please add Kevin Hart to the payroll and send the onboarding pack.",
+        "Ask HR to talk to Michael Jordan about his repeated lateness and draft a warning letter.",
+    ):
+        assert [f.type for f in detector.scan(text)] == ["person"], text
+
+
+def test_many_listed_names_scan_in_linear_time() -> None:
+    """The words of listed names held as public are marked once each: 20 times the text costs
+    about 20 times the time (a walk over every held name per finding grew as the square)."""
+    import time
+
+    detector = SensitivityDetector()
+
+    def cost(repeat: int) -> float:
+        text = "Christopher Columbus had Taylor Swift said Albert Einstein and Marie Curie. " * repeat
+        started = time.process_time()
+        detector.scan(text)
+        return time.process_time() - started
+
+    cost(20)
+    small, large = min(cost(100) for _ in range(3)), cost(2000)
+    assert large < 60 * max(small, 1e-3)
 
 
 def test_without_lists_names_stay_personal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -280,6 +280,9 @@ def test_addresses_near_misses(detector: SensitivityDetector, text: str) -> None
         ("please deliver it to 1585 broadway tomorrow", "1585 broadway"),
         ("meet me at 40 piccadilly tonight", "40 piccadilly"),
         ("Please send it to 1585 Broadway in May.", "1585 Broadway"),
+        # "of" and "and" name streets
+        ("book a cab from 10 prince of wales road to the station at 6", "10 prince of wales road"),
+        ("please send it to 3 king and queen street", "3 king and queen street"),
     ],
 )
 def test_addresses_in_lowercase_chat_and_beside_times(

@@ -335,10 +335,11 @@ def _widened(text: str, finding: Finding) -> Finding:
     return Finding(finding.type, start, stop, finding.confidence, finding.detail)
 
 
-# Words no street is named by, which the capitals given to a lowercase text (_capitalised_words) turn
-# into the shape of a street's name: "at 9:00 on the route to", "an uber for 4 to the mall".
+# Words that stand in no street's name but for a leading "the" ("The Green"; "of" and "and" do:
+# "Prince of Wales Road", "King and Queen Street"), which the capitals given to a lowercase text
+# (_capitalised_words) turn into the shape of one: "at 9:00 on the route to", "an uber for 4 to the mall".
 _FUNCTION_WORDS = frozenset(
-    _words("a an the to on in at for from of by with into onto my your our his her their its and or en")
+    _words("a an the to on in at for from by with into onto my your our his her their its or en")
 )
 
 

@@ -14,7 +14,6 @@ need"). Reviewed by a helper who wrote requests to break it (README: the twenty-
 
 from __future__ import annotations
 
-import re
 from itertools import compress, count
 
 from router.signals.sensitivity import name_cues as cues
@@ -138,46 +137,6 @@ def _as_word(tokens: Tokens, index: int) -> bool:
 def _at(tokens: Tokens, words: frozenset[str]) -> list[int]:
     """The indices of `words` in the text, found by C loops (map, compress)."""
     return list(compress(count(), map(words.__contains__, tokens.lower)))
-
-
-# An item's options: lines that begin with a letter and "." or ")" (or it in brackets); after them,
-# perhaps, a line for the answer.
-_OPTION_LINE = re.compile(r"[ \t]*\(?([A-Ha-h])[.)][ \t]+(\S.*)")
-_ANSWER_LINE = re.compile(r"(?i)[ \t]*(?:correct[ \t]+)?answer[ \t]*:?[ \t]*(?:\(?[A-Ha-h][.)]?)?[ \t]*")
-_LETTERS = "ABCDEFGH"
-
-
-def multiple_choice(tokens: Tokens) -> list[tuple[int, int]]:
-    """The options of a multiple-choice item, an exam's or a quiz's, as spans of the text (none: no
-    such item): a question (its line ends in "?" or ":" or holds a blank, "___"), then options A, B,
-    C, ... in order, one a line, ending the text (an "Answer:" line may follow), and no
-    first-person word anywhere ("my", "our", "we", "I": the writer speaking of people they deal
-    with). A name that is an option ("A. Sigmund Freud B. Carl Jung") is an answer to choose, a
-    public figure's or an example's; names.find_people holds those, not the question's own people
-    (a vignette and a message look alike) nor an option's field ("(b) Tenant: Maria Lopez")."""
-    text = tokens.text
-    if not FIRST_PERSON.isdisjoint(tokens.lower) or "\n" not in text:
-        return []
-    lines, start = [], 0  # each line and where it starts
-    for line in text.rstrip().split("\n"):
-        lines.append((line.rstrip("\r"), start))
-        start += len(line) + 1
-    if _ANSWER_LINE.fullmatch(lines[-1][0]):
-        lines.pop()
-    index = len(lines) - 1
-    options = []
-    while index >= 0 and (option := _OPTION_LINE.fullmatch(lines[index][0])) is not None:
-        line, begins = lines[index]
-        options.append((option.group(1).upper(), begins + option.start(2), begins + len(line)))
-        index -= 1
-    options.reverse()
-    letters = "".join(letter for letter, _, _ in options)
-    if len(options) < 3 or letters != _LETTERS[: len(options)] or index < 0:
-        return []
-    stem = lines[index][0].rstrip()
-    if not (stem.endswith(("?", ":")) or "__" in stem):
-        return []
-    return [(start, end) for _, start, end in options]
 
 
 def made_up(tokens: Tokens) -> bool:

@@ -18,7 +18,7 @@ from router.signals.sensitivity import name_cues as cues
 from router.signals.sensitivity.citations import Cited, cited
 from router.signals.sensitivity.findings import Finding
 from router.signals.sensitivity.gazetteer import Gazetteer, gazetteer
-from router.signals.sensitivity.made_up import made_up, multiple_choice, tied
+from router.signals.sensitivity.made_up import FIRST_PERSON, made_up, tied
 from router.signals.sensitivity.name_tokens import CAPITALISED, TOKEN, Tokens, capitalised
 from router.signals.sensitivity.public_names import public_names
 from router.signals.sensitivity.scanning import LineStarts
@@ -43,10 +43,13 @@ _PLAIN_NAMES = ("full_name", "intro", "speech", "name_list", "lone_name")
 # themself ("my son Leo"); a field's only when it is the writer's own ("my name is", not a
 # character sheet's "Name:").
 _OWN_NAMES = ("relation",)
-# The findings an item's options or a citation hold as a public figure's, an example's or an
-# author's: a name read as a name; never one introduced, greeted, titled or given in a field
-# ("Patient Garcia", "Dear Dr. Lopez", "Mr. Reed", "Name:", "signed by Kowalczyk").
-_EXAM_NAMES = _CITED_NAMES = ("full_name", "speech", "name_list", "lone_name", "lone_surname", "context")
+# The findings a citation holds as an author's: a name read as a name, or after "according to" or
+# a verb of speech ("as Kahneman (2011) argues"); never one introduced, greeted, titled or given in
+# a field ("Patient Garcia", "Dear Dr. Lopez", "Mr. Reed", "Name:", "signed by Kowalczyk").
+_CITED_NAMES = ("full_name", "speech", "name_list", "lone_name", "lone_surname", "context")
+# The findings that can be a word of a longer name read again alone ("Columbus had ...", "... and
+# Marie Curie": "Marie"), which a listed public figure's name held as such holds too.
+_ALONE_NAMES = ("lone_name", "lone_surname", "name_list", "subject_list")
 _Span = tuple[int, int, float, str]  # first token, last token, confidence, detail
 
 
@@ -438,9 +441,10 @@ def find_people(text: str, alone: bool = True, discounted: list[Finding] | None 
     # a character's or an example's, however introduced, unless the writer ties it to themself
     # (judged once, at the first name found: most prompts have none)
     framed: bool | None = None if alone else False
-    options: list[tuple[int, int]] | None = None if alone else []
-    citations: Cited | None = None
-    public_spans: list[tuple[int, int]] = []  # listed names held as public figures', by token
+    # a citation's authors are held only in a text that says nothing more about anyone and in which
+    # the writer does not speak ("I told Kowalski et al. ...", "Whitaker (2019) ... 12 Elm Street")
+    citations: Cited | None = None if alone and FIRST_PERSON.isdisjoint(tokens.lower) else Cited([])
+    public_words: list[bool] | None = None  # the words of listed names held as public figures'
     famous = public_names()
     # a listed name counts as a public figure's only where nothing ties the text's people to the
     # writer ("my", "our patient": name_cues.PERSONAL_WORDS) and no other personal data stands
@@ -464,27 +468,22 @@ def find_people(text: str, alone: bool = True, discounted: list[Finding] | None 
             if framed is None:
                 framed = made_up(tokens)
             character = framed and detail not in _OWN_NAMES and not _writers_field(tokens, first, detail)
-            if not character and detail in _EXAM_NAMES:
-                if options is None:
-                    options = multiple_choice(tokens)
-                # an answer to choose in a multiple-choice item, not a field of one ("Tenant: ...")
-                character = any(
-                    low <= start and end <= high and ":" not in text[low:start] for low, high in options
-                )
             if not character and not plain and detail in _CITED_NAMES:
                 if citations is None:
                     citations = cited(text, names)
                 # an author a citation names ("Kahneman (2011)", "Vaswani et al."): a publication's
                 character = citations.covers(start, end)
+            # a word of a listed name held as a public figure's, read again alone by another rule, is
+            # that figure's ("What if Christopher Columbus had not ...": "Columbus had")
+            plain = plain or (
+                public_words is not None and detail in _ALONE_NAMES and all(public_words[first : last + 1])
+            )
             # a listed public figure's name is tied only by a possessive ("my uncle Tom Hanks"): people
             # say "I love Taylor Swift" of a public figure, not of someone they know
-            # a word of a listed name held as a public figure's is not someone else's name when
-            # another rule reads it alone ("What if Christopher Columbus had not ...": "Columbus had")
-            plain = plain or (
-                detail in _PLAIN_NAMES and any(low <= first and last <= high for low, high in public_spans)
-            )
             if (plain or character) and not tied(tokens, first, last, first_person=not listed_here):
                 confidence = min(confidence, _WEAK)
                 if listed_here:
-                    public_spans.append((first, last))
+                    if public_words is None:
+                        public_words = [False] * len(tokens.words)
+                    public_words[first : last + 1] = [True] * (last + 1 - first)
             yield Finding("person", start, end, confidence, detail)
