@@ -81,20 +81,26 @@ def test_cited_authors_are_found_by_span() -> None:
     assert not cited("Reed (2019 hire) and Reed (1987-03-12)", gazetteer()).covers(0, 4)
 
 
-def test_many_citations_and_names_scan_in_linear_time() -> None:
-    """A name looked up among a text's citations is a binary search: 20 times the text costs about
-    20 times the time (a walk over every citation per name grew as the square)."""
+def scans_in_linear_time(unit: str, small: int = 200, factor: int = 20) -> bool:
+    """Whether `factor` times the repeats of `unit` cost less than three times `factor` the time
+    (CPU time, the best of three runs of the small text): a scan that reads each part again from
+    every other grows as the square, 400 times here. A guard on how the cost grows, not a speed
+    target (those are `turnout bench`'s)."""
     detector = SensitivityDetector()
 
     def cost(repeat: int) -> float:
-        text = "Lopez et al. and Maria Lopez said Reed (2019). " * repeat
         started = time.process_time()
-        detector.scan(text)
+        detector.scan(unit * repeat)
         return time.process_time() - started
 
-    cost(50)
-    small, large = min(cost(200) for _ in range(3)), cost(4000)
-    assert large < 60 * max(small, 1e-3)
+    cost(small // 4)
+    base = min(cost(small) for _ in range(3))
+    return cost(small * factor) < 3 * factor * max(base, 1e-3)
+
+
+def test_many_citations_and_names_scan_in_linear_time() -> None:
+    """A name looked up among a text's citations is a binary search, not a walk over all of them."""
+    assert scans_in_linear_time("Lopez et al. and Maria Lopez said Reed (2019). ")
 
 
 def test_mmlu_halves_split_by_subject() -> None:
@@ -118,13 +124,5 @@ def test_a_long_list_of_names_is_found_and_runs_without_one_scan_in_linear_time(
     first = "Maria, John, Anna, Peter, Sofia, Lucas, Emma, Noah, Olivia, Liam, Ava, Ethan, Mia"
     names = first + ", Mason, Isla, Logan, Grace, Oscar, Chloe, Helen, Paul and Lily"
     assert len(_people(f"{names} were absent today. Draft a note to the parents.")) == 22
-    detector = SensitivityDetector()
-
-    def cost(text: str) -> float:
-        started = time.process_time()
-        detector.scan(text)
-        return time.process_time() - started
-
-    for unit in ("Aa, ", "A-"):  # no "and" anywhere: each word once, not each from every start
-        small = min(cost(unit * 1000) for _ in range(3))
-        assert cost(unit * 20000) < 60 * max(small, 1e-3), unit
+    # no "and" anywhere: each word read once, not the whole run again from every word
+    assert scans_in_linear_time("Aa, ", small=1000) and scans_in_linear_time("A-", small=1000)
