@@ -257,6 +257,10 @@ def test_units_and_boxes(detector: SensitivityDetector) -> None:
         "set the alarm to go off at 9 tomorrow",
         "if i go to olive garden at 4 pm, how busy will it be",
         "what is on my schedule between 10:00 am and 11:00 am",
+        "help me book a place to stay from may 2 to may 4 in tampa",
+        "i need to get 3 riders to union station",
+        # a time's minutes, in text with its own capitals
+        "Traffic at 9:00 On The Route To Detroit",
     ],
 )
 def test_addresses_near_misses(detector: SensitivityDetector, text: str) -> None:
@@ -283,6 +287,10 @@ def test_addresses_near_misses(detector: SensitivityDetector, text: str) -> None
         # "of" and "and" name streets
         ("book a cab from 10 prince of wales road to the station at 6", "10 prince of wales road"),
         ("please send it to 3 king and queen street", "3 king and queen street"),
+        ("the package for 12 stratford on avon road never arrived", "12 stratford on avon road"),
+        ("our flat in via in lucina 10 has mould", "via in lucina 10"),
+        ("i need a cleaner for 12 a high street, putney", "12 a high street"),
+        ("My address: Passeig del Mar 5, 08003 Barcelona", "Passeig del Mar 5"),
     ],
 )
 def test_addresses_in_lowercase_chat_and_beside_times(

@@ -192,7 +192,7 @@ _NOT_PLACE = re.compile(
 # "1585 Broadway tomorrow": the street's number is not the day's)
 _MONTHS = (
     r"january|february|march|april|may|june|july|august|september|october|november|december"
-    r"|jan|feb|mar|apr|jun|jul|aug|sept?|oct|nov|dec"
+    r"|jan|feb|apr|jun|jul|aug|sept?|oct|nov|dec"  # not "mar": "Passeig del Mar 5" is a street
 )
 _DATE = re.compile(
     rf"(?i)\b(?:{_MONTHS})\.?\s+\d{{1,2}}(?:st|nd|rd|th)?\b"
@@ -335,29 +335,30 @@ def _widened(text: str, finding: Finding) -> Finding:
     return Finding(finding.type, start, stop, finding.confidence, finding.detail)
 
 
-# Words that stand in no street's name but for a leading "the" ("The Green"; "of" and "and" do:
-# "Prince of Wales Road", "King and Queen Street"), which the capitals given to a lowercase text
-# (_capitalised_words) turn into the shape of one: "at 9:00 on the route to", "an uber for 4 to the mall".
-_FUNCTION_WORDS = frozenset(
-    _words("a an the to on in at for from by with into onto my your our his her their its or en")
+# What no street's name begins with, in a lowercase text read with capitals (_capitalised_words):
+# a function word ("at 9:00 on the route to", "an uber for 4 to the mall"; a leading "the" is a
+# name's: "12 the green") or what is counted ("a room for 7 people in st louis").
+_NOT_A_STREET_START = frozenset(
+    _words("""
+to on in at for from by with into onto my your our his her their its or en people persons riders
+passengers guests adults kids children nights days hours minutes mins min times items
+""")
 )
 
 
 def _streets(text: str, recased: bool = False) -> Iterator[Finding]:
     for pattern, confidence in ((_EN_STREETS, 0.8), (_WEAK_PREFIXED_STREET, 0.7), (_FRENCH_STREETS, 0.75)):
         for match in pattern.finditer(text):
-            if recased and pattern is not _FRENCH_STREETS and _function_word_in(match.group(0)):
+            if (
+                recased
+                and pattern is _EN_STREETS
+                and match.group(0).split()[1].lower() in _NOT_A_STREET_START
+            ):
                 continue
+            if pattern is _WEAK_PREFIXED_STREET and _DATE.search(match.group(0)):
+                continue  # "Place to stay from May 2"
             yield Finding("street_address", match.start(), match.end(), confidence, "street")
     yield from _european(text)
-
-
-def _function_word_in(street: str) -> bool:
-    """A function word in a street's name, but for a "the" first ("12 the green", "10 the avenue")."""
-    words = street.lower().split()
-    words = words[1:] if words and words[0][:1].isdigit() else words
-    words = words[1:] if words and words[0] == "the" else words
-    return not _FUNCTION_WORDS.isdisjoint(words)
 
 
 def _capitalised_words(text: str) -> str:

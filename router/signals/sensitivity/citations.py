@@ -1,12 +1,14 @@
 """Where a text cites published work: the authors' names there are a publication's, not personal data.
 
 "As Vaswani et al. (2017) showed", "according to Kahneman (2011)", "(Kingma and Ba, 2015; He et
-al., 2016)": surnames with "et al.", or surnames (one, a pair, a list) with a year in brackets,
-either in the sentence ("Devlin and Chang (2019)") or inside the brackets of a reference, name the
-authors of published work. A name with a given name in it ("John Reed (1987)", "(Maria Lopez,
-1990)", "Lopez, Maria (1990)") is not read as a citation: a record's name and birth year look like
-that, and authors are cited by surname; nor is a year that something other than a bracket, a comma
-or a semicolon follows ("(2019 hire)", "(1987-03-12)": a date).
+al., 2016)": surnames with "et al.", surnames (one, a pair, a list) with a year inside the brackets
+of a reference, or in the sentence with a year in brackets where "according to", "in", "the model
+of" or the like comes before them or a verb of reporting after ("Devlin and Chang (2019) argue"; not
+"Kowalczyk and Brzezinski (2019) were fired") name the authors of published work. A name after a given name ("John Reed (1987)"),
+or with one among the surnames that is no surname too ("(Maria Lopez, 1990)", "Lopez, Maria
+(1990)"; "Reed, James (1987)" is read as two surnames), is not read as a citation: a record's name
+and birth year look like that, and authors are cited by surname; nor is a year that something
+other than a bracket, a comma or a semicolon follows ("(2019 hire)", "(1987-03-12)": a date).
 """
 
 from __future__ import annotations
@@ -37,6 +39,20 @@ _REFERENCE = re.compile(
     r"(?:1[5-9]|20)\d\d[a-z]?(?=\s*(?:,|$))"
 )
 _WORD_BEFORE = re.compile(rf"({_SURNAME})\s+$")
+# what makes a name with a year in a sentence an author's: "according to", "in", "the theory of"
+# and the like before it, or a verb of reporting after its bracket ("Devlin and Chang (2019)
+# argue", "as Kahneman (2011) showed")
+_ACCORDING = re.compile(
+    r"(?i)\b(?:according\s+to|in|see|cf\.|(?:argument|model|theory|theories|study|studies|work|paper|view"
+    r"|views|account|findings|framework|approach|definition|analysis|critique|review|experiments?|research"
+    r"|method|book|article)\s+(?:of|by))\s+$"
+)
+_REPORTING = re.compile(
+    r"[^()]{0,40}\)\s*,?\s*(?:(?:also|further|first|later|famously)\s+)?(?:argue|show|find|found|suggest|propose"
+    r"|report|note|claim|state|define|describe|demonstrate|observe|conclude|identif|introduc|develop"
+    r"|distinguish|contend|maintain|examine|study|studie|explain|call|term|coin)",
+    re.IGNORECASE,
+)
 
 
 class Cited:
@@ -65,7 +81,11 @@ def cited(text: str, names: Gazetteer) -> Cited:
     if "(" in text:
         for match in _NARRATIVE.finditer(text):
             before = _WORD_BEFORE.search(text, max(0, match.start() - 40), match.start())
-            if before is None or not names.is_first(before.group(1)):  # not "John Reed (1987)"
+            if before is not None and names.is_first(before.group(1)):
+                continue  # "John Reed (1987)"
+            if _ACCORDING.search(text, max(0, match.start() - 30), match.start()) or _REPORTING.match(
+                text, match.end()
+            ):
                 spans.append(match.span(1))
         for brackets in _BRACKETS.finditer(text):
             inside, offset = brackets.group(1), brackets.start(1)

@@ -122,6 +122,12 @@ protagonist protagonists character characters hero heroine villain narrator anta
 # First-person words: after a name, in its clause, they relate it to the writer ("Kevin Tran, he's
 # the best man at my wedding"; "the nurse who sat with my father"; "Zainab O., I love her so much").
 FIRST_PERSON = _words("my me our us mine myself i we")
+# and the contractions of "I", "we" and "let us", with either apostrophe
+FIRST_PERSON_FORMS = FIRST_PERSON | {
+    word.replace("'", apostrophe)
+    for word in _words("i'm i've i'll i'd we're we've we'll we'd let's")
+    for apostrophe in ("'", "\u2019")
+}
 # A clause that begins by pointing back at someone ("Her name is Claudia B."): the tie may stand in
 # the sentence before it ("Write a story about my sister. Her name is ...").
 POINTING_BACK = _words("her his their she he they")

@@ -18,7 +18,7 @@ from router.signals.sensitivity import name_cues as cues
 from router.signals.sensitivity.citations import Cited, cited
 from router.signals.sensitivity.findings import Finding
 from router.signals.sensitivity.gazetteer import Gazetteer, gazetteer
-from router.signals.sensitivity.made_up import FIRST_PERSON, made_up, tied
+from router.signals.sensitivity.made_up import FIRST_PERSON_FORMS, made_up, tied
 from router.signals.sensitivity.name_tokens import CAPITALISED, TOKEN, Tokens, capitalised
 from router.signals.sensitivity.public_names import public_names
 from router.signals.sensitivity.scanning import LineStarts
@@ -43,12 +43,13 @@ _PLAIN_NAMES = ("full_name", "intro", "speech", "name_list", "lone_name")
 # themself ("my son Leo"); a field's only when it is the writer's own ("my name is", not a
 # character sheet's "Name:").
 _OWN_NAMES = ("relation",)
-# The findings a citation holds as an author's: a name read as a name, or after "according to" or
-# a verb of speech ("as Kahneman (2011) argues"); never one introduced, greeted, titled or given in
-# a field ("Patient Garcia", "Dear Dr. Lopez", "Mr. Reed", "Name:", "signed by Kowalczyk").
+# The findings a citation holds as an author's: a name read as a name, or after a cue of speech
+# ("according to Kahneman (2011)"; citations.cited asks more of a name in a sentence); never one
+# introduced, greeted, titled or given in a field ("Patient Garcia", "Dear Dr. Lopez", "Mr. Reed",
+# "Name:", "signed by Kowalczyk").
 _CITED_NAMES = ("full_name", "speech", "name_list", "lone_name", "lone_surname", "context")
-# The findings that can be a word of a longer name read again alone ("Columbus had ...", "... and
-# Marie Curie": "Marie"), which a listed public figure's name held as such holds too.
+# The findings of one word that can be a word of a longer name read again alone ("Columbus had
+# ...", "... and Marie Curie": "Marie"), which a listed public figure's name held as such holds too.
 _ALONE_NAMES = ("lone_name", "lone_surname", "name_list", "subject_list")
 _Span = tuple[int, int, float, str]  # first token, last token, confidence, detail
 
@@ -441,9 +442,14 @@ def find_people(text: str, alone: bool = True, discounted: list[Finding] | None 
     # a character's or an example's, however introduced, unless the writer ties it to themself
     # (judged once, at the first name found: most prompts have none)
     framed: bool | None = None if alone else False
-    # a citation's authors are held only in a text that says nothing more about anyone and in which
-    # the writer does not speak ("I told Kowalski et al. ...", "Whitaker (2019) ... 12 Elm Street")
-    citations: Cited | None = None if alone and FIRST_PERSON.isdisjoint(tokens.lower) else Cited([])
+    # a citation's authors are held only in a text that says nothing more about anyone, in which the
+    # writer does not speak and no one is a patient, a customer or a colleague ("I'm worried that
+    # Nguyen and Okafor (2021) ...", "Whitaker (2019) ... 12 Elm Street", "Patients: (Okafor, 1990)")
+    citations: Cited | None = (
+        None
+        if alone and FIRST_PERSON_FORMS.isdisjoint(tokens.lower) and not cues.personal(tokens.lower)
+        else Cited([])
+    )
     public_words: list[bool] | None = None  # the words of listed names held as public figures'
     famous = public_names()
     # a listed name counts as a public figure's only where nothing ties the text's people to the
