@@ -181,8 +181,9 @@ def benign_sets(limit: int | None = None) -> dict[str, list[str]]:
 
 def mmlu_side(subject: str) -> str:
     """Which half an MMLU subject is in: `mmlu-read` (the first hex digit of its name's sha1 even:
-    the rules for exam items and citations were written reading these) or `mmlu-heldout` (odd:
-    figures only). By subject, so the held-out half's questions are on subjects never read."""
+    the citation rule, and an exam-item rule tried and taken out, were written reading these) or
+    `mmlu-heldout` (odd: figures only). By subject, so the held-out half's questions are on
+    subjects never read."""
     return "mmlu-read" if int(hashlib.sha1(subject.encode()).hexdigest()[0], 16) % 2 == 0 else "mmlu-heldout"
 
 

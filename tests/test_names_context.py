@@ -68,6 +68,7 @@ def test_the_authors_a_citation_names_are_not_flagged(text: str) -> None:
         # a name and a year in a sentence, with nothing of a citation about it
         ("Kowalczyk and Brzezinski (2019) were fired for theft. Write the HR memo.", "Brzezinski"),
         ("Talk to Kowalczyk and Brzezinski (2019) about the overtime they claimed.", "Brzezinski"),
+        ("Kowalczyk and Brzezinski (2019) reported the theft to the police.", "Brzezinski"),
     ],
 )
 def test_a_name_that_a_citation_does_not_name_is_found(text: str, person: str) -> None:

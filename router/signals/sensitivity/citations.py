@@ -3,12 +3,13 @@
 "As Vaswani et al. (2017) showed", "according to Kahneman (2011)", "(Kingma and Ba, 2015; He et
 al., 2016)": surnames with "et al.", surnames (one, a pair, a list) with a year inside the brackets
 of a reference, or in the sentence with a year in brackets where "according to", "in", "the model
-of" or the like comes before them or a verb of reporting after ("Devlin and Chang (2019) argue"; not
-"Kowalczyk and Brzezinski (2019) were fired") name the authors of published work. A name after a given name ("John Reed (1987)"),
-or with one among the surnames that is no surname too ("(Maria Lopez, 1990)", "Lopez, Maria
-(1990)"; "Reed, James (1987)" is read as two surnames), is not read as a citation: a record's name
-and birth year look like that, and authors are cited by surname; nor is a year that something
-other than a bracket, a comma or a semicolon follows ("(2019 hire)", "(1987-03-12)": a date).
+of" or the like comes before them or a verb of argument after ("Devlin and Chang (2019) argue"; not
+"Kowalczyk and Brzezinski (2019) were fired") name the authors of published work. A name after a
+given name ("John Reed (1987)"), or with one among the surnames that is no surname too ("(Maria
+Lopez, 1990)", "Lopez, Maria (1990)"; "Reed, James (1987)" is read as two surnames), is not read as
+a citation: a record's name and birth year look like that, and authors are cited by surname; nor
+is a year that something other than a bracket, a comma or a semicolon follows ("(2019 hire)",
+"(1987-03-12)": a date).
 """
 
 from __future__ import annotations
@@ -40,17 +41,16 @@ _REFERENCE = re.compile(
 )
 _WORD_BEFORE = re.compile(rf"({_SURNAME})\s+$")
 # what makes a name with a year in a sentence an author's: "according to", "in", "the theory of"
-# and the like before it, or a verb of reporting after its bracket ("Devlin and Chang (2019)
-# argue", "as Kahneman (2011) showed")
+# and the like before it, or a verb of argument after its bracket ("Devlin and Chang (2019)
+# argue", "as Kahneman (2011) showed"; not one of doing: "reported the theft", "called the police")
 _ACCORDING = re.compile(
     r"(?i)\b(?:according\s+to|in|see|cf\.|(?:argument|model|theory|theories|study|studies|work|paper|view"
     r"|views|account|findings|framework|approach|definition|analysis|critique|review|experiments?|research"
     r"|method|book|article)\s+(?:of|by))\s+$"
 )
 _REPORTING = re.compile(
-    r"[^()]{0,40}\)\s*,?\s*(?:(?:also|further|first|later|famously)\s+)?(?:argue|show|find|found|suggest|propose"
-    r"|report|note|claim|state|define|describe|demonstrate|observe|conclude|identif|introduc|develop"
-    r"|distinguish|contend|maintain|examine|study|studie|explain|call|term|coin)",
+    r"[^()]{0,40}\)\s*,?\s*(?:(?:also|further|first|famously)\s+)?(?:argue|show|found|suggest|propose|claim"
+    r"|define|demonstrate|conclude|contend|posit|hypothesi)",
     re.IGNORECASE,
 )
 

@@ -445,17 +445,14 @@ def find_people(text: str, alone: bool = True, discounted: list[Finding] | None 
     # a citation's authors are held only in a text that says nothing more about anyone, in which the
     # writer does not speak and no one is a patient, a customer or a colleague ("I'm worried that
     # Nguyen and Okafor (2021) ...", "Whitaker (2019) ... 12 Elm Street", "Patients: (Okafor, 1990)")
-    citations: Cited | None = (
-        None
-        if alone and FIRST_PERSON_FORMS.isdisjoint(tokens.lower) and not cues.personal(tokens.lower)
-        else Cited([])
-    )
+    citations: Cited | None = None  # judged at the first name that could be an author's
     public_words: list[bool] | None = None  # the words of listed names held as public figures'
     famous = public_names()
     # a listed name counts as a public figure's only where nothing ties the text's people to the
     # writer ("my", "our patient": name_cues.PERSONAL_WORDS) and no other personal data stands
     # beside it in the same scanned string
-    listed = alone and not cues.personal(tokens.lower)
+    personal = cues.personal(tokens.lower)
+    listed = alone and not personal
     for source in (
         _full_names(tokens, names),
         _cued(tokens, names, problem),
@@ -476,7 +473,8 @@ def find_people(text: str, alone: bool = True, discounted: list[Finding] | None 
             character = framed and detail not in _OWN_NAMES and not _writers_field(tokens, first, detail)
             if not character and not plain and detail in _CITED_NAMES:
                 if citations is None:
-                    citations = cited(text, names)
+                    about_no_one = alone and not personal and FIRST_PERSON_FORMS.isdisjoint(tokens.lower)
+                    citations = cited(text, names) if about_no_one else Cited([])
                 # an author a citation names ("Kahneman (2011)", "Vaswani et al."): a publication's
                 character = citations.covers(start, end)
             # a word of a listed name held as a public figure's, read again alone by another rule, is
