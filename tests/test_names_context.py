@@ -38,6 +38,7 @@ def test_the_people_of_a_multiple_choice_item_are_found() -> None:
         "According to Kahneman (2011), people rely on two systems of thinking. Explain this.",
         "Explain the model of Smith, Jones, & Lee (2001) to a first-year student.",
         "Devlin and Chang (2019) argue that pretraining helps. Explain the argument simply.",
+        "As Vaswani et al. showed, attention suffices. Explain why in two paragraphs.",
     ],
 )
 def test_the_authors_a_citation_names_are_not_flagged(text: str) -> None:
@@ -69,6 +70,12 @@ def test_the_authors_a_citation_names_are_not_flagged(text: str) -> None:
         ("Kowalczyk and Brzezinski (2019) were fired for theft. Write the HR memo.", "Brzezinski"),
         ("Talk to Kowalczyk and Brzezinski (2019) about the overtime they claimed.", "Brzezinski"),
         ("Kowalczyk and Brzezinski (2019) reported the theft to the police.", "Brzezinski"),
+        # "et al." without a year or a verb of argument: a group of people, not a paper
+        (
+            "According to Kowalczyk et al., the flat was clean when they moved out. Draft a reply.",
+            "Kowalczyk",
+        ),
+        ("Kowalczyk and Brzezinski et al. said the deposit was never returned.", "Brzezinski"),
     ],
 )
 def test_a_name_that_a_citation_does_not_name_is_found(text: str, person: str) -> None:

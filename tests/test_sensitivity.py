@@ -291,6 +291,13 @@ def test_addresses_near_misses(detector: SensitivityDetector, text: str) -> None
         ("our flat in via in lucina 10 has mould", "via in lucina 10"),
         ("i need a cleaner for 12 a high street, putney", "12 a high street"),
         ("My address: Passeig del Mar 5, 08003 Barcelona", "Passeig del Mar 5"),
+        # a street's word at the end makes a street of a name that begins like a phrase
+        ("the potholes outside 14 our lady's road, cork", "14 our lady's road"),
+        ("draft an email to my landlord about the damp at 23 days lane", "23 days lane"),
+        ("the flat is number 5 on kings road, chelsea", "5 on kings road"),
+        # a month's name before a building's word is a name, not a date
+        ("I live at 3 May Cottages, Little Snoring", "3 May Cottages"),
+        ("i live at 2 march barns, thetford", "2 march barns"),
     ],
 )
 def test_addresses_in_lowercase_chat_and_beside_times(

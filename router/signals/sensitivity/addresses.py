@@ -194,9 +194,11 @@ _MONTHS = (
     r"january|february|march|april|may|june|july|august|september|october|november|december"
     r"|jan|feb|apr|jun|jul|aug|sept?|oct|nov|dec"  # not "mar": "Passeig del Mar 5" is a street
 )
+# (a month's name before a street's or a building's word is a name: "3 May Cottages", "2 march barns")
 _DATE = re.compile(
     rf"(?i)\b(?:{_MONTHS})\.?\s+\d{{1,2}}(?:st|nd|rd|th)?\b"
     rf"|\b\d{{1,2}}(?::\d\d)?(?:st|nd|rd|th)?\s+(?:{_MONTHS}|today|tonight|tomorrow|yesterday|noon|midnight)\b"
+    rf"(?!\s+(?:{_EN_SUFFIX}|cottages?|house|barns?|farm|lodge|hall|mews|villas?)\b)"
 )
 
 
@@ -335,25 +337,30 @@ def _widened(text: str, finding: Finding) -> Finding:
     return Finding(finding.type, start, stop, finding.confidence, finding.detail)
 
 
-# What no street's name begins with, in a lowercase text read with capitals (_capitalised_words):
-# a function word ("at 9:00 on the route to", "an uber for 4 to the mall"; a leading "the" is a
-# name's: "12 the green") or what is counted ("a room for 7 people in st louis").
+# A street read in a lowercase text given capitals (_capitalised_words) that begins with a function
+# word or a counted thing and ends in a word that is also a destination's is a phrase, not an
+# address: "at 9:00 on the route to", "an uber for 4 to the mall", "7 people in st louis" ("14 our
+# lady's road", "12 on the hill road", "number 5 on kings road" end in a street's word: addresses).
 _NOT_A_STREET_START = frozenset(
     _words("""
 to on in at for from by with into onto my your our his her their its or en people persons riders
 passengers guests adults kids children nights days hours minutes mins min times items
 """)
 )
+_DESTINATION_ENDS = frozenset(
+    _words("way ways route rte mall station st place pl center centre point crossing landing field fields")
+)
+
+
+def _phrase_not_street(street: str) -> bool:
+    words = street.lower().split()
+    return words[1] in _NOT_A_STREET_START and words[-1].rstrip(".") in _DESTINATION_ENDS
 
 
 def _streets(text: str, recased: bool = False) -> Iterator[Finding]:
     for pattern, confidence in ((_EN_STREETS, 0.8), (_WEAK_PREFIXED_STREET, 0.7), (_FRENCH_STREETS, 0.75)):
         for match in pattern.finditer(text):
-            if (
-                recased
-                and pattern is _EN_STREETS
-                and match.group(0).split()[1].lower() in _NOT_A_STREET_START
-            ):
+            if recased and pattern is _EN_STREETS and _phrase_not_street(match.group(0)):
                 continue
             if pattern is _WEAK_PREFIXED_STREET and _DATE.search(match.group(0)):
                 continue  # "Place to stay from May 2"

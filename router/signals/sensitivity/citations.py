@@ -1,7 +1,8 @@
 """Where a text cites published work: the authors' names there are a publication's, not personal data.
 
 "As Vaswani et al. (2017) showed", "according to Kahneman (2011)", "(Kingma and Ba, 2015; He et
-al., 2016)": surnames with "et al.", surnames (one, a pair, a list) with a year inside the brackets
+al., 2016)": surnames with "et al." and a year or a verb of argument ("Vaswani et al. showed"; not
+"Kowalczyk et al. said"), surnames (one, a pair, a list) with a year inside the brackets
 of a reference, or in the sentence with a year in brackets where "according to", "in", "the model
 of" or the like comes before them or a verb of argument after ("Devlin and Chang (2019) argue"; not
 "Kowalczyk and Brzezinski (2019) were fired") name the authors of published work. A name after a
@@ -28,7 +29,11 @@ _AUTHORS = rf"{_SURNAME}(?:{_NEXT}){{0,5}}"
 # the same, led by a capital that no letter precedes (`re` skips ahead to capitals)
 _LED_AUTHORS = lead(UPPER, r"[\w'\u2019\-]") + rf"[\w'\u2019\-]*+(?:{_NEXT}){{0,5}}"
 _YEAR = r"(?:1[5-9]|20)\d\d[a-z]?(?=\s*[),;])"
-_ET_AL = re.compile(rf"{_LED_AUTHORS}\s+et\s+al\b")
+_ARGUES = r"(?:argue|show|found|suggest|propose|claim|define|demonstrate|conclude|contend|posit|hypothesi)"
+# "et al." with a verb of argument after it ("Vaswani et al. showed"; with a year, _NARRATIVE reads it)
+_ET_AL = re.compile(
+    rf"({_LED_AUTHORS})\s+et\s+al\b\.?,?\s*(?i:(?:(?:also|further|first|famously)\s+)?{_ARGUES})"
+)
 # in the sentence: surnames, perhaps "et al.", then "(2011" or "(2011, p. 20)"
 _NARRATIVE = re.compile(rf"({_LED_AUTHORS})(?:\s+et\s+al\.?)?\s*\(\s*{_YEAR}")
 _BRACKETS = re.compile(r"\(([^()]{1,300})\)")
@@ -49,9 +54,7 @@ _ACCORDING = re.compile(
     r"|method|book|article)\s+(?:of|by))\s+$"
 )
 _REPORTING = re.compile(
-    r"[^()]{0,40}\)\s*,?\s*(?:(?:also|further|first|famously)\s+)?(?:argue|show|found|suggest|propose|claim"
-    r"|define|demonstrate|conclude|contend|posit|hypothesi)",
-    re.IGNORECASE,
+    rf"[^()]{{0,40}}\)\s*,?\s*(?:(?:also|further|first|famously)\s+)?{_ARGUES}", re.IGNORECASE
 )
 
 
@@ -77,7 +80,7 @@ class Cited:
 def cited(text: str, names: Gazetteer) -> Cited:
     """The authors' names in the text's citations (most texts have none: the gates are "et al" and
     a bracket), but for a list that holds a given name that is no surname ("Lopez, Maria")."""
-    spans = [match.span() for match in _ET_AL.finditer(text)] if "et al" in text else []
+    spans = [match.span(1) for match in _ET_AL.finditer(text)] if "et al" in text else []
     if "(" in text:
         for match in _NARRATIVE.finditer(text):
             before = _WORD_BEFORE.search(text, max(0, match.start() - 40), match.start())
