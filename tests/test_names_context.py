@@ -89,6 +89,8 @@ def test_cited_authors_are_found_by_span() -> None:
         start = text.index(author)
         assert spans.covers(start, start + len(author)), author
     assert not spans.covers(text.index("Prior"), text.index("Prior") + 5)
+    quoted = "Summarize: 'Kahneman (2011) argues that we think in two systems.'"
+    assert cited(quoted, gazetteer()).covers(12, 20)  # after a quote, as a list may start there
     # a given name before the surname, a year that is no citation's, a date
     assert not cited("Employee John Reed (1987) argued", gazetteer()).covers(14, 18)
     assert cited("Employee Reed (1987) argued", gazetteer()).covers(9, 13)

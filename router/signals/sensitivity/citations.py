@@ -20,14 +20,14 @@ from bisect import bisect_right
 
 from router.signals.sensitivity.gazetteer import Gazetteer
 from router.signals.sensitivity.letters import UPPER
-from router.signals.sensitivity.scanning import lead
+from router.signals.sensitivity.name_tokens import NAME_START
 
 _SURNAME = rf"{UPPER}[\w'\u2019\-]*+"  # with a possessive: "Kahneman's (2011) account"
 # more surnames: "Kingma and Ba", "Smith, Jones, & Lee"
 _NEXT = rf"(?:,\s+(?:and\s+|&\s+)?|\s+(?:and|&)\s+){_SURNAME}"
 _AUTHORS = rf"{_SURNAME}(?:{_NEXT}){{0,5}}"
-# the same, led by a capital that no letter precedes (`re` skips ahead to capitals)
-_LED_AUTHORS = lead(UPPER, r"[\w'\u2019\-]") + rf"[\w'\u2019\-]*+(?:{_NEXT}){{0,5}}"
+# the same, starting where a name may (`re` skips ahead to capitals; "'Kahneman (2011) ...'" too)
+_LED_AUTHORS = NAME_START + rf"[\w'\u2019\-]*+(?:{_NEXT}){{0,5}}"
 _YEAR = r"(?:1[5-9]|20)\d\d[a-z]?(?=\s*[),;])"
 _ARGUES = r"(?:argue|show|found|suggest|propose|claim|define|demonstrate|conclude|contend|posit|hypothesi)"
 # "et al." with a verb of argument after it ("Vaswani et al. showed"; with a year, _NARRATIVE reads it)
@@ -45,6 +45,7 @@ _REFERENCE = re.compile(
     r"(?:1[5-9]|20)\d\d[a-z]?(?=\s*(?:,|$))"
 )
 _WORD_BEFORE = re.compile(rf"({_SURNAME})\s+$")
+_NAME_WORD = re.compile(_SURNAME)
 # what makes a name with a year in a sentence an author's: "according to", "in", "the theory of"
 # and the like before it, or a verb of argument after its bracket ("Devlin and Chang (2019)
 # argue", "as Kahneman (2011) showed"; not one of doing: "reported the theft", "called the police")
@@ -101,6 +102,3 @@ def cited(text: str, names: Gazetteer) -> Cited:
 
 def _given_name_in(authors: str, names: Gazetteer) -> bool:
     return any(names.is_first(word) and not names.in_last(word) for word in _NAME_WORD.findall(authors))
-
-
-_NAME_WORD = re.compile(rf"{UPPER}[\w'\u2019\-]*")

@@ -29,13 +29,13 @@ CAPITALISED = rf"{UPPER}[\w'\u2019\-]*+"
 # so that `re` skips ahead to candidates.
 # "A, B and C": giving back a ", B" could only leave it to be read as ",?\s+(?:and|&)", and a
 # capitalised word is neither, so that repetition is possessive too.
-# A list starts at a capital that no word character precedes, nor a word's letters and a hyphen or
-# apostrophe (not inside "A-B-C"; "'Priya and Devon ...'" is one), and holds at most 200 names before
-# its "and": otherwise a run of "Aa, Aa, ..." or "A-A-A-..." with no "and" was read again, whole, from
-# each of its words (19 s and 50 s for 100 KB).
+# Where a name may start: a capital that no word character precedes, nor a word's letters and a
+# hyphen or apostrophe (not inside "A-B-C" or "O'Neil"; after a quote, "'Priya and Devon ...'", it may).
+NAME_START = lead(UPPER, r"\w") + r"(?<!\w['\u2019\-].)"
+# A list holds at most 200 names before its "and": otherwise a run of "Aa, Aa, ..." or "A-A-A-..."
+# with no "and" was read again, whole, from each of its words (19 s and 50 s for 100 KB).
 LIST = re.compile(
-    lead(UPPER, r"\w")
-    + rf"(?<!\w['\u2019\-].)[\w'\u2019\-]*+(?:,\s+{CAPITALISED}){{0,200}}+,?\s+(?:and|&)\s+{CAPITALISED}"
+    NAME_START + rf"[\w'\u2019\-]*+(?:,\s+{CAPITALISED}){{0,200}}+,?\s+(?:and|&)\s+{CAPITALISED}"
 )
 _FIRST = itemgetter(0)
 
