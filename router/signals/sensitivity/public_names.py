@@ -5,7 +5,9 @@ and a character; a name alone cannot say so, so turnout looks the name up in lis
 from public sources. It ships the keys (below) of about 12,000 widely known people (heads of state,
 politicians, scientists, philosophers, writers, artists) and about 26,000 distinct fictional
 characters' names, both collected from Wikidata by geru-scotland/lore-nexus (MIT; Wikidata is CC0),
-built into data/public_names.txt.gz by `python -m evals.training.build_public_names`; and it reads
+built into data/public_names.txt.gz by `python -m evals.training.build_public_names`, with the 11,341
+people of Pantheon 1.0 (MIT Media Lab: everyone with a Wikipedia biography in more than 25 languages,
+founders, athletes, musicians and actors among them; CC0) in data/public_names_pantheon.txt.gz; and it reads
 fivethirtyeight's US public figures and comic characters (CC-BY-4.0) at start-up from a mirror
 folder where there is one (router.datafiles), checked against its pinned sha256 like gitleaks' rules.
 
@@ -35,6 +37,7 @@ log = logging.getLogger("turnout.sensitivity")
 
 # the shipped keys, one per line, words joined by a space ("#" lines name the sources)
 PACKAGED = Path(__file__).resolve().parents[1] / "data" / "public_names.txt.gz"
+PACKAGED_PANTHEON = PACKAGED.with_name("public_names_pantheon.txt.gz")  # built from another source
 # lists read from a mirror folder or the cache: (local path, its pinned sha256 (evals/datasets.json),
 # whether it is the fivethirtyeight table); a file that is not the pinned version is not read
 SOURCES = (
@@ -203,11 +206,12 @@ def public_names() -> PublicNames:
     keys: list[tuple[str, ...]] = []
     names: list[str] = []
     found = []
-    try:
-        keys = _read_packaged(PACKAGED)
-        found.append(PACKAGED.name)
-    except (OSError, ValueError, EOFError) as error:  # gzip and UTF-8 errors are ValueErrors
-        log.warning("the shipped public figures (%s) are left out: %s", PACKAGED, error)
+    for packaged in (PACKAGED, PACKAGED_PANTHEON):
+        try:
+            keys += _read_packaged(packaged)
+            found.append(packaged.name)
+        except (OSError, ValueError, EOFError) as error:  # gzip and UTF-8 errors are ValueErrors
+            log.warning("the shipped public figures (%s) are left out: %s", packaged, error)
     for local_path, sha256, table in SOURCES:
         path = datafiles.find(local_path)
         if path is None:
