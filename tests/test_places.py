@@ -1,0 +1,112 @@
+"""Countries', US states' and cities' names are places, not people: GeoNames' names of two words or
+more ship with the gateway (rebuilt from the registered tables byte for byte where they are here),
+a found full name that is one is not a person, and a town named like a private person is not kept."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import pytest
+
+from router.signals.sensitivity import places
+from router.signals.sensitivity.detector import SensitivityDetector
+from router.signals.sensitivity.public_names import normalise
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "What is the capital of Burkina Faso?",
+        "Is Costa Rica safe for tourists in July?",
+        "Plan a 5-day trip to Sierra Leone.",
+        "Things to do in Rio de Janeiro with kids",
+        "Should I visit Porto Alegre or Belo Horizonte?",
+        "Sri Lanka's economy after 2022, in three bullet points",
+        "how hot is new mexico in june",
+    ],
+)
+def test_a_place_named_in_a_request_is_no_person(text: str) -> None:
+    assert [f.type for f in SensitivityDetector().scan(text)] == []
+
+
+def test_people_named_like_towns_and_people_beside_places_are_still_found() -> None:
+    detector = SensitivityDetector()
+    # "Juan Díaz" is a town of 15,000+ people in Panama, and a common Spanish name: not kept
+    assert [f.type for f in detector.scan("Send the contract to Juan Diaz tomorrow.")] == ["person"]
+    found = detector.scan("Email Lucia Fernandez about her transfer to our Buenos Aires office.")
+    assert [f.type for f in found] == ["person"]
+
+
+def test_place_keys_are_of_two_words_or_more_without_common_names() -> None:
+    from evals.training.build_places import keys, place_names
+
+    countries = {
+        "BF": {"name": "Burkina Faso", "capital": "Ouagadougou"},
+        "CR": {"name": "Costa Rica", "capital": "San José"},
+    }
+    states = {"NM": {"name": "New Mexico"}}
+    cities = {"1": {"name": "Juan Díaz"}, "2": {"name": "Lyon"}, "3": {"name": "Rio de Janeiro"}}
+    names = place_names(countries, states, cities)
+    assert names == [
+        "Burkina Faso",
+        "Costa Rica",
+        "Ouagadougou",
+        "San José",
+        "New Mexico",
+        "Juan Díaz",
+        "Lyon",
+        "Rio de Janeiro",
+    ]
+    locales = [(frozenset({"juan", "jose"}), frozenset({"diaz", "garcia"}))]
+    assert keys(names, locales) == (
+        ["burkina faso", "costa rica", "new mexico", "rio de janeiro", "san jose"],
+        1,
+    )
+
+
+def test_the_shipped_place_keys_name_their_sources_and_are_in_the_compared_form() -> None:
+    from evals.datasets import REGISTRY
+    from evals.training.build_places import ATTRIBUTION, SOURCES
+
+    lines = gzip.decompress(places.PACKAGED.read_bytes()).decode("utf-8").splitlines()
+    header = "\n".join(line for line in lines if line.startswith("#"))
+    assert ATTRIBUTION in header and all(REGISTRY[name].sha256 in header for name in SOURCES)
+    found = [line for line in lines if not line.startswith("#")]
+    assert found == sorted(set(found)) and len(found) > 7_000
+    assert all(" ".join(normalise(key)) == key and len(key.split()) >= 2 for key in found)
+    assert "burkina faso" in found and "juan diaz" not in found
+
+
+def test_the_shipped_place_keys_are_what_the_registered_tables_build(tmp_path: Path) -> None:
+    import faker
+
+    from evals.datasets import DatasetError, resolve
+    from evals.training import build_places
+
+    try:
+        for name in build_places.SOURCES:
+            resolve(name, download=False)
+    except DatasetError:
+        pytest.skip(
+            "the GeoNames tables are not in a mirror folder or the cache (python -m evals.datasets fetch ...)"
+        )
+    shipped = gzip.decompress(places.PACKAGED.read_bytes()).decode("utf-8")
+    if f"(faker {faker.VERSION})" not in shipped:
+        pytest.skip(f"built with another faker than {faker.VERSION}, whose locales' names may differ")
+    build_places.write(tmp_path / "places.txt.gz")
+    assert gzip.decompress((tmp_path / "places.txt.gz").read_bytes()).decode("utf-8") == shipped
+
+
+def test_without_the_place_keys_scanning_goes_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog
+) -> None:
+    (tmp_path / "broken.txt.gz").write_bytes(b"not gzip")
+    monkeypatch.setattr(places, "PACKAGED", tmp_path / "broken.txt.gz")
+    places.place_names.cache_clear()
+    try:
+        assert len(places.place_names()) == 0
+        assert "place names" in caplog.text
+        assert [f.type for f in SensitivityDetector().scan("Is Costa Rica safe for tourists?")] == ["person"]
+    finally:
+        places.place_names.cache_clear()
