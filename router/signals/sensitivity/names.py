@@ -426,9 +426,15 @@ def _assistant(word: str) -> bool:
     return word.removesuffix("'s").removesuffix("\u2019s") in cues.ASSISTANT_NAMES
 
 
-def _possessive(tokens: Tokens, first: int, last: int) -> int:
-    """The first word from first to last with a possessive 's, or last."""
-    return next((i for i in range(first, last) if tokens.lower[i].endswith(("'s", "\u2019s"))), last)
+def _named_last(tokens: Tokens, names: Gazetteer, first: int, last: int) -> int:
+    """The last word of the name the span from first to last looks up in the lists: the word with a
+    possessive 's where the words after it hold no listed name ("Abraham Lincoln's Gettysburg
+    Address" is looked up as "Abraham Lincoln's"; "Rosa Parks's Dana Whitfield" whole), else last."""
+    for index in range(first, last):
+        if tokens.lower[index].endswith(("'s", "\u2019s")):
+            after = tokens.words[index + 1 : last + 1]
+            return last if any(names.in_first(word) or names.is_known(word) for word in after) else index
+    return last
 
 
 def find_people(text: str, alone: bool = True, discounted: list[Finding] | None = None) -> Iterator[Finding]:
@@ -470,11 +476,12 @@ def find_people(text: str, alone: bool = True, discounted: list[Finding] | None 
             if _assistant(tokens.lower[last]) and (first == last or not names.in_last(tokens.words[last])):
                 continue  # "Hi Claude, ...", "Prefill Claude's": the model the prompt is for, not a person
             start, end = tokens.starts[first], tokens.ends[last]
-            # a name ends at its possessive: "Abraham Lincoln's Gettysburg Address" is looked up as
-            # "Abraham Lincoln's"
-            named = text[start : tokens.ends[_possessive(tokens, first, last)]]
-            if detail == "full_name" and places.known(named):
-                continue  # "Costa Rica", "Rio de Janeiro": a country's or city's name read as a person's
+            named = text[start : tokens.ends[_named_last(tokens, names, first, last)]]
+            if detail == "full_name" and listed and places.known(named):
+                # "Costa Rica", "Rio de Janeiro": a country's or city's name read as a person's, in a
+                # text that says nothing more about anyone (a private "Emerson Hill" beside "my son"
+                # or a phone number is still found, as a listed public figure's name would be)
+                continue
             listed_here = detail == "full_name" and listed and famous.known(named)
             if listed_here and discounted is not None and not public:
                 discounted.append(Finding("person", start, end, confidence, detail))
