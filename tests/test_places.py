@@ -128,3 +128,11 @@ def test_without_the_place_keys_scanning_goes_on(
         assert [f.type for f in SensitivityDetector().scan("Is Costa Rica safe for tourists?")] == ["person"]
     finally:
         places.place_names.cache_clear()
+
+
+def test_a_person_named_like_a_town_beside_a_private_matter_is_found() -> None:
+    # Emerson Hill is a suburb of Newcastle, New South Wales
+    found = SensitivityDetector().scan(
+        "Draft a warning letter to Emerson Hill about his absences this month."
+    )
+    assert [f.type for f in found] == ["person"]

@@ -387,3 +387,16 @@ def test_a_listed_name_is_looked_up_to_its_possessive(mirror: Path) -> None:
     # a name after the possessive: the whole span is looked up, and it is no listed name
     found = detector.scan("Note for Angela Merkel's Dana Whitfield: the results are in.")
     assert [f.type for f in found] == ["person"]
+
+
+def test_a_listed_name_beside_a_private_matter_is_still_found(mirror: Path) -> None:
+    """Someone's health care, employment record, debts, legal trouble or home make a request about
+    a private person, whoever shares their name; a question about the public figure is not one."""
+    detector = SensitivityDetector()
+    for text in (
+        "Angela Merkel owes three months of rent; draft the eviction notice.",
+        "Angela Merkel was diagnosed with type 2 diabetes and needs an adjustment plan at work.",
+        "Summarise the grievance Angela Merkel filed against her line manager.",
+    ):
+        assert [f.type for f in detector.scan(text)] == ["person"], text
+    assert detector.scan("Which reforms did Angela Merkel's government pass on pensions?") == []

@@ -138,15 +138,33 @@ colleagues coworker coworkers tenant tenants neighbor neighbour boss applicant a
 )
 
 
+# Words of matters people keep private, said of someone: their health care, their employment
+# record, money they owe or are owed, legal trouble, their home. A request about such a matter is
+# about a private person, whoever shares their name: a listed public figure's name or a town's beside
+# them is not discounted ("Li Na was admitted with chest pain; write a discharge summary", "Draft a
+# warning letter to Albert Lea about his absences"). Words that questions about public life use too
+# ("illness", "court", "interview", "performance") are not among them.
+PRIVATE_MATTERS = frozenset(
+    _words("""
+diagnosis diagnosed biopsy symptoms dementia prescription prescribed medication medications allergy
+allergies discharged triage referral physiotherapy chemotherapy migraine hospitalised hospitalized
+maternity paternity disciplinary grievance probation termination dismissal resignation overtime
+absence absences lateness payroll payslip overpaid underpaid reimbursement mortgage loan overdue
+arrears debt owes pension parole custody eviction rent lease landlord
+""")
+)
 # The words that are one of PERSONAL_WORDS once their possessive is taken off (removesuffix("'s"),
-# then removesuffix("\u2019s")): each as it stands and with 's, \u2019s or \u2019s's after it.
-_PERSONAL_FORMS = frozenset(
-    word + ending for word in PERSONAL_WORDS for ending in ("", "'s", "\u2019s", "\u2019s's")
+# then removesuffix("\u2019s")): each as it stands and with 's, \u2019s or \u2019s's after it; and
+# the words of private matters as they stand.
+_PERSONAL_FORMS = (
+    frozenset(word + ending for word in PERSONAL_WORDS for ending in ("", "'s", "\u2019s", "\u2019s's"))
+    | PRIVATE_MATTERS
 )
 
 
 def personal(lower_words: Iterable[str]) -> bool:
-    """Whether any of these lower-case words (a possessive 's aside) ties people to the writer."""
+    """Whether any of these lower-case words (a possessive 's aside) ties people to the writer or
+    names a private matter of someone's (PRIVATE_MATTERS)."""
     # one set operation over the words, not a Python test of each (0.05 ms on a long prompt)
     return not _PERSONAL_FORMS.isdisjoint(lower_words)
 
