@@ -270,13 +270,14 @@ def test_a_name_is_ordinary_where_one_country_lists_both_its_words() -> None:
     from evals.training.build_public_names import ordinary
 
     locales = [
-        (frozenset({"thomas", "anna"}), frozenset({"muller", "schmidt"})),
-        (frozenset({"fernando", "jose"}), frozenset({"torres", "garcia"})),
+        (frozenset({"thomas", "anna", "melville"}), frozenset({"muller", "schmidt", "herman"}), False),
+        (frozenset({"fernando", "jose"}), frozenset({"torres", "garcia"}), False),
     ]
     assert ordinary(("thomas", "muller"), locales)
     assert ordinary(("jose", "garcia", "torres"), locales)  # a double surname
     assert not ordinary(("thomas", "torres"), locales)  # two countries' names
-    assert ordinary(("li", "na"), [(frozenset({"na"}), frozenset({"li"}))])  # the surname first
+    assert ordinary(("li", "na"), [(frozenset({"na"}), frozenset({"li"}), True)])  # the surname first
+    assert not ordinary(("herman", "melville"), locales)  # reversed only where names are written so
     assert not ordinary(("lionel", "messi"), locales) and not ordinary(("jose", "messi", "torres"), locales)
 
 
@@ -384,6 +385,9 @@ def test_a_listed_name_is_looked_up_to_its_possessive(mirror: Path) -> None:
     assert detector.scan("Summarize Angela Merkel's Bundestag speeches.") == []
     found = detector.scan("Tell my colleague Angela Merkel's Bundestag joke.")
     assert [f.type for f in found] == ["person"]
+    assert (
+        detector.scan("Summarize Angela Merkel\u2019s Bundestag speeches.") == []
+    )  # a typographic apostrophe
     # a name after the possessive: the whole span is looked up, and it is no listed name
     found = detector.scan("Note for Angela Merkel's Dana Whitfield: the results are in.")
     assert [f.type for f in found] == ["person"]

