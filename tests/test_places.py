@@ -24,6 +24,9 @@ from router.signals.sensitivity.public_names import normalise
         "Should I visit Porto Alegre or Belo Horizonte?",
         "Sri Lanka's economy after 2022, in three bullet points",
         "how hot is new mexico in june",
+        "I love Rio de Janeiro and Porto Alegre.",  # not 'Janeiro' and 'Porto' as a list of names
+        "Weekend in Santa Cruz de Tenerife, what to do?",  # found from its second word
+        "Is San Jose del Monte safe at night?",
     ],
 )
 def test_a_place_named_in_a_request_is_no_person(text: str) -> None:
@@ -34,6 +37,7 @@ def test_people_named_like_towns_and_people_beside_places_are_still_found() -> N
     detector = SensitivityDetector()
     # "Juan Díaz" is a town of 15,000+ people in Panama, and a common Spanish name: not kept
     assert [f.type for f in detector.scan("Send the contract to Juan Diaz tomorrow.")] == ["person"]
+    assert [f.type for f in detector.scan("Send the file to Maria Jose del Monte today.")] == ["person"]
     text = "Email Lucia Fernandez about her transfer to the Buenos Aires office."
     assert [text[f.start : f.end] for f in detector.scan(text)] == ["Lucia Fernandez"]
 

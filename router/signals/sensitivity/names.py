@@ -20,7 +20,7 @@ from router.signals.sensitivity.findings import Finding
 from router.signals.sensitivity.gazetteer import Gazetteer, gazetteer
 from router.signals.sensitivity.made_up import FIRST_PERSON_FORMS, made_up, tied
 from router.signals.sensitivity.name_tokens import CAPITALISED, TOKEN, Tokens, capitalised
-from router.signals.sensitivity.places import place_names
+from router.signals.sensitivity.places import PlaceNames, place_names
 from router.signals.sensitivity.public_names import public_names
 from router.signals.sensitivity.scanning import LineStarts
 
@@ -437,6 +437,20 @@ def _named_last(tokens: Tokens, names: Gazetteer, first: int, last: int) -> int:
     return last
 
 
+def _place(tokens: Tokens, places: PlaceNames, first: int, named: str) -> bool:
+    """Whether the name `named` (starting at word first) is a listed place's, or the end of one whose
+    first one or two words the name rules did not take ("Santa" of "Santa Cruz de Tenerife")."""
+    if places.known(named):
+        return True
+    end = tokens.starts[first] + len(named)
+    for lead in range(max(first - 2, 0), first):
+        if all(tokens.glued(index) for index in range(lead, first)) and places.known(
+            tokens.text[tokens.starts[lead] : end]
+        ):
+            return True
+    return False
+
+
 def find_people(text: str, alone: bool = True, discounted: list[Finding] | None = None) -> Iterator[Finding]:
     """Person names in `text`; `alone` is false when other personal data was found in it, which
     keeps a listed public figure's name from being discounted. Each name discounted as a listed
@@ -478,10 +492,15 @@ def find_people(text: str, alone: bool = True, discounted: list[Finding] | None 
                 continue  # "Hi Claude, ...", "Prefill Claude's": the model the prompt is for, not a person
             start, end = tokens.starts[first], tokens.ends[last]
             named = text[start : tokens.ends[_named_last(tokens, names, first, last)]]
-            if detail == "full_name" and listed and places.known(named):
+            if detail == "full_name" and listed and _place(tokens, places, first, named):
                 # "Costa Rica", "Rio de Janeiro": a country's or city's name read as a person's, in a
                 # text that says nothing more about anyone (a private "Emerson Hill" beside "my son"
-                # or a phone number is still found, as a listed public figure's name would be)
+                # or a phone number is still found, as a listed public figure's name would be); its
+                # words, read again alone by the list rule ("Rio de Janeiro and Porto Alegre"), are
+                # held as a listed figure's are
+                if public_words is None:
+                    public_words = [False] * len(tokens.words)
+                public_words[first : last + 1] = [True] * (last + 1 - first)
                 continue
             listed_here = detail == "full_name" and listed and famous.known(named)
             if listed_here and discounted is not None and not public:
