@@ -270,10 +270,13 @@ def fiction_rates(detector: SensitivityDetector) -> dict[str, dict[str, Any]]:
 #   coworkers, clients, relatives, with invented names of many origins);
 # - places: travel, geography and news requests naming countries and cities (200), and requests
 #   naming a private person beside places (60).
+# - namesakes: requests about private people who share a famous person's name (a warehouse worker
+#   "Michael Jordan"), everyday and private matters (160), the price of every list of public figures.
 # No public figure, character or place should be flagged as a person; each private name should be found.
 # A third helper wrote figures' development set to the first brief: read while the rules were written.
 FIGURES_HELDOUT = _LABELS / "pii_figures_heldout.jsonl"
 PLACES_HELDOUT = _LABELS / "pii_places_heldout.jsonl"
+NAMESAKES_HELDOUT = _LABELS / "pii_namesakes_heldout.jsonl"
 FIGURES_DEVELOPMENT = _LABELS / "pii_figures_development.jsonl"
 
 
@@ -296,6 +299,10 @@ def figures_rates(detector: SensitivityDetector) -> dict[str, dict[str, Any]]:
         private = [row for row in rows if row["kind"] == "private"]
         named, found = _names_found(detector, private)
         report[private_key] = {"prompts": len(private), "names": named, "recall": _share(found, named)}
+    with NAMESAKES_HELDOUT.open(encoding="utf-8") as handle:
+        namesakes = [json.loads(line) for line in handle if line.strip()]
+    named, found = _names_found(detector, namesakes)
+    report["namesakes"] = {"prompts": len(namesakes), "names": named, "recall": _share(found, named)}
     return report
 
 
@@ -443,7 +450,8 @@ def _print_report(report: dict[str, Any]) -> None:
         f" fictional {figures['fictional']['flag_rate']:.3f} (of {figures['fictional']['prompts']}),"
         f" private people's names found {figures['private']['recall']:.3f} (of {figures['private']['names']});"
         f" place requests flagged {figures['places']['flag_rate']:.3f} (of {figures['places']['prompts']}),"
-        f" names beside places found {figures['places_private']['recall']:.3f} (of {figures['places_private']['names']})"
+        f" names beside places found {figures['places_private']['recall']:.3f} (of {figures['places_private']['names']});"
+        f" private namesakes of famous people found {figures['namesakes']['recall']:.3f} (of {figures['namesakes']['names']})"
     )
     directives = report["directives"]
     print(

@@ -263,7 +263,7 @@ def _add_people_sets(result: TaskResult, report: dict[str, Any]) -> None:
         result.add(f"fiction.{name}.personal.recall", part["personal"]["recall"], UP)
     for kind in ("public", "fictional", "places", "development_public", "development_fictional"):
         result.add(f"figures.{kind}.flag_rate", report["figures"][kind]["flag_rate"], DOWN)
-    for kind in ("private", "places_private", "development_private"):
+    for kind in ("private", "places_private", "namesakes", "development_private"):
         result.add(f"figures.{kind}.recall", report["figures"][kind]["recall"], UP)
 
 
