@@ -136,3 +136,16 @@ def test_a_person_named_like_a_town_beside_a_private_matter_is_found() -> None:
         "Draft a warning letter to Emerson Hill about his absences this month."
     )
     assert [f.type for f in found] == ["person"]
+
+
+def test_a_private_name_counts_as_found_when_a_person_finding_covers_half_of_it() -> None:
+    """evals.pii_eval's private-name recall: a name counts once, found where person findings cover
+    at least half of its characters; a name missing from its text is not counted."""
+    from evals.pii_eval import _names_found
+
+    rows = [
+        {"text": "Remind Dana Whitfield about Thursday's training.", "names": ["Dana Whitfield"]},
+        {"text": "Is Costa Rica safe for tourists?", "names": ["Costa Rica"]},  # no person found
+        {"text": "Send it to the team.", "names": ["Marcus Bell"]},  # not in the text
+    ]
+    assert _names_found(SensitivityDetector(), rows) == (2, 1)
