@@ -34,6 +34,16 @@ def _install(folder: Path, monkeypatch: pytest.MonkeyPatch, files: dict[str, byt
     public_names.public_names.cache_clear()
 
 
+def _shipped_alone(folder: Path, monkeypatch: pytest.MonkeyPatch, which: str) -> None:
+    """One shipped key file (public_names.PACKAGED or PACKAGED_PANTHEON) as the only list: no
+    mirror folder, no other file."""
+    monkeypatch.setenv("TURNOUT_DATA_DIR", str(folder))
+    monkeypatch.setattr(public_names, "SOURCES", ())
+    other = "PACKAGED_PANTHEON" if which == "PACKAGED" else "PACKAGED"
+    monkeypatch.setattr(public_names, other, folder / "none.txt.gz")
+    public_names.public_names.cache_clear()
+
+
 @pytest.fixture
 def mirror(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     people = "Angela Merkel\nRobert Downey Jr.\nJohn Smith\nPelé\nJean-Paul Sartre\n"
@@ -192,10 +202,7 @@ def test_the_shipped_list_names_its_sources_and_knows_figures_on_its_own(
     from evals.datasets import REGISTRY
     from evals.training.build_public_names import SOURCES, header
 
-    monkeypatch.setenv("TURNOUT_DATA_DIR", str(tmp_path))
-    monkeypatch.setattr(public_names, "SOURCES", ())
-    monkeypatch.setattr(public_names, "PACKAGED_PANTHEON", tmp_path / "none.txt.gz")
-    public_names.public_names.cache_clear()
+    _shipped_alone(tmp_path, monkeypatch, "PACKAGED")
     try:
         known = public_names.public_names()
         assert len(known) > 20_000
@@ -290,10 +297,7 @@ def test_the_shipped_pantheon_keys_know_its_people_and_name_their_source(
     license and sha256."""
     from evals.datasets import REGISTRY
 
-    monkeypatch.setenv("TURNOUT_DATA_DIR", str(tmp_path))
-    monkeypatch.setattr(public_names, "SOURCES", ())
-    monkeypatch.setattr(public_names, "PACKAGED", tmp_path / "none.txt.gz")
-    public_names.public_names.cache_clear()
+    _shipped_alone(tmp_path, monkeypatch, "PACKAGED_PANTHEON")
     try:
         known = public_names.public_names()
         assert 8_000 < len(known) < 11_341

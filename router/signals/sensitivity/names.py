@@ -22,6 +22,7 @@ from router.signals.sensitivity.made_up import FIRST_PERSON_FORMS, made_up, tied
 from router.signals.sensitivity.name_tokens import CAPITALISED, TOKEN, Tokens, capitalised
 from router.signals.sensitivity.places import PlaceNames, place_names
 from router.signals.sensitivity.public_names import public_names
+from router.signals.sensitivity.recasing import recase
 from router.signals.sensitivity.scanning import LineStarts
 
 _SPEAKER = re.compile(rf"(?m)^[ \t>]*({CAPITALISED})[ \t]?:[ \t]*[\"“'\w]")
@@ -34,7 +35,6 @@ _LOWERCASE_FIELD = re.compile(
     r"name|call\s+me|signed|sincerely|regards|patient|(?:directed|written)\s+by|(?:change|correct)\s+it\s+to"
 )
 _MONEY = re.compile(r"[%$€£]")
-_HONORIFICS = frozenset(cues.HONORIFICS)
 _WEAK = 0.45  # below the default threshold: context alone, in a word problem or about public figures
 # Findings that are a name and nothing said about its bearer: any such name in a request about
 # fiction or public life stays below the threshold, and so does a listed public figure's or
@@ -358,62 +358,6 @@ def _word_problem(tokens: Tokens) -> bool:
     )
 
 
-_LOWER_WORDS = re.compile(r"([^\W\d_]+)(?: ([^\W\d_]+))?(?: ([^\W\d_]+))?")
-
-
-def _after_cues(text: str, names: Gazetteer) -> Iterator[int]:
-    """Starts of the words that no dictionary knows right after a cue: "add hatsuho yoneda as"."""
-    for match in TOKEN.finditer(text):
-        for _, pattern in cues.CUES_BY_WORD.get(match.group(), ()):
-            cue = pattern.match(text, match.start())
-            if cue is None:
-                continue
-            words = _LOWER_WORDS.match(text, cue.end())
-            if words is None:
-                continue
-            for index in range(1, 4):
-                word = words.group(index)
-                if not word or not names.is_foreign(word) or (word == words.group(1) and index > 1):
-                    break  # "with doo doo doo" is a tune, not a name
-                yield words.start(index)
-            break
-
-
-def _recased(text: str, names: Gazetteer) -> str | None:
-    """An all-lowercase text with its names capitalised, offsets unchanged; None if none.
-
-    "follow up with olga krylova" is read as "follow up with Olga Krylova": a listed first name or
-    an honorific also capitalises an initial and a surname after it, and so do the words no
-    dictionary knows after a cue or in a slot for a person, so the capitalised rules apply.
-    """
-    return "".join(chars) if (chars := _capitalise(text, _name_starts(text, names))) else None
-
-
-def _capitalise(text: str, starts: Iterator[int]) -> list[str] | None:
-    """text as characters with the letter at each start made a capital, or None if none changed."""
-    chars = list(text)
-    changed = False
-    for start in starts:
-        upper = text[start].upper()
-        if len(upper) == 1:  # "ß" would become two letters and shift every offset after it
-            chars[start] = upper
-            changed = True
-    return chars if changed else None
-
-
-def _name_starts(text: str, names: Gazetteer) -> Iterator[int]:
-    after_first = False
-    for match in TOKEN.finditer(text):
-        word = match.group()
-        known = names.is_known(word)
-        initial = after_first and len(word) == 1
-        surname = after_first and (names.is_foreign(word) or names.in_last(word))
-        if known or surname or initial:
-            yield match.start()
-        after_first = initial or (len(word) > 1 and (names.is_first(word) or word in _HONORIFICS))
-    yield from _after_cues(text, names)
-
-
 def _writers_field(tokens: Tokens, first: int, detail: str) -> bool:
     """A field cue that is the writer's own name ("my name is ...", "my name's"), not a form's or a
     character sheet's ("Name: ...")."""
@@ -457,7 +401,7 @@ def find_people(text: str, alone: bool = True, discounted: list[Finding] | None 
     public figure's is also put in `discounted`, as found."""
     names = gazetteer()
     if text == text.lower():  # no capital anywhere (a character class missed ž, ł, ő: lowercase too)
-        recased = _recased(text, names)
+        recased = recase(text, names)
         if recased is None and _LOWERCASE_FIELD.search(text) is None:
             return  # only the field cues ("call me ...") name someone without a capital
         text = recased or text

@@ -14,12 +14,11 @@ private "Emerson Hill" beside "my son", a phone number or his absences is still 
 
 from __future__ import annotations
 
-import gzip
 import logging
 from functools import lru_cache
 from pathlib import Path
 
-from router.signals.sensitivity.public_names import normalise
+from router.signals.sensitivity.public_names import normalise, read_keys
 
 log = logging.getLogger("turnout.sensitivity")
 
@@ -42,10 +41,7 @@ class PlaceNames:
 def place_names() -> PlaceNames:
     """The shipped keys, read once per process; none (logged) when the file cannot be read."""
     try:
-        lines = gzip.decompress(PACKAGED.read_bytes()).decode("utf-8").splitlines()
+        return PlaceNames(frozenset(read_keys(PACKAGED)))
     except (OSError, ValueError, EOFError) as error:  # gzip and UTF-8 errors are ValueErrors
         log.warning("the shipped place names (%s) are left out: %s", PACKAGED, error)
         return PlaceNames(frozenset())
-    return PlaceNames(
-        frozenset(tuple(line.split(" ")) for line in lines if line and not line.startswith("#"))
-    )

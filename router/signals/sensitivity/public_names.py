@@ -195,7 +195,8 @@ def _read(path: Path, sha256: str, table: bool) -> list[str]:
     return lines
 
 
-def _read_packaged(path: Path) -> list[tuple[str, ...]]:
+def read_keys(path: Path) -> list[tuple[str, ...]]:
+    """The keys of a shipped file (gzipped, one per line, words joined by a space, "#" lines a header)."""
     lines = gzip.decompress(path.read_bytes()).decode("utf-8").splitlines()
     return [tuple(line.split(" ")) for line in lines if line and not line.startswith("#")]
 
@@ -210,7 +211,7 @@ def public_names() -> PublicNames:
     found = []
     for packaged in (PACKAGED, PACKAGED_PANTHEON):
         try:
-            keys += _read_packaged(packaged)
+            keys += read_keys(packaged)
             found.append(packaged.name)
         except (OSError, ValueError, EOFError) as error:  # gzip and UTF-8 errors are ValueErrors
             log.warning("the shipped public figures (%s) are left out: %s", packaged, error)
