@@ -27,6 +27,8 @@ from router.signals.sensitivity.public_names import normalise
         "I love Rio de Janeiro and Porto Alegre.",  # not 'Janeiro' and 'Porto' as a list of names
         "Weekend in Santa Cruz de Tenerife, what to do?",  # found from its second word
         "Is San Jose del Monte safe at night?",
+        "What is the capital of Trinidad and Tobago?",  # not 'Trinidad' and 'Tobago' as two names
+        "Best beaches in Antigua and Barbuda?",
     ],
 )
 def test_a_place_named_in_a_request_is_no_person(text: str) -> None:
@@ -48,6 +50,7 @@ def test_people_named_like_towns_and_people_beside_places_are_still_found() -> N
         "Emerson Hill is my son and he is being bullied at school.",  # a town in Australia
         "Call Cicero Dantas on +55 11 98765-4321 about the order.",  # a town in Brazil
         "Jose Rizal, our new tenant, wants the lease renewed.",  # a city in the Philippines
+        "Trinidad and Tobago called me about my loan.",  # a list of two people, by the text's words
     ],
 )
 def test_a_person_named_like_a_town_is_found_where_the_text_says_more_about_people(text: str) -> None:

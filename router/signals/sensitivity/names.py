@@ -395,6 +395,28 @@ def _place(tokens: Tokens, places: PlaceNames, first: int, named: str) -> bool:
     return False
 
 
+def _a_place(tokens: Tokens, places: PlaceNames, first: int, last: int, detail: str, named: str) -> bool:
+    """Whether a found full name is a listed place's (_place), or a lone name is a word of one the
+    list rule read as names (_inside_place: "Trinidad and Tobago")."""
+    if detail == "full_name":
+        return _place(tokens, places, first, named)
+    return detail in _ALONE_NAMES and first == last and _inside_place(tokens, places, first)
+
+
+def _inside_place(tokens: Tokens, places: PlaceNames, index: int) -> bool:
+    """Whether word `index` is inside a listed place's name of two to four words glued together,
+    which the list rule reads as names ("Trinidad and Tobago", "Bosnia and Herzegovina")."""
+    for begin in range(max(index - 3, 0), index + 1):
+        if not all(tokens.glued(i) for i in range(begin, index)):
+            continue
+        for end in range(max(index, begin + 1), min(begin + 4, len(tokens.words))):
+            if all(tokens.glued(i) for i in range(index, end)) and places.known(
+                tokens.text[tokens.starts[begin] : tokens.ends[end]]
+            ):
+                return True
+    return False
+
+
 def find_people(text: str, alone: bool = True, discounted: list[Finding] | None = None) -> Iterator[Finding]:
     """Person names in `text`; `alone` is false when other personal data was found in it, which
     keeps a listed public figure's name from being discounted. Each name discounted as a listed
@@ -436,8 +458,8 @@ def find_people(text: str, alone: bool = True, discounted: list[Finding] | None 
                 continue  # "Hi Claude, ...", "Prefill Claude's": the model the prompt is for, not a person
             start, end = tokens.starts[first], tokens.ends[last]
             named = text[start : tokens.ends[_named_last(tokens, names, first, last)]]
-            if detail == "full_name" and listed and _place(tokens, places, first, named):
-                # "Costa Rica", "Rio de Janeiro": a country's or city's name read as a person's, in a
+            if listed and _a_place(tokens, places, first, last, detail, named):
+                # "Costa Rica", "Rio de Janeiro", "Trinidad and Tobago": a country's or city's name read as a person's or two, in a
                 # text that says nothing more about anyone (a private "Emerson Hill" beside "my son"
                 # or a phone number is still found, as a listed public figure's name would be); its
                 # words, read again alone by the list rule ("Rio de Janeiro and Porto Alegre"), are
