@@ -23,7 +23,8 @@ command lines, config files, code, URLs and SQL, and 30 look-alikes), `labels/se
 and `labels/secrets_fresh_c.json` (2026-12-06: 90 templates, 15 of each kind, and 40 look-alikes
 each), `labels/secrets_fresh_d.json` to `labels/secrets_fresh_p.json` (2026-12-06: 40 of prose and 16 of
 each other kind, 40 look-alikes each; the fifth author was also told to vary tools, formats,
-phrasings and lengths, the sixth to sixteenth to write the long tail). A set is spent the day rules
+phrasings and lengths, the sixth to sixteenth to write the long tail), and `labels/secrets_fresh_q.json`
+(2026-12-07, the same shape, written from a brief alone for the thirty-fifth session's rule). A set is spent the day rules
 are written reading its misses (the first ten and the twelfth were, on 2026-12-06): then it is
 a regression guard whose misses print like the templates' above. Of an unread set only its recall
 per kind and its look-alikes' flag rate are ever printed, never a miss, so that it stays unread by
@@ -89,6 +90,7 @@ SECOND_AUTHORS: tuple[tuple[str, Path, str | None], ...] = (
     ("fresh_n", LABELS / "secrets_fresh_n.json", None),
     ("fresh_o", LABELS / "secrets_fresh_o.json", None),
     ("fresh_p", LABELS / "secrets_fresh_p.json", None),
+    ("fresh_q", LABELS / "secrets_fresh_q.json", None),
 )
 
 # Passwords people chose: zxcvbn's list of the 30,000 most common passwords of leaked sets (Xato's

@@ -309,6 +309,7 @@ def test_other_authors_sets_are_well_formed_and_the_unread_ones_misses_are_never
         "fresh_n": (40, 16, 40),
         "fresh_o": (40, 16, 40),
         "fresh_p": (40, 16, 40),
+        "fresh_q": (40, 16, 40),
     }
     assert [name for name, _, spent in secrets_eval.SECOND_AUTHORS if spent is None] == [
         "fresh_k",
@@ -316,6 +317,7 @@ def test_other_authors_sets_are_well_formed_and_the_unread_ones_misses_are_never
         "fresh_n",
         "fresh_o",
         "fresh_p",
+        "fresh_q",
     ]
     for name, path, _ in secrets_eval.SECOND_AUTHORS:
         prose, per_kind, lookalikes = sizes[name]
