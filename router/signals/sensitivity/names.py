@@ -405,13 +405,18 @@ def _a_place(tokens: Tokens, places: PlaceNames, first: int, last: int, detail: 
 
 def _inside_place(tokens: Tokens, places: PlaceNames, index: int) -> bool:
     """Whether word `index` is inside a listed place's name of two to four words glued together,
-    which the list rule reads as names ("Trinidad and Tobago", "Bosnia and Herzegovina")."""
+    which the list rule reads as names ("Trinidad and Tobago", "Bosnia and Herzegovina"), written
+    as a name is: its first and last words capitalised ("Sam and Lee on the team" holds no "Lee
+    on", nor "Avi or Yehuda" an "Or Yehuda")."""
+    words = tokens.words
     for begin in range(max(index - 3, 0), index + 1):
-        if not all(tokens.glued(i) for i in range(begin, index)):
+        if not words[begin][:1].isupper() or not all(tokens.glued(i) for i in range(begin, index)):
             continue
-        for end in range(max(index, begin + 1), min(begin + 4, len(tokens.words))):
-            if all(tokens.glued(i) for i in range(index, end)) and places.known(
-                tokens.text[tokens.starts[begin] : tokens.ends[end]]
+        for end in range(max(index, begin + 1), min(begin + 4, len(words))):
+            if (
+                words[end][:1].isupper()
+                and all(tokens.glued(i) for i in range(index, end))
+                and places.known(tokens.text[tokens.starts[begin] : tokens.ends[end]])
             ):
                 return True
     return False
