@@ -54,7 +54,7 @@ def decode_text(data: bytes, encoding: str | None = None) -> str:
     elif data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         codec, label, tried = "utf-16", "UTF-16", "a UTF-16 BOM"
     elif b"\x00" in data[:_SNIFF]:
-        raise ParseError(f"binary file (NUL bytes in the first {_SNIFF // 1024} KiB); skipped")
+        raise ParseError(f"binary file (NUL bytes in the first {_SNIFF // 1024} KiB)")
     else:
         codec, label, tried = "utf-8-sig", "UTF-8", "tried utf-8, utf-8-sig, utf-16 with BOM"
     try:
@@ -64,7 +64,7 @@ def decode_text(data: bytes, encoding: str | None = None) -> str:
     except UnicodeDecodeError as exc:
         raise ParseError(f"not {label} at byte {exc.start} ({tried}); convert it or pass --encoding") from exc
     if "\x00" in text[:_SNIFF]:
-        raise ParseError(f"binary file (NUL characters after decoding as {label}); skipped")
+        raise ParseError(f"binary file (NUL characters after decoding as {label})")
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 

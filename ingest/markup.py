@@ -109,8 +109,8 @@ def parse_pdf(data: bytes, fallback: str, encoding: str | None) -> Document:
             pdf = pdfium.PdfDocument(data)  # an owner-only password still opens
         except pdfium.PdfiumError as exc:
             if "password" in str(exc).lower():
-                raise ParseError("encrypted PDF (needs a password); decrypt it first; skipped") from exc
-            raise ParseError(f"corrupt PDF: {one_line(exc)}; skipped") from exc
+                raise ParseError("encrypted PDF (needs a password); decrypt it first") from exc
+            raise ParseError(f"corrupt PDF: {one_line(exc)}") from exc
         try:
             title = (pdf.get_metadata_value("Title") or "").strip()
             doc = Document(title or fallback, [])
@@ -182,7 +182,7 @@ def parse_docx(data: bytes, fallback: str, encoding: str | None) -> Document:
         content = list(document.iter_inner_content())
         title = document.core_properties.title or ""
     except Exception as exc:
-        raise ParseError(f"corrupt DOCX: {one_line(exc)}; skipped") from exc
+        raise ParseError(f"corrupt DOCX: {one_line(exc)}") from exc
     out = LineBlocks()
     for item in content:
         if isinstance(item, Table):

@@ -55,9 +55,9 @@ def parse_file(path: Path, *, max_bytes: int = MAX_FILE_BYTES, encoding: str | N
         with path.open("rb") as handle:
             data = handle.read(max_bytes + 1)
     except OSError as exc:
-        raise ParseError(f"unreadable ({exc.strerror or exc}); skipped") from exc
+        raise ParseError(f"unreadable ({exc.strerror or exc})") from exc
     if len(data) > max_bytes:
-        raise ParseError(f"file over the {_size(max_bytes)} limit (--max-file-mb); skipped")
+        raise ParseError(f"file over the {_size(max_bytes)} limit (--max-file-mb)")
     return parse_bytes(data, path.suffix, path.name, encoding=encoding)
 
 
@@ -65,7 +65,7 @@ def parse_bytes(data: bytes, suffix: str, name: str, *, encoding: str | None = N
     """Parse `data` as a file called `name` with `suffix` (".md", ".pdf", ...); pure."""
     parser = SUFFIXES.get(suffix.lower())
     if parser is None:
-        raise ParseError(f"unsupported file type {suffix or '(no suffix)'!r}; skipped")
+        raise ParseError(f"unsupported file type {suffix or '(no suffix)'!r}")
     fallback = name if parser in _NAME_TITLED else Path(name).stem  # "app.py" says more than "app"
     if not data:
         return Document(fallback, [])
@@ -74,7 +74,7 @@ def parse_bytes(data: bytes, suffix: str, name: str, *, encoding: str | None = N
     except ParseError:
         raise
     except Exception as exc:  # a library's own failure on a bad file is still just a skipped file
-        raise ParseError(f"could not parse {suffix} file: {one_line(exc)}; skipped") from exc
+        raise ParseError(f"could not parse {suffix} file: {one_line(exc)}") from exc
 
 
 def supported(path: Path) -> bool:

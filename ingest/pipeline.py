@@ -95,17 +95,29 @@ class Prepared:
     error: str | None = None
 
 
-def discover(root: Path) -> tuple[list[Path], int]:
-    """Supported files under root (or root itself), sorted; and how many others were ignored."""
+def discover(root: Path, problems: list[tuple[str, str]] | None = None) -> tuple[list[Path], int]:
+    """Supported files under root (or root itself), sorted; and how many others were ignored. A
+    folder that cannot be listed and a link to nothing go into `problems` as (path under root, why)."""
     if root.is_file():
         return ([root], 0) if supported(root) else ([], 1)
     found: list[Path] = []
     ignored = 0
-    for folder, dirs, files in os.walk(root):
+
+    def unlisted(error: OSError) -> None:
+        if problems is not None and error.filename is not None:
+            problems.append(
+                (source_name(root, Path(error.filename)), f"folder not readable ({error.strerror})")
+            )
+
+    for folder, dirs, files in os.walk(root, onerror=unlisted):
         dirs[:] = sorted(d for d in dirs if d not in SKIP_DIRS and not d.startswith("."))
         for name in sorted(files):
             path = Path(folder) / name
-            if name.startswith(".") or not path.is_file():
+            if name.startswith("."):
+                continue
+            if not path.is_file():
+                if problems is not None and path.is_symlink() and not path.exists() and supported(path):
+                    problems.append((source_name(root, path), "a link to a file that does not exist"))
                 continue
             if supported(path):
                 found.append(path)
@@ -129,8 +141,12 @@ class Ingestor:
         report = Report()
         progress = progress or Progress()
         options = self.options
-        files, report.unsupported = discover(root)
+        problems: list[tuple[str, str]] = []
+        files, report.unsupported = discover(root, problems)
         progress.started(len(files))
+        for source, reason in problems:
+            report.failures.append((source, reason))
+            progress.failed(source, reason)
         dim = self._dim()
         info = await self.store.open_collection(options.collection, dim, self.embedder.name)
         if info.embedder != self.embedder.name or info.dim != dim:
@@ -139,8 +155,14 @@ class Ingestor:
         manifest = await self.store.manifest(options.collection)
         wanted = {source_name(root, path): path for path in files}
         await self._write_all(wanted, manifest, report, progress)
-        if options.prune:
-            await self._prune(set(wanted), manifest, report)
+        if options.prune and not root.is_file():  # one file named alone updates that file only
+            # what could not be read is not gone: a folder's files stay until it can be listed again
+            unread = {source for source, _ in problems}
+            under = tuple(source + "/" for source in unread)
+            present = set(wanted) | {
+                source for source in manifest if source in unread or source.startswith(under)
+            }
+            await self._prune(present, manifest, report)
         report.seconds = time.perf_counter() - started
         return report
 

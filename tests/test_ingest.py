@@ -102,6 +102,42 @@ def test_ingest_is_incremental_on_both_stores(corpus: Path, store_url: str) -> N
     assert reembedded["reembedded"] is True and reembedded["files"]["new"] == 4
 
 
+def test_one_file_named_alone_updates_that_file_and_deletes_nothing(corpus: Path, tmp_path: Path) -> None:
+    """`ingest FOLDER` mirrors the folder; `ingest FILE` adds or replaces that file only (a new
+    user's `ingest docs/faq.html` once deleted the rest of the collection)."""
+    url = f"qdrant+local://{tmp_path / 'qdrant'}"
+    base = ["--store", url, "--collection", "one", "--embedder", "hash-64", "--json"]
+    assert summary(ingest(str(corpus), *base))["files"]["new"] == 4
+    (corpus / "faq.html").write_text("<h1>FAQ</h1><p>Changed: the gateway listens on 8080.</p>")
+    alone = summary(ingest(str(corpus / "faq.html"), *base))
+    assert alone["files"] == {"new": 0, "changed": 1, "unchanged": 0, "failed": 0, "deleted": 0}
+    _, manifest = run(stored(url, "one"))
+    assert set(manifest) == {
+        "faq.html",
+        "handbook/expenses.md",
+        "handbook/on-call.md",
+        "runbooks/gateway.rst",
+    }
+
+
+def test_a_link_to_nothing_is_reported_and_its_chunks_are_kept(corpus: Path, tmp_path: Path) -> None:
+    """A link whose file is gone is skipped on one line like a bad file (it was silently ignored),
+    and what was ingested from it stays until the link is mended or removed."""
+    url = f"qdrant+local://{tmp_path / 'qdrant'}"
+    base = ["--store", url, "--collection", "links", "--embedder", "hash-64", "--json"]
+    target = tmp_path / "notes.md"
+    target.write_text("# Notes\n\nThe staging cluster is rebuilt on Mondays.\n")
+    (corpus / "notes.md").symlink_to(target)
+    assert summary(ingest(str(corpus), *base))["files"]["new"] == 5
+    target.unlink()
+    result = ingest(str(corpus), *base)
+    assert result.returncode == 1
+    assert "ingest: skipped notes.md: a link to a file that does not exist" in result.stderr.splitlines()
+    assert summary(result)["files"]["deleted"] == 0
+    _, manifest = run(stored(url, "links"))
+    assert "notes.md" in manifest
+
+
 def test_bad_files_are_reported_and_skipped(corpus: Path, pg_url: str) -> None:
     (corpus / "binary.md").write_bytes(b"# title\n\x00\x01\x02 binary junk")
     (corpus / "broken.pdf").write_bytes(b"%PDF-1.7\n1 0 obj << /Type /Catalog")
