@@ -104,7 +104,8 @@ def test_minilm_single_query_path_matches_the_batched_pipeline(precision: str) -
         single = embedder.embed([text])
         batched = embedder.embed([text, "padding partner of another length entirely"])[:1]
         assert single.shape == (1, 384) and abs(float(np.linalg.norm(single)) - 1.0) < 1e-5
-        assert float(single[0] @ batched[0]) > 1 - 1e-5
+        # bf16 products (what "auto" is on a CPU with native bf16) agree to about 1e-5 less than fp32's
+        assert float(single[0] @ batched[0]) > 1 - (1e-3 if embedder.precision == "bf16" else 1e-5)
     assert embedder.precision == ("bf16" if precision == "auto" and native_bf16() else "fp32")
     assert embedder.count_tokens("unbelievable tokenization") > 2
 
