@@ -11,9 +11,10 @@ import argparse
 import json
 import logging
 import sys
+from dataclasses import replace
 from typing import Any
 
-from router.http.errors import PolicyError
+from router.http.errors import InvalidRequest, PolicyError
 from router.settings import from_command_line
 
 
@@ -25,15 +26,27 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
     settings = from_command_line(vars(args))
     logging.getLogger("turnout.gateway").setLevel(logging.ERROR)  # unavailable backends are in the report
+    for name in ("turnout.sensitivity", "turnout.secrets"):  # what the lists loaded: a server's start-up log
+        logging.getLogger(name).setLevel(logging.WARNING)
     gateway = Gateway(settings, HttpClient())
     body = {"model": args.model, "messages": [{"role": "user", "content": args.query}]}
     request = parse_chat_request(json.dumps(body).encode())
-    options = RequestOptions.from_headers(
-        {
-            **({LATENCY_HEADER: str(args.latency_budget_ms)} if args.latency_budget_ms is not None else {}),
-            **({PRIVATE_HEADER: "true"} if args.private else {}),
-        }
-    )  # the same checks and words as the headers' (--latency-budget-ms 0 is refused alike)
+    try:  # the same checks as the headers' (--latency-budget-ms 0 is refused alike), in the flags' words
+        options = RequestOptions.from_headers(
+            {
+                **(
+                    {LATENCY_HEADER: str(args.latency_budget_ms)}
+                    if args.latency_budget_ms is not None
+                    else {}
+                ),
+                **({PRIVATE_HEADER: "true"} if args.private else {}),
+            }
+        )
+    except InvalidRequest as error:
+        error.message = error.message.replace(LATENCY_HEADER, "--latency-budget-ms")
+        raise
+    if args.private:
+        options = replace(options, private_because="asked with --private")
     decision = gateway.decide(request, options)
     runtime = gateway.runtime
     report = explain(decision, runtime.loaded.version, runtime.backends.unavailable, gateway.classifier)
@@ -84,7 +97,7 @@ def render_explanation(report: dict[str, Any], policy_path: str, query: str) -> 
         *_evidence_lines(capability.get("evidence")),
         f"  cost:        {cost['prompt_tokens']} prompt tokens, ~{cost['expected_output_tokens']} output tokens expected",
         f"  latency:     budget {signals['latency']['budget_ms']:g} ms; needs: {', '.join(signals['needs']) or 'nothing special'}",
-        "routes tried:",
+        "routes tried:" if report["routes_tried"] else "routes tried: none (a model named, not auto)",
     ]
     for trial in report["routes_tried"]:
         lines.append(
@@ -114,7 +127,34 @@ def cmd_policy(args: argparse.Namespace) -> int:
             print(error.message, file=sys.stderr)
             continue
         policy = loaded.policy
+        problems = _provider_problems(loaded)
+        if problems:
+            failed += 1
+            print("\n".join(problems), file=sys.stderr)
+            continue
         print(
             f"{path}: ok (version {loaded.version}; {len(policy.backends)} backends, {len(policy.routes)} routes)"
         )
     return 1 if failed else 0
+
+
+def _provider_problems(loaded: Any) -> list[str]:
+    """A backend whose provider is neither turnout's own nor litellm's (a typo would pass the
+    schema, leave the backend "ready" and fail each request at litellm): one line each. litellm is
+    imported only when a policy names a provider turnout has no adapter of."""
+    from router.backends import PROVIDERS
+    from router.policy.yamldoc import compose, where
+
+    others = {
+        name: spec.provider for name, spec in loaded.policy.backends.items() if spec.provider not in PROVIDERS
+    }
+    if not others:
+        return []
+    from router.backends.litellm_backend import unknown_provider
+
+    node, _ = compose(loaded.path.read_text(encoding="utf-8"), loaded.path)
+    return [
+        where(loaded.path, node, ("backends", name, "provider"), why)
+        for name, provider in others.items()
+        if (why := unknown_provider(provider)) is not None
+    ]

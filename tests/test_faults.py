@@ -91,6 +91,18 @@ def test_upstream_caller_error_is_returned_without_fallback(gateway, emulators):
     assert emulators.vllm.script.requests == 0
 
 
+def test_a_backend_that_cannot_take_the_request_is_passed_over_for_the_next(gateway, emulators):
+    """An Anthropic backend refuses a conversation with no user turn before sending it; under `auto`
+    the route's next backend takes it (a new user's empty message got a 400 naming Anthropic), and a
+    named Anthropic backend with nothing after it still answers 400."""
+    client = gateway.client()
+    empty = [{"role": "user", "content": ""}]
+    raw = client.chat.completions.with_raw_response.create(model="auto", messages=empty)
+    assert raw.headers["x-turnout-backend"] != "haiku" and raw.http_response.status_code == 200
+    with pytest.raises(openai.BadRequestError, match="at least one user or assistant message"):
+        client.chat.completions.create(model="haiku", messages=empty)
+
+
 def test_circuit_opens_skips_the_backend_then_probes_after_cooldown(gateway, emulators):
     client = gateway.client()
     for _ in range(3):  # one retry each: the second request's first failure is the third, and opens it

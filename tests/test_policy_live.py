@@ -39,6 +39,27 @@ def test_policy_check_accepts_the_shipped_policies_and_names_errors(tmp_path):
     assert f"{bad}:" in result.stderr and "routes.0.when.sensitiv: unknown key" in result.stderr
 
 
+def test_policy_check_refuses_what_would_fail_only_at_request_time(tmp_path):
+    """A misspelt provider, a collection name no store takes and bytes that are not YAML: each one
+    line `file:line: key: why` and exit 1 (the first two passed, then failed every request)."""
+    shipped = (ROOT / "policies" / "default.yaml").read_text()
+    typo = tmp_path / "typo.yaml"
+    typo.write_text(shipped.replace("provider: openai", "provider: opneai"))
+    collection = tmp_path / "collection.yaml"
+    collection.write_text(shipped.replace("\n  collection: docs", "\n  collection: 'bad name!'", 1))
+    binary = tmp_path / "binary.yaml"
+    binary.write_bytes(b"\xff\xfe\x00garbage")
+    for path, expected in (
+        (typo, "backends.gpt-4.provider: unknown provider 'opneai'"),
+        (collection, "retrieval.collection: bad collection name 'bad name!'"),
+        (binary, "not valid YAML"),
+    ):
+        result = turnout("policy", "check", str(path))
+        assert result.returncode == 1
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith(f"{path}:") and expected in lines[0], result.stderr
+
+
 def test_explain_cli_json_has_the_documented_fields():
     result = turnout("explain", "My email is ann.lee@fastmail.fm, please fix my Python function", "--json")
     assert result.returncode == 0, result.stderr
@@ -136,6 +157,18 @@ def test_explain_endpoint_is_admin_only(gateway, pg_url):
         gateway.base_url + "/v1/route/explain", json=body, headers={"authorization": f"Bearer {key}"}
     )
     assert denied.status_code == 403 and denied.json()["error"]["code"] == "admin_only"
+    for bad in ({"query": 5}, {}):  # neither form: the short form's words, not a chat request's
+        refused = httpx.post(
+            gateway.base_url + "/v1/route/explain",
+            json=bad,
+            headers={"authorization": f"Bearer {gateway.admin_key}"},
+        )
+        error = refused.json()["error"]
+        assert (
+            refused.status_code == 400
+            and error["param"] == "query"
+            and "'query' must be a string" in error["message"]
+        )
 
 
 def _wait_version(

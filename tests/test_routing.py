@@ -107,7 +107,7 @@ def test_latency_tracker_moves_toward_observations():
 
 def test_condition_reasons_and_explain_json():
     matched, reasons = evaluate(DEFAULT.route("hard").when, signals("code", 0.8))
-    assert matched and any("difficulty 0.80 >= 0.5" in reason for reason in reasons)
+    assert matched and any("difficulty 0.800 >= 0.5" in reason for reason in reasons)
     report = explain(
         decide(DEFAULT, signals("code", 0.8, findings=["email"]), "auto", LatencyTracker()), "v1"
     )

@@ -23,6 +23,16 @@ def litellm_model(spec: BackendSpec) -> str:
     return spec.model if spec.model.startswith(spec.provider + "/") else f"{spec.provider}/{spec.model}"
 
 
+def unknown_provider(provider: str) -> str | None:
+    """Why litellm cannot serve this provider name (a typo such as "opneai"), or None."""
+    import litellm
+
+    known = {getattr(name, "value", name) for name in litellm.provider_list}
+    if provider in known:
+        return None
+    return f"unknown provider {provider!r}: not turnout's own (openai, anthropic, vllm, openai_compatible) nor litellm's"
+
+
 def missing_keys(spec: BackendSpec, api_key: str | None) -> list[str]:
     """The environment variables litellm says this provider still needs."""
     if api_key:

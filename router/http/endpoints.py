@@ -27,6 +27,11 @@ async def route_explain(request: Request) -> Response:
     if not principal.admin:
         raise PermissionDenied("Only an admin key may ask for routing explanations.", code="admin_only")
     payload = await read_json(request, services.settings)
+    if isinstance(payload, dict) and "messages" not in payload and not isinstance(payload.get("query"), str):
+        # neither form: say so in the words of the short one ({"query": 5}, {})
+        raise InvalidRequest(
+            'Send a chat request or {"query": "..."}: \'query\' must be a string.', param="query"
+        )
     if isinstance(payload, dict) and isinstance(payload.get("query"), str):
         payload = {
             "model": payload.get("model", "auto"),

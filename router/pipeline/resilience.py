@@ -18,7 +18,7 @@ from enum import StrEnum
 from typing import Generic, TypeVar
 
 from router.backends.base import Backend
-from router.http.errors import NoBackendAvailable, UpstreamError, UpstreamStatus
+from router.http.errors import InvalidRequest, NoBackendAvailable, UpstreamError, UpstreamStatus
 from router.policy.model import Circuit, Policy
 
 T = TypeVar("T")
@@ -97,10 +97,15 @@ async def call_with_fallback(
     policy: Policy,
     breakers: Breakers,
 ) -> Outcome[T]:
-    """Try each backend in order until one answers; raise the most telling error if none does."""
+    """Try each backend in order until one answers; raise the most telling error if none does. A
+    backend whose adapter refuses the request before sending it (an Anthropic backend and a
+    conversation with no user turn, or n > 1) is passed over for the next one: the route chose it,
+    and another allowed backend may take the request as it is; if none does, that refusal is the
+    answer."""
     waited = 0.0
     attempts: list[str] = []
     last: UpstreamError | None = None
+    refused: InvalidRequest | None = None
     for backend in backends:
         breaker = breakers.get(backend.name, policy.circuit(backend.name))
         if not breaker.allow():
@@ -126,12 +131,19 @@ async def call_with_fallback(
                 await asyncio.sleep(delay)
                 waited += delay
                 continue
+            except InvalidRequest as error:  # not sent: this backend cannot take it, the next may
+                breaker.probing = False
+                refused = refused or error
+                attempts.append(f"{backend.name}: {error.message}")
+                break
             except BaseException:
                 breaker.probing = False
                 raise
             breaker.success()
             return Outcome(backend, result, waited, attempts)
     summary = "; ".join(attempts) or "no backend to try"
+    if last is None and refused is not None:
+        raise refused
     if last is None:
         raise NoBackendAvailable(f"No backend is available for this request ({summary}).")
     last.message = f"All backends failed: {summary}"

@@ -109,8 +109,9 @@ def evaluate(condition: Condition | None, signals: Signals) -> tuple[bool, list[
     difficulty = capability.difficulty if capability else 0.0
     frontier = capability.frontier if capability else 0.0
     ranges = (
-        ("difficulty", condition.difficulty, difficulty, f"{difficulty:.2f}"),
-        ("frontier", condition.frontier, frontier, f"{frontier:.2f}"),
+        # three places: 0.498 shown as "0.50 >= 0.5: no" read as a wrong comparison
+        ("difficulty", condition.difficulty, difficulty, f"{difficulty:.3f}"),
+        ("frontier", condition.frontier, frontier, f"{frontier:.3f}"),
         ("prompt_tokens", condition.prompt_tokens, signals.prompt_tokens, str(signals.prompt_tokens)),
         (
             "latency_budget_ms",

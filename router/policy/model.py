@@ -199,10 +199,24 @@ class SearchMode(StrEnum):
     keyword = "keyword"
 
 
+def _collection_name(name: str) -> str:
+    """A name both vector stores take (rag.stores.name_problem), checked when the policy is read
+    rather than at the first request that retrieves."""
+    from rag.stores import name_problem
+
+    problem = name_problem(name)
+    if problem is not None:
+        raise ValueError(problem)
+    return name
+
+
+CollectionName = Annotated[str, AfterValidator(_collection_name)]
+
+
 class RouteRetrieval(_Model):
     """Retrieval for one route; unset fields take the policy's `retrieval` defaults."""
 
-    collection: str | None = None
+    collection: CollectionName | None = None
     top_k: Annotated[int, Field(ge=1, le=50)] | None = None
     budget_tokens: Annotated[int, Field(ge=50)] | None = None
 
@@ -236,11 +250,11 @@ class CollectionSpec(_Model):
 
 
 class Retrieval(_Model):
-    collection: str = "docs"
+    collection: CollectionName = "docs"
     top_k: Annotated[int, Field(ge=1, le=50)] = 5
     budget_tokens: Annotated[int, Field(ge=50)] = 1500  # context block size, in the gateway's token count
     mode: SearchMode = SearchMode.hybrid
-    collections: dict[str, CollectionSpec] = {}
+    collections: dict[CollectionName, CollectionSpec] = {}
 
     def is_private(self, collection: str) -> bool:
         spec = self.collections.get(collection)

@@ -24,7 +24,10 @@ def compose(text: str, path: Path) -> tuple[yaml.Node | None, Any]:
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         line = mark.line + 1 if mark is not None else 1
-        raise YamlSyntaxError(f"{path}:{line}: not valid YAML: {getattr(error, 'problem', error)}") from None
+        why = " ".join(
+            str(getattr(error, "problem", None) or error).split()
+        )  # one line, whatever the loader says
+        raise YamlSyntaxError(f"{path}:{line}: not valid YAML: {why}") from None
     _check_duplicates(node, (), path)
     return node, data
 
@@ -78,4 +81,6 @@ def reason(error: Any) -> str:
         return "unknown key"
     if error["type"] == "missing":
         return "required key is missing"
+    if error["type"] == "value_error":  # a validator's own words, without pydantic's "Value error, "
+        return str(error["msg"]).removeprefix("Value error, ")
     return str(error["msg"])
