@@ -124,6 +124,16 @@ class Message(_Open):
     tool_calls: list[ToolCall] | None = None
     tool_call_id: str | None = None
 
+    @model_validator(mode="after")
+    def _what_its_role_needs(self) -> Message:
+        """What OpenAI refuses a message without: a user's, system's, developer's or tool's content,
+        and a tool result's tool_call_id (an assistant's content may be null beside its calls)."""
+        if self.content is None and self.role in ("system", "developer", "user", "tool"):
+            raise ValueError(f"a {self.role} message needs 'content' (a string or content parts), not null")
+        if self.role == "tool" and not self.tool_call_id:
+            raise ValueError("a tool message needs 'tool_call_id': the id of the call it answers")
+        return self
+
     def text(self) -> str:
         """The message's text, content parts joined; images and audio contribute nothing."""
         if self.content is None:

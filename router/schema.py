@@ -18,7 +18,15 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, replace
 from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
 from rag.stores import name_problem
 from router.chat_types import (
@@ -144,6 +152,15 @@ class ChatRequest(_Model):
     def _stop_nonempty(cls, value: str | list[str] | None) -> str | list[str] | None:
         if isinstance(value, list) and not all(value):
             raise ValueError("stop sequences must be non-empty strings")
+        return value
+
+    @field_validator("tool_choice")
+    @classmethod
+    def _chosen_tool_is_given(cls, value: ToolChoice | None, info: ValidationInfo) -> ToolChoice | None:
+        """A tool_choice that names a tool (or lists allowed ones) needs tools to choose from, as
+        OpenAI says; "none", "auto" and "required" alone are left to the backend."""
+        if value is not None and not isinstance(value, str) and not info.data.get("tools"):
+            raise ValueError("it names a tool, but the request has no 'tools'")
         return value
 
     @property

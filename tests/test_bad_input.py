@@ -144,6 +144,18 @@ def post(gateway, body, **headers):
         ({"model": "auto", "messages": HI, "turnout": {"rag": True, "tags": ["hr\u0000"]}}, 400, "NUL"),
         ({"model": "auto", "messages": HI, "service_tier": "fastest"}, 400, "service_tier"),
         ({"model": "auto", "messages": HI, "logit_bias": {"hello": 5}}, 400, "logit_bias"),
+        # what OpenAI refuses and a new user's trial saw sent upstream (2026-12-07)
+        ({"model": "auto", "messages": [{"role": "user", "content": None}]}, 400, "needs 'content'"),
+        (
+            {"model": "auto", "messages": [*HI, {"role": "tool", "content": "42"}]},
+            400,
+            "needs 'tool_call_id'",
+        ),
+        (
+            {"model": "auto", "messages": HI, "tool_choice": {"type": "function", "function": {"name": "f"}}},
+            400,
+            "no 'tools'",
+        ),
     ],
 )
 def test_bad_requests(gateway, emulators, body, status, needle):
