@@ -42,7 +42,12 @@ def post(gateway, body, **headers):
         ),
         ({"model": "auto", "messages": HI, "tool_choice": "sometimes"}, 400, "tool_choice"),
         ({"model": "gpt-5", "messages": HI}, 404, "does not exist"),
-        ({"model": "tiny", "messages": [{"role": "user", "content": "word " * 100}]}, 400, "context window"),
+        # no max_tokens: nothing about "up to 0 more"
+        (
+            {"model": "tiny", "messages": [{"role": "user", "content": "word " * 100}]},
+            400,
+            "prompt tokens, over the context window",
+        ),
         ({"model": "tiny", "messages": HI, "max_tokens": 100}, 400, "max_tokens"),
         ({"model": "claude", "messages": HI, "n": 2}, 400, "n > 1"),
         # strict types, as OpenAI's: no coercion of strings to booleans or numbers

@@ -362,10 +362,11 @@ def fit_context(prompt_tokens: int, output_limit: int, backends: list[Backend]) 
     fitting = [backend for backend in backends if prompt_tokens + output_limit <= backend.spec.context_window]
     if not fitting:
         largest = max(backend.spec.context_window for backend in backends)
+        asked = f" and asks for up to {output_limit} more" if output_limit else ""
+        lower = " or lower max_tokens" if output_limit else ""
         raise ContextWindowExceeded(
-            f"This request has {prompt_tokens} prompt tokens and asks for up to {output_limit} more, over the "
-            f"context window of every backend it may use (largest: {largest} tokens). Shorten the messages or "
-            "lower max_tokens.",
+            f"This request has {prompt_tokens} prompt tokens{asked}, over the context window of every "
+            f"backend it may use (largest: {largest} tokens). Shorten the messages{lower}.",
             param="messages",
         )
     return fitting
