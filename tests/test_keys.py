@@ -76,6 +76,24 @@ def test_key_limited_to_models(gateway, emulators, pg_url):
     assert emulators.openai.script.requests == 0 and emulators.anthropic.script.requests == 0
 
 
+def test_auto_routes_a_key_limited_to_some_models_among_them(gateway, emulators, pg_url):
+    """A hard request goes to the `hard` route (GPT-4, Claude); for a key that may use only llama,
+    `auto` passes that route over for the next whose `when` holds (a new user's trial got a 403)."""
+    hard = [{"role": "user", "content": "Prove that every finite integral domain is a field, step by step."}]
+    admin = gateway.client().chat.completions.with_raw_response.create(model="auto", messages=hard)
+    assert admin.headers["x-turnout-route"] == "hard"
+    created = json.loads(
+        turnout(pg_url, "keys", "create", "--name", "llama-auto", "--allow", "llama", "--json").stdout
+    )
+    openai_calls, anthropic_calls = emulators.openai.script.requests, emulators.anthropic.script.requests
+    raw = gateway.client(key=created["key"]).chat.completions.with_raw_response.create(
+        model="auto", messages=hard
+    )
+    assert raw.headers["x-turnout-route"] == "general" and raw.headers["x-turnout-backend"] == "llama"
+    assert emulators.openai.script.requests == openai_calls
+    assert emulators.anthropic.script.requests == anthropic_calls
+
+
 def test_private_key_keeps_every_request_inside(gateway, emulators, pg_url):
     created = json.loads(turnout(pg_url, "keys", "create", "--name", "hr-bot", "--private", "--json").stdout)
     assert created["private"] is True

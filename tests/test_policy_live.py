@@ -118,7 +118,7 @@ def test_explain_cli_text_lists_every_route_tried():
 def test_explain_cli_shows_a_request_kept_inside():
     result = turnout("explain", "write a haiku about trains", "--model", "gpt-4", "--private")
     assert result.returncode == 0, result.stderr
-    assert "kept inside: the caller sent x-turnout-private: true" in result.stdout
+    assert "kept inside: asked with --private" in result.stdout
     assert "1. llama" in result.stdout and "excluded gpt-4" in result.stdout
     asked = turnout("explain", "Process this locally: a haiku about trains", "--json")
     report = json.loads(asked.stdout)

@@ -182,7 +182,7 @@ class Gateway:
             signals = runtime.engine.compute(request, options, capability=request.model == AUTO)
         if principal.private and signals.private_request is None:
             signals = replace(signals, private_request=f"API key {principal.key_id} is private")
-        decision = decide(policy, signals, request.model, self.latency)
+        decision = decide(policy, signals, request.model, self.latency, principal.may_use)
         tried, retrieved = await self._retrieve(request, decision, policy)
         if retrieved is not None:
             signals = replace(
@@ -191,7 +191,7 @@ class Gateway:
                 private_context=retrieved.collection if retrieved.private else None,
             )
             if retrieved.private:
-                decision = decide(policy, signals, request.model, self.latency)
+                decision = decide(policy, signals, request.model, self.latency, principal.may_use)
         names = [name for name in decision.backends if principal.may_use(name)]
         if not names:
             raise PermissionDenied("This API key may not use any backend this request may go to.")

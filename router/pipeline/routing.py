@@ -8,6 +8,7 @@ could reach (fallbacks included), so no later step can send sensitive text outsi
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,10 +43,12 @@ class Trial:
     matched: bool
     when: Condition | None
     signals: Signals
+    passed_over: str | None = None  # why a route whose `when` held was not taken
 
     @property
     def reasons(self) -> list[str]:
-        return evaluate(self.when, self.signals)[1]
+        reasons = evaluate(self.when, self.signals)[1]
+        return [*reasons, self.passed_over] if self.passed_over else reasons
 
 
 @dataclass
@@ -177,10 +180,17 @@ def holds(condition: Condition | None, signals: Signals) -> bool:
     return condition.any is None or any(holds(branch, signals) for branch in condition.any)
 
 
-def choose_route(policy: Policy, signals: Signals) -> tuple[str, list[Trial]]:
+def choose_route(
+    policy: Policy, signals: Signals, usable: Callable[[str], bool] | None = None
+) -> tuple[str, list[Trial]]:
+    """The first route whose `when` holds and that lists a backend the caller may use (`usable`:
+    an API key limited to some models routes among those), else the default route."""
     trials = []
     for route in policy.routes:
         matched = holds(route.when, signals)
+        if matched and usable is not None and not any(map(usable, route.backends)):
+            trials.append(Trial(route.name, False, route.when, signals, "no backend this API key may use"))
+            continue
         trials.append(Trial(route.name, matched, route.when, signals))
         if matched:
             return route.name, trials
@@ -243,13 +253,21 @@ def _private_route(policy: Policy, signals: Signals) -> list[str]:
     return [name for name, spec in policy.backends.items() if spec.data == "private"]
 
 
-def decide(policy: Policy, signals: Signals, model: str, latency: LatencyTracker) -> Decision:
-    """Choose the route and order its backends; raise when the policy forbids the request."""
+def decide(
+    policy: Policy,
+    signals: Signals,
+    model: str,
+    latency: LatencyTracker,
+    usable: Callable[[str], bool] | None = None,
+) -> Decision:
+    """Choose the route and order its backends; raise when the policy forbids the request. With
+    `usable` (what the caller's key may use), `auto` routes among those backends."""
     notes: list[str] = []
     if model == AUTO:
-        route_name, trials = choose_route(policy, signals)
+        route_name, trials = choose_route(policy, signals, usable)
         route = policy.route(route_name)
-        names, order = list(route.backends), route.order
+        allowed = [name for name in route.backends if usable is None or usable(name)]
+        names, order = allowed or list(route.backends), route.order  # none: the caller hears a 403
     else:
         route_name, trials, order = EXPLICIT_ROUTE, [], Order.listed
         names = [model, *policy.backends[model].fallbacks]
