@@ -155,9 +155,10 @@ class Ingestor:
         manifest = await self.store.manifest(options.collection)
         wanted = {source_name(root, path): path for path in files}
         await self._write_all(wanted, manifest, report, progress)
-        if options.prune and not root.is_file():  # one file named alone updates that file only
+        unread = {source for source, _ in problems}
+        # one file named alone updates that file only; a root that cannot be listed deletes nothing
+        if options.prune and not root.is_file() and "." not in unread:
             # what could not be read is not gone: a folder's files stay until it can be listed again
-            unread = {source for source, _ in problems}
             under = tuple(source + "/" for source in unread)
             present = set(wanted) | {
                 source for source in manifest if source in unread or source.startswith(under)

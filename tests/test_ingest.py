@@ -138,6 +138,53 @@ def test_a_link_to_nothing_is_reported_and_its_chunks_are_kept(corpus: Path, tmp
     assert "notes.md" in manifest
 
 
+def test_a_folder_that_cannot_be_listed_is_reported_and_deletes_nothing(
+    corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A subfolder, or the root itself, that cannot be listed (permissions; root here reads
+    everything, so os.walk's error is made) is a skipped line, and no chunk of what it held goes."""
+    from ingest import pipeline
+    from ingest.pipeline import IngestOptions, Ingestor
+    from rag.embed import make_embedder
+    from rag.stores import open_store
+
+    url = f"qdrant+local://{tmp_path / 'qdrant'}"
+
+    async def ingest_once() -> Any:
+        store = await open_store(url)
+        try:
+            return await Ingestor(store, make_embedder("hash-64"), IngestOptions(collection="walk")).run(
+                corpus
+            )
+        finally:
+            await store.close()
+
+    assert run(ingest_once()).files[pipeline.FileStatus.new] == 4
+    walk = os.walk
+    for unlisted in (corpus / "handbook", corpus):
+
+        def failing_walk(top: Any, onerror: Any = None, unlisted: Path = unlisted) -> Any:
+            for folder, dirs, files in walk(top):
+                if Path(folder) == unlisted:
+                    onerror(PermissionError(13, "Permission denied", str(unlisted)))
+                    dirs[:] = []
+                    continue
+                yield folder, dirs, files
+
+        monkeypatch.setattr(pipeline.os, "walk", failing_walk)
+        report = run(ingest_once())
+        where = "." if unlisted == corpus else "handbook"
+        assert report.failures == [(where, "folder not readable (Permission denied)")]
+        assert report.files[pipeline.FileStatus.deleted] == 0
+    _, manifest = run(stored(url, "walk"))
+    assert set(manifest) == {
+        "faq.html",
+        "handbook/expenses.md",
+        "handbook/on-call.md",
+        "runbooks/gateway.rst",
+    }
+
+
 def test_bad_files_are_reported_and_skipped(corpus: Path, pg_url: str) -> None:
     (corpus / "binary.md").write_bytes(b"# title\n\x00\x01\x02 binary junk")
     (corpus / "broken.pdf").write_bytes(b"%PDF-1.7\n1 0 obj << /Type /Catalog")
