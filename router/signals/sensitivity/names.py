@@ -381,45 +381,12 @@ def _named_last(tokens: Tokens, names: Gazetteer, first: int, last: int) -> int:
     return last
 
 
-def _place(tokens: Tokens, places: PlaceNames, first: int, named: str) -> bool:
-    """Whether the name `named` (starting at word first) is a listed place's, or the end of one whose
-    first one or two words the name rules did not take ("Santa" of "Santa Cruz de Tenerife")."""
-    if places.known(named):
-        return True
-    end = tokens.starts[first] + len(named)
-    for lead in range(max(first - 2, 0), first):
-        if all(tokens.glued(index) for index in range(lead, first)) and places.known(
-            tokens.text[tokens.starts[lead] : end]
-        ):
-            return True
-    return False
-
-
 def _a_place(tokens: Tokens, places: PlaceNames, first: int, last: int, detail: str, named: str) -> bool:
-    """Whether a found full name is a listed place's (_place), or a lone name is a word of one the
-    list rule read as names (_inside_place: "Trinidad and Tobago")."""
+    """Whether a found full name is a listed place's, or a lone name is a word of one the list rule
+    read as names ("Trinidad and Tobago"): places.PlaceNames.ends_one and holds."""
     if detail == "full_name":
-        return _place(tokens, places, first, named)
-    return detail in _ALONE_NAMES and first == last and _inside_place(tokens, places, first)
-
-
-def _inside_place(tokens: Tokens, places: PlaceNames, index: int) -> bool:
-    """Whether word `index` is inside a listed place's name of two to four words glued together,
-    which the list rule reads as names ("Trinidad and Tobago", "Bosnia and Herzegovina"), written
-    as a name is: its first and last words capitalised ("Sam and Lee on the team" holds no "Lee
-    on", nor "Avi or Yehuda" an "Or Yehuda")."""
-    words = tokens.words
-    for begin in range(max(index - 3, 0), index + 1):
-        if not words[begin][:1].isupper() or not all(tokens.glued(i) for i in range(begin, index)):
-            continue
-        for end in range(max(index, begin + 1), min(begin + 4, len(words))):
-            if (
-                words[end][:1].isupper()
-                and all(tokens.glued(i) for i in range(index, end))
-                and places.known(tokens.text[tokens.starts[begin] : tokens.ends[end]])
-            ):
-                return True
-    return False
+        return places.ends_one(tokens, first, named)
+    return detail in _ALONE_NAMES and first == last and places.holds(tokens, first)
 
 
 def find_people(text: str, alone: bool = True, discounted: list[Finding] | None = None) -> Iterator[Finding]:
@@ -464,11 +431,11 @@ def find_people(text: str, alone: bool = True, discounted: list[Finding] | None 
             start, end = tokens.starts[first], tokens.ends[last]
             named = text[start : tokens.ends[_named_last(tokens, names, first, last)]]
             if listed and _a_place(tokens, places, first, last, detail, named):
-                # "Costa Rica", "Rio de Janeiro", "Trinidad and Tobago": a country's or city's name read as a person's or two, in a
-                # text that says nothing more about anyone (a private "Emerson Hill" beside "my son"
-                # or a phone number is still found, as a listed public figure's name would be); its
-                # words, read again alone by the list rule ("Rio de Janeiro and Porto Alegre"), are
-                # held as a listed figure's are
+                # "Costa Rica", "Rio de Janeiro", "Trinidad and Tobago": a country's or city's name
+                # read as a person's (or two people's), in a text that says nothing more about anyone
+                # (a private "Emerson Hill" beside "my son" or a phone number is still found, as a
+                # listed public figure's name would be); its words, read again alone by the list rule
+                # ("Rio de Janeiro and Porto Alegre"), are held as a listed figure's are
                 if public_words is None:
                     public_words = [False] * len(tokens.words)
                 public_words[first : last + 1] = [True] * (last + 1 - first)

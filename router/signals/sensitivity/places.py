@@ -18,6 +18,7 @@ import logging
 from functools import lru_cache
 from pathlib import Path
 
+from router.signals.sensitivity.name_tokens import Tokens
 from router.signals.sensitivity.public_names import normalise, read_keys
 
 log = logging.getLogger("turnout.sensitivity")
@@ -35,6 +36,37 @@ class PlaceNames:
     def known(self, text: str) -> bool:
         """Whether `text` (a found name, perhaps with a possessive) is a listed place, word for word."""
         return normalise(text) in self._keys
+
+    def ends_one(self, tokens: Tokens, first: int, named: str) -> bool:
+        """Whether the name `named` (starting at word first) is a listed place's, or the end of one
+        whose first one or two words the name rules did not take ("Santa" of "Santa Cruz de Tenerife")."""
+        if self.known(named):
+            return True
+        end = tokens.starts[first] + len(named)
+        for lead in range(max(first - 2, 0), first):
+            if all(tokens.glued(index) for index in range(lead, first)) and self.known(
+                tokens.text[tokens.starts[lead] : end]
+            ):
+                return True
+        return False
+
+    def holds(self, tokens: Tokens, index: int) -> bool:
+        """Whether word `index` is inside a listed place's name of two to four words glued together,
+        which the list rule reads as names ("Trinidad and Tobago", "Bosnia and Herzegovina"), written
+        as a name is: its first and last words capitalised ("Sam and Lee on the team" holds no "Lee
+        on", nor "Avi or Yehuda" an "Or Yehuda")."""
+        words = tokens.words
+        for begin in range(max(index - 3, 0), index + 1):
+            if not words[begin][:1].isupper() or not all(tokens.glued(i) for i in range(begin, index)):
+                continue
+            for end in range(max(index, begin + 1), min(begin + 4, len(words))):
+                if (
+                    words[end][:1].isupper()
+                    and all(tokens.glued(i) for i in range(index, end))
+                    and self.known(tokens.text[tokens.starts[begin] : tokens.ends[end]])
+                ):
+                    return True
+        return False
 
 
 @lru_cache(maxsize=1)
