@@ -49,6 +49,10 @@ def identity(chunks: list[Any]) -> list[tuple[str, int, str]]:
     return sorted((c.source, c.position, c.content_hash) for c in chunks)
 
 
+# the sample corpus's files, as the collection names them
+CORPUS_SOURCES = {"faq.html", "handbook/expenses.md", "handbook/on-call.md", "runbooks/gateway.rst"}
+
+
 @pytest.fixture
 def corpus(tmp_path: Path) -> Path:
     root = tmp_path / "docs"
@@ -72,12 +76,7 @@ def test_ingest_is_incremental_on_both_stores(corpus: Path, store_url: str) -> N
     report = summary(first)
     assert report["files"]["new"] == 4 and report["files"]["failed"] == 0 and report["chunks"] > 10
     chunks, manifest = run(stored(store_url, collection))
-    assert len(chunks) == report["chunks"] and set(manifest) == {
-        "faq.html",
-        "handbook/expenses.md",
-        "handbook/on-call.md",
-        "runbooks/gateway.rst",
-    }
+    assert len(chunks) == report["chunks"] and set(manifest) == CORPUS_SOURCES
     oncall = [c for c in chunks if c.source == "handbook/on-call.md"]
     assert {c.title for c in oncall} == {"On-call handbook"}
     assert ("On-call handbook", "Severity levels") in {c.headings for c in oncall}
@@ -112,12 +111,7 @@ def test_one_file_named_alone_updates_that_file_and_deletes_nothing(corpus: Path
     alone = summary(ingest(str(corpus / "faq.html"), *base))
     assert alone["files"] == {"new": 0, "changed": 1, "unchanged": 0, "failed": 0, "deleted": 0}
     _, manifest = run(stored(url, "one"))
-    assert set(manifest) == {
-        "faq.html",
-        "handbook/expenses.md",
-        "handbook/on-call.md",
-        "runbooks/gateway.rst",
-    }
+    assert set(manifest) == CORPUS_SOURCES
 
 
 def test_a_link_to_nothing_is_reported_and_its_chunks_are_kept(corpus: Path, tmp_path: Path) -> None:
@@ -177,12 +171,7 @@ def test_a_folder_that_cannot_be_listed_is_reported_and_deletes_nothing(
         assert report.failures == [(where, "folder not readable (Permission denied)")]
         assert report.files[pipeline.FileStatus.deleted] == 0
     _, manifest = run(stored(url, "walk"))
-    assert set(manifest) == {
-        "faq.html",
-        "handbook/expenses.md",
-        "handbook/on-call.md",
-        "runbooks/gateway.rst",
-    }
+    assert set(manifest) == CORPUS_SOURCES
 
 
 def test_bad_files_are_reported_and_skipped(corpus: Path, pg_url: str) -> None:
