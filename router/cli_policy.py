@@ -127,34 +127,7 @@ def cmd_policy(args: argparse.Namespace) -> int:
             print(error.message, file=sys.stderr)
             continue
         policy = loaded.policy
-        problems = _provider_problems(loaded)
-        if problems:
-            failed += 1
-            print("\n".join(problems), file=sys.stderr)
-            continue
         print(
             f"{path}: ok (version {loaded.version}; {len(policy.backends)} backends, {len(policy.routes)} routes)"
         )
     return 1 if failed else 0
-
-
-def _provider_problems(loaded: Any) -> list[str]:
-    """A backend whose provider is neither turnout's own nor litellm's (a typo would pass the
-    schema, leave the backend "ready" and fail each request at litellm): one line each. litellm is
-    imported only when a policy names a provider turnout has no adapter of."""
-    from router.backends import PROVIDERS
-    from router.policy.yamldoc import compose, where
-
-    others = {
-        name: spec.provider for name, spec in loaded.policy.backends.items() if spec.provider not in PROVIDERS
-    }
-    if not others:
-        return []
-    from router.backends.litellm_backend import unknown_provider
-
-    node, _ = compose(loaded.path.read_text(encoding="utf-8"), loaded.path)
-    return [
-        where(loaded.path, node, ("backends", name, "provider"), why)
-        for name, provider in others.items()
-        if (why := unknown_provider(provider)) is not None
-    ]

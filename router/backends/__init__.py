@@ -59,11 +59,8 @@ def build_backend(name: str, spec: BackendSpec, settings: Settings, http: HttpCl
     key_env = spec.api_key_env or (provider.key_env if provider else None)
     api_key = _settings_key(settings, key_env)
     if provider is None:
-        from router.backends.litellm_backend import LiteLLMBackend, missing_keys, unknown_provider
+        from router.backends.litellm_backend import LiteLLMBackend, missing_keys
 
-        unknown = unknown_provider(spec.provider)
-        if unknown is not None:
-            raise ValueError(unknown)
         missing = missing_keys(spec, api_key)
         if missing:
             raise ValueError(f"missing {', '.join(missing)}")

@@ -318,7 +318,25 @@ def _dangling_backends(policy: Policy) -> list[tuple[Loc, str]]:
         replaces = spec.gpu.replaces if spec.gpu is not None else None
         if replaces is not None and (replaces not in known or replaces == name):
             problems.append((("backends", name, "gpu", "replaces"), f"'{replaces}' is not another backend"))
-    return problems
+    return problems + _unknown_providers(policy)
+
+
+def _unknown_providers(policy: Policy) -> list[tuple[Loc, str]]:
+    """A provider that is neither turnout's own adapter nor one litellm serves: a typo ("opneai")
+    would otherwise pass, leave the backend ready and fail each request at litellm. litellm (~5 s
+    to import) is read only when the policy names a provider turnout has no adapter of."""
+    from router.backends import PROVIDERS
+
+    others = {name: spec.provider for name, spec in policy.backends.items() if spec.provider not in PROVIDERS}
+    if not others:
+        return []
+    from router.backends.litellm_backend import unknown_provider
+
+    return [
+        (("backends", name, "provider"), why)
+        for name, provider in others.items()
+        if (why := unknown_provider(provider)) is not None
+    ]
 
 
 def _dangling(policy: Policy) -> list[tuple[Loc, str]]:

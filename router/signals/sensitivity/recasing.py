@@ -1,6 +1,6 @@
 """An all-lowercase text given capitals where its names are, so the name rules (names.py) can read it.
 
-"follow up with olga krylova" has no capital for a rule to start a name at; `recase` gives the
+"send the draft to olga krylova" has no capital for a rule to start a name at; `recase` gives the
 listed first names, the initials and surnames after them, and the words no dictionary knows after a
 cue their capitals, keeping every offset, so a finding's span is the original text's.
 """
@@ -40,7 +40,7 @@ def _after_cues(text: str, names: Gazetteer) -> Iterator[int]:
 def recase(text: str, names: Gazetteer) -> str | None:
     """An all-lowercase text with its names capitalised, offsets unchanged; None if none.
 
-    "follow up with olga krylova" is read as "follow up with Olga Krylova": a listed first name or
+    "send the draft to olga krylova" is read as "send the draft to Olga Krylova": a listed first name or
     an honorific also capitalises an initial and a surname after it, and so do the words no
     dictionary knows after a cue or in a slot for a person, so the capitalised rules apply.
     """
