@@ -18,7 +18,7 @@ import os
 import queue
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -130,6 +130,18 @@ def source_name(root: Path, path: Path) -> str:
     return path.name if root.is_file() else path.relative_to(root).as_posix()
 
 
+def known_as(path: Path, sources: Iterable[str]) -> str:
+    """The name a file named alone goes under: the longest stored source its path ends with (an
+    earlier `ingest docs` stored docs/sub/a.md as sub/a.md), else its own name."""
+    parts = path.resolve().parts
+    best = path.name
+    for source in sources:
+        tail = tuple(source.split("/"))
+        if len(tail) > best.count("/") + 1 and parts[-len(tail) :] == tail:
+            best = source
+    return best
+
+
 class Ingestor:
     def __init__(self, store: VectorStore, embedder: Embedder, options: IngestOptions) -> None:
         self.store = store
@@ -153,7 +165,10 @@ class Ingestor:
             await self.store.reset_collection(options.collection, dim, self.embedder.name)
             report.reembedded = True
         manifest = await self.store.manifest(options.collection)
-        wanted = {source_name(root, path): path for path in files}
+        if root.is_file():
+            wanted = {known_as(path, manifest): path for path in files}
+        else:
+            wanted = {source_name(root, path): path for path in files}
         await self._write_all(wanted, manifest, report, progress)
         unread = {source for source, _ in problems}
         # one file named alone updates that file only; a root that cannot be listed deletes nothing

@@ -114,6 +114,25 @@ def test_one_file_named_alone_updates_that_file_and_deletes_nothing(corpus: Path
     assert set(manifest) == CORPUS_SOURCES
 
 
+def test_a_nested_file_named_alone_keeps_the_name_its_folder_gave_it(corpus: Path, tmp_path: Path) -> None:
+    """After `ingest docs`, `ingest docs/handbook/expenses.md` replaces handbook/expenses.md (it
+    was stored a second time as expenses.md); a file the collection never held goes under its name."""
+    url = f"qdrant+local://{tmp_path / 'qdrant'}"
+    base = ["--store", url, "--collection", "nested", "--embedder", "hash-64", "--json"]
+    assert summary(ingest(str(corpus), *base))["files"]["new"] == 4
+    (corpus / "handbook" / "expenses.md").write_text("# Travel\n\nHotels up to 180 EUR per night.\n")
+    alone = summary(ingest(str(corpus / "handbook" / "expenses.md"), *base))
+    assert alone["files"] == {"new": 0, "changed": 1, "unchanged": 0, "failed": 0, "deleted": 0}
+    stray = tmp_path / "stray.md"
+    stray.write_text("# Stray\n\nA note the folder never held.\n")
+    assert summary(ingest(str(stray), *base))["files"]["new"] == 1
+    chunks, manifest = run(stored(url, "nested"))
+    assert set(manifest) == CORPUS_SOURCES | {"stray.md"}
+    assert [c.text for c in chunks if c.source == "handbook/expenses.md"] == [
+        "Hotels up to 180 EUR per night."
+    ]
+
+
 def test_a_link_to_nothing_is_reported_and_its_chunks_are_kept(corpus: Path, tmp_path: Path) -> None:
     """A link whose file is gone is skipped on one line like a bad file (it was silently ignored),
     and what was ingested from it stays until the link is mended or removed."""
