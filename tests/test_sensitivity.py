@@ -145,6 +145,57 @@ def test_iban_valid_and_invalid(detector: SensitivityDetector) -> None:
     assert found(detector, "Send it to GB83 WEST 1234 5698 7654 32.", "iban") == []
 
 
+def _iban(country: str, bban: str) -> str:
+    """The IBAN of a BBAN, its check digits computed as ISO 13616 says."""
+    number = int("".join(str(int(char, 36)) for char in bban + country + "00"))
+    return f"{country}{98 - number % 97:02d}{bban}"
+
+
+@pytest.mark.parametrize(
+    ("country", "bban", "groups"),
+    [
+        ("FR", "30006000011234567890189", (4, 5, 5, 11, 2)),  # a French RIB: bank, branch, account, key
+        ("IT", "X0542811101000000123456", (4, 1, 5, 5, 12)),  # CIN, ABI, CAB, account
+        ("ES", "21000418450200051332", (4, 4, 4, 2, 10)),  # entity, branch, control digits, account
+        ("DE", "370400440532013000", (4, 8, 10)),  # Bankleitzahl, account
+        ("BE", "539007547034", (4, 3, 7, 2)),
+    ],
+)
+def test_an_iban_in_its_country_s_own_grouping_is_found(
+    detector: SensitivityDetector, country: str, bban: str, groups: tuple[int, ...]
+) -> None:
+    """A trial's IBAN written in its national groups was missed: only fours or one run were read."""
+    iban, parts, at = _iban(country, bban), [], 0
+    for size in groups:
+        parts.append(iban[at : at + size])
+        at += size
+    for gap in (" ", "-"):
+        written = gap.join(parts)
+        assert found(detector, f"Wire it to {written} by Friday.", "iban") == [written]
+
+
+@pytest.mark.parametrize(
+    ("country", "bban"),
+    [
+        ("FR", "3000600001123456789018"),  # a digit short of France's 27
+        ("FR", "300060000112345678901891"),  # one past it
+        ("US", "30006000011234567890"),  # the US issues no IBANs
+        ("DE", "ABCD00440532013000"),  # Germany's BBAN is digits only
+    ],
+)
+def test_iban_look_alikes_are_not_found(detector: SensitivityDetector, country: str, bban: str) -> None:
+    """Each has valid check digits: what rejects it is the registry's length or structure."""
+    looks_like = _iban(country, bban)
+    assert found(detector, f"Order code {looks_like} shipped.", "iban") == []
+    grouped = " ".join(looks_like[at : at + 4] for at in range(0, len(looks_like), 4))
+    assert found(detector, f"Order code {grouped} shipped.", "iban") == []
+
+
+def test_two_ibans_side_by_side_are_both_found(detector: SensitivityDetector) -> None:
+    first, second = _iban("DE", "370400440532013000"), _iban("GB", "NWBK60161331926819")
+    assert found(detector, f"{first} {second}", "iban") == [first, second]
+
+
 # --- national identifiers ----------------------------------------------------------------------
 
 

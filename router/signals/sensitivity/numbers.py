@@ -14,6 +14,7 @@ from collections.abc import Iterator
 
 from router.signals.sensitivity.checksums import digits_only, iban_valid, luhn_valid
 from router.signals.sensitivity.findings import Finding
+from router.signals.sensitivity.iban_registry import iban_length
 from router.signals.sensitivity.scanning import DigitLed, Prefiltered, lead
 
 # Every pattern that runs over the whole text begins with its first character's class, a \b or a
@@ -60,11 +61,11 @@ _CARD_CUE = re.compile(
 _ID_BEFORE = re.compile(r"(?i)(?:\bid|_id|number_?id|uuid|hash|timestamp)\W{0,4}$")
 # Separated card numbers come in fixed groupings: 4-4-4-4(-3), Amex 4-6-5, Diners 4-6-4.
 _CARD_GROUPS = re.compile(r"^\d{4}(?:[ \-]\d{4}){2,3}(?:[ \-]\d{1,3})?$|^\d{4}[ \-]\d{6}[ \-]\d{4,5}$")
-_IBAN = re.compile(
-    r"\b[A-Za-z]{2}\d{2}(?:[A-Za-z0-9]{11,30}|(?: [A-Za-z0-9]{4}){2,7}(?: [A-Za-z0-9]{1,4})?)\b"
-)
+# Where an IBAN can begin: a country's letters and two check digits; find_ibans reads on from there.
+_IBAN = re.compile(r"\b[A-Za-z]{2}\d{2}(?=[ \-\u00a0]?[A-Za-z0-9])")
 # Tried only at the two letters before a number (scanning.DigitLed), or where numbers are dense before
 # two digits (a word's every letter would be a candidate).
+_IBAN_GAPS = " -\u00a0"
 _IBANS = DigitLed(_IBAN, (2,), Prefiltered(_IBAN, re.compile(r"\d(?<=[A-Za-z]{2}\d)\d"), back=2))
 _IPV4 = re.compile(lead(r"\d", r"[\w.]") + r"\d{0,2}\.(?:\d{1,3}\.){2}\d{1,3}(?![\w]|\.\d)")
 _IPV4S = DigitLed(_IPV4)
@@ -172,9 +173,32 @@ def find_cards(text: str) -> Iterator[Finding]:
 
 
 def find_ibans(text: str) -> Iterator[Finding]:
+    """IBANs in any grouping ("FR76 30006 00001 12345678901 89" as a French RIB is written, as well
+    as in fours or unbroken): the characters after the country code are read, one space or hyphen
+    allowed between them, until the country's IBAN length; it must end there."""
+    after = 0
     for match in _IBANS.finditer(text):
-        if iban_valid(match.group(0)):
-            yield Finding("iban", match.start(), match.end(), 0.95)
+        start = match.start()
+        if start < after:
+            continue
+        end = _iban_end(text, start, iban_length(text[start : start + 2].upper()))
+        if end and iban_valid("".join(char for char in text[start:end] if char.isalnum())):
+            after = end
+            yield Finding("iban", start, end, 0.95)
+
+
+def _iban_end(text: str, start: int, length: int) -> int:
+    """Where an IBAN of `length` characters beginning at `start` ends, 0 if the text holds none."""
+    count, i, stop = 0, start, len(text)
+    while i < stop and count < length:
+        char = text[i]
+        if char.isascii() and char.isalnum():
+            count += 1
+        elif not (count >= 4 and char in _IBAN_GAPS and i + 1 < stop and text[i + 1].isalnum()):
+            return 0
+        i += 1
+    ends = count == length and (i == stop or not text[i].isalnum())
+    return i if ends else 0
 
 
 # Gates, one cheap scan each (a literal first): a dotted quad holds ".1.2." (its second and third
