@@ -65,6 +65,7 @@ from evals.secrets_sets import (
     LOOKALIKES,
     USERS,
     generated_password,
+    generic_token,
     plaintext_rows,
     provider_rows,
     template_half,
@@ -91,6 +92,14 @@ SECOND_AUTHORS: tuple[tuple[str, Path, str | None], ...] = (
     ("fresh_o", LABELS / "secrets_fresh_o.json", None),
     ("fresh_p", LABELS / "secrets_fresh_p.json", None),
     ("fresh_q", LABELS / "secrets_fresh_q.json", None),
+)
+
+# Sets of generic credentials (API keys, tokens, client secrets with no vendor prefix, named in
+# words, assignments, headers and logs; templates with {token}, filled by secrets_sets.generic_token),
+# each written by a helper from a brief alone, with look-alikes (2026-12-07: 45 prose, 25 config, 20
+# code, 15 command-line and 15 log templates, 60 look-alikes). Same states as above.
+TOKEN_AUTHORS: tuple[tuple[str, Path, str | None], ...] = (
+    ("tokens_a", LABELS / "secrets_tokens_a.json", None),
 )
 
 # Passwords people chose: zxcvbn's list of the 30,000 most common passwords of leaked sets (Xato's
@@ -151,8 +160,21 @@ def _drawer(fill: str) -> Callable[[random.Random], str]:
     return _leaked if fill == "leaked" else generated_password
 
 
-def _authors() -> dict[str, Any]:
-    return {name: json.loads(path.read_text(encoding="utf-8")) for name, path, _ in SECOND_AUTHORS}
+def _authors(sets: Sequence[tuple[str, Path, str | None]] = SECOND_AUTHORS) -> dict[str, Any]:
+    return {name: json.loads(path.read_text(encoding="utf-8")) for name, path, _ in sets}
+
+
+def token_rows(
+    templates: list[dict[str, str]], rng: random.Random, per_template: int
+) -> list[tuple[str, str, str]]:
+    """A token set's templates, each filled `per_template` times with secrets_sets.generic_token."""
+    rows = []
+    for entry in templates:
+        for _ in range(per_template):
+            secret = generic_token(rng)
+            text = entry["template"].format(token=secret, user=rng.choice(USERS), host=rng.choice(HOSTS))
+            rows.append((entry["kind"], secret, text))
+    return rows
 
 
 def _score(
@@ -241,6 +263,19 @@ def run(
         "flag_rate": round(len(flagged_review) / len(review), 4),
         "flagged": flagged_review,
     }
+    for name, path, spent in TOKEN_AUTHORS:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        rows = token_rows(data["templates"], random.Random(seed), per_template)
+        report[name] = _score(rows, detector, misses if spent else None)
+        flagged_tokens = [
+            text for text in data["lookalikes"] if any(f.type == "secret" for f in detector.scan(text))
+        ]
+        report[f"{name}_lookalikes"] = {
+            "n": len(data["lookalikes"]),
+            "flag_rate": round(len(flagged_tokens) / len(data["lookalikes"]), 4),
+        }
+        if spent:
+            report[f"{name}_lookalikes"]["flagged"] = flagged_tokens
     report.update(_kinds_review(detector))
     report["pastes_heldout"] = _pastes(detector)
     report["misses"] = misses
@@ -341,6 +376,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"look-alikes flagged: {look['flag_rate']:.3f} of {look['n']}")
     for text in look["flagged"]:
         print("  flagged:", json.dumps(text)[:100])
+    for name, path, spent in TOKEN_AUTHORS:
+        part, other = report[name], report[f"{name}_lookalikes"]
+        print(
+            f"generic tokens, {path.name} ({'spent ' + spent if spent else 'never read'}): recall {part['recall']:.3f} on {part['n']}"
+        )
+        for kind, recall in part["by_kind"].items():
+            print(f"  {kind:<28} {recall:.3f}")
+        print(f"  look-alikes flagged: {other['flag_rate']:.3f} of {other['n']}")
     for name, path, _ in SECOND_AUTHORS:
         other = report[f"{name}_lookalikes"]
         print(f"{path.name} look-alikes flagged: {other['flag_rate']:.3f} of {other['n']}")

@@ -92,6 +92,17 @@ def generated_password(rng: random.Random) -> str:
     )
 
 
+def generic_token(rng: random.Random) -> str:
+    """A credential with no vendor prefix, in one of the shapes services issue: 32, 40 or 64
+    lowercase hex digits, 20-48 letters of both cases and digits, or 40 characters of base64."""
+    shape = rng.randrange(5)
+    if shape < 3:
+        return _r(rng, "0123456789abcdef", (32, 40, 64)[shape])
+    if shape == 3:
+        return _r(rng, ALNUM, rng.randint(20, 48))
+    return _r(rng, ALNUM + "+/", 40)
+
+
 # kind -> templates for a plaintext credential ({user}, {pw}, {host}; {pw} is the secret)
 PLAINTEXT: dict[str, tuple[str, ...]] = {
     "prose": (

@@ -297,6 +297,12 @@ def pii(params: PiiParams) -> TaskResult:
         result.add(f"secrets.{name}_lookalikes.flag_rate", secrets[f"{name}_lookalikes"]["flag_rate"], DOWN)
         for kind, recall in secrets[name]["by_kind"].items():
             result.add(f"secrets.{name}.{kind}.recall", recall, UP)
+    # generic credentials (no vendor prefix) named in words, configs, code, commands and logs
+    for name, _, _ in secrets_eval.TOKEN_AUTHORS:
+        result.add(f"secrets.{name}.recall", secrets[name]["recall"], UP)
+        result.add(f"secrets.{name}_lookalikes.flag_rate", secrets[f"{name}_lookalikes"]["flag_rate"], DOWN)
+        for kind, recall in secrets[name]["by_kind"].items():
+            result.add(f"secrets.{name}.{kind}.recall", recall, UP)
     for kind, recall in secrets["providers"]["by_kind"].items():
         result.add(f"secrets.provider.{kind}.recall", recall, UP)
     # the same sets filled with passwords people chose (common leaked ones) instead of generated
