@@ -54,7 +54,10 @@ class IngestOptions:
 
     @property
     def chunker(self) -> str:
-        return f"{CHUNKER_VERSION}/max{self.max_tokens}/overlap{self.overlap}"
+        """What a file's chunks were made with: a change re-ingests the file (tags included: they
+        are stored with every chunk, and a rerun with other tags left the old ones)."""
+        tags = f"/tags{','.join(sorted(set(self.tags)))}" if self.tags else ""
+        return f"{CHUNKER_VERSION}/max{self.max_tokens}/overlap{self.overlap}{tags}"
 
 
 @dataclass
@@ -261,9 +264,15 @@ class Ingestor:
             return Prepared(source, FileStatus.failed, file_hash, error=str(error))
         except Exception as error:  # a parser bug must cost one file, not the run
             return Prepared(source, FileStatus.failed, file_hash, error=f"{type(error).__name__}: {error}")
-        chunks = []
-        for position, piece in enumerate(pieces):
+        chunks: list[Chunk] = []
+        seen: set[str] = set()
+        for piece in pieces:
             text_hash = content_hash(piece.text)
+            if text_hash in seen:
+                continue  # a log's repeated lines: one copy retrieves them (thousands of equal
+                # vectors cut the HNSW graph, and a dense search missed the best chunk of the rest)
+            seen.add(text_hash)
+            position = len(chunks)
             chunks.append(
                 Chunk(
                     id=chunk_id(options.collection, source, position, text_hash),

@@ -133,6 +133,43 @@ def test_a_nested_file_named_alone_keeps_the_name_its_folder_gave_it(corpus: Pat
     ]
 
 
+def test_repeated_chunks_of_a_file_are_stored_once_and_dense_search_still_finds_the_rest(
+    corpus: Path, pg_url: str
+) -> None:
+    """A trial's log of 6,000 equal lines became thousands of equal vectors, and pgvector's HNSW
+    search then missed the best chunk of the other files; a file's repeated chunks are kept once."""
+    collection = f"dup-{uuid.uuid4().hex[:8]}"
+    (corpus / "app.log").write_text("GET /healthz 200 OK in 1ms from the load balancer probe\n" * 6000)
+    (corpus / "app.log").rename(corpus / "app.log.txt")
+    base = ["--store", pg_url, "--collection", collection, "--embedder", "hash-64", "--json"]
+    assert summary(ingest(str(corpus), *base))["files"]["new"] == 5
+    chunks, _ = run(stored(pg_url, collection))
+    log = [c for c in chunks if c.source == "app.log.txt"]
+    assert len({c.text for c in log}) == len(log) >= 1
+    assert sorted(c.position for c in log) == list(range(len(log)))
+    search = subprocess.run(
+        [sys.executable, "-m", "router.cli", "search", "Hotels per night travel expenses", "--store", pg_url,
+         "--collection", collection, "--mode", "dense", "--json", "-k", "3"],
+        capture_output=True, text=True, timeout=120, env={**ENV, "TURNOUT_EMBEDDER": "hash-64"}, cwd=ROOT,
+        check=False,
+    )  # fmt: skip
+    assert search.returncode == 0, search.stderr
+    hits = json.loads(search.stdout)["data"]
+    assert len(hits) == 3 and hits[0]["source"] == "handbook/expenses.md"
+
+
+def test_a_rerun_with_other_tags_retags_the_files(corpus: Path, tmp_path: Path) -> None:
+    """`ingest docs --tag hr` after `ingest docs` said "unchanged" and left the chunks untagged."""
+    url = f"qdrant+local://{tmp_path / 'qdrant'}"
+    base = ["--store", url, "--collection", "tags", "--embedder", "hash-64", "--json"]
+    assert summary(ingest(str(corpus), *base))["files"]["new"] == 4
+    tagged = summary(ingest(str(corpus), *base, "--tag", "hr"))
+    assert tagged["files"]["changed"] == 4
+    chunks, _ = run(stored(url, "tags"))
+    assert chunks and all(c.tags == ("hr",) for c in chunks)
+    assert summary(ingest(str(corpus), *base, "--tag", "hr"))["files"]["unchanged"] == 4
+
+
 def test_a_link_to_nothing_is_reported_and_its_chunks_are_kept(corpus: Path, tmp_path: Path) -> None:
     """A link whose file is gone is skipped on one line like a bad file (it was silently ignored),
     and what was ingested from it stays until the link is mended or removed."""
