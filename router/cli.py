@@ -409,6 +409,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     return 0
 
 
+SERVING_COMMANDS = frozenset(("serve", "worker", "emulate"))
 DELEGATED_BENCHES = {
     "limits": "evals.bench.limits",
     "db": "evals.bench.db",
@@ -454,7 +455,9 @@ def _run(argv: list[str]) -> int:
     if len(argv) >= 2 and argv[0] == "bench" and argv[1] in DELEGATED_BENCHES:
         return _delegated_bench(argv)
     args = parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # a server's start-up lines are its log; a one-shot command's output is what it prints
+    level = logging.INFO if args.command in SERVING_COMMANDS else logging.WARNING
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         return int(args.func(args))
     except (PolicyError, TurnoutError) as error:
@@ -465,6 +468,11 @@ def _run(argv: list[str]) -> int:
     except Exception as error:
         from pydantic import ValidationError
 
+        from rag.types import StoreError
+
+        if isinstance(error, StoreError):  # a bad collection name, a store that cannot be reached
+            print(f"turnout: {error}".splitlines()[0], file=sys.stderr)
+            return 2
         if isinstance(error, ValidationError | OSError):
             from router.settings import describe_invalid
 
