@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from router.cli_admin import cmd_keys, cmd_teams, cmd_usage, limit_arguments
+from router.cli_admin import cmd_keys, cmd_teams, cmd_usage, key_name, limit_arguments
 from router.cli_policy import cmd_explain, cmd_policy
 from router.http.errors import PolicyError, TurnoutError
 from router.settings import Settings, from_command_line, make_offline
@@ -170,7 +170,7 @@ def parser() -> argparse.ArgumentParser:
     keys = verbs.add_parser("keys", help="create, list and revoke API keys")
     key_verbs = keys.add_subparsers(dest="keys_command", required=True)
     create = key_verbs.add_parser("create", help="create a key and print it once")
-    create.add_argument("--name", required=True)
+    create.add_argument("--name", required=True, type=key_name)
     create.add_argument(
         "--allow", action="append", metavar="MODEL", help="limit the key to this model (repeatable)"
     )

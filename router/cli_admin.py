@@ -50,6 +50,7 @@ def cmd_keys(args: argparse.Namespace) -> int:
     from router.accounts.limits import Limits
 
     if args.keys_command == "create":
+        _warn_unknown_models(args.allow)
         limits = Limits(**{k: v for k, v in _limit_changes(args).items() if v is not None})
         on_budget = OnBudget(args.on_budget)
 
@@ -86,6 +87,7 @@ def cmd_keys(args: argparse.Namespace) -> int:
             print(f"created {key_id} ({args.name}); the key is shown only once:\n{key}")
         return 0
     if args.keys_command == "update":
+        _warn_unknown_models(args.allow)
         changes = _limit_changes(args)
         new_rule = OnBudget(args.on_budget) if args.on_budget else None
 
@@ -204,12 +206,55 @@ def cmd_usage(args: argparse.Namespace) -> int:
     return 0
 
 
+def _count(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value} is below 0 (0 removes the limit)")
+    return value
+
+
+def _dollars(text: str) -> float:
+    value = float(text)
+    if not value >= 0:  # also NaN
+        raise argparse.ArgumentTypeError(f"{text} is not 0 or more (0 removes the budget)")
+    return value
+
+
+def key_name(text: str) -> str:
+    if not text.strip():
+        raise argparse.ArgumentTypeError("a key needs a name")
+    return text.strip()
+
+
 def limit_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("limits (0 removes one)")
-    group.add_argument("--rpm", type=int, help="requests per minute (per window)")
+    group.add_argument("--rpm", type=_count, help="requests per minute (per window)")
     group.add_argument(
-        "--tpm", type=int, help="tokens per minute: prompt + max_tokens reserved, then settled"
+        "--tpm", type=_count, help="tokens per minute: prompt + max_tokens reserved, then settled"
     )
-    group.add_argument("--concurrent", type=int, help="requests in flight at once")
-    group.add_argument("--usd-day", type=float, help="USD budget per UTC day")
-    group.add_argument("--usd-month", type=float, help="USD budget per UTC month")
+    group.add_argument("--concurrent", type=_count, help="requests in flight at once")
+    group.add_argument("--usd-day", type=_dollars, help="USD budget per UTC day")
+    group.add_argument("--usd-month", type=_dollars, help="USD budget per UTC month")
+
+
+def _warn_unknown_models(allowed: list[str] | None) -> None:
+    """--allow names each model a key may use: say so on stderr when the policy has no such model
+    (a typo made a key that could use nothing); the key is still made, as a backend may come later."""
+    if not allowed:
+        return
+    from router.pipeline.embeddings import local_model_id
+    from router.policy.model import load_policy
+
+    settings = Settings()
+    try:
+        policy = load_policy(settings.policy).policy
+    except Exception:  # the policy's own errors are `policy check`'s to report
+        return
+    known = {"auto", *policy.backends, *policy.embeddings, local_model_id(settings.embedder)}
+    for model in allowed:
+        if model not in known:
+            print(
+                f"turnout: warning: --allow {model!r} is no model of {settings.policy} "
+                f"(its models: {', '.join(sorted(known))})",
+                file=sys.stderr,
+            )

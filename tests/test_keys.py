@@ -168,6 +168,22 @@ def test_cli_errors_are_one_line(pg_url, tmp_path):
     assert served.stderr.startswith("turnout: ") and str(bad_policy) in served.stderr
 
 
+def test_keys_create_refuses_bad_values_and_warns_of_unknown_models(pg_url):
+    """A trial made a key with --rpm -3 (no limit, silently), an empty name, and --allow of a
+    model no backend has (a key that could use nothing)."""
+    negative = turnout(pg_url, "keys", "create", "--name", "k", "--rpm", "-3")
+    assert negative.returncode == 2 and "--rpm: -3 is below 0" in negative.stderr
+    budget = turnout(pg_url, "keys", "create", "--name", "k", "--usd-day", "-1")
+    assert budget.returncode == 2 and "--usd-day" in budget.stderr
+    nameless = turnout(pg_url, "keys", "create", "--name", " ")
+    assert nameless.returncode == 2 and "a key needs a name" in nameless.stderr
+    typo = turnout(pg_url, "keys", "create", "--name", "typo", "--allow", "lama", "--json")
+    assert typo.returncode == 0, typo.stderr
+    assert "warning: --allow 'lama' is no model of" in typo.stderr and "llama" in typo.stderr
+    known = turnout(pg_url, "keys", "create", "--name", "known", "--allow", "llama", "--json")
+    assert known.returncode == 0 and "warning" not in known.stderr
+
+
 def test_cli_with_postgres_unreachable_says_so_in_one_line():
     from tests.conftest import free_port
 

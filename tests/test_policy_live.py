@@ -157,6 +157,7 @@ def test_explain_endpoint_is_admin_only(gateway, pg_url):
         gateway.base_url + "/v1/route/explain", json=body, headers={"authorization": f"Bearer {key}"}
     )
     assert denied.status_code == 403 and denied.json()["error"]["code"] == "admin_only"
+    assert "TURNOUT_ADMIN_KEY" in denied.json()["error"]["message"]  # which key is the admin's
     for bad in ({"query": 5}, {}):  # neither form: the short form's words, not a chat request's
         refused = httpx.post(
             gateway.base_url + "/v1/route/explain",

@@ -45,6 +45,7 @@ def test_demo_serves_with_a_bootstrap_key_and_stops_cleanly(tmp_path):
             time.sleep(0.3)
         keys = re.findall(r"tnt_[A-Za-z0-9_-]{43}", log.read_text())
         assert len(keys) == 1, "exactly one bootstrap key is printed"
+        assert "the admin endpoints take the key set as TURNOUT_ADMIN_KEY" in log.read_text()
         answer = httpx.post(
             f"http://127.0.0.1:{port}/v1/chat/completions",
             headers={"authorization": f"Bearer {keys[0]}"},

@@ -16,7 +16,7 @@ from starlette.responses import Response
 
 from router.accounts.auth import KeyStore, OnBudget, Principal, limits_from_dict, limits_to_dict
 from router.accounts.limits import Limits
-from router.http.errors import PermissionDenied, TurnoutError
+from router.http.errors import TurnoutError, admin_only
 from router.http.services import read_body, services_of
 from router.schema import parse_model
 
@@ -76,7 +76,7 @@ async def _admin(request: Request) -> tuple[Any, Principal]:
     services = services_of(request)
     principal = await services.auth.authenticate(request.headers)
     if not principal.admin:
-        raise PermissionDenied("Only an admin key may manage keys and teams.", code="admin_only")
+        raise admin_only("manage keys and teams")
     return services, principal
 
 

@@ -24,7 +24,7 @@ from starlette.responses import Response
 
 from router.db import Pool
 from router.http.admin import NotFound
-from router.http.errors import InvalidRequest, PermissionDenied
+from router.http.errors import InvalidRequest, admin_only
 from router.http.services import Services, services_of
 
 if TYPE_CHECKING:
@@ -72,7 +72,7 @@ async def _admin(request: Request, what: str) -> Services:
     services = services_of(request)
     principal = await services.auth.authenticate(request.headers)
     if not principal.admin:
-        raise PermissionDenied(f"Only an admin key may read {what}.", code="admin_only")
+        raise admin_only(f"read {what}")
     return services
 
 

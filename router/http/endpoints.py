@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from rag.types import Filter
-from router.http.errors import InvalidRequest, ModelNotFound, PermissionDenied
+from router.http.errors import InvalidRequest, ModelNotFound, admin_only
 from router.http.services import read_body, read_json, services_of
 from router.pipeline.embeddings import local_model_id
 from router.pipeline.retrieval import Readiness
@@ -25,7 +25,7 @@ async def route_explain(request: Request) -> Response:
     services = services_of(request)
     principal = await services.auth.authenticate(request.headers)
     if not principal.admin:
-        raise PermissionDenied("Only an admin key may ask for routing explanations.", code="admin_only")
+        raise admin_only("ask for routing explanations")
     payload = await read_json(request, services.settings)
     if isinstance(payload, dict) and "messages" not in payload and not isinstance(payload.get("query"), str):
         # neither form: say so in the words of the short one ({"query": 5}, {})
@@ -84,7 +84,7 @@ async def usage_summary(request: Request) -> Response:
     services = services_of(request)
     principal = await services.auth.authenticate(request.headers)
     if not principal.admin:
-        raise PermissionDenied("Only an admin key may read the usage ledger.", code="admin_only")
+        raise admin_only("read the usage ledger")
     params = request.query_params
     by = params.get("by", "route")
     if by not in GROUPS:

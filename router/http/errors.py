@@ -88,6 +88,14 @@ class PermissionDenied(TurnoutError):
     code = "model_not_allowed"
 
 
+def admin_only(what: str) -> PermissionDenied:
+    """The 403 for a caller's key on an admin endpoint, saying which key is the admin's (a new
+    user tried the key the first start printed, which is a caller's)."""
+    return PermissionDenied(
+        f"Only an admin key may {what}: the key set as the gateway's TURNOUT_ADMIN_KEY.", code="admin_only"
+    )
+
+
 class ModelNotFound(TurnoutError):
     status_code = 404
     type = "invalid_request_error"

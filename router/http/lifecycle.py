@@ -40,7 +40,12 @@ async def startservices_of(settings: Settings, *, traced: bool = True) -> Servic
     await listener.start()
     if admin is None and await store.count_active() == 0:
         key_id, key = await store.create("bootstrap")
-        log.warning("no API key existed, so one was created (%s); it is shown only now: %s", key_id, key)
+        log.warning(
+            "no API key existed, so one was created (%s); it is shown only now: %s (a caller's key: "
+            "the admin endpoints take the key set as TURNOUT_ADMIN_KEY)",
+            key_id,
+            key,
+        )
     if gateway.tracing.on:
         auth = TracedAuthenticator(auth, gateway.tracing)
     usage = UsageRecorder(pool, settings.usage_flush_seconds, settings.usage_batch_size)
