@@ -67,6 +67,12 @@ def chunk_document(
         for text in _section_texts(blocks, limits):
             if text := text.strip():
                 pieces.append(Piece(text, headings, page, len(pieces)))
+    if not pieces:  # headings and nothing under them: the headings are the text (they were dropped)
+        titles = [block for block in doc.blocks if block.kind is BlockKind.HEADING and block.text.strip()]
+        if titles:
+            joined = Block(BlockKind.PARAGRAPH, "\n".join(block.text.strip() for block in titles))
+            for text in _section_texts([joined], limits):
+                pieces.append(Piece(text, (), titles[0].page, len(pieces)))
     return pieces
 
 

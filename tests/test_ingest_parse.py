@@ -134,6 +134,18 @@ def test_markdown_structure(tmp_path: Path) -> None:
     ]
 
 
+def test_a_file_of_headings_alone_is_chunked_as_its_headings(
+    tmp_path: Path, count: Callable[[str], int]
+) -> None:
+    """A trial's Markdown file that was one heading gave no chunk, and a search for its words found nothing."""
+    only = parse_file(write(tmp_path, "zebra.md", "# Zebra migration plan\n\n## Phase two\n"))
+    pieces = chunk_document(only, count)
+    assert [piece.text for piece in pieces] == ["Zebra migration plan\nPhase two"]
+    assert chunk_document(parse_file(write(tmp_path, "empty.md", "\n\n")), count) == []
+    body = chunk_document(parse_file(write(tmp_path, "body.md", "# Title\n\ntext")), count)
+    assert [(piece.text, piece.headings) for piece in body] == [("text", ("Title",))]
+
+
 def test_markdown_title_falls_back_to_h1_then_stem(tmp_path: Path) -> None:
     assert parse_file(write(tmp_path, "a.md", "## Two\n\n# One\n\ntext")).title == "One"
     assert parse_file(write(tmp_path, "getting-started.md", "## Two\n\ntext")).title == "getting-started"
@@ -591,7 +603,8 @@ def test_non_additive_tokenizer_still_bounded() -> None:
 
 def test_whitespace_blocks_dropped_and_options_validated(count: Callable[[str], int]) -> None:
     doc = Document("t", [Block(P, "  \n "), Block(H, "Only heading", level=1), Block(C, "\n\n")])
-    assert chunk_document(doc, count) == []
+    assert chunk_document(doc, count) == [Piece("Only heading", (), None, 0)]  # the heading is the text
+    assert chunk_document(Document("t", [Block(P, "  \n "), Block(C, "\n\n")]), count) == []
     with pytest.raises(ValueError):
         chunk_document(doc, count, max_tokens=10, overlap=10)
     with pytest.raises(ValueError):
