@@ -154,6 +154,32 @@ class ChatRequest(_Model):
             raise ValueError("stop sequences must be non-empty strings")
         return value
 
+    @field_validator("messages")
+    @classmethod
+    def _tool_results_answer_calls(cls, messages: list[Message]) -> list[Message]:
+        """A tool message answers a call of the assistant message before it (other tool messages
+        between), as OpenAI requires; one with no such call was merged into the user's text."""
+        calls: set[str] | None = (
+            None  # the ids of the last assistant message's calls, while tool messages follow
+        )
+        for index, message in enumerate(messages):
+            if message.role == "tool":
+                if calls is None:
+                    raise ValueError(
+                        f"messages[{index}] has role 'tool' but answers no call: it must follow an "
+                        "assistant message with 'tool_calls'"
+                    )
+                if message.tool_call_id not in calls:
+                    raise ValueError(
+                        f"messages[{index}].tool_call_id {message.tool_call_id!r} is not among the "
+                        "'tool_calls' of the assistant message before it"
+                    )
+            elif message.role == "assistant" and message.tool_calls:
+                calls = {call.id for call in message.tool_calls}
+            else:
+                calls = None
+        return messages
+
     @field_validator("tool_choice")
     @classmethod
     def _chosen_tool_is_given(cls, value: ToolChoice | None, info: ValidationInfo) -> ToolChoice | None:

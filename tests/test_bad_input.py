@@ -161,6 +161,31 @@ def post(gateway, body, **headers):
             400,
             "no 'tools'",
         ),
+        # a tool result with no call before it went on merged into the user's text (a trial, the
+        # thirty-sixth session); OpenAI refuses it, and a result for a call that was not made
+        (
+            {"model": "claude", "messages": [*HI, {"role": "tool", "tool_call_id": "c1", "content": "sunny"}]},
+            400,
+            "answers no call",
+        ),
+        (
+            {
+                "model": "auto",
+                "messages": [
+                    *HI,
+                    {
+                        "role": "assistant",
+                        "content": None,
+                        "tool_calls": [
+                            {"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}
+                        ],
+                    },
+                    {"role": "tool", "tool_call_id": "c2", "content": "sunny"},
+                ],
+            },
+            400,
+            "'c2' is not among the 'tool_calls'",
+        ),
     ],
 )
 def test_bad_requests(gateway, emulators, body, status, needle):

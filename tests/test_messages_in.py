@@ -134,6 +134,13 @@ def test_errors_are_in_anthropics_shape(gateway: RunningGateway) -> None:
         "type": "error",
         "error": {"type": "invalid_request_error", "message": "max_tokens: Field required"},
     }
+    not_a_list = httpx.post(
+        gateway.base_url + "/v1/messages",
+        json={"model": "auto", "max_tokens": 8, "messages": "hi"},
+        headers={"x-api-key": gateway.admin_key},
+    )  # it said "at least one message is required"
+    assert not_a_list.status_code == 400
+    assert not_a_list.json()["error"]["message"] == "messages: Input should be a valid list"
     response = httpx.post(
         gateway.base_url + "/v1/messages",
         json={

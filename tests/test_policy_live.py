@@ -170,6 +170,17 @@ def test_explain_endpoint_is_admin_only(gateway, pg_url):
             and error["param"] == "query"
             and "'query' must be a string" in error["message"]
         )
+    for bad, param, words in (
+        ({"query": " "}, "query", "'query' must not be empty"),
+        ({"query": "hi", "foo": 1}, "foo", "Unrecognized request argument supplied: foo"),
+    ):
+        refused = httpx.post(
+            gateway.base_url + "/v1/route/explain",
+            json=bad,
+            headers={"authorization": f"Bearer {gateway.admin_key}"},
+        )
+        error = refused.json()["error"]
+        assert refused.status_code == 400 and error["param"] == param and words in error["message"]
 
 
 def _wait_version(

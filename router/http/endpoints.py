@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any
 
 import orjson
 from starlette.requests import Request
@@ -27,22 +28,33 @@ async def route_explain(request: Request) -> Response:
     if not principal.admin:
         raise admin_only("ask for routing explanations")
     payload = await read_json(request, services.settings)
-    if isinstance(payload, dict) and "messages" not in payload and not isinstance(payload.get("query"), str):
-        # neither form: say so in the words of the short one ({"query": 5}, {})
-        raise InvalidRequest(
-            'Send a chat request or {"query": "..."}: \'query\' must be a string.', param="query"
-        )
-    if isinstance(payload, dict) and isinstance(payload.get("query"), str):
-        payload = {
-            "model": payload.get("model", "auto"),
-            "messages": [{"role": "user", "content": payload["query"]}],
-        }
+    if isinstance(payload, dict) and "messages" not in payload:
+        payload = _short_form(payload)
     gateway = services.gateway
     chat = parse_chat_request(orjson.dumps(payload), gateway.runtime.loaded.policy.declared_params)
     decision = gateway.decide(chat, RequestOptions.from_headers(request.headers))
     runtime = gateway.runtime
     body = explain(decision, runtime.loaded.version, runtime.backends.unavailable, gateway.classifier)
     return Response(orjson.dumps(body), media_type="application/json")
+
+
+def _short_form(payload: dict[str, Any]) -> dict[str, Any]:
+    """{"query": "...", "model": "..."} as the chat request it stands for; what is wrong with it
+    said in its own words ({"query": 5}, {}, {"query": ""}, a field it does not take)."""
+    query = payload.get("query")
+    if not isinstance(query, str):
+        raise InvalidRequest(
+            'Send a chat request or {"query": "..."}: \'query\' must be a string.', param="query"
+        )
+    if not query.strip():
+        raise InvalidRequest("'query' must not be empty.", param="query")
+    unknown = sorted(set(payload) - {"query", "model"})
+    if unknown:
+        s = "s" if len(unknown) > 1 else ""
+        raise InvalidRequest(
+            f"Unrecognized request argument{s} supplied: {', '.join(unknown)}.", param=unknown[0]
+        )
+    return {"model": payload.get("model", "auto"), "messages": [{"role": "user", "content": query}]}
 
 
 async def retrieve(request: Request) -> Response:

@@ -210,7 +210,9 @@ def to_chat(body: Any) -> dict[str, Any]:
     for required in ("model", "messages", "max_tokens"):
         if required not in body:
             raise _refuse(f"{required}: Field required", required)
-    if not isinstance(body["messages"], list) or not body["messages"]:
+    if not isinstance(body["messages"], list):
+        raise _refuse("messages: Input should be a valid list", "messages")
+    if not body["messages"]:
         raise _refuse("messages: at least one message is required", "messages")
     messages: list[dict[str, Any]] = []
     if body.get("system"):
