@@ -831,6 +831,9 @@ def test_empty_and_plain_text(detector: SensitivityDetector) -> None:
             "process them on our own servers",
         ),
         ("You must not send this to the cloud.", "must not send this to the cloud"),
+        # a trial's: "keep this internal" went to haiku (the thirty-sixth session)
+        ("Please keep this internal: summarise our Q3 roadmap.", "keep this internal"),
+        ("Summarise our roadmap. Keep it internal.", "keep it internal"),
     ],
 )
 def test_instructions_to_stay_inside(text: str, phrase: str) -> None:
@@ -859,6 +862,8 @@ def test_instructions_to_stay_inside(text: str, phrase: str) -> None:
         "Write a Flask route to handle the request locally without calling the API",
         "The script should not send any data to external APIs.",
         "Rewrite our privacy policy: We do not share this information with third parties.",
+        "Refactor the parser and keep the helper functions internal.",  # code's visibility
+        "We keep internal docs in Confluence.",
     ],
 )
 def test_no_instruction_to_stay_inside(text: str) -> None:

@@ -65,6 +65,9 @@ _PATTERNS = (
     rf"(?:\s+[\w-]+){{0,3}}?\s+{_LOCAL}",
     # "keep all intermediate results within our secure enclave", "keep it local"
     rf"\bkeep\s+(?:[\w-]+\s+){{1,4}}?(?:{_LOCAL}|{_LOCAL_END})",
+    # "keep this internal", "keep this conversation internal": only what is handed over, so that
+    # "keep the helper functions internal" (code's visibility) is not one
+    rf"\bkeep\s+{_SUBJECT}\s+internal\b(?!\s+[a-z])",
     # "this must be processed in our sovereign cloud instance only", "this analysis stays within our jurisdiction"
     rf"\b{_SUBJECT}\s+(?:{_MODAL}\s+(?:only\s+)?(?:be\s+(?:processed|handled|kept|stored|run|analy[sz]ed)"
     rf"|stay|remain)|stays|remains)\s+(?:only\s+)?(?:{_LOCAL}|{_LOCAL_END})",
@@ -89,7 +92,7 @@ _ANCHORS = (
     "local", "prem", "in-house", "in house", "on-site", "on site", "off-site", "off site", "offsite",
     "in our", "on our", "within our", "inside our", "in my", "on my", "within my", "inside my",
     "company's", "cloud", "extern", "outside", "third", "border", "abroad", "leave", "restricted",
-    "remote", "hosted", "public", "openai", "anthropic", "chatgpt", "gpt", "claude", "gemini",
+    "remote", "hosted", "public", "openai", "anthropic", "chatgpt", "gpt", "claude", "gemini", "internal",
     "本地", "外部", "离开", "境外", "云",
 )  # fmt: skip
 _ANCHOR_GATE = Gate(_ANCHORS)
