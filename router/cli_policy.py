@@ -104,6 +104,9 @@ def render_explanation(report: dict[str, Any], policy_path: str, query: str) -> 
             f"  {trial['route']}: {'MATCHED' if trial['matched'] else 'no'} ({'; '.join(trial['reasons'])})"
         )
     lines.append(f"route:        {report['route']}")
+    if report["refused"]:
+        refused = report["refused"]
+        lines.append(f"refused:      {refused['status']} {refused['code']}: {refused['message']}")
     lines.append("backends, in the order they would be tried:")
     for i, candidate in enumerate(report["candidates"], 1):
         note = "" if candidate["available"] else f"  [unavailable: {candidate['unavailable_because']}]"
@@ -130,4 +133,23 @@ def cmd_policy(args: argparse.Namespace) -> int:
         print(
             f"{path}: ok (version {loaded.version}; {len(policy.backends)} backends, {len(policy.routes)} routes)"
         )
+        for warning in policy_warnings(policy):
+            print(f"{path}: warning: {warning}", file=sys.stderr)
     return 1 if failed else 0
+
+
+def policy_warnings(policy: Any) -> list[str]:
+    """What is valid but cannot work as meant: said, without failing the check."""
+    warnings = []
+    if not any(spec.data == "private" for spec in policy.backends.values()):
+        warnings.append(
+            "no backend has `data: private`, so every request with sensitive data (unless "
+            "sensitivity.action is redact) and every request asked to stay inside gets 503 no_backend_available"
+        )
+    for name, spec in policy.backends.items():
+        if spec.max_output_tokens is not None and spec.max_output_tokens > spec.context_window:
+            warnings.append(
+                f"backends.{name}: max_output_tokens {spec.max_output_tokens} is more than the "
+                f"context_window {spec.context_window} that holds them"
+            )
+    return warnings

@@ -164,7 +164,10 @@ def post(gateway, body, **headers):
         # a tool result with no call before it went on merged into the user's text (a trial, the
         # thirty-sixth session); OpenAI refuses it, and a result for a call that was not made
         (
-            {"model": "claude", "messages": [*HI, {"role": "tool", "tool_call_id": "c1", "content": "sunny"}]},
+            {
+                "model": "claude",
+                "messages": [*HI, {"role": "tool", "tool_call_id": "c1", "content": "sunny"}],
+            },
             400,
             "answers no call",
         ),

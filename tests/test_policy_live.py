@@ -60,6 +60,44 @@ def test_policy_check_refuses_what_would_fail_only_at_request_time(tmp_path):
         assert len(lines) == 1 and lines[0].startswith(f"{path}:") and expected in lines[0], result.stderr
 
 
+def test_policy_check_refuses_conditions_that_never_hold_and_warns_of_no_private_backend(tmp_path):
+    """A trial's edits passed the check: difficulty {gte: 5} (a 0-10 scale) and {lt: 0.2, gt: 0.5}
+    (errors now); max_output_tokens over the context window and every backend external (warnings:
+    then every request with personal data got a 503, and explain printed only the error)."""
+    shipped = (ROOT / "policies" / "default.yaml").read_text()
+    for name, edit, expected in (
+        ("scale", ("difficulty: {gte: 0.5}", "difficulty: {gte: 5}"), "difficulty >= 5 never holds"),
+        ("empty", ("difficulty: {lt: 0.2}", "difficulty: {lt: 0.2, gt: 0.5}"), "no value is > 0.5 and < 0.2"),
+    ):  # fmt: skip
+        assert edit[0] in shipped, edit
+        path = tmp_path / f"{name}.yaml"
+        path.write_text(shipped.replace(edit[0], edit[1], 1))
+        result = turnout("policy", "check", str(path))
+        assert result.returncode == 1 and expected in result.stderr, result.stderr
+    window = tmp_path / "window.yaml"  # a warning: a reload with it must not stop a running gateway
+    window.write_text(shipped.replace("max_output_tokens: 4096", "max_output_tokens: 9999999"))
+    checked = turnout("policy", "check", str(window))
+    assert checked.returncode == 0
+    assert (
+        "warning: backends.llama: max_output_tokens 9999999 is more than the context_window 131072"
+        in checked.stderr
+    )
+    external = tmp_path / "external.yaml"
+    external.write_text(shipped.replace("data: private", "data: external"))
+    checked = turnout("policy", "check", str(external))
+    assert checked.returncode == 0 and "warning: no backend has `data: private`" in checked.stderr
+    explained = turnout(
+        "explain", "--policy", str(external), "--json", "Email bob.smith@acme-corp.com the invoice"
+    )
+    assert explained.returncode == 0, explained.stderr
+    report = json.loads(explained.stdout)
+    assert report["route"] == "sensitive" and report["backends"] == []
+    assert report["refused"]["status"] == 503 and report["refused"]["code"] == "no_backend_available"
+    assert "llama" in report["excluded"]
+    text = turnout("explain", "--policy", str(external), "Email bob.smith@acme-corp.com the invoice")
+    assert "refused:      503 no_backend_available: No backend may take this request" in text.stdout
+
+
 def test_explain_cli_json_has_the_documented_fields():
     result = turnout("explain", "My email is ann.lee@fastmail.fm, please fix my Python function", "--json")
     assert result.returncode == 0, result.stderr

@@ -151,11 +151,12 @@ class Gateway:
             )
 
     def decide(self, request: ChatRequest, options: RequestOptions = NO_OPTIONS) -> Decision:
-        """The policy's decision for a request, without executing it (what explain shows)."""
+        """The policy's decision for a request, without executing it (what explain shows): when
+        the request would be refused, the decision so far with the error as its `refusal`."""
         policy = self.runtime.loaded.policy
         self._check_model(request)
         signals = self.runtime.engine.compute(request, options)
-        return decide(policy, signals, request.model, self.latency)
+        return decide(policy, signals, request.model, self.latency, explaining=True)
 
     def observe_latency(self, backend: str, ttft_s: float | None, total_s: float, output_tokens: int) -> None:
         spec = self.runtime.loaded.policy.backends.get(backend)

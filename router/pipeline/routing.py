@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from router.http.errors import NoBackendAvailable, SensitiveDataBlocked, UnsupportedContent
+from router.http.errors import NoBackendAvailable, SensitiveDataBlocked, TurnoutError, UnsupportedContent
 from router.policy.model import Condition, Order, Policy, SensitiveAction
 from router.signals.capability.classifier import CapabilityClassifier
 from router.signals.collect import Signals
@@ -67,6 +67,8 @@ class Decision:
     signals: Signals
     action: SensitiveAction | None  # the policy's sensitive action that applied, if any
     notes: list[str] = field(default_factory=list)
+    # what the gateway would answer instead of routing (explaining only: a request gets the error)
+    refusal: TurnoutError | None = None
 
     @property
     def action_name(self) -> str:
@@ -259,9 +261,11 @@ def decide(
     model: str,
     latency: LatencyTracker,
     usable: Callable[[str], bool] | None = None,
+    explaining: bool = False,
 ) -> Decision:
-    """Choose the route and order its backends; raise when the policy forbids the request. With
-    `usable` (what the caller's key may use), `auto` routes among those backends."""
+    """Choose the route and order its backends; raise when the policy forbids the request (or,
+    `explaining`, return the decision so far with the error as its `refusal`). With `usable`
+    (what the caller's key may use), `auto` routes among those backends."""
     notes: list[str] = []
     if model == AUTO:
         route_name, trials = choose_route(policy, signals, usable)
@@ -283,6 +287,8 @@ def decide(
                 f"The request carries sensitive data ({kinds}) and this gateway's policy blocks it."
             )
             blocked.signals = signals
+            if explaining:
+                return Decision(route_name, [], {}, trials, signals, action, notes, blocked)
             raise blocked
         if action is SensitiveAction.redact and signals.unmaskable:
             action = SensitiveAction.reroute
@@ -298,15 +304,10 @@ def decide(
         kept = reachable(policy, rerouted, signals, reroute, excluded, lacking)
         notes.append(f"rerouted to private backends {kept} because the request carries sensitive data")
     if not kept:
-        reasons = "; ".join(f"{name}: {why}" for name, why in excluded.items())
-        if lacking:  # the request can change; waiting, which a 503 invites, cannot
-            raise UnsupportedContent(
-                f"No backend this request may use accepts what it contains ({reasons}). Remove the "
-                f"{'/'.join(signals.needs.capabilities())} content or name a model that supports it"
-                f"{_capable_hint(policy, signals, reroute)}.",
-                param="model" if model != AUTO else "messages",
-            )
-        raise NoBackendAvailable(f"No backend may take this request ({reasons}).")
+        refusal = _refusal(policy, signals, model, reroute, excluded, lacking)
+        if explaining:
+            return Decision(route_name, [], excluded, trials, signals, action, notes, refusal)
+        raise refusal
     candidates = [_candidate(policy, name, signals, latency) for name in kept]
     if order is Order.cheapest:
         candidates.sort(key=lambda c: c.cost_usd)
@@ -317,6 +318,21 @@ def decide(
         notes.append("backends expected to exceed the latency budget moved last")
         candidates = within + [c for c in candidates if c.expected_ms > signals.latency_budget_ms]
     return Decision(route_name, candidates, excluded, trials, signals, action, notes)
+
+
+def _refusal(
+    policy: Policy, signals: Signals, model: str, reroute: bool, excluded: dict[str, str], lacking: set[str]
+) -> TurnoutError:
+    """The error for a request no backend may take."""
+    reasons = "; ".join(f"{name}: {why}" for name, why in excluded.items())
+    if lacking:  # the request can change; waiting, which a 503 invites, cannot
+        return UnsupportedContent(
+            f"No backend this request may use accepts what it contains ({reasons}). Remove the "
+            f"{'/'.join(signals.needs.capabilities())} content or name a model that supports it"
+            f"{_capable_hint(policy, signals, reroute)}.",
+            param="model" if model != AUTO else "messages",
+        )
+    return NoBackendAvailable(f"No backend may take this request ({reasons}).")
 
 
 def explain(
@@ -354,6 +370,16 @@ def explain(
             {"route": t.route, "matched": t.matched, "reasons": t.reasons} for t in decision.trials
         ],
         "notes": decision.notes,
+        # what the gateway would answer instead (no backend may take it, or the policy blocks it)
+        "refused": (
+            {
+                "status": decision.refusal.status_code,
+                "code": decision.refusal.code,
+                "message": decision.refusal.message,
+            }
+            if decision.refusal is not None
+            else None
+        ),
         "policy_version": policy_version,
         "signals": {
             "sensitivity": {

@@ -8,6 +8,7 @@ hold secrets (a policy names the *variable* that holds a key, never the key).
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 from enum import StrEnum
 from functools import cached_property
@@ -171,6 +172,25 @@ class Range(_Model):
         bounds = ((">", self.gt), (">=", self.gte), ("<", self.lt), ("<=", self.lte))
         return " and ".join(f"{op} {bound:g}" for op, bound in bounds if bound is not None)
 
+    @model_validator(mode="after")
+    def _some_value_holds(self) -> Range:
+        """{gt: 0.5, lt: 0.2} holds for no value: a route that could never match."""
+        if self.within(-math.inf, math.inf) is False:
+            raise ValueError(f"no value is {self.describe()}")
+        return self
+
+    def within(self, low: float, high: float) -> bool:
+        """Whether some value in [low, high] holds."""
+        lows = [
+            (bound, strict) for bound, strict in ((self.gt, True), (self.gte, False)) if bound is not None
+        ]
+        highs = [
+            (bound, strict) for bound, strict in ((self.lt, True), (self.lte, False)) if bound is not None
+        ]
+        start, open_start = max([(low, False), *lows], key=lambda b: (b[0], b[1]))
+        end, open_end = min([(high, False), *highs], key=lambda b: (b[0], not b[1]))
+        return start < end or (start == end and not open_start and not open_end)
+
 
 class Condition(_Model):
     """Conditions on the request's signals; every key given must hold (AND), `any` holds if one does."""
@@ -186,6 +206,15 @@ class Condition(_Model):
     has_images: bool | None = None
     any: list[Condition] | None = None
 
+    @model_validator(mode="after")
+    def _scores_can_hold(self) -> Condition:
+        """difficulty and frontier are probabilities: {gte: 5} (a 0-10 scale) could never hold."""
+        for name in ("difficulty", "frontier"):
+            bounds: Range | None = getattr(self, name)
+            if bounds is not None and not bounds.within(0.0, 1.0):
+                raise ValueError(f"{name} is between 0 and 1, so {name} {bounds.describe()} never holds")
+        return self
+
 
 class Order(StrEnum):
     listed = "listed"  # in the order the route lists them
@@ -194,7 +223,7 @@ class Order(StrEnum):
 
 
 class SearchMode(StrEnum):
-    hybrid = "hybrid"  # dense + BM25, fused by reciprocal rank
+    hybrid = "hybrid"  # dense + BM25, their scores fused by a weighted sum (README "Retrieval")
     dense = "dense"
     keyword = "keyword"
 
