@@ -8,7 +8,6 @@ import os
 import statistics
 import sys
 import time
-from pathlib import Path
 
 from evals.bench.fmt import Sample
 
@@ -19,6 +18,7 @@ def run_classify_bench(args: argparse.Namespace) -> int:
     from router import tokens
     from router.policy.model import load_policy
     from router.schema import ChatRequest
+    from router.settings import Settings
     from router.signals.capability.classifier import CapabilityClassifier
     from router.signals.collect import SignalEngine
 
@@ -27,7 +27,8 @@ def run_classify_bench(args: argparse.Namespace) -> int:
     except DatasetError as error:
         print(f"turnout: {error}", file=sys.stderr)
         return 2
-    policy = load_policy(args.policy or Path("policies/default.yaml")).policy
+    # as the gateway: TURNOUT_POLICY, else the checkout's default, else the packaged one
+    policy = load_policy(args.policy or Settings().policy).policy
     engine = SignalEngine(policy, CapabilityClassifier.load())
     requests = [
         ChatRequest.model_validate({"model": "auto", "messages": [{"role": "user", "content": t}]})
