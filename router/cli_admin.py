@@ -188,8 +188,10 @@ def cmd_usage(args: argparse.Namespace) -> int:
         f"{args.by.upper():<24} {'REQS':>7} {'ERRS':>5} {'PROMPT':>9} {'OUTPUT':>9} {'COST $':>10} {'P50 MS':>8}"
     )
     for group in summary["groups"]:
+        # requests refused before a route was chosen (a bad body, a 403) have none
+        label = group[args.by] if group[args.by] is not None else _UNSET.get(args.by, "(none)")
         print(
-            f"{str(group[args.by])[:24]:<24} {group['requests']:>7} {group['errors']:>5} "
+            f"{str(label)[:24]:<24} {group['requests']:>7} {group['errors']:>5} "
             f"{group['prompt_tokens']:>9} {group['completion_tokens']:>9} {group['cost_usd']:>10.4f} "
             f"{group['latency_p50_ms']:>8.1f}"
         )
@@ -204,6 +206,9 @@ def cmd_usage(args: argparse.Namespace) -> int:
             f"({totals['saved_share']:.1%})"
         )
     return 0
+
+
+_UNSET = {"route": "(not routed)", "backend": "(not sent)", "model": "(not sent)", "team": "(no team)"}
 
 
 def _count(text: str) -> int:

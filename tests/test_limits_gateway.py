@@ -201,13 +201,21 @@ def test_usage_endpoint_and_cli(gateway: Any, emulators: Emulators) -> None:
     key_id, key = key_with(gateway, "usage-reader")
     for model in ("llama", "gpt-4", "haiku"):
         gateway.client(key).chat.completions.create(model=model, messages=HELLO, max_tokens=20)
+    refused = httpx.post(  # refused before a route was chosen: a ledger row with no route
+        gateway.base_url + "/v1/chat/completions",
+        json={"model": "gpt-9", "messages": HELLO},
+        headers={"authorization": f"Bearer {key}"},
+    )
+    assert refused.status_code == 404
     url = gateway.settings.database_url.get_secret_value()
-    wait_for_rows(url, f"SELECT * FROM turnout_usage WHERE key_id = '{key_id}'", lambda r: len(r) == 3)
+    rows = wait_for_rows(url, f"SELECT * FROM turnout_usage WHERE key_id = '{key_id}'", lambda r: len(r) == 4)
+    assert sorted(str(row["route"]) for row in rows) == ["None", "explicit", "explicit", "explicit"]
+    routed = 4
     admin = {"authorization": f"Bearer {ADMIN_KEY}"}
     body = httpx.get(gateway.base_url + f"/v1/usage?key={key_id}&by=backend&since=1h", headers=admin).json()
-    assert {g["backend"] for g in body["groups"]} == {"llama", "gpt-4", "haiku"}
+    assert {g["backend"] for g in body["groups"]} == {"llama", "gpt-4", "haiku", None}
     totals = body["totals"]
-    assert totals["requests"] == 3 and body["baseline_backend"] == "claude"  # the policy's dearest
+    assert totals["requests"] == routed and body["baseline_backend"] == "claude"  # the policy's dearest
     assert 0 < totals["cost_usd"] < totals["baseline_usd"] and totals["saved_usd"] > 0
     named = httpx.get(
         gateway.base_url + f"/v1/usage?key={key_id}&since=1h&baseline=gpt-4", headers=admin
@@ -225,9 +233,10 @@ def test_usage_endpoint_and_cli(gateway: Any, emulators: Emulators) -> None:
     env = {"TURNOUT_DATABASE_URL": url}
     cli = turnout("usage", "--key", key_id, "--by", "backend", "--since", "1h", "--json", env=env)
     assert cli.returncode == 0, cli.stderr
-    assert json.loads(cli.stdout)["totals"]["requests"] == 3
+    assert json.loads(cli.stdout)["totals"]["requests"] == routed
     table = turnout("usage", "--key", key_id, "--since", "1h", env=env)
     assert "saved $" in table.stdout and "all on claude" in table.stdout
+    assert "None" not in table.stdout and "(not routed)" in table.stdout  # it printed "None"
     named_cli = turnout("usage", "--key", key_id, "--since", "1h", "--baseline", "gpt-4", env=env)
     assert "all on gpt-4" in named_cli.stdout
     unknown_cli = turnout("usage", "--baseline", "gpt-9", env=env)

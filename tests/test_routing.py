@@ -204,7 +204,9 @@ def test_holds_agrees_with_evaluate_on_random_conditions():
     categories = ["code", "math", "reasoning", "writing", "simple_chat", "extraction", "other"]
 
     def bounds():
-        low = round(0.01 + 0.98 * rng.random(), 2)  # a range some score in [0, 1] holds (policies refuse others)
+        low = round(
+            0.01 + 0.98 * rng.random(), 2
+        )  # a range some score in [0, 1] holds (policies refuse others)
         return rng.choice([{"gte": low}, {"lt": low}, {"gt": low, "lte": min(1.0, low + 0.3)}])
 
     def condition(depth=0):  # up to three levels of `any`, empty lists included
@@ -345,7 +347,9 @@ def test_policy_can_turn_off_instructions_in_text_but_not_the_caller_flag(tmp_pa
 def test_asking_to_stay_inside_is_answered_inside_even_where_the_policy_blocks_sensitive_data(tmp_path):
     text = (ROOT / "policies" / "default.yaml").read_text()
     gateway = _gateway(tmp_path, text.replace("  action: reroute\n", "  action: block\n"))
-    blocked = gateway.decide(_chat("gpt-4", ("user", "Write to ann.lee@fastmail.fm")))  # explained, not raised
+    blocked = gateway.decide(
+        _chat("gpt-4", ("user", "Write to ann.lee@fastmail.fm"))
+    )  # explained, not raised
     assert isinstance(blocked.refusal, SensitiveDataBlocked) and blocked.backends == []
     decision = gateway.decide(_chat("gpt-4", ("user", "Summarise it.")), _said("yes"))
     assert decision.action == "reroute" and decision.backends == ["llama"]
