@@ -220,8 +220,12 @@ class TestLimiterContract:
             await limiter.settle(last.reservation, 0, 0.1)
             assert (await admit(limiter, [daily], 0, 0.0)).reason is LimitKind.budget_day  # spent out
 
-            month = await admit(limiter, [monthly], 0, 0.6)
+            month = await admit(limiter, [monthly], 0, 0.6)  # nothing spent: the estimate is over it
             assert month.reason is LimitKind.budget_month and 1 <= month.retry_after_s <= 31 * 86400
+            said = month.error().message  # it said "Monthly budget reached" with nothing spent
+            assert (
+                said.startswith(f"Monthly budget of {team} cannot cover this request") and "estimated" in said
+            )
             assert (await admit(limiter, [Scope(team + "-zero", Limits(usd_day=0.0))])).reason is (
                 LimitKind.budget_day
             )

@@ -105,6 +105,13 @@ class Admission:
         """The 429 to answer a refused admission with; add `headers` to the response."""
         if self.reason is None:
             message = "Rate limits cannot be checked right now; retry shortly."
+        elif self.reason in (LimitKind.budget_day, LimitKind.budget_month):
+            # refused also when nothing is spent yet but this request's estimate is over the budget
+            message = (
+                f"{_DESCRIPTION[self.reason]} of {self.scope} cannot cover this request: what it has "
+                f"spent plus this request's estimated cost is over it; retry after "
+                f"{math.ceil(self.retry_after_s)}s, or ask for fewer max_tokens."
+            )
         else:
             message = (
                 f"{_DESCRIPTION[self.reason]} reached for {self.scope}; "
