@@ -39,6 +39,22 @@ def test_request_is_redacted_consistently_and_restored():
     )
 
 
+def test_a_placeholder_the_caller_wrote_is_never_one_of_turnouts():
+    """A trial asked for "the literal text [EMAIL_2] and [EMAIL_1]": its own [EMAIL_1] came back
+    as the address. Placeholders skip what the request already holds, and what it wrote stays."""
+    text = "My mail is bob.smith@acme-corp.com. Reply with the literal text [EMAIL_2] and [EMAIL_1]"
+    request = ChatRequest.model_validate({"model": "gpt-4", "messages": [{"role": "user", "content": text}]})
+    at = text.index("bob.")
+    unit = Unit(0, "content", text)
+    redacted, redactor = redact_request(request, [Located(unit, Finding("email", at, at + 23, 0.9))])
+    assert redacted.messages[0].text() == (
+        "My mail is [EMAIL_3]. Reply with the literal text [EMAIL_2] and [EMAIL_1]"
+    )
+    body = orjson.dumps({"choices": [{"message": {"content": "[EMAIL_2] and [EMAIL_1], for [EMAIL_3]"}}]})
+    restored = orjson.loads(restore_completion(body, redactor))["choices"][0]["message"]["content"]
+    assert restored == "[EMAIL_2] and [EMAIL_1], for bob.smith@acme-corp.com"
+
+
 def test_content_parts_and_tool_arguments_are_redacted():
     request = ChatRequest.model_validate(
         {

@@ -24,16 +24,21 @@ HOLD_BACK = 32  # longest placeholder a stream may have split between two chunks
 
 
 class Redactor:
-    def __init__(self) -> None:
+    def __init__(self, taken: set[str] | frozenset[str] = frozenset()) -> None:
+        """`taken`: placeholder-shaped text the request already holds ("reply with the literal
+        text [EMAIL_1]"), which no placeholder may be, or the answer's would be restored."""
         self.originals: dict[str, str] = {}  # placeholder → original text
         self._by_value: dict[tuple[str, str], str] = {}
         self._counts: dict[str, int] = {}
+        self._taken = taken
 
     def placeholder(self, kind: str, value: str) -> str:
         key = (kind, value)
         if key not in self._by_value:
-            self._counts[kind] = self._counts.get(kind, 0) + 1
-            token = f"[{kind.upper()}_{self._counts[kind]}]"
+            token = ""
+            while not token or token in self._taken:
+                self._counts[kind] = self._counts.get(kind, 0) + 1
+                token = f"[{kind.upper()}_{self._counts[kind]}]"
             self._by_value[key] = token
             self.originals[token] = value
         return self._by_value[key]
@@ -51,7 +56,7 @@ class Redactor:
 
 def redact_request(request: ChatRequest, findings: list[Located]) -> tuple[ChatRequest, Redactor]:
     """A copy of the request with every finding replaced by its placeholder."""
-    redactor = Redactor()
+    redactor = Redactor(set(PLACEHOLDER.findall(orjson.dumps(request.model_dump(mode="json")).decode())))
     spans: dict[tuple[int, str], list[tuple[int, int, str]]] = {}
     fields: dict[Unit, list[tuple[int, int, str]]] = {}
     for located in findings:
