@@ -188,7 +188,7 @@ def cmd_usage(args: argparse.Namespace) -> int:
         f"{args.by.upper():<24} {'REQS':>7} {'ERRS':>5} {'PROMPT':>9} {'OUTPUT':>9} {'COST $':>10} {'P50 MS':>8}"
     )
     for group in summary["groups"]:
-        # requests refused before a route was chosen (a bad body, a 403) have none
+        # requests refused before a route was chosen (an unknown model, a 403) have none
         label = group[args.by] if group[args.by] is not None else _UNSET.get(args.by, "(none)")
         print(
             f"{str(label)[:24]:<24} {group['requests']:>7} {group['errors']:>5} "
@@ -211,14 +211,15 @@ def cmd_usage(args: argparse.Namespace) -> int:
 _UNSET = {"route": "(not routed)", "backend": "(not sent)", "model": "(not sent)", "team": "(no team)"}
 
 
-def _count(text: str) -> int:
+# (argparse names the type by the function: "invalid count value: 'x'")
+def count(text: str) -> int:
     value = int(text)
     if value < 0:
         raise argparse.ArgumentTypeError(f"{value} is below 0 (0 removes the limit)")
     return value
 
 
-def _dollars(text: str) -> float:
+def amount(text: str) -> float:
     value = float(text)
     if not value >= 0:  # also NaN
         raise argparse.ArgumentTypeError(f"{text} is not 0 or more (0 removes the budget)")
@@ -233,13 +234,13 @@ def key_name(text: str) -> str:
 
 def limit_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("limits (0 removes one)")
-    group.add_argument("--rpm", type=_count, help="requests per minute (per window)")
+    group.add_argument("--rpm", type=count, help="requests per minute (per window)")
     group.add_argument(
-        "--tpm", type=_count, help="tokens per minute: prompt + max_tokens reserved, then settled"
+        "--tpm", type=count, help="tokens per minute: prompt + max_tokens reserved, then settled"
     )
-    group.add_argument("--concurrent", type=_count, help="requests in flight at once")
-    group.add_argument("--usd-day", type=_dollars, help="USD budget per UTC day")
-    group.add_argument("--usd-month", type=_dollars, help="USD budget per UTC month")
+    group.add_argument("--concurrent", type=count, help="requests in flight at once")
+    group.add_argument("--usd-day", type=amount, help="USD budget per UTC day")
+    group.add_argument("--usd-month", type=amount, help="USD budget per UTC month")
 
 
 def _warn_unknown_models(allowed: list[str] | None) -> None:

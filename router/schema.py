@@ -159,9 +159,8 @@ class ChatRequest(_Model):
     def _tool_results_answer_calls(cls, messages: list[Message]) -> list[Message]:
         """A tool message answers a call of the assistant message before it (other tool messages
         between), as OpenAI requires; one with no such call was merged into the user's text."""
-        calls: set[str] | None = (
-            None  # the ids of the last assistant message's calls, while tool messages follow
-        )
+        # the ids of the last assistant message's calls, while tool messages follow it
+        calls: set[str] | None = None
         for index, message in enumerate(messages):
             if message.role == "tool":
                 if calls is None:

@@ -44,7 +44,7 @@ _SPECS = {
 
 
 def _kinds(spec: str) -> str:
-    """ "4!a2!n" -> "aaaann": the kind of each character of the BBAN."""
+    """The kind of each character of a BBAN by its spec: "aaaann" for "4!a2!n"."""
     kinds, count = [], ""
     for char in spec:
         if char.isdigit():
