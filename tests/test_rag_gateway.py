@@ -47,9 +47,14 @@ def collections(pg_url: str, tmp_path_factory: pytest.TempPathFactory) -> dict[s
         "# Salary bands 2026\n\nStaff engineers in Berlin earn between 98,000 and 121,000 EUR. "
         "Principal engineers earn between 125,000 and 150,000 EUR.\n"
     )
+    contacts = tmp_path_factory.mktemp("contacts")  # not marked private, but its passages hold personal data
+    (contacts / "billing.md").write_text(
+        "# Billing escalations\n\nEscalations go to priya.raman@northwind-billing.test, phone +1 415 555 0199.\n"
+    )
     return {
         "docs": run(_ingest(pg_url, "docs", SAMPLES)),
         "hr-private": run(_ingest(pg_url, "hr-private", private)),
+        "contacts": run(_ingest(pg_url, "contacts", contacts)),
     }
 
 
@@ -139,6 +144,28 @@ def test_private_collection_stays_on_private_backends(
     assert raw.headers["x-turnout-sensitive"] == "reroute"
     assert emulators.openai.received == [] and emulators.anthropic.received == []
     assert "125,000" in _system_text(emulators.vllm.received[-1])
+
+
+def test_passages_with_personal_data_stay_on_private_backends(
+    gateway: Any, emulators: Emulators, collections: Any
+) -> None:
+    """A trial's collection, not marked private, held an e-mail address and a phone number: its
+    passages went to the external backend unscanned. Every string sent upstream is scanned."""
+    raw = gateway.client().chat.completions.with_raw_response.create(
+        model="gpt-4",
+        messages=[{"role": "user", "content": "Who handles billing escalations?"}],
+        extra_body={"turnout": {"rag": True, "collection": "contacts"}},
+    )
+    assert raw.headers["x-turnout-backend"] == "llama"
+    assert raw.headers["x-turnout-sensitive"] == "reroute"
+    assert emulators.openai.received == [] and emulators.anthropic.received == []
+    assert "priya.raman@" in _system_text(emulators.vllm.received[-1])
+    clean = gateway.client().chat.completions.with_raw_response.create(
+        model="gpt-4",
+        messages=[{"role": "user", "content": "When are expense reports due?"}],
+        extra_body={"turnout": {"rag": True, "collection": "docs"}},
+    )  # the sample handbook holds nothing sensitive: it leaves as asked
+    assert clean.headers["x-turnout-backend"] == "gpt-4" and clean.headers["x-turnout-sensitive"] == "none"
 
 
 def test_retrieval_errors_are_openai_errors(gateway: Any, collections: Any) -> None:

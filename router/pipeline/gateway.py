@@ -186,12 +186,18 @@ class Gateway:
         decision = decide(policy, signals, request.model, self.latency, principal.may_use)
         tried, retrieved = await self._retrieve(request, decision, policy)
         if retrieved is not None:
+            # passages leave with the request: ones holding sensitive data keep it inside, as a
+            # private collection's do (every string sent upstream is scanned)
+            carried = () if retrieved.private else runtime.engine.detector.scan(retrieved.context)
             signals = replace(
                 signals,
                 prompt_tokens=signals.prompt_tokens + retrieved.tokens,
                 private_context=retrieved.collection if retrieved.private else None,
+                sensitive_context=(
+                    (retrieved.collection, tuple(sorted({f.type for f in carried}))) if carried else None
+                ),
             )
-            if retrieved.private:
+            if retrieved.private or carried:
                 decision = decide(policy, signals, request.model, self.latency, principal.may_use)
         names = [name for name in decision.backends if principal.may_use(name)]
         if not names:

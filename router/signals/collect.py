@@ -69,12 +69,19 @@ class Signals:
     notes: list[str] = field(default_factory=list)
     private_context: str | None = None  # a private collection whose passages the request now carries
     private_request: str | None = None  # why the caller's request itself asks to stay inside
+    # a collection not marked private whose retrieved passages hold sensitive data, and its kinds
+    sensitive_context: tuple[str, tuple[str, ...]] | None = None
 
     @property
     def kept_inside(self) -> str | None:
         """Why the request goes to private backends whatever the sensitive-data rule says, or None."""
         if self.private_context is not None:
             return f"carries passages of private collection '{self.private_context}'"
+        if self.sensitive_context is not None:
+            collection, kinds = self.sensitive_context
+            return (
+                f"carries passages of collection '{collection}' that hold sensitive data ({', '.join(kinds)})"
+            )
         return self.private_request
 
     @property
