@@ -112,6 +112,39 @@ def test_function_tools_and_previous_response_id(
         assert sent[2] == {"role": "tool", "tool_call_id": call.call_id, "content": "sunny, 21 C"}
 
 
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_continuation_of_a_response_kept_inside_stays_inside(
+    gateway: RunningGateway, emulators: Emulators, stream: bool
+) -> None:
+    """A trial: the first turn asked to stay inside by header (or in `instructions`, which the
+    stored conversation leaves out) went to llama; its continuation naming gpt-4 carried the first
+    turn and llama's answer to the external backend."""
+    client = gateway.client()
+    private = {"x-turnout-private": "true"}
+    if stream:
+        with client.responses.stream(
+            model="auto", input="Extract the salary band.", extra_headers=private
+        ) as events:
+            first = events.get_final_response()
+        _wait_stored(client, first.id)
+    else:
+        first = client.responses.create(model="auto", input="Extract the salary band.", extra_headers=private)
+    told = client.responses.create(
+        model="auto", instructions="This data must not leave our data center.", input="Summarise the band."
+    )
+    for previous in (first.id, told.id):
+        raw = client.responses.with_raw_response.create(
+            model="gpt-4", input="Now write a haiku about it.", previous_response_id=previous
+        )
+        assert raw.headers["x-turnout-backend"] == "llama" and raw.headers["x-turnout-sensitive"] == "reroute"
+    assert emulators.openai.received == []
+    plain = client.responses.create(model="gpt-4", input="Say hello.")  # a response not kept inside
+    after = client.responses.with_raw_response.create(
+        model="gpt-4", input="Again.", previous_response_id=plain.id
+    )
+    assert after.headers["x-turnout-backend"] == "gpt-4"
+
+
 def test_structured_output_goes_as_response_format(gateway: RunningGateway, emulators: Emulators) -> None:
     schema = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
     text: Any = {"format": {"type": "json_schema", "name": "place", "schema": schema, "strict": True}}

@@ -71,6 +71,9 @@ class Dialect:
     ) -> RelayResponse:
         return RelayResponse(exchange, stream, first, headers, overhead)
 
+    def planned(self, exchange: Exchange) -> None:
+        """The request is planned (its signals known) and about to be sent."""
+
 
 OPENAI = Dialect()
 
@@ -82,15 +85,18 @@ async def answer(
     chat: ChatRequest,
     started: float,
     dialect: Dialect,
+    options: RequestOptions | None = None,
 ) -> Response:
     """Run a parsed request through its Exchange and write the answer in the caller's dialect; the
-    ledger and the limiter hear of every outcome, errors and disconnects included."""
+    ledger and the limiter hear of every outcome, errors and disconnects included. `options`: the
+    request's, when more than its headers say."""
     exchange = Exchange(
         services.gateway, services.admissions, services.usage, services.metrics, principal, chat, started
     )
     exchange.api = dialect.api
     try:
-        plan = await exchange.plan(RequestOptions.from_headers(request.headers))
+        plan = await exchange.plan(options or RequestOptions.from_headers(request.headers))
+        dialect.planned(exchange)
         if chat.stream:
             stream, first, headers, overhead = await exchange.open_stream(plan)
             return dialect.relay(exchange, stream, first, headers, overhead)

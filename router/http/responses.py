@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from dataclasses import replace
 from typing import Any
 
 import orjson
@@ -26,7 +27,7 @@ from router.http.messages import Translated
 from router.http.services import read_json, services_of
 from router.pipeline.exchange import Exchange
 from router.pipeline.responses_in import ChunksToEvents, Envelope, from_chat, new_id, output_messages, to_chat
-from router.schema import ChatRequest, parse_chat_request
+from router.schema import ChatRequest, RequestOptions, parse_chat_request
 
 log = logging.getLogger("turnout.responses")
 _pending: set[asyncio.Task[None]] = set()  # stores of streamed responses, finished off the relay
@@ -51,13 +52,21 @@ class ResponseStore:
             )
 
     async def load(self, principal: Principal, response_id: str) -> dict[str, Any]:
+        """The row: `response`, `conversation` (its messages) and `kept_inside` (why the request
+        that made it stayed on private backends, or None)."""
         row = await self.pool.fetch_one(
             "SELECT response, conversation FROM turnout_responses WHERE id = %s AND (key_id = %s OR %s)",
             (response_id, principal.key_id, principal.admin),
         )
         if row is None:
             raise ResponseNotFound(f"No response found with id '{response_id}'.", param="response_id")
-        return row
+        stored = row["conversation"]  # the messages; or, for a response kept inside, them and why
+        kept = isinstance(stored, dict)
+        return {
+            **row,
+            "conversation": stored["messages"] if kept else stored,
+            "kept_inside": stored["kept_inside"] if kept else None,
+        }
 
     async def delete(self, principal: Principal, response_id: str) -> None:
         async with self.pool.connection() as connection:
@@ -118,6 +127,10 @@ class Responses(Dialect):
         self.final: dict[str, Any] | None = None
         self.translator: ChunksToEvents | None = None
         self.saved = False
+        self.kept_inside: str | None = None  # why this request stayed inside: its continuations do too
+
+    def planned(self, exchange: Exchange) -> None:
+        self.kept_inside = exchange.signals.kept_inside if exchange.signals is not None else None
 
     def body(self, answer: bytes, chat: ChatRequest) -> bytes:
         self.final = from_chat(answer, self.envelope)
@@ -150,7 +163,12 @@ class Responses(Dialect):
         if self.saved or self.final is None or self.store is None:
             return
         self.saved = True
-        conversation = [*self.conversation, *output_messages(self.final["output"])]
+        messages = [*self.conversation, *output_messages(self.final["output"])]
+        # a response kept inside (a header, an instruction, a private collection's passages, a key)
+        # keeps its continuations inside: the conversation alone does not always say so
+        conversation: Any = (
+            {"messages": messages, "kept_inside": self.kept_inside} if self.kept_inside else messages
+        )
         try:
             await self.store.save(self.principal, self.final, conversation)
         except Exception as error:
@@ -164,17 +182,23 @@ async def create_response(request: Request) -> Response:
     body = await read_json(request, services.settings)
     store = ResponseStore(services.pool)
     history: list[dict[str, Any]] = []
+    options = RequestOptions.from_headers(request.headers)
     if isinstance(body, dict) and body.get("previous_response_id"):
-        if not isinstance(body["previous_response_id"], str):
+        previous = body["previous_response_id"]
+        if not isinstance(previous, str):
             raise InvalidRequest("'previous_response_id' must be a string.", param="previous_response_id")
-        history = (await store.load(principal, body["previous_response_id"]))["conversation"]
+        loaded = await store.load(principal, previous)
+        history = loaded["conversation"]
+        if loaded["kept_inside"] and not options.private:
+            because = f"it continues response {previous}, which stayed inside ({loaded['kept_inside']})"
+            options = replace(options, private=True, private_because=because)
     chat_body, conversation = to_chat(body, history)
     chat = parse_chat_request(orjson.dumps(chat_body), services.gateway.runtime.loaded.policy.declared_params)
     keep = body.get("store", True) is not False
     dialect = Responses(
         Envelope(body, new_id("resp"), chat.model), conversation, store if keep else None, principal
     )
-    response = await answer(request, services, principal, chat, started, dialect)
+    response = await answer(request, services, principal, chat, started, dialect, options)
     if not chat.stream and response.status_code == 200:
         await dialect.persist()
     return response
