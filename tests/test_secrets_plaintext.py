@@ -927,3 +927,16 @@ def test_an_azure_connection_strings_key_is_a_secret_but_not_the_emulators() -> 
 def test_look_alike_rules_leave_real_secrets_found(text: str, secret: str) -> None:
     start = text.index(secret)
     assert any(f.start <= start and f.end >= start + len(secret) // 2 for f in secrets_in(text)), text
+
+
+def test_an_aws_secret_key_beside_its_access_key_id_is_found() -> None:
+    """A trial's "My AWS key is AKIA... and the secret key is ..." left with the secret in clear
+    under `redact`: only the ID was found. The documentation's example pair is nobody's."""
+    text = "My AWS key is AKIAZ3MXQ7RT5LPK2WNB and the secret key is Hq8vT2nR0pLx5sKd9WmZ3yBc7FgJ1aEuV4oNiQ6t"
+    assert {f.detail for f in secrets_in(text)} == {"aws_access_key", "aws_secret_key"}
+    assert found(text, "Hq8vT2nR0pLx5sKd9WmZ3yBc7FgJ1aEuV4oNiQ6t")
+    assert secrets_in("AKIAIOSFODNN7EXAMPLE wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY") == []
+    far = "AKIAZ3MXQ7RT5LPK2WNB" + " lorem" * 80 + " Hq8vT2nR0pLx5sKd9WmZ3yBc7FgJ1aEuV4oNiQ6t"
+    assert not found(far, "Hq8vT2nR0pLx5sKd9WmZ3yBc7FgJ1aEuV4oNiQ6t")  # not beside it
+    digest = "AKIAZ3MXQ7RT5LPK2WNB built from 9f8e7d6c5b4a3f2e1d0c9b8a7f6e5d4c3b2a1f0e"
+    assert {f.detail for f in secrets_in(digest)} == {"aws_access_key"}  # one case only: a hex digest

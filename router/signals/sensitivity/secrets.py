@@ -159,6 +159,28 @@ def _known(text: str, lowered: str) -> Iterator[Finding]:
             if shown_not_secret(value) or PLACEHOLDER.match(_AFTER_PREFIX.split(value, maxsplit=1)[-1]):
                 continue  # xoxb-your-token, sk-...: the format's prefix before a placeholder
             yield Finding("secret", match.start(), match.end(), confidence, detail)
+            if detail == "aws_access_key":
+                yield from _aws_secret_near(text, match.start(), match.end())
+
+
+# An AWS secret access key is 40 characters of base64's alphabet; its access key ID is written
+# beside it, and alone it is the part that matters ("my key is AKIA... and the secret key is ...",
+# which a trial sent out in clear under `redact`).
+_AWS_SECRET = re.compile(r"(?<![A-Za-z0-9/+=])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])")
+_AWS_REACH = 300  # characters around the ID where its secret is looked for
+
+
+def _aws_secret_near(text: str, start: int, end: int) -> Iterator[Finding]:
+    for match in _AWS_SECRET.finditer(text, max(0, start - _AWS_REACH), end + _AWS_REACH):
+        value = match.group(0)
+        mixed = any(c.isupper() for c in value) and any(c.islower() for c in value)
+        if (
+            mixed
+            and any(c.isdigit() for c in value)
+            and not shown_not_secret(value)
+            and "EXAMPLE" not in value
+        ):
+            yield Finding("secret", match.start(), match.end(), 0.9, "aws_secret_key")
 
 
 # A private key's block ends at its END line, read at most 12,000 characters on (a PGP block of a
