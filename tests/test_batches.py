@@ -338,6 +338,27 @@ def test_lines_refused_by_the_keys_limits_wait_and_then_run(working: str, gatewa
     assert done.status == "completed" and done.request_counts.completed == 5 and done.error_file_id is None
 
 
+def test_a_line_alone_over_the_keys_token_limit_fails_at_once(working: str, gateway: RunningGateway) -> None:
+    """A trial's line asking for more tokens than the key's tpm was requeued until the batch
+    expired (24 h), holding the key's other lines back; it fails now, and the others run."""
+    from tests.test_limits_gateway import key_with
+
+    _, key = key_with(gateway, "batch-tpm", limits={"tpm": 100})
+    client = openai.OpenAI(base_url=working + "/v1", api_key=key, max_retries=0, timeout=30)
+    lines = [
+        _line("small-1", "llama", "Hi"),
+        _line("huge", "llama", "Hi", max_tokens=200),
+        _line("small-2", "llama", "Yo"),
+    ]
+    batch = _submit(client, lines)
+    done = _wait(client, batch.id, ("completed",), timeout_s=40)
+    assert done.request_counts.completed == 2 and done.request_counts.failed == 1
+    errors = [orjson.loads(line) for line in client.files.content(done.error_file_id).text.splitlines()]
+    assert [e["custom_id"] for e in errors] == ["huge"]
+    assert errors[0]["response"]["status_code"] == 400
+    assert errors[0]["response"]["body"]["error"]["code"] == "tokens_over_limit"
+
+
 def test_an_upload_over_the_limit_is_a_413_even_when_chunked(
     pg_url: str, gateway: RunningGateway, emulators: Emulators
 ) -> None:

@@ -197,6 +197,23 @@ def test_stream_left_early_is_charged_for_what_it_streamed(gateway: Any, emulato
     assert 3 <= row["completion_tokens"] < 200 and row["prompt_tokens"] > 0 and row["cost_usd"] > 0
 
 
+def test_a_request_alone_over_the_token_limit_is_a_400_not_a_429(gateway: Any, emulators: Emulators) -> None:
+    """A 429 "retry after 55s" for a request no wait could admit had the openai SDK retry it for
+    three minutes; it is a 400 that says so (and a smaller one is admitted)."""
+    _, key = key_with(gateway, "tpm-100", limits={"tpm": 100})
+    response = httpx.post(
+        gateway.base_url + "/v1/chat/completions",
+        json={"model": "llama", "messages": HELLO, "max_tokens": 200},
+        headers={"authorization": f"Bearer {key}"},
+    )
+    assert response.status_code == 400, response.text
+    error = response.json()["error"]
+    assert error["code"] == "tokens_over_limit" and error["param"] == "max_tokens"
+    assert "more than the 100 tokens per minute" in error["message"]
+    small = gateway.client(key).chat.completions.create(model="llama", messages=HELLO, max_tokens=20)
+    assert small.choices[0].message.content
+
+
 def test_usage_endpoint_and_cli(gateway: Any, emulators: Emulators) -> None:
     key_id, key = key_with(gateway, "usage-reader")
     for model in ("llama", "gpt-4", "haiku"):

@@ -18,6 +18,7 @@ from typing import Any
 from router.accounts.auth import Principal
 from router.accounts.limits import Admission, Limiter, Reservation, Scope
 from router.db import Pool
+from router.http.errors import OverLimit
 
 log = logging.getLogger("turnout.admission")
 
@@ -52,6 +53,15 @@ class Admissions:
         scopes = principal.scopes()
         if not scopes:
             return None
+        for scope in scopes:
+            tpm = scope.limits.tpm
+            if tpm is not None and estimate.tokens > tpm:
+                raise OverLimit(
+                    f"This request needs {estimate.tokens} tokens (its prompt plus max_tokens, or the "
+                    f"expected output), more than the {tpm} tokens per minute of {scope.name}: no wait "
+                    "admits it. Ask for fewer max_tokens or send a shorter prompt.",
+                    param="max_tokens",
+                )
         await self._seed([scope for scope in scopes if _budgeted(scope) and scope.name not in self._seeded])
         admission = await self.limiter.admit(scopes, estimate.tokens, estimate.usd)
         if admission.unseeded:  # a new day or month, or a Redis that lost its data: reseed for what follows

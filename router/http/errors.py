@@ -145,6 +145,13 @@ class ClientClosed(TurnoutError):
     code = "client_closed_request"
 
 
+class OverLimit(InvalidRequest):
+    """A request that alone is over a key's or team's tokens-per-minute limit: no wait admits it,
+    so it is a 400 (a 429 had clients retry it for minutes, and a batch line wait until expiry)."""
+
+    code = "tokens_over_limit"
+
+
 class RateLimited(TurnoutError):
     status_code = 429
     type = "rate_limit_error"
