@@ -163,6 +163,11 @@ def test_policy(emus: Emulators, path: Path) -> Path:
         "fallbacks": ["llama"],
     }
     policy["backends"]["keyless"] = {**policy["backends"]["gpt-4"], "api_key_env": "TURNOUT_TEST_UNSET_KEY"}
+    # a self-hosted server takes no key, but one named by the policy must be there
+    policy["backends"]["keyless-local"] = {
+        **policy["backends"]["llama"],
+        "api_key_env": "TURNOUT_TEST_UNSET_LOCAL_KEY",
+    }
     # an OpenAI-compatible server with a field of its own (tests/test_request_params.py)
     policy["backends"]["compat"] = {
         "provider": "openai_compatible",

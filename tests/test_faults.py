@@ -167,12 +167,20 @@ def test_connection_refused_falls_back(gateway, emulators):
     assert raw.headers["x-turnout-backend"] == "llama" and raw.headers["x-turnout-attempts"] == "3"
 
 
-def test_backend_without_its_key_is_a_503(gateway, emulators):
+@pytest.mark.parametrize(
+    ("model", "variable", "wire"),
+    [
+        ("keyless", "TURNOUT_TEST_UNSET_KEY", "openai"),
+        # vLLM needs no key, but a variable the policy names must be set (a trial's went out keyless)
+        ("keyless-local", "TURNOUT_TEST_UNSET_LOCAL_KEY", "vllm"),
+    ],
+)
+def test_backend_without_its_key_is_a_503(gateway, emulators, model, variable, wire):
     with pytest.raises(openai.InternalServerError) as caught:
-        gateway.client().chat.completions.create(model="keyless", messages=HELLO)
-    assert caught.value.status_code == 503 and "TURNOUT_TEST_UNSET_KEY" in caught.value.message
-    assert httpx.get(gateway.base_url + "/readyz").json()["backends"]["keyless"]["ready"] is False
-    assert emulators.openai.script.requests == 0
+        gateway.client().chat.completions.create(model=model, messages=HELLO)
+    assert caught.value.status_code == 503 and variable in caught.value.message
+    assert httpx.get(gateway.base_url + "/readyz").json()["backends"][model]["ready"] is False
+    assert getattr(emulators, wire).script.requests == 0
 
 
 def test_client_leaving_mid_stream_is_recorded_as_499(gateway, emulators):

@@ -65,7 +65,8 @@ def build_backend(name: str, spec: BackendSpec, settings: Settings, http: HttpCl
         if missing:
             raise ValueError(f"missing {', '.join(missing)}")
         return LiteLLMBackend(name, spec, spec.base_url, api_key)
-    if provider.key_required and not api_key:
+    # a variable the policy names is a key the operator means to send (an unset one went out empty)
+    if (provider.key_required or spec.api_key_env) and not api_key:
         raise ValueError(f"missing {key_env}")
     base_url = spec.base_url or (
         getattr(settings, provider.default_base_url) if provider.default_base_url else None

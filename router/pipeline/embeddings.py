@@ -189,6 +189,8 @@ class Embeddings:
         if not base_url:
             raise UpstreamError(f"{name} has no base_url", backend=name)
         api_key = _settings_key(settings, spec.api_key_env or provider.key_env)
+        if spec.api_key_env and not api_key:  # named by the policy, so meant to be sent
+            raise UpstreamError(f"{name}: missing {spec.api_key_env}", backend=name)
         headers = {"content-type": "application/json", "accept-encoding": "identity"}
         if api_key:
             headers["authorization"] = f"Bearer {api_key}"
