@@ -55,6 +55,7 @@ def cmd_keys(args: argparse.Namespace) -> int:
         on_budget = OnBudget(args.on_budget)
 
         async def create(store: Any) -> tuple[str, str]:
+            await _warn_unknown_team(store, args.team)
             created: tuple[str, str] = await store.create(
                 args.name,
                 args.allow or None,
@@ -92,6 +93,7 @@ def cmd_keys(args: argparse.Namespace) -> int:
         new_rule = OnBudget(args.on_budget) if args.on_budget else None
 
         async def update(store: Any) -> bool:
+            await _warn_unknown_team(store, args.team)
             updated: bool = await store.update(
                 args.id,
                 limits=changes,
@@ -241,6 +243,20 @@ def limit_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--concurrent", type=count, help="requests in flight at once")
     group.add_argument("--usd-day", type=amount, help="USD budget per UTC day")
     group.add_argument("--usd-month", type=amount, help="USD budget per UTC month")
+
+
+async def _warn_unknown_team(store: Any, team: str | None) -> None:
+    """--team names a team `turnout teams set` made: say so when none has that name (a typo gave a
+    key a team with no limits); the key still joins it, and the team's limits apply once set."""
+    if team is None:
+        return
+    teams = await store.teams()
+    if team not in {row["name"] for row in teams}:
+        known = ", ".join(sorted(row["name"] for row in teams)) or "none yet"
+        print(
+            f"turnout: warning: no team {team!r} has limits (`turnout teams set {team} ...`); teams: {known}",
+            file=sys.stderr,
+        )
 
 
 def _warn_unknown_models(allowed: list[str] | None) -> None:

@@ -182,6 +182,11 @@ def test_keys_create_refuses_bad_values_and_warns_of_unknown_models(pg_url):
     assert "warning: --allow 'lama' is no model of" in typo.stderr and "llama" in typo.stderr
     known = turnout(pg_url, "keys", "create", "--name", "known", "--allow", "llama", "--json")
     assert known.returncode == 0 and "warning" not in known.stderr
+    ghost = turnout(pg_url, "keys", "create", "--name", "ghost", "--team", "doesnotexist", "--json")
+    assert ghost.returncode == 0 and "warning: no team 'doesnotexist' has limits" in ghost.stderr
+    assert turnout(pg_url, "teams", "set", "real-team", "--rpm", "100").returncode == 0
+    real = turnout(pg_url, "keys", "create", "--name", "member", "--team", "real-team", "--json")
+    assert real.returncode == 0 and "warning" not in real.stderr
 
 
 def test_cli_with_postgres_unreachable_says_so_in_one_line():
