@@ -149,6 +149,33 @@ def test_files_are_listed_read_and_deleted(gateway: RunningGateway) -> None:
         client.files.create(file=("a.jsonl", b"{}"), purpose="fine-tune")
 
 
+def test_files_are_listed_by_page_and_purpose(working: str, gateway: RunningGateway) -> None:
+    """A trial's `?limit=2` got every file with has_more false, `?purpose=batch_output` the inputs
+    too, and a batch's output file taken as a batch's input made a failed batch, not a 400."""
+    client = _client(working)
+    ids = [
+        client.files.create(file=(f"{n}.jsonl", _jsonl([_line(n, "llama", "hi")])), purpose="batch").id
+        for n in ("p1", "p2", "p3")
+    ]
+    first = client.files.list(limit=2)
+    assert [item.id for item in first.data] == ids[:0:-1] and first.has_more
+    rest = client.files.list(limit=2, after=first.data[-1].id)
+    assert rest.data[0].id == ids[0]
+    oldest_first = client.files.list(limit=3, order="asc", after=ids[0])
+    assert [item.id for item in oldest_first.data][:2] == ids[1:]
+    done = _wait(client, _submit(client, [_line("o", "llama", "hi")]).id, ("completed",))
+    outputs = client.files.list(purpose="batch_output").data
+    assert outputs and {item.purpose for item in outputs} == {"batch_output"}
+    assert done.output_file_id in [item.id for item in outputs]
+    with pytest.raises(openai.BadRequestError) as refused:
+        client.batches.create(
+            input_file_id=done.output_file_id, endpoint="/v1/chat/completions", completion_window="24h"
+        )
+    assert "purpose 'batch_output'" in refused.value.message
+    with pytest.raises(openai.BadRequestError):
+        client.files.list(limit=0)
+
+
 def test_an_invalid_input_file_fails_the_batch_with_each_lines_problem(gateway: RunningGateway) -> None:
     client = _client(gateway.base_url)
     content = b'{"custom_id": "a", "method": "POST", "url": "/v1/chat/completions", "body": {}}\nnot json\n'

@@ -112,16 +112,44 @@ async def _file_row(
 
 
 async def list_files(request: Request) -> Response:
+    """GET /v1/files?purpose=batch&limit=100&order=desc&after=file-...: as OpenAI's (limit 1-10,000,
+    newest first unless order=asc; a trial's limit=2 got every file and purpose was ignored)."""
     services = services_of(request)
     principal = await services.auth.authenticate(request.headers)
+    query = request.query_params
+    limit = _limit(query.get("limit", "10000"), 10_000)
+    order = query.get("order", "desc")
+    if order not in ("asc", "desc"):
+        raise InvalidRequest("'order' must be 'asc' or 'desc'.", param="order")
     mine, params = _mine(principal)
+    where, args = [mine], list(params)
+    if purpose := query.get("purpose"):
+        where.append("purpose = %s")
+        args.append(purpose)
+    if after := query.get("after"):
+        where.append(
+            f"created_at {'>' if order == 'asc' else '<'} (SELECT created_at FROM turnout_files WHERE id = %s)"
+        )
+        args.append(after)
     rows = await services.pool.fetch_all(
-        f"SELECT id, purpose, filename, bytes, created_at FROM turnout_files WHERE {mine} "
-        "ORDER BY created_at DESC LIMIT 10000",
-        params,
+        f"SELECT id, purpose, filename, bytes, created_at FROM turnout_files WHERE {' AND '.join(where)} "
+        f"ORDER BY created_at {order.upper()}, id {order.upper()} LIMIT %s",
+        (*args, limit + 1),
     )
-    data = [file_object(row) for row in rows]
-    return _json({"object": "list", "data": data, "has_more": False})
+    data = [file_object(row) for row in rows[:limit]]
+    page = {"object": "list", "data": data, "has_more": len(rows) > limit}
+    page.update(first_id=data[0]["id"] if data else None, last_id=data[-1]["id"] if data else None)
+    return _json(page)
+
+
+def _limit(text: str, most: int) -> int:
+    try:
+        limit = int(text)
+    except ValueError:
+        raise InvalidRequest("'limit' must be an integer.", param="limit") from None
+    if not 1 <= limit <= most:
+        raise InvalidRequest(f"'limit' must be between 1 and {most}.", param="limit")
+    return limit
 
 
 async def get_file(request: Request) -> Response:
@@ -157,6 +185,12 @@ async def create_batch(request: Request) -> Response:
     asked = parse_model(BatchCreate, await read_body(request, services.settings))
     endpoint, metadata = asked.endpoint, asked.metadata
     source = await _file_row(services, principal, asked.input_file_id, content=True)
+    if source["purpose"] != "batch":  # a batch's output or error file: a failed batch, before
+        raise InvalidRequest(
+            f"File '{source['id']}' has purpose '{source['purpose']}'; a batch reads a file uploaded "
+            "with purpose 'batch'.",
+            param="input_file_id",
+        )
     batch_id = new_id("batch_")
     try:
         lines = parse_lines(bytes(source["content"]), endpoint, services.settings.batch_max_lines)
