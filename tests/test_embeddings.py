@@ -80,14 +80,41 @@ def test_a_keys_limits_apply_to_embeddings(gateway: Any) -> None:
 
     url = gateway.settings.database_url.get_secret_value()
     _, key = run(_create(url, "embed-rpm", limits={"rpm": 1}))
-    client = gateway.client(key=key)
-    refused = 0
+    statuses = []
     for text in ("first", "second", "third"):  # three in a row: refused even if a window rolls over once
-        try:
-            client.embeddings.create(model="local-minilm", input=text)
-        except openai.RateLimitError:
-            refused += 1
-    assert refused >= 1
+        answer = httpx.post(
+            gateway.base_url + "/v1/embeddings",
+            json={"model": "local-minilm", "input": text},
+            headers={"authorization": f"Bearer {key}"},
+        )
+        statuses.append(answer.status_code)
+        # a trial saw none of OpenAI's rate-limit headers on embeddings, which the key's limits count
+        assert answer.headers["x-ratelimit-limit-requests"] == "1", answer.headers
+    assert 429 in statuses and 200 in statuses
+
+
+def test_refused_embeddings_are_ledgered_and_counted(gateway: Any, emulators: Any) -> None:
+    """A trial's refusals (an unknown model, sensitive text for an external model) left no ledger
+    row and no metric, where a chat request's refusals leave both."""
+    url = gateway.settings.database_url.get_secret_value()
+    (before,) = fetch(url, "SELECT coalesce(max(id), 0) AS id FROM turnout_usage")
+    client = gateway.client()
+    with pytest.raises(openai.NotFoundError):
+        client.embeddings.create(model="no-such-embedder", input="hello")
+    with pytest.raises(openai.BadRequestError):
+        client.embeddings.create(model="text-embedding-3-small", input="mail ann.lee@fastmail.fm")
+    sql = f"SELECT model, status, error FROM turnout_usage WHERE route = 'embeddings' AND id > {before['id']}"
+    rows = wait_for_rows(url, sql, ready=lambda found: {404, 400} <= {r["status"] for r in found})
+    refused = {r["status"]: r for r in rows if r["status"] in (400, 404)}
+    assert refused[404]["model"] == "no-such-embedder" and refused[400]["model"] == "text-embedding-3-small"
+    assert "sensitive data" in refused[400]["error"]
+    metrics = httpx.get(gateway.base_url + "/metrics").text
+    assert any(
+        line.startswith("turnout_request_errors_total{")
+        and 'api="embeddings"' in line
+        and 'error_type="sensitive_data"' in line
+        for line in metrics.splitlines()
+    )
 
 
 def test_a_providers_embeddings_model_is_passed_through(gateway: Any, emulators: Any) -> None:

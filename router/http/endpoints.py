@@ -153,8 +153,9 @@ async def embeddings(request: Request) -> Response:
     principal = await services.auth.authenticate(request.headers)
     asked = parse_embedding_request(await read_body(request, services.settings))
     embedder = services.embeddings()
-    body = await embedder.answer(principal, asked, RequestOptions.from_headers(request.headers))
-    return Response(orjson.dumps(body), media_type="application/json")
+    headers: dict[str, str] = {}
+    body = await embedder.answer(principal, asked, RequestOptions.from_headers(request.headers), headers)
+    return Response(orjson.dumps(body), media_type="application/json", headers=headers)
 
 
 async def list_models(request: Request) -> Response:

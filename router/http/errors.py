@@ -160,9 +160,11 @@ class RateLimited(TurnoutError):
     def __init__(self, message: str, *, retry_after: float | None = None) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+        self.rate_headers: dict[str, str] = {}  # x-ratelimit-*, for answers that carry no others
 
     def headers(self) -> dict[str, str]:
-        return {"retry-after": str(max(1, round(self.retry_after)))} if self.retry_after else {}
+        retry = {"retry-after": str(max(1, round(self.retry_after)))} if self.retry_after else {}
+        return {**self.rate_headers, **retry}
 
 
 class UpstreamError(TurnoutError):

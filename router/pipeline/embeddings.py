@@ -29,12 +29,15 @@ from rag.embed import DEFAULT_MODEL
 from router import tokens
 from router.accounts.admission import Admissions, Estimate
 from router.accounts.auth import Principal
+from router.accounts.limits import Admission
 from router.accounts.usage import UsageRecord, UsageRecorder
 from router.backends.http import post, read_body
 from router.http.errors import (
     InvalidRequest,
     ModelNotFound,
+    OverLimit,
     PermissionDenied,
+    RateLimited,
     SensitiveDataBlocked,
     UpstreamError,
 )
@@ -66,12 +69,49 @@ class Embeddings:
         return local_model_id(self.embedder_name)
 
     async def answer(
-        self, principal: Principal, request: EmbeddingRequest, options: RequestOptions | None = None
+        self,
+        principal: Principal,
+        request: EmbeddingRequest,
+        options: RequestOptions | None = None,
+        headers: dict[str, str] | None = None,
     ) -> dict[str, Any]:
+        """The embeddings; `headers`, when given, gets the key's x-ratelimit-* headers. A request
+        refused here (an unknown model, the key's models or limits, the gate) is a ledger row and
+        is counted in the metrics too, as a chat request's refusal is."""
         started = time.perf_counter()
-        provided = self.gateway.runtime.loaded.policy.embeddings if self.gateway is not None else {}
+        try:
+            return await self._answer(principal, request, options or RequestOptions(), headers, started)
+        except (ModelNotFound, PermissionDenied, RateLimited, OverLimit, SensitiveDataBlocked) as refused:
+            backend = (
+                request.model if self.gateway is not None and request.model in self._provided() else None
+            )
+            code = refused.code or refused.type
+            self._record(
+                principal,
+                request,
+                refused.status_code,
+                0,
+                started,
+                backend=backend,
+                error=refused.message,
+                code=code,
+            )
+            raise
+
+    def _provided(self) -> dict[str, EmbeddingSpec]:
+        return self.gateway.runtime.loaded.policy.embeddings if self.gateway is not None else {}
+
+    async def _answer(
+        self,
+        principal: Principal,
+        request: EmbeddingRequest,
+        options: RequestOptions,
+        headers: dict[str, str] | None,
+        started: float,
+    ) -> dict[str, Any]:
+        provided = self._provided()
         if request.model in provided:
-            return await self._provider(principal, request, options or RequestOptions(), started)
+            return await self._provider(principal, request, options, headers, started)
         if request.model not in (self.model_id, self.embedder_name):
             known = ", ".join([self.model_id, *provided])
             raise ModelNotFound(
@@ -81,9 +121,7 @@ class Embeddings:
             raise PermissionDenied(f"This API key may not use the model '{self.model_id}'.")
         texts = request.texts()
         prompt_tokens = sum(tokens.count_text(text) for text in texts)
-        admission = await self.admissions.admit(principal, Estimate(prompt_tokens, 0.0))
-        if admission is not None and not admission.allowed:
-            raise admission.error()
+        admission = _admitted(await self.admissions.admit(principal, Estimate(prompt_tokens, 0.0)), headers)
         reservation = admission.reservation if admission is not None else None
         status = 500
         try:
@@ -112,7 +150,12 @@ class Embeddings:
         }
 
     async def _provider(
-        self, principal: Principal, request: EmbeddingRequest, options: RequestOptions, started: float
+        self,
+        principal: Principal,
+        request: EmbeddingRequest,
+        options: RequestOptions,
+        headers: dict[str, str] | None,
+        started: float,
     ) -> dict[str, Any]:
         """Pass the request through to the policy's embeddings model, after the gate."""
         name = request.model
@@ -124,11 +167,10 @@ class Embeddings:
             self._gate(principal, name, texts, options)
         prompt_tokens = sum(tokens.count_text(text) for text in texts)
         price = spec.price or Price()
-        admission = await self.admissions.admit(
-            principal, Estimate(prompt_tokens, price.cost(prompt_tokens, 0))
+        admission = _admitted(
+            await self.admissions.admit(principal, Estimate(prompt_tokens, price.cost(prompt_tokens, 0))),
+            headers,
         )
-        if admission is not None and not admission.allowed:
-            raise admission.error()
         reservation = admission.reservation if admission is not None else None
         status, used, upstream_s = 500, 0, 0.0
         error: str | None = "embedding failed"
@@ -225,8 +267,12 @@ class Embeddings:
         cost: float = 0.0,
         upstream_s: float = 0.0,
         error: str | None = None,
+        code: str | None = None,
     ) -> None:
+        """A ledger row and the metrics' count; `code` names a refusal's kind (the metrics' label)."""
         elapsed_ms = (time.perf_counter() - started) * 1000
+        if code is None and status != 200:
+            code = "invalid_dimensions" if status == 400 else "embedding_failed"
         if self.gateway is not None:  # requests, tokens and spend as chat requests count them
             spec = self.gateway.runtime.loaded.policy.embeddings.get(backend or "")
             provider = PROVIDER.get(spec.provider, spec.provider) if spec is not None else "turnout"
@@ -234,8 +280,7 @@ class Embeddings:
                 "embeddings", "embeddings", backend or self.model_id, provider,
                 spec.model if spec is not None else self.model_id, status,
                 elapsed_ms / 1000, elapsed_ms / 1000 - upstream_s, prompt_tokens, 0, cost,
-                None if status == 200 else "invalid_dimensions" if status == 400 else "embedding_failed",
-                operation="embeddings",
+                code, operation="embeddings",
             )  # fmt: skip
         if self.usage is None:
             return
@@ -254,15 +299,23 @@ class Embeddings:
                 cost_usd=cost,
                 latency_ms=elapsed_ms,
                 overhead_ms=elapsed_ms - upstream_s * 1000,
-                error=error
-                if error is not None
-                else None
-                if status == 200
-                else "invalid dimensions"
-                if status == 400
-                else "embedding failed",
+                error=error if error is not None or code is None else code.replace("_", " "),
             )
         )
+
+
+def _admitted(admission: Admission | None, headers: dict[str, str] | None) -> Admission | None:
+    """The limiter's verdict, its x-ratelimit-* headers put in `headers` (and on its 429)."""
+    if admission is None:
+        return None
+    rate = {name: value for name, value in admission.headers.items() if name.startswith("x-ratelimit-")}
+    if headers is not None:
+        headers.update(rate)
+    if not admission.allowed:
+        refused = admission.error()
+        refused.rate_headers = rate
+        raise refused
+    return admission
 
 
 def _encoded(vector: np.ndarray, encoding: str) -> list[float] | str:
