@@ -279,3 +279,16 @@ def test_text_the_gate_did_not_read_is_never_sent_natively(
     sent = emulators.anthropic.received[-1]
     assert "sk-live-secret" not in str(sent)  # translated: the earlier turn's thinking is dropped
     assert [block["type"] for block in sent["messages"][1]["content"]] == ["text"]
+
+
+def test_turnouts_own_options_are_taken_as_on_chat(gateway: RunningGateway, emulators: Emulators) -> None:
+    """`turnout` in the body was an unrecognised argument on /v1/messages (a trial): a caller could
+    not ask to stay inside or to retrieve there."""
+    raw = _client(gateway).messages.with_raw_response.create(
+        model="claude",
+        max_tokens=16,
+        messages=[{"role": "user", "content": "Summarise the salary bands."}],
+        extra_body={"turnout": {"private": True}},
+    )
+    assert raw.headers["x-turnout-backend"] == "llama" and emulators.anthropic.received == []
+    assert "turnout" not in emulators.vllm.received[-1]  # the gateway's own options never go upstream

@@ -215,3 +215,12 @@ def test_stream_events_number_items_in_output_order() -> None:
     assert text_events and {e["output_index"] for e in text_events} == {1}
     final = translator.final
     assert final is not None and [item["type"] for item in final["output"]] == ["function_call", "message"]
+
+
+def test_turnouts_own_options_are_taken_as_on_chat(gateway: RunningGateway, emulators: Emulators) -> None:
+    """`turnout` in the body was an unrecognised argument on /v1/responses (a trial)."""
+    raw = gateway.client().responses.with_raw_response.create(
+        model="gpt-4", input="Summarise the salary bands.", extra_body={"turnout": {"private": True}}
+    )
+    assert raw.headers["x-turnout-backend"] == "llama" and emulators.openai.received == []
+    assert "turnout" not in emulators.vllm.received[-1]

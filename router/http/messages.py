@@ -105,7 +105,7 @@ async def _chat_of(request: Request, *, counting: bool = False) -> tuple[ChatReq
     chat = parse_chat_request(translated, services.gateway.runtime.loaded.policy.declared_params)
     if native_safe(body):
         chat = NativeChatRequest.model_validate(chat.model_dump(exclude_unset=True))
-        chat.keep_native(body)
+        chat.keep_native({name: value for name, value in body.items() if name != "turnout"})  # turnout's own
     return chat, principal
 
 

@@ -58,6 +58,7 @@ TAKEN = frozenset(
         "metadata",
         "tools",
         "tool_choice",
+        "turnout",  # the gateway's own options (retrieval, a collection, private), as on chat
     ]
 )
 
@@ -220,7 +221,7 @@ def to_chat(body: Any) -> dict[str, Any]:
     for index, message in enumerate(body["messages"]):
         messages.extend(_message(message, index))
     chat: dict[str, Any] = {"model": body["model"], "messages": messages, "max_tokens": body["max_tokens"]}
-    for name in ("temperature", "top_p", "top_k"):
+    for name in ("temperature", "top_p", "top_k", "turnout"):  # turnout: the gateway's own options
         if name in body:
             chat[name] = body[name]
     if body.get("stop_sequences"):

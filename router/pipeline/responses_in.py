@@ -25,6 +25,7 @@ from router.http.errors import InvalidRequest
 
 TAKEN = frozenset(
     [
+        "turnout",
         "model",
         "input",
         "instructions",
@@ -54,6 +55,7 @@ TAKEN = frozenset(
 )
 REFUSED = frozenset(("background", "conversation", "prompt"))
 PASSED = (
+    "turnout",  # the gateway's own options (retrieval, a collection, private), as on chat
     "temperature",
     "top_p",
     "parallel_tool_calls",
