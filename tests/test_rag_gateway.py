@@ -132,39 +132,35 @@ def test_concurrent_retrievals_all_answer_with_their_sources(gateway: Any, colle
     assert all(status == 200 and source == questions[question] for status, question, source in answers)
 
 
-def test_private_collection_stays_on_private_backends(
-    gateway: Any, emulators: Emulators, collections: Any
+@pytest.mark.parametrize(
+    ("collection", "question", "passage"),
+    [
+        ("hr-private", "What do principal engineers earn?", "125,000"),
+        # not marked private, but its passages hold personal data: a trial's went to the external
+        # backend unscanned; every string sent upstream is scanned
+        ("contacts", "Who handles billing escalations?", "priya.raman@"),
+    ],
+)
+def test_passages_that_may_not_leave_stay_on_private_backends(
+    gateway: Any, emulators: Emulators, collections: Any, collection: str, question: str, passage: str
 ) -> None:
     raw = gateway.client().chat.completions.with_raw_response.create(
         model="gpt-4",
-        messages=[{"role": "user", "content": "What do principal engineers earn?"}],
-        extra_body={"turnout": {"rag": True, "collection": "hr-private"}},
+        messages=[{"role": "user", "content": question}],
+        extra_body={"turnout": {"rag": True, "collection": collection}},
     )
     assert raw.headers["x-turnout-backend"] == "llama"
     assert raw.headers["x-turnout-sensitive"] == "reroute"
     assert emulators.openai.received == [] and emulators.anthropic.received == []
-    assert "125,000" in _system_text(emulators.vllm.received[-1])
+    assert passage in _system_text(emulators.vllm.received[-1])
 
 
-def test_passages_with_personal_data_stay_on_private_backends(
-    gateway: Any, emulators: Emulators, collections: Any
-) -> None:
-    """A trial's collection, not marked private, held an e-mail address and a phone number: its
-    passages went to the external backend unscanned. Every string sent upstream is scanned."""
-    raw = gateway.client().chat.completions.with_raw_response.create(
-        model="gpt-4",
-        messages=[{"role": "user", "content": "Who handles billing escalations?"}],
-        extra_body={"turnout": {"rag": True, "collection": "contacts"}},
-    )
-    assert raw.headers["x-turnout-backend"] == "llama"
-    assert raw.headers["x-turnout-sensitive"] == "reroute"
-    assert emulators.openai.received == [] and emulators.anthropic.received == []
-    assert "priya.raman@" in _system_text(emulators.vllm.received[-1])
+def test_passages_with_nothing_sensitive_leave_as_asked(gateway: Any, collections: Any) -> None:
     clean = gateway.client().chat.completions.with_raw_response.create(
         model="gpt-4",
         messages=[{"role": "user", "content": "When are expense reports due?"}],
         extra_body={"turnout": {"rag": True, "collection": "docs"}},
-    )  # the sample handbook holds nothing sensitive: it leaves as asked
+    )
     assert clean.headers["x-turnout-backend"] == "gpt-4" and clean.headers["x-turnout-sensitive"] == "none"
 
 
