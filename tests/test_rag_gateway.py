@@ -214,23 +214,30 @@ def test_turnout_search_cli(pg_url: str, collections: Any) -> None:
     assert result.returncode == 0, result.stderr
     rows = json.loads(result.stdout)["data"]
     assert len(rows) == 2 and rows[0]["source"] == "handbook/expenses.md"
-    missing = subprocess.run(
-        [sys.executable, "-m", "router.cli", "search", "x", "--collection", "nope", "--store", pg_url],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=ROOT,
-        check=False,
-    )
+
+    def search_in(collection: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "router.cli",
+                "search",
+                "x",
+                "--collection",
+                collection,
+                "--store",
+                pg_url,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=ROOT,
+            check=False,
+        )
+
+    missing = search_in("nope")
     assert missing.returncode == 2 and "does not exist" in missing.stderr
-    bad = subprocess.run(
-        [sys.executable, "-m", "router.cli", "search", "x", "--collection", "bad name!", "--store", pg_url],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=ROOT,
-        check=False,
-    )  # a trial's bad name printed a traceback; ingest said it in one line
+    bad = search_in("bad name!")  # a trial's bad name printed a traceback; ingest said it in one line
     assert bad.returncode == 2 and bad.stderr.splitlines() == [
         "turnout: bad collection name 'bad name!': use 1-63 letters, digits, '_', '-' or '.', "
         "starting with a letter or digit and not ending in '__manifest'"
