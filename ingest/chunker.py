@@ -22,8 +22,9 @@ from dataclasses import dataclass
 from ingest.document import Block, BlockKind, Document
 
 # recorded in the manifest: bump it whenever the pieces for a file change (v2: PDFs read by PDFium,
-# with paragraph breaks)
-CHUNKER_VERSION = "v2"
+# with paragraph breaks; v3: a file of headings alone is chunked as its headings, and a file's
+# repeated chunks are stored once)
+CHUNKER_VERSION = "v3"
 
 CountTokens = Callable[[str], int]
 

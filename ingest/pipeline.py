@@ -265,13 +265,15 @@ class Ingestor:
         except Exception as error:  # a parser bug must cost one file, not the run
             return Prepared(source, FileStatus.failed, file_hash, error=f"{type(error).__name__}: {error}")
         chunks: list[Chunk] = []
-        seen: set[str] = set()
+        seen: set[tuple[tuple[str, ...], int | None, str]] = set()
         for piece in pieces:
             text_hash = content_hash(piece.text)
-            if text_hash in seen:
-                continue  # a log's repeated lines: one copy retrieves them (thousands of equal
-                # vectors cut the HNSW graph, and a dense search missed the best chunk of the rest)
-            seen.add(text_hash)
+            # a log's repeated lines: one copy retrieves them (thousands of equal vectors cut the
+            # HNSW graph, and a dense search missed the best chunk of the rest); the same text under
+            # other headings is other content ("Yes." under two questions of an FAQ)
+            if (piece.headings, piece.page, text_hash) in seen:
+                continue
+            seen.add((piece.headings, piece.page, text_hash))
             position = len(chunks)
             chunks.append(
                 Chunk(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import sys
 from typing import Any
 
@@ -223,8 +224,10 @@ def count(text: str) -> int:
 
 def amount(text: str) -> float:
     value = float(text)
-    if not value >= 0:  # also NaN
-        raise argparse.ArgumentTypeError(f"{text} is not 0 or more (0 removes the budget)")
+    if not (math.isfinite(value) and value >= 0):  # nan and inf too
+        raise argparse.ArgumentTypeError(
+            f"{text} is not a number of dollars, 0 or more (0 removes the budget)"
+        )
     return value
 
 

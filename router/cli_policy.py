@@ -143,8 +143,9 @@ def policy_warnings(policy: Any) -> list[str]:
     warnings = []
     if not any(spec.data == "private" for spec in policy.backends.values()):
         warnings.append(
-            "no backend has `data: private`, so every request with sensitive data (unless "
-            "sensitivity.action is redact) and every request asked to stay inside gets 503 no_backend_available"
+            "no backend has `data: private`, so every request that must stay inside (sensitive data "
+            "under `reroute`, or what `redact` cannot mask; one asked to stay inside; a private "
+            "collection's passages) gets 503 no_backend_available"
         )
     for name, spec in policy.backends.items():
         if spec.max_output_tokens is not None and spec.max_output_tokens > spec.context_window:

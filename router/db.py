@@ -79,6 +79,8 @@ CREATE TABLE IF NOT EXISTS turnout_responses (
     response      jsonb NOT NULL,
     conversation  jsonb NOT NULL
 );
+-- why the request that made it stayed on private backends: its continuations stay there too
+ALTER TABLE turnout_responses ADD COLUMN IF NOT EXISTS kept_inside text;
 CREATE TABLE IF NOT EXISTS turnout_files (
     id          text PRIMARY KEY,
     key_id      text NOT NULL,

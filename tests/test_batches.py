@@ -163,10 +163,15 @@ def test_files_are_listed_by_page_and_purpose(working: str, gateway: RunningGate
     assert rest.data[0].id == ids[0]
     oldest_first = client.files.list(limit=3, order="asc", after=ids[0])
     assert [item.id for item in oldest_first.data][:2] == ids[1:]
-    done = _wait(client, _submit(client, [_line("o", "llama", "hi")]).id, ("completed",))
+    both = [_line("o", "llama", "hi"), _line("e", "llama", "hi", bogus=1)]  # an output and an error file
+    done = _wait(client, _submit(client, both).id, ("completed",))
     outputs = client.files.list(purpose="batch_output").data
     assert outputs and {item.purpose for item in outputs} == {"batch_output"}
     assert done.output_file_id in [item.id for item in outputs]
+    # written in one transaction, the two files share a time: paging one by one still reaches both
+    newest = client.files.list(limit=1)
+    after = client.files.list(limit=1, after=newest.data[0].id)
+    assert {newest.data[0].id, after.data[0].id} == {done.output_file_id, done.error_file_id}
     with pytest.raises(openai.BadRequestError) as refused:
         client.batches.create(
             input_file_id=done.output_file_id, endpoint="/v1/chat/completions", completion_window="24h"

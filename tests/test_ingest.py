@@ -141,11 +141,14 @@ def test_repeated_chunks_of_a_file_are_stored_once_and_dense_search_still_finds_
     collection = f"dup-{uuid.uuid4().hex[:8]}"
     (corpus / "app.log").write_text("GET /healthz 200 OK in 1ms from the load balancer probe\n" * 6000)
     (corpus / "app.log").rename(corpus / "app.log.txt")
+    (corpus / "faq.md").write_text("# FAQ\n\n## Is it free?\n\nYes.\n\n## Does it run offline?\n\nYes.\n")
     base = ["--store", pg_url, "--collection", collection, "--embedder", "hash-64", "--json"]
-    assert summary(ingest(str(corpus), *base))["files"]["new"] == 5
+    assert summary(ingest(str(corpus), *base))["files"]["new"] == 6
     chunks, _ = run(stored(pg_url, collection))
     log = [c for c in chunks if c.source == "app.log.txt"]
     assert len({c.text for c in log}) == len(log) >= 1
+    faq = [c for c in chunks if c.source == "faq.md"]  # the same answer under two questions: both kept
+    assert sorted(c.headings[-1] for c in faq if c.text == "Yes.") == ["Does it run offline?", "Is it free?"]
     assert sorted(c.position for c in log) == list(range(len(log)))
     search = subprocess.run(
         [sys.executable, "-m", "router.cli", "search", "Hotels per night travel expenses", "--store", pg_url,

@@ -173,8 +173,9 @@ def test_keys_create_refuses_bad_values_and_warns_of_unknown_models(pg_url):
     model no backend has (a key that could use nothing)."""
     negative = turnout(pg_url, "keys", "create", "--name", "k", "--rpm", "-3")
     assert negative.returncode == 2 and "--rpm: -3 is below 0" in negative.stderr
-    budget = turnout(pg_url, "keys", "create", "--name", "k", "--usd-day", "-1")
-    assert budget.returncode == 2 and "--usd-day" in budget.stderr
+    for dollars in ("-1", "inf", "nan"):  # inf passed, then Postgres refused the key's JSON
+        budget = turnout(pg_url, "keys", "create", "--name", "k", "--usd-day", dollars)
+        assert budget.returncode == 2 and "--usd-day" in budget.stderr
     nameless = turnout(pg_url, "keys", "create", "--name", " ")
     assert nameless.returncode == 2 and "a key needs a name" in nameless.stderr
     typo = turnout(pg_url, "keys", "create", "--name", "typo", "--allow", "lama", "--json")

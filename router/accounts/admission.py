@@ -57,10 +57,9 @@ class Admissions:
             tpm = scope.limits.tpm
             if tpm is not None and estimate.tokens > tpm:
                 raise OverLimit(
-                    f"This request needs {estimate.tokens} tokens (its prompt plus max_tokens, or the "
-                    f"expected output), more than the {tpm} tokens per minute of {scope.name}: no wait "
-                    "admits it. Ask for fewer max_tokens or send a shorter prompt.",
-                    param="max_tokens",
+                    f"This request needs {estimate.tokens} tokens (its input plus the most output it "
+                    f"may produce), more than the {tpm} tokens per minute of {scope.name}: no wait "
+                    "admits it. Send less input, or ask for less output (max_tokens)."
                 )
         await self._seed([scope for scope in scopes if _budgeted(scope) and scope.name not in self._seeded])
         admission = await self.limiter.admit(scopes, estimate.tokens, estimate.usd)

@@ -126,9 +126,10 @@ async def list_files(request: Request) -> Response:
     if purpose := query.get("purpose"):
         where.append("purpose = %s")
         args.append(purpose)
-    if after := query.get("after"):
+    if after := query.get("after"):  # by (created_at, id): a batch's output and error files share a time
         where.append(
-            f"created_at {'>' if order == 'asc' else '<'} (SELECT created_at FROM turnout_files WHERE id = %s)"
+            f"(created_at, id) {'>' if order == 'asc' else '<'} "
+            "(SELECT created_at, id FROM turnout_files WHERE id = %s)"
         )
         args.append(after)
     rows = await services.pool.fetch_all(
@@ -136,10 +137,15 @@ async def list_files(request: Request) -> Response:
         f"ORDER BY created_at {order.upper()}, id {order.upper()} LIMIT %s",
         (*args, limit + 1),
     )
-    data = [file_object(row) for row in rows[:limit]]
-    page = {"object": "list", "data": data, "has_more": len(rows) > limit}
+    return _json(_page([file_object(row) for row in rows], limit))
+
+
+def _page(objects: list[dict[str, Any]], limit: int) -> dict[str, Any]:
+    """A list page of at most `limit` objects, from `limit + 1` rows: more when there were more."""
+    data = objects[:limit]
+    page = {"object": "list", "data": data, "has_more": len(objects) > limit}
     page.update(first_id=data[0]["id"] if data else None, last_id=data[-1]["id"] if data else None)
-    return _json(page)
+    return page
 
 
 def _limit(text: str, most: int) -> int:
@@ -245,10 +251,7 @@ async def list_batches(request: Request) -> Response:
     """GET /v1/batches?limit=20&after=batch_...: newest first."""
     services = services_of(request)
     principal = await services.auth.authenticate(request.headers)
-    try:
-        limit = min(100, max(1, int(request.query_params.get("limit", "20"))))
-    except ValueError:
-        raise InvalidRequest("'limit' must be an integer.", param="limit") from None
+    limit = _limit(request.query_params.get("limit", "20"), 100)
     mine, params = _mine(principal)
     after = request.query_params.get("after")
     since = "AND b.created_at < (SELECT created_at FROM turnout_batches WHERE id = %s)" if after else ""
@@ -256,10 +259,7 @@ async def list_batches(request: Request) -> Response:
         f"SELECT {BATCH_COLUMNS} FROM turnout_batches b WHERE {mine} {since} ORDER BY b.created_at DESC LIMIT %s",
         (*params, *((after,) if after else ()), limit + 1),
     )
-    data = [batch_object(row) for row in rows[:limit]]
-    page = {"object": "list", "data": data, "has_more": len(rows) > limit}
-    page.update(first_id=data[0]["id"] if data else None, last_id=data[-1]["id"] if data else None)
-    return _json(page)
+    return _json(_page([batch_object(row) for row in rows], limit))
 
 
 async def cancel_batch(request: Request) -> Response:

@@ -41,32 +41,32 @@ class ResponseStore:
         self.pool = pool
 
     async def save(
-        self, principal: Principal, response: dict[str, Any], conversation: list[dict[str, Any]]
+        self,
+        principal: Principal,
+        response: dict[str, Any],
+        conversation: list[dict[str, Any]],
+        kept_inside: str | None = None,
     ) -> None:
         from psycopg.types.json import Jsonb
 
         async with self.pool.connection() as connection:
             await connection.execute(
-                "INSERT INTO turnout_responses (id, key_id, response, conversation) VALUES (%s, %s, %s, %s)",
-                (response["id"], principal.key_id, Jsonb(response), Jsonb(conversation)),
+                "INSERT INTO turnout_responses (id, key_id, response, conversation, kept_inside) "
+                "VALUES (%s, %s, %s, %s, %s)",
+                (response["id"], principal.key_id, Jsonb(response), Jsonb(conversation), kept_inside),
             )
 
     async def load(self, principal: Principal, response_id: str) -> dict[str, Any]:
         """The row: `response`, `conversation` (its messages) and `kept_inside` (why the request
         that made it stayed on private backends, or None)."""
         row = await self.pool.fetch_one(
-            "SELECT response, conversation FROM turnout_responses WHERE id = %s AND (key_id = %s OR %s)",
+            "SELECT response, conversation, kept_inside FROM turnout_responses "
+            "WHERE id = %s AND (key_id = %s OR %s)",
             (response_id, principal.key_id, principal.admin),
         )
         if row is None:
             raise ResponseNotFound(f"No response found with id '{response_id}'.", param="response_id")
-        stored = row["conversation"]  # the messages; or, for a response kept inside, them and why
-        kept = isinstance(stored, dict)
-        return {
-            **row,
-            "conversation": stored["messages"] if kept else stored,
-            "kept_inside": stored["kept_inside"] if kept else None,
-        }
+        return row
 
     async def delete(self, principal: Principal, response_id: str) -> None:
         async with self.pool.connection() as connection:
@@ -128,9 +128,11 @@ class Responses(Dialect):
         self.translator: ChunksToEvents | None = None
         self.saved = False
         self.kept_inside: str | None = None  # why this request stayed inside: its continuations do too
+        self.inherited: str | None = None  # why the response it continues did (the first turn's reason)
 
     def planned(self, exchange: Exchange) -> None:
-        self.kept_inside = exchange.signals.kept_inside if exchange.signals is not None else None
+        own = exchange.signals.kept_inside if exchange.signals is not None else None
+        self.kept_inside = self.inherited or own  # the first reason, not "continues ... (continues ...)"
 
     def body(self, answer: bytes, chat: ChatRequest) -> bytes:
         self.final = from_chat(answer, self.envelope)
@@ -163,14 +165,11 @@ class Responses(Dialect):
         if self.saved or self.final is None or self.store is None:
             return
         self.saved = True
-        messages = [*self.conversation, *output_messages(self.final["output"])]
-        # a response kept inside (a header, an instruction, a private collection's passages, a key)
-        # keeps its continuations inside: the conversation alone does not always say so
-        conversation: Any = (
-            {"messages": messages, "kept_inside": self.kept_inside} if self.kept_inside else messages
-        )
+        conversation = [*self.conversation, *output_messages(self.final["output"])]
         try:
-            await self.store.save(self.principal, self.final, conversation)
+            # a response kept inside (a header, an instruction, a private collection's passages, a
+            # key) keeps its continuations inside: the conversation alone does not always say so
+            await self.store.save(self.principal, self.final, conversation, self.kept_inside)
         except Exception as error:
             log.warning("response %s was answered but not stored: %s", self.final["id"], error)
 
@@ -182,15 +181,16 @@ async def create_response(request: Request) -> Response:
     body = await read_json(request, services.settings)
     store = ResponseStore(services.pool)
     history: list[dict[str, Any]] = []
+    inherited: str | None = None
     options = RequestOptions.from_headers(request.headers)
     if isinstance(body, dict) and body.get("previous_response_id"):
         previous = body["previous_response_id"]
         if not isinstance(previous, str):
             raise InvalidRequest("'previous_response_id' must be a string.", param="previous_response_id")
         loaded = await store.load(principal, previous)
-        history = loaded["conversation"]
-        if loaded["kept_inside"] and not options.private:
-            because = f"it continues response {previous}, which stayed inside ({loaded['kept_inside']})"
+        history, inherited = loaded["conversation"], loaded["kept_inside"]
+        if inherited and not options.private:
+            because = f"it continues response {previous}, which stayed inside ({inherited})"
             options = replace(options, private=True, private_because=because)
     chat_body, conversation = to_chat(body, history)
     chat = parse_chat_request(orjson.dumps(chat_body), services.gateway.runtime.loaded.policy.declared_params)
@@ -198,6 +198,7 @@ async def create_response(request: Request) -> Response:
     dialect = Responses(
         Envelope(body, new_id("resp"), chat.model), conversation, store if keep else None, principal
     )
+    dialect.inherited = inherited
     response = await answer(request, services, principal, chat, started, dialect, options)
     if not chat.stream and response.status_code == 200:
         await dialect.persist()

@@ -82,17 +82,15 @@ class Embeddings:
         try:
             return await self._answer(principal, request, options or RequestOptions(), headers, started)
         except (ModelNotFound, PermissionDenied, RateLimited, OverLimit, SensitiveDataBlocked) as refused:
-            backend = (
-                request.model if self.gateway is not None and request.model in self._provided() else None
-            )
             code = refused.code or refused.type
+            # refused before any model ran: no backend (and no latency histograms), as a chat refusal
             self._record(
                 principal,
                 request,
                 refused.status_code,
                 0,
                 started,
-                backend=backend,
+                backend="",
                 error=refused.message,
                 code=code,
             )
@@ -277,7 +275,7 @@ class Embeddings:
             spec = self.gateway.runtime.loaded.policy.embeddings.get(backend or "")
             provider = PROVIDER.get(spec.provider, spec.provider) if spec is not None else "turnout"
             self.gateway.metrics.observe(
-                "embeddings", "embeddings", backend or self.model_id, provider,
+                "embeddings", "embeddings", self.model_id if backend is None else backend, provider,
                 spec.model if spec is not None else self.model_id, status,
                 elapsed_ms / 1000, elapsed_ms / 1000 - upstream_s, prompt_tokens, 0, cost,
                 code, operation="embeddings",
@@ -290,7 +288,7 @@ class Embeddings:
                 key_id=principal.key_id,
                 team=principal.team,
                 route="embeddings",
-                backend=backend or self.model_id,
+                backend=self.model_id if backend is None else backend,
                 model=request.model,
                 stream=False,
                 status=status,

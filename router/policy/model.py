@@ -175,7 +175,7 @@ class Range(_Model):
     @model_validator(mode="after")
     def _some_value_holds(self) -> Range:
         """{gt: 0.5, lt: 0.2} holds for no value: a route that could never match."""
-        if self.within(-math.inf, math.inf) is False:
+        if not self.within(-math.inf, math.inf):
             raise ValueError(f"no value is {self.describe()}")
         return self
 
