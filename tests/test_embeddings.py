@@ -103,11 +103,12 @@ def test_refused_embeddings_are_ledgered_and_counted(gateway: Any, emulators: An
         client.embeddings.create(model="no-such-embedder", input="hello")
     with pytest.raises(openai.BadRequestError):
         client.embeddings.create(model="text-embedding-3-small", input="mail ann.lee@fastmail.fm")
-    sql = f"SELECT model, status, error FROM turnout_usage WHERE route = 'embeddings' AND id > {before['id']}"
+    sql = f"SELECT model, backend, status, error FROM turnout_usage WHERE route = 'embeddings' AND id > {before['id']}"
     rows = wait_for_rows(url, sql, ready=lambda found: {404, 400} <= {r["status"] for r in found})
     refused = {r["status"]: r for r in rows if r["status"] in (400, 404)}
     assert refused[404]["model"] == "no-such-embedder" and refused[400]["model"] == "text-embedding-3-small"
     assert "sensitive data" in refused[400]["error"]
+    assert refused[404]["backend"] is None and refused[400]["backend"] is None  # no model ran, as chat's
     metrics = httpx.get(gateway.base_url + "/metrics").text
     assert any(
         line.startswith("turnout_request_errors_total{")

@@ -288,7 +288,7 @@ class Embeddings:
                 key_id=principal.key_id,
                 team=principal.team,
                 route="embeddings",
-                backend=self.model_id if backend is None else backend,
+                backend=(self.model_id if backend is None else backend) or None,  # refused: none, as chat's
                 model=request.model,
                 stream=False,
                 status=status,
