@@ -34,13 +34,13 @@ from router.accounts.limits import (
     Limiter,
     LimitKind,
     Limits,
-    MemoryLimiter,
     Reservation,
     Scope,
     format_reset,
     make_limiter,
     new_id,
 )
+from router.accounts.limits_memory import MemoryLimiter
 from router.accounts.limits_redis import RedisLimiter
 from router.metrics import Metrics
 from tests.conftest import free_port

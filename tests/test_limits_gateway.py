@@ -515,7 +515,8 @@ def test_ledger_down_while_seeding_budgets_is_one_log_line_not_one_per_request(
 ) -> None:
     from router.accounts.admission import Admissions, Estimate
     from router.accounts.auth import Principal
-    from router.accounts.limits import Limits, MemoryLimiter
+    from router.accounts.limits import Limits
+    from router.accounts.limits_memory import MemoryLimiter
     from router.db import connect_pool
 
     async def main() -> list[bool]:

@@ -60,7 +60,8 @@ def _usage(key_id: str, team: str, ts: datetime, index: int) -> Any:
 async def _run(url: str, n: int, ledger_rows: int) -> BenchResult:
     from router.accounts.admission import Admissions, Estimate
     from router.accounts.auth import KeyStore, Principal, hash_key
-    from router.accounts.limits import Limits, MemoryLimiter
+    from router.accounts.limits import Limits
+    from router.accounts.limits_memory import MemoryLimiter
     from router.accounts.usage import UsageRecorder
     from router.db import open_pool
 

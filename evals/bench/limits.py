@@ -20,7 +20,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from evals.bench.fmt import BenchResult, Bound, On, Target
-from router.accounts.limits import FailMode, Limiter, Limits, MemoryLimiter, Scope, new_id
+from router.accounts.limits import FailMode, Limiter, Limits, Scope, new_id
+from router.accounts.limits_memory import MemoryLimiter
 
 IN_PROCESS_TARGET_US = 300.0
 REDIS_TARGET_US = 1000.0

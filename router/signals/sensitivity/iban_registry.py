@@ -59,7 +59,7 @@ _BBAN_KINDS = {country: _kinds(spec) for country, spec in _SPECS.items()}
 
 
 def iban_length(country: str) -> int:
-    """The length of the country's IBANs (upper-case code), 0 for a country that issues none."""
+    """How long a country's IBANs are (by its upper-case code); 0 where none are issued."""
     kinds = _BBAN_KINDS.get(country)
     return len(kinds) + 4 if kinds is not None else 0
 
