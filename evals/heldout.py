@@ -40,7 +40,8 @@ import argparse
 import json
 import sys
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -148,25 +149,33 @@ def ranked_and_routed(
     route (`<positive>_to_hard_route`) and of the others to its fast one (`<negative>_to_fast_route`)
     and to its hard one (`<negative>_to_hard_route`: what the strong tier costs where it is not needed)."""
     capabilities = [classifier.classify(text) for text in texts]
-    return _ranked(capabilities, default_routes(texts, classifier), positive, names)
+    return _ranked(capabilities, default_decisions(texts, classifier), positive, names)
 
 
 def _ranked(
     capabilities: Sequence[Capability],
-    routes: Sequence[str],
+    decisions: Sequence[Routed],
     positive: Sequence[bool],
     names: tuple[str, str],
 ) -> dict[str, Any]:
     """ranked_and_routed's figures from texts already classified and routed."""
-    pairs = list(zip(routes, positive, strict=True))
+    pairs = list(zip(decisions, positive, strict=True))
+
+    def share(wanted: bool, holds: Callable[[Routed], bool]) -> float:
+        return float(np.mean([holds(d) for d, p in pairs if p == wanted]))
+
     return {
         names[0]: sum(positive),
         names[1]: len(positive) - sum(positive),
         "auc": auc([c.difficulty for c in capabilities], positive),
         "frontier_auc": auc([c.frontier for c in capabilities], positive),
-        f"{names[0]}_to_hard_route": float(np.mean([r == "hard" for r, p in pairs if p])),
-        f"{names[1]}_to_fast_route": float(np.mean([r == "fast" for r, p in pairs if not p])),
-        f"{names[1]}_to_hard_route": float(np.mean([r == "hard" for r, p in pairs if not p])),
+        f"{names[0]}_to_hard_route": share(True, lambda d: d.route == "hard"),
+        f"{names[1]}_to_fast_route": share(False, lambda d: d.route == "fast"),
+        f"{names[1]}_to_hard_route": share(False, lambda d: d.route == "hard"),
+        # what the caller pays for: the first backend tried is a strong one, by whichever route (the
+        # general route's cheapest backend declaring math or reasoning is gpt-4)
+        f"{names[0]}_to_strong_backend": share(True, lambda d: d.strong),
+        f"{names[1]}_to_strong_backend": share(False, lambda d: d.strong),
     }
 
 
@@ -232,10 +241,24 @@ def arena_bench(classifier: CapabilityClassifier) -> dict[str, Any] | None:
 DEFAULT_POLICY = Path(__file__).resolve().parents[1] / "policies" / "default.yaml"
 
 
-def default_routes(texts: list[str], classifier: CapabilityClassifier | None = None) -> list[str]:
+# the default policy's strong tier: its hard route's backends
+STRONG_BACKENDS = frozenset(("gpt-4", "claude"))
+
+
+@dataclass(frozen=True, slots=True)
+class Routed:
+    route: str  # the default policy's route (`hard`, `fast`, ...)
+    backend: str | None  # the first backend it would try
+
+    @property
+    def strong(self) -> bool:
+        return self.backend in STRONG_BACKENDS
+
+
+def default_decisions(texts: list[str], classifier: CapabilityClassifier | None = None) -> list[Routed]:
     """The route the shipped default policy takes for each text as `model: "auto"` (its `hard`,
-    `fast`, ... routes), decided by the gateway itself with placeholder keys (nothing is sent), with
-    `classifier` in place of the packaged one when given."""
+    `fast`, ... routes) and the backend it would try first, decided by the gateway itself with
+    placeholder keys (nothing is sent), with `classifier` in place of the packaged one when given."""
     import tempfile
 
     from router.backends.http import HttpClient
@@ -255,14 +278,15 @@ def default_routes(texts: list[str], classifier: CapabilityClassifier | None = N
         gateway = Gateway(settings, HttpClient())
         if classifier is not None:
             gateway.runtime.engine.classifier = classifier
-        return [
+        decisions = [
             gateway.decide(
                 parse_chat_request(
                     json.dumps({"model": "auto", "messages": [{"role": "user", "content": t}]}).encode()
                 )
-            ).route
+            )
             for t in texts
         ]
+        return [Routed(d.route, d.backends[0] if d.backends else None) for d in decisions]
 
 
 def complex_against_simple(classifier: CapabilityClassifier) -> dict[str, Any]:
@@ -274,16 +298,41 @@ def complex_against_simple(classifier: CapabilityClassifier) -> dict[str, Any]:
 
     hard, simple = semantic_router_demand(training=False)
     scores = [classifier.classify(text).difficulty for text in hard + simple]
-    routes = default_routes(hard + simple, classifier)
+    routed = default_decisions(hard + simple, classifier)
     return {
         "complex": len(hard),
         "simple": len(simple),
         "auc": auc(scores, [True] * len(hard) + [False] * len(simple)),
         "median_complex": float(np.median(scores[: len(hard)])),
         "median_simple": float(np.median(scores[len(hard) :])),
-        "complex_to_hard_route": float(np.mean([r == "hard" for r in routes[: len(hard)]])),
-        "simple_to_fast_route": float(np.mean([r == "fast" for r in routes[len(hard) :]])),
+        "complex_to_hard_route": float(np.mean([r.route == "hard" for r in routed[: len(hard)]])),
+        "simple_to_fast_route": float(np.mean([r.route == "fast" for r in routed[len(hard) :]])),
+        "complex_to_strong_backend": float(np.mean([r.strong for r in routed[: len(hard)]])),
+        "simple_to_strong_backend": float(np.mean([r.strong for r in routed[len(hard) :]])),
     }
+
+
+def routellm_policy(classifier: CapabilityClassifier) -> dict[str, dict[str, Any]]:
+    """Where the default policy sends RouteLLM's held-out prompts of the classifier's split (GSM8K,
+    MMLU, MT-Bench), by route and by first backend, and the quality that buys: GPT-4's recorded
+    grade where the prompt goes strong, Mixtral's elsewhere (the replay's model of the cheap tier)."""
+    from evals.training.corpus import DEFAULT_SEED, build_split
+    from evals.training.outcomes import split_outcomes
+
+    held_out = split_outcomes(build_split(int(classifier.meta.get("split_seed", DEFAULT_SEED))))[1]
+    report = {}
+    for benchmark, outcomes in held_out.items():
+        routed = default_decisions([o.text for o in outcomes], classifier)
+        pairs = list(zip(outcomes, routed, strict=True))
+        report[benchmark] = {
+            "n": len(outcomes),
+            "to_hard_route": float(np.mean([r.route == "hard" for r in routed])),
+            "to_strong_backend": float(np.mean([r.strong for r in routed])),
+            "quality_by_route": float(np.mean([o.strong if r.route == "hard" else o.weak for o, r in pairs])),
+            "quality_by_backend": float(np.mean([o.strong if r.strong else o.weak for o, r in pairs])),
+            "quality_strong": float(np.mean([o.strong for o in outcomes])),
+        }
+    return report
 
 
 def authored_tiers(classifier: CapabilityClassifier) -> dict[str, Any]:
@@ -296,7 +345,7 @@ def authored_tiers(classifier: CapabilityClassifier) -> dict[str, Any]:
     rows = tier_rows(TIERS_HELD_OUT)
     texts = [row["prompt"] for row in rows]
     capabilities = [classifier.classify(text) for text in texts]  # each request classified and routed once
-    routes = default_routes(texts, classifier)
+    routed = default_decisions(texts, classifier)
 
     def group(categories: Sequence[str], crowd: str | None = None) -> dict[str, Any]:
         picked = [
@@ -304,7 +353,7 @@ def authored_tiers(classifier: CapabilityClassifier) -> dict[str, Any]:
         ]
         return _ranked(
             [capabilities[i] for i in picked],
-            [routes[i] for i in picked],
+            [routed[i] for i in picked],
             [rows[i]["tier"] == "hard" for i in picked],
             ("hard", "easy"),
         )
@@ -335,6 +384,7 @@ def run(loso: bool = False, classifier: CapabilityClassifier | None = None) -> d
         "complex_vs_simple": complex_against_simple(classifier),
         "annotated_difficulty": annotated_difficulty(classifier),
         "arena_bench": arena_bench(classifier),
+        "routellm_policy": routellm_policy(classifier),
     }
     if loso:
         from evals.leave_one_out import leave_one_source_out
@@ -390,15 +440,24 @@ def render(report: dict[str, Any]) -> str:
             f"  {name:<28} {row['hard']:>4} hard {row['easy']:>4} easy: AUC {_fmt(row['auc'])} (frontier "
             f"{_fmt(row['frontier_auc'])}); default policy: {100 * row['hard_to_hard_route']:.0f}% of hard to the "
             f"hard route, easy {100 * row['easy_to_fast_route']:.0f}% to the fast one and "
-            f"{100 * row['easy_to_hard_route']:.0f}% to the hard one"
+            f"{100 * row['easy_to_hard_route']:.0f}% to the hard one; first backend GPT-4 or Claude: "
+            f"{100 * row['hard_to_strong_backend']:.0f}% of hard, {100 * row['easy_to_strong_backend']:.0f}% of easy"
         )
     split = report["complex_vs_simple"]
     lines.append(
         f"complex analysis ({split['complex']}) vs simple tasks ({split['simple']}), semantic-router's held-out half: "
         f"AUC {_fmt(split['auc'])}, median difficulty {split['median_complex']:.2f} vs {split['median_simple']:.2f}; "
         f"default policy: {100 * split['complex_to_hard_route']:.0f}% of complex to the hard route, "
-        f"{100 * split['simple_to_fast_route']:.0f}% of simple to the fast one"
+        f"{100 * split['simple_to_fast_route']:.0f}% of simple to the fast one; first backend GPT-4 or Claude: "
+        f"{100 * split['complex_to_strong_backend']:.0f}% of complex, {100 * split['simple_to_strong_backend']:.0f}% of simple"
     )
+    for benchmark, row in report["routellm_policy"].items():
+        lines.append(
+            f"RouteLLM's held-out {benchmark} ({row['n']}), default policy: {100 * row['to_hard_route']:.1f}% to the "
+            f"hard route, {100 * row['to_strong_backend']:.1f}% first to GPT-4 or Claude; quality (GPT-4's grade "
+            f"where routed strong, Mixtral's elsewhere) {row['quality_by_route']:.3f} by the hard route, "
+            f"{row['quality_by_backend']:.3f} by the first backend, {row['quality_strong']:.3f} GPT-4 alone"
+        )
     annotated = report.get("annotated_difficulty")
     if annotated:
         lines.append(
@@ -412,7 +471,9 @@ def render(report: dict[str, Any]) -> str:
             f"Arena-Bench v1 (never trained on), GPT-4's grade a point above Mixtral's, strong needed ({arena['needed']}) vs not "
             f"({arena['not_needed']}): AUC {_fmt(arena['auc'])}; default policy: "
             f"{100 * arena['needed_to_hard_route']:.0f}% of needed to the hard route, "
-            f"{100 * arena['not_needed_to_fast_route']:.0f}% of not needed to the fast one"
+            f"{100 * arena['not_needed_to_fast_route']:.0f}% of not needed to the fast one; first backend GPT-4 "
+            f"or Claude: {100 * arena['needed_to_strong_backend']:.0f}% of needed, "
+            f"{100 * arena['not_needed_to_strong_backend']:.0f}% of not needed"
         )
     loso = report.get("leave_one_source_out")
     if loso:

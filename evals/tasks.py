@@ -215,12 +215,22 @@ def heldout(params: HeldoutParams) -> TaskResult:
         for name in ("auc", "frontier_auc", "hard_to_hard_route", "easy_to_fast_route"):
             result.add(f"authored_tiers.{group}.{name}", tiers[group][name], UP)
         result.add(f"authored_tiers.{group}.easy_to_hard_route", tiers[group]["easy_to_hard_route"], DOWN)
+        result.add(
+            f"authored_tiers.{group}.hard_to_strong_backend", tiers[group]["hard_to_strong_backend"], UP
+        )
+        result.add(
+            f"authored_tiers.{group}.easy_to_strong_backend", tiers[group]["easy_to_strong_backend"], DOWN
+        )
     for crowd, row in tiers["by_crowd"].items():
         result.add(f"authored_tiers.by_crowd.{crowd}.trained_categories.auc", row["auc"], INFO)
     split = report["complex_vs_simple"]
     result.add("complex_vs_simple.auc", split["auc"], UP)
     result.add("complex_vs_simple.complex_to_hard_route", split["complex_to_hard_route"], UP)
     result.add("complex_vs_simple.simple_to_fast_route", split["simple_to_fast_route"], UP)
+    for benchmark, row in report["routellm_policy"].items():  # where the default policy sends them
+        for name in ("to_hard_route", "to_strong_backend"):
+            result.add(f"routellm_policy.{benchmark}.{name}", row[name], INFO)
+        result.add(f"routellm_policy.{benchmark}.quality_by_backend", row["quality_by_backend"], UP)
     annotated = report["annotated_difficulty"]  # WizardLM's annotated difficulty, where its set is present
     if annotated:
         result.add("annotated_difficulty.auc", annotated["auc"], UP)

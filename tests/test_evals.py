@@ -372,6 +372,19 @@ def test_heldout_sources_are_mapped_whole_and_scored() -> None:
         tiers[g]["hard"] + tiers[g]["easy"] for g in ("all", "trained_categories", "code_math_reasoning")
     ]
     assert sizes[0] > sizes[1] > sizes[2] > 150 and 0 <= tiers["category_accuracy"] <= 1
+    # the hard route's first backend is a strong one, and the general route's is too for math and
+    # reasoning (gpt-4 is its cheapest backend declaring them): the strong tier's share is never less
+    for group in ("all", "trained_categories", "code_math_reasoning"):
+        row = tiers[group]
+        assert row["hard_to_strong_backend"] >= row["hard_to_hard_route"]
+        assert row["easy_to_strong_backend"] >= row["easy_to_hard_route"]
+    policy = report["routellm_policy"]
+    assert set(policy) == {"gsm8k", "mmlu", "mt-bench"}
+    for row in policy.values():
+        assert row["to_strong_backend"] >= row["to_hard_route"] and row["n"] > 30
+        assert min(row["quality_by_route"], row["quality_by_backend"]) > 0
+    # GSM8K is math: most of it reaches gpt-4 by the general route, not the hard one
+    assert policy["gsm8k"]["to_strong_backend"] > policy["gsm8k"]["to_hard_route"] + 0.3
 
 
 def test_digits_to_math_counts_requests_outside_math_that_hold_a_digit() -> None:
