@@ -147,6 +147,9 @@ class ChatRequest(_Model):
         it came (NativeChatRequest); a plain chat request has none."""
         return None
 
+    def native_beta(self) -> str | None:
+        return None
+
     @field_validator("stop")
     @classmethod
     def _stop_nonempty(cls, value: str | list[str] | None) -> str | list[str] | None:
@@ -178,6 +181,22 @@ class ChatRequest(_Model):
             else:
                 calls = None
         return messages
+
+    @field_validator("stream_options")
+    @classmethod
+    def _streaming_options_need_a_stream(cls, value: Any, info: ValidationInfo) -> Any:
+        """As OpenAI: stream_options without "stream": true is a 400, not ignored."""
+        if value is not None and not info.data.get("stream"):
+            raise ValueError("it is only allowed when 'stream' is true")
+        return value
+
+    @field_validator("top_logprobs")
+    @classmethod
+    def _top_logprobs_need_logprobs(cls, value: int | None, info: ValidationInfo) -> int | None:
+        """As OpenAI: top_logprobs without "logprobs": true is a 400, not ignored."""
+        if value is not None and not info.data.get("logprobs"):
+            raise ValueError("it is only allowed when 'logprobs' is true")
+        return value
 
     @field_validator("tool_choice")
     @classmethod
@@ -216,12 +235,18 @@ class NativeChatRequest(ChatRequest):
 
     _native: dict[str, Any] | None = PrivateAttr(default=None)
     _native_messages: list[Message] | None = PrivateAttr(default=None)
+    _native_beta: str | None = PrivateAttr(default=None)
 
-    def keep_native(self, body: dict[str, Any]) -> None:
-        self._native, self._native_messages = body, self.messages
+    def keep_native(self, body: dict[str, Any], beta: str | None = None) -> None:
+        """`beta`: the caller's anthropic-beta header, which the beta features the body asks for need."""
+        self._native, self._native_messages, self._native_beta = body, self.messages, beta
 
     def native_body(self) -> dict[str, Any] | None:
         return self._native if self._native is not None and self.messages is self._native_messages else None
+
+    def native_beta(self) -> str | None:
+        """The anthropic-beta header to send with native_body() (None when that is None)."""
+        return self._native_beta if self.native_body() is not None else None
 
 
 LATENCY_HEADER = "x-turnout-latency-budget-ms"

@@ -189,6 +189,14 @@ def post(gateway, body, **headers):
             400,
             "'c2' is not among the 'tool_calls'",
         ),
+        # what OpenAI refuses and a third trial saw taken (2026-12-08): options of a stream that is
+        # not one, logprobs' count without logprobs
+        (
+            {"model": "auto", "messages": HI, "stream_options": {"include_usage": True}},
+            400,
+            "only allowed when 'stream' is true",
+        ),
+        ({"model": "auto", "messages": HI, "top_logprobs": 3}, 400, "only allowed when 'logprobs' is true"),
     ],
 )
 def test_bad_requests(gateway, emulators, body, status, needle):

@@ -153,6 +153,39 @@ def test_errors_are_in_anthropics_shape(gateway: RunningGateway) -> None:
     assert response.status_code == 400 and "'video'" in response.json()["error"]["message"]
 
 
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("tools", 5),  # a 500 before (a third trial, 2026-12-08), and "tools": true too
+        ("tools", True),
+        ("tools", "x"),  # was read character by character: "tools.0: only client tools ..."
+        ("tools", {}),
+        ("stop_sequences", "x"),
+        ("system", {}),
+        ("metadata", 1.5),
+        ("metadata", {"user_id": {}}),
+        ("tool_choice", "auto"),
+    ],
+)
+def test_mistyped_fields_are_400s_in_anthropics_shape(
+    gateway: RunningGateway, field: str, value: Any
+) -> None:
+    response = httpx.post(
+        gateway.base_url + "/v1/messages",
+        json={
+            "model": "gpt-4",
+            "max_tokens": 8,
+            "messages": [{"role": "user", "content": "hi"}],
+            field: value,
+        },
+        headers={"x-api-key": gateway.admin_key},
+    )
+    assert response.status_code == 400, response.text
+    error = response.json()
+    assert error["type"] == "error" and error["error"]["type"] == "invalid_request_error"
+    assert error["error"]["message"].startswith(f"{field}: Input should be")
+
+
 def test_count_tokens(gateway: RunningGateway) -> None:
     client = _client(gateway)
     short = client.messages.count_tokens(model="auto", messages=[{"role": "user", "content": "hi"}])
@@ -163,6 +196,8 @@ def test_count_tokens(gateway: RunningGateway) -> None:
         tools=[WEATHER],  # type: ignore[list-item]
     )
     assert 0 < short.input_tokens < longer.input_tokens
+    with pytest.raises(anthropic.NotFoundError):  # it counted for any model, "nosuch" included
+        client.messages.count_tokens(model="nosuch", messages=[{"role": "user", "content": "hi"}])
 
 
 def test_personal_data_in_a_message_stays_inside(gateway: RunningGateway, emulators: Emulators) -> None:
@@ -227,13 +262,16 @@ def test_a_claude_backend_gets_the_messages_request_as_it_came(
             }
         ],
     }
-    message = _client(gateway).messages.create(**options)
+    beta = "prompt-caching-2024-07-31"  # a beta feature's header goes with the body that needs it
+    message = _client(gateway).messages.create(**options, extra_headers={"anthropic-beta": beta})
+    assert emulators.anthropic.script.headers["anthropic-beta"] == beta
     sent = emulators.anthropic.received[-1]
     assert sent["system"] == system and sent["thinking"] == options["thinking"] and sent["top_k"] == 5
     assert sent["messages"] == options["messages"] and sent["model"] != "claude"  # the backend's model name
     assert message.id.startswith("msg_") and message.model == sent["model"]  # the Message as Claude wrote it
     with _client(gateway).messages.stream(**options) as stream:
         final = stream.get_final_message()
+    assert "anthropic-beta" not in emulators.anthropic.script.headers  # none asked, none sent
     assert emulators.anthropic.received[-1]["stream"] is True and final.content[0].text  # type: ignore[union-attr]
     llama = _client(gateway).messages.create(**{**options, "model": "llama"})  # other wires: translated
     assert "thinking" not in emulators.vllm.received[-1] and llama.content[0].text  # type: ignore[union-attr]

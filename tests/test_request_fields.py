@@ -257,3 +257,24 @@ def test_fields_scanned_are_listed_in_readme() -> None:
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     for field in ("`user`", "`metadata`", "`stop`", "`name`", "tool-call ids", "`json_schema`", "refusal"):
         assert field in readme.split("**What is scanned.**")[1].split("\n\n")[0], field
+
+
+@pytest.mark.parametrize("name", ["colours", "green", "Taylor", "rose"])
+def test_a_schema_name_is_an_identifier_not_a_person(
+    gateway: RunningGateway, emulators: Emulators, name: str
+) -> None:
+    """A third trial (2026-12-08): response_format's json_schema named "colours" or "green" was read
+    as "name: Green", a form's person, and the request naming gpt-4 went to llama. The SDK's parse
+    helpers name the schema after a class, so every structured-output call could meet it."""
+    schema = {"name": name, "schema": {"type": "object", "properties": {"green": {"type": "string"}}}}
+    body = {
+        "model": "gpt-4",
+        "messages": [{"role": "user", "content": "List three colours."}],
+        "response_format": {"type": "json_schema", "json_schema": schema},
+    }
+    response = _post(gateway.base_url, body)
+    assert response.status_code == 200, response.text
+    assert response.headers["x-turnout-sensitive"] == "none"
+    assert response.headers["x-turnout-backend"] == "gpt-4"
+    named = {**body, "metadata": {"name": "Maria Lopez"}}  # a name under "name" elsewhere is a person's
+    assert _post(gateway.base_url, named).headers["x-turnout-backend"] == "llama"

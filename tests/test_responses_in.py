@@ -189,6 +189,24 @@ def test_refused_inputs_are_400s(gateway: RunningGateway) -> None:
     assert refused.status_code == 400 and "web_search" in refused.json()["error"]["message"]
     assert post({"model": "auto", "input": "hi", "background": True}).status_code == 400
     assert post({"model": "auto"}).json()["error"]["param"] == "input"
+    # mistyped fields (a third trial, 2026-12-08): "tools": true was a 500, the others were ignored
+    for field, value in [
+        ("tools", True),
+        ("tools", 5),
+        ("text", {"format": "x"}),
+        ("text", -1),
+        ("instructions", {}),
+        ("instructions", [None]),
+        ("metadata", {"a": 2**70}),
+        ("metadata", {"a": {}}),
+        ("store", "yes"),
+    ]:
+        mistyped = post({"model": "gpt-4", "input": "hi", field: value})
+        assert mistyped.status_code == 400, (field, value, mistyped.text)
+        assert (
+            mistyped.json()["error"]["param"] == field
+            and "Invalid type" in mistyped.json()["error"]["message"]
+        )
 
 
 def test_stream_events_number_items_in_output_order() -> None:

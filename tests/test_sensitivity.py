@@ -47,6 +47,20 @@ def test_documentation_email_is_not_personal(detector: SensitivityDetector) -> N
 
 
 @pytest.mark.parametrize(
+    "address", ["john.doe@gmail.com", "jane.doe@hospital.org", "test@gmail.com", "user@fastmail.fm"]
+)
+def test_a_stock_local_part_at_a_real_domain_is_an_address(
+    detector: SensitivityDetector, address: str
+) -> None:
+    """A third trial (2026-12-08) sent these out under reroute: the local part alone made them
+    placeholders. At a documentation domain they still are."""
+    assert found(detector, f"My email is {address}, can you fix my resume?", "email") == [address]
+    local = address.split("@")[0]
+    assert found(detector, f"Write to {local}@example.com or {local}@yourcompany.com.", "email") == []
+    assert found(detector, "git remote add origin git@github.com:acme/app.git", "email") == []
+
+
+@pytest.mark.parametrize(
     "number",
     [
         "+1 (202) 555-0170",

@@ -114,6 +114,12 @@ class AnthropicBackend:
             self.headers["x-api-key"] = api_key
         self._http = http
 
+    def _headers(self, request: ChatRequest) -> dict[str, str]:
+        """A Messages request sent as it came carries its caller's anthropic-beta header too (prompt
+        caching, 1M context, ...: what its body asks for may need it)."""
+        beta = request.native_beta()
+        return {**self.headers, "anthropic-beta": beta} if beta else self.headers
+
     def _payload(self, request: ChatRequest, stream: bool) -> bytes:
         native = request.native_body()
         if native is not None:  # a Messages request, unchanged since it came in: sent as it came
@@ -140,7 +146,7 @@ class AnthropicBackend:
         counter = [0.0]
         payload = self._payload(request, stream=False)
         response, deadline = await post(
-            self._http, self.name, self.url, payload, self.headers, timeouts, counter
+            self._http, self.name, self.url, payload, self._headers(request), timeouts, counter
         )
         raw = await read_body(response, deadline, self.name, counter)
         if request.native_body() is not None:  # the Message itself goes back
@@ -165,7 +171,7 @@ class AnthropicBackend:
         counter = [0.0]
         payload = self._payload(request, stream=True)
         response, deadline = await post(
-            self._http, self.name, self.url, payload, self.headers, timeouts, counter
+            self._http, self.name, self.url, payload, self._headers(request), timeouts, counter
         )
         native = request.native_body() is not None
         return AnthropicStream(self.name, response, deadline, request.wants_usage_chunk, counter, native)

@@ -105,7 +105,8 @@ async def _chat_of(request: Request, *, counting: bool = False) -> tuple[ChatReq
     chat = parse_chat_request(translated, services.gateway.runtime.loaded.policy.declared_params)
     if native_safe(body):
         chat = NativeChatRequest.model_validate(chat.model_dump(exclude_unset=True))
-        chat.keep_native({name: value for name, value in body.items() if name != "turnout"})  # turnout's own
+        native = {name: value for name, value in body.items() if name != "turnout"}  # turnout's own
+        chat.keep_native(native, request.headers.get("anthropic-beta"))
     return chat, principal
 
 
@@ -123,6 +124,7 @@ async def count_tokens(request: Request) -> Response:
     """The prompt's size in tokens, as the gateway counts it for limits (tiktoken's cl100k)."""
     try:
         chat, _ = await _chat_of(request, counting=True)
+        services_of(request).gateway.check_model(chat)  # a model the policy lacks is a 404, as on messages
     except TurnoutError as error:
         return anthropic_error(error)
     return Response(orjson.dumps({"input_tokens": tokens.count(chat)}), media_type="application/json")

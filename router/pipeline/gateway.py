@@ -142,7 +142,8 @@ class Gateway:
         ]
         return ([(AUTO, "turnout")] if usable else []) + usable
 
-    def _check_model(self, request: ChatRequest) -> None:
+    def check_model(self, request: ChatRequest) -> None:
+        """A named model must be one of the policy's backends (or auto): else a 404."""
         backends = self.runtime.loaded.policy.backends
         if request.model != AUTO and request.model not in backends:
             known = ", ".join([AUTO, *backends])
@@ -154,7 +155,7 @@ class Gateway:
         """The policy's decision for a request, without executing it (what explain shows): when
         the request would be refused, the decision so far with the error as its `refusal`."""
         policy = self.runtime.loaded.policy
-        self._check_model(request)
+        self.check_model(request)
         signals = self.runtime.engine.compute(request, options)
         return decide(policy, signals, request.model, self.latency, explaining=True)
 
@@ -176,7 +177,7 @@ class Gateway:
         the decision again if it brought private passages), then what this key may use."""
         runtime = self.runtime
         policy = runtime.loaded.policy
-        self._check_model(request)
+        self.check_model(request)
         if request.model != AUTO and not principal.may_use(request.model):
             raise PermissionDenied(f"This API key may not use model '{request.model}'.", param="model")
         with self.tracing.span("classify"):

@@ -21,6 +21,8 @@ import orjson
 
 from router.backends.base import sse_data
 from router.http.errors import InvalidRequest, TurnoutError
+from router.pipeline.field_types import MESSAGES as FIELD_TYPES
+from router.pipeline.field_types import mistyped
 
 STOP_REASONS = {
     "stop": "end_turn",
@@ -198,8 +200,8 @@ def _tool_choice(choice: Any) -> tuple[Any, bool | None]:
     return {"auto": "auto", "any": "required", "none": "none"}[kind], parallel
 
 
-def to_chat(body: Any) -> dict[str, Any]:
-    """A Messages request body → a chat-completions body (validated afterwards as any other)."""
+def _check_fields(body: Any) -> None:
+    """The body's fields: none refused or unknown, the required ones there, each of its type."""
     if not isinstance(body, dict):
         raise _refuse("The request body must be a JSON object.")
     refused = [name for name in body if name in REFUSED]
@@ -211,10 +213,17 @@ def to_chat(body: Any) -> dict[str, Any]:
     for required in ("model", "messages", "max_tokens"):
         if required not in body:
             raise _refuse(f"{required}: Field required", required)
+    if wrong := mistyped(body, FIELD_TYPES):
+        raise _refuse(f"{wrong[0]}: Input should be {wrong[1]}", wrong[0])
     if not isinstance(body["messages"], list):
         raise _refuse("messages: Input should be a valid list", "messages")
     if not body["messages"]:
         raise _refuse("messages: at least one message is required", "messages")
+
+
+def to_chat(body: Any) -> dict[str, Any]:
+    """A Messages request body → a chat-completions body (validated afterwards as any other)."""
+    _check_fields(body)
     messages: list[dict[str, Any]] = []
     if body.get("system"):
         messages.append({"role": "system", "content": _text_of(body["system"], "system")})

@@ -22,6 +22,8 @@ import orjson
 
 from router.backends.base import sse_data
 from router.http.errors import InvalidRequest
+from router.pipeline.field_types import RESPONSES as FIELD_TYPES
+from router.pipeline.field_types import mistyped
 
 TAKEN = frozenset(
     [
@@ -204,6 +206,8 @@ def to_chat(body: Any, history: list[dict[str, Any]]) -> tuple[dict[str, Any], l
     if "model" not in body or "input" not in body:
         missing = "model" if "model" not in body else "input"
         raise _refuse(f"Missing required parameter: '{missing}'.", missing)
+    if wrong := mistyped(body, FIELD_TYPES):
+        raise _refuse(f"Invalid type for '{wrong[0]}': expected {wrong[1]}.", wrong[0])
     conversation = [*history, *input_messages(body["input"])]
     if not conversation:
         raise _refuse("'input' must not be empty.", "input")

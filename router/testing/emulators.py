@@ -56,6 +56,7 @@ class Script:
     always: Fault | None = None  # played on every request once the queue is empty
     received: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=10_000))
     requests: int = 0
+    headers: dict[str, str] = field(default_factory=dict)  # the last chat request's, lower-cased names
 
 
 class Emulator:
@@ -224,6 +225,7 @@ class Emulator:
                 400, "We could not parse the JSON body of your request.", "invalid_request_error"
             )
         self.script.received.append(body)
+        self.script.headers = {name.lower(): value for name, value in request.headers.items()}
         problem = self._invalid(request, body)
         if problem:
             return self._error(400, problem, "invalid_request_error")

@@ -35,8 +35,11 @@ _EMAIL = re.compile(
 )
 _LOCAL_CHARS = frozenset(string.ascii_letters + string.digits + "._%+-")  # of _EMAIL before its @
 # RFC 2606/6761 names and the stock placeholders of documentation and code samples: addresses of nobody.
+# A stock local part ("john.doe", "test", "user") counts only at such a domain: at a real one
+# (john.doe@gmail.com, test@hospital.org) it is someone's mailbox, and "My email is ..." says so.
+# git@ is an SSH remote's user, "your.email@..." an instruction to fill in.
 _PLACEHOLDER_EMAIL = re.compile(
-    r"(?i)^(?:(?:example|test|user|username|your[\w.]*|name|someone|foo|bar|john\.doe|jane\.doe)@"
+    r"(?i)^(?:your[\w.]*@"
     r"|git@|.*@(?:[\w-]+\.)*(?:example|test|invalid|localhost|local)$|.*@(?:[\w-]+\.)*(?:example|company"
     r"|corporate|corp|domain|yourdomain|mydomain|yourcompany|mycompany|acme|email|host|server)\.\w+$)"
 )

@@ -141,7 +141,10 @@ def scan_joined(scan: Any, units: list[Unit]) -> list[tuple[Unit, Finding]]:
     for index, unit in enumerate(units):
         if index:
             previous = units[index - 1]
-            glue = PAIR if previous.key and unit.path == previous.path and not unit.key else JOIN
+            # an identifier's key is not read before it: "name: Green" would be a form's person,
+            # where a schema named green is not
+            paired = previous.key and unit.path == previous.path and not unit.key and unit.maskable
+            glue = PAIR if paired else JOIN
             pieces.append(glue)
             offset += len(glue)
         starts.append(offset)

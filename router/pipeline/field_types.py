@@ -1,0 +1,85 @@
+"""The types of the top-level fields that the Messages and Responses translators read, checked
+before they translate: a number where a list belongs ("tools": 5) is a 400 naming the field, in the
+endpoint's own words, as Anthropic's and OpenAI's APIs answer it, never a crash in the translation
+nor a value quietly ignored ("text": {"format": "x"} turning structured output off).
+
+Chat completions needs none of this: its request model (router.schema) types every field."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+Check = tuple[Callable[[Any], bool], str]  # whether a value is of the type, and the type in words
+
+
+def _strings(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(item, str) for item in value)
+
+
+def _flag(value: Any) -> bool:
+    return isinstance(value, bool)
+
+
+def _text(value: Any) -> bool:
+    return isinstance(value, str)
+
+
+def _listed(value: Any) -> bool:
+    return isinstance(value, list)
+
+
+def _mapping(value: Any) -> bool:
+    return isinstance(value, dict)
+
+
+def _anthropic_metadata(value: Any) -> bool:
+    return isinstance(value, dict) and (value.get("user_id") is None or isinstance(value["user_id"], str))
+
+
+def _openai_metadata(value: Any) -> bool:
+    """Up to 16 keys, each a string of at most 64 characters, each value one of at most 512."""
+    return (
+        isinstance(value, dict)
+        and len(value) <= 16
+        and all(isinstance(v, str) and len(k) <= 64 and len(v) <= 512 for k, v in value.items())
+    )
+
+
+def _text_options(value: Any) -> bool:
+    return isinstance(value, dict) and (value.get("format") is None or isinstance(value["format"], dict))
+
+
+MESSAGES: Mapping[str, Check] = {
+    "system": (lambda v: isinstance(v, str | list), "a valid string or a list of text blocks"),
+    "tools": (_listed, "a valid list"),
+    "tool_choice": (_mapping, "a valid dictionary"),
+    "stop_sequences": (_strings, "a valid list of strings"),
+    "metadata": (_anthropic_metadata, "a valid dictionary with a string user_id"),
+    "stream": (_flag, "a valid boolean"),
+}
+RESPONSES: Mapping[str, Check] = {
+    "instructions": (_text, "a string"),
+    "tools": (_listed, "an array"),
+    "tool_choice": (lambda v: isinstance(v, str | dict), "a string or an object"),
+    "text": (_text_options, "an object whose 'format' is an object"),
+    "metadata": (
+        _openai_metadata,
+        "an object of at most 16 string values (keys up to 64, values up to 512 characters)",
+    ),
+    "reasoning": (_mapping, "an object"),
+    "stream": (_flag, "a boolean"),
+    "store": (_flag, "a boolean"),
+    "parallel_tool_calls": (_flag, "a boolean"),
+    "previous_response_id": (_text, "a string"),
+    "user": (_text, "a string"),
+}
+
+
+def mistyped(body: Mapping[str, Any], checks: Mapping[str, Check]) -> tuple[str, str] | None:
+    """The first field of `body` (null aside) that is not of its type, and the type in words."""
+    for name, (holds, what) in checks.items():
+        value = body.get(name)
+        if value is not None and not holds(value):
+            return name, what
+    return None
