@@ -301,10 +301,24 @@ class Metrics:
             self.tpot.labels(provider, model, backend).observe(generation_s / (completion - 1))
 
     def attempt(
-        self, provider: str, model: str, backend: str, seconds: float, error_type: str | None
+        self,
+        provider: str,
+        model: str,
+        backend: str,
+        seconds: float,
+        error_type: str | None,
+        *,
+        settled: bool = True,
     ) -> None:
+        """`settled` false: a stream that opened, whose outcome `stream_outcome` counts at its end."""
         self.attempts.labels(provider, model, backend, error_type or "").observe(seconds)
-        self.attempt_outcomes.labels(backend, error_type or "ok").inc()
+        if settled:
+            self.attempt_outcomes.labels(backend, error_type or "ok").inc()
+
+    def stream_outcome(self, backend: str, broken: bool) -> None:
+        """A stream's attempt, counted when it ends: a break after its first event is an error of
+        the backend's (stream_interrupted), not an ok."""
+        self.attempt_outcomes.labels(backend, "stream_interrupted" if broken else "ok").inc()
 
     def sensitivity(self, action: str, finding_types: Iterable[str]) -> None:
         """What the sensitive-data rule did with a request whose signals were computed."""

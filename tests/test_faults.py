@@ -99,6 +99,7 @@ def test_a_backend_that_cannot_take_the_request_is_passed_over_for_the_next(gate
     empty = [{"role": "user", "content": ""}]
     raw = client.chat.completions.with_raw_response.create(model="auto", messages=empty)
     assert raw.headers["x-turnout-backend"] != "haiku" and raw.http_response.status_code == 200
+    assert raw.headers["x-turnout-attempts"] == "1"  # haiku refused it unsent: no attempt
     with pytest.raises(openai.BadRequestError, match="at least one user or assistant message"):
         client.chat.completions.create(model="haiku", messages=empty)
 
@@ -118,6 +119,7 @@ def test_circuit_opens_skips_the_backend_then_probes_after_cooldown(gateway, emu
     assert failed_calls == 3
     raw = client.chat.completions.with_raw_response.create(model="gpt-4-ha", messages=HELLO)
     assert raw.headers["x-turnout-backend"] == "llama" and emulators.openai.script.requests == failed_calls
+    assert raw.headers["x-turnout-attempts"] == "1"  # the open circuit's backend was not called (it said 2)
     ready = httpx.get(gateway.base_url + "/readyz").json()
     assert ready["backends"]["gpt-4-ha"]["circuit"] == "open"
     time.sleep(1.1)  # the test policy's cooldown

@@ -112,6 +112,27 @@ def test_upstream_failures_are_counted_per_backend(gateway, emulators) -> None:
     assert ok - total(before, "turnout_upstream_attempts_total", backend="llama", outcome="ok") == 1
 
 
+def test_a_stream_broken_mid_way_is_its_backends_error(gateway, emulators) -> None:
+    """A third trial (2026-12-08): a backend that broke every stream after its first event showed
+    no error at all, each counted ok when it opened. A whole stream is one ok."""
+    before = scrape(gateway.base_url)
+    emulators.vllm.fault("drop_mid_stream", after_chunks=3)
+    with pytest.raises(openai.APIError):
+        for _ in gateway.client().chat.completions.create(model="llama", messages=HELLO, stream=True):
+            pass
+    for _ in gateway.client().chat.completions.create(model="llama", messages=HELLO, stream=True):
+        pass
+    after = scrape(gateway.base_url)
+
+    def delta(outcome: str) -> float:
+        name = "turnout_upstream_attempts_total"
+        return total(after, name, backend="llama", outcome=outcome) - total(
+            before, name, backend="llama", outcome=outcome
+        )
+
+    assert delta("stream_interrupted") == 1 and delta("ok") == 1
+
+
 # --- traces -----------------------------------------------------------------------------------
 
 

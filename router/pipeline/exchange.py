@@ -153,7 +153,7 @@ class Exchange:
         usage = completion.usage
         self.gateway.observe_latency(self.backend, None, completion.upstream_s, usage.completion_tokens)
         self.settle(200, usage.prompt_tokens, usage.completion_tokens, overhead)
-        return body, self.headers(overhead, len(outcome.attempts) + 1)
+        return body, self.headers(overhead, outcome.sent)
 
     async def open_stream(self, plan: Plan) -> tuple[ChunkStream, bytes, dict[str, str], float]:
         """The opened stream (placeholders restored as it is read), its first event, the response
@@ -164,7 +164,7 @@ class Exchange:
         now = time.perf_counter()
         self.first_token_s = now - self.started
         overhead = (now - self.started - outcome.failed_s - stream.upstream_s) * 1000
-        return stream, first, self.headers(overhead, len(outcome.attempts) + 1), overhead
+        return stream, first, self.headers(overhead, outcome.sent), overhead
 
     def stream_ended(
         self,
@@ -178,6 +178,8 @@ class Exchange:
         """A stream is over (whole, broken or left by its client): live latency for a whole one,
         then settled with the upstream's usage, or with what was relayed when it sent none."""
         usage: Usage = stream.usage
+        if self.backend:
+            self.metrics.stream_outcome(self.backend, broken=status == 502)
         if status == 200:
             self.gateway.observe_latency(
                 self.backend or "", first_s, stream.upstream_s, usage.completion_tokens

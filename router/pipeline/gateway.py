@@ -274,7 +274,10 @@ class Gateway:
             except BaseException as error:
                 failed(span, type(error).__name__)
                 raise
-            self.metrics.attempt(provider, spec.model, backend.name, time.perf_counter() - started, None)
+            opened = not isinstance(result, Completion)  # a stream: its outcome is counted at its end
+            self.metrics.attempt(
+                provider, spec.model, backend.name, time.perf_counter() - started, None, settled=not opened
+            )
             if span is not None and isinstance(result, Completion):
                 span.set_attributes(
                     {

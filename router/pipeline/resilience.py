@@ -83,7 +83,8 @@ class Outcome(Generic[T]):
     backend: Backend
     result: T
     failed_s: float  # spent on failed attempts and backoff: upstream time, not turnout's
-    attempts: list[str]
+    attempts: list[str]  # why each backend before this one was left: failed, circuit open, refused
+    sent: int = 1  # upstream calls made, this one's included: a backend passed over is none
 
 
 def backoff_delay(attempt: int, base_s: float, cap_s: float, retry_after: float | None) -> float:
@@ -104,6 +105,7 @@ async def call_with_fallback(
     answer."""
     waited = 0.0
     attempts: list[str] = []
+    failed = 0  # calls sent that failed
     last: UpstreamError | None = None
     refused: InvalidRequest | None = None
     for backend in backends:
@@ -118,6 +120,7 @@ async def call_with_fallback(
                 result = await call(backend)
             except UpstreamError as error:
                 waited += time.perf_counter() - started
+                failed += 1
                 if isinstance(error, UpstreamStatus) and error.caller_fault:
                     breaker.success()  # the backend is healthy; the request is not
                     raise
@@ -140,7 +143,7 @@ async def call_with_fallback(
                 breaker.probing = False
                 raise
             breaker.success()
-            return Outcome(backend, result, waited, attempts)
+            return Outcome(backend, result, waited, attempts, failed + 1)
     summary = "; ".join(attempts) or "no backend to try"
     if last is None and refused is not None:
         raise refused
