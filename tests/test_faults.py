@@ -85,10 +85,12 @@ def test_upstream_timeout_with_nothing_left_is_504(gateway, emulators):
 
 
 def test_upstream_caller_error_is_returned_without_fallback(gateway, emulators):
-    emulators.openai.fault("status", status=400)
-    with pytest.raises(openai.BadRequestError):
+    emulators.openai.fault("status", status=400, param="messages", code="context_length_exceeded")
+    with pytest.raises(openai.BadRequestError) as refused:
         gateway.client().chat.completions.create(model="gpt-4-ha", messages=HELLO)
     assert emulators.vllm.script.requests == 0
+    # the field and the code the backend named reach the caller (a third trial: both were null)
+    assert (refused.value.param, refused.value.code) == ("messages", "context_length_exceeded")
 
 
 def test_a_backend_that_cannot_take_the_request_is_passed_over_for_the_next(gateway, emulators):

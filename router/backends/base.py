@@ -110,21 +110,36 @@ def retry_after_seconds(headers: Any) -> float | None:
         return max(0.0, parsed.timestamp() - time.time()) if parsed else None
 
 
-def error_message(body: bytes) -> tuple[str, str | None]:
-    """The message and type from an OpenAI- or Anthropic-shaped error body (or the raw text)."""
+def error_fields(body: bytes) -> tuple[str, str | None, str | None, str | None]:
+    """The message, type, param and code of an OpenAI- or Anthropic-shaped error body (or the raw
+    text, and no type, param or code)."""
     try:
         payload = orjson.loads(body)
     except orjson.JSONDecodeError:
-        return body[:300].decode("utf-8", "replace").strip() or "no body", None
+        return body[:300].decode("utf-8", "replace").strip() or "no body", None, None, None
     error = payload.get("error") if isinstance(payload, dict) else None
     if isinstance(error, dict):
-        return str(error.get("message") or error), error.get("type")
-    return str(payload)[:300], None
+        param, code = error.get("param"), error.get("code")
+        return (
+            str(error.get("message") or error),
+            error.get("type"),
+            param if isinstance(param, str) else None,
+            code if isinstance(code, str) else None,
+        )
+    return str(payload)[:300], None, None, None
 
 
 def upstream_status(backend: str, status: int, headers: Any, body: bytes) -> UpstreamStatus:
-    message, kind = error_message(body)
-    return UpstreamStatus(backend, status, message, retry_after=retry_after_seconds(headers), error_type=kind)
+    message, kind, param, code = error_fields(body)
+    return UpstreamStatus(
+        backend,
+        status,
+        message,
+        retry_after=retry_after_seconds(headers),
+        error_type=kind,
+        param=param,
+        code=code,
+    )
 
 
 def sse_event(payload: dict[str, Any]) -> bytes:

@@ -197,6 +197,8 @@ class UpstreamStatus(UpstreamError):
         *,
         retry_after: float | None = None,
         error_type: str | None = None,
+        param: str | None = None,
+        code: str | None = None,
     ) -> None:
         caller_fault = status in (400, 404, 413, 422)
         super().__init__(
@@ -207,9 +209,12 @@ class UpstreamStatus(UpstreamError):
         )
         self.upstream_status = status
         self.caller_fault = caller_fault
-        if caller_fault:
+        if caller_fault:  # passed back for the caller to fix: with the field and code the backend named
             self.status_code = 400 if status == 413 else status
             self.type = error_type or "invalid_request_error"
+            self.param = param
+            if code is not None:
+                self.code = code
         elif status == 429:
             self.status_code = 429
             self.type = "rate_limit_error"

@@ -18,13 +18,12 @@ import random
 import struct
 import threading
 import time
-from collections import deque
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import orjson
 from aiohttp import web
 
+from router.testing.faults import Fault, FaultKind, Script
 from router.testing.replies import (
     OPENAI_REQUEST_FIELDS,
     Server,
@@ -34,29 +33,6 @@ from router.testing.replies import (
     prompt_tokens,
     reply_words,
 )
-
-FaultKind = Literal["status", "hang", "drop_before", "drop_mid_stream"]
-
-
-@dataclass
-class Fault:
-    kind: FaultKind
-    status: int = 500
-    retry_after: float | None = None
-    seconds: float = 0.0
-    after_chunks: int = 2
-
-
-@dataclass
-class Script:
-    think_ms: float = 0.0  # before the first byte of an answer
-    jitter_ms: float = 0.0  # think time varies uniformly by up to this much either way
-    token_ms: float = 0.0  # between streamed chunks
-    faults: deque[Fault] = field(default_factory=deque)
-    always: Fault | None = None  # played on every request once the queue is empty
-    received: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=10_000))
-    requests: int = 0
-    headers: dict[str, str] = field(default_factory=dict)  # the last chat request's, lower-cased names
 
 
 class Emulator:
@@ -196,9 +172,17 @@ class Emulator:
         payload = {"object": "list", "data": data, "model": body.get("model"), "usage": usage}
         return web.Response(body=orjson.dumps(payload), content_type="application/json")
 
-    def _error(self, status: int, message: str, kind: str, retry_after: float | None = None) -> web.Response:
+    def _error(
+        self,
+        status: int,
+        message: str,
+        kind: str,
+        retry_after: float | None = None,
+        param: str | None = None,
+        code: str | None = None,
+    ) -> web.Response:
         if self.wire == "openai":
-            body: dict[str, Any] = {"error": {"message": message, "type": kind, "param": None, "code": None}}
+            body: dict[str, Any] = {"error": {"message": message, "type": kind, "param": param, "code": code}}
         else:
             body = {"type": "error", "error": {"type": kind, "message": message}}
         headers = {"retry-after": f"{retry_after:g}"} if retry_after is not None else {}
@@ -272,7 +256,9 @@ class Emulator:
         if fault.kind == "status":
             kinds = {429: "rate_limit_error", 529: "overloaded_error", 401: "authentication_error"}
             kind = kinds.get(fault.status, "api_error" if fault.status >= 500 else "invalid_request_error")
-            return self._error(fault.status, f"emulated {fault.status}", kind, fault.retry_after)
+            return self._error(
+                fault.status, f"emulated {fault.status}", kind, fault.retry_after, fault.param, fault.code
+            )
         if fault.kind == "hang":
             await asyncio.sleep(fault.seconds)
             return self._error(500, "emulated hang ended", "api_error")
