@@ -96,10 +96,15 @@ SECOND_AUTHORS: tuple[tuple[str, Path, str | None], ...] = (
 
 # Sets of generic credentials (API keys, tokens, client secrets with no vendor prefix, named in
 # words, assignments, headers and logs; templates with {token}, filled by secrets_sets.generic_token),
-# each written by a helper from a brief alone, with look-alikes (2026-12-07: 45 prose, 25 config, 20
-# code, 15 command-line and 15 log templates, 60 look-alikes). Same states as above.
+# each written by a helper from a brief alone, with look-alikes (45 prose, 25 config, 20 code, 15
+# command-line and 15 log templates, 60 look-alikes). Same states as above: tokens_a (2026-12-07)
+# judged the labelled rule's first two rounds and was read for its third; tokens_b (2026-12-08,
+# written from a brief of its own before that round was scored) judged the third and was read for
+# the fourth; tokens_c (2026-12-08, a third helper's) judges the fourth.
 TOKEN_AUTHORS: tuple[tuple[str, Path, str | None], ...] = (
-    ("tokens_a", LABELS / "secrets_tokens_a.json", None),
+    ("tokens_a", LABELS / "secrets_tokens_a.json", "2026-12-08"),
+    ("tokens_b", LABELS / "secrets_tokens_b.json", "2026-12-08"),
+    ("tokens_c", LABELS / "secrets_tokens_c.json", None),
 )
 
 # Passwords people chose: zxcvbn's list of the 30,000 most common passwords of leaked sets (Xato's
@@ -349,9 +354,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         default="generated",
         help="the other authors' passwords: generated random mixes, or common leaked passwords",
     )
+    parser.add_argument(
+        "--labelled-secrets",
+        action="store_true",
+        help="with the policy option sensitivity.labelled_secrets: values words name as a key or token",
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
-    report = run(half=args.half, fill=args.fill)
+    detector = SensitivityDetector(labelled_secrets=args.labelled_secrets)
+    report = run(half=args.half, fill=args.fill, detector=detector)
     if args.json:
         external = report["credsweeper"]
         shown = {k: v for k, v in report.items() if k not in ("misses", "credsweeper")}

@@ -285,43 +285,9 @@ def pii(params: PiiParams) -> TaskResult:
     report = pii_eval.run(params.limit)
     presidio = report["presidio"]
     result = TaskResult()
-    from evals import secrets_eval
+    from evals.tasks_secrets import add_secrets  # heavy: inside the task
 
-    secrets = secrets_eval.run(half="held-out")
-    result.add("secrets.providers.recall", secrets["providers"]["recall"], UP)
-    result.add("secrets.plaintext_heldout.recall", secrets["plaintext"]["recall"], UP)
-    result.add("secrets.lookalikes.flag_rate", secrets["lookalikes"]["flag_rate"], DOWN)
-    result.add("secrets.review_lookalikes.flag_rate", secrets["review_lookalikes"]["flag_rate"], DOWN)
-    result.add("secrets.kinds_lookalikes.flag_rate", secrets["kinds_lookalikes"]["flag_rate"], DOWN)
-    result.add("secrets.kinds_secrets.recall", secrets["kinds_secrets"]["recall"], UP)
-    result.add(
-        "secrets.pastes_heldout.lookalikes.flag_rate",
-        secrets["pastes_heldout"]["lookalikes"]["flag_rate"],
-        DOWN,
-    )
-    result.add("secrets.pastes_heldout.secrets.recall", secrets["pastes_heldout"]["secrets"]["recall"], UP)
-    # other authors' sets (secrets_eval.SECOND_AUTHORS): the spent ones regression guards, the
-    # unread one held out by author
-    for name, _, _ in secrets_eval.SECOND_AUTHORS:
-        result.add(f"secrets.{name}.recall", secrets[name]["recall"], UP)
-        result.add(f"secrets.{name}_lookalikes.flag_rate", secrets[f"{name}_lookalikes"]["flag_rate"], DOWN)
-        for kind, recall in secrets[name]["by_kind"].items():
-            result.add(f"secrets.{name}.{kind}.recall", recall, UP)
-    # generic credentials (no vendor prefix) named in words, configs, code, commands and logs
-    for name, _, _ in secrets_eval.TOKEN_AUTHORS:
-        result.add(f"secrets.{name}.recall", secrets[name]["recall"], UP)
-        result.add(f"secrets.{name}_lookalikes.flag_rate", secrets[f"{name}_lookalikes"]["flag_rate"], DOWN)
-        for kind, recall in secrets[name]["by_kind"].items():
-            result.add(f"secrets.{name}.{kind}.recall", recall, UP)
-    for kind, recall in secrets["providers"]["by_kind"].items():
-        result.add(f"secrets.provider.{kind}.recall", recall, UP)
-    # the same sets filled with passwords people chose (common leaked ones) instead of generated
-    for name, part in secrets_eval.authors_recall("leaked").items():
-        result.add(f"secrets_leaked.{name}.recall", part["recall"], UP)
-    # CredSweeper's test lines, where fetched: reported, never gated (a checkout without them passes)
-    for group, part in (secrets["credsweeper"] or {}).items():
-        if group != "misses":
-            result.add(f"secrets.credsweeper.{group}.recall", part["recall"], UP)
+    add_secrets(result)
     fresh = pii_fresh.run(half="even", per_template=8, template_half="held-out")
     result.add("heldout.recall", fresh["recall"], UP)
     result.add("heldout.sentences", fresh["sentences"], INFO)

@@ -336,13 +336,16 @@ def test_other_authors_sets_are_well_formed_and_the_unread_ones_misses_are_never
             "recall": 0.0,
             "by_kind": dict.fromkeys(kinds, 0.0),
         }
-    tokens = json.loads(secrets_eval.TOKEN_AUTHORS[0][1].read_text(encoding="utf-8"))
-    token_kinds = Counter(entry["kind"] for entry in tokens["templates"])
-    assert token_kinds == {"prose": 45, "config": 25, "code": 20, "cli": 15, "log": 15}
-    assert len(set(tokens["lookalikes"])) == 60
-    assert all(entry["template"].count("{token}") == 1 for entry in tokens["templates"])
-    assert report["tokens_a"] == {"n": 120, "recall": 0.0, "by_kind": {k: 0.0 for k in sorted(token_kinds)}}
-    assert report["tokens_a_lookalikes"] == {"n": 60, "flag_rate": 0.0}  # unread: no list
+    assert [name for name, _, spent in secrets_eval.TOKEN_AUTHORS if spent is None] == ["tokens_c"]
+    for name, path, spent in secrets_eval.TOKEN_AUTHORS:
+        tokens = json.loads(path.read_text(encoding="utf-8"))
+        token_kinds = Counter(entry["kind"] for entry in tokens["templates"])
+        assert token_kinds == {"prose": 45, "config": 25, "code": 20, "cli": 15, "log": 15}
+        assert len(set(tokens["lookalikes"])) == 60
+        assert all(entry["template"].count("{token}") == 1 for entry in tokens["templates"])
+        assert report[name] == {"n": 120, "recall": 0.0, "by_kind": {k: 0.0 for k in sorted(token_kinds)}}
+        listed = {} if spent is None else {"flagged": []}  # unread: no list of what was flagged
+        assert report[f"{name}_lookalikes"] == {"n": 60, "flag_rate": 0.0, **listed}
     unread_sets = ("fresh_k", "fresh_m", "fresh_n", "fresh_o", "fresh_p")
     for unread in unread_sets:  # no list of which look-alikes were flagged
         assert report[f"{unread}_lookalikes"] == {"n": 40, "flag_rate": 0.0}
@@ -360,6 +363,8 @@ def test_other_authors_sets_are_well_formed_and_the_unread_ones_misses_are_never
         "fresh_i",
         "fresh_j",
         "fresh_l",
+        "tokens_a",  # read while the labelled rule's third and fourth rounds were written
+        "tokens_b",
     )
     kept = sum(report[name]["n"] for name in ("providers", "plaintext", *spent_sets))
     assert len(report["misses"]) == kept

@@ -272,6 +272,9 @@ class Sensitivity(_Model):
     terms: list[str] = []
     patterns: list[str] = []
     directives: bool = True  # a request that asks to stay inside ("process this locally") is rerouted
+    # also a random value that words name as a key, token or secret ("my api key is ..."): off by
+    # default, since it flags more look-alikes (README, "Secrets a label names")
+    labelled_secrets: bool = False
 
 
 class CollectionSpec(_Model):

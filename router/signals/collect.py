@@ -135,7 +135,11 @@ class SignalEngine:
         rule = policy.sensitivity
         self.policy = policy
         self.detector = SensitivityDetector(
-            terms=rule.terms, patterns=rule.patterns, types=rule.types, min_confidence=rule.min_confidence
+            terms=rule.terms,
+            patterns=rule.patterns,
+            types=rule.types,
+            min_confidence=rule.min_confidence,
+            labelled_secrets=rule.labelled_secrets,
         )
         self.classifier = classifier
 

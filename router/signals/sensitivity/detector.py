@@ -188,7 +188,11 @@ class SensitivityDetector:
         patterns: Sequence[str] = (),
         types: Collection[str] | None = None,
         min_confidence: float = 0.5,
+        labelled_secrets: bool = False,
     ) -> None:
+        """`labelled_secrets`: also report a random value that words name as a key, token or secret
+        ("my api key is ..."), which the default leaves out (README: `sensitivity.labelled_secrets`)."""
+        self.labelled_secrets = labelled_secrets
         enabled = set(DEFAULT_TYPES if types is None else types)
         unknown = enabled - set(FINDING_TYPES)
         if unknown:
@@ -220,7 +224,7 @@ class SensitivityDetector:
     def _others(self, text: str) -> Iterator[Finding]:
         types = self.types
         if "secret" in types:
-            yield from find_secrets(text)
+            yield from find_secrets(text, self.labelled_secrets)
             if self._gitleaks is not None:
                 yield from self._gitleaks.scan(text)
         if "email" in types:

@@ -18,6 +18,7 @@ from router.signals.sensitivity.credential_files import find_in_credential_files
 from router.signals.sensitivity.device_configs import find_in_device_configs
 from router.signals.sensitivity.findings import Finding
 from router.signals.sensitivity.gates import Gate
+from router.signals.sensitivity.labelled import find_labelled
 from router.signals.sensitivity.nearby import find_near_the_word
 from router.signals.sensitivity.programs import find_in_programs
 from router.signals.sensitivity.prose import find_in_prose
@@ -443,11 +444,14 @@ def _assigned(text: str, lowered: str) -> Iterator[Finding]:
             yield Finding("secret", match.start(group), match.end(group), confidence, detail)
 
 
-def find_secrets(text: str) -> list[Finding]:
+def find_secrets(text: str, labelled: bool = False) -> list[Finding]:
+    """`labelled`: also a random value that words name as a credential (router.signals.sensitivity
+    .labelled; the policy's `sensitivity.labelled_secrets`, off by default)."""
     lowered = text.lower()
     if len(lowered) != len(text):  # "İ" lowers to two characters: keep every offset the text's
         lowered = "".join(char.lower()[0] for char in text)
     return [
+        *(find_labelled(text, lowered) if labelled else ()),
         *_known(text, lowered),
         *find_in_connections(text, lowered),
         *_assigned(text, lowered),
