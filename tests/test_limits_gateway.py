@@ -214,6 +214,20 @@ def test_a_request_alone_over_the_token_limit_is_a_400_not_a_429(gateway: Any, e
     assert small.choices[0].message.content
 
 
+def test_embeddings_are_not_priced_at_the_chat_baseline(gateway: Any, emulators: Emulators) -> None:
+    """A third trial (2026-12-08): local embeddings cost 0 but their tokens were priced at the
+    baseline chat model's input price, and that counted as saved."""
+    key_id, key = key_with(gateway, "embeddings-usage")
+    gateway.client(key).embeddings.create(model="local-minilm", input=["the quick brown fox"] * 3)
+    url = gateway.settings.database_url.get_secret_value()
+    wait_for_rows(url, f"SELECT * FROM turnout_usage WHERE key_id = '{key_id}'", lambda r: len(r) == 1)
+    admin = {"authorization": f"Bearer {ADMIN_KEY}"}
+    body = httpx.get(gateway.base_url + f"/v1/usage?key={key_id}&by=backend&since=1h", headers=admin).json()
+    (group,) = body["groups"]
+    assert group["backend"] == "local-minilm" and group["prompt_tokens"] > 0
+    assert group["baseline_usd"] == 0 and body["totals"]["saved_usd"] == 0
+
+
 def test_usage_endpoint_and_cli(gateway: Any, emulators: Emulators) -> None:
     key_id, key = key_with(gateway, "usage-reader")
     for model in ("llama", "gpt-4", "haiku"):

@@ -231,6 +231,10 @@ async def summarize(
                coalesce(sum(prompt_tokens), 0) AS prompt_tokens,
                coalesce(sum(completion_tokens), 0) AS completion_tokens,
                coalesce(sum(cost_usd), 0) AS cost_usd,
+               coalesce(sum(prompt_tokens) FILTER (WHERE route IS DISTINCT FROM 'embeddings'), 0)
+                   AS chat_prompt_tokens,
+               coalesce(sum(completion_tokens) FILTER (WHERE route IS DISTINCT FROM 'embeddings'), 0)
+                   AS chat_completion_tokens,
                percentile_cont(0.5) WITHIN GROUP (ORDER BY latency_ms) AS latency_p50_ms,
                percentile_cont(0.5) WITHIN GROUP (ORDER BY overhead_ms) AS overhead_p50_ms
         FROM turnout_usage
@@ -247,8 +251,11 @@ async def summarize(
         item["cost_usd"] = round(float(item["cost_usd"]), 6)
         for name in ("latency_p50_ms", "overhead_p50_ms"):
             item[name] = round(float(item[name] or 0.0), 3)
+        # the baseline is a chat model: embeddings (the "embeddings" route's rows) could never go to
+        # it, so their tokens are not priced there (they had been, inflating saved_usd)
+        prompt, completion = item.pop("chat_prompt_tokens"), item.pop("chat_completion_tokens")
         if baseline is not None:
-            item["baseline_usd"] = round(baseline.cost(item["prompt_tokens"], item["completion_tokens"]), 6)
+            item["baseline_usd"] = round(baseline.cost(prompt, completion), 6)
         groups.append(item)
     total_cost = sum(g["cost_usd"] for g in groups)
     totals: dict[str, Any] = {
