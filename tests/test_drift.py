@@ -245,6 +245,18 @@ def test_retrieval_hits_and_an_empty_ledger(fresh_db):
     assert drift(url, now=NOW - timedelta(hours=2)).signal("retrieval_hit").status == "too few rows"
 
 
+
+def test_an_empty_reference_window_still_counts_the_current_prompts(fresh_db):
+    """A third trial (2026-12-08): with no reference rows there are no token deciles, and every
+    current row's prompt_tokens fell out (0 current rows, where `sensitive` had them all)."""
+    url = fresh_db()
+    write(url, [record(NOW - timedelta(hours=1)) for _ in range(40)])
+    report = drift(url)
+    tokens, sensitive = report.signal("prompt_tokens"), report.signal("sensitive")
+    assert (report.reference_rows, report.current_rows) == (0, 40)
+    assert tokens.current_rows == sensitive.current_rows == 40 and tokens.bins == ["all"]
+
+
 # ---- ledgers made from public prompt sets --------------------------------------------------------
 @pytest.fixture(scope="module")
 def engine() -> Any:

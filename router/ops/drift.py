@@ -215,7 +215,8 @@ FROM (
     SELECT ts >= %(cur_start)s AS cur, category,
            CASE WHEN difficulty IS NOT NULL THEN least(greatest(
                width_bucket(difficulty, 0, 1, {DIFFICULTY_BINS}), 1), {DIFFICULTY_BINS}) END AS difficulty,
-           CASE WHEN prompt_tokens > 0 THEN width_bucket(prompt_tokens, %(edges)s::int[]) END
+           -- no reference deciles (an empty reference window): one bin, "all", not NULL for every row
+           CASE WHEN prompt_tokens > 0 THEN coalesce(width_bucket(prompt_tokens, %(edges)s::int[]), 1) END
                AS prompt_tokens,
            CASE WHEN route IS NOT NULL OR sensitive THEN sensitive END AS sensitive,  -- blocked: no route
            finding_types, route, backend, passages > 0 AS retrieval_hit
