@@ -164,7 +164,9 @@ class Ingestor:
             progress.failed(source, reason)
         dim = self._dim()
         info = await self.store.open_collection(options.collection, dim, self.embedder.name)
+        dropped: set[str] = set()  # what a re-embedding drops: every source stored before it
         if info.embedder != self.embedder.name or info.dim != dim:
+            dropped = set(await self.store.manifest(options.collection))
             await self.store.reset_collection(options.collection, dim, self.embedder.name)
             report.reembedded = True
         manifest = await self.store.manifest(options.collection)
@@ -182,6 +184,9 @@ class Ingestor:
                 source for source in manifest if source in unread or source.startswith(under)
             }
             await self._prune(present, manifest, report)
+        # a re-embedding keeps only what this run wrote: a source kept by --no-prune or outside a
+        # file named alone is gone too, and the report says so (it said "deleted: 0")
+        report.files[FileStatus.deleted] += len(dropped - set(wanted))
         report.seconds = time.perf_counter() - started
         return report
 

@@ -22,7 +22,7 @@ import numpy as np
 
 from rag.embed import Embedder, MicroBatcher, embed_async
 from rag.keyword import BM25Index, tokenize
-from rag.types import Chunk, Filter, Hit, VectorStore
+from rag.types import Chunk, CollectionInfo, Filter, Hit, StoreError, VectorStore
 
 _URL_ROOT = re.compile(r"^[a-z][a-z0-9+.-]*://[^/]*", re.IGNORECASE)
 _SEPARATORS = re.compile(r"[-_\s]+")
@@ -269,6 +269,7 @@ class Retriever:
         self.revision_check_s = revision_check_s
         self.k1, self.b = k1, b
         self._keyword: dict[str, _KeywordState] = {}
+        self._infos: dict[str, tuple[float, CollectionInfo]] = {}  # when read, and what
 
     async def search(
         self,
@@ -327,6 +328,7 @@ class Retriever:
     ) -> list[Hit]:
         """Nearest chunks; with the keyword index at hand, only ids come from the store and the
         chunks from the index (unless one is newer than the index: then the store's rows)."""
+        await self._check_embedder(collection, vector)
         if index is None:
             return await self.store.search(collection, vector, n, where)
         pairs = await self.store.search_ids(collection, vector, n, where)
@@ -336,6 +338,25 @@ class Retriever:
         if len(hits) < len(pairs):
             return await self.store.search(collection, vector, n, where)
         return hits
+
+    async def _check_embedder(self, collection: str, vector: np.ndarray) -> None:
+        """A query embedded by another model than the collection's is a StoreError that says so
+        (Qdrant answered "shapes (11,64) and (384,) not aligned"), read from the store at most once
+        per `revision_check_s` for each collection."""
+        now = time.monotonic()
+        known = self._infos.get(collection)
+        if known is None or now - known[0] > self.revision_check_s:
+            info = await self.store.info(collection)
+            if info is None:
+                return  # the store's own search says the collection does not exist
+            known = self._infos[collection] = (now, info)
+        info = known[1]
+        if info.dim != len(vector):  # the same size under another name (a quantised copy) searches
+            raise StoreError(
+                f"collection '{collection}' holds {info.dim}-d vectors of the embedder '{info.embedder}', "
+                f"but this search embeds with '{self.embedder.name}' ({len(vector)}-d): search with "
+                f"--embedder {info.embedder} (TURNOUT_EMBEDDER), or ingest the collection again"
+            )
 
     async def _embed(self, query: str) -> np.ndarray:
         if self.batcher is not None:

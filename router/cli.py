@@ -260,6 +260,7 @@ def parser() -> argparse.ArgumentParser:
     search.add_argument("--store", help="as for ingest (default: TURNOUT_STORE_URL, else the database)")
     search.add_argument("-k", "--top-k", type=int, default=5)
     search.add_argument("--mode", choices=["hybrid", "dense", "keyword"], default="hybrid")
+    search.add_argument("--embedder", help="as for ingest: the one the collection was embedded with")
     search.add_argument("--path-prefix", help="only sources under this path")
     search.add_argument("--tag", action="append", default=[], help="only chunks with this tag (repeatable)")
     search.add_argument("--json", action="store_true")
@@ -375,7 +376,10 @@ def cmd_search(args: argparse.Namespace) -> int:
             if await store.info(collection) is None:
                 raise TurnoutError(f"collection '{collection}' does not exist; run `ingest PATH` first")
             retriever = Retriever(
-                store, make_embedder(settings.embedder, settings.embed_precision, settings.embed_runtime)
+                store,
+                make_embedder(
+                    args.embedder or settings.embedder, settings.embed_precision, settings.embed_runtime
+                ),
             )
             hits: list[Any] = await retriever.search(
                 collection, args.query, k=args.top_k, where=where, mode=SearchMode(args.mode)

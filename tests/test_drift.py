@@ -245,7 +245,6 @@ def test_retrieval_hits_and_an_empty_ledger(fresh_db):
     assert drift(url, now=NOW - timedelta(hours=2)).signal("retrieval_hit").status == "too few rows"
 
 
-
 def test_an_empty_reference_window_still_counts_the_current_prompts(fresh_db):
     """A third trial (2026-12-08): with no reference rows there are no token deciles, and every
     current row's prompt_tokens fell out (0 current rows, where `sensitive` had them all)."""

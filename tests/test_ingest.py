@@ -97,8 +97,41 @@ def test_ingest_is_incremental_on_both_stores(corpus: Path, store_url: str) -> N
     assert expenses == ["Hotels up to 999 EUR per night."]
     assert len({c.id for c in chunks}) == len(chunks)
 
+    (corpus / "old.txt").write_text("Kept by --no-prune after it left the folder.\n")
+    assert summary(ingest(str(corpus), *base))["files"]["new"] == 1
+    (corpus / "old.txt").unlink()
+    assert summary(ingest(str(corpus), *base, "--no-prune"))["files"]["deleted"] == 0
     reembedded = summary(ingest(str(corpus), *base[:-3], "--embedder", "hash-32", "--json"))
     assert reembedded["reembedded"] is True and reembedded["files"]["new"] == 4
+    # the re-embedding dropped old.txt, which --no-prune had kept: said, not silent (a third trial)
+    assert reembedded["files"]["deleted"] == 1
+    assert "old.txt" not in run(stored(store_url, collection))[1]
+    # a search embedding with another model than the collection's says so, in one line
+    wrong = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "router.cli",
+            "search",
+            "staging",
+            "--store",
+            store_url,
+            "--collection",
+            collection,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert wrong.returncode != 0 and "--embedder hash-32" in wrong.stderr
+    assert len(wrong.stderr.strip().splitlines()) == 1
+    right = subprocess.run(
+        [*wrong.args, "--embedder", "hash-32", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert right.returncode == 0, right.stderr
 
 
 def test_one_file_named_alone_updates_that_file_and_deletes_nothing(corpus: Path, tmp_path: Path) -> None:
