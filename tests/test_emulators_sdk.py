@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 import anthropic
 import openai
+import pydantic
 import pytest
 
 pytestmark = pytest.mark.integration
@@ -73,3 +76,46 @@ def test_openai_sdk_against_the_emulator_directly(emulators):
     emulators.openai.fault("status", status=500)
     with pytest.raises(openai.InternalServerError):
         client.chat.completions.create(model="gpt-x", messages=[{"role": "user", "content": "x"}])
+
+
+class Colour(pydantic.BaseModel):
+    name: str
+    shade: Literal["light", "dark"]
+
+
+class Palette(pydantic.BaseModel):
+    colours: list[Colour]
+    count: int
+
+
+def test_the_openai_emulator_answers_n_stop_length_and_structured_output_as_openai_does(emulators):
+    """A third trial (2026-12-08): n: 3 gave one choice, stop was ignored, a stream cut by
+    max_tokens ended "stop" (unstreamed: "length"), and json_schema got plain text, so the SDK's
+    parse helpers failed in `make demo`."""
+    client = openai.OpenAI(base_url=emulators.openai.base_url, api_key="sk-openai-test", max_retries=0)
+    hello = [{"role": "user", "content": "one two three four"}]
+    many = client.chat.completions.create(model="gpt-x", messages=hello, n=3)
+    assert [c.index for c in many.choices] == [0, 1, 2] and many.choices[2].message.content
+    stopped = client.chat.completions.create(model="gpt-x", messages=hello, stop=["three"])
+    assert stopped.choices[0].message.content.endswith("two") and stopped.choices[0].finish_reason == "stop"
+    chunks = list(client.chat.completions.create(model="gpt-x", messages=hello, max_tokens=2, stream=True))
+    assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "length"
+    whole = client.chat.completions.create(model="gpt-x", messages=hello, max_tokens=2)
+    assert whole.choices[0].finish_reason == "length"
+    streamed = client.chat.completions.create(model="gpt-x", messages=hello, n=2, stream=True)
+    assert {c.choices[0].index for c in streamed if c.choices} == {0, 1}
+    parsed = client.chat.completions.parse(model="gpt-x", messages=hello, response_format=Palette)
+    palette = parsed.choices[0].message.parsed
+    assert isinstance(palette, Palette) and palette.colours[0].shade == "light"
+
+
+def test_the_anthropic_emulator_stops_at_a_stop_sequence(emulators):
+    client = anthropic.Anthropic(base_url=emulators.anthropic.base_url, api_key="sk-ant-test", max_retries=0)
+    hello = [{"role": "user", "content": "one two three four"}]
+    message = client.messages.create(
+        model="claude-x", max_tokens=50, messages=hello, stop_sequences=["three"]
+    )
+    assert message.stop_reason == "stop_sequence" and message.stop_sequence == "three"
+    assert message.content[0].text.endswith("two")  # type: ignore[union-attr]
+    with client.messages.stream(model="claude-x", max_tokens=2, messages=hello) as stream:
+        assert stream.get_final_message().stop_reason == "max_tokens"

@@ -32,7 +32,9 @@ from router.testing.replies import (
     embedding_of,
     prompt_tokens,
     reply_words,
+    shaped,
 )
+from router.testing.streams import anthropic_events, openai_events, stop_reason
 
 
 class Emulator:
@@ -221,15 +223,16 @@ class Emulator:
         )
         await asyncio.sleep(max(0.0, self.script.think_ms + jitter) / 1000)
         model = str(body.get("model", "emulated"))
-        words = reply_words(body, model)
+        words, finish, stop = shaped(body, reply_words(body, model), self.wire)
         tool = chosen_tool(body, self.wire)
         drop_after = fault.after_chunks if fault is not None else None
+        ended = (finish, stop)
         if body.get("stream"):
-            return await self._stream(request, body, model, words, tool, drop_after)
+            return await self._stream(request, body, model, words, tool, drop_after, ended)
         payload = (
-            self._openai_body(body, model, words, tool)
+            self._openai_body(body, model, words, tool, finish)
             if self.wire == "openai"
-            else self._anthropic_body(body, model, words, tool)
+            else self._anthropic_body(body, model, words, tool, ended)
         )
         return web.Response(body=orjson.dumps(payload), content_type="application/json")
 
@@ -271,14 +274,9 @@ class Emulator:
         return f"{next(self._ids):08d}"
 
     def _openai_body(
-        self, body: dict[str, Any], model: str, words: list[str], tool: dict[str, Any] | None
+        self, body: dict[str, Any], model: str, words: list[str], tool: dict[str, Any] | None, finish: str
     ) -> dict[str, Any]:
         message: dict[str, Any] = {"role": "assistant", "content": " ".join(words), "refusal": None}
-        finish = (
-            "length"
-            if len(words) >= (body.get("max_completion_tokens") or body.get("max_tokens") or 10**9)
-            else "stop"
-        )
         if tool is not None:
             message["content"] = None
             finish = "tool_calls"
@@ -299,13 +297,15 @@ class Emulator:
                 message["tool_calls"] = [
                     {"id": "call_" + self._next_id(), "type": "function", "function": function}
                 ]
-        completion = 8 if tool is not None else len(words)
+        n = int(body.get("n") or 1)  # n choices, as OpenAI answers them (the same text here)
+        completion = (8 if tool is not None else len(words)) * n
+        choice = {"message": message, "logprobs": None, "finish_reason": finish}
         return {
             "id": "chatcmpl-" + self._next_id(),
             "object": "chat.completion",
             "created": int(time.time()),
             "model": model,
-            "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": finish}],
+            "choices": [{"index": i, **choice} for i in range(n)],
             "usage": {
                 "prompt_tokens": prompt_tokens(body),
                 "completion_tokens": completion,
@@ -314,10 +314,15 @@ class Emulator:
         }
 
     def _anthropic_body(
-        self, body: dict[str, Any], model: str, words: list[str], tool: dict[str, Any] | None
+        self,
+        body: dict[str, Any],
+        model: str,
+        words: list[str],
+        tool: dict[str, Any] | None,
+        ended: tuple[str, str | None],
     ) -> dict[str, Any]:
         content: list[dict[str, Any]] = [{"type": "text", "text": " ".join(words)}]
-        stop = "max_tokens" if len(words) >= body["max_tokens"] else "end_turn"
+        stop = stop_reason(ended)
         if tool is not None:
             content = [
                 {
@@ -335,7 +340,7 @@ class Emulator:
             "model": model,
             "content": content,
             "stop_reason": stop,
-            "stop_sequence": None,
+            "stop_sequence": ended[1] if tool is None else None,
             "usage": {"input_tokens": prompt_tokens(body), "output_tokens": 8 if tool else len(words)},
         }
 
@@ -347,15 +352,16 @@ class Emulator:
         words: list[str],
         tool: dict[str, Any] | None,
         drop_after: int | None,
+        ended: tuple[str, str | None],
     ) -> web.StreamResponse:
         response = web.StreamResponse(
             headers={"content-type": "text/event-stream", "cache-control": "no-cache"}
         )
         await response.prepare(request)
         events = (
-            self._openai_events(body, model, words, tool)
+            openai_events(self._next_id, body, model, words, tool, ended[0])
             if self.wire == "openai"
-            else self._anthropic_events(body, model, words, tool)
+            else anthropic_events(self._next_id, body, model, words, tool, ended)
         )
         for sent, event in enumerate(events):
             if drop_after is not None and sent >= drop_after:
@@ -367,119 +373,3 @@ class Emulator:
             await response.write(event)
         await response.write_eof()
         return response
-
-    def _openai_events(
-        self, body: dict[str, Any], model: str, words: list[str], tool: dict[str, Any] | None
-    ) -> list[bytes]:
-        ident, created = "chatcmpl-" + self._next_id(), int(time.time())
-        include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
-
-        def chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
-            payload: dict[str, Any] = {
-                "id": ident,
-                "object": "chat.completion.chunk",
-                "created": created,
-                "model": model,
-                "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
-            }
-            if include_usage:
-                payload["usage"] = None
-            return b"data: " + orjson.dumps(payload) + b"\n\n"
-
-        events = [chunk({"role": "assistant", "content": ""})]
-        if tool is not None and tool["kind"] != "function":
-            if tool["kind"] == "custom":
-                custom = {"name": tool["name"], "input": tool["input"]}
-                call = {"index": 0, "id": "call_" + self._next_id(), "type": "custom", "custom": custom}
-                events += [chunk({"tool_calls": [call]}), chunk({}, "tool_calls")]
-            else:
-                called = {"name": tool["name"], "arguments": orjson.dumps(tool["input"]).decode()}
-                events += [chunk({"function_call": called}), chunk({}, "function_call")]
-            completion = 8
-        elif tool is not None:
-            arguments = orjson.dumps(tool["input"]).decode()
-            half = len(arguments) // 2
-            call = {
-                "index": 0,
-                "id": "call_" + self._next_id(),
-                "type": "function",
-                "function": {"name": tool["name"], "arguments": ""},
-            }
-            events.append(chunk({"tool_calls": [call]}))
-            for piece in (arguments[:half], arguments[half:]):
-                events.append(chunk({"tool_calls": [{"index": 0, "function": {"arguments": piece}}]}))
-            events.append(chunk({}, "tool_calls"))
-            completion = 8
-        else:
-            events += [chunk({"content": (" " if i else "") + word}) for i, word in enumerate(words)]
-            events.append(chunk({}, "stop"))
-            completion = len(words)
-        if include_usage:
-            usage = {
-                "prompt_tokens": prompt_tokens(body),
-                "completion_tokens": completion,
-                "total_tokens": prompt_tokens(body) + completion,
-            }
-            final = {
-                "id": ident,
-                "object": "chat.completion.chunk",
-                "created": created,
-                "model": model,
-                "choices": [],
-                "usage": usage,
-            }
-            events.append(b"data: " + orjson.dumps(final) + b"\n\n")
-        events.append(b"data: [DONE]\n\n")
-        return events
-
-    def _anthropic_events(
-        self, body: dict[str, Any], model: str, words: list[str], tool: dict[str, Any] | None
-    ) -> list[bytes]:
-        def event(name: str, data: dict[str, Any]) -> bytes:
-            return f"event: {name}\n".encode() + b"data: " + orjson.dumps({"type": name, **data}) + b"\n\n"
-
-        message: dict[str, Any] = {
-            "id": "msg_" + self._next_id(),
-            "type": "message",
-            "role": "assistant",
-            "model": model,
-            "content": [],
-            "stop_reason": None,
-            "stop_sequence": None,
-            "usage": {"input_tokens": prompt_tokens(body), "output_tokens": 1},
-        }
-        events = [event("message_start", {"message": message}), event("ping", {})]
-        if tool is not None:
-            block = {"type": "tool_use", "id": "toolu_" + self._next_id(), "name": tool["name"], "input": {}}
-            events.append(event("content_block_start", {"index": 0, "content_block": block}))
-            arguments = orjson.dumps(tool["input"]).decode()
-            half = len(arguments) // 2
-            for piece in (arguments[:half], arguments[half:]):
-                events.append(
-                    event(
-                        "content_block_delta",
-                        {"index": 0, "delta": {"type": "input_json_delta", "partial_json": piece}},
-                    )
-                )
-            stop, output = "tool_use", 8
-        else:
-            events.append(
-                event("content_block_start", {"index": 0, "content_block": {"type": "text", "text": ""}})
-            )
-            for i, word in enumerate(words):
-                events.append(
-                    event(
-                        "content_block_delta",
-                        {"index": 0, "delta": {"type": "text_delta", "text": (" " if i else "") + word}},
-                    )
-                )
-            stop, output = ("max_tokens" if len(words) >= body["max_tokens"] else "end_turn"), len(words)
-        events.append(event("content_block_stop", {"index": 0}))
-        events.append(
-            event(
-                "message_delta",
-                {"delta": {"stop_reason": stop, "stop_sequence": None}, "usage": {"output_tokens": output}},
-            )
-        )
-        events.append(event("message_stop", {}))
-        return events

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+import orjson
+
 WireProtocol = Literal["openai", "anthropic"]
 Server = Literal["openai", "anthropic", "vllm"]  # vllm: the OpenAI wire, with vLLM's leniency
 # The top-level fields of OpenAI's chat-completions request (its API reference, 2026-12); OpenAI
@@ -64,6 +66,52 @@ def reply_words(body: dict[str, Any], model: str) -> list[str]:
     words = ["This", "is", model, "answering:", *last.split()][:64]
     limit = body.get("max_completion_tokens") or body.get("max_tokens") or 64
     return words[: max(1, int(limit))]
+
+
+def shaped(body: dict[str, Any], words: list[str], wire: WireProtocol) -> tuple[list[str], str, str | None]:
+    """The reply's words as the request shapes them, why it ended as OpenAI names it ("stop" or
+    "length"), and the stop sequence it met: a JSON response format gets one JSON value (an instance
+    of the schema, so the SDKs' parse helpers work), a stop sequence cuts the text before it."""
+    fmt = body.get("response_format") if wire == "openai" else None
+    if isinstance(fmt, dict) and fmt.get("type") in ("json_schema", "json_object"):
+        schema = (fmt.get("json_schema") or {}).get("schema") if fmt["type"] == "json_schema" else None
+        value = instance_of(schema, schema) if schema else {"answer": " ".join(words)}
+        return [orjson.dumps(value).decode()], "stop", None
+    stops = body.get("stop") if wire == "openai" else body.get("stop_sequences")
+    text = " ".join(words)
+    met = [(text.find(stop), stop) for stop in ([stops] if isinstance(stops, str) else stops or []) if stop]
+    met = [(at, stop) for at, stop in met if at >= 0]
+    if met:
+        at, stop = min(met)
+        return text[:at].split(), "stop", stop
+    limit = body.get("max_completion_tokens") or body.get("max_tokens") or 10**9
+    return words, "length" if len(words) >= limit else "stop", None
+
+
+def instance_of(schema: Any, root: Any) -> Any:
+    """A value a JSON schema accepts: its first enum value or const, each property (nested
+    definitions followed through $ref), one item of an array."""
+    if not isinstance(schema, dict):
+        return None
+    if "$ref" in schema:  # "#/$defs/Name", as pydantic writes nested models
+        target: Any = root
+        for part in str(schema["$ref"]).lstrip("#/").split("/"):
+            target = target.get(part, {}) if isinstance(target, dict) else {}
+        return instance_of(target, root)
+    if "const" in schema:
+        return schema["const"]
+    if schema.get("enum"):
+        return schema["enum"][0]
+    for either in ("anyOf", "oneOf", "allOf"):
+        if schema.get(either):
+            return instance_of(schema[either][0], root)
+    kind = schema.get("type", "object" if "properties" in schema else "string")
+    kind = next((k for k in kind if k != "null"), "null") if isinstance(kind, list) else kind
+    if kind == "object":
+        return {name: instance_of(prop, root) for name, prop in (schema.get("properties") or {}).items()}
+    if kind == "array":
+        return [instance_of(schema["items"], root)] if isinstance(schema.get("items"), dict) else []
+    return {"string": "emulated", "number": 1.5, "integer": 1, "boolean": True}.get(kind)
 
 
 def _text(content: Any) -> str:
