@@ -165,7 +165,8 @@ class Ingestor:
         dim = self._dim()
         info = await self.store.open_collection(options.collection, dim, self.embedder.name)
         dropped: set[str] = set()  # what a re-embedding drops: every source stored before it
-        if info.embedder != self.embedder.name or info.dim != dim:
+        listed = "." not in {source for source, _ in problems}  # an unlistable root resets nothing
+        if listed and (info.embedder != self.embedder.name or info.dim != dim):
             dropped = set(await self.store.manifest(options.collection))
             await self.store.reset_collection(options.collection, dim, self.embedder.name)
             report.reembedded = True
@@ -186,7 +187,10 @@ class Ingestor:
             await self._prune(present, manifest, report)
         # a re-embedding keeps only what this run wrote: a source kept by --no-prune or outside a
         # file named alone is gone too, and the report says so (it said "deleted: 0")
-        report.files[FileStatus.deleted] += len(dropped - set(wanted))
+        if dropped:  # what is stored now is what this run wrote: a file that failed is gone too
+            report.files[FileStatus.deleted] += len(
+                dropped - set(await self.store.manifest(options.collection))
+            )
         report.seconds = time.perf_counter() - started
         return report
 

@@ -269,7 +269,7 @@ class Retriever:
         self.revision_check_s = revision_check_s
         self.k1, self.b = k1, b
         self._keyword: dict[str, _KeywordState] = {}
-        self._infos: dict[str, tuple[float, CollectionInfo]] = {}  # when read, and what
+        self._infos: dict[str, tuple[float, CollectionInfo | None]] = {}  # when read, and what
 
     async def search(
         self,
@@ -339,19 +339,24 @@ class Retriever:
             return await self.store.search(collection, vector, n, where)
         return hits
 
-    async def _check_embedder(self, collection: str, vector: np.ndarray) -> None:
-        """A query embedded by another model than the collection's is a StoreError that says so
-        (Qdrant answered "shapes (11,64) and (384,) not aligned"), read from the store at most once
-        per `revision_check_s` for each collection."""
+    async def _info(self, collection: str) -> CollectionInfo | None:
+        """What the store holds of a collection, read at most once per `revision_check_s` (the
+        keyword index's revision check and the embedder check share it)."""
         now = time.monotonic()
         known = self._infos.get(collection)
         if known is None or now - known[0] > self.revision_check_s:
-            info = await self.store.info(collection)
-            if info is None:
-                return  # the store's own search says the collection does not exist
-            known = self._infos[collection] = (now, info)
-        info = known[1]
-        if info.dim != len(vector):  # the same size under another name (a quantised copy) searches
+            known = self._infos[collection] = (now, await self.store.info(collection))
+        return known[1]
+
+    async def _check_embedder(self, collection: str, vector: np.ndarray) -> None:
+        """A query embedded by another model than the collection's is a StoreError that says so
+        (Qdrant answered "shapes (11,64) and (384,) not aligned")."""
+        info = await self._info(collection)
+        if info is None:
+            return  # the store's own search says the collection does not exist
+        # another model, even of the same size (bge-small against MiniLM), puts its vectors in
+        # another space (the name stays with precision and runtime: rag.embed)
+        if info.dim != len(vector) or info.embedder != self.embedder.name:
             raise StoreError(
                 f"collection '{collection}' holds {info.dim}-d vectors of the embedder '{info.embedder}', "
                 f"but this search embeds with '{self.embedder.name}' ({len(vector)}-d): search with "
@@ -378,7 +383,7 @@ class Retriever:
         async with state.lock:
             if state.index is not None and time.monotonic() < state.next_check:
                 return state.index  # refreshed while this caller waited
-            info = await self.store.info(collection)
+            info = await self._info(collection)
             revision = info.revision if info is not None else -1
             if state.index is None or revision != state.revision:
                 chunks = await self.store.chunks(collection) if info is not None else []
@@ -392,6 +397,9 @@ class Retriever:
         for name, state in self._keyword.items():
             if collection is None or name == collection:
                 state.next_check = 0.0
+        for name in list(self._infos):
+            if collection is None or name == collection:
+                del self._infos[name]
 
     def _build(self, chunks: Sequence[Chunk]) -> BM25Index:
         index = BM25Index(chunks, k1=self.k1, b=self.b)

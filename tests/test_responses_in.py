@@ -207,6 +207,11 @@ def test_refused_inputs_are_400s(gateway: RunningGateway) -> None:
             mistyped.json()["error"]["param"] == field
             and "Invalid type" in mistyped.json()["error"]["message"]
         )
+    # a Response's own instructions, input items, echoed back: taken as before
+    listed = post(
+        {"model": "gpt-4", "input": "hi", "instructions": [{"type": "input_text", "text": "Be brief."}]}
+    )
+    assert listed.status_code == 200, listed.text
 
 
 def test_stream_events_number_items_in_output_order() -> None:

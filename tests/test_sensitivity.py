@@ -47,7 +47,16 @@ def test_documentation_email_is_not_personal(detector: SensitivityDetector) -> N
 
 
 @pytest.mark.parametrize(
-    "address", ["john.doe@gmail.com", "jane.doe@hospital.org", "test@gmail.com", "user@fastmail.fm"]
+    "address",
+    [
+        "john.doe@gmail.com",
+        "jane.doe@hospital.org",
+        "test@gmail.com",
+        "user@fastmail.fm",
+        "youri.tielemans@gmail.com",  # "your..." is an instruction only as your.email@, yourname@
+        "jane.smith@email.com",  # email.com, host.de: real mail domains
+        "maria@host.de",
+    ],
 )
 def test_a_stock_local_part_at_a_real_domain_is_an_address(
     detector: SensitivityDetector, address: str
@@ -58,6 +67,7 @@ def test_a_stock_local_part_at_a_real_domain_is_an_address(
     local = address.split("@")[0]
     assert found(detector, f"Write to {local}@example.com or {local}@yourcompany.com.", "email") == []
     assert found(detector, "git remote add origin git@github.com:acme/app.git", "email") == []
+    assert found(detector, "Replace your.email@gmail.com and yourname@company.com with yours.", "email") == []
 
 
 @pytest.mark.parametrize(

@@ -235,6 +235,7 @@ async def summarize(
                    AS chat_prompt_tokens,
                coalesce(sum(completion_tokens) FILTER (WHERE route IS DISTINCT FROM 'embeddings'), 0)
                    AS chat_completion_tokens,
+               coalesce(sum(cost_usd) FILTER (WHERE route = 'embeddings'), 0) AS embeddings_usd,
                percentile_cont(0.5) WITHIN GROUP (ORDER BY latency_ms) AS latency_p50_ms,
                percentile_cont(0.5) WITHIN GROUP (ORDER BY overhead_ms) AS overhead_p50_ms
         FROM turnout_usage
@@ -252,10 +253,12 @@ async def summarize(
         for name in ("latency_p50_ms", "overhead_p50_ms"):
             item[name] = round(float(item[name] or 0.0), 3)
         # the baseline is a chat model: embeddings (the "embeddings" route's rows) could never go to
-        # it, so their tokens are not priced there (they had been, inflating saved_usd)
+        # it, so their tokens are not priced there (they had been, inflating saved_usd); what they
+        # cost is the same either way, so it stands in the baseline as it is
         prompt, completion = item.pop("chat_prompt_tokens"), item.pop("chat_completion_tokens")
+        embeddings_usd = float(item.pop("embeddings_usd"))
         if baseline is not None:
-            item["baseline_usd"] = round(baseline.cost(prompt, completion), 6)
+            item["baseline_usd"] = round(baseline.cost(prompt, completion) + embeddings_usd, 6)
         groups.append(item)
     total_cost = sum(g["cost_usd"] for g in groups)
     totals: dict[str, Any] = {

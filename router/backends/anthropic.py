@@ -132,7 +132,9 @@ class AnthropicBackend:
         unset = {
             name: None for name in self.spec.drop_params if name in wire.TRANSLATED - {"model", "messages"}
         }
-        if unset:  # the policy's drop_params
+        if unset:  # the policy's drop_params (stream's options go with it: alone they are refused)
+            if "stream" in unset:
+                unset["stream_options"] = None
             request = request.model_copy(update=unset)
         dropped = request.model_fields_set - wire.TRANSLATED
         if dropped:

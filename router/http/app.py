@@ -99,7 +99,11 @@ async def answer(
         dialect.planned(exchange)
         if chat.stream:
             stream, first, headers, overhead = await exchange.open_stream(plan)
-            return dialect.relay(exchange, stream, first, headers, overhead)
+            try:
+                return dialect.relay(exchange, stream, first, headers, overhead)
+            except BaseException:  # never relayed: closed here, its attempt counted, settled below
+                await exchange.stream_abandoned(stream)
+                raise
         body, headers = await exchange.complete(plan)
     except TurnoutError as error:
         exchange.backend = getattr(error, "backend", None)

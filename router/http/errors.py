@@ -209,15 +209,21 @@ class UpstreamStatus(UpstreamError):
         )
         self.upstream_status = status
         self.caller_fault = caller_fault
+        self.upstream_code: str | None = None
         if caller_fault:  # passed back for the caller to fix: with the field and code the backend named
             self.status_code = 400 if status == 413 else status
             self.type = error_type or "invalid_request_error"
             self.param = param
-            if code is not None:
-                self.code = code
+            self.upstream_code = code  # in the body only: `code` labels metrics, from turnout's own set
         elif status == 429:
             self.status_code = 429
             self.type = "rate_limit_error"
+
+    def to_openai(self) -> dict[str, Any]:
+        body = super().to_openai()
+        if self.upstream_code is not None:
+            body["error"]["code"] = self.upstream_code
+        return body
 
 
 class UpstreamTimeout(UpstreamError):

@@ -166,6 +166,14 @@ class Exchange:
         overhead = (now - self.started - outcome.failed_s - stream.upstream_s) * 1000
         return stream, first, self.headers(overhead, outcome.sent), overhead
 
+    async def stream_abandoned(self, stream: ChunkStream) -> None:
+        """A stream opened but never relayed (turnout failed before its first write): closed, and
+        its attempt counted as its backend's ok (the fault was not the backend's); the caller
+        settles the request."""
+        await stream.aclose()
+        if self.backend:
+            self.metrics.stream_outcome(self.backend, broken=False)
+
     def stream_ended(
         self,
         stream: ChunkStream,

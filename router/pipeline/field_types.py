@@ -47,7 +47,25 @@ def _openai_metadata(value: Any) -> bool:
 
 
 def _text_options(value: Any) -> bool:
-    return isinstance(value, dict) and (value.get("format") is None or isinstance(value["format"], dict))
+    """{"format": {"type": "text" | "json_object" | "json_schema", ...}}: a json_schema format names
+    its schema and gives it (a typo such as "jsonschema" turned structured output off)."""
+    if not isinstance(value, dict):
+        return False
+    fmt = value.get("format")
+    if fmt is None:
+        return True
+    if not isinstance(fmt, dict) or fmt.get("type") not in ("text", "json_object", "json_schema"):
+        return False
+    return fmt["type"] != "json_schema" or (
+        isinstance(fmt.get("name"), str) and isinstance(fmt.get("schema"), dict)
+    )
+
+
+def _instructions(value: Any) -> bool:
+    """A string, or input items (a Response's own `instructions` echoed back): objects, never null."""
+    return isinstance(value, str) or (
+        isinstance(value, list) and all(isinstance(item, dict) for item in value)
+    )
 
 
 MESSAGES: Mapping[str, Check] = {
@@ -59,10 +77,13 @@ MESSAGES: Mapping[str, Check] = {
     "stream": (_flag, "a valid boolean"),
 }
 RESPONSES: Mapping[str, Check] = {
-    "instructions": (_text, "a string"),
+    "instructions": (_instructions, "a string or a list of input items"),
     "tools": (_listed, "an array"),
     "tool_choice": (lambda v: isinstance(v, str | dict), "a string or an object"),
-    "text": (_text_options, "an object whose 'format' is an object"),
+    "text": (
+        _text_options,
+        "an object whose 'format' has a 'type' of text, json_object or json_schema (with 'name' and 'schema')",
+    ),
     "metadata": (
         _openai_metadata,
         "an object of at most 16 string values (keys up to 64, values up to 512 characters)",

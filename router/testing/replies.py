@@ -79,7 +79,8 @@ def shaped(body: dict[str, Any], words: list[str], wire: WireProtocol) -> tuple[
         return [orjson.dumps(value).decode()], "stop", None
     stops = body.get("stop") if wire == "openai" else body.get("stop_sequences")
     text = " ".join(words)
-    met = [(text.find(stop), stop) for stop in ([stops] if isinstance(stops, str) else stops or []) if stop]
+    listed = [stops] if isinstance(stops, str) else stops if isinstance(stops, list) else []
+    met = [(text.find(stop), stop) for stop in listed if isinstance(stop, str) and stop]
     met = [(at, stop) for at, stop in met if at >= 0]
     if met:
         at, stop = min(met)
@@ -88,29 +89,34 @@ def shaped(body: dict[str, Any], words: list[str], wire: WireProtocol) -> tuple[
     return words, "length" if len(words) >= limit else "stop", None
 
 
-def instance_of(schema: Any, root: Any) -> Any:
+def instance_of(schema: Any, root: Any, depth: int = 0) -> Any:
     """A value a JSON schema accepts: its first enum value or const, each property (nested
-    definitions followed through $ref), one item of an array."""
-    if not isinstance(schema, dict):
+    definitions followed through $ref, eight deep: a tree's node ends in null), one item of an array."""
+    if not isinstance(schema, dict) or depth > 8:
         return None
     if "$ref" in schema:  # "#/$defs/Name", as pydantic writes nested models
         target: Any = root
         for part in str(schema["$ref"]).lstrip("#/").split("/"):
             target = target.get(part, {}) if isinstance(target, dict) else {}
-        return instance_of(target, root)
+        return instance_of(target, root, depth + 1)
     if "const" in schema:
         return schema["const"]
     if schema.get("enum"):
         return schema["enum"][0]
     for either in ("anyOf", "oneOf", "allOf"):
         if schema.get(either):
-            return instance_of(schema[either][0], root)
+            return instance_of(schema[either][0], root, depth + 1)
     kind = schema.get("type", "object" if "properties" in schema else "string")
     kind = next((k for k in kind if k != "null"), "null") if isinstance(kind, list) else kind
     if kind == "object":
-        return {name: instance_of(prop, root) for name, prop in (schema.get("properties") or {}).items()}
+        return {
+            name: instance_of(prop, root, depth + 1)
+            for name, prop in (schema.get("properties") or {}).items()
+        }
     if kind == "array":
-        return [instance_of(schema["items"], root)] if isinstance(schema.get("items"), dict) else []
+        return (
+            [instance_of(schema["items"], root, depth + 1)] if isinstance(schema.get("items"), dict) else []
+        )
     return {"string": "emulated", "number": 1.5, "integer": 1, "boolean": True}.get(kind)
 
 

@@ -39,9 +39,10 @@ _LOCAL_CHARS = frozenset(string.ascii_letters + string.digits + "._%+-")  # of _
 # (john.doe@gmail.com, test@hospital.org) it is someone's mailbox, and "My email is ..." says so.
 # git@ is an SSH remote's user, "your.email@..." an instruction to fill in.
 _PLACEHOLDER_EMAIL = re.compile(
-    r"(?i)^(?:your[\w.]*@"
+    r"(?i)^(?:your[._-]?(?:e-?mail|name|address|user(?:name)?|id|login|account)?@"  # not youri.tielemans@
     r"|git@|.*@(?:[\w-]+\.)*(?:example|test|invalid|localhost|local)$|.*@(?:[\w-]+\.)*(?:example|company"
-    r"|corporate|corp|domain|yourdomain|mydomain|yourcompany|mycompany|acme|email|host|server)\.\w+$)"
+    # email.com, host.de and server.de are real mail domains: not among these
+    r"|corporate|corp|domain|yourdomain|mydomain|yourcompany|mycompany|acme)\.\w+$)"
 )
 # Role mailboxes name a function, not a person: still reported, below the default threshold.
 _ROLE_EMAIL = re.compile(

@@ -31,14 +31,18 @@ from router.signals.sensitivity.secret_values import value_confidence
 
 CONFIDENCE = 0.8
 LOOK_BACK = 120  # characters before a value where its label is looked for
+# values read in one text at most: about 60 us each, so a 4 MB body of "key <value>" pairs
+# cannot hold the event loop for seconds (1,000: about 60 ms)
+MAX_CANDIDATES = 1000
 MAX_WORDS_BETWEEN = 10  # "the app secret for the social login integration is X"
 # Credentials' words in other languages: key (Schlüssel, clave, clé, chave, chiave, sleutel, klucz,
 # ключ, キー, 密钥/秘钥, 키), token (jeton, トークン, токен, 令牌, 토큰), secret (secreto, segreto).
 _FOREIGN = (
     "schlüssel", "schluessel", "clave", "clé", "chave", "chiave", "sleutel", "klucz", "ключ",
-    "キー", "密钥", "秘钥", "키", "jeton", "トークン", "токен", "令牌", "토큰", "secreto", "segreto",
+    "jeton", "токен", "secreto", "segreto",
 )  # fmt: skip
-_GATE = Gate(("key", "token", "secret", "bearer", *_FOREIGN))
+_CJK = ("キー", "密钥", "秘钥", "키", "トークン", "令牌", "토큰")  # written without spaces: "APIキーは"
+_GATE = Gate(("key", "token", "secret", "bearer", *_FOREIGN, *_CJK))
 # not part of a longer word, a crypt string or variable ($1$salt$hash, $TOKEN), a domain or a path,
 # nor cut short where it was shown ("eyJhbGciOi...", "a1b2c3…")
 _VALUE_MAX = 200
@@ -48,8 +52,12 @@ _VALUE = re.compile(
 _AFTER_REACH = 120  # characters before a label where "X as the token"'s value may start
 _LABEL = re.compile(
     # a word of its own or a part of a name (api_key, --token, X-Api-Key, _authToken), not of a word
-    r"(?<![^\W_])(?P<head>api[ _-]?keys?|apikeys?|keys?|tokens?|authtoken|secrets?|bearer)(?![^\W_])|"
+    # ("Schlüsselwort", "autoclave", "キーワード", "키보드": keyword, keyboard)
+    r"(?<![^\W_])(?:(?P<head>api[ _-]?keys?|apikeys?|keys?|tokens?|authtoken|secrets?|bearer)|"
     + "|".join(re.escape(word) for word in _FOREIGN)
+    + r")(?![^\W_])|(?:"
+    + "|".join(re.escape(word) for word in _CJK)
+    + r")(?![\u30a0-\u30ff\uac00-\ud7af])"  # not inside a longer katakana or hangul word
 )
 _WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)?")  # api_key_id: "api", "key", "id"
 _WORD_BEFORE = re.compile(r"([^\W_]+)[ _-]+\Z")
@@ -83,7 +91,8 @@ _NOT_CREDENTIAL = frozenset(
      "routing", "lookup", "hash", "composite", "unique", "registry", "map", "dictionary", "dict",
      "music", "piano", "answer", "ssh", "gpg", "pgp", "host", "wrapped", "example", "sample",
      "dummy", "fake", "mock", "old", "previous", "revoked", "expired", "rotated", "deleted",
-     "rsa", "dsa", "ecdsa", "ed25519", "elgamal", "not", "non", "no")
+     "rsa", "dsa", "ecdsa", "ed25519", "elgamal", "not", "non", "no",
+     "palabra", "mot", "parola", "palavra")  # "palabra clave", "mot-clé": a keyword
 )  # fmt: skip
 _OWNED = frozenset(("my", "our", "your", "new", "his", "her", "their", "this"))
 _SET_TO = re.compile(r"[\"'`]?[ \t]*(?:[:=|]|->|=>|\u2192|(?:is|was|es|ist|est|é|è)\b)")
@@ -114,17 +123,21 @@ def find_labelled(text: str, lowered: str) -> Iterator[Finding]:
     words = _GATE.found(lowered)
     if not words:
         return
-    for match in _candidates(text, lowered, words):
+    for read, match in enumerate(_candidates(text, lowered, words)):
+        if read == MAX_CANDIDATES:
+            return  # a dump of values beside credential words: the other rules still read it
         start, stop = match.span()
-        window, parent = _window(lowered, start)
-        private = "private" in window
+        value = match.group()
         if (
-            not _random_credential(match.group(), private)
+            not _mixed(value)
             or _about_after(lowered, stop)
             or _ENCRYPTED_BEFORE.search(lowered, max(0, start - 12), start)
         ):
             continue
-        if _labelled_before(window, parent) or _labelled_after(lowered, stop):
+        window, parent = _window(lowered, start)
+        if not (_labelled_before(window, parent) or _labelled_after(lowered, stop)):
+            continue
+        if _random_credential(value, "private" in window):  # the costly check last
             yield Finding("secret", start, stop, CONFIDENCE, "labelled_secret")
 
 
@@ -139,11 +152,15 @@ def _candidates(text: str, lowered: str, words: frozenset[str]) -> Iterator[re.M
             regions.append((max(0, at - _AFTER_REACH), at + len(word) + LOOK_BACK + _VALUE_MAX))
             at = lowered.find(word, at + 1)
     regions.sort()
-    end = 0
-    for start, stop in regions:
-        for match in _VALUE.finditer(text, max(start, end), stop):
+    merged: list[list[int]] = []
+    for start, stop in regions:  # overlapping regions read once ("key key key ...": one region)
+        if merged and start <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], stop)
+        else:
+            merged.append([start, stop])
+    for start, stop in merged:
+        for match in _VALUE.finditer(text, start, stop):
             if match.end() < stop or stop >= len(text):  # not cut short by the region's end
-                end = match.end()
                 yield match
 
 
@@ -176,13 +193,13 @@ def _labelled_before(window: str, parent: str) -> bool:
     if len(between) > MAX_WORDS_BETWEEN or not _ABOUT.isdisjoint(between):
         return False
     head = label.group("head")
-    if head is None:  # another language's word
-        return True
     before = _WORD_BEFORE.search(window, 0, label.start())
     word = before.group(1) if before else (parent if not window[: label.start()].strip() else "")
     name = _NAME_BEFORE.search(window, 0, label.start())  # PUBLIC_VAPID_KEY: every part of the name
     if word in _NOT_CREDENTIAL or (name and not _NOT_CREDENTIAL.isdisjoint(re.split(r"[_-]", name.group()))):
         return False
+    if head is None:  # another language's word ("palabra clave", "mot-clé": a keyword, above)
+        return True
     if head.rstrip("s") != "key":
         return True  # token, secret, api key
     # "key" alone names a credential when it is someone's or new ("my new key X", "our key: X")
@@ -211,6 +228,11 @@ def _about_after(lowered: str, stop: int) -> bool:
     "... is the checksum"); not the next field's ("--name build-agent", "key=... ip=...")."""
     clause = _CLAUSE_END.split(lowered[stop : stop + 40], maxsplit=1)[0]
     return not _ABOUT.isdisjoint(_WORD.findall(clause)[:_AFTER_WORDS])
+
+
+def _mixed(value: str) -> bool:
+    """Letters and digits both, and no UUID in it: the cheap part of _random_credential."""
+    return any(c.isdigit() for c in value) and any(c.isalpha() for c in value) and not _UUID.search(value)
 
 
 def _random_credential(value: str, private: bool) -> bool:
