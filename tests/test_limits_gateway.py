@@ -219,13 +219,17 @@ def test_embeddings_are_not_priced_at_the_chat_baseline(gateway: Any, emulators:
     baseline chat model's input price, and that counted as saved."""
     key_id, key = key_with(gateway, "embeddings-usage")
     gateway.client(key).embeddings.create(model="local-minilm", input=["the quick brown fox"] * 3)
+    # a provider's priced model: what it cost is the same whatever the baseline, so nothing is saved
+    gateway.client(key).embeddings.create(model="text-embedding-3-small", input=["the quick brown fox"] * 3)
     url = gateway.settings.database_url.get_secret_value()
-    wait_for_rows(url, f"SELECT * FROM turnout_usage WHERE key_id = '{key_id}'", lambda r: len(r) == 1)
+    wait_for_rows(url, f"SELECT * FROM turnout_usage WHERE key_id = '{key_id}'", lambda r: len(r) == 2)
     admin = {"authorization": f"Bearer {ADMIN_KEY}"}
     body = httpx.get(gateway.base_url + f"/v1/usage?key={key_id}&by=backend&since=1h", headers=admin).json()
-    (group,) = body["groups"]
-    assert group["backend"] == "local-minilm" and group["prompt_tokens"] > 0
-    assert group["baseline_usd"] == 0 and body["totals"]["saved_usd"] == 0
+    groups = {group["backend"]: group for group in body["groups"]}
+    local, priced = groups["local-minilm"], groups["text-embedding-3-small"]
+    assert local["prompt_tokens"] > 0 and local["baseline_usd"] == 0
+    assert priced["cost_usd"] > 0 and priced["baseline_usd"] == priced["cost_usd"]
+    assert body["totals"]["saved_usd"] == 0
 
 
 def test_usage_endpoint_and_cli(gateway: Any, emulators: Emulators) -> None:

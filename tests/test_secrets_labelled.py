@@ -88,3 +88,62 @@ def test_the_default_detector_leaves_labelled_values_to_the_policy() -> None:
     text = f"my api key is {HEX}."
     assert labelled(text) == [HEX]
     assert not any(f.type == "secret" for f in SensitivityDetector().scan(text))
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        f"palabra clave: {MIXED}",  # "keyword" in Spanish, French, Italian, German, Japanese
+        f"mot-clé {MIXED}",
+        f"parola chiave {MIXED}",
+        f"Schlüsselwort: {MIXED}",
+        f"キーワード {MIXED}",
+        f"キーボードの型番 {MIXED}",  # a keyboard's model number
+        f"키보드 모델 {MIXED}",
+        f"autoclave serial {MIXED}",
+        f"conclave {MIXED}",
+    ],
+)
+def test_other_languages_words_count_as_whole_words_only(text: str) -> None:
+    """A review found these read as credentials' labels: a word inside another, a keyword."""
+    assert labelled(text) == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        f"der API-Schlüssel lautet {MIXED}",
+        f"APIキーは {MIXED} です",
+        f"API 密钥\uff1a{MIXED}",  # a full-width colon
+        f"la clave de acceso: {MIXED}",
+        f"klucz API to {MIXED}",
+        f"このトークン「{MIXED}」で認証すると401になります",
+    ],
+)
+def test_other_languages_labels_are_read(text: str) -> None:
+    assert labelled(text) == [MIXED]
+
+
+def test_a_dump_of_values_beside_credential_words_stops_after_max_candidates(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A 1 MB body of "key <value>" pairs: at most MAX_CANDIDATES values are read (each about
+    60 us), so one request cannot hold the event loop for seconds."""
+    from router.signals.sensitivity import labelled as rule
+
+    read = 0
+    window = rule._window
+
+    def counted(lowered: str, start: int) -> tuple[str, str]:
+        nonlocal read
+        read += 1
+        return window(lowered, start)
+
+    monkeypatch.setattr(rule, "_window", counted)
+    text = f"key {MIXED[:21]} " * 40_000
+    assert list(rule.find_labelled(text, text.lower())) == []
+    assert read == rule.MAX_CANDIDATES
+    short = f"key {MIXED[:21]} " * 10
+    read = 0
+    list(rule.find_labelled(short, short.lower()))
+    assert read == 10  # below the bound every value is read
