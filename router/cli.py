@@ -13,9 +13,9 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
-from router.cli_admin import cmd_keys, cmd_teams, cmd_usage, key_name, limit_arguments
+from router.cli_admin import cmd_keys, cmd_teams, cmd_usage, key_name, limit_arguments, team_name
 from router.cli_policy import cmd_explain, cmd_policy
 from router.http.errors import PolicyError, TurnoutError
 from router.settings import Settings, from_command_line, make_offline
@@ -142,10 +142,15 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return run_gateway_bench(args)
 
 
+class _Parser(argparse.ArgumentParser):
+    """Argument errors in one line on stderr, as every other CLI error, not a usage block first."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"turnout: {message} (see `{self.prog} --help`)\n")
+
+
 def parser() -> argparse.ArgumentParser:
-    root = argparse.ArgumentParser(
-        prog="turnout", description="An OpenAI-compatible LLM gateway that routes each query."
-    )
+    root = _Parser(prog="turnout", description="An OpenAI-compatible LLM gateway that routes each query.")
     verbs = root.add_subparsers(dest="command", required=True)
 
     serve = verbs.add_parser("serve", help="run the gateway")
@@ -176,7 +181,7 @@ def parser() -> argparse.ArgumentParser:
     )
     create.add_argument("--json", action="store_true")
     limit_arguments(create)
-    create.add_argument("--team", help="the team this key belongs to (its limits apply too)")
+    create.add_argument("--team", type=team_name, help="the team this key belongs to (its limits apply too)")
     create.add_argument("--on-budget", choices=["refuse", "downgrade"], default="refuse")
     create.add_argument(
         "--private", action="store_true", help="every request of this key stays on private backends"
@@ -184,7 +189,7 @@ def parser() -> argparse.ArgumentParser:
     update = key_verbs.add_parser("update", help="change a key's limits, team, models or budget rule")
     update.add_argument("id")
     limit_arguments(update)
-    update.add_argument("--team")
+    update.add_argument("--team", type=team_name)
     update.add_argument("--no-team", action="store_true", help="take the key out of its team")
     update.add_argument("--on-budget", choices=["refuse", "downgrade"])
     update.add_argument("--allow", action="append", metavar="MODEL", help="replace the allowed models")
@@ -203,7 +208,7 @@ def parser() -> argparse.ArgumentParser:
     teams = verbs.add_parser("teams", help="set and list team limits (keys join with --team)")
     team_verbs = teams.add_subparsers(dest="teams_command", required=True)
     team_set = team_verbs.add_parser("set", help="create a team or change its limits")
-    team_set.add_argument("name")
+    team_set.add_argument("name", type=team_name)
     limit_arguments(team_set)
     team_list = team_verbs.add_parser("list")
     team_list.add_argument("--json", action="store_true")

@@ -215,20 +215,34 @@ _UNSET = {"route": "(not routed)", "backend": "(not sent)", "model": "(not sent)
 
 
 # (argparse names the type by the function: "invalid count value: 'x'")
-def count(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{value} is below 0 (0 removes the limit)")
-    return value
+def counted(maximum: int) -> Any:
+    """A limit's argument type: a whole number from 0 (which removes the limit) to `maximum`, the
+    bound the admin API takes too (router.accounts.limits)."""
+
+    def count(text: str) -> int:
+        value = int(text)
+        if not 0 <= value <= maximum:
+            raise argparse.ArgumentTypeError(f"{value} is not from 0 to {maximum} (0 removes the limit)")
+        return value
+
+    return count
 
 
 def amount(text: str) -> float:
+    from router.accounts.limits import MAX_USD
+
     value = float(text)
-    if not (math.isfinite(value) and value >= 0):  # nan and inf too
+    if not (math.isfinite(value) and 0 <= value <= MAX_USD):  # nan and inf too
         raise argparse.ArgumentTypeError(
-            f"{text} is not a number of dollars, 0 or more (0 removes the budget)"
+            f"{text} is not a number of dollars from 0 to {MAX_USD:g} (0 removes the budget)"
         )
     return value
+
+
+def team_name(text: str) -> str:
+    if not text.strip():
+        raise argparse.ArgumentTypeError("a team needs a name (leave --team out for none)")
+    return text.strip()
 
 
 def key_name(text: str) -> str:
@@ -238,12 +252,14 @@ def key_name(text: str) -> str:
 
 
 def limit_arguments(parser: argparse.ArgumentParser) -> None:
+    from router.accounts.limits import MAX_CONCURRENT, MAX_RPM, MAX_TPM
+
     group = parser.add_argument_group("limits (0 removes one)")
-    group.add_argument("--rpm", type=count, help="requests per minute (per window)")
+    group.add_argument("--rpm", type=counted(MAX_RPM), help="requests per minute (per window)")
     group.add_argument(
-        "--tpm", type=count, help="tokens per minute: prompt + max_tokens reserved, then settled"
+        "--tpm", type=counted(MAX_TPM), help="tokens per minute: prompt + max_tokens reserved, then settled"
     )
-    group.add_argument("--concurrent", type=count, help="requests in flight at once")
+    group.add_argument("--concurrent", type=counted(MAX_CONCURRENT), help="requests in flight at once")
     group.add_argument("--usd-day", type=amount, help="USD budget per UTC day")
     group.add_argument("--usd-month", type=amount, help="USD budget per UTC month")
 

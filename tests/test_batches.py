@@ -352,6 +352,8 @@ def test_a_nul_in_a_url_is_a_400_not_a_500(gateway: RunningGateway) -> None:
         assert raw.recv(64).startswith(b"HTTP/1.1 400")
     team = httpx.put(gateway.base_url + "/v1/admin/teams/a%00b", headers=headers, json={"limits": {}})
     assert team.status_code == 400 and team.json()["error"]["param"] is None
+    blank = httpx.put(gateway.base_url + "/v1/admin/teams/%20", headers=headers, json={"limits": {}})
+    assert blank.status_code == 404 and blank.json()["error"]["param"] == "name"  # a team " " was made
     chat = httpx.post(gateway.base_url + "/v1/chat/completions?x=%00", headers=headers, json={})
     assert chat.status_code == 400 and chat.json()["error"]["param"] == "x"
     for query in ("%00=1", "a%00b=1", "=%00"):  # a name holding the NUL is not echoed back

@@ -172,7 +172,20 @@ def test_keys_create_refuses_bad_values_and_warns_of_unknown_models(pg_url):
     """A trial made a key with --rpm -3 (no limit, silently), an empty name, and --allow of a
     model no backend has (a key that could use nothing)."""
     negative = turnout(pg_url, "keys", "create", "--name", "k", "--rpm", "-3")
-    assert negative.returncode == 2 and "--rpm: -3 is below 0" in negative.stderr
+    assert negative.returncode == 2 and "--rpm: -3 is not from 0 to 2147483647" in negative.stderr
+    # a fourth trial (2026-12-08): one key with a limit past 64 bits made /v1/admin/keys a 500
+    # for good; the bounds are the admin API's, and an argument error is one line
+    for flag, value in (
+        ("--rpm", "99999999999999999999999"),
+        ("--tpm", str(2**53 + 1)),
+        ("--usd-month", "1e13"),
+    ):
+        huge = turnout(pg_url, "keys", "create", "--name", "big", flag, value)
+        assert huge.returncode == 2 and flag in huge.stderr
+        assert len(huge.stderr.strip().splitlines()) == 1 and huge.stderr.startswith("turnout: ")
+    for blank in (["teams", "set", "  ", "--rpm", "1"], ["keys", "create", "--name", "k", "--team", ""]):
+        refused = turnout(pg_url, *blank)  # a team named "" or " " was made, and got its limits
+        assert refused.returncode == 2 and "a team needs a name" in refused.stderr
     for dollars in ("-1", "inf", "nan"):  # inf passed, then Postgres refused the key's JSON
         budget = turnout(pg_url, "keys", "create", "--name", "k", "--usd-day", dollars)
         assert budget.returncode == 2 and "--usd-day" in budget.stderr

@@ -30,6 +30,15 @@ CONCURRENCY_RETRY_S = 1.0  # a slot frees when some request ends: there is no re
 _EPOCH = date(1970, 1, 1)
 
 
+# The largest limits a key or team takes, over HTTP (router.http.admin) and on the command line
+# alike: what the ledger's and headers' integers hold (a CLI limit of 10**23 once made every
+# /v1/admin/keys a 500).
+MAX_RPM = 2**31 - 1
+MAX_CONCURRENT = 2**31 - 1
+MAX_TPM = 2**53
+MAX_USD = 1e12
+
+
 class LimitKind(StrEnum):
     requests = "requests"
     tokens = "tokens"

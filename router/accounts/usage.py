@@ -198,6 +198,8 @@ def parse_since(text: str, now: datetime | None = None) -> datetime:
     """'7d', '24h', '30m', '2w', or an ISO date/time (UTC when it names no zone)."""
     now = now or datetime.now(UTC)
     match = _SINCE.match(text.strip())
+    if match and float(match[1]) == 0:  # "0d": a window with nothing in it ("0s" is no unit either)
+        raise ValueError(f"--since {text!r}: a window longer than 0 (30m, 24h, 7d, ...)")
     try:
         if match:
             return now - timedelta(seconds=float(match[1]) * _UNITS[match[2]])

@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from router.accounts.auth import KeyStore, OnBudget, Principal, limits_from_dict, limits_to_dict
-from router.accounts.limits import Limits
+from router.accounts.limits import MAX_CONCURRENT, MAX_RPM, MAX_TPM, MAX_USD, Limits
 from router.http.errors import TurnoutError, admin_only
 from router.http.services import read_body, services_of
 from router.schema import parse_model
@@ -36,11 +36,11 @@ class _Body(BaseModel):
 class LimitsBody(_Body):
     """Limits of a key or team; 0 removes a limit, a missing one stays as it is."""
 
-    rpm: Annotated[int, Field(ge=0, le=2**31 - 1)] | None = None
-    tpm: Annotated[int, Field(ge=0, le=2**53)] | None = None
-    concurrent: Annotated[int, Field(ge=0, le=2**31 - 1)] | None = None
-    usd_day: Annotated[float, Field(ge=0, le=1e12)] | None = None
-    usd_month: Annotated[float, Field(ge=0, le=1e12)] | None = None
+    rpm: Annotated[int, Field(ge=0, le=MAX_RPM)] | None = None
+    tpm: Annotated[int, Field(ge=0, le=MAX_TPM)] | None = None
+    concurrent: Annotated[int, Field(ge=0, le=MAX_CONCURRENT)] | None = None
+    usd_day: Annotated[float, Field(ge=0, le=MAX_USD)] | None = None
+    usd_month: Annotated[float, Field(ge=0, le=MAX_USD)] | None = None
 
     def changes(self) -> dict[str, Any]:
         return {name: (value or None) for name, value in self.model_dump(exclude_unset=True).items()}
@@ -171,7 +171,7 @@ async def put_team(request: Request) -> Response:
     services, _ = await _admin(request)
     asked = parse_model(TeamPut, await read_body(request, services.settings))
     name = request.path_params["name"]
-    if not name or len(name) > 100:  # a NUL never gets here (TurnoutApp._dispatch)
+    if not name.strip() or len(name) > 100:  # a NUL never gets here (TurnoutApp._dispatch)
         raise NotFound(f"No team can be named {name!r}.", param="name")
     store = KeyStore(services.pool)
     await store.set_team(name, asked.limits.changes())
