@@ -434,3 +434,34 @@ def test_an_upload_over_the_limit_is_a_413_even_when_chunked(
     finally:
         server.should_exit = True
         thread.join(15)
+
+
+def test_a_revoked_keys_waiting_lines_fail_at_once(
+    working: str, gateway: RunningGateway, emulators: Emulators
+) -> None:
+    """A fourth trial (2026-12-08): after a key was revoked its batch's remaining lines failed one
+    by one, each through the whole request path (4 a second: hours for a large batch). The first
+    401 now fails the key's other waiting lines with it."""
+    from router.pipeline.batches import _workers
+    from tests.test_limits_gateway import key_with
+
+    key_id, key = key_with(gateway, "batch-revoked")
+    client = openai.OpenAI(base_url=working + "/v1", api_key=key, max_retries=0, timeout=30)
+    emulators.vllm.script.think_ms = 150
+    try:
+        batch = _submit(client, [_line(f"rev-{i}", "llama", f"Question {i}") for i in range(60)])
+        assert _wait_for(lambda: client.batches.retrieve(batch.id).request_counts.completed > 0, 15)
+        ran_before = sum(worker.lines_done for worker in _workers)
+        admin = {"authorization": f"Bearer {ADMIN_KEY}"}
+        assert httpx.delete(working + f"/v1/admin/keys/{key_id}", headers=admin).status_code == 200
+        url = gateway.settings.database_url.get_secret_value()
+        still = f"SELECT 1 FROM turnout_batch_lines WHERE batch_id = '{batch.id}' AND state IN ('pending', 'running')"
+        assert _wait_for(lambda: not fetch(url, still), 60)
+    finally:
+        emulators.vllm.script.think_ms = 0
+    rows = fetch(url, f"SELECT state, result FROM turnout_batch_lines WHERE batch_id = '{batch.id}'")
+    failed = [row for row in rows if row["state"] == "failed"]
+    assert failed and all(row["result"]["status_code"] == 401 for row in failed)
+    assert len({row["result"]["request_id"] for row in failed}) == len(failed)  # each line its own id
+    ran_after = sum(worker.lines_done for worker in _workers)
+    assert ran_after - ran_before < len(failed)  # most failed without being run one by one
