@@ -126,6 +126,11 @@ def test_a_batch_runs_end_to_end_with_the_sdk(working: str, gateway: RunningGate
     )
     private = next(entry for entry in output if entry["custom_id"] == "private")
     assert private["response"]["body"]["model"] == "meta-llama/Llama-3.1-8B-Instruct"  # the gate applied
+    # the batch's usage is its answered lines' tokens (a fourth trial: it was always null)
+    usages = [entry["response"]["body"]["usage"] for entry in output]
+    assert batch.usage is not None and batch.usage.input_tokens == sum(u["prompt_tokens"] for u in usages)
+    assert batch.usage.output_tokens == sum(u["completion_tokens"] for u in usages) > 0
+    assert batch.usage.total_tokens == batch.usage.input_tokens + batch.usage.output_tokens
     deadline = time.monotonic() + 10
     rows: list[Any] = []
     while time.monotonic() < deadline and len(rows) < 26:

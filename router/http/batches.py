@@ -234,7 +234,7 @@ async def create_batch(request: Request) -> Response:
 async def _batch_row(services: Services, principal: Principal, batch_id: str) -> dict[str, Any]:
     mine, params = _mine(principal)
     row = await services.pool.fetch_one(
-        f"SELECT {BATCH_COLUMNS} FROM turnout_batches b WHERE b.id = %s AND {mine}", (batch_id, *params)
+        f"SELECT {BATCH_COLUMNS} WHERE b.id = %s AND {mine}", (batch_id, *params)
     )
     if row is None:
         raise NotFound(f"No batch found with id '{batch_id}'.", param="batch_id")
@@ -256,7 +256,7 @@ async def list_batches(request: Request) -> Response:
     after = request.query_params.get("after")
     since = "AND b.created_at < (SELECT created_at FROM turnout_batches WHERE id = %s)" if after else ""
     rows = await services.pool.fetch_all(
-        f"SELECT {BATCH_COLUMNS} FROM turnout_batches b WHERE {mine} {since} ORDER BY b.created_at DESC LIMIT %s",
+        f"SELECT {BATCH_COLUMNS} WHERE {mine} {since} ORDER BY b.created_at DESC LIMIT %s",
         (*params, *((after,) if after else ()), limit + 1),
     )
     return _json(_page([batch_object(row) for row in rows], limit))

@@ -139,13 +139,29 @@ def batch_object(row: dict[str, Any]) -> dict[str, Any]:
         "cancelled_at": _epoch(row["cancelled_at"]),
         "request_counts": {"total": row["total"], "completed": row["completed"], "failed": row["failed"]},
         "metadata": row["metadata"],
+        # the tokens of the lines answered so far, as OpenAI's Batch reports them (its `model` stays
+        # null: one batch's lines may name several models, "auto" among them)
+        "model": None,
+        "usage": {
+            "input_tokens": row["input_tokens"],
+            "input_tokens_details": {"cached_tokens": 0},
+            "output_tokens": row["output_tokens"],
+            "output_tokens_details": {"reasoning_tokens": 0},
+            "total_tokens": row["input_tokens"] + row["output_tokens"],
+        },
     }
 
 
+# the batch and its lines' counts and tokens, in one read of its lines (a row of `c`)
 BATCH_COLUMNS = (
-    "b.*, (SELECT count(*) FROM turnout_batch_lines l WHERE l.batch_id = b.id) AS total, "
-    "(SELECT count(*) FROM turnout_batch_lines l WHERE l.batch_id = b.id AND l.state = 'done') AS completed, "
-    "(SELECT count(*) FROM turnout_batch_lines l WHERE l.batch_id = b.id AND l.state = 'failed') AS failed"
+    "b.*, c.* FROM turnout_batches b CROSS JOIN LATERAL (SELECT count(*) AS total, "
+    "count(*) FILTER (WHERE l.state = 'done') AS completed, "
+    "count(*) FILTER (WHERE l.state = 'failed') AS failed, "
+    "coalesce(sum((l.result #>> '{body,usage,prompt_tokens}')::bigint) FILTER (WHERE l.state = 'done'), 0)::bigint "
+    "AS input_tokens, "
+    "coalesce(sum((l.result #>> '{body,usage,completion_tokens}')::bigint) FILTER (WHERE l.state = 'done'), 0)::bigint "
+    "AS output_tokens "
+    "FROM turnout_batch_lines l WHERE l.batch_id = b.id) c"
 )
 CLAIM = """
 WITH picked AS (
