@@ -95,6 +95,10 @@ class TurnoutOptions(_Filtered):
     top_k: Annotated[int, Field(ge=1, le=50)] | None = None
 
 
+# an option of a chat request and the switch it needs
+_NEEDS = {"stream_options": "stream", "top_logprobs": "logprobs"}
+
+
 class ChatRequest(_Model):
     """A chat-completions body. Top-level fields turnout does not type (vLLM's, a backend's declared
     `extra_params`) are kept as sent; `parse_chat_request` decides which are allowed."""
@@ -182,20 +186,14 @@ class ChatRequest(_Model):
                 calls = None
         return messages
 
-    @field_validator("stream_options")
+    @field_validator(*_NEEDS)
     @classmethod
-    def _streaming_options_need_a_stream(cls, value: Any, info: ValidationInfo) -> Any:
-        """As OpenAI: stream_options without "stream": true is a 400, not ignored."""
-        if value is not None and not info.data.get("stream"):
-            raise ValueError("it is only allowed when 'stream' is true")
-        return value
-
-    @field_validator("top_logprobs")
-    @classmethod
-    def _top_logprobs_need_logprobs(cls, value: int | None, info: ValidationInfo) -> int | None:
-        """As OpenAI: top_logprobs without "logprobs": true is a 400, not ignored."""
-        if value is not None and not info.data.get("logprobs"):
-            raise ValueError("it is only allowed when 'logprobs' is true")
+    def _options_need_their_switch(cls, value: Any, info: ValidationInfo) -> Any:
+        """As OpenAI: stream_options without "stream": true, top_logprobs without "logprobs": true
+        is a 400, not ignored (each switch is a field declared before its option)."""
+        switch = _NEEDS[str(info.field_name)]
+        if value is not None and not info.data.get(switch):
+            raise ValueError(f"it is only allowed when '{switch}' is true")
         return value
 
     @field_validator("tool_choice")

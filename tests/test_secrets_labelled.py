@@ -147,3 +147,27 @@ def test_a_dump_of_values_beside_credential_words_stops_after_max_candidates(
     read = 0
     list(rule.find_labelled(short, short.lower()))
     assert read == 10  # below the bound every value is read
+
+
+def test_the_policy_key_reaches_the_gateways_scan() -> None:
+    """`sensitivity.labelled_secrets` as a policy says it (privacy-first.yaml on, default.yaml off),
+    through the engine that computes every request's signals."""
+    import json
+    from pathlib import Path
+
+    from router.policy.model import load_policy
+    from router.schema import parse_chat_request
+    from router.settings import make_offline
+    from router.signals.capability.classifier import CapabilityClassifier
+    from router.signals.collect import SignalEngine
+
+    make_offline()
+    root = Path(__file__).resolve().parents[1] / "policies"
+    body = {"model": "auto", "messages": [{"role": "user", "content": f"my api key is {HEX}, why 401?"}]}
+    request = parse_chat_request(json.dumps(body).encode())
+    classifier = CapabilityClassifier.load()
+    found = {}
+    for name in ("default", "privacy-first"):
+        engine = SignalEngine(load_policy(root / f"{name}.yaml").policy, classifier)
+        found[name] = [f.finding.detail for f in engine.compute(request).findings]
+    assert found == {"default": [], "privacy-first": ["labelled_secret"]}

@@ -13,24 +13,12 @@ from typing import Any
 Check = tuple[Callable[[Any], bool], str]  # whether a value is of the type, and the type in words
 
 
+def _of(*types: type) -> Callable[[Any], bool]:
+    return lambda value: isinstance(value, types)
+
+
 def _strings(value: Any) -> bool:
     return isinstance(value, list) and all(isinstance(item, str) for item in value)
-
-
-def _flag(value: Any) -> bool:
-    return isinstance(value, bool)
-
-
-def _text(value: Any) -> bool:
-    return isinstance(value, str)
-
-
-def _listed(value: Any) -> bool:
-    return isinstance(value, list)
-
-
-def _mapping(value: Any) -> bool:
-    return isinstance(value, dict)
 
 
 def _anthropic_metadata(value: Any) -> bool:
@@ -69,17 +57,17 @@ def _instructions(value: Any) -> bool:
 
 
 MESSAGES: Mapping[str, Check] = {
-    "system": (lambda v: isinstance(v, str | list), "a valid string or a list of text blocks"),
-    "tools": (_listed, "a valid list"),
-    "tool_choice": (_mapping, "a valid dictionary"),
+    "system": (_of(str, list), "a valid string or a list of text blocks"),
+    "tools": (_of(list), "a valid list"),
+    "tool_choice": (_of(dict), "a valid dictionary"),
     "stop_sequences": (_strings, "a valid list of strings"),
     "metadata": (_anthropic_metadata, "a valid dictionary with a string user_id"),
-    "stream": (_flag, "a valid boolean"),
+    "stream": (_of(bool), "a valid boolean"),
 }
 RESPONSES: Mapping[str, Check] = {
     "instructions": (_instructions, "a string or a list of input items"),
-    "tools": (_listed, "an array"),
-    "tool_choice": (lambda v: isinstance(v, str | dict), "a string or an object"),
+    "tools": (_of(list), "an array"),
+    "tool_choice": (_of(str, dict), "a string or an object"),
     "text": (
         _text_options,
         "an object whose 'format' has a 'type' of text, json_object or json_schema (with 'name' and 'schema')",
@@ -88,12 +76,12 @@ RESPONSES: Mapping[str, Check] = {
         _openai_metadata,
         "an object of at most 16 string values (keys up to 64, values up to 512 characters)",
     ),
-    "reasoning": (_mapping, "an object"),
-    "stream": (_flag, "a boolean"),
-    "store": (_flag, "a boolean"),
-    "parallel_tool_calls": (_flag, "a boolean"),
-    "previous_response_id": (_text, "a string"),
-    "user": (_text, "a string"),
+    "reasoning": (_of(dict), "an object"),
+    "stream": (_of(bool), "a boolean"),
+    "store": (_of(bool), "a boolean"),
+    "parallel_tool_calls": (_of(bool), "a boolean"),
+    "previous_response_id": (_of(str), "a string"),
+    "user": (_of(str), "a string"),
 }
 
 

@@ -236,12 +236,10 @@ def _mixed(value: str) -> bool:
 
 
 def _random_credential(value: str, private: bool) -> bool:
-    """`private`: a private key is named, which may be written as a hex literal."""
+    """The rest of the value's checks, for a value _mixed passed. `private`: a private key is named,
+    which may be written as a hex literal."""
     return (
         (private or not _HEX_LITERAL.fullmatch(value))
-        and any(c.isdigit() for c in value)
-        and any(c.isalpha() for c in value)
-        and not _UUID.search(value)
         and "insecure" not in value.lower()  # Django's "django-insecure-...": a development key, it says
         and (
             (confidence := value_confidence(value, quoted=False)) >= 0.9
